@@ -1,0 +1,96 @@
+// One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
+import { Pool } from 'undici';
+import type { Peer } from '../pipeline/upstream.js';
+import type { Candidate } from './strategy.js';
+
+/** Pool settings shared by every backend, taken from the config at start-up or reload. */
+export interface PoolOptions {
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+}
+
+/** Health as the dashboard and metrics show it. */
+export type HealthState = 'healthy' | 'unhealthy' | 'cooling_down';
+
+export class Backend implements Candidate, Peer {
+  name: string;
+  readonly address: string;
+  readonly port: number;
+  weight: number;
+  readonly label: string;
+  readonly origin: string;
+  readonly dispatcher: Pool;
+  inflight = 0;
+  requests = 0;
+  failures = 0;
+  /** Result of the active checks (true until a check says otherwise). */
+  activeHealthy = true;
+  /** Consecutive active-check results in the current direction, compared with the thresholds. */
+  streak = 0;
+  #coolingDown = false;
+  #cooldownTimer: NodeJS.Timeout | undefined;
+
+  constructor(name: string, address: string, port: number, weight: number, options: PoolOptions) {
+    this.name = name;
+    this.address = address;
+    this.port = port;
+    this.weight = weight;
+    const host = address.includes(':') ? `[${address}]` : address;
+    this.label = `${host}:${port}`;
+    this.origin = `http://${this.label}`;
+    this.dispatcher = createPool(this.origin, options);
+  }
+
+  /** May this backend get traffic now? Read by the strategies on every pick. */
+  get available(): boolean {
+    return this.activeHealthy && !this.#coolingDown;
+  }
+
+  get health(): HealthState {
+    if (!this.activeHealthy) return 'unhealthy';
+    return this.#coolingDown ? 'cooling_down' : 'healthy';
+  }
+
+  /**
+   * Passive check: a connection failure or timeout takes the backend out of rotation for `cooldownMs`. Returns true
+   * when this call changed its state (so the caller logs the transition once).
+   */
+  coolDown(cooldownMs: number): boolean {
+    this.failures++;
+    if (this.#coolingDown) return false;
+    this.#coolingDown = true;
+    this.#cooldownTimer = setTimeout(() => {
+      this.#coolingDown = false;
+      this.#cooldownTimer = undefined;
+    }, cooldownMs);
+    this.#cooldownTimer.unref();
+    return true;
+  }
+
+  /** Ends a passive cooldown early (an active check succeeded). */
+  clearCooldown(): void {
+    if (this.#cooldownTimer) clearTimeout(this.#cooldownTimer);
+    this.#cooldownTimer = undefined;
+    this.#coolingDown = false;
+  }
+
+  /** Identity of the upstream for pool reuse across reloads. */
+  get key(): string {
+    return this.label;
+  }
+}
+
+/** A keep-alive pool to `origin`. Keep-alive idle time stays under the usual 5 s server default to avoid races. */
+export function createPool(origin: string, options: PoolOptions): Pool {
+  return new Pool(origin, {
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+    headersTimeout: options.headersTimeoutMs,
+    bodyTimeout: options.bodyTimeoutMs,
+    connect: { timeout: options.connectTimeoutMs },
+  });
+}

@@ -1,0 +1,109 @@
+// Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
+import { Agent, request } from 'undici';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { EVENTS } from '../observability/events.js';
+import type { Backend } from './backend.js';
+
+type HealthSettings = Config['load_balancing']['health_check'];
+
+/**
+ * Probes on their own small connection pool (not the proxy's), so a backend saturated with proxied requests is not
+ * judged by a probe stuck in its queue. Runs until stop(); timers are unref'd and never keep the process alive.
+ */
+export class HealthChecker {
+  readonly #agent = new Agent({ connections: 1, keepAliveTimeout: 1_000, pipelining: 1 });
+  readonly #logger: Logger;
+  #settings: HealthSettings;
+  #backends: () => readonly Backend[];
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  /** `backends` is read at every round, so a reload's new set is probed from the next round on. */
+  constructor(settings: HealthSettings, backends: () => readonly Backend[], logger: Logger) {
+    this.#settings = settings;
+    this.#backends = backends;
+    this.#logger = logger;
+  }
+
+  /** Starts the rounds (the first one right away) when checks are enabled. */
+  start(): void {
+    if (!this.#settings.enabled || this.#timer) return;
+    this.#schedule(0);
+  }
+
+  /** New settings from a reload; a changed interval applies from the next round. */
+  update(settings: HealthSettings): void {
+    const wasEnabled = this.#settings.enabled;
+    this.#settings = settings;
+    if (!settings.enabled) this.stop();
+    else if (!wasEnabled) this.start();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+    await this.#agent.close();
+  }
+
+  /** One round over every backend; resolves when all probes have answered or timed out. */
+  async runOnce(): Promise<void> {
+    await Promise.all(this.#backends().map((backend) => this.#probe(backend)));
+  }
+
+  #schedule(delayMs: number): void {
+    this.#timer = setTimeout(() => {
+      if (this.#running) return;
+      this.#running = true;
+      this.runOnce().finally(() => {
+        this.#running = false;
+        if (this.#timer && this.#settings.enabled) this.#schedule(this.#settings.interval);
+      });
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #probe(backend: Backend): Promise<void> {
+    const s = this.#settings;
+    let ok = false;
+    try {
+      const response = await request(`${backend.origin}${s.path}`, {
+        dispatcher: this.#agent,
+        method: 'GET',
+        headersTimeout: s.timeout,
+        bodyTimeout: s.timeout,
+        signal: AbortSignal.timeout(s.timeout),
+        headers: { 'user-agent': 'portcullis-health-check' },
+      });
+      await response.body.dump();
+      ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
+    } catch {
+      ok = false;
+    }
+    this.#record(backend, ok);
+  }
+
+  #record(backend: Backend, ok: boolean): void {
+    const s = this.#settings;
+    if (ok === backend.activeHealthy) {
+      backend.streak = 0;
+      if (ok) backend.clearCooldown();
+      return;
+    }
+    backend.streak++;
+    const threshold = ok ? s.healthy_threshold : s.unhealthy_threshold;
+    if (backend.streak < threshold) return;
+    backend.streak = 0;
+    backend.activeHealthy = ok;
+    if (ok) {
+      backend.clearCooldown();
+      this.#logger.info({ event: EVENTS.upstreamUp, upstream: backend.label }, EVENTS.upstreamUp);
+    } else {
+      this.#logger.warn({ event: EVENTS.upstreamUnhealthy, upstream: backend.label }, EVENTS.upstreamUnhealthy);
+    }
+  }
+}

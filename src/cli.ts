@@ -1,0 +1,96 @@
+// The `portcullis` command: argv → action → exit code. No business logic lives here.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
+
+const DEMO_CONFIG_PATH = 'config/demo.yaml';
+
+const HELP = `Usage: portcullis <command> [--config FILE]
+
+Commands:
+  start          run the gateway (default)
+  check-config   validate the configuration and exit
+  migrate        apply database migrations and exit
+  demo           start three demo backends (ports 3000-3002) and the gateway
+
+Options:
+  -c, --config FILE   configuration file (default: $PORTCULLIS_CONFIG or config/proxy.yaml)
+  -h, --help          show this help
+  -v, --version       print the version
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the command line; resolves to the process exit code (start resolves only when the gateway stops). */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`portcullis: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = positionals[0] ?? 'start';
+  // The demo has its own config (auth off) unless one is named.
+  const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG ?? DEMO_CONFIG_PATH : undefined));
+  try {
+    switch (command) {
+      case 'check-config': {
+        loadConfigFile(configPath);
+        process.stdout.write(`config ok: ${configPath}\n`);
+        return 0;
+      }
+      case 'start': {
+        const { runGateway } = await import('./run-gateway.js');
+        return await runGateway(configPath, resolveDataDir());
+      }
+      case 'migrate': {
+        const { runMigrations } = await import('./run-gateway.js');
+        return await runMigrations(loadConfigFile(configPath), resolveDataDir());
+      }
+      case 'demo': {
+        const { runDemo } = await import('./demo.js');
+        return await runDemo(configPath, resolveDataDir());
+      }
+      default:
+        process.stderr.write(`portcullis: unknown command "${command}"\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`portcullis: config error: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`portcullis: ${err instanceof Error ? err.name : 'error'}: ${safeMessage(err)}\n`);
+    return 1;
+  }
+}
+
+/** Start-up failures (port in use, unreadable key file) are worth one line, but never a stack trace. */
+function safeMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code} ${err.message.split('\n')[0]}` : err.message.split('\n')[0]!;
+  }
+  return String(err);
+}

@@ -1,0 +1,12 @@
+// Parses human durations ("500ms", "10s", "15m", "2h", "7d", or a number of seconds) into milliseconds.
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+
+/** Returns milliseconds, or undefined when the value is not a non-negative duration. A bare number means seconds. */
+export function parseDuration(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1_000) : undefined;
+  const match = DURATION.exec(value.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 's']!);
+}

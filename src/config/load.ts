@@ -1,0 +1,83 @@
+// Turns a config file into a validated Config: .env → ${VAR} expansion → YAML → schema, or a one-line ConfigError.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, parseDocument, visit } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
+
+/** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
+export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
+
+/** A config that cannot be used; `message` is the one line printed before exiting with code 1. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Picks the config path: the explicit flag, else PORTCULLIS_CONFIG, else config/proxy.yaml. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.PORTCULLIS_CONFIG ?? DEFAULT_CONFIG_PATH);
+}
+
+/** Reads, expands and validates a config file. Throws ConfigError naming the file or the key path at fault. */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  loadDotEnv(resolve('.env'), env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`cannot read config file ${path} (${code})`);
+  }
+  return parseConfigText(text, env, path);
+}
+
+/**
+ * Validates config text. ${VAR} placeholders are expanded inside YAML values only (never in comments); an unquoted
+ * value is re-read as YAML after expansion, so `port: ${PORT:-8080}` is a number while `"${X}"` stays a string.
+ */
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const line = doc.errors[0]!.linePos?.[0]?.line;
+    throw new ConfigError(`${origin}: invalid YAML${line ? ` at line ${line}` : ''}`);
+  }
+  try {
+    visit(doc, {
+      Scalar(_key, node) {
+        if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+        const expanded = expandVariables(node.value, env);
+        node.value = node.type === 'PLAIN' && expanded !== '' ? (parseYaml(expanded) as unknown) : expanded;
+      },
+    });
+  } catch (err) {
+    if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
+  const result = configSchema.safeParse(doc.toJS() ?? {});
+  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!));
+  return result.data;
+}
+
+/** "key.path: reason" for the first schema problem; unknown keys are named with their full path. */
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((key) => (path ? `${path}.${key}` : key));
+    return `${keys.join(', ')}: unknown key`;
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: is required`;
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return `${path || '(root)'}: ${issue.message}`;
+}
+
+/** Directory for embedded state (SQLite file, generated secret): PORTCULLIS_DATA_DIR or ./data. */
+export function resolveDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.PORTCULLIS_DATA_DIR ?? 'data');
+}
+

@@ -1,0 +1,89 @@
+// The one error type of the gateway and the catalogue of its codes: every failure a client can see is listed here.
+
+/** Where a failure came from; used for metrics labels and to decide who is at fault. */
+export type ErrorSource = 'client' | 'upstream' | 'store' | 'kv' | 'config' | 'internal';
+
+interface CodeSpec {
+  readonly status: number;
+  /** The safe, client-facing message. Never includes user input, tokens, SQL or stack traces. */
+  readonly message: string;
+  readonly source: ErrorSource;
+}
+
+/**
+ * Every error code with its HTTP status and public message. The README's errors table is written from this list;
+ * a new failure mode gets a new row here rather than an ad-hoc string somewhere else.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, message: 'Bad Request', source: 'client' },
+  INVALID_BODY: { status: 400, message: 'Invalid request body', source: 'client' },
+  UNAUTHORIZED: { status: 401, message: 'Unauthorized', source: 'client' },
+  INVALID_CREDENTIALS: { status: 401, message: 'Invalid email or password', source: 'client' },
+  INVALID_REFRESH_TOKEN: { status: 401, message: 'Invalid refresh token', source: 'client' },
+  NOT_FOUND: { status: 404, message: 'Not Found', source: 'client' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method Not Allowed', source: 'client' },
+  EMAIL_TAKEN: { status: 409, message: 'Email already registered', source: 'client' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload Too Large', source: 'client' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json', source: 'client' },
+  RATE_LIMITED: { status: 429, message: 'Too Many Requests', source: 'client' },
+  INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
+  NO_HEALTHY_UPSTREAM: { status: 502, message: 'No healthy upstream', source: 'upstream' },
+  UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
+  UPSTREAM_PROTOCOL: { status: 502, message: 'Bad Gateway', source: 'upstream' },
+  STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
+  KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
+  SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
+  UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
+} as const satisfies Record<string, CodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface GatewayErrorOptions {
+  /** Safe detail for the client (e.g. validation messages). Must not contain secrets. */
+  details?: unknown;
+  /** True when the same request may be sent to another upstream. Only the proxy's retry loop reads it. */
+  retryable?: boolean;
+  /** The underlying error, for logs only (its message is logged, never sent to the client). */
+  cause?: unknown;
+  /** Extra response headers, e.g. Retry-After or WWW-Authenticate. */
+  headers?: Record<string, string>;
+  /** Overrides the catalogue message (still client-safe). */
+  message?: string;
+}
+
+/** A failure with a stable code, an HTTP status and a message that is safe to show a client. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  readonly details: unknown;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    const spec: CodeSpec = ERROR_CODES[code];
+    super(options.message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = spec.status;
+    this.source = spec.source;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+    this.headers = options.headers;
+  }
+}
+
+/** Turns anything thrown into a GatewayError; unknown errors become INTERNAL so their text never reaches a client. */
+export function toGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError ? err : new GatewayError('INTERNAL', { cause: err });
+}
+
+/** A short, secret-free description of an error's cause for log lines: its class and code, never its full message chain. */
+export function describeCause(err: unknown): string | undefined {
+  if (err === undefined || err === null) return undefined;
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.name}(${code})` : err.name;
+  }
+  return typeof err;
+}

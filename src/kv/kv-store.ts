@@ -1,0 +1,43 @@
+// KvStore: the shared state of the gateway (rate-limit buckets, access-token revocations). Adapters: memory and Redis.
+
+/** A token bucket: holds at most `capacity` tokens, refilled continuously at `refillPerSecond`. */
+export interface BucketRule {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+}
+
+/** One rate-limit decision. */
+export interface TakeResult {
+  readonly allowed: boolean;
+  /** Whole tokens left after this decision. */
+  readonly remaining: number;
+  /** When refused: milliseconds until one token is available. 0 when allowed. */
+  readonly retryAfterMs: number;
+  /** Milliseconds until the bucket is full again. */
+  readonly resetMs: number;
+}
+
+/** The store could not answer (Redis down or too slow); callers apply their on_store_error policy. */
+export class KvUnavailableError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('key-value store unavailable', options);
+    this.name = 'KvUnavailableError';
+  }
+}
+
+/**
+ * Shared gateway state. Each method is atomic on its own: `take` reads, refills and decrements a bucket as one step
+ * (one Lua script in Redis), so concurrent callers in any number of processes never both spend the last token.
+ * Failures throw KvUnavailableError within a bounded time; nothing hangs on a dead server.
+ */
+export interface KvStore {
+  /** Takes one token from bucket `key` (created full). Its state expires once the bucket would be full again. */
+  take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
+  /** Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. */
+  revoke(tokenId: string, expiresAtMs: number): Promise<void>;
+  /** True when `tokenId` was revoked and has not yet expired. */
+  isRevoked(tokenId: string): boolean | Promise<boolean>;
+  /** Resolves when the store answers (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,21 @@
+// Every log event name the gateway writes, in one place (the seed's three request events first).
+
+export const EVENTS = {
+  requestStart: 'Request Start',
+  selectUpstream: 'Select Upstream',
+  requestCompleted: 'Request Completed',
+  upstreamRetry: 'Upstream Retry',
+  upstreamDown: 'Upstream Down',
+  upstreamUp: 'Upstream Up',
+  upstreamUnhealthy: 'Upstream Unhealthy',
+  gatewayStarted: 'Gateway Started',
+  gatewayStopping: 'Gateway Stopping',
+  gatewayStopped: 'Gateway Stopped',
+  configReloaded: 'Config Reloaded',
+  configRejected: 'Config Rejected',
+  requestError: 'Request Error',
+  kvStoreUnavailable: 'KV Store Unavailable',
+  kvStoreRecovered: 'KV Store Recovered',
+} as const;
+
+export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -1,0 +1,29 @@
+// The Phase interface: the optional hooks a feature implements to take part in a request's life.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { RequestContext } from './context.js';
+
+/** What a request-filter hook did: let the request go on, or answer it itself (the driver then stops). */
+export type Outcome = 'continue' | 'responded';
+
+/** Headers sent upstream: lower-case names, as undici accepts them. */
+export type UpstreamHeaders = Record<string, string | string[]>;
+
+/**
+ * A feature plugged into the pipeline (auth, rate limit, local routes, metrics). Every hook is optional; the driver
+ * resolves which phases have which hooks once at start-up, so an absent hook costs nothing per request.
+ */
+export interface Phase {
+  /** For logs and the start-up summary. */
+  readonly name: string;
+  /**
+   * Request filter: runs in order before an upstream is chosen. May answer the request (`reply.ts`) and return
+   * 'responded', or throw a GatewayError that the driver turns into an error response.
+   */
+  onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
+  /** Upstream request filter: edits the headers about to be sent upstream (identity headers, for example). */
+  onUpstreamRequest?(ctx: RequestContext, headers: UpstreamHeaders): void;
+  /** Response filter: edits the headers of every response, proxied or answered by the gateway. */
+  onResponse?(ctx: RequestContext, headers: OutgoingHttpHeaders): void;
+  /** Logging: runs exactly once per request, when the response is finished or the connection closed. */
+  onLogging?(ctx: RequestContext): void;
+}

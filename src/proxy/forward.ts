@@ -1,0 +1,168 @@
+// Streams one attempt to an upstream through undici's dispatch API, with backpressure in both directions.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../errors.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { UpstreamHeaders } from '../pipeline/phase.js';
+import type { Peer } from '../pipeline/upstream.js';
+import { stripResponseHopByHop } from './headers.js';
+import { classifyUpstreamError } from './upstream-error.js';
+import { spliceUpgrade } from './upgrade.js';
+
+/** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
+export interface AttemptListener {
+  /** The attempt failed before any response byte reached the client: the driver may retry or answer the error. */
+  attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void;
+  /** The response was fully relayed, or broke off after it had started (then `ctx.error` is set). */
+  attemptFinished(ctx: RequestContext, peer: Peer): void;
+}
+
+const kAttempt = Symbol('portcullis.attempt');
+type ResponseWithAttempt = RequestContext['res'] & { [kAttempt]?: ProxyAttempt };
+
+/** Shared 'drain' listener: resumes the upstream once the client has taken the buffered data. */
+function resumeOnDrain(this: ResponseWithAttempt): void {
+  this[kAttempt]?.controller?.resume();
+}
+
+/** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** True when the request carries a body (a Content-Length above 0, or chunked). */
+export function hasRequestBody(ctx: RequestContext): boolean {
+  const h = ctx.req.headers;
+  const length = h['content-length'];
+  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
+}
+
+/** A failed attempt may go to another upstream only if repeating it is harmless and its body is still unread. */
+export function canRetry(ctx: RequestContext): boolean {
+  return IDEMPOTENT.has(ctx.req.method ?? 'GET') || !hasRequestBody(ctx) || !ctx.req.readableDidRead;
+}
+
+/**
+ * One try at one upstream. Created per attempt; relays status, headers and body to `ctx.res` as they arrive,
+ * pausing the upstream whenever the client's socket is full.
+ */
+export class ProxyAttempt implements Dispatcher.DispatchHandler {
+  controller: Dispatcher.DispatchController | undefined = undefined;
+  readonly #ctx: RequestContext;
+  readonly #peer: Peer;
+  readonly #listener: AttemptListener;
+  readonly #sentAt: number;
+  #started = false;
+  #done = false;
+
+  constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number) {
+    this.#ctx = ctx;
+    this.#peer = peer;
+    this.#listener = listener;
+    this.#sentAt = sentAt;
+  }
+
+  /** Sends the request. `headers` were built by the upstream request filter. */
+  dispatch(headers: UpstreamHeaders): void {
+    const ctx = this.#ctx;
+    const req = ctx.req;
+    (ctx.res as ResponseWithAttempt)[kAttempt] = this;
+    const options: Dispatcher.DispatchOptions = {
+      path: req.url ?? '/',
+      method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers,
+      body: ctx.upgrade || !hasRequestBody(ctx) ? null : req,
+      upgrade: ctx.upgrade ? (req.headers.upgrade ?? 'websocket') : null,
+    };
+    try {
+      this.#peer.dispatcher.dispatch(options, this);
+    } catch (err) {
+      this.#fail(classifyUpstreamError(err));
+    }
+  }
+
+  /** The client went away: stop the upstream side too. */
+  abort(): void {
+    if (!this.#done) this.controller?.abort(new GatewayError('UPSTREAM_UNREACHABLE', { message: 'client closed' }));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    socket: Duplex,
+  ): void {
+    this.#started = true;
+    this.#done = true;
+    const ctx = this.#ctx;
+    ctx.upstreamMs = performance.now() - this.#sentAt;
+    const out = headers as OutgoingHttpHeaders;
+    ctx.decorate(ctx, out);
+    ctx.status = statusCode;
+    spliceUpgrade(ctx, statusCode, out, socket);
+    this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    if (statusCode < 200) return; // 1xx: node and undici handle 100-continue themselves
+    this.#started = true;
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    ctx.upstreamMs = performance.now() - this.#sentAt;
+    const out = headers as OutgoingHttpHeaders;
+    stripResponseHopByHop(out);
+    ctx.decorate(ctx, out);
+    ctx.status = statusCode;
+    if (res.destroyed) return;
+    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+    else res.writeHead(statusCode, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.#ctx.res;
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', resumeOnDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#done = true;
+    const ctx = this.#ctx;
+    ctx.res.end();
+    this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#done) return;
+    const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
+    if (!this.#started) {
+      this.#fail(error);
+      return;
+    }
+    // The response had begun: the client cannot be told with a status any more, so its connection is cut.
+    this.#done = true;
+    const ctx = this.#ctx;
+    ctx.error = error;
+    ctx.res.destroy();
+    this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  #fail(error: GatewayError): void {
+    this.#done = true;
+    this.#listener.attemptFailed(this.#ctx, this.#peer, error);
+  }
+}
+
+/** Aborts the running attempt of a response whose client disconnected (used by the driver's 'close' listener). */
+export function abortAttemptOf(res: RequestContext['res']): void {
+  (res as ResponseWithAttempt)[kAttempt]?.abort();
+}

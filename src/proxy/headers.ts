@@ -1,0 +1,87 @@
+// Pure header rewriting for the proxy: hop-by-hop removal (RFC 9110 §7.6.1) and the X-Forwarded-* set.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { UpstreamHeaders } from '../pipeline/phase.js';
+
+/**
+ * Headers that describe one connection, never forwarded. `expect` is answered by node itself (100-continue) and
+ * undici refuses it; `host` is kept (the backend sees the name the client asked for, as with Traefik).
+ */
+const REQUEST_HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authorization',
+  'http2-settings',
+  'expect',
+]);
+
+const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+]);
+
+/** What the request filter knows that the forwarded headers need. */
+export interface ForwardingFacts {
+  readonly requestId: string;
+  /** The socket peer (normalized). */
+  readonly peerAddress: string;
+  /** True when the peer is a trusted proxy: its X-Forwarded-* headers are kept and extended. */
+  readonly peerTrusted: boolean;
+}
+
+/** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
+function connectionTokens(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  if (joined.indexOf(',') === -1) {
+    const token = joined.trim().toLowerCase();
+    return token === 'close' || token === 'keep-alive' || token === 'upgrade' ? undefined : [token];
+  }
+  return joined.split(',').map((t) => t.trim().toLowerCase());
+}
+
+/**
+ * The headers to send upstream: every end-to-end request header, then X-Forwarded-For/-Proto/-Host and
+ * X-Request-ID. An existing X-Forwarded-* chain is extended only when the peer is trusted; from anyone else it is
+ * replaced, since a client can write whatever it likes there.
+ */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: ForwardingFacts): UpstreamHeaders {
+  const out: UpstreamHeaders = {};
+  const dropped = connectionTokens(incoming.connection);
+  for (const name in incoming) {
+    if (REQUEST_HOP_BY_HOP.has(name)) continue;
+    if (dropped !== undefined && dropped.includes(name)) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  const xff = incoming['x-forwarded-for'];
+  out['x-forwarded-for'] =
+    facts.peerTrusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${facts.peerAddress}` : facts.peerAddress;
+  const proto = incoming['x-forwarded-proto'];
+  out['x-forwarded-proto'] = facts.peerTrusted && typeof proto === 'string' ? proto : 'http';
+  const fwdHost = incoming['x-forwarded-host'];
+  const host = incoming.host;
+  if (facts.peerTrusted && typeof fwdHost === 'string') out['x-forwarded-host'] = fwdHost;
+  else if (host !== undefined) out['x-forwarded-host'] = host;
+  else delete out['x-forwarded-host'];
+  out['x-request-id'] = facts.requestId;
+  return out;
+}
+
+/** Removes the upstream response's hop-by-hop headers in place; node sets its own framing headers. */
+export function stripResponseHopByHop(headers: OutgoingHttpHeaders): void {
+  const dropped = connectionTokens(headers.connection as string | string[] | undefined);
+  if (dropped !== undefined) for (const name of dropped) delete headers[name];
+  for (const name of RESPONSE_HOP_BY_HOP) {
+    if (headers[name] !== undefined) delete headers[name];
+  }
+}

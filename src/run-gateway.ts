@@ -1,0 +1,106 @@
+// Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload), workers.
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Config } from './config/schema.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { createLogger, flushLogger, type Logger } from './observability/logger.js';
+import { EVENTS } from './observability/events.js';
+import { startGateway, type Gateway } from './server.js';
+
+/** Number of worker processes the config asks for. */
+function workerCount(config: Config): number {
+  const w = config.server.workers;
+  return w === 'auto' ? availableParallelism() : w;
+}
+
+/**
+ * With several workers, buckets and revocations must be shared: the in-process memory store would give each
+ * worker its own limit, so that combination is refused rather than silently multiplying the limit.
+ */
+function checkWorkers(config: Config): void {
+  const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
+  if (workerCount(config) > 1 && config.redis.url === '' && needsSharedState) {
+    throw new ConfigError('server.workers: more than one worker needs redis.url (the memory store is per process)');
+  }
+}
+
+/** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
+export async function runGateway(configPath: string, dataDir: string): Promise<number> {
+  const config = loadConfigFile(configPath);
+  checkWorkers(config);
+  const workers = workerCount(config);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
+  const logger = createLogger(config.logging);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, { logger, dataDir, adminEnabled: cluster.isPrimary || cluster.worker?.id === 1 });
+  } catch (err) {
+    flushLogger(logger);
+    throw err;
+  }
+  process.on('SIGHUP', () => void reload(gateway, configPath, logger));
+  process.on('message', (message) => {
+    if (message === 'reload') void reload(gateway, configPath, logger);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    if (cluster.isWorker) process.once('disconnect', stop);
+  });
+  await gateway.close();
+  flushLogger(logger);
+  return 0;
+}
+
+/** Re-reads the config file and applies it; a bad file is logged and the running config stays. */
+export async function reload(gateway: Gateway, configPath: string, logger: Logger): Promise<boolean> {
+  try {
+    await gateway.reload(loadConfigFile(configPath));
+    return true;
+  } catch (err) {
+    const reason = err instanceof ConfigError ? err.message : 'reload failed';
+    logger.error({ reason }, EVENTS.configRejected);
+    return false;
+  }
+}
+
+/** The primary of a multi-worker gateway: forks workers, restarts crashed ones, relays signals. */
+async function runPrimary(config: Config, workers: number): Promise<number> {
+  const logger = createLogger(config.logging);
+  let stopping = false;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code) => {
+    if (stopping) return;
+    logger.warn({ worker: worker.id, code }, 'Worker Exited');
+    cluster.fork();
+  });
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  stopping = true;
+  const exits = Object.values(cluster.workers ?? {}).map(
+    (worker) => new Promise<void>((resolve) => (worker ? worker.once('exit', () => resolve()) : resolve())),
+  );
+  for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+  await Promise.all(exits);
+  flushLogger(logger);
+  return 0;
+}
+
+/** `portcullis migrate`: applies the user store's migrations and exits. */
+export async function runMigrations(config: Config, dataDir: string): Promise<number> {
+  const { openUserStore } = await import('./features.js');
+  const store = await openUserStore(config, dataDir);
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  process.stdout.write('migrations applied\n');
+  return 0;
+}

@@ -1,0 +1,185 @@
+// Composition root: config → stores → phases → pipeline → listeners, and the graceful stop. The only file that
+// knows every concrete adapter.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { Balancer } from './balancer/balancer.js';
+import { HealthChecker } from './balancer/health.js';
+import { TrustedProxies } from './pipeline/client-address.js';
+import { Pipeline, type PipelineSetup } from './pipeline/run.js';
+import type { Phase } from './pipeline/phase.js';
+import { healthRoute } from './health-route.js';
+import { EVENTS } from './observability/events.js';
+import { ConfigError } from './config/load.js';
+import { openFeatures, type Features } from './features.js';
+
+export interface GatewayOptions {
+  readonly logger: Logger;
+  /** Directory for embedded state (SQLite file, generated JWT secret). */
+  readonly dataDir: string;
+  /** Start the admin listener (only one worker of a multi-worker gateway does). Default true. */
+  readonly adminEnabled?: boolean;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** The port the proxy listens on (useful when the config asked for port 0). */
+  readonly port: number;
+  /** The admin port, or undefined when the admin listener is disabled. */
+  readonly adminPort: number | undefined;
+  /** Applies a new config without dropping connections; throws ConfigError when it cannot be applied. */
+  reload(config: Config): Promise<void>;
+  /** Stops accepting, drains in-flight requests (bounded), closes pools and stores. */
+  close(): Promise<void>;
+}
+
+/** Parts of the config that a reload cannot change; a difference is reported rather than silently ignored. */
+function fixedSettings(config: Config): string {
+  const { listen_host, listen_port, workers } = config.server;
+  return JSON.stringify([listen_host, listen_port, workers, config.database, config.redis, config.jwt, config.admin]);
+}
+
+/** Builds the pipeline's phase lists from the features that are switched on. */
+function buildSetup(config: Config, features: Features, balancer: Balancer, trusted: TrustedProxies): PipelineSetup {
+  const proxy: Phase[] = [...features.proxyPhases];
+  const auth: Phase[] = features.authRoutes ? [...features.authPhases, features.authRoutes] : [...features.proxyPhases];
+  const phases = new Set<Phase>([healthRoute, ...proxy, ...auth, ...features.observers]);
+  return {
+    routes: { health: [healthRoute], auth, proxy },
+    phases: [...phases],
+    selector: balancer,
+    trusted,
+    proxyBy: config.server.proxy_by,
+    retries: config.load_balancing.retries,
+  };
+}
+
+/** Starts a gateway for `config`. Resolves once both listeners accept connections. */
+export async function startGateway(initial: Config, options: GatewayOptions): Promise<Gateway> {
+  const { logger } = options;
+  let config = initial;
+  let trusted = trustedProxiesOf(config);
+  const balancer = new Balancer(config, logger);
+  const health = new HealthChecker(config.load_balancing.health_check, () => balancer.backends, logger);
+  const features = await openFeatures(config, {
+    logger,
+    dataDir: options.dataDir,
+    balancer,
+    adminEnabled: options.adminEnabled ?? true,
+  });
+  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger);
+
+  const server = createServer({
+    headersTimeout: config.server.timeouts.header,
+    requestTimeout: config.server.timeouts.request,
+    keepAliveTimeout: config.server.timeouts.idle,
+  });
+  server.maxConnections = config.server.max_connections;
+  server.on('request', pipeline.handleRequest);
+  server.on('upgrade', pipeline.handleUpgrade);
+  server.on('clientError', onClientError);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  await listen(server, config.server.listen_port, config.server.listen_host);
+  health.start();
+  const admin = await features.startAdmin();
+  const port = (server.address() as AddressInfo).port;
+  logger.info(
+    {
+      port,
+      admin_port: admin,
+      strategy: config.load_balancing.strategy,
+      upstreams: balancer.backends.map((b) => b.label),
+      auth: config.middleware.auth.enabled,
+      rate_limit: config.middleware.rate_limit.enabled,
+    },
+    EVENTS.gatewayStarted,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    adminPort: admin,
+    async reload(next: Config): Promise<void> {
+      if (fixedSettings(next) !== fixedSettings(config)) {
+        throw new ConfigError('listen address, workers, database, redis, jwt and admin settings need a restart');
+      }
+      const nextTrusted = trustedProxiesOf(next);
+      const removed = balancer.apply(next);
+      features.reconfigure(next);
+      health.update(next.load_balancing.health_check);
+      server.maxConnections = next.server.max_connections;
+      config = next;
+      trusted = nextTrusted;
+      pipeline.replace(buildSetup(config, features, balancer, trusted));
+      // Backends that left the config finish their running requests, then their pools close.
+      for (const backend of removed) void backend.dispatcher.close().catch(() => undefined);
+      logger.info(
+        { strategy: config.load_balancing.strategy, upstreams: balancer.backends.map((b) => `${b.label}*${b.weight}`) },
+        EVENTS.configReloaded,
+      );
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        logger.info({ in_flight: sockets.size }, EVENTS.gatewayStopping);
+        pipeline.draining = true;
+        health.stop();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const drained = await Promise.race([
+          closed.then(() => true),
+          delay(config.server.timeouts.shutdown_drain).then(() => false),
+        ]);
+        if (!drained) server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+        await Promise.allSettled([
+          ...balancer.backends.map((b) => b.dispatcher.close()),
+          health.close(),
+          features.close(),
+        ]);
+        logger.info({ drained }, EVENTS.gatewayStopped);
+      })();
+      return closing;
+    },
+  };
+}
+
+function trustedProxiesOf(config: Config): TrustedProxies {
+  try {
+    return new TrustedProxies(config.server.trusted_proxies);
+  } catch (err) {
+    throw new ConfigError(`server.trusted_proxies: ${(err as Error).message}`);
+  }
+}
+
+/** Malformed HTTP from a client: answer 400 (or 408 on a header timeout) without involving the pipeline. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  const body = JSON.stringify({ error: status.slice(4) });
+  socket.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,81 @@
+// UserStore: the users and refresh-token sessions, in domain verbs. Adapters: SQLite (default) and PostgreSQL.
+
+export interface UserRecord {
+  readonly id: string;
+  /** Trimmed and lower-cased. */
+  readonly email: string;
+  readonly passwordHash: string;
+  readonly createdAt: Date;
+}
+
+/** A new refresh token: only its SHA-256 hash is stored. `familyId` groups the tokens of one login session. */
+export interface NewRefreshToken {
+  readonly id: string;
+  readonly userId: string;
+  readonly familyId: string;
+  readonly tokenHash: string;
+  readonly expiresAt: Date;
+}
+
+/** Outcome of presenting a refresh token for rotation. */
+export type RotationResult =
+  /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
+  | { readonly kind: 'rotated'; readonly user: UserRecord; readonly familyId: string }
+  /** The token had been rotated within the grace period: nothing changed, the request is refused. */
+  | { readonly kind: 'grace' }
+  /** The token had been rotated before: reuse detected, its whole family is now revoked. */
+  | { readonly kind: 'reused'; readonly userId: string; readonly familyId: string }
+  /** Unknown, expired, or revoked by logout. */
+  | { readonly kind: 'invalid' };
+
+/** The store is unreachable or failed; the HTTP layer answers 503 with Retry-After. Carries no SQL or driver text. */
+export class StoreUnavailableError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('user store unavailable', options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** createUser with an email that already exists. */
+export class EmailTakenError extends Error {
+  constructor() {
+    super('email already registered');
+    this.name = 'EmailTakenError';
+  }
+}
+
+/**
+ * Users and sessions. Every method either succeeds, throws EmailTakenError (createUser), or throws
+ * StoreUnavailableError; driver errors never escape an adapter.
+ */
+export interface UserStore {
+  /** Applies pending numbered migrations; safe to call on every start and from several processes at once. */
+  migrate(): Promise<void>;
+  createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord>;
+  findUserByEmail(email: string): Promise<UserRecord | undefined>;
+  findUserById(id: string): Promise<UserRecord | undefined>;
+  /** Replaces the hash (re-hash with current argon2 parameters after a successful login). */
+  updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /** Stores the first token of a new session (login, register). */
+  createRefreshToken(token: NewRefreshToken): Promise<void>;
+  /**
+   * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
+   * `next.userId` are ignored; the old token's are used). Of two concurrent calls with the same hash, exactly one
+   * gets 'rotated'. A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
+   */
+  rotateRefreshToken(
+    tokenHash: string,
+    next: Omit<NewRefreshToken, 'userId' | 'familyId'>,
+    now: Date,
+    graceMs: number,
+  ): Promise<RotationResult>;
+  /** Revokes the session (family) that `tokenHash` belongs to. Returns its user id, or undefined if unknown. */
+  revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined>;
+  /** Revokes every session of a user (logout everywhere). Returns how many tokens were revoked. */
+  revokeAllForUser(userId: string, now: Date): Promise<number>;
+  /** Deletes tokens that expired before `now`. Returns how many. */
+  deleteExpired(now: Date): Promise<number>;
+  /** Resolves when the store answers a trivial query (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
