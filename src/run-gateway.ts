@@ -4,8 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { Config } from './config/schema.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
-import { EVENTS } from './observability/events.js';
-import { startGateway, type Gateway } from './server.js';
+import { reloadFromFile, startGateway, type Gateway } from './server.js';
 
 /** Number of worker processes the config asks for. */
 function workerCount(config: Config): number {
@@ -30,10 +29,10 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   checkWorkers(config);
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
-  const logger = createLogger(config.logging);
+  const { logger, sink } = createLogger(config.logging);
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, { logger, dataDir, adminEnabled: cluster.isPrimary || cluster.worker?.id === 1 });
+    gateway = await startGateway(config, { logger, logSink: sink, dataDir, adminEnabled: cluster.isPrimary || cluster.worker?.id === 1, configPath });
   } catch (err) {
     flushLogger(logger);
     throw err;
@@ -56,18 +55,15 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
 /** Re-reads the config file and applies it; a bad file is logged and the running config stays. */
 export async function reload(gateway: Gateway, configPath: string, logger: Logger): Promise<boolean> {
   try {
-    await gateway.reload(loadConfigFile(configPath));
-    return true;
-  } catch (err) {
-    const reason = err instanceof ConfigError ? err.message : 'reload failed';
-    logger.error({ reason }, EVENTS.configRejected);
-    return false;
+    return (await reloadFromFile(gateway, configPath, logger)).ok;
+  } catch {
+    return false; // already logged by reloadFromFile
   }
 }
 
 /** The primary of a multi-worker gateway: forks workers, restarts crashed ones, relays signals. */
 async function runPrimary(config: Config, workers: number): Promise<number> {
-  const logger = createLogger(config.logging);
+  const { logger } = createLogger(config.logging);
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();
   cluster.on('exit', (worker, code) => {
@@ -95,7 +91,8 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
 /** `portcullis migrate`: applies the user store's migrations and exits. */
 export async function runMigrations(config: Config, dataDir: string): Promise<number> {
   const { openUserStore } = await import('./features.js');
-  const store = await openUserStore(config, dataDir);
+  const { logger } = createLogger(config.logging);
+  const store = await openUserStore(config.database, dataDir, logger);
   try {
     await store.migrate();
   } finally {

@@ -11,15 +11,22 @@ import { Pipeline, type PipelineSetup } from './pipeline/run.js';
 import type { Phase } from './pipeline/phase.js';
 import { healthRoute } from './health-route.js';
 import { EVENTS } from './observability/events.js';
-import { ConfigError } from './config/load.js';
+import { AccessLog, type LineSink } from './observability/access-log.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { describeCause } from './errors.js';
+import type { ReloadResult } from './admin/server.js';
 import { openFeatures, type Features } from './features.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
+  /** The raw JSON sink behind `logger`, for the per-request access events; without it they go through pino. */
+  readonly logSink?: LineSink;
   /** Directory for embedded state (SQLite file, generated JWT secret). */
   readonly dataDir: string;
   /** Start the admin listener (only one worker of a multi-worker gateway does). Default true. */
   readonly adminEnabled?: boolean;
+  /** The config file, re-read by POST /reload on the admin port; without it /reload answers 501. */
+  readonly configPath?: string;
 }
 
 /** A running gateway. */
@@ -37,7 +44,7 @@ export interface Gateway {
 /** Parts of the config that a reload cannot change; a difference is reported rather than silently ignored. */
 function fixedSettings(config: Config): string {
   const { listen_host, listen_port, workers } = config.server;
-  return JSON.stringify([listen_host, listen_port, workers, config.database, config.redis, config.jwt, config.admin]);
+  return JSON.stringify([listen_host, listen_port, workers, config.database, config.redis, config.jwt, config.admin, config.middleware.auth.enabled]);
 }
 
 /** Builds the pipeline's phase lists from the features that are switched on. */
@@ -67,8 +74,9 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     dataDir: options.dataDir,
     balancer,
     adminEnabled: options.adminEnabled ?? true,
+    reload: options.configPath === undefined ? undefined : () => reloadFromFile(gateway, options.configPath!, logger),
   });
-  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger);
+  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger, new AccessLog(logger, options.logSink));
 
   const server = createServer({
     headersTimeout: config.server.timeouts.header,
@@ -79,6 +87,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('clientError', onClientError);
+  features.watch(server);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -102,7 +111,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   );
 
   let closing: Promise<void> | undefined;
-  return {
+  const gateway: Gateway = {
     port,
     adminPort: admin,
     async reload(next: Config): Promise<void> {
@@ -147,6 +156,26 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       return closing;
     },
   };
+  return gateway;
+}
+
+/**
+ * Re-reads the config file and applies it (SIGHUP and POST /reload). A config that cannot be used is logged as
+ * "Config Rejected" and resolves {ok:false, reason}; the running config stays. Any other failure is logged the
+ * same way and rethrown.
+ */
+export async function reloadFromFile(gateway: Gateway, configPath: string, logger: Logger): Promise<ReloadResult> {
+  try {
+    await gateway.reload(loadConfigFile(configPath));
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error({ reason: err.message }, EVENTS.configRejected);
+      return { ok: false, reason: err.message };
+    }
+    logger.error({ reason: 'reload failed', cause: describeCause(err) }, EVENTS.configRejected);
+    throw err;
+  }
 }
 
 function trustedProxiesOf(config: Config): TrustedProxies {

@@ -15,6 +15,8 @@ const duration = z
   });
 
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
+/** A port to listen on; 0 picks a free one (tests). */
+const listenPort = z.number().int().min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535');
 const positiveInt = z.number().int().positive();
 
 const upstream = z
@@ -71,7 +73,7 @@ export const configSchema = z
     server: z
       .object({
         listen_host: z.string().default('0.0.0.0'),
-        listen_port: port.default(8080),
+        listen_port: listenPort.default(8080),
         max_connections: positiveInt.default(1000),
         /** Worker processes sharing the port: a number, or "auto" for one per core. */
         workers: z.union([positiveInt, z.literal('auto')]).default(1),
@@ -184,8 +186,7 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(true),
         listen_host: z.string().default('127.0.0.1'),
-        /** 0 picks a free port (tests). */
-        listen_port: z.number().int().min(0).max(65535).default(9090),
+        listen_port: listenPort.default(9090),
       })
       .strict()
       .prefault({}),

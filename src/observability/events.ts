@@ -16,6 +16,7 @@ export const EVENTS = {
   requestError: 'Request Error',
   kvStoreUnavailable: 'KV Store Unavailable',
   kvStoreRecovered: 'KV Store Recovered',
+  adminError: 'Admin Request Error',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -1,29 +1,40 @@
 // The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { LineSink } from './access-log.js';
 
 export type { Logger };
 
+/** The root logger, and the raw sink behind it when lines are JSON (the access log writes there directly). */
+export interface LoggerHandle {
+  readonly logger: Logger;
+  readonly sink: LineSink | undefined;
+}
+
+const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 /**
  * Builds the root logger once at start-up. JSON lines go through an asynchronous buffered destination (the
- * per-request lines are on the hot path); `flushLogger` must run before exit. On a terminal, or with
- * format "pretty", lines are rendered by pino-pretty in a worker thread.
+ * per-request lines are on the hot path), flushed at least every 250 ms; `flushLogger` must run before exit. On a
+ * terminal, or with format "pretty", lines are rendered by pino-pretty in a worker thread.
  */
-export function createLogger(config: Config['logging'], env: NodeJS.ProcessEnv = process.env): Logger {
-  const level = (env.LOG_LEVEL as LevelWithSilent | undefined) ?? config.level;
+export function createLogger(config: Config['logging'], env: NodeJS.ProcessEnv = process.env): LoggerHandle {
+  // An unknown LOG_LEVEL is ignored rather than fatal: the config's level still applies.
+  const level = (env.LOG_LEVEL !== undefined && LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : config.level) as LevelWithSilent;
   const pretty = config.format === 'pretty' || (config.format === 'auto' && process.stdout.isTTY === true);
   const base = { service: 'portcullis' };
   if (pretty) {
-    return pino({
+    const logger = pino({
       level,
       base,
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
     });
+    return { logger, sink: undefined };
   }
-  return pino(
-    { level, base, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: false, minLength: 4096 }),
-  );
+  // periodicFlush: without it an idle gateway would hold its last lines (Gateway Started, Config Rejected) until
+  // the buffer filled; the timer is unref'd by sonic-boom. Time is epoch milliseconds (pino's default), the cheapest.
+  const sink = pino.destination({ dest: 1, sync: false, minLength: 8_192, periodicFlush: 250 });
+  return { logger: pino({ level, base }, sink), sink };
 }
 
 /** Writes out buffered log lines; call before the process exits. */

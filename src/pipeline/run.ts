@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import type { AccessLog } from '../observability/access-log.js';
 import { ProxyAttempt, abortAttemptOf, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
@@ -76,12 +77,14 @@ function onResponseClose(this: TaggedResponse): void {
 export class Pipeline implements AttemptListener {
   #setup: ResolvedSetup;
   readonly #logger: Logger;
+  readonly #access: AccessLog;
   /** Set when shutting down: responses ask clients to close their connection. */
   draining = false;
 
-  constructor(setup: PipelineSetup, logger: Logger) {
+  constructor(setup: PipelineSetup, logger: Logger, access: AccessLog) {
     this.#setup = resolveSetup(setup);
     this.#logger = logger;
+    this.#access = access;
   }
 
   /** Swaps in new phases, selector or settings (config reload); requests already running keep what they had. */
@@ -127,7 +130,7 @@ export class Pipeline implements AttemptListener {
       return;
     }
     if (ctx.res.destroyed) return;
-    this.#logger.info({ request_id: ctx.id, method: ctx.req.method, path: ctx.path }, EVENTS.requestStart);
+    this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
     this.#attempt(ctx, setup, undefined, undefined);
   }
 
@@ -141,7 +144,7 @@ export class Pipeline implements AttemptListener {
     ctx.attempts++;
     peer.inflight++;
     peer.requests++;
-    this.#logger.info({ request_id: ctx.id, upstream: peer.label, attempt: ctx.attempts }, EVENTS.selectUpstream);
+    this.#access.selectUpstream(ctx.id, peer.label, ctx.attempts);
     let outgoing = headers;
     if (outgoing === undefined) {
       outgoing = upstreamRequestHeaders(ctx.req.headers, {
@@ -201,20 +204,17 @@ export class Pipeline implements AttemptListener {
     ctx.logged = true;
     const duration = Math.round((performance.now() - ctx.startedAt) * 100) / 100;
     const error = ctx.error;
-    this.#logger.info(
-      {
-        request_id: ctx.id,
-        method: ctx.req.method,
-        path: ctx.path,
-        upstream: ctx.peer?.label,
-        status: ctx.status,
-        duration_ms: duration,
-        client: ctx.clientAddress,
-        error: error?.code,
-        cause: error ? describeCause(error.cause) : undefined,
-      },
-      EVENTS.requestCompleted,
-    );
+    this.#access.requestCompleted({
+      requestId: ctx.id,
+      method: ctx.req.method,
+      path: ctx.path,
+      upstream: ctx.peer?.label,
+      status: ctx.status,
+      durationMs: duration,
+      client: ctx.clientAddress,
+      error: error?.code,
+      cause: error ? describeCause(error.cause) : undefined,
+    });
     const hooks = this.#setup.loggers;
     for (let i = 0; i < hooks.length; i++) {
       try {

@@ -1,0 +1,38 @@
+// Keeps logins running against a gateway from a separate process (pinned to the load core) during a measurement.
+import { spawn } from 'node:child_process';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+
+export interface LoginLoad {
+  /** Resolves once the user exists and the login loop has started. */
+  ready: Promise<void>;
+  /** Stops the loop; resolves to logins per second achieved. */
+  stop(): Promise<number>;
+}
+
+export function startLoginLoad(base: string, cpu: string, concurrency = 4): LoginLoad {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, '--import', 'tsx', 'bench/login-worker.ts', base, String(concurrency)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      if (output.includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`login worker exited with ${code}`)));
+  });
+  return {
+    ready,
+    stop() {
+      return new Promise((resolve) => {
+        child.once('exit', () => {
+          const rate = /rate=([\d.]+)/.exec(output)?.[1];
+          resolve(Number(rate ?? 'NaN'));
+        });
+        child.kill('SIGTERM');
+      });
+    },
+  };
+}

@@ -1,0 +1,207 @@
+// `npm run bench`: the gateway against a bare pass-through in the same run, each pinned to one core, load from
+// wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
+// Usage: npm run bench [-- scenario ...]   (scenarios: core, ratelimit, auth, logins; default: all)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startLoginLoad } from './login-load.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const DURATION = process.env.BENCH_DURATION ?? '10s';
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
+const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
+const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+interface Started {
+  child: ChildProcess;
+  line: Record<string, unknown>;
+}
+
+/** Spawns a process pinned to `cpu` and waits for its JSON start line whose msg is `ready`. */
+function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<Started> {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const onData = (d: Buffer): void => {
+      buffer += d.toString();
+      for (const line of buffer.split('\n')) {
+        if (!line.includes(ready)) continue;
+        child.stdout!.off('data', onData);
+        child.stdout!.resume(); // keep draining the gateway's log lines (written, as in production, then dropped)
+        resolve({ child, line: JSON.parse(line) as Record<string, unknown> });
+        return;
+      }
+      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function stop(p: Started): Promise<void> {
+  return new Promise((resolve) => {
+    if (p.child.exitCode !== null) return resolve();
+    p.child.once('exit', () => resolve());
+    p.child.kill('SIGTERM');
+  });
+}
+
+/** Milliseconds from a wrk latency figure such as 812.00us, 1.25ms or 1.02s. */
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+/** Runs wrk pinned to the load core against `url`. */
+function wrk(name: string, url: string, headers: string[] = [], duration = DURATION): Result {
+  const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${duration}`, '--latency'];
+  for (const h of headers) args.push('-H', h);
+  const out = spawnSync('taskset', [...args, url], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1]);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out.stdout)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out.stdout)?.[1] ?? '');
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out.stdout)?.[1];
+  if (non2xx) process.stderr.write(`  note: ${name}: ${non2xx} non-2xx responses\n`);
+  return { name, rps, p50, p99 };
+}
+
+/** A gateway config for the bench backends with the given middleware. */
+function gatewayConfig(ports: number[], middleware: Record<string, unknown>, redisUrl = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      server: { listen_host: '127.0.0.1', listen_port: 0 },
+      admin: { enabled: false },
+      redis: { url: redisUrl },
+      jwt: { secret: 'bench-secret-bench-secret-bench-secret-0123' },
+      logging: { format: 'json' },
+      load_balancing: {
+        strategy: 'round_robin',
+        upstreams: ports.map((port, i) => ({ name: `b${i}`, address: '127.0.0.1', port })),
+        health_check: { enabled: false },
+      },
+      middleware,
+    }),
+  );
+  return file;
+}
+
+const OFF = { auth: { enabled: false }, rate_limit: { enabled: false } };
+/** A limit high enough that no request is refused: measures the limiter's cost, not its rejections. */
+const UNLIMITED = { enabled: true, requests_per_minute: 1_000_000_000, burst_size: 1_000_000_000 };
+
+async function withGateway<T>(ports: number[], middleware: Record<string, unknown>, redisUrl: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-data-'));
+  const config = gatewayConfig(ports, middleware, redisUrl);
+  const gw = await startPinned(GATEWAY_CPU, ['bin/portcullis.js', 'start', '--config', config], { PORTCULLIS_DATA_DIR: dataDir }, '"Gateway Started"');
+  try {
+    return await fn(`http://127.0.0.1:${gw.line.port as number}`);
+  } finally {
+    await stop(gw);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function passthrough(ports: number[]): Promise<Result> {
+  const p = await startPinned(GATEWAY_CPU, ['--import', 'tsx', 'bench/passthrough.ts'], { BACKEND_PORTS: ports.join(',') }, '"Gateway Started"');
+  try {
+    const url = `http://127.0.0.1:${p.line.port as number}/`;
+    wrk('warm-up', url, [], '3s');
+    return wrk('bare pass-through (node:http + undici)', url);
+  } finally {
+    await stop(p);
+  }
+}
+
+async function measure(ports: number[], name: string, middleware: Record<string, unknown>, redisUrl = ''): Promise<Result> {
+  return withGateway(ports, middleware, redisUrl, async (base) => {
+    wrk('warm-up', `${base}/`, [], '3s');
+    return wrk(name, `${base}/`);
+  });
+}
+
+/** Registers a user through the gateway and returns an access token. */
+async function accessToken(base: string): Promise<string> {
+  const res = await fetch(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `bench-${Date.now()}@example.com`, password: 'SecurePass123!' }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error(`register failed with ${res.status}`);
+  return body.access_token;
+}
+
+function print(results: Result[], baseline: Result): void {
+  const rows = results.map((r) => [
+    r.name,
+    r.rps.toFixed(0),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    `${((r.rps / baseline.rps) * 100).toFixed(1)} %`,
+  ]);
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of pass-through'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  process.stdout.write(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+}
+
+async function main(): Promise<void> {
+  const wanted = new Set(process.argv.slice(2));
+  const run = (s: string) => wanted.size === 0 || wanted.has(s);
+  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${DURATION}; gateway on cpu ${GATEWAY_CPU}, wrk and backends on cpu ${LOAD_CPU}\n`);
+  const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');
+  const ports = backends.line.ports as number[];
+  const results: Result[] = [];
+  try {
+    const baseline = await passthrough(ports);
+    results.push(baseline);
+    if (run('core')) results.push(await measure(ports, 'gateway (auth off, rate limit off)', OFF));
+    if (run('ratelimit')) {
+      results.push(await measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
+      results.push(await measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));
+    }
+    if (run('auth') || run('logins')) {
+      await withGateway(ports, { auth: { enabled: true }, rate_limit: { enabled: false } }, '', async (base) => {
+        const token = await accessToken(base);
+        const auth = [`Authorization: Bearer ${token}`];
+        wrk('warm-up', `${base}/`, auth, '3s');
+        const verified = wrk('gateway + JWT verification', `${base}/`, auth);
+        results.push(verified);
+        if (run('logins')) {
+          const load = startLoginLoad(base, LOAD_CPU);
+          await load.ready;
+          const during = wrk('gateway + JWT, logins running', `${base}/`, auth);
+          const logins = await load.stop();
+          results.push(during);
+          process.stdout.write(`  logins during that run: ${logins.toFixed(1)}/s; p99 ratio with/without logins: ${(during.p99 / verified.p99).toFixed(2)}x\n`);
+        }
+      });
+    }
+    print(results, baseline);
+  } finally {
+    await stop(backends);
+  }
+}
+
+await main();

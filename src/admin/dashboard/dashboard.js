@@ -1,0 +1,215 @@
+// Portcullis admin dashboard: polls /api/status every 2 s and redraws the page. Every value goes in through
+// textContent or an SVG attribute, never innerHTML, so names from the config cannot inject markup.
+'use strict';
+
+const REFRESH_MS = 2000;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const CHART = { width: 600, height: 160, left: 44, right: 8, top: 10, bottom: 20 };
+
+const AUTH_LABELS = {
+  register: 'Registrations',
+  login_success: 'Logins',
+  login_failure: 'Failed logins',
+  refresh: 'Token refreshes',
+  reuse_detected: 'Refresh reuse detected',
+  logout: 'Logouts',
+};
+const RATE_LIMIT_LABELS = { pass: 'Passed', reject: 'Rejected (429)', store_error: 'Store errors' };
+const STORE_LABELS = { user_store: 'User store', redis: 'Redis' };
+/** Keys whose non-zero value is shown in red. */
+const ALERTS = new Set(['reject', 'store_error', 'login_failure', 'reuse_detected', 'user_store', 'redis']);
+
+function byId(id) {
+  return document.getElementById(id);
+}
+
+function setText(id, text) {
+  const el = byId(id);
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function formatMs(ms) {
+  if (ms === null || ms === undefined) return '–';
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** Axis labels: short, no space ("0.5ms", "20ms", "1.5s"). */
+function axisMs(ms) {
+  if (ms === 0) return '0';
+  if (ms < 10) return `${Math.round(ms * 10) / 10}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  return `${Math.round(ms / 100) / 10}s`;
+}
+
+function formatRate(rate) {
+  return rate < 10 ? rate.toFixed(2) : rate.toFixed(1);
+}
+
+function formatUptime(seconds) {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return m > 0 ? `${m}m ${s}s` : `${s}s`;
+}
+
+function cell(row, text, className) {
+  const td = document.createElement('td');
+  td.textContent = String(text);
+  if (className) td.className = className;
+  row.appendChild(td);
+  return td;
+}
+
+function renderUpstreams(upstreams) {
+  const body = byId('upstreams').tBodies[0];
+  const rows = upstreams.map((u) => {
+    const tr = document.createElement('tr');
+    tr.dataset.upstream = u.address;
+    cell(tr, u.name);
+    cell(tr, u.address);
+    const health = cell(tr, '');
+    const pill = document.createElement('span');
+    // The class comes from a fixed set; anything unexpected is shown as "unhealthy".
+    const state = ['healthy', 'unhealthy', 'cooling_down'].includes(u.health) ? u.health : 'unhealthy';
+    pill.className = `pill pill-${state}`;
+    pill.textContent = String(u.health).replace('_', ' ');
+    health.className = 'health';
+    health.appendChild(pill);
+    cell(tr, u.weight, 'num weight');
+    cell(tr, u.in_flight, 'num inflight');
+    cell(tr, u.requests, 'num requests');
+    cell(tr, u.failures, 'num failures');
+    return tr;
+  });
+  body.replaceChildren(...rows);
+}
+
+function renderPairs(id, counts, labels) {
+  const list = byId(id);
+  const items = [];
+  for (const [key, label] of Object.entries(labels)) {
+    const dt = document.createElement('dt');
+    dt.textContent = label;
+    const dd = document.createElement('dd');
+    const value = Number(counts?.[key] ?? 0);
+    dd.textContent = value.toLocaleString('en-US');
+    dd.dataset.key = key;
+    if (value > 0 && ALERTS.has(key)) dd.className = 'alert';
+    items.push(dt, dd);
+  }
+  list.replaceChildren(...items);
+}
+
+function svg(name, attrs) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+/** A "nice" axis maximum (1, 2, 5 × 10^n) at or above `value`. */
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const exp = Math.pow(10, Math.floor(Math.log10(value)));
+  for (const m of [1, 2, 5, 10]) if (m * exp >= value) return m * exp;
+  return 10 * exp;
+}
+
+/** Draws one or more series (arrays of numbers or null) as lines, with a light grid and a y-axis scale. */
+function drawChart(id, series, unit) {
+  const el = byId(id);
+  const { width, height, left, right, top, bottom } = CHART;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  let max = 0;
+  for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
+  max = niceMax(max);
+  const n = Math.max(series[0]?.values.length ?? 0, 2);
+  const x = (i) => left + (i / (n - 1)) * plotW;
+  const y = (v) => top + plotH - (v / max) * plotH;
+  const children = [];
+  for (let g = 0; g <= 4; g++) {
+    const value = (max * g) / 4;
+    children.push(svg('line', { class: 'grid', x1: left, x2: width - right, y1: y(value), y2: y(value) }));
+    const label = svg('text', { class: 'axis', x: left - 6, y: y(value) + 3, 'text-anchor': 'end' });
+    label.textContent = unit === 'ms' ? axisMs(value) : String(Math.round(value * 100) / 100);
+    children.push(label);
+  }
+  const minutesLabel = svg('text', { class: 'axis', x: left, y: height - 4 });
+  minutesLabel.textContent = '−5 min';
+  const nowLabel = svg('text', { class: 'axis', x: width - right, y: height - 4, 'text-anchor': 'end' });
+  nowLabel.textContent = 'now';
+  children.push(minutesLabel, nowLabel);
+  for (const s of series) {
+    // A gap (no requests in a step) breaks the latency line instead of drawing it down to zero; a point with no
+    // neighbour on either side gets a dot, since a one-point path draws nothing.
+    let d = '';
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (v === null) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+      const alone = !pen && (s.values[i + 1] === null || s.values[i + 1] === undefined);
+      if (alone) children.push(svg('circle', { class: `dot ${s.className}`, cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5 }));
+      pen = true;
+    });
+    if (s.area && d) {
+      const first = s.values.findIndex((v) => v !== null);
+      children.push(svg('path', { class: 'area', d: `${d}L${x(n - 1)},${y(0)}L${x(Math.max(first, 0))},${y(0)}Z` }));
+    }
+    if (d) children.push(svg('path', { class: `line ${s.className}`, d }));
+  }
+  el.replaceChildren(...children);
+}
+
+function render(status) {
+  const t = status.traffic;
+  setText('rate', formatRate(t.rate));
+  setText('requests', t.requests.toLocaleString('en-US'));
+  setText('p50', formatMs(t.p50_ms));
+  setText('p99', formatMs(t.p99_ms));
+  setText('errors', t.errors.toLocaleString('en-US'));
+  setText('live', `${status.in_flight} · ${status.connections}`);
+  setText('uptime', formatUptime(status.uptime_s));
+  setText('updated', new Date(status.generated_at).toLocaleTimeString());
+  renderUpstreams(status.upstreams);
+  renderPairs('ratelimit', status.rate_limit, RATE_LIMIT_LABELS);
+  renderPairs('auth', status.auth, AUTH_LABELS);
+  renderPairs('stores', status.store_errors, STORE_LABELS);
+  drawChart('chart-rate', [{ values: t.series.map((p) => p.rate), className: 'rate', area: true }], 'rps');
+  drawChart(
+    'chart-latency',
+    [
+      { values: t.series.map((p) => p.p50_ms), className: 'p50' },
+      { values: t.series.map((p) => p.p99_ms), className: 'p99' },
+    ],
+    'ms',
+  );
+}
+
+function setConnection(ok) {
+  const el = byId('conn');
+  el.className = `pill ${ok ? 'pill-live' : 'pill-down'}`;
+  el.textContent = ok ? 'live' : 'disconnected';
+}
+
+async function refresh() {
+  try {
+    const res = await fetch('/api/status', { cache: 'no-store', headers: { accept: 'application/json' } });
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    render(await res.json());
+    setConnection(true);
+  } catch {
+    setConnection(false);
+  } finally {
+    setTimeout(refresh, REFRESH_MS);
+  }
+}
+
+refresh();

@@ -1,0 +1,65 @@
+// Readiness: named async checks (user store, Redis, upstreams), each bounded by a timeout, run for GET /ready.
+import { GatewayError } from '../errors.js';
+
+/** One dependency the gateway needs to serve. `check` resolves when it answers and rejects (or hangs) when not. */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+/** Result of one readiness round: "ok" or "down" per check, in the order given. */
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: Record<string, 'ok' | 'down'>;
+}
+
+/** How long one check may take before it counts as down. */
+export const READINESS_TIMEOUT_MS = 1_000;
+
+/**
+ * Runs every check at once; each gets `timeoutMs` (default 1 s), so a hung store answers "down" instead of
+ * stalling the probe. Never rejects. Ready when every check is "ok" (an empty list is ready).
+ */
+export async function runReadiness(checks: readonly ReadinessCheck[], timeoutMs = READINESS_TIMEOUT_MS): Promise<ReadinessReport> {
+  const results = await Promise.all(checks.map((c) => withTimeout(c, timeoutMs)));
+  const report: Record<string, 'ok' | 'down'> = {};
+  checks.forEach((c, i) => (report[c.name] = results[i]!));
+  return { ready: results.every((r) => r === 'ok'), checks: report };
+}
+
+async function withTimeout(check: ReadinessCheck, timeoutMs: number): Promise<'ok' | 'down'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'down'>((resolve) => {
+    timer = setTimeout(() => resolve('down'), timeoutMs);
+  });
+  try {
+    // A check that throws synchronously is down too, hence the async wrapper.
+    const answer = (async () => {
+      await check.check();
+      return 'ok' as const;
+    })().catch(() => 'down' as const);
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The upstream check: ready while at least one upstream can take traffic (healthy and not cooling down). */
+export function upstreamsCheck(source: { hasHealthy(): boolean }): ReadinessCheck {
+  return {
+    name: 'upstreams',
+    async check() {
+      if (!source.hasHealthy()) throw new GatewayError('NO_HEALTHY_UPSTREAM');
+    },
+  };
+}
+
+/** Wraps a ping (e.g. `() => store.ping()`, `() => redis.ping()`) as a named check; the ping's result is ignored. */
+export function pingCheck(name: string, ping: () => Promise<unknown>): ReadinessCheck {
+  return {
+    name,
+    async check() {
+      await ping();
+    },
+  };
+}

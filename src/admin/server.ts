@@ -1,0 +1,159 @@
+// The admin listener: /metrics, /ready, /api/status, the dashboard and POST /reload, on its own port.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { describeCause } from '../errors.js';
+import { EVENTS } from '../observability/events.js';
+import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
+import type { DashboardAssets } from './assets.js';
+import { runReadiness, type ReadinessCheck } from './readiness.js';
+import { buildStatus } from './status.js';
+
+/** What a config reload did: applied, or refused with a one-line reason (no secrets). */
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+/** Everything the admin routes read. Built once in the composition root (features.ts). */
+export interface AdminDeps {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  /** The current upstreams (read on each request, so reloads show). */
+  readonly backends: () => readonly BackendView[];
+  /** Checks behind GET /ready; the list is read on each request, so checks may be pushed after start-up. */
+  readonly readiness: readonly ReadinessCheck[];
+  /**
+   * POST /reload: re-reads and applies the config. Resolves {ok:false, reason} for a rejected config (400);
+   * a rejection of the promise itself is an internal failure (500). Undefined: /reload answers 501.
+   */
+  readonly reload?: () => Promise<ReloadResult>;
+  readonly dashboard: DashboardAssets;
+  /** Per-check timeout of /ready in ms; default 1000. */
+  readonly readinessTimeoutMs?: number;
+}
+
+/** A running admin listener. */
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The dashboard loads only its own files and calls only this origin; no inline script or style is needed, so the
+ * policy can forbid them (data inserted into the page can then never run).
+ */
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+} as const;
+
+/** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
+export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
+  const startedAt = Date.now();
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res, deps, startedAt).catch((err: unknown) => {
+      deps.logger.error({ path: pathOf(req), cause: describeCause(err) }, EVENTS.adminError);
+      if (!res.headersSent) json(res, 500, { error: 'Internal Server Error' });
+      else res.destroy();
+    });
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await listen(server, port, host);
+  return {
+    port: (server.address() as AddressInfo).port,
+    close() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Dashboards keep connections alive; the admin port has nothing worth draining.
+        for (const socket of sockets) socket.destroy();
+      });
+    },
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, startedAt: number): Promise<void> {
+  const path = pathOf(req);
+  const method = req.method ?? 'GET';
+  req.resume();
+  if (path === '/reload') {
+    if (method !== 'POST') return void json(res, 405, { error: 'Method Not Allowed' }, { allow: 'POST' });
+    return reload(req, res, deps);
+  }
+  const asset = deps.dashboard.get(path);
+  const known = asset !== undefined || path === '/metrics' || path === '/ready' || path === '/api/status';
+  if (!known) return void json(res, 404, { error: 'Not Found' });
+  if (method !== 'GET' && method !== 'HEAD') return void json(res, 405, { error: 'Method Not Allowed' }, { allow: 'GET, HEAD' });
+  if (asset !== undefined) return void send(res, 200, asset.type, asset.body, PAGE_HEADERS);
+  switch (path) {
+    case '/metrics': {
+      const text = await deps.metrics.registry.metrics();
+      return void send(res, 200, deps.metrics.registry.contentType, Buffer.from(text), { 'cache-control': 'no-store' });
+    }
+    case '/ready': {
+      const report = await runReadiness(deps.readiness, deps.readinessTimeoutMs);
+      if (report.ready) return void json(res, 200, { status: 'ready' });
+      return void json(res, 503, { status: 'not_ready', checks: report.checks });
+    }
+    default:
+      return void json(res, 200, buildStatus(deps.metrics, deps.backends(), startedAt));
+  }
+}
+
+/** POST /reload. A browser page on another origin must not be able to trigger it (a form POST needs no preflight). */
+async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps): Promise<void> {
+  const origin = req.headers.origin;
+  if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
+    return void json(res, 403, { error: 'Forbidden', reason: 'cross-origin request' });
+  }
+  if (deps.reload === undefined) return void json(res, 501, { error: 'Not Implemented', reason: 'reload is not available' });
+  let result: ReloadResult;
+  try {
+    result = await deps.reload();
+  } catch (err) {
+    deps.logger.error({ cause: describeCause(err) }, EVENTS.adminError);
+    return void json(res, 500, { status: 'failed', reason: 'reload failed' });
+  }
+  if (result.ok) return void json(res, 200, { status: 'reloaded' });
+  json(res, 400, { status: 'rejected', reason: result.reason ?? 'config rejected' });
+}
+
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  send(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), { 'cache-control': 'no-store', ...headers });
+}
+
+function send(res: ServerResponse, status: number, type: string, body: Buffer, headers: Readonly<Record<string, string>>): void {
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': body.length });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

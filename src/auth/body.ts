@@ -1,0 +1,112 @@
+// Reads a JSON request body for /auth/*: Content-Type check (415), a byte limit counted while streaming (413), JSON (400).
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import { GatewayError } from '../errors.js';
+import { toFieldIssues } from './validation.js';
+
+/** Largest auth request body accepted, in bytes. */
+export const AUTH_BODY_LIMIT = 64 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads and parses `req`'s body. Throws GatewayError: UNSUPPORTED_MEDIA_TYPE when the body is not declared
+ * `application/json` (UTF-8) or is content-encoded; PAYLOAD_TOO_LARGE as soon as the declared or the received size
+ * passes `limit` (reading stops there and the connection is closed after the answer, so the rest is never read);
+ * INVALID_BODY when the bytes are not UTF-8 JSON; BAD_REQUEST when the client aborts.
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number = AUTH_BODY_LIMIT): Promise<unknown> {
+  assertJsonContentType(req);
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  const bytes = await readLimited(req, limit);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw invalidBody('must be UTF-8 encoded JSON');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // JSON.parse's message quotes the input: only a fixed message is sent.
+    throw invalidBody('must be valid JSON');
+  }
+}
+
+/** Validates `value` with `schema`; throws INVALID_BODY (400) with field-level `details` when it does not match. */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new GatewayError('INVALID_BODY', { details: toFieldIssues(result.error) });
+  return result.data;
+}
+
+function assertJsonContentType(req: IncomingMessage): void {
+  const header = req.headers['content-type'];
+  const [type = '', ...params] = (header ?? '').split(';');
+  const charset = params
+    .map((p) => p.trim().toLowerCase())
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"|"$/g, '');
+  const encoding = req.headers['content-encoding'];
+  if (
+    type.trim().toLowerCase() !== 'application/json' ||
+    (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') ||
+    (encoding !== undefined && encoding.toLowerCase() !== 'identity')
+  ) {
+    throw new GatewayError('UNSUPPORTED_MEDIA_TYPE');
+  }
+}
+
+function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause(); // stop reading: the 413 closes the connection
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (): void => {
+      cleanup();
+      reject(new GatewayError('BAD_REQUEST'));
+    };
+    const onClose = (): void => {
+      if (req.complete) return;
+      cleanup();
+      reject(new GatewayError('BAD_REQUEST'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function tooLarge(limit: number): GatewayError {
+  // Connection: close makes node end the socket after the answer instead of draining an unwanted upload.
+  return new GatewayError('PAYLOAD_TOO_LARGE', {
+    details: [{ field: 'body', message: `must be at most ${limit} bytes` }],
+    headers: { connection: 'close' },
+  });
+}
+
+function invalidBody(message: string): GatewayError {
+  return new GatewayError('INVALID_BODY', { details: [{ field: 'body', message }] });
+}

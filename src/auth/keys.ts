@@ -1,0 +1,154 @@
+// Signing keys for access tokens: the HS256 secret (given, or generated once into the data dir) or PEM key pairs + JWKS.
+import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+
+/** The name of the generated secret's file inside the data dir. */
+export const SECRET_FILE_NAME = 'jwt-secret';
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
+const MIN_SECRET_BYTES = 32;
+
+export type JwtAlgorithm = Config['jwt']['algorithm'];
+
+/** A published public key: RFC 7517 JWK with the fields verifiers need. */
+export type PublicJwk = JWK & { kid: string; alg: JwtAlgorithm; use: 'sig' };
+
+/** The keys in use, loaded once at start-up. */
+export interface SigningKeys {
+  readonly algorithm: JwtAlgorithm;
+  /** Key id put in every token header; the JWK thumbprint for key pairs, undefined for HS256. */
+  readonly kid: string | undefined;
+  readonly signKey: KeyObject;
+  readonly verifyKey: KeyObject;
+  /** The JWKS document for /.well-known/jwks.json; undefined with HS256 (a shared secret is never published). */
+  readonly jwks: { readonly keys: readonly PublicJwk[] } | undefined;
+}
+
+/** What loadSigningKeys needs: the `jwt` config slice, the data dir, and a logger for the generated-secret warning. */
+export interface LoadKeysOptions {
+  readonly jwt: Pick<Config['jwt'], 'secret' | 'algorithm' | 'private_key_file' | 'public_key_file'>;
+  readonly dataDir: string;
+  readonly logger: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Loads the signing keys at start-up. Throws ConfigError naming the key at fault (`jwt.secret`,
+ * `jwt.private_key_file`, `jwt.public_key_file`). With HS256 and an empty secret, the secret is read from
+ * `<dataDir>/jwt-secret`, or generated there once (mode 0600) with a warning.
+ */
+export async function loadSigningKeys(options: LoadKeysOptions): Promise<SigningKeys> {
+  const { jwt } = options;
+  if (jwt.algorithm === 'HS256') {
+    const secret = jwt.secret !== '' ? jwt.secret : loadOrCreateSecret(options.dataDir, options.logger);
+    if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
+      throw new ConfigError(`jwt.secret: must be at least ${MIN_SECRET_BYTES} bytes`);
+    }
+    const key = createSecretKey(Buffer.from(secret, 'utf8'));
+    return { algorithm: 'HS256', kid: undefined, signKey: key, verifyKey: key, jwks: undefined };
+  }
+  return loadKeyPair(jwt.algorithm, jwt.private_key_file, jwt.public_key_file);
+}
+
+/**
+ * Reads the generated secret, or creates it. Creation writes a temporary file and hard-links it into place, so of
+ * several workers starting at once exactly one secret wins and nobody reads a half-written file.
+ */
+function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): string {
+  const file = join(dataDir, SECRET_FILE_NAME);
+  const existing = readSecretFile(file, logger);
+  if (existing !== undefined) return existing;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(tmp, file);
+      logger.warn(
+        { file },
+        'jwt.secret is empty: generated a random secret and stored it in the data dir; set JWT_SECRET to share it between hosts',
+      );
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // another worker created it first: use theirs
+    } finally {
+      unlinkSync(tmp);
+    }
+  } catch (err) {
+    throw new ConfigError(`jwt.secret: empty, and the generated secret cannot be written in ${dataDir} (${errCode(err)})`);
+  }
+  const created = readSecretFile(file, logger);
+  if (created === undefined) throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read`);
+  return created;
+}
+
+function readSecretFile(file: string, logger: Pick<Logger, 'warn'>): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${errCode(err)})`);
+  }
+  // Someone loosened the file's permissions: put them back rather than keep a world-readable signing secret.
+  if ((statSync(file).mode & 0o077) !== 0) {
+    chmodSync(file, 0o600);
+    logger.warn({ file }, 'the generated JWT secret file was readable by others; its mode was reset to 0600');
+  }
+  return text;
+}
+
+/** Node's key type for each asymmetric algorithm, so a key of the wrong kind is refused at start-up. */
+const KEY_TYPE: Record<Exclude<JwtAlgorithm, 'HS256'>, string> = { EdDSA: 'ed25519', RS256: 'rsa' };
+
+async function loadKeyPair(
+  algorithm: Exclude<JwtAlgorithm, 'HS256'>,
+  privateFile: string,
+  publicFile: string,
+): Promise<SigningKeys> {
+  if (privateFile === '') throw new ConfigError(`jwt.private_key_file: is required with algorithm ${algorithm}`);
+  const signKey = readKey(privateFile, 'jwt.private_key_file', (pem) => createPrivateKey(pem));
+  // Without a public key file, the public half is derived from the private key.
+  const verifyKey =
+    publicFile === '' ? createPublicKey(signKey) : readKey(publicFile, 'jwt.public_key_file', (pem) => createPublicKey(pem));
+  for (const [key, name] of [
+    [signKey, 'jwt.private_key_file'],
+    [verifyKey, 'jwt.public_key_file'],
+  ] as const) {
+    if (key.asymmetricKeyType !== KEY_TYPE[algorithm]) {
+      throw new ConfigError(`${name}: not a ${KEY_TYPE[algorithm]} key, as algorithm ${algorithm} requires`);
+    }
+  }
+  if (algorithm === 'RS256' && (verifyKey.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+    throw new ConfigError('jwt.private_key_file: RSA keys must be at least 2048 bits');
+  }
+  const derived = createPublicKey(signKey).export({ format: 'der', type: 'spki' });
+  if (!derived.equals(verifyKey.export({ format: 'der', type: 'spki' }))) {
+    throw new ConfigError('jwt.public_key_file: does not match jwt.private_key_file');
+  }
+  const jwk = await exportJWK(verifyKey);
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  const published: PublicJwk = { ...jwk, kid, alg: algorithm, use: 'sig' };
+  return { algorithm, kid, signKey, verifyKey, jwks: { keys: [published] } };
+}
+
+function readKey(file: string, name: string, parse: (pem: string) => KeyObject): KeyObject {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}: cannot read ${file} (${errCode(err)})`);
+  }
+  try {
+    return parse(pem);
+  } catch {
+    throw new ConfigError(`${name}: ${file} is not a PEM key of the expected kind`);
+  }
+}
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+}

@@ -1,0 +1,54 @@
+// argon2id hashing: verify, rehash detection when parameters change, and the dummy verify for unknown emails.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PasswordHasher } from './password.js';
+
+// Small parameters keep the suite fast; the defaults are covered by the config schema.
+const cheap = { memory_kib: 1024, iterations: 1, parallelism: 1 };
+
+describe('PasswordHasher', () => {
+  test('hashes with argon2id and the configured parameters; verifies the right password only', async () => {
+    const hasher = await PasswordHasher.create(cheap);
+    const hash = await hasher.hash('SecurePass123!');
+    assert.match(hash, /^\$argon2id\$v=19\$/);
+    assert.deepEqual(hash.split('$')[3]!.split(',').sort(), ['m=1024', 'p=1', 't=1']);
+    assert.ok(!hash.includes('SecurePass123!'));
+    assert.deepEqual(await hasher.verify(hash, 'SecurePass123!'), { ok: true, needsRehash: false });
+    assert.deepEqual(await hasher.verify(hash, 'SecurePass123?'), { ok: false });
+    assert.notEqual(await hasher.hash('SecurePass123!'), hash, 'salted: two hashes differ');
+  });
+
+  test('a hash made with older parameters verifies and asks for a rehash', async () => {
+    const old = await (await PasswordHasher.create(cheap)).hash('SecurePass123!');
+    const current = await PasswordHasher.create({ ...cheap, iterations: 2 });
+    assert.deepEqual(await current.verify(old, 'SecurePass123!'), { ok: true, needsRehash: true });
+    const fresh = await current.hash('SecurePass123!');
+    assert.deepEqual(await current.verify(fresh, 'SecurePass123!'), { ok: true, needsRehash: false });
+  });
+
+  test('a malformed stored hash is a mismatch, not an error', async () => {
+    const hasher = await PasswordHasher.create(cheap);
+    assert.deepEqual(await hasher.verify('not-a-hash', 'x'), { ok: false });
+  });
+
+  test('Unicode-equivalent passwords match (NFKC)', async () => {
+    const hasher = await PasswordHasher.create(cheap);
+    const hash = await hasher.hash('caf\u00e9-password');
+    assert.equal((await hasher.verify(hash, 'cafe\u0301-password')).ok, true);
+  });
+
+  test('verifyDummy resolves and takes about as long as a real verify', async () => {
+    const params = { memory_kib: 8192, iterations: 2, parallelism: 1 };
+    const hasher = await PasswordHasher.create(params);
+    const hash = await hasher.hash('SecurePass123!');
+    const time = async (fn: () => Promise<unknown>): Promise<number> => {
+      const start = performance.now();
+      for (let i = 0; i < 5; i++) await fn();
+      return performance.now() - start;
+    };
+    const real = await time(() => hasher.verify(hash, 'wrong-password'));
+    const dummy = await time(() => hasher.verifyDummy('wrong-password'));
+    // Same parameters, same work: generous bounds so a loaded machine does not flake.
+    assert.ok(dummy > real / 4 && dummy < real * 4, `real ${real.toFixed(1)}ms, dummy ${dummy.toFixed(1)}ms`);
+  });
+});

@@ -1,0 +1,90 @@
+// Password hashing with argon2id (run on libuv's thread pool, off the event loop) and a timing-equalising dummy verify.
+import { randomBytes } from 'node:crypto';
+import * as argon2 from 'argon2';
+
+/** argon2id cost parameters, as in config `middleware.auth.argon2`. */
+export interface Argon2Params {
+  /** Memory in KiB (default 19456 = 19 MiB). */
+  readonly memory_kib: number;
+  /** Passes over memory (default 2). */
+  readonly iterations: number;
+  /** Lanes (default 1). */
+  readonly parallelism: number;
+}
+
+/** Result of checking a password against a stored hash. */
+export type PasswordCheck =
+  | { readonly ok: true; /** The hash was made with other parameters: re-hash and store the new one. */ readonly needsRehash: boolean }
+  | { readonly ok: false };
+
+/**
+ * Hashes and verifies passwords. Create it once at start-up with `createPasswordHasher` (which also makes the dummy
+ * hash); it holds no per-request state.
+ */
+export class PasswordHasher {
+  readonly #options: argon2.HashOptions & { raw?: false };
+  readonly #dummyHash: string;
+
+  private constructor(params: Argon2Params, dummyHash: string) {
+    this.#options = hashOptions(params);
+    this.#dummyHash = dummyHash;
+  }
+
+  /** Builds a hasher; hashes a random password once so that unknown-email logins cost the same as wrong passwords. */
+  static async create(params: Argon2Params): Promise<PasswordHasher> {
+    const dummy = await argon2.hash(randomBytes(32).toString('base64url'), hashOptions(params));
+    return new PasswordHasher(params, dummy);
+  }
+
+  /** An argon2id PHC string for `password` (NFKC-normalised, so equivalent Unicode input gives the same hash). */
+  hash(password: string): Promise<string> {
+    return argon2.hash(normalize(password), this.#options);
+  }
+
+  /**
+   * Checks `password` against `storedHash` in constant time. A malformed stored hash counts as a mismatch rather
+   * than an error, so a corrupt row cannot be told apart from a wrong password.
+   */
+  async verify(storedHash: string, password: string): Promise<PasswordCheck> {
+    let ok: boolean;
+    try {
+      ok = await argon2.verify(storedHash, normalize(password));
+    } catch {
+      return { ok: false };
+    }
+    if (!ok) return { ok: false };
+    let needsRehash: boolean;
+    try {
+      needsRehash = argon2.needsRehash(storedHash, {
+        memoryCost: this.#options.memoryCost,
+        timeCost: this.#options.timeCost,
+        parallelism: this.#options.parallelism,
+      });
+    } catch {
+      needsRehash = true;
+    }
+    return { ok: true, needsRehash: needsRehash || !storedHash.startsWith('$argon2id$') };
+  }
+
+  /** Spends the time of one verify on the dummy hash; used when the email is unknown. Always resolves. */
+  async verifyDummy(password: string): Promise<void> {
+    try {
+      await argon2.verify(this.#dummyHash, normalize(password));
+    } catch {
+      // the outcome is irrelevant: only the time spent matters
+    }
+  }
+}
+
+/** Shorthand for `PasswordHasher.create(params)`. */
+export function createPasswordHasher(params: Argon2Params): Promise<PasswordHasher> {
+  return PasswordHasher.create(params);
+}
+
+function hashOptions(params: Argon2Params): argon2.HashOptions & { raw?: false } {
+  return { type: argon2.argon2id, memoryCost: params.memory_kib, timeCost: params.iterations, parallelism: params.parallelism };
+}
+
+function normalize(password: string): string {
+  return password.normalize('NFKC');
+}

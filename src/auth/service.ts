@@ -1,0 +1,202 @@
+// The auth rules: register, login, refresh (rotation + reuse detection) and logout, over UserStore and KvStore. HTTP-free.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { describeCause, GatewayError } from '../errors.js';
+import type { KvStore } from '../kv/kv-store.js';
+import { EmailTakenError, type UserRecord, type UserStore } from '../store/user-store.js';
+import { noopAuthEvents, type AuthEventSink } from './events.js';
+import type { PasswordHasher } from './password.js';
+import { generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from './refresh-token.js';
+import { TokenError, type AccessTokenClaims, type TokenService } from './tokens.js';
+
+/** The `WWW-Authenticate` value for a bearer token that was sent but refused (RFC 6750 §3.1). */
+export const INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"';
+
+/** Tokens handed to a client after refresh. */
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly tokenType: 'Bearer';
+  /** Access token lifetime in seconds. */
+  readonly expiresIn: number;
+}
+
+/** Tokens plus the user, after register or login. */
+export interface Session extends TokenPair {
+  readonly userId: string;
+  readonly email: string;
+}
+
+/** What the service needs; every object is created once in the composition root. */
+export interface AuthServiceDeps {
+  readonly store: UserStore;
+  /** Only `revoke` is used (logout of an access token). */
+  readonly kv: Pick<KvStore, 'revoke'>;
+  readonly passwords: PasswordHasher;
+  readonly tokens: TokenService;
+  /** Config `jwt.refresh_token_expiration`, ms. */
+  readonly refreshTokenTtlMs: number;
+  /** Config `jwt.refresh_reuse_grace`, ms. */
+  readonly refreshReuseGraceMs: number;
+  readonly logger: Pick<Logger, 'warn' | 'info'>;
+  /** Default: a no-op sink. */
+  readonly events?: AuthEventSink;
+  /** Clock (ms), for tests. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/**
+ * The auth use cases. Domain refusals are thrown as GatewayError (INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN,
+ * EMAIL_TAKEN, UNAUTHORIZED); StoreUnavailableError and KvUnavailableError propagate for the caller to map to 503.
+ * Input is expected already validated and normalised (validation.ts).
+ */
+export class AuthService {
+  readonly #d: AuthServiceDeps;
+  readonly #events: AuthEventSink;
+  readonly #now: () => number;
+
+  constructor(deps: AuthServiceDeps) {
+    this.#d = deps;
+    this.#events = deps.events ?? noopAuthEvents;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Creates the user and a first session. Throws GatewayError EMAIL_TAKEN (409) for an existing email. */
+  async register(input: { email: string; password: string }): Promise<Session> {
+    const passwordHash = await this.#d.passwords.hash(input.password);
+    let user: UserRecord;
+    try {
+      user = await this.#d.store.createUser({ id: randomUUID(), email: input.email, passwordHash });
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new GatewayError('EMAIL_TAKEN');
+      throw err;
+    }
+    const session = await this.#startSession(user);
+    this.#events.record('register');
+    return session;
+  }
+
+  /**
+   * Checks the credentials and starts a session. Unknown email and wrong password both throw INVALID_CREDENTIALS
+   * after one argon2 verify each, so neither the body nor the time tells them apart. A hash made with older
+   * parameters is replaced.
+   */
+  async login(input: { email: string; password: string }): Promise<Session> {
+    const user = await this.#d.store.findUserByEmail(input.email);
+    if (!user) {
+      await this.#d.passwords.verifyDummy(input.password);
+      this.#events.record('login_failure');
+      throw new GatewayError('INVALID_CREDENTIALS');
+    }
+    const check = await this.#d.passwords.verify(user.passwordHash, input.password);
+    if (!check.ok) {
+      this.#events.record('login_failure');
+      throw new GatewayError('INVALID_CREDENTIALS');
+    }
+    if (check.needsRehash) await this.#rehash(user.id, input.password);
+    const session = await this.#startSession(user);
+    this.#events.record('login_success');
+    return session;
+  }
+
+  /**
+   * Rotates a refresh token: the presented one stops working and a new pair is returned. A token rotated within
+   * the grace period is refused without side effects (a concurrent refresh won); an older one revokes its whole
+   * session. Every refusal is INVALID_REFRESH_TOKEN.
+   */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    if (!isWellFormedRefreshToken(refreshToken)) throw new GatewayError('INVALID_REFRESH_TOKEN');
+    const now = this.#now();
+    const next = generateRefreshToken();
+    const result = await this.#d.store.rotateRefreshToken(
+      hashRefreshToken(refreshToken),
+      { id: randomUUID(), tokenHash: hashRefreshToken(next), expiresAt: new Date(now + this.#d.refreshTokenTtlMs) },
+      new Date(now),
+      this.#d.refreshReuseGraceMs,
+    );
+    switch (result.kind) {
+      case 'rotated': {
+        const access = await this.#d.tokens.issue(result.user, now);
+        this.#events.record('refresh');
+        return { accessToken: access.token, refreshToken: next, tokenType: 'Bearer', expiresIn: access.expiresIn };
+      }
+      case 'reused':
+        this.#events.record('reuse_detected');
+        this.#d.logger.warn(
+          { userId: result.userId, familyId: result.familyId },
+          'refresh token reuse detected: session revoked',
+        );
+        throw new GatewayError('INVALID_REFRESH_TOKEN');
+      case 'grace':
+      case 'invalid':
+        throw new GatewayError('INVALID_REFRESH_TOKEN');
+    }
+  }
+
+  /**
+   * Ends sessions. With `allSessions`, a valid access token is required (else UNAUTHORIZED with an invalid_token
+   * challenge) and every session of its user is revoked; otherwise the refresh token's session is. An unknown refresh
+   * token is not an error (RFC 7009: logout is idempotent). The access token, when valid, is revoked until it expires.
+   */
+  async logout(input: { refreshToken?: string; accessToken?: string; allSessions: boolean }): Promise<void> {
+    const now = this.#now();
+    const access = input.accessToken === undefined ? undefined : await this.verifyOrUndefined(input.accessToken, now);
+    if (input.allSessions) {
+      if (!access) {
+        throw new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE } });
+      }
+      const revoked = await this.#d.store.revokeAllForUser(access.userId, new Date(now));
+      this.#d.logger.info({ userId: access.userId, revoked }, 'all sessions of a user revoked');
+    } else if (input.refreshToken !== undefined && isWellFormedRefreshToken(input.refreshToken)) {
+      await this.#d.store.revokeFamilyOf(hashRefreshToken(input.refreshToken), new Date(now));
+    }
+    // Revoked last: when the KV store is down the client gets 503 and retries, and the steps above are idempotent.
+    if (access) await this.#d.kv.revoke(access.tokenId, access.expiresAt);
+    this.#events.record('logout');
+  }
+
+  /** The claims of a valid access token, or undefined (expired, forged, wrong type…). */
+  async verifyOrUndefined(token: string, now: number = this.#now()): Promise<AccessTokenClaims | undefined> {
+    try {
+      return await this.#d.tokens.verify(token, now);
+    } catch (err) {
+      if (err instanceof TokenError) return undefined;
+      throw err;
+    }
+  }
+
+  async #startSession(user: UserRecord): Promise<Session> {
+    const now = this.#now();
+    const refreshToken = generateRefreshToken();
+    await this.#d.store.createRefreshToken({
+      id: randomUUID(),
+      userId: user.id,
+      familyId: randomUUID(),
+      tokenHash: hashRefreshToken(refreshToken),
+      expiresAt: new Date(now + this.#d.refreshTokenTtlMs),
+    });
+    const access = await this.#d.tokens.issue(user, now);
+    return {
+      userId: user.id,
+      email: user.email,
+      accessToken: access.token,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: access.expiresIn,
+    };
+  }
+
+  /** Best effort: a failed re-hash must not fail a login whose password was right; the next login tries again. */
+  async #rehash(userId: string, password: string): Promise<void> {
+    try {
+      await this.#d.store.updatePasswordHash(userId, await this.#d.passwords.hash(password));
+    } catch (err) {
+      this.#d.logger.warn({ userId, cause: describeCause(err) }, 'password re-hash failed');
+    }
+  }
+}
+
+/** Shorthand for `new AuthService(deps)`. */
+export function createAuthService(deps: AuthServiceDeps): AuthService {
+  return new AuthService(deps);
+}

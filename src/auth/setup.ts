@@ -1,0 +1,72 @@
+// Builds the auth feature from config in one call (keys, tokens, passwords, service, both phases) for the composition root.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { KvStore } from '../kv/kv-store.js';
+import type { Phase } from '../pipeline/phase.js';
+import type { UserStore } from '../store/user-store.js';
+import type { AuthEventSink } from './events.js';
+import { loadSigningKeys, type SigningKeys } from './keys.js';
+import { createPasswordHasher } from './password.js';
+import { createAuthenticatePhase } from './phase.js';
+import { createAuthRoutes, type ThrottleLogin } from './routes.js';
+import { AuthService } from './service.js';
+import { TokenService } from './tokens.js';
+import { createAuthSchemas } from './validation.js';
+
+/** Everything setupAuth needs. */
+export interface AuthSetupDeps {
+  readonly config: Pick<Config, 'jwt'> & { readonly middleware: Pick<Config['middleware'], 'auth'> };
+  /** resolveDataDir(): where a generated JWT secret is kept. */
+  readonly dataDir: string;
+  readonly store: UserStore;
+  readonly kv: KvStore;
+  readonly logger: Logger;
+  readonly events?: AuthEventSink;
+  readonly throttleLogin?: ThrottleLogin;
+}
+
+/** The built feature. */
+export interface AuthFeature {
+  readonly keys: SigningKeys;
+  readonly tokens: TokenService;
+  readonly service: AuthService;
+  /** For route class 'auth'. */
+  readonly routes: Phase;
+  /** For route class 'proxy' (always include it: it strips client-sent identity headers even with auth off). */
+  readonly authenticate: Phase;
+}
+
+/**
+ * Runs once at start-up: loads keys (ConfigError naming the key on a bad secret or PEM), makes the argon2 dummy
+ * hash, and wires the service and the phases. Does not migrate the store or start the janitor.
+ */
+export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
+  const { jwt } = deps.config;
+  const auth = deps.config.middleware.auth;
+  const keys = await loadSigningKeys({ jwt, dataDir: deps.dataDir, logger: deps.logger });
+  const tokens = new TokenService({
+    keys,
+    issuer: jwt.issuer,
+    audience: jwt.audience,
+    accessTokenTtlMs: jwt.access_token_expiration,
+  });
+  const passwords = await createPasswordHasher(auth.argon2);
+  const service = new AuthService({
+    store: deps.store,
+    kv: deps.kv,
+    passwords,
+    tokens,
+    refreshTokenTtlMs: jwt.refresh_token_expiration,
+    refreshReuseGraceMs: jwt.refresh_reuse_grace,
+    logger: deps.logger,
+    ...(deps.events ? { events: deps.events } : {}),
+  });
+  const routes = createAuthRoutes({
+    service,
+    schemas: createAuthSchemas(auth),
+    keys,
+    ...(deps.throttleLogin ? { throttleLogin: deps.throttleLogin } : {}),
+  });
+  const authenticate = createAuthenticatePhase({ config: auth, tokens, kv: deps.kv, logger: deps.logger });
+  return { keys, tokens, service, routes, authenticate };
+}

@@ -1,0 +1,124 @@
+// Access tokens (JWT via jose): signing and strict verification. HTTP-free; errors never carry the token.
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { SigningKeys } from './keys.js';
+
+/** RFC 9068 media type of an OAuth access token JWT; a token without it (an ID token, a refresh JWT) is refused. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/** Why a token was refused. `expired` is told apart only for logs; clients get the same 401 either way. */
+export type TokenErrorReason = 'expired' | 'invalid';
+
+/** A refused access token. The message is fixed: it never contains the token or the claims. */
+export class TokenError extends Error {
+  readonly reason: TokenErrorReason;
+  constructor(reason: TokenErrorReason, options?: { cause?: unknown }) {
+    super(reason === 'expired' ? 'access token expired' : 'access token invalid', options);
+    this.name = 'TokenError';
+    this.reason = reason;
+  }
+}
+
+/** The verified claims of an access token. */
+export interface AccessTokenClaims {
+  readonly userId: string;
+  readonly email: string;
+  /** The `jti`, used to revoke this one token. */
+  readonly tokenId: string;
+  /** `exp` in milliseconds since the epoch. */
+  readonly expiresAt: number;
+}
+
+/** A freshly signed access token. */
+export interface IssuedAccessToken {
+  readonly token: string;
+  readonly tokenId: string;
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number;
+  /** Lifetime in whole seconds, for the `expires_in` field. */
+  readonly expiresIn: number;
+}
+
+/** What a TokenService needs: the loaded keys and the `jwt` config values (durations in ms). */
+export interface TokenServiceOptions {
+  readonly keys: SigningKeys;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Config `jwt.access_token_expiration`, milliseconds. */
+  readonly accessTokenTtlMs: number;
+  /** Allowed clock difference between gateway processes when checking exp/iat, seconds (default 5). */
+  readonly clockToleranceSeconds?: number;
+}
+
+/** Signs and verifies access tokens. Built once at start-up; safe to share between requests. */
+export class TokenService {
+  readonly #keys: SigningKeys;
+  readonly #issuer: string;
+  readonly #audience: string;
+  readonly #ttlSeconds: number;
+  readonly #tolerance: number;
+
+  constructor(options: TokenServiceOptions) {
+    this.#keys = options.keys;
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
+    this.#ttlSeconds = Math.max(1, Math.floor(options.accessTokenTtlMs / 1000));
+    this.#tolerance = options.clockToleranceSeconds ?? 5;
+  }
+
+  /** Lifetime of an access token in seconds (the `expires_in` value). */
+  get expiresIn(): number {
+    return this.#ttlSeconds;
+  }
+
+  /** Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime. */
+  async issue(user: { id: string; email: string }, now: number = Date.now()): Promise<IssuedAccessToken> {
+    const iat = Math.floor(now / 1000);
+    const exp = iat + this.#ttlSeconds;
+    const tokenId = randomUUID();
+    const header: { alg: string; typ: string; kid?: string } = { alg: this.#keys.algorithm, typ: ACCESS_TOKEN_TYPE };
+    if (this.#keys.kid !== undefined) header.kid = this.#keys.kid;
+    const token = await new SignJWT({ email: user.email })
+      .setProtectedHeader(header)
+      .setSubject(user.id)
+      .setIssuer(this.#issuer)
+      .setAudience(this.#audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(tokenId)
+      .sign(this.#keys.signKey);
+    return { token, tokenId, expiresAt: exp * 1000, expiresIn: this.#ttlSeconds };
+  }
+
+  /**
+   * Verifies a token: the algorithm is pinned to the configured one (so `none` and keys of another algorithm fail),
+   * as are issuer, audience and type. Resolves with the claims, or rejects with TokenError.
+   */
+  async verify(token: string, now: number = Date.now()): Promise<AccessTokenClaims> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keys.verifyKey, {
+        algorithms: [this.#keys.algorithm],
+        issuer: this.#issuer,
+        audience: this.#audience,
+        typ: ACCESS_TOKEN_TYPE,
+        requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+        clockTolerance: this.#tolerance,
+        currentDate: new Date(now),
+      }));
+    } catch (err) {
+      // `cause` is jose's error: its message names a claim or check, never the token itself.
+      throw new TokenError(err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid', { cause: err });
+    }
+    const { sub, email, jti, exp } = payload;
+    if (typeof sub !== 'string' || sub === '' || typeof email !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') {
+      throw new TokenError('invalid');
+    }
+    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000 };
+  }
+}
+
+/** Shorthand for `new TokenService(options)`. */
+export function createTokenService(options: TokenServiceOptions): TokenService {
+  return new TokenService(options);
+}

@@ -1,0 +1,113 @@
+// Request body schemas (zod) for /auth/*, with the email and password rules; also turns zod issues into safe details.
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+
+/** A type-error message that says "is required" when the field is absent. */
+function typeError(message: string): (issue: { input?: unknown }) => string {
+  return (issue) => (issue.input === undefined ? 'is required' : message);
+}
+
+/** RFC 5321 limits a forward path to 254 characters. */
+export const MAX_EMAIL_LENGTH = 254;
+/** Upper bound on passwords: keeps argon2 input bounded and matches the length users can type reasonably. */
+export const MAX_PASSWORD_LENGTH = 128;
+
+/** The config keys the password rules read. */
+export type PasswordPolicy = Pick<Config['middleware']['auth'], 'password_min_length' | 'password_require_mixed'>;
+
+/** One validation problem, as sent in the 400 body's `details`. Never contains the submitted value. */
+export interface FieldIssue {
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * An email: trimmed, lower-cased, at most 254 characters, one `@`, a non-empty local part and a dotted domain of
+ * letters, digits and hyphens. Deliberately simple: deliverability is not ours to judge, but control characters,
+ * spaces and angle brackets (header injection upstream) are refused.
+ */
+export const emailSchema = z
+  .string({ error: typeError('must be a string') })
+  .trim()
+  .toLowerCase()
+  .min(1, 'is required')
+  .max(MAX_EMAIL_LENGTH, `must be at most ${MAX_EMAIL_LENGTH} characters`)
+  .regex(
+    /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be a valid email address',
+  );
+
+/** A new password under `policy`: length bounds, optional mixed-character rule, and not the email itself. */
+function newPasswordSchema(policy: PasswordPolicy) {
+  let schema = z
+    .string({ error: typeError('must be a string') })
+    .min(policy.password_min_length, `must be at least ${policy.password_min_length} characters`)
+    .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`);
+  if (policy.password_require_mixed) {
+    schema = schema.refine(
+      (value) => /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value),
+      'must contain lower-case and upper-case letters and a digit',
+    );
+  }
+  return schema;
+}
+
+/** The body schemas, built once from the password policy. */
+export interface AuthSchemas {
+  readonly register: z.ZodType<{ email: string; password: string }>;
+  readonly login: z.ZodType<{ email: string; password: string }>;
+  readonly refresh: z.ZodType<{ refresh_token: string }>;
+  readonly logout: z.ZodType<{ refresh_token?: string | undefined; all_sessions: boolean }>;
+}
+
+const refreshTokenField = z.string({ error: typeError('must be a string') }).min(1, 'is required').max(512, 'is too long');
+
+/** Builds the body schemas for `policy`. Unknown fields are ignored; the returned values are normalised. */
+export function createAuthSchemas(policy: PasswordPolicy): AuthSchemas {
+  const register = z
+    .object({ email: emailSchema, password: newPasswordSchema(policy) }, { error: typeError('must be a JSON object') })
+    .superRefine((body, ctx) => {
+      if (body.password.trim().toLowerCase() === body.email) {
+        ctx.addIssue({ code: 'custom', path: ['password'], message: 'must not be the email address' });
+      }
+    });
+  // Login does not re-apply the creation rules: a policy tightened later must not lock out existing users.
+  const login = z.object(
+    {
+      email: emailSchema,
+      password: z
+        .string({ error: typeError('must be a string') })
+        .min(1, 'is required')
+        .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
+    },
+    { error: typeError('must be a JSON object') },
+  );
+  const refresh = z.object({ refresh_token: refreshTokenField }, { error: typeError('must be a JSON object') });
+  const logout = z
+    .object(
+      {
+        refresh_token: refreshTokenField.optional(),
+        all_sessions: z.boolean({ error: typeError('must be a boolean') }).default(false),
+      },
+      { error: typeError('must be a JSON object') },
+    )
+    .superRefine((body, ctx) => {
+      if (!body.all_sessions && body.refresh_token === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['refresh_token'], message: 'is required' });
+      }
+    });
+  return { register, login, refresh, logout };
+}
+
+/**
+ * Field-level messages from a zod error: the first problem of each field, as path + message only (zod's issues may
+ * hold the input, so they are never sent as they are).
+ */
+export function toFieldIssues(error: z.ZodError): FieldIssue[] {
+  const byField = new Map<string, string>();
+  for (const issue of error.issues) {
+    const field = issue.path.map(String).join('.') || 'body';
+    if (!byField.has(field)) byField.set(field, issue.message);
+  }
+  return [...byField].map(([field, message]) => ({ field, message }));
+}

@@ -1,0 +1,128 @@
+// In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
+import { performance } from 'node:perf_hooks';
+import { takeToken, type BucketState } from '../ratelimit/bucket.js';
+import type { BucketRule, KvStore, TakeResult } from './kv-store.js';
+
+/** Options of the memory store; every field has a default. */
+export interface MemoryKvOptions {
+  /** How often buckets that are full again and expired revocations are dropped. Default 10 000 ms. */
+  readonly sweepIntervalMs?: number;
+  /**
+   * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the
+   * oldest-created bucket is dropped, which only ever makes its client's next request more lenient.
+   * Default 1 000 000 (roughly 150 MB of heap, see bench/limiter.ts).
+   */
+  readonly maxBuckets?: number;
+  /** The clock in ms; monotonic performance.now() by default (tests may pass their own). */
+  readonly now?: () => number;
+}
+
+const DEFAULT_SWEEP_MS = 10_000;
+const DEFAULT_MAX_BUCKETS = 1_000_000;
+
+/** The memory store; `sweep()` and the size getters are public so tests and benchmarks can observe the bounds. */
+export class MemoryKvStore implements KvStore {
+  readonly #buckets = new Map<string, BucketState>();
+  /** jti → expiry (epoch ms, as given by the caller). */
+  readonly #revoked = new Map<string, number>();
+  readonly #maxBuckets: number;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryKvOptions = {}) {
+    this.#maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    this.#now = options.now ?? performance.now.bind(performance);
+    this.#timer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_MS);
+    // The sweep must never keep the process alive on its own.
+    this.#timer.unref();
+  }
+
+  /** Synchronous: reads, refills and decrements in one step, so it is atomic within the process. */
+  take(key: string, rule: BucketRule): TakeResult {
+    const buckets = this.#buckets;
+    const now = this.#now();
+    const previous = buckets.get(key);
+    const step = takeToken(previous !== undefined && previous.fullAtMs > now ? previous : undefined, rule, now);
+    if (step.result.resetMs === 0) {
+      if (previous !== undefined) buckets.delete(key);
+    } else {
+      if (previous === undefined && buckets.size >= this.#maxBuckets) this.#evictOldest();
+      buckets.set(key, step.state);
+    }
+    return step.result;
+  }
+
+  async revoke(tokenId: string, expiresAtMs: number): Promise<void> {
+    if (expiresAtMs > Date.now()) this.#revoked.set(tokenId, expiresAtMs);
+  }
+
+  isRevoked(tokenId: string): boolean {
+    const expiresAt = this.#revoked.get(tokenId);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > Date.now()) return true;
+    this.#revoked.delete(tokenId);
+    return false;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#buckets.clear();
+    this.#revoked.clear();
+  }
+
+  /**
+   * Drops every bucket that is full again (it holds no information: a new bucket starts full) and every expired
+   * revocation. Runs on the timer; callable directly. Returns how many entries were dropped.
+   */
+  sweep(): number {
+    let dropped = 0;
+    const now = this.#now();
+    // Deleting the current entry while iterating a Map is safe and does not skip entries.
+    for (const [key, state] of this.#buckets) {
+      if (state.fullAtMs <= now) {
+        this.#buckets.delete(key);
+        dropped++;
+      }
+    }
+    const wall = Date.now();
+    for (const [jti, expiresAt] of this.#revoked) {
+      if (expiresAt <= wall) {
+        this.#revoked.delete(jti);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Live bucket entries (some may be full already and waiting for the next sweep). */
+  get bucketCount(): number {
+    return this.#buckets.size;
+  }
+
+  /** Revocation entries not yet swept. */
+  get revocationCount(): number {
+    return this.#revoked.size;
+  }
+
+  /** Milliseconds until `key`'s bucket is full again and dropped, or undefined when there is none. For tests. */
+  bucketTtlMs(key: string): number | undefined {
+    const state = this.#buckets.get(key);
+    if (state === undefined) return undefined;
+    const ttl = state.fullAtMs - this.#now();
+    return ttl > 0 ? ttl : undefined;
+  }
+
+  #evictOldest(): void {
+    // Map iteration order is insertion order, so the first key is the bucket created longest ago.
+    const oldest = this.#buckets.keys().next();
+    if (oldest.done !== true) this.#buckets.delete(oldest.value);
+  }
+}
+
+/** Creates the memory store; called once by the composition root when `redis.url` is empty. */
+export function createMemoryKvStore(options?: MemoryKvOptions): MemoryKvStore {
+  return new MemoryKvStore(options);
+}

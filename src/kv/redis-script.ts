@@ -1,0 +1,60 @@
+// The Lua token-bucket script of the Redis store: one atomic step per decision, on Redis's own clock.
+import { createHash } from 'node:crypto';
+
+/**
+ * KEYS[1]: the bucket hash (fields t = tokens, u = last update in ms). ARGV[1]: capacity, ARGV[2]: refill per
+ * second. Returns {allowed 0|1, remaining, retryAfterMs, resetMs}, all integers.
+ *
+ * This is src/ratelimit/bucket.ts `takeToken` line for line (same epsilons, same order of operations, so the same
+ * IEEE results); the two are tested against the same cases. Time comes from `TIME` so gateways whose clocks
+ * disagree still share one bucket correctly. Tokens are stored with %.17g so they round-trip exactly. The key
+ * expires (PEXPIRE) when the bucket would be full again, since a full bucket is the same as no bucket.
+ * `replicate_commands` lets Redis 3.2–4 accept a write after TIME; from Redis 5 it is the default and a no-op.
+ */
+export const TAKE_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local eps = 1e-9
+local mseps = 1e-6
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local saved = redis.call('HMGET', KEYS[1], 't', 'u')
+local tokens = tonumber(saved[1])
+local updated = tonumber(saved[2])
+local at
+if tokens == nil or updated == nil then
+  tokens = capacity
+  at = now
+else
+  if now > updated then at = now else at = updated end
+  tokens = tokens + ((at - updated) * rate) / 1000
+  if tokens > capacity then tokens = capacity end
+end
+local allowed
+local retry
+if tokens + eps >= 1 then
+  allowed = 1
+  tokens = tokens - 1
+  if tokens < 0 then tokens = 0 end
+  retry = 0
+else
+  allowed = 0
+  retry = math.ceil(((1 - tokens) * 1000) / rate - mseps)
+  if retry < 1 then retry = 1 end
+end
+local missing = capacity - tokens
+local reset
+if missing <= eps then reset = 0 else reset = math.ceil((missing * 1000) / rate - mseps) end
+local remaining = math.floor(tokens + eps)
+if reset > 0 then
+  redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'u', string.format('%.17g', at))
+  redis.call('PEXPIRE', KEYS[1], reset)
+else
+  redis.call('DEL', KEYS[1])
+end
+return {allowed, remaining, retry, reset}
+`;
+
+/** SHA1 of TAKE_SCRIPT, for EVALSHA. */
+export const TAKE_SCRIPT_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('hex');

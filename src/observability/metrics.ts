@@ -1,0 +1,269 @@
+// Prometheus metrics: the gateway-owned registry, every metric name, the logging-phase writer and the event sinks.
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend } from '../balancer/backend.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Phase } from '../pipeline/phase.js';
+import type { RouteClass } from '../pipeline/route.js';
+import { RecentTraffic } from './recent.js';
+
+/** Every metric the gateway exports, in one place (the README's metrics table is written from it). */
+export const METRICS = {
+  requests: 'portcullis_requests_total',
+  requestDuration: 'portcullis_request_duration_seconds',
+  upstreamDuration: 'portcullis_upstream_duration_seconds',
+  requestErrors: 'portcullis_request_errors_total',
+  requestsInFlight: 'portcullis_requests_in_flight',
+  clientConnections: 'portcullis_client_connections',
+  upstreamHealthy: 'portcullis_upstream_healthy',
+  upstreamInFlight: 'portcullis_upstream_in_flight',
+  rateLimit: 'portcullis_rate_limit_decisions_total',
+  auth: 'portcullis_auth_events_total',
+  storeErrors: 'portcullis_store_errors_total',
+} as const;
+
+/** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
+export type AuthEvent = 'register' | 'login_success' | 'login_failure' | 'refresh' | 'reuse_detected' | 'logout';
+/** Receives auth outcomes; called synchronously on the request path: cheap, never throws. */
+export interface AuthEventSink {
+  record(event: AuthEvent): void;
+}
+
+/** Rate-limit decisions (same shape as src/ratelimit/events.ts). */
+export type RateLimitEvent = 'pass' | 'reject' | 'store_error';
+/** Receives limiter decisions; called synchronously on the request path: cheap, never throws. */
+export interface RateLimitEventSink {
+  record(event: RateLimitEvent, routeClass: RouteClass): void;
+}
+
+/** A store that failed to answer: the user store (SQLite/PostgreSQL) or Redis. */
+export type StoreName = 'user_store' | 'redis';
+
+const AUTH_EVENTS: readonly AuthEvent[] = ['register', 'login_success', 'login_failure', 'refresh', 'reuse_detected', 'logout'];
+const RATE_LIMIT_EVENTS: readonly RateLimitEvent[] = ['pass', 'reject', 'store_error'];
+const ROUTE_CLASSES: readonly RouteClass[] = ['health', 'auth', 'proxy'];
+const STORES: readonly StoreName[] = ['user_store', 'redis'];
+
+/** Methods that get their own label value; anything else is "OTHER" so a client cannot grow the label set. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+/** Seconds; from sub-millisecond proxying of a local backend to the default 30 s upstream timeout. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The backend fields read at scrape time and by the dashboard. */
+export type BackendView = Pick<
+  Backend,
+  'name' | 'address' | 'port' | 'label' | 'weight' | 'inflight' | 'requests' | 'failures' | 'health' | 'available'
+>;
+
+/** Method label value: the upper-case method when it is a standard one, else "OTHER". */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
+/** Status label value: the three-digit code, or "0" when no response was sent. */
+export function statusLabel(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : '0';
+}
+
+/**
+ * The gateway's metrics, created once per gateway in the composition root (never module-global, so two gateways in
+ * one process keep separate numbers). Plain counters mirror the event metrics for the dashboard's JSON, which must
+ * not wait for prom-client's async getters.
+ */
+export class GatewayMetrics {
+  /** The registry /metrics serves; not prom-client's global default. */
+  readonly registry = new Registry();
+  /** Per-second traffic for the dashboard charts. */
+  readonly recent: RecentTraffic;
+  /** Counts of auth outcomes since start, for /api/status. */
+  readonly authCounts: Record<AuthEvent, number> = zeroes(AUTH_EVENTS);
+  /** Counts of rate-limit decisions since start, all route classes together, for /api/status. */
+  readonly rateLimitCounts: Record<RateLimitEvent, number> = zeroes(RATE_LIMIT_EVENTS);
+  /** Counts of store failures since start, for /api/status. */
+  readonly storeErrorCounts: Record<StoreName, number> = zeroes(STORES);
+
+  /** The logging phase: to be listed among the pipeline's observers. */
+  readonly phase: Phase;
+  /** Give this to the auth service. */
+  readonly authEvents: AuthEventSink;
+  /** Give this to the rate limiter. */
+  readonly rateLimitEvents: RateLimitEventSink;
+
+  #inFlight = 0;
+  #connections = 0;
+  readonly #requests: Counter<'route' | 'method' | 'status' | 'upstream'>;
+  readonly #duration: Histogram<'route'>;
+  readonly #upstreamDuration: Histogram<'upstream'>;
+  readonly #errors: Counter<'code'>;
+  readonly #rateLimit: Counter<'decision' | 'route'>;
+  readonly #auth: Counter<'event'>;
+  readonly #storeErrors: Counter<'store'>;
+
+  /**
+   * `backends` is read at every scrape, so a reload's new upstream set shows up without re-registering anything.
+   * `defaultMetrics` adds prom-client's process metrics (CPU, memory, event loop lag); default true.
+   */
+  constructor(backends: () => readonly BackendView[], options: { defaultMetrics?: boolean; recent?: RecentTraffic } = {}) {
+    const registers = [this.registry];
+    this.recent = options.recent ?? new RecentTraffic();
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#requests = new Counter({
+      name: METRICS.requests,
+      help: 'Requests answered, by route class, method, status and upstream ("none" when not proxied)',
+      labelNames: ['route', 'method', 'status', 'upstream'] as const,
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: METRICS.requestDuration,
+      help: 'Time from request arrival to the end of the response, in seconds',
+      labelNames: ['route'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#upstreamDuration = new Histogram({
+      name: METRICS.upstreamDuration,
+      help: 'Time from sending a request upstream to its response headers, in seconds',
+      labelNames: ['upstream'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#errors = new Counter({
+      name: METRICS.requestErrors,
+      help: 'Gateway-made error responses, by error code',
+      labelNames: ['code'] as const,
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: METRICS.requestsInFlight,
+      help: 'Requests received whose response has not finished',
+      registers,
+      collect() {
+        this.set(self.#inFlight);
+      },
+    });
+    new Gauge({
+      name: METRICS.clientConnections,
+      help: 'Open client connections on the proxy port',
+      registers,
+      collect() {
+        this.set(self.#connections);
+      },
+    });
+    new Gauge({
+      name: METRICS.upstreamHealthy,
+      help: 'Whether the upstream can take traffic (1) or not (0: failed active checks or cooling down)',
+      labelNames: ['upstream', 'name'] as const,
+      registers,
+      collect() {
+        // Reset first: an upstream removed by a reload must disappear rather than keep its last value.
+        this.reset();
+        for (const b of backends()) this.set({ upstream: b.label, name: b.name }, b.available ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: METRICS.upstreamInFlight,
+      help: 'Requests sent to the upstream whose response has not finished',
+      labelNames: ['upstream', 'name'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const b of backends()) this.set({ upstream: b.label, name: b.name }, b.inflight);
+      },
+    });
+    this.#rateLimit = new Counter({
+      name: METRICS.rateLimit,
+      help: 'Rate-limit decisions: pass, reject (429) or store_error (policy applied), by route class',
+      labelNames: ['decision', 'route'] as const,
+      registers,
+    });
+    this.#auth = new Counter({
+      name: METRICS.auth,
+      help: 'Auth outcomes: register, login_success, login_failure, refresh, reuse_detected, logout',
+      labelNames: ['event'] as const,
+      registers,
+    });
+    this.#storeErrors = new Counter({
+      name: METRICS.storeErrors,
+      help: 'Operations that failed because a store did not answer, by store',
+      labelNames: ['store'] as const,
+      registers,
+    });
+    // Every event series exists from the start at 0, so rate() works from the first scrape.
+    for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
+    for (const store of STORES) this.#storeErrors.labels(store).inc(0);
+    for (const decision of RATE_LIMIT_EVENTS) for (const route of ROUTE_CLASSES) this.#rateLimit.labels(decision, route).inc(0);
+
+    this.phase = { name: 'metrics', onLogging: (ctx) => this.#observe(ctx) };
+    this.authEvents = {
+      record: (event) => {
+        this.authCounts[event]++;
+        this.#auth.labels(event).inc();
+      },
+    };
+    this.rateLimitEvents = {
+      record: (event, routeClass) => {
+        this.rateLimitCounts[event]++;
+        this.#rateLimit.labels(event, routeClass).inc();
+      },
+    };
+  }
+
+  /** A store failed to answer (called by the store adapters' owners; cheap, never throws). */
+  recordStoreError(store: StoreName): void {
+    this.storeErrorCounts[store]++;
+    this.#storeErrors.labels(store).inc();
+  }
+
+  /** Requests in flight and open client connections right now (for /api/status). */
+  get live(): { inFlight: number; connections: number } {
+    return { inFlight: this.#inFlight, connections: this.#connections };
+  }
+
+  /**
+   * Counts the proxy port's connections and requests. Call once on the proxy server; listeners run per connection
+   * and per request, and share one function each so no closure is made per request.
+   */
+  watch(server: Server): void {
+    server.on('connection', this.#onConnection);
+    server.on('request', this.#onRequest);
+  }
+
+  readonly #onConnection = (socket: Socket): void => {
+    this.#connections++;
+    socket.once('close', this.#onConnectionClose);
+  };
+
+  readonly #onConnectionClose = (): void => {
+    this.#connections--;
+  };
+
+  readonly #onRequest = (_req: unknown, res: ServerResponse): void => {
+    this.#inFlight++;
+    res.once('close', this.#onRequestClose);
+  };
+
+  readonly #onRequestClose = (): void => {
+    this.#inFlight--;
+  };
+
+  /** The logging phase body: runs once per request, after the response has ended or the client went away. */
+  #observe(ctx: RequestContext): void {
+    const ms = performance.now() - ctx.startedAt;
+    const upstream = ctx.peer?.label ?? 'none';
+    this.#requests.labels(ctx.routeClass, methodLabel(ctx.req.method), statusLabel(ctx.status), upstream).inc();
+    this.#duration.labels(ctx.routeClass).observe(ms / 1000);
+    if (ctx.peer !== undefined && ctx.upstreamMs >= 0) this.#upstreamDuration.labels(upstream).observe(ctx.upstreamMs / 1000);
+    if (ctx.error !== undefined) this.#errors.labels(ctx.error.code).inc();
+    this.recent.record(ms, ctx.status);
+  }
+}
+
+function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const key of keys) out[key] = 0;
+  return out;
+}

@@ -1,0 +1,75 @@
+// Pure token-bucket arithmetic: (state, rule, now) → (new state, decision). No clock reads, no I/O.
+import type { BucketRule, TakeResult } from '../kv/kv-store.js';
+
+/**
+ * Slack for floating-point refill sums: 0.6 s at 100/min adds 0.9999999999999999 tokens, which must count as one.
+ * The Redis Lua script uses the same constant (src/kv/redis-script.ts); keep them equal.
+ */
+export const TOKEN_EPSILON = 1e-9;
+/** Slack before rounding a duration up to whole ms, so 2999.0000000001 ms (float noise) reports 2999, not 3000. */
+export const MS_EPSILON = 1e-6;
+
+/** What a store keeps per bucket. */
+export interface BucketState {
+  /** Tokens left (fractional) at `updatedMs`. */
+  readonly tokens: number;
+  /** Time of the last decision (ms, the store's clock). */
+  readonly updatedMs: number;
+  /** When the bucket will be full again, at which point the state carries no information and may be dropped. */
+  readonly fullAtMs: number;
+}
+
+/** The outcome of one take: the state to store and the decision to report. */
+export interface BucketStep {
+  readonly state: BucketState;
+  readonly result: TakeResult;
+}
+
+/**
+ * Takes one token from a bucket. `state` undefined means a new client: the bucket starts full. Refill is
+ * continuous (fractional): `elapsed * refillPerSecond / 1000` tokens, never above capacity. A clock that steps
+ * backwards grants nothing (the last update time is kept). Every time in the result is rounded up to whole ms.
+ *
+ * The arithmetic, including the order of operations, is mirrored by the Lua script of the Redis store, so both
+ * stores make the same decision from the same inputs.
+ */
+export function takeToken(state: BucketState | undefined, rule: BucketRule, nowMs: number): BucketStep {
+  const capacity = rule.capacity;
+  const rate = rule.refillPerSecond;
+  let tokens: number;
+  let at: number;
+  if (state === undefined) {
+    tokens = capacity;
+    at = nowMs;
+  } else {
+    at = nowMs > state.updatedMs ? nowMs : state.updatedMs;
+    tokens = state.tokens + ((at - state.updatedMs) * rate) / 1000;
+    if (tokens > capacity) tokens = capacity;
+  }
+
+  let allowed: boolean;
+  let retryAfterMs: number;
+  if (tokens + TOKEN_EPSILON >= 1) {
+    allowed = true;
+    tokens = tokens - 1;
+    if (tokens < 0) tokens = 0;
+    retryAfterMs = 0;
+  } else {
+    allowed = false;
+    retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate - MS_EPSILON);
+    if (retryAfterMs < 1) retryAfterMs = 1;
+  }
+
+  const missing = capacity - tokens;
+  const resetMs = missing <= TOKEN_EPSILON ? 0 : Math.ceil((missing * 1000) / rate - MS_EPSILON);
+  const remaining = Math.floor(tokens + TOKEN_EPSILON);
+  return {
+    state: { tokens, updatedMs: at, fullAtMs: at + resetMs },
+    result: { allowed, remaining, retryAfterMs, resetMs },
+  };
+}
+
+/** The rule of `requests_per_minute` / `burst_size` config: capacity = burst, refill = rpm / 60 per second. */
+export function ruleFromConfig(limit: { readonly requests_per_minute: number; readonly burst_size: number }): BucketRule {
+  return { capacity: limit.burst_size, refillPerSecond: limit.requests_per_minute / 60 };
+}

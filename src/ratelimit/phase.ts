@@ -1,0 +1,217 @@
+// The rate-limit phase: key from ctx → store.take() → pass, or 429; RateLimit-* headers on every limited response.
+import { createHash } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { describeCause, ERROR_CODES, GatewayError } from '../errors.js';
+import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from '../kv/kv-store.js';
+import { EVENTS } from '../observability/events.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Outcome, Phase } from '../pipeline/phase.js';
+import { sendError, sendJson } from '../pipeline/reply.js';
+import type { RouteClass } from '../pipeline/route.js';
+import { ruleFromConfig } from './bucket.js';
+import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
+
+/** The `middleware.rate_limit` config slice. */
+export type RateLimitConfig = Config['middleware']['rate_limit'];
+
+/** What createRateLimitPhase needs; built once by the composition root. */
+export interface RateLimitDeps {
+  readonly config: RateLimitConfig;
+  readonly store: KvStore;
+  /** The root (or a component child) logger; only outage transitions are logged, never per request. */
+  readonly logger: Logger;
+  /** Decision counters (metrics). Default: no-op. */
+  readonly events?: RateLimitEventSink;
+}
+
+/**
+ * Called by the login route before checking a password: takes a token from the per-email bucket (the `auth`
+ * rule). 'responded' means a 429 (or a 503 under on_store_error: deny) was sent and the route must stop.
+ */
+export type LoginThrottle = (ctx: RequestContext, email: string) => Promise<Outcome>;
+
+/** The limiter as a pipeline phase, plus the login throttle for the auth routes. */
+export interface RateLimitPhase extends Phase {
+  readonly throttleLogin: LoginThrottle;
+}
+
+/** A rule with everything the headers need, resolved at construction. */
+interface ResolvedRule {
+  readonly bucket: BucketRule;
+  readonly limit: number;
+  readonly policy: string;
+}
+
+const RETRY_AFTER_STORE_DOWN = '1';
+const TOO_MANY = ERROR_CODES.RATE_LIMITED.message;
+
+function resolveRule(limit: { readonly requests_per_minute: number; readonly burst_size: number }): ResolvedRule {
+  const bucket = ruleFromConfig(limit);
+  // The window is the time an empty bucket takes to fill: burst / (rpm / 60) seconds.
+  const window = Math.ceil((limit.burst_size * 60) / limit.requests_per_minute);
+  return { bucket, limit: limit.burst_size, policy: `${limit.burst_size};w=${window}` };
+}
+
+/**
+ * Hashes an email for the login bucket key: keeps addresses out of Redis and bounds the key length. Emails are
+ * compared case-insensitively, like the user store does.
+ */
+function emailKey(email: string): string {
+  return 'l:' + createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
+}
+
+class Limiter implements RateLimitPhase {
+  readonly name = 'rate-limit';
+  readonly #store: KvStore;
+  readonly #logger: Logger;
+  readonly #events: RateLimitEventSink;
+  readonly #main: ResolvedRule;
+  readonly #auth: ResolvedRule;
+  readonly #deny: boolean;
+  // Shared, immutable errors: a flood of rejections allocates no Error (and captures no stack) per request.
+  readonly #rateLimited = new GatewayError('RATE_LIMITED');
+  readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
+  /** Outage bookkeeping, so an outage is logged once when it starts and once when it ends. */
+  #outageSince = 0;
+  #outageFailures = 0;
+
+  constructor(deps: RateLimitDeps) {
+    this.#store = deps.store;
+    this.#logger = deps.logger;
+    this.#events = deps.events ?? noopRateLimitEvents;
+    this.#main = resolveRule(deps.config);
+    this.#auth = resolveRule(deps.config.auth);
+    this.#deny = deps.config.on_store_error === 'deny';
+  }
+
+  /** Request filter. health: never limited; auth: the stricter rule by client address; proxy: user id, else address. */
+  onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
+    const routeClass = ctx.routeClass;
+    if (routeClass === 'health') return 'continue';
+    if (routeClass === 'auth') return this.#decide(ctx, 'a:' + ctx.clientAddress, this.#auth, routeClass);
+    const user = ctx.user;
+    const key = user === undefined ? 'p:' + ctx.clientAddress : 'u:' + user.id;
+    return this.#decide(ctx, key, this.#main, routeClass);
+  }
+
+  /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
+  onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
+    const state = ctx.rateLimit;
+    if (state === undefined) return;
+    // Lower-case names so they replace an upstream's own ratelimit-* headers instead of being sent twice.
+    headers['ratelimit-limit'] = state.limit;
+    headers['ratelimit-remaining'] = state.remaining;
+    headers['ratelimit-reset'] = state.resetSeconds;
+    headers['ratelimit-policy'] = state.policy;
+  }
+
+  readonly throttleLogin: LoginThrottle = async (ctx, email) => {
+    let result: TakeResult;
+    try {
+      result = await this.#store.take(emailKey(email), this.#auth.bucket);
+    } catch (err) {
+      return this.#storeError(ctx, err, 'auth');
+    }
+    const previous = ctx.rateLimit;
+    // Report the tighter of the two buckets (address and email) in the headers.
+    if (!result.allowed || previous === undefined || result.remaining < previous.remaining) {
+      return this.#apply(ctx, result, this.#auth, 'auth');
+    }
+    if (this.#outageSince !== 0) this.#recovered();
+    this.#events.record('pass', 'auth');
+    return 'continue';
+  };
+
+  /** Synchronous when the store answers synchronously (memory): no promise, no await on that path. */
+  #decide(ctx: RequestContext, key: string, rule: ResolvedRule, routeClass: RouteClass): Outcome | Promise<Outcome> {
+    let taken: TakeResult | Promise<TakeResult>;
+    try {
+      taken = this.#store.take(key, rule.bucket);
+    } catch (err) {
+      return this.#storeError(ctx, err, routeClass);
+    }
+    if (taken instanceof Promise) return this.#decideAsync(ctx, taken, rule, routeClass);
+    return this.#apply(ctx, taken, rule, routeClass);
+  }
+
+  async #decideAsync(
+    ctx: RequestContext,
+    taken: Promise<TakeResult>,
+    rule: ResolvedRule,
+    routeClass: RouteClass,
+  ): Promise<Outcome> {
+    let result: TakeResult;
+    try {
+      result = await taken;
+    } catch (err) {
+      return this.#storeError(ctx, err, routeClass);
+    }
+    return this.#apply(ctx, result, rule, routeClass);
+  }
+
+  #apply(ctx: RequestContext, result: TakeResult, rule: ResolvedRule, routeClass: RouteClass): Outcome {
+    if (this.#outageSince !== 0) this.#recovered();
+    ctx.rateLimit = {
+      limit: rule.limit,
+      remaining: result.remaining,
+      resetSeconds: Math.ceil(result.resetMs / 1000),
+      policy: rule.policy,
+    };
+    if (result.allowed) {
+      this.#events.record('pass', routeClass);
+      return 'continue';
+    }
+    this.#events.record('reject', routeClass);
+    let retryAfter = Math.ceil(result.retryAfterMs / 1000);
+    if (retryAfter < 1) retryAfter = 1;
+    ctx.error = this.#rateLimited;
+    return sendJson(
+      ctx,
+      429,
+      { error: TOO_MANY, retry_after: retryAfter, request_id: ctx.id },
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  /** A store failure: counted, logged once per outage, then the on_store_error policy. Other errors propagate. */
+  #storeError(ctx: RequestContext, err: unknown, routeClass: RouteClass): Outcome {
+    if (!(err instanceof KvUnavailableError)) throw err;
+    this.#events.record('store_error', routeClass);
+    if (this.#outageSince === 0) {
+      this.#outageSince = Date.now();
+      this.#outageFailures = 0;
+      this.#logger.warn(
+        { event: EVENTS.kvStoreUnavailable, cause: describeCause(err.cause), policy: this.#deny ? 'deny' : 'allow' },
+        EVENTS.kvStoreUnavailable,
+      );
+    }
+    this.#outageFailures++;
+    return this.#deny ? sendError(ctx, this.#unavailable) : 'continue';
+  }
+
+  #recovered(): void {
+    this.#logger.info(
+      { event: EVENTS.kvStoreRecovered, outage_ms: Date.now() - this.#outageSince, failed_decisions: this.#outageFailures },
+      EVENTS.kvStoreRecovered,
+    );
+    this.#outageSince = 0;
+    this.#outageFailures = 0;
+  }
+}
+
+/** With rate limiting disabled: a phase without hooks (the driver skips it) and a login throttle that always continues. */
+class DisabledLimiter implements RateLimitPhase {
+  readonly name = 'rate-limit';
+  readonly throttleLogin: LoginThrottle = async () => 'continue';
+}
+
+/**
+ * Builds the limiter once at start-up (and again on a config reload). Rules, header values and policy strings are
+ * resolved here; the per-request path only builds a key and calls `store.take`. When `config.enabled` is false the
+ * returned phase has no hooks and `throttleLogin` always continues.
+ */
+export function createRateLimitPhase(deps: RateLimitDeps): RateLimitPhase {
+  return deps.config.enabled ? new Limiter(deps) : new DisabledLimiter();
+}

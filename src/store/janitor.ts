@@ -1,0 +1,65 @@
+// SessionJanitor: deletes expired refresh tokens on a timer (config `middleware.auth.session_cleanup_interval`).
+import type { Logger } from 'pino';
+import { describeCause } from '../errors.js';
+import type { UserStore } from './user-store.js';
+
+/** What the janitor needs. */
+export interface SessionJanitorOptions {
+  readonly store: Pick<UserStore, 'deleteExpired'>;
+  /** Milliseconds between runs (config `middleware.auth.session_cleanup_interval`, default 1 h). */
+  readonly intervalMs: number;
+  readonly logger: Pick<Logger, 'debug' | 'warn'>;
+  /** Clock, for tests (default Date.now). */
+  readonly now?: () => number;
+}
+
+/**
+ * Removes expired sessions periodically. `start()` schedules runs on an unref'd timer (it never keeps the process
+ * alive); `stop()` cancels them and waits for a run in progress. A failed run is logged and retried next interval.
+ */
+export class SessionJanitor {
+  readonly #options: SessionJanitorOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<number> | undefined;
+
+  constructor(options: SessionJanitorOptions) {
+    this.#options = options;
+  }
+
+  /** Starts the timer; the first run happens one interval from now. Calling it twice does nothing. */
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.runOnce(), this.#options.intervalMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Deletes the tokens expired by now and resolves with how many (0 when the store failed). Runs never overlap:
+   * a call during a run joins it.
+   */
+  runOnce(): Promise<number> {
+    if (this.#running) return this.#running;
+    const now = new Date((this.#options.now ?? Date.now)());
+    this.#running = this.#options.store
+      .deleteExpired(now)
+      .then((count) => {
+        this.#options.logger.debug({ deleted: count }, 'expired sessions removed');
+        return count;
+      })
+      .catch((err: unknown) => {
+        this.#options.logger.warn({ cause: describeCause(err) }, 'expired session cleanup failed');
+        return 0;
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
+  }
+
+  /** Stops the timer and waits for a run in progress (call before closing the store). */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,39 @@
+// PostgreSQL schema migrations, numbered. Run with search_path set to the store's schema, so names are unqualified.
+import type { Migration } from './types.js';
+
+/** The PostgreSQL migrations, in order. Append new ones; never edit a shipped one. */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'init users',
+    statements: [
+      `CREATE TABLE users (
+        id UUID PRIMARY KEY,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CONSTRAINT users_email_key UNIQUE (email)
+      )`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'init refresh tokens',
+    statements: [
+      `CREATE TABLE refresh_tokens (
+        id UUID PRIMARY KEY,
+        user_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        family_id UUID NOT NULL,
+        token_hash TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        revoked_at TIMESTAMPTZ,
+        replaced_by UUID,
+        CONSTRAINT refresh_tokens_token_hash_key UNIQUE (token_hash)
+      )`,
+      'CREATE INDEX idx_refresh_tokens_user_id ON refresh_tokens(user_id)',
+      'CREATE INDEX idx_refresh_tokens_family_id ON refresh_tokens(family_id)',
+      'CREATE INDEX idx_refresh_tokens_expires_at ON refresh_tokens(expires_at)',
+    ],
+  },
+];

@@ -1,0 +1,277 @@
+// The PostgreSQL UserStore (pg Pool): bounded timeouts, driver errors mapped to the store's typed errors.
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { describeCause } from '../errors.js';
+import { postgresMigrations } from './migrations/postgres.js';
+import { assertOrdered } from './migrations/types.js';
+import {
+  EmailTakenError,
+  StoreUnavailableError,
+  type NewRefreshToken,
+  type RotationResult,
+  type UserRecord,
+  type UserStore,
+} from './user-store.js';
+
+/** Connection settings. Defaults keep a dead server from holding a request for long. */
+export interface PostgresStoreOptions {
+  /** postgres:// URL (config `database.url`). */
+  readonly url: string;
+  /** Schema holding the tables (default `public`); tests use a unique one per run. Created by migrate() when absent. */
+  readonly schema?: string;
+  /** Pool size (config `database.pool_size`, default 10). */
+  readonly poolSize?: number;
+  /** Longest wait for a connection, ms (default 2000). */
+  readonly connectTimeoutMs?: number;
+  /** Server- and client-side limit on one statement, ms (default 5000). */
+  readonly statementTimeoutMs?: number;
+  /** Where idle-connection errors are reported (they would otherwise crash the process). */
+  readonly logger?: Pick<Logger, 'warn'>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Long enough for any migration; the advisory lock wait counts against it too. */
+const MIGRATION_TIMEOUT_MS = 60_000;
+
+interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  created_at: Date;
+}
+
+/**
+ * Creates the pool (connections open lazily). Call `migrate()` before use. Throws TypeError for a schema name that is
+ * not a plain lower-case identifier (it is spliced into SQL, so it is checked rather than escaped).
+ */
+export function openPostgresUserStore(options: PostgresStoreOptions): PostgresUserStore {
+  const schema = options.schema ?? 'public';
+  if (!SCHEMA_NAME.test(schema)) throw new TypeError('postgres schema must match [a-z_][a-z0-9_]*');
+  const statementTimeout = options.statementTimeoutMs ?? 5000;
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+    statement_timeout: statementTimeout,
+    // The client-side limit also covers a server that stopped answering without closing the socket.
+    query_timeout: statementTimeout + 1000,
+    idle_in_transaction_session_timeout: statementTimeout * 2,
+    keepAlive: true,
+    application_name: 'portcullis',
+    options: `-c search_path=${schema}`,
+  });
+  pool.on('error', (err) => {
+    options.logger?.warn({ cause: describeCause(err) }, 'idle PostgreSQL connection failed');
+  });
+  return new PostgresUserStore(pool, schema);
+}
+
+/** UserStore over a pg Pool. */
+export class PostgresUserStore implements UserStore {
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.#schema = schema;
+  }
+
+  /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */
+  async migrate(): Promise<void> {
+    assertOrdered(postgresMigrations);
+    const client = await this.#connect();
+    const q = `"${this.#schema}"`;
+    try {
+      await client.query(`SET statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', [`portcullis:migrate:${this.#schema}`]);
+      try {
+        if (this.#schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
+        await client.query(`CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (
+          version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+        const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${q}.schema_migrations`);
+        const current = rows[0]?.v ?? 0;
+        for (const m of postgresMigrations) {
+          if (m.version <= current) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(`SET LOCAL search_path TO ${q}`);
+            for (const sql of m.statements) await client.query(sql);
+            await client.query(`INSERT INTO ${q}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`portcullis:migrate:${this.#schema}`]);
+      }
+    } catch (err) {
+      throw new StoreUnavailableError({ cause: err });
+    } finally {
+      // The session was altered (statement_timeout): never hand it back to the pool.
+      client.release(true);
+    }
+  }
+
+  async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
+    const email = normalizeEmail(user.email);
+    try {
+      const { rows } = await this.#pool.query<UserRow>(
+        'INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *',
+        [user.id, email, user.passwordHash],
+      );
+      return toUser(rows[0]!);
+    } catch (err) {
+      const e = err as { code?: string; constraint?: string };
+      if (e.code === '23505' && e.constraint === 'users_email_key') throw new EmailTakenError();
+      throw new StoreUnavailableError({ cause: err });
+    }
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | undefined> {
+    const rows = await this.#query<UserRow>('SELECT * FROM users WHERE email = $1', [normalizeEmail(email)]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    if (!UUID.test(id)) return undefined; // not a uuid: PostgreSQL would raise an error instead of finding nothing
+    const rows = await this.#query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    if (!UUID.test(userId)) return;
+    await this.#query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, userId]);
+  }
+
+  async createRefreshToken(token: NewRefreshToken): Promise<void> {
+    await this.#query(
+      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)',
+      [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
+    );
+  }
+
+  async rotateRefreshToken(
+    tokenHash: string,
+    next: Omit<NewRefreshToken, 'userId' | 'familyId'>,
+    now: Date,
+    graceMs: number,
+  ): Promise<RotationResult> {
+    return this.#transaction(async (client) => {
+      // The conditional UPDATE is the decision: a concurrent caller blocks on the row lock, then re-checks
+      // `revoked_at IS NULL` against the committed row and matches nothing.
+      const live = await client.query<{ user_id: string; family_id: string }>(
+        `UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
+         WHERE token_hash = $3 AND revoked_at IS NULL AND expires_at > $1
+         RETURNING user_id, family_id`,
+        [now, next.id, tokenHash],
+      );
+      const hit = live.rows[0];
+      if (hit) {
+        await client.query(
+          'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [next.id, hit.user_id, hit.family_id, next.tokenHash, next.expiresAt, now],
+        );
+        const user = await client.query<UserRow>('SELECT * FROM users WHERE id = $1', [hit.user_id]);
+        return { kind: 'rotated', user: toUser(user.rows[0]!), familyId: hit.family_id };
+      }
+      const found = await client.query<{
+        user_id: string;
+        family_id: string;
+        expires_at: Date;
+        revoked_at: Date | null;
+        replaced_by: string | null;
+      }>('SELECT user_id, family_id, expires_at, revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = $1', [
+        tokenHash,
+      ]);
+      const row = found.rows[0];
+      if (!row || row.expires_at <= now || row.revoked_at === null || row.replaced_by === null) return { kind: 'invalid' };
+      if (now.getTime() - row.revoked_at.getTime() < graceMs) return { kind: 'grace' };
+      await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL', [
+        now,
+        row.family_id,
+      ]);
+      return { kind: 'reused', userId: row.user_id, familyId: row.family_id };
+    });
+  }
+
+  async revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined> {
+    // One statement: find the family through the token and revoke all its live members.
+    const rows = await this.#query<{ user_id: string }>(
+      `WITH fam AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1),
+            upd AS (UPDATE refresh_tokens SET revoked_at = $2
+                    WHERE family_id = (SELECT family_id FROM fam) AND revoked_at IS NULL)
+       SELECT user_id FROM fam`,
+      [tokenHash, now],
+    );
+    return rows[0] ? { userId: rows[0].user_id } : undefined;
+  }
+
+  async revokeAllForUser(userId: string, now: Date): Promise<number> {
+    if (!UUID.test(userId)) return 0;
+    const result = await this.#run('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
+      now,
+      userId,
+    ]);
+    return result.rowCount ?? 0;
+  }
+
+  async deleteExpired(now: Date): Promise<number> {
+    const result = await this.#run('DELETE FROM refresh_tokens WHERE expires_at < $1', [now]);
+    return result.rowCount ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1', []);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
+    return (await this.#run<R>(sql, params)).rows;
+  }
+
+  async #run<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(sql, params);
+    } catch (err) {
+      throw new StoreUnavailableError({ cause: err });
+    }
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#pool.connect();
+    } catch (err) {
+      throw new StoreUnavailableError({ cause: err });
+    }
+  }
+
+  /** Runs `step` in one transaction; on any failure it rolls back, drops the connection, and throws StoreUnavailableError. */
+  async #transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
+    try {
+      await client.query('BEGIN');
+      const result = await step(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      throw new StoreUnavailableError({ cause: err });
+    }
+  }
+}
+
+function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function toUser(row: UserRow): UserRecord {
+  return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: row.created_at };
+}

@@ -1,0 +1,249 @@
+// The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sqliteMigrations } from './migrations/sqlite.js';
+import { assertOrdered } from './migrations/types.js';
+import {
+  EmailTakenError,
+  StoreUnavailableError,
+  type NewRefreshToken,
+  type RotationResult,
+  type UserRecord,
+  type UserStore,
+} from './user-store.js';
+
+/** File name of the database inside the data dir. */
+export const SQLITE_FILE_NAME = 'portcullis.db';
+
+/** Where the database lives: a data dir (file `portcullis.db` inside it) or an explicit file path. */
+export type SqliteStoreOptions =
+  | { readonly dataDir: string; readonly busyTimeoutMs?: number }
+  | { readonly file: string; readonly busyTimeoutMs?: number };
+
+interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  created_at: number;
+}
+
+interface TokenRow {
+  user_id: string;
+  family_id: string;
+  expires_at: number;
+  revoked_at: number | null;
+  replaced_by: string | null;
+}
+
+/**
+ * Opens (creating when absent) the SQLite database. Call `migrate()` before use. Throws StoreUnavailableError when
+ * the file cannot be opened. better-sqlite3 is synchronous: each call is short (indexed lookups), and write
+ * transactions are `BEGIN IMMEDIATE` so that several gateway processes sharing the file serialise cleanly.
+ */
+export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStore {
+  let file: string;
+  if ('file' in options) {
+    file = options.file;
+  } else {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    file = join(options.dataDir, SQLITE_FILE_NAME);
+  }
+  try {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma('synchronous = NORMAL');
+    return new SqliteUserStore(db);
+  } catch (err) {
+    throw new StoreUnavailableError({ cause: err });
+  }
+}
+
+/** UserStore over one better-sqlite3 connection. */
+export class SqliteUserStore implements UserStore {
+  readonly #db: Database.Database;
+  #closed = false;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  async migrate(): Promise<void> {
+    assertOrdered(sqliteMigrations);
+    this.#run(() => {
+      const db = this.#db;
+      db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+      // One IMMEDIATE transaction takes the write lock first, so concurrent starters apply each migration once.
+      db.transaction(() => {
+        const row = this.#stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+        const current = row.v ?? 0;
+        for (const m of sqliteMigrations) {
+          if (m.version <= current) continue;
+          for (const sql of m.statements) db.exec(sql);
+          this.#stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+            m.version,
+            m.name,
+            Date.now(),
+          );
+        }
+      }).immediate();
+    });
+  }
+
+  async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
+    const createdAt = Date.now();
+    const email = normalizeEmail(user.email);
+    try {
+      this.#open();
+      this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)')
+        .run(user.id, email, user.passwordHash, createdAt);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
+        throw new EmailTakenError();
+      }
+      throw new StoreUnavailableError({ cause: err });
+    }
+    return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt) };
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | undefined> {
+    return this.#run(() => toUser(this.#stmt('SELECT * FROM users WHERE email = ?').get(normalizeEmail(email)) as UserRow | undefined));
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    return this.#run(() => toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined));
+  }
+
+  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    this.#run(() => this.#stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId));
+  }
+
+  async createRefreshToken(token: NewRefreshToken): Promise<void> {
+    this.#run(() =>
+      this.#stmt(
+          'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        .run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), Date.now()),
+    );
+  }
+
+  async rotateRefreshToken(
+    tokenHash: string,
+    next: Omit<NewRefreshToken, 'userId' | 'familyId'>,
+    now: Date,
+    graceMs: number,
+  ): Promise<RotationResult> {
+    const nowMs = now.getTime();
+    return this.#run(() => {
+      const db = this.#db;
+      return db
+        .transaction((): RotationResult => {
+          // The conditional UPDATE is the decision: only a live token matches, and only once.
+          const live = this.#stmt(
+            `UPDATE refresh_tokens SET revoked_at = ?, replaced_by = ?
+             WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?
+             RETURNING user_id, family_id`,
+          ).get(nowMs, next.id, tokenHash, nowMs) as { user_id: string; family_id: string } | undefined;
+          if (live) {
+            this.#stmt(
+              'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+            ).run(next.id, live.user_id, live.family_id, next.tokenHash, next.expiresAt.getTime(), nowMs);
+            const user = toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined);
+            if (!user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back
+            return { kind: 'rotated', user, familyId: live.family_id };
+          }
+          const row = this.#stmt(
+            'SELECT user_id, family_id, expires_at, revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = ?',
+          ).get(tokenHash) as TokenRow | undefined;
+          if (!row || row.expires_at <= nowMs || row.revoked_at === null || row.replaced_by === null) return { kind: 'invalid' };
+          if (nowMs - row.revoked_at < graceMs) return { kind: 'grace' };
+          this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL').run(
+            nowMs,
+            row.family_id,
+          );
+          return { kind: 'reused', userId: row.user_id, familyId: row.family_id };
+        })
+        .immediate();
+    });
+  }
+
+  async revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined> {
+    return this.#run(() => {
+      const db = this.#db;
+      return db
+        .transaction(() => {
+          const row = this.#stmt('SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = ?').get(tokenHash) as
+            | { user_id: string; family_id: string }
+            | undefined;
+          if (!row) return undefined;
+          this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL').run(
+            now.getTime(),
+            row.family_id,
+          );
+          return { userId: row.user_id };
+        })
+        .immediate();
+    });
+  }
+
+  async revokeAllForUser(userId: string, now: Date): Promise<number> {
+    return this.#run(
+      () =>
+        this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
+          .run(now.getTime(), userId).changes,
+    );
+  }
+
+  async deleteExpired(now: Date): Promise<number> {
+    return this.#run(() => this.#stmt('DELETE FROM refresh_tokens WHERE expires_at < ?').run(now.getTime()).changes);
+  }
+
+  async ping(): Promise<void> {
+    this.#run(() => this.#stmt('SELECT 1').get());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  readonly #statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, compiled once per connection. */
+  #stmt(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  #open(): void {
+    if (this.#closed || !this.#db.open) throw new StoreUnavailableError();
+  }
+
+  /** Runs a synchronous database step; any driver error becomes StoreUnavailableError (no SQL leaves the adapter). */
+  #run<T>(step: () => T): T {
+    this.#open();
+    try {
+      return step();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      throw new StoreUnavailableError({ cause: err });
+    }
+  }
+}
+
+function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function toUser(row: UserRow | undefined): UserRecord | undefined {
+  if (!row) return undefined;
+  return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: new Date(row.created_at) };
+}

@@ -1,0 +1,113 @@
+// The admin dashboard in a real headless Chromium: rows render with health, counts and charts refresh by themselves.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startBackend } from '../helpers/backends.js';
+import { startInProcess } from '../helpers/gateway.js';
+import { createClient, IN_CI } from '../helpers/http.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const RESULTS = new URL('../../test-results/', import.meta.url).pathname;
+const available = existsSync(CHROMIUM);
+if (!available && IN_CI) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+
+/** Text of the upstream row whose address is `address`, cell by cell. */
+async function rowCells(page: Page, address: string): Promise<string[]> {
+  return page.locator(`#upstreams tbody tr[data-upstream="${address}"] td`).allTextContents();
+}
+
+test('the dashboard shows upstream health and updates its counts and charts by itself', { skip: available ? false : `chromium not found at ${CHROMIUM}` }, async () => {
+  const up = await startBackend('up');
+  const down = await startBackend('down');
+  await down.stop();
+  const gw = await startInProcess({
+    load_balancing: {
+      upstreams: [
+        // A name with markup: the page must show it as text.
+        { name: '<img src=x id=injected>api', address: '127.0.0.1', port: up.port, weight: 3 },
+        { name: 'spare', address: '127.0.0.1', port: down.port, weight: 1 },
+      ],
+      health_check: { enabled: true, interval: '200ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+    },
+  });
+  const client = createClient();
+  const profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
+  let context: BrowserContext | undefined;
+  after(async () => {
+    await context?.close();
+    rmSync(profile, { recursive: true, force: true });
+    await client.close();
+    await gw.close();
+    await up.stop();
+  });
+
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+
+  // A little traffic first, so the charts have something to draw.
+  for (let i = 0; i < 10; i++) assert.equal((await client.request(`${gw.url}/warm`)).status, 200);
+  await page.goto(`${gw.adminUrl}/`);
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 5_000 });
+  const upAddress = `127.0.0.1:${up.port}`;
+  const downAddress = `127.0.0.1:${down.port}`;
+  await page.locator(`#upstreams tbody tr[data-upstream="${downAddress}"] .pill-unhealthy`).waitFor({ timeout: 5_000 });
+
+  const [name, address, health, weight] = await rowCells(page, upAddress);
+  assert.equal(name, '<img src=x id=injected>api', 'markup in a name is shown as text');
+  assert.equal(await page.locator('#injected').count(), 0, 'and never becomes an element');
+  assert.equal(address, upAddress);
+  assert.equal(health, 'healthy');
+  assert.equal(weight, '3');
+  assert.deepEqual((await rowCells(page, downAddress)).slice(0, 3), ['spare', downAddress, 'unhealthy']);
+
+  // Traffic after the page has loaded: the request count and the rate chart change without a reload.
+  const requestsCell = page.locator(`#upstreams tbody tr[data-upstream="${upAddress}"] td.requests`);
+  const before = Number(await requestsCell.textContent());
+  const chartBefore = await page.locator('#chart-rate path.line').getAttribute('d');
+  for (let i = 0; i < 40; i++) assert.equal((await client.request(`${gw.url}/burst/${i}`)).status, 200);
+  await page.waitForFunction(
+    ([selector, target]) => Number(document.querySelector(selector as string)?.textContent) >= (target as number),
+    [`#upstreams tbody tr[data-upstream="${upAddress}"] td.requests`, before + 40] as const,
+    { timeout: 6_000 },
+  );
+  // The chart leaves out the running second, so its line changes within one or two refreshes.
+  await page.waitForFunction(
+    ([old]) => {
+      const d = document.querySelector('#chart-rate path.line')?.getAttribute('d');
+      return typeof d === 'string' && d !== old;
+    },
+    [chartBefore] as const,
+    { timeout: 8_000 },
+  );
+  assert.notEqual(await page.locator('#p99').textContent(), '–');
+  assert.ok(Number((await page.locator('#requests').textContent())?.replace(/,/g, '')) >= 50);
+  assert.equal(await page.locator('#chart-latency path.line.p99').count(), 1);
+  assert.equal(await page.locator('#auth dd[data-key="login_failure"]').textContent(), '0');
+  assert.equal(await page.locator('#ratelimit dd[data-key="reject"]').textContent(), '0');
+
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, 'dashboard.png'), fullPage: true });
+  assert.deepEqual(problems, [], 'no script errors or CSP violations');
+});

@@ -1,0 +1,126 @@
+// The KvStore contract: one suite of behaviour every adapter (memory, Redis) must show, run by a thin file per engine.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { BucketRule, KvStore } from '../../src/kv/kv-store.js';
+
+/** What an engine file provides: a fresh store, plus the engine-specific view of a bucket's expiry. */
+export interface KvStoreHarness {
+  readonly store: KvStore;
+  /** A second store sharing the first one's state (another gateway process), when the engine has shared state. */
+  readonly twin?: KvStore;
+  /** Milliseconds until the state of bucket `key` disappears, or undefined when it is gone (Redis PTTL; memory sweep). */
+  bucketTtlMs(key: string): Promise<number | undefined>;
+  /** Lets the engine drop expired state (memory: sweep; Redis: nothing, it expires keys itself). */
+  settle(): Promise<void>;
+  /** Removes everything this harness created. */
+  cleanup(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Rules are chosen so a stalled, loaded machine cannot flip a result: "must reject" checks use slow refill
+ * (a token per several seconds), "must pass after waiting" checks wait well past the refill time.
+ */
+const SLOW: BucketRule = { capacity: 5, refillPerSecond: 0.2 };
+const FAST: BucketRule = { capacity: 2, refillPerSecond: 20 };
+
+/** Registers the contract suite for one engine. `open` runs once before the tests. */
+export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarness>, skip: string | false = false): void {
+  describe(`KvStore contract: ${engine}`, { skip }, () => {
+    let h: KvStoreHarness;
+    const key = (): string => `c:${randomUUID()}`;
+
+    before(async () => {
+      h = await open();
+    });
+    after(async () => {
+      await h.cleanup();
+    });
+
+    test('take: a new bucket starts full and hands out exactly capacity tokens, then refuses', async () => {
+      const k = key();
+      const results = [];
+      for (let i = 0; i < 7; i++) results.push(await h.store.take(k, SLOW));
+      assert.deepEqual(results.map((r) => r.allowed), [true, true, true, true, true, false, false]);
+      assert.deepEqual(results.map((r) => r.remaining), [4, 3, 2, 1, 0, 0, 0]);
+      assert.equal(results[0]!.retryAfterMs, 0);
+      // Refused: one token comes after 5 s at 0.2/s (a little less, since time has passed).
+      assert.ok(results[5]!.retryAfterMs > 4000 && results[5]!.retryAfterMs <= 5000, `retryAfterMs ${results[5]!.retryAfterMs}`);
+      // Full again after 5 missing tokens at 0.2/s = 25 s.
+      assert.ok(results[6]!.resetMs > 24_000 && results[6]!.resetMs <= 25_000, `resetMs ${results[6]!.resetMs}`);
+    });
+
+    test('take: buckets are independent per key and per rule key', async () => {
+      const a = key();
+      const b = key();
+      for (let i = 0; i < 5; i++) await h.store.take(a, SLOW);
+      assert.equal((await h.store.take(a, SLOW)).allowed, false);
+      assert.equal((await h.store.take(b, SLOW)).allowed, true);
+    });
+
+    test('atomicity: 50 concurrent takes on one bucket pass exactly capacity times', async () => {
+      const k = key();
+      const rule: BucketRule = { capacity: 10, refillPerSecond: 0.01 };
+      const stores = h.twin === undefined ? [h.store] : [h.store, h.twin];
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => stores[i % stores.length]!.take(k, rule)),
+      );
+      assert.equal(results.filter((r) => r.allowed).length, 10);
+      // Each pass saw a distinct remaining count: no two callers spent the same token.
+      const remaining = results.filter((r) => r.allowed).map((r) => r.remaining).sort((x, y) => x - y);
+      assert.deepEqual(remaining, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    });
+
+    test('refill: after waiting past the refill time, tokens are available again', async () => {
+      const k = key();
+      assert.equal((await h.store.take(k, FAST)).allowed, true);
+      assert.equal((await h.store.take(k, FAST)).allowed, true);
+      await sleep(250); // 20/s → 5 tokens' worth, capped at 2
+      assert.equal((await h.store.take(k, FAST)).allowed, true);
+      assert.equal((await h.store.take(k, FAST)).allowed, true);
+    });
+
+    test('expiry: a bucket state lives until the bucket would be full again, then disappears', async () => {
+      const k = key();
+      await h.store.take(k, FAST); // one token missing at 20/s → full again in 50 ms
+      await h.store.take(k, FAST); // two missing → 100 ms
+      const ttl = await h.bucketTtlMs(k);
+      assert.ok(ttl !== undefined && ttl > 0 && ttl <= 100, `ttl ${ttl}`);
+      await sleep(250);
+      await h.settle();
+      assert.equal(await h.bucketTtlMs(k), undefined);
+    });
+
+    test('expiry: a slow bucket keeps its state for the whole reset time', async () => {
+      const k = key();
+      const result = await h.store.take(k, SLOW);
+      const ttl = await h.bucketTtlMs(k);
+      assert.ok(ttl !== undefined && ttl > 4000 && ttl <= result.resetMs, `ttl ${ttl}, reset ${result.resetMs}`);
+    });
+
+    test('revoke / isRevoked: revoked until the expiry, then forgotten', async () => {
+      const jti = randomUUID();
+      const other = randomUUID();
+      assert.equal(await h.store.isRevoked(jti), false);
+      await h.store.revoke(jti, Date.now() + 300);
+      assert.equal(await h.store.isRevoked(jti), true);
+      assert.equal(await h.store.isRevoked(other), false);
+      if (h.twin !== undefined) assert.equal(await h.twin.isRevoked(jti), true);
+      await sleep(500);
+      await h.settle();
+      assert.equal(await h.store.isRevoked(jti), false);
+    });
+
+    test('revoke: an already expired token is not stored', async () => {
+      const jti = randomUUID();
+      await h.store.revoke(jti, Date.now() - 1000);
+      assert.equal(await h.store.isRevoked(jti), false);
+    });
+
+    test('ping answers', async () => {
+      await h.store.ping();
+    });
+  });
+}

@@ -1,0 +1,223 @@
+// The UserStore contract: one suite, run against every adapter (SQLite, PostgreSQL) by a thin per-engine file.
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hashRefreshToken, generateRefreshToken } from '../../src/auth/refresh-token.js';
+import { EmailTakenError, StoreUnavailableError, type UserRecord, type UserStore } from '../../src/store/user-store.js';
+
+/** How a per-engine file plugs its adapter in. */
+export interface UserStoreHarness {
+  /** A new, unmigrated store on this run's isolated database (a new connection each call). */
+  open(): Promise<UserStore>;
+  /** Deletes a user with plain SQL (the interface has no such verb); used to check ON DELETE CASCADE. */
+  deleteUserRaw(id: string): Promise<void>;
+  /** Drops the run's database or schema. */
+  cleanup(): Promise<void>;
+}
+
+const GRACE = 10_000;
+const HOUR = 3_600_000;
+
+/** Registers the contract suite for `name`. */
+export function userStoreContract(name: string, harness: UserStoreHarness): void {
+  describe(`UserStore contract: ${name}`, () => {
+    let store: UserStore;
+    let second: UserStore;
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const at = (ms: number): Date => new Date(now.getTime() + ms);
+
+    before(async () => {
+      store = await harness.open();
+      second = await harness.open();
+      // Two processes starting at once must both succeed, applying each migration once.
+      await Promise.all([store.migrate(), second.migrate()]);
+      await store.migrate();
+    });
+    after(async () => {
+      await store.close();
+      await second.close();
+      await harness.cleanup();
+    });
+
+    const newUser = (email = `u-${randomUUID()}@example.com`): Promise<UserRecord> =>
+      store.createUser({ id: randomUUID(), email, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$fake' });
+
+    /** A user with one session; returns the raw token's hash. */
+    async function session(user: UserRecord, expiresAt = at(HOUR)): Promise<{ hash: string; familyId: string }> {
+      const hash = hashRefreshToken(generateRefreshToken());
+      const familyId = randomUUID();
+      await store.createRefreshToken({ id: randomUUID(), userId: user.id, familyId, tokenHash: hash, expiresAt });
+      return { hash, familyId };
+    }
+    const next = (expiresAt = at(HOUR)) => ({ id: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt });
+
+    test('ping answers', async () => {
+      await store.ping();
+    });
+
+    test('createUser returns the record; both finders return it', async () => {
+      const user = await newUser();
+      assert.equal(typeof user.id, 'string');
+      assert.ok(user.createdAt instanceof Date);
+      assert.deepEqual(await store.findUserById(user.id), user);
+      assert.deepEqual(await store.findUserByEmail(user.email), user);
+    });
+
+    test('emails are stored trimmed and lower-cased and matched without case', async () => {
+      const local = `MiXeD-${randomUUID()}`;
+      const user = await newUser(`  ${local}@Example.COM `);
+      assert.equal(user.email, `${local.toLowerCase()}@example.com`);
+      assert.equal((await store.findUserByEmail(`${local.toUpperCase()}@EXAMPLE.com`))?.id, user.id);
+      await assert.rejects(newUser(`${local.toUpperCase()}@example.com`), EmailTakenError);
+    });
+
+    test('a duplicate email throws EmailTakenError and creates nothing', async () => {
+      const user = await newUser();
+      const id = randomUUID();
+      await assert.rejects(store.createUser({ id, email: user.email, passwordHash: 'x' }), EmailTakenError);
+      assert.equal(await store.findUserById(id), undefined);
+    });
+
+    test('unknown users are undefined, for any id shape', async () => {
+      assert.equal(await store.findUserById(randomUUID()), undefined);
+      assert.equal(await store.findUserById('not-a-uuid'), undefined);
+      assert.equal(await store.findUserByEmail(`nobody-${randomUUID()}@example.com`), undefined);
+    });
+
+    test('updatePasswordHash replaces the hash', async () => {
+      const user = await newUser();
+      await store.updatePasswordHash(user.id, '$argon2id$new');
+      assert.equal((await store.findUserById(user.id))?.passwordHash, '$argon2id$new');
+    });
+
+    test('rotation: a live token rotates once; the new one keeps the family', async () => {
+      const user = await newUser();
+      const { hash, familyId } = await session(user);
+      const n = next();
+      const result = await store.rotateRefreshToken(hash, n, now, GRACE);
+      assert.equal(result.kind, 'rotated');
+      assert.ok(result.kind === 'rotated');
+      assert.equal(result.user.id, user.id);
+      assert.equal(result.user.email, user.email);
+      assert.equal(result.familyId, familyId);
+      const again = await store.rotateRefreshToken(n.tokenHash, next(), at(1000), GRACE);
+      assert.equal(again.kind, 'rotated');
+    });
+
+    test('unknown and expired tokens are invalid', async () => {
+      const user = await newUser();
+      assert.deepEqual(await store.rotateRefreshToken(hashRefreshToken('nope'), next(), now, GRACE), { kind: 'invalid' });
+      const { hash } = await session(user, at(1000));
+      assert.deepEqual(await store.rotateRefreshToken(hash, next(), at(1000), GRACE), { kind: 'invalid' });
+      assert.deepEqual(await store.rotateRefreshToken(hash, next(), at(5000), GRACE), { kind: 'invalid' });
+    });
+
+    test('within the grace period a rotated token is refused and nothing changes', async () => {
+      const user = await newUser();
+      const { hash } = await session(user);
+      const n = next();
+      assert.equal((await store.rotateRefreshToken(hash, n, now, GRACE)).kind, 'rotated');
+      assert.deepEqual(await store.rotateRefreshToken(hash, next(), at(GRACE - 1), GRACE), { kind: 'grace' });
+      // The winner's token still works: the family was not touched.
+      assert.equal((await store.rotateRefreshToken(n.tokenHash, next(), at(GRACE - 1), GRACE)).kind, 'rotated');
+    });
+
+    test('after the grace period reuse revokes the whole family, and only that family', async () => {
+      const user = await newUser();
+      const { hash, familyId } = await session(user);
+      const other = await session(user);
+      const n = next();
+      await store.rotateRefreshToken(hash, n, now, GRACE);
+      const reused = await store.rotateRefreshToken(hash, next(), at(GRACE), GRACE);
+      assert.deepEqual(reused, { kind: 'reused', userId: user.id, familyId });
+      assert.deepEqual(await store.rotateRefreshToken(n.tokenHash, next(), at(GRACE + 1), GRACE), { kind: 'invalid' });
+      assert.equal((await store.rotateRefreshToken(other.hash, next(), at(GRACE + 1), GRACE)).kind, 'rotated');
+    });
+
+    test('of two concurrent rotations of one token exactly one wins (one connection)', async () => {
+      const user = await newUser();
+      const { hash } = await session(user);
+      const results = await Promise.all([
+        store.rotateRefreshToken(hash, next(), now, GRACE),
+        store.rotateRefreshToken(hash, next(), now, GRACE),
+      ]);
+      assert.deepEqual(results.map((r) => r.kind).sort(), ['grace', 'rotated']);
+    });
+
+    test('of concurrent rotations from two connections exactly one wins', async () => {
+      for (let i = 0; i < 5; i++) {
+        const user = await newUser();
+        const { hash } = await session(user);
+        const results = await Promise.all([
+          store.rotateRefreshToken(hash, next(), now, GRACE),
+          second.rotateRefreshToken(hash, next(), now, GRACE),
+          store.rotateRefreshToken(hash, next(), now, GRACE),
+          second.rotateRefreshToken(hash, next(), now, GRACE),
+        ]);
+        assert.deepEqual(results.map((r) => r.kind).sort(), ['grace', 'grace', 'grace', 'rotated']);
+      }
+    });
+
+    test('revokeFamilyOf revokes that session (every generation) and returns its user', async () => {
+      const user = await newUser();
+      const { hash } = await session(user);
+      const other = await session(user);
+      const n = next();
+      await store.rotateRefreshToken(hash, n, now, GRACE);
+      // Through an older generation of the family: the live token is revoked too.
+      assert.deepEqual(await store.revokeFamilyOf(hash, at(1)), { userId: user.id });
+      assert.deepEqual(await store.rotateRefreshToken(n.tokenHash, next(), at(2), GRACE), { kind: 'invalid' });
+      assert.equal((await store.rotateRefreshToken(other.hash, next(), at(2), GRACE)).kind, 'rotated');
+      assert.equal(await store.revokeFamilyOf(hashRefreshToken('unknown'), now), undefined);
+    });
+
+    test('a token revoked by logout is invalid, not reused, even after the grace period', async () => {
+      const user = await newUser();
+      const { hash } = await session(user);
+      await store.revokeFamilyOf(hash, now);
+      assert.deepEqual(await store.rotateRefreshToken(hash, next(), at(GRACE * 2), GRACE), { kind: 'invalid' });
+    });
+
+    test('revokeAllForUser revokes every session of that user only', async () => {
+      const user = await newUser();
+      const bystander = await newUser();
+      const a = await session(user);
+      const b = await session(user);
+      const c = await session(bystander);
+      assert.equal(await store.revokeAllForUser(user.id, now), 2);
+      assert.equal(await store.revokeAllForUser(user.id, now), 0);
+      assert.deepEqual(await store.rotateRefreshToken(a.hash, next(), at(1), GRACE), { kind: 'invalid' });
+      assert.deepEqual(await store.rotateRefreshToken(b.hash, next(), at(1), GRACE), { kind: 'invalid' });
+      assert.equal((await store.rotateRefreshToken(c.hash, next(), at(1), GRACE)).kind, 'rotated');
+    });
+
+    test('deleteExpired removes expired tokens only', async () => {
+      const user = await newUser();
+      const expired = await session(user, at(-2 * HOUR));
+      await session(user, at(-HOUR));
+      const live = await session(user, at(HOUR));
+      // Other tests' tokens expire within the hour, so count from a point only ours have passed.
+      const deleted = await store.deleteExpired(at(-HOUR + 1));
+      assert.ok(deleted >= 2, `deleted ${deleted}`);
+      assert.equal(await store.revokeFamilyOf(expired.hash, now), undefined);
+      assert.equal((await store.rotateRefreshToken(live.hash, next(), now, GRACE)).kind, 'rotated');
+    });
+
+    test("deleting a user deletes its tokens (ON DELETE CASCADE)", async () => {
+      const user = await newUser();
+      const { hash } = await session(user);
+      await harness.deleteUserRaw(user.id);
+      assert.equal(await store.findUserById(user.id), undefined);
+      assert.equal(await store.revokeFamilyOf(hash, now), undefined);
+    });
+
+    test('after close every call throws StoreUnavailableError', async () => {
+      const closed = await harness.open();
+      await closed.migrate();
+      await closed.close();
+      await assert.rejects(closed.ping(), StoreUnavailableError);
+      await assert.rejects(closed.findUserByEmail('a@example.com'), StoreUnavailableError);
+      await assert.rejects(closed.createUser({ id: randomUUID(), email: 'x@example.com', passwordHash: 'x' }), StoreUnavailableError);
+    });
+  });
+}

@@ -1,0 +1,68 @@
+// GET /ready on the admin port: 200 while an upstream is healthy, 503 naming "upstreams" when none is, and back.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from '../helpers/backends.js';
+import { startInProcess, upstreams } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { waitFor } from '../helpers/prometheus.js';
+
+const client = createClient();
+after(() => client.close());
+
+test('/ready follows the upstreams: ready, not_ready naming "upstreams" when all are down, ready again', async () => {
+  const a = await startBackend('a');
+  const b = await startBackend('b');
+  const gw = await startInProcess({
+    load_balancing: {
+      upstreams: upstreams([a.port, b.port]),
+      health_check: { enabled: true, interval: '100ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+    },
+  });
+  after(async () => {
+    await gw.close();
+    await a.stop();
+    await b.stop();
+  });
+  const ready = () => client.request(`${gw.adminUrl}/ready`);
+
+  const first = await ready();
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.json(), { status: 'ready' });
+  assert.match(String(first.headers['content-type']), /^application\/json/);
+
+  await a.stop();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await ready()).status, 200, 'one healthy upstream is enough');
+
+  await b.stop();
+  await waitFor('/ready to answer 503', async () => (await ready()).status === 503);
+  const down = await ready();
+  assert.deepEqual(down.json(), { status: 'not_ready', checks: { upstreams: 'down' } });
+  // Liveness on the proxy port is unaffected.
+  assert.equal((await client.request(`${gw.url}/health`)).status, 200);
+
+  await b.restart();
+  await waitFor('/ready to answer 200 again', async () => (await ready()).status === 200);
+  assert.deepEqual((await ready()).json(), { status: 'ready' });
+});
+
+test('the admin port answers unknown paths with 404 JSON and wrong methods with 405', async () => {
+  const a = await startBackend('a');
+  const gw = await startInProcess({ load_balancing: { upstreams: upstreams([a.port]) } });
+  after(async () => {
+    await gw.close();
+    await a.stop();
+  });
+  const missing = await client.request(`${gw.adminUrl}/nope`);
+  assert.equal(missing.status, 404);
+  assert.deepEqual(missing.json(), { error: 'Not Found' });
+  const post = await client.request(`${gw.adminUrl}/ready`, { method: 'POST' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.allow, 'GET, HEAD');
+  const get = await client.request(`${gw.adminUrl}/reload`);
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.allow, 'POST');
+  // The admin routes are not on the proxy port: /metrics there is proxied like any other path.
+  const proxied = await client.request(`${gw.url}/metrics`);
+  assert.equal(proxied.json<{ backend: string }>().backend, 'a');
+});

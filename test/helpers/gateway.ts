@@ -1,0 +1,175 @@
+// Starts real gateways for end-to-end tests: in-process (fast, logs captured) or as a child process (signals, memory).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { parseConfigText } from '../../src/config/load.js';
+import { startGateway, type Gateway } from '../../src/server.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** A plain object in the config file's shape; merged over the test defaults below. */
+export type ConfigInput = Record<string, unknown>;
+
+/** Listen on free loopback ports, JSON logs, no active checks unless a test turns them on. */
+function withTestDefaults(input: ConfigInput): ConfigInput {
+  const server = (input.server ?? {}) as Record<string, unknown>;
+  const admin = (input.admin ?? {}) as Record<string, unknown>;
+  const lb = (input.load_balancing ?? {}) as Record<string, unknown>;
+  const hc = (lb.health_check ?? {}) as Record<string, unknown>;
+  return {
+    ...input,
+    server: { listen_host: '127.0.0.1', listen_port: 0, ...server },
+    admin: { listen_host: '127.0.0.1', listen_port: 0, ...admin },
+    logging: { format: 'json', level: 'info', ...((input.logging ?? {}) as object) },
+    load_balancing: { ...lb, health_check: { enabled: false, ...hc } },
+  };
+}
+
+/** Upstream entries for test backends. */
+export function upstreams(ports: readonly number[], weights: readonly number[] = []): ConfigInput[] {
+  return ports.map((port, i) => ({ name: `b${i + 1}`, address: '127.0.0.1', port, weight: weights[i] ?? 1 }));
+}
+
+/** A fresh data directory (SQLite file, generated secret), removed by the caller's cleanup. */
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'portcullis-test-'));
+}
+
+export interface InProcessGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly adminUrl: string | undefined;
+  /** Every log line written so far, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway in this process. Logs are captured (not printed) so tests can assert on them. */
+export async function startInProcess(input: ConfigInput, dataDir = tempDataDir()): Promise<InProcessGateway> {
+  const config = parseConfigText(stringify(withTestDefaults(input)));
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    decodeStrings: true,
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = pino({ level: config.logging.level, base: { service: 'portcullis' } }, sink);
+  const gateway = await startGateway(config, { logger, logSink: sink, dataDir });
+  return {
+    gateway,
+    url: `http://127.0.0.1:${gateway.port}`,
+    adminUrl: gateway.adminPort === undefined ? undefined : `http://127.0.0.1:${gateway.adminPort}`,
+    logs,
+    dataDir,
+    async close() {
+      await gateway.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly adminPort: number | undefined;
+  readonly configFile: string;
+  readonly logs: Array<Record<string, unknown>>;
+  readonly stderr: () => string;
+  /** Resolves with the exit code (or signal) once the process has ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends SIGKILL if still running and removes temp files. */
+  cleanup(): Promise<void>;
+}
+
+/** Runs `portcullis <args>` to completion (check-config, bad configs): exit code and output. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Writes a config file for `input` (test defaults applied) and returns its path. */
+export function writeConfig(input: ConfigInput, raw = false): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-'));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(file, stringify(raw ? input : withTestDefaults(input)));
+  return file;
+}
+
+/** Starts `portcullis start` as a child process and waits for its "Gateway Started" line. */
+export async function spawnGateway(
+  input: ConfigInput,
+  options: { env?: NodeJS.ProcessEnv; dataDir?: string; timeoutMs?: number } = {},
+): Promise<GatewayProcess> {
+  const configFile = writeConfig(input);
+  const dataDir = options.dataDir ?? tempDataDir();
+  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let pending = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), options.timeoutMs ?? 15_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'Gateway Started') {
+          clearTimeout(timer);
+          resolve(entry);
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}: ${stderr}`));
+    });
+  });
+  const line = await started;
+  const port = line.port as number;
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    adminPort: line.admin_port as number | undefined,
+    configFile,
+    logs,
+    stderr: () => stderr,
+    exited,
+    async cleanup() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

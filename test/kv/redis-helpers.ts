@@ -1,0 +1,110 @@
+// Test helpers for the Redis suites: the shared server's URL and availability, and throwaway redis-server processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+
+/** The shared test Redis (never stopped by tests). */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A key prefix unique to this run, so suites never see each other's keys. */
+export function uniquePrefix(suite: string): string {
+  return `portcullis-test:${suite}:${randomUUID()}:`;
+}
+
+/** Sends one inline command over a raw socket and returns the first reply line, or undefined on any failure. */
+export async function rawCommand(host: string, port: number, command: string, timeoutMs = 1000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let data = '';
+    const done = (value: string | undefined): void => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.on('error', () => done(undefined));
+    socket.on('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8');
+      const end = data.indexOf('\r\n');
+      if (end !== -1) done(data.slice(0, end));
+    });
+  });
+}
+
+/**
+ * Whether the shared Redis answers. When it does not: under CI=true this throws (the suite must fail, not skip);
+ * otherwise it returns a skip message for node:test.
+ */
+export async function requireRedis(): Promise<string | false> {
+  const url = new URL(REDIS_URL);
+  const reply = await rawCommand(url.hostname, Number(url.port || 6379), 'PING');
+  if (reply === '+PONG') return false;
+  const message = `Redis unreachable at ${url.host}`;
+  if (process.env.CI === 'true') throw new Error(`${message} (CI=true: Redis suites must not be skipped)`);
+  return `${message}; skipped (set CI=true to make this a failure)`;
+}
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read, release). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A redis-server process of our own, on a port of our own; kill and restart freely. */
+export class ThrowawayRedis {
+  readonly port: number;
+  #child: ChildProcess | undefined;
+
+  constructor(port: number) {
+    this.port = port;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Spawns redis-server (no persistence) and resolves once it answers PING. Throws after 5 s. */
+  async start(): Promise<void> {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    this.#child = child;
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+      if ((await rawCommand('127.0.0.1', this.port, 'PING', 200)) === '+PONG') return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('redis-server did not start within 5 s');
+  }
+
+  /** Sends a signal to our own process only (SIGKILL: gone; SIGSTOP/SIGCONT: stalled/resumed). */
+  signal(signal: NodeJS.Signals): void {
+    this.#child?.kill(signal);
+  }
+
+  /** Kills the process and waits until it has exited. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGCONT'); // a stopped process must be resumed to die promptly on some systems
+    child.kill('SIGKILL');
+    await exited;
+    this.#child = undefined;
+  }
+}
+
+/** Whether `redis-server` can be spawned here. */
+export async function redisServerInstalled(): Promise<boolean> {
+  const child = spawn('redis-server', ['--version'], { stdio: 'ignore' });
+  const [code] = (await Promise.race([once(child, 'exit'), once(child, 'error').then(() => [1])])) as [number | null];
+  return code === 0;
+}

@@ -1,0 +1,49 @@
+// The Lua token-bucket script against the same cases as the pure arithmetic, with Redis's clock pinned per step.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from 'redis';
+import { TAKE_SCRIPT } from '../../src/kv/redis-script.js';
+import { BUCKET_CASES } from '../../src/ratelimit/bucket-cases.js';
+import { REDIS_URL, requireRedis, uniquePrefix } from './redis-helpers.js';
+
+const skip = await requireRedis();
+
+/** Same epoch base as bucket.test.ts, so both sides do the same floating-point sums. */
+const BASE_SECONDS = 1_700_000_000;
+const CLOCK_LINE = "local clock = redis.call('TIME')";
+// Only the clock source changes: TIME becomes {seconds, microseconds} passed in ARGV[3], ARGV[4].
+const PINNED_SCRIPT = TAKE_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[3], ARGV[4]}');
+
+describe('Lua take script: shared bucket cases', { skip }, () => {
+  const client = createClient({ url: REDIS_URL });
+  const prefix = uniquePrefix('lua');
+
+  before(async () => {
+    assert.ok(TAKE_SCRIPT.includes(CLOCK_LINE), 'the script reads the clock with TIME');
+    await client.connect();
+  });
+  after(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(keys);
+    await client.close();
+  });
+
+  for (const [index, c] of BUCKET_CASES.entries()) {
+    test(c.name, async () => {
+      const key = `${prefix}${index}`;
+      for (const [i, step] of c.steps.entries()) {
+        const seconds = BASE_SECONDS + Math.floor(step.atMs / 1000);
+        const micros = (step.atMs % 1000) * 1000;
+        const reply = (await client.sendCommand([
+          'EVAL', PINNED_SCRIPT, '1', key, String(c.rule.capacity), String(c.rule.refillPerSecond), String(seconds), String(micros),
+        ])) as number[];
+        const [allowed, remaining, retryAfterMs, resetMs] = reply;
+        assert.deepEqual(
+          { allowed: allowed === 1, remaining, retryAfterMs, resetMs },
+          { allowed: step.allowed, remaining: step.remaining, retryAfterMs: step.retryAfterMs, resetMs: step.resetMs },
+          `step ${i} at +${step.atMs} ms`,
+        );
+      }
+    });
+  }
+});
