@@ -1,6 +1,8 @@
 // The `portcullis` command: argv → action → exit code. No business logic lives here.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
@@ -11,7 +13,8 @@ Commands:
   start          run the gateway (default)
   check-config   validate the configuration and exit
   migrate        apply database migrations and exit
-  demo           start three demo backends (ports 3000-3002) and the gateway
+  demo           start three demo backends (ports 3000-3002) and the gateway (config/demo.yaml: auth off)
+  demo-backends  start only the three demo backends (host from DEMO_HOST, default 127.0.0.1)
 
 Options:
   -c, --config FILE   configuration file (default: $PORTCULLIS_CONFIG or config/proxy.yaml)
@@ -26,6 +29,8 @@ function version(): string {
 
 /** Runs the command line; resolves to the process exit code (start resolves only when the gateway stops). */
 export async function main(argv: readonly string[]): Promise<number> {
+  // .env first: it may name the config file and the data dir.
+  loadDotEnv(resolve('.env'));
   let parsed;
   try {
     parsed = parseArgs({
@@ -71,6 +76,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'demo': {
         const { runDemo } = await import('./demo.js');
         return await runDemo(configPath, resolveDataDir());
+      }
+      case 'demo-backends': {
+        const { runDemoBackends } = await import('./demo.js');
+        return await runDemoBackends(process.env.DEMO_HOST ?? '127.0.0.1');
       }
       default:
         process.stderr.write(`portcullis: unknown command "${command}"\n${HELP}`);

@@ -40,3 +40,15 @@ export async function runDemo(configPath: string, dataDir: string): Promise<numb
     for (const server of servers) server.close();
   }
 }
+
+/** Runs only the three demo backends until SIGTERM/SIGINT (docker-compose's "demo" service). */
+export async function runDemoBackends(host: string): Promise<number> {
+  const servers = await Promise.all(DEMO_BACKENDS.map((b) => startDemoBackend(b.name, b.port, host)));
+  process.stdout.write(`${JSON.stringify({ msg: 'Demo Backends Started', host, ports: DEMO_BACKENDS.map((b) => b.port) })}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return 0;
+}

@@ -76,6 +76,12 @@ export class ThrowawayRedis {
       stdio: 'ignore',
     });
     this.#child = child;
+    // Never leave our server behind if the test process dies before its after() hook.
+    const reap = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', reap);
+    child.once('exit', () => process.off('exit', reap));
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);

@@ -1,0 +1,36 @@
+# Portcullis container image: build the TypeScript, install production dependencies only, run as a non-root user.
+# syntax=docker/dockerfile:1
+
+# 1. Production dependencies (native addons argon2 and better-sqlite3 may need a compiler).
+FROM node:20-bookworm-slim AS deps
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# 2. Compile src/ to dist/ (dev dependencies: typescript).
+FROM deps AS build
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+RUN npm run build
+
+# 3. Runtime: dist/ + production node_modules. bin/portcullis.js runs dist/ because src/ is absent.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    PORTCULLIS_DATA_DIR=/data \
+    PORTCULLIS_CONFIG=/app/config/proxy.yaml
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY config ./config
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080 9090
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "bin/portcullis.js"]
+CMD ["start"]

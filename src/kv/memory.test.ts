@@ -1,0 +1,80 @@
+// Unit tests of the memory store's bounds: idle buckets are swept, the entry cap holds, revocations expire.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryKvStore } from './memory.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('MemoryKvStore bounds', () => {
+  test('200 000 distinct clients: the map is empty again once their buckets are full again', async () => {
+    // One token missing at 200/s: full again 5 ms after each client's request.
+    const rule = { capacity: 5, refillPerSecond: 200 };
+    const store = new MemoryKvStore({ maxBuckets: 1_000_000 });
+    try {
+      for (let i = 0; i < 200_000; i++) {
+        assert.equal(store.take(`p:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, rule).allowed, true);
+      }
+      assert.equal(store.bucketCount, 200_000);
+      await sleep(20);
+      assert.equal(store.sweep(), 200_000);
+      assert.equal(store.bucketCount, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the periodic sweep runs by itself (on an unref\'d timer)', async () => {
+    const store = new MemoryKvStore({ sweepIntervalMs: 20 });
+    try {
+      for (let i = 0; i < 1000; i++) store.take(`k${i}`, { capacity: 2, refillPerSecond: 100 });
+      await store.revoke('jti', Date.now() + 30);
+      assert.equal(store.bucketCount, 1000);
+      assert.equal(store.revocationCount, 1);
+      await sleep(200);
+      assert.equal(store.bucketCount, 0);
+      assert.equal(store.revocationCount, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a bucket still refilling survives the sweep and keeps its count', async () => {
+    const store = new MemoryKvStore();
+    const rule = { capacity: 2, refillPerSecond: 0.01 };
+    try {
+      store.take('slow', rule);
+      store.take('slow', rule);
+      store.sweep();
+      assert.equal(store.bucketCount, 1);
+      assert.equal(store.take('slow', rule).allowed, false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('hard cap: a flood of distinct keys between sweeps never holds more than maxBuckets', async () => {
+    const store = new MemoryKvStore({ maxBuckets: 1000 });
+    const rule = { capacity: 10, refillPerSecond: 0.001 };
+    try {
+      for (let i = 0; i < 50_000; i++) store.take(`flood${i}`, rule);
+      assert.equal(store.bucketCount, 1000);
+      // The most recent clients are the ones kept: the newest key is still limited.
+      for (let i = 0; i < 9; i++) store.take('flood49999', rule);
+      assert.equal(store.take('flood49999', rule).allowed, false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('take is synchronous (no promise), so the limiter needs no await with this store', async () => {
+    const store = new MemoryKvStore();
+    try {
+      const result = store.take('k', { capacity: 1, refillPerSecond: 1 });
+      assert.equal(result instanceof Promise, false);
+      assert.equal(result.allowed, true);
+      assert.equal(store.isRevoked('nope'), false);
+    } finally {
+      await store.close();
+    }
+  });
+});
