@@ -54,7 +54,7 @@ export { openUserStore } from './store/open.js';
 function openKvStore(config: Config): KvStore {
   return config.redis.url === ''
     ? createMemoryKvStore()
-    : createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout });
+    : createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
 }
 
 /** Counts store outages for the metrics without touching the adapters: a failed call is reported, then rethrown. */

@@ -99,6 +99,8 @@ export const configSchema = z
         url: z.string().default(''),
         /** Longest wait for one Redis command before the store-error policy applies. */
         command_timeout: duration.default(500),
+        /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
+        key_prefix: z.string().min(1).max(128).default('portcullis:'),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryKvStore } from '../kv/memory.js';
 import { createRateLimitPhase } from './phase.js';
-import { rateLimitConfig, startLimiterServer, type LimiterTestServer } from './test-server.js';
+import { rateLimitConfig, startLimiterServer, type LimiterTestServer } from '../../test/ratelimit/limiter-server.js';
 import { pino } from 'pino';
 
 interface Reply {

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { configSchema } from '../config/schema.js';
-import type { KvStore } from '../kv/kv-store.js';
-import { TrustedProxies } from '../pipeline/client-address.js';
-import { RequestContext } from '../pipeline/context.js';
-import { sendJson } from '../pipeline/reply.js';
-import type { RateLimitEvent } from './events.js';
-import { createRateLimitPhase, type RateLimitConfig, type RateLimitPhase } from './phase.js';
+import { configSchema } from '../../src/config/schema.js';
+import type { KvStore } from '../../src/kv/kv-store.js';
+import { TrustedProxies } from '../../src/pipeline/client-address.js';
+import { RequestContext, type ResponseDecorator } from '../../src/pipeline/context.js';
+import { sendJson } from '../../src/pipeline/reply.js';
+import type { RateLimitEvent } from '../../src/ratelimit/events.js';
+import { createRateLimitPhase, type RateLimitConfig, type RateLimitPhase } from '../../src/ratelimit/phase.js';
 
 /** What a test server exposes to its assertions. */
 export interface LimiterTestServer {
@@ -58,7 +58,7 @@ export async function startLimiterServer(config: RateLimitConfig, store: KvStore
     events: { record: (event: RateLimitEvent, routeClass) => events.push(`${event}:${routeClass}`) },
   });
   const trusted = new TrustedProxies(['127.0.0.1']);
-  const decorate = (ctx: RequestContext, headers: Record<string, unknown>): void => phase.onResponse?.(ctx, headers as never);
+  const decorate: ResponseDecorator = (ctx, headers) => phase.onResponse?.(ctx, headers);
   const state: LimiterTestServer = {
     url: '',
     phase,

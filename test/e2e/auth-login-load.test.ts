@@ -1,0 +1,53 @@
+// Logins hash passwords off the event loop: while several run, proxied requests through the same gateway keep flowing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bearer, register, startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
+
+/** The recommended argon2 cost (19 MiB, 2 passes) made a little heavier, so the logins clearly take a while. */
+const ARGON2 = { memory_kib: 32_768, iterations: 3, parallelism: 1 };
+const LOGINS = 8;
+
+let stack: AuthStack;
+before(async () => {
+  stack = await startAuthStack({ auth: { argon2: ARGON2 } });
+});
+after(() => stack.close());
+
+test(`proxied GETs keep answering quickly while ${LOGINS} logins run concurrently`, async () => {
+  const user = await register(stack);
+  const headers = bearer(user.access_token);
+  // Warm the proxy path (connection pools) so the first sample measures the gateway, not a TCP handshake.
+  for (let i = 0; i < 3; i++) assert.equal((await stack.client.request(`${stack.url}/warm`, { headers })).status, 200);
+
+  let loginsDone = false;
+  const loginsStarted = performance.now();
+  const logins = Promise.all(
+    Array.from({ length: LOGINS }, () =>
+      stack.client.postJson(`${stack.url}/auth/login`, { email: user.email, password: user.password }),
+    ),
+  ).then((answers) => {
+    loginsDone = true;
+    return { answers, elapsed: performance.now() - loginsStarted };
+  });
+
+  // One proxied GET after another for as long as the logins run.
+  const latencies: number[] = [];
+  const statuses: number[] = [];
+  while (!loginsDone) {
+    const started = performance.now();
+    const res = await stack.client.request(`${stack.url}/during?i=${latencies.length}`, { headers });
+    latencies.push(performance.now() - started);
+    statuses.push(res.status);
+  }
+  const { answers, elapsed } = await logins;
+
+  for (const res of answers) assert.equal(res.status, 200, res.text);
+  assert.ok(statuses.every((s) => s === 200), `proxied statuses: ${statuses.join(',')}`);
+  const max = Math.max(...latencies);
+  const diagnostic = `${LOGINS} logins took ${Math.round(elapsed)} ms; ${latencies.length} GETs, max ${Math.round(max)} ms: ${latencies.map(Math.round).join(" ")}`;
+  // If hashing blocked the event loop, a GET would wait for at least one whole hash, and the loop above would get
+  // only a handful of turns. The bounds are loose on purpose: this machine has two cores and other work on them.
+  assert.ok(latencies.length >= 5, diagnostic);
+  assert.ok(max < elapsed / 2, diagnostic);
+  test.diagnostic?.(diagnostic);
+});

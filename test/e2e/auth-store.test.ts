@@ -1,0 +1,185 @@
+// The auth flow over both user stores (SQLite, PostgreSQL), and PostgreSQL going away and coming back mid-run.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import {
+  assertPair,
+  assertSafeError,
+  bearer,
+  proxiedGet,
+  register,
+  startAuthStack,
+  uniqueEmail,
+  type AuthStack,
+} from '../helpers/auth-gateway.js';
+import { IN_CI, type TestResponse } from '../helpers/http.js';
+import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** register → login → proxied GET → refresh (and the old token refused) → a refresh race → logout → both tokens dead. */
+async function happyPath(stack: AuthStack): Promise<void> {
+  const user = await register(stack, uniqueEmail('happy'));
+  const login = await stack.client.postJson(`${stack.url}/auth/login`, { email: user.email, password: user.password });
+  assert.equal(login.status, 200, login.text);
+  const session = login.json<{ access_token: string; refresh_token: string; user_id: string }>();
+  assert.equal(session.user_id, user.user_id);
+
+  const { res, upstream } = await proxiedGet(stack, '/', bearer(session.access_token));
+  assert.equal(res.status, 200);
+  assert.equal(upstream?.['x-user-id'], user.user_id);
+  assert.equal(upstream?.['x-user-email'], user.email);
+
+  const pair = assertPair(await refresh(stack, session.refresh_token));
+  assertSafeError(await refresh(stack, session.refresh_token), 401);
+
+  const race = await Promise.all(Array.from({ length: 10 }, () => refresh(stack, pair.refresh_token)));
+  const winners = race.filter((r) => r.status === 200);
+  assert.equal(winners.length, 1, `statuses: ${race.map((r) => r.status).join(',')}`);
+  const latest = assertPair(winners[0]!);
+
+  const out = await stack.client.postJson(`${stack.url}/auth/logout`, { refresh_token: latest.refresh_token }, bearer(latest.access_token));
+  assert.equal(out.status, 200);
+  assert.equal((await proxiedGet(stack, '/', bearer(latest.access_token))).res.status, 401);
+  assertSafeError(await refresh(stack, latest.refresh_token), 401);
+}
+
+function refresh(stack: AuthStack, token: string): Promise<TestResponse> {
+  return stack.client.postJson(`${stack.url}/auth/refresh`, { refresh_token: token });
+}
+
+/** Asserts the outage answer: 503, Retry-After, the JSON error body without driver text, in well under 10 s. */
+function assertOutage(res: TestResponse, startedAt: number, secrets: readonly string[]): void {
+  const elapsed = performance.now() - startedAt;
+  assertSafeError(res, 503, secrets);
+  assert.match(String(res.headers['retry-after']), /^\d+$/);
+  assert.equal(res.json().error, 'Service Unavailable');
+  assert.doesNotMatch(res.text, /ECONN|connect|timeout|terminat|pg|socket|5432/i);
+  assert.ok(elapsed < 5_000, `the outage answer took ${Math.round(elapsed)} ms`);
+}
+
+describe('SQLite (default store)', () => {
+  let stack: AuthStack;
+  before(async () => {
+    stack = await startAuthStack();
+  });
+  after(() => stack.close());
+
+  test('the full flow works', () => happyPath(stack));
+});
+
+async function pgReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function admin<T>(url: string, step: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  await client.connect();
+  try {
+    return await step(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The gateway takes no schema setting (the adapter pins search_path), so each run gets its own database, dropped at
+ * the end. Where CREATE DATABASE is not allowed, the configured database is used and this run's users are deleted.
+ */
+async function isolatedDatabase(): Promise<{ name: string; cleanup: (emailPrefix: string) => Promise<void> }> {
+  const name = `pc_e2e_${randomBytes(6).toString('hex')}`;
+  try {
+    await admin(DATABASE_URL, (c) => c.query(`CREATE DATABASE ${name}`));
+    return { name, cleanup: () => admin(DATABASE_URL, async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))) };
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    const existing = new URL(DATABASE_URL).pathname.slice(1);
+    return {
+      name: existing,
+      cleanup: (prefix) => admin(DATABASE_URL, async (c) => void (await c.query('DELETE FROM users WHERE email LIKE $1', [`${prefix}%`]))),
+    };
+  }
+}
+
+const pgUp = await pgReachable();
+if (!pgUp && IN_CI) {
+  test('PostgreSQL is reachable', () => assert.fail(`PostgreSQL at ${new URL(DATABASE_URL).host} is unreachable (CI=true)`));
+} else if (!pgUp) {
+  test('PostgreSQL store through the gateway', { skip: `PostgreSQL at ${new URL(DATABASE_URL).host} is unreachable; set DATABASE_URL` }, () => {});
+} else {
+  describe('PostgreSQL through a TCP forwarder', () => {
+    const target = new URL(DATABASE_URL);
+    const run = randomBytes(4).toString('hex');
+    const email = (tag: string) => `pc-e2e-${run}-${tag}@example.com`;
+    let forwarder: TcpForwarder;
+    let stack: AuthStack;
+    let db: Awaited<ReturnType<typeof isolatedDatabase>>;
+    before(async () => {
+      db = await isolatedDatabase();
+      forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
+      const url = new URL(DATABASE_URL);
+      url.hostname = '127.0.0.1';
+      url.port = String(forwarder.port);
+      url.pathname = `/${db.name}`;
+      stack = await startAuthStack({ database: { url: url.toString(), pool_size: 4 } });
+    });
+    after(async () => {
+      await stack?.close();
+      await forwarder?.close();
+      await db?.cleanup(`pc-e2e-${run}-`);
+    });
+
+    test('the full flow works', () => happyPath(stack));
+
+    test('register works, then a cut link gives 503 + Retry-After quickly, then login works again after restore', async () => {
+      const user = await register(stack, email('outage'));
+      assert.ok(forwarder.accepted > 0, 'the gateway talks to PostgreSQL through the forwarder');
+
+      await forwarder.cut();
+
+      let started = performance.now();
+      assertOutage(
+        await stack.client.postJson(`${stack.url}/auth/login`, { email: user.email, password: user.password }),
+        started,
+        [user.password],
+      );
+      started = performance.now();
+      const newcomer = { email: email('late'), password: 'Late-Password-9' };
+      assertOutage(await stack.client.postJson(`${stack.url}/auth/register`, newcomer), started, [newcomer.password]);
+      started = performance.now();
+      assertOutage(await refresh(stack, user.refresh_token), started, [user.refresh_token]);
+      started = performance.now();
+      const logout = await stack.client.postJson(`${stack.url}/auth/logout`, { refresh_token: user.refresh_token });
+      assertOutage(logout, started, [user.refresh_token]);
+
+      // Proxying with an access token needs no user store: it keeps working during the outage.
+      const { res } = await proxiedGet(stack, '/', bearer(user.access_token));
+      assert.equal(res.status, 200);
+
+      await forwarder.restore();
+
+      const login = await stack.client.postJson(`${stack.url}/auth/login`, { email: user.email, password: user.password });
+      assert.equal(login.status, 200, login.text);
+      // The session begun before the outage survived it.
+      assertPair(await refresh(stack, user.refresh_token));
+      // The register refused during the outage did not half-happen: the email is still free.
+      const late = await stack.client.postJson(`${stack.url}/auth/register`, newcomer);
+      assert.equal(late.status, 201, late.text);
+    });
+
+    test('the outage was logged without the password or driver text reaching the client', () => {
+      const text = JSON.stringify(stack.gw.logs);
+      assert.ok(!text.includes('Late-Password-9'));
+    });
+  });
+}

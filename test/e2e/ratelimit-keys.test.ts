@@ -1,0 +1,103 @@
+// Bucket keys through one gateway with auth on: per user when a valid token is sent, per address otherwise;
+// /auth/* has its own stricter bucket, and login is also limited per email.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from '../helpers/backends.js';
+import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { authConfig, bearer, PASSWORD, rateLimitConfig, register, runId, sequence, statusCounts } from './ratelimit-helpers.js';
+
+const client = createClient();
+const backend = await startBackend('one');
+after(async () => {
+  await client.close();
+  await backend.stop();
+});
+
+const domain = `keys-${runId()}.example`;
+
+/** An auth-enabled gateway (SQLite in its own data dir); /public/* is reachable without a token. */
+async function gateway(rateLimit: Record<string, unknown> = {}, server: Record<string, unknown> = {}): Promise<InProcessGateway> {
+  const gw = await startInProcess({
+    server,
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    middleware: { auth: authConfig({ public_paths: ['/public/*'] }), rate_limit: rateLimitConfig(rateLimit) },
+  });
+  after(() => gw.close());
+  return gw;
+}
+
+test('with a valid token the bucket is the user: two users on one address, and anonymous calls, are limited apart', async () => {
+  const gw = await gateway();
+  const alice = await register(client, gw.url, `alice@${domain}`);
+  const bob = await register(client, gw.url, `bob@${domain}`);
+
+  // Burst 10 at 1 token/min: Alice's 15 requests give exactly 10 passes.
+  const aliceRuns = await sequence(15, () => client.request(`${gw.url}/api`, { headers: bearer(alice) }));
+  assert.deepEqual(statusCounts(aliceRuns), { 200: 10, 429: 5 });
+  // The upstream saw Alice's identity on the requests that passed.
+  const echoed = aliceRuns[0]!.json<{ headers: Record<string, string> }>().headers;
+  assert.equal(echoed['x-user-id'], alice.userId);
+
+  // Bob, from the same address, has a full bucket of his own.
+  const bobFirst = await client.request(`${gw.url}/api`, { headers: bearer(bob) });
+  assert.equal(bobFirst.status, 200);
+  assert.equal(bobFirst.headers['ratelimit-remaining'], '9');
+  // So does the address itself (anonymous requests on a public path), untouched by both users.
+  const anonymous = await sequence(10, () => client.request(`${gw.url}/public/page`));
+  assert.deepEqual(statusCounts(anonymous), { 200: 10 });
+  assert.equal((await client.request(`${gw.url}/public/page`)).status, 429, 'the address bucket drains on its own');
+  // Draining the address does not touch the users, and Alice is still limited.
+  assert.equal((await client.request(`${gw.url}/api`, { headers: bearer(bob) })).status, 200);
+  assert.equal((await client.request(`${gw.url}/api`, { headers: bearer(alice) })).status, 429);
+});
+
+test('an invalid token on a public path is keyed by address, not by the claimed user', async () => {
+  const gw = await gateway();
+  // A forged token: on a public path the request is anonymous, so it shares the address's bucket.
+  const forged = { authorization: 'Bearer not.a.jwt' };
+  const mixed = await sequence(15, (i) => client.request(`${gw.url}/public/x`, i % 2 === 0 ? { headers: forged } : {}));
+  assert.deepEqual(statusCounts(mixed), { 200: 10, 429: 5 });
+});
+
+test('/auth/* has its own stricter bucket (middleware.rate_limit.auth), separate from the proxy bucket', async () => {
+  // Auth bucket: burst 3, 1 token/min, so the 4th auth call within a minute is refused whatever it is.
+  const gw = await gateway({ auth: { requests_per_minute: 1, burst_size: 3 } });
+  const attempts = await sequence(5, (i) =>
+    client.postJson(`${gw.url}/auth/login`, { email: `nobody${i}@${domain}`, password: PASSWORD }),
+  );
+  // Unknown users: 401 while tokens last (the login was really tried), then 429 from the auth bucket.
+  assert.deepEqual(attempts.map((r) => r.status), [401, 401, 401, 429, 429]);
+  const rejected = attempts[3]!;
+  assert.equal(rejected.json<{ error: string }>().error, 'Too Many Requests');
+  assert.equal(rejected.headers['ratelimit-limit'], '3');
+  assert.equal(rejected.headers['ratelimit-policy'], '3;w=180');
+  assert.match(String(rejected.headers['retry-after']), /^\d+$/);
+  // Registration is an auth route too: refused by the same bucket.
+  assert.equal((await client.postJson(`${gw.url}/auth/register`, { email: `late@${domain}`, password: PASSWORD })).status, 429);
+
+  // The proxy bucket of the same address is untouched: full, with the main rule's limit.
+  const proxied = await client.request(`${gw.url}/public/after-auth`);
+  assert.equal(proxied.status, 200);
+  assert.equal(proxied.headers['ratelimit-limit'], '10');
+  assert.equal(proxied.headers['ratelimit-remaining'], '9');
+});
+
+test('login is also limited per email: rotating addresses (through a trusted proxy) does not help', async () => {
+  // Each forwarded address gets a fresh address bucket (burst 3), so only the per-email bucket (also burst 3,
+  // the same `auth` rule) can refuse the 4th attempt on one email.
+  const gw = await gateway({ auth: { requests_per_minute: 1, burst_size: 3 } }, { trusted_proxies: ['127.0.0.1'] });
+  const email = `target@${domain}`;
+  const viaProxy = (ip: string) => ({ 'x-forwarded-for': ip });
+  const guesses = await sequence(4, (i) =>
+    client.postJson(`${gw.url}/auth/login`, { email, password: `wrong-guess-${i}` }, viaProxy(`192.0.2.${i + 1}`)),
+  );
+  assert.deepEqual(guesses.map((r) => r.status), [401, 401, 401, 429]);
+  assert.equal(guesses[3]!.headers['ratelimit-limit'], '3');
+  // The email is matched case-insensitively: a different spelling of it is the same bucket.
+  const shouted = await client.postJson(`${gw.url}/auth/login`, { email: email.toUpperCase(), password: 'x' }, viaProxy('192.0.2.50'));
+  assert.equal(shouted.status, 429);
+  // Another email from a fresh address is not affected.
+  const other = await client.postJson(`${gw.url}/auth/login`, { email: `other@${domain}`, password: 'x' }, viaProxy('192.0.2.51'));
+  assert.equal(other.status, 401);
+});

@@ -1,0 +1,95 @@
+// `server.workers: 2`: two worker processes share one port and, through Redis, one set of buckets; without
+// redis.url the combination is refused at start-up.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from '../helpers/backends.js';
+import { runCli, spawnGateway, upstreams, writeConfig } from '../helpers/gateway.js';
+import { sampleValue, waitFor } from '../helpers/prometheus.js';
+import {
+  authConfig,
+  deleteRedisKeys,
+  freshGet,
+  rateLimitConfig,
+  REDIS_URL,
+  requireRedis,
+  runId,
+  statusCounts,
+} from './ratelimit-helpers.js';
+
+const keyPrefix = `portcullis-test:scale-workers:${runId()}:`;
+const skipRedis = await requireRedis(); // throws under CI=true when Redis is missing
+
+test('two workers with Redis: 15 rapid requests over fresh connections give exactly 10 passes', { skip: skipRedis }, async () => {
+  const backend = await startBackend('one');
+  const gw = await spawnGateway({
+    server: { workers: 2 },
+    redis: { url: REDIS_URL, key_prefix: keyPrefix },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    // Burst 10 at 1 token/min: exact whatever the timing (see EXACT_RULE in ratelimit-helpers.ts).
+    middleware: { rate_limit: rateLimitConfig() },
+  });
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+    await deleteRedisKeys(REDIS_URL, keyPrefix);
+  });
+  // spawnGateway returns at the first worker's "Gateway Started"; wait for the second, or it would get no traffic.
+  await waitFor('both workers to start', () => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 15_000);
+
+  // A new TCP connection per request: the primary hands connections to the workers in turn.
+  const responses = [];
+  for (let i = 0; i < 15; i++) responses.push(await freshGet(`${gw.url}/w/${i}`));
+  assert.deepEqual(statusCounts(responses), { 200: 10, 429: 5 });
+  assert.deepEqual(
+    responses.slice(0, 10).map((r) => r.headers['ratelimit-remaining']),
+    ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0'],
+    'one bucket, counted down by both workers',
+  );
+
+  // Proof that both workers answered: the admin port belongs to worker 1 only, and its metrics saw only some of
+  // the 15 decisions. (Were it all 15, the other worker never served, and the test would prove nothing.)
+  // (gw.adminPort is read from whichever worker logged first, so look for the line that names one.)
+  const adminPort = gw.logs.find((l) => l.msg === 'Gateway Started' && typeof l.admin_port === 'number')?.admin_port;
+  assert.equal(typeof adminPort, 'number', 'worker 1 runs the admin listener');
+  const metrics = await freshGet(`http://127.0.0.1:${String(adminPort)}/metrics`);
+  const seen =
+    (sampleValue(metrics.text, 'portcullis_rate_limit_decisions_total', { decision: 'pass', route: 'proxy' }) ?? 0) +
+    (sampleValue(metrics.text, 'portcullis_rate_limit_decisions_total', { decision: 'reject', route: 'proxy' }) ?? 0);
+  assert.ok(seen > 0 && seen < 15, `worker 1 decided ${seen} of 15 requests`);
+});
+
+/** `portcullis start` with `input`; resolves with its exit code and output. */
+async function startExpectingFailure(input: Record<string, unknown>) {
+  const backend = await startBackend('unused');
+  try {
+    return await runCli(['start', '--config', writeConfig({ load_balancing: { upstreams: upstreams([backend.port]) }, ...input })]);
+  } finally {
+    await backend.stop();
+  }
+}
+
+for (const [what, middleware] of [
+  ['the rate limiter', { rate_limit: rateLimitConfig() }],
+  ['auth', { auth: authConfig() }],
+] as const) {
+  test(`two workers without redis.url while ${what} is on: start-up refused, exit 1, one line naming server.workers`, async () => {
+    const result = await startExpectingFailure({ server: { workers: 2 }, middleware });
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+    assert.match(lines[0]!, /server\.workers/);
+    assert.match(lines[0]!, /redis\.url/);
+    assert.doesNotMatch(result.stdout, /Gateway Started/);
+  });
+}
+
+test('two workers without Redis start when neither the limiter nor auth needs shared state', async () => {
+  // Counter-check of the refusal above: it is about shared state, not about workers as such.
+  const backend = await startBackend('one');
+  const gw = await spawnGateway({ server: { workers: 2 }, load_balancing: { upstreams: upstreams([backend.port]) } });
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+  });
+  assert.equal((await freshGet(`${gw.url}/plain`)).status, 200);
+});
