@@ -1,32 +1,13 @@
 // Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload), workers.
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import type { Config } from './config/schema.js';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { loadConfigFile, workerCount } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { reloadFromFile, startGateway, type Gateway } from './server.js';
-
-/** Number of worker processes the config asks for. */
-function workerCount(config: Config): number {
-  const w = config.server.workers;
-  return w === 'auto' ? availableParallelism() : w;
-}
-
-/**
- * With several workers, buckets and revocations must be shared: the in-process memory store would give each
- * worker its own limit, so that combination is refused rather than silently multiplying the limit.
- */
-function checkWorkers(config: Config): void {
-  const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
-  if (workerCount(config) > 1 && config.redis.url === '' && needsSharedState) {
-    throw new ConfigError('server.workers: more than one worker needs redis.url (the memory store is per process)');
-  }
-}
 
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
   const config = loadConfigFile(configPath);
-  checkWorkers(config);
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
   const { logger, sink } = createLogger(config.logging);

@@ -1,5 +1,6 @@
 // Password hashing with argon2id (run on libuv's thread pool, off the event loop) and a timing-equalising dummy verify.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import * as argon2 from 'argon2';
 
 /** argon2id cost parameters, as in config `middleware.auth.argon2`. */
@@ -18,27 +19,67 @@ export type PasswordCheck =
   | { readonly ok: false };
 
 /**
+ * How many argon2 computations may run at once (default for `PasswordHasher.create`). argon2 runs on libuv's thread
+ * pool (UV_THREADPOOL_SIZE, default 4), which is shared with WebCrypto (jose verifies every access token there),
+ * dns.lookup and fs. With every thread hashing, a burst of logins would stall authenticated proxying until the burst
+ * ended; so at least one thread is kept free, and no more hashes run than there are cores (more finish no sooner).
+ */
+export function defaultHashConcurrency(): number {
+  const configured = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  const threads = Number.isInteger(configured) && configured > 0 ? configured : 4;
+  return Math.max(1, Math.min(availableParallelism(), threads - 1));
+}
+
+/** A counting semaphore: at most `limit` tasks run at once, the rest wait in arrival order. */
+class Gate {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.#free = Math.max(1, Math.floor(limit));
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next waiter, or give it back.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/**
  * Hashes and verifies passwords. Create it once at start-up with `createPasswordHasher` (which also makes the dummy
  * hash); it holds no per-request state.
  */
 export class PasswordHasher {
   readonly #options: argon2.HashOptions & { raw?: false };
   readonly #dummyHash: string;
+  readonly #gate: Gate;
 
-  private constructor(params: Argon2Params, dummyHash: string) {
+  private constructor(params: Argon2Params, dummyHash: string, concurrency: number) {
     this.#options = hashOptions(params);
     this.#dummyHash = dummyHash;
+    this.#gate = new Gate(concurrency);
   }
 
-  /** Builds a hasher; hashes a random password once so that unknown-email logins cost the same as wrong passwords. */
-  static async create(params: Argon2Params): Promise<PasswordHasher> {
+  /**
+   * Builds a hasher; hashes a random password once so that unknown-email logins cost the same as wrong passwords.
+   * `concurrency` caps the argon2 computations running at once (default `defaultHashConcurrency()`); the others queue.
+   */
+  static async create(params: Argon2Params, options: { concurrency?: number } = {}): Promise<PasswordHasher> {
     const dummy = await argon2.hash(randomBytes(32).toString('base64url'), hashOptions(params));
-    return new PasswordHasher(params, dummy);
+    return new PasswordHasher(params, dummy, options.concurrency ?? defaultHashConcurrency());
   }
 
   /** An argon2id PHC string for `password` (NFKC-normalised, so equivalent Unicode input gives the same hash). */
   hash(password: string): Promise<string> {
-    return argon2.hash(normalize(password), this.#options);
+    return this.#gate.run(() => argon2.hash(normalize(password), this.#options));
   }
 
   /**
@@ -48,7 +89,7 @@ export class PasswordHasher {
   async verify(storedHash: string, password: string): Promise<PasswordCheck> {
     let ok: boolean;
     try {
-      ok = await argon2.verify(storedHash, normalize(password));
+      ok = await this.#gate.run(() => argon2.verify(storedHash, normalize(password)));
     } catch {
       return { ok: false };
     }
@@ -69,7 +110,7 @@ export class PasswordHasher {
   /** Spends the time of one verify on the dummy hash; used when the email is unknown. Always resolves. */
   async verifyDummy(password: string): Promise<void> {
     try {
-      await argon2.verify(this.#dummyHash, normalize(password));
+      await this.#gate.run(() => argon2.verify(this.#dummyHash, normalize(password)));
     } catch {
       // the outcome is irrelevant: only the time spent matters
     }

@@ -1,5 +1,6 @@
 // Turns a config file into a validated Config: .env → ${VAR} expansion → YAML → schema, or a one-line ConfigError.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
@@ -59,7 +60,25 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   }
   const result = configSchema.safeParse(doc.toJS() ?? {});
   if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!));
+  checkCombinations(result.data);
   return result.data;
+}
+
+/** Number of worker processes the config asks for ("auto": one per core). */
+export function workerCount(config: Config): number {
+  const w = config.server.workers;
+  return w === 'auto' ? availableParallelism() : w;
+}
+
+/**
+ * Rules across keys. With several workers, buckets and revocations must be shared: the in-process memory store
+ * would give each worker its own limit, so that combination is refused rather than silently multiplying the limit.
+ */
+function checkCombinations(config: Config): void {
+  const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
+  if (workerCount(config) > 1 && config.redis.url === '' && needsSharedState) {
+    throw new ConfigError('server.workers: more than one worker needs redis.url (the memory store is per process)');
+  }
 }
 
 /** "key.path: reason" for the first schema problem; unknown keys are named with their full path. */

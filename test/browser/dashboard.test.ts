@@ -20,7 +20,9 @@ async function rowCells(page: Page, address: string): Promise<string[]> {
 }
 
 test('the dashboard shows upstream health and updates its counts and charts by itself', { skip: available ? false : `chromium not found at ${CHROMIUM}` }, async () => {
+  // Each resource gets its cleanup hook as soon as it exists, so a failure half-way never leaves one running.
   const up = await startBackend('up');
+  after(() => up.stop());
   const down = await startBackend('down');
   await down.stop();
   const gw = await startInProcess({
@@ -33,15 +35,14 @@ test('the dashboard shows upstream health and updates its counts and charts by i
       health_check: { enabled: true, interval: '200ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
     },
   });
+  after(() => gw.close());
   const client = createClient();
+  after(() => client.close());
   const profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
   let context: BrowserContext | undefined;
   after(async () => {
     await context?.close();
     rmSync(profile, { recursive: true, force: true });
-    await client.close();
-    await gw.close();
-    await up.stop();
   });
 
   context = await chromium.launchPersistentContext(profile, {
@@ -69,10 +70,10 @@ test('the dashboard shows upstream health and updates its counts and charts by i
   // A little traffic first, so the charts have something to draw.
   for (let i = 0; i < 10; i++) assert.equal((await client.request(`${gw.url}/warm`)).status, 200);
   await page.goto(`${gw.adminUrl}/`);
-  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 5_000 });
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
   const upAddress = `127.0.0.1:${up.port}`;
   const downAddress = `127.0.0.1:${down.port}`;
-  await page.locator(`#upstreams tbody tr[data-upstream="${downAddress}"] .pill-unhealthy`).waitFor({ timeout: 5_000 });
+  await page.locator(`#upstreams tbody tr[data-upstream="${downAddress}"] .pill-unhealthy`).waitFor({ timeout: 10_000 });
 
   const [name, address, health, weight] = await rowCells(page, upAddress);
   assert.equal(name, '<img src=x id=injected>api', 'markup in a name is shown as text');
@@ -90,7 +91,7 @@ test('the dashboard shows upstream health and updates its counts and charts by i
   await page.waitForFunction(
     ([selector, target]) => Number(document.querySelector(selector as string)?.textContent) >= (target as number),
     [`#upstreams tbody tr[data-upstream="${upAddress}"] td.requests`, before + 40] as const,
-    { timeout: 6_000 },
+    { timeout: 10_000 },
   );
   // The chart leaves out the running second, so its line changes within one or two refreshes.
   await page.waitForFunction(
@@ -99,7 +100,7 @@ test('the dashboard shows upstream health and updates its counts and charts by i
       return typeof d === 'string' && d !== old;
     },
     [chartBefore] as const,
-    { timeout: 8_000 },
+    { timeout: 12_000 },
   );
   assert.notEqual(await page.locator('#p99').textContent(), '–');
   assert.ok(Number((await page.locator('#requests').textContent())?.replace(/,/g, '')) >= 50);

@@ -23,9 +23,10 @@ describe('request metrics', () => {
     backend = await startBackend('one');
     gw = await startInProcess({ load_balancing: { upstreams: upstreams([backend.port]) } });
   });
+  // Optional chaining: a failed start-up must still release whatever did start.
   after(async () => {
-    await gw.close();
-    await backend.stop();
+    await gw?.close();
+    await backend?.stop();
   });
 
   test('a proxied 200 increments requests_total with route, method, status and upstream', async () => {
@@ -79,7 +80,7 @@ describe('request metrics', () => {
   });
 
   test('requests in flight are counted while they run', async () => {
-    const slow = client.request(`${gw.url}/slow?ms=800`);
+    const slow = client.request(`${gw.url}/slow?ms=1500`);
     await waitFor('an in-flight request', async () => (sampleValue(await scrape(gw), 'portcullis_requests_in_flight') ?? 0) >= 1);
     const text = await scrape(gw);
     assert.equal(sampleValue(text, 'portcullis_upstream_in_flight', { upstream: `127.0.0.1:${backend.port}`, name: 'b1' }), 1);
@@ -105,22 +106,19 @@ test('a gateway-made 502 is counted with its status and error code', async () =>
 test('the upstream health gauge follows active health checks down and back up', async () => {
   const a = await startBackend('a');
   const b = await startBackend('b');
+  after(() => Promise.all([a.stop(), b.stop()]));
   const gw = await startInProcess({
     load_balancing: {
       upstreams: upstreams([a.port, b.port]),
       health_check: { enabled: true, interval: '100ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
     },
   });
-  after(async () => {
-    await gw.close();
-    await a.stop();
-    await b.stop();
-  });
+  after(() => gw.close());
   const gauge = async () => sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${b.port}`, name: 'b2' });
   assert.equal(await gauge(), 1);
   await b.stop();
-  await waitFor('b2 reported down', async () => (await gauge()) === 0);
+  await waitFor('b2 reported down', async () => (await gauge()) === 0, 10_000);
   assert.equal(sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${a.port}`, name: 'b1' }), 1);
   await b.restart();
-  await waitFor('b2 reported up again', async () => (await gauge()) === 1);
+  await waitFor('b2 reported up again', async () => (await gauge()) === 1, 10_000);
 });

@@ -12,17 +12,14 @@ after(() => client.close());
 test('/ready follows the upstreams: ready, not_ready naming "upstreams" when all are down, ready again', async () => {
   const a = await startBackend('a');
   const b = await startBackend('b');
+  after(() => Promise.all([a.stop(), b.stop()]));
   const gw = await startInProcess({
     load_balancing: {
       upstreams: upstreams([a.port, b.port]),
       health_check: { enabled: true, interval: '100ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
     },
   });
-  after(async () => {
-    await gw.close();
-    await a.stop();
-    await b.stop();
-  });
+  after(() => gw.close());
   const ready = () => client.request(`${gw.adminUrl}/ready`);
 
   const first = await ready();
@@ -31,28 +28,26 @@ test('/ready follows the upstreams: ready, not_ready naming "upstreams" when all
   assert.match(String(first.headers['content-type']), /^application\/json/);
 
   await a.stop();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await waitFor('the health checker to see b1 down', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy' && l.upstream === `127.0.0.1:${a.port}`), 10_000);
   assert.equal((await ready()).status, 200, 'one healthy upstream is enough');
 
   await b.stop();
-  await waitFor('/ready to answer 503', async () => (await ready()).status === 503);
+  await waitFor('/ready to answer 503', async () => (await ready()).status === 503, 10_000);
   const down = await ready();
   assert.deepEqual(down.json(), { status: 'not_ready', checks: { upstreams: 'down' } });
   // Liveness on the proxy port is unaffected.
   assert.equal((await client.request(`${gw.url}/health`)).status, 200);
 
   await b.restart();
-  await waitFor('/ready to answer 200 again', async () => (await ready()).status === 200);
+  await waitFor('/ready to answer 200 again', async () => (await ready()).status === 200, 10_000);
   assert.deepEqual((await ready()).json(), { status: 'ready' });
 });
 
 test('the admin port answers unknown paths with 404 JSON and wrong methods with 405', async () => {
   const a = await startBackend('a');
+  after(() => a.stop());
   const gw = await startInProcess({ load_balancing: { upstreams: upstreams([a.port]) } });
-  after(async () => {
-    await gw.close();
-    await a.stop();
-  });
+  after(() => gw.close());
   const missing = await client.request(`${gw.adminUrl}/nope`);
   assert.equal(missing.status, 404);
   assert.deepEqual(missing.json(), { error: 'Not Found' });

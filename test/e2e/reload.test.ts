@@ -55,29 +55,27 @@ function logCount(gw: GatewayProcess, msg: string): number {
 }
 
 test('SIGHUP and POST /reload change upstreams and weights under load without a failed request', async () => {
+  // Each resource is released by its own hook, registered as soon as it exists, so a failure never leaks one.
   const [a, b, c] = await Promise.all([startBackend('a'), startBackend('b'), startBackend('c')]);
-  const gw = await spawnGateway(lb([a, b], [1, 1]));
+  after(() => Promise.all([a.stop(), b.stop(), c.stop()]));
+  const gw = await spawnGateway(lb([a, b], [1, 1]), { timeoutMs: 30_000 });
+  after(() => gw.cleanup());
   const admin = `http://127.0.0.1:${gw.adminPort}`;
   const load = startLoad(gw.url, 4);
-  after(async () => {
-    await load.stop();
-    await gw.cleanup();
-    await Promise.all([a.stop(), b.stop(), c.stop()]);
-  });
+  after(() => load.stop());
 
-  await waitFor('traffic on both backends', () => a.hits > 20 && b.hits > 20);
+  await waitFor('traffic on both backends', () => a.hits > 20 && b.hits > 20, 10_000);
 
   // SIGHUP: b leaves, c joins with three times a's weight.
   rewrite(gw, lb([a, c], [1, 3]));
   gw.child.kill('SIGHUP');
-  await waitFor('"Config Reloaded" after SIGHUP', () => logCount(gw, 'Config Reloaded') === 1);
-  await sleep(200); // requests already sent to b before the swap finish
+  await waitFor('"Config Reloaded" after SIGHUP', () => logCount(gw, 'Config Reloaded') === 1, 10_000);
+  await sleep(300); // requests already sent to b before the swap finish
   const atSwap = { a: a.hits, b: b.hits, c: c.hits };
-  await sleep(700);
+  await waitFor('traffic on the new backend', () => c.hits - atSwap.c >= 60, 10_000);
   assert.equal(b.hits, atSwap.b, 'the removed backend gets no request after the reload');
   const cDelta = c.hits - atSwap.c;
   const aDelta = a.hits - atSwap.a;
-  assert.ok(cDelta > 20, `the new backend gets traffic (${cDelta})`);
   assert.ok(cDelta > aDelta * 2, `weight 3 beats weight 1 (c ${cDelta}, a ${aDelta})`);
 
   // POST /reload: c leaves, b returns, a's weight goes to 2.
@@ -85,11 +83,10 @@ test('SIGHUP and POST /reload change upstreams and weights under load without a 
   const res = await client.request(`${admin}/reload`, { method: 'POST' });
   assert.equal(res.status, 200);
   assert.deepEqual(res.json(), { status: 'reloaded' });
-  await sleep(200);
+  await sleep(300);
   const atSecond = { b: b.hits, c: c.hits };
-  await sleep(700);
+  await waitFor('b back in rotation', () => b.hits - atSecond.b >= 30, 10_000);
   assert.equal(c.hits, atSecond.c, 'c gets nothing after the second reload');
-  assert.ok(b.hits - atSecond.b > 10, 'b is back in rotation');
   const status = (await client.request(`${admin}/api/status`)).json<{ upstreams: Array<{ name: string; weight: number }> }>();
   assert.deepEqual(
     status.upstreams.map((u) => [u.name, u.weight]),
@@ -101,17 +98,15 @@ test('SIGHUP and POST /reload change upstreams and weights under load without a 
 
   await load.stop();
   assert.deepEqual(load.failures, [], 'no request failed during the reloads');
-  assert.ok(load.ok > 200, `requests served: ${load.ok}`);
+  assert.ok(load.ok > 100, `requests served: ${load.ok}`);
 });
 
 test('an invalid config is rejected with its reason and the running config keeps serving', async () => {
   const a = await startBackend('a');
-  const gw = await spawnGateway(lb([a], [1]));
+  after(() => a.stop());
+  const gw = await spawnGateway(lb([a], [1]), { timeoutMs: 30_000 });
+  after(() => gw.cleanup());
   const admin = `http://127.0.0.1:${gw.adminPort}`;
-  after(async () => {
-    await gw.cleanup();
-    await a.stop();
-  });
 
   rewrite(gw, { load_balancing: { upstreams: [] } });
   const res = await client.request(`${admin}/reload`, { method: 'POST' });
@@ -119,7 +114,7 @@ test('an invalid config is rejected with its reason and the running config keeps
   assert.deepEqual(res.json(), { status: 'rejected', reason: 'load_balancing.upstreams: at least one upstream is required' });
 
   gw.child.kill('SIGHUP');
-  await waitFor('"Config Rejected" after SIGHUP', () => logCount(gw, 'Config Rejected') === 2);
+  await waitFor('"Config Rejected" after SIGHUP', () => logCount(gw, 'Config Rejected') === 2, 10_000);
   const rejected = gw.logs.filter((l) => l.msg === 'Config Rejected');
   assert.ok(rejected.every((l) => l.reason === 'load_balancing.upstreams: at least one upstream is required'));
   assert.equal(logCount(gw, 'Config Reloaded'), 0);

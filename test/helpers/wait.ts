@@ -22,14 +22,26 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** Samples the RSS of `pid` every `intervalMs` until stop(), which returns the largest value seen. */
-export function sampleRss(pid: number, intervalMs = 25): { stop(): number; readonly samples: number } {
-  let peak = rssBytes(pid);
-  let samples = 1;
+/** A running RSS sampler (see sampleRss). */
+export interface RssSampler {
+  /** Stops sampling; returns the largest RSS seen. */
+  stop(): number;
+  /** Number of samples taken so far. */
+  readonly samples: number;
+  /**
+   * The smallest RSS among samples taken in the last `ms` before now (or before stop()). Memory that is really held
+   * (a buffered body) shows here; short garbage-collection spikes do not.
+   */
+  sustainedOver(ms: number): number;
+}
+
+/** Samples the RSS of `pid` every `intervalMs` (default 25 ms) until stop(). */
+export function sampleRss(pid: number, intervalMs = 25): RssSampler {
+  const taken: Array<{ at: number; rss: number }> = [{ at: Date.now(), rss: rssBytes(pid) }];
+  let stoppedAt: number | undefined;
   const timer = setInterval(() => {
     try {
-      peak = Math.max(peak, rssBytes(pid));
-      samples++;
+      taken.push({ at: Date.now(), rss: rssBytes(pid) });
     } catch {
       // The process ended; the caller's assertions will say why.
     }
@@ -37,10 +49,16 @@ export function sampleRss(pid: number, intervalMs = 25): { stop(): number; reado
   return {
     stop() {
       clearInterval(timer);
-      return peak;
+      stoppedAt ??= Date.now();
+      return Math.max(...taken.map((s) => s.rss));
     },
     get samples() {
-      return samples;
+      return taken.length;
+    },
+    sustainedOver(ms: number) {
+      const end = stoppedAt ?? Date.now();
+      const recent = taken.filter((s) => s.at >= end - ms).map((s) => s.rss);
+      return recent.length > 0 ? Math.min(...recent) : taken[taken.length - 1]!.rss;
     },
   };
 }
