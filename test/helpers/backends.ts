@@ -1,7 +1,7 @@
 // Real node:http test backends on loopback: echo, hashed uploads, sized downloads, slow answers, WebSocket-style upgrades.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 
 /** What the echo route reports back. */
 export interface EchoBody {
@@ -33,7 +33,7 @@ export interface TestBackend {
  * - `/status?code=N`: answers that status
  * - `/hop`: answers with hop-by-hop headers of its own (Connection: X-Secret, X-Secret, Keep-Alive)
  * - `/ws` (Upgrade): switches protocols and echoes every byte back
- * - anything else: JSON {backend, method, url, headers}
+ * - anything else: JSON {backend, method, url, headers}, plus x-echo-method / x-echo-url response headers
  */
 export async function startBackend(name: string, port = 0): Promise<TestBackend> {
   let hits = 0;
@@ -86,6 +86,9 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
         return;
       default:
         req.resume();
+        // Also in headers, for bodiless answers (HEAD).
+        res.setHeader('x-echo-method', req.method ?? '');
+        res.setHeader('x-echo-url', req.url ?? '');
         json(res, 200, { backend: name, method: req.method ?? '', url: req.url ?? '', headers: req.headers } satisfies EchoBody);
     }
   };
@@ -173,4 +176,13 @@ export function patternSha256(total: number): string {
     left -= n;
   }
   return hash.digest('hex');
+}
+
+/** A loopback port nothing listens on (bound once, then released): connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,0 +1,90 @@
+// A raw TCP client for what an HTTP library will not send: hop-by-hop request headers, Upgrade handshakes.
+import { connect, type Socket } from 'node:net';
+
+export interface RawResponse {
+  readonly status: number;
+  /** Header names lower-cased; repeated headers joined with ", ". */
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Opens a connection to 127.0.0.1:`port`. */
+export function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Parses a response head ("HTTP/1.1 200 OK\r\n...") into status and headers. */
+export function parseHead(head: string): { status: number; headers: Record<string, string> } {
+  const [statusLine, ...lines] = head.split('\r\n');
+  const status = Number(statusLine!.split(' ')[1]);
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { status, headers };
+}
+
+/**
+ * Sends `request` verbatim (it should say `Connection: close`) and resolves with the parsed response once the
+ * server closes the connection. Rejects after `timeoutMs` (default 5 s).
+ */
+export async function rawRequest(port: number, request: string, timeoutMs = 5_000): Promise<RawResponse> {
+  const socket = await openSocket(port);
+  return new Promise((resolve, reject) => {
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no complete response in ${timeoutMs} ms: ${JSON.stringify(data)}`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      const split = data.indexOf('\r\n\r\n');
+      if (split === -1) {
+        reject(new Error(`connection closed without a response head: ${JSON.stringify(data)}`));
+        return;
+      }
+      resolve({ ...parseHead(data.slice(0, split)), body: data.slice(split + 4) });
+    });
+    socket.write(request);
+  });
+}
+
+/** Reads from `socket` until `predicate(all data so far)` holds; resolves with that data. */
+export function readUntil(socket: Socket, predicate: (data: Buffer) => boolean, timeoutMs = 5_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      data = Buffer.concat([data, chunk]);
+      if (predicate(data)) finish();
+    };
+    const onEnd = (): void => finish(new Error(`connection ended before the expected data: ${JSON.stringify(data.toString())}`));
+    const timer = setTimeout(() => finish(new Error(`timed out; got ${JSON.stringify(data.toString())}`)), timeoutMs);
+    function finish(err?: Error): void {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      if (err) reject(err);
+      else resolve(data);
+    }
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  });
+}
