@@ -129,4 +129,20 @@ describe('TokenService', () => {
   test('garbage is refused', async () => {
     for (const token of ['', 'abc', 'a.b.c', 'eyJhbGciOiJIUzI1NiJ9..']) await rejectsWith(hs.verify(token), 'invalid', token || 'x');
   });
+  test('a token verified once is still refused after it expires (the verified-token cache honours exp)', async () => {
+    const service = new TokenService({ keys: hsKeys, ...opts, clockToleranceSeconds: 0 });
+    const issued = await service.issue(user, Date.now());
+    assert.equal((await service.verify(issued.token)).tokenId, issued.tokenId);
+    await rejectsWith(service.verify(issued.token, issued.expiresAt + 1_000), 'expired', issued.token);
+  });
+
+  test('the verified-token cache is bounded and never admits a token that failed', async () => {
+    const service = new TokenService({ keys: hsKeys, ...opts, verifiedCacheSize: 2 });
+    const tokens = await Promise.all([1, 2, 3].map(() => service.issue(user)));
+    for (const t of tokens) await service.verify(t.token);
+    const tampered = `${tokens[0]!.token.slice(0, -2)}xx`;
+    await rejectsWith(service.verify(tampered), 'invalid', tampered);
+    // The oldest entry was evicted, yet it still verifies from scratch.
+    assert.equal((await service.verify(tokens[0]!.token)).tokenId, tokens[0]!.tokenId);
+  });
 });

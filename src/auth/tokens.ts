@@ -48,6 +48,12 @@ export interface TokenServiceOptions {
   readonly accessTokenTtlMs: number;
   /** Allowed clock difference between gateway processes when checking exp/iat, seconds (default 5). */
   readonly clockToleranceSeconds?: number;
+  /**
+   * How many verified tokens to remember (default 10 000). A token string that verified once is accepted again
+   * without redoing the signature check (jose's WebCrypto verify is asynchronous and runs on the thread pool) until
+   * its exp; revocation is still checked on every request by the auth phase.
+   */
+  readonly verifiedCacheSize?: number;
 }
 
 /** Signs and verifies access tokens. Built once at start-up; safe to share between requests. */
@@ -57,6 +63,9 @@ export class TokenService {
   readonly #audience: string;
   readonly #ttlSeconds: number;
   readonly #tolerance: number;
+  readonly #cacheSize: number;
+  /** token → claims of tokens whose signature and claims verified; bounded, oldest dropped first. */
+  readonly #verified = new Map<string, AccessTokenClaims>();
 
   constructor(options: TokenServiceOptions) {
     this.#keys = options.keys;
@@ -64,6 +73,7 @@ export class TokenService {
     this.#audience = options.audience;
     this.#ttlSeconds = Math.max(1, Math.floor(options.accessTokenTtlMs / 1000));
     this.#tolerance = options.clockToleranceSeconds ?? 5;
+    this.#cacheSize = options.verifiedCacheSize ?? 10_000;
   }
 
   /** Lifetime of an access token in seconds (the `expires_in` value). */
@@ -95,6 +105,22 @@ export class TokenService {
    * as are issuer, audience and type. Resolves with the claims, or rejects with TokenError.
    */
   async verify(token: string, now: number = Date.now()): Promise<AccessTokenClaims> {
+    const cached = this.#verified.get(token);
+    if (cached !== undefined) {
+      if (now < cached.expiresAt + this.#tolerance * 1000) return cached;
+      this.#verified.delete(token);
+    }
+    const claims = await this.#verifySignature(token, now);
+    if (this.#verified.size >= this.#cacheSize) {
+      // Oldest first (Map keeps insertion order): a bounded cache, no per-entry timers.
+      const oldest = this.#verified.keys().next();
+      if (!oldest.done) this.#verified.delete(oldest.value);
+    }
+    this.#verified.set(token, claims);
+    return claims;
+  }
+
+  async #verifySignature(token: string, now: number): Promise<AccessTokenClaims> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#keys.verifyKey, {
