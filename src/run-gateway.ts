@@ -5,6 +5,9 @@ import { loadConfigFile, workerCount } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { reloadFromFile, startGateway, type Gateway } from './server.js';
 
+/** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
+const RELOAD_OTHERS = 'reload-others';
+
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
   const config = loadConfigFile(configPath);
@@ -13,7 +16,15 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   const { logger, sink } = createLogger(config.logging);
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, { logger, logSink: sink, dataDir, adminEnabled: cluster.isPrimary || cluster.worker?.id === 1, configPath });
+    gateway = await startGateway(config, {
+      logger,
+      logSink: sink,
+      dataDir,
+      adminEnabled: cluster.isPrimary || cluster.worker?.id === 1,
+      configPath,
+      // The admin port lives in worker 1 only: its /reload must reach the other workers too.
+      onAdminReload: cluster.isWorker ? () => process.send?.(RELOAD_OTHERS) : undefined,
+    });
   } catch (err) {
     flushLogger(logger);
     throw err;
@@ -54,6 +65,10 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
   });
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
+  });
+  cluster.on('message', (from, message) => {
+    if (message !== RELOAD_OTHERS) return;
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) worker.send('reload');
   });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

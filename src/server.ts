@@ -25,6 +25,8 @@ export interface GatewayOptions {
   readonly dataDir: string;
   /** Start the admin listener (only one worker of a multi-worker gateway does). Default true. */
   readonly adminEnabled?: boolean;
+  /** Called after POST /reload succeeded here (a worker tells its siblings through the primary). */
+  readonly onAdminReload?: () => void;
   /** The config file, re-read by POST /reload on the admin port; without it /reload answers 501. */
   readonly configPath?: string;
 }
@@ -74,7 +76,14 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     dataDir: options.dataDir,
     balancer,
     adminEnabled: options.adminEnabled ?? true,
-    reload: options.configPath === undefined ? undefined : () => reloadFromFile(gateway, options.configPath!, logger),
+    reload:
+      options.configPath === undefined
+        ? undefined
+        : async () => {
+            const result = await reloadFromFile(gateway, options.configPath!, logger);
+            if (result.ok) options.onAdminReload?.();
+            return result;
+          },
   });
   const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger, new AccessLog(logger, options.logSink));
 

@@ -85,6 +85,8 @@ export interface GatewayProcess {
   readonly stderr: () => string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends a signal to the gateway (to its whole process group when started with `group`). */
+  signal(name: NodeJS.Signals): void;
   /** Sends SIGKILL if still running and removes temp files. */
   cleanup(): Promise<void>;
 }
@@ -113,17 +115,42 @@ export function writeConfig(input: ConfigInput, raw = false): string {
   return file;
 }
 
+/** How to run a gateway process. */
+export interface ProcessOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Data directory (default: a fresh temp dir, removed by cleanup()). */
+  dataDir?: string;
+  /** How long to wait for "Gateway Started" (default 15 s). */
+  timeoutMs?: number;
+  /**
+   * Run in its own process group (for wrappers such as `npm start`, which may not pass signals on): then
+   * signal() and cleanup() address the whole group.
+   */
+  group?: boolean;
+}
+
 /** Starts `portcullis start` as a child process and waits for its "Gateway Started" line. */
-export async function spawnGateway(
-  input: ConfigInput,
-  options: { env?: NodeJS.ProcessEnv; dataDir?: string; timeoutMs?: number } = {},
-): Promise<GatewayProcess> {
+export async function spawnGateway(input: ConfigInput, options: ProcessOptions = {}): Promise<GatewayProcess> {
   const configFile = writeConfig(input);
+  return startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], configFile, options);
+}
+
+/**
+ * Runs any command that starts a gateway (`node bin/portcullis.js start`, `npm start -- --config F`, ...) from the
+ * project root and waits for its "Gateway Started" JSON log line. `configFile` is only reported back.
+ */
+export async function startProcess(
+  command: string,
+  args: readonly string[],
+  configFile: string,
+  options: ProcessOptions = {},
+): Promise<GatewayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.group ?? false,
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
@@ -153,7 +180,19 @@ export async function spawnGateway(
       reject(new Error(`gateway exited with ${code}: ${stderr}`));
     });
   });
-  const line = await started;
+  const signal = (name: NodeJS.Signals): void => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (options.group) process.kill(-child.pid!, name);
+    else child.kill(name);
+  };
+  let line: Record<string, unknown>;
+  try {
+    line = await started;
+  } catch (err) {
+    signal('SIGKILL');
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const port = line.port as number;
   return {
     child,
@@ -164,9 +203,10 @@ export async function spawnGateway(
     logs,
     stderr: () => stderr,
     exited,
+    signal,
     async cleanup() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
+        signal('SIGKILL');
         await exited;
       }
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
