@@ -23,6 +23,7 @@ export class Balancer implements UpstreamSelector {
   #backends: readonly Backend[];
   #strategy: Strategy;
   #cooldownMs: number;
+  #panicOffset = 0;
   readonly #logger: Logger;
 
   constructor(config: Config, logger: Logger, previous: readonly Backend[] = []) {
@@ -64,7 +65,25 @@ export class Balancer implements UpstreamSelector {
 
   select(_ctx: RequestContext, exclude: Peer | undefined): Peer | undefined {
     const index = this.#strategy.pick(this.#backends, exclude as Backend | undefined);
-    return index === -1 ? undefined : this.#backends[index];
+    return index === -1 ? this.#panicPick(exclude) : this.#backends[index];
+  }
+
+  /**
+   * Every backend is out of rotation: if some are only cooling down after a passive failure (the active checks
+   * still call them healthy), try them anyway rather than answer 502 for a whole cooldown, as nginx does when all
+   * servers of a group are marked failed. One slow request to a single backend must not take the service down.
+   */
+  #panicPick(exclude: Peer | undefined): Backend | undefined {
+    const backends = this.#backends;
+    const n = backends.length;
+    for (let k = 0; k < n; k++) {
+      const b = backends[(this.#panicOffset + k) % n]!;
+      if (b.activeHealthy && b !== exclude) {
+        this.#panicOffset = (this.#panicOffset + k + 1) % n;
+        return b;
+      }
+    }
+    return undefined;
   }
 
   reportFailure(peer: Peer, error: GatewayError): void {

@@ -60,6 +60,18 @@ describe('gateway error answers', () => {
     assert.equal(done?.status, 504);
     assert.equal(done?.error, 'UPSTREAM_TIMEOUT');
   });
+
+  test('a single backend cooling down after one timeout still gets the next request (no 502 for a whole cooldown)', async () => {
+    const [only] = await backends(1);
+    const gw = await gateway({
+      server: { timeouts: { upstream_response: '300ms' } },
+      load_balancing: { upstreams: upstreams([only!.port]), health_check: { passive_cooldown: '60s' } },
+    });
+    assert.equal((await client.request(`${gw.url}/slow?ms=2000`)).status, 504);
+    const next = await client.request(`${gw.url}/fast`);
+    assert.equal(next.status, 200);
+    assert.equal(next.json().backend, 'b1');
+  });
 });
 
 describe('failover', () => {
