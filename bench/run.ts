@@ -2,7 +2,7 @@
 // wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
 // Usage: npm run bench [-- scenario ...]   (scenarios: core, ratelimit, auth, logins; default: all)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -27,29 +27,31 @@ interface Started {
   line: Record<string, unknown>;
 }
 
-/** Spawns a process pinned to `cpu` and waits for its JSON start line whose msg is `ready`. */
-function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<Started> {
+/**
+ * Spawns a process pinned to `cpu` and waits for its JSON start line whose msg is `ready`. Its stdout goes to a
+ * file, as a production gateway's logs would, so no unpinned reader competes with it for its core.
+ */
+async function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<Started> {
+  const logFile = join(mkdtempSync(join(tmpdir(), 'portcullis-bench-log-')), 'stdout.log');
+  const out = openSync(logFile, 'w');
   const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', out, 'inherit'],
   });
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const onData = (d: Buffer): void => {
-      buffer += d.toString();
-      for (const line of buffer.split('\n')) {
-        if (!line.includes(ready)) continue;
-        child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining the gateway's log lines (written, as in production, then dropped)
-        resolve({ child, line: JSON.parse(line) as Record<string, unknown> });
-        return;
-      }
-      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
+  closeSync(out);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && !exited) {
+    const line = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes(ready));
+    if (line) return { child, line: JSON.parse(line) as Record<string, unknown> };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${args.join(' ')} did not start: ${readFileSync(logFile, 'utf8').slice(-500)}`);
 }
 
 function stop(p: Started): Promise<void> {

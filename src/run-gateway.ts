@@ -13,7 +13,8 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   const config = loadConfigFile(configPath);
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
-  const { logger, sink } = createLogger(config.logging);
+  const log = createLogger(config.logging);
+  const { logger, sink } = log;
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, {
@@ -26,7 +27,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
       onAdminReload: cluster.isWorker ? () => process.send?.(RELOAD_OTHERS) : undefined,
     });
   } catch (err) {
-    flushLogger(logger);
+    flushLogger(log);
     throw err;
   }
   process.on('SIGHUP', () => void reload(gateway, configPath, logger));
@@ -40,7 +41,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     if (cluster.isWorker) process.once('disconnect', stop);
   });
   await gateway.close();
-  flushLogger(logger);
+  flushLogger(log);
   return 0;
 }
 
@@ -55,7 +56,8 @@ export async function reload(gateway: Gateway, configPath: string, logger: Logge
 
 /** The primary of a multi-worker gateway: forks workers, restarts crashed ones, relays signals. */
 async function runPrimary(config: Config, workers: number): Promise<number> {
-  const { logger } = createLogger(config.logging);
+  const log = createLogger(config.logging);
+  const { logger } = log;
   let stopping = false;
   for (let i = 0; i < workers; i++) cluster.fork();
   cluster.on('exit', (worker, code) => {
@@ -80,19 +82,20 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
   );
   for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   await Promise.all(exits);
-  flushLogger(logger);
+  flushLogger(log);
   return 0;
 }
 
 /** `portcullis migrate`: applies the user store's migrations and exits. */
 export async function runMigrations(config: Config, dataDir: string): Promise<number> {
   const { openUserStore } = await import('./features.js');
-  const { logger } = createLogger(config.logging);
-  const store = await openUserStore(config.database, dataDir, logger);
+  const log = createLogger(config.logging);
+  const store = await openUserStore(config.database, dataDir, log.logger);
   try {
     await store.migrate();
   } finally {
     await store.close();
+    flushLogger(log);
   }
   process.stdout.write('migrations applied\n');
   return 0;

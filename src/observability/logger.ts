@@ -1,14 +1,14 @@
 // The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { LineSink } from './access-log.js';
+import { LineWriter } from './line-writer.js';
 
 export type { Logger };
 
 /** The root logger, and the raw sink behind it when lines are JSON (the access log writes there directly). */
 export interface LoggerHandle {
   readonly logger: Logger;
-  readonly sink: LineSink | undefined;
+  readonly sink: LineWriter | undefined;
 }
 
 const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -31,17 +31,13 @@ export function createLogger(config: Config['logging'], env: NodeJS.ProcessEnv =
     });
     return { logger, sink: undefined };
   }
-  // periodicFlush: without it an idle gateway would hold its last lines (Gateway Started, Config Rejected) until
-  // the buffer filled; the timer is unref'd by sonic-boom. Time is epoch milliseconds (pino's default), the cheapest.
-  const sink = pino.destination({ dest: 1, sync: false, minLength: 8_192, periodicFlush: 250 });
+  // One ordered, buffered stream for pino's lines and the access log's; flushed at least every 200 ms so an idle
+  // gateway does not hold its last lines. Time is epoch milliseconds (pino's default), the cheapest.
+  const sink = new LineWriter(1);
   return { logger: pino({ level, base }, sink), sink };
 }
 
 /** Writes out buffered log lines; call before the process exits. */
-export function flushLogger(logger: Logger): void {
-  try {
-    logger.flush();
-  } catch {
-    // a logger whose destination is not ready yet has nothing to flush
-  }
+export function flushLogger(handle: LoggerHandle): void {
+  handle.sink?.end();
 }

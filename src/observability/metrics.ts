@@ -243,7 +243,7 @@ export class GatewayMetrics {
 
   readonly #onRequest = (_req: unknown, res: ServerResponse): void => {
     this.#inFlight++;
-    res.once('close', this.#onRequestClose);
+    res.on('close', this.#onRequestClose);
   };
 
   readonly #onRequestClose = (): void => {

@@ -98,7 +98,8 @@ export class Pipeline implements AttemptListener {
     const tagged = res as TaggedResponse;
     tagged[kContext] = ctx;
     tagged[kPipeline] = this;
-    res.once('close', onResponseClose);
+    // on, not once: once() allocates a wrapper per call, and the response is dropped after 'close' anyway.
+    res.on('close', onResponseClose);
     void this.#run(ctx, this.#setup);
   };
 
