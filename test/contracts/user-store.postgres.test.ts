@@ -6,22 +6,10 @@ import pg from 'pg';
 import { openPostgresUserStore } from '../../src/store/postgres.js';
 import { StoreUnavailableError } from '../../src/store/user-store.js';
 import { userStoreContract } from './user-store.contract.js';
+import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
 
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const url = DATABASE_URL;
 const schema = `pc_test_${randomBytes(6).toString('hex')}`;
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 async function admin<T>(step: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
@@ -33,11 +21,10 @@ async function admin<T>(step: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-const up = await reachable();
-if (!up && process.env.CI === 'true') {
-  test('PostgreSQL is reachable', () => assert.fail(`PostgreSQL at ${new URL(url).host} is unreachable (CI=true)`));
-} else if (!up) {
-  test('UserStore contract: postgres', { skip: `PostgreSQL at ${new URL(url).host} is unreachable; set DATABASE_URL` }, () => {});
+// Throws (the file fails) under CI=true when PostgreSQL is unreachable; otherwise a skip message.
+const skip = await requirePostgres();
+if (skip) {
+  test('UserStore contract: postgres', { skip }, () => {});
 } else {
   userStoreContract('postgres', {
     open: async () => openPostgresUserStore({ url, schema, poolSize: 4 }),

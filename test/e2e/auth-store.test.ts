@@ -13,10 +13,10 @@ import {
   uniqueEmail,
   type AuthStack,
 } from '../helpers/auth-gateway.js';
-import { IN_CI, type TestResponse } from '../helpers/http.js';
+import type { TestResponse } from '../helpers/http.js';
+import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** register → login → proxied GET → refresh (and the old token refused) → a refresh race → logout → both tokens dead. */
 async function happyPath(stack: AuthStack): Promise<void> {
@@ -69,19 +69,6 @@ describe('SQLite (default store)', () => {
   test('the full flow works', () => happyPath(stack));
 });
 
-async function pgReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 async function admin<T>(url: string, step: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await client.connect();
@@ -111,11 +98,10 @@ async function isolatedDatabase(): Promise<{ name: string; cleanup: (emailPrefix
   }
 }
 
-const pgUp = await pgReachable();
-if (!pgUp && IN_CI) {
-  test('PostgreSQL is reachable', () => assert.fail(`PostgreSQL at ${new URL(DATABASE_URL).host} is unreachable (CI=true)`));
-} else if (!pgUp) {
-  test('PostgreSQL store through the gateway', { skip: `PostgreSQL at ${new URL(DATABASE_URL).host} is unreachable; set DATABASE_URL` }, () => {});
+// Throws (the file fails) under CI=true when PostgreSQL is unreachable; otherwise a skip message.
+const pgSkip = await requirePostgres();
+if (pgSkip) {
+  test('PostgreSQL store through the gateway', { skip: pgSkip }, () => {});
 } else {
   describe('PostgreSQL through a TCP forwarder', () => {
     const target = new URL(DATABASE_URL);

@@ -7,10 +7,10 @@ import { createClient as createRedisClient } from 'redis';
 import type { ConfigInput } from '../helpers/gateway.js';
 import type { TestClient, TestResponse } from '../helpers/http.js';
 
-export { REDIS_URL, requireRedis, freePort, ThrowawayRedis, redisServerInstalled } from '../kv/redis-helpers.js';
+import { DATABASE_URL } from '../helpers/services.js';
 
-/** The shared test PostgreSQL. */
-export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export { DATABASE_URL, requirePostgres } from '../helpers/services.js';
+export { REDIS_URL, requireRedis, freePort, ThrowawayRedis, redisServerInstalled } from '../kv/redis-helpers.js';
 
 /** Cheap argon2 so registering and logging in take milliseconds, not a second, on a loaded machine. */
 export const FAST_ARGON2 = { memory_kib: 1024, iterations: 1, parallelism: 1 } as const;
@@ -24,25 +24,6 @@ export const PASSWORD = 'correct horse battery';
 /** A run id for emails and Redis key prefixes, so runs never see each other's users or buckets. */
 export function runId(): string {
   return randomBytes(6).toString('hex');
-}
-
-/**
- * Whether PostgreSQL answers. When it does not: under CI=true this throws (the suite must fail, not skip);
- * otherwise it returns a skip message for node:test.
- */
-export async function requirePostgres(): Promise<string | false> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return false;
-  } catch {
-    const message = `PostgreSQL unreachable at ${new URL(DATABASE_URL).host}`;
-    if (process.env.CI === 'true') throw new Error(`${message} (CI=true: PostgreSQL suites must not be skipped)`);
-    return `${message}; skipped (set CI=true to make this a failure)`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 /** Deletes the users (and, by cascade, their refresh tokens) whose email ends in `@domain`. */
