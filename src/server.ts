@@ -1,6 +1,7 @@
 // Composition root: config → stores → phases → pipeline → listeners, and the graceful stop. The only file that
 // knows every concrete adapter.
-import { createServer, type Server } from 'node:http';
+import { listen } from './listen.js';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
@@ -208,15 +209,6 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   );
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

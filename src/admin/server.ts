@@ -1,4 +1,5 @@
 // The admin listener: /metrics, /ready, /api/status, the dashboard and POST /reload, on its own port.
+import { listen } from '../listen.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -148,12 +149,3 @@ function send(res: ServerResponse, status: number, type: string, body: Buffer, h
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
