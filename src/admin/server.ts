@@ -1,6 +1,6 @@
 // The admin listener: /metrics, /ready, /api/status, the dashboard and POST /reload, on its own port.
 import { listen } from '../listen.js';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
