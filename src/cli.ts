@@ -57,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = positionals[0] ?? 'start';
   // The demo has its own config (auth off) unless one is named.
-  const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG ?? DEMO_CONFIG_PATH : undefined));
+  const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG || DEMO_CONFIG_PATH : undefined));
   try {
     switch (command) {
       case 'check-config': {

@@ -20,7 +20,7 @@ export class ConfigError extends Error {
 
 /** Picks the config path: the explicit flag, else PORTCULLIS_CONFIG, else config/proxy.yaml. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(flag ?? env.PORTCULLIS_CONFIG ?? DEFAULT_CONFIG_PATH);
+  return resolve(flag ?? (env.PORTCULLIS_CONFIG || DEFAULT_CONFIG_PATH));
 }
 
 /** Reads, expands and validates a config file. Throws ConfigError naming the file or the key path at fault. */
@@ -97,6 +97,6 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /** Directory for embedded state (SQLite file, generated secret): PORTCULLIS_DATA_DIR or ./data. */
 export function resolveDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.PORTCULLIS_DATA_DIR ?? 'data');
+  return resolve(env.PORTCULLIS_DATA_DIR || 'data');
 }
 
