@@ -14,6 +14,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
 const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
 const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Fixed request rate of the latency probe (well under capacity: latency at a load, not a saturated queue). */
+const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE ?? '1000');
+const PROBE_SECONDS = Number(process.env.BENCH_PROBE_SECONDS ?? '10');
 
 interface Result {
   name: string;
@@ -82,6 +85,17 @@ function wrk(name: string, url: string, headers: string[] = [], duration = DURAT
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out.stdout)?.[1];
   if (non2xx) process.stderr.write(`  note: ${name}: ${non2xx} non-2xx responses\n`);
   return { name, rps, p50, p99 };
+}
+
+/** Runs the open-loop latency probe pinned to the load core; p50/p99 in ms at a fixed request rate. */
+function probe(name: string, url: string, header: string | undefined, rate = PROBE_RATE, seconds = PROBE_SECONDS): Result {
+  const args = ['-c', LOAD_CPU, process.execPath, '--import', 'tsx', 'bench/latency-probe.ts', url, String(rate), String(seconds)];
+  if (header) args.push(header);
+  const out = spawnSync('taskset', args, { cwd: ROOT, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`probe failed: ${out.stderr}`);
+  const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { count: number; errors: number; p50: number; p99: number };
+  if (r.errors > 0) process.stderr.write(`  note: ${name}: ${r.errors} failed requests\n`);
+  return { name, rps: r.count / seconds, p50: r.p50, p99: r.p99 };
 }
 
 /** A gateway config for the bench backends with the given middleware. */
@@ -175,6 +189,7 @@ async function main(): Promise<void> {
   const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');
   const ports = backends.line.ports as number[];
   const results: Result[] = [];
+  const latency: Result[] = [];
   try {
     const baseline = await passthrough(ports);
     results.push(baseline);
@@ -191,16 +206,24 @@ async function main(): Promise<void> {
         const verified = wrk('gateway + JWT verification', `${base}/`, auth);
         results.push(verified);
         if (run('logins')) {
+          // Latency at a fixed rate, without and then with logins (argon2id on the gateway's own core).
+          const quiet = probe(`proxied GET at ${PROBE_RATE}/s, no logins`, `${base}/`, auth[0]);
           const load = startLoginLoad(base, LOAD_CPU);
           await load.ready;
-          const during = wrk('gateway + JWT, logins running', `${base}/`, auth);
+          const busy = probe(`proxied GET at ${PROBE_RATE}/s, logins running`, `${base}/`, auth[0]);
           const logins = await load.stop();
-          results.push(during);
-          process.stdout.write(`  logins during that run: ${logins.toFixed(1)}/s; p99 ratio with/without logins: ${(during.p99 / verified.p99).toFixed(2)}x\n`);
+          latency.push(quiet, busy);
+          process.stdout.write(
+            `  logins during that run: ${logins.toFixed(1)}/s; p99 with/without logins: ${(busy.p99 / quiet.p99).toFixed(2)}x\n`,
+          );
         }
       });
     }
     print(results, baseline);
+    if (latency.length > 0) {
+      process.stdout.write('\nopen-loop latency (gateway with JWT verification):\n');
+      for (const r of latency) process.stdout.write(`  ${r.name.padEnd(44)} p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
+    }
   } finally {
     await stop(backends);
   }

@@ -1,5 +1,5 @@
 // Pre-aggregated counter and histogram that a prom-client Registry exposes, for series updated on every request.
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
 
 /**
  * prom-client's Counter/Histogram hash and validate a label object on every update, and `labels()` allocates an object
@@ -105,7 +105,8 @@ abstract class FastMetric<S extends CounterSeries | HistogramSeries> {
     this.help = config.help;
     this.labelNames = [...labelNames];
     this.#create = create;
-    this.reset();
+    // As prom-client: a metric without labels has its one series from the start.
+    if (this.labelNames.length === 0) this.series('', []);
   }
 
   /** Hot path: the series registered for `key`, or undefined the first time (then call `series`). */
@@ -133,13 +134,18 @@ abstract class FastMetric<S extends CounterSeries | HistogramSeries> {
     return s;
   }
 
-  /** Forgets every series (as prom-client's `reset()`); handles taken before go stale, so look them up again. */
+  /**
+   * Forgets every series (the Registry's `resetMetrics()` calls it); handles taken before go stale, so callers look
+   * series up by key each time rather than keep them. As prom-client, a label-less counter gets its series back at
+   * zero at once, a label-less histogram only on its next observation.
+   */
   reset(): void {
     this.#byLabels = new Map();
     this.#byKey = new Map();
-    // As prom-client: a metric without labels has its one series from the start.
-    if (this.labelNames.length === 0) this.series('', []);
+    if (this.labelNames.length === 0 && this.recreateOnReset) this.series('', []);
   }
+
+  protected abstract readonly recreateOnReset: boolean;
 
   protected all(): IterableIterator<S> {
     return this.#byLabels.values();
@@ -149,6 +155,7 @@ abstract class FastMetric<S extends CounterSeries | HistogramSeries> {
 /** A counter; same text as prom-client's `Counter` fed the same increments. */
 export class FastCounter extends FastMetric<CounterSeries> {
   readonly type = 'counter' as const;
+  protected readonly recreateOnReset = true;
 
   constructor(config: FastMetricConfig) {
     super(config, (labels) => new CounterSeries(labels));
@@ -165,6 +172,7 @@ export class FastCounter extends FastMetric<CounterSeries> {
 /** A histogram with fixed ascending bucket bounds; same text as prom-client's `Histogram` with those buckets. */
 export class FastHistogram extends FastMetric<HistogramSeries> {
   readonly type = 'histogram' as const;
+  protected readonly recreateOnReset = false;
   readonly buckets: readonly number[];
 
   /** `buckets`: ascending finite upper bounds (prom-client's default set when omitted); "+Inf" is implied. */
@@ -211,6 +219,6 @@ export class FastHistogram extends FastMetric<HistogramSeries> {
  * Adds a fast collector to a prom-client Registry. prom-client's Registry only duck-types what it registers (name,
  * type, get/getForPromString, reset), but its typings name only its own classes, hence the one cast here.
  */
-export function registerFast(registry: Registry, metric: FastCounter | FastHistogram): void {
-  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+export function registerFast<T extends RegistryContentType>(registry: Registry<T>, metric: FastCounter | FastHistogram): void {
+  registry.registerMetric(metric as unknown as Parameters<Registry<T>['registerMetric']>[0]);
 }
