@@ -42,3 +42,4 @@ server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ msg: 'Gateway Started', port: typeof address === 'object' && address ? address.port : 0 })}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

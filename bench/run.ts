@@ -125,10 +125,21 @@ const OFF = { auth: { enabled: false }, rate_limit: { enabled: false } };
 /** A limit high enough that no request is refused: measures the limiter's cost, not its rejections. */
 const UNLIMITED = { enabled: true, requests_per_minute: 1_000_000_000, burst_size: 1_000_000_000 };
 
-async function withGateway<T>(ports: number[], middleware: Record<string, unknown>, redisUrl: string, fn: (url: string) => Promise<T>): Promise<T> {
+async function withGateway<T>(
+  ports: number[],
+  middleware: Record<string, unknown>,
+  redisUrl: string,
+  fn: (url: string) => Promise<T>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-data-'));
   const config = gatewayConfig(ports, middleware, redisUrl);
-  const gw = await startPinned(GATEWAY_CPU, ['bin/portcullis.js', 'start', '--config', config], { PORTCULLIS_DATA_DIR: dataDir }, '"Gateway Started"');
+  const gw = await startPinned(
+    GATEWAY_CPU,
+    ['bin/portcullis.js', 'start', '--config', config],
+    { PORTCULLIS_DATA_DIR: dataDir, ...env },
+    '"Gateway Started"',
+  );
   try {
     return await fn(`http://127.0.0.1:${gw.line.port as number}`);
   } finally {
@@ -148,11 +159,23 @@ async function passthrough(ports: number[]): Promise<Result> {
   }
 }
 
-async function measure(ports: number[], name: string, middleware: Record<string, unknown>, redisUrl = ''): Promise<Result> {
-  return withGateway(ports, middleware, redisUrl, async (base) => {
-    wrk('warm-up', `${base}/`, [], '3s');
-    return wrk(name, `${base}/`);
-  });
+async function measure(
+  ports: number[],
+  name: string,
+  middleware: Record<string, unknown>,
+  redisUrl = '',
+  env: NodeJS.ProcessEnv = {},
+): Promise<Result> {
+  return withGateway(
+    ports,
+    middleware,
+    redisUrl,
+    async (base) => {
+      wrk('warm-up', `${base}/`, [], '3s');
+      return wrk(name, `${base}/`);
+    },
+    env,
+  );
 }
 
 /** Registers a user through the gateway and returns an access token. */
@@ -193,7 +216,11 @@ async function main(): Promise<void> {
   try {
     const baseline = await passthrough(ports);
     results.push(baseline);
-    if (run('core')) results.push(await measure(ports, 'gateway (auth off, rate limit off)', OFF));
+    if (run('core')) {
+      results.push(await measure(ports, 'gateway (auth off, rate limit off)', OFF));
+      // The same with the three per-request log lines off: shows what the access log costs.
+      results.push(await measure(ports, 'gateway, LOG_LEVEL=warn (no access log)', OFF, '', { LOG_LEVEL: 'warn' }));
+    }
     if (run('ratelimit')) {
       results.push(await measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
       results.push(await measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));

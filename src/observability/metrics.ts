@@ -262,7 +262,7 @@ export class GatewayMetrics {
   // Allocation-free once a label set has been seen: each series is found by an integer key in one Map lookup; label
   // strings and arrays are built only on a series' first request.
   #observe(ctx: RequestContext): void {
-    const ms = performance.now() - ctx.startedAt;
+    const ms = ctx.durationMs >= 0 ? ctx.durationMs : performance.now() - ctx.startedAt;
     const peer = ctx.peer;
     const upstream = peer?.label ?? 'none';
     let upId = this.#upstreamIds.get(upstream);

@@ -64,6 +64,8 @@ export class RequestContext {
   upstreamMs = -1;
   /** The failure behind a gateway-made error response, for logs and metrics. */
   error: GatewayError | undefined = undefined;
+  /** Milliseconds from arrival to the end of the response; set by the driver just before the logging phase. */
+  durationMs = -1;
   /** Set once the logging phase has run, so it never runs twice. */
   logged = false;
 

@@ -204,6 +204,7 @@ export class Pipeline implements AttemptListener {
     if (ctx.logged) return;
     ctx.logged = true;
     const duration = Math.round((performance.now() - ctx.startedAt) * 100) / 100;
+    ctx.durationMs = duration;
     const error = ctx.error;
     this.#access.requestCompleted({
       requestId: ctx.id,

@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
-import { stripResponseHopByHop } from './headers.js';
+import { responseHeaders } from './headers.js';
 import { classifyUpstreamError } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
 
@@ -117,8 +117,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     const res = ctx.res;
     ctx.upstreamMs = performance.now() - this.#sentAt;
-    const out = headers as OutgoingHttpHeaders;
-    stripResponseHopByHop(out);
+    const out = responseHeaders(headers);
     ctx.decorate(ctx, out);
     ctx.status = statusCode;
     if (res.destroyed) return;

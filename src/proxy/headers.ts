@@ -77,11 +77,17 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: For
   return out;
 }
 
-/** Removes the upstream response's hop-by-hop headers in place; node sets its own framing headers. */
-export function stripResponseHopByHop(headers: OutgoingHttpHeaders): void {
-  const dropped = connectionTokens(headers.connection as string | string[] | undefined);
-  if (dropped !== undefined) for (const name of dropped) delete headers[name];
-  for (const name of RESPONSE_HOP_BY_HOP) {
-    if (headers[name] !== undefined) delete headers[name];
+/**
+ * The upstream response's headers without its hop-by-hop ones; node sets its own framing headers. Copies into a new
+ * object instead of deleting: `delete` would turn the object into a slow dictionary for every later read.
+ */
+export function responseHeaders(upstream: Readonly<Record<string, string | string[] | undefined>>): OutgoingHttpHeaders {
+  const dropped = connectionTokens(upstream.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (RESPONSE_HOP_BY_HOP.has(name)) continue;
+    if (dropped !== undefined && dropped.includes(name)) continue;
+    out[name] = upstream[name];
   }
+  return out;
 }
