@@ -86,7 +86,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
             return result;
           },
   });
-  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger, new AccessLog(logger, options.logSink));
+  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger, new AccessLog(logger, options.logSink, config.logging.access_log));
 
   const server = createServer({
     headersTimeout: config.server.timeouts.header,

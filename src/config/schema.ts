@@ -181,6 +181,8 @@ export const configSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
         /** auto: readable on a terminal, JSON otherwise. */
         format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+        /** The per-request events (Request Start, Select Upstream, Request Completed), like nginx's access_log. */
+        access_log: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

@@ -33,10 +33,11 @@ export class AccessLog {
   readonly #enabled: boolean;
   readonly #prefix: string;
 
-  constructor(logger: Logger, sink: LineSink | undefined) {
+  /** `enabled` is config `logging.access_log`; the lines are also off when the level is above info. */
+  constructor(logger: Logger, sink: LineSink | undefined, enabled = true) {
     this.#logger = logger;
     this.#sink = sink;
-    this.#enabled = logger.isLevelEnabled('info');
+    this.#enabled = enabled && logger.isLevelEnabled('info');
     this.#prefix = `{"level":${PINO_INFO},"time":`;
   }
 
