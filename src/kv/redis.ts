@@ -45,6 +45,9 @@ export class RedisKvStore implements KvStore {
       disableOfflineQueue: true,
       // Bounds memory while Redis is stalled: past this many pending commands, new ones fail at once.
       commandsQueueMaxLength: options.maxPendingCommands ?? 10_000,
+      // node-redis's own 5 s default timeout makes an AbortSignal.timeout() per command (measured: ~5 % of a
+      // proxied request with the limiter on); #command below sets the deadline that matters, so it is off.
+      commandOptions: { timeout: 0 },
       socket: {
         connectTimeout: options.connectTimeoutMs ?? 2_000,
         // Never give up: exponential backoff from 50 ms up to maxDelay, with jitter so gateways do not reconnect in step.
