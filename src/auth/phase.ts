@@ -8,7 +8,7 @@ import { sendError } from '../pipeline/reply.js';
 import type { Config } from '../config/schema.js';
 import { parseBearer } from './bearer.js';
 import { INVALID_TOKEN_CHALLENGE } from './service.js';
-import { TokenError, type TokenService } from './tokens.js';
+import { TokenError, type AccessTokenClaims, type TokenService } from './tokens.js';
 
 /** The config keys the phase reads (`middleware.auth`). */
 export type AuthPhaseConfig = Pick<
@@ -60,29 +60,57 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   const isPublic = publicPathMatcher(deps.config.public_paths);
   const allowOnKvError = deps.config.on_store_error === 'allow';
 
-  const onRequest = async (ctx: RequestContext): Promise<Outcome> => {
+  /** Revoked? → 401; store down → on_store_error; else the caller becomes ctx.user. */
+  const admit = (ctx: RequestContext, claims: AccessTokenClaims, revoked: boolean): Outcome => {
+    if (revoked) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
+    ctx.user = { id: claims.userId, email: claims.email, tokenId: claims.tokenId, tokenExpiresAt: claims.expiresAt };
+    return 'continue';
+  };
+
+  const onKvError = (ctx: RequestContext, claims: AccessTokenClaims, err: unknown): Outcome => {
+    if (!(err instanceof KvUnavailableError)) throw err;
+    if (!allowOnKvError) {
+      return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
+    }
+    deps.logger.warn({ requestId: ctx.id, cause: describeCause(err) }, 'revocation list unavailable: token accepted (on_store_error=allow)');
+    return admit(ctx, claims, false);
+  };
+
+  const slowPath = async (ctx: RequestContext, token: string, known: AccessTokenClaims | undefined): Promise<Outcome> => {
+    let claims = known;
+    if (claims === undefined) {
+      try {
+        claims = await tokens.verify(token);
+      } catch (err) {
+        if (err instanceof TokenError) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
+        throw err;
+      }
+    }
+    try {
+      return admit(ctx, claims, await kv.isRevoked(claims.tokenId));
+    } catch (err) {
+      return onKvError(ctx, claims, err);
+    }
+  };
+
+  /**
+   * Synchronous when it can be (the common case): a token already verified (TokenService's cache) and a memory
+   * revocation list answer without a promise; otherwise the async path verifies the signature or awaits Redis.
+   */
+  const onRequest = (ctx: RequestContext): Outcome | Promise<Outcome> => {
     if (ctx.routeClass !== 'proxy' || isPublic(ctx.path)) return 'continue';
     const credential = parseBearer(ctx.req.headers.authorization);
     if (credential.kind === 'none') return unauthorized(ctx, 'Bearer');
     if (credential.kind === 'malformed') return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
-    let claims;
+    const claims = tokens.verifiedClaims(credential.token);
+    if (claims === undefined) return slowPath(ctx, credential.token, undefined);
+    let revoked: boolean | Promise<boolean>;
     try {
-      claims = await tokens.verify(credential.token);
+      revoked = kv.isRevoked(claims.tokenId);
     } catch (err) {
-      if (err instanceof TokenError) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
-      throw err;
+      return onKvError(ctx, claims, err);
     }
-    try {
-      if (await kv.isRevoked(claims.tokenId)) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
-    } catch (err) {
-      if (!(err instanceof KvUnavailableError)) throw err;
-      if (!allowOnKvError) {
-        return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
-      }
-      deps.logger.warn({ requestId: ctx.id, cause: describeCause(err) }, 'revocation list unavailable: token accepted (on_store_error=allow)');
-    }
-    ctx.user = { id: claims.userId, email: claims.email, tokenId: claims.tokenId, tokenExpiresAt: claims.expiresAt };
-    return 'continue';
+    return typeof revoked === 'boolean' ? admit(ctx, claims, revoked) : slowPath(ctx, credential.token, claims);
   };
 
   return { name: 'authenticate', onRequest, onUpstreamRequest };

@@ -105,11 +105,8 @@ export class TokenService {
    * as are issuer, audience and type. Resolves with the claims, or rejects with TokenError.
    */
   async verify(token: string, now: number = Date.now()): Promise<AccessTokenClaims> {
-    const cached = this.#verified.get(token);
-    if (cached !== undefined) {
-      if (now < cached.expiresAt + this.#tolerance * 1000) return cached;
-      this.#verified.delete(token);
-    }
+    const cached = this.verifiedClaims(token, now);
+    if (cached !== undefined) return cached;
     const claims = await this.#verifySignature(token, now);
     if (this.#verified.size >= this.#cacheSize) {
       // Oldest first (Map keeps insertion order): a bounded cache, no per-entry timers.
@@ -118,6 +115,18 @@ export class TokenService {
     }
     this.#verified.set(token, claims);
     return claims;
+  }
+
+  /**
+   * The claims of `token` when it verified before and has not expired since; undefined otherwise (then call
+   * verify). Synchronous, so the auth phase needs no promise for a token it has already seen.
+   */
+  verifiedClaims(token: string, now: number = Date.now()): AccessTokenClaims | undefined {
+    const cached = this.#verified.get(token);
+    if (cached === undefined) return undefined;
+    if (now < cached.expiresAt + this.#tolerance * 1000) return cached;
+    this.#verified.delete(token);
+    return undefined;
   }
 
   async #verifySignature(token: string, now: number): Promise<AccessTokenClaims> {
