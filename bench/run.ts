@@ -10,6 +10,7 @@ import { startLoginLoad } from './login-load.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
 const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
 const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
@@ -205,51 +206,69 @@ function print(results: Result[], baseline: Result): void {
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
 }
 
+/** The median of each scenario over the rounds (by requests/s; its p50/p99 travel with it). */
+function medians(rounds: Result[][]): Result[] {
+  return rounds[0]!.map((_, i) => {
+    const runs = rounds.map((r) => r[i]!).sort((x, y) => x.rps - y.rps);
+    return runs[Math.floor(runs.length / 2)]!;
+  });
+}
+
 async function main(): Promise<void> {
   const wanted = new Set(process.argv.slice(2));
   const run = (s: string) => wanted.size === 0 || wanted.has(s);
-  process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${DURATION}; gateway on cpu ${GATEWAY_CPU}, wrk and backends on cpu ${LOAD_CPU}\n`);
+  process.stdout.write(
+    `wrk -t1 -c${CONNECTIONS} -d${DURATION}, median of ${ROUNDS} rounds (scenarios interleaved); ` +
+      `gateway on cpu ${GATEWAY_CPU}, wrk and backends on cpu ${LOAD_CPU}\n`,
+  );
   const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');
   const ports = backends.line.ports as number[];
-  const results: Result[] = [];
-  const latency: Result[] = [];
-  try {
-    const baseline = await passthrough(ports);
-    results.push(baseline);
-    if (run('core')) {
-      results.push(await measure(ports, 'gateway (auth off, rate limit off)', OFF));
-      // The same with the three per-request log lines off: shows what the access log costs.
-      results.push(await measure(ports, 'gateway, logging.access_log: false', { ...OFF, access_log: false }));
-    }
-    if (run('ratelimit')) {
-      results.push(await measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
-      results.push(await measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));
-    }
-    if (run('auth') || run('logins')) {
-      await withGateway(ports, { auth: { enabled: true }, rate_limit: { enabled: false } }, '', async (base) => {
-        const token = await accessToken(base);
-        const auth = [`Authorization: Bearer ${token}`];
+  const AUTH_ON = { auth: { enabled: true }, rate_limit: { enabled: false } };
+  const scenarios: Array<() => Promise<Result>> = [() => passthrough(ports)];
+  if (run('core')) {
+    scenarios.push(() => measure(ports, 'gateway (auth off, rate limit off)', OFF));
+    // The same with the three per-request log lines off: shows what the access log costs.
+    scenarios.push(() => measure(ports, 'gateway, logging.access_log: false', { ...OFF, access_log: false }));
+  }
+  if (run('ratelimit')) {
+    scenarios.push(() => measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
+    scenarios.push(() => measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));
+  }
+  if (run('auth')) {
+    scenarios.push(() =>
+      withGateway(ports, AUTH_ON, '', async (base) => {
+        const auth = [`Authorization: Bearer ${await accessToken(base)}`];
         wrk('warm-up', `${base}/`, auth, '3s');
-        const verified = wrk('gateway + JWT verification', `${base}/`, auth);
-        results.push(verified);
-        if (run('logins')) {
-          // Latency at a fixed rate, without and then with logins (argon2id on the gateway's own core).
-          const quiet = probe(`proxied GET at ${PROBE_RATE}/s, no logins`, `${base}/`, auth[0]);
-          const load = startLoginLoad(base, LOAD_CPU);
-          await load.ready;
-          const busy = probe(`proxied GET at ${PROBE_RATE}/s, logins running`, `${base}/`, auth[0]);
-          const logins = await load.stop();
-          latency.push(quiet, busy);
-          process.stdout.write(
-            `  logins during that run: ${logins.toFixed(1)}/s; p99 with/without logins: ${(busy.p99 / quiet.p99).toFixed(2)}x\n`,
-          );
-        }
-      });
+        return wrk('gateway + JWT verification', `${base}/`, auth);
+      }),
+    );
+  }
+  try {
+    const rounds: Result[][] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const results: Result[] = [];
+      for (const scenario of scenarios) results.push(await scenario());
+      rounds.push(results);
+      process.stderr.write(`  round ${round + 1}: ${results.map((r) => r.rps.toFixed(0)).join(' / ')} req/s\n`);
     }
-    print(results, baseline);
-    if (latency.length > 0) {
-      process.stdout.write('\nopen-loop latency (gateway with JWT verification):\n');
-      for (const r of latency) process.stdout.write(`  ${r.name.padEnd(44)} p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
+    const results = medians(rounds);
+    print(results, results[0]!);
+    if (run('logins')) {
+      // Latency at a fixed rate, without and then with logins (argon2id on the gateway's own core).
+      await withGateway(ports, AUTH_ON, '', async (base) => {
+        const header = `Authorization: Bearer ${await accessToken(base)}`;
+        probe('warm-up', `${base}/`, header, PROBE_RATE, 3);
+        const quiet = probe(`proxied GET at ${PROBE_RATE}/s, no logins`, `${base}/`, header);
+        const load = startLoginLoad(base, LOAD_CPU);
+        await load.ready;
+        const busy = probe(`proxied GET at ${PROBE_RATE}/s, logins running`, `${base}/`, header);
+        const logins = await load.stop();
+        process.stdout.write('\nopen-loop latency (gateway with JWT verification):\n');
+        for (const r of [quiet, busy]) {
+          process.stdout.write(`  ${r.name.padEnd(44)} p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
+        }
+        process.stdout.write(`  logins during that run: ${logins.toFixed(1)}/s; p99 with/without logins: ${(busy.p99 / quiet.p99).toFixed(2)}x\n`);
+      });
     }
   } finally {
     await stop(backends);

@@ -108,7 +108,6 @@ export class GatewayMetrics {
   readonly #errors: FastCounter;
   /** Upstream label ("none" included) to a small integer, assigned on first sight; bounded by configured upstreams. */
   readonly #upstreamIds = new Map<string, number>();
-  readonly #rateLimit: Counter<'decision' | 'route'>;
   readonly #auth: Counter<'event'>;
   readonly #storeErrors: Counter<'store'>;
 
@@ -182,12 +181,13 @@ export class GatewayMetrics {
         for (const b of backends()) this.set({ upstream: b.label, name: b.name }, b.inflight);
       },
     });
-    this.#rateLimit = new Counter({
+    // A fast counter: the limiter records a decision on every limited request.
+    const rateLimit = new FastCounter({
       name: METRICS.rateLimit,
       help: 'Rate-limit decisions: pass, reject (429) or store_error (policy applied), by route class',
-      labelNames: ['decision', 'route'] as const,
-      registers,
+      labelNames: ['decision', 'route'],
     });
+    registerFast(this.registry, rateLimit);
     this.#auth = new Counter({
       name: METRICS.auth,
       help: 'Auth outcomes: register, login_success, login_failure, refresh, reuse_detected, logout',
@@ -203,7 +203,13 @@ export class GatewayMetrics {
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
     for (const store of STORES) this.#storeErrors.labels(store).inc(0);
-    for (const decision of RATE_LIMIT_EVENTS) for (const route of ROUTE_CLASSES) this.#rateLimit.labels(decision, route).inc(0);
+    // Every decision × route series exists from the start, resolved once so recording is a property read.
+    const decisions = {} as Record<RateLimitEvent, Record<RouteClass, { inc(): void }>>;
+    for (const decision of RATE_LIMIT_EVENTS) {
+      const byRoute = {} as Record<RouteClass, { inc(): void }>;
+      for (const route of ROUTE_CLASSES) byRoute[route] = rateLimit.series(`${decision}:${route}`, [decision, route]);
+      decisions[decision] = byRoute;
+    }
 
     this.phase = { name: 'metrics', onLogging: (ctx) => this.#observe(ctx) };
     this.authEvents = {
@@ -215,7 +221,7 @@ export class GatewayMetrics {
     this.rateLimitEvents = {
       record: (event, routeClass) => {
         this.rateLimitCounts[event]++;
-        this.#rateLimit.labels(event, routeClass).inc();
+        decisions[event][routeClass].inc();
       },
     };
   }
