@@ -10,8 +10,9 @@ export interface LoginLoad {
   stop(): Promise<number>;
 }
 
-export function startLoginLoad(base: string, cpu: string, concurrency = 4): LoginLoad {
-  const child = spawn('taskset', ['-c', cpu, process.execPath, '--import', 'tsx', 'bench/login-worker.ts', base, String(concurrency)], {
+/** `rate`: logins per second at most (0: as many as `concurrency` loops manage). */
+export function startLoginLoad(base: string, cpu: string, rate = 0, concurrency = 4): LoginLoad {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, '--import', 'tsx', 'bench/login-worker.ts', base, String(concurrency), String(rate)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,6 +1,9 @@
 // Child process of login-load.ts: registers one user, then logs in again and again with N requests in flight.
-const [base, concurrencyArg] = process.argv.slice(2);
+// Usage: login-worker.ts BASE_URL [CONCURRENCY=4] [RATE=0]
+// RATE logins per second at most (0: as fast as `concurrency` loops can go).
+const [base, concurrencyArg, rateArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg ?? '4');
+const rate = Number(rateArg ?? '0');
 const email = `login-bench-${process.pid}@example.com`;
 const body = JSON.stringify({ email, password: 'SecurePass123!' });
 const headers = { 'content-type': 'application/json' };
@@ -16,8 +19,16 @@ process.on('SIGTERM', () => {
   process.exit(0);
 });
 process.stdout.write('ready\n');
+let next = performance.now();
 async function loop(): Promise<void> {
   while (running) {
+    if (rate > 0) {
+      // Claim the next slot of the schedule and wait for it: at most `rate` logins start per second.
+      const slot = next;
+      next = Math.max(next, performance.now()) + 1000 / rate;
+      const wait = slot - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     const res = await fetch(`${base}/auth/login`, { method: 'POST', headers, body });
     await res.arrayBuffer();
     if (res.status === 200) count++;
