@@ -29,11 +29,15 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
   NO_HEALTHY_UPSTREAM: { status: 502, message: 'No healthy upstream', source: 'upstream' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
+  UPSTREAM_RESET: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   UPSTREAM_PROTOCOL: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
+  UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
+  /** Not sent (the client is gone): the status nginx logs for a request whose client closed the connection. */
+  CLIENT_CLOSED: { status: 499, message: 'Client Closed Request', source: 'client' },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -10,6 +10,7 @@ import { ProxyAttempt, abortAttemptOf, canRetry, type AttemptListener } from '..
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
+import { isAmbiguousPath } from './path-check.js';
 import { RequestContext } from './context.js';
 import type { Phase, UpstreamHeaders } from './phase.js';
 import { sendError } from './reply.js';
@@ -53,6 +54,9 @@ function resolveSetup(setup: PipelineSetup): ResolvedSetup {
     loggers: only(setup.phases, 'onLogging'),
   };
 }
+
+/** Shared: the answer to a path with dot-segments or encoded separators (see path-check.ts). */
+const AMBIGUOUS_PATH = new GatewayError('BAD_REQUEST', { details: 'path holds dot-segments or encoded separators' });
 
 const kContext = Symbol('portcullis.context');
 type TaggedResponse = ServerResponse & { [kContext]?: RequestContext; [kPipeline]?: Pipeline };
@@ -119,6 +123,10 @@ export class Pipeline implements AttemptListener {
   };
 
   async #run(ctx: RequestContext, setup: ResolvedSetup): Promise<void> {
+    if (isAmbiguousPath(ctx.path)) {
+      sendError(ctx, AMBIGUOUS_PATH);
+      return;
+    }
     const filters = setup.filters[ctx.routeClass];
     try {
       for (let i = 0; i < filters.length; i++) {
@@ -161,10 +169,11 @@ export class Pipeline implements AttemptListener {
 
   attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void {
     peer.inflight--;
+    if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
     const setup = this.#setup;
     if (isUpstreamHealthFailure(error)) setup.selector.reportFailure(peer, error);
     ctx.error = error;
-    if (error.retryable && ctx.attempts <= setup.retries && !ctx.res.destroyed && canRetry(ctx)) {
+    if (error.retryable && ctx.attempts <= setup.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
       this.#logger.warn(
         { request_id: ctx.id, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
         EVENTS.upstreamRetry,

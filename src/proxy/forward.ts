@@ -7,7 +7,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import { responseHeaders } from './headers.js';
-import { classifyUpstreamError } from './upstream-error.js';
+import { classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
@@ -19,6 +19,8 @@ export interface AttemptListener {
 }
 
 const kAttempt = Symbol('portcullis.attempt');
+/** Shared: an abort carries no per-request detail, so one instance (and one stack capture) serves them all. */
+const CLIENT_CLOSED = new GatewayError('CLIENT_CLOSED');
 type ResponseWithAttempt = RequestContext['res'] & { [kAttempt]?: ProxyAttempt };
 
 /** Shared 'drain' listener: resumes the upstream once the client has taken the buffered data. */
@@ -36,9 +38,13 @@ export function hasRequestBody(ctx: RequestContext): boolean {
   return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
 }
 
-/** A failed attempt may go to another upstream only if repeating it is harmless and its body is still unread. */
-export function canRetry(ctx: RequestContext): boolean {
-  return IDEMPOTENT.has(ctx.req.method ?? 'GET') || !hasRequestBody(ctx) || !ctx.req.readableDidRead;
+/**
+ * A failed attempt may go to another upstream only when its body (if any) was never read, and either the request
+ * never reached the first upstream or repeating it is harmless (an idempotent method), as nginx decides.
+ */
+export function canRetry(ctx: RequestContext, error: GatewayError): boolean {
+  if (hasRequestBody(ctx) && ctx.req.readableDidRead) return false;
+  return failedBeforeSending(error) || IDEMPOTENT.has(ctx.req.method ?? 'GET');
 }
 
 /**
@@ -80,9 +86,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** The client went away: stop the upstream side too. */
+  /** The client went away: stop the upstream side too (CLIENT_CLOSED is no fault of the upstream's). */
   abort(): void {
-    if (!this.#done) this.controller?.abort(new GatewayError('UPSTREAM_UNREACHABLE', { message: 'client closed' }));
+    if (!this.#done) this.controller?.abort(CLIENT_CLOSED);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -150,7 +156,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // The response had begun: the client cannot be told with a status any more, so its connection is cut.
     this.#done = true;
     const ctx = this.#ctx;
-    ctx.error = error;
+    if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
     ctx.res.destroy();
     this.#listener.attemptFinished(ctx, this.#peer);
   }
