@@ -60,9 +60,16 @@ export class LineWriter {
 
   readonly #afterWrite = (err: NodeJS.ErrnoException | null, written: number, text: string): void => {
     this.#writing = false;
-    // A short write (pipe full): put the rest back in front. Lengths are bytes vs UTF-16 units, so only an
-    // all-ASCII remainder can be sliced exactly; otherwise the remainder is rewritten through Buffer.
-    if (!err && written < Buffer.byteLength(text)) {
+    if (err) {
+      if (err.code === 'EAGAIN') {
+        // A non-blocking pipe that is full: keep the text, in order, and try again shortly.
+        this.#buffer = text + this.#buffer;
+        setTimeout(() => this.flush(), 10).unref();
+        return;
+      }
+      this.#dropped += countLines(text); // stdout closed or broken: nothing to do but count
+    } else if (written < Buffer.byteLength(text)) {
+      // A short write: `written` counts bytes, so the remainder is cut from the encoded text.
       this.#buffer = Buffer.from(text).subarray(written).toString('utf8') + this.#buffer;
     }
     if (this.#buffer.length >= this.#chunk) this.flush();
@@ -85,4 +92,10 @@ export class LineWriter {
     clearInterval(this.#timer);
     this.flushSync();
   }
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }

@@ -1,4 +1,5 @@
 // The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL.
+import { isatty } from 'node:tty';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LineWriter } from './line-writer.js';
@@ -21,7 +22,8 @@ const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', '
 export function createLogger(config: Config['logging'], env: NodeJS.ProcessEnv = process.env): LoggerHandle {
   // An unknown LOG_LEVEL is ignored rather than fatal: the config's level still applies.
   const level = (env.LOG_LEVEL !== undefined && LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : config.level) as LevelWithSilent;
-  const pretty = config.format === 'pretty' || (config.format === 'auto' && process.stdout.isTTY === true);
+  // isatty(1), not process.stdout.isTTY: creating process.stdout would switch a piped fd 1 to non-blocking mode.
+  const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
   const base = { service: 'portcullis' };
   if (pretty) {
     const logger = pino({

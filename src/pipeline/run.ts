@@ -119,6 +119,13 @@ export class Pipeline implements AttemptListener {
       socket.end();
       this.log(ctx);
     });
+    // The client left before the upstream switched protocols: stop the handshake, and log the request (499).
+    socket.once('close', () => {
+      if (ctx.status === 101) return;
+      abortAttemptOf(res);
+      if (ctx.status === 0) ctx.status = 499;
+      this.log(ctx);
+    });
     void this.#run(ctx, this.#setup);
   };
 
@@ -203,7 +210,7 @@ export class Pipeline implements AttemptListener {
     headers['x-proxy-by'] = this.#setup.proxyBy;
     headers['x-request-id'] = ctx.id;
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
-    if (this.draining) headers.connection = 'close';
+    if (this.draining && !ctx.upgrade) headers.connection = 'close'; // a 101 needs its Connection: upgrade
     const hooks = this.#setup.responseFilters;
     for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse(ctx, headers);
   };

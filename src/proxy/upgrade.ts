@@ -28,6 +28,9 @@ export function spliceUpgrade(ctx: RequestContext, statusCode: number, headers: 
   }
   client.write(headBlock(statusCode, headers));
   if (ctx.upgradeHead && ctx.upgradeHead.length > 0) upstream.write(ctx.upgradeHead);
+  // Either side ending, failing or being destroyed (shutdown) takes the other down with it: no half-open leftovers.
+  upstream.once('close', () => client.destroy());
+  client.once('close', () => upstream.destroy());
   upstream.on('error', () => client.destroy());
   client.on('error', () => upstream.destroy());
   upstream.pipe(client);

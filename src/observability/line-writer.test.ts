@@ -1,0 +1,39 @@
+// The line writer keeps every line, in order, through a real pipe; and counts what it had to drop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Runs a child that writes `lines` lines through a LineWriter on fd 1 and ends it; returns what came out. */
+function writeThroughChild(lines: number, maxBuffered?: number): Promise<string> {
+  const script = `
+    import { LineWriter } from './src/observability/line-writer.ts';
+    const w = new LineWriter(1, { chunk: 4096${maxBuffered ? `, maxBuffered: ${maxBuffered}` : ''} });
+    let i = 0;
+    const pump = () => {
+      for (let k = 0; k < 500 && i < ${lines}; k++, i++) w.write('{"n":' + i + '}\\n');
+      if (i < ${lines}) setImmediate(pump); else setTimeout(() => w.end(), 50);
+    };
+    pump();`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', () => resolve(out));
+  });
+}
+
+test('100k lines arrive complete and in order through a pipe', async () => {
+  const out = await writeThroughChild(100_000);
+  const lines = out.trimEnd().split('\n');
+  assert.equal(lines.length, 100_000);
+  lines.forEach((line, i) => assert.equal(line, `{"n":${i}}`));
+});
+
+test('past maxBuffered, lines are dropped and the drop is reported in the stream', async () => {
+  const out = await writeThroughChild(20_000, 10_000);
+  assert.match(out, /"msg":"Log Lines Dropped"/);
+  for (const line of out.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
+});
