@@ -8,11 +8,12 @@ import type { Server } from 'node:http';
 import { GatewayMetrics } from './observability/metrics.js';
 import { startAdminServer, type AdminServer, type ReloadResult } from './admin/server.js';
 import { loadDashboard } from './admin/assets.js';
-import { pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
+import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
 import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
 import { SessionJanitor } from './store/janitor.js';
-import { KvUnavailableError, type KvStore } from './kv/kv-store.js';
+import type { KvStore } from './kv/kv-store.js';
+import { CountedKvStore } from './kv/counted.js';
 import { createMemoryKvStore } from './kv/memory.js';
 import { createRedisKvStore } from './kv/redis.js';
 import { createRateLimitPhase } from './ratelimit/phase.js';
@@ -43,6 +44,8 @@ export interface FeatureDeps {
   readonly dataDir: string;
   readonly balancer: Balancer;
   readonly adminEnabled: boolean;
+  /** True once the gateway is stopping (readiness turns 503). */
+  readonly isDraining: () => boolean;
   /** POST /reload on the admin port: re-reads the config file and applies it (as SIGHUP does). */
   readonly reload?: () => Promise<ReloadResult>;
 }
@@ -57,7 +60,11 @@ function openKvStore(config: Config): KvStore {
     : createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
 }
 
-/** Counts store outages for the metrics without touching the adapters: a failed call is reported, then rethrown. */
+/**
+ * Counts user-store outages for the metrics without touching the adapters: a failed call is reported, then
+ * rethrown. A Proxy is fine here (register, login, refresh: a few calls per second); the KV store, which is on
+ * the proxied path, has an explicit decorator instead (kv/counted.ts).
+ */
 function countFailures<T extends object>(target: T, onFailure: () => void): T {
   return new Proxy(target, {
     get(obj, key, receiver) {
@@ -67,7 +74,7 @@ function countFailures<T extends object>(target: T, onFailure: () => void): T {
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(obj, args);
         if (result instanceof Promise) {
           return result.catch((err: unknown) => {
-            if (err instanceof StoreUnavailableError || err instanceof KvUnavailableError) onFailure();
+            if (err instanceof StoreUnavailableError) onFailure();
             throw err;
           });
         }
@@ -82,11 +89,11 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   const { balancer, logger } = deps;
   let config = initial;
   const metrics = new GatewayMetrics(() => balancer.backends);
-  const readiness: ReadinessCheck[] = [upstreamsCheck(balancer)];
+  const readiness: ReadinessCheck[] = [upstreamsCheck(balancer), acceptingCheck(deps.isDraining)];
   const authOn = config.middleware.auth.enabled;
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
-  const kv = countFailures(openKvStore(config), () => metrics.recordStoreError('redis'));
+  const kv = new CountedKvStore(openKvStore(config), () => metrics.recordStoreError('redis'));
   if (config.redis.url !== '') readiness.push(pingCheck('redis', () => kv.ping()));
   const limiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, store: kv, logger, events: metrics.rateLimitEvents });

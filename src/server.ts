@@ -77,6 +77,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     dataDir: options.dataDir,
     balancer,
     adminEnabled: options.adminEnabled ?? true,
+    isDraining: () => pipeline.draining,
     reload:
       options.configPath === undefined
         ? undefined

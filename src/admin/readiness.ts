@@ -54,6 +54,16 @@ export function upstreamsCheck(source: { hasHealthy(): boolean }): ReadinessChec
   };
 }
 
+/** Not ready once a stop has begun, so load balancers stop sending before the port closes. */
+export function acceptingCheck(isDraining: () => boolean): ReadinessCheck {
+  return {
+    name: 'accepting',
+    async check() {
+      if (isDraining()) throw new GatewayError('SHUTTING_DOWN');
+    },
+  };
+}
+
 /** Wraps a ping (e.g. `() => store.ping()`, `() => redis.ping()`) as a named check; the ping's result is ignored. */
 export function pingCheck(name: string, ping: () => Promise<unknown>): ReadinessCheck {
   return {

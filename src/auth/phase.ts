@@ -76,7 +76,13 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     return admit(ctx, claims, false);
   };
 
-  const slowPath = async (ctx: RequestContext, token: string, known: AccessTokenClaims | undefined): Promise<Outcome> => {
+  /** Verifies the signature when `known` is undefined; awaits `pending` (an isRevoked already asked) when given. */
+  const slowPath = async (
+    ctx: RequestContext,
+    token: string,
+    known: AccessTokenClaims | undefined,
+    pending?: Promise<boolean>,
+  ): Promise<Outcome> => {
     let claims = known;
     if (claims === undefined) {
       try {
@@ -87,7 +93,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       }
     }
     try {
-      return admit(ctx, claims, await kv.isRevoked(claims.tokenId));
+      return admit(ctx, claims, await (pending ?? kv.isRevoked(claims.tokenId)));
     } catch (err) {
       return onKvError(ctx, claims, err);
     }
@@ -110,7 +116,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     } catch (err) {
       return onKvError(ctx, claims, err);
     }
-    return typeof revoked === 'boolean' ? admit(ctx, claims, revoked) : slowPath(ctx, credential.token, claims);
+    return typeof revoked === 'boolean' ? admit(ctx, claims, revoked) : slowPath(ctx, credential.token, claims, revoked);
   };
 
   return { name: 'authenticate', onRequest, onUpstreamRequest };

@@ -34,7 +34,7 @@ test('/ready follows the upstreams: ready, not_ready naming "upstreams" when all
   await b.stop();
   await waitFor('/ready to answer 503', async () => (await ready()).status === 503, 10_000);
   const down = await ready();
-  assert.deepEqual(down.json(), { status: 'not_ready', checks: { upstreams: 'down' } });
+  assert.deepEqual(down.json(), { status: 'not_ready', checks: { upstreams: 'down', accepting: 'ok' } });
   // Liveness on the proxy port is unaffected.
   assert.equal((await client.request(`${gw.url}/health`)).status, 200);
 
@@ -60,4 +60,21 @@ test('the admin port answers unknown paths with 404 JSON and wrong methods with 
   // The admin routes are not on the proxy port: /metrics there is proxied like any other path.
   const proxied = await client.request(`${gw.url}/metrics`);
   assert.equal(proxied.json<{ backend: string }>().backend, 'a');
+});
+
+test('/ready answers 503 naming "accepting" while the gateway drains, before its port closes', async () => {
+  const a = await startBackend('a');
+  after(() => a.stop());
+  const gw = await startInProcess({
+    load_balancing: { upstreams: upstreams([a.port]) },
+    server: { timeouts: { shutdown_drain: '5s' } },
+  });
+  const inFlight = client.request(`${gw.url}/slow?ms=1500`);
+  await waitFor('the slow request to reach the backend', () => a.active === 1, 5_000);
+  const closing = gw.close();
+  const res = await client.request(`${gw.adminUrl}/ready`);
+  assert.equal(res.status, 503);
+  assert.equal(res.json<{ checks: Record<string, string> }>().checks.accepting, 'down');
+  assert.equal((await inFlight).status, 200, 'the in-flight request still completes');
+  await closing;
 });

@@ -1,0 +1,54 @@
+// A KvStore decorator that reports every KvUnavailableError (for the store-error metric) and passes results through.
+import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
+
+/**
+ * Keeps a synchronous store synchronous: `take` and `isRevoked` return the inner store's value as it came, and only
+ * a promise gets a rejection handler (shared, made once). Built once at start-up, it sits on the hot path.
+ */
+export class CountedKvStore implements KvStore {
+  readonly #inner: KvStore;
+  readonly #onUnavailable: () => void;
+
+  constructor(inner: KvStore, onUnavailable: () => void) {
+    this.#inner = inner;
+    this.#onUnavailable = onUnavailable;
+  }
+
+  readonly #rejected = (err: unknown): never => {
+    if (err instanceof KvUnavailableError) this.#onUnavailable();
+    throw err;
+  };
+
+  /** A promise gets the shared rejection handler; a plain value passes through untouched. */
+  #watch<T>(result: T | Promise<T>): T | Promise<T> {
+    return result instanceof Promise ? result.catch(this.#rejected) : result;
+  }
+
+  take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult> {
+    try {
+      return this.#watch(this.#inner.take(key, rule));
+    } catch (err) {
+      return this.#rejected(err);
+    }
+  }
+
+  isRevoked(tokenId: string): boolean | Promise<boolean> {
+    try {
+      return this.#watch(this.#inner.isRevoked(tokenId));
+    } catch (err) {
+      return this.#rejected(err);
+    }
+  }
+
+  revoke(tokenId: string, expiresAtMs: number): Promise<void> {
+    return this.#inner.revoke(tokenId, expiresAtMs).catch(this.#rejected);
+  }
+
+  ping(): Promise<void> {
+    return this.#inner.ping().catch(this.#rejected);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
