@@ -44,10 +44,25 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Parts of the config that a reload cannot change; a difference is reported rather than silently ignored. */
+/**
+ * Parts of the config that a reload cannot change; a difference is refused rather than silently ignored. Pool
+ * settings are fixed because a kept upstream keeps its pool (and its keep-alive connections) across a reload.
+ */
 function fixedSettings(config: Config): string {
-  const { listen_host, listen_port, workers } = config.server;
-  return JSON.stringify([listen_host, listen_port, workers, config.database, config.redis, config.jwt, config.admin, config.middleware.auth.enabled]);
+  const { listen_host, listen_port, workers, timeouts } = config.server;
+  const lb = config.load_balancing;
+  return JSON.stringify([
+    listen_host,
+    listen_port,
+    workers,
+    [timeouts.upstream_connect, timeouts.upstream_response, timeouts.upstream_body, lb.connections_per_upstream],
+    config.database,
+    config.redis,
+    config.jwt,
+    config.admin,
+    config.logging,
+    config.middleware.auth,
+  ]);
 }
 
 /** Builds the pipeline's phase lists from the features that are switched on. */
@@ -127,13 +142,19 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     adminPort: admin,
     async reload(next: Config): Promise<void> {
       if (fixedSettings(next) !== fixedSettings(config)) {
-        throw new ConfigError('listen address, workers, database, redis, jwt and admin settings need a restart');
+        throw new ConfigError(
+          'listen address, workers, upstream pool and timeout, database, redis, jwt, admin, logging and auth settings need a restart',
+        );
       }
+      // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
       const nextTrusted = trustedProxiesOf(next);
-      const removed = balancer.apply(next);
       features.reconfigure(next);
+      const removed = balancer.apply(next);
       health.update(next.load_balancing.health_check);
       server.maxConnections = next.server.max_connections;
+      server.headersTimeout = next.server.timeouts.header;
+      server.requestTimeout = next.server.timeouts.request;
+      server.keepAliveTimeout = next.server.timeouts.idle;
       config = next;
       trusted = nextTrusted;
       pipeline.replace(buildSetup(config, features, balancer, trusted));

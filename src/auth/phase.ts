@@ -60,6 +60,9 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   const isPublic = publicPathMatcher(deps.config.public_paths);
   const allowOnKvError = deps.config.on_store_error === 'allow';
 
+  /** True from the first revocation-list failure until it answers again (outages are logged once). */
+  let outage = false;
+
   /** Revoked? → 401; store down → on_store_error; else the caller becomes ctx.user. */
   const admit = (ctx: RequestContext, claims: AccessTokenClaims, revoked: boolean): Outcome => {
     if (revoked) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
@@ -72,7 +75,11 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     if (!allowOnKvError) {
       return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
     }
-    deps.logger.warn({ requestId: ctx.id, cause: describeCause(err) }, 'revocation list unavailable: token accepted (on_store_error=allow)');
+    // Once per outage, not per request: the limiter logs the outage too, and a flood of lines helps nobody.
+    if (!outage) {
+      outage = true;
+      deps.logger.warn({ request_id: ctx.id, cause: describeCause(err), policy: 'allow' }, 'Revocation List Unavailable');
+    }
     return admit(ctx, claims, false);
   };
 
@@ -93,7 +100,9 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       }
     }
     try {
-      return admit(ctx, claims, await (pending ?? kv.isRevoked(claims.tokenId)));
+      const revoked = await (pending ?? kv.isRevoked(claims.tokenId));
+      outage = false;
+      return admit(ctx, claims, revoked);
     } catch (err) {
       return onKvError(ctx, claims, err);
     }

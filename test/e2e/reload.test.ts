@@ -70,7 +70,9 @@ test('SIGHUP and POST /reload change upstreams and weights under load without a 
   rewrite(gw, lb([a, c], [1, 3]));
   gw.child.kill('SIGHUP');
   await waitFor('"Config Reloaded" after SIGHUP', () => logCount(gw, 'Config Reloaded') === 1, 10_000);
-  await sleep(300); // requests already sent to b before the swap finish
+  // Requests sent to b before the swap finish: b idle, then a quiet margin for any still on the wire.
+  await waitFor('b to finish its last requests', () => b.active === 0, 10_000);
+  await sleep(500);
   const atSwap = { a: a.hits, b: b.hits, c: c.hits };
   await waitFor('traffic on the new backend', () => c.hits - atSwap.c >= 60, 10_000);
   assert.equal(b.hits, atSwap.b, 'the removed backend gets no request after the reload');
@@ -83,7 +85,8 @@ test('SIGHUP and POST /reload change upstreams and weights under load without a 
   const res = await client.request(`${admin}/reload`, { method: 'POST' });
   assert.equal(res.status, 200);
   assert.deepEqual(res.json(), { status: 'reloaded' });
-  await sleep(300);
+  await waitFor('c to finish its last requests', () => c.active === 0, 10_000);
+  await sleep(500);
   const atSecond = { b: b.hits, c: c.hits };
   await waitFor('b back in rotation', () => b.hits - atSecond.b >= 30, 10_000);
   assert.equal(c.hits, atSecond.c, 'c gets nothing after the second reload');
