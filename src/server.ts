@@ -1,6 +1,7 @@
 // Composition root: config → stores → phases → pipeline → listeners, and the graceful stop. The only file that
 // knows every concrete adapter.
 import { listen } from './listen.js';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -112,7 +113,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   server.maxConnections = config.server.max_connections;
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
-  server.on('clientError', onClientError);
+  server.on('clientError', clientErrorHandler(config.server.proxy_by));
   features.watch(server);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -218,19 +219,30 @@ function trustedProxiesOf(config: Config): TrustedProxies {
   }
 }
 
-/** Malformed HTTP from a client: answer 400 (or 408 on a header timeout) without involving the pipeline. */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-  const body = JSON.stringify({ error: status.slice(4) });
-  socket.end(
-    `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-  );
+/**
+ * Malformed HTTP from a client (node's parser refused it before any request existed): answer 400, 408 on a header
+ * timeout or 431 for oversized headers, with the gateway headers like every other answer, and close.
+ */
+function clientErrorHandler(proxyBy: string): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return (err, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
+    const id = randomUUID();
+    const body = JSON.stringify({ error: status.slice(4), request_id: id });
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
+        `x-proxy-by: ${proxyBy}\r\nx-request-id: ${id}\r\nx-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
 }
-
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -26,12 +26,12 @@ export class Balancer implements UpstreamSelector {
   #panicOffset = 0;
   readonly #logger: Logger;
 
-  constructor(config: Config, logger: Logger, previous: readonly Backend[] = []) {
+  constructor(config: Config, logger: Logger) {
     this.#logger = logger;
     this.#backends = [];
     this.#strategy = createStrategy(config.load_balancing.strategy, 0);
     this.#cooldownMs = config.load_balancing.health_check.passive_cooldown;
-    this.apply(config, previous);
+    this.apply(config);
   }
 
   /** The current backends, in config order. */
@@ -44,8 +44,8 @@ export class Balancer implements UpstreamSelector {
    * its pool (and so its keep-alive connections), health and counters; the others get new pools. Returns the
    * backends that are no longer in the config, for the caller to close once their requests finish.
    */
-  apply(config: Config, previous: readonly Backend[] = this.#backends): Backend[] {
-    const byKey = new Map(previous.map((b) => [b.key, b]));
+  apply(config: Config): Backend[] {
+    const byKey = new Map(this.#backends.map((b) => [b.key, b]));
     const options = poolOptionsFrom(config);
     const next = config.load_balancing.upstreams.map((u) => {
       const host = u.address.includes(':') ? `[${u.address}]` : u.address;

@@ -45,6 +45,8 @@ export class RequestContext {
   readonly routeClass: RouteClass;
   /** The socket peer, normalized (IPv4-mapped IPv6 stripped). */
   readonly peerAddress: string;
+  /** True when the peer is a configured trusted proxy (its X-Forwarded-* headers are believed). */
+  readonly peerTrusted: boolean;
   /** The client's address: the peer, or X-Forwarded-For's client when the peer is a trusted proxy. */
   readonly clientAddress: string;
   /** True for an Upgrade (WebSocket) request. */
@@ -90,12 +92,8 @@ export class RequestContext {
     this.path = q === -1 ? url : url.slice(0, q);
     this.routeClass = classifyPath(this.path);
     this.peerAddress = normalizeAddress(req.socket.remoteAddress ?? '');
-    const xff = req.headers['x-forwarded-for'];
-    this.clientAddress = trusted.clientAddress(this.peerAddress, Array.isArray(xff) ? xff.join(',') : xff);
-  }
-
-  /** Milliseconds since the request arrived. */
-  elapsedMs(now: number): number {
-    return now - this.startedAt;
+    this.peerTrusted = trusted.has(this.peerAddress);
+    const xff = this.peerTrusted ? req.headers['x-forwarded-for'] : undefined;
+    this.clientAddress = xff === undefined ? this.peerAddress : trusted.clientAddress(this.peerAddress, Array.isArray(xff) ? xff.join(',') : xff);
   }
 }

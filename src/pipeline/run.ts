@@ -12,7 +12,7 @@ import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
 import { isAmbiguousPath } from './path-check.js';
 import { RequestContext } from './context.js';
-import type { Phase, UpstreamHeaders } from './phase.js';
+import type { Phase } from './phase.js';
 import { sendError } from './reply.js';
 import type { RouteClass } from './route.js';
 import type { Peer, UpstreamSelector } from './upstream.js';
@@ -147,10 +147,10 @@ export class Pipeline implements AttemptListener {
     }
     if (ctx.res.destroyed) return;
     this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
-    this.#attempt(ctx, setup, undefined, undefined);
+    this.#attempt(ctx, setup, undefined);
   }
 
-  #attempt(ctx: RequestContext, setup: ResolvedSetup, exclude: Peer | undefined, headers: UpstreamHeaders | undefined): void {
+  #attempt(ctx: RequestContext, setup: ResolvedSetup, exclude: Peer | undefined): void {
     const peer = setup.selector.select(ctx, exclude);
     if (peer === undefined) {
       sendError(ctx, ctx.error ?? new GatewayError('NO_HEALTHY_UPSTREAM'));
@@ -161,16 +161,10 @@ export class Pipeline implements AttemptListener {
     peer.inflight++;
     peer.requests++;
     this.#access.selectUpstream(ctx.id, peer.label, ctx.attempts);
-    let outgoing = headers;
-    if (outgoing === undefined) {
-      outgoing = upstreamRequestHeaders(ctx.req.headers, {
-        requestId: ctx.id,
-        peerAddress: ctx.peerAddress,
-        peerTrusted: setup.trusted.has(ctx.peerAddress),
-      });
-      const hooks = setup.upstreamFilters;
-      for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
-    }
+    // Built per attempt (a retry is rare), from the context itself: it carries the forwarding facts.
+    const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx);
+    const hooks = setup.upstreamFilters;
+    for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
     new ProxyAttempt(ctx, peer, this, performance.now()).dispatch(outgoing);
   }
 
@@ -185,7 +179,7 @@ export class Pipeline implements AttemptListener {
         { request_id: ctx.id, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
         EVENTS.upstreamRetry,
       );
-      this.#attempt(ctx, setup, peer, undefined);
+      this.#attempt(ctx, setup, peer);
       return;
     }
     sendError(ctx, error);

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { responseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers.js';
 
-const UNTRUSTED: ForwardingFacts = { requestId: 'rid-1', peerAddress: '203.0.113.7', peerTrusted: false };
-const TRUSTED: ForwardingFacts = { requestId: 'rid-2', peerAddress: '10.0.0.2', peerTrusted: true };
+const UNTRUSTED: ForwardingFacts = { id: 'rid-1', peerAddress: '203.0.113.7', peerTrusted: false };
+const TRUSTED: ForwardingFacts = { id: 'rid-2', peerAddress: '10.0.0.2', peerTrusted: true };
 
 describe('upstreamRequestHeaders: hop-by-hop', () => {
   test('removes the standard hop-by-hop set and every header named by Connection', () => {

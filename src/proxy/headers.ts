@@ -29,9 +29,10 @@ const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
   'proxy-connection',
 ]);
 
-/** What the request filter knows that the forwarded headers need. */
+/** What the forwarded headers need to know about the request (a RequestContext has all of it). */
 export interface ForwardingFacts {
-  readonly requestId: string;
+  /** The request id, sent as X-Request-ID. */
+  readonly id: string;
   /** The socket peer (normalized). */
   readonly peerAddress: string;
   /** True when the peer is a trusted proxy: its X-Forwarded-* headers are kept and extended. */
@@ -73,7 +74,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: For
   if (facts.peerTrusted && typeof fwdHost === 'string') out['x-forwarded-host'] = fwdHost;
   else if (host !== undefined) out['x-forwarded-host'] = host;
   else delete out['x-forwarded-host'];
-  out['x-request-id'] = facts.requestId;
+  out['x-request-id'] = facts.id;
   return out;
 }
 

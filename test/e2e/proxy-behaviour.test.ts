@@ -207,3 +207,18 @@ describe('upgrade and logs', () => {
     assert.ok((done.duration_ms as number) >= 0);
   });
 });
+
+test('malformed HTTP gets 400 JSON with the gateway headers, before any request exists', async () => {
+  const backend = await startBackend('m');
+  const gw = await startInProcess({ load_balancing: { upstreams: upstreams([backend.port]) } });
+  try {
+    const res = await rawRequest(gw.gateway.port, 'GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n');
+    assert.equal(res.status, 400);
+    assert.equal(res.headers['x-proxy-by'], 'Portcullis');
+    assert.equal(JSON.parse(res.body).request_id, res.headers['x-request-id']);
+    assert.equal(backend.hits, 0);
+  } finally {
+    await gw.close();
+    await backend.stop();
+  }
+});
