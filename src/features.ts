@@ -33,7 +33,7 @@ export interface Features {
   /** Starts the admin listener; resolves to its port, or undefined when disabled. */
   startAdmin(): Promise<number | undefined>;
   /** Counts the proxy server's open connections and in-flight requests (metrics); called once by server.ts. */
-  watch(server: Server): void;
+  watch(server: Server, inFlight: () => number): void;
   /** Applies the reloadable settings of a new config (rate limits). */
   reconfigure(config: Config): void;
   close(): Promise<void>;
@@ -153,7 +153,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       });
       return admin.port;
     },
-    watch: (server) => metrics.watch(server),
+    watch: (server, inFlight) => metrics.watch(server, inFlight),
     reconfigure(next: Config) {
       config = next;
       limiter = limiterFor(next);

@@ -114,7 +114,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('clientError', clientErrorHandler(config.server.proxy_by));
-  features.watch(server);
+  features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

@@ -1,7 +1,6 @@
 // Prometheus metrics: the gateway-owned registry, every metric name, the logging-phase writer and the event sinks.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -98,7 +97,8 @@ export class GatewayMetrics {
   /** Give this to the rate limiter. */
   readonly rateLimitEvents: RateLimitEventSink;
 
-  #inFlight = 0;
+  /** Requests in flight, as counted by the pipeline driver (read at scrape time; default: none). */
+  #inFlight: () => number = () => 0;
   #connections = 0;
   // The four per-request metrics are our pre-aggregated collectors (see fast-metrics.ts): prom-client's labels() and
   // label hashing cost ~5% of proxy throughput. Their series are found by integer keys built below, not label objects.
@@ -149,7 +149,7 @@ export class GatewayMetrics {
       help: 'Requests received whose response has not finished',
       registers,
       collect() {
-        this.set(self.#inFlight);
+        this.set(self.#inFlight());
       },
     });
     new Gauge({
@@ -234,16 +234,16 @@ export class GatewayMetrics {
 
   /** Requests in flight and open client connections right now (for /api/status). */
   get live(): { inFlight: number; connections: number } {
-    return { inFlight: this.#inFlight, connections: this.#connections };
+    return { inFlight: this.#inFlight(), connections: this.#connections };
   }
 
   /**
-   * Counts the proxy port's connections and requests. Call once on the proxy server; listeners run per connection
-   * and per request, and share one function each so no closure is made per request.
+   * Counts the proxy port's open connections (one shared listener per connection) and reads requests in flight from
+   * `inFlight` (the pipeline driver's own count, so no listener is added per request). Call once at start-up.
    */
-  watch(server: Server): void {
+  watch(server: Server, inFlight: () => number): void {
+    this.#inFlight = inFlight;
     server.on('connection', this.#onConnection);
-    server.on('request', this.#onRequest);
   }
 
   readonly #onConnection = (socket: Socket): void => {
@@ -253,15 +253,6 @@ export class GatewayMetrics {
 
   readonly #onConnectionClose = (): void => {
     this.#connections--;
-  };
-
-  readonly #onRequest = (_req: unknown, res: ServerResponse): void => {
-    this.#inFlight++;
-    res.on('close', this.#onRequestClose);
-  };
-
-  readonly #onRequestClose = (): void => {
-    this.#inFlight--;
   };
 
   /** The logging phase body: runs once per request, after the response has ended or the client went away. */

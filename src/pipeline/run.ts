@@ -84,6 +84,8 @@ export class Pipeline implements AttemptListener {
   readonly #access: AccessLog;
   /** Set when shutting down: responses ask clients to close their connection. */
   draining = false;
+  /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
+  inFlight = 0;
 
   constructor(setup: PipelineSetup, logger: Logger, access: AccessLog) {
     this.#setup = resolveSetup(setup);
@@ -99,6 +101,7 @@ export class Pipeline implements AttemptListener {
   /** The 'request' handler of the HTTP server. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const ctx = new RequestContext(req, res, this.#setup.trusted, this.#decorate, performance.now(), false);
+    this.inFlight++;
     const tagged = res as TaggedResponse;
     tagged[kContext] = ctx;
     tagged[kPipeline] = this;
@@ -113,6 +116,7 @@ export class Pipeline implements AttemptListener {
     res.shouldKeepAlive = false;
     res.assignSocket(socket as never);
     const ctx = new RequestContext(req, res, this.#setup.trusted, this.#decorate, performance.now(), true);
+    this.inFlight++;
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
     res.once('finish', () => {
@@ -213,6 +217,7 @@ export class Pipeline implements AttemptListener {
   log(ctx: RequestContext): void {
     if (ctx.logged) return;
     ctx.logged = true;
+    this.inFlight--;
     const duration = Math.round((performance.now() - ctx.startedAt) * 100) / 100;
     ctx.durationMs = duration;
     const error = ctx.error;
