@@ -26,6 +26,17 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time the proxy under test spent per request (user + system), in microseconds; NaN when not measured. */
+  cpuUs: number;
+}
+
+/** The process whose CPU time wrk runs are charged to (the proxy under test), set while one runs. */
+let measuredPid: number | undefined;
+
+/** User + system CPU time of `pid` in microseconds, from /proc (clock ticks of 10 ms). */
+function cpuTimeUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 interface Started {
@@ -78,6 +89,8 @@ function toMs(value: string): number {
 
 /** Runs wrk pinned to the load core against `url`. */
 function wrk(name: string, url: string, headers: string[] = [], duration = DURATION): Result {
+  const pid = measuredPid;
+  const cpuBefore = pid === undefined ? 0 : cpuTimeUs(pid);
   const args = ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${duration}`, '--latency'];
   for (const h of headers) args.push('-H', h);
   const out = spawnSync('taskset', [...args, url], { encoding: 'utf8' });
@@ -87,7 +100,9 @@ function wrk(name: string, url: string, headers: string[] = [], duration = DURAT
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out.stdout)?.[1] ?? '');
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out.stdout)?.[1];
   if (non2xx) process.stderr.write(`  note: ${name}: ${non2xx} non-2xx responses\n`);
-  return { name, rps, p50, p99 };
+  const requests = Number(/(\d+) requests in/.exec(out.stdout)?.[1]);
+  const cpuUs = pid === undefined ? Number.NaN : (cpuTimeUs(pid) - cpuBefore) / requests;
+  return { name, rps, p50, p99, cpuUs };
 }
 
 /** Runs the open-loop latency probe pinned to the load core; p50/p99 in ms at a fixed request rate. */
@@ -98,7 +113,7 @@ function probe(name: string, url: string, header: string | undefined, rate = PRO
   if (out.status !== 0) throw new Error(`probe failed: ${out.stderr}`);
   const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { count: number; errors: number; p50: number; p99: number };
   if (r.errors > 0) process.stderr.write(`  note: ${name}: ${r.errors} failed requests\n`);
-  return { name, rps: r.count / seconds, p50: r.p50, p99: r.p99 };
+  return { name, rps: r.count / seconds, p50: r.p50, p99: r.p99, cpuUs: Number.NaN };
 }
 
 /** A gateway config for the bench backends with the given middleware. */
@@ -144,8 +159,10 @@ async function withGateway<T>(
     '"Gateway Started"',
   );
   try {
+    measuredPid = gw.child.pid;
     return await fn(`http://127.0.0.1:${gw.line.port as number}`);
   } finally {
+    measuredPid = undefined;
     await stop(gw);
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -155,9 +172,11 @@ async function passthrough(ports: number[]): Promise<Result> {
   const p = await startPinned(GATEWAY_CPU, ['--import', 'tsx', 'bench/passthrough.ts'], { BACKEND_PORTS: ports.join(',') }, '"Gateway Started"');
   try {
     const url = `http://127.0.0.1:${p.line.port as number}/`;
+    measuredPid = p.child.pid;
     wrk('warm-up', url, [], '3s');
     return wrk('bare pass-through (node:http + undici)', url);
   } finally {
+    measuredPid = undefined;
     await stop(p);
   }
 }
@@ -200,19 +219,26 @@ function print(results: Result[], baseline: Result): void {
     r.p50.toFixed(2),
     r.p99.toFixed(2),
     `${((r.rps / baseline.rps) * 100).toFixed(1)} %`,
+    r.cpuUs.toFixed(1),
+    `${((baseline.cpuUs / r.cpuUs) * 100).toFixed(1)} %`,
   ]);
-  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of pass-through'];
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs pass-through', 'CPU µs/req', 'per-core vs pass-through'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   process.stdout.write(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  process.stdout.write(
+    '\nper-core vs pass-through: the pass-through\'s CPU time per request over this one\'s, i.e. the requests/s one core\n' +
+      'would serve relative to the pass-through; it does not depend on how busy the load core was.\n',
+  );
 }
 
 /** The median of each scenario over the rounds (by requests/s; its p50/p99 travel with it). */
 function medians(rounds: Result[][]): Result[] {
   return rounds[0]!.map((_, i) => {
     const runs = rounds.map((r) => r[i]!).sort((x, y) => x.rps - y.rps);
-    return runs[Math.floor(runs.length / 2)]!;
+    const cpu = rounds.map((r) => r[i]!.cpuUs).sort((x, y) => x - y);
+    return { ...runs[Math.floor(runs.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]! };
   });
 }
 
