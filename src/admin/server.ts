@@ -108,11 +108,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   }
 }
 
-/** POST /reload. A browser page on another origin must not be able to trigger it (a form POST needs no preflight). */
+/**
+ * POST /reload. A browser page on another origin must not be able to trigger it (a form POST needs no preflight),
+ * nor through DNS rebinding: on a loopback listener the Host header must name a loopback host too, since a
+ * rebound attacker's name would pass the same-origin check.
+ */
 async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps): Promise<void> {
   const origin = req.headers.origin;
   if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
     return void json(res, 403, { error: 'Forbidden', reason: 'cross-origin request' });
+  }
+  if (isLoopback(req.socket.localAddress ?? '') && !isLoopbackHost(req.headers.host)) {
+    return void json(res, 403, { error: 'Forbidden', reason: 'Host must be a loopback name on a loopback listener' });
   }
   if (deps.reload === undefined) return void json(res, 501, { error: 'Not Implemented', reason: 'reload is not available' });
   let result: ReloadResult;
@@ -124,6 +131,17 @@ async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   }
   if (result.ok) return void json(res, 200, { status: 'reloaded' });
   json(res, 400, { status: 'rejected', reason: result.reason ?? 'config rejected' });
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+/** localhost, 127.x.y.z or [::1], with or without a port. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name === 'localhost' || name.endsWith('.localhost') || isLoopback(name);
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {

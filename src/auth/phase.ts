@@ -131,6 +131,14 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   return { name: 'authenticate', onRequest, onUpstreamRequest };
 }
 
+/** One shared error per challenge: a flood of bad tokens allocates no Error (and captures no stack) per request. */
+const UNAUTHORIZED_BY_CHALLENGE = new Map<string, GatewayError>();
+
 function unauthorized(ctx: RequestContext, challenge: string): Outcome {
-  return sendError(ctx, new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': challenge } }));
+  let error = UNAUTHORIZED_BY_CHALLENGE.get(challenge);
+  if (error === undefined) {
+    error = new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': challenge } });
+    UNAUTHORIZED_BY_CHALLENGE.set(challenge, error);
+  }
+  return sendError(ctx, error);
 }

@@ -134,6 +134,8 @@ export class Pipeline implements AttemptListener {
   };
 
   async #run(ctx: RequestContext, setup: ResolvedSetup): Promise<void> {
+    // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
+    this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
     if (isAmbiguousPath(ctx.path)) {
       sendError(ctx, AMBIGUOUS_PATH);
       return;
@@ -150,7 +152,6 @@ export class Pipeline implements AttemptListener {
       return;
     }
     if (ctx.res.destroyed) return;
-    this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
     this.#attempt(ctx, setup, undefined);
   }
 

@@ -2,7 +2,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import { FAST_HEALTH_CHECKS, startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { sampleValue, waitFor } from '../helpers/prometheus.js';
 
@@ -110,7 +110,7 @@ test('the upstream health gauge follows active health checks down and back up', 
   const gw = await startInProcess({
     load_balancing: {
       upstreams: upstreams([a.port, b.port]),
-      health_check: { enabled: true, interval: '100ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+      health_check: FAST_HEALTH_CHECKS,
     },
   });
   after(() => gw.close());

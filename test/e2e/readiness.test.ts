@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams } from '../helpers/gateway.js';
+import { FAST_HEALTH_CHECKS, startInProcess, upstreams } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 
@@ -16,7 +16,7 @@ test('/ready follows the upstreams: ready, not_ready naming "upstreams" when all
   const gw = await startInProcess({
     load_balancing: {
       upstreams: upstreams([a.port, b.port]),
-      health_check: { enabled: true, interval: '100ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+      health_check: FAST_HEALTH_CHECKS,
     },
   });
   after(() => gw.close());

@@ -135,5 +135,11 @@ test('an invalid config is rejected with its reason and the running config keeps
   // A cross-origin page cannot trigger a reload.
   const forged = await client.request(`${admin}/reload`, { method: 'POST', headers: { origin: 'http://evil.example' } });
   assert.equal(forged.status, 403);
+  // Nor one whose name was rebound to 127.0.0.1 (same origin, foreign Host).
+  const rebound = await client.request(`${admin}/reload`, {
+    method: 'POST',
+    headers: { host: `evil.example:${gw.adminPort}`, origin: `http://evil.example:${gw.adminPort}` },
+  });
+  assert.equal(rebound.status, 403);
   assert.equal(gw.child.exitCode, null);
 });

@@ -29,6 +29,15 @@ function withTestDefaults(input: ConfigInput): ConfigInput {
   };
 }
 
+/** Active health checks fast enough for a test to see an upstream go down and come back within a second. */
+export const FAST_HEALTH_CHECKS = {
+  enabled: true,
+  interval: '100ms',
+  timeout: '500ms',
+  healthy_threshold: 1,
+  unhealthy_threshold: 1,
+} as const;
+
 /** Upstream entries for test backends. */
 export function upstreams(ports: readonly number[], weights: readonly number[] = []): ConfigInput[] {
   return ports.map((port, i) => ({ name: `b${i + 1}`, address: '127.0.0.1', port, weight: weights[i] ?? 1 }));
