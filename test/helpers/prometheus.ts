@@ -1,4 +1,5 @@
 // Reads Prometheus text exposition in tests: one sample by name and labels, and a poll-until helper.
+import { waitFor as waitForCondition } from './wait.js';
 
 /**
  * The value of the sample `name{labels}` (labels compared as a set; extra labels on the sample do not match), or
@@ -19,11 +20,6 @@ export function sampleValue(text: string, name: string, labels: Record<string, s
 }
 
 /** Polls `probe` every `everyMs` until it returns true; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 5_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
+export function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 5_000, everyMs = 50): Promise<void> {
+  return waitForCondition(probe, what, timeoutMs, everyMs);
 }

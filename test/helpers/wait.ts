@@ -1,12 +1,17 @@
 // Small waiting helpers for tests: poll a condition, sleep, and sample a child process's memory.
 import { readFileSync } from 'node:fs';
 
-/** Polls `condition` every 10 ms; rejects after `timeoutMs` (default 5 s) naming `what`. */
-export async function waitFor(condition: () => boolean, what = 'condition', timeoutMs = 5_000): Promise<void> {
+/** Polls `condition` (sync or async) every `everyMs`; rejects after `timeoutMs` (default 5 s) naming `what`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what = 'condition',
+  timeoutMs = 5_000,
+  everyMs = 10,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
+    await sleep(everyMs);
   }
 }
 
