@@ -21,11 +21,14 @@ export const ERROR_CODES = {
   INVALID_CREDENTIALS: { status: 401, message: 'Invalid email or password', source: 'client' },
   INVALID_REFRESH_TOKEN: { status: 401, message: 'Invalid refresh token', source: 'client' },
   NOT_FOUND: { status: 404, message: 'Not Found', source: 'client' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No route matches this request', source: 'client' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method Not Allowed', source: 'client' },
+  REQUEST_TIMEOUT: { status: 408, message: 'Request Timeout', source: 'client' },
   EMAIL_TAKEN: { status: 409, message: 'Email already registered', source: 'client' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload Too Large', source: 'client' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json', source: 'client' },
   RATE_LIMITED: { status: 429, message: 'Too Many Requests', source: 'client' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'Request Header Fields Too Large', source: 'client' },
   INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
   NO_HEALTHY_UPSTREAM: { status: 502, message: 'No healthy upstream', source: 'upstream' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
@@ -53,6 +56,8 @@ export interface GatewayErrorOptions {
   headers?: Record<string, string>;
   /** Overrides the catalogue message (still client-safe). */
   message?: string;
+  /** Extra top-level fields of the JSON body (e.g. `retry_after` on a 429). Client-safe values only. */
+  body?: Record<string, unknown>;
 }
 
 /** A failure with a stable code, an HTTP status and a message that is safe to show a client. */
@@ -63,6 +68,7 @@ export class GatewayError extends Error {
   readonly retryable: boolean;
   readonly details: unknown;
   readonly headers: Record<string, string> | undefined;
+  readonly body: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     const spec: CodeSpec = ERROR_CODES[code];
@@ -74,7 +80,22 @@ export class GatewayError extends Error {
     this.retryable = options.retryable ?? false;
     this.details = options.details;
     this.headers = options.headers;
+    this.body = options.body;
   }
+
+  /** The stable, machine-readable name of the code in error bodies: the catalogue name in lower case. */
+  get publicCode(): string {
+    return publicCodeOf(this.code);
+  }
+}
+
+const PUBLIC_CODES = new Map<string, string>();
+
+/** "ROUTE_NOT_FOUND" → "route_not_found": the `code` field of every gateway-made error body. */
+export function publicCodeOf(code: ErrorCode): string {
+  let lower = PUBLIC_CODES.get(code);
+  if (lower === undefined) PUBLIC_CODES.set(code, (lower = code.toLowerCase()));
+  return lower;
 }
 
 /** Turns anything thrown into a GatewayError; unknown errors become INTERNAL so their text never reaches a client. */

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { Phase } from './pipeline/phase.js';
-import type { Balancer } from './balancer/balancer.js';
+import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
 import type { Server } from 'node:http';
 import { GatewayMetrics } from './observability/metrics.js';
@@ -16,25 +16,32 @@ import type { KvStore } from './kv/kv-store.js';
 import { CountedKvStore } from './kv/counted.js';
 import { createMemoryKvStore } from './kv/memory.js';
 import { createRedisKvStore } from './kv/redis.js';
-import { createRateLimitPhase } from './ratelimit/phase.js';
+import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
 import { setupAuth, type AuthFeature } from './auth/setup.js';
-import { createAuthenticatePhase } from './auth/phase.js';
+import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
+import type { RouteView } from './admin/status.js';
 
-/** The features' contribution to the pipeline, plus their lifecycle. */
+/** The features' contribution to the routes' phase lists, plus their lifecycle. */
 export interface Features {
-  /** Request filters of proxied routes, in order (authenticate, then rate limit). */
-  readonly proxyPhases: readonly Phase[];
-  /** Request filters that run before the auth routes (their stricter rate limit). */
-  readonly authPhases: readonly Phase[];
-  /** Answers /auth/* and the JWKS; undefined when auth is off (those paths are then proxied). */
-  readonly authRoutes: Phase | undefined;
+  /**
+   * The authenticate phase for a route's mode. Every mode strips client-sent identity headers; `penalize` counts a
+   * failed authentication against the client address's bucket.
+   */
+  authenticate(mode: AuthMode, penalize?: AuthFailurePenalty): Phase;
+  /**
+   * The limiter of a route's `rate_limit`: "default" (undefined while middleware.rate_limit.enabled is false),
+   * "off" (undefined), or a named policy (always on). Read again after each reconfigure.
+   */
+  limiter(policy: string): RateLimitPhase | undefined;
+  /** The auth API's phases (its stricter limit, then /auth/* and the JWKS); undefined when auth is off. */
+  readonly authApi: readonly Phase[] | undefined;
   /** Phases that only observe (metrics). */
   readonly observers: readonly Phase[];
   /** Starts the admin listener; resolves to its port, or undefined when disabled. */
   startAdmin(): Promise<number | undefined>;
   /** Counts the proxy server's open connections and in-flight requests (metrics); called once by server.ts. */
   watch(server: Server, inFlight: () => number): void;
-  /** Applies the reloadable settings of a new config (rate limits). */
+  /** Applies the reloadable settings of a new config (rate limits and policies). */
   reconfigure(config: Config): void;
   close(): Promise<void>;
 }
@@ -42,7 +49,10 @@ export interface Features {
 export interface FeatureDeps {
   readonly logger: Logger;
   readonly dataDir: string;
-  readonly balancer: Balancer;
+  /** The running services (read on every scrape and status request, so a reload's set shows). */
+  readonly services: () => ServiceRegistry;
+  /** The user routes of the running table, for the admin status. */
+  readonly routes: () => readonly RouteView[];
   readonly adminEnabled: boolean;
   /** True once the gateway is stopping (readiness turns 503). */
   readonly isDraining: () => boolean;
@@ -86,10 +96,10 @@ function countFailures<T extends object>(target: T, onFailure: () => void): T {
 
 /** Opens the stores the config asks for and builds the features' phases. */
 export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<Features> {
-  const { balancer, logger } = deps;
+  const { logger } = deps;
   let config = initial;
-  const metrics = new GatewayMetrics(() => balancer.backends);
-  const readiness: ReadinessCheck[] = [upstreamsCheck(balancer), acceptingCheck(deps.isDraining)];
+  const metrics = new GatewayMetrics(() => deps.services().backends);
+  const readiness: ReadinessCheck[] = [upstreamsCheck({ hasHealthy: () => deps.services().hasHealthy() }), acceptingCheck(deps.isDraining)];
   const authOn = config.middleware.auth.enabled;
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
@@ -97,11 +107,28 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   if (config.redis.url !== '') readiness.push(pingCheck('redis', () => kv.ping()));
   const limiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, store: kv, logger, events: metrics.rateLimitEvents });
+  /** One limiter per named policy, rebuilt with the config (a policy's buckets are shared by the routes naming it). */
+  const policiesFor = (c: Config) =>
+    new Map(
+      Object.entries(c.middleware.rate_limit.policies).map(([name, rule]) => [
+        name,
+        createRateLimitPhase({
+          config: { ...c.middleware.rate_limit, enabled: true },
+          scope: { kind: 'policy', name, rule },
+          store: kv,
+          logger,
+          events: metrics.rateLimitEvents,
+        }),
+      ]),
+    );
+  const authLimiterFor = (c: Config) =>
+    createRateLimitPhase({ config: c.middleware.rate_limit, scope: { kind: 'auth' }, store: kv, logger, events: metrics.rateLimitEvents });
   let limiter = limiterFor(config);
+  let policies = policiesFor(config);
+  let authLimiter = authLimiterFor(config);
   let store: UserStore | undefined;
   let janitor: SessionJanitor | undefined;
   let auth: AuthFeature | undefined;
-  let stripIdentity: Phase;
   try {
     if (authOn) {
       store = countFailures(await openUserStore(config.database, deps.dataDir, logger), () => metrics.recordStoreError('user_store'));
@@ -115,14 +142,10 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         logger,
         events: metrics.authEvents,
         // Resolved per call, so a reload's new limiter is used.
-        throttleLogin: (ctx, email) => limiter.throttleLogin(ctx, email),
+        throttleLogin: (ctx, email) => authLimiter.throttleLogin(ctx, email),
       });
       janitor = new SessionJanitor({ store, intervalMs: config.middleware.auth.session_cleanup_interval, logger });
       janitor.start();
-      stripIdentity = auth.authenticate;
-    } else {
-      // Auth off: the phase only strips client-sent identity headers, which no client may set itself.
-      stripIdentity = createAuthenticatePhase({ config: config.middleware.auth, logger });
     }
   } catch (err) {
     await store?.close().catch(() => undefined);
@@ -132,21 +155,27 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
 
   let admin: AdminServer | undefined;
   return {
-    // Authentication first, then the limit: the limit is keyed by user when the token is valid.
-    get proxyPhases() {
-      return [stripIdentity, limiter];
+    authenticate(mode, penalize) {
+      // Auth off (or a route with auth: off): the phase only strips client-sent identity headers.
+      if (auth === undefined || mode === 'off') return createAuthenticatePhase({ config: config.middleware.auth, logger, mode: 'off' });
+      return auth.authenticateFor(mode, penalize, config.middleware.auth);
     },
-    get authPhases() {
-      return [limiter];
+    limiter(policy) {
+      if (policy === 'off') return undefined;
+      if (policy === 'default') return config.middleware.rate_limit.enabled ? limiter : undefined;
+      return policies.get(policy);
     },
-    authRoutes: auth?.routes,
+    get authApi() {
+      return auth ? [authLimiter, auth.routes] : undefined;
+    },
     observers: [metrics.phase],
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       admin = await startAdminServer(config.admin.listen_host, config.admin.listen_port, {
         logger,
         metrics,
-        backends: () => balancer.backends,
+        backends: () => deps.services().backends,
+        routes: deps.routes,
         readiness,
         reload: deps.reload,
         dashboard: loadDashboard(),
@@ -157,6 +186,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     reconfigure(next: Config) {
       config = next;
       limiter = limiterFor(next);
+      policies = policiesFor(next);
+      authLimiter = authLimiterFor(next);
     },
     async close() {
       await admin?.close();

@@ -6,12 +6,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { Balancer } from './balancer/balancer.js';
-import { HealthChecker } from './balancer/health.js';
+import { ServiceRegistry } from './balancer/registry.js';
+import { resolveServices } from './config/services.js';
 import { TrustedProxies } from './pipeline/client-address.js';
 import { Pipeline, type PipelineSetup } from './pipeline/run.js';
-import type { Phase } from './pipeline/phase.js';
-import { healthRoute } from './health-route.js';
+import { buildRouteTable, userRoutesOf } from './compose/route-table.js';
+import { injectRequest, type InjectOptions, type InjectResponse } from './pipeline/inject.js';
+import { GatewayError } from './errors.js';
+import { rawErrorResponse } from './pipeline/reply.js';
 import { EVENTS } from './observability/events.js';
 import { AccessLog, type LineSink } from './observability/access-log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
@@ -41,43 +43,42 @@ export interface Gateway {
   readonly adminPort: number | undefined;
   /** Applies a new config without dropping connections; throws ConfigError when it cannot be applied. */
   reload(config: Config): Promise<void>;
+  /**
+   * Runs one request through the pipeline in-process, without a client socket (fastify's inject): the same
+   * routes, phases and upstreams as a request on the port.
+   */
+  inject(options: InjectOptions): Promise<InjectResponse>;
   /** Stops accepting, drains in-flight requests (bounded), closes pools and stores. */
   close(): Promise<void>;
 }
 
 /**
- * Parts of the config that a reload cannot change; a difference is refused rather than silently ignored. Pool
- * settings are fixed because a kept upstream keeps its pool (and its keep-alive connections) across a reload.
+ * Parts of the config that a reload cannot change, each with the reason shown when a reload tries to. Routes,
+ * services (pools included), limits, CORS, client timeouts and the log level are applied; these are not.
  */
-function fixedSettings(config: Config): string {
-  const { listen_host, listen_port, workers, timeouts } = config.server;
-  const lb = config.load_balancing;
-  return JSON.stringify([
-    listen_host,
-    listen_port,
-    workers,
-    [timeouts.upstream_connect, timeouts.upstream_response, timeouts.upstream_body, lb.connections_per_upstream],
-    config.database,
-    config.redis,
-    config.jwt,
-    config.admin,
-    config.logging,
-    config.middleware.auth,
-  ]);
+const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
+  ['server.listen_host and server.listen_port (the listener is bound)', (c) => [c.server.listen_host, c.server.listen_port]],
+  ['server.workers (the processes are forked)', (c) => c.server.workers],
+  ['database (the user store is open)', (c) => c.database],
+  ['redis (the store is connected)', (c) => c.redis],
+  ['jwt (keys and algorithm are loaded)', (c) => c.jwt],
+  ['middleware.auth.enabled (it opens the user store)', (c) => c.middleware.auth.enabled],
+  ['middleware.auth (token and password settings)', (c) => ({ ...c.middleware.auth, public_paths: undefined })],
+  ['admin (the admin listener is bound)', (c) => c.admin],
+  ['logging.format', (c) => c.logging.format],
+];
+
+/** The first restart-only setting that differs between two configs, or undefined. */
+function restartNeededFor(current: Config, next: Config): string | undefined {
+  return RESTART_ONLY.find(([, read]) => JSON.stringify(read(current)) !== JSON.stringify(read(next)))?.[0];
 }
 
-/** Builds the pipeline's phase lists from the features that are switched on. */
-function buildSetup(config: Config, features: Features, balancer: Balancer, trusted: TrustedProxies): PipelineSetup {
-  const proxy: Phase[] = [...features.proxyPhases];
-  const auth: Phase[] = features.authRoutes ? [...features.authPhases, features.authRoutes] : [...features.proxyPhases];
-  const phases = new Set<Phase>([healthRoute, ...proxy, ...auth, ...features.observers]);
+/** The pipeline's setup: the route table built from the features and services, plus engine settings. */
+function buildSetup(config: Config, features: Features, services: ServiceRegistry, trusted: TrustedProxies, logger: Logger): PipelineSetup {
   return {
-    routes: { health: [healthRoute], auth, proxy },
-    phases: [...phases],
-    selector: balancer,
+    table: buildRouteTable({ config, features, services, logger }),
     trusted,
     proxyBy: config.server.proxy_by,
-    retries: config.load_balancing.retries,
   };
 }
 
@@ -86,12 +87,13 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const { logger } = options;
   let config = initial;
   let trusted = trustedProxiesOf(config);
-  const balancer = new Balancer(config, logger);
-  const health = new HealthChecker(config.load_balancing.health_check, () => balancer.backends, logger);
+  const services = new ServiceRegistry(resolveServices(config), logger);
   const features = await openFeatures(config, {
     logger,
     dataDir: options.dataDir,
-    balancer,
+    services: () => services,
+    routes: () =>
+      userRoutesOf(pipeline.table).map((r) => ({ name: r.name, ...r.info })),
     adminEnabled: options.adminEnabled ?? true,
     isDraining: () => pipeline.draining,
     reload:
@@ -103,7 +105,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
             return result;
           },
   });
-  const pipeline = new Pipeline(buildSetup(config, features, balancer, trusted), logger, new AccessLog(logger, options.logSink, config.logging.access_log));
+  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, new AccessLog(logger, options.logSink, config.logging.access_log));
 
   const server = createServer({
     headersTimeout: config.server.timeouts.header,
@@ -113,7 +115,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   server.maxConnections = config.server.max_connections;
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
-  server.on('clientError', clientErrorHandler(config.server.proxy_by));
+  server.on('clientError', clientErrorHandler(() => config.server.proxy_by));
   features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -122,15 +124,16 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   });
 
   await listen(server, config.server.listen_port, config.server.listen_host);
-  health.start();
+  services.start();
   const admin = await features.startAdmin();
   const port = (server.address() as AddressInfo).port;
   logger.info(
     {
       port,
       admin_port: admin,
-      strategy: config.load_balancing.strategy,
-      upstreams: balancer.backends.map((b) => b.label),
+      services: services.all.map((s) => s.name),
+      routes: config.routes.length,
+      upstreams: services.backends.map((b) => b.label),
       auth: config.middleware.auth.enabled,
       rate_limit: config.middleware.rate_limit.enabled,
     },
@@ -142,35 +145,33 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     port,
     adminPort: admin,
     async reload(next: Config): Promise<void> {
-      if (fixedSettings(next) !== fixedSettings(config)) {
-        throw new ConfigError(
-          'listen address, workers, upstream pool and timeout, database, redis, jwt, admin, logging and auth settings need a restart',
-        );
-      }
+      const restart = restartNeededFor(config, next);
+      if (restart !== undefined) throw new ConfigError(`${restart}: changing it needs a restart`);
       // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
       const nextTrusted = trustedProxiesOf(next);
       features.reconfigure(next);
-      const removed = balancer.apply(next);
-      health.update(next.load_balancing.health_check);
+      const closeLeftovers = services.apply(resolveServices(next));
       server.maxConnections = next.server.max_connections;
       server.headersTimeout = next.server.timeouts.header;
       server.requestTimeout = next.server.timeouts.request;
       server.keepAliveTimeout = next.server.timeouts.idle;
+      if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
       config = next;
       trusted = nextTrusted;
-      pipeline.replace(buildSetup(config, features, balancer, trusted));
-      // Backends that left the config finish their running requests, then their pools close.
-      for (const backend of removed) void backend.dispatcher.close().catch(() => undefined);
+      // One assignment: requests in flight finish on the route (and services) they started with.
+      pipeline.replace(buildSetup(config, features, services, trusted, logger));
+      // Backends and services that left the config finish their running requests, then their pools close.
+      closeLeftovers();
       logger.info(
-        { strategy: config.load_balancing.strategy, upstreams: balancer.backends.map((b) => `${b.label}*${b.weight}`) },
+        { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
         EVENTS.configReloaded,
       );
     },
+    inject: (opts) => injectRequest(pipeline.handleRequest, opts),
     close(): Promise<void> {
       closing ??= (async () => {
         logger.info({ in_flight: sockets.size }, EVENTS.gatewayStopping);
         pipeline.draining = true;
-        health.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const drained = await Promise.race([
@@ -179,11 +180,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         ]);
         if (!drained) server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
-        await Promise.allSettled([
-          ...balancer.backends.map((b) => b.dispatcher.close()),
-          health.close(),
-          features.close(),
-        ]);
+        await Promise.allSettled([services.close(), features.close()]);
         logger.info({ drained }, EVENTS.gatewayStopped);
       })();
       return closing;
@@ -219,28 +216,23 @@ function trustedProxiesOf(config: Config): TrustedProxies {
   }
 }
 
+const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
+const HEADERS_TOO_LARGE = new GatewayError('HEADERS_TOO_LARGE');
+const MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP request' });
+
 /**
  * Malformed HTTP from a client (node's parser refused it before any request existed): answer 400, 408 on a header
- * timeout or 431 for oversized headers, with the gateway headers like every other answer, and close.
+ * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close.
  */
-function clientErrorHandler(proxyBy: string): (err: NodeJS.ErrnoException, socket: Socket) => void {
+function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    const status =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? '408 Request Timeout'
-        : err.code === 'HPE_HEADER_OVERFLOW'
-          ? '431 Request Header Fields Too Large'
-          : '400 Bad Request';
-    const id = randomUUID();
-    const body = JSON.stringify({ error: status.slice(4), request_id: id });
-    socket.end(
-      `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
-        `x-proxy-by: ${proxyBy}\r\nx-request-id: ${id}\r\nx-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const error =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? REQUEST_TIMEOUT : err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : MALFORMED;
+    socket.end(rawErrorResponse(error, randomUUID(), proxyBy()));
   };
 }
 

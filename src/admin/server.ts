@@ -8,7 +8,7 @@ import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { DashboardAssets } from './assets.js';
 import { runReadiness, type ReadinessCheck } from './readiness.js';
-import { buildStatus } from './status.js';
+import { buildStatus, type RouteView } from './status.js';
 
 /** What a config reload did: applied, or refused with a one-line reason (no secrets). */
 export interface ReloadResult {
@@ -22,6 +22,8 @@ export interface AdminDeps {
   readonly metrics: GatewayMetrics;
   /** The current upstreams (read on each request, so reloads show). */
   readonly backends: () => readonly BackendView[];
+  /** The user routes of the running table (read on each request, so reloads show). */
+  readonly routes?: () => readonly RouteView[];
   /** Checks behind GET /ready; the list is read on each request, so checks may be pushed after start-up. */
   readonly readiness: readonly ReadinessCheck[];
   /**
@@ -104,7 +106,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
       return void json(res, 503, { status: 'not_ready', checks: report.checks });
     }
     default:
-      return void json(res, 200, buildStatus(deps.metrics, deps.backends(), startedAt));
+      return void json(res, 200, buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt));
   }
 }
 

@@ -9,6 +9,16 @@ import type { Config } from '../config/schema.js';
 import { parseBearer } from './bearer.js';
 import { INVALID_TOKEN_CHALLENGE } from './service.js';
 import { TokenError, type AccessTokenClaims, type TokenService } from './tokens.js';
+import { CALLER } from './caller.js';
+
+/** What a route asks of its callers: a valid token, a token if one is sent, or nothing. */
+export type AuthMode = 'required' | 'optional' | 'off';
+
+/**
+ * Called when a request fails authentication, before the 401 goes out: counts the failure against the client's
+ * address bucket. 'responded' means it answered instead (429: a flood of bad tokens meets the limit).
+ */
+export type AuthFailurePenalty = (ctx: RequestContext) => Outcome | Promise<Outcome>;
 
 /** The config keys the phase reads (`middleware.auth`). */
 export type AuthPhaseConfig = Pick<
@@ -24,6 +34,10 @@ export interface AuthenticatePhaseDeps {
   /** Only `isRevoked` is used. Required when `config.enabled`. */
   readonly kv?: Pick<KvStore, 'isRevoked'>;
   readonly logger: Pick<Logger, 'warn'>;
+  /** The route's mode (default required). */
+  readonly mode?: AuthMode;
+  /** Counts each failure against the client address's bucket (the route's limiter). */
+  readonly penalize?: AuthFailurePenalty;
 }
 
 /** A compiled public-path rule list: exact paths, or prefixes for entries ending in `*`. */
@@ -47,13 +61,17 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   const onUpstreamRequest = (ctx: RequestContext, headers: UpstreamHeaders): void => {
     delete headers[idHeader];
     delete headers[emailHeader];
-    if (ctx.user) {
-      headers[idHeader] = ctx.user.id;
-      headers[emailHeader] = ctx.user.email;
+    const user = CALLER.get(ctx);
+    if (user) {
+      headers[idHeader] = user.id;
+      headers[emailHeader] = user.email;
     }
   };
 
-  if (!deps.config.enabled) return { name: 'authenticate', onUpstreamRequest };
+  const mode = deps.mode ?? 'required';
+  if (!deps.config.enabled || mode === 'off') return { name: 'authenticate', onUpstreamRequest };
+  const optional = mode === 'optional';
+  const penalize = deps.penalize;
 
   const { tokens, kv } = deps;
   if (!tokens || !kv) throw new TypeError('createAuthenticatePhase: tokens and kv are required when auth is enabled');
@@ -63,10 +81,9 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   /** True from the first revocation-list failure until it answers again (outages are logged once). */
   let outage = false;
 
-  /** Revoked? → 401; store down → on_store_error; else the caller becomes ctx.user. */
-  const admit = (ctx: RequestContext, claims: AccessTokenClaims, revoked: boolean): Outcome => {
-    if (revoked) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
-    ctx.user = { id: claims.userId, email: claims.email, tokenId: claims.tokenId, tokenExpiresAt: claims.expiresAt };
+  /** A valid, unrevoked token: its user becomes the request's caller. */
+  const admit = (ctx: RequestContext, claims: AccessTokenClaims): Outcome => {
+    CALLER.set(ctx, { id: claims.userId, email: claims.email, tokenId: claims.tokenId, tokenExpiresAt: claims.expiresAt });
     return 'continue';
   };
 
@@ -80,7 +97,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       outage = true;
       deps.logger.warn({ request_id: ctx.id, cause: describeCause(err), policy: 'allow' }, 'Revocation List Unavailable');
     }
-    return admit(ctx, claims, false);
+    return admit(ctx, claims);
   };
 
   /** Verifies the signature when `known` is undefined; awaits `pending` (an isRevoked already asked) when given. */
@@ -95,14 +112,15 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       try {
         claims = await tokens.verify(token);
       } catch (err) {
-        if (err instanceof TokenError) return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
+        if (err instanceof TokenError) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
         throw err;
       }
     }
     try {
       const revoked = await (pending ?? kv.isRevoked(claims.tokenId));
       outage = false;
-      return admit(ctx, claims, revoked);
+      if (revoked) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+      return admit(ctx, claims);
     } catch (err) {
       return onKvError(ctx, claims, err);
     }
@@ -113,10 +131,10 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
    * revocation list answer without a promise; otherwise the async path verifies the signature or awaits Redis.
    */
   const onRequest = (ctx: RequestContext): Outcome | Promise<Outcome> => {
-    if (ctx.routeClass !== 'proxy' || isPublic(ctx.path)) return 'continue';
+    if (isPublic(ctx.path)) return 'continue';
     const credential = parseBearer(ctx.req.headers.authorization);
-    if (credential.kind === 'none') return unauthorized(ctx, 'Bearer');
-    if (credential.kind === 'malformed') return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
+    if (credential.kind === 'none') return optional ? 'continue' : refuse(ctx, 'Bearer');
+    if (credential.kind === 'malformed') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
     const claims = tokens.verifiedClaims(credential.token);
     if (claims === undefined) return slowPath(ctx, credential.token, undefined);
     let revoked: boolean | Promise<boolean>;
@@ -125,7 +143,16 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     } catch (err) {
       return onKvError(ctx, claims, err);
     }
-    return typeof revoked === 'boolean' ? admit(ctx, claims, revoked) : slowPath(ctx, credential.token, claims, revoked);
+    if (revoked === true) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    return revoked === false ? admit(ctx, claims) : slowPath(ctx, credential.token, claims, revoked);
+  };
+
+  /** A failed authentication: counted against the client's address bucket (maybe 429), else 401. */
+  const refuse = (ctx: RequestContext, challenge: string): Outcome | Promise<Outcome> => {
+    if (penalize === undefined) return unauthorized(ctx, challenge);
+    const penalty = penalize(ctx);
+    if (typeof penalty === 'string') return penalty === 'responded' ? penalty : unauthorized(ctx, challenge);
+    return penalty.then((outcome) => (outcome === 'responded' ? outcome : unauthorized(ctx, challenge)));
   };
 
   return { name: 'authenticate', onRequest, onUpstreamRequest };

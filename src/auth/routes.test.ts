@@ -178,7 +178,7 @@ describe('auth routes', () => {
       const res = await client.postJson(`${broken.url}/auth/register`, { email: email(), password: PASSWORD });
       assert.equal(res.status, 503);
       assert.equal(res.headers['retry-after'], '5');
-      assert.deepEqual(Object.keys(res.json()).sort(), ['error', 'request_id']);
+      assert.deepEqual(Object.keys(res.json()).sort(), ['code', 'error', 'request_id']);
       assert.ok(!/sqlite|select|insert|database|at /i.test(res.text));
     } finally {
       await broken.close();

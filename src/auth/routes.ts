@@ -4,7 +4,7 @@ import { KvUnavailableError } from '../kv/kv-store.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError, sendJson } from '../pipeline/reply.js';
-import { JWKS_PATH } from '../pipeline/route.js';
+import { JWKS_PATH } from './paths.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import { parseBearer } from './bearer.js';
 import { AUTH_BODY_LIMIT, parseWith, readJsonBody } from './body.js';

@@ -7,7 +7,7 @@ import type { UserStore } from '../store/user-store.js';
 import type { AuthEventSink } from './events.js';
 import { loadSigningKeys, type SigningKeys } from './keys.js';
 import { createPasswordHasher } from './password.js';
-import { createAuthenticatePhase } from './phase.js';
+import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './phase.js';
 import { createAuthRoutes, type ThrottleLogin } from './routes.js';
 import { AuthService } from './service.js';
 import { TokenService } from './tokens.js';
@@ -30,10 +30,10 @@ export interface AuthFeature {
   readonly keys: SigningKeys;
   readonly tokens: TokenService;
   readonly service: AuthService;
-  /** For route class 'auth'. */
+  /** Answers /auth/* and the JWKS (the gateway's own "auth" route). */
   readonly routes: Phase;
-  /** For route class 'proxy' (always include it: it strips client-sent identity headers even with auth off). */
-  readonly authenticate: Phase;
+  /** The authenticate phase of a proxied route with this mode (every mode strips client-sent identity headers). */
+  authenticateFor(mode: AuthMode, penalize?: AuthFailurePenalty, config?: AuthSetupDeps['config']['middleware']['auth']): Phase;
 }
 
 /**
@@ -67,6 +67,8 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     keys,
     ...(deps.throttleLogin ? { throttleLogin: deps.throttleLogin } : {}),
   });
-  const authenticate = createAuthenticatePhase({ config: auth, tokens, kv: deps.kv, logger: deps.logger });
-  return { keys, tokens, service, routes, authenticate };
+  // `config` is the running config's middleware.auth (a reload may change public_paths).
+  const authenticateFor = (mode: AuthMode, penalize?: AuthFailurePenalty, config = auth): Phase =>
+    createAuthenticatePhase({ config, tokens, kv: deps.kv, logger: deps.logger, mode, ...(penalize ? { penalize } : {}) });
+  return { keys, tokens, service, routes, authenticateFor };
 }

@@ -1,6 +1,6 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
 import { Pool } from 'undici';
-import type { Peer } from '../pipeline/upstream.js';
+import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
 /** Pool settings shared by every backend, taken from the config at start-up or reload. */
@@ -22,6 +22,10 @@ export class Backend implements Candidate, Peer {
   readonly label: string;
   readonly origin: string;
   readonly dispatcher: Pool;
+  /** The service this backend belongs to (it counts in-flight requests and hears failures). */
+  readonly group: PeerGroup;
+  /** Identity for pool reuse across reloads: address, port and pool options. */
+  readonly key: string;
   inflight = 0;
   requests = 0;
   failures = 0;
@@ -32,8 +36,10 @@ export class Backend implements Candidate, Peer {
   #coolingDown = false;
   #cooldownTimer: NodeJS.Timeout | undefined;
 
-  constructor(name: string, address: string, port: number, weight: number, options: PoolOptions) {
+  constructor(name: string, address: string, port: number, weight: number, options: PoolOptions, group: PeerGroup) {
     this.name = name;
+    this.group = group;
+    this.key = Backend.keyOf(address, port, options);
     this.address = address;
     this.port = port;
     this.weight = weight;
@@ -76,9 +82,10 @@ export class Backend implements Candidate, Peer {
     this.#coolingDown = false;
   }
 
-  /** Identity of the upstream for pool reuse across reloads. */
-  get key(): string {
-    return this.label;
+  /** The reuse key of an upstream: a backend is kept across a reload only when its pool would be the same. */
+  static keyOf(address: string, port: number, options: PoolOptions): string {
+    const host = address.includes(':') ? `[${address}]` : address;
+    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}`;
   }
 }
 

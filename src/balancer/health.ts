@@ -1,11 +1,11 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
+import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import type { Backend } from './backend.js';
 
-type HealthSettings = Config['load_balancing']['health_check'];
+type HealthSettings = ServiceConfig['health_check'];
 
 /**
  * Probes on their own small connection pool (not the proxy's), so a backend saturated with proxied requests is not

@@ -53,8 +53,8 @@ describe('parseConfigText', () => {
     const config = parseConfigText(SEED_SAMPLE, {});
     assert.equal(config.server.listen_port, 8080);
     assert.equal(config.server.max_connections, 1000);
-    assert.equal(config.load_balancing.strategy, 'round_robin');
-    assert.deepEqual(config.load_balancing.upstreams, [{ name: 'backend1', address: '127.0.0.1', port: 3000, weight: 1 }]);
+    assert.equal(config.load_balancing!.strategy, 'round_robin');
+    assert.deepEqual(config.load_balancing!.upstreams, [{ name: 'backend1', address: '127.0.0.1', port: 3000, weight: 1 }]);
     assert.equal(config.middleware.auth.enabled, true);
     assert.equal(config.middleware.auth.auth_type, 'jwt');
     assert.equal(config.middleware.rate_limit.enabled, true);
@@ -76,11 +76,11 @@ load_balancing:
     const withDefaults = parseConfigText(text, { GW_NAME: 'edge', UP_PORT: '3005' });
     assert.equal(withDefaults.server.listen_port, 8081);
     assert.equal(withDefaults.server.proxy_by, 'edge');
-    assert.equal(withDefaults.load_balancing.upstreams[0]!.address, '127.0.0.1');
-    assert.equal(withDefaults.load_balancing.upstreams[0]!.port, 3005);
+    assert.equal(withDefaults.load_balancing!.upstreams[0]!.address, '127.0.0.1');
+    assert.equal(withDefaults.load_balancing!.upstreams[0]!.port, 3005);
     const set = parseConfigText(text, { GW_PORT: '9000', GW_NAME: 'x', UP_HOST: '10.0.0.9', UP_PORT: '1' });
     assert.equal(set.server.listen_port, 9000);
-    assert.equal(set.load_balancing.upstreams[0]!.address, '10.0.0.9');
+    assert.equal(set.load_balancing!.upstreams[0]!.address, '10.0.0.9');
     // An empty variable takes the default, as in the shell.
     assert.equal(parseConfigText(text, { GW_PORT: '', GW_NAME: 'x', UP_PORT: '1' }).server.listen_port, 8081);
   });
@@ -91,7 +91,7 @@ load_balancing:
 
   test('placeholders inside comments are ignored', () => {
     const config = parseConfigText(MINIMAL('# uses ${UNSET_IN_COMMENT}\n'), {});
-    assert.equal(config.load_balancing.upstreams.length, 1);
+    assert.equal(config.load_balancing!.upstreams.length, 1);
   });
 
   test('durations accept units and bare seconds, and are milliseconds after parsing', () => {
@@ -113,7 +113,7 @@ describe('config errors name the key path', () => {
   });
 
   test('port out of range', () => {
-    assert.match(errorOf(MINIMAL().replace('3000', '70000')), /^load_balancing\.upstreams\.0\.port: must be between 1 and 65535/);
+    assert.match(errorOf(MINIMAL().replace('3000', '70000')), /^load_balancing\.upstreams\[0\]\.port: must be between 1 and 65535/);
     assert.match(errorOf(MINIMAL('server:\n  listen_port: -1\n')), /^server\.listen_port: /);
   });
 
@@ -124,7 +124,7 @@ describe('config errors name the key path', () => {
 
   test("a typo'd key is named with its full path", () => {
     assert.equal(errorOf(MINIMAL('server:\n  listen_prot: 8080\n')), 'server.listen_prot: unknown key');
-    assert.match(errorOf(MINIMAL().replace('port: 3000', 'port: 3000, wieght: 2')), /^load_balancing\.upstreams\.0\.wieght: unknown key/);
+    assert.match(errorOf(MINIMAL().replace('port: 3000', 'port: 3000, wieght: 2')), /^load_balancing\.upstreams\[0\]\.wieght: unknown key/);
   });
 
   test('bad duration', () => {

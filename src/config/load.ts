@@ -6,6 +6,7 @@ import { parse as parseYaml, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
+import { checkRoutesAndServices } from './route-checks.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -75,6 +76,8 @@ export function workerCount(config: Config): number {
  * would give each worker its own limit, so that combination is refused rather than silently multiplying the limit.
  */
 function checkCombinations(config: Config): void {
+  const routeProblem = checkRoutesAndServices(config);
+  if (routeProblem !== undefined) throw new ConfigError(routeProblem);
   const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
   if (workerCount(config) > 1 && config.redis.url === '' && needsSharedState) {
     throw new ConfigError('server.workers: more than one worker needs redis.url (the memory store is per process)');
@@ -83,7 +86,8 @@ function checkCombinations(config: Config): void {
 
 /** "key.path: reason" for the first schema problem; unknown keys are named with their full path. */
 function formatIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map(String).join('.');
+  // routes[2].service: array indexes in brackets, as users count entries in their file.
+  const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys.map((key) => (path ? `${path}.${key}` : key));
     return `${keys.join(', ')}: unknown key`;

@@ -1,6 +1,7 @@
 // The one configuration schema: every key, its type, default and range. The TypeScript type is inferred from it.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
 
 /** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds. */
 const duration = z
@@ -68,6 +69,144 @@ const rateLimitRule = z
   })
   .strict();
 
+
+/** A size: a number of bytes, or a string such as "512KB", "10MB", "1GB" (powers of 1024). */
+const size = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be a size like 512KB, 10MB, 1GB or a number of bytes' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+/** The keys shared by `load_balancing` (the service named "default") and every entry of `services`. */
+const upstreamGroupShape = {
+  strategy: z.enum(['round_robin', 'random', 'least_conn']).default('round_robin'),
+  upstreams: z.array(upstream).min(1, 'at least one upstream is required'),
+  /** Extra attempts on another upstream when a connection fails before any response byte. */
+  retries: z.number().int().min(0).max(5).default(1),
+  /** Keep-alive connections per upstream. */
+  connections_per_upstream: positiveInt.default(128),
+  health_check: healthCheck.prefault({}),
+};
+
+/** Upstream timeouts a service (all three) or a route (response and body, applied per request) may override. */
+const upstreamTimeouts = z
+  .object({
+    upstream_connect: duration.optional(),
+    upstream_response: duration.optional(),
+    upstream_body: duration.optional(),
+  })
+  .strict();
+
+/** The seed's `load_balancing` block: one upstream group, the service named "default". */
+const upstreamGroup = z.object(upstreamGroupShape).strict();
+
+/** A named upstream group (Kong's service, Envoy's cluster); `timeouts` override server.timeouts.upstream_*. */
+const service = z.object({ ...upstreamGroupShape, timeouts: upstreamTimeouts.prefault({}) }).strict();
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const serviceName = z.string().regex(NAME_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"');
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name')
+  .transform((name) => name.toLowerCase());
+const httpMethod = z
+  .string()
+  .regex(/^[A-Za-z]+$/, 'must be an HTTP method')
+  .transform((m) => m.toUpperCase());
+
+/** `middleware.cors`, and a route's own `cors`. */
+const cors = z
+  .object({
+    /** Exact origins ("https://app.example.com"), or "*" (only without credentials). */
+    allowed_origins: z.array(z.string().min(1)).min(1),
+    allowed_methods: z.array(httpMethod).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+    allowed_headers: z.array(headerName).default(['authorization', 'content-type']),
+    expose_headers: z.array(headerName).default([]),
+    allow_credentials: z.boolean().default(false),
+    /** Seconds a browser may cache a preflight answer. */
+    max_age: z.number().int().min(0).default(600),
+  })
+  .strict()
+  .refine((c) => !(c.allow_credentials && c.allowed_origins.includes('*')), {
+    message: '"*" in allowed_origins cannot be combined with allow_credentials',
+    path: ['allowed_origins'],
+  });
+
+/** Header edits of a route: `set` (name → value) then `remove` (names). */
+const headerRewrite = z
+  .object({
+    set: z.record(headerName, z.string()).default({}),
+    remove: z.array(headerName).default([]),
+  })
+  .strict();
+
+const routeMatch = z
+  .object({
+    /** Exact host names, or "*.example.com" (one or more labels before .example.com). Case-insensitive, port ignored. */
+    hosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name or "*." followed by one')
+          .transform((h) => h.toLowerCase()),
+      )
+      .min(1)
+      .optional(),
+    /** Prefix on segment boundaries: /users matches /users and /users/1, never /usersx. */
+    path_prefix: z.string().startsWith('/').optional(),
+    /** Exact path. */
+    path: z.string().startsWith('/').optional(),
+    methods: z.array(httpMethod).min(1).optional(),
+    /** Exact header values; names case-insensitive. */
+    headers: z.record(headerName, z.string()).optional(),
+  })
+  .strict()
+  .refine((m) => !(m.path !== undefined && m.path_prefix !== undefined), {
+    message: 'set either path or path_prefix, not both',
+    path: ['path'],
+  });
+
+const splitEntry = z.object({ service: serviceName, weight: z.number().int().min(1).max(1000) }).strict();
+
+const route = z
+  .object({
+    name: serviceName,
+    match: routeMatch.prefault({}),
+    service: serviceName.optional(),
+    /** Weighted traffic split across services (smooth weighted round robin: exact over time). */
+    split: z.array(splitEntry).min(1).optional(),
+    /** Remove the matched path_prefix before forwarding (then X-Forwarded-Prefix is set). */
+    strip_prefix: z.boolean().default(false),
+    /** Prepended after stripping, joined with one slash. */
+    add_prefix: z.string().startsWith('/').optional(),
+    /** Host sent upstream: preserve (the client's), upstream (address:port of the chosen upstream), or a literal. */
+    host: z.string().min(1).default('preserve'),
+    /** Default: required when middleware.auth.enabled, else off. */
+    auth: z.enum(['required', 'optional', 'off']).optional(),
+    /** default | off | the name of a policy in middleware.rate_limit.policies. */
+    rate_limit: z.string().min(1).default('default'),
+    request_headers: headerRewrite.optional(),
+    response_headers: headerRewrite.optional(),
+    timeouts: z
+      .object({ upstream_response: duration.optional(), upstream_body: duration.optional() })
+      .strict()
+      .optional(),
+    /** 413 above it; default unlimited (streamed). */
+    max_body_size: size.optional(),
+    /** The route's own CORS policy, or "off"; default: middleware.cors. */
+    cors: z.union([z.literal('off'), cors]).optional(),
+  })
+  .strict()
+  .refine((r) => (r.service === undefined) !== (r.split === undefined), {
+    message: 'set exactly one of service or split',
+    path: ['service'],
+  });
+
 export const configSchema = z
   .object({
     server: z
@@ -121,17 +260,9 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    load_balancing: z
-      .object({
-        strategy: z.enum(['round_robin', 'random', 'least_conn']).default('round_robin'),
-        upstreams: z.array(upstream).min(1, 'at least one upstream is required'),
-        /** Extra attempts on another upstream when a connection fails before any response byte. */
-        retries: z.number().int().min(0).max(5).default(1),
-        /** Keep-alive connections per upstream. */
-        connections_per_upstream: positiveInt.default(128),
-        health_check: healthCheck.prefault({}),
-      })
-      .strict(),
+    load_balancing: upstreamGroup.optional(),
+    services: z.record(serviceName, service).default({}),
+    routes: z.array(route).default([]),
     middleware: z
       .object({
         auth: z
@@ -170,9 +301,13 @@ export const configSchema = z
             on_store_error: z.enum(['allow', 'deny']).default('allow'),
             /** The stricter bucket for /auth/* (keyed by client address, and by email on login). */
             auth: rateLimitRule.default({ requests_per_minute: 20, burst_size: 5 }),
+            /** Named policies a route can choose with `rate_limit: <name>`; keyed like the default one. */
+            policies: z.record(serviceName, rateLimitRule).default({}),
           })
           .strict()
           .prefault({}),
+        /** The default CORS policy of every route; unset: the gateway adds no CORS headers and answers no preflight. */
+        cors: cors.optional(),
       })
       .strict()
       .prefault({}),
@@ -199,5 +334,10 @@ export const configSchema = z
 
 /** The validated configuration, durations in milliseconds. */
 export type Config = z.infer<typeof configSchema>;
-export type UpstreamConfig = Config['load_balancing']['upstreams'][number];
-export type StrategyName = Config['load_balancing']['strategy'];
+export type ServiceConfig = z.infer<typeof service>;
+export type UpstreamGroupConfig = z.infer<typeof upstreamGroup>;
+export type UpstreamConfig = ServiceConfig['upstreams'][number];
+export type StrategyName = ServiceConfig['strategy'];
+export type RouteConfig = Config['routes'][number];
+export type CorsConfig = z.infer<typeof cors>;
+export type HeaderRewriteConfig = z.infer<typeof headerRewrite>;

@@ -12,6 +12,10 @@ export interface CompletedFields {
   readonly requestId: string;
   readonly method: string | undefined;
   readonly path: string;
+  /** The route's name (config-bounded, never request data). */
+  readonly route: string;
+  /** The service of the last attempt, when the request was proxied. */
+  readonly service: string | undefined;
   readonly upstream: string | undefined;
   readonly status: number;
   readonly durationMs: number;
@@ -71,6 +75,8 @@ export class AccessLog {
           request_id: f.requestId,
           method: f.method,
           path: f.path,
+          route: f.route,
+          upstream_service: f.service,
           upstream: f.upstream,
           status: f.status,
           duration_ms: f.durationMs,
@@ -82,7 +88,8 @@ export class AccessLog {
       );
       return;
     }
-    let line = `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${f.requestId}","method":${str(f.method)},"path":${JSON.stringify(f.path)}`;
+    let line = `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${f.requestId}","method":${str(f.method)},"path":${JSON.stringify(f.path)},"route":${JSON.stringify(f.route)}`;
+    if (f.service !== undefined) line += `,"upstream_service":${JSON.stringify(f.service)}`;
     if (f.upstream !== undefined) line += `,"upstream":${JSON.stringify(f.upstream)}`;
     line += `,"status":${f.status},"duration_ms":${f.durationMs},"client":${JSON.stringify(f.client)}`;
     if (f.error !== undefined) line += `,"error":"${f.error}"`;

@@ -5,7 +5,6 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
-import type { RouteClass } from '../pipeline/route.js';
 import { FastCounter, FastHistogram, registerFast } from './fast-metrics.js';
 import { RecentTraffic } from './recent.js';
 
@@ -35,7 +34,7 @@ export interface AuthEventSink {
 export type RateLimitEvent = 'pass' | 'reject' | 'store_error';
 /** Receives limiter decisions; called synchronously on the request path: cheap, never throws. */
 export interface RateLimitEventSink {
-  record(event: RateLimitEvent, routeClass: RouteClass): void;
+  record(event: RateLimitEvent, route: string): void;
 }
 
 /** A store that failed to answer: the user store (SQLite/PostgreSQL) or Redis. */
@@ -43,7 +42,6 @@ export type StoreName = 'user_store' | 'redis';
 
 const AUTH_EVENTS: readonly AuthEvent[] = ['register', 'login_success', 'login_failure', 'refresh', 'reuse_detected', 'logout'];
 const RATE_LIMIT_EVENTS: readonly RateLimitEvent[] = ['pass', 'reject', 'store_error'];
-const ROUTE_CLASSES: readonly RouteClass[] = ['health', 'auth', 'proxy'];
 const STORES: readonly StoreName[] = ['user_store', 'redis'];
 
 /** Methods that get their own label value; anything else is "OTHER" so a client cannot grow the label set. */
@@ -51,8 +49,15 @@ const METHOD_NAMES = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
 /** Method to its index in METHOD_NAMES; "OTHER" is not a key, so a client sending it gets OTHER_METHOD anyway. */
 const METHOD_INDEX = new Map<string, number>(METHOD_NAMES.slice(0, -1).map((m, i) => [m, i]));
 const OTHER_METHOD = METHOD_NAMES.length - 1;
-/** Route class to a small integer, for the per-request series keys below. */
-const ROUTE_INDEX: Readonly<Record<RouteClass, number>> = { health: 0, auth: 1, proxy: 2 };
+/** Per-request series keys multiply small integers; route and service ids stay below these bounds. */
+const MAX_ROUTES = 8192;
+const MAX_SERVICES = 1024;
+
+/** Requests and gateway-or-upstream errors (status 500 and above) of one route since start, for /api/status. */
+export interface RouteCounts {
+  requests: number;
+  errors: number;
+}
 
 /** Seconds; from sub-millisecond proxying of a local backend to the default 30 s upstream timeout. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -60,7 +65,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /** The backend fields read at scrape time and by the dashboard. */
 export type BackendView = Pick<
   Backend,
-  'name' | 'address' | 'port' | 'label' | 'weight' | 'inflight' | 'requests' | 'failures' | 'health' | 'available'
+  'name' | 'address' | 'port' | 'label' | 'weight' | 'inflight' | 'requests' | 'failures' | 'health' | 'available' | 'group'
 >;
 
 /** Method label value: the upper-case method when it is a standard one, else "OTHER". */
@@ -89,6 +94,8 @@ export class GatewayMetrics {
   readonly rateLimitCounts: Record<RateLimitEvent, number> = zeroes(RATE_LIMIT_EVENTS);
   /** Counts of store failures since start, for /api/status. */
   readonly storeErrorCounts: Record<StoreName, number> = zeroes(STORES);
+  /** Per route name: requests and 5xx answers since start (the dashboard turns them into rates). */
+  readonly routeCounts = new Map<string, RouteCounts>();
 
   /** The logging phase: to be listed among the pipeline's observers. */
   readonly phase: Phase;
@@ -108,6 +115,9 @@ export class GatewayMetrics {
   readonly #errors: FastCounter;
   /** Upstream label ("none" included) to a small integer, assigned on first sight; bounded by configured upstreams. */
   readonly #upstreamIds = new Map<string, number>();
+  /** Route and service names to small integers, assigned on first sight; bounded by the config. */
+  readonly #routeIds = new Map<string, number>();
+  readonly #serviceIds = new Map<string, number>();
   readonly #auth: Counter<'event'>;
   readonly #storeErrors: Counter<'store'>;
 
@@ -122,8 +132,8 @@ export class GatewayMetrics {
     // Registered in this order, before the gauges, because the Registry prints metrics in registration order.
     this.#requests = new FastCounter({
       name: METRICS.requests,
-      help: 'Requests answered, by route class, method, status and upstream ("none" when not proxied)',
-      labelNames: ['route', 'method', 'status', 'upstream'],
+      help: 'Requests answered, by route, service, method, status and upstream ("none" when not proxied)',
+      labelNames: ['route', 'service', 'method', 'status', 'upstream'],
     });
     this.#duration = new FastHistogram({
       name: METRICS.requestDuration,
@@ -184,7 +194,7 @@ export class GatewayMetrics {
     // A fast counter: the limiter records a decision on every limited request.
     const rateLimit = new FastCounter({
       name: METRICS.rateLimit,
-      help: 'Rate-limit decisions: pass, reject (429) or store_error (policy applied), by route class',
+      help: 'Rate-limit decisions: pass, reject (429) or store_error (policy applied), by route',
       labelNames: ['decision', 'route'],
     });
     registerFast(this.registry, rateLimit);
@@ -203,13 +213,17 @@ export class GatewayMetrics {
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
     for (const store of STORES) this.#storeErrors.labels(store).inc(0);
-    // Every decision × route series exists from the start, resolved once so recording is a property read.
-    const decisions = {} as Record<RateLimitEvent, Record<RouteClass, { inc(): void }>>;
-    for (const decision of RATE_LIMIT_EVENTS) {
-      const byRoute = {} as Record<RouteClass, { inc(): void }>;
-      for (const route of ROUTE_CLASSES) byRoute[route] = rateLimit.series(`${decision}:${route}`, [decision, route]);
-      decisions[decision] = byRoute;
-    }
+    // Series per route, made on a route's first decision (every decision of it at once, so rate() sees zeroes).
+    const decisions = new Map<string, Record<RateLimitEvent, { inc(): void }>>();
+    const decisionsOf = (route: string) => {
+      let byDecision = decisions.get(route);
+      if (byDecision === undefined) {
+        byDecision = {} as Record<RateLimitEvent, { inc(): void }>;
+        for (const decision of RATE_LIMIT_EVENTS) byDecision[decision] = rateLimit.series(`${decision}:${route}`, [decision, route]);
+        decisions.set(route, byDecision);
+      }
+      return byDecision;
+    };
 
     this.phase = { name: 'metrics', onLogging: (ctx) => this.#observe(ctx) };
     this.authEvents = {
@@ -219,9 +233,9 @@ export class GatewayMetrics {
       },
     };
     this.rateLimitEvents = {
-      record: (event, routeClass) => {
+      record: (event, route) => {
         this.rateLimitCounts[event]++;
-        decisions[event][routeClass].inc();
+        decisionsOf(route)[event].inc();
       },
     };
   }
@@ -264,16 +278,21 @@ export class GatewayMetrics {
     const upstream = peer?.label ?? 'none';
     let upId = this.#upstreamIds.get(upstream);
     if (upId === undefined) this.#upstreamIds.set(upstream, (upId = this.#upstreamIds.size));
-    const route = ctx.routeClass;
-    const routeId = ROUTE_INDEX[route];
+    const route = ctx.route.name;
+    let routeId = this.#routeIds.get(route);
+    if (routeId === undefined) this.#routeIds.set(route, (routeId = this.#routeIds.size % MAX_ROUTES));
+    const service = ctx.service ?? 'none';
+    let serviceId = this.#serviceIds.get(service);
+    if (serviceId === undefined) this.#serviceIds.set(service, (serviceId = this.#serviceIds.size % MAX_SERVICES));
     const method = ctx.req.method;
     const methodId = (method !== undefined ? METHOD_INDEX.get(method) : undefined) ?? OTHER_METHOD;
     const status = ctx.status;
     // 0..599, the numeric form of statusLabel: codes outside 100..599 share key 0 as they share label "0".
     const statusId = Number.isInteger(status) && status >= 100 && status <= 599 ? status : 0;
-    const key = ((upId * 3 + routeId) * METHOD_NAMES.length + methodId) * 600 + statusId;
+    const key = (((upId * MAX_ROUTES + routeId) * MAX_SERVICES + serviceId) * METHOD_NAMES.length + methodId) * 600 + statusId;
     const requests =
-      this.#requests.at(key) ?? this.#requests.series(key, [route, METHOD_NAMES[methodId] as string, statusLabel(status), upstream]);
+      this.#requests.at(key) ??
+      this.#requests.series(key, [route, service, METHOD_NAMES[methodId] as string, statusLabel(status), upstream]);
     requests.inc();
     (this.#duration.at(routeId) ?? this.#duration.series(routeId, [route])).observe(ms / 1000);
     if (peer !== undefined && ctx.upstreamMs >= 0) {
@@ -282,6 +301,10 @@ export class GatewayMetrics {
     const error = ctx.error;
     if (error !== undefined) (this.#errors.at(error.code) ?? this.#errors.series(error.code, [error.code])).inc();
     this.recent.record(ms, ctx.status);
+    let counts = this.routeCounts.get(route);
+    if (counts === undefined) this.routeCounts.set(route, (counts = { requests: 0, errors: 0 }));
+    counts.requests++;
+    if (status >= 500) counts.errors++;
   }
 }
 

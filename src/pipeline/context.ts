@@ -1,37 +1,23 @@
 // RequestContext: made once when a request arrives, handed to every phase, dropped when the response is done.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { GatewayError } from '../errors.js';
-import { classifyPath, type RouteClass } from './route.js';
 import type { Peer } from './upstream.js';
+import type { Route } from './route.js';
 import { normalizeAddress, type TrustedProxies } from './client-address.js';
-import type { OutgoingHttpHeaders } from 'node:http';
 
 /** Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests. */
 export type ResponseDecorator = (ctx: RequestContext, headers: OutgoingHttpHeaders) => void;
 
-/** The caller, once a valid access token has been verified. */
-export interface AuthenticatedUser {
-  readonly id: string;
-  readonly email: string;
-  /** Token id (for revocation) and expiry (ms since epoch). */
-  readonly tokenId: string;
-  readonly tokenExpiresAt: number;
-}
-
-/** What the rate limiter decided, for the RateLimit-* response headers. */
-export interface RateLimitState {
-  readonly limit: number;
-  readonly remaining: number;
-  /** Seconds until the bucket is full again. */
-  readonly resetSeconds: number;
-  /** The policy in RateLimit-Policy form, e.g. "10;w=6". */
-  readonly policy: string;
+/** A running upstream attempt, as far as the driver needs to stop it when the client leaves. */
+export interface RunningAttempt {
+  abort(): void;
 }
 
 /**
- * Everything the gateway knows about one request. A class (not an object literal) so every context has the same
- * shape; nothing per-request lives anywhere else.
+ * Everything the engine knows about one request. A class (not an object literal) so every context has the same
+ * shape. Features keep their own per-request state in `slots` through a ContextSlot, never in fields declared here.
  */
 export class RequestContext {
   /** UUID v4, sent upstream and back to the client as X-Request-ID. */
@@ -40,9 +26,10 @@ export class RequestContext {
   readonly startedAt: number;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  /** Path without the query string. */
+  /** Path without the query string, as the client sent it (the driver refuses non-canonical paths first). */
   readonly path: string;
-  readonly routeClass: RouteClass;
+  /** The query string with its "?", or "". */
+  readonly query: string;
   /** The socket peer, normalized (IPv4-mapped IPv6 stripped). */
   readonly peerAddress: string;
   /** True when the peer is a configured trusted proxy (its X-Forwarded-* headers are believed). */
@@ -53,11 +40,21 @@ export class RequestContext {
   readonly upgrade: boolean;
   /** For an upgrade: bytes the client sent after its request head, to be passed on once joined. */
   upgradeHead: Buffer | undefined = undefined;
+  /** Per-feature state, read and written only through ContextSlot instances. */
+  readonly slots: unknown[] = [];
 
-  user: AuthenticatedUser | undefined = undefined;
-  rateLimit: RateLimitState | undefined = undefined;
+  /** The route this request runs on: the table's fallback until a route has matched. */
+  route: Route;
+  /** Path and query sent upstream; a route's rewrite may change it (default: as received). */
+  upstreamPath: string;
+  /** The request body sent upstream, when a phase replaced the client's stream (a size limit); else the request. */
+  upstreamBody: Readable | undefined = undefined;
+  /** The service of the current (last) attempt's peer, for logs and metrics. */
+  service: string | undefined = undefined;
   /** The peer of the current (last) attempt. */
   peer: Peer | undefined = undefined;
+  /** The attempt in progress, so a client that leaves can stop it (whether or not undici has started it). */
+  attempt: RunningAttempt | undefined = undefined;
   /** Attempts made upstream (1 + retries). */
   attempts = 0;
   /** Status sent to the client (0 until headers are sent). */
@@ -81,17 +78,20 @@ export class RequestContext {
     decorate: ResponseDecorator,
     startedAt: number,
     upgrade: boolean,
+    fallback: Route,
   ) {
     this.req = req;
     this.decorate = decorate;
     this.res = res;
     this.startedAt = startedAt;
     this.upgrade = upgrade;
+    this.route = fallback;
     const url = req.url ?? '/';
+    this.upstreamPath = url;
     const q = url.indexOf('?');
     this.path = q === -1 ? url : url.slice(0, q);
-    this.routeClass = classifyPath(this.path);
-    this.peerAddress = normalizeAddress(req.socket.remoteAddress ?? '');
+    this.query = q === -1 ? '' : url.slice(q);
+    this.peerAddress = normalizeAddress(req.socket?.remoteAddress ?? '');
     this.peerTrusted = trusted.has(this.peerAddress);
     const xff = this.peerTrusted ? req.headers['x-forwarded-for'] : undefined;
     this.clientAddress = xff === undefined ? this.peerAddress : trusted.clientAddress(this.peerAddress, Array.isArray(xff) ? xff.join(',') : xff);

@@ -1,5 +1,6 @@
 // The Phase interface: the optional hooks a feature implements to take part in a request's life.
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { GatewayError } from '../errors.js';
 import type { RequestContext } from './context.js';
 
 /** What a request-filter hook did: let the request go on, or answer it itself (the driver then stops). */
@@ -9,8 +10,9 @@ export type Outcome = 'continue' | 'responded';
 export type UpstreamHeaders = Record<string, string | string[]>;
 
 /**
- * A feature plugged into the pipeline (auth, rate limit, local routes, metrics). Every hook is optional; the driver
- * resolves which phases have which hooks once at start-up, so an absent hook costs nothing per request.
+ * A feature plugged into a route's pipeline (CORS, auth, rate limit, rewrites, plugins, metrics). Every hook is
+ * optional; the composition root resolves each route's hook lists once at start-up (and on reload), so an absent
+ * hook costs nothing per request.
  */
 export interface Phase {
   /** For logs and the start-up summary. */
@@ -20,10 +22,15 @@ export interface Phase {
    * 'responded', or throw a GatewayError that the driver turns into an error response.
    */
   onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
-  /** Upstream request filter: edits the headers about to be sent upstream (identity headers, for example). */
+  /** Upstream request filter: runs per attempt, once a peer is chosen; edits the headers (and ctx.upstreamPath). */
   onUpstreamRequest?(ctx: RequestContext, headers: UpstreamHeaders): void;
   /** Response filter: edits the headers of every response, proxied or answered by the gateway. */
   onResponse?(ctx: RequestContext, headers: OutgoingHttpHeaders): void;
+  /**
+   * Error filter: runs before the gateway answers with an error. Returns 'responded' when it answered the error
+   * its own way (a gRPC status, say); 'continue' lets the JSON error body go out.
+   */
+  onError?(ctx: RequestContext, error: GatewayError): Outcome;
   /** Logging: runs exactly once per request, when the response is finished or the connection closed. */
   onLogging?(ctx: RequestContext): void;
 }

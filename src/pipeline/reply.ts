@@ -1,11 +1,58 @@
-// Every response the gateway makes itself: JSON bodies, error bodies, and the gateway headers on each.
-import type { OutgoingHttpHeaders } from 'node:http';
+// Every response the gateway makes itself goes through here: JSON bodies, error bodies from the one catalogue, and
+// the gateway headers on each, whether on the proxy port, the admin port, or a raw socket node refused to parse.
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { GatewayError } from '../errors.js';
 import type { RequestContext } from './context.js';
 
+/** The JSON body of an error: `{error, code, request_id}`, plus `details` and the error's own extra fields. */
+export function errorBody(err: GatewayError, requestId: string | undefined): Record<string, unknown> {
+  const body: Record<string, unknown> = { error: err.message, code: err.publicCode };
+  if (err.body !== undefined) Object.assign(body, err.body);
+  if (requestId !== undefined) body.request_id = requestId;
+  if (err.details !== undefined) body.details = err.details;
+  return body;
+}
+
+/** Writes a JSON response on a plain ServerResponse (admin port). Does nothing when headers were already sent. */
+export function writeJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+  head = false,
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(head ? undefined : payload);
+}
+
+/** An error on a plain ServerResponse (admin port), from the catalogue like every other. */
+export function writeError(res: ServerResponse, err: GatewayError, requestId?: string): void {
+  writeJson(res, err.status, errorBody(err, requestId), err.headers ?? {}, res.req?.method === 'HEAD');
+}
+
 /**
- * Sends a JSON response through the response filter (gateway headers, rate-limit headers). Returns 'responded' so a
- * request-filter hook can `return sendJson(...)`. Does nothing when headers were already sent.
+ * A complete HTTP/1.1 error response as text, for a socket that node's parser refused before any request existed
+ * (400, 408, 431): the same body and gateway headers as every other error, then the connection closes.
+ */
+export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: string): string {
+  const body = JSON.stringify(errorBody(err, requestId));
+  return (
+    `HTTP/1.1 ${err.status} ${err.message}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nx-proxy-by: ${proxyBy}\r\nx-request-id: ${requestId}\r\n` +
+    `x-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * Sends a JSON response through the response filter (gateway headers, the route's response hooks). Returns
+ * 'responded' so a request-filter hook can `return sendJson(...)`. Does nothing when headers were already sent.
  */
 export function sendJson(
   ctx: RequestContext,
@@ -22,17 +69,31 @@ export function sendJson(
     'cache-control': 'no-store',
   };
   if (extraHeaders) Object.assign(headers, extraHeaders);
-  ctx.decorate(ctx, headers);
   ctx.status = status;
-  res.writeHead(status, headers);
+  ctx.decorate(ctx, headers);
+  res.writeHead(ctx.status, headers);
   res.end(ctx.req.method === 'HEAD' ? undefined : payload);
   return 'responded';
 }
 
+/** Sends a response without a body (a CORS preflight's 204) through the response filter. */
+export function sendEmpty(ctx: RequestContext, status: number, extraHeaders: Readonly<Record<string, string>>): 'responded' {
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) return 'responded';
+  const headers: OutgoingHttpHeaders = { ...extraHeaders };
+  if (status !== 204 && status !== 304) headers['content-length'] = 0;
+  ctx.status = status;
+  ctx.decorate(ctx, headers);
+  res.writeHead(status, headers);
+  res.end();
+  return 'responded';
+}
+
 /**
- * Answers with a GatewayError as `{"error", "request_id"}` (+ `details` when it has some). Only the error's safe
- * message is sent; its cause stays in the logs. When the response has already started, the connection is cut
- * instead, since a half-sent body cannot be turned into an error.
+ * The error phase, then the answer: the route's error filters may answer the error their own way; otherwise it
+ * goes out as `{"error", "code", "request_id"}` (+ `details`). Only the error's safe message is sent; its cause
+ * stays in the logs. When the response has already started, the connection is cut instead, since a half-sent body
+ * cannot be turned into an error.
  */
 export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
   ctx.error = err;
@@ -40,7 +101,7 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
     ctx.res.destroy();
     return 'responded';
   }
-  const body: Record<string, unknown> = { error: err.message, request_id: ctx.id };
-  if (err.details !== undefined) body.details = err.details;
-  return sendJson(ctx, err.status, body, err.headers);
+  const hooks = ctx.route.errorFilters;
+  for (let i = 0; i < hooks.length; i++) if (hooks[i]!.onError(ctx, err) === 'responded') return 'responded';
+  return sendJson(ctx, err.status, errorBody(err, ctx.id), err.headers);
 }

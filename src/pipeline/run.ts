@@ -1,4 +1,5 @@
-// The only driver: runs a request through the fixed phase order, the retry loop, the error reply and logging once.
+// The only driver: runs a request through its route's fixed phase order, the retry loop, the error reply and
+// logging once. It knows no feature: routes, their hook lists and their upstream selectors come from the route table.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServerResponse as NodeServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -6,80 +7,37 @@ import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import type { AccessLog } from '../observability/access-log.js';
-import { ProxyAttempt, abortAttemptOf, canRetry, type AttemptListener } from '../proxy/forward.js';
+import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
 import { isAmbiguousPath } from './path-check.js';
 import { RequestContext } from './context.js';
-import type { Phase } from './phase.js';
 import { sendError } from './reply.js';
-import type { RouteClass } from './route.js';
+import type { RouteTable } from './route.js';
 import type { Peer, UpstreamSelector } from './upstream.js';
 
 /** Everything the driver needs, resolved once at start-up (and again on reload). */
 export interface PipelineSetup {
-  /** Request-filter phases per route class, in order. A class whose phases all continue is proxied. */
-  readonly routes: Readonly<Record<RouteClass, readonly Phase[]>>;
-  /** Every phase, for the response-filter, upstream-request and logging hooks (each phase listed once). */
-  readonly phases: readonly Phase[];
-  readonly selector: UpstreamSelector;
+  /** Picks each request's route; swapped whole on reload. */
+  readonly table: RouteTable;
   readonly trusted: TrustedProxies;
   /** X-Proxy-By value. */
   readonly proxyBy: string;
-  /** Extra attempts after a retryable failure. */
-  readonly retries: number;
-}
-
-/** Hooks of one kind, extracted once so the per-request loops never test for a missing method. */
-interface ResolvedSetup extends PipelineSetup {
-  readonly filters: Readonly<Record<RouteClass, readonly Required<Pick<Phase, 'onRequest'>>[]>>;
-  readonly upstreamFilters: readonly Required<Pick<Phase, 'onUpstreamRequest'>>[];
-  readonly responseFilters: readonly Required<Pick<Phase, 'onResponse'>>[];
-  readonly loggers: readonly Required<Pick<Phase, 'onLogging'>>[];
-}
-
-function resolveSetup(setup: PipelineSetup): ResolvedSetup {
-  const only = <K extends keyof Phase>(list: readonly Phase[], key: K) =>
-    list.filter((p) => typeof p[key] === 'function') as unknown as Required<Pick<Phase, K>>[];
-  return {
-    ...setup,
-    filters: {
-      health: only(setup.routes.health, 'onRequest'),
-      auth: only(setup.routes.auth, 'onRequest'),
-      proxy: only(setup.routes.proxy, 'onRequest'),
-    },
-    upstreamFilters: only(setup.phases, 'onUpstreamRequest'),
-    responseFilters: only(setup.phases, 'onResponse'),
-    loggers: only(setup.phases, 'onLogging'),
-  };
 }
 
 /** Shared: the answer to a path with dot-segments or encoded separators (see path-check.ts). */
 const AMBIGUOUS_PATH = new GatewayError('BAD_REQUEST', { details: 'path holds dot-segments or encoded separators' });
-
-const kContext = Symbol('portcullis.context');
-type TaggedResponse = ServerResponse & { [kContext]?: RequestContext; [kPipeline]?: Pipeline };
-const kPipeline = Symbol('portcullis.pipeline');
-
-/** Shared 'close' listener of every response: aborts a running upstream attempt, then runs logging once. */
-function onResponseClose(this: TaggedResponse): void {
-  const ctx = this[kContext];
-  const pipeline = this[kPipeline];
-  if (!ctx || !pipeline) return;
-  if (!this.writableFinished) {
-    abortAttemptOf(this);
-    if (ctx.status === 0 || !this.headersSent) ctx.status = 499; // nginx's "client closed request"
-  }
-  pipeline.log(ctx);
-}
+const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
+const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
 
 /**
- * Runs requests through: request filters (per route class) → upstream selection → upstream request filter →
- * forward (retrying once elsewhere on a connection failure) → response filter → logging. Holds no per-request state.
+ * Runs requests through: path check → route match → the route's request filters (CORS, auth, limit, plugins, body
+ * limit) → upstream selection → upstream request filters → forward (retrying elsewhere on a connection failure) →
+ * response filters on every response → logging once. Holds no per-request state.
  */
 export class Pipeline implements AttemptListener {
-  #setup: ResolvedSetup;
+  #setup: PipelineSetup;
   readonly #logger: Logger;
   readonly #access: AccessLog;
   /** Set when shutting down: responses ask clients to close their connection. */
@@ -88,34 +46,37 @@ export class Pipeline implements AttemptListener {
   inFlight = 0;
 
   constructor(setup: PipelineSetup, logger: Logger, access: AccessLog) {
-    this.#setup = resolveSetup(setup);
+    this.#setup = setup;
     this.#logger = logger;
     this.#access = access;
   }
 
-  /** Swaps in new phases, selector or settings (config reload); requests already running keep what they had. */
+  /** Swaps in a new route table or settings (config reload); requests already running keep the route they had. */
   replace(setup: PipelineSetup): void {
-    this.#setup = resolveSetup(setup);
+    this.#setup = setup;
+  }
+
+  /** The current route table (the admin status and the `routes` command read it). */
+  get table(): RouteTable {
+    return this.#setup.table;
   }
 
   /** The 'request' handler of the HTTP server. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const ctx = new RequestContext(req, res, this.#setup.trusted, this.#decorate, performance.now(), false);
+    const setup = this.#setup;
+    const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
-    const tagged = res as TaggedResponse;
-    tagged[kContext] = ctx;
-    tagged[kPipeline] = this;
-    // on, not once: once() allocates a wrapper per call, and the response is dropped after 'close' anyway.
-    res.on('close', onResponseClose);
-    void this.#run(ctx, this.#setup);
+    res.on('close', () => this.#closed(ctx));
+    void this.#run(ctx, setup.table);
   };
 
   /** The 'upgrade' handler: the same phases, answered on the raw socket until the upstream switches protocols. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const setup = this.#setup;
     const res = new NodeServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as never);
-    const ctx = new RequestContext(req, res, this.#setup.trusted, this.#decorate, performance.now(), true);
+    const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), true, setup.table.fallback);
     this.inFlight++;
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
@@ -126,95 +87,124 @@ export class Pipeline implements AttemptListener {
     // The client left before the upstream switched protocols: stop the handshake, and log the request (499).
     socket.once('close', () => {
       if (ctx.status === 101) return;
-      abortAttemptOf(res);
+      ctx.attempt?.abort();
       if (ctx.status === 0) ctx.status = 499;
       this.log(ctx);
     });
-    void this.#run(ctx, this.#setup);
+    void this.#run(ctx, setup.table);
   };
 
-  async #run(ctx: RequestContext, setup: ResolvedSetup): Promise<void> {
+  /** The response closed: a running attempt is stopped when the client left early, then logging runs once. */
+  #closed(ctx: RequestContext): void {
+    if (!ctx.res.writableFinished) {
+      ctx.attempt?.abort();
+      if (ctx.status === 0 || !ctx.res.headersSent) ctx.status = 499; // nginx's "client closed request"
+    }
+    this.log(ctx);
+  }
+
+  async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
     if (isAmbiguousPath(ctx.path)) {
       sendError(ctx, AMBIGUOUS_PATH);
       return;
     }
-    const filters = setup.filters[ctx.routeClass];
+    const route = table.match(ctx);
+    ctx.route = route;
+    const filters = route.requestFilters;
+    let i = 0;
     try {
-      for (let i = 0; i < filters.length; i++) {
+      for (; i < filters.length; i++) {
         let outcome = filters[i]!.onRequest(ctx);
         if (typeof outcome !== 'string') outcome = await outcome;
         if (outcome === 'responded') return;
       }
     } catch (err) {
-      this.#fail(ctx, err);
+      this.#fail(ctx, err, filters[i]?.name);
       return;
     }
     if (ctx.res.destroyed) return;
-    this.#attempt(ctx, setup, undefined);
+    if (route.upstream === undefined) {
+      sendError(ctx, NO_ROUTE);
+      return;
+    }
+    this.#attempt(ctx, route.upstream, undefined);
   }
 
-  #attempt(ctx: RequestContext, setup: ResolvedSetup, exclude: Peer | undefined): void {
-    const peer = setup.selector.select(ctx, exclude);
+  #attempt(ctx: RequestContext, selector: UpstreamSelector, exclude: Peer | undefined): void {
+    const peer = selector.acquire(ctx, exclude);
     if (peer === undefined) {
-      sendError(ctx, ctx.error ?? new GatewayError('NO_HEALTHY_UPSTREAM'));
+      sendError(ctx, ctx.error ?? NO_HEALTHY_UPSTREAM);
       return;
     }
     ctx.peer = peer;
+    ctx.service = peer.group.name;
     ctx.attempts++;
-    peer.inflight++;
-    peer.requests++;
     this.#access.selectUpstream(ctx.id, peer.label, ctx.attempts);
     // Built per attempt (a retry is rare), from the context itself: it carries the forwarding facts.
     const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx);
-    const hooks = setup.upstreamFilters;
-    for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
-    new ProxyAttempt(ctx, peer, this, performance.now()).dispatch(outgoing);
+    const hooks = ctx.route.upstreamFilters;
+    try {
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
+    } catch (err) {
+      peer.group.release(peer);
+      this.#fail(ctx, err, undefined);
+      return;
+    }
+    new ProxyAttempt(ctx, peer, this, performance.now()).dispatch(outgoing, ctx.route.timeouts);
   }
 
   attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void {
-    peer.inflight--;
+    const group = peer.group;
+    group.release(peer);
     if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
-    const setup = this.#setup;
-    if (isUpstreamHealthFailure(error)) setup.selector.reportFailure(peer, error);
+    if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
     ctx.error = error;
-    if (error.retryable && ctx.attempts <= setup.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
+    const selector = ctx.route.upstream;
+    if (selector && error.retryable && ctx.attempts <= group.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
       this.#logger.warn(
         { request_id: ctx.id, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
         EVENTS.upstreamRetry,
       );
-      this.#attempt(ctx, setup, peer);
+      this.#attempt(ctx, selector, peer);
       return;
     }
     sendError(ctx, error);
   }
 
   attemptFinished(ctx: RequestContext, peer: Peer): void {
-    peer.inflight--;
+    peer.group.release(peer);
     if (ctx.upgrade) this.log(ctx);
   }
 
-  /** Answers a failure from a request filter; unexpected errors are logged (class and code only) and become 500. */
-  #fail(ctx: RequestContext, err: unknown): void {
+  /** Answers a failure from a filter; unexpected errors are logged (class and phase only) and become 500. */
+  #fail(ctx: RequestContext, err: unknown, phase: string | undefined): void {
     const error = toGatewayError(err);
     if (error.code === 'INTERNAL') {
-      this.#logger.error({ request_id: ctx.id, path: ctx.path, cause: describeCause(err) }, EVENTS.requestError);
+      this.#logger.error({ request_id: ctx.id, path: ctx.path, phase, cause: describeCause(err) }, EVENTS.requestError);
     }
     sendError(ctx, error);
   }
 
-  /** Response filter: the gateway's headers, then every phase's onResponse. Shared by all requests. */
+  /** Response filter: the gateway's headers, then the route's onResponse hooks. Shared by all requests. */
   readonly #decorate = (ctx: RequestContext, headers: OutgoingHttpHeaders): void => {
     headers['x-proxy-by'] = this.#setup.proxyBy;
     headers['x-request-id'] = ctx.id;
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
     if (this.draining && !ctx.upgrade) headers.connection = 'close'; // a 101 needs its Connection: upgrade
-    const hooks = this.#setup.responseFilters;
-    for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse(ctx, headers);
+    const hooks = ctx.route.responseFilters;
+    for (let i = 0; i < hooks.length; i++) {
+      try {
+        hooks[i]!.onResponse(ctx, headers);
+      } catch (err) {
+        // Headers are being written: a failing hook cannot change the answer any more, only be reported.
+        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+      }
+    }
   };
 
-  /** Logging phase: the access log line and every phase's onLogging, exactly once per request. */
+  /** Logging phase: the access log line and the route's onLogging hooks, exactly once per request. */
   log(ctx: RequestContext): void {
     if (ctx.logged) return;
     ctx.logged = true;
@@ -226,6 +216,8 @@ export class Pipeline implements AttemptListener {
       requestId: ctx.id,
       method: ctx.req.method,
       path: ctx.path,
+      route: ctx.route.name,
+      service: ctx.service,
       upstream: ctx.peer?.label,
       status: ctx.status,
       durationMs: duration,
@@ -233,12 +225,12 @@ export class Pipeline implements AttemptListener {
       error: error?.code,
       cause: error ? describeCause(error.cause) : undefined,
     });
-    const hooks = this.#setup.loggers;
+    const hooks = ctx.route.loggers;
     for (let i = 0; i < hooks.length; i++) {
       try {
         hooks[i]!.onLogging(ctx);
       } catch (err) {
-        this.#logger.error({ request_id: ctx.id, cause: describeCause(err) }, EVENTS.requestError);
+        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
       }
     }
   }

@@ -1,25 +1,36 @@
-// What the pipeline needs from the balancer: a peer to send to, and somewhere to report connection failures.
+// What the pipeline needs from upstream selection: a peer for each attempt, and the group that owns it, which
+// counts its in-flight requests and hears about its failures. The driver never touches balancer state itself.
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from '../errors.js';
 import type { RequestContext } from './context.js';
 
-/** One upstream as the proxy sees it. The balancer owns it; the driver keeps `inflight` up to date. */
+/** One upstream as the proxy sees it. */
 export interface Peer {
   readonly name: string;
   /** host:port, as written in logs. */
   readonly label: string;
   /** The pooled keep-alive connections to this upstream. */
   readonly dispatcher: Dispatcher;
-  /** Requests sent to this peer whose response has not finished. */
-  inflight: number;
-  /** Requests sent to this peer since start (for the dashboard and metrics). */
-  requests: number;
+  /** The service this peer belongs to. */
+  readonly group: PeerGroup;
 }
 
-/** The required phase: picks the peer for each attempt. */
-export interface UpstreamSelector {
-  /** A healthy peer other than `exclude` (the one that just failed), or undefined when there is none. */
-  select(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined;
-  /** A connection failure or timeout with this peer: passive health check input. */
+/** A service as the driver sees it: how often to retry, and where acquired peers go back. */
+export interface PeerGroup {
+  readonly name: string;
+  /** Extra attempts after a retryable failure. */
+  readonly retries: number;
+  /** The attempt on `peer` has ended (whatever happened): no longer in flight. */
+  release(peer: Peer): void;
+  /** A failure of the upstream itself (connection failure or timeout): passive health check input. */
   reportFailure(peer: Peer, error: GatewayError): void;
+}
+
+/** Upstream selection for a route: one service, or a weighted split over several. */
+export interface UpstreamSelector {
+  /**
+   * A healthy peer other than `exclude` (the one that just failed), already counted in flight; undefined when there
+   * is none. A retry passes the failed peer, and stays within that peer's service.
+   */
+  acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined;
 }

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
+import type { RouteTimeouts } from '../pipeline/route.js';
 import { responseHeaders } from './headers.js';
 import { classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
@@ -18,15 +19,8 @@ export interface AttemptListener {
   attemptFinished(ctx: RequestContext, peer: Peer): void;
 }
 
-const kAttempt = Symbol('portcullis.attempt');
 /** Shared: an abort carries no per-request detail, so one instance (and one stack capture) serves them all. */
 const CLIENT_CLOSED = new GatewayError('CLIENT_CLOSED');
-type ResponseWithAttempt = RequestContext['res'] & { [kAttempt]?: ProxyAttempt };
-
-/** Shared 'drain' listener: resumes the upstream once the client has taken the buffered data. */
-function resumeOnDrain(this: ResponseWithAttempt): void {
-  this[kAttempt]?.controller?.resume();
-}
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -59,6 +53,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   readonly #sentAt: number;
   #started = false;
   #done = false;
+  /** Resumes the upstream once the client has taken the buffered data; made on the first full buffer only. */
+  #resumeOnDrain: (() => void) | undefined = undefined;
 
   constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number) {
     this.#ctx = ctx;
@@ -67,18 +63,22 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#sentAt = sentAt;
   }
 
-  /** Sends the request. `headers` were built by the upstream request filter. */
-  dispatch(headers: UpstreamHeaders): void {
+  /** Sends the request. `headers` were built by the upstream request filters; `timeouts` are the route's own. */
+  dispatch(headers: UpstreamHeaders, timeouts: RouteTimeouts | undefined): void {
     const ctx = this.#ctx;
     const req = ctx.req;
-    (ctx.res as ResponseWithAttempt)[kAttempt] = this;
+    ctx.attempt = this;
     const options: Dispatcher.DispatchOptions = {
-      path: req.url ?? '/',
+      path: ctx.upstreamPath,
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
-      body: ctx.upgrade || !hasRequestBody(ctx) ? null : req,
+      body: ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? req),
       upgrade: ctx.upgrade ? (req.headers.upgrade ?? 'websocket') : null,
     };
+    if (timeouts !== undefined) {
+      if (timeouts.responseMs !== undefined) options.headersTimeout = timeouts.responseMs;
+      if (timeouts.bodyMs !== undefined) options.bodyTimeout = timeouts.bodyMs;
+    }
     try {
       this.#peer.dispatcher.dispatch(options, this);
     } catch (err) {
@@ -135,7 +135,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const res = this.#ctx.res;
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', resumeOnDrain);
+      res.once('drain', (this.#resumeOnDrain ??= () => this.controller?.resume()));
     }
   }
 
@@ -165,9 +165,4 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.#listener.attemptFailed(this.#ctx, this.#peer, error);
   }
-}
-
-/** Aborts the running attempt of a response whose client disconnected (used by the driver's 'close' listener). */
-export function abortAttemptOf(res: RequestContext['res']): void {
-  (res as ResponseWithAttempt)[kAttempt]?.abort();
 }

@@ -3,22 +3,44 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { describeCause, ERROR_CODES, GatewayError } from '../errors.js';
+import { describeCause, GatewayError } from '../errors.js';
 import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from '../kv/kv-store.js';
 import { EVENTS } from '../observability/events.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase } from '../pipeline/phase.js';
-import { sendError, sendJson } from '../pipeline/reply.js';
-import type { RouteClass } from '../pipeline/route.js';
+import { sendError } from '../pipeline/reply.js';
+import { ContextSlot } from '../pipeline/slot.js';
+import { CALLER } from '../auth/caller.js';
 import { ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
 
 /** The `middleware.rate_limit` config slice. */
 export type RateLimitConfig = Config['middleware']['rate_limit'];
 
+/** What the rate limiter decided, for the RateLimit-* response headers. */
+export interface RateLimitState {
+  readonly limit: number;
+  readonly remaining: number;
+  /** Seconds until the bucket is full again. */
+  readonly resetSeconds: number;
+  /** The policy in RateLimit-Policy form, e.g. "10;w=6". */
+  readonly policy: string;
+}
+
+/** `RATE_LIMIT_STATE.get(ctx)`: the decision of the limiter that ran for this request (the tighter one). */
+export const RATE_LIMIT_STATE = new ContextSlot<RateLimitState>('rate_limit');
+
+/**
+ * Which requests a limiter instance serves: the gateway's auth API (the stricter `auth` rule, by client address),
+ * or proxied routes under the default policy or a named one (by user when authenticated, else by address).
+ */
+export type LimiterScope = { readonly kind: 'auth' } | { readonly kind: 'policy'; readonly name: string; readonly rule: { readonly requests_per_minute: number; readonly burst_size: number } };
+
 /** What createRateLimitPhase needs; built once by the composition root. */
 export interface RateLimitDeps {
   readonly config: RateLimitConfig;
+  /** Default: the default policy (`middleware.rate_limit` itself). */
+  readonly scope?: LimiterScope;
   readonly store: KvStore;
   /** The root (or a component child) logger; only outage transitions are logged, never per request. */
   readonly logger: Logger;
@@ -35,6 +57,11 @@ export type LoginThrottle = (ctx: RequestContext, email: string) => Promise<Outc
 /** The limiter as a pipeline phase, plus the login throttle for the auth routes. */
 export interface RateLimitPhase extends Phase {
   readonly throttleLogin: LoginThrottle;
+  /**
+   * Takes a token from the client address's bucket for a failed authentication: 'responded' (429) once the
+   * bucket is empty, so a flood of bad tokens meets the limit. Undefined when the limiter is disabled.
+   */
+  readonly penalize?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
 }
 
 /** A rule with everything the headers need, resolved at construction. */
@@ -45,7 +72,18 @@ interface ResolvedRule {
 }
 
 const RETRY_AFTER_STORE_DOWN = '1';
-const TOO_MANY = ERROR_CODES.RATE_LIMITED.message;
+
+/** 429s by Retry-After value: a flood of rejections shares a handful of errors instead of allocating one each. */
+const RATE_LIMITED_BY_SECONDS = new Map<number, GatewayError>();
+
+function rateLimited(retryAfter: number): GatewayError {
+  let error = RATE_LIMITED_BY_SECONDS.get(retryAfter);
+  if (error === undefined) {
+    error = new GatewayError('RATE_LIMITED', { body: { retry_after: retryAfter }, headers: { 'retry-after': String(retryAfter) } });
+    if (RATE_LIMITED_BY_SECONDS.size < 4096) RATE_LIMITED_BY_SECONDS.set(retryAfter, error);
+  }
+  return error;
+}
 
 function resolveRule(limit: { readonly requests_per_minute: number; readonly burst_size: number }): ResolvedRule {
   const bucket = ruleFromConfig(limit);
@@ -70,8 +108,10 @@ class Limiter implements RateLimitPhase {
   readonly #main: ResolvedRule;
   readonly #auth: ResolvedRule;
   readonly #deny: boolean;
-  // Shared, immutable errors: a flood of rejections allocates no Error (and captures no stack) per request.
-  readonly #rateLimited = new GatewayError('RATE_LIMITED');
+  readonly #forAuthApi: boolean;
+  /** "" for the default policy (its keys stay as they were), "name:" for a named policy. */
+  readonly #keySpace: string;
+  // Shared, immutable error: a store outage allocates no Error (and captures no stack) per request.
   readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
   /** Outage bookkeeping, so an outage is logged once when it starts and once when it ends. */
   #outageSince = 0;
@@ -81,24 +121,28 @@ class Limiter implements RateLimitPhase {
     this.#store = deps.store;
     this.#logger = deps.logger;
     this.#events = deps.events ?? noopRateLimitEvents;
-    this.#main = resolveRule(deps.config);
+    const scope = deps.scope ?? { kind: 'policy', name: 'default', rule: deps.config };
+    this.#forAuthApi = scope.kind === 'auth';
+    this.#main = resolveRule(scope.kind === 'auth' ? deps.config : scope.rule);
+    this.#keySpace = scope.kind === 'policy' && scope.name !== 'default' ? scope.name + ':' : '';
     this.#auth = resolveRule(deps.config.auth);
     this.#deny = deps.config.on_store_error === 'deny';
   }
 
-  /** Request filter. health: never limited; auth: the stricter rule by client address; proxy: user id, else address. */
+  /** Request filter. The auth API: the stricter rule by client address; proxied routes: user id, else address. */
   onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
-    const routeClass = ctx.routeClass;
-    if (routeClass === 'health') return 'continue';
-    if (routeClass === 'auth') return this.#decide(ctx, 'a:' + ctx.clientAddress, this.#auth, routeClass);
-    const user = ctx.user;
-    const key = user === undefined ? 'p:' + ctx.clientAddress : 'u:' + user.id;
-    return this.#decide(ctx, key, this.#main, routeClass);
+    if (this.#forAuthApi) return this.#decide(ctx, 'a:' + ctx.clientAddress, this.#auth);
+    const user = CALLER.get(ctx);
+    const key = user === undefined ? 'p:' + this.#keySpace + ctx.clientAddress : 'u:' + this.#keySpace + user.id;
+    return this.#decide(ctx, key, this.#main);
   }
+
+  readonly penalize = (ctx: RequestContext): Outcome | Promise<Outcome> =>
+    this.#decide(ctx, 'p:' + this.#keySpace + ctx.clientAddress, this.#main);
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
   onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
-    const state = ctx.rateLimit;
+    const state = RATE_LIMIT_STATE.get(ctx);
     if (state === undefined) return;
     // Lower-case names so they replace an upstream's own ratelimit-* headers instead of being sent twice.
     headers['ratelimit-limit'] = state.limit;
@@ -112,73 +156,63 @@ class Limiter implements RateLimitPhase {
     try {
       result = await this.#store.take(emailKey(email), this.#auth.bucket);
     } catch (err) {
-      return this.#storeError(ctx, err, 'auth');
+      return this.#storeError(ctx, err);
     }
-    const previous = ctx.rateLimit;
+    const previous = RATE_LIMIT_STATE.get(ctx);
     // Report the tighter of the two buckets (address and email) in the headers.
     if (!result.allowed || previous === undefined || result.remaining < previous.remaining) {
-      return this.#apply(ctx, result, this.#auth, 'auth');
+      return this.#apply(ctx, result, this.#auth);
     }
     if (this.#outageSince !== 0) this.#recovered();
-    this.#events.record('pass', 'auth');
+    this.#events.record('pass', ctx.route.name);
     return 'continue';
   };
 
   /** Synchronous when the store answers synchronously (memory): no promise, no await on that path. */
-  #decide(ctx: RequestContext, key: string, rule: ResolvedRule, routeClass: RouteClass): Outcome | Promise<Outcome> {
+  #decide(ctx: RequestContext, key: string, rule: ResolvedRule): Outcome | Promise<Outcome> {
     let taken: TakeResult | Promise<TakeResult>;
     try {
       taken = this.#store.take(key, rule.bucket);
     } catch (err) {
-      return this.#storeError(ctx, err, routeClass);
+      return this.#storeError(ctx, err);
     }
-    if (taken instanceof Promise) return this.#decideAsync(ctx, taken, rule, routeClass);
-    return this.#apply(ctx, taken, rule, routeClass);
+    if (taken instanceof Promise) return this.#decideAsync(ctx, taken, rule);
+    return this.#apply(ctx, taken, rule);
   }
 
-  async #decideAsync(
-    ctx: RequestContext,
-    taken: Promise<TakeResult>,
-    rule: ResolvedRule,
-    routeClass: RouteClass,
-  ): Promise<Outcome> {
+  async #decideAsync(ctx: RequestContext, taken: Promise<TakeResult>, rule: ResolvedRule): Promise<Outcome> {
     let result: TakeResult;
     try {
       result = await taken;
     } catch (err) {
-      return this.#storeError(ctx, err, routeClass);
+      return this.#storeError(ctx, err);
     }
-    return this.#apply(ctx, result, rule, routeClass);
+    return this.#apply(ctx, result, rule);
   }
 
-  #apply(ctx: RequestContext, result: TakeResult, rule: ResolvedRule, routeClass: RouteClass): Outcome {
+  #apply(ctx: RequestContext, result: TakeResult, rule: ResolvedRule): Outcome {
     if (this.#outageSince !== 0) this.#recovered();
-    ctx.rateLimit = {
+    const route = ctx.route.name;
+    RATE_LIMIT_STATE.set(ctx, {
       limit: rule.limit,
       remaining: result.remaining,
       resetSeconds: Math.ceil(result.resetMs / 1000),
       policy: rule.policy,
-    };
+    });
     if (result.allowed) {
-      this.#events.record('pass', routeClass);
+      this.#events.record('pass', route);
       return 'continue';
     }
-    this.#events.record('reject', routeClass);
+    this.#events.record('reject', route);
     let retryAfter = Math.ceil(result.retryAfterMs / 1000);
     if (retryAfter < 1) retryAfter = 1;
-    ctx.error = this.#rateLimited;
-    return sendJson(
-      ctx,
-      429,
-      { error: TOO_MANY, retry_after: retryAfter, request_id: ctx.id },
-      { 'retry-after': String(retryAfter) },
-    );
+    return sendError(ctx, rateLimited(retryAfter));
   }
 
   /** A store failure: counted, logged once per outage, then the on_store_error policy. Other errors propagate. */
-  #storeError(ctx: RequestContext, err: unknown, routeClass: RouteClass): Outcome {
+  #storeError(ctx: RequestContext, err: unknown): Outcome {
     if (!(err instanceof KvUnavailableError)) throw err;
-    this.#events.record('store_error', routeClass);
+    this.#events.record('store_error', ctx.route.name);
     if (this.#outageSince === 0) {
       this.#outageSince = Date.now();
       this.#outageFailures = 0;

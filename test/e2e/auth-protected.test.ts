@@ -49,7 +49,7 @@ describe('protected paths (HS256)', () => {
 
   test('no Authorization header: 401, WWW-Authenticate: Bearer, {"error","request_id"}', async () => {
     const res = await assertRefused(stack, {}, /^Bearer$/);
-    assert.deepEqual(Object.keys(res.json()).sort(), ['error', 'request_id']);
+    assert.deepEqual(Object.keys(res.json()).sort(), ['code', 'error', 'request_id']);
   });
 
   test('another scheme counts as no token', async () => {

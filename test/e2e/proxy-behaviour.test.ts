@@ -159,7 +159,7 @@ describe('gateway headers and bodies', () => {
     assert.equal(res.status, 504);
     assert.ok(Date.now() - started < 1_800, 'answered at the timeout, not when the backend finished');
     const id = assertGatewayHeaders(res.headers, '504');
-    assert.deepEqual(Object.keys(res.json()).sort(), ['error', 'request_id']);
+    assert.deepEqual(Object.keys(res.json()).sort(), ['code', 'error', 'request_id']);
     assert.equal(res.json().request_id, id);
   });
 });

@@ -48,7 +48,7 @@ test('15 rapid requests: exactly 10 × 200 then 5 × 429 with the error body, Re
   for (const res of responses.slice(10)) {
     assert.match(String(res.headers['content-type']), /^application\/json/);
     const body = res.json<{ error: string; retry_after: number; request_id: string }>();
-    assert.deepEqual(Object.keys(body).sort(), ['error', 'request_id', 'retry_after']);
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'request_id', 'retry_after']);
     assert.equal(body.error, 'Too Many Requests');
     assert.equal(body.request_id, res.headers['x-request-id'], 'the body names the request id the header carries');
     // Retry-After is whole seconds and agrees with the body. At 1 token/min the next token is 60 s away at the

@@ -124,7 +124,7 @@ export function assertSafeError(res: TestResponse, status: number, secrets: read
   const body = res.json();
   assert.equal(typeof body.error, 'string');
   assert.equal(body.request_id, res.headers['x-request-id']);
-  for (const key of Object.keys(body)) assert.ok(['error', 'request_id', 'details'].includes(key), `unexpected field ${key}`);
+  for (const key of Object.keys(body)) assert.ok(['error', 'code', 'request_id', 'details'].includes(key), `unexpected field ${key}`);
   assert.ok(!res.text.includes('    at '), `stack trace in ${res.text}`);
   assert.doesNotMatch(res.text, SQL_WORDS);
   for (const secret of secrets) assert.ok(!res.text.includes(secret), 'a secret from the request was echoed');

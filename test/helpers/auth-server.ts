@@ -1,22 +1,21 @@
-// A real HTTP server running only the auth phases (routes + authenticate), for the auth unit tests; no proxying.
-import { createServer, type Server } from 'node:http';
+// The auth phases on the real driver: /auth/* and the JWKS go to the auth routes, anything else runs the
+// authenticate phase and is proxied to an echo backend that reports what it received. No rate limit, no metrics.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { toGatewayError } from '../../src/errors.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
 import { createMemoryKvStore } from '../../src/kv/memory.js';
-import { TrustedProxies } from '../../src/pipeline/client-address.js';
-import { RequestContext } from '../../src/pipeline/context.js';
-import type { UpstreamHeaders } from '../../src/pipeline/phase.js';
-import { sendError, sendJson } from '../../src/pipeline/reply.js';
+import type { Phase } from '../../src/pipeline/phase.js';
 import { openSqliteUserStore } from '../../src/store/sqlite.js';
 import type { UserStore } from '../../src/store/user-store.js';
 import { setupAuth, type AuthFeature } from '../../src/auth/setup.js';
 import type { ThrottleLogin } from '../../src/auth/routes.js';
+import { CALLER } from '../../src/auth/caller.js';
+import { isAuthPath } from '../../src/auth/paths.js';
+import { createAuthenticatePhase } from '../../src/auth/phase.js';
+import { startPipelineServer } from './pipeline-server.js';
 
 /** Config overrides for one test server (merged into a minimal valid config). */
 export interface AuthServerOptions {
@@ -36,9 +35,18 @@ export interface AuthServer {
   close(): Promise<void>;
 }
 
+/** Reports the request's caller to the echo backend, which answers `{ user, headers }` through /whoami rewriting. */
+const reportCaller: Phase = {
+  name: 'report-caller',
+  onUpstreamRequest(ctx, headers) {
+    headers['x-test-caller'] = JSON.stringify(CALLER.get(ctx) ?? null);
+  },
+};
+
 /**
- * Starts a server on port 0. Route class 'auth' goes to the auth routes; anything else runs the authenticate phase
- * and, when it continues, answers 200 with `{ user, headers }`: the headers an upstream would have received.
+ * Starts a server on port 0. /auth/* goes to the auth routes; anything else runs the authenticate phase and, when it
+ * continues, is proxied to the echo backend. The response is `{ user, headers }`: the caller the phase set, and the
+ * headers the upstream received.
  */
 export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
   const config = configSchema.parse({
@@ -61,35 +69,23 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     logger,
     ...(options.throttleLogin ? { throttleLogin: options.throttleLogin } : {}),
   });
-  const trusted = new TrustedProxies([]);
-  const server: Server = createServer((req, res) => {
-    const ctx = new RequestContext(req, res, trusted, () => {}, performance.now(), false);
-    void (async () => {
-      try {
-        if (ctx.routeClass === 'auth') {
-          await feature.routes.onRequest!(ctx);
-          return;
-        }
-        if (feature.authenticate.onRequest && (await feature.authenticate.onRequest(ctx)) === 'responded') return;
-        const headers: UpstreamHeaders = {};
-        for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = value;
-        feature.authenticate.onUpstreamRequest!(ctx, headers);
-        sendJson(ctx, 200, { user: ctx.user ?? null, headers });
-      } catch (err) {
-        sendError(ctx, toGatewayError(err));
-      }
-    })();
+  const authenticate = config.middleware.auth.enabled
+    ? feature.authenticateFor('required')
+    : createAuthenticatePhase({ config: config.middleware.auth, logger, mode: 'off' });
+  const server = await startPipelineServer({
+    routes: {
+      auth: { name: 'auth', phases: [feature.routes] },
+      proxy: { name: 'proxy', phases: [authenticate, reportCaller], upstream: 'echo' },
+    },
+    match: (ctx, routes) => (isAuthPath(ctx.path) ? routes.auth! : routes.proxy!),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     store,
     feature,
     config,
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
       if (!options.store) await store.close();
       if (!options.kv) await kv.close();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,23 +1,28 @@
-// Test helper: a real HTTP server running only the rate-limit phase, in the order the driver will (not the gateway).
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
+// Test helper: the rate-limit phases on the real driver. /health is a route without a limiter, /auth/* runs the
+// auth-API limiter (and the login throttle when `x-test-email` is sent to /auth/login), anything else runs the
+// default-policy limiter and is proxied to an echo backend. `x-test-user` authenticates as that user id, as the
+// auth phase would. 127.0.0.1 is a trusted proxy, so X-Forwarded-For picks the client address.
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { configSchema } from '../../src/config/schema.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
-import { TrustedProxies } from '../../src/pipeline/client-address.js';
-import { RequestContext, type ResponseDecorator } from '../../src/pipeline/context.js';
+import type { Phase } from '../../src/pipeline/phase.js';
 import { sendJson } from '../../src/pipeline/reply.js';
 import type { RateLimitEvent } from '../../src/ratelimit/events.js';
 import { createRateLimitPhase, type RateLimitConfig, type RateLimitPhase } from '../../src/ratelimit/phase.js';
+import { CALLER } from '../../src/auth/caller.js';
+import { startPipelineServer } from '../helpers/pipeline-server.js';
 
 /** What a test server exposes to its assertions. */
 export interface LimiterTestServer {
   readonly url: string;
+  /** The default-policy limiter of proxied routes. */
   readonly phase: RateLimitPhase;
+  /** The auth API's limiter (stricter rule by address, and the login throttle). */
+  readonly authPhase: RateLimitPhase;
   /** JSON log lines written by the limiter. */
   readonly logs: Array<Record<string, unknown>>;
-  /** Sink events as "event:routeClass". */
+  /** Sink events as "event:route". */
   readonly events: string[];
   /** How many onRequest calls returned a promise (the memory store must make none). */
   asyncDecisions: number;
@@ -33,12 +38,6 @@ export function rateLimitConfig(overrides: Record<string, unknown> = {}): RateLi
   return parsed.middleware.rate_limit;
 }
 
-/**
- * Starts the server. Request headers drive the scenario: `x-test-user` authenticates as that user id (as the
- * auth phase would), `x-test-email` on /auth/login runs throttleLogin. 127.0.0.1 is a trusted proxy, so
- * X-Forwarded-For picks the client address. A passed request gets 200 through the same response filter a
- * proxied response goes through.
- */
 export async function startLimiterServer(config: RateLimitConfig, store: KvStore): Promise<LimiterTestServer> {
   const logs: Array<Record<string, unknown>> = [];
   const events: string[] = [];
@@ -51,55 +50,51 @@ export async function startLimiterServer(config: RateLimitConfig, store: KvStore
       },
     }),
   );
-  const phase = createRateLimitPhase({
-    config,
-    store,
-    logger,
-    events: { record: (event: RateLimitEvent, routeClass) => events.push(`${event}:${routeClass}`) },
-  });
-  const trusted = new TrustedProxies(['127.0.0.1']);
-  const decorate: ResponseDecorator = (ctx, headers) => phase.onResponse?.(ctx, headers);
-  const state: LimiterTestServer = {
-    url: '',
-    phase,
-    logs,
-    events,
-    asyncDecisions: 0,
-    close: async () => {},
-  };
-
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const ctx = new RequestContext(req, res, trusted, decorate, performance.now(), false);
-      const user = req.headers['x-test-user'];
-      if (typeof user === 'string') {
-        ctx.user = { id: user, email: `${user}@example.test`, tokenId: 't', tokenExpiresAt: Date.now() + 60_000 };
-      }
-      if (phase.onRequest !== undefined) {
-        const decided = phase.onRequest(ctx);
-        if (decided instanceof Promise) state.asyncDecisions++;
-        if ((await decided) === 'responded') return;
-      }
-      const email = req.headers['x-test-email'];
-      if (ctx.path === '/auth/login' && typeof email === 'string') {
-        if ((await phase.throttleLogin(ctx, email)) === 'responded') return;
-      }
-      sendJson(ctx, 200, { ok: true });
-    })().catch((err: unknown) => {
-      res.statusCode = 500;
-      res.end(String(err));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
+  const sink = { record: (event: RateLimitEvent, route: string) => events.push(`${event}:${route}`) };
+  const phase = createRateLimitPhase({ config, store, logger, events: sink });
+  const authPhase = createRateLimitPhase({ config, scope: { kind: 'auth' }, store, logger, events: sink });
+  const state = { asyncDecisions: 0 };
+  // Counts decisions that returned a promise, then hands the result to the driver unchanged.
+  const counted = (limiter: RateLimitPhase): Phase =>
+    limiter.onRequest === undefined
+      ? limiter
+      : {
+          name: limiter.name,
+          onRequest(ctx) {
+            const decided = limiter.onRequest!(ctx);
+            if (decided instanceof Promise) state.asyncDecisions++;
+            return decided;
+          },
+          onResponse: (ctx, headers) => limiter.onResponse?.(ctx, headers),
+        };
+  const testUser: Phase = {
+    name: 'test-user',
+    onRequest(ctx) {
+      const user = ctx.req.headers['x-test-user'];
+      if (typeof user === 'string') CALLER.set(ctx, { id: user, email: `${user}@example.test`, tokenId: 't', tokenExpiresAt: Date.now() + 60_000 });
+      return 'continue';
     },
+  };
+  const authApi: Phase = {
+    name: 'test-auth-api',
+    async onRequest(ctx) {
+      const email = ctx.req.headers['x-test-email'];
+      if (ctx.path === '/auth/login' && typeof email === 'string') {
+        if ((await authPhase.throttleLogin(ctx, email)) === 'responded') return 'responded';
+      }
+      return sendJson(ctx, 200, { ok: true });
+    },
+  };
+  const ok: Phase = { name: 'ok', onRequest: (ctx) => sendJson(ctx, 200, { ok: true }) };
+  const server = await startPipelineServer({
+    trustedProxies: ['127.0.0.1'],
+    logger,
+    routes: {
+      health: { name: 'health', phases: [ok] },
+      auth: { name: 'auth', phases: [counted(authPhase), authApi] },
+      proxy: { name: 'proxy', phases: [testUser, counted(phase)], upstream: 'echo' },
+    },
+    match: (ctx, routes) => (ctx.path === '/health' ? routes.health! : ctx.path.startsWith('/auth/') ? routes.auth! : routes.proxy!),
   });
+  return Object.assign(state, { url: server.url, phase, authPhase, logs, events, close: () => server.close() });
 }

@@ -1,0 +1,133 @@
+// One service: its backends and strategy as the pipeline's UpstreamSelector and PeerGroup. It owns acquire,
+// release and failure reports (in-flight counts and passive health), so the driver never touches balancer state.
+import type { Logger } from 'pino';
+import type { ResolvedService } from '../config/services.js';
+import type { GatewayError } from '../errors.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Peer, PeerGroup, UpstreamSelector } from '../pipeline/upstream.js';
+import { Backend, type PoolOptions } from './backend.js';
+import { createStrategy, type Strategy } from './strategy.js';
+import { EVENTS } from '../observability/events.js';
+import { HealthChecker } from './health.js';
+
+/** Pool options of a service; backends whose options changed get a new pool on reload. */
+export function poolOptionsOf(s: ResolvedService): PoolOptions {
+  return {
+    connections: s.connectionsPerUpstream,
+    connectTimeoutMs: s.connectTimeoutMs,
+    headersTimeoutMs: s.responseTimeoutMs,
+    bodyTimeoutMs: s.bodyTimeoutMs,
+  };
+}
+
+export class Service implements UpstreamSelector, PeerGroup {
+  readonly name: string;
+  #backends: readonly Backend[] = [];
+  #strategy: Strategy;
+  #cooldownMs: number;
+  #retries: number;
+  #panicOffset = 0;
+  readonly #logger: Logger;
+  readonly health: HealthChecker;
+
+  constructor(settings: ResolvedService, logger: Logger) {
+    this.name = settings.name;
+    this.#logger = logger;
+    this.#strategy = createStrategy(settings.strategy, 0);
+    this.#cooldownMs = settings.healthCheck.passive_cooldown;
+    this.#retries = settings.retries;
+    this.health = new HealthChecker(settings.healthCheck, () => this.#backends, logger);
+    this.apply(settings);
+  }
+
+  get retries(): number {
+    return this.#retries;
+  }
+
+  /** The current backends, in config order. */
+  get backends(): readonly Backend[] {
+    return this.#backends;
+  }
+
+  /**
+   * Installs the upstreams, strategy, retries and health settings. A backend whose address:port and pool options
+   * are unchanged keeps its pool (and so its keep-alive connections), health and counters; the others get new
+   * pools. Returns the backends that left, for the caller to close once their requests finish.
+   */
+  apply(settings: ResolvedService): Backend[] {
+    const options = poolOptionsOf(settings);
+    const byKey = new Map(this.#backends.map((b) => [b.key, b]));
+    const next = settings.upstreams.map((u) => {
+      const old = byKey.get(Backend.keyOf(u.address, u.port, options));
+      if (!old) return new Backend(u.name, u.address, u.port, u.weight, options, this);
+      // Same upstream: keep the object, so its pool, health and the in-flight count of running requests carry over.
+      byKey.delete(old.key);
+      old.name = u.name;
+      old.weight = u.weight;
+      return old;
+    });
+    this.#backends = next;
+    this.#strategy = createStrategy(settings.strategy, next.length);
+    this.#cooldownMs = settings.healthCheck.passive_cooldown;
+    this.#retries = settings.retries;
+    this.health.update(settings.healthCheck);
+    return [...byKey.values()];
+  }
+
+  acquire(_ctx: RequestContext | undefined, exclude: Peer | undefined): Backend | undefined {
+    const index = this.#strategy.pick(this.#backends, exclude as Backend | undefined);
+    const backend = index === -1 ? this.#panicPick(exclude) : this.#backends[index];
+    if (backend !== undefined) {
+      backend.inflight++;
+      backend.requests++;
+    }
+    return backend;
+  }
+
+  release(peer: Peer): void {
+    (peer as Backend).inflight--;
+  }
+
+  /**
+   * Every backend is out of rotation: if some are only cooling down after a passive failure (the active checks
+   * still call them healthy), try them anyway rather than answer 502 for a whole cooldown, as nginx does when all
+   * servers of a group are marked failed. One slow request to a single backend must not take the service down.
+   */
+  #panicPick(exclude: Peer | undefined): Backend | undefined {
+    const backends = this.#backends;
+    const n = backends.length;
+    for (let k = 0; k < n; k++) {
+      const b = backends[(this.#panicOffset + k) % n]!;
+      if (b.activeHealthy && b !== exclude) {
+        this.#panicOffset = (this.#panicOffset + k + 1) % n;
+        return b;
+      }
+    }
+    return undefined;
+  }
+
+  reportFailure(peer: Peer, error: GatewayError): void {
+    const backend = peer as Backend;
+    if (backend.coolDown(this.#cooldownMs)) {
+      this.#logger.warn(
+        { event: EVENTS.upstreamDown, service: this.name, upstream: backend.label, reason: error.code, cooldown_ms: this.#cooldownMs },
+        EVENTS.upstreamDown,
+      );
+    }
+  }
+
+  /** At least one backend can take traffic (readiness, and splits skip a service without one). */
+  hasHealthy(): boolean {
+    return this.#backends.some((b) => b.available);
+  }
+
+  /** A split's candidate: a service with no healthy upstream is skipped while another has one. */
+  get available(): boolean {
+    return this.hasHealthy();
+  }
+
+  /** Stops health checks and closes every pool (shutdown, or the service left the config). */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.health.close(), ...this.#backends.map((b) => b.dispatcher.close())]);
+  }
+}

@@ -1,0 +1,42 @@
+// A weighted split of a route's traffic over several services (canary releases): smooth weighted round robin over
+// the services, so the shares are exact over time rather than random. A service with no healthy upstream is
+// skipped while another has one. A retry stays within the service of the peer that failed.
+import type { RequestContext } from '../pipeline/context.js';
+import type { Peer, UpstreamSelector } from '../pipeline/upstream.js';
+import { RoundRobin } from './round-robin.js';
+import type { Service } from './service.js';
+
+/** One arm of a split: a service and its weight. Services are looked up per request, so a reload's new objects apply. */
+export interface SplitArm {
+  readonly service: Service;
+  readonly weight: number;
+}
+
+export class SplitSelector implements UpstreamSelector {
+  readonly #arms: readonly { readonly service: Service; readonly weight: number; readonly inflight: number; readonly available: boolean }[];
+  readonly #picker: RoundRobin;
+
+  constructor(arms: readonly SplitArm[]) {
+    this.#arms = arms.map((arm) => ({
+      service: arm.service,
+      weight: arm.weight,
+      inflight: 0,
+      get available() {
+        return arm.service.available;
+      },
+    }));
+    this.#picker = new RoundRobin(arms.length);
+  }
+
+  acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined {
+    if (exclude !== undefined) {
+      // A retry: another upstream of the same service, as a single-service route would do.
+      const same = this.#arms.find((a) => a.service === exclude.group);
+      return same?.service.acquire(ctx, exclude);
+    }
+    let index = this.#picker.pick(this.#arms, undefined);
+    // No service has a healthy upstream: let the first service's panic mode decide (it may try a cooling one).
+    if (index === -1) index = 0;
+    return this.#arms[index]!.service.acquire(ctx, undefined);
+  }
+}

@@ -1,0 +1,158 @@
+// Part of the composition root: builds the route table from the config, the features and the services. Each
+// route's phase list follows the one order of steps every request takes (README, "Order of steps"):
+// CORS → authentication → rate limit → (plugins) → body limit → upstream selection → rewrites → forward →
+// response hooks → logging. The driver only runs the lists built here.
+import type { Logger } from 'pino';
+import type { Config, RouteConfig } from '../config/schema.js';
+import { DEFAULT_SERVICE } from '../config/services.js';
+import { GatewayError } from '../errors.js';
+import { compileRoute, type Route, type RouteTable } from '../pipeline/route.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Phase } from '../pipeline/phase.js';
+import type { UpstreamSelector } from '../pipeline/upstream.js';
+import { sendError } from '../pipeline/reply.js';
+import { RouteMatcher } from '../routing/matcher.js';
+import { explainMatch } from '../routing/explain.js';
+import { conditionsOf, RequestMatchInput } from '../routing/from-config.js';
+import { hostModeOf } from '../routing/rewrite.js';
+import { createRewritePhase } from '../routing/rewrite-phase.js';
+import { createBodyLimitPhase } from '../routing/body-limit.js';
+import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
+import { compileCors } from '../cors/policy.js';
+import { createCorsPhase } from '../cors/phase.js';
+import type { ServiceRegistry } from '../balancer/registry.js';
+import { SplitSelector } from '../balancer/split.js';
+import { healthRoute } from '../health-route.js';
+import { isAuthPath } from '../auth/paths.js';
+import type { AuthMode } from '../auth/phase.js';
+import type { Features } from '../features.js';
+
+const HEALTH_PATH = '/health';
+const ROUTE_NOT_FOUND = new GatewayError('ROUTE_NOT_FOUND');
+
+/** The name of unmatched requests in logs and metrics. */
+export const NO_ROUTE_NAME = 'none';
+
+class GatewayRouteTable implements RouteTable {
+  constructor(
+    readonly health: Route,
+    readonly auth: Route | undefined,
+    /** The only user route when the config has no `routes` (the implicit catch-all): no matching needed. */
+    readonly single: Route | undefined,
+    readonly matcher: RouteMatcher<Route>,
+    readonly notFound: Route,
+    readonly fallback: Route,
+    /** User routes in config order, for the admin status. */
+    readonly routes: readonly Route[],
+  ) {}
+
+  match(ctx: RequestContext): Route {
+    const path = ctx.path;
+    if (path === HEALTH_PATH) return this.health;
+    if (this.auth !== undefined && isAuthPath(path)) return this.auth;
+    if (this.single !== undefined) return this.single;
+    return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers)) ?? this.notFound;
+  }
+}
+
+/** The user routes of a table (admin status, dashboard). */
+export function userRoutesOf(table: RouteTable): readonly Route[] {
+  return table instanceof GatewayRouteTable ? table.routes : [];
+}
+
+/** What building a table needs. */
+export interface RouteTableDeps {
+  readonly config: Config;
+  readonly features: Features;
+  readonly services: ServiceRegistry;
+  readonly logger: Logger;
+}
+
+/** Builds the whole table; throws nothing for a config that passed validation. */
+export function buildRouteTable(deps: RouteTableDeps): RouteTable {
+  const { config, features, services } = deps;
+  const observers = features.observers;
+  const globalCors = config.middleware.cors ? createCorsPhase(compileCors(config.middleware.cors)) : undefined;
+  const withGlobalCors = (phases: readonly (Phase | undefined)[]): Phase[] =>
+    [globalCors, ...phases, ...observers].filter((p): p is Phase => p !== undefined);
+
+  const health = compileRoute({ name: 'health', phases: withGlobalCors([healthRoute]) });
+  const authApi = features.authApi;
+  const auth = authApi ? compileRoute({ name: 'auth', phases: withGlobalCors(authApi) }) : undefined;
+
+  const defaultMode: AuthMode = config.middleware.auth.enabled ? 'required' : 'off';
+  const userRoutes: Route[] = [];
+  let single: Route | undefined;
+  if (config.routes.length === 0) {
+    // The seed's shape: one implicit catch-all route named "proxy" to the service "default".
+    const limiter = features.limiter('default');
+    single = compileRoute({
+      name: 'proxy',
+      phases: withGlobalCors([features.authenticate(defaultMode, limiter?.penalize), limiter]),
+      upstream: services.get(DEFAULT_SERVICE),
+      info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: 'default' },
+    });
+    userRoutes.push(single);
+  } else {
+    for (const r of config.routes) userRoutes.push(compileUserRoute(r, deps, defaultMode, globalCors));
+  }
+  const conditions: RouteConditions[] = config.routes.map(conditionsOf);
+  const matcher = new RouteMatcher(conditions.map((c, i) => ({ conditions: c, value: userRoutes[i]! })));
+
+  const notFoundPhase: Phase = {
+    name: 'route-not-found',
+    onRequest(ctx) {
+      if (deps.logger.isLevelEnabled('debug')) {
+        const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers);
+        const tried = explainMatch(conditions, input).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
+        deps.logger.debug(
+          { request_id: ctx.id, method: input.method, host: input.host, path: ctx.path, tried },
+          'Route Not Found',
+        );
+      }
+      return sendError(ctx, ROUTE_NOT_FOUND);
+    },
+  };
+  const notFound = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([notFoundPhase]) });
+  const fallback = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([]) });
+  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes);
+}
+
+function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: AuthMode, globalCors: Phase | undefined): Route {
+  const { features, services } = deps;
+  const mode = r.auth ?? defaultMode;
+  const limiter = features.limiter(r.rate_limit);
+  const cors = r.cors === undefined ? globalCors : r.cors === 'off' ? undefined : createCorsPhase(compileCors(r.cors));
+  const rewrite = createRewritePhase({
+    path: {
+      stripPrefix: r.strip_prefix && r.match.path_prefix !== undefined ? normalisePrefix(r.match.path_prefix) : undefined,
+      addPrefix: r.add_prefix,
+    },
+    host: hostModeOf(r.host),
+    requestHeaders: r.request_headers,
+    responseHeaders: r.response_headers,
+  });
+  const bodyLimit = r.max_body_size !== undefined ? createBodyLimitPhase(r.max_body_size) : undefined;
+  // The penalty for a failed authentication goes to the route's own limiter, else the default one when it is on.
+  const penalize = (limiter ?? features.limiter('default'))?.penalize;
+  const phases = [cors, features.authenticate(mode, penalize), limiter, rewrite, bodyLimit, ...features.observers].filter(
+    (p): p is Phase => p !== undefined,
+  );
+  let upstream: UpstreamSelector;
+  let serviceNames: string[];
+  if (r.split !== undefined) {
+    upstream = new SplitSelector(r.split.map((arm) => ({ service: services.get(arm.service)!, weight: arm.weight })));
+    serviceNames = r.split.map((arm) => arm.service);
+  } else {
+    upstream = services.get(r.service!)!;
+    serviceNames = [r.service!];
+  }
+  const timeouts = r.timeouts ? { responseMs: r.timeouts.upstream_response, bodyMs: r.timeouts.upstream_body } : undefined;
+  return compileRoute({
+    name: r.name,
+    phases,
+    upstream,
+    ...(timeouts ? { timeouts } : {}),
+    info: { services: serviceNames, auth: mode, rate_limit: r.rate_limit },
+  });
+}

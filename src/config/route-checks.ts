@@ -1,0 +1,58 @@
+// Rules across keys for routes and services that one key's schema cannot see: names that must exist, names that are
+// reserved, and settings that contradict each other. Each failure names its key path, as the schema's errors do.
+import type { Config } from './schema.js';
+import { DEFAULT_SERVICE } from './services.js';
+import { isOwnedHeader, isOwnedResponseHeader } from '../proxy/owned-headers.js';
+
+/** Names of the gateway's own routes in logs and metrics (and of the implicit catch-all route). */
+export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'auth', 'proxy']);
+
+/** The first problem as "key.path: reason", or undefined when the routes and services fit together. */
+export function checkRoutesAndServices(config: Config): string | undefined {
+  const services = new Set(Object.keys(config.services));
+  if (config.load_balancing !== undefined) {
+    if (services.has(DEFAULT_SERVICE)) {
+      return `services.${DEFAULT_SERVICE}: the service "${DEFAULT_SERVICE}" is already defined by load_balancing`;
+    }
+    services.add(DEFAULT_SERVICE);
+  }
+  if (services.size === 0) return 'load_balancing: is required (or define services and routes)';
+  if (config.routes.length === 0 && !services.has(DEFAULT_SERVICE)) {
+    return 'routes: without routes every request goes to the service "default": define load_balancing or routes';
+  }
+  const policies = config.middleware.rate_limit.policies;
+  const authOn = config.middleware.auth.enabled;
+  const seen = new Set<string>();
+  for (let i = 0; i < config.routes.length; i++) {
+    const r = config.routes[i]!;
+    const at = `routes[${i}]`;
+    if (RESERVED_ROUTE_NAMES.has(r.name)) return `${at}.name: "${r.name}" is reserved for the gateway's own routes`;
+    if (seen.has(r.name)) return `${at}.name: duplicate route name "${r.name}"`;
+    seen.add(r.name);
+    if (r.service !== undefined && !services.has(r.service)) return `${at}.service: unknown service "${r.service}"`;
+    const split = r.split ?? [];
+    for (let j = 0; j < split.length; j++) {
+      if (!services.has(split[j]!.service)) return `${at}.split[${j}].service: unknown service "${split[j]!.service}"`;
+    }
+    if (r.strip_prefix && r.match.path_prefix === undefined) return `${at}.strip_prefix: needs match.path_prefix`;
+    if (r.auth !== undefined && r.auth !== 'off' && !authOn) {
+      return `${at}.auth: "${r.auth}" needs middleware.auth.enabled: true`;
+    }
+    if (r.rate_limit !== 'default' && r.rate_limit !== 'off' && !Object.hasOwn(policies, r.rate_limit)) {
+      return `${at}.rate_limit: unknown policy "${r.rate_limit}" (define it in middleware.rate_limit.policies)`;
+    }
+    const owned = ownedIn(r.request_headers, isOwnedHeader);
+    if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;
+    const ownedOut = ownedIn(r.response_headers, isOwnedResponseHeader);
+    if (ownedOut !== undefined) return `${at}.response_headers: "${ownedOut}" is set by the gateway and cannot be rewritten`;
+  }
+  return undefined;
+}
+
+function ownedIn(
+  rewrite: { readonly set: Readonly<Record<string, string>>; readonly remove: readonly string[] } | undefined,
+  owned: (name: string) => boolean,
+): string | undefined {
+  if (rewrite === undefined) return undefined;
+  return [...Object.keys(rewrite.set), ...rewrite.remove].find((name) => owned(name));
+}

@@ -1,0 +1,17 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSize } from './size.js';
+
+test('sizes: bytes, KB, MB, GB in powers of 1024; anything else is refused', () => {
+  assert.equal(parseSize(0), 0);
+  assert.equal(parseSize(1500), 1500);
+  assert.equal(parseSize('512KB'), 512 * 1024);
+  assert.equal(parseSize('10MB'), 10 * 1024 * 1024);
+  assert.equal(parseSize('10m'), 10 * 1024 * 1024);
+  assert.equal(parseSize('1GB'), 1024 ** 3);
+  assert.equal(parseSize('1.5kb'), 1536);
+  assert.equal(parseSize('12 B'), 12);
+  for (const bad of ['', 'MB', '-1', '10TB', '1e3', 'ten']) assert.equal(parseSize(bad), undefined, bad);
+  assert.equal(parseSize(-1), undefined);
+  assert.equal(parseSize(1.5), undefined);
+});

@@ -1,0 +1,14 @@
+// Parses human sizes ("512KB", "10MB", "1GB", or a number of bytes) into bytes. Units are powers of 1024, as nginx reads them.
+
+const UNIT_BYTES: Readonly<Record<string, number>> = { b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i;
+
+/** Returns bytes, or undefined when the value is not a non-negative size. A bare number means bytes. */
+export function parseSize(value: number | string): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const match = SIZE.exec(value.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? '').toLowerCase() || 'b';
+  const factor = UNIT_BYTES[unit];
+  return factor === undefined ? undefined : Math.round(Number(match[1]) * factor);
+}

@@ -1,0 +1,42 @@
+// CORS as a phase, first in every route's request filters: preflights are answered by the gateway (also for the
+// auth API, so a browser app can log in), and every response to an allowed origin carries the CORS headers, the
+// gateway's own 401, 404 and 429 included. A disallowed origin gets no CORS headers at all.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Outcome, Phase } from '../pipeline/phase.js';
+import { sendEmpty } from '../pipeline/reply.js';
+import { ContextSlot } from '../pipeline/slot.js';
+import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders, type CorsPolicy } from './policy.js';
+
+/** Set on a preflight the gateway answered: its headers are complete, the response hook leaves them alone. */
+const ANSWERED_PREFLIGHT = new ContextSlot<boolean>('cors_preflight');
+
+export function createCorsPhase(policy: CorsPolicy): Phase {
+  return {
+    name: 'cors',
+    onRequest(ctx: RequestContext): Outcome {
+      const h = ctx.req.headers;
+      if (!isPreflight(ctx.req.method, h.origin, h['access-control-request-method'])) return 'continue';
+      const origin = h.origin as string;
+      const headers: Record<string, string> = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
+      if (originAllowed(policy, origin)) Object.assign(headers, preflightHeaders(policy, origin));
+      ANSWERED_PREFLIGHT.set(ctx, true);
+      return sendEmpty(ctx, 204, headers);
+    },
+    onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
+      if (ANSWERED_PREFLIGHT.get(ctx) === true) return;
+      const origin = ctx.req.headers.origin;
+      if (typeof origin !== 'string') return;
+      addVary(headers, 'Origin');
+      if (!originAllowed(policy, origin)) return;
+      Object.assign(headers, responseCorsHeaders(policy, origin));
+    },
+  };
+}
+
+/** Adds a token to Vary without dropping what the upstream sent. */
+function addVary(headers: OutgoingHttpHeaders, token: string): void {
+  const current = headers.vary;
+  if (current === undefined) headers.vary = token;
+  else if (!String(current).toLowerCase().split(/\s*,\s*/).includes(token.toLowerCase())) headers.vary = `${String(current)}, ${token}`;
+}

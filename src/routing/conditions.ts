@@ -1,0 +1,59 @@
+// What a route asks of a request, and how one request is seen by the matcher. Pure data, no HTTP objects.
+
+/** A route's match conditions, normalised at compile time (lower-case hosts and header names, upper-case methods). */
+export interface RouteConditions {
+  /** Exact names, or "*.example.com" (any name ending in ".example.com", never example.com itself). */
+  readonly hosts?: readonly string[];
+  /** Exact path. */
+  readonly path?: string;
+  /** Prefix on segment boundaries ("/users" matches /users and /users/1, never /usersx). */
+  readonly pathPrefix?: string;
+  readonly methods?: readonly string[];
+  /** Exact values by lower-case header name. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** The parts of a request the matcher reads. `host` is lower case without a port; `path` is canonical, no query. */
+export interface MatchInput {
+  readonly host: string;
+  readonly path: string;
+  readonly method: string;
+  /** A request header by lower-case name (several values joined with ", "), or undefined. */
+  header(name: string): string | undefined;
+}
+
+/** The host part of a Host header or :authority: lower case, without the port (IPv6 literals keep their brackets). */
+export function hostOf(authority: string | undefined): string {
+  if (authority === undefined || authority === '') return '';
+  let host = authority;
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    host = end === -1 ? host : host.slice(0, end + 1);
+  } else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1); // "example.com." is the same name
+  return host.toLowerCase();
+}
+
+/** A path prefix without its trailing slash ("/users/" → "/users"); "/" stays "/". */
+export function normalisePrefix(prefix: string): string {
+  let p = prefix;
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
+/** True when `path` starts with `prefix` on a segment boundary. `prefix` is normalised. */
+export function prefixMatches(prefix: string, path: string): boolean {
+  if (prefix === '/') return true;
+  if (!path.startsWith(prefix)) return false;
+  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; // '/'
+}
+
+/** True when `host` matches the pattern: an exact name, or "*.suffix" with at least one label before the suffix. */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (!pattern.startsWith('*.')) return pattern === host;
+  const suffix = pattern.slice(1); // ".example.com"
+  return host.length > suffix.length && host.endsWith(suffix);
+}

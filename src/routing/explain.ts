@@ -1,0 +1,103 @@
+// Why a request lands where it does: the routes in precedence order for one request, each with the condition that
+// failed, up to the winner. Slow and obvious on purpose (used by `portcullis routes --match` and debug logs); the
+// tests check that it always agrees with the compiled matcher.
+import { hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+
+/** One route's verdict for one request. */
+export interface RouteVerdict {
+  readonly index: number;
+  readonly matched: boolean;
+  /** The conditions that held ("host api.example.com", "path_prefix /users", …). */
+  readonly held: readonly string[];
+  /** The first condition that failed, when `matched` is false. */
+  readonly failed?: string;
+}
+
+/** The winner (index into the route list, or -1) and the more specific routes tried before it. */
+export interface Explanation {
+  readonly winner: number;
+  readonly verdicts: readonly RouteVerdict[];
+}
+
+/** 0 exact host, 1 wildcard, 2 no host condition; for a wildcard, the longer suffix first. */
+function hostRank(c: RouteConditions, host: string): [number, number] {
+  if (c.hosts === undefined) return [2, 0];
+  const exact = c.hosts.find((h) => !h.startsWith('*.') && h === host);
+  if (exact !== undefined) return [0, 0];
+  const wild = c.hosts.filter((h) => h.startsWith('*.') && hostMatches(h, host)).sort((a, b) => b.length - a.length)[0];
+  if (wild !== undefined) return [1, -wild.length];
+  // No pattern matches this host: rank the route by its best pattern, so it is listed where a reader expects it.
+  return c.hosts.some((h) => !h.startsWith('*.')) ? [0, 0] : [1, -Math.max(...c.hosts.map((h) => h.length))];
+}
+
+/** An exact path before any prefix; a longer prefix (in segments) before a shorter one. */
+function pathRank(c: RouteConditions): number {
+  if (c.path !== undefined) return -1_000_000;
+  const prefix = normalisePrefix(c.pathPrefix ?? '/');
+  return prefix === '/' ? 0 : -prefix.split('/').length;
+}
+
+/** The precedence key of route `c` at position `index` for this request; smaller wins. */
+function precedenceKey(c: RouteConditions, index: number, host: string): number[] {
+  const [h, w] = hostRank(c, host);
+  const conditional = c.methods !== undefined || c.headers !== undefined ? 0 : 1;
+  return [h, w, pathRank(c), conditional, index];
+}
+
+function compareKeys(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+/** Checks one route's conditions in the order a reader thinks of them, naming each. */
+export function verdictFor(c: RouteConditions, index: number, input: MatchInput): RouteVerdict {
+  const held: string[] = [];
+  const fail = (failed: string): RouteVerdict => ({ index, matched: false, held, failed });
+  if (c.hosts !== undefined) {
+    const hit = c.hosts.find((h) => hostMatches(h, input.host));
+    if (hit === undefined) return fail(`host ${input.host || '(none)'} is not ${c.hosts.join(' or ')}`);
+    held.push(`host ${hit}`);
+  }
+  if (c.path !== undefined) {
+    if (c.path !== input.path) return fail(`path ${input.path} is not ${c.path}`);
+    held.push(`path ${c.path}`);
+  } else {
+    const prefix = normalisePrefix(c.pathPrefix ?? '/');
+    if (!prefixMatches(prefix, input.path)) return fail(`path ${input.path} is not under ${prefix}`);
+    held.push(`path_prefix ${prefix}`);
+  }
+  if (c.methods !== undefined) {
+    if (!c.methods.includes(input.method)) return fail(`method ${input.method} is not ${c.methods.join(', ')}`);
+    held.push(`method ${input.method}`);
+  }
+  if (c.headers !== undefined) {
+    for (const name in c.headers) {
+      const got = input.header(name);
+      if (got !== c.headers[name]) return fail(`header ${name} is ${got === undefined ? 'absent' : JSON.stringify(got)}, not ${JSON.stringify(c.headers[name])}`);
+      held.push(`header ${name}: ${c.headers[name]}`);
+    }
+  }
+  return { index, matched: true, held };
+}
+
+/** The routes in this request's precedence order up to and including the winner, each with its verdict. */
+export function explainMatch(routes: readonly RouteConditions[], input: MatchInput): Explanation {
+  const order = routes
+    .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host) }))
+    .sort((a, b) => compareKeys(a.key, b.key));
+  const verdicts: RouteVerdict[] = [];
+  for (const { c, index } of order) {
+    const verdict = verdictFor(c, index, input);
+    verdicts.push(verdict);
+    if (verdict.matched) return { winner: index, verdicts };
+  }
+  return { winner: -1, verdicts };
+}
+
+/** Route indexes in their static match order (no request): exact hosts, wildcards, no host; then paths; then conditions. */
+export function staticOrder(routes: readonly RouteConditions[]): number[] {
+  return routes
+    .map((c, index) => ({ index, key: precedenceKey(c, index, '') }))
+    .sort((a, b) => compareKeys(a.key, b.key))
+    .map((x) => x.index);
+}

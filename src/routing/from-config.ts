@@ -1,0 +1,42 @@
+// Route conditions and a request's match input, read from the config and from a request context.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteConfig } from '../config/schema.js';
+import { isPreflight } from '../cors/policy.js';
+import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from './conditions.js';
+
+/** A route's `match` block as matcher conditions (names already normalised by the schema). */
+export function conditionsOf(route: RouteConfig): RouteConditions {
+  const m = route.match;
+  const c: { -readonly [K in keyof RouteConditions]: RouteConditions[K] } = {};
+  if (m.hosts !== undefined) c.hosts = m.hosts;
+  if (m.path !== undefined) c.path = m.path;
+  else c.pathPrefix = normalisePrefix(m.path_prefix ?? '/');
+  if (m.methods !== undefined) c.methods = m.methods;
+  if (m.headers !== undefined) c.headers = m.headers;
+  return c;
+}
+
+/** One request as the matcher sees it. A class, so every input has one shape and `header` lives on the prototype. */
+export class RequestMatchInput implements MatchInput {
+  readonly host: string;
+  readonly path: string;
+  readonly method: string;
+  readonly #headers: IncomingHttpHeaders;
+
+  /**
+   * A CORS preflight is matched with the method it asks about (Access-Control-Request-Method), so it finds the
+   * route the real request will take, and that route's CORS policy answers it.
+   */
+  constructor(method: string | undefined, path: string, headers: IncomingHttpHeaders) {
+    const asked = headers['access-control-request-method'];
+    this.method = isPreflight(method, headers.origin, asked) ? String(asked).toUpperCase() : (method ?? 'GET');
+    this.path = path;
+    this.host = hostOf(headers.host ?? (headers[':authority'] as string | undefined));
+    this.#headers = headers;
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+}

@@ -1,0 +1,166 @@
+// The route matcher: compiled once per route table, it finds the winning route without looking at every route.
+// Hosts are looked up in a map (exact names, then wildcard suffixes label by label), then paths walk a prefix tree
+// of segments, so the cost grows with the depth of the path, not with the number of routes.
+import { hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+
+/** One route as the matcher sees it: its conditions and what to return when it wins. */
+export interface MatcherEntry<T> {
+  readonly conditions: RouteConditions;
+  readonly value: T;
+}
+
+/** A route waiting at a tree node, with the part of its conditions that is checked there. */
+interface Candidate<T> {
+  readonly index: number;
+  readonly entry: MatcherEntry<T>;
+  /** Methods or headers conditions: such a route is tried before one without at the same node. */
+  readonly conditional: boolean;
+}
+
+/** One segment of the path tree: routes whose exact path ends here, and routes whose prefix ends here. */
+class PathNode<T> {
+  readonly children = new Map<string, PathNode<T>>();
+  readonly exact: Candidate<T>[] = [];
+  readonly prefix: Candidate<T>[] = [];
+
+  child(segment: string): PathNode<T> {
+    let node = this.children.get(segment);
+    if (node === undefined) this.children.set(segment, (node = new PathNode<T>()));
+    return node;
+  }
+}
+
+/** Segments of a path: "/" → [""], "/users/1" → ["users", "1"], "/users/" → ["users", ""]. */
+function segmentsOf(path: string): string[] {
+  return path.slice(1).split('/');
+}
+
+/** Where a prefix ends in the tree: "/" is the root itself, "/users" is one segment down. */
+function prefixSegments(prefix: string): string[] {
+  return prefix === '/' ? [] : segmentsOf(prefix);
+}
+
+function byPrecedence<T>(a: Candidate<T>, b: Candidate<T>): number {
+  if (a.conditional !== b.conditional) return a.conditional ? -1 : 1;
+  return a.index - b.index;
+}
+
+/** The routes of one host class (one exact host, one wildcard suffix, or no host condition). */
+class HostBucket<T> {
+  readonly root = new PathNode<T>();
+
+  add(candidate: Candidate<T>): void {
+    const c = candidate.entry.conditions;
+    if (c.path !== undefined) {
+      let node = this.root;
+      for (const s of segmentsOf(c.path)) node = node.child(s);
+      node.exact.push(candidate);
+    } else {
+      let node = this.root;
+      for (const s of prefixSegments(normalisePrefix(c.pathPrefix ?? '/'))) node = node.child(s);
+      node.prefix.push(candidate);
+    }
+  }
+
+  sort(node: PathNode<T> = this.root): void {
+    node.exact.sort(byPrecedence);
+    node.prefix.sort(byPrecedence);
+    for (const child of node.children.values()) this.sort(child);
+  }
+
+  /** Exact path first, then the longest prefix down to the shortest; the first route whose conditions hold wins. */
+  match(input: MatchInput, segments: readonly string[]): Candidate<T> | undefined {
+    const trail: PathNode<T>[] = [this.root];
+    let node: PathNode<T> | undefined = this.root;
+    for (let i = 0; i < segments.length; i++) {
+      node = node.children.get(segments[i]!);
+      if (node === undefined) break;
+      trail.push(node);
+    }
+    if (node !== undefined) {
+      const hit = firstMatching(node.exact, input);
+      if (hit !== undefined) return hit;
+    }
+    for (let i = trail.length - 1; i >= 0; i--) {
+      const hit = firstMatching(trail[i]!.prefix, input);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+}
+
+function firstMatching<T>(list: readonly Candidate<T>[], input: MatchInput): Candidate<T> | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i]!;
+    if (!c.conditional || extraConditionsHold(c.entry.conditions, input)) return c;
+  }
+  return undefined;
+}
+
+/** Methods and headers: the conditions checked after the host and path have matched. */
+export function extraConditionsHold(c: RouteConditions, input: MatchInput): boolean {
+  if (c.methods !== undefined && !c.methods.includes(input.method)) return false;
+  if (c.headers !== undefined) {
+    for (const name in c.headers) if (input.header(name) !== c.headers[name]) return false;
+  }
+  return true;
+}
+
+/**
+ * Compiled routes. Precedence: a route with an exact host beats a wildcard host (longer suffix first), which beats
+ * no host; then an exact path beats a prefix, and a longer prefix beats a shorter one; then a route with methods or
+ * headers conditions beats one without; then the order of the list.
+ */
+export class RouteMatcher<T> {
+  readonly #exactHosts = new Map<string, HostBucket<T>>();
+  /** Keyed by ".example.com" for "*.example.com". */
+  readonly #wildcards = new Map<string, HostBucket<T>>();
+  readonly #anyHost = new HostBucket<T>();
+  readonly size: number;
+
+  constructor(entries: readonly MatcherEntry<T>[]) {
+    this.size = entries.length;
+    entries.forEach((entry, index) => {
+      const c = entry.conditions;
+      const candidate: Candidate<T> = { index, entry, conditional: c.methods !== undefined || c.headers !== undefined };
+      if (c.hosts === undefined) {
+        this.#anyHost.add(candidate);
+        return;
+      }
+      for (const pattern of new Set(c.hosts)) {
+        const map = pattern.startsWith('*.') ? this.#wildcards : this.#exactHosts;
+        const key = pattern.startsWith('*.') ? pattern.slice(1) : pattern;
+        let bucket = map.get(key);
+        if (bucket === undefined) map.set(key, (bucket = new HostBucket<T>()));
+        bucket.add(candidate);
+      }
+    });
+    for (const bucket of [...this.#exactHosts.values(), ...this.#wildcards.values(), this.#anyHost]) bucket.sort();
+  }
+
+  /** The winning route's value, or undefined when no route matches. */
+  match(input: MatchInput): T | undefined {
+    const segments = segmentsOf(input.path);
+    const host = input.host;
+    if (this.#exactHosts.size > 0) {
+      const hit = this.#exactHosts.get(host)?.match(input, segments);
+      if (hit !== undefined) return hit.entry.value;
+    }
+    if (this.#wildcards.size > 0) {
+      // ".b.example.com", then ".example.com", then ".com": the longer suffix is the more specific wildcard.
+      for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+        const hit = this.#wildcards.get(host.slice(dot))?.match(input, segments);
+        if (hit !== undefined) return hit.entry.value;
+      }
+    }
+    return this.#anyHost.match(input, segments)?.entry.value;
+  }
+}
+
+/** True when every condition of `c` holds for `input` (the slow, obvious definition the tree must agree with). */
+export function conditionsHold(c: RouteConditions, input: MatchInput): boolean {
+  if (c.hosts !== undefined && !c.hosts.some((h) => hostMatches(h, input.host))) return false;
+  if (c.path !== undefined && c.path !== input.path) return false;
+  if (c.path === undefined && !prefixMatches(normalisePrefix(c.pathPrefix ?? '/'), input.path)) return false;
+  return extraConditionsHold(c, input);
+}
