@@ -15,6 +15,9 @@ Commands:
   migrate        apply database migrations and exit
   demo           start three demo backends (ports 3000-3002) and the gateway (config/demo.yaml: auth off)
   demo-backends  start only the three demo backends (host from DEMO_HOST, default 127.0.0.1)
+  routes         print the route table in match order (--json for JSON)
+                 --match "GET https://api.example.com/users/1" [-H "name: value"]: which route wins, why, and
+                 what the upstream receives
 
 Options:
   -c, --config FILE   configuration file (default: $PORTCULLIS_CONFIG or config/proxy.yaml)
@@ -40,6 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        json: { type: 'boolean' },
+        match: { type: 'string' },
+        header: { type: 'string', short: 'H', multiple: true },
       },
     });
   } catch (err) {
@@ -68,6 +74,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'start': {
         const { runGateway } = await import('./run-gateway.js');
         return await runGateway(configPath, resolveDataDir());
+      }
+      case 'routes': {
+        const config = loadConfigFile(configPath);
+        const routes = await import('./commands/routes.js');
+        if (values.match !== undefined) {
+          const report = routes.matchReport(config, values.match, values.header ?? []);
+          process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : routes.formatMatch(report));
+          return report.route === null ? 3 : 0;
+        }
+        const rows = routes.routeRows(config);
+        process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : routes.formatRows(rows));
+        return 0;
       }
       case 'migrate': {
         const { runMigrations } = await import('./run-gateway.js');

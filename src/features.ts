@@ -99,6 +99,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   const { logger } = deps;
   let config = initial;
   const metrics = new GatewayMetrics(() => deps.services().backends);
+  const routeNames = (c: Config) => ['auth', c.routes.length === 0 ? 'proxy' : '', ...c.routes.map((r) => r.name)].filter((n) => n !== '');
+  metrics.declareRoutes(routeNames(config));
   const readiness: ReadinessCheck[] = [upstreamsCheck({ hasHealthy: () => deps.services().hasHealthy() }), acceptingCheck(deps.isDraining)];
   const authOn = config.middleware.auth.enabled;
 
@@ -185,6 +187,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     watch: (server, inFlight) => metrics.watch(server, inFlight),
     reconfigure(next: Config) {
       config = next;
+      metrics.declareRoutes(routeNames(next));
       limiter = limiterFor(next);
       policies = policiesFor(next);
       authLimiter = authLimiterFor(next);

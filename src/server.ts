@@ -146,7 +146,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     adminPort: admin,
     async reload(next: Config): Promise<void> {
       const restart = restartNeededFor(config, next);
-      if (restart !== undefined) throw new ConfigError(`${restart}: changing it needs a restart`);
+      if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
       // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
       const nextTrusted = trustedProxiesOf(next);
       features.reconfigure(next);

@@ -232,12 +232,22 @@ export class GatewayMetrics {
         this.#auth.labels(event).inc();
       },
     };
+    this.#declareRoutes = (routes) => {
+      for (const route of routes) decisionsOf(route);
+    };
     this.rateLimitEvents = {
       record: (event, route) => {
         this.rateLimitCounts[event]++;
         decisionsOf(route)[event].inc();
       },
     };
+  }
+
+  readonly #declareRoutes: (routes: readonly string[]) => void;
+
+  /** Creates every rate-limit decision series of these routes at 0 (start-up and reload), so rate() works at once. */
+  declareRoutes(routes: readonly string[]): void {
+    this.#declareRoutes(routes);
   }
 
   /** A store failed to answer (called by the store adapters' owners; cheap, never throws). */

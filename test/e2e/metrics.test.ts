@@ -30,7 +30,7 @@ describe('request metrics', () => {
   });
 
   test('a proxied 200 increments requests_total with route, method, status and upstream', async () => {
-    const labels = { route: 'proxy', method: 'GET', status: '200', upstream: `127.0.0.1:${backend.port}` };
+    const labels = { route: 'proxy', service: 'default', method: 'GET', status: '200', upstream: `127.0.0.1:${backend.port}` };
     const before = sampleValue(await scrape(gw), 'portcullis_requests_total', labels) ?? 0;
     for (let i = 0; i < 3; i++) assert.equal((await client.request(`${gw.url}/items/${i}?q=${i}`)).status, 200);
     const text = await scrape(gw);
@@ -42,7 +42,7 @@ describe('request metrics', () => {
   test('an upstream status is counted with its own status label', async () => {
     assert.equal((await client.request(`${gw.url}/status?code=503`)).status, 503);
     const text = await scrape(gw);
-    const labels = { route: 'proxy', method: 'GET', status: '503', upstream: `127.0.0.1:${backend.port}` };
+    const labels = { route: 'proxy', service: 'default', method: 'GET', status: '503', upstream: `127.0.0.1:${backend.port}` };
     assert.equal(sampleValue(text, 'portcullis_requests_total', labels), 1);
   });
 
@@ -50,8 +50,8 @@ describe('request metrics', () => {
     await client.request(`${gw.url}/x`, { method: 'PURGE' });
     await client.request(`${gw.url}/health`);
     const text = await scrape(gw);
-    assert.ok((sampleValue(text, 'portcullis_requests_total', { route: 'proxy', method: 'OTHER', status: '200', upstream: `127.0.0.1:${backend.port}` }) ?? 0) >= 1);
-    assert.equal(sampleValue(text, 'portcullis_requests_total', { route: 'health', method: 'GET', status: '200', upstream: 'none' }), 1);
+    assert.ok((sampleValue(text, 'portcullis_requests_total', { route: 'proxy', service: 'default', method: 'OTHER', status: '200', upstream: `127.0.0.1:${backend.port}` }) ?? 0) >= 1);
+    assert.equal(sampleValue(text, 'portcullis_requests_total', { route: 'health', service: 'none', method: 'GET', status: '200', upstream: 'none' }), 1);
   });
 
   test('gateway and upstream latency histograms are exported with buckets, sum and count', async () => {
@@ -97,7 +97,7 @@ test('a gateway-made 502 is counted with its status and error code', async () =>
   assert.equal((await client.request(`${gw.url}/a`)).status, 502);
   const text = await scrape(gw);
   assert.equal(
-    sampleValue(text, 'portcullis_requests_total', { route: 'proxy', method: 'GET', status: '502', upstream: `127.0.0.1:${dead.port}` }),
+    sampleValue(text, 'portcullis_requests_total', { route: 'proxy', service: 'default', method: 'GET', status: '502', upstream: `127.0.0.1:${dead.port}` }),
     1,
   );
   assert.equal(sampleValue(text, 'portcullis_request_errors_total', { code: 'UPSTREAM_UNREACHABLE' }), 1);

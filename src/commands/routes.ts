@@ -1,0 +1,160 @@
+// `portcullis routes`: the compiled route table in match order, and `--match` to see which route a request takes,
+// why, and what the upstream would receive. Reads the config only; starts nothing.
+import type { Config, RouteConfig } from '../config/schema.js';
+import { DEFAULT_SERVICE, resolveServices } from '../config/services.js';
+import { explainMatch, staticOrder } from '../routing/explain.js';
+import { conditionsOf } from '../routing/from-config.js';
+import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from '../routing/conditions.js';
+import { rewritePath } from '../routing/rewrite.js';
+import { isAuthPath } from '../auth/paths.js';
+
+/** One row of the table, as printed (and as `--json` emits it). */
+export interface RouteRow {
+  readonly route: string;
+  readonly conditions: string;
+  readonly services: readonly string[];
+  readonly auth: string;
+  readonly rate_limit: string;
+}
+
+/** What `--match` found. */
+export interface MatchReport {
+  readonly request: { readonly method: string; readonly host: string; readonly path: string };
+  /** The winning route, or a gateway route ("health", "auth"), or null. */
+  readonly route: string | null;
+  readonly matched_because: readonly string[];
+  readonly tried: readonly { readonly route: string; readonly failed: string }[];
+  readonly upstream: { readonly service: readonly string[]; readonly method: string; readonly path: string; readonly host: string } | null;
+}
+
+function describeConditions(c: RouteConditions): string {
+  const parts: string[] = [];
+  if (c.hosts) parts.push(`host ${c.hosts.join('|')}`);
+  parts.push(c.path !== undefined ? `path ${c.path}` : `path_prefix ${c.pathPrefix ?? '/'}`);
+  if (c.methods) parts.push(`methods ${c.methods.join(',')}`);
+  if (c.headers) for (const [k, v] of Object.entries(c.headers)) parts.push(`header ${k}=${v}`);
+  return parts.join(' ');
+}
+
+function authOf(config: Config, r: RouteConfig | undefined): string {
+  return r?.auth ?? (config.middleware.auth.enabled ? 'required' : 'off');
+}
+
+function servicesOf(r: RouteConfig): string[] {
+  return r.split ? r.split.map((a) => `${a.service}*${a.weight}`) : [r.service!];
+}
+
+/** The table in match order; the implicit catch-all route when the config has none. */
+export function routeRows(config: Config): RouteRow[] {
+  if (config.routes.length === 0) {
+    return [
+      {
+        route: 'proxy',
+        conditions: 'path_prefix / (implicit catch-all)',
+        services: [DEFAULT_SERVICE],
+        auth: authOf(config, undefined),
+        rate_limit: config.middleware.rate_limit.enabled ? 'default' : 'off',
+      },
+    ];
+  }
+  const conditions = config.routes.map(conditionsOf);
+  return staticOrder(conditions).map((i) => {
+    const r = config.routes[i]!;
+    return {
+      route: r.name,
+      conditions: describeConditions(conditions[i]!),
+      services: servicesOf(r),
+      auth: authOf(config, r),
+      rate_limit: r.rate_limit === 'default' && !config.middleware.rate_limit.enabled ? 'off' : r.rate_limit,
+    };
+  });
+}
+
+/** Parses `--match "GET https://api.example.com/users/1?x=1"` (the scheme is optional; a bare path means no host). */
+export function parseMatchArgument(spec: string): { method: string; authority: string; path: string; query: string } {
+  const trimmed = spec.trim();
+  const space = trimmed.indexOf(' ');
+  const method = space === -1 ? 'GET' : trimmed.slice(0, space).toUpperCase();
+  let target = space === -1 ? trimmed : trimmed.slice(space + 1).trim();
+  if (!/^[a-z]+:\/\//i.test(target) && !target.startsWith('/')) target = `http://${target}`;
+  const url = new URL(target, 'http://no-host.invalid');
+  const authority = target.startsWith('/') ? '' : url.host;
+  return { method, authority, path: url.pathname, query: url.search };
+}
+
+/** Which route `spec` takes, why, and what its upstream would receive. */
+export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
+  const { method, authority, path, query } = parseMatchArgument(spec);
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const host = hostOf(authority);
+  const request = { method, host, path };
+  const input: MatchInput = { method, host, path, header: (name) => headers[name] };
+  if (path === '/health') return { request, route: 'health', matched_because: ['the gateway answers /health itself'], tried: [], upstream: null };
+  if (config.middleware.auth.enabled && isAuthPath(path)) {
+    return { request, route: 'auth', matched_because: ['the gateway answers /auth/* and the JWKS itself (auth is on)'], tried: [], upstream: null };
+  }
+  const services = resolveServices(config);
+  const upstreamHost = (r: RouteConfig | undefined, service: string): string => {
+    const mode = r?.host ?? 'preserve';
+    if (mode === 'preserve') return authority || '(the client\'s Host)';
+    if (mode === 'upstream') {
+      const u = services.get(service)?.upstreams[0];
+      return u ? `${u.address}:${u.port} (the chosen upstream's address:port)` : '(the chosen upstream)';
+    }
+    return mode;
+  };
+  if (config.routes.length === 0) {
+    return {
+      request,
+      route: 'proxy',
+      matched_because: ['no routes are configured: the implicit catch-all sends everything to "default"'],
+      tried: [],
+      upstream: { service: [DEFAULT_SERVICE], method, path: path + query, host: upstreamHost(undefined, DEFAULT_SERVICE) },
+    };
+  }
+  const conditions = config.routes.map(conditionsOf);
+  const explanation = explainMatch(conditions, input);
+  const tried = explanation.verdicts
+    .filter((v) => !v.matched)
+    .map((v) => ({ route: config.routes[v.index]!.name, failed: v.failed ?? '' }));
+  if (explanation.winner === -1) return { request, route: null, matched_because: [], tried, upstream: null };
+  const r = config.routes[explanation.winner]!;
+  const winner = explanation.verdicts.find((v) => v.index === explanation.winner)!;
+  const strip = r.strip_prefix && r.match.path_prefix !== undefined ? normalisePrefix(r.match.path_prefix) : undefined;
+  const upstreamPath = rewritePath(path, { stripPrefix: strip, addPrefix: r.add_prefix }) + query;
+  const svc = servicesOf(r);
+  return {
+    request,
+    route: r.name,
+    matched_because: winner.held,
+    tried,
+    upstream: { service: svc, method, path: upstreamPath, host: upstreamHost(r, r.service ?? r.split![0]!.service) },
+  };
+}
+
+/** The table as aligned text columns. */
+export function formatRows(rows: readonly RouteRow[]): string {
+  const table = [['ROUTE', 'CONDITIONS', 'SERVICES', 'AUTH', 'RATE LIMIT'], ...rows.map((r) => [r.route, r.conditions, r.services.join(', '), r.auth, r.rate_limit])];
+  const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+  return table.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')).join('\n') + '\n';
+}
+
+/** The `--match` report as text. */
+export function formatMatch(report: MatchReport): string {
+  const { request } = report;
+  const lines = [`request: ${request.method} ${request.host || '(no host)'} ${request.path}`];
+  for (const t of report.tried) lines.push(`  tried ${t.route}: ${t.failed}`);
+  if (report.route === null) {
+    lines.push('no route matches: the gateway answers 404 route_not_found');
+    return lines.join('\n') + '\n';
+  }
+  lines.push(`route: ${report.route} (${report.matched_because.join(', ')})`);
+  if (report.upstream) {
+    lines.push(`upstream: ${report.upstream.method} ${report.upstream.path}  Host: ${report.upstream.host}  service: ${report.upstream.service.join(', ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
