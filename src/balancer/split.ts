@@ -30,9 +30,13 @@ export class SplitSelector implements UpstreamSelector {
 
   acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined {
     if (exclude !== undefined) {
-      // A retry: another upstream of the same service, as a single-service route would do.
+      // A retry: another upstream of the same service, as a single-service route would do; when that service has
+      // no other, another service of the split (its failure has not yet taken it out of rotation).
       const same = this.#arms.find((a) => a.service === exclude.group);
-      return same?.service.acquire(ctx, exclude);
+      const peer = same?.service.acquire(ctx, exclude);
+      if (peer !== undefined || same === undefined) return peer;
+      const other = this.#picker.pick(this.#arms, same);
+      return other === -1 ? undefined : this.#arms[other]!.service.acquire(ctx, undefined);
     }
     let index = this.#picker.pick(this.#arms, undefined);
     // No service has a healthy upstream: let the first service's panic mode decide (it may try a cooling one).

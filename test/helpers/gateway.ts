@@ -25,7 +25,7 @@ function withTestDefaults(input: ConfigInput): ConfigInput {
     server: { listen_host: '127.0.0.1', listen_port: 0, ...server },
     admin: { listen_host: '127.0.0.1', listen_port: 0, ...admin },
     logging: { format: 'json', level: 'info', ...((input.logging ?? {}) as object) },
-    load_balancing: { ...lb, health_check: { enabled: false, ...hc } },
+    ...(input.load_balancing === undefined ? {} : { load_balancing: { ...lb, health_check: { enabled: false, ...hc } } }),
   };
 }
 

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from './load.js';
+
+const SERVICES = `
+services:
+  users: { upstreams: [{ name: u1, address: 127.0.0.1, port: 3000 }] }
+`;
+
+function errorOf(text: string): string {
+  try {
+    parseConfigText(text);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'no error';
+}
+
+test('route and service errors are one line naming the key path', () => {
+  const route = (extra: string) => `${SERVICES}routes:\n  - { name: a, match: { path_prefix: /a }, service: users }\n  - ${extra}\n`;
+  assert.equal(errorOf(route('{ name: b, service: userz }')), 'routes[1].service: unknown service "userz"');
+  assert.equal(
+    errorOf(route('{ name: b, split: [{ service: users, weight: 9 }, { service: nope, weight: 1 }] }')),
+    'routes[1].split[1].service: unknown service "nope"',
+  );
+  assert.equal(errorOf(route('{ name: a, service: users }')), 'routes[1].name: duplicate route name "a"');
+  assert.equal(errorOf(route('{ name: health, service: users }')), 'routes[1].name: "health" is reserved for the gateway\'s own routes');
+  assert.equal(errorOf(route('{ name: b, service: users, auth: required }')), 'routes[1].auth: "required" needs middleware.auth.enabled: true');
+  assert.equal(errorOf(route('{ name: b, service: users, rate_limit: gold }')), 'routes[1].rate_limit: unknown policy "gold" (define it in middleware.rate_limit.policies)');
+  assert.equal(errorOf(route('{ name: b, service: users, strip_prefix: true }')), 'routes[1].strip_prefix: needs match.path_prefix');
+  assert.match(errorOf(route('{ name: b, service: users, request_headers: { set: { X_User_Id: x } } }')), /^routes\[1\]\.request_headers: "x_user_id" is set by the gateway/);
+  assert.match(errorOf(route('{ name: b, service: users, response_headers: { remove: [x-request-id] } }')), /^routes\[1\]\.response_headers: "x-request-id"/);
+  assert.equal(errorOf(route('{ name: b, service: users, matc: {} }')), 'routes[1].matc: unknown key');
+  assert.match(errorOf(route('{ name: b, service: users, split: [{ service: users, weight: 1 }] }')), /^routes\[1\]\.service: set exactly one of service or split/);
+  assert.match(errorOf(route('{ name: b, service: users, match: { path: /x, path_prefix: /y } }')), /^routes\[1\]\.match\.path: set either path or path_prefix/);
+  assert.match(errorOf(route('{ name: b, service: users, match: { hosts: ["bad host"] } }')), /^routes\[1\]\.match\.hosts\[0\]:/);
+  assert.match(errorOf(route('{ name: b, service: users, max_body_size: lots }')), /^routes\[1\]\.max_body_size: must be a size/);
+});
+
+test('load_balancing is the service "default": defining both is an error, and routes need a service to go to', () => {
+  assert.equal(
+    errorOf(`load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 1 }] }\n${SERVICES.replace('users:', 'default:')}`),
+    'services.default: the service "default" is already defined by load_balancing',
+  );
+  assert.match(errorOf(SERVICES), /^routes: without routes every request goes to the service "default"/);
+  assert.match(errorOf('server: { listen_port: 8080 }\n'), /^load_balancing: is required/);
+});
+
+test('CORS: "*" cannot be combined with credentials', () => {
+  const text = `load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 1 }] }\nmiddleware:\n  cors: { allowed_origins: ["*"], allow_credentials: true }\n`;
+  assert.match(errorOf(text), /^middleware\.cors\.allowed_origins: "\*" in allowed_origins cannot be combined with allow_credentials/);
+});
+
+test('a two-service config with routes, policies and CORS is accepted', () => {
+  const config = parseConfigText(
+    `${SERVICES}  billing: { upstreams: [{ name: b1, address: 127.0.0.1, port: 3001 }], timeouts: { upstream_response: 5s } }\n` +
+      `routes:\n  - { name: users, match: { hosts: ["API.example.com", "*.example.com"], path_prefix: /users/, methods: [get] }, service: users, strip_prefix: true, rate_limit: strict }\n` +
+      `middleware: { rate_limit: { policies: { strict: { requests_per_minute: 10, burst_size: 2 } } } }\n`,
+  );
+  assert.deepEqual(config.routes[0]!.match.hosts, ['api.example.com', '*.example.com']);
+  assert.deepEqual(config.routes[0]!.match.methods, ['GET']);
+  assert.equal(config.services.billing!.timeouts.upstream_response, 5000);
+});

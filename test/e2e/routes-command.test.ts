@@ -1,0 +1,31 @@
+// `portcullis routes` on the sample config: the table in match order, and --match explaining a decision.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from '../helpers/gateway.js';
+
+const SAMPLE = 'config/routes.example.yaml';
+
+test('portcullis routes prints the compiled table in match order', async () => {
+  const { code, stdout } = await runCli(['routes', '--config', SAMPLE]);
+  assert.equal(code, 0);
+  const names = stdout.trim().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+  assert.deepEqual(names, ['users-v2', 'billing', 'status', 'users']);
+  assert.match(stdout, /users\*90, users-canary\*10/);
+  const json = await runCli(['routes', '--config', SAMPLE, '--json']);
+  const rows = JSON.parse(json.stdout) as { route: string; rate_limit: string }[];
+  assert.equal(rows.find((r) => r.route === 'users')?.rate_limit, 'strict');
+});
+
+test('portcullis routes --match says which route wins, why, what was tried, and what the upstream receives', async () => {
+  const hit = await runCli(['routes', '--config', SAMPLE, '--match', 'GET https://api.example.com/users/1?page=2', '-H', 'x-api-version: 2']);
+  assert.equal(hit.code, 0);
+  assert.match(hit.stdout, /route: users-v2 \(host api\.example\.com, path_prefix \/users, header x-api-version: 2\)/);
+  assert.match(hit.stdout, /upstream: GET \/v2\/1\?page=2 {2}Host: api\.example\.com/);
+  const fallthrough = await runCli(['routes', '--config', SAMPLE, '--match', 'GET https://api.example.com/users/1']);
+  assert.match(fallthrough.stdout, /tried users-v2: header x-api-version is absent, not "2"/);
+  assert.match(fallthrough.stdout, /route: users /);
+  const miss = await runCli(['routes', '--config', SAMPLE, '--match', 'DELETE /users/1']);
+  assert.equal(miss.code, 3);
+  assert.match(miss.stdout, /tried users: method DELETE is not GET, POST/);
+  assert.match(miss.stdout, /no route matches: the gateway answers 404 route_not_found/);
+});
