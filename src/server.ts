@@ -105,7 +105,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
             return result;
           },
   });
-  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, new AccessLog(logger, options.logSink, config.logging.access_log));
+  const access = new AccessLog(logger, options.logSink, config.logging.access_log);
+  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access);
 
   const server = createServer({
     headersTimeout: config.server.timeouts.header,
@@ -156,6 +157,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       server.requestTimeout = next.server.timeouts.request;
       server.keepAliveTimeout = next.server.timeouts.idle;
       if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
+      access.configure(next.logging.access_log);
       config = next;
       trusted = nextTrusted;
       // One assignment: requests in flight finish on the route (and services) they started with.

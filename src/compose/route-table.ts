@@ -90,7 +90,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
       name: 'proxy',
       phases: withGlobalCors([features.authenticate(defaultMode, limiter?.penalize), limiter]),
       upstream: services.get(DEFAULT_SERVICE),
-      info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: 'default' },
+      info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: limiter ? 'default' : 'off' },
     });
     userRoutes.push(single);
   } else {
@@ -153,6 +153,6 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
     phases,
     upstream,
     ...(timeouts ? { timeouts } : {}),
-    info: { services: serviceNames, auth: mode, rate_limit: r.rate_limit },
+    info: { services: serviceNames, auth: mode, rate_limit: limiter ? r.rate_limit : 'off' },
   });
 }

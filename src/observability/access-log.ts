@@ -34,7 +34,7 @@ const PINO_INFO = 30;
 export class AccessLog {
   readonly #logger: Logger;
   readonly #sink: LineSink | undefined;
-  readonly #enabled: boolean;
+  #enabled: boolean;
   readonly #prefix: string;
 
   /** `enabled` is config `logging.access_log`; the lines are also off when the level is above info. */
@@ -43,6 +43,11 @@ export class AccessLog {
     this.#sink = sink;
     this.#enabled = enabled && logger.isLevelEnabled('info');
     this.#prefix = `{"level":${PINO_INFO},"time":`;
+  }
+
+  /** A reload's `logging.access_log` (and level): applies from the next request on. */
+  configure(enabled: boolean): void {
+    this.#enabled = enabled && this.#logger.isLevelEnabled('info');
   }
 
   requestStart(requestId: string, method: string | undefined, path: string): void {

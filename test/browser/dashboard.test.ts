@@ -107,6 +107,11 @@ test('the dashboard shows upstream health and updates its counts and charts by i
   assert.equal(await page.locator('#chart-latency path.line.p99').count(), 1);
   assert.equal(await page.locator('#auth dd[data-key="login_failure"]').textContent(), '0');
   assert.equal(await page.locator('#ratelimit dd[data-key="reject"]').textContent(), '0');
+  // The routes panel: the implicit catch-all route with its service and its request count.
+  const routeCells = await page.locator('#routes tbody tr[data-route="proxy"] td').allTextContents();
+  assert.equal(routeCells[1], 'default');
+  assert.ok(Number(routeCells[6]?.replace(/,/g, '')) >= 50);
+  assert.equal((await rowCells(page, upAddress))[7], 'default', 'each upstream names its service');
 
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: join(RESULTS, 'dashboard.png'), fullPage: true });

@@ -84,8 +84,36 @@ function renderUpstreams(upstreams) {
     cell(tr, u.in_flight, 'num inflight');
     cell(tr, u.requests, 'num requests');
     cell(tr, u.failures, 'num failures');
+    cell(tr, u.service ?? '', 'service');
     return tr;
   });
+  body.replaceChildren(...rows);
+}
+
+/** Route counts of the previous refresh, to turn totals into per-second rates. */
+let previousRoutes = { at: 0, counts: new Map() };
+
+function renderRoutes(routes, generatedAt) {
+  const at = new Date(generatedAt).getTime();
+  const seconds = previousRoutes.at > 0 ? Math.max((at - previousRoutes.at) / 1000, 0.001) : 0;
+  const body = byId('routes').tBodies[0];
+  const counts = new Map();
+  const rows = (routes ?? []).map((r) => {
+    const before = previousRoutes.counts.get(r.name);
+    counts.set(r.name, { requests: r.requests, errors: r.errors });
+    const rate = (now, then) => (seconds > 0 && then !== undefined ? formatRate(Math.max(now - then, 0) / seconds) : '–');
+    const tr = document.createElement('tr');
+    tr.dataset.route = r.name;
+    cell(tr, r.name);
+    cell(tr, (r.services ?? []).join(', '));
+    cell(tr, r.auth ?? '');
+    cell(tr, r.rate_limit ?? '');
+    cell(tr, rate(r.requests, before?.requests), 'num rate');
+    cell(tr, rate(r.errors, before?.errors), 'num error-rate');
+    cell(tr, Number(r.requests).toLocaleString('en-US'), 'num requests');
+    return tr;
+  });
+  previousRoutes = { at, counts };
   body.replaceChildren(...rows);
 }
 
@@ -179,6 +207,7 @@ function render(status) {
   setText('uptime', formatUptime(status.uptime_s));
   setText('updated', new Date(status.generated_at).toLocaleTimeString());
   renderUpstreams(status.upstreams);
+  renderRoutes(status.routes, status.generated_at);
   renderPairs('ratelimit', status.rate_limit, RATE_LIMIT_LABELS);
   renderPairs('auth', status.auth, AUTH_LABELS);
   renderPairs('stores', status.store_errors, STORE_LABELS);
