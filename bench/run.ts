@@ -1,6 +1,6 @@
 // `npm run bench`: the gateway against a bare pass-through in the same run, each pinned to one core, load from
 // wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
-// Usage: npm run bench [-- scenario ...]   (scenarios: core, ratelimit, auth, logins; default: all)
+// Usage: npm run bench [-- scenario ...]   (scenarios: core, routes, ratelimit, auth, logins; default: all)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,15 +128,35 @@ function gatewayConfig(ports: number[], middleware: Record<string, unknown>, red
       redis: { url: redisUrl },
       jwt: { secret: 'bench-secret-bench-secret-bench-secret-0123' },
       logging: { format: 'json', access_log: middleware.access_log ?? true },
-      load_balancing: {
-        strategy: 'round_robin',
-        upstreams: ports.map((port, i) => ({ name: `b${i}`, address: '127.0.0.1', port })),
-        health_check: { enabled: false },
-      },
+      ...routeTable(ports, middleware.routes as number | undefined),
       middleware: { auth: middleware.auth, rate_limit: middleware.rate_limit },
     }),
   );
   return file;
+}
+
+/**
+ * The upstream part of a bench config: the seed's load_balancing, or (with `routes: N`) one service behind N routes
+ * of distinct hosts and prefixes, where the measured request ("/" on host bench.test) matches the last-compiled
+ * catch-all: every other route is in the table but none can win.
+ */
+function routeTable(ports: number[], routes: number | undefined): Record<string, unknown> {
+  const group = {
+    strategy: 'round_robin',
+    upstreams: ports.map((port, i) => ({ name: `b${i}`, address: '127.0.0.1', port })),
+    health_check: { enabled: false },
+  };
+  if (routes === undefined) return { load_balancing: group };
+  const table: Record<string, unknown>[] = [];
+  for (let i = 0; i < routes - 1; i++) {
+    table.push({
+      name: `r${i}`,
+      match: i % 2 === 0 ? { hosts: [`svc${i}.example.com`], path_prefix: `/api/v${i % 7}` } : { path_prefix: `/svc${i}/items`, methods: ['GET', 'POST'] },
+      service: 'app',
+    });
+  }
+  table.push({ name: 'catch-all', match: { path_prefix: '/' }, service: 'app' });
+  return { services: { app: group }, routes: table };
 }
 
 const OFF = { auth: { enabled: false }, rate_limit: { enabled: false } };
@@ -257,6 +277,10 @@ async function main(): Promise<void> {
     scenarios.push(() => measure(ports, 'gateway (auth off, rate limit off)', OFF));
     // The same with the three per-request log lines off: shows what the access log costs.
     scenarios.push(() => measure(ports, 'gateway, logging.access_log: false', { ...OFF, access_log: false }));
+  }
+  if (run('routes')) {
+    scenarios.push(() => measure(ports, 'gateway, 1 route', { ...OFF, routes: 1 }));
+    scenarios.push(() => measure(ports, 'gateway, 1,000 routes', { ...OFF, routes: 1000 }));
   }
   if (run('ratelimit')) {
     scenarios.push(() => measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));

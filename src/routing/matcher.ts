@@ -45,6 +45,9 @@ function byPrecedence<T>(a: Candidate<T>, b: Candidate<T>): number {
   return a.index - b.index;
 }
 
+/** The nodes a match passed, reused by every match (matching is synchronous, so one array serves them all). */
+const TRAIL: unknown[] = [];
+
 /** The routes of one host class (one exact host, one wildcard suffix, or no host condition). */
 class HostBucket<T> {
   readonly root = new PathNode<T>();
@@ -68,24 +71,38 @@ class HostBucket<T> {
     for (const child of node.children.values()) this.sort(child);
   }
 
-  /** Exact path first, then the longest prefix down to the shortest; the first route whose conditions hold wins. */
-  match(input: MatchInput, segments: readonly string[]): Candidate<T> | undefined {
-    const trail: PathNode<T>[] = [this.root];
+  /**
+   * Exact path first, then the longest prefix down to the shortest; the first route whose conditions hold wins.
+   * Walks the path's segments in place (no split) and keeps the nodes passed in a reused array: a match allocates
+   * only the segment strings it looks up.
+   */
+  match(input: MatchInput): Candidate<T> | undefined {
+    const path = input.path;
+    const trail = TRAIL as (PathNode<T> | undefined)[];
+    let depth = 0;
+    trail[depth++] = this.root;
     let node: PathNode<T> | undefined = this.root;
-    for (let i = 0; i < segments.length; i++) {
-      node = node.children.get(segments[i]!);
+    let start = 1;
+    while (start <= path.length) {
+      if (node.children.size === 0) {
+        node = undefined;
+        break;
+      }
+      let end = path.indexOf('/', start);
+      if (end === -1) end = path.length;
+      node = node.children.get(path.slice(start, end));
       if (node === undefined) break;
-      trail.push(node);
+      trail[depth++] = node;
+      start = end + 1;
     }
-    if (node !== undefined) {
-      const hit = firstMatching(node.exact, input);
-      if (hit !== undefined) return hit;
+    let hit: Candidate<T> | undefined;
+    if (node !== undefined && node.exact.length > 0) hit = firstMatching(node.exact, input);
+    for (let i = depth - 1; hit === undefined && i >= 0; i--) {
+      const prefix = trail[i]!.prefix;
+      if (prefix.length > 0) hit = firstMatching(prefix, input);
     }
-    for (let i = trail.length - 1; i >= 0; i--) {
-      const hit = firstMatching(trail[i]!.prefix, input);
-      if (hit !== undefined) return hit;
-    }
-    return undefined;
+    trail.fill(undefined, 0, depth);
+    return hit;
   }
 }
 
@@ -140,20 +157,21 @@ export class RouteMatcher<T> {
 
   /** The winning route's value, or undefined when no route matches. */
   match(input: MatchInput): T | undefined {
-    const segments = segmentsOf(input.path);
     const host = input.host;
     if (this.#exactHosts.size > 0) {
-      const hit = this.#exactHosts.get(host)?.match(input, segments);
+      const hit = this.#exactHosts.get(host)?.match(input);
       if (hit !== undefined) return hit.entry.value;
     }
     if (this.#wildcards.size > 0) {
       // ".b.example.com", then ".example.com", then ".com": the longer suffix is the more specific wildcard.
       for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
-        const hit = this.#wildcards.get(host.slice(dot))?.match(input, segments);
+        const bucket = this.#wildcards.get(host.slice(dot));
+        if (bucket === undefined) continue;
+        const hit = bucket.match(input);
         if (hit !== undefined) return hit.entry.value;
       }
     }
-    return this.#anyHost.match(input, segments)?.entry.value;
+    return this.#anyHost.match(input)?.entry.value;
   }
 }
 
