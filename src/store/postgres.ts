@@ -80,9 +80,9 @@ export class PostgresUserStore implements UserStore {
   /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */
   async migrate(): Promise<void> {
     assertOrdered(postgresMigrations);
-    const client = await this.#connect();
     const q = `"${this.#schema}"`;
-    try {
+    // The session is altered (statement_timeout): it is never handed back to the pool.
+    await this.#withClient(async (client) => {
       await client.query(`SET statement_timeout = ${MIGRATION_TIMEOUT_MS}`);
       await client.query('SELECT pg_advisory_lock(hashtext($1))', [`portcullis:migrate:${this.#schema}`]);
       try {
@@ -107,12 +107,7 @@ export class PostgresUserStore implements UserStore {
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`portcullis:migrate:${this.#schema}`]);
       }
-    } catch (err) {
-      throw new StoreUnavailableError({ cause: err });
-    } finally {
-      // The session was altered (statement_timeout): never hand it back to the pool.
-      client.release(true);
-    }
+    }, 'discard');
   }
 
   async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
@@ -147,8 +142,10 @@ export class PostgresUserStore implements UserStore {
   }
 
   async createRefreshToken(token: NewRefreshToken): Promise<void> {
+    // One statement: the family row (the lock that serialises rotation and revocation) and its first token.
     await this.#query(
-      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)',
+      `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING)
+       INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`,
       [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
     );
   }
@@ -160,8 +157,10 @@ export class PostgresUserStore implements UserStore {
     graceMs: number,
   ): Promise<RotationResult> {
     return this.#transaction(async (client) => {
-      // The conditional UPDATE is the decision: a concurrent caller blocks on the row lock, then re-checks
-      // `revoked_at IS NULL` against the committed row and matches nothing.
+      if ((await lockFamilyOf(client, tokenHash)) === undefined) return { kind: 'invalid' };
+      // From here on this family is ours until COMMIT, and every statement (READ COMMITTED: a fresh snapshot each)
+      // sees what the previous holder of the lock committed. The conditional UPDATE is the decision: a concurrent
+      // rotation of the same token waited for the lock above, and now matches nothing.
       const live = await client.query<{ user_id: string; family_id: string }>(
         `UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
          WHERE token_hash = $3 AND revoked_at IS NULL AND expires_at > $1
@@ -198,28 +197,41 @@ export class PostgresUserStore implements UserStore {
   }
 
   async revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined> {
-    // One statement: find the family through the token and revoke all its live members.
-    const rows = await this.#query<{ user_id: string }>(
-      `WITH fam AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1),
-            upd AS (UPDATE refresh_tokens SET revoked_at = $2
-                    WHERE family_id = (SELECT family_id FROM fam) AND revoked_at IS NULL)
-       SELECT user_id FROM fam`,
-      [tokenHash, now],
-    );
-    return rows[0] ? { userId: rows[0].user_id } : undefined;
+    return this.#transaction(async (client) => {
+      const family = await lockFamilyOf(client, tokenHash);
+      if (family === undefined) return undefined;
+      // After the lock: a rotation that held it has committed, so the token it inserted is seen and revoked too.
+      await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL', [
+        now,
+        family.familyId,
+      ]);
+      return { userId: family.userId };
+    });
   }
 
   async revokeAllForUser(userId: string, now: Date): Promise<number> {
     if (!UUID.test(userId)) return 0;
-    const result = await this.#run('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
-      now,
-      userId,
-    ]);
-    return result.rowCount ?? 0;
+    return this.#transaction(async (client) => {
+      // Every family of the user, in one order (no deadlock between two of these), so no rotation is mid-way.
+      await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+      const result = await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
+        now,
+        userId,
+      ]);
+      return result.rowCount ?? 0;
+    });
   }
 
   async deleteExpired(now: Date): Promise<number> {
     const result = await this.#run('DELETE FROM refresh_tokens WHERE expires_at < $1', [now]);
+    // Families without tokens left; one held by a rotation right now is skipped (it goes at the next run).
+    await this.#run(
+      `DELETE FROM refresh_token_families WHERE id IN (
+         SELECT f.id FROM refresh_token_families f
+         WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)
+         FOR UPDATE SKIP LOCKED)`,
+      [],
+    );
     return result.rowCount ?? 0;
   }
 
@@ -251,21 +263,67 @@ export class PostgresUserStore implements UserStore {
     }
   }
 
-  /** Runs `step` in one transaction; on any failure it rolls back, drops the connection, and throws StoreUnavailableError. */
-  async #transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Checks out one client for several statements. pg-pool takes its own 'error' listener off a client while it is
+   * checked out, so a session that dies meanwhile (server restart, failover, pg_terminate_backend) would emit an
+   * 'error' nobody listens to, and that crashes the process: a listener is attached for the whole checkout. A client
+   * that failed (or that `mode` says was altered) is released with the failure, so the pool discards it instead of
+   * handing a dead or mid-transaction session to the next caller. Any failure is thrown as StoreUnavailableError.
+   */
+  async #withClient<T>(use: (client: pg.PoolClient) => Promise<T>, mode: 'reuse' | 'discard' = 'reuse'): Promise<T> {
     const client = await this.#connect();
+    let lost: Error | undefined;
+    const onError = (err: Error): void => {
+      lost ??= err;
+    };
+    client.on('error', onError);
+    let failure: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await step(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
+      return await use(client);
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release(true);
+      failure = err instanceof Error ? err : new Error('query failed');
       throw new StoreUnavailableError({ cause: err });
+    } finally {
+      // release() puts the pool's idle listener back synchronously, so there is no moment without a listener.
+      client.release(failure ?? lost ?? (mode === 'discard' ? true : undefined));
+      client.off('error', onError);
     }
   }
+
+  /** Runs `step` in one transaction; on any failure it rolls back, drops the connection, and throws StoreUnavailableError. */
+  async #transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await step(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+}
+
+/**
+ * Locks the family row of the token with `tokenHash` until the transaction ends and returns the family and its
+ * user, or undefined for an unknown token. Rotation and revocation both take this lock first, so they are serialised per
+ * session: a revocation never misses the token that a concurrent rotation inserts. A family whose row is gone (the
+ * janitor removes it once its last token expired) has no live token, so there is nothing to serialise.
+ */
+async function lockFamilyOf(
+  client: pg.PoolClient,
+  tokenHash: string,
+): Promise<{ familyId: string; userId: string } | undefined> {
+  const found = await client.query<{ family_id: string; user_id: string }>(
+    'SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1',
+    [tokenHash],
+  );
+  const row = found.rows[0];
+  if (row === undefined) return undefined;
+  await client.query('SELECT 1 FROM refresh_token_families WHERE id = $1 FOR UPDATE', [row.family_id]);
+  return { familyId: row.family_id, userId: row.user_id };
 }
 
 function normalizeEmail(email: string): string {

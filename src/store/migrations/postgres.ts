@@ -36,4 +36,19 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX idx_refresh_tokens_expires_at ON refresh_tokens(expires_at)',
     ],
   },
+  {
+    version: 3,
+    name: 'refresh token families',
+    statements: [
+      // One row per session: rotation and revocation lock it (SELECT … FOR UPDATE) to serialise per session.
+      `CREATE TABLE refresh_token_families (
+        id UUID PRIMARY KEY,
+        user_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      )`,
+      'CREATE INDEX idx_refresh_token_families_user_id ON refresh_token_families(user_id)',
+      `INSERT INTO refresh_token_families (id, user_id)
+       SELECT DISTINCT family_id, user_id FROM refresh_tokens ON CONFLICT (id) DO NOTHING`,
+    ],
+  },
 ];

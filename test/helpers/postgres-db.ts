@@ -1,0 +1,89 @@
+// PostgreSQL helpers for tests that need a database of their own or must kill their own gateway's sessions.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { DATABASE_URL } from './services.js';
+
+/** Runs `step` on a fresh connection to `url` (default the shared test database), then closes it. */
+export async function withAdmin<T>(step: (client: pg.Client) => Promise<T>, url = DATABASE_URL): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  await client.connect();
+  try {
+    return await step(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A database for one test run; `cleanup` drops it (or deletes this run's users where CREATE DATABASE is refused). */
+export interface IsolatedDatabase {
+  readonly name: string;
+  cleanup(emailPrefix: string): Promise<void>;
+}
+
+/**
+ * The gateway takes no schema setting (the adapter pins search_path), so each run gets its own database, dropped at
+ * the end. Where CREATE DATABASE is not allowed, the configured database is used and this run's users are deleted.
+ */
+export async function isolatedDatabase(): Promise<IsolatedDatabase> {
+  const name = `pc_e2e_${randomBytes(6).toString('hex')}`;
+  try {
+    await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+    return { name, cleanup: () => withAdmin(async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))) };
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    const existing = new URL(DATABASE_URL).pathname.slice(1);
+    return {
+      name: existing,
+      cleanup: (prefix) => withAdmin(async (c) => void (await c.query('DELETE FROM users WHERE email LIKE $1', [`${prefix}%`]))),
+    };
+  }
+}
+
+/**
+ * The URL of database `name` on the test server, tagged with `application_name` so a test can find (and terminate)
+ * exactly the sessions its own gateway opened and no one else's. pg gives the URL's parameter precedence.
+ */
+export function taggedUrl(name: string, applicationName: string): string {
+  const url = new URL(DATABASE_URL);
+  url.pathname = `/${name}`;
+  url.searchParams.set('application_name', applicationName);
+  return url.toString();
+}
+
+/** A unique application_name for one test run (at most 63 bytes, as PostgreSQL truncates longer ones). */
+export function uniqueApplicationName(tag: string): string {
+  return `pc_${tag}_${randomBytes(5).toString('hex')}`.slice(0, 63);
+}
+
+/** Pids of the sessions named `applicationName` that are waiting on a lock right now. */
+export async function lockWaiters(applicationName: string): Promise<number[]> {
+  return withAdmin(async (c) => {
+    const { rows } = await c.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+      [applicationName],
+    );
+    return rows.map((r) => r.pid);
+  });
+}
+
+/** Terminates every session named `applicationName` (only ever a test's own gateway). Returns how many. */
+export async function terminateSessions(applicationName: string): Promise<number> {
+  return withAdmin(async (c) => {
+    const { rows } = await c.query<{ ok: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [applicationName],
+    );
+    return rows.filter((r) => r.ok).length;
+  });
+}
+
+/** Terminates session `pid` if (and only if) it carries `applicationName`. True when it was terminated. */
+export async function terminateBackend(pid: number, applicationName: string): Promise<boolean> {
+  return withAdmin(async (c) => {
+    const { rows } = await c.query<{ ok: boolean }>(
+      'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE pid = $1 AND application_name = $2',
+      [pid, applicationName],
+    );
+    return rows[0]?.ok === true;
+  });
+}
