@@ -67,6 +67,30 @@ describe('MemoryKvStore bounds', () => {
     }
   });
 
+  test('hard cap: eviction never drops a bucket that is refusing its client (a flood cannot lift a limit)', async () => {
+    let now = 1_000;
+    const store = new MemoryKvStore({ maxBuckets: 50, now: () => now });
+    const rule = { capacity: 3, refillPerSecond: 1 / 60 };
+    try {
+      // The victim's login bucket: the oldest entry, and empty (it refuses for the next minute).
+      for (let i = 0; i < 3; i++) assert.equal(store.take('victim', rule).allowed, true);
+      assert.equal(store.take('victim', rule).allowed, false);
+      // A flood of new keys (one take each: none of them limiting) pushes the store past its cap many times over.
+      for (let i = 0; i < 5_000; i++) {
+        now += 1;
+        store.take(`flood${i}`, rule);
+      }
+      assert.ok(store.bucketCount <= 50, `${store.bucketCount} buckets`);
+      assert.equal(store.take('victim', rule).allowed, false, 'the limit in force survived the flood');
+      // Once it would pass anyway (a token is back), it may go like any other bucket.
+      now += 60_000;
+      for (let i = 0; i < 100; i++) store.take(`late${i}`, rule);
+      assert.equal(store.bucketTtlMs('victim'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('take is synchronous (no promise), so the limiter needs no await with this store', async () => {
     const store = new MemoryKvStore();
     try {

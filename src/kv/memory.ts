@@ -8,9 +8,10 @@ export interface MemoryKvOptions {
   /** How often buckets that are full again and expired revocations are dropped. Default 10 000 ms. */
   readonly sweepIntervalMs?: number;
   /**
-   * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the
-   * oldest-created bucket is dropped, which only ever makes its client's next request more lenient.
-   * Default 500 000 (about 90 MB of heap at ~185 bytes a bucket, see bench/limiter.ts).
+   * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the oldest
+   * bucket that is not refusing its client right now is dropped (its client's next request is then at most more
+   * lenient); a bucket that is limiting someone is never dropped, so a flood of new keys cannot lift a limit in
+   * force (such as a login bucket). Default 500 000 (about 90 MB of heap at ~185 bytes a bucket, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
   /** The clock in ms; monotonic performance.now() by default (tests may pass their own). */
@@ -20,6 +21,13 @@ export interface MemoryKvOptions {
 const DEFAULT_SWEEP_MS = 10_000;
 const DEFAULT_MAX_BUCKETS = 500_000;
 const SWEEP_CHUNK = 10_000;
+/**
+ * Buckets looked at per eviction. Limiting buckets met on the way are moved to the back, so the work per insert
+ * stays constant. When every bucket looked at is limiting, the new bucket is not stored: its client is decided on a
+ * fresh (full) bucket. Keeping 500 000 buckets empty at once takes far more requests per second than one gateway
+ * serves, so that case is a theoretical one.
+ */
+const EVICTION_SCAN = 32;
 
 /** The memory store; `sweep()` and the size getters are public so tests and benchmarks can observe the bounds. */
 export class MemoryKvStore implements KvStore {
@@ -49,8 +57,7 @@ export class MemoryKvStore implements KvStore {
     const step = takeToken(previous !== undefined && previous.fullAtMs > now ? previous : undefined, rule, now);
     if (step.result.resetMs === 0) {
       if (previous !== undefined) buckets.delete(key);
-    } else {
-      if (previous === undefined && buckets.size >= this.#maxBuckets) this.#evictOldest();
+    } else if (previous !== undefined || buckets.size < this.#maxBuckets || this.#evictOne(now)) {
       buckets.set(key, step.state);
     }
     return step.result;
@@ -148,10 +155,19 @@ export class MemoryKvStore implements KvStore {
     setImmediate(this.#continueSweep);
   }
 
-  #evictOldest(): void {
-    // Map iteration order is insertion order, so the first key is the bucket created longest ago.
-    const oldest = this.#buckets.keys().next();
-    if (oldest.done !== true) this.#buckets.delete(oldest.value);
+  /** Drops the oldest bucket that is not refusing its client now; false when none was found (see EVICTION_SCAN). */
+  #evictOne(now: number): boolean {
+    const buckets = this.#buckets;
+    for (let i = 0; i < EVICTION_SCAN; i++) {
+      // Map iteration order is insertion order, so the first entry is the one created (or moved back) longest ago.
+      const first = buckets.entries().next();
+      if (first.done === true) return true;
+      const [key, state] = first.value;
+      buckets.delete(key);
+      if (state.emptyUntilMs <= now) return true;
+      buckets.set(key, state); // limiting: keep it, at the back
+    }
+    return false;
   }
 }
 

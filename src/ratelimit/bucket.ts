@@ -17,6 +17,11 @@ export interface BucketState {
   readonly updatedMs: number;
   /** When the bucket will be full again, at which point the state carries no information and may be dropped. */
   readonly fullAtMs: number;
+  /**
+   * Until when the bucket holds less than one token, i.e. its client is refused (`updatedMs` when it has one). A
+   * store must not drop a bucket before this time: that would lift a limit that is in force.
+   */
+  readonly emptyUntilMs: number;
 }
 
 /** The outcome of one take: the state to store and the decision to report. */
@@ -63,8 +68,9 @@ export function takeToken(state: BucketState | undefined, rule: BucketRule, nowM
   const missing = capacity - tokens;
   const resetMs = missing <= TOKEN_EPSILON ? 0 : Math.ceil((missing * 1000) / rate - MS_EPSILON);
   const remaining = Math.floor(tokens + TOKEN_EPSILON);
+  const emptyMs = tokens + TOKEN_EPSILON >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / rate - MS_EPSILON);
   return {
-    state: { tokens, updatedMs: at, fullAtMs: at + resetMs },
+    state: { tokens, updatedMs: at, fullAtMs: at + resetMs, emptyUntilMs: at + emptyMs },
     result: { allowed, remaining, retryAfterMs, resetMs },
   };
 }
