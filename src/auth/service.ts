@@ -136,7 +136,7 @@ export class AuthService {
   /**
    * Ends sessions. With `allSessions`, a valid access token is required (else UNAUTHORIZED with an invalid_token
    * challenge) and every session of its user is revoked; otherwise the refresh token's session is. An unknown refresh
-   * token is not an error (RFC 7009: logout is idempotent). The access token, when valid, is revoked until it expires.
+   * token is not an error (RFC 7009: logout is idempotent). The access token, when valid, is revoked for as long as it could be accepted.
    */
   async logout(input: { refreshToken?: string; accessToken?: string; allSessions: boolean }): Promise<void> {
     const now = this.#now();
@@ -151,7 +151,8 @@ export class AuthService {
       await this.#d.store.revokeFamilyOf(hashRefreshToken(input.refreshToken), new Date(now));
     }
     // Revoked last: when the KV store is down the client gets 503 and retries, and the steps above are idempotent.
-    if (access) await this.#d.kv.revoke(access.tokenId, access.expiresAt);
+    // Kept until the token stops being accepted (exp + clock tolerance), not merely until exp.
+    if (access) await this.#d.kv.revoke(access.tokenId, this.#d.tokens.acceptedUntil(access));
     this.#events.record('logout');
   }
 

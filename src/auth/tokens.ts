@@ -118,6 +118,14 @@ export class TokenService {
   }
 
   /**
+   * The last moment (epoch ms) a token with these claims is still accepted: its `exp` plus the clock tolerance.
+   * A revocation must be remembered at least this long, or the token works again in the tolerance window.
+   */
+  acceptedUntil(claims: Pick<AccessTokenClaims, 'expiresAt'>): number {
+    return claims.expiresAt + this.#tolerance * 1000;
+  }
+
+  /**
    * The claims of `token` when it verified before and has not expired since; undefined otherwise (then call
    * verify). Synchronous, so the auth phase needs no promise for a token it has already seen.
    */

@@ -69,6 +69,34 @@ const rateLimitRule = z
   })
   .strict();
 
+/**
+ * middleware.rate_limit.auth: the /auth/* bucket (per client address), the login buckets, and their own store-error
+ * policy. Login also takes a strict bucket per email + address (429) and a looser one per email across all addresses
+ * that only delays, so nobody can lock an account's owner out from another address (OWASP's advice).
+ */
+const authRateLimit = z
+  .object({
+    requests_per_minute: positiveInt.default(20),
+    burst_size: positiveInt.default(5),
+    /** Per email from one address (login only): when empty, 429. Guessing one account from one address is slow. */
+    per_email_address: z
+      .object({ requests_per_minute: positiveInt.default(1), burst_size: positiveInt.default(5) })
+      .strict()
+      .prefault({}),
+    /** Per email, any address: when empty, a login waits for its next token (at most max_delay) and is never refused. */
+    per_email: z
+      .object({
+        requests_per_minute: positiveInt.default(10),
+        burst_size: positiveInt.default(10),
+        max_delay: duration.default(3_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Bucket store (Redis) unreachable on /auth/* and login: deny (503) by default, so brute-force limits never vanish. */
+    on_store_error: z.enum(['allow', 'deny']).default('deny'),
+  })
+  .strict();
+
 
 /** A size: a number of bytes, or a string such as "512KB", "10MB", "1GB" (powers of 1024). */
 const size = z
@@ -299,10 +327,12 @@ export const configSchema = z
             burst_size: positiveInt.default(10),
             /** When the bucket store (Redis) cannot be reached: allow the request, or deny it with 503. */
             on_store_error: z.enum(['allow', 'deny']).default('allow'),
-            /** The stricter bucket for /auth/* (keyed by client address, and by email on login). */
-            auth: rateLimitRule.default({ requests_per_minute: 20, burst_size: 5 }),
+            /** The stricter bucket for /auth/* (keyed by client address, and by email + address on login). */
+            auth: authRateLimit.prefault({}),
             /** Named policies a route can choose with `rate_limit: <name>`; keyed like the default one. */
             policies: z.record(serviceName, rateLimitRule).default({}),
+            /** IPv6 clients are keyed by this many leading bits of their address: one /64 is one client. */
+            ipv6_prefix: z.number().int().min(1).max(128).default(64),
           })
           .strict()
           .prefault({}),

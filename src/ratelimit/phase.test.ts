@@ -108,17 +108,16 @@ describe('rate-limit phase (memory store)', () => {
     assert.equal((await get(server, '/api/items', from)).status, 200);
   });
 
-  test('login is limited per email across addresses, with the auth rule', async () => {
+  test('login: the strict bucket is per email + address; the same email from another address passes', async () => {
+    const from = client();
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      statuses.push((await get(server, '/auth/login', { ...client(), 'x-test-email': 'Dave@Example.test' })).status);
+    // The address bucket (burst 5) and the email + address bucket (burst 5) both allow five.
+    for (let i = 0; i < 6; i++) statuses.push((await get(server, '/auth/login', { ...from, 'x-test-email': 'Dave@Example.test' })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
+    // From other addresses the same email (in any case and spacing) is not refused: nobody can lock Dave out.
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await get(server, '/auth/login', { ...client(), 'x-test-email': ' dave@example.TEST ' })).status, 200);
     }
-    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
-    // The same address in other case and spacing is the same email; another email is not limited.
-    const again = await get(server, '/auth/login', { ...client(), 'x-test-email': ' dave@example.TEST ' });
-    assert.equal(again.status, 429);
-    assert.equal(again.body.error, 'Too Many Requests');
-    assert.equal((await get(server, '/auth/login', { ...client(), 'x-test-email': 'erin@example.test' })).status, 200);
   });
 
   test('the events sink sees every pass and reject with its route class', async () => {
@@ -145,6 +144,52 @@ describe('rate-limit phase: disabled', () => {
         assert.equal(r.status, 200);
         assert.equal(r.headers.get('ratelimit-limit'), null);
       }
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  });
+});
+
+describe('rate-limit phase: login buckets', () => {
+  test('per email + address: 429 with its own limit; other emails from that address and the email elsewhere pass', async () => {
+    const store = new MemoryKvStore();
+    const config = rateLimitConfig({
+      auth: { requests_per_minute: 60, burst_size: 50, per_email_address: { requests_per_minute: 1, burst_size: 3 } },
+    });
+    const server = await startLimiterServer(config, store);
+    try {
+      const from = client();
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await get(server, '/auth/login', { ...from, 'x-test-email': 'gil@example.test' })).status);
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+      const refused = await get(server, '/auth/login', { ...from, 'x-test-email': 'gil@example.test' });
+      assert.equal(refused.headers.get('ratelimit-limit'), '3');
+      assert.equal(refused.headers.get('ratelimit-policy'), '3;w=180');
+      assert.equal((await get(server, '/auth/login', { ...from, 'x-test-email': 'hal@example.test' })).status, 200);
+      assert.equal((await get(server, '/auth/login', { ...client(), 'x-test-email': 'gil@example.test' })).status, 200);
+    } finally {
+      await server.close();
+      await store.close();
+    }
+  });
+
+  test('per email from anywhere: past its burst a login waits (at most max_delay) and then passes', async () => {
+    const store = new MemoryKvStore();
+    const config = rateLimitConfig({
+      auth: { requests_per_minute: 60, burst_size: 50, per_email: { requests_per_minute: 1, burst_size: 2, max_delay: '400ms' } },
+    });
+    const server = await startLimiterServer(config, store);
+    try {
+      const timings: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const started = performance.now();
+        assert.equal((await get(server, '/auth/login', { ...client(), 'x-test-email': 'ida@example.test' })).status, 200);
+        timings.push(performance.now() - started);
+      }
+      assert.ok(timings[0]! < 300 && timings[1]! < 300, `within the burst: ${timings.map(Math.round).join(', ')} ms`);
+      assert.ok(timings[2]! >= 380 && timings[3]! >= 380, `past the burst: ${timings.map(Math.round).join(', ')} ms`);
+      assert.ok(timings[3]! < 1_500, 'never longer than max_delay (plus the request itself)');
     } finally {
       await server.close();
       await store.close();

@@ -11,6 +11,7 @@ import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
 import { ContextSlot } from '../pipeline/slot.js';
 import { CALLER } from '../auth/caller.js';
+import { addressBucketKey } from './address-key.js';
 import { ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
 
@@ -49,8 +50,11 @@ export interface RateLimitDeps {
 }
 
 /**
- * Called by the login route before checking a password: takes a token from the per-email bucket (the `auth`
- * rule). 'responded' means a 429 (or a 503 under on_store_error: deny) was sent and the route must stop.
+ * Called by the login route before checking a password. Takes a token from the strict bucket of this email from
+ * this client address (`auth.per_email_address`: 429 when empty), then from the looser bucket of the email from
+ * anywhere (`auth.per_email`): when that one is empty the login is only delayed, never refused, so a third party
+ * cannot lock the owner out. 'responded' means a 429 (or a 503 under `auth.on_store_error: deny`) was sent and the
+ * route must stop.
  */
 export type LoginThrottle = (ctx: RequestContext, email: string) => Promise<Outcome>;
 
@@ -93,11 +97,15 @@ function resolveRule(limit: { readonly requests_per_minute: number; readonly bur
 }
 
 /**
- * Hashes an email for the login bucket key: keeps addresses out of Redis and bounds the key length. Emails are
+ * Hashes an email for the login bucket keys: keeps addresses out of Redis and bounds the key length. Emails are
  * compared case-insensitively, like the user store does.
  */
-function emailKey(email: string): string {
-  return 'l:' + createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
+function emailDigest(email: string): string {
+  return createHash('sha256').update(email.trim().toLowerCase()).digest('base64url').slice(0, 22);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 class Limiter implements RateLimitPhase {
@@ -107,6 +115,11 @@ class Limiter implements RateLimitPhase {
   readonly #events: RateLimitEventSink;
   readonly #main: ResolvedRule;
   readonly #auth: ResolvedRule;
+  readonly #perEmailAddress: ResolvedRule;
+  readonly #perEmail: BucketRule;
+  readonly #maxLoginDelayMs: number;
+  readonly #ipv6Prefix: number;
+  /** This instance's store-error policy: `auth.on_store_error` (default deny) for the auth API, else `on_store_error`. */
   readonly #deny: boolean;
   readonly #forAuthApi: boolean;
   /** "" for the default policy (its keys stay as they were), "name:" for a named policy. */
@@ -126,19 +139,29 @@ class Limiter implements RateLimitPhase {
     this.#main = resolveRule(scope.kind === 'auth' ? deps.config : scope.rule);
     this.#keySpace = scope.kind === 'policy' && scope.name !== 'default' ? scope.name + ':' : '';
     this.#auth = resolveRule(deps.config.auth);
-    this.#deny = deps.config.on_store_error === 'deny';
+    this.#perEmailAddress = resolveRule(deps.config.auth.per_email_address);
+    this.#perEmail = ruleFromConfig(deps.config.auth.per_email);
+    this.#maxLoginDelayMs = deps.config.auth.per_email.max_delay;
+    this.#ipv6Prefix = deps.config.ipv6_prefix;
+    // The auth API and the login buckets have their own policy, so brute-force limits never vanish with Redis.
+    this.#deny = (this.#forAuthApi ? deps.config.auth.on_store_error : deps.config.on_store_error) === 'deny';
+  }
+
+  /** The client's address as a bucket identity: IPv6 reduced to its network prefix (`ipv6_prefix`, a /64). */
+  #address(ctx: RequestContext): string {
+    return addressBucketKey(ctx.clientAddress, this.#ipv6Prefix);
   }
 
   /** Request filter. The auth API: the stricter rule by client address; proxied routes: user id, else address. */
   onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
-    if (this.#forAuthApi) return this.#decide(ctx, 'a:' + ctx.clientAddress, this.#auth);
+    if (this.#forAuthApi) return this.#decide(ctx, 'a:' + this.#address(ctx), this.#auth);
     const user = CALLER.get(ctx);
-    const key = user === undefined ? 'p:' + this.#keySpace + ctx.clientAddress : 'u:' + this.#keySpace + user.id;
+    const key = user === undefined ? 'p:' + this.#keySpace + this.#address(ctx) : 'u:' + this.#keySpace + user.id;
     return this.#decide(ctx, key, this.#main);
   }
 
   readonly penalize = (ctx: RequestContext): Outcome | Promise<Outcome> =>
-    this.#decide(ctx, 'p:' + this.#keySpace + ctx.clientAddress, this.#main);
+    this.#decide(ctx, 'p:' + this.#keySpace + this.#address(ctx), this.#main);
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
   onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
@@ -152,19 +175,25 @@ class Limiter implements RateLimitPhase {
   }
 
   readonly throttleLogin: LoginThrottle = async (ctx, email) => {
-    let result: TakeResult;
+    const digest = emailDigest(email);
+    let strict: TakeResult;
+    let loose: TakeResult;
     try {
-      result = await this.#store.take(emailKey(email), this.#auth.bucket);
+      strict = await this.#store.take(`l:${digest}:${this.#address(ctx)}`, this.#perEmailAddress.bucket);
+      if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
+      loose = await this.#store.take('le:' + digest, this.#perEmail);
     } catch (err) {
       return this.#storeError(ctx, err);
     }
     const previous = RATE_LIMIT_STATE.get(ctx);
-    // Report the tighter of the two buckets (address and email) in the headers.
-    if (!result.allowed || previous === undefined || result.remaining < previous.remaining) {
-      return this.#apply(ctx, result, this.#auth);
+    // Report the tighter of the two refusing buckets (address, email + address) in the headers.
+    if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);
+    else {
+      if (this.#outageSince !== 0) this.#recovered();
+      this.#events.record('pass', ctx.route.name);
     }
-    if (this.#outageSince !== 0) this.#recovered();
-    this.#events.record('pass', ctx.route.name);
+    // Many guesses at this email from everywhere: slow each login down to the per-email rate, but let it through.
+    if (!loose.allowed) await delay(Math.min(loose.retryAfterMs, this.#maxLoginDelayMs));
     return 'continue';
   };
 

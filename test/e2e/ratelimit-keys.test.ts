@@ -83,21 +83,30 @@ test('/auth/* has its own stricter bucket (middleware.rate_limit.auth), separate
   assert.equal(proxied.headers['ratelimit-remaining'], '9');
 });
 
-test('login is also limited per email: rotating addresses (through a trusted proxy) does not help', async () => {
-  // Each forwarded address gets a fresh address bucket (burst 3), so only the per-email bucket (also burst 3,
-  // the same `auth` rule) can refuse the 4th attempt on one email.
+test('a third party cannot lock an account owner out: per-email guessing only slows logins, from elsewhere they still work', async () => {
+  // Address buckets of burst 3 on /auth/*; the per-email buckets keep their defaults (email + address: burst 5, 1/min
+  // → 429; email from anywhere: burst 10, 10/min → delay only, at most 3 s).
   const gw = await gateway({ auth: { requests_per_minute: 1, burst_size: 3 } }, { trusted_proxies: ['127.0.0.1'] });
-  const email = `target@${domain}`;
+  const owner = await register(client, gw.url, `owner@${domain}`);
   const viaProxy = (ip: string) => ({ 'x-forwarded-for': ip });
-  const guesses = await sequence(4, (i) =>
-    client.postJson(`${gw.url}/auth/login`, { email, password: `wrong-guess-${i}` }, viaProxy(`192.0.2.${i + 1}`)),
-  );
-  assert.deepEqual(guesses.map((r) => r.status), [401, 401, 401, 429]);
-  assert.equal(guesses[3]!.headers['ratelimit-limit'], '3');
-  // The email is matched case-insensitively: a different spelling of it is the same bucket.
-  const shouted = await client.postJson(`${gw.url}/auth/login`, { email: email.toUpperCase(), password: 'x' }, viaProxy('192.0.2.50'));
-  assert.equal(shouted.status, 429);
-  // Another email from a fresh address is not affected.
-  const other = await client.postJson(`${gw.url}/auth/login`, { email: `other@${domain}`, password: 'x' }, viaProxy('192.0.2.51'));
-  assert.equal(other.status, 401);
+  const guess = (ip: string, i: number) =>
+    client.postJson(`${gw.url}/auth/login`, { email: owner.email.toUpperCase(), password: `wrong-guess-${i}` }, viaProxy(ip));
+
+  // The attacker's own address runs dry (429); rotating addresses, the guesses go on, but only as 401s.
+  const first = await sequence(4, (i) => guess('192.0.2.1', i));
+  assert.deepEqual(first.map((r) => r.status), [401, 401, 401, 429]);
+  const rotated = await sequence(3, (i) => guess('192.0.2.2', i));
+  assert.deepEqual(rotated.map((r) => r.status), [401, 401, 401]);
+
+  // The owner, from an address of their own, logs in at once.
+  const mine = await client.postJson(`${gw.url}/auth/login`, { email: owner.email, password: PASSWORD }, viaProxy('198.51.100.9'));
+  assert.equal(mine.status, 200, mine.text);
+
+  // Past the per-email budget (10 attempts from anywhere) logins are slowed down, still not refused.
+  await sequence(3, (i) => guess('192.0.2.3', i));
+  const started = performance.now();
+  const slowed = await client.postJson(`${gw.url}/auth/login`, { email: owner.email, password: PASSWORD }, viaProxy('198.51.100.10'));
+  const waited = performance.now() - started;
+  assert.equal(slowed.status, 200, slowed.text);
+  assert.ok(waited >= 2_500 && waited < 6_000, `the slowed login took ${Math.round(waited)} ms (max_delay 3 s)`);
 });
