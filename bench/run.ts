@@ -20,6 +20,8 @@ const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE ?? '1000');
 const PROBE_SECONDS = Number(process.env.BENCH_PROBE_SECONDS ?? '10');
 /** Steady login rate of the latency-under-logins scenario. */
 const LOGIN_RATE = Number(process.env.BENCH_LOGIN_RATE ?? '10');
+/** Logins in flight in the flood scenario: above `argon2.queue_limit` (256), so the queue bound is exercised. */
+const FLOOD_CONCURRENCY = Number(process.env.BENCH_FLOOD_CONCURRENCY ?? '512');
 
 interface Result {
   name: string;
@@ -316,11 +318,12 @@ async function main(): Promise<void> {
           process.stdout.write(`  ${r.name.padEnd(52)} p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
         };
         show(quiet);
-        // A steady stream of logins (argon2id ~20 ms of CPU each), then as many as four loops can push through.
-        for (const rate of [LOGIN_RATE, 0]) {
-          const load = startLoginLoad(base, LOAD_CPU, rate);
+        // A steady stream of logins (argon2id ~20 ms of CPU each), then as many as four loops can push through,
+        // then a flood with more logins in flight than the argon2 queue holds (the excess gets 503 at once).
+        for (const [rate, concurrency] of [[LOGIN_RATE, 4], [0, 4], [0, FLOOD_CONCURRENCY]] as const) {
+          const load = startLoginLoad(base, LOAD_CPU, rate, concurrency);
           await load.ready;
-          const label = rate > 0 ? `${rate} logins/s` : 'logins flat out';
+          const label = rate > 0 ? `${rate} logins/s` : concurrency > 4 ? `login flood, ${concurrency} in flight` : 'logins flat out';
           const busy = probe(`proxied GET at ${PROBE_RATE}/s, ${label}`, `${base}/`, header);
           const achieved = await load.stop();
           show(busy);

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
+  /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full: a login or register flood. */
+  PASSWORD_HASHER_BUSY: { status: 503, message: 'Service Unavailable', source: 'internal' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   /** Not sent (the client is gone): the status nginx logs for a request whose client closed the connection. */

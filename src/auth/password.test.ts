@@ -1,7 +1,7 @@
 // argon2id hashing: verify, rehash detection when parameters change, and the dummy verify for unknown emails.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PasswordHasher } from './password.js';
+import { HasherBusyError, PasswordHasher } from './password.js';
 
 // Small parameters keep the suite fast; the defaults are covered by the config schema.
 const cheap = { memory_kib: 1024, iterations: 1, parallelism: 1 };
@@ -53,5 +53,22 @@ describe('PasswordHasher', () => {
     const dummy = await time(() => hasher.verifyDummy('wrong-password'));
     // Same parameters, same work: generous bounds so a loaded machine does not flake.
     assert.ok(dummy > real / 4 && dummy < real * 4, `real ${real.toFixed(1)}ms, dummy ${dummy.toFixed(1)}ms`);
+  });
+  test('queue_limit: past the running and queued hashes, verify, verifyDummy and hash reject with HasherBusyError at once', async () => {
+    const hasher = await PasswordHasher.create({ ...cheap, queue_limit: 2 }, { concurrency: 1 });
+    const stored = await hasher.hash('SecurePass123!');
+    // One runs, two wait, the rest are refused without waiting.
+    const calls = [
+      ...Array.from({ length: 4 }, () => hasher.verify(stored, 'SecurePass123!')),
+      hasher.verifyDummy('whatever'),
+      hasher.hash('another one'),
+    ];
+    const outcomes = await Promise.allSettled(calls);
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    assert.equal(refused.length, 3, JSON.stringify(outcomes.map((o) => o.status)));
+    for (const o of refused) assert.ok((o as PromiseRejectedResult).reason instanceof HasherBusyError);
+    assert.deepEqual(outcomes.slice(0, 3).map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled']);
+    // Once the queue drained, hashing works again.
+    assert.deepEqual(await hasher.verify(stored, 'SecurePass123!'), { ok: true, needsRehash: false });
   });
 });

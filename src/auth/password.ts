@@ -11,6 +11,22 @@ export interface Argon2Params {
   readonly iterations: number;
   /** Lanes (default 1). */
   readonly parallelism: number;
+  /** Hashes that may wait for a free slot before new ones are refused with HasherBusyError (default 256). */
+  readonly queue_limit?: number;
+}
+
+/** Default of `middleware.auth.argon2.queue_limit`. */
+export const DEFAULT_HASH_QUEUE_LIMIT = 256;
+
+/**
+ * Thrown instead of queueing when `queue_limit` hashes already wait: a login flood then gets 503 with Retry-After
+ * at once rather than making every later login (and the thread pool jose shares) wait without bound.
+ */
+export class HasherBusyError extends Error {
+  constructor() {
+    super('password hashing queue is full');
+    this.name = 'HasherBusyError';
+  }
 }
 
 /** Result of checking a password against a stored hash. */
@@ -30,17 +46,23 @@ export function defaultHashConcurrency(): number {
   return Math.max(1, Math.min(availableParallelism(), threads - 1));
 }
 
-/** A counting semaphore: at most `limit` tasks run at once, the rest wait in arrival order. */
+/**
+ * A counting semaphore: at most `limit` tasks run at once, at most `queueLimit` wait in arrival order, and any more
+ * are refused with HasherBusyError (thrown synchronously from run's promise, before any work).
+ */
 class Gate {
   #free: number;
+  readonly #queueLimit: number;
   readonly #waiting: Array<() => void> = [];
 
-  constructor(limit: number) {
+  constructor(limit: number, queueLimit: number) {
     this.#free = Math.max(1, Math.floor(limit));
+    this.#queueLimit = Math.max(0, Math.floor(queueLimit));
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free--;
+    else if (this.#waiting.length >= this.#queueLimit) throw new HasherBusyError();
     else await new Promise<void>((resolve) => this.#waiting.push(resolve));
     try {
       return await task();
@@ -62,19 +84,21 @@ export class PasswordHasher {
   readonly #dummyHash: string;
   readonly #gate: Gate;
 
-  private constructor(params: Argon2Params, dummyHash: string, concurrency: number) {
+  private constructor(params: Argon2Params, dummyHash: string, concurrency: number, queueLimit: number) {
     this.#options = hashOptions(params);
     this.#dummyHash = dummyHash;
-    this.#gate = new Gate(concurrency);
+    this.#gate = new Gate(concurrency, queueLimit);
   }
 
   /**
    * Builds a hasher; hashes a random password once so that unknown-email logins cost the same as wrong passwords.
-   * `concurrency` caps the argon2 computations running at once (default `defaultHashConcurrency()`); the others queue.
+   * `concurrency` caps the argon2 computations running at once (default `defaultHashConcurrency()`); the others queue,
+   * up to `params.queue_limit` (default 256). Beyond that hash, verify and verifyDummy reject with HasherBusyError.
    */
   static async create(params: Argon2Params, options: { concurrency?: number } = {}): Promise<PasswordHasher> {
     const dummy = await argon2.hash(randomBytes(32).toString('base64url'), hashOptions(params));
-    return new PasswordHasher(params, dummy, options.concurrency ?? defaultHashConcurrency());
+    const queueLimit = params.queue_limit ?? DEFAULT_HASH_QUEUE_LIMIT;
+    return new PasswordHasher(params, dummy, options.concurrency ?? defaultHashConcurrency(), queueLimit);
   }
 
   /** An argon2id PHC string for `password` (NFKC-normalised, so equivalent Unicode input gives the same hash). */
@@ -90,7 +114,8 @@ export class PasswordHasher {
     let ok: boolean;
     try {
       ok = await this.#gate.run(() => argon2.verify(storedHash, normalize(password)));
-    } catch {
+    } catch (err) {
+      if (err instanceof HasherBusyError) throw err;
       return { ok: false };
     }
     if (!ok) return { ok: false };
@@ -107,12 +132,16 @@ export class PasswordHasher {
     return { ok: true, needsRehash: needsRehash || !storedHash.startsWith('$argon2id$') };
   }
 
-  /** Spends the time of one verify on the dummy hash; used when the email is unknown. Always resolves. */
+  /**
+   * Spends the time of one verify on the dummy hash; used when the email is unknown. Resolves, or rejects with
+   * HasherBusyError exactly when verify would (so a full queue does not tell unknown emails apart either).
+   */
   async verifyDummy(password: string): Promise<void> {
     try {
       await this.#gate.run(() => argon2.verify(this.#dummyHash, normalize(password)));
-    } catch {
+    } catch (err) {
       // the outcome is irrelevant: only the time spent matters
+      if (err instanceof HasherBusyError) throw err;
     }
   }
 }

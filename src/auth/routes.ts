@@ -9,11 +9,15 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import { parseBearer } from './bearer.js';
 import { AUTH_BODY_LIMIT, parseWith, readJsonBody } from './body.js';
 import type { SigningKeys } from './keys.js';
+import { HasherBusyError } from './password.js';
 import type { AuthService, Session, TokenPair } from './service.js';
 import type { AuthSchemas } from './validation.js';
 
 /** Seconds a client is asked to wait when the user store or KV store is down. */
 export const RETRY_AFTER_SECONDS = 5;
+
+/** Seconds a client is asked to wait when the argon2 queue is full (a flood passes quickly, or is throttled). */
+export const HASHER_BUSY_RETRY_AFTER_SECONDS = 1;
 
 /** Hook the rate limiter provides: a per-email bucket on login. 'responded' means it already answered (429). */
 export type ThrottleLogin = (ctx: RequestContext, email: string) => Promise<Outcome>;
@@ -124,6 +128,9 @@ export function toAuthError(err: unknown): GatewayError {
   }
   if (err instanceof KvUnavailableError) {
     return new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } });
+  }
+  if (err instanceof HasherBusyError) {
+    return new GatewayError('PASSWORD_HASHER_BUSY', { headers: { 'retry-after': String(HASHER_BUSY_RETRY_AFTER_SECONDS) } });
   }
   return toGatewayError(err);
 }

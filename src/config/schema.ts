@@ -310,9 +310,11 @@ export const configSchema = z
                 memory_kib: z.number().int().min(1024).default(19_456),
                 iterations: z.number().int().min(1).default(2),
                 parallelism: z.number().int().min(1).default(1),
+                /** Logins waiting for a hashing slot; beyond this, 503 with Retry-After instead of an unbounded queue. */
+                queue_limit: z.number().int().min(1).max(100_000).default(256),
               })
               .strict()
-              .default({ memory_kib: 19_456, iterations: 2, parallelism: 1 }),
+              .default({ memory_kib: 19_456, iterations: 2, parallelism: 1, queue_limit: 256 }),
             /** When the revocation list cannot be read: deny (refuse the token) or allow. */
             on_store_error: z.enum(['allow', 'deny']).default('deny'),
             /** How often expired sessions are deleted. */
