@@ -224,11 +224,14 @@ const MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP req
 
 /**
  * Malformed HTTP from a client (node's parser refused it before any request existed): answer 400, 408 on a header
- * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close.
+ * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close. As node's own
+ * handler does, nothing is written when a response on this connection has already begun (a pipelined request went
+ * bad while an earlier response streams): a status line there would corrupt that response, so the socket is closed.
  */
 function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
-    if (!socket.writable) {
+    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (!socket.writable || current?.headersSent === true) {
       socket.destroy();
       return;
     }
