@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import { loadConfigFile, workerCount } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { reloadFromFile, startGateway, type Gateway } from './server.js';
+import { WorkerRestarts } from './worker-restarts.js';
 
 /** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
 const RELOAD_OTHERS = 'reload-others';
@@ -28,6 +29,8 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     });
   } catch (err) {
     flushLogger(log);
+    // A worker that cannot start must end (its IPC channel would keep it alive), so the primary sees the crash.
+    if (cluster.isWorker) process.disconnect();
     throw err;
   }
   process.on('SIGHUP', () => void reload(gateway, configPath, logger));
@@ -54,16 +57,45 @@ export async function reload(gateway: Gateway, configPath: string, logger: Logge
   }
 }
 
-/** The primary of a multi-worker gateway: forks workers, restarts crashed ones, relays signals. */
+/**
+ * The primary of a multi-worker gateway: forks workers, restarts crashed ones with exponential backoff (see
+ * worker-restarts.ts), relays signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
+ */
 async function runPrimary(config: Config, workers: number): Promise<number> {
   const log = createLogger(config.logging);
   const { logger } = log;
+  const restarts = new WorkerRestarts();
+  const forkedAt = new Map<number, number>();
+  const listened = new Set<number>();
   let stopping = false;
-  for (let i = 0; i < workers; i++) cluster.fork();
-  cluster.on('exit', (worker, code) => {
+  let giveUp: (() => void) | undefined;
+  const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
+  const fork = (): void => {
     if (stopping) return;
-    logger.warn({ worker: worker.id, code }, 'Worker Exited');
-    cluster.fork();
+    forkedAt.set(cluster.fork().id, Date.now());
+  };
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('listening', (worker) => {
+    listened.add(worker.id);
+    restarts.listening();
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
+    const decision = restarts.exited(listened.has(worker.id), uptimeMs);
+    forkedAt.delete(worker.id);
+    listened.delete(worker.id);
+    if (decision.action === 'give-up') {
+      logger.error(
+        { worker: worker.id, code, signal, crashes: decision.crashes },
+        'Workers Failing At Start-up: giving up (see the workers\' errors above)',
+      );
+      stopping = true;
+      giveUp?.();
+      return;
+    }
+    logger.warn({ worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs }, 'Worker Exited');
+    setTimeout(fork, decision.delayMs);
   });
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
@@ -72,10 +104,11 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
     if (message !== RELOAD_OTHERS) return;
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) worker.send('reload');
   });
-  await new Promise<void>((resolve) => {
+  const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
   stopping = true;
   const exits = Object.values(cluster.workers ?? {}).map(
     (worker) => new Promise<void>((resolve) => (worker ? worker.once('exit', () => resolve()) : resolve())),
@@ -83,7 +116,7 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
   for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   await Promise.all(exits);
   flushLogger(log);
-  return 0;
+  return outcome;
 }
 
 /** `portcullis migrate`: applies the user store's migrations and exits. */

@@ -1,0 +1,59 @@
+// When to restart a crashed worker of a multi-worker gateway: exponential backoff, and a give-up at start-up. Pure.
+
+/** Tunables of the restart policy; every field has a default. */
+export interface WorkerRestartOptions {
+  /** Delay before the first restart after a crash, ms (default 100). Doubles with each crash in a row. */
+  readonly baseDelayMs?: number;
+  /** Longest delay between restarts, ms (default 10 000). */
+  readonly maxDelayMs?: number;
+  /** Crashes before any worker has listened, in a row, after which the primary gives up (default 5). */
+  readonly giveUpAfter?: number;
+  /** A worker that listened and lived this long ends a crash streak: the next restart waits baseDelayMs (default 30 000). */
+  readonly stableAfterMs?: number;
+}
+
+/** What to do about a worker that exited. */
+export type RestartDecision =
+  | { readonly action: 'restart'; readonly delayMs: number }
+  /** Workers keep dying before they listen (bad port, unreachable store, broken config): restarting cannot help. */
+  | { readonly action: 'give-up'; readonly crashes: number };
+
+/**
+ * The primary's bookkeeping of worker crashes. `listening()` when a worker starts serving, `exited()` when one dies
+ * unasked; it answers how long to wait before forking a replacement, or that start-up is failing for good.
+ */
+export class WorkerRestarts {
+  readonly #base: number;
+  readonly #max: number;
+  readonly #giveUpAfter: number;
+  readonly #stableAfter: number;
+  /** Crashes in a row of workers that never listened, since one last did. */
+  #startupCrashes = 0;
+  /** Crashes in a row of short-lived workers: the backoff exponent. */
+  #streak = 0;
+
+  constructor(options: WorkerRestartOptions = {}) {
+    this.#base = options.baseDelayMs ?? 100;
+    this.#max = options.maxDelayMs ?? 10_000;
+    this.#giveUpAfter = options.giveUpAfter ?? 5;
+    this.#stableAfter = options.stableAfterMs ?? 30_000;
+  }
+
+  /** A worker is listening: start-up works, so the earlier start-up crashes no longer count. */
+  listening(): void {
+    this.#startupCrashes = 0;
+  }
+
+  /** A worker exited on its own after `uptimeMs`; `listened` says whether it ever served. */
+  exited(listened: boolean, uptimeMs: number): RestartDecision {
+    if (!listened) {
+      this.#startupCrashes++;
+      if (this.#startupCrashes >= this.#giveUpAfter) return { action: 'give-up', crashes: this.#startupCrashes };
+    }
+    // Only a worker that served for a while ends the streak; a slow start-up that fails is still a crash in a row.
+    if (listened && uptimeMs >= this.#stableAfter) this.#streak = 0;
+    const delayMs = Math.min(this.#max, this.#base * 2 ** Math.min(this.#streak, 30));
+    this.#streak++;
+    return { action: 'restart', delayMs };
+  }
+}
