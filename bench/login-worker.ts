@@ -29,10 +29,11 @@ async function loop(): Promise<void> {
       const wait = slot - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    const res = await fetch(`${base}/auth/login`, { method: 'POST', headers, body }).catch(() => undefined);
-    if (res === undefined) continue;
-    await res.arrayBuffer();
-    if (res.status === 200) count++;
+    // A flood meets closed connections and 503s: neither may end the worker.
+    const status = await fetch(`${base}/auth/login`, { method: 'POST', headers, body })
+      .then(async (res) => (await res.arrayBuffer(), res.status))
+      .catch(() => 0);
+    if (status === 200) count++;
     // Refused (argon2 queue full, 503): back off as a client honouring Retry-After would, a little.
     else await new Promise((resolve) => setTimeout(resolve, 50));
   }
