@@ -39,7 +39,7 @@ if (pgSkip) {
         jwt: { secret: TEST_SECRET },
         middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
         admin: { enabled: false },
-      });
+      }, { timeoutMs: 60_000 });
     });
     after(async () => {
       await locker?.query('ROLLBACK').catch(() => undefined);
