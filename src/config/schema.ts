@@ -3,6 +3,12 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 
+/**
+ * The unit of a value users write in human form; `portcullis schema` turns a default in milliseconds (or bytes)
+ * back into that form ("10s"), since the JSON Schema describes the file, not the parsed config.
+ */
+export const humanUnits = z.registry<{ unit: 'duration' | 'size' }>();
+
 /** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds. */
 const duration = z
   .union([z.number(), z.string()])
@@ -13,7 +19,8 @@ const duration = z
       return z.NEVER;
     }
     return ms;
-  });
+  })
+  .register(humanUnits, { unit: 'duration' });
 
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
 /** A port to listen on; 0 picks a free one (tests). */
