@@ -1,5 +1,4 @@
 // The tracing interface the pipeline and the features see; the OpenTelemetry SDK stays behind it (loaded lazily).
-import type { IncomingMessage } from 'node:http';
 import type { Phase } from '../../pipeline/phase.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ContextSlot } from '../../pipeline/slot.js';
@@ -12,6 +11,9 @@ export interface RequestTrace {
 
 /** `TRACE.get(ctx)?.traceId`: the request's trace id while tracing is on, else undefined. */
 export const TRACE = new ContextSlot<RequestTrace>('trace');
+
+/** internal: work inside the gateway (token check, hashing); client: a call to a store. */
+export type ChildKind = 'internal' | 'client';
 
 /** What a child span is about; attribute values must never hold tokens, passwords or hashes. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -32,8 +34,11 @@ export interface Tracing {
    * sets the trace-id response header, and ends the spans in the logging phase.
    */
   readonly phase: Phase | undefined;
-  /** Runs `fn` in a child span of the current request (token verification, password hashing, store calls). */
-  child<T>(name: string, attributes: SpanAttributes, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a child span of the request being handled (found through the async context), ended when `fn`
+   * returns or its promise settles. Outside a request, or when the request is not sampled, just calls `fn`.
+   */
+  child<T>(name: string, kind: ChildKind, attributes: SpanAttributes, fn: () => T): T;
   /** Spans finished but never delivered to the collector (queue full or export failed), since start. */
   droppedSpans(): number;
   /** Exports what is queued (bounded by the exporter's timeout) and stops. */
@@ -47,12 +52,9 @@ export const NO_TRACING: Tracing = {
     fn(ctx);
   },
   phase: undefined,
-  child(_name, _attributes, fn) {
+  child(_name, _kind, _attributes, fn) {
     return fn();
   },
   droppedSpans: () => 0,
   shutdown: () => Promise.resolve(),
 };
-
-/** For headers read off a request (the propagator's getter). */
-export type IncomingHeaders = IncomingMessage['headers'];
