@@ -27,6 +27,8 @@ export class LineWriter {
   #dropped = 0;
   /** The buffer starts with the unwritten tail of a line (after a short write): no reopen may happen before it. */
   #partial = false;
+  /** end() or flushSync() ran during a write: what is left is written without waiting for the timer. */
+  #ending = false;
   /** A reopen asked for (SIGUSR1), done at the next line boundary: the opener of the new descriptor. */
   #reopen: (() => number) | undefined = undefined;
 
@@ -55,7 +57,14 @@ export class LineWriter {
     if (this.#reopen !== undefined && !this.#partial) this.#swapDescriptor();
     if (this.#buffer.length === 0) return;
     let out = this.#buffer;
-    this.#buffer = '';
+    if (this.#partial && this.#reopen !== undefined) {
+      // Finish only the half-written line on the old descriptor; everything after it belongs to the new one.
+      const end = out.indexOf('\n') + 1;
+      out = out.slice(0, end);
+      this.#buffer = this.#buffer.slice(end);
+    } else {
+      this.#buffer = '';
+    }
     if (this.#dropped > 0) {
       out += `{"level":40,"time":${Date.now()},"service":"portcullis","dropped":${this.#dropped},"msg":"Log Lines Dropped"}\n`;
       this.#dropped = 0;
@@ -70,7 +79,8 @@ export class LineWriter {
       if (err.code === 'EAGAIN') {
         // A non-blocking pipe that is full: keep the text, in order, and try again shortly.
         this.#buffer = text + this.#buffer;
-        setTimeout(() => this.flush(), 10).unref();
+        const retry = setTimeout(() => this.flush(), 10);
+        if (!this.#ending) retry.unref(); // once ending, the retry must keep the process alive until written
         return;
       }
       this.#dropped += countLines(text); // stdout closed or broken: nothing to do but count
@@ -86,7 +96,7 @@ export class LineWriter {
       this.flush();
       return;
     }
-    if (this.#buffer.length >= this.#chunk) this.flush();
+    if (this.#buffer.length >= this.#chunk || (this.#ending && this.#buffer.length > 0)) this.flush();
   };
 
   /**
@@ -117,8 +127,17 @@ export class LineWriter {
     }
   }
 
-  /** Writes everything now, synchronously (shutdown, fatal errors). */
+  /**
+   * Writes everything now, synchronously (shutdown, fatal errors); when a write is already running, the rest
+   * follows it asynchronously instead, in order (the process does not exit before it is written).
+   */
   flushSync(): void {
+    if (this.#writing) {
+      // A write is running: writing now would land out of order (or inside its line). Its callback writes the
+      // rest instead, and the pending write keeps the process alive until it has.
+      this.#ending = true;
+      return;
+    }
     if (this.#buffer.length === 0) return;
     const out = this.#buffer;
     this.#buffer = '';
