@@ -1,14 +1,15 @@
 // The access-log file (`logging.access_log_file`): opened for appending, reopened on SIGUSR1 after a rotation.
 import { openSync } from 'node:fs';
+import { ConfigError } from '../config/load.js';
 import { LineWriter } from './line-writer.js';
 
 /** Owner read/write, group read: log shippers usually run in the file's group. */
 const FILE_MODE = 0o640;
 
-/** Raised when the file cannot be opened at start-up; the message names the errno code, never file contents. */
-export class AccessLogFileError extends Error {
+/** The file cannot be opened at start-up: a config problem, printed as `logging.access_log_file: cannot open …`. */
+export class AccessLogFileError extends ConfigError {
   constructor(path: string, readonly code: string) {
-    super(`cannot open the access log file ${path} (${code})`);
+    super(`logging.access_log_file: cannot open ${path} (${code})`);
     this.name = 'AccessLogFileError';
   }
 }
