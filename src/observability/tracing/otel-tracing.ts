@@ -46,6 +46,9 @@ export const ATTR = {
   retryReason: 'portcullis.retry_reason',
 } as const;
 
+/** Longest wait for the last spans to be exported when the gateway stops. */
+const SHUTDOWN_LIMIT_MS = 5_000;
+
 /** Methods the HTTP conventions name; any other is reported as "_OTHER" with the original beside it. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
 
@@ -167,7 +170,11 @@ export class OtelTracing implements Tracing {
   }
 
   async shutdown(): Promise<void> {
-    await this.#sdk.provider.shutdown().catch(() => undefined);
+    // Bounded: a collector that hangs must not hold the gateway's exit for more than one export timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_LIMIT_MS)));
+    await Promise.race([this.#sdk.provider.shutdown().catch(() => undefined), limit]);
+    clearTimeout(timer);
   }
 
   /** Upstream request filter: a client span per attempt, and its traceparent (replacing the client's) upstream. */
