@@ -1,6 +1,6 @@
 // `npm run bench`: the gateway against a bare pass-through in the same run, each pinned to one core, load from
 // wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
-// Usage: npm run bench [-- scenario ...]   (scenarios: core, routes, ratelimit, auth, logins; default: all)
+// Usage: npm run bench [-- scenario ...]   (scenarios: core, routes, ratelimit, auth, tracing, logins; default: all)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,7 @@ function gatewayConfig(ports: number[], middleware: Record<string, unknown>, red
       logging: { format: 'json', access_log: middleware.access_log ?? true },
       ...routeTable(ports, middleware.routes as number | undefined),
       middleware: { auth: middleware.auth, rate_limit: middleware.rate_limit },
+      ...(middleware.tracing ? { tracing: middleware.tracing } : {}),
     }),
   );
   return file;
@@ -288,6 +289,16 @@ async function main(): Promise<void> {
     scenarios.push(() => measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
     scenarios.push(() => measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));
   }
+  let sink: Started | undefined;
+  if (run('tracing')) {
+    // A collector stand-in on the load core: export costs the gateway what it would cost against a real collector.
+    sink = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/otlp-sink.ts'], {}, '"Sink Started"');
+    const endpoint = `http://127.0.0.1:${sink.line.port as number}/v1/traces`;
+    scenarios.push(() => measure(ports, 'tracing off (no otlp_endpoint)', OFF));
+    for (const ratio of [0.01, 1]) {
+      scenarios.push(() => measure(ports, `tracing on, sample_ratio ${ratio}`, { ...OFF, tracing: { otlp_endpoint: endpoint, sample_ratio: ratio } }));
+    }
+  }
   if (run('auth')) {
     scenarios.push(() =>
       withGateway(ports, AUTH_ON, '', async (base) => {
@@ -333,6 +344,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stop(backends);
+    if (sink) await stop(sink);
   }
 }
 

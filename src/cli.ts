@@ -13,6 +13,7 @@ Commands:
   start          run the gateway (default)
   check-config   validate the configuration and exit
   migrate        apply database migrations and exit
+  schema         print the config file's JSON Schema (draft 2020-12; config/portcullis.schema.json)
   demo           start three demo backends (ports 3000-3002) and the gateway (config/demo.yaml: auth off)
   demo-backends  start only the three demo backends (host from DEMO_HOST, default 127.0.0.1)
   routes         print the route table in match order (--json for JSON)
@@ -69,6 +70,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'check-config': {
         loadConfigFile(configPath);
         process.stdout.write(`config ok: ${configPath}\n`);
+        return 0;
+      }
+      case 'schema': {
+        const { configJsonSchemaText } = await import('./config/json-schema.js');
+        process.stdout.write(configJsonSchemaText());
         return 0;
       }
       case 'start': {

@@ -20,6 +20,8 @@ import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js'
 import { setupAuth, type AuthFeature } from './auth/setup.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
 import type { RouteView } from './admin/status.js';
+import type { Tracing } from './observability/tracing/index.js';
+import { traceAuth, traceStore } from './observability/tracing/instrument.js';
 
 /** The features' contribution to the routes' phase lists, plus their lifecycle. */
 export interface Features {
@@ -35,7 +37,7 @@ export interface Features {
   limiter(policy: string): RateLimitPhase | undefined;
   /** The auth API's phases (its stricter limit, then /auth/* and the JWKS); undefined when auth is off. */
   readonly authApi: readonly Phase[] | undefined;
-  /** Phases that only observe (metrics). */
+  /** Phases that only observe (metrics; tracing when on), in every route's list. */
   readonly observers: readonly Phase[];
   /** Starts the admin listener; resolves to its port, or undefined when disabled. */
   startAdmin(): Promise<number | undefined>;
@@ -48,6 +50,8 @@ export interface Features {
 
 export interface FeatureDeps {
   readonly logger: Logger;
+  /** Stores, token checks and password hashing get child spans when tracing is on. */
+  readonly tracing: Tracing;
   readonly dataDir: string;
   /** The running services (read on every scrape and status request, so a reload's set shows). */
   readonly services: () => ServiceRegistry;
@@ -98,14 +102,20 @@ function countFailures<T extends object>(target: T, onFailure: () => void): T {
 export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<Features> {
   const { logger } = deps;
   let config = initial;
-  const metrics = new GatewayMetrics(() => deps.services().backends);
+  const { tracing } = deps;
+  const metrics = new GatewayMetrics(() => deps.services().backends, { droppedSpans: () => tracing.droppedSpans() });
   const routeNames = (c: Config) => ['auth', c.routes.length === 0 ? 'proxy' : '', ...c.routes.map((r) => r.name)].filter((n) => n !== '');
   metrics.declareRoutes(routeNames(config));
   const readiness: ReadinessCheck[] = [upstreamsCheck({ hasHealthy: () => deps.services().hasHealthy() }), acceptingCheck(deps.isDraining)];
   const authOn = config.middleware.auth.enabled;
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
-  const kv = new CountedKvStore(openKvStore(config), () => metrics.recordStoreError('redis'));
+  const kv = traceStore(
+    new CountedKvStore(openKvStore(config), () => metrics.recordStoreError('redis')),
+    tracing,
+    'kv',
+    config.redis.url === '' ? 'memory' : 'redis',
+  );
   if (config.redis.url !== '') readiness.push(pingCheck('redis', () => kv.ping()));
   const limiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, store: kv, logger, events: metrics.rateLimitEvents });
@@ -133,7 +143,12 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   let auth: AuthFeature | undefined;
   try {
     if (authOn) {
-      store = countFailures(await openUserStore(config.database, deps.dataDir, logger), () => metrics.recordStoreError('user_store'));
+      store = traceStore(
+        countFailures(await openUserStore(config.database, deps.dataDir, logger), () => metrics.recordStoreError('user_store')),
+        tracing,
+        'user_store',
+        config.database.url === '' ? 'sqlite' : 'postgresql',
+      );
       const userStore = store;
       readiness.unshift(pingCheck('user_store', () => userStore.ping()));
       auth = await setupAuth({
@@ -145,6 +160,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         events: metrics.authEvents,
         // Resolved per call, so a reload's new limiter is used.
         throttleLogin: (ctx, email) => authLimiter.throttleLogin(ctx, email),
+        instrument: traceAuth(tracing),
       });
       janitor = new SessionJanitor({ store, intervalMs: config.middleware.auth.session_cleanup_interval, logger });
       janitor.start();
@@ -170,7 +186,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     get authApi() {
       return auth ? [authLimiter, auth.routes] : undefined;
     },
-    observers: [metrics.phase],
+    observers: tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase],
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       admin = await startAdminServer(config.admin.listen_host, config.admin.listen_port, {

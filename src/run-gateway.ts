@@ -15,12 +15,12 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
   const log = createLogger(config.logging);
-  const { logger, sink } = log;
+  const { logger } = log;
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, {
       logger,
-      logSink: sink,
+      logSink: log.accessSink,
       dataDir,
       adminEnabled: cluster.isPrimary || cluster.worker?.id === 1,
       configPath,
@@ -34,6 +34,9 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     throw err;
   }
   process.on('SIGHUP', () => void reload(gateway, configPath, logger));
+  // logrotate's convention (nginx): the file was renamed, create it again. Listening also keeps Node from
+  // starting its inspector on SIGUSR1, which a production gateway should not do anyway.
+  process.on('SIGUSR1', () => log.reopenAccessLog());
   process.on('message', (message) => {
     if (message === 'reload') void reload(gateway, configPath, logger);
   });
@@ -62,7 +65,7 @@ export async function reload(gateway: Gateway, configPath: string, logger: Logge
  * worker-restarts.ts), relays signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
  */
 async function runPrimary(config: Config, workers: number): Promise<number> {
-  const log = createLogger(config.logging);
+  const log = createLogger(config.logging, { accessLog: false });
   const { logger } = log;
   const restarts = new WorkerRestarts();
   const forkedAt = new Map<number, number>();
@@ -100,6 +103,10 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
   process.on('SIGHUP', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
   });
+  // Each worker appends to the access-log file itself: a rotation signal sent to the primary is passed on.
+  process.on('SIGUSR1', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
+  });
   cluster.on('message', (from, message) => {
     if (message !== RELOAD_OTHERS) return;
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) worker.send('reload');
@@ -122,7 +129,7 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
 /** `portcullis migrate`: applies the user store's migrations and exits. */
 export async function runMigrations(config: Config, dataDir: string): Promise<number> {
   const { openUserStore } = await import('./features.js');
-  const log = createLogger(config.logging);
+  const log = createLogger(config.logging, { accessLog: false });
   const store = await openUserStore(config.database, dataDir, log.logger);
   try {
     await store.migrate();

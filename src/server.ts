@@ -20,10 +20,11 @@ import { ConfigError, loadConfigFile } from './config/load.js';
 import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
 import { openFeatures, type Features } from './features.js';
+import { createTracing } from './observability/tracing/index.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
-  /** The raw JSON sink behind `logger`, for the per-request access events; without it they go through pino. */
+  /** Where the per-request access events are written as JSON lines (stdout's writer or the access-log file); without it they go through pino. */
   readonly logSink?: LineSink;
   /** Directory for embedded state (SQLite file, generated JWT secret). */
   readonly dataDir: string;
@@ -66,6 +67,8 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['middleware.auth (token and password settings)', (c) => ({ ...c.middleware.auth, public_paths: undefined })],
   ['admin (the admin listener is bound)', (c) => c.admin],
   ['logging.format', (c) => c.logging.format],
+  ['logging.access_log_file (the file is open)', (c) => c.logging.access_log_file],
+  ['tracing (the exporter is set up at start)', (c) => c.tracing],
 ];
 
 /** The first restart-only setting that differs between two configs, or undefined. */
@@ -88,8 +91,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   let config = initial;
   let trusted = trustedProxiesOf(config);
   const services = new ServiceRegistry(resolveServices(config), logger);
+  const tracing = await createTracing(config.tracing, logger);
   const features = await openFeatures(config, {
     logger,
+    tracing,
     dataDir: options.dataDir,
     services: () => services,
     routes: () =>
@@ -105,8 +110,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
             return result;
           },
   });
-  const access = new AccessLog(logger, options.logSink, config.logging.access_log);
-  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access);
+  const access = new AccessLog(logger, options.logSink, config.logging.access_log, config.logging.access_log_format);
+  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access, tracing);
 
   const server = createServer({
     headersTimeout: config.server.timeouts.header,
@@ -137,6 +142,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       upstreams: services.backends.map((b) => b.label),
       auth: config.middleware.auth.enabled,
       rate_limit: config.middleware.rate_limit.enabled,
+      tracing: tracing.enabled,
     },
     EVENTS.gatewayStarted,
   );
@@ -157,7 +163,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       server.requestTimeout = next.server.timeouts.request;
       server.keepAliveTimeout = next.server.timeouts.idle;
       if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
-      access.configure(next.logging.access_log);
+      access.configure(next.logging.access_log, next.logging.access_log_format);
       config = next;
       trusted = nextTrusted;
       // One assignment: requests in flight finish on the route (and services) they started with.
@@ -183,6 +189,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         if (!drained) server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([services.close(), features.close()]);
+        await tracing.shutdown(); // last: spans of the drained requests go out (bounded by the export timeout)
         logger.info({ drained }, EVENTS.gatewayStopped);
       })();
       return closing;

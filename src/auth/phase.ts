@@ -5,6 +5,7 @@ import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
+import { TRACE } from '../observability/tracing/types.js';
 import type { Config } from '../config/schema.js';
 import { parseBearer } from './bearer.js';
 import { INVALID_TOKEN_CHALLENGE } from './service.js';
@@ -95,7 +96,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     // Once per outage, not per request: the limiter logs the outage too, and a flood of lines helps nobody.
     if (!outage) {
       outage = true;
-      deps.logger.warn({ request_id: ctx.id, cause: describeCause(err), policy: 'allow' }, 'Revocation List Unavailable');
+      deps.logger.warn({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, cause: describeCause(err), policy: 'allow' }, 'Revocation List Unavailable');
     }
     return admit(ctx, claims);
   };

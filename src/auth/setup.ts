@@ -6,7 +6,7 @@ import type { Phase } from '../pipeline/phase.js';
 import type { UserStore } from '../store/user-store.js';
 import type { AuthEventSink } from './events.js';
 import { loadSigningKeys, type SigningKeys } from './keys.js';
-import { createPasswordHasher } from './password.js';
+import { createPasswordHasher, type PasswordHasher } from './password.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './phase.js';
 import { createAuthRoutes, type ThrottleLogin } from './routes.js';
 import { AuthService } from './service.js';
@@ -23,6 +23,14 @@ export interface AuthSetupDeps {
   readonly logger: Logger;
   readonly events?: AuthEventSink;
   readonly throttleLogin?: ThrottleLogin;
+  /** Wraps the token service and password hasher before use (tracing's child spans); default: as they are. */
+  readonly instrument?: AuthInstrument;
+}
+
+/** Decorators for the parts whose calls are worth observing; each returns its argument or a wrapper of it. */
+export interface AuthInstrument {
+  tokens(tokens: TokenService): TokenService;
+  passwords(passwords: PasswordHasher): PasswordHasher;
 }
 
 /** The built feature. */
@@ -44,13 +52,17 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
   const { jwt } = deps.config;
   const auth = deps.config.middleware.auth;
   const keys = await loadSigningKeys({ jwt, dataDir: deps.dataDir, logger: deps.logger });
-  const tokens = new TokenService({
+  let tokens = new TokenService({
     keys,
     issuer: jwt.issuer,
     audience: jwt.audience,
     accessTokenTtlMs: jwt.access_token_expiration,
   });
-  const passwords = await createPasswordHasher(auth.argon2);
+  let passwords = await createPasswordHasher(auth.argon2);
+  if (deps.instrument) {
+    tokens = deps.instrument.tokens(tokens);
+    passwords = deps.instrument.passwords(passwords);
+  }
   const service = new AuthService({
     store: deps.store,
     kv: deps.kv,

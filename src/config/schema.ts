@@ -3,6 +3,12 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 
+/**
+ * The unit of a value users write in human form; `portcullis schema` turns a default in milliseconds (or bytes)
+ * back into that form ("10s"), since the JSON Schema describes the file, not the parsed config.
+ */
+export const humanUnits = z.registry<{ unit: 'duration' | 'size' }>();
+
 /** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds. */
 const duration = z
   .union([z.number(), z.string()])
@@ -13,7 +19,8 @@ const duration = z
       return z.NEVER;
     }
     return ms;
-  });
+  })
+  .register(humanUnits, { unit: 'duration' });
 
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
 /** A port to listen on; 0 picks a free one (tests). */
@@ -350,6 +357,31 @@ export const configSchema = z
         format: z.enum(['auto', 'json', 'pretty']).default('auto'),
         /** The per-request events (Request Start, Select Upstream, Request Completed), like nginx's access_log. */
         access_log: z.boolean().default(true),
+        /** Empty: the access events go to stdout with every other line. Else this file (JSON lines), reopened on SIGUSR1. */
+        access_log_file: z.string().default(''),
+        /** events: the seed's three lines per request; single: one line per request holding all their fields. */
+        access_log_format: z.enum(['events', 'single']).default('events'),
+      })
+      .strict()
+      .prefault({}),
+    tracing: z
+      .object({
+        /** OTLP/HTTP traces URL, /v1/traces included. Empty: tracing off (nothing loaded, nothing generated). */
+        otlp_endpoint: z
+          .string()
+          .default('')
+          .refine((url) => url === '' || /^https?:\/\/[^/\s]+/.test(url), 'must be an http:// or https:// URL'),
+        /** Share of new traces recorded (0 to 1); a continued trace follows its caller's sampling decision. */
+        sample_ratio: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(1),
+        /** Continue a valid incoming traceparent; false: every request starts its own trace. */
+        trust_incoming: z.boolean().default(true),
+        /** Response header carrying the trace id; empty: none. */
+        response_header: z
+          .string()
+          .default('')
+          .refine((name) => name === '' || /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name), 'must be an HTTP header name'),
+        /** service.name of the gateway's spans. */
+        service_name: z.string().min(1).default('portcullis'),
       })
       .strict()
       .prefault({}),

@@ -1,27 +1,35 @@
-// The three per-request events of the seed (Request Start, Select Upstream, Request Completed), written on the hot path.
+// The per-request access events (Request Start, Select Upstream, Request Completed, or one summary line), written on
+// the hot path.
 import type { Logger } from 'pino';
+import { describeCause, type GatewayError } from '../errors.js';
 import { EVENTS } from './events.js';
+import { TRACE } from './tracing/types.js';
 
-/** Where JSON lines can be written directly (the same buffered destination the root logger writes to). */
+/** Where JSON lines can be written directly (the stdout writer, or the access-log file's). */
 export interface LineSink {
   write(line: string): unknown;
 }
 
-/** The fields of the closing event. */
-export interface CompletedFields {
-  readonly requestId: string;
-  readonly method: string | undefined;
+/** `logging.access_log_format`: the seed's three events per request, or one line holding all their fields. */
+export type AccessLogFormat = 'events' | 'single';
+
+/** What the access log reads from a request; the pipeline's RequestContext has this shape. */
+export interface AccessFacts {
+  readonly id: string;
+  readonly req: { readonly method?: string | undefined };
   readonly path: string;
   /** The route's name (config-bounded, never request data). */
-  readonly route: string;
+  readonly route: { readonly name: string };
   /** The service of the last attempt, when the request was proxied. */
   readonly service: string | undefined;
-  readonly upstream: string | undefined;
+  readonly peer: { readonly label: string } | undefined;
+  readonly attempts: number;
   readonly status: number;
   readonly durationMs: number;
-  readonly client: string;
-  readonly error: string | undefined;
-  readonly cause: string | undefined;
+  readonly clientAddress: string;
+  readonly error: GatewayError | undefined;
+  /** Feature state; the tracing slot gives the trace id written into every line while tracing is on. */
+  readonly slots: unknown[];
 }
 
 const PINO_INFO = 30;
@@ -34,71 +42,91 @@ const PINO_INFO = 30;
 export class AccessLog {
   readonly #logger: Logger;
   readonly #sink: LineSink | undefined;
-  #enabled: boolean;
+  /** Request Start and Select Upstream are written (format "events" and the log on). */
+  #events = true;
+  /** Request Completed is written; in "single" format it also carries the other two events' fields. */
+  #completed = true;
+  #single = false;
   readonly #prefix: string;
 
   /** `enabled` is config `logging.access_log`; the lines are also off when the level is above info. */
-  constructor(logger: Logger, sink: LineSink | undefined, enabled = true) {
+  constructor(logger: Logger, sink: LineSink | undefined, enabled = true, format: AccessLogFormat = 'events') {
     this.#logger = logger;
     this.#sink = sink;
-    this.#enabled = enabled && logger.isLevelEnabled('info');
     this.#prefix = `{"level":${PINO_INFO},"time":`;
+    this.configure(enabled, format);
   }
 
-  /** A reload's `logging.access_log` (and level): applies from the next request on. */
-  configure(enabled: boolean): void {
-    this.#enabled = enabled && this.#logger.isLevelEnabled('info');
+  /** A reload's `logging.access_log`, `access_log_format` (and level): applies from the next request on. */
+  configure(enabled: boolean, format: AccessLogFormat = 'events'): void {
+    this.#completed = enabled && this.#logger.isLevelEnabled('info');
+    this.#single = format === 'single';
+    this.#events = this.#completed && !this.#single;
   }
 
-  requestStart(requestId: string, method: string | undefined, path: string): void {
-    if (!this.#enabled) return;
+  requestStart(ctx: AccessFacts): void {
+    if (!this.#events) return;
+    const traceId = TRACE.get(ctx)?.traceId;
     if (this.#sink === undefined) {
-      this.#logger.info({ request_id: requestId, method, path }, EVENTS.requestStart);
+      this.#logger.info({ request_id: ctx.id, trace_id: traceId, method: ctx.req.method, path: ctx.path }, EVENTS.requestStart);
       return;
     }
     this.#sink.write(
-      `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${requestId}","method":${str(method)},"path":${JSON.stringify(path)},"msg":"${EVENTS.requestStart}"}\n`,
+      `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${ctx.id}"${traceField(traceId)},"method":${str(ctx.req.method)},"path":${JSON.stringify(ctx.path)},"msg":"${EVENTS.requestStart}"}\n`,
     );
   }
 
-  selectUpstream(requestId: string, upstream: string, attempt: number): void {
-    if (!this.#enabled) return;
+  /** Called once per attempt, after `ctx.peer` and `ctx.attempts` are set. */
+  selectUpstream(ctx: AccessFacts): void {
+    if (!this.#events) return;
+    const upstream = ctx.peer!.label;
+    const traceId = TRACE.get(ctx)?.traceId;
     if (this.#sink === undefined) {
-      this.#logger.info({ request_id: requestId, upstream, attempt }, EVENTS.selectUpstream);
+      this.#logger.info({ request_id: ctx.id, trace_id: traceId, upstream, attempt: ctx.attempts }, EVENTS.selectUpstream);
       return;
     }
     this.#sink.write(
-      `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${requestId}","upstream":${JSON.stringify(upstream)},"attempt":${attempt},"msg":"${EVENTS.selectUpstream}"}\n`,
+      `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${ctx.id}"${traceField(traceId)},"upstream":${JSON.stringify(upstream)},"attempt":${ctx.attempts},"msg":"${EVENTS.selectUpstream}"}\n`,
     );
   }
 
-  requestCompleted(f: CompletedFields): void {
-    if (!this.#enabled) return;
+  /** Called from the logging phase, once `ctx.status` and `ctx.durationMs` are final. */
+  requestCompleted(ctx: AccessFacts): void {
+    if (!this.#completed) return;
+    const error = ctx.error;
+    const cause = error ? describeCause(error.cause) : undefined;
+    const upstream = ctx.peer?.label;
+    const traceId = TRACE.get(ctx)?.traceId;
+    // "single" adds the attempt count (Select Upstream's field); the method and path are already here.
+    const attempts = this.#single ? ctx.attempts : undefined;
     if (this.#sink === undefined) {
       this.#logger.info(
         {
-          request_id: f.requestId,
-          method: f.method,
-          path: f.path,
-          route: f.route,
-          upstream_service: f.service,
-          upstream: f.upstream,
-          status: f.status,
-          duration_ms: f.durationMs,
-          client: f.client,
-          error: f.error,
-          cause: f.cause,
+          request_id: ctx.id,
+          trace_id: traceId,
+          method: ctx.req.method,
+          path: ctx.path,
+          route: ctx.route.name,
+          upstream_service: ctx.service,
+          upstream,
+          attempts,
+          status: ctx.status,
+          duration_ms: ctx.durationMs,
+          client: ctx.clientAddress,
+          error: error?.code,
+          cause,
         },
         EVENTS.requestCompleted,
       );
       return;
     }
-    let line = `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${f.requestId}","method":${str(f.method)},"path":${JSON.stringify(f.path)},"route":${JSON.stringify(f.route)}`;
-    if (f.service !== undefined) line += `,"upstream_service":${JSON.stringify(f.service)}`;
-    if (f.upstream !== undefined) line += `,"upstream":${JSON.stringify(f.upstream)}`;
-    line += `,"status":${f.status},"duration_ms":${f.durationMs},"client":${JSON.stringify(f.client)}`;
-    if (f.error !== undefined) line += `,"error":"${f.error}"`;
-    if (f.cause !== undefined) line += `,"cause":${JSON.stringify(f.cause)}`;
+    let line = `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${ctx.id}"${traceField(traceId)},"method":${str(ctx.req.method)},"path":${JSON.stringify(ctx.path)},"route":${JSON.stringify(ctx.route.name)}`;
+    if (ctx.service !== undefined) line += `,"upstream_service":${JSON.stringify(ctx.service)}`;
+    if (upstream !== undefined) line += `,"upstream":${JSON.stringify(upstream)}`;
+    if (attempts !== undefined) line += `,"attempts":${attempts}`;
+    line += `,"status":${ctx.status},"duration_ms":${ctx.durationMs},"client":${JSON.stringify(ctx.clientAddress)}`;
+    if (error !== undefined) line += `,"error":"${error.code}"`;
+    if (cause !== undefined) line += `,"cause":${JSON.stringify(cause)}`;
     this.#sink.write(`${line},"msg":"${EVENTS.requestCompleted}"}\n`);
   }
 }
@@ -106,4 +134,9 @@ export class AccessLog {
 /** Node only accepts token characters in a method, so it needs no escaping; absent becomes null. */
 function str(value: string | undefined): string {
   return value === undefined ? 'null' : `"${value}"`;
+}
+
+/** A trace id is 32 lower-case hex digits (made by the tracer, never by a client): no escaping needed. */
+function traceField(traceId: string | undefined): string {
+  return traceId === undefined ? '' : `,"trace_id":"${traceId}"`;
 }

@@ -17,6 +17,8 @@ export const EVENTS = {
   kvStoreUnavailable: 'KV Store Unavailable',
   kvStoreRecovered: 'KV Store Recovered',
   adminError: 'Admin Request Error',
+  traceExportFailed: 'Trace Export Failed',
+  traceExportRecovered: 'Trace Export Recovered',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

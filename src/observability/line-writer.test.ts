@@ -21,7 +21,7 @@ function writeThroughChild(lines: number, maxBuffered?: number): Promise<string>
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
-    child.on('exit', () => resolve(out));
+    child.on('close', () => resolve(out)); // 'close': stdout fully read ('exit' may come first)
   });
 }
 
@@ -36,4 +36,38 @@ test('past maxBuffered, lines are dropped and the drop is reported in the stream
   const out = await writeThroughChild(20_000, 10_000);
   assert.match(out, /"msg":"Log Lines Dropped"/);
   for (const line of out.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
+});
+
+test('reopen() switches descriptors at a line boundary, even while a slow pipe takes short writes', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-lw-'));
+  const file = join(dir, 'after.log');
+  const total = 40_000;
+  const script = `
+    import { openSync } from 'node:fs';
+    import { LineWriter } from './src/observability/line-writer.ts';
+    const w = new LineWriter(1, { chunk: 65536 });
+    let i = 0;
+    const pump = () => {
+      for (let k = 0; k < 1000 && i < ${total}; k++, i++) w.write('{"n":' + i + ',"pad":"${'x'.repeat(120)}"}\\n');
+      if (i === ${total / 2}) w.reopen(() => openSync(${JSON.stringify(file)}, 'a'));
+      if (i < ${total}) setImmediate(pump); else setTimeout(() => w.end(), 300);
+    };
+    pump();`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT });
+  let out = '';
+  // Read slowly at first: the pipe fills, so the writer gets short writes around the switch.
+  child.stdout.pause();
+  setTimeout(() => child.stdout.resume(), 300);
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((resolve) => child.on('close', resolve));
+  const after = readFileSync(file, 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  assert.ok(out.endsWith('\n') && after.endsWith('\n'), 'both sides end on a whole line');
+  const lines = [...out.trimEnd().split('\n'), ...after.trimEnd().split('\n')];
+  assert.ok(out.length > 0 && after.length > 0, 'lines went to both descriptors');
+  assert.equal(lines.length, total);
+  lines.forEach((line, i) => assert.equal((JSON.parse(line) as { n: number }).n, i));
 });

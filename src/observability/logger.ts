@@ -1,15 +1,25 @@
-// The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL.
+// The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL; and the access-log
+// destination (stdout, or its own file).
 import { isatty } from 'node:tty';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LineWriter } from './line-writer.js';
+import { AccessLogFile } from './access-log-file.js';
 
 export type { Logger };
 
-/** The root logger, and the raw sink behind it when lines are JSON (the access log writes there directly). */
+/** The root logger, and the raw sinks behind it when lines are JSON (the access log writes there directly). */
 export interface LoggerHandle {
   readonly logger: Logger;
+  /** The stdout writer in JSON mode; undefined when pretty (pino-pretty owns stdout). */
   readonly sink: LineWriter | undefined;
+  /**
+   * Where the per-request access lines go as JSON: the `logging.access_log_file` writer, else `sink`. Undefined
+   * means through pino (pretty output, no file).
+   */
+  readonly accessSink: LineWriter | undefined;
+  /** Reopens the access-log file after a rotation (SIGUSR1); nothing to do without a file. */
+  reopenAccessLog(): void;
 }
 
 const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -17,29 +27,42 @@ const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', '
 /**
  * Builds the root logger once at start-up. JSON lines go through an asynchronous buffered destination (the
  * per-request lines are on the hot path), flushed at least every 250 ms; `flushLogger` must run before exit. On a
- * terminal, or with format "pretty", lines are rendered by pino-pretty in a worker thread.
+ * terminal, or with format "pretty", lines are rendered by pino-pretty in a worker thread. An access-log file is
+ * always JSON lines, whatever the format (it is for shipping). Throws AccessLogFileError when it cannot be opened.
  */
-export function createLogger(config: Config['logging'], env: NodeJS.ProcessEnv = process.env): LoggerHandle {
+export function createLogger(
+  config: Config['logging'],
+  options: { readonly env?: NodeJS.ProcessEnv; /** Open `access_log_file` (default true; not in a cluster primary). */ readonly accessLog?: boolean } = {},
+): LoggerHandle {
+  const env = options.env ?? process.env;
   // An unknown LOG_LEVEL is ignored rather than fatal: the config's level still applies.
   const level = (env.LOG_LEVEL !== undefined && LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : config.level) as LevelWithSilent;
   // isatty(1), not process.stdout.isTTY: creating process.stdout would switch a piped fd 1 to non-blocking mode.
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
   const base = { service: 'portcullis' };
+  const file = config.access_log_file === '' || options.accessLog === false ? undefined : new AccessLogFile(config.access_log_file);
+  const withFile = (logger: Logger, sink: LineWriter | undefined): LoggerHandle => ({
+    logger,
+    sink,
+    accessSink: file?.writer ?? sink,
+    reopenAccessLog: () => file?.reopen(),
+  });
   if (pretty) {
     const logger = pino({
       level,
       base,
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
     });
-    return { logger, sink: undefined };
+    return withFile(logger, undefined);
   }
   // One ordered, buffered stream for pino's lines and the access log's; flushed at least every 200 ms so an idle
   // gateway does not hold its last lines. Time is epoch milliseconds (pino's default), the cheapest.
   const sink = new LineWriter(1);
-  return { logger: pino({ level, base }, sink), sink };
+  return withFile(pino({ level, base }, sink), sink);
 }
 
 /** Writes out buffered log lines; call before the process exits. */
 export function flushLogger(handle: LoggerHandle): void {
   handle.sink?.end();
+  if (handle.accessSink !== handle.sink) handle.accessSink?.end();
 }

@@ -21,6 +21,7 @@ export const METRICS = {
   rateLimit: 'portcullis_rate_limit_decisions_total',
   auth: 'portcullis_auth_events_total',
   storeErrors: 'portcullis_store_errors_total',
+  spansDropped: 'portcullis_tracing_spans_dropped_total',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
@@ -125,7 +126,15 @@ export class GatewayMetrics {
    * `backends` is read at every scrape, so a reload's new upstream set shows up without re-registering anything.
    * `defaultMetrics` adds prom-client's process metrics (CPU, memory, event loop lag); default true.
    */
-  constructor(backends: () => readonly BackendView[], options: { defaultMetrics?: boolean; recent?: RecentTraffic } = {}) {
+  constructor(
+    backends: () => readonly BackendView[],
+    options: {
+      defaultMetrics?: boolean;
+      recent?: RecentTraffic;
+      /** Spans the tracer could not deliver (tracing/types.ts droppedSpans); read at scrape time, default none. */
+      droppedSpans?: () => number;
+    } = {},
+  ) {
     const registers = [this.registry];
     this.recent = options.recent ?? new RecentTraffic();
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -209,6 +218,16 @@ export class GatewayMetrics {
       help: 'Operations that failed because a store did not answer, by store',
       labelNames: ['store'] as const,
       registers,
+    });
+    const droppedSpans = options.droppedSpans ?? (() => 0);
+    new Counter({
+      name: METRICS.spansDropped,
+      help: 'Finished trace spans never delivered to the collector (export queue full, or export failed); 0 with tracing off',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(droppedSpans());
+      },
     });
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import type { AccessLog } from '../observability/access-log.js';
+import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.js';
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
@@ -40,16 +41,21 @@ export class Pipeline implements AttemptListener {
   #setup: PipelineSetup;
   readonly #logger: Logger;
   readonly #access: AccessLog;
+  readonly #tracing: Tracing;
   /** Set when shutting down: responses ask clients to close their connection. */
   draining = false;
   /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
   inFlight = 0;
 
-  constructor(setup: PipelineSetup, logger: Logger, access: AccessLog) {
+  constructor(setup: PipelineSetup, logger: Logger, access: AccessLog, tracing: Tracing = NO_TRACING) {
     this.#setup = setup;
     this.#logger = logger;
     this.#access = access;
+    this.#tracing = tracing;
   }
+
+  /** Runs a request inside its trace (tracing.run calls straight through when tracing is off). */
+  readonly #start = (ctx: RequestContext): void => void this.#run(ctx, this.#setup.table);
 
   /** Swaps in a new route table or settings (config reload); requests already running keep the route they had. */
   replace(setup: PipelineSetup): void {
@@ -67,7 +73,7 @@ export class Pipeline implements AttemptListener {
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
     res.on('close', () => this.#closed(ctx));
-    void this.#run(ctx, setup.table);
+    this.#tracing.run(ctx, this.#start);
   };
 
   /** The 'upgrade' handler: the same phases, answered on the raw socket until the upstream switches protocols. */
@@ -91,7 +97,7 @@ export class Pipeline implements AttemptListener {
       if (ctx.status === 0) ctx.status = 499;
       this.log(ctx);
     });
-    void this.#run(ctx, setup.table);
+    this.#tracing.run(ctx, this.#start);
   };
 
   /** The response closed: a running attempt is stopped when the client left early, then logging runs once. */
@@ -105,7 +111,7 @@ export class Pipeline implements AttemptListener {
 
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
-    this.#access.requestStart(ctx.id, ctx.req.method, ctx.path);
+    this.#access.requestStart(ctx);
     if (isAmbiguousPath(ctx.path)) {
       sendError(ctx, AMBIGUOUS_PATH);
       return;
@@ -141,7 +147,7 @@ export class Pipeline implements AttemptListener {
     ctx.peer = peer;
     ctx.service = peer.group.name;
     ctx.attempts++;
-    this.#access.selectUpstream(ctx.id, peer.label, ctx.attempts);
+    this.#access.selectUpstream(ctx);
     // Built per attempt (a retry is rare), from the context itself: it carries the forwarding facts.
     const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx);
     const hooks = ctx.route.upstreamFilters;
@@ -164,7 +170,7 @@ export class Pipeline implements AttemptListener {
     const selector = ctx.route.upstream;
     if (selector && error.retryable && ctx.attempts <= group.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
       this.#logger.warn(
-        { request_id: ctx.id, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
+        { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
         EVENTS.upstreamRetry,
       );
       this.#attempt(ctx, selector, peer);
@@ -182,7 +188,7 @@ export class Pipeline implements AttemptListener {
   #fail(ctx: RequestContext, err: unknown, phase: string | undefined): void {
     const error = toGatewayError(err);
     if (error.code === 'INTERNAL') {
-      this.#logger.error({ request_id: ctx.id, path: ctx.path, phase, cause: describeCause(err) }, EVENTS.requestError);
+      this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, path: ctx.path, phase, cause: describeCause(err) }, EVENTS.requestError);
     }
     sendError(ctx, error);
   }
@@ -211,20 +217,7 @@ export class Pipeline implements AttemptListener {
     this.inFlight--;
     const duration = Math.round((performance.now() - ctx.startedAt) * 100) / 100;
     ctx.durationMs = duration;
-    const error = ctx.error;
-    this.#access.requestCompleted({
-      requestId: ctx.id,
-      method: ctx.req.method,
-      path: ctx.path,
-      route: ctx.route.name,
-      service: ctx.service,
-      upstream: ctx.peer?.label,
-      status: ctx.status,
-      durationMs: duration,
-      client: ctx.clientAddress,
-      error: error?.code,
-      cause: error ? describeCause(error.cause) : undefined,
-    });
+    this.#access.requestCompleted(ctx);
     const hooks = ctx.route.loggers;
     for (let i = 0; i < hooks.length; i++) {
       try {

@@ -1,0 +1,48 @@
+// The access-log file (`logging.access_log_file`): opened for appending, reopened on SIGUSR1 after a rotation.
+import { openSync } from 'node:fs';
+import { ConfigError } from '../config/load.js';
+import { LineWriter } from './line-writer.js';
+
+/** Owner read/write, group read: log shippers usually run in the file's group. */
+const FILE_MODE = 0o640;
+
+/** The file cannot be opened at start-up: a config problem, printed as `logging.access_log_file: cannot open …`. */
+export class AccessLogFileError extends ConfigError {
+  constructor(path: string, readonly code: string) {
+    super(`logging.access_log_file: cannot open ${path} (${code})`);
+    this.name = 'AccessLogFileError';
+  }
+}
+
+/**
+ * A buffered line writer appending to `path`. `reopen()` is the logrotate convention nginx uses: after the file
+ * was renamed, SIGUSR1 makes the gateway create it again under the configured name; lines written before the
+ * switch land whole in the old file, later ones in the new file (see LineWriter.reopen).
+ */
+export class AccessLogFile {
+  readonly writer: LineWriter;
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+    this.writer = new LineWriter(openAppend(path));
+  }
+
+  /** Closes the current file and opens `path` again (creating it); a failure keeps the old file. */
+  reopen(): void {
+    this.writer.reopen(() => openSync(this.#path, 'a', FILE_MODE));
+  }
+
+  /** Writes what is buffered (synchronously); the descriptor is released by the process exit. */
+  end(): void {
+    this.writer.end();
+  }
+}
+
+function openAppend(path: string): number {
+  try {
+    return openSync(path, 'a', FILE_MODE);
+  } catch (err) {
+    throw new AccessLogFileError(path, (err as NodeJS.ErrnoException).code ?? 'unknown');
+  }
+}

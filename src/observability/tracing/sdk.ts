@@ -1,0 +1,147 @@
+// The OpenTelemetry SDK pipeline: tracer provider, parent-based ratio sampler, batch processor, OTLP/HTTP exporter,
+// and the count of spans that never reached the collector. Imported only when tracing is on (see index.ts).
+import type { Context } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Span,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from 'pino';
+import { EVENTS } from '../events.js';
+
+/** The `tracing` config keys the SDK reads. */
+export interface SdkSettings {
+  readonly otlp_endpoint: string;
+  readonly sample_ratio: number;
+  readonly service_name: string;
+}
+
+/**
+ * Finished spans waiting for export, at most. Beyond it spans are dropped (and counted) rather than held: a slow or
+ * absent collector must cost bounded memory.
+ */
+const MAX_QUEUED_SPANS = 2048;
+/** How often a batch is sent; OpenTelemetry's default is 5 s, shorter keeps traces timely in a dev loop. */
+const EXPORT_DELAY_MS = 1000;
+/** Longest wait for the collector per export (retries included); then the batch is counted as dropped. */
+const EXPORT_TIMEOUT_MS = 5000;
+
+/** Counts of what happened to finished, sampled spans. */
+export class SpanCounts {
+  /** Handed to the batch processor and not yet given to the exporter. */
+  queued = 0;
+  /** Never delivered: the queue was full, or the export failed or timed out. */
+  dropped = 0;
+}
+
+/** The provider and its bookkeeping. */
+export interface TracingSdk {
+  readonly provider: BasicTracerProvider;
+  readonly counts: SpanCounts;
+}
+
+/** Builds the SDK pipeline; nothing is registered globally (the gateway passes its tracer around explicitly). */
+export function createSdk(settings: SdkSettings, version: string, logger: Logger): TracingSdk {
+  const counts = new SpanCounts();
+  const exporter = new CountingExporter(
+    new OTLPTraceExporter({ url: settings.otlp_endpoint, timeoutMillis: EXPORT_TIMEOUT_MS }),
+    counts,
+    logger,
+  );
+  const batch = new BatchSpanProcessor(exporter, {
+    maxQueueSize: MAX_QUEUED_SPANS,
+    maxExportBatchSize: 512,
+    scheduledDelayMillis: EXPORT_DELAY_MS,
+    exportTimeoutMillis: EXPORT_TIMEOUT_MS,
+  });
+  const provider = new BasicTracerProvider({
+    resource: defaultResource().merge(
+      resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.service_name, [ATTR_SERVICE_VERSION]: version }),
+    ),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }),
+    spanProcessors: [new BoundedProcessor(batch, counts)],
+  });
+  return { provider, counts };
+}
+
+/**
+ * Admits finished spans into the batch processor while fewer than MAX_QUEUED_SPANS wait, and counts the rest as
+ * dropped. (The SDK's own processor drops silently beyond its queue; this makes the drop visible in /metrics.)
+ */
+class BoundedProcessor implements SpanProcessor {
+  constructor(
+    private readonly inner: SpanProcessor,
+    private readonly counts: SpanCounts,
+  ) {}
+
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & 1) === 0) return; // not sampled: never exported anyway
+    if (this.counts.queued >= MAX_QUEUED_SPANS) {
+      this.counts.dropped++;
+      return;
+    }
+    this.counts.queued++;
+    this.inner.onEnd(span);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+/**
+ * Wraps the OTLP exporter: spans leave the queue when a batch is handed over, and a failed batch counts as
+ * dropped. A collector outage is logged once when it starts and once when exports succeed again.
+ */
+class CountingExporter implements SpanExporter {
+  #failing = false;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly counts: SpanCounts,
+    private readonly logger: Logger,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.counts.queued = Math.max(0, this.counts.queued - spans.length);
+    this.inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        if (this.#failing) this.logger.info({}, EVENTS.traceExportRecovered);
+        this.#failing = false;
+      } else {
+        this.counts.dropped += spans.length;
+        if (!this.#failing) {
+          // The error's class only: an exporter message may quote the endpoint's answer.
+          this.logger.warn({ dropped: spans.length, cause: result.error?.name }, EVENTS.traceExportFailed);
+        }
+        this.#failing = true;
+      }
+      done(result);
+    });
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
