@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import { loadConfigFile, workerCount } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { reloadFromFile, startGateway, type Gateway } from './server.js';
+import { releaseYoungGeneration } from './startup-heap.js';
 
 /** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
 const RELOAD_OTHERS = 'reload-others';
@@ -30,6 +31,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     flushLogger(log);
     throw err;
   }
+  releaseYoungGeneration();
   process.on('SIGHUP', () => void reload(gateway, configPath, logger));
   process.on('message', (message) => {
     if (message === 'reload') void reload(gateway, configPath, logger);
