@@ -6,6 +6,8 @@ FROM node:20-bookworm-slim AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci runs the `prepare` script (scripts/build.mjs --prepare), which skips the build here: no src/ yet.
+COPY scripts ./scripts
 RUN npm ci --omit=dev --no-audit --no-fund
 
 # 2. Compile src/ to dist/ (dev dependencies: typescript).
@@ -16,7 +18,8 @@ COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
-# 3. Runtime: dist/ + production node_modules. bin/portcullis.js runs dist/ because src/ is absent.
+# 3. Runtime: dist/ + production node_modules. bin/portcullis.js runs dist/ because src/ is absent (the argon2
+#    hashing process is dist/auth/hash-child.js, started by the gateway on the first login).
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     PORTCULLIS_DATA_DIR=/data \

@@ -1,5 +1,5 @@
 // Limiter benchmark: decisions/s (memory, Redis sequential and 64 in flight) and heap for a million memory buckets.
-// Run: node --expose-gc --import tsx bench/limiter.ts   (REDIS_URL, default redis://127.0.0.1:6379)
+// Run: node --expose-gc --import tsx bench/limiter.ts [pure|memory|redis|heap ...]   (REDIS_URL, default redis://127.0.0.1:6379)
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -25,10 +25,12 @@ const gc: (() => void) | undefined =
     }
   })();
 
+/** JS heap plus ArrayBuffer memory (the memory store keeps its buckets in typed arrays, outside the JS heap). */
 function heapMb(): number {
   gc?.();
   gc?.();
-  return process.memoryUsage().heapUsed / 1024 / 1024;
+  const m = process.memoryUsage();
+  return (m.heapUsed + m.arrayBuffers) / 1024 / 1024;
 }
 
 function perSecond(count: number, ms: number): string {
@@ -122,7 +124,7 @@ async function benchHeap(): Promise<void> {
   const insertMs = performance.now() - start;
   const filled = heapMb();
   rows.push(['1M distinct clients: insert', perSecond(clients, insertMs)]);
-  rows.push(['  heap before / after 1M', `${before.toFixed(1)} MB / ${filled.toFixed(1)} MB (${store.bucketCount.toLocaleString('en-US')} buckets, ~${Math.round(((filled - before) * 1024 * 1024) / clients)} B each)`]);
+  rows.push(['  heap + typed arrays before / after 1M', `${before.toFixed(1)} MB / ${filled.toFixed(1)} MB (${store.bucketCount.toLocaleString('en-US')} buckets, ~${Math.round(((filled - before) * 1024 * 1024) / clients)} B each)`]);
   // Let the store's own (chunked) timed sweep empty the map, watching how long it ever blocks the event loop.
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
@@ -132,14 +134,17 @@ async function benchHeap(): Promise<void> {
   delay.disable();
   rows.push(['  timed sweep of 1M full buckets', `gone after ${sweepMs.toFixed(0)} ms (250 ms timer); longest event-loop stall ${(delay.max / 1e6).toFixed(1)} ms`]);
   const swept = heapMb();
-  rows.push(['  heap after sweep', `${swept.toFixed(1)} MB (${store.bucketCount} buckets)`]);
+  rows.push(['  heap + typed arrays after sweep', `${swept.toFixed(1)} MB (${store.bucketCount} buckets)`]);
   await store.close();
 }
 
-benchPure();
-benchMemory();
-await benchRedis();
-await benchHeap();
+// `-- heap` (or other section names) runs only those sections.
+const only = new Set(process.argv.slice(2));
+const want = (name: string): boolean => only.size === 0 || only.has(name);
+if (want('pure')) benchPure();
+if (want('memory')) benchMemory();
+if (want('redis')) await benchRedis();
+if (want('heap')) await benchHeap();
 if (gc === undefined) rows.push(['note', 'gc() unavailable: heap figures include garbage']);
 
 const width = Math.max(...rows.map(([name]) => name.length));

@@ -1,16 +1,22 @@
 // `npm run bench`: the gateway against a bare pass-through in the same run, each pinned to one core, load from
 // wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
-// Usage: npm run bench [-- scenario ...]   (scenarios: core, routes, ratelimit, auth, tracing, logins; default: all)
+// Usage: npm run bench [-- [--profile] scenario ...]
+//   scenarios: core, routes, ratelimit, auth, tracing, logins, workers, startup (start-up, idle memory, idle clients,
+//   1M buckets);
+//   default: all. --profile writes a V8 CPU profile of every gateway run to bench/results/profiles/ (open it in
+//   Chrome DevTools > Performance, or speedscope).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startLoginLoad } from './login-load.js';
+import { measureStartup, startupCases } from './startup.js';
+import { measureIdleClients } from './idle-clients.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
 const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
 const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
@@ -25,6 +31,8 @@ const FLOOD_CONCURRENCY = Number(process.env.BENCH_FLOOD_CONCURRENCY ?? '512');
 
 interface Result {
   name: string;
+  /** requests/s over the pass-through's in the same round: min and max over the rounds (set by medians()). */
+  spread?: readonly [number, number];
   rps: number;
   p50: number;
   p99: number;
@@ -34,11 +42,28 @@ interface Result {
 
 /** The process whose CPU time wrk runs are charged to (the proxy under test), set while one runs. */
 let measuredPid: number | undefined;
+/** --profile: every gateway run writes a CPU profile here. */
+const PROFILE_DIR = process.argv.includes('--profile') ? join(ROOT, 'bench/results/profiles') : undefined;
+let round = 0;
 
-/** User + system CPU time of `pid` in microseconds, from /proc (clock ticks of 10 ms). */
+/**
+ * User + system CPU time of `pid` and of its child processes (cluster workers, the password-hashing process) in
+ * microseconds, from /proc (clock ticks of 10 ms).
+ */
 function cpuTimeUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  let total = 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    total = (Number(fields[11]) + Number(fields[12])) * 10_000;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean)) {
+        total += cpuTimeUs(Number(child));
+      }
+    }
+  } catch {
+    // the process exited meanwhile
+  }
+  return total;
 }
 
 interface Started {
@@ -61,7 +86,8 @@ async function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv, 
   closeSync(out);
   let exited = false;
   child.once('exit', () => (exited = true));
-  const deadline = Date.now() + 20_000;
+  // Generous: a loaded machine can take many seconds to start a cluster of workers.
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && !exited) {
     const line = readFileSync(logFile, 'utf8')
       .split('\n')
@@ -119,13 +145,13 @@ function probe(name: string, url: string, header: string | undefined, rate = PRO
 }
 
 /** A gateway config for the bench backends with the given middleware. */
-function gatewayConfig(ports: number[], middleware: Record<string, unknown>, redisUrl = ''): string {
+function gatewayConfig(ports: number[], middleware: Record<string, unknown>, redisUrl = '', server: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const file = join(dir, 'proxy.yaml');
   writeFileSync(
     file,
     stringify({
-      server: { listen_host: '127.0.0.1', listen_port: 0 },
+      server: { listen_host: '127.0.0.1', listen_port: 0, ...server },
       admin: { enabled: false },
       redis: { url: redisUrl },
       jwt: { secret: 'bench-secret-bench-secret-bench-secret-0123' },
@@ -172,12 +198,19 @@ async function withGateway<T>(
   redisUrl: string,
   fn: (url: string) => Promise<T>,
   env: NodeJS.ProcessEnv = {},
+  options: { name?: string; cpu?: string; server?: Record<string, unknown> } = {},
 ): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-data-'));
-  const config = gatewayConfig(ports, middleware, redisUrl);
+  const config = gatewayConfig(ports, middleware, redisUrl, options.server);
+  const profile: string[] = [];
+  if (PROFILE_DIR !== undefined) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    const slug = (options.name ?? 'gateway').replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+    profile.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${slug}-round${round + 1}.cpuprofile`);
+  }
   const gw = await startPinned(
-    GATEWAY_CPU,
-    ['bin/portcullis.js', 'start', '--config', config],
+    options.cpu ?? GATEWAY_CPU,
+    [...profile, 'bin/portcullis.js', 'start', '--config', config],
     { PORTCULLIS_DATA_DIR: dataDir, ...env },
     '"Gateway Started"',
   );
@@ -220,6 +253,7 @@ async function measure(
       return wrk(name, `${base}/`);
     },
     env,
+    { name },
   );
 }
 
@@ -236,42 +270,117 @@ async function accessToken(base: string): Promise<string> {
 }
 
 function print(results: Result[], baseline: Result): void {
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
   const rows = results.map((r) => [
     r.name,
     r.rps.toFixed(0),
     r.p50.toFixed(2),
     r.p99.toFixed(2),
-    `${((r.rps / baseline.rps) * 100).toFixed(1)} %`,
+    pct(r.rps / baseline.rps),
+    r.spread ? `${pct(r.spread[0])}–${pct(r.spread[1])}` : '',
+    `${(r.p99 / baseline.p99).toFixed(2)}x`,
     r.cpuUs.toFixed(1),
-    `${((baseline.cpuUs / r.cpuUs) * 100).toFixed(1)} %`,
+    pct(baseline.cpuUs / r.cpuUs),
   ]);
-  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs pass-through', 'CPU µs/req', 'per-core vs pass-through'];
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs pass-through', 'spread over rounds', 'p99 vs pass-through', 'CPU µs/req', 'per-core vs pass-through'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   process.stdout.write(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
   process.stdout.write(
-    '\nper-core vs pass-through: the pass-through\'s CPU time per request over this one\'s, i.e. the requests/s one core\n' +
+    '\nspread: the lowest and highest ratio of the rounds, each against the pass-through of the same round.\n' +
+      'per-core vs pass-through: the pass-through\'s CPU time per request over this one\'s, i.e. the requests/s one core\n' +
       'would serve relative to the pass-through; it does not depend on how busy the load core was.\n',
   );
 }
 
-/** The median of each scenario over the rounds (by requests/s; its p50/p99 travel with it). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * The median of each scenario over the rounds (by requests/s; its p50/p99 travel with it), and the spread of its
+ * ratio to the pass-through (scenario 0) of the same round.
+ */
 function medians(rounds: Result[][]): Result[] {
   return rounds[0]!.map((_, i) => {
     const runs = rounds.map((r) => r[i]!).sort((x, y) => x.rps - y.rps);
-    const cpu = rounds.map((r) => r[i]!.cpuUs).sort((x, y) => x - y);
-    return { ...runs[Math.floor(runs.length / 2)]!, cpuUs: cpu[Math.floor(cpu.length / 2)]! };
+    const ratios = rounds.map((r) => r[i]!.rps / r[0]!.rps);
+    return {
+      ...runs[Math.floor(runs.length / 2)]!,
+      cpuUs: median(rounds.map((r) => r[i]!.cpuUs)),
+      spread: [Math.min(...ratios), Math.max(...ratios)] as const,
+    };
   });
 }
 
+/** Goal 5: CPU time per proxied request with 1 and 2 workers (Redis limiter), gateway free to use both cores. */
+async function workersScenario(ports: number[]): Promise<void> {
+  const counts = [1, 2];
+  const cpu = new Map<number, number[]>(counts.map((n) => [n, []]));
+  const rps = new Map<number, number[]>(counts.map((n) => [n, []]));
+  for (round = 0; round < ROUNDS; round++) {
+    for (const workers of counts) {
+      const name = `${workers} worker${workers > 1 ? 's' : ''}, rate limit (redis)`;
+      const r = await withGateway(
+        ports,
+        { ...OFF, rate_limit: UNLIMITED },
+        REDIS_URL,
+        async (base) => {
+          wrk('warm-up', `${base}/`, [], '3s');
+          return wrk(name, `${base}/`);
+        },
+        {},
+        { name, cpu: '0,1', server: { workers } },
+      );
+      cpu.get(workers)!.push(r.cpuUs);
+      rps.get(workers)!.push(r.rps);
+    }
+  }
+  process.stdout.write('\nserver.workers (Redis store; gateway on both cores, so wrk shares them: compare CPU per request):\n');
+  for (const workers of counts) {
+    const us = median(cpu.get(workers)!);
+    const spread = cpu.get(workers)!.map((x) => 1e6 / x);
+    process.stdout.write(
+      `  ${workers} worker(s): ${us.toFixed(1)} CPU µs/req = ${(1e6 / us).toFixed(0)} req per CPU-second ` +
+        `(rounds ${Math.min(...spread).toFixed(0)}–${Math.max(...spread).toFixed(0)}), ${median(rps.get(workers)!).toFixed(0)} req/s\n`,
+    );
+  }
+}
+
+/** Goals 2 and 3: start-up time, idle memory, idle keep-alive clients, and the memory store's 1M buckets. */
+async function startupScenario(): Promise<void> {
+  const { cases, cleanup } = startupCases();
+  try {
+    const runs = Number(process.env.BENCH_STARTUP_RUNS ?? '10');
+    process.stdout.write(`\nstart-up: node bin/portcullis.js start → first 200 on /health, median of ${runs} spawns (range):\n`);
+    for (const r of await measureStartup(cases, runs)) {
+      process.stdout.write(
+        `  ${r.name.padEnd(40)} ${r.startMs.toFixed(0)} ms (${r.startRange.map((x) => x.toFixed(0)).join('–')}), CPU ${r.cpuMs.toFixed(0)} ms;` +
+          ` idle RSS ${r.idleRssMb.toFixed(1)} MB (${r.rssRange.map((x) => x.toFixed(1)).join('–')})\n`,
+      );
+    }
+  } finally {
+    cleanup();
+  }
+  const idle = await measureIdleClients(10_000);
+  process.stdout.write(
+    `  10,000 idle keep-alive clients: +${(idle.afterMb - idle.beforeMb).toFixed(1)} MB RSS (${Math.round(idle.perClientBytes)} B each)\n`,
+  );
+  const limiter = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/limiter.ts', 'heap'], { cwd: ROOT, encoding: 'utf8' });
+  const heap = limiter.stdout.split('\n').filter((l) => l.includes('heap'));
+  process.stdout.write(`  memory store, 1M clients:\n${heap.map((l) => `    ${l.trim()}`).join('\n')}\n`);
+}
+
 async function main(): Promise<void> {
-  const wanted = new Set(process.argv.slice(2));
+  const wanted = new Set(process.argv.slice(2).filter((a) => !a.startsWith('--')));
   const run = (s: string) => wanted.size === 0 || wanted.has(s);
   process.stdout.write(
     `wrk -t1 -c${CONNECTIONS} -d${DURATION}, median of ${ROUNDS} rounds (scenarios interleaved); ` +
       `gateway on cpu ${GATEWAY_CPU}, wrk and backends on cpu ${LOAD_CPU}\n`,
   );
+  if (PROFILE_DIR !== undefined) process.stdout.write(`CPU profiles of the gateway runs: ${PROFILE_DIR}\n`);
   const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');
   const ports = backends.line.ports as number[];
   const AUTH_ON = { auth: { enabled: true }, rate_limit: { enabled: false } };
@@ -301,30 +410,60 @@ async function main(): Promise<void> {
   }
   if (run('auth')) {
     scenarios.push(() =>
-      withGateway(ports, AUTH_ON, '', async (base) => {
-        const auth = [`Authorization: Bearer ${await accessToken(base)}`];
-        wrk('warm-up', `${base}/`, auth, '3s');
-        return wrk('gateway + JWT verification', `${base}/`, auth);
-      }),
+      withGateway(
+        ports,
+        AUTH_ON,
+        '',
+        async (base) => {
+          const auth = [`Authorization: Bearer ${await accessToken(base)}`];
+          wrk('warm-up', `${base}/`, auth, '3s');
+          return wrk('gateway + JWT verification', `${base}/`, auth);
+        },
+        {},
+        { name: 'gateway + JWT verification' },
+      ),
     );
   }
   try {
-    const rounds: Result[][] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const results: Result[] = [];
-      for (const scenario of scenarios) results.push(await scenario());
-      rounds.push(results);
-      process.stderr.write(`  round ${round + 1}: ${results.map((r) => r.rps.toFixed(0)).join(' / ')} req/s\n`);
+    if (scenarios.length > 1) {
+      const rounds: Result[][] = [];
+      for (round = 0; round < ROUNDS; round++) {
+        const results: Result[] = [];
+        for (const scenario of scenarios) results.push(await scenario());
+        rounds.push(results);
+        process.stderr.write(`  round ${round + 1}: ${results.map((r) => r.rps.toFixed(0)).join(' / ')} req/s\n`);
+      }
+      const results = medians(rounds);
+      print(results, results[0]!);
     }
-    const results = medians(rounds);
-    print(results, results[0]!);
-    if (run('logins')) {
-      // Latency at a fixed rate, without and then with logins (argon2id on the gateway's own core).
-      await withGateway(ports, AUTH_ON, '', async (base) => {
+    if (run('logins')) await loginsScenario(ports, AUTH_ON);
+    if (run('workers')) await workersScenario(ports);
+    if (run('startup')) await startupScenario();
+  } finally {
+    await stop(backends);
+    if (sink) await stop(sink);
+  }
+}
+
+/**
+ * Goal 4: proxied latency at a fixed rate, without and then with logins on the gateway's own core; once with
+ * argon2 in its low-priority child process (the default) and once in the gateway process, to show the difference.
+ */
+async function loginsScenario(ports: number[], authOn: Record<string, unknown>): Promise<void> {
+  const engines: Array<[string, NodeJS.ProcessEnv]> = [
+    ['argon2 in a nice-19 child process (default)', {}],
+    ['argon2 in the gateway process (PORTCULLIS_HASH_IN_PROCESS=1)', { PORTCULLIS_HASH_IN_PROCESS: '1' }],
+  ];
+  for (const [engine, env] of engines) {
+    await withGateway(
+      ports,
+      authOn,
+      '',
+      async (base) => {
         const header = `Authorization: Bearer ${await accessToken(base)}`;
         probe('warm-up', `${base}/`, header, PROBE_RATE, 3);
         const quiet = probe(`proxied GET at ${PROBE_RATE}/s, no logins`, `${base}/`, header);
-        process.stdout.write('\nopen-loop latency (gateway with JWT verification):\n');
+        process.stdout.write(`\nopen-loop latency (gateway with JWT verification), ${engine}:\n`);
         const show = (r: Result): void => {
           process.stdout.write(`  ${r.name.padEnd(52)} p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms\n`);
         };
@@ -340,11 +479,10 @@ async function main(): Promise<void> {
           show(busy);
           process.stdout.write(`    logins achieved ${achieved.toFixed(1)}/s; p99 ratio to no logins: ${(busy.p99 / quiet.p99).toFixed(2)}x\n`);
         }
-      });
-    }
-  } finally {
-    await stop(backends);
-    if (sink) await stop(sink);
+      },
+      env,
+      { name: `logins ${engine}` },
+    );
   }
 }
 

@@ -6,8 +6,7 @@ import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
 import type { Server } from 'node:http';
 import { GatewayMetrics } from './observability/metrics.js';
-import { startAdminServer, type AdminServer, type ReloadResult } from './admin/server.js';
-import { loadDashboard } from './admin/assets.js';
+import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
 import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
@@ -15,9 +14,8 @@ import { SessionJanitor } from './store/janitor.js';
 import type { KvStore } from './kv/kv-store.js';
 import { CountedKvStore } from './kv/counted.js';
 import { createMemoryKvStore } from './kv/memory.js';
-import { createRedisKvStore } from './kv/redis.js';
 import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
-import { setupAuth, type AuthFeature } from './auth/setup.js';
+import type { AuthFeature } from './auth/setup.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
 import type { RouteView } from './admin/status.js';
 import type { Tracing } from './observability/tracing/index.js';
@@ -67,11 +65,16 @@ export interface FeatureDeps {
 /** Opens the user store `portcullis migrate` and start-up use (SQLite or PostgreSQL, migrated). */
 export { openUserStore } from './store/open.js';
 
-/** The shared key-value store: Redis when `redis.url` is set, else the in-process memory store. */
-function openKvStore(config: Config): KvStore {
-  return config.redis.url === ''
-    ? createMemoryKvStore()
-    : createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
+/**
+ * The shared key-value store: Redis when `redis.url` is set, else the in-process memory store. The optional
+ * features are imported on demand (here, and for auth and admin below) so that a configuration without Redis, auth
+ * or the admin port never loads the Redis client, jose, argon2, a database driver or the dashboard: less start-up
+ * time and memory (bench/startup.ts).
+ */
+async function openKvStore(config: Config): Promise<KvStore> {
+  if (config.redis.url === '') return createMemoryKvStore();
+  const { createRedisKvStore } = await import('./kv/redis.js');
+  return createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
 }
 
 /**
@@ -111,7 +114,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
   const kv = traceStore(
-    new CountedKvStore(openKvStore(config), () => metrics.recordStoreError('redis')),
+    new CountedKvStore(await openKvStore(config), () => metrics.recordStoreError('redis')),
     tracing,
     'kv',
     config.redis.url === '' ? 'memory' : 'redis',
@@ -151,6 +154,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       );
       const userStore = store;
       readiness.unshift(pingCheck('user_store', () => userStore.ping()));
+      const { setupAuth } = await import('./auth/setup.js');
       auth = await setupAuth({
         config,
         dataDir: deps.dataDir,
@@ -189,6 +193,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     observers: tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase],
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
+      const [{ startAdminServer }, { loadDashboard }] = await Promise.all([import('./admin/server.js'), import('./admin/assets.js')]);
       admin = await startAdminServer(config.admin.listen_host, config.admin.listen_port, {
         logger,
         metrics,

@@ -20,7 +20,7 @@ const FILES: ReadonlyArray<readonly [path: string, file: string, type: string]> 
 
 /**
  * Reads the dashboard files once. They sit beside this module: src/admin/dashboard/ under tsx, and
- * dist/admin/dashboard/ after `npm run build` (which copies them, see scripts/copy-assets.mjs). Throws when a file
+ * dist/admin/dashboard/ after `npm run build` (which copies them, see scripts/build.mjs). Throws when a file
  * is missing, so a broken build fails at start-up rather than serving 404s.
  */
 export function loadDashboard(dir: URL = new URL('./dashboard/', import.meta.url)): DashboardAssets {

@@ -1,7 +1,9 @@
-// Password hashing with argon2id (run on libuv's thread pool, off the event loop) and a timing-equalising dummy verify.
+// Password hashing with argon2id (in a low-priority child process, see hash-process.ts) and a timing-equalising
+// dummy verify.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import * as argon2 from 'argon2';
+import type * as argon2 from 'argon2';
+import { HashProcess, inProcessEngine, type Argon2Engine } from './hash-process.js';
 
 /** argon2id cost parameters, as in config `middleware.auth.argon2`. */
 export interface Argon2Params {
@@ -81,12 +83,14 @@ class Gate {
  */
 export class PasswordHasher {
   readonly #options: argon2.HashOptions & { raw?: false };
-  readonly #dummyHash: string;
+  readonly #engine: Argon2Engine;
+  /** Made on first need (the first unknown-email login), so that start-up does not start the hashing process. */
+  #dummyHash: Promise<string> | undefined;
   readonly #gate: Gate;
 
-  private constructor(params: Argon2Params, dummyHash: string, concurrency: number, queueLimit: number) {
+  private constructor(params: Argon2Params, engine: Argon2Engine, concurrency: number, queueLimit: number) {
     this.#options = hashOptions(params);
-    this.#dummyHash = dummyHash;
+    this.#engine = engine;
     this.#gate = new Gate(concurrency, queueLimit);
   }
 
@@ -96,14 +100,15 @@ export class PasswordHasher {
    * up to `params.queue_limit` (default 256). Beyond that hash, verify and verifyDummy reject with HasherBusyError.
    */
   static async create(params: Argon2Params, options: { concurrency?: number } = {}): Promise<PasswordHasher> {
-    const dummy = await argon2.hash(randomBytes(32).toString('base64url'), hashOptions(params));
+    // PORTCULLIS_HASH_IN_PROCESS=1 hashes on this process's thread pool: only to measure what the child saves.
+    const engine = process.env.PORTCULLIS_HASH_IN_PROCESS === '1' ? await inProcessEngine() : new HashProcess();
     const queueLimit = params.queue_limit ?? DEFAULT_HASH_QUEUE_LIMIT;
-    return new PasswordHasher(params, dummy, options.concurrency ?? defaultHashConcurrency(), queueLimit);
+    return new PasswordHasher(params, engine, options.concurrency ?? defaultHashConcurrency(), queueLimit);
   }
 
   /** An argon2id PHC string for `password` (NFKC-normalised, so equivalent Unicode input gives the same hash). */
   hash(password: string): Promise<string> {
-    return this.#gate.run(() => argon2.hash(normalize(password), this.#options));
+    return this.#gate.run(() => this.#engine.hash(normalize(password), this.#options));
   }
 
   /**
@@ -113,23 +118,13 @@ export class PasswordHasher {
   async verify(storedHash: string, password: string): Promise<PasswordCheck> {
     let ok: boolean;
     try {
-      ok = await this.#gate.run(() => argon2.verify(storedHash, normalize(password)));
+      ok = await this.#gate.run(() => this.#engine.verify(storedHash, normalize(password)));
     } catch (err) {
       if (err instanceof HasherBusyError) throw err;
       return { ok: false };
     }
     if (!ok) return { ok: false };
-    let needsRehash: boolean;
-    try {
-      needsRehash = argon2.needsRehash(storedHash, {
-        memoryCost: this.#options.memoryCost,
-        timeCost: this.#options.timeCost,
-        parallelism: this.#options.parallelism,
-      });
-    } catch {
-      needsRehash = true;
-    }
-    return { ok: true, needsRehash: needsRehash || !storedHash.startsWith('$argon2id$') };
+    return { ok: true, needsRehash: needsRehash(storedHash, this.#options) };
   }
 
   /**
@@ -138,7 +133,9 @@ export class PasswordHasher {
    */
   async verifyDummy(password: string): Promise<void> {
     try {
-      await this.#gate.run(() => argon2.verify(this.#dummyHash, normalize(password)));
+      this.#dummyHash ??= this.#gate.run(() => this.#engine.hash(randomBytes(32).toString('base64url'), this.#options));
+      const dummy = await this.#dummyHash;
+      await this.#gate.run(() => this.#engine.verify(dummy, normalize(password)));
     } catch (err) {
       // the outcome is irrelevant: only the time spent matters
       if (err instanceof HasherBusyError) throw err;
@@ -151,8 +148,26 @@ export function createPasswordHasher(params: Argon2Params): Promise<PasswordHash
   return PasswordHasher.create(params);
 }
 
+/** argon2's own `type` value for argon2id (the module itself is only loaded by the hashing process). */
+const ARGON2ID = 2;
+
+/**
+ * True when a verified PHC string was made with other parameters than `options` (or not with argon2id v1.3), the
+ * same rule as argon2's needsRehash, read here so this process does not load argon2 to parse a string.
+ */
+function needsRehash(storedHash: string, options: argon2.HashOptions): boolean {
+  const [, type, version, params] = storedHash.split('$');
+  if (type !== 'argon2id' || version !== 'v=19' || params === undefined) return true;
+  const values = new Map(params.split(',').map((pair) => pair.split('=') as [string, string]));
+  return (
+    Number(values.get('m')) !== options.memoryCost ||
+    Number(values.get('t')) !== options.timeCost ||
+    Number(values.get('p')) !== options.parallelism
+  );
+}
+
 function hashOptions(params: Argon2Params): argon2.HashOptions & { raw?: false } {
-  return { type: argon2.argon2id, memoryCost: params.memory_kib, timeCost: params.iterations, parallelism: params.parallelism };
+  return { type: ARGON2ID as typeof argon2.argon2id, memoryCost: params.memory_kib, timeCost: params.iterations, parallelism: params.parallelism };
 }
 
 function normalize(password: string): string {

@@ -8,8 +8,8 @@ import { sendError } from '../pipeline/reply.js';
 import { TRACE } from '../observability/tracing/types.js';
 import type { Config } from '../config/schema.js';
 import { parseBearer } from './bearer.js';
-import { INVALID_TOKEN_CHALLENGE } from './service.js';
-import { TokenError, type AccessTokenClaims, type TokenService } from './tokens.js';
+import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
+import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER } from './caller.js';
 
 /** What a route asks of its callers: a valid token, a token if one is sent, or nothing. */

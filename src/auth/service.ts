@@ -7,10 +7,10 @@ import { EmailTakenError, type UserRecord, type UserStore } from '../store/user-
 import { noopAuthEvents, type AuthEventSink } from './events.js';
 import type { PasswordHasher } from './password.js';
 import { generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from './refresh-token.js';
-import { TokenError, type AccessTokenClaims, type TokenService } from './tokens.js';
+import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
+import type { AccessTokenClaims, TokenService } from './tokens.js';
 
-/** The `WWW-Authenticate` value for a bearer token that was sent but refused (RFC 6750 §3.1). */
-export const INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"';
+export { INVALID_TOKEN_CHALLENGE };
 
 /** Tokens handed to a client after refresh. */
 export interface TokenPair {

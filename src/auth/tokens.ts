@@ -2,22 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { SigningKeys } from './keys.js';
+import { TokenError } from './token-error.js';
 
 /** RFC 9068 media type of an OAuth access token JWT; a token without it (an ID token, a refresh JWT) is refused. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
-/** Why a token was refused. `expired` is told apart only for logs; clients get the same 401 either way. */
-export type TokenErrorReason = 'expired' | 'invalid';
-
-/** A refused access token. The message is fixed: it never contains the token or the claims. */
-export class TokenError extends Error {
-  readonly reason: TokenErrorReason;
-  constructor(reason: TokenErrorReason, options?: { cause?: unknown }) {
-    super(reason === 'expired' ? 'access token expired' : 'access token invalid', options);
-    this.name = 'TokenError';
-    this.reason = reason;
-  }
-}
+// TokenError lives apart from jose (token-error.ts) so the auth-off phase can use it without loading jose.
+export { TokenError, type TokenErrorReason } from './token-error.js';
 
 /** The verified claims of an access token. */
 export interface AccessTokenClaims {

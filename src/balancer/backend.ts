@@ -1,5 +1,5 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
-import { Pool } from 'undici';
+import { Pool } from './undici.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 

@@ -1,5 +1,5 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
-import { Agent, request } from 'undici';
+import { Agent, request } from './undici.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';

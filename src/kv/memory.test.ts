@@ -102,4 +102,40 @@ describe('MemoryKvStore bounds', () => {
       await store.close();
     }
   });
+
+  test('after a flood is swept, reused slots carry no state over and other clients keep theirs', async () => {
+    const store = new MemoryKvStore({ maxBuckets: 1_000_000 });
+    const fast = { capacity: 3, refillPerSecond: 1000 };
+    const slow = { capacity: 3, refillPerSecond: 0.001 };
+    try {
+      // A limited client that must survive the sweep (and the compaction that follows the flood's removal).
+      for (let i = 0; i < 3; i++) store.take('kept', slow);
+      for (let i = 0; i < 50_000; i++) store.take(`flood${i}`, fast);
+      await sleep(10);
+      store.sweep();
+      assert.equal(store.bucketCount, 1);
+      assert.equal(store.take('kept', slow).allowed, false);
+      // New clients land in freed slots: each starts with a full bucket, not a previous client's tokens.
+      for (let i = 0; i < 1000; i++) {
+        const first = store.take(`new${i}`, slow);
+        assert.equal(first.remaining, 2);
+      }
+      assert.equal(store.take('new999', slow).remaining, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('keys differing only in unpaired surrogates stay distinct buckets', async () => {
+    const store = new MemoryKvStore();
+    const rule = { capacity: 1, refillPerSecond: 0.001 };
+    try {
+      assert.equal(store.take('u:\uD800', rule).allowed, true);
+      assert.equal(store.take('u:\uDBFF', rule).allowed, true);
+      assert.equal(store.take('u:\uD800', rule).allowed, false);
+      assert.equal(store.bucketCount, 2);
+    } finally {
+      await store.close();
+    }
+  });
 });

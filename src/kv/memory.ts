@@ -1,6 +1,7 @@
 // In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
 import { performance } from 'node:perf_hooks';
-import { takeToken, type BucketState } from '../ratelimit/bucket.js';
+import { takeToken } from '../ratelimit/bucket.js';
+import { BucketTable } from './bucket-table.js';
 import type { BucketRule, KvStore, TakeResult } from './kv-store.js';
 
 /** Options of the memory store; every field has a default. */
@@ -11,7 +12,7 @@ export interface MemoryKvOptions {
    * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the oldest
    * bucket that is not refusing its client right now is dropped (its client's next request is then at most more
    * lenient); a bucket that is limiting someone is never dropped, so a flood of new keys cannot lift a limit in
-   * force (such as a login bucket). Default 500 000 (about 90 MB of heap at ~185 bytes a bucket, see bench/limiter.ts).
+   * force (such as a login bucket). Default 500 000 (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
   /** The clock in ms; monotonic performance.now() by default (tests may pass their own). */
@@ -31,14 +32,14 @@ const EVICTION_SCAN = 32;
 
 /** The memory store; `sweep()` and the size getters are public so tests and benchmarks can observe the bounds. */
 export class MemoryKvStore implements KvStore {
-  readonly #buckets = new Map<string, BucketState>();
+  readonly #buckets = new BucketTable();
   /** jti → expiry (epoch ms, as given by the caller). */
   readonly #revoked = new Map<string, number>();
   readonly #maxBuckets: number;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   /** The timer's sweep in progress: it resumes this iterator a chunk at a time. */
-  #sweeping: Iterator<[string, BucketState]> | undefined;
+  #sweeping: Iterator<[string, number]> | undefined;
   readonly #continueSweep = (): void => this.#sweepChunk();
 
   constructor(options: MemoryKvOptions = {}) {
@@ -92,13 +93,15 @@ export class MemoryKvStore implements KvStore {
   sweep(): number {
     let dropped = 0;
     const now = this.#now();
+    const buckets = this.#buckets;
     // Deleting the current entry while iterating a Map is safe and does not skip entries.
-    for (const [key, state] of this.#buckets) {
-      if (state.fullAtMs <= now) {
-        this.#buckets.delete(key);
+    for (let it = buckets.entries(), next = it.next(); next.done !== true; next = it.next()) {
+      if (buckets.isFullAt(next.value[1], now)) {
+        buckets.delete(next.value[0]);
         dropped++;
       }
     }
+    buckets.compact();
     const wall = Date.now();
     for (const [jti, expiresAt] of this.#revoked) {
       if (expiresAt <= wall) {
@@ -121,9 +124,9 @@ export class MemoryKvStore implements KvStore {
 
   /** Milliseconds until `key`'s bucket is full again and dropped, or undefined when there is none. For tests. */
   bucketTtlMs(key: string): number | undefined {
-    const state = this.#buckets.get(key);
-    if (state === undefined) return undefined;
-    const ttl = state.fullAtMs - this.#now();
+    const fullAtMs = this.#buckets.fullAtMs(key);
+    if (fullAtMs === undefined) return undefined;
+    const ttl = fullAtMs - this.#now();
     return ttl > 0 ? ttl : undefined;
   }
 
@@ -148,9 +151,10 @@ export class MemoryKvStore implements KvStore {
       const next = iterator.next();
       if (next.done === true) {
         this.#sweeping = undefined;
+        this.#buckets.compact(); // after a flood, give the arrays back
         return;
       }
-      if (next.value[1].fullAtMs <= now) this.#buckets.delete(next.value[0]);
+      if (this.#buckets.isFullAt(next.value[1], now)) this.#buckets.delete(next.value[0]);
     }
     setImmediate(this.#continueSweep);
   }
@@ -162,10 +166,12 @@ export class MemoryKvStore implements KvStore {
       // Map iteration order is insertion order, so the first entry is the one created (or moved back) longest ago.
       const first = buckets.entries().next();
       if (first.done === true) return true;
-      const [key, state] = first.value;
-      buckets.delete(key);
-      if (state.emptyUntilMs <= now) return true;
-      buckets.set(key, state); // limiting: keep it, at the back
+      const [key, slot] = first.value;
+      if (!buckets.isLimitingAt(slot, now)) {
+        buckets.delete(key);
+        return true;
+      }
+      buckets.moveToBack(key, slot); // limiting: keep it, at the back
     }
     return false;
   }

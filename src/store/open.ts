@@ -1,8 +1,6 @@
 // Opens the configured UserStore (SQLite when database.url is empty, else PostgreSQL) and applies migrations.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { openPostgresUserStore } from './postgres.js';
-import { openSqliteUserStore } from './sqlite.js';
 import type { UserStore } from './user-store.js';
 
 /**
@@ -14,10 +12,11 @@ export async function openUserStore(
   dataDir: string,
   logger: Pick<Logger, 'warn'>,
 ): Promise<UserStore> {
+  // Imported on demand: the SQLite addon or the pg driver is loaded only for the database in use.
   const store =
     database.url === ''
-      ? openSqliteUserStore({ dataDir })
-      : openPostgresUserStore({ url: database.url, poolSize: database.pool_size, logger });
+      ? (await import('./sqlite.js')).openSqliteUserStore({ dataDir })
+      : (await import('./postgres.js')).openPostgresUserStore({ url: database.url, poolSize: database.pool_size, logger });
   try {
     await store.migrate();
   } catch (err) {

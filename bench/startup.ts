@@ -1,0 +1,189 @@
+// Start-up time and idle memory of `node bin/portcullis.js start` (no npm in between), the median of N spawns.
+// Start-up: from spawn() to the first 200 on GET /health. Idle RSS: VmRSS one second after that 200.
+// Run: node --import tsx bench/startup.ts [--runs 10] [minimal|shipped ...]
+//   minimal: auth, admin, rate limit and metrics listener off;  shipped: config/proxy.yaml as `npm start` runs it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+
+export interface StartupSample {
+  /** Milliseconds from spawn() to the first 200 on /health. */
+  readonly startMs: number;
+  /** CPU time (user + system, all threads) the gateway used up to that 200: less sensitive to a loaded machine. */
+  readonly cpuMs: number;
+  /** Resident set size in MB, one second after that 200. */
+  readonly idleRssMb: number;
+}
+
+/** A free loopback port (bound, read, released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function healthOk(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** User + system CPU time of `pid` in ms, from /proc (clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export function rssMb(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+/** The config of the "minimal" case: one upstream, everything optional off. */
+function minimalConfig(dir: string): string {
+  const file = join(dir, 'minimal.yaml');
+  writeFileSync(
+    file,
+    [
+      'server:',
+      '  listen_host: 127.0.0.1',
+      '  listen_port: ${PORTCULLIS_PORT}',
+      'admin:',
+      '  enabled: false',
+      'logging:',
+      '  format: json',
+      'load_balancing:',
+      '  upstreams:',
+      '    - { name: b1, address: 127.0.0.1, port: 3000 }',
+      '  health_check: { enabled: false }',
+      'middleware:',
+      '  auth: { enabled: false }',
+      '  rate_limit: { enabled: false }',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Spawns the gateway once with `configPath` and measures it; the process is stopped before resolving. */
+export async function sampleStartup(configPath: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<StartupSample> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-startup-'));
+  const started = performance.now();
+  const child = spawn(process.execPath, ['bin/portcullis.js', 'start', '--config', configPath], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORTCULLIS_PORT: String(port),
+      ADMIN_PORT: String(adminPort),
+      PORTCULLIS_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  try {
+    let startMs = Number.NaN;
+    let cpu = Number.NaN;
+    while (!exited && performance.now() - started < 20_000) {
+      if (await healthOk(port)) {
+        startMs = performance.now() - started;
+        cpu = cpuMs(child.pid!);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    if (Number.isNaN(startMs)) throw new Error(`gateway with ${configPath} did not answer /health`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return { startMs, cpuMs: cpu, idleRssMb: rssMb(child.pid!) };
+  } finally {
+    if (!exited) {
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Median and range of `runs` spawns per case, cases interleaved so that machine load hits them alike. */
+export async function measureStartup(cases: ReadonlyArray<readonly [string, string]>, runs: number) {
+  const samples = new Map<string, StartupSample[]>(cases.map(([name]) => [name, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, config] of cases) samples.get(name)!.push(await sampleStartup(config));
+  }
+  return cases.map(([name]) => {
+    const s = samples.get(name)!;
+    const start = s.map((x) => x.startMs);
+    const rss = s.map((x) => x.idleRssMb);
+    const cpu = s.map((x) => x.cpuMs);
+    return {
+      name,
+      startMs: median(start),
+      startRange: [Math.min(...start), Math.max(...start)] as const,
+      cpuMs: median(cpu),
+      idleRssMb: median(rss),
+      rssRange: [Math.min(...rss), Math.max(...rss)] as const,
+    };
+  });
+}
+
+/** The two cases of goal 3 (a temp dir holds the minimal config; remove it with the returned cleanup). */
+export function startupCases(): { cases: Array<[string, string]>; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-startup-config-'));
+  return {
+    cases: [
+      ['minimal (auth, admin, rate limit off)', minimalConfig(dir)],
+      ['shipped config/proxy.yaml', join(ROOT, 'config/proxy.yaml')],
+    ],
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '10' } }, allowPositionals: true });
+  const { cases, cleanup } = startupCases();
+  const wanted = positionals.length === 0 ? cases : cases.filter(([name]) => positionals.some((p) => name.startsWith(p)));
+  try {
+    const rows = await measureStartup(wanted, Number(values.runs));
+    process.stdout.write(`node bin/portcullis.js start, median of ${values.runs} spawns (range)\n`);
+    for (const r of rows) {
+      process.stdout.write(
+        `  ${r.name.padEnd(40)} start ${r.startMs.toFixed(0)} ms (${r.startRange.map((x) => x.toFixed(0)).join('–')})` +
+          `  CPU ${r.cpuMs.toFixed(0)} ms` +
+          `  idle RSS ${r.idleRssMb.toFixed(1)} MB (${r.rssRange.map((x) => x.toFixed(1)).join('–')})\n`,
+      );
+    }
+  } finally {
+    cleanup();
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await main();

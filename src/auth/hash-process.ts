@@ -1,0 +1,91 @@
+// Runs argon2id in a child process at the lowest CPU priority (hash-child.ts). In the gateway process argon2 would
+// run on libuv's thread pool at the same priority as the event loop: on a busy core a login storm then adds its
+// hashing time to proxied requests' latency (p99 2.1x under flat-out logins, issue 15). A thread's priority cannot
+// be lowered from JavaScript without also lowering the pool's other work (WebCrypto verifies every access token
+// there), hence a process of its own. It is started on first use, so a gateway that never hashes never pays for it.
+import { fork, type ChildProcess } from 'node:child_process';
+import type * as argon2 from 'argon2';
+
+/** What PasswordHasher needs from argon2: the two operations that cost CPU. */
+export interface Argon2Engine {
+  hash(password: string, options: argon2.HashOptions & { raw?: false }): Promise<string>;
+  /** Rejects on a malformed stored hash. */
+  verify(hash: string, password: string): Promise<boolean>;
+}
+
+/** argon2 in this process, on libuv's thread pool (PORTCULLIS_HASH_IN_PROCESS=1; used to measure the difference). */
+export async function inProcessEngine(): Promise<Argon2Engine> {
+  const argon2 = await import('argon2');
+  return { hash: (password, options) => argon2.hash(password, options), verify: (hash, password) => argon2.verify(hash, password) };
+}
+
+interface Pending {
+  resolve(value: string | boolean): void;
+  reject(err: Error): void;
+}
+
+/** The child-process engine. One process per gateway process, restarted on the next call if it dies. */
+export class HashProcess implements Argon2Engine {
+  #child: ChildProcess | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+
+  hash(password: string, options: argon2.HashOptions & { raw?: false }): Promise<string> {
+    return this.#call({ op: 'hash', password, options }) as Promise<string>;
+  }
+
+  verify(hash: string, password: string): Promise<boolean> {
+    return this.#call({ op: 'verify', hash, password }) as Promise<boolean>;
+  }
+
+  /** Stops the child (it also exits by itself when this process goes away). */
+  close(): void {
+    this.#child?.disconnect();
+    this.#child = undefined;
+  }
+
+  #call(message: Record<string, unknown>): Promise<string | boolean> {
+    const child = this.#child ?? this.#start();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      // The channel keeps this process alive only while an answer is awaited.
+      if (this.#pending.size === 1) child.channel?.ref();
+      child.send({ id, ...message }, (err) => {
+        if (err) this.#settle(id, undefined, new Error('password hashing process unavailable'));
+      });
+    });
+  }
+
+  #start(): ChildProcess {
+    // From the sources (tsx) the child is TypeScript too; from dist/ it is plain JavaScript.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const child = fork(new URL(fromSource ? './hash-child.ts' : './hash-child.js', import.meta.url), [], {
+      execArgv: fromSource ? ['--import', 'tsx'] : [],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    // Neither the process nor its channel may keep the gateway alive.
+    child.unref();
+    child.channel?.unref();
+    child.on('message', (reply: { id: number; value?: string | boolean; error?: true }) => {
+      this.#settle(reply.id, reply.value, reply.error ? new Error('argon2 refused the input') : undefined);
+    });
+    child.once('exit', () => {
+      if (this.#child === child) this.#child = undefined;
+      const lost = [...this.#pending.keys()];
+      for (const id of lost) this.#settle(id, undefined, new Error('password hashing process exited'));
+    });
+    this.#child = child;
+    return child;
+  }
+
+  #settle(id: number, value: string | boolean | undefined, err: Error | undefined): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#child?.channel?.unref();
+    if (err !== undefined || value === undefined) pending.reject(err ?? new Error('empty reply'));
+    else pending.resolve(value);
+  }
+}
