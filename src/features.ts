@@ -11,9 +11,8 @@ import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from '
 import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
 import { SessionJanitor } from './store/janitor.js';
-import type { KvStore } from './kv/kv-store.js';
 import { CountedKvStore } from './kv/counted.js';
-import { createMemoryKvStore } from './kv/memory.js';
+import { openKvStore, usesRedis } from './kv/open.js';
 import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
 import type { AuthFeature } from './auth/setup.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
@@ -66,18 +65,6 @@ export interface FeatureDeps {
 export { openUserStore } from './store/open.js';
 
 /**
- * The shared key-value store: Redis when `redis.url` is set, else the in-process memory store. The optional
- * features are imported on demand (here, and for auth and admin below) so that a configuration without Redis, auth
- * or the admin port never loads the Redis client, jose, argon2, a database driver or the dashboard: less start-up
- * time and memory (bench/startup.ts).
- */
-async function openKvStore(config: Config): Promise<KvStore> {
-  if (config.redis.url === '') return createMemoryKvStore();
-  const { createRedisKvStore } = await import('./kv/redis.js');
-  return createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
-}
-
-/**
  * Counts user-store outages for the metrics without touching the adapters: a failed call is reported, then
  * rethrown. A Proxy is fine here (register, login, refresh: a few calls per second); the KV store, which is on
  * the proxied path, has an explicit decorator instead (kv/counted.ts).
@@ -114,12 +101,12 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
   const kv = traceStore(
-    new CountedKvStore(await openKvStore(config), () => metrics.recordStoreError('redis')),
+    new CountedKvStore(await openKvStore(config.redis, () => metrics.recordUnreplicatedRevocation()), () => metrics.recordStoreError('redis')),
     tracing,
     'kv',
-    config.redis.url === '' ? 'memory' : 'redis',
+    usesRedis(config.redis) ? 'redis' : 'memory',
   );
-  if (config.redis.url !== '') readiness.push(pingCheck('redis', () => kv.ping()));
+  if (usesRedis(config.redis)) readiness.push(pingCheck('redis', () => kv.ping()));
   const limiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, store: kv, logger, events: metrics.rateLimitEvents });
   /** One limiter per named policy, rebuilt with the config (a policy's buckets are shared by the routes naming it). */

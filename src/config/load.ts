@@ -79,8 +79,10 @@ function checkCombinations(config: Config): void {
   const routeProblem = checkRoutesAndServices(config);
   if (routeProblem !== undefined) throw new ConfigError(routeProblem);
   const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
-  if (workerCount(config) > 1 && config.redis.url === '' && needsSharedState) {
-    throw new ConfigError('server.workers: more than one worker needs redis.url (the memory store is per process)');
+  const redis = config.redis;
+  const sharedStore = redis.url !== '' || redis.cluster.length > 0 || redis.sentinel.nodes.length > 0;
+  if (workerCount(config) > 1 && !sharedStore && needsSharedState) {
+    throw new ConfigError('server.workers: more than one worker needs redis.url, redis.cluster or redis.sentinel (the memory store is per process)');
   }
 }
 

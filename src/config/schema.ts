@@ -27,6 +27,24 @@ const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, '
 const listenPort = z.number().int().min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535');
 const positiveInt = z.number().int().positive();
 
+/** A redis:// or rediss:// URL (the Redis topologies' node lists). */
+const redisUrl = z.string().refine((value) => /^rediss?:\/\/[^/\s]+/.test(value), 'must be a redis:// or rediss:// URL');
+
+/** `redis`: at most one topology; a sentinel needs both its name and nodes; a cluster's hash tags need a brace-free prefix. */
+function checkRedisTopology(
+  redis: { url: string; key_prefix: string; cluster: string[]; sentinel: { name: string; nodes: string[] } },
+  ctx: z.RefinementCtx,
+): void {
+  const sentinelSet = redis.sentinel.name !== '' || redis.sentinel.nodes.length > 0;
+  const set = [redis.url !== '' && 'url', redis.cluster.length > 0 && 'cluster', sentinelSet && 'sentinel'].filter(Boolean);
+  if (set.length > 1) ctx.addIssue({ code: 'custom', path: [], message: `set only one of url, cluster, sentinel (got ${set.join(' and ')})` });
+  if (sentinelSet && redis.sentinel.name === '') ctx.addIssue({ code: 'custom', path: ['sentinel', 'name'], message: 'is required with sentinel.nodes' });
+  if (sentinelSet && redis.sentinel.nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['sentinel', 'nodes'], message: 'needs at least one sentinel URL' });
+  if (redis.cluster.length > 0 && /[{}]/.test(redis.key_prefix)) {
+    ctx.addIssue({ code: 'custom', path: ['key_prefix'], message: 'must not contain { or } with a cluster (the keys carry their own hash tags)' });
+  }
+}
+
 const upstream = z
   .object({
     name: z.string().min(1),
@@ -275,8 +293,17 @@ export const configSchema = z
         command_timeout: duration.default(500),
         /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
         key_prefix: z.string().min(1).max(128).default('portcullis:'),
+        // Redis topologies (issue 14): at most one of url, cluster and sentinel is set; all empty = memory store.
+        /** Seed node URLs of a Redis Cluster (a few are enough; the client discovers the rest). */
+        cluster: z.array(redisUrl).default([]),
+        /** A Sentinel-managed master: its name and some sentinels' URLs. */
+        sentinel: z
+          .object({ name: z.string().default(''), nodes: z.array(redisUrl).default([]) })
+          .strict()
+          .prefault({}),
       })
       .strict()
+      .superRefine(checkRedisTopology)
       .prefault({}),
     jwt: z
       .object({

@@ -1,13 +1,21 @@
-// Redis KvStore (node-redis): one Lua script per decision, bounded command time, background reconnects.
-import { createClient, type RedisClientType } from 'redis';
+// Redis KvStore (node-redis) over one server, a Redis Cluster or Sentinel: one Lua script per decision, bounded
+// command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
 import { describeCause } from '../errors.js';
 import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 import { TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
+import { bucketKey, legacyRevokedKey, revokedKey } from './redis-keys.js';
+import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
+import { redisCluster } from './redis-cluster.js';
+import { redisSentinel, type SentinelTarget } from './redis-sentinel.js';
 
-/** Options of the Redis store. */
+/** Options of the Redis store. Exactly one of `url`, `cluster` and `sentinel` names the deployment. */
 export interface RedisKvOptions {
-  /** redis:// or rediss:// URL (config `redis.url`). */
-  readonly url: string;
+  /** redis:// or rediss:// URL of one server (config `redis.url`). */
+  readonly url?: string;
+  /** Seed node URLs of a Redis Cluster (config `redis.cluster`). */
+  readonly cluster?: readonly string[];
+  /** A Sentinel-managed master (config `redis.sentinel`). */
+  readonly sentinel?: SentinelTarget;
   /** Longest wait for any one command (config `redis.command_timeout`). Default 500 ms. */
   readonly commandTimeoutMs?: number;
   /** Prepended to every key, so several gateways (or test runs) can share one Redis. Default "portcullis:". */
@@ -18,90 +26,136 @@ export interface RedisKvOptions {
   readonly maxPendingCommands?: number;
   /** Upper bound of the reconnect backoff. Default 2 000 ms. */
   readonly maxReconnectDelayMs?: number;
+  /** Called when a revocation was written but no replica confirmed it (see `revoke`); cheap, never throws. */
+  readonly onUnreplicatedRevocation?: () => void;
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const DEFAULT_PREFIX = 'portcullis:';
 
+/** Which deployment a store talks to. */
+export type RedisTopology = 'single' | 'cluster' | 'sentinel';
+
+/** Builds one connection for the deployment the options name. */
+function connect(options: RedisKvOptions, settings: NodeSettings): RedisConnection {
+  if (options.cluster !== undefined) return redisCluster(options.cluster, settings);
+  if (options.sentinel !== undefined) return redisSentinel(options.sentinel, settings);
+  if (options.url !== undefined) return singleServer(options.url, settings);
+  throw new TypeError('RedisKvOptions needs url, cluster or sentinel');
+}
+
 /** The Redis store. Construct with createRedisKvStore; it connects in the background. */
 export class RedisKvStore implements KvStore {
-  readonly #client: RedisClientType;
-  readonly #bucketPrefix: string;
-  readonly #revokedPrefix: string;
+  /** Rate-limit decisions and revocation checks: the hot path, pipelined on one connection per node. */
+  readonly #main: RedisConnection;
+  /**
+   * Revocations: a connection of their own, because WAIT blocks its connection until a replica answers (up to the
+   * command timeout), and WAIT counts the writes of its own connection, so the SET must be sent on it too.
+   */
+  readonly #durable: RedisConnection;
+  readonly #prefix: string;
   readonly #timeoutMs: number;
+  readonly #topology: RedisTopology;
+  readonly #onUnreplicated: () => void;
   #lastError: unknown = undefined;
   #closed = false;
 
   constructor(options: RedisKvOptions) {
-    const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    const maxDelay = options.maxReconnectDelayMs ?? 2_000;
-    const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
-    this.#bucketPrefix = `${prefix}rl:`;
-    this.#revokedPrefix = `${prefix}revoked:`;
-    this.#timeoutMs = commandTimeout;
-    this.#client = createClient({
-      url: options.url,
-      // Fail fast while disconnected instead of queueing commands until Redis returns.
-      disableOfflineQueue: true,
-      // Bounds memory while Redis is stalled: past this many pending commands, new ones fail at once.
-      commandsQueueMaxLength: options.maxPendingCommands ?? 10_000,
-      // node-redis's own 5 s default timeout makes an AbortSignal.timeout() per command (measured: ~5 % of a
-      // proxied request with the limiter on); #command below sets the deadline that matters, so it is off.
-      commandOptions: { timeout: 0 },
-      socket: {
-        connectTimeout: options.connectTimeoutMs ?? 2_000,
-        // Never give up: exponential backoff from 50 ms up to maxDelay, with jitter so gateways do not reconnect in step.
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),
-      },
-    }) as RedisClientType;
-    // node-redis throws an unhandled 'error' event (and so crashes the process) without a listener. Connection
-    // errors are expected during an outage; callers see them as KvUnavailableError, and the limiter logs once.
-    this.#client.on('error', (err: unknown) => {
+    const settings: NodeSettings = {
+      connectTimeoutMs: options.connectTimeoutMs ?? 2_000,
+      maxPendingCommands: options.maxPendingCommands ?? 10_000,
+      maxReconnectDelayMs: options.maxReconnectDelayMs ?? 2_000,
+    };
+    this.#topology = options.cluster !== undefined ? 'cluster' : options.sentinel !== undefined ? 'sentinel' : 'single';
+    this.#prefix = options.keyPrefix ?? DEFAULT_PREFIX;
+    this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#onUnreplicated = options.onUnreplicatedRevocation ?? (() => undefined);
+    this.#main = connect(options, settings);
+    this.#durable = connect(options, settings);
+    // Connection errors are expected during an outage; callers see them as KvUnavailableError, the limiter logs once.
+    const remember = (err: unknown): void => {
       this.#lastError = err;
-    });
-    // Connect in the background: connect() only settles once Redis answers, so awaiting it would block start-up
-    // on a dead Redis. Until then every command fails fast (offline queue disabled).
-    this.#client.connect().catch((err: unknown) => {
-      this.#lastError = err;
-    });
+    };
+    // Connect in the background: a dead Redis neither crashes nor blocks start-up; until it answers, every
+    // command fails fast (no offline queue).
+    this.#main.start(remember);
+    this.#durable.start(remember);
+  }
+
+  /** Which deployment this store talks to. */
+  get topology(): RedisTopology {
+    return this.#topology;
   }
 
   /** One EVALSHA round trip; falls back to EVAL (which also caches the script) after a Redis restart wiped it. */
   async take(key: string, rule: BucketRule): Promise<TakeResult> {
-    const fullKey = this.#bucketPrefix + key;
+    const fullKey = bucketKey(this.#prefix, key);
     const capacity = String(rule.capacity);
     const rate = String(rule.refillPerSecond);
     let reply: unknown;
     try {
-      reply = await this.#command(['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, capacity, rate]);
+      reply = await this.#command(this.#main, fullKey, ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, capacity, rate]);
     } catch (err) {
       if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
-      reply = await this.#command(['EVAL', TAKE_SCRIPT, '1', fullKey, capacity, rate]);
+      reply = await this.#command(this.#main, fullKey, ['EVAL', TAKE_SCRIPT, '1', fullKey, capacity, rate]);
     }
     return parseTakeReply(reply);
   }
 
+  /**
+   * Writes the revocation on the master, then, when the master reports a connected replica, waits (WAIT 1, bounded
+   * by the command timeout) until one has it, so a failover right after an acknowledged logout keeps it. Without
+   * a confirmation the revocation still stands on the master and this resolves anyway (the logout succeeds);
+   * `onUnreplicatedRevocation` counts it. A single server with no replica is not counted: there is none to wait
+   * for. Rejects (KvUnavailableError) only when the write itself failed.
+   */
   async revoke(tokenId: string, expiresAtMs: number): Promise<void> {
     const ttl = Math.ceil(expiresAtMs - Date.now());
     if (ttl <= 0) return; // already expired: nothing to remember
-    await this.#command(['SET', this.#revokedPrefix + tokenId, '1', 'PX', String(ttl)]);
+    const key = revokedKey(this.#prefix, tokenId);
+    const written = this.#command(this.#durable, key, ['SET', key, '1', 'PX', String(ttl)]);
+    // Sent right behind the SET on the same connection (pipelined): the same master answers both.
+    const role = this.#command(this.#durable, key, ['ROLE']);
+    role.catch(() => undefined);
+    await written;
+    let confirmed: 'replica' | 'no-replica' | 'unconfirmed';
+    try {
+      confirmed = connectedReplicas(await role) > 0 ? await this.#waitForReplica(key) : 'no-replica';
+    } catch {
+      confirmed = 'unconfirmed';
+    }
+    if (confirmed === 'unconfirmed' || (confirmed === 'no-replica' && this.#topology !== 'single')) this.#onUnreplicated();
+  }
+
+  /** WAIT 1 on the revocation's master; the server gives up after the command timeout and answers 0. */
+  async #waitForReplica(key: string): Promise<'replica' | 'unconfirmed'> {
+    const acknowledged = await this.#command(this.#durable, key, ['WAIT', '1', String(this.#timeoutMs)], this.#timeoutMs * 2);
+    return typeof acknowledged === 'number' && acknowledged >= 1 ? 'replica' : 'unconfirmed';
   }
 
   async isRevoked(tokenId: string): Promise<boolean> {
-    return (await this.#command(['EXISTS', this.#revokedPrefix + tokenId])) === 1;
+    const key = revokedKey(this.#prefix, tokenId);
+    // One round trip on a single server or Sentinel also covers a revocation written before the upgrade to hash
+    // tags; in a cluster the two keys may live on different slots, and a cluster never had the old name.
+    const args = this.#topology === 'cluster' ? ['EXISTS', key] : ['EXISTS', key, legacyRevokedKey(this.#prefix, tokenId)];
+    const found = await this.#command(this.#main, key, args);
+    return typeof found === 'number' && found > 0;
   }
 
   async ping(): Promise<void> {
-    await this.#command(['PING']);
+    await this.#command(this.#main, undefined, ['PING']);
   }
 
-  /** Stops reconnecting and closes the connection; waits at most the command timeout for in-flight commands. */
+  /** Stops reconnecting and closes the connections; waits at most the command timeout for in-flight commands. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const client = this.#client;
-    if (!client.isReady) {
-      client.destroy();
+    await Promise.all([this.#main, this.#durable].map((c) => this.#closeOne(c)));
+  }
+
+  async #closeOne(connection: RedisConnection): Promise<void> {
+    if (!connection.isReady) {
+      connection.destroy();
       return;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -109,10 +163,10 @@ export class RedisKvStore implements KvStore {
       timer = setTimeout(() => resolve('timeout'), this.#timeoutMs);
     });
     try {
-      const outcome = await Promise.race([client.close().then(() => 'closed' as const), timedOut]);
-      if (outcome === 'timeout') client.destroy();
+      const outcome = await Promise.race([connection.close().then(() => 'closed' as const), timedOut]);
+      if (outcome === 'timeout') connection.destroy();
     } catch {
-      client.destroy();
+      connection.destroy();
     } finally {
       clearTimeout(timer);
     }
@@ -120,7 +174,7 @@ export class RedisKvStore implements KvStore {
 
   /** True while connected (for /status); commands may still time out on a stalled server. */
   get connected(): boolean {
-    return this.#client.isReady;
+    return this.#main.isReady;
   }
 
   /** A short, secret-free description of the last connection error (class and code), or undefined. */
@@ -133,10 +187,10 @@ export class RedisKvStore implements KvStore {
    * command waits to be written; a command already on the wire to a stalled server would wait forever, hence this
    * deadline. A late reply to a timed-out command is matched to it in order and dropped, so replies never shift.
    */
-  #command(args: string[]): Promise<unknown> {
+  #command(connection: RedisConnection, routingKey: string | undefined, args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new KvUnavailableError({ cause: new CommandTimeoutError() })), this.#timeoutMs);
-      this.#client.sendCommand(args).then(
+      const timer = setTimeout(() => reject(new KvUnavailableError({ cause: new CommandTimeoutError() })), timeoutMs);
+      connection.send(routingKey, args).then(
         (reply) => {
           clearTimeout(timer);
           resolve(reply);
@@ -162,6 +216,12 @@ function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
+/** Replicas a ROLE reply lists as connected: ["master", offset, [[host, port, offset], …]]; 0 for anything else. */
+function connectedReplicas(role: unknown): number {
+  if (!Array.isArray(role) || role[0] !== 'master' || !Array.isArray(role[2])) return 0;
+  return role[2].length;
+}
+
 /** Checks the script's reply shape: four integers. Anything else means a foreign script or server, so unavailable. */
 function parseTakeReply(reply: unknown): TakeResult {
   if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((v) => typeof v === 'number')) {
@@ -172,8 +232,9 @@ function parseTakeReply(reply: unknown): TakeResult {
 }
 
 /**
- * Creates the Redis store; called once by the composition root when `redis.url` is set. Returns at once and
- * connects in the background (a dead Redis neither crashes nor blocks start-up); `ping()` tells when it answers.
+ * Creates the Redis store; called once by the composition root when a Redis deployment is configured. Returns at
+ * once and connects in the background (a dead Redis neither crashes nor blocks start-up); `ping()` tells when it
+ * answers.
  */
 export function createRedisKvStore(options: RedisKvOptions): RedisKvStore {
   return new RedisKvStore(options);

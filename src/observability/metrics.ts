@@ -22,6 +22,7 @@ export const METRICS = {
   auth: 'portcullis_auth_events_total',
   storeErrors: 'portcullis_store_errors_total',
   spansDropped: 'portcullis_tracing_spans_dropped_total',
+  unreplicatedRevocations: 'portcullis_revocations_unreplicated_total',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
@@ -121,6 +122,7 @@ export class GatewayMetrics {
   readonly #serviceIds = new Map<string, number>();
   readonly #auth: Counter<'event'>;
   readonly #storeErrors: Counter<'store'>;
+  readonly #unreplicatedRevocations: Counter;
 
   /**
    * `backends` is read at every scrape, so a reload's new upstream set shows up without re-registering anything.
@@ -229,6 +231,11 @@ export class GatewayMetrics {
         this.inc(droppedSpans());
       },
     });
+    this.#unreplicatedRevocations = new Counter({
+      name: METRICS.unreplicatedRevocations,
+      help: 'Logouts whose access-token revocation no Redis replica confirmed (WAIT) before the reply; the logout still succeeded',
+      registers,
+    });
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
     for (const store of STORES) this.#storeErrors.labels(store).inc(0);
@@ -273,6 +280,11 @@ export class GatewayMetrics {
   recordStoreError(store: StoreName): void {
     this.storeErrorCounts[store]++;
     this.#storeErrors.labels(store).inc();
+  }
+
+  /** A revocation was written on the Redis master but no replica confirmed it (cheap, never throws). */
+  recordUnreplicatedRevocation(): void {
+    this.#unreplicatedRevocations.inc();
   }
 
   /** Requests in flight and open client connections right now (for /api/status). */

@@ -1,6 +1,7 @@
 // Runs the KvStore contract against Redis (REDIS_URL), with two store instances sharing state like two gateways.
 import { createClient } from 'redis';
 import { createRedisKvStore } from '../../src/kv/redis.js';
+import { bucketKey } from '../../src/kv/redis-keys.js';
 import { REDIS_URL, requireRedis, uniquePrefix } from '../kv/redis-helpers.js';
 import { kvStoreContract } from './kv-store.contract.js';
 
@@ -30,7 +31,7 @@ kvStoreContract(
       store,
       twin,
       bucketTtlMs: async (key) => {
-        const ttl = await admin.pTTL(`${keyPrefix}rl:${key}`);
+        const ttl = await admin.pTTL(bucketKey(keyPrefix, key));
         return ttl > 0 ? ttl : undefined;
       },
       settle: async () => {},

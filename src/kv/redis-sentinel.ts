@@ -1,0 +1,56 @@
+// A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
+// master is and follows a promotion (switch-master) without a restart.
+import { createSentinel } from 'redis';
+import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
+
+/** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
+export interface SentinelTarget {
+  readonly name: string;
+  readonly nodes: readonly string[];
+}
+
+/**
+ * Credentials from the first sentinel URL are used for the sentinels and for the data nodes alike (the common
+ * setup: one `requirepass`, and `sentinel auth-pass` set to it).
+ */
+function credentialsOf(url: URL): { username?: string; password?: string } {
+  return {
+    ...(url.username !== '' ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password !== '' ? { password: decodeURIComponent(url.password) } : {}),
+  };
+}
+
+/** The master that the sentinels `target.nodes` monitor under `target.name`. */
+export function redisSentinel(target: SentinelTarget, settings: NodeSettings): RedisConnection {
+  const urls = target.nodes.map((node) => new URL(node));
+  const credentials = credentialsOf(urls[0] as URL);
+  const node = nodeClientOptions(settings);
+  const sentinel = createSentinel({
+    name: target.name,
+    sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
+    nodeClientOptions: { ...node, ...credentials },
+    sentinelClientOptions: { ...node, ...credentials },
+    commandOptions: NO_CLIENT_TIMEOUT,
+    // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
+    scanInterval: 5_000,
+  });
+  let closed = false;
+  return {
+    send: (_key, args) => sentinel.sendCommand(false, [...args]),
+    get isReady() {
+      return sentinel.isReady;
+    },
+    start(onError) {
+      sentinel.on('error', onError);
+      connectInBackground(() => sentinel.connect(), onError, () => closed, settings.maxReconnectDelayMs);
+    },
+    async close() {
+      closed = true;
+      if (sentinel.isOpen) await sentinel.close();
+    },
+    destroy() {
+      closed = true;
+      void sentinel.destroy().catch(() => undefined);
+    },
+  };
+}
