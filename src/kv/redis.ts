@@ -113,14 +113,13 @@ export class RedisKvStore implements KvStore {
     const ttl = Math.ceil(expiresAtMs - Date.now());
     if (ttl <= 0) return; // already expired: nothing to remember
     const key = revokedKey(this.#prefix, tokenId);
-    const written = this.#command(this.#durable, key, ['SET', key, '1', 'PX', String(ttl)]);
-    // Sent right behind the SET on the same connection (pipelined): the same master answers both.
-    const role = this.#command(this.#durable, key, ['ROLE']);
-    role.catch(() => undefined);
-    await written;
+    await this.#command(this.#durable, key, ['SET', key, '1', 'PX', String(ttl)]);
     let confirmed: 'replica' | 'no-replica' | 'unconfirmed';
     try {
-      confirmed = connectedReplicas(await role) > 0 ? await this.#waitForReplica(key) : 'no-replica';
+      // Only after the SET: had it been redirected (MOVED after a failover), the client now routes ROLE and WAIT
+      // to the master that took the write; pipelined, ROLE could go to the old owner.
+      const role = await this.#command(this.#durable, key, ['ROLE']);
+      confirmed = connectedReplicas(role) > 0 ? await this.#waitForReplica(key) : 'no-replica';
     } catch {
       confirmed = 'unconfirmed';
     }

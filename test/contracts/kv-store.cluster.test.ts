@@ -28,9 +28,9 @@ kvStoreContract(
   async () => {
     const seeds = running().seeds;
     const keyPrefix = uniquePrefix('contract-cluster');
-    const store = createRedisKvStore({ cluster: seeds, keyPrefix });
+    const store = createRedisKvStore({ cluster: seeds, keyPrefix, commandTimeoutMs: 2_000 });
     // Another gateway, knowing other seed nodes.
-    const twin = createRedisKvStore({ cluster: seeds.slice(3), keyPrefix });
+    const twin = createRedisKvStore({ cluster: seeds.slice(3), keyPrefix, commandTimeoutMs: 2_000 });
     const admin = createCluster({ rootNodes: [{ url: seeds[0] as string }] });
     try {
       await admin.connect();

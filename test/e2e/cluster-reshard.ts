@@ -28,7 +28,7 @@ export function clusterReshardSuite(cluster: () => ThrowawayCluster, skip: strin
       backend = await startBackend('one');
       gw = await startInProcess({
         server: { trusted_proxies: ['127.0.0.1'] },
-        redis: { cluster: cluster().seeds, key_prefix: prefix, command_timeout: 1_000 },
+        redis: { cluster: cluster().seeds, key_prefix: prefix, command_timeout: '1s' },
         load_balancing: { upstreams: upstreams([backend.port]) },
         // deny: a request that met a failing store would show as 503, so "all 200" means none did.
         middleware: { rate_limit: { enabled: true, requests_per_minute: 1, burst_size: BURST, on_store_error: 'deny' } },

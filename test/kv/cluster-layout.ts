@@ -68,17 +68,18 @@ export function clusterLayoutSuite(cluster: () => ThrowawayCluster, skip: string
       const perMaster = masters.map((m) => buckets.filter((b) => servesSlot(m.slots, hashSlot(bucketKey(prefix, b)))).length);
       assert.equal(perMaster.reduce((a, b) => a + b, 0), 10_000, 'every bucket is on exactly one master');
       // The keys really are there: each master holds exactly the buckets its slots say (SCAN of this run's prefix).
-    for (const [i, master] of masters.entries()) {
-      const node = createClient({ url: `redis://127.0.0.1:${master.port}` });
-      await node.connect();
-      let size = 0;
-      try {
-        for await (const keys of node.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) size += keys.length;
-      } finally {
-        node.destroy();
+      for (const [i, master] of masters.entries()) {
+        const node = createClient({ url: `redis://127.0.0.1:${master.port}` });
+        await node.connect();
+        let size = 0;
+        try {
+          for await (const keys of node.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) size += keys.length;
+        } finally {
+          node.destroy();
+        }
+        assert.equal(size, perMaster[i], `master ${master.port}`);
+        assert.ok(size > 2_000 && size < 5_000, `master ${master.port} holds ${size} of 10,000 buckets`);
       }
-      assert.equal(size, perMaster[i], `master ${master.port}`);
-      assert.ok(size > 2_000 && size < 5_000, `master ${master.port} holds ${size} of 10,000 buckets`);
-    }
+    });
   });
 }

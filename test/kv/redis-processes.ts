@@ -48,12 +48,26 @@ export class RedisProcess {
     throw new Error(`redis-server on ${port} did not answer within 10 s`);
   }
 
+  /** False once the process has exited (killed). */
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  /** Sends a signal to our own process group only (SIGSTOP: stalled; SIGCONT: resumed). */
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-(this.#child.pid as number), signal);
+    } catch {
+      // already gone
+    }
   }
 
   /** Kills the whole process group and waits for the exit. */
@@ -168,14 +182,14 @@ export class ThrowawayCluster {
 
   /** The current view of node `port`: which nodes are masters, their slot ranges, and each replica's master. */
   async topology(askPort?: number): Promise<ClusterNodeView[]> {
-    const port = askPort ?? this.nodes.find((n) => n.port !== undefined)!.port;
+    const port = askPort ?? this.nodes.find((n) => n.running)!.port;
     const text = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES'], 5_000);
     return text.trim().split('\n').map(parseClusterNodesLine);
   }
 
   /** The live masters, as seen by a node that is still running. */
   async masters(): Promise<ClusterNodeView[]> {
-    const views = await this.topology(this.nodes[0]!.port);
+    const views = await this.topology();
     return views.filter((v) => v.flags.includes('master') && !v.flags.includes('fail'));
   }
 
