@@ -1,0 +1,40 @@
+// The Redis topology keys: at most one of url, cluster and sentinel, each refused with one config line; none = memory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '../config/load.js';
+import { MemoryKvStore } from './memory.js';
+import { openKvStore, usesRedis } from './open.js';
+
+const base = 'load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 1 }] }\n';
+const configError = (yaml: string): string => {
+  try {
+    parseConfigText(base + yaml, {});
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'no error';
+};
+
+test('two topologies at once are one config error naming them', () => {
+  assert.match(configError('redis: { url: "redis://a:6379", cluster: ["redis://b:7000"] }'), /^redis: set only one of url, cluster, sentinel \(got url and cluster\)$/);
+  assert.match(
+    configError('redis: { cluster: ["redis://b:7000"], sentinel: { name: m, nodes: ["redis://s:26379"] } }'),
+    /^redis: set only one of url, cluster, sentinel \(got cluster and sentinel\)$/,
+  );
+});
+
+test('a sentinel needs its name and nodes; node lists hold redis URLs; a cluster prefix has no braces', () => {
+  assert.match(configError('redis: { sentinel: { nodes: ["redis://s:26379"] } }'), /^redis\.sentinel\.name: is required with sentinel\.nodes$/);
+  assert.match(configError('redis: { sentinel: { name: m } }'), /^redis\.sentinel\.nodes: needs at least one sentinel URL$/);
+  assert.match(configError('redis: { cluster: ["http://b:7000"] }'), /^redis\.cluster\.0: must be a redis:\/\/ or rediss:\/\/ URL$/);
+  assert.match(configError('redis: { cluster: ["redis://b:7000"], key_prefix: "a{b}:" }'), /^redis\.key_prefix: must not contain/);
+});
+
+test('all empty (the shipped url: "${REDIS_URL:-}" without REDIS_URL) is the memory store', async () => {
+  const config = parseConfigText(base + 'redis: { url: "${REDIS_URL:-}" }\n', {});
+  assert.equal(usesRedis(config.redis), false);
+  const store = openKvStore(config.redis, () => undefined);
+  assert.ok(store instanceof MemoryKvStore);
+  await store.close();
+  assert.equal(usesRedis(parseConfigText(base + 'redis: { cluster: ["redis://b:7000"] }\n', {}).redis), true);
+});
