@@ -26,7 +26,7 @@ test('two topologies at once are one config error naming them', () => {
 test('a sentinel needs its name and nodes; node lists hold redis URLs; a cluster prefix has no braces', () => {
   assert.match(configError('redis: { sentinel: { nodes: ["redis://s:26379"] } }'), /^redis\.sentinel\.name: is required with sentinel\.nodes$/);
   assert.match(configError('redis: { sentinel: { name: m } }'), /^redis\.sentinel\.nodes: needs at least one sentinel URL$/);
-  assert.match(configError('redis: { cluster: ["http://b:7000"] }'), /^redis\.cluster\.0: must be a redis:\/\/ or rediss:\/\/ URL$/);
+  assert.match(configError('redis: { cluster: ["http://b:7000"] }'), /^redis\.cluster\[0\]: must be a redis:\/\/ or rediss:\/\/ URL$/);
   assert.match(configError('redis: { cluster: ["redis://b:7000"], key_prefix: "a{b}:" }'), /^redis\.key_prefix: must not contain/);
 });
 
