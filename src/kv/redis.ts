@@ -50,9 +50,11 @@ export class RedisKvStore implements KvStore {
   readonly #main: RedisConnection;
   /**
    * Revocations: a connection of their own, because WAIT blocks its connection until a replica answers (up to the
-   * command timeout), and WAIT counts the writes of its own connection, so the SET must be sent on it too.
+   * command timeout), and WAIT counts the writes of its own connection, so the SET must be sent on it too. Opened
+   * at the first logout: most gateways serve far more revocation checks than revocations.
    */
-  readonly #durable: RedisConnection;
+  #durable: RedisConnection | undefined;
+  readonly #open: () => RedisConnection;
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #topology: RedisTopology;
@@ -70,16 +72,27 @@ export class RedisKvStore implements KvStore {
     this.#prefix = options.keyPrefix ?? DEFAULT_PREFIX;
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#onUnreplicated = options.onUnreplicatedRevocation ?? (() => undefined);
-    this.#main = connect(options, settings);
-    this.#durable = connect(options, settings);
     // Connection errors are expected during an outage; callers see them as KvUnavailableError, the limiter logs once.
     const remember = (err: unknown): void => {
       this.#lastError = err;
     };
     // Connect in the background: a dead Redis neither crashes nor blocks start-up; until it answers, every
     // command fails fast (no offline queue).
-    this.#main.start(remember);
-    this.#durable.start(remember);
+    this.#open = () => {
+      const connection = connect(options, settings);
+      connection.start(remember);
+      return connection;
+    };
+    this.#main = this.#open();
+  }
+
+  /** The revocation connection, opened on first use; waits at most the command timeout for it to connect. */
+  async #durableConnection(): Promise<RedisConnection> {
+    this.#durable ??= this.#open();
+    const connection = this.#durable;
+    const deadline = Date.now() + this.#timeoutMs;
+    while (!connection.isReady && !this.#closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return connection; // still not ready: the SET below fails fast with KvUnavailableError
   }
 
   /** Which deployment this store talks to. */
@@ -113,13 +126,14 @@ export class RedisKvStore implements KvStore {
     const ttl = Math.ceil(expiresAtMs - Date.now());
     if (ttl <= 0) return; // already expired: nothing to remember
     const key = revokedKey(this.#prefix, tokenId);
-    await this.#command(this.#durable, key, ['SET', key, '1', 'PX', String(ttl)]);
+    const durable = await this.#durableConnection();
+    await this.#command(durable, key, ['SET', key, '1', 'PX', String(ttl)]);
     let confirmed: 'replica' | 'no-replica' | 'unconfirmed';
     try {
       // Only after the SET: had it been redirected (MOVED after a failover), the client now routes ROLE and WAIT
       // to the master that took the write; pipelined, ROLE could go to the old owner.
-      const role = await this.#command(this.#durable, key, ['ROLE']);
-      confirmed = connectedReplicas(role) > 0 ? await this.#waitForReplica(key) : 'no-replica';
+      const role = await this.#command(durable, key, ['ROLE']);
+      confirmed = connectedReplicas(role) > 0 ? await this.#waitForReplica(durable, key) : 'no-replica';
     } catch {
       confirmed = 'unconfirmed';
     }
@@ -127,8 +141,8 @@ export class RedisKvStore implements KvStore {
   }
 
   /** WAIT 1 on the revocation's master; the server gives up after the command timeout and answers 0. */
-  async #waitForReplica(key: string): Promise<'replica' | 'unconfirmed'> {
-    const acknowledged = await this.#command(this.#durable, key, ['WAIT', '1', String(this.#timeoutMs)], this.#timeoutMs * 2);
+  async #waitForReplica(durable: RedisConnection, key: string): Promise<'replica' | 'unconfirmed'> {
+    const acknowledged = await this.#command(durable, key, ['WAIT', '1', String(this.#timeoutMs)], this.#timeoutMs * 2);
     return typeof acknowledged === 'number' && acknowledged >= 1 ? 'replica' : 'unconfirmed';
   }
 
@@ -149,7 +163,8 @@ export class RedisKvStore implements KvStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([this.#main, this.#durable].map((c) => this.#closeOne(c)));
+    const open = this.#durable === undefined ? [this.#main] : [this.#main, this.#durable];
+    await Promise.all(open.map((c) => this.#closeOne(c)));
   }
 
   async #closeOne(connection: RedisConnection): Promise<void> {

@@ -10,7 +10,7 @@ import { sampleValue, waitFor } from '../helpers/prometheus.js';
 import { bucketKey, hashSlot, revokedKey } from '../../src/kv/redis-keys.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
 import { requireRedisServer, servesSlot, ThrowawayCluster, type ClusterNodeView } from '../kv/redis-processes.js';
-import { authConfig, bearer, login, register, runId, type Session } from './ratelimit-helpers.js';
+import { authConfig, bearer, register, runId, type Session } from './ratelimit-helpers.js';
 import { bucketDrift, countStatuses, pickClients, startLoad } from './steady-load.js';
 
 const skip = await requireRedisServer();
@@ -62,10 +62,10 @@ describe('Redis Cluster failover under proxied load', { skip }, () => {
   const masterOf = (masters: readonly ClusterNodeView[], key: string) => masters.find((m) => servesSlot(m.slots, hashSlot(key)));
 
   test('kill a master: answered throughout, policy only on its slots until the promotion, exact after, revocations kept', async () => {
-    // Sessions: 18 logged out before the failover (spread over all masters), 6 kept alive.
-    const email = `user@${domain}`;
-    const sessions = [await register(http, gw.url, email)];
-    while (sessions.length < 24) sessions.push(await login(http, gw.url, email));
+    // Sessions: 18 logged out before the failover (spread over all masters), 6 kept alive. One user each (the
+    // login throttle limits logins per email).
+    const sessions: Session[] = [];
+    while (sessions.length < 24) sessions.push(await register(http, gw.url, `user${sessions.length}@${domain}`));
     const revoked = sessions.slice(0, 18);
     for (const s of revoked) assert.equal((await logout(s)).status, 200);
     assert.equal(await metric(), 0, 'every revocation was confirmed by a replica');
@@ -127,15 +127,14 @@ describe('Redis Cluster failover under proxied load', { skip }, () => {
   });
 
   test('a logout whose revocation no replica confirms still succeeds, within the command timeout, and is counted', async () => {
-    const email = `late@${domain}`;
-    const sessions = [await register(http, gw.url, email)];
+    const sessions = [await register(http, gw.url, `late0@${domain}`)];
     const masters = await cluster.masters();
     // A master that still has its replica: stall that replica, so WAIT gets no acknowledgement.
     const views = await cluster.topology();
     const withReplica = masters.find((m) => views.some((v) => v.masterId === m.id && !v.flags.includes('fail')))!;
     const replica = views.find((v) => v.masterId === withReplica.id && !v.flags.includes('fail'))!;
     while (masterOf(masters, revokedKey(prefix, tokenId(sessions.at(-1)!)))?.id !== withReplica.id) {
-      sessions.push(await login(http, gw.url, email));
+      sessions.push(await register(http, gw.url, `late${sessions.length}@${domain}`));
     }
     const session = sessions.at(-1)!;
     const before = await metric();
