@@ -33,7 +33,7 @@ test('a sentinel needs its name and nodes; node lists hold redis URLs; a cluster
 test('all empty (the shipped url: "${REDIS_URL:-}" without REDIS_URL) is the memory store', async () => {
   const config = parseConfigText(base + 'redis: { url: "${REDIS_URL:-}" }\n', {});
   assert.equal(usesRedis(config.redis), false);
-  const store = openKvStore(config.redis, () => undefined);
+  const store = await openKvStore(config.redis, () => undefined);
   assert.ok(store instanceof MemoryKvStore);
   await store.close();
   assert.equal(usesRedis(parseConfigText(base + 'redis: { cluster: ["redis://b:7000"] }\n', {}).redis), true);
