@@ -28,6 +28,7 @@ export class RedisKvStore implements KvStore {
   readonly #client: RedisClientType;
   readonly #bucketPrefix: string;
   readonly #revokedPrefix: string;
+  readonly #subjectPrefix: string;
   readonly #timeoutMs: number;
   #lastError: unknown = undefined;
   #closed = false;
@@ -38,6 +39,7 @@ export class RedisKvStore implements KvStore {
     const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
     this.#bucketPrefix = `${prefix}rl:`;
     this.#revokedPrefix = `${prefix}revoked:`;
+    this.#subjectPrefix = `${prefix}revoked-subject:`;
     this.#timeoutMs = commandTimeout;
     this.#client = createClient({
       url: options.url,
@@ -87,8 +89,26 @@ export class RedisKvStore implements KvStore {
     await this.#command(['SET', this.#revokedPrefix + tokenId, '1', 'PX', String(ttl)]);
   }
 
-  async isRevoked(tokenId: string): Promise<boolean> {
-    return (await this.#command(['EXISTS', this.#revokedPrefix + tokenId])) === 1;
+  async isRevoked(tokenId: string, subject?: string, issuedAtMs = 0): Promise<boolean> {
+    if (subject === undefined) return (await this.#command(['EXISTS', this.#revokedPrefix + tokenId])) === 1;
+    // One round trip for both questions: this token, and every token of its subject.
+    const reply = await this.#command(['MGET', this.#revokedPrefix + tokenId, this.#subjectPrefix + subject]);
+    if (!Array.isArray(reply)) throw new KvUnavailableError({ cause: new TypeError('unexpected MGET reply') });
+    const [token, subjectAt] = reply as [unknown, unknown];
+    if (token !== null && token !== undefined) return true;
+    return subjectAt !== null && subjectAt !== undefined && issuedAtMs <= Number(String(subjectAt));
+  }
+
+  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return;
+    await this.#command([
+      'EVAL',
+      KEEP_LATEST_SCRIPT,
+      '1',
+      this.#subjectPrefix + subject,
+      String(Math.trunc(revokedAtMs)),
+      String(Math.ceil(ttlMs)),
+    ]);
   }
 
   async ping(): Promise<void> {
@@ -149,6 +169,12 @@ export class RedisKvStore implements KvStore {
     });
   }
 }
+
+/** Sets KEYS[1] to ARGV[1] with TTL ARGV[2] ms unless it already holds a later time (replays never lower it). */
+const KEEP_LATEST_SCRIPT = `local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /** The cause of a KvUnavailableError when Redis did not answer within the command timeout. */
 export class CommandTimeoutError extends Error {

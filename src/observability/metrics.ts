@@ -22,6 +22,7 @@ export const METRICS = {
   auth: 'portcullis_auth_events_total',
   storeErrors: 'portcullis_store_errors_total',
   spansDropped: 'portcullis_tracing_spans_dropped_total',
+  adminActions: 'portcullis_admin_actions_total',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
