@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
-import type { ApiKeyRecord, ChangeInput, ChangeRecord, IdentityTotals, NewApiKey, UserPage, UserQuery, UserSummary } from './identity-types.js';
+import { InvalidCursorError, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
@@ -312,7 +312,7 @@ export class SqliteUserStore implements UserStore {
     try {
       return step();
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err;
+      if (err instanceof StoreUnavailableError || err instanceof InvalidCursorError) throw err;
       throw new StoreUnavailableError({ cause: err });
     }
   }
