@@ -63,7 +63,8 @@ test('a created key is shown once as pk_<id>_<secret>; the list never shows it',
 test('accepted as Bearer and as X-API-Key; forwarded as the consumer, client-sent identity headers stripped', async () => {
   const key = await createKey(gw);
   const spoof = { 'x-consumer-id': 'spoofed', 'x-consumer-name': 'spoofed', 'x-user-id': 'spoofed', 'x-user-email': 'spoofed' };
-  for (const headers of [{ authorization: `Bearer ${key.key}` }, { 'x-api-key': key.key }]) {
+  const credentials: Record<string, string>[] = [{ authorization: `Bearer ${key.key}` }, { 'x-api-key': key.key }];
+  for (const headers of credentials) {
     const { res, upstream } = await proxiedGet({ client, url: gw.url }, '/svc', { ...headers, ...spoof });
     assert.equal(res.status, 200, res.text);
     assert.equal(upstream?.['x-consumer-id'], key.id);
