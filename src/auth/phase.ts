@@ -69,7 +69,7 @@ export function publicPathMatcher(paths: readonly string[]): (path: string) => b
 
 /**
  * The Phase for route class 'proxy'. `onUpstreamRequest` is always present: it removes the client's own identity
- * headers on every request (auth on or off) and sets them from `ctx.user`. `onRequest` exists only when auth is
+ * and consumer headers on every request (auth on or off) and sets them from CALLER or CONSUMER. `onRequest` exists only when auth is
  * enabled: outside the public paths it requires a valid, unrevoked access token, or answers 401 with a
  * `WWW-Authenticate: Bearer` challenge (`error="invalid_token"` when a token was sent). When the revocation list
  * cannot be read, `on_store_error` decides: deny → 503 KV_UNAVAILABLE, allow → the token is accepted.

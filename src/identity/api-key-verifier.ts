@@ -6,7 +6,7 @@ import type { UserStore } from '../store/user-store.js';
 import { apiKeyId, hashApiKey } from './api-key-format.js';
 import type { LastUsedRecorder } from './last-used.js';
 
-/** The caller behind a valid API key, as phases and plugins see it (`ctx.consumer`). */
+/** The caller behind a valid API key; phases read it through the CONSUMER slot (auth/caller.ts). */
 export interface Consumer {
   readonly id: string;
   readonly name: string;
