@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
+import { GatewayError } from './errors.js';
+import { USERS_HELP } from './commands/users.js';
+import { API_KEYS_HELP } from './commands/api-keys.js';
+import { CommandUsageError } from './commands/usage.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -19,9 +23,10 @@ Commands:
   routes         print the route table in match order (--json for JSON)
                  --match "GET https://api.example.com/users/1" [-H "name: value"]: which route wins, why, and
                  what the upstream receives
-
+${USERS_HELP}${API_KEYS_HELP}
 Options:
   -c, --config FILE   configuration file (default: $PORTCULLIS_CONFIG or config/proxy.yaml)
+      --json          routes, users, api-keys: print JSON
   -h, --help          show this help
   -v, --version       print the version
 `;
@@ -47,6 +52,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         json: { type: 'boolean' },
         match: { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
+        email: { type: 'string' },
+        cursor: { type: 'string' },
+        limit: { type: 'string' },
+        'expires-in': { type: 'string' },
       },
     });
   } catch (err) {
@@ -105,11 +114,33 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { runDemoBackends } = await import('./demo.js');
         return await runDemoBackends(process.env.DEMO_HOST ?? '127.0.0.1');
       }
+      case 'users': {
+        const { runUsers } = await import('./commands/users.js');
+        const { json = false, email, cursor, limit } = values;
+        return await runUsers(positionals.slice(1), { json, email, cursor, limit }, loadConfigFile(configPath), resolveDataDir());
+      }
+      case 'api-keys': {
+        const { runApiKeys } = await import('./commands/api-keys.js');
+        const options = { json: values.json ?? false, expiresIn: values['expires-in'] };
+        return await runApiKeys(positionals.slice(1), options, loadConfigFile(configPath), resolveDataDir());
+      }
       default:
         process.stderr.write(`portcullis: unknown command "${command}"\n${HELP}`);
         return 2;
     }
   } catch (err) {
+    if (err instanceof CommandUsageError) {
+      process.stderr.write(`portcullis: ${err.message}\n${HELP}`);
+      return 2;
+    }
+    if (err instanceof GatewayError) {
+      // A refusal from the identity commands (not found, invalid password…): its safe message and field details.
+      const details = Array.isArray(err.details)
+        ? (err.details as { field: string; message: string }[]).map((d) => `\n  ${d.field}: ${d.message}`).join('')
+        : '';
+      process.stderr.write(`portcullis: ${err.message}${details}\n`);
+      return 1;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: config error: ${err.message}\n`);
       return 1;

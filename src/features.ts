@@ -19,6 +19,7 @@ import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from 
 import type { RouteView } from './admin/status.js';
 import type { Tracing } from './observability/tracing/index.js';
 import { traceAuth, traceStore } from './observability/tracing/instrument.js';
+import { setupIdentity, type IdentityFeature } from './identity/setup.js';
 
 /** The features' contribution to the routes' phase lists, plus their lifecycle. */
 export interface Features {
@@ -131,6 +132,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   let store: UserStore | undefined;
   let janitor: SessionJanitor | undefined;
   let auth: AuthFeature | undefined;
+  let identity: IdentityFeature | undefined;
   try {
     if (authOn) {
       store = traceStore(
@@ -155,8 +157,11 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       });
       janitor = new SessionJanitor({ store, intervalMs: config.middleware.auth.session_cleanup_interval, logger });
       janitor.start();
+      identity = await setupIdentity({ auth, store, kv, kvIsLocal: config.redis.url === '', metrics, logger });
     }
   } catch (err) {
+    await identity?.close().catch(() => undefined);
+    await janitor?.stop();
     await store?.close().catch(() => undefined);
     await kv.close().catch(() => undefined);
     throw err;
@@ -189,6 +194,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         readiness,
         reload: deps.reload,
         dashboard: loadDashboard(),
+        token: config.admin.token,
+        ...(identity ? { identityRoutes: identity.routes, identityStatus: () => identity!.status() } : {}),
       });
       return admin.port;
     },
@@ -202,6 +209,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     },
     async close() {
       await admin?.close();
+      await identity?.close();
       await janitor?.stop();
       await Promise.allSettled([store?.close(), kv.close()]);
     },

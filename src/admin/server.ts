@@ -1,9 +1,11 @@
-// The admin listener: /metrics, /ready, /api/status, the dashboard and POST /reload, on its own port.
+// The admin listener: /metrics, /ready, /api/status, the dashboard, POST /reload and /admin/* (identity), on its own
+// port, behind the optional admin token.
 import { listen } from '../listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { describeCause } from '../errors.js';
+import { describeCause, GatewayError } from '../errors.js';
+import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { DashboardAssets } from './assets.js';
@@ -34,6 +36,12 @@ export interface AdminDeps {
   readonly dashboard: DashboardAssets;
   /** Per-check timeout of /ready in ms; default 1000. */
   readonly readinessTimeoutMs?: number;
+  /** Config `admin.token`; empty or undefined: no token (only allowed on loopback, and /admin/* answers 404). */
+  readonly token?: string;
+  /** Answers /admin/* (users and API keys); resolves false for a path it does not know. Undefined: auth is off. */
+  readonly identityRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
+  /** The dashboard's Users panel, merged into /api/status as `identity`. */
+  readonly identityStatus?: () => Promise<unknown>;
 }
 
 /** A running admin listener. */
@@ -85,6 +93,22 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
 async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, startedAt: number): Promise<void> {
   const path = pathOf(req);
   const method = req.method ?? 'GET';
+  const token = deps.token ?? '';
+  // /ready (probes) and the dashboard's static files (the page asks for the token itself) stay open.
+  if (token !== '' && path !== '/ready' && deps.dashboard.get(path) === undefined) {
+    const check = checkAdminToken(req, token);
+    if (check !== 'ok') {
+      req.resume();
+      const challenge = check === 'missing' ? 'Bearer realm="portcullis-admin"' : 'Bearer realm="portcullis-admin", error="invalid_token"';
+      return sendAdminError(res, new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': challenge } }));
+    }
+  }
+  if (path === '/admin' || path.startsWith('/admin/')) {
+    // Without a token the users API does not exist: 404, as the issue asks, rather than an open door on loopback.
+    if (token !== '' && deps.identityRoutes !== undefined && (await deps.identityRoutes(req, res, path))) return;
+    req.resume();
+    return sendAdminError(res, new GatewayError('NOT_FOUND'));
+  }
   req.resume();
   if (path === '/reload') {
     if (method !== 'POST') return void json(res, 405, { error: 'Method Not Allowed' }, { allow: 'POST' });
@@ -105,8 +129,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
       if (report.ready) return void json(res, 200, { status: 'ready' });
       return void json(res, 503, { status: 'not_ready', checks: report.checks });
     }
-    default:
-      return void json(res, 200, buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt));
+    default: {
+      const status = buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt);
+      const identity = deps.identityStatus === undefined ? undefined : await deps.identityStatus().catch(() => undefined);
+      return void json(res, 200, identity === undefined ? status : { ...status, identity });
+    }
   }
 }
 
@@ -136,14 +163,14 @@ async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
 }
 
 function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+  return isLoopbackAddress(address);
 }
 
-/** localhost, 127.x.y.z or [::1], with or without a port. */
-function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
-  return name === 'localhost' || name.endsWith('.localhost') || isLoopback(name);
+/** A catalogue error as the admin listener's JSON body (`{"error", "details"?}`) with the error's headers. */
+export function sendAdminError(res: ServerResponse, err: GatewayError): void {
+  const body: Record<string, unknown> = { error: err.message };
+  if (err.details !== undefined) body.details = err.details;
+  json(res, err.status, body, err.headers ?? {});
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {
@@ -160,7 +187,8 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** Sends `body` as JSON with no-store caching. */
+export function json(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   send(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), { 'cache-control': 'no-store', ...headers });
 }
 

@@ -12,3 +12,12 @@ export interface AuthenticatedUser {
 
 /** `CALLER.get(ctx)`: the authenticated user of this request, or undefined. */
 export const CALLER = new ContextSlot<AuthenticatedUser>('user');
+
+/** The caller behind a valid API key (issue 12): set instead of CALLER; plugins see it as `ctx.consumer`. */
+export interface ApiConsumer {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** `CONSUMER.get(ctx)`: the API-key caller of this request, or undefined. */
+export const CONSUMER = new ContextSlot<ApiConsumer>('consumer');

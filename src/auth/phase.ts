@@ -1,4 +1,5 @@
-// The authenticate Phase for proxied routes: bearer → verify → revoked? → ctx.user, and identity headers upstream.
+// The authenticate Phase for proxied routes: bearer/API key → verify → revoked? → the caller (user or API-key
+// consumer), and the identity headers upstream.
 import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
 import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
@@ -7,10 +8,12 @@ import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
 import { TRACE } from '../observability/tracing/types.js';
 import type { Config } from '../config/schema.js';
-import { parseBearer } from './bearer.js';
+import { StoreUnavailableError } from '../store/user-store.js';
+import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
+import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
-import { CALLER } from './caller.js';
+import { CALLER, CONSUMER } from './caller.js';
 
 /** What a route asks of its callers: a valid token, a token if one is sent, or nothing. */
 export type AuthMode = 'required' | 'optional' | 'off';
@@ -24,8 +27,20 @@ export type AuthFailurePenalty = (ctx: RequestContext) => Outcome | Promise<Outc
 /** The config keys the phase reads (`middleware.auth`). */
 export type AuthPhaseConfig = Pick<
   Config['middleware']['auth'],
-  'enabled' | 'public_paths' | 'user_id_header' | 'user_email_header' | 'on_store_error'
+  | 'enabled'
+  | 'public_paths'
+  | 'user_id_header'
+  | 'user_email_header'
+  | 'on_store_error'
+  | 'auth_methods'
+  | 'consumer_id_header'
+  | 'consumer_name_header'
 >;
+
+/** The revocation-store subject of a user: revoking it refuses every access token issued before (issue 12). */
+export function userSubject(userId: string): string {
+  return `user:${userId}`;
+}
 
 /** What the authenticate phase needs. */
 export interface AuthenticatePhaseDeps {
@@ -34,6 +49,10 @@ export interface AuthenticatePhaseDeps {
   readonly tokens?: TokenService;
   /** Only `isRevoked` is used. Required when `config.enabled`. */
   readonly kv?: Pick<KvStore, 'isRevoked'>;
+  /** API-key checks; without it an API key is refused like a bad token. */
+  readonly apiKeys?: Pick<ApiKeyVerifier, 'check'>;
+  /** The route's accepted credentials (default: `config.auth_methods`, i.e. `middleware.auth.auth_methods`). */
+  readonly methods?: AcceptedMethods;
   readonly logger: Pick<Logger, 'warn'>;
   /** The route's mode (default required). */
   readonly mode?: AuthMode;
@@ -50,7 +69,7 @@ export function publicPathMatcher(paths: readonly string[]): (path: string) => b
 
 /**
  * The Phase for route class 'proxy'. `onUpstreamRequest` is always present: it removes the client's own identity
- * headers on every request (auth on or off) and sets them from `ctx.user`. `onRequest` exists only when auth is
+ * and consumer headers on every request (auth on or off) and sets them from CALLER or CONSUMER. `onRequest` exists only when auth is
  * enabled: outside the public paths it requires a valid, unrevoked access token, or answers 401 with a
  * `WWW-Authenticate: Bearer` challenge (`error="invalid_token"` when a token was sent). When the revocation list
  * cannot be read, `on_store_error` decides: deny → 503 KV_UNAVAILABLE, allow → the token is accepted.
@@ -59,13 +78,24 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   const idHeader = deps.config.user_id_header.toLowerCase();
   const emailHeader = deps.config.user_email_header.toLowerCase();
 
+  const consumerIdHeader = deps.config.consumer_id_header.toLowerCase();
+  const consumerNameHeader = deps.config.consumer_name_header.toLowerCase();
+
   const onUpstreamRequest = (ctx: RequestContext, headers: UpstreamHeaders): void => {
     delete headers[idHeader];
     delete headers[emailHeader];
+    delete headers[consumerIdHeader];
+    delete headers[consumerNameHeader];
     const user = CALLER.get(ctx);
     if (user) {
       headers[idHeader] = user.id;
       headers[emailHeader] = user.email;
+      return;
+    }
+    const consumer = CONSUMER.get(ctx);
+    if (consumer) {
+      headers[consumerIdHeader] = consumer.id;
+      headers[consumerNameHeader] = consumer.name;
     }
   };
 
@@ -118,7 +148,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       }
     }
     try {
-      const revoked = await (pending ?? kv.isRevoked(claims.tokenId));
+      const revoked = await (pending ?? kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt));
       outage = false;
       if (revoked) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
       return admit(ctx, claims);
@@ -127,20 +157,55 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     }
   };
 
+  /** The API-key caller becomes CONSUMER; a store that cannot answer gives 503 with Retry-After. */
+  const admitKey = (ctx: RequestContext, check: ApiKeyCheck): Outcome | Promise<Outcome> => {
+    if (check.kind !== 'ok') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    CONSUMER.set(ctx, check.consumer);
+    return 'continue';
+  };
+  const onKeyError = (ctx: RequestContext, err: unknown): Outcome => {
+    if (err instanceof StoreUnavailableError) {
+      return sendError(ctx, new GatewayError('STORE_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
+    }
+    if (err instanceof KvUnavailableError) {
+      return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
+    }
+    throw err;
+  };
+  const checkApiKey = (ctx: RequestContext, key: string): Outcome | Promise<Outcome> => {
+    if (deps.apiKeys === undefined) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    let check: ApiKeyCheck | Promise<ApiKeyCheck>;
+    try {
+      check = deps.apiKeys.check(key);
+    } catch (err) {
+      return onKeyError(ctx, err);
+    }
+    if (!(check instanceof Promise)) return admitKey(ctx, check);
+    return check.then(
+      (c) => admitKey(ctx, c),
+      (err: unknown) => onKeyError(ctx, err),
+    );
+  };
+
+  // The route's accepted credentials, resolved once (default: middleware.auth.auth_methods).
+  const methods = deps.methods ?? acceptedMethods(deps.config.auth_methods);
+
   /**
-   * Synchronous when it can be (the common case): a token already verified (TokenService's cache) and a memory
-   * revocation list answer without a promise; otherwise the async path verifies the signature or awaits Redis.
+   * Synchronous when it can be (the common case): a token already verified (TokenService's cache), a cached API
+   * key, and a memory revocation list answer without a promise; otherwise the async path verifies the signature,
+   * reads the key from the store, or awaits Redis.
    */
   const onRequest = (ctx: RequestContext): Outcome | Promise<Outcome> => {
     if (isPublic(ctx.path)) return 'continue';
-    const credential = parseBearer(ctx.req.headers.authorization);
+    const credential = readCredential(ctx.req.headers, methods);
     if (credential.kind === 'none') return optional ? 'continue' : refuse(ctx, 'Bearer');
     if (credential.kind === 'malformed') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    if (credential.kind === 'api_key') return checkApiKey(ctx, credential.key);
     const claims = tokens.verifiedClaims(credential.token);
     if (claims === undefined) return slowPath(ctx, credential.token, undefined);
     let revoked: boolean | Promise<boolean>;
     try {
-      revoked = kv.isRevoked(claims.tokenId);
+      revoked = kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt);
     } catch (err) {
       return onKvError(ctx, claims, err);
     }

@@ -78,8 +78,8 @@ export class AuthService {
 
   /**
    * Checks the credentials and starts a session. Unknown email and wrong password both throw INVALID_CREDENTIALS
-   * after one argon2 verify each, so neither the body nor the time tells them apart. A hash made with older
-   * parameters is replaced.
+   * after one argon2 verify each, so neither the body nor the time tells them apart. A disabled user gets the same
+   * answer after the same verify. A hash made with older parameters is replaced.
    */
   async login(input: { email: string; password: string }): Promise<Session> {
     const user = await this.#d.store.findUserByEmail(input.email);
@@ -89,7 +89,7 @@ export class AuthService {
       throw new GatewayError('INVALID_CREDENTIALS');
     }
     const check = await this.#d.passwords.verify(user.passwordHash, input.password);
-    if (!check.ok) {
+    if (!check.ok || user.disabledAt !== null) {
       this.#events.record('login_failure');
       throw new GatewayError('INVALID_CREDENTIALS');
     }

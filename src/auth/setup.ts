@@ -8,10 +8,13 @@ import type { AuthEventSink } from './events.js';
 import { loadSigningKeys, type SigningKeys } from './keys.js';
 import { createPasswordHasher, type PasswordHasher } from './password.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './phase.js';
+import type { AcceptedMethods } from './credentials.js';
 import { createAuthRoutes, type ThrottleLogin } from './routes.js';
 import { AuthService } from './service.js';
 import { TokenService } from './tokens.js';
-import { createAuthSchemas } from './validation.js';
+import { createAuthSchemas, type AuthSchemas } from './validation.js';
+import { ApiKeyVerifier } from '../identity/api-key-verifier.js';
+import { LastUsedRecorder } from '../identity/last-used.js';
 
 /** Everything setupAuth needs. */
 export interface AuthSetupDeps {
@@ -40,8 +43,22 @@ export interface AuthFeature {
   readonly service: AuthService;
   /** Answers /auth/* and the JWKS (the gateway's own "auth" route). */
   readonly routes: Phase;
-  /** The authenticate phase of a proxied route with this mode (every mode strips client-sent identity headers). */
-  authenticateFor(mode: AuthMode, penalize?: AuthFailurePenalty, config?: AuthSetupDeps['config']['middleware']['auth']): Phase;
+  /**
+   * The authenticate phase of a proxied route with this mode (every mode strips client-sent identity and consumer
+   * headers). `methods`: the route's accepted credentials (default `middleware.auth.auth_methods`); a route's own
+   * `auth_methods` is one `acceptedMethods(route.auth_methods)` away.
+   */
+  authenticateFor(
+    mode: AuthMode,
+    penalize?: AuthFailurePenalty,
+    config?: AuthSetupDeps['config']['middleware']['auth'],
+    methods?: AcceptedMethods,
+  ): Phase;
+  readonly passwords: PasswordHasher;
+  readonly schemas: AuthSchemas;
+  /** API-key checks (cache keyed by the key's hash) and their batched last-used writes; close `lastUsed` on stop. */
+  readonly apiKeys: ApiKeyVerifier;
+  readonly lastUsed: LastUsedRecorder;
 }
 
 /**
@@ -73,14 +90,31 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     logger: deps.logger,
     ...(deps.events ? { events: deps.events } : {}),
   });
+  const schemas = createAuthSchemas(auth);
+  const lastUsed = new LastUsedRecorder({ store: deps.store, logger: deps.logger });
+  const apiKeys = new ApiKeyVerifier({
+    store: deps.store,
+    kv: deps.kv,
+    lastUsed,
+    allowOnKvError: auth.on_store_error === 'allow',
+  });
   const routes = createAuthRoutes({
     service,
-    schemas: createAuthSchemas(auth),
+    schemas,
     keys,
     ...(deps.throttleLogin ? { throttleLogin: deps.throttleLogin } : {}),
   });
   // `config` is the running config's middleware.auth (a reload may change public_paths).
-  const authenticateFor = (mode: AuthMode, penalize?: AuthFailurePenalty, config = auth): Phase =>
-    createAuthenticatePhase({ config, tokens, kv: deps.kv, logger: deps.logger, mode, ...(penalize ? { penalize } : {}) });
-  return { keys, tokens, service, routes, authenticateFor };
+  const authenticateFor = (mode: AuthMode, penalize?: AuthFailurePenalty, config = auth, methods?: AcceptedMethods): Phase =>
+    createAuthenticatePhase({
+      config,
+      tokens,
+      kv: deps.kv,
+      apiKeys,
+      logger: deps.logger,
+      mode,
+      ...(penalize ? { penalize } : {}),
+      ...(methods ? { methods } : {}),
+    });
+  return { keys, tokens, service, routes, authenticateFor, passwords, schemas, apiKeys, lastUsed };
 }

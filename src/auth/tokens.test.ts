@@ -40,7 +40,13 @@ describe('TokenService', () => {
     const issued = await hs.issue(user);
     assert.equal(issued.expiresIn, 900);
     const claims = await hs.verify(issued.token);
-    assert.deepEqual(claims, { userId: user.id, email: user.email, tokenId: issued.tokenId, expiresAt: issued.expiresAt });
+    assert.deepEqual(claims, {
+      userId: user.id,
+      email: user.email,
+      tokenId: issued.tokenId,
+      expiresAt: issued.expiresAt,
+      issuedAt: issued.expiresAt - 900_000,
+    });
     assert.match(issued.tokenId, /^[0-9a-f-]{36}$/);
     const header = JSON.parse(new TextDecoder().decode(base64url.decode(issued.token.split('.')[0]!))) as Record<string, unknown>;
     assert.deepEqual(header, { alg: 'HS256', typ: 'at+jwt' });

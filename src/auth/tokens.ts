@@ -18,6 +18,8 @@ export interface AccessTokenClaims {
   readonly tokenId: string;
   /** `exp` in milliseconds since the epoch. */
   readonly expiresAt: number;
+  /** `iat` in milliseconds since the epoch (whole seconds): revoking a user refuses tokens issued at or before it. */
+  readonly issuedAt: number;
 }
 
 /** A freshly signed access token. */
@@ -65,6 +67,14 @@ export class TokenService {
     this.#ttlSeconds = Math.max(1, Math.floor(options.accessTokenTtlMs / 1000));
     this.#tolerance = options.clockToleranceSeconds ?? 5;
     this.#cacheSize = options.verifiedCacheSize ?? 10_000;
+  }
+
+  /**
+   * The longest time after its `iat` that a token can still be accepted (lifetime + clock tolerance), ms: how long
+   * a revocation must be remembered.
+   */
+  get acceptWindowMs(): number {
+    return acceptWindowMs(this.#ttlSeconds * 1000, this.#tolerance);
   }
 
   /** Lifetime of an access token in seconds (the `expires_in` value). */
@@ -144,12 +154,27 @@ export class TokenService {
       // `cause` is jose's error: its message names a claim or check, never the token itself.
       throw new TokenError(err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid', { cause: err });
     }
-    const { sub, email, jti, exp } = payload;
-    if (typeof sub !== 'string' || sub === '' || typeof email !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') {
+    const { sub, email, jti, exp, iat } = payload;
+    if (
+      typeof sub !== 'string' ||
+      sub === '' ||
+      typeof email !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number' ||
+      typeof iat !== 'number'
+    ) {
       throw new TokenError('invalid');
     }
-    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000 };
+    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iat * 1000 };
   }
+}
+
+/**
+ * How long after its issue an access token of lifetime `accessTokenTtlMs` can still be accepted (lifetime rounded as
+ * `issue` does, plus the clock tolerance), ms. The CLI uses it to size revocations without loading keys.
+ */
+export function acceptWindowMs(accessTokenTtlMs: number, clockToleranceSeconds = 5): number {
+  return (Math.max(1, Math.floor(accessTokenTtlMs / 1000)) + clockToleranceSeconds) * 1000;
 }
 
 /** Shorthand for `new TokenService(options)`. */

@@ -2,6 +2,12 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { isLoopbackAddress } from '../admin/admin-auth.js';
+
+/** A listen address that only this machine can reach: a loopback literal or `localhost`. */
+function isLoopbackListenHost(host: string): boolean {
+  return host === 'localhost' || isLoopbackAddress(host);
+}
 
 /**
  * The unit of a value users write in human form; `portcullis schema` turns a default in milliseconds (or bytes)
@@ -353,6 +359,11 @@ export const configSchema = z
             on_store_error: z.enum(['allow', 'deny']).default('deny'),
             /** How often expired sessions are deleted. */
             session_cleanup_interval: duration.default(3_600_000),
+            // Identity (issue 12): which credentials a protected route accepts, and the API-key caller's headers.
+            /** Credentials accepted on protected paths: user access tokens (jwt) and API keys (api_key). */
+            auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).default(['jwt', 'api_key']),
+            consumer_id_header: z.string().min(1).default('X-Consumer-Id'),
+            consumer_name_header: z.string().min(1).default('X-Consumer-Name'),
           })
           .strict()
           .prefault({}),
@@ -417,8 +428,16 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         listen_host: z.string().default('127.0.0.1'),
         listen_port: listenPort.default(9090),
+        /** Bearer token every admin endpoint except /ready and the dashboard page requires; empty: none (loopback only). */
+        token: z.string().default(''),
       })
       .strict()
+      // Off loopback, /reload and the users API would be open to anyone who can reach the port.
+      .superRefine((admin, ctx) => {
+        if (admin.enabled && admin.token === '' && !isLoopbackListenHost(admin.listen_host)) {
+          ctx.addIssue({ code: 'custom', path: ['token'], message: 'is required when admin.listen_host is not a loopback address' });
+        }
+      })
       .prefault({}),
   })
   .strict();

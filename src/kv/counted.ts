@@ -32,9 +32,9 @@ export class CountedKvStore implements KvStore {
     }
   }
 
-  isRevoked(tokenId: string): boolean | Promise<boolean> {
+  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number): boolean | Promise<boolean> {
     try {
-      return this.#watch(this.#inner.isRevoked(tokenId));
+      return this.#watch(this.#inner.isRevoked(tokenId, subject, issuedAtMs));
     } catch (err) {
       return this.#rejected(err);
     }
@@ -42,6 +42,10 @@ export class CountedKvStore implements KvStore {
 
   revoke(tokenId: string, expiresAtMs: number): Promise<void> {
     return this.#inner.revoke(tokenId, expiresAtMs).catch(this.#rejected);
+  }
+
+  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
+    return this.#inner.revokeSubject(subject, revokedAtMs, ttlMs).catch(this.#rejected);
   }
 
   ping(): Promise<void> {

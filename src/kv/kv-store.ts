@@ -35,8 +35,17 @@ export interface KvStore {
   take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
   /** Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. */
   revoke(tokenId: string, expiresAtMs: number): Promise<void>;
-  /** True when `tokenId` was revoked and has not yet expired. */
-  isRevoked(tokenId: string): boolean | Promise<boolean>;
+  /**
+   * True when `tokenId` was revoked and has not yet expired, or, when `subject` is given, when every credential of
+   * that subject issued at or before a time ≥ `issuedAtMs` was revoked (revokeSubject). One round trip in Redis.
+   */
+  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number): boolean | Promise<boolean>;
+  /**
+   * Revokes every credential of `subject` (a user, an API key) issued at or before `revokedAtMs` (epoch ms), for
+   * `ttlMs` (at least as long as such a credential can still be accepted). A call with an earlier time than the one
+   * stored never lowers it.
+   */
+  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void>;
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -35,6 +35,8 @@ export class MemoryKvStore implements KvStore {
   readonly #buckets = new BucketTable();
   /** jti → expiry (epoch ms, as given by the caller). */
   readonly #revoked = new Map<string, number>();
+  /** subject → { revoked-at, expiry } (epoch ms). */
+  readonly #subjects = new Map<string, { at: number; expiresAt: number }>();
   readonly #maxBuckets: number;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
@@ -68,12 +70,24 @@ export class MemoryKvStore implements KvStore {
     if (expiresAtMs > Date.now()) this.#revoked.set(tokenId, expiresAtMs);
   }
 
-  isRevoked(tokenId: string): boolean {
+  isRevoked(tokenId: string, subject?: string, issuedAtMs = 0): boolean {
+    if (subject !== undefined && this.#subjects.size > 0) {
+      const entry = this.#subjects.get(subject);
+      if (entry !== undefined && entry.expiresAt > Date.now() && issuedAtMs <= entry.at) return true;
+    }
     const expiresAt = this.#revoked.get(tokenId);
     if (expiresAt === undefined) return false;
     if (expiresAt > Date.now()) return true;
     this.#revoked.delete(tokenId);
     return false;
+  }
+
+  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
+    const expiresAt = Date.now() + ttlMs;
+    if (ttlMs <= 0) return;
+    const current = this.#subjects.get(subject);
+    if (current !== undefined && current.at >= revokedAtMs && current.expiresAt > Date.now()) return;
+    this.#subjects.set(subject, { at: revokedAtMs, expiresAt });
   }
 
   async ping(): Promise<void> {}
@@ -84,6 +98,7 @@ export class MemoryKvStore implements KvStore {
     this.#sweeping = undefined;
     this.#buckets.clear();
     this.#revoked.clear();
+    this.#subjects.clear();
   }
 
   /**
@@ -139,6 +154,7 @@ export class MemoryKvStore implements KvStore {
     if (this.#sweeping !== undefined) return; // the previous pass is still running
     const wall = Date.now();
     for (const [jti, expiresAt] of this.#revoked) if (expiresAt <= wall) this.#revoked.delete(jti);
+    for (const [subject, entry] of this.#subjects) if (entry.expiresAt <= wall) this.#subjects.delete(subject);
     this.#sweeping = this.#buckets.entries();
     this.#sweepChunk();
   }

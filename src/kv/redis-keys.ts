@@ -19,6 +19,14 @@ export function revokedKey(prefix: string, tokenId: string): string {
 }
 
 /**
+ * The key holding the time before which every token of `subject` (a user, or an API key) is revoked: disable,
+ * logout-everywhere, delete. The subject is the hash tag; its one script touches this key only.
+ */
+export function subjectRevokedKey(prefix: string, subject: string): string {
+  return `${prefix}revoked-subject:{${subject}}`;
+}
+
+/**
  * The revocation key written before hash tags existed. Read (never written) on a single server or Sentinel, so a
  * logout made just before an upgrade stays honoured until that access token expires; a Redis Cluster never had it.
  * Drop once no access token older than the upgrade can be alive (`access_token_ttl` after the rollout).
@@ -33,6 +41,7 @@ export function legacyRevokedKey(prefix: string, tokenId: string): string {
  */
 export const SCRIPT_KEYS: Readonly<Record<string, (prefix: string, name: string) => readonly string[]>> = {
   take: (prefix, bucket) => [bucketKey(prefix, bucket)],
+  keepLatest: (prefix, subject) => [subjectRevokedKey(prefix, subject)],
 };
 
 /**

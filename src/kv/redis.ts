@@ -3,7 +3,7 @@
 import { describeCause } from '../errors.js';
 import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 import { TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
-import { bucketKey, legacyRevokedKey, revokedKey } from './redis-keys.js';
+import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey } from './redis-keys.js';
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
 import { redisSentinel, type SentinelTarget } from './redis-sentinel.js';
@@ -146,13 +146,27 @@ export class RedisKvStore implements KvStore {
     return typeof acknowledged === 'number' && acknowledged >= 1 ? 'replica' : 'unconfirmed';
   }
 
-  async isRevoked(tokenId: string): Promise<boolean> {
+  async isRevoked(tokenId: string, subject?: string, issuedAtMs = 0): Promise<boolean> {
     const key = revokedKey(this.#prefix, tokenId);
     // One round trip on a single server or Sentinel also covers a revocation written before the upgrade to hash
     // tags; in a cluster the two keys may live on different slots, and a cluster never had the old name.
     const args = this.#topology === 'cluster' ? ['EXISTS', key] : ['EXISTS', key, legacyRevokedKey(this.#prefix, tokenId)];
-    const found = await this.#command(this.#main, key, args);
-    return typeof found === 'number' && found > 0;
+    if (subject === undefined) {
+      const found = await this.#command(this.#main, key, args);
+      return typeof found === 'number' && found > 0;
+    }
+    // The token and its subject (every token of a user or API key) are two keys that may sit on different cluster
+    // slots: two commands, sent together, so still one round trip of waiting.
+    const sKey = subjectRevokedKey(this.#prefix, subject);
+    const [found, subjectAt] = await Promise.all([this.#command(this.#main, key, args), this.#command(this.#main, sKey, ['GET', sKey])]);
+    if (typeof found === 'number' && found > 0) return true;
+    return subjectAt !== null && subjectAt !== undefined && issuedAtMs <= Number(String(subjectAt));
+  }
+
+  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return;
+    const key = subjectRevokedKey(this.#prefix, subject);
+    await this.#command(this.#main, key, ['EVAL', KEEP_LATEST_SCRIPT, '1', key, String(Math.trunc(revokedAtMs)), String(Math.ceil(ttlMs))]);
   }
 
   async ping(): Promise<void> {
@@ -217,6 +231,12 @@ export class RedisKvStore implements KvStore {
     });
   }
 }
+
+/** Sets KEYS[1] to ARGV[1] with TTL ARGV[2] ms unless it already holds a later time (replays never lower it). */
+const KEEP_LATEST_SCRIPT = `local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /** The cause of a KvUnavailableError when Redis did not answer within the command timeout. */
 export class CommandTimeoutError extends Error {

@@ -19,6 +19,8 @@ export const EVENTS = {
   adminError: 'Admin Request Error',
   traceExportFailed: 'Trace Export Failed',
   traceExportRecovered: 'Trace Export Recovered',
+  /** Audit: an operator acted on a user or API key (admin API or CLI). */
+  adminAction: 'admin_action',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -23,6 +23,7 @@ export const METRICS = {
   storeErrors: 'portcullis_store_errors_total',
   spansDropped: 'portcullis_tracing_spans_dropped_total',
   unreplicatedRevocations: 'portcullis_revocations_unreplicated_total',
+  adminActions: 'portcullis_admin_actions_total',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */

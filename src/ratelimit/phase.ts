@@ -10,7 +10,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
 import { ContextSlot } from '../pipeline/slot.js';
-import { CALLER } from '../auth/caller.js';
+import { CALLER, CONSUMER } from '../auth/caller.js';
 import { addressBucketKey } from './address-key.js';
 import { ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
@@ -152,11 +152,13 @@ class Limiter implements RateLimitPhase {
     return addressBucketKey(ctx.clientAddress, this.#ipv6Prefix);
   }
 
-  /** Request filter. The auth API: the stricter rule by client address; proxied routes: user id, else address. */
+  /** Request filter. The auth API: the stricter rule by client address; proxied routes: user id, API key id, else address. */
   onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
     if (this.#forAuthApi) return this.#decide(ctx, 'a:' + this.#address(ctx), this.#auth);
     const user = CALLER.get(ctx);
-    const key = user === undefined ? 'p:' + this.#keySpace + this.#address(ctx) : 'u:' + this.#keySpace + user.id;
+    if (user !== undefined) return this.#decide(ctx, 'u:' + this.#keySpace + user.id, this.#main);
+    const consumer = CONSUMER.get(ctx);
+    const key = consumer === undefined ? 'p:' + this.#keySpace + this.#address(ctx) : 'k:' + this.#keySpace + consumer.id;
     return this.#decide(ctx, key, this.#main);
   }
 

@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import type { UserStore } from './user-store.js';
 
+/** How long identity change-log rows are kept (the poller needs minutes; the dashboard's recent actions, less). */
+export const CHANGE_LOG_RETENTION_MS = 7 * 86_400_000;
+
 /** What the janitor needs. */
 export interface SessionJanitorOptions {
-  readonly store: Pick<UserStore, 'deleteExpired'>;
+  readonly store: Pick<UserStore, 'deleteExpired'> & Partial<Pick<UserStore, 'pruneChanges'>>;
   /** Milliseconds between runs (config `middleware.auth.session_cleanup_interval`, default 1 h). */
   readonly intervalMs: number;
   readonly logger: Pick<Logger, 'debug' | 'warn'>;
@@ -40,9 +43,12 @@ export class SessionJanitor {
   runOnce(): Promise<number> {
     if (this.#running) return this.#running;
     const now = new Date((this.#options.now ?? Date.now)());
-    this.#running = this.#options.store
+    const store = this.#options.store;
+    this.#running = store
       .deleteExpired(now)
-      .then((count) => {
+      .then(async (count) => {
+        // The identity change log doubles as a short audit trail: a week, then it goes.
+        await store.pruneChanges?.(new Date(now.getTime() - CHANGE_LOG_RETENTION_MS));
         this.#options.logger.debug({ deleted: count }, 'expired sessions removed');
         return count;
       })

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { assertOrdered } from './migrations/types.js';
+import type { ApiKeyRecord, ChangeInput, ChangeRecord, IdentityTotals, NewApiKey, UserPage, UserQuery, UserSummary } from './identity-types.js';
+import { PostgresIdentity } from './postgres-identity.js';
 import {
   EmailTakenError,
   StoreUnavailableError,
@@ -39,6 +41,7 @@ interface UserRow {
   email: string;
   password_hash: string;
   created_at: Date;
+  disabled_at: Date | null;
 }
 
 /**
@@ -71,10 +74,16 @@ export function openPostgresUserStore(options: PostgresStoreOptions): PostgresUs
 export class PostgresUserStore implements UserStore {
   readonly #pool: pg.Pool;
   readonly #schema: string;
+  readonly #identity: PostgresIdentity;
 
   constructor(pool: pg.Pool, schema: string) {
     this.#pool = pool;
     this.#schema = schema;
+    this.#identity = new PostgresIdentity({
+      query: (sql, params) => this.#run(sql, params),
+      transaction: (step) => this.#transaction(step),
+      schema,
+    });
   }
 
   /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */
@@ -142,10 +151,12 @@ export class PostgresUserStore implements UserStore {
   }
 
   async createRefreshToken(token: NewRefreshToken): Promise<void> {
-    // One statement: the family row (the lock that serialises rotation and revocation) and its first token.
+    // One statement: the family row (the lock that serialises rotation and revocation), its first token, and the
+    // user's last login time.
     await this.#query(
-      `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING)
-       INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+      `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
+            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
+       UPDATE users SET last_login_at = now() WHERE id = $2`,
       [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
     );
   }
@@ -161,9 +172,11 @@ export class PostgresUserStore implements UserStore {
       // From here on this family is ours until COMMIT, and every statement (READ COMMITTED: a fresh snapshot each)
       // sees what the previous holder of the lock committed. The conditional UPDATE is the decision: a concurrent
       // rotation of the same token waited for the lock above, and now matches nothing.
+      // A disabled user's token matches nothing and then reads as 'invalid' below (its revoked_at is NULL).
       const live = await client.query<{ user_id: string; family_id: string }>(
         `UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
          WHERE token_hash = $3 AND revoked_at IS NULL AND expires_at > $1
+           AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
          RETURNING user_id, family_id`,
         [now, next.id, tokenHash],
       );
@@ -233,6 +246,66 @@ export class PostgresUserStore implements UserStore {
       [],
     );
     return result.rowCount ?? 0;
+  }
+
+  listUsers(query: UserQuery, now: Date): Promise<UserPage> {
+    return this.#identity.listUsers(query, now);
+  }
+
+  getUserSummary(id: string, now: Date): Promise<UserSummary | undefined> {
+    return this.#identity.getUserSummary(id, now);
+  }
+
+  async setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<UserRecord | undefined> {
+    return (await this.#identity.setUserDisabled(id, disabled, change)) ? this.findUserById(id) : undefined;
+  }
+
+  logoutUser(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#identity.logoutUser(id, change);
+  }
+
+  resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean> {
+    return this.#identity.resetPassword(id, passwordHash, change);
+  }
+
+  deleteUser(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#identity.deleteUser(id, change);
+  }
+
+  recordChange(change: ChangeInput): Promise<void> {
+    return this.#identity.recordChange(change);
+  }
+
+  identityTotals(now: Date): Promise<IdentityTotals> {
+    return this.#identity.identityTotals(now);
+  }
+
+  createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+    return this.#identity.createApiKey(key, change);
+  }
+
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    return this.#identity.findApiKeyByHash(keyHash);
+  }
+
+  listApiKeys(): Promise<readonly ApiKeyRecord[]> {
+    return this.#identity.listApiKeys();
+  }
+
+  revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#identity.revokeApiKey(id, change);
+  }
+
+  recordApiKeyUse(uses: ReadonlyMap<string, Date>): Promise<void> {
+    return this.#identity.recordApiKeyUse(uses);
+  }
+
+  readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
+    return this.#identity.readChanges(afterSeq, notBefore, limit);
+  }
+
+  pruneChanges(before: Date): Promise<number> {
+    return this.#identity.pruneChanges(before);
   }
 
   async ping(): Promise<void> {
@@ -331,5 +404,5 @@ function normalizeEmail(email: string): string {
 }
 
 function toUser(row: UserRow): UserRecord {
-  return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: row.created_at };
+  return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: row.created_at, disabledAt: row.disabled_at };
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
+import { InvalidCursorError, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
   StoreUnavailableError,
@@ -26,6 +28,7 @@ interface UserRow {
   email: string;
   password_hash: string;
   created_at: number;
+  disabled_at: number | null;
 }
 
 interface TokenRow {
@@ -64,10 +67,15 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
 /** UserStore over one better-sqlite3 connection. */
 export class SqliteUserStore implements UserStore {
   readonly #db: Database.Database;
+  readonly #identity: SqliteIdentity;
   #closed = false;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#identity = new SqliteIdentity({
+      stmt: (sql) => this.#stmt(sql),
+      immediate: (step) => db.transaction(step).immediate(),
+    });
   }
 
   async migrate(): Promise<void> {
@@ -106,7 +114,7 @@ export class SqliteUserStore implements UserStore {
       }
       throw new StoreUnavailableError({ cause: err });
     }
-    return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt) };
+    return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | undefined> {
@@ -122,11 +130,16 @@ export class SqliteUserStore implements UserStore {
   }
 
   async createRefreshToken(token: NewRefreshToken): Promise<void> {
+    const now = Date.now();
     this.#run(() =>
-      this.#stmt(
-          'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        .run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), Date.now()),
+      this.#db
+        .transaction(() => {
+          this.#stmt(
+            'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
+          this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
+        })
+        .immediate(),
     );
   }
 
@@ -142,9 +155,11 @@ export class SqliteUserStore implements UserStore {
       return db
         .transaction((): RotationResult => {
           // The conditional UPDATE is the decision: only a live token matches, and only once.
+          // A disabled user's token matches nothing and then reads as 'invalid' below (its revoked_at is NULL).
           const live = this.#stmt(
             `UPDATE refresh_tokens SET revoked_at = ?, replaced_by = ?
              WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?
+               AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
              RETURNING user_id, family_id`,
           ).get(nowMs, next.id, tokenHash, nowMs) as { user_id: string; family_id: string } | undefined;
           if (live) {
@@ -201,6 +216,70 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => this.#stmt('DELETE FROM refresh_tokens WHERE expires_at < ?').run(now.getTime()).changes);
   }
 
+  async listUsers(query: UserQuery, now: Date): Promise<UserPage> {
+    return this.#run(() => this.#identity.listUsers(query, now));
+  }
+
+  async getUserSummary(id: string, now: Date): Promise<UserSummary | undefined> {
+    return this.#run(() => this.#identity.getUserSummary(id, now));
+  }
+
+  async setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<UserRecord | undefined> {
+    return this.#run(() =>
+      this.#identity.setUserDisabled(id, disabled, change)
+        ? toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined)
+        : undefined,
+    );
+  }
+
+  async logoutUser(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#run(() => this.#identity.logoutUser(id, change));
+  }
+
+  async resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean> {
+    return this.#run(() => this.#identity.resetPassword(id, passwordHash, change));
+  }
+
+  async deleteUser(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#run(() => this.#identity.deleteUser(id, change));
+  }
+
+  async recordChange(change: ChangeInput): Promise<void> {
+    this.#run(() => this.#identity.recordChange(change));
+  }
+
+  async identityTotals(now: Date): Promise<IdentityTotals> {
+    return this.#run(() => this.#identity.identityTotals(now));
+  }
+
+  async createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+    return this.#run(() => this.#identity.createApiKey(key, change));
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    return this.#run(() => this.#identity.findApiKeyByHash(keyHash));
+  }
+
+  async listApiKeys(): Promise<readonly ApiKeyRecord[]> {
+    return this.#run(() => this.#identity.listApiKeys());
+  }
+
+  async revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#run(() => this.#identity.revokeApiKey(id, change));
+  }
+
+  async recordApiKeyUse(uses: ReadonlyMap<string, Date>): Promise<void> {
+    if (uses.size > 0) this.#run(() => this.#identity.recordApiKeyUse(uses));
+  }
+
+  async readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
+    return this.#run(() => this.#identity.readChanges(afterSeq, notBefore, limit));
+  }
+
+  async pruneChanges(before: Date): Promise<number> {
+    return this.#run(() => this.#identity.pruneChanges(before));
+  }
+
   async ping(): Promise<void> {
     this.#run(() => this.#stmt('SELECT 1').get());
   }
@@ -233,7 +312,7 @@ export class SqliteUserStore implements UserStore {
     try {
       return step();
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err;
+      if (err instanceof StoreUnavailableError || err instanceof InvalidCursorError) throw err;
       throw new StoreUnavailableError({ cause: err });
     }
   }
@@ -245,5 +324,11 @@ function normalizeEmail(email: string): string {
 
 function toUser(row: UserRow | undefined): UserRecord | undefined {
   if (!row) return undefined;
-  return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: new Date(row.created_at) };
+  return {
+    id: row.id,
+    email: row.email,
+    passwordHash: row.password_hash,
+    createdAt: new Date(row.created_at),
+    disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at),
+  };
 }

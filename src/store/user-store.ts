@@ -1,4 +1,14 @@
 // UserStore: the users and refresh-token sessions, in domain verbs. Adapters: SQLite (default) and PostgreSQL.
+import type {
+  ApiKeyRecord,
+  ChangeInput,
+  ChangeRecord,
+  IdentityTotals,
+  NewApiKey,
+  UserPage,
+  UserQuery,
+  UserSummary,
+} from './identity-types.js';
 
 export interface UserRecord {
   readonly id: string;
@@ -6,6 +16,8 @@ export interface UserRecord {
   readonly email: string;
   readonly passwordHash: string;
   readonly createdAt: Date;
+  /** When an operator disabled the account; null while it is enabled. */
+  readonly disabledAt: Date | null;
 }
 
 /** A new refresh token: only its SHA-256 hash is stored. `familyId` groups the tokens of one login session. */
@@ -56,12 +68,12 @@ export interface UserStore {
   findUserById(id: string): Promise<UserRecord | undefined>;
   /** Replaces the hash (re-hash with current argon2 parameters after a successful login). */
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
-  /** Stores the first token of a new session (login, register). */
+  /** Stores the first token of a new session (login, register) and records the user's last login time. */
   createRefreshToken(token: NewRefreshToken): Promise<void>;
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
-   * `next.userId` are ignored; the old token's are used). Of two concurrent calls with the same hash, exactly one
-   * gets 'rotated'. A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
+   * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
+   * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated'. A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
    */
   rotateRefreshToken(
     tokenHash: string,
@@ -75,6 +87,44 @@ export interface UserStore {
   revokeAllForUser(userId: string, now: Date): Promise<number>;
   /** Deletes tokens that expired before `now`. Returns how many. */
   deleteExpired(now: Date): Promise<number>;
+
+  // --- Identity operations (admin API and CLI). Each action writes `change` to the change log in its transaction.
+
+  /** Users newest first, filtered by email prefix; keyset pagination, so concurrent inserts never shift a page. */
+  listUsers(query: UserQuery, now: Date): Promise<UserPage>;
+  /** One user as the admin API shows it, or undefined. */
+  getUserSummary(id: string, now: Date): Promise<UserSummary | undefined>;
+  /**
+   * Disables (revoking every session) or enables the user. Returns the updated user, or undefined when unknown.
+   * Disabling an already disabled user keeps its first `disabledAt`.
+   */
+  setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<UserRecord | undefined>;
+  /** Revokes every session of the user; false when the user is unknown. */
+  logoutUser(id: string, change: ChangeInput): Promise<boolean>;
+  /** Replaces the hash and revokes every session; false when the user is unknown. */
+  resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean>;
+  /** Deletes the user and (cascading) every session; false when unknown. */
+  deleteUser(id: string, change: ChangeInput): Promise<boolean>;
+  /** Appends an action that has no row of its own to update (user creation) to the change log. */
+  recordChange(change: ChangeInput): Promise<void>;
+  /** The dashboard's totals. */
+  identityTotals(now: Date): Promise<IdentityTotals>;
+
+  createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord>;
+  /** The key whose secret hashes to `keyHash`, revoked or not (the caller checks), or undefined. */
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  /** Keys not revoked, newest first. */
+  listApiKeys(): Promise<readonly ApiKeyRecord[]>;
+  /** Revokes the key; false when unknown or already revoked. */
+  revokeApiKey(id: string, change: ChangeInput): Promise<boolean>;
+  /** Stores last-used times gathered off the request path (one statement per key, latest time wins). */
+  recordApiKeyUse(uses: ReadonlyMap<string, Date>): Promise<void>;
+
+  /** Change-log rows with `seq > afterSeq` and `at >= notBefore`, in seq order, at most `limit`. One indexed query. */
+  readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]>;
+  /** Deletes change-log rows older than `before`. Returns how many. */
+  pruneChanges(before: Date): Promise<number>;
+
   /** Resolves when the store answers a trivial query (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -6,13 +6,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startBackend } from '../helpers/backends.js';
-import { startInProcess } from '../helpers/gateway.js';
+import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
+import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname;
 const available = existsSync(CHROMIUM);
 if (!available && IN_CI) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+
+/** A headless Chromium with a throwaway profile; closed (and the profile removed) by the test's after hooks. */
+async function launch(): Promise<BrowserContext> {
+  const profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
+  let context: BrowserContext | undefined;
+  after(async () => {
+    await context?.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return context;
+}
 
 /** Text of the upstream row whose address is `address`, cell by cell. */
 async function rowCells(page: Page, address: string): Promise<string[]> {
@@ -116,4 +135,59 @@ test('the dashboard shows upstream health and updates its counts and charts by i
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: join(RESULTS, 'dashboard.png'), fullPage: true });
   assert.deepEqual(problems, [], 'no script errors or CSP violations');
+});
+
+test('with admin.token the page asks for the token once, keeps it for the tab, and shows the Users panel without emails', { skip: available ? false : `chromium not found at ${CHROMIUM}` }, async () => {
+  const up = await startBackend('up');
+  after(() => up.stop());
+  const gw = await startInProcess({
+    load_balancing: { upstreams: upstreams([up.port]) },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+    admin: { token: ADMIN_TOKEN },
+  });
+  after(() => gw.close());
+  const client = createClient();
+  after(() => client.close());
+  const admin = adminApi(client, gw.adminUrl!);
+  const created = await admin.post('/admin/users', { email: 'panel-user@example.com', password: 'a-long-password' });
+  assert.equal(created.status, 201);
+  assert.equal((await admin.post(`/admin/users/${created.json<{ user_id: string }>().user_id}/disable`)).status, 200);
+
+  const context = await launch();
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  const statusRequests: (string | undefined)[] = [];
+  page.on('request', (req) => {
+    if (req.url().endsWith('/api/status')) statusRequests.push(req.headers().authorization);
+  });
+
+  await page.goto(`${gw.adminUrl}/`);
+  await page.locator('#token-form').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator('#conn', { hasText: 'token required' }).waitFor();
+  // A wrong token is refused and asked for again.
+  await page.fill('#token-input', 'not-the-token');
+  await page.click('#token-form button');
+  await page.locator('#token-error').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.fill('#token-input', ADMIN_TOKEN);
+  await page.click('#token-form button');
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#token-form').isVisible(), false);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('portcullis-admin-token')), ADMIN_TOKEN);
+
+  await page.locator('#users-panel').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator('#users-totals dd[data-key="disabled"]', { hasText: '1' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#users-totals dd[data-key="users"]').textContent(), '1');
+  await page.locator('#admin-actions tbody tr[data-action="disable"]').waitFor({ timeout: 10_000 });
+  assert.ok(!(await page.content()).includes('panel-user@example.com'), 'no email on the dashboard');
+
+  // Reloading the tab does not ask again: the token comes from sessionStorage.
+  await page.reload();
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#token-form').isVisible(), false);
+  assert.ok(statusRequests.includes(`Bearer ${ADMIN_TOKEN}`));
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, 'dashboard-users.png'), fullPage: true });
+  assert.deepEqual(problems, []);
 });

@@ -119,6 +119,28 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       assert.equal(await h.store.isRevoked(jti), false);
     });
 
+    test('revokeSubject: tokens issued at or before the time are refused, later ones pass; never lowered; expires', async () => {
+      const subject = `user:${randomUUID()}`;
+      const at = Date.now();
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), false);
+      await h.store.revokeSubject(subject, at, 400);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), true);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at), true);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 1000), false);
+      assert.equal(await h.store.isRevoked(randomUUID(), `user:${randomUUID()}`, at - 1000), false);
+      if (h.twin !== undefined) assert.equal(await h.twin.isRevoked(randomUUID(), subject, at - 1000), true);
+      // A replayed, older revocation does not lower the stored time.
+      await h.store.revokeSubject(subject, at - 5000, 400);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), true);
+      // A revoked token id is still refused whatever its subject says.
+      const jti = randomUUID();
+      await h.store.revoke(jti, Date.now() + 10_000);
+      assert.equal(await h.store.isRevoked(jti, `user:${randomUUID()}`, at), true);
+      await sleep(600);
+      await h.settle();
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), false);
+    });
+
     test('ping answers', async () => {
       await h.store.ping();
     });

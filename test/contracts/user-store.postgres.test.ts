@@ -6,6 +6,7 @@ import pg from 'pg';
 import { openPostgresUserStore } from '../../src/store/postgres.js';
 import { StoreUnavailableError } from '../../src/store/user-store.js';
 import { userStoreContract } from './user-store.contract.js';
+import { identityStoreContract } from './identity-store.contract.js';
 import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
 
 const url = DATABASE_URL;
@@ -26,6 +27,7 @@ const skip = await requirePostgres();
 if (skip) {
   test('UserStore contract: postgres', { skip }, () => {});
 } else {
+  identityStoreContract('postgres', { open: async () => openPostgresUserStore({ url, schema, poolSize: 4 }) });
   userStoreContract('postgres', {
     open: async () => openPostgresUserStore({ url, schema, poolSize: 4 }),
     deleteUserRaw: (id) => admin(async (c) => void (await c.query(`DELETE FROM "${schema}".users WHERE id = $1`, [id]))),

@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteUserStore, SQLITE_FILE_NAME } from '../../src/store/sqlite.js';
 import { userStoreContract } from './user-store.contract.js';
+import { identityStoreContract } from './identity-store.contract.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-sqlite-'));
+
+identityStoreContract('sqlite', { open: async () => openSqliteUserStore({ dataDir }) });
 
 userStoreContract('sqlite', {
   open: async () => openSqliteUserStore({ dataDir }),

@@ -16,6 +16,9 @@ const AUTH_LABELS = {
 };
 const RATE_LIMIT_LABELS = { pass: 'Passed', reject: 'Rejected (429)', store_error: 'Store errors' };
 const STORE_LABELS = { user_store: 'User store', redis: 'Redis' };
+const USER_LABELS = { users: 'Users', disabled: 'Disabled', active_sessions: 'Active sessions', api_keys: 'API keys' };
+/** Where the admin token is kept: sessionStorage, so it lives as long as the tab and never goes to disk for good. */
+const TOKEN_KEY = 'portcullis-admin-token';
 /** Keys whose non-zero value is shown in red. */
 const ALERTS = new Set(['reject', 'store_error', 'login_failure', 'reuse_detected', 'user_store', 'redis']);
 
@@ -196,6 +199,27 @@ function drawChart(id, series, unit) {
   el.replaceChildren(...children);
 }
 
+/** The Users panel: totals and recent admin actions (ids only: the page shows no emails). */
+function renderUsers(identity) {
+  const panel = byId('users-panel');
+  if (!identity) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  renderPairs('users-totals', identity.totals ?? {}, USER_LABELS);
+  const rows = (identity.recent_actions ?? []).map((a) => {
+    const row = document.createElement('tr');
+    row.dataset.action = a.action;
+    cell(row, new Date(a.at).toLocaleTimeString());
+    cell(row, a.actor);
+    cell(row, a.action);
+    cell(row, a.target_id);
+    return row;
+  });
+  byId('admin-actions').tBodies[0].replaceChildren(...rows);
+}
+
 function render(status) {
   const t = status.traffic;
   setText('rate', formatRate(t.rate));
@@ -211,6 +235,7 @@ function render(status) {
   renderPairs('ratelimit', status.rate_limit, RATE_LIMIT_LABELS);
   renderPairs('auth', status.auth, AUTH_LABELS);
   renderPairs('stores', status.store_errors, STORE_LABELS);
+  renderUsers(status.identity);
   drawChart('chart-rate', [{ values: t.series.map((p) => p.rate), className: 'rate', area: true }], 'rps');
   drawChart(
     'chart-latency',
@@ -228,17 +253,48 @@ function setConnection(ok) {
   el.textContent = ok ? 'live' : 'disconnected';
 }
 
+/** Shows the token form (asked once: the token is then kept in sessionStorage for this tab). */
+function askForToken(wrong) {
+  const form = byId('token-form');
+  form.hidden = false;
+  byId('token-error').hidden = !wrong;
+  const el = byId('conn');
+  el.className = 'pill pill-wait';
+  el.textContent = 'token required';
+}
+
+let timer;
+
 async function refresh() {
+  clearTimeout(timer);
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   try {
-    const res = await fetch('/api/status', { cache: 'no-store', headers: { accept: 'application/json' } });
+    const res = await fetch('/api/status', { cache: 'no-store', headers });
+    if (res.status === 401) {
+      if (token) sessionStorage.removeItem(TOKEN_KEY);
+      askForToken(Boolean(token));
+      return; // no polling until a token is entered
+    }
     if (!res.ok) throw new Error(`status ${res.status}`);
+    byId('token-form').hidden = true;
     render(await res.json());
     setConnection(true);
   } catch {
     setConnection(false);
-  } finally {
-    setTimeout(refresh, REFRESH_MS);
   }
+  timer = setTimeout(refresh, REFRESH_MS);
 }
+
+byId('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = byId('token-input');
+  const value = input.value.trim();
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  input.value = '';
+  refresh();
+});
 
 refresh();

@@ -51,4 +51,33 @@ export const postgresMigrations: readonly Migration[] = [
        SELECT DISTINCT family_id, user_id FROM refresh_tokens ON CONFLICT (id) DO NOTHING`,
     ],
   },
+  {
+    version: 4,
+    name: 'identity: disabled users, last login, api keys, change log',
+    statements: [
+      'ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled_at TIMESTAMPTZ',
+      'ALTER TABLE users ADD COLUMN IF NOT EXISTS last_login_at TIMESTAMPTZ',
+      'CREATE INDEX IF NOT EXISTS idx_users_created ON users(created_at, id)',
+      // Email prefix search (LIKE 'x%') can use a btree only with the pattern operator class.
+      'CREATE INDEX IF NOT EXISTS idx_users_email_pattern ON users(email text_pattern_ops)',
+      `CREATE TABLE IF NOT EXISTS api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ,
+        last_used_at TIMESTAMPTZ,
+        revoked_at TIMESTAMPTZ,
+        CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash)
+      )`,
+      `CREATE TABLE IF NOT EXISTS identity_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_id TEXT NOT NULL
+      )`,
+      'CREATE INDEX IF NOT EXISTS idx_identity_changes_at ON identity_changes(at)',
+    ],
+  },
 ];

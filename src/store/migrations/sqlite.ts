@@ -34,4 +34,31 @@ export const sqliteMigrations: readonly Migration[] = [
       'CREATE INDEX idx_refresh_tokens_expires_at ON refresh_tokens(expires_at)',
     ],
   },
+  {
+    version: 3,
+    name: 'identity: disabled users, last login, api keys, change log',
+    statements: [
+      'ALTER TABLE users ADD COLUMN disabled_at INTEGER',
+      'ALTER TABLE users ADD COLUMN last_login_at INTEGER',
+      'CREATE INDEX idx_users_created ON users(created_at, id)',
+      `CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+      )`,
+      // AUTOINCREMENT: a seq is never reused, so a poller's "after seq N" stays meaningful after pruning.
+      `CREATE TABLE identity_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_id TEXT NOT NULL
+      )`,
+      'CREATE INDEX idx_identity_changes_at ON identity_changes(at)',
+    ],
+  },
 ];

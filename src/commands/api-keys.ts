@@ -1,0 +1,59 @@
+// `portcullis api-keys create NAME | list | revoke ID`: API keys for service-to-service calls, against the store.
+import type { Config } from '../config/schema.js';
+import { apiKeyJson } from '../identity/admin-service.js';
+import { apiKeyBodySchema } from '../identity/admin-routes.js';
+import { parseWith } from '../auth/body.js';
+import { openCommandContext } from './context.js';
+import { cellDate, printJson, printTable } from './output.js';
+import { CommandUsageError } from './usage.js';
+
+export interface ApiKeysOptions {
+  readonly json: boolean;
+  readonly expiresIn?: string;
+}
+
+export const API_KEYS_HELP = `  api-keys create NAME [--expires-in 90d]   prints the key once
+  api-keys list
+  api-keys revoke ID
+`;
+
+/** Runs one api-keys command; resolves to the exit code. */
+export async function runApiKeys(args: readonly string[], options: ApiKeysOptions, config: Config, dataDir: string): Promise<number> {
+  const [verb, arg, ...extra] = args;
+  if (extra.length > 0) throw new CommandUsageError('too many arguments');
+  if (verb === 'list' ? arg !== undefined : verb !== 'create' && verb !== 'revoke') {
+    throw new CommandUsageError(`unknown api-keys command "${[verb, arg].filter(Boolean).join(' ')}"`);
+  }
+  if (verb !== 'list' && arg === undefined) throw new CommandUsageError(`api-keys ${verb} takes one argument`);
+  // Validated before anything is opened: the same rules as POST /admin/api-keys.
+  const body =
+    verb === 'create'
+      ? parseWith(apiKeyBodySchema, { name: arg, ...(options.expiresIn === undefined ? {} : { expires_in: options.expiresIn }) })
+      : undefined;
+  const ctx = await openCommandContext(config, dataDir);
+  try {
+    if (body !== undefined) {
+      const created = await ctx.admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
+      if (options.json) printJson({ ...apiKeyJson(created), key: created.key });
+      else process.stdout.write(`id:   ${created.id}\nname: ${created.name}\nkey:  ${created.key}\n(the key is shown only once)\n`);
+      return 0;
+    }
+    if (verb === 'revoke') {
+      await ctx.admin.revokeApiKey(arg!);
+      if (options.json) printJson({ revoked: true });
+      else process.stdout.write('api key revoked\n');
+      return 0;
+    }
+    const keys = (await ctx.admin.listApiKeys()).map(apiKeyJson);
+    if (options.json) printJson({ api_keys: keys });
+    else {
+      printTable(
+        ['ID', 'NAME', 'CREATED', 'LAST_USED', 'EXPIRES'],
+        keys.map((k) => [String(k.id), String(k.name), cellDate(k.created_at), cellDate(k.last_used_at), cellDate(k.expires_at)]),
+      );
+    }
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}

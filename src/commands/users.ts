@@ -1,0 +1,96 @@
+// `portcullis users list|show|create|disable|enable|logout|delete|set-password`: the admin API's user verbs, run
+// straight against the configured store by an operator with shell access.
+import type { Config } from '../config/schema.js';
+import { userJson } from '../identity/admin-service.js';
+import type { UserSummary } from '../store/identity-types.js';
+import { openCommandContext } from './context.js';
+import { cellDate, printJson, printTable } from './output.js';
+import { readSecret } from './stdin.js';
+import { CommandUsageError } from './usage.js';
+
+/** Options the users commands read (parsed by cli.ts). */
+export interface UsersOptions {
+  readonly json: boolean;
+  readonly email?: string;
+  readonly cursor?: string;
+  readonly limit?: string;
+}
+
+export const USERS_HELP = `  users list [--email PREFIX] [--limit N] [--cursor C]
+  users show EMAIL|ID
+  users create EMAIL                  password read from stdin
+  users disable|enable EMAIL|ID
+  users logout EMAIL|ID               revokes every session and access token
+  users delete EMAIL|ID
+  users set-password EMAIL|ID         password read from stdin (never from the command line)
+`;
+
+const SINGLE = new Set(['show', 'disable', 'enable', 'logout', 'delete', 'set-password', 'create']);
+
+/** Runs one users command; resolves to the exit code. Throws CommandUsageError for bad arguments. */
+export async function runUsers(args: readonly string[], options: UsersOptions, config: Config, dataDir: string): Promise<number> {
+  const [verb, target, ...extra] = args;
+  if (verb === undefined || (verb !== 'list' && !SINGLE.has(verb))) throw new CommandUsageError(`unknown users command "${verb ?? ''}"`);
+  if (verb !== 'list' && (target === undefined || extra.length > 0)) throw new CommandUsageError(`users ${verb} takes one EMAIL or ID`);
+  let limit: number | undefined;
+  if (options.limit !== undefined) {
+    limit = Number(options.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new CommandUsageError('--limit must be an integer from 1 to 100');
+  }
+  // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
+  const password = verb === 'set-password' || verb === 'create' ? await readSecret('New password: ') : undefined;
+  const ctx = await openCommandContext(config, dataDir);
+  try {
+    const admin = ctx.admin;
+    switch (verb) {
+      case 'list': {
+        const page = await admin.listUsers({
+          ...(options.email ? { email: options.email } : {}),
+          ...(options.cursor ? { cursor: options.cursor } : {}),
+          ...(limit === undefined ? {} : { limit }),
+        });
+        if (options.json) printJson({ users: page.users.map(userJson), next_cursor: page.nextCursor });
+        else {
+          printUsers(page.users);
+          if (page.nextCursor) process.stdout.write(`more: --cursor ${page.nextCursor}\n`);
+        }
+        return 0;
+      }
+      case 'delete':
+        await admin.deleteUser(target!);
+        if (options.json) printJson({ deleted: true });
+        else process.stdout.write('user deleted; its sessions and access tokens are revoked\n');
+        return 0;
+      case 'create':
+        return show(await admin.createUser({ email: target, password }), options);
+      case 'set-password':
+        return show(await admin.setPassword(target!, { password }), options);
+      case 'show':
+        return show(await admin.getUser(target!), options);
+      case 'disable':
+        return show(await admin.disable(target!), options);
+      case 'enable':
+        return show(await admin.enable(target!), options);
+      default:
+        return show(await admin.logout(target!), options);
+    }
+  } finally {
+    await ctx.close();
+  }
+}
+
+function show(user: UserSummary, options: UsersOptions): number {
+  if (options.json) printJson(userJson(user));
+  else printUsers([user]);
+  return 0;
+}
+
+function printUsers(users: readonly UserSummary[]): void {
+  printTable(
+    ['USER_ID', 'EMAIL', 'CREATED', 'LAST_LOGIN', 'DISABLED', 'SESSIONS'],
+    users.map((u) => {
+      const j = userJson(u);
+      return [u.id, u.email, cellDate(j.created_at), cellDate(j.last_login_at), u.disabled ? 'yes' : 'no', String(u.activeSessions)];
+    }),
+  );
+}

@@ -1,0 +1,155 @@
+// /admin/users and /admin/api-keys on the admin listener: JSON in, JSON out, over IdentityAdmin.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { GatewayError, toGatewayError } from '../errors.js';
+import { KvUnavailableError } from '../kv/kv-store.js';
+import { StoreUnavailableError } from '../store/user-store.js';
+import { InvalidCursorError } from '../store/identity-types.js';
+import { parseDuration } from '../config/duration.js';
+import { parseWith, readJsonBody } from '../auth/body.js';
+import { json, sendAdminError } from '../admin/server.js';
+import { apiKeyJson, MAX_PAGE_SIZE, userJson, type IdentityAdmin } from './admin-service.js';
+
+/** Admin bodies are tiny: an email and a password, or a key name. */
+const ADMIN_BODY_LIMIT = 16 * 1024;
+const RETRY_AFTER = { 'retry-after': '5' };
+
+/** An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. */
+export const apiKeyBodySchema = z.object(
+  {
+    name: z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, 'is required')
+      .max(100, 'must be at most 100 characters')
+      .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII'),
+    expires_in: z
+      .union([z.number(), z.string()], { error: 'must be a duration like 90d or a number of seconds' })
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return undefined;
+        const ms = parseDuration(value);
+        if (ms === undefined || ms <= 0) {
+          ctx.addIssue({ code: 'custom', message: 'must be a positive duration like 90d or a number of seconds' });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  },
+  { error: 'must be a JSON object' },
+);
+
+type Handler = (req: IncomingMessage, res: ServerResponse, id: string | undefined) => Promise<void>;
+
+/**
+ * The handler the admin server calls for /admin/*; resolves false for an unknown path (the server answers 404).
+ * Every failure is a catalogue error: unknown id 404, bad body or query 400 with details, wrong method 405 with
+ * Allow, store outage 503 with Retry-After.
+ */
+export function createIdentityRoutes(admin: IdentityAdmin) {
+  const users: Record<string, Handler> = {
+    GET: async (req, res) => {
+      const query = parseListQuery(new URL(req.url ?? '/', 'http://admin').searchParams);
+      const page = await admin.listUsers(query);
+      json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
+    },
+    POST: async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT)))),
+  };
+  const user: Record<string, Handler> = {
+    GET: async (_req, res, id) => json(res, 200, userJson(await admin.getUser(id!))),
+    DELETE: async (_req, res, id) => {
+      await admin.deleteUser(id!);
+      noContent(res);
+    },
+  };
+  const actions: Record<string, Handler> = {
+    disable: async (_req, res, id) => json(res, 200, userJson(await admin.disable(id!))),
+    enable: async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))),
+    logout: async (_req, res, id) => json(res, 200, userJson(await admin.logout(id!))),
+    password: async (req, res, id) => json(res, 200, userJson(await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT)))),
+  };
+  const keys: Record<string, Handler> = {
+    GET: async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) }),
+    POST: async (req, res) => {
+      const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT));
+      const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
+      json(res, 201, { ...apiKeyJson(created), key: created.key });
+    },
+  };
+  const key: Record<string, Handler> = {
+    DELETE: async (_req, res, id) => {
+      await admin.revokeApiKey(id!);
+      noContent(res);
+    },
+  };
+
+  return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
+    const parts = path.split('/').slice(2); // "", "admin", ...
+    let table: Record<string, Handler> | undefined;
+    let method = req.method ?? 'GET';
+    let id: string | undefined;
+    if (parts[0] === 'users') {
+      if (parts.length === 1) table = users;
+      else if (parts.length === 2 && parts[1]) [table, id] = [user, parts[1]];
+      else if (parts.length === 3 && parts[1] && parts[2] && parts[2] in actions) {
+        [id, table] = [parts[1], { POST: actions[parts[2]]! }];
+      }
+    } else if (parts[0] === 'api-keys') {
+      if (parts.length === 1) table = keys;
+      else if (parts.length === 2 && parts[1]) [table, id] = [key, parts[1]];
+    }
+    if (table === undefined) return false;
+    if (method === 'HEAD' && table.GET) method = 'GET';
+    const handler = table[method];
+    try {
+      if (!handler) {
+        req.resume();
+        throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: Object.keys(table).join(', ') } });
+      }
+      await handler(req, res, id === undefined ? undefined : safeDecode(id));
+    } catch (err) {
+      req.resume();
+      sendAdminError(res, toAdminError(err));
+    }
+    return true;
+  };
+}
+
+function parseListQuery(params: URLSearchParams): { email?: string; cursor?: string; limit?: number } {
+  const issues: { field: string; message: string }[] = [];
+  const limitText = params.get('limit');
+  let limit: number | undefined;
+  if (limitText !== null) {
+    limit = /^\d{1,3}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= MAX_PAGE_SIZE)) issues.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
+  }
+  const email = params.get('email') ?? undefined;
+  if (email !== undefined && email.length > 254) issues.push({ field: 'email', message: 'must be at most 254 characters' });
+  const cursor = params.get('cursor') ?? undefined;
+  if (cursor !== undefined && cursor.length > 512) issues.push({ field: 'cursor', message: 'is not a cursor from this API' });
+  if (issues.length > 0) throw new GatewayError('BAD_REQUEST', { details: issues });
+  return { ...(email ? { email } : {}), ...(cursor ? { cursor } : {}), ...(limit === undefined ? {} : { limit }) };
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function noContent(res: ServerResponse): void {
+  res.writeHead(204, { 'cache-control': 'no-store' });
+  res.end();
+}
+
+/** Anything an admin handler throws, as the error the operator sees; nothing from a driver leaks. */
+export function toAdminError(err: unknown): GatewayError {
+  if (err instanceof StoreUnavailableError) return new GatewayError('STORE_UNAVAILABLE', { cause: err, headers: RETRY_AFTER });
+  if (err instanceof KvUnavailableError) return new GatewayError('KV_UNAVAILABLE', { cause: err, headers: RETRY_AFTER });
+  if (err instanceof InvalidCursorError) {
+    return new GatewayError('BAD_REQUEST', { details: [{ field: 'cursor', message: 'is not a cursor from this API' }] });
+  }
+  return toGatewayError(err);
+}

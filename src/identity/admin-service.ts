@@ -1,0 +1,219 @@
+// The identity operations behind the admin API and the CLI: users, API keys, revocation and the audit event. HTTP-free.
+import { randomUUID } from 'node:crypto';
+import { GatewayError } from '../errors.js';
+import type { KvStore } from '../kv/kv-store.js';
+import type { AdminAction, AdminActor, ApiKeyRecord, ChangeInput, UserSummary } from '../store/identity-types.js';
+import { EmailTakenError, type UserStore } from '../store/user-store.js';
+import { parseWith } from '../auth/body.js';
+import type { AuthSchemas } from '../auth/validation.js';
+import { emailSchema } from '../auth/validation.js';
+import { generateApiKey } from './api-key-format.js';
+import { apiKeySubject } from './api-key-verifier.js';
+import { userSubject } from '../auth/phase.js';
+
+/** Receives every admin action once it is done (the audit log line and the metric). Never throws. */
+export type AuditSink = (event: { actor: AdminActor; action: AdminAction; targetId: string }) => void;
+
+/** How long a revoked API key stays in the revocation store: longer than any gateway caches a key (30 s). */
+export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
+/** Largest page of GET /admin/users and `users list`. */
+export const MAX_PAGE_SIZE = 100;
+
+export interface IdentityAdminDeps {
+  readonly store: UserStore;
+  /** The revocation store of the acting process: the gateway's own, or the CLI's Redis. Undefined: change log only. */
+  readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke'>;
+  readonly passwords: { hash(password: string): Promise<string> };
+  /** The register rules, for create and set-password. */
+  readonly schemas: Pick<AuthSchemas, 'register'>;
+  /** How long a revoked user's tokens stay refused: the access-token lifetime plus clock tolerance. */
+  readonly revocationTtlMs: number;
+  readonly actor: AdminActor;
+  readonly audit: AuditSink;
+  /** Told after a revoking action, so this process's caches follow at once (API-key cache). */
+  readonly onApiKeyRevoked?: (id: string) => void;
+  readonly now?: () => number;
+}
+
+/** A created key: `key` is shown once and never stored. */
+export interface CreatedApiKey extends ApiKeyRecord {
+  readonly key: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Each action: validates, acts in the store (with its change-log row, in one transaction), then revokes in the
+ * revocation store so every gateway sharing it refuses the credentials at once, then audits. Unknown ids throw
+ * GatewayError NOT_FOUND; bad input INVALID_BODY with details; store outages StoreUnavailableError.
+ */
+export class IdentityAdmin {
+  readonly #d: IdentityAdminDeps;
+  readonly #now: () => number;
+
+  constructor(deps: IdentityAdminDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  async listUsers(query: { email?: string; cursor?: string; limit?: number }) {
+    const limit = query.limit ?? 50;
+    return this.#d.store.listUsers(
+      {
+        limit: Math.min(Math.max(1, limit), MAX_PAGE_SIZE),
+        ...(query.email ? { emailPrefix: query.email.trim().toLowerCase() } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      },
+      new Date(this.#now()),
+    );
+  }
+
+  /** A user by id, or (for the CLI) by email. */
+  async getUser(idOrEmail: string): Promise<UserSummary> {
+    const id = await this.#resolve(idOrEmail);
+    const user = await this.#d.store.getUserSummary(id, new Date(this.#now()));
+    if (!user) throw new GatewayError('NOT_FOUND');
+    return user;
+  }
+
+  async createUser(input: unknown): Promise<UserSummary> {
+    const body = parseWith(this.#d.schemas.register, input);
+    const passwordHash = await this.#d.passwords.hash(body.password);
+    const id = randomUUID();
+    try {
+      await this.#d.store.createUser({ id, email: body.email, passwordHash });
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new GatewayError('EMAIL_TAKEN');
+      throw err;
+    }
+    await this.#d.store.recordChange(this.#change('create_user', id));
+    this.#audit('create_user', id);
+    return this.getUser(id);
+  }
+
+  disable(idOrEmail: string): Promise<UserSummary> {
+    return this.#setDisabled(idOrEmail, true);
+  }
+
+  enable(idOrEmail: string): Promise<UserSummary> {
+    return this.#setDisabled(idOrEmail, false);
+  }
+
+  async logout(idOrEmail: string): Promise<UserSummary> {
+    const id = await this.#resolve(idOrEmail);
+    const change = this.#change('logout', id);
+    if (!(await this.#d.store.logoutUser(id, change))) throw new GatewayError('NOT_FOUND');
+    await this.#revokeUser(change);
+    return this.getUser(id);
+  }
+
+  async setPassword(idOrEmail: string, input: unknown): Promise<UserSummary> {
+    const id = await this.#resolve(idOrEmail);
+    const user = await this.#d.store.findUserById(id);
+    if (!user) throw new GatewayError('NOT_FOUND');
+    const password = (input as { password?: unknown } | null)?.password;
+    const body = parseWith(this.#d.schemas.register, { email: user.email, password });
+    const change = this.#change('set_password', id);
+    if (!(await this.#d.store.resetPassword(id, await this.#d.passwords.hash(body.password), change))) {
+      throw new GatewayError('NOT_FOUND');
+    }
+    await this.#revokeUser(change);
+    return this.getUser(id);
+  }
+
+  async deleteUser(idOrEmail: string): Promise<void> {
+    const id = await this.#resolve(idOrEmail);
+    const change = this.#change('delete', id);
+    if (!(await this.#d.store.deleteUser(id, change))) throw new GatewayError('NOT_FOUND');
+    await this.#revokeUser(change);
+  }
+
+  async createApiKey(input: { name: string; expiresInMs?: number }): Promise<CreatedApiKey> {
+    const generated = generateApiKey();
+    const now = this.#now();
+    const record = await this.#d.store.createApiKey(
+      {
+        id: generated.id,
+        name: input.name,
+        keyHash: generated.keyHash,
+        expiresAt: input.expiresInMs === undefined ? null : new Date(now + input.expiresInMs),
+      },
+      this.#change('create_api_key', generated.id),
+    );
+    this.#audit('create_api_key', generated.id);
+    return { ...record, key: generated.key };
+  }
+
+  listApiKeys(): Promise<readonly ApiKeyRecord[]> {
+    return this.#d.store.listApiKeys();
+  }
+
+  async revokeApiKey(id: string): Promise<void> {
+    const change = this.#change('revoke_api_key', id);
+    if (!(await this.#d.store.revokeApiKey(id, change))) throw new GatewayError('NOT_FOUND');
+    await this.#d.kv?.revoke(apiKeySubject(id), change.at.getTime() + API_KEY_REVOCATION_TTL_MS);
+    this.#d.onApiKeyRevoked?.(id);
+    this.#audit('revoke_api_key', id);
+  }
+
+  async #setDisabled(idOrEmail: string, disabled: boolean): Promise<UserSummary> {
+    const id = await this.#resolve(idOrEmail);
+    const change = this.#change(disabled ? 'disable' : 'enable', id);
+    if (!(await this.#d.store.setUserDisabled(id, disabled, change))) throw new GatewayError('NOT_FOUND');
+    if (disabled) await this.#revokeUser(change);
+    else this.#audit('enable', id);
+    return this.getUser(id);
+  }
+
+  /**
+   * Refuses every access token of the user issued up to now, through the revocation store. The store action is
+   * already committed: when this throws (Redis down), the change log still reaches memory-store gateways, and the
+   * caller's retry is harmless (every action is idempotent).
+   */
+  async #revokeUser(change: ChangeInput): Promise<void> {
+    await this.#d.kv?.revokeSubject(userSubject(change.targetId), change.at.getTime(), this.#d.revocationTtlMs);
+    this.#audit(change.action, change.targetId);
+  }
+
+  /** An id as given, or the id of the user with that email (the CLI accepts both). */
+  async #resolve(idOrEmail: string): Promise<string> {
+    if (UUID.test(idOrEmail)) return idOrEmail.toLowerCase();
+    const email = emailSchema.safeParse(idOrEmail);
+    if (email.success) {
+      const user = await this.#d.store.findUserByEmail(email.data);
+      if (user) return user.id;
+    }
+    throw new GatewayError('NOT_FOUND');
+  }
+
+  #change(action: AdminAction, targetId: string): ChangeInput {
+    return { actor: this.#d.actor, action, targetId, at: new Date(this.#now()) };
+  }
+
+  #audit(action: AdminAction, targetId: string): void {
+    this.#d.audit({ actor: this.#d.actor, action, targetId });
+  }
+}
+
+/** The admin API's JSON shape of a user (never the hash). */
+export function userJson(user: UserSummary): Record<string, unknown> {
+  return {
+    user_id: user.id,
+    email: user.email,
+    created_at: user.createdAt.toISOString(),
+    last_login_at: user.lastLoginAt?.toISOString() ?? null,
+    disabled: user.disabled,
+    active_sessions: user.activeSessions,
+  };
+}
+
+/** The admin API's JSON shape of an API key (never the key or its hash). */
+export function apiKeyJson(key: ApiKeyRecord): Record<string, unknown> {
+  return {
+    id: key.id,
+    name: key.name,
+    created_at: key.createdAt.toISOString(),
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    expires_at: key.expiresAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,114 @@
+// Checks a presented API key: a bounded cache keyed by the key's hash (no database round trip once seen), the
+// revocation store on every request, and last-used times noted for a batched write.
+import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
+import type { ApiKeyRecord } from '../store/identity-types.js';
+import type { UserStore } from '../store/user-store.js';
+import { apiKeyId, hashApiKey } from './api-key-format.js';
+import type { LastUsedRecorder } from './last-used.js';
+
+/** The caller behind a valid API key; phases read it through the CONSUMER slot (auth/caller.ts). */
+export interface Consumer {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** The result of a check: a consumer, or a refusal (unknown, malformed, expired or revoked: one answer). */
+export type ApiKeyCheck = { readonly kind: 'ok'; readonly consumer: Consumer } | { readonly kind: 'invalid' };
+
+/** The revocation-store subject of an API key. */
+export function apiKeySubject(id: string): string {
+  return `apikey:${id}`;
+}
+
+export interface ApiKeyVerifierOptions {
+  readonly store: Pick<UserStore, 'findApiKeyByHash'>;
+  readonly kv: Pick<KvStore, 'isRevoked'>;
+  readonly lastUsed?: Pick<LastUsedRecorder, 'note'>;
+  /** `middleware.auth.on_store_error: allow`: a revocation store that cannot answer does not refuse the key. */
+  readonly allowOnKvError?: boolean;
+  /** Cached entries (known and unknown hashes). Default 10 000. */
+  readonly maxEntries?: number;
+  /** How long a cached answer is trusted before the store is asked again, ms. Default 30 000. */
+  readonly ttlMs?: number;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+interface Entry {
+  /** undefined: no such key (negative entries stop a flood of made-up keys from reaching the database). */
+  readonly record: ApiKeyRecord | undefined;
+  readonly cachedAt: number;
+}
+
+const INVALID: ApiKeyCheck = { kind: 'invalid' };
+
+/**
+ * Built once per gateway. `check` answers synchronously for a cached key and a memory revocation store. A revoked
+ * key is refused at once through the revocation store (every instance) and dropped here by `forget` (the change
+ * poller, the admin API); the cache TTL bounds how long any other change takes to be seen.
+ */
+export class ApiKeyVerifier {
+  readonly #o: ApiKeyVerifierOptions;
+  readonly #cache = new Map<string, Entry>();
+  readonly #max: number;
+  readonly #ttl: number;
+  readonly #now: () => number;
+
+  constructor(options: ApiKeyVerifierOptions) {
+    this.#o = options;
+    this.#max = options.maxEntries ?? 10_000;
+    this.#ttl = options.ttlMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Checks `key`; throws StoreUnavailableError / KvUnavailableError when a store cannot answer. */
+  check(key: string): ApiKeyCheck | Promise<ApiKeyCheck> {
+    if (apiKeyId(key) === undefined) return INVALID;
+    const hash = hashApiKey(key);
+    const now = this.#now();
+    const entry = this.#cache.get(hash);
+    if (entry !== undefined && now - entry.cachedAt < this.#ttl) return this.#decide(entry.record, now);
+    return this.#load(hash, now);
+  }
+
+  /** Drops every cached entry of key `id` (it was revoked). */
+  forget(id: string): void {
+    for (const [hash, entry] of this.#cache) if (entry.record?.id === id) this.#cache.delete(hash);
+  }
+
+  /** Cached entries, for tests. */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  async #load(hash: string, now: number): Promise<ApiKeyCheck> {
+    const record = await this.#o.store.findApiKeyByHash(hash);
+    if (this.#cache.size >= this.#max) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    this.#cache.delete(hash); // re-inserted last: the Map's order is the eviction order
+    this.#cache.set(hash, { record, cachedAt: now });
+    return this.#decide(record, now);
+  }
+
+  #decide(record: ApiKeyRecord | undefined, now: number): ApiKeyCheck | Promise<ApiKeyCheck> {
+    if (record === undefined || record.revokedAt !== null) return INVALID;
+    if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return INVALID;
+    const revoked = this.#o.kv.isRevoked(apiKeySubject(record.id));
+    if (typeof revoked === 'boolean') return this.#accept(record, revoked, now);
+    return revoked.then(
+      (r) => this.#accept(record, r, now),
+      (err: unknown) => {
+        if (this.#o.allowOnKvError === true && err instanceof KvUnavailableError) return this.#accept(record, false, now);
+        throw err;
+      },
+    );
+  }
+
+  #accept(record: ApiKeyRecord, revoked: boolean, now: number): ApiKeyCheck {
+    if (revoked) return INVALID;
+    this.#o.lastUsed?.note(record.id, now);
+    return { kind: 'ok', consumer: { id: record.id, name: record.name } };
+  }
+}

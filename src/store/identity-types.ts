@@ -1,0 +1,120 @@
+// The records behind identity operations (admin listing, API keys, the change log); shared by both adapters.
+
+/** Who made an admin action: the admin API (`admin`) or the command line (`cli`). */
+export type AdminActor = 'admin' | 'cli';
+
+/** Every admin action, as logged (`admin_action`), counted and kept in the change log. */
+export const ADMIN_ACTIONS = [
+  'create_user',
+  'disable',
+  'enable',
+  'logout',
+  'delete',
+  'set_password',
+  'create_api_key',
+  'revoke_api_key',
+] as const;
+export type AdminAction = (typeof ADMIN_ACTIONS)[number];
+
+/** Actions after which a running gateway must refuse credentials issued before `at` (see ChangePoller). */
+export const USER_REVOKING_ACTIONS: ReadonlySet<AdminAction> = new Set(['disable', 'logout', 'delete', 'set_password']);
+
+/** One admin action to record in the change log; written in the same transaction as the action itself. */
+export interface ChangeInput {
+  readonly actor: AdminActor;
+  readonly action: AdminAction;
+  /** The user id or API key id acted on. */
+  readonly targetId: string;
+  /** When the action happened (the acting process's clock); credentials issued at or before it are revoked. */
+  readonly at: Date;
+}
+
+/** A change-log row. `seq` grows in commit order, so a reader that remembers the last seq misses nothing. */
+export interface ChangeRecord extends ChangeInput {
+  readonly seq: number;
+}
+
+/** A user as the admin API shows it: never the hash. */
+export interface UserSummary {
+  readonly id: string;
+  readonly email: string;
+  readonly createdAt: Date;
+  readonly lastLoginAt: Date | null;
+  readonly disabled: boolean;
+  /** Live sessions (refresh-token families with an unrevoked, unexpired token). */
+  readonly activeSessions: number;
+}
+
+/** One page of users, newest first. `nextCursor` is opaque; null on the last page. */
+export interface UserPage {
+  readonly users: readonly UserSummary[];
+  readonly nextCursor: string | null;
+}
+
+/** What listUsers filters and pages by. */
+export interface UserQuery {
+  /** Lower-cased email prefix; empty or absent for every user. */
+  readonly emailPrefix?: string;
+  /** From a previous page's `nextCursor`. A cursor the adapter cannot read throws InvalidCursorError. */
+  readonly cursor?: string;
+  /** 1..100. */
+  readonly limit: number;
+}
+
+/** A cursor that was not made by listUsers (the admin API answers 400). */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/** A new API key: only the SHA-256 of its secret part is stored. */
+export interface NewApiKey {
+  readonly id: string;
+  readonly name: string;
+  readonly keyHash: string;
+  readonly expiresAt: Date | null;
+}
+
+/** A stored API key. */
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date | null;
+  readonly lastUsedAt: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+/** The dashboard's totals. */
+export interface IdentityTotals {
+  readonly users: number;
+  readonly disabled: number;
+  readonly activeSessions: number;
+  /** Live keys: not revoked, not expired. */
+  readonly apiKeys: number;
+}
+
+/** Opaque cursor text for a (sort key, id) position; each adapter decides what the number means. */
+export function encodeCursor(key: string, id: string): string {
+  return Buffer.from(JSON.stringify([key, id])).toString('base64url');
+}
+
+/** The (sort key, id) inside a cursor; throws InvalidCursorError for anything listUsers did not make. */
+export function decodeCursor(cursor: string): { key: string; id: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && /^\d{1,20}$/.test(value[0]) && typeof value[1] === 'string' && value[1].length <= 64) {
+      return { key: value[0], id: value[1] };
+    }
+  } catch {
+    // falls through
+  }
+  throw new InvalidCursorError();
+}
+
+/** Escapes LIKE wildcards so an email prefix matches literally (escape character `\`). */
+export function likePrefix(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+}

@@ -1,0 +1,267 @@
+// The identity operations of the PostgreSQL UserStore (admin listing, disable, API keys, change log), in plain SQL.
+import type pg from 'pg';
+import {
+  decodeCursor,
+  encodeCursor,
+  likePrefix,
+  type ApiKeyRecord,
+  type ChangeInput,
+  type ChangeRecord,
+  type IdentityTotals,
+  type NewApiKey,
+  type UserPage,
+  type UserQuery,
+  type UserSummary,
+} from './identity-types.js';
+
+/** What the queries borrow from PostgresUserStore: its error-mapped pool query and transaction helpers. */
+export interface PostgresAccess {
+  query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>>;
+  transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /** The store's schema, for the change-log lock key. */
+  readonly schema: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface SummaryRow {
+  id: string;
+  email: string;
+  created_at: Date;
+  created_us: string;
+  last_login_at: Date | null;
+  disabled_at: Date | null;
+  active_sessions: string;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+/**
+ * `created_us` is created_at in whole microseconds since the epoch: the cursor must keep PostgreSQL's full precision,
+ * or rows created within one millisecond could be skipped or repeated across pages.
+ */
+const SUMMARY_COLUMNS = `u.id, u.email, u.created_at, u.last_login_at, u.disabled_at,
+  ((extract(epoch FROM u.created_at) * 1000000)::numeric(20, 0))::text AS created_us,
+  (SELECT COUNT(DISTINCT family_id) FROM refresh_tokens r
+    WHERE r.user_id = u.id AND r.revoked_at IS NULL AND r.expires_at > $1) AS active_sessions`;
+
+/** The identity half of the PostgreSQL adapter. Every method throws StoreUnavailableError through the access helpers. */
+export class PostgresIdentity {
+  readonly #db: PostgresAccess;
+
+  constructor(access: PostgresAccess) {
+    this.#db = access;
+  }
+
+  async listUsers(query: UserQuery, now: Date): Promise<UserPage> {
+    const prefix = query.emailPrefix ?? '';
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    if (cursor !== undefined && !UUID.test(cursor.id)) return { users: [], nextCursor: null };
+    const params: unknown[] = [now, query.limit + 1];
+    const where: string[] = [];
+    if (prefix !== '') {
+      params.push(likePrefix(prefix));
+      where.push(`u.email LIKE $${params.length} ESCAPE '\\'`);
+    }
+    if (cursor !== undefined) {
+      params.push(cursor.key, cursor.id);
+      // Whole microseconds added to the epoch: exact, unlike a float to_timestamp().
+      where.push(
+        `(u.created_at, u.id) < (timestamptz 'epoch' + $${params.length - 1}::bigint * interval '1 microsecond', $${params.length}::uuid)`,
+      );
+    }
+    const { rows } = await this.#db.query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM users u ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY u.created_at DESC, u.id DESC LIMIT $2`,
+      params,
+    );
+    const more = rows.length > query.limit;
+    const page = more ? rows.slice(0, query.limit) : rows;
+    const last = page[page.length - 1];
+    return { users: page.map(toSummary), nextCursor: more && last ? encodeCursor(last.created_us, last.id) : null };
+  }
+
+  async getUserSummary(id: string, now: Date): Promise<UserSummary | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const { rows } = await this.#db.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM users u WHERE u.id = $2`, [now, id]);
+    return rows[0] ? toSummary(rows[0]) : undefined;
+  }
+
+  /** Returns whether the user exists. */
+  async setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    return this.#db.transaction(async (client) => {
+      const updated = disabled
+        ? await client.query('UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2', [change.at, id])
+        : await client.query('UPDATE users SET disabled_at = NULL WHERE id = $1', [id]);
+      if (updated.rowCount === 0) return false;
+      if (disabled) await revokeSessions(client, id, change.at);
+      await this.#append(client, change);
+      return true;
+    });
+  }
+
+  async logoutUser(id: string, change: ChangeInput): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    return this.#db.transaction(async (client) => {
+      const found = await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+      if (found.rowCount === 0) return false;
+      await revokeSessions(client, id, change.at);
+      await this.#append(client, change);
+      return true;
+    });
+  }
+
+  async resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    return this.#db.transaction(async (client) => {
+      const updated = await client.query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, id]);
+      if (updated.rowCount === 0) return false;
+      await revokeSessions(client, id, change.at);
+      await this.#append(client, change);
+      return true;
+    });
+  }
+
+  async deleteUser(id: string, change: ChangeInput): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    return this.#db.transaction(async (client) => {
+      // refresh_tokens go with it (ON DELETE CASCADE).
+      const deleted = await client.query('DELETE FROM users WHERE id = $1', [id]);
+      if (deleted.rowCount === 0) return false;
+      await this.#append(client, change);
+      return true;
+    });
+  }
+
+  async recordChange(change: ChangeInput): Promise<void> {
+    await this.#db.transaction((client) => this.#append(client, change));
+  }
+
+  async identityTotals(now: Date): Promise<IdentityTotals> {
+    const { rows } = await this.#db.query<{ users: string; disabled: string; sessions: string; keys: string }>(
+      `SELECT (SELECT COUNT(*) FROM users) AS users,
+              (SELECT COUNT(*) FROM users WHERE disabled_at IS NOT NULL) AS disabled,
+              (SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > $1) AS sessions,
+              (SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)) AS keys`,
+      [now],
+    );
+    const r = rows[0]!;
+    return { users: Number(r.users), disabled: Number(r.disabled), activeSessions: Number(r.sessions), apiKeys: Number(r.keys) };
+  }
+
+  async createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+    return this.#db.transaction(async (client) => {
+      const { rows } = await client.query<ApiKeyRow>(
+        'INSERT INTO api_keys (id, name, key_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+        [key.id, key.name, key.keyHash, change.at, key.expiresAt],
+      );
+      await this.#append(client, change);
+      return toApiKey(rows[0]!);
+    });
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    const { rows } = await this.#db.query<ApiKeyRow>('SELECT * FROM api_keys WHERE key_hash = $1', [keyHash]);
+    return rows[0] ? toApiKey(rows[0]) : undefined;
+  }
+
+  async listApiKeys(): Promise<readonly ApiKeyRecord[]> {
+    const { rows } = await this.#db.query<ApiKeyRow>(
+      'SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at DESC, id DESC',
+      [],
+    );
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {
+    return this.#db.transaction(async (client) => {
+      const updated = await client.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [change.at, id]);
+      if (updated.rowCount === 0) return false;
+      await this.#append(client, change);
+      return true;
+    });
+  }
+
+  async recordApiKeyUse(uses: ReadonlyMap<string, Date>): Promise<void> {
+    if (uses.size === 0) return;
+    // One statement for the whole batch; GREATEST keeps a later time written by another gateway.
+    await this.#db.query(
+      `UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.at)
+       FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE k.id = u.id`,
+      [[...uses.keys()], [...uses.values()]],
+    );
+  }
+
+  async readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
+    const { rows } = await this.#db.query<{ seq: string; at: Date; actor: string; action: string; target_id: string }>(
+      'SELECT * FROM identity_changes WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3',
+      [afterSeq, notBefore, limit],
+    );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      at: r.at,
+      actor: r.actor as ChangeRecord['actor'],
+      action: r.action as ChangeRecord['action'],
+      targetId: r.target_id,
+    }));
+  }
+
+  async pruneChanges(before: Date): Promise<number> {
+    const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1', [before]);
+    return result.rowCount ?? 0;
+  }
+
+  /**
+   * Appends to the change log under a transaction-scoped advisory lock: writers then commit in seq order, so a
+   * reader that has seen seq N can never later find a smaller seq committed (a bare BIGSERIAL does not promise that).
+   */
+  async #append(client: pg.PoolClient, change: ChangeInput): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`portcullis:changes:${this.#db.schema}`]);
+    await client.query('INSERT INTO identity_changes (at, actor, action, target_id) VALUES ($1, $2, $3, $4)', [
+      change.at,
+      change.actor,
+      change.action,
+      change.targetId,
+    ]);
+  }
+}
+
+/**
+ * Revokes every session of the user. Its family rows are locked first, in one order (as revokeAllForUser does), so
+ * no rotation is half-way: one that inserted a new token has committed before this UPDATE reads, and its new token
+ * is revoked too.
+ */
+async function revokeSessions(client: pg.PoolClient, userId: string, at: Date): Promise<void> {
+  await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+  await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [at, userId]);
+}
+
+function toSummary(row: SummaryRow): UserSummary {
+  return {
+    id: row.id,
+    email: row.email,
+    createdAt: row.created_at,
+    lastLoginAt: row.last_login_at,
+    disabled: row.disabled_at !== null,
+    activeSessions: Number(row.active_sessions),
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}

@@ -1,0 +1,245 @@
+// The identity operations of the SQLite UserStore (admin listing, disable, API keys, change log), in plain SQL.
+import type Database from 'better-sqlite3';
+import {
+  decodeCursor,
+  encodeCursor,
+  type ApiKeyRecord,
+  type ChangeInput,
+  type ChangeRecord,
+  type IdentityTotals,
+  type NewApiKey,
+  type UserPage,
+  type UserQuery,
+  type UserSummary,
+} from './identity-types.js';
+
+/** What the queries borrow from SqliteUserStore: its prepared-statement cache and its transaction helper. */
+export interface SqliteAccess {
+  stmt(sql: string): Database.Statement;
+  /** Runs `step` in a BEGIN IMMEDIATE transaction. */
+  immediate<T>(step: () => T): T;
+}
+
+interface SummaryRow {
+  id: string;
+  email: string;
+  created_at: number;
+  last_login_at: number | null;
+  disabled_at: number | null;
+  active_sessions: number;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+interface ChangeRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target_id: string;
+}
+
+/** Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. */
+const ACTIVE_SESSIONS = `(SELECT COUNT(DISTINCT family_id) FROM refresh_tokens r
+  WHERE r.user_id = u.id AND r.revoked_at IS NULL AND r.expires_at > :now) AS active_sessions`;
+const SUMMARY_COLUMNS = `u.id, u.email, u.created_at, u.last_login_at, u.disabled_at, ${ACTIVE_SESSIONS}`;
+
+/** The identity half of the SQLite adapter; every method runs synchronously inside the caller's error mapping. */
+export class SqliteIdentity {
+  readonly #db: SqliteAccess;
+
+  constructor(access: SqliteAccess) {
+    this.#db = access;
+  }
+
+  listUsers(query: UserQuery, now: Date): UserPage {
+    const prefix = query.emailPrefix ?? '';
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    // A binary range on the unique email index is an exact prefix match (emails are stored lower-cased).
+    const rows = this.#db
+      .stmt(
+        `SELECT ${SUMMARY_COLUMNS} FROM users u
+         WHERE (:prefix = '' OR (u.email >= :prefix AND u.email < :prefix || char(1114111)))
+           AND (:cursorAt IS NULL OR (u.created_at, u.id) < (:cursorAt, :cursorId))
+         ORDER BY u.created_at DESC, u.id DESC LIMIT :limit`,
+      )
+      .all({
+        now: now.getTime(),
+        prefix,
+        cursorAt: cursor === undefined ? null : Number(cursor.key),
+        cursorId: cursor?.id ?? null,
+        limit: query.limit + 1,
+      }) as SummaryRow[];
+    const more = rows.length > query.limit;
+    const page = more ? rows.slice(0, query.limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      users: page.map(toSummary),
+      nextCursor: more && last ? encodeCursor(String(last.created_at), last.id) : null,
+    };
+  }
+
+  getUserSummary(id: string, now: Date): UserSummary | undefined {
+    const row = this.#db.stmt(`SELECT ${SUMMARY_COLUMNS} FROM users u WHERE u.id = :id`).get({ id, now: now.getTime() }) as
+      | SummaryRow
+      | undefined;
+    return row ? toSummary(row) : undefined;
+  }
+
+  /** Returns whether the user exists; the caller re-reads the record. */
+  setUserDisabled(id: string, disabled: boolean, change: ChangeInput): boolean {
+    const at = change.at.getTime();
+    return this.#db.immediate(() => {
+      const found = disabled
+        ? this.#db.stmt('UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?').run(at, id).changes
+        : this.#db.stmt('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id).changes;
+      if (found === 0) return false;
+      if (disabled) this.#revokeSessions(id, at);
+      this.#append(change);
+      return true;
+    });
+  }
+
+  logoutUser(id: string, change: ChangeInput): boolean {
+    return this.#db.immediate(() => {
+      if (!this.#exists(id)) return false;
+      this.#revokeSessions(id, change.at.getTime());
+      this.#append(change);
+      return true;
+    });
+  }
+
+  resetPassword(id: string, passwordHash: string, change: ChangeInput): boolean {
+    return this.#db.immediate(() => {
+      if (this.#db.stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes === 0) return false;
+      this.#revokeSessions(id, change.at.getTime());
+      this.#append(change);
+      return true;
+    });
+  }
+
+  deleteUser(id: string, change: ChangeInput): boolean {
+    return this.#db.immediate(() => {
+      // refresh_tokens go with it (ON DELETE CASCADE).
+      if (this.#db.stmt('DELETE FROM users WHERE id = ?').run(id).changes === 0) return false;
+      this.#append(change);
+      return true;
+    });
+  }
+
+  recordChange(change: ChangeInput): void {
+    this.#append(change);
+  }
+
+  identityTotals(now: Date): IdentityTotals {
+    const nowMs = now.getTime();
+    const users = this.#db.stmt('SELECT COUNT(*) AS n, COUNT(disabled_at) AS d FROM users').get() as { n: number; d: number };
+    const sessions = this.#db
+      .stmt('SELECT COUNT(DISTINCT family_id) AS n FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > ?')
+      .get(nowMs) as { n: number };
+    const keys = this.#db
+      .stmt('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)')
+      .get(nowMs) as { n: number };
+    return { users: users.n, disabled: users.d, activeSessions: sessions.n, apiKeys: keys.n };
+  }
+
+  createApiKey(key: NewApiKey, change: ChangeInput): ApiKeyRecord {
+    const createdAt = change.at.getTime();
+    this.#db.immediate(() => {
+      this.#db
+        .stmt('INSERT INTO api_keys (id, name, key_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+        .run(key.id, key.name, key.keyHash, createdAt, key.expiresAt?.getTime() ?? null);
+      this.#append(change);
+    });
+    return { id: key.id, name: key.name, createdAt: new Date(createdAt), expiresAt: key.expiresAt, lastUsedAt: null, revokedAt: null };
+  }
+
+  findApiKeyByHash(keyHash: string): ApiKeyRecord | undefined {
+    const row = this.#db.stmt('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash) as ApiKeyRow | undefined;
+    return row ? toApiKey(row) : undefined;
+  }
+
+  listApiKeys(): ApiKeyRecord[] {
+    const rows = this.#db.stmt('SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at DESC, id DESC').all() as ApiKeyRow[];
+    return rows.map(toApiKey);
+  }
+
+  revokeApiKey(id: string, change: ChangeInput): boolean {
+    return this.#db.immediate(() => {
+      const changed = this.#db
+        .stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+        .run(change.at.getTime(), id).changes;
+      if (changed === 0) return false;
+      this.#append(change);
+      return true;
+    });
+  }
+
+  recordApiKeyUse(uses: ReadonlyMap<string, Date>): void {
+    this.#db.immediate(() => {
+      const update = this.#db.stmt('UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?');
+      for (const [id, at] of uses) update.run(at.getTime(), id);
+    });
+  }
+
+  readChanges(afterSeq: number, notBefore: Date, limit: number): ChangeRecord[] {
+    const rows = this.#db
+      .stmt('SELECT * FROM identity_changes WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?')
+      .all(afterSeq, notBefore.getTime(), limit) as ChangeRow[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      at: new Date(r.at),
+      actor: r.actor as ChangeRecord['actor'],
+      action: r.action as ChangeRecord['action'],
+      targetId: r.target_id,
+    }));
+  }
+
+  pruneChanges(before: Date): number {
+    return this.#db.stmt('DELETE FROM identity_changes WHERE at < ?').run(before.getTime()).changes;
+  }
+
+  #exists(id: string): boolean {
+    return this.#db.stmt('SELECT 1 FROM users WHERE id = ?').get(id) !== undefined;
+  }
+
+  #revokeSessions(userId: string, at: number): void {
+    this.#db.stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(at, userId);
+  }
+
+  #append(change: ChangeInput): void {
+    this.#db
+      .stmt('INSERT INTO identity_changes (at, actor, action, target_id) VALUES (?, ?, ?, ?)')
+      .run(change.at.getTime(), change.actor, change.action, change.targetId);
+  }
+}
+
+function toSummary(row: SummaryRow): UserSummary {
+  return {
+    id: row.id,
+    email: row.email,
+    createdAt: new Date(row.created_at),
+    lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
+    disabled: row.disabled_at !== null,
+    activeSessions: row.active_sessions,
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: new Date(row.created_at),
+    expiresAt: date(row.expires_at),
+    lastUsedAt: date(row.last_used_at),
+    revokedAt: date(row.revoked_at),
+  };
+}
