@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
+import { checkTlsFiles } from './tls/setup.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -68,7 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'check-config': {
-        loadConfigFile(configPath);
+        checkTlsFiles(loadConfigFile(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);
         return 0;
       }

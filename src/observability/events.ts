@@ -19,6 +19,11 @@ export const EVENTS = {
   adminError: 'Admin Request Error',
   traceExportFailed: 'Trace Export Failed',
   traceExportRecovered: 'Trace Export Recovered',
+  // TLS and HTTP/2
+  http2Abuse: 'HTTP2 Connection Refused',
+  upstreamTlsFailed: 'Upstream TLS Failed',
+  upstreamTlsUnverified: 'Upstream TLS Verification Off',
+  certificatesReloaded: 'Certificates Reloaded',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
