@@ -1,13 +1,17 @@
 // The baseline of `npm run bench`: the barest useful proxy (node:http + undici pools, round robin, streaming),
 // with none of the gateway's features. The gateway's figures are reported as a ratio of this one's.
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Pool, type Dispatcher } from 'undici';
 
 const ports = (process.env.BACKEND_PORTS ?? '').split(',').map(Number);
 const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections: 128, pipelining: 1 }));
 let next = 0;
 
-const server = createServer((req, res) => {
+// TLS_CERT_FILE + TLS_KEY_FILE: the same pass-through over HTTPS/1.1 (the TLS baseline of `npm run bench -- tls`).
+const tls = process.env.TLS_CERT_FILE ? { cert: readFileSync(process.env.TLS_CERT_FILE), key: readFileSync(process.env.TLS_KEY_FILE ?? '') } : undefined;
+const handle = (req: IncomingMessage, res: ServerResponse): void => {
   const pool = pools[next]!;
   next = (next + 1) % pools.length;
   const handler: Dispatcher.DispatchHandler = {
@@ -35,7 +39,8 @@ const server = createServer((req, res) => {
   const headers = { ...req.headers };
   delete headers.connection;
   pool.dispatch({ path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers, body: null }, handler);
-});
+};
+const server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
 server.keepAliveTimeout = 5_000;
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   const address = server.address();

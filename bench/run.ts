@@ -5,6 +5,7 @@
 //   1M buckets);
 //   default: all. --profile writes a V8 CPU profile of every gateway run to bench/results/profiles/ (open it in
 //   Chrome DevTools > Performance, or speedscope).
+//   npm run bench -- tls: HTTPS/1.1, h2 and TLS handshakes (bench/tls.ts, run on its own).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -375,6 +376,10 @@ async function startupScenario(): Promise<void> {
 
 async function main(): Promise<void> {
   const wanted = new Set(process.argv.slice(2).filter((a) => !a.startsWith('--')));
+  if (wanted.has('tls')) {
+    await import('./tls.js');
+    return;
+  }
   const run = (s: string) => wanted.size === 0 || wanted.has(s);
   process.stdout.write(
     `wrk -t1 -c${CONNECTIONS} -d${DURATION}, median of ${ROUNDS} rounds (scenarios interleaved); ` +

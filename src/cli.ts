@@ -8,6 +8,7 @@ import { GatewayError } from './errors.js';
 import { USERS_HELP } from './commands/users.js';
 import { API_KEYS_HELP } from './commands/api-keys.js';
 import { CommandUsageError } from './commands/usage.js';
+import { checkTlsFiles } from './tls/setup.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -77,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'check-config': {
-        loadConfigFile(configPath);
+        checkTlsFiles(loadConfigFile(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);
         return 0;
       }

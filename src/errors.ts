@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   UPSTREAM_RESET: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   UPSTREAM_PROTOCOL: { status: 502, message: 'Bad Gateway', source: 'upstream' },
+  /** The upstream's certificate failed verification (name, CA, expiry), or it refused our TLS handshake. */
+  UPSTREAM_TLS: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },

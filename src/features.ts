@@ -4,7 +4,7 @@ import type { Config } from './config/schema.js';
 import type { Phase } from './pipeline/phase.js';
 import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 import { GatewayMetrics } from './observability/metrics.js';
 import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
@@ -20,6 +20,8 @@ import type { RouteView } from './admin/status.js';
 import type { Tracing } from './observability/tracing/index.js';
 import { traceAuth, traceStore } from './observability/tracing/instrument.js';
 import { setupIdentity, type IdentityFeature } from './identity/setup.js';
+import type { CertificateStatus } from './tls/store.js';
+import { tlsPhases } from './tls/setup.js';
 
 /** The features' contribution to the routes' phase lists, plus their lifecycle. */
 export interface Features {
@@ -55,6 +57,8 @@ export interface FeatureDeps {
   readonly services: () => ServiceRegistry;
   /** The user routes of the running table, for the admin status. */
   readonly routes: () => readonly RouteView[];
+  /** The proxy listener's certificates (names, expiry) for /api/status and /metrics; empty without TLS. */
+  readonly certificates: () => readonly CertificateStatus[];
   readonly adminEnabled: boolean;
   /** True once the gateway is stopping (readiness turns 503). */
   readonly isDraining: () => boolean;
@@ -98,6 +102,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   const routeNames = (c: Config) => ['auth', c.routes.length === 0 ? 'proxy' : '', ...c.routes.map((r) => r.name)].filter((n) => n !== '');
   metrics.declareRoutes(routeNames(config));
   const readiness: ReadinessCheck[] = [upstreamsCheck({ hasHealthy: () => deps.services().hasHealthy() }), acceptingCheck(deps.isDraining)];
+  metrics.watchCertificates(deps.certificates);
   const authOn = config.middleware.auth.enabled;
 
   // Always opened (a reload may switch the limiter on); the memory store costs nothing until used.
@@ -182,7 +187,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     get authApi() {
       return auth ? [authLimiter, auth.routes] : undefined;
     },
-    observers: tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase],
+    // HSTS (tls/setup.ts) rides with the observers: a response filter every route gets.
+    observers: [...(tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase]), ...tlsPhases(initial)],
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       const [{ startAdminServer }, { loadDashboard }] = await Promise.all([import('./admin/server.js'), import('./admin/assets.js')]);
@@ -191,6 +197,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         metrics,
         backends: () => deps.services().backends,
         routes: deps.routes,
+        certificates: deps.certificates,
         readiness,
         reload: deps.reload,
         dashboard: loadDashboard(),

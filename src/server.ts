@@ -1,9 +1,7 @@
 // Composition root: config → stores → phases → pipeline → listeners, and the graceful stop. The only file that
 // knows every concrete adapter.
-import { listen } from './listen.js';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { ServiceRegistry } from './balancer/registry.js';
@@ -21,6 +19,8 @@ import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
 import { openFeatures, type Features } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
+import { createProxyListener } from './listeners/proxy-listener.js';
+import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -69,6 +69,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['logging.format', (c) => c.logging.format],
   ['logging.access_log_file (the file is open)', (c) => c.logging.access_log_file],
   ['tracing (the exporter is set up at start)', (c) => c.tracing],
+  ['server.tls on/off, server.tls.http2 and server.http_redirect (they choose the listeners)', tlsFixedSettings],
 ];
 
 /** The first restart-only setting that differs between two configs, or undefined. */
@@ -90,8 +91,11 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const { logger } = options;
   let config = initial;
   let trusted = trustedProxiesOf(config);
+  // Certificates first: a bad certificate is a config error before anything else is opened.
+  const listener = createProxyListener(config, logger);
   const services = new ServiceRegistry(resolveServices(config), logger);
   const tracing = await createTracing(config.tracing, logger);
+  warnUnverifiedUpstreams(config, logger);
   const features = await openFeatures(config, {
     logger,
     tracing,
@@ -99,6 +103,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     services: () => services,
     routes: () =>
       userRoutesOf(pipeline.table).map((r) => ({ name: r.name, ...r.info })),
+    certificates: () => listener.certificates?.describe() ?? [],
     adminEnabled: options.adminEnabled ?? true,
     isDraining: () => pipeline.draining,
     reload:
@@ -113,12 +118,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const access = new AccessLog(logger, options.logSink, config.logging.access_log, config.logging.access_log_format);
   const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access, tracing);
 
-  const server = createServer({
-    headersTimeout: config.server.timeouts.header,
-    requestTimeout: config.server.timeouts.request,
-    keepAliveTimeout: config.server.timeouts.idle,
-  });
-  server.maxConnections = config.server.max_connections;
+  const server = listener.server;
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('clientError', clientErrorHandler(() => config.server.proxy_by));
@@ -129,13 +129,14 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     socket.once('close', () => sockets.delete(socket));
   });
 
-  await listen(server, config.server.listen_port, config.server.listen_host);
+  const { port, redirectPort } = await listener.listen();
   services.start();
   const admin = await features.startAdmin();
-  const port = (server.address() as AddressInfo).port;
   logger.info(
     {
       port,
+      tls: listener.certificates !== undefined,
+      redirect_port: redirectPort,
       admin_port: admin,
       services: services.all.map((s) => s.name),
       routes: config.routes.length,
@@ -156,12 +157,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
       // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
       const nextTrusted = trustedProxiesOf(next);
+      const applyListener = listener.prepare(next);
       features.reconfigure(next);
       const closeLeftovers = services.apply(resolveServices(next));
-      server.maxConnections = next.server.max_connections;
-      server.headersTimeout = next.server.timeouts.header;
-      server.requestTimeout = next.server.timeouts.request;
-      server.keepAliveTimeout = next.server.timeouts.idle;
+      applyListener();
       if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
       access.configure(next.logging.access_log, next.logging.access_log_format);
       config = next;
@@ -180,13 +179,13 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       closing ??= (async () => {
         logger.info({ in_flight: sockets.size }, EVENTS.gatewayStopping);
         pipeline.draining = true;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = listener.close();
+        listener.closeIdle();
         const drained = await Promise.race([
           closed.then(() => true),
           delay(config.server.timeouts.shutdown_drain).then(() => false),
         ]);
-        if (!drained) server.closeAllConnections();
+        if (!drained) listener.closeAll();
         for (const socket of sockets) socket.destroy();
         await Promise.allSettled([services.close(), features.close()]);
         await tracing.shutdown(); // last: spans of the drained requests go out (bounded by the export timeout)

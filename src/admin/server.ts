@@ -11,6 +11,7 @@ import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { DashboardAssets } from './assets.js';
 import { runReadiness, type ReadinessCheck } from './readiness.js';
 import { buildStatus, type RouteView } from './status.js';
+import type { CertificateStatus } from '../tls/store.js';
 
 /** What a config reload did: applied, or refused with a one-line reason (no secrets). */
 export interface ReloadResult {
@@ -26,6 +27,8 @@ export interface AdminDeps {
   readonly backends: () => readonly BackendView[];
   /** The user routes of the running table (read on each request, so reloads show). */
   readonly routes?: () => readonly RouteView[];
+  /** The proxy listener's certificates, read per request (reloads show); absent: none. */
+  readonly certificates?: () => readonly CertificateStatus[];
   /** Checks behind GET /ready; the list is read on each request, so checks may be pushed after start-up. */
   readonly readiness: readonly ReadinessCheck[];
   /**
@@ -130,7 +133,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
       return void json(res, 503, { status: 'not_ready', checks: report.checks });
     }
     default: {
-      const status = buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt);
+      const status = buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt, deps.certificates?.() ?? []);
       const identity = deps.identityStatus === undefined ? undefined : await deps.identityStatus().catch(() => undefined);
       return void json(res, 200, identity === undefined ? status : { ...status, identity });
     }

@@ -1,6 +1,7 @@
 // The JSON behind the dashboard (GET /api/status): upstreams, recent traffic, rate-limit and auth activity.
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { TrafficPoint, TrafficSummary } from '../observability/recent.js';
+import type { CertificateStatus } from '../tls/store.js';
 
 /** One upstream row of the dashboard. */
 export interface UpstreamStatus {
@@ -46,6 +47,8 @@ export interface StatusBody {
   readonly rate_limit: GatewayMetrics['rateLimitCounts'];
   readonly auth: GatewayMetrics['authCounts'];
   readonly store_errors: GatewayMetrics['storeErrorCounts'];
+  /** The proxy listener's certificates (names, expiry); empty when TLS is off. */
+  readonly tls_certificates: readonly CertificateStatus[];
 }
 
 /** Seconds per chart point. */
@@ -57,6 +60,7 @@ export function buildStatus(
   backends: readonly BackendView[],
   routes: readonly RouteView[],
   startedAt: number,
+  certificates: readonly CertificateStatus[] = [],
 ): StatusBody {
   const live = metrics.live;
   const services = new Map<string, { healthy: number; upstreams: string[] }>();
@@ -87,5 +91,6 @@ export function buildStatus(
     rate_limit: { ...metrics.rateLimitCounts },
     auth: { ...metrics.authCounts },
     store_errors: { ...metrics.storeErrorCounts },
+    tls_certificates: certificates,
   };
 }

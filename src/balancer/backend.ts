@@ -1,5 +1,6 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
 import { Pool } from './undici.js';
+import { upstreamPoolOptions, type UpstreamTransport } from '../proxy/upstream-tls.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
@@ -9,6 +10,10 @@ export interface PoolOptions {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** TLS and HTTP/2 of the group (proxy/upstream-tls.ts). */
+  readonly transport: UpstreamTransport;
+  /** Identity of the TLS/HTTP/2 settings: a change gives the backend a new pool on reload. */
+  readonly transportKey: string;
 }
 
 /** Health as the dashboard and metrics show it. */
@@ -26,6 +31,8 @@ export class Backend implements Candidate, Peer {
   readonly group: PeerGroup;
   /** Identity for pool reuse across reloads: address, port and pool options. */
   readonly key: string;
+  /** TLS and HTTP/2 settings of its pool, reused by the health checker's probes. */
+  readonly transport: UpstreamTransport;
   inflight = 0;
   requests = 0;
   failures = 0;
@@ -45,8 +52,9 @@ export class Backend implements Candidate, Peer {
     this.weight = weight;
     const host = address.includes(':') ? `[${address}]` : address;
     this.label = `${host}:${port}`;
-    this.origin = `http://${this.label}`;
-    this.dispatcher = createPool(this.origin, options);
+    this.transport = options.transport;
+    this.origin = `${options.transport.scheme}://${this.label}`;
+    this.dispatcher = createPool(this.origin, options, address);
   }
 
   /** May this backend get traffic now? Read by the strategies on every pick. */
@@ -85,13 +93,13 @@ export class Backend implements Candidate, Peer {
   /** The reuse key of an upstream: a backend is kept across a reload only when its pool would be the same. */
   static keyOf(address: string, port: number, options: PoolOptions): string {
     const host = address.includes(':') ? `[${address}]` : address;
-    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}`;
+    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}|${options.transportKey}`;
   }
 }
 
 /** A keep-alive pool to `origin`. Keep-alive idle time stays under the usual 5 s server default to avoid races. */
-export function createPool(origin: string, options: PoolOptions): Pool {
-  return new Pool(origin, {
+export function createPool(origin: string, options: PoolOptions, address: string): Pool {
+  return new Pool(origin, upstreamPoolOptions(options.transport, address, {
     connections: options.connections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
@@ -99,5 +107,5 @@ export function createPool(origin: string, options: PoolOptions): Pool {
     headersTimeout: options.headersTimeoutMs,
     bodyTimeout: options.bodyTimeoutMs,
     connect: { timeout: options.connectTimeoutMs },
-  });
+  }));
 }

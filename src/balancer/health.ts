@@ -1,5 +1,6 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
-import { Agent, request } from './undici.js';
+import { Agent, Pool, request } from './undici.js';
+import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
@@ -12,7 +13,16 @@ type HealthSettings = ServiceConfig['health_check'];
  * judged by a probe stuck in its queue. Runs until stop(); timers are unref'd and never keep the process alive.
  */
 export class HealthChecker {
-  readonly #agent = new Agent({ connections: 1, keepAliveTimeout: 1_000, pipelining: 1 });
+  readonly #agent = new Agent({
+    connections: 1,
+    keepAliveTimeout: 1_000,
+    pipelining: 1,
+    // Probes speak to an HTTPS or HTTP/2 upstream the way the proxy does (same CA, SNI, client certificate).
+    factory: (origin, options) => {
+      const backend = this.#backends().find((b) => b.origin === String(origin).replace(/\/$/, ''));
+      return new Pool(origin, backend ? upstreamPoolOptions(backend.transport, backend.address, options) : options);
+    },
+  });
   readonly #logger: Logger;
   #settings: HealthSettings;
   #backends: () => readonly Backend[];

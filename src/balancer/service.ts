@@ -9,6 +9,7 @@ import { Backend, type PoolOptions } from './backend.js';
 import { createStrategy, type Strategy } from './strategy.js';
 import { EVENTS } from '../observability/events.js';
 import { HealthChecker } from './health.js';
+import { loadUpstreamTransport } from '../proxy/upstream-tls.js';
 
 /** Pool options of a service; backends whose options changed get a new pool on reload. */
 export function poolOptionsOf(s: ResolvedService): PoolOptions {
@@ -17,6 +18,8 @@ export function poolOptionsOf(s: ResolvedService): PoolOptions {
     connectTimeoutMs: s.connectTimeoutMs,
     headersTimeoutMs: s.responseTimeoutMs,
     bodyTimeoutMs: s.bodyTimeoutMs,
+    transport: loadUpstreamTransport(s, s.keyPath),
+    transportKey: JSON.stringify([s.tls, s.http2]),
   };
 }
 

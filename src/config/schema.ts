@@ -93,6 +93,52 @@ const timeouts = z
   })
   .strict();
 
+// --- TLS and HTTP/2 (issue 11) ---
+/** One certificate chain and its key, PEM files. */
+const certificatePair = z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict();
+
+/**
+ * TLS on the proxy listener: on when cert_file and key_file are both set (there is no `enabled` key). More
+ * certificates are chosen by SNI from each certificate's own SAN names; the first one answers clients without SNI.
+ */
+const serverTls = z
+  .object({
+    cert_file: z.string().default(''),
+    key_file: z.string().default(''),
+    certificates: z.array(certificatePair).default([]),
+    min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /** ALPN h2 and http/1.1; only read when TLS is on. */
+    http2: z.boolean().default(true),
+    /** Strict-Transport-Security value on every TLS response; empty: none. */
+    hsts: z.string().default(''),
+  })
+  .strict()
+  .refine((t) => (t.cert_file === '') === (t.key_file === ''), { message: 'cert_file and key_file must be set together' })
+  .refine((t) => t.certificates.length === 0 || t.cert_file !== '', { message: 'certificates needs cert_file and key_file too' });
+
+/** The optional cleartext listener that answers 308 to https. */
+const httpRedirect = z.object({ listen_port: listenPort.optional() }).strict();
+
+/**
+ * TLS to an upstream group (load_balancing, and each service). Reused by the services schema, so both stay one
+ * definition. Verification is on by default; `verify: false` is allowed but logged loudly at start-up.
+ */
+export const upstreamTls = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** PEM bundle of CAs to trust; empty: the system's CAs. */
+    ca_file: z.string().default(''),
+    /** SNI and the name to verify; empty: the upstream's address. */
+    servername: z.string().default(''),
+    verify: z.boolean().default(true),
+    /** Client certificate and key for mutual TLS; both or neither. */
+    cert_file: z.string().default(''),
+    key_file: z.string().default(''),
+  })
+  .strict()
+  .refine((t) => (t.cert_file === '') === (t.key_file === ''), { message: 'cert_file and key_file must be set together' });
+// --- end TLS and HTTP/2 ---
+
 const rateLimitRule = z
   .object({
     requests_per_minute: positiveInt,
@@ -150,6 +196,9 @@ const upstreamGroupShape = {
   /** Keep-alive connections per upstream. */
   connections_per_upstream: positiveInt.default(128),
   health_check: healthCheck.prefault({}),
+  tls: upstreamTls.prefault({}),
+  /** HTTP/2 to the upstreams (needed for gRPC): over TLS by ALPN, else cleartext with prior knowledge (h2c). */
+  http2: z.boolean().default(false),
 };
 
 /** Upstream timeouts a service (all three) or a route (response and body, applied per request) may override. */
@@ -280,6 +329,10 @@ export const configSchema = z
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
         trusted_proxies: z.array(z.string()).default([]),
         timeouts: timeouts.prefault({}),
+        tls: serverTls.prefault({}),
+        http_redirect: httpRedirect.prefault({}),
+        /** HTTP/2: concurrent streams one client connection may open (SETTINGS_MAX_CONCURRENT_STREAMS). */
+        http2_max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
       })
       .strict()
       .prefault({}),
@@ -451,3 +504,5 @@ export type StrategyName = ServiceConfig['strategy'];
 export type RouteConfig = Config['routes'][number];
 export type CorsConfig = z.infer<typeof cors>;
 export type HeaderRewriteConfig = z.infer<typeof headerRewrite>;
+export type UpstreamTlsConfig = z.infer<typeof upstreamTls>;
+export type ServerTlsConfig = Config['server']['tls'];

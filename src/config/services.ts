@@ -1,6 +1,6 @@
 // The services of a config: `load_balancing` becomes the service named "default", and every service's upstream
 // timeouts are resolved against server.timeouts, so the rest of the gateway reads one shape.
-import type { Config, ServiceConfig } from './schema.js';
+import type { Config, ServiceConfig, UpstreamTlsConfig } from './schema.js';
 
 /** The service `load_balancing` defines, and the target of the implicit catch-all route. */
 export const DEFAULT_SERVICE = 'default';
@@ -16,6 +16,11 @@ export interface ResolvedService {
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** TLS and HTTP/2 to the upstreams (proxy/upstream-tls.ts). */
+  readonly tls: UpstreamTlsConfig;
+  readonly http2: boolean;
+  /** Where the service is in the config ("load_balancing", "services.billing"), for error messages. */
+  readonly keyPath: string;
 }
 
 /** Every service of the config by name, `default` (from load_balancing) first when present. */
@@ -33,6 +38,9 @@ export function resolveServices(config: Config): ReadonlyMap<string, ResolvedSer
       connectTimeoutMs: s.timeouts?.upstream_connect ?? t.upstream_connect,
       responseTimeoutMs: s.timeouts?.upstream_response ?? t.upstream_response,
       bodyTimeoutMs: s.timeouts?.upstream_body ?? t.upstream_body,
+      tls: s.tls,
+      http2: s.http2,
+      keyPath: name === DEFAULT_SERVICE && s === config.load_balancing ? 'load_balancing' : `services.${name}`,
     });
   };
   if (config.load_balancing !== undefined) add(DEFAULT_SERVICE, config.load_balancing);

@@ -16,7 +16,9 @@ export type AccessLogFormat = 'events' | 'single';
 /** What the access log reads from a request; the pipeline's RequestContext has this shape. */
 export interface AccessFacts {
   readonly id: string;
-  readonly req: { readonly method?: string | undefined };
+  readonly req: { readonly method?: string | undefined } & RequestLike;
+  /** The TLS version of the client connection, read when the request arrived; undefined for cleartext. */
+  readonly tlsVersion: string | undefined;
   readonly path: string;
   /** The route's name (config-bounded, never request data). */
   readonly route: { readonly name: string };
@@ -30,6 +32,26 @@ export interface AccessFacts {
   readonly error: GatewayError | undefined;
   /** Feature state; the tracing slot gives the trace id written into every line while tracing is on. */
   readonly slots: unknown[];
+}
+
+/** What protocolOf and tlsVersionOf read from a request (node:http's IncomingMessage or the HTTP/2 compat one). */
+interface RequestLike {
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly socket: unknown;
+}
+
+/** The protocol of a request in ALPN spelling. */
+export function protocolOf(req: RequestLike): string {
+  if (req.httpVersionMajor === 2) return 'h2';
+  return req.httpVersionMinor === 0 ? 'http/1.0' : 'http/1.1';
+}
+
+/** The negotiated TLS version of the request's connection, or undefined when it is not TLS (or already gone). */
+export function tlsVersionOf(req: RequestLike): string | undefined {
+  const socket = req.socket as { encrypted?: boolean; getProtocol?: () => string | null } | null;
+  if (socket?.encrypted !== true || typeof socket.getProtocol !== 'function') return undefined;
+  return socket.getProtocol() ?? undefined;
 }
 
 const PINO_INFO = 30;
@@ -115,6 +137,8 @@ export class AccessLog {
           client: ctx.clientAddress,
           error: error?.code,
           cause,
+          protocol: protocolOf(ctx.req),
+          tls: ctx.tlsVersion,
         },
         EVENTS.requestCompleted,
       );
@@ -124,7 +148,8 @@ export class AccessLog {
     if (ctx.service !== undefined) line += `,"upstream_service":${JSON.stringify(ctx.service)}`;
     if (upstream !== undefined) line += `,"upstream":${JSON.stringify(upstream)}`;
     if (attempts !== undefined) line += `,"attempts":${attempts}`;
-    line += `,"status":${ctx.status},"duration_ms":${ctx.durationMs},"client":${JSON.stringify(ctx.clientAddress)}`;
+    line += `,"status":${ctx.status},"duration_ms":${ctx.durationMs},"client":${JSON.stringify(ctx.clientAddress)},"protocol":"${protocolOf(ctx.req)}"`;
+    if (ctx.tlsVersion !== undefined) line += `,"tls":"${ctx.tlsVersion}"`;
     if (error !== undefined) line += `,"error":"${error.code}"`;
     if (cause !== undefined) line += `,"cause":${JSON.stringify(cause)}`;
     this.#sink.write(`${line},"msg":"${EVENTS.requestCompleted}"}\n`);

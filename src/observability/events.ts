@@ -21,6 +21,11 @@ export const EVENTS = {
   traceExportRecovered: 'Trace Export Recovered',
   /** Audit: an operator acted on a user or API key (admin API or CLI). */
   adminAction: 'admin_action',
+  // TLS and HTTP/2
+  http2Abuse: 'HTTP2 Connection Refused',
+  upstreamTlsFailed: 'Upstream TLS Failed',
+  upstreamTlsUnverified: 'Upstream TLS Verification Off',
+  certificatesReloaded: 'Certificates Reloaded',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -1,6 +1,5 @@
 // Prometheus metrics: the gateway-owned registry, every metric name, the logging-phase writer and the event sinks.
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -24,6 +23,7 @@ export const METRICS = {
   spansDropped: 'portcullis_tracing_spans_dropped_total',
   unreplicatedRevocations: 'portcullis_revocations_unreplicated_total',
   adminActions: 'portcullis_admin_actions_total',
+  tlsCertificateExpiry: 'portcullis_tls_certificate_expiry_seconds',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
@@ -286,6 +286,23 @@ export class GatewayMetrics {
   /** A revocation was written on the Redis master but no replica confirmed it (cheap, never throws). */
   recordUnreplicatedRevocation(): void {
     this.#unreplicatedRevocations.inc();
+  }
+
+  /**
+   * Exports the seconds until each listener certificate expires (labels: its file and SAN names), read from
+   * `certificates` at scrape time so a reload's new certificates show. Call once at start-up when TLS is on.
+   */
+  watchCertificates(certificates: () => readonly { cert_file: string; names: readonly string[]; expires_in_s: number }[]): void {
+    new Gauge({
+      name: METRICS.tlsCertificateExpiry,
+      help: 'Seconds until the listener certificate expires (alert well ahead, e.g. below 14 days)',
+      labelNames: ['cert_file', 'names'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of certificates()) this.set({ cert_file: c.cert_file, names: c.names.join(',') }, c.expires_in_s);
+      },
+    });
   }
 
   /** Requests in flight and open client connections right now (for /api/status). */

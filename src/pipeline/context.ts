@@ -6,6 +6,7 @@ import type { GatewayError } from '../errors.js';
 import type { Peer } from './upstream.js';
 import type { Route } from './route.js';
 import { normalizeAddress, type TrustedProxies } from './client-address.js';
+import { tlsVersionOf } from '../observability/access-log.js';
 
 /** Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests. */
 export type ResponseDecorator = (ctx: RequestContext, headers: OutgoingHttpHeaders) => void;
@@ -38,6 +39,10 @@ export class RequestContext {
   readonly clientAddress: string;
   /** True for an Upgrade (WebSocket) request. */
   readonly upgrade: boolean;
+  /** True when the client connected over TLS (X-Forwarded-Proto https, HSTS). */
+  readonly secure: boolean;
+  /** The TLS version ("TLSv1.3") for the access log, read now: the connection may be gone when the log is written. */
+  readonly tlsVersion: string | undefined;
   /** For an upgrade: bytes the client sent after its request head, to be passed on once joined. */
   upgradeHead: Buffer | undefined = undefined;
   /** Per-feature state, read and written only through ContextSlot instances. */
@@ -92,6 +97,8 @@ export class RequestContext {
     this.path = q === -1 ? url : url.slice(0, q);
     this.query = q === -1 ? '' : url.slice(q);
     this.peerAddress = normalizeAddress(req.socket?.remoteAddress ?? '');
+    this.secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+    this.tlsVersion = this.secure ? tlsVersionOf(req) : undefined;
     this.peerTrusted = trusted.has(this.peerAddress);
     const xff = this.peerTrusted ? req.headers['x-forwarded-for'] : undefined;
     this.clientAddress = xff === undefined ? this.peerAddress : trusted.clientAddress(this.peerAddress, Array.isArray(xff) ? xff.join(',') : xff);

@@ -1,8 +1,16 @@
 // Every response the gateway makes itself goes through here: JSON bodies, error bodies from the one catalogue, and
 // the gateway headers on each, whether on the proxy port, the admin port, or a raw socket node refused to parse.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { GatewayError } from '../errors.js';
+import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
+import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+
+/** The HTTP/2 stream behind a compat response (node's Http2ServerResponse), or undefined over HTTP/1.x. */
+function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
+  return ctx.req.httpVersionMajor === 2 ? (ctx.res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
+}
 
 /** The JSON body of an error: `{error, code, request_id}`, plus `details` and the error's own extra fields. */
 export function errorBody(err: GatewayError, requestId: string | undefined): Record<string, unknown> {
@@ -62,6 +70,10 @@ export function sendJson(
 ): 'responded' {
   const res = ctx.res;
   if (res.headersSent || res.destroyed) return 'responded';
+  if (status >= 400 && isGrpc(ctx.req.headers)) {
+    const message = (body as { error?: unknown } | null)?.error;
+    return sendGrpcError(ctx, status, typeof message === 'string' ? message : 'gateway error', extraHeaders);
+  }
   const payload = JSON.stringify(body);
   const headers: OutgoingHttpHeaders = {
     'content-type': 'application/json; charset=utf-8',
@@ -104,4 +116,45 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
   const hooks = ctx.route.errorFilters;
   for (let i = 0; i < hooks.length; i++) if (hooks[i]!.onError(ctx, err) === 'responded') return 'responded';
   return sendJson(ctx, err.status, errorBody(err, ctx.id), err.headers);
+}
+
+/**
+ * A gateway-made error to a gRPC client: HTTP 200 "trailers-only" (one HEADERS frame that ends the stream) with
+ * grpc-status and grpc-message, mapped from the HTTP status (grpc-status.ts). The access log and metrics still
+ * record the HTTP status the error stands for (ctx.status), so a 401 counts as a 401 whatever the protocol.
+ */
+export function sendGrpcError(
+  ctx: RequestContext,
+  status: number,
+  message: string,
+  extraHeaders?: Readonly<Record<string, string>>,
+): 'responded' {
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'application/grpc',
+    'grpc-status': String(grpcStatusFor(status, ctx.error?.code)),
+    'grpc-message': encodeGrpcMessage(message),
+  };
+  if (extraHeaders) Object.assign(headers, extraHeaders);
+  ctx.decorate(ctx, headers);
+  ctx.status = status;
+  sendTrailersOnly(ctx, 200, headers);
+  return 'responded';
+}
+
+/**
+ * Writes a response that is headers only and ends there. Over HTTP/2 this is a single HEADERS frame with END_STREAM,
+ * which gRPC reads as trailers (node's compat writeHead + end would add an empty DATA frame, and a gRPC client then
+ * sees a response without status). Over HTTP/1.x it is an empty response. Used for gateway errors and for relaying
+ * an upstream's own trailers-only gRPC answer.
+ */
+export function sendTrailersOnly(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
+  const stream = http2StreamOf(ctx);
+  if (stream !== undefined) {
+    if (stream.destroyed || stream.headersSent) return;
+    stream.respond({ ...headers, ':status': status }, { endStream: true });
+    return;
+  }
+  headers['content-length'] = 0;
+  ctx.res.writeHead(status, headers);
+  ctx.res.end();
 }

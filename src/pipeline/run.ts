@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import type { AccessLog } from '../observability/access-log.js';
+import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.js';
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
@@ -167,6 +168,9 @@ export class Pipeline implements AttemptListener {
     if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
     if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
     ctx.error = error;
+    if (error.code === 'UPSTREAM_TLS') {
+      this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason: tlsFailureReason(error.cause), cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
+    }
     const selector = ctx.route.upstream;
     if (selector && error.retryable && ctx.attempts <= group.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
       this.#logger.warn(
@@ -198,7 +202,8 @@ export class Pipeline implements AttemptListener {
     headers['x-proxy-by'] = this.#setup.proxyBy;
     headers['x-request-id'] = ctx.id;
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
-    if (this.draining && !ctx.upgrade) headers.connection = 'close'; // a 101 needs its Connection: upgrade
+    // A 101 needs its Connection: upgrade; HTTP/2 forbids the header (a draining h2 session gets GOAWAY instead).
+    if (this.draining && !ctx.upgrade && ctx.req.httpVersionMajor !== 2) headers.connection = 'close';
     const hooks = ctx.route.responseFilters;
     for (let i = 0; i < hooks.length; i++) {
       try {

@@ -7,9 +7,10 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { responseHeaders } from './headers.js';
+import { responseHeaders, upstreamTrailers } from './headers.js';
 import { classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
+import { sendTrailersOnly } from '../pipeline/reply.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -25,8 +26,14 @@ const CLIENT_CLOSED = new GatewayError('CLIENT_CLOSED');
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** True when the request carries a body (a Content-Length above 0, or chunked). */
+/**
+ * True when the request carries a body: a Content-Length above 0, or chunked; over HTTP/2, any stream whose HEADERS
+ * frame did not end it (gRPC and other streamed bodies come without a Content-Length).
+ */
 export function hasRequestBody(ctx: RequestContext): boolean {
+  if (ctx.req.httpVersionMajor === 2) {
+    return (ctx.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+  }
   const h = ctx.req.headers;
   const length = h['content-length'];
   return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
@@ -55,6 +62,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #done = false;
   /** Resumes the upstream once the client has taken the buffered data; made on the first full buffer only. */
   #resumeOnDrain: (() => void) | undefined = undefined;
+  /**
+   * A gRPC answer whose first HEADERS already carry grpc-status is "trailers-only": held back until the upstream
+   * ends it, then relayed as one HEADERS frame that ends the stream, as gRPC clients require.
+   */
+  #trailersOnly: { status: number; headers: OutgoingHttpHeaders } | undefined = undefined;
 
   constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number) {
     this.#ctx = ctx;
@@ -127,22 +139,37 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.decorate(ctx, out);
     ctx.status = statusCode;
     if (res.destroyed) return;
-    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+    if (out['grpc-status'] !== undefined && ctx.req.httpVersionMajor === 2) {
+      this.#trailersOnly = { status: statusCode, headers: out };
+      return;
+    }
+    // HTTP/2 has no reason phrase (node warns when given one).
+    if (statusMessage && ctx.req.httpVersionMajor !== 2) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#ctx.res;
+    if (this.#trailersOnly !== undefined) this.#flushHeldHeaders();
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', (this.#resumeOnDrain ??= () => this.controller?.resume()));
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Record<string, string | string[] | undefined>): void {
     this.#done = true;
     const ctx = this.#ctx;
-    ctx.res.end();
+    const held = this.#trailersOnly;
+    if (held !== undefined) {
+      this.#trailersOnly = undefined;
+      sendTrailersOnly(ctx, held.status, held.headers);
+    } else {
+      // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
+      const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
+      if (trailers !== undefined) ctx.res.addTrailers(trailers);
+      ctx.res.end();
+    }
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 
@@ -159,6 +186,13 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
     ctx.res.destroy();
     this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  /** The held trailers-only headers were not the end after all (body data follows): send them as plain headers. */
+  #flushHeldHeaders(): void {
+    const held = this.#trailersOnly!;
+    this.#trailersOnly = undefined;
+    this.#ctx.res.writeHead(held.status, held.headers);
   }
 
   #fail(error: GatewayError): void {

@@ -2,10 +2,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { responseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers.js';
+import { responseHeaders, upstreamRequestHeaders, upstreamTrailers, type ForwardingFacts } from './headers.js';
 
-const UNTRUSTED: ForwardingFacts = { id: 'rid-1', peerAddress: '203.0.113.7', peerTrusted: false };
-const TRUSTED: ForwardingFacts = { id: 'rid-2', peerAddress: '10.0.0.2', peerTrusted: true };
+const UNTRUSTED: ForwardingFacts = { id: 'rid-1', peerAddress: '203.0.113.7', peerTrusted: false, secure: false };
+const TRUSTED: ForwardingFacts = { id: 'rid-2', peerAddress: '10.0.0.2', peerTrusted: true, secure: false };
 
 describe('upstreamRequestHeaders: hop-by-hop', () => {
   test('removes the standard hop-by-hop set and every header named by Connection', () => {
@@ -117,5 +117,43 @@ describe('responseHeaders', () => {
   test('leaves a clean header set unchanged', () => {
     const headers = { 'content-type': 'application/json', 'content-length': '2' };
     assert.deepEqual(responseHeaders(headers), { 'content-type': 'application/json', 'content-length': '2' });
+  });
+});
+
+describe('upstreamRequestHeaders: HTTP/2 and TLS clients', () => {
+  const H2_GRPC: IncomingHttpHeaders = {
+    ':method': 'POST',
+    ':path': '/pkg.Svc/Call',
+    ':authority': 'api.example:8443',
+    ':scheme': 'https',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  };
+
+  test('pseudo-headers are not forwarded; :authority becomes Host and X-Forwarded-Host', () => {
+    const out = upstreamRequestHeaders(H2_GRPC, { ...UNTRUSTED, secure: true });
+    for (const name of Object.keys(out)) assert.ok(!name.startsWith(':'), `${name} must not be forwarded`);
+    assert.equal(out.host, 'api.example:8443');
+    assert.equal(out['x-forwarded-host'], 'api.example:8443');
+  });
+
+  test('a TLS client gets X-Forwarded-Proto https; a trusted proxy\'s own value still wins', () => {
+    assert.equal(upstreamRequestHeaders({ host: 'a' }, { ...UNTRUSTED, secure: true })['x-forwarded-proto'], 'https');
+    assert.equal(upstreamRequestHeaders({ host: 'a', 'x-forwarded-proto': 'http' }, { ...TRUSTED, secure: true })['x-forwarded-proto'], 'http');
+  });
+
+  test('TE: trailers reaches a gRPC upstream, and nothing else of TE does', () => {
+    assert.equal(upstreamRequestHeaders(H2_GRPC, UNTRUSTED).te, 'trailers');
+    assert.equal(upstreamRequestHeaders({ ...H2_GRPC, te: 'gzip' }, UNTRUSTED).te, undefined);
+    assert.equal(upstreamRequestHeaders({ te: 'trailers', 'content-type': 'text/plain' }, UNTRUSTED).te, undefined);
+  });
+});
+
+describe('upstreamTrailers', () => {
+  test('parsed trailers win; else the HTTP/2 trailer object undici kept raw, without pseudo-headers', () => {
+    assert.deepEqual(upstreamTrailers({ 'x-sum': 'abc' }, undefined), { 'x-sum': 'abc' });
+    assert.deepEqual(upstreamTrailers({}, { 'grpc-status': '0', 'grpc-message': '', ':status': '200' }), { 'grpc-status': '0', 'grpc-message': '' });
+    assert.equal(upstreamTrailers({}, ['x-raw', 'array']), undefined);
+    assert.equal(upstreamTrailers({}, undefined), undefined);
   });
 });

@@ -37,6 +37,14 @@ export interface ForwardingFacts {
   readonly peerAddress: string;
   /** True when the peer is a trusted proxy: its X-Forwarded-* headers are kept and extended. */
   readonly peerTrusted: boolean;
+  /** True when the client connected over TLS: X-Forwarded-Proto https. */
+  readonly secure: boolean;
+}
+
+/** True for a gRPC request (content-type application/grpc, application/grpc+proto, ...). */
+export function isGrpc(incoming: IncomingHttpHeaders): boolean {
+  const type = incoming['content-type'];
+  return type !== undefined && type.startsWith('application/grpc');
 }
 
 /** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
@@ -59,7 +67,13 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: For
   const out: UpstreamHeaders = {};
   const dropped = connectionTokens(incoming.connection);
   for (const name in incoming) {
-    if (REQUEST_HOP_BY_HOP.has(name)) continue;
+    // HTTP/2 pseudo-headers (":method", ":authority"...) describe the request line; undici builds its own.
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (REQUEST_HOP_BY_HOP.has(name)) {
+      // gRPC requires "TE: trailers" (the one TE value HTTP/2 allows) to reach the server; undici relays trailers.
+      if (name === 'te' && incoming.te === 'trailers' && isGrpc(incoming)) out.te = 'trailers';
+      continue;
+    }
     if (dropped !== undefined && dropped.includes(name)) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
@@ -68,14 +82,35 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: For
   out['x-forwarded-for'] =
     facts.peerTrusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${facts.peerAddress}` : facts.peerAddress;
   const proto = incoming['x-forwarded-proto'];
-  out['x-forwarded-proto'] = facts.peerTrusted && typeof proto === 'string' ? proto : 'http';
+  out['x-forwarded-proto'] = facts.peerTrusted && typeof proto === 'string' ? proto : facts.secure ? 'https' : 'http';
   const fwdHost = incoming['x-forwarded-host'];
-  const host = incoming.host;
+  // HTTP/2 carries the host as ":authority" (a client may still send Host; RFC 9113 §8.3.1 says they must agree).
+  const host = incoming.host ?? (incoming[':authority'] as string | undefined);
+  if (out.host === undefined && host !== undefined) out.host = host;
   if (facts.peerTrusted && typeof fwdHost === 'string') out['x-forwarded-host'] = fwdHost;
   else if (host !== undefined) out['x-forwarded-host'] = host;
   else delete out['x-forwarded-host'];
   out['x-request-id'] = facts.id;
   return out;
+}
+
+/**
+ * The trailers of an upstream response. undici 7 hands an HTTP/2 upstream's trailers to new-style handlers as an
+ * empty object (its unwrap handler parses the h2 trailer object as if it were a raw header array), while the
+ * controller keeps the original in `rawTrailers`: take them from there when the parsed set is empty.
+ */
+export function upstreamTrailers(parsed: Readonly<Record<string, string | string[] | undefined>> | undefined, raw: unknown): Record<string, string | string[]> | undefined {
+  if (parsed !== undefined && Object.keys(parsed).length > 0) return parsed as Record<string, string | string[]>;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  for (const name of Object.keys(raw)) {
+    const value = (raw as Record<string, unknown>)[name];
+    if (name.startsWith(':') || (typeof value !== 'string' && !Array.isArray(value))) continue;
+    out[name] = value as string | string[];
+    any = true;
+  }
+  return any ? out : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 // Maps undici and socket errors to the gateway's codes: which status the client sees, and whether to retry.
 import { GatewayError } from '../errors.js';
+import { tlsFailureReason } from './upstream-tls.js';
 
 /** No connection could be made: the request never reached the upstream, so any request may go elsewhere. */
 const CONNECT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -15,6 +16,9 @@ const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMED
 export function classifyUpstreamError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: unknown } | null)?.code;
+  // A certificate the gateway refused, or a handshake the upstream refused: the request was never sent, so another
+  // upstream may take it (the retry loop never picks the same one again).
+  if (tlsFailureReason(err) !== undefined) return new GatewayError('UPSTREAM_TLS', { retryable: true, cause: err });
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayError('UPSTREAM_CONNECT_TIMEOUT', { retryable: true, cause: err });
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new GatewayError('UPSTREAM_TIMEOUT', { cause: err });
@@ -33,11 +37,15 @@ export function classifyUpstreamError(err: unknown): GatewayError {
 export function isUpstreamHealthFailure(error: GatewayError): boolean {
   const code = error.code;
   return (
-    code === 'UPSTREAM_UNREACHABLE' || code === 'UPSTREAM_CONNECT_TIMEOUT' || code === 'UPSTREAM_RESET' || code === 'UPSTREAM_TIMEOUT'
+    code === 'UPSTREAM_UNREACHABLE' ||
+    code === 'UPSTREAM_CONNECT_TIMEOUT' ||
+    code === 'UPSTREAM_RESET' ||
+    code === 'UPSTREAM_TIMEOUT' ||
+    code === 'UPSTREAM_TLS'
   );
 }
 
 /** The request never reached the upstream: repeating it elsewhere is safe whatever its method. */
 export function failedBeforeSending(error: GatewayError): boolean {
-  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT';
+  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS';
 }

@@ -41,6 +41,9 @@ export async function startPipelineServer(options: PipelineServerOptions): Promi
       connectTimeoutMs: 2000,
       responseTimeoutMs: 5000,
       bodyTimeoutMs: 5000,
+      tls: { enabled: false, ca_file: '', servername: '', verify: true, cert_file: '', key_file: '' },
+      http2: false,
+      keyPath: 'services.echo',
     },
     logger,
   );

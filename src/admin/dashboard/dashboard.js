@@ -120,6 +120,22 @@ function renderRoutes(routes, generatedAt) {
   body.replaceChildren(...rows);
 }
 
+/** The listener certificates; the panel stays hidden without TLS. Under 14 days left is flagged. */
+function renderCertificates(certificates) {
+  const list = Array.isArray(certificates) ? certificates : [];
+  byId('tls-panel').hidden = list.length === 0;
+  const rows = list.map((c) => {
+    const tr = document.createElement('tr');
+    cell(tr, c.names.join(', '));
+    cell(tr, c.cert_file);
+    cell(tr, new Date(c.not_after).toISOString().slice(0, 10));
+    const days = Math.floor(c.expires_in_s / 86400);
+    cell(tr, days, days < 14 ? 'num expiring' : 'num');
+    return tr;
+  });
+  byId('certificates').tBodies[0].replaceChildren(...rows);
+}
+
 function renderPairs(id, counts, labels) {
   const list = byId(id);
   const items = [];
@@ -232,6 +248,7 @@ function render(status) {
   setText('updated', new Date(status.generated_at).toLocaleTimeString());
   renderUpstreams(status.upstreams);
   renderRoutes(status.routes, status.generated_at);
+  renderCertificates(status.tls_certificates);
   renderPairs('ratelimit', status.rate_limit, RATE_LIMIT_LABELS);
   renderPairs('auth', status.auth, AUTH_LABELS);
   renderPairs('stores', status.store_errors, STORE_LABELS);

@@ -1,0 +1,147 @@
+// The proxy port's server: cleartext HTTP/1.1, HTTPS HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1 by ALPN; plus the
+// optional redirect listener. server.ts attaches the pipeline's handlers and does not care which kind it got.
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { listen } from '../listen.js';
+import { EVENTS } from '../observability/events.js';
+import { CertificateStore, tlsEnabled } from '../tls/store.js';
+import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, guardSession, type H2GuardSettings } from './h2-guard.js';
+import { createRedirectServer } from './redirect.js';
+
+/** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
+// closeAllConnections is absent from the HTTP/2 server (its HTTP/1.1 fallback has only closeIdleConnections).
+type Http1Capable = Pick<HttpServer, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'closeIdleConnections'> &
+  Partial<Pick<HttpServer, 'closeAllConnections'>>;
+
+/** The proxy listener, whatever its protocol. */
+export interface ProxyListener {
+  /**
+   * The server to attach 'request', 'upgrade', 'clientError' and 'connection' handlers to. Over HTTP/2 its
+   * 'request' event passes node's compat objects (Http2ServerRequest/Response) in place of IncomingMessage and
+   * ServerResponse; the pipeline handles the differences (pseudo-headers, no connection headers, trailers).
+   */
+  readonly server: NetServer;
+  /** The certificates when TLS is on (status, metrics); undefined for cleartext. */
+  readonly certificates: CertificateStore | undefined;
+  /** Listens on the proxy port, then the redirect port if any; resolves to the bound ports. */
+  listen(): Promise<{ port: number; redirectPort: number | undefined }>;
+  /**
+   * Checks what a reload needs (certificate files are read again: they may have been replaced on disk) and returns
+   * the function that applies it. Throws ConfigError and changes nothing when a certificate cannot be used.
+   */
+  prepare(next: Config): () => void;
+  /** Closes idle HTTP/1.1 connections and asks HTTP/2 clients to go (GOAWAY after their open streams finish). */
+  closeIdle(): void;
+  /** Drops every connection (end of the drain time). */
+  closeAll(): void;
+  /** Stops accepting on both ports; resolves once the proxy port's connections are gone. */
+  close(): Promise<void>;
+}
+
+/** Builds the listener for `config.server` (not listening yet). Throws ConfigError on an unusable certificate. */
+export function createProxyListener(config: Config, logger: Logger): ProxyListener {
+  let settings = config.server;
+  const certificates = tlsEnabled(settings.tls) ? new CertificateStore(settings.tls) : undefined;
+  const h2 = certificates !== undefined && settings.tls.http2;
+  const sessions = new Set<Http2Session>();
+  const guard: H2GuardSettings = { idleMs: settings.timeouts.idle };
+  let server: NetServer & Http1Capable;
+  if (certificates === undefined) {
+    server = createHttpServer();
+  } else if (!h2) {
+    server = createHttpsServer({ ...certificates.serverOptions(), handshakeTimeout: settings.timeouts.header });
+  } else {
+    const secure: Http2SecureServer = createSecureServer({
+      ...certificates.serverOptions(),
+      handshakeTimeout: settings.timeouts.header,
+      allowHTTP1: true,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
+      // Node's own abuse counters, tighter than their defaults (1000 invalid frames, 100 refused streams).
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+      settings: {
+        maxConcurrentStreams: settings.http2_max_concurrent_streams,
+        maxHeaderListSize: MAX_HEADER_LIST_SIZE,
+        enablePush: false,
+      },
+    });
+    // The TLS sockets by peer address: a session only exposes a proxy of its socket, which refuses destroy().
+    const tlsSockets = new Map<string, TLSSocket>();
+    const peerKey = (s: { remoteAddress?: string; remotePort?: number }) => `${s.remoteAddress}|${s.remotePort}`;
+    secure.on('secureConnection', (socket: TLSSocket) => {
+      const key = peerKey(socket);
+      tlsSockets.set(key, socket);
+      socket.once('close', () => tlsSockets.delete(key));
+    });
+    const rawSocket = (session: Http2Session) => (session.socket ? tlsSockets.get(peerKey(session.socket)) : undefined);
+    secure.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      guardSession(session, guard, logger, rawSocket);
+    });
+    // A session-level protocol error is the client's problem; it has been answered with GOAWAY already.
+    secure.on('sessionError', () => undefined);
+    server = secure as unknown as NetServer & Http1Capable;
+  }
+  const applyTimeouts = (s: Config['server']) => {
+    server.headersTimeout = s.timeouts.header;
+    server.requestTimeout = s.timeouts.request;
+    server.keepAliveTimeout = s.timeouts.idle;
+    server.maxConnections = s.max_connections;
+    guard.idleMs = s.timeouts.idle;
+  };
+  applyTimeouts(settings);
+
+  let boundPort = 0;
+  const redirectPort = settings.http_redirect.listen_port;
+  const redirect =
+    redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, settings.proxy_by, settings.timeouts);
+
+  return {
+    server,
+    certificates,
+    async listen() {
+      await listen(server, settings.listen_port, settings.listen_host);
+      boundPort = (server.address() as AddressInfo).port;
+      if (redirect === undefined || redirectPort === undefined) return { port: boundPort, redirectPort: undefined };
+      try {
+        await listen(redirect, redirectPort, settings.listen_host);
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+      return { port: boundPort, redirectPort: (redirect.address() as AddressInfo).port };
+    },
+    prepare(next: Config) {
+      const commitCertificates = certificates?.prepare(next.server.tls);
+      return () => {
+        settings = next.server;
+        applyTimeouts(settings);
+        if (h2) (server as unknown as Http2SecureServer).updateSettings({ maxConcurrentStreams: settings.http2_max_concurrent_streams });
+        if (commitCertificates && certificates) {
+          // The default context (clients without SNI); the SNI callback already reads the new list.
+          (server as unknown as HttpsServer).setSecureContext(commitCertificates());
+          logger.info({ certificates: certificates.describe().map((c) => ({ names: c.names, not_after: c.not_after })) }, EVENTS.certificatesReloaded);
+        }
+      };
+    },
+    closeIdle() {
+      server.closeIdleConnections();
+      for (const session of sessions) session.close();
+    },
+    closeAll() {
+      server.closeAllConnections?.();
+      for (const session of sessions) session.destroy();
+    },
+    close() {
+      redirect?.close();
+      redirect?.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

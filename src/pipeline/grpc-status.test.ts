@@ -1,0 +1,24 @@
+// Unit tests of the gRPC status mapping of gateway-made errors and of grpc-message encoding.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GRPC, encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+
+test('HTTP statuses map as gRPC documents them', () => {
+  assert.equal(grpcStatusFor(400, 'BAD_REQUEST'), GRPC.INTERNAL);
+  assert.equal(grpcStatusFor(401, 'UNAUTHORIZED'), GRPC.UNAUTHENTICATED);
+  assert.equal(grpcStatusFor(403, undefined), GRPC.PERMISSION_DENIED);
+  assert.equal(grpcStatusFor(404, 'NOT_FOUND'), GRPC.UNIMPLEMENTED);
+  for (const status of [429, 502, 503, 504]) assert.equal(grpcStatusFor(status, undefined), GRPC.UNAVAILABLE, String(status));
+  for (const status of [405, 413, 500]) assert.equal(grpcStatusFor(status, undefined), GRPC.UNKNOWN, String(status));
+});
+
+test("the gateway's own upstream timeouts are DEADLINE_EXCEEDED, other 504s UNAVAILABLE", () => {
+  assert.equal(grpcStatusFor(504, 'UPSTREAM_TIMEOUT'), GRPC.DEADLINE_EXCEEDED);
+  assert.equal(grpcStatusFor(504, 'UPSTREAM_CONNECT_TIMEOUT'), GRPC.DEADLINE_EXCEEDED);
+  assert.equal(grpcStatusFor(502, 'UPSTREAM_RESET'), GRPC.UNAVAILABLE);
+});
+
+test('grpc-message is percent-encoded outside printable ASCII, and % itself', () => {
+  assert.equal(encodeGrpcMessage('Too Many Requests'), 'Too Many Requests');
+  assert.equal(encodeGrpcMessage('100% sûr\n'), '100%25 s%C3%BBr%0A');
+});

@@ -1,0 +1,48 @@
+// gRPC status codes for the gateway's own errors (pure): gRPC's documented HTTP-to-gRPC mapping, plus timeouts.
+import type { ErrorCode } from '../errors.js';
+
+/** The gRPC codes the gateway answers with (google.rpc.Code). */
+export const GRPC = {
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  PERMISSION_DENIED: 7,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/**
+ * The grpc-status for a gateway-made error with HTTP `status` (doc/http-grpc-status-mapping.md in grpc/grpc):
+ * 400 → INTERNAL, 401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED, 404 → UNIMPLEMENTED, 429/502/503/504 →
+ * UNAVAILABLE, anything else → UNKNOWN. The exception: the gateway's own upstream timeouts are DEADLINE_EXCEEDED.
+ */
+export function grpcStatusFor(status: number, code: ErrorCode | undefined): number {
+  if (code === 'UPSTREAM_TIMEOUT' || code === 'UPSTREAM_CONNECT_TIMEOUT') return GRPC.DEADLINE_EXCEEDED;
+  switch (status) {
+    case 400:
+      return GRPC.INTERNAL;
+    case 401:
+      return GRPC.UNAUTHENTICATED;
+    case 403:
+      return GRPC.PERMISSION_DENIED;
+    case 404:
+      return GRPC.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GRPC.UNAVAILABLE;
+    default:
+      return GRPC.UNKNOWN;
+  }
+}
+
+/** grpc-message encoding (gRPC over HTTP/2 spec): printable ASCII except '%' as is, every other byte as %XX. */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

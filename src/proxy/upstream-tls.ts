@@ -1,0 +1,118 @@
+// How the gateway talks to an upstream group: TLS (CA, SNI, verification, client certificate) and HTTP/2, as undici
+// pool options, and why a TLS handshake with an upstream failed. One place for both, used by every group.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { Pool } from 'undici';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
+import type { UpstreamTlsConfig } from '../config/schema.js';
+import { EVENTS } from '../observability/events.js';
+
+/** The transport keys of an upstream group (load_balancing, or a service): `tls` and `http2`. */
+export interface UpstreamGroupTransport {
+  readonly tls: UpstreamTlsConfig;
+  readonly http2: boolean;
+}
+
+/** A group's transport with its PEM files read, built once per config (not per backend or per connection). */
+export interface UpstreamTransport {
+  readonly scheme: 'http' | 'https';
+  readonly http2: boolean;
+  readonly verify: boolean;
+  readonly servername: string | undefined;
+  readonly ca: Buffer | undefined;
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+}
+
+function readPem(file: string, key: string): Buffer | undefined {
+  if (file === '') return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+}
+
+/**
+ * Reads the group's CA and client certificate files. `keyPath` names the group in messages ("load_balancing",
+ * "services.billing"). Throws ConfigError for an unreadable file.
+ */
+export function loadUpstreamTransport(group: UpstreamGroupTransport, keyPath: string): UpstreamTransport {
+  const tls = group.tls;
+  if (!tls.enabled) {
+    return { scheme: 'http', http2: group.http2, verify: true, servername: undefined, ca: undefined, cert: undefined, key: undefined };
+  }
+  return {
+    scheme: 'https',
+    http2: group.http2,
+    verify: tls.verify,
+    servername: tls.servername === '' ? undefined : tls.servername,
+    ca: readPem(tls.ca_file, `${keyPath}.tls.ca_file`),
+    cert: readPem(tls.cert_file, `${keyPath}.tls.cert_file`),
+    key: readPem(tls.key_file, `${keyPath}.tls.key_file`),
+  };
+}
+
+/**
+ * The undici pool options for one upstream of a group: over TLS, SNI is `servername`, else the upstream's address
+ * when it is a name (an IP address is never sent as SNI; the certificate is then checked against that IP); HTTP/2 is
+ * offered by ALPN over TLS, or spoken with prior knowledge (h2c) over cleartext. `base` carries the pool's sizes and
+ * timeouts; its `connect` options are extended, not replaced.
+ */
+export function upstreamPoolOptions(transport: UpstreamTransport, address: string, base: Pool.Options): Pool.Options {
+  const connect = { ...(base.connect as object | undefined) } as Record<string, unknown>;
+  if (transport.scheme === 'https') {
+    const servername = transport.servername ?? (isIP(address) === 0 ? address : undefined);
+    if (servername !== undefined) connect.servername = servername;
+    if (transport.ca !== undefined) connect.ca = transport.ca;
+    if (transport.cert !== undefined) connect.cert = transport.cert;
+    if (transport.key !== undefined) connect.key = transport.key;
+    connect.rejectUnauthorized = transport.verify;
+  }
+  // h2c goes in the connector options: undici's Pool builds its connector without the top-level useH2c.
+  if (transport.http2 && transport.scheme === 'http') connect.useH2c = true;
+  const options: Pool.Options = { ...base, connect: connect as Pool.Options['connect'] };
+  if (transport.http2 && transport.scheme === 'https') options.allowH2 = true;
+  return options;
+}
+
+/** At start-up and on reload: an upstream group that does not verify certificates is worth a loud line. */
+export function warnIfUnverified(group: UpstreamGroupTransport, keyPath: string, logger: Logger): void {
+  if (group.tls.enabled && !group.tls.verify) {
+    logger.warn(
+      { key: `${keyPath}.tls.verify`, risk: 'upstream certificates are NOT verified: anyone on the path can impersonate the upstream' },
+      EVENTS.upstreamTlsUnverified,
+    );
+  }
+}
+
+/** OpenSSL/node verification codes, by what they mean to an operator. */
+const REASONS: Readonly<Record<string, string>> = {
+  ERR_TLS_CERT_ALTNAME_INVALID: 'name mismatch',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown CA',
+  UNABLE_TO_GET_ISSUER_CERT: 'unknown CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown CA',
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown CA',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown CA',
+  CERT_UNTRUSTED: 'unknown CA',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not yet valid',
+  CERT_REVOKED: 'revoked',
+  CERT_SIGNATURE_FAILURE: 'bad signature',
+  INVALID_PURPOSE: 'certificate not meant for servers',
+};
+
+/**
+ * Why a TLS connection to an upstream failed, in words for the log line ("name mismatch", "unknown CA",
+ * "expired", "handshake failed: ..."), or undefined when `err` is not a TLS failure.
+ */
+export function tlsFailureReason(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  const reason = REASONS[code];
+  if (reason !== undefined) return reason;
+  // The upstream refused our handshake (no or wrong client certificate, no shared protocol or cipher).
+  if (code.startsWith('ERR_SSL_')) return `handshake failed: ${code.slice(8).toLowerCase().replaceAll('_', ' ')}`;
+  return undefined;
+}

@@ -1,0 +1,89 @@
+// Loads one certificate chain and its key from PEM files and checks them: readable, a certificate, the key matches, not
+// expired. Every failure is a one-line ConfigError naming the config key and the file.
+import { readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { ConfigError } from '../config/load.js';
+
+/** A certificate ready to serve, with what the dashboard and metrics show about it. */
+export interface LoadedCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** SAN DNS names (lower-case), used for SNI; the subject CN when the certificate has no SAN. */
+  readonly names: readonly string[];
+  /** End of validity of the leaf certificate. */
+  readonly notAfter: Date;
+  /** The PEM texts, for tls.Server.setSecureContext (the default certificate). */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** The context handed out by the SNI callback. */
+  readonly context: SecureContext;
+}
+
+/** The TLS floor, as `min_version` spells it. */
+export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+function readPem(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+}
+
+/** DNS names of a certificate's subjectAltName ("DNS:a, DNS:*.b, IP Address:1.2.3.4"); IP entries are listed as-is. */
+export function sanNames(x509: X509Certificate): string[] {
+  const san = x509.subjectAltName;
+  if (san) {
+    const names: string[] = [];
+    for (const entry of san.split(', ')) {
+      if (entry.startsWith('DNS:')) names.push(entry.slice(4).toLowerCase());
+      else if (entry.startsWith('IP Address:')) names.push(entry.slice(11));
+    }
+    if (names.length > 0) return names;
+  }
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject);
+  return cn ? [cn[1]!.toLowerCase()] : [];
+}
+
+/**
+ * Reads and checks `certFile` + `keyFile`. `configKey` is the key path for messages ("server.tls" or
+ * "server.tls.certificates.1"). Throws ConfigError for an unreadable file, a file that is not a PEM certificate or
+ * key, a key that does not belong to the certificate, or a certificate that has expired at `now`.
+ */
+export function loadCertificate(
+  certFile: string,
+  keyFile: string,
+  configKey: string,
+  minVersion: MinTlsVersion,
+  now: number = Date.now(),
+): LoadedCertificate {
+  const cert = readPem(certFile, `${configKey}.cert_file`);
+  const key = readPem(keyFile, `${configKey}.key_file`);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert); // the first certificate of the chain: the leaf
+  } catch {
+    throw new ConfigError(`${configKey}.cert_file: ${certFile} is not a PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`${configKey}.key_file: ${keyFile} is not a PEM private key (or it is encrypted)`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`${configKey}.key_file: ${keyFile} does not match the certificate in ${certFile}`);
+  }
+  const notAfter = new Date(x509.validTo);
+  if (notAfter.getTime() <= now) {
+    throw new ConfigError(`${configKey}.cert_file: ${certFile} expired on ${notAfter.toISOString()}`);
+  }
+  let context: SecureContext;
+  try {
+    context = createSecureContext({ cert, key, minVersion });
+  } catch (err) {
+    throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
+  }
+  return { certFile, keyFile, names: sanNames(x509), notAfter, cert, key, context };
+}

@@ -1,0 +1,81 @@
+// The listener's certificates: loaded at start-up, swapped whole on reload, chosen per handshake by SNI.
+import type { SecureContext, SecureContextOptions } from 'node:tls';
+import type { ServerTlsConfig } from '../config/schema.js';
+import { loadCertificate, type LoadedCertificate } from './certificate.js';
+import { pickCertificate } from './sni.js';
+
+/** One certificate as /api/status shows it. */
+export interface CertificateStatus {
+  readonly cert_file: string;
+  readonly names: readonly string[];
+  readonly not_after: string;
+  /** Seconds until expiry at the time of the call (negative once expired). */
+  readonly expires_in_s: number;
+}
+
+/** True when `tls` turns TLS on for the proxy listener (cert_file and key_file both set). */
+export function tlsEnabled(tls: ServerTlsConfig): boolean {
+  return tls.cert_file !== '' && tls.key_file !== '';
+}
+
+/** Loads server.tls.cert_file/key_file, then each of server.tls.certificates, in that order (the first is the default). */
+export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedCertificate[] {
+  const list = [loadCertificate(tls.cert_file, tls.key_file, 'server.tls', tls.min_version, now)];
+  tls.certificates.forEach((pair, i) => {
+    list.push(loadCertificate(pair.cert_file, pair.key_file, `server.tls.certificates.${i}`, tls.min_version, now));
+  });
+  return list;
+}
+
+/**
+ * Holds the current certificates. The SNI callback reads the current list on every handshake, so a reload is
+ * seen by the next handshake while established connections keep the certificate they negotiated.
+ */
+export class CertificateStore {
+  #certificates: readonly LoadedCertificate[];
+  #minVersion: ServerTlsConfig['min_version'];
+
+  /** Throws ConfigError (one line) when a file is unreadable, a key does not match or a certificate expired. */
+  constructor(tls: ServerTlsConfig) {
+    this.#certificates = loadAll(tls);
+    this.#minVersion = tls.min_version;
+  }
+
+  get certificates(): readonly LoadedCertificate[] {
+    return this.#certificates;
+  }
+
+  /** Options of the tls.Server (its default certificate answers clients that send no SNI). */
+  serverOptions(): SecureContextOptions & { SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
+    const first = this.#certificates[0]!;
+    return { cert: first.cert, key: first.key, minVersion: this.#minVersion, SNICallback: this.sniCallback };
+  }
+
+  /** Called by node during each handshake that carries SNI. */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    cb(null, pickCertificate(this.#certificates, servername).context);
+  };
+
+  /**
+   * Loads `tls`'s files afresh (they may have been replaced on disk with the same names). Returns a commit function
+   * that installs them, or throws ConfigError and changes nothing; so a reload can check everything first.
+   */
+  prepare(tls: ServerTlsConfig): () => SecureContextOptions {
+    const next = loadAll(tls);
+    return () => {
+      this.#certificates = next;
+      this.#minVersion = tls.min_version;
+      return this.serverOptions();
+    };
+  }
+
+  /** Names and expiry of each certificate, for /api/status and the dashboard. */
+  describe(now: number = Date.now()): CertificateStatus[] {
+    return this.#certificates.map((c) => ({
+      cert_file: c.certFile,
+      names: c.names,
+      not_after: c.notAfter.toISOString(),
+      expires_in_s: Math.floor((c.notAfter.getTime() - now) / 1000),
+    }));
+  }
+}
