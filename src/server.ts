@@ -21,6 +21,8 @@ import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
 import { openFeatures, type Features } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
+import { OwnedHeaders } from './proxy/owned-headers.js';
+import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -82,6 +84,11 @@ function buildSetup(config: Config, features: Features, services: ServiceRegistr
     table: buildRouteTable({ config, features, services, logger }),
     trusted,
     proxyBy: config.server.proxy_by,
+    ownedHeaders: new OwnedHeaders({
+      identityHeaders: [config.middleware.auth.user_id_header, config.middleware.auth.user_email_header],
+      tracing: config.tracing.otlp_endpoint !== '',
+    }),
+    requestBodyChunkMs: config.server.timeouts.request_body_chunk,
   };
 }
 
@@ -119,6 +126,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     keepAliveTimeout: config.server.timeouts.idle,
   });
   server.maxConnections = config.server.max_connections;
+  const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
+  server.on('connection', perClient.onConnection);
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('clientError', clientErrorHandler(() => config.server.proxy_by));
@@ -159,6 +168,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       features.reconfigure(next);
       const closeLeftovers = services.apply(resolveServices(next));
       server.maxConnections = next.server.max_connections;
+      perClient.update(connectionLimitOf(next, nextTrusted));
       server.headersTimeout = next.server.timeouts.header;
       server.requestTimeout = next.server.timeouts.request;
       server.keepAliveTimeout = next.server.timeouts.idle;
@@ -215,6 +225,10 @@ export async function reloadFromFile(gateway: Gateway, configPath: string, logge
     logger.error({ reason: 'reload failed', cause: describeCause(err) }, EVENTS.configRejected);
     throw err;
   }
+}
+
+function connectionLimitOf(config: Config, trusted: TrustedProxies): ConnectionLimitSettings {
+  return { maxPerClient: config.server.max_connections_per_client, trusted, proxyBy: config.server.proxy_by };
 }
 
 function trustedProxiesOf(config: Config): TrustedProxies {

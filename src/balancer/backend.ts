@@ -1,5 +1,6 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
 import { Pool } from './undici.js';
+import { BoundedPool } from './bounded-pool.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
@@ -9,6 +10,10 @@ export interface PoolOptions {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** Requests that may wait for a free connection (`load_balancing.queue_limit`); more get 503 at once. */
+  readonly queueLimit: number;
+  /** Longest wait for a free connection before 503 (`load_balancing.queue_timeout`). */
+  readonly queueTimeoutMs: number;
 }
 
 /** Health as the dashboard and metrics show it. */
@@ -21,7 +26,7 @@ export class Backend implements Candidate, Peer {
   weight: number;
   readonly label: string;
   readonly origin: string;
-  readonly dispatcher: Pool;
+  readonly dispatcher: BoundedPool;
   /** The service this backend belongs to (it counts in-flight requests and hears failures). */
   readonly group: PeerGroup;
   /** Identity for pool reuse across reloads: address, port and pool options. */
@@ -46,7 +51,11 @@ export class Backend implements Candidate, Peer {
     const host = address.includes(':') ? `[${address}]` : address;
     this.label = `${host}:${port}`;
     this.origin = `http://${this.label}`;
-    this.dispatcher = createPool(this.origin, options);
+    this.dispatcher = new BoundedPool(createPool(this.origin, options), {
+      connections: options.connections,
+      queueLimit: options.queueLimit,
+      queueTimeoutMs: options.queueTimeoutMs,
+    });
   }
 
   /** May this backend get traffic now? Read by the strategies on every pick. */
@@ -85,7 +94,7 @@ export class Backend implements Candidate, Peer {
   /** The reuse key of an upstream: a backend is kept across a reload only when its pool would be the same. */
   static keyOf(address: string, port: number, options: PoolOptions): string {
     const host = address.includes(':') ? `[${address}]` : address;
-    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}`;
+    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}|${options.queueLimit}|${options.queueTimeoutMs}`;
   }
 }
 

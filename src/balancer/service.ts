@@ -17,6 +17,8 @@ export function poolOptionsOf(s: ResolvedService): PoolOptions {
     connectTimeoutMs: s.connectTimeoutMs,
     headersTimeoutMs: s.responseTimeoutMs,
     bodyTimeoutMs: s.bodyTimeoutMs,
+    queueLimit: s.queueLimit,
+    queueTimeoutMs: s.queueTimeoutMs,
   };
 }
 
