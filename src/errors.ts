@@ -16,6 +16,8 @@ interface CodeSpec {
  */
 export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, message: 'Bad Request', source: 'client' },
+  /** undici refused the request as given (an argument or framing it cannot send): the client's fault, not the upstream's. */
+  REQUEST_NOT_FORWARDABLE: { status: 400, message: 'Bad Request', source: 'client' },
   INVALID_BODY: { status: 400, message: 'Invalid request body', source: 'client' },
   UNAUTHORIZED: { status: 401, message: 'Unauthorized', source: 'client' },
   INVALID_CREDENTIALS: { status: 401, message: 'Invalid email or password', source: 'client' },
@@ -24,12 +26,18 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { status: 404, message: 'No route matches this request', source: 'client' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method Not Allowed', source: 'client' },
   REQUEST_TIMEOUT: { status: 408, message: 'Request Timeout', source: 'client' },
+  /** No request-body bytes for `server.timeouts.request_body_chunk` while the gateway was reading the body. */
+  REQUEST_BODY_TIMEOUT: { status: 408, message: 'Request Timeout', source: 'client' },
   EMAIL_TAKEN: { status: 409, message: 'Email already registered', source: 'client' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload Too Large', source: 'client' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json', source: 'client' },
   RATE_LIMITED: { status: 429, message: 'Too Many Requests', source: 'client' },
   HEADERS_TOO_LARGE: { status: 431, message: 'Request Header Fields Too Large', source: 'client' },
+  /** More open connections from one address than `server.max_connections_per_client` (answered, then closed). */
+  TOO_MANY_CONNECTIONS: { status: 429, message: 'Too Many Connections', source: 'client' },
   INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
+  /** An unexpected failure while proxying that says nothing about the upstream (not counted against its health). */
+  PROXY_ERROR: { status: 502, message: 'Bad Gateway', source: 'internal' },
   NO_HEALTHY_UPSTREAM: { status: 502, message: 'No healthy upstream', source: 'upstream' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   UPSTREAM_RESET: { status: 502, message: 'Bad Gateway', source: 'upstream' },
@@ -38,6 +46,8 @@ export const ERROR_CODES = {
   UPSTREAM_TLS: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
+  /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */
+  UPSTREAM_BUSY: { status: 503, message: 'Service Unavailable', source: 'upstream' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
   /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full: a login or register flood. */
   PASSWORD_HASHER_BUSY: { status: 503, message: 'Service Unavailable', source: 'internal' },

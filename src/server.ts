@@ -21,6 +21,8 @@ import { openFeatures, type Features } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
+import { OwnedHeaders } from './proxy/owned-headers.js';
+import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -83,6 +85,11 @@ function buildSetup(config: Config, features: Features, services: ServiceRegistr
     table: buildRouteTable({ config, features, services, logger }),
     trusted,
     proxyBy: config.server.proxy_by,
+    ownedHeaders: new OwnedHeaders({
+      identityHeaders: [config.middleware.auth.user_id_header, config.middleware.auth.user_email_header],
+      tracing: config.tracing.otlp_endpoint !== '',
+    }),
+    requestBodyChunkMs: config.server.timeouts.request_body_chunk,
   };
 }
 
@@ -119,6 +126,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access, tracing);
 
   const server = listener.server;
+  const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
+  server.on('connection', perClient.onConnection);
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('clientError', clientErrorHandler(() => config.server.proxy_by));
@@ -161,6 +170,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       features.reconfigure(next);
       const closeLeftovers = services.apply(resolveServices(next));
       applyListener();
+      perClient.update(connectionLimitOf(next, nextTrusted));
       if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
       access.configure(next.logging.access_log, next.logging.access_log_format);
       config = next;
@@ -214,6 +224,10 @@ export async function reloadFromFile(gateway: Gateway, configPath: string, logge
     logger.error({ reason: 'reload failed', cause: describeCause(err) }, EVENTS.configRejected);
     throw err;
   }
+}
+
+function connectionLimitOf(config: Config, trusted: TrustedProxies): ConnectionLimitSettings {
+  return { maxPerClient: config.server.max_connections_per_client, trusted, proxyBy: config.server.proxy_by };
 }
 
 function trustedProxiesOf(config: Config): TrustedProxies {

@@ -1,6 +1,7 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
 import { Pool } from './undici.js';
 import { upstreamPoolOptions, type UpstreamTransport } from '../proxy/upstream-tls.js';
+import { BoundedPool } from './bounded-pool.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
@@ -14,6 +15,10 @@ export interface PoolOptions {
   readonly transport: UpstreamTransport;
   /** Identity of the TLS/HTTP/2 settings: a change gives the backend a new pool on reload. */
   readonly transportKey: string;
+  /** Requests that may wait for a free connection (`load_balancing.queue_limit`); more get 503 at once. */
+  readonly queueLimit: number;
+  /** Longest wait for a free connection before 503 (`load_balancing.queue_timeout`). */
+  readonly queueTimeoutMs: number;
 }
 
 /** Health as the dashboard and metrics show it. */
@@ -26,7 +31,7 @@ export class Backend implements Candidate, Peer {
   weight: number;
   readonly label: string;
   readonly origin: string;
-  readonly dispatcher: Pool;
+  readonly dispatcher: BoundedPool;
   /** The service this backend belongs to (it counts in-flight requests and hears failures). */
   readonly group: PeerGroup;
   /** Identity for pool reuse across reloads: address, port and pool options. */
@@ -54,7 +59,11 @@ export class Backend implements Candidate, Peer {
     this.label = `${host}:${port}`;
     this.transport = options.transport;
     this.origin = `${options.transport.scheme}://${this.label}`;
-    this.dispatcher = createPool(this.origin, options, address);
+    this.dispatcher = new BoundedPool(createPool(this.origin, options, address), {
+      connections: options.connections,
+      queueLimit: options.queueLimit,
+      queueTimeoutMs: options.queueTimeoutMs,
+    });
   }
 
   /** May this backend get traffic now? Read by the strategies on every pick. */
@@ -93,7 +102,7 @@ export class Backend implements Candidate, Peer {
   /** The reuse key of an upstream: a backend is kept across a reload only when its pool would be the same. */
   static keyOf(address: string, port: number, options: PoolOptions): string {
     const host = address.includes(':') ? `[${address}]` : address;
-    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}|${options.transportKey}`;
+    return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}|${options.queueLimit}|${options.queueTimeoutMs}|${options.transportKey}`;
   }
 }
 

@@ -20,6 +20,8 @@ export function poolOptionsOf(s: ResolvedService): PoolOptions {
     bodyTimeoutMs: s.bodyTimeoutMs,
     transport: loadUpstreamTransport(s, s.keyPath),
     transportKey: JSON.stringify([s.tls, s.http2]),
+    queueLimit: s.queueLimit,
+    queueTimeoutMs: s.queueTimeoutMs,
   };
 }
 

@@ -11,6 +11,9 @@ export const Pool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 export type Pool = Undici.Pool;
 export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
 export type Agent = Undici.Agent;
+/** The base class of every dispatcher (the bounded pool extends it). */
+export const Dispatcher = load('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
+export type Dispatcher = Undici.Dispatcher;
 
 const dispatcherRequest = load('undici/lib/api/api-request.js') as (
   this: Undici.Dispatcher,

@@ -90,6 +90,8 @@ const timeouts = z
     upstream_body: duration.default(60_000),
     /** How long a shutdown waits for in-flight requests before closing their connections. */
     shutdown_drain: duration.default(10_000),
+    /** Longest silence between two chunks of a request body being forwarded; then 408 and the connection closes. */
+    request_body_chunk: duration.default(30_000),
   })
   .strict();
 
@@ -195,6 +197,10 @@ const upstreamGroupShape = {
   retries: z.number().int().min(0).max(5).default(1),
   /** Keep-alive connections per upstream. */
   connections_per_upstream: positiveInt.default(128),
+  /** Requests per upstream that may wait for a free connection; more get 503 with Retry-After at once. */
+  queue_limit: z.number().int().min(0).default(1024),
+  /** Longest wait for a free upstream connection; then 503 with Retry-After. */
+  queue_timeout: duration.default(5_000),
   health_check: healthCheck.prefault({}),
   tls: upstreamTls.prefault({}),
   /** HTTP/2 to the upstreams (needed for gRPC): over TLS by ALPN, else cleartext with prior knowledge (h2c). */
@@ -328,6 +334,8 @@ export const configSchema = z
         proxy_by: z.string().min(1).default('Portcullis'),
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
         trusted_proxies: z.array(z.string()).default([]),
+        /** Open connections per client address; more are answered 429 and closed. Trusted proxies are exempt. */
+        max_connections_per_client: positiveInt.default(256),
         timeouts: timeouts.prefault({}),
         tls: serverTls.prefault({}),
         http_redirect: httpRedirect.prefault({}),

@@ -12,6 +12,10 @@ export interface ResolvedService {
   readonly upstreams: ServiceConfig['upstreams'];
   readonly retries: number;
   readonly connectionsPerUpstream: number;
+  /** Requests per upstream that may wait for a free connection (`queue_limit`). */
+  readonly queueLimit: number;
+  /** Longest wait for a free connection, ms (`queue_timeout`). */
+  readonly queueTimeoutMs: number;
   readonly healthCheck: ServiceConfig['health_check'];
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
@@ -34,6 +38,8 @@ export function resolveServices(config: Config): ReadonlyMap<string, ResolvedSer
       upstreams: s.upstreams,
       retries: s.retries,
       connectionsPerUpstream: s.connections_per_upstream,
+      queueLimit: s.queue_limit,
+      queueTimeoutMs: s.queue_timeout,
       healthCheck: s.health_check,
       connectTimeoutMs: s.timeouts?.upstream_connect ?? t.upstream_connect,
       responseTimeoutMs: s.timeouts?.upstream_response ?? t.upstream_response,

@@ -11,9 +11,11 @@ import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.js';
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
+import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
-import { isAmbiguousPath } from './path-check.js';
+import { checkRequestTarget } from './path-check.js';
+import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { sendError } from './reply.js';
 import type { RouteTable } from './route.js';
@@ -26,10 +28,12 @@ export interface PipelineSetup {
   readonly trusted: TrustedProxies;
   /** X-Proxy-By value. */
   readonly proxyBy: string;
+  /** The headers no client may send upstream (owned-headers.ts); default: the default identity header names. */
+  readonly ownedHeaders?: OwnedHeaders;
+  /** Longest silence in a request body being forwarded (`server.timeouts.request_body_chunk`), ms; default 0: off. */
+  readonly requestBodyChunkMs?: number;
 }
 
-/** Shared: the answer to a path with dot-segments or encoded separators (see path-check.ts). */
-const AMBIGUOUS_PATH = new GatewayError('BAD_REQUEST', { details: 'path holds dot-segments or encoded separators' });
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
 const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
 
@@ -73,7 +77,9 @@ export class Pipeline implements AttemptListener {
     const setup = this.#setup;
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
-    res.on('close', () => this.#closed(ctx));
+    const closed = (): void => this.#closed(ctx);
+    res.on('close', closed);
+    if (res.socket === null) watchQueuedResponse(res, closed); // pipelined behind another response
     this.#tracing.run(ctx, this.#start);
   };
 
@@ -113,8 +119,10 @@ export class Pipeline implements AttemptListener {
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx);
-    if (isAmbiguousPath(ctx.path)) {
-      sendError(ctx, AMBIGUOUS_PATH);
+    // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
+    const badTarget = checkRequestTarget(ctx.req.url);
+    if (badTarget !== undefined) {
+      sendError(ctx, badTarget);
       return;
     }
     const route = table.match(ctx);
@@ -150,7 +158,8 @@ export class Pipeline implements AttemptListener {
     ctx.attempts++;
     this.#access.selectUpstream(ctx);
     // Built per attempt (a retry is rare), from the context itself: it carries the forwarding facts.
-    const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx);
+    const setup = this.#setup;
+    const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx, setup.ownedHeaders);
     const hooks = ctx.route.upstreamFilters;
     try {
       for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
@@ -159,7 +168,7 @@ export class Pipeline implements AttemptListener {
       this.#fail(ctx, err, undefined);
       return;
     }
-    new ProxyAttempt(ctx, peer, this, performance.now()).dispatch(outgoing, ctx.route.timeouts);
+    new ProxyAttempt(ctx, peer, this, performance.now(), setup.requestBodyChunkMs ?? 0).dispatch(outgoing, ctx.route.timeouts);
   }
 
   attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void {

@@ -8,9 +8,10 @@ import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
 import { responseHeaders, upstreamTrailers } from './headers.js';
-import { classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
+import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
+import { guardRequestBody, type StopGuard } from './body-guard.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -20,8 +21,8 @@ export interface AttemptListener {
   attemptFinished(ctx: RequestContext, peer: Peer): void;
 }
 
-/** Shared: an abort carries no per-request detail, so one instance (and one stack capture) serves them all. */
-const CLIENT_CLOSED = new GatewayError('CLIENT_CLOSED');
+/** Shared: the client stopped sending its body; the connection is closed after the 408. */
+const BODY_TIMEOUT = new GatewayError('REQUEST_BODY_TIMEOUT', { headers: { connection: 'close' } });
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -58,6 +59,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   readonly #peer: Peer;
   readonly #listener: AttemptListener;
   readonly #sentAt: number;
+  readonly #bodyChunkMs: number;
   #started = false;
   #done = false;
   /** Resumes the upstream once the client has taken the buffered data; made on the first full buffer only. */
@@ -67,12 +69,17 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
    * ends it, then relayed as one HEADERS frame that ends the stream, as gRPC clients require.
    */
   #trailersOnly: { status: number; headers: OutgoingHttpHeaders } | undefined = undefined;
+  /** Why the attempt was cut before undici handed over its controller (applied the moment it does). */
+  #abortReason: GatewayError | undefined = undefined;
+  #stopGuard: StopGuard | undefined = undefined;
 
-  constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number) {
+  /** `bodyChunkMs`: longest silence in the request body while it is forwarded (0: unguarded). */
+  constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number, bodyChunkMs = 0) {
     this.#ctx = ctx;
     this.#peer = peer;
     this.#listener = listener;
     this.#sentAt = sentAt;
+    this.#bodyChunkMs = bodyChunkMs;
   }
 
   /** Sends the request. `headers` were built by the upstream request filters; `timeouts` are the route's own. */
@@ -80,16 +87,22 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     const req = ctx.req;
     ctx.attempt = this;
+    const body = ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? req);
     const options: Dispatcher.DispatchOptions = {
       path: ctx.upstreamPath,
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
-      body: ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? req),
+      body,
       upgrade: ctx.upgrade ? (req.headers.upgrade ?? 'websocket') : null,
     };
     if (timeouts !== undefined) {
       if (timeouts.responseMs !== undefined) options.headersTimeout = timeouts.responseMs;
       if (timeouts.bodyMs !== undefined) options.bodyTimeout = timeouts.bodyMs;
+    }
+    if (body !== null && this.#bodyChunkMs > 0) {
+      // The closure exists only for requests with a body, not on every attempt. It watches the client's own
+      // stream: a body-limit phase may put a transform in between (ctx.upstreamBody), the silence is the client's.
+      this.#stopGuard = guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle());
     }
     try {
       this.#peer.dispatcher.dispatch(options, this);
@@ -100,11 +113,38 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   /** The client went away: stop the upstream side too (CLIENT_CLOSED is no fault of the upstream's). */
   abort(): void {
-    if (!this.#done) this.controller?.abort(CLIENT_CLOSED);
+    if (!this.#done) this.#cut(CLIENT_CLOSED);
+  }
+
+  /** Aborts the upstream request now, or as soon as undici hands over its controller (it may still be queued). */
+  #cut(reason: GatewayError): void {
+    if (this.controller) this.controller.abort(reason);
+    else this.#abortReason ??= reason;
+  }
+
+  /**
+   * The client sent no body byte for `request_body_chunk`: answer 408 (connection closed) unless the response has
+   * begun, then cut the upstream request once that answer is on its way.
+   */
+  #onBodyIdle(): void {
+    if (this.#done) return;
+    if (this.#started) {
+      this.#cut(BODY_TIMEOUT);
+      return;
+    }
+    this.#fail(BODY_TIMEOUT);
+    const res = this.#ctx.res;
+    const cut = (): void => this.#cut(BODY_TIMEOUT);
+    if (res.writableFinished || res.destroyed) cut();
+    else {
+      res.once('finish', cut);
+      res.once('close', cut);
+    }
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
   }
 
   onRequestUpgrade(
@@ -138,7 +178,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const out = responseHeaders(headers);
     ctx.decorate(ctx, out);
     ctx.status = statusCode;
-    if (res.destroyed) return;
+    if (res.destroyed) {
+      this.#cut(CLIENT_CLOSED); // nobody to relay to: free the upstream connection now
+      return;
+    }
     if (out['grpc-status'] !== undefined && ctx.req.httpVersionMajor === 2) {
       this.#trailersOnly = { status: statusCode, headers: out };
       return;
@@ -150,6 +193,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#ctx.res;
+    // A destroyed response never emits 'drain': waiting for it would hold the upstream connection until
+    // upstream_body expires. End the attempt at once instead.
+    if (res.destroyed) {
+      controller.abort(CLIENT_CLOSED);
+      return;
+    }
     if (this.#trailersOnly !== undefined) this.#flushHeldHeaders();
     if (!res.write(chunk)) {
       controller.pause();
@@ -159,6 +208,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Record<string, string | string[] | undefined>): void {
     this.#done = true;
+    this.#stopGuard?.();
     const ctx = this.#ctx;
     const held = this.#trailersOnly;
     if (held !== undefined) {
@@ -174,6 +224,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#stopGuard?.();
     if (this.#done) return;
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
     if (!this.#started) {
@@ -197,6 +248,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   #fail(error: GatewayError): void {
     this.#done = true;
+    this.#stopGuard?.();
     this.#listener.attemptFailed(this.#ctx, this.#peer, error);
   }
 }

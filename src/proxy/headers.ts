@@ -1,6 +1,7 @@
 // Pure header rewriting for the proxy: hop-by-hop removal (RFC 9110 §7.6.1) and the X-Forwarded-* set.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
+import { DEFAULT_OWNED_HEADERS, type OwnedHeaders } from './owned-headers.js';
 
 /**
  * Headers that describe one connection, never forwarded. `expect` is answered by node itself (100-continue) and
@@ -59,13 +60,19 @@ function connectionTokens(value: string | string[] | undefined): string[] | unde
 }
 
 /**
- * The headers to send upstream: every end-to-end request header, then X-Forwarded-For/-Proto/-Host and
- * X-Request-ID. An existing X-Forwarded-* chain is extended only when the peer is trusted; from anyone else it is
- * replaced, since a client can write whatever it likes there.
+ * The headers to send upstream: every end-to-end request header the gateway does not own (owned-headers.ts), then
+ * X-Forwarded-For/-Proto/-Host and X-Request-ID. Forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP,
+ * X-Original-URL, X-Rewrite-URL) pass only from a trusted proxy, whose X-Forwarded-For chain is extended; from
+ * anyone else they are removed or replaced, since a client can write whatever it likes there.
  */
-export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: ForwardingFacts): UpstreamHeaders {
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  facts: ForwardingFacts,
+  owned: OwnedHeaders = DEFAULT_OWNED_HEADERS,
+): UpstreamHeaders {
   const out: UpstreamHeaders = {};
   const dropped = connectionTokens(incoming.connection);
+  const trusted = facts.peerTrusted;
   for (const name in incoming) {
     // HTTP/2 pseudo-headers (":method", ":authority"...) describe the request line; undici builds its own.
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
@@ -75,6 +82,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, facts: For
       continue;
     }
     if (dropped !== undefined && dropped.includes(name)) continue;
+    if (owned.dropFromClient(name, trusted)) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }

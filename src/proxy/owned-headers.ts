@@ -1,39 +1,115 @@
-// The headers the gateway owns: it sets them itself, so no client, route rewrite or plugin may set or remove them.
-// Kept in one place so every feature refuses the same names.
+// The one list of request headers the gateway owns: no client sets them, and no rewrite or plugin may set or remove them.
+//
+// Backends trust these headers because the gateway writes them. A client's copy is dropped whatever its spelling:
+// names are compared lower-cased with "_" read as "-", since CGI, WSGI and Rack servers map `X_User_Id` and
+// `X-User-Id` to the same HTTP_X_USER_ID. Forwarding headers are the exception for a trusted proxy, whose
+// correctly spelled copies pass (the gateway then extends the X-Forwarded-For chain).
 
-/** Request headers the gateway owns (lower case). Identity header names come from the config and are added at start-up. */
-const OWNED_REQUEST: ReadonlySet<string> = new Set([
-  'x-user-id',
-  'x-user-email',
-  'x-consumer-id',
-  'x-consumer-name',
-  'x-request-id',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
-  'forwarded',
-  'x-real-ip',
-  'x-proxy-by',
-  'x-original-url',
-  'x-rewrite-url',
-]);
+/** Identity of the caller (a verified token) and, once API keys exist, of the consumer. */
+export const CONSUMER_HEADERS: readonly string[] = ['x-consumer-id', 'x-consumer-name'];
+
+/** Headers the gateway always writes itself (or that name the gateway). */
+export const GATEWAY_HEADERS: readonly string[] = ['x-request-id', 'x-proxy-by'];
+
+/**
+ * Headers that tell a backend where a request came from or which URL it asked for. Any name starting with
+ * `x-forwarded-` is one too (X-Forwarded-Port, -Prefix, -Server, -Ssl, ...).
+ */
+export const FORWARDING_HEADERS: readonly string[] = ['forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url'];
+
+/** Trace context, owned once tracing is on (the gateway continues or starts the trace itself). */
+export const TRACING_HEADERS: readonly string[] = ['traceparent', 'tracestate'];
+
+const FORWARDED_PREFIX = 'x-forwarded-';
+
+/** What decides the list: the configured identity header names, and whether tracing is on. */
+export interface OwnedHeaderOptions {
+  /** `middleware.auth.user_id_header` and `.user_email_header` (any case, any spelling). */
+  readonly identityHeaders: readonly string[];
+  /** True when the gateway writes traceparent/tracestate. Default false. */
+  readonly tracing?: boolean;
+}
+
+/** How a header name relates to the gateway: not owned, owned, or a forwarding header (owned unless from a trusted proxy). */
+export type Ownership = 'none' | 'owned' | 'forwarding';
+
+/** A header name as the comparison reads it: lower-case, "_" as "-". */
+export function headerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.indexOf('_') === -1 ? lower : lower.replace(/_/g, '-');
+}
+
+/** The owned-header list of one configuration. Built once at start-up (and on reload); lookups are one Set probe. */
+export class OwnedHeaders {
+  /** Every owned name (canonical spelling) → its kind; `x-forwarded-*` names are matched by prefix on top. */
+  readonly #kinds: ReadonlyMap<string, Exclude<Ownership, 'none'>>;
+
+  constructor(options: OwnedHeaderOptions) {
+    const kinds = new Map<string, Exclude<Ownership, 'none'>>();
+    for (const name of FORWARDING_HEADERS) kinds.set(name, 'forwarding');
+    for (const name of [...options.identityHeaders.map(headerKey), ...CONSUMER_HEADERS, ...GATEWAY_HEADERS]) kinds.set(name, 'owned');
+    if (options.tracing) for (const name of TRACING_HEADERS) kinds.set(name, 'owned');
+    this.#kinds = kinds;
+  }
+
+  /** Every owned name in its canonical spelling (forwarding headers included; `x-forwarded-*` as a pattern). */
+  get names(): readonly string[] {
+    return [...this.#kinds.keys(), `${FORWARDED_PREFIX}*`];
+  }
+
+  /** How `name` (any case, any "_"/"-" spelling) relates to the gateway. */
+  ownership(name: string): Ownership {
+    return this.#kindOf(headerKey(name));
+  }
+
+  /**
+   * True when `name` is a header the gateway owns. Route header rewrites and plugins call this and refuse to set or
+   * remove such a header.
+   */
+  isOwned(name: string): boolean {
+    return this.ownership(name) !== 'none';
+  }
+
+  /**
+   * Should a client's header `name` (as node delivers it: lower-case) be dropped before the request goes upstream?
+   * Owned headers always; forwarding headers unless the peer is a trusted proxy and the name is spelled exactly as
+   * the standard one (a trusted proxy never writes `x_forwarded_for`). Runs for every request header: one Map probe.
+   */
+  dropFromClient(name: string, peerTrusted: boolean): boolean {
+    // Node lower-cases incoming names already: no toLowerCase on this path.
+    const key = name.indexOf('_') === -1 ? name : name.replace(/_/g, '-');
+    const kind = this.#kindOf(key);
+    if (kind === 'none') return false;
+    if (kind === 'owned') return true;
+    return !peerTrusted || key !== name;
+  }
+
+  #kindOf(key: string): Ownership {
+    const kind = this.#kinds.get(key);
+    if (kind !== undefined) return kind;
+    // 0x78: "x", a cheap first test before the prefix comparison.
+    return key.charCodeAt(0) === 0x78 && key.startsWith(FORWARDED_PREFIX) ? 'forwarding' : 'none';
+  }
+}
+
+/** The list with the default identity headers (X-User-Id, X-User-Email) and tracing off. */
+export const DEFAULT_OWNED_HEADERS = new OwnedHeaders({ identityHeaders: ['x-user-id', 'x-user-email'] });
+
+/**
+ * True when `name` is owned by the gateway under `owned` (default: the default configuration). For features that
+ * let users name headers (route rewrites, plugins): they must refuse an owned one.
+ */
+export function isOwnedHeader(name: string, owned: OwnedHeaders = DEFAULT_OWNED_HEADERS): boolean {
+  return owned.isOwned(name);
+}
+
+/** Lower case with "_" read as "-": how CGI-style backends fold header names (X_User_Id → HTTP_X_USER_ID). */
+export const canonicalHeaderName = headerKey;
 
 /** Response headers the gateway sets on every answer. */
 const OWNED_RESPONSE: ReadonlySet<string> = new Set(['x-proxy-by', 'x-request-id', 'x-response-time']);
 
-/** Lower case with "_" read as "-": how CGI-style backends fold header names (X_User_Id → HTTP_X_USER_ID). */
-export function canonicalHeaderName(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
-}
-
-/** True when `name` (any spelling) is a request header the gateway owns. */
-export function isOwnedHeader(name: string): boolean {
-  return OWNED_REQUEST.has(canonicalHeaderName(name));
-}
-
-/** True when `name` is a response header the gateway sets itself. */
+/** True when `name` is a response header the gateway sets itself (route response rewrites must not touch it). */
 export function isOwnedResponseHeader(name: string): boolean {
-  return OWNED_RESPONSE.has(canonicalHeaderName(name));
+  return OWNED_RESPONSE.has(headerKey(name));
 }

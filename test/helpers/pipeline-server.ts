@@ -37,6 +37,8 @@ export async function startPipelineServer(options: PipelineServerOptions): Promi
       upstreams: [{ name: 'echo', address: '127.0.0.1', port: backend.port, weight: 1 }],
       retries: 0,
       connectionsPerUpstream: 8,
+      queueLimit: 64,
+      queueTimeoutMs: 5_000,
       healthCheck: { enabled: false, path: '/', interval: 5000, timeout: 2000, healthy_threshold: 2, unhealthy_threshold: 2, passive_cooldown: 1000 },
       connectTimeoutMs: 2000,
       responseTimeoutMs: 5000,

@@ -1,0 +1,227 @@
+// A bounded queue in front of one upstream's undici pool: at most `connections` requests run, at most `queueLimit`
+// wait, each for at most `queueTimeoutMs`; the rest get 503 UPSTREAM_BUSY at once.
+//
+// undici's own queue is unbounded and cannot cancel a request that is still waiting in it: a flood (or a client that
+// left) would hold memory and, once dispatched, a connection. Requests wait here instead, where a wait can end (client
+// gone, timeout) without touching the pool. The limits are constructor parameters, so pools of different services can
+// be built with different ones.
+import type { Dispatcher } from 'undici';
+import { Dispatcher as DispatcherBase } from './undici.js';
+import { GatewayError } from '../errors.js';
+
+/** The limits of one pool. */
+export interface QueueLimits {
+  /** Requests running at once: the pool's connection count (pipelining is off). */
+  readonly connections: number;
+  /** Requests allowed to wait for a running one to finish (`load_balancing.queue_limit`). */
+  readonly queueLimit: number;
+  /** Longest wait before 503 (`load_balancing.queue_timeout`), in ms. */
+  readonly queueTimeoutMs: number;
+}
+
+const RETRY_AFTER = { 'retry-after': '1' };
+const QUEUE_FULL = new GatewayError('UPSTREAM_BUSY', { details: 'upstream queue full', headers: RETRY_AFTER });
+const QUEUE_TIMEOUT = new GatewayError('UPSTREAM_BUSY', { details: 'upstream queue wait timed out', headers: RETRY_AFTER });
+const POOL_CLOSED = new GatewayError('PROXY_ERROR', { details: 'upstream pool closed' });
+/** The context handed to onRequestStart at dispatch time (the pool's own comes later and is not relayed). */
+const NO_CONTEXT = Object.freeze({});
+
+/**
+ * One request through the bounded pool. To the caller's handler it is the controller from the moment of dispatch,
+ * so an abort works while the request waits here, and between dispatch and undici's own onRequestStart (then it is
+ * applied as soon as undici hands over its controller). To the pool it is the handler, relaying every callback.
+ */
+class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchController {
+  readonly options: Dispatcher.DispatchOptions;
+  readonly #handler: Dispatcher.DispatchHandler;
+  readonly #owner: BoundedPool;
+  #real: Dispatcher.DispatchController | undefined = undefined;
+  #reason: Error | null = null;
+  #pauseWanted = false;
+  /** 'queued' (waiting here), 'running' (given to the pool), 'done' (slot released, handler told). */
+  state: 'queued' | 'running' | 'done' = 'queued';
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(owner: BoundedPool, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
+    this.#owner = owner;
+    this.options = options;
+    this.#handler = handler;
+  }
+
+  // Controller side (used by the caller's handler).
+  get aborted(): boolean {
+    return this.#reason !== null;
+  }
+  get paused(): boolean {
+    return this.#real?.paused ?? this.#pauseWanted;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  abort(reason: Error): void {
+    if (this.state === 'done' || this.#reason !== null) return;
+    this.#reason = reason;
+    if (this.state === 'queued') this.fail(reason);
+    else this.#real?.abort(reason); // without a real controller yet: applied in onRequestStart
+  }
+
+  pause(): void {
+    if (this.#real) this.#real.pause();
+    else this.#pauseWanted = true;
+  }
+
+  resume(): void {
+    if (this.#real) this.#real.resume();
+    else this.#pauseWanted = false;
+  }
+
+  /** Ends the request with `error` without involving the pool (full queue, timeout, abort while waiting). */
+  fail(error: Error): void {
+    if (this.state === 'done') return;
+    const wasQueued = this.state === 'queued';
+    this.state = 'done';
+    if (this.timer) clearTimeout(this.timer);
+    this.#owner.finished(this, wasQueued);
+    this.#handler.onResponseError?.(this, error);
+  }
+
+  // Handler side (called by the undici pool).
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#real = controller;
+    if (this.#reason !== null) controller.abort(this.#reason);
+    else if (this.#pauseWanted) controller.pause();
+  }
+
+  onRequestUpgrade(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
+    this.#release(); // the socket leaves the pool with the upgrade
+    this.#handler.onRequestUpgrade?.(this, statusCode, headers, socket);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#handler.onResponseData?.(this, chunk);
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.#release();
+    this.#handler.onResponseEnd?.(this, trailers);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController | null, error: Error): void {
+    this.#release();
+    this.#handler.onResponseError?.(this, error);
+  }
+
+  #release(): void {
+    if (this.state !== 'running') return;
+    this.state = 'done';
+    this.#owner.finished(this, false);
+  }
+}
+
+/**
+ * The dispatcher of one upstream: the undici pool behind a bounded, cancellable wait queue. Used exactly like the
+ * pool (`dispatch`, `close`, `destroy`); `running` and `queued` are for the dashboard and tests.
+ */
+export class BoundedPool extends DispatcherBase {
+  readonly #pool: Dispatcher;
+  readonly #limits: QueueLimits;
+  readonly #queue: BoundedRequest[] = [];
+  #running = 0;
+  #closed = false;
+  #drained: (() => void) | undefined = undefined;
+
+  constructor(pool: Dispatcher, limits: QueueLimits) {
+    super();
+    this.#pool = pool;
+    this.#limits = limits;
+  }
+
+  /** Requests given to the pool and not finished. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Requests waiting here. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const request = new BoundedRequest(this, options, handler);
+    handler.onRequestStart?.(request, NO_CONTEXT);
+    if (request.aborted) return true;
+    if (this.#closed) request.fail(POOL_CLOSED);
+    else if (this.#running < this.#limits.connections) this.#start(request);
+    else if (this.#queue.length >= this.#limits.queueLimit) request.fail(QUEUE_FULL);
+    else {
+      this.#queue.push(request);
+      request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), this.#limits.queueTimeoutMs);
+      request.timer.unref();
+    }
+    return true;
+  }
+
+  /** Called once per request when it leaves: from the queue (`wasQueued`) or from the pool (a slot frees up). */
+  finished(request: BoundedRequest, wasQueued: boolean): void {
+    if (wasQueued) {
+      const index = this.#queue.indexOf(request);
+      if (index !== -1) this.#queue.splice(index, 1);
+    } else {
+      this.#running--;
+      while (this.#running < this.#limits.connections && this.#queue.length > 0) {
+        const next = this.#queue.shift()!;
+        if (next.timer) clearTimeout(next.timer);
+        this.#start(next);
+      }
+    }
+    if (this.#drained && this.#running === 0 && this.#queue.length === 0) this.#drained();
+  }
+
+  #start(request: BoundedRequest): void {
+    request.state = 'running';
+    this.#running++;
+    try {
+      this.#pool.dispatch(request.options, request);
+    } catch (err) {
+      request.onResponseError(null, err as Error);
+    }
+  }
+
+  /** Refuses new requests, lets waiting and running ones finish, then closes the pool. */
+  override close(callback: () => void): void;
+  override close(): Promise<void>;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const idle =
+      this.#queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
+    const done = idle.then(() => this.#pool.close());
+    if (callback) {
+      void done.then(callback, callback);
+      return;
+    }
+    return done;
+  }
+
+  /** Fails every waiting request and destroys the pool (its running requests fail too). */
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(): Promise<void>;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const err = typeof errOrCallback === 'function' || errOrCallback == null ? POOL_CLOSED : errOrCallback;
+    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    for (const request of [...this.#queue]) request.fail(err);
+    const done = this.#pool.destroy(err);
+    if (cb) {
+      void done.then(cb, cb);
+      return;
+    }
+    return done;
+  }
+}

@@ -1,0 +1,58 @@
+// Which failures blame the upstream: only its own (connect, reset, timeout); request-side and unknown errors never do.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { errors } from 'undici';
+import { classifyUpstreamError, isUpstreamHealthFailure } from './upstream-error.js';
+
+function withCode(message: string, code: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { code, ...extra });
+}
+
+test('undici refusing the request itself is a 400 that never counts against the upstream', () => {
+  for (const err of [
+    new errors.InvalidArgumentError('invalid request path'),
+    new errors.NotSupportedError('expect header not supported'),
+    new errors.RequestContentLengthMismatchError(),
+    withCode('bad header', 'ERR_INVALID_CHAR'),
+    withCode('bad token', 'ERR_INVALID_HTTP_TOKEN'),
+  ]) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'REQUEST_NOT_FORWARDABLE', err.message);
+    assert.equal(error.status, 400);
+    assert.equal(isUpstreamHealthFailure(error), false, err.message);
+    assert.equal(error.retryable, false);
+  }
+});
+
+test('the client leaving mid-upload is CLIENT_CLOSED, not an upstream reset', () => {
+  for (const err of [new errors.RequestAbortedError(), withCode('aborted', 'ECONNRESET')]) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'CLIENT_CLOSED');
+    assert.equal(isUpstreamHealthFailure(error), false);
+  }
+});
+
+test('unknown errors and closed pools are PROXY_ERROR (502) and leave health alone', () => {
+  for (const err of [new Error('boom'), 'a string', null, new errors.ClientDestroyedError(), new errors.ClientClosedError(), withCode('x', 'EWHATEVER')]) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'PROXY_ERROR');
+    assert.equal(error.status, 502);
+    assert.equal(isUpstreamHealthFailure(error), false);
+  }
+});
+
+test('failures of the upstream itself still count', () => {
+  const cases: Array<[unknown, string]> = [
+    [withCode('connect ECONNREFUSED', 'ECONNREFUSED', { syscall: 'connect' }), 'UPSTREAM_UNREACHABLE'],
+    [new errors.ConnectTimeoutError(), 'UPSTREAM_CONNECT_TIMEOUT'],
+    [new errors.HeadersTimeoutError(), 'UPSTREAM_TIMEOUT'],
+    [new errors.SocketError('other side closed'), 'UPSTREAM_RESET'],
+    [withCode('read ECONNRESET', 'ECONNRESET', { syscall: 'read' }), 'UPSTREAM_RESET'],
+  ];
+  for (const [err, code] of cases) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, code);
+    assert.equal(isUpstreamHealthFailure(error), true, code);
+  }
+  assert.equal(classifyUpstreamError(new errors.ResponseContentLengthMismatchError()).code, 'UPSTREAM_PROTOCOL');
+});
