@@ -22,6 +22,8 @@ export function checkRoutesAndServices(config: Config): string | undefined {
   }
   const policies = config.middleware.rate_limit.policies;
   const authOn = config.middleware.auth.enabled;
+  const tracing = config.tracing.otlp_endpoint !== '';
+  const traceHeader = tracing ? config.tracing.response_header : '';
   const seen = new Set<string>();
   for (let i = 0; i < config.routes.length; i++) {
     const r = config.routes[i]!;
@@ -41,9 +43,9 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     if (r.rate_limit !== 'default' && r.rate_limit !== 'off' && !Object.hasOwn(policies, r.rate_limit)) {
       return `${at}.rate_limit: unknown policy "${r.rate_limit}" (define it in middleware.rate_limit.policies)`;
     }
-    const owned = ownedIn(r.request_headers, isOwnedHeader);
+    const owned = ownedIn(r.request_headers, (name) => isOwnedHeader(name, tracing));
     if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;
-    const ownedOut = ownedIn(r.response_headers, isOwnedResponseHeader);
+    const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader));
     if (ownedOut !== undefined) return `${at}.response_headers: "${ownedOut}" is set by the gateway and cannot be rewritten`;
   }
   return undefined;

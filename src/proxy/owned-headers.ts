@@ -20,6 +20,9 @@ const OWNED_REQUEST: ReadonlySet<string> = new Set([
   'x-rewrite-url',
 ]);
 
+/** W3C Trace Context: owned while tracing is on (the gateway sends its own span as the parent); passed through when off. */
+const TRACE_CONTEXT: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
+
 /** Response headers the gateway sets on every answer. */
 const OWNED_RESPONSE: ReadonlySet<string> = new Set(['x-proxy-by', 'x-request-id', 'x-response-time']);
 
@@ -28,12 +31,14 @@ export function canonicalHeaderName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
-/** True when `name` (any spelling) is a request header the gateway owns. */
-export function isOwnedHeader(name: string): boolean {
-  return OWNED_REQUEST.has(canonicalHeaderName(name));
+/** True when `name` (any spelling) is a request header the gateway owns; `tracing`: traceparent/tracestate too. */
+export function isOwnedHeader(name: string, tracing = false): boolean {
+  const canonical = canonicalHeaderName(name);
+  return OWNED_REQUEST.has(canonical) || (tracing && TRACE_CONTEXT.has(canonical));
 }
 
-/** True when `name` is a response header the gateway sets itself. */
-export function isOwnedResponseHeader(name: string): boolean {
-  return OWNED_RESPONSE.has(canonicalHeaderName(name));
+/** True when `name` is a response header the gateway sets itself (`traceHeader`: tracing.response_header, if any). */
+export function isOwnedResponseHeader(name: string, traceHeader = ''): boolean {
+  const canonical = canonicalHeaderName(name);
+  return OWNED_RESPONSE.has(canonical) || (traceHeader !== '' && canonical === canonicalHeaderName(traceHeader));
 }
