@@ -21,7 +21,7 @@ import { openFeatures, type Features } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
-import { OwnedHeaders } from './proxy/owned-headers.js';
+import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 
 export interface GatewayOptions {
@@ -85,10 +85,7 @@ function buildSetup(config: Config, features: Features, services: ServiceRegistr
     table: buildRouteTable({ config, features, services, logger }),
     trusted,
     proxyBy: config.server.proxy_by,
-    ownedHeaders: new OwnedHeaders({
-      identityHeaders: [config.middleware.auth.user_id_header, config.middleware.auth.user_email_header],
-      tracing: config.tracing.otlp_endpoint !== '',
-    }),
+    ownedHeaders: ownedHeadersOf(config),
     requestBodyChunkMs: config.server.timeouts.request_body_chunk,
   };
 }

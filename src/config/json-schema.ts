@@ -7,8 +7,8 @@ const PLACEHOLDER_PATTERN = '\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}';
 
 /** Strings parseDuration accepts: "500ms", "10s", "1.5h", "7d", or a bare number of seconds. */
 const DURATION_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$';
-/** Strings a size accepts: "512b", "64kb", "10mb", "1gb", or a bare number of bytes. */
-const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*(b|kb|mb|gb)?\\s*$';
+/** Strings parseSize accepts: "512KB", "10MB", "1GB", "64k", or a bare number of bytes (any case). */
+const SIZE_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG]?[bB]?)\\s*$';
 
 /** The keywords that describe a key rather than constrain it: they stay beside an `anyOf` we wrap a scalar in. */
 const ANNOTATIONS = ['default', 'description', 'title', 'examples', 'deprecated'] as const;
@@ -16,7 +16,7 @@ const ANNOTATIONS = ['default', 'description', 'title', 'examples', 'deprecated'
 type JsonSchema = Record<string, unknown>;
 
 /**
- * The schema of what users write (`io: 'input'`): durations as "10s" strings or seconds, sizes as "1mb", every
+ * The schema of what users write (`io: 'input'`): durations as "10s" strings or seconds, sizes as "1MB", every
  * section optional where the gateway has defaults, unknown keys refused (`additionalProperties: false`), and every
  * scalar key also accepting a `${VAR}` string, since values are expanded from the environment before validation.
  * Deterministic (no dates, no paths), so the committed copy can be compared with a fresh one.
@@ -84,12 +84,12 @@ export function formatDuration(ms: number): string {
   return ms === 0 ? '0s' : `${ms}ms`;
 }
 
-/** Bytes in the largest binary unit that divides them evenly: 1048576 → "1mb". */
+/** Bytes in the largest binary unit that divides them evenly: 1048576 → "1MB". */
 export function formatSize(bytes: number): string {
-  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+  for (const [unit, size] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
     if (bytes !== 0 && bytes % size === 0) return `${bytes / size}${unit}`;
   }
-  return `${bytes}b`;
+  return `${bytes}`;
 }
 
 /** Walks object properties and array items; a constrained scalar becomes `anyOf: [itself, placeholder]`. */

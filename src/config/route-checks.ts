@@ -2,10 +2,19 @@
 // reserved, and settings that contradict each other. Each failure names its key path, as the schema's errors do.
 import type { Config } from './schema.js';
 import { DEFAULT_SERVICE } from './services.js';
-import { isOwnedHeader, isOwnedResponseHeader } from '../proxy/owned-headers.js';
+import { OwnedHeaders, isOwnedResponseHeader } from '../proxy/owned-headers.js';
 
 /** Names of the gateway's own routes in logs and metrics (and of the implicit catch-all route). */
 export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'auth', 'proxy']);
+
+/** The owned-header list of a config: its identity and consumer header names, and the trace headers when tracing is on. */
+export function ownedHeadersOf(config: Config): OwnedHeaders {
+  const auth = config.middleware.auth;
+  return new OwnedHeaders({
+    identityHeaders: [auth.user_id_header, auth.user_email_header, auth.consumer_id_header, auth.consumer_name_header],
+    tracing: config.tracing.otlp_endpoint !== '',
+  });
+}
 
 /** The first problem as "key.path: reason", or undefined when the routes and services fit together. */
 export function checkRoutesAndServices(config: Config): string | undefined {
@@ -22,6 +31,9 @@ export function checkRoutesAndServices(config: Config): string | undefined {
   }
   const policies = config.middleware.rate_limit.policies;
   const authOn = config.middleware.auth.enabled;
+  const tracing = config.tracing.otlp_endpoint !== '';
+  const ownedList = ownedHeadersOf(config);
+  const traceHeader = tracing ? config.tracing.response_header : '';
   const seen = new Set<string>();
   for (let i = 0; i < config.routes.length; i++) {
     const r = config.routes[i]!;
@@ -41,9 +53,9 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     if (r.rate_limit !== 'default' && r.rate_limit !== 'off' && !Object.hasOwn(policies, r.rate_limit)) {
       return `${at}.rate_limit: unknown policy "${r.rate_limit}" (define it in middleware.rate_limit.policies)`;
     }
-    const owned = ownedIn(r.request_headers, isOwnedHeader);
+    const owned = ownedIn(r.request_headers, (name) => ownedList.isOwned(name));
     if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;
-    const ownedOut = ownedIn(r.response_headers, isOwnedResponseHeader);
+    const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader));
     if (ownedOut !== undefined) return `${at}.response_headers: "${ownedOut}" is set by the gateway and cannot be rewritten`;
   }
   return undefined;

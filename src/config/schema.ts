@@ -187,7 +187,8 @@ const size = z
       return z.NEVER;
     }
     return bytes;
-  });
+  })
+  .register(humanUnits, { unit: 'size' });
 
 /** The keys shared by `load_balancing` (the service named "default") and every entry of `services`. */
 const upstreamGroupShape = {

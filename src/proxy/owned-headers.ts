@@ -109,7 +109,11 @@ export const canonicalHeaderName = headerKey;
 /** Response headers the gateway sets on every answer. */
 const OWNED_RESPONSE: ReadonlySet<string> = new Set(['x-proxy-by', 'x-request-id', 'x-response-time']);
 
-/** True when `name` is a response header the gateway sets itself (route response rewrites must not touch it). */
-export function isOwnedResponseHeader(name: string): boolean {
-  return OWNED_RESPONSE.has(headerKey(name));
+/**
+ * True when `name` is a response header the gateway sets itself (route response rewrites must not touch it);
+ * `traceHeader` is `tracing.response_header` when tracing is on.
+ */
+export function isOwnedResponseHeader(name: string, traceHeader = ''): boolean {
+  const key = headerKey(name);
+  return OWNED_RESPONSE.has(key) || (traceHeader !== '' && key === headerKey(traceHeader));
 }
