@@ -17,6 +17,7 @@ import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js'
 import type { AuthFeature } from './auth/setup.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
 import type { RouteView } from './admin/status.js';
+import { acceptedMethods } from './auth/credentials.js';
 import type { Tracing } from './observability/tracing/index.js';
 import { traceAuth, traceStore } from './observability/tracing/instrument.js';
 import { setupIdentity, type IdentityFeature } from './identity/setup.js';
@@ -29,7 +30,7 @@ export interface Features {
    * The authenticate phase for a route's mode. Every mode strips client-sent identity headers; `penalize` counts a
    * failed authentication against the client address's bucket.
    */
-  authenticate(mode: AuthMode, penalize?: AuthFailurePenalty): Phase;
+  authenticate(mode: AuthMode, penalize?: AuthFailurePenalty, methods?: readonly ('jwt' | 'api_key')[]): Phase;
   /**
    * The limiter of a route's `rate_limit`: "default" (undefined while middleware.rate_limit.enabled is false),
    * "off" (undefined), or a named policy (always on). Read again after each reconfigure.
@@ -174,10 +175,10 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
 
   let admin: AdminServer | undefined;
   return {
-    authenticate(mode, penalize) {
+    authenticate(mode, penalize, methods) {
       // Auth off (or a route with auth: off): the phase only strips client-sent identity headers.
       if (auth === undefined || mode === 'off') return createAuthenticatePhase({ config: config.middleware.auth, logger, mode: 'off' });
-      return auth.authenticateFor(mode, penalize, config.middleware.auth);
+      return auth.authenticateFor(mode, penalize, config.middleware.auth, methods ? acceptedMethods(methods) : undefined);
     },
     limiter(policy) {
       if (policy === 'off') return undefined;

@@ -135,7 +135,7 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
   const bodyLimit = r.max_body_size !== undefined ? createBodyLimitPhase(r.max_body_size) : undefined;
   // The penalty for a failed authentication goes to the route's own limiter, else the default one when it is on.
   const penalize = (limiter ?? features.limiter('default'))?.penalize;
-  const phases = [cors, features.authenticate(mode, penalize), limiter, rewrite, bodyLimit, ...features.observers].filter(
+  const phases = [cors, features.authenticate(mode, penalize, r.auth_methods), limiter, rewrite, bodyLimit, ...features.observers].filter(
     (p): p is Phase => p !== undefined,
   );
   let upstream: UpstreamSelector;

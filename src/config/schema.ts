@@ -303,6 +303,8 @@ const route = z
     host: z.string().min(1).default('preserve'),
     /** Default: required when middleware.auth.enabled, else off. */
     auth: z.enum(['required', 'optional', 'off']).optional(),
+    /** Credentials the route accepts when auth is on; default middleware.auth.auth_methods. */
+    auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).optional(),
     /** default | off | the name of a policy in middleware.rate_limit.policies. */
     rate_limit: z.string().min(1).default('default'),
     request_headers: headerRewrite.optional(),
