@@ -1,12 +1,13 @@
 // A weighted split of a route's traffic over several services (canary releases): smooth weighted round robin over
 // the services, so the shares are exact over time rather than random. A service with no healthy upstream is
-// skipped while another has one. A retry stays within the service of the peer that failed.
+// skipped while another has one. A retry goes to another upstream of the same service, or, when it has none, to
+// another service of the split.
 import type { RequestContext } from '../pipeline/context.js';
 import type { Peer, UpstreamSelector } from '../pipeline/upstream.js';
 import { RoundRobin } from './round-robin.js';
 import type { Service } from './service.js';
 
-/** One arm of a split: a service and its weight. Services are looked up per request, so a reload's new objects apply. */
+/** One arm of a split: a service and its weight (a reload builds a new split with the new service objects). */
 export interface SplitArm {
   readonly service: Service;
   readonly weight: number;
@@ -35,8 +36,10 @@ export class SplitSelector implements UpstreamSelector {
       const same = this.#arms.find((a) => a.service === exclude.group);
       const peer = same?.service.acquire(ctx, exclude);
       if (peer !== undefined || same === undefined) return peer;
-      const other = this.#picker.pick(this.#arms, same);
-      return other === -1 ? undefined : this.#arms[other]!.service.acquire(ctx, undefined);
+      // The first other service with a healthy upstream; the weighted picker is left alone, so retries do not
+      // skew the configured shares.
+      const other = this.#arms.find((a) => a !== same && a.available);
+      return other?.service.acquire(ctx, undefined);
     }
     let index = this.#picker.pick(this.#arms, undefined);
     // No service has a healthy upstream: let the first service's panic mode decide (it may try a cooling one).

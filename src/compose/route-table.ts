@@ -51,7 +51,13 @@ class GatewayRouteTable implements RouteTable {
     if (path === HEALTH_PATH) return this.health;
     if (this.auth !== undefined && isAuthPath(path)) return this.auth;
     if (this.single !== undefined) return this.single;
-    return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers)) ?? this.notFound;
+    const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers);
+    const route = this.matcher.match(input);
+    // A preflight found by the method it asks about is kept only where a CORS phase will answer it.
+    if (input.preflight && route?.info.cors !== true) {
+      return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers, false)) ?? this.notFound;
+    }
+    return route ?? this.notFound;
   }
 }
 
@@ -153,6 +159,6 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
     phases,
     upstream,
     ...(timeouts ? { timeouts } : {}),
-    info: { services: serviceNames, auth: mode, rate_limit: limiter ? r.rate_limit : 'off' },
+    info: { services: serviceNames, auth: mode, rate_limit: limiter ? r.rate_limit : 'off', cors: cors !== undefined },
   });
 }

@@ -25,6 +25,9 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
     },
     onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
       if (ANSWERED_PREFLIGHT.get(ctx) === true) return;
+      // The policy here is the only one: an upstream's own access-control-* headers (a framework reflecting any
+      // Origin, say) would otherwise let a disallowed origin read the response.
+      for (const name in headers) if (name.startsWith('access-control-')) delete headers[name];
       const origin = ctx.req.headers.origin;
       if (typeof origin !== 'string') return;
       addVary(headers, 'Origin');

@@ -5,6 +5,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
+import { hasRequestBody } from '../proxy/forward.js';
 
 const TOO_LARGE = new GatewayError('PAYLOAD_TOO_LARGE');
 
@@ -35,7 +36,8 @@ export function createBodyLimitPhase(limit: number): Phase {
       if (declared !== undefined) {
         return Number(declared) > limit ? sendError(ctx, TOO_LARGE) : 'continue';
       }
-      if (h['transfer-encoding'] !== undefined) {
+      // No declared length: chunked HTTP/1.1, or HTTP/2 DATA frames without content-length. Count as it streams.
+      if (hasRequestBody(ctx)) {
         const counted = new CountingLimit(limit);
         ctx.req.on('error', (err) => counted.destroy(err));
         ctx.upstreamBody = ctx.req.pipe(counted);

@@ -57,3 +57,8 @@ export function hostMatches(pattern: string, host: string): boolean {
   const suffix = pattern.slice(1); // ".example.com"
   return host.length > suffix.length && host.endsWith(suffix);
 }
+
+/** An exact `path` condition: the path itself, or the same path with one trailing slash ("/admin" and "/admin/"). */
+export function exactPathMatches(path: string, requestPath: string): boolean {
+  return requestPath === path || (!path.endsWith('/') && requestPath.length === path.length + 1 && requestPath.startsWith(path) && requestPath.endsWith('/'));
+}

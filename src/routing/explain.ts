@@ -1,7 +1,7 @@
 // Why a request lands where it does: the routes in precedence order for one request, each with the condition that
 // failed, up to the winner. Slow and obvious on purpose (used by `portcullis routes --match` and debug logs); the
 // tests check that it always agrees with the compiled matcher.
-import { hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route's verdict for one request. */
 export interface RouteVerdict {
@@ -59,7 +59,7 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput)
     held.push(`host ${hit}`);
   }
   if (c.path !== undefined) {
-    if (c.path !== input.path) return fail(`path ${input.path} is not ${c.path}`);
+    if (!exactPathMatches(c.path, input.path)) return fail(`path ${input.path} is not ${c.path}`);
     held.push(`path ${c.path}`);
   } else {
     const prefix = normalisePrefix(c.pathPrefix ?? '/');

@@ -23,13 +23,19 @@ export class RequestMatchInput implements MatchInput {
   readonly method: string;
   readonly #headers: IncomingHttpHeaders;
 
+  /** True when this input matched a CORS preflight by the method it asks about (see the constructor). */
+  readonly preflight: boolean;
+
   /**
    * A CORS preflight is matched with the method it asks about (Access-Control-Request-Method), so it finds the
-   * route the real request will take, and that route's CORS policy answers it.
+   * route the real request will take, and that route's CORS policy answers it. `asPreflight: false` matches with
+   * the real method: the table does that when the route found has no CORS phase, since the request would then be
+   * forwarded as the OPTIONS it is, and must get the route an OPTIONS gets (its auth, limits and `methods`).
    */
-  constructor(method: string | undefined, path: string, headers: IncomingHttpHeaders) {
+  constructor(method: string | undefined, path: string, headers: IncomingHttpHeaders, asPreflight = true) {
     const asked = headers['access-control-request-method'];
-    this.method = isPreflight(method, headers.origin, asked) ? String(asked).toUpperCase() : (method ?? 'GET');
+    this.preflight = asPreflight && isPreflight(method, headers.origin, asked);
+    this.method = this.preflight ? String(asked).toUpperCase() : (method ?? 'GET');
     this.path = path;
     this.host = hostOf(headers.host ?? (headers[':authority'] as string | undefined));
     this.#headers = headers;

@@ -107,10 +107,11 @@ describe('route conditions', () => {
     assert.equal(hostOf(undefined), '');
   });
 
-  test('an exact path matches itself only', () => {
+  test('an exact path matches itself, and itself with one trailing slash', () => {
     const r = [{ name: 'p', path: '/status' }];
     assert.equal(winner(r, input('GET', '', '/status')), 'p');
-    assert.equal(winner(r, input('GET', '', '/status/')), undefined);
+    assert.equal(winner(r, input('GET', '', '/status/')), 'p', 'one trailing slash is the same resource to most backends');
+    assert.equal(winner(r, input('GET', '', '/status//')), undefined);
     assert.equal(winner(r, input('GET', '', '/status/x')), undefined);
   });
 });

@@ -1,7 +1,7 @@
 // The route matcher: compiled once per route table, it finds the winning route without looking at every route.
 // Hosts are looked up in a map (exact names, then wildcard suffixes label by label), then paths walk a prefix tree
 // of segments, so the cost grows with the depth of the path, not with the number of routes.
-import { hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route as the matcher sees it: its conditions and what to return when it wins. */
 export interface MatcherEntry<T> {
@@ -58,6 +58,8 @@ class HostBucket<T> {
       let node = this.root;
       for (const s of segmentsOf(c.path)) node = node.child(s);
       node.exact.push(candidate);
+      // "/admin" also matches "/admin/": most backends (Express, Spring) serve both, so the route must cover both.
+      if (c.path !== '/' && !c.path.endsWith('/')) node.child('').exact.push(candidate);
     } else {
       let node = this.root;
       for (const s of prefixSegments(normalisePrefix(c.pathPrefix ?? '/'))) node = node.child(s);
@@ -178,7 +180,7 @@ export class RouteMatcher<T> {
 /** True when every condition of `c` holds for `input` (the slow, obvious definition the tree must agree with). */
 export function conditionsHold(c: RouteConditions, input: MatchInput): boolean {
   if (c.hosts !== undefined && !c.hosts.some((h) => hostMatches(h, input.host))) return false;
-  if (c.path !== undefined && c.path !== input.path) return false;
+  if (c.path !== undefined && !exactPathMatches(c.path, input.path)) return false;
   if (c.path === undefined && !prefixMatches(normalisePrefix(c.pathPrefix ?? '/'), input.path)) return false;
   return extraConditionsHold(c, input);
 }

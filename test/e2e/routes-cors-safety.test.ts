@@ -1,0 +1,92 @@
+// CORS and preflight matching cannot be used to reach another route or to read responses from a disallowed origin.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startBackend, type EchoBody } from '../helpers/backends.js';
+import { startInProcess } from '../helpers/gateway.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+
+test('an OPTIONS request dressed as a preflight gets the route an OPTIONS gets when no CORS phase answers it', async () => {
+  const backend = await startBackend('echo');
+  const gw = await startInProcess({
+    services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backend.port }] } },
+    jwt: { secret: TEST_SECRET },
+    routes: [
+      { name: 'public-get', match: { path_prefix: '/api', methods: ['GET'] }, service: 'app', auth: 'off' },
+      { name: 'private', match: { path_prefix: '/api' }, service: 'app' },
+    ],
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+  });
+  try {
+    const hits = backend.hits;
+    for (const asked of ['GET', 'get']) {
+      const res = await gw.gateway.inject({
+        method: 'OPTIONS',
+        url: '/api/users/1',
+        headers: { origin: 'https://evil.example', 'access-control-request-method': asked },
+      });
+      assert.equal(res.status, 401, 'the OPTIONS request is matched as OPTIONS: the auth-required route');
+    }
+    assert.equal(backend.hits, hits, 'nothing reached the upstream');
+  } finally {
+    await gw.close();
+    await backend.stop();
+  }
+});
+
+test("an upstream's own CORS headers never pass on a route with a CORS policy", async () => {
+  // A backend that reflects any Origin with credentials, as some frameworks do by default.
+  const upstream = createServer((req, res) => {
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'access-control-allow-origin': String(req.headers.origin ?? '*'),
+      'access-control-allow-credentials': 'true',
+      'access-control-allow-methods': 'DELETE',
+    });
+    res.end('{"secret":true}');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const port = (upstream.address() as AddressInfo).port;
+  const gw = await startInProcess({
+    load_balancing: { upstreams: [{ name: 'u', address: '127.0.0.1', port }] },
+    middleware: { cors: { allowed_origins: ['https://app.example.com'] } },
+  });
+  try {
+    const evil = await gw.gateway.inject({ url: '/data', headers: { origin: 'https://evil.example' } });
+    assert.equal(evil.status, 200);
+    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods']) {
+      assert.equal(evil.headers[name], undefined, name);
+    }
+    const app = await gw.gateway.inject({ url: '/data', headers: { origin: 'https://app.example.com' } });
+    assert.equal(app.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.equal(app.headers['access-control-allow-credentials'], undefined, 'the policy has credentials off');
+    const noOrigin = await gw.gateway.inject({ url: '/data' });
+    assert.equal(noOrigin.json<{ secret: boolean }>().secret, true);
+    assert.equal(noOrigin.headers['access-control-allow-origin'], undefined);
+  } finally {
+    await gw.close();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+});
+
+test('an exact path route also covers the path with a trailing slash', async () => {
+  const backend = await startBackend('echo');
+  const gw = await startInProcess({
+    services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backend.port }] } },
+    jwt: { secret: TEST_SECRET },
+    routes: [
+      { name: 'admin', match: { path: '/admin' }, service: 'app' },
+      { name: 'rest', match: { path_prefix: '/' }, service: 'app', auth: 'off' },
+    ],
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+  });
+  try {
+    assert.equal((await gw.gateway.inject({ url: '/admin' })).status, 401);
+    assert.equal((await gw.gateway.inject({ url: '/admin/' })).status, 401);
+    assert.equal((await gw.gateway.inject({ url: '/adminx' })).json<EchoBody>().url, '/adminx');
+  } finally {
+    await gw.close();
+    await backend.stop();
+  }
+});
