@@ -86,6 +86,14 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
     this.#handler.onResponseError?.(this, error);
   }
 
+  /**
+   * The upstream's trailers as undici received them (HTTP/2: undici 7 hands new-style handlers an empty parsed set and
+   * keeps the real ones on its controller). Relayed, so the forwarder reads them through this wrapper too.
+   */
+  get rawTrailers(): Dispatcher.DispatchController['rawTrailers'] {
+    return this.#real?.rawTrailers;
+  }
+
   // Handler side (called by the undici pool).
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#real = controller;

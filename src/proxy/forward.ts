@@ -104,6 +104,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       // stream: a body-limit phase may put a transform in between (ctx.upstreamBody), the silence is the client's.
       this.#stopGuard = guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle());
     }
+    if (body !== null && req.httpVersionMajor === 2) {
+      // An HTTP/2 stream reset while its body is open (rapid reset) ends neither the body nor, always, the response:
+      // without this, the upstream request would wait for body bytes that never come and hold a pool slot.
+      req.once('aborted', () => this.abort());
+    }
     try {
       this.#peer.dispatcher.dispatch(options, this);
     } catch (err) {
