@@ -5,6 +5,7 @@ import type { Phase } from './pipeline/phase.js';
 import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
 import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { GatewayMetrics } from './observability/metrics.js';
 import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
@@ -37,6 +38,9 @@ export interface Features {
   readonly authApi: readonly Phase[] | undefined;
   /** Phases that only observe (metrics; tracing when on), in every route's list. */
   readonly observers: readonly Phase[];
+  /** The shared key-value store and the metrics registry, for the plugins' api.store and api.metrics. */
+  readonly kv: KvStore;
+  readonly registry: Registry;
   /** Starts the admin listener; resolves to its port, or undefined when disabled. */
   startAdmin(): Promise<number | undefined>;
   /** Counts the proxy server's open connections and in-flight requests (metrics); called once by server.ts. */
@@ -183,6 +187,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       return auth ? [authLimiter, auth.routes] : undefined;
     },
     observers: tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase],
+    kv,
+    registry: metrics.registry,
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       const [{ startAdminServer }, { loadDashboard }] = await Promise.all([import('./admin/server.js'), import('./admin/assets.js')]);

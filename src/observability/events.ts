@@ -21,6 +21,9 @@ export const EVENTS = {
   traceExportRecovered: 'Trace Export Recovered',
   /** Audit: an operator acted on a user or API key (admin API or CLI). */
   adminAction: 'admin_action',
+  pluginFailed: 'Plugin Failed',
+  pluginTimedOut: 'Plugin Timed Out',
+  pluginClosed: 'Plugin Closed',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
