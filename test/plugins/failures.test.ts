@@ -65,7 +65,7 @@ describe('plugin failures', () => {
     assert.equal(p.backend.hits, hits);
   });
 
-  test('a response hook that throws turns a proxied response into a 500 (the upstream's is dropped)', async () => {
+  test('a response hook that throws turns a proxied response into a 500 (the upstream response is dropped)', async () => {
     const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': 'throw-response' } });
     assert.equal(res.status, 500);
     assert.equal(res.json().error, 'Internal Server Error');
