@@ -63,6 +63,30 @@ function importFailure(err: unknown, specifier: string): string {
   return describeCause(err) ?? 'unknown error';
 }
 
+let tsxRegistered = false;
+
+/**
+ * import(), and for a TypeScript file that node cannot run: tsx registered on demand, then import() again. In a
+ * checkout tsx is there (a dev dependency), even when the gateway itself runs from dist/; in an image built with
+ * `npm ci --omit=dev` it is not, and the plugin must be shipped compiled.
+ */
+async function importModule(url: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(url)) as { default?: unknown };
+  } catch (err) {
+    const typescript = /\.[cm]?ts(\?|$)/.test(url);
+    if (!typescript || tsxRegistered || (err as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
+    try {
+      const api = (await import('tsx/esm/api')) as { register: () => unknown };
+      api.register();
+      tsxRegistered = true;
+    } catch {
+      throw err; // no tsx here: report the original failure
+    }
+    return (await import(url)) as { default?: unknown };
+  }
+}
+
 /** Imports and checks one declared instance. Throws ConfigError naming `plugins[i].<key>`. */
 export async function loadPlugin(entry: Config['plugins'][number], index: number, baseDir: string): Promise<LoadedPlugin> {
   const at = `plugins[${index}]`;
@@ -70,7 +94,7 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   if (resolved === 'not found') throw new ConfigError(`${at}.module: cannot load ${entry.module}: not found`);
   let namespace: { default?: unknown };
   try {
-    namespace = (await import(resolved.url)) as { default?: unknown };
+    namespace = await importModule(resolved.url);
   } catch (err) {
     throw new ConfigError(`${at}.module: cannot load ${entry.module}: ${importFailure(err, entry.module)}`);
   }
