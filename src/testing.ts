@@ -4,6 +4,7 @@ export {
   type InjectRequest,
   type InjectResponse,
   type TestGateway,
+  type TestGatewayConfig,
   type TestGatewayOptions,
 } from './embedding/testing.js';
 export type { EchoedRequest } from './embedding/echo-upstream.js';

@@ -35,7 +35,7 @@ export interface TestGateway {
   readonly logs: ReadonlyArray<Record<string, unknown>>;
   /** The proxy's URL, for a client of your own. */
   readonly url: string;
-  reload(config: GatewayConfig): Promise<void>;
+  reload(config: TestGatewayConfig): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,12 +47,15 @@ export interface TestGatewayOptions {
 
 type ConfigObject = Record<string, any>;
 
+/** A gateway config whose `load_balancing` may be left out (the kit's echo upstream then answers). */
+export type TestGatewayConfig = Omit<GatewayConfig, 'load_balancing'> & { load_balancing?: GatewayConfig['load_balancing'] };
+
 /**
  * Starts a gateway for a test: listeners on 127.0.0.1 (port 0), admin off, active health checks off, a temporary
  * data directory, logs captured in `logs`. Without `load_balancing`, an echo upstream is started: each response's
  * JSON is the request as the upstream got it (method, url, headers, body), so a test sees what the plugins changed.
  */
-export async function createTestGateway(config: GatewayConfig | ConfigObject = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
+export async function createTestGateway(config: TestGatewayConfig = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     decodeStrings: true,
@@ -64,13 +67,14 @@ export async function createTestGateway(config: GatewayConfig | ConfigObject = {
   let echo: EchoUpstream | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-test-gateway-'));
   const withDefaults = (input: ConfigObject): ConfigObject => {
-    const lb = input.load_balancing ?? { upstreams: [{ name: 'echo', address: '127.0.0.1', port: echo!.port }] };
+    // Without upstreams of its own, the echo upstream (when the kit started one; else the schema says what is missing).
+    const lb = input.load_balancing ?? (echo ? { upstreams: [{ name: 'echo', address: '127.0.0.1', port: echo.port }] } : undefined);
     return {
       ...input,
       server: { listen_host: '127.0.0.1', ...input.server, listen_port: 0 },
       admin: { enabled: false, ...input.admin, listen_port: 0 },
       logging: { level: 'info', ...input.logging, format: 'json' },
-      load_balancing: { ...lb, health_check: { enabled: false, ...lb.health_check } },
+      ...(lb === undefined ? {} : { load_balancing: { ...lb, health_check: { enabled: false, ...lb.health_check } } }),
     };
   };
   let gateway: EmbeddedGateway;
