@@ -83,7 +83,8 @@ async function importModule(url: string): Promise<{ default?: unknown }> {
     } catch {
       throw err; // no tsx here: report the original failure
     }
-    return (await import(url)) as { default?: unknown };
+    // A new URL: node remembers the failed load of the first one.
+    return (await import(`${url}${url.includes('?') ? '&' : '?'}tsx`)) as { default?: unknown };
   }
 }
 
