@@ -1,5 +1,5 @@
 // The adapter from plugin instances to the engine's Phase: runs their hooks in order, bounded in time, failures
-// turned into the catalogue's replies. One chain per plugin list (middleware.plugins; per route once routes exist).
+// turned into the catalogue's replies. One chain per route (its routes[].plugins, else middleware.plugins).
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
@@ -23,11 +23,6 @@ export interface PluginChainOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   readonly scope: FacadeScope;
-  /**
-   * Whether this chain's response and log hooks concern a request. Needed only while the driver runs every phase's
-   * response hooks for every request (route classes); with per-route phase lists it is always true.
-   */
-  readonly appliesTo?: (ctx: RequestContext) => boolean;
 }
 
 type HookName = 'onRequest' | 'onUpstreamRequest' | 'onResponse' | 'onLog';
@@ -42,7 +37,6 @@ interface RequestState {
 
 const STAGE: Readonly<Record<HookName, HookStage>> = { onRequest: 'request', onUpstreamRequest: 'upstream', onResponse: 'response', onLog: 'log' };
 const TIMED_OUT = Symbol('timed out');
-const always = (): boolean => true;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
@@ -61,7 +55,6 @@ class PluginChain {
   readonly #timeoutMs: number;
   readonly #logger: Logger;
   readonly #scope: FacadeScope;
-  readonly #applies: (ctx: RequestContext) => boolean;
   readonly #states = new WeakMap<RequestContext, RequestState>();
   readonly #with: Readonly<Record<HookName, readonly number[]>>;
 
@@ -70,7 +63,6 @@ class PluginChain {
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
     this.#scope = options.scope;
-    this.#applies = options.appliesTo ?? always;
     const indexes = (hook: HookName) =>
       this.#instances.flatMap((instance, i) => (typeof instance.hooks[hook] === 'function' ? [i] : []));
     this.#with = { onRequest: indexes('onRequest'), onUpstreamRequest: indexes('onUpstreamRequest'), onResponse: indexes('onResponse'), onLog: indexes('onLog') };
@@ -83,15 +75,12 @@ class PluginChain {
     if (w.onUpstreamRequest.length > 0) phase.onUpstreamRequest = (ctx, headers) => this.#upstream(ctx, headers, 0);
     if (w.onResponse.length > 0) {
       phase.onResponse = (ctx, headers) => {
-        if (!this.#applies(ctx)) return undefined;
         const state = this.#states.get(ctx);
         return state?.responseFailed ? undefined : this.#response(ctx, headers, 0);
       };
     }
     if (w.onLog.length > 0) {
-      phase.onLogging = (ctx) => {
-        if (this.#applies(ctx)) this.#log(ctx, 0);
-      };
+      phase.onLogging = (ctx) => this.#log(ctx, 0);
     }
     return phase;
   }

@@ -1,4 +1,5 @@
 // The ctx a plugin hook receives: a read-only view of the RequestContext plus respond(), headers and state.
+import { CALLER } from '../auth/caller.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type {
   PluginConsumer,
@@ -20,9 +21,9 @@ export interface PendingResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Facts of the chain every facade of it shares (route, service, the identity header names). */
+/** Facts of the chain every facade of it shares (the route's service, the identity header names). */
 export interface FacadeScope {
-  readonly route: string | undefined;
+  /** The route's service when it has exactly one (no split). */
   readonly service: string | undefined;
   readonly identityHeaders: ReadonlySet<string>;
 }
@@ -96,15 +97,16 @@ export class PluginFacade implements PluginContext {
   }
 
   get route(): string | undefined {
-    return this.#scope.route;
+    return this.#rc.route.name;
   }
 
+  /** The chosen upstream's service once there is one, else the route's (undefined for a split before the choice). */
   get service(): string | undefined {
-    return this.#scope.service;
+    return this.#rc.service ?? this.#scope.service;
   }
 
   get user(): PluginUser | undefined {
-    const user = this.#rc.user;
+    const user = CALLER.get(this.#rc);
     return user === undefined ? undefined : { id: user.id, email: user.email };
   }
 

@@ -7,7 +7,6 @@ import { ConfigError } from '../config/load.js';
 import { describeCause } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { EVENTS } from '../observability/events.js';
-import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
 import { createPluginChain, type PluginInstance } from './chain.js';
 import type { PluginHooks } from './contract.js';
@@ -42,11 +41,9 @@ export interface PluginGeneration {
 
 const HOOKS = ['onRequest', 'onUpstreamRequest', 'onResponse', 'onLog', 'close'] as const;
 
-/** Where a chain sits, for ctx.route / ctx.service and (until routes) which requests it concerns. */
+/** Where a chain sits: the route's service, for ctx.service before an upstream is chosen. */
 export interface ChainPlacement {
-  readonly route: string | undefined;
   readonly service: string | undefined;
-  readonly appliesTo?: (ctx: RequestContext) => boolean;
 }
 
 export class PluginHost {
@@ -103,15 +100,17 @@ export class PluginHost {
     await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.timeoutMs)));
   }
 
-  /** The Phase running instances `names` in order, from `generation` (default: the running one); undefined for none. */
-  chain(names: readonly string[], placement: ChainPlacement, generation = this.#current): Phase | undefined {
-    if (names.length === 0) return undefined;
+  /**
+   * The Phase running, in order, the first-party instances `builtIn` (a route's header rewrites) and then the
+   * instances `names` of `generation` (default: the running one); undefined when there are none.
+   */
+  chain(names: readonly string[], placement: ChainPlacement, builtIn: readonly PluginInstance[] = [], generation = this.#current): Phase | undefined {
+    if (names.length === 0 && builtIn.length === 0) return undefined;
     return createPluginChain({
-      instances: names.map((name) => generation.instances.get(name)!),
+      instances: [...builtIn, ...names.map((name) => generation.instances.get(name)!)],
       timeoutMs: generation.timeoutMs,
       logger: this.#deps.logger,
-      scope: { route: placement.route, service: placement.service, identityHeaders: generation.identityHeaders },
-      appliesTo: placement.appliesTo,
+      scope: { service: placement.service, identityHeaders: generation.identityHeaders },
     });
   }
 

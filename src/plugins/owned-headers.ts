@@ -1,35 +1,15 @@
-// Headers the gateway owns, which plugins may not set or delete. A stand-in until the one shared list (from the
-// hardening work, src/proxy/owned-headers.ts) is on main; the plugin facade calls only `isOwnedHeader`.
+// Which headers a plugin may not set or delete: the gateway's one list (proxy/owned-headers.ts), plus the headers
+// that frame the message or carry the gateway's own decisions, which a plugin must not rewrite either.
+import { isOwnedHeader as isGatewayRequestHeader, isOwnedResponseHeader as isGatewayResponseHeader } from '../proxy/owned-headers.js';
 
 /** Connection-level and framing headers: node and undici write these, an edit would corrupt the message. */
 const FRAMING = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'content-length'];
 
-/** Sent upstream by the gateway itself (proxy/headers.ts), or refused from clients (proxy-authorization, expect). */
-const REQUEST_OWNED: ReadonlySet<string> = new Set([
-  ...FRAMING,
-  'host',
-  'proxy-authorization',
-  'http2-settings',
-  'expect',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-prefix',
-  'x-request-id',
-]);
+/** Request headers beyond the shared list: framing, and what the route's `host` mode and node decide. */
+const REQUEST_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'host', 'proxy-authorization', 'http2-settings', 'expect']);
 
-/** Sent to clients by the gateway itself (the driver's decorator, the limiter). */
-const RESPONSE_OWNED: ReadonlySet<string> = new Set([
-  ...FRAMING,
-  'x-proxy-by',
-  'x-request-id',
-  'x-response-time',
-  'ratelimit-limit',
-  'ratelimit-remaining',
-  'ratelimit-reset',
-  'ratelimit-policy',
-]);
+/** Response headers beyond the shared list: framing, the limiter's RateLimit-* and CORS (access-control-*). */
+const RESPONSE_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy']);
 
 /** Which way a header travels. */
 export type HeaderDirection = 'request' | 'response';
@@ -40,6 +20,6 @@ export type HeaderDirection = 'request' | 'response';
  * say who the caller is.
  */
 export function isOwnedHeader(name: string, direction: HeaderDirection, identity: ReadonlySet<string>): boolean {
-  if (direction === 'request') return REQUEST_OWNED.has(name) || identity.has(name);
-  return RESPONSE_OWNED.has(name) || name.startsWith('access-control-');
+  if (direction === 'request') return isGatewayRequestHeader(name) || REQUEST_EXTRA.has(name) || identity.has(name);
+  return isGatewayResponseHeader(name) || RESPONSE_EXTRA.has(name) || name.startsWith('access-control-');
 }

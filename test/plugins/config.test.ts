@@ -42,7 +42,7 @@ describe('plugin config errors (check-config)', () => {
     ['a validate() that throws', [{ name: 'hello', module: './hello.mjs', config: { value: 3 } }], ['hello'], 'plugins[0].config: value must be a string'],
     ['an unknown name in middleware.plugins', [{ name: 'hello', module: './hello.mjs', config: { value: 'x' } }], ['helo'], 'middleware.plugins[0]: unknown plugin "helo"'],
     ['a duplicate instance name', [{ name: 'a', module: './hello.mjs', config: { value: 'x' } }, { name: 'a', module: './hello.mjs', config: { value: 'y' } }], [], 'plugins[1].name: duplicate plugin name "a"'],
-    ['an unknown key', [{ name: 'a', module: './hello.mjs', options: {} }], [], 'plugins.0.options: unknown key'],
+    ['an unknown key', [{ name: 'a', module: './hello.mjs', options: {} }], [], 'plugins[0].options: unknown key'],
   ];
   for (const [what, plugins, order, message] of cases) {
     test(`${what}: "${message}", exit 1`, async () => {

@@ -29,8 +29,9 @@ describe('plugin failures', () => {
       const hits = p.backend.hits;
       const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': action } });
       assert.equal(res.status, 500);
-      assert.deepEqual(Object.keys(res.json()).sort(), ['error', 'request_id']);
+      assert.deepEqual(Object.keys(res.json()).sort(), ['code', 'error', 'request_id']);
       assert.equal(res.json().error, 'Internal Server Error');
+      assert.equal(res.json().code, 'plugin_failed');
       assert.equal(p.backend.hits, hits);
       const failed = linesFor(res).find((l) => l.msg === 'Plugin Failed');
       assert.ok(failed);
@@ -50,6 +51,7 @@ describe('plugin failures', () => {
     const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': 'hang-request' } });
     assert.equal(res.status, 504);
     assert.equal(res.json().error, 'Gateway Timeout');
+    assert.equal(res.json().code, 'plugin_timeout');
     assert.ok(Date.now() - started < 3_000);
     const line = linesFor(res).find((l) => l.msg === 'Plugin Timed Out');
     assert.equal(line?.plugin, 'bad');
