@@ -44,6 +44,16 @@ function urlOf(host: string, port: number): string {
  * refuse, before listening. One process, one gateway: `server.workers` above 1 is refused here.
  */
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<EmbeddedGateway> {
+  const { url, adminUrl, reload, close } = await startEmbedded(config, options);
+  return { url, adminUrl, reload, close };
+}
+
+/** startGateway plus in-process requests, for the test kit (not a public entry point). */
+export interface EmbeddedWithInject extends EmbeddedGateway {
+  inject: Gateway['inject'];
+}
+
+export async function startEmbedded(config: GatewayConfig, options: StartOptions = {}): Promise<EmbeddedWithInject> {
   const parsed = parseConfigObject(config);
   if (workerCount(parsed) > 1) throw new ConfigError('server.workers: an embedded gateway runs in the calling process (use 1)');
   let handle: LoggerHandle | undefined;
@@ -71,6 +81,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     url: urlOf(parsed.server.listen_host, gateway.port),
     adminUrl: gateway.adminPort === undefined ? undefined : urlOf(parsed.admin.listen_host, gateway.adminPort),
     reload: (next) => gateway.reload(parseConfigObject(next)),
+    inject: (request) => gateway.inject(request),
     close() {
       closing ??= gateway.close().finally(() => {
         if (handle !== undefined) flushLogger(handle);

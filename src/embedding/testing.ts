@@ -1,12 +1,11 @@
 // The test kit: createTestGateway(config) and inject(), for plugin authors and embedders testing without ports to manage.
 import { Writable } from 'node:stream';
-import { Agent, request } from 'undici';
 import { pino } from 'pino';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
-import { startGateway, type EmbeddedGateway, type GatewayConfig } from './start.js';
+import { startEmbedded, type EmbeddedWithInject, type GatewayConfig } from './start.js';
 
 /** A request to inject. `url` is a path with an optional query ("/users/1?x=y"). */
 export interface InjectRequest {
@@ -51,7 +50,8 @@ type ConfigObject = Record<string, any>;
 export type TestGatewayConfig = Omit<GatewayConfig, 'load_balancing'> & { load_balancing?: GatewayConfig['load_balancing'] };
 
 /**
- * Starts a gateway for a test: listeners on 127.0.0.1 (port 0), admin off, active health checks off, a temporary
+ * Starts a gateway for a test: inject() drives its pipeline in-process (fastify's inject; no client socket, and
+ * `url` stays available for a real client), listeners on 127.0.0.1 (port 0), admin off, active health checks off, a temporary
  * data directory, logs captured in `logs`. Without `load_balancing`, an echo upstream is started: each response's
  * JSON is the request as the upstream got it (method, url, headers, body), so a test sees what the plugins changed.
  */
@@ -77,16 +77,14 @@ export async function createTestGateway(config: TestGatewayConfig = {}, options:
       ...(lb === undefined ? {} : { load_balancing: { ...lb, health_check: { enabled: false, ...lb.health_check } } }),
     };
   };
-  let gateway: EmbeddedGateway;
-  const agent = new Agent({ keepAliveTimeout: 1_000 });
+  let gateway: EmbeddedWithInject;
   try {
     if ((config as ConfigObject).load_balancing === undefined) echo = await startEchoUpstream();
     const level = ((config as ConfigObject).logging?.level as string | undefined) ?? 'info';
     const logger = pino({ level, base: { service: 'portcullis' } }, sink);
-    gateway = await startGateway(withDefaults(config as ConfigObject) as GatewayConfig, { logger, logSink: sink, dataDir, baseDir: options.baseDir });
+    gateway = await startEmbedded(withDefaults(config as ConfigObject) as GatewayConfig, { logger, logSink: sink, dataDir, baseDir: options.baseDir });
   } catch (err) {
     await echo?.close();
-    await agent.close();
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -94,32 +92,17 @@ export async function createTestGateway(config: TestGatewayConfig = {}, options:
   return {
     logs,
     url: gateway.url,
+    /** Runs the request through the gateway's pipeline in-process (no client socket); the upstream is real. */
     async inject(req: InjectRequest): Promise<InjectResponse> {
-      const headers: Record<string, string> = { ...req.headers };
-      let body: string | Uint8Array | undefined;
-      if (typeof req.body === 'string' || req.body instanceof Uint8Array) body = req.body;
-      else if (req.body !== undefined) {
-        body = JSON.stringify(req.body);
-        if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
-      }
-      const res = await request(new URL(req.url, gateway.url), {
-        dispatcher: agent,
-        method: (req.method ?? 'GET').toUpperCase() as 'GET',
-        headers,
-        body,
-      });
-      const text = await res.body.text();
-      return {
-        status: res.statusCode,
-        headers: res.headers,
-        body: text,
-        json: () => JSON.parse(text),
-      };
+      const body = req.body instanceof Uint8Array && !Buffer.isBuffer(req.body) ? Buffer.from(req.body) : req.body;
+      const res = await gateway.inject({ method: (req.method ?? 'GET').toUpperCase(), url: req.url, headers: req.headers, body: body as never });
+      const headers: Record<string, string | string[] | undefined> = {};
+      for (const [name, value] of Object.entries(res.headers)) headers[name] = typeof value === 'number' ? String(value) : value;
+      return { status: res.status, headers, body: res.body, json: () => JSON.parse(res.body) };
     },
     reload: (next) => gateway.reload(withDefaults(next as ConfigObject) as GatewayConfig),
     close() {
       closing ??= (async () => {
-        await agent.close();
         await gateway.close();
         await echo?.close();
         rmSync(dataDir, { recursive: true, force: true });
