@@ -13,6 +13,7 @@ import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
 import { SessionJanitor } from './store/janitor.js';
 import { CountedKvStore } from './kv/counted.js';
+import type { KvStore } from './kv/kv-store.js';
 import { openKvStore, usesRedis } from './kv/open.js';
 import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
 import type { AuthFeature } from './auth/setup.js';
