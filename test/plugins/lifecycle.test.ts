@@ -121,9 +121,9 @@ describe('plugins after auth, with their store and metrics', () => {
       for (let i = 0; i < 20 && res.status !== 200; i++) res = await client.request(`${gw.url}/`); // Redis connects in the background
       assert.equal(res.status, 200);
       const keys = (await redis.keys(`${keyPrefix}*`)).sort();
-      assert.deepEqual(keys, [`${keyPrefix}v:plugin:quota:ip:127.0.0.1`, `${keyPrefix}v:plugin:quota:last`]);
-      assert.equal(await redis.get(`${keyPrefix}v:plugin:quota:last`), res.headers['x-request-id']);
-      const ttl = await redis.pTTL(`${keyPrefix}v:plugin:quota:ip:127.0.0.1`);
+      assert.deepEqual(keys, [`${keyPrefix}v:{plugin:quota:ip:127.0.0.1}`, `${keyPrefix}v:{plugin:quota:last}`]);
+      assert.equal(await redis.get(`${keyPrefix}v:{plugin:quota:last}`), res.headers['x-request-id']);
+      const ttl = await redis.pTTL(`${keyPrefix}v:{plugin:quota:ip:127.0.0.1}`);
       assert.ok(ttl > 50_000 && ttl <= 60_000, `ttl ${ttl}`);
     } finally {
       await gw.close();
