@@ -1,7 +1,7 @@
 // `npm run bench`: the gateway against a bare pass-through in the same run, each pinned to one core, load from
 // wrk on the other core. Prints requests/s, p50, p99 and the ratio to the pass-through. Not a test.
 // Usage: npm run bench [-- [--profile] scenario ...]
-//   scenarios: core, routes, ratelimit, auth, tracing, logins, workers, startup (start-up, idle memory, idle clients,
+//   scenarios: core, routes, ratelimit, auth, plugins, tracing, logins, workers, startup (start-up, idle memory, idle clients,
 //   1M buckets);
 //   default: all. --profile writes a V8 CPU profile of every gateway run to bench/results/profiles/ (open it in
 //   Chrome DevTools > Performance, or speedscope).
@@ -158,7 +158,8 @@ function gatewayConfig(ports: number[], middleware: Record<string, unknown>, red
       jwt: { secret: 'bench-secret-bench-secret-bench-secret-0123' },
       logging: { format: 'json', access_log: middleware.access_log ?? true },
       ...routeTable(ports, middleware.routes as number | undefined),
-      middleware: { auth: middleware.auth, rate_limit: middleware.rate_limit },
+      middleware: { auth: middleware.auth, rate_limit: middleware.rate_limit, plugins: noopNames(middleware.plugins) },
+      plugins: noopNames(middleware.plugins).map((name) => ({ name, module: NOOP_PLUGIN })),
       ...(middleware.tracing ? { tracing: middleware.tracing } : {}),
     }),
   );
@@ -190,6 +191,11 @@ function routeTable(ports: number[], routes: number | undefined): Record<string,
 }
 
 const OFF = { auth: { enabled: false }, rate_limit: { enabled: false } };
+/** A plugin with four empty hooks; `middleware.plugins: N` in a scenario declares N instances of it. */
+const NOOP_PLUGIN = join(ROOT, 'bench/noop-plugin.mjs');
+function noopNames(count: unknown): string[] {
+  return Array.from({ length: typeof count === 'number' ? count : 0 }, (_, i) => `noop${i + 1}`);
+}
 /** A limit high enough that no request is refused: measures the limiter's cost, not its rejections. */
 const UNLIMITED = { enabled: true, requests_per_minute: 1_000_000_000, burst_size: 1_000_000_000 };
 
@@ -402,6 +408,11 @@ async function main(): Promise<void> {
   if (run('ratelimit')) {
     scenarios.push(() => measure(ports, 'gateway + rate limit (memory)', { ...OFF, rate_limit: UNLIMITED }));
     scenarios.push(() => measure(ports, 'gateway + rate limit (redis)', { ...OFF, rate_limit: UNLIMITED }, REDIS_URL));
+  }
+  if (run('plugins')) {
+    // The per-request cost of the plugin chain: the same gateway with 0 and with 3 plugins whose hooks do nothing.
+    scenarios.push(() => measure(ports, 'gateway, 0 plugins', OFF));
+    scenarios.push(() => measure(ports, 'gateway + 3 no-op plugins (4 hooks each)', { ...OFF, plugins: 3 }));
   }
   let sink: Started | undefined;
   if (run('tracing')) {

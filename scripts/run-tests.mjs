@@ -1,4 +1,4 @@
-// Runs every *.test.ts under src/ and test/ with node:test through tsx (Node 20 cannot strip types itself).
+// Runs every *.test.ts under src/, test/ and examples/ with node:test through tsx (Node 20 cannot strip types itself).
 // Extra arguments narrow the run: `npm test -- balancer` runs the files whose path contains "balancer".
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -17,7 +17,7 @@ function collect(dir, out) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect('src', collect('test', [])).sort();
+const files = collect('examples', collect('src', collect('test', []))).sort();
 const selected = filters.length === 0 ? files : files.filter((f) => filters.some((x) => f.includes(x)));
 if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);

@@ -1,7 +1,7 @@
 // The `portcullis` command: argv → action → exit code. No business logic lives here.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 import { GatewayError } from './errors.js';
@@ -78,7 +78,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'check-config': {
-        checkTlsFiles(loadConfigFile(configPath));
+        const config = loadConfigFile(configPath);
+        checkTlsFiles(config);
+        // Plugins too: each module is imported and its validate() run, as start-up would.
+        const { loadPlugins } = await import('./plugins/load.js');
+        await loadPlugins(config, dirname(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);
         return 0;
       }

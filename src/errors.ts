@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
   /** An unexpected failure while proxying that says nothing about the upstream (not counted against its health). */
   PROXY_ERROR: { status: 502, message: 'Bad Gateway', source: 'internal' },
+  /** A plugin hook threw or rejected (the log line names the plugin and the error class). */
+  PLUGIN_FAILED: { status: 500, message: 'Internal Server Error', source: 'internal' },
   NO_HEALTHY_UPSTREAM: { status: 502, message: 'No healthy upstream', source: 'upstream' },
   UPSTREAM_UNREACHABLE: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   UPSTREAM_RESET: { status: 502, message: 'Bad Gateway', source: 'upstream' },
@@ -53,6 +55,8 @@ export const ERROR_CODES = {
   PASSWORD_HASHER_BUSY: { status: 503, message: 'Service Unavailable', source: 'internal' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
+  /** A plugin's request hook ran longer than middleware.plugin_timeout and was abandoned. */
+  PLUGIN_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'internal' },
   /** Not sent (the client is gone): the status nginx logs for a request whose client closed the connection. */
   CLIENT_CLOSED: { status: 499, message: 'Client Closed Request', source: 'client' },
 } as const satisfies Record<string, CodeSpec>;

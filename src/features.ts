@@ -5,6 +5,7 @@ import type { Phase } from './pipeline/phase.js';
 import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
 import type { Server } from 'node:net';
+import type { Registry } from 'prom-client';
 import { GatewayMetrics } from './observability/metrics.js';
 import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
@@ -12,6 +13,7 @@ import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
 import { SessionJanitor } from './store/janitor.js';
 import { CountedKvStore } from './kv/counted.js';
+import type { KvStore } from './kv/kv-store.js';
 import { openKvStore, usesRedis } from './kv/open.js';
 import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
 import type { AuthFeature } from './auth/setup.js';
@@ -40,6 +42,9 @@ export interface Features {
   readonly authApi: readonly Phase[] | undefined;
   /** Phases that only observe (metrics; tracing when on), in every route's list. */
   readonly observers: readonly Phase[];
+  /** The shared key-value store and the metrics registry, for the plugins' api.store and api.metrics. */
+  readonly kv: KvStore;
+  readonly registry: Registry;
   /** Starts the admin listener; resolves to its port, or undefined when disabled. */
   startAdmin(): Promise<number | undefined>;
   /** Counts the proxy server's open connections and in-flight requests (metrics); called once by server.ts. */
@@ -190,6 +195,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     },
     // HSTS (tls/setup.ts) rides with the observers: a response filter every route gets.
     observers: [...(tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase]), ...tlsPhases(initial)],
+    kv,
+    registry: metrics.registry,
     async startAdmin() {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       const [{ startAdminServer }, { loadDashboard }] = await Promise.all([import('./admin/server.js'), import('./admin/assets.js')]);

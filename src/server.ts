@@ -23,6 +23,11 @@ import { createProxyListener } from './listeners/proxy-listener.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
+import { dirname } from 'node:path';
+import { PluginHost, type PluginGeneration } from './plugins/host.js';
+import { routeHeaderHooks } from './plugins/first-party/route-headers.js';
+import type { PluginRouteSpec } from './compose/route-table.js';
+import type { Phase } from './pipeline/phase.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -36,6 +41,8 @@ export interface GatewayOptions {
   readonly onAdminReload?: () => void;
   /** The config file, re-read by POST /reload on the admin port; without it /reload answers 501. */
   readonly configPath?: string;
+  /** Where relative plugin module paths start; default: the config file's directory, else the working directory. */
+  readonly pluginBaseDir?: string;
 }
 
 /** A running gateway. */
@@ -79,10 +86,17 @@ function restartNeededFor(current: Config, next: Config): string | undefined {
   return RESTART_ONLY.find(([, read]) => JSON.stringify(read(current)) !== JSON.stringify(read(next)))?.[0];
 }
 
-/** The pipeline's setup: the route table built from the features and services, plus engine settings. */
-function buildSetup(config: Config, features: Features, services: ServiceRegistry, trusted: TrustedProxies, logger: Logger): PipelineSetup {
+/** The pipeline's setup: the route table built from the features, services and plugins, plus engine settings. */
+function buildSetup(
+  config: Config,
+  features: Features,
+  services: ServiceRegistry,
+  trusted: TrustedProxies,
+  logger: Logger,
+  plugins: (route: PluginRouteSpec) => Phase | undefined,
+): PipelineSetup {
   return {
-    table: buildRouteTable({ config, features, services, logger }),
+    table: buildRouteTable({ config, features, services, logger, plugins }),
     trusted,
     proxyBy: config.server.proxy_by,
     ownedHeaders: ownedHeadersOf(config),
@@ -119,8 +133,27 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
             return result;
           },
   });
+  const plugins = new PluginHost({
+    logger,
+    kv: () => features.kv,
+    registry: features.registry,
+    baseDir: options.pluginBaseDir ?? (options.configPath === undefined ? process.cwd() : dirname(options.configPath)),
+  });
+  /** A route's plugin phase from a plugin generation: its header rewrites (first-party), then its instances. */
+  const pluginPhase = (generation: PluginGeneration) => (route: PluginRouteSpec) => {
+    const rewrites = routeHeaderHooks(route.requestHeaders, route.responseHeaders);
+    return plugins.chain(route.names, { service: route.service }, rewrites ? [{ name: 'route-headers', hooks: rewrites }] : [], generation);
+  };
+  let generation: PluginGeneration;
+  try {
+    generation = await plugins.prepare(config);
+  } catch (err) {
+    await Promise.allSettled([services.close(), features.close(), tracing.shutdown()]);
+    throw err;
+  }
+  plugins.commit(generation);
   const access = new AccessLog(logger, options.logSink, config.logging.access_log, config.logging.access_log_format);
-  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger), logger, access, tracing);
+  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger, pluginPhase(generation)), logger, access, tracing);
 
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
@@ -162,8 +195,16 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       const restart = restartNeededFor(config, next);
       if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
       // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
-      const nextTrusted = trustedProxiesOf(next);
-      const applyListener = listener.prepare(next);
+      const nextPlugins = await plugins.prepare(next);
+      let nextTrusted: TrustedProxies;
+      let applyListener: () => void;
+      try {
+        nextTrusted = trustedProxiesOf(next);
+        applyListener = listener.prepare(next);
+      } catch (err) {
+        await plugins.discard(nextPlugins);
+        throw err;
+      }
       features.reconfigure(next);
       const closeLeftovers = services.apply(resolveServices(next));
       applyListener();
@@ -173,7 +214,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       config = next;
       trusted = nextTrusted;
       // One assignment: requests in flight finish on the route (and services) they started with.
-      pipeline.replace(buildSetup(config, features, services, trusted, logger));
+      pipeline.replace(buildSetup(config, features, services, trusted, logger, pluginPhase(nextPlugins)));
+      plugins.commit(nextPlugins); // closes the instances the new config dropped or changed
       // Backends and services that left the config finish their running requests, then their pools close.
       closeLeftovers();
       logger.info(
@@ -194,7 +236,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         ]);
         if (!drained) listener.closeAll();
         for (const socket of sockets) socket.destroy();
-        await Promise.allSettled([services.close(), features.close()]);
+        await services.close().catch(() => undefined);
+        // Plugins before the stores: a plugin's close() may still write to api.store.
+        await plugins.close();
+        await features.close().catch(() => undefined);
         await tracing.shutdown(); // last: spans of the drained requests go out (bounded by the export timeout)
         logger.info({ drained }, EVENTS.gatewayStopped);
       })();

@@ -1,6 +1,6 @@
 // Part of the composition root: builds the route table from the config, the features and the services. Each
 // route's phase list follows the one order of steps every request takes (README, "Order of steps"):
-// CORS → authentication → rate limit → (plugins) → body limit → upstream selection → rewrites → forward →
+// CORS → authentication → rate limit → plugins → body limit → upstream selection → rewrites → plugins → forward →
 // response hooks → logging. The driver only runs the lists built here.
 import type { Logger } from 'pino';
 import type { Config, RouteConfig } from '../config/schema.js';
@@ -72,6 +72,21 @@ export interface RouteTableDeps {
   readonly features: Features;
   readonly services: ServiceRegistry;
   readonly logger: Logger;
+  /**
+   * The plugin phase of a route (step 6 and the plugin hooks of steps 8, 10, 11): its header rewrites as a
+   * first-party plugin, then the plugin instances named; undefined when there is nothing to run.
+   */
+  readonly plugins?: (route: PluginRouteSpec) => Phase | undefined;
+}
+
+/** What a route's plugin phase is built from. */
+export interface PluginRouteSpec {
+  /** routes[].plugins, else middleware.plugins. */
+  readonly names: readonly string[];
+  /** The route's service when it has one (not a split). */
+  readonly service: string | undefined;
+  readonly requestHeaders?: RouteConfig['request_headers'];
+  readonly responseHeaders?: RouteConfig['response_headers'];
 }
 
 /** Builds the whole table; throws nothing for a config that passed validation. */
@@ -94,7 +109,11 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     const limiter = features.limiter('default');
     single = compileRoute({
       name: 'proxy',
-      phases: withGlobalCors([features.authenticate(defaultMode, limiter?.penalize), limiter]),
+      phases: withGlobalCors([
+        features.authenticate(defaultMode, limiter?.penalize),
+        limiter,
+        deps.plugins?.({ names: config.middleware.plugins, service: DEFAULT_SERVICE }),
+      ]),
       upstream: services.get(DEFAULT_SERVICE),
       info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: limiter ? 'default' : 'off' },
     });
@@ -135,13 +154,21 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
       addPrefix: r.add_prefix,
     },
     host: hostModeOf(r.host),
+    // The header rewrites run as a first-party plugin (below), on the public contract.
+    requestHeaders: deps.plugins === undefined ? r.request_headers : undefined,
+    responseHeaders: deps.plugins === undefined ? r.response_headers : undefined,
+  });
+  // After the rewrite (its upstream hook runs first) and before the body limit (step 6 comes before step 7).
+  const plugins = deps.plugins?.({
+    names: r.plugins ?? deps.config.middleware.plugins,
+    service: r.service,
     requestHeaders: r.request_headers,
     responseHeaders: r.response_headers,
   });
   const bodyLimit = r.max_body_size !== undefined ? createBodyLimitPhase(r.max_body_size) : undefined;
   // The penalty for a failed authentication goes to the route's own limiter, else the default one when it is on.
   const penalize = (limiter ?? features.limiter('default'))?.penalize;
-  const phases = [cors, features.authenticate(mode, penalize, r.auth_methods), limiter, rewrite, bodyLimit, ...features.observers].filter(
+  const phases = [cors, features.authenticate(mode, penalize, r.auth_methods), limiter, rewrite, plugins, bodyLimit, ...features.observers].filter(
     (p): p is Phase => p !== undefined,
   );
   let upstream: UpstreamSelector;

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
+import { pluginReferenceProblem } from '../plugins/references.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -59,7 +60,12 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
-  const result = configSchema.safeParse(doc.toJS() ?? {});
+  return parseConfigObject(doc.toJS() ?? {});
+}
+
+/** Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. */
+export function parseConfigObject(input: unknown): Config {
+  const result = configSchema.safeParse(input ?? {});
   if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!));
   checkCombinations(result.data);
   return result.data;
@@ -84,6 +90,8 @@ function checkCombinations(config: Config): void {
   if (workerCount(config) > 1 && !sharedStore && needsSharedState) {
     throw new ConfigError('server.workers: more than one worker needs redis.url, redis.cluster or redis.sentinel (the memory store is per process)');
   }
+  const plugins = pluginReferenceProblem(config);
+  if (plugins !== undefined) throw new ConfigError(plugins);
 }
 
 /** "key.path: reason" for the first schema problem; unknown keys are named with their full path. */

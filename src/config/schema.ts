@@ -317,6 +317,8 @@ const route = z
     max_body_size: size.optional(),
     /** The route's own CORS policy, or "off"; default: middleware.cors. */
     cors: z.union([z.literal('off'), cors]).optional(),
+    /** Plugin instances for this route, in order; replaces middleware.plugins for it. */
+    plugins: z.array(z.string().min(1)).optional(),
   })
   .strict()
   .refine((r) => (r.service === undefined) !== (r.split === undefined), {
@@ -449,9 +451,24 @@ export const configSchema = z
           .prefault({}),
         /** The default CORS policy of every route; unset: the gateway adds no CORS headers and answers no preflight. */
         cors: cors.optional(),
+        // Plugins (src/plugins/): the instances run on every proxied request, in this order, and their hooks' time limit.
+        plugins: z.array(z.string().min(1)).default([]),
+        plugin_timeout: duration.default(5_000),
       })
       .strict()
       .prefault({}),
+    // Plugins (src/plugins/): declared instances; `module` is a path relative to the config file, or a package name.
+    plugins: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'must be letters, digits, "-" or "_"'),
+            module: z.string().min(1),
+            config: z.unknown().optional(),
+          })
+          .strict(),
+      )
+      .default([]),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -48,6 +48,18 @@ export class CountedKvStore implements KvStore {
     return this.#inner.revokeSubject(subject, revokedAtMs, ttlMs).catch(this.#rejected);
   }
 
+  getValue(key: string): Promise<string | undefined> {
+    return this.#inner.getValue(key).catch(this.#rejected);
+  }
+
+  setValue(key: string, value: string, ttlMs?: number): Promise<void> {
+    return this.#inner.setValue(key, value, ttlMs).catch(this.#rejected);
+  }
+
+  increment(key: string, ttlMs: number): Promise<number> {
+    return this.#inner.increment(key, ttlMs).catch(this.#rejected);
+  }
+
   ping(): Promise<void> {
     return this.#inner.ping().catch(this.#rejected);
   }

@@ -25,6 +25,14 @@ export class KvUnavailableError extends Error {
   }
 }
 
+/** `increment` found a value that is not an integer (set by `setValue`). Not an outage. */
+export class KvValueError extends Error {
+  constructor() {
+    super('value is not an integer');
+    this.name = 'KvValueError';
+  }
+}
+
 /**
  * Shared gateway state. Each method is atomic on its own: `take` reads, refills and decrements a bucket as one step
  * (one Lua script in Redis), so concurrent callers in any number of processes never both spend the last token.
@@ -46,6 +54,19 @@ export interface KvStore {
    * stored never lowers it.
    */
   revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void>;
+  /**
+   * Plain values (the plugins' store, see src/plugins/store.ts), in a keyspace of their own that never meets the
+   * buckets or the revocations. The value of `key`, or undefined when it is absent or expired.
+   */
+  getValue(key: string): Promise<string | undefined>;
+  /** Stores `value` under `key`, replacing any value and expiry; it expires after `ttlMs` (none when omitted). */
+  setValue(key: string, value: string, ttlMs?: number): Promise<void>;
+  /**
+   * Adds 1 to the integer at `key` (absent counts as 0) and returns the new value, atomically across processes.
+   * A key without an expiry (a new counter) gets `ttlMs`; later increments keep the expiry, so a counter's window
+   * starts at its first increment. A value that is not an integer throws KvValueError.
+   */
+  increment(key: string, ttlMs: number): Promise<number>;
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -138,4 +138,21 @@ describe('MemoryKvStore bounds', () => {
       await store.close();
     }
   });
+
+  test('plain values: the cap drops the value written longest ago, and the sweep drops expired ones', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ maxValues: 3, now: () => now });
+    try {
+      for (const k of ['a', 'b', 'c']) await store.setValue(k, k, 1000);
+      await store.setValue('a', 'a2', 1000); // rewritten: now the newest
+      await store.setValue('d', 'd', 1000); // at the cap: 'b' goes
+      assert.equal(await store.getValue('b'), undefined);
+      assert.deepEqual(await Promise.all(['a', 'c', 'd'].map((k) => store.getValue(k))), ['a2', 'c', 'd']);
+      now = 2000;
+      assert.equal(store.sweep(), 3);
+      assert.equal(store.valueCount, 0);
+    } finally {
+      await store.close();
+    }
+  });
 });

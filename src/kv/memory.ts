@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { takeToken } from '../ratelimit/bucket.js';
 import { BucketTable } from './bucket-table.js';
-import type { BucketRule, KvStore, TakeResult } from './kv-store.js';
+import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
 /** Options of the memory store; every field has a default. */
 export interface MemoryKvOptions {
@@ -15,12 +15,21 @@ export interface MemoryKvOptions {
    * force (such as a login bucket). Default 500 000 (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
+  /** Hard cap on plain values (plugins' store); at the cap the oldest-written value is dropped. Default 100 000. */
+  readonly maxValues?: number;
   /** The clock in ms; monotonic performance.now() by default (tests may pass their own). */
   readonly now?: () => number;
 }
 
 const DEFAULT_SWEEP_MS = 10_000;
 const DEFAULT_MAX_BUCKETS = 500_000;
+const DEFAULT_MAX_VALUES = 100_000;
+
+/** A plain value and when it expires (the store's clock; Infinity: never). */
+interface StoredValue {
+  readonly value: string;
+  readonly expiresAt: number;
+}
 const SWEEP_CHUNK = 10_000;
 /**
  * Buckets looked at per eviction. Limiting buckets met on the way are moved to the back, so the work per insert
@@ -37,7 +46,9 @@ export class MemoryKvStore implements KvStore {
   readonly #revoked = new Map<string, number>();
   /** subject → { revoked-at, expiry } (epoch ms). */
   readonly #subjects = new Map<string, { at: number; expiresAt: number }>();
+  readonly #values = new Map<string, StoredValue>();
   readonly #maxBuckets: number;
+  readonly #maxValues: number;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   /** The timer's sweep in progress: it resumes this iterator a chunk at a time. */
@@ -46,6 +57,7 @@ export class MemoryKvStore implements KvStore {
 
   constructor(options: MemoryKvOptions = {}) {
     this.#maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    this.#maxValues = options.maxValues ?? DEFAULT_MAX_VALUES;
     this.#now = options.now ?? performance.now.bind(performance);
     this.#timer = setInterval(() => this.#startSweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_MS);
     // The sweep must never keep the process alive on its own.
@@ -90,6 +102,24 @@ export class MemoryKvStore implements KvStore {
     this.#subjects.set(subject, { at: revokedAtMs, expiresAt });
   }
 
+  async getValue(key: string): Promise<string | undefined> {
+    return this.#liveValue(key)?.value;
+  }
+
+  async setValue(key: string, value: string, ttlMs?: number): Promise<void> {
+    this.#store(key, value, ttlMs === undefined ? Infinity : this.#now() + ttlMs);
+  }
+
+  /** Synchronous inside, so atomic within the process (the only place a memory store is shared). */
+  async increment(key: string, ttlMs: number): Promise<number> {
+    const current = this.#liveValue(key);
+    if (current !== undefined && !/^-?\d+$/.test(current.value)) throw new KvValueError();
+    const next = (current === undefined ? 0 : Number(current.value)) + 1;
+    const expiresAt = current === undefined || current.expiresAt === Infinity ? this.#now() + ttlMs : current.expiresAt;
+    this.#store(key, String(next), expiresAt);
+    return next;
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -99,6 +129,7 @@ export class MemoryKvStore implements KvStore {
     this.#buckets.clear();
     this.#revoked.clear();
     this.#subjects.clear();
+    this.#values.clear();
   }
 
   /**
@@ -124,6 +155,7 @@ export class MemoryKvStore implements KvStore {
         dropped++;
       }
     }
+    dropped += this.#sweepValues(now);
     return dropped;
   }
 
@@ -155,6 +187,7 @@ export class MemoryKvStore implements KvStore {
     const wall = Date.now();
     for (const [jti, expiresAt] of this.#revoked) if (expiresAt <= wall) this.#revoked.delete(jti);
     for (const [subject, entry] of this.#subjects) if (entry.expiresAt <= wall) this.#subjects.delete(subject);
+    this.#sweepValues(this.#now());
     this.#sweeping = this.#buckets.entries();
     this.#sweepChunk();
   }
@@ -190,6 +223,42 @@ export class MemoryKvStore implements KvStore {
       buckets.moveToBack(key, slot); // limiting: keep it, at the back
     }
     return false;
+  }
+
+  /** Plain values not yet swept. */
+  get valueCount(): number {
+    return this.#values.size;
+  }
+
+  /** The value of `key` unless it has expired (an expired one is dropped on the way). */
+  #liveValue(key: string): StoredValue | undefined {
+    const entry = this.#values.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > this.#now()) return entry;
+    this.#values.delete(key);
+    return undefined;
+  }
+
+  #store(key: string, value: string, expiresAt: number): void {
+    const values = this.#values;
+    // Re-inserting moves the key to the end of the Map's order, so eviction drops the value written longest ago.
+    if (!values.delete(key) && values.size >= this.#maxValues) {
+      const oldest = values.keys().next();
+      if (oldest.done !== true) values.delete(oldest.value);
+    }
+    values.set(key, { value, expiresAt });
+  }
+
+  /** Drops expired values; the cap keeps their number small enough for one pass (100 000 entries: ~5 ms). */
+  #sweepValues(now: number): number {
+    let dropped = 0;
+    for (const [key, entry] of this.#values) {
+      if (entry.expiresAt <= now) {
+        this.#values.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 }
 

@@ -26,6 +26,11 @@ export function subjectRevokedKey(prefix: string, subject: string): string {
   return `${prefix}revoked-subject:{${subject}}`;
 }
 
+/** The key of plain value `key` (the plugins' store, already namespaced per plugin); the key is the hash tag. */
+export function valueKey(prefix: string, key: string): string {
+  return `${prefix}v:{${key}}`;
+}
+
 /**
  * The revocation key written before hash tags existed. Read (never written) on a single server or Sentinel, so a
  * logout made just before an upgrade stays honoured until that access token expires; a Redis Cluster never had it.
@@ -42,6 +47,7 @@ export function legacyRevokedKey(prefix: string, tokenId: string): string {
 export const SCRIPT_KEYS: Readonly<Record<string, (prefix: string, name: string) => readonly string[]>> = {
   take: (prefix, bucket) => [bucketKey(prefix, bucket)],
   keepLatest: (prefix, subject) => [subjectRevokedKey(prefix, subject)],
+  increment: (prefix, key) => [valueKey(prefix, key)],
 };
 
 /**

@@ -58,3 +58,19 @@ return {allowed, remaining, retry, reset}
 
 /** SHA1 of TAKE_SCRIPT, for EVALSHA. */
 export const TAKE_SCRIPT_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('hex');
+
+/**
+ * KEYS[1]: a plain value (the plugins' store). ARGV[1]: its expiry in ms. Refuses a value that is not an integer
+ * with a NOTINT error (INCR's own error could not be told apart from others), increments, and sets the expiry only
+ * when the key has none: a new counter starts its window, a running one keeps it.
+ */
+export const INCREMENT_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v and not string.match(v, '^%-?%d+$') then return redis.error_reply('NOTINT value is not an integer') end
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;
+
+/** SHA1 of INCREMENT_SCRIPT, for EVALSHA. */
+export const INCREMENT_SCRIPT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');

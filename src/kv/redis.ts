@@ -1,9 +1,9 @@
 // Redis KvStore (node-redis) over one server, a Redis Cluster or Sentinel: one Lua script per decision, bounded
 // command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
 import { describeCause } from '../errors.js';
-import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
-import { TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
-import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey } from './redis-keys.js';
+import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
+import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
+import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey, valueKey } from './redis-keys.js';
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
 import { redisSentinel, type SentinelTarget } from './redis-sentinel.js';
@@ -167,6 +167,41 @@ export class RedisKvStore implements KvStore {
     if (ttlMs <= 0) return;
     const key = subjectRevokedKey(this.#prefix, subject);
     await this.#command(this.#main, key, ['EVAL', KEEP_LATEST_SCRIPT, '1', key, String(Math.trunc(revokedAtMs)), String(Math.ceil(ttlMs))]);
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    const fullKey = valueKey(this.#prefix, key);
+    const reply = await this.#command(this.#main, fullKey, ['GET', fullKey]);
+    return typeof reply === 'string' ? reply : undefined;
+  }
+
+  async setValue(key: string, value: string, ttlMs?: number): Promise<void> {
+    const fullKey = valueKey(this.#prefix, key);
+    const args = ['SET', fullKey, value];
+    if (ttlMs !== undefined) args.push('PX', String(Math.max(1, Math.ceil(ttlMs))));
+    await this.#command(this.#main, fullKey, args);
+  }
+
+  /** One script: INCR, then PEXPIRE when the key has no expiry yet (a new counter). */
+  async increment(key: string, ttlMs: number): Promise<number> {
+    const fullKey = valueKey(this.#prefix, key);
+    const args = ['1', fullKey, String(Math.max(1, Math.ceil(ttlMs)))];
+    let reply: unknown;
+    try {
+      try {
+        reply = await this.#command(this.#main, fullKey, ['EVALSHA', INCREMENT_SCRIPT_SHA, ...args]);
+      } catch (err) {
+        if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
+        reply = await this.#command(this.#main, fullKey, ['EVAL', INCREMENT_SCRIPT, ...args]);
+      }
+    } catch (err) {
+      if (err instanceof KvUnavailableError && err.cause instanceof Error && err.cause.message.startsWith('NOTINT')) {
+        throw new KvValueError();
+      }
+      throw err;
+    }
+    if (typeof reply !== 'number') throw new KvUnavailableError({ cause: new TypeError('unexpected reply from the increment script') });
+    return reply;
   }
 
   async ping(): Promise<void> {

@@ -26,6 +26,9 @@ export const EVENTS = {
   upstreamTlsFailed: 'Upstream TLS Failed',
   upstreamTlsUnverified: 'Upstream TLS Verification Off',
   certificatesReloaded: 'Certificates Reloaded',
+  pluginFailed: 'Plugin Failed',
+  pluginTimedOut: 'Plugin Timed Out',
+  pluginClosed: 'Plugin Closed',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

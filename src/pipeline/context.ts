@@ -8,8 +8,11 @@ import type { Route } from './route.js';
 import { normalizeAddress, type TrustedProxies } from './client-address.js';
 import { tlsVersionOf } from '../observability/access-log.js';
 
-/** Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests. */
-export type ResponseDecorator = (ctx: RequestContext, headers: OutgoingHttpHeaders) => void;
+/**
+ * Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests.
+ * A promise (an async hook) means: write the headers once it resolves; a throw or rejection: answer that error.
+ */
+export type ResponseDecorator = (ctx: RequestContext, headers: OutgoingHttpHeaders) => void | Promise<void>;
 
 /** A running upstream attempt, as far as the driver needs to stop it when the client leaves. */
 export interface RunningAttempt {

@@ -22,10 +22,17 @@ export interface Phase {
    * 'responded', or throw a GatewayError that the driver turns into an error response.
    */
   onRequest?(ctx: RequestContext): Outcome | Promise<Outcome>;
-  /** Upstream request filter: runs per attempt, once a peer is chosen; edits the headers (and ctx.upstreamPath). */
-  onUpstreamRequest?(ctx: RequestContext, headers: UpstreamHeaders): void;
-  /** Response filter: edits the headers of every response, proxied or answered by the gateway. */
-  onResponse?(ctx: RequestContext, headers: OutgoingHttpHeaders): void;
+  /**
+   * Upstream request filter: runs per attempt, once a peer is chosen; edits the headers (and ctx.upstreamPath). May
+   * answer the request itself and return 'responded' (a plugin's ctx.respond); a promise holds the dispatch.
+   */
+  onUpstreamRequest?(ctx: RequestContext, headers: UpstreamHeaders): void | Outcome | Promise<void | Outcome>;
+  /**
+   * Response filter: edits the headers of every response, proxied or answered by the gateway. A promise holds the
+   * response headers (and pauses the upstream) until it settles. A GatewayError thrown or rejected replaces the
+   * response with that error's reply (nothing has been sent yet); any other failure is only logged.
+   */
+  onResponse?(ctx: RequestContext, headers: OutgoingHttpHeaders): void | Promise<void>;
   /**
    * Error filter: runs before the gateway answers with an error. Returns 'responded' when it answered the error
    * its own way (a gRPC status, say); 'continue' lets the JSON error body go out.

@@ -2,7 +2,7 @@
 // the gateway headers on each, whether on the proxy port, the admin port, or a raw socket node refused to parse.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
-import type { GatewayError } from '../errors.js';
+import { toGatewayError, type GatewayError } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
@@ -68,23 +68,59 @@ export function sendJson(
   body: unknown,
   extraHeaders?: Readonly<Record<string, string>>,
 ): 'responded' {
-  const res = ctx.res;
-  if (res.headersSent || res.destroyed) return 'responded';
+  if (ctx.res.headersSent || ctx.res.destroyed) return 'responded';
+  // A gRPC client cannot read a JSON error: it gets HTTP 200 trailers-only with grpc-status and grpc-message.
   if (status >= 400 && isGrpc(ctx.req.headers)) {
     const message = (body as { error?: unknown } | null)?.error;
     return sendGrpcError(ctx, status, typeof message === 'string' ? message : 'gateway error', extraHeaders);
   }
-  const payload = JSON.stringify(body);
+  return sendBody(ctx, status, 'application/json; charset=utf-8', JSON.stringify(body), extraHeaders);
+}
+
+/** Sends a complete body (sendJson; a plugin's ctx.respond with text or bytes) through the response filter. */
+export function sendBody(
+  ctx: RequestContext,
+  status: number,
+  contentType: string | undefined,
+  payload: string | Uint8Array,
+  extraHeaders?: Readonly<Record<string, string>>,
+): 'responded' {
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) return 'responded';
   const headers: OutgoingHttpHeaders = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(payload),
+    'content-length': typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength,
     'cache-control': 'no-store',
   };
+  if (contentType !== undefined) headers['content-type'] = contentType;
   if (extraHeaders) Object.assign(headers, extraHeaders);
   ctx.status = status;
-  ctx.decorate(ctx, headers);
-  res.writeHead(ctx.status, headers);
-  res.end(ctx.req.method === 'HEAD' ? undefined : payload);
+  return decorateThen(ctx, headers, () => {
+    res.writeHead(ctx.status, headers);
+    res.end(ctx.req.method === 'HEAD' ? undefined : payload);
+  });
+}
+
+/**
+ * Runs the response filter, then `write`. An async hook (a plugin's) delays the write until it settles; a hook's
+ * GatewayError replaces this answer with that error's reply.
+ */
+function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: () => void): 'responded' {
+  const res = ctx.res;
+  let pending: void | Promise<void>;
+  try {
+    pending = ctx.decorate(ctx, headers);
+  } catch (err) {
+    return sendError(ctx, toGatewayError(err));
+  }
+  if (pending === undefined) write();
+  else {
+    pending.then(
+      () => {
+        if (!res.headersSent && !res.destroyed) write();
+      },
+      (err: unknown) => sendError(ctx, toGatewayError(err)),
+    );
+  }
   return 'responded';
 }
 
@@ -95,10 +131,10 @@ export function sendEmpty(ctx: RequestContext, status: number, extraHeaders: Rea
   const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (status !== 204 && status !== 304) headers['content-length'] = 0;
   ctx.status = status;
-  ctx.decorate(ctx, headers);
-  res.writeHead(status, headers);
-  res.end();
-  return 'responded';
+  return decorateThen(ctx, headers, () => {
+    res.writeHead(status, headers);
+    res.end();
+  });
 }
 
 /**

@@ -18,7 +18,8 @@ import { checkRequestTarget } from './path-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { sendError } from './reply.js';
-import type { RouteTable } from './route.js';
+import type { Route, RouteTable } from './route.js';
+import type { Outcome, UpstreamHeaders } from './phase.js';
 import type { Peer, UpstreamSelector } from './upstream.js';
 
 /** Everything the driver needs, resolved once at start-up (and again on reload). */
@@ -160,15 +161,30 @@ export class Pipeline implements AttemptListener {
     // Built per attempt (a retry is rare), from the context itself: it carries the forwarding facts.
     const setup = this.#setup;
     const outgoing = upstreamRequestHeaders(ctx.req.headers, ctx, setup.ownedHeaders);
-    const hooks = ctx.route.upstreamFilters;
+    const bodyChunkMs = setup.requestBodyChunkMs ?? 0;
+    let outcome: Outcome | Promise<Outcome>;
     try {
-      for (let i = 0; i < hooks.length; i++) hooks[i]!.onUpstreamRequest(ctx, outgoing);
+      outcome = runUpstreamFilters(ctx.route.upstreamFilters, ctx, outgoing, 0);
     } catch (err) {
       peer.group.release(peer);
       this.#fail(ctx, err, undefined);
       return;
     }
-    new ProxyAttempt(ctx, peer, this, performance.now(), setup.requestBodyChunkMs ?? 0).dispatch(outgoing, ctx.route.timeouts);
+    if (outcome === 'continue') new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
+    else if (outcome === 'responded') peer.group.release(peer);
+    else {
+      // An async upstream hook (a plugin's): dispatch once it is done, unless it answered or the client left.
+      outcome.then(
+        (next) => {
+          if (next === 'responded' || ctx.res.destroyed) peer.group.release(peer);
+          else new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
+        },
+        (err: unknown) => {
+          peer.group.release(peer);
+          this.#fail(ctx, err, undefined);
+        },
+      );
+    }
   }
 
   attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void {
@@ -207,22 +223,44 @@ export class Pipeline implements AttemptListener {
   }
 
   /** Response filter: the gateway's headers, then the route's onResponse hooks. Shared by all requests. */
-  readonly #decorate = (ctx: RequestContext, headers: OutgoingHttpHeaders): void => {
+  readonly #decorate = (ctx: RequestContext, headers: OutgoingHttpHeaders): void | Promise<void> => {
     headers['x-proxy-by'] = this.#setup.proxyBy;
     headers['x-request-id'] = ctx.id;
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
     // A 101 needs its Connection: upgrade; HTTP/2 forbids the header (a draining h2 session gets GOAWAY instead).
     if (this.draining && !ctx.upgrade && ctx.req.httpVersionMajor !== 2) headers.connection = 'close';
+    return this.#responseFilters(ctx, headers, 0);
+  };
+
+  /**
+   * The route's onResponse hooks from index `from`: synchronous until one returns a promise (a plugin's). A
+   * GatewayError from a hook is the answer to send instead (the caller replies with it, nothing was sent yet); any
+   * other failure cannot change the answer and is only reported.
+   */
+  #responseFilters(ctx: RequestContext, headers: OutgoingHttpHeaders, from: number): void | Promise<void> {
     const hooks = ctx.route.responseFilters;
-    for (let i = 0; i < hooks.length; i++) {
+    for (let i = from; i < hooks.length; i++) {
+      let pending: void | Promise<void>;
       try {
-        hooks[i]!.onResponse(ctx, headers);
+        pending = hooks[i]!.onResponse(ctx, headers);
       } catch (err) {
-        // Headers are being written: a failing hook cannot change the answer any more, only be reported.
+        if (err instanceof GatewayError) throw err;
         this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+        continue;
+      }
+      if (pending !== undefined) {
+        return pending.then(
+          () => this.#responseFilters(ctx, headers, i + 1),
+          (err: unknown) => {
+            if (err instanceof GatewayError) throw err;
+            this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+            return this.#responseFilters(ctx, headers, i + 1);
+          },
+        );
       }
     }
-  };
+    return undefined;
+  }
 
   /** Logging phase: the access log line and the route's onLogging hooks, exactly once per request. */
   log(ctx: RequestContext): void {
@@ -241,4 +279,16 @@ export class Pipeline implements AttemptListener {
       }
     }
   }
+}
+
+/** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */
+function runUpstreamFilters(hooks: Route['upstreamFilters'], ctx: RequestContext, headers: UpstreamHeaders, from: number): Outcome | Promise<Outcome> {
+  for (let i = from; i < hooks.length; i++) {
+    const result = hooks[i]!.onUpstreamRequest(ctx, headers);
+    if (result === 'responded') return 'responded';
+    if (result !== undefined && result !== 'continue') {
+      return result.then((r) => (r === 'responded' ? 'responded' : runUpstreamFilters(hooks, ctx, headers, i + 1)));
+    }
+  }
+  return 'continue';
 }

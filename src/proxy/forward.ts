@@ -2,7 +2,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { GatewayError } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import { sendError } from '../pipeline/reply.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
@@ -23,6 +24,8 @@ export interface AttemptListener {
 
 /** Shared: the client stopped sending its body; the connection is closed after the 408. */
 const BODY_TIMEOUT = new GatewayError('REQUEST_BODY_TIMEOUT', { headers: { connection: 'close' } });
+/** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
+const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -163,10 +166,13 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = headers as OutgoingHttpHeaders;
-    ctx.decorate(ctx, out);
     ctx.status = statusCode;
-    spliceUpgrade(ctx, statusCode, out, socket);
-    this.#listener.attemptFinished(ctx, this.#peer);
+    const splice = (): void => {
+      if (ctx.req.socket.destroyed) socket.destroy(); // the client left while an async response hook ran
+      else spliceUpgrade(ctx, statusCode, out, socket);
+      this.#listener.attemptFinished(ctx, this.#peer);
+    };
+    this.#afterDecorate(out, splice, () => socket.destroy());
   }
 
   onResponseStart(
@@ -181,19 +187,57 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const res = ctx.res;
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = responseHeaders(headers);
-    ctx.decorate(ctx, out);
     ctx.status = statusCode;
     if (res.destroyed) {
       this.#cut(CLIENT_CLOSED); // nobody to relay to: free the upstream connection now
       return;
     }
-    if (out['grpc-status'] !== undefined && ctx.req.httpVersionMajor === 2) {
-      this.#trailersOnly = { status: statusCode, headers: out };
+    const writeHead = (): void => {
+      if (res.destroyed) return;
+      if (out['grpc-status'] !== undefined && ctx.req.httpVersionMajor === 2) {
+        this.#trailersOnly = { status: statusCode, headers: out };
+        return;
+      }
+      // HTTP/2 has no reason phrase (node warns when given one).
+      if (statusMessage && ctx.req.httpVersionMajor !== 2) res.writeHead(statusCode, statusMessage, out);
+      else res.writeHead(statusCode, out);
+    };
+    this.#afterDecorate(out, writeHead, () => this.controller?.abort(RESPONSE_REPLACED));
+  }
+
+  /**
+   * Runs the response filter, then `write`. An async hook (a plugin's) pauses the upstream until it settles, so
+   * nothing is read meanwhile; a hook's GatewayError replaces the upstream's response with that error's reply
+   * (`drop` discards the upstream side first), as nothing has reached the client yet.
+   */
+  #afterDecorate(headers: OutgoingHttpHeaders, write: () => void, drop: () => void): void {
+    const ctx = this.#ctx;
+    const fail = (err: unknown): void => {
+      // Already ended (the client left and the abort finished the attempt); an upgrade is marked done up front.
+      if (this.#done && !ctx.upgrade) return;
+      this.#done = true;
+      drop();
+      this.#listener.attemptFinished(ctx, this.#peer);
+      sendError(ctx, toGatewayError(err));
+    };
+    let pending: void | Promise<void>;
+    try {
+      pending = ctx.decorate(ctx, headers);
+    } catch (err) {
+      fail(err);
       return;
     }
-    // HTTP/2 has no reason phrase (node warns when given one).
-    if (statusMessage && ctx.req.httpVersionMajor !== 2) res.writeHead(statusCode, statusMessage, out);
-    else res.writeHead(statusCode, out);
+    if (pending === undefined) {
+      write();
+      return;
+    }
+    const controller = this.controller;
+    controller?.pause();
+    pending.then(() => {
+      if (ctx.res.destroyed) return; // the client left meanwhile: the close listener aborted the attempt
+      write();
+      controller?.resume();
+    }, fail);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { BucketRule, KvStore } from '../../src/kv/kv-store.js';
+import { KvValueError, type BucketRule, type KvStore } from '../../src/kv/kv-store.js';
 
 /** What an engine file provides: a fresh store, plus the engine-specific view of a bucket's expiry. */
 export interface KvStoreHarness {
@@ -139,6 +139,65 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       await sleep(600);
       await h.settle();
       assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), false);
+    });
+
+    test('values: set then get, replaced by the next set; absent keys are undefined', async () => {
+      const k = key();
+      assert.equal(await h.store.getValue(k), undefined);
+      await h.store.setValue(k, 'one');
+      assert.equal(await h.store.getValue(k), 'one');
+      await h.store.setValue(k, 'two');
+      assert.equal(await (h.twin ?? h.store).getValue(k), 'two');
+    });
+
+    test('values: a value with a ttl disappears after it, one without stays', async () => {
+      const brief = key();
+      const lasting = key();
+      await h.store.setValue(brief, 'x', 150);
+      await h.store.setValue(lasting, 'y');
+      assert.equal(await h.store.getValue(brief), 'x');
+      await sleep(400);
+      await h.settle();
+      assert.equal(await h.store.getValue(brief), undefined);
+      assert.equal(await h.store.getValue(lasting), 'y');
+    });
+
+    test('values: the value keyspace never meets buckets or revocations', async () => {
+      const k = key();
+      await h.store.setValue(k, 'plain');
+      for (let i = 0; i < 5; i++) await h.store.take(k, SLOW);
+      await h.store.revoke(k, Date.now() + 60_000);
+      assert.equal(await h.store.getValue(k), 'plain');
+      assert.equal((await h.store.take(key(), SLOW)).allowed, true);
+    });
+
+    test('increment: counts from 1, atomically under 50 concurrent callers', async () => {
+      const k = key();
+      assert.equal(await h.store.increment(k, 60_000), 1);
+      const stores = h.twin === undefined ? [h.store] : [h.store, h.twin];
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => stores[i % stores.length]!.increment(k, 60_000)));
+      assert.deepEqual([...results].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 2));
+      assert.equal(await h.store.getValue(k), '51');
+    });
+
+    test('increment: the window starts at the first increment and later ones keep it', async () => {
+      const k = key();
+      await h.store.increment(k, 300);
+      await sleep(150);
+      assert.equal(await h.store.increment(k, 300), 2); // does not push the expiry back
+      await sleep(300);
+      await h.settle();
+      assert.equal(await h.store.getValue(k), undefined);
+      assert.equal(await h.store.increment(k, 300), 1);
+    });
+
+    test('increment: a value that is not an integer is refused with KvValueError, and kept', async () => {
+      const k = key();
+      await h.store.setValue(k, 'abc');
+      await assert.rejects(Promise.resolve().then(() => h.store.increment(k, 1000)), KvValueError);
+      assert.equal(await h.store.getValue(k), 'abc');
+      await h.store.setValue(k, '41');
+      assert.equal(await h.store.increment(k, 1000), 42);
     });
 
     test('ping answers', async () => {

@@ -1,0 +1,92 @@
+// Embedding: `startGateway(config)` runs a gateway inside the caller's process from a config object.
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import { ConfigError, parseConfigObject, resolveDataDir, workerCount } from '../config/load.js';
+import type { configSchema } from '../config/schema.js';
+import { createLogger, flushLogger, type LoggerHandle } from '../observability/logger.js';
+import type { LineSink } from '../observability/access-log.js';
+import { startGateway as startServer, type Gateway } from '../server.js';
+
+/** A config object in the config file's shape (YAML keys, durations as "10s" or seconds); defaults as in the file. */
+export type GatewayConfig = z.input<typeof configSchema>;
+
+/** How an embedded gateway runs; every field has a default. */
+export interface StartOptions {
+  /** Where relative `plugins[].module` paths start. Default: the working directory. */
+  readonly baseDir?: string;
+  /** Embedded state (SQLite file, generated JWT secret). Default: $PORTCULLIS_DATA_DIR or ./data. */
+  readonly dataDir?: string;
+  /** A pino logger to write to. Default: one built from `logging` (JSON lines on stdout). */
+  readonly logger?: Logger;
+  /** With `logger`: its raw JSON sink, so the access log skips pino (optional). */
+  readonly logSink?: LineSink;
+}
+
+/** A gateway running in this process. */
+export interface EmbeddedGateway {
+  /** http://host:port of the proxy listener (127.0.0.1 when it listens on every address). */
+  readonly url: string;
+  /** The admin listener's URL, or undefined when `admin.enabled` is false. */
+  readonly adminUrl: string | undefined;
+  /** Applies a new config object (validated by the same schema) as SIGHUP applies a changed file. */
+  reload(config: GatewayConfig): Promise<void>;
+  /** Drains and stops everything it started (listeners, pools, timers, stores, plugins): node can then exit. */
+  close(): Promise<void>;
+}
+
+function urlOf(host: string, port: number): string {
+  const local = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}`;
+}
+
+/**
+ * Starts a gateway from `config`. Rejects with a ConfigError ("key.path: reason") for a config the CLI would
+ * refuse, before listening. One process, one gateway: `server.workers` above 1 is refused here.
+ */
+export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<EmbeddedGateway> {
+  const { url, adminUrl, reload, close } = await startEmbedded(config, options);
+  return { url, adminUrl, reload, close };
+}
+
+/** startGateway plus in-process requests, for the test kit (not a public entry point). */
+export interface EmbeddedWithInject extends EmbeddedGateway {
+  inject: Gateway['inject'];
+}
+
+export async function startEmbedded(config: GatewayConfig, options: StartOptions = {}): Promise<EmbeddedWithInject> {
+  const parsed = parseConfigObject(config);
+  if (workerCount(parsed) > 1) throw new ConfigError('server.workers: an embedded gateway runs in the calling process (use 1)');
+  let handle: LoggerHandle | undefined;
+  let logger = options.logger;
+  let sink = options.logSink;
+  if (logger === undefined) {
+    handle = createLogger(parsed.logging);
+    logger = handle.logger;
+    sink = handle.sink;
+  }
+  let gateway: Gateway;
+  try {
+    gateway = await startServer(parsed, {
+      logger,
+      logSink: sink,
+      dataDir: options.dataDir ?? resolveDataDir(),
+      pluginBaseDir: options.baseDir ?? process.cwd(),
+    });
+  } catch (err) {
+    if (handle !== undefined) flushLogger(handle);
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: urlOf(parsed.server.listen_host, gateway.port),
+    adminUrl: gateway.adminPort === undefined ? undefined : urlOf(parsed.admin.listen_host, gateway.adminPort),
+    reload: (next) => gateway.reload(parseConfigObject(next)),
+    inject: (request) => gateway.inject(request),
+    close() {
+      closing ??= gateway.close().finally(() => {
+        if (handle !== undefined) flushLogger(handle);
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,258 @@
+// The adapter from plugin instances to the engine's Phase: runs their hooks in order, bounded in time, failures
+// turned into the catalogue's replies. One chain per route (its routes[].plugins, else middleware.plugins).
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import { describeCause, GatewayError } from '../errors.js';
+import { EVENTS } from '../observability/events.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
+import { sendBody } from '../pipeline/reply.js';
+import type { PluginHooks, PluginRequest } from './contract.js';
+import { PluginFacade, snapshotRequest, type FacadeScope, type HookStage } from './facade.js';
+
+/** A created plugin instance, as the chain runs it. */
+export interface PluginInstance {
+  /** The instance name from the config (`plugins[].name`). */
+  readonly name: string;
+  readonly hooks: PluginHooks;
+}
+
+export interface PluginChainOptions {
+  readonly instances: readonly PluginInstance[];
+  /** middleware.plugin_timeout in ms. */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  readonly scope: FacadeScope;
+}
+
+type HookName = 'onRequest' | 'onUpstreamRequest' | 'onResponse' | 'onLog';
+
+/** What the plugins of one request share. */
+interface RequestState {
+  readonly facades: Array<PluginFacade | undefined>;
+  request: PluginRequest | undefined;
+  /** A response hook failed: the error reply that follows skips the response hooks (no loop). */
+  responseFailed: boolean;
+}
+
+const STAGE: Readonly<Record<HookName, HookStage>> = { onRequest: 'request', onUpstreamRequest: 'upstream', onResponse: 'response', onLog: 'log' };
+const TIMED_OUT = Symbol('timed out');
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Builds the Phase for an ordered list of instances. Only the hooks some instance has are present on the phase, so
+ * the driver (which resolves hooks once) pays nothing per request for a hook no plugin implements.
+ */
+export function createPluginChain(options: PluginChainOptions): Phase {
+  return new PluginChain(options).phase();
+}
+
+class PluginChain {
+  readonly #instances: readonly PluginInstance[];
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #scope: FacadeScope;
+  readonly #states = new WeakMap<RequestContext, RequestState>();
+  readonly #with: Readonly<Record<HookName, readonly number[]>>;
+
+  constructor(options: PluginChainOptions) {
+    this.#instances = options.instances;
+    this.#timeoutMs = options.timeoutMs;
+    this.#logger = options.logger;
+    this.#scope = options.scope;
+    const indexes = (hook: HookName) =>
+      this.#instances.flatMap((instance, i) => (typeof instance.hooks[hook] === 'function' ? [i] : []));
+    this.#with = { onRequest: indexes('onRequest'), onUpstreamRequest: indexes('onUpstreamRequest'), onResponse: indexes('onResponse'), onLog: indexes('onLog') };
+  }
+
+  phase(): Phase {
+    const phase: Phase = { name: 'plugins' };
+    const w = this.#with;
+    if (w.onRequest.length > 0) phase.onRequest = (ctx) => this.#request(ctx, 0);
+    if (w.onUpstreamRequest.length > 0) phase.onUpstreamRequest = (ctx, headers) => this.#upstream(ctx, headers, 0);
+    if (w.onResponse.length > 0) {
+      phase.onResponse = (ctx, headers) => {
+        const state = this.#states.get(ctx);
+        return state?.responseFailed ? undefined : this.#response(ctx, headers, 0);
+      };
+    }
+    if (w.onLog.length > 0) {
+      phase.onLogging = (ctx) => this.#log(ctx, 0);
+    }
+    return phase;
+  }
+
+  /** onRequest hooks from position `from`: 'responded' when one called respond(); a failure throws a GatewayError. */
+  #request(ctx: RequestContext, from: number): Outcome | Promise<Outcome> {
+    const list = this.#with.onRequest;
+    for (let i = from; i < list.length; i++) {
+      const facade = this.#facade(ctx, list[i]!);
+      const pending = this.#invoke(ctx, list[i]!, 'onRequest', facade);
+      if (pending !== undefined) {
+        return pending.then((result) => {
+          if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onRequest');
+          return facade.pending !== undefined ? this.#send(ctx, facade) : this.#request(ctx, i + 1);
+        });
+      }
+      if (facade.pending !== undefined) return this.#send(ctx, facade);
+    }
+    return 'continue';
+  }
+
+  #upstream(ctx: RequestContext, headers: UpstreamHeaders, from: number): Outcome | Promise<Outcome> {
+    const list = this.#with.onUpstreamRequest;
+    for (let i = from; i < list.length; i++) {
+      const facade = this.#facade(ctx, list[i]!);
+      facade.bindHeaders(headers, undefined);
+      const pending = this.#invoke(ctx, list[i]!, 'onUpstreamRequest', facade);
+      if (pending !== undefined) {
+        return pending.then((result) => {
+          facade.bindHeaders(undefined, undefined);
+          if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onUpstreamRequest');
+          return facade.pending !== undefined ? this.#send(ctx, facade) : this.#upstream(ctx, headers, i + 1);
+        });
+      }
+      facade.bindHeaders(undefined, undefined);
+      if (facade.pending !== undefined) return this.#send(ctx, facade);
+    }
+    return 'continue';
+  }
+
+  /** onResponse hooks: a failure marks the request and throws (the caller answers 500); a timeout is only logged. */
+  #response(ctx: RequestContext, headers: OutgoingHttpHeaders, from: number): void | Promise<void> {
+    const list = this.#with.onResponse;
+    for (let i = from; i < list.length; i++) {
+      const facade = this.#facade(ctx, list[i]!);
+      facade.bindHeaders(undefined, headers);
+      let pending: Promise<unknown> | undefined;
+      try {
+        pending = this.#invoke(ctx, list[i]!, 'onResponse', facade);
+      } catch (err) {
+        this.#state(ctx).responseFailed = true;
+        throw err;
+      } finally {
+        if (pending === undefined) facade.bindHeaders(undefined, undefined);
+      }
+      if (pending !== undefined) {
+        return pending.then(
+          (result) => {
+            facade.bindHeaders(undefined, undefined);
+            if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onResponse');
+            return this.#response(ctx, headers, i + 1);
+          },
+          (err: unknown) => {
+            facade.bindHeaders(undefined, undefined);
+            this.#state(ctx).responseFailed = true;
+            throw err;
+          },
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** onLog hooks, in order; nothing waits for them and nothing they do reaches the client. */
+  #log(ctx: RequestContext, from: number): void {
+    const list = this.#with.onLog;
+    for (let i = from; i < list.length; i++) {
+      const facade = this.#facade(ctx, list[i]!);
+      let pending: Promise<unknown> | undefined;
+      try {
+        pending = this.#invoke(ctx, list[i]!, 'onLog', facade);
+      } catch {
+        continue; // already logged by #invoke
+      }
+      if (pending !== undefined) {
+        pending.then(
+          (result) => {
+            if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onLog');
+            this.#log(ctx, i + 1);
+          },
+          () => this.#log(ctx, i + 1),
+        );
+        return;
+      }
+    }
+  }
+
+  /**
+   * Runs one hook. Returns undefined when it finished synchronously; otherwise a promise of its end or TIMED_OUT
+   * (then the hook is abandoned: its late calls throw). A throw or rejection is logged with the plugin's name and
+   * the error's class, and becomes GatewayError PLUGIN_FAILED.
+   */
+  #invoke(ctx: RequestContext, index: number, hook: HookName, facade: PluginFacade): Promise<unknown> | undefined {
+    const instance = this.#instances[index]!;
+    facade.stage = STAGE[hook];
+    let result: unknown;
+    try {
+      result = (instance.hooks[hook] as (c: PluginFacade) => unknown).call(instance.hooks, facade);
+    } catch (err) {
+      facade.stage = 'idle';
+      throw this.#failed(ctx, instance, hook, err);
+    }
+    if (!isThenable(result)) {
+      facade.stage = 'idle';
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        facade.abandoned = true;
+        facade.stage = 'idle';
+        resolve(TIMED_OUT);
+      }, this.#timeoutMs);
+      timer.unref();
+      result.then(
+        () => {
+          clearTimeout(timer);
+          facade.stage = 'idle';
+          resolve(undefined);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          facade.stage = 'idle';
+          // After a timeout the request has moved on; the late failure is still worth a line.
+          const error = this.#failed(ctx, instance, hook, err);
+          if (!facade.abandoned) reject(error);
+        },
+      );
+    });
+  }
+
+  #failed(ctx: RequestContext, instance: PluginInstance, hook: HookName, err: unknown): GatewayError {
+    this.#logger.error({ request_id: ctx.id, plugin: instance.name, hook, error: describeCause(err) }, EVENTS.pluginFailed);
+    return new GatewayError('PLUGIN_FAILED', { cause: err });
+  }
+
+  #timedOut(ctx: RequestContext, index: number, hook: HookName): GatewayError {
+    const plugin = this.#instances[index]!.name;
+    this.#logger.error({ request_id: ctx.id, plugin, hook, timeout_ms: this.#timeoutMs }, EVENTS.pluginTimedOut);
+    return new GatewayError('PLUGIN_TIMEOUT');
+  }
+
+  #send(ctx: RequestContext, facade: PluginFacade): 'responded' {
+    const response = facade.pending!;
+    return sendBody(ctx, response.status, response.contentType, response.payload, response.headers);
+  }
+
+  #state(ctx: RequestContext): RequestState {
+    let state = this.#states.get(ctx);
+    if (state === undefined) {
+      state = { facades: [], request: undefined, responseFailed: false };
+      this.#states.set(ctx, state);
+    }
+    return state;
+  }
+
+  #facade(ctx: RequestContext, index: number): PluginFacade {
+    const state = this.#state(ctx);
+    let facade = state.facades[index];
+    if (facade === undefined) {
+      facade = new PluginFacade(ctx, this.#scope, () => (state.request ??= snapshotRequest(ctx)));
+      state.facades[index] = facade;
+    }
+    return facade;
+  }
+}

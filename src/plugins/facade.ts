@@ -1,0 +1,167 @@
+// The ctx a plugin hook receives: a read-only view of the RequestContext plus respond(), headers and state.
+import { CALLER, CONSUMER } from '../auth/caller.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type {
+  PluginConsumer,
+  PluginContext,
+  PluginHeaders,
+  PluginRequest,
+  PluginResponseBody,
+  PluginUpstream,
+  PluginUser,
+} from './contract.js';
+import { GuardedHeaders } from './headers.js';
+import { isOwnedHeader } from './owned-headers.js';
+
+/** What a plugin asked to answer with; sent by the chain once the hook returns. */
+export interface PendingResponse {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly payload: string | Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Facts of the chain every facade of it shares (the route's service, the identity header names). */
+export interface FacadeScope {
+  /** The route's service when it has exactly one (no split). */
+  readonly service: string | undefined;
+  readonly identityHeaders: ReadonlySet<string>;
+}
+
+/** Which hook is running: decides what respond() and the header views allow. */
+export type HookStage = 'request' | 'upstream' | 'response' | 'log' | 'idle';
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The request snapshot (built on first use, shared by the plugins of one request). */
+export function snapshotRequest(rc: RequestContext): PluginRequest {
+  const url = rc.req.url ?? '/';
+  const q = url.indexOf('?');
+  const query: Record<string, string | string[]> = {};
+  if (q !== -1) {
+    for (const [name, value] of new URLSearchParams(url.slice(q + 1))) {
+      const previous = query[name];
+      query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+    }
+  }
+  const length = rc.req.headers['content-length'];
+  const parsed = length === undefined ? Number.NaN : Number(length);
+  return Object.freeze({
+    method: rc.req.method ?? 'GET',
+    path: rc.path,
+    query: Object.freeze(query),
+    headers: Object.freeze({ ...rc.req.headers }),
+    contentLength: Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : undefined,
+  });
+}
+
+/** Serialises a respond() body: JSON for objects, text for strings, bytes as they are. */
+function encodeBody(body: PluginResponseBody): { contentType: string | undefined; payload: string | Uint8Array } {
+  if (body === undefined || body === null) return { contentType: undefined, payload: '' };
+  if (typeof body === 'string') return { contentType: 'text/plain; charset=utf-8', payload: body };
+  if (body instanceof Uint8Array) return { contentType: 'application/octet-stream', payload: body };
+  if (typeof body === 'object') return { contentType: 'application/json; charset=utf-8', payload: JSON.stringify(body) };
+  throw new TypeError('respond body must be a string, bytes, an object or an array');
+}
+
+/** One plugin's view of one request. Created on the first hook of that plugin that runs for the request. */
+export class PluginFacade implements PluginContext {
+  readonly #rc: RequestContext;
+  readonly #scope: FacadeScope;
+  readonly #request: () => PluginRequest;
+  #state: Map<unknown, unknown> | undefined = undefined;
+  #upstreamHeaders: GuardedHeaders | undefined = undefined;
+  #responseHeaders: GuardedHeaders | undefined = undefined;
+  /** Set by the chain around each hook. */
+  stage: HookStage = 'idle';
+  /** Set when a hook of this plugin was abandoned (timeout): its late calls then throw instead of acting. */
+  abandoned = false;
+  pending: PendingResponse | undefined = undefined;
+
+  constructor(rc: RequestContext, scope: FacadeScope, request: () => PluginRequest) {
+    this.#rc = rc;
+    this.#scope = scope;
+    this.#request = request;
+  }
+
+  get request(): PluginRequest {
+    return this.#request();
+  }
+
+  get clientAddress(): string {
+    return this.#rc.clientAddress;
+  }
+
+  get requestId(): string {
+    return this.#rc.id;
+  }
+
+  get route(): string | undefined {
+    return this.#rc.route.name;
+  }
+
+  /** The chosen upstream's service once there is one, else the route's (undefined for a split before the choice). */
+  get service(): string | undefined {
+    return this.#rc.service ?? this.#scope.service;
+  }
+
+  get user(): PluginUser | undefined {
+    const user = CALLER.get(this.#rc);
+    return user === undefined ? undefined : { id: user.id, email: user.email };
+  }
+
+  get consumer(): PluginConsumer | undefined {
+    const consumer = CONSUMER.get(this.#rc);
+    return consumer === undefined ? undefined : { id: consumer.id, name: consumer.name };
+  }
+
+  get state(): Map<unknown, unknown> {
+    return (this.#state ??= new Map());
+  }
+
+  get status(): number {
+    return this.#rc.status;
+  }
+
+  get upstream(): PluginUpstream | undefined {
+    const peer = this.#rc.peer;
+    return peer === undefined ? undefined : { name: peer.name, address: peer.label };
+  }
+
+  get durationMs(): number {
+    const rc = this.#rc;
+    return rc.durationMs >= 0 ? rc.durationMs : Math.round((performance.now() - rc.startedAt) * 100) / 100;
+  }
+
+  get upstreamHeaders(): PluginHeaders {
+    return (this.#upstreamHeaders ??= new GuardedHeaders('request', this.#scope.identityHeaders));
+  }
+
+  get responseHeaders(): PluginHeaders {
+    return (this.#responseHeaders ??= new GuardedHeaders('response', this.#scope.identityHeaders));
+  }
+
+  /** Points the header views at this hook's record (undefined: none, so calls throw). */
+  bindHeaders(upstream: Record<string, string | string[]> | undefined, response: Record<string, string | string[] | number | undefined> | undefined): void {
+    if (upstream !== undefined || this.#upstreamHeaders !== undefined) (this.upstreamHeaders as GuardedHeaders).target = upstream;
+    if (response !== undefined || this.#responseHeaders !== undefined) (this.responseHeaders as GuardedHeaders).target = response;
+  }
+
+  respond(status: number, body?: PluginResponseBody, headers?: Readonly<Record<string, string>>): void {
+    if (this.abandoned) throw new TypeError('respond() after the hook timed out');
+    if (this.stage !== 'request' && this.stage !== 'upstream') throw new TypeError('respond() is only available in onRequest and onUpstreamRequest');
+    if (this.pending !== undefined) throw new TypeError('respond() was already called');
+    if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError('respond() status must be an integer from 200 to 599');
+    const extra: Record<string, string> = {};
+    if (headers !== undefined && headers !== null) {
+      for (const [name, value] of Object.entries(headers)) {
+        const key = name.toLowerCase();
+        if (isOwnedHeader(key, 'response', this.#scope.identityHeaders)) throw new TypeError(`header ${key} is owned by the gateway`);
+        if (typeof value !== 'string' || /[\r\n\0]/.test(value)) throw new TypeError(`header ${key}: value must be a string without CR, LF or NUL`);
+        extra[key] = value;
+      }
+    }
+    const { contentType, payload } = encodeBody(body);
+    this.pending = { status, contentType: extra['content-type'] ?? contentType, payload, headers: headers === undefined ? EMPTY : extra };
+  }
+}
