@@ -107,9 +107,20 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       // stream: a body-limit phase may put a transform in between (ctx.upstreamBody), the silence is the client's.
       this.#stopGuard = guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle());
     }
+    // The client is already gone (its connection or stream closed while the filters ran, and the request was logged
+    // as 499): sending upstream would only hold a pool slot for a response nobody reads.
+    if (ctx.logged) {
+      this.#fail(CLIENT_CLOSED);
+      return;
+    }
     if (body !== null && req.httpVersionMajor === 2) {
       // An HTTP/2 stream reset while its body is open (rapid reset) ends neither the body nor, always, the response:
-      // without this, the upstream request would wait for body bytes that never come and hold a pool slot.
+      // without this, the upstream request would wait for body bytes that never come and hold a pool slot. A
+      // stream reset before we got here has already said so: never send it.
+      if (req.aborted || req.destroyed) {
+        this.#fail(CLIENT_CLOSED);
+        return;
+      }
       req.once('aborted', () => this.abort());
     }
     try {
@@ -188,8 +199,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = responseHeaders(headers);
     ctx.status = statusCode;
-    if (res.destroyed) {
-      this.#cut(CLIENT_CLOSED); // nobody to relay to: free the upstream connection now
+    if (res.destroyed || ctx.logged) {
+      this.#cut(CLIENT_CLOSED); // nobody to relay to (closed, or an HTTP/2 stream reset): free the upstream connection now
       return;
     }
     const writeHead = (): void => {
@@ -244,7 +255,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const res = this.#ctx.res;
     // A destroyed response never emits 'drain': waiting for it would hold the upstream connection until
     // upstream_body expires. End the attempt at once instead.
-    if (res.destroyed) {
+    if (res.destroyed || this.#ctx.logged) {
       controller.abort(CLIENT_CLOSED);
       return;
     }
