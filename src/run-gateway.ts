@@ -50,6 +50,9 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   });
   await gateway.close();
   flushLogger(log);
+  // A worker's IPC channel to the primary keeps its event loop alive: without this it never exits, and the primary,
+  // which waits for every worker's exit, hangs on SIGTERM until something kills both.
+  if (cluster.isWorker && process.connected) process.disconnect();
   return 0;
 }
 

@@ -93,3 +93,18 @@ test('two workers without Redis start when neither the limiter nor auth needs sh
   });
   assert.equal((await freshGet(`${gw.url}/plain`)).status, 200);
 });
+
+test('SIGTERM to the primary of two workers: both stop and the process exits 0 (no IPC channel left holding them)', async () => {
+  const backend = await startBackend('one');
+  const gw = await spawnGateway({ server: { workers: 2 }, load_balancing: { upstreams: upstreams([backend.port]) } });
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+  });
+  await waitFor('both workers to start', () => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 15_000);
+  assert.equal((await freshGet(`${gw.url}/before-stop`)).status, 200);
+  gw.signal('SIGTERM');
+  const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
+  assert.deepEqual(outcome, { code: 0, signal: null }, 'the primary exits by itself once its workers have');
+  assert.equal(gw.logs.filter((l) => l.msg === 'Gateway Stopped').length, 2, 'each worker drained and logged its stop');
+});
