@@ -5,8 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 import { GatewayError } from './errors.js';
-import { USERS_HELP } from './commands/users.js';
-import { API_KEYS_HELP } from './commands/api-keys.js';
+import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandUsageError } from './commands/usage.js';
 import { checkTlsFiles } from './tls/setup.js';
 

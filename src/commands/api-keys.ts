@@ -12,11 +12,6 @@ export interface ApiKeysOptions {
   readonly expiresIn?: string;
 }
 
-export const API_KEYS_HELP = `  api-keys create NAME [--expires-in 90d]   prints the key once
-  api-keys list
-  api-keys revoke ID
-`;
-
 /** Runs one api-keys command; resolves to the exit code. */
 export async function runApiKeys(args: readonly string[], options: ApiKeysOptions, config: Config, dataDir: string): Promise<number> {
   const [verb, arg, ...extra] = args;

@@ -16,15 +16,6 @@ export interface UsersOptions {
   readonly limit?: string;
 }
 
-export const USERS_HELP = `  users list [--email PREFIX] [--limit N] [--cursor C]
-  users show EMAIL|ID
-  users create EMAIL                  password read from stdin
-  users disable|enable EMAIL|ID
-  users logout EMAIL|ID               revokes every session and access token
-  users delete EMAIL|ID
-  users set-password EMAIL|ID         password read from stdin (never from the command line)
-`;
-
 const SINGLE = new Set(['show', 'disable', 'enable', 'logout', 'delete', 'set-password', 'create']);
 
 /** Runs one users command; resolves to the exit code. Throws CommandUsageError for bad arguments. */

@@ -1,6 +1,6 @@
 // The audit trail of admin actions: one `admin_action` log event and one counter increment per action.
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../observability/prom-client.js';
 import { EVENTS } from '../observability/events.js';
 import { METRICS } from '../observability/metrics.js';
 import type { AdminAction, AdminActor } from '../store/identity-types.js';

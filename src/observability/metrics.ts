@@ -1,6 +1,6 @@
 // Prometheus metrics: the gateway-owned registry, every metric name, the logging-phase writer and the event sinks.
 import type { Server, Socket } from 'node:net';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-client.js';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';

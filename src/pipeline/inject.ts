@@ -1,7 +1,6 @@
 // In-process requests (fastify's inject): a request runs through the real pipeline handler with no client socket,
 // using light-my-request's node-compatible request and response objects. Upstreams are still real.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { inject as lightInject } from 'light-my-request';
 
 /** One request to inject. `body`: a string, a Buffer, or an object sent as JSON. */
 export interface InjectOptions {
@@ -37,6 +36,8 @@ export async function injectRequest(
     payload = JSON.stringify(body);
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
   }
+  // Loaded on first use: only tests and embedders inject, a running gateway never does.
+  const { inject: lightInject } = await import('light-my-request');
   const response = await lightInject(handler as never, {
     method: (options.method ?? 'GET') as never,
     url: options.url,

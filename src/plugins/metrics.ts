@@ -1,5 +1,5 @@
 // api.metrics: prom-client metrics on the gateway's registry, named portcullis_plugin_<name> on /metrics.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../observability/prom-client.js';
 import type { PluginMetricOptions, PluginMetrics } from './contract.js';
 
 type AnyMetric = Counter | Gauge | Histogram;
