@@ -108,6 +108,9 @@ describe('command line', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Usage: portcullis/);
     assert.match(help.stdout, /check-config/);
+    // The identity commands' usage lines (commands/help.ts) are part of it.
+    assert.match(help.stdout, /users set-password EMAIL\|ID/);
+    assert.match(help.stdout, /api-keys create NAME/);
     const version = await runCli(['--version']);
     assert.equal(version.code, 0);
     assert.equal(version.stdout.trim(), VERSION);
