@@ -596,12 +596,14 @@ async function loginsScenario(ports: number[], authOn: Record<string, unknown>):
           if (label === 'logins flat out') {
             const inChild = Object.keys(env).length === 0;
             const ratio = busy.p99 / quiet.p99;
+            // A baseline p99 far above its p50 is a stall of the machine, not of the gateway: no verdict on it.
+            const noisy = quiet.p99 > 20 * quiet.p50;
             goals.push({
               goal: `4. proxied p99, logins flat out (${achieved.toFixed(0)}/s) vs none, ${inChild ? 'argon2 in its nice-19 process' : 'argon2 in the gateway process'}`,
               target: inChild ? '≤ 1.5×' : 'reported',
-              measured: `${ratio.toFixed(2)}× (${busy.p99.toFixed(2)} vs ${quiet.p99.toFixed(2)} ms)`,
+              measured: `${ratio.toFixed(2)}× (${busy.p99.toFixed(2)} vs ${quiet.p99.toFixed(2)} ms${noisy ? '; baseline p99 > 20× its p50: noise, no verdict' : ''})`,
               spread: '',
-              met: inChild ? ratio <= 1.5 : undefined,
+              met: inChild && !noisy ? ratio <= 1.5 : undefined,
             });
           }
         }
