@@ -284,16 +284,23 @@ const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
 const HEADERS_TOO_LARGE = new GatewayError('HEADERS_TOO_LARGE');
 const MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP request' });
 
+/** The response node is writing on a connection, if any, and the request it answers. */
+type ResponseInProgress = { readonly headersSent?: boolean; readonly req?: { readonly complete?: boolean } } | null | undefined;
+
 /**
  * Malformed HTTP from a client (node's parser refused it before any request existed): answer 400, 408 on a header
- * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close. As node's own
- * handler does, nothing is written when a response on this connection has already begun (a pipelined request went
- * bad while an earlier response streams): a status line there would corrupt that response, so the socket is closed.
+ * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close. Nothing is
+ * written, and the socket is destroyed, when an earlier request on this connection is still being answered: a
+ * pipelined request went bad behind it. A status line now would either land inside that response (already begun)
+ * or before it (not begun yet: out of order), and ending the socket under pending responses left them, their
+ * upstream attempts and the half-closed socket waiting forever. RFC 9112 lets a server close instead; the client
+ * retries what went unanswered, and the pending requests are logged as 499 and their attempts cut.
  */
 function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
-    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-    if (!socket.writable || current?.headersSent === true) {
+    const current = (socket as Socket & { _httpMessage?: ResponseInProgress })._httpMessage;
+    // An incomplete current request is the one that went bad (its body): it can still get its 400.
+    if (!socket.writable || current?.headersSent === true || current?.req?.complete === true) {
       socket.destroy();
       return;
     }
