@@ -32,6 +32,31 @@ test('100k lines arrive complete and in order through a pipe', async () => {
   lines.forEach((line, i) => assert.equal(line, `{"n":${i}}`));
 });
 
+test('multi-byte text and lines longer than a buffer arrive whole and in order, across short writes', async () => {
+  // Every 7th line is 3 buffers long; the others carry 2-, 3- and 4-byte UTF-8 characters. The pipe takes short
+  // writes, some ending inside a character: the rest must go out as bytes (decoded again as text, the split
+  // character became replacement characters).
+  const script = `
+    import { LineWriter } from './src/observability/line-writer.ts';
+    const w = new LineWriter(1, { chunk: 4096 });
+    for (let i = 0; i < 5000; i++) {
+      const text = i % 7 === 0 ? 'x'.repeat(12_000) : 'é€😀'.repeat(i % 50);
+      w.write(JSON.stringify({ n: i, text }) + '\\n');
+    }
+    setTimeout(() => w.end(), 50);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => chunks.push(d));
+  await new Promise((resolve) => child.on('close', resolve));
+  const lines = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n');
+  assert.equal(lines.length, 5000);
+  lines.forEach((line, i) => {
+    const { n, text } = JSON.parse(line) as { n: number; text: string };
+    assert.equal(n, i);
+    assert.equal(text, i % 7 === 0 ? 'x'.repeat(12_000) : 'é€😀'.repeat(i % 50));
+  });
+});
+
 test('past maxBuffered, lines are dropped and the drop is reported in the stream', async () => {
   const out = await writeThroughChild(20_000, 10_000);
   assert.match(out, /"msg":"Log Lines Dropped"/);
