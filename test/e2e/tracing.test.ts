@@ -209,6 +209,45 @@ describe('sampling follows the parent', () => {
   });
 });
 
+describe('not sampled', () => {
+  test("a caller's unsampled trace is continued unsampled: its trace id and tracestate upstream, a fresh span id, nothing exported", async () => {
+    const { client, gw, receiver } = await startStack({ sample_ratio: 1, response_header: 'X-Trace-Id' });
+    const spanIds = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const res = await client.request(`${gw.url}/caller-unsampled/${i}`, {
+        headers: { traceparent: `00-${INCOMING_TRACE}-${INCOMING_SPAN}-00`, tracestate: 'vendor=abc' },
+      });
+      const seen = res.json<EchoBody>().headers;
+      const match = TRACEPARENT.exec(String(seen.traceparent))!;
+      assert.equal(match[1], INCOMING_TRACE);
+      assert.equal(match[3], '0', 'flags say not sampled');
+      assert.notEqual(match[2], INCOMING_SPAN);
+      spanIds.add(match[2]!);
+      assert.equal(seen.tracestate, 'vendor=abc');
+      assert.equal(res.headers['x-trace-id'], INCOMING_TRACE);
+    }
+    assert.equal(spanIds.size, 5, 'every attempt has a span id of its own');
+    await gw.gateway.close();
+    assert.equal(receiver.spans.length, 0);
+  });
+
+  test('sample_ratio 0.5 samples about half of new traces, and exactly the ones the backend was told were sampled', async () => {
+    const { client, gw, receiver } = await startStack({ sample_ratio: 0.5 });
+    const flags = new Map<string, string>();
+    for (let i = 0; i < 200; i++) {
+      const res = await client.request(`${gw.url}/half/${i}`);
+      const match = TRACEPARENT.exec(String(res.json<EchoBody>().headers.traceparent))!;
+      flags.set(match[1]!, match[3]!);
+    }
+    assert.equal(flags.size, 200, 'a new trace id per request');
+    const sampled = [...flags].filter(([, f]) => f === '1').map(([id]) => id);
+    assert.ok(sampled.length > 60 && sampled.length < 140, `${sampled.length} of 200 sampled`);
+    await gw.gateway.close(); // flushes the batch
+    const exported = new Set(receiver.spans.map((s) => s.traceId));
+    assert.deepEqual([...exported].sort(), [...sampled].sort());
+  });
+});
+
 describe('tracing off', () => {
   test("a client's traceparent and tracestate pass through untouched, none is generated, no trace_id is logged", async () => {
     const backend = await startBackend('echo');
