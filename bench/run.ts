@@ -6,22 +6,18 @@
 //   default: all. --profile writes V8 CPU profiles of every run to bench/results/profiles/<run>/ (open them in
 //   Chrome DevTools > Performance, or speedscope).
 //   npm run bench -- tls: HTTPS/1.1, h2 and TLS handshakes (bench/tls.ts, run on its own).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { startLoginLoad } from './login-load.js';
 import { measureStartup, startupCases } from './startup.js';
 import { measureIdleClients } from './idle-clients.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, type Started } from './harness.js';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
-const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
-const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Fixed request rate of the latency probe (well under capacity: latency at a load, not a saturated queue). */
 const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE ?? '1000');
 const PROBE_SECONDS = Number(process.env.BENCH_PROBE_SECONDS ?? '10');
@@ -72,67 +68,6 @@ let measuredPid: number | undefined;
 const PROFILE_DIR = process.argv.includes('--profile') ? join(ROOT, 'bench/results/profiles') : undefined;
 let round = 0;
 
-/**
- * User + system CPU time of `pid` and of its child processes (cluster workers, the password-hashing process) in
- * microseconds, from /proc (clock ticks of 10 ms).
- */
-function cpuTimeUs(pid: number): number {
-  let total = 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    total = (Number(fields[11]) + Number(fields[12])) * 10_000;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean)) {
-        total += cpuTimeUs(Number(child));
-      }
-    }
-  } catch {
-    // the process exited meanwhile
-  }
-  return total;
-}
-
-interface Started {
-  child: ChildProcess;
-  line: Record<string, unknown>;
-}
-
-/**
- * Spawns a process pinned to `cpu` and waits for its JSON start line whose msg is `ready`. Its stdout goes to a
- * file, as a production gateway's logs would, so no unpinned reader competes with it for its core.
- */
-async function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv, ready: string): Promise<Started> {
-  const logFile = join(mkdtempSync(join(tmpdir(), 'portcullis-bench-log-')), 'stdout.log');
-  const out = openSync(logFile, 'w');
-  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', out, 'inherit'],
-  });
-  closeSync(out);
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  // Generous: a loaded machine can take many seconds to start a cluster of workers.
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && !exited) {
-    const line = readFileSync(logFile, 'utf8')
-      .split('\n')
-      .find((l) => l.includes(ready));
-    if (line) return { child, line: JSON.parse(line) as Record<string, unknown> };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${args.join(' ')} did not start: ${readFileSync(logFile, 'utf8').slice(-500)}`);
-}
-
-function stop(p: Started): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null) return resolve();
-    p.child.once('exit', () => resolve());
-    p.child.kill('SIGTERM');
-  });
-}
-
 /** Milliseconds from a wrk latency figure such as 812.00us, 1.25ms or 1.02s. */
 function toMs(value: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
@@ -175,63 +110,6 @@ function probe(name: string, url: string, header: string | undefined, rate = PRO
 }
 
 /** A gateway config for the bench backends with the given middleware. */
-function gatewayConfig(ports: number[], middleware: Record<string, unknown>, redisUrl = '', server: Record<string, unknown> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  const file = join(dir, 'proxy.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      server: { listen_host: '127.0.0.1', listen_port: 0, ...server },
-      admin: { enabled: false },
-      redis: { url: redisUrl },
-      jwt: { secret: 'bench-secret-bench-secret-bench-secret-0123' },
-      logging: {
-        format: 'json',
-        access_log: middleware.access_log ?? true,
-        ...(middleware.access_log_file ? { access_log_file: join(dir, 'access.log') } : {}),
-      },
-      ...routeTable(ports, middleware.routes as number | undefined),
-      middleware: { auth: middleware.auth, rate_limit: middleware.rate_limit, plugins: noopNames(middleware.plugins) },
-      plugins: noopNames(middleware.plugins).map((name) => ({ name, module: NOOP_PLUGIN })),
-      ...(middleware.tracing ? { tracing: middleware.tracing } : {}),
-    }),
-  );
-  return file;
-}
-
-/**
- * The upstream part of a bench config: the seed's load_balancing, or (with `routes: N`) one service behind N routes
- * of distinct hosts and prefixes, where the measured request ("/" on host bench.test) matches the last-compiled
- * catch-all: every other route is in the table but none can win.
- */
-function routeTable(ports: number[], routes: number | undefined): Record<string, unknown> {
-  const group = {
-    strategy: 'round_robin',
-    upstreams: ports.map((port, i) => ({ name: `b${i}`, address: '127.0.0.1', port })),
-    health_check: { enabled: false },
-  };
-  if (routes === undefined) return { load_balancing: group };
-  const table: Record<string, unknown>[] = [];
-  for (let i = 0; i < routes - 1; i++) {
-    table.push({
-      name: `r${i}`,
-      match: i % 2 === 0 ? { hosts: [`svc${i}.example.com`], path_prefix: `/api/v${i % 7}` } : { path_prefix: `/svc${i}/items`, methods: ['GET', 'POST'] },
-      service: 'app',
-    });
-  }
-  table.push({ name: 'catch-all', match: { path_prefix: '/' }, service: 'app' });
-  return { services: { app: group }, routes: table };
-}
-
-const OFF = { auth: { enabled: false }, rate_limit: { enabled: false } };
-/** A plugin with four empty hooks; `middleware.plugins: N` in a scenario declares N instances of it. */
-const NOOP_PLUGIN = join(ROOT, 'bench/noop-plugin.mjs');
-function noopNames(count: unknown): string[] {
-  return Array.from({ length: typeof count === 'number' ? count : 0 }, (_, i) => `noop${i + 1}`);
-}
-/** A limit high enough that no request is refused: measures the limiter's cost, not its rejections. */
-const UNLIMITED = { enabled: true, requests_per_minute: 1_000_000_000, burst_size: 1_000_000_000 };
-
 async function withGateway<T>(
   ports: number[],
   middleware: Record<string, unknown>,
@@ -314,18 +192,6 @@ function measureWithToken(ports: number[], name: string, middleware: Record<stri
     {},
     { name },
   );
-}
-
-/** Registers a user through the gateway and returns an access token. */
-async function accessToken(base: string): Promise<string> {
-  const res = await fetch(`${base}/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `bench-${Date.now()}@example.com`, password: 'SecurePass123!' }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  if (!body.access_token) throw new Error(`register failed with ${res.status}`);
-  return body.access_token;
 }
 
 function print(results: Result[], baseline: Result): void {
@@ -508,9 +374,8 @@ async function main(): Promise<void> {
   }
   if (run('complete')) {
     // Goal 1: what a production gateway runs, with the memory and then the Redis limiter.
-    const complete = { auth: { enabled: true }, rate_limit: UNLIMITED, routes: 20, access_log_file: true };
-    scenarios.push(() => measureWithToken(ports, 'complete: JWT + rate limit (memory) + access log file + metrics + 20 routes', complete, ''));
-    scenarios.push(() => measureWithToken(ports, 'complete, rate limit (redis)', complete, REDIS_URL));
+    scenarios.push(() => measureWithToken(ports, 'complete: JWT + rate limit (memory) + access log file + metrics + 20 routes', COMPLETE, ''));
+    scenarios.push(() => measureWithToken(ports, 'complete, rate limit (redis)', COMPLETE, REDIS_URL));
   }
   if (run('routes')) {
     scenarios.push(() => measure(ports, 'gateway, 1 route', { ...OFF, routes: 1 }));
