@@ -6,7 +6,9 @@
 //
 // Usage: node --import tsx bench/ab.ts [--rounds 12] [--seconds 4] [--against REV] variant ...
 //   variants: bare (node:http + undici), core (auth and rate limit off), nolog (core, logging.access_log: false),
-//   complete (as in `npm run bench`), tracing (core, sample_ratio 0.01, collector unreachable); default: bare core complete.
+//   complete (as in `npm run bench`), its parts over core one at a time (auth: JWT; ratelimit: memory limiter;
+//   logfile: access log to a file; routes: 20 routes), tracing (core, sample_ratio 0.01, collector unreachable);
+//   default: bare core complete.
 //   --against REV: each gateway variant also runs from a build of git revision REV (a worktree in the temp directory,
 //   node_modules linked), named "<variant>@REV": the cost of a change, measured against the code before it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, accessToken, cpuTimeUs, gatewayConfig, startPinned, stop, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, cpuTimeUs, gatewayConfig, startPinned, stop, type Started } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -29,6 +31,11 @@ const VARIANTS: Record<string, { middleware: Record<string, unknown>; token?: bo
   core: { middleware: OFF },
   nolog: { middleware: { ...OFF, access_log: false } },
   complete: { middleware: COMPLETE, token: true },
+  // The complete configuration's parts, one at a time over core.
+  auth: { middleware: { ...OFF, auth: { enabled: true } }, token: true },
+  ratelimit: { middleware: { ...OFF, rate_limit: UNLIMITED } },
+  logfile: { middleware: { ...OFF, access_log_file: true } },
+  routes: { middleware: { ...OFF, routes: 20 } },
   tracing: { middleware: { ...OFF, tracing: { otlp_endpoint: 'http://127.0.0.1:9/v1/traces', sample_ratio: 0.01 } } },
 };
 
