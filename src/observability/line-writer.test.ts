@@ -63,6 +63,92 @@ test('past maxBuffered, lines are dropped and the drop is reported in the stream
   for (const line of out.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
 });
 
+test('a reader that stops reading: memory stays near maxBuffered, and every line arrives or is counted as dropped', async () => {
+  const { mkdtempSync, openSync, readSync, closeSync, rmSync, constants } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { LineWriter } = await import('./line-writer.js');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-lw-'));
+  const fifo = join(dir, 'fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  // Non-blocking, like a pipe to a log shipper: once its 64 KiB are full, writes get EAGAIN until someone reads.
+  const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  const w = new LineWriter(fd, { maxBuffered: 1 << 20 });
+  const before = process.memoryUsage();
+  let written = 0;
+  let refused = 0;
+  const started = Date.now();
+  while (Date.now() - started < 1500) {
+    // A busy gateway: a few ms of logging per event-loop turn, the writer's retries in between.
+    const turn = Date.now() + 3;
+    while (Date.now() < turn) (w.write(`{"n":${written++},"pad":"${'x'.repeat(150)}"}\n`) ? 0 : refused++);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const after = process.memoryUsage();
+  const grown = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
+  assert.ok(refused > 0, 'the stalled pipe made the writer refuse lines');
+  assert.ok(grown < 16 << 20, `held ${(grown / 2 ** 20).toFixed(1)} MiB for a 1 MiB limit`);
+  // Now read it all: accepted lines in order, and the refused ones reported as a count.
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  w.end();
+  const chunks: Buffer[] = [];
+  const buffer = Buffer.alloc(1 << 16);
+  let idle = 0;
+  while (idle < 30) {
+    let n = 0;
+    try {
+      n = readSync(reader, buffer);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+    if (n > 0) {
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+      idle = 0;
+    } else {
+      idle++;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  closeSync(reader);
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+  let arrived = 0;
+  let reported = 0;
+  let last = -1;
+  for (const line of Buffer.concat(chunks).toString('utf8').trimEnd().split('\n')) {
+    const parsed = JSON.parse(line) as { n?: number; dropped?: number };
+    if (parsed.dropped !== undefined) reported += parsed.dropped;
+    else {
+      assert.ok(parsed.n! > last, 'in order');
+      last = parsed.n!;
+      arrived++;
+    }
+  }
+  assert.equal(arrived + reported, written);
+  assert.equal(reported, refused);
+});
+
+test('lines refused before end() are reported by it', async () => {
+  const { mkdtempSync, openSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { LineWriter } = await import('./line-writer.js');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-lw-'));
+  const file = join(dir, 'out.log');
+  const w = new LineWriter(openSync(file, 'w'), { maxBuffered: 1000 });
+  let refused = 0;
+  for (let i = 0; i < 300; i++) if (!w.write(`{"n":${i}}\n`)) refused++;
+  w.end();
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  rmSync(dir, { recursive: true, force: true });
+  assert.ok(refused > 0);
+  const report = JSON.parse(lines.at(-1)!) as { msg: string; dropped: number };
+  assert.equal(report.msg, 'Log Lines Dropped');
+  assert.equal(report.dropped, refused);
+  assert.equal(lines.length - 1 + refused, 300);
+});
+
 test('reopen() switches descriptors at a line boundary, even while a slow pipe takes short writes', async () => {
   const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -40,6 +40,8 @@ export class LineWriter {
   #current: Buffer;
   #used = 0;
   #writing = false;
+  /** Bytes handed to the running write. */
+  #inFlight = 0;
   #dropped = 0;
   /** The queue starts with the unwritten tail of a line (after a short write): no reopen may happen before it. */
   #partial = false;
@@ -59,25 +61,36 @@ export class LineWriter {
 
   /** Appends one or more complete lines (each ending in "\n"). Never blocks; the write happens later. */
   write(lines: string): boolean {
-    if (this.#queued + this.#used >= this.#maxBuffered) {
+    // Bytes being written count too: a descriptor that stalls must not let the buffers grow past the limit.
+    if (this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) {
       this.#dropped++;
       return false;
     }
+    if (this.#append(lines)) this.flush();
+    return true;
+  }
+
+  /** Encodes `lines` after what is buffered; true when a filled buffer was queued (then it should be written). */
+  #append(lines: string): boolean {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a bound that needs no second pass over the line.
-    const most = lines.length * 3;
-    if (this.#used + most <= this.#current.length) {
+    if (this.#used + lines.length * 3 <= this.#current.length) {
       this.#used += this.#current.write(lines, this.#used);
-      return true;
+      return false;
     }
-    // The current buffer is full: it goes to the queue and is written now (or after the running write).
+    const bytes = Buffer.byteLength(lines);
+    if (this.#used + bytes <= this.#current.length) {
+      this.#used += this.#current.write(lines, this.#used);
+      return false;
+    }
     this.#seal();
-    if (most > this.#chunk) {
-      this.#enqueue(Buffer.from(lines)); // longer than a whole buffer: it travels in one of its own
+    if (bytes > this.#chunk / 4) {
+      // A long line travels in a buffer of its own size: copied into the shared one, it could leave most of a
+      // buffer unused, and the memory held would no longer follow `maxBuffered`.
+      this.#enqueue(Buffer.from(lines));
     } else {
-      this.#current = Buffer.allocUnsafeSlow(this.#chunk);
+      if (this.#current.length < bytes) this.#current = Buffer.allocUnsafeSlow(this.#chunk);
       this.#used = this.#current.write(lines, 0);
     }
-    this.flush();
     return true;
   }
 
@@ -85,6 +98,7 @@ export class LineWriter {
   flush(): void {
     if (this.#writing) return;
     if (this.#reopen !== undefined && !this.#partial) this.#swapDescriptor();
+    this.#reportDrops();
     this.#seal();
     if (this.#queue.length === 0) return;
     let out: Buffer[];
@@ -102,16 +116,24 @@ export class LineWriter {
       this.#queue = [];
       this.#queued = 0;
     }
-    if (this.#dropped > 0) {
-      out.push(Buffer.from(`{"level":40,"time":${Date.now()},"service":"portcullis","dropped":${this.#dropped},"msg":"Log Lines Dropped"}\n`));
-      this.#dropped = 0;
-    }
     this.#writing = true;
+    this.#inFlight = byteLength(out);
     writev(this.#fd, out, this.#afterWrite);
+  }
+
+  /**
+   * Lines refused since the last report: one warning line after what is buffered, once there is room for it (a
+   * descriptor that stays stalled gets no growing series of reports; the count adds up until it can be written).
+   */
+  #reportDrops(): void {
+    if (this.#dropped === 0 || this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) return;
+    this.#append(`{"level":40,"time":${Date.now()},"service":"portcullis","dropped":${this.#dropped},"msg":"Log Lines Dropped"}\n`);
+    this.#dropped = 0;
   }
 
   readonly #afterWrite = (err: NodeJS.ErrnoException | null, written: number, sent: Buffer[]): void => {
     this.#writing = false;
+    this.#inFlight = 0;
     if (err) {
       if (err.code === 'EAGAIN') {
         // A non-blocking pipe that is full: keep the lines, in order, and try again shortly.
@@ -133,8 +155,9 @@ export class LineWriter {
       this.flush();
       return;
     }
-    // Buffers filled during the write go now; a partly filled one waits for the timer, unless the writer is ending.
-    if (this.#queue.length > 0 || (this.#ending && this.#used > 0)) this.flush();
+    // Buffers filled during the write go now; a partly filled one (or a drop report) waits for the timer, unless the
+    // writer is ending.
+    if (this.#queue.length > 0 || (this.#ending && (this.#used > 0 || this.#dropped > 0))) this.flush();
   };
 
   /**
@@ -175,8 +198,16 @@ export class LineWriter {
   }
 
   #enqueue(b: Buffer): void {
-    this.#queue.push(b);
     this.#queued += b.length;
+    const last = this.#queue.length - 1;
+    const tail = this.#queue[last];
+    if (tail !== undefined && tail.buffer === b.buffer && tail.byteOffset + tail.length === b.byteOffset) {
+      // The next region of the same buffer (flushes that found the descriptor busy): one region, not one per flush,
+      // so a descriptor that stalls does not collect a growing list to send at every retry.
+      this.#queue[last] = Buffer.from(b.buffer, tail.byteOffset, tail.length + b.length);
+      return;
+    }
+    this.#queue.push(b);
   }
 
   /** Puts buffers that could not be written back at the front of the queue. */
@@ -194,23 +225,29 @@ export class LineWriter {
     this.#ending = true;
     // A write is running: writing now would land out of order (or inside its line). Its callback writes the rest.
     if (this.#writing) return;
-    this.#seal();
-    while (this.#queue.length > 0) {
-      const first = this.#queue[0]!;
-      let written: number;
-      try {
-        written = writeSync(this.#fd, first);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.flush(); // the pipe is full: go on asynchronously
-        else {
-          this.#queue = []; // stdout already closed: nothing left to tell
-          this.#queued = 0;
+    // Twice: a drop report that found the buffers full in the first pass has room in the second.
+    for (let pass = 0; pass < 2; pass++) {
+      this.#reportDrops();
+      this.#seal();
+      while (this.#queue.length > 0) {
+        const first = this.#queue[0]!;
+        let written: number;
+        try {
+          written = writeSync(this.#fd, first);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.flush(); // the pipe is full: go on asynchronously
+          else {
+            this.#queue = []; // stdout already closed: nothing left to tell
+            this.#queued = 0;
+          }
+          return;
         }
-        return;
+        this.#queued -= written;
+        // A buffer ends on a line boundary: only a short write leaves a line half written (no reopen before its end).
+        this.#partial = written < first.length;
+        if (this.#partial) this.#queue[0] = first.subarray(written);
+        else this.#queue.shift();
       }
-      this.#queued -= written;
-      if (written === first.length) this.#queue.shift();
-      else this.#queue[0] = first.subarray(written);
     }
   }
 
