@@ -43,6 +43,11 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   let closed = false;
 
   const send = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
+    // node-redis routes by the server's command tips, not by the key it is given: a command that names no key
+    // (ROLE, WAIT) goes to an arbitrary node, or to every master. Ours must reach the master of `key`, the one that
+    // took the write just before (WAIT counts the writes of its own connection), so it is sent to that node's client,
+    // the same connection the keyed commands of that slot use.
+    if (key !== undefined && !args.includes(key)) return (await cluster.getNodeClientForKey(key)).sendCommand([...args]);
     for (let attempt = 1; ; attempt++) {
       try {
         return await cluster.sendCommand(key, false, [...args]);

@@ -126,6 +126,27 @@ describe('Redis Cluster failover under proxied load', { skip }, () => {
     for (const s of sessions.slice(18)) assert.equal((await http.request(`${gw.url}/private`, { headers: bearer(s) })).status, 200);
   });
 
+  test('with a master left without a replica, a logout on a master that has one is confirmed at once and not counted', async () => {
+    // The failover above left the promoted master without a replica. Only the revocation's own master is asked:
+    // neither ROLE nor WAIT may be answered (or held up) by another node.
+    const masters = await cluster.masters();
+    const views = await cluster.topology();
+    const hasReplica = (m: ClusterNodeView) => views.some((v) => v.masterId === m.id && !v.flags.includes('fail'));
+    assert.ok(masters.some((m) => !hasReplica(m)), 'a master without a replica');
+    const before = await metric();
+    for (let i = 0; i < 6; i++) {
+      let session = await register(http, gw.url, `confirmed${i}@${domain}`);
+      for (let k = 0; !hasReplica(masterOf(masters, revokedKey(prefix, tokenId(session)))!); k++) {
+        session = await register(http, gw.url, `confirmed${i}-${k}@${domain}`);
+      }
+      const started = performance.now();
+      assert.equal((await logout(session)).status, 200);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < COMMAND_TIMEOUT_MS / 2, `logout ${i} took ${elapsed.toFixed(0)} ms`);
+    }
+    assert.equal(await metric(), before, 'every revocation was confirmed by a replica');
+  });
+
   test('a logout whose revocation no replica confirms still succeeds, within the command timeout, and is counted', async () => {
     const sessions = [await register(http, gw.url, `late0@${domain}`)];
     const masters = await cluster.masters();
