@@ -28,9 +28,15 @@ export class AccessLogFile {
     this.writer = new LineWriter(openAppend(path));
   }
 
-  /** Closes the current file and opens `path` again (creating it); a failure keeps the old file. */
-  reopen(): void {
-    this.writer.reopen(() => openSync(this.#path, 'a', FILE_MODE));
+  /**
+   * Closes the current file and opens `path` again (creating it); a failure keeps the old file and calls
+   * `onFailed` with the error code (EACCES, EISDIR, ENOSPC…), never a message (it may quote the path's parts).
+   */
+  reopen(onFailed?: (code: string) => void): void {
+    this.writer.reopen(
+      () => openSync(this.#path, 'a', FILE_MODE),
+      (err) => onFailed?.((err as NodeJS.ErrnoException).code ?? 'unknown'),
+    );
   }
 
   /** Writes what is buffered (synchronously); the descriptor is released by the process exit. */

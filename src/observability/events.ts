@@ -29,6 +29,7 @@ export const EVENTS = {
   pluginFailed: 'Plugin Failed',
   pluginTimedOut: 'Plugin Timed Out',
   pluginClosed: 'Plugin Closed',
+  accessLogReopenFailed: 'Access Log Reopen Failed',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

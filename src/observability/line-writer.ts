@@ -49,6 +49,8 @@ export class LineWriter {
   #ending = false;
   /** A reopen asked for (SIGUSR1), done at the next line boundary: the opener of the new descriptor. */
   #reopen: (() => number) | undefined = undefined;
+  /** Told when that opener throws (the old descriptor is kept). */
+  #reopenFailed: ((err: unknown) => void) | undefined = undefined;
 
   constructor(fd: number, options: LineWriterOptions = {}) {
     this.#fd = fd;
@@ -163,10 +165,12 @@ export class LineWriter {
   /**
    * Switches to a new descriptor (log rotation: the file was renamed, `open` creates it again). Runs once no write
    * is running and no line is half written, so every line lands whole in the old file or the new one; lines
-   * written meanwhile wait in the buffer. The old descriptor is closed. If `open` throws, the old one is kept.
+   * written meanwhile wait in the buffer. The old descriptor is closed. If `open` throws, the old one is kept and
+   * `onFailed` is told.
    */
-  reopen(open: () => number): void {
+  reopen(open: () => number, onFailed?: (err: unknown) => void): void {
     this.#reopen = open;
+    this.#reopenFailed = onFailed;
     this.flush();
   }
 
@@ -176,8 +180,10 @@ export class LineWriter {
     let next: number;
     try {
       next = open();
-    } catch {
-      return; // cannot create the new file (permissions, disk): keep writing to the old one rather than lose lines
+    } catch (err) {
+      // Cannot create the new file (permissions, disk): keep writing to the old one rather than lose lines.
+      this.#reopenFailed?.(err);
+      return;
     }
     const old = this.#fd;
     this.#fd = next;

@@ -4,6 +4,7 @@ import { isatty } from 'node:tty';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LineWriter } from './line-writer.js';
+import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
 
 export type { Logger };
@@ -45,7 +46,8 @@ export function createLogger(
     logger,
     sink,
     accessSink: file?.writer ?? sink,
-    reopenAccessLog: () => file?.reopen(),
+    // A failed reopen leaves the lines going to the renamed file, which logrotate may compress or delete: say so.
+    reopenAccessLog: () => file?.reopen((code) => logger.warn({ path: config.access_log_file, code }, EVENTS.accessLogReopenFailed)),
   });
   if (pretty) {
     const logger = pino({

@@ -2,7 +2,7 @@
 // losing or tearing a line, and the "single" format writes one line per request with every event's fields.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
@@ -82,6 +82,42 @@ test('access lines go to the file, and SIGUSR1 after a rename loses and tears no
   // stdout keeps the rest of the log and none of the per-request lines.
   assert.ok(gw.logs.some((l) => l.msg === 'Gateway Started'));
   assert.ok(!gw.logs.some((l) => l.msg === 'Request Completed' || l.msg === 'Request Start'));
+});
+
+test('a reopen that cannot create the file is logged with its code, and lines keep going to the old one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-'));
+  const file = join(dir, 'access.log');
+  const backend = await startBackend('one');
+  const gw = await spawnGateway({
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    logging: { access_log_file: file },
+  });
+  const client = createClient();
+  after(async () => {
+    await client.close();
+    await gw.cleanup();
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.equal((await client.request(`${gw.url}/before`)).status, 200);
+  // Rotated, but the name is now taken by a directory (root can create files anywhere; not a directory's name).
+  const old = `${file}.1`;
+  renameSync(file, old);
+  mkdirSync(file);
+  gw.signal('SIGUSR1');
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Access Log Reopen Failed'), 'the reopen failure to be logged');
+  const warning = gw.logs.find((l) => l.msg === 'Access Log Reopen Failed')!;
+  assert.equal(warning.level, 40);
+  assert.equal(warning.code, 'EISDIR');
+  assert.equal(warning.path, file);
+  const res = await client.request(`${gw.url}/after`);
+  assert.equal(res.status, 200);
+  gw.signal('SIGTERM');
+  assert.equal((await gw.exited).code, 0);
+  const ids = jsonLines(old)
+    .filter((l) => l.msg === 'Request Completed')
+    .map((l) => l.request_id);
+  assert.ok(ids.includes(res.headers['x-request-id']), 'the request after the failed reopen is in the old file');
 });
 
 test('access_log_format single: one line per request with the fields of all three events', async () => {
