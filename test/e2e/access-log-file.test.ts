@@ -26,7 +26,9 @@ function jsonLines(file: string): Array<Record<string, unknown>> {
     });
 }
 
-test('access lines go to the file, and SIGUSR1 after a rename loses and tears no line', async () => {
+/** A gateway process appending its access lines to a file of a temp directory, a backend, and a client; all
+ * removed after the test. */
+async function gatewayWithAccessFile(connections?: number) {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-'));
   const file = join(dir, 'access.log');
   const backend = await startBackend('one');
@@ -34,13 +36,18 @@ test('access lines go to the file, and SIGUSR1 after a rename loses and tears no
     load_balancing: { upstreams: upstreams([backend.port]) },
     logging: { access_log_file: file },
   });
-  const client = createClient({ connections: 16 });
+  const client = createClient(connections === undefined ? {} : { connections });
   after(async () => {
     await client.close();
     await gw.cleanup();
     await backend.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { file, gw, client };
+}
+
+test('access lines go to the file, and SIGUSR1 after a rename loses and tears no line', async () => {
+  const { file, gw, client } = await gatewayWithAccessFile(16);
 
   // Load runs across three rotations: rename the file away, then signal, as logrotate's postrotate does.
   const ids = new Set<string>();
@@ -85,20 +92,7 @@ test('access lines go to the file, and SIGUSR1 after a rename loses and tears no
 });
 
 test('a reopen that cannot create the file is logged with its code, and lines keep going to the old one', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-'));
-  const file = join(dir, 'access.log');
-  const backend = await startBackend('one');
-  const gw = await spawnGateway({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    logging: { access_log_file: file },
-  });
-  const client = createClient();
-  after(async () => {
-    await client.close();
-    await gw.cleanup();
-    await backend.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { file, gw, client } = await gatewayWithAccessFile();
   assert.equal((await client.request(`${gw.url}/before`)).status, 200);
   // Rotated, but the name is now taken by a directory (root can create files anywhere; not a directory's name).
   const old = `${file}.1`;
