@@ -1,6 +1,6 @@
 // The `portcullis` command: argv → action → exit code. No business logic lives here.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './package-version.js';
 import { dirname, resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
@@ -30,11 +30,6 @@ Options:
   -h, --help          show this help
   -v, --version       print the version
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Runs the command line; resolves to the process exit code (start resolves only when the gateway stops). */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -68,7 +63,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   const command = positionals[0] ?? 'start';

@@ -1,6 +1,6 @@
 // Reads a JSON request body for /auth/*: Content-Type check (415), a byte limit counted while streaming (413), JSON (400).
 import type { IncomingMessage } from 'node:http';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { GatewayError } from '../errors.js';
 import { toFieldIssues } from './validation.js';
 

@@ -1,5 +1,5 @@
 // Embedding: `startGateway(config)` runs a gateway inside the caller's process from a config object.
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigObject, resolveDataDir, workerCount } from '../config/load.js';
 import type { configSchema } from '../config/schema.js';

@@ -1,6 +1,6 @@
 // Builds the gateway's Tracing from config: the no-op when `tracing.otlp_endpoint` is empty, else the SDK, imported
 // only then so a gateway without tracing never loads (or pays memory for) OpenTelemetry.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../../package-version.js';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { NO_TRACING, type Tracing } from './types.js';
@@ -12,13 +12,4 @@ export async function createTracing(config: Config['tracing'], logger: Logger): 
   if (config.otlp_endpoint === '') return NO_TRACING;
   const [{ createSdk }, { OtelTracing }] = await Promise.all([import('./sdk.js'), import('./otel-tracing.js')]);
   return new OtelTracing(createSdk(config, packageVersion(), logger), config);
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
