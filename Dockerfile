@@ -10,7 +10,7 @@ COPY package.json package-lock.json ./
 COPY scripts ./scripts
 RUN npm ci --omit=dev --no-audit --no-fund
 
-# 2. Compile src/ to dist/ (dev dependencies: typescript).
+# 2. Compile src/ to dist/ and bundle the command line into dist/bundle/ (dev dependencies: typescript, esbuild).
 FROM deps AS build
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -18,8 +18,10 @@ COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
-# 3. Runtime: dist/ + production node_modules. bin/portcullis.js runs dist/ because src/ is absent (the argon2
-#    hashing process is dist/auth/hash-child.js, started by the gateway on the first login).
+# 3. Runtime: dist/ + production node_modules. bin/portcullis.js runs dist/bundle/cli.js because src/ is absent
+#    (the argon2 hashing process is dist/bundle/hash-child.js, started by the gateway on the first login). The
+#    bundle inlines zod, yaml, jose and OpenTelemetry and imports the rest from node_modules (scripts/bundle.mjs);
+#    dist/*.js stays for the package's exports that plugins import.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     PORTCULLIS_DATA_DIR=/data \

@@ -2,6 +2,7 @@
 // Entry point of the `portcullis` command. Runs the compiled dist/ when it is up to date with src/ (`npm ci` builds
 // it through `prepare`; a built image has no src/ at all), otherwise the TypeScript sources through tsx, so an edit
 // under src/ is never shadowed by a stale build. tsx costs about a second of start-up and 40 MB, dist/ neither.
+// Of dist/, the bundle (dist/bundle/, scripts/bundle.mjs) starts about 100 ms sooner than dist/cli.js's 200 files.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
@@ -34,7 +35,8 @@ function distIsCurrent() {
 
 let cli;
 if (distIsCurrent()) {
-  cli = await import(new URL('dist/cli.js', root).href);
+  const bundled = new URL('dist/bundle/cli.js', root);
+  cli = await import((existsSync(bundled) ? bundled : new URL('dist/cli.js', root)).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

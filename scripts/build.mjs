@@ -1,4 +1,5 @@
-// `npm run build` (and `prepare`, which `npm ci` runs): compiles src/ into dist/, copies the dashboard assets, then
+// `npm run build` (and `prepare`, which `npm ci` runs): compiles src/ into dist/, copies the dashboard assets, bundles
+// the command line into dist/bundle/ (scripts/bundle.mjs), then
 // writes dist/.build-stamp. The stamp's mtime is the moment the build started: bin/portcullis.js runs dist/ only
 // while no file under src/ is newer than that, so an edit made during or after a build falls back to tsx.
 import { spawnSync } from 'node:child_process';
@@ -22,6 +23,10 @@ const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
 if (result.status !== 0) process.exit(result.status ?? 1);
 // The files tsc does not emit.
 cpSync('src/admin/dashboard', 'dist/admin/dashboard', { recursive: true });
+// The start-up bundle bin/portcullis.js runs. Imported here, not at the top: esbuild is a dev dependency, absent
+// where `prepare` skips the build.
+const { bundle } = await import('./bundle.mjs');
+await bundle();
 mkdirSync('dist', { recursive: true });
 writeFileSync(STAMP, `${startedAt.toISOString()}\n`);
 utimesSync(STAMP, startedAt, startedAt);

@@ -12,6 +12,11 @@ import { startProcess, upstreams, writeConfig, type ConfigInput } from '../helpe
 const ROOT = new URL('../../', import.meta.url).pathname;
 const REGISTER = join(ROOT, 'test/fixtures/module-trace/register.mjs');
 
+/** dist/bundle/packages.json: the packages inlined in each chunk of the bundle bin/portcullis.js runs when built. */
+function bundleManifest(): Record<string, string[]> {
+  return JSON.parse(readFileSync(join(ROOT, 'dist/bundle/packages.json'), 'utf8')) as Record<string, string[]>;
+}
+
 /** Starts `portcullis start` with `config`; the packages (node_modules names) it had loaded by "Gateway Started". */
 async function packagesLoadedBy(config: ConfigInput): Promise<Set<string>> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-module-trace-'));
@@ -23,6 +28,9 @@ async function packagesLoadedBy(config: ConfigInput): Promise<Set<string>> {
   try {
     const packages = new Set<string>();
     for (const path of readFileSync(trace, 'utf8').split('\n')) {
+      // A chunk of the start-up bundle (scripts/bundle.mjs) stands for the packages inlined in it.
+      const chunk = /\/dist\/bundle\/([^/]+\.js)$/.exec(path);
+      if (chunk !== null) for (const name of bundleManifest()[chunk[1]!] ?? []) packages.add(name);
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(path);
       if (match === null) continue;
       packages.add(match[1]!);
