@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, cpuTimeUs, gatewayConfig, startPinned, stop, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, cpuTimeUs, gatewayConfig, median, startPinned, stop, type Started } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -87,12 +87,6 @@ function wrk(url: string, headers: string[], seconds: number): Promise<number> {
       else reject(new Error(`wrk against ${url} failed: ${out.slice(-300)}`));
     });
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

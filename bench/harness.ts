@@ -142,3 +142,11 @@ export async function accessToken(base: string): Promise<string> {
   if (!body.access_token) throw new Error(`register failed with ${res.status}`);
   return body.access_token;
 }
+
+/** The median (the mean of the two middle values for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

@@ -6,7 +6,11 @@ const ROOT = new URL('../', import.meta.url).pathname;
 export interface LoginLoad {
   /** Resolves once the user exists and the login loop has started. */
   ready: Promise<void>;
-  /** Stops the loop; resolves to logins per second achieved. */
+  /** Freezes the worker (SIGSTOP): no new logins; those already sent finish on the gateway. */
+  pause(): void;
+  /** Lets a paused worker go on (SIGCONT). */
+  resume(): void;
+  /** Stops the loop (paused or not); resolves to logins per second achieved over its whole life. */
   stop(): Promise<number>;
 }
 
@@ -26,7 +30,14 @@ export function startLoginLoad(base: string, cpu: string, rate = 0, concurrency 
   });
   return {
     ready,
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     stop() {
+      child.kill('SIGCONT'); // a stopped process would hold SIGTERM until continued
       return new Promise((resolve) => {
         child.once('exit', () => {
           const rate = /rate=([\d.]+)/.exec(output)?.[1];
