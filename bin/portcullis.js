@@ -33,10 +33,21 @@ function distIsCurrent() {
   return !changedSince(sourceDir.pathname.replace(/\/$/, ''), statSync(stamp).mtimeMs);
 }
 
+/**
+ * True when the bundle may run: it exists, and no package was installed after the build. The bundle carries its
+ * own copies of some libraries (zod, yaml, jose, OpenTelemetry), and `npm update` or `npm install <pkg>` do not
+ * run `prepare`: dist/cli.js, which imports them from node_modules, then runs until the next build.
+ */
+function bundleIsCurrent(bundle) {
+  if (!existsSync(bundle)) return false;
+  const installed = new URL('node_modules/.package-lock.json', root); // npm rewrites it at every install
+  return !existsSync(stamp) || !existsSync(installed) || statSync(installed).mtimeMs <= statSync(stamp).mtimeMs;
+}
+
 let cli;
 if (distIsCurrent()) {
-  const bundled = new URL('dist/bundle/cli.js', root);
-  cli = await import((existsSync(bundled) ? bundled : new URL('dist/cli.js', root)).href);
+  const bundle = new URL('dist/bundle/cli.js', root);
+  cli = await import((bundleIsCurrent(bundle) ? bundle : new URL('dist/cli.js', root)).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -5,17 +5,15 @@ import { readFileSync } from 'node:fs';
 
 let cached: string | undefined;
 
-/** The `version` of the nearest package.json named "portcullis" above this module; "unknown" if none is found. */
+/** The `version` of the nearest package.json above this module (the package's own); "unknown" if none is found. */
 export function packageVersion(): string {
   if (cached !== undefined) return cached;
   cached = 'unknown';
   for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'portcullis') {
-        cached = pkg.version ?? 'unknown';
-        break;
-      }
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { version?: string };
+      cached = pkg.version ?? 'unknown';
+      break;
     } catch {
       // no package.json here (or not readable): keep walking up
     }

@@ -8,17 +8,12 @@ import { configSchema, type Config } from './schema.js';
 import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
+import { ConfigError } from './config-error.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
 
-/** A config that cannot be used; `message` is the one line printed before exiting with code 1. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /** Picks the config path: the explicit flag, else PORTCULLIS_CONFIG, else config/proxy.yaml. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
