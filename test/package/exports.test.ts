@@ -53,6 +53,34 @@ test('the entry points are compiled JavaScript with type definitions; nothing el
   assert.equal(result.stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
 });
 
+test("importing 'portcullis' (definePlugin, ConfigError) loads no library: a plugin's import costs nothing in a gateway", async () => {
+  // The gateway runs from its bundle (dist/bundle/), so a plugin importing the package entry loads dist/ anew;
+  // startGateway loads the gateway only when called.
+  writeFileSync(
+    join(dir, 'light.mjs'),
+    `import { definePlugin, ConfigError, startGateway } from 'portcullis';
+const plugin = definePlugin({ name: 'light', create: () => ({}) });
+console.log(JSON.stringify({ name: plugin.name, error: new ConfigError('x').name, start: typeof startGateway }));
+`,
+  );
+  writeFileSync(join(dir, 'trace-hooks.mjs'), `export async function load(url, context, next) { if (url.includes('/node_modules/') || url.includes('/dist/')) process.stderr.write(url + '\\n'); return next(url, context); }\n`);
+  writeFileSync(join(dir, 'trace.mjs'), `import { register } from 'node:module'; register('./trace-hooks.mjs', import.meta.url);\n`);
+  const traced = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', './trace.mjs', 'light.mjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(traced.code, 0, traced.stderr);
+  const result = JSON.parse(traced.stdout) as { name: string; error: string; start: string };
+  assert.deepEqual([result.name, result.error, result.start], ['light', 'ConfigError', 'function']);
+  const modules = traced.stderr.split('\n').filter(Boolean);
+  assert.deepEqual(modules.filter((url) => url.includes('/node_modules/')), [], 'no library is loaded');
+  assert.ok(modules.length <= 4, `dist/ modules loaded: ${modules.join(', ')}`);
+});
+
 test('in plain node (the gateway running compiled), a TypeScript plugin from a checkout loads through tsx on demand', async () => {
   writeFileSync(
     join(dir, 'typed.ts'),
