@@ -119,13 +119,18 @@ function summary(latencies: number[]): WindowedLatency {
 }
 
 /**
- * The control: a CPU burner at SCHED_IDLE (util-linux's chrt) on `cpu`, the lowest priority Linux has. Run through
- * pairedProbe in place of the logins, it shows what any busy low-priority neighbour on the gateway's core costs the
- * proxied p99 on this machine, before anything about argon2 or logins: on a virtual machine, a vCPU that never
- * idles is scheduled differently by the host.
+ * A control: a burner at SCHED_IDLE (util-linux's chrt) on `cpu`, the lowest priority Linux has. Run through
+ * pairedProbe in place of the logins, it shows what a busy lowest-priority neighbour on the gateway's core costs
+ * the proxied p99 on this machine before anything about logins: "cpu" spins in registers; "memory" walks a
+ * 19 MiB array the way argon2id's default (19 MiB, data-dependent reads) does, sharing the caches and the memory
+ * bus with every core.
  */
-export function startBurner(cpu: string): SwitchableLoad & { stop(): void } {
-  const child = spawn('taskset', ['-c', cpu, 'chrt', '--idle', '0', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' });
+export function startBurner(cpu: string, kind: 'cpu' | 'memory'): SwitchableLoad & { stop(): void } {
+  const code =
+    kind === 'cpu'
+      ? 'for (;;) {}'
+      : 'const a = new BigUint64Array(19 * 131072); let x = 1n; for (;;) for (let i = 0; i < a.length; i += 8) { a[i] ^= x; x += a[(i * 7919) % a.length]; }';
+  const child = spawn('taskset', ['-c', cpu, 'chrt', '--idle', '0', process.execPath, '-e', code], { stdio: 'ignore' });
   return {
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),

@@ -459,25 +459,27 @@ async function loginsScenario(ports: number[], authOn: Record<string, unknown>):
         }
         const inChild = Object.keys(env).length === 0;
         if (inChild) {
-          // The control, once: the same paired probe with a SCHED_IDLE CPU burner on the gateway's core instead.
-          const burner = startBurner(GATEWAY_CPU);
-          try {
-            const control = await pairedProbe(`${base}/`, header, burner, { cpu: LOAD_CPU, rate: PROBE_RATE, seconds: PAIRED_SECONDS });
-            const ratio = median(control.ratios);
-            const spread = `${control.ratios[0]?.toFixed(2)}–${control.ratios.at(-1)?.toFixed(2)}`;
-            process.stdout.write(
-              `  control, a SCHED_IDLE CPU burner on the gateway's core on and off every 2 s for ${PAIRED_SECONDS} s:\n` +
-                `    p99 of each on-window over its off-window's: median ${ratio.toFixed(2)}x (${spread}, ${control.ratios.length} cycles)\n`,
-            );
-            goals.push({
-              goal: "4. control: proxied p99, a SCHED_IDLE CPU burner on the gateway's core vs none (paired windows)",
-              target: 'reported',
-              measured: `${ratio.toFixed(2)}× (median of ${control.ratios.length} cycles)`,
-              spread,
-              met: undefined,
-            });
-          } finally {
-            burner.stop();
+          // The controls, once: the same paired probe with a SCHED_IDLE burner on the gateway's core instead.
+          for (const kind of ['cpu', 'memory'] as const) {
+            const burner = startBurner(GATEWAY_CPU, kind);
+            try {
+              const control = await pairedProbe(`${base}/`, header, burner, { cpu: LOAD_CPU, rate: PROBE_RATE, seconds: PAIRED_SECONDS });
+              const ratio = median(control.ratios);
+              const spread = `${control.ratios[0]?.toFixed(2)}–${control.ratios.at(-1)?.toFixed(2)}`;
+              process.stdout.write(
+                `  control, a SCHED_IDLE ${kind} burner on the gateway's core on and off every 2 s for ${PAIRED_SECONDS} s:\n` +
+                  `    p99 of each on-window over its off-window's: median ${ratio.toFixed(2)}x (${spread}, ${control.ratios.length} cycles)\n`,
+              );
+              goals.push({
+                goal: `4. control: proxied p99, a SCHED_IDLE ${kind} burner on the gateway's core vs none (paired windows)`,
+                target: 'reported',
+                measured: `${ratio.toFixed(2)}× (median of ${control.ratios.length} cycles)`,
+                spread,
+                met: undefined,
+              });
+            } finally {
+              burner.stop();
+            }
           }
         }
         // The verdict: logins flat out switched on and off every 2 s during one probe (bench/paired-logins.ts).
