@@ -15,7 +15,7 @@
 // - dist/bundle/packages.json names the packages inlined in each chunk, for the test that checks which libraries a
 //   configuration loads (test/e2e/lazy-imports.test.ts).
 import { build } from 'esbuild';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 export const BUNDLE_DIR = 'dist/bundle';
 
@@ -31,10 +31,14 @@ function packageOf(specifier) {
 
 /** Builds dist/bundle/ from src/. */
 export async function bundle() {
-  rmSync(BUNDLE_DIR, { recursive: true, force: true }); // chunk names carry a hash: old ones would pile up
+  // Built beside the old bundle and swapped in at the end: a gateway running from dist/bundle/ while this builds
+  // (its first login forks hash-child.js) never finds the directory half written. Chunk names carry a hash, so
+  // the old directory goes as a whole rather than piling up.
+  const next = `${BUNDLE_DIR}.next`;
+  rmSync(next, { recursive: true, force: true });
   const result = await build({
     entryPoints: { cli: 'src/cli.ts', 'hash-child': 'src/auth/hash-child.ts' },
-    outdir: BUNDLE_DIR,
+    outdir: next,
     bundle: true,
     splitting: true,
     format: 'esm',
@@ -54,12 +58,17 @@ export async function bundle() {
       },
     ],
   });
-  cpSync('src/admin/dashboard', `${BUNDLE_DIR}/dashboard`, { recursive: true });
-  writeFileSync(`${BUNDLE_DIR}/packages.json`, `${JSON.stringify(packagesPerChunk(result.metafile), null, 1)}\n`);
+  cpSync('src/admin/dashboard', `${next}/dashboard`, { recursive: true });
+  writeFileSync(`${next}/packages.json`, `${JSON.stringify(packagesPerChunk(result.metafile, next), null, 1)}\n`);
+  const old = `${BUNDLE_DIR}.old`;
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(BUNDLE_DIR)) renameSync(BUNDLE_DIR, old);
+  renameSync(next, BUNDLE_DIR);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** { "chunk-X.js": ["zod", ...] } from esbuild's metafile. */
-function packagesPerChunk(metafile) {
+function packagesPerChunk(metafile, dir) {
   const chunks = {};
   for (const [output, { inputs }] of Object.entries(metafile.outputs)) {
     if (!output.endsWith('.js')) continue;
@@ -68,7 +77,7 @@ function packagesPerChunk(metafile) {
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
       if (match !== null) packages.add(match[1]);
     }
-    chunks[output.slice(BUNDLE_DIR.length + 1)] = [...packages].sort();
+    chunks[output.slice(dir.length + 1)] = [...packages].sort();
   }
   return chunks;
 }
