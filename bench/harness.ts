@@ -143,6 +143,11 @@ export async function accessToken(base: string): Promise<string> {
   return body.access_token;
 }
 
+/** The value at quantile `q` (0–1) of ascending `sorted` values; NaN for none. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
 /** The median (the mean of the two middle values for an even count); NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

@@ -4,6 +4,7 @@
 // With PROBE_SAMPLES=1 the line also holds every request's latency in schedule order (request i was due at
 // startEpoch + i × 1000 / rate, in ms since the epoch), for a caller that compares windows of the run.
 import { Pool } from 'undici';
+import { percentile } from './harness.js';
 
 const [url, rateArg, secondsArg, header] = process.argv.slice(2);
 const target = new URL(url!);
@@ -50,6 +51,6 @@ await new Promise<void>((resolve) => {
 await Promise.all(inflight);
 await pool.close();
 const sorted = [...latencies].sort((a, b) => a - b);
-const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const at = (q: number) => percentile(sorted, q);
 const samples = process.env.PROBE_SAMPLES === '1' ? { startEpoch: performance.timeOrigin + start, samples: latencies } : {};
 process.stdout.write(`${JSON.stringify({ rate, seconds, count: sorted.length, errors, p50: at(0.5), p99: at(0.99), max: at(1), ...samples })}\n`);

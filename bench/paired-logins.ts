@@ -8,14 +8,13 @@
 // requests together. So the verdict is the median over the cycles of each on-window's p99 over the p99 of the
 // off-window next to it, as bench/ab.ts takes the median of per-round ratios; the pooled p99s are printed too.
 import { spawn } from 'node:child_process';
+import { ROOT, percentile } from './harness.js';
 
-/** A load that can be frozen and let go: the login worker (login-load.ts), or the control's CPU burner. */
+/** A load that can be frozen and let go: the login worker (login-load.ts), or a control's burner (startBurner). */
 export interface SwitchableLoad {
   pause(): void;
   resume(): void;
 }
-
-const ROOT = new URL('../', import.meta.url).pathname;
 
 export interface WindowedLatency {
   readonly count: number;
@@ -111,11 +110,9 @@ export async function pairedProbe(url: string, header: string | undefined, load:
   };
 }
 
-
 function summary(latencies: number[]): WindowedLatency {
   const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99) };
+  return { count: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
 /**

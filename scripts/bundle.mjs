@@ -6,10 +6,11 @@
 //
 // - Code splitting keeps what the gateway imports lazily (the SQLite and PostgreSQL stores, auth, tracing, the
 //   subcommands) in chunks of its own, loaded only when a configuration uses it, as it was unbundled.
-// - Only the packages bundled() names are inlined. The others stay in node_modules: native addons (argon2, better-sqlite3);
-//   pino, whose pretty printer runs in a worker thread that loads files by path; undici and prom-client, which the
-//   gateway loads file by file through createRequire (src/balancer/undici.ts, src/observability/prom-client.ts);
-//   and libraries that only a configuration's option loads (pg, redis, light-my-request, the OTLP exporter).
+// - Only the packages bundled() names are inlined. The others stay in node_modules: native addons (argon2,
+//   better-sqlite3); pino, whose pretty printer runs in a worker thread that loads files by path; undici and
+//   prom-client, which the gateway loads file by file through createRequire (src/balancer/undici.ts,
+//   src/observability/prom-client.ts); and libraries that only a configuration's option loads (pg, redis,
+//   light-my-request).
 // - Every chunk sits flat in dist/bundle/, so the module-relative URLs of the sources resolve there: hash-child.js
 //   is an entry of its own, and the dashboard's files are copied next to the chunks.
 // - dist/bundle/packages.json names the packages inlined in each chunk, for the test that checks which libraries a
@@ -17,7 +18,7 @@
 import { build } from 'esbuild';
 import { cpSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
-export const BUNDLE_DIR = 'dist/bundle';
+const BUNDLE_DIR = 'dist/bundle';
 
 /** Pure JavaScript packages loaded at start-up or by auth: inlined, with every @opentelemetry package (tracing). */
 const BUNDLED = new Set(['zod', 'yaml', 'jose']);
