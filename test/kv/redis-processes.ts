@@ -2,7 +2,7 @@
 // its own process group, in one temp directory; stopped (group killed, directory removed) even when a test fails.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, rawCommand } from './redis-helpers.js';
@@ -18,6 +18,15 @@ function killGroup(pid: number): void {
     process.kill(-pid, 'SIGKILL');
   } catch {
     // already gone
+  }
+}
+
+/** The last lines of a server's log, for the error when it exits at start (the directory is removed after). */
+function logTail(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ');
+  } catch {
+    return `no log at ${logFile}`;
   }
 }
 
@@ -40,7 +49,7 @@ export class RedisProcess {
     const proc = new RedisProcess(port, child);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode} (see ${logFile})`);
+      if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode}: ${logTail(logFile)}`);
       if ((await rawCommand('127.0.0.1', port, 'PING', 300)) === '+PONG') return proc;
       await new Promise((r) => setTimeout(r, 25));
     }
