@@ -1,6 +1,7 @@
 // Prometheus metrics: the gateway-owned registry, every metric name, the logging-phase writer and the event sinks.
 import type { Server, Socket } from 'node:net';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-client.js';
+import { collectDefaultMetrics } from './default-metrics.js';
+import { Counter, Gauge, Registry } from './prom-client.js';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
@@ -140,7 +141,7 @@ export class GatewayMetrics {
   ) {
     const registers = [this.registry];
     this.recent = options.recent ?? new RecentTraffic();
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics(this.registry);
     // Registered in this order, before the gauges, because the Registry prints metrics in registration order.
     this.#requests = new FastCounter({
       name: METRICS.requests,

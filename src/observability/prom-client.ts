@@ -1,4 +1,4 @@
-// The parts of prom-client the gateway uses (Registry, Counter, Gauge, Histogram, the default process metrics),
+// The parts of prom-client the gateway uses (Registry, Counter, Gauge, Histogram; default-metrics.ts the rest),
 // each loaded from its own module. prom-client's index also loads Summary, the Pushgateway (node:http, node:https)
 // and the cluster aggregator at import: about 2 MB of memory and a few ms of start-up for code the gateway never
 // calls. The types are the package's own; as with balancer/undici.ts, a release that moves these files fails at
@@ -16,4 +16,3 @@ export const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge;
 export type Gauge<T extends string = string> = PromClient.Gauge<T>;
 export const Histogram = load('prom-client/lib/histogram') as typeof PromClient.Histogram;
 export type Histogram<T extends string = string> = PromClient.Histogram<T>;
-export const collectDefaultMetrics = load('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics;

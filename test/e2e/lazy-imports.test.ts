@@ -45,7 +45,7 @@ async function packagesLoadedBy(config: ConfigInput): Promise<Set<string>> {
 }
 
 /** Libraries that a gateway with auth, Redis, PostgreSQL, tracing and the admin API off never calls. */
-const UNUSED_WHEN_OFF = ['jose', 'argon2', 'better-sqlite3', 'pg', 'redis', '@redis/client', 'light-my-request', 'prom-client (index)', '@opentelemetry/sdk-trace-base'];
+const UNUSED_WHEN_OFF = ['jose', 'argon2', 'better-sqlite3', 'pg', 'redis', '@redis/client', 'light-my-request', 'prom-client (index)', '@opentelemetry/api', '@opentelemetry/sdk-trace-base'];
 
 test('a gateway with auth, admin, Redis, PostgreSQL and tracing off loads none of their libraries', async () => {
   const backend = await startBackend('one');
