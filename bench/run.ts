@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoginLoad } from './login-load.js';
 import { pairedProbe, startBurner } from './paired-logins.js';
-import { measureStartup, startupCases } from './startup.js';
+import { BARE_SERVER, measureSettledRss, measureStartup, startupCases } from './startup.js';
 import { measureIdleClients } from './idle-clients.js';
 import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, median, type Started } from './harness.js';
 
@@ -313,10 +313,20 @@ async function startupScenario(): Promise<void> {
   try {
     const runs = Number(process.env.BENCH_STARTUP_RUNS ?? '10');
     process.stdout.write(`\nstart-up: node bin/portcullis.js start → first 200 on /health, median of ${runs} spawns (range):\n`);
-    for (const r of await measureStartup(cases, runs)) {
+    const rows = await measureStartup(cases, runs);
+    const settled = await measureSettledRss(cases);
+    for (const [i, r] of rows.entries()) {
       const range = (x: readonly [number, number], digits: number) => x.map((v) => v.toFixed(digits)).join('–');
       const shipped = r.name.startsWith('shipped');
-      goals.push({ goal: `2. idle RSS, ${r.name}`, target: '≤ 60 MB', measured: `${r.idleRssMb.toFixed(1)} MB`, spread: range(r.rssRange, 1), met: r.idleRssMb <= 60 });
+      const idle = settled[i]!;
+      if (r.name === BARE_SERVER) {
+        goals.push({ goal: `3. start-up of ${BARE_SERVER} (this machine's floor)`, target: 'reported', measured: `${r.startMs.toFixed(0)} ms, ${r.idleRssMb.toFixed(1)} MB`, spread: range(r.startRange, 0), met: undefined });
+        process.stdout.write(`  ${r.name.padEnd(40)} ${r.startMs.toFixed(0)} ms (${range(r.startRange, 0)}); RSS after 1 s ${r.idleRssMb.toFixed(1)} MB, after 20 s idle ${idle.rssMb.toFixed(1)} MB\n`);
+        continue;
+      }
+      goals.push({ goal: `2. idle RSS (1 s after start-up), ${r.name}`, target: '≤ 60 MB', measured: `${r.idleRssMb.toFixed(1)} MB`, spread: range(r.rssRange, 1), met: r.idleRssMb <= 60 });
+      // Reported, not judged: V8's memory reducer may or may not have run by then (see measureSettledRss).
+      goals.push({ goal: `2. RSS left idle for 20 s, ${r.name}`, target: 'reported', measured: `${idle.rssMb.toFixed(1)} MB`, spread: range(idle.range, 1), met: undefined });
       goals.push({
         goal: `3. start-up to the first /health 200, ${r.name}`,
         target: shipped ? 'reported' : '≤ 300 ms',
@@ -325,8 +335,8 @@ async function startupScenario(): Promise<void> {
         met: shipped ? undefined : r.startMs <= 300,
       });
       process.stdout.write(
-        `  ${r.name.padEnd(40)} ${r.startMs.toFixed(0)} ms (${r.startRange.map((x) => x.toFixed(0)).join('–')}), CPU ${r.cpuMs.toFixed(0)} ms;` +
-          ` idle RSS ${r.idleRssMb.toFixed(1)} MB (${r.rssRange.map((x) => x.toFixed(1)).join('–')})\n`,
+        `  ${r.name.padEnd(40)} ${r.startMs.toFixed(0)} ms (${range(r.startRange, 0)}), CPU ${r.cpuMs.toFixed(0)} ms;` +
+          ` RSS after 1 s ${r.idleRssMb.toFixed(1)} MB (${range(r.rssRange, 1)}), after 20 s idle ${idle.rssMb.toFixed(1)} MB (${range(idle.range, 1)})\n`,
       );
     }
   } finally {
