@@ -11,12 +11,12 @@
 //   default: bare core complete.
 //   --against REV: each gateway variant also runs from a build of git revision REV (a worktree in the temp directory,
 //   node_modules linked), named "<variant>@REV": the cost of a change, measured against the code before it.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, cpuTimeUs, gatewayConfig, median, startPinned, stop, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, buildRevision, cpuTimeUs, gatewayConfig, median, removeRevision, startPinned, stop, type Started } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -44,17 +44,6 @@ interface Running {
   readonly process: Started;
   readonly url: string;
   readonly headers: string[];
-}
-
-/** A build of `rev` in a temporary worktree, for --against; removed at exit. */
-function buildRevision(rev: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-ab-'));
-  const add = spawnSync('git', ['worktree', 'add', '--detach', dir, rev], { cwd: ROOT, encoding: 'utf8' });
-  if (add.status !== 0) throw new Error(`git worktree add ${rev}: ${add.stderr}`);
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  const build = spawnSync('npm', ['run', 'build'], { cwd: dir, encoding: 'utf8' });
-  if (build.status !== 0 || !existsSync(join(dir, 'dist/.build-stamp'))) throw new Error(`build of ${rev} failed: ${build.stderr.slice(-500)}`);
-  return dir;
 }
 
 async function startVariant(name: string, ports: number[], cwd: string, label: string): Promise<Running> {
@@ -123,10 +112,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await Promise.all([...running.map((r) => stop(r.process)), stop(backends)]);
-    if (worktree !== undefined) {
-      spawnSync('git', ['worktree', 'remove', '--force', worktree], { cwd: ROOT });
-      rmSync(worktree, { recursive: true, force: true });
-    }
+    if (worktree !== undefined) removeRevision(worktree);
   }
 }
 

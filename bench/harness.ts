@@ -1,7 +1,7 @@
 // What bench/run.ts and bench/ab.ts share: processes pinned to a core, their CPU time from /proc, and the gateway
 // configurations of the scenarios.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -154,4 +154,25 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * A build of git revision `rev` in a temporary worktree (node_modules linked to this checkout's), for measuring a
+ * change against the code before it (`--against REV` of bench/ab.ts and bench/startup.ts). Remove it with
+ * removeRevision().
+ */
+export function buildRevision(rev: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-ab-'));
+  const add = spawnSync('git', ['worktree', 'add', '--detach', dir, rev], { cwd: ROOT, encoding: 'utf8' });
+  if (add.status !== 0) throw new Error(`git worktree add ${rev}: ${add.stderr}`);
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const build = spawnSync('npm', ['run', 'build'], { cwd: dir, encoding: 'utf8' });
+  if (build.status !== 0 || !existsSync(join(dir, 'dist/.build-stamp'))) throw new Error(`build of ${rev} failed: ${build.stderr.slice(-500)}`);
+  return dir;
+}
+
+/** Removes a worktree made by buildRevision(). */
+export function removeRevision(dir: string): void {
+  spawnSync('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT });
+  rmSync(dir, { recursive: true, force: true });
 }

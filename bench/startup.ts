@@ -1,8 +1,10 @@
 // Start-up time and idle memory of `node bin/portcullis.js start` (no npm in between), the median of N spawns.
 // Start-up: from spawn() to the first 200 on GET /health. Idle RSS: VmRSS one second after that 200, and of gateways
 // left idle for 20 s (measureSettledRss). A bare node:http server measured alike gives the machine's floor.
-// Run: node --import tsx bench/startup.ts [--runs 10] [minimal|shipped ...]
+// Run: node --import tsx bench/startup.ts [--runs 10] [--against REV] [bare|minimal|shipped ...]
 //   minimal: auth, admin, rate limit and metrics listener off;  shipped: config/proxy.yaml as `npm start` runs it.
+//   --against REV: each gateway case also runs from a build of git revision REV (bench/harness.ts buildRevision),
+//   spawns alternating, with the ratio of the medians: what a change does to start-up, on the same minutes.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -10,8 +12,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ROOT, buildRevision, median, removeRevision } from './harness.js';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 
 export interface StartupSample {
   /** Milliseconds from spawn() to the first 200 on /health. */
@@ -93,14 +95,17 @@ const BARE_SERVER_SCRIPT =
   "require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORTCULLIS_PORT), '127.0.0.1')";
 
 /** Spawns the gateway once with `configPath` and measures it; the process is stopped before resolving. */
-export async function sampleStartup(configPath: string, extraEnv: NodeJS.ProcessEnv = {}, idleMs = 1000): Promise<StartupSample> {
+export async function sampleStartup(
+  configPath: string,
+  { env: extraEnv = {}, idleMs = 1000, cwd = ROOT }: { env?: NodeJS.ProcessEnv; idleMs?: number; cwd?: string } = {},
+): Promise<StartupSample> {
   const port = await freePort();
   const adminPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-startup-'));
   const started = performance.now();
   const args = configPath === BARE_SERVER ? ['-e', BARE_SERVER_SCRIPT] : ['bin/portcullis.js', 'start', '--config', configPath];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: {
       ...process.env,
       PORTCULLIS_PORT: String(port),
@@ -138,17 +143,11 @@ export async function sampleStartup(configPath: string, extraEnv: NodeJS.Process
   }
 }
 
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Median and range of `runs` spawns per case, cases interleaved so that machine load hits them alike. */
-export async function measureStartup(cases: ReadonlyArray<readonly [string, string]>, runs: number) {
+export async function measureStartup(cases: ReadonlyArray<StartupCase>, runs: number) {
   const samples = new Map<string, StartupSample[]>(cases.map(([name]) => [name, []]));
   for (let i = 0; i < runs; i++) {
-    for (const [name, config] of cases) samples.get(name)!.push(await sampleStartup(config));
+    for (const [name, config, cwd] of cases) samples.get(name)!.push(await sampleStartup(config, { cwd }));
   }
   return cases.map(([name]) => {
     const s = samples.get(name)!;
@@ -173,17 +172,20 @@ export async function measureStartup(cases: ReadonlyArray<readonly [string, stri
  * stops (about 4 MB here), but not in every process and not at a fixed time, so this figure is reported beside the
  * one-second figure rather than judged.
  */
-export async function measureSettledRss(cases: ReadonlyArray<readonly [string, string]>, copies = 3, seconds = 20) {
-  const runs = cases.flatMap(([name, config]) => Array.from({ length: copies }, () => [name, config] as const));
-  const samples = await Promise.all(runs.map(([, config]) => sampleStartup(config, {}, seconds * 1000)));
+export async function measureSettledRss(cases: ReadonlyArray<StartupCase>, copies = 3, seconds = 20) {
+  const runs = cases.flatMap((c) => Array.from({ length: copies }, () => c));
+  const samples = await Promise.all(runs.map(([, config, cwd]) => sampleStartup(config, { idleMs: seconds * 1000, cwd })));
   return cases.map(([name]) => {
     const rss = samples.filter((_, i) => runs[i]![0] === name).map((x) => x.idleRssMb);
     return { name, rssMb: median(rss), range: [Math.min(...rss), Math.max(...rss)] as const };
   });
 }
 
-/** The two cases of goal 3 (a temp dir holds the minimal config; remove it with the returned cleanup). */
-export function startupCases(): { cases: Array<[string, string]>; cleanup: () => void } {
+/** A measured case: its name, the config path (or BARE_SERVER), and the checkout it runs from (default ROOT). */
+export type StartupCase = readonly [name: string, config: string, cwd?: string];
+
+/** The cases of goals 2 and 3 (a temp dir holds the minimal config; remove it with the returned cleanup). */
+export function startupCases(): { cases: StartupCase[]; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-startup-config-'));
   return {
     cases: [
@@ -195,14 +197,26 @@ export function startupCases(): { cases: Array<[string, string]>; cleanup: () =>
   };
 }
 
+/** `cases`, each gateway case followed by the same case run from `worktree` (its own copy of a config in the checkout). */
+function withRevision(cases: readonly StartupCase[], worktree: string, rev: string): StartupCase[] {
+  return cases.flatMap((c): StartupCase[] => {
+    const [name, config] = c;
+    if (config === BARE_SERVER) return [c];
+    const own = config.startsWith(ROOT) ? join(worktree, config.slice(ROOT.length)) : config;
+    return [c, [`${name}@${rev}`, own, worktree]];
+  });
+}
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '10' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '10' }, against: { type: 'string' } }, allowPositionals: true });
   const { cases, cleanup } = startupCases();
-  const wanted = positionals.length === 0 ? cases : cases.filter(([name]) => positionals.some((p) => name.startsWith(p)));
+  const worktree = values.against === undefined ? undefined : buildRevision(values.against);
+  const chosen = positionals.length === 0 ? cases : cases.filter(([name]) => positionals.some((p) => name.startsWith(p)));
+  const wanted = worktree === undefined ? chosen : withRevision(chosen, worktree, values.against!);
   try {
     const rows = await measureStartup(wanted, Number(values.runs));
-    process.stdout.write(`node bin/portcullis.js start, median of ${values.runs} spawns (range)\n`);
     const settled = await measureSettledRss(wanted);
+    process.stdout.write(`node bin/portcullis.js start, median of ${values.runs} spawns (range)\n`);
     for (const [i, r] of rows.entries()) {
       process.stdout.write(
         `  ${r.name.padEnd(40)} start ${r.startMs.toFixed(0)} ms (${r.startRange.map((x) => x.toFixed(0)).join('–')})` +
@@ -210,9 +224,17 @@ async function main(): Promise<void> {
           `  RSS after 1 s ${r.idleRssMb.toFixed(1)} MB (${r.rssRange.map((x) => x.toFixed(1)).join('–')})` +
           `  after 20 s idle (3 copies) ${settled[i]!.rssMb.toFixed(1)} MB (${settled[i]!.range.map((x) => x.toFixed(1)).join('–')})\n`,
       );
+      const base = rows.find((x) => `${x.name}@${values.against}` === r.name);
+      if (base !== undefined) {
+        process.stdout.write(
+          `  ${''.padEnd(40)} this checkout / ${values.against}: start ${(base.startMs / r.startMs).toFixed(3)},` +
+            ` CPU ${(base.cpuMs / r.cpuMs).toFixed(3)}, RSS ${(base.idleRssMb / r.idleRssMb).toFixed(3)}\n`,
+        );
+      }
     }
   } finally {
     cleanup();
+    if (worktree !== undefined) removeRevision(worktree);
   }
 }
 
