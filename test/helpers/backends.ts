@@ -1,7 +1,8 @@
 // Real node:http test backends on loopback: echo, hashed uploads, sized downloads, slow answers, WebSocket-style upgrades.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { freePort } from './ports.js';
 
 /** What the echo route reports back. */
 export interface EchoBody {
@@ -93,8 +94,9 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
     }
   };
   let server = makeServer(handler, sockets);
-  await listen(server, port);
-  const actualPort = (server.address() as AddressInfo).port;
+  // A port of our own rather than bind(0)'s, so that restart() can listen on it again (see ports.ts).
+  const actualPort = port === 0 ? await freePort() : port;
+  await listen(server, actualPort);
   return {
     name,
     port: actualPort,
@@ -178,11 +180,7 @@ export function patternSha256(total: number): string {
   return hash.digest('hex');
 }
 
-/** A loopback port nothing listens on (bound once, then released): connections to it are refused. */
-export async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/** A loopback port nothing listens on: connections to it are refused (below the ephemeral range, see ports.ts). */
+export function closedPort(): Promise<number> {
+  return freePort();
 }

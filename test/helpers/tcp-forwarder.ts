@@ -1,5 +1,6 @@
 // A TCP forwarder tests put between the gateway and a real server (PostgreSQL) so they can cut and restore the link.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { freePort } from './ports.js';
 
 /** A running forwarder from 127.0.0.1:`port` to the target. */
 export interface TcpForwarder {
@@ -51,7 +52,8 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
     });
 
   let server: Server | undefined = makeServer();
-  const actualPort = await listen(server, port);
+  // A port of our own rather than bind(0)'s, so that restore() can listen on it again (see ports.ts).
+  const actualPort = await listen(server, port === 0 ? await freePort() : port);
   const cut = async (): Promise<void> => {
     const closing = server;
     server = undefined;

@@ -1,9 +1,8 @@
 // Test helpers for the Redis suites: the shared server's URL and availability, and throwaway redis-server processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 
 /** The shared test Redis (never stopped by tests). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -46,47 +45,7 @@ export async function requireRedis(): Promise<string | false> {
   return `${message}; skipped (set CI=true to make this a failure)`;
 }
 
-/**
- * The first port of the kernel's ephemeral range (where `bind(0)` and every outgoing connection take their local
- * port from); 32768 where it cannot be read.
- */
-function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 20_000 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-}
-
-/** Ports this process has handed out, never handed out twice (cluster nodes each take two, at once). */
-const handedOut = new Set<number>();
-
-/**
- * A free TCP port on 127.0.0.1 for a server we start later, taken below the ephemeral range. A port from `bind(0)`
- * comes from that range, and between our release and the server's bind any outgoing connection of this process
- * (the PINGs polling other nodes, a client reconnecting) may take it as its local port: redis-server then exits
- * with "Address already in use". Below the range only a listener can take it, and we test for one.
- */
-export async function freePort(): Promise<number> {
-  const high = ephemeralLow();
-  const low = 15_000;
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low));
-    if (handedOut.has(port)) continue;
-    const server = createServer();
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!bound) continue;
-    server.close();
-    await once(server, 'close');
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error('no free port below the ephemeral range after 200 tries');
-}
+export { freePort } from '../helpers/ports.js';
 
 /** A redis-server process of our own, on a port of our own; kill and restart freely. */
 export class ThrowawayRedis {
