@@ -8,10 +8,10 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort } from '../test/helpers/ports.js';
 import { ROOT, buildRevision, median, removeRevision } from './harness.js';
 
 
@@ -24,18 +24,8 @@ export interface StartupSample {
   readonly idleRssMb: number;
 }
 
-/** A free loopback port (bound, read, released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** Ports for the gateways and servers spawned here, several at once (test/helpers/ports.ts: never bind(0)'s). */
+export { freePort };
 
 function healthOk(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -210,10 +200,11 @@ function withRevision(cases: readonly StartupCase[], worktree: string, rev: stri
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '10' }, against: { type: 'string' } }, allowPositionals: true });
   const { cases, cleanup } = startupCases();
-  const worktree = values.against === undefined ? undefined : buildRevision(values.against);
-  const chosen = positionals.length === 0 ? cases : cases.filter(([name]) => positionals.some((p) => name.startsWith(p)));
-  const wanted = worktree === undefined ? chosen : withRevision(chosen, worktree, values.against!);
+  let worktree: string | undefined;
   try {
+    worktree = values.against === undefined ? undefined : buildRevision(values.against);
+    const chosen = positionals.length === 0 ? cases : cases.filter(([name]) => positionals.some((p) => name.startsWith(p)));
+    const wanted = worktree === undefined ? chosen : withRevision(chosen, worktree, values.against!);
     const rows = await measureStartup(wanted, Number(values.runs));
     const settled = await measureSettledRss(wanted);
     process.stdout.write(`node bin/portcullis.js start, median of ${values.runs} spawns (range)\n`);

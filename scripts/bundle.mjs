@@ -13,14 +13,16 @@
 //   light-my-request).
 // - Every chunk sits flat in dist/bundle/, so the module-relative URLs of the sources resolve there: hash-child.js
 //   is an entry of its own, and the dashboard's files are copied next to the chunks.
-// - Every chunk is written ASCII only. esbuild escapes non-ASCII characters in code but keeps the comments it
-//   retains as they are, and V8 stores a module's source as a string for as long as the process runs: one em dash
-//   in a comment makes it a two-byte string of twice the size (about 400 KB of heap for the chunks loaded at
-//   start-up). Those characters can only be in comments, so each becomes "?" (one UTF-16 unit for one, so the
-//   source maps' columns still hold).
+// - Chunks are written ASCII only where that changes no code. esbuild escapes non-ASCII characters in strings,
+//   templates and names, but keeps the comments it retains as they are, and V8 stores a module's source as a
+//   string for as long as the process runs: one em dash in a comment makes it a two-byte string of twice the size
+//   (about 400 KB of heap for the chunks loaded at start-up). Each such character becomes "?" (one UTF-16 unit for
+//   one, so the source maps' columns still hold), but only when the chunk without its comments is the same after
+//   as before: regex literals and tagged templates keep non-ASCII characters as written, and a chunk holding one
+//   is written unchanged, with a warning.
 // - dist/bundle/packages.json names the packages inlined in each chunk, for the test that checks which libraries a
 //   configuration loads (test/e2e/lazy-imports.test.ts).
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -68,7 +70,7 @@ export async function bundle() {
   });
   for (const file of result.outputFiles) {
     mkdirSync(dirname(file.path), { recursive: true });
-    writeFileSync(file.path, file.path.endsWith('.js') ? asciiOnly(file.text) : file.contents);
+    writeFileSync(file.path, file.path.endsWith('.js') ? await asciiOnly(file.text, file.path) : file.contents);
   }
   cpSync('src/admin/dashboard', `${next}/dashboard`, { recursive: true });
   writeFileSync(`${next}/packages.json`, `${JSON.stringify(packagesPerChunk(result.metafile, next), null, 1)}\n`);
@@ -79,9 +81,17 @@ export async function bundle() {
   rmSync(old, { recursive: true, force: true });
 }
 
-/** `code` with every UTF-16 unit past ASCII replaced by "?" (esbuild leaves such characters only in comments). */
-function asciiOnly(code) {
-  return code.replace(/[^\x00-\x7f]/g, '?');
+/**
+ * `code` with every UTF-16 unit past ASCII replaced by "?", when those were all in comments: the code with its
+ * comments and whitespace stripped must not change. Otherwise `code` as it was.
+ */
+async function asciiOnly(code, path) {
+  if (!/[^\x00-\x7f]/.test(code)) return code;
+  const replaced = code.replace(/[^\x00-\x7f]/g, '?');
+  const stripped = async (text) => (await transform(text, { format: 'esm', minifyWhitespace: true, legalComments: 'none' })).code;
+  if ((await stripped(replaced)) === (await stripped(code))) return replaced;
+  console.warn(`bundle: ${path} has non-ASCII characters outside comments; written as it is (a two-byte source in V8)`);
+  return code;
 }
 
 /** { "chunk-X.js": ["zod", ...] } from esbuild's metafile. */

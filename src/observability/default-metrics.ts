@@ -2,7 +2,7 @@
 // processCpuTotal, and that module alone requires @opentelemetry/api (44 files: about 8 ms of start-up and 1 MB of
 // memory) to attach trace exemplars, which the gateway never enables. The three CPU counters are rebuilt here with
 // the same names, help texts and values; every other metric is prom-client's own module, called in prom-client's
-// order, so /metrics prints exactly what collectDefaultMetrics would (test/observability/default-metrics.test.ts
+// order, so /metrics prints exactly what collectDefaultMetrics would (default-metrics.test.ts
 // compares the two). As in prom-client.ts, a release that moves these files fails at start-up, not later.
 import { createRequire } from 'node:module';
 import type { Registry } from 'prom-client';
