@@ -7,7 +7,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, rssMb } from './startup.js';
+import { freePort } from '../test/helpers/ports.js';
+import { rssMb } from './startup.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 

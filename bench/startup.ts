@@ -14,7 +14,6 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.js';
 import { ROOT, buildRevision, median, removeRevision } from './harness.js';
 
-
 export interface StartupSample {
   /** Milliseconds from spawn() to the first 200 on /health. */
   readonly startMs: number;
@@ -23,9 +22,6 @@ export interface StartupSample {
   /** Resident set size in MB, `idleMs` (one second by default) after that 200. */
   readonly idleRssMb: number;
 }
-
-/** Ports for the gateways and servers spawned here, several at once (test/helpers/ports.ts: never bind(0)'s). */
-export { freePort };
 
 function healthOk(port: number): Promise<boolean> {
   return new Promise((resolve) => {

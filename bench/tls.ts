@@ -3,10 +3,10 @@
 // (Debian's nghttp2-client) and nginx (nginx-light); a missing tool skips its rows with a note. Not a test.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { freePort } from '../test/helpers/ports.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
@@ -23,15 +23,6 @@ interface Row {
 }
 
 const has = (tool: string) => spawnSync('which', [tool]).status === 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns `command` pinned to `cpu` and waits until `ready(stdout)` holds; stdout goes to a file. */
 async function startPinned(cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv, ready: (out: string) => boolean): Promise<{ child: ChildProcess; out: () => string }> {

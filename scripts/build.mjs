@@ -1,7 +1,7 @@
 // `npm run build` (and `prepare`, which `npm ci` runs): compiles src/ into dist/, copies the dashboard assets, bundles
-// the command line into dist/bundle/ (scripts/bundle.mjs), then
-// writes dist/.build-stamp. The stamp's mtime is the moment the build started: bin/portcullis.js runs dist/ only
-// while no file under src/ is newer than that, so an edit made during or after a build falls back to tsx.
+// the command line into dist/bundle/ (scripts/bundle.mjs), then writes dist/.build-stamp. The stamp's mtime is the
+// moment the build started: bin/portcullis.js runs dist/ only while no file under src/ is newer than that, so an
+// edit made during or after a build falls back to tsx.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
