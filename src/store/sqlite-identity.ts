@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import {
   decodeCursor,
   encodeCursor,
+  InvalidCursorError,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -21,6 +22,8 @@ export interface SqliteAccess {
 }
 
 interface SummaryRow {
+  /** The rowid: the tie-break between users created in the same millisecond (see migration 4). */
+  row: number;
   id: string;
   email: string;
   created_at: number;
@@ -49,7 +52,13 @@ interface ChangeRow {
 /** Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. */
 const ACTIVE_SESSIONS = `(SELECT COUNT(DISTINCT family_id) FROM refresh_tokens r
   WHERE r.user_id = u.id AND r.revoked_at IS NULL AND r.expires_at > :now) AS active_sessions`;
-const SUMMARY_COLUMNS = `u.id, u.email, u.created_at, u.last_login_at, u.disabled_at, ${ACTIVE_SESSIONS}`;
+const SUMMARY_COLUMNS = `u.rowid AS row, u.id, u.email, u.created_at, u.last_login_at, u.disabled_at, ${ACTIVE_SESSIONS}`;
+
+/** The rowid a cursor made by listUsers carries; anything else (a cursor from before migration 4 too) is invalid. */
+function rowOf(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new InvalidCursorError();
+  return Number(text);
+}
 
 /** The identity half of the SQLite adapter; every method runs synchronously inside the caller's error mapping. */
 export class SqliteIdentity {
@@ -67,14 +76,14 @@ export class SqliteIdentity {
       .stmt(
         `SELECT ${SUMMARY_COLUMNS} FROM users u
          WHERE (:prefix = '' OR (u.email >= :prefix AND u.email < :prefix || char(1114111)))
-           AND (:cursorAt IS NULL OR (u.created_at, u.id) < (:cursorAt, :cursorId))
-         ORDER BY u.created_at DESC, u.id DESC LIMIT :limit`,
+           AND (:cursorAt IS NULL OR (u.created_at, u.rowid) < (:cursorAt, :cursorRow))
+         ORDER BY u.created_at DESC, u.rowid DESC LIMIT :limit`,
       )
       .all({
         now: now.getTime(),
         prefix,
         cursorAt: cursor === undefined ? null : Number(cursor.key),
-        cursorId: cursor?.id ?? null,
+        cursorRow: cursor === undefined ? null : rowOf(cursor.id),
         limit: query.limit + 1,
       }) as SummaryRow[];
     const more = rows.length > query.limit;
@@ -82,7 +91,7 @@ export class SqliteIdentity {
     const last = page[page.length - 1];
     return {
       users: page.map(toSummary),
-      nextCursor: more && last ? encodeCursor(String(last.created_at), last.id) : null,
+      nextCursor: more && last ? encodeCursor(String(last.created_at), String(last.row)) : null,
     };
   }
 

@@ -71,7 +71,8 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
         // Concurrent inserts (same prefix, from another connection) between pages must not shift what follows.
         await Promise.all([1, 2].map(() => second.createUser({ id: randomUUID(), email: `${prefix}new-${randomUUID()}@example.com`, passwordHash: 'x' })));
       } while (cursor !== undefined && pages < 10);
-      // Each original exactly once, none of the users inserted meanwhile (newest first; ties broken by id).
+      // Each original exactly once, none of the users inserted meanwhile (newest first), even when some are added in the
+      // same clock tick as the row a cursor points at.
       assert.equal(seen.length, originals.length);
       assert.deepEqual([...seen].sort(), [...originals].sort());
       assert.equal(pages, 3);
@@ -80,6 +81,23 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       // LIKE wildcards in the prefix match literally.
       assert.equal((await store.listUsers({ emailPrefix: 'page-%', limit: 5 }, new Date())).users.length, 0);
       await assert.rejects(store.listUsers({ limit: 3, cursor: 'not-a-cursor' }, new Date()), InvalidCursorError);
+    });
+
+    test('listUsers: a user added in the same clock tick as the last row of a page does not appear on the next one', async (t) => {
+      // Freezing the clock makes every row tie on created_at (SQLite stamps users with Date.now(); PostgreSQL's own
+      // clock is unaffected). The user added between pages gets the smallest possible id, so a tie broken by id would
+      // sort it after the cursor and show it on page two.
+      t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+      const prefix = `tick-${randomUUID().slice(0, 8)}-`;
+      const originals: string[] = [];
+      for (let i = 0; i < 4; i++) originals.push((await newUser(`${prefix}${i}@example.com`)).id);
+      const first = await store.listUsers({ emailPrefix: prefix, limit: 2 }, new Date());
+      const late = `00000000-${randomUUID().slice(9)}`;
+      await second.createUser({ id: late, email: `${prefix}late@example.com`, passwordHash: 'x' });
+      const rest = await store.listUsers({ emailPrefix: prefix, limit: 10, cursor: first.nextCursor! }, new Date());
+      assert.deepEqual([...first.users, ...rest.users].map((u) => u.id), [...originals].reverse());
+      assert.equal(rest.nextCursor, null);
+      await second.deleteUser(late, change('delete', late));
     });
 
     test('disable revokes every session and refuses rotation; enable restores the account, not the sessions', async () => {
