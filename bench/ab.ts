@@ -7,8 +7,8 @@
 // Usage: node --import tsx bench/ab.ts [--rounds 12] [--seconds 4] [--against REV] variant ...
 //   variants: bare (node:http + undici), core (auth and rate limit off), nolog (core, logging.access_log: false),
 //   complete (as in `npm run bench`), its parts over core one at a time (auth: JWT; ratelimit: memory limiter;
-//   logfile: access log to a file; routes: 20 routes), tracing (core, sample_ratio 0.01, collector unreachable);
-//   default: bare core complete.
+//   logfile: access log to a file; single: the same in access_log_format single; routes: 20 routes), tracing (core,
+//   sample_ratio 0.01, collector unreachable); default: bare core complete.
 //   --against REV: each gateway variant also runs from a build of git revision REV (a worktree in the temp directory,
 //   node_modules linked), named "<variant>@REV": the cost of a change, measured against the code before it.
 import { spawn } from 'node:child_process';
@@ -35,6 +35,7 @@ const VARIANTS: Record<string, { middleware: Record<string, unknown>; token?: bo
   auth: { middleware: { ...OFF, auth: { enabled: true } }, token: true },
   ratelimit: { middleware: { ...OFF, rate_limit: UNLIMITED } },
   logfile: { middleware: { ...OFF, access_log_file: true } },
+  single: { middleware: { ...OFF, access_log_file: true, access_log_format: 'single' } },
   routes: { middleware: { ...OFF, routes: 20 } },
   tracing: { middleware: { ...OFF, tracing: { otlp_endpoint: 'http://127.0.0.1:9/v1/traces', sample_ratio: 0.01 } } },
 };

@@ -85,6 +85,7 @@ export function gatewayConfig(ports: number[], middleware: Record<string, unknow
       logging: {
         format: 'json',
         access_log: middleware.access_log ?? true,
+        ...(middleware.access_log_format ? { access_log_format: middleware.access_log_format } : {}),
         ...(middleware.access_log_file ? { access_log_file: join(dir, 'access.log') } : {}),
       },
       ...routeTable(ports, middleware.routes as number | undefined),
