@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { SignJWT, base64url } from 'jose';
 import type { SigningKeys } from './keys.js';
 import { ACCESS_TOKEN_TYPE, TokenError, TokenService } from './tokens.js';
+import { withBadSignature } from '../../test/helpers/tokens.js';
 
 const secret = createSecretKey(randomBytes(32));
 const hsKeys: SigningKeys = { algorithm: 'HS256', kid: undefined, signKey: secret, verifyKey: secret, jwks: undefined };
@@ -77,7 +78,7 @@ describe('TokenService', () => {
     other.sub = 'someone-else';
     const tampered = `${h}.${base64url.encode(JSON.stringify(other))}.${s}`;
     await rejectsWith(hs.verify(tampered), 'invalid', tampered);
-    const badSig = `${h}.${p}.${s.slice(0, -2)}${s.endsWith('AA') ? 'BB' : 'AA'}`;
+    const badSig = withBadSignature(`${h}.${p}.${s}`);
     await rejectsWith(hs.verify(badSig), 'invalid', badSig);
   });
 
@@ -146,7 +147,7 @@ describe('TokenService', () => {
     const service = new TokenService({ keys: hsKeys, ...opts, verifiedCacheSize: 2 });
     const tokens = await Promise.all([1, 2, 3].map(() => service.issue(user)));
     for (const t of tokens) await service.verify(t.token);
-    const tampered = `${tokens[0]!.token.slice(0, -2)}xx`;
+    const tampered = withBadSignature(tokens[0]!.token);
     await rejectsWith(service.verify(tampered), 'invalid', tampered);
     // The oldest entry was evicted, yet it still verifies from scratch.
     assert.equal((await service.verify(tokens[0]!.token)).tokenId, tokens[0]!.tokenId);

@@ -87,11 +87,13 @@ describe('a client that leaves with pipelined requests queued behind a slow one'
 
 describe('load_balancing.queue_limit and queue_timeout', () => {
   test('a request waits at most queue_timeout, a full queue answers at once; both 503 with Retry-After', async () => {
-    const { port } = await gateway({ load_balancing: { connections_per_upstream: 1, queue_limit: 1, queue_timeout: '300ms', retries: 0 } });
+    const { gw, port } = await gateway({ load_balancing: { connections_per_upstream: 1, queue_limit: 1, queue_timeout: '300ms', retries: 0 } });
     const holder = rawRequest(port, GET('/slow?ms=1500'));
     await waitFor(() => backend.active === 1, 'the slow request at the backend');
     const waitedStart = Date.now();
     const waiting = rawRequest(port, GET('/queued'));
+    // /queued must hold the queue's one place before /over arrives: wait until the gateway has it, not a fixed time.
+    await waitFor(() => gw.logs.some((l) => l.msg === 'Request Start' && l.path === '/queued'), 'the queued request at the gateway');
     await sleep(50);
     const fullStart = Date.now();
     const full = await rawRequest(port, GET('/over'));
@@ -133,7 +135,9 @@ describe('server.timeouts.request_body_chunk', () => {
   });
 
   test('an upload that keeps sending is not cut', async () => {
-    const { port } = await gateway({ server: { timeouts: { request_body_chunk: '300ms' } } });
+    // A byte every 100 ms against a 1 s limit: even a stall of several hundred ms on a loaded machine (the gateway
+    // runs in this process) leaves the gateway's timer short of firing before the next byte is read.
+    const { port } = await gateway({ server: { timeouts: { request_body_chunk: '1s' } } });
     const s = await socketTo(port);
     s.write('POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\nConnection: close\r\n\r\n');
     for (let i = 0; i < 10; i++) {

@@ -141,9 +141,10 @@ function cliSuite(engine: 'sqlite' | 'postgres', database: () => Record<string, 
         assert.equal(revoke.code, 0, revoke.stderr);
         const keyDelay = (await keyRefused) - revoke.auditAt!;
         process.stdout.write(`# change log delay: user ${userDelay} ms, api key ${keyDelay} ms\n`);
-        // The poller reads once a second; the slack covers one query and one probe on a loaded machine.
-        assert.ok(userDelay <= 1_250, `user refused ${userDelay} ms after the CLI's commit`);
-        assert.ok(keyDelay <= 1_250, `key refused ${keyDelay} ms after the CLI's commit`);
+        // The poller reads once a second; the slack covers a late timer, one query and one probe on a loaded
+        // two-core machine (a commit just after a poll waits the whole second; 927 ms was measured under load).
+        assert.ok(userDelay <= 1_500, `user refused ${userDelay} ms after the CLI's commit`);
+        assert.ok(keyDelay <= 1_500, `key refused ${keyDelay} ms after the CLI's commit`);
       });
     }
   });

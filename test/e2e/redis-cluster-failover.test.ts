@@ -142,7 +142,8 @@ describe('Redis Cluster failover under proxied load', { skip }, () => {
       const started = performance.now();
       assert.equal((await logout(session)).status, 200);
       const elapsed = performance.now() - started;
-      assert.ok(elapsed < COMMAND_TIMEOUT_MS / 2, `logout ${i} took ${elapsed.toFixed(0)} ms`);
+      // Below the 0.9 × timeout that an unconfirmed revocation takes (next test), with room for a loaded machine.
+      assert.ok(elapsed < COMMAND_TIMEOUT_MS * 0.8, `logout ${i} took ${elapsed.toFixed(0)} ms`);
     }
     assert.equal(await metric(), before, 'every revocation was confirmed by a replica');
   });

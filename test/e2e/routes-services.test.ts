@@ -131,7 +131,7 @@ test('failed authentications count against the client address: a flood of bad to
     jwt: { secret: 'x'.repeat(40) },
     middleware: {
       auth: { enabled: true, argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } },
-      rate_limit: { enabled: true, requests_per_minute: 60, burst_size: 3 },
+      rate_limit: { enabled: true, requests_per_minute: 1, burst_size: 3 },
     },
   });
   try {
