@@ -78,7 +78,7 @@ describe('TokenService', () => {
     other.sub = 'someone-else';
     const tampered = `${h}.${base64url.encode(JSON.stringify(other))}.${s}`;
     await rejectsWith(hs.verify(tampered), 'invalid', tampered);
-    const badSig = withBadSignature(`${h}.${p}.${s}`);
+    const badSig = withBadSignature(token);
     await rejectsWith(hs.verify(badSig), 'invalid', badSig);
   });
 

@@ -96,17 +96,20 @@ export interface IdentityTotals {
   readonly apiKeys: number;
 }
 
-/** Opaque cursor text for a (sort key, id) position; each adapter decides what the number means. */
-export function encodeCursor(key: string, id: string): string {
-  return Buffer.from(JSON.stringify([key, id])).toString('base64url');
+/**
+ * Opaque cursor text for a (sort key, tie-break) position; each adapter decides what they mean (PostgreSQL: creation
+ * time in microseconds and the user id; SQLite: creation time in milliseconds and the rowid).
+ */
+export function encodeCursor(key: string, tieBreak: string): string {
+  return Buffer.from(JSON.stringify([key, tieBreak])).toString('base64url');
 }
 
-/** The (sort key, id) inside a cursor; throws InvalidCursorError for anything listUsers did not make. */
-export function decodeCursor(cursor: string): { key: string; id: string } {
+/** The (sort key, tie-break) inside a cursor; throws InvalidCursorError for anything listUsers did not make. */
+export function decodeCursor(cursor: string): { key: string; tieBreak: string } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && /^\d{1,20}$/.test(value[0]) && typeof value[1] === 'string' && value[1].length <= 64) {
-      return { key: value[0], id: value[1] };
+      return { key: value[0], tieBreak: value[1] };
     }
   } catch {
     // falls through

@@ -63,7 +63,7 @@ export class PostgresIdentity {
   async listUsers(query: UserQuery, now: Date): Promise<UserPage> {
     const prefix = query.emailPrefix ?? '';
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (cursor !== undefined && !UUID.test(cursor.id)) return { users: [], nextCursor: null };
+    if (cursor !== undefined && !UUID.test(cursor.tieBreak)) return { users: [], nextCursor: null };
     const params: unknown[] = [now, query.limit + 1];
     const where: string[] = [];
     if (prefix !== '') {
@@ -71,7 +71,7 @@ export class PostgresIdentity {
       where.push(`u.email LIKE $${params.length} ESCAPE '\\'`);
     }
     if (cursor !== undefined) {
-      params.push(cursor.key, cursor.id);
+      params.push(cursor.key, cursor.tieBreak);
       // Whole microseconds added to the epoch: exact, unlike a float to_timestamp().
       where.push(
         `(u.created_at, u.id) < (timestamptz 'epoch' + $${params.length - 1}::bigint * interval '1 microsecond', $${params.length}::uuid)`,

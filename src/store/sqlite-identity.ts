@@ -83,7 +83,7 @@ export class SqliteIdentity {
         now: now.getTime(),
         prefix,
         cursorAt: cursor === undefined ? null : Number(cursor.key),
-        cursorRow: cursor === undefined ? null : rowOf(cursor.id),
+        cursorRow: cursor === undefined ? null : rowOf(cursor.tieBreak),
         limit: query.limit + 1,
       }) as SummaryRow[];
     const more = rows.length > query.limit;

@@ -65,8 +65,9 @@ export const sqliteMigrations: readonly Migration[] = [
     version: 4,
     name: 'users listed by (created_at, rowid)',
     // created_at has millisecond resolution and ids are random, so (created_at, id) let a user added in the same
-    // millisecond as a page's last row sort after it and show up on the next page. The rowid only grows, and an index
-    // on created_at carries it, so (created_at, rowid) is both the insertion-stable order and the index order.
+    // millisecond as a page's last row sort after it and show up on the next page. A new row's rowid is above every
+    // existing one, and an index on created_at carries it, so (created_at, rowid) is both the insertion-stable order
+    // and the index order.
     statements: ['DROP INDEX idx_users_created', 'CREATE INDEX idx_users_created_at ON users(created_at)'],
   },
 ];
