@@ -6,9 +6,22 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
-// Start-up must not grow the young generation (see src/startup-heap.ts, which undoes this once the gateway listens).
-setFlagsFromString('--semi-space-growth-factor=1');
-globalThis[Symbol.for('portcullis.heldYoungGeneration')] = true;
+// The commands that run a gateway start in start-up mode (src/startup-mode.ts: its flags, and why), which the
+// gateway ends once it listens. Other commands never enter it: some run for long (demo-backends). Nor does a
+// process started with V8 flags of its own on these settings (node --no-opt, --jitless, ...): ending the mode
+// would override them.
+const args = process.argv.slice(2);
+const ownV8Flags = /--(no[-_])?(jitless|turbofan|opt|sparkplug|semi[-_]space[-_]growth[-_]factor)(?![\w-])/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
+if ((args.includes('start') || args.includes('demo')) && !ownV8Flags) {
+  // [during start-up, after it (V8's default)]
+  const flags = [
+    ['--semi-space-growth-factor=1', '--semi-space-growth-factor=2'],
+    ['--no-opt', '--opt'],
+    ['--no-sparkplug', '--sparkplug'],
+  ];
+  for (const [during] of flags) setFlagsFromString(during);
+  globalThis[Symbol.for('portcullis.startupMode')] = flags.map(([, after]) => after);
+}
 
 const root = new URL('../', import.meta.url);
 const sourceDir = new URL('src/', root);
@@ -53,5 +66,5 @@ if (distIsCurrent()) {
   register();
   cli = await import(new URL('src/cli.ts', root).href);
 }
-const code = await cli.main(process.argv.slice(2));
+const code = await cli.main(args);
 process.exitCode = code;

@@ -5,7 +5,7 @@ import { loadConfigFile, workerCount } from './config/load.js';
 import { createLogger, flushLogger, type Logger } from './observability/logger.js';
 import { reloadFromFile, startGateway, type Gateway } from './server.js';
 import { WorkerRestarts } from './worker-restarts.js';
-import { releaseYoungGeneration } from './startup-heap.js';
+import { endStartupMode } from './startup-mode.js';
 
 /** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
 const RELOAD_OTHERS = 'reload-others';
@@ -34,7 +34,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     if (cluster.isWorker) process.disconnect();
     throw err;
   }
-  releaseYoungGeneration();
+  endStartupMode();
   process.on('SIGHUP', () => void reload(gateway, configPath, logger));
   // logrotate's convention (nginx): the file was renamed, create it again. Listening also keeps Node from
   // starting its inspector on SIGUSR1, which a production gateway should not do anyway.
@@ -83,6 +83,8 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
     forkedAt.set(cluster.fork().id, Date.now());
   };
   for (let i = 0; i < workers; i++) fork();
+  // The primary's own start-up is over: it hands out connections from here on.
+  endStartupMode();
   cluster.on('listening', (worker) => {
     listened.add(worker.id);
     restarts.listening();
