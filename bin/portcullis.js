@@ -6,13 +6,15 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
-// The commands that run a gateway start in start-up mode (src/startup-mode.ts: its flags, and why), which the
-// gateway ends once it listens. Other commands never enter it: some run for long (demo-backends). Nor does a
-// process started with V8 flags of its own on these settings (node --no-opt, --jitless, ...): ending the mode
-// would override them.
-const args = process.argv.slice(2);
-const ownV8Flags = /--(no[-_])?(jitless|turbofan|opt|sparkplug|semi[-_]space[-_]growth[-_]factor)(?![\w-])/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
-if ((args.includes('start') || args.includes('demo')) && !ownV8Flags) {
+// Start-up mode (src/startup-mode.ts: its flags, and why). Entered here, before the first import; ended by cli.ts at
+// once for a command that does not run a gateway (some run for long: demo-backends), and by the gateway once it
+// listens. Not entered by a process started with V8 flags of its own on these settings (node --no-opt, --noopt,
+// --jitless, ...): ending the mode would override them.
+const ownV8Flags =
+  /--(no[-_]?)?(jitless|turbofan|opt|sparkplug|always[-_](opt|turbofan|sparkplug)|semi[-_]space[-_]growth[-_]factor)(?![\w-])/.test(
+    [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '),
+  );
+if (!ownV8Flags) {
   // [during start-up, after it (V8's default)]
   const flags = [
     ['--semi-space-growth-factor=1', '--semi-space-growth-factor=2'],
@@ -66,5 +68,5 @@ if (distIsCurrent()) {
   register();
   cli = await import(new URL('src/cli.ts', root).href);
 }
-const code = await cli.main(args);
+const code = await cli.main(process.argv.slice(2));
 process.exitCode = code;

@@ -8,6 +8,7 @@ import { GatewayError } from './errors.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandUsageError } from './commands/usage.js';
 import { checkTlsFiles } from './tls/setup.js';
+import { endStartupMode } from './startup-mode.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -67,6 +68,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'start';
+  // bin/portcullis.js started the process in start-up mode; only a gateway keeps it, until it listens.
+  if (command !== 'start' && command !== 'demo') endStartupMode();
   // The demo has its own config (auth off) unless one is named.
   const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG || DEMO_CONFIG_PATH : undefined));
   try {

@@ -1,7 +1,8 @@
-// Start-up mode (src/startup-mode.ts): bin/portcullis.js turns V8's optimising compiler off while a gateway starts,
-// which keeps an idle gateway small, and the gateway turns it back on once it listens. Were it never turned back
-// on, every request would run in the interpreter at a fraction of the throughput; were it never turned off, the
-// memory would come back. V8's own trace (--trace-opt) tells both apart.
+// Start-up mode (src/startup-mode.ts): bin/portcullis.js turns V8's optimising (TurboFan) and baseline (Sparkplug)
+// compilers off while a gateway starts, which keeps an idle gateway small, and the gateway turns them back on once
+// it listens. Were they never turned back on, every request would run in the interpreter at a fraction of the
+// throughput; were they never turned off, the memory would come back. V8's own traces tell both apart. They are
+// read by count, not by their place relative to the log lines: the logger buffers its lines, V8 does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,23 +11,28 @@ import { tempDataDir, writeConfig } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+/** The node flags that make V8 print what it compiles. */
+const TRACES = ['--trace-opt', '--trace-baseline-batch-compilation'];
 /** What --trace-opt prints when a function has been compiled by TurboFan. */
 const OPTIMIZED = /completed (compiling|optimizing) .*TURBOFAN/;
+/** What --trace-baseline-batch-compilation prints for each batch Sparkplug compiles. */
+const BASELINE_BATCH = /\[Baseline batch compilation\] Compiling current batch/g;
 
 interface TracedGateway {
-  /** Everything the process wrote to stdout so far: JSON log lines and V8's trace. */
+  /** Everything the process (and its workers) wrote to stdout so far: JSON log lines and V8's traces. */
   readonly output: () => string;
-  /** stdout up to the "Gateway Started" line. */
-  readonly beforeListening: string;
   readonly base: string;
   stop(): Promise<void>;
 }
 
-/** Runs `node <nodeFlags> bin/portcullis.js start` with a minimal config and waits until it listens. */
-async function startTraced(nodeFlags: readonly string[]): Promise<TracedGateway> {
+/**
+ * Runs `node <nodeFlags> bin/portcullis.js start` with a minimal config (and `workers` processes) and waits until
+ * every process listens, then half a second more with no traffic.
+ */
+async function startTraced(nodeFlags: readonly string[], workers = 1): Promise<TracedGateway> {
   const port = await freePort();
   const config = writeConfig({
-    server: { listen_host: '127.0.0.1', listen_port: port },
+    server: { listen_host: '127.0.0.1', listen_port: port, workers },
     admin: { enabled: false },
     load_balancing: { upstreams: [{ name: 'b1', address: '127.0.0.1', port: 9 }], health_check: { enabled: false } },
     middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
@@ -41,19 +47,23 @@ async function startTraced(nodeFlags: readonly string[]): Promise<TracedGateway>
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // SIGTERM first: a cluster primary stops its workers on it. SIGKILL if it has not ended in 10 s.
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
+    clearTimeout(timer);
   };
-  const deadline = Date.now() + 15_000;
-  while (!output.includes('"Gateway Started"')) {
+  const deadline = Date.now() + 20_000;
+  while ((output.match(/"Gateway Started"/g) ?? []).length < workers) {
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop();
       throw new Error(`gateway did not start: ${stderr.slice(-500)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { output: () => output, beforeListening: output.slice(0, output.indexOf('"Gateway Started"')), base: `http://127.0.0.1:${port}`, stop };
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return { output: () => output, base: `http://127.0.0.1:${port}`, stop };
 }
 
 /** Enough requests, 50 at a time, to make the request path hot. */
@@ -69,6 +79,11 @@ async function drive(base: string, requests = 4000): Promise<void> {
   }
 }
 
+/** How many batches Sparkplug has compiled so far. */
+function baselineBatches(gateway: TracedGateway): number {
+  return (gateway.output().match(BASELINE_BATCH) ?? []).length;
+}
+
 /** Waits up to `ms` for `pattern` in the gateway's output. */
 async function sawWithin(gateway: TracedGateway, pattern: RegExp, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -79,12 +94,25 @@ async function sawWithin(gateway: TracedGateway, pattern: RegExp, ms: number): P
   return pattern.test(gateway.output());
 }
 
-test('a gateway optimises no code while it starts, and optimises the request path once it listens', async () => {
-  const gateway = await startTraced(['--trace-opt']);
+test('a gateway optimises no code while it starts, and compiles the request path once it listens', async () => {
+  const gateway = await startTraced(TRACES);
   try {
-    assert.doesNotMatch(gateway.beforeListening, /TURBOFAN/, 'nothing is optimised before the gateway listens');
+    assert.doesNotMatch(gateway.output(), /TURBOFAN/, 'nothing is optimised while the gateway starts and idles');
+    const batchesAtIdle = baselineBatches(gateway);
     await drive(gateway.base);
-    assert.ok(await sawWithin(gateway, OPTIMIZED, 5000), 'traffic gets the request path optimised');
+    assert.ok(await sawWithin(gateway, OPTIMIZED, 5000), 'traffic gets the request path optimised (TurboFan is back on)');
+    assert.ok(baselineBatches(gateway) > batchesAtIdle, 'traffic gets baseline code compiled (Sparkplug is back on)');
+  } finally {
+    await gateway.stop();
+  }
+});
+
+test('cluster workers end start-up mode too: their request path is optimised once they listen', async () => {
+  const gateway = await startTraced(TRACES, 2);
+  try {
+    assert.doesNotMatch(gateway.output(), /TURBOFAN/, 'nothing is optimised while the workers start and idle');
+    await drive(gateway.base);
+    assert.ok(await sawWithin(gateway, OPTIMIZED, 5000), "traffic gets the workers' request path optimised");
   } finally {
     await gateway.stop();
   }
