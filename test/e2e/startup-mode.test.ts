@@ -5,9 +5,8 @@
 // read by count, not by their place relative to the log lines: the logger buffers its lines, V8 does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { tempDataDir, writeConfig } from '../helpers/gateway.js';
+import { startProcess, writeConfig } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -30,40 +29,29 @@ interface TracedGateway {
  * every process listens, then half a second more with no traffic.
  */
 async function startTraced(nodeFlags: readonly string[], workers = 1): Promise<TracedGateway> {
-  const port = await freePort();
   const config = writeConfig({
-    server: { listen_host: '127.0.0.1', listen_port: port, workers },
+    server: { listen_host: '127.0.0.1', listen_port: await freePort(), workers },
     admin: { enabled: false },
     load_balancing: { upstreams: [{ name: 'b1', address: '127.0.0.1', port: 9 }], health_check: { enabled: false } },
     middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
   });
-  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], {
-    cwd: ROOT,
-    env: { ...process.env, PORTCULLIS_DATA_DIR: tempDataDir() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // SIGTERM first: a cluster primary stops its workers on it. SIGKILL if it has not ended in 10 s.
+  const gateway = await startProcess(process.execPath, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], config);
+  // SIGTERM first: a cluster primary stops its workers on it (cleanup() then kills whatever is left).
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    gateway.signal('SIGTERM');
+    await Promise.race([gateway.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    await gateway.cleanup();
   };
   const deadline = Date.now() + 20_000;
-  while ((output.match(/"Gateway Started"/g) ?? []).length < workers) {
-    if (Date.now() > deadline || child.exitCode !== null) {
+  while ((gateway.stdout().match(/"Gateway Started"/g) ?? []).length < workers) {
+    if (Date.now() > deadline) {
       await stop();
-      throw new Error(`gateway did not start: ${stderr.slice(-500)}`);
+      throw new Error(`workers did not start: ${gateway.stderr().slice(-500)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await new Promise((resolve) => setTimeout(resolve, 500));
-  return { output: () => output, base: `http://127.0.0.1:${port}`, stop };
+  return { output: gateway.stdout, base: gateway.url, stop };
 }
 
 /** Enough requests, 50 at a time, to make the request path hot. */

@@ -91,6 +91,8 @@ export interface GatewayProcess {
   readonly adminPort: number | undefined;
   readonly configFile: string;
   readonly logs: Array<Record<string, unknown>>;
+  /** Everything written to stdout so far, as written: log lines and anything else (V8's traces under --trace-*). */
+  readonly stdout: () => string;
   readonly stderr: () => string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -162,6 +164,7 @@ export async function startProcess(
     detached: options.group ?? false,
   });
   const logs: Array<Record<string, unknown>> = [];
+  let stdout = '';
   let stderr = '';
   let pending = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -170,6 +173,7 @@ export async function startProcess(
   const started = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), options.timeoutMs ?? 15_000);
     child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
       pending += d.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
@@ -210,6 +214,7 @@ export async function startProcess(
     adminPort: line.admin_port as number | undefined,
     configFile,
     logs,
+    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     signal,
