@@ -91,8 +91,6 @@ export interface GatewayProcess {
   readonly adminPort: number | undefined;
   readonly configFile: string;
   readonly logs: Array<Record<string, unknown>>;
-  /** Everything written to stdout so far, as written: log lines and anything else (V8's traces under --trace-*). */
-  readonly stdout: () => string;
   readonly stderr: () => string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -138,6 +136,8 @@ export interface ProcessOptions {
    * signal() and cleanup() address the whole group.
    */
   group?: boolean;
+  /** Working directory of the process (default: the project root). */
+  cwd?: string;
 }
 
 /** Starts `portcullis start` as a child process and waits for its "Gateway Started" line. */
@@ -158,13 +158,12 @@ export async function startProcess(
 ): Promise<GatewayProcess> {
   const dataDir = options.dataDir ?? tempDataDir();
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.group ?? false,
   });
   const logs: Array<Record<string, unknown>> = [];
-  let stdout = '';
   let stderr = '';
   let pending = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -173,7 +172,6 @@ export async function startProcess(
   const started = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), options.timeoutMs ?? 15_000);
     child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
       pending += d.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
@@ -214,7 +212,6 @@ export async function startProcess(
     adminPort: line.admin_port as number | undefined,
     configFile,
     logs,
-    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     signal,
