@@ -5,6 +5,28 @@
 // Of dist/, the bundle (dist/bundle/, scripts/bundle.mjs) starts about 100 ms sooner than the ~430 files dist/cli.js loads.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
+// Node's own modules a gateway loads, imported before start-up mode sets V8 flags (below). Node compiles its modules
+// from a code cache built into the binary, and V8 accepts that cache only under the flags it was made with: each of
+// these loaded after setFlagsFromString() would be compiled from source instead. The order follows Node's.
+import 'node:net';
+import 'node:crypto';
+import 'node:tls';
+import 'node:os';
+import 'node:cluster';
+import 'node:tty';
+import 'node:http';
+import 'node:https';
+import 'node:assert';
+import 'node:http2';
+import 'node:perf_hooks';
+import 'node:worker_threads';
+import 'node:dns';
+import 'node:fs/promises';
+import 'node:stream/promises';
+import 'node:diagnostics_channel';
+import 'node:module';
+import 'node:process';
+import 'node:util';
 
 // Start-up mode (src/startup-mode.ts: its flags, and why). Entered here, before the first import; ended by cli.ts at
 // once for a command that does not run a gateway (some run for long: demo-backends), and by the gateway once it
