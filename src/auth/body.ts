@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type * as z from 'zod';
 import { GatewayError } from '../errors.js';
 import { toFieldIssues } from './validation.js';
+import { PARSE_OPTIONS } from '../zod-parse.js';
 
 /** Largest auth request body accepted, in bytes. */
 export const AUTH_BODY_LIMIT = 64 * 1024;
@@ -36,7 +37,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number = AUTH_BO
 
 /** Validates `value` with `schema`; throws INVALID_BODY (400) with field-level `details` when it does not match. */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, PARSE_OPTIONS);
   if (!result.success) throw new GatewayError('INVALID_BODY', { details: toFieldIssues(result.error) });
   return result.data;
 }

@@ -1,5 +1,5 @@
 // Request body schemas (zod) for /auth/*, with the email and password rules; also turns zod issues into safe details.
-import * as z from '../zod.js';
+import * as z from 'zod';
 import type { Config } from '../config/schema.js';
 
 /** A type-error message that says "is required" when the field is absent. */

@@ -1,5 +1,5 @@
 // `portcullis schema`: the JSON Schema (draft 2020-12) of the config file, generated from the one zod schema.
-import * as z from '../zod.js';
+import * as z from 'zod';
 import { configSchema, humanUnits } from './schema.js';
 
 /** What a `${VAR}` / `${VAR:-default}` placeholder looks like; anywhere in a string, as env.ts expands it. */

@@ -9,6 +9,7 @@ import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
+import { PARSE_OPTIONS } from '../zod-parse.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -60,7 +61,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
 
 /** Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. */
 export function parseConfigObject(input: unknown): Config {
-  const result = configSchema.safeParse(input ?? {});
+  const result = configSchema.safeParse(input ?? {}, PARSE_OPTIONS);
   if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!));
   checkCombinations(result.data);
   return result.data;

@@ -1,5 +1,5 @@
 // The one configuration schema: every key, its type, default and range. The TypeScript type is inferred from it.
-import * as z from '../zod.js';
+import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';

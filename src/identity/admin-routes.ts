@@ -1,6 +1,6 @@
 // /admin/users and /admin/api-keys on the admin listener: JSON in, JSON out, over IdentityAdmin.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as z from '../zod.js';
+import * as z from 'zod';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { KvUnavailableError } from '../kv/kv-store.js';
 import { StoreUnavailableError } from '../store/user-store.js';

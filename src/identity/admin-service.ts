@@ -10,6 +10,7 @@ import { emailSchema } from '../auth/validation.js';
 import { generateApiKey } from './api-key-format.js';
 import { apiKeySubject } from './api-key-verifier.js';
 import { userSubject } from '../auth/phase.js';
+import { PARSE_OPTIONS } from '../zod-parse.js';
 
 /** Receives every admin action once it is done (the audit log line and the metric). Never throws. */
 export type AuditSink = (event: { actor: AdminActor; action: AdminAction; targetId: string }) => void;
@@ -178,7 +179,7 @@ export class IdentityAdmin {
   /** An id as given, or the id of the user with that email (the CLI accepts both). */
   async #resolve(idOrEmail: string): Promise<string> {
     if (UUID.test(idOrEmail)) return idOrEmail.toLowerCase();
-    const email = emailSchema.safeParse(idOrEmail);
+    const email = emailSchema.safeParse(idOrEmail, PARSE_OPTIONS);
     if (email.success) {
       const user = await this.#d.store.findUserByEmail(email.data);
       if (user) return user.id;
