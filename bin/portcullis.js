@@ -7,12 +7,14 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 // Node's own modules a gateway loads, imported before start-up mode sets V8 flags (below). Node compiles its modules
 // from a code cache built into the binary, and V8 accepts that cache only under the flags it was made with: each of
-// these loaded after setFlagsFromString() would be compiled from source instead. The order follows Node's.
+// these loaded after setFlagsFromString() would be compiled from source instead. The order follows Node's. Not
+// node:cluster, which reads NODE_CLUSTER_SCHED_POLICY when it loads: cli.ts may read that from .env first.
 import 'node:net';
 import 'node:crypto';
 import 'node:tls';
 import 'node:os';
-import 'node:cluster';
+import 'node:dgram';
+import 'node:child_process';
 import 'node:tty';
 import 'node:http';
 import 'node:https';
@@ -28,9 +30,9 @@ import 'node:module';
 import 'node:process';
 import 'node:util';
 
-// Start-up mode (src/startup-mode.ts: its flags, and why). Entered here, before the first import; ended by cli.ts at
-// once for a command that does not run a gateway (some run for long: demo-backends), and by the gateway once it
-// listens. Not entered by a process started with V8 flags of its own on these settings (node --no-opt, --noopt,
+// Start-up mode (src/startup-mode.ts: its flags, and why). Entered here, before the command line is imported; ended
+// by cli.ts at once for a command that does not run a gateway (some run for long: demo-backends), and by the gateway
+// once it listens. Not entered by a process started with V8 flags of its own on these settings (node --no-opt, --noopt,
 // --jitless, ...): ending the mode would override them.
 const ownV8Flags =
   /--(no[-_]?)?(jitless|turbofan|opt|sparkplug|always[-_](opt|turbofan|sparkplug)|semi[-_]space[-_]growth[-_]factor)(?![\w-])/.test(

@@ -1,7 +1,8 @@
 // Start-up mode: V8 settings that suit the one-shot work of starting a gateway (loading modules, parsing and
 // validating the config, building the pipeline) and not the traffic that follows. bin/portcullis.js enters it
-// before the first import and leaves on globalThis the flags that end it; cli.ts ends it at once for a command that
-// does not run a gateway, the gateway (run-gateway.ts) once it listens, a cluster primary once it has forked.
+// before it imports the command line and leaves on globalThis the flags that end it; cli.ts ends it at once for a
+// command that does not run a gateway, the gateway (run-gateway.ts) once it listens, a cluster primary once it has
+// forked.
 //
 // - The young generation does not grow (--semi-space-growth-factor=1). Start-up allocates mostly objects that
 //   survive (code, closures, schemas), and V8 answers a high survival rate by doubling the young generation, up to

@@ -43,9 +43,15 @@ async function startTraced(nodeFlags: readonly string[], workers = 1): Promise<T
     middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
   });
   const cwd = mkdtempSync(join(tmpdir(), 'portcullis-traces-'));
-  const gateway = await startProcess(process.execPath, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], config, {
-    cwd,
-  });
+  let gateway;
+  try {
+    gateway = await startProcess(process.execPath, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], config, {
+      cwd,
+    });
+  } catch (err) {
+    rmSync(cwd, { recursive: true, force: true });
+    throw err;
+  }
   // SIGTERM first: a cluster primary stops its workers on it (cleanup() then kills whatever is left).
   const stop = async (): Promise<void> => {
     gateway.signal('SIGTERM');
@@ -136,10 +142,11 @@ test('cluster workers end start-up mode too: their request path is optimised onc
 });
 
 test("a gateway started with node's own --no-opt keeps it: start-up mode does not turn the compiler on", async () => {
-  const gateway = await startTraced(['--trace-opt', '--redirect-code-traces', '--no-opt']);
+  const gateway = await startTraced([...TRACES, '--no-opt']);
   try {
     await drive(gateway.base);
     assert.equal(await within(gateway, 1000, anyOptimized), false, 'nothing is optimised under --no-opt');
+    assert.ok(baselineBatches(gateway) > 0, "V8's traces reached the file (Sparkplug, which --no-opt leaves on, was traced)");
   } finally {
     await gateway.stop();
   }
