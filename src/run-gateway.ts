@@ -15,7 +15,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   const config = loadConfigFile(configPath);
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
-  const log = createLogger(config.logging);
+  const log = createLogger(config.logging, { sharedStdout: cluster.isWorker });
   const { logger } = log;
   let gateway: Gateway;
   try {
@@ -70,7 +70,7 @@ export async function reload(gateway: Gateway, configPath: string, logger: Logge
  * worker-restarts.ts), relays signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
  */
 async function runPrimary(config: Config, workers: number): Promise<number> {
-  const log = createLogger(config.logging, { accessLog: false });
+  const log = createLogger(config.logging, { accessLog: false, sharedStdout: true });
   const { logger } = log;
   const restarts = new WorkerRestarts();
   const forkedAt = new Map<number, number>();

@@ -190,3 +190,49 @@ test('reopen() switches descriptors at a line boundary, even while a slow pipe t
   assert.equal(lines.length, total);
   lines.forEach((line, i) => assert.equal((JSON.parse(line) as { n: number }).n, i));
 });
+
+/**
+ * Three processes write lines through their own LineWriter (`shared` as given) to one pipe, as a cluster's workers
+ * write to the gateway's stdout, to a reader that waits half a second and then reads 512 bytes at a time: the
+ * writers block on a full pipe, each page the reader frees lets one of them go on, and the rest of a large write
+ * can land after another's bytes. (A reader that empties the pipe at once lets a 64 KiB write through whole.)
+ * Returns what came out.
+ */
+function writeSharedPipe(shared: boolean): Promise<string> {
+  const writer = `
+    import { LineWriter } from './src/observability/line-writer.ts';
+    const w = new LineWriter(1, { shared: ${shared} });
+    const tag = process.argv[1];
+    const pad = 'x'.repeat(200 + Number(tag) * 37);
+    let i = 0;
+    const pump = () => {
+      for (let k = 0; k < 200 && i < 3000; k++, i++) w.write('{"w":' + tag + ',"n":' + i + ',"pad":"' + pad + '"}\\n');
+      if (i < 3000) setImmediate(pump); else w.end();
+    };
+    pump();`;
+  const parent = `
+    import { spawn } from 'node:child_process';
+    for (const tag of ['1', '2', '3'])
+      spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ${JSON.stringify(writer)}, tag], { stdio: ['ignore', 'inherit', 'inherit'] });`;
+  // A shell pipeline: a real pipe (node's own stdio pipes are socket pairs).
+  const command = `"${process.execPath}" --input-type=module -e '${parent.replace(/'/g, `'\\''`)}' | (sleep 0.5; dd bs=512 status=none)`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', command], { cwd: ROOT });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve(out));
+  });
+}
+
+test('shared: writers sharing one pipe (cluster workers on stdout) never cut into each other\'s lines', async () => {
+  const out = await writeSharedPipe(true);
+  const lines = out.trimEnd().split('\n');
+  const next = new Map<number, number>();
+  for (const line of lines) {
+    const { w, n } = JSON.parse(line) as { w: number; n: number }; // throws on a line cut by another writer's bytes
+    assert.equal(n, next.get(w) ?? 0, `writer ${w}'s lines in order`);
+    next.set(w, n + 1);
+  }
+  assert.deepEqual([...next.values()], [3000, 3000, 3000]);
+});

@@ -9,7 +9,16 @@ export interface LineWriterOptions {
   readonly flushIntervalMs?: number;
   /** Bytes buffered while the descriptor does not keep up; lines beyond it are dropped and counted. Default 16 MiB. */
   readonly maxBuffered?: number;
+  /**
+   * The descriptor is shared with other processes writing lines (a cluster's stdout): each write then holds whole
+   * lines and at most PIPE_BUF bytes, the most a pipe keeps in one piece between writers. Larger writes reach the
+   * reader cut into pieces with other processes' bytes between them. Default false (64 KiB writes).
+   */
+  readonly shared?: boolean;
 }
+
+/** POSIX's PIPE_BUF on Linux: a write to a pipe of at most this many bytes is never interleaved with another's. */
+const PIPE_BUF = 4096;
 
 /** The fewest bytes left in a buffer worth filling after a flush took its front; with less, a new one is taken. */
 const MIN_TAIL = 4096;
@@ -32,6 +41,8 @@ export class LineWriter {
   #fd: number;
   readonly #chunk: number;
   readonly #maxBuffered: number;
+  /** options.shared: one buffer (at most PIPE_BUF bytes of whole lines, unless one line is longer) per write. */
+  readonly #shared: boolean;
   readonly #timer: NodeJS.Timeout;
   /** Encoded lines waiting for the descriptor, oldest first, each buffer ending on a line boundary; their total. */
   #queue: Buffer[] = [];
@@ -54,7 +65,8 @@ export class LineWriter {
 
   constructor(fd: number, options: LineWriterOptions = {}) {
     this.#fd = fd;
-    this.#chunk = options.chunk ?? 65_536;
+    this.#shared = options.shared ?? false;
+    this.#chunk = this.#shared ? PIPE_BUF : (options.chunk ?? 65_536);
     this.#maxBuffered = options.maxBuffered ?? 16 * 1024 * 1024;
     this.#current = Buffer.allocUnsafeSlow(this.#chunk);
     this.#timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 200);
@@ -113,6 +125,11 @@ export class LineWriter {
       if (end === first.length) this.#queue.shift();
       else this.#queue[0] = first.subarray(end);
       this.#queued -= end;
+    } else if (this.#shared) {
+      // Every queued buffer holds whole lines within a chunk of PIPE_BUF (a longer line has one to itself, which no
+      // pipe can keep whole): one per write, the rest after it. A write of at most PIPE_BUF is never short on a pipe.
+      out = [this.#queue.shift()!];
+      this.#queued -= out[0]!.length;
     } else {
       out = this.#queue;
       this.#queue = [];
@@ -207,7 +224,9 @@ export class LineWriter {
     this.#queued += b.length;
     const last = this.#queue.length - 1;
     const tail = this.#queue[last];
-    if (tail !== undefined && tail.buffer === b.buffer && tail.byteOffset + tail.length === b.byteOffset) {
+    const adjacent = tail !== undefined && tail.buffer === b.buffer && tail.byteOffset + tail.length === b.byteOffset;
+    // (Buffer.from puts short lines in a shared pool, so two long lines can be adjacent: never past a chunk when shared.)
+    if (adjacent && (!this.#shared || tail.length + b.length <= this.#chunk)) {
       // The next region of the same buffer (flushes that found the descriptor busy): one region, not one per flush,
       // so a descriptor that stalls does not collect a growing list to send at every retry.
       this.#queue[last] = Buffer.from(b.buffer, tail.byteOffset, tail.length + b.length);

@@ -1,5 +1,6 @@
 // The pino root logger: JSON by default, readable on a terminal, level from config or LOG_LEVEL; and the access-log
 // destination (stdout, or its own file).
+import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -33,7 +34,13 @@ const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', '
  */
 export function createLogger(
   config: Config['logging'],
-  options: { readonly env?: NodeJS.ProcessEnv; /** Open `access_log_file` (default true; not in a cluster primary). */ readonly accessLog?: boolean } = {},
+  options: {
+    readonly env?: NodeJS.ProcessEnv;
+    /** Open `access_log_file` (default true; not in a cluster primary). */
+    readonly accessLog?: boolean;
+    /** Other processes write to the same stdout (a cluster's primary and workers): see LineWriterOptions.shared. */
+    readonly sharedStdout?: boolean;
+  } = {},
 ): LoggerHandle {
   const env = options.env ?? process.env;
   // An unknown LOG_LEVEL is ignored rather than fatal: the config's level still applies.
@@ -59,7 +66,7 @@ export function createLogger(
   }
   // One ordered, buffered stream for pino's lines and the access log's; flushed at least every 200 ms so an idle
   // gateway does not hold its last lines. Time is epoch milliseconds (pino's default), the cheapest.
-  const sink = new LineWriter(1);
+  const sink = new LineWriter(1, { shared: (options.sharedStdout ?? false) && isPipe(1) });
   return withFile(pino({ level, base }, sink), sink);
 }
 
@@ -67,4 +74,18 @@ export function createLogger(
 export function flushLogger(handle: LoggerHandle): void {
   handle.sink?.end();
   if (handle.accessSink !== handle.sink) handle.accessSink?.end();
+}
+
+/**
+ * Whether `fd` is a pipe or a socket, where a write of more than PIPE_BUF bytes can reach the reader in pieces with
+ * other writers' bytes between them. Writes to a regular file through one shared file description (stdout
+ * inherited by the workers) do not interleave: the kernel serialises them on its offset. So those keep large writes.
+ */
+function isPipe(fd: number): boolean {
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false; // closed: nothing will be read anyway
+  }
 }

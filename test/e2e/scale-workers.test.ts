@@ -1,9 +1,11 @@
 // `server.workers: 2`: two worker processes share one port and, through Redis, one set of buckets; without
 // redis.url the combination is refused at start-up.
 import { test, after } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
-import { runCli, spawnGateway, upstreams, writeConfig } from '../helpers/gateway.js';
+import { runCli, spawnGateway, startProcess, upstreams, writeConfig } from '../helpers/gateway.js';
 import { sampleValue, waitFor } from '../helpers/prometheus.js';
 import {
   authConfig,
@@ -107,4 +109,54 @@ test('SIGTERM to the primary of two workers: both stop and the process exits 0 (
   const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
   assert.deepEqual(outcome, { code: 0, signal: null }, 'the primary exits by itself once its workers have');
   assert.equal(gw.logs.filter((l) => l.msg === 'Gateway Stopped').length, 2, 'each worker drained and logged its stop');
+});
+
+/**
+ * A log reader slower than the gateway writes: 16 KiB, then 40 ms of nothing (about 400 KB/s), 512 bytes a read,
+ * as a log shipper that falls behind. Written next to `config`; read by `node <file>` from its stdin.
+ */
+function slowReader(config: string): string {
+  const file = join(dirname(config), 'slow-reader.cjs');
+  writeFileSync(
+    file,
+    `const { readSync, writeSync } = require('node:fs');
+     const chunk = Buffer.alloc(512);
+     const pause = new Int32Array(new SharedArrayBuffer(4));
+     for (let reads = 1, n; (n = readSync(0, chunk, 0, 512, null)) > 0; reads++) {
+       writeSync(1, chunk, 0, n);
+       if (reads % 32 === 0) Atomics.wait(pause, 0, 0, 40);
+     }`,
+  );
+  return file;
+}
+
+test('two workers and the primary share one stdout pipe: a slow reader still gets every log line whole', async () => {
+  // stdout is a real pipe, read by a reader slower than the gateway writes: the workers block on a full pipe with
+  // writes pending. Each write must hold whole lines and fit in PIPE_BUF, or the rest of a write lands after the
+  // other worker's bytes (LineWriterOptions.shared).
+  const config = writeConfig({
+    server: { workers: 2 },
+    admin: { enabled: false },
+    load_balancing: { upstreams: upstreams([9]) }, // never reached: /health is the gateway's own
+    middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
+  });
+  const node = `"${process.execPath}"`;
+  const command = `${node} bin/portcullis.js start --config "${config}" | ${node} "${slowReader(config)}"`;
+  const gw = await startProcess('bash', ['-c', command], config, { group: true });
+  after(() => gw.cleanup());
+  await waitFor('both workers to start', () => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 15_000);
+  const requests = 3000;
+  for (let sent = 0; sent < requests; sent += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const res = await fetch(`${gw.url}/health`);
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      }),
+    );
+  }
+  const completed = (): number => gw.logs.filter((l) => l.msg === 'Request Completed').length;
+  await waitFor(`${requests} Request Completed lines`, () => completed() + gw.garbled.length >= requests, 30_000);
+  assert.deepEqual(gw.garbled.slice(0, 3), [], 'no line cut by another process');
+  assert.equal(completed(), requests);
 });

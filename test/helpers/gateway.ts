@@ -90,7 +90,10 @@ export interface GatewayProcess {
   readonly port: number;
   readonly adminPort: number | undefined;
   readonly configFile: string;
+  /** The JSON log lines read from stdout so far. */
   readonly logs: Array<Record<string, unknown>>;
+  /** Lines starting with "{" that were not JSON (a line cut by another writer's bytes): none, unless a test breaks. */
+  readonly garbled: string[];
   readonly stderr: () => string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -164,6 +167,7 @@ export async function startProcess(
     detached: options.group ?? false,
   });
   const logs: Array<Record<string, unknown>> = [];
+  const garbled: string[] = [];
   let stderr = '';
   let pending = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -177,7 +181,13 @@ export async function startProcess(
       pending = lines.pop() ?? '';
       for (const line of lines) {
         if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as Record<string, unknown>;
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          garbled.push(line); // kept for the test to assert on; a throw here would be uncaught
+          continue;
+        }
         logs.push(entry);
         if (entry.msg === 'Gateway Started') {
           clearTimeout(timer);
@@ -212,6 +222,7 @@ export async function startProcess(
     adminPort: line.admin_port as number | undefined,
     configFile,
     logs,
+    garbled,
     stderr: () => stderr,
     exited,
     signal,
