@@ -236,3 +236,29 @@ test('shared: writers sharing one pipe (cluster workers on stdout) never cut int
   }
   assert.deepEqual([...next.values()], [3000, 3000, 3000]);
 });
+
+test('end() after the reader went away returns and lets the process exit (the drops cannot be reported)', { timeout: 30_000 }, async () => {
+  // The pipe's reader is gone (`portcullis start | head`, then SIGTERM): every write fails with EPIPE, and end()
+  // comes while one is running. Each failed write counts its lines as dropped; the report of those drops failed in
+  // turn, was counted, and was reported again, forever.
+  const script = `
+    import { LineWriter } from './src/observability/line-writer.ts';
+    const w = new LineWriter(1, { chunk: 4096 });
+    const started = Date.now();
+    const pump = () => {
+      for (let k = 0; k < 200; k++) w.write('{"pad":"' + 'x'.repeat(100) + '"}\\n');
+      if (Date.now() - started < 300) setImmediate(pump); else w.end();
+    };
+    pump();`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  child.stdout.destroy(); // the reader goes away at once
+  const outcome = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('still running after 10 s'), 10_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(`exited: ${code ?? signal}`);
+    });
+  });
+  if (outcome.startsWith('still')) child.kill('SIGKILL');
+  assert.equal(outcome, 'exited: 0');
+});

@@ -162,6 +162,15 @@ export class LineWriter {
         return;
       }
       for (const b of sent) this.#dropped += countLines(b); // stdout closed or broken: nothing to do but count
+      if (this.#ending) {
+        // Ending, and the descriptor fails: the report of the drops would fail (and be counted, and reported) in
+        // turn, forever, and keep the process from exiting. What is left is given up.
+        this.#queue = [];
+        this.#queued = 0;
+        this.#used = 0;
+        this.#dropped = 0;
+        return;
+      }
     } else if (written < byteLength(sent)) {
       // A short write: the rest goes first next time; it may start inside a line, even inside a character.
       this.#requeue(unwritten(sent, written));
