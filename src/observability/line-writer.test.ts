@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -198,15 +201,25 @@ test('reopen() switches descriptors at a line boundary, even while a slow pipe t
  * can land after another's bytes. (A reader that empties the pipe at once lets a 64 KiB write through whole.)
  * Returns what came out.
  */
-function writeSharedPipe(shared: boolean): Promise<string> {
+async function writeSharedPipe(shared: boolean): Promise<string> {
+  // Each writer marks a file once it has written its first lines; the reader starts after all three, so every
+  // writer is blocked on the full pipe when it does, however long they took to start.
+  const ready = mkdtempSync(join(tmpdir(), 'portcullis-shared-pipe-'));
   const writer = `
+    import { writeFileSync } from 'node:fs';
     import { LineWriter } from './src/observability/line-writer.ts';
     const w = new LineWriter(1, { shared: ${shared} });
     const tag = process.argv[1];
     const pad = 'x'.repeat(200 + Number(tag) * 37);
+    const line = (n) => '{"w":' + tag + ',"n":' + n + ',"pad":"' + pad + '"}\\n';
     let i = 0;
     const pump = () => {
-      for (let k = 0; k < 200 && i < 3000; k++, i++) w.write('{"w":' + tag + ',"n":' + i + ',"pad":"' + pad + '"}\\n');
+      // Each round starts with 20 lines in one call (over PIPE_BUF together), then one line a call.
+      let batch = '';
+      for (const end = i + 20; i < end; i++) batch += line(i);
+      w.write(batch);
+      for (let k = 20; k < 200 && i < 3000; k++, i++) w.write(line(i));
+      if (i === 200) writeFileSync(${JSON.stringify(ready)} + '/' + tag, '');
       if (i < 3000) setImmediate(pump); else w.end();
     };
     pump();`;
@@ -215,17 +228,22 @@ function writeSharedPipe(shared: boolean): Promise<string> {
     for (const tag of ['1', '2', '3'])
       spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ${JSON.stringify(writer)}, tag], { stdio: ['ignore', 'inherit', 'inherit'] });`;
   // A shell pipeline: a real pipe (node's own stdio pipes are socket pairs).
-  const command = `"${process.execPath}" --input-type=module -e '${parent.replace(/'/g, `'\\''`)}' | (sleep 0.5; dd bs=512 status=none)`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', command], { cwd: ROOT });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', () => resolve(out));
-  });
+  const allReady = `until [ -e "${ready}/1" ] && [ -e "${ready}/2" ] && [ -e "${ready}/3" ]; do sleep 0.05; done; sleep 0.2`;
+  const command = `"${process.execPath}" --input-type=module -e '${parent.replace(/'/g, `'\\''`)}' | (${allReady}; dd bs=512 status=none)`;
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn('bash', ['-c', command], { cwd: ROOT });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+    });
+  } finally {
+    rmSync(ready, { recursive: true, force: true });
+  }
 }
 
-test('shared: writers sharing one pipe (cluster workers on stdout) never cut into each other\'s lines', async () => {
+test('shared: writers sharing one pipe (cluster workers on stdout) never cut into each other\'s lines', { timeout: 60_000 }, async () => {
   const out = await writeSharedPipe(true);
   const lines = out.trimEnd().split('\n');
   const next = new Map<number, number>();

@@ -97,6 +97,17 @@ export class LineWriter {
       return false;
     }
     this.#seal();
+    if (this.#shared && bytes > this.#chunk && lines.indexOf('\n') < lines.length - 1) {
+      // Several lines that together pass PIPE_BUF: each goes its own way, so only a line longer than PIPE_BUF by
+      // itself can be written in more than one piece.
+      let queued = false;
+      for (let start = 0; start < lines.length; ) {
+        const end = lines.indexOf('\n', start) + 1 || lines.length;
+        queued = this.#append(lines.slice(start, end)) || queued;
+        start = end;
+      }
+      return queued;
+    }
     if (bytes > this.#chunk / 4) {
       // A long line travels in a buffer of its own size: copied into the shared one, it could leave most of a
       // buffer unused, and the memory held would no longer follow `maxBuffered`.
@@ -113,7 +124,9 @@ export class LineWriter {
     if (this.#writing) return;
     if (this.#reopen !== undefined && !this.#partial) this.#swapDescriptor();
     this.#reportDrops();
-    this.#seal();
+    // Shared: what the current buffer holds waits while full buffers are queued (each write then sends a full
+    // PIPE_BUF rather than the few lines that came during the last write); the timer or end() sends it.
+    if (!this.#shared || this.#queue.length === 0 || this.#ending) this.#seal();
     if (this.#queue.length === 0) return;
     let out: Buffer[];
     if (this.#partial && this.#reopen !== undefined) {
@@ -225,7 +238,9 @@ export class LineWriter {
     if (this.#used === 0) return;
     this.#enqueue(this.#current.subarray(0, this.#used));
     const rest = this.#current.length - this.#used;
-    this.#current = rest >= MIN_TAIL ? this.#current.subarray(this.#used) : Buffer.allocUnsafeSlow(this.#chunk);
+    // (Shared, the chunk is PIPE_BUF itself: a quarter of it is worth filling.)
+    const minTail = this.#shared ? this.#chunk / 4 : MIN_TAIL;
+    this.#current = rest >= minTail ? this.#current.subarray(this.#used) : Buffer.allocUnsafeSlow(this.#chunk);
     this.#used = 0;
   }
 

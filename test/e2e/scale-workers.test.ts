@@ -1,7 +1,7 @@
 // `server.workers: 2`: two worker processes share one port and, through Redis, one set of buckets; without
 // redis.url the combination is refused at start-up.
 import { test, after } from 'node:test';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
@@ -142,6 +142,7 @@ test('two workers and the primary share one stdout pipe: a slow reader still get
   });
   const node = `"${process.execPath}"`;
   const command = `${node} bin/portcullis.js start --config "${config}" | ${node} "${slowReader(config)}"`;
+  after(() => rmSync(dirname(config), { recursive: true, force: true }));
   const gw = await startProcess('bash', ['-c', command], config, { group: true });
   after(() => gw.cleanup());
   await waitFor('both workers to start', () => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 15_000);
