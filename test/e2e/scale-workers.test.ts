@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
-import { runCli, spawnGateway, startProcess, upstreams, writeConfig } from '../helpers/gateway.js';
+import { getHealthMany, runCli, spawnGateway, startProcess, upstreams, writeConfig } from '../helpers/gateway.js';
 import { sampleValue, waitFor } from '../helpers/prometheus.js';
 import {
   authConfig,
@@ -147,15 +147,7 @@ test('two workers and the primary share one stdout pipe: a slow reader still get
   after(() => gw.cleanup());
   await waitFor('both workers to start', () => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 15_000);
   const requests = 3000;
-  for (let sent = 0; sent < requests; sent += 50) {
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        const res = await fetch(`${gw.url}/health`);
-        assert.equal(res.status, 200);
-        await res.arrayBuffer();
-      }),
-    );
-  }
+  await getHealthMany(gw.url, requests);
   const completed = (): number => gw.logs.filter((l) => l.msg === 'Request Completed').length;
   await waitFor(`${requests} Request Completed lines`, () => completed() + gw.garbled.length >= requests, 30_000);
   assert.deepEqual(gw.garbled.slice(0, 3), [], 'no line cut by another process');

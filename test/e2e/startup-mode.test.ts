@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startProcess, writeConfig } from '../helpers/gateway.js';
+import { getHealthMany, startProcess, writeConfig } from '../helpers/gateway.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/ports.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -59,15 +60,14 @@ async function startTraced(nodeFlags: readonly string[], workers = 1): Promise<T
     await gateway.cleanup();
     rmSync(cwd, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 20_000;
-  while (gateway.logs.filter((line) => line.msg === 'Gateway Started').length < workers) {
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`workers did not start: ${gateway.stderr().slice(-500)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  const started = gateway;
+  try {
+    await waitFor(() => started.logs.filter((line) => line.msg === 'Gateway Started').length === workers, 'workers to start', 20_000, 20);
+  } catch {
+    await stop();
+    throw new Error(`workers did not start: ${gateway.stderr().slice(-500)}`);
   }
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await sleep(500);
   const traces = (): Map<number, string> => {
     const byPid = new Map<number, string>();
     for (const name of readdirSync(cwd)) {
@@ -79,18 +79,8 @@ async function startTraced(nodeFlags: readonly string[], workers = 1): Promise<T
   return { traces, pid: gateway.child.pid!, base: gateway.url, stop };
 }
 
-/** Enough requests, 50 at a time, to make the request path hot. */
-async function drive(base: string, requests = 4000): Promise<void> {
-  for (let sent = 0; sent < requests; sent += 50) {
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        const res = await fetch(`${base}/health`);
-        assert.equal(res.status, 200);
-        await res.arrayBuffer();
-      }),
-    );
-  }
-}
+/** Enough requests to make the request path hot. */
+const drive = (base: string): Promise<void> => getHealthMany(base, 4000);
 
 /** Everything V8 traced so far, in all processes. */
 function allTraces(gateway: TracedGateway): string {
@@ -107,7 +97,7 @@ async function within(gateway: TracedGateway, ms: number, done: (traces: Map<num
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (done(gateway.traces())) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   return done(gateway.traces());
 }

@@ -1,4 +1,5 @@
 // Starts real gateways for end-to-end tests: in-process (fast, logs captured) or as a child process (signals, memory).
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -234,4 +235,17 @@ export async function startProcess(
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Sends `requests` GET /health to the gateway at `base`, 50 at a time; each must answer 200. */
+export async function getHealthMany(base: string, requests: number): Promise<void> {
+  for (let sent = 0; sent < requests; sent += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const res = await fetch(`${base}/health`);
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      }),
+    );
+  }
 }
