@@ -54,6 +54,8 @@ export class LineWriter {
   /** Bytes handed to the running write. */
   #inFlight = 0;
   #dropped = 0;
+  /** claim() queued a full buffer: the next commit() or write() starts writing it. */
+  #flushDue = false;
   /** The queue starts with the unwritten tail of a line (after a short write): no reopen may happen before it. */
   #partial = false;
   /** end() or flushSync() ran: what is left is written without waiting for the timer, and keeps the process alive. */
@@ -80,8 +82,41 @@ export class LineWriter {
       this.#dropped++;
       return false;
     }
-    if (this.#append(lines)) this.flush();
+    if (this.#append(lines) || this.#flushDue) {
+      this.#flushDue = false;
+      this.flush();
+    }
     return true;
+  }
+
+  /**
+   * Room for one line of at most `bound` bytes, to be encoded in place (ByteSink: the access log's fast path): its
+   * start in `claimedBuffer`, or -1 when the line should go through write() instead (longer than a quarter of a
+   * chunk, or the buffers are full, where write() counts the drop). A buffer that had no room left is queued, and
+   * written from the next commit() or write() on, as write() does (flushing now could append to the claimed room).
+   */
+  claim(bound: number): number {
+    if (bound > this.#chunk / 4 || this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) return -1;
+    if (this.#used + bound > this.#current.length) {
+      this.#seal();
+      if (this.#current.length < bound) this.#current = Buffer.allocUnsafeSlow(this.#chunk);
+      this.#flushDue = true;
+    }
+    return this.#used;
+  }
+
+  /** Where claim() gave room. */
+  get claimedBuffer(): Buffer {
+    return this.#current;
+  }
+
+  /** The claimed line is encoded up to `end`. */
+  commit(end: number): void {
+    this.#used = end;
+    if (this.#flushDue) {
+      this.#flushDue = false;
+      this.flush();
+    }
   }
 
   /** Encodes `lines` after what is buffered; true when a filled buffer was queued (then it should be written). */
