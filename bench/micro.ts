@@ -1,6 +1,8 @@
 // Micro-benchmarks that justify the hand-written hot-path pieces against the libraries they replace:
 //   1. the log line writer (src/observability/line-writer.ts) vs pino.destination({ sync: false }) (sonic-boom);
-//   2. the fast metrics collectors (src/observability/fast-metrics.ts) vs prom-client's Counter and Histogram.
+//   2. the fast metrics collectors (src/observability/fast-metrics.ts) vs prom-client's Counter and Histogram;
+//   3. the access log's lines encoded in place (src/observability/line-bytes.ts) vs the same lines built as strings,
+//      both through the real AccessLog and LineWriter.
 // Each case runs the same work as one proxied request, in interleaved rounds; the median CPU ns per request is printed
 // (the line-building and the event-loop turns are in every case alike).
 // Run: node --import tsx bench/micro.ts [--rounds 5]   (MICRO_LOG_TO_DEV_NULL=1: user-space cost only)
@@ -11,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { LineWriter } from '../src/observability/line-writer.js';
+import { AccessLog, type AccessFacts } from '../src/observability/access-log.js';
 import { FastCounter, FastHistogram } from '../src/observability/fast-metrics.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
@@ -53,6 +56,51 @@ function lineWriterCase(): Case {
       const writer = new LineWriter(fd);
       return {
         run: (i) => void writer.write(accessLines(i)),
+        done: async () => {
+          writer.end();
+          closeSync(fd);
+        },
+      };
+    },
+  };
+}
+
+/** A proxied request as the access log sees it (what the driver's RequestContext carries). */
+function accessFacts(i: number): AccessFacts {
+  return {
+    id: `0f8fad5b-d9cb-469f-a165-70867728${String(i % 10_000).padStart(4, '0')}`,
+    req: { method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1, socket: null },
+    tlsVersion: undefined,
+    path: '/api/items',
+    route: { name: 'default' },
+    service: 'default',
+    peer: { label: '127.0.0.1:3001' },
+    attempts: 1,
+    status: 200,
+    durationMs: Math.round((i % 500) * 1.37) / 100,
+    clientAddress: '10.0.0.7',
+    error: undefined,
+    slots: [],
+  };
+}
+
+/** The AccessLog's three events per request into a LineWriter: encoded in place, or (`strings`) built as strings. */
+function accessLogCase(strings: boolean): Case {
+  return {
+    name: `access log: 3 events, ${strings ? 'built as strings' : 'encoded in place'}`,
+    setup() {
+      const fd = openSync(logPath(`access-${strings ? 'strings' : 'bytes'}.log`), 'w');
+      const writer = new LineWriter(fd);
+      // Without claim/commit, the access log takes its string path.
+      const sink = strings ? { write: (line: string) => writer.write(line) } : writer;
+      const log = new AccessLog(pino({ level: 'info' }, { write: () => undefined }), sink);
+      return {
+        run: (i) => {
+          const ctx = accessFacts(i);
+          log.requestStart(ctx);
+          log.selectUpstream(ctx);
+          log.requestCompleted(ctx);
+        },
         done: async () => {
           writer.end();
           closeSync(fd);
@@ -144,7 +192,17 @@ function promClientCase(): Case {
   };
 }
 
-const cases = [baselineCase(), lineWriterCase(), sonicBoomCase(0), sonicBoomCase(8192), pinoLoggerCase(), fastMetricsCase(), promClientCase()];
+const cases = [
+  baselineCase(),
+  lineWriterCase(),
+  sonicBoomCase(0),
+  sonicBoomCase(8192),
+  pinoLoggerCase(),
+  accessLogCase(true),
+  accessLogCase(false),
+  fastMetricsCase(),
+  promClientCase(),
+];
 const N = 200_000;
 
 async function once(c: Case): Promise<number> {
