@@ -5,7 +5,8 @@
 // other moved by ±30 % here; paired ratios by a few per cent. Not a test.
 //
 // Usage: node --import tsx bench/ab.ts [--rounds 12] [--seconds 4] [--against REV] variant ...
-//   variants: bare (node:http + undici), core (auth and rate limit off), nolog (core, logging.access_log: false),
+//   variants: bare (node:http + undici), baretoken (bare, sent the token variants' Authorization header: what the
+//   header alone costs a proxy that forwards it), core (auth and rate limit off), nolog (core, logging.access_log: false),
 //   complete (as in `npm run bench`), its parts over core one at a time (auth: JWT; ratelimit: memory limiter;
 //   logfile: access log to a file; single: the same in access_log_format single; routes: 20 routes), tracing (core,
 //   sample_ratio 0.01, collector unreachable); default: bare core complete.
@@ -48,7 +49,7 @@ interface Running {
 }
 
 async function startVariant(name: string, ports: number[], cwd: string, label: string): Promise<Running> {
-  if (name === 'bare') {
+  if (name === 'bare' || name === 'baretoken') {
     const p = await startPinned(GATEWAY_CPU, ['--import', 'tsx', 'bench/passthrough.ts'], { BACKEND_PORTS: ports.join(',') }, '"Gateway Started"', cwd);
     return { name: label, process: p, url: `http://127.0.0.1:${p.line.port as number}/`, headers: [] };
   }
@@ -88,8 +89,13 @@ async function main(): Promise<void> {
     const ports = backends.line.ports as number[];
     for (const name of names) {
       running.push(await startVariant(name, ports, ROOT, name));
-      if (worktree !== undefined && name !== 'bare') running.push(await startVariant(name, ports, worktree, `${name}@${values.against}`));
+      if (worktree !== undefined && name !== 'bare' && name !== 'baretoken') running.push(await startVariant(name, ports, worktree, `${name}@${values.against}`));
     }
+    // baretoken: the pass-through sent the same Authorization header as the token variants (the same request).
+    const tokenHeaders = running.find((r) => r.headers.length > 0)?.headers ?? [`Authorization: Bearer ${'x'.repeat(330)}`];
+    running.forEach((r, i) => {
+      if (r.name === 'baretoken') running[i] = { ...r, headers: tokenHeaders };
+    });
     await Promise.all(running.map((r) => wrk(r.url, r.headers, 3))); // warm-up: JIT, pools, caches
     const cpuUs = running.map(() => [] as number[]);
     const ratios = running.map(() => [] as number[]);
