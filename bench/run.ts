@@ -260,12 +260,15 @@ const WORKERS_RATE = Number(process.env.BENCH_WORKERS_RATE ?? '3000');
  * /proc (the primary and its workers). Measured twice: saturated by wrk, and at a fixed offered rate (the open-loop
  * probe at BENCH_WORKERS_RATE). The fixed rate is the fair comparison: a saturated process gathers many requests per
  * event-loop turn, socket write and Redis pipeline flush, while each of two workers sharing the same load is less
- * busy and gathers fewer, so saturation charges the second worker for batching it no longer gets.
+ * busy and gathers fewer, so saturation charges the second worker for batching it no longer gets. The same holds, less
+ * so, at a fixed rate (each of two workers serves half of it): a control runs one worker at half the rate, the load
+ * each of two workers carries, to tell what a second process costs from what a lighter load costs any process.
  */
 async function workersScenario(ports: number[]): Promise<void> {
   const counts = [1, 2];
   const saturated = new Map<number, Result[]>(counts.map((n) => [n, []]));
   const fixed = new Map<number, Result[]>(counts.map((n) => [n, []]));
+  const halfRate: Result[] = [];
   for (round = 0; round < ROUNDS; round++) {
     for (const workers of counts) {
       const name = `${workers} worker${workers > 1 ? 's' : ''}, rate limit (redis)`;
@@ -277,6 +280,7 @@ async function workersScenario(ports: number[]): Promise<void> {
           wrk('warm-up', `${base}/`, [], '3s');
           saturated.get(workers)!.push(wrk(name, `${base}/`));
           fixed.get(workers)!.push(probe(`${name}, ${WORKERS_RATE}/s`, `${base}/`, undefined, WORKERS_RATE, PROBE_SECONDS));
+          if (workers === 1) halfRate.push(probe(`${name}, ${WORKERS_RATE / 2}/s`, `${base}/`, undefined, WORKERS_RATE / 2, PROBE_SECONDS));
         },
         {},
         { name, cpu: '0,1', server: { workers } },
@@ -305,6 +309,21 @@ async function workersScenario(ports: number[]): Promise<void> {
       met: isGoal ? two / one >= 0.95 : undefined,
     });
   }
+  // The control: one worker at each worker's share of the fixed rate, against two workers at the whole of it.
+  const half = perCpuSecond(halfRate);
+  const two = perCpuSecond(fixed.get(2)!);
+  process.stdout.write(
+    `  control, 1 worker at ${WORKERS_RATE / 2}/s (each of 2 workers' share): ${median(halfRate.map((x) => x.cpuUs)).toFixed(1)} CPU µs/req = ` +
+      `${half.toFixed(0)} req per CPU-second, p99 ${median(halfRate.map((x) => x.p99)).toFixed(2)} ms\n`,
+  );
+  const ratios = halfRate.map((x, i) => x.cpuUs / fixed.get(2)![i]!.cpuUs);
+  goals.push({
+    goal: `5. control: 2 workers at ${WORKERS_RATE}/s vs 1 worker at ${WORKERS_RATE / 2}/s (the same load per process)`,
+    target: 'reported',
+    measured: `${two.toFixed(0)} vs ${half.toFixed(0)} = ${pct(two / half)}`,
+    spread: `${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))}`,
+    met: undefined,
+  });
 }
 
 /** Goals 2 and 3: start-up time, idle memory, idle keep-alive clients, and the memory store's 1M buckets. */
