@@ -232,6 +232,16 @@ function putMethodPath(buf: Uint8Array, pos: number, method: string | undefined,
   return putJsonString(buf, pos, path);
 }
 
+/** A constant key (`,"route":`) and a JSON string after it; -1 when the string needs the string path. */
+function putStringField(buf: Uint8Array, pos: number, key: Uint8Array, text: string): number {
+  return putJsonString(buf, putBytes(buf, pos, key), text);
+}
+
+/** A constant key and a non-negative integer after it; -1 when the number needs the string path. */
+function putUintField(buf: Uint8Array, pos: number, key: Uint8Array, n: number): number {
+  return putUint(buf, putBytes(buf, pos, key), n);
+}
+
 function startBytes(sink: ByteSink, ctx: AccessFacts, traceId: string | undefined): boolean {
   const method = ctx.req.method;
   const start = sink.claim(FIXED_BOUND + ctx.id.length + (traceId?.length ?? 0) + (method?.length ?? 0) + ctx.path.length);
@@ -251,11 +261,9 @@ function selectBytes(sink: ByteSink, ctx: AccessFacts, upstream: string, traceId
   const buf = sink.claimedBuffer;
   let pos = putHead(buf, start, ctx.id, traceId);
   if (pos < 0) return false;
-  pos = putBytes(buf, pos, AFTER_ID_UPSTREAM);
-  pos = putJsonString(buf, pos, upstream);
+  pos = putStringField(buf, pos, AFTER_ID_UPSTREAM, upstream);
   if (pos < 0) return false;
-  pos = putBytes(buf, pos, ATTEMPT);
-  pos = putUint(buf, pos, ctx.attempts);
+  pos = putUintField(buf, pos, ATTEMPT, ctx.attempts);
   if (pos < 0) return false;
   sink.commit(putBytes(buf, pos, SELECT_END));
   return true;
@@ -277,32 +285,17 @@ function completedBytes(sink: ByteSink, ctx: AccessFacts, upstream: string | und
   if (pos < 0) return false;
   pos = putMethodPath(buf, pos, method, ctx.path);
   if (pos < 0) return false;
-  pos = putBytes(buf, pos, ROUTE);
-  pos = putJsonString(buf, pos, route);
+  pos = putStringField(buf, pos, ROUTE, route);
   if (pos < 0) return false;
-  if (service !== undefined) {
-    pos = putBytes(buf, pos, UPSTREAM_SERVICE);
-    pos = putJsonString(buf, pos, service);
-    if (pos < 0) return false;
-  }
-  if (upstream !== undefined) {
-    pos = putBytes(buf, pos, UPSTREAM);
-    pos = putJsonString(buf, pos, upstream);
-    if (pos < 0) return false;
-  }
-  if (attempts !== undefined) {
-    pos = putBytes(buf, pos, ATTEMPTS);
-    pos = putUint(buf, pos, attempts);
-    if (pos < 0) return false;
-  }
-  pos = putBytes(buf, pos, STATUS);
-  pos = putUint(buf, pos, ctx.status);
+  if (service !== undefined && (pos = putStringField(buf, pos, UPSTREAM_SERVICE, service)) < 0) return false;
+  if (upstream !== undefined && (pos = putStringField(buf, pos, UPSTREAM, upstream)) < 0) return false;
+  if (attempts !== undefined && (pos = putUintField(buf, pos, ATTEMPTS, attempts)) < 0) return false;
+  pos = putUintField(buf, pos, STATUS, ctx.status);
   if (pos < 0) return false;
   pos = putBytes(buf, pos, DURATION);
   pos = putHundredths(buf, pos, ctx.durationMs);
   if (pos < 0) return false;
-  pos = putBytes(buf, pos, CLIENT);
-  pos = putJsonString(buf, pos, ctx.clientAddress);
+  pos = putStringField(buf, pos, CLIENT, ctx.clientAddress);
   if (pos < 0) return false;
   pos = putBytes(buf, pos, PROTOCOL);
   pos = putAscii(buf, pos, protocolOf(ctx.req));
