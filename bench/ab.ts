@@ -9,7 +9,8 @@
 //   header alone costs a proxy that forwards it), core (auth and rate limit off), nolog (core, logging.access_log: false),
 //   complete (as in `npm run bench`), its parts over core one at a time (auth: JWT; ratelimit: memory limiter;
 //   logfile: access log to a file; single: the same in access_log_format single; routes: 20 routes), tracing (core,
-//   sample_ratio 0.01, collector unreachable); default: bare core complete.
+//   sample_ratio 0.01, collector unreachable), redis (complete with the Redis store: limiter and revocations),
+//   redislimit (core + the Redis limiter); default: bare core complete.
 //   --against REV: each gateway variant also runs from a build of git revision REV (a worktree in the temp directory,
 //   node_modules linked), named "<variant>@REV": the cost of a change, measured against the code before it.
 import { spawn } from 'node:child_process';
@@ -17,7 +18,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, OFF, COMPLETE, UNLIMITED, accessToken, buildRevision, cpuTimeUs, gatewayConfig, median, removeRevision, startPinned, stop, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, OFF, COMPLETE, UNLIMITED, accessToken, buildRevision, cpuTimeUs, gatewayConfig, median, removeRevision, startPinned, stop, type Started } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -28,7 +29,7 @@ const SECONDS = Number(values.seconds);
 /** Connections per variant: all variants together keep the gateway core saturated. */
 const CONNECTIONS = 32;
 
-const VARIANTS: Record<string, { middleware: Record<string, unknown>; token?: boolean }> = {
+const VARIANTS: Record<string, { middleware: Record<string, unknown>; token?: boolean; redis?: boolean }> = {
   core: { middleware: OFF },
   nolog: { middleware: { ...OFF, access_log: false } },
   complete: { middleware: COMPLETE, token: true },
@@ -39,6 +40,8 @@ const VARIANTS: Record<string, { middleware: Record<string, unknown>; token?: bo
   single: { middleware: { ...OFF, access_log_file: true, access_log_format: 'single' } },
   routes: { middleware: { ...OFF, routes: 20 } },
   tracing: { middleware: { ...OFF, tracing: { otlp_endpoint: 'http://127.0.0.1:9/v1/traces', sample_ratio: 0.01 } } },
+  redis: { middleware: COMPLETE, token: true, redis: true },
+  redislimit: { middleware: { ...OFF, rate_limit: UNLIMITED }, redis: true },
 };
 
 interface Running {
@@ -56,7 +59,7 @@ async function startVariant(name: string, ports: number[], cwd: string, label: s
   const variant = VARIANTS[name];
   if (variant === undefined) throw new Error(`unknown variant ${name} (bare, ${Object.keys(VARIANTS).join(', ')})`);
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-ab-data-'));
-  const config = gatewayConfig(ports, variant.middleware);
+  const config = gatewayConfig(ports, variant.middleware, variant.redis === true ? REDIS_URL : '');
   const p = await startPinned(GATEWAY_CPU, ['bin/portcullis.js', 'start', '--config', config], { PORTCULLIS_DATA_DIR: dataDir }, '"Gateway Started"', cwd);
   const base = `http://127.0.0.1:${p.line.port as number}`;
   const headers = variant.token === true ? [`Authorization: Bearer ${await accessToken(base)}`] : [];
