@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Entry point of the `portcullis` command. Runs the compiled dist/ when it is up to date with src/ (`npm ci` builds
-// it through `prepare`; a built image has no src/ at all), otherwise the TypeScript sources through tsx, so an edit
-// under src/ is never shadowed by a stale build. tsx costs about a second of start-up and 40 MB, dist/ neither.
+// Entry point of the `portcullis` command. Runs the compiled dist/ when it is up to date with src/, otherwise the
+// TypeScript sources through tsx (build-status.js decides). tsx costs about a second of start-up and 40 MB, dist/
+// neither.
 // Of dist/, the bundle (dist/bundle/, scripts/bundle.mjs) starts about 100 ms sooner than the ~430 files dist/cli.js loads.
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
+import { buildToRun, entryPoint } from './build-status.js';
 // Node's own modules a gateway loads, imported before start-up mode sets V8 flags (below). Node compiles its modules
 // from a code cache built into the binary, and V8 accepts that cache only under the flags it was made with: each of
 // these loaded after setFlagsFromString() would be compiled from source instead. The order follows Node's. Not
@@ -50,47 +50,11 @@ if (!ownV8Flags) {
 }
 
 const root = new URL('../', import.meta.url);
-const sourceDir = new URL('src/', root);
-const stamp = new URL('dist/.build-stamp', root);
-
-/** True when some file under `dir` (tests aside) was modified after `since` (ms). About 1 ms for ~100 files. */
-function changedSince(dir, since) {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) {
-      if (changedSince(path, since)) return true;
-    } else if (!entry.name.endsWith('.test.ts') && statSync(path).mtimeMs > since) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function distIsCurrent() {
-  if (!existsSync(sourceDir)) return true; // built image: dist/ only
-  if (!existsSync(stamp)) return false; // never built, or a build failed half-way
-  return !changedSince(sourceDir.pathname.replace(/\/$/, ''), statSync(stamp).mtimeMs);
-}
-
-/**
- * True when the bundle may run: it exists, and no package was installed after the build. The bundle carries its
- * own copies of some libraries (zod, yaml, jose, OpenTelemetry), and `npm update` or `npm install <pkg>` do not
- * run `prepare`: dist/cli.js, which imports them from node_modules, then runs until the next build.
- */
-function bundleIsCurrent(bundle) {
-  if (!existsSync(bundle)) return false;
-  const installed = new URL('node_modules/.package-lock.json', root); // npm rewrites it at every install
-  return !existsSync(stamp) || !existsSync(installed) || statSync(installed).mtimeMs <= statSync(stamp).mtimeMs;
-}
-
-let cli;
-if (distIsCurrent()) {
-  const bundle = new URL('dist/bundle/cli.js', root);
-  cli = await import((bundleIsCurrent(bundle) ? bundle : new URL('dist/cli.js', root)).href);
-} else {
+const build = buildToRun(root);
+if (build === 'source') {
   const { register } = await import('tsx/esm/api');
   register();
-  cli = await import(new URL('src/cli.ts', root).href);
 }
+const cli = await import(entryPoint(root, build).href);
 const code = await cli.main(process.argv.slice(2));
 process.exitCode = code;
