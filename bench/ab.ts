@@ -18,7 +18,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, OFF, COMPLETE, UNLIMITED, accessToken, buildRevision, cpuTimeUs, gatewayConfig, median, removeRevision, startPinned, stop, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, OFF, COMPLETE, UNLIMITED, accessToken, buildRevision, cpuTimeUs, gatewayConfig, median, removeRevision, startPinned, stop, type Started, ensureCurrentBuild } from './harness.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -84,6 +84,7 @@ function wrk(url: string, headers: string[], seconds: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   const names = positionals.length > 0 ? positionals : ['bare', 'core', 'complete'];
   const worktree = values.against === undefined ? undefined : buildRevision(values.against);
   const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');

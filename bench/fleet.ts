@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { createClient, createCluster } from 'redis';
 import { createRedisKvStore } from '../src/kv/redis.js';
 import { bucketKey } from '../src/kv/redis-keys.js';
+import { ensureCurrentBuild } from './harness.js';
 import { freePort, ThrowawayRedis } from '../test/kv/redis-helpers.js';
 import { ThrowawayCluster, untilAnswering } from '../test/kv/redis-processes.js';
 
@@ -304,6 +305,7 @@ async function memoryPer100k(topology: Topology): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) throw new Error('wrk is not installed (apt-get install -y wrk)');
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-fleet-bench-'));
   const script = wrkScript(dir);

@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { buildToRun } from '../bin/build-status.js';
 
 export const ROOT = new URL('../', import.meta.url).pathname;
 export const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
@@ -155,6 +156,20 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Builds this checkout (`npm run build`) when bin/portcullis.js would not run its bundle: src/ changed since the last
+ * build, or a package was installed after it. Otherwise every gateway a benchmark starts would run the TypeScript
+ * sources through tsx, a second slower to start, 40 MB larger, and not the code users run, and `--against` would
+ * compare tsx with a build. Called by each benchmark before it starts a gateway.
+ */
+export function ensureCurrentBuild(): void {
+  const build = buildToRun(new URL('../', import.meta.url));
+  if (build === 'bundle') return;
+  process.stderr.write(`bench: ${build === 'source' ? 'src/ changed since the last build' : 'packages were installed after the last build'}: npm run build\n`);
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (result.status !== 0 || buildToRun(new URL('../', import.meta.url)) !== 'bundle') throw new Error('npm run build failed: the benchmark would measure tsx');
 }
 
 /**

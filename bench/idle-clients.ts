@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureCurrentBuild } from './harness.js';
 import { freePort } from '../test/helpers/ports.js';
 import { rssMb } from './startup.js';
 
@@ -118,6 +119,7 @@ export async function measureIdleClients(clients: number): Promise<IdleClientsRe
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   const { values } = parseArgs({ options: { clients: { type: 'string', default: '10000' } } });
   const r = await measureIdleClients(Number(values.clients));
   process.stdout.write(

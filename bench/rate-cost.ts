@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GATEWAY_CPU, LOAD_CPU, OFF, cpuTimeUs, gatewayConfig, median, startPinned, stop, type Started } from './harness.js';
+import { GATEWAY_CPU, LOAD_CPU, OFF, cpuTimeUs, gatewayConfig, median, startPinned, stop, type Started, ensureCurrentBuild } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +39,7 @@ function probe(url: string, rate: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   const backends = await startPinned(LOAD_CPU, ['--import', 'tsx', 'bench/backends.ts'], {}, '"Backends Started"');
   const ports = backends.line.ports as number[];
   const started: Started[] = [backends];

@@ -14,7 +14,7 @@ import { startLoginLoad } from './login-load.js';
 import { pairedProbe, startBurner } from './paired-logins.js';
 import { BARE_SERVER, measureSettledRss, measureStartup, startupCases } from './startup.js';
 import { measureIdleClients } from './idle-clients.js';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, median, type Started } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, median, type Started, ensureCurrentBuild } from './harness.js';
 
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');
@@ -379,6 +379,7 @@ async function startupScenario(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   const wanted = new Set(process.argv.slice(2).filter((a) => !a.startsWith('--')));
   if (wanted.has('tls')) {
     await import('./tls.js');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.js';
-import { ROOT, buildRevision, median, removeRevision } from './harness.js';
+import { ROOT, buildRevision, median, removeRevision, ensureCurrentBuild } from './harness.js';
 
 export interface StartupSample {
   /** Milliseconds from spawn() to the first 200 on /health. */
@@ -194,6 +194,7 @@ function withRevision(cases: readonly StartupCase[], worktree: string, rev: stri
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '10' }, against: { type: 'string' } }, allowPositionals: true });
   const { cases, cleanup } = startupCases();
   let worktree: string | undefined;

@@ -6,6 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ensureCurrentBuild } from './harness.js';
 import { freePort } from '../test/helpers/ports.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -114,6 +115,7 @@ http {
 }
 
 async function main(): Promise<void> {
+  ensureCurrentBuild();
   for (const tool of ['wrk', 'h2load', 'openssl']) if (!has(tool)) throw new Error(`${tool} is needed (apt-get install -y wrk nghttp2-client openssl)`);
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cert-'));
   const cert = join(dir, 'cert.pem');
