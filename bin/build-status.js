@@ -1,15 +1,19 @@
 // Which build of the command line a checkout runs: the bundle, the compiled dist/, or the TypeScript sources. Shared
 // by bin/portcullis.js, which picks its entry point with it, and the benchmarks, which build first rather than
 // measure a gateway that tsx compiles from source. Node's fs only: bin/portcullis.js imports this before start-up.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-/** True when some file under `dir` (tests aside) was modified after `since` (ms). About 1 ms for ~100 files. */
+/**
+ * True when some file under `dir` (tests aside) was modified after `since` (ms). About 1 ms for ~100 files. lstat, not
+ * stat: an editor's lock file (Emacs's `.#name`) is a symlink to nowhere, and counts as an edit under way.
+ */
 function changedSince(dir, since) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = `${dir}/${entry.name}`;
     if (entry.isDirectory()) {
       if (changedSince(path, since)) return true;
-    } else if (!entry.name.endsWith('.test.ts') && statSync(path).mtimeMs > since) {
+    } else if (!entry.name.endsWith('.test.ts') && lstatSync(path).mtimeMs > since) {
       return true;
     }
   }
@@ -30,7 +34,7 @@ export function buildToRun(root) {
   const stamp = new URL('dist/.build-stamp', root);
   if (existsSync(sourceDir)) {
     if (!existsSync(stamp)) return 'source'; // never built, or a build failed half-way
-    if (changedSince(sourceDir.pathname.replace(/\/$/, ''), statSync(stamp).mtimeMs)) return 'source';
+    if (changedSince(fileURLToPath(sourceDir).replace(/\/$/, ''), statSync(stamp).mtimeMs)) return 'source';
   }
   if (!existsSync(new URL('dist/bundle/cli.js', root))) return 'dist';
   const installed = new URL('node_modules/.package-lock.json', root); // npm rewrites it at every install

@@ -1,9 +1,9 @@
 // Which build bin/portcullis.js runs (bin/build-status.js), on throwaway checkouts whose file times are set by hand.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { buildToRun, entryPoint } from '../../bin/build-status.js';
 
@@ -16,8 +16,9 @@ function put(root: string, file: string, ageS: number): void {
   utimesSync(path, at, at);
 }
 
+/** A checkout under a directory whose name has a space (a file: URL spells it %20). */
 function checkout(files: Record<string, number>): URL {
-  const root = mkdtempSync(join(tmpdir(), 'portcullis-build-status-'));
+  const root = mkdtempSync(join(tmpdir(), 'portcullis build-status-'));
   for (const [file, ageS] of Object.entries(files)) put(root, file, ageS);
   return pathToFileURL(`${root}/`);
 }
@@ -36,6 +37,19 @@ test('an edit under src/ after the build runs the sources, however deep the file
   put(fileURLPath(root), 'src/proxy/deep/forward.ts', 10);
   assert.equal(buildToRun(root), 'source');
   assert.equal(entryPoint(root).href, new URL('src/cli.ts', root).href);
+});
+
+test("an editor's lock file (a symlink to nowhere) counts as an edit and does not crash the check", (t) => {
+  const root = checkout({ 'src/cli.ts': 300, 'dist/.build-stamp': 100, 'dist/bundle/cli.js': 100 });
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  symlinkSync('user@host.1234:1700000000', join(fileURLPath(root), 'src/.#cli.ts'));
+  assert.equal(buildToRun(root), 'source');
+});
+
+test('built, but without the bundle (it failed or was removed): dist/cli.js', (t) => {
+  const root = checkout({ 'src/cli.ts': 300, 'dist/.build-stamp': 100, 'dist/cli.js': 100 });
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  assert.equal(buildToRun(root), 'dist');
 });
 
 test('never built, or a build that failed before its stamp: the sources', (t) => {
@@ -60,5 +74,5 @@ test('a built image (no src/) runs the bundle, or dist/cli.js without one', (t) 
 });
 
 function fileURLPath(root: URL): string {
-  return root.pathname.replace(/\/$/, '');
+  return fileURLToPath(root).replace(/\/$/, '');
 }
