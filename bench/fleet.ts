@@ -14,11 +14,10 @@ import { stringify } from 'yaml';
 import { createClient, createCluster } from 'redis';
 import { createRedisKvStore } from '../src/kv/redis.js';
 import { bucketKey } from '../src/kv/redis-keys.js';
-import { ensureCurrentBuild } from './harness.js';
+import { ROOT, ensureCurrentBuild } from './harness.js';
 import { freePort, ThrowawayRedis } from '../test/kv/redis-helpers.js';
 import { ThrowawayCluster, untilAnswering } from '../test/kv/redis-processes.js';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 const SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? '10');
 const SIZES = (process.env.BENCH_FLEET_SIZES ?? '1,2,4').split(',').map(Number);
 const TOPOLOGY = process.env.BENCH_FLEET_TOPOLOGY ?? 'cluster';
@@ -305,8 +304,8 @@ async function memoryPer100k(topology: Topology): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  ensureCurrentBuild();
   if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) throw new Error('wrk is not installed (apt-get install -y wrk)');
+  ensureCurrentBuild();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-fleet-bench-'));
   const script = wrkScript(dir);
   const backend = spawn(process.execPath, ['--import', 'tsx', 'bench/backends.ts'], { cwd: ROOT, env: { ...process.env, BACKENDS: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -4,10 +4,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { buildToRun } from '../bin/build-status.js';
 
-export const ROOT = new URL('../', import.meta.url).pathname;
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
 export const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -158,18 +159,29 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** What bin/portcullis.js would run instead of the bundle, in words. */
+const NOT_THE_BUNDLE = {
+  source: 'the TypeScript sources through tsx (src/ changed since the last build, or it was never built)',
+  dist: 'dist/cli.js, not the bundle (no bundle, or packages were installed after the last build)',
+} as const;
+
 /**
- * Builds this checkout (`npm run build`) when bin/portcullis.js would not run its bundle: src/ changed since the last
- * build, or a package was installed after it. Otherwise every gateway a benchmark starts would run the TypeScript
- * sources through tsx, a second slower to start, 40 MB larger, and not the code users run, and `--against` would
- * compare tsx with a build. Called by each benchmark before it starts a gateway.
+ * Builds this checkout (`npm run build`) whenever bin/portcullis.js would not run its bundle. Otherwise every gateway
+ * a benchmark starts would run something users do not (tsx is a second slower to start and 40 MB larger), and
+ * `--against` would compare it with a build. Called by each benchmark before it starts a gateway.
  */
 export function ensureCurrentBuild(): void {
-  const build = buildToRun(new URL('../', import.meta.url));
-  if (build === 'bundle') return;
-  process.stderr.write(`bench: ${build === 'source' ? 'src/ changed since the last build' : 'packages were installed after the last build'}: npm run build\n`);
-  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (result.status !== 0 || buildToRun(new URL('../', import.meta.url)) !== 'bundle') throw new Error('npm run build failed: the benchmark would measure tsx');
+  const root = new URL('../', import.meta.url);
+  const before = buildToRun(root);
+  if (before === 'bundle') return;
+  process.stderr.write(`bench: bin/portcullis.js would run ${NOT_THE_BUNDLE[before]}: npm run build\n`);
+  // tsc reports its errors on stdout: both streams go to stderr, the benchmark's own output stays clean.
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (result.status !== 0) throw new Error('npm run build failed (its output is above)');
+  const after = buildToRun(root);
+  if (after !== 'bundle') {
+    throw new Error(`after npm run build, bin/portcullis.js would still run ${NOT_THE_BUNDLE[after]}: a file saved during the build, or a clock ahead?`);
+  }
 }
 
 /**

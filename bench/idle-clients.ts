@@ -11,11 +11,10 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureCurrentBuild } from './harness.js';
+import { ROOT, ensureCurrentBuild } from './harness.js';
 import { freePort } from '../test/helpers/ports.js';
 import { rssMb } from './startup.js';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 
 export interface IdleClientsResult {
   readonly clients: number;

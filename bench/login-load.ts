@@ -1,7 +1,6 @@
 // Keeps logins running against a gateway from a separate process (pinned to the load core) during a measurement.
 import { spawn } from 'node:child_process';
-
-const ROOT = new URL('../', import.meta.url).pathname;
+import { ROOT } from './harness.js';
 
 export interface LoginLoad {
   /** Resolves once the user exists and the login loop has started. */

@@ -31,7 +31,12 @@ function probe(url: string, rate: number): Promise<number> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('error', reject);
     child.on('close', () => {
-      const count = Number((JSON.parse(out.trim().split('\n').pop() ?? '{}') as { count?: number }).count);
+      let count = Number.NaN;
+      try {
+        count = Number((JSON.parse(out.trim().split('\n').pop() ?? '{}') as { count?: number }).count);
+      } catch {
+        // not the probe's JSON line: reported below
+      }
       if (Number.isFinite(count) && count > 0) resolve(count);
       else reject(new Error(`latency probe against ${url} failed: ${out.slice(-200)}`));
     });

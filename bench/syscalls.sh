@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-5}"
-# Measure the build users run, not the sources through tsx (bench/harness.ts ensureCurrentBuild does the same).
-node -e "import('./bin/build-status.js').then((m) => process.exit(m.buildToRun(new URL('file://$PWD/')) === 'bundle' ? 0 : 1))" \
-  || { echo "bench: src/ changed since the last build: npm run build" >&2; npm run build >/dev/null; }
+# Measure the bundle users run, built first when it is not current (as every TypeScript benchmark does).
+node --import tsx --input-type=module -e "(await import('./bench/harness.ts')).ensureCurrentBuild();"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -6,10 +6,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ensureCurrentBuild } from './harness.js';
+import { ROOT, ensureCurrentBuild } from './harness.js';
 import { freePort } from '../test/helpers/ports.js';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '64');
 const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
@@ -115,8 +114,8 @@ http {
 }
 
 async function main(): Promise<void> {
-  ensureCurrentBuild();
   for (const tool of ['wrk', 'h2load', 'openssl']) if (!has(tool)) throw new Error(`${tool} is needed (apt-get install -y wrk nghttp2-client openssl)`);
+  ensureCurrentBuild();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-cert-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
