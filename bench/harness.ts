@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { buildToRun } from '../bin/build-status.js';
 
-export const ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** The checkout, as a file: URL (for bin/build-status.js) and as a path. */
+const ROOT_URL = new URL('../', import.meta.url);
+export const ROOT = fileURLToPath(ROOT_URL);
 export const GATEWAY_CPU = process.env.BENCH_GATEWAY_CPU ?? '0';
 export const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -159,6 +161,23 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** What the open-loop probe (bench/latency-probe.ts) reports: requests completed, failed, and latency in ms. */
+export interface ProbeResult {
+  readonly count: number;
+  readonly errors: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs the open-loop probe pinned to the load core against `url`: `rate` requests/s for `seconds`. */
+export function runProbe(url: string, rate: number, seconds: number, header?: string): ProbeResult {
+  const args = ['-c', LOAD_CPU, process.execPath, '--import', 'tsx', 'bench/latency-probe.ts', url, String(rate), String(seconds)];
+  if (header) args.push(header);
+  const out = spawnSync('taskset', args, { cwd: ROOT, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`latency probe against ${url} failed: ${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!) as ProbeResult;
+}
+
 /** What bin/portcullis.js would run instead of the bundle, in words. */
 const NOT_THE_BUNDLE = {
   source: 'the TypeScript sources through tsx (src/ changed since the last build, or it was never built)',
@@ -171,14 +190,13 @@ const NOT_THE_BUNDLE = {
  * `--against` would compare it with a build. Called by each benchmark before it starts a gateway.
  */
 export function ensureCurrentBuild(): void {
-  const root = new URL('../', import.meta.url);
-  const before = buildToRun(root);
+  const before = buildToRun(ROOT_URL);
   if (before === 'bundle') return;
   process.stderr.write(`bench: bin/portcullis.js would run ${NOT_THE_BUNDLE[before]}: npm run build\n`);
   // tsc reports its errors on stdout: both streams go to stderr, the benchmark's own output stays clean.
   const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
   if (result.status !== 0) throw new Error('npm run build failed (its output is above)');
-  const after = buildToRun(root);
+  const after = buildToRun(ROOT_URL);
   if (after !== 'bundle') {
     throw new Error(`after npm run build, bin/portcullis.js would still run ${NOT_THE_BUNDLE[after]}: a file saved during the build, or a clock ahead?`);
   }

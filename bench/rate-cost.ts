@@ -4,12 +4,11 @@
 // the other, rounds interleaved, medians printed. On this VM each request that arrives alone pays its own wake-ups
 // (epoll, a write that wakes the other core), so the cost per request falls as the rate rises. Not a test.
 // Run: node --import tsx bench/rate-cost.ts [--rounds 3] [--seconds 6] [--rates 750,1500,3000,6000]
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GATEWAY_CPU, LOAD_CPU, OFF, cpuTimeUs, gatewayConfig, median, startPinned, stop, type Started, ensureCurrentBuild } from './harness.js';
+import { GATEWAY_CPU, LOAD_CPU, OFF, cpuTimeUs, gatewayConfig, median, runProbe, startPinned, stop, type Started, ensureCurrentBuild } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,25 +21,11 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const RATES = values.rates.split(',').map(Number);
 
-/** Runs the open-loop probe at `rate` for SECONDS; resolves with the number of requests it completed. */
-function probe(url: string, rate: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const args = ['-c', LOAD_CPU, process.execPath, '--import', 'tsx', 'bench/latency-probe.ts', url, String(rate), String(SECONDS)];
-    const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', () => {
-      let count = Number.NaN;
-      try {
-        count = Number((JSON.parse(out.trim().split('\n').pop() ?? '{}') as { count?: number }).count);
-      } catch {
-        // not the probe's JSON line: reported below
-      }
-      if (Number.isFinite(count) && count > 0) resolve(count);
-      else reject(new Error(`latency probe against ${url} failed: ${out.slice(-200)}`));
-    });
-  });
+/** Runs the open-loop probe at `rate` for SECONDS; the number of requests it completed. */
+function probe(url: string, rate: number): number {
+  const { count } = runProbe(url, rate, SECONDS);
+  if (!(count > 0)) throw new Error(`latency probe against ${url} completed no request`);
+  return count;
 }
 
 async function main(): Promise<void> {
@@ -58,12 +43,12 @@ async function main(): Promise<void> {
       { name: 'bare pass-through', process: bare },
       { name: 'gateway (core)', process: gateway },
     ].map((t) => ({ ...t, url: `http://127.0.0.1:${t.process.line.port as number}/`, cpuUs: new Map<number, number[]>() }));
-    for (const t of targets) await probe(t.url, RATES[RATES.length - 1]!); // warm-up: JIT, pools
+    for (const t of targets) probe(t.url, RATES[RATES.length - 1]!); // warm-up: JIT, pools
     for (let round = 0; round < ROUNDS; round++) {
       for (const rate of RATES) {
         for (const t of targets) {
           const before = cpuTimeUs(t.process.child.pid!);
-          const requests = await probe(t.url, rate);
+          const requests = probe(t.url, rate);
           const us = (cpuTimeUs(t.process.child.pid!) - before) / requests;
           t.cpuUs.set(rate, [...(t.cpuUs.get(rate) ?? []), us]);
           process.stderr.write(`  round ${round + 1}, ${rate}/s, ${t.name}: ${us.toFixed(1)} CPU µs/req\n`);

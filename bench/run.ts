@@ -14,7 +14,7 @@ import { startLoginLoad } from './login-load.js';
 import { pairedProbe, startBurner } from './paired-logins.js';
 import { BARE_SERVER, measureSettledRss, measureStartup, startupCases } from './startup.js';
 import { measureIdleClients } from './idle-clients.js';
-import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, median, type Started, ensureCurrentBuild } from './harness.js';
+import { ROOT, GATEWAY_CPU, LOAD_CPU, REDIS_URL, cpuTimeUs, startPinned, stop, gatewayConfig, OFF, UNLIMITED, COMPLETE, accessToken, median, type Started, ensureCurrentBuild, runProbe } from './harness.js';
 
 const DURATION = process.env.BENCH_DURATION ?? '10s';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');
@@ -102,11 +102,7 @@ function wrk(name: string, url: string, headers: string[] = [], duration = DURAT
 function probe(name: string, url: string, header: string | undefined, rate = PROBE_RATE, seconds = PROBE_SECONDS): Result {
   const pid = measuredPid;
   const cpuBefore = pid === undefined ? 0 : cpuTimeUs(pid);
-  const args = ['-c', LOAD_CPU, process.execPath, '--import', 'tsx', 'bench/latency-probe.ts', url, String(rate), String(seconds)];
-  if (header) args.push(header);
-  const out = spawnSync('taskset', args, { cwd: ROOT, encoding: 'utf8' });
-  if (out.status !== 0) throw new Error(`probe failed: ${out.stderr}`);
-  const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { count: number; errors: number; p50: number; p99: number };
+  const r = runProbe(url, rate, seconds, header);
   if (r.errors > 0) process.stderr.write(`  note: ${name}: ${r.errors} failed requests\n`);
   const cpuUs = pid === undefined ? Number.NaN : (cpuTimeUs(pid) - cpuBefore) / r.count;
   return { name, rps: r.count / seconds, p50: r.p50, p99: r.p99, cpuUs };
