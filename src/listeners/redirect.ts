@@ -1,15 +1,14 @@
 // The optional cleartext listener (server.http_redirect): every request is answered 308 to the same URL on https.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-
-/** A Host header value we are willing to put into a Location: a DNS name or an IPv4/bracketed IPv6, optional port. */
-const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+import { authorityProblem } from '../pipeline/host-check.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
  * then the path and query unchanged. Undefined when the Host is missing or not a plain host name (never echoed).
  */
 export function redirectLocation(host: string | undefined, url: string | undefined, httpsPort: number): string | undefined {
-  if (host === undefined || !HOST.test(host)) return undefined;
+  // Only a value the proxy listener would accept too (host-check.ts): a plain name or address, optional port.
+  if (host === undefined || host === '' || authorityProblem(host) !== undefined) return undefined;
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
   const path = url !== undefined && url.startsWith('/') ? url : '/';
   return `https://${name.toLowerCase()}${httpsPort === 443 ? '' : `:${httpsPort}`}${path}`;

@@ -15,6 +15,7 @@ import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
+import { checkRequestHost } from './host-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { sendError } from './reply.js';
@@ -121,9 +122,10 @@ export class Pipeline implements AttemptListener {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx);
     // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
-    const badTarget = checkRequestTarget(ctx.req.url);
-    if (badTarget !== undefined) {
-      sendError(ctx, badTarget);
+    // And only a plain authority (host-check.ts): routes match the host, and the backend must read the same one.
+    const badRequest = checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
+    if (badRequest !== undefined) {
+      sendError(ctx, badRequest);
       return;
     }
     const route = table.match(ctx);

@@ -21,6 +21,8 @@ const REQUEST_HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 const RESPONSE_HOP_BY_HOP: ReadonlySet<string> = new Set([
+  // HTTP2-Settings belongs to an HTTP/1.1 upgrade to h2c, and node's HTTP/2 responses refuse it.
+  'http2-settings',
   'connection',
   'keep-alive',
   'te',
@@ -92,8 +94,8 @@ export function upstreamRequestHeaders(
   const proto = incoming['x-forwarded-proto'];
   out['x-forwarded-proto'] = facts.peerTrusted && typeof proto === 'string' ? proto : facts.secure ? 'https' : 'http';
   const fwdHost = incoming['x-forwarded-host'];
-  // HTTP/2 carries the host as ":authority" (a client may still send Host; RFC 9113 §8.3.1 says they must agree).
-  const host = incoming.host ?? (incoming[':authority'] as string | undefined);
+  // HTTP/2 carries the host as ":authority" (a client may still send Host: the driver refused one that disagrees).
+  const host = (incoming[':authority'] as string | undefined) ?? incoming.host;
   if (out.host === undefined && host !== undefined) out.host = host;
   if (facts.peerTrusted && typeof fwdHost === 'string') out['x-forwarded-host'] = fwdHost;
   else if (host !== undefined) out['x-forwarded-host'] = host;

@@ -37,7 +37,8 @@ export class RequestMatchInput implements MatchInput {
     this.preflight = asPreflight && isPreflight(method, headers.origin, asked);
     this.method = this.preflight ? String(asked).toUpperCase() : (method ?? 'GET');
     this.path = path;
-    this.host = hostOf(headers.host ?? (headers[':authority'] as string | undefined));
+    // HTTP/2's :authority names the target (RFC 9113 §8.3.1); the driver refused a Host that disagrees with it.
+    this.host = hostOf((headers[':authority'] as string | undefined) ?? headers.host);
     this.#headers = headers;
   }
 
