@@ -41,8 +41,11 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) {
-    const line = doc.errors[0]!.linePos?.[0]?.line;
-    throw new ConfigError(`${origin}: invalid YAML${line ? ` at line ${line}` : ''}`);
+    // The line, counted from the error's offset: prettyErrors (off, since its message quotes the source, which may
+    // hold a secret) is what would fill linePos.
+    const offset = doc.errors[0]!.pos[0];
+    const line = text.slice(0, offset).split('\n').length;
+    throw new ConfigError(`${origin}: invalid YAML at line ${line}`);
   }
   try {
     visit(doc, {

@@ -28,18 +28,28 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
       // The policy here is the only one: an upstream's own access-control-* headers (a framework reflecting any
       // Origin, say) would otherwise let a disallowed origin read the response.
       for (const name in headers) if (name.startsWith('access-control-')) delete headers[name];
-      const origin = ctx.req.headers.origin;
-      if (typeof origin !== 'string') return;
+      // Vary even when no Origin came: the response differs with one, and a shared cache must not serve this copy
+      // (without CORS headers) to a browser's cross-origin request.
       addVary(headers, 'Origin');
-      if (!originAllowed(policy, origin)) return;
+      const origin = ctx.req.headers.origin;
+      if (typeof origin !== 'string' || !originAllowed(policy, origin)) return;
       Object.assign(headers, responseCorsHeaders(policy, origin));
     },
   };
 }
 
-/** Adds a token to Vary without dropping what the upstream sent. */
+/**
+ * Adds a token to Vary without dropping what the upstream sent. Split on commas and trimmed token by token: a regex
+ * split around `\s*,\s*` takes quadratic time on a long run of spaces, and the upstream writes this value.
+ */
 function addVary(headers: OutgoingHttpHeaders, token: string): void {
   const current = headers.vary;
-  if (current === undefined) headers.vary = token;
-  else if (!String(current).toLowerCase().split(/\s*,\s*/).includes(token.toLowerCase())) headers.vary = `${String(current)}, ${token}`;
+  if (current === undefined) {
+    headers.vary = token;
+    return;
+  }
+  const value = Array.isArray(current) ? current.join(',') : String(current);
+  const wanted = token.toLowerCase();
+  for (const listed of value.split(',')) if (listed.trim().toLowerCase() === wanted) return;
+  headers.vary = `${value}, ${token}`;
 }

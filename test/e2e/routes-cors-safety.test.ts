@@ -91,3 +91,36 @@ test('an exact path route also covers the path with a trailing slash', async () 
     await backend.stop();
   }
 });
+
+test('every response on a CORS route varies on Origin, merged into the Vary the upstream sent', async () => {
+  // The upstream's own Vary, as awkwardly spaced as a header allows.
+  const upstream = createServer((req, res) => {
+    const vary = req.url === '/spaced' ? `Accept-Encoding${' '.repeat(4_000)},${' '.repeat(4_000)}origin` : req.url === '/accept' ? 'Accept' : undefined;
+    res.writeHead(200, vary === undefined ? {} : { vary });
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const port = (upstream.address() as AddressInfo).port;
+  const gw = await startInProcess({
+    load_balancing: { upstreams: [{ name: 'u', address: '127.0.0.1', port }] },
+    middleware: { cors: { allowed_origins: ['https://app.example.com'], allow_credentials: true } },
+  });
+  try {
+    // Without an Origin the response has no CORS headers: a shared cache must not hand this copy to a browser's
+    // cross-origin request, so it varies on Origin too.
+    const plain = await gw.gateway.inject({ url: '/none' });
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    assert.equal(plain.headers.vary, 'Origin');
+    const disallowed = await gw.gateway.inject({ url: '/accept', headers: { origin: 'https://evil.example' } });
+    assert.equal(disallowed.headers.vary, 'Accept, Origin');
+    const allowed = await gw.gateway.inject({ url: '/accept', headers: { origin: 'https://app.example.com' } });
+    assert.equal(allowed.headers.vary, 'Accept, Origin');
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com');
+    // Already listed (any case, any spacing): not added twice.
+    const spaced = await gw.gateway.inject({ url: '/spaced', headers: { origin: 'https://app.example.com' } });
+    assert.equal(String(spaced.headers.vary).match(/origin/gi)?.length, 1);
+  } finally {
+    await gw.close();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  }
+});
