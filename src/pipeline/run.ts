@@ -88,6 +88,13 @@ export class Pipeline implements AttemptListener {
   /** The 'upgrade' handler: the same phases, answered on the raw socket until the upstream switches protocols. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const setup = this.#setup;
+    // An Upgrade pipelined behind a request still being answered: the socket belongs to that response, and
+    // assignSocket would throw from inside node's parser and take the process down. Neither exchange can go on
+    // cleanly on one socket, so it is closed (the earlier request is logged 499 by its own close handler).
+    if ((socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
     const res = new NodeServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as never);
