@@ -7,6 +7,8 @@ import { conditionsOf } from '../routing/from-config.js';
 import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from '../routing/conditions.js';
 import { rewritePath } from '../routing/rewrite.js';
 import { isAuthPath } from '../auth/paths.js';
+import { checkRequestTarget } from '../pipeline/path-check.js';
+import { checkRequestHost } from '../pipeline/host-check.js';
 
 /** One row of the table, as printed (and as `--json` emits it). */
 export interface RouteRow {
@@ -22,6 +24,8 @@ export interface MatchReport {
   readonly request: { readonly method: string; readonly host: string; readonly path: string };
   /** The winning route, or a gateway route ("health", "auth"), or null. */
   readonly route: string | null;
+  /** Why the gateway answers 400 before routing (the request target or Host it refuses); absent otherwise. */
+  readonly refused?: string;
   readonly matched_because: readonly string[];
   readonly tried: readonly { readonly route: string; readonly failed: string }[];
   readonly upstream: { readonly service: readonly string[]; readonly method: string; readonly path: string; readonly host: string } | null;
@@ -70,16 +74,27 @@ export function routeRows(config: Config): RouteRow[] {
   });
 }
 
-/** Parses `--match "GET https://api.example.com/users/1?x=1"` (the scheme is optional; a bare path means no host). */
+/**
+ * Parses `--match "GET https://api.example.com/users/1?x=1"` (the scheme is optional; a bare path means no host).
+ * Read as written, not through `new URL()`: a URL parser would resolve `..`, decode, or read `x@host` as `host`,
+ * and report a route for a request the gateway refuses.
+ */
 export function parseMatchArgument(spec: string): { method: string; authority: string; path: string; query: string } {
   const trimmed = spec.trim();
   const space = trimmed.indexOf(' ');
   const method = space === -1 ? 'GET' : trimmed.slice(0, space).toUpperCase();
-  let target = space === -1 ? trimmed : trimmed.slice(space + 1).trim();
-  if (!/^[a-z]+:\/\//i.test(target) && !target.startsWith('/')) target = `http://${target}`;
-  const url = new URL(target, 'http://no-host.invalid');
-  const authority = target.startsWith('/') ? '' : url.host;
-  return { method, authority, path: url.pathname, query: url.search };
+  let rest = space === -1 ? trimmed : trimmed.slice(space + 1).trim();
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(rest);
+  if (scheme !== null) rest = rest.slice(scheme[0].length);
+  let authority = '';
+  if (!rest.startsWith('/')) {
+    const end = rest.search(/[/?]/);
+    authority = end === -1 ? rest : rest.slice(0, end);
+    rest = end === -1 ? '/' : rest.slice(end);
+    if (rest.startsWith('?')) rest = `/${rest}`;
+  }
+  const q = rest.indexOf('?');
+  return { method, authority, path: q === -1 ? rest : rest.slice(0, q), query: q === -1 ? '' : rest.slice(q) };
 }
 
 /** Which route `spec` takes, why, and what its upstream would receive. */
@@ -92,6 +107,9 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   }
   const host = hostOf(authority);
   const request = { method, host, path };
+  // The gateway's own first step: a target or authority it would refuse reaches no route.
+  const refused = checkRequestTarget(path + query) ?? (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: ['Host', authority] }));
+  if (refused !== undefined) return { request, route: null, refused: String(refused.details), matched_because: [], tried: [], upstream: null };
   const input: MatchInput = { method, host, path, header: (name) => headers[name] };
   if (path === '/health') return { request, route: 'health', matched_because: ['the gateway answers /health itself'], tried: [], upstream: null };
   if (config.middleware.auth.enabled && isAuthPath(path)) {
@@ -148,6 +166,10 @@ export function formatMatch(report: MatchReport): string {
   const { request } = report;
   const lines = [`request: ${request.method} ${request.host || '(no host)'} ${request.path}`];
   for (const t of report.tried) lines.push(`  tried ${t.route}: ${t.failed}`);
+  if (report.refused !== undefined) {
+    lines.push(`refused before routing: the gateway answers 400 bad_request (${report.refused})`);
+    return lines.join('\n') + '\n';
+  }
   if (report.route === null) {
     lines.push('no route matches: the gateway answers 404 route_not_found');
     return lines.join('\n') + '\n';

@@ -29,3 +29,20 @@ test('portcullis routes --match says which route wins, why, what was tried, and 
   assert.match(miss.stdout, /tried users: method DELETE is not GET, POST/);
   assert.match(miss.stdout, /no route matches: the gateway answers 404 route_not_found/);
 });
+
+test('portcullis routes --match reads the request as written: what the gateway refuses matches no route', async () => {
+  for (const [spec, rule] of [
+    ['GET https://api.example.com/users/../admin', /request target not canonical: dot-segment/],
+    ['GET https://api.example.com/users/%2E%2E/admin', /request target not canonical: percent-encoded unreserved/],
+    ['GET https://x@api.example.com/users/1', /invalid Host: user information/],
+    ['GET http://127.1/users/1', /invalid Host: numeric host/],
+  ] as const) {
+    const run = await runCli(['routes', '--config', SAMPLE, '--match', spec]);
+    assert.equal(run.code, 3, spec);
+    assert.match(run.stdout, /refused before routing: the gateway answers 400 bad_request/, spec);
+    assert.match(run.stdout, rule, spec);
+    assert.doesNotMatch(run.stdout, /^route:/m, spec);
+  }
+  const json = await runCli(['routes', '--config', SAMPLE, '--json', '--match', 'GET https://x@api.example.com/users/1']);
+  assert.match(String((JSON.parse(json.stdout) as { refused?: string }).refused), /invalid Host/);
+});
