@@ -3,6 +3,8 @@
 import type { Config } from './schema.js';
 import { DEFAULT_SERVICE } from './services.js';
 import { OwnedHeaders, isOwnedResponseHeader } from '../proxy/owned-headers.js';
+import { conditionsOf } from '../routing/from-config.js';
+import type { RouteConditions } from '../routing/conditions.js';
 
 /** Names of the gateway's own routes in logs and metrics (and of the implicit catch-all route). */
 export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'auth', 'proxy']);
@@ -58,7 +60,48 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader));
     if (ownedOut !== undefined) return `${at}.response_headers: "${ownedOut}" is set by the gateway and cannot be rewritten`;
   }
+  return duplicateMatchProblem(config.routes);
+}
+
+/**
+ * Two routes whose match conditions are the same once normalised as the matcher normalises them: whichever the
+ * matcher tries second can never be chosen. Only exact duplicates; a route shadowed by a broader one is legitimate
+ * (a catch-all after specific routes) and not reported.
+ */
+function duplicateMatchProblem(routes: Config['routes']): string | undefined {
+  const firstWithKey = new Map<string, number>();
+  for (let i = 0; i < routes.length; i++) {
+    const conditions = conditionsOf(routes[i]!);
+    const key = matchKey(conditions);
+    const earlier = firstWithKey.get(key);
+    if (earlier === undefined) {
+      firstWithKey.set(key, i);
+      continue;
+    }
+    // The matcher tries a route with methods or headers conditions first ("headers: {}" counts), then file order.
+    const earlierFirst = isConditional(conditionsOf(routes[earlier]!)) || !isConditional(conditions);
+    const [live, dead] = earlierFirst ? [earlier, i] : [i, earlier];
+    return (
+      `routes[${dead}].match: same match conditions as routes[${live}] ("${routes[live]!.name}"), which the matcher ` +
+      `tries first: route "${routes[dead]!.name}" can never be chosen`
+    );
+  }
   return undefined;
+}
+
+function isConditional(c: RouteConditions): boolean {
+  return c.methods !== undefined || c.headers !== undefined;
+}
+
+/**
+ * The conditions as the matcher compares them: hosts and methods as sets, headers by name, an exact path apart from
+ * a prefix (the prefix already without its trailing slash). An empty headers map requires nothing, like none.
+ */
+function matchKey(c: RouteConditions): string {
+  const set = (values: readonly string[] | undefined) => (values === undefined ? null : [...new Set(values)].sort());
+  const headers = c.headers === undefined ? [] : Object.entries(c.headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const path = c.path !== undefined ? ['path', c.path] : ['prefix', c.pathPrefix];
+  return JSON.stringify([set(c.hosts), path, set(c.methods), headers]);
 }
 
 function ownedIn(

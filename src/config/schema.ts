@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
+import { addPrefixProblem, originProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
 
 /** A listen address that only this machine can reach: a loopback literal or `localhost`. */
 function isLoopbackListenHost(host: string): boolean {
@@ -234,11 +235,38 @@ const httpMethod = z
   .regex(/^[A-Za-z]+$/, 'must be an HTTP method')
   .transform((m) => m.toUpperCase());
 
+/** A refinement from a "why not" function of route-values.ts: its reason becomes the key's error. */
+function refusing<T>(problemOf: (value: T) => string | undefined): (value: T, ctx: z.RefinementCtx) => void {
+  return (value, ctx) => {
+    const message = problemOf(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  };
+}
+
+/** A route's `path` or `path_prefix`: a canonical path the gateway can route (no "*", no "?"). */
+const routePath = (key: RoutePathKey) =>
+  z
+    .string()
+    .startsWith('/')
+    .superRefine(refusing((value: string) => routePathProblem(value, key)));
+
+/**
+ * An `allowed_origins` entry: "*" or a serialized origin, lower-cased (scheme and host compare case-insensitively,
+ * and browsers send them in lower case), so the parsed config holds the one spelling a browser's Origin can equal.
+ * A refinement, not an issue raised in the transform: a route's `cors` is a union with "off", and zod reports a
+ * branch's own message only when its issues are refinements; else the user would read "Invalid input".
+ */
+const allowedOrigin = z
+  .string()
+  .min(1)
+  .superRefine(refusing((value: string) => originProblem(value.toLowerCase())))
+  .transform((value) => value.toLowerCase());
+
 /** `middleware.cors`, and a route's own `cors`. */
 const cors = z
   .object({
-    /** Exact origins ("https://app.example.com"), or "*" (only without credentials). */
-    allowed_origins: z.array(z.string().min(1)).min(1),
+    /** Exact origins ("https://app.example.com", no path or trailing slash, no wildcard), or "*" (only without credentials). */
+    allowed_origins: z.array(allowedOrigin).min(1),
     allowed_methods: z.array(httpMethod).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
     allowed_headers: z.array(headerName).default(['authorization', 'content-type']),
     expose_headers: z.array(headerName).default([]),
@@ -272,10 +300,10 @@ const routeMatch = z
       )
       .min(1)
       .optional(),
-    /** Prefix on segment boundaries: /users matches /users and /users/1, never /usersx. */
-    path_prefix: z.string().startsWith('/').optional(),
-    /** Exact path. */
-    path: z.string().startsWith('/').optional(),
+    /** Prefix on segment boundaries: /users matches /users and /users/1, never /usersx. Canonical, no "*" or "?". */
+    path_prefix: routePath('path_prefix').optional(),
+    /** Exact path. Canonical, no "*" or "?". */
+    path: routePath('path').optional(),
     methods: z.array(httpMethod).min(1).optional(),
     /** Exact header values; names case-insensitive. */
     headers: z.record(headerName, z.string()).optional(),
@@ -297,10 +325,10 @@ const route = z
     split: z.array(splitEntry).min(1).optional(),
     /** Remove the matched path_prefix before forwarding (then X-Forwarded-Prefix is set). */
     strip_prefix: z.boolean().default(false),
-    /** Prepended after stripping, joined with one slash. */
-    add_prefix: z.string().startsWith('/').optional(),
-    /** Host sent upstream: preserve (the client's), upstream (address:port of the chosen upstream), or a literal. */
-    host: z.string().min(1).default('preserve'),
+    /** Prepended after stripping, joined with one slash. Canonical, no "?": the result is forwarded as is. */
+    add_prefix: z.string().startsWith('/').superRefine(refusing(addPrefixProblem)).optional(),
+    /** Host sent upstream: preserve (the client's), upstream (address:port of the chosen upstream), or a literal host[:port]. */
+    host: z.string().min(1).superRefine(refusing(routeHostProblem)).default('preserve'),
     /** Default: required when middleware.auth.enabled, else off. */
     auth: z.enum(['required', 'optional', 'off']).optional(),
     /** Credentials the route accepts when auth is on; default middleware.auth.auth_methods. */

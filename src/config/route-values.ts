@@ -1,0 +1,104 @@
+// Route and CORS values that parse but can never work, refused at load (check-config, start-up, reload) instead of
+// leaving a route that silently protects or rewrites nothing. Each function gives the reason (the schema prefixes the
+// key path) or undefined for a value that works.
+//
+// Why here and not in the schema's regexes: the rules are the gateway's own request checks (path-check.ts for
+// targets, host-check.ts for authorities), reused so that config and requests can never disagree on what is canonical.
+import { targetProblem } from '../pipeline/path-check.js';
+import { authorityProblem } from '../pipeline/host-check.js';
+
+/** The route path keys: an exact `path`, or a `path_prefix`. */
+export type RoutePathKey = 'path' | 'path_prefix';
+
+/** `/admin/*` → `/admin`, `/*` → `/`, else undefined: what a trailing "/*" most likely meant. */
+function meantPrefix(value: string): string | undefined {
+  if (!/^[^*]*\/\*+$/.test(value)) return undefined;
+  return value.replace(/\/\*+$/, '') || '/';
+}
+
+/** Why a `*` in a route path never works: it is a literal character, so `/admin/*` matches only `/admin/*` itself. */
+function wildcardProblem(value: string, key: RoutePathKey): string {
+  const meant = meantPrefix(value);
+  if (meant === undefined) return 'must not contain "*": there are no wildcards in route paths ("*" only matches itself)';
+  return key === 'path_prefix'
+    ? `must not contain "*": there are no wildcards, and path_prefix already matches everything under it: use ${meant}`
+    : `must not contain "*": there are no wildcards, and path is one exact path: for everything under it use path_prefix: ${meant}`;
+}
+
+/**
+ * Why a route's `path` or `path_prefix` can never match, or undefined. A route only ever sees canonical paths (the
+ * gateway answers any other target 400 before routing, path-check.ts), never a query, and never expands `*`.
+ */
+export function routePathProblem(value: string, key: RoutePathKey): string | undefined {
+  if (!value.startsWith('/')) return undefined; // the schema's startsWith rule reports it
+  if (value.includes('*')) return wildcardProblem(value, key);
+  if (value.includes('?')) return 'must not contain "?": routes match the path only, never the query';
+  const problem = targetProblem(value);
+  if (problem !== undefined) {
+    return `is not a canonical path: ${problem}; the gateway refuses such request targets with 400 before routing, so this route could never match`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a route's `add_prefix` would break every request it rewrites, or undefined. The rewritten target must still be
+ * canonical (the gateway forwards nothing else), and a `?` would make the rest of the path part of a query.
+ */
+export function addPrefixProblem(value: string): string | undefined {
+  if (!value.startsWith('/')) return undefined; // the schema's startsWith rule reports it
+  if (value.includes('?')) return 'must not contain "?": the request path is appended to it, so it would become part of a query';
+  const problem = targetProblem(value);
+  if (problem !== undefined) return `is not a canonical path: ${problem}; the gateway never forwards a non-canonical target, so every request would fail`;
+  return undefined;
+}
+
+/** The route `host` keywords; any other value is a literal Host. */
+const HOST_KEYWORDS = ['preserve', 'upstream'] as const;
+
+/** Why a route's `host` is neither keyword nor an authority a backend reads as one host, or undefined. */
+export function routeHostProblem(value: string): string | undefined {
+  if ((HOST_KEYWORDS as readonly string[]).includes(value)) return undefined;
+  // "Preserve" would otherwise be sent as a literal Host: almost certainly not what was meant.
+  const keyword = HOST_KEYWORDS.find((k) => k === value.toLowerCase());
+  if (keyword !== undefined) return `must be "${keyword}" in lower case (any other spelling is sent as a literal Host)`;
+  const problem = value === '' ? 'empty host' : authorityProblem(value);
+  if (problem === undefined) return undefined;
+  return `must be preserve, upstream, or a literal host[:port] (a name, dotted-quad IPv4 or [IPv6]): ${problem}`;
+}
+
+/** The port browsers leave out of an origin's serialization, by scheme. */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
+
+const ORIGIN_FORM = 'an origin: http:// or https://, a host, an optional port, nothing after (like https://app.example.com)';
+
+/**
+ * Why a CORS `allowed_origins` entry can never equal a browser's Origin header, or undefined. `entry` is already in
+ * lower case (scheme and host compare case-insensitively; the schema lower-cases them). Browsers serialize an origin
+ * as scheme "://" host, then ":" port unless it is the scheme's default: no path, no trailing slash, no wildcard.
+ */
+export function originProblem(entry: string): string | undefined {
+  if (entry === '*') return undefined;
+  if (entry.includes('*')) return 'must not contain a wildcard: origins compare exactly, so list each origin (or use "*" alone)';
+  if (entry === 'null') return 'must not be "null": sandboxed and file: documents send it, so it would trust any of them';
+  const scheme = /^(https?):\/\//.exec(entry)?.[1];
+  if (scheme === undefined) return `must be "*" or ${ORIGIN_FORM}`;
+  const rest = entry.slice(scheme.length + 3);
+  const end = rest.search(/[/?#]/);
+  if (end !== -1) return `must be an origin, with no path or trailing slash: use ${scheme}://${rest.slice(0, end)}`;
+  if (rest === '') return `must be ${ORIGIN_FORM}: no host after ${scheme}://`;
+  const problem = authorityProblem(rest);
+  if (problem !== undefined) return `must be an origin whose host is a name, dotted-quad IPv4 or [IPv6] with an optional port: ${problem}`;
+  return originPortProblem(scheme, rest);
+}
+
+/** Why the port of an origin's authority (already checked by authorityProblem) is not the form browsers send. */
+function originPortProblem(scheme: string, authority: string): string | undefined {
+  const hostEnd = authority.startsWith('[') ? authority.indexOf(']') + 1 : authority.indexOf(':');
+  if (hostEnd === -1 || hostEnd === authority.length) return undefined;
+  const port = authority.slice(hostEnd + 1);
+  const host = authority.slice(0, hostEnd);
+  if (port === '') return `must be an origin without an empty port: use ${scheme}://${host}`;
+  if (port.length > 1 && port.startsWith('0')) return 'must be an origin whose port has no leading zero (browsers never send one)';
+  if (DEFAULT_PORTS[scheme] === port) return `must be an origin without its default port (browsers leave it out): use ${scheme}://${host}`;
+  return undefined;
+}
