@@ -1,22 +1,68 @@
-// Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload), workers.
+// Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 access-log
+// reopen: each listened for from the start), workers.
 import cluster from 'node:cluster';
 import type { Config } from './config/schema.js';
 import { loadConfigFile, workerCount } from './config/load.js';
-import { createLogger, flushLogger, type Logger } from './observability/logger.js';
-import { reloadFromFile, startGateway, type Gateway } from './server.js';
+import { createLogger, flushLogger } from './observability/logger.js';
+import { startGateway, type Gateway } from './server.js';
+import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { endStartupMode } from './startup-mode.js';
 
 /** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
 const RELOAD_OTHERS = 'reload-others';
 
+/** What a signal does, set once that can run; a signal before then is remembered and acted on (once) when it is. */
+class SignalAction {
+  #action: (() => void) | undefined;
+  #missed = false;
+
+  /** A signal came before the action was set. */
+  get missed(): boolean {
+    return this.#missed;
+  }
+
+  fire(): void {
+    if (this.#action === undefined) this.#missed = true;
+    else this.#action();
+  }
+
+  /** Sets the action, and runs it now if a signal came before. */
+  set(action: () => void): void {
+    this.#action = action;
+    if (this.#missed) action();
+    this.#missed = false;
+  }
+}
+
+/**
+ * Listens for the reload requests (SIGHUP; in a worker, its primary's "reload") and SIGUSR1 before anything else:
+ * without a listener SIGHUP ends the process (code 129) and SIGUSR1 opens Node's inspector, which a gateway should
+ * never do, starting or not. Listening also keeps SIGUSR1 from Node's inspector after start-up.
+ */
+function listenForSignals(): { reload: SignalAction; reopen: SignalAction } {
+  const reload = new SignalAction();
+  const reopen = new SignalAction();
+  process.on('SIGHUP', () => reload.fire());
+  process.on('SIGUSR1', () => reopen.fire());
+  if (cluster.isWorker) {
+    process.on('message', (message) => {
+      if (message === 'reload') reload.fire();
+    });
+  }
+  return { reload, reopen };
+}
+
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
+  const signals = listenForSignals();
   const config = loadConfigFile(configPath);
   const workers = workerCount(config);
-  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, signals);
   const log = createLogger(config.logging, { sharedStdout: cluster.isWorker });
   const { logger } = log;
+  // logrotate's convention (nginx): the file was renamed, create it again; the file is open from here on.
+  signals.reopen.set(() => log.reopenAccessLog());
   let gateway: Gateway;
   try {
     gateway = await startGateway(config, {
@@ -35,13 +81,10 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
     throw err;
   }
   endStartupMode();
-  process.on('SIGHUP', () => void reload(gateway, configPath, logger));
-  // logrotate's convention (nginx): the file was renamed, create it again. Listening also keeps Node from
-  // starting its inspector on SIGUSR1, which a production gateway should not do anyway.
-  process.on('SIGUSR1', () => log.reopenAccessLog());
-  process.on('message', (message) => {
-    if (message === 'reload') void reload(gateway, configPath, logger);
-  });
+  // A reload asked for during start-up is applied now, once: start-up may have read the file before it changed,
+  // and ignoring the request would leave that older config running with no sign of it.
+  if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the gateway runs' }, EVENTS.reloadQueued);
+  signals.reload.set(() => void reload(gateway));
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
@@ -57,19 +100,15 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
 }
 
 /** Re-reads the config file and applies it; a bad file is logged and the running config stays. */
-export async function reload(gateway: Gateway, configPath: string, logger: Logger): Promise<boolean> {
-  try {
-    return (await reloadFromFile(gateway, configPath, logger)).ok;
-  } catch {
-    return false; // already logged by reloadFromFile
-  }
+async function reload(gateway: Gateway): Promise<void> {
+  await gateway.reloadFile?.().catch(() => undefined); // logged as "Config Rejected" by the gateway
 }
 
 /**
  * The primary of a multi-worker gateway: forks workers, restarts crashed ones with exponential backoff (see
  * worker-restarts.ts), relays signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
  */
-async function runPrimary(config: Config, workers: number): Promise<number> {
+async function runPrimary(config: Config, workers: number, signals: { reload: SignalAction; reopen: SignalAction }): Promise<number> {
   const log = createLogger(config.logging, { accessLog: false, sharedStdout: true });
   const { logger } = log;
   const restarts = new WorkerRestarts();
@@ -107,11 +146,11 @@ async function runPrimary(config: Config, workers: number): Promise<number> {
     logger.warn({ worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs }, 'Worker Exited');
     setTimeout(fork, decision.delayMs);
   });
-  process.on('SIGHUP', () => {
+  signals.reload.set(() => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
   });
   // Each worker appends to the access-log file itself: a rotation signal sent to the primary is passed on.
-  process.on('SIGUSR1', () => {
+  signals.reopen.set(() => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
   });
   cluster.on('message', (from, message) => {

@@ -25,6 +25,7 @@ import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 import { dirname } from 'node:path';
 import { PluginHost, type PluginGeneration } from './plugins/host.js';
+import { CoalescingQueue, type Turn } from './reload-queue.js';
 import { routeHeaderHooks } from './plugins/first-party/route-headers.js';
 import type { PluginRouteSpec } from './compose/route-table.js';
 import type { Phase } from './pipeline/phase.js';
@@ -51,8 +52,16 @@ export interface Gateway {
   readonly port: number;
   /** The admin port, or undefined when the admin listener is disabled. */
   readonly adminPort: number | undefined;
-  /** Applies a new config without dropping connections; throws ConfigError when it cannot be applied. */
+  /**
+   * Applies a new config without dropping connections; throws ConfigError when it cannot be applied. Reloads run
+   * one at a time, in the order asked for, so the last one asked for is the one left running.
+   */
   reload(config: Config): Promise<void>;
+  /**
+   * Re-reads the config file and applies it (SIGHUP, POST /reload): see reloadFromFile. Asked for while a reload
+   * runs, it runs after that one, reading the file then; undefined without a config file.
+   */
+  readonly reloadFile: (() => Promise<ReloadResult>) | undefined;
   /**
    * Runs one request through the pipeline in-process, without a client socket (fastify's inject): the same
    * routes, phases and upstreams as a request on the port.
@@ -128,7 +137,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       options.configPath === undefined
         ? undefined
         : async () => {
-            const result = await reloadFromFile(gateway, options.configPath!, logger);
+            const result = await gateway.reloadFile!();
             if (result.ok) options.onAdminReload?.();
             return result;
           },
@@ -187,42 +196,51 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     EVENTS.gatewayStarted,
   );
 
+  /** Applies `next`: everything that can fail is built before anything is swapped, so a refused reload changes nothing. */
+  const apply = async (next: Config): Promise<void> => {
+    const restart = restartNeededFor(config, next);
+    if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
+    const nextPlugins = await plugins.prepare(next);
+    let nextTrusted: TrustedProxies;
+    let applyListener: () => void;
+    try {
+      nextTrusted = trustedProxiesOf(next);
+      applyListener = listener.prepare(next);
+    } catch (err) {
+      await plugins.discard(nextPlugins);
+      throw err;
+    }
+    features.reconfigure(next);
+    const closeLeftovers = services.apply(resolveServices(next));
+    applyListener();
+    perClient.update(connectionLimitOf(next, nextTrusted));
+    if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
+    access.configure(next.logging.access_log, next.logging.access_log_format);
+    config = next;
+    trusted = nextTrusted;
+    // One assignment: requests in flight finish on the route (and services) they started with.
+    pipeline.replace(buildSetup(config, features, services, trusted, logger, pluginPhase(nextPlugins)));
+    plugins.commit(nextPlugins); // closes the instances the new config dropped or changed
+    // Backends and services that left the config finish their running requests, then their pools close.
+    closeLeftovers();
+    logger.info(
+      { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
+      EVENTS.configReloaded,
+    );
+  };
+  // A reload waits in plugins.prepare (imports, create()): two at once could commit out of order, the older last,
+  // and the second's restart check would compare against a config about to be replaced.
+  const oneAtATime = serialized();
+  const { configPath } = options;
+  // The file is read inside oneAtATime: after any reload(config) of an embedder asked for before.
+  const fileReloads = configPath === undefined ? undefined : coalesced(() => oneAtATime(() => reloadFromFile(configPath, apply, logger)), logger);
+
   let closing: Promise<void> | undefined;
   const gateway: Gateway = {
     port,
     adminPort: admin,
-    async reload(next: Config): Promise<void> {
-      const restart = restartNeededFor(config, next);
-      if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
-      // Everything that can fail is built before anything is swapped, so a refused reload changes nothing.
-      const nextPlugins = await plugins.prepare(next);
-      let nextTrusted: TrustedProxies;
-      let applyListener: () => void;
-      try {
-        nextTrusted = trustedProxiesOf(next);
-        applyListener = listener.prepare(next);
-      } catch (err) {
-        await plugins.discard(nextPlugins);
-        throw err;
-      }
-      features.reconfigure(next);
-      const closeLeftovers = services.apply(resolveServices(next));
-      applyListener();
-      perClient.update(connectionLimitOf(next, nextTrusted));
-      if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
-      access.configure(next.logging.access_log, next.logging.access_log_format);
-      config = next;
-      trusted = nextTrusted;
-      // One assignment: requests in flight finish on the route (and services) they started with.
-      pipeline.replace(buildSetup(config, features, services, trusted, logger, pluginPhase(nextPlugins)));
-      plugins.commit(nextPlugins); // closes the instances the new config dropped or changed
-      // Backends and services that left the config finish their running requests, then their pools close.
-      closeLeftovers();
-      logger.info(
-        { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
-        EVENTS.configReloaded,
-      );
-    },
+    reload: (next) => oneAtATime(() => apply(next)),
+    reloadFile: fileReloads,
     inject: (opts) => injectRequest(pipeline.handleRequest, opts),
     close(): Promise<void> {
       closing ??= (async () => {
@@ -249,14 +267,44 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   return gateway;
 }
 
+/** Runs tasks one at a time, in the order given: each starts once the one before has settled. */
+function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const result = last.then(task);
+    last = result.catch(() => undefined);
+    return result;
+  };
+}
+
+/** What happened to a file reload asked for while another ran (its log line, and POST /reload's answer). */
+const WAITED: Record<Exclude<Turn, 'started'>, string> = {
+  queued: 'queued behind the reload already running: it reads the file once that one ends',
+  joined: 'coalesced into the reload already queued behind the running one: that reload reads the file once the running one ends',
+};
+
 /**
- * Re-reads the config file and applies it (SIGHUP and POST /reload). A config that cannot be used is logged as
- * "Config Rejected" and resolves {ok:false, reason}; the running config stays. Any other failure is logged the
- * same way and rethrown.
+ * File reloads (SIGHUP, POST /reload, a sibling worker's relay), coalesced: one runs at a time, and every request
+ * made while one runs is served by a single reload after it, which reads the file then. The newest file always
+ * wins, and a burst of signals costs at most two reloads.
  */
-export async function reloadFromFile(gateway: Gateway, configPath: string, logger: Logger): Promise<ReloadResult> {
+function coalesced(reloadFile: () => Promise<ReloadResult>, logger: Logger): () => Promise<ReloadResult> {
+  const queue = new CoalescingQueue(reloadFile);
+  return async () => {
+    const { turn, result } = queue.request();
+    if (turn === 'started') return result;
+    logger.info({ turn, reason: WAITED[turn] }, EVENTS.reloadQueued);
+    return { ...(await result), note: WAITED[turn] };
+  };
+}
+
+/**
+ * Reads the config file and applies it. A config that cannot be used is logged as "Config Rejected" and resolves
+ * {ok:false, reason}; the running config stays. Any other failure is logged the same way and rethrown.
+ */
+async function reloadFromFile(configPath: string, apply: (next: Config) => Promise<void>, logger: Logger): Promise<ReloadResult> {
   try {
-    await gateway.reload(loadConfigFile(configPath));
+    await apply(loadConfigFile(configPath));
     return { ok: true };
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -17,6 +17,8 @@ import type { CertificateStatus } from '../tls/store.js';
 export interface ReloadResult {
   readonly ok: boolean;
   readonly reason?: string;
+  /** Set when another reload was running as this one was asked for: what happened to the request instead. */
+  readonly note?: string;
 }
 
 /** Everything the admin routes read. Built once in the composition root (features.ts). */
@@ -161,8 +163,9 @@ async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
     deps.logger.error({ cause: describeCause(err) }, EVENTS.adminError);
     return void json(res, 500, { status: 'failed', reason: 'reload failed' });
   }
-  if (result.ok) return void json(res, 200, { status: 'reloaded' });
-  json(res, 400, { status: 'rejected', reason: result.reason ?? 'config rejected' });
+  const note = result.note === undefined ? {} : { note: result.note };
+  if (result.ok) return void json(res, 200, { status: 'reloaded', ...note });
+  json(res, 400, { status: 'rejected', reason: result.reason ?? 'config rejected', ...note });
 }
 
 function isLoopback(address: string): boolean {

@@ -13,6 +13,8 @@ export const EVENTS = {
   gatewayStopped: 'Gateway Stopped',
   configReloaded: 'Config Reloaded',
   configRejected: 'Config Rejected',
+  /** A reload asked for while another ran: it runs after that one (or joins the one already waiting). */
+  reloadQueued: 'Reload Queued',
   requestError: 'Request Error',
   kvStoreUnavailable: 'KV Store Unavailable',
   kvStoreRecovered: 'KV Store Recovered',

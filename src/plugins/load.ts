@@ -88,16 +88,38 @@ async function importModule(url: string): Promise<{ default?: unknown }> {
   }
 }
 
-/** Imports and checks one declared instance. Throws ConfigError naming `plugins[i].<key>`. */
-export async function loadPlugin(entry: Config['plugins'][number], index: number, baseDir: string): Promise<LoadedPlugin> {
+const IMPORT_TIMEOUT = Symbol('import timeout');
+
+/**
+ * importModule, or a rejection with IMPORT_TIMEOUT after `ms`: a module whose top-level await never settles would
+ * otherwise hold start-up, check-config or a reload forever, without a word. The timer is ref'd on purpose: while
+ * the import hangs nothing else may keep the process alive (check-config), and node would then end it with exit
+ * code 13 ("unsettled top-level await") instead of this error. The abandoned import stays pending in node's module
+ * map; nothing can cancel it.
+ */
+function importWithin(url: string, ms: number): Promise<{ default?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(IMPORT_TIMEOUT), ms)));
+  const imported = importModule(url);
+  imported.catch(() => undefined); // a failure after the timeout is nobody's to handle
+  return Promise.race([imported, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Imports and checks one declared instance. Throws ConfigError naming `plugins[i].<key>`. The import is bounded by
+ * `timeoutMs` (middleware.plugin_timeout, which bounds create() too: loading a plugin is one step, module then
+ * instance).
+ */
+export async function loadPlugin(entry: Config['plugins'][number], index: number, baseDir: string, timeoutMs: number): Promise<LoadedPlugin> {
   const at = `plugins[${index}]`;
   const resolved = resolveModule(entry.module, baseDir);
   if (resolved === 'not found') throw new ConfigError(`${at}.module: cannot load ${entry.module}: not found`);
   let namespace: { default?: unknown };
   try {
-    namespace = await importModule(resolved.url);
+    namespace = await importWithin(resolved.url, timeoutMs);
   } catch (err) {
-    throw new ConfigError(`${at}.module: cannot load ${entry.module}: ${importFailure(err, entry.module)}`);
+    const why = err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_timeout)` : importFailure(err, entry.module);
+    throw new ConfigError(`${at}.module: cannot load ${entry.module}: ${why}`);
   }
   const definition = namespace.default as Partial<Plugin> | undefined;
   if (definition === null || typeof definition !== 'object') {
@@ -122,6 +144,7 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
 /** Loads every declared instance, in order (check-config, start-up, reload). */
 export async function loadPlugins(config: Config, baseDir: string): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
-  for (let i = 0; i < config.plugins.length; i++) loaded.push(await loadPlugin(config.plugins[i]!, i, baseDir));
+  const timeoutMs = config.middleware.plugin_timeout;
+  for (let i = 0; i < config.plugins.length; i++) loaded.push(await loadPlugin(config.plugins[i]!, i, baseDir, timeoutMs));
   return loaded;
 }
