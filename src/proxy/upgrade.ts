@@ -16,8 +16,31 @@ function headBlock(statusCode: number, headers: OutgoingHttpHeaders): string {
 }
 
 /**
+ * How long a tunnel may stay silent once one side has sent its FIN before both sockets are destroyed. For a
+ * WebSocket a FIN means the session is over (after the closing handshake, or an abnormal end without one): what is
+ * left is the other side's last frames and its own FIN, a round trip away. 5 s of silence is many round trips, with
+ * room for a few doubling retransmission timeouts on a lossy link, while a peer that never answers (a node:http
+ * 'upgrade' handler: its sockets are allowHalfOpen) holds its connection slot, counted against
+ * server.max_connections_per_client, for seconds rather than forever. Silence is per socket, reads and writes alike
+ * (socket.setTimeout), like HAProxy's client-fin/server-fin: a protocol that half-closes and goes on streaming, or a
+ * slow client still taking the bytes sent before the upstream's FIN, is not cut.
+ */
+const HALF_CLOSE_GRACE_MS = 5_000;
+
+/**
+ * TCP keep-alive on the client's socket of a tunnel, as undici already sets (60 s) on the upstream's: a client that
+ * vanished without a FIN or RST (power loss, a NAT entry dropped) is found dead by the kernel's probes and the tunnel
+ * closed. There is no idle timeout: a WebSocket may rightly stay silent for minutes, and no server.timeouts key
+ * means "tunnel idle" (idle is the keep-alive wait between requests, 5 s by default).
+ */
+const CLIENT_KEEPALIVE_MS = 60_000;
+
+/** Either end of a tunnel: a net.Socket (or TLSSocket), which can time out on inactivity. */
+type TunnelEnd = Duplex & { setTimeout(ms: number, onTimeout: () => void): unknown };
+
+/**
  * Writes the upstream's 101 (with the gateway headers) to the client and pipes the two sockets together. Any bytes
- * the client sent after its upgrade request (`ctx.upgradeHead`) go first. Either side closing closes the other.
+ * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends.
  */
 export function spliceUpgrade(ctx: RequestContext, statusCode: number, headers: OutgoingHttpHeaders, upstream: Duplex): void {
   const client = ctx.req.socket;
@@ -26,13 +49,41 @@ export function spliceUpgrade(ctx: RequestContext, statusCode: number, headers: 
     upstream.destroy();
     return;
   }
+  client.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
   client.write(headBlock(statusCode, headers));
   if (ctx.upgradeHead && ctx.upgradeHead.length > 0) upstream.write(ctx.upgradeHead);
-  // Either side ending, failing or being destroyed (shutdown) takes the other down with it: no half-open leftovers.
-  upstream.once('close', () => client.destroy());
-  client.once('close', () => upstream.destroy());
-  upstream.on('error', () => client.destroy());
-  client.on('error', () => upstream.destroy());
-  upstream.pipe(client);
-  client.pipe(upstream);
+  joinTunnel(client, upstream as TunnelEnd); // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
+}
+
+/**
+ * Pipes `a` and `b` into each other until both are closed, leaving no half-open leftovers:
+ * - a FIN from one side is passed on to the other (pipe's end(), after the bytes before it), and starts the grace
+ *   period: a socket of the tunnel silent for HALF_CLOSE_GRACE_MS then destroys both. The client's socket is
+ *   allowHalfOpen (node:http's), so without it a client's FIN that the upstream never answers left both open;
+ * - a side closing abruptly (error, reset, destroyed at shutdown) destroys the other at once: nothing more can be
+ *   relayed. A side closing after its FIN (undici's socket is not allowHalfOpen: it closes as soon as the upstream's
+ *   FIN arrives) does not: the other may still be flushing the bytes before that FIN to a slower peer, and then
+ *   passes the FIN on; the grace period bounds it.
+ */
+function joinTunnel(a: TunnelEnd, b: TunnelEnd): void {
+  let halfClosed = false;
+  const destroyBoth = (): void => {
+    a.destroy();
+    b.destroy();
+  };
+  const startGrace = (): void => {
+    if (halfClosed) return;
+    halfClosed = true;
+    for (const end of [a, b]) if (!end.destroyed) end.setTimeout(HALF_CLOSE_GRACE_MS, destroyBoth);
+  };
+  for (const [side, other] of [[a, b], [b, a]] as const) {
+    side.once('end', startGrace);
+    side.once('close', () => {
+      if (other.closed) return;
+      if (!side.readableEnded || side.errored) destroyBoth();
+      else other.resume(); // its pipe went with `side` (pipe pauses it): read on, to see its FIN; its bytes have nowhere to go
+    });
+    side.on('error', destroyBoth);
+    side.pipe(other);
+  }
 }

@@ -1,7 +1,8 @@
-// Which failures blame the upstream: only its own (connect, reset, timeout); request-side and unknown errors never do.
+// Which failures blame the upstream: only its own (connect, reset, timeout); request-side, protocol and unknown errors never do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errors } from 'undici';
+import { describeCause } from '../errors.js';
 import { classifyUpstreamError, isUpstreamHealthFailure } from './upstream-error.js';
 
 function withCode(message: string, code: string, extra: Record<string, unknown> = {}): Error {
@@ -55,4 +56,29 @@ test('failures of the upstream itself still count', () => {
     assert.equal(isUpstreamHealthFailure(error), true, code);
   }
   assert.equal(classifyUpstreamError(new errors.ResponseContentLengthMismatchError()).code, 'UPSTREAM_PROTOCOL');
+});
+
+test('an upstream that speaks broken HTTP is UPSTREAM_PROTOCOL: a 502 that leaves health alone, the reason logged', () => {
+  // As undici's parser builds it: constants.ERROR[ret] looks a number up in a name→number map, so no code.
+  const parserError = (message: string): Error => {
+    const err = new errors.HTTPParserError(message);
+    assert.equal(err.code, undefined);
+    return err;
+  };
+  const cases: Array<[Error, string]> = [
+    [parserError('Response does not match the HTTP/1.1 protocol (Invalid header value char)'), 'HTTPParserError(Invalid header value char)'],
+    [parserError(''), 'HTTPParserError(no reason given)'],
+    [new errors.SocketError('bad response'), 'SocketError(bad response)'], // e.g. an unasked-for 100 Continue
+    [new errors.SocketError('bad upgrade'), 'SocketError(bad upgrade)'],
+  ];
+  for (const [err, cause] of cases) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_PROTOCOL', err.message);
+    assert.equal(error.status, 502);
+    assert.equal(error.retryable, false);
+    assert.equal(isUpstreamHealthFailure(error), false, err.message);
+    assert.equal(describeCause(error.cause), cause);
+    assert.equal((error.cause as Error).cause, err, 'the original error is kept');
+    assert.equal(error.message, 'Bad Gateway', 'nothing of the parser reaches the client');
+  }
 });

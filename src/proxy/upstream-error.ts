@@ -17,6 +17,13 @@ const PROTOCOL_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * undici's SocketError messages (code UND_ERR_SOCKET, like a reset's) for a response it refuses rather than a
+ * connection that broke: an answer with no request in flight, a 100 Continue (client-h1.js: RFC 9110 §15.2 says a
+ * client must accept even an unasked-for 1xx, undici destroys the socket), a switch of protocols nobody asked for.
+ */
+const BAD_RESPONSE_MESSAGES: ReadonlySet<string> = new Set(['bad response', 'bad upgrade']);
+
+/**
  * undici refused the request itself (InvalidArgumentError and friends, Node's argument errors): nothing was sent,
  * and another upstream would refuse it the same way.
  */
@@ -45,6 +52,41 @@ function isClientBodyAbort(err: unknown, code: unknown): boolean {
 }
 
 /**
+ * The logged cause of an answer the upstream got wrong. describeCause logs a cause as name(code), and neither error
+ * says what was wrong in its code: undici builds an HTTPParserError with llhttp's error number looked up in a
+ * name→number map, so `code` is undefined, and a SocketError's code is the UND_ERR_SOCKET of any broken connection.
+ * Their messages are fixed strings (llhttp's reason, "bad response"), never response bytes (those are in `data`,
+ * which is not logged); the reason is capped all the same. The original error stays the cause of this one.
+ */
+class UpstreamProtocolViolation extends Error {
+  readonly code: string;
+
+  constructor(source: Error, reason: string) {
+    super(reason, { cause: source });
+    this.name = source.name;
+    this.code = reason.slice(0, 100);
+  }
+}
+
+/** llhttp's reason inside undici's "Response does not match the HTTP/1.1 protocol (Invalid header value char)". */
+function parserReason(message: string): string {
+  return /\(([^()]+)\)$/.exec(message)?.[1] ?? 'no reason given';
+}
+
+/**
+ * The upstream's answer was not HTTP undici accepts, told apart from a broken connection, or undefined. It says
+ * nothing about whether the upstream will answer the next request, so it must not count against its health.
+ */
+function protocolViolation(err: unknown, code: unknown): Error | undefined {
+  if (!(err instanceof Error)) return undefined;
+  // By the name undici gives it: no need to load undici's errors module here for an instanceof (the gateway loads
+  // undici file by file, see src/balancer/undici.ts).
+  if (err.name === 'HTTPParserError') return new UpstreamProtocolViolation(err, parserReason(err.message));
+  if (code === 'UND_ERR_SOCKET' && BAD_RESPONSE_MESSAGES.has(err.message)) return new UpstreamProtocolViolation(err, err.message);
+  return undefined;
+}
+
+/**
  * The GatewayError for a failed attempt. Connect failures (UPSTREAM_UNREACHABLE, UPSTREAM_CONNECT_TIMEOUT) and
  * broken connections (UPSTREAM_RESET) are retryable; the driver still asks `canRetry` whether this request may be
  * repeated. A response timeout is not retryable: the upstream may be working on the request. Errors of the request
@@ -56,6 +98,8 @@ export function classifyUpstreamError(err: unknown): GatewayError {
   // A certificate the gateway refused, or a handshake the upstream refused: the request was never sent, so another
   // upstream may take it (the retry loop never picks the same one again).
   if (tlsFailureReason(err) !== undefined) return new GatewayError('UPSTREAM_TLS', { retryable: true, cause: err });
+  const violation = protocolViolation(err, code);
+  if (violation !== undefined) return new GatewayError('UPSTREAM_PROTOCOL', { cause: violation });
   if (typeof code !== 'string') return new GatewayError('PROXY_ERROR', { cause: err });
   if (isClientBodyAbort(err, code)) return CLIENT_CLOSED;
   if (REQUEST_SIDE_CODES.has(code)) return new GatewayError('REQUEST_NOT_FORWARDABLE', { cause: err });
