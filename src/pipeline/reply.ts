@@ -2,10 +2,17 @@
 // the gateway headers on each, whether on the proxy port, the admin port, or a raw socket node refused to parse.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
-import { toGatewayError, type GatewayError } from '../errors.js';
+import { GatewayError, toGatewayError, type ErrorCode } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+import { ContextSlot } from './slot.js';
+
+/**
+ * Set once a response hook failed for a request: the error reply that follows runs the response filter again (for
+ * the gateway's headers; the plugin chain skips its own hooks then), and a second failure must not start a third.
+ */
+const HOOK_FAILED = new ContextSlot<true>('reply-hook-failed');
 
 /** The HTTP/2 stream behind a compat response (node's Http2ServerResponse), or undefined over HTTP/1.x. */
 function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
@@ -31,13 +38,22 @@ export function writeJson(
 ): void {
   if (res.headersSent || res.destroyed) return;
   const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(payload),
-    'cache-control': 'no-store',
-    ...headers,
-  });
+  try {
+    res.writeHead(status, { ...jsonHeaders(payload), ...headers });
+  } catch {
+    // A header node refuses (see writeReply): a bare 500 rather than a throw out of the admin handler.
+    clearStoredHeaders(res);
+    const fallback = JSON.stringify(errorBody(new GatewayError('INTERNAL'), undefined));
+    res.writeHead(500, jsonHeaders(fallback));
+    res.end(head ? undefined : fallback);
+    return;
+  }
   res.end(head ? undefined : payload);
+}
+
+/** The headers of every JSON body the gateway writes itself. */
+function jsonHeaders(payload: string): OutgoingHttpHeaders {
+  return { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' };
 }
 
 /** An error on a plain ServerResponse (admin port), from the catalogue like every other. */
@@ -87,22 +103,21 @@ export function sendBody(
 ): 'responded' {
   const res = ctx.res;
   if (res.headersSent || res.destroyed) return 'responded';
-  const headers: OutgoingHttpHeaders = {
-    'content-length': typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength,
-    'cache-control': 'no-store',
-  };
+  const headers: OutgoingHttpHeaders = { 'cache-control': 'no-store' };
+  // A 204 or 304 goes out without the body (a plugin's respond(204, 'text')), and without Content-Length, which a
+  // 204 must not carry (RFC 9110 §8.6): node drops such a body over HTTP/1.1, but its HTTP/2 layer resets the stream.
+  const bodiless = status === 204 || status === 304;
+  if (!bodiless) headers['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (contentType !== undefined) headers['content-type'] = contentType;
   if (extraHeaders) Object.assign(headers, extraHeaders);
   ctx.status = status;
-  return decorateThen(ctx, headers, () => {
-    res.writeHead(ctx.status, headers);
-    res.end(ctx.req.method === 'HEAD' ? undefined : payload);
-  });
+  const body = bodiless || ctx.req.method === 'HEAD' ? undefined : payload;
+  return decorateThen(ctx, headers, () => writeReply(ctx, ctx.status, headers, body));
 }
 
 /**
- * Runs the response filter, then `write`. An async hook (a plugin's) delays the write until it settles; a hook's
- * GatewayError replaces this answer with that error's reply.
+ * Runs the response filter, then `write` (which never throws). An async hook (a plugin's) delays the write until it
+ * settles; a hook's GatewayError replaces this answer with that error's reply.
  */
 function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: () => void): 'responded' {
   const res = ctx.res;
@@ -110,7 +125,7 @@ function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: 
   try {
     pending = ctx.decorate(ctx, headers);
   } catch (err) {
-    return sendError(ctx, toGatewayError(err));
+    return answerHookFailure(ctx, err);
   }
   if (pending === undefined) write();
   else {
@@ -118,10 +133,82 @@ function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: 
       () => {
         if (!res.headersSent && !res.destroyed) write();
       },
-      (err: unknown) => sendError(ctx, toGatewayError(err)),
+      (err: unknown) => answerHookFailure(ctx, err),
     );
   }
   return 'responded';
+}
+
+/**
+ * A response hook failed before anything was sent: its error is the answer instead, through sendError like any
+ * error. That reply runs the response filter again for the gateway's headers (the plugin chain skips its hooks
+ * then); should the filter fail a second time, the error goes out without it rather than looping.
+ */
+function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
+  const error = toGatewayError(err);
+  if (HOOK_FAILED.get(ctx) === true) {
+    answerBare(ctx, error);
+    return 'responded';
+  }
+  HOOK_FAILED.set(ctx, true);
+  return sendError(ctx, error);
+}
+
+/**
+ * Writes the head and body of a gateway-made reply. Node throws for a header it refuses: over HTTP/1.1 a name that
+ * is not a token or a value with a control character or a character beyond Latin-1, over HTTP/2 a
+ * connection-specific header (HTTP2-Settings) or two values of a single-value one (ETag). Thrown from here, that
+ * would escape into undici's callbacks or an async hook's continuation and end the process; the reply becomes the
+ * gateway's 500 instead. The plugin contract checks what plugins set (plugins/headers.ts): this is the last guard.
+ */
+function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, body: string | Uint8Array | undefined): void {
+  try {
+    ctx.res.writeHead(status, headers);
+  } catch (err) {
+    answerBare(ctx, new GatewayError('INTERNAL', { cause: err }));
+    return;
+  }
+  ctx.res.end(body);
+}
+
+/**
+ * The error with headers of our own only, without the response filter: for when node refused the head of another
+ * reply (the hooks already ran and may have set the header it refused) or the filter failed twice. When the
+ * response has started, the connection is cut instead.
+ */
+function answerBare(ctx: RequestContext, error: GatewayError): void {
+  const res = ctx.res;
+  ctx.error = error;
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  ctx.status = error.status;
+  try {
+    clearStoredHeaders(res);
+    const idHeader = { 'x-request-id': ctx.id };
+    if (isGrpc(ctx.req.headers)) {
+      respondTrailersOnly(ctx, 200, { ...grpcErrorHeaders(error.status, error.code, error.message), ...idHeader });
+      return;
+    }
+    const payload = JSON.stringify(errorBody(error, ctx.id));
+    res.writeHead(error.status, { ...jsonHeaders(payload), ...idHeader });
+    res.end(ctx.req.method === 'HEAD' ? undefined : payload);
+  } catch {
+    res.destroy(); // not expected with these headers, and still never thrown out
+  }
+}
+
+/**
+ * Node's HTTP/2 compat writeHead stores the headers it was given before refusing one, and the next writeHead sends
+ * them too: an error reply after a refused head would throw again. Nothing else stores headers on a response.
+ */
+function clearStoredHeaders(res: ServerResponse): void {
+  if (res.headersSent) return;
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // The compat removeHeader('date') only turns node's own Date off and keeps a stored one (two upstream Dates, which
+  // HTTP/2 refuses): replaced by a single value instead.
+  if (res.hasHeader('date')) res.setHeader('date', new Date().toUTCString());
 }
 
 /** Sends a response without a body (a CORS preflight's 204) through the response filter. */
@@ -131,10 +218,7 @@ export function sendEmpty(ctx: RequestContext, status: number, extraHeaders: Rea
   const headers: OutgoingHttpHeaders = { ...extraHeaders };
   if (status !== 204 && status !== 304) headers['content-length'] = 0;
   ctx.status = status;
-  return decorateThen(ctx, headers, () => {
-    res.writeHead(status, headers);
-    res.end();
-  });
+  return decorateThen(ctx, headers, () => writeReply(ctx, status, headers, undefined));
 }
 
 /**
@@ -149,6 +233,8 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
     ctx.res.destroy();
     return 'responded';
   }
+  // The reply that failed may have left headers stored (a refused HTTP/2 head): the error must not carry them.
+  clearStoredHeaders(ctx.res);
   const hooks = ctx.route.errorFilters;
   for (let i = 0; i < hooks.length; i++) if (hooks[i]!.onError(ctx, err) === 'responded') return 'responded';
   return sendJson(ctx, err.status, errorBody(err, ctx.id), err.headers);
@@ -165,25 +251,44 @@ export function sendGrpcError(
   message: string,
   extraHeaders?: Readonly<Record<string, string>>,
 ): 'responded' {
-  const headers: OutgoingHttpHeaders = {
+  const headers = grpcErrorHeaders(status, ctx.error?.code, message);
+  if (extraHeaders) Object.assign(headers, extraHeaders);
+  ctx.status = status;
+  // Through the response filter like every reply: an async hook is awaited (its headers go out with the status),
+  // and a hook's failure becomes the error reply instead of a throw into undici or an unhandled rejection.
+  return decorateThen(ctx, headers, () => writeTrailersOnly(ctx, 200, headers, 'INTERNAL'));
+}
+
+/** The headers of a gateway-made gRPC error. */
+function grpcErrorHeaders(status: number, code: ErrorCode | undefined, message: string): OutgoingHttpHeaders {
+  return {
     'content-type': 'application/grpc',
-    'grpc-status': String(grpcStatusFor(status, ctx.error?.code)),
+    'grpc-status': String(grpcStatusFor(status, code)),
     'grpc-message': encodeGrpcMessage(message),
   };
-  if (extraHeaders) Object.assign(headers, extraHeaders);
-  ctx.decorate(ctx, headers);
-  ctx.status = status;
-  sendTrailersOnly(ctx, 200, headers);
-  return 'responded';
 }
 
 /**
  * Writes a response that is headers only and ends there. Over HTTP/2 this is a single HEADERS frame with END_STREAM,
  * which gRPC reads as trailers (node's compat writeHead + end would add an empty DATA frame, and a gRPC client then
- * sees a response without status). Over HTTP/1.x it is an empty response. Used for gateway errors and for relaying
- * an upstream's own trailers-only gRPC answer.
+ * sees a response without status). Over HTTP/1.x it is an empty response. Used for relaying an upstream's own
+ * trailers-only gRPC answer: a header node refuses there (see writeReply) is answered as a 502 the gRPC way.
  */
 export function sendTrailersOnly(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
+  writeTrailersOnly(ctx, status, headers, 'PROXY_ERROR');
+}
+
+/** sendTrailersOnly, answering error `refused` when node refuses a header (nothing was sent then). */
+function writeTrailersOnly(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, refused: ErrorCode): void {
+  try {
+    respondTrailersOnly(ctx, status, headers);
+  } catch (err) {
+    answerBare(ctx, new GatewayError(refused, { cause: err }));
+  }
+}
+
+/** The write itself; throws when node refuses a header. */
+function respondTrailersOnly(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
   const stream = http2StreamOf(ctx);
   if (stream !== undefined) {
     if (stream.destroyed || stream.headersSent) return;

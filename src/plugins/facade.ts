@@ -10,7 +10,7 @@ import type {
   PluginUpstream,
   PluginUser,
 } from './contract.js';
-import { GuardedHeaders } from './headers.js';
+import { checkHeaderValues, checkedHeaderName, GuardedHeaders } from './headers.js';
 import { isOwnedHeader } from './owned-headers.js';
 
 /** What a plugin asked to answer with; sent by the chain once the hook returns. */
@@ -154,10 +154,12 @@ export class PluginFacade implements PluginContext {
     if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError('respond() status must be an integer from 200 to 599');
     const extra: Record<string, string> = {};
     if (headers !== undefined && headers !== null) {
+      // Checked here, as ctx.responseHeaders.set checks: a header node refuses would otherwise throw only when the
+      // reply is written, outside the hook, and surface as an internal error rather than this plugin's.
       for (const [name, value] of Object.entries(headers)) {
-        const key = name.toLowerCase();
+        const key = checkedHeaderName(name);
         if (isOwnedHeader(key, 'response', this.#scope.identityHeaders)) throw new TypeError(`header ${key} is owned by the gateway`);
-        if (typeof value !== 'string' || /[\r\n\0]/.test(value)) throw new TypeError(`header ${key}: value must be a string without CR, LF or NUL`);
+        checkHeaderValues(key, [value]);
         extra[key] = value;
       }
     }

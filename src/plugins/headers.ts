@@ -1,14 +1,55 @@
 // ctx.upstreamHeaders / ctx.responseHeaders: get/set/delete over the gateway's header record, refusing owned headers.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { PluginHeaders } from './contract.js';
 import { isOwnedHeader, type HeaderDirection } from './owned-headers.js';
 
 /** A header record as node and undici take it (lower-case names). */
 type HeaderRecord = Record<string, string | string[] | number | undefined>;
 
-/** A header name as RFC 9110 allows it (token characters). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values must not contain CR, LF or NUL (header injection). */
-const BAD_VALUE = /[\r\n\0]/;
+/**
+ * `name` in lower case, or a TypeError naming it when it is not a header name node accepts (an RFC 9110 token).
+ * Checked when the plugin sets it, with node's own rule: node would otherwise throw when the head is written, long
+ * after the hook returned, where the throw cannot be the plugin's error.
+ */
+export function checkedHeaderName(name: unknown): string {
+  const key = String(name).toLowerCase();
+  try {
+    validateHeaderName(key);
+  } catch {
+    throw new TypeError(`invalid header name ${JSON.stringify(key.slice(0, 64))}: must be an HTTP token`);
+  }
+  return key;
+}
+
+/**
+ * Headers node's HTTP/2 layer sends with one value only (its kSingleValueHeaders, pseudo-headers and owned ones
+ * left out): given several, it throws when the head is written.
+ */
+const SINGLE_VALUE: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-location', 'content-md5', 'content-range', 'content-type', 'date',
+  'dnt', 'etag', 'expires', 'from', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
+  'last-modified', 'location', 'max-forwards', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
+  'user-agent', 'x-content-type-options',
+]);
+
+/**
+ * Throws a TypeError naming header `key` unless every value is a string node accepts in a header: no control
+ * character but tab (CR, LF and NUL would split the message), nothing beyond Latin-1 (node throws for it over
+ * HTTP/1.1, and its HTTP/2 layer would cut it to one byte), and one value for a single-value header. Checked at set
+ * time, as names are. The message never quotes the value, which may hold a secret.
+ */
+export function checkHeaderValues(key: string, values: readonly unknown[]): void {
+  if (values.length > 1 && SINGLE_VALUE.has(key)) throw new TypeError(`header ${key} takes a single value`);
+  for (const value of values) {
+    if (typeof value !== 'string') throw new TypeError(`header ${key}: values must be strings`);
+    try {
+      validateHeaderValue(key, value);
+    } catch {
+      throw new TypeError(`header ${key}: value has a character a header cannot carry (a control character, or one beyond Latin-1)`);
+    }
+  }
+}
 
 /**
  * The view a hook gets of one header record. `target` is swapped in by the chain before each hook runs; outside
@@ -32,11 +73,10 @@ export class GuardedHeaders implements PluginHeaders {
 
   set(name: string, value: string | readonly string[]): void {
     const key = this.#writable(name);
-    const values = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
-    if (values === undefined || values.some((v) => typeof v !== 'string' || BAD_VALUE.test(v))) {
-      throw new TypeError(`header ${key}: values must be strings without CR, LF or NUL`);
-    }
-    this.#record()[key] = typeof value === 'string' ? value : [...values];
+    const values: readonly unknown[] | undefined = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
+    if (values === undefined) throw new TypeError(`header ${key}: values must be strings`);
+    checkHeaderValues(key, values);
+    this.#record()[key] = typeof value === 'string' ? value : [...(values as readonly string[])];
   }
 
   delete(name: string): void {
@@ -44,8 +84,7 @@ export class GuardedHeaders implements PluginHeaders {
   }
 
   #writable(name: string): string {
-    const key = String(name).toLowerCase();
-    if (!TOKEN.test(key)) throw new TypeError('invalid header name');
+    const key = checkedHeaderName(name);
     if (isOwnedHeader(key, this.#direction, this.#identity)) throw new TypeError(`header ${key} is owned by the gateway`);
     return key;
   }

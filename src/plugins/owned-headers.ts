@@ -2,11 +2,14 @@
 // that frame the message or carry the gateway's own decisions, which a plugin must not rewrite either.
 import { isOwnedHeader as isGatewayRequestHeader, isOwnedResponseHeader as isGatewayResponseHeader } from '../proxy/owned-headers.js';
 
-/** Connection-level and framing headers: node and undici write these, an edit would corrupt the message. */
-const FRAMING = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'content-length'];
+/**
+ * Connection-level and framing headers: node and undici write these, an edit would corrupt the message. Node's
+ * HTTP/2 layer throws for the connection-specific ones (HTTP2-Settings among them) when the head is written.
+ */
+const FRAMING = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'http2-settings', 'content-length'];
 
 /** Request headers beyond the shared list: framing, and what the route's `host` mode and node decide. */
-const REQUEST_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'host', 'proxy-authorization', 'http2-settings', 'expect']);
+const REQUEST_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'host', 'proxy-authorization', 'expect']);
 
 /** Response headers beyond the shared list: framing, the limiter's RateLimit-* and CORS (access-control-*). */
 const RESPONSE_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy']);

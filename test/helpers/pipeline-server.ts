@@ -1,7 +1,8 @@
 // The real driver (Pipeline) with a route table made by the test, on a real HTTP server, in front of a real echo
 // backend. For unit-level tests of phases (auth, rate limit) that want the engine's order without the whole gateway.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { TrustedProxies } from '../../src/pipeline/client-address.js';
 import { Pipeline } from '../../src/pipeline/run.js';
@@ -25,6 +26,8 @@ export interface PipelineServerOptions {
   readonly routes: Readonly<Record<string, Omit<RouteSpec, 'upstream'> & { readonly upstream?: 'echo' }>>;
   readonly trustedProxies?: readonly string[];
   readonly logger?: Logger;
+  /** HTTPS with HTTP/2 and HTTP/1.1 by ALPN, as the proxy listener serves with TLS; default cleartext HTTP/1.1. */
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
 }
 
 export async function startPipelineServer(options: PipelineServerOptions): Promise<PipelineServer> {
@@ -60,14 +63,23 @@ export async function startPipelineServer(options: PipelineServerOptions): Promi
     logger,
     new AccessLog(logger, undefined, false),
   );
-  const server: Server = createServer(pipeline.handleRequest);
+  // Over HTTP/2 the 'request' event passes node's compat objects in place of IncomingMessage and ServerResponse,
+  // which the pipeline handles as the proxy listener's do.
+  const server = options.tls === undefined ? createServer(pipeline.handleRequest) : createSecureServer({ ...options.tls, allowHTTP1: true });
+  if (options.tls !== undefined) server.on('request', pipeline.handleRequest as (...args: unknown[]) => void);
+  // Every connection, to cut at close (an HTTP/2 server has no closeAllConnections).
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     backend,
     async close() {
-      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await echo.close();
       await backend.stop();
