@@ -61,3 +61,15 @@ test('a two-service config with routes, policies and CORS is accepted', () => {
   assert.deepEqual(config.routes[0]!.match.methods, ['GET']);
   assert.equal(config.services.billing!.timeouts.upstream_response, 5000);
 });
+
+test('a route header rewrite whose value node cannot send is a config error, not a 500 on every request', () => {
+  const route = (rewrite: string) => `${SERVICES}routes:\n  - { name: a, service: users, ${rewrite} }\n`;
+  for (const value of ['"a\\u0001b"', '"a\\rb"', '"a\\nX-Injected: 1"', '"caf\\u20ac"', '"nul\\u0000"']) {
+    for (const key of ['request_headers', 'response_headers']) {
+      const message = errorOf(route(`${key}: { set: { x-note: ${value} } }`));
+      assert.match(message, new RegExp(`^routes\\[0\\]\\.${key}\\.set\\.x-note: header x-note: value has a character a header cannot carry`), value);
+      assert.doesNotMatch(message, /Injected|caf/, 'the value is never quoted');
+    }
+  }
+  assert.equal(errorOf(route('response_headers: { set: { x-note: "tab\\tand latin-1 \\u00e9" }, remove: [server] }')), 'no error');
+});

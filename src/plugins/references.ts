@@ -1,6 +1,7 @@
 // Config rules across keys for plugins, checked with the schema (no module loading): names unique, lists resolvable.
 import type { Config } from '../config/schema.js';
 import { isOwnedHeader } from './owned-headers.js';
+import { checkHeaderValues } from './headers.js';
 
 /**
  * The first problem as a one-line "key: reason" (a duplicate instance name, a `middleware.plugins` entry naming
@@ -29,6 +30,21 @@ export function pluginReferenceProblem(config: Config): string | undefined {
       if (rewrite === undefined) continue;
       const owned = [...Object.keys(rewrite.set), ...rewrite.remove].find((name) => isOwnedHeader(name, direction, identity));
       if (owned !== undefined) return `routes[${i}].${key}: "${owned}" is set by the gateway and cannot be rewritten`;
+      // And a value node cannot send (a control character, one beyond Latin-1) would fail every request it meets.
+      const value = valueProblem(rewrite.set);
+      if (value !== undefined) return `routes[${i}].${key}.set.${value}`;
+    }
+  }
+  return undefined;
+}
+
+/** "name: reason" for the first value `set` holds that checkHeaderValues refuses (the message never quotes it). */
+function valueProblem(set: Readonly<Record<string, string>>): string | undefined {
+  for (const [name, value] of Object.entries(set)) {
+    try {
+      checkHeaderValues(name, [value]);
+    } catch (err) {
+      return `${name}: ${(err as Error).message}`;
     }
   }
   return undefined;
