@@ -1,7 +1,13 @@
-// Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487) and idle sessions.
-import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+// Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487) and idle sessions; and
+// per stream, the time a request may take to arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
+import { randomUUID } from 'node:crypto';
+import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
+import { errorBody } from '../pipeline/reply.js';
+import { isGrpc } from '../proxy/headers.js';
 
 /** Streams a client may reset within one window before its connection is closed with GOAWAY. */
 export const RESET_LIMIT = 100;
@@ -43,6 +49,111 @@ export interface H2GuardSettings {
   idleMs: number;
 }
 
+const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
+
+/** A stream still receiving its request: when it began, and whether its client speaks gRPC (for the 408's form). */
+interface Arriving {
+  readonly since: number;
+  readonly grpc: boolean;
+}
+
+/**
+ * Bounds the time an HTTP/2 stream may take to send its whole request (`server.timeouts.request`), as node bounds an
+ * HTTP/1.1 request: past it, the stream gets 408 if nothing was sent yet, else it is reset; either way it is closed
+ * (CANCEL), which the driver reads as the client gone (its upstream attempt is aborted, the request logged 499, as
+ * node's HTTP/1.1 408 is). Without it a stream trickling its body, or never ending it, holds its upstream request and
+ * its session for ever (the idle close waits for zero open streams).
+ *
+ * One timer for the whole listener, not one per stream (node checks HTTP/1.1 requests with a shared sweep too):
+ * streams are kept in arrival order, so the oldest is always the next to expire, and the timer is set for it. A
+ * stream whose HEADERS ended the request (a GET) is never tracked; others cost a Map insert and delete.
+ */
+export class RequestDeadlines {
+  readonly #arriving = new Map<ServerHttp2Stream, Arriving>();
+  #requestMs: number;
+  #proxyBy: string;
+  #timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(requestMs: number, proxyBy: string) {
+    this.#requestMs = requestMs;
+    this.#proxyBy = proxyBy;
+  }
+
+  /** A new stream; `headers` are its request's. */
+  track(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    if (stream.endAfterHeaders || this.#requestMs <= 0) return;
+    this.#arriving.set(stream, { since: performance.now(), grpc: isGrpc(headers) });
+    if (this.#timer === undefined) this.#arm(this.#requestMs);
+  }
+
+  /** The stream closed. */
+  forget(stream: ServerHttp2Stream): void {
+    this.#arriving.delete(stream);
+  }
+
+  /** New settings (reload): streams already arriving are held to the new bound, as node does for HTTP/1.1. */
+  update(requestMs: number, proxyBy: string): void {
+    this.#requestMs = requestMs;
+    this.#proxyBy = proxyBy;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (requestMs <= 0) this.#arriving.clear();
+    else if (this.#arriving.size > 0) this.#sweep();
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#sweep, ms);
+    this.#timer.unref();
+  }
+
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const [stream, arriving] of this.#arriving) {
+      const left = arriving.since + this.#requestMs - now;
+      if (left > 0) {
+        this.#arm(left);
+        return;
+      }
+      this.#arriving.delete(stream);
+      // remoteClose: the client has sent END_STREAM, whether or not the gateway has read the body yet.
+      if (!stream.closed && stream.state.remoteClose !== 1) this.#expire(stream, arriving.grpc);
+    }
+  };
+
+  /** 408 (the gRPC way to a gRPC client) if the response has not begun, then CANCEL once it is out; else CANCEL now. */
+  #expire(stream: ServerHttp2Stream, grpc: boolean): void {
+    const cancel = (): void => {
+      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    };
+    if (stream.headersSent || stream.destroyed) {
+      cancel();
+      return;
+    }
+    stream.once('finish', cancel);
+    try {
+      this.#answer(stream, grpc);
+    } catch {
+      cancel(); // node refused to respond (the session is going away): this runs on a timer, where a throw is fatal
+    }
+  }
+
+  #answer(stream: ServerHttp2Stream, grpc: boolean): void {
+    const id = randomUUID();
+    const gateway: OutgoingHttpHeaders = { 'x-proxy-by': this.#proxyBy, 'x-request-id': id, 'cache-control': 'no-store' };
+    if (grpc) {
+      const status = String(grpcStatusFor(REQUEST_TIMEOUT.status, REQUEST_TIMEOUT.code));
+      const message = encodeGrpcMessage(REQUEST_TIMEOUT.message);
+      // Trailers-only: one HEADERS frame that ends the stream, as gRPC clients require (see reply.ts).
+      stream.respond({ ...gateway, ':status': 200, 'content-type': 'application/grpc', 'grpc-status': status, 'grpc-message': message }, { endStream: true });
+      return;
+    }
+    const body = JSON.stringify(errorBody(REQUEST_TIMEOUT, id));
+    stream.respond({ ...gateway, ':status': REQUEST_TIMEOUT.status, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    stream.end(body);
+  }
+}
+
 /**
  * Watches one session: a client that resets streams faster than RESET_LIMIT per RESET_WINDOW_MS is sent GOAWAY
  * (ENHANCE_YOUR_CALM) and disconnected, since every reset stream may already have cost an upstream request; a
@@ -51,6 +162,7 @@ export interface H2GuardSettings {
 export function guardSession(
   session: Http2Session,
   settings: H2GuardSettings,
+  deadlines: RequestDeadlines,
   logger: Logger,
   rawSocket: (session: Http2Session) => { destroy(): void } | undefined,
 ): void {
@@ -67,10 +179,12 @@ export function guardSession(
   // Errors on a session (a peer that broke the protocol) end that session only; node has already answered GOAWAY.
   session.on('error', () => session.destroy());
   session.once('close', () => clearTimeout(idleTimer));
-  session.on('stream', (stream: ServerHttp2Stream) => {
+  session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     open++;
     clearTimeout(idleTimer);
-    // 'aborted': the client reset the stream before the response was complete.
+    deadlines.track(stream, headers);
+    // 'aborted': the client reset the stream before the response was complete (or the stream outlived
+    // timeouts.request mid-response and was cancelled: a client that holds 100 such streams is no better).
     stream.once('aborted', () => {
       if (refused || !resets.hit(performance.now()) || session.destroyed) return;
       refused = true;
@@ -91,6 +205,7 @@ export function guardSession(
       });
     });
     stream.once('close', () => {
+      deadlines.forget(stream);
       if (--open === 0 && !session.closed) armIdle();
     });
   });

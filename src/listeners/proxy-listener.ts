@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { listen } from '../listen.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
-import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, guardSession, type H2GuardSettings } from './h2-guard.js';
+import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, guardSession, type H2GuardSettings } from './h2-guard.js';
 import { createRedirectServer } from './redirect.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
@@ -50,6 +50,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   const h2 = certificates !== undefined && settings.tls.http2;
   const sessions = new Set<Http2Session>();
   const guard: H2GuardSettings = { idleMs: settings.timeouts.idle };
+  // timeouts.request for HTTP/2 streams; node applies requestTimeout to HTTP/1.1 requests only.
+  const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by);
   let server: NetServer & Http1Capable;
   if (certificates === undefined) {
     server = createHttpServer();
@@ -82,7 +84,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     secure.on('session', (session: Http2Session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
-      guardSession(session, guard, logger, rawSocket);
+      guardSession(session, guard, deadlines, logger, rawSocket);
     });
     // A session-level protocol error is the client's problem; it has been answered with GOAWAY already.
     secure.on('sessionError', () => undefined);
@@ -94,6 +96,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     server.keepAliveTimeout = s.timeouts.idle;
     server.maxConnections = s.max_connections;
     guard.idleMs = s.timeouts.idle;
+    deadlines.update(s.timeouts.request, s.proxy_by);
   };
   applyTimeouts(settings);
 

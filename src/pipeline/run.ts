@@ -2,6 +2,7 @@
 // logging once. It knows no feature: routes, their hook lists and their upstream selectors come from the route table.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServerResponse as NodeServerResponse } from 'node:http';
+import { constants as h2constants, type Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
@@ -37,6 +38,7 @@ export interface PipelineSetup {
 }
 
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
+const { NGHTTP2_NO_ERROR } = h2constants;
 const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
 
 /**
@@ -118,7 +120,7 @@ export class Pipeline implements AttemptListener {
 
   /** The response closed: a running attempt is stopped when the client left early, then logging runs once. */
   #closed(ctx: RequestContext): void {
-    if (!ctx.res.writableFinished) {
+    if (closedEarly(ctx)) {
       ctx.attempt?.abort();
       if (ctx.status === 0 || !ctx.res.headersSent) ctx.status = 499; // nginx's "client closed request"
     }
@@ -288,6 +290,21 @@ export class Pipeline implements AttemptListener {
       }
     }
   }
+}
+
+/**
+ * True when the response closed before it was complete: the client left (a closed HTTP/1 connection, an HTTP/2
+ * stream reset or lost connection) or the stream was cut. Over HTTP/2 writableFinished cannot say it: node ends the
+ * writable side of every stream it closes, so the compat response reports finished after a reset although nothing
+ * was written (node 20, measured). The stream says it instead: aborted (closed while the response was open), or
+ * closed with an error code (a reset after the response was ended, or the gateway's own CANCEL after an early 408;
+ * a stream that ends normally closes with NO_ERROR). Read once per request, on close; no listener.
+ */
+function closedEarly(ctx: RequestContext): boolean {
+  if (!ctx.res.writableFinished) return true;
+  if (ctx.req.httpVersionMajor !== 2) return false;
+  const req = ctx.req as unknown as Http2ServerRequest;
+  return req.aborted || (req.stream.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR;
 }
 
 /** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */

@@ -1,5 +1,6 @@
 // Streams one attempt to an upstream through undici's dispatch API, with backpressure in both directions.
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -24,6 +25,8 @@ export interface AttemptListener {
 
 /** Shared: the client stopped sending its body; the connection is closed after the 408. */
 const BODY_TIMEOUT = new GatewayError('REQUEST_BODY_TIMEOUT', { headers: { connection: 'close' } });
+/** The same over HTTP/2, which has no Connection header (node drops it with a warning): the stream is closed instead. */
+const BODY_TIMEOUT_H2 = new GatewayError('REQUEST_BODY_TIMEOUT');
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
 const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
 
@@ -43,6 +46,11 @@ export function hasRequestBody(ctx: RequestContext): boolean {
   return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
 }
 
+/** The HTTP/2 stream behind a compat response (node's Http2ServerResponse), or undefined over HTTP/1.x. */
+function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
+  return ctx.req.httpVersionMajor === 2 ? (ctx.res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
+}
+
 /**
  * A failed attempt may go to another upstream only when its body (if any) was never read, and either the request
  * never reached the first upstream or repeating it is harmless (an idempotent method), as nginx decides.
@@ -50,6 +58,44 @@ export function hasRequestBody(ctx: RequestContext): boolean {
 export function canRetry(ctx: RequestContext, error: GatewayError): boolean {
   if (hasRequestBody(ctx) && ctx.req.readableDidRead) return false;
   return failedBeforeSending(error) || IDEMPOTENT.has(ctx.req.method ?? 'GET');
+}
+
+/**
+ * Runs `write` (the response head, or an upgrade's splice); a throw goes to `fail`, which answers an error while
+ * nothing was sent, instead of escaping as an unhandled rejection (after an async response hook) or into undici (which
+ * would only cut the client's connection). Node throws for a head it refuses to send: a connection-specific header
+ * over HTTP/2 (an HTTP/1 upstream's HTTP2-Settings), a repeated single-value one (two ETags), a value with a control
+ * character. Upstream or response hook, either may have set it: PROXY_ERROR (502) blames neither upstream health nor
+ * a plugin. Returns false when `write` threw.
+ */
+function writeOrFail(res: ServerResponse, write: () => void, fail: (err: unknown) => void): boolean {
+  try {
+    write();
+    return true;
+  } catch (err) {
+    // Node's HTTP/2 compat writeHead stores the headers before refusing one: the error reply must not carry them.
+    if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
+    fail(refused(err));
+    return false;
+  }
+}
+
+/** A response head or trailer node refused to send (see writeOrFail). */
+function refused(err: unknown): GatewayError {
+  return new GatewayError('PROXY_ERROR', { cause: err });
+}
+
+/**
+ * The error reply after the upstream's response was replaced. The route's response hooks run again on it, and may
+ * set the same header node refused: then the client's stream is cut rather than the throw escaping.
+ */
+function answerError(ctx: RequestContext, error: GatewayError): void {
+  try {
+    sendError(ctx, error);
+  } catch {
+    ctx.error = error;
+    ctx.res.destroy();
+  }
 }
 
 /**
@@ -142,8 +188,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The client sent no body byte for `request_body_chunk`: answer 408 (connection closed) unless the response has
-   * begun, then cut the upstream request once that answer is on its way.
+   * The client sent no body byte for `request_body_chunk`: answer 408 unless the response has begun, then, once that
+   * answer is on its way, cut the upstream request and end the exchange: HTTP/1.1 closes the connection (the 408's
+   * Connection: close), HTTP/2 closes the stream with CANCEL. Without that, node keeps an HTTP/2 stream whose body it
+   * has begun reading open after the response (its compat response emits 'finish' only when the stream closes), and
+   * the stream would hold its session and upstream request until the client ended it.
    */
   #onBodyIdle(): void {
     if (this.#done) return;
@@ -151,13 +200,18 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#cut(BODY_TIMEOUT);
       return;
     }
-    this.#fail(BODY_TIMEOUT);
-    const res = this.#ctx.res;
-    const cut = (): void => this.#cut(BODY_TIMEOUT);
-    if (res.writableFinished || res.destroyed) cut();
+    const stream = http2StreamOf(this.#ctx);
+    this.#fail(stream === undefined ? BODY_TIMEOUT : BODY_TIMEOUT_H2);
+    // The writable whose 'finish' means the 408 has been handed over: the HTTP/2 stream itself, not its compat response.
+    const out = stream ?? this.#ctx.res;
+    const cut = (): void => {
+      this.#cut(BODY_TIMEOUT);
+      if (stream !== undefined && !stream.closed) stream.close(h2constants.NGHTTP2_CANCEL);
+    };
+    if (out.writableFinished || out.destroyed) cut();
     else {
-      res.once('finish', cut);
-      res.once('close', cut);
+      out.once('finish', cut);
+      out.once('close', cut);
     }
   }
 
@@ -192,7 +246,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
-    if (statusCode < 200) return; // 1xx: node and undici handle 100-continue themselves
+    // Other 1xx (102, 103 Early Hints) are dropped, not relayed; a 101 goes to onRequestUpgrade. A 100 never arrives
+    // here: the gateway strips Expect (node's server answers a client's 100-continue itself, and undici refuses the
+    // header), and undici destroys the socket on any 100 (SocketError "bad response", classified UPSTREAM_PROTOCOL),
+    // though RFC 9110 §15.2 says to ignore an unasked-for one.
+    if (statusCode < 200) return;
     this.#started = true;
     const ctx = this.#ctx;
     const res = ctx.res;
@@ -229,7 +287,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#done = true;
       drop();
       this.#listener.attemptFinished(ctx, this.#peer);
-      sendError(ctx, toGatewayError(err));
+      answerError(ctx, toGatewayError(err));
     };
     let pending: void | Promise<void>;
     try {
@@ -239,15 +297,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (pending === undefined) {
-      write();
+      writeOrFail(ctx.res, write, fail);
       return;
     }
     const controller = this.controller;
     controller?.pause();
     pending.then(() => {
       if (ctx.res.destroyed) return; // the client left meanwhile: the close listener aborted the attempt
-      write();
-      controller?.resume();
+      if (writeOrFail(ctx.res, write, fail)) controller?.resume();
     }, fail);
   }
 
@@ -270,17 +327,29 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.#stopGuard?.();
     const ctx = this.#ctx;
+    try {
+      this.#endResponse(controller, parsedTrailers);
+    } catch (err) {
+      // A trailer, or held trailers-only header, node refuses. undici would catch the throw and report it to
+      // onResponseError, which ignores a finished attempt: the client would wait forever and the peer never be
+      // released. Answered here instead: an error while nothing was sent, else the stream is cut.
+      answerError(ctx, refused(err));
+    }
+    this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  #endResponse(controller: Dispatcher.DispatchController, parsedTrailers: Record<string, string | string[] | undefined>): void {
+    const ctx = this.#ctx;
     const held = this.#trailersOnly;
     if (held !== undefined) {
       this.#trailersOnly = undefined;
       sendTrailersOnly(ctx, held.status, held.headers);
-    } else {
-      // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
-      const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
-      if (trailers !== undefined) ctx.res.addTrailers(trailers);
-      ctx.res.end();
+      return;
     }
-    this.#listener.attemptFinished(ctx, this.#peer);
+    // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
+    const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
+    if (trailers !== undefined) ctx.res.addTrailers(trailers);
+    ctx.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -295,7 +364,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#done = true;
     const ctx = this.#ctx;
     if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
-    ctx.res.destroy();
+    // An HTTP/2 stream already closing (reset by the client, or closed by the gateway: this runs from its 'aborted'
+    // event) is left to node: destroying it now would drop the RST_STREAM node has yet to send (node 20, measured).
+    if (http2StreamOf(ctx)?.closed !== true) ctx.res.destroy();
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 

@@ -1,0 +1,171 @@
+// HTTP/2 streams are held to the client timeouts as HTTP/1.1 requests are: a 408 for a silent body ends its stream
+// (HTTP/1.1 closes the connection), and server.timeouts.request bounds every stream still sending its request.
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { startCountingUpstream, type CountingUpstream } from '../helpers/counting-upstream.js';
+import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
+import { h2connect } from '../helpers/h2.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CHUNK_MS = 500;
+const REQUEST_MS = 2_000;
+const IDLE_MS = 1_000;
+/** /hold answers after this: later than REQUEST_MS, so a request received in time must not be cut while it waits. */
+const HOLD_MS = 2_500;
+/** How far past an expected moment an event may come on a loaded machine. */
+const SLACK_MS = 1_000;
+
+const pki = pkiDir();
+let ca: TestCa;
+let upstream: CountingUpstream;
+let gw: InProcessGateway;
+
+before(async () => {
+  ca = createTestCa('Stream Timeouts CA', pki.path);
+  const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
+  upstream = await startCountingUpstream(HOLD_MS);
+  gw = await startInProcess({
+    server: {
+      tls: { cert_file: cert.certFile, key_file: cert.keyFile },
+      timeouts: { request_body_chunk: `${CHUNK_MS}ms`, request: `${REQUEST_MS}ms`, idle: `${IDLE_MS}ms` },
+    },
+    load_balancing: { upstreams: upstreams([upstream.port]) },
+  });
+});
+
+after(async () => {
+  await gw?.close();
+  await upstream?.close();
+  pki.remove();
+});
+
+// Before the fix a test's stream outlived it: each test starts once the upstream holds nothing.
+beforeEach(() => waitFor(() => upstream.open === 0, 'no upstream request left from the previous test', 10_000));
+
+interface Upload {
+  readonly stream: ClientHttp2Stream;
+  /** Milliseconds from opening the stream, once each happened. */
+  readonly at: { response?: number; close?: number };
+  headers: IncomingHttpHeaders | undefined;
+  body: string;
+  /** Stops the trickle (the test's cleanup). */
+  stop(): void;
+}
+
+/** A POST whose body never ends: one byte every `everyMs` (0: none at all). */
+function upload(session: ClientHttp2Session, path: string, everyMs: number, headers: Record<string, string> = {}): Upload {
+  const started = Date.now();
+  const stream = session.request({ ':method': 'POST', ':path': path, ...headers }, { endStream: false });
+  const result: Upload = { stream, at: {}, headers: undefined, body: '', stop: () => clearInterval(timer) };
+  stream.on('error', () => undefined);
+  stream.on('response', (h) => {
+    result.headers = h;
+    result.at.response = Date.now() - started;
+  });
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => (result.body += d));
+  stream.on('close', () => {
+    result.at.close = Date.now() - started;
+    clearInterval(timer);
+  });
+  const timer = everyMs > 0 ? setInterval(() => stream.writable && stream.write('x'), everyMs) : undefined;
+  return result;
+}
+
+function completed(path: string): Record<string, unknown> | undefined {
+  return gw.logs.find((l) => l.msg === 'Request Completed' && l.path === path);
+}
+
+test('a silent h2 body: 408 after request_body_chunk, then its stream is closed and the session idles out', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  let sessionClosed = false;
+  session.on('close', () => (sessionClosed = true));
+  const u = upload(session, '/upload/silent', 0);
+  try {
+    await waitFor(() => u.at.close !== undefined, 'the stream to close', CHUNK_MS + REQUEST_MS + SLACK_MS);
+    assert.equal(u.headers?.[':status'], 408);
+    assert.equal(JSON.parse(u.body).code, 'request_body_timeout');
+    // Closed by the 408 itself (as HTTP/1.1 closes the connection), long before the request bound could.
+    assert.ok(u.at.close! - u.at.response! < REQUEST_MS - CHUNK_MS - 500, `closed ${u.at.close! - u.at.response!} ms after the 408`);
+    assert.equal(u.stream.rstCode, constants.NGHTTP2_CANCEL);
+    await waitFor(() => upstream.open === 0, 'the upstream request to end', SLACK_MS);
+    await waitFor(() => completed('/upload/silent') !== undefined, 'the access log line', SLACK_MS);
+    assert.equal(completed('/upload/silent')!.status, 408);
+    // No stream left open: the idle close applies.
+    await waitFor(() => sessionClosed, 'the session to be closed as idle', IDLE_MS + SLACK_MS);
+  } finally {
+    u.stop();
+    session.destroy();
+  }
+});
+
+test('a trickling h2 body is ended at timeouts.request: 408, stream closed, upstream request aborted', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  const bodiesBefore = upstream.bodiesEnded;
+  // A byte well within every request_body_chunk: only the whole-request bound can stop it.
+  const u = upload(session, '/upload/trickle', CHUNK_MS / 4);
+  try {
+    await waitFor(() => upstream.open === 1, 'the request to reach the upstream');
+    await waitFor(() => u.at.close !== undefined, 'the stream to close', REQUEST_MS + SLACK_MS);
+    assert.equal(u.headers?.[':status'], 408);
+    assert.equal(JSON.parse(u.body).code, 'request_timeout');
+    assert.ok(u.at.response! >= REQUEST_MS - 50, `answered at ${u.at.response} ms`);
+    await waitFor(() => upstream.open === 0, 'the upstream request to be aborted', SLACK_MS);
+    assert.equal(upstream.bodiesEnded, bodiesBefore, 'the upstream never saw the cut body as complete');
+    // Logged as node logs an HTTP/1.1 request timeout: the client is gone as far as the request is concerned.
+    await waitFor(() => completed('/upload/trickle') !== undefined, 'the access log line', SLACK_MS);
+    assert.equal(completed('/upload/trickle')!.status, 499);
+  } finally {
+    u.stop();
+    session.destroy();
+  }
+});
+
+test('a stream whose response has begun is reset at timeouts.request', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  const u = upload(session, '/early/trickle', CHUNK_MS / 4);
+  try {
+    await waitFor(() => u.at.response !== undefined, 'the upstream response to begin');
+    assert.equal(u.headers?.[':status'], 200);
+    await waitFor(() => u.at.close !== undefined, 'the stream to be reset', REQUEST_MS + SLACK_MS);
+    assert.ok(u.at.close! >= REQUEST_MS - 50, `reset at ${u.at.close} ms`);
+    assert.equal(u.stream.rstCode, constants.NGHTTP2_CANCEL);
+    await waitFor(() => upstream.open === 0, 'the upstream request to be aborted', SLACK_MS);
+  } finally {
+    u.stop();
+    session.destroy();
+  }
+});
+
+test('a gRPC stream past timeouts.request gets its timeout the gRPC way', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  const u = upload(session, '/upload/grpc', CHUNK_MS / 4, { 'content-type': 'application/grpc' });
+  try {
+    await waitFor(() => u.at.close !== undefined, 'the stream to close', REQUEST_MS + SLACK_MS);
+    assert.equal(u.headers?.[':status'], 200);
+    assert.equal(u.headers?.['grpc-status'], '2');
+    assert.equal(u.headers?.['grpc-message'], 'Request Timeout');
+    await waitFor(() => upstream.open === 0, 'the upstream request to be aborted', SLACK_MS);
+  } finally {
+    u.stop();
+    session.destroy();
+  }
+});
+
+// A guard against the opposite mistake (passes before the fix too): the bound is on receiving the request, so a
+// request received in time waits for a slow upstream as long as the upstream timeouts allow.
+test('a request received within timeouts.request is not cut while its upstream takes longer to answer', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  const u = upload(session, '/hold/slow-answer', 0);
+  u.stream.end('complete body');
+  try {
+    await waitFor(() => u.at.close !== undefined, 'the answer', HOLD_MS + SLACK_MS);
+    assert.equal(u.headers?.[':status'], 200);
+    assert.equal(u.body, 'late');
+    assert.equal(u.stream.rstCode, constants.NGHTTP2_NO_ERROR);
+  } finally {
+    session.close();
+  }
+});
