@@ -21,6 +21,12 @@ export interface Argon2Params {
 export const DEFAULT_HASH_QUEUE_LIMIT = 256;
 
 /**
+ * Seconds a client is asked to wait when the argon2 queue is full (a flood passes quickly, or is throttled); the auth
+ * API and the admin API both answer HasherBusyError with it.
+ */
+export const HASHER_BUSY_RETRY_AFTER_SECONDS = 1;
+
+/**
  * Thrown instead of queueing when `queue_limit` hashes already wait: a login flood then gets 503 with Retry-After
  * at once rather than making every later login (and the thread pool jose shares) wait without bound.
  */
@@ -84,20 +90,27 @@ class Gate {
 export class PasswordHasher {
   readonly #options: argon2.HashOptions & { raw?: false };
   readonly #engine: Argon2Engine;
-  /** Made on first need (the first unknown-email login), so that start-up does not start the hashing process. */
-  #dummyHash: Promise<string> | undefined;
+  /**
+   * What an unknown email's password is verified against: made here, at start-up, and never recomputed (see
+   * dummyPhcString). Nothing can fail while making it, so no failure can be remembered either: a lazily made dummy
+   * whose first hash was refused (queue full) or lost (the hashing process killed) stayed failed, and every later
+   * unknown-email login got 503 at once, or an answer without argon2 work, telling it from a wrong password.
+   */
+  readonly #dummyHash: string;
   readonly #gate: Gate;
 
   private constructor(params: Argon2Params, engine: Argon2Engine, concurrency: number, queueLimit: number) {
     this.#options = hashOptions(params);
     this.#engine = engine;
     this.#gate = new Gate(concurrency, queueLimit);
+    this.#dummyHash = dummyPhcString(params);
   }
 
   /**
-   * Builds a hasher; hashes a random password once so that unknown-email logins cost the same as wrong passwords.
-   * `concurrency` caps the argon2 computations running at once (default `defaultHashConcurrency()`); the others queue,
-   * up to `params.queue_limit` (default 256). Beyond that hash, verify and verifyDummy reject with HasherBusyError.
+   * Builds a hasher and its dummy hash, so that unknown-email logins cost the same as wrong passwords (without
+   * hashing anything: start-up does not start the hashing process). `concurrency` caps the argon2 computations
+   * running at once (default `defaultHashConcurrency()`); the others queue, up to `params.queue_limit` (default 256).
+   * Beyond that hash, verify and verifyDummy reject with HasherBusyError.
    */
   static async create(params: Argon2Params, options: { concurrency?: number } = {}): Promise<PasswordHasher> {
     // PORTCULLIS_HASH_IN_PROCESS=1 hashes on this process's thread pool: only to measure what the child saves.
@@ -129,16 +142,16 @@ export class PasswordHasher {
 
   /**
    * Spends the time of one verify on the dummy hash; used when the email is unknown. Resolves, or rejects with
-   * HasherBusyError exactly when verify would (so a full queue does not tell unknown emails apart either).
+   * HasherBusyError exactly when verify would: only while the queue is full (so a full queue does not tell unknown
+   * emails apart either).
    */
   async verifyDummy(password: string): Promise<void> {
     try {
-      this.#dummyHash ??= this.#gate.run(() => this.#engine.hash(randomBytes(32).toString('base64url'), this.#options));
-      const dummy = await this.#dummyHash;
-      await this.#gate.run(() => this.#engine.verify(dummy, normalize(password)));
+      await this.#gate.run(() => this.#engine.verify(this.#dummyHash, normalize(password)));
     } catch (err) {
-      // the outcome is irrelevant: only the time spent matters
       if (err instanceof HasherBusyError) throw err;
+      // The outcome is irrelevant, only the time spent matters. A lost run (the hashing process died) is answered
+      // as verify answers it for a known email: a mismatch, at the same moment.
     }
   }
 }
@@ -164,6 +177,17 @@ function needsRehash(storedHash: string, options: argon2.HashOptions): boolean {
     Number(values.get('t')) !== options.timeCost ||
     Number(values.get('p')) !== options.parallelism
   );
+}
+
+/**
+ * A PHC string in the configured parameters with a random salt and a random 32-byte digest (the lengths argon2's hash
+ * gives every stored hash). argon2's verify recomputes the digest from the string's own m, t, p, salt and digest
+ * length, so checking a password against it costs exactly one verify of a stored hash, and it matches no password.
+ */
+function dummyPhcString(params: Argon2Params): string {
+  // PHC strings carry base64 without padding.
+  const b64 = (bytes: number): string => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+  return `$argon2id$v=19$m=${params.memory_kib},t=${params.iterations},p=${params.parallelism}$${b64(16)}$${b64(32)}`;
 }
 
 function hashOptions(params: Argon2Params): argon2.HashOptions & { raw?: false } {

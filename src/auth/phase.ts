@@ -11,6 +11,8 @@ import type { Config } from '../config/schema.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
+import { parseBearer } from './bearer.js';
+import { looksLikeApiKey } from '../identity/api-key-format.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -69,7 +71,8 @@ export function publicPathMatcher(paths: readonly string[]): (path: string) => b
 
 /**
  * The Phase for route class 'proxy'. `onUpstreamRequest` is always present: it removes the client's own identity
- * and consumer headers on every request (auth on or off) and sets them from CALLER or CONSUMER. `onRequest` exists only when auth is
+ * and consumer headers on every request (auth on or off) and sets them from CALLER or CONSUMER (for a consumer it
+ * also removes the API key it sent, see removeApiKey). `onRequest` exists only when auth is
  * enabled: outside the public paths it requires a valid, unrevoked access token, or answers 401 with a
  * `WWW-Authenticate: Bearer` challenge (`error="invalid_token"` when a token was sent). When the revocation list
  * cannot be read, `on_store_error` decides: deny → 503 KV_UNAVAILABLE, allow → the token is accepted.
@@ -94,6 +97,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     }
     const consumer = CONSUMER.get(ctx);
     if (consumer) {
+      removeApiKey(headers);
       headers[consumerIdHeader] = consumer.id;
       headers[consumerNameHeader] = consumer.name;
     }
@@ -222,6 +226,20 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
 
   return { name: 'authenticate', onRequest, onUpstreamRequest };
+}
+
+/**
+ * Removes the API key a consumer authenticated with: `X-API-Key`, or an `Authorization` whose bearer value is a key
+ * (a JWT stays: backends may verify it themselves from the JWKS). A backend cannot check a key (only its hash is
+ * stored, in the gateway's store) and learns the caller from the consumer headers; forwarding the key would only copy
+ * a long-lived secret into backend logs and traces. Kong's key-auth forwards it unless hide_credentials is set.
+ */
+function removeApiKey(headers: UpstreamHeaders): void {
+  delete headers['x-api-key'];
+  const authorization = headers.authorization;
+  if (typeof authorization !== 'string') return;
+  const bearer = parseBearer(authorization);
+  if (bearer.kind === 'token' && looksLikeApiKey(bearer.token)) delete headers.authorization;
 }
 
 /** One shared error per challenge: a flood of bad tokens allocates no Error (and captures no stack) per request. */

@@ -9,15 +9,14 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import { parseBearer } from './bearer.js';
 import { AUTH_BODY_LIMIT, parseWith, readJsonBody } from './body.js';
 import type { SigningKeys } from './keys.js';
-import { HasherBusyError } from './password.js';
+import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from './password.js';
 import type { AuthService, Session, TokenPair } from './service.js';
 import type { AuthSchemas } from './validation.js';
 
 /** Seconds a client is asked to wait when the user store or KV store is down. */
 export const RETRY_AFTER_SECONDS = 5;
 
-/** Seconds a client is asked to wait when the argon2 queue is full (a flood passes quickly, or is throttled). */
-export const HASHER_BUSY_RETRY_AFTER_SECONDS = 1;
+export { HASHER_BUSY_RETRY_AFTER_SECONDS };
 
 /** Hook the rate limiter provides: a per-email bucket on login. 'responded' means it already answered (429). */
 export type ThrottleLogin = (ctx: RequestContext, email: string) => Promise<Outcome>;

@@ -9,6 +9,7 @@ import type { PasswordHasher } from './password.js';
 import { generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from './refresh-token.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
+import { userSubject } from './phase.js';
 
 export { INVALID_TOKEN_CHALLENGE };
 
@@ -30,8 +31,8 @@ export interface Session extends TokenPair {
 /** What the service needs; every object is created once in the composition root. */
 export interface AuthServiceDeps {
   readonly store: UserStore;
-  /** Only `revoke` is used (logout of an access token). */
-  readonly kv: Pick<KvStore, 'revoke'>;
+  /** Logout: `revoke` (the presented access token), `isRevoked` and `revokeSubject` (logout of every session). */
+  readonly kv: Pick<KvStore, 'revoke' | 'isRevoked' | 'revokeSubject'>;
   readonly passwords: PasswordHasher;
   readonly tokens: TokenService;
   /** Config `jwt.refresh_token_expiration`, ms. */
@@ -71,7 +72,7 @@ export class AuthService {
       if (err instanceof EmailTakenError) throw new GatewayError('EMAIL_TAKEN');
       throw err;
     }
-    const session = await this.#startSession(user);
+    const session = await this.#startSession(user, passwordHash);
     this.#events.record('register');
     return session;
   }
@@ -79,7 +80,8 @@ export class AuthService {
   /**
    * Checks the credentials and starts a session. Unknown email and wrong password both throw INVALID_CREDENTIALS
    * after one argon2 verify each, so neither the body nor the time tells them apart. A disabled user gets the same
-   * answer after the same verify. A hash made with older parameters is replaced.
+   * answer after the same verify, as does a login whose password a reset replaced (or whose user was disabled) while
+   * it was being verified. A hash made with older parameters is replaced.
    */
   async login(input: { email: string; password: string }): Promise<Session> {
     const user = await this.#d.store.findUserByEmail(input.email);
@@ -93,8 +95,8 @@ export class AuthService {
       this.#events.record('login_failure');
       throw new GatewayError('INVALID_CREDENTIALS');
     }
-    if (check.needsRehash) await this.#rehash(user.id, input.password);
-    const session = await this.#startSession(user);
+    const verifiedHash = check.needsRehash ? await this.#rehash(user, input.password) : user.passwordHash;
+    const session = await this.#startSession(user, verifiedHash);
     this.#events.record('login_success');
     return session;
   }
@@ -134,19 +136,20 @@ export class AuthService {
   }
 
   /**
-   * Ends sessions. With `allSessions`, a valid access token is required (else UNAUTHORIZED with an invalid_token
-   * challenge) and every session of its user is revoked; otherwise the refresh token's session is. An unknown refresh
-   * token is not an error (RFC 7009: logout is idempotent). The access token, when valid, is revoked for as long as it could be accepted.
+   * Ends sessions. With `allSessions`, an access token the proxy would accept is required (valid and not revoked,
+   * else UNAUTHORIZED with an invalid_token challenge) and every session and access token of its user is revoked;
+   * otherwise the refresh token's session is. An unknown refresh token is not an error (RFC 7009: logout is
+   * idempotent). The access token, when valid, is revoked for as long as it could be accepted.
    */
   async logout(input: { refreshToken?: string; accessToken?: string; allSessions: boolean }): Promise<void> {
     const now = this.#now();
     const access = input.accessToken === undefined ? undefined : await this.verifyOrUndefined(input.accessToken, now);
     if (input.allSessions) {
-      if (!access) {
+      // A revoked token (stolen, then logged out or reset) must not keep logging its victim out everywhere.
+      if (!access || (await this.#isRevoked(access))) {
         throw new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE } });
       }
-      const revoked = await this.#d.store.revokeAllForUser(access.userId, new Date(now));
-      this.#d.logger.info({ userId: access.userId, revoked }, 'all sessions of a user revoked');
+      await this.#logoutEverywhere(access.userId, now);
     } else if (input.refreshToken !== undefined && isWellFormedRefreshToken(input.refreshToken)) {
       await this.#d.store.revokeFamilyOf(hashRefreshToken(input.refreshToken), new Date(now));
     }
@@ -154,6 +157,23 @@ export class AuthService {
     // Kept until the token stops being accepted (exp + clock tolerance), not merely until exp.
     if (access) await this.#d.kv.revoke(access.tokenId, this.#d.tokens.acceptedUntil(access));
     this.#events.record('logout');
+  }
+
+  /** The proxy's revocation check (its jti, its user's revocations up to its iat); KvUnavailableError propagates (503). */
+  async #isRevoked(access: AccessTokenClaims): Promise<boolean> {
+    return this.#d.kv.isRevoked(access.tokenId, userSubject(access.userId), access.issuedAt);
+  }
+
+  /**
+   * Revokes every session of the user and, as the admin API's logout does, every access token issued to it so far:
+   * the other sessions' access tokens would otherwise live on for up to their whole lifetime. The revocation time is
+   * read after the sessions are revoked, so a refresh that committed before that (its token issued earlier still) is
+   * covered too.
+   */
+  async #logoutEverywhere(userId: string, now: number): Promise<void> {
+    const revoked = await this.#d.store.revokeAllForUser(userId, new Date(now));
+    await this.#d.kv.revokeSubject(userSubject(userId), Math.max(now, this.#now()), this.#d.tokens.acceptWindowMs);
+    this.#d.logger.info({ userId, revoked }, 'all sessions of a user revoked');
   }
 
   /** The claims of a valid access token, or undefined (expired, forged, wrong type…). */
@@ -166,16 +186,29 @@ export class AuthService {
     }
   }
 
-  async #startSession(user: UserRecord): Promise<Session> {
+  /**
+   * Stores the session, only while `passwordHash` is still the user's and the user enabled (the store checks under
+   * its lock): the password was verified against a row read before the hash, and a reset or disable that committed
+   * since must not be outlived by this session. The access token's time is taken before the store call, so a user
+   * action that commits after this session (and stamps its time after its locks) revokes it too.
+   */
+  async #startSession(user: UserRecord, passwordHash: string): Promise<Session> {
     const now = this.#now();
     const refreshToken = generateRefreshToken();
-    await this.#d.store.createRefreshToken({
-      id: randomUUID(),
-      userId: user.id,
-      familyId: randomUUID(),
-      tokenHash: hashRefreshToken(refreshToken),
-      expiresAt: new Date(now + this.#d.refreshTokenTtlMs),
-    });
+    const stored = await this.#d.store.createRefreshToken(
+      {
+        id: randomUUID(),
+        userId: user.id,
+        familyId: randomUUID(),
+        tokenHash: hashRefreshToken(refreshToken),
+        expiresAt: new Date(now + this.#d.refreshTokenTtlMs),
+      },
+      { passwordHash },
+    );
+    if (!stored) {
+      this.#events.record('login_failure');
+      throw new GatewayError('INVALID_CREDENTIALS');
+    }
     const access = await this.#d.tokens.issue(user, now);
     return {
       userId: user.id,
@@ -187,12 +220,19 @@ export class AuthService {
     };
   }
 
-  /** Best effort: a failed re-hash must not fail a login whose password was right; the next login tries again. */
-  async #rehash(userId: string, password: string): Promise<void> {
+  /**
+   * Replaces the verified hash with one in the current parameters and returns the hash the user now has: the new one,
+   * or the verified one when it could not be replaced. Only while the stored hash is still the verified one: a reset
+   * that committed meanwhile must not be overwritten by a hash of the old password (the session then fails, see
+   * #startSession). Best effort: a failed re-hash must not fail a login whose password was right; the next tries again.
+   */
+  async #rehash(user: UserRecord, password: string): Promise<string> {
     try {
-      await this.#d.store.updatePasswordHash(userId, await this.#d.passwords.hash(password));
+      const fresh = await this.#d.passwords.hash(password);
+      return (await this.#d.store.updatePasswordHash(user.id, fresh, user.passwordHash)) ? fresh : user.passwordHash;
     } catch (err) {
-      this.#d.logger.warn({ userId, cause: describeCause(err) }, 'password re-hash failed');
+      this.#d.logger.warn({ userId: user.id, cause: describeCause(err) }, 'password re-hash failed');
+      return user.passwordHash;
     }
   }
 }

@@ -62,8 +62,9 @@ export interface AuthFeature {
 }
 
 /**
- * Runs once at start-up: loads keys (ConfigError naming the key on a bad secret or PEM), makes the argon2 dummy
- * hash, and wires the service and the phases. Does not migrate the store or start the janitor.
+ * Runs once at start-up: loads keys (ConfigError naming the key on a bad secret or PEM), builds the password hasher
+ * with its dummy hash for unknown emails (made without hashing, so the hashing process is not started here), and
+ * wires the service and the phases. Does not migrate the store or start the janitor.
  */
 export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
   const { jwt } = deps.config;

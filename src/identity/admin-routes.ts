@@ -8,7 +8,8 @@ import { InvalidCursorError } from '../store/identity-types.js';
 import { parseDuration } from '../config/duration.js';
 import { parseWith, readJsonBody } from '../auth/body.js';
 import { json, sendAdminError } from '../admin/server.js';
-import { apiKeyJson, MAX_PAGE_SIZE, userJson, type IdentityAdmin } from './admin-service.js';
+import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
+import { API_KEY_LIFETIME_RULE, apiKeyJson, MAX_API_KEY_LIFETIME_MS, MAX_PAGE_SIZE, userJson, type IdentityAdmin } from './admin-service.js';
 
 /** Admin bodies are tiny: an email and a password, or a key name. */
 const ADMIN_BODY_LIMIT = 16 * 1024;
@@ -33,6 +34,11 @@ export const apiKeyBodySchema = z.object(
           ctx.addIssue({ code: 'custom', message: 'must be a positive duration like 90d or a number of seconds' });
           return z.NEVER;
         }
+        // Checked here, before anything is stored (and the same rule again in IdentityAdmin.createApiKey).
+        if (ms > MAX_API_KEY_LIFETIME_MS) {
+          ctx.addIssue({ code: 'custom', message: API_KEY_LIFETIME_RULE });
+          return z.NEVER;
+        }
         return ms;
       }),
   },
@@ -40,6 +46,12 @@ export const apiKeyBodySchema = z.object(
 );
 
 type Handler = (req: IncomingMessage, res: ServerResponse, id: string | undefined) => Promise<void>;
+/**
+ * Handlers by method or action name. A Map, not an object: a name from the request looked up in an object finds
+ * Object.prototype's members too (`/toString` called toString with the request, which answered nothing; `/__proto__`
+ * was no function at all: a 500).
+ */
+type Table = ReadonlyMap<string, Handler>;
 
 /**
  * The handler the admin server calls for /admin/*; resolves false for an unknown path (the server answers 404).
@@ -47,64 +59,76 @@ type Handler = (req: IncomingMessage, res: ServerResponse, id: string | undefine
  * Allow, store outage 503 with Retry-After.
  */
 export function createIdentityRoutes(admin: IdentityAdmin) {
-  const users: Record<string, Handler> = {
-    GET: async (req, res) => {
-      const query = parseListQuery(new URL(req.url ?? '/', 'http://admin').searchParams);
-      const page = await admin.listUsers(query);
-      json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
-    },
-    POST: async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT)))),
-  };
-  const user: Record<string, Handler> = {
-    GET: async (_req, res, id) => json(res, 200, userJson(await admin.getUser(id!))),
-    DELETE: async (_req, res, id) => {
-      await admin.deleteUser(id!);
-      noContent(res);
-    },
-  };
-  const actions: Record<string, Handler> = {
-    disable: async (_req, res, id) => json(res, 200, userJson(await admin.disable(id!))),
-    enable: async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))),
-    logout: async (_req, res, id) => json(res, 200, userJson(await admin.logout(id!))),
-    password: async (req, res, id) => json(res, 200, userJson(await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT)))),
-  };
-  const keys: Record<string, Handler> = {
-    GET: async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) }),
-    POST: async (req, res) => {
-      const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT));
-      const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
-      json(res, 201, { ...apiKeyJson(created), key: created.key });
-    },
-  };
-  const key: Record<string, Handler> = {
-    DELETE: async (_req, res, id) => {
-      await admin.revokeApiKey(id!);
-      noContent(res);
-    },
-  };
+  const users: Table = new Map<string, Handler>([
+    [
+      'GET',
+      async (req, res) => {
+        const query = parseListQuery(new URL(req.url ?? '/', 'http://admin').searchParams);
+        const page = await admin.listUsers(query);
+        json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
+      },
+    ],
+    ['POST', async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT))))],
+  ]);
+  const user: Table = new Map<string, Handler>([
+    ['GET', async (_req, res, id) => json(res, 200, userJson(await admin.getUser(id!)))],
+    [
+      'DELETE',
+      async (_req, res, id) => {
+        await admin.deleteUser(id!);
+        noContent(res);
+      },
+    ],
+  ]);
+  // Each action answers POST only: its table is built once here, not per request.
+  const postOnly = (handler: Handler): Table => new Map([['POST', handler]]);
+  const actions: ReadonlyMap<string, Table> = new Map([
+    ['disable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.disable(id!))))],
+    ['enable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))))],
+    ['logout', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.logout(id!))))],
+    ['password', postOnly(async (req, res, id) => json(res, 200, userJson(await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT)))))],
+  ]);
+  const keys: Table = new Map<string, Handler>([
+    ['GET', async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) })],
+    [
+      'POST',
+      async (req, res) => {
+        const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT));
+        const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
+        json(res, 201, { ...apiKeyJson(created), key: created.key });
+      },
+    ],
+  ]);
+  const key: Table = new Map<string, Handler>([
+    [
+      'DELETE',
+      async (_req, res, id) => {
+        await admin.revokeApiKey(id!);
+        noContent(res);
+      },
+    ],
+  ]);
 
   return async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
     const parts = path.split('/').slice(2); // "", "admin", ...
-    let table: Record<string, Handler> | undefined;
+    let table: Table | undefined;
     let method = req.method ?? 'GET';
     let id: string | undefined;
     if (parts[0] === 'users') {
       if (parts.length === 1) table = users;
       else if (parts.length === 2 && parts[1]) [table, id] = [user, parts[1]];
-      else if (parts.length === 3 && parts[1] && parts[2] && parts[2] in actions) {
-        [id, table] = [parts[1], { POST: actions[parts[2]]! }];
-      }
+      else if (parts.length === 3 && parts[1] && parts[2]) [table, id] = [actions.get(parts[2]), parts[1]];
     } else if (parts[0] === 'api-keys') {
       if (parts.length === 1) table = keys;
       else if (parts.length === 2 && parts[1]) [table, id] = [key, parts[1]];
     }
     if (table === undefined) return false;
-    if (method === 'HEAD' && table.GET) method = 'GET';
-    const handler = table[method];
+    if (method === 'HEAD' && table.has('GET')) method = 'GET';
+    const handler = table.get(method);
     try {
       if (!handler) {
         req.resume();
-        throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: Object.keys(table).join(', ') } });
+        throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: [...table.keys()].join(', ') } });
       }
       await handler(req, res, id === undefined ? undefined : safeDecode(id));
     } catch (err) {
@@ -125,11 +149,15 @@ function parseListQuery(params: URLSearchParams): { email?: string; cursor?: str
   }
   const email = params.get('email') ?? undefined;
   if (email !== undefined && email.length > 254) issues.push({ field: 'email', message: 'must be at most 254 characters' });
+  // No email has one, and PostgreSQL refuses a NUL in text outright (a driver error, answered as an outage).
+  if (email !== undefined && CONTROL_CHARACTER.test(email)) issues.push({ field: 'email', message: 'must not contain control characters' });
   const cursor = params.get('cursor') ?? undefined;
   if (cursor !== undefined && cursor.length > 512) issues.push({ field: 'cursor', message: 'is not a cursor from this API' });
   if (issues.length > 0) throw new GatewayError('BAD_REQUEST', { details: issues });
   return { ...(email ? { email } : {}), ...(cursor ? { cursor } : {}), ...(limit === undefined ? {} : { limit }) };
 }
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 function safeDecode(segment: string): string {
   try {
@@ -150,6 +178,10 @@ export function toAdminError(err: unknown): GatewayError {
   if (err instanceof KvUnavailableError) return new GatewayError('KV_UNAVAILABLE', { cause: err, headers: RETRY_AFTER });
   if (err instanceof InvalidCursorError) {
     return new GatewayError('BAD_REQUEST', { details: [{ field: 'cursor', message: 'is not a cursor from this API' }] });
+  }
+  // Create and set-password hash: a full argon2 queue is the auth API's answer, not a 500.
+  if (err instanceof HasherBusyError) {
+    return new GatewayError('PASSWORD_HASHER_BUSY', { headers: { 'retry-after': String(HASHER_BUSY_RETRY_AFTER_SECONDS) } });
   }
   return toGatewayError(err);
 }

@@ -19,6 +19,16 @@ export type AuditSink = (event: { actor: AdminActor; action: AdminAction; target
 export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
 /** Largest page of GET /admin/users and `users list`. */
 export const MAX_PAGE_SIZE = 100;
+/**
+ * Longest `expires_in` of an API key: 3650 days (10 years). A key meant to outlive that is created without
+ * `expires_in` (it never expires); a longer duration is a typo or a unit mistake, and past about 270 000 years it is
+ * no date at all (an Invalid Date, which SQLite stored as NULL: a key that never expires).
+ */
+export const MAX_API_KEY_LIFETIME_MS = 3650 * 86_400_000;
+/** What the expiry rule says, in the 400's details and on the command line. */
+export const API_KEY_LIFETIME_RULE = 'must be a positive duration of at most 3650d (10 years); leave it out for a key that never expires';
+
+const API_KEY_ID = /^[0-9a-f]{16}$/;
 
 export interface IdentityAdminDeps {
   readonly store: UserStore;
@@ -114,10 +124,11 @@ export class IdentityAdmin {
     if (!user) throw new GatewayError('NOT_FOUND');
     const password = (input as { password?: unknown } | null)?.password;
     const body = parseWith(this.#d.schemas.register, { email: user.email, password });
+    // Hashed before the change is made: its time is read after (and stamped again by the store inside its
+    // transaction), or a refresh or login during the hash would get a token issued after the revocation time.
+    const passwordHash = await this.#d.passwords.hash(body.password);
     const change = this.#change('set_password', id);
-    if (!(await this.#d.store.resetPassword(id, await this.#d.passwords.hash(body.password), change))) {
-      throw new GatewayError('NOT_FOUND');
-    }
+    if (!(await this.#d.store.resetPassword(id, passwordHash, change))) throw new GatewayError('NOT_FOUND');
     await this.#revokeUser(change);
     return this.getUser(id);
   }
@@ -129,7 +140,12 @@ export class IdentityAdmin {
     await this.#revokeUser(change);
   }
 
+  /** Throws INVALID_BODY (field expires_in) for a lifetime that is not positive or over MAX_API_KEY_LIFETIME_MS. */
   async createApiKey(input: { name: string; expiresInMs?: number }): Promise<CreatedApiKey> {
+    const ms = input.expiresInMs;
+    if (ms !== undefined && !(ms > 0 && ms <= MAX_API_KEY_LIFETIME_MS)) {
+      throw new GatewayError('INVALID_BODY', { details: [{ field: 'expires_in', message: API_KEY_LIFETIME_RULE }] });
+    }
     const generated = generateApiKey();
     const now = this.#now();
     const record = await this.#d.store.createApiKey(
@@ -137,7 +153,7 @@ export class IdentityAdmin {
         id: generated.id,
         name: input.name,
         keyHash: generated.keyHash,
-        expiresAt: input.expiresInMs === undefined ? null : new Date(now + input.expiresInMs),
+        expiresAt: ms === undefined ? null : new Date(now + ms),
       },
       this.#change('create_api_key', generated.id),
     );
@@ -150,6 +166,8 @@ export class IdentityAdmin {
   }
 
   async revokeApiKey(id: string): Promise<void> {
+    // Not an id this gateway makes: unknown, without asking the store (PostgreSQL refuses a NUL in text outright).
+    if (!API_KEY_ID.test(id)) throw new GatewayError('NOT_FOUND');
     const change = this.#change('revoke_api_key', id);
     if (!(await this.#d.store.revokeApiKey(id, change))) throw new GatewayError('NOT_FOUND');
     await this.#d.kv?.revoke(apiKeySubject(id), change.at.getTime() + API_KEY_REVOCATION_TTL_MS);
@@ -169,10 +187,12 @@ export class IdentityAdmin {
   /**
    * Refuses every access token of the user issued up to now, through the revocation store. The store action is
    * already committed: when this throws (Redis down), the change log still reaches memory-store gateways, and the
-   * caller's retry is harmless (every action is idempotent).
+   * caller's retry is harmless (every action is idempotent). The time is read now, after the commit: at or after
+   * the time the store stamped on the change log inside its transaction (see stampChange).
    */
   async #revokeUser(change: ChangeInput): Promise<void> {
-    await this.#d.kv?.revokeSubject(userSubject(change.targetId), change.at.getTime(), this.#d.revocationTtlMs);
+    const at = Math.max(change.at.getTime(), this.#now());
+    await this.#d.kv?.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs);
     this.#audit(change.action, change.targetId);
   }
 

@@ -25,8 +25,22 @@ export interface ChangeInput {
   readonly action: AdminAction;
   /** The user id or API key id acted on. */
   readonly targetId: string;
-  /** When the action happened (the acting process's clock); credentials issued at or before it are revoked. */
+  /**
+   * When the action happened (the acting process's clock); credentials issued at or before it are revoked. For the
+   * user actions (disable, enable, logout, delete, set_password) this is a lower bound: the store records the later of
+   * it and its own clock read inside the transaction once the user's row and sessions are locked (see stampChange).
+   */
   readonly at: Date;
+}
+
+/**
+ * `change` with `at` read now, inside the action's transaction after its locks: every rotation or login that
+ * committed a session before those locks took its token's issue time earlier still, so revoking up to this `at`
+ * covers it. A time taken by the caller before the transaction (worse, before hashing a new password) let a token
+ * issued in between outlive the action. The caller's `at` is kept when later (a test's clock ahead of this one).
+ */
+export function stampChange(change: ChangeInput): ChangeInput {
+  return { ...change, at: new Date(Math.max(change.at.getTime(), Date.now())) };
 }
 
 /** A change-log row. `seq` grows in commit order, so a reader that remembers the last seq misses nothing. */
@@ -102,6 +116,28 @@ export interface IdentityTotals {
  */
 export function encodeCursor(key: string, tieBreak: string): string {
   return Buffer.from(JSON.stringify([key, tieBreak])).toString('base64url');
+}
+
+/**
+ * The sort key of a cursor as a number no larger than `max` (the adapter's unit for the latest time a JavaScript Date
+ * can hold: 8.64e15 ms, 8.64e18 µs); InvalidCursorError beyond it. A larger key is no cursor listUsers made, and in
+ * PostgreSQL it would overflow bigint or timestamptz: a driver error, answered as an outage.
+ */
+export function cursorKeyAtMost(key: string, max: bigint): string {
+  if (BigInt(key) > max) throw new InvalidCursorError();
+  return key;
+}
+
+/** The latest time a JavaScript Date can hold, in ms: a later expiry or cursor position is no real one. */
+export const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Refuses an API key expiry that is not a valid date (an overflowing duration gives an Invalid Date, which SQLite
+ * would store as NULL, a key that never expires, and PostgreSQL refuse with a driver error). A RangeError: callers
+ * validate durations first, so this is a programming error, and nothing is stored.
+ */
+export function assertValidExpiry(expiresAt: Date | null): void {
+  if (expiresAt !== null && Number.isNaN(expiresAt.getTime())) throw new RangeError('API key expiry is not a valid date');
 }
 
 /** The (sort key, tie-break) inside a cursor; throws InvalidCursorError for anything listUsers did not make. */

@@ -1,9 +1,12 @@
 // The identity operations of the PostgreSQL UserStore (admin listing, disable, API keys, change log), in plain SQL.
 import type pg from 'pg';
 import {
+  cursorKeyAtMost,
   decodeCursor,
   encodeCursor,
   likePrefix,
+  MAX_DATE_MS,
+  stampChange,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -63,7 +66,11 @@ export class PostgresIdentity {
   async listUsers(query: UserQuery, now: Date): Promise<UserPage> {
     const prefix = query.emailPrefix ?? '';
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    // The key is microseconds: one past a Date's range would overflow bigint or timestamptz in the query.
+    if (cursor !== undefined) cursorKeyAtMost(cursor.key, BigInt(MAX_DATE_MS) * 1000n);
     if (cursor !== undefined && !UUID.test(cursor.tieBreak)) return { users: [], nextCursor: null };
+    // PostgreSQL text cannot hold NUL (the driver refuses the query): no stored email has one.
+    if (prefix.includes('\0')) return { users: [], nextCursor: null };
     const params: unknown[] = [now, query.limit + 1];
     const where: string[] = [];
     if (prefix !== '') {
@@ -94,49 +101,63 @@ export class PostgresIdentity {
     return rows[0] ? toSummary(rows[0]) : undefined;
   }
 
-  /** Returns whether the user exists. */
-  async setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<boolean> {
+  /**
+   * Returns whether the user exists. Each user action locks the user's row, then its session families, and only then
+   * stamps its time (stampChange): a login or rotation that committed before waited for nothing of ours and took its
+   * token's time earlier; one that comes after finds the row changed or the sessions revoked.
+   */
+  async setUserDisabled(id: string, disabled: boolean, unstamped: ChangeInput): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.#db.transaction(async (client) => {
-      const updated = disabled
-        ? await client.query('UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2', [change.at, id])
-        : await client.query('UPDATE users SET disabled_at = NULL WHERE id = $1', [id]);
-      if (updated.rowCount === 0) return false;
-      if (disabled) await revokeSessions(client, id, change.at);
+      if (!(await lockUser(client, id))) return false;
+      if (disabled) await lockFamilies(client, id);
+      const change = stampChange(unstamped);
+      if (disabled) {
+        await client.query('UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2', [change.at, id]);
+        await revokeSessions(client, id, change.at);
+      } else {
+        await client.query('UPDATE users SET disabled_at = NULL WHERE id = $1', [id]);
+      }
       await this.#append(client, change);
       return true;
     });
   }
 
-  async logoutUser(id: string, change: ChangeInput): Promise<boolean> {
+  async logoutUser(id: string, unstamped: ChangeInput): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.#db.transaction(async (client) => {
-      const found = await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
-      if (found.rowCount === 0) return false;
+      if (!(await lockUser(client, id))) return false;
+      await lockFamilies(client, id);
+      const change = stampChange(unstamped);
       await revokeSessions(client, id, change.at);
       await this.#append(client, change);
       return true;
     });
   }
 
-  async resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean> {
+  async resetPassword(id: string, passwordHash: string, unstamped: ChangeInput): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.#db.transaction(async (client) => {
       const updated = await client.query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, id]);
       if (updated.rowCount === 0) return false;
+      await lockFamilies(client, id);
+      const change = stampChange(unstamped);
       await revokeSessions(client, id, change.at);
       await this.#append(client, change);
       return true;
     });
   }
 
-  async deleteUser(id: string, change: ChangeInput): Promise<boolean> {
+  async deleteUser(id: string, unstamped: ChangeInput): Promise<boolean> {
     if (!UUID.test(id)) return false;
     return this.#db.transaction(async (client) => {
+      // The locks of the other user actions, in their order, before the DELETE's own: a DELETE taken first would hold
+      // the row against a rotation's key check while waiting for the family that rotation holds (a deadlock).
+      if (!(await lockUser(client, id))) return false;
+      await lockFamilies(client, id);
       // refresh_tokens go with it (ON DELETE CASCADE).
-      const deleted = await client.query('DELETE FROM users WHERE id = $1', [id]);
-      if (deleted.rowCount === 0) return false;
-      await this.#append(client, change);
+      await client.query('DELETE FROM users WHERE id = $1', [id]);
+      await this.#append(client, stampChange(unstamped));
       return true;
     });
   }
@@ -182,6 +203,7 @@ export class PostgresIdentity {
   }
 
   async revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {
+    if (id.includes('\0')) return false; // no stored id has one, and the driver would refuse the query
     return this.#db.transaction(async (client) => {
       const updated = await client.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [change.at, id]);
       if (updated.rowCount === 0) return false;
@@ -235,12 +257,25 @@ export class PostgresIdentity {
 }
 
 /**
- * Revokes every session of the user. Its family rows are locked first, in one order (as revokeAllForUser does), so
- * no rotation is half-way: one that inserted a new token has committed before this UPDATE reads, and its new token
- * is revoked too.
+ * Locks the user's row against a concurrent login (createRefreshToken takes the same lock) and says whether it
+ * exists. NO KEY UPDATE, not UPDATE: a rotation holding one of the user's families checks the row's key (FOR KEY
+ * SHARE, its foreign key) and must not wait on us while we wait on its family.
  */
-async function revokeSessions(client: pg.PoolClient, userId: string, at: Date): Promise<void> {
+async function lockUser(client: pg.PoolClient, userId: string): Promise<boolean> {
+  const found = await client.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
+  return (found.rowCount ?? 0) > 0;
+}
+
+/**
+ * Locks the user's session families, in one order (as revokeAllForUser does), so no rotation is half-way: one that
+ * inserted a new token has committed before revokeSessions reads, and its new token is revoked too.
+ */
+async function lockFamilies(client: pg.PoolClient, userId: string): Promise<void> {
   await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+}
+
+/** Revokes every session of the user; call after lockFamilies. */
+async function revokeSessions(client: pg.PoolClient, userId: string, at: Date): Promise<void> {
   await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [at, userId]);
 }
 

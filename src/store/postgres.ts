@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { assertOrdered } from './migrations/types.js';
-import type { ApiKeyRecord, ChangeInput, ChangeRecord, IdentityTotals, NewApiKey, UserPage, UserQuery, UserSummary } from './identity-types.js';
+import { assertValidExpiry, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { PostgresIdentity } from './postgres-identity.js';
 import {
   EmailTakenError,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
+  type SessionExpectation,
   type UserRecord,
   type UserStore,
 } from './user-store.js';
@@ -145,20 +146,39 @@ export class PostgresUserStore implements UserStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
-  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    if (!UUID.test(userId)) return;
-    await this.#query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, userId]);
+  async updatePasswordHash(userId: string, passwordHash: string, previousHash?: string): Promise<boolean> {
+    if (!UUID.test(userId)) return false;
+    const result = await this.#run('UPDATE users SET password_hash = $1 WHERE id = $2 AND ($3::text IS NULL OR password_hash = $3)', [
+      passwordHash,
+      userId,
+      previousHash ?? null,
+    ]);
+    return (result.rowCount ?? 0) > 0;
   }
 
-  async createRefreshToken(token: NewRefreshToken): Promise<void> {
-    // One statement: the family row (the lock that serialises rotation and revocation), its first token, and the
-    // user's last login time.
-    await this.#query(
-      `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
-            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
-       UPDATE users SET last_login_at = now() WHERE id = $2`,
-      [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean> {
+    const params = [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt];
+    if (expected === undefined) {
+      // One statement: the family row (the lock that serialises rotation and revocation), its first token, and the
+      // user's last login time.
+      await this.#query(
+        `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
+              ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
+         UPDATE users SET last_login_at = now() WHERE id = $2`,
+        params,
+      );
+      return true;
+    }
+    // The same, only for a user still enabled and with the verified hash, under its row lock (as the user actions
+    // take it, see lockUser): waiting for a reset or disable re-reads the row it committed, and then inserts nothing.
+    const result = await this.#run(
+      `WITH owner AS (SELECT id FROM users WHERE id = $2 AND password_hash = $6 AND disabled_at IS NULL FOR NO KEY UPDATE),
+            family AS (INSERT INTO refresh_token_families (id, user_id) SELECT $3, id FROM owner ON CONFLICT (id) DO NOTHING),
+            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) SELECT $1, id, $3, $4, $5 FROM owner)
+       UPDATE users SET last_login_at = now() WHERE id IN (SELECT id FROM owner)`,
+      [...params, expected.passwordHash],
     );
+    return (result.rowCount ?? 0) > 0;
   }
 
   async rotateRefreshToken(
@@ -280,7 +300,8 @@ export class PostgresUserStore implements UserStore {
     return this.#identity.identityTotals(now);
   }
 
-  createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+  async createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+    assertValidExpiry(key.expiresAt);
     return this.#identity.createApiKey(key, change);
   }
 

@@ -1,9 +1,12 @@
 // The identity operations of the SQLite UserStore (admin listing, disable, API keys, change log), in plain SQL.
 import type Database from 'better-sqlite3';
 import {
+  cursorKeyAtMost,
   decodeCursor,
   encodeCursor,
   InvalidCursorError,
+  MAX_DATE_MS,
+  stampChange,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -82,7 +85,7 @@ export class SqliteIdentity {
       .all({
         now: now.getTime(),
         prefix,
-        cursorAt: cursor === undefined ? null : Number(cursor.key),
+        cursorAt: cursor === undefined ? null : Number(cursorKeyAtMost(cursor.key, BigInt(MAX_DATE_MS))),
         cursorRow: cursor === undefined ? null : rowOf(cursor.tieBreak),
         limit: query.limit + 1,
       }) as SummaryRow[];
@@ -102,10 +105,15 @@ export class SqliteIdentity {
     return row ? toSummary(row) : undefined;
   }
 
-  /** Returns whether the user exists; the caller re-reads the record. */
-  setUserDisabled(id: string, disabled: boolean, change: ChangeInput): boolean {
-    const at = change.at.getTime();
+  /**
+   * Returns whether the user exists; the caller re-reads the record. Each user action stamps its time (stampChange)
+   * first thing in its BEGIN IMMEDIATE transaction: it holds the write lock then, so every session written before
+   * has committed.
+   */
+  setUserDisabled(id: string, disabled: boolean, unstamped: ChangeInput): boolean {
     return this.#db.immediate(() => {
+      const change = stampChange(unstamped);
+      const at = change.at.getTime();
       const found = disabled
         ? this.#db.stmt('UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?').run(at, id).changes
         : this.#db.stmt('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id).changes;
@@ -116,8 +124,9 @@ export class SqliteIdentity {
     });
   }
 
-  logoutUser(id: string, change: ChangeInput): boolean {
+  logoutUser(id: string, unstamped: ChangeInput): boolean {
     return this.#db.immediate(() => {
+      const change = stampChange(unstamped);
       if (!this.#exists(id)) return false;
       this.#revokeSessions(id, change.at.getTime());
       this.#append(change);
@@ -125,8 +134,9 @@ export class SqliteIdentity {
     });
   }
 
-  resetPassword(id: string, passwordHash: string, change: ChangeInput): boolean {
+  resetPassword(id: string, passwordHash: string, unstamped: ChangeInput): boolean {
     return this.#db.immediate(() => {
+      const change = stampChange(unstamped);
       if (this.#db.stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes === 0) return false;
       this.#revokeSessions(id, change.at.getTime());
       this.#append(change);
@@ -134,8 +144,9 @@ export class SqliteIdentity {
     });
   }
 
-  deleteUser(id: string, change: ChangeInput): boolean {
+  deleteUser(id: string, unstamped: ChangeInput): boolean {
     return this.#db.immediate(() => {
+      const change = stampChange(unstamped);
       // refresh_tokens go with it (ON DELETE CASCADE).
       if (this.#db.stmt('DELETE FROM users WHERE id = ?').run(id).changes === 0) return false;
       this.#append(change);

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
-import { InvalidCursorError, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { assertValidExpiry, InvalidCursorError, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
+  type SessionExpectation,
   type UserRecord,
   type UserStore,
 } from './user-store.js';
@@ -125,19 +126,33 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined));
   }
 
-  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
-    this.#run(() => this.#stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId));
+  async updatePasswordHash(userId: string, passwordHash: string, previousHash?: string): Promise<boolean> {
+    return this.#run(
+      () =>
+        this.#stmt('UPDATE users SET password_hash = ? WHERE id = ? AND (? IS NULL OR password_hash = ?)').run(
+          passwordHash,
+          userId,
+          previousHash ?? null,
+          previousHash ?? null,
+        ).changes > 0,
+    );
   }
 
-  async createRefreshToken(token: NewRefreshToken): Promise<void> {
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean> {
     const now = Date.now();
-    this.#run(() =>
+    return this.#run(() =>
       this.#db
         .transaction(() => {
+          // Inside the write lock: a reset or disable that committed since the login read the user is seen here.
+          if (expected !== undefined) {
+            const owner = this.#stmt('SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled_at IS NULL');
+            if (owner.get(token.userId, expected.passwordHash) === undefined) return false;
+          }
           this.#stmt(
             'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
           ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
           this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
+          return true;
         })
         .immediate(),
     );
@@ -253,6 +268,7 @@ export class SqliteUserStore implements UserStore {
   }
 
   async createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord> {
+    assertValidExpiry(key.expiresAt);
     return this.#run(() => this.#identity.createApiKey(key, change));
   }
 

@@ -29,6 +29,12 @@ export interface NewRefreshToken {
   readonly expiresAt: Date;
 }
 
+/** What a new session's user must still be (see createRefreshToken). */
+export interface SessionExpectation {
+  /** The hash the login verified the password against (or register stored). */
+  readonly passwordHash: string;
+}
+
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
   /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
@@ -66,10 +72,19 @@ export interface UserStore {
   createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord>;
   findUserByEmail(email: string): Promise<UserRecord | undefined>;
   findUserById(id: string): Promise<UserRecord | undefined>;
-  /** Replaces the hash (re-hash with current argon2 parameters after a successful login). */
-  updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
-  /** Stores the first token of a new session (login, register) and records the user's last login time. */
-  createRefreshToken(token: NewRefreshToken): Promise<void>;
+  /**
+   * Replaces the hash (re-hash with current argon2 parameters after a successful login). With `previousHash`, only
+   * while the stored hash is still that one: a re-hash of the password a login verified must not undo a password
+   * reset that committed meanwhile. True when replaced.
+   */
+  updatePasswordHash(userId: string, passwordHash: string, previousHash?: string): Promise<boolean>;
+  /**
+   * Stores the first token of a new session (login, register) and records the user's last login time; true when
+   * stored. With `expected`, only while the user is enabled and still has that password hash, checked under the
+   * user's row lock (PostgreSQL) or the write lock (SQLite): a login that verified a password a reset or disable has
+   * replaced since gets no session (false), and one that commits first is revoked by that reset or disable.
+   */
+  createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean>;
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
    * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
@@ -88,7 +103,9 @@ export interface UserStore {
   /** Deletes tokens that expired before `now`. Returns how many. */
   deleteExpired(now: Date): Promise<number>;
 
-  // --- Identity operations (admin API and CLI). Each action writes `change` to the change log in its transaction.
+  // --- Identity operations (admin API and CLI). Each action writes `change` to the change log in its transaction;
+  // the user actions (setUserDisabled, logoutUser, resetPassword, deleteUser) stamp its `at` there, after their locks
+  // (stampChange), so a revocation up to that time covers every session committed before.
 
   /** Users newest first, filtered by email prefix; keyset pagination, so concurrent inserts never shift a page. */
   listUsers(query: UserQuery, now: Date): Promise<UserPage>;

@@ -1,0 +1,259 @@
+// Review fixes on the identity admin API and CLI, end to end on SQLite and PostgreSQL: a refresh or login while a
+// password reset hashes; API-key expiries past any date; action names that are Object.prototype keys; input the
+// PostgreSQL driver refuses; a full argon2 queue.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGateway } from '../helpers/gateway.js';
+import { createClient, type TestResponse } from '../helpers/http.js';
+import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
+import { hashChildren, newHashChild } from '../helpers/hash-children.js';
+import { isolatedDatabase, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { encodeCursor } from '../../src/store/identity-types.js';
+import { bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET, type PairBody, type SessionBody } from '../helpers/auth-gateway.js';
+
+const client = createClient();
+let backend: TestBackend;
+before(async () => {
+  backend = await startBackend('echo');
+});
+after(async () => {
+  await client.close();
+  await backend?.stop();
+});
+
+/** The gateway config on `database` (SQLite when empty); the CLI reads the same file. */
+function configFor(database: Record<string, unknown>, argon2: Record<string, unknown> = FAST_ARGON2) {
+  return {
+    database,
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2 } },
+  };
+}
+
+/** Every process below this one (children, grandchildren…), from /proc (Linux). */
+function descendants(pid = process.pid): number[] {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children = tasks.flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** A hashing process below this one that is not a direct child (the CLI's), once it exists. */
+async function cliHashChild(): Promise<number> {
+  const own = hashChildren();
+  let found: number | undefined;
+  await waitFor(() => {
+    found = descendants().find((pid) => !own.has(pid) && readCmdline(pid).includes('hash-child'));
+    return found !== undefined;
+  }, "the CLI's hashing process", 20_000, 5);
+  return found!;
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const refresh = (gw: InProcessGateway, token: string): Promise<TestResponse> =>
+  client.postJson(`${gw.url}/auth/refresh`, { refresh_token: token });
+
+function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unknown>) {
+  describe(`identity review fixes on ${engine}`, () => {
+    const dataDir = tempDataDir();
+    let gw: InProcessGateway;
+    let admin: ReturnType<typeof adminApi>;
+    let configFile: string;
+    let hasher: number;
+    const stack = () => ({ client, url: gw.url });
+    const cli = (args: string[], stdin?: string) =>
+      runPortcullis([...args, '--config', configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } });
+
+    before(async () => {
+      configFile = writeConfig(configFor(database()));
+      const before = hashChildren();
+      gw = await startInProcess({ ...configFor(database(), { ...FAST_ARGON2, queue_limit: 1 }), admin: { token: ADMIN_TOKEN } }, dataDir);
+      admin = adminApi(client, gw.adminUrl!);
+      await register(stack());
+      hasher = newHashChild(before);
+    });
+    after(async () => {
+      await gw?.close();
+    });
+
+    /** Runs `during` while the gateway's hashing process is paused (every hash waits), then resumes it. */
+    async function whileHashing<T>(during: () => Promise<T>): Promise<T> {
+      process.kill(hasher, 'SIGSTOP');
+      try {
+        return await during();
+      } finally {
+        process.kill(hasher, 'SIGCONT');
+      }
+    }
+
+    test('admin set-password: a refresh while the new password hashes gets a token the reset revokes', async () => {
+      const user = await register(stack());
+      let fresh: PairBody | undefined;
+      const { reset } = await whileHashing(async () => {
+        const pending = admin.post(`/admin/users/${user.user_id}/password`, { password: 'Brand-new-password-1' });
+        // A later second than the reset's start: a revocation time taken before the hash would not cover this token.
+        await sleep(1100);
+        const res = await refresh(gw, user.refresh_token);
+        assert.equal(res.status, 200, res.text);
+        fresh = res.json<PairBody>();
+        return { reset: pending }; // not awaited here: it finishes once hashing resumes
+      });
+      assert.equal((await reset).status, 200);
+      assert.equal((await proxiedGet(stack(), '/x', bearer(fresh!.access_token))).res.status, 401, 'the refreshed access token is revoked');
+      assert.equal((await refresh(gw, fresh!.refresh_token)).status, 401, 'its refresh token too');
+      assert.equal((await proxiedGet(stack(), '/x', bearer(user.access_token))).res.status, 401);
+    });
+
+    test('CLI set-password: a login and a refresh while it hashes get tokens the reset revokes', async () => {
+      const user = await register(stack());
+      const running = cli(['users', 'set-password', user.email], 'Brand-new-password-2\n');
+      const cliHasher = await cliHashChild();
+      let login: SessionBody;
+      let refreshed: PairBody;
+      process.kill(cliHasher, 'SIGSTOP');
+      try {
+        await sleep(1100);
+        const loggedIn = await client.postJson(`${gw.url}/auth/login`, { email: user.email, password: user.password });
+        assert.equal(loggedIn.status, 200, loggedIn.text);
+        login = loggedIn.json<SessionBody>();
+        const res = await refresh(gw, user.refresh_token);
+        assert.equal(res.status, 200, res.text);
+        refreshed = res.json<PairBody>();
+      } finally {
+        process.kill(cliHasher, 'SIGCONT');
+      }
+      const done = await running;
+      assert.equal(done.code, 0, done.stderr);
+      // The gateway learns of a CLI action from the change log (memory revocation list) within a second.
+      for (const token of [login.access_token, refreshed.access_token]) {
+        await waitFor(async () => (await proxiedGet(stack(), '/x', bearer(token))).res.status === 401, 'the token to be refused', 5_000, 100);
+      }
+      assert.equal((await refresh(gw, login.refresh_token)).status, 401);
+      assert.equal((await refresh(gw, refreshed.refresh_token)).status, 401);
+      assert.equal((await client.postJson(`${gw.url}/auth/login`, { email: user.email, password: 'Brand-new-password-2' })).status, 200);
+    });
+
+    test('API keys: an expires_in past any valid date (or the cap) is 400 with details, and nothing is stored', async () => {
+      const count = async () => (await admin.get('/admin/api-keys')).json<{ api_keys: unknown[] }>().api_keys.length;
+      const keys = await count();
+      for (const expires_in of [1e300, '99999999999d', 8.64e12, '3651d', Number.MAX_SAFE_INTEGER]) {
+        const res = await admin.post('/admin/api-keys', { name: `overflow-${String(expires_in)}`, expires_in });
+        assert.equal(res.status, 400, `${String(expires_in)}: ${res.text}`);
+        assert.deepEqual(res.json<{ details: { field: string }[] }>().details.map((d) => d.field), ['expires_in']);
+      }
+      assert.equal(await count(), keys, 'no key was stored');
+      const longest = await admin.post('/admin/api-keys', { name: 'ten-years', expires_in: '3650d' });
+      assert.equal(longest.status, 201, longest.text);
+      const expiresAt = Date.parse(longest.json<{ expires_at: string }>().expires_at);
+      assert.ok(Math.abs(expiresAt - (Date.now() + 3650 * 86_400_000)) < 60_000);
+    });
+
+    test('CLI api-keys create --expires-in past the cap: refused like any invalid value (exit 1), nothing stored', async () => {
+      const name = `cli-overflow-${randomBytes(3).toString('hex')}`;
+      for (const value of ['99999999999d', '3651d']) {
+        const res = await cli(['api-keys', 'create', name, '--expires-in', value]);
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(res.stderr, /expires_in/);
+        assert.equal(res.stdout, '');
+      }
+      const invalid = await cli(['api-keys', 'create', name, '--expires-in', 'soon']);
+      assert.equal(invalid.code, 1, 'the same exit code as another invalid value');
+      const list = (await admin.get('/admin/api-keys')).json<{ api_keys: { name: string }[] }>().api_keys;
+      assert.ok(!list.some((k) => k.name === name));
+    });
+
+    test('a user action named like an Object.prototype key is 404 at once', async () => {
+      const user = await register(stack());
+      for (const action of ['toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__', 'isPrototypeOf']) {
+        for (const id of ['abc', user.user_id]) {
+          const res = await client.request(`${gw.adminUrl}/admin/users/${id}/${action}`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+            timeoutMs: 3_000,
+          });
+          assert.equal(res.status, 404, `${id}/${action}: ${res.text}`);
+        }
+      }
+      assert.equal((await admin.get(`/admin/users/${user.user_id}/toString`)).status, 404);
+      // The real actions still work.
+      assert.equal((await admin.post(`/admin/users/${user.user_id}/logout`)).status, 200);
+    });
+
+    test('list users: an email with a NUL or a cursor past any time is 400; an API key id with a NUL is 404', async () => {
+      for (const query of ['email=%00', 'email=a%00b', `cursor=${encodeCursor('9'.repeat(20), '00000000-0000-4000-8000-000000000000')}`, `cursor=${encodeCursor('9'.repeat(19), '00000000-0000-4000-8000-000000000000')}`]) {
+        const res = await admin.get(`/admin/users?${query}`);
+        assert.equal(res.status, 400, `${query}: ${res.text}`);
+        assert.ok(Array.isArray(res.json<{ details: unknown }>().details));
+        assert.equal(res.headers['retry-after'], undefined);
+      }
+      assert.equal((await admin.delete('/admin/api-keys/%00')).status, 404);
+      assert.equal((await admin.delete('/admin/api-keys/x%00y')).status, 404);
+      assert.equal((await admin.post('/admin/users/a%00b@example.com/disable')).status, 404);
+    });
+
+    test('admin create and set-password while the argon2 queue is full: 503 (password_hasher_busy), Retry-After 1', async () => {
+      const user = await register(stack());
+      const held: Promise<TestResponse>[] = [];
+      await whileHashing(async () => {
+        let full = false;
+        for (let i = 0; i < 16 && !full; i++) {
+          const res = client.postJson(`${gw.url}/auth/register`, { email: `fill-${randomBytes(4).toString('hex')}@example.com`, password: 'SecurePass123!' });
+          held.push(res);
+          full = await Promise.race([res.then((r) => r.status === 503), sleep(150).then(() => false)]);
+        }
+        assert.ok(full, 'registrations fill the queue');
+        const created = await admin.post('/admin/users', { email: `busy-${randomBytes(4).toString('hex')}@example.com`, password: 'a-long-password' });
+        const reset = await admin.post(`/admin/users/${user.user_id}/password`, { password: 'another-long-password' });
+        for (const res of [created, reset]) {
+          assert.equal(res.status, 503, res.text);
+          // The admin API's error body names no code; Retry-After 1 is the hasher's (a store outage says 5).
+          assert.deepEqual(res.json(), { error: 'Service Unavailable' });
+          assert.equal(res.headers['retry-after'], '1');
+        }
+      });
+      await Promise.all(held);
+      // Nothing was changed: the old password still logs in.
+      assert.equal((await client.postJson(`${gw.url}/auth/login`, { email: user.email, password: user.password })).status, 200);
+    });
+  });
+}
+
+suite('sqlite', () => ({}));
+
+const skip = await requirePostgres();
+if (skip) {
+  test('identity review fixes on postgres', { skip }, () => {});
+} else {
+  let db: IsolatedDatabase | undefined;
+  const appName = uniqueApplicationName('review');
+  before(async () => {
+    db = await isolatedDatabase();
+  });
+  after(async () => {
+    await db?.cleanup('review-fixes-none-'); // drops the database; where that is refused, deletes nothing of others'
+  });
+  suite('postgres', () => ({ url: taggedUrl(db!.name, appName), pool_size: 4 }));
+}

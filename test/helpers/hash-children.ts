@@ -1,0 +1,26 @@
+// The argon2 hashing processes (src/auth/hash-child.ts) an in-process gateway of this test process started: found in
+// /proc so a test can pause (SIGSTOP: every hash waits, the queue fills), resume or kill exactly its own.
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Pids of this process's hashing children (hash-child in their command line), from /proc (Linux). */
+export function hashChildren(): Set<number> {
+  const pids = readdirSync('/proc/self/task').flatMap((tid) =>
+    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
+  );
+  return new Set(
+    pids.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('hash-child');
+      } catch {
+        return false; // already gone
+      }
+    }),
+  );
+}
+
+/** The one hashing child started since `before` was taken; throws unless there is exactly one. */
+export function newHashChild(before: ReadonlySet<number>): number {
+  const fresh = [...hashChildren()].filter((pid) => !before.has(pid));
+  if (fresh.length !== 1) throw new Error(`expected one new hashing process, found ${fresh.length}`);
+  return fresh[0]!;
+}
