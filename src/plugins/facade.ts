@@ -37,7 +37,9 @@ const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 export function snapshotRequest(rc: RequestContext): PluginRequest {
   const url = rc.req.url ?? '/';
   const q = url.indexOf('?');
-  const query: Record<string, string | string[]> = {};
+  // No prototype: the names are the client's, and `?__proto__=x` or `?constructor=y` must be parameters like any
+  // other, not the object's prototype or Object.prototype's members.
+  const query: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   if (q !== -1) {
     for (const [name, value] of new URLSearchParams(url.slice(q + 1))) {
       const previous = query[name];

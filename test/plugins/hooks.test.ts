@@ -50,6 +50,10 @@ describe('plugin hooks', () => {
     assert.equal(body.request.method, 'POST');
     assert.equal(body.request.path, '/a/b');
     assert.deepEqual(body.request.query, { tag: ['1', '2'], q: 'x' });
+    // Names that are Object.prototype's members are parameters like any other.
+    const odd = await client.request(`${p.gw.url}/a?__proto__=x&constructor=y&toString=z&toString=w`, { headers: { 'x-plugin-action': 'echo-request' } });
+    const oddQuery = JSON.stringify(odd.json<Record<string, any>>().request.query);
+    assert.deepEqual(JSON.parse(oddQuery), JSON.parse('{"__proto__":"x","constructor":"y","toString":["z","w"]}'));
     assert.equal(body.request.headers['x-mixed-case'], 'v');
     assert.equal(body.request.contentLength, 5);
     assert.equal(body.requestId, res.headers['x-request-id']);
