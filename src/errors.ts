@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   EMAIL_TAKEN: { status: 409, message: 'Email already registered', source: 'client' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload Too Large', source: 'client' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json', source: 'client' },
+  /** An Expect other than 100-continue (RFC 9110 §10.1.1): the gateway meets no other expectation. */
+  EXPECTATION_FAILED: { status: 417, message: 'Expectation Failed', source: 'client' },
   RATE_LIMITED: { status: 429, message: 'Too Many Requests', source: 'client' },
   HEADERS_TOO_LARGE: { status: 431, message: 'Request Header Fields Too Large', source: 'client' },
   /** More open connections from one address than `server.max_connections_per_client` (answered, then closed). */
@@ -57,6 +59,8 @@ export const ERROR_CODES = {
   UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   /** A plugin's request hook ran longer than middleware.plugin_timeout and was abandoned. */
   PLUGIN_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'internal' },
+  /** An HTTP/1 request line naming HTTP/2.0: an HTTP/2 request only ever comes as an HTTP/2 stream (RFC 9110 §15.6.6). */
+  HTTP_VERSION_NOT_SUPPORTED: { status: 505, message: 'HTTP Version Not Supported', source: 'client' },
   /** Not sent (the client is gone): the status nginx logs for a request whose client closed the connection. */
   CLIENT_CLOSED: { status: 499, message: 'Client Closed Request', source: 'client' },
 } as const satisfies Record<string, CodeSpec>;

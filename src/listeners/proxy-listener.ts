@@ -1,6 +1,6 @@
 // The proxy port's server: cleartext HTTP/1.1, HTTPS HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1 by ALPN; plus the
 // optional redirect listener. server.ts attaches the pipeline's handlers and does not care which kind it got.
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { AddressInfo, Server as NetServer } from 'node:net';
@@ -15,8 +15,38 @@ import { createRedirectServer } from './redirect.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
 // closeAllConnections is absent from the HTTP/2 server (its HTTP/1.1 fallback has only closeIdleConnections).
-type Http1Capable = Pick<HttpServer, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'closeIdleConnections'> &
+type Http1Capable = Pick<HttpServer, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'maxHeadersCount' | 'closeIdleConnections'> &
   Partial<Pick<HttpServer, 'closeAllConnections'>>;
+
+/** node's own check interval (its default), the longest we use. */
+const NODE_CHECK_INTERVAL_MS = 30_000;
+/**
+ * The shortest: each check walks the list of connections still sending a request, and a sub-second timeout gains
+ * nothing from being enforced to the millisecond.
+ */
+const MIN_CHECK_INTERVAL_MS = 250;
+
+/**
+ * How often node looks for connections past timeouts.header or timeouts.request. Node only enforces the two
+ * timeouts when this check runs (every 30 s by default), so a slow client could hold its connection for up to 30 s
+ * past a 5 s header timeout. A quarter of the shorter one keeps the overrun within a quarter of the timeout.
+ */
+export function connectionsCheckingInterval(headerMs: number, requestMs: number): number {
+  const shortest = Math.min(headerMs > 0 ? headerMs : Infinity, requestMs > 0 ? requestMs : Infinity);
+  if (shortest === Infinity) return NODE_CHECK_INTERVAL_MS;
+  return Math.min(NODE_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(shortest / 4)));
+}
+
+/**
+ * node:http settings of the proxy port's HTTP/1 servers (cleartext, HTTPS, and the HTTP/2 server's HTTP/1.1
+ * fallback, which reads the same names as properties).
+ * - requireHostHeader off: node's own 400 for an HTTP/1.1 request without Host is bare (no gateway headers, no log
+ *   line); the driver refuses it instead (host-check.ts), through the error catalogue.
+ * - connectionsCheckingInterval: see connectionsCheckingInterval().
+ */
+function http1Options(timeouts: Config['server']['timeouts']): { requireHostHeader: boolean; connectionsCheckingInterval: number } {
+  return { requireHostHeader: false, connectionsCheckingInterval: connectionsCheckingInterval(timeouts.header, timeouts.request) };
+}
 
 /** The proxy listener, whatever its protocol. */
 export interface ProxyListener {
@@ -53,10 +83,11 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // timeouts.request for HTTP/2 streams; node applies requestTimeout to HTTP/1.1 requests only.
   const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by);
   let server: NetServer & Http1Capable;
+  const http1 = http1Options(settings.timeouts);
   if (certificates === undefined) {
-    server = createHttpServer();
+    server = createHttpServer(http1);
   } else if (!h2) {
-    server = createHttpsServer({ ...certificates.serverOptions(), handshakeTimeout: settings.timeouts.header });
+    server = createHttpsServer({ ...certificates.serverOptions(), ...http1, handshakeTimeout: settings.timeouts.header });
   } else {
     const secure: Http2SecureServer = createSecureServer({
       ...certificates.serverOptions(),
@@ -88,9 +119,26 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     });
     // A session-level protocol error is the client's problem; it has been answered with GOAWAY already.
     secure.on('sessionError', () => undefined);
+    // The HTTP/1.1 fallback reads these as properties of the server (the HTTP/2 constructor takes no such options);
+    // set before listen(), which is when node starts the connection checks.
+    Object.assign(secure, http1);
     server = secure as unknown as NetServer & Http1Capable;
   }
+  // No cap on the number of header lines. Node's default (2000) leaves every later line out of req.headers (not of
+  // rawHeaders) without a word, while its parser frames the body with all of them: a Content-Length on line 2001
+  // gave a request whose body the gateway never forwarded, and the checks that read rawHeaders (a second Host) and
+  // the ones that read headers saw two different requests. No cap, rather than a refusal above some count: the
+  // header byte limit (node's maxHeaderSize, 16 KB, then 431) already bounds them, to some 4000 of the shortest
+  // lines, and nothing needs counting per request. A property, not an option: each new connection's parser reads it.
+  server.maxHeadersCount = 0;
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens: the request goes to the
+  // 'request' handlers like any other instead, and the driver refuses it through the error catalogue
+  // (EXPECTATION_FAILED, gateway headers, a log line). Over HTTP/2 node emits the same event.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   const applyTimeouts = (s: Config['server']) => {
+    // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start
+    // its check timer, and offers no way to restart it. A reload that shortens timeouts.header or .request keeps
+    // the start-up cadence, so those deadlines may then be enforced up to one start-up interval late.
     server.headersTimeout = s.timeouts.header;
     server.requestTimeout = s.timeouts.request;
     server.keepAliveTimeout = s.timeouts.idle;

@@ -58,8 +58,9 @@ test('HTTP/1: a repeated Host line is refused, whatever its case', () => {
   for (const second of ['Host', 'host', 'HOST', 'hOsT']) {
     assert.equal(requestAuthorityProblem(req(['Host', 'a.example', second, 'admin.example'])), 'more than one Host header', second);
   }
-  // Without Host (HTTP/1.0): nothing to check; node itself answers 400 to HTTP/1.1 without one.
-  assert.equal(requestAuthorityProblem({ httpVersionMajor: 1, headers: {}, rawHeaders: [] }), undefined);
+  // Without Host: HTTP/1.0 has nothing to check; HTTP/1.1 must send one (RFC 9112 §3.2).
+  assert.equal(requestAuthorityProblem({ httpVersionMajor: 1, httpVersionMinor: 0, headers: {}, rawHeaders: [] }), undefined);
+  assert.equal(requestAuthorityProblem({ httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, rawHeaders: [] }), 'no Host header (HTTP/1.1 requires one)');
 });
 
 test('HTTP/2: :authority is checked, and a Host that disagrees with it is refused', () => {

@@ -117,8 +117,11 @@ function repeatsHost(rawHeaders: readonly string[]): boolean {
   return false;
 }
 
+/** What the authority checks read of a request; the version's minor number only matters without a Host. */
+type AuthorityFacts = Pick<IncomingMessage, 'httpVersionMajor' | 'headers' | 'rawHeaders'> & { readonly httpVersionMinor?: number };
+
 /** Why the request's authority is not acceptable, or undefined. */
-export function requestAuthorityProblem(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers' | 'rawHeaders'>): string | undefined {
+export function requestAuthorityProblem(req: AuthorityFacts): string | undefined {
   const host = req.headers.host;
   if (req.httpVersionMajor === 2) {
     const authority = req.headers[':authority'] as string | undefined;
@@ -129,7 +132,11 @@ export function requestAuthorityProblem(req: Pick<IncomingMessage, 'httpVersionM
     const value = authority ?? host;
     return value === undefined ? undefined : authorityProblem(value);
   }
-  if (host === undefined) return undefined; // HTTP/1.0 without Host (node answers 400 to an HTTP/1.1 request without one)
+  if (host === undefined) {
+    // RFC 9112 §3.2: 400 to an HTTP/1.1 request without Host. Node's own bare 400 is turned off (proxy-listener.ts),
+    // so that this one carries the gateway's headers and a log line. HTTP/1.0 had no Host: it matches host-less routes.
+    return (req.httpVersionMinor ?? 1) >= 1 ? 'no Host header (HTTP/1.1 requires one)' : undefined;
+  }
   if (repeatsHost(req.rawHeaders)) return 'more than one Host header';
   return authorityProblem(host);
 }
@@ -138,7 +145,7 @@ export function requestAuthorityProblem(req: Pick<IncomingMessage, 'httpVersionM
 const ERRORS = new Map<string, GatewayError>();
 
 /** The driver's call, beside the request-target check: undefined when the authority is acceptable, else the 400. */
-export function checkRequestHost(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers' | 'rawHeaders'>): GatewayError | undefined {
+export function checkRequestHost(req: AuthorityFacts): GatewayError | undefined {
   const problem = requestAuthorityProblem(req);
   if (problem === undefined) return undefined;
   let error = ERRORS.get(problem);

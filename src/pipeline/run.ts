@@ -17,6 +17,7 @@ import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
+import { checkProtocol } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { sendError } from './reply.js';
@@ -130,9 +131,10 @@ export class Pipeline implements AttemptListener {
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx);
+    // Only a protocol the engine serves (protocol-check.ts: no HTTP/2.0 request line, no Expect but 100-continue).
     // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
     // And only a plain authority (host-check.ts): routes match the host, and the backend must read the same one.
-    const badRequest = checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
+    const badRequest = checkProtocol(ctx.req) ?? checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
     if (badRequest !== undefined) {
       sendError(ctx, badRequest);
       return;
@@ -304,7 +306,9 @@ function closedEarly(ctx: RequestContext): boolean {
   if (!ctx.res.writableFinished) return true;
   if (ctx.req.httpVersionMajor !== 2) return false;
   const req = ctx.req as unknown as Http2ServerRequest;
-  return req.aborted || (req.stream.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR;
+  // No stream: an "HTTP/2.0" request line over HTTP/1 (answered 505 by checkProtocol); reading it unguarded threw
+  // from this 'close' listener and ended the process.
+  return req.aborted || (req.stream?.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR;
 }
 
 /** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */

@@ -1,5 +1,5 @@
 // Streams one attempt to an upstream through undici's dispatch API, with backpressure in both directions.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -29,6 +29,16 @@ const BODY_TIMEOUT = new GatewayError('REQUEST_BODY_TIMEOUT', { headers: { conne
 const BODY_TIMEOUT_H2 = new GatewayError('REQUEST_BODY_TIMEOUT');
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
 const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
+
+/** The trailers of a response that ended without any (a bodiless one undici reported as an error). */
+const NO_TRAILERS: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
+
+/**
+ * A reason phrase node sends as it is: visible ASCII and tab. RFC 9112 §4 also allows obs-text (bytes 0x80-0xFF),
+ * but undici decodes the status line as UTF-8, so such bytes arrive as U+FFFD, and node throws for any character
+ * beyond Latin-1: the response is relayed with node's standard phrase for its status instead.
+ */
+const SENDABLE_REASON = /^[\t\x20-\x7e]*$/;
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -60,6 +70,22 @@ export function canRetry(ctx: RequestContext, error: GatewayError): boolean {
   return failedBeforeSending(error) || IDEMPOTENT.has(ctx.req.method ?? 'GET');
 }
 
+/** The upstream's reason phrase when node can send it, else undefined (node's standard one for the status). */
+function sendableReason(statusMessage: string | undefined): string | undefined {
+  return statusMessage && SENDABLE_REASON.test(statusMessage) ? statusMessage : undefined;
+}
+
+/**
+ * undici's complaint that a response ended short of its Content-Length, about a response that has no body by
+ * definition: a 204, a 304, or the answer to HEAD. RFC 9110 §8.6 lets a 304 and a HEAD answer carry the length the
+ * full response would have (IIS and http.sys do), and llhttp reads no body after such a head; undici still compares
+ * the length with the bytes read on every non-HEAD response. Nothing is missing: the response is complete.
+ */
+function endedBodiless(ctx: RequestContext, err: Error): boolean {
+  if ((err as { code?: unknown }).code !== 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return false;
+  return ctx.status === 204 || ctx.status === 304 || ctx.req.method === 'HEAD';
+}
+
 /**
  * Runs `write` (the response head, or an upgrade's splice); a throw goes to `fail`, which answers an error while
  * nothing was sent, instead of escaping as an unhandled rejection (after an async response hook) or into undici (which
@@ -68,16 +94,26 @@ export function canRetry(ctx: RequestContext, error: GatewayError): boolean {
  * character. Upstream or response hook, either may have set it: PROXY_ERROR (502) blames neither upstream health nor
  * a plugin. Returns false when `write` threw.
  */
-function writeOrFail(res: ServerResponse, write: () => void, fail: (err: unknown) => void): boolean {
+function writeOrFail(ctx: RequestContext, write: () => void, fail: (err: unknown) => void): boolean {
   try {
     write();
     return true;
   } catch (err) {
-    // Node's HTTP/2 compat writeHead stores the headers before refusing one: the error reply must not carry them.
-    if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
+    forgetRefusedHead(ctx);
     fail(refused(err));
     return false;
   }
+}
+
+/** Undoes what a refused writeHead left on the response, so that the error reply that follows is not refused too. */
+function forgetRefusedHead(ctx: RequestContext): void {
+  const res = ctx.res;
+  if (res.headersSent) return;
+  // Node's HTTP/2 compat writeHead stores the headers before refusing one: the error reply must not carry them.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // node:http's writeHead keeps the phrase it was given before it checks the headers, and the next writeHead
+  // without one would reuse it ("502 Fine Thanks"). HTTP/2 has none (its setter only warns).
+  if (ctx.req.httpVersionMajor !== 2) res.statusMessage = '';
 }
 
 /** A response head or trailer node refused to send (see writeOrFail). */
@@ -114,10 +150,17 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   /** Resumes the upstream once the client has taken the buffered data; made on the first full buffer only. */
   #resumeOnDrain: (() => void) | undefined = undefined;
   /**
-   * A gRPC answer whose first HEADERS already carry grpc-status is "trailers-only": held back until the upstream
-   * ends it, then relayed as one HEADERS frame that ends the stream, as gRPC clients require.
+   * The response head, held until the first body byte or the end of the response (fields of the attempt, not an
+   * object per response). Over HTTP/1.1 node sends nothing before then either (writeHead only stores the head), but
+   * once node has stored it, no other status can be sent: held here, an upstream failure before the first byte is
+   * still answered with a status (502, 504) instead of a cut connection. Over HTTP/2 the head goes out at once,
+   * except a gRPC answer whose first HEADERS already carry grpc-status ("trailers-only"): relayed as one HEADERS
+   * frame that ends the stream once the upstream ends it, as gRPC clients require.
    */
-  #trailersOnly: { status: number; headers: OutgoingHttpHeaders } | undefined = undefined;
+  #headHeaders: OutgoingHttpHeaders | undefined = undefined;
+  #headStatus = 0;
+  #headReason: string | undefined = undefined;
+  #headTrailersOnly = false;
   /** Why the attempt was cut before undici handed over its controller (applied the moment it does). */
   #abortReason: GatewayError | undefined = undefined;
   #stopGuard: StopGuard | undefined = undefined;
@@ -261,15 +304,15 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#cut(CLIENT_CLOSED); // nobody to relay to (closed, or an HTTP/2 stream reset): free the upstream connection now
       return;
     }
+    // RFC 9110 §8.6: a server sends no Content-Length with a 204, and llhttp read no body after this one whatever
+    // it said. Rare: the delete, which makes this one object a dictionary, costs nothing on other responses.
+    if (statusCode === 204 && out['content-length'] !== undefined) delete out['content-length'];
     const writeHead = (): void => {
-      if (res.destroyed) return;
-      if (out['grpc-status'] !== undefined && ctx.req.httpVersionMajor === 2) {
-        this.#trailersOnly = { status: statusCode, headers: out };
-        return;
-      }
-      // HTTP/2 has no reason phrase (node warns when given one).
-      if (statusMessage && ctx.req.httpVersionMajor !== 2) res.writeHead(statusCode, statusMessage, out);
-      else res.writeHead(statusCode, out);
+      // Gone, or already answered with an error while an async response hook ran.
+      if (res.destroyed || this.#done) return;
+      if (ctx.req.httpVersionMajor !== 2) this.#holdHead(statusCode, sendableReason(statusMessage), out, false);
+      else if (out['grpc-status'] !== undefined) this.#holdHead(statusCode, undefined, out, true);
+      else res.writeHead(statusCode, out); // HTTP/2 has no reason phrase (node warns when given one)
     };
     this.#afterDecorate(out, writeHead, () => this.controller?.abort(RESPONSE_REPLACED));
   }
@@ -297,15 +340,50 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (pending === undefined) {
-      writeOrFail(ctx.res, write, fail);
+      writeOrFail(ctx, write, fail);
       return;
     }
     const controller = this.controller;
     controller?.pause();
     pending.then(() => {
       if (ctx.res.destroyed) return; // the client left meanwhile: the close listener aborted the attempt
-      if (writeOrFail(ctx.res, write, fail)) controller?.resume();
+      if (writeOrFail(ctx, write, fail)) controller?.resume();
     }, fail);
+  }
+
+  #holdHead(status: number, reason: string | undefined, headers: OutgoingHttpHeaders, trailersOnly: boolean): void {
+    this.#headStatus = status;
+    this.#headReason = reason;
+    this.#headHeaders = headers;
+    this.#headTrailersOnly = trailersOnly;
+  }
+
+  /** Sends the held head as a plain response head (body or end follows). Throws when node refuses it. */
+  #writeHeldHead(): void {
+    const headers = this.#headHeaders!;
+    this.#headHeaders = undefined;
+    const reason = this.#headReason;
+    if (reason === undefined) this.#ctx.res.writeHead(this.#headStatus, headers);
+    else this.#ctx.res.writeHead(this.#headStatus, reason, headers);
+  }
+
+  /**
+   * The first body chunk: the held head goes first. False when node refused it: the upstream request is dropped
+   * and the error answered instead, as nothing has reached the client.
+   */
+  #flushHead(controller: Dispatcher.DispatchController): boolean {
+    try {
+      this.#writeHeldHead();
+      return true;
+    } catch (err) {
+      this.#done = true;
+      this.#stopGuard?.();
+      controller.abort(RESPONSE_REPLACED);
+      this.#listener.attemptFinished(this.#ctx, this.#peer);
+      forgetRefusedHead(this.#ctx);
+      answerError(this.#ctx, refused(err));
+      return false;
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -316,35 +394,39 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       controller.abort(CLIENT_CLOSED);
       return;
     }
-    if (this.#trailersOnly !== undefined) this.#flushHeldHeaders();
+    if (this.#headHeaders !== undefined && !this.#flushHead(controller)) return;
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', (this.#resumeOnDrain ??= () => this.controller?.resume()));
     }
   }
 
-  onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Record<string, string | string[] | undefined>): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
     this.#done = true;
     this.#stopGuard?.();
     const ctx = this.#ctx;
     try {
       this.#endResponse(controller, parsedTrailers);
     } catch (err) {
-      // A trailer, or held trailers-only header, node refuses. undici would catch the throw and report it to
-      // onResponseError, which ignores a finished attempt: the client would wait forever and the peer never be
-      // released. Answered here instead: an error while nothing was sent, else the stream is cut.
+      // A held head, or a trailer, node refuses. undici would catch the throw and report it to onResponseError,
+      // which ignores a finished attempt: the client would wait forever and the peer never be released. Answered
+      // here instead: an error while nothing was sent, else the stream is cut.
+      forgetRefusedHead(ctx);
       answerError(ctx, refused(err));
     }
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 
-  #endResponse(controller: Dispatcher.DispatchController, parsedTrailers: Record<string, string | string[] | undefined>): void {
+  #endResponse(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
     const ctx = this.#ctx;
-    const held = this.#trailersOnly;
-    if (held !== undefined) {
-      this.#trailersOnly = undefined;
-      sendTrailersOnly(ctx, held.status, held.headers);
-      return;
+    if (this.#headHeaders !== undefined) {
+      if (this.#headTrailersOnly) {
+        const headers = this.#headHeaders;
+        this.#headHeaders = undefined;
+        sendTrailersOnly(ctx, this.#headStatus, headers);
+        return;
+      }
+      this.#writeHeldHead();
     }
     // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
     const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
@@ -352,7 +434,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
     this.#stopGuard?.();
     if (this.#done) return;
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
@@ -360,21 +442,27 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#fail(error);
       return;
     }
-    // The response had begun: the client cannot be told with a status any more, so its connection is cut.
-    this.#done = true;
     const ctx = this.#ctx;
+    if (endedBodiless(ctx, err)) {
+      this.onResponseEnd(controller, NO_TRAILERS);
+      return;
+    }
+    this.#done = true;
+    this.#headHeaders = undefined;
+    const stream = http2StreamOf(ctx);
+    if (error.code !== 'CLIENT_CLOSED' && !ctx.res.headersSent && !ctx.res.destroyed && stream?.closed !== true) {
+      // Nothing of the response has reached the client (its head is held, or a response hook is still running):
+      // it can still be told with the error's status. Not retried: the upstream did answer.
+      this.#listener.attemptFinished(ctx, this.#peer);
+      answerError(ctx, error);
+      return;
+    }
+    // The response had begun: the client cannot be told with a status any more, so its connection is cut.
     if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
     // An HTTP/2 stream already closing (reset by the client, or closed by the gateway: this runs from its 'aborted'
     // event) is left to node: destroying it now would drop the RST_STREAM node has yet to send (node 20, measured).
-    if (http2StreamOf(ctx)?.closed !== true) ctx.res.destroy();
+    if (stream?.closed !== true) ctx.res.destroy();
     this.#listener.attemptFinished(ctx, this.#peer);
-  }
-
-  /** The held trailers-only headers were not the end after all (body data follows): send them as plain headers. */
-  #flushHeldHeaders(): void {
-    const held = this.#trailersOnly!;
-    this.#trailersOnly = undefined;
-    this.#ctx.res.writeHead(held.status, held.headers);
   }
 
   #fail(error: GatewayError): void {

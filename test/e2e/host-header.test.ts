@@ -2,6 +2,7 @@
 // is refused with 400 before routing, over HTTP/1.1 and HTTP/2, and nothing reaches the upstream.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as tlsConnect } from 'node:tls';
 import { startBackend, type EchoBody, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { rawRequest } from '../helpers/raw.js';
@@ -112,4 +113,20 @@ test('a 12,000-character Host costs one 400, not a walk over every suffix', asyn
   const res = await get(`${'a.'.repeat(6_000)}b`);
   assert.equal(res.status, 400);
   assert.equal((await get('www.example.com')).status, 200, 'the gateway still answers');
+});
+
+test('HTTP/1.1 without Host is refused over TLS too, where node never checked (its HTTP/2 server\'s HTTP/1.1 fallback)', async () => {
+  const hits = backend.hits;
+  const socket = tlsConnect({ port: tlsGw.gateway.port, host: '127.0.0.1', ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => socket.write('GET /console HTTP/1.1\r\nConnection: close\r\n\r\n'));
+    socket.once('close', () => resolve());
+    socket.once('error', reject);
+  });
+  assert.match(text, /^HTTP\/1\.1 400 /);
+  assert.match(text, /"code":"bad_request"/);
+  assert.equal(backend.hits, hits);
 });

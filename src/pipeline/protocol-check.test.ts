@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkProtocol } from './protocol-check.js';
+
+test('HTTP/2 only as a stream: an HTTP/2.0 request line over HTTP/1 is refused with 505', () => {
+  assert.equal(checkProtocol({ httpVersionMajor: 2, headers: {} })?.status, 505);
+  assert.equal(checkProtocol(Object.assign({ httpVersionMajor: 2, headers: {} }, { stream: {} })), undefined);
+  assert.equal(checkProtocol({ httpVersionMajor: 1, headers: {} }), undefined);
+});
+
+test('Expect: only 100-continue (as node reads it) goes on; anything else is 417', () => {
+  for (const expect of ['100-continue', '100-Continue', 'foo, 100-continue']) {
+    assert.equal(checkProtocol({ httpVersionMajor: 1, headers: { expect } }), undefined, expect);
+  }
+  for (const expect of ['foo', '', '100-continuex']) {
+    assert.equal(checkProtocol({ httpVersionMajor: 1, headers: { expect } })?.code, 'EXPECTATION_FAILED', expect);
+  }
+});
