@@ -153,9 +153,10 @@ test('CORS origins that can never equal an Origin header are refused, in middlew
     ['https://*.example.com', /must not contain a wildcard: origins compare exactly, so list each origin/],
     ['*.example.com', /must not contain a wildcard/],
     ['https://app.*', /must not contain a wildcard/],
-    ['app.example.com', /must be "\*" or an origin: http:\/\/ or https:\/\//],
+    ['app.example.com', /must be "\*" or an origin: a scheme and :\/\//],
     ['//app.example.com', /must be "\*" or an origin/],
-    ['ftp://app.example.com', /must be "\*" or an origin/],
+    ['1http://app.example.com', /must be "\*" or an origin/],
+    ['chrome-extension://abc/page.html', /no path or trailing slash: use chrome-extension:\/\/abc$/],
     ['http:/app.example.com', /must be "\*" or an origin/],
     ['null', /must not be "null"/],
     ['https://', /no host after https:\/\//],
@@ -175,6 +176,12 @@ test('CORS origins that can never equal an Origin header are refused, in middlew
     assert.match(global, rule, JSON.stringify(value));
     const own = errorOf(configWith([{ cors: { allowed_origins: [value] } }]));
     assert.ok(own.startsWith('routes[0].cors.allowed_origins[0]: '), `${JSON.stringify(value)}: ${own}`);
+  }
+});
+
+test('origins of any scheme load: webviews and extensions send capacitor://, tauri://, chrome-extension://', () => {
+  for (const origin of ['capacitor://localhost', 'ionic://localhost', 'tauri://localhost', 'chrome-extension://abcdefghijklmnopabcdefghijklmnop', 'app+x.y-z://host:8080', 'https://app.example.com:8443', 'http://localhost:3000']) {
+    assert.equal(errorOf(configWith([{}], { cors: { allowed_origins: [origin] } })), 'no error', origin);
   }
 });
 

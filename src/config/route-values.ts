@@ -69,7 +69,7 @@ export function routeHostProblem(value: string): string | undefined {
 /** The port browsers leave out of an origin's serialization, by scheme. */
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
 
-const ORIGIN_FORM = 'an origin: http:// or https://, a host, an optional port, nothing after (like https://app.example.com)';
+const ORIGIN_FORM = 'an origin: a scheme and ://, a host, an optional port, nothing after (like https://app.example.com)';
 
 /**
  * Why a CORS `allowed_origins` entry can never equal a browser's Origin header, or undefined. `entry` is already in
@@ -80,7 +80,9 @@ export function originProblem(entry: string): string | undefined {
   if (entry === '*') return undefined;
   if (entry.includes('*')) return 'must not contain a wildcard: origins compare exactly, so list each origin (or use "*" alone)';
   if (entry === 'null') return 'must not be "null": sandboxed and file: documents send it, so it would trust any of them';
-  const scheme = /^(https?):\/\//.exec(entry)?.[1];
+  // Any scheme (RFC 3986): webviews and extensions send capacitor://localhost, tauri://localhost,
+  // chrome-extension://<id> and the like, and compare as exactly as http(s) origins.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//.exec(entry)?.[1];
   if (scheme === undefined) return `must be "*" or ${ORIGIN_FORM}`;
   const rest = entry.slice(scheme.length + 3);
   const end = rest.search(/[/?#]/);
