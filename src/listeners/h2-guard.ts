@@ -1,11 +1,10 @@
 // Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487) and idle sessions; and
 // per stream, the time a request may take to arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
 import { randomUUID } from 'node:crypto';
-import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
-import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
 import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
 
@@ -51,10 +50,9 @@ export interface H2GuardSettings {
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
 
-/** A stream still receiving its request: when it began, and whether its client speaks gRPC (for the 408's form). */
+/** A stream still receiving its request: when it began. */
 interface Arriving {
   readonly since: number;
-  readonly grpc: boolean;
 }
 
 /**
@@ -79,10 +77,14 @@ export class RequestDeadlines {
     this.#proxyBy = proxyBy;
   }
 
-  /** A new stream; `headers` are its request's. */
+  /**
+   * A new stream; `headers` are its request's. Not a gRPC call: client-streaming and bidirectional calls (watches,
+   * subscriptions) stay open by design for as long as they are used, as Envoy leaves them (its request timeout is
+   * off for streams); request_body_chunk still ends one whose client falls silent before the response begins.
+   */
   track(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    if (stream.endAfterHeaders || this.#requestMs <= 0) return;
-    this.#arriving.set(stream, { since: performance.now(), grpc: isGrpc(headers) });
+    if (stream.endAfterHeaders || this.#requestMs <= 0 || isGrpc(headers)) return;
+    this.#arriving.set(stream, { since: performance.now() });
     if (this.#timer === undefined) this.#arm(this.#requestMs);
   }
 
@@ -117,12 +119,12 @@ export class RequestDeadlines {
       }
       this.#arriving.delete(stream);
       // remoteClose: the client has sent END_STREAM, whether or not the gateway has read the body yet.
-      if (!stream.closed && stream.state.remoteClose !== 1) this.#expire(stream, arriving.grpc);
+      if (!stream.closed && stream.state.remoteClose !== 1) this.#expire(stream);
     }
   };
 
-  /** 408 (the gRPC way to a gRPC client) if the response has not begun, then CANCEL once it is out; else CANCEL now. */
-  #expire(stream: ServerHttp2Stream, grpc: boolean): void {
+  /** 408 if the response has not begun, then CANCEL once it is out; else CANCEL now. */
+  #expire(stream: ServerHttp2Stream): void {
     const cancel = (): void => {
       if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
     };
@@ -132,24 +134,23 @@ export class RequestDeadlines {
     }
     stream.once('finish', cancel);
     try {
-      this.#answer(stream, grpc);
+      this.#answer(stream);
     } catch {
       cancel(); // node refused to respond (the session is going away): this runs on a timer, where a throw is fatal
     }
   }
 
-  #answer(stream: ServerHttp2Stream, grpc: boolean): void {
+  #answer(stream: ServerHttp2Stream): void {
     const id = randomUUID();
-    const gateway: OutgoingHttpHeaders = { 'x-proxy-by': this.#proxyBy, 'x-request-id': id, 'cache-control': 'no-store' };
-    if (grpc) {
-      const status = String(grpcStatusFor(REQUEST_TIMEOUT.status, REQUEST_TIMEOUT.code));
-      const message = encodeGrpcMessage(REQUEST_TIMEOUT.message);
-      // Trailers-only: one HEADERS frame that ends the stream, as gRPC clients require (see reply.ts).
-      stream.respond({ ...gateway, ':status': 200, 'content-type': 'application/grpc', 'grpc-status': status, 'grpc-message': message }, { endStream: true });
-      return;
-    }
     const body = JSON.stringify(errorBody(REQUEST_TIMEOUT, id));
-    stream.respond({ ...gateway, ':status': REQUEST_TIMEOUT.status, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    stream.respond({
+      'x-proxy-by': this.#proxyBy,
+      'x-request-id': id,
+      'cache-control': 'no-store',
+      ':status': REQUEST_TIMEOUT.status,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
     stream.end(body);
   }
 }
