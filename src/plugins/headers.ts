@@ -39,8 +39,9 @@ const SINGLE_VALUE: ReadonlySet<string> = new Set([
  * HTTP/1.1, and its HTTP/2 layer would cut it to one byte), and one value for a single-value header. Checked at set
  * time, as names are. The message never quotes the value, which may hold a secret.
  */
-export function checkHeaderValues(key: string, values: readonly unknown[]): void {
-  if (values.length > 1 && SINGLE_VALUE.has(key)) throw new TypeError(`header ${key} takes a single value`);
+export function checkHeaderValues(key: string, values: readonly unknown[], direction: HeaderDirection = 'response'): void {
+  // Only a response goes out through node's HTTP/2 layer; undici sends a request's repeated values as it is given them.
+  if (direction === 'response' && values.length > 1 && SINGLE_VALUE.has(key)) throw new TypeError(`header ${key} takes a single value`);
   for (const value of values) {
     if (typeof value !== 'string') throw new TypeError(`header ${key}: values must be strings`);
     try {
@@ -75,7 +76,7 @@ export class GuardedHeaders implements PluginHeaders {
     const key = this.#writable(name);
     const values: readonly unknown[] | undefined = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
     if (values === undefined) throw new TypeError(`header ${key}: values must be strings`);
-    checkHeaderValues(key, values);
+    checkHeaderValues(key, values, this.#direction);
     this.#record()[key] = typeof value === 'string' ? value : [...(values as readonly string[])];
   }
 

@@ -65,6 +65,12 @@ describe('plugin hooks', () => {
     assert.equal(p.backend.hits >= 0, true);
   });
 
+  test('a request header may carry several values, even one a response takes once', async () => {
+    const res = await client.request(`${p.gw.url}/multi`, { headers: { 'x-plugin-action': 'multi-upstream' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.json<{ headers: Record<string, string> }>().headers['if-none-match'], '"a", "b"');
+  });
+
   test('respond() ends the request with a JSON body, extra headers and the gateway headers; response hooks still run', async () => {
     const hits = p.backend.hits;
     const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': 'respond-json' } });
