@@ -482,6 +482,12 @@ export const configSchema = z
         // Plugins (src/plugins/): the instances run on every proxied request, in this order, and their hooks' time limit.
         plugins: z.array(z.string().min(1)).default([]),
         plugin_timeout: duration.default(5_000),
+        /**
+         * How long a plugin module's import may take (start-up, check-config, reload): a module whose top-level await
+         * never settles is a config error after it. Apart from plugin_timeout, the per-hook budget, which may be far
+         * shorter than a cold import of a module and its dependencies on a busy machine.
+         */
+        plugin_load_timeout: duration.default(30_000),
       })
       .strict()
       .prefault({}),

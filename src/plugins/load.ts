@@ -107,8 +107,7 @@ function importWithin(url: string, ms: number): Promise<{ default?: unknown }> {
 
 /**
  * Imports and checks one declared instance. Throws ConfigError naming `plugins[i].<key>`. The import is bounded by
- * `timeoutMs` (middleware.plugin_timeout, which bounds create() too: loading a plugin is one step, module then
- * instance).
+ * `timeoutMs` (middleware.plugin_load_timeout).
  */
 export async function loadPlugin(entry: Config['plugins'][number], index: number, baseDir: string, timeoutMs: number): Promise<LoadedPlugin> {
   const at = `plugins[${index}]`;
@@ -118,7 +117,7 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   try {
     namespace = await importWithin(resolved.url, timeoutMs);
   } catch (err) {
-    const why = err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_timeout)` : importFailure(err, entry.module);
+    const why = err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)` : importFailure(err, entry.module);
     throw new ConfigError(`${at}.module: cannot load ${entry.module}: ${why}`);
   }
   const definition = namespace.default as Partial<Plugin> | undefined;
@@ -144,7 +143,7 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
 /** Loads every declared instance, in order (check-config, start-up, reload). */
 export async function loadPlugins(config: Config, baseDir: string): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
-  const timeoutMs = config.middleware.plugin_timeout;
+  const timeoutMs = config.middleware.plugin_load_timeout;
   for (let i = 0; i < config.plugins.length; i++) loaded.push(await loadPlugin(config.plugins[i]!, i, baseDir, timeoutMs));
   return loaded;
 }

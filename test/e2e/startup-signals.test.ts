@@ -54,7 +54,8 @@ function start(configFile: string, cleanup: (fn: () => void) => void) {
 
 test('SIGHUP during start-up: the gateway starts, then reloads once, serving the file as it is now', async (t) => {
   backend ??= await startBackend('echo');
-  const configFile = writeConfig(tagged(1, 1500));
+  // create() takes 3 s: both signals must land while it runs, on a machine that may be slow to pass the log line on.
+  const configFile = writeConfig(tagged(1, 3000));
   const gw = start(configFile, (fn) => t.after(fn));
   await gw.logged('Tag Creating', 'the slow create() at start-up');
   copyFileSync(writeConfig(tagged(2, 0)), configFile);

@@ -1,6 +1,6 @@
 // A plugin module whose import never finishes (a top-level await that never settles) is a config error after
-// middleware.plugin_timeout: check-config and start-up exit 1 with it, a reload is refused with it and the old config
-// keeps serving.
+// middleware.plugin_load_timeout: check-config and start-up exit 1 with it, a reload is refused with it and the old
+// config keeps serving.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,10 +11,10 @@ import { startInProcess, tempDataDir, upstreams, writeConfig } from '../helpers/
 import { fixture } from './helpers.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const HANGS = /plugins\[0\]\.module: cannot load .*hang\.mjs: import did not finish within 400 ms/;
+const HANGS = /plugins\[0\]\.module: cannot load .*hang\.mjs: import did not finish within 400 ms \(middleware\.plugin_load_timeout\)/;
 const hanging = {
   plugins: [{ name: 'hang', module: fixture('hang.mjs') }],
-  middleware: { plugins: ['hang'], plugin_timeout: '400ms' },
+  middleware: { plugins: ['hang'], plugin_load_timeout: '400ms' },
 };
 
 /** Runs `portcullis <args>`; a process still running after `ms` is killed (code null). */
