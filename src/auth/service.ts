@@ -73,6 +73,11 @@ export class AuthService {
       throw err;
     }
     const session = await this.#startSession(user, passwordHash);
+    // Refused only when an operator reset or disabled the user between its creation and here: no session then.
+    if (!session) {
+      this.#events.record('login_failure');
+      throw new GatewayError('INVALID_CREDENTIALS');
+    }
     this.#events.record('register');
     return session;
   }
@@ -96,9 +101,37 @@ export class AuthService {
       throw new GatewayError('INVALID_CREDENTIALS');
     }
     const verifiedHash = check.needsRehash ? await this.#rehash(user, input.password) : user.passwordHash;
-    const session = await this.#startSession(user, verifiedHash);
+    const session =
+      (await this.#startSession(user, verifiedHash)) ??
+      (await this.#startSessionAgainstCurrent(user, verifiedHash, input.password));
+    if (!session) {
+      this.#events.record('login_failure');
+      throw new GatewayError('INVALID_CREDENTIALS');
+    }
     this.#events.record('login_success');
     return session;
+  }
+
+  /**
+   * The second chance of a login whose session the store refused because the user's hash is no longer the verified
+   * one. That is a reset (the session must not be created), but also another login of the same user that re-hashed
+   * the password first: overlapping logins after an argon2 parameter change would otherwise fail all but the first,
+   * with the right password. So the current row is read and, when its hash differs, the password is verified against
+   * it once more (an extra argon2 run only in this race): the right password for the current hash earns a session,
+   * tied to that hash so a reset committing meanwhile still wins. Undefined when the user is gone or disabled, the
+   * hash is unchanged (nothing to retry), the password does not match the current hash, or the retry loses again.
+   */
+  async #startSessionAgainstCurrent(
+    user: UserRecord,
+    verifiedHash: string,
+    password: string,
+  ): Promise<Session | undefined> {
+    const current = await this.#d.store.findUserById(user.id);
+    if (!current || current.disabledAt !== null || current.passwordHash === verifiedHash) return undefined;
+    const check = await this.#d.passwords.verify(current.passwordHash, password);
+    // No re-hash here even if asked for: one changed it a moment ago, and a loop of racing re-hashes helps nobody.
+    if (!check.ok) return undefined;
+    return this.#startSession(current, current.passwordHash);
   }
 
   /**
@@ -159,7 +192,10 @@ export class AuthService {
     this.#events.record('logout');
   }
 
-  /** The proxy's revocation check (its jti, its user's revocations up to its iat); KvUnavailableError propagates (503). */
+  /**
+   * The proxy's revocation check (its jti, its user's revocations up to its issue time, ms); KvUnavailableError
+   * propagates (503).
+   */
   async #isRevoked(access: AccessTokenClaims): Promise<boolean> {
     return this.#d.kv.isRevoked(access.tokenId, userSubject(access.userId), access.issuedAt);
   }
@@ -190,9 +226,10 @@ export class AuthService {
    * Stores the session, only while `passwordHash` is still the user's and the user enabled (the store checks under
    * its lock): the password was verified against a row read before the hash, and a reset or disable that committed
    * since must not be outlived by this session. The access token's time is taken before the store call, so a user
-   * action that commits after this session (and stamps its time after its locks) revokes it too.
+   * action that commits after this session (and stamps its time after its locks) revokes it too. Undefined when the
+   * store refused the session; the caller decides what that means (login: see #startSessionAgainstCurrent).
    */
-  async #startSession(user: UserRecord, passwordHash: string): Promise<Session> {
+  async #startSession(user: UserRecord, passwordHash: string): Promise<Session | undefined> {
     const now = this.#now();
     const refreshToken = generateRefreshToken();
     const stored = await this.#d.store.createRefreshToken(
@@ -205,10 +242,7 @@ export class AuthService {
       },
       { passwordHash },
     );
-    if (!stored) {
-      this.#events.record('login_failure');
-      throw new GatewayError('INVALID_CREDENTIALS');
-    }
+    if (!stored) return undefined;
     const access = await this.#d.tokens.issue(user, now);
     return {
       userId: user.id,
@@ -224,7 +258,9 @@ export class AuthService {
    * Replaces the verified hash with one in the current parameters and returns the hash the user now has: the new one,
    * or the verified one when it could not be replaced. Only while the stored hash is still the verified one: a reset
    * that committed meanwhile must not be overwritten by a hash of the old password (the session then fails, see
-   * #startSession). Best effort: a failed re-hash must not fail a login whose password was right; the next tries again.
+   * #startSession), and neither must a concurrent login's re-hash (login then retries against that one, see
+   * #startSessionAgainstCurrent). Best effort: a failed re-hash must not fail a login whose password was right; the
+   * next tries again.
    */
   async #rehash(user: UserRecord, password: string): Promise<string> {
     try {

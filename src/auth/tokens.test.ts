@@ -38,7 +38,8 @@ function forge(claims: Record<string, unknown>, header: Record<string, unknown> 
 
 describe('TokenService', () => {
   test('issues a token whose claims verify', async () => {
-    const issued = await hs.issue(user);
+    const now = Date.now();
+    const issued = await hs.issue(user, now);
     assert.equal(issued.expiresIn, 900);
     const claims = await hs.verify(issued.token);
     assert.deepEqual(claims, {
@@ -46,8 +47,9 @@ describe('TokenService', () => {
       email: user.email,
       tokenId: issued.tokenId,
       expiresAt: issued.expiresAt,
-      issuedAt: issued.expiresAt - 900_000,
+      issuedAt: now,
     });
+    assert.equal(issued.expiresAt, (Math.floor(now / 1000) + 900) * 1000);
     assert.match(issued.tokenId, /^[0-9a-f-]{36}$/);
     const header = JSON.parse(new TextDecoder().decode(base64url.decode(issued.token.split('.')[0]!))) as Record<string, unknown>;
     assert.deepEqual(header, { alg: 'HS256', typ: 'at+jwt' });
@@ -55,6 +57,20 @@ describe('TokenService', () => {
     assert.equal(payload.iss, 'portcullis');
     assert.equal(payload.aud, 'portcullis');
     assert.equal((payload.exp as number) - (payload.iat as number), 900);
+    assert.equal(payload.iat, Math.floor(now / 1000), 'iat stays whole seconds for other verifiers');
+    assert.equal(payload.iat_ms, now);
+  });
+
+  test('the issue time in ms is used when present, iat when not, and refused when it disagrees with iat', async () => {
+    const iat = Math.floor(Date.now() / 1000);
+    const legacy = await forge({ iat, jti: 'legacy' });
+    assert.equal((await hs.verify(legacy)).issuedAt, iat * 1000, 'a token from before the claim: whole seconds');
+    const precise = await forge({ iat, iat_ms: iat * 1000 + 999, jti: 'precise' });
+    assert.equal((await hs.verify(precise)).issuedAt, iat * 1000 + 999);
+    for (const iatMs of [iat * 1000 + 1000, iat * 1000 - 1, iat * 1000 + 0.5, `${iat * 1000}`, null]) {
+      const token = await forge({ iat, iat_ms: iatMs, jti: `bad-${String(iatMs)}` });
+      await rejectsWith(hs.verify(token), 'invalid', token);
+    }
   });
 
   test('EdDSA tokens carry the kid and verify', async () => {

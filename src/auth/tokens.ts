@@ -7,6 +7,13 @@ import { TokenError } from './token-error.js';
 /** RFC 9068 media type of an OAuth access token JWT; a token without it (an ID token, a refresh JWT) is refused. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
+/**
+ * Private claim: the issue time in epoch milliseconds. `iat` is whole seconds (RFC 7519 NumericDate, kept for other
+ * verifiers), while revocations are stamped in ms: compared by `iat` alone, a token issued in the same second after a
+ * logout of every session or an operator action was refused for its whole lifetime.
+ */
+export const ISSUED_AT_MS_CLAIM = 'iat_ms';
+
 // TokenError lives apart from jose (token-error.ts) so the auth-off phase can use it without loading jose.
 export { TokenError, type TokenErrorReason } from './token-error.js';
 
@@ -18,7 +25,11 @@ export interface AccessTokenClaims {
   readonly tokenId: string;
   /** `exp` in milliseconds since the epoch. */
   readonly expiresAt: number;
-  /** `iat` in milliseconds since the epoch (whole seconds): revoking a user refuses tokens issued at or before it. */
+  /**
+   * When it was issued, epoch ms: revoking a user refuses tokens issued at or before the revocation time. Exact to
+   * the millisecond (the `iat_ms` claim); for a token issued before that claim existed, `iat` × 1000 (whole seconds,
+   * so one issued in the same second after a revocation stays refused, as it always was).
+   */
   readonly issuedAt: number;
 }
 
@@ -84,12 +95,13 @@ export class TokenService {
 
   /** Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime. */
   async issue(user: { id: string; email: string }, now: number = Date.now()): Promise<IssuedAccessToken> {
-    const iat = Math.floor(now / 1000);
+    const issuedAtMs = Math.floor(now);
+    const iat = Math.floor(issuedAtMs / 1000);
     const exp = iat + this.#ttlSeconds;
     const tokenId = randomUUID();
     const header: { alg: string; typ: string; kid?: string } = { alg: this.#keys.algorithm, typ: ACCESS_TOKEN_TYPE };
     if (this.#keys.kid !== undefined) header.kid = this.#keys.kid;
-    const token = await new SignJWT({ email: user.email })
+    const token = await new SignJWT({ email: user.email, [ISSUED_AT_MS_CLAIM]: issuedAtMs })
       .setProtectedHeader(header)
       .setSubject(user.id)
       .setIssuer(this.#issuer)
@@ -155,6 +167,7 @@ export class TokenService {
       throw new TokenError(err instanceof joseErrors.JWTExpired ? 'expired' : 'invalid', { cause: err });
     }
     const { sub, email, jti, exp, iat } = payload;
+    const iatMs = payload[ISSUED_AT_MS_CLAIM];
     if (
       typeof sub !== 'string' ||
       sub === '' ||
@@ -165,7 +178,13 @@ export class TokenService {
     ) {
       throw new TokenError('invalid');
     }
-    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iat * 1000 };
+    if (iatMs === undefined) return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iat * 1000 };
+    // Must lie within the second `iat` names (issue writes both from one time): jose checked `iat`, and a claim that
+    // disagreed with it would move the time revocations are compared with away from the one jose checked.
+    if (typeof iatMs !== 'number' || !Number.isSafeInteger(iatMs) || Math.floor(iatMs / 1000) !== iat) {
+      throw new TokenError('invalid');
+    }
+    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iatMs };
   }
 }
 
