@@ -3,27 +3,11 @@
 // no argon2 work at all, telling unknown emails from wrong passwords).
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { hashChildren } from '../../test/helpers/hash-children.js';
 import { HashProcess } from './hash-process.js';
 import { HasherBusyError, PasswordHasher } from './password.js';
 
 const cheap = { memory_kib: 1024, iterations: 1, parallelism: 1 };
-
-/** Pids of this process's hashing children (hash-child in their command line), from /proc (Linux). */
-function hashChildren(): Set<number> {
-  const pids = readdirSync('/proc/self/task').flatMap((tid) =>
-    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
-  );
-  return new Set(
-    pids.filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('hash-child');
-      } catch {
-        return false; // already gone
-      }
-    }),
-  );
-}
 
 /** What the hashing process was asked (through the real engine), and what it answered. */
 interface Calls {

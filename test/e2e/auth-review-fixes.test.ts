@@ -174,34 +174,10 @@ logoutSuite('memory', () => startAuthStack());
 
 const redisSkip = await requireRedis();
 const keyPrefix = `portcullis-test:auth-review:${runId()}:`;
-logoutSuite('redis', () => startRedisStack(keyPrefix), redisSkip);
+logoutSuite('redis', () => startAuthStack({ redis: { url: REDIS_URL, key_prefix: keyPrefix } }), redisSkip);
 after(async () => {
   if (!redisSkip) await deleteRedisKeys(REDIS_URL, keyPrefix);
 });
-
-/** startAuthStack's gateway (SQLite, fast argon2) with its revocations in Redis under `keyPrefix`. */
-async function startRedisStack(prefix: string): Promise<AuthStack> {
-  const backend = await startBackend('echo');
-  const gw = await startInProcess({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    redis: { url: REDIS_URL, key_prefix: prefix },
-    admin: { enabled: false },
-  });
-  const client = createClient();
-  return {
-    gw,
-    backend,
-    client,
-    url: gw.url,
-    async close() {
-      await client.close();
-      await gw.close();
-      await backend.stop();
-    },
-  };
-}
 
 describe('API keys are not forwarded to backends', () => {
   const client = createClient();

@@ -2,7 +2,7 @@
 // says nothing about whether the next request will be answered, unlike a refused or reset connection.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { startCannedUpstream, type CannedUpstream } from '../helpers/canned-upstream.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 
@@ -19,27 +19,13 @@ const ANSWERS: Record<string, string> = {
   '/continue-then-200': 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
 };
 
-/** Reads one request head, writes the canned answer for its path and closes. */
-function answer(socket: Socket): void {
-  let head = '';
-  socket.on('error', () => undefined);
-  socket.on('data', (chunk: Buffer) => {
-    head += chunk.toString('latin1');
-    if (!head.includes('\r\n\r\n')) return;
-    socket.removeAllListeners('data');
-    const path = head.split(' ')[1] ?? '';
-    socket.end(Buffer.from(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'));
-  });
-}
-
 const client = createClient();
-let upstream: Server;
+let upstream: CannedUpstream;
 let gw: InProcessGateway;
 
 before(async () => {
-  upstream = createServer(answer);
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const port = (upstream.address() as { port: number }).port;
+  upstream = await startCannedUpstream(ANSWERS);
+  const port = upstream.port;
   gw = await startInProcess({
     load_balancing: { upstreams: [{ name: 'raw', address: '127.0.0.1', port }], retries: 0 },
   });
@@ -48,7 +34,7 @@ before(async () => {
 after(async () => {
   await client.close();
   await gw.close();
-  await new Promise((resolve) => upstream.close(resolve));
+  await upstream.close();
 });
 
 for (const path of Object.keys(ANSWERS).filter((p) => p !== '/ok')) {

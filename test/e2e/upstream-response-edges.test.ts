@@ -3,7 +3,7 @@
 // a failure before any byte of the response reached the client, which can still be answered with a status.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { startCannedUpstream, type CannedUpstream } from '../helpers/canned-upstream.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, parseHead } from '../helpers/raw.js';
 
@@ -19,30 +19,18 @@ const ANSWERS: Record<string, string> = {
   '/reason-custom': 'HTTP/1.1 200 Fine\tThanks\r\nContent-Length: 2\r\n\r\nok',
 };
 
-function answer(socket: Socket): void {
-  let head = '';
-  socket.on('error', () => undefined);
-  socket.on('data', (chunk: Buffer) => {
-    head += chunk.toString('latin1');
-    if (!head.includes('\r\n\r\n')) return;
-    socket.removeAllListeners('data');
-    socket.end(Buffer.from(ANSWERS[head.split(' ')[1] ?? ''] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'));
-  });
-}
-
-let upstream: Server;
+let upstream: CannedUpstream;
 let gw: InProcessGateway;
 
 before(async () => {
-  upstream = createServer(answer);
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const port = (upstream.address() as { port: number }).port;
+  upstream = await startCannedUpstream(ANSWERS);
+  const port = upstream.port;
   gw = await startInProcess({ load_balancing: { upstreams: [{ name: 'raw', address: '127.0.0.1', port }], retries: 0 } });
 });
 
 after(async () => {
   await gw.close();
-  await new Promise((resolve) => upstream.close(resolve));
+  await upstream.close();
 });
 
 interface Exchange {

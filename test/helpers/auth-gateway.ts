@@ -21,6 +21,8 @@ export interface AuthStackOptions {
   /** Merged into `middleware.auth` (over enabled + fast argon2). */
   readonly auth?: ConfigInput;
   readonly database?: ConfigInput;
+  /** The `redis` section (revocations and buckets in Redis); default: the memory store. */
+  readonly redis?: ConfigInput;
 }
 
 /** A running gateway + echo backend + client; close() stops all three. */
@@ -42,6 +44,7 @@ export async function startAuthStack(options: AuthStackOptions = {}): Promise<Au
       jwt: { secret: TEST_SECRET, ...options.jwt },
       middleware: { auth: { enabled: true, argon2: FAST_ARGON2, ...options.auth } },
       ...(options.database ? { database: options.database } : {}),
+      ...(options.redis ? { redis: options.redis } : {}),
       admin: { enabled: false },
     });
   } catch (err) {
