@@ -2,7 +2,7 @@
 // losing or tearing a line, and the "single" format writes one line per request with every event's fields.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
@@ -64,6 +64,9 @@ test('access lines go to the file, and SIGUSR1 after a rename loses and tears no
   const served = (n: number) => waitFor(() => ids.size >= n, `${n} requests`, 60_000);
   for (let i = 1; i <= 3; i++) {
     await served(80 * i);
+    // Lines are buffered (a write per 64 KiB or per timer tick): rename only once this file has had a write, or a fast
+    // machine could rotate a file that never received one (its lines then land, whole, in the next file).
+    await waitFor(() => statSync(file).size > 0, 'a write to the current file');
     const old = `${file}.${i}`;
     renameSync(file, old);
     rotated.push(old);
