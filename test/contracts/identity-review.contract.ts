@@ -10,7 +10,19 @@ import { encodeCursor, InvalidCursorError, type AdminAction, type ChangeInput } 
 import type { UserRecord, UserStore } from '../../src/store/user-store.js';
 
 const HOUR = 3_600_000;
-const OLD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$old';
+/** The hash every test user starts with (never verified: the stores only compare it). */
+export const OLD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$old';
+
+/** A new refresh-token row for `user`, valid for an hour. */
+export function refreshTokenFor(user: UserRecord) {
+  return {
+    id: randomUUID(),
+    userId: user.id,
+    familyId: randomUUID(),
+    tokenHash: hashRefreshToken(generateRefreshToken()),
+    expiresAt: new Date(Date.now() + HOUR),
+  };
+}
 
 /** Registers the suite for `name`; `open` gives a fresh store on the engine's test database. */
 export function identityReviewContract(name: string, open: () => Promise<UserStore>): void {
@@ -25,13 +37,7 @@ export function identityReviewContract(name: string, open: () => Promise<UserSto
     /** A change whose caller-side time is long past: the store must record its own. */
     const stale = (action: AdminAction, targetId: string): ChangeInput => ({ actor: 'admin', action, targetId, at: new Date(1_000) });
     const newUser = (): Promise<UserRecord> => store.createUser({ id: randomUUID(), email: `r-${randomUUID()}@example.com`, passwordHash: OLD_HASH });
-    const token = (user: UserRecord) => ({
-      id: randomUUID(),
-      userId: user.id,
-      familyId: randomUUID(),
-      tokenHash: hashRefreshToken(generateRefreshToken()),
-      expiresAt: new Date(Date.now() + HOUR),
-    });
+    const token = refreshTokenFor;
     const sessions = async (user: UserRecord): Promise<number> => (await store.getUserSummary(user.id, new Date()))?.activeSessions ?? -1;
     async function lastChange(targetId: string): Promise<ChangeInput | undefined> {
       return (await store.readChanges(0, new Date(0), 1_000_000)).filter((c) => c.targetId === targetId).at(-1);

@@ -5,19 +5,16 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { generateRefreshToken, hashRefreshToken } from '../../src/auth/refresh-token.js';
 import { openPostgresUserStore, type PostgresUserStore } from '../../src/store/postgres.js';
 import type { ChangeInput } from '../../src/store/identity-types.js';
 import type { UserRecord } from '../../src/store/user-store.js';
 import { lockWaiters, uniqueApplicationName, withAdmin } from '../helpers/postgres-db.js';
 import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import { identityReviewContract } from './identity-review.contract.js';
+import { identityReviewContract, OLD_HASH, refreshTokenFor } from './identity-review.contract.js';
 
 const schema = `pc_review_${randomBytes(6).toString('hex')}`;
 const appName = uniqueApplicationName('review');
-const HOUR = 3_600_000;
-const OLD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$old';
 
 /** The store under test, its sessions named `appName` so a test can tell when they wait on a lock. */
 function storeUrl(): string {
@@ -42,13 +39,7 @@ if (skip) {
     after(() => store.close());
 
     const newUser = (): Promise<UserRecord> => store.createUser({ id: randomUUID(), email: `race-${randomUUID()}@example.com`, passwordHash: OLD_HASH });
-    const token = (user: UserRecord) => ({
-      id: randomUUID(),
-      userId: user.id,
-      familyId: randomUUID(),
-      tokenHash: hashRefreshToken(generateRefreshToken()),
-      expiresAt: new Date(Date.now() + HOUR),
-    });
+    const token = refreshTokenFor;
     const change = (action: ChangeInput['action'], targetId: string): ChangeInput => ({ actor: 'admin', action, targetId, at: new Date() });
 
     /** Holds the user's session families FOR UPDATE on a connection of its own (a rotation mid-way) until released. */
