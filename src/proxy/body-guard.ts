@@ -12,15 +12,19 @@ export type StopGuard = () => void;
  * Calls `onIdle` once when `req`'s body is being read (flowing) yet no byte arrived for `timeoutMs`. Checks four
  * times per period (so it fires between 1 and 1.25 periods after the last byte); stops by itself once the body is
  * complete or the request is destroyed. `timeoutMs` 0 disables the guard.
+ *
+ * `responseBytes`, when given, counts as progress too: a gRPC stream is idle only when neither side sends (Envoy's
+ * stream idle timeout). A bidirectional call whose client listens while the server pushes is in use, not stalled.
  */
-export function guardRequestBody(req: IncomingMessage, timeoutMs: number, onIdle: () => void): StopGuard {
+export function guardRequestBody(req: IncomingMessage, timeoutMs: number, onIdle: () => void, responseBytes?: () => number): StopGuard {
   if (timeoutMs <= 0) return () => undefined;
   const socket = req.socket;
-  let lastBytes = socket.bytesRead;
+  const progress = responseBytes === undefined ? () => socket.bytesRead : () => socket.bytesRead + responseBytes();
+  let lastBytes = progress();
   let quietSince = performance.now();
   const check = (): void => {
     if (req.complete || req.destroyed) return;
-    const bytes = socket.bytesRead;
+    const bytes = progress();
     const now = performance.now();
     if (bytes !== lastBytes || req.readableFlowing !== true) {
       lastBytes = bytes;

@@ -9,7 +9,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { responseHeaders, upstreamTrailers } from './headers.js';
+import { isGrpc, responseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
@@ -164,6 +164,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   /** Why the attempt was cut before undici handed over its controller (applied the moment it does). */
   #abortReason: GatewayError | undefined = undefined;
   #stopGuard: StopGuard | undefined = undefined;
+  /** Response body bytes relayed: progress for a gRPC stream's idle guard. */
+  #responseBytes = 0;
 
   /** `bodyChunkMs`: longest silence in the request body while it is forwarded (0: unguarded). */
   constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number, bodyChunkMs = 0) {
@@ -194,7 +196,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (body !== null && this.#bodyChunkMs > 0) {
       // The closure exists only for requests with a body, not on every attempt. It watches the client's own
       // stream: a body-limit phase may put a transform in between (ctx.upstreamBody), the silence is the client's.
-      this.#stopGuard = guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle());
+      // A gRPC call is a stream in both directions: its guard counts the response's bytes too.
+      this.#stopGuard = isGrpc(req.headers)
+        ? guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle(), () => this.#responseBytes)
+        : guardRequestBody(req, this.#bodyChunkMs, () => this.#onBodyIdle());
     }
     // The client is already gone (its connection or stream closed while the filters ran, and the request was logged
     // as 499): sending upstream would only hold a pool slot for a response nobody reads.
@@ -395,6 +400,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#headHeaders !== undefined && !this.#flushHead(controller)) return;
+    this.#responseBytes += chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', (this.#resumeOnDrain ??= () => this.controller?.resume()));
@@ -461,7 +467,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
     // An HTTP/2 stream already closing (reset by the client, or closed by the gateway: this runs from its 'aborted'
     // event) is left to node: destroying it now would drop the RST_STREAM node has yet to send (node 20, measured).
-    if (stream?.closed !== true) ctx.res.destroy();
+    // Any other is reset with a code that says why: node's destroy() sends NO_ERROR, which RFC 9113 keeps for a
+    // response already complete, and which a gRPC client reports as "Received RST_STREAM with code 0". A silent
+    // client is CANCEL (as after an early 408), an upstream that failed is INTERNAL_ERROR (as nginx sends).
+    if (stream === undefined) ctx.res.destroy();
+    else if (!stream.closed) stream.close(error === BODY_TIMEOUT ? h2constants.NGHTTP2_CANCEL : h2constants.NGHTTP2_INTERNAL_ERROR);
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 

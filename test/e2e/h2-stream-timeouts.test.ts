@@ -157,6 +157,30 @@ test('a gRPC stream is not held to timeouts.request: client-streaming and bidire
   await waitFor(() => upstream.open === 0, 'the upstream request to end once the client has gone', SLACK_MS * 2);
 });
 
+test('a gRPC stream idles only when neither side sends: a silent client is kept while the server pushes, not after', async () => {
+  const session = await h2connect(gw.gateway.port, ca.ca);
+  const grpc = { 'content-type': 'application/grpc' };
+  // The client sends one byte (its first message), then nothing; the server writes a byte every 200 ms.
+  const pushed = upload(session, '/tick/grpc-listen', 0, grpc);
+  // Neither side sends anything after that: still cut after request_body_chunk.
+  const silent = upload(session, '/early/grpc-silent', 0, grpc);
+  pushed.stream.write('x');
+  silent.stream.write('x');
+  try {
+    await waitFor(() => upstream.open === 2, 'both calls to reach the upstream');
+    await waitFor(() => silent.at.close !== undefined, 'the silent call to be cut', CHUNK_MS * 2 + SLACK_MS);
+    assert.equal(silent.stream.rstCode, constants.NGHTTP2_CANCEL);
+    await new Promise((resolve) => setTimeout(resolve, CHUNK_MS * 2));
+    assert.equal(pushed.at.close, undefined, 'the call the server pushes on is still open past request_body_chunk');
+    assert.ok(pushed.body.length >= 5, `the client kept receiving (${pushed.body.length} bytes)`);
+  } finally {
+    pushed.stop();
+    silent.stop();
+    session.destroy();
+  }
+  await waitFor(() => upstream.open === 0, 'the upstream requests to end once the client has gone', SLACK_MS * 2);
+});
+
 // A guard against the opposite mistake (passes before the fix too): the bound is on receiving the request, so a
 // request received in time waits for a slow upstream as long as the upstream timeouts allow.
 test('a request received within timeouts.request is not cut while its upstream takes longer to answer', async () => {

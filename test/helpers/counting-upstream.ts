@@ -17,6 +17,7 @@ export interface CountingUpstream {
  * Starts a node:http upstream on 127.0.0.1. By path prefix:
  * - `/hold`: reads the body, answers 200 `holdMs` after the request arrived (or never, if aborted first)
  * - `/early`: sends its 200 headers at once, reads the body, ends the response when the request body ends
+ * - `/tick`: as `/early`, and writes one byte of response body every 200 ms meanwhile (a server pushing on a stream)
  * - anything else: reads the body, answers 200 once it has ended
  */
 export async function startCountingUpstream(holdMs: number): Promise<CountingUpstream> {
@@ -35,11 +36,15 @@ export async function startCountingUpstream(holdMs: number): Promise<CountingUps
       res.once('close', () => clearTimeout(timer));
       return;
     }
-    if (path.startsWith('/early')) {
+    if (path.startsWith('/early') || path.startsWith('/tick')) {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.flushHeaders();
       req.resume();
       req.once('end', () => res.end('done'));
+      if (path.startsWith('/tick')) {
+        const ticks = setInterval(() => res.write('.'), 200);
+        res.once('close', () => clearInterval(ticks));
+      }
       return;
     }
     req.resume();
