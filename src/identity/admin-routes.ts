@@ -1,7 +1,9 @@
 // /admin/users and /admin/api-keys on the admin listener: JSON in, JSON out, over IdentityAdmin.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import * as z from 'zod';
-import { GatewayError, toGatewayError } from '../errors.js';
+import { describeCause, GatewayError, toGatewayError } from '../errors.js';
+import { EVENTS } from '../observability/events.js';
 import { KvUnavailableError } from '../kv/kv-store.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import { InvalidCursorError } from '../store/identity-types.js';
@@ -56,9 +58,10 @@ type Table = ReadonlyMap<string, Handler>;
 /**
  * The handler the admin server calls for /admin/*; resolves false for an unknown path (the server answers 404).
  * Every failure is a catalogue error: unknown id 404, bad body or query 400 with details, wrong method 405 with
- * Allow, store outage 503 with Retry-After.
+ * Allow, store outage 503 with Retry-After. A 5xx is logged too (Admin Request Error, with the failure's class and
+ * code, never its message): the operator who got it has no other trace of why.
  */
-export function createIdentityRoutes(admin: IdentityAdmin) {
+export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   const users: Table = new Map<string, Handler>([
     [
       'GET',
@@ -133,7 +136,11 @@ export function createIdentityRoutes(admin: IdentityAdmin) {
       await handler(req, res, id === undefined ? undefined : safeDecode(id));
     } catch (err) {
       req.resume();
-      sendAdminError(res, toAdminError(err));
+      const error = toAdminError(err);
+      if (error.status >= 500) {
+        logger.error({ method, path, status: error.status, code: error.publicCode, cause: causeChain(err) }, EVENTS.adminError);
+      }
+      sendAdminError(res, error);
     }
     return true;
   };
@@ -158,6 +165,12 @@ function parseListQuery(params: URLSearchParams): { email?: string; cursor?: str
 }
 
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** "StoreUnavailableError <- Error(ECONNREFUSED)": each cause's class and code, two levels deep, no message. */
+function causeChain(err: unknown): string | undefined {
+  const inner = err instanceof Error ? err.cause : undefined;
+  return inner === undefined ? describeCause(err) : `${describeCause(err)} <- ${describeCause(inner)}`;
+}
 
 function safeDecode(segment: string): string {
   try {

@@ -81,7 +81,7 @@ export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFe
 
   return {
     admin,
-    routes: createIdentityRoutes(admin),
+    routes: createIdentityRoutes(admin, logger),
     async status() {
       const t = await readTotals();
       return {

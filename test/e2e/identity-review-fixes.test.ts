@@ -4,13 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient, type TestResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
 import { hashChildren, newHashChild } from '../helpers/hash-children.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { encodeCursor } from '../../src/store/identity-types.js';
@@ -238,7 +240,41 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
       // Nothing was changed: the old password still logs in.
       assert.equal((await client.postJson(`${gw.url}/auth/login`, { email: user.email, password: user.password })).status, 200);
     });
+
+    // Last: it breaks the store for a moment. A 5xx was answered with no log line at all, so the operator who got it
+    // had no trace of why; now it is logged with the failure's class and code, and never the driver's message.
+    test('an admin request the store fails is 5xx for the client and logged, without SQL or driver text', async () => {
+      const rename = (from: string, to: string) =>
+        engine === 'sqlite'
+          ? renameSqliteTable(dataDir, from, to)
+          : withAdmin(async (c) => void (await c.query(`ALTER TABLE ${from} RENAME TO ${to}`)), String(database().url));
+      await rename('users', 'users_gone');
+      try {
+        const res = await admin.get('/admin/users');
+        assert.ok(res.status >= 500, `${res.status} ${res.text}`);
+        assert.doesNotMatch(res.text, /users_gone|relation|SELECT|no such table/i);
+        const logged = () => gw.logs.find((l) => l.msg === 'Admin Request Error' && l.path === '/admin/users' && l.method === 'GET');
+        await waitFor(() => logged() !== undefined, 'the Admin Request Error line');
+        const line = logged()!;
+        assert.equal(line.status, res.status);
+        assert.equal(typeof line.cause, 'string');
+        assert.doesNotMatch(JSON.stringify(line), /users_gone|relation|SELECT|no such table/i);
+      } finally {
+        await rename('users_gone', 'users');
+      }
+      assert.equal((await admin.get('/admin/users')).status, 200);
+    });
   });
+}
+
+/** Renames a table in the gateway's SQLite file from another connection, as an operator's mistake would. */
+function renameSqliteTable(dataDir: string, from: string, to: string): void {
+  const db = new Database(join(dataDir, 'portcullis.db'));
+  try {
+    db.exec(`ALTER TABLE ${from} RENAME TO ${to}`);
+  } finally {
+    db.close();
+  }
 }
 
 suite('sqlite', () => ({}));
