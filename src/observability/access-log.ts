@@ -42,9 +42,12 @@ interface RequestLike {
   readonly socket: unknown;
 }
 
-/** The protocol of a request in ALPN spelling. */
+/**
+ * The protocol of a request in ALPN spelling. Major version 2 is h2 only on an HTTP/2 stream: an "HTTP/2.0" request
+ * line over HTTP/1 (answered 505) is logged as the version it claimed, not as h2.
+ */
 export function protocolOf(req: RequestLike): string {
-  if (req.httpVersionMajor === 2) return 'h2';
+  if (req.httpVersionMajor === 2) return (req as { stream?: unknown }).stream === undefined ? 'http/2.0' : 'h2';
   return req.httpVersionMinor === 0 ? 'http/1.0' : 'http/1.1';
 }
 

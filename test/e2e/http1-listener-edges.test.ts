@@ -44,6 +44,9 @@ test('an HTTP/2.0 request line over HTTP/1 is refused with 505 before anything r
   const res = await send('POST /upload HTTP/2.0\r\nHost: a.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
   assertGatewayMade(res, 505);
   assert.match(res.body, /"code":"http_version_not_supported"/);
+  // Logged as what it claimed over HTTP/1, not as an HTTP/2 stream.
+  const line = gw.logs.find((l) => l.msg === 'Request Completed' && l.request_id === res.headers['x-request-id']);
+  assert.equal(line?.protocol, 'http/2.0');
   assert.equal((await send('POST /upload HTTP/3.0\r\nHost: a.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello')).status, 400);
   assert.equal(backend.hits, hits);
 });
