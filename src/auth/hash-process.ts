@@ -71,11 +71,16 @@ export class HashProcess implements Argon2Engine {
     child.on('message', (reply: { id: number; value?: string | boolean; error?: true }) => {
       this.#settle(reply.id, reply.value, reply.error ? new Error('argon2 refused the input') : undefined);
     });
-    child.once('exit', () => {
+    // The channel's end, not only 'exit', fails what is awaited: the process is unref'd, so once its channel closes
+    // nothing may hold the event loop until the exit is reported, and a CLI would end with its action neither done
+    // nor failed (node's exit code 13, no message). No answer can come without the channel anyway.
+    const gone = (): void => {
       if (this.#child === child) this.#child = undefined;
       const lost = [...this.#pending.keys()];
       for (const id of lost) this.#settle(id, undefined, new Error('password hashing process exited'));
-    });
+    };
+    child.once('disconnect', gone);
+    child.once('exit', gone);
     this.#child = child;
     return child;
   }
