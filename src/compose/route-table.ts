@@ -129,7 +129,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     onRequest(ctx) {
       if (deps.logger.isLevelEnabled('debug')) {
         const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers);
-        const tried = explainMatch(conditions, input).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
+        const tried = explainMatch(conditions, input, false).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
         deps.logger.debug(
           { request_id: ctx.id, method: input.method, host: input.host, path: ctx.path, tried },
           'Route Not Found',

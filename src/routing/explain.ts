@@ -49,8 +49,12 @@ function compareKeys(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-/** Checks one route's conditions in the order a reader thinks of them, naming each. */
-export function verdictFor(c: RouteConditions, index: number, input: MatchInput): RouteVerdict {
+/**
+ * Checks one route's conditions in the order a reader thinks of them, naming each. `withValues` false leaves header
+ * values out of a failed header condition ("header x-key differs"): the gateway's debug log writes verdicts, and a
+ * header condition's value is often a shared secret, the request's an Authorization. `routes --match` shows them.
+ */
+export function verdictFor(c: RouteConditions, index: number, input: MatchInput, withValues = true): RouteVerdict {
   const held: string[] = [];
   const fail = (failed: string): RouteVerdict => ({ index, matched: false, held, failed });
   if (c.hosts !== undefined) {
@@ -73,7 +77,10 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput)
   if (c.headers !== undefined) {
     for (const name in c.headers) {
       const got = input.header(name);
-      if (got !== c.headers[name]) return fail(`header ${name} is ${got === undefined ? 'absent' : JSON.stringify(got)}, not ${JSON.stringify(c.headers[name])}`);
+      if (got !== c.headers[name]) {
+        if (!withValues) return fail(`header ${name} ${got === undefined ? 'is absent' : 'differs'}`);
+        return fail(`header ${name} is ${got === undefined ? 'absent' : JSON.stringify(got)}, not ${JSON.stringify(c.headers[name])}`);
+      }
       held.push(`header ${name}: ${c.headers[name]}`);
     }
   }
@@ -81,13 +88,13 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput)
 }
 
 /** The routes in this request's precedence order up to and including the winner, each with its verdict. */
-export function explainMatch(routes: readonly RouteConditions[], input: MatchInput): Explanation {
+export function explainMatch(routes: readonly RouteConditions[], input: MatchInput, withValues = true): Explanation {
   const order = routes
     .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host) }))
     .sort((a, b) => compareKeys(a.key, b.key));
   const verdicts: RouteVerdict[] = [];
   for (const { c, index } of order) {
-    const verdict = verdictFor(c, index, input);
+    const verdict = verdictFor(c, index, input, withValues);
     verdicts.push(verdict);
     if (verdict.matched) return { winner: index, verdicts };
   }

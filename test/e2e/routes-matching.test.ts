@@ -118,3 +118,42 @@ describe('routes and services', () => {
     assert.equal(done?.upstream_service, 'users');
   });
 });
+
+// At debug level a request no route takes is logged with why each route refused it. A header condition's value is
+// often a shared secret and the request's header an Authorization: the verdicts name the header, never a value.
+describe('the debug line of a request no route matches', () => {
+  let backend: TestBackend;
+  let gw: InProcessGateway;
+  before(async () => {
+    backend = await startBackend('internal');
+    gw = await startInProcess({
+      logging: { level: 'debug' },
+      services: { internal: { upstreams: [{ name: 'internal', address: '127.0.0.1', port: backend.port }] } },
+      routes: [
+        { name: 'by-key', match: { path_prefix: '/int', headers: { 'x-internal-key': 'HDR-SECRET-123' } }, service: 'internal' },
+        { name: 'by-basic', match: { path_prefix: '/svc', headers: { authorization: 'Basic c3ZjOnNlY3JldA==' } }, service: 'internal' },
+      ],
+    });
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.stop();
+  });
+
+  test('names the header that differed or was absent, never its value or the configured one', async () => {
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['/int/x', { 'x-internal-key': 'guess-value' }, 'by-key: header x-internal-key differs'],
+      ['/svc/x', { authorization: 'Bearer users-own-token-XYZ' }, 'by-basic: header authorization differs'],
+      ['/int/y', {}, 'by-key: header x-internal-key is absent'],
+    ];
+    for (const [path, headers, verdict] of cases) {
+      const res = await gw.gateway.inject({ method: 'GET', url: path, headers: { host: 'gw.test', ...headers } });
+      assert.equal(res.status, 404);
+      const line = gw.logs.find((l) => l.msg === 'Route Not Found' && l.path === path);
+      assert.ok(line, `a Route Not Found line for ${path}`);
+      assert.ok((line.tried as string[]).includes(verdict), JSON.stringify(line.tried));
+    }
+    const all = JSON.stringify(gw.logs);
+    for (const secret of ['HDR-SECRET-123', 'guess-value', 'users-own-token-XYZ', 'c3ZjOnNlY3JldA==']) assert.ok(!all.includes(secret), secret);
+  });
+});
