@@ -99,6 +99,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   const path = pathOf(req);
   const method = req.method ?? 'GET';
   const token = deps.token ?? '';
+  // Without a token a loopback listener is open to this machine, and to any web page its browser visits through DNS
+  // rebinding (an attacker's name resolved to 127.0.0.1 passes the same-origin policy and reads /api/status or
+  // /metrics): only a loopback Host is served then, as /reload already required. /ready stays open for probes.
+  if (token === '' && path !== '/ready' && isLoopback(req.socket.localAddress ?? '') && !isLoopbackHost(req.headers.host)) {
+    req.resume();
+    return void json(res, 403, { error: 'Forbidden', reason: 'Host must be a loopback name on a loopback listener' });
+  }
   // /ready (probes) and the dashboard's static files (the page asks for the token itself) stay open.
   if (token !== '' && path !== '/ready' && deps.dashboard.get(path) === undefined) {
     const check = checkAdminToken(req, token);
