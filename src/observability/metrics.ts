@@ -53,9 +53,15 @@ const METHOD_NAMES = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
 /** Method to its index in METHOD_NAMES; "OTHER" is not a key, so a client sending it gets OTHER_METHOD anyway. */
 const METHOD_INDEX = new Map<string, number>(METHOD_NAMES.slice(0, -1).map((m, i) => [m, i]));
 const OTHER_METHOD = METHOD_NAMES.length - 1;
-/** Per-request series keys multiply small integers; route and service ids stay below these bounds. */
+/**
+ * Per-request series keys multiply small integers, which must stay below these bounds for the product to name one
+ * label set and be a safe integer. Ids are never reused; the rare label sets past a bound (more names seen in the
+ * process's life, reloads included) are keyed by their label string instead, slower but exact. Before, ids wrapped
+ * around and route 8193's requests were counted as route 1's.
+ */
 const MAX_ROUTES = 8192;
 const MAX_SERVICES = 1024;
+const MAX_UPSTREAMS = 100_000;
 
 /** Requests and gateway-or-upstream errors (status 500 and above) of one route since start, for /api/status. */
 export interface RouteCounts {
@@ -340,21 +346,26 @@ export class GatewayMetrics {
     if (upId === undefined) this.#upstreamIds.set(upstream, (upId = this.#upstreamIds.size));
     const route = ctx.route.name;
     let routeId = this.#routeIds.get(route);
-    if (routeId === undefined) this.#routeIds.set(route, (routeId = this.#routeIds.size % MAX_ROUTES));
+    if (routeId === undefined) this.#routeIds.set(route, (routeId = this.#routeIds.size));
     const service = ctx.service ?? 'none';
     let serviceId = this.#serviceIds.get(service);
-    if (serviceId === undefined) this.#serviceIds.set(service, (serviceId = this.#serviceIds.size % MAX_SERVICES));
+    if (serviceId === undefined) this.#serviceIds.set(service, (serviceId = this.#serviceIds.size));
     const method = ctx.req.method;
     const methodId = (method !== undefined ? METHOD_INDEX.get(method) : undefined) ?? OTHER_METHOD;
     const status = ctx.status;
     // 0..599, the numeric form of statusLabel: codes outside 100..599 share key 0 as they share label "0".
     const statusId = Number.isInteger(status) && status >= 100 && status <= 599 ? status : 0;
-    const key = (((upId * MAX_ROUTES + routeId) * MAX_SERVICES + serviceId) * METHOD_NAMES.length + methodId) * 600 + statusId;
+    const packable = upId < MAX_UPSTREAMS && routeId < MAX_ROUTES && serviceId < MAX_SERVICES;
+    const key = packable
+      ? (((upId * MAX_ROUTES + routeId) * MAX_SERVICES + serviceId) * METHOD_NAMES.length + methodId) * 600 + statusId
+      : `${upstream}\u0000${route}\u0000${service}\u0000${methodId}\u0000${statusId}`;
     const requests =
       this.#requests.at(key) ??
       this.#requests.series(key, [route, service, METHOD_NAMES[methodId] as string, statusLabel(status), upstream]);
     requests.inc();
-    (this.#duration.at(routeId) ?? this.#duration.series(routeId, [route])).observe(ms / 1000);
+    // One label each: the id, or past its bound the name itself (a string key never equals a number key).
+    const routeKey = routeId < MAX_ROUTES ? routeId : route;
+    (this.#duration.at(routeKey) ?? this.#duration.series(routeKey, [route])).observe(ms / 1000);
     if (peer !== undefined && ctx.upstreamMs >= 0) {
       (this.#upstreamDuration.at(upId) ?? this.#upstreamDuration.series(upId, [upstream])).observe(ctx.upstreamMs / 1000);
     }

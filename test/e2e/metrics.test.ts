@@ -122,3 +122,35 @@ test('the upstream health gauge follows active health checks down and back up', 
   await b.restart();
   await waitFor('b2 reported up again', async () => (await gauge()) === 1, 10_000);
 });
+
+// Series keys pack small integer ids; past 8,192 route names seen (config and reloads alike) the ids wrapped around,
+// so route 8,193's requests were counted under route 1 and its own series never appeared.
+describe('a route table past the packed-key bound', () => {
+  let backend: TestBackend;
+  let gw: InProcessGateway;
+  const ROUTES = 8_200;
+  before(async () => {
+    backend = await startBackend('many');
+    gw = await startInProcess({
+      services: { many: { upstreams: upstreams([backend.port]) } },
+      routes: Array.from({ length: ROUTES }, (_, i) => ({ name: `r${i}`, match: { path_prefix: `/r${i}` }, service: 'many' })),
+    });
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.stop();
+  });
+
+  test('every route keeps its own series, past the bound too', async () => {
+    const names = ['r0', 'r1', 'r8191', 'r8192', 'r8193', `r${ROUTES - 1}`];
+    // Every route seen once, in order, so the ids run past the bound; then the named ones once more.
+    for (let i = 0; i < ROUTES; i++) assert.equal((await gw.gateway.inject({ method: 'GET', url: `/r${i}/x` })).status, 200);
+    for (const name of names) assert.equal((await gw.gateway.inject({ method: 'GET', url: `/${name}/x` })).status, 200);
+    const text = await scrape(gw);
+    for (const name of names) {
+      const labels = { route: name, service: 'many', method: 'GET', status: '200', upstream: `127.0.0.1:${backend.port}` };
+      assert.equal(sampleValue(text, 'portcullis_requests_total', labels), 2, name);
+      assert.equal(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: name }), 2, `${name} duration`);
+    }
+  });
+});
