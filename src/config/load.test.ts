@@ -144,6 +144,87 @@ describe('config errors name the key path', () => {
   });
 });
 
+describe('a wrong type says what was expected, never "is required", and never repeats the value', () => {
+  test('a present key of the wrong type names the expected type', () => {
+    assert.equal(errorOf(MINIMAL('database:\n  pool_size: "abc"\n')), 'database.pool_size: must be a number');
+    assert.equal(errorOf(MINIMAL('database:\n  pool_size: 1.5\n')), 'database.pool_size: must be an integer');
+    assert.equal(errorOf(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: abc\n')), 'middleware.rate_limit.requests_per_minute: must be a number');
+    assert.equal(errorOf(MINIMAL('server:\n  workers: many\n')), 'server.workers: must be a number or "auto"');
+    assert.equal(errorOf(MINIMAL('server: 8080\n')), 'server: must be a mapping (key: value)');
+    assert.equal(errorOf('load_balancing:\n  upstreams: backend1\n'), 'load_balancing.upstreams: must be a list');
+    assert.equal(errorOf(MINIMAL('routes:\n  - { name: r, service: default, cors: 5 }\n')), 'routes[0].cors: must be "off" or a mapping (key: value)');
+    // A secret written where a string was expected is not echoed back.
+    const token = errorOf(MINIMAL('admin:\n  token: [s3cret-admin-token-value]\n'));
+    assert.equal(token, 'admin.token: must be a string');
+    // A key written with no value (YAML null) is there, just of the wrong type.
+    assert.equal(errorOf(MINIMAL('database:\n  pool_size:\n')), 'database.pool_size: must be a number');
+  });
+
+  test('"is required" is kept for a key that is really absent', () => {
+    assert.equal(errorOf('load_balancing:\n  upstreams:\n    - { address: 127.0.0.1, port: 3000 }\n'), 'load_balancing.upstreams[0].name: is required');
+    assert.equal(errorOf('load_balancing:\n  strategy: random\n'), 'load_balancing.upstreams: is required');
+  });
+});
+
+describe('values start-up would refuse are refused by the schema (check-config, start and reload alike)', () => {
+  test('jwt.secret shorter than 32 bytes, with HS256', () => {
+    assert.equal(errorOf(MINIMAL(`jwt:\n  secret: "${'x'.repeat(17)}"\n`)), 'jwt.secret: must be at least 32 bytes');
+    // Counted in UTF-8 bytes, as the key loader counts them: 11 three-byte characters are 33 bytes.
+    assert.equal(parseConfigText(MINIMAL(`jwt:\n  secret: "${'\u20ac'.repeat(11)}"\n`), {}).jwt.secret.length, 11);
+    // Empty: generated into the data dir at start-up; with a key pair the secret is not used.
+    assert.equal(parseConfigText(MINIMAL('jwt:\n  secret: ""\n'), {}).jwt.secret, '');
+    assert.equal(parseConfigText(MINIMAL('jwt:\n  secret: short\n  algorithm: EdDSA\n'), {}).jwt.algorithm, 'EdDSA');
+  });
+
+  test('server.trusted_proxies: IPs and CIDRs whose prefix fits the family', () => {
+    const ok = parseConfigText(MINIMAL('server:\n  trusted_proxies: ["10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1", "0.0.0.0/0"]\n'), {});
+    assert.equal(ok.server.trusted_proxies.length, 5);
+    for (const entry of ['10.0.0.0/99', '10.0.0.0/', '10.0.0.0/8/9', '10.0.0.0/abc', 'fd00::/129', 'proxy.internal', '10.0.0.256', '']) {
+      assert.equal(
+        errorOf(MINIMAL(`server:\n  trusted_proxies: ["127.0.0.1", "${entry}"]\n`)),
+        'server.trusted_proxies[1]: must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8',
+        entry,
+      );
+    }
+  });
+
+  test('database.url: empty, postgres:// or postgresql://; the URL is never repeated', () => {
+    for (const url of ['postgres://u:p@db.internal:5432/portcullis', 'postgresql://u@db/x?sslmode=require', 'postgres:///x?host=/run/postgresql']) {
+      assert.equal(parseConfigText(MINIMAL(`database:\n  url: "${url}"\n`), {}).database.url, url);
+    }
+    for (const url of ['mysql://user:hunter2-db-password@db/x', 'db.internal:5432', 'postgres://u:p@[bad/x']) {
+      const message = errorOf(MINIMAL(`database:\n  url: "${url}"\n`));
+      assert.equal(message, 'database.url: must be empty (SQLite in the data dir) or a postgres:// or postgresql:// URL', url);
+    }
+  });
+
+  test('redis.url: empty, redis:// or rediss:// with an optional database number; the URL is never repeated', () => {
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://:pw@cache.internal:6380/2', 'redis://user:pw@h/']) {
+      assert.equal(parseConfigText(MINIMAL(`redis:\n  url: "${url}"\n`), {}).redis.url, url);
+    }
+    for (const url of ['foo://user:hunter2-redis-password@h', 'redis://h:6379/cache', 'http://h:6379', 'redis://', '127.0.0.1:6379']) {
+      const message = errorOf(MINIMAL(`redis:\n  url: "${url}"\n`));
+      assert.match(message, /^redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/, url);
+      assert.doesNotMatch(message, /hunter2|cache|6379/, url);
+    }
+    assert.match(errorOf(MINIMAL('redis:\n  cluster: ["redis://h:7000/x"]\n')), /^redis\.cluster\[0\]: must be a redis:\/\//);
+  });
+
+  test('admin.token: visible ASCII without spaces, at least 16 characters, or empty for none', () => {
+    for (const token of ['admin-token-for-tests-0123456789abcdef', '0123456789abcdef', 'a.b~c+d/e=_-!#$%&']) {
+      assert.equal(parseConfigText(MINIMAL(`admin:\n  token: '${token}'\n`), {}).admin.token, token);
+    }
+    assert.equal(parseConfigText(MINIMAL('admin:\n  token: ""\n'), {}).admin.token, '');
+    const charset = /^admin\.token: must be visible ASCII characters with no spaces/;
+    for (const token of [' ', 'token with a space!!', 'tab\there-0123456789', 'caf\u00e9-0123456789abcdef', '0123456789abcdef\u0007']) {
+      const message = errorOf(MINIMAL(`admin:\n  token: ${JSON.stringify(token)}\n`));
+      assert.match(message, charset, JSON.stringify(token));
+      if (token.trim() !== '') assert.ok(!message.includes(token), 'the token is not repeated');
+    }
+    assert.equal(errorOf(MINIMAL('admin:\n  token: short-token\n')), 'admin.token: must be at least 16 characters (or empty for no token)');
+  });
+});
+
 describe('files and .env', () => {
   let dir: string;
   let previousCwd: string;

@@ -65,7 +65,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
 /** Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. */
 export function parseConfigObject(input: unknown): Config {
   const result = configSchema.safeParse(input ?? {}, PARSE_OPTIONS);
-  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!));
+  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!, input ?? {}));
   checkCombinations(result.data);
   return result.data;
 }
@@ -93,19 +93,67 @@ function checkCombinations(config: Config): void {
   if (plugins !== undefined) throw new ConfigError(plugins);
 }
 
-/** "key.path: reason" for the first schema problem; unknown keys are named with their full path. */
-function formatIssue(issue: z.core.$ZodIssue): string {
+/**
+ * "key.path: reason" for the first schema problem; unknown keys are named with their full path. Never the value the
+ * file gave: it may be a secret (a token or URL written where a list was expected).
+ */
+function formatIssue(issue: z.core.$ZodIssue, input: unknown): string {
   // routes[2].service: array indexes in brackets, as users count entries in their file.
   const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys.map((key) => (path ? `${path}.${key}` : key));
     return `${keys.join(', ')}: unknown key`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: is required`;
+  if (issue.code === 'invalid_type' || issue.code === 'invalid_union') {
+    // zod v4 leaves issue.input unset (reportInput is off, and stays off: it would copy the value into the issue),
+    // so whether the key is there is read from the input itself. Only an absent key "is required".
+    if (!hasKey(input, issue.path)) return `${path}: is required`;
+    const expected = expectedOf(issue);
+    if (expected !== undefined) return `${path}: must be ${expected}`;
+  }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   return `${path || '(root)'}: ${issue.message}`;
+}
+
+/** True when `path` leads to a key present in `input` (its value may be anything but undefined). */
+function hasKey(input: unknown, path: readonly PropertyKey[]): boolean {
+  let node = input;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node !== undefined;
+}
+
+/** How each zod type is named to someone writing YAML. */
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping (key: value)',
+  record: 'a mapping (key: value)',
+};
+
+/**
+ * What the key should have been: its type ("a number"), or for a union each branch's ("a number or \"auto\"").
+ * Undefined when a branch failed deeper than its root (then zod's own message is the better guide).
+ */
+function expectedOf(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code === 'invalid_type') return TYPE_NAMES[issue.expected] ?? `of type ${issue.expected}`;
+  if (issue.code === 'invalid_value') return issue.values.map((v) => JSON.stringify(v)).join(' or ');
+  if (issue.code !== 'invalid_union') return undefined;
+  const names: string[] = [];
+  for (const branch of issue.errors) {
+    const root = branch.length === 1 && branch[0]!.path.length === 0 ? branch[0]! : undefined;
+    const name = root === undefined ? undefined : expectedOf(root);
+    if (name === undefined) return undefined;
+    if (!names.includes(name)) names.push(name);
+  }
+  return names.length === 0 ? undefined : names.join(' or ');
 }
 
 /** Directory for embedded state (SQLite file, generated secret): PORTCULLIS_DATA_DIR or ./data. */

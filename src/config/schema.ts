@@ -1,4 +1,5 @@
 // The one configuration schema: every key, its type, default and range. The TypeScript type is inferred from it.
+import { isIP } from 'node:net';
 import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
@@ -34,8 +35,58 @@ const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, '
 const listenPort = z.number().int().min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535');
 const positiveInt = z.number().int().positive();
 
-/** A redis:// or rediss:// URL (the Redis topologies' node lists). */
-const redisUrl = z.string().refine((value) => /^rediss?:\/\/[^/\s]+/.test(value), 'must be a redis:// or rediss:// URL');
+/**
+ * A redis:// or rediss:// URL (`redis.url` and the topologies' node lists). The client would throw a TypeError at
+ * start-up for another scheme, a URL it cannot parse, or a path that is not a database number (`/0`); refused here,
+ * so check-config, start and reload all say which key. The message never repeats the URL (it may hold a password).
+ */
+const REDIS_URL_MESSAGE = 'must be a redis:// or rediss:// URL';
+const redisUrl = z.string().refine((value) => redisUrlOk(value), REDIS_URL_MESSAGE);
+/** `redis.url`: the same, or empty for no single server. */
+const redisUrlOrEmpty = z.string().refine((value) => value === '' || redisUrlOk(value), REDIS_URL_MESSAGE);
+
+function redisUrlOk(value: string): boolean {
+  if (!/^rediss?:\/\/[^/\s]+/.test(value) || !URL.canParse(value)) return false;
+  const { pathname } = new URL(value);
+  return pathname === '' || pathname === '/' || /^\/\d+$/.test(pathname);
+}
+
+/**
+ * `database.url`: empty (SQLite) or a URL the PostgreSQL driver takes. Any other scheme (mysql://) used to reach the
+ * driver and fail as an unreachable store; refused here with the key's name, never the URL (it holds a password).
+ */
+const databaseUrl = z
+  .string()
+  .refine((value) => value === '' || (/^postgres(?:ql)?:\/\//i.test(value) && URL.canParse(value)), 'must be empty (SQLite in the data dir) or a postgres:// or postgresql:// URL');
+
+/**
+ * A `server.trusted_proxies` entry: an IP address, or a CIDR whose prefix fits its family. Checked here rather than
+ * when the list is built at start-up (node's BlockList threw a RangeError there, which check-config never saw), and
+ * strictly: `10.0.0.0/` or `10.0.0.0/8/9` would otherwise be read as /0 or /8.
+ */
+const trustedProxy = z.string().refine((entry) => {
+  const slash = entry.indexOf('/');
+  const family = isIP(slash === -1 ? entry : entry.slice(0, slash));
+  if (family === 0) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}, 'must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8');
+
+/** RFC 7518 section 3.2: an HS256 key is at least as long as the hash output (src/auth/keys.ts checks it again). */
+const MIN_JWT_SECRET_BYTES = 32;
+
+/**
+ * `admin.token`: compared with what `Authorization: Bearer <token>` carries, which is one run of visible ASCII (the
+ * admin listener reads `Bearer (\S+)`), so a token with a space, a control or a non-ASCII character could never be
+ * sent and matched. 16 characters at least: the token guards /reload and the users API, and 16 is what
+ * `openssl rand -hex 8` (64 bits) or `-base64 12` gives, while a word someone picks by hand is refused.
+ */
+const ADMIN_TOKEN_MIN_LENGTH = 16;
+const adminToken = z
+  .string()
+  .refine((token) => token === '' || /^[\x21-\x7e]+$/.test(token), 'must be visible ASCII characters with no spaces (it is sent as "Authorization: Bearer <token>")')
+  .refine((token) => token === '' || token.length >= ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (or empty for no token)`);
 
 /** `redis`: at most one topology; a sentinel needs both its name and nodes; a cluster's hash tags need a brace-free prefix. */
 function checkRedisTopology(
@@ -366,7 +417,7 @@ export const configSchema = z
         /** Value of the X-Proxy-By response header. */
         proxy_by: z.string().min(1).default('Portcullis'),
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
-        trusted_proxies: z.array(z.string()).default([]),
+        trusted_proxies: z.array(trustedProxy).default([]),
         /** Open connections per client address; more are answered 429 and closed. Trusted proxies are exempt. */
         max_connections_per_client: positiveInt.default(256),
         timeouts: timeouts.prefault({}),
@@ -379,16 +430,16 @@ export const configSchema = z
       .prefault({}),
     database: z
       .object({
-        /** Empty: embedded SQLite in the data dir. Otherwise a postgres:// URL. */
-        url: z.string().default(''),
+        /** Empty: embedded SQLite in the data dir. Otherwise a postgres:// (or postgresql://) URL. */
+        url: databaseUrl.default(''),
         pool_size: positiveInt.default(10),
       })
       .strict()
       .prefault({}),
     redis: z
       .object({
-        /** Empty: in-process memory store. Otherwise a redis:// URL. */
-        url: z.string().default(''),
+        /** Empty: in-process memory store. Otherwise a redis:// or rediss:// URL. */
+        url: redisUrlOrEmpty.default(''),
         /** Longest wait for one Redis command before the store-error policy applies. */
         command_timeout: duration.default(500),
         /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
@@ -421,6 +472,12 @@ export const configSchema = z
         refresh_reuse_grace: duration.default(10_000),
       })
       .strict()
+      // Static, so check-config and reload see it too, not only the key loader at start-up (same message as it).
+      .superRefine((jwt, ctx) => {
+        if (jwt.algorithm === 'HS256' && jwt.secret !== '' && Buffer.byteLength(jwt.secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+          ctx.addIssue({ code: 'custom', path: ['secret'], message: `must be at least ${MIN_JWT_SECRET_BYTES} bytes` });
+        }
+      })
       .prefault({}),
     load_balancing: upstreamGroup.optional(),
     services: z.record(serviceName, service).default({}),
@@ -544,7 +601,7 @@ export const configSchema = z
         listen_host: z.string().default('127.0.0.1'),
         listen_port: listenPort.default(9090),
         /** Bearer token every admin endpoint except /ready and the dashboard page requires; empty: none (loopback only). */
-        token: z.string().default(''),
+        token: adminToken.default(''),
       })
       .strict()
       // Off loopback, /reload and the users API would be open to anyone who can reach the port.

@@ -74,7 +74,7 @@ test('start-up refuses a non-loopback admin address without a token', async () =
   const result = await runCli(['check-config', '--config', writeConfig(input)]);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /admin\.token: is required when admin\.listen_host is not a loopback address/);
-  const withToken = await runCli(['check-config', '--config', writeConfig({ ...input, admin: { ...input.admin, token: 't' } })]);
+  const withToken = await runCli(['check-config', '--config', writeConfig({ ...input, admin: { ...input.admin, token: 'off-loopback-admin-token-0123' } })]);
   assert.equal(withToken.code, 0, withToken.stderr);
 });
 
