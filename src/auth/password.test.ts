@@ -1,7 +1,7 @@
 // argon2id hashing: verify, rehash detection when parameters change, and the dummy verify for unknown emails.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HasherBusyError, PasswordHasher } from './password.js';
+import { HasherBusyError, IllFormedPasswordError, PasswordHasher } from './password.js';
 
 // Small parameters keep the suite fast; the defaults are covered by the config schema.
 const cheap = { memory_kib: 1024, iterations: 1, parallelism: 1 };
@@ -35,6 +35,15 @@ describe('PasswordHasher', () => {
     const hasher = await PasswordHasher.create(cheap);
     const hash = await hasher.hash('caf\u00e9-password');
     assert.equal((await hasher.verify(hash, 'cafe\u0301-password')).ok, true);
+  });
+
+  test('an unpaired surrogate is never hashed and never matches the hash of U+FFFD its UTF-8 form would be', async () => {
+    const hasher = await PasswordHasher.create(cheap);
+    await assert.rejects(hasher.hash('Secure\ud800Pass123!'), IllFormedPasswordError);
+    const replaced = await hasher.hash('Secure\ufffdPass123!');
+    assert.deepEqual(await hasher.verify(replaced, 'Secure\ud800Pass123!'), { ok: false });
+    assert.deepEqual(await hasher.verify(replaced, 'Secure\udfffPass123!'), { ok: false });
+    assert.equal((await hasher.verify(replaced, 'Secure\ufffdPass123!')).ok, true);
   });
 
   test('verifyDummy resolves and takes about as long as a real verify', async () => {

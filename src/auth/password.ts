@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type * as argon2 from 'argon2';
 import { HashProcess, inProcessEngine, type Argon2Engine } from './hash-process.js';
+import { isWellFormedText } from './validation.js';
 
 /** argon2id cost parameters, as in config `middleware.auth.argon2`. */
 export interface Argon2Params {
@@ -34,6 +35,17 @@ export class HasherBusyError extends Error {
   constructor() {
     super('password hashing queue is full');
     this.name = 'HasherBusyError';
+  }
+}
+
+/**
+ * A password with an unpaired UTF-16 surrogate reached hash(): the request schemas refuse it first (400), so this is a
+ * caller that skipped them. Hashing it would encode the surrogate as U+FFFD and make a hash other passwords match.
+ */
+export class IllFormedPasswordError extends Error {
+  constructor() {
+    super('password is not well-formed Unicode text');
+    this.name = 'IllFormedPasswordError';
   }
 }
 
@@ -121,6 +133,7 @@ export class PasswordHasher {
 
   /** An argon2id PHC string for `password` (NFKC-normalised, so equivalent Unicode input gives the same hash). */
   hash(password: string): Promise<string> {
+    if (!isWellFormedText(password)) return Promise.reject(new IllFormedPasswordError());
     return this.#gate.run(() => this.#engine.hash(normalize(password), this.#options));
   }
 
@@ -129,6 +142,8 @@ export class PasswordHasher {
    * than an error, so a corrupt row cannot be told apart from a wrong password.
    */
   async verify(storedHash: string, password: string): Promise<PasswordCheck> {
+    // Never a match: its UTF-8 form would be U+FFFD's, which a hash made before such input was refused can hold.
+    if (!isWellFormedText(password)) return { ok: false };
     let ok: boolean;
     try {
       ok = await this.#gate.run(() => this.#engine.verify(storedHash, normalize(password)));

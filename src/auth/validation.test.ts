@@ -23,6 +23,20 @@ describe('register schema', () => {
     assert.ok(schemas.register.safeParse({ email: 'a@example.com', password: 'aaaaaaaa' }).success);
   });
 
+  test('an unpaired UTF-16 surrogate in the password or the email is refused, with a detail saying so', () => {
+    for (const password of ['Secure\ud800Pass123!', 'Secure\udfffPass123!', '\udbff\udbffPass123!']) {
+      for (const schema of ['register', 'login'] as const) {
+        const found = issues(schema, { email: 'a@example.com', password });
+        assert.deepEqual(found.map((i) => i.field), ['password']);
+        assert.match(found[0]!.message, /well-formed Unicode/);
+      }
+    }
+    assert.match(issues('register', { email: 'a\ud800@example.com', password: 'SecurePass123!' })[0]!.message, /well-formed Unicode/);
+    // A surrogate pair is one character (an emoji), and U+FFFD is a character like any other.
+    assert.ok(schemas.register.safeParse({ email: 'a@example.com', password: 'Secure\u{1f600}Pass' }).success);
+    assert.ok(schemas.login.safeParse({ email: 'a@example.com', password: 'Secure\ufffdPass' }).success);
+  });
+
   test('email must be a valid address of at most 254 characters', () => {
     for (const email of ['', 'plain', 'a@b', '@example.com', 'a b@example.com', 'a@exa mple.com', 'a\r\n@example.com', 'a@example.com>']) {
       assert.deepEqual(issues('register', { email, password: 'SecurePass123!' }).map((i) => i.field), ['email'], email);

@@ -15,6 +15,19 @@ export const MAX_PASSWORD_LENGTH = 128;
 /** The config keys the password rules read. */
 export type PasswordPolicy = Pick<Config['middleware']['auth'], 'password_min_length' | 'password_require_mixed'>;
 
+/**
+ * The detail for a string holding an unpaired UTF-16 surrogate (JSON's "\ud800" escape, or a half-deleted emoji).
+ * Such a string has no UTF-8 form: hashing or storing it encodes each unpaired surrogate as U+FFFD, so different
+ * passwords ("\ud800", "\udfff", "\ufffd" in the same place) would become the same hash. Refused wherever a
+ * password or email enters, instead of being silently replaced.
+ */
+export const ILL_FORMED_MESSAGE = 'must be well-formed Unicode text (it holds an unpaired UTF-16 surrogate)';
+
+/** Whether `value` is well-formed UTF-16 (no unpaired surrogate), i.e. has one exact UTF-8 encoding. */
+export function isWellFormedText(value: string): boolean {
+  return (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
 /** One validation problem, as sent in the 400 body's `details`. Never contains the submitted value. */
 export interface FieldIssue {
   readonly field: string;
@@ -28,6 +41,8 @@ export interface FieldIssue {
  */
 export const emailSchema = z
   .string({ error: typeError('must be a string') })
+  // First, so its detail is the one reported (the address pattern below is ASCII-only and would refuse it too).
+  .refine(isWellFormedText, ILL_FORMED_MESSAGE)
   .trim()
   .toLowerCase()
   .min(1, 'is required')
@@ -41,6 +56,7 @@ export const emailSchema = z
 function newPasswordSchema(policy: PasswordPolicy) {
   let schema = z
     .string({ error: typeError('must be a string') })
+    .refine(isWellFormedText, ILL_FORMED_MESSAGE)
     .min(policy.password_min_length, `must be at least ${policy.password_min_length} characters`)
     .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`);
   if (policy.password_require_mixed) {
@@ -71,12 +87,15 @@ export function createAuthSchemas(policy: PasswordPolicy): AuthSchemas {
         ctx.addIssue({ code: 'custom', path: ['password'], message: 'must not be the email address' });
       }
     });
-  // Login does not re-apply the creation rules: a policy tightened later must not lock out existing users.
+  // Login does not re-apply the creation rules: a policy tightened later must not lock out existing users. It does
+  // refuse ill-formed text: a user created before this rule existed has a hash of U+FFFD where an unpaired surrogate
+  // was, and "\ud800" or "\udfff" there would verify against it (the same bytes once encoded).
   const login = z.object(
     {
       email: emailSchema,
       password: z
         .string({ error: typeError('must be a string') })
+        .refine(isWellFormedText, ILL_FORMED_MESSAGE)
         .min(1, 'is required')
         .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
     },

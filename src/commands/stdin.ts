@@ -1,4 +1,16 @@
 // Reads a secret from stdin: piped (first line), or typed on a terminal without echo. Never from argv.
+import { GatewayError } from '../errors.js';
+
+/**
+ * Fatal: bytes that are not UTF-8 are refused, never replaced. A lenient decode turns each invalid sequence (a
+ * CESU-8 surrogate, a Latin-1 byte) into U+FFFD, so several different inputs would set the same password.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The secrets read here are passwords: a refusal names that field, as the admin API's 400 does. */
+function notUtf8(): GatewayError {
+  return new GatewayError('INVALID_BODY', { details: [{ field: 'password', message: 'must be UTF-8 text' }] });
+}
 
 /** Resolves the first line of stdin without its line ending. */
 export async function readSecret(prompt: string): Promise<string> {
@@ -9,7 +21,15 @@ export async function readSecret(prompt: string): Promise<string> {
     chunks.push(chunk as Buffer);
     if ((chunk as Buffer).includes(10)) break; // the first line is all we need
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  const newline = bytes.indexOf(10);
+  let text: string;
+  try {
+    // Only the first line is decoded: whatever follows it (possibly cut mid-character by the chunking) is not ours.
+    text = utf8.decode(newline === -1 ? bytes : bytes.subarray(0, newline));
+  } catch {
+    throw notUtf8();
+  }
   const end = text.indexOf('\n');
   return (end === -1 ? text : text.slice(0, end)).replace(/\r$/, '');
 }
@@ -34,7 +54,8 @@ function readHidden(prompt: string): Promise<string> {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done();
         if (ch === '\u0003' || ch === '\u0004') return done(new Error('aborted'));
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        // A whole code point: slice(0, -1) left half of an emoji behind (an unpaired surrogate the rules refuse).
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -((value.codePointAt(value.length - 2) ?? 0) > 0xffff ? 2 : 1));
         else value += ch;
       }
     };

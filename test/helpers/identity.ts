@@ -29,8 +29,11 @@ export interface CliResult {
   readonly auditAt: number | undefined;
 }
 
-/** Runs `portcullis <args>` as a separate process, writing `stdin` (then closing it). */
-export function runPortcullis(args: readonly string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+/**
+ * Runs `portcullis <args>` as a separate process, writing `stdin` (then closing it). `stdin` may be bytes: input
+ * that is not UTF-8 cannot be written as a string.
+ */
+export function runPortcullis(args: readonly string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), ...args], {
       cwd: ROOT,
