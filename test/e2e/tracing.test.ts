@@ -160,6 +160,19 @@ describe('incoming trace context', () => {
     assert.ok(!('x-trace-id' in res.headers), 'no trace id header unless response_header names one');
   });
 
+  // The propagator drops what it cannot keep of a tracestate (an entry too long, a malformed list; a list too long
+  // is cut to its first entries, as W3C Trace Context allows) and, left with nothing, still wrote the header empty.
+  test('a tracestate the gateway cannot keep is not sent upstream at all, rather than empty', async () => {
+    const { client, gw } = await startStack({});
+    for (const tracestate of [`k=${'v'.repeat(600)}`, 'x'.repeat(600), '=,,==']) {
+      const res = await client.request(`${gw.url}/state`, { headers: { traceparent: `00-${INCOMING_TRACE}-${INCOMING_SPAN}-00`, tracestate } });
+      assert.equal(res.status, 200);
+      const seen = res.json<EchoBody>().headers;
+      assert.ok(TRACEPARENT.test(String(seen.traceparent)));
+      assert.ok(!('tracestate' in seen), `tracestate sent: ${JSON.stringify(seen.tracestate)}`);
+    }
+  });
+
   test('a malformed traceparent starts a new trace', async () => {
     const { client, gw } = await startStack({});
     const res = await client.request(`${gw.url}/bad`, { headers: { traceparent: '00-zz-nothex-01' } });

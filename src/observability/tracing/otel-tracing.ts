@@ -207,6 +207,9 @@ export class OtelTracing implements Tracing {
     delete headers.traceparent;
     delete headers.tracestate;
     this.#propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
+    // The propagator writes a caller's tracestate even when it kept none of it (an entry too long, a malformed list):
+    // an empty header is a list member a backend's parser may refuse. Nothing to pass on, no header.
+    if (headers.tracestate === '') delete headers.tracestate;
   }
 
   /** Ends the running attempt: its status when the upstream answered, else the failure that ended it. */
