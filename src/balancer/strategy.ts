@@ -28,6 +28,6 @@ export function createStrategy(name: StrategyName, size: number, random: () => n
     case 'random':
       return new WeightedRandom(random);
     case 'least_conn':
-      return new LeastConnections();
+      return new LeastConnections(size);
   }
 }

@@ -80,6 +80,15 @@ describe('distribution across three backends', () => {
     });
   });
 
+  test('least_conn 5,1,1 under light load (one request at a time) gives exactly 50/10/10, like round_robin', async () => {
+    // Every pick is a tie at 0 in flight: ties used to rotate, giving 1:1:1 whatever the weights.
+    await withGateway('least_conn', [5, 1, 1], async (gw) => {
+      const start = hits();
+      await send(gw, 70);
+      assert.deepEqual(diff(hits(), start), [50, 10, 10]);
+    });
+  });
+
   test('least_conn sends new requests away from a backend holding a slow request', async () => {
     await withGateway('least_conn', [1, 1, 1], async (gw) => {
       const slow = client.request(`${gw.url}/slow?ms=1500`);
