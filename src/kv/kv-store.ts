@@ -19,9 +19,17 @@ export interface TakeResult {
 
 /** The store could not answer (Redis down or too slow); callers apply their on_store_error policy. */
 export class KvUnavailableError extends Error {
-  constructor(options?: { cause?: unknown }) {
-    super('key-value store unavailable', options);
+  /**
+   * The store's most recent connection error, as "Class(CODE)" (e.g. "Error(ECONNREFUSED)", "SimpleError(WRONGPASS)"),
+   * when one happened within the reconnect period: the cause of a failed command is often only "the client is
+   * offline", which says nothing of why. Undefined for the memory store and while the connection is sound.
+   */
+  readonly connection: string | undefined;
+
+  constructor(options?: { cause?: unknown; connection?: string | undefined }) {
+    super('key-value store unavailable', options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KvUnavailableError';
+    this.connection = options?.connection;
   }
 }
 

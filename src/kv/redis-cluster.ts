@@ -65,6 +65,9 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     },
     start(onError) {
       cluster.on('error', onError);
+      // A node's own connection errors (a dead master: ECONNREFUSED; a bad password: WRONGPASS) arrive as
+      // 'node-error', not 'error': without this the store never learnt why a slot's commands failed.
+      cluster.on('node-error', onError);
       connectInBackground(() => cluster.connect(), onError, () => closed, settings.maxReconnectDelayMs);
     },
     async close() {

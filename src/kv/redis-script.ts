@@ -3,7 +3,16 @@ import { createHash } from 'node:crypto';
 
 /**
  * KEYS[1]: the bucket hash (fields t = tokens, u = last update in ms). ARGV[1]: capacity, ARGV[2]: refill per
- * second. Returns {allowed 0|1, remaining, retryAfterMs, resetMs}, all integers.
+ * second, ARGV[3]: the latest Redis time (ms) at which the gateway still waits for the answer, or 0 for no limit.
+ * Returns {allowed 0|1, remaining, retryAfterMs, resetMs, redisNowMs}, all integers; {-1, 0, 0, 0, redisNowMs} and
+ * no change to the bucket when it runs after ARGV[3].
+ *
+ * The deadline: a command sent to a stalled Redis (DEBUG SLEEP, a fork, SIGSTOP) waits in its socket while the
+ * gateway gives up on it after the command timeout and applies on_store_error; without the check, Redis ran the whole
+ * backlog on waking and spent tokens for requests that had been refused with 503 (deny) or let through uncounted
+ * (allow), throttling the client for requests it never got served. The gateway cannot unsend a command, so the
+ * script refuses to spend once the gateway has stopped waiting. The deadline is on Redis's clock (the gateway
+ * estimates it from `redisNowMs` of earlier replies, see redis.ts), so the bucket arithmetic keeps using TIME alone.
  *
  * This is src/ratelimit/bucket.ts `takeToken` line for line (same epsilons, same order of operations, so the same
  * IEEE results); the two are tested against the same cases. Time comes from `TIME` so gateways whose clocks
@@ -19,6 +28,8 @@ local eps = 1e-9
 local mseps = 1e-6
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local deadline = tonumber(ARGV[3])
+if deadline ~= nil and deadline > 0 and now > deadline then return {-1, 0, 0, 0, math.floor(now)} end
 local saved = redis.call('HMGET', KEYS[1], 't', 'u')
 local tokens = tonumber(saved[1])
 local updated = tonumber(saved[2])
@@ -53,7 +64,7 @@ if reset > 0 then
 else
   redis.call('DEL', KEYS[1])
 end
-return {allowed, remaining, retry, reset}
+return {allowed, remaining, retry, reset, math.floor(now)}
 `;
 
 /** SHA1 of TAKE_SCRIPT, for EVALSHA. */

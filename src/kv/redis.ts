@@ -1,6 +1,6 @@
 // Redis KvStore (node-redis) over one server, a Redis Cluster or Sentinel: one Lua script per decision, bounded
 // command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
-import { describeCause } from '../errors.js';
+import { describeKvError } from './describe.js';
 import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
 import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey, valueKey } from './redis-keys.js';
@@ -33,6 +33,17 @@ export interface RedisKvOptions {
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const DEFAULT_PREFIX = 'portcullis:';
 
+/**
+ * A take's deadline is rounded up to this many ms, so its argument string is made once per step rather than once
+ * per request (the hot path allocates nothing new for it); rounding up only ever lets a take run a little later.
+ */
+const DEADLINE_STEP_MS = 16;
+/**
+ * How long a clock sample counts (see #observeRedisClock). Long enough that the best of the samples has little
+ * reply latency in it; short enough that a Redis clock stepped back is followed within two windows.
+ */
+const CLOCK_WINDOW_MS = 10_000;
+
 /** Which deployment a store talks to. */
 export type RedisTopology = 'single' | 'cluster' | 'sentinel';
 
@@ -60,6 +71,23 @@ export class RedisKvStore implements KvStore {
   readonly #topology: RedisTopology;
   readonly #onUnreplicated: () => void;
   #lastError: unknown = undefined;
+  /** describeKvError(#lastError), made once per connection error (not per failed command) and when it happened. */
+  #lastErrorText: string | undefined = undefined;
+  #lastErrorAt = 0;
+  /** How long a connection error describes the failures after it: one reconnect cycle (connect timeout + backoff). */
+  readonly #connectionErrorMs: number;
+  /**
+   * Redis's clock against ours (performance.now()): the best (highest) `redisNowMs - receivedAt` of the take replies
+   * of this window and of the previous one. Every sample is low by the reply's travel and our event-loop delay, never
+   * high, so the highest is the closest; with several servers (a cluster) the one whose clock is furthest ahead wins,
+   * which errs towards later deadlines, never towards refusing a take the gateway still waits for.
+   */
+  #clockOffset = -Infinity;
+  #clockOffsetPrevious = -Infinity;
+  #clockWindowEnds = 0;
+  /** The last deadline sent and its string, reused while the rounded deadline stays the same. */
+  #deadline = 0;
+  #deadlineArg = '0';
   #closed = false;
 
   constructor(options: RedisKvOptions) {
@@ -72,9 +100,14 @@ export class RedisKvStore implements KvStore {
     this.#prefix = options.keyPrefix ?? DEFAULT_PREFIX;
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#onUnreplicated = options.onUnreplicatedRevocation ?? (() => undefined);
-    // Connection errors are expected during an outage; callers see them as KvUnavailableError, the limiter logs once.
+    this.#connectionErrorMs = settings.connectTimeoutMs + settings.maxReconnectDelayMs + 1_000;
+    // Connection errors are expected during an outage and repeat at every reconnect attempt: they are not logged
+    // here but carried, described, on the KvUnavailableErrors of the commands that fail meanwhile, and the callers'
+    // outage log (kv/outage.ts) writes them once per transition.
     const remember = (err: unknown): void => {
       this.#lastError = err;
+      this.#lastErrorText = describeKvError(err);
+      this.#lastErrorAt = Date.now();
     };
     // Connect in the background: a dead Redis neither crashes nor blocks start-up; until it answers, every
     // command fails fast (no offline queue).
@@ -100,19 +133,55 @@ export class RedisKvStore implements KvStore {
     return this.#topology;
   }
 
-  /** One EVALSHA round trip; falls back to EVAL (which also caches the script) after a Redis restart wiped it. */
+  /**
+   * One EVALSHA round trip; falls back to EVAL (which also caches the script) after a Redis restart wiped it. The
+   * script refuses to spend a token once the command timeout has passed (see TAKE_SCRIPT): a take this store gave
+   * up on never counts later, under either on_store_error policy.
+   */
   async take(key: string, rule: BucketRule): Promise<TakeResult> {
     const fullKey = bucketKey(this.#prefix, key);
     const capacity = String(rule.capacity);
     const rate = String(rule.refillPerSecond);
+    const deadline = this.#deadlineArgument();
     let reply: unknown;
     try {
-      reply = await this.#command(this.#main, fullKey, ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, capacity, rate]);
+      reply = await this.#command(this.#main, fullKey, ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, capacity, rate, deadline]);
     } catch (err) {
       if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
-      reply = await this.#command(this.#main, fullKey, ['EVAL', TAKE_SCRIPT, '1', fullKey, capacity, rate]);
+      reply = await this.#command(this.#main, fullKey, ['EVAL', TAKE_SCRIPT, '1', fullKey, capacity, rate, deadline]);
     }
-    return parseTakeReply(reply);
+    const result = parseTakeReply(reply);
+    this.#observeRedisClock((reply as number[])[4] as number);
+    if (result === LATE) throw new KvUnavailableError({ cause: new LateTakeError() });
+    return result;
+  }
+
+  /**
+   * ARGV[3] of the take script: the Redis time by which this command must run, i.e. now on Redis's clock (estimated)
+   * plus the command timeout, rounded up; "0" (no deadline) until a first reply has shown Redis's clock.
+   */
+  #deadlineArgument(): string {
+    const offset = this.#clockOffset > this.#clockOffsetPrevious ? this.#clockOffset : this.#clockOffsetPrevious;
+    if (offset === -Infinity) return '0';
+    const deadline = Math.ceil((performance.now() + offset + this.#timeoutMs) / DEADLINE_STEP_MS) * DEADLINE_STEP_MS;
+    if (deadline !== this.#deadline) {
+      this.#deadline = deadline;
+      this.#deadlineArg = String(deadline);
+    }
+    return this.#deadlineArg;
+  }
+
+  /** Keeps the best clock sample of a take reply that arrived just now (see #clockOffset). */
+  #observeRedisClock(redisNowMs: number): void {
+    const now = performance.now();
+    const sample = redisNowMs - now;
+    if (now >= this.#clockWindowEnds) {
+      this.#clockOffsetPrevious = this.#clockOffset;
+      this.#clockOffset = sample;
+      this.#clockWindowEnds = now + CLOCK_WINDOW_MS;
+    } else if (sample > this.#clockOffset) {
+      this.#clockOffset = sample;
+    }
   }
 
   /**
@@ -252,7 +321,12 @@ export class RedisKvStore implements KvStore {
 
   /** A short, secret-free description of the last connection error (class and code), or undefined. */
   get lastError(): string | undefined {
-    return describeCause(this.#lastError);
+    return describeKvError(this.#lastError);
+  }
+
+  /** The last connection error's description while it is recent (one reconnect cycle), for KvUnavailableError. */
+  #recentConnectionError(): string | undefined {
+    return this.#lastErrorText !== undefined && Date.now() - this.#lastErrorAt < this.#connectionErrorMs ? this.#lastErrorText : undefined;
   }
 
   /**
@@ -262,7 +336,10 @@ export class RedisKvStore implements KvStore {
    */
   #command(connection: RedisConnection, routingKey: string | undefined, args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new KvUnavailableError({ cause: new CommandTimeoutError() })), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new KvUnavailableError({ cause: new CommandTimeoutError(), connection: this.#recentConnectionError() })),
+        timeoutMs,
+      );
       connection.send(routingKey, args).then(
         (reply) => {
           clearTimeout(timer);
@@ -270,7 +347,7 @@ export class RedisKvStore implements KvStore {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(new KvUnavailableError({ cause: err }));
+          reject(new KvUnavailableError({ cause: err, connection: this.#recentConnectionError() }));
         },
       );
     });
@@ -288,6 +365,17 @@ export class CommandTimeoutError extends Error {
   constructor() {
     super('redis command timed out');
     this.name = 'CommandTimeoutError';
+  }
+}
+
+/**
+ * The cause of a KvUnavailableError when the take script ran after its deadline and spent nothing: the reply came in
+ * time for us but the script judged by Redis's clock (a clock estimate a little behind, or a clock stepped forward).
+ */
+export class LateTakeError extends Error {
+  constructor() {
+    super('rate-limit script ran after its deadline');
+    this.name = 'LateTakeError';
   }
 }
 
@@ -312,12 +400,19 @@ function connectedReplicas(role: unknown): number {
   return role[2].length;
 }
 
-/** Checks the script's reply shape: four integers. Anything else means a foreign script or server, so unavailable. */
+/** parseTakeReply's answer for a take that ran after its deadline (allowed = -1): nothing was spent. */
+const LATE: TakeResult = Object.freeze({ allowed: false, remaining: 0, retryAfterMs: 0, resetMs: 0 });
+
+/**
+ * Checks the script's reply shape: five integers (the fifth is Redis's clock). Anything else means a foreign script
+ * or server, so unavailable.
+ */
 function parseTakeReply(reply: unknown): TakeResult {
-  if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((v) => typeof v === 'number')) {
+  if (!Array.isArray(reply) || reply.length !== 5 || !reply.every((v) => typeof v === 'number')) {
     throw new KvUnavailableError({ cause: new TypeError('unexpected reply from the rate-limit script') });
   }
-  const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number];
+  const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number, number];
+  if (allowed === -1) return LATE;
   return { allowed: allowed === 1, remaining, retryAfterMs, resetMs };
 }
 

@@ -50,10 +50,15 @@ export { freePort } from '../helpers/ports.js';
 /** A redis-server process of our own, on a port of our own; kill and restart freely. */
 export class ThrowawayRedis {
   readonly port: number;
+  readonly #extraArgs: readonly string[];
+  readonly #password: string | undefined;
   #child: ChildProcess | undefined;
 
-  constructor(port: number) {
+  /** `password`: started with `--requirepass` (the readiness probe then authenticates). */
+  constructor(port: number, options: { password?: string } = {}) {
     this.port = port;
+    this.#password = options.password;
+    this.#extraArgs = options.password === undefined ? [] : ['--requirepass', options.password];
   }
 
   get url(): string {
@@ -62,7 +67,7 @@ export class ThrowawayRedis {
 
   /** Spawns redis-server (no persistence) and resolves once it answers PING. Throws after 5 s. */
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.#extraArgs], {
       stdio: 'ignore',
     });
     this.#child = child;
@@ -75,7 +80,9 @@ export class ThrowawayRedis {
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      if ((await rawCommand('127.0.0.1', this.port, 'PING', 200)) === '+PONG') return;
+      // Without a password PING answers +PONG; with one, -NOAUTH: either way the server is up.
+      const reply = await rawCommand('127.0.0.1', this.port, 'PING', 200);
+      if (reply === '+PONG' || (this.#password !== undefined && reply?.startsWith('-NOAUTH') === true)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error('redis-server did not start within 5 s');

@@ -96,6 +96,29 @@ describe('Redis store outages', { skip }, () => {
     assert.equal((await store.take('after-stall', RULE)).allowed, true);
   });
 
+  test('stalled: the takes the store gave up on spend no token when Redis wakes and runs them', async () => {
+    await waitForRecovery(store);
+    // A few answered takes: the store learns Redis's clock from their replies (the deadline is on that clock).
+    for (let i = 0; i < 3; i++) await store.take('clock-sample', RULE);
+    const rule: BucketRule = { capacity: 10, refillPerSecond: 0.001 };
+    redis.signal('SIGSTOP');
+    let results: Array<{ ms: number; error: unknown }>;
+    try {
+      // Twice the bucket: before the fix, Redis ran all 20 on waking and the client's bucket was empty for requests
+      // that had been answered 503 (deny) or passed uncounted (allow).
+      results = await Promise.all(Array.from({ length: 20 }, () => timed(() => store.take('stalled', rule))));
+      // Keep it stopped a while longer: the commands wait in the socket well past their deadline.
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    results.forEach((r, i) => assertFailsFast(r, `stalled take #${i}`));
+    await waitForRecovery(store);
+    const after = await store.take('stalled', rule);
+    assert.equal(after.allowed, true);
+    assert.equal(after.remaining, 9, 'only this take spent a token');
+  });
+
   test('dead at start-up: creating the store neither throws nor blocks; it starts working when Redis appears', async () => {
     const late = new ThrowawayRedis(await freePort());
     // The first node-redis client of a process pays the library's own lazy set-up (about 120 ms measured here), which
