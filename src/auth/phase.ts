@@ -1,12 +1,12 @@
 // The authenticate Phase for proxied routes: bearer/API key → verify → revoked? → the caller (user or API-key
 // consumer), and the identity headers upstream.
 import type { Logger } from 'pino';
-import { describeCause, GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
+import { sharedOutageLog, type KvOutageLog } from '../kv/outage.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
-import { TRACE } from '../observability/tracing/types.js';
 import type { Config } from '../config/schema.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
@@ -55,7 +55,12 @@ export interface AuthenticatePhaseDeps {
   readonly apiKeys?: Pick<ApiKeyVerifier, 'check'>;
   /** The route's accepted credentials (default: `config.auth_methods`, i.e. `middleware.auth.auth_methods`). */
   readonly methods?: AcceptedMethods;
-  readonly logger: Pick<Logger, 'warn'>;
+  readonly logger: Pick<Logger, 'warn' | 'info'>;
+  /**
+   * Where revocation-list outages are logged. Default: the log shared by everything built on `kv`
+   * (sharedOutageLog), the limiters included, so one Redis outage is one set of lines whichever phase meets it.
+   */
+  readonly outage?: KvOutageLog;
   /** The route's mode (default required). */
   readonly mode?: AuthMode;
   /** Counts each failure against the client address's bucket (the route's limiter). */
@@ -112,9 +117,12 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   if (!tokens || !kv) throw new TypeError('createAuthenticatePhase: tokens and kv are required when auth is enabled');
   const isPublic = publicPathMatcher(deps.config.public_paths);
   const allowOnKvError = deps.config.on_store_error === 'allow';
-
-  /** True from the first revocation-list failure until it answers again (outages are logged once). */
-  let outage = false;
+  const policy = allowOnKvError ? 'allow' : 'deny';
+  /**
+   * Store outages, logged at their transitions under either policy: with deny (the default) a 503 used to leave no
+   * line at all, and with the limiter off nothing else would write one.
+   */
+  const outage = deps.outage ?? sharedOutageLog(kv, deps.logger);
 
   /** A valid, unrevoked token: its user becomes the request's caller. */
   const admit = (ctx: RequestContext, claims: AccessTokenClaims): Outcome => {
@@ -124,13 +132,9 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
 
   const onKvError = (ctx: RequestContext, claims: AccessTokenClaims, err: unknown): Outcome => {
     if (!(err instanceof KvUnavailableError)) throw err;
+    outage.failure(err, 'revocation', policy);
     if (!allowOnKvError) {
       return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
-    }
-    // Once per outage, not per request: the limiter logs the outage too, and a flood of lines helps nobody.
-    if (!outage) {
-      outage = true;
-      deps.logger.warn({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, cause: describeCause(err), policy: 'allow' }, 'Revocation List Unavailable');
     }
     return admit(ctx, claims);
   };
@@ -153,7 +157,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     }
     try {
       const revoked = await (pending ?? kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt));
-      outage = false;
+      if (outage.active) outage.answered();
       if (revoked) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
       return admit(ctx, claims);
     } catch (err) {
@@ -172,6 +176,8 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       return sendError(ctx, new GatewayError('STORE_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
     }
     if (err instanceof KvUnavailableError) {
+      // The key verifier reaches the store (its revocations) only under `deny`: with `allow` it answers itself.
+      outage.failure(err, 'revocation', 'deny');
       return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
     }
     throw err;

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { describeCause, GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from '../kv/kv-store.js';
-import { EVENTS } from '../observability/events.js';
+import { sharedOutageLog, type KvOutageLog } from '../kv/outage.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
@@ -45,6 +45,11 @@ export interface RateLimitDeps {
   readonly store: KvStore;
   /** The root (or a component child) logger; only outage transitions are logged, never per request. */
   readonly logger: Logger;
+  /**
+   * Where store outages are logged. Default: the log shared by everything built on `store` (sharedOutageLog), so
+   * the limiters and the authenticate phase write one outage once.
+   */
+  readonly outage?: KvOutageLog;
   /** Decision counters (metrics). Default: no-op. */
   readonly events?: RateLimitEventSink;
 }
@@ -111,7 +116,6 @@ function delay(ms: number): Promise<void> {
 class Limiter implements RateLimitPhase {
   readonly name = 'rate-limit';
   readonly #store: KvStore;
-  readonly #logger: Logger;
   readonly #events: RateLimitEventSink;
   readonly #main: ResolvedRule;
   readonly #auth: ResolvedRule;
@@ -126,13 +130,12 @@ class Limiter implements RateLimitPhase {
   readonly #keySpace: string;
   // Shared, immutable error: a store outage allocates no Error (and captures no stack) per request.
   readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
-  /** Outage bookkeeping, so an outage is logged once when it starts and once when it ends. */
-  #outageSince = 0;
-  #outageFailures = 0;
+  /** Outage transitions (shared with the other phases on this store): never a line per request. */
+  readonly #outage: KvOutageLog;
 
   constructor(deps: RateLimitDeps) {
     this.#store = deps.store;
-    this.#logger = deps.logger;
+    this.#outage = deps.outage ?? sharedOutageLog(deps.store, deps.logger);
     this.#events = deps.events ?? noopRateLimitEvents;
     const scope = deps.scope ?? { kind: 'policy', name: 'default', rule: deps.config };
     this.#forAuthApi = scope.kind === 'auth';
@@ -191,7 +194,7 @@ class Limiter implements RateLimitPhase {
     // Report the tighter of the two refusing buckets (address, email + address) in the headers.
     if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);
     else {
-      if (this.#outageSince !== 0) this.#recovered();
+      if (this.#outage.active) this.#outage.answered();
       this.#events.record('pass', ctx.route.name);
     }
     // Many guesses at this email from everywhere: slow each login down to the per-email rate, but let it through.
@@ -222,7 +225,7 @@ class Limiter implements RateLimitPhase {
   }
 
   #apply(ctx: RequestContext, result: TakeResult, rule: ResolvedRule): Outcome {
-    if (this.#outageSince !== 0) this.#recovered();
+    if (this.#outage.active) this.#outage.answered();
     const route = ctx.route.name;
     RATE_LIMIT_STATE.set(ctx, {
       limit: rule.limit,
@@ -240,29 +243,15 @@ class Limiter implements RateLimitPhase {
     return sendError(ctx, rateLimited(retryAfter));
   }
 
-  /** A store failure: counted, logged once per outage, then the on_store_error policy. Other errors propagate. */
+  /**
+   * A store failure: counted (every one: the metric stays exact), handed to the outage log (which writes only at
+   * transitions), then the on_store_error policy. Other errors propagate.
+   */
   #storeError(ctx: RequestContext, err: unknown): Outcome {
     if (!(err instanceof KvUnavailableError)) throw err;
     this.#events.record('store_error', ctx.route.name);
-    if (this.#outageSince === 0) {
-      this.#outageSince = Date.now();
-      this.#outageFailures = 0;
-      this.#logger.warn(
-        { event: EVENTS.kvStoreUnavailable, cause: describeCause(err.cause), policy: this.#deny ? 'deny' : 'allow' },
-        EVENTS.kvStoreUnavailable,
-      );
-    }
-    this.#outageFailures++;
+    this.#outage.failure(err, 'rate_limit', this.#deny ? 'deny' : 'allow');
     return this.#deny ? sendError(ctx, this.#unavailable) : 'continue';
-  }
-
-  #recovered(): void {
-    this.#logger.info(
-      { event: EVENTS.kvStoreRecovered, outage_ms: Date.now() - this.#outageSince, failed_decisions: this.#outageFailures },
-      EVENTS.kvStoreRecovered,
-    );
-    this.#outageSince = 0;
-    this.#outageFailures = 0;
   }
 }
 

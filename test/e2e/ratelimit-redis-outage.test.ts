@@ -74,6 +74,13 @@ test('on_store_error allow (default): requests keep passing quickly, the outage 
   // Same port, fresh (empty) server: the gateway reconnects by itself and limits again, without a restart.
   await redis.start();
   await waitFor('the limiter to use redis again', async () => (await client.request(`${gw.url}/after`)).headers['ratelimit-limit'] === '10', 10_000);
+  // The end is declared at an answer 5 s (the quiet period) after the last failure, so a flapping store stays one
+  // outage; then once.
+  await waitFor('the recovery line', async () => {
+    await client.request(`${gw.url}/after`);
+    return messages(gw, 'KV Store Recovered').length > 0;
+  }, 15_000);
+  await client.request(`${gw.url}/after`);
   assert.equal(messages(gw, 'KV Store Recovered').length, 1, 'the end of the outage is logged once');
   assert.equal(messages(gw, 'KV Store Unavailable').length, 1);
 });
@@ -120,6 +127,16 @@ test('revocation check (auth on_store_error deny by default): a token is refused
   // Requests that need no revocation check are unaffected.
   assert.equal((await client.request(`${gw.url}/public/page`)).status, 200);
   assert.equal((await client.request(`${gw.url}/private`)).status, 401, 'no token is still a plain 401');
+  // The outage is logged under deny too (it used to leave no line: the limiter, which logged, was off), once, with
+  // why: the connection error's class and code, not "Error", and nothing of the URL.
+  for (let i = 0; i < 5; i++) assert.equal((await client.request(`${gw.url}/private`, { headers: bearer(user) })).status, 503);
+  const unavailable = messages(gw, 'KV Store Unavailable');
+  assert.equal(unavailable.length, 1, JSON.stringify(unavailable));
+  assert.equal(unavailable[0]!.source, 'revocation');
+  assert.equal(unavailable[0]!.policy, 'deny');
+  // The kill drops the open connection first, then each reconnect is refused: whichever the first failure met.
+  assert.match(String(unavailable[0]!.connection_error), /^(SocketClosedUnexpectedlyError|Error\((ECONNREFUSED|ECONNRESET)\))$/);
+  assert.doesNotMatch(JSON.stringify(unavailable[0]), /redis:\/\/|127\.0\.0\.1|\bat \w+ \(/);
 
   await redis.start();
   await waitFor('the token to be accepted again', async () => (await client.request(`${gw.url}/private`, { headers: bearer(user) })).status === 200, 10_000);

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { configSchema } from '../../src/config/schema.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
+import { KvOutageLog, type OutageTiming } from '../../src/kv/outage.js';
 import type { Phase } from '../../src/pipeline/phase.js';
 import { sendJson } from '../../src/pipeline/reply.js';
 import type { RateLimitEvent } from '../../src/ratelimit/events.js';
@@ -38,7 +39,11 @@ export function rateLimitConfig(overrides: Record<string, unknown> = {}): RateLi
   return parsed.middleware.rate_limit;
 }
 
-export async function startLimiterServer(config: RateLimitConfig, store: KvStore): Promise<LimiterTestServer> {
+/**
+ * Both limiters share one outage log of their own (as the gateway's share the store's), made afresh per server so
+ * servers started in turn on one store do not inherit each other's outage; `outageTiming` shortens its periods.
+ */
+export async function startLimiterServer(config: RateLimitConfig, store: KvStore, outageTiming?: OutageTiming): Promise<LimiterTestServer> {
   const logs: Array<Record<string, unknown>> = [];
   const events: string[] = [];
   const logger: Logger = pino(
@@ -51,8 +56,9 @@ export async function startLimiterServer(config: RateLimitConfig, store: KvStore
     }),
   );
   const sink = { record: (event: RateLimitEvent, route: string) => events.push(`${event}:${route}`) };
-  const phase = createRateLimitPhase({ config, store, logger, events: sink });
-  const authPhase = createRateLimitPhase({ config, scope: { kind: 'auth' }, store, logger, events: sink });
+  const outage = new KvOutageLog(logger, outageTiming);
+  const phase = createRateLimitPhase({ config, store, logger, events: sink, outage });
+  const authPhase = createRateLimitPhase({ config, scope: { kind: 'auth' }, store, logger, events: sink, outage });
   const state = { asyncDecisions: 0 };
   // Counts decisions that returned a promise, then hands the result to the driver unchanged.
   const counted = (limiter: RateLimitPhase): Phase =>
