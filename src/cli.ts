@@ -5,8 +5,10 @@ import { dirname, resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 import { GatewayError } from './errors.js';
+import type { Config } from './config/schema.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandUsageError } from './commands/usage.js';
+import { storeFailureLine } from './commands/store-failure.js';
 import { checkTlsFiles } from './tls/setup.js';
 import { endStartupMode } from './startup-mode.js';
 
@@ -75,8 +77,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'check-config': {
+        // Everything start-up refuses for a reason in the files (not for a server it cannot reach), with its message.
+        // Schema and cross-key rules (trusted_proxies, URLs, jwt.secret's length) are in loadConfigFile.
         const config = loadConfigFile(configPath);
         checkTlsFiles(config);
+        await checkSigningKeyFiles(config);
         // Plugins too: each module is imported and its validate() run, as start-up would.
         const { loadPlugins } = await import('./plugins/load.js');
         await loadPlugins(config, dirname(configPath));
@@ -147,9 +152,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`portcullis: config error: ${err.message}\n`);
       return 1;
     }
+    // A store that is absent, unreachable, locked or read-only: its driver code, never its message or a URL.
+    const storeFailure = storeFailureLine(err);
+    if (storeFailure !== undefined) {
+      process.stderr.write(`portcullis: ${storeFailure}\n`);
+      return 1;
+    }
     process.stderr.write(`portcullis: ${err instanceof Error ? err.name : 'error'}: ${safeMessage(err)}\n`);
     return 1;
   }
+}
+
+/**
+ * `check-config`: the JWT key pair files, read and matched as start-up reads them when auth is on (the same
+ * ConfigError: missing, unreadable, not a PEM key of the algorithm's kind, too short an RSA key, halves that do not
+ * match). HS256 needs nothing more: the secret's length is a schema rule, and an empty one is generated (or read) in
+ * the data dir at start-up, which check-config does not write to.
+ */
+async function checkSigningKeyFiles(config: Config): Promise<void> {
+  if (!config.middleware.auth.enabled || config.jwt.algorithm === 'HS256') return;
+  const { loadSigningKeys } = await import('./auth/keys.js');
+  await loadSigningKeys({ jwt: config.jwt, dataDir: resolveDataDir(), logger: { warn: () => undefined } });
 }
 
 /** Start-up failures (port in use, unreadable key file) are worth one line, but never a stack trace. */

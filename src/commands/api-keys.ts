@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { apiKeyJson } from '../identity/admin-service.js';
 import { apiKeyBodySchema } from '../identity/admin-routes.js';
 import { parseWith } from '../auth/body.js';
+import { GatewayError } from '../errors.js';
 import { openCommandContext } from './context.js';
 import { cellDate, printJson, printTable } from './output.js';
 import { CommandUsageError } from './usage.js';
@@ -10,6 +11,18 @@ import { CommandUsageError } from './usage.js';
 export interface ApiKeysOptions {
   readonly json: boolean;
   readonly expiresIn?: string;
+}
+
+/** Arguments the admin API's body schema refuses are bad usage (exit 2), as `--limit abc` is; named as typed. */
+function parseCreate(name: string, expiresIn: string | undefined): { name: string; expires_in?: number | undefined } {
+  try {
+    return parseWith(apiKeyBodySchema, { name, ...(expiresIn === undefined ? {} : { expires_in: expiresIn }) });
+  } catch (err) {
+    if (!(err instanceof GatewayError) || !Array.isArray(err.details)) throw err;
+    const OPTION: Record<string, string> = { name: 'NAME', expires_in: '--expires-in' };
+    const problems = (err.details as { field: string; message: string }[]).map((d) => `${OPTION[d.field] ?? d.field}: ${d.message}`);
+    throw new CommandUsageError(problems.join('; '));
+  }
 }
 
 /** Runs one api-keys command; resolves to the exit code. */
@@ -21,10 +34,7 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
   }
   if (verb !== 'list' && arg === undefined) throw new CommandUsageError(`api-keys ${verb} takes one argument`);
   // Validated before anything is opened: the same rules as POST /admin/api-keys.
-  const body =
-    verb === 'create'
-      ? parseWith(apiKeyBodySchema, { name: arg, ...(options.expiresIn === undefined ? {} : { expires_in: options.expiresIn }) })
-      : undefined;
+  const body = verb === 'create' ? parseCreate(arg!, options.expiresIn) : undefined;
   const ctx = await openCommandContext(config, dataDir);
   try {
     if (body !== undefined) {

@@ -9,6 +9,7 @@ import { rewritePath } from '../routing/rewrite.js';
 import { isAuthPath } from '../auth/paths.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkRequestHost } from '../pipeline/host-check.js';
+import { CommandUsageError } from './usage.js';
 
 /** One row of the table, as printed (and as `--json` emits it). */
 export interface RouteRow {
@@ -80,9 +81,16 @@ export function routeRows(config: Config): RouteRow[] {
  * and report a route for a request the gateway refuses.
  */
 export function parseMatchArgument(spec: string): { method: string; authority: string; path: string; query: string } {
+  refuseControls('--match', spec);
   const trimmed = spec.trim();
   const space = trimmed.indexOf(' ');
+  // One word is the target, and must hold a "/" (a path, a URL, host/path): "GET" alone was read as a host named
+  // "get", and "" as the root of no host, each reported as a routing answer instead of a mistake.
+  if (trimmed === '' || (space === -1 && !trimmed.includes('/'))) {
+    throw new CommandUsageError('--match needs a request target: "[METHOD] URL or /path", e.g. "GET https://api.example.com/users/1"');
+  }
   const method = space === -1 ? 'GET' : trimmed.slice(0, space).toUpperCase();
+  if (!TOKEN.test(method)) throw new CommandUsageError('--match: the method must be an HTTP method name such as GET');
   let rest = space === -1 ? trimmed : trimmed.slice(space + 1).trim();
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(rest);
   if (scheme !== null) rest = rest.slice(scheme[0].length);
@@ -97,14 +105,36 @@ export function parseMatchArgument(spec: string): { method: string; authority: s
   return { method, authority, path: q === -1 ? rest : rest.slice(0, q), query: q === -1 ? '' : rest.slice(q) };
 }
 
-/** Which route `spec` takes, why, and what its upstream would receive. */
-export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
-  const { method, authority, path, query } = parseMatchArgument(spec);
-  const headers: Record<string, string> = {};
-  for (const line of headerLines) {
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+/** An HTTP token (RFC 9110 tchar): a method or a header name. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * C0 and C1 control characters and DEL: echoed into the report they would reach the terminal (ESC starts an escape
+ * sequence), and no request the gateway accepts carries one raw. Refused as bad usage; the value is not repeated.
+ */
+function refuseControls(option: string, value: string): void {
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) {
+    throw new CommandUsageError(`${option} must not contain control characters (escape, tab, newline…); percent-encode them in a path`);
   }
+}
+
+/** `-H "name: value"` lines as a header map (names lower-cased); anything else is bad usage, not a silent no-op. */
+export function parseHeaderArguments(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    refuseControls('-H', line);
+    const colon = line.indexOf(':');
+    const name = colon === -1 ? '' : line.slice(0, colon).trim();
+    if (!TOKEN.test(name)) throw new CommandUsageError('-H takes "name: value" (a header name, a colon, the value)');
+    headers[name.toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+/** Which route `spec` takes, why, and what its upstream would receive. Throws CommandUsageError for a bad argument. */
+export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
+  const headers = parseHeaderArguments(headerLines);
+  const { method, authority, path, query } = parseMatchArgument(spec);
   const host = hostOf(authority);
   const request = { method, host, path };
   // The gateway's own first step: a target or authority it would refuse reaches no route.

@@ -2,6 +2,7 @@
 // straight against the configured store by an operator with shell access.
 import type { Config } from '../config/schema.js';
 import { userJson } from '../identity/admin-service.js';
+import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
 import { cellDate, printJson, printTable } from './output.js';
@@ -35,11 +36,17 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
     const admin = ctx.admin;
     switch (verb) {
       case 'list': {
-        const page = await admin.listUsers({
-          ...(options.email ? { email: options.email } : {}),
-          ...(options.cursor ? { cursor: options.cursor } : {}),
-          ...(limit === undefined ? {} : { limit }),
-        });
+        const page = await admin
+          .listUsers({
+            ...(options.email ? { email: options.email } : {}),
+            ...(options.cursor ? { cursor: options.cursor } : {}),
+            ...(limit === undefined ? {} : { limit }),
+          })
+          .catch((err: unknown) => {
+            // Bad usage, as the admin API's 400: only a cursor `users list` printed can be given back.
+            if (err instanceof InvalidCursorError) throw new CommandUsageError('--cursor is not one that "users list" printed');
+            throw err;
+          });
         if (options.json) printJson({ users: page.users.map(userJson), next_cursor: page.nextCursor });
         else {
           printUsers(page.users);

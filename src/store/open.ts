@@ -6,19 +6,23 @@ import type { UserStore } from './user-store.js';
 /**
  * Called once by the composition root (and by `portcullis migrate`). Resolves with a migrated store; rejects with
  * StoreUnavailableError when the database cannot be reached or migrated (the pool is closed first).
+ * `create: false` (the CLI's identity commands): neither the SQLite file nor a table is created and no migration
+ * runs; an absent file or an unmigrated schema rejects with StoreNotReadyError saying where.
  */
 export async function openUserStore(
   database: Config['database'],
   dataDir: string,
   logger: Pick<Logger, 'warn'>,
+  options: { readonly create?: boolean } = {},
 ): Promise<UserStore> {
+  const create = options.create ?? true;
   // Imported on demand: the SQLite addon or the pg driver is loaded only for the database in use.
   const store =
     database.url === ''
-      ? (await import('./sqlite.js')).openSqliteUserStore({ dataDir })
+      ? (await import('./sqlite.js')).openSqliteUserStore({ dataDir, create })
       : (await import('./postgres.js')).openPostgresUserStore({ url: database.url, poolSize: database.pool_size, logger });
   try {
-    await store.migrate();
+    await (create ? store.migrate() : store.checkMigrated());
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;

@@ -8,6 +8,7 @@ import { assertValidExpiry, type ApiKeyRecord, type ChangeInput, type ChangeReco
 import { PostgresIdentity } from './postgres-identity.js';
 import {
   EmailTakenError,
+  notMigratedError,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
@@ -85,6 +86,22 @@ export class PostgresUserStore implements UserStore {
       transaction: (step) => this.#transaction(step),
       schema,
     });
+  }
+
+  /**
+   * Throws StoreNotReadyError unless every migration this version knows has been applied to the schema; changes
+   * nothing (the CLI's identity commands, which may not create tables). The message names the schema, not the URL.
+   */
+  async checkMigrated(): Promise<void> {
+    const q = `"${this.#schema}"`;
+    const found = await this.#run<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${q}.schema_migrations`]);
+    let current: number | undefined;
+    if (found.rows[0]?.t != null) {
+      const { rows } = await this.#run<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${q}.schema_migrations`, []);
+      current = rows[0]?.v ?? undefined;
+    }
+    const latest = postgresMigrations.at(-1)?.version ?? 0;
+    if (current === undefined || current < latest) throw notMigratedError(`in schema "${this.#schema}" of database.url`, current, latest);
   }
 
   /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */

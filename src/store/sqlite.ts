@@ -1,5 +1,5 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
@@ -8,6 +8,8 @@ import { assertValidExpiry, InvalidCursorError, type ApiKeyRecord, type ChangeIn
 import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
+  notMigratedError,
+  StoreNotReadyError,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
@@ -19,10 +21,13 @@ import {
 /** File name of the database inside the data dir. */
 export const SQLITE_FILE_NAME = 'portcullis.db';
 
-/** Where the database lives: a data dir (file `portcullis.db` inside it) or an explicit file path. */
+/**
+ * Where the database lives: a data dir (file `portcullis.db` inside it) or an explicit file path. `create` (default
+ * true) makes the data dir and the file when absent; false: an absent file is a StoreNotReadyError naming it.
+ */
 export type SqliteStoreOptions =
-  | { readonly dataDir: string; readonly busyTimeoutMs?: number }
-  | { readonly file: string; readonly busyTimeoutMs?: number };
+  | { readonly dataDir: string; readonly busyTimeoutMs?: number; readonly create?: boolean }
+  | { readonly file: string; readonly busyTimeoutMs?: number; readonly create?: boolean };
 
 interface UserRow {
   id: string;
@@ -41,25 +46,31 @@ interface TokenRow {
 }
 
 /**
- * Opens (creating when absent) the SQLite database. Call `migrate()` before use. Throws StoreUnavailableError when
- * the file cannot be opened. better-sqlite3 is synchronous: each call is short (indexed lookups), and write
+ * Opens (creating when absent, unless `create: false`) the SQLite database. Call `migrate()` (or, when it may not be
+ * changed, `checkMigrated()`) before use. Throws StoreUnavailableError when the file cannot be opened.
+ * better-sqlite3 is synchronous: each call is short (indexed lookups), and write
  * transactions are `BEGIN IMMEDIATE` so that several gateway processes sharing the file serialise cleanly.
  */
 export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStore {
+  const create = options.create ?? true;
   let file: string;
   if ('file' in options) {
     file = options.file;
   } else {
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    if (create) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     file = join(options.dataDir, SQLITE_FILE_NAME);
   }
+  // Checked first for the message; fileMustExist still keeps SQLite from creating it should it vanish meanwhile.
+  if (!create && !existsSync(file)) {
+    throw new StoreNotReadyError(`no user store at ${file}: check PORTCULLIS_DATA_DIR, or create it with "portcullis migrate"`);
+  }
   try {
-    const db = new Database(file);
+    const db = new Database(file, { fileMustExist: !create });
     db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
-    return new SqliteUserStore(db);
+    return new SqliteUserStore(db, file);
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });
   }
@@ -69,10 +80,13 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
 export class SqliteUserStore implements UserStore {
   readonly #db: Database.Database;
   readonly #identity: SqliteIdentity;
+  /** The file, for StoreNotReadyError's message. */
+  readonly #file: string;
   #closed = false;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, file = '(unnamed)') {
     this.#db = db;
+    this.#file = file;
     this.#identity = new SqliteIdentity({
       stmt: (sql) => this.#stmt(sql),
       immediate: (step) => db.transaction(step).immediate(),
@@ -100,6 +114,17 @@ export class SqliteUserStore implements UserStore {
         }
       }).immediate();
     });
+  }
+
+  /** Throws StoreNotReadyError unless every migration this version knows has been applied; changes nothing. */
+  async checkMigrated(): Promise<void> {
+    const current = this.#run(() => {
+      const table = this.#stmt("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+      if (table === undefined) return undefined;
+      return (this.#stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? undefined;
+    });
+    const latest = sqliteMigrations.at(-1)?.version ?? 0;
+    if (current === undefined || current < latest) throw notMigratedError(`at ${this.#file}`, current, latest);
   }
 
   async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {

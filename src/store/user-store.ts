@@ -54,6 +54,24 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The store is absent or not migrated, and the caller may not create or migrate it (every command but `start` and
+ * `migrate`: a typo in PORTCULLIS_DATA_DIR must not quietly make a new, empty user store). `message` says where and
+ * what to run; it names a SQLite file's path, never a database URL.
+ */
+export class StoreNotReadyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreNotReadyError';
+  }
+}
+
+/** The `checkMigrated` refusal for a store at `where` whose schema is at `current` (undefined: none) of `latest`. */
+export function notMigratedError(where: string, current: number | undefined, latest: number): StoreNotReadyError {
+  const state = current === undefined ? 'has no schema' : `is at schema version ${current}, this version needs ${latest}`;
+  return new StoreNotReadyError(`the user store ${where} ${state}: run "portcullis migrate" first`);
+}
+
 /** createUser with an email that already exists. */
 export class EmailTakenError extends Error {
   constructor() {

@@ -1,0 +1,187 @@
+// The command line as a child process, on what it must refuse: configs start-up refuses (check-config says so too),
+// identity commands against a store that is not there (never created by them), store failures named by the driver's
+// code (never its message, a URL or a class name), and bad option values as bad usage (exit 2).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { runCli, tempDataDir, writeConfig } from '../helpers/gateway.js';
+import { runPortcullis } from '../helpers/identity.js';
+import { TEST_SECRET } from '../helpers/auth-gateway.js';
+import { openUserStore } from '../../src/store/open.js';
+import { SQLITE_FILE_NAME } from '../../src/store/sqlite.js';
+
+const UPSTREAMS = { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] };
+/** Nothing of a store failure's internals reaches the operator's terminal. */
+const LEAKS = /StoreUnavailableError|KvUnavailableError|InvalidCursorError|Error\(|\n\s+at |hunter2/;
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('check-config refuses what start-up refuses, with the same "key.path: reason"', () => {
+  const check = async (input: Record<string, unknown>) => runCli(['check-config', '--config', writeConfig({ load_balancing: UPSTREAMS, ...input })]);
+
+  test('a 17-byte jwt.secret', async () => {
+    const result = await check({ jwt: { secret: 'x'.repeat(17) }, middleware: { auth: { enabled: true } } });
+    assert.equal(result.code, 1, result.stdout);
+    assert.equal(result.stderr, 'portcullis: config error: jwt.secret: must be at least 32 bytes\n');
+  });
+
+  test('an EdDSA key file that does not exist, with auth on (as start-up reads it)', async () => {
+    const missing = join(tmpdir(), 'portcullis-no-such-dir', 'ed25519.pem');
+    const result = await check({ jwt: { algorithm: 'EdDSA', private_key_file: missing }, middleware: { auth: { enabled: true } } });
+    assert.equal(result.code, 1, result.stdout);
+    assert.equal(result.stderr, `portcullis: config error: jwt.private_key_file: cannot read ${missing} (ENOENT)\n`);
+    const noFile = await check({ jwt: { algorithm: 'RS256' }, middleware: { auth: { enabled: true } } });
+    assert.match(noFile.stderr, /^portcullis: config error: jwt\.private_key_file: is required with algorithm RS256\n$/);
+  });
+
+  test('a trusted_proxies CIDR beyond 32 bits', async () => {
+    const result = await check({ server: { trusted_proxies: ['10.0.0.0/99'] } });
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stderr, /^portcullis: config error: server\.trusted_proxies\[0\]: must be an IP address or a CIDR/);
+  });
+
+  test('database.url and redis.url of another scheme, without repeating the URL', async () => {
+    const db = await check({ database: { url: 'mysql://app:hunter2@db.internal/portcullis' } });
+    assert.equal(db.code, 1, db.stdout);
+    assert.match(db.stderr, /^portcullis: config error: database\.url: must be empty \(SQLite in the data dir\) or a postgres:\/\/ or postgresql:\/\/ URL\n$/);
+    const redis = await check({ redis: { url: 'foo://:hunter2@cache.internal:6379' } });
+    assert.equal(redis.code, 1, redis.stdout);
+    assert.equal(redis.stderr, 'portcullis: config error: redis.url: must be a redis:// or rediss:// URL\n');
+  });
+});
+
+describe('identity commands never create the store, and name the cause of a store failure', () => {
+  let dataDir: string;
+  let configFile: string;
+  const config = (extra: Record<string, unknown> = {}) =>
+    writeConfig({ load_balancing: UPSTREAMS, jwt: { secret: TEST_SECRET }, middleware: { auth: { enabled: true } }, ...extra });
+  const cli = (args: string[], options: { dataDir?: string; config?: string } = {}) =>
+    runPortcullis([...args, '--config', options.config ?? configFile], { env: { PORTCULLIS_DATA_DIR: options.dataDir ?? dataDir } });
+
+  before(async () => {
+    dataDir = tempDataDir();
+    dirs.push(dataDir);
+    configFile = config();
+    // The store as start-up or `portcullis migrate` leaves it.
+    const store = await openUserStore({ url: '', pool_size: 1 }, dataDir, { warn: () => undefined });
+    await store.close();
+  });
+
+  test('a data dir that does not exist: exit 1 naming the file; nothing is created', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'portcullis-typo-'));
+    dirs.push(parent);
+    const typo = join(parent, 'dtaa');
+    for (const args of [['api-keys', 'create', 'ci'], ['users', 'list'], ['api-keys', 'list']]) {
+      const result = await cli(args, { dataDir: typo });
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}`);
+      assert.equal(result.stdout, '', 'no key printed');
+      assert.match(result.stderr, new RegExp(`^portcullis: no user store at ${join(typo, SQLITE_FILE_NAME)}: check PORTCULLIS_DATA_DIR`));
+      assert.equal(existsSync(typo), false, 'the data dir was not created');
+    }
+  });
+
+  test('a SQLite file without the schema: exit 1, "run portcullis migrate", still unmigrated', async () => {
+    const empty = tempDataDir();
+    dirs.push(empty);
+    writeFileSync(join(empty, SQLITE_FILE_NAME), '');
+    const result = await cli(['users', 'list'], { dataDir: empty });
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stderr, /has no schema: run "portcullis migrate" first\n$/);
+    const db = new Database(join(empty, SQLITE_FILE_NAME));
+    assert.deepEqual(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get(), { n: 0 });
+    db.close();
+  });
+
+  test('a migrated store works as before', async () => {
+    const listed = await cli(['api-keys', 'list', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), { api_keys: [] });
+  });
+
+  test('a locked SQLite file: SQLITE_BUSY, after the busy timeout', async () => {
+    const holder = new Database(join(dataDir, SQLITE_FILE_NAME));
+    holder.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const result = await cli(['api-keys', 'create', 'locked']);
+      assert.equal(result.code, 1, result.stdout);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /^portcullis: user store unavailable: SQLITE_BUSY \(the database file is locked by another process\)\n$/m);
+      assert.doesNotMatch(result.stderr, LEAKS);
+    } finally {
+      holder.prepare('ROLLBACK').run();
+      holder.close();
+    }
+  });
+
+  test('PostgreSQL that refuses connections: ECONNREFUSED, never the URL or its password', async () => {
+    const result = await cli(['users', 'list'], { config: config({ database: { url: 'postgres://app:hunter2@127.0.0.1:1/portcullis' } }) });
+    assert.equal(result.code, 1, result.stdout);
+    assert.equal(result.stderr, 'portcullis: user store unavailable: ECONNREFUSED (connection refused)\n');
+  });
+
+  test('Redis that refuses connections: ECONNREFUSED, never the URL or its password', async () => {
+    const result = await cli(['api-keys', 'list'], { config: config({ redis: { url: 'redis://:hunter2@127.0.0.1:1' } }) });
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stderr, /^portcullis: Redis unavailable: ECONNREFUSED \(connection refused\)\n$/m);
+    assert.doesNotMatch(result.stderr, LEAKS);
+    assert.doesNotMatch(result.stderr, /127\.0\.0\.1/);
+  });
+
+  test('bad option values are bad usage (exit 2), named as typed', async () => {
+    const cursor = await cli(['users', 'list', '--cursor', 'junk']);
+    assert.equal(cursor.code, 2, cursor.stderr);
+    assert.match(cursor.stderr, /^portcullis: --cursor is not one that "users list" printed\n/);
+    assert.doesNotMatch(cursor.stderr, LEAKS);
+    const expires = await cli(['api-keys', 'create', 'k', '--expires-in', 'abc']);
+    assert.equal(expires.code, 2, expires.stderr);
+    assert.match(expires.stderr, /^portcullis: --expires-in: /);
+    assert.equal(expires.stdout, '');
+    const limit = await cli(['users', 'list', '--limit', 'abc']);
+    assert.equal(limit.code, 2, limit.stderr);
+  });
+});
+
+describe('routes --match and -H: bad arguments are bad usage (exit 2), controls refused, never echoed', () => {
+  const SAMPLE = 'config/routes.example.yaml';
+  const match = (spec: string, ...headers: string[]) => runCli(['routes', '--config', SAMPLE, '--match', spec, ...headers.flatMap((h) => ['-H', h])]);
+
+  test('a method alone or nothing is no request target', async () => {
+    for (const spec of ['GET', '', '   ']) {
+      const result = await match(spec);
+      assert.equal(result.code, 2, JSON.stringify(spec));
+      assert.match(result.stderr, /^portcullis: --match needs a request target/, JSON.stringify(spec));
+      assert.equal(result.stdout, '');
+    }
+    const bad = await match('G(ET /users/1');
+    assert.equal(bad.code, 2);
+  });
+
+  test('-H without "name: value"', async () => {
+    for (const header of ['nocolon', ': value', 'bad name: x']) {
+      const result = await match('GET https://api.example.com/users/1', header);
+      assert.equal(result.code, 2, header);
+      assert.match(result.stderr, /^portcullis: -H takes "name: value"/, header);
+    }
+    const ok = await match('GET https://api.example.com/users/1', 'x-api-version: 2');
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  test('a control character is refused and never reaches the terminal', async () => {
+    for (const [spec, header] of [
+      ['GET https://api.example.com/\u001b[2J/users', undefined],
+      ['GET https://api.example.com/users/1\u009b31m', undefined],
+      ['GET https://api.example.com/users/1', 'x-api-version: 2\u001b]0;pwned\u0007'],
+    ] as const) {
+      const result = header === undefined ? await match(spec) : await match(spec, header);
+      assert.equal(result.code, 2, JSON.stringify(spec));
+      assert.match(result.stderr, /must not contain control characters/);
+      assert.doesNotMatch(result.stdout + result.stderr, /[\u001b\u0007\u009b]/);
+    }
+  });
+});
