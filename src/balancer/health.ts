@@ -89,7 +89,12 @@ export class HealthChecker {
         signal: AbortSignal.timeout(s.timeout),
         headers: { 'user-agent': 'portcullis-health-check' },
       });
-      await response.body.dump();
+      // Read to the end, and only a complete answer counts: dump() resolves once the body is closed, even when the
+      // probe's own timeout cut it, so a backend whose head arrived but whose body stalled or trickled past the
+      // timeout was called healthy. Iterating rejects on that abort (and on the body timeout).
+      for await (const _chunk of response.body) {
+        // discarded: only the status and the body's end matter
+      }
       ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
     } catch {
       ok = false;

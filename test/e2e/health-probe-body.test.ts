@@ -1,0 +1,77 @@
+// Active health checks judge the whole answer: a probe whose head arrives but whose body stalls or trickles past
+// the probe timeout is a failure (it used to count as healthy: the body was cut at the timeout and that looked like
+// its end). Real node:http backends, a real gateway.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
+import { waitFor, sleep } from '../helpers/wait.js';
+
+type Mode = 'ok' | 'trickle' | 'stall' | 'big';
+const servers: http.Server[] = [];
+const gateways: InProcessGateway[] = [];
+
+after(async () => {
+  await Promise.all(gateways.map((g) => g.close()));
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+/** A backend whose /health answers per `mode()`: at once, a body trickling forever, a head then silence, or 300 KB. */
+async function healthBackend(mode: () => Mode): Promise<number> {
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/health') return res.end('ok');
+    const m = mode();
+    if (m === 'ok') return res.end('up');
+    if (m === 'big') return res.end(Buffer.alloc(300 * 1024, 'x'));
+    res.writeHead(200);
+    res.flushHeaders();
+    if (m === 'stall') return undefined;
+    const timer = setInterval(() => res.write('.'), 50);
+    res.on('close', () => clearInterval(timer));
+    return undefined;
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+async function gatewayFor(ports: number[]): Promise<InProcessGateway> {
+  const gw = await startInProcess({
+    load_balancing: {
+      upstreams: ports.map((port, i) => ({ name: `b${i + 1}`, address: '127.0.0.1', port })),
+      health_check: { enabled: true, path: '/health', interval: '100ms', timeout: '300ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+    },
+  });
+  gateways.push(gw);
+  return gw;
+}
+
+const unhealthy = (gw: InProcessGateway, port: number): boolean =>
+  gw.logs.some((l) => l.msg === 'Upstream Unhealthy' && l.upstream === `127.0.0.1:${port}`);
+
+test('a health body that trickles past the probe timeout, or stalls after the head, marks the upstream unhealthy', async () => {
+  let trickle: Mode = 'ok';
+  let stall: Mode = 'ok';
+  const a = await healthBackend(() => trickle);
+  const b = await healthBackend(() => stall);
+  const c = await healthBackend(() => 'ok');
+  const gw = await gatewayFor([a, b, c]);
+  await sleep(300);
+  assert.equal(unhealthy(gw, a) || unhealthy(gw, b) || unhealthy(gw, c), false, 'all healthy while answering');
+  trickle = 'trickle';
+  stall = 'stall';
+  await waitFor(() => unhealthy(gw, a), 'the trickling backend marked unhealthy', 5_000);
+  await waitFor(() => unhealthy(gw, b), 'the stalled backend marked unhealthy', 5_000);
+  assert.equal(unhealthy(gw, c), false);
+  trickle = 'ok';
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Upstream Up' && l.upstream === `127.0.0.1:${a}`), 'recovery once it answers whole');
+});
+
+test('a complete health answer larger than undici dump()\'s 128 KB cap stays healthy', async () => {
+  const big = await healthBackend(() => 'big');
+  const gw = await gatewayFor([big]);
+  await sleep(800);
+  assert.equal(unhealthy(gw, big), false);
+});
