@@ -1,16 +1,21 @@
 // Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 access-log
-// reopen: each listened for from the start), workers.
+// reopen: each listened for from the start), workers (the primary, its workers, and the admin listener's one holder).
 import cluster from 'node:cluster';
+import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
-import { loadConfigFile, workerCount } from './config/load.js';
-import { createLogger, flushLogger } from './observability/logger.js';
-import { startGateway, type Gateway } from './server.js';
+import { workerCount } from './config/load.js';
+import { createLogger, flushLogger, type LoggerHandle } from './observability/logger.js';
+import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { endStartupMode } from './startup-mode.js';
+import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig } from './cluster-config.js';
 
-/** Worker → primary: the admin /reload succeeded in this worker, reload the others. */
-const RELOAD_OTHERS = 'reload-others';
+/**
+ * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
+ * for the others (always set, so a value inherited from the primary's own environment never counts).
+ */
+const ADMIN_ROLE_ENV = 'PORTCULLIS_ADMIN_WORKER';
 
 /** What a signal does, set once that can run; a signal before then is remembered and acted on (once) when it is. */
 class SignalAction {
@@ -35,56 +40,104 @@ class SignalAction {
   }
 }
 
+interface Signals {
+  readonly reload: SignalAction;
+  readonly reopen: SignalAction;
+}
+
 /**
- * Listens for the reload requests (SIGHUP; in a worker, its primary's "reload") and SIGUSR1 before anything else:
- * without a listener SIGHUP ends the process (code 129) and SIGUSR1 opens Node's inspector, which a gateway should
- * never do, starting or not. Listening also keeps SIGUSR1 from Node's inspector after start-up.
+ * Listens for SIGHUP and SIGUSR1 before anything else: without a listener SIGHUP ends the process (code 129) and
+ * SIGUSR1 opens Node's inspector, which a gateway should never do, starting or not. Listening also keeps SIGUSR1 from
+ * Node's inspector after start-up.
  */
-function listenForSignals(): { reload: SignalAction; reopen: SignalAction } {
+function listenForSignals(): Signals {
   const reload = new SignalAction();
   const reopen = new SignalAction();
   process.on('SIGHUP', () => reload.fire());
   process.on('SIGUSR1', () => reopen.fire());
-  if (cluster.isWorker) {
-    process.on('message', (message) => {
-      if (message === 'reload') reload.fire();
-    });
-  }
   return { reload, reopen };
 }
 
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
   const signals = listenForSignals();
-  const config = loadConfigFile(configPath);
-  const workers = workerCount(config);
-  if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers, signals);
-  const log = createLogger(config.logging, { sharedStdout: cluster.isWorker });
-  const { logger } = log;
+  if (cluster.isWorker) return runWorker(configPath, dataDir, signals);
+  // Read as loadConfigFile reads it; the text is kept for a cluster's workers (cluster-config.ts).
+  const checked = readConfigSnapshot(configPath);
+  const workers = workerCount(checked.config);
+  if (workers > 1) return runPrimary(configPath, checked, workers, signals);
+  return runSingle(checked.config, configPath, dataDir, signals);
+}
+
+/** The one process of a single-process gateway: it owns its config file, and reloads re-read it. */
+async function runSingle(config: Config, configPath: string, dataDir: string, signals: Signals): Promise<number> {
+  const log = createLogger(config.logging, { sharedStdout: false });
   // logrotate's convention (nginx): the file was renamed, create it again; the file is open from here on.
   signals.reopen.set(() => log.reopenAccessLog());
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, {
-      logger,
-      logSink: log.accessSink,
-      dataDir,
-      adminEnabled: cluster.isPrimary || cluster.worker?.id === 1,
-      configPath,
-      // The admin port lives in worker 1 only: its /reload must reach the other workers too.
-      onAdminReload: cluster.isWorker ? () => process.send?.(RELOAD_OTHERS) : undefined,
-    });
+    gateway = await startGateway(config, { logger: log.logger, logSink: log.accessSink, dataDir, configPath });
   } catch (err) {
     flushLogger(log);
-    // A worker that cannot start must end (its IPC channel would keep it alive), so the primary sees the crash.
-    if (cluster.isWorker) process.disconnect();
     throw err;
   }
+  // Re-reads the file; a bad one is logged as "Config Rejected" by the gateway and the running config stays.
+  return serveUntilStopped(gateway, log, signals, () => void gateway.reloadFile?.().catch(() => undefined));
+}
+
+/**
+ * A worker of a multi-worker gateway. It runs the config its primary hands it, never the file (cluster-config.ts),
+ * and the admin listener only if the primary gave it that role at fork.
+ */
+async function runWorker(configPath: string, dataDir: string, signals: Signals): Promise<number> {
+  const primary = new PrimaryLink(configPath); // first: the primary's messages are lost until it listens
+  let log: LoggerHandle | undefined;
+  let gateway: Gateway;
+  try {
+    const config = await primary.startConfig();
+    log = createLogger(config.logging, { sharedStdout: true });
+    const opened = log;
+    signals.reopen.set(() => opened.reopenAccessLog());
+    const options: GatewayOptions = {
+      logger: log.logger,
+      logSink: log.accessSink,
+      dataDir,
+      adminEnabled: process.env[ADMIN_ROLE_ENV] === '1',
+      // No configPath: this worker never reads the file. Its POST /reload asks the primary to reload every worker.
+      pluginBaseDir: dirname(configPath),
+      adminReload: () => primary.requestReload(),
+    };
+    gateway = await startGateway(config, options);
+  } catch (err) {
+    if (log !== undefined) flushLogger(log);
+    endFailedWorker();
+    throw err; // cli.ts prints it ("portcullis: config error: ...") and exits 1
+  }
+  primary.serve(gateway, log.logger);
+  // SIGHUP sent to a worker (a signal to the whole process group) asks the primary, as POST /reload does: a worker
+  // reloading on its own would leave its siblings on another config.
+  return serveUntilStopped(gateway, log, signals, () => void primary.requestReload().catch(() => undefined));
+}
+
+/**
+ * A worker that failed before its gateway ran must exit, and with a non-zero code: its IPC channel alone would keep
+ * it alive, and the primary, which never saw it exit, would neither restart it nor give up. Not by disconnecting:
+ * node:cluster then ends a worker with code 0. The exit waits for the turn of the event loop after this one, by which
+ * the error has been printed (cli.ts, in the promise chain this throw goes up; stderr writes to pipes and files are
+ * synchronous), whatever a failed start-up left open (a store connection, a timer).
+ */
+function endFailedWorker(): void {
+  setImmediate(() => process.exit(1));
+}
+
+/** Serves until SIGTERM/SIGINT (or, in a worker, the primary's disconnect), then drains and resolves 0. */
+async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: Signals, reload: () => void): Promise<number> {
+  const { logger } = log;
   endStartupMode();
   // A reload asked for during start-up is applied now, once: start-up may have read the file before it changed,
   // and ignoring the request would leave that older config running with no sign of it.
   if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the gateway runs' }, EVENTS.reloadQueued);
-  signals.reload.set(() => void reload(gateway));
+  signals.reload.set(reload);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
@@ -99,28 +152,34 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
   return 0;
 }
 
-/** Re-reads the config file and applies it; a bad file is logged and the running config stays. */
-async function reload(gateway: Gateway): Promise<void> {
-  await gateway.reloadFile?.().catch(() => undefined); // logged as "Config Rejected" by the gateway
-}
-
 /**
- * The primary of a multi-worker gateway: forks workers, restarts crashed ones with exponential backoff (see
- * worker-restarts.ts), relays signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
+ * The primary of a multi-worker gateway: owns the config (cluster-config.ts), forks workers, restarts crashed ones
+ * with exponential backoff (see worker-restarts.ts), hands the admin listener to one worker at a time, relays
+ * signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
  */
-async function runPrimary(config: Config, workers: number, signals: { reload: SignalAction; reopen: SignalAction }): Promise<number> {
-  const log = createLogger(config.logging, { accessLog: false, sharedStdout: true });
+async function runPrimary(configPath: string, checked: CheckedConfig, workers: number, signals: Signals): Promise<number> {
+  const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
   const { logger } = log;
+  const owner = new ConfigOwner(configPath, checked, logger);
   const restarts = new WorkerRestarts();
   const forkedAt = new Map<number, number>();
   const listened = new Set<number>();
+  // The worker that runs the admin listener. Only the primary can tell which one that is after restarts (cluster
+  // ids grow: the replacement of worker 1 is 3), and it frees the role only once that worker has exited, so two
+  // workers never both listen on the admin port (in a cluster both would succeed, sharing the port by turns).
+  let adminWorker: number | undefined;
   let stopping = false;
   let giveUp: (() => void) | undefined;
   const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
   const fork = (): void => {
     if (stopping) return;
-    forkedAt.set(cluster.fork().id, Date.now());
+    const admin = adminWorker === undefined;
+    const worker = cluster.fork({ [ADMIN_ROLE_ENV]: admin ? '1' : '0' });
+    if (admin) adminWorker = worker.id;
+    forkedAt.set(worker.id, Date.now());
   };
+  // Before the first fork: a worker's first message asks for its config.
+  cluster.on('message', (worker, message) => owner.onMessage(worker, message));
   for (let i = 0; i < workers; i++) fork();
   // The primary's own start-up is over: it hands out connections from here on.
   endStartupMode();
@@ -129,6 +188,8 @@ async function runPrimary(config: Config, workers: number, signals: { reload: Si
     restarts.listening();
   });
   cluster.on('exit', (worker, code, signal) => {
+    owner.onExit(worker);
+    if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
     const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
     const decision = restarts.exited(listened.has(worker.id), uptimeMs);
@@ -146,16 +207,12 @@ async function runPrimary(config: Config, workers: number, signals: { reload: Si
     logger.warn({ worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs }, 'Worker Exited');
     setTimeout(fork, decision.delayMs);
   });
-  signals.reload.set(() => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.send('reload');
-  });
+  // The primary reads and checks the file, then every worker applies it; a refusal is logged as "Config Rejected".
+  if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the workers are forked' }, EVENTS.reloadQueued);
+  signals.reload.set(() => void owner.reload().catch(() => undefined));
   // Each worker appends to the access-log file itself: a rotation signal sent to the primary is passed on.
   signals.reopen.set(() => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
-  });
-  cluster.on('message', (from, message) => {
-    if (message !== RELOAD_OTHERS) return;
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) worker.send('reload');
   });
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -38,9 +38,12 @@ export interface GatewayOptions {
   readonly dataDir: string;
   /** Start the admin listener (only one worker of a multi-worker gateway does). Default true. */
   readonly adminEnabled?: boolean;
-  /** Called after POST /reload succeeded here (a worker tells its siblings through the primary). */
-  readonly onAdminReload?: () => void;
-  /** The config file, re-read by POST /reload on the admin port; without it /reload answers 501. */
+  /**
+   * What POST /reload on the admin port runs instead of re-reading configPath: a cluster worker asks its primary,
+   * which owns the config of every worker (run-gateway.ts).
+   */
+  readonly adminReload?: () => Promise<ReloadResult>;
+  /** The config file, re-read by POST /reload on the admin port; without it (nor adminReload) /reload answers 501. */
   readonly configPath?: string;
   /** Where relative plugin module paths start; default: the config file's directory, else the working directory. */
   readonly pluginBaseDir?: string;
@@ -95,6 +98,12 @@ function restartNeededFor(current: Config, next: Config): string | undefined {
   return RESTART_ONLY.find(([, read]) => JSON.stringify(read(current)) !== JSON.stringify(read(next)))?.[0];
 }
 
+/** Why `next` cannot replace `current` by a reload (a restart-only setting changed), or undefined if it can. */
+export function restartRefusal(current: Config, next: Config): ConfigError | undefined {
+  const restart = restartNeededFor(current, next);
+  return restart === undefined ? undefined : new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
+}
+
 /** The pipeline's setup: the route table built from the features, services and plugins, plus engine settings. */
 function buildSetup(
   config: Config,
@@ -133,14 +142,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     certificates: () => listener.certificates?.describe() ?? [],
     adminEnabled: options.adminEnabled ?? true,
     isDraining: () => pipeline.draining,
-    reload:
-      options.configPath === undefined
-        ? undefined
-        : async () => {
-            const result = await gateway.reloadFile!();
-            if (result.ok) options.onAdminReload?.();
-            return result;
-          },
+    reload: options.adminReload ?? (options.configPath === undefined ? undefined : () => gateway.reloadFile!()),
   });
   const plugins = new PluginHost({
     logger,
@@ -198,8 +200,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
   /** Applies `next`: everything that can fail is built before anything is swapped, so a refused reload changes nothing. */
   const apply = async (next: Config): Promise<void> => {
-    const restart = restartNeededFor(config, next);
-    if (restart !== undefined) throw new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
+    const refusal = restartRefusal(config, next);
+    if (refusal !== undefined) throw refusal;
     const nextPlugins = await plugins.prepare(next);
     let nextTrusted: TrustedProxies;
     let applyListener: () => void;
@@ -284,11 +286,11 @@ const WAITED: Record<Exclude<Turn, 'started'>, string> = {
 };
 
 /**
- * File reloads (SIGHUP, POST /reload, a sibling worker's relay), coalesced: one runs at a time, and every request
+ * File reloads (SIGHUP, POST /reload; a cluster primary's too), coalesced: one runs at a time, and every request
  * made while one runs is served by a single reload after it, which reads the file then. The newest file always
  * wins, and a burst of signals costs at most two reloads.
  */
-function coalesced(reloadFile: () => Promise<ReloadResult>, logger: Logger): () => Promise<ReloadResult> {
+export function coalesced(reloadFile: () => Promise<ReloadResult>, logger: Logger): () => Promise<ReloadResult> {
   const queue = new CoalescingQueue(reloadFile);
   return async () => {
     const { turn, result } = queue.request();

@@ -1,0 +1,239 @@
+// `server.workers: 2` after workers die (kill -9): the admin listener passes to the replacement of its worker, a
+// worker that cannot start exits so the primary's restart and give-up logic apply, and every worker, restarted ones
+// included, runs the config the primary accepted, never a file the primary refused.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBackend } from '../helpers/backends.js';
+import { spawnGateway, upstreams, writeConfig, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/prometheus.js';
+import {
+  countRedisKeys,
+  deleteRedisKeys,
+  freshGet,
+  rateLimitConfig,
+  REDIS_URL,
+  requireRedis,
+  runId,
+  statusCounts,
+} from './ratelimit-helpers.js';
+
+const skipRedis = await requireRedis(); // throws under CI=true when Redis is missing
+
+/**
+ * The primary's workers, from /proc (Linux), lowest pid (the first forked) first: its children that run the same
+ * command (not tsx's esbuild service, when the sources run through tsx).
+ */
+function workerPids(primary: number): number[] {
+  const command = (pid: number): string => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  return readdirSync(`/proc/${primary}/task`)
+    .flatMap((tid) => readFileSync(`/proc/${primary}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number))
+    .filter((pid) => command(pid).includes('portcullis.js'))
+    .sort((a, b) => a - b);
+}
+
+const started = (gw: GatewayProcess) => gw.logs.filter((l) => l.msg === 'Gateway Started');
+
+/** kill -9 one worker; resolves with the pid of its replacement once that has logged "Gateway Started". */
+async function killAndReplace(gw: GatewayProcess, pid: number): Promise<{ pid: number; line: Record<string, unknown> }> {
+  const before = started(gw).length;
+  const others = workerPids(gw.child.pid!).filter((p) => p !== pid);
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the replacement worker to start', () => started(gw).length === before + 1, 20_000);
+  const replacement = workerPids(gw.child.pid!).find((p) => p !== pid && !others.includes(p));
+  assert.ok(replacement !== undefined, 'a new worker process');
+  return { pid: replacement, line: started(gw).at(-1)! };
+}
+
+/** Replaces the gateway's config file with `input` (test defaults applied, as spawnGateway wrote it). */
+function rewrite(gw: GatewayProcess, input: ConfigInput): void {
+  const written = writeConfig(input);
+  writeFileSync(gw.configFile, readFileSync(written));
+  rmSync(join(written, '..'), { recursive: true, force: true });
+}
+
+test('the admin listener survives worker restarts: the replacement of its worker takes it, never a second worker', async () => {
+  const backend = await startBackend('one');
+  const adminPort = await freePort();
+  const gw = await spawnGateway({
+    server: { workers: 2 },
+    admin: { listen_port: adminPort },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+  });
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+  });
+  await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
+  const holders = () => started(gw).filter((l) => l.admin_port === adminPort).length;
+  assert.equal(holders(), 1, 'one worker of two listens on the admin port');
+  const [first, second] = workerPids(gw.child.pid!);
+  assert.ok(first !== undefined && second !== undefined);
+
+  // Twice: the role follows its holder past cluster ids 1 and 3, whatever ids the replacements get.
+  let holder = first;
+  for (let round = 1; round <= 2; round++) {
+    const replacement = await killAndReplace(gw, holder);
+    assert.equal(replacement.line.admin_port, adminPort, `round ${round}: the replacement runs the admin listener`);
+    const ready = await freshGet(`http://127.0.0.1:${adminPort}/ready`);
+    assert.equal(ready.status, 200, `round ${round}: /ready answers again`);
+    holder = replacement.pid;
+  }
+  // The other worker's replacement: the admin listener is held, so it does not open one beside it.
+  const other = await killAndReplace(gw, second);
+  assert.equal(other.line.admin_port, undefined, 'no second admin listener');
+  assert.equal(holders(), 3, 'the original holder and its two replacements, nobody else');
+  assert.equal((await freshGet(`http://127.0.0.1:${adminPort}/metrics`)).status, 200);
+  assert.equal((await freshGet(`${gw.url}/after-restarts`)).status, 200);
+});
+
+test('a worker that fails before its gateway runs exits 1: the primary restarts it, then gives up at start-up', async () => {
+  const backend = await startBackend('one');
+  const logDir = mkdtempSync(join(tmpdir(), 'portcullis-access-'));
+  const gw = await spawnGateway({
+    server: { workers: 2 },
+    admin: { enabled: false },
+    logging: { access_log_file: join(logDir, 'access.log') },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+  });
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  });
+  await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
+  // Running workers keep the file they opened; a new worker cannot open it: it fails in createLogger, before its
+  // gateway starts (and before the try that used to end a worker which failed to start).
+  rmSync(logDir, { recursive: true, force: true });
+  process.kill(workerPids(gw.child.pid!)[1]!, 'SIGKILL');
+  const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref())]);
+  assert.deepEqual(outcome, { code: 1, signal: null }, `the primary gives up (stderr: ${gw.stderr().slice(-400)})`);
+  const exits = gw.logs.filter((l) => l.msg === 'Worker Exited');
+  assert.equal(exits[0]?.signal, 'SIGKILL');
+  assert.ok(exits.length >= 2, 'the failed replacements were seen exiting and restarted');
+  for (const exit of exits.slice(1)) assert.equal(exit.code, 1, 'a failed start-up exits 1');
+  const gaveUp = gw.logs.find((l) => String(l.msg).startsWith('Workers Failing At Start-up'));
+  assert.equal(gaveUp?.crashes, 5);
+  assert.match(gw.stderr(), /portcullis: config error: logging\.access_log_file: cannot open/);
+  assert.doesNotMatch(gw.stderr(), /\n\s+at /, 'no stack trace');
+});
+
+test('workers run the config the primary accepted: a refused reload changes nothing, restarted workers included', { skip: skipRedis }, async () => {
+  const prefix = `portcullis-test:cluster-primary:${runId()}:`;
+  const [one, two] = await Promise.all([startBackend('one'), startBackend('two')]);
+  const adminPort = await freePort();
+  const config = (keyPrefix: string, backendPort: number, redisUrl = REDIS_URL): ConfigInput => ({
+    server: { workers: 2 },
+    admin: { listen_port: adminPort },
+    redis: { url: redisUrl, key_prefix: keyPrefix },
+    load_balancing: { upstreams: upstreams([backendPort]) },
+    middleware: { rate_limit: rateLimitConfig() }, // one bucket of 10 per client, refilled at 1/min
+  });
+  const gw = await spawnGateway(config(`${prefix}a:`, one.port));
+  after(async () => {
+    await gw.cleanup();
+    await Promise.all([one.stop(), two.stop()]);
+    await deleteRedisKeys(REDIS_URL, prefix);
+  });
+  await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
+  const reloaded = () => gw.logs.filter((l) => l.msg === 'Config Reloaded').length;
+  const rejected = () => gw.logs.filter((l) => l.msg === 'Config Rejected');
+  const admin = `http://127.0.0.1:${adminPort}`;
+  /** Four requests over fresh connections (the primary hands them to the workers in turn): who answered, how. */
+  const four = async () => {
+    const responses = [];
+    for (let i = 0; i < 4; i++) responses.push(await freshGet(`${gw.url}/w/${i}`));
+    return { statuses: statusCounts(responses), backends: new Set(responses.filter((r) => r.status === 200).map((r) => r.headers['x-backend'])) };
+  };
+  const post = (path: string) => fetch(`${admin}${path}`, { method: 'POST' });
+
+  // An accepted reload (POST /reload on the admin worker) reaches both workers.
+  rewrite(gw, config(`${prefix}a:`, two.port));
+  const accepted = await post('/reload');
+  assert.equal(accepted.status, 200, await accepted.text());
+  await waitFor('both workers to apply it', () => reloaded() === 2);
+  assert.deepEqual(await four(), { statuses: { 200: 4 }, backends: new Set(['two']) });
+
+  // A reload changing a restart-only setting is refused; the worker restarted after it runs the accepted config.
+  rewrite(gw, config(`${prefix}b:`, two.port));
+  gw.signal('SIGHUP');
+  await waitFor('the reload to be refused', () => rejected().length >= 1);
+  assert.match(String(rejected()[0]!.reason), /^redis .*need a restart/);
+  const [adminHolder, other] = workerPids(gw.child.pid!);
+  await killAndReplace(gw, other!);
+  assert.deepEqual(await four(), { statuses: { 200: 4 }, backends: new Set(['two']) });
+  assert.equal(await countRedisKeys(REDIS_URL, `${prefix}b:`), 0, 'no worker uses the refused key prefix');
+
+  // An invalid file: refused; the worker restarted after it starts anyway, on the accepted config.
+  rewrite(gw, config(`${prefix}a:`, two.port, ''));
+  const invalid = await post('/reload');
+  assert.equal(invalid.status, 400);
+  assert.match(((await invalid.json()) as { reason: string }).reason, /^server\.workers: .*redis\.url/);
+  const replacement = await killAndReplace(gw, adminHolder!);
+  assert.equal(replacement.line.admin_port, adminPort);
+  // Ten tokens in all, from one bucket under the accepted prefix: 8 spent above, 2 left for the 4 requests.
+  assert.deepEqual(await four(), { statuses: { 200: 2, 429: 2 }, backends: new Set(['two']) });
+  assert.equal(await countRedisKeys(REDIS_URL, `${prefix}b:`), 0);
+
+  // The restarted workers take part in the next accepted reload.
+  rewrite(gw, config(`${prefix}a:`, one.port));
+  const before = reloaded();
+  gw.signal('SIGHUP');
+  await waitFor('both workers to apply it', () => reloaded() === before + 2);
+  assert.doesNotMatch(gw.stderr(), /config error/, 'no worker failed on the refused files');
+});
+
+test('a reload one worker cannot apply is refused, and the worker that applied it goes back: one config in all workers', async () => {
+  const backend = await startBackend('one');
+  const adminPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-'));
+  // Tags responses with its config's tag; with `once`, only the first process to create it succeeds (the file is
+  // created exclusively): a failure in one worker only, as a plugin whose resource is busy would give.
+  const plugin = join(dir, 'once-tag.mjs');
+  writeFileSync(
+    plugin,
+    `import { openSync } from 'node:fs';
+     export default {
+       name: 'once-tag',
+       create(config) {
+         if (config.once) openSync(config.once, 'wx');
+         return { onResponse(ctx) { ctx.responseHeaders.set('x-tag', String(config.tag)); } };
+       },
+     };`,
+  );
+  const config = (tag: number, once?: string): ConfigInput => ({
+    server: { workers: 2 },
+    admin: { listen_port: adminPort },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    plugins: [{ name: 'tag', module: plugin, config: once === undefined ? { tag } : { tag, once } }],
+    middleware: { plugins: ['tag'] },
+  });
+  const gw = await spawnGateway(config(1));
+  after(async () => {
+    await gw.cleanup();
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
+  const tags = async () => {
+    const seen = new Set<string | string[] | undefined>();
+    for (let i = 0; i < 4; i++) seen.add((await freshGet(`${gw.url}/t/${i}`)).headers['x-tag']);
+    return seen;
+  };
+  assert.deepEqual(await tags(), new Set(['1']));
+
+  rewrite(gw, config(2, join(dir, 'created')));
+  const refused = await fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
+  assert.equal(refused.status, 400, await refused.clone().text());
+  const putBack = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_put_back !== undefined);
+  await waitFor("the primary's log line", () => putBack() !== undefined);
+  const rejected = putBack();
+  assert.deepEqual([rejected?.workers_refused, rejected?.workers_put_back], [1, 1]);
+  assert.deepEqual(await tags(), new Set(['1']), 'both workers run tag 1 again');
+  // And the primary still hands out tag 1: a restarted worker runs it too.
+  await killAndReplace(gw, workerPids(gw.child.pid!)[1]!);
+  assert.deepEqual(await tags(), new Set(['1']));
+});
