@@ -2,6 +2,7 @@
 // counts its in-flight requests and hears about its failures. The driver never touches balancer state itself.
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from '../errors.js';
+import type { UpstreamTransport } from '../proxy/upstream-tls.js';
 import type { RequestContext } from './context.js';
 
 /** One upstream as the proxy sees it. */
@@ -11,6 +12,10 @@ export interface Peer {
   readonly label: string;
   /** The pooled keep-alive connections to this upstream. */
   readonly dispatcher: Dispatcher;
+  /** The configured address (a name or an IP): with `transport`, the TLS name every dispatch carries. */
+  readonly address: string;
+  /** The group's TLS and HTTP/2 settings. */
+  readonly transport: UpstreamTransport;
   /** The service this peer belongs to. */
   readonly group: PeerGroup;
 }

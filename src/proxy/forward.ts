@@ -12,6 +12,7 @@ import type { RouteTimeouts } from '../pipeline/route.js';
 import { isGrpc, responseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade } from './upgrade.js';
+import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 
@@ -39,6 +40,14 @@ const NO_TRAILERS: Readonly<Record<string, string | string[] | undefined>> = Obj
  * beyond Latin-1: the response is relayed with node's standard phrase for its status instead.
  */
 const SENDABLE_REASON = /^[\t\x20-\x7e]*$/;
+
+/**
+ * undici's dispatch options with `servername`, which its Request reads (core/request.js) but its types leave out:
+ * the TLS name of the connection the request may use.
+ */
+interface UpstreamDispatchOptions extends Dispatcher.DispatchOptions {
+  servername: string | undefined;
+}
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -182,12 +191,15 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const req = ctx.req;
     ctx.attempt = this;
     const body = ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? req);
-    const options: Dispatcher.DispatchOptions = {
+    const peer = this.#peer;
+    const options: UpstreamDispatchOptions = {
       path: ctx.upstreamPath,
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
       body,
       upgrade: ctx.upgrade ? (req.headers.upgrade ?? 'websocket') : null,
+      // Never undefined over TLS: undici would take the client's Host as SNI and verified name (upstream-tls.ts).
+      servername: dispatchServername(peer.transport, peer.address),
     };
     if (timeouts !== undefined) {
       if (timeouts.responseMs !== undefined) options.headersTimeout = timeouts.responseMs;
@@ -218,7 +230,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       req.once('aborted', () => this.abort());
     }
     try {
-      this.#peer.dispatcher.dispatch(options, this);
+      peer.dispatcher.dispatch(options, this);
     } catch (err) {
       this.#fail(classifyUpstreamError(err));
     }

@@ -1,7 +1,9 @@
 // How the gateway talks to an upstream group: TLS (CA, SNI, verification, client certificate) and HTTP/2, as undici
 // pool options, and why a TLS handshake with an upstream failed. One place for both, used by every group.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import type * as Undici from 'undici';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
@@ -54,26 +56,63 @@ export function loadUpstreamTransport(group: UpstreamGroupTransport, keyPath: st
   };
 }
 
+/** undici's connector factory, from its own module (as balancer/undici.ts loads Pool: not through the index). */
+const buildConnector = createRequire(import.meta.url)('undici/lib/core/connect.js') as typeof Undici.buildConnector;
+
 /**
- * The undici pool options for one upstream of a group: over TLS, SNI is `servername`, else the upstream's address
- * when it is a name (an IP address is never sent as SNI; the certificate is then checked against that IP); HTTP/2 is
- * offered by ALPN over TLS, or spoken with prior knowledge (h2c) over cleartext. `base` carries the pool's sizes and
- * timeouts; its `connect` options are extended, not replaced.
+ * The name a TLS connection to `address` sends as SNI and verifies the certificate against: the group's
+ * `tls.servername`, else the address when it is a name; undefined for an IP address (never sent as SNI, RFC 6066 §3;
+ * the certificate is then checked against the IP).
+ */
+export function upstreamServername(transport: UpstreamTransport, address: string): string | undefined {
+  return transport.servername ?? (isIP(address) === 0 ? address : undefined);
+}
+
+/**
+ * The `servername` every request to this upstream is dispatched with (undefined over cleartext). undici derives one
+ * per request from the Host header when none is given, and reconnects whenever it differs from the connection's:
+ * without it, alternating client Hosts tore down the upstream's TLS connections. Its value only has to be the same
+ * for every request of the pool (the connector below pins the real SNI); it is the real name where there is one,
+ * and the address itself (an IP) where there is none. Two reads, no allocation: this runs on every dispatch.
+ */
+export function dispatchServername(transport: UpstreamTransport, address: string): string | undefined {
+  return transport.scheme === 'https' ? (transport.servername ?? address) : undefined;
+}
+
+/**
+ * The undici pool options for one upstream of a group: over TLS, SNI and the verified name are always
+ * upstreamServername(), whatever the request says; HTTP/2 is offered by ALPN over TLS, or spoken with prior
+ * knowledge (h2c) over cleartext. `base` carries the pool's sizes and timeouts; its `connect` options are extended,
+ * not replaced.
+ *
+ * Over TLS the pool gets a connector of its own rather than options: undici's connector takes the servername of the
+ * request that opened the connection first (connect.js: `servername || options.servername`), and a request's
+ * servername comes from the client's Host header unless the dispatch sets one. A client could then choose the name
+ * the upstream's certificate is checked against (`Host: evil.example` failed verification, and counted against the
+ * upstream's health). The forwarder sets it on every dispatch (dispatchServername); this pins it for any request
+ * that does not (the health checker's), and keeps an IP address from ever being sent as SNI.
  */
 export function upstreamPoolOptions(transport: UpstreamTransport, address: string, base: Pool.Options): Pool.Options {
   const connect = { ...(base.connect as object | undefined) } as Record<string, unknown>;
-  if (transport.scheme === 'https') {
-    const servername = transport.servername ?? (isIP(address) === 0 ? address : undefined);
-    if (servername !== undefined) connect.servername = servername;
-    if (transport.ca !== undefined) connect.ca = transport.ca;
-    if (transport.cert !== undefined) connect.cert = transport.cert;
-    if (transport.key !== undefined) connect.key = transport.key;
-    connect.rejectUnauthorized = transport.verify;
-  }
   // h2c goes in the connector options: undici's Pool builds its connector without the top-level useH2c.
   if (transport.http2 && transport.scheme === 'http') connect.useH2c = true;
-  const options: Pool.Options = { ...base, connect: connect as Pool.Options['connect'] };
-  if (transport.http2 && transport.scheme === 'https') options.allowH2 = true;
+  if (transport.scheme === 'http') return { ...base, connect: connect as Pool.Options['connect'] };
+  const servername = upstreamServername(transport, address);
+  if (servername !== undefined) connect.servername = servername;
+  if (transport.ca !== undefined) connect.ca = transport.ca;
+  if (transport.cert !== undefined) connect.cert = transport.cert;
+  if (transport.key !== undefined) connect.key = transport.key;
+  connect.rejectUnauthorized = transport.verify;
+  const allowH2 = transport.http2;
+  // What undici's Pool passes buildConnector itself (pool.js), given connect options and allowH2: ALPN offers h2
+  // from these options, so allowH2 goes to both the connector and the pool.
+  const inner = buildConnector({ ...(connect as Undici.buildConnector.BuildOptions), allowH2 });
+  // Per connection, not per request. Without a servername, undici's connector falls back to the pool's own host (an
+  // IP address here: no SNI, the certificate checked against the IP).
+  const pinned: Undici.buildConnector.connector = ({ servername: _fromRequest, ...options }, callback) =>
+    inner(servername === undefined ? options : { ...options, servername }, callback);
+  const options: Pool.Options = { ...base, connect: pinned };
+  if (allowH2) options.allowH2 = true;
   return options;
 }
 
