@@ -7,6 +7,7 @@ import {
   likePrefix,
   MAX_DATE_MS,
   stampChange,
+  type AdminAction,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -16,6 +17,18 @@ import {
   type UserQuery,
   type UserSummary,
 } from './identity-types.js';
+
+interface ChangeRow {
+  seq: string;
+  at: Date;
+  actor: string;
+  action: string;
+  target_id: string;
+}
+
+function toChange(r: ChangeRow): ChangeRecord {
+  return { seq: Number(r.seq), at: r.at, actor: r.actor as ChangeRecord['actor'], action: r.action as ChangeRecord['action'], targetId: r.target_id };
+}
 
 /** What the queries borrow from PostgresUserStore: its error-mapped pool query and transaction helpers. */
 export interface PostgresAccess {
@@ -223,17 +236,21 @@ export class PostgresIdentity {
   }
 
   async readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
-    const { rows } = await this.#db.query<{ seq: string; at: Date; actor: string; action: string; target_id: string }>(
-      'SELECT * FROM identity_changes WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3',
-      [afterSeq, notBefore, limit],
+    const { rows } = await this.#db.query<ChangeRow>('SELECT * FROM identity_changes WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3', [
+      afterSeq,
+      notBefore,
+      limit,
+    ]);
+    return rows.map(toChange);
+  }
+
+  async lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined> {
+    // The at index bounds the scan to the window (minutes of admin actions); no index on target_id is needed.
+    const { rows } = await this.#db.query<ChangeRow>(
+      'SELECT * FROM identity_changes WHERE at >= $1 AND target_id = $2 AND action = $3 ORDER BY seq DESC LIMIT 1',
+      [notBefore, targetId, action],
     );
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      at: r.at,
-      actor: r.actor as ChangeRecord['actor'],
-      action: r.action as ChangeRecord['action'],
-      targetId: r.target_id,
-    }));
+    return rows[0] === undefined ? undefined : toChange(rows[0]);
   }
 
   async pruneChanges(before: Date): Promise<number> {

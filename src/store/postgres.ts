@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { assertOrdered } from './migrations/types.js';
-import { assertValidExpiry, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { assertValidExpiry, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { PostgresIdentity } from './postgres-identity.js';
 import {
   EmailTakenError,
@@ -340,6 +340,10 @@ export class PostgresUserStore implements UserStore {
 
   readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
     return this.#identity.readChanges(afterSeq, notBefore, limit);
+  }
+
+  lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined> {
+    return this.#identity.lastChange(targetId, action, notBefore);
   }
 
   pruneChanges(before: Date): Promise<number> {

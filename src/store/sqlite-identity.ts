@@ -7,6 +7,7 @@ import {
   InvalidCursorError,
   MAX_DATE_MS,
   stampChange,
+  type AdminAction,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -50,6 +51,10 @@ interface ChangeRow {
   actor: string;
   action: string;
   target_id: string;
+}
+
+function toChange(r: ChangeRow): ChangeRecord {
+  return { seq: r.seq, at: new Date(r.at), actor: r.actor as ChangeRecord['actor'], action: r.action as ChangeRecord['action'], targetId: r.target_id };
 }
 
 /** Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. */
@@ -213,13 +218,15 @@ export class SqliteIdentity {
     const rows = this.#db
       .stmt('SELECT * FROM identity_changes WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?')
       .all(afterSeq, notBefore.getTime(), limit) as ChangeRow[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      at: new Date(r.at),
-      actor: r.actor as ChangeRecord['actor'],
-      action: r.action as ChangeRecord['action'],
-      targetId: r.target_id,
-    }));
+    return rows.map(toChange);
+  }
+
+  lastChange(targetId: string, action: AdminAction, notBefore: Date): ChangeRecord | undefined {
+    // The at index bounds the scan to the window (minutes of admin actions); no index on target_id is needed.
+    const row = this.#db
+      .stmt('SELECT * FROM identity_changes WHERE at >= ? AND target_id = ? AND action = ? ORDER BY seq DESC LIMIT 1')
+      .get(notBefore.getTime(), targetId, action) as ChangeRow | undefined;
+    return row === undefined ? undefined : toChange(row);
   }
 
   pruneChanges(before: Date): number {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
-import { assertValidExpiry, InvalidCursorError, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
@@ -315,6 +315,10 @@ export class SqliteUserStore implements UserStore {
 
   async readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
     return this.#run(() => this.#identity.readChanges(afterSeq, notBefore, limit));
+  }
+
+  async lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined> {
+    return this.#run(() => this.#identity.lastChange(targetId, action, notBefore));
   }
 
   async pruneChanges(before: Date): Promise<number> {

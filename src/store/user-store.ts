@@ -1,5 +1,6 @@
 // UserStore: the users and refresh-token sessions, in domain verbs. Adapters: SQLite (default) and PostgreSQL.
 import type {
+  AdminAction,
   ApiKeyRecord,
   ChangeInput,
   ChangeRecord,
@@ -157,6 +158,11 @@ export interface UserStore {
 
   /** Change-log rows with `seq > afterSeq` and `at >= notBefore`, in seq order, at most `limit`. One indexed query. */
   readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]>;
+  /**
+   * The latest change-log row of `action` on `targetId` at or after `notBefore`, or undefined. A retried delete or
+   * key revocation finds the row its first attempt committed, so it can retry the revocation that failed then.
+   */
+  lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined>;
   /** Deletes change-log rows older than `before`. Returns how many. */
   pruneChanges(before: Date): Promise<number>;
 

@@ -222,6 +222,24 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.ok(!(await store.readChanges(afterSeq, new Date(0), 100)).some((c) => c.action === 'enable'));
     });
 
+    test('lastChange: the latest row of one action on one target, from a time (a retried delete finds its first)', async () => {
+      const user = await newUser();
+      const other = await newUser();
+      assert.equal(await store.lastChange(user.id, 'delete', new Date(0)), undefined);
+      await store.setUserDisabled(user.id, true, change('disable', user.id));
+      await store.deleteUser(other.id, change('delete', other.id));
+      assert.equal(await store.lastChange(user.id, 'delete', new Date(0)), undefined, 'another action, another target');
+      await second.deleteUser(user.id, change('delete', user.id));
+      const found = await store.lastChange(user.id, 'delete', new Date(Date.now() - HOUR));
+      assert.equal(found?.action, 'delete');
+      assert.equal(found?.targetId, user.id);
+      assert.equal(found?.actor, 'admin');
+      assert.ok(Math.abs(found!.at.getTime() - Date.now()) < 60_000);
+      assert.equal(await store.lastChange(user.id, 'delete', new Date(Date.now() + HOUR)), undefined, 'older than notBefore');
+      await store.recordChange({ actor: 'cli', action: 'disable', targetId: user.id, at: new Date() });
+      assert.equal((await store.lastChange(user.id, 'disable', new Date(0)))?.actor, 'cli', 'the latest of several');
+    });
+
     test('identityTotals counts users, disabled users, live sessions and live keys', async () => {
       const before = await store.identityTotals(new Date());
       const user = await newUser();
