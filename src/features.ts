@@ -168,7 +168,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       });
       janitor = new SessionJanitor({ store, intervalMs: config.middleware.auth.session_cleanup_interval, logger });
       janitor.start();
-      identity = await setupIdentity({ auth, store, kv, kvIsLocal: config.redis.url === '', metrics, logger });
+      identity = await setupIdentity({ auth, store, kv, metrics, logger });
     }
   } catch (err) {
     await identity?.close().catch(() => undefined);

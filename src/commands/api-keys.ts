@@ -5,6 +5,7 @@ import { apiKeyBodySchema } from '../identity/admin-routes.js';
 import { parseWith } from '../auth/body.js';
 import { GatewayError } from '../errors.js';
 import { openCommandContext } from './context.js';
+import { reportPropagation } from './pending.js';
 import { cellDate, printJson, printTable } from './output.js';
 import { CommandUsageError } from './usage.js';
 
@@ -44,10 +45,10 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
       return 0;
     }
     if (verb === 'revoke') {
-      await ctx.admin.revokeApiKey(arg!);
-      if (options.json) printJson({ revoked: true });
+      const propagation = await ctx.admin.revokeApiKey(arg!);
+      if (options.json) printJson({ revoked: true, ...(propagation.state === 'pending' ? { revocation: 'pending' } : {}) });
       else process.stdout.write('api key revoked\n');
-      return 0;
+      return reportPropagation(propagation, `api key ${propagation.targetId} is revoked`, `api-keys revoke ${propagation.targetId}`);
     }
     const keys = (await ctx.admin.listApiKeys()).map(apiKeyJson);
     if (options.json) printJson({ api_keys: keys });

@@ -1,10 +1,11 @@
 // `portcullis users list|show|create|disable|enable|logout|delete|set-password`: the admin API's user verbs, run
 // straight against the configured store by an operator with shell access.
 import type { Config } from '../config/schema.js';
-import { userJson } from '../identity/admin-service.js';
+import { userJson, type Committed } from '../identity/admin-service.js';
 import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
+import { reportPropagation } from './pending.js';
 import { cellDate, printJson, printTable } from './output.js';
 import { readSecret } from './stdin.js';
 import { CommandUsageError } from './usage.js';
@@ -54,23 +55,26 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
         }
         return 0;
       }
-      case 'delete':
-        await admin.deleteUser(target!);
-        if (options.json) printJson({ deleted: true });
-        else process.stdout.write('user deleted; its sessions and access tokens are revoked\n');
-        return 0;
+      case 'delete': {
+        const propagation = await admin.deleteUser(target!);
+        const pending = propagation.state === 'pending';
+        if (options.json) printJson({ deleted: true, ...(pending ? { revocation: 'pending' } : {}) });
+        else process.stdout.write(pending ? 'user deleted; its sessions are revoked\n' : 'user deleted; its sessions and access tokens are revoked\n');
+        return reportPropagation(propagation, `user ${propagation.targetId} is deleted`, `users delete ${propagation.targetId}`);
+      }
       case 'create':
         return show(await admin.createUser({ email: target, password }), options);
       case 'set-password':
-        return show(await admin.setPassword(target!, { password }), options);
+        // A retry sets the same password again, from stdin again: nothing is asked that was not asked the first time.
+        return showCommitted(await admin.setPassword(target!, { password }), options, 'set-password');
       case 'show':
         return show(await admin.getUser(target!), options);
       case 'disable':
-        return show(await admin.disable(target!), options);
+        return showCommitted(await admin.disable(target!), options, 'disable');
       case 'enable':
         return show(await admin.enable(target!), options);
       default:
-        return show(await admin.logout(target!), options);
+        return showCommitted(await admin.logout(target!), options, 'logout');
     }
   } finally {
     await ctx.close();
@@ -81,6 +85,15 @@ function show(user: UserSummary, options: UsersOptions): number {
   if (options.json) printJson(userJson(user));
   else printUsers([user]);
   return 0;
+}
+
+/** A revoking action's user, then its exit code: 0, or EXIT_REVOCATION_PENDING with the notice on stderr. */
+function showCommitted(result: Committed<UserSummary>, options: UsersOptions, verb: 'disable' | 'logout' | 'set-password'): number {
+  const pending = result.propagation.state === 'pending';
+  if (options.json) printJson({ ...userJson(result.value), ...(pending ? { revocation: 'pending' } : {}) });
+  else printUsers([result.value]);
+  const done = verb === 'set-password' ? 'the password is set' : verb === 'disable' ? 'the user is disabled' : 'the user is logged out';
+  return reportPropagation(result.propagation, done, `users ${verb} ${result.value.id}`);
 }
 
 function printUsers(users: readonly UserSummary[]): void {

@@ -6,16 +6,34 @@ import { describeCause, GatewayError, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import { KvUnavailableError } from '../kv/kv-store.js';
 import { StoreUnavailableError } from '../store/user-store.js';
-import { InvalidCursorError } from '../store/identity-types.js';
+import { InvalidCursorError, type UserSummary } from '../store/identity-types.js';
 import { parseDuration } from '../config/duration.js';
 import { parseWith, readJsonBody } from '../auth/body.js';
 import { json, sendAdminError } from '../admin/server.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
-import { API_KEY_LIFETIME_RULE, apiKeyJson, MAX_API_KEY_LIFETIME_MS, MAX_PAGE_SIZE, userJson, type IdentityAdmin } from './admin-service.js';
+import {
+  API_KEY_LIFETIME_RULE,
+  apiKeyJson,
+  MAX_API_KEY_LIFETIME_MS,
+  MAX_PAGE_SIZE,
+  userJson,
+  type Committed,
+  type IdentityAdmin,
+  type Propagation,
+} from './admin-service.js';
 
 /** Admin bodies are tiny: an email and a password, or a key name. */
 const ADMIN_BODY_LIMIT = 16 * 1024;
 const RETRY_AFTER = { 'retry-after': '5' };
+
+/**
+ * The `warning` of a 202: the action is committed and audited, but its revocation did not reach the revocation store
+ * (Redis). Kong's admin API answers once its database has the change and nodes catch up on their own; so does this
+ * one, saying so instead of a 5xx that would read as "nothing happened".
+ */
+export const REVOCATION_PENDING_WARNING =
+  'done, but the revocation could not be written to Redis: running gateways refuse these credentials once Redis ' +
+  'answers again (each applies the change log within a second); repeating this request retries it now';
 
 /** An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. */
 export const apiKeyBodySchema = z.object(
@@ -73,23 +91,42 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ],
     ['POST', async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT))))],
   ]);
+  /**
+   * A committed revoking action: its usual answer once the revocation is written; else 202 with the usual body plus
+   * `revocation: "pending"` and a `warning` (a 204's body being `{user_id|id}`), and a `Revocation Pending` log line.
+   */
+  const committed = (req: IncomingMessage, res: ServerResponse, propagation: Propagation, body: Record<string, unknown> | undefined): void => {
+    if (propagation.state === 'done') {
+      if (body === undefined) noContent(res);
+      else json(res, 200, body);
+      return;
+    }
+    logger.warn(
+      { method: req.method, path: new URL(req.url ?? '/', 'http://admin').pathname, target_id: propagation.targetId, cause: causeChain(propagation.cause) },
+      EVENTS.revocationPending,
+    );
+    json(res, 202, { ...body, revocation: 'pending', warning: REVOCATION_PENDING_WARNING });
+  };
+  const committedUser = (req: IncomingMessage, res: ServerResponse, result: Committed<UserSummary>): void =>
+    committed(req, res, result.propagation, userJson(result.value));
+
   const user: Table = new Map<string, Handler>([
     ['GET', async (_req, res, id) => json(res, 200, userJson(await admin.getUser(id!)))],
     [
       'DELETE',
-      async (_req, res, id) => {
-        await admin.deleteUser(id!);
-        noContent(res);
+      async (req, res, id) => {
+        const propagation = await admin.deleteUser(id!);
+        committed(req, res, propagation, propagation.state === 'done' ? undefined : { user_id: propagation.targetId });
       },
     ],
   ]);
   // Each action answers POST only: its table is built once here, not per request.
   const postOnly = (handler: Handler): Table => new Map([['POST', handler]]);
   const actions: ReadonlyMap<string, Table> = new Map([
-    ['disable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.disable(id!))))],
+    ['disable', postOnly(async (req, res, id) => committedUser(req, res, await admin.disable(id!)))],
     ['enable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))))],
-    ['logout', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.logout(id!))))],
-    ['password', postOnly(async (req, res, id) => json(res, 200, userJson(await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT)))))],
+    ['logout', postOnly(async (req, res, id) => committedUser(req, res, await admin.logout(id!)))],
+    ['password', postOnly(async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT))))],
   ]);
   const keys: Table = new Map<string, Handler>([
     ['GET', async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) })],
@@ -105,9 +142,9 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   const key: Table = new Map<string, Handler>([
     [
       'DELETE',
-      async (_req, res, id) => {
-        await admin.revokeApiKey(id!);
-        noContent(res);
+      async (req, res, id) => {
+        const propagation = await admin.revokeApiKey(id!);
+        committed(req, res, propagation, propagation.state === 'done' ? undefined : { id: propagation.targetId });
       },
     ],
   ]);

@@ -12,8 +12,28 @@ import { apiKeySubject } from './api-key-verifier.js';
 import { userSubject } from '../auth/phase.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 
-/** Receives every admin action once it is done (the audit log line and the metric). Never throws. */
-export type AuditSink = (event: { actor: AdminActor; action: AdminAction; targetId: string }) => void;
+/**
+ * Receives every admin action once its store change is committed (the audit log line and the metric), whether or not
+ * its revocation then reached the revocation store (`revocation: 'pending'` when it did not). Never throws.
+ */
+export type AuditSink = (event: { actor: AdminActor; action: AdminAction; targetId: string; revocation?: 'pending' }) => void;
+
+/**
+ * What became of the revocation a committed action needs (disable, logout, set-password, delete, key revocation).
+ * `done`: written to the revocation store (or there is none to write: a CLI on the memory store, whose gateways read
+ * the change log). `pending`: the store change is committed and audited, but the revocation store refused the write
+ * (Redis down); every running gateway writes it from the change log once Redis answers, and repeating the action
+ * tries again at once. `cause` is for the log (its class and code only), never for a client.
+ */
+export type Propagation =
+  | { readonly state: 'done'; readonly targetId: string }
+  | { readonly state: 'pending'; readonly targetId: string; readonly cause: unknown };
+
+/** A committed action's result and what became of its revocation. */
+export interface Committed<T> {
+  readonly value: T;
+  readonly propagation: Propagation;
+}
 
 /** How long a revoked API key stays in the revocation store: longer than any gateway caches a key (30 s). */
 export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
@@ -55,8 +75,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Each action: validates, acts in the store (with its change-log row, in one transaction), then revokes in the
- * revocation store so every gateway sharing it refuses the credentials at once, then audits. Unknown ids throw
- * GatewayError NOT_FOUND; bad input INVALID_BODY with details; store outages StoreUnavailableError.
+ * revocation store so every gateway sharing it refuses the credentials at once, then audits. Once the store change is
+ * committed nothing throws for the revocation: its failure is reported as a pending Propagation (and audited all the
+ * same), since an error would tell the caller the action failed when it is done. Unknown ids throw GatewayError
+ * NOT_FOUND; bad input INVALID_BODY with details; store outages (before the commit) StoreUnavailableError.
  */
 export class IdentityAdmin {
   readonly #d: IdentityAdminDeps;
@@ -102,23 +124,32 @@ export class IdentityAdmin {
     return this.getUser(id);
   }
 
-  disable(idOrEmail: string): Promise<UserSummary> {
-    return this.#setDisabled(idOrEmail, true);
-  }
-
-  enable(idOrEmail: string): Promise<UserSummary> {
-    return this.#setDisabled(idOrEmail, false);
-  }
-
-  async logout(idOrEmail: string): Promise<UserSummary> {
+  /** Repeating it (the user stays disabled) revokes again: the way to retry a pending revocation. */
+  async disable(idOrEmail: string): Promise<Committed<UserSummary>> {
     const id = await this.#resolve(idOrEmail);
-    const change = this.#change('logout', id);
-    if (!(await this.#d.store.logoutUser(id, change))) throw new GatewayError('NOT_FOUND');
-    await this.#revokeUser(change);
+    const change = this.#change('disable', id);
+    if (!(await this.#d.store.setUserDisabled(id, true, change))) throw new GatewayError('NOT_FOUND');
+    const propagation = await this.#revokeUser(change);
+    return { value: await this.getUser(id), propagation };
+  }
+
+  async enable(idOrEmail: string): Promise<UserSummary> {
+    const id = await this.#resolve(idOrEmail);
+    const change = this.#change('enable', id);
+    if (!(await this.#d.store.setUserDisabled(id, false, change))) throw new GatewayError('NOT_FOUND');
+    this.#audit('enable', id);
     return this.getUser(id);
   }
 
-  async setPassword(idOrEmail: string, input: unknown): Promise<UserSummary> {
+  async logout(idOrEmail: string): Promise<Committed<UserSummary>> {
+    const id = await this.#resolve(idOrEmail);
+    const change = this.#change('logout', id);
+    if (!(await this.#d.store.logoutUser(id, change))) throw new GatewayError('NOT_FOUND');
+    const propagation = await this.#revokeUser(change);
+    return { value: await this.getUser(id), propagation };
+  }
+
+  async setPassword(idOrEmail: string, input: unknown): Promise<Committed<UserSummary>> {
     const id = await this.#resolve(idOrEmail);
     const user = await this.#d.store.findUserById(id);
     if (!user) throw new GatewayError('NOT_FOUND');
@@ -129,15 +160,28 @@ export class IdentityAdmin {
     const passwordHash = await this.#d.passwords.hash(body.password);
     const change = this.#change('set_password', id);
     if (!(await this.#d.store.resetPassword(id, passwordHash, change))) throw new GatewayError('NOT_FOUND');
-    await this.#revokeUser(change);
-    return this.getUser(id);
+    const propagation = await this.#revokeUser(change);
+    return { value: await this.getUser(id), propagation };
   }
 
-  async deleteUser(idOrEmail: string): Promise<void> {
+  /**
+   * Deletes the user and revokes its tokens. For a user already gone whose deletion is in the change log within the
+   * revocation window (its access tokens may be alive, and that deletion's revocation may have failed), the
+   * revocation is written again first: NOT_FOUND only once it is in place, else pending. So a 404 never hides a
+   * pending revocation, and a retry after a pending answer is what retries it. Past the window: NOT_FOUND at once.
+   */
+  async deleteUser(idOrEmail: string): Promise<Propagation> {
     const id = await this.#resolve(idOrEmail);
     const change = this.#change('delete', id);
-    if (!(await this.#d.store.deleteUser(id, change))) throw new GatewayError('NOT_FOUND');
-    await this.#revokeUser(change);
+    if (await this.#d.store.deleteUser(id, change)) return this.#revokeUser(change);
+    const earlier = await this.#d.store.lastChange(id, 'delete', new Date(this.#now() - this.#d.revocationTtlMs));
+    if (earlier === undefined) throw new GatewayError('NOT_FOUND');
+    // No store change, so no audit line: only the revocation is retried.
+    const propagation = await this.#propagate(id, (kv) =>
+      kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs),
+    );
+    if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
+    return propagation;
   }
 
   /** Throws INVALID_BODY (field expires_in) for a lifetime that is not positive or over MAX_API_KEY_LIFETIME_MS. */
@@ -165,35 +209,58 @@ export class IdentityAdmin {
     return this.#d.store.listApiKeys();
   }
 
-  async revokeApiKey(id: string): Promise<void> {
+  /**
+   * Revokes the key. As with deleteUser, a key already revoked within API_KEY_REVOCATION_TTL_MS (as long as any
+   * gateway may still hold it in its cache) has its revocation written again first: NOT_FOUND once it is in place,
+   * else pending. An older or unknown key is NOT_FOUND at once.
+   */
+  async revokeApiKey(id: string): Promise<Propagation> {
     // Not an id this gateway makes: unknown, without asking the store (PostgreSQL refuses a NUL in text outright).
     if (!API_KEY_ID.test(id)) throw new GatewayError('NOT_FOUND');
     const change = this.#change('revoke_api_key', id);
-    if (!(await this.#d.store.revokeApiKey(id, change))) throw new GatewayError('NOT_FOUND');
-    await this.#d.kv?.revoke(apiKeySubject(id), change.at.getTime() + API_KEY_REVOCATION_TTL_MS);
+    let at = change.at.getTime();
+    const revoked = await this.#d.store.revokeApiKey(id, change);
+    if (!revoked) {
+      const earlier = await this.#d.store.lastChange(id, 'revoke_api_key', new Date(this.#now() - API_KEY_REVOCATION_TTL_MS));
+      if (earlier === undefined) throw new GatewayError('NOT_FOUND');
+      at = earlier.at.getTime();
+    }
+    // This process's cache first: it needs no Redis.
     this.#d.onApiKeyRevoked?.(id);
-    this.#audit('revoke_api_key', id);
-  }
-
-  async #setDisabled(idOrEmail: string, disabled: boolean): Promise<UserSummary> {
-    const id = await this.#resolve(idOrEmail);
-    const change = this.#change(disabled ? 'disable' : 'enable', id);
-    if (!(await this.#d.store.setUserDisabled(id, disabled, change))) throw new GatewayError('NOT_FOUND');
-    if (disabled) await this.#revokeUser(change);
-    else this.#audit('enable', id);
-    return this.getUser(id);
+    const propagation = await this.#propagate(id, (kv) => kv.revoke(apiKeySubject(id), at + API_KEY_REVOCATION_TTL_MS));
+    if (!revoked) {
+      if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
+      return propagation;
+    }
+    this.#audit('revoke_api_key', id, propagation);
+    return propagation;
   }
 
   /**
-   * Refuses every access token of the user issued up to now, through the revocation store. The store action is
-   * already committed: when this throws (Redis down), the change log still reaches memory-store gateways, and the
-   * caller's retry is harmless (every action is idempotent). The time is read now, after the commit: at or after
-   * the time the store stamped on the change log inside its transaction (see stampChange).
+   * Refuses every access token of the user issued up to now, through the revocation store, then audits the committed
+   * change, whatever became of the revocation. The time is read now, after the commit: at or after the time the
+   * store stamped on the change log inside its transaction (see stampChange).
    */
-  async #revokeUser(change: ChangeInput): Promise<void> {
+  async #revokeUser(change: ChangeInput): Promise<Propagation> {
     const at = Math.max(change.at.getTime(), this.#now());
-    await this.#d.kv?.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs);
-    this.#audit(change.action, change.targetId);
+    const propagation = await this.#propagate(change.targetId, (kv) => kv.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs));
+    this.#audit(change.action, change.targetId, propagation);
+    return propagation;
+  }
+
+  /**
+   * Runs one revocation-store write. Any failure (KvUnavailableError, or anything else) becomes `pending`: it comes
+   * after the commit, so it must not be told as the action's failure, and the change log holds what to write.
+   */
+  async #propagate(targetId: string, write: (kv: NonNullable<IdentityAdminDeps['kv']>) => Promise<void>): Promise<Propagation> {
+    const kv = this.#d.kv;
+    if (kv === undefined) return { state: 'done', targetId };
+    try {
+      await write(kv);
+      return { state: 'done', targetId };
+    } catch (cause) {
+      return { state: 'pending', targetId, cause };
+    }
   }
 
   /** An id as given, or the id of the user with that email (the CLI accepts both). */
@@ -211,8 +278,8 @@ export class IdentityAdmin {
     return { actor: this.#d.actor, action, targetId, at: new Date(this.#now()) };
   }
 
-  #audit(action: AdminAction, targetId: string): void {
-    this.#d.audit({ actor: this.#d.actor, action, targetId });
+  #audit(action: AdminAction, targetId: string, propagation?: Propagation): void {
+    this.#d.audit({ actor: this.#d.actor, action, targetId, ...(propagation?.state === 'pending' ? { revocation: 'pending' as const } : {}) });
   }
 }
 

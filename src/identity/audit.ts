@@ -16,10 +16,13 @@ export function adminActionCounter(registry: Registry): Counter<'actor' | 'actio
   });
 }
 
-/** The audit sink: logs `admin_action` (actor, action, target id; never an email or secret) and counts it. */
+/**
+ * The audit sink: logs `admin_action` (actor, action, target id, and `revocation: "pending"` when the revocation store
+ * refused the revocation; never an email or secret) and counts it.
+ */
 export function auditSink(logger: Pick<Logger, 'info'>, counter?: Pick<Counter<'actor' | 'action'>, 'inc'>): AuditSink {
-  return ({ actor, action, targetId }) => {
-    logger.info({ event: EVENTS.adminAction, actor, action, target_id: targetId }, EVENTS.adminAction);
+  return ({ actor, action, targetId, revocation }) => {
+    logger.info({ event: EVENTS.adminAction, actor, action, target_id: targetId, ...(revocation ? { revocation } : {}) }, EVENTS.adminAction);
     counter?.inc({ actor, action });
   };
 }

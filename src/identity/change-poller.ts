@@ -1,6 +1,9 @@
 // Reads the user store's change log at most once a second, so an action made by another process (the CLI beside an
-// embedded gateway, another gateway's admin API) reaches this gateway's memory revocation list and caches within 1 s.
+// embedded gateway, another gateway's admin API) reaches this gateway's revocation store and caches within 1 s; and so
+// a revocation whose first write to Redis failed (the acting process answered it as pending) is written once Redis
+// answers again, by every running gateway, without anyone repeating the action.
 import type { Logger } from 'pino';
+import { EVENTS } from '../observability/events.js';
 import { describeCause } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { USER_REVOKING_ACTIONS, type ChangeRecord } from '../store/identity-types.js';
@@ -12,8 +15,10 @@ import { apiKeySubject } from './api-key-verifier.js';
 export interface ChangePollerOptions {
   readonly store: Pick<UserStore, 'readChanges'>;
   /**
-   * Where revocations are applied. Only a process-local (memory) store needs it: with Redis the acting process has
-   * already written there, and every gateway reads the same Redis. Undefined: no revocations applied here.
+   * Where revocations are applied: the gateway's revocation store, memory or Redis alike. With Redis the acting
+   * process has normally written it already; writing it again is harmless (the latest time is kept), and it is what
+   * makes a write that failed then (Redis down: the action answered "pending") happen once Redis is back. Undefined:
+   * no revocations applied here.
    */
   readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke'>;
   /** How long a revoked user's tokens stay refused (access-token lifetime + clock tolerance), ms. */
@@ -22,7 +27,7 @@ export interface ChangePollerOptions {
   readonly onApiKeyRevoked: (id: string) => void;
   /** Every change read after start-up (for metrics); history read at start-up is not reported. */
   readonly onChange?: (change: ChangeRecord) => void;
-  readonly logger: Pick<Logger, 'warn'>;
+  readonly logger: Pick<Logger, 'warn' | 'info'>;
   /** Default 1000 ms. */
   readonly intervalMs?: number;
   readonly now?: () => number;
@@ -47,6 +52,12 @@ export class ChangePoller {
   #running: Promise<void> | undefined;
   #failing = false;
   readonly #recent: ChangeRecord[] = [];
+  /**
+   * Revocations read from the log that the revocation store refused (Redis down), oldest first: retried before each
+   * poll reads on, dropped once the tokens they refuse have expired anyway. Changes after the first one queue
+   * behind it without a try of their own, so an outage costs one command timeout per poll, not one per change.
+   */
+  #unapplied: ChangeRecord[] = [];
 
   constructor(options: ChangePollerOptions) {
     this.#o = options;
@@ -91,7 +102,13 @@ export class ChangePoller {
     return this.#running;
   }
 
+  /** How many revocations wait for the revocation store to answer again. */
+  get unapplied(): number {
+    return this.#unapplied.length;
+  }
+
   async #readAll(report: boolean): Promise<void> {
+    await this.#retryUnapplied();
     for (;;) {
       const notBefore = new Date(this.#now() - this.#windowMs);
       const changes = await this.#o.store.readChanges(this.#lastSeq, notBefore, BATCH);
@@ -106,14 +123,45 @@ export class ChangePoller {
     }
   }
 
+  /** This process's caches at once; the revocation store now, or queued for the next poll when it fails. */
   async #apply(change: ChangeRecord): Promise<void> {
-    const at = change.at.getTime();
-    if (USER_REVOKING_ACTIONS.has(change.action)) {
-      const ttl = at + this.#o.revocationTtlMs - this.#now();
-      await this.#o.kv?.revokeSubject(userSubject(change.targetId), at, ttl);
-    } else if (change.action === 'revoke_api_key') {
-      await this.#o.kv?.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS);
-      this.#o.onApiKeyRevoked(change.targetId);
+    if (change.action === 'revoke_api_key') this.#o.onApiKeyRevoked(change.targetId);
+    if (this.#o.kv === undefined || !(USER_REVOKING_ACTIONS.has(change.action) || change.action === 'revoke_api_key')) return;
+    if (this.#unapplied.length > 0) {
+      this.#unapplied.push(change);
+      return;
     }
+    try {
+      await this.#revoke(this.#o.kv, change);
+    } catch (err) {
+      this.#unapplied.push(change);
+      this.#o.logger.warn({ pending: this.#unapplied.length, cause: describeCause(err) }, EVENTS.revocationPending);
+    }
+  }
+
+  async #retryUnapplied(): Promise<void> {
+    const kv = this.#o.kv;
+    if (kv === undefined || this.#unapplied.length === 0) return;
+    // Past the window the tokens a change refuses have expired: nothing left to write.
+    const notBefore = this.#now() - this.#windowMs;
+    this.#unapplied = this.#unapplied.filter((c) => c.at.getTime() >= notBefore);
+    let applied = 0;
+    while (this.#unapplied.length > 0) {
+      try {
+        await this.#revoke(kv, this.#unapplied[0]!);
+      } catch {
+        return; // still down: logged when the first one failed
+      }
+      this.#unapplied.shift();
+      applied++;
+    }
+    this.#o.logger.info({ applied }, EVENTS.revocationsApplied);
+  }
+
+  /** Idempotent: the stores keep the latest revocation time, and a key revocation is a flag. */
+  async #revoke(kv: Pick<KvStore, 'revokeSubject' | 'revoke'>, change: ChangeRecord): Promise<void> {
+    const at = change.at.getTime();
+    if (change.action === 'revoke_api_key') await kv.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS);
+    else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now());
   }
 }

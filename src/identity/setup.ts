@@ -15,9 +15,8 @@ import { ChangePoller } from './change-poller.js';
 export interface IdentitySetupDeps {
   readonly auth: AuthFeature;
   readonly store: UserStore;
+  /** The revocation store, memory or Redis: the change poller applies every revocation in the log to it. */
   readonly kv: KvStore;
-  /** True for the in-process memory store: the change poller then applies revocations to it. */
-  readonly kvIsLocal: boolean;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
 }
@@ -55,7 +54,9 @@ export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFe
   });
   const poller = new ChangePoller({
     store,
-    ...(deps.kvIsLocal ? { kv } : {}),
+    // Redis too, not only the memory store: a revocation the acting process failed to write there (Redis down, the
+    // action answered "pending") is written by every gateway once Redis answers.
+    kv,
     revocationTtlMs,
     onApiKeyRevoked: (id) => auth.apiKeys.forget(id),
     // This gateway's own admin actions were counted when made; count what other processes did (the CLI).

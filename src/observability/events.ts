@@ -23,6 +23,10 @@ export const EVENTS = {
   traceExportRecovered: 'Trace Export Recovered',
   /** Audit: an operator acted on a user or API key (admin API or CLI). */
   adminAction: 'admin_action',
+  /** A committed admin action whose revocation the revocation store (Redis) refused: to be written later. */
+  revocationPending: 'Revocation Pending',
+  /** The change poller wrote the revocations that had been pending. */
+  revocationsApplied: 'Revocations Applied',
   // TLS and HTTP/2
   http2Abuse: 'HTTP2 Connection Refused',
   upstreamTlsFailed: 'Upstream TLS Failed',

@@ -151,7 +151,7 @@ test('same-second revocation: an operator logout copied by the change poller to 
     kv,
     revocationTtlMs: tokens.acceptWindowMs,
     onApiKeyRevoked: () => undefined,
-    logger: { warn: () => undefined },
+    logger: { warn: () => undefined, info: () => undefined },
   });
   try {
     const user = await store.createUser({ id: randomUUID(), email: `poll-${randomUUID()}@example.com`, passwordHash: 'x' });
