@@ -2,6 +2,7 @@
 import { Pool } from './undici.js';
 import { upstreamPoolOptions, type UpstreamTransport } from '../proxy/upstream-tls.js';
 import { BoundedPool } from './bounded-pool.js';
+import { watchConnection } from './connection-watch.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
@@ -106,9 +107,12 @@ export class Backend implements Candidate, Peer {
   }
 }
 
-/** A keep-alive pool to `origin`. Keep-alive idle time stays under the usual 5 s server default to avoid races. */
+/**
+ * A keep-alive pool to `origin`. Keep-alive idle time stays under the usual 5 s server default to avoid races; the
+ * races that remain (a backend closing sooner) are told apart by the connection watch, which each new connection gets.
+ */
 export function createPool(origin: string, options: PoolOptions, address: string): Pool {
-  return new Pool(origin, upstreamPoolOptions(options.transport, address, {
+  const pool = new Pool(origin, upstreamPoolOptions(options.transport, address, {
     connections: options.connections,
     pipelining: 1,
     keepAliveTimeout: 4_000,
@@ -117,4 +121,6 @@ export function createPool(origin: string, options: PoolOptions, address: string
     bodyTimeout: options.bodyTimeoutMs,
     connect: { timeout: options.connectTimeoutMs },
   }));
+  pool.on('connect', watchConnection);
+  return pool;
 }

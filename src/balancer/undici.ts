@@ -29,3 +29,14 @@ export function request(
   const target = new URL(url);
   return dispatcherRequest.call(dispatcher, { ...rest, origin: target.origin, path: `${target.pathname}${target.search}` });
 }
+
+/**
+ * The symbols undici keys its connection state with, for the connection watch (connection-watch.ts): a client's
+ * socket and HTTP/2 session, and the session's pending error. Internal to undici, so read from its own module
+ * rather than guessed by description; a new undici that renames them makes the watch do nothing, never fail.
+ */
+export const undiciSymbols = load('undici/lib/core/symbols.js') as {
+  readonly kSocket?: symbol;
+  readonly kHTTP2Session?: symbol;
+  readonly kError?: symbol;
+};

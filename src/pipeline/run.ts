@@ -13,13 +13,14 @@ import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
-import { isUpstreamHealthFailure } from '../proxy/upstream-error.js';
+import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../proxy/upstream-error.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
 import { checkProtocol } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
+import { ContextSlot } from './slot.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
@@ -41,6 +42,8 @@ export interface PipelineSetup {
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
 const { NGHTTP2_NO_ERROR } = h2constants;
 const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
+/** Set once a request has had its retry after a stale keep-alive connection (see attemptFailed); read on failures only. */
+const STALE_RETRIED = new ContextSlot<true>('stale-connection-retry');
 
 /**
  * Runs requests through: path check → route match → the route's request filters (CORS, auth, limit, plugins, body
@@ -161,8 +164,13 @@ export class Pipeline implements AttemptListener {
     this.#attempt(ctx, route.upstream, undefined);
   }
 
-  #attempt(ctx: RequestContext, selector: UpstreamSelector, exclude: Peer | undefined): void {
-    const peer = selector.acquire(ctx, exclude);
+  /**
+   * One attempt on a peer other than `exclude`; with `sameAllowed` (a retry after a failure that does not blame its
+   * upstream), on `exclude`'s upstream again when no other can take it: a single-upstream service is then retried too.
+   */
+  #attempt(ctx: RequestContext, selector: UpstreamSelector, exclude: Peer | undefined, sameAllowed = false): void {
+    let peer = selector.acquire(ctx, exclude);
+    if (peer === undefined && sameAllowed) peer = selector.acquire(ctx, undefined);
     if (peer === undefined) {
       sendError(ctx, ctx.error ?? NO_HEALTHY_UPSTREAM);
       return;
@@ -210,15 +218,30 @@ export class Pipeline implements AttemptListener {
       this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason: tlsFailureReason(error.cause), cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
     }
     const selector = ctx.route.upstream;
-    if (selector && error.retryable && ctx.attempts <= group.retries && !ctx.res.destroyed && canRetry(ctx, error)) {
+    if (selector && error.retryable && !ctx.res.destroyed && canRetry(ctx, error) && this.#mayRetry(ctx, group.retries, error)) {
       this.#logger.warn(
         { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
         EVENTS.upstreamRetry,
       );
-      this.#attempt(ctx, selector, peer);
+      this.#attempt(ctx, selector, peer, sparesUpstream(error));
       return;
     }
     sendError(ctx, error);
+  }
+
+  /**
+   * Whether the retry budget allows another attempt. A stale keep-alive connection (the upstream closed it as the
+   * request went out) earns one retry outside `retries`, as nginx does not count a failure on a cached connection
+   * against its tries: with `retries: 0`, or a single upstream already retried, such a race would otherwise be a
+   * 502. One only: an upstream that resets every connection fails fast, and on a new connection its failure counts.
+   */
+  #mayRetry(ctx: RequestContext, retries: number, error: GatewayError): boolean {
+    const freeUsed = STALE_RETRIED.get(ctx) === true;
+    if (!freeUsed && isStaleConnection(error)) {
+      STALE_RETRIED.set(ctx, true);
+      return true;
+    }
+    return ctx.attempts - (freeUsed ? 1 : 0) <= retries;
   }
 
   attemptFinished(ctx: RequestContext, peer: Peer): void {

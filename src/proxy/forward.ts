@@ -71,11 +71,20 @@ function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
 }
 
 /**
- * A failed attempt may go to another upstream only when its body (if any) was never read, and either the request
- * never reached the first upstream or repeating it is harmless (an idempotent method), as nginx decides.
+ * A failed attempt may be repeated only when its body (if any) is still whole, and either the request never reached
+ * the upstream (or the upstream said it did not process it: REFUSED_STREAM, a GOAWAY below its stream), or repeating
+ * it is harmless (an idempotent method), as nginx decides; RFC 9110 §9.2.2: a POST whose bytes may have been
+ * processed is never replayed. Runs on failures only.
  */
 export function canRetry(ctx: RequestContext, error: GatewayError): boolean {
-  if (hasRequestBody(ctx) && ctx.req.readableDidRead) return false;
+  if (hasRequestBody(ctx)) {
+    // The stream undici reads: a body-limit phase pipes the client's stream into its counter when it runs, so the
+    // client's own stream has been read before any upstream was tried; what reached undici is what the counter
+    // gave. Bodies stream and are never buffered: once undici has taken a byte, or destroyed the stream (it does on
+    // a connection that breaks while it writes the body, before a byte or not), there is nothing whole to resend.
+    const body = ctx.upstreamBody ?? ctx.req;
+    if (body.readableDidRead || body.destroyed) return false;
+  }
   return failedBeforeSending(error) || IDEMPOTENT.has(ctx.req.method ?? 'GET');
 }
 

@@ -3,7 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errors } from 'undici';
 import { describeCause } from '../errors.js';
-import { classifyUpstreamError, isUpstreamHealthFailure } from './upstream-error.js';
+import {
+  UnprocessedGoaway,
+  classifyUpstreamError,
+  failedBeforeSending,
+  isStaleConnection,
+  isUpstreamHealthFailure,
+  markReusedConnectionError,
+  sparesUpstream,
+} from './upstream-error.js';
 
 function withCode(message: string, code: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { code, ...extra });
@@ -81,4 +89,41 @@ test('an upstream that speaks broken HTTP is UPSTREAM_PROTOCOL: a 502 that leave
     assert.equal((error.cause as Error).cause, err, 'the original error is kept');
     assert.equal(error.message, 'Bad Gateway', 'nothing of the parser reaches the client');
   }
+});
+
+test('a reused keep-alive connection that broke (marked by the connection watch) is retryable and spares the upstream', () => {
+  for (const err of [new errors.SocketError('other side closed'), withCode('read ECONNRESET', 'ECONNRESET', { syscall: 'read' }), withCode('write EPIPE', 'EPIPE', { syscall: 'write' })]) {
+    markReusedConnectionError(err);
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_RESET');
+    assert.equal(error.retryable, true);
+    assert.equal(isStaleConnection(error), true);
+    assert.equal(isUpstreamHealthFailure(error), false);
+    assert.equal(sparesUpstream(error), true);
+    assert.equal(failedBeforeSending(error), false, 'the request may have reached it: RFC 9110 rules');
+  }
+  // An unreachable upstream stays one, reused connection or not.
+  const timedOut = withCode('read ETIMEDOUT', 'ETIMEDOUT', { syscall: 'read' });
+  markReusedConnectionError(timedOut);
+  assert.equal(isUpstreamHealthFailure(classifyUpstreamError(timedOut)), true);
+});
+
+test('HTTP/2 REFUSED_STREAM and a GOAWAY below the stream: not processed, so any method may be retried; health untouched', () => {
+  const refused = withCode('Stream closed with error code NGHTTP2_REFUSED_STREAM', 'ERR_HTTP2_STREAM_ERROR');
+  const informational = new errors.InformationalError('HTTP/2: "stream error" received - code 7');
+  for (const err of [refused, informational, new UnprocessedGoaway(0, 1)]) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_RESET', String(err));
+    assert.equal(failedBeforeSending(error), true);
+    assert.equal(isUpstreamHealthFailure(error), false);
+    assert.equal(describeCause(error.cause)?.includes('NGHTTP2') ?? false, false, 'logged by class and code only');
+  }
+  // A GOAWAY with an error code still blames the upstream; undici's own GOAWAY error may cover a processed stream.
+  assert.equal(isUpstreamHealthFailure(classifyUpstreamError(new UnprocessedGoaway(2, 1))), true);
+  const maybe = classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 0'));
+  assert.equal(failedBeforeSending(maybe), false);
+  assert.equal(isUpstreamHealthFailure(maybe), false);
+  assert.equal(isUpstreamHealthFailure(classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 11'))), true);
+  // Other stream errors are unchanged.
+  assert.equal(classifyUpstreamError(withCode('Stream closed with error code NGHTTP2_INTERNAL_ERROR', 'ERR_HTTP2_STREAM_ERROR')).code, 'PROXY_ERROR');
 });

@@ -38,6 +38,84 @@ const REQUEST_SIDE_CODES: ReadonlySet<string> = new Set([
   'ERR_INVALID_CHAR',
 ]);
 
+/**
+ * Errors of pooled HTTP/1 connections that had already carried a response when they failed (marked by the pool's
+ * connection watch, balancer/connection-watch.ts, before undici hands the error to the request). A WeakSet, so the
+ * errors of undici and node are not written to.
+ */
+const REUSED_CONNECTION_ERRORS = new WeakSet<object>();
+
+/** Marks `err` as the failure of a keep-alive connection that was being reused (it had read earlier responses). */
+export function markReusedConnectionError(err: unknown): void {
+  if (typeof err === 'object' && err !== null) REUSED_CONNECTION_ERRORS.add(err);
+}
+
+/**
+ * An HTTP/2 GOAWAY whose last stream id is below every stream open on the connection (RFC 9113 §6.8, §8.7: the
+ * server processed none of them). undici drops the last stream id and fails the oldest open request with its own
+ * "GOAWAY frame received" SocketError whatever it was; the connection watch puts this one in its place when the
+ * frame proves that nothing was processed. Its message and code are fixed strings, safe to log.
+ */
+export class UnprocessedGoaway extends Error {
+  readonly code = 'HTTP2_GOAWAY_UNPROCESSED';
+
+  constructor(
+    readonly http2Code: number,
+    readonly lastStreamId: number,
+  ) {
+    super(`HTTP/2 GOAWAY (code ${http2Code}, last stream ${lastStreamId}) before the request's stream`);
+    this.name = 'UnprocessedGoaway';
+  }
+}
+
+/**
+ * A broken connection or stream whose meaning the plain UPSTREAM_RESET misses; the client still sees upstream_reset
+ * (502) when it is not retried. `unprocessed`: the upstream said it did not process the request (REFUSED_STREAM, or
+ * above a GOAWAY's last stream), so any method may be repeated. `staleConnection`: a pooled keep-alive connection
+ * the upstream closed as the request went out (nginx's failure "on a cached connection"): the request may have
+ * reached it, so only one that is safe to repeat (an idempotent method with its body whole) is retried, and this
+ * retry does not count against `retries`, once per request. `blamesUpstream`: whether
+ * it feeds passive health.
+ */
+export class ConnectionFailure extends GatewayError {
+  readonly unprocessed: boolean;
+  readonly staleConnection: boolean;
+  readonly blamesUpstream: boolean;
+
+  constructor(flags: { unprocessed: boolean; staleConnection: boolean; blamesUpstream: boolean }, cause: unknown) {
+    super('UPSTREAM_RESET', { retryable: true, cause });
+    this.unprocessed = flags.unprocessed;
+    this.staleConnection = flags.staleConnection;
+    this.blamesUpstream = flags.blamesUpstream;
+  }
+}
+
+/** undici's own GOAWAY error message: the server's error code is in it, the last stream id is not. */
+const GOAWAY_MESSAGE = /^HTTP\/2: "GOAWAY" frame received with code (\d+)$/;
+
+/**
+ * The HTTP/2 failures that say whether the request was processed, or undefined. REFUSED_STREAM arrives as node's
+ * ERR_HTTP2_STREAM_ERROR (its code name only in the message), or, on undici's upgrade path, as an InformationalError
+ * (UND_ERR_INFO) naming code 7. It is load shedding (RFC 9113 §8.7: nothing was processed), not a sick upstream: it
+ * never feeds passive health. A GOAWAY with NO_ERROR is a graceful close (a restart, a connection that served its
+ * quota) and does not either; one with an error code does.
+ */
+function http2Failure(err: unknown, code: string): ConnectionFailure | undefined {
+  const message = (err as Error).message;
+  if (err instanceof UnprocessedGoaway) {
+    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: err.http2Code !== 0 }, err);
+  }
+  if ((code === 'ERR_HTTP2_STREAM_ERROR' && message.endsWith('NGHTTP2_REFUSED_STREAM')) || (code === 'UND_ERR_INFO' && message === 'HTTP/2: "stream error" received - code 7')) {
+    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: false }, err);
+  }
+  if (code === 'UND_ERR_SOCKET') {
+    const goaway = GOAWAY_MESSAGE.exec(message);
+    // The request's stream may be at or below the last stream id: it may have been processed (RFC 9110 rules).
+    if (goaway !== null) return new ConnectionFailure({ unprocessed: false, staleConnection: false, blamesUpstream: goaway[1] !== '0' }, err);
+  }
+  return undefined;
+}
+
 /** Shared: an abort carries no per-request detail, so one instance (and one stack capture) serves them all. */
 export const CLIENT_CLOSED = new GatewayError('CLIENT_CLOSED');
 
@@ -101,12 +179,20 @@ export function classifyUpstreamError(err: unknown): GatewayError {
   const violation = protocolViolation(err, code);
   if (violation !== undefined) return new GatewayError('UPSTREAM_PROTOCOL', { cause: violation });
   if (typeof code !== 'string') return new GatewayError('PROXY_ERROR', { cause: err });
+  const h2 = http2Failure(err, code);
+  if (h2 !== undefined) return h2;
   if (isClientBodyAbort(err, code)) return CLIENT_CLOSED;
   if (REQUEST_SIDE_CODES.has(code)) return new GatewayError('REQUEST_NOT_FORWARDABLE', { cause: err });
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayError('UPSTREAM_CONNECT_TIMEOUT', { retryable: true, cause: err });
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new GatewayError('UPSTREAM_TIMEOUT', { cause: err });
   if (CONNECT_CODES.has(code)) return new GatewayError('UPSTREAM_UNREACHABLE', { retryable: true, cause: err });
-  if (RESET_CODES.has(code)) return new GatewayError('UPSTREAM_RESET', { retryable: true, cause: err });
+  if (RESET_CODES.has(code)) {
+    // A reused keep-alive connection the upstream closed (FIN: undici's "other side closed"; RST: ECONNRESET, EPIPE)
+    // says nothing about the upstream, only that the connection had aged out as the request went out.
+    // ETIMEDOUT (keep-alive probes unanswered) is an unreachable upstream, reused connection or not.
+    if (code !== 'ETIMEDOUT' && REUSED_CONNECTION_ERRORS.has(err as object)) return new ConnectionFailure({ unprocessed: false, staleConnection: true, blamesUpstream: false }, err);
+    return new GatewayError('UPSTREAM_RESET', { retryable: true, cause: err });
+  }
   if (PROTOCOL_CODES.has(code) || code.startsWith('HPE_')) return new GatewayError('UPSTREAM_PROTOCOL', { cause: err });
   // UND_ERR_CLOSED / UND_ERR_DESTROYED (a pool closed by a reload or shutdown) and anything unforeseen.
   return new GatewayError('PROXY_ERROR', { cause: err });
@@ -117,6 +203,7 @@ export function classifyUpstreamError(err: unknown): GatewayError {
  * code not named here (a refused request, a client that left, a full queue, an unknown error) leaves health alone.
  */
 export function isUpstreamHealthFailure(error: GatewayError): boolean {
+  if (error instanceof ConnectionFailure) return error.blamesUpstream;
   const code = error.code;
   return (
     code === 'UPSTREAM_UNREACHABLE' ||
@@ -127,7 +214,21 @@ export function isUpstreamHealthFailure(error: GatewayError): boolean {
   );
 }
 
-/** The request never reached the upstream: repeating it elsewhere is safe whatever its method. */
+/**
+ * The request never reached the upstream, or the upstream said it did not process it (REFUSED_STREAM, a GOAWAY
+ * below its stream): repeating it is safe whatever its method.
+ */
 export function failedBeforeSending(error: GatewayError): boolean {
+  if (error instanceof ConnectionFailure) return error.unprocessed;
   return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS';
+}
+
+/** A reused keep-alive connection that failed before any response byte (see ConnectionFailure). */
+export function isStaleConnection(error: GatewayError): boolean {
+  return error instanceof ConnectionFailure && error.staleConnection;
+}
+
+/** Failures that do not blame the upstream and so may be retried on it again (another connection) when it is the only one. */
+export function sparesUpstream(error: GatewayError): boolean {
+  return error instanceof ConnectionFailure && !error.blamesUpstream;
 }
