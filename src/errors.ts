@@ -61,6 +61,11 @@ export const ERROR_CODES = {
   PLUGIN_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'internal' },
   /** An HTTP/1 request line naming HTTP/2.0: an HTTP/2 request only ever comes as an HTTP/2 stream (RFC 9110 §15.6.6). */
   HTTP_VERSION_NOT_SUPPORTED: { status: 505, message: 'HTTP Version Not Supported', source: 'client' },
+  /**
+   * Never sent (the response has begun): the client took no response bytes for `server.timeouts.request_body_chunk`
+   * while the upstream waited on it, and its connection (HTTP/2: stream) was closed. Logged, never the upstream's fault.
+   */
+  CLIENT_SEND_TIMEOUT: { status: 408, message: 'Request Timeout', source: 'client' },
   /** Not sent (the client is gone): the status nginx logs for a request whose client closed the connection. */
   CLIENT_CLOSED: { status: 499, message: 'Client Closed Request', source: 'client' },
 } as const satisfies Record<string, CodeSpec>;

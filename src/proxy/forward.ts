@@ -28,6 +28,11 @@ export interface AttemptListener {
 const BODY_TIMEOUT = new GatewayError('REQUEST_BODY_TIMEOUT', { headers: { connection: 'close' } });
 /** The same over HTTP/2, which has no Connection header (node drops it with a warning): the stream is closed instead. */
 const BODY_TIMEOUT_H2 = new GatewayError('REQUEST_BODY_TIMEOUT');
+/**
+ * Shared: the client left response bytes untaken for the send bound while the upstream was paused for it (nginx's
+ * send_timeout). Cuts the exchange: the client's connection (HTTP/2: its stream, CANCEL) and the upstream request.
+ */
+const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
 const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
 
@@ -184,8 +189,20 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #stopGuard: StopGuard | undefined = undefined;
   /** Response body bytes relayed: progress for a gRPC stream's idle guard. */
   #responseBytes = 0;
+  /**
+   * The client's socket (HTTP/2: stream) is full and the upstream paused until it drains. undici suspends its body
+   * timeout while a request is paused, so without a bound of our own a client that stops reading would hold the
+   * upstream connection for as long as it stays connected (enough of them: every other request 503 upstream_busy).
+   */
+  #awaitingDrain = false;
+  /** That bound: made on the first pause of a response, re-armed (refresh) on later ones, never per chunk. */
+  #sendTimer: NodeJS.Timeout | undefined = undefined;
 
-  /** `bodyChunkMs`: longest silence in the request body while it is forwarded (0: unguarded). */
+  /**
+   * `bodyChunkMs` (`server.timeouts.request_body_chunk`): longest silence in the request body while it is forwarded,
+   * and longest the client may leave response bytes untaken while the upstream waits on it (0: unguarded). One
+   * bound for a stalled client in either direction, as a gRPC call's guard already counts both.
+   */
   constructor(ctx: RequestContext, peer: Peer, listener: AttemptListener, sentAt: number, bodyChunkMs = 0) {
     this.#ctx = ctx;
     this.#peer = peer;
@@ -424,13 +441,45 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#responseBytes += chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', (this.#resumeOnDrain ??= () => this.controller?.resume()));
+      this.#awaitingDrain = true;
+      res.once('drain', (this.#resumeOnDrain ??= () => this.#drained()));
+      this.#armSendTimer();
     }
+  }
+
+  #drained(): void {
+    this.#awaitingDrain = false;
+    this.controller?.resume();
+  }
+
+  /** Starts the send bound (see #awaitingDrain); only on a full client buffer, nothing while the client keeps up. */
+  #armSendTimer(): void {
+    if (this.#bodyChunkMs === 0) return;
+    if (this.#sendTimer !== undefined) {
+      this.#sendTimer.refresh();
+      return;
+    }
+    this.#sendTimer = setTimeout(() => this.#onSendTimeout(), this.#bodyChunkMs);
+    this.#sendTimer.unref();
+  }
+
+  /**
+   * The client took nothing for the whole bound: abort the upstream request; onResponseError then cuts the client's
+   * connection or stream and logs CLIENT_SEND_TIMEOUT, and the driver never counts it against the upstream.
+   */
+  #onSendTimeout(): void {
+    if (this.#done || !this.#awaitingDrain) return; // drained meanwhile (a refresh re-arms it on the next pause)
+    this.#cut(SEND_TIMEOUT);
+  }
+
+  #stopSendTimer(): void {
+    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer);
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
     this.#done = true;
     this.#stopGuard?.();
+    this.#stopSendTimer();
     const ctx = this.#ctx;
     try {
       this.#endResponse(controller, parsedTrailers);
@@ -463,6 +512,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
     this.#stopGuard?.();
+    this.#stopSendTimer();
     if (this.#done) return;
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
     if (!this.#started) {
@@ -490,9 +540,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // event) is left to node: destroying it now would drop the RST_STREAM node has yet to send (node 20, measured).
     // Any other is reset with a code that says why: node's destroy() sends NO_ERROR, which RFC 9113 keeps for a
     // response already complete, and which a gRPC client reports as "Received RST_STREAM with code 0". A silent
-    // client is CANCEL (as after an early 408), an upstream that failed is INTERNAL_ERROR (as nginx sends).
+    // client is CANCEL (as after an early 408, or a client that stopped reading), an upstream that failed is
+    // INTERNAL_ERROR (as nginx sends).
     if (stream === undefined) ctx.res.destroy();
-    else if (!stream.closed) stream.close(error === BODY_TIMEOUT ? h2constants.NGHTTP2_CANCEL : h2constants.NGHTTP2_INTERNAL_ERROR);
+    else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? h2constants.NGHTTP2_CANCEL : h2constants.NGHTTP2_INTERNAL_ERROR);
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 
