@@ -109,6 +109,20 @@ function endedBodiless(ctx: RequestContext, err: Error): boolean {
   return ctx.status === 204 || ctx.status === 304 || ctx.req.method === 'HEAD';
 }
 
+/** llhttp's reason (undici's HTTPParserError message) for a Content-Length in a chunked message. */
+const LENGTH_WITH_CHUNKED = "(Content-Length can't be present with Transfer-Encoding)";
+
+/**
+ * The upstream's HTTP/1 parser refused a Content-Length *trailer*: llhttp reads trailer fields as headers, and fails
+ * the message on one, after the last chunk. RFC 9110 §6.5.1 forbids that trailer, and the gateway would drop it
+ * (headers.ts), but the response was cut although its body had arrived whole. Only the trailer section can carry it
+ * once the head is relayed (a head with both fields fails before onResponseStart): the body is complete; only the
+ * trailers are lost.
+ */
+function lengthTrailerRefused(err: Error, headDeclaredLength: boolean): boolean {
+  return !headDeclaredLength && err.name === 'HTTPParserError' && err.message.endsWith(LENGTH_WITH_CHUNKED);
+}
+
 /**
  * Runs `write` (the response head, or an upgrade's splice); a throw goes to `fail`, which answers an error while
  * nothing was sent, instead of escaping as an unhandled rejection (after an async response hook) or into undici (which
@@ -189,6 +203,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #stopGuard: StopGuard | undefined = undefined;
   /** Response body bytes relayed: progress for a gRPC stream's idle guard. */
   #responseBytes = 0;
+  /** The upstream's response head had a Content-Length (see lengthTrailerRefused). */
+  #headDeclaredLength = false;
   /**
    * The client's socket (HTTP/2: stream) is full and the upstream paused until it drains. undici suspends its body
    * timeout while a request is paused, so without a bound of our own a client that stops reading would hold the
@@ -343,6 +359,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = responseHeaders(headers);
     ctx.status = statusCode;
+    this.#headDeclaredLength = out['content-length'] !== undefined;
     if (res.destroyed || ctx.logged) {
       this.#cut(CLIENT_CLOSED); // nobody to relay to (closed, or an HTTP/2 stream reset): free the upstream connection now
       return;
@@ -520,7 +537,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     const ctx = this.#ctx;
-    if (endedBodiless(ctx, err)) {
+    if (endedBodiless(ctx, err) || lengthTrailerRefused(err, this.#headDeclaredLength)) {
       this.onResponseEnd(controller, NO_TRAILERS);
       return;
     }

@@ -156,4 +156,16 @@ describe('upstreamTrailers', () => {
     assert.equal(upstreamTrailers({}, ['x-raw', 'array']), undefined);
     assert.equal(upstreamTrailers({}, undefined), undefined);
   });
+
+  test('hop-by-hop, framing, routing, auth and response-control fields are dropped (RFC 9110 §6.5.1), the rest kept', () => {
+    const forbidden = {
+      connection: 'close', 'keep-alive': 'timeout=1', 'transfer-encoding': 'chunked', 'content-length': '999', te: 'trailers',
+      trailer: 'x', upgrade: 'h2c', host: 'evil', 'set-cookie': ['a=1'], authorization: 'Bearer x', 'www-authenticate': 'Basic',
+      'cache-control': 'no-store', location: '/x', 'content-type': 'text/html', 'content-encoding': 'gzip', 'retry-after': '1',
+    };
+    const kept = { 'x-checksum': 'abc', 'grpc-status': '0', 'grpc-message': 'ok', 'server-timing': 'db;dur=1', 'x-dup': ['1', '2'] };
+    assert.deepEqual(upstreamTrailers({ ...forbidden, ...kept }, undefined), kept);
+    assert.deepEqual(upstreamTrailers({}, { ...forbidden, 'Content-Length': '1', ...kept }), kept);
+    assert.equal(upstreamTrailers(forbidden, undefined), undefined, 'nothing left: no trailers at all');
+  });
 });

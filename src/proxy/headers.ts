@@ -105,18 +105,45 @@ export function upstreamRequestHeaders(
 }
 
 /**
- * The trailers of an upstream response. undici 7 hands an HTTP/2 upstream's trailers to new-style handlers as an
- * empty object (its unwrap handler parses the h2 trailer object as if it were a raw header array), while the
- * controller keeps the original in `rawTrailers`: take them from there when the parsed set is empty.
+ * Fields never relayed as trailers. RFC 9110 §6.5.1: a trailer may not carry what has to be known before the
+ * content, "message framing, routing, authentication, request modifiers, response controls, or content format", and
+ * a recipient must not merge such a field into the header section; §6.5.2 leaves discarding it to the recipient.
+ * Relayed, they did harm: a Content-Length trailer made node cut a complete chunked response, and Connection,
+ * Keep-Alive or Transfer-Encoding reached the client as if they described its connection.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  // hop-by-hop (RFC 9110 §7.6.1), and HTTP/2's connection-specific fields
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+  // framing and content format
+  'content-length', 'content-range', 'content-type', 'content-encoding',
+  // routing
+  'host', 'location',
+  // authentication and state
+  'authorization', 'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'authentication-info',
+  'proxy-authentication-info', 'cookie', 'set-cookie',
+  // request modifiers
+  'expect', 'max-forwards', 'range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range',
+  // response controls (caching, redirection, retry)
+  'age', 'cache-control', 'expires', 'pragma', 'date', 'vary', 'retry-after',
+]);
+
+/**
+ * The trailers of an upstream response that may go on to the client (FORBIDDEN_TRAILERS and pseudo-headers left
+ * out), or undefined when none may. undici 7 hands an HTTP/2 upstream's trailers to new-style handlers as an empty
+ * object (its unwrap handler parses the h2 trailer object as if it were a raw header array), while the controller
+ * keeps the original in `rawTrailers`: taken from there when the parsed set is empty. Runs only at the end of a
+ * response, and copies only when it has trailers.
  */
 export function upstreamTrailers(parsed: Readonly<Record<string, string | string[] | undefined>> | undefined, raw: unknown): Record<string, string | string[]> | undefined {
-  if (parsed !== undefined && Object.keys(parsed).length > 0) return parsed as Record<string, string | string[]>;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  let source: Readonly<Record<string, unknown>>;
+  if (parsed !== undefined && Object.keys(parsed).length > 0) source = parsed;
+  else if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) source = raw as Readonly<Record<string, unknown>>;
+  else return undefined;
   const out: Record<string, string | string[]> = {};
   let any = false;
-  for (const name of Object.keys(raw)) {
-    const value = (raw as Record<string, unknown>)[name];
-    if (name.startsWith(':') || (typeof value !== 'string' && !Array.isArray(value))) continue;
+  for (const name of Object.keys(source)) {
+    const value = source[name];
+    if (name.startsWith(':') || FORBIDDEN_TRAILERS.has(name.toLowerCase()) || (typeof value !== 'string' && !Array.isArray(value))) continue;
     out[name] = value as string | string[];
     any = true;
   }
