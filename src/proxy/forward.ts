@@ -33,6 +33,34 @@ const BODY_TIMEOUT_H2 = new GatewayError('REQUEST_BODY_TIMEOUT');
  * send_timeout). Cuts the exchange: the client's connection (HTTP/2: its stream, CANCEL) and the upstream request.
  */
 const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
+/**
+ * The cause logged for a gRPC response that ended without grpc-status (its code names what was wrong; describeCause
+ * logs name and code, never a message).
+ */
+class GrpcStatusMissing extends Error {
+  readonly code = 'GRPC_STATUS_MISSING';
+  constructor() {
+    super('gRPC response ended without grpc-status');
+    this.name = 'GrpcStatusMissing';
+  }
+}
+
+/**
+ * Shared: a gRPC response ended without grpc-status. gRPC requires one, in the trailers or a trailers-only head
+ * (PROTOCOL-HTTP2.md): a call that ends without it did not complete. That is how an HTTP/2 upstream's reset
+ * mid-response can reach the gateway: node's http2 server sends END_STREAM before the RST_STREAM of stream.close(code),
+ * and nghttp2 drops a RST_STREAM for a stream already closed, so undici reports a clean end. Relayed as it came, the
+ * client got END_STREAM without a status; it is an upstream failure mid-response instead (its stream reset with
+ * INTERNAL_ERROR, or an error answer while nothing was sent).
+ */
+const GRPC_WITHOUT_STATUS = new GatewayError('UPSTREAM_PROTOCOL', { cause: new GrpcStatusMissing() });
+
+/** A gRPC response content type (application/grpc, +proto, ;charset): not gRPC-Web, which carries its status in the body. */
+function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc') && !type.startsWith('application/grpc-web');
+}
+
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
 const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
 
@@ -205,6 +233,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #responseBytes = 0;
   /** The upstream's response head had a Content-Length (see lengthTrailerRefused). */
   #headDeclaredLength = false;
+  /** The upstream's response headers as relayed (a reference, kept for the end: is it gRPC, had it a status). */
+  #responseHead: OutgoingHttpHeaders | undefined = undefined;
   /**
    * The client's socket (HTTP/2: stream) is full and the upstream paused until it drains. undici suspends its body
    * timeout while a request is paused, so without a bound of our own a client that stops reading would hold the
@@ -360,6 +390,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const out = responseHeaders(headers);
     ctx.status = statusCode;
     this.#headDeclaredLength = out['content-length'] !== undefined;
+    this.#responseHead = out;
     if (res.destroyed || ctx.logged) {
       this.#cut(CLIENT_CLOSED); // nobody to relay to (closed, or an HTTP/2 stream reset): free the upstream connection now
       return;
@@ -494,6 +525,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
+    if (!this.#done && this.#grpcStatusMissing(controller, parsedTrailers)) {
+      this.onResponseError(controller, GRPC_WITHOUT_STATUS);
+      return;
+    }
     this.#done = true;
     this.#stopGuard?.();
     this.#stopSendTimer();
@@ -508,6 +543,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       answerError(ctx, refused(err));
     }
     this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  /** A gRPC response whose head had no grpc-status (not trailers-only) and whose trailers have none either. */
+  #grpcStatusMissing(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+    const head = this.#responseHead;
+    if (head === undefined || head['grpc-status'] !== undefined || !isGrpcResponse(head)) return false;
+    const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
+    return trailers?.['grpc-status'] === undefined;
   }
 
   #endResponse(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
