@@ -185,16 +185,16 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
       assert.ok(Math.abs(expiresAt - (Date.now() + 3650 * 86_400_000)) < 60_000);
     });
 
-    test('CLI api-keys create --expires-in past the cap: refused like any invalid value (exit 1), nothing stored', async () => {
+    test('CLI api-keys create --expires-in past the cap: refused like any invalid value (exit 2, bad usage), nothing stored', async () => {
       const name = `cli-overflow-${randomBytes(3).toString('hex')}`;
       for (const value of ['99999999999d', '3651d']) {
         const res = await cli(['api-keys', 'create', name, '--expires-in', value]);
-        assert.equal(res.code, 1, res.stdout + res.stderr);
-        assert.match(res.stderr, /expires_in/);
+        assert.equal(res.code, 2, res.stdout + res.stderr);
+        assert.match(res.stderr, /expires-in/);
         assert.equal(res.stdout, '');
       }
       const invalid = await cli(['api-keys', 'create', name, '--expires-in', 'soon']);
-      assert.equal(invalid.code, 1, 'the same exit code as another invalid value');
+      assert.equal(invalid.code, 2, 'the same exit code as another invalid value');
       const list = (await admin.get('/admin/api-keys')).json<{ api_keys: { name: string }[] }>().api_keys;
       assert.ok(!list.some((k) => k.name === name));
     });
