@@ -130,12 +130,18 @@ export function toGatewayError(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('INTERNAL', { cause: err });
 }
 
-/** A short, secret-free description of an error's cause for log lines: its class and code, never its full message chain. */
-export function describeCause(err: unknown): string | undefined {
+/**
+ * A short, secret-free description of an error's cause for log lines: its class and code, never a message. A wrapper
+ * without a code of its own (StoreUnavailableError, KvUnavailableError) names what it wraps, up to three levels:
+ * "StoreUnavailableError <- SqliteError(SQLITE_READONLY)" says why, where the class alone did not.
+ */
+export function describeCause(err: unknown, depth = 0): string | undefined {
   if (err === undefined || err === null) return undefined;
   if (err instanceof Error) {
     const code = (err as Error & { code?: unknown }).code;
-    return typeof code === 'string' ? `${err.name}(${code})` : err.name;
+    if (typeof code === 'string') return `${err.name}(${code})`;
+    if (err.cause instanceof Error && depth < 3) return `${err.name} <- ${describeCause(err.cause, depth + 1)!}`;
+    return err.name;
   }
   return typeof err;
 }

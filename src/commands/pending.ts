@@ -15,10 +15,8 @@ export const EXIT_REVOCATION_PENDING = 3;
  */
 export function reportPropagation(propagation: Propagation, done: string, retry: string): number {
   if (propagation.state === 'done') return 0;
-  const cause = propagation.cause;
-  const inner = cause instanceof Error && cause.cause !== undefined ? ` <- ${describeCause(cause.cause)}` : '';
   process.stderr.write(
-    `portcullis: ${done}, but its revocation did not reach Redis (${describeCause(cause)}${inner}): running gateways ` +
+    `portcullis: ${done}, but its revocation did not reach Redis (${describeCause(propagation.cause)}): running gateways ` +
       `refuse the credentials once Redis answers again (each applies the change log within a second); ` +
       `run "portcullis ${retry}" to retry it now\n`,
   );

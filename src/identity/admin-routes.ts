@@ -102,7 +102,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       return;
     }
     logger.warn(
-      { method: req.method, path: new URL(req.url ?? '/', 'http://admin').pathname, target_id: propagation.targetId, cause: causeChain(propagation.cause) },
+      { method: req.method, path: new URL(req.url ?? '/', 'http://admin').pathname, target_id: propagation.targetId, cause: describeCause(propagation.cause) },
       EVENTS.revocationPending,
     );
     json(res, 202, { ...body, revocation: 'pending', warning: REVOCATION_PENDING_WARNING });
@@ -175,7 +175,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       req.resume();
       const error = toAdminError(err);
       if (error.status >= 500) {
-        logger.error({ method, path, status: error.status, code: error.publicCode, cause: causeChain(err) }, EVENTS.adminError);
+        logger.error({ method, path, status: error.status, code: error.publicCode, cause: describeCause(err) }, EVENTS.adminError);
       }
       sendAdminError(res, error);
     }
@@ -202,12 +202,6 @@ function parseListQuery(params: URLSearchParams): { email?: string; cursor?: str
 }
 
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
-/** "StoreUnavailableError <- Error(ECONNREFUSED)": each cause's class and code, two levels deep, no message. */
-function causeChain(err: unknown): string | undefined {
-  const inner = err instanceof Error ? err.cause : undefined;
-  return inner === undefined ? describeCause(err) : `${describeCause(err)} <- ${describeCause(inner)}`;
-}
 
 function safeDecode(segment: string): string {
   try {

@@ -67,10 +67,13 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
   try {
     const db = new Database(file, { fileMustExist: !create });
     db.pragma('journal_mode = WAL');
-    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    // No waiting inside SQLite: its busy handler sleeps on the calling thread, which is the event loop, so a write
+    // lock held by another process (the CLI, a second gateway, a backup) froze every request for up to 5 s. A busy
+    // step is retried from a timer instead (#run), within the same budget.
+    db.pragma('busy_timeout = 0');
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
-    return new SqliteUserStore(db, file);
+    return new SqliteUserStore(db, file, Math.trunc(options.busyTimeoutMs ?? 5000));
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });
   }
@@ -84,9 +87,13 @@ export class SqliteUserStore implements UserStore {
   readonly #file: string;
   #closed = false;
 
-  constructor(db: Database.Database, file = '(unnamed)') {
+  /** How long a step may keep retrying while another connection holds the write lock (SQLITE_BUSY). */
+  readonly #busyBudgetMs: number;
+
+  constructor(db: Database.Database, file = '(unnamed)', busyBudgetMs = 5000) {
     this.#db = db;
     this.#file = file;
+    this.#busyBudgetMs = busyBudgetMs;
     this.#identity = new SqliteIdentity({
       stmt: (sql) => this.#stmt(sql),
       immediate: (step) => db.transaction(step).immediate(),
@@ -95,7 +102,7 @@ export class SqliteUserStore implements UserStore {
 
   async migrate(): Promise<void> {
     assertOrdered(sqliteMigrations);
-    this.#run(() => {
+    await this.#run(() => {
       const db = this.#db;
       db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
@@ -112,13 +119,17 @@ export class SqliteUserStore implements UserStore {
             Date.now(),
           );
         }
+        // A write on every start, even with nothing to migrate: a file SQLite could open only read-only (permissions,
+        // an immutable file, a read-only mount) is refused here (SQLITE_READONLY) instead of starting a gateway that
+        // reports ready and answers every login 503. The header's user_version mirrors the schema version.
+        db.pragma(`user_version = ${sqliteMigrations.at(-1)?.version ?? 0}`);
       }).immediate();
     });
   }
 
   /** Throws StoreNotReadyError unless every migration this version knows has been applied; changes nothing. */
   async checkMigrated(): Promise<void> {
-    const current = this.#run(() => {
+    const current = await this.#run(() => {
       const table = this.#stmt("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
       if (table === undefined) return undefined;
       return (this.#stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? undefined;
@@ -130,16 +141,16 @@ export class SqliteUserStore implements UserStore {
   async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
     const createdAt = Date.now();
     const email = normalizeEmail(user.email);
-    try {
-      this.#open();
-      this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)')
-        .run(user.id, email, user.passwordHash, createdAt);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
-        throw new EmailTakenError();
+    await this.#run(() => {
+      try {
+        this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.id, email, user.passwordHash, createdAt);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
+          throw new EmailTakenError();
+        }
+        throw err;
       }
-      throw new StoreUnavailableError({ cause: err });
-    }
+    });
     return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null };
   }
 
@@ -285,7 +296,7 @@ export class SqliteUserStore implements UserStore {
   }
 
   async recordChange(change: ChangeInput): Promise<void> {
-    this.#run(() => this.#identity.recordChange(change));
+    await this.#run(() => this.#identity.recordChange(change));
   }
 
   async identityTotals(now: Date): Promise<IdentityTotals> {
@@ -310,7 +321,7 @@ export class SqliteUserStore implements UserStore {
   }
 
   async recordApiKeyUse(uses: ReadonlyMap<string, Date>): Promise<void> {
-    if (uses.size > 0) this.#run(() => this.#identity.recordApiKeyUse(uses));
+    if (uses.size > 0) await this.#run(() => this.#identity.recordApiKeyUse(uses));
   }
 
   async readChanges(afterSeq: number, notBefore: Date, limit: number): Promise<readonly ChangeRecord[]> {
@@ -326,7 +337,7 @@ export class SqliteUserStore implements UserStore {
   }
 
   async ping(): Promise<void> {
-    this.#run(() => this.#stmt('SELECT 1').get());
+    await this.#run(() => this.#stmt('SELECT 1').get());
   }
 
   async close(): Promise<void> {
@@ -351,16 +362,31 @@ export class SqliteUserStore implements UserStore {
     if (this.#closed || !this.#db.open) throw new StoreUnavailableError();
   }
 
-  /** Runs a synchronous database step; any driver error becomes StoreUnavailableError (no SQL leaves the adapter). */
-  #run<T>(step: () => T): T {
-    this.#open();
-    try {
-      return step();
-    } catch (err) {
-      if (err instanceof StoreUnavailableError || err instanceof InvalidCursorError) throw err;
-      throw new StoreUnavailableError({ cause: err });
+  /**
+   * Runs a synchronous database step; any driver error becomes StoreUnavailableError (no SQL leaves the adapter).
+   * A step refused because another connection holds the write lock (SQLITE_BUSY) changed nothing (a transaction is
+   * rolled back whole), so it is run again after a pause that doubles from 1 ms to 50 ms, until the busy budget is
+   * spent: the event loop serves requests meanwhile.
+   */
+  async #run<T>(step: () => T): Promise<T> {
+    const deadline = performance.now() + this.#busyBudgetMs;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      this.#open();
+      try {
+        return step();
+      } catch (err) {
+        if (err instanceof StoreUnavailableError || err instanceof InvalidCursorError || err instanceof EmailTakenError) throw err;
+        if (!isBusy(err) || performance.now() + pause > deadline) throw new StoreUnavailableError({ cause: err });
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY…): another connection's lock. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 function normalizeEmail(email: string): string {
