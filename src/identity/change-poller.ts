@@ -161,7 +161,8 @@ export class ChangePoller {
   /** Idempotent: the stores keep the latest revocation time, and a key revocation is a flag. */
   async #revoke(kv: Pick<KvStore, 'revokeSubject' | 'revoke'>, change: ChangeRecord): Promise<void> {
     const at = change.at.getTime();
-    if (change.action === 'revoke_api_key') await kv.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS);
+    // A replay: no replica wait, no unreplicated count (the action itself did both, once).
+    if (change.action === 'revoke_api_key') await kv.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS, true);
     else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now());
   }
 }

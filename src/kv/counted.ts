@@ -40,8 +40,8 @@ export class CountedKvStore implements KvStore {
     }
   }
 
-  revoke(tokenId: string, expiresAtMs: number): Promise<void> {
-    return this.#inner.revoke(tokenId, expiresAtMs).catch(this.#rejected);
+  revoke(tokenId: string, expiresAtMs: number, replay?: boolean): Promise<void> {
+    return this.#inner.revoke(tokenId, expiresAtMs, replay).catch(this.#rejected);
   }
 
   revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {

@@ -49,8 +49,12 @@ export class KvValueError extends Error {
 export interface KvStore {
   /** Takes one token from bucket `key` (created full). Its state expires once the bucket would be full again. */
   take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
-  /** Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. */
-  revoke(tokenId: string, expiresAtMs: number): Promise<void>;
+  /**
+   * Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. Redis waits
+   * for a replica to confirm it and counts an unconfirmed one, unless `replay` (a revocation written before, applied
+   * again from the change log: every gateway replays each one, so it would be waited for and counted once per gateway).
+   */
+  revoke(tokenId: string, expiresAtMs: number, replay?: boolean): Promise<void>;
   /**
    * True when `tokenId` was revoked and has not yet expired, or, when `subject` is given, when every credential of
    * that subject issued at or before a time ≥ `issuedAtMs` was revoked (revokeSubject). One round trip in Redis.

@@ -78,7 +78,8 @@ export class MemoryKvStore implements KvStore {
     return step.result;
   }
 
-  async revoke(tokenId: string, expiresAtMs: number): Promise<void> {
+  /** `_replay` changes nothing here: one process, no replica to wait for. */
+  async revoke(tokenId: string, expiresAtMs: number, _replay?: boolean): Promise<void> {
     if (expiresAtMs > Date.now()) this.#revoked.set(tokenId, expiresAtMs);
   }
 

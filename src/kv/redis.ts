@@ -191,12 +191,13 @@ export class RedisKvStore implements KvStore {
    * `onUnreplicatedRevocation` counts it. A single server with no replica is not counted: there is none to wait
    * for. Rejects (KvUnavailableError) only when the write itself failed.
    */
-  async revoke(tokenId: string, expiresAtMs: number): Promise<void> {
+  async revoke(tokenId: string, expiresAtMs: number, replay = false): Promise<void> {
     const ttl = Math.ceil(expiresAtMs - Date.now());
     if (ttl <= 0) return; // already expired: nothing to remember
     const key = revokedKey(this.#prefix, tokenId);
     const durable = await this.#durableConnection();
     await this.#command(durable, key, ['SET', key, '1', 'PX', String(ttl)]);
+    if (replay) return;
     let confirmed: 'replica' | 'no-replica' | 'unconfirmed';
     try {
       // Only after the SET: had it been redirected (MOVED after a failover), the client now routes ROLE and WAIT

@@ -1,7 +1,8 @@
 // Runs the KvStore contract against a Redis Cluster of our own (3 masters + 3 replicas), two stores sharing it;
 // the key-layout and live-resharding suites use the same cluster (one start-up for the three).
-import { after, before } from 'node:test';
-import { createCluster } from 'redis';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient, createCluster } from 'redis';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey } from '../../src/kv/redis-keys.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
@@ -59,3 +60,32 @@ kvStoreContract(
 
 clusterLayoutSuite(running, skip);
 clusterReshardSuite(running, skip);
+
+// The change poller of every gateway replays each revocation of the change log (the catch-up for one Redis refused
+// when it was made). A replay went through the whole durable path: ROLE and WAIT for a replica per gateway and per
+// start, each unconfirmed one counted again in portcullis_revocations_unreplicated_total.
+test('a replayed revocation is written without a replica wait; a new one still waits', { skip }, async () => {
+  const seeds = running().seeds;
+  const store = createRedisKvStore({ cluster: seeds, keyPrefix: uniquePrefix('replay'), commandTimeoutMs: 2_000 });
+  const nodes = seeds.map((url) => createClient({ url }));
+  const waits = async (): Promise<number> => {
+    let total = 0;
+    for (const node of nodes) {
+      const stats = await node.sendCommand<string>(['INFO', 'commandstats']);
+      total += Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    }
+    return total;
+  };
+  try {
+    await Promise.all(nodes.map((n) => n.connect()));
+    await untilAnswering(store);
+    const before = await waits();
+    await store.revoke('replayed-token', Date.now() + 60_000, true);
+    assert.equal(await store.isRevoked('replayed-token'), true);
+    assert.equal(await waits(), before, 'no WAIT for a replay');
+    await store.revoke('fresh-token', Date.now() + 60_000);
+    assert.equal(await waits(), before + 1, 'one WAIT for a new revocation');
+  } finally {
+    await Promise.allSettled([store.close(), ...nodes.map((n) => n.close())]);
+  }
+});
