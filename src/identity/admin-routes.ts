@@ -102,7 +102,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       return;
     }
     logger.warn(
-      { method: req.method, path: new URL(req.url ?? '/', 'http://admin').pathname, target_id: propagation.targetId, cause: describeCause(propagation.cause) },
+      { method: req.method, path: pathTemplate(pathOf(req)), target_id: propagation.targetId, cause: describeCause(propagation.cause) },
       EVENTS.revocationPending,
     );
     json(res, 202, { ...body, revocation: 'pending', warning: REVOCATION_PENDING_WARNING });
@@ -175,7 +175,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       req.resume();
       const error = toAdminError(err);
       if (error.status >= 500) {
-        logger.error({ method, path, status: error.status, code: error.publicCode, cause: describeCause(err) }, EVENTS.adminError);
+        logger.error({ method, path: pathTemplate(path), status: error.status, code: error.publicCode, cause: describeCause(err) }, EVENTS.adminError);
       }
       sendAdminError(res, error);
     }
@@ -202,6 +202,22 @@ function parseListQuery(params: URLSearchParams): { email?: string; cursor?: str
 }
 
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * The path as logged: its id segment (an id, or the email the API accepts in its place) as `{id}`, so that no log
+ * line carries an email (the audit lines' rule): `/admin/users/{id}/disable`.
+ */
+function pathTemplate(path: string): string {
+  const parts = path.split('/');
+  if (parts.length >= 4 && parts[3] !== '') parts[3] = '{id}';
+  return parts.join('/');
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
 
 function safeDecode(segment: string): string {
   try {

@@ -271,6 +271,12 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
         assert.equal(line.status, res.status);
         assert.equal(typeof line.cause, 'string');
         assert.doesNotMatch(JSON.stringify(line), /users_gone|relation|SELECT|no such table/i);
+        // The API takes an email in place of an id: the line names the route, never the email.
+        const email = `logged-${randomBytes(3).toString('hex')}@example.com`;
+        assert.ok((await admin.post(`/admin/users/${encodeURIComponent(email)}/disable`)).status >= 500);
+        const byEmail = () => gw.logs.find((l) => l.msg === 'Admin Request Error' && l.path === '/admin/users/{id}/disable');
+        await waitFor(() => byEmail() !== undefined, 'the Admin Request Error line of the action');
+        assert.ok(!JSON.stringify(gw.logs).includes(email.split('@')[0]!), 'no log line holds the email');
       } finally {
         await rename('users_gone', 'users');
       }
