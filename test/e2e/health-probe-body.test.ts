@@ -41,7 +41,9 @@ async function gatewayFor(ports: number[]): Promise<InProcessGateway> {
   const gw = await startInProcess({
     load_balancing: {
       upstreams: ports.map((port, i) => ({ name: `b${i + 1}`, address: '127.0.0.1', port })),
-      health_check: { enabled: true, path: '/health', interval: '100ms', timeout: '300ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+      // A timeout far above any event-loop stall of a loaded CI machine (gateway, backends and test share one
+      // process): only a body that never completes can miss it.
+      health_check: { enabled: true, path: '/health', interval: '200ms', timeout: '1500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
     },
   });
   gateways.push(gw);
@@ -62,16 +64,17 @@ test('a health body that trickles past the probe timeout, or stalls after the he
   assert.equal(unhealthy(gw, a) || unhealthy(gw, b) || unhealthy(gw, c), false, 'all healthy while answering');
   trickle = 'trickle';
   stall = 'stall';
-  await waitFor(() => unhealthy(gw, a), 'the trickling backend marked unhealthy', 5_000);
-  await waitFor(() => unhealthy(gw, b), 'the stalled backend marked unhealthy', 5_000);
+  await waitFor(() => unhealthy(gw, a), 'the trickling backend marked unhealthy', 10_000);
+  await waitFor(() => unhealthy(gw, b), 'the stalled backend marked unhealthy', 10_000);
   assert.equal(unhealthy(gw, c), false);
   trickle = 'ok';
-  await waitFor(() => gw.logs.some((l) => l.msg === 'Upstream Up' && l.upstream === `127.0.0.1:${a}`), 'recovery once it answers whole');
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Upstream Up' && l.upstream === `127.0.0.1:${a}`), 'recovery once it answers whole', 10_000);
 });
 
 test('a complete health answer larger than undici dump()\'s 128 KB cap stays healthy', async () => {
   const big = await healthBackend(() => 'big');
   const gw = await gatewayFor([big]);
-  await sleep(800);
+  // Past the probe timeout, several probes in.
+  await sleep(2_500);
   assert.equal(unhealthy(gw, big), false);
 });

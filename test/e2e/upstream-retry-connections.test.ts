@@ -136,11 +136,10 @@ describe('a reused keep-alive connection the upstream closed as the request went
     });
     const port = await listening(server);
     const gw = await gateway({ load_balancing: { retries: 1, upstreams: [{ name: 'only', address: '127.0.0.1', port }] } });
-    const started = Date.now();
     const res = await send(`${gw.url}/x`, 'GET');
     assert.equal(res.status, 502);
     assert.equal(JSON.parse(res.text).code, 'upstream_reset');
-    assert.ok(Date.now() - started < 2_000);
+    // Fast means one attempt, not a series of them: counted, not timed (a loaded machine's clock says little).
     assert.equal(accepted, 1, 'no retry on the only upstream for a failure that blames it');
     assert.equal(count(gw, 'Upstream Down'), 1);
   });
