@@ -55,6 +55,7 @@ export function readConfigSnapshot(path: string, env: NodeJS.ProcessEnv = proces
 // The messages between the primary and a worker (node:cluster's IPC; its own messages never reach these handlers).
 const HELLO = 'portcullis:hello'; // worker → primary: which config do I start with?
 const START = 'portcullis:start'; // primary → worker: this one (the answer to HELLO)
+const READY = 'portcullis:ready'; // worker → primary: my gateway runs; I apply APPLYs at once from now on
 const APPLY = 'portcullis:apply'; // primary → worker: reload to this config, then answer APPLIED
 const APPLIED = 'portcullis:applied'; // worker → primary: the outcome of an APPLY
 const RELOAD = 'portcullis:reload'; // worker → primary: reload every worker (its POST /reload or SIGHUP)
@@ -62,6 +63,7 @@ const RELOADED = 'portcullis:reloaded'; // primary → worker: the outcome of it
 
 type ToPrimary =
   | { readonly type: typeof HELLO }
+  | { readonly type: typeof READY }
   | { readonly type: typeof APPLIED; readonly seq: number; readonly ok: boolean; readonly reason?: string }
   | { readonly type: typeof RELOAD; readonly id: number };
 
@@ -76,33 +78,84 @@ function typed(message: unknown): { readonly type: unknown } | undefined {
 
 const ignore = (): void => undefined;
 
+/**
+ * What a worker's own bounds leave unbounded in a reload: parsing the config, reading certificate files, building
+ * the route table, on a machine that may be busy serving. Generous, because missing the deadline gets the worker
+ * killed; short enough that a stuck worker is found and replaced within seconds, not minutes.
+ */
+const APPLY_MARGIN_MS = 10_000;
+
+/**
+ * How long the primary waits for a serving worker to apply `config` before it counts the worker as stuck. Everything
+ * slow in a worker's reload is bounded by the worker itself: each plugin's import (middleware.plugin_load_timeout) and
+ * then its create() (middleware.plugin_timeout), one plugin after the other, and on a failure the close() of those it
+ * created (plugin_timeout, together). A worker whose event loop runs answers within that, even if only to refuse; one
+ * that has not answered after it plus APPLY_MARGIN_MS is not running its event loop (stopped, in an endless
+ * synchronous loop, swapping), so it serves no requests either. A fixed 30 s would be too short for a config whose
+ * plugins legitimately take their full import budget, and far too long for the usual config without plugins.
+ */
+export function applyDeadlineMs(config: Config): number {
+  const { plugin_load_timeout: importMs, plugin_timeout: hookMs } = config.middleware;
+  return config.plugins.length * (importMs + hookMs) + hookMs + APPLY_MARGIN_MS;
+}
+
 /** How one worker took an APPLY. */
-type Answer = { readonly outcome: 'applied' } | { readonly outcome: 'refused'; readonly reason: string } | { readonly outcome: 'gone' };
+type Answer =
+  | { readonly outcome: 'applied' }
+  | { readonly outcome: 'refused'; readonly reason: string }
+  | { readonly outcome: 'gone' }
+  /** No answer within applyDeadlineMs: the worker is being replaced. */
+  | { readonly outcome: 'late'; readonly reason: string };
+
+/**
+ * Why the primary ends a worker: it stopped answering (run-gateway.ts sends SIGKILL: it would not act on SIGTERM
+ * either), or it answers but cannot run the accepted config (SIGTERM: it drains its requests).
+ */
+export type Replacement = 'unresponsive' | 'out-of-step';
+
+/** A worker handed its start config. */
+interface Member {
+  readonly worker: Worker;
+  /** Its gateway runs (READY), and it has been brought to the accepted config: reload rounds include it. */
+  serving: boolean;
+  /** The config it runs, or will once its queued APPLYs are applied. */
+  given: CheckedConfig;
+}
 
 /**
  * The primary's side: the accepted config, the workers running it, and reload rounds. A reload is read and checked
- * here first (file, schema, restart-only settings: one "Config Rejected" line, nothing sent); then every running
- * worker applies it. If some worker refuses (a certificate or plugin it could not load), the workers that applied it
- * are put back on the accepted config, so all of them run one config either way.
+ * here first (file, schema, restart-only settings: one "Config Rejected" line, nothing sent); then every serving
+ * worker applies it. If some worker refuses (a certificate or plugin it could not load) or does not answer in time
+ * (applyDeadlineMs), the workers that applied it are put back on the accepted config, so all of them run one config
+ * either way; a worker that did not answer, or cannot be put back, is replaced (its replacement starts from the
+ * accepted config). A worker that starts while a round runs is not held up by it: it starts from the accepted config
+ * at once, and is brought to the round's outcome once both it serves and the round has ended.
  */
 export class ConfigOwner {
   readonly #path: string;
   readonly #logger: Logger;
+  readonly #replace: (worker: Worker, why: Replacement) => void;
   #accepted: CheckedConfig;
-  /** Workers handed a config (at their start): the ones a reload must reach. */
-  readonly #running = new Map<number, Worker>();
-  /** The round of APPLYs under way; a worker asking for its start config meanwhile waits for its outcome. */
-  #round: Promise<unknown> | undefined;
+  /** Workers handed a config (at their start), by cluster id: the ones a reload must reach once they serve. */
+  readonly #members = new Map<number, Member>();
+  /**
+   * Reload rounds and the bringing of newly serving workers up to date, one at a time: each APPLY goes to a worker
+   * with nothing queued before it (so its deadline measures that one reload), and a worker joins rounds only on
+   * the config every other member runs.
+   */
+  readonly #turn = serialized();
   #seq = 0;
   /** Answers awaited, by worker id then APPLY sequence number. */
   readonly #awaited = new Map<number, Map<number, (answer: Answer) => void>>();
   /** Reloads every worker: one at a time, coalesced as a single gateway's file reloads are (server.ts). */
   readonly reload: () => Promise<ReloadResult>;
 
-  constructor(path: string, accepted: CheckedConfig, logger: Logger) {
+  /** `replace` ends a worker; the primary's restart logic starts its replacement once it has exited. */
+  constructor(path: string, accepted: CheckedConfig, logger: Logger, replace: (worker: Worker, why: Replacement) => void) {
     this.#path = path;
     this.#accepted = accepted;
     this.#logger = logger;
+    this.#replace = replace;
     this.reload = coalesced(() => this.#reloadNow(), logger);
   }
 
@@ -114,7 +167,8 @@ export class ConfigOwner {
   /** A worker's message (anything not ours is ignored). */
   onMessage(worker: Worker, message: unknown): void {
     const m = typed(message) as ToPrimary | undefined;
-    if (m?.type === HELLO) void this.#handStart(worker);
+    if (m?.type === HELLO) this.#handStart(worker);
+    else if (m?.type === READY) void this.#turn(() => this.#bringUpToDate(worker.id));
     else if (m?.type === APPLIED) this.#answer(worker.id, m.seq, m.ok ? { outcome: 'applied' } : { outcome: 'refused', reason: m.reason ?? 'refused' });
     else if (m?.type === RELOAD) {
       this.reload().then(
@@ -126,18 +180,36 @@ export class ConfigOwner {
 
   /** A worker exited: it no longer runs anything, and the answers it owed will not come. */
   onExit(worker: Worker): void {
-    this.#running.delete(worker.id);
+    this.#members.delete(worker.id);
     const awaited = this.#awaited.get(worker.id);
     this.#awaited.delete(worker.id);
     for (const settle of awaited?.values() ?? []) settle({ outcome: 'gone' });
   }
 
-  /** Answers HELLO once no round is under way, so a worker never starts on a config that a round then replaces. */
-  async #handStart(worker: Worker): Promise<void> {
-    while (this.#round !== undefined) await this.#round.catch(ignore);
+  /**
+   * Answers HELLO at once, with the accepted config, even while a round runs: a round can take up to its deadline,
+   * and a crashed worker's replacement waiting behind it would leave the gateway short of a worker all that time.
+   */
+  #handStart(worker: Worker): void {
     if (!worker.isConnected()) return;
-    this.#running.set(worker.id, worker);
+    this.#members.set(worker.id, { worker, serving: false, given: this.#accepted });
     send(worker, { type: START, ...this.#accepted.snapshot });
+  }
+
+  /**
+   * A worker serves (a turn of its own, so after any round under way): it is brought to the accepted config if a
+   * round changed that since its start, and takes part in rounds from then on.
+   */
+  async #bringUpToDate(workerId: number): Promise<void> {
+    const member = this.#members.get(workerId);
+    if (member === undefined) return; // exited, or being replaced
+    if (member.given !== this.#accepted) {
+      const answer = await this.#apply(member, this.#accepted);
+      if (answer.outcome === 'refused') this.#drop(member, 'out-of-step', `could not apply the accepted config: ${answer.reason}`);
+      else if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
+      if (answer.outcome !== 'applied') return;
+    }
+    member.serving = true;
   }
 
   async #reloadNow(): Promise<ReloadResult> {
@@ -154,43 +226,72 @@ export class ConfigOwner {
       this.#logger.error({ reason: err.message }, EVENTS.configRejected);
       return { ok: false, reason: err.message };
     }
-    const round = this.#roundTo(next);
-    this.#round = round;
-    try {
-      return await round;
-    } finally {
-      this.#round = undefined;
-    }
+    return this.#turn(() => this.#roundTo(next));
   }
 
   async #roundTo(next: CheckedConfig): Promise<ReloadResult> {
-    const workers = [...this.#running.values()];
-    const answers = await Promise.all(workers.map((worker) => this.#apply(worker, next.snapshot)));
-    const refused = answers.find((a): a is Extract<Answer, { outcome: 'refused' }> => a.outcome === 'refused');
-    // No worker refused (none may have answered at all: every one died meanwhile): the new config is the one that
+    const members = [...this.#members.values()].filter((m) => m.serving);
+    const answers = await Promise.all(members.map((member) => this.#apply(member, next)));
+    // A late worker may yet apply `next` (its APPLY is queued in it), whatever the outcome: it is replaced either way.
+    members.forEach((member, i) => {
+      const answer = answers[i]!;
+      if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
+    });
+    // Refused, or not answered in time: a config some worker could not be seen to apply is not accepted (the stuck
+    // worker may be stuck because of it: a plugin's create() that never yields would stop every worker started on it).
+    const failed = answers.find((a): a is Extract<Answer, { outcome: 'refused' | 'late' }> => a.outcome === 'refused' || a.outcome === 'late');
+    // No worker failed (none may have answered at all: every one died meanwhile): the new config is the one that
     // restarted workers get from now on.
-    if (refused === undefined) {
+    if (failed === undefined) {
       this.#accepted = next;
       return { ok: true };
     }
-    const applied = workers.filter((_, i) => answers[i]!.outcome === 'applied');
-    await Promise.all(applied.map((worker) => this.#apply(worker, this.#accepted.snapshot)));
+    const applied = members.filter((_, i) => answers[i]!.outcome === 'applied');
+    const putBack = await Promise.all(applied.map((member) => this.#apply(member, this.#accepted)));
+    // A worker that cannot go back runs a config no other worker runs: its replacement starts on the accepted one.
+    applied.forEach((member, i) => {
+      const answer = putBack[i]!;
+      if (answer.outcome === 'refused') this.#drop(member, 'out-of-step', `could not go back to the accepted config: ${answer.reason}`);
+      else if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
+    });
     this.#logger.error(
-      { reason: refused.reason, workers_refused: answers.filter((a) => a.outcome === 'refused').length, workers_put_back: applied.length },
+      {
+        reason: failed.reason,
+        workers_refused: answers.filter((a) => a.outcome === 'refused').length,
+        workers_unresponsive: answers.filter((a) => a.outcome === 'late').length,
+        workers_put_back: putBack.filter((a) => a.outcome === 'applied').length,
+      },
       EVENTS.configRejected,
     );
-    return { ok: false, reason: refused.reason };
+    return { ok: false, reason: failed.reason };
   }
 
-  /** Sends one worker an APPLY; resolves with its answer, or 'gone' if it exits (or cannot be reached) first. */
-  #apply(worker: Worker, snapshot: ConfigSnapshot): Promise<Answer> {
+  /**
+   * Sends one worker an APPLY; resolves with its answer, 'gone' if it exits (or cannot be reached) first, or 'late'
+   * once applyDeadlineMs has passed without an answer (one that comes after is ignored).
+   */
+  #apply(member: Member, checked: CheckedConfig): Promise<Answer> {
+    const { worker } = member;
     const seq = ++this.#seq;
-    return new Promise((settle) => {
+    const previous = member.given;
+    member.given = checked;
+    const deadlineMs = applyDeadlineMs(checked.config);
+    return new Promise<Answer>((settle) => {
       if (!worker.isConnected()) return settle({ outcome: 'gone' });
       let awaited = this.#awaited.get(worker.id);
       if (awaited === undefined) this.#awaited.set(worker.id, (awaited = new Map()));
-      awaited.set(seq, settle);
-      send(worker, { type: APPLY, seq, ...snapshot }, () => this.#answer(worker.id, seq, { outcome: 'gone' }));
+      // Unref'd: a primary that is stopping does not wait for a stuck worker's deadline (it waits for the exits).
+      const timer = setTimeout(() => {
+        const reason = `worker ${worker.id} (pid ${worker.process.pid}) did not apply the config within ${deadlineMs} ms; it is replaced`;
+        this.#answer(worker.id, seq, { outcome: 'late', reason });
+      }, deadlineMs).unref();
+      awaited.set(seq, (answer) => {
+        clearTimeout(timer);
+        // A refusal changed nothing in the worker (a gateway's reload is all or nothing).
+        if (answer.outcome === 'refused') member.given = previous;
+        settle(answer);
+      });
+      send(worker, { type: APPLY, seq, ...checked.snapshot }, () => this.#answer(worker.id, seq, { outcome: 'gone' }));
     });
   }
 
@@ -200,6 +301,24 @@ export class ConfigOwner {
     awaited?.delete(seq);
     settle?.(answer);
   }
+
+  /** Takes a worker out of every round from now on and has the primary end it. */
+  #drop(member: Member, why: Replacement, reason: string): void {
+    if (this.#members.get(member.worker.id) !== member) return;
+    this.#members.delete(member.worker.id);
+    this.#logger.error({ worker: member.worker.id, pid: member.worker.process.pid, why, reason }, 'Worker Replaced');
+    this.#replace(member.worker, why);
+  }
+}
+
+/** Runs tasks one at a time, in the order given: each starts once the one before has settled. */
+function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const result = last.then(task);
+    last = result.catch(ignore);
+    return result;
+  };
 }
 
 /**
@@ -259,9 +378,13 @@ export class PrimaryLink {
     return parseConfigText(snapshot.text, snapshot.env, this.#origin);
   }
 
-  /** The gateway runs: the primary's APPLYs go to it from now on. */
+  /**
+   * The gateway runs: the primary's APPLYs go to it from now on. The primary is told, and from then on measures this
+   * worker's reloads against their deadline: time spent starting (a slow store, plugin imports) never counts.
+   */
   serve(gateway: Gateway, logger: Logger): void {
     this.#running?.({ gateway, logger });
+    if (process.connected) process.send?.({ type: READY } satisfies ToPrimary, undefined, undefined, ignore);
   }
 
   /** Asks the primary to reload every worker (POST /reload here, or SIGHUP to this worker); resolves with the outcome. */

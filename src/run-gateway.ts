@@ -142,7 +142,14 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    if (cluster.isWorker) process.once('disconnect', stop);
+    if (cluster.isWorker) {
+      process.once('disconnect', stop);
+      // A disconnect during start-up came before this listener. When the primary dies, node:cluster's own listener
+      // ends the worker at once (exit 0, whatever ours would do), so this is about a disconnect the primary asks
+      // for (worker.disconnect()), which node leaves to the worker: missed, it would leave the worker running with
+      // nobody to stop it.
+      if (!process.connected) stop();
+    }
   });
   await gateway.close();
   flushLogger(log);
@@ -160,7 +167,16 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
 async function runPrimary(configPath: string, checked: CheckedConfig, workers: number, signals: Signals): Promise<number> {
   const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
   const { logger } = log;
-  const owner = new ConfigOwner(configPath, checked, logger);
+  // A worker the owner gives up on (cluster-config.ts) is ended here; its exit below starts its replacement, which
+  // starts from the accepted config. One that stopped answering gets SIGKILL: a Node process acts on SIGTERM from
+  // its event loop, the very thing that is not running, and the primary keeps handing it connections meanwhile
+  // (round-robin), each of which hangs. (nginx's master never kills a worker that does not exit on reload: it leaves
+  // the old worker to finish its connections, bounded only by worker_shutdown_timeout, which the worker itself
+  // enforces. An old nginx worker has closed its listening sockets, so new connections never reach it.) One that
+  // answers but cannot run the accepted config gets SIGTERM and drains its requests as on any stop.
+  const owner = new ConfigOwner(configPath, checked, logger, (worker, why) => {
+    worker.process.kill(why === 'unresponsive' ? 'SIGKILL' : 'SIGTERM');
+  });
   const restarts = new WorkerRestarts();
   const forkedAt = new Map<number, number>();
   const listened = new Set<number>();

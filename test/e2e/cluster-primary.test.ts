@@ -1,9 +1,10 @@
 // `server.workers: 2` after workers die (kill -9): the admin listener passes to the replacement of its worker, a
 // worker that cannot start exits so the primary's restart and give-up logic apply, and every worker, restarted ones
-// included, runs the config the primary accepted, never a file the primary refused.
+// included, runs the config the primary accepted, never a file the primary refused. A worker that stops answering
+// (SIGSTOP) neither holds a reload forever nor keeps a crashed worker's replacement from starting.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
@@ -236,4 +237,145 @@ test('a reload one worker cannot apply is refused, and the worker that applied i
   // And the primary still hands out tag 1: a restarted worker runs it too.
   await killAndReplace(gw, workerPids(gw.child.pid!)[1]!);
   assert.deepEqual(await tags(), new Set(['1']));
+});
+
+/** Runs `body` with `pid` stopped (SIGSTOP); resumes it afterwards whatever happens, unless it is gone by then. */
+async function whileStopped<T>(pid: number, body: (resume: () => void) => Promise<T>): Promise<T> {
+  let stopped = true;
+  const resume = () => {
+    if (!stopped) return;
+    stopped = false;
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // already gone (the primary killed it)
+    }
+  };
+  process.kill(pid, 'SIGSTOP');
+  try {
+    return await body(resume);
+  } finally {
+    resume();
+  }
+}
+
+/** Two backends and a gateway of 2 workers in front of the first; `extra` is merged over the config. */
+async function twoWorkers(extra: ConfigInput = {}) {
+  const [one, two] = await Promise.all([startBackend('one'), startBackend('two')]);
+  const config = (backendPort: number): ConfigInput => ({
+    server: { workers: 2 },
+    admin: { enabled: false },
+    load_balancing: { upstreams: upstreams([backendPort]) },
+    ...extra,
+  });
+  const gw = await spawnGateway(config(one.port));
+  after(async () => {
+    await gw.cleanup();
+    await Promise.all([one.stop(), two.stop()]);
+  });
+  await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
+  /** Which backends four requests over fresh connections (handed to the workers in turn) reached. */
+  const backends = async () => {
+    const seen = new Set<string | string[] | undefined>();
+    for (let i = 0; i < 4; i++) seen.add((await freshGet(`${gw.url}/b/${i}`)).headers['x-backend']);
+    return seen;
+  };
+  return { gw, backends, toTwo: () => rewrite(gw, config(two.port)), toOne: () => rewrite(gw, config(one.port)) };
+}
+
+const count = (gw: GatewayProcess, msg: string) => gw.logs.filter((l) => l.msg === msg).length;
+
+test('a worker that starts while a reload round waits for a stopped worker starts at once, and gets the outcome once it is known', async () => {
+  const { gw, backends, toTwo } = await twoWorkers();
+  const [a, b] = workerPids(gw.child.pid!);
+  assert.ok(a !== undefined && b !== undefined);
+  await whileStopped(a, async (resume) => {
+    toTwo();
+    gw.signal('SIGHUP');
+    await waitFor('worker b to apply the reload', () => count(gw, 'Config Reloaded') === 1, 10_000);
+    process.kill(b, 'SIGKILL');
+    // The round waits for a (its deadline, 15 s with no plugins, is far off): b's replacement must not.
+    await waitFor("b's replacement to start while a is stopped", () => started(gw).length === 3, 12_000);
+    assert.equal(count(gw, 'Config Rejected'), 0, 'the round is still waiting for a');
+    resume();
+    // a applies it, the round is accepted, and the replacement (started on the config before) is brought to it.
+    await waitFor('a and the replacement to apply it', () => count(gw, 'Config Reloaded') === 3, 10_000);
+  });
+  assert.deepEqual(await backends(), new Set(['two']), 'both workers run the new config');
+  assert.equal(count(gw, 'Worker Replaced'), 0);
+});
+
+test('a worker that does not answer a reload in time fails it: the reload is refused, the stopped worker replaced, all run one config', async () => {
+  const adminPort = await freePort();
+  // No plugins and plugin_timeout 100ms: the deadline for a reload is 10.1 s (applyDeadlineMs).
+  const { gw, backends, toTwo } = await twoWorkers({ admin: { listen_port: adminPort }, middleware: { plugin_timeout: '100ms' } });
+  const reload = async () => {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+    return { status: res.status, body: (await res.json()) as { reason?: string } };
+  };
+  // The first forked worker holds the admin listener and answers POST /reload: stop the other one.
+  const [, stuck] = workerPids(gw.child.pid!);
+  assert.ok(stuck !== undefined);
+  await whileStopped(stuck, async () => {
+    toTwo();
+    const refused = await reload();
+    assert.equal(refused.status, 400);
+    assert.match(String(refused.body.reason), /^worker \d+ \(pid \d+\) did not apply the config within 10100 ms; it is replaced$/);
+  });
+  const primaryLine = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_put_back !== undefined);
+  await waitFor("the primary's log line", () => primaryLine() !== undefined);
+  const rejected = primaryLine();
+  assert.deepEqual([rejected?.workers_refused, rejected?.workers_unresponsive, rejected?.workers_put_back], [0, 1, 1]);
+  assert.equal(gw.logs.find((l) => l.msg === 'Worker Replaced')?.why, 'unresponsive');
+  await waitFor('the stopped worker to be killed and replaced', () => started(gw).length === 3, 15_000);
+  assert.equal(gw.logs.find((l) => l.msg === 'Worker Exited')?.signal, 'SIGKILL');
+  assert.ok(!workerPids(gw.child.pid!).includes(stuck));
+  assert.deepEqual(await backends(), new Set(['one']), 'the worker that applied it went back; the replacement started on the accepted config');
+
+  // The same file, asked for again, reaches both workers (the replacement included) at once.
+  const accepted = await reload();
+  assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  assert.deepEqual(await backends(), new Set(['two']));
+});
+
+test('a worker still starting when the primary dies exits: nothing is left running', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const slow = join(dir, 'slow');
+  // Its import, inside startGateway, marks the process and then takes 60 s, once the file `slow` exists: the first
+  // workers start at once, a replacement is held inside its start-up.
+  const plugin = join(dir, 'slow-import.mjs');
+  writeFileSync(
+    plugin,
+    `import { existsSync, writeFileSync } from 'node:fs';
+     if (existsSync(${JSON.stringify(slow)})) {
+       writeFileSync(${JSON.stringify(join(dir, 'importing-'))} + process.pid, '');
+       await new Promise((resolve) => setTimeout(resolve, 60_000));
+     }
+     export default { name: 'slow-import', create() { return {}; } };`,
+  );
+  const { gw } = await twoWorkers({ plugins: [{ name: 'slow', module: plugin }], middleware: { plugins: ['slow'], plugin_load_timeout: '90s' } });
+  const [a, b] = workerPids(gw.child.pid!);
+  assert.ok(a !== undefined && b !== undefined);
+  writeFileSync(slow, '');
+  process.kill(b, 'SIGKILL');
+  let replacement: number | undefined;
+  await waitFor('a replacement inside its start-up', () => {
+    replacement = workerPids(gw.child.pid!).find((p) => p !== a && existsSync(join(dir, `importing-${p}`)));
+    return replacement !== undefined;
+  }, 15_000);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  process.kill(gw.child.pid!, 'SIGKILL');
+  try {
+    await waitFor('both workers to exit', () => !alive(a) && !alive(replacement!), 10_000);
+  } finally {
+    for (const pid of [a, replacement!]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
 });
