@@ -103,6 +103,39 @@ function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
   return ctx.req.httpVersionMajor === 2 ? (ctx.res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
 }
 
+/** The parts of node's internal stream handles (StreamBase: TCPWrap, TLSWrap) that say how far a write has got. */
+interface StreamHandle {
+  /** Bytes handed to the handle so far, counted when handed over (node's net.Socket reads it the same way). */
+  readonly bytesWritten?: unknown;
+  /** Of those, bytes libuv still holds because the kernel has not taken them (what net.js compares for timeouts). */
+  readonly writeQueueSize?: unknown;
+  /** TLSWrap only: the TCP handle under it, whose counts are ciphertext on the wire. */
+  readonly _parent?: StreamHandle | null;
+}
+
+/** A net.Socket, TLSSocket or HTTP/2 session's socket proxy, as far as kernelTakenBytes looks into it. */
+interface HandleOwner {
+  readonly _handle?: StreamHandle | null;
+}
+
+/**
+ * Bytes of a client connection the kernel has taken, to tell a slow reader from a stalled one: rises whenever the
+ * client takes any, so it moves in steps of whatever the kernel frees, not of whole response chunks (a chunk can be
+ * 64 KB, longer than the bound to send for a slow client). Node has no public count of that: a socket's
+ * bytesWritten rises when bytes are handed over, and its writableLength falls only when a whole write completes.
+ * Read from the TCP handle where there is one (under TLS too), else from the socket's own handle; -1 without a handle
+ * (closed: the close ends the attempt on its own). Called only when the send bound is armed or fires, never per chunk.
+ * The kernel still sets the step: Linux reports a TCP socket writable again only once about a third of its send
+ * buffer is free, and autotuned buffers are megabytes on loopback (measured: a 20 KB/s reader showed no progress for
+ * 30 s), so over HTTP/1.1 a reader slower than that third per bound is still cut, as it would be by nginx.
+ */
+function kernelTakenBytes(socket: HandleOwner | null | undefined): number {
+  let handle = socket?._handle;
+  if (handle?._parent != null && typeof handle._parent.bytesWritten === 'number') handle = handle._parent;
+  if (handle == null || typeof handle.bytesWritten !== 'number') return -1;
+  return handle.bytesWritten - (typeof handle.writeQueueSize === 'number' ? handle.writeQueueSize : 0);
+}
+
 /**
  * A failed attempt may be repeated only when its body (if any) is still whole, and either the request never reached
  * the upstream (or the upstream said it did not process it: REFUSED_STREAM, a GOAWAY below its stream), or repeating
@@ -241,8 +274,20 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
    * upstream connection for as long as it stays connected (enough of them: every other request 503 upstream_busy).
    */
   #awaitingDrain = false;
-  /** That bound: made on the first pause of a response, re-armed (refresh) on later ones, never per chunk. */
+  /**
+   * That bound (nginx's send_timeout): a client that takes no byte for a whole `bodyChunkMs` while the upstream waits
+   * on it is cut. Made on the first pause of a response; while it runs, later pauses cost nothing. When it fires it
+   * looks at the client connection's progress since it was armed (kernelTakenBytes): bytes taken re-arm it for
+   * another full period, so a slow reader that never drains a whole chunk within the bound is not cut. A stall is
+   * cut between one and two periods after it began.
+   */
   #sendTimer: NodeJS.Timeout | undefined = undefined;
+  /** The timer is counting (it stops when it fires while the response flows; the next pause starts it again). */
+  #sendArmed = false;
+  /** kernelTakenBytes when the timer was (re-)armed. */
+  #sentMark = 0;
+  /** Arms the timer once a pipelined response, queued behind another, gets the connection (see #armSendTimer). */
+  #armOnSocket: (() => void) | undefined = undefined;
 
   /**
    * `bodyChunkMs` (`server.timeouts.request_body_chunk`): longest silence in the request body while it is forwarded,
@@ -491,7 +536,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       controller.pause();
       this.#awaitingDrain = true;
       res.once('drain', (this.#resumeOnDrain ??= () => this.#drained()));
-      this.#armSendTimer();
+      if (!this.#sendArmed && this.#bodyChunkMs > 0) this.#armSendTimer();
     }
   }
 
@@ -500,9 +545,24 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.controller?.resume();
   }
 
-  /** Starts the send bound (see #awaitingDrain); only on a full client buffer, nothing while the client keeps up. */
+  /**
+   * Starts the send bound (see #sendTimer); only on a full client buffer, nothing while the client keeps up. Over
+   * HTTP/1.1 the bound counts only while this response has the connection: a pipelined response queued behind an
+   * earlier one has no socket yet, node buffers what it is given, and its 'drain' comes only once the earlier
+   * response has ended, however promptly the client reads. Counted from its queueing, it was cut for waiting its turn.
+   */
   #armSendTimer(): void {
-    if (this.#bodyChunkMs === 0) return;
+    const stream = http2StreamOf(this.#ctx);
+    const res = this.#ctx.res;
+    if (stream === undefined && res.socket === null) {
+      // Once per pause at most: the upstream stays paused until 'drain', which comes after the socket does.
+      res.once('socket', (this.#armOnSocket ??= () => {
+        if (this.#awaitingDrain && !this.#done && !this.#sendArmed) this.#armSendTimer();
+      }));
+      return;
+    }
+    this.#sendArmed = true;
+    this.#sentMark = this.#clientTakenBytes(stream);
     if (this.#sendTimer !== undefined) {
       this.#sendTimer.refresh();
       return;
@@ -512,20 +572,49 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The client took nothing for the whole bound: abort the upstream request; onResponseError then cuts the client's
-   * connection or stream and logs CLIENT_SEND_TIMEOUT, and the driver never counts it against the upstream.
+   * The progress kernelTakenBytes counts: over HTTP/1.1, the response's own connection. Over HTTP/2, its session's
+   * connection: node 20 has no finer count for one stream (its writableLength and bufferSize fall only when a whole
+   * write has gone out as DATA frames, and neither the stream's send window nor its bytes sent are exposed), and the
+   * session's socket moves in steps of the client's WINDOW_UPDATEs. The cost: a stream its client stopped reading is
+   * kept while the client still takes bytes of other streams on that connection. Not a new hole: any client can
+   * keep a progress bound at bay by reading every stream a trickle, which nginx's send_timeout allows as well.
+   */
+  #clientTakenBytes(stream: ServerHttp2Stream | undefined): number {
+    if (stream === undefined) return kernelTakenBytes(this.#ctx.res.socket as HandleOwner | null);
+    const session = stream.session;
+    // A closed session's socket proxy throws on access; its streams are closing and end the attempt themselves.
+    if (session === undefined || session.destroyed) return -1;
+    return kernelTakenBytes(session.socket as unknown as HandleOwner);
+  }
+
+  /**
+   * A period of the bound has passed. Still paused and the client took nothing since it was armed: abort the upstream
+   * request; onResponseError then cuts the client's connection or stream and logs CLIENT_SEND_TIMEOUT, and the driver
+   * never counts it against the upstream. Took something: another full period.
    */
   #onSendTimeout(): void {
-    if (this.#done || !this.#awaitingDrain) return; // drained meanwhile (a refresh re-arms it on the next pause)
+    this.#sendArmed = false;
+    if (this.#done || !this.#awaitingDrain) return; // flowing again: the next pause arms it anew
+    const stream = http2StreamOf(this.#ctx);
+    const taken = this.#clientTakenBytes(stream);
+    if (taken !== this.#sentMark) {
+      this.#sendArmed = true;
+      this.#sentMark = taken;
+      this.#sendTimer?.refresh();
+      return;
+    }
     this.#cut(SEND_TIMEOUT);
   }
 
   #stopSendTimer(): void {
     if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer);
+    this.#sendArmed = false;
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
-    if (!this.#done && this.#grpcStatusMissing(controller, parsedTrailers)) {
+    // Filtered once here: the gRPC status check and the relay both need them (a copy each, before).
+    const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
+    if (!this.#done && this.#grpcStatusMissing(trailers)) {
       this.onResponseError(controller, GRPC_WITHOUT_STATUS);
       return;
     }
@@ -534,7 +623,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#stopSendTimer();
     const ctx = this.#ctx;
     try {
-      this.#endResponse(controller, parsedTrailers);
+      this.#endResponse(trailers);
     } catch (err) {
       // A held head, or a trailer, node refuses. undici would catch the throw and report it to onResponseError,
       // which ignores a finished attempt: the client would wait forever and the peer never be released. Answered
@@ -546,14 +635,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   /** A gRPC response whose head had no grpc-status (not trailers-only) and whose trailers have none either. */
-  #grpcStatusMissing(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  #grpcStatusMissing(trailers: Record<string, string | string[]> | undefined): boolean {
     const head = this.#responseHead;
     if (head === undefined || head['grpc-status'] !== undefined || !isGrpcResponse(head)) return false;
-    const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
     return trailers?.['grpc-status'] === undefined;
   }
 
-  #endResponse(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
+  /** Relays the end: the held head if any, then `trailers` (upstreamTrailers of the upstream's, or undefined). */
+  #endResponse(trailers: Record<string, string | string[]> | undefined): void {
     const ctx = this.#ctx;
     if (this.#headHeaders !== undefined) {
       if (this.#headTrailersOnly) {
@@ -565,7 +654,6 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#writeHeldHead();
     }
     // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
-    const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
     if (trailers !== undefined) ctx.res.addTrailers(trailers);
     ctx.res.end();
   }
