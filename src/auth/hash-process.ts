@@ -22,6 +22,8 @@ export async function inProcessEngine(): Promise<Argon2Engine> {
 interface Pending {
   resolve(value: string | boolean): void;
   reject(err: Error): void;
+  /** The process the call was sent to: only its end fails the call. */
+  child: ChildProcess;
 }
 
 /** The child-process engine. One process per gateway process, restarted on the next call if it dies. */
@@ -48,7 +50,7 @@ export class HashProcess implements Argon2Engine {
     const child = this.#child ?? this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, child });
       // The channel keeps this process alive only while an answer is awaited.
       if (this.#pending.size === 1) child.channel?.ref();
       child.send({ id, ...message }, (err) => {
@@ -74,10 +76,12 @@ export class HashProcess implements Argon2Engine {
     // The channel's end, not only 'exit', fails what is awaited: the process is unref'd, so once its channel closes
     // nothing may hold the event loop until the exit is reported, and a CLI would end with its action neither done
     // nor failed (node's exit code 13, no message). No answer can come without the channel anyway.
+    // Only this process's calls: its 'exit' can come after a new process took calls (the channel closed first).
     const gone = (): void => {
       if (this.#child === child) this.#child = undefined;
-      const lost = [...this.#pending.keys()];
-      for (const id of lost) this.#settle(id, undefined, new Error('password hashing process exited'));
+      for (const [id, pending] of [...this.#pending]) {
+        if (pending.child === child) this.#settle(id, undefined, new Error('password hashing process exited'));
+      }
     };
     child.once('disconnect', gone);
     child.once('exit', gone);
