@@ -6,11 +6,8 @@
 // would run the refused config beside siblings running the accepted one: two rate-limit buckets per client, tokens
 // one worker refuses. Here a refused reload changes nothing anywhere.
 import type { Worker } from 'node:cluster';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, parseConfigText } from './config/load.js';
-import { loadDotEnv } from './config/env.js';
+import { ConfigError, parseConfigText, readConfigText } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
@@ -39,14 +36,7 @@ export interface CheckedConfig {
  * keeping the text and environment it was checked with. Throws ConfigError naming the file or the key path at fault.
  */
 export function readConfigSnapshot(path: string, env: NodeJS.ProcessEnv = process.env): CheckedConfig {
-  loadDotEnv(resolve('.env'), env);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`cannot read config file ${path} (${code})`);
-  }
+  const text = readConfigText(path, env);
   const vars: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) vars[name] = value;
   return { snapshot: { text, env: vars }, config: parseConfigText(text, vars, path) };

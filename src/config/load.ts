@@ -23,15 +23,18 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
 
 /** Reads, expands and validates a config file. Throws ConfigError naming the file or the key path at fault. */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfigText(readConfigText(path, env), env, path);
+}
+
+/** The first half of loadConfigFile: `.env` into `env`, then the file's text (ConfigError when it cannot be read). */
+export function readConfigText(path: string, env: NodeJS.ProcessEnv = process.env): string {
   loadDotEnv(resolve('.env'), env);
-  let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(`cannot read config file ${path} (${code})`);
   }
-  return parseConfigText(text, env, path);
 }
 
 /**

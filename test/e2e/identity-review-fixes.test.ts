@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync } from 'node:fs';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient, type TestResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
-import { hashChildren, newHashChild } from '../helpers/hash-children.js';
+import { cliHashChild, hashChildren, newHashChild } from '../helpers/hash-children.js';
 import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -36,43 +35,6 @@ function configFor(database: Record<string, unknown>, argon2: Record<string, unk
     jwt: { secret: TEST_SECRET },
     middleware: { auth: { enabled: true, argon2 } },
   };
-}
-
-/** Every process below this one (children, grandchildren…), from /proc (Linux). */
-function descendants(pid = process.pid): number[] {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-  const children = tasks.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  });
-  return children.flatMap((child) => [child, ...descendants(child)]);
-}
-
-/** A hashing process below this one that is not a direct child (the CLI's), once it exists. */
-async function cliHashChild(): Promise<number> {
-  const own = hashChildren();
-  let found: number | undefined;
-  await waitFor(() => {
-    found = descendants().find((pid) => !own.has(pid) && readCmdline(pid).includes('hash-child'));
-    return found !== undefined;
-  }, "the CLI's hashing process", 20_000, 5);
-  return found!;
-}
-
-function readCmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 const refresh = (gw: InProcessGateway, token: string): Promise<TestResponse> =>

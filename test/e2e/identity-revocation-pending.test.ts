@@ -5,7 +5,7 @@
 // change log, so the credentials are refused without anyone repeating the action. The CLI: exit 3, notice on stderr.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cliHashChild } from '../helpers/hash-children.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient, IN_CI, type TestResponse } from '../helpers/http.js';
@@ -33,48 +33,6 @@ after(async () => {
 
 type UserJson = { user_id: string; email: string; disabled: boolean; active_sessions: number };
 type PendingJson = { revocation?: string; warning?: string };
-
-/** Every process below this one (children, grandchildren…), from /proc (Linux). */
-function descendants(pid = process.pid): number[] {
-  let tasks: string[];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-  const children = tasks.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  });
-  return children.flatMap((child) => [child, ...descendants(child)]);
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** The hashing process of a CLI run (a grandchild: not one of this process's own children), once it exists. */
-async function cliHashChild(): Promise<number> {
-  const own = new Set(descendants().filter((pid) => cmdline(pid).includes('hash-child')));
-  let found: number | undefined;
-  await waitFor(
-    "the CLI's hashing process",
-    () => {
-      found = descendants().find((pid) => !own.has(pid) && cmdline(pid).includes('hash-child'));
-      return found !== undefined;
-    },
-    20_000,
-    5,
-  );
-  return found!;
-}
 
 /** A 202 whose body says the revocation is pending, with the warning and nothing internal. */
 function assertPending(res: TestResponse): void {
