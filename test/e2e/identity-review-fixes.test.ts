@@ -11,8 +11,7 @@ import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGate
 import { createClient, type TestResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
 import { cliHashChild, hashChildren, newHashChild } from '../helpers/hash-children.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import { requirePostgres } from '../helpers/services.js';
+import { onIsolatedPostgres, withAdmin } from '../helpers/postgres-db.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { encodeCursor } from '../../src/store/identity-types.js';
 import { bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET, type PairBody, type SessionBody } from '../helpers/auth-gateway.js';
@@ -259,17 +258,4 @@ function renameSqliteTable(dataDir: string, from: string, to: string): void {
 
 suite('sqlite', () => ({}));
 
-const skip = await requirePostgres();
-if (skip) {
-  test('identity review fixes on postgres', { skip }, () => {});
-} else {
-  let db: IsolatedDatabase | undefined;
-  const appName = uniqueApplicationName('review');
-  before(async () => {
-    db = await isolatedDatabase();
-  });
-  after(async () => {
-    await db?.cleanup('review-fixes-none-'); // drops the database; where that is refused, deletes nothing of others'
-  });
-  suite('postgres', () => ({ url: taggedUrl(db!.name, appName), pool_size: 4 }));
-}
+await onIsolatedPostgres('identity review fixes on postgres', 'review', suite);

@@ -11,8 +11,7 @@ import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGate
 import { createClient, IN_CI, type TestResponse } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
 import { sampleValue, waitFor } from '../helpers/prometheus.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import { requirePostgres } from '../helpers/services.js';
+import { onIsolatedPostgres } from '../helpers/postgres-db.js';
 import { bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
 
@@ -225,17 +224,4 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
 
 suite('sqlite', () => ({}));
 
-const skipPostgres = await requirePostgres();
-if (skipPostgres) {
-  test('revocation pending on postgres', { skip: skipPostgres }, () => {});
-} else {
-  let db: IsolatedDatabase | undefined;
-  const appName = uniqueApplicationName('pending');
-  before(async () => {
-    db = await isolatedDatabase();
-  });
-  after(async () => {
-    await db?.cleanup('pending-none-'); // drops the database; where that is refused, deletes nothing of others'
-  });
-  suite('postgres', () => ({ url: taggedUrl(db!.name, appName), pool_size: 4 }));
-}
+await onIsolatedPostgres('revocation pending on postgres', 'pending', suite);

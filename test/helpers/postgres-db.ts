@@ -1,7 +1,8 @@
 // PostgreSQL helpers for tests that need a database of their own or must kill their own gateway's sessions.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DATABASE_URL } from './services.js';
+import { after, before, test } from 'node:test';
+import { DATABASE_URL, requirePostgres } from './services.js';
 
 /** Runs `step` on a fresh connection to `url` (default the shared test database), then closes it. */
 export async function withAdmin<T>(step: (client: pg.Client) => Promise<T>, url = DATABASE_URL): Promise<T> {
@@ -86,4 +87,30 @@ export async function terminateBackend(pid: number, applicationName: string): Pr
     );
     return rows[0]?.ok === true;
   });
+}
+
+/**
+ * Runs `suite` (a suite written once for every engine) on a PostgreSQL database of its own, dropped afterwards, as
+ * engine "postgres" with a database section `{ url, pool_size: 4 }` whose sessions carry `application_name`
+ * pc_<tag>_…; when PostgreSQL is unavailable, one skipped test titled `title` says why (under CI=true a failure).
+ */
+export async function onIsolatedPostgres(
+  title: string,
+  tag: string,
+  suite: (engine: 'postgres', database: () => Record<string, unknown>) => void,
+): Promise<void> {
+  const skip = await requirePostgres();
+  if (skip) {
+    test(title, { skip }, () => {});
+    return;
+  }
+  let db: IsolatedDatabase | undefined;
+  const appName = uniqueApplicationName(tag);
+  before(async () => {
+    db = await isolatedDatabase();
+  });
+  after(async () => {
+    await db?.cleanup(`${tag}-none-`); // drops the database; where that is refused, deletes nothing of others'
+  });
+  suite('postgres', () => ({ url: taggedUrl(db!.name, appName), pool_size: 4 }));
 }
