@@ -165,9 +165,15 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     }
   };
 
-  /** The API-key caller becomes CONSUMER; a store that cannot answer gives 503 with Retry-After. */
+  /**
+   * The API-key caller becomes CONSUMER; a store that cannot answer gives 503 with Retry-After. A key let through
+   * under `allow` although its revocations could not be read is reported to the outage log as a token's check is
+   * (onKvError); any other valid key had its revocations read, which is an answer of the store.
+   */
   const admitKey = (ctx: RequestContext, check: ApiKeyCheck): Outcome | Promise<Outcome> => {
     if (check.kind !== 'ok') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    if (check.revocationError !== undefined) outage.failure(check.revocationError, 'revocation', policy);
+    else if (outage.active) outage.answered();
     CONSUMER.set(ctx, check.consumer);
     return 'continue';
   };
@@ -176,7 +182,8 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       return sendError(ctx, new GatewayError('STORE_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
     }
     if (err instanceof KvUnavailableError) {
-      // The key verifier reaches the store (its revocations) only under `deny`: with `allow` it answers itself.
+      // The key verifier throws a revocation-store failure only under `deny`: with `allow` it admits the key and
+      // hands the error over with the answer (admitKey).
       outage.failure(err, 'revocation', 'deny');
       return sendError(ctx, new GatewayError('KV_UNAVAILABLE', { cause: err, headers: { 'retry-after': '5' } }));
     }

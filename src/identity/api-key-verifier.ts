@@ -12,8 +12,14 @@ export interface Consumer {
   readonly name: string;
 }
 
-/** The result of a check: a consumer, or a refusal (unknown, malformed, expired or revoked: one answer). */
-export type ApiKeyCheck = { readonly kind: 'ok'; readonly consumer: Consumer } | { readonly kind: 'invalid' };
+/**
+ * The result of a check: a consumer, or a refusal (unknown, malformed, expired or revoked: one answer). An `ok`
+ * with `revocationError` is a key let through unchecked under `on_store_error: allow` (the revocation store failed);
+ * the authenticate phase reports that error to the store's outage log, as it does a token's revocation check.
+ */
+export type ApiKeyCheck =
+  | { readonly kind: 'ok'; readonly consumer: Consumer; readonly revocationError?: KvUnavailableError }
+  | { readonly kind: 'invalid' };
 
 /** The revocation-store subject of an API key. */
 export function apiKeySubject(id: string): string {
@@ -24,7 +30,10 @@ export interface ApiKeyVerifierOptions {
   readonly store: Pick<UserStore, 'findApiKeyByHash'>;
   readonly kv: Pick<KvStore, 'isRevoked'>;
   readonly lastUsed?: Pick<LastUsedRecorder, 'note'>;
-  /** `middleware.auth.on_store_error: allow`: a revocation store that cannot answer does not refuse the key. */
+  /**
+   * `middleware.auth.on_store_error: allow`: a revocation store that cannot answer does not refuse the key (the
+   * answer carries the error as `revocationError`); otherwise its KvUnavailableError is thrown.
+   */
   readonly allowOnKvError?: boolean;
   /** Cached entries (known and unknown hashes). Default 10 000. */
   readonly maxEntries?: number;
@@ -100,15 +109,17 @@ export class ApiKeyVerifier {
     return revoked.then(
       (r) => this.#accept(record, r, now),
       (err: unknown) => {
-        if (this.#o.allowOnKvError === true && err instanceof KvUnavailableError) return this.#accept(record, false, now);
+        // Accepted, but not silently: the error goes with the answer, for the caller's outage log.
+        if (this.#o.allowOnKvError === true && err instanceof KvUnavailableError) return this.#accept(record, false, now, err);
         throw err;
       },
     );
   }
 
-  #accept(record: ApiKeyRecord, revoked: boolean, now: number): ApiKeyCheck {
+  #accept(record: ApiKeyRecord, revoked: boolean, now: number, revocationError?: KvUnavailableError): ApiKeyCheck {
     if (revoked) return INVALID;
     this.#o.lastUsed?.note(record.id, now);
-    return { kind: 'ok', consumer: { id: record.id, name: record.name } };
+    const consumer = { id: record.id, name: record.name };
+    return revocationError === undefined ? { kind: 'ok', consumer } : { kind: 'ok', consumer, revocationError };
   }
 }
