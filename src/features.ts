@@ -7,6 +7,7 @@ import type { UserStore } from './store/user-store.js';
 import type { Server } from 'node:net';
 import type { Registry } from 'prom-client';
 import { GatewayMetrics } from './observability/metrics.js';
+import { NO_ROUTE_NAME } from './compose/route-table.js';
 import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
 import { StoreUnavailableError } from './store/user-store.js';
@@ -51,6 +52,11 @@ export interface Features {
   watch(server: Server, inFlight: () => number): void;
   /** Applies the reloadable settings of a new config (rate limits and policies). */
   reconfigure(config: Config): void;
+  /**
+   * Drops the metric series of the routes, services and upstreams the running config no longer has; called by a
+   * reload once its route table and services are in place (GatewayMetrics.retain).
+   */
+  retainMetrics(): void;
   close(): Promise<void>;
 }
 
@@ -105,8 +111,14 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
   let config = initial;
   const { tracing } = deps;
   const metrics = new GatewayMetrics(() => deps.services().backends, { droppedSpans: () => tracing.droppedSpans() });
-  const routeNames = (c: Config) => ['auth', c.routes.length === 0 ? 'proxy' : '', ...c.routes.map((r) => r.name)].filter((n) => n !== '');
-  metrics.declareRoutes(routeNames(config));
+  // Every route name a request can be counted under (compose/route-table.ts): the gateway's own, then the config's.
+  const routeNames = (c: Config) =>
+    ['health', 'auth', NO_ROUTE_NAME, c.routes.length === 0 ? 'proxy' : '', ...c.routes.map((r) => r.name)].filter((n) => n !== '');
+  const retainMetrics = () => {
+    const services = deps.services();
+    metrics.retain({ routes: routeNames(config), services: services.all.map((s) => s.name), upstreams: services.backends.map((b) => b.label) });
+  };
+  retainMetrics();
   const readiness: ReadinessCheck[] = [upstreamsCheck({ hasHealthy: () => deps.services().hasHealthy() }), acceptingCheck(deps.isDraining)];
   metrics.watchCertificates(deps.certificates);
   const authOn = config.middleware.auth.enabled;
@@ -217,11 +229,11 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     watch: (server, inFlight) => metrics.watch(server, inFlight),
     reconfigure(next: Config) {
       config = next;
-      metrics.declareRoutes(routeNames(next));
       limiter = limiterFor(next);
       policies = policiesFor(next);
       authLimiter = authLimiterFor(next);
     },
+    retainMetrics,
     async close() {
       await admin?.close();
       await identity?.close();

@@ -223,6 +223,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     // One assignment: requests in flight finish on the route (and services) they started with.
     pipeline.replace(buildSetup(config, features, services, trusted, logger, pluginPhase(nextPlugins)));
     plugins.commit(nextPlugins); // closes the instances the new config dropped or changed
+    // Series of the routes, services and upstreams that left go from /metrics (those kept carry on).
+    features.retainMetrics();
     // Backends and services that left the config finish their running requests, then their pools close.
     closeLeftovers();
     logger.info(

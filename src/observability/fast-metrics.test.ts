@@ -97,6 +97,30 @@ describe('fast metrics exposition', () => {
     feed(p);
     assert.equal(await p.ours.metrics(), await p.reference.metrics());
   });
+
+  test("retainWhere drops what prom-client's remove() drops, keeps the rest as it was; a dropped label set comes back at zero", async () => {
+    const p = pair();
+    feed(p);
+    const gone = ['auth', 'quo"te\\back\nline'];
+    for (const metric of p.reference.getMetricsAsArray() as unknown as { name: string; remove(labels: object): void }[]) {
+      for (const route of gone) {
+        if (metric.name === 'x_duration_seconds') metric.remove({ route });
+        if (metric.name === 'x_requests_total') for (const [method, status] of [['POST', '401'], ['GET', '502']]) metric.remove({ route, method, status });
+      }
+    }
+    for (const name of ['x_requests_total', 'x_duration_seconds']) {
+      const ours = p.ours.getSingleMetric(name) as unknown as FastCounter | FastHistogram;
+      ours.retainWhere((labels) => !gone.includes(labels.route as string));
+    }
+    const text = await p.ours.metrics();
+    assert.equal(text, await p.reference.metrics());
+    assert.doesNotMatch(text, /route="auth"/);
+    assert.match(text, /x_requests_total\{route="proxy",method="GET",status="200"\} 1002\n/, 'the kept series untouched');
+    // The keys of dropped series miss, so the next observation starts a new series at zero (appended, as prom-client).
+    feed(p);
+    assert.equal(await p.ours.metrics(), await p.reference.metrics());
+    assert.match(await p.ours.metrics(), /x_requests_total\{route="auth",method="POST",status="401"\} 1\n/);
+  });
 });
 
 describe('fast metrics checks', () => {

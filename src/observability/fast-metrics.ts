@@ -145,6 +145,22 @@ abstract class FastMetric<S extends CounterSeries | HistogramSeries> {
     if (this.labelNames.length === 0 && this.recreateOnReset) this.series('', []);
   }
 
+  /**
+   * Drops the series whose labels `keep` refuses, and every key that led to them (a reload removed the route,
+   * service or upstream they name). The others keep their values and their order. A dropped label set asked for
+   * again starts a new series at zero, which is what Prometheus expects of a series that disappeared.
+   */
+  retainWhere(keep: (labels: Readonly<Record<string, string>>) => boolean): void {
+    let dropped = false;
+    for (const [joined, s] of this.#byLabels) {
+      if (keep(s.labels)) continue;
+      this.#byLabels.delete(joined);
+      dropped = true;
+    }
+    if (!dropped) return;
+    for (const [key, s] of this.#byKey) if (!keep(s.labels)) this.#byKey.delete(key);
+  }
+
   protected abstract readonly recreateOnReset: boolean;
 
   protected all(): IterableIterator<S> {

@@ -55,13 +55,26 @@ const METHOD_INDEX = new Map<string, number>(METHOD_NAMES.slice(0, -1).map((m, i
 const OTHER_METHOD = METHOD_NAMES.length - 1;
 /**
  * Per-request series keys multiply small integers, which must stay below these bounds for the product to name one
- * label set and be a safe integer. Ids are never reused; the rare label sets past a bound (more names seen in the
- * process's life, reloads included) are keyed by their label string instead, slower but exact. Before, ids wrapped
- * around and route 8193's requests were counted as route 1's.
+ * label set and be a safe integer. An id belongs to one name for the process's life (a name a reload removed gets
+ * its own id back if a later reload adds it again; no other name ever gets it); the rare label sets past a bound
+ * (more names seen in the process's life, reloads included) are keyed by their label string instead, slower but
+ * exact. Before, ids wrapped around and route 8193's requests were counted as route 1's.
  */
 const MAX_ROUTES = 8192;
 const MAX_SERVICES = 1024;
 const MAX_UPSTREAMS = 100_000;
+
+/** The label value of "no upstream" (not proxied) and "no service"; always live. */
+const NONE = 'none';
+
+/** The routes, services and upstreams of the running config: the only names /metrics keeps series of (retain). */
+export interface LiveNames {
+  /** Every route name a request can be counted under: the config's routes and the gateway's own (health, auth, none). */
+  readonly routes: readonly string[];
+  readonly services: readonly string[];
+  /** Upstream labels (`host:port`, as Backend.label). */
+  readonly upstreams: readonly string[];
+}
 
 /** Requests and gateway-or-upstream errors (status 500 and above) of one route since start, for /api/status. */
 export interface RouteCounts {
@@ -123,11 +136,22 @@ export class GatewayMetrics {
   readonly #duration: FastHistogram;
   readonly #upstreamDuration: FastHistogram;
   readonly #errors: FastCounter;
-  /** Upstream label ("none" included) to a small integer, assigned on first sight; bounded by configured upstreams. */
+  /**
+   * Upstream label ("none" included), route and service names to small integers, for the live names only (the hot
+   * path's lookup; a miss is a name's first request since it became live). Each id comes from its `ever` map, where
+   * a name keeps its id for the process's life, so the ids stay bounded by the names ever configured.
+   */
   readonly #upstreamIds = new Map<string, number>();
-  /** Route and service names to small integers, assigned on first sight; bounded by the config. */
   readonly #routeIds = new Map<string, number>();
   readonly #serviceIds = new Map<string, number>();
+  readonly #upstreamIdsEver = new Map<string, number>();
+  readonly #routeIdsEver = new Map<string, number>();
+  readonly #serviceIdsEver = new Map<string, number>();
+  /** The running config's names (retain); undefined until the first retain, when every name is live. */
+  #live: { routes: Set<string>; services: Set<string>; upstreams: Set<string> } | undefined;
+  /** Decisions by route: its three series, made at once (so rate() sees zeroes from a route's first decision). */
+  readonly #rateLimit: FastCounter;
+  readonly #decisions = new Map<string, Record<RateLimitEvent, { inc(): void }>>();
   readonly #auth: Counter<'event'>;
   readonly #storeErrors: Counter<'store'>;
   readonly #unreplicatedRevocations: Counter;
@@ -211,12 +235,12 @@ export class GatewayMetrics {
       },
     });
     // A fast counter: the limiter records a decision on every limited request.
-    const rateLimit = new FastCounter({
+    this.#rateLimit = new FastCounter({
       name: METRICS.rateLimit,
       help: 'Rate-limit decisions: pass, reject (429) or store_error (policy applied), by route',
       labelNames: ['decision', 'route'],
     });
-    registerFast(this.registry, rateLimit);
+    registerFast(this.registry, this.#rateLimit);
     this.#auth = new Counter({
       name: METRICS.auth,
       help: 'Auth outcomes: register, login_success, login_failure, refresh, reuse_detected, logout',
@@ -247,17 +271,6 @@ export class GatewayMetrics {
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
     for (const store of STORES) this.#storeErrors.labels(store).inc(0);
-    // Series per route, made on a route's first decision (every decision of it at once, so rate() sees zeroes).
-    const decisions = new Map<string, Record<RateLimitEvent, { inc(): void }>>();
-    const decisionsOf = (route: string) => {
-      let byDecision = decisions.get(route);
-      if (byDecision === undefined) {
-        byDecision = {} as Record<RateLimitEvent, { inc(): void }>;
-        for (const decision of RATE_LIMIT_EVENTS) byDecision[decision] = rateLimit.series(`${decision}:${route}`, [decision, route]);
-        decisions.set(route, byDecision);
-      }
-      return byDecision;
-    };
 
     this.phase = { name: 'metrics', onLogging: (ctx) => this.#observe(ctx) };
     this.authEvents = {
@@ -266,22 +279,67 @@ export class GatewayMetrics {
         this.#auth.labels(event).inc();
       },
     };
-    this.#declareRoutes = (routes) => {
-      for (const route of routes) decisionsOf(route);
-    };
     this.rateLimitEvents = {
       record: (event, route) => {
         this.rateLimitCounts[event]++;
-        decisionsOf(route)[event].inc();
+        (this.#decisions.get(route) ?? this.#declare(route))?.[event].inc();
       },
     };
   }
 
-  readonly #declareRoutes: (routes: readonly string[]) => void;
+  /** A route's decision series, made at 0; undefined for a route the running config no longer has. */
+  #declare(route: string): Record<RateLimitEvent, { inc(): void }> | undefined {
+    if (this.#live !== undefined && !this.#live.routes.has(route)) return undefined;
+    const byDecision = {} as Record<RateLimitEvent, { inc(): void }>;
+    for (const decision of RATE_LIMIT_EVENTS) byDecision[decision] = this.#rateLimit.series(`${decision}:${route}`, [decision, route]);
+    this.#decisions.set(route, byDecision);
+    return byDecision;
+  }
 
-  /** Creates every rate-limit decision series of these routes at 0 (start-up and reload), so rate() works at once. */
-  declareRoutes(routes: readonly string[]): void {
-    this.#declareRoutes(routes);
+  /**
+   * Makes /metrics follow the running config (start-up, and each reload once its route table is in place): the
+   * series labelled with a route, service or upstream not in `names` are dropped (requests, latencies, upstream
+   * latency, rate-limit decisions, the dashboard's route counts), and a request that finishes later on a route the
+   * reload removed (it started before) adds none back. The series of the names kept are untouched: their counters
+   * carry on. A name added back by a later reload starts its series from zero, as Prometheus expects of a series
+   * that disappeared. Every rate-limit decision series of the routes is made at 0, so rate() works at once. The
+   * upstream gauges need nothing: they are read from the running backends at each scrape.
+   */
+  retain(names: LiveNames): void {
+    const live = {
+      routes: new Set(names.routes),
+      services: new Set([...names.services, NONE]),
+      upstreams: new Set([...names.upstreams, NONE]),
+    };
+    this.#live = live;
+    for (const [ids, keep] of [
+      [this.#routeIds, live.routes],
+      [this.#serviceIds, live.services],
+      [this.#upstreamIds, live.upstreams],
+    ] as const) {
+      for (const name of ids.keys()) if (!keep.has(name)) ids.delete(name);
+    }
+    const route = (labels: Readonly<Record<string, string>>) => live.routes.has(labels.route as string);
+    const upstream = (labels: Readonly<Record<string, string>>) => live.upstreams.has(labels.upstream as string);
+    this.#requests.retainWhere((l) => route(l) && upstream(l) && live.services.has(l.service as string));
+    this.#duration.retainWhere(route);
+    this.#upstreamDuration.retainWhere(upstream);
+    this.#rateLimit.retainWhere(route);
+    for (const name of this.#decisions.keys()) if (!live.routes.has(name)) this.#decisions.delete(name);
+    for (const name of this.routeCounts.keys()) if (!live.routes.has(name)) this.routeCounts.delete(name);
+    for (const name of live.routes) if (!this.#decisions.has(name)) this.#declare(name);
+  }
+
+  /**
+   * The id of a live name met for the first time since it became live: its id of the process's life (a new one on
+   * its first sight ever), or -1 for a name the running config no longer has.
+   */
+  #idOf(name: string, ids: Map<string, number>, ever: Map<string, number>, live: Set<string> | undefined): number {
+    if (live !== undefined && !live.has(name)) return -1;
+    let id = ever.get(name);
+    if (id === undefined) ever.set(name, (id = ever.size));
+    ids.set(name, id);
+    return id;
   }
 
   /** A store failed to answer (called by the store adapters' owners; cheap, never throws). */
@@ -341,41 +399,44 @@ export class GatewayMetrics {
   #observe(ctx: RequestContext): void {
     const ms = ctx.durationMs >= 0 ? ctx.durationMs : performance.now() - ctx.startedAt;
     const peer = ctx.peer;
-    const upstream = peer?.label ?? 'none';
-    let upId = this.#upstreamIds.get(upstream);
-    if (upId === undefined) this.#upstreamIds.set(upstream, (upId = this.#upstreamIds.size));
+    const live = this.#live;
+    // -1: a name a reload removed while this request ran; its series are gone and stay gone.
+    const upstream = peer?.label ?? NONE;
+    const upId = this.#upstreamIds.get(upstream) ?? this.#idOf(upstream, this.#upstreamIds, this.#upstreamIdsEver, live?.upstreams);
     const route = ctx.route.name;
-    let routeId = this.#routeIds.get(route);
-    if (routeId === undefined) this.#routeIds.set(route, (routeId = this.#routeIds.size));
-    const service = ctx.service ?? 'none';
-    let serviceId = this.#serviceIds.get(service);
-    if (serviceId === undefined) this.#serviceIds.set(service, (serviceId = this.#serviceIds.size));
-    const method = ctx.req.method;
-    const methodId = (method !== undefined ? METHOD_INDEX.get(method) : undefined) ?? OTHER_METHOD;
+    const routeId = this.#routeIds.get(route) ?? this.#idOf(route, this.#routeIds, this.#routeIdsEver, live?.routes);
+    const service = ctx.service ?? NONE;
+    const serviceId = this.#serviceIds.get(service) ?? this.#idOf(service, this.#serviceIds, this.#serviceIdsEver, live?.services);
     const status = ctx.status;
-    // 0..599, the numeric form of statusLabel: codes outside 100..599 share key 0 as they share label "0".
-    const statusId = Number.isInteger(status) && status >= 100 && status <= 599 ? status : 0;
-    const packable = upId < MAX_UPSTREAMS && routeId < MAX_ROUTES && serviceId < MAX_SERVICES;
-    const key = packable
-      ? (((upId * MAX_ROUTES + routeId) * MAX_SERVICES + serviceId) * METHOD_NAMES.length + methodId) * 600 + statusId
-      : `${upstream}\u0000${route}\u0000${service}\u0000${methodId}\u0000${statusId}`;
-    const requests =
-      this.#requests.at(key) ??
-      this.#requests.series(key, [route, service, METHOD_NAMES[methodId] as string, statusLabel(status), upstream]);
-    requests.inc();
-    // One label each: the id, or past its bound the name itself (a string key never equals a number key).
-    const routeKey = routeId < MAX_ROUTES ? routeId : route;
-    (this.#duration.at(routeKey) ?? this.#duration.series(routeKey, [route])).observe(ms / 1000);
-    if (peer !== undefined && ctx.upstreamMs >= 0) {
+    if (upId >= 0 && routeId >= 0 && serviceId >= 0) {
+      const method = ctx.req.method;
+      const methodId = (method !== undefined ? METHOD_INDEX.get(method) : undefined) ?? OTHER_METHOD;
+      // 0..599, the numeric form of statusLabel: codes outside 100..599 share key 0 as they share label "0".
+      const statusId = Number.isInteger(status) && status >= 100 && status <= 599 ? status : 0;
+      const packable = upId < MAX_UPSTREAMS && routeId < MAX_ROUTES && serviceId < MAX_SERVICES;
+      const key = packable
+        ? (((upId * MAX_ROUTES + routeId) * MAX_SERVICES + serviceId) * METHOD_NAMES.length + methodId) * 600 + statusId
+        : `${upstream}\u0000${route}\u0000${service}\u0000${methodId}\u0000${statusId}`;
+      const requests =
+        this.#requests.at(key) ??
+        this.#requests.series(key, [route, service, METHOD_NAMES[methodId] as string, statusLabel(status), upstream]);
+      requests.inc();
+    }
+    if (routeId >= 0) {
+      // One label each: the id, or past its bound the name itself (a string key never equals a number key).
+      const routeKey = routeId < MAX_ROUTES ? routeId : route;
+      (this.#duration.at(routeKey) ?? this.#duration.series(routeKey, [route])).observe(ms / 1000);
+      let counts = this.routeCounts.get(route);
+      if (counts === undefined) this.routeCounts.set(route, (counts = { requests: 0, errors: 0 }));
+      counts.requests++;
+      if (status >= 500) counts.errors++;
+    }
+    if (peer !== undefined && ctx.upstreamMs >= 0 && upId >= 0) {
       (this.#upstreamDuration.at(upId) ?? this.#upstreamDuration.series(upId, [upstream])).observe(ctx.upstreamMs / 1000);
     }
     const error = ctx.error;
     if (error !== undefined) (this.#errors.at(error.code) ?? this.#errors.series(error.code, [error.code])).inc();
     this.recent.record(ms, ctx.status);
-    let counts = this.routeCounts.get(route);
-    if (counts === undefined) this.routeCounts.set(route, (counts = { requests: 0, errors: 0 }));
-    counts.requests++;
-    if (status >= 500) counts.errors++;
   }
 }
 
