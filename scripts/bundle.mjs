@@ -20,6 +20,10 @@
 //   one, so the source maps' columns still hold), but only when the chunk without its comments is the same after
 //   as before: regex literals and tagged templates keep non-ASCII characters as written, and a chunk holding one
 //   is written unchanged, with a warning.
+// - Whitespace is minified (not names: error classes and the log's field names keep theirs). V8 scans the whole
+//   source of a module before it runs and keeps that source for as long as the process runs, so indentation and
+//   comments cost start-up and heap: about 27 % less source, measured 5-10 % less start-up CPU and 0.4 MB less idle
+//   RSS (bench/startup.ts --against). Source maps still point into src/.
 // - dist/bundle/packages.json names the packages inlined in each chunk, for the test that checks which libraries a
 //   configuration loads (test/e2e/lazy-imports.test.ts).
 import { build, transform } from 'esbuild';
@@ -53,6 +57,7 @@ export async function bundle() {
     format: 'esm',
     platform: 'node',
     target: 'node20',
+    minifyWhitespace: true,
     sourcemap: 'linked',
     metafile: true,
     write: false,
