@@ -6,12 +6,22 @@
 // framed by its Content-Length, was never forwarded. And node answers an Expect it cannot meet with a bare 417 of
 // its own unless a 'checkExpectation' listener takes the request (proxy-listener.ts passes it on to the driver),
 // so the refusal is made here, from the catalogue, with the gateway's headers and a log line.
-import type { IncomingMessage } from 'node:http';
+//
+// And an HTTP/1.1 Upgrade request that declares a body: with an 'upgrade' listener, node's parser does not read the
+// body of an Upgrade request (the request stream ends empty) but hands its bytes over unparsed, chunked framing and
+// all, as the start of the new protocol: forwarded, they reached the upstream after its 101 as tunnel data, and a
+// backend that reads the upgrade's body as HTTP would see bytes the gateway never looked at. RFC 9110 §7.8 switches
+// protocols only after the request's content; a WebSocket opening handshake is a GET without any (RFC 6455 §4.1),
+// and a client that sends one is broken or smuggling. Refused with 400, before any phase or upstream; the
+// connection closes after it (the driver answers an Upgrade on the raw socket, never kept alive).
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 
 /** Shared: the request is answered and the connection closed (a client that sent HTTP/2.0 in plain HTTP/1 is lost). */
 const VERSION_NOT_SUPPORTED = new GatewayError('HTTP_VERSION_NOT_SUPPORTED', { headers: { connection: 'close' } });
 const EXPECTATION_FAILED = new GatewayError('EXPECTATION_FAILED');
+/** Shared: an Upgrade request with a body. */
+const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade request has no body' });
 
 /**
  * The values node treats as 100-continue over HTTP/1.1 (its own continueExpression): node has answered those with
@@ -27,5 +37,16 @@ export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'h
   const expect = req.headers.expect;
   // RFC 9110 §10.1.1: a server may answer 417 to an expectation other than 100-continue.
   if (expect !== undefined && !CONTINUE.test(expect)) return EXPECTATION_FAILED;
+  return undefined;
+}
+
+/**
+ * The driver's call for an HTTP/1.1 Upgrade request (node's 'upgrade' event): undefined when it declares no body,
+ * else the error to answer. A body is any Content-Length but 0, or any Transfer-Encoding (llhttp lets only chunked
+ * through, but none is acceptable).
+ */
+export function checkUpgrade(headers: IncomingHttpHeaders): GatewayError | undefined {
+  const length = headers['content-length'];
+  if ((length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined) return UPGRADE_WITH_BODY;
   return undefined;
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServerResponse as NodeServerResponse } from 'node:http';
 import { constants as h2constants, type Http2ServerRequest } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
@@ -17,7 +18,7 @@ import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../p
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
-import { checkProtocol } from './protocol-check.js';
+import { checkProtocol, checkUpgrade } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
@@ -108,8 +109,10 @@ export class Pipeline implements AttemptListener {
     this.inFlight++;
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
+    // Answered without switching (an error of the gateway's, the upstream's refusal, or a plain answer to an Upgrade
+    // that is not tunnelled): the exchange is over, and the connection with it (see closeUnswitched).
     res.once('finish', () => {
-      socket.end();
+      closeUnswitched(socket as Socket);
       this.log(ctx);
     });
     // The client left before the upstream switched protocols: stop the handshake, and log the request (499).
@@ -137,7 +140,9 @@ export class Pipeline implements AttemptListener {
     // Only a protocol the engine serves (protocol-check.ts: no HTTP/2.0 request line, no Expect but 100-continue).
     // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
     // And only a plain authority (host-check.ts): routes match the host, and the backend must read the same one.
-    const badRequest = checkProtocol(ctx.req) ?? checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
+    // An Upgrade never has a body (protocol-check.ts): node hands one over unparsed, as tunnel data.
+    const badRequest =
+      checkProtocol(ctx.req) ?? (ctx.upgrade ? checkUpgrade(ctx.req.headers) : undefined) ?? checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
     if (badRequest !== undefined) {
       sendError(ctx, badRequest);
       return;
@@ -315,6 +320,31 @@ export class Pipeline implements AttemptListener {
       }
     }
   }
+}
+
+/**
+ * How long a connection answered without switching protocols stays open for the client to close its side: nginx's
+ * lingering_timeout. A client that keeps its side open is let go of then (its connection slot is counted against
+ * server.max_connections_per_client); one that closes is let go of at once.
+ */
+const UNSWITCHED_LINGER_MS = 5_000;
+
+/**
+ * Ends the connection of an Upgrade request answered without a 101. Nothing the client sent after its request head
+ * is ever parsed or forwarded (a body, a request pipelined behind it): node's parser has let go of the socket, and
+ * only a 101 joins it to an upstream. Those bytes are read and dropped rather than left unread (node stops reading
+ * the socket it hands to 'upgrade'): closing a socket with unread bytes makes the kernel send a reset, which can
+ * destroy the response in the client's buffers before the client reads it (why nginx closes by lingering). The
+ * socket (allowHalfOpen, node:http's) closes once the client's FIN follows ours, or is destroyed after
+ * UNSWITCHED_LINGER_MS: before, a client that never closed its half held the connection for good.
+ */
+function closeUnswitched(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.resume();
+  socket.end();
+  const linger = setTimeout(() => socket.destroy(), UNSWITCHED_LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
 }
 
 /**

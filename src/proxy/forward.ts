@@ -11,7 +11,7 @@ import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
 import { isGrpc, responseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
-import { spliceUpgrade } from './upgrade.js';
+import { spliceUpgrade, tunnelledProtocol } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
@@ -314,7 +314,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
       body,
-      upgrade: ctx.upgrade ? (req.headers.upgrade ?? 'websocket') : null,
+      // Only a WebSocket is tunnelled (upgrade.ts); any other Upgrade goes as a plain request, and a 101 to it fails.
+      upgrade: ctx.upgrade ? tunnelledProtocol(req.headers.upgrade) : null,
       // Never undefined over TLS: undici would take the client's Host as SNI and verified name (upstream-tls.ts).
       servername: dispatchServername(peer.transport, peer.address),
     };

@@ -3,6 +3,20 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../pipeline/context.js';
 
+/**
+ * The protocol an upstream is asked to switch to for a client's Upgrade header: "websocket" when the client's list
+ * names it (RFC 6455 §4.2.1: compared case-insensitively), else null, and the request goes upstream as a plain one,
+ * as RFC 9110 §7.8 lets a server ignore an Upgrade. WebSocket is the one protocol the gateway tunnels: an upgraded
+ * connection escapes every phase for as long as it lasts, and the other tokens in use carry HTTP itself over it,
+ * h2c (RFC 7540 §3.2, deprecated by RFC 9113 §3.1) and TLS/1.x (RFC 2817): an upstream that switched would serve
+ * any request to any path on it, past routing, auth and rate limits. The client's other tokens are not passed on.
+ */
+export function tunnelledProtocol(upgrade: string | undefined): 'websocket' | null {
+  if (upgrade === undefined) return null;
+  for (const token of upgrade.split(',')) if (token.trim().toLowerCase() === 'websocket') return 'websocket';
+  return null;
+}
+
 /** Serializes a status line and headers by hand: after a 101 the socket no longer belongs to node's HTTP layer. */
 function headBlock(statusCode: number, headers: OutgoingHttpHeaders): string {
   let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
