@@ -13,6 +13,7 @@ import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
 import { EVENTS } from './observability/events.js';
 import { coalesced, restartRefusal, type Gateway } from './server.js';
+import { applyDeadlineMs } from './worker-deadlines.js';
 
 /** Config text and the variables its ${VAR} placeholders expand from: the same pair gives the same config anywhere. */
 export interface ConfigSnapshot {
@@ -68,27 +69,6 @@ function typed(message: unknown): { readonly type: unknown } | undefined {
 
 const ignore = (): void => undefined;
 
-/**
- * What a worker's own bounds leave unbounded in a reload: parsing the config, reading certificate files, building
- * the route table, on a machine that may be busy serving. Generous, because missing the deadline gets the worker
- * killed; short enough that a stuck worker is found and replaced within seconds, not minutes.
- */
-const APPLY_MARGIN_MS = 10_000;
-
-/**
- * How long the primary waits for a serving worker to apply `config` before it counts the worker as stuck. Everything
- * slow in a worker's reload is bounded by the worker itself: each plugin's import (middleware.plugin_load_timeout) and
- * then its create() (middleware.plugin_timeout), one plugin after the other, and on a failure the close() of those it
- * created (plugin_timeout, together). A worker whose event loop runs answers within that, even if only to refuse; one
- * that has not answered after it plus APPLY_MARGIN_MS is not running its event loop (stopped, in an endless
- * synchronous loop, swapping), so it serves no requests either. A fixed 30 s would be too short for a config whose
- * plugins legitimately take their full import budget, and far too long for the usual config without plugins.
- */
-export function applyDeadlineMs(config: Config): number {
-  const { plugin_load_timeout: importMs, plugin_timeout: hookMs } = config.middleware;
-  return config.plugins.length * (importMs + hookMs) + hookMs + APPLY_MARGIN_MS;
-}
-
 /** How one worker took an APPLY. */
 type Answer =
   | { readonly outcome: 'applied' }
@@ -125,6 +105,7 @@ export class ConfigOwner {
   readonly #path: string;
   readonly #logger: Logger;
   readonly #replace: (worker: Worker, why: Replacement) => void;
+  readonly #serving: (worker: Worker) => void;
   #accepted: CheckedConfig;
   /** Workers handed a config (at their start), by cluster id: the ones a reload must reach once they serve. */
   readonly #members = new Map<number, Member>();
@@ -140,12 +121,22 @@ export class ConfigOwner {
   /** Reloads every worker: one at a time, coalesced as a single gateway's file reloads are (server.ts). */
   readonly reload: () => Promise<ReloadResult>;
 
-  /** `replace` ends a worker; the primary's restart logic starts its replacement once it has exited. */
-  constructor(path: string, accepted: CheckedConfig, logger: Logger, replace: (worker: Worker, why: Replacement) => void) {
+  /**
+   * `replace` ends a worker; the primary's restart logic starts its replacement once it has exited. `serving` is
+   * told when a worker's gateway runs (its start-up is over).
+   */
+  constructor(
+    path: string,
+    accepted: CheckedConfig,
+    logger: Logger,
+    replace: (worker: Worker, why: Replacement) => void,
+    serving: (worker: Worker) => void = ignore,
+  ) {
     this.#path = path;
     this.#accepted = accepted;
     this.#logger = logger;
     this.#replace = replace;
+    this.#serving = serving;
     this.reload = coalesced(() => this.#reloadNow(), logger);
   }
 
@@ -158,7 +149,10 @@ export class ConfigOwner {
   onMessage(worker: Worker, message: unknown): void {
     const m = typed(message) as ToPrimary | undefined;
     if (m?.type === HELLO) this.#handStart(worker);
-    else if (m?.type === READY) void this.#turn(() => this.#bringUpToDate(worker.id));
+    else if (m?.type === READY) {
+      this.#serving(worker);
+      void this.#turn(() => this.#bringUpToDate(worker.id));
+    }
     else if (m?.type === APPLIED) this.#answer(worker.id, m.seq, m.ok ? { outcome: 'applied' } : { outcome: 'refused', reason: m.reason ?? 'refused' });
     else if (m?.type === RELOAD) {
       this.reload().then(

@@ -1,6 +1,6 @@
 // Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 access-log
 // reopen: each listened for from the start), workers (the primary, its workers, and the admin listener's one holder).
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
 import { workerCount } from './config/load.js';
@@ -8,6 +8,7 @@ import { createLogger, flushLogger, type LoggerHandle } from './observability/lo
 import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
+import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { endStartupMode } from './startup-mode.js';
 import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig } from './cluster-config.js';
 
@@ -154,19 +155,31 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
   await gateway.close();
   flushLogger(log);
   // A worker's IPC channel to the primary keeps its event loop alive: without this it never exits, and the primary,
-  // which waits for every worker's exit, hangs on SIGTERM until something kills both.
+  // which waits for every worker's exit, would kill it at the stop deadline and exit 1 (a stop that was not clean).
   if (cluster.isWorker && process.connected) process.disconnect();
   return 0;
 }
 
 /**
  * The primary of a multi-worker gateway: owns the config (cluster-config.ts), forks workers, restarts crashed ones
- * with exponential backoff (see worker-restarts.ts), hands the admin listener to one worker at a time, relays
- * signals. Resolves 0 after a signal, or 1 when workers keep dying before they listen.
+ * with exponential backoff (see worker-restarts.ts), kills a worker that has not started within its deadline (a failed
+ * start: worker-deadlines.ts), hands the admin listener to one worker at a time, relays signals. Resolves 0 after a
+ * signal, or 1 when workers keep failing to start, or when a worker had to be killed because it did not stop.
  */
 async function runPrimary(configPath: string, checked: CheckedConfig, workers: number, signals: Signals): Promise<number> {
   const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
   const { logger } = log;
+  // Workers not serving yet, by id: the timer that kills one still starting at its deadline. A worker stopped or stuck
+  // in a synchronous loop (a plugin's import or create() that never yields) would otherwise be waited for forever,
+  // leaving the gateway a worker short, or never ready at all. SIGKILL: its event loop, which would act on SIGTERM,
+  // is what does not run.
+  const starting = new Map<number, NodeJS.Timeout>();
+  // Workers killed at their start-up deadline: failed starts, even if one had opened its listener before it stuck.
+  const timedOut = new Set<number>();
+  const started = (worker: Worker): void => {
+    clearTimeout(starting.get(worker.id));
+    starting.delete(worker.id);
+  };
   // A worker the owner gives up on (cluster-config.ts) is ended here; its exit below starts its replacement, which
   // starts from the accepted config. One that stopped answering gets SIGKILL: a Node process acts on SIGTERM from
   // its event loop, the very thing that is not running, and the primary keeps handing it connections meanwhile
@@ -174,9 +187,15 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   // the old worker to finish its connections, bounded only by worker_shutdown_timeout, which the worker itself
   // enforces. An old nginx worker has closed its listening sockets, so new connections never reach it.) One that
   // answers but cannot run the accepted config gets SIGTERM and drains its requests as on any stop.
-  const owner = new ConfigOwner(configPath, checked, logger, (worker, why) => {
-    worker.process.kill(why === 'unresponsive' ? 'SIGKILL' : 'SIGTERM');
-  });
+  const owner = new ConfigOwner(
+    configPath,
+    checked,
+    logger,
+    (worker, why) => {
+      worker.process.kill(why === 'unresponsive' ? 'SIGKILL' : 'SIGTERM');
+    },
+    started,
+  );
   const restarts = new WorkerRestarts();
   const forkedAt = new Map<number, number>();
   const listened = new Set<number>();
@@ -193,6 +212,24 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     const worker = cluster.fork({ [ADMIN_ROLE_ENV]: admin ? '1' : '0' });
     if (admin) adminWorker = worker.id;
     forkedAt.set(worker.id, Date.now());
+    // From the config accepted now: the one this worker is handed when it asks (cluster-config.ts).
+    const deadlineMs = startDeadlineMs(owner.config);
+    const timer = setTimeout(() => {
+      starting.delete(worker.id);
+      if (stopping || worker.isDead()) return;
+      timedOut.add(worker.id);
+      logger.error(
+        {
+          worker: worker.id,
+          pid: worker.process.pid,
+          deadline_ms: deadlineMs,
+          reason: `worker ${worker.id} (pid ${worker.process.pid}) has not started within ${deadlineMs} ms: killed (SIGKILL) as a failed start`,
+        },
+        'Worker Start Timed Out',
+      );
+      worker.process.kill('SIGKILL');
+    }, deadlineMs);
+    starting.set(worker.id, timer);
   };
   // Before the first fork: a worker's first message asks for its config.
   cluster.on('message', (worker, message) => owner.onMessage(worker, message));
@@ -205,12 +242,14 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   });
   cluster.on('exit', (worker, code, signal) => {
     owner.onExit(worker);
+    started(worker);
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
     const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
-    const decision = restarts.exited(listened.has(worker.id), uptimeMs);
+    const decision = restarts.exited(listened.has(worker.id) && !timedOut.has(worker.id), uptimeMs);
     forkedAt.delete(worker.id);
     listened.delete(worker.id);
+    timedOut.delete(worker.id);
     if (decision.action === 'give-up') {
       logger.error(
         { worker: worker.id, code, signal, crashes: decision.crashes },
@@ -236,13 +275,43 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   });
   const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
   stopping = true;
-  const exits = Object.values(cluster.workers ?? {}).map(
-    (worker) => new Promise<void>((resolve) => (worker ? worker.once('exit', () => resolve()) : resolve())),
-  );
-  for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-  await Promise.all(exits);
+  for (const timer of starting.values()) clearTimeout(timer);
+  starting.clear();
+  const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
-  return outcome;
+  return killed > 0 ? 1 : outcome;
+}
+
+/**
+ * Sends every worker SIGTERM (each drains and exits) and resolves once all have exited, with the number of those
+ * that had not after `deadlineMs` and were killed (SIGKILL, logged): a worker stopped or stuck in a synchronous loop
+ * never acts on SIGTERM, and the primary would wait for it forever.
+ */
+async function stopWorkers(deadlineMs: number, logger: LoggerHandle['logger']): Promise<number> {
+  const workers = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  const exited = Promise.all(
+    workers.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())))),
+  );
+  for (const worker of workers) worker.process.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs))),
+  ]);
+  clearTimeout(timer);
+  if (inTime) return 0;
+  const stuck = workers.filter((worker) => !worker.isDead());
+  logger.error(
+    {
+      workers: stuck.map((worker) => ({ worker: worker.id, pid: worker.process.pid })),
+      deadline_ms: deadlineMs,
+      reason: `${stuck.length} worker(s) had not exited ${deadlineMs} ms after SIGTERM: killed (SIGKILL)`,
+    },
+    'Workers Killed At Shutdown',
+  );
+  for (const worker of stuck) worker.process.kill('SIGKILL');
+  await exited;
+  return stuck.length;
 }
 
 /** `portcullis migrate`: applies the user store's migrations and exits. */

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
-import { assertOrdered } from './migrations/types.js';
+import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
 import { assertValidExpiry, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { PostgresIdentity } from './postgres-identity.js';
 import {
@@ -35,8 +35,6 @@ export interface PostgresStoreOptions {
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Long enough for any migration; the advisory lock wait counts against it too. */
-const MIGRATION_TIMEOUT_MS = 60_000;
 
 interface UserRow {
   id: string;

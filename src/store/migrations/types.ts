@@ -10,6 +10,12 @@ export interface Migration {
   readonly statements: readonly string[];
 }
 
+/**
+ * Longest a PostgreSQL migration statement may run (its statement_timeout), the wait for the advisory lock that keeps
+ * concurrent starters apart included. A cluster primary allows a worker's start-up this long on top of the rest.
+ */
+export const MIGRATION_TIMEOUT_MS = 60_000;
+
 /** Throws when `migrations` are not numbered 1..n in order (a programming error caught by the unit tests and at start). */
 export function assertOrdered(migrations: readonly Migration[]): void {
   migrations.forEach((m, i) => {

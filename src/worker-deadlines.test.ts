@@ -1,0 +1,39 @@
+// The primary's deadlines for a worker: start (plugins, PostgreSQL migrations), reload (plugins), stop (drain).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigObject } from './config/load.js';
+import { applyDeadlineMs, startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
+
+const base = { load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: 9 }] } };
+const plugins = (n: number) => ({
+  plugins: Array.from({ length: n }, (_, i) => ({ name: `p${i}`, module: `./p${i}.mjs` })),
+  middleware: { plugins: Array.from({ length: n }, (_, i) => `p${i}`), plugin_load_timeout: '2s', plugin_timeout: '500ms' },
+});
+
+test('defaults: 15 s to start or apply a reload, 25 s to stop', () => {
+  const config = parseConfigObject(base);
+  assert.equal(applyDeadlineMs(config), 15_000);
+  assert.equal(startDeadlineMs(config), 15_000);
+  assert.equal(stopDeadlineMs(config), 25_000);
+});
+
+test('each plugin adds its import and create() budgets to a start and a reload; plugin_timeout once more for the close()s', () => {
+  const config = parseConfigObject({ ...base, ...plugins(3) });
+  assert.equal(applyDeadlineMs(config), 3 * 2_500 + 500 + 10_000);
+  assert.equal(startDeadlineMs(config), applyDeadlineMs(config));
+  assert.equal(stopDeadlineMs(config), 10_000 + 500 + 10_000);
+});
+
+test('a start-up with auth on PostgreSQL may migrate: the migration budget (60 s) is added; SQLite, or auth off, adds nothing', () => {
+  const postgres = { url: 'postgres://gateway@127.0.0.1/gateway' };
+  const on = parseConfigObject({ ...base, database: postgres, middleware: { auth: { enabled: true } } });
+  assert.equal(startDeadlineMs(on), 15_000 + 60_000);
+  assert.equal(applyDeadlineMs(on), 15_000, 'a reload never migrates');
+  assert.equal(startDeadlineMs(parseConfigObject({ ...base, middleware: { auth: { enabled: true } } })), 15_000);
+  assert.equal(startDeadlineMs(parseConfigObject({ ...base, database: postgres })), 15_000);
+});
+
+test('the stop deadline follows server.timeouts.shutdown_drain', () => {
+  const config = parseConfigObject({ ...base, server: { timeouts: { shutdown_drain: '2m' } } });
+  assert.equal(stopDeadlineMs(config), 120_000 + 5_000 + 10_000);
+});

@@ -1,0 +1,47 @@
+// How long a cluster primary waits for a worker to start, to apply a reload and to stop before it counts the worker as
+// stuck and kills it (SIGKILL). Each deadline is what the worker's own bounds allow (config), plus one margin. Pure.
+import type { Config } from './config/schema.js';
+import { MIGRATION_TIMEOUT_MS } from './store/migrations/types.js';
+
+/**
+ * What a worker's own bounds leave unbounded: parsing the config, reading certificate files, building the route
+ * table, loading the code itself (a worker's start), closing store connections and the last trace export (5 s, a
+ * worker's stop), on a machine that may be busy serving. Generous, because missing a deadline gets the worker
+ * killed; short enough that a stuck worker is found and replaced within seconds, not minutes.
+ */
+const MARGIN_MS = 10_000;
+
+/**
+ * How long the primary waits for a serving worker to apply `config` before it counts the worker as stuck. Everything
+ * slow in a worker's reload is bounded by the worker itself: each plugin's import (middleware.plugin_load_timeout) and
+ * then its create() (middleware.plugin_timeout), one plugin after the other, and on a failure the close() of those it
+ * created (plugin_timeout, together). A worker whose event loop runs answers within that, even if only to refuse; one
+ * that has not answered after it plus MARGIN_MS is not running its event loop (stopped, in an endless synchronous
+ * loop, swapping), so it serves no requests either. A fixed 30 s would be too short for a config whose plugins
+ * legitimately take their full import budget, and far too long for the usual config without plugins.
+ */
+export function applyDeadlineMs(config: Config): number {
+  const { plugin_load_timeout: importMs, plugin_timeout: hookMs } = config.middleware;
+  return config.plugins.length * (importMs + hookMs) + hookMs + MARGIN_MS;
+}
+
+/**
+ * How long the primary waits, from the fork, for a worker started on `config` to serve (its gateway runs) before it
+ * kills it as a failed start. A start-up does what a reload does (the plugins, bounded alike: applyDeadlineMs) and
+ * opens the stores: with auth on PostgreSQL that includes the migrations, each statement bounded by
+ * MIGRATION_TIMEOUT_MS, the wait for the advisory lock another worker holds while it migrates included. Connecting
+ * to Redis never holds a start-up (it goes on in the background). 15 s with the defaults and no plugins.
+ */
+export function startDeadlineMs(config: Config): number {
+  const migrations = config.middleware.auth.enabled && config.database.url !== '' ? MIGRATION_TIMEOUT_MS : 0;
+  return applyDeadlineMs(config) + migrations;
+}
+
+/**
+ * How long the primary waits, from its SIGTERM, for a worker running `config` to exit before it kills it. A worker's
+ * stop lets its requests finish for at most server.timeouts.shutdown_drain, then closes its plugins (all together,
+ * each bounded by middleware.plugin_timeout), its stores and its tracing. 25 s with the defaults.
+ */
+export function stopDeadlineMs(config: Config): number {
+  return config.server.timeouts.shutdown_drain + config.middleware.plugin_timeout + MARGIN_MS;
+}
