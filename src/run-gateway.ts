@@ -10,6 +10,7 @@ import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { endStartupMode } from './startup-mode.js';
+import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
 import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig } from './cluster-config.js';
 
 /**
@@ -73,6 +74,7 @@ export async function runGateway(configPath: string, dataDir: string): Promise<n
 /** The one process of a single-process gateway: it owns its config file, and reloads re-read it. */
 async function runSingle(config: Config, configPath: string, dataDir: string, signals: Signals): Promise<number> {
   const log = createLogger(config.logging, { sharedStdout: false });
+  const faults = watchProcessFaults(log);
   // logrotate's convention (nginx): the file was renamed, create it again; the file is open from here on.
   signals.reopen.set(() => log.reopenAccessLog());
   let gateway: Gateway;
@@ -83,7 +85,7 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
     throw err;
   }
   // Re-reads the file; a bad one is logged as "Config Rejected" by the gateway and the running config stays.
-  return serveUntilStopped(gateway, log, signals, () => void gateway.reloadFile?.().catch(() => undefined));
+  return serveUntilStopped(gateway, log, signals, faults, () => void gateway.reloadFile?.().catch(() => undefined));
 }
 
 /**
@@ -93,10 +95,12 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
 async function runWorker(configPath: string, dataDir: string, signals: Signals): Promise<number> {
   const primary = new PrimaryLink(configPath); // first: the primary's messages are lost until it listens
   let log: LoggerHandle | undefined;
+  let faults: ProcessFaults;
   let gateway: Gateway;
   try {
     const config = await primary.startConfig();
     log = createLogger(config.logging, { sharedStdout: true });
+    faults = watchProcessFaults(log);
     const opened = log;
     signals.reopen.set(() => opened.reopenAccessLog());
     const options: GatewayOptions = {
@@ -117,7 +121,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
   primary.serve(gateway, log.logger);
   // SIGHUP sent to a worker (a signal to the whole process group) asks the primary, as POST /reload does: a worker
   // reloading on its own would leave its siblings on another config.
-  return serveUntilStopped(gateway, log, signals, () => void primary.requestReload().catch(() => undefined));
+  return serveUntilStopped(gateway, log, signals, faults, () => void primary.requestReload().catch(() => undefined));
 }
 
 /**
@@ -131,8 +135,17 @@ function endFailedWorker(): void {
   setImmediate(() => process.exit(1));
 }
 
-/** Serves until SIGTERM/SIGINT (or, in a worker, the primary's disconnect), then drains and resolves 0. */
-async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: Signals, reload: () => void): Promise<number> {
+/**
+ * Serves until SIGTERM/SIGINT (or, in a worker, the primary's disconnect), then drains and resolves 0; after an
+ * uncaught exception (process-faults.ts), drains alike and resolves 1.
+ */
+async function serveUntilStopped(
+  gateway: Gateway,
+  log: LoggerHandle,
+  signals: Signals,
+  faults: ProcessFaults,
+  reload: () => void,
+): Promise<number> {
   const { logger } = log;
   endStartupMode();
   // A reload asked for during start-up is applied now, once: start-up may have read the file before it changed,
@@ -143,6 +156,7 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    faults.stopWith(stop);
     if (cluster.isWorker) {
       process.once('disconnect', stop);
       // A disconnect during start-up came before this listener. When the primary dies, node:cluster's own listener
@@ -154,6 +168,12 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
   });
   await gateway.close();
   flushLogger(log);
+  if (faults.fatal) {
+    // Ended with code 1 whatever holds the event loop: its state is unknown; and in a worker, a disconnect would end
+    // it with code 0, which the primary would not count as a crash (see endFailedWorker).
+    if (cluster.isWorker) endFailedWorker();
+    return 1;
+  }
   // A worker's IPC channel to the primary keeps its event loop alive: without this it never exits, and the primary,
   // which waits for every worker's exit, would kill it at the stop deadline and exit 1 (a stop that was not clean).
   if (cluster.isWorker && process.connected) process.disconnect();
@@ -168,6 +188,7 @@ async function serveUntilStopped(gateway: Gateway, log: LoggerHandle, signals: S
  */
 async function runPrimary(configPath: string, checked: CheckedConfig, workers: number, signals: Signals): Promise<number> {
   const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
+  const faults = watchProcessFaults(log);
   const { logger } = log;
   // Workers not serving yet, by id: the timer that kills one still starting at its deadline. A worker stopped or stuck
   // in a synchronous loop (a plugin's import or create() that never yields) would otherwise be waited for forever,
@@ -272,6 +293,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
+    faults.stopWith(resolve);
   });
   const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
   stopping = true;
@@ -279,7 +301,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   starting.clear();
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
-  return killed > 0 ? 1 : outcome;
+  return killed > 0 || faults.fatal ? 1 : outcome;
 }
 
 /**
