@@ -82,6 +82,9 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
     gateway = await startGateway(config, { logger: log.logger, logSink: log.accessSink, dataDir, configPath });
   } catch (err) {
     flushLogger(log);
+    // A start-up that failed after the proxy port was bound (the admin port taken, say) must not leave a process
+    // serving requests without its admin listener, which no supervisor would notice: end it, code 1.
+    endFailedStart();
     throw err;
   }
   // Re-reads the file; a bad one is logged as "Config Rejected" by the gateway and the running config stays.
@@ -115,7 +118,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
     gateway = await startGateway(config, options);
   } catch (err) {
     if (log !== undefined) flushLogger(log);
-    endFailedWorker();
+    endFailedStart();
     throw err; // cli.ts prints it ("portcullis: config error: ...") and exits 1
   }
   primary.serve(gateway, log.logger);
@@ -125,13 +128,14 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
 }
 
 /**
- * A worker that failed before its gateway ran must exit, and with a non-zero code: its IPC channel alone would keep
- * it alive, and the primary, which never saw it exit, would neither restart it nor give up. Not by disconnecting:
- * node:cluster then ends a worker with code 0. The exit waits for the turn of the event loop after this one, by which
+ * A process whose gateway failed to start must exit, and with a non-zero code, whatever its start-up left open: a
+ * single process may hold its proxy listener (the admin port was taken), and would go on serving with no admin
+ * listener; a worker's IPC channel alone would keep it alive, and the primary, which never saw it exit, would neither
+ * restart it nor give up. Not by disconnecting: node:cluster then ends a worker with code 0. The exit waits for the turn of the event loop after this one, by which
  * the error has been printed (cli.ts, in the promise chain this throw goes up; stderr writes to pipes and files are
  * synchronous), whatever a failed start-up left open (a store connection, a timer).
  */
-function endFailedWorker(): void {
+function endFailedStart(): void {
   setImmediate(() => process.exit(1));
 }
 
@@ -170,8 +174,8 @@ async function serveUntilStopped(
   flushLogger(log);
   if (faults.fatal) {
     // Ended with code 1 whatever holds the event loop: its state is unknown; and in a worker, a disconnect would end
-    // it with code 0, which the primary would not count as a crash (see endFailedWorker).
-    if (cluster.isWorker) endFailedWorker();
+    // it with code 0, which the primary would not count as a crash.
+    if (cluster.isWorker) endFailedStart();
     return 1;
   }
   // A worker's IPC channel to the primary keeps its event loop alive: without this it never exits, and the primary,
@@ -197,9 +201,18 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const starting = new Map<number, NodeJS.Timeout>();
   // Workers killed at their start-up deadline: failed starts, even if one had opened its listener before it stuck.
   const timedOut = new Set<number>();
-  const started = (worker: Worker): void => {
+  const startOver = (worker: Worker): void => {
     clearTimeout(starting.get(worker.id));
     starting.delete(worker.id);
+  };
+  // Workers whose gateway runs (READY: every listener open, the admin one included). Not node:cluster's 'listening',
+  // which fires for a worker's first listener: one that then failed to open the admin port would count as started,
+  // and a port taken for good would restart workers forever instead of giving up.
+  const ready = new Set<number>();
+  const started = (worker: Worker): void => {
+    startOver(worker);
+    ready.add(worker.id);
+    restarts.listening();
   };
   // A worker the owner gives up on (cluster-config.ts) is ended here; its exit below starts its replacement, which
   // starts from the accepted config. One that stopped answering gets SIGKILL: a Node process acts on SIGTERM from
@@ -218,8 +231,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     started,
   );
   const restarts = new WorkerRestarts();
+  // Restarts waiting out their backoff: cancelled by a stop, which would otherwise wait for them (up to 10 s) to exit.
+  const restarting = new Set<NodeJS.Timeout>();
   const forkedAt = new Map<number, number>();
-  const listened = new Set<number>();
   // The worker that runs the admin listener. Only the primary can tell which one that is after restarts (cluster
   // ids grow: the replacement of worker 1 is 3), and it frees the role only once that worker has exited, so two
   // workers never both listen on the admin port (in a cluster both would succeed, sharing the port by turns).
@@ -257,19 +271,15 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   for (let i = 0; i < workers; i++) fork();
   // The primary's own start-up is over: it hands out connections from here on.
   endStartupMode();
-  cluster.on('listening', (worker) => {
-    listened.add(worker.id);
-    restarts.listening();
-  });
   cluster.on('exit', (worker, code, signal) => {
     owner.onExit(worker);
-    started(worker);
+    startOver(worker);
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
     const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
-    const decision = restarts.exited(listened.has(worker.id) && !timedOut.has(worker.id), uptimeMs);
+    const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs);
     forkedAt.delete(worker.id);
-    listened.delete(worker.id);
+    ready.delete(worker.id);
     timedOut.delete(worker.id);
     if (decision.action === 'give-up') {
       logger.error(
@@ -281,7 +291,11 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       return;
     }
     logger.warn({ worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs }, 'Worker Exited');
-    setTimeout(fork, decision.delayMs);
+    const timer = setTimeout(() => {
+      restarting.delete(timer);
+      fork();
+    }, decision.delayMs);
+    restarting.add(timer);
   });
   // The primary reads and checks the file, then every worker applies it; a refusal is logged as "Config Rejected".
   if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the workers are forked' }, EVENTS.reloadQueued);
@@ -299,6 +313,19 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   stopping = true;
   for (const timer of starting.values()) clearTimeout(timer);
   starting.clear();
+  for (const timer of restarting) clearTimeout(timer);
+  restarting.clear();
+  // A second SIGTERM or SIGINT while the workers drain (an impatient operator, a supervisor's escalation): stop now,
+  // without leaving a worker behind. Without a listener it would end the primary alone, and a stopped or stuck worker
+  // with it would outlive it.
+  const forceStop = (): void => {
+    logger.warn({ reason: 'a second stop signal while the workers drain: killing them (SIGKILL)' }, 'Stop Forced');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    flushLogger(log);
+    process.exit(1);
+  };
+  process.on('SIGTERM', forceStop);
+  process.on('SIGINT', forceStop);
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
   return killed > 0 || faults.fatal ? 1 : outcome;

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +185,60 @@ test('SIGTERM with a worker that does not exit (stopped): it is killed at the st
     assert.ok(!alive(a) && !alive(b), 'no worker is left');
   } finally {
     await endGroup(gw);
+    await backend.stop();
+  }
+});
+
+test('a second SIGTERM while a worker does not exit: the primary kills it and exits 1 at once, leaving no process', async () => {
+  const backend = await startBackend('one');
+  const gw = await spawnGateway(
+    { server: { workers: 2 }, admin: { enabled: false }, load_balancing: { upstreams: upstreams([backend.port]) } },
+    { group: true },
+  );
+  try {
+    await waitOn(gw, 'both workers to start', () => started(gw).length === 2, 15_000);
+    const [a, b] = workerPids(gw.child.pid!);
+    assert.ok(a !== undefined && b !== undefined);
+    process.kill(b, 'SIGSTOP');
+    process.kill(gw.child.pid!, 'SIGTERM');
+    await waitOn(gw, 'the running worker to stop', () => lines(gw, 'Gateway Stopped').length === 1, 10_000);
+    const began = Date.now();
+    process.kill(gw.child.pid!, 'SIGTERM');
+    const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8_000).unref())]);
+    assert.deepEqual(outcome, { code: 1, signal: null }, `the primary exits 1 (stderr: ${gw.stderr().slice(-400)})`);
+    assert.ok(Date.now() - began < 8_000, 'without waiting for the stop deadline (25 s)');
+    assert.equal(lines(gw, 'Stop Forced').length, 1);
+    await waitOn(gw, 'the stopped worker to be gone', () => !alive(b), 3_000);
+  } finally {
+    await endGroup(gw);
+    await backend.stop();
+  }
+});
+
+test('a worker that cannot open the admin port is a failed start: the primary gives up (exit 1) instead of restarting it forever', async () => {
+  const backend = await startBackend('one');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const adminPort = (taken.address() as AddressInfo).port;
+  const gw = await spawnGateway(
+    {
+      server: { workers: 2 },
+      admin: { listen_host: '127.0.0.1', listen_port: adminPort },
+      load_balancing: { upstreams: upstreams([backend.port]) },
+    },
+    { group: true },
+  ).catch((err: Error) => err);
+  try {
+    // The other worker starts ("Gateway Started"); the admin one fails each time. With backoff 100 ms doubling, five
+    // failed starts take about 3 s.
+    assert.ok(!(gw instanceof Error), String(gw));
+    const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref())]);
+    assert.deepEqual(outcome, { code: 1, signal: null }, `gave up (logs: ${gw.logs.map((l) => l.msg).join(', ')})`);
+    assert.equal(lines(gw, "Workers Failing At Start-up: giving up (see the workers' errors above)").length, 1);
+    assert.match(gw.stderr(), /EADDRINUSE/);
+  } finally {
+    if (!(gw instanceof Error)) await endGroup(gw);
+    taken.close();
     await backend.stop();
   }
 });
