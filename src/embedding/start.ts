@@ -77,11 +77,17 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
     throw err;
   }
   let closing: Promise<void> | undefined;
+  // For inject's answer to a request head node's parser refuses: the port's X-Proxy-By, as of the last reload.
+  let proxyBy = parsed.server.proxy_by;
   return {
     url: urlOf(parsed.server.listen_host, gateway.port),
     adminUrl: gateway.adminPort === undefined ? undefined : urlOf(parsed.admin.listen_host, gateway.adminPort),
-    reload: (next) => gateway.reload(parseConfigObject(next)),
-    inject: (request) => gateway.inject(request),
+    async reload(next) {
+      const config = parseConfigObject(next);
+      await gateway.reload(config);
+      proxyBy = config.server.proxy_by;
+    },
+    inject: (request) => gateway.inject({ ...request, proxyBy }),
     close() {
       closing ??= gateway.close().finally(() => {
         if (handle !== undefined) flushLogger(handle);

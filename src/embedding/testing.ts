@@ -7,11 +7,19 @@ import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream.js';
 import { startEmbedded, type EmbeddedWithInject, type GatewayConfig } from './start.js';
 
-/** A request to inject. `url` is a path with an optional query ("/users/1?x=y"). */
+/**
+ * A request to inject. `url` is the request target exactly as a client puts it on the request line: a path with an
+ * optional query ("/users/1?x=y"). It is never normalised: the gateway's checks see it as written and answer as they
+ * do on the port ("/a/../b", "/a/%2E%2E/b", "http://host/a", "a", "/a#f", "/a\\b": 400).
+ */
 export interface InjectRequest {
   readonly method?: string;
   readonly url: string;
-  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Header lines as sent: an array sends the header once per value, undefined leaves it out. Without a Host, the
+   * request carries `Host: localhost:80`; `host: undefined` sends none (400, as HTTP/1.1 asks).
+   */
+  readonly headers?: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** A string or bytes as they are; any other value is sent as JSON (with content-type application/json). */
   readonly body?: string | Uint8Array | Record<string, unknown> | readonly unknown[];
 }
@@ -51,7 +59,8 @@ export type TestGatewayConfig = Omit<GatewayConfig, 'load_balancing'> & { load_b
 
 /**
  * Starts a gateway for a test: inject() drives its pipeline in-process (fastify's inject; no client socket, and
- * `url` stays available for a real client), listeners on 127.0.0.1 (port 0), admin off, active health checks off, a temporary
+ * `url` stays available for a real client; the request head is parsed by node's HTTP/1 parser as on the port, so the
+ * target and Host checks answer as the gateway does), listeners on 127.0.0.1 (port 0), admin off, active health checks off, a temporary
  * data directory, logs captured in `logs`. Without `load_balancing`, an echo upstream is started: each response's
  * JSON is the request as the upstream got it (method, url, headers, body), so a test sees what the plugins changed.
  */

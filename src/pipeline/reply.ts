@@ -74,6 +74,19 @@ export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: 
   );
 }
 
+const PARSER_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
+const PARSER_HEADERS_TOO_LARGE = new GatewayError('HEADERS_TOO_LARGE');
+const PARSER_MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP request' });
+
+/**
+ * The error answered (with rawErrorResponse) to a request node's HTTP/1 parser refused, from the code of its
+ * 'clientError': 408 on a header timeout, 431 for oversized headers, else 400 "malformed HTTP request". The test
+ * kit's inject (inject.ts) answers the requests node's parser would refuse with it, as the proxy port does.
+ */
+export function parserRefusal(code: string | undefined): GatewayError {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' ? PARSER_TIMEOUT : code === 'HPE_HEADER_OVERFLOW' ? PARSER_HEADERS_TOO_LARGE : PARSER_MALFORMED;
+}
+
 /**
  * Sends a JSON response through the response filter (gateway headers, the route's response hooks). Returns
  * 'responded' so a request-filter hook can `return sendJson(...)`. Does nothing when headers were already sent.
