@@ -1,5 +1,5 @@
 // Loads one certificate chain and its key from PEM files and checks them: readable, a certificate, the key matches, not
-// expired. Every failure is a one-line ConfigError naming the config key and the file.
+// expired, already valid. Every failure is a one-line ConfigError naming the config key and the file.
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -19,6 +19,14 @@ export interface LoadedCertificate {
   /** The context handed out by the SNI callback. */
   readonly context: SecureContext;
 }
+
+/**
+ * How far ahead of this host's clock a certificate's notBefore may lie and still be loaded: 5 minutes. A certificate
+ * that an ACME client installs seconds after its CA issued it, on a host whose clock runs a little behind the CA's,
+ * is valid to every client with a right clock and must not be refused. A notBefore further ahead is a certificate
+ * that clients refuse until then: every handshake would fail, so it is refused as an expired one is.
+ */
+export const NOT_BEFORE_TOLERANCE_MS = 5 * 60_000;
 
 /** The TLS floor, as `min_version` spells it. */
 export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -49,7 +57,8 @@ export function sanNames(x509: X509Certificate): string[] {
 /**
  * Reads and checks `certFile` + `keyFile`. `configKey` is the key path for messages ("server.tls" or
  * "server.tls.certificates.1"). Throws ConfigError for an unreadable file, a file that is not a PEM certificate or
- * key, a key that does not belong to the certificate, or a certificate that has expired at `now`.
+ * key, a key that does not belong to the certificate, a certificate that has expired at `now`, or one that is not
+ * valid until more than NOT_BEFORE_TOLERANCE_MS after `now`.
  */
 export function loadCertificate(
   certFile: string,
@@ -78,6 +87,10 @@ export function loadCertificate(
   const notAfter = new Date(x509.validTo);
   if (notAfter.getTime() <= now) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} expired on ${notAfter.toISOString()}`);
+  }
+  const notBefore = new Date(x509.validFrom);
+  if (notBefore.getTime() > now + NOT_BEFORE_TOLERANCE_MS) {
+    throw new ConfigError(`${configKey}.cert_file: ${certFile} is not valid before ${notBefore.toISOString()}`);
   }
   let context: SecureContext;
   try {

@@ -9,7 +9,7 @@ import { resolveServices } from '../config/services.js';
 
 /**
  * `check-config`: reads every certificate, key and CA file the config names, as start-up would. Throws the same
- * one-line ConfigError (unreadable file, key not matching its certificate, expired certificate).
+ * one-line ConfigError (unreadable file, key not matching its certificate, expired or not yet valid certificate).
  */
 export function checkTlsFiles(config: Config): void {
   if (tlsEnabled(config.server.tls)) loadAll(config.server.tls);

@@ -35,7 +35,7 @@ export class CertificateStore {
   #certificates: readonly LoadedCertificate[];
   #minVersion: ServerTlsConfig['min_version'];
 
-  /** Throws ConfigError (one line) when a file is unreadable, a key does not match or a certificate expired. */
+  /** Throws ConfigError (one line) when a file is unreadable, a key does not match or a certificate expired or is not valid yet. */
   constructor(tls: ServerTlsConfig) {
     this.#certificates = loadAll(tls);
     this.#minVersion = tls.min_version;

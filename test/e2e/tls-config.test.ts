@@ -1,21 +1,28 @@
-// Certificates that cannot be served stop start-up (and check-config) with one config-error line: an expired
-// certificate, a key that belongs to another certificate, a missing file.
+// Certificates that cannot be served stop start-up (and check-config) with one config-error line, and a reload to
+// them is rejected: an expired or not yet valid certificate, a key that belongs to another certificate, a missing file.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, writeConfig } from '../helpers/gateway.js';
-import { createTestCa, pkiDir, type IssuedCertificate } from '../helpers/tls.js';
+import { runCli, spawnGateway, writeConfig } from '../helpers/gateway.js';
+import { httpsGet } from '../helpers/h2.js';
+import { createTestCa, pkiDir, type IssuedCertificate, type TestCa } from '../helpers/tls.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pki = pkiDir();
 let good: IssuedCertificate;
 let other: IssuedCertificate;
 let expired: IssuedCertificate;
+/** Valid from 2030-01-01: a certificate every client refuses until then. */
+let future: IssuedCertificate;
+let ca: TestCa;
 
 before(() => {
-  const ca = createTestCa('Config CA', pki.path);
+  ca = createTestCa('Config CA', pki.path);
   good = ca.issue('good.test');
   other = ca.issue('other.test');
   expired = ca.issue('old.test', { expired: true });
+  future = ca.issue('future.test', { validity: { notBefore: '20300101000000Z', notAfter: '20300401000000Z' } });
 });
 after(() => pki.remove());
 
@@ -52,4 +59,46 @@ test('a missing file and a half-configured pair are config errors', async () => 
   assertOneLine(missing, /^portcullis: config error: server\.tls\.cert_file: cannot read .*nope\.pem \(ENOENT\)$/);
   const half = await runCli(['check-config', '--config', configWith({ cert_file: good.certFile })]);
   assertOneLine(half, /^portcullis: config error: server\.tls: cert_file and key_file must be set together$/);
+});
+
+test('a certificate not valid before 2030 is refused by check-config and start-up with one line giving the date', async () => {
+  // check-config first: were the certificate accepted, `start` would serve (and never exit) rather than fail.
+  const checked = await runCli([
+    'check-config',
+    '--config',
+    configWith({ cert_file: good.certFile, key_file: good.keyFile, certificates: [{ cert_file: future.certFile, key_file: future.keyFile }] }),
+  ]);
+  assertOneLine(checked, /^portcullis: config error: server\.tls\.certificates\.0\.cert_file: .*future\.test\.pem is not valid before 2030-01-01T00:00:00\.000Z$/);
+  const started = await runCli(['start', '--config', configWith({ cert_file: future.certFile, key_file: future.keyFile })]);
+  assertOneLine(started, /^portcullis: config error: server\.tls\.cert_file: .*future\.test\.pem is not valid before 2030-01-01T00:00:00\.000Z$/);
+});
+
+test('a reload to a certificate not valid yet is rejected, and handshakes keep getting the one in use', async () => {
+  const live = { cert: join(pki.path, 'live.pem'), key: join(pki.path, 'live.key') };
+  const install = (from: string, to: string) => {
+    copyFileSync(from, `${to}.tmp`);
+    renameSync(`${to}.tmp`, to);
+  };
+  const served = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'], stem: 'served' });
+  const notYet = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'], stem: 'not-yet', validity: { notBefore: '20300101000000Z', notAfter: '20300401000000Z' } });
+  install(served.certFile, live.cert);
+  install(served.keyFile, live.key);
+  const gw = await spawnGateway({ server: { tls: { cert_file: live.cert, key_file: live.key } }, load_balancing: { upstreams: [{ name: 'b', address: '127.0.0.1', port: 9 }] } });
+  try {
+    const before = await httpsGet(gw.port, ca.ca, 'a.test', '/health');
+    assert.equal(before.status, 200);
+    install(notYet.certFile, live.cert);
+    install(notYet.keyFile, live.key);
+    gw.signal('SIGHUP');
+    await waitFor(() => gw.logs.some((l) => l.msg === 'Config Rejected'), 'Config Rejected', 10_000);
+    const rejected = gw.logs.find((l) => l.msg === 'Config Rejected')!;
+    assert.match(String(rejected.reason), /^server\.tls\.cert_file: .*live\.pem is not valid before 2030-01-01T00:00:00\.000Z$/);
+    assert.ok(!gw.logs.some((l) => l.msg === 'Certificates Reloaded'));
+    // A new handshake still gets the certificate in use, and completes (with the 2030 one, every handshake failed).
+    const afterReload = await httpsGet(gw.port, ca.ca, 'a.test', '/health');
+    assert.equal(afterReload.status, 200);
+    assert.equal(afterReload.cert.serialNumber, before.cert.serialNumber);
+  } finally {
+    await gw.cleanup();
+  }
 });

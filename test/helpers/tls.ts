@@ -1,5 +1,5 @@
 // Throwaway PKI for TLS tests, made with Debian's openssl CLI in a temp dir that cleanup() removes: a CA, and
-// certificates for given names (valid, expired, or from another CA). Nothing here is ever checked in.
+// certificates for given names (valid, expired, not yet valid, or from another CA). Nothing here is ever checked in.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,11 @@ export interface IssueOptions {
   readonly san?: readonly string[];
   /** An already expired certificate (valid in 2020). */
   readonly expired?: boolean;
+  /**
+   * The validity window, as `openssl ca` takes it (YYYYMMDDHHMMSSZ, UTC): a certificate not valid yet, or one that
+   * became valid seconds ago. Overrides `expired`.
+   */
+  readonly validity?: { readonly notBefore: string; readonly notAfter: string };
   /** File name stem (default: the common name). */
   readonly stem?: string;
 }
@@ -72,7 +77,11 @@ export function createTestCa(name = 'Portcullis Test CA', parent?: string): Test
         ],
         dir,
       );
-      const validity = options.expired ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] : ['-days', '1'];
+      const validity = options.validity
+        ? ['-startdate', options.validity.notBefore, '-enddate', options.validity.notAfter]
+        : options.expired
+          ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']
+          : ['-days', '1'];
       openssl(
         ['ca', '-batch', '-notext', '-config', 'ca.cnf', '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', `${stem}.csr`, '-out', `${stem}.pem`, ...validity],
         dir,
@@ -82,6 +91,11 @@ export function createTestCa(name = 'Portcullis Test CA', parent?: string): Test
       return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
     },
   };
+}
+
+/** `date` as `openssl ca -startdate/-enddate` take it: YYYYMMDDHHMMSSZ, UTC. */
+export function opensslTime(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace(/[-:T]/g, '')}Z`;
 }
 
 /** A temp dir for several CAs; remove() deletes everything (call it in a finally or after()). */
