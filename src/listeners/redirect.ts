@@ -1,6 +1,8 @@
 // The optional cleartext listener (server.http_redirect): every request is answered 308 to the same URL on https.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { authorityProblem } from '../pipeline/host-check.js';
+import { GatewayError } from '../errors.js';
+import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
+import { errorBody, writeJson } from '../pipeline/reply.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
@@ -14,21 +16,28 @@ export function redirectLocation(host: string | undefined, url: string | undefin
   return `https://${name.toLowerCase()}${httpsPort === 443 ? '' : `:${httpsPort}`}${path}`;
 }
 
+/** An HTTP/1.0 request without Host, or an empty Host: acceptable to the proxy listener, but nowhere to redirect to. */
+const NO_HOST = new GatewayError('BAD_REQUEST', { details: 'no Host to redirect to' });
+
 /**
  * The redirect server. 308 (not 301) so a POST stays a POST; `httpsPort` is read per request because the TLS
- * listener's port is known only once it listens (port 0 in tests).
+ * listener's port is known only once it listens (port 0 in tests). The Host is checked as the proxy listener checks
+ * it (host-check.ts: a second Host line, an authority a backend could read as another host, no Host in HTTP/1.1), and
+ * refused with the same 400: a request the https listener would refuse is not redirected there either, and never to
+ * the first of two Host lines, where another reader could take the last.
  */
 export function createRedirectServer(httpsPort: () => number, proxyBy: string, timeouts: { header: number; idle: number }): Server {
   const server = createServer(
-    { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: timeouts.idle },
+    // requireHostHeader off, as on the proxy port: a missing Host gets the gateway's 400 below, not node's bare one.
+    { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: timeouts.idle, requireHostHeader: false },
     (req: IncomingMessage, res: ServerResponse) => {
       // The body, if any, is not wanted: drain it so the connection can be reused.
       req.resume();
-      const location = redirectLocation(req.headers.host, req.url, httpsPort());
+      const refused = checkRequestHost(req);
+      const location = refused === undefined ? redirectLocation(req.headers.host, req.url, httpsPort()) : undefined;
       if (location === undefined) {
-        const body = '{"error":"Bad Request"}';
-        res.writeHead(400, { 'content-type': 'application/json', 'content-length': body.length, 'x-proxy-by': proxyBy });
-        res.end(body);
+        const err = refused ?? NO_HOST;
+        writeJson(res, err.status, errorBody(err, undefined), { 'x-proxy-by': proxyBy }, req.method === 'HEAD');
         return;
       }
       res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy });
