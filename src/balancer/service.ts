@@ -114,8 +114,9 @@ export class Service implements UpstreamSelector, PeerGroup {
   reportFailure(peer: Peer, error: GatewayError): void {
     const backend = peer as Backend;
     if (backend.coolDown(this.#cooldownMs)) {
+      // upstream_service, as in the access log: `service` is every line's base field (the process, logger.ts).
       this.#logger.warn(
-        { event: EVENTS.upstreamDown, service: this.name, upstream: backend.label, reason: error.code, cooldown_ms: this.#cooldownMs },
+        { event: EVENTS.upstreamDown, upstream_service: this.name, upstream: backend.label, reason: error.code, cooldown_ms: this.#cooldownMs },
         EVENTS.upstreamDown,
       );
     }

@@ -27,6 +27,14 @@ export interface LoggerHandle {
 const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
+ * The base fields of every line (pino's `base`, so no pid or hostname), which every line has as it has level, time
+ * and msg. A log call must not pass a field of these names: the line would hold the key twice, which strict JSON
+ * ingesters refuse (and lenient ones resolve either way). A field naming a service of the config is
+ * `upstream_service`.
+ */
+export const LOG_BASE = { service: 'portcullis' } as const;
+
+/**
  * Builds the root logger once at start-up. JSON lines go through an asynchronous buffered destination (the
  * per-request lines are on the hot path), flushed at least every 250 ms; `flushLogger` must run before exit. On a
  * terminal, or with format "pretty", lines are rendered by pino-pretty in a worker thread. An access-log file is
@@ -47,7 +55,7 @@ export function createLogger(
   const level = (env.LOG_LEVEL !== undefined && LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : config.level) as LevelWithSilent;
   // isatty(1), not process.stdout.isTTY: creating process.stdout would switch a piped fd 1 to non-blocking mode.
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
-  const base = { service: 'portcullis' };
+  const base = LOG_BASE;
   const file = config.access_log_file === '' || options.accessLog === false ? undefined : new AccessLogFile(config.access_log_file);
   const withFile = (logger: Logger, sink: LineWriter | undefined): LoggerHandle => ({
     logger,

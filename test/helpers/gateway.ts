@@ -93,6 +93,8 @@ export interface GatewayProcess {
   readonly configFile: string;
   /** The JSON log lines read from stdout so far. */
   readonly logs: Array<Record<string, unknown>>;
+  /** The same lines as written (every stdout line starting with "{"), for what JSON.parse hides: a key twice. */
+  readonly lines: string[];
   /** Lines starting with "{" that were not JSON (a line cut by another writer's bytes): none, unless a test breaks. */
   readonly garbled: string[];
   readonly stderr: () => string;
@@ -168,6 +170,7 @@ export async function startProcess(
     detached: options.group ?? false,
   });
   const logs: Array<Record<string, unknown>> = [];
+  const lines: string[] = [];
   const garbled: string[] = [];
   let stderr = '';
   let pending = '';
@@ -178,10 +181,11 @@ export async function startProcess(
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), options.timeoutMs ?? 15_000);
     child.stdout!.on('data', (d: Buffer) => {
       pending += d.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
+      const read = pending.split('\n');
+      pending = read.pop() ?? '';
+      for (const line of read) {
         if (!line.startsWith('{')) continue;
+        lines.push(line);
         let entry: Record<string, unknown>;
         try {
           entry = JSON.parse(line) as Record<string, unknown>;
@@ -223,6 +227,7 @@ export async function startProcess(
     adminPort: line.admin_port as number | undefined,
     configFile,
     logs,
+    lines,
     garbled,
     stderr: () => stderr,
     exited,
