@@ -1,4 +1,5 @@
 // The one error type of the gateway and the catalogue of its codes: every failure a client can see is listed here.
+import { PluginError } from './plugins/plugin-error.js';
 
 /** Where a failure came from; used for metrics labels and to decide who is at fault. */
 export type ErrorSource = 'client' | 'upstream' | 'store' | 'kv' | 'config' | 'internal';
@@ -133,10 +134,14 @@ export function toGatewayError(err: unknown): GatewayError {
 /**
  * A short, secret-free description of an error's cause for log lines: its class and code, never a message. A wrapper
  * without a code of its own (StoreUnavailableError, KvUnavailableError) names what it wraps, up to three levels:
- * "StoreUnavailableError <- SqliteError(SQLITE_READONLY)" says why, where the class alone did not.
+ * "StoreUnavailableError <- SqliteError(SQLITE_READONLY)" says why, where the class alone did not. A PluginError
+ * is "PluginError <- <the class the plugin threw>".
  */
 export function describeCause(err: unknown, depth = 0): string | undefined {
   if (err === undefined || err === null) return undefined;
+  // Plugin code's failures are reduced to their class at the boundary (plugins/plugin-error.ts): a plugin's `code`
+  // and `name` are its own words, and may carry data.
+  if (err instanceof PluginError) return `PluginError <- ${err.errorClass}`;
   if (err instanceof Error) {
     const code = (err as Error & { code?: unknown }).code;
     if (typeof code === 'string') return `${err.name}(${code})`;

@@ -2,7 +2,7 @@
 // turned into the catalogue's replies. One chain per route (its routes[].plugins, else middleware.plugins).
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { describeCause, GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { ContextSlot } from '../pipeline/slot.js';
@@ -10,6 +10,7 @@ import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
 import { sendBody } from '../pipeline/reply.js';
 import type { PluginHooks, PluginRequest } from './contract.js';
 import { PluginFacade, snapshotRequest, type FacadeScope, type HookStage } from './facade.js';
+import { isThenable, PluginError } from './plugin-error.js';
 
 /** A created plugin instance, as the chain runs it. */
 export interface PluginInstance {
@@ -48,10 +49,6 @@ const PLUGIN_STATE = new ContextSlot<RequestState>('plugins');
 
 const STAGE: Readonly<Record<HookName, HookStage>> = { onRequest: 'request', onUpstreamRequest: 'upstream', onResponse: 'response', onLog: 'log' };
 const TIMED_OUT = Symbol('timed out');
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /**
  * Builds the Phase for an ordered list of instances. Only the hooks some instance has are present on the phase, so
@@ -189,23 +186,26 @@ class PluginChain {
   }
 
   /**
-   * Runs one hook. Returns undefined when it finished synchronously; otherwise a promise of its end or TIMED_OUT
-   * (then the hook is abandoned: its late calls throw). A throw or rejection is logged with the plugin's name and
-   * the error's class, and becomes GatewayError PLUGIN_FAILED.
+   * Runs one hook. Returns undefined when it finished synchronously (returned anything but a thenable: no promise is
+   * made); otherwise a promise of its end or TIMED_OUT (then the hook is abandoned: its late calls throw). A thenable
+   * is adopted once, as `Promise.resolve` adopts it, so its first settlement alone counts and a `then` that throws
+   * (or a `then` getter that does) is the hook's failure like any other. A throw or rejection is logged with the
+   * plugin's name and the error's class, and becomes GatewayError PLUGIN_FAILED.
    */
   #invoke(ctx: RequestContext, index: number, hook: HookName, facade: PluginFacade): Promise<unknown> | undefined {
     const instance = this.#instances[index]!;
     facade.stage = STAGE[hook];
-    let result: unknown;
+    let adopted: Promise<unknown>;
     try {
-      result = (instance.hooks[hook] as (c: PluginFacade) => unknown).call(instance.hooks, facade);
+      const result: unknown = (instance.hooks[hook] as (c: PluginFacade) => unknown).call(instance.hooks, facade);
+      if (result === undefined || !isThenable(result)) {
+        facade.stage = 'idle';
+        return undefined;
+      }
+      adopted = Promise.resolve(result);
     } catch (err) {
       facade.stage = 'idle';
       throw this.#failed(ctx, instance, hook, err);
-    }
-    if (!isThenable(result)) {
-      facade.stage = 'idle';
-      return undefined;
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -214,7 +214,7 @@ class PluginChain {
         resolve(TIMED_OUT);
       }, this.#timeoutMs);
       timer.unref();
-      result.then(
+      adopted.then(
         () => {
           clearTimeout(timer);
           facade.stage = 'idle';
@@ -231,9 +231,15 @@ class PluginChain {
     });
   }
 
+  /**
+   * A hook's failure: the `Plugin Failed` line (plugin, hook, the thrown value's class; never its message or code),
+   * and the GatewayError to answer with, whose cause is a PluginError holding only the same three facts (the access
+   * log describes it as "PluginError <- <class>").
+   */
   #failed(ctx: RequestContext, instance: PluginInstance, hook: HookName, err: unknown): GatewayError {
-    this.#logger.error({ request_id: ctx.id, plugin: instance.name, hook, error: describeCause(err) }, EVENTS.pluginFailed);
-    return new GatewayError('PLUGIN_FAILED', { cause: err });
+    const cause = new PluginError(instance.name, hook, err);
+    this.#logger.error({ request_id: ctx.id, plugin: instance.name, hook, error: cause.errorClass }, EVENTS.pluginFailed);
+    return new GatewayError('PLUGIN_FAILED', { cause });
   }
 
   #timedOut(ctx: RequestContext, index: number, hook: HookName): GatewayError {

@@ -103,6 +103,59 @@ describe('plugin failures', () => {
   });
 });
 
+// Hooks that return thenables which are not promises, each misbehaving its own way (fixtures/leaky.mjs): each
+// failure shape is the plugin's failure (plugin_failed and a Plugin Failed line naming it, never a Request Error
+// without it), only the first settlement counts, and the error's message and code reach no log line.
+describe('plugin failures through thenables', () => {
+  let p: PluginGateway;
+  before(async () => {
+    p = await gatewayWithPlugins([{ name: 'leaky', module: fixture('leaky.mjs') }], ['leaky'], { middleware: { plugin_timeout: '2s' } });
+  });
+  after(() => p.close());
+
+  const linesFor = (res: { headers: Record<string, unknown> }) => p.gw.logs.filter((l) => l.request_id === res.headers['x-request-id']);
+
+  const cases: Array<[string, string, string]> = [
+    ['onRequest', 'x-leak', 'then-throws'],
+    ['onRequest', 'x-leak', 'then-getter'],
+    ['onRequest', 'x-leak', 'throw'],
+    ['onUpstreamRequest', 'x-leak-upstream', 'then-throws'],
+    ['onResponse', 'x-leak-response', 'then-throws'],
+    ['onResponse', 'x-leak-response', 'reject'],
+  ];
+  for (const [hook, header, action] of cases) {
+    test(`${hook} returning ${action}: 500 plugin_failed, Plugin Failed naming the plugin, the class alone logged`, async () => {
+      const hits = p.backend.hits;
+      const res = await client.request(`${p.gw.url}/x`, { headers: { [header]: action } });
+      assert.equal(res.status, 500, 'a failing onResponse replaces the response it decorated');
+      assert.equal(res.json().code, 'plugin_failed');
+      if (hook === 'onRequest' || hook === 'onUpstreamRequest') assert.equal(p.backend.hits, hits, 'nothing forwarded');
+      const lines = linesFor(res);
+      const failed = lines.filter((l) => l.msg === 'Plugin Failed');
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]!.plugin, 'leaky');
+      assert.equal(failed[0]!.hook, hook);
+      assert.equal(failed[0]!.error, 'ConnectFailed');
+      assert.equal(lines.filter((l) => l.msg === 'Request Error').length, 0);
+      const done = lines.find((l) => l.msg === 'Request Completed');
+      assert.equal(done?.status, 500);
+      assert.equal(done?.error, 'PLUGIN_FAILED');
+      assert.equal(done?.cause, 'PluginError <- ConnectFailed');
+      const text = JSON.stringify(lines);
+      assert.ok(!text.includes('hunter2') && !text.includes('postgres://'), `a plugin's code or message was logged: ${text}`);
+    });
+  }
+
+  test('a thenable that fulfils and then rejects: its first settlement counts, 200 and no Plugin Failed line', async () => {
+    for (const header of ['x-leak', 'x-leak-upstream', 'x-leak-response']) {
+      const res = await client.request(`${p.gw.url}/x`, { headers: { [header]: 'resolve-then-reject' } });
+      assert.equal(res.status, 200, header);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(linesFor(res).filter((l) => l.msg === 'Plugin Failed' || l.msg === 'Request Error'), [], header);
+    }
+  });
+});
+
 async function waitUntil(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
