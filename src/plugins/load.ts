@@ -1,12 +1,12 @@
 // Finds, imports and checks plugin modules: `plugins[i].module` → its default export, validated, or a ConfigError.
-import { existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
-import { describeCause } from '../errors.js';
-import type { Plugin } from './contract.js';
+import type { Plugin, PluginApi, PluginHooks } from './contract.js';
+import { errorClassOf, isThenable, PluginError } from './plugin-error.js';
 
 /** One declared instance with its module loaded and its config validated. */
 export interface LoadedPlugin {
@@ -17,6 +17,11 @@ export interface LoadedPlugin {
   readonly module: string;
   /** What identifies the code: the resolved URL plus the file's modification time (a changed file is new code). */
   readonly moduleKey: string;
+  /**
+   * The module's definition as the gateway calls it: `create` read once from the default export, and wrapped so
+   * that whatever it throws or rejects with (a `then` that throws included) reaches the gateway as a PluginError
+   * (the instance's name and the thrown value's class, never its message).
+   */
   readonly definition: Plugin;
   readonly config: unknown;
 }
@@ -37,7 +42,7 @@ function oneLine(message: string): string {
  * there first (the deployment's node_modules), then from Portcullis's own location. The file's mtime goes into the
  * URL's query, so a reload after the file changed imports the new code instead of the cached module.
  */
-function resolveModule(specifier: string, baseDir: string): { url: string; key: string } | 'not found' {
+function resolveModule(specifier: string, baseDir: string): { url: string; key: string; file: string | undefined } | 'not found' {
   let file: string | undefined;
   if (isPath(specifier)) {
     file = specifier.startsWith('file:') ? fileURLToPath(specifier) : resolve(baseDir, specifier);
@@ -49,19 +54,65 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
       file = undefined; // ESM-only exports, or not installed there: import() decides below
     }
   }
-  if (file === undefined) return { url: specifier, key: specifier };
+  if (file === undefined) return { url: specifier, key: specifier, file };
   const href = pathToFileURL(file).href;
   const version = Math.trunc(statSync(file).mtimeMs);
-  return { url: `${href}?v=${version}`, key: `${href}@${version}` };
+  return { url: `${href}?v=${version}`, key: `${href}@${version}`, file };
 }
 
-/** Why an import failed, in a few words: "not found", "SyntaxError", "TypeScript needs compiling"... */
-function importFailure(err: unknown, specifier: string): string {
-  const code = (err as { code?: unknown }).code;
-  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((err as Error).message).includes(`'${specifier}'`)) return 'not found';
-  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(specifier)) return 'TypeScript needs compiling first (see README, "Writing a plugin")';
-  return describeCause(err) ?? 'unknown error';
+/**
+ * The `"type"` of the package `file` belongs to (its nearest package.json), as node decides a .js or .ts file's
+ * module system; undefined when there is none or it cannot be read (node then runs the file as CommonJS).
+ */
+function packageTypeOf(file: string): unknown {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown } | null)?.type;
+      } catch {
+        return undefined;
+      }
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
 }
+
+/**
+ * Why a `.ts` file cannot be a plugin, or undefined. Outside a `"type": "module"` package node runs a .ts file as
+ * CommonJS (tsx follows node's rule), which has no `export default`: the import failed with a bare SyntaxError (or,
+ * under `node --import tsx`, handed over `{ default: plugin }`). .mts is an ES module wherever it is.
+ */
+function commonJsTypeScript(file: string | undefined): string | undefined {
+  if (file === undefined || !file.endsWith('.ts') || file.endsWith('.d.ts') || packageTypeOf(file) === 'module') return undefined;
+  return 'a .ts file outside a package with "type": "module" is CommonJS to node, and a plugin is an ES module: rename it .mts, or add "type": "module" to its package.json';
+}
+
+/**
+ * Why an import failed, in a few words: "not found", "SyntaxError", "TypeScript needs compiling"... Never the
+ * error's message, which may quote the file, or be the plugin's own words: a module's top-level code may throw
+ * anything. Its class, and a code only when it has the shape of node's own (NODE_CODE), which says what went wrong.
+ */
+function importFailure(err: unknown, specifier: string): string {
+  let code: unknown;
+  let message = '';
+  try {
+    code = (err as { code?: unknown }).code;
+    message = String((err as Error).message);
+  } catch {
+    return errorClassOf(err);
+  }
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(`'${specifier}'`)) return 'not found';
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(specifier)) return 'TypeScript needs compiling first (see README, "Writing a plugin")';
+  const errorClass = errorClassOf(err);
+  return typeof code === 'string' && NODE_CODE.test(code) ? `${errorClass}(${code})` : errorClass;
+}
+
+/**
+ * The shape of node's error codes (ERR_MODULE_NOT_FOUND, ERR_REQUIRE_ESM...), CommonJS's MODULE_NOT_FOUND and the
+ * system's (EACCES, EISDIR...). A code of another shape is not repeated: it can only be a module's own.
+ */
+const NODE_CODE = /^(ERR_[A-Z0-9_]{1,60}|MODULE_NOT_FOUND|E[A-Z]{2,15})$/;
 
 let tsxRegistered = false;
 
@@ -111,33 +162,102 @@ function importWithin(url: string, ms: number): Promise<{ default?: unknown }> {
  */
 export async function loadPlugin(entry: Config['plugins'][number], index: number, baseDir: string, timeoutMs: number): Promise<LoadedPlugin> {
   const at = `plugins[${index}]`;
-  const resolved = resolveModule(entry.module, baseDir);
-  if (resolved === 'not found') throw new ConfigError(`${at}.module: cannot load ${entry.module}: not found`);
+  const cannotLoad = (why: string) => new ConfigError(`${at}.module: cannot load ${entry.module}: ${why}`);
+  if (isBuiltin(entry.module)) throw new ConfigError(`${at}.module: ${entry.module} is a Node built-in module, not a plugin`);
+  let resolved: ReturnType<typeof resolveModule>;
+  try {
+    resolved = resolveModule(entry.module, baseDir);
+  } catch (err) {
+    throw cannotLoad(importFailure(err, entry.module)); // a file: URL node refuses, a file that cannot be stat'ed
+  }
+  if (resolved === 'not found') throw cannotLoad('not found');
+  const commonJs = commonJsTypeScript(resolved.file);
+  if (commonJs !== undefined) throw cannotLoad(commonJs);
   let namespace: { default?: unknown };
   try {
     namespace = await importWithin(resolved.url, timeoutMs);
   } catch (err) {
-    const why = err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)` : importFailure(err, entry.module);
-    throw new ConfigError(`${at}.module: cannot load ${entry.module}: ${why}`);
+    throw cannotLoad(err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)` : importFailure(err, entry.module));
   }
-  const definition = namespace.default as Partial<Plugin> | undefined;
-  if (definition === null || typeof definition !== 'object') {
-    throw new ConfigError(`${at}.module: ${entry.module} has no default export object`);
+  // The default export is the plugin's own object: a getter or a Proxy may throw, and what it throws is reported
+  // by class only. Each property is read once, so a getter cannot answer one thing now and another at create().
+  let definition: unknown;
+  let create: unknown;
+  let validate: unknown;
+  let name: unknown;
+  try {
+    definition = namespace.default;
+    if (definition === null || typeof definition !== 'object') throw new ConfigError(`${at}.module: ${entry.module} has no default export object`);
+    ({ create, validate, name } = definition as Partial<Record<'create' | 'validate' | 'name', unknown>>);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`${at}.module: ${entry.module}: reading its default export threw ${errorClassOf(err)}`);
   }
-  if (typeof definition.create !== 'function') throw new ConfigError(`${at}.module: ${entry.module} has no create() in its default export`);
-  if (definition.validate !== undefined && typeof definition.validate !== 'function') {
+  if (typeof create !== 'function') throw new ConfigError(`${at}.module: ${entry.module} has no create() in its default export`);
+  if (validate !== undefined && typeof validate !== 'function') {
     throw new ConfigError(`${at}.module: ${entry.module}: validate is not a function`);
   }
   const config = entry.config ?? {};
-  if (definition.validate !== undefined) {
+  if (validate !== undefined) {
     try {
-      definition.validate(config);
+      (validate as (config: unknown) => unknown).call(definition, config);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new ConfigError(`${at}.config: ${oneLine(message) || 'invalid'}`);
+      // validate()'s message is the config error (README): the plugin's author writes it for the operator.
+      throw new ConfigError(`${at}.config: ${oneLine(validationMessage(err)) || 'invalid'}`);
     }
   }
-  return { index, name: entry.name, module: entry.module, moduleKey: resolved.key, definition: definition as Plugin, config };
+  const guarded: Plugin = {
+    name: typeof name === 'string' ? name : entry.name,
+    create: guardCreate(entry.name, definition, create as Plugin['create']),
+  };
+  return { index, name: entry.name, module: entry.module, moduleKey: resolved.key, definition: guarded, config };
+}
+
+/** A validate() failure's message: an Error's, or the thrown string; anything else says nothing. */
+function validationMessage(err: unknown): string {
+  try {
+    if (err instanceof Error) return String(err.message);
+    return typeof err === 'string' ? err : '';
+  } catch {
+    return '';
+  }
+}
+
+/** The hooks create() may return: read once here, so a getter that throws is create()'s failure. */
+const HOOKS = ['onRequest', 'onUpstreamRequest', 'onResponse', 'onLog', 'close'] as const;
+
+/**
+ * The plugin's create(), called on its own default export, with every failure shape turned into a PluginError: a
+ * throw, a rejection, a returned thenable whose `then` throws, a hook getter that throws. A thenable is adopted as
+ * `Promise.resolve` adopts it (its first settlement alone counts). What it returns is otherwise passed on as it is:
+ * the host checks it (an object, hooks that are functions) and bounds it in time.
+ */
+function guardCreate(instance: string, definition: unknown, create: Plugin['create']): Plugin['create'] {
+  const checked = (hooks: unknown): PluginHooks => {
+    if (hooks !== null && typeof hooks === 'object') {
+      try {
+        for (const hook of HOOKS) void (hooks as Record<string, unknown>)[hook];
+      } catch (err) {
+        throw new PluginError(instance, 'create', err);
+      }
+    }
+    return hooks as PluginHooks;
+  };
+  return (config: unknown, api: PluginApi) => {
+    let result: unknown;
+    let thenable: boolean;
+    try {
+      result = create.call(definition, config, api);
+      thenable = isThenable(result);
+      if (thenable) result = Promise.resolve(result);
+    } catch (err) {
+      throw new PluginError(instance, 'create', err);
+    }
+    if (!thenable) return checked(result);
+    return (result as Promise<unknown>).then(checked, (err: unknown) => {
+      throw new PluginError(instance, 'create', err);
+    });
+  };
 }
 
 /** Loads every declared instance, in order (check-config, start-up, reload). */

@@ -2,11 +2,11 @@
 // loads from a checkout.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { runCli } from '../helpers/gateway.js';
+import { runCli, tempDataDir } from '../helpers/gateway.js';
 import { ConfigError, parseConfigObject } from '../../src/config/load.js';
 import { fixture } from './helpers.js';
 
@@ -16,9 +16,22 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 copyFileSync(fixture('hello.mjs'), join(dir, 'hello.mjs'));
 copyFileSync(fixture('no-create.mjs'), join(dir, 'no-create.mjs'));
 writeFileSync(join(dir, 'broken.mjs'), 'export default {{ not javascript');
+// A module whose own code fails, with a secret in the message and code, at import or in its default export's getter.
+writeFileSync(join(dir, 'throws-at-import.mjs'), "throw Object.assign(new Error('u:hunter2@db'), { code: 'SECRET-hunter2' });\n");
+writeFileSync(join(dir, 'create-getter.mjs'), "export default { name: 'g', get create() { throw new Error('getter hunter2'); } };\n");
+// TypeScript: CommonJS outside a "type": "module" package (its own package.json says nothing, so the answer does
+// not depend on what lies above the temp dir), an ES module as .mts, or as .ts inside a "type": "module" package.
+const TYPED = "const header: string = 'x-typed';\nexport default { name: 't', create() { return { onUpstreamRequest(ctx: { upstreamHeaders: { set(n: string, v: string): void } }) { ctx.upstreamHeaders.set(header, '1'); } }; } };\n";
+mkdirSync(join(dir, 'cjs'));
+writeFileSync(join(dir, 'cjs', 'package.json'), '{}\n');
+writeFileSync(join(dir, 'cjs', 'typed.ts'), TYPED);
+writeFileSync(join(dir, 'cjs', 'typed.mts'), TYPED);
+mkdirSync(join(dir, 'esm'));
+writeFileSync(join(dir, 'esm', 'package.json'), '{ "type": "module" }\n');
+writeFileSync(join(dir, 'esm', 'typed.ts'), TYPED);
 
 let n = 0;
-function configFile(plugins: unknown[], order: string[] = []): string {
+function configFile(plugins: unknown[], order: string[] = [], middleware: Record<string, unknown> = {}): string {
   const file = join(dir, `proxy-${n++}.yaml`);
   writeFileSync(
     file,
@@ -27,10 +40,20 @@ function configFile(plugins: unknown[], order: string[] = []): string {
       admin: { enabled: false },
       load_balancing: { upstreams: [{ name: 'b1', address: '127.0.0.1', port: 9 }] },
       plugins,
-      middleware: { plugins: order },
+      middleware: { ...middleware, plugins: order },
     }),
   );
   return file;
+}
+
+/** `portcullis <command> --config <file>` with a data dir of its own (start opens its stores before the plugins). */
+async function run(command: 'check-config' | 'start', file: string) {
+  const dataDir = tempDataDir();
+  try {
+    return await runCli([command, '--config', file], { PORTCULLIS_DATA_DIR: dataDir });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 describe('plugin config errors (check-config)', () => {
@@ -76,4 +99,55 @@ describe('plugin config errors (check-config)', () => {
     assert.equal(result.stderr, '');
     assert.equal(result.code, 0);
   });
+});
+
+/**
+ * A test that `portcullis check-config` and `portcullis start` both refuse `plugins` with one config line, the same,
+ * `message` (a RegExp when the limit's wording is the host's business), exit 1, and never a plugin's own words.
+ */
+function refusedAlike(what: string, plugins: unknown[], message: string | RegExp): void {
+  test(`${what}: check-config and start both say "${String(message)}", exit 1`, async () => {
+    // Both limits at 300 ms: which of them bounds create() is the host's business; that both commands apply it is ours.
+    const file = configFile(plugins, ['p'], { plugin_timeout: '300ms', plugin_load_timeout: '300ms' });
+    const said: string[] = [];
+    for (const command of ['check-config', 'start'] as const) {
+      const result = await run(command, file);
+      assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+      const line = /^portcullis: config error: (.*)\n$/.exec(result.stderr)?.[1];
+      assert.ok(line !== undefined, `${command}: ${result.stderr}`);
+      if (typeof message === 'string') assert.equal(line, message, command);
+      else assert.match(line, message, command);
+      assert.ok(!`${result.stdout}${result.stderr}`.includes('hunter2'), `${command} repeats the plugin's words`);
+      said.push(line);
+    }
+    assert.equal(said[0], said[1], 'check-config and start refuse with the same line');
+  });
+}
+
+describe("the loader's edge cases: one config line each, never a raw error or the plugin's own words", () => {
+  refusedAlike('a Node built-in (node:fs)', [{ name: 'p', module: 'node:fs' }], 'plugins[0].module: node:fs is a Node built-in module, not a plugin');
+  refusedAlike('a Node built-in (fs)', [{ name: 'p', module: 'fs' }], 'plugins[0].module: fs is a Node built-in module, not a plugin');
+  refusedAlike(
+    'a default export whose create getter throws',
+    [{ name: 'p', module: './create-getter.mjs' }],
+    'plugins[0].module: ./create-getter.mjs: reading its default export threw Error',
+  );
+  refusedAlike(
+    'a module that throws at import (a secret in its message and code)',
+    [{ name: 'p', module: './throws-at-import.mjs' }],
+    'plugins[0].module: cannot load ./throws-at-import.mjs: Error',
+  );
+  refusedAlike(
+    'a .ts file outside a "type": "module" package',
+    [{ name: 'p', module: './cjs/typed.ts' }],
+    'plugins[0].module: cannot load ./cjs/typed.ts: a .ts file outside a package with "type": "module" is CommonJS to node, and a plugin is an ES module: rename it .mts, or add "type": "module" to its package.json',
+  );
+
+  for (const module of ['./cjs/typed.mts', './esm/typed.ts']) {
+    test(`a TypeScript plugin that is an ES module loads outside the checkout too (${module})`, async () => {
+      const result = await run('check-config', configFile([{ name: 'p', module }], ['p']));
+      assert.equal(result.stderr, '');
+      assert.equal(result.code, 0);
+    });
+  }
 });
