@@ -18,7 +18,7 @@ const HELP = `Usage: portcullis <command> [--config FILE]
 
 Commands:
   start          run the gateway (default)
-  check-config   validate the configuration and exit
+  check-config   validate the configuration (each plugin instance created, then closed) and exit
   migrate        apply database migrations and exit
   schema         print the config file's JSON Schema (draft 2020-12; config/portcullis.schema.json)
   demo           start three demo backends (ports 3000-3002) and the gateway (config/demo.yaml: auth off)
@@ -82,9 +82,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         const config = loadConfigFile(configPath);
         checkTlsFiles(config);
         await checkSigningKeyFiles(config);
-        // Plugins too: each module is imported and its validate() run, as start-up would.
-        const { loadPlugins } = await import('./plugins/load.js');
-        await loadPlugins(config, dirname(configPath));
+        // Plugins too: each module imported, validated and created, then closed again, as start-up would.
+        await checkPlugins(config, dirname(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);
         return 0;
       }
@@ -173,6 +172,26 @@ async function checkSigningKeyFiles(config: Config): Promise<void> {
   if (!config.middleware.auth.enabled || config.jwt.algorithm === 'HS256') return;
   const { loadSigningKeys } = await import('./auth/keys.js');
   await loadSigningKeys({ jwt: config.jwt, dataDir: resolveDataDir(), logger: { warn: () => undefined } });
+}
+
+/**
+ * `check-config`: every plugin imported, validated and its instance created as start-up creates it (the gateway's
+ * PluginHost: the same checks of what create() returns, the same plugin_load_timeout and plugin_timeout, the same
+ * config errors), then closed again. api.store is an in-process memory store here, whatever `redis.*` says, and
+ * api.metrics registers nowhere. What the plugins log at warn and above (a close() that fails: Plugin Failed) goes
+ * to stderr; a failing close() does not fail the check, as it does not fail a start.
+ */
+async function checkPlugins(config: Config, baseDir: string): Promise<void> {
+  if (config.plugins.length === 0) return;
+  const [{ PluginHost }, { MemoryKvStore }, { pino }] = await Promise.all([import('./plugins/host.js'), import('./kv/memory.js'), import('pino')]);
+  const kv = new MemoryKvStore();
+  const logger = pino({ level: 'warn', base: { service: 'portcullis' } }, pino.destination({ fd: 2, sync: true }));
+  const host = new PluginHost({ logger, kv: () => kv, registry: undefined, baseDir });
+  try {
+    await host.discard(await host.prepare(config));
+  } finally {
+    await kv.close();
+  }
 }
 
 /** Start-up failures (port in use, unreadable key file) are worth one line, but never a stack trace. */

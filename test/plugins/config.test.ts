@@ -1,8 +1,8 @@
-// Plugin config errors: one line naming the key, exit 1, from check-config and from start; a TypeScript plugin
-// loads from a checkout.
+// Plugin config errors: one line naming the key, exit 1, from check-config and from start; check-config creates
+// (and closes) each instance, so it refuses exactly what start refuses; a TypeScript plugin loads from a checkout.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -16,6 +16,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 copyFileSync(fixture('hello.mjs'), join(dir, 'hello.mjs'));
 copyFileSync(fixture('no-create.mjs'), join(dir, 'no-create.mjs'));
 writeFileSync(join(dir, 'broken.mjs'), 'export default {{ not javascript');
+copyFileSync(fixture('leaky.mjs'), join(dir, 'leaky.mjs'));
 // A module whose own code fails, with a secret in the message and code, at import or in its default export's getter.
 writeFileSync(join(dir, 'throws-at-import.mjs'), "throw Object.assign(new Error('u:hunter2@db'), { code: 'SECRET-hunter2' });\n");
 writeFileSync(join(dir, 'create-getter.mjs'), "export default { name: 'g', get create() { throw new Error('getter hunter2'); } };\n");
@@ -150,4 +151,48 @@ describe("the loader's edge cases: one config line each, never a raw error or th
       assert.equal(result.code, 0);
     });
   }
+});
+
+describe('check-config creates (and closes) each plugin instance: it refuses what start refuses', () => {
+  const leaky = (config: Record<string, unknown>) => [{ name: 'p', module: './leaky.mjs', config }];
+  const WITHHELD = 'plugins[0]: create() failed: ConnectFailed thrown by plugin "p" (its message is not shown)';
+  refusedAlike('create() returns a hook that is not a function', leaky({ create: 'bad-hook' }), 'plugins[0]: create() returned onRequest that is not a function');
+  refusedAlike('create() returns null', leaky({ create: 'null' }), 'plugins[0]: create() must return an object of hooks');
+  refusedAlike('create() throws (a secret in its message and code)', leaky({ create: 'throw' }), WITHHELD);
+  refusedAlike('create() rejects', leaky({ create: 'reject' }), WITHHELD);
+  refusedAlike('create() returns a thenable whose then() throws', leaky({ create: 'then-throws' }), WITHHELD);
+  refusedAlike('create() returns hooks whose getter throws', leaky({ create: 'hook-getter' }), WITHHELD);
+  refusedAlike(
+    'create() slower than its limit',
+    leaky({ create: 'slow', ms: 1_500 }),
+    /^plugins\[0\]: create\(\) did not finish within 300 ms( \(middleware\.plugin_(load_)?timeout\))?$/,
+  );
+
+  test("check-config runs each instance's create() and then its close()", async () => {
+    const record = join(dir, 'record.txt');
+    const result = await run('check-config', configFile(leaky({ record }), ['p']));
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
+    assert.equal(readFileSync(record, 'utf8'), 'create\nclose\n');
+  });
+
+  test('a close() that fails is reported and does not fail check-config, as it does not fail start', async () => {
+    const result = await run('check-config', configFile(leaky({ close: 'throw' }), ['p']));
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^config ok: /);
+    const line = JSON.parse(result.stderr) as Record<string, unknown>;
+    assert.equal(line.msg, 'Plugin Failed');
+    assert.equal(line.plugin, 'p');
+    assert.equal(line.hook, 'close');
+    assert.ok(!result.stderr.includes('postgres://'), 'the message is never written');
+  });
+
+  // PluginHost.#closeInstance (src/plugins/host.ts, being reworked elsewhere) still describes a close() failure with
+  // describeCause, which trusts the error's `code` and `name`: it should log errorClassOf(err) as the chain does.
+  test('a failing close() is logged by class alone, as the hooks are', { todo: 'host.ts: log errorClassOf(err) for close()' }, async () => {
+    const result = await run('check-config', configFile(leaky({ close: 'throw' }), ['p']));
+    const line = JSON.parse(result.stderr) as Record<string, unknown>;
+    assert.equal(line.error, 'ConnectFailed');
+    assert.ok(!result.stderr.includes('hunter2'));
+  });
 });
