@@ -1,8 +1,10 @@
 // Caps open connections per client address, so one address cannot take every slot of server.max_connections.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { ERROR_CODES } from './errors.js';
+import { GatewayError } from './errors.js';
+import { answerAndClose } from './listeners/raw-answer.js';
 import { normalizeAddress, type TrustedProxies } from './pipeline/client-address.js';
+import { rawErrorResponse } from './pipeline/reply.js';
 
 /** The settings a reload may change. */
 export interface ConnectionLimitSettings {
@@ -15,9 +17,14 @@ export interface ConnectionLimitSettings {
 }
 
 /**
- * Counts open connections per (normalized) peer address. Its `onConnection` is the proxy server's 'connection'
- * listener: a connection over the cap is answered 429 TOO_MANY_CONNECTIONS (nginx's limit_conn answers 503; 429 says
- * "you, slow down" rather than "the gateway is down") and closed before any request on it is read.
+ * Counts open connections per (normalized) peer address. `listener(tls)` is the proxy server's 'connection'
+ * listener. A connection over the cap is refused before any request on it is read:
+ * - on a cleartext listener it is answered 429 TOO_MANY_CONNECTIONS (nginx's limit_conn answers 503; 429 says "you,
+ *   slow down" rather than "the gateway is down"), the gateway's error body with its code, then closed;
+ * - on a TLS listener it is closed at once, with no byte written. Before the handshake nothing a TLS client could
+ *   read can be written (a cleartext 429 reached it as "wrong version number"), and answering after the handshake
+ *   would make every connection over the cap cost the gateway a full handshake, the very work a flood of
+ *   connections is capped to spare: nginx's stream limit_conn closes such a connection at the TCP level too.
  */
 export class ClientConnectionLimit {
   #settings: ConnectionLimitSettings;
@@ -37,32 +44,26 @@ export class ClientConnectionLimit {
     return this.#open.get(address) ?? 0;
   }
 
-  readonly onConnection = (socket: Socket): void => {
-    const address = normalizeAddress(socket.remoteAddress ?? '');
-    if (address === '' || this.#settings.trusted.has(address)) return;
-    const open = this.#open.get(address) ?? 0;
-    if (open >= this.#settings.maxPerClient) {
-      refuse(socket, this.#settings.proxyBy);
-      return;
-    }
-    this.#open.set(address, open + 1);
-    socket.once('close', () => {
-      const left = (this.#open.get(address) ?? 1) - 1;
-      if (left <= 0) this.#open.delete(address);
-      else this.#open.set(address, left);
-    });
-  };
+  /** The 'connection' listener of the proxy server: a TLS listener's refusals write nothing (see the class). */
+  listener(tls: boolean): (socket: Socket) => void {
+    return (socket) => {
+      const address = normalizeAddress(socket.remoteAddress ?? '');
+      if (address === '' || this.#settings.trusted.has(address)) return;
+      const open = this.#open.get(address) ?? 0;
+      if (open >= this.#settings.maxPerClient) {
+        if (tls) socket.destroy();
+        else answerAndClose(socket, rawErrorResponse(TOO_MANY_CONNECTIONS, randomUUID(), this.#settings.proxyBy));
+        return;
+      }
+      this.#open.set(address, open + 1);
+      socket.once('close', () => {
+        const left = (this.#open.get(address) ?? 1) - 1;
+        if (left <= 0) this.#open.delete(address);
+        else this.#open.set(address, left);
+      });
+    };
+  }
 }
 
-/** Writes the 429 and closes once it is flushed; the HTTP parser never reads a request from this socket. */
-function refuse(socket: Socket, proxyBy: string): void {
-  const spec = ERROR_CODES.TOO_MANY_CONNECTIONS;
-  const id = randomUUID();
-  const body = JSON.stringify({ error: spec.message, request_id: id });
-  socket.on('error', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${spec.status} ${spec.message}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
-      `retry-after: 1\r\nx-proxy-by: ${proxyBy}\r\nx-request-id: ${id}\r\nx-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`,
-  );
-  socket.destroySoon();
-}
+/** Shared: the refusal of a connection over the cap, on a cleartext listener. */
+const TOO_MANY_CONNECTIONS = new GatewayError('TOO_MANY_CONNECTIONS', { headers: { 'retry-after': '1' } });

@@ -1,6 +1,5 @@
 // Composition root: config → stores → phases → pipeline → listeners, and the graceful stop. The only file that
 // knows every concrete adapter.
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
@@ -10,8 +9,6 @@ import { TrustedProxies } from './pipeline/client-address.js';
 import { Pipeline, type PipelineSetup } from './pipeline/run.js';
 import { buildRouteTable, userRoutesOf } from './compose/route-table.js';
 import { injectRequest, type InjectOptions, type InjectResponse } from './pipeline/inject.js';
-import { GatewayError } from './errors.js';
-import { rawErrorResponse } from './pipeline/reply.js';
 import { EVENTS } from './observability/events.js';
 import { AccessLog, type LineSink } from './observability/access-log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
@@ -20,6 +17,7 @@ import type { ReloadResult } from './admin/server.js';
 import { openFeatures, type Features } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
+import { attachProxyHandlers } from './listeners/proxy-events.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
@@ -168,10 +166,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
-  server.on('connection', perClient.onConnection);
-  server.on('request', pipeline.handleRequest);
-  server.on('upgrade', pipeline.handleUpgrade);
-  server.on('clientError', clientErrorHandler(() => config.server.proxy_by));
+  attachProxyHandlers(server, { perClient, pipeline, proxyBy: () => config.server.proxy_by });
   features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -330,36 +325,6 @@ function trustedProxiesOf(config: Config): TrustedProxies {
   } catch (err) {
     throw new ConfigError(`server.trusted_proxies: ${(err as Error).message}`);
   }
-}
-
-const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
-const HEADERS_TOO_LARGE = new GatewayError('HEADERS_TOO_LARGE');
-const MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP request' });
-
-/** The response node is writing on a connection, if any, and the request it answers. */
-type ResponseInProgress = { readonly headersSent?: boolean; readonly req?: { readonly complete?: boolean } } | null | undefined;
-
-/**
- * Malformed HTTP from a client (node's parser refused it before any request existed): answer 400, 408 on a header
- * timeout or 431 for oversized headers, from the error catalogue with the gateway headers, and close. Nothing is
- * written, and the socket is destroyed, when an earlier request on this connection is still being answered: a
- * pipelined request went bad behind it. A status line now would either land inside that response (already begun)
- * or before it (not begun yet: out of order), and ending the socket under pending responses left them, their
- * upstream attempts and the half-closed socket waiting forever. RFC 9112 lets a server close instead; the client
- * retries what went unanswered, and the pending requests are logged as 499 and their attempts cut.
- */
-function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
-  return (err, socket) => {
-    const current = (socket as Socket & { _httpMessage?: ResponseInProgress })._httpMessage;
-    // An incomplete current request is the one that went bad (its body): it can still get its 400.
-    if (!socket.writable || current?.headersSent === true || current?.req?.complete === true) {
-      socket.destroy();
-      return;
-    }
-    const error =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? REQUEST_TIMEOUT : err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE : MALFORMED;
-    socket.end(rawErrorResponse(error, randomUUID(), proxyBy()));
-  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -26,3 +26,14 @@ test('an Upgrade declares no body: any Content-Length but 0, or any Transfer-Enc
     assert.equal(error?.details, 'an Upgrade request has no body');
   }
 });
+
+test('CONNECT, over either protocol, is 405 with Allow; other methods go on', () => {
+  for (const httpVersionMajor of [1, 2]) {
+    const req = Object.assign({ httpVersionMajor, headers: {}, method: 'CONNECT' }, httpVersionMajor === 2 ? { stream: {} } : {});
+    const error = checkProtocol(req);
+    assert.equal(error?.code, 'METHOD_NOT_ALLOWED', String(httpVersionMajor));
+    assert.equal(error?.status, 405);
+    assert.equal(error?.headers?.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  }
+  for (const method of ['GET', 'POST', 'OPTIONS', 'TRACE', 'connect']) assert.equal(checkProtocol({ httpVersionMajor: 1, headers: {}, method }), undefined, method);
+});

@@ -14,12 +14,22 @@
 // protocols only after the request's content; a WebSocket opening handshake is a GET without any (RFC 6455 §4.1),
 // and a client that sends one is broken or smuggling. Refused with 400, before any phase or upstream; the
 // connection closes after it (the driver answers an Upgrade on the raw socket, never kept alive).
+//
+// And CONNECT, over either protocol: the gateway is no forward proxy and offers no extended CONNECT, and no route can
+// forward one (undici sends no CONNECT as a request). Node closed an HTTP/1.1 CONNECT's connection without a word and
+// answered an HTTP/2 one with a bare 405 unless someone listened; listeners/proxy-events.ts hands both to the driver,
+// refused here with 405 and an Allow header, as the gateway's own routes refuse a method (health-route.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 
 /** Shared: the request is answered and the connection closed (a client that sent HTTP/2.0 in plain HTTP/1 is lost). */
 const VERSION_NOT_SUPPORTED = new GatewayError('HTTP_VERSION_NOT_SUPPORTED', { headers: { connection: 'close' } });
 const EXPECTATION_FAILED = new GatewayError('EXPECTATION_FAILED');
+/**
+ * Shared: CONNECT. Allow names the methods routes forward (a route's `methods` may narrow them; any other method
+ * name is forwarded too): RFC 9110 §15.5.6 has a 405 list the methods the target supports.
+ */
+const CONNECT_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
 /** Shared: an Upgrade request with a body. */
 const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade request has no body' });
 
@@ -30,7 +40,8 @@ const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** The driver's call: undefined when the protocol is one the gateway serves, else the error to answer. */
-export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers'>): GatewayError | undefined {
+export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers'> & { readonly method?: string | undefined }): GatewayError | undefined {
+  if (req.method === 'CONNECT') return CONNECT_REFUSED;
   // An HTTP/2 request is a stream of node's HTTP/2 server (Http2ServerRequest, which has `stream`), never a
   // request line; RFC 9110 §15.6.6: 505 for a major version the server does not support in that form.
   if (req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream === undefined) return VERSION_NOT_SUPPORTED;

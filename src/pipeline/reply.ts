@@ -62,14 +62,17 @@ export function writeError(res: ServerResponse, err: GatewayError, requestId?: s
 }
 
 /**
- * A complete HTTP/1.1 error response as text, for a socket that node's parser refused before any request existed
- * (400, 408, 431): the same body and gateway headers as every other error, then the connection closes.
+ * A complete HTTP/1.1 error response as text, for a socket with no request object behind it: a head node's parser
+ * refused (400, 408, 431), a connection over the per-client cap (429), plain HTTP on the TLS port (400). The same
+ * body and gateway headers as every other error, the error's own headers (Retry-After), then the connection closes.
  */
 export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: string): string {
   const body = JSON.stringify(errorBody(err, requestId));
+  let own = '';
+  if (err.headers !== undefined) for (const [name, value] of Object.entries(err.headers)) if (name !== 'connection') own += `${name}: ${value}\r\n`;
   return (
     `HTTP/1.1 ${err.status} ${err.message}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\nx-proxy-by: ${proxyBy}\r\nx-request-id: ${requestId}\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n${own}x-proxy-by: ${proxyBy}\r\nx-request-id: ${requestId}\r\n` +
     `x-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`
   );
 }

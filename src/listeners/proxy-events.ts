@@ -1,0 +1,122 @@
+// The proxy server's event handlers: requests and upgrades to the pipeline, CONNECT to the pipeline too (to be
+// refused there like any request the gateway does not serve), the per-client connection cap, and the connections
+// that never made a request: a head node's parser refused, a TLS handshake that failed or timed out, plain HTTP
+// sent to the TLS port.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { ClientConnectionLimit } from '../connection-limit.js';
+import { GatewayError } from '../errors.js';
+import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
+import { answerAndClose } from './raw-answer.js';
+
+/** What the handlers hand requests to (the Pipeline). */
+export interface RequestHandlers {
+  readonly handleRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly handleUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+/**
+ * Attaches every handler of the proxy server. `proxyBy` is read per answer (a reload may change it). Whether the
+ * listener is TLS is read from the server itself: node's https and HTTP/2 secure servers are both tls.Servers.
+ */
+export function attachProxyHandlers(
+  server: NetServer,
+  options: { readonly perClient: ClientConnectionLimit; readonly pipeline: RequestHandlers; readonly proxyBy: () => string },
+): void {
+  const { pipeline } = options;
+  server.on('connection', options.perClient.listener(server instanceof TlsServer));
+  server.on('request', pipeline.handleRequest);
+  server.on('upgrade', pipeline.handleUpgrade);
+  server.on('connect', connectHandler(pipeline));
+  server.on('clientError', clientErrorHandler(options.proxyBy));
+}
+
+/**
+ * CONNECT, which the gateway never serves (it is no forward proxy, and offers no extended CONNECT), is still a
+ * request: it goes to the pipeline, which refuses it (405, protocol-check.ts) with the gateway's headers, error
+ * body and log line. Without this listener node answered it itself: over HTTP/1.1 the connection was closed with no
+ * response, over HTTP/2 a bare 405, neither logged. node emits 'connect' with an HTTP/2 stream's compat request and
+ * response, or with an HTTP/1.1 request and its raw socket (answered as an Upgrade is: on the socket, then closed).
+ */
+function connectHandler(pipeline: RequestHandlers): (req: IncomingMessage, second: ServerResponse | Duplex, head?: Buffer) => void {
+  return (req, second, head) => {
+    if ((req as { stream?: unknown }).stream !== undefined) pipeline.handleRequest(req, second as ServerResponse);
+    else pipeline.handleUpgrade(req, second as Duplex, head ?? Buffer.alloc(0));
+  };
+}
+
+const PLAIN_HTTP = new GatewayError('BAD_REQUEST', { details: 'plain HTTP request sent to the HTTPS port' });
+
+/**
+ * The answer to an error of node's HTTP/1 parser (reply.ts's parserRefusal, the test kit's inject answers with it
+ * too): 408 on a header timeout, 431 for oversized headers, 400 for any other parse error. Undefined for an error of
+ * the connection itself (ECONNRESET, EPIPE, a TLS record that fails after the handshake): nothing can be written.
+ */
+function parserAnswer(code: string | undefined): GatewayError | undefined {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code?.startsWith('HPE_') === true ? parserRefusal(code) : undefined;
+}
+
+/** The response node is writing on a connection, if any, and the request it answers. */
+type ResponseInProgress = { readonly headersSent?: boolean; readonly req?: { readonly complete?: boolean } } | null | undefined;
+
+/**
+ * node's https and HTTP/2 servers pass their 'tlsClientError' (a handshake that timed out after timeouts.header,
+ * failed, was reset, or was never a handshake) on as 'clientError', with a TLSSocket whose handshake never
+ * finished; once someone listens, node itself closes nothing. Such a socket is destroyed at once: it can carry no
+ * HTTP answer (the ended socket of a 408 written there never flushed, never closed, sat in CLOSE-WAIT once its
+ * client left, and held its max_connections_per_client slot for good). One exception is answered, as nginx does:
+ * OpenSSL recognised an HTTP request line as the first bytes of the connection (ERR_SSL_HTTP_REQUEST, or
+ * ERR_SSL_HTTPS_PROXY_REQUEST for a CONNECT), so the client speaks cleartext HTTP and no TLS byte was ever
+ * exchanged: it gets a cleartext 400 on the underlying TCP socket, then the connection closes.
+ *
+ * On a cleartext connection, or a TLS one past its handshake: malformed HTTP (node's parser refused it before any
+ * request existed) gets 400, 408 on a header timeout or 431 for oversized headers, from the error catalogue with
+ * the gateway headers, then the connection is closed (answerAndClose: reading stops, and the socket is destroyed
+ * once the answer is out, or after a bound if it never leaves). Nothing is written, and the socket is destroyed,
+ * when the connection itself failed, or when an earlier request on this connection is still being answered: a
+ * pipelined request went bad behind it. A status line now would either land inside that response (already begun)
+ * or before it (not begun yet: out of order), and ending the socket under pending responses left them, their
+ * upstream attempts and the half-closed socket waiting forever. RFC 9112 lets a server close instead; the client
+ * retries what went unanswered, and the pending requests are logged as 499 and their attempts cut.
+ */
+export function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return (err, socket) => {
+    if (isTlsBeforeHandshake(socket)) {
+      if (err.code === 'ERR_SSL_HTTP_REQUEST' || err.code === 'ERR_SSL_HTTPS_PROXY_REQUEST') answerPlainHttp(socket, proxyBy());
+      socket.destroy();
+      return;
+    }
+    const answer = parserAnswer(err.code);
+    const current = (socket as Socket & { _httpMessage?: ResponseInProgress })._httpMessage;
+    // An incomplete current request is the one that went bad (its body): it can still get its 400.
+    if (answer === undefined || !socket.writable || current?.headersSent === true || current?.req?.complete === true) {
+      socket.destroy();
+      return;
+    }
+    answerAndClose(socket, rawErrorResponse(answer, randomUUID(), proxyBy()));
+  };
+}
+
+/**
+ * A TLS socket whose handshake has not completed: alpnProtocol is null until it does (then the protocol, or false
+ * without ALPN), as node documents.
+ */
+function isTlsBeforeHandshake(socket: Socket): boolean {
+  return (socket as Partial<TLSSocket>).encrypted === true && (socket as TLSSocket).alpnProtocol === null;
+}
+
+/**
+ * The 400 to a cleartext HTTP client on the TLS port, written on the TCP socket under the TLS one. That socket is
+ * the TLSSocket's `_parent`, which node has set since TLS sockets wrap net sockets (no public accessor exists);
+ * should it be missing or gone, the connection is only closed, as before. The TLS socket has been destroyed by the
+ * time node reports this error, and the TCP socket closes right after it: the answer is written at once, and
+ * answerAndClose bounds the rest.
+ */
+function answerPlainHttp(socket: Socket, proxyBy: string): void {
+  const tcp = (socket as { _parent?: unknown })._parent;
+  if (!(tcp instanceof Socket) || tcp.destroyed || !tcp.writable) return;
+  answerAndClose(tcp, rawErrorResponse(PLAIN_HTTP, randomUUID(), proxyBy));
+}
