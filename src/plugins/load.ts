@@ -199,11 +199,24 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   }
   const config = entry.config ?? {};
   if (validate !== undefined) {
+    let result: unknown;
     try {
-      (validate as (config: unknown) => unknown).call(definition, config);
+      result = (validate as (config: unknown) => unknown).call(definition, config);
     } catch (err) {
       // validate()'s message is the config error (README): the plugin's author writes it for the operator.
       throw new ConfigError(`${at}.config: ${oneLine(validationMessage(err)) || 'invalid'}`);
+    }
+    // An async validate() would have its verdict ignored (a config it refuses would run) and its rejection left
+    // unhandled: refused, with what to do instead. Its settling is awaited by nobody, so a rejection is swallowed here.
+    let thenable: boolean;
+    try {
+      thenable = isThenable(result);
+    } catch {
+      thenable = true; // a `then` getter that throws: a broken thenable, still no synchronous verdict
+    }
+    if (thenable) {
+      Promise.resolve(result).catch(() => undefined);
+      throw new ConfigError(`${at}.module: ${entry.module}: validate() returned a promise; it must check synchronously (asynchronous checks belong in create())`);
     }
   }
   const guarded: Plugin = {

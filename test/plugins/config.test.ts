@@ -19,6 +19,10 @@ writeFileSync(join(dir, 'broken.mjs'), 'export default {{ not javascript');
 copyFileSync(fixture('leaky.mjs'), join(dir, 'leaky.mjs'));
 // A module whose own code fails, with a secret in the message and code, at import or in its default export's getter.
 writeFileSync(join(dir, 'throws-at-import.mjs'), "throw Object.assign(new Error('u:hunter2@db'), { code: 'SECRET-hunter2' });\n");
+writeFileSync(
+  join(dir, 'async-validate.mjs'),
+  "export default { name: 'v', async validate(c) { if (c.ok !== true) throw new Error('ok must be true'); }, create() { return {}; } };\n",
+);
 writeFileSync(join(dir, 'create-getter.mjs'), "export default { name: 'g', get create() { throw new Error('getter hunter2'); } };\n");
 // TypeScript: CommonJS outside a "type": "module" package (its own package.json says nothing, so the answer does
 // not depend on what lies above the temp dir), an ES module as .mts, or as .ts inside a "type": "module" package.
@@ -64,6 +68,8 @@ describe('plugin config errors (check-config)', () => {
     ['a module that does not parse', [{ name: 'b', module: './broken.mjs' }], [], 'plugins[0].module: cannot load ./broken.mjs: SyntaxError'],
     ['a module without create()', [{ name: 'n', module: './no-create.mjs' }], [], 'plugins[0].module: ./no-create.mjs has no create() in its default export'],
     ['a validate() that throws', [{ name: 'hello', module: './hello.mjs', config: { value: 3 } }], ['hello'], 'plugins[0].config: value must be a string'],
+    // An async validate() that refuses: its verdict would have been ignored and its rejection left unhandled.
+    ['an async validate()', [{ name: 'v', module: './async-validate.mjs', config: { ok: false } }], ['v'], 'plugins[0].module: ./async-validate.mjs: validate() returned a promise; it must check synchronously (asynchronous checks belong in create())'],
     ['an unknown name in middleware.plugins', [{ name: 'hello', module: './hello.mjs', config: { value: 'x' } }], ['helo'], 'middleware.plugins[0]: unknown plugin "helo"'],
     ['a duplicate instance name', [{ name: 'a', module: './hello.mjs', config: { value: 'x' } }, { name: 'a', module: './hello.mjs', config: { value: 'y' } }], [], 'plugins[1].name: duplicate plugin name "a"'],
     ['an unknown key', [{ name: 'a', module: './hello.mjs', options: {} }], [], 'plugins[0].options: unknown key'],
