@@ -20,7 +20,7 @@ test('the origin is the first frame outside Node, relative to the installation, 
     '    at Timeout._onTimeout (file:///srv/plugins/quota.mjs?v=1712345678:42:11)',
     '    at process.processTimers (node:internal/timers:514:7)',
   ].join('\n');
-  assert.equal(faultOrigin(err), '/srv/plugins/quota.mjs:42');
-  assert.match(String(faultOrigin(new Error('here'))), /^src\/process-faults\.test\.ts:\d+$/);
+  assert.equal(faultOrigin(err), '/srv/plugins/quota.mjs:42:11');
+  assert.match(String(faultOrigin(new Error('here'))), /^src\/process-faults\.test\.ts:\d+:\d+$/);
   assert.equal(faultOrigin('no stack'), undefined);
 });

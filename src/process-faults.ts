@@ -7,8 +7,8 @@
 //   SIGTERM, draining its requests, then exits 1 for its supervisor to start a fresh one (the cluster primary, a
 //   systemd unit or Docker's restart policy). During start-up, with nothing to drain, it exits 1 at once.
 // Neither line carries the error's message or stack: plugin code throws its own words, which may hold data. What it
-// carries is the error's class, a Node-style code, and the first stack frame outside Node (file:line), which names
-// the plugin or module to look at.
+// carries is the error's class, a Node-style code, and the first stack frame outside Node (file:line:column, the
+// column because the bundle's chunks are one line each), which names the plugin or module to look at.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { relative, sep } from 'node:path';
@@ -41,14 +41,14 @@ export function faultClass(thrown: unknown): string {
 }
 
 /**
- * The first frame of `thrown`'s stack outside Node's own modules, as `file:line`: relative to the installation when
- * it is Portcullis's own code, without the query a plugin's URL carries (its version). Undefined without a stack.
+ * The first frame of `thrown`'s stack outside Node's own modules, as `file:line:column`: relative to the installation
+ * when it is Portcullis's own code, without the query a plugin's URL carries (its version). Undefined without a stack.
  */
 export function faultOrigin(thrown: unknown): string | undefined {
   const stack = thrown instanceof Error && typeof thrown.stack === 'string' ? thrown.stack : undefined;
   if (stack === undefined) return undefined;
   for (const line of stack.split('\n')) {
-    const match = /^\s+at (?:.*\()?(.+?):(\d+):\d+\)?$/.exec(line);
+    const match = /^\s+at (?:.*\()?(.+?):(\d+:\d+)\)?$/.exec(line);
     if (match === null) continue;
     let file = match[1]!;
     if (file.startsWith('node:') || file === 'native' || file.startsWith('<')) continue;

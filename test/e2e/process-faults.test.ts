@@ -39,7 +39,7 @@ test('an unhandled rejection is logged once per window, with its class and origi
     const logged = lines(gw, 'Unhandled Rejection');
     assert.equal(logged.length, 1, 'five rejections within the window: one line');
     assert.equal(logged[0]!.error, 'Error');
-    assert.match(String(logged[0]!.origin), /test\/plugins\/fixtures\/stray\.mjs:\d+$/);
+    assert.match(String(logged[0]!.origin), /test\/plugins\/fixtures\/stray\.mjs:\d+:\d+$/);
     assertNoSecret(gw);
   } finally {
     await gw.cleanup();
@@ -63,7 +63,7 @@ test('an uncaught exception stops the gateway: the request in flight is answered
     assert.equal(fatal.length, 1);
     assert.equal(fatal[0]!.level, 60);
     assert.equal(fatal[0]!.error, 'Error');
-    assert.match(String(fatal[0]!.origin), /test\/plugins\/fixtures\/stray\.mjs:\d+$/);
+    assert.match(String(fatal[0]!.origin), /test\/plugins\/fixtures\/stray\.mjs:\d+:\d+$/);
     assert.equal(lines(gw, 'Gateway Stopped').length, 1, 'stopped as on SIGTERM');
     assertNoSecret(gw);
   } finally {
