@@ -15,7 +15,7 @@ export interface LoadedPlugin {
   readonly name: string;
   /** The module as written in the config. */
   readonly module: string;
-  /** What identifies the code: the resolved URL plus the file's modification time (a changed file is new code). */
+  /** What identifies the code: the resolved URL plus the file's version (its times and inode: a changed file is new code). */
   readonly moduleKey: string;
   /**
    * The module's definition as the gateway calls it: `create` read once from the default export, and wrapped so
@@ -39,8 +39,9 @@ function oneLine(message: string): string {
 
 /**
  * The URL to import. A path is relative to `baseDir` (the config file's directory); a package is resolved from
- * there first (the deployment's node_modules), then from Portcullis's own location. The file's mtime goes into the
- * URL's query, so a reload after the file changed imports the new code instead of the cached module.
+ * there first (the deployment's node_modules), then from Portcullis's own location. The file's version (its
+ * modification and change times, its inode) goes into the URL's query, so a reload after the file changed imports
+ * the new code instead of the cached module.
  */
 function resolveModule(specifier: string, baseDir: string): { url: string; key: string; file: string | undefined } | 'not found' {
   let file: string | undefined;
@@ -56,7 +57,11 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
   }
   if (file === undefined) return { url: specifier, key: specifier, file };
   const href = pathToFileURL(file).href;
-  const version = Math.trunc(statSync(file).mtimeMs);
+  // Not the mtime alone: a deploy that keeps it (`cp -p`, `rsync -t`, builds with fixed timestamps) would leave the
+  // old code running after the reload without a word. The change time cannot be set back, and a file replaced by a
+  // rename has another inode.
+  const stat = statSync(file);
+  const version = `${Math.trunc(stat.mtimeMs)}.${Math.trunc(stat.ctimeMs)}.${stat.ino}`;
   return { url: `${href}?v=${version}`, key: `${href}@${version}`, file };
 }
 
