@@ -1,5 +1,6 @@
-// Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487) and idle sessions; and
-// per stream, the time a request may take to arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
+// Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487), idle sessions, header
+// blocks left unfinished and sessions that do not finish closing; and per stream, the time a request may take to
+// arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
 import { randomUUID } from 'node:crypto';
 import { constants, type IncomingHttpHeaders, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
@@ -46,6 +47,11 @@ export class WindowCounter {
 export interface H2GuardSettings {
   /** Idle time (no open stream) after which a session is closed, as keep-alive idle time is for HTTP/1.1. */
   idleMs: number;
+  /**
+   * `server.timeouts.header`: the longest a header block may stay unfinished, and the longest a session asked to
+   * close may stay open once it has no open stream (0: the first bound is off, the second is idleMs).
+   */
+  headerMs: number;
 }
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
@@ -155,60 +161,204 @@ export class RequestDeadlines {
   }
 }
 
+/** The sweep's cadence bounds, as node's own HTTP/1.1 connection checks (proxy-listener.ts). */
+const MIN_SWEEP_MS = 250;
+const MAX_SWEEP_MS = 30_000;
+
+/** How often sessions are looked at: a quarter of `boundMs`, so a bound is late by a quarter (or 250 ms) at most. */
+export function sessionSweepInterval(boundMs: number): number {
+  return Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(boundMs / 4)));
+}
+
+/** What the guard can destroy: the TLS socket under a session (the session's own `socket` is a proxy that refuses). */
+export interface RawSocket {
+  destroy(): void;
+}
+
+/** One session as the guard sees it. */
+class Watched {
+  /** Streams node has handed over ('stream' event) that have not closed. */
+  open = 0;
+  /** The highest stream id node has handed over. */
+  lastStreamId = 0;
+  /** A header block nghttp2 has begun and node not handed over: its stream id when a sweep first saw it, and when. */
+  pendingId = 0;
+  pendingSince = 0;
+  /** When the session began to close (a GOAWAY of ours, or of the client's), NaN before. */
+  closingSince = Number.NaN;
+  /** Since when the session has had no open stream. */
+  quietSince: number;
+  idleTimer: NodeJS.Timeout | undefined = undefined;
+  /** The rapid-reset trip has fired. */
+  refused = false;
+  constructor(
+    readonly session: Http2Session,
+    readonly raw: RawSocket | undefined,
+    now: number,
+  ) {
+    this.quietSince = now;
+  }
+
+  /**
+   * The id of a stream whose header block nghttp2 has begun and node has not handed over (HEADERS without
+   * END_HEADERS, and not all of its CONTINUATION frames yet), else 0. nghttp2 reads nothing else on the connection
+   * until that block ends, and node hands a stream over only once its block has. `state` is {} once node has
+   * destroyed the session. A stream node refused on its own before handing it over (a header list over the limits)
+   * reads the same; the guard only ever closes such a session gracefully.
+   */
+  unfinishedBlock(): number {
+    const begun = this.session.state.lastProcStreamID ?? 0;
+    return begun > this.lastStreamId ? begun : 0;
+  }
+}
+
 /**
- * Watches one session: a client that resets streams faster than RESET_LIMIT per RESET_WINDOW_MS is sent GOAWAY
- * (ENHANCE_YOUR_CALM) and disconnected, since every reset stream may already have cost an upstream request; a
- * session without open streams for `idleMs` is closed gracefully. Runs from the server's 'session' event.
+ * Guards every HTTP/2 session of the listener. Per session: a client that resets streams faster than RESET_LIMIT per
+ * RESET_WINDOW_MS is sent GOAWAY (ENHANCE_YOUR_CALM) and disconnected, since every reset stream may already have cost
+ * an upstream request; a session without open streams for `idleMs` is closed gracefully.
+ *
+ * And bounds on what node waits for without end. node's `session.close()` sends GOAWAY and then waits for every
+ * stream nghttp2 has open, and then for the client to close its side of the connection; neither is bounded:
+ * - A header block left unfinished (HEADERS without END_HEADERS, then silence or a few CONTINUATION frames) is a
+ *   stream nghttp2 has open and node never hands over: the connection was held for ever (slowloris over HTTP/2,
+ *   bounded only by server.max_connections). Once a block has been unfinished for `headerMs` (timeouts.header, as
+ *   node's headersTimeout for an HTTP/1.1 head, counted from the block's start however it trickles) the session is
+ *   sent GOAWAY, so that its streams in progress finish; and once none of those is left open it is destroyed (node
+ *   would refuse the block's stream after its GOAWAY anyway). The idle close waits while a block is unfinished.
+ * - A session that is closing (our GOAWAY: idle, unfinished block, shutdown; or the client's) and has had no open
+ *   stream for `headerMs` is destroyed, its TLS socket with it: a client that never reads the GOAWAY, or never
+ *   closes its side, held the connection for ever. headerMs because all a client may still do on a closing
+ *   connection with no stream is finish a header block (idleMs when timeouts.header is 0).
+ * Streams still open on a closing session keep their own bounds (timeouts.request, request_body_chunk, the
+ * upstream timeouts) and, at shutdown, the drain's. One sweep for the whole listener, every quarter of the bound.
  */
-export function guardSession(
-  session: Http2Session,
-  settings: H2GuardSettings,
-  deadlines: RequestDeadlines,
-  logger: Logger,
-  rawSocket: (session: Http2Session) => { destroy(): void } | undefined,
-): void {
-  const resets = new WindowCounter(RESET_LIMIT, RESET_WINDOW_MS);
-  let open = 0;
-  let refused = false;
-  let idleTimer: NodeJS.Timeout | undefined;
-  const armIdle = () => {
-    idleTimer = setTimeout(() => {
-      if (open === 0 && !session.closed) session.close();
-    }, settings.idleMs);
-    idleTimer.unref();
-  };
-  // Errors on a session (a peer that broke the protocol) end that session only; node has already answered GOAWAY.
-  session.on('error', () => session.destroy());
-  session.once('close', () => clearTimeout(idleTimer));
-  session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    open++;
-    clearTimeout(idleTimer);
-    deadlines.track(stream, headers);
-    // 'aborted': the client reset the stream before the response was complete (or the stream outlived
-    // timeouts.request mid-response and was cancelled: a client that holds 100 such streams is no better).
-    stream.once('aborted', () => {
-      if (refused || !resets.hit(performance.now()) || session.destroyed) return;
-      refused = true;
-      logger.warn({ remote: session.socket?.remoteAddress, resets: RESET_LIMIT, window_ms: RESET_WINDOW_MS }, EVENTS.http2Abuse);
-      // Not from inside this callback: it runs while nghttp2 is processing the client's frames, and a GOAWAY or
-      // destroy issued there is silently lost (measured). Next turn: GOAWAY (ENHANCE_YOUR_CALM), then give the frame
-      // a moment to leave and drop the connection with every stream the client still has open.
-      setImmediate(() => {
-        if (session.destroyed) return;
-        const socket = rawSocket(session);
-        session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        // session.destroy() alone sometimes leaves the connection open (node 20: the session's writes stall when the
-        // trip lands mid-read), so the TLS socket itself is destroyed too.
-        setTimeout(() => {
-          session.destroy();
-          socket?.destroy();
-        }, 50).unref();
+export class SessionWatch {
+  readonly #sessions = new Map<Http2Session, Watched>();
+  readonly #settings: H2GuardSettings;
+  readonly #deadlines: RequestDeadlines;
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined = undefined;
+
+  /** `settings` is read at each use: the listener updates it in place on reload. */
+  constructor(settings: H2GuardSettings, deadlines: RequestDeadlines, logger: Logger) {
+    this.#settings = settings;
+    this.#deadlines = deadlines;
+    this.#logger = logger;
+  }
+
+  /** A new session (the server's 'session' event); `raw` is the TLS socket under it. */
+  add(session: Http2Session, raw: RawSocket | undefined): void {
+    const w = new Watched(session, raw, performance.now());
+    this.#sessions.set(session, w);
+    const resets = new WindowCounter(RESET_LIMIT, RESET_WINDOW_MS);
+    // Errors on a session (a peer that broke the protocol) end that session only; node has already answered GOAWAY.
+    session.on('error', () => session.destroy());
+    session.once('close', () => {
+      clearTimeout(w.idleTimer);
+      this.#sessions.delete(session);
+    });
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      w.open++;
+      const id = stream.id ?? 0;
+      if (id > w.lastStreamId) w.lastStreamId = id;
+      clearTimeout(w.idleTimer);
+      this.#deadlines.track(stream, headers);
+      // 'aborted': the client reset the stream before the response was complete (or the stream outlived
+      // timeouts.request mid-response and was cancelled: a client that holds 100 such streams is no better).
+      stream.once('aborted', () => {
+        if (w.refused || !resets.hit(performance.now()) || session.destroyed) return;
+        w.refused = true;
+        this.#logger.warn({ remote: session.socket?.remoteAddress, resets: RESET_LIMIT, window_ms: RESET_WINDOW_MS }, EVENTS.http2Abuse);
+        // Not from inside this callback: it runs while nghttp2 is processing the client's frames, and a GOAWAY or
+        // destroy issued there is silently lost (measured). Next turn: GOAWAY (ENHANCE_YOUR_CALM), then give the
+        // frame a moment to leave and drop the connection with every stream the client still has open.
+        setImmediate(() => {
+          if (session.destroyed) return;
+          session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          // session.destroy() alone sometimes leaves the connection open (node 20: the session's writes stall when
+          // the trip lands mid-read), so the TLS socket itself is destroyed too.
+          setTimeout(() => this.#destroy(w), 50).unref();
+        });
+      });
+      stream.once('close', () => {
+        this.#deadlines.forget(stream);
+        if (--w.open > 0) return;
+        w.quietSince = performance.now();
+        if (!session.closed) this.#armIdle(w);
       });
     });
-    stream.once('close', () => {
-      deadlines.forget(stream);
-      if (--open === 0 && !session.closed) armIdle();
-    });
-  });
-  armIdle();
+    this.#armIdle(w);
+    this.#armSweep();
+  }
+
+  /** Asks every session to close (GOAWAY after its open streams finish): the shutdown's drain. */
+  closeAll(): void {
+    for (const w of this.#sessions.values()) this.#close(w);
+  }
+
+  /** Drops every session and its connection now (the end of the drain). */
+  destroyAll(): void {
+    for (const w of [...this.#sessions.values()]) this.#destroy(w);
+  }
+
+  #armIdle(w: Watched): void {
+    w.idleTimer = setTimeout(() => {
+      // A header block on its way is a stream being opened: not idle (the sweep bounds the block).
+      if (w.open === 0 && !w.session.closed && w.unfinishedBlock() === 0) this.#close(w);
+    }, this.#settings.idleMs);
+    w.idleTimer.unref();
+  }
+
+  #close(w: Watched): void {
+    if (Number.isNaN(w.closingSince)) w.closingSince = performance.now();
+    if (!w.session.closed && !w.session.destroyed) w.session.close();
+  }
+
+  #destroy(w: Watched): void {
+    this.#sessions.delete(w.session);
+    clearTimeout(w.idleTimer);
+    if (!w.session.destroyed) w.session.destroy();
+    // node's destroy() still ends the socket gracefully when nghttp2 has nothing to send, and a graceful close that
+    // completed (a destroyed session whose 'close' has not come) waits for the client's side: the TLS socket goes.
+    w.raw?.destroy();
+  }
+
+  #armSweep(): void {
+    if (this.#timer !== undefined || this.#sessions.size === 0) return;
+    this.#timer = setTimeout(this.#sweep, sessionSweepInterval(this.#closeBound()));
+    this.#timer.unref();
+  }
+
+  /** How long a closing session with no open stream is kept. */
+  #closeBound(): number {
+    return this.#settings.headerMs > 0 ? this.#settings.headerMs : this.#settings.idleMs;
+  }
+
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    const headerMs = this.#settings.headerMs;
+    const closeMs = this.#closeBound();
+    for (const w of [...this.#sessions.values()]) {
+      const session = w.session;
+      if (session.closed && Number.isNaN(w.closingSince)) w.closingSince = now; // the client's GOAWAY, or node's
+      const closingBefore = w.closingSince < now; // false while NaN
+      let overdueBlock = false;
+      const pending = headerMs > 0 ? w.unfinishedBlock() : 0;
+      if (pending === 0) w.pendingId = 0;
+      else if (pending !== w.pendingId) {
+        w.pendingId = pending;
+        w.pendingSince = now;
+      } else if (now - w.pendingSince >= headerMs) {
+        overdueBlock = true;
+        this.#close(w);
+      }
+      if (w.open > 0 || !closingBefore) continue;
+      // Closing since an earlier turn, nothing open: an overdue block can never be served now (node refuses a stream
+      // that completes after its GOAWAY), and a client has had closeMs to go. A session closed this turn for its
+      // block is looked at again next turn: one whose block was a stream node refused closes gracefully meanwhile.
+      if (overdueBlock || now - Math.max(w.closingSince, w.quietSince) >= closeMs) this.#destroy(w);
+    }
+    this.#armSweep();
+  };
 }

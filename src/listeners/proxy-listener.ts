@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { listen } from '../listen.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
-import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, guardSession, type H2GuardSettings } from './h2-guard.js';
+import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
 import { createRedirectServer } from './redirect.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
@@ -78,10 +78,10 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   let settings = config.server;
   const certificates = tlsEnabled(settings.tls) ? new CertificateStore(settings.tls) : undefined;
   const h2 = certificates !== undefined && settings.tls.http2;
-  const sessions = new Set<Http2Session>();
-  const guard: H2GuardSettings = { idleMs: settings.timeouts.idle };
+  const guard: H2GuardSettings = { idleMs: settings.timeouts.idle, headerMs: settings.timeouts.header };
   // timeouts.request for HTTP/2 streams; node applies requestTimeout to HTTP/1.1 requests only.
   const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by);
+  const sessions = new SessionWatch(guard, deadlines, logger);
   let server: NetServer & Http1Capable;
   const http1 = http1Options(settings.timeouts);
   if (certificates === undefined) {
@@ -103,19 +103,18 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
         enablePush: false,
       },
     });
-    // The TLS sockets by peer address: a session only exposes a proxy of its socket, which refuses destroy().
+    // The TLS sockets by peer address: a session only exposes a proxy of its socket, which refuses destroy(), and
+    // drops even that once node has destroyed it. Prepended: node's own listener makes the session and emits
+    // 'session' from inside the same event, so the socket is known by then.
     const tlsSockets = new Map<string, TLSSocket>();
     const peerKey = (s: { remoteAddress?: string; remotePort?: number }) => `${s.remoteAddress}|${s.remotePort}`;
-    secure.on('secureConnection', (socket: TLSSocket) => {
+    secure.prependListener('secureConnection', (socket: TLSSocket) => {
       const key = peerKey(socket);
       tlsSockets.set(key, socket);
       socket.once('close', () => tlsSockets.delete(key));
     });
-    const rawSocket = (session: Http2Session) => (session.socket ? tlsSockets.get(peerKey(session.socket)) : undefined);
     secure.on('session', (session: Http2Session) => {
-      sessions.add(session);
-      session.once('close', () => sessions.delete(session));
-      guardSession(session, guard, deadlines, logger, rawSocket);
+      sessions.add(session, session.socket ? tlsSockets.get(peerKey(session.socket)) : undefined);
     });
     // A session-level protocol error is the client's problem; it has been answered with GOAWAY already.
     secure.on('sessionError', () => undefined);
@@ -144,6 +143,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     server.keepAliveTimeout = s.timeouts.idle;
     server.maxConnections = s.max_connections;
     guard.idleMs = s.timeouts.idle;
+    guard.headerMs = s.timeouts.header;
     deadlines.update(s.timeouts.request, s.proxy_by);
   };
   applyTimeouts(settings);
@@ -183,11 +183,11 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     },
     closeIdle() {
       server.closeIdleConnections();
-      for (const session of sessions) session.close();
+      sessions.closeAll();
     },
     closeAll() {
       server.closeAllConnections?.();
-      for (const session of sessions) session.destroy();
+      sessions.destroyAll();
     },
     close() {
       redirect?.close();
