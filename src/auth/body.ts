@@ -1,9 +1,10 @@
 // Reads a JSON request body for /auth/*: Content-Type check (415), a byte limit counted while streaming (413), JSON (400).
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as z from 'zod';
 import { GatewayError } from '../errors.js';
 import { toFieldIssues } from './validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
+import { continueBody } from '../pipeline/expect-continue.js';
 
 /** Largest auth request body accepted, in bytes. */
 export const AUTH_BODY_LIMIT = 64 * 1024;
@@ -14,12 +15,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * Reads and parses `req`'s body. Throws GatewayError: UNSUPPORTED_MEDIA_TYPE when the body is not declared
  * `application/json` (UTF-8) or is content-encoded; PAYLOAD_TOO_LARGE as soon as the declared or the received size
  * passes `limit` (reading stops there and the connection is closed after the answer, so the rest is never read);
- * INVALID_BODY when the bytes are not UTF-8 JSON; BAD_REQUEST when the client aborts.
+ * INVALID_BODY when the bytes are not UTF-8 JSON; BAD_REQUEST when the client aborts. With `res` (the proxy
+ * listener's), a client that sent Expect: 100-continue gets its 100 once those checks have passed, before the read.
  */
-export async function readJsonBody(req: IncomingMessage, limit: number = AUTH_BODY_LIMIT): Promise<unknown> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  limit: number = AUTH_BODY_LIMIT,
+  res?: Pick<ServerResponse, 'headersSent' | 'writeContinue'>,
+): Promise<unknown> {
   assertJsonContentType(req);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  if (res !== undefined) continueBody(req, res);
   const bytes = await readLimited(req, limit);
   let text: string;
   try {

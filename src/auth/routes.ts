@@ -64,14 +64,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
     [
       '/auth/register',
       async (ctx) => {
-        const body = parseWith(schemas.register, await readJsonBody(ctx.req, limit));
+        const body = parseWith(schemas.register, await readJsonBody(ctx.req, limit, ctx.res));
         return sendJson(ctx, 201, session(await service.register(body)));
       },
     ],
     [
       '/auth/login',
       async (ctx) => {
-        const body = parseWith(schemas.login, await readJsonBody(ctx.req, limit));
+        const body = parseWith(schemas.login, await readJsonBody(ctx.req, limit, ctx.res));
         if (deps.throttleLogin && (await deps.throttleLogin(ctx, body.email)) === 'responded') return 'responded';
         return sendJson(ctx, 200, session(await service.login(body)));
       },
@@ -79,14 +79,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
     [
       '/auth/refresh',
       async (ctx) => {
-        const body = parseWith(schemas.refresh, await readJsonBody(ctx.req, limit));
+        const body = parseWith(schemas.refresh, await readJsonBody(ctx.req, limit, ctx.res));
         return sendJson(ctx, 200, pair(await service.refresh(body.refresh_token)));
       },
     ],
     [
       '/auth/logout',
       async (ctx) => {
-        const body = parseWith(schemas.logout, await readJsonBody(ctx.req, limit));
+        const body = parseWith(schemas.logout, await readJsonBody(ctx.req, limit, ctx.res));
         const bearer = parseBearer(ctx.req.headers.authorization);
         await service.logout({
           refreshToken: body.refresh_token,

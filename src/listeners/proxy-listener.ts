@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { listen } from '../listen.js';
+import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
@@ -134,6 +135,9 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // 'request' handlers like any other instead, and the driver refuses it through the error catalogue
   // (EXPECTATION_FAILED, gateway headers, a log line). Over HTTP/2 node emits the same event.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  // Expect: 100-continue likewise: node would send 100 Continue before any phase ran, and a request refused then (413,
+  // 401, 429, 404) had its body uploaded for nothing. The driver sends it when the body is about to be read.
+  deferContinue(server);
   const applyTimeouts = (s: Config['server']) => {
     // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start
     // its check timer, and offers no way to restart it. A reload that shortens timeouts.header or .request keeps

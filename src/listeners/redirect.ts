@@ -1,5 +1,6 @@
 // The optional cleartext listener (server.http_redirect): every request is answered 308 to the same URL on https.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { deferContinue } from '../pipeline/expect-continue.js';
 import { GatewayError } from '../errors.js';
 import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
@@ -45,5 +46,7 @@ export function createRedirectServer(httpsPort: () => number, proxyBy: string, t
     },
   );
   server.on('clientError', (_err, socket) => socket.destroy());
+  // No 100 Continue before the 308: the body is never wanted (node then closes the connection after the answer).
+  deferContinue(server);
   return server;
 }

@@ -34,10 +34,11 @@ const CONNECT_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allo
 const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade request has no body' });
 
 /**
- * The values node treats as 100-continue over HTTP/1.1 (its own continueExpression): node has answered those with
- * 100 Continue already. RFC 9110 §10.1.1 has a server ignore 100-continue from an HTTP/1.0 client.
+ * The values node treats as 100-continue over HTTP/1.x (its own continueExpression): node hands those to the
+ * server's 'checkContinue' listener, and the gateway sends 100 Continue only once it is about to read the body
+ * (expect-continue.ts). RFC 9110 §10.1.1 has a server ignore 100-continue from an HTTP/1.0 client.
  */
-const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
+export const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** The driver's call: undefined when the protocol is one the gateway serves, else the error to answer. */
 export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers'> & { readonly method?: string | undefined }): GatewayError | undefined {

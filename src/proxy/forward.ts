@@ -15,6 +15,7 @@ import { spliceUpgrade, tunnelledProtocol } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
+import { continueBody } from '../pipeline/expect-continue.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -347,6 +348,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       }
       req.once('aborted', () => this.abort());
     }
+    // The body is wanted now: a client that sent Expect: 100-continue is told to send it (expect-continue.ts).
+    if (body !== null) continueBody(req, ctx.res);
     try {
       peer.dispatcher.dispatch(options, this);
     } catch (err) {
@@ -425,7 +428,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     statusMessage?: string,
   ): void {
     // Other 1xx (102, 103 Early Hints) are dropped, not relayed; a 101 goes to onRequestUpgrade. A 100 never arrives
-    // here: the gateway strips Expect (node's server answers a client's 100-continue itself, and undici refuses the
+    // here: the gateway strips Expect (it answers a client's 100-continue itself, at dispatch, and undici refuses the
     // header), and undici destroys the socket on any 100 (SocketError "bad response", classified UPSTREAM_PROTOCOL),
     // though RFC 9110 §15.2 says to ignore an unasked-for one.
     if (statusCode < 200) return;

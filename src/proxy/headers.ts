@@ -4,8 +4,9 @@ import type { UpstreamHeaders } from '../pipeline/phase.js';
 import { DEFAULT_OWNED_HEADERS, type OwnedHeaders } from './owned-headers.js';
 
 /**
- * Headers that describe one connection, never forwarded. `expect` is answered by node itself (100-continue) and
- * undici refuses it; `host` is kept (the backend sees the name the client asked for, as with Traefik).
+ * Headers that describe one connection, never forwarded. `expect` is the gateway's to answer (100-continue: sent when
+ * the request is dispatched, pipeline/expect-continue.ts) and undici refuses it; `host` is kept (the backend sees
+ * the name the client asked for, as with Traefik).
  */
 const REQUEST_HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
