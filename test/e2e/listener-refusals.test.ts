@@ -8,7 +8,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { h2connect, h2request, httpsGet } from '../helpers/h2.js';
-import { parseHead, rawRequest, readUntil, type RawResponse } from '../helpers/raw.js';
+import { rawRequest, readUntil, responseUntilClose, type RawResponse } from '../helpers/raw.js';
 import { createTestCa, pkiDir, type IssuedCertificate, type TestCa } from '../helpers/tls.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -102,27 +102,9 @@ function tlsAttempt(port: number): Promise<{ ok: true; socket: TLSSocket } | { o
 
 /** Sends `request` on a TLS connection (HTTP/1.1 by ALPN) and parses what comes back until the server closes. */
 function httpsRaw(port: number, request: string, timeoutMs = 5_000): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] }, () => socket.write(request));
-    clients.add(socket);
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms: ${JSON.stringify(data)}`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (data += d));
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.once('close', () => {
-      clearTimeout(timer);
-      const split = data.indexOf('\r\n\r\n');
-      if (split === -1) reject(new Error(`closed without a response head: ${JSON.stringify(data)}`));
-      else resolve({ ...parseHead(data.slice(0, split)), body: data.slice(split + 4) });
-    });
-  });
+  const socket = tlsConnect({ port, host: '127.0.0.1', ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] }, () => socket.write(request));
+  clients.add(socket);
+  return responseUntilClose(socket, timeoutMs);
 }
 
 function completedLine(gw: InProcessGateway, id: string | undefined): Record<string, unknown> | undefined {

@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { createTestCa, pkiDir } from '../helpers/tls.js';
 import { parseHead } from '../helpers/raw.js';
+import { field, frame } from '../helpers/h2-frames.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /** Every chunk an upstream received, in order, with the number of the connection it came on. */
@@ -305,20 +306,6 @@ describe('HTTP/2', () => {
     await tlsGw.close();
     pki.remove();
   });
-
-  /** One HPACK "literal header field without indexing, new name" (RFC 7541 §6.2.2), no Huffman coding. */
-  function field(name: string, value: string): Buffer {
-    return Buffer.concat([Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
-  }
-
-  function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-    const head = Buffer.alloc(9);
-    head.writeUIntBE(payload.length, 0, 3);
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(stream, 5);
-    return Buffer.concat([head, payload]);
-  }
 
   test('a request with an Upgrade (or extended CONNECT) is malformed: its stream is reset, the session goes on', async () => {
     const mark = switchingLog.length;

@@ -11,6 +11,7 @@ import { freePort } from '../helpers/ports.js';
 import { h2connect, h2request } from '../helpers/h2.js';
 import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
 import { sleep } from '../helpers/wait.js';
+import { frame } from '../helpers/h2-frames.js';
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -262,14 +263,6 @@ async function h2Backend(name: string, refuse: (path: string) => boolean): Promi
  */
 async function goawayBackend(lastStreamId: (streamId: number) => number): Promise<{ port: number; headers: number[] }> {
   const headers: number[] = [];
-  const frame = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
-    const head = Buffer.alloc(9);
-    head.writeUIntBE(payload.length, 0, 3);
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(stream, 5);
-    return Buffer.concat([head, payload]);
-  };
   const server = net.createServer((socket) => {
     let buf = Buffer.alloc(0);
     let prefaced = false;

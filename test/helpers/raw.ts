@@ -1,5 +1,6 @@
 // A raw TCP client for what an HTTP library will not send: hop-by-hop request headers, Upgrade handshakes.
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface RawResponse {
   readonly status: number;
@@ -40,6 +41,15 @@ export function parseHead(head: string): { status: number; headers: Record<strin
  */
 export async function rawRequest(port: number, request: string, timeoutMs = 5_000): Promise<RawResponse> {
   const socket = await openSocket(port);
+  socket.write(request);
+  return responseUntilClose(socket, timeoutMs);
+}
+
+/**
+ * What the server writes on `socket` (plain or TLS) until it closes the connection, parsed as one response: the head,
+ * and everything after it as the body. Rejects after `timeoutMs`, or when the connection closes without a head.
+ */
+export function responseUntilClose(socket: Duplex, timeoutMs = 5_000): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let data = '';
     const timer = setTimeout(() => {
@@ -61,7 +71,6 @@ export async function rawRequest(port: number, request: string, timeoutMs = 5_00
       }
       resolve({ ...parseHead(data.slice(0, split)), body: data.slice(split + 4) });
     });
-    socket.write(request);
   });
 }
 
