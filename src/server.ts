@@ -14,7 +14,7 @@ import { AccessLog, type LineSink } from './observability/access-log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
-import { openFeatures, type Features } from './features.js';
+import { openFeatures } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
 import { attachProxyHandlers } from './listeners/proxy-events.js';
@@ -22,11 +22,11 @@ import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 import { dirname } from 'node:path';
-import { PluginHost, type PluginGeneration } from './plugins/host.js';
+import { PluginHost, ReloadAbandoned, type PluginGeneration } from './plugins/host.js';
 import { CoalescingQueue, type Turn } from './reload-queue.js';
 import { routeHeaderHooks } from './plugins/first-party/route-headers.js';
 import type { PluginRouteSpec } from './compose/route-table.js';
-import type { Phase } from './pipeline/phase.js';
+import type { Route } from './pipeline/route.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -102,17 +102,10 @@ export function restartRefusal(current: Config, next: Config): ConfigError | und
   return restart === undefined ? undefined : new ConfigError(`${restart}: cannot change on reload, these settings need a restart`);
 }
 
-/** The pipeline's setup: the route table built from the features, services and plugins, plus engine settings. */
-function buildSetup(
-  config: Config,
-  features: Features,
-  services: ServiceRegistry,
-  trusted: TrustedProxies,
-  logger: Logger,
-  plugins: (route: PluginRouteSpec) => Phase | undefined,
-): PipelineSetup {
+/** The pipeline's setup: a route table (built from the features, services and plugins), plus engine settings. */
+function buildSetup(config: Config, table: PipelineSetup['table'], trusted: TrustedProxies): PipelineSetup {
   return {
-    table: buildRouteTable({ config, features, services, logger, plugins }),
+    table,
     trusted,
     proxyBy: config.server.proxy_by,
     ownedHeaders: ownedHeadersOf(config),
@@ -135,8 +128,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     tracing,
     dataDir: options.dataDir,
     services: () => services,
-    routes: () =>
-      userRoutesOf(pipeline.table).map((r) => ({ name: r.name, ...r.info })),
+    routes: () => userRoutes.map((r) => ({ name: r.name, ...r.info })),
     certificates: () => listener.certificates?.describe() ?? [],
     adminEnabled: options.adminEnabled ?? true,
     isDraining: () => pipeline.draining,
@@ -153,6 +145,16 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     const rewrites = routeHeaderHooks(route.requestHeaders, route.responseHeaders);
     return plugins.chain(route.names, { service: route.service }, rewrites ? [{ name: 'route-headers', hooks: rewrites }] : [], generation);
   };
+  /** The user routes of the table running (admin status, dashboard). */
+  let userRoutes: readonly Route[] = [];
+  /**
+   * The route table of `next` on `generation`'s plugin instances: counting the requests that run them, so that the
+   * instances a later reload retires are closed once those requests have ended (plugins/drain.ts).
+   */
+  const routeTable = (next: Config, generation: PluginGeneration) => {
+    const table = buildRouteTable({ config: next, features, services, logger, plugins: pluginPhase(generation) });
+    return { table: plugins.track(generation, table, userRoutesOf(table)), routes: userRoutesOf(table) };
+  };
   let generation: PluginGeneration;
   try {
     generation = await plugins.prepare(config);
@@ -162,7 +164,9 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   }
   plugins.commit(generation);
   const access = new AccessLog(logger, options.logSink, config.logging.access_log, config.logging.access_log_format);
-  const pipeline = new Pipeline(buildSetup(config, features, services, trusted, logger, pluginPhase(generation)), logger, access, tracing);
+  const initialTable = routeTable(config, generation);
+  userRoutes = initialTable.routes;
+  const pipeline = new Pipeline(buildSetup(config, initialTable.table, trusted), logger, access, tracing);
 
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
@@ -193,11 +197,20 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     EVENTS.gatewayStarted,
   );
 
-  /** Applies `next`: everything that can fail is built before anything is swapped, so a refused reload changes nothing. */
+  let closing: Promise<void> | undefined;
+  /**
+   * Applies `next`: everything that can fail is built before anything is swapped, so a refused reload changes nothing.
+   * A shutdown that starts while it prepares abandons it (ReloadAbandoned): nothing is swapped after the stop began.
+   */
   const apply = async (next: Config): Promise<void> => {
+    if (closing !== undefined) throw new ReloadAbandoned();
     const refusal = restartRefusal(config, next);
     if (refusal !== undefined) throw refusal;
     const nextPlugins = await plugins.prepare(next);
+    if (closing !== undefined) {
+      await plugins.discard(nextPlugins);
+      throw new ReloadAbandoned();
+    }
     let nextTrusted: TrustedProxies;
     let applyListener: () => void;
     try {
@@ -215,9 +228,12 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     access.configure(next.logging.access_log, next.logging.access_log_format);
     config = next;
     trusted = nextTrusted;
-    // One assignment: requests in flight finish on the route (and services) they started with.
-    pipeline.replace(buildSetup(config, features, services, trusted, logger, pluginPhase(nextPlugins)));
-    plugins.commit(nextPlugins); // closes the instances the new config dropped or changed
+    // One assignment: requests in flight finish on the route (and services, and plugin instances) they started with.
+    const nextTable = routeTable(config, nextPlugins);
+    pipeline.replace(buildSetup(config, nextTable.table, trusted));
+    userRoutes = nextTable.routes;
+    // The instances the new config dropped or changed are closed once the requests running on them have ended.
+    plugins.commit(nextPlugins);
     // Series of the routes, services and upstreams that left go from /metrics (those kept carry on).
     features.retainMetrics();
     // Backends and services that left the config finish their running requests, then their pools close.
@@ -234,7 +250,6 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   // The file is read inside oneAtATime: after any reload(config) of an embedder asked for before.
   const fileReloads = configPath === undefined ? undefined : coalesced(() => oneAtATime(() => reloadFromFile(configPath, apply, logger)), logger);
 
-  let closing: Promise<void> | undefined;
   const gateway: Gateway = {
     port,
     adminPort: admin,
@@ -244,6 +259,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     close(): Promise<void> {
       closing ??= (async () => {
         logger.info({ in_flight: sockets.size }, EVENTS.gatewayStopping);
+        // A reload preparing now is abandoned (it closes what it created); plugins.close() below waits for that.
+        plugins.abandonReloads();
         pipeline.draining = true;
         const closed = listener.close();
         listener.closeIdle();
@@ -254,7 +271,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         if (!drained) listener.closeAll();
         for (const socket of sockets) socket.destroy();
         await services.close().catch(() => undefined);
-        // Plugins before the stores: a plugin's close() may still write to api.store.
+        // Plugins before the stores: a plugin's close() may still write to api.store. Every instance is closed once:
+        // the running ones, those a reload retired (still waiting for requests or not), an abandoned reload's.
         await plugins.close();
         await features.close().catch(() => undefined);
         await tracing.shutdown(); // last: spans of the drained requests go out (bounded by the export timeout)
@@ -308,6 +326,10 @@ async function reloadFromFile(configPath: string, apply: (next: Config) => Promi
   } catch (err) {
     if (err instanceof ConfigError) {
       logger.error({ reason: err.message }, EVENTS.configRejected);
+      return { ok: false, reason: err.message };
+    }
+    if (err instanceof ReloadAbandoned) {
+      logger.info({ reason: err.message }, EVENTS.reloadAbandoned);
       return { ok: false, reason: err.message };
     }
     logger.error({ reason: 'reload failed', cause: describeCause(err) }, EVENTS.configRejected);

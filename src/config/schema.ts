@@ -536,13 +536,15 @@ export const configSchema = z
           .prefault({}),
         /** The default CORS policy of every route; unset: the gateway adds no CORS headers and answers no preflight. */
         cors: cors.optional(),
-        // Plugins (src/plugins/): the instances run on every proxied request, in this order, and their hooks' time limit.
+        // Plugins (src/plugins/): the instances run on every proxied request, in this order, and their hooks' time limit
+        // (per request hook; not create() or close(), which have plugin_load_timeout).
         plugins: z.array(z.string().min(1)).default([]),
         plugin_timeout: duration.default(5_000),
         /**
-         * How long a plugin module's import may take (start-up, check-config, reload): a module whose top-level await
-         * never settles is a config error after it. Apart from plugin_timeout, the per-hook budget, which may be far
-         * shorter than a cold import of a module and its dependencies on a busy machine.
+         * How long each one-time step of a plugin may take: its module's import (start-up, check-config, reload; a
+         * module whose top-level await never settles is a config error after it), an instance's create() (a config
+         * error after it) and its close(). Apart from plugin_timeout, the per-hook budget, which may be far shorter
+         * than a cold import, a connection a create() opens or a buffer a close() flushes on a busy machine.
          */
         plugin_load_timeout: duration.default(30_000),
       })

@@ -15,6 +15,8 @@ export const EVENTS = {
   configRejected: 'Config Rejected',
   /** A reload asked for while another ran: it runs after that one (or joins the one already waiting). */
   reloadQueued: 'Reload Queued',
+  /** A reload still preparing when a shutdown started: given up, nothing of it applied. */
+  reloadAbandoned: 'Reload Abandoned',
   requestError: 'Request Error',
   kvStoreUnavailable: 'KV Store Unavailable',
   kvStoreRecovered: 'KV Store Recovered',
@@ -35,6 +37,8 @@ export const EVENTS = {
   pluginFailed: 'Plugin Failed',
   pluginTimedOut: 'Plugin Timed Out',
   pluginClosed: 'Plugin Closed',
+  /** Requests still ran on a reload's retired plugin instances after server.timeouts.shutdown_drain: closed anyway. */
+  pluginDrainTimedOut: 'Plugin Drain Timed Out',
   accessLogReopenFailed: 'Access Log Reopen Failed',
 } as const;
 

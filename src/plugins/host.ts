@@ -1,5 +1,7 @@
 // The plugin instances of a gateway: created at start-up, re-created by a reload only where module or config
-// changed (old ones closed), closed on shutdown. Builds the chains (Phases) the composition root wires in.
+// changed, closed on shutdown. An instance a reload retires is closed once no request that started on it is still
+// running (its onLog hooks included; drain.ts counts them), or after server.timeouts.shutdown_drain at most; a
+// shutdown abandons a reload still preparing. Builds the chains (Phases) the composition root wires in.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
@@ -8,8 +10,10 @@ import { describeCause } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { EVENTS } from '../observability/events.js';
 import type { Phase } from '../pipeline/phase.js';
+import type { Route, RouteTable } from '../pipeline/route.js';
 import { createPluginChain, type PluginInstance } from './chain.js';
 import type { PluginHooks } from './contract.js';
+import { CountingTable, RequestCount, signalLogEnd } from './drain.js';
 import { loadPlugins, type LoadedPlugin } from './load.js';
 import { PluginMetricCache } from './metrics.js';
 import { createPluginStore } from './store.js';
@@ -28,15 +32,51 @@ export interface PluginHostDeps {
 interface LiveInstance extends PluginInstance {
   /** Module identity + config: equal keys mean a reload keeps the instance. */
   readonly key: string;
+  /** Its close(), once called: an instance is closed once, whoever asks. */
+  closing: Promise<void> | undefined;
+}
+
+/** The time limits of a generation, from its config. */
+interface Limits {
+  /** middleware.plugin_timeout: each request hook. */
+  readonly hookMs: number;
+  /** middleware.plugin_load_timeout: each import, create() and close(). */
+  readonly lifecycleMs: number;
+  /** server.timeouts.shutdown_drain: the longest a retired instance waits for the requests that may still call it. */
+  readonly drainMs: number;
+}
+
+const DEFAULT_LIMITS: Limits = { hookMs: 5_000, lifecycleMs: 30_000, drainMs: 10_000 };
+
+function limitsOf(config: Config): Limits {
+  const { plugin_timeout: hookMs, plugin_load_timeout: lifecycleMs } = config.middleware;
+  return { hookMs, lifecycleMs, drainMs: config.server.timeouts.shutdown_drain };
 }
 
 /** The instances a config needs, built beside the running ones until `commit` or `discard`. */
-export interface PluginGeneration {
-  readonly instances: ReadonlyMap<string, LiveInstance>;
-  readonly created: readonly LiveInstance[];
-  readonly retired: readonly LiveInstance[];
-  readonly timeoutMs: number;
-  readonly identityHeaders: ReadonlySet<string>;
+export class PluginGeneration {
+  /** Requests on this generation's routes that run instances (CountingTable, signalLogEnd). */
+  readonly requests = new RequestCount();
+  /** The plugin phases built for its routes that run instances: the routes whose requests are counted. */
+  readonly phases = new Set<Phase>();
+
+  constructor(
+    readonly instances: ReadonlyMap<string, LiveInstance>,
+    /** The instances this generation created (the others are carried over from the running one). */
+    readonly created: readonly LiveInstance[],
+    /** The running generation's instances this one does not keep. */
+    readonly retired: readonly LiveInstance[],
+    readonly limits: Limits,
+    readonly identityHeaders: ReadonlySet<string>,
+  ) {}
+}
+
+/** A reload given up because the gateway started stopping while it prepared: nothing of it was applied. */
+export class ReloadAbandoned extends Error {
+  constructor() {
+    super('the gateway is stopping: the reload was abandoned');
+    this.name = 'ReloadAbandoned';
+  }
 }
 
 const HOOKS = ['onRequest', 'onUpstreamRequest', 'onResponse', 'onLog', 'close'] as const;
@@ -49,8 +89,19 @@ export interface ChainPlacement {
 export class PluginHost {
   readonly #deps: PluginHostDeps;
   readonly #metrics: PluginMetricCache;
-  #current: PluginGeneration = { instances: new Map(), created: [], retired: [], timeoutMs: 5_000, identityHeaders: new Set() };
-  #closed = false;
+  #current = new PluginGeneration(new Map(), [], [], DEFAULT_LIMITS, new Set());
+  /** Older generations with requests still running (each with its bound's timer). */
+  readonly #draining = new Map<PluginGeneration, NodeJS.Timeout>();
+  /** Retired instances not closed yet: some generation in #draining still has them. */
+  readonly #retiring = new Set<LiveInstance>();
+  /** close() calls under way (retired instances, late create() results), so that shutdown waits for them. */
+  readonly #closes = new Set<Promise<void>>();
+  /** The prepare() running, if any: shutdown waits for it to close what it created. */
+  #preparing: Promise<unknown> | undefined;
+  /** Rejects the waits of a prepare() that a shutdown abandons. */
+  readonly #onStop = new Set<() => void>();
+  #stopping = false;
+  #closed: Promise<void> | undefined;
 
   constructor(deps: PluginHostDeps) {
     this.#deps = deps;
@@ -59,91 +110,246 @@ export class PluginHost {
 
   /**
    * Loads and validates every module of `config` and creates the instances that are new or changed; unchanged
-   * ones are carried over. Nothing running is touched. Throws ConfigError (after closing what it created).
+   * ones are carried over. Nothing running is touched. Throws ConfigError (after closing what it created), or
+   * ReloadAbandoned when a shutdown starts meanwhile (an import is then no longer waited for; a create() running is,
+   * and its instance closed).
    */
   async prepare(config: Config): Promise<PluginGeneration> {
-    const loaded = await loadPlugins(config, this.#deps.baseDir);
+    if (this.#stopping) throw new ReloadAbandoned();
+    const preparing = this.#prepare(config);
+    this.#preparing = preparing;
+    try {
+      return await preparing;
+    } finally {
+      if (this.#preparing === preparing) this.#preparing = undefined;
+    }
+  }
+
+  async #prepare(config: Config): Promise<PluginGeneration> {
+    const loaded = await this.#unlessStopping(loadPlugins(config, this.#deps.baseDir));
+    const limits = limitsOf(config);
     const instances = new Map<string, LiveInstance>();
     const created: LiveInstance[] = [];
-    const timeoutMs = config.middleware.plugin_timeout;
     try {
       for (const plugin of loaded) {
+        if (this.#stopping) throw new ReloadAbandoned();
         const key = `${plugin.moduleKey}\0${JSON.stringify(plugin.config) ?? ''}`;
         const running = this.#current.instances.get(plugin.name);
         if (running !== undefined && running.key === key) {
           instances.set(plugin.name, running);
           continue;
         }
-        const instance = await this.#create(plugin, key, timeoutMs);
+        const instance = await this.#create(plugin, key, limits.lifecycleMs);
         created.push(instance);
         instances.set(plugin.name, instance);
       }
+      if (this.#stopping) throw new ReloadAbandoned();
     } catch (err) {
-      await Promise.all(created.map((instance) => this.#closeInstance(instance, timeoutMs)));
+      await Promise.all(created.map((instance) => this.#closeInstance(instance, limits.lifecycleMs)));
       throw err;
     }
     const kept = new Set(instances.values());
     const retired = [...this.#current.instances.values()].filter((instance) => !kept.has(instance));
     const auth = config.middleware.auth;
     const identityHeaders = new Set([auth.user_id_header.toLowerCase(), auth.user_email_header.toLowerCase()]);
-    return { instances, created, retired, timeoutMs, identityHeaders };
+    return new PluginGeneration(instances, created, retired, limits, identityHeaders);
   }
 
-  /** Makes `generation` the running one and closes the instances it retired (in the background, logged). */
+  /**
+   * Makes `generation` the running one. The instances it retired are closed once the requests still running on an
+   * older generation that has them have ended (onLog included), or after the new config's
+   * server.timeouts.shutdown_drain, whichever comes first (logged "Plugin Drain Timed Out"). Throws ReloadAbandoned
+   * once a shutdown has started.
+   */
   commit(generation: PluginGeneration): void {
+    if (this.#stopping) throw new ReloadAbandoned();
+    const previous = this.#current;
     this.#current = generation;
-    for (const instance of generation.retired) void this.#closeInstance(instance, generation.timeoutMs);
+    for (const instance of generation.retired) this.#retiring.add(instance);
+    if (previous.instances.size > 0 && previous.requests.running > 0) {
+      const { drainMs } = generation.limits;
+      const timer = setTimeout(() => this.#drainTimedOut(previous, drainMs), drainMs);
+      timer.unref();
+      this.#draining.set(previous, timer);
+      previous.requests.whenIdle(() => this.#drained(previous));
+    }
+    this.#sweep();
   }
 
   /** Drops a prepared generation that will not be used (the rest of a reload failed): closes what it created. */
   async discard(generation: PluginGeneration): Promise<void> {
-    await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.timeoutMs)));
+    await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs)));
   }
 
   /**
    * The Phase running, in order, the first-party instances `builtIn` (a route's header rewrites) and then the
-   * instances `names` of `generation` (default: the running one); undefined when there are none.
+   * instances `names` of `generation` (default: the running one); undefined when there are none. A phase that runs
+   * instances also ends each request's count (track()) once its onLog hooks have all run.
    */
   chain(names: readonly string[], placement: ChainPlacement, builtIn: readonly PluginInstance[] = [], generation = this.#current): Phase | undefined {
     if (names.length === 0 && builtIn.length === 0) return undefined;
-    return createPluginChain({
-      instances: [...builtIn, ...names.map((name) => generation.instances.get(name)!)],
-      timeoutMs: generation.timeoutMs,
+    const instances: PluginInstance[] = [...builtIn, ...names.map((name) => generation.instances.get(name)!)];
+    const options = {
+      timeoutMs: generation.limits.hookMs,
       logger: this.#deps.logger,
       scope: { service: placement.service, identityHeaders: generation.identityHeaders },
+    };
+    if (names.length === 0) return createPluginChain({ ...options, instances }); // first-party only: nothing to close
+    const leave = generation.requests.leave;
+    const last = instances.findLastIndex((instance) => typeof instance.hooks.onLog === 'function');
+    if (last !== -1) instances[last] = signalLogEnd(instances[last]!, leave);
+    const phase = createPluginChain({ ...options, instances });
+    if (last === -1) phase.onLogging = leave; // no onLog: the request is done with the instances once it is logged
+    generation.phases.add(phase);
+    return phase;
+  }
+
+  /**
+   * `table` (built with this generation's chains), counting the requests of `routes` that run its instances: the
+   * table to give the pipeline. Unchanged when no route runs an instance.
+   */
+  track(generation: PluginGeneration, table: RouteTable, routes: readonly Route[]): RouteTable {
+    const counted = new Set(routes.filter((route) => route.loggers.some((hook) => generation.phases.has(hook))));
+    return counted.size === 0 ? table : new CountingTable(table, counted, generation.requests);
+  }
+
+  /**
+   * A shutdown has started: a reload preparing is abandoned (it closes what it created and throws ReloadAbandoned),
+   * and none is prepared or committed any more. Instances keep running until close().
+   */
+  abandonReloads(): void {
+    this.#stopping = true;
+    for (const abandon of this.#onStop) abandon();
+    this.#onStop.clear();
+  }
+
+  /**
+   * Closes every instance once (shutdown): the running ones, the retired ones still waiting for requests, after the
+   * reload being abandoned has closed its own; resolves once every close() under way has ended.
+   */
+  close(): Promise<void> {
+    this.abandonReloads();
+    this.#closed ??= this.#closeAll();
+    return this.#closed;
+  }
+
+  async #closeAll(): Promise<void> {
+    // The abandoned reload (its running create() finishes, bounded, then what it created is closed) meanwhile.
+    const abandoned = this.#preparing?.catch(() => undefined);
+    for (const [generation, timer] of this.#draining) {
+      clearTimeout(timer);
+      generation.requests.whenIdle(undefined);
+    }
+    this.#draining.clear();
+    const { lifecycleMs } = this.#current.limits;
+    const all = new Set([...this.#current.instances.values(), ...this.#retiring]);
+    this.#retiring.clear();
+    await Promise.all([abandoned, ...[...all].map((instance) => this.#closeInstance(instance, lifecycleMs))]);
+    await Promise.all([...this.#closes]);
+  }
+
+  /** Closes the retired instances no draining generation has any more. */
+  #sweep(): void {
+    const { lifecycleMs } = this.#current.limits;
+    for (const instance of this.#retiring) {
+      if (this.#stillUsed(instance)) continue;
+      this.#retiring.delete(instance);
+      void this.#closeInstance(instance, lifecycleMs);
+    }
+  }
+
+  #stillUsed(instance: LiveInstance): boolean {
+    for (const generation of this.#draining.keys()) if (generation.instances.get(instance.name) === instance) return true;
+    return false;
+  }
+
+  #drained(generation: PluginGeneration): void {
+    generation.requests.whenIdle(undefined);
+    const timer = this.#draining.get(generation);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#draining.delete(generation);
+    this.#sweep();
+  }
+
+  #drainTimedOut(generation: PluginGeneration, timeoutMs: number): void {
+    const plugins = [...this.#retiring].filter((instance) => generation.instances.get(instance.name) === instance).map((instance) => instance.name);
+    this.#deps.logger.warn({ plugins, in_flight: generation.requests.running, timeout_ms: timeoutMs }, EVENTS.pluginDrainTimedOut);
+    this.#drained(generation);
+  }
+
+  /** `work`, or ReloadAbandoned as soon as a shutdown starts (work goes on, its outcome ignored). */
+  #unlessStopping<T>(work: Promise<T>): Promise<T> {
+    if (this.#stopping) return Promise.reject(new ReloadAbandoned());
+    return new Promise<T>((resolve, reject) => {
+      const abandon = (): void => reject(new ReloadAbandoned());
+      this.#onStop.add(abandon);
+      work.then(
+        (value) => {
+          this.#onStop.delete(abandon);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.#onStop.delete(abandon);
+          reject(err);
+        },
+      );
     });
   }
 
-  /** Closes every running instance (shutdown). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const { instances, timeoutMs } = this.#current;
-    await Promise.all([...instances.values()].map((instance) => this.#closeInstance(instance, timeoutMs)));
-  }
-
+  /**
+   * Calls create(), bounded by `timeoutMs` (middleware.plugin_load_timeout). An instance whose create() ends after
+   * that is closed as soon as it arrives: the reload or start-up it was for has failed, and nobody else has it.
+   */
   async #create(plugin: LoadedPlugin, key: string, timeoutMs: number): Promise<LiveInstance> {
     const at = `plugins[${plugin.index}]`;
     const logger = this.#deps.logger.child({ plugin: plugin.name });
     const kv = this.#deps.kv;
     const api = { logger, metrics: this.#metrics.handle(), store: createPluginStore(plugin.name, kv) };
+    const creating = Promise.resolve().then(() => plugin.definition.create(plugin.config, api));
     let hooks: PluginHooks;
     try {
-      hooks = (await bounded(Promise.resolve().then(() => plugin.definition.create(plugin.config, api)), timeoutMs)) as PluginHooks;
+      hooks = (await bounded(creating, timeoutMs)) as PluginHooks;
     } catch (err) {
-      if (err === TIMEOUT) throw new ConfigError(`${at}: create() did not finish within ${timeoutMs} ms`);
+      if (err === TIMEOUT) {
+        creating.then(
+          (late: unknown) => void this.#closeUnused(plugin.name, late, timeoutMs),
+          () => undefined,
+        );
+        throw new ConfigError(`${at}: create() did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)`);
+      }
       const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : String(err);
       throw new ConfigError(`${at}: create() failed: ${message}`);
     }
-    if (hooks === null || typeof hooks !== 'object') throw new ConfigError(`${at}: create() must return an object of hooks`);
-    for (const hook of HOOKS) {
-      if (hooks[hook] !== undefined && typeof hooks[hook] !== 'function') throw new ConfigError(`${at}: create() returned ${hook} that is not a function`);
+    const invalid =
+      hooks === null || typeof hooks !== 'object'
+        ? 'create() must return an object of hooks'
+        : HOOKS.filter((hook) => hooks[hook] !== undefined && typeof hooks[hook] !== 'function').map((hook) => `create() returned ${hook} that is not a function`)[0];
+    if (invalid !== undefined) {
+      await this.#closeUnused(plugin.name, hooks, timeoutMs);
+      throw new ConfigError(`${at}: ${invalid}`);
     }
-    return { name: plugin.name, hooks, key };
+    return { name: plugin.name, hooks, key, closing: undefined };
   }
 
-  /** Calls an instance's close(), bounded by the plugin timeout; a failure is logged, never thrown. */
-  async #closeInstance(instance: LiveInstance, timeoutMs: number): Promise<void> {
+  /** Closes what a create() returned that will never run (too late, or not a valid set of hooks), if it can. */
+  async #closeUnused(name: string, hooks: unknown, timeoutMs: number): Promise<void> {
+    if (hooks === null || typeof hooks !== 'object' || typeof (hooks as PluginHooks).close !== 'function') return;
+    await this.#closeInstance({ name, hooks: hooks as PluginHooks, key: '', closing: undefined }, timeoutMs);
+  }
+
+  /** Calls an instance's close() once, bounded by `timeoutMs`; a failure is logged, never thrown. */
+  #closeInstance(instance: LiveInstance, timeoutMs: number): Promise<void> {
+    if (instance.closing === undefined) {
+      const closing = this.#runClose(instance, timeoutMs);
+      instance.closing = closing;
+      this.#closes.add(closing);
+      void closing.then(() => this.#closes.delete(closing));
+    }
+    return instance.closing;
+  }
+
+  async #runClose(instance: LiveInstance, timeoutMs: number): Promise<void> {
     const close = instance.hooks.close;
     if (close === undefined) return;
     try {
