@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
-import { describeCause } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { EVENTS } from '../observability/events.js';
 import type { Phase } from '../pipeline/phase.js';
@@ -15,6 +14,7 @@ import { createPluginChain, type PluginInstance } from './chain.js';
 import type { PluginHooks } from './contract.js';
 import { CountingTable, RequestCount, signalLogEnd } from './drain.js';
 import { loadPlugins, type LoadedPlugin } from './load.js';
+import { errorClassOf } from './plugin-error.js';
 import { PluginMetricCache } from './metrics.js';
 import { createPluginStore } from './store.js';
 
@@ -358,7 +358,8 @@ export class PluginHost {
     } catch (err) {
       const fields = { plugin: instance.name, hook: 'close' };
       if (err === TIMEOUT) this.#deps.logger.error({ ...fields, timeout_ms: timeoutMs }, EVENTS.pluginTimedOut);
-      else this.#deps.logger.error({ ...fields, error: describeCause(err) }, EVENTS.pluginFailed);
+      // The class alone, as the chain logs a hook's failure: a plugin's message, code or name may hold data.
+      else this.#deps.logger.error({ ...fields, error: errorClassOf(err) }, EVENTS.pluginFailed);
     }
   }
 }
