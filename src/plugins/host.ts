@@ -17,6 +17,7 @@ import { loadPlugins, type LoadedPlugin } from './load.js';
 import { errorClassOf } from './plugin-error.js';
 import { PluginMetricCache } from './metrics.js';
 import { createPluginStore } from './store.js';
+import { pluginLogger } from './logger.js';
 
 export interface PluginHostDeps {
   readonly logger: Logger;
@@ -303,7 +304,7 @@ export class PluginHost {
    */
   async #create(plugin: LoadedPlugin, key: string, timeoutMs: number): Promise<LiveInstance> {
     const at = `plugins[${plugin.index}]`;
-    const logger = this.#deps.logger.child({ plugin: plugin.name });
+    const logger = pluginLogger(this.#deps.logger, plugin.name);
     const kv = this.#deps.kv;
     const api = { logger, metrics: this.#metrics.handle(), store: createPluginStore(plugin.name, kv) };
     const creating = Promise.resolve().then(() => plugin.definition.create(plugin.config, api));

@@ -116,6 +116,9 @@ before(async () => {
       { name: 'live', match: { path_prefix: '/' }, service: 'live' },
     ],
     logging: { access_log_format: 'events' },
+    // A plugin whose log fields are named like the gateway's own (service, plugin, msg, level, time).
+    plugins: [{ name: 'noisy', module: new URL('../plugins/fixtures/noisy-logger.mjs', import.meta.url).pathname }],
+    middleware: { plugins: ['noisy'] },
   });
 });
 
@@ -148,8 +151,17 @@ test('no line of a run where an upstream goes down holds a key twice', async () 
   const completed = gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/dead/x')!;
   assert.equal(completed.upstream_service, 'dead', 'the access log names it alike');
 
+  const said = gw.logs.find((l) => l.msg === 'Plugin Said')!;
+  assert.equal(said.service, 'portcullis');
+  assert.equal(said.plugin, 'noisy', 'the instance name');
+  assert.deepEqual(
+    [said.plugin_service, said.plugin_plugin, said.plugin_msg, said.plugin_level, said.plugin_time, said.other],
+    ['billing', 'mine', 'inner', 'high', 'now', 1],
+    "the plugin's own fields, renamed, none lost",
+  );
+
   const seen = new Set(gw.lines.map((line) => JSON.parse(line).msg as string));
-  for (const msg of ['Gateway Started', 'Request Start', 'Select Upstream', 'Request Completed', 'Upstream Down', 'Upstream Unhealthy', 'Config Reloaded', 'Gateway Stopped']) {
+  for (const msg of ['Gateway Started', 'Request Start', 'Select Upstream', 'Request Completed', 'Upstream Down', 'Upstream Unhealthy', 'Config Reloaded', 'Gateway Stopped', 'Plugin Said']) {
     assert.ok(seen.has(msg), `the run wrote a "${msg}" line`);
   }
 });
