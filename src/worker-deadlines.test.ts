@@ -10,30 +10,30 @@ const plugins = (n: number) => ({
   middleware: { plugins: Array.from({ length: n }, (_, i) => `p${i}`), plugin_load_timeout: '2s', plugin_timeout: '500ms' },
 });
 
-test('defaults: 15 s to start or apply a reload, 25 s to stop', () => {
+test('defaults: 10 s to start or apply a reload, 20 s to stop', () => {
   const config = parseConfigObject(base);
-  assert.equal(applyDeadlineMs(config), 15_000);
-  assert.equal(startDeadlineMs(config), 15_000);
-  assert.equal(stopDeadlineMs(config), 25_000);
+  assert.equal(applyDeadlineMs(config), 10_000);
+  assert.equal(startDeadlineMs(config), 10_000);
+  assert.equal(stopDeadlineMs(config), 20_000);
 });
 
-test('each plugin adds its import and create() budgets to a start and a reload; plugin_timeout once more for the close()s', () => {
+test('each plugin adds its import and create() budgets (plugin_load_timeout) to a start and a reload, plus one for the close()s', () => {
   const config = parseConfigObject({ ...base, ...plugins(3) });
-  assert.equal(applyDeadlineMs(config), 3 * 2_500 + 500 + 10_000);
+  assert.equal(applyDeadlineMs(config), 3 * 2 * 2_000 + 2_000 + 10_000);
   assert.equal(startDeadlineMs(config), applyDeadlineMs(config));
-  assert.equal(stopDeadlineMs(config), 10_000 + 500 + 10_000);
+  assert.equal(stopDeadlineMs(config), 10_000 + 2 * 2_000 + 10_000, 'a create() under way, then the close()s');
 });
 
 test('a start-up with auth on PostgreSQL may migrate: the migration budget (60 s) is added; SQLite, or auth off, adds nothing', () => {
   const postgres = { url: 'postgres://gateway@127.0.0.1/gateway' };
   const on = parseConfigObject({ ...base, database: postgres, middleware: { auth: { enabled: true } } });
-  assert.equal(startDeadlineMs(on), 15_000 + 60_000);
-  assert.equal(applyDeadlineMs(on), 15_000, 'a reload never migrates');
-  assert.equal(startDeadlineMs(parseConfigObject({ ...base, middleware: { auth: { enabled: true } } })), 15_000);
-  assert.equal(startDeadlineMs(parseConfigObject({ ...base, database: postgres })), 15_000);
+  assert.equal(startDeadlineMs(on), 10_000 + 60_000);
+  assert.equal(applyDeadlineMs(on), 10_000, 'a reload never migrates');
+  assert.equal(startDeadlineMs(parseConfigObject({ ...base, middleware: { auth: { enabled: true } } })), 10_000);
+  assert.equal(startDeadlineMs(parseConfigObject({ ...base, database: postgres })), 10_000);
 });
 
 test('the stop deadline follows server.timeouts.shutdown_drain', () => {
   const config = parseConfigObject({ ...base, server: { timeouts: { shutdown_drain: '2m' } } });
-  assert.equal(stopDeadlineMs(config), 120_000 + 5_000 + 10_000);
+  assert.equal(stopDeadlineMs(config), 120_000 + 10_000);
 });

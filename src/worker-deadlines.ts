@@ -13,16 +13,15 @@ const MARGIN_MS = 10_000;
 
 /**
  * How long the primary waits for a serving worker to apply `config` before it counts the worker as stuck. Everything
- * slow in a worker's reload is bounded by the worker itself: each plugin's import (middleware.plugin_load_timeout) and
- * then its create() (middleware.plugin_timeout), one plugin after the other, and on a failure the close() of those it
- * created (plugin_timeout, together). A worker whose event loop runs answers within that, even if only to refuse; one
- * that has not answered after it plus MARGIN_MS is not running its event loop (stopped, in an endless synchronous
- * loop, swapping), so it serves no requests either. A fixed 30 s would be too short for a config whose plugins
- * legitimately take their full import budget, and far too long for the usual config without plugins.
+ * slow in a worker's reload is bounded by the worker itself, each by middleware.plugin_load_timeout: each plugin's
+ * import and then its create(), one plugin after the other, and on a failure the close() of those it created
+ * (together). A worker whose event loop runs answers within that, even if only to refuse; one that has not answered
+ * after it plus MARGIN_MS is not running its event loop (stopped, in an endless synchronous loop, swapping), so it
+ * serves no requests either. A fixed 30 s would be too short for a config whose plugins legitimately take their
+ * full budgets, and far too long for the usual config without plugins.
  */
 export function applyDeadlineMs(config: Config): number {
-  const { plugin_load_timeout: importMs, plugin_timeout: hookMs } = config.middleware;
-  return config.plugins.length * (importMs + hookMs) + hookMs + MARGIN_MS;
+  return pluginSteps(config, 2 * config.plugins.length + 1) + MARGIN_MS;
 }
 
 /**
@@ -30,7 +29,7 @@ export function applyDeadlineMs(config: Config): number {
  * kills it as a failed start. A start-up does what a reload does (the plugins, bounded alike: applyDeadlineMs) and
  * opens the stores: with auth on PostgreSQL that includes the migrations, each statement bounded by
  * MIGRATION_TIMEOUT_MS, the wait for the advisory lock another worker holds while it migrates included. Connecting
- * to Redis never holds a start-up (it goes on in the background). 15 s with the defaults and no plugins.
+ * to Redis never holds a start-up (it goes on in the background). 10 s with the defaults and no plugins.
  */
 export function startDeadlineMs(config: Config): number {
   const migrations = config.middleware.auth.enabled && config.database.url !== '' ? MIGRATION_TIMEOUT_MS : 0;
@@ -39,9 +38,15 @@ export function startDeadlineMs(config: Config): number {
 
 /**
  * How long the primary waits, from its SIGTERM, for a worker running `config` to exit before it kills it. A worker's
- * stop lets its requests finish for at most server.timeouts.shutdown_drain, then closes its plugins (all together,
- * each bounded by middleware.plugin_timeout), its stores and its tracing. 25 s with the defaults.
+ * stop lets its requests finish for at most server.timeouts.shutdown_drain, waits for a reload's create() under way
+ * (a stop abandons the reload once it returns), then closes its plugins (all together), each within
+ * middleware.plugin_load_timeout; then its stores and its tracing. 20 s with the defaults and no plugins.
  */
 export function stopDeadlineMs(config: Config): number {
-  return config.server.timeouts.shutdown_drain + config.middleware.plugin_timeout + MARGIN_MS;
+  return config.server.timeouts.shutdown_drain + pluginSteps(config, 2) + MARGIN_MS;
+}
+
+/** `steps` plugin_load_timeout budgets (an import, a create() or the close()s), when the config has plugins at all. */
+function pluginSteps(config: Config, steps: number): number {
+  return config.plugins.length === 0 ? 0 : steps * config.middleware.plugin_load_timeout;
 }
