@@ -17,10 +17,22 @@ const continued = new WeakSet<object>();
 
 /**
  * Attaches the 'checkContinue' listener to a server (node:http, node:https, or node:http2's compat server, which
- * emits the same event for `expect: 100-continue`): the request goes to the 'request' listeners without a 100.
+ * emits the same event for `expect: 100-continue`): the request goes to the 'request' listeners without a 100. An
+ * HTTP/1.1 request that declares no body (no Transfer-Encoding, no Content-Length or 0: clients that put Expect on
+ * every request) has nothing to hold back and gets its 100 at once, as node gave it: node closes the connection
+ * after a response whose asked-for 100 never went out, so each such request would cost a new connection.
  */
 export function deferContinue(server: EventEmitter): void {
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor === 1 && !declaresBody(req)) continueBody(req, res);
+    server.emit('request', req, res);
+  });
+}
+
+/** An HTTP/1 request head that announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
+function declaresBody(req: Pick<IncomingMessage, 'headers'>): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**

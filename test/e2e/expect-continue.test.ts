@@ -155,6 +155,31 @@ describe('HTTP/1.1', () => {
     }
   });
 
+  test('a request that declares no body (GET, or Content-Length: 0) keeps its connection, answered or refused', async () => {
+    const w = await wire();
+    try {
+      let mark = 0;
+      for (const [method, path, headers, status] of [
+        ['GET', '/upload/a', {}, 200],
+        ['POST', '/upload/b', { 'content-length': 0 }, 200],
+        ['GET', '/private/c', {}, 401],
+        ['GET', '/upload/d', {}, 200],
+      ] as const) {
+        w.socket.write(head(method, path, { ...headers, expect: '100-continue' }));
+        let answer = await nextHead(w, mark);
+        if (answer.status === 100) answer = await nextHead(w, answer.end);
+        assert.equal(answer.status, status, `${method} ${path}`);
+        assert.notEqual(answer.headers.connection, 'close', `${method} ${path} keeps the connection`);
+        const length = Number(answer.headers['content-length'] ?? 0);
+        await waitFor(() => w.text().length >= answer.end + length, 'the body');
+        mark = answer.end + length;
+      }
+      assert.equal(w.ended(), false);
+    } finally {
+      w.socket.destroy();
+    }
+  });
+
   test('an /auth/* body is asked for once its checks pass', async () => {
     const w = await wire();
     try {
