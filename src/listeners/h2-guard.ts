@@ -222,7 +222,8 @@ class Watched {
  * - A header block left unfinished (HEADERS without END_HEADERS, then silence or a few CONTINUATION frames) is a
  *   stream nghttp2 has open and node never hands over: the connection was held for ever (slowloris over HTTP/2,
  *   bounded only by server.max_connections). Once a block has been unfinished for `headerMs` (timeouts.header, as
- *   node's headersTimeout for an HTTP/1.1 head, counted from the block's start however it trickles) the session is
+ *   node's headersTimeout for an HTTP/1.1 head, counted from the block's start however it trickles; idleMs when
+ *   timeouts.header is 0, and no bound when both are) the session is
  *   sent GOAWAY, so that its streams in progress finish; and once none of those is left open it is destroyed (node
  *   would refuse the block's stream after its GOAWAY anyway). The idle close waits while a block is unfinished.
  * - A session that is closing (our GOAWAY: idle, unfinished block, shutdown; or the client's) and has had no open
@@ -337,19 +338,20 @@ export class SessionWatch {
   readonly #sweep = (): void => {
     this.#timer = undefined;
     const now = performance.now();
-    const headerMs = this.#settings.headerMs;
+    // An unfinished header block is bounded by timeouts.header, or by timeouts.idle when that is 0 (the idle close
+    // waits for a block on its way, so without this a block left unfinished would hold the session for good).
     const closeMs = this.#closeBound();
     for (const w of [...this.#sessions.values()]) {
       const session = w.session;
       if (session.closed && Number.isNaN(w.closingSince)) w.closingSince = now; // the client's GOAWAY, or node's
       const closingBefore = w.closingSince < now; // false while NaN
       let overdueBlock = false;
-      const pending = headerMs > 0 ? w.unfinishedBlock() : 0;
+      const pending = closeMs > 0 ? w.unfinishedBlock() : 0;
       if (pending === 0) w.pendingId = 0;
       else if (pending !== w.pendingId) {
         w.pendingId = pending;
         w.pendingSince = now;
-      } else if (now - w.pendingSince >= headerMs) {
+      } else if (now - w.pendingSince >= closeMs) {
         overdueBlock = true;
         this.#close(w);
       }

@@ -70,6 +70,24 @@ const goaway = (c: RawH2) => c.frames().find((f) => f.type === FRAME.GOAWAY);
 const answered = (c: RawH2, stream: number) => c.frames().some((f) => f.type === FRAME.HEADERS && f.stream === stream);
 
 describe('an unfinished header block', () => {
+  test('with timeouts.header 0, timeouts.idle bounds it instead', async () => {
+    const noHeaderBound = await startInProcess({
+      ...config(backend.port),
+      server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { header: 0, idle: `${HEADER_MS}ms` } },
+    });
+    const c = await rawH2(noHeaderBound.gateway.port, ca.ca);
+    try {
+      c.send(clientPreface(), frame(FRAME.HEADERS, FLAG.END_STREAM, 1, GET('/echo')));
+      await Promise.race([c.closed, sleep(BLOCK_BOUND_MS + SLACK_MS)]);
+      const after = c.closedAfter();
+      assert.ok(after !== undefined, `the connection is still open ${BLOCK_BOUND_MS + SLACK_MS} ms later`);
+      assert.ok(after >= HEADER_MS - 50, `closed at ${after} ms: the client had timeouts.idle`);
+    } finally {
+      c.socket.destroy();
+      await noHeaderBound.close();
+    }
+  });
+
   test('HEADERS without END_HEADERS, then silence: the connection is closed timeouts.header after', async () => {
     const c = await rawH2(gw.gateway.port, ca.ca);
     try {
