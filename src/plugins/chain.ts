@@ -25,6 +25,12 @@ export interface PluginChainOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   readonly scope: FacadeScope;
+  /**
+   * Called once per request when the chain is done with it: its onLog hooks have all run (each returned, failed, or
+   * was abandoned at `timeoutMs`), or, for a chain without onLog hooks, when the request is logged. Nothing of the
+   * chain's instances is called for that request after it (a hook abandoned earlier may still run on its own).
+   */
+  readonly onLogsDone?: () => void;
 }
 
 type HookName = 'onRequest' | 'onUpstreamRequest' | 'onResponse' | 'onLog';
@@ -64,12 +70,14 @@ class PluginChain {
   readonly #logger: Logger;
   readonly #scope: FacadeScope;
   readonly #with: Readonly<Record<HookName, readonly number[]>>;
+  readonly #logsDone: (() => void) | undefined;
 
   constructor(options: PluginChainOptions) {
     this.#instances = options.instances;
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
     this.#scope = options.scope;
+    this.#logsDone = options.onLogsDone;
     const indexes = (hook: HookName) =>
       this.#instances.flatMap((instance, i) => (typeof instance.hooks[hook] === 'function' ? [i] : []));
     this.#with = { onRequest: indexes('onRequest'), onUpstreamRequest: indexes('onUpstreamRequest'), onResponse: indexes('onResponse'), onLog: indexes('onLog') };
@@ -86,9 +94,8 @@ class PluginChain {
         return state !== undefined && state.chain === this && state.responseFailed ? undefined : this.#response(ctx, headers, 0);
       };
     }
-    if (w.onLog.length > 0) {
-      phase.onLogging = (ctx) => this.#log(ctx, 0);
-    }
+    if (w.onLog.length > 0) phase.onLogging = (ctx) => this.#log(ctx, 0);
+    else if (this.#logsDone !== undefined) phase.onLogging = this.#logsDone;
     return phase;
   }
 
@@ -183,6 +190,7 @@ class PluginChain {
         return;
       }
     }
+    this.#logsDone?.();
   }
 
   /**

@@ -1,11 +1,9 @@
 // How the host knows when the requests of a plugin generation (the instances of one config) have ended, so that an
 // instance a reload retired is closed only once nothing can call it any more (host.ts). Hot path: one increment when
-// a request matches a route that runs plugin instances, one decrement once that request's onLog hooks have all run;
-// no closure or object per request (an async last onLog gets one more promise reaction, beside the chain's own).
+// a request matches a route that runs plugin instances, one decrement when the chain is done with it (its onLog
+// hooks have run or been abandoned at plugin_timeout: chain.ts onLogsDone); no closure or object per request.
 import type { RequestContext } from '../pipeline/context.js';
 import type { Route, RouteTable } from '../pipeline/route.js';
-import type { PluginInstance } from './chain.js';
-import type { PluginContext, PluginHooks } from './contract.js';
 
 /** The requests running on the routes of one generation. */
 export class RequestCount {
@@ -48,44 +46,4 @@ export class CountingTable implements RouteTable {
     if (this.#counted.has(route)) this.#count.running++;
     return route;
   }
-}
-
-type RequestHook = (ctx: PluginContext) => unknown;
-
-/**
- * `instance` as the chain should run it when its onLog is the last of the chain's: the same hooks, called with the
- * instance's own hooks object as `this`, and `done` called once its onLog has finished (returned, thrown, or its
- * promise settled). The chain runs the onLog hooks of a request one after the other, each once the one before has
- * settled or timed out, so the last one's end is the end of the request's use of every instance of the chain.
- */
-export function signalLogEnd(instance: PluginInstance, done: () => void): PluginInstance {
-  const hooks = instance.hooks;
-  const forward: PluginHooks = {};
-  for (const name of ['onRequest', 'onUpstreamRequest', 'onResponse'] as const) {
-    const hook = hooks[name] as RequestHook | undefined;
-    if (typeof hook === 'function') forward[name] = (ctx) => hook.call(hooks, ctx) as void;
-  }
-  const onLog = hooks.onLog as RequestHook;
-  forward.onLog = (ctx) => {
-    let result: unknown;
-    try {
-      result = onLog.call(hooks, ctx);
-      if (!isThenable(result)) {
-        done();
-        return result as void;
-      }
-    } catch (err) {
-      done();
-      throw err;
-    }
-    // Adopted once, as the chain adopts it (a thenable's then is called once); the chain gets the same promise.
-    const adopted = Promise.resolve(result);
-    adopted.then(done, done);
-    return adopted as Promise<void>;
-  };
-  return { name: instance.name, hooks: forward };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }

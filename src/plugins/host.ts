@@ -12,7 +12,7 @@ import type { Phase } from '../pipeline/phase.js';
 import type { Route, RouteTable } from '../pipeline/route.js';
 import { createPluginChain, type PluginInstance } from './chain.js';
 import type { PluginHooks } from './contract.js';
-import { CountingTable, RequestCount, signalLogEnd } from './drain.js';
+import { CountingTable, RequestCount } from './drain.js';
 import { loadPlugins, type LoadedPlugin } from './load.js';
 import { errorClassOf } from './plugin-error.js';
 import { PluginMetricCache } from './metrics.js';
@@ -56,7 +56,7 @@ function limitsOf(config: Config): Limits {
 
 /** The instances a config needs, built beside the running ones until `commit` or `discard`. */
 export class PluginGeneration {
-  /** Requests on this generation's routes that run instances (CountingTable, signalLogEnd). */
+  /** Requests on this generation's routes that run instances (CountingTable, and the chains' onLogsDone). */
   readonly requests = new RequestCount();
   /** The plugin phases built for its routes that run instances: the routes whose requests are counted. */
   readonly phases = new Set<Phase>();
@@ -196,11 +196,8 @@ export class PluginHost {
       scope: { service: placement.service, identityHeaders: generation.identityHeaders },
     };
     if (names.length === 0) return createPluginChain({ ...options, instances }); // first-party only: nothing to close
-    const leave = generation.requests.leave;
-    const last = instances.findLastIndex((instance) => typeof instance.hooks.onLog === 'function');
-    if (last !== -1) instances[last] = signalLogEnd(instances[last]!, leave);
-    const phase = createPluginChain({ ...options, instances });
-    if (last === -1) phase.onLogging = leave; // no onLog: the request is done with the instances once it is logged
+    // The request is done with the instances once its onLog hooks have run (or been abandoned at plugin_timeout).
+    const phase = createPluginChain({ ...options, instances, onLogsDone: generation.requests.leave });
     generation.phases.add(phase);
     return phase;
   }

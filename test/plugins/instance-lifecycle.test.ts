@@ -105,6 +105,20 @@ describe('a retired instance waits for the requests that started on it', () => {
     assert.deepEqual(of(log, 'D2Y#1'), ['created', 'onRequest closed:0', 'onResponse closed:0', 'onLog closed:0', 'close (1)']);
   });
 
+  test('an onLog that never settles holds the old instance for plugin_timeout (when the chain gives up on it), not the drain bound', async () => {
+    backend ??= await startBackend('echo');
+    const log = events('drain-hung');
+    // logDelay far past plugin_timeout (300 ms): the chain abandons the hook; the drain bound (10 s) is never reached.
+    const hung = (version: number) => withPlugins(backend, [lifecycle('h', 'drain-hung', 'DH', { version, logDelay: 60_000 })], '10s', { plugin_timeout: '300ms' });
+    const gw = await start(hung(1));
+    assert.equal((await client.request(`${gw.url}/`)).status, 200);
+    await gw.gateway.reload(parseConfigObject(hung(2)));
+    const began = Date.now();
+    await waitFor(() => log.includes('DH#1 close (1)'), 'DH#1 closed once the chain gave up on its onLog', 5_000);
+    assert.ok(Date.now() - began < 5_000);
+    assert.equal(gw.logs.filter((l) => l.msg === 'Plugin Drain Timed Out').length, 0, 'not a drain timeout');
+  });
+
   test('an instance kept by one reload and retired by the next waits for the requests of every config that ran it', async () => {
     backend ??= await startBackend('echo');
     const log = events('drain-3');
