@@ -9,25 +9,14 @@
 // Neither line carries the error's message or stack: plugin code throws its own words, which may hold data. What it
 // carries is the error's class, a Node-style code, and the first stack frame outside Node (file:line:column, the
 // column because the bundle's chunks are one line each), which names the plugin or module to look at.
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { flushLogger, type LoggerHandle } from './observability/logger.js';
+import { packageRoot } from './package-version.js';
 
 /** At most one "Unhandled Rejection" line per window; the others are counted into the next line. */
 const REJECTION_LOG_WINDOW_MS = 10_000;
-
-/**
- * The installation directory (the nearest package.json above this module, which runs from src/, dist/ or the
- * bundle's chunks at different depths): a frame in it is shown relative to it. Looked for only when a fault comes.
- */
-function installRoot(): string | undefined {
-  for (let dir = new URL('./', import.meta.url); dir.pathname !== '/'; dir = new URL('../', dir)) {
-    if (existsSync(new URL('package.json', dir))) return fileURLToPath(dir);
-  }
-  return undefined;
-}
 
 /** A code as Node and libc spell theirs (ERR_STREAM_DESTROYED, ECONNRESET): a name, not data. */
 const NODE_CODE = /^(ERR_[A-Z0-9_]{1,60}|E[A-Z]{2,15})$/;
@@ -60,7 +49,7 @@ export function faultOrigin(thrown: unknown): string | undefined {
         // not a local file URL: shown as written
       }
     }
-    const root = installRoot();
+    const root = packageRoot();
     if (root !== undefined && file.startsWith(root)) file = relative(root, file).split(sep).join('/');
     return `${file.slice(-200)}:${match[2]!}`;
   }
