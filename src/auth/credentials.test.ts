@@ -23,3 +23,12 @@ test('a kind the route does not accept is refused as malformed; X-API-Key is ign
   assert.deepEqual(readCredential({ 'x-api-key': KEY }, jwtOnly), { kind: 'none' });
   assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer a.b.c' }, jwtOnly), { kind: 'jwt', token: 'a.b.c' });
 });
+
+test('a bearer JWT beside X-API-Key is a second credential to check; a second key or a refused kind is malformed', () => {
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer a.b.c' }, both), { kind: 'api_key', key: KEY, token: 'a.b.c' });
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: `Bearer ${KEY}` }, both), { kind: 'malformed' });
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer' }, both), { kind: 'malformed' });
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer a.b.c' }, keysOnly), { kind: 'malformed' });
+  // Another scheme is the backend's business, not a credential of ours.
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Basic dTpw' }, both), { kind: 'api_key', key: KEY });
+});

@@ -21,7 +21,12 @@ export type Credential =
   | { readonly kind: 'none' }
   | { readonly kind: 'malformed' }
   | { readonly kind: 'jwt'; readonly token: string }
-  | { readonly kind: 'api_key'; readonly key: string };
+  /**
+   * `token`: a JWT sent in `Authorization` beside `X-API-Key`. It is a second credential, and both must pass (as with
+   * two authenticators on one route in Kong or Envoy): forwarded unchecked, a revoked or forged token would reach a
+   * backend that verifies tokens from the JWKS and cannot see revocations.
+   */
+  | { readonly kind: 'api_key'; readonly key: string; readonly token?: string };
 
 const NONE: Credential = { kind: 'none' };
 const MALFORMED: Credential = { kind: 'malformed' };
@@ -29,7 +34,9 @@ const MALFORMED: Credential = { kind: 'malformed' };
 /**
  * Reads `X-API-Key` (only when API keys are accepted; a repeated header is malformed) and `Authorization: Bearer`,
  * where a `pk_` value is an API key and anything else a JWT. A kind the route does not accept counts as malformed,
- * so the client learns its credential was refused (invalid_token), not that none was sent.
+ * so the client learns its credential was refused (invalid_token), not that none was sent. Beside `X-API-Key`, a
+ * bearer JWT must pass as well (`token`); a second key, a malformed bearer value or a JWT the route does not accept
+ * is refused. Another scheme (`Authorization: Basic`, for the backend) is no credential of ours and goes through.
  */
 export function readCredential(
   headers: { authorization?: string | undefined; 'x-api-key'?: string | string[] | undefined },
@@ -38,7 +45,11 @@ export function readCredential(
   const apiKeyHeader = headers['x-api-key'];
   if (apiKeyHeader !== undefined && accepted.apiKey) {
     if (typeof apiKeyHeader !== 'string' || apiKeyHeader === '') return MALFORMED;
-    return { kind: 'api_key', key: apiKeyHeader.trim() };
+    const key = apiKeyHeader.trim();
+    const beside = parseBearer(headers.authorization);
+    if (beside.kind === 'none') return { kind: 'api_key', key };
+    if (beside.kind === 'malformed' || looksLikeApiKey(beside.token) || !accepted.jwt) return MALFORMED;
+    return { kind: 'api_key', key, token: beside.token };
   }
   const bearer = parseBearer(headers.authorization);
   if (bearer.kind !== 'token') return bearer.kind === 'none' ? NONE : MALFORMED;

@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
 import { parseBearer } from './bearer.js';
-import { looksLikeApiKey } from '../identity/api-key-format.js';
+import { apiKeyId, looksLikeApiKey } from '../identity/api-key-format.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -76,8 +76,8 @@ export function publicPathMatcher(paths: readonly string[]): (path: string) => b
 
 /**
  * The Phase for route class 'proxy'. `onUpstreamRequest` is always present: it removes the client's own identity
- * and consumer headers on every request (auth on or off) and sets them from CALLER or CONSUMER (for a consumer it
- * also removes the API key it sent, see removeApiKey). `onRequest` exists only when auth is
+ * and consumer headers on every request (auth on or off) and sets them from CALLER and CONSUMER (for a consumer it
+ * also removes the API key it sent, see removeApiKey; any other key of ours is removed too, removeUnusedApiKeys). `onRequest` exists only when auth is
  * enabled: outside the public paths it requires a valid, unrevoked access token, or answers 401 with a
  * `WWW-Authenticate: Bearer` challenge (`error="invalid_token"` when a token was sent). When the revocation list
  * cannot be read, `on_store_error` decides: deny → 503 KV_UNAVAILABLE, allow → the token is accepted.
@@ -98,16 +98,17 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     if (user) {
       headers[idHeader] = user.id;
       headers[emailHeader] = user.email;
-      return;
     }
+    // Both are set when an API key and a JWT beside it passed (readCredential's `token`).
     const consumer = CONSUMER.get(ctx);
     if (consumer) {
       removeApiKey(headers);
       headers[consumerIdHeader] = consumer.id;
       headers[consumerNameHeader] = consumer.name;
+    } else {
+      removeUnusedApiKeys(headers, user === undefined);
     }
   };
-
   const mode = deps.mode ?? 'required';
   if (!deps.config.enabled || mode === 'off') return { name: 'authenticate', onUpstreamRequest };
   const optional = mode === 'optional';
@@ -217,9 +218,18 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     const credential = readCredential(ctx.req.headers, methods);
     if (credential.kind === 'none') return optional ? 'continue' : refuse(ctx, 'Bearer');
     if (credential.kind === 'malformed') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
-    if (credential.kind === 'api_key') return checkApiKey(ctx, credential.key);
-    const claims = tokens.verifiedClaims(credential.token);
-    if (claims === undefined) return slowPath(ctx, credential.token, undefined);
+    if (credential.kind === 'jwt') return checkToken(ctx, credential.token);
+    const keyOutcome = checkApiKey(ctx, credential.key);
+    const token = credential.token;
+    if (token === undefined) return keyOutcome;
+    // A JWT beside the key must pass too, once the key has.
+    if (typeof keyOutcome === 'string') return keyOutcome === 'continue' ? checkToken(ctx, token) : keyOutcome;
+    return keyOutcome.then((outcome) => (outcome === 'continue' ? checkToken(ctx, token) : outcome));
+  };
+
+  const checkToken = (ctx: RequestContext, token: string): Outcome | Promise<Outcome> => {
+    const claims = tokens.verifiedClaims(token);
+    if (claims === undefined) return slowPath(ctx, token, undefined);
     let revoked: boolean | Promise<boolean>;
     try {
       revoked = kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt);
@@ -227,7 +237,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       return onKvError(ctx, claims, err);
     }
     if (revoked === true) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
-    return revoked === false ? admit(ctx, claims) : slowPath(ctx, credential.token, claims, revoked);
+    return revoked === false ? admit(ctx, claims) : slowPath(ctx, token, claims, revoked);
   };
 
   /** A failed authentication: counted against the client's address bucket (maybe 429), else 401. */
@@ -253,6 +263,25 @@ function removeApiKey(headers: UpstreamHeaders): void {
   if (typeof authorization !== 'string') return;
   const bearer = parseBearer(authorization);
   if (bearer.kind === 'token' && looksLikeApiKey(bearer.token)) delete headers.authorization;
+}
+
+/** A key of the gateway's own shape anywhere in a header value (a repeated X-API-Key arrives joined). */
+const GATEWAY_KEY = /pk_[0-9a-f]{16}_[0-9a-f]{64}/;
+
+/**
+ * A request no key authenticated may still carry one: on a public path, an `auth: off` route, a route that takes
+ * only JWTs, or a gateway with auth off. The key is never forwarded there either (README, Security notes): only
+ * values of the gateway's exact key shape are removed, so a backend's own `X-API-Key` scheme (or a `pk_` key of
+ * another issuer) still reaches it. `bearerToo`: the Authorization header was not the caller's verified JWT.
+ */
+function removeUnusedApiKeys(headers: UpstreamHeaders, bearerToo: boolean): void {
+  const apiKey = headers['x-api-key'];
+  if (apiKey !== undefined && GATEWAY_KEY.test(typeof apiKey === 'string' ? apiKey : apiKey.join(','))) delete headers['x-api-key'];
+  if (!bearerToo) return;
+  const authorization = headers.authorization;
+  if (typeof authorization !== 'string') return;
+  const bearer = parseBearer(authorization);
+  if (bearer.kind === 'token' && apiKeyId(bearer.token) !== undefined) delete headers.authorization;
 }
 
 /** One shared error per challenge: a flood of bad tokens allocates no Error (and captures no stack) per request. */

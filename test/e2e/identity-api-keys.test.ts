@@ -13,6 +13,7 @@ let backend: TestBackend;
 let gw: InProcessGateway;
 let keysOnly: InProcessGateway;
 let jwtOnly: InProcessGateway;
+let authOff: InProcessGateway;
 
 /** A gateway with API keys; `limited`: a rate limit of burst 3 (failed authentications count against it too). */
 async function start(auth: Record<string, unknown> = {}, limited = false): Promise<InProcessGateway> {
@@ -32,11 +33,12 @@ before(async () => {
   gw = await start();
   keysOnly = await start({ auth_methods: ['api_key'], consumer_id_header: 'X-Service-Id', consumer_name_header: 'X-Service-Name' }, true);
   jwtOnly = await start({ auth_methods: ['jwt'] });
+  authOff = await start({ enabled: false });
 });
 
 after(async () => {
   await client.close();
-  await Promise.allSettled([gw?.close(), keysOnly?.close(), jwtOnly?.close()]);
+  await Promise.allSettled([gw?.close(), keysOnly?.close(), jwtOnly?.close(), authOff?.close()]);
   await backend?.stop();
 });
 
@@ -133,4 +135,63 @@ test('auth_methods [api_key] refuses user tokens; [jwt] refuses API keys; config
   const none = await proxiedGet({ client, url: jwtOnly.url }, '/svc', { 'x-api-key': jwtKey.key });
   assert.equal(none.res.status, 401);
   assert.equal(none.res.headers['www-authenticate'], 'Bearer');
+});
+
+test('a JWT sent beside an API key must pass too: a revoked, forged or refused token is never forwarded unchecked', async () => {
+  const key = await createKey(gw);
+  const session = await register({ client, url: gw.url });
+  // Both valid: the backend learns both callers, and gets the token it may verify itself.
+  const both = await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, ...bearer(session.access_token) });
+  assert.equal(both.res.status, 200, both.res.text);
+  assert.equal(both.upstream?.['x-consumer-id'], key.id);
+  assert.equal(both.upstream?.['x-user-id'], session.user_id);
+  assert.equal(both.upstream?.authorization, `Bearer ${session.access_token}`);
+  assert.equal(both.upstream?.['x-api-key'], undefined);
+
+  const forged = session.access_token.slice(0, -3) + (session.access_token.endsWith('AAA') ? 'BBB' : 'AAA');
+  const logout = await client.postJson(`${gw.url}/auth/logout`, { refresh_token: session.refresh_token }, bearer(session.access_token));
+  assert.equal(logout.status, 200, logout.text);
+  for (const token of [session.access_token, forged, 'not.a.jwt']) {
+    const { res } = await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, ...bearer(token) });
+    assert.equal(res.status, 401, token);
+    assert.match(String(res.headers['www-authenticate']), /invalid_token/);
+  }
+  // Two keys at once, or a JWT where the route takes only keys, are refused whole.
+  assert.equal((await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, authorization: `Bearer ${key.key}` })).res.status, 401);
+  const serviceKey = await createKey(keysOnly);
+  const other = await register({ client, url: keysOnly.url });
+  assert.equal((await proxiedGet({ client, url: keysOnly.url }, '/svc', { 'x-api-key': serviceKey.key, ...bearer(other.access_token) })).res.status, 401);
+  // A scheme that is not ours (the backend's own Basic credentials) still goes through beside a key.
+  const basic = await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, authorization: 'Basic dTpw' });
+  assert.equal(basic.res.status, 200);
+  assert.equal(basic.upstream?.authorization, 'Basic dTpw');
+});
+
+test('a key of ours never reaches a backend, whether or not it authenticated the request', async () => {
+  const key = await createKey(gw);
+  const jwtKey = await createKey(jwtOnly);
+  const shaped = `pk_0123456789abcdef_${'c'.repeat(64)}`;
+  // A public path (nothing authenticates there), both forms.
+  const pubHeader = await proxiedGet({ client, url: gw.url }, '/public/x', { 'x-api-key': key.key });
+  assert.equal(pubHeader.res.status, 200);
+  assert.equal(pubHeader.upstream?.['x-api-key'], undefined);
+  const pubBearer = await proxiedGet({ client, url: gw.url }, '/public/x', { authorization: `Bearer ${key.key}` });
+  assert.equal(pubBearer.upstream?.authorization, undefined);
+  // A route that takes only JWTs ignores X-API-Key, and removes it.
+  const session = await register({ client, url: jwtOnly.url });
+  const ignored = await proxiedGet({ client, url: jwtOnly.url }, '/svc', { 'x-api-key': jwtKey.key, ...bearer(session.access_token) });
+  assert.equal(ignored.res.status, 200);
+  assert.equal(ignored.upstream?.['x-user-id'], session.user_id);
+  assert.equal(ignored.upstream?.['x-api-key'], undefined);
+  assert.equal(ignored.upstream?.authorization, `Bearer ${session.access_token}`);
+  // Auth off: a value of our key's shape is removed (a repeated header too); a backend's own key scheme is not.
+  for (const headers of [{ 'x-api-key': shaped }, { authorization: `Bearer ${shaped}` }, { 'x-api-key': `own-key, ${shaped}` }]) {
+    const off = await proxiedGet({ client, url: authOff.url }, '/svc', headers);
+    assert.equal(off.res.status, 200);
+    assert.equal(off.upstream?.['x-api-key'], undefined, JSON.stringify(headers));
+    assert.equal(off.upstream?.authorization, undefined, JSON.stringify(headers));
+  }
+  const own = await proxiedGet({ client, url: authOff.url }, '/svc', { 'x-api-key': 'backend-own-key', authorization: 'Bearer pk_live_somethingelse' });
+  assert.equal(own.upstream?.['x-api-key'], 'backend-own-key');
+  assert.equal(own.upstream?.authorization, 'Bearer pk_live_somethingelse');
 });
