@@ -1,5 +1,5 @@
-# Portcullis container image: build the TypeScript, install production dependencies only, run as a non-root user.
 # syntax=docker/dockerfile:1
+# Portcullis container image: build the TypeScript, install production dependencies only, run as a non-root user.
 
 # 1. Production dependencies (native addons argon2 and better-sqlite3 may need a compiler).
 FROM node:20-bookworm-slim AS deps
