@@ -1,10 +1,12 @@
 // The admin listener: /metrics, /ready, /api/status, the dashboard, POST /reload and /admin/* (identity), on its own
 // port, behind the optional admin token.
+import { randomUUID } from 'node:crypto';
 import { listen } from '../listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
+import { errorBody, writeJson } from '../pipeline/reply.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
@@ -72,8 +74,10 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   const startedAt = Date.now();
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res, deps, startedAt).catch((err: unknown) => {
-      deps.logger.error({ path: pathOf(req), cause: describeCause(err) }, EVENTS.adminError);
-      if (!res.headersSent) json(res, 500, { error: 'Internal Server Error' });
+      // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
+      const requestId = randomUUID();
+      deps.logger.error({ path: pathOf(req), request_id: requestId, cause: describeCause(err) }, EVENTS.adminError);
+      if (!res.headersSent) sendAdminError(res, new GatewayError('INTERNAL'), requestId);
       else res.destroy();
     });
   });
@@ -123,13 +127,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   }
   req.resume();
   if (path === '/reload') {
-    if (method !== 'POST') return void json(res, 405, { error: 'Method Not Allowed' }, { allow: 'POST' });
+    if (method !== 'POST') return sendAdminError(res, methodNotAllowed('POST'));
     return reload(req, res, deps);
   }
   const asset = deps.dashboard.get(path);
   const known = asset !== undefined || path === '/metrics' || path === '/ready' || path === '/api/status';
-  if (!known) return void json(res, 404, { error: 'Not Found' });
-  if (method !== 'GET' && method !== 'HEAD') return void json(res, 405, { error: 'Method Not Allowed' }, { allow: 'GET, HEAD' });
+  if (!known) return sendAdminError(res, new GatewayError('NOT_FOUND'));
+  if (method !== 'GET' && method !== 'HEAD') return sendAdminError(res, methodNotAllowed('GET, HEAD'));
   if (asset !== undefined) return void send(res, 200, asset.type, asset.body, PAGE_HEADERS);
   switch (path) {
     case '/metrics': {
@@ -179,11 +183,19 @@ function isLoopback(address: string): boolean {
   return isLoopbackAddress(address);
 }
 
-/** A catalogue error as the admin listener's JSON body (`{"error", "details"?}`) with the error's headers. */
-export function sendAdminError(res: ServerResponse, err: GatewayError): void {
-  const body: Record<string, unknown> = { error: err.message };
-  if (err.details !== undefined) body.details = err.details;
-  json(res, err.status, body, err.headers ?? {});
+function methodNotAllowed(allow: string): GatewayError {
+  return new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow } });
+}
+
+/**
+ * A catalogue error on the admin listener, in the proxy listener's shape (reply.ts's errorBody): `{"error", "code",
+ * "request_id"}` plus `details`, the error's own headers, and the id as X-Request-ID. The admin listener keeps no
+ * per-request state, so the id is made here, for the error alone: it lets an operator quote a failure, and a 500's
+ * id is the one its log line carries. Its successful answers (dashboard, /metrics, /ready) stay as they were.
+ */
+export function sendAdminError(res: ServerResponse, err: GatewayError, requestId: string = randomUUID()): void {
+  const headers = { ...err.headers, 'x-request-id': requestId };
+  writeJson(res, err.status, errorBody(err, requestId), headers, res.req.method === 'HEAD');
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {

@@ -53,7 +53,7 @@ test('create (201), show, list with email prefix and cursor; bad body 400 with d
   assert.deepEqual(shown.json(), user);
   const missing = await admin.get('/admin/users/00000000-0000-4000-8000-000000000000');
   assert.equal(missing.status, 404);
-  assert.deepEqual(missing.json(), { error: 'Not Found' });
+  assert.deepEqual(missing.json(), { error: 'Not Found', code: 'not_found', request_id: missing.headers['x-request-id'] });
   assert.equal((await admin.get('/admin/users/not-a-uuid')).status, 404);
 
   for (let i = 0; i < 3; i++) await admin.post('/admin/users', { email: `pg${i}-${email}`, password: 'a-long-password' });

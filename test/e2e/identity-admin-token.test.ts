@@ -47,7 +47,7 @@ test('without the token, or with a wrong one, every protected endpoint answers 4
       const res = await client.request(`${gw.adminUrl}${path}`, { method, headers: authorization ? { authorization } : {} });
       assert.equal(res.status, 401, `${method} ${path} ${authorization}`);
       assert.match(String(res.headers['www-authenticate']), /^Bearer\b/);
-      assert.deepEqual(res.json(), { error: 'Unauthorized' });
+      assert.deepEqual(res.json(), { error: 'Unauthorized', code: 'unauthorized', request_id: res.headers['x-request-id'] });
       assert.ok(!res.text.includes(ADMIN_TOKEN));
     }
   }
@@ -65,7 +65,7 @@ test('with the token the endpoints answer; /ready and the dashboard page need no
 test('without a configured token the users API does not exist (404); the rest stays open on loopback', async () => {
   const res = await client.request(`${open.adminUrl}/admin/users`);
   assert.equal(res.status, 404);
-  assert.deepEqual(res.json(), { error: 'Not Found' });
+  assert.deepEqual(res.json(), { error: 'Not Found', code: 'not_found', request_id: res.headers['x-request-id'] });
   assert.equal((await client.request(`${open.adminUrl}/metrics`)).status, 200);
 });
 

@@ -204,8 +204,8 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
         const reset = await admin.post(`/admin/users/${user.user_id}/password`, { password: 'another-long-password' });
         for (const res of [created, reset]) {
           assert.equal(res.status, 503, res.text);
-          // The admin API's error body names no code; Retry-After 1 is the hasher's (a store outage says 5).
-          assert.deepEqual(res.json(), { error: 'Service Unavailable' });
+          // The auth API's code for a full hasher; Retry-After 1 is the hasher's (a store outage says 5).
+          assert.deepEqual(res.json(), { error: 'Service Unavailable', code: 'password_hasher_busy', request_id: res.headers['x-request-id'] });
           assert.equal(res.headers['retry-after'], '1');
         }
       });

@@ -50,7 +50,7 @@ test('the admin port answers unknown paths with 404 JSON and wrong methods with 
   after(() => gw.close());
   const missing = await client.request(`${gw.adminUrl}/nope`);
   assert.equal(missing.status, 404);
-  assert.deepEqual(missing.json(), { error: 'Not Found' });
+  assert.deepEqual(missing.json(), { error: 'Not Found', code: 'not_found', request_id: missing.headers['x-request-id'] });
   const post = await client.request(`${gw.adminUrl}/ready`, { method: 'POST' });
   assert.equal(post.status, 405);
   assert.equal(post.headers.allow, 'GET, HEAD');
