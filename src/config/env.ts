@@ -1,4 +1,5 @@
-// Reads a .env file into process.env (without overriding) and expands ${VAR} / ${VAR:-default} in config text.
+// Reads a .env file into process.env (without overriding), expands ${VAR} / ${VAR:-default} in config values, and
+// hides placeholders from the YAML parser while it reads the text.
 import { readFileSync } from 'node:fs';
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
@@ -34,7 +35,8 @@ export class MissingVariableError extends Error {
 }
 
 /**
- * Replaces ${VAR} and ${VAR:-default} in raw config text. An empty variable takes the default, as in the shell.
+ * Replaces ${VAR} and ${VAR:-default} in a config value, once YAML has read it. An empty variable takes the default,
+ * as in the shell.
  * Throws MissingVariableError for ${VAR} with VAR unset.
  */
 export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -44,4 +46,49 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
     if (fallback !== undefined) return fallback;
     throw new MissingVariableError(name);
   });
+}
+
+/** Config text with its placeholders swapped for tokens YAML cannot misread, and the way back for a scalar's value. */
+export interface HiddenPlaceholders {
+  readonly text: string;
+  /** The value with each token put back as the placeholder it stood for (unchanged when it holds none). */
+  restore(value: string): string;
+}
+
+/**
+ * Characters YAML reads differently inside a scalar (a quote, an escape, a line break, the " #" of a comment): a
+ * placeholder holding one stays in the text as written, since its token would bring it back unread (`\t` or `''`
+ * as typed). Such a placeholder still works wherever it did before; only its default can hold these characters.
+ */
+const READ_BY_YAML = /["'\\\r\n]|[ \t]#/;
+
+/**
+ * Swaps each ${VAR} and ${VAR:-default} for a token of letters and digits, before the text is parsed. In a flow
+ * collection `{`, `}`, `,`, `[` and `]` are indicators, so `port: ${PORT}` there is not YAML; a token is a plain
+ * scalar (or part of one) in every style, and the same number of lines. Values are expanded after parsing, from
+ * the placeholders restore() puts back: a variable's value never reaches the parser.
+ */
+export function hidePlaceholders(text: string): HiddenPlaceholders {
+  const stem = unusedStem(text);
+  const hidden: string[] = [];
+  const tokenized = text.replace(PLACEHOLDER, (whole: string) => {
+    if (READ_BY_YAML.test(whole)) return whole;
+    hidden.push(whole);
+    return `${stem}${hidden.length - 1}x`;
+  });
+  const token = new RegExp(`${stem}(\\d+)x`, 'g');
+  return {
+    text: tokenized,
+    restore: (value) => (hidden.length === 0 ? value : value.replace(token, (whole, index: string) => hidden[Number(index)] ?? whole)),
+  };
+}
+
+/**
+ * A token stem found nowhere in `text`, so every match of it after the swap is a token. It starts with the only
+ * "p" it holds, so no stem can straddle a token and the text beside it.
+ */
+function unusedStem(text: string): string {
+  let n = 0;
+  while (text.includes(`pcvar${n}x`)) n++;
+  return `pcvar${n}x`;
 }

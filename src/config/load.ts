@@ -1,11 +1,12 @@
-// Turns a config file into a validated Config: .env → ${VAR} expansion → YAML → schema, or a one-line ConfigError.
+// Turns a config file into a validated Config: .env → YAML (placeholders hidden) → ${VAR} expansion → schema, or a
+// one-line ConfigError.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parse as parseYaml, parseDocument, visit } from 'yaml';
+import { isScalar, parseDocument, visit, type ScalarTag, type Schema } from 'yaml';
 import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { expandVariables, loadDotEnv, MissingVariableError } from './env.js';
+import { expandVariables, hidePlaceholders, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
@@ -38,24 +39,29 @@ export function readConfigText(path: string, env: NodeJS.ProcessEnv = process.en
 }
 
 /**
- * Validates config text. ${VAR} placeholders are expanded inside YAML values only (never in comments); an unquoted
- * value is re-read as YAML after expansion, so `port: ${PORT:-8080}` is a number while `"${X}"` stays a string.
+ * Validates config text. ${VAR} placeholders are expanded inside YAML values only (never in comments), in block and
+ * flow style alike; an unquoted value takes the type YAML gives that scalar, so `port: ${PORT:-8080}` is a number
+ * while `"${X}"` stays a string.
  */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
-  const doc = parseDocument(text, { prettyErrors: false });
+  // Placeholders are hidden while YAML reads the text (`{` in `${` is a flow indicator) and put back in each scalar.
+  const placeholders = hidePlaceholders(text);
+  const doc = parseDocument(placeholders.text, { prettyErrors: false });
   if (doc.errors.length > 0) {
     // The line, counted from the error's offset: prettyErrors (off, since its message quotes the source, which may
-    // hold a secret) is what would fill linePos.
+    // hold a secret) is what would fill linePos. Tokens hold no line break, so lines are the file's.
     const offset = doc.errors[0]!.pos[0];
-    const line = text.slice(0, offset).split('\n').length;
+    const line = placeholders.text.slice(0, offset).split('\n').length;
     throw new ConfigError(`${origin}: invalid YAML at line ${line}`);
   }
   try {
     visit(doc, {
       Scalar(_key, node) {
-        if (typeof node.value !== 'string' || !node.value.includes('${')) return;
-        const expanded = expandVariables(node.value, env);
-        node.value = node.type === 'PLAIN' && expanded !== '' ? (parseYaml(expanded) as unknown) : expanded;
+        if (typeof node.value !== 'string') return;
+        const value = placeholders.restore(node.value);
+        if (!value.includes('${')) return;
+        const expanded = expandVariables(value, env);
+        node.value = node.type === 'PLAIN' && expanded !== '' ? plainScalarValue(expanded, doc.schema) : expanded;
       },
     });
   } catch (err) {
@@ -63,6 +69,23 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     throw err;
   }
   return parseConfigObject(doc.toJS() ?? {});
+}
+
+/**
+ * What an unquoted scalar written as `text` would be: a number, true/false or null when the schema's tags say so,
+ * else the string as it is. Never the text parsed as YAML: a variable's value cannot bring a mapping, a list, a
+ * comment, an anchor or a tag into the config (`a: b` stays that string). Surrounding blanks are not part of a
+ * plain scalar, so they do not stop ` 8080` being a number.
+ */
+function plainScalarValue(text: string, schema: Schema): unknown {
+  const trimmed = text.trim();
+  // The first default tag whose pattern matches, as the parser picks one; none (or a failed resolve): a string.
+  const tag = schema.tags.find((t): t is ScalarTag => t.collection === undefined && t.default === true && t.test?.test(trimmed) === true);
+  if (tag === undefined) return text;
+  let failed = false;
+  const value = tag.resolve(trimmed, () => (failed = true), {});
+  if (failed) return text;
+  return isScalar(value) ? value.value : value;
 }
 
 /** Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. */
