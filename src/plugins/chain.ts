@@ -221,6 +221,9 @@ class PluginChain {
         facade.stage = 'idle';
         resolve(TIMED_OUT);
       }, this.#timeoutMs);
+      // Unref'd, unlike the host's lifecycle bounds: a request hook runs while the gateway serves, whose listener (and
+      // the client's socket) keeps the process alive until the bound; no stop or command awaits it, and an abandoned
+      // onLog must not hold a stopped process for plugin_timeout.
       timer.unref();
       adopted.then(
         () => {

@@ -170,6 +170,8 @@ export class PluginHost {
     if (previous.instances.size > 0 && previous.requests.running > 0) {
       const { drainMs } = generation.limits;
       const timer = setTimeout(() => this.#drainTimedOut(previous, drainMs), drainMs);
+      // Unref'd, unlike bounded()'s: nothing awaits this bound. While the gateway runs its listener keeps the
+      // process alive; a stop clears it (#closeAll) and closes every instance itself, under bounded().
       timer.unref();
       this.#draining.set(previous, timer);
       previous.requests.whenIdle(() => this.#drained(previous));
@@ -364,12 +366,18 @@ export class PluginHost {
 
 const TIMEOUT = Symbol('timeout');
 
-/** `promise`, or a rejection with TIMEOUT after `ms` (the promise itself goes on; its outcome is then ignored). */
+/**
+ * `promise`, or a rejection with TIMEOUT after `ms` (the promise itself goes on; its outcome is then ignored). The
+ * timer is ref'd on purpose, as importWithin's (load.ts): the bound is what ends the wait when the plugin's promise
+ * holds nothing open (`new Promise(() => {})`). Unref'd, nothing would keep the process alive in check-config, in a
+ * start-up before the listener, or in a stop whose listeners are closed, and node would end it with exit code 13
+ * ("unsettled top-level await", bin/portcullis.js awaits the command) without a word: no config error, no Plugin
+ * Timed Out. Ref'd, it holds the process `ms` at most, and is cleared as soon as the promise settles.
+ */
 function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(TIMEOUT), ms);
-    timer.unref();
   });
   promise.catch(() => undefined); // a late rejection after the timeout is not an unhandled one
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
