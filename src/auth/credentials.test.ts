@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { acceptedMethods, readCredential } from './credentials.js';
+import { parseBearer } from './bearer.js';
 
 const both = acceptedMethods(['jwt', 'api_key']);
 const jwtOnly = acceptedMethods(['jwt']);
@@ -31,4 +32,14 @@ test('a bearer JWT beside X-API-Key is a second credential to check; a second ke
   assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer a.b.c' }, keysOnly), { kind: 'malformed' });
   // Another scheme is the backend's business, not a credential of ours.
   assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Basic dTpw' }, both), { kind: 'api_key', key: KEY });
+});
+
+test('Bearer followed by anything but a space is malformed, not another scheme; a longer scheme name is another scheme', () => {
+  for (const value of ['Bearer\ta.b.c', 'Bearer\u00a0a.b.c', 'Bearer:a.b.c', 'bearer\t', 'Bearer']) {
+    assert.deepEqual(parseBearer(value), { kind: 'malformed' }, JSON.stringify(value));
+  }
+  assert.deepEqual(parseBearer('Bearerish a.b.c'), { kind: 'none' });
+  assert.deepEqual(parseBearer('Basic dTpw'), { kind: 'none' });
+  assert.deepEqual(parseBearer('bEaReR   a.b.c '), { kind: 'token', token: 'a.b.c' });
+  assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer\ta.b.c' }, both), { kind: 'malformed' });
 });

@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
 import { parseBearer } from './bearer.js';
-import { apiKeyId, looksLikeApiKey } from '../identity/api-key-format.js';
+import { looksLikeApiKey } from '../identity/api-key-format.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -223,8 +223,26 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     const token = credential.token;
     if (token === undefined) return keyOutcome;
     // A JWT beside the key must pass too, once the key has.
-    if (typeof keyOutcome === 'string') return keyOutcome === 'continue' ? checkToken(ctx, token) : keyOutcome;
-    return keyOutcome.then((outcome) => (outcome === 'continue' ? checkToken(ctx, token) : outcome));
+    if (typeof keyOutcome === 'string') return keyOutcome === 'continue' ? checkBeside(ctx, token) : keyOutcome;
+    return keyOutcome.then((outcome) => (outcome === 'continue' ? checkBeside(ctx, token) : outcome));
+  };
+
+  /**
+   * The token beside an admitted key. The consumer is held back until the token passes: a refusal's response is
+   * written (and plugins' response hooks run) while it is made, and none of them may see the key as the caller.
+   */
+  const checkBeside = (ctx: RequestContext, token: string): Outcome | Promise<Outcome> => {
+    const consumer = CONSUMER.get(ctx);
+    CONSUMER.set(ctx, undefined);
+    const outcome = checkToken(ctx, token);
+    if (typeof outcome === 'string') {
+      if (outcome === 'continue') CONSUMER.set(ctx, consumer);
+      return outcome;
+    }
+    return outcome.then((settled) => {
+      if (settled === 'continue') CONSUMER.set(ctx, consumer);
+      return settled;
+    });
   };
 
   const checkToken = (ctx: RequestContext, token: string): Outcome | Promise<Outcome> => {
@@ -262,26 +280,29 @@ function removeApiKey(headers: UpstreamHeaders): void {
   const authorization = headers.authorization;
   if (typeof authorization !== 'string') return;
   const bearer = parseBearer(authorization);
-  if (bearer.kind === 'token' && looksLikeApiKey(bearer.token)) delete headers.authorization;
+  if ((bearer.kind === 'token' && looksLikeApiKey(bearer.token)) || holdsGatewayKey(authorization)) delete headers.authorization;
 }
 
 /** A key of the gateway's own shape anywhere in a header value (a repeated X-API-Key arrives joined). */
 const GATEWAY_KEY = /pk_[0-9a-f]{16}_[0-9a-f]{64}/;
 
+/** True when `value` holds a key of the gateway's shape anywhere; the substring test keeps the regex off most values. */
+function holdsGatewayKey(value: string | string[] | undefined): boolean {
+  if (value === undefined) return false;
+  const text = typeof value === 'string' ? value : value.join(',');
+  return text.includes('pk_') && GATEWAY_KEY.test(text);
+}
+
 /**
  * A request no key authenticated may still carry one: on a public path, an `auth: off` route, a route that takes
  * only JWTs, or a gateway with auth off. The key is never forwarded there either (README, Security notes): only
- * values of the gateway's exact key shape are removed, so a backend's own `X-API-Key` scheme (or a `pk_` key of
- * another issuer) still reaches it. `bearerToo`: the Authorization header was not the caller's verified JWT.
+ * values holding a key of the gateway's exact shape are removed, so a backend's own `X-API-Key` scheme (or a `pk_`
+ * key of another issuer) still reaches it. In `Authorization` the key is looked for anywhere, whatever the scheme
+ * or its spelling. `bearerToo`: the Authorization header was not the caller's verified JWT.
  */
 function removeUnusedApiKeys(headers: UpstreamHeaders, bearerToo: boolean): void {
-  const apiKey = headers['x-api-key'];
-  if (apiKey !== undefined && GATEWAY_KEY.test(typeof apiKey === 'string' ? apiKey : apiKey.join(','))) delete headers['x-api-key'];
-  if (!bearerToo) return;
-  const authorization = headers.authorization;
-  if (typeof authorization !== 'string') return;
-  const bearer = parseBearer(authorization);
-  if (bearer.kind === 'token' && apiKeyId(bearer.token) !== undefined) delete headers.authorization;
+  if (holdsGatewayKey(headers['x-api-key'])) delete headers['x-api-key'];
+  if (bearerToo && holdsGatewayKey(headers.authorization)) delete headers.authorization;
 }
 
 /** One shared error per challenge: a flood of bad tokens allocates no Error (and captures no stack) per request. */

@@ -1,5 +1,8 @@
 // API keys end to end: created through the admin API, accepted as Bearer or X-API-Key, forwarded as a consumer
 // (client-sent consumer headers stripped), refused at once when revoked, expired or of a kind the route refuses.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
@@ -161,6 +164,12 @@ test('a JWT sent beside an API key must pass too: a revoked, forged or refused t
   const serviceKey = await createKey(keysOnly);
   const other = await register({ client, url: keysOnly.url });
   assert.equal((await proxiedGet({ client, url: keysOnly.url }, '/svc', { 'x-api-key': serviceKey.key, ...bearer(other.access_token) })).res.status, 401);
+  // `Bearer` with anything but a space after it is a malformed bearer credential, not another scheme: backends that
+  // split on any whitespace would take the token in it unchecked.
+  for (const authorization of [`Bearer\t${session.access_token}`, `Bearer\u00a0${session.access_token}`, `Bearer:${session.access_token}`]) {
+    const { res } = await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, authorization });
+    assert.equal(res.status, 401, JSON.stringify(authorization));
+  }
   // A scheme that is not ours (the backend's own Basic credentials) still goes through beside a key.
   const basic = await proxiedGet({ client, url: gw.url }, '/svc', { 'x-api-key': key.key, authorization: 'Basic dTpw' });
   assert.equal(basic.res.status, 200);
@@ -185,7 +194,16 @@ test('a key of ours never reaches a backend, whether or not it authenticated the
   assert.equal(ignored.upstream?.['x-api-key'], undefined);
   assert.equal(ignored.upstream?.authorization, `Bearer ${session.access_token}`);
   // Auth off: a value of our key's shape is removed (a repeated header too); a backend's own key scheme is not.
-  for (const headers of [{ 'x-api-key': shaped }, { authorization: `Bearer ${shaped}` }, { 'x-api-key': `own-key, ${shaped}` }]) {
+  const shapedForms: Record<string, string>[] = [
+    { 'x-api-key': shaped },
+    { authorization: `Bearer ${shaped}` },
+    { 'x-api-key': `own-key, ${shaped}` },
+    // Whatever the scheme or its spelling, a key of ours in Authorization is removed.
+    { authorization: shaped },
+    { authorization: `Bearer\t${shaped}` },
+    { authorization: `Token ${shaped}` },
+  ];
+  for (const headers of shapedForms) {
     const off = await proxiedGet({ client, url: authOff.url }, '/svc', headers);
     assert.equal(off.res.status, 200);
     assert.equal(off.upstream?.['x-api-key'], undefined, JSON.stringify(headers));
@@ -194,4 +212,26 @@ test('a key of ours never reaches a backend, whether or not it authenticated the
   const own = await proxiedGet({ client, url: authOff.url }, '/svc', { 'x-api-key': 'backend-own-key', authorization: 'Bearer pk_live_somethingelse' });
   assert.equal(own.upstream?.['x-api-key'], 'backend-own-key');
   assert.equal(own.upstream?.authorization, 'Bearer pk_live_somethingelse');
+});
+
+test('a key admitted beside a token that fails leaves no consumer behind for plugins to count', async () => {
+  const module = join(mkdtempSync(join(tmpdir(), 'portcullis-consumer-')), 'seen.mjs');
+  writeFileSync(module, "export default { create() { return { onResponse(ctx) { ctx.responseHeaders.set('x-seen-consumer', ctx.consumer ? ctx.consumer.id : 'none'); } }; } };\n");
+  const metered = await startInProcess({
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    jwt: { secret: TEST_SECRET },
+    plugins: [{ name: 'seen', module }],
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { enabled: false }, plugins: ['seen'] },
+    admin: { token: ADMIN_TOKEN },
+  });
+  try {
+    const key = await createKey(metered);
+    const ok = await proxiedGet({ client, url: metered.url }, '/svc', { 'x-api-key': key.key });
+    assert.equal(ok.res.headers['x-seen-consumer'], key.id);
+    const refused = await proxiedGet({ client, url: metered.url }, '/svc', { 'x-api-key': key.key, authorization: 'Bearer not.a.jwt' });
+    assert.equal(refused.res.status, 401);
+    assert.equal(refused.res.headers['x-seen-consumer'], 'none');
+  } finally {
+    await metered.close();
+  }
 });
