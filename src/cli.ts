@@ -9,6 +9,7 @@ import type { Config } from './config/schema.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandUsageError } from './commands/usage.js';
 import { storeFailureLine } from './commands/store-failure.js';
+import { exitWithVerdict } from './commands/check-config.js';
 import { checkTlsFiles } from './tls/setup.js';
 import { endStartupMode } from './startup-mode.js';
 
@@ -74,6 +75,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command !== 'start' && command !== 'demo') endStartupMode();
   // The demo has its own config (auth off) unless one is named.
   const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG || DEMO_CONFIG_PATH : undefined));
+  /** check-config passed (every error main() prints for it means exit 1). */
+  let configOk = false;
   try {
     switch (command) {
       case 'check-config': {
@@ -85,6 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         // Plugins too: each module imported, validated and created, then closed again, as start-up would.
         await checkPlugins(config, dirname(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);
+        configOk = true;
         return 0;
       }
       case 'schema': {
@@ -159,6 +163,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     process.stderr.write(`portcullis: ${err instanceof Error ? err.name : 'error'}: ${safeMessage(err)}\n`);
     return 1;
+  } finally {
+    // Its verdict is printed by now (above, or by the catch): check-config ends the process with it, whatever the
+    // plugins it ran left open (a create() past its bound still waiting on a timer; commands/check-config.ts).
+    if (command === 'check-config') exitWithVerdict(configOk ? 0 : 1);
   }
 }
 

@@ -1,6 +1,7 @@
 // The bounds of a plugin's one-time steps hold in a real process: a create() that never settles is the documented
 // config error at plugin_load_timeout and exit 1 (not node's silent exit 13 for an unsettled top-level await, which
-// an unref'd timer allowed), and a close() that never settles is abandoned at the bound (check-config, shutdown).
+// an unref'd timer allowed), a close() that never settles is abandoned at the bound on shutdown, and check-config
+// exits as soon as its verdict is out, whatever a late create() still holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -49,7 +50,21 @@ for (const command of ['check-config', 'start']) {
     assert.equal(code, 1, stderr);
   });
 
+  test(`${command}: exits with its verdict at the bound, not when a late create() finally resolves`, async () => {
+    // The late create() holds a 30 s timer: the process must not wait for it.
+    const { code, stderr, ms } = await run([command, '--config', writeConfig(stuck({ create: 30_000 }))]);
+    assert.match(stderr, TIMED_OUT);
+    assert.equal(code, 1, stderr);
+    assert.ok(ms < 15_000, `exited after ${Math.round(ms)} ms`);
+  });
 }
+
+test('check-config: a passing check exits 0 once its verdict is out, whatever the plugin left running', async () => {
+  const { code, stdout, stderr, ms } = await run(['check-config', '--config', writeConfig(stuck({ create: 0, leak: true }))]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^config ok: /);
+  assert.ok(ms < 15_000, `exited after ${Math.round(ms)} ms`);
+});
 
 test('check-config: a close() that never settles is abandoned at plugin_load_timeout (logged), and the check passes', async () => {
   const { code, stdout, stderr } = await run(['check-config', '--config', writeConfig(stuck({ create: 0, close: 'never' }))]);
