@@ -31,7 +31,18 @@ export function attachProxyHandlers(
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('connect', connectHandler(pipeline));
-  server.on('clientError', clientErrorHandler(options.proxyBy));
+  server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? ''));
+}
+
+/**
+ * Each proxy server's current HSTS value, registered by the listener that made it (proxy-listener.ts): the listener
+ * holds the settings a reload swaps, so its raw answers carry the value as it stands now.
+ */
+const RAW_ANSWER_HSTS = new WeakMap<NetServer, () => string>();
+
+/** Registers where the raw answers of `server` read their Strict-Transport-Security value ('' for none). */
+export function setRawAnswerHsts(server: NetServer, hsts: () => string): void {
+  RAW_ANSWER_HSTS.set(server, hsts);
 }
 
 /**
@@ -82,7 +93,7 @@ type ResponseInProgress = { readonly headersSent?: boolean; readonly req?: { rea
  * upstream attempts and the half-closed socket waiting forever. RFC 9112 lets a server close instead; the client
  * retries what went unanswered, and the pending requests are logged as 499 and their attempts cut.
  */
-export function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorHandler(proxyBy: () => string, hsts: () => string = () => ''): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (isTlsBeforeHandshake(socket)) {
       if (err.code === 'ERR_SSL_HTTP_REQUEST' || err.code === 'ERR_SSL_HTTPS_PROXY_REQUEST') answerPlainHttp(socket, proxyBy());
@@ -96,8 +107,23 @@ export function clientErrorHandler(proxyBy: () => string): (err: NodeJS.ErrnoExc
       socket.destroy();
       return;
     }
-    answerAndClose(socket, rawErrorResponse(answer, randomUUID(), proxyBy()));
+    answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), randomUUID(), proxyBy()));
   };
+}
+
+/** What node itself refuses in a header value (its checkInvalidHeaderChar): never written raw onto a socket. */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * The answer with Strict-Transport-Security when it goes out over TLS and HSTS is set: every other response on a TLS
+ * connection has it (the HSTS phase, tls/setup.ts), and RFC 6797 asks for it on any response over secure transport,
+ * errors included (nginx's `add_header ... always`). Never over cleartext, where RFC 6797 §7.2 has clients ignore
+ * it. A value node would refuse in a header is left out rather than written raw, where it could break the head.
+ */
+function withHsts(answer: GatewayError, socket: Socket, hsts: string): GatewayError {
+  if (hsts === '' || (socket as Partial<TLSSocket>).encrypted !== true || INVALID_HEADER_VALUE.test(hsts)) return answer;
+  const headers = { ...answer.headers, 'strict-transport-security': hsts };
+  return new GatewayError(answer.code, { message: answer.message, details: answer.details, headers });
 }
 
 /**

@@ -11,6 +11,8 @@ import { listen } from '../listen.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
+import { hstsValue } from '../tls/setup.js';
+import { setRawAnswerHsts } from './proxy-events.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
 import { createRedirectServer } from './redirect.js';
 
@@ -131,6 +133,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // header byte limit (node's maxHeaderSize, 16 KB, then 431) already bounds them, to some 4000 of the shortest
   // lines, and nothing needs counting per request. A property, not an option: each new connection's parser reads it.
   server.maxHeadersCount = 0;
+  // The parser's raw answers on TLS connections carry HSTS (proxy-events.ts), read from `settings` as a reload leaves it.
+  setRawAnswerHsts(server, () => hstsValue(settings));
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens: the request goes to the
   // 'request' handlers like any other instead, and the driver refuses it through the error catalogue
   // (EXPECTATION_FAILED, gateway headers, a log line). Over HTTP/2 node emits the same event.

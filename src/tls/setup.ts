@@ -17,12 +17,21 @@ export function checkTlsFiles(config: Config): void {
 }
 
 /**
+ * The Strict-Transport-Security value of TLS responses under these settings, '' when TLS is off or HSTS is not
+ * wanted: the one reading of `server.tls.hsts`, for the response phase and the listener's own raw answers alike.
+ */
+export function hstsValue(server: Config['server']): string {
+  return tlsEnabled(server.tls) ? server.tls.hsts : '';
+}
+
+/**
  * Response-filter phases for TLS: Strict-Transport-Security on every response to a TLS client, proxied or made by
- * the gateway, when `server.tls.hsts` is set. Empty when TLS is off or HSTS is not wanted.
+ * the gateway, when `server.tls.hsts` is set. Empty when TLS is off or HSTS is not wanted. The answers node's parser
+ * refused never reach a phase: the proxy listener adds the header to those itself (listeners/proxy-events.ts).
  */
 export function tlsPhases(config: Config): Phase[] {
-  const hsts = config.server.tls.hsts;
-  if (!tlsEnabled(config.server.tls) || hsts === '') return [];
+  const hsts = hstsValue(config.server);
+  if (hsts === '') return [];
   return [
     {
       name: 'hsts',

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { parseConfigObject } from '../../src/config/load.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { h2connect, h2request, httpsGet } from '../helpers/h2.js';
@@ -232,6 +233,72 @@ for (const http2 of [true, false]) {
     }
   });
 }
+
+// The answers the listener writes itself, for a head node's parser refused, carry HSTS over TLS like every other TLS
+// response (RFC 6797 §8.1; nginx's `add_header ... always`): before, the 400, 408 and 431 had none.
+describe('HSTS on the parser\'s raw answers', () => {
+  const BAD_HEADER = 'GET /x HTTP/1.1\r\nHost: a.test\r\nBad Header\r\n\r\n';
+  const LARGE_HEADER = `GET /x HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`;
+  const UNFINISHED = 'GET /x HTTP/1.1\r\nHost: a.test\r\n';
+  const REFUSED: readonly [string, string, number, string][] = [
+    ['a header line without a colon', BAD_HEADER, 400, 'bad_request'],
+    ['a 17,000-byte header', LARGE_HEADER, 431, 'headers_too_large'],
+    ['a head unfinished at timeouts.header', UNFINISHED, 408, 'request_timeout'],
+  ];
+
+  function assertRefused(res: RawResponse, status: number, code: string, what: string): void {
+    assert.equal(res.status, status, what);
+    assert.equal((JSON.parse(res.body) as { code: string }).code, code, what);
+  }
+
+  for (const http2 of [false, true]) {
+    test(`over TLS (http2: ${http2}): 400, 431 and 408 carry the configured Strict-Transport-Security`, async () => {
+      const gw = await tlsGateway(http2, '500ms');
+      for (const [what, request, status, code] of REFUSED) {
+        const res = await httpsRaw(gw.gateway.port, request, 4_000);
+        assertRefused(res, status, code, what);
+        assert.equal(res.headers['strict-transport-security'], HSTS, what);
+      }
+    });
+  }
+
+  test('over TLS, the value a reload set; none once a reload turns HSTS off', async () => {
+    const input = (hsts: string) => ({
+      server: {
+        listen_host: '127.0.0.1',
+        listen_port: 0,
+        max_connections_per_client: CAP,
+        tls: { cert_file: cert.certFile, key_file: cert.keyFile, hsts },
+        timeouts: { header: '500ms' },
+      },
+      admin: { enabled: false, listen_host: '127.0.0.1', listen_port: 0 },
+      logging: { format: 'json', level: 'info' },
+      load_balancing: { upstreams: upstreams([backend.port]), retries: 0, health_check: { enabled: false } },
+    });
+    const gw = await gateway(input(HSTS).server);
+    await gw.gateway.reload(parseConfigObject(input('max-age=31536000; includeSubDomains')));
+    const reloaded = await httpsRaw(gw.gateway.port, BAD_HEADER);
+    assertRefused(reloaded, 400, 'bad_request', 'after the reload');
+    assert.equal(reloaded.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+    await gw.gateway.reload(parseConfigObject(input('')));
+    const off = await httpsRaw(gw.gateway.port, BAD_HEADER);
+    assertRefused(off, 400, 'bad_request', 'HSTS off');
+    assert.equal(off.headers['strict-transport-security'], undefined);
+  });
+
+  test('never over cleartext: neither the parser\'s answers on a cleartext listener nor plain HTTP on the TLS port', async () => {
+    const clear = await gateway({ timeouts: { header: '500ms' } });
+    for (const [what, request, status, code] of REFUSED) {
+      const res = await rawRequest(clear.gateway.port, request, 4_000);
+      assertRefused(res, status, code, what);
+      assert.equal(res.headers['strict-transport-security'], undefined, what);
+    }
+    const tls = await tlsGateway(false, '500ms');
+    const plain = await rawRequest(tls.gateway.port, BAD_HEADER, 3_000);
+    assertRefused(plain, 400, 'bad_request', 'plain HTTP on the TLS port');
+    assert.equal(plain.headers['strict-transport-security'], undefined);
+  });
+});
 
 describe('cleartext listener', () => {
   let gw: InProcessGateway;
