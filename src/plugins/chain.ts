@@ -4,6 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { TRACE } from '../observability/tracing/types.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { ContextSlot } from '../pipeline/slot.js';
 import type { Outcome, Phase, UpstreamHeaders } from '../pipeline/phase.js';
@@ -243,19 +244,20 @@ class PluginChain {
   }
 
   /**
-   * A hook's failure: the `Plugin Failed` line (plugin, hook, the thrown value's class; never its message or code),
+   * A hook's failure: the `Plugin Failed` line (plugin, hook, the thrown value's class; never its message or code;
+   * request_id, and trace_id while tracing is on, as every line of a request has: pino leaves out an undefined one),
    * and the GatewayError to answer with, whose cause is a PluginError holding only the same three facts (the access
    * log describes it as "PluginError <- <class>").
    */
   #failed(ctx: RequestContext, instance: PluginInstance, hook: HookName, err: unknown): GatewayError {
     const cause = new PluginError(instance.name, hook, err);
-    this.#logger.error({ request_id: ctx.id, plugin: instance.name, hook, error: cause.errorClass }, EVENTS.pluginFailed);
+    this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, plugin: instance.name, hook, error: cause.errorClass }, EVENTS.pluginFailed);
     return new GatewayError('PLUGIN_FAILED', { cause });
   }
 
   #timedOut(ctx: RequestContext, index: number, hook: HookName): GatewayError {
     const plugin = this.#instances[index]!.name;
-    this.#logger.error({ request_id: ctx.id, plugin, hook, timeout_ms: this.#timeoutMs }, EVENTS.pluginTimedOut);
+    this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, plugin, hook, timeout_ms: this.#timeoutMs }, EVENTS.pluginTimedOut);
     return new GatewayError('PLUGIN_TIMEOUT');
   }
 
