@@ -206,7 +206,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       return auth ? [authLimiter, auth.routes] : undefined;
     },
     // HSTS (tls/setup.ts) rides with the observers: a response filter every route gets.
-    observers: [...(tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase]), ...tlsPhases(initial)],
+    observers: [...(tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase]), ...tlsPhases(() => config)],
     kv,
     registry: metrics.registry,
     async startAdmin() {

@@ -26,17 +26,20 @@ export function hstsValue(server: Config['server']): string {
 
 /**
  * Response-filter phases for TLS: Strict-Transport-Security on every response to a TLS client, proxied or made by
- * the gateway, when `server.tls.hsts` is set. Empty when TLS is off or HSTS is not wanted. The answers node's parser
- * refused never reach a phase: the proxy listener adds the header to those itself (listeners/proxy-events.ts).
+ * the gateway, when `server.tls.hsts` is set. `current` is the config as the last reload left it: HSTS reloads
+ * (tlsFixedSettings), so the value is read per response, as the listener's raw answers read it. Empty when TLS is
+ * off, which a reload cannot change. The answers node's parser refused never reach a phase: the proxy listener adds
+ * the header to those itself (listeners/proxy-events.ts).
  */
-export function tlsPhases(config: Config): Phase[] {
-  const hsts = hstsValue(config.server);
-  if (hsts === '') return [];
+export function tlsPhases(current: () => Config): Phase[] {
+  if (!tlsEnabled(current().server.tls)) return [];
   return [
     {
       name: 'hsts',
       onResponse(ctx, headers) {
-        if (ctx.secure) headers['strict-transport-security'] = hsts;
+        if (!ctx.secure) return;
+        const hsts = hstsValue(current().server);
+        if (hsts !== '') headers['strict-transport-security'] = hsts;
       },
     },
   ];

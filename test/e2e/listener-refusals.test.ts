@@ -280,10 +280,18 @@ describe('HSTS on the parser\'s raw answers', () => {
     const reloaded = await httpsRaw(gw.gateway.port, BAD_HEADER);
     assertRefused(reloaded, 400, 'bad_request', 'after the reload');
     assert.equal(reloaded.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+    // The pipeline's own answers follow the same reload (the HSTS phase read the start-up value for good before).
+    const health = 'GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+    const served = await httpsRaw(gw.gateway.port, health);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
     await gw.gateway.reload(parseConfigObject(input('')));
     const off = await httpsRaw(gw.gateway.port, BAD_HEADER);
     assertRefused(off, 400, 'bad_request', 'HSTS off');
     assert.equal(off.headers['strict-transport-security'], undefined);
+    const servedOff = await httpsRaw(gw.gateway.port, health);
+    assert.equal(servedOff.status, 200);
+    assert.equal(servedOff.headers['strict-transport-security'], undefined);
   });
 
   test('never over cleartext: neither the parser\'s answers on a cleartext listener nor plain HTTP on the TLS port', async () => {
