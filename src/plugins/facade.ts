@@ -11,7 +11,7 @@ import type {
   PluginUser,
 } from './contract.js';
 import { checkHeaderValues, checkedHeaderName, GuardedHeaders } from './headers.js';
-import { isOwnedHeader } from './owned-headers.js';
+import { isOwnedHeader, type OwnedByConfig } from './owned-headers.js';
 
 /** What a plugin asked to answer with; sent by the chain once the hook returns. */
 export interface PendingResponse {
@@ -21,11 +21,11 @@ export interface PendingResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Facts of the chain every facade of it shares (the route's service, the identity header names). */
+/** Facts of the chain every facade of it shares (the route's service, the headers the config makes the gateway's). */
 export interface FacadeScope {
   /** The route's service when it has exactly one (no split). */
   readonly service: string | undefined;
-  readonly identityHeaders: ReadonlySet<string>;
+  readonly owned: OwnedByConfig;
 }
 
 /** Which hook is running: decides what respond() and the header views allow. */
@@ -136,11 +136,11 @@ export class PluginFacade implements PluginContext {
   }
 
   get upstreamHeaders(): PluginHeaders {
-    return (this.#upstreamHeaders ??= new GuardedHeaders('request', this.#scope.identityHeaders));
+    return (this.#upstreamHeaders ??= new GuardedHeaders('request', this.#scope.owned));
   }
 
   get responseHeaders(): PluginHeaders {
-    return (this.#responseHeaders ??= new GuardedHeaders('response', this.#scope.identityHeaders));
+    return (this.#responseHeaders ??= new GuardedHeaders('response', this.#scope.owned));
   }
 
   /** Points the header views at this hook's record (undefined: none, so calls throw). */
@@ -160,7 +160,7 @@ export class PluginFacade implements PluginContext {
       // reply is written, outside the hook, and surface as an internal error rather than this plugin's.
       for (const [name, value] of Object.entries(headers)) {
         const key = checkedHeaderName(name);
-        if (isOwnedHeader(key, 'response', this.#scope.identityHeaders)) throw new TypeError(`header ${key} is owned by the gateway`);
+        if (isOwnedHeader(key, 'response', this.#scope.owned)) throw new TypeError(`header ${key} is owned by the gateway`);
         checkHeaderValues(key, [value]);
         extra[key] = value;
       }

@@ -1,7 +1,7 @@
 // ctx.upstreamHeaders / ctx.responseHeaders: get/set/delete over the gateway's header record, refusing owned headers.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { PluginHeaders } from './contract.js';
-import { isOwnedHeader, type HeaderDirection } from './owned-headers.js';
+import { isOwnedHeader, type HeaderDirection, type OwnedByConfig } from './owned-headers.js';
 
 /** A header record as node and undici take it (lower-case names). */
 type HeaderRecord = Record<string, string | string[] | number | undefined>;
@@ -59,11 +59,11 @@ export function checkHeaderValues(key: string, values: readonly unknown[], direc
 export class GuardedHeaders implements PluginHeaders {
   target: HeaderRecord | undefined = undefined;
   readonly #direction: HeaderDirection;
-  readonly #identity: ReadonlySet<string>;
+  readonly #owned: OwnedByConfig;
 
-  constructor(direction: HeaderDirection, identity: ReadonlySet<string>) {
+  constructor(direction: HeaderDirection, owned: OwnedByConfig) {
     this.#direction = direction;
-    this.#identity = identity;
+    this.#owned = owned;
   }
 
   get(name: string): string | undefined {
@@ -86,7 +86,7 @@ export class GuardedHeaders implements PluginHeaders {
 
   #writable(name: string): string {
     const key = checkedHeaderName(name);
-    if (isOwnedHeader(key, this.#direction, this.#identity)) throw new TypeError(`header ${key} is owned by the gateway`);
+    if (isOwnedHeader(key, this.#direction, this.#owned)) throw new TypeError(`header ${key} is owned by the gateway`);
     return key;
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
+import { DEFAULT_OWNED_HEADERS } from '../proxy/owned-headers.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { EVENTS } from '../observability/events.js';
 import type { Phase } from '../pipeline/phase.js';
@@ -18,6 +19,7 @@ import { errorClassOf } from './plugin-error.js';
 import { PluginMetricCache } from './metrics.js';
 import { createPluginStore } from './store.js';
 import { pluginLogger } from './logger.js';
+import { ownedByConfig, type OwnedByConfig } from './owned-headers.js';
 
 export interface PluginHostDeps {
   readonly logger: Logger;
@@ -48,6 +50,7 @@ interface Limits {
 }
 
 const DEFAULT_LIMITS: Limits = { hookMs: 5_000, lifecycleMs: 30_000, drainMs: 10_000 };
+const DEFAULT_OWNED: OwnedByConfig = { request: DEFAULT_OWNED_HEADERS, traceHeader: '' };
 
 function limitsOf(config: Config): Limits {
   const { plugin_timeout: hookMs, plugin_load_timeout: lifecycleMs } = config.middleware;
@@ -68,7 +71,8 @@ export class PluginGeneration {
     /** The running generation's instances this one does not keep. */
     readonly retired: readonly LiveInstance[],
     readonly limits: Limits,
-    readonly identityHeaders: ReadonlySet<string>,
+    /** The headers its config makes the gateway's (identity, consumer, and the trace headers while tracing is on). */
+    readonly owned: OwnedByConfig,
   ) {}
 }
 
@@ -90,7 +94,8 @@ export interface ChainPlacement {
 export class PluginHost {
   readonly #deps: PluginHostDeps;
   readonly #metrics: PluginMetricCache;
-  #current = new PluginGeneration(new Map(), [], [], DEFAULT_LIMITS, new Set());
+  /** Until the first commit: none of its instances, nor its chains, ever run a request. */
+  #current = new PluginGeneration(new Map(), [], [], DEFAULT_LIMITS, DEFAULT_OWNED);
   /** Older generations with requests still running (each with its bound's timer). */
   readonly #draining = new Map<PluginGeneration, NodeJS.Timeout>();
   /** Retired instances not closed yet: some generation in #draining still has them. */
@@ -151,9 +156,7 @@ export class PluginHost {
     }
     const kept = new Set(instances.values());
     const retired = [...this.#current.instances.values()].filter((instance) => !kept.has(instance));
-    const auth = config.middleware.auth;
-    const identityHeaders = new Set([auth.user_id_header.toLowerCase(), auth.user_email_header.toLowerCase()]);
-    return new PluginGeneration(instances, created, retired, limits, identityHeaders);
+    return new PluginGeneration(instances, created, retired, limits, ownedByConfig(config));
   }
 
   /**
@@ -195,7 +198,7 @@ export class PluginHost {
     const options = {
       timeoutMs: generation.limits.hookMs,
       logger: this.#deps.logger,
-      scope: { service: placement.service, identityHeaders: generation.identityHeaders },
+      scope: { service: placement.service, owned: generation.owned },
     };
     if (names.length === 0) return createPluginChain({ ...options, instances }); // first-party only: nothing to close
     // The request is done with the instances once its onLog hooks have run (or been abandoned at plugin_timeout).

@@ -1,6 +1,8 @@
 // Which headers a plugin may not set or delete: the gateway's one list (proxy/owned-headers.ts), plus the headers
 // that frame the message or carry the gateway's own decisions, which a plugin must not rewrite either.
-import { isOwnedHeader as isGatewayRequestHeader, isOwnedResponseHeader as isGatewayResponseHeader } from '../proxy/owned-headers.js';
+import type { Config } from '../config/schema.js';
+import { ownedHeadersOf } from '../config/route-checks.js';
+import { isOwnedResponseHeader as isGatewayResponseHeader, type OwnedHeaders } from '../proxy/owned-headers.js';
 
 /**
  * Connection-level and framing headers: node and undici write these, an edit would corrupt the message. Node's
@@ -17,12 +19,25 @@ const RESPONSE_EXTRA: ReadonlySet<string> = new Set([...FRAMING, 'ratelimit-limi
 /** Which way a header travels. */
 export type HeaderDirection = 'request' | 'response';
 
-/**
- * True when the gateway owns header `name` (lower-case) in that direction. `identity` holds the configured
- * identity header names (middleware.auth.user_id_header / user_email_header, lower-cased): only the gateway may
- * say who the caller is.
- */
-export function isOwnedHeader(name: string, direction: HeaderDirection, identity: ReadonlySet<string>): boolean {
-  if (direction === 'request') return isGatewayRequestHeader(name) || REQUEST_EXTRA.has(name) || identity.has(name);
-  return isGatewayResponseHeader(name) || RESPONSE_EXTRA.has(name) || name.startsWith('access-control-');
+/** What one config makes the gateway's: the plugin guards of a generation share it. */
+export interface OwnedByConfig {
+  /**
+   * The config's owned request headers, the list the gateway drops from clients by (server.ts): the identity and
+   * consumer header names as configured (middleware.auth.*_header), and traceparent/tracestate while tracing is on,
+   * since the tracing phase writes them after the plugins and would silently replace a plugin's value.
+   */
+  readonly request: OwnedHeaders;
+  /** `tracing.response_header` while tracing is on (the tracing phase writes it after onResponse), else ''. */
+  readonly traceHeader: string;
+}
+
+/** The owned headers of `config`, as the gateway itself treats them. */
+export function ownedByConfig(config: Config): OwnedByConfig {
+  return { request: ownedHeadersOf(config), traceHeader: config.tracing.otlp_endpoint === '' ? '' : config.tracing.response_header };
+}
+
+/** True when the gateway owns header `name` (lower-case) in that direction under `owned`. */
+export function isOwnedHeader(name: string, direction: HeaderDirection, owned: OwnedByConfig): boolean {
+  if (direction === 'request') return owned.request.isOwned(name) || REQUEST_EXTRA.has(name);
+  return isGatewayResponseHeader(name, owned.traceHeader) || RESPONSE_EXTRA.has(name) || name.startsWith('access-control-');
 }

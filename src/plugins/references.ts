@@ -1,6 +1,6 @@
 // Config rules across keys for plugins, checked with the schema (no module loading): names unique, lists resolvable.
 import type { Config } from '../config/schema.js';
-import { isOwnedHeader } from './owned-headers.js';
+import { isOwnedHeader, ownedByConfig } from './owned-headers.js';
 import { checkHeaderValues } from './headers.js';
 
 /**
@@ -16,8 +16,7 @@ export function pluginReferenceProblem(config: Config): string | undefined {
   }
   const global = listProblem(config.middleware.plugins, 'middleware.plugins', names);
   if (global !== undefined) return global;
-  const auth = config.middleware.auth;
-  const identity = new Set([auth.user_id_header.toLowerCase(), auth.user_email_header.toLowerCase()]);
+  const owned = ownedByConfig(config);
   for (let i = 0; i < config.routes.length; i++) {
     const route = config.routes[i]!;
     const problem = route.plugins === undefined ? undefined : listProblem(route.plugins, `routes[${i}].plugins`, names);
@@ -28,8 +27,8 @@ export function pluginReferenceProblem(config: Config): string | undefined {
       ['response_headers', route.response_headers, 'response'],
     ] as const) {
       if (rewrite === undefined) continue;
-      const owned = [...Object.keys(rewrite.set), ...rewrite.remove].find((name) => isOwnedHeader(name, direction, identity));
-      if (owned !== undefined) return `routes[${i}].${key}: "${owned}" is set by the gateway and cannot be rewritten`;
+      const taken = [...Object.keys(rewrite.set), ...rewrite.remove].find((name) => isOwnedHeader(name, direction, owned));
+      if (taken !== undefined) return `routes[${i}].${key}: "${taken}" is set by the gateway and cannot be rewritten`;
       // And a value node cannot send (a control character, one beyond Latin-1) would fail every request it meets.
       const value = valueProblem(rewrite.set);
       if (value !== undefined) return `routes[${i}].${key}.set.${value}`;
