@@ -174,6 +174,20 @@ const serverTls = z
 const httpRedirect = z.object({ listen_port: listenPort.optional() }).strict();
 
 /**
+ * The redirect listener sends every client to https on server.listen_port: with TLS off that port speaks plain HTTP
+ * and each redirected client would fail its handshake. A reload is read by the same schema, so it is refused too.
+ */
+function checkRedirectHasTls(
+  server: { tls: { cert_file: string }; http_redirect: { listen_port?: number | undefined } },
+  ctx: z.RefinementCtx,
+): void {
+  // cert_file alone is enough: serverTls already refuses a cert_file without its key_file (and the reverse).
+  if (server.http_redirect.listen_port !== undefined && server.tls.cert_file === '') {
+    ctx.addIssue({ code: 'custom', path: ['http_redirect'], message: 'needs server.tls.cert_file and key_file (it redirects to https on server.listen_port)' });
+  }
+}
+
+/**
  * TLS to an upstream group (load_balancing, and each service). Reused by the services schema, so both stay one
  * definition. Verification is on by default; `verify: false` is allowed but logged loudly at start-up.
  */
@@ -427,6 +441,7 @@ export const configSchema = z
         http2_max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
       })
       .strict()
+      .superRefine(checkRedirectHasTls)
       .prefault({}),
     database: z
       .object({
