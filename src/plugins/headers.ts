@@ -22,8 +22,8 @@ export function checkedHeaderName(name: unknown): string {
 }
 
 /**
- * Headers node's HTTP/2 layer sends with one value only (its kSingleValueHeaders, pseudo-headers and owned ones
- * left out): given several, it throws when the head is written.
+ * Response headers that take one value: those node's HTTP/2 layer sends once (its kSingleValueHeaders, pseudo-headers
+ * and owned ones left out). Given several, it throws when the head is written, after the hook has returned.
  */
 const SINGLE_VALUE: ReadonlySet<string> = new Set([
   'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
@@ -34,14 +34,32 @@ const SINGLE_VALUE: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Of those, the ones RFC 9110 defines as a list (`#` rule): Content-Encoding, Content-Language, If-Match and
+ * If-None-Match. A request may carry them several times: a recipient may join the lines with ", " (§5.3).
+ */
+const LIST_VALUED: ReadonlySet<string> = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match']);
+
+/**
+ * Request headers that take one value: those whose syntax is a single value, not a list. undici sends an array as
+ * one line per value, which RFC 9110 §5.3 forbids for such a header (a sender MUST NOT repeat a field that is not a
+ * list), and each backend resolves it its own way: node keeps the first ETag, Authorization, Content-Type, User-Agent,
+ * Referer, If-Modified-Since... and drops the rest; others keep the last, join them into a value that no longer
+ * parses, or answer 400. A plugin would never learn which of its values the backend saw, so the second value is
+ * refused when set rather than lost on the way. The response list without its list-valued headers, plus Origin
+ * (RFC 6454 §7.3: one per request). Host and Content-Length, the other singletons of a request, are owned.
+ */
+const REQUEST_SINGLE_VALUE: ReadonlySet<string> = new Set([...[...SINGLE_VALUE].filter((name) => !LIST_VALUED.has(name)), 'origin']);
+
+/**
  * Throws a TypeError naming header `key` unless every value is a string node accepts in a header: no control
  * character but tab (CR, LF and NUL would split the message), nothing beyond Latin-1 (node throws for it over
- * HTTP/1.1, and its HTTP/2 layer would cut it to one byte), and one value for a single-value header. Checked at set
- * time, as names are. The message never quotes the value, which may hold a secret.
+ * HTTP/1.1, and its HTTP/2 layer would cut it to one byte), and one value for a single-value header of that direction.
+ * Checked at set time, as names are. The message never quotes the value, which may hold a secret.
  */
 export function checkHeaderValues(key: string, values: readonly unknown[], direction: HeaderDirection = 'response'): void {
-  // Only a response goes out through node's HTTP/2 layer; undici sends a request's repeated values as it is given them.
-  if (direction === 'response' && values.length > 1 && SINGLE_VALUE.has(key)) throw new TypeError(`header ${key} takes a single value`);
+  if (values.length > 1 && (direction === 'response' ? SINGLE_VALUE : REQUEST_SINGLE_VALUE).has(key)) {
+    throw new TypeError(`header ${key} takes a single value`);
+  }
   for (const value of values) {
     if (typeof value !== 'string') throw new TypeError(`header ${key}: values must be strings`);
     try {
