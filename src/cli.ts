@@ -85,6 +85,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         const config = loadConfigFile(configPath);
         checkTlsFiles(config);
         await checkSigningKeyFiles(config);
+        // The files and directories start-up writes (access log, data dir), asked about without creating anything.
+        await (await import('./commands/check-writable.js')).checkWritablePaths(config, resolveDataDir());
         // Plugins too: each module imported, validated and created, then closed again, as start-up would.
         await checkPlugins(config, dirname(configPath));
         process.stdout.write(`config ok: ${configPath}\n`);

@@ -54,6 +54,55 @@ describe('check-config refuses what start-up refuses, with the same "key.path: r
     assert.equal(redis.code, 1, redis.stdout);
     assert.equal(redis.stderr, 'portcullis: config error: redis.url: must be a redis:// or rediss:// URL\n');
   });
+
+  test('an access_log_file in a directory that does not exist, as start-up says it; nothing is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-log-'));
+    dirs.push(dir);
+    const missing = join(dir, 'nodir', 'access.log');
+    const configFile = writeConfig({ load_balancing: UPSTREAMS, logging: { access_log_file: missing } });
+    const expected = `portcullis: config error: logging.access_log_file: cannot open ${missing} (ENOENT)\n`;
+    const checked = await runCli(['check-config', '--config', configFile]);
+    assert.equal(checked.code, 1, checked.stdout);
+    assert.equal(checked.stderr, expected);
+    const started = await runCli(['start', '--config', configFile]);
+    assert.equal(started.code, 1, started.stdout);
+    assert.ok(started.stderr.endsWith(expected), started.stderr);
+    // A directory in its place, or a parent that is a file: what open(2) says.
+    assert.match((await check({ logging: { access_log_file: dir } })).stderr, /cannot open .* \(EISDIR\)\n$/);
+    writeFileSync(join(dir, 'file'), '');
+    assert.match((await check({ logging: { access_log_file: join(dir, 'file', 'access.log') } })).stderr, /cannot open .* \(ENOTDIR\)\n$/);
+    // A file that can be created passes, and is not created by the check.
+    const fine = join(dir, 'access.log');
+    const ok = await check({ logging: { access_log_file: fine } });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(existsSync(fine), false);
+  });
+
+  test('with auth on, a data dir start-up cannot create (the SQLite store, the generated jwt secret); nothing is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-data-dir-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'file'), '');
+    const blocked = join(dir, 'file', 'data');
+    const auth = { middleware: { auth: { enabled: true } } };
+    const sqlite = writeConfig({ load_balancing: UPSTREAMS, jwt: { secret: TEST_SECRET }, ...auth });
+    const onSqlite = await runCli(['check-config', '--config', sqlite], { PORTCULLIS_DATA_DIR: blocked });
+    assert.equal(onSqlite.code, 1, onSqlite.stdout);
+    assert.equal(onSqlite.stderr, `portcullis: config error: PORTCULLIS_DATA_DIR: cannot write the user store in ${blocked} (ENOTDIR)\n`);
+    assert.equal((await runCli(['start', '--config', sqlite], { PORTCULLIS_DATA_DIR: blocked })).code, 1, 'start-up refuses it too');
+    // On PostgreSQL the data dir holds only the generated secret: start-up's own message (auth/keys.ts reads the
+    // file first, and reading below a file is ENOTDIR, not ENOENT).
+    const postgres = writeConfig({ load_balancing: UPSTREAMS, database: { url: 'postgres://app@127.0.0.1:1/portcullis' }, jwt: { secret: '' }, ...auth });
+    const onPostgres = await runCli(['check-config', '--config', postgres], { PORTCULLIS_DATA_DIR: blocked });
+    assert.equal(onPostgres.code, 1, onPostgres.stdout);
+    assert.equal(onPostgres.stderr, `portcullis: config error: jwt.secret: empty, and ${join(blocked, 'jwt-secret')} cannot be read (ENOTDIR)\n`);
+    // A data dir that can be created passes and is not created; auth off never looks at it.
+    const fresh = join(dir, 'new', 'data');
+    const ok = await runCli(['check-config', '--config', sqlite], { PORTCULLIS_DATA_DIR: fresh });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(existsSync(join(dir, 'new')), false);
+    const off = await runCli(['check-config', '--config', writeConfig({ load_balancing: UPSTREAMS })], { PORTCULLIS_DATA_DIR: blocked });
+    assert.equal(off.code, 0, off.stderr);
+  });
 });
 
 describe('identity commands never create the store, and name the cause of a store failure', () => {
