@@ -36,7 +36,8 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
   if (verb !== 'list' && arg === undefined) throw new CommandUsageError(`api-keys ${verb} takes one argument`);
   // Validated before anything is opened: the same rules as POST /admin/api-keys.
   const body = verb === 'create' ? parseCreate(arg!, options.expiresIn) : undefined;
-  const ctx = await openCommandContext(config, dataDir);
+  // Only a revocation writes to Redis: list and create never connect to it.
+  const ctx = await openCommandContext(config, dataDir, { revokes: verb === 'revoke' });
   try {
     if (body !== undefined) {
       const created = await ctx.admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });

@@ -17,29 +17,48 @@ export interface CommandContext {
   close(): Promise<void>;
 }
 
-/** How long the CLI waits for Redis to answer before refusing to act (a revocation must not be half done). */
+/** Which stores a command needs beyond the user store. */
+export interface CommandNeeds {
+  /**
+   * The command revokes credentials (disable, logout, set-password, delete, api-keys revoke): Redis, when
+   * configured, is connected to write the revocation. Every other command (list, show, create, enable, api-keys
+   * create) only reads or adds to the user store and never connects to Redis, so a Redis outage cannot stop it.
+   */
+  readonly revokes: boolean;
+}
+
+/**
+ * How long after opening the CLI waits for Redis to answer before it writes a revocation. Past it the revocation is
+ * reported pending (exit 3), as the admin API answers 202: the store change is already committed by then.
+ */
 const REDIS_READY_TIMEOUT_MS = 3_000;
 
 /**
- * Opens the store (which must exist and be migrated: StoreNotReadyError otherwise) and, when `redis.url` is set, Redis: an action then reaches gateways on Redis at once.
- * With the memory store, gateways learn of it from the change log within a second. Audit lines go to stderr as
- * JSON, so stdout holds only the command's output.
+ * Opens the store (which must exist and be migrated: StoreNotReadyError otherwise) and, for a revoking command when
+ * `redis.url` is set, Redis: an action then reaches gateways on Redis at once. With the memory store, gateways learn
+ * of it from the change log within a second. Audit lines go to stderr as JSON, so stdout holds only the command's
+ * output.
+ *
+ * A Redis that does not answer never stops a command. A revoking action is committed to the user store (with its
+ * change-log row) first either way; only its Redis write waits for the connection, and on giving up it is reported
+ * pending. That is as safe as refusing and safer than it: the store change is what every gateway's change poller
+ * turns into the revocation once Redis answers again (and what refuses logins and refreshes at once), and a refused
+ * disable would leave the credentials working until Redis is back and someone repeats it.
  */
-export async function openCommandContext(config: Config, dataDir: string): Promise<CommandContext> {
+export async function openCommandContext(config: Config, dataDir: string, needs: CommandNeeds): Promise<CommandContext> {
   const logger = pino({ level: 'info', base: { service: 'portcullis', component: 'cli' } }, pino.destination({ fd: 2, sync: true }));
   // Never created or migrated here: only start and migrate may (a mistyped data dir would get a new, empty store).
   const store: UserStore = await openUserStore(config.database, dataDir, logger, { create: false });
-  let kv: KvStore | undefined;
+  let redis: RedisKvStore | undefined;
   try {
-    if (config.redis.url !== '') {
-      const redis = createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
-      kv = redis;
-      await waitForRedis(redis);
+    // Connecting starts now, in the background, so it overlaps the store work (and argon2) before the first write.
+    if (needs.revokes && config.redis.url !== '') {
+      redis = createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
     }
     const auth = config.middleware.auth;
     const admin = new IdentityAdmin({
       store,
-      ...(kv ? { kv } : {}),
+      ...(redis ? { kv: whenAnswering(redis, Date.now() + REDIS_READY_TIMEOUT_MS) } : {}),
       passwords: await createPasswordHasher(auth.argon2),
       schemas: createAuthSchemas(auth),
       revocationTtlMs: acceptWindowMs(config.jwt.access_token_expiration),
@@ -49,22 +68,40 @@ export async function openCommandContext(config: Config, dataDir: string): Promi
     return {
       admin,
       async close() {
-        await Promise.allSettled([store.close(), kv?.close()]);
+        await Promise.allSettled([store.close(), redis?.close()]);
       },
     };
   } catch (err) {
-    await Promise.allSettled([store.close(), kv?.close()]);
+    await Promise.allSettled([store.close(), redis?.close()]);
     throw err;
   }
 }
 
 /**
- * Redis connects in the background; commands fail fast until it does. Waits (bounded) for a PING to answer. On
- * giving up, the failure carries the connection's own error code (ECONNREFUSED, ENOTFOUND…) when there was one:
- * the last PING only says it timed out or found the client closed.
+ * The revocation writes, each after Redis first answers a PING (bounded by `deadline`): Redis connects in the
+ * background and fails commands fast until it has, so a write sent at once would fail against a healthy server. A
+ * Redis that has not answered by then fails the write with KvUnavailableError, which IdentityAdmin reports as pending.
  */
-async function waitForRedis(kv: RedisKvStore): Promise<void> {
-  const deadline = Date.now() + REDIS_READY_TIMEOUT_MS;
+function whenAnswering(redis: RedisKvStore, deadline: number): Pick<KvStore, 'revokeSubject' | 'revoke'> {
+  let ready: Promise<void> | undefined;
+  const answering = (): Promise<void> => (ready ??= waitForRedis(redis, deadline));
+  return {
+    async revokeSubject(subject, revokedAtMs, ttlMs) {
+      await answering();
+      await redis.revokeSubject(subject, revokedAtMs, ttlMs);
+    },
+    async revoke(tokenId, expiresAtMs) {
+      await answering();
+      await redis.revoke(tokenId, expiresAtMs);
+    },
+  };
+}
+
+/**
+ * Waits for a PING to answer, until `deadline`. On giving up, the failure carries the connection's own error code
+ * (ECONNREFUSED, ENOTFOUND…) when there was one: the last PING only says it timed out or found the client closed.
+ */
+async function waitForRedis(kv: RedisKvStore, deadline: number): Promise<void> {
   for (;;) {
     try {
       await kv.ping();

@@ -19,6 +19,8 @@ export interface UsersOptions {
 }
 
 const SINGLE = new Set(['show', 'disable', 'enable', 'logout', 'delete', 'set-password', 'create']);
+/** The verbs that revoke credentials, so write to Redis; the others never connect to it. */
+const REVOKING = new Set(['disable', 'logout', 'delete', 'set-password']);
 
 /** Runs one users command; resolves to the exit code. Throws CommandUsageError for bad arguments. */
 export async function runUsers(args: readonly string[], options: UsersOptions, config: Config, dataDir: string): Promise<number> {
@@ -32,7 +34,7 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   }
   // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
   const password = verb === 'set-password' || verb === 'create' ? await readSecret('New password: ') : undefined;
-  const ctx = await openCommandContext(config, dataDir);
+  const ctx = await openCommandContext(config, dataDir, { revokes: REVOKING.has(verb) });
   try {
     const admin = ctx.admin;
     switch (verb) {

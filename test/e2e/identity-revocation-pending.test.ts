@@ -191,8 +191,8 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
         stdin: 'Brand-new-password-7\n',
         env: { PORTCULLIS_DATA_DIR: dataDir },
       });
-      // The CLI checks Redis before it acts; Redis is paused while the new password hashes, so the store change
-      // commits and only the revocation after it meets the outage.
+      // The CLI connects to Redis as it opens and waits for it only at the revocation's write; Redis is paused while
+      // the new password hashes, so the store change commits and only the revocation after it meets the outage.
       const hasher = await cliHashChild();
       process.kill(hasher, 'SIGSTOP');
       redis.signal('SIGSTOP');
