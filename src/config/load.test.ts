@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile, parseConfigText, resolveConfigPath } from './load.js';
+import { configErrorOf as errorOf } from '../../test/helpers/config-error.js';
 import { loadDotEnv } from './env.js';
 
 /** The "Configuration" sample of the seed README, verbatim (trailing spaces included). */
@@ -36,17 +37,6 @@ const MINIMAL = (extra = '') => `load_balancing:
     - { name: a, address: 127.0.0.1, port: 3000 }
 ${extra}`;
 
-/** The ConfigError message a text produces (fails the test when it loads). */
-function errorOf(text: string, env: NodeJS.ProcessEnv = {}): string {
-  try {
-    parseConfigText(text, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    assert.ok(!err.message.includes('\n'), 'one line');
-    return err.message;
-  }
-  assert.fail('config unexpectedly loaded');
-}
 
 describe('parseConfigText', () => {
   test('the seed sample loads as written, defaults filled in', () => {

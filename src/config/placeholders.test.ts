@@ -2,20 +2,10 @@
 // same errors), and a variable's value is only ever one scalar, never YAML of its own.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfigText } from './load.js';
+import { parseConfigText } from './load.js';
+import { configErrorOf as errorOf } from '../../test/helpers/config-error.js';
 import type { Config } from './schema.js';
 
-/** The ConfigError message a text produces (fails the test when it loads). */
-function errorOf(text: string, env: NodeJS.ProcessEnv = {}): string {
-  try {
-    parseConfigText(text, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    assert.ok(!err.message.includes('\n'), 'one line');
-    return err.message;
-  }
-  assert.fail('config unexpectedly loaded');
-}
 
 const upstreamOf = (config: Config) => config.load_balancing!.upstreams[0]!;
 
