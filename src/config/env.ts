@@ -51,8 +51,12 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
 /** Config text with its placeholders swapped for tokens YAML cannot misread, and the way back for a scalar's value. */
 export interface HiddenPlaceholders {
   readonly text: string;
-  /** The value with each token put back as the placeholder it stood for (unchanged when it holds none). */
-  restore(value: string): string;
+  /**
+   * The value with each token put back as the placeholder it stood for (unchanged when it holds none). `source` is
+   * the scalar as written in the tokenized text: a token is put back only as often as it stands there literally, so
+   * an escape in a double-quoted value (`"\x70cvar0x0x"`) that spells a token never becomes a placeholder.
+   */
+  restore(value: string, source: string): string;
 }
 
 /**
@@ -79,7 +83,16 @@ export function hidePlaceholders(text: string): HiddenPlaceholders {
   const token = new RegExp(`${stem}(\\d+)x`, 'g');
   return {
     text: tokenized,
-    restore: (value) => (hidden.length === 0 ? value : value.replace(token, (whole, index: string) => hidden[Number(index)] ?? whole)),
+    restore: (value, source) => {
+      if (hidden.length === 0) return value;
+      const left = new Map<string, number>();
+      return value.replace(token, (whole: string, index: string) => {
+        const allowed = left.get(whole) ?? source.split(whole).length - 1;
+        if (allowed === 0) return whole;
+        left.set(whole, allowed - 1);
+        return hidden[Number(index)] ?? whole;
+      });
+    },
   };
 }
 

@@ -58,7 +58,8 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     visit(doc, {
       Scalar(_key, node) {
         if (typeof node.value !== 'string') return;
-        const value = placeholders.restore(node.value);
+        const source = node.range === undefined || node.range === null ? '' : placeholders.text.slice(node.range[0], node.range[1]);
+        const value = placeholders.restore(node.value, source);
         if (!value.includes('${')) return;
         const expanded = expandVariables(value, env);
         node.value = node.type === 'PLAIN' && expanded !== '' ? plainScalarValue(expanded, doc.schema) : expanded;
@@ -73,18 +74,19 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
 
 /**
  * What an unquoted scalar written as `text` would be: a number, true/false or null when the schema's tags say so,
- * else the string as it is. Never the text parsed as YAML: a variable's value cannot bring a mapping, a list, a
- * comment, an anchor or a tag into the config (`a: b` stays that string). Surrounding blanks are not part of a
- * plain scalar, so they do not stop ` 8080` being a number.
+ * else the string without surrounding blanks. Never the text parsed as YAML: a variable's value cannot bring a
+ * mapping, a list, a comment, an anchor or a tag into the config (`a: b` stays that string). Surrounding blanks are
+ * not part of a plain scalar: ` 8080` is a number, and a secret read from a file with its final newline
+ * (`jwt.secret: ${JWT_SECRET}`) is the secret without it, as before placeholders were hidden from the parser.
  */
 function plainScalarValue(text: string, schema: Schema): unknown {
   const trimmed = text.trim();
   // The first default tag whose pattern matches, as the parser picks one; none (or a failed resolve): a string.
   const tag = schema.tags.find((t): t is ScalarTag => t.collection === undefined && t.default === true && t.test?.test(trimmed) === true);
-  if (tag === undefined) return text;
+  if (tag === undefined) return trimmed;
   let failed = false;
   const value = tag.resolve(trimmed, () => (failed = true), {});
-  if (failed) return text;
+  if (failed) return trimmed;
   return isScalar(value) ? value.value : value;
 }
 

@@ -110,6 +110,31 @@ routes: [{name: r, match: {path_prefix: /x, headers: {\${HEADER:-x-tenant}: \${T
   });
 });
 
+describe('a token spelled by escapes is text, not a placeholder', () => {
+  test('an escape in a double-quoted value that spells the stand-in of a placeholder never expands to its variable', () => {
+    for (const spelled of ['"pcvar0\\x780x"', '"\\u0070cvar0x0x"', '"pcvar\\\n    0x0x"']) {
+      const text = `${bothStyles('3000').block}server:\n  proxy_by: \${NAME}\ntracing:\n  response_header: ${spelled}\n`;
+      const config = parseConfigText(text, { NAME: 'edge', SECRET: 'hunter2' });
+      assert.equal(config.server.proxy_by, 'edge');
+      assert.equal(config.tracing.response_header, 'pcvar0x0x', spelled);
+    }
+  });
+  test('a placeholder written twice in one value expands twice; an escaped copy beside it does not', () => {
+    const text = `${bothStyles('3000').block}server:\n  proxy_by: "\${NAME}-\${NAME}-\\x70cvar0x0x"\n`;
+    assert.equal(parseConfigText(text, { NAME: 'a' }).server.proxy_by, 'a-a-pcvar0x0x');
+  });
+});
+
+describe('an unquoted value loses its surrounding blanks, as any plain scalar does', () => {
+  test('a secret read from a file with its final newline is the secret without it', () => {
+    const secret = 'x'.repeat(40);
+    const text = `${bothStyles('3000').block}jwt:\n  secret: \${JWT_SECRET}\n`;
+    assert.equal(parseConfigText(text, { JWT_SECRET: `${secret}\n` }).jwt.secret, secret);
+    const quoted = `${bothStyles('3000').block}jwt:\n  secret: "\${JWT_SECRET}"\n`;
+    assert.equal(parseConfigText(quoted, { JWT_SECRET: ` ${secret} ` }).jwt.secret, ` ${secret} `, 'a quoted value is kept as set');
+  });
+});
+
 describe("a variable's value is one scalar, never YAML of its own", () => {
   const hostile = ['}, admin: {token: x}, y: {', 'first\nsecond', 'a: b', '[1, 2]', '- item', 'x # not a comment', '*alias', '&anchor x', '!!int 5', '"quoted"', ' padded '];
 
@@ -121,7 +146,8 @@ describe("a variable's value is one scalar, never YAML of its own", () => {
         `${bothStyles('3000').flow}server: {proxy_by: pre-\${NAME}}\n`,
       ]) {
         const config = parseConfigText(text, { NAME: value });
-        const expected = text.includes('pre-') ? `pre-${value}` : value;
+        // Unquoted, so without surrounding blanks, as YAML reads any plain scalar.
+        const expected = (text.includes('pre-') ? `pre-${value}` : value).trim();
         assert.equal(config.server.proxy_by, expected, JSON.stringify(value));
         assert.equal(config.admin.token, '', 'no key comes from the value');
       }
