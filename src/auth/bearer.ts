@@ -10,25 +10,18 @@ export type BearerCredential =
 /** RFC 6750 b64token: the characters a bearer token may contain. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-/** RFC 9110 tchar: a character that may continue a scheme name ("Bearerish" is another scheme, not Bearer). */
-function isTokenChar(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
-}
-
 /**
  * Parses `Authorization`. The scheme is case-insensitive; another scheme (Basic…) counts as no bearer credential,
- * so the challenge then carries no error code. `Bearer` followed by anything but a space (a tab, a no-break space,
- * a colon) is a malformed bearer credential, not another scheme: RFC 9110 puts spaces after the scheme, and backends
- * that split on any whitespace would read the token in it, so it must never pass as something we do not check.
+ * so the challenge then carries no error code. A value that starts with `Bearer` but not `Bearer ` (a tab, a
+ * no-break space, a colon, a dot or an underscore after it) is a malformed bearer credential, not another scheme: a
+ * backend that splits on any whitespace, or takes what follows the first seven characters, would read the token in
+ * it, so it must never pass as something we do not check. No scheme in use starts with "bearer" otherwise.
  */
 export function parseBearer(header: string | undefined): BearerCredential {
   if (header === undefined) return { kind: 'none' };
   const value = header.trim();
   if (value.length < 6 || value.slice(0, 6).toLowerCase() !== 'bearer') return { kind: 'none' };
-  if (value.length > 6) {
-    const next = value.charCodeAt(6);
-    if (next !== 0x20) return isTokenChar(next) ? { kind: 'none' } : { kind: 'malformed' };
-  }
+  if (value.length > 6 && value.charCodeAt(6) !== 0x20) return { kind: 'malformed' };
   const token = value.slice(6).trim();
   if (token === '' || !B64TOKEN.test(token)) return { kind: 'malformed' };
   return { kind: 'token', token };

@@ -34,11 +34,10 @@ test('a bearer JWT beside X-API-Key is a second credential to check; a second ke
   assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Basic dTpw' }, both), { kind: 'api_key', key: KEY });
 });
 
-test('Bearer followed by anything but a space is malformed, not another scheme; a longer scheme name is another scheme', () => {
-  for (const value of ['Bearer\ta.b.c', 'Bearer\u00a0a.b.c', 'Bearer:a.b.c', 'bearer\t', 'Bearer']) {
+test('Bearer followed by anything but a space is malformed, not another scheme', () => {
+  for (const value of ['Bearer\ta.b.c', 'Bearer\u00a0a.b.c', 'Bearer:a.b.c', 'Bearer.a.b.c', 'Bearer_a.b.c', 'Bearer+a.b.c', 'Bearerish a.b.c', 'bearer\t', 'Bearer']) {
     assert.deepEqual(parseBearer(value), { kind: 'malformed' }, JSON.stringify(value));
   }
-  assert.deepEqual(parseBearer('Bearerish a.b.c'), { kind: 'none' });
   assert.deepEqual(parseBearer('Basic dTpw'), { kind: 'none' });
   assert.deepEqual(parseBearer('bEaReR   a.b.c '), { kind: 'token', token: 'a.b.c' });
   assert.deepEqual(readCredential({ 'x-api-key': KEY, authorization: 'Bearer\ta.b.c' }, both), { kind: 'malformed' });

@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
 import { parseBearer } from './bearer.js';
-import { looksLikeApiKey } from '../identity/api-key-format.js';
+import { API_KEY_INSIDE, looksLikeApiKey } from '../identity/api-key-format.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -283,14 +283,11 @@ function removeApiKey(headers: UpstreamHeaders): void {
   if ((bearer.kind === 'token' && looksLikeApiKey(bearer.token)) || holdsGatewayKey(authorization)) delete headers.authorization;
 }
 
-/** A key of the gateway's own shape anywhere in a header value (a repeated X-API-Key arrives joined). */
-const GATEWAY_KEY = /pk_[0-9a-f]{16}_[0-9a-f]{64}/;
-
-/** True when `value` holds a key of the gateway's shape anywhere; the substring test keeps the regex off most values. */
+/** True when `value` (a repeated X-API-Key arrives joined) holds a key of the gateway's shape anywhere; the substring test keeps the regex off most values. */
 function holdsGatewayKey(value: string | string[] | undefined): boolean {
   if (value === undefined) return false;
   const text = typeof value === 'string' ? value : value.join(',');
-  return text.includes('pk_') && GATEWAY_KEY.test(text);
+  return text.includes('pk_') && API_KEY_INSIDE.test(text);
 }
 
 /**

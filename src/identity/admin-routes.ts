@@ -1,4 +1,5 @@
 // /admin/users and /admin/api-keys on the admin listener: JSON in, JSON out, over IdentityAdmin.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import * as z from 'zod';
@@ -174,10 +175,15 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     } catch (err) {
       req.resume();
       const error = toAdminError(err);
+      // One id for the answer and its log line, so an operator can find the line a 5xx's request_id names.
+      const requestId = randomUUID();
       if (error.status >= 500) {
-        logger.error({ method, path: pathTemplate(path), status: error.status, code: error.publicCode, cause: describeCause(err) }, EVENTS.adminError);
+        logger.error(
+          { method, path: pathTemplate(path), status: error.status, code: error.publicCode, request_id: requestId, cause: describeCause(err) },
+          EVENTS.adminError,
+        );
       }
-      sendAdminError(res, error);
+      sendAdminError(res, error, requestId);
     }
     return true;
   };

@@ -25,6 +25,9 @@ export function looksLikeApiKey(value: string): boolean {
   return value.startsWith(API_KEY_PREFIX);
 }
 
+/** A key of the generated shape anywhere in a text (a header value), for removing keys that must not be forwarded. */
+export const API_KEY_INSIDE = /pk_[0-9a-f]{16}_[0-9a-f]{64}/;
+
 /** The key's id, or undefined when `key` is not exactly of the generated shape (checked before any lookup). */
 export function apiKeyId(key: string): string | undefined {
   return KEY_SHAPE.exec(key)?.[1];

@@ -230,6 +230,9 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
         await waitFor(() => logged() !== undefined, 'the Admin Request Error line');
         const line = logged()!;
         assert.equal(line.status, res.status);
+        // The id the client got names this line.
+        assert.equal(line.request_id, res.json<{ request_id: string }>().request_id);
+        assert.equal(line.request_id, res.headers['x-request-id']);
         assert.equal(typeof line.cause, 'string');
         assert.doesNotMatch(JSON.stringify(line), /users_gone|relation|SELECT|no such table/i);
         // The API takes an email in place of an id: the line names the route, never the email.
