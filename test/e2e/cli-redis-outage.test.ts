@@ -113,14 +113,22 @@ describe('revoking commands while Redis is down: committed, printed, the notice 
       assert.equal(audit?.revocation, 'pending', 'audited as pending');
     };
 
-    const disabled = await run(['users', 'disable', 'a@example.com', '--json']);
+    // Each command waits up to 3 s for Redis before it reports the revocation pending; they touch different users,
+    // so they run at once (as five operators might), not one 3 s wait after another.
+    const [disabled, loggedOut, passwordSet, deleted, revoked] = await Promise.all([
+      run(['users', 'disable', 'a@example.com', '--json']),
+      run(['users', 'logout', 'b@example.com']),
+      run(['users', 'set-password', 'c@example.com'], 'Another-horse-battery-2\n'),
+      run(['users', 'delete', 'd@example.com']),
+      run(['api-keys', 'revoke', key.id]),
+    ]);
     pending(disabled, 'the user is disabled', `users disable ${id('a@example.com')}`);
     assert.equal((JSON.parse(disabled.stdout) as { disabled: boolean; revocation: string }).disabled, true, 'the result on stdout');
     assert.equal((JSON.parse(disabled.stdout) as { revocation: string }).revocation, 'pending');
-    pending(await run(['users', 'logout', 'b@example.com']), 'the user is logged out', `users logout ${id('b@example.com')}`);
-    pending(await run(['users', 'set-password', 'c@example.com'], 'Another-horse-battery-2\n'), 'the password is set', `users set-password ${id('c@example.com')}`);
-    pending(await run(['users', 'delete', 'd@example.com']), `user ${id('d@example.com')} is deleted`, `users delete ${id('d@example.com')}`);
-    pending(await run(['api-keys', 'revoke', key.id]), `api key ${key.id} is revoked`, `api-keys revoke ${key.id}`);
+    pending(loggedOut, 'the user is logged out', `users logout ${id('b@example.com')}`);
+    pending(passwordSet, 'the password is set', `users set-password ${id('c@example.com')}`);
+    pending(deleted, `user ${id('d@example.com')} is deleted`, `users delete ${id('d@example.com')}`);
+    pending(revoked, `api key ${key.id} is revoked`, `api-keys revoke ${key.id}`);
 
     // Read-only commands need no Redis; the store holds every change.
     const listed = await run(['users', 'list', '--json']);
