@@ -1,20 +1,11 @@
 // server.http_redirect sends clients to https on server.listen_port, so it is a config error without server.tls.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfigText } from './load.js';
+import { parseConfigText } from './load.js';
+import { configErrorOf as errorOf } from '../../test/helpers/config-error.js';
 
 const UPSTREAMS = 'load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n';
 const NEEDS_TLS = 'server.http_redirect: needs server.tls.cert_file and key_file (it redirects to https on server.listen_port)';
-
-function errorOf(text: string): string {
-  try {
-    parseConfigText(text, {});
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.message;
-  }
-  assert.fail('config unexpectedly loaded');
-}
 
 test('http_redirect.listen_port without server.tls is refused, naming the key', () => {
   assert.equal(errorOf(`${UPSTREAMS}server:\n  http_redirect:\n    listen_port: 8080\n`), NEEDS_TLS);

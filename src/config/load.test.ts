@@ -257,3 +257,12 @@ describe('files and .env', () => {
     assert.ok(resolveConfigPath(undefined, {}).endsWith('config/proxy.yaml'));
   });
 });
+
+test('server.tls.hsts that a header cannot carry is a config error, not a failure of every TLS response', () => {
+  const text = (hsts: string) => `load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\nserver:\n  tls: {cert_file: c.pem, key_file: k.pem, hsts: ${hsts}}\n`;
+  const refused = 'server.tls.hsts: has a character a header cannot carry (a control character, or one beyond Latin-1)';
+  assert.equal(errorOf(text('"max-age=60\\n"')), refused);
+  assert.equal(errorOf(text('"${HSTS}"'), { HSTS: 'max-age=60\r\nX-Injected: 1' }), refused);
+  assert.equal(errorOf(text('"max-age=60 \\u20ac"')), refused);
+  assert.equal(parseConfigText(text('"max-age=31536000; includeSubDomains"'), {}).server.tls.hsts, 'max-age=31536000; includeSubDomains');
+});

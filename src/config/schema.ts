@@ -163,8 +163,14 @@ const serverTls = z
     min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
     /** ALPN h2 and http/1.1; only read when TLS is on. */
     http2: z.boolean().default(true),
-    /** Strict-Transport-Security value on every TLS response; empty: none. */
-    hsts: z.string().default(''),
+    /**
+     * Strict-Transport-Security value on every TLS response; empty: none. Node's header rule at load time (tab,
+     * visible ASCII, Latin-1): a value it refuses (a newline from a quoted `${VAR}`) would fail every TLS response.
+     */
+    hsts: z
+      .string()
+      .refine((value) => !/[^\t\x20-\x7e\x80-\xff]/.test(value), 'has a character a header cannot carry (a control character, or one beyond Latin-1)')
+      .default(''),
   })
   .strict()
   .refine((t) => (t.cert_file === '') === (t.key_file === ''), { message: 'cert_file and key_file must be set together' })
