@@ -11,8 +11,7 @@ import type { Config } from '../config/schema.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
-import { parseBearer } from './bearer.js';
-import { API_KEY_INSIDE, looksLikeApiKey } from '../identity/api-key-format.js';
+import { API_KEY_INSIDE } from '../identity/api-key-format.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -277,10 +276,8 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
  */
 function removeApiKey(headers: UpstreamHeaders): void {
   delete headers['x-api-key'];
-  const authorization = headers.authorization;
-  if (typeof authorization !== 'string') return;
-  const bearer = parseBearer(authorization);
-  if ((bearer.kind === 'token' && looksLikeApiKey(bearer.token)) || holdsGatewayKey(authorization)) delete headers.authorization;
+  // The verifier admits only keys of the exact shape (apiKeyId), so the shape search finds a key sent as a bearer.
+  if (holdsGatewayKey(headers.authorization)) delete headers.authorization;
 }
 
 /** True when `value` (a repeated X-API-Key arrives joined) holds a key of the gateway's shape anywhere; the substring test keeps the regex off most values. */
