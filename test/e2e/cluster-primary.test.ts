@@ -4,13 +4,14 @@
 // (SIGSTOP) neither holds a reload forever nor keeps a crashed worker's replacement from starting.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
 import { spawnGateway, upstreams, writeConfig, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { workerPids } from '../helpers/workers.js';
 import {
   countRedisKeys,
   deleteRedisKeys,
@@ -23,18 +24,6 @@ import {
 } from './ratelimit-helpers.js';
 
 const skipRedis = await requireRedis(); // throws under CI=true when Redis is missing
-
-/**
- * The primary's workers, from /proc (Linux), lowest pid (the first forked) first: its children that run the same
- * command (not tsx's esbuild service, when the sources run through tsx).
- */
-function workerPids(primary: number): number[] {
-  const command = (pid: number): string => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  return readdirSync(`/proc/${primary}/task`)
-    .flatMap((tid) => readFileSync(`/proc/${primary}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number))
-    .filter((pid) => command(pid).includes('portcullis.js'))
-    .sort((a, b) => a - b);
-}
 
 const started = (gw: GatewayProcess) => gw.logs.filter((l) => l.msg === 'Gateway Started');
 
