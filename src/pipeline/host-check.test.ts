@@ -81,3 +81,16 @@ test('the 400 names the rule, never the value, and is shared per rule', () => {
   assert.doesNotMatch(JSON.stringify(error?.details), /secret-token/);
   assert.equal(checkRequestHost({ ...req, headers: { host: 'other@x.example' }, rawHeaders: ['Host', 'other@x.example'] }), error);
 });
+
+test('remembered answers: a value refused stays refused, one accepted stays accepted past the bound of the set', () => {
+  // Asked twice each: the second answer may come from the set of accepted authorities.
+  for (const value of ['127.1', 'x@admin.example.com', 'example.com:99999']) {
+    assert.notEqual(authorityProblem(value), undefined);
+    assert.notEqual(authorityProblem(value), undefined);
+  }
+  assert.equal(authorityProblem('api.example.com:8443'), undefined);
+  // More distinct accepted hosts than the set holds: it is emptied and filled again, answers unchanged.
+  for (let i = 0; i < 600; i++) assert.equal(authorityProblem(`h${i}.example.com`), undefined);
+  assert.equal(authorityProblem('api.example.com:8443'), undefined);
+  assert.notEqual(authorityProblem('127.1'), undefined);
+});
