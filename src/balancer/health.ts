@@ -46,8 +46,22 @@ export class HealthChecker {
   update(settings: HealthSettings): void {
     const wasEnabled = this.#settings.enabled;
     this.#settings = settings;
-    if (!settings.enabled) this.stop();
-    else if (!wasEnabled) this.start();
+    if (!settings.enabled) {
+      this.stop();
+      if (wasEnabled) this.#forgetVerdicts();
+    } else if (!wasEnabled) this.start();
+  }
+
+  /**
+   * Checks turned off: no probe will ever call a backend healthy again, so one they had marked down would stay out
+   * of rotation for good (every request 502 while it answers). Without checks a backend is healthy until a passive
+   * failure says otherwise, as at a start with checks off.
+   */
+  #forgetVerdicts(): void {
+    for (const backend of this.#backends()) {
+      backend.activeHealthy = true;
+      backend.streak = 0;
+    }
   }
 
   stop(): void {
@@ -104,6 +118,8 @@ export class HealthChecker {
 
   #record(backend: Backend, ok: boolean): void {
     const s = this.#settings;
+    // A probe of a round that was running when a reload turned the checks off: its verdict is no longer wanted.
+    if (!s.enabled) return;
     if (ok === backend.activeHealthy) {
       backend.streak = 0;
       if (ok) backend.clearCooldown();

@@ -1,0 +1,48 @@
+// Active health checks across a reload: an upstream the checks had marked down must not stay down for good once a
+// reload turns the checks off (nothing would ever probe it again, and every request would get 502 while the
+// upstream is back and answering).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from '../helpers/backends.js';
+import { FAST_HEALTH_CHECKS, startInProcess, upstreams, type ConfigInput } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/prometheus.js';
+import { parseConfigObject } from '../../src/config/load.js';
+
+const client = createClient();
+after(() => client.close());
+
+/** One service on `port` behind a catch-all route, with the given active checks. */
+function config(port: number, healthCheck: Record<string, unknown>): ConfigInput {
+  return {
+    server: { listen_host: '127.0.0.1', listen_port: 0 },
+    admin: { enabled: false, listen_host: '127.0.0.1', listen_port: 0 },
+    logging: { format: 'json', level: 'info' },
+    services: { api: { upstreams: upstreams([port]), retries: 0, health_check: healthCheck } },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'api' }],
+  };
+}
+
+test('a reload that turns active checks off puts an upstream they had marked down back in rotation', async () => {
+  const port = await freePort();
+  const gw = await startInProcess(config(port, FAST_HEALTH_CHECKS));
+  const backend = await startBackend('api', port);
+  try {
+    await backend.stop();
+    await waitFor('the checks to mark the upstream down', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), 10_000);
+    const down = await client.request(`${gw.url}/x`);
+    assert.equal(down.status, 502);
+    assert.equal(down.json().code, 'no_healthy_upstream');
+
+    // Checks off (the same pool settings, so the backend object and its state are kept), then the upstream returns.
+    await gw.gateway.reload(parseConfigObject(config(port, { ...FAST_HEALTH_CHECKS, enabled: false })));
+    await backend.restart();
+    const served = await client.request(`${gw.url}/x`);
+    assert.equal(served.status, 200, `still ${served.status} ${served.text}: the upstream stayed marked down with no check left to clear it`);
+    assert.equal(served.json().backend, 'api');
+  } finally {
+    await gw.close();
+    await backend.stop();
+  }
+});
