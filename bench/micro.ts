@@ -2,7 +2,9 @@
 //   1. the log line writer (src/observability/line-writer.ts) vs pino.destination({ sync: false }) (sonic-boom);
 //   2. the fast metrics collectors (src/observability/fast-metrics.ts) vs prom-client's Counter and Histogram;
 //   3. the access log's lines encoded in place (src/observability/line-bytes.ts) vs the same lines built as strings,
-//      both through the real AccessLog and LineWriter.
+//      both through the real AccessLog and LineWriter;
+//   4. the Host check (src/pipeline/host-check.ts) answering from its set of accepted authorities vs walking a Host
+//      it has not seen.
 // Each case runs the same work as one proxied request, in interleaved rounds; the median CPU ns per request is printed
 // (the line-building and the event-loop turns are in every case alike).
 // Run: node --import tsx bench/micro.ts [--rounds 5]   (MICRO_LOG_TO_DEV_NULL=1: user-space cost only)
@@ -15,6 +17,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { LineWriter } from '../src/observability/line-writer.js';
 import { AccessLog, type AccessFacts } from '../src/observability/access-log.js';
 import { FastCounter, FastHistogram } from '../src/observability/fast-metrics.js';
+import { authorityProblem } from '../src/pipeline/host-check.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
@@ -192,6 +195,27 @@ function promClientCase(): Case {
   };
 }
 
+/**
+ * One request's Host check. Every request brings its Host as a new string (node's parser makes one per request), so
+ * each run builds one: `seen` from two values the gateway has accepted before, as a gateway's clients send a few;
+ * otherwise a new numeric authority each time, the worst case (the walk, the dotted-quad split, and a place in the set).
+ */
+function hostCheckCase(seen: boolean): Case {
+  let refused = 0;
+  return {
+    name: seen ? 'host check: a Host accepted before (remembered)' : 'host check: a new Host each request (walked)',
+    setup: () => ({
+      run: (i) => {
+        const host = seen ? `127.0.0.1:${8080 + (i & 1)}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`;
+        if (authorityProblem(host) !== undefined) refused++;
+      },
+      done: async () => {
+        if (refused !== 0) throw new Error('a plain Host was refused');
+      },
+    }),
+  };
+}
+
 const cases = [
   baselineCase(),
   lineWriterCase(),
@@ -202,6 +226,8 @@ const cases = [
   accessLogCase(false),
   fastMetricsCase(),
   promClientCase(),
+  hostCheckCase(true),
+  hostCheckCase(false),
 ];
 const N = 200_000;
 
