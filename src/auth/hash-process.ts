@@ -60,10 +60,12 @@ export class HashProcess implements Argon2Engine {
   }
 
   #start(): ChildProcess {
-    // From the sources (tsx) the child is TypeScript too; from dist/ it is plain JavaScript.
+    // From the sources (tsx) the child is TypeScript too; from dist/ it is plain JavaScript. tsx is named by its
+    // resolved URL: `--import tsx` is resolved from the working directory, so a gateway or CLI run from the sources
+    // anywhere but the checkout lost its hashing process at once (every register 500, every login 401).
     const fromSource = import.meta.url.endsWith('.ts');
     const child = fork(new URL(fromSource ? './hash-child.ts' : './hash-child.js', import.meta.url), [], {
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
+      execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
     });
