@@ -48,6 +48,8 @@ export class Backend implements Candidate, Peer {
   streak = 0;
   #coolingDown = false;
   #cooldownTimer: NodeJS.Timeout | undefined;
+  /** When the passive cooldown ends (performance.now() time), while #coolingDown. */
+  #cooldownEndsAt = 0;
 
   constructor(name: string, address: string, port: number, weight: number, options: PoolOptions, group: PeerGroup) {
     this.name = name;
@@ -84,13 +86,30 @@ export class Backend implements Candidate, Peer {
   coolDown(cooldownMs: number): boolean {
     this.failures++;
     if (this.#coolingDown) return false;
+    this.#startCooldown(cooldownMs);
+    return true;
+  }
+
+  #startCooldown(ms: number): void {
     this.#coolingDown = true;
+    this.#cooldownEndsAt = performance.now() + ms;
     this.#cooldownTimer = setTimeout(() => {
       this.#coolingDown = false;
       this.#cooldownTimer = undefined;
-    }, cooldownMs);
+    }, ms);
     this.#cooldownTimer.unref();
-    return true;
+  }
+
+  /**
+   * Takes over the health of the backend this one replaces at the same address and port (a reload that changed the
+   * pool options): the active checks' verdict and streak, and what is left of a passive cooldown. Health belongs to
+   * the upstream, not to the pool: a new pool must not put an upstream known to be down back in rotation until the
+   * next check round.
+   */
+  inheritHealth(from: Backend): void {
+    this.activeHealthy = from.activeHealthy;
+    this.streak = from.streak;
+    if (from.#coolingDown) this.#startCooldown(Math.max(0, from.#cooldownEndsAt - performance.now()));
   }
 
   /** Ends a passive cooldown early (an active check succeeded). */

@@ -57,14 +57,21 @@ export class Service implements UpstreamSelector, PeerGroup {
   /**
    * Installs the upstreams, strategy, retries and health settings. A backend whose address:port and pool options
    * are unchanged keeps its pool (and so its keep-alive connections), health and counters; the others get new
-   * pools. Returns the backends that left, for the caller to close once their requests finish.
+   * pools, and one at an address:port already known keeps that upstream's health. Returns the backends that left, for the caller to close once their requests finish.
    */
   apply(settings: ResolvedService): Backend[] {
     const options = poolOptionsOf(settings);
     const byKey = new Map(this.#backends.map((b) => [b.key, b]));
+    const byLabel = new Map(this.#backends.map((b) => [b.label, b]));
     const next = settings.upstreams.map((u) => {
       const old = byKey.get(Backend.keyOf(u.address, u.port, options));
-      if (!old) return new Backend(u.name, u.address, u.port, u.weight, options, this);
+      if (!old) {
+        const created = new Backend(u.name, u.address, u.port, u.weight, options, this);
+        // Same upstream, new pool options: a new pool, but the health the checks found is still the upstream's.
+        const previous = byLabel.get(created.label);
+        if (previous !== undefined) created.inheritHealth(previous);
+        return created;
+      }
       // Same upstream: keep the object, so its pool, health and the in-flight count of running requests carry over.
       byKey.delete(old.key);
       old.name = u.name;

@@ -46,3 +46,33 @@ test('a reload that turns active checks off puts an upstream they had marked dow
     await backend.stop();
   }
 });
+
+test('a reload that gives a service new pools (connections_per_upstream) keeps an upstream the checks marked down out of rotation', async () => {
+  const up = await startBackend('up');
+  const downPort = await freePort(); // nothing listens: connections are refused
+  // One round at start marks the down upstream unhealthy; the next is 30 s away, well after the test.
+  const checks = { enabled: true, interval: '30s', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 };
+  const input = (connections: number): ConfigInput => ({
+    server: { listen_host: '127.0.0.1', listen_port: 0 },
+    admin: { enabled: false, listen_host: '127.0.0.1', listen_port: 0 },
+    logging: { format: 'json', level: 'info' },
+    services: {
+      api: { upstreams: upstreams([up.port, downPort]), retries: 0, connections_per_upstream: connections, health_check: checks },
+    },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'api' }],
+  });
+  const gw = await startInProcess(input(16));
+  try {
+    await waitFor('the first round to mark the down upstream', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy' && l.upstream === `127.0.0.1:${downPort}`), 10_000);
+    for (let i = 0; i < 4; i++) assert.equal((await client.request(`${gw.url}/x`)).status, 200, 'before the reload');
+
+    // The same upstreams at the same addresses; only the pool size changes, so each backend gets a new pool.
+    await gw.gateway.reload(parseConfigObject(input(32)));
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await client.request(`${gw.url}/x`)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200], 'the upstream known to be down got requests again (retries: 0, so 502)');
+  } finally {
+    await gw.close();
+    await up.stop();
+  }
+});
