@@ -4,6 +4,7 @@ import {
   cursorKeyAtMost,
   decodeCursor,
   encodeCursor,
+  InvalidCursorError,
   likePrefix,
   MAX_DATE_MS,
   stampChange,
@@ -81,7 +82,9 @@ export class PostgresIdentity {
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     // The key is microseconds: one past a Date's range would overflow bigint or timestamptz in the query.
     if (cursor !== undefined) cursorKeyAtMost(cursor.key, BigInt(MAX_DATE_MS) * 1000n);
-    if (cursor !== undefined && !UUID.test(cursor.tieBreak)) return { users: [], nextCursor: null };
+    // A tie-break that is no user id is no cursor of ours (a SQLite one, a typo): a bad query, as SQLite answers it,
+    // never an empty last page that reads as "no more users".
+    if (cursor !== undefined && !UUID.test(cursor.tieBreak)) throw new InvalidCursorError();
     // PostgreSQL text cannot hold NUL (the driver refuses the query): no stored email has one.
     if (prefix.includes('\0')) return { users: [], nextCursor: null };
     const params: unknown[] = [now, query.limit + 1];
