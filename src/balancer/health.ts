@@ -27,6 +27,8 @@ export class HealthChecker {
   #settings: HealthSettings;
   #backends: () => readonly Backend[];
   #timer: NodeJS.Timeout | undefined;
+  /** When the scheduled round is due (performance.now() time). */
+  #dueAt = 0;
   #running = false;
 
   /** `backends` is read at every round, so a reload's new set is probed from the next round on. */
@@ -42,7 +44,11 @@ export class HealthChecker {
     this.#schedule(0);
   }
 
-  /** New settings from a reload; a changed interval applies from the next round. */
+  /**
+   * New settings from a reload. A longer interval applies from the next round; a shorter one moves a round already
+   * scheduled further away than it to one new interval from now (an hourly check shortened to 5 s waits 5 s, not
+   * up to an hour).
+   */
   update(settings: HealthSettings): void {
     const wasEnabled = this.#settings.enabled;
     this.#settings = settings;
@@ -50,6 +56,10 @@ export class HealthChecker {
       this.stop();
       if (wasEnabled) this.#forgetVerdicts();
     } else if (!wasEnabled) this.start();
+    else if (this.#timer && !this.#running && this.#dueAt - performance.now() > settings.interval) {
+      clearTimeout(this.#timer);
+      this.#schedule(settings.interval);
+    }
   }
 
   /**
@@ -80,6 +90,7 @@ export class HealthChecker {
   }
 
   #schedule(delayMs: number): void {
+    this.#dueAt = performance.now() + delayMs;
     this.#timer = setTimeout(() => {
       if (this.#running) return;
       this.#running = true;

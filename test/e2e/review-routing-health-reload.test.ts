@@ -76,3 +76,21 @@ test('a reload that gives a service new pools (connections_per_upstream) keeps a
     await up.stop();
   }
 });
+
+test('a reload that shortens the check interval applies it at once, not after the long wait already scheduled', async () => {
+  const port = await freePort(); // nothing listens yet
+  // Checks every hour: the round at start marks the upstream down, the next is an hour away.
+  const hourly = { enabled: true, interval: '1h', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 };
+  const gw = await startInProcess(config(port, hourly));
+  let backend: Awaited<ReturnType<typeof startBackend>> | undefined;
+  try {
+    await waitFor('the round at start to mark the upstream down', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), 10_000);
+    backend = await startBackend('api', port);
+    // The operator shortens the interval to see the upstream back sooner.
+    await gw.gateway.reload(parseConfigObject(config(port, { ...hourly, interval: '200ms' })));
+    await waitFor('the upstream back in rotation within a few new intervals', async () => (await client.request(`${gw.url}/x`)).status === 200, 5_000);
+  } finally {
+    await gw.close();
+    await backend?.stop();
+  }
+});
