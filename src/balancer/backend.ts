@@ -22,6 +22,17 @@ export interface PoolOptions {
   readonly queueTimeoutMs: number;
 }
 
+/** The longest delay a Node.js timer holds (2^31-1 ms, about 24.8 days); setTimeout fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A configured duration as a setTimeout delay: capped at MAX_TIMER_MS, since the config accepts longer ones (a
+ * `health_check.interval` of 30d would otherwise probe every backend about every millisecond).
+ */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}
+
 /** Health as the dashboard and metrics show it. */
 export type HealthState = 'healthy' | 'unhealthy' | 'cooling_down';
 
@@ -96,7 +107,7 @@ export class Backend implements Candidate, Peer {
     this.#cooldownTimer = setTimeout(() => {
       this.#coolingDown = false;
       this.#cooldownTimer = undefined;
-    }, ms);
+    }, timerDelay(ms));
     this.#cooldownTimer.unref();
   }
 

@@ -4,7 +4,7 @@ import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
-import type { Backend } from './backend.js';
+import { timerDelay, type Backend } from './backend.js';
 
 type HealthSettings = ServiceConfig['health_check'];
 
@@ -98,7 +98,7 @@ export class HealthChecker {
         this.#running = false;
         if (this.#timer && this.#settings.enabled) this.#schedule(this.#settings.interval);
       });
-    }, delayMs);
+    }, timerDelay(delayMs));
     this.#timer.unref();
   }
 
@@ -111,7 +111,7 @@ export class HealthChecker {
         method: 'GET',
         headersTimeout: s.timeout,
         bodyTimeout: s.timeout,
-        signal: AbortSignal.timeout(s.timeout),
+        signal: AbortSignal.timeout(timerDelay(s.timeout)),
         headers: { 'user-agent': 'portcullis-health-check' },
       });
       // Read to the end, and only a complete answer counts: dump() resolves once the body is closed, even when the
