@@ -27,6 +27,8 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   const [verb, target, ...extra] = args;
   if (verb === undefined || (verb !== 'list' && !SINGLE.has(verb))) throw new CommandUsageError(`unknown users command "${verb ?? ''}"`);
   if (verb !== 'list' && (target === undefined || extra.length > 0)) throw new CommandUsageError(`users ${verb} takes one EMAIL or ID`);
+  // `users list alice@` must not print every user as if it were a filter: the prefix is --email's.
+  if (verb === 'list' && target !== undefined) throw new CommandUsageError('users list takes no argument (filter with --email PREFIX)');
   let limit: number | undefined;
   if (options.limit !== undefined) {
     limit = Number(options.limit);

@@ -1,6 +1,7 @@
 // Listing users: a cursor listUsers never made is a bad query on both adapters (400 bad_request from the admin API,
-// exit 2 from `users list --cursor`). Before, PostgreSQL answered a cursor whose tie-break was not a user id with an
-// empty last page (200, next_cursor null), which reads as "no more users", where SQLite answered 400.
+// exit 2 from `users list --cursor`), and `users list` with an argument is bad usage, never the whole list. Before,
+// PostgreSQL answered a cursor whose tie-break was not a user id with an empty last page (200, next_cursor null),
+// which reads as "no more users", where SQLite answered 400; and `users list alice@` printed every user, exit 0.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -73,6 +74,13 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
       const cli = await runPortcullis(['users', 'list', '--cursor', foreign, '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
       assert.equal(cli.code, 2, cli.stdout + cli.stderr);
       assert.equal(cli.stdout, '');
+    });
+
+    test('users list with an argument is bad usage (exit 2), not every user', async () => {
+      const cli = await runPortcullis(['users', 'list', `list-${engine}@`, '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
+      assert.equal(cli.code, 2, cli.stdout + cli.stderr);
+      assert.equal(cli.stdout, '');
+      assert.match(cli.stderr, /users list takes no argument/);
     });
   });
 }
