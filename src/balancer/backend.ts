@@ -5,6 +5,7 @@ import { BoundedPool } from './bounded-pool.js';
 import { watchConnection } from './connection-watch.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
+import { timerDelay } from './timer-delay.js';
 
 /** Pool settings shared by every backend, taken from the config at start-up or reload. */
 export interface PoolOptions {
@@ -20,17 +21,6 @@ export interface PoolOptions {
   readonly queueLimit: number;
   /** Longest wait for a free connection before 503 (`load_balancing.queue_timeout`). */
   readonly queueTimeoutMs: number;
-}
-
-/** The longest delay a Node.js timer holds (2^31-1 ms, about 24.8 days); setTimeout fires a longer one after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * A configured duration as a setTimeout delay: capped at MAX_TIMER_MS, since the config accepts longer ones (a
- * `health_check.interval` of 30d would otherwise probe every backend about every millisecond).
- */
-export function timerDelay(ms: number): number {
-  return Math.min(ms, MAX_TIMER_MS);
 }
 
 /** Health as the dashboard and metrics show it. */

@@ -4,7 +4,8 @@ import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
-import { timerDelay, type Backend } from './backend.js';
+import type { Backend } from './backend.js';
+import { timerDelay } from './timer-delay.js';
 
 type HealthSettings = ServiceConfig['health_check'];
 

@@ -74,3 +74,30 @@ test('passive_cooldown: 30d keeps a failed upstream out of rotation', async () =
     await new Promise<void>((resolve) => backend.server.close(() => resolve()));
   }
 });
+
+test('queue_timeout: 30d lets a request wait for the busy connection instead of 503 at once', async () => {
+  const port = await freePort();
+  const server = createServer((req, res) => {
+    if (req.headers['user-agent'] === 'portcullis-health-check') return void res.end('ok');
+    setTimeout(() => res.end('done'), 300);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const gw = await startInProcess({
+    services: {
+      api: {
+        upstreams: [{ name: 'a', address: '127.0.0.1', port }],
+        connections_per_upstream: 1,
+        queue_timeout: '30d',
+        health_check: { enabled: false },
+      },
+    },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'api' }],
+  });
+  try {
+    const [first, second] = await Promise.all([client.request(`${gw.url}/a`), client.request(`${gw.url}/b`)]);
+    assert.deepEqual([first.status, second.status], [200, 200], second.text);
+  } finally {
+    await gw.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
