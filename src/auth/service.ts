@@ -204,11 +204,14 @@ export class AuthService {
    * Revokes every session of the user and, as the admin API's logout does, every access token issued to it so far:
    * the other sessions' access tokens would otherwise live on for up to their whole lifetime. The revocation time is
    * read after the sessions are revoked, so a refresh that committed before that (its token issued earlier still) is
-   * covered too.
+   * covered too. It goes into the change log as well, as an operator's logout does: a memory revocation store is
+   * lost on restart and is not shared with another gateway on the same user store, and both re-apply the log.
    */
   async #logoutEverywhere(userId: string, now: number): Promise<void> {
     const revoked = await this.#d.store.revokeAllForUser(userId, new Date(now));
-    await this.#d.kv.revokeSubject(userSubject(userId), Math.max(now, this.#now()), this.#d.tokens.acceptWindowMs);
+    const revokedAt = Math.max(now, this.#now());
+    await this.#d.store.recordChange({ actor: 'user', action: 'logout', targetId: userId, at: new Date(revokedAt) });
+    await this.#d.kv.revokeSubject(userSubject(userId), revokedAt, this.#d.tokens.acceptWindowMs);
     this.#d.logger.info({ userId, revoked }, 'all sessions of a user revoked');
   }
 

@@ -3,6 +3,12 @@
 /** Who made an admin action: the admin API (`admin`) or the command line (`cli`). */
 export type AdminActor = 'admin' | 'cli';
 
+/**
+ * Who made a change-log row: an operator (AdminActor), or the user itself (`user`: POST /auth/logout with
+ * `all_sessions`, which must reach other gateways and survive a restart as an operator's logout does).
+ */
+export type ChangeActor = AdminActor | 'user';
+
 /** Every admin action, as logged (`admin_action`), counted and kept in the change log. */
 export const ADMIN_ACTIONS = [
   'create_user',
@@ -21,7 +27,7 @@ export const USER_REVOKING_ACTIONS: ReadonlySet<AdminAction> = new Set(['disable
 
 /** One admin action to record in the change log; written in the same transaction as the action itself. */
 export interface ChangeInput {
-  readonly actor: AdminActor;
+  readonly actor: ChangeActor;
   readonly action: AdminAction;
   /** The user id or API key id acted on. */
   readonly targetId: string;
