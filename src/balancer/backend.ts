@@ -5,7 +5,6 @@ import { BoundedPool } from './bounded-pool.js';
 import { watchConnection } from './connection-watch.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
-import { timerDelay } from './timer-delay.js';
 
 /** Pool settings shared by every backend, taken from the config at start-up or reload. */
 export interface PoolOptions {
@@ -97,7 +96,7 @@ export class Backend implements Candidate, Peer {
     this.#cooldownTimer = setTimeout(() => {
       this.#coolingDown = false;
       this.#cooldownTimer = undefined;
-    }, timerDelay(ms));
+    }, ms);
     this.#cooldownTimer.unref();
   }
 

@@ -8,7 +8,6 @@
 import type { Dispatcher } from 'undici';
 import { Dispatcher as DispatcherBase } from './undici.js';
 import { GatewayError } from '../errors.js';
-import { timerDelay } from './timer-delay.js';
 
 /** The limits of one pool. */
 export interface QueueLimits {
@@ -169,7 +168,7 @@ export class BoundedPool extends DispatcherBase {
     else if (this.#queue.length >= this.#limits.queueLimit) request.fail(QUEUE_FULL);
     else {
       this.#queue.push(request);
-      request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), timerDelay(this.#limits.queueTimeoutMs));
+      request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), this.#limits.queueTimeoutMs);
       request.timer.unref();
     }
     return true;

@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import type { Backend } from './backend.js';
-import { timerDelay } from './timer-delay.js';
 
 type HealthSettings = ServiceConfig['health_check'];
 
@@ -99,7 +98,7 @@ export class HealthChecker {
         this.#running = false;
         if (this.#timer && this.#settings.enabled) this.#schedule(this.#settings.interval);
       });
-    }, timerDelay(delayMs));
+    }, delayMs);
     this.#timer.unref();
   }
 
@@ -112,7 +111,7 @@ export class HealthChecker {
         method: 'GET',
         headersTimeout: s.timeout,
         bodyTimeout: s.timeout,
-        signal: AbortSignal.timeout(timerDelay(s.timeout)),
+        signal: AbortSignal.timeout(s.timeout),
         headers: { 'user-agent': 'portcullis-health-check' },
       });
       // Read to the end, and only a complete answer counts: dump() resolves once the body is closed, even when the

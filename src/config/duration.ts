@@ -1,5 +1,12 @@
 // Parses human durations ("500ms", "10s", "15m", "2h", "7d", or a number of seconds) into milliseconds.
 
+/**
+ * The longest delay a Node.js timer holds: 2^31-1 ms, about 24.8 days. setTimeout and setInterval fire a longer one
+ * after 1 ms (with a TimeoutOverflowWarning on stderr), and a socket's setTimeout truncates it with the same warning
+ * on every call. Durations that bound a wait or schedule work are capped here when the config is read.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 

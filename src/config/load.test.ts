@@ -266,3 +266,53 @@ test('server.tls.hsts that a header cannot carry is a config error, not a failur
   assert.equal(errorOf(text('"max-age=60 \\u20ac"')), refused);
   assert.equal(parseConfigText(text('"max-age=31536000; includeSubDomains"'), {}).server.tls.hsts, 'max-age=31536000; includeSubDomains');
 });
+
+test('every duration that becomes a timer is capped at a Node.js timer longest delay; token lifetimes are not', () => {
+  const max = 2_147_483_647; // 2^31-1 ms: setTimeout fires a longer delay after 1 ms
+  const config = parseConfigText(
+    [
+      'server:',
+      '  timeouts: { header: 30d, request: 30d, idle: 30d, upstream_connect: 30d, upstream_response: 30d, upstream_body: 30d, shutdown_drain: 30d, request_body_chunk: 30d }',
+      'redis: { command_timeout: 30d }',
+      'jwt: { access_token_expiration: 40d, refresh_token_expiration: 90d, refresh_reuse_grace: 30d }',
+      'middleware:',
+      '  auth: { session_cleanup_interval: 30d }',
+      '  rate_limit: { auth: { per_email: { max_delay: 30d } } }',
+      '  plugin_timeout: 30d',
+      '  plugin_load_timeout: 30d',
+      'services:',
+      '  api:',
+      '    upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }]',
+      '    queue_timeout: 30d',
+      '    timeouts: { upstream_connect: 30d, upstream_response: 30d, upstream_body: 30d }',
+      '    health_check: { interval: 30d, timeout: 30d, passive_cooldown: 30d }',
+      'routes:',
+      '  - { name: all, match: { path_prefix: / }, service: api, timeouts: { upstream_response: 30d, upstream_body: 30d } }',
+    ].join('\n'),
+    {},
+  );
+  const timers = {
+    ...config.server.timeouts,
+    command_timeout: config.redis.command_timeout,
+    refresh_reuse_grace: config.jwt.refresh_reuse_grace,
+    session_cleanup_interval: config.middleware.auth.session_cleanup_interval,
+    max_delay: config.middleware.rate_limit.auth.per_email.max_delay,
+    plugin_timeout: config.middleware.plugin_timeout,
+    plugin_load_timeout: config.middleware.plugin_load_timeout,
+    queue_timeout: config.services.api!.queue_timeout,
+    service_connect: config.services.api!.timeouts?.upstream_connect,
+    service_response: config.services.api!.timeouts?.upstream_response,
+    service_body: config.services.api!.timeouts?.upstream_body,
+    interval: config.services.api!.health_check.interval,
+    probe_timeout: config.services.api!.health_check.timeout,
+    passive_cooldown: config.services.api!.health_check.passive_cooldown,
+    route_response: config.routes[0]!.timeouts?.upstream_response,
+    route_body: config.routes[0]!.timeouts?.upstream_body,
+  };
+  for (const [key, value] of Object.entries(timers)) assert.equal(value, max, key);
+  assert.equal(config.jwt.access_token_expiration, 40 * 86_400_000);
+  assert.equal(config.jwt.refresh_token_expiration, 90 * 86_400_000);
+  // Below the cap, a value is read as written.
+  const below = parseConfigText('server: { timeouts: { idle: 24d } }\nload_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }] }', {});
+  assert.equal(below.server.timeouts.idle, 24 * 86_400_000);
+});

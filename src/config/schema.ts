@@ -1,7 +1,7 @@
 // The one configuration schema: every key, its type, default and range. The TypeScript type is inferred from it.
 import { isIP } from 'node:net';
 import * as z from 'zod';
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
 import { addPrefixProblem, originProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
@@ -17,18 +17,29 @@ function isLoopbackListenHost(host: string): boolean {
  */
 export const humanUnits = z.registry<{ unit: 'duration' | 'size' }>();
 
-/** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds. */
-const duration = z
-  .union([z.number(), z.string()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 10s, 15m, 7d or a number of seconds' });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .register(humanUnits, { unit: 'duration' });
+/** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds, at most `max`. */
+function durationUpTo(max: number) {
+  return z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 10s, 15m, 7d or a number of seconds' });
+        return z.NEVER;
+      }
+      return Math.min(ms, max);
+    })
+    .register(humanUnits, { unit: 'duration' });
+}
+
+/**
+ * A duration that becomes a timer (a timeout, an interval, a cooldown, a grace): capped at a Node.js timer's longest
+ * delay, about 24.8 days, which means "never" to any of them. Past it, Node fires a timer after 1 ms: `30d` would have
+ * timed out every Redis command and plugin hook, run the session janitor every millisecond, and so on.
+ */
+const duration = durationUpTo(MAX_TIMER_MS);
+/** A token's lifetime: compared with clocks, never a timer, and commonly longer than a timer can hold. */
+const lifetime = durationUpTo(Number.MAX_SAFE_INTEGER);
 
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
 /** A port to listen on; 0 picks a free one (tests). */
@@ -487,8 +498,8 @@ export const configSchema = z
         public_key_file: z.string().default(''),
         issuer: z.string().min(1).default('portcullis'),
         audience: z.string().min(1).default('portcullis'),
-        access_token_expiration: duration.default(900_000),
-        refresh_token_expiration: duration.default(604_800_000),
+        access_token_expiration: lifetime.default(900_000),
+        refresh_token_expiration: lifetime.default(604_800_000),
         /** How long a just-rotated refresh token may be presented again (lost response) without revoking its family. */
         refresh_reuse_grace: duration.default(10_000),
       })

@@ -15,6 +15,7 @@ import { hstsValue } from '../tls/setup.js';
 import { setRawAnswerHsts } from './proxy-events.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
 import { createRedirectServer } from './redirect.js';
+import { keepAliveTimeoutFor } from './keep-alive.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
 // closeAllConnections is absent from the HTTP/2 server (its HTTP/1.1 fallback has only closeIdleConnections).
@@ -148,7 +149,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     // the start-up cadence, so those deadlines may then be enforced up to one start-up interval late.
     server.headersTimeout = s.timeouts.header;
     server.requestTimeout = s.timeouts.request;
-    server.keepAliveTimeout = s.timeouts.idle;
+    server.keepAliveTimeout = keepAliveTimeoutFor(s.timeouts.idle);
     server.maxConnections = s.max_connections;
     guard.idleMs = s.timeouts.idle;
     guard.headerMs = s.timeouts.header;

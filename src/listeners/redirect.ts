@@ -4,6 +4,7 @@ import { deferContinue } from '../pipeline/expect-continue.js';
 import { GatewayError } from '../errors.js';
 import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
+import { keepAliveTimeoutFor } from './keep-alive.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
@@ -30,7 +31,7 @@ const NO_HOST = new GatewayError('BAD_REQUEST', { details: 'no Host to redirect 
 export function createRedirectServer(httpsPort: () => number, proxyBy: string, timeouts: { header: number; idle: number }): Server {
   const server = createServer(
     // requireHostHeader off, as on the proxy port: a missing Host gets the gateway's 400 below, not node's bare one.
-    { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: timeouts.idle, requireHostHeader: false },
+    { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: keepAliveTimeoutFor(timeouts.idle), requireHostHeader: false },
     (req: IncomingMessage, res: ServerResponse) => {
       // The body, if any, is not wanted: drain it so the connection can be reused.
       req.resume();

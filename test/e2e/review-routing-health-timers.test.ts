@@ -1,6 +1,7 @@
-// Health-check durations past what a Node.js timer can hold (2^31-1 ms, about 24.8 days). setTimeout fires such a
-// timer after 1 ms instead (TimeoutOverflowWarning), so `interval: 30d`, which check-config accepts, probed every
-// backend hundreds of times a second, and `passive_cooldown: 30d` took an upstream out for 1 ms.
+// Health-check and queue durations past what a Node.js timer can hold (2^31-1 ms, about 24.8 days). setTimeout fires
+// such a timer after 1 ms instead (TimeoutOverflowWarning), so `interval: 30d`, which check-config accepts, probed every
+// backend hundreds of times a second, and `passive_cooldown: 30d` took an upstream out for 1 ms. The config now caps
+// every timer duration when it is read (src/config/schema.ts; the other keys: config-timer-durations.test.ts).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
