@@ -56,14 +56,17 @@ async function startVariant(name: string, ports: number[], cwd: string, label: s
     const p = await startPinned(GATEWAY_CPU, ['--import', 'tsx', 'bench/passthrough.ts'], { BACKEND_PORTS: ports.join(',') }, '"Gateway Started"', cwd);
     return { name: label, process: p, url: `http://127.0.0.1:${p.line.port as number}/`, headers: [] };
   }
-  const variant = VARIANTS[name];
+  // "core:--flag --flag": the variant run under those node flags (what a V8 setting does to the same gateway).
+  const [base, ...flags] = name.split(':');
+  const variant = VARIANTS[base!];
   if (variant === undefined) throw new Error(`unknown variant ${name} (bare, ${Object.keys(VARIANTS).join(', ')})`);
+  const nodeFlags = flags.join(':').split(' ').filter((f) => f !== '');
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-ab-data-'));
   const config = gatewayConfig(ports, variant.middleware, variant.redis === true ? REDIS_URL : '');
-  const p = await startPinned(GATEWAY_CPU, ['bin/portcullis.js', 'start', '--config', config], { PORTCULLIS_DATA_DIR: dataDir }, '"Gateway Started"', cwd);
-  const base = `http://127.0.0.1:${p.line.port as number}`;
-  const headers = variant.token === true ? [`Authorization: Bearer ${await accessToken(base)}`] : [];
-  return { name: label, process: p, url: `${base}/`, headers };
+  const p = await startPinned(GATEWAY_CPU, [...nodeFlags, 'bin/portcullis.js', 'start', '--config', config], { PORTCULLIS_DATA_DIR: dataDir }, '"Gateway Started"', cwd);
+  const url = `http://127.0.0.1:${p.line.port as number}`;
+  const headers = variant.token === true ? [`Authorization: Bearer ${await accessToken(url)}`] : [];
+  return { name: label, process: p, url: `${url}/`, headers };
 }
 
 /** Runs wrk against `url` on the load core; resolves with the number of requests it completed. */
