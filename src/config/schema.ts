@@ -372,12 +372,15 @@ const headerRewrite = z
 
 const routeMatch = z
   .object({
-    /** Exact host names, or "*.example.com" (one or more labels before .example.com). Case-insensitive, port ignored. */
+    /**
+     * Exact host names, or "*.example.com" (one or more labels before .example.com). Case-insensitive, port ignored.
+     * Labels may hold "_", as the request's Host check accepts (container and compose service names).
+     */
     hosts: z
       .array(
         z
           .string()
-          .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name or "*." followed by one')
+          .regex(/^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/, 'must be a host name or "*." followed by one')
           .transform((h) => h.toLowerCase()),
       )
       .min(1)

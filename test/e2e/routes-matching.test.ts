@@ -26,6 +26,8 @@ describe('routes and services', () => {
         { name: 'wild', match: { hosts: ['*.example.com'], path_prefix: '/' }, service: 'users', host: 'internal.users' },
         { name: 'exact', match: { path: '/status' }, service: 'billing', add_prefix: '/v1/' },
         { name: 'only-host', match: { hosts: ['only.test'], path: '/x' }, service: 'billing' },
+        // Container and compose service names may hold "_", which the request's Host check accepts.
+        { name: 'compose-name', match: { hosts: ['billing_api', '*.my_stack.internal'] }, service: 'billing' },
       ],
     });
   });
@@ -57,6 +59,12 @@ describe('routes and services', () => {
     assert.equal((await get('/users/1', { 'x-api-version': '2' })).echo.url, '/v2/1');
     assert.equal((await get('/users', { 'x-api-version': '2' })).echo.url, '/v2/');
     assert.equal((await get('/users/1', { 'x-api-version': '3' })).echo.url, '/1');
+  });
+
+  test('a host with an underscore (a compose service name) is routed by that host', async () => {
+    assert.equal((await get('/x', { host: 'billing_api:8080' })).echo.backend, 'billing');
+    assert.equal((await get('/x', { host: 'Svc.My_Stack.internal' })).echo.backend, 'billing');
+    assert.equal((await get('/x', { host: 'billing-api' })).echo.backend, 'fallback');
   });
 
   test('a methods condition wins for its methods only', async () => {
