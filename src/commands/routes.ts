@@ -1,5 +1,7 @@
 // `portcullis routes`: the compiled route table in match order, and `--match` to see which route a request takes,
 // why, and what the upstream would receive. Reads the config only; starts nothing.
+import { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { DEFAULT_SERVICE, resolveServices } from '../config/services.js';
 import { explainMatch, staticOrder } from '../routing/explain.js';
@@ -118,16 +120,26 @@ function refuseControls(option: string, value: string): void {
   }
 }
 
-/** `-H "name: value"` lines as a header map (names lower-cased); anything else is bad usage, not a silent no-op. */
+/**
+ * `-H "name: value"` lines as the header map the gateway's router reads (anything else is bad usage, not a silent
+ * no-op). Built by node:http's own code for a request's header lines, so a repeated header reads as it does in the
+ * gateway: joined with ", " (`x-ver: 2, 2`, which a condition `x-ver: 2` does not match), or the first kept for the
+ * headers node allows once (content-type, authorization, ...). node's lists are the source, not a copy of them here.
+ */
 export function parseHeaderArguments(lines: readonly string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const raw: string[] = [];
   for (const line of lines) {
     refuseControls('-H', line);
     const colon = line.indexOf(':');
     const name = colon === -1 ? '' : line.slice(0, colon).trim();
     if (!TOKEN.test(name)) throw new CommandUsageError('-H takes "name: value" (a header name, a colon, the value)');
-    headers[name.toLowerCase()] = line.slice(colon + 1).trim();
+    raw.push(name, line.slice(colon + 1).trim());
   }
+  const message = new IncomingMessage(undefined as unknown as Socket) as IncomingMessage & { _addHeaderLines(raw: string[], n: number): void };
+  message._addHeaderLines(raw, raw.length);
+  const headers: Record<string, string> = {};
+  // As RequestMatchInput.header reads them: a header node keeps as a list (set-cookie) is joined with ", ".
+  for (const [name, value] of Object.entries(message.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   return headers;
 }
 

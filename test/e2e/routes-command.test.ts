@@ -30,6 +30,16 @@ test('portcullis routes --match says which route wins, why, what was tried, and 
   assert.match(miss.stdout, /no route matches: the gateway answers 404 route_not_found/);
 });
 
+test('portcullis routes --match reads a repeated -H as the gateway reads repeated header lines', async () => {
+  // node joins "x-api-version: 2" twice into "2, 2", which the header condition "2" does not match in the gateway.
+  const twice = await runCli(['routes', '--config', SAMPLE, '--match', 'GET https://api.example.com/users/1', '-H', 'x-api-version: 2', '-H', 'X-Api-Version: 2']);
+  assert.match(twice.stdout, /tried users-v2: header x-api-version is "2, 2", not "2"/);
+  assert.match(twice.stdout, /route: users /);
+  // A header node allows once keeps its first value, as in the gateway.
+  const once = await runCli(['routes', '--config', SAMPLE, '--match', 'GET https://api.example.com/users/1', '-H', 'x-api-version: 2', '-H', 'user-agent: a', '-H', 'user-agent: b']);
+  assert.match(once.stdout, /route: users-v2 /);
+});
+
 test('portcullis routes --match reads the request as written: what the gateway refuses matches no route', async () => {
   for (const [spec, rule] of [
     ['GET https://api.example.com/users/../admin', /request target not canonical: dot-segment/],
