@@ -9,6 +9,7 @@ import { conditionsOf } from '../routing/from-config.js';
 import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from '../routing/conditions.js';
 import { rewritePath } from '../routing/rewrite.js';
 import { isAuthPath } from '../auth/paths.js';
+import { isPreflight } from '../cors/policy.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkRequestHost } from '../pipeline/host-check.js';
 import { CommandUsageError } from './usage.js';
@@ -143,6 +144,16 @@ export function parseHeaderArguments(lines: readonly string[]): Record<string, s
   return headers;
 }
 
+/** Whether a route has a CORS phase: its own policy, or the default one it does not turn off. */
+function corsOn(config: Config, r: RouteConfig): boolean {
+  return r.cors === undefined ? config.middleware.cors !== undefined : r.cors !== 'off';
+}
+
+/** The routes tried before the winner, with the condition each failed. */
+function triedOf(config: Config, explanation: ReturnType<typeof explainMatch>): MatchReport['tried'] {
+  return explanation.verdicts.filter((v) => !v.matched).map((v) => ({ route: config.routes[v.index]!.name, failed: v.failed ?? '' }));
+}
+
 /** Which route `spec` takes, why, and what its upstream would receive. Throws CommandUsageError for a bad argument. */
 export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
   const headers = parseHeaderArguments(headerLines);
@@ -168,6 +179,10 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
     return mode;
   };
   if (config.routes.length === 0) {
+    if (config.middleware.cors !== undefined && isPreflight(method, headers.origin, headers['access-control-request-method'])) {
+      const because = ['no routes are configured', 'a CORS preflight: middleware.cors answers it (204 when the origin is allowed), nothing is forwarded'];
+      return { request, route: 'proxy', matched_because: because, tried: [], upstream: null };
+    }
     return {
       request,
       route: 'proxy',
@@ -177,10 +192,21 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
     };
   }
   const conditions = config.routes.map(conditionsOf);
+  // A CORS preflight is matched by the method it asks about, and kept only where that route's CORS policy answers
+  // it; elsewhere it is matched, and forwarded, as the OPTIONS it is (compose/route-table.ts does the same).
+  const asked = headers['access-control-request-method'];
   const explanation = explainMatch(conditions, input);
-  const tried = explanation.verdicts
-    .filter((v) => !v.matched)
-    .map((v) => ({ route: config.routes[v.index]!.name, failed: v.failed ?? '' }));
+  if (isPreflight(method, headers.origin, asked)) {
+    const askedMethod = String(asked).toUpperCase();
+    const asPreflight = explainMatch(conditions, { ...input, method: askedMethod });
+    const r = config.routes[asPreflight.winner];
+    if (r !== undefined && corsOn(config, r)) {
+      const held = asPreflight.verdicts.find((v) => v.index === asPreflight.winner)!.held;
+      const because = [...held, `a CORS preflight for ${askedMethod}: the route's CORS policy answers it (204 when the origin is allowed), nothing is forwarded`];
+      return { request, route: r.name, matched_because: because, tried: triedOf(config, asPreflight), upstream: null };
+    }
+  }
+  const tried = triedOf(config, explanation);
   if (explanation.winner === -1) return { request, route: null, matched_because: [], tried, upstream: null };
   const r = config.routes[explanation.winner]!;
   const winner = explanation.verdicts.find((v) => v.index === explanation.winner)!;

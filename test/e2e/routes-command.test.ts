@@ -40,6 +40,18 @@ test('portcullis routes --match reads a repeated -H as the gateway reads repeate
   assert.match(once.stdout, /route: users-v2 /);
 });
 
+test('portcullis routes --match finds a CORS preflight the route the gateway answers it on', async () => {
+  const cors = ['-H', 'origin: https://app.example.com', '-H', 'access-control-request-method: post'];
+  const preflight = await runCli(['routes', '--config', SAMPLE, '--match', 'OPTIONS https://api.example.com/users/1', ...cors]);
+  assert.equal(preflight.code, 0);
+  assert.match(preflight.stdout, /route: users \(path_prefix \/users, method POST, a CORS preflight for POST: the route's CORS policy answers it/);
+  assert.doesNotMatch(preflight.stdout, /^upstream:/m);
+  // Without the preflight's headers it is a plain OPTIONS, which the users route (GET, POST) does not take.
+  const plain = await runCli(['routes', '--config', SAMPLE, '--match', 'OPTIONS https://api.example.com/users/1']);
+  assert.equal(plain.code, 3);
+  assert.match(plain.stdout, /tried users: method OPTIONS is not GET, POST/);
+});
+
 test('portcullis routes --match reads the request as written: what the gateway refuses matches no route', async () => {
   for (const [spec, rule] of [
     ['GET https://api.example.com/users/../admin', /request target not canonical: dot-segment/],
