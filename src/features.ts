@@ -12,7 +12,7 @@ import type { AdminServer, ReloadResult } from './admin/server.js';
 import { acceptingCheck, pingCheck, upstreamsCheck, type ReadinessCheck } from './admin/readiness.js';
 import { StoreUnavailableError } from './store/user-store.js';
 import { openUserStore } from './store/open.js';
-import { SessionJanitor } from './store/janitor.js';
+import { CHANGE_LOG_RETENTION_MS, SessionJanitor } from './store/janitor.js';
 import { CountedKvStore } from './kv/counted.js';
 import type { KvStore } from './kv/kv-store.js';
 import { openKvStore, usesRedis } from './kv/open.js';
@@ -178,7 +178,12 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         throttleLogin: (ctx, email) => authLimiter.throttleLogin(ctx, email),
         instrument: traceAuth(tracing),
       });
-      janitor = new SessionJanitor({ store, intervalMs: config.middleware.auth.session_cleanup_interval, logger });
+      janitor = new SessionJanitor({
+        store,
+        intervalMs: config.middleware.auth.session_cleanup_interval,
+        changeRetentionMs: Math.max(CHANGE_LOG_RETENTION_MS, auth.tokens.acceptWindowMs),
+        logger,
+      });
       janitor.start();
       identity = await setupIdentity({ auth, store, kv, metrics, logger });
     }

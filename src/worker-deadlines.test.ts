@@ -37,3 +37,13 @@ test('the stop deadline follows server.timeouts.shutdown_drain', () => {
   const config = parseConfigObject({ ...base, server: { timeouts: { shutdown_drain: '2m' } } });
   assert.equal(stopDeadlineMs(config), 120_000 + 10_000);
 });
+
+test('deadlines summed from durations at the config cap stay within a Node.js timer (a longer one fires after 1 ms)', () => {
+  const config = parseConfigObject({
+    ...base,
+    ...plugins(2),
+    server: { timeouts: { shutdown_drain: '30d' } },
+    middleware: { plugins: ['p0', 'p1'], plugin_load_timeout: '30d' },
+  });
+  for (const deadline of [applyDeadlineMs(config), startDeadlineMs(config), stopDeadlineMs(config)]) assert.equal(deadline, 2_147_483_647);
+});

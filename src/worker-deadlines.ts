@@ -1,6 +1,7 @@
 // How long a cluster primary waits for a worker to start, to apply a reload and to stop before it counts the worker as
 // stuck and kills it (SIGKILL). Each deadline is what the worker's own bounds allow (config), plus one margin. Pure.
 import type { Config } from './config/schema.js';
+import { MAX_TIMER_MS } from './config/duration.js';
 import { MIGRATION_TIMEOUT_MS } from './store/migrations/types.js';
 
 /**
@@ -21,7 +22,7 @@ const MARGIN_MS = 10_000;
  * full budgets, and far too long for the usual config without plugins.
  */
 export function applyDeadlineMs(config: Config): number {
-  return pluginSteps(config, 2 * config.plugins.length + 1) + MARGIN_MS;
+  return timerBound(pluginSteps(config, 2 * config.plugins.length + 1) + MARGIN_MS);
 }
 
 /**
@@ -33,7 +34,7 @@ export function applyDeadlineMs(config: Config): number {
  */
 export function startDeadlineMs(config: Config): number {
   const migrations = config.middleware.auth.enabled && config.database.url !== '' ? MIGRATION_TIMEOUT_MS : 0;
-  return applyDeadlineMs(config) + migrations;
+  return timerBound(applyDeadlineMs(config) + migrations);
 }
 
 /**
@@ -43,7 +44,16 @@ export function startDeadlineMs(config: Config): number {
  * middleware.plugin_load_timeout; then its stores and its tracing. 20 s with the defaults and no plugins.
  */
 export function stopDeadlineMs(config: Config): number {
-  return config.server.timeouts.shutdown_drain + pluginSteps(config, 2) + MARGIN_MS;
+  return timerBound(config.server.timeouts.shutdown_drain + pluginSteps(config, 2) + MARGIN_MS);
+}
+
+/**
+ * A deadline as a setTimeout delay. Each sums or multiplies durations the config caps at a timer's longest delay, so
+ * a long plugin_load_timeout or shutdown_drain would add up past it, and Node fires such a timer after 1 ms: every
+ * worker killed at once as stuck. Past the cap, the deadline means "wait", which is what those settings asked for.
+ */
+function timerBound(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
 }
 
 /** `steps` plugin_load_timeout budgets (an import, a create() or the close()s), when the config has plugins at all. */

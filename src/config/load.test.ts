@@ -312,6 +312,10 @@ test('every duration that becomes a timer is capped at a Node.js timer longest d
   for (const [key, value] of Object.entries(timers)) assert.equal(value, max, key);
   assert.equal(config.jwt.access_token_expiration, 40 * 86_400_000);
   assert.equal(config.jwt.refresh_token_expiration, 90 * 86_400_000);
+  // A lifetime has its own cap, 100 years: far beyond, an expiry is no valid Date.
+  const huge = parseConfigText('jwt: { refresh_token_expiration: 99999999999d }\nload_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }] }', {});
+  assert.equal(huge.jwt.refresh_token_expiration, 100 * 365.25 * 86_400_000);
+  assert.ok(!Number.isNaN(new Date(Date.now() + huge.jwt.refresh_token_expiration).getTime()));
   // Below the cap, a value is read as written.
   const below = parseConfigText('server: { timeouts: { idle: 24d } }\nload_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }] }', {});
   assert.equal(below.server.timeouts.idle, 24 * 86_400_000);

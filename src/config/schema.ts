@@ -38,8 +38,11 @@ function durationUpTo(max: number) {
  * timed out every Redis command and plugin hook, run the session janitor every millisecond, and so on.
  */
 const duration = durationUpTo(MAX_TIMER_MS);
-/** A token's lifetime: compared with clocks, never a timer, and commonly longer than a timer can hold. */
-const lifetime = durationUpTo(Number.MAX_SAFE_INTEGER);
+/**
+ * A token's lifetime: compared with clocks, never a timer, and commonly longer than a timer can hold. Capped at 100
+ * years, far inside what a Date can hold (a larger one made every expiry an Invalid Date, failing every login).
+ */
+const lifetime = durationUpTo(100 * 365.25 * 86_400_000);
 
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
 /** A port to listen on; 0 picks a free one (tests). */

@@ -7,6 +7,7 @@ import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey, valueKey } 
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
 import { redisSentinel, type SentinelTarget } from './redis-sentinel.js';
+import { MAX_TIMER_MS } from '../config/duration.js';
 
 /** Options of the Redis store. Exactly one of `url`, `cluster` and `sentinel` names the deployment. */
 export interface RedisKvOptions {
@@ -212,7 +213,7 @@ export class RedisKvStore implements KvStore {
 
   /** WAIT 1 on the revocation's master; the server gives up after the command timeout and answers 0. */
   async #waitForReplica(durable: RedisConnection, key: string): Promise<'replica' | 'unconfirmed'> {
-    const acknowledged = await this.#command(durable, key, ['WAIT', '1', String(this.#timeoutMs)], this.#timeoutMs * 2);
+    const acknowledged = await this.#command(durable, key, ['WAIT', '1', String(this.#timeoutMs)], Math.min(this.#timeoutMs * 2, MAX_TIMER_MS));
     return typeof acknowledged === 'number' && acknowledged >= 1 ? 'replica' : 'unconfirmed';
   }
 

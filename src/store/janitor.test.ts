@@ -36,3 +36,13 @@ test('the janitor deletes expired sessions on its timer, survives a failing stor
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('change-log rows are kept for the retention it is given (a token lifetime past a week), else a week', async () => {
+  const cutoffs: number[] = [];
+  const store = { deleteExpired: async () => 0, pruneChanges: async (before: Date) => void cutoffs.push(before.getTime()) };
+  const now = () => 1_800_000_000_000;
+  const logger = pino({ level: 'silent' });
+  await new SessionJanitor({ store, intervalMs: 1000, logger, now }).runOnce();
+  await new SessionJanitor({ store, intervalMs: 1000, logger, now, changeRetentionMs: 40 * 86_400_000 }).runOnce();
+  assert.deepEqual(cutoffs, [now() - 7 * 86_400_000, now() - 40 * 86_400_000]);
+});

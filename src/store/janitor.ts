@@ -12,6 +12,12 @@ export interface SessionJanitorOptions {
   /** Milliseconds between runs (config `middleware.auth.session_cleanup_interval`, default 1 h). */
   readonly intervalMs: number;
   readonly logger: Pick<Logger, 'debug' | 'warn'>;
+  /**
+   * How long change-log rows are kept (default CHANGE_LOG_RETENTION_MS). A gateway re-reads the log at start for as
+   * long as an access token is accepted, to re-apply logouts and operator actions on the memory store: with tokens
+   * that live longer than a week, the rows must live as long (features.ts passes the longer of the two).
+   */
+  readonly changeRetentionMs?: number;
   /** Clock, for tests (default Date.now). */
   readonly now?: () => number;
 }
@@ -47,8 +53,8 @@ export class SessionJanitor {
     this.#running = store
       .deleteExpired(now)
       .then(async (count) => {
-        // The identity change log doubles as a short audit trail: a week, then it goes.
-        await store.pruneChanges?.(new Date(now.getTime() - CHANGE_LOG_RETENTION_MS));
+        // The identity change log doubles as a short audit trail: a week (or a token's life), then it goes.
+        await store.pruneChanges?.(new Date(now.getTime() - (this.#options.changeRetentionMs ?? CHANGE_LOG_RETENTION_MS)));
         this.#options.logger.debug({ deleted: count }, 'expired sessions removed');
         return count;
       })

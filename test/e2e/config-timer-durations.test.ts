@@ -60,3 +60,27 @@ test('every timer duration at 30d: plugins load, Redis answers, keep-alive conne
     await backend.stop();
   }
 });
+
+test('server.workers: 2 with plugin_load_timeout and shutdown_drain at 30d: workers start, serve and stop cleanly', async () => {
+  // The primary's deadlines add these up (worker-deadlines.ts): past a timer's longest delay, every worker was killed
+  // within milliseconds as a failed start, and at SIGTERM killed without draining (exit 1).
+  const backend = await startBackend('echo');
+  const gw = await spawnGateway({
+    server: { workers: 2, timeouts: { shutdown_drain: '30d' } },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    plugins: [{ name: 'tag', module: FIXTURE, config: { tag: 'w' } }],
+    middleware: { auth: { enabled: false }, rate_limit: { enabled: false }, plugins: ['tag'], plugin_load_timeout: '30d' },
+  });
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await client.request(`${gw.url}/w${i}`)).headers['x-tag'], 'w');
+    gw.signal('SIGTERM');
+    const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref())]);
+    assert.deepEqual(outcome, { code: 0, signal: null });
+    const bad = gw.logs.filter((l) => /Killed|Timed Out|Failing/.test(String(l.msg)));
+    assert.deepEqual(bad, []);
+    assert.doesNotMatch(gw.stderr(), /TimeoutOverflowWarning/);
+  } finally {
+    await gw.cleanup();
+    await backend.stop();
+  }
+});
