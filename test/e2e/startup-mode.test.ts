@@ -102,6 +102,17 @@ async function within(gateway: TracedGateway, ms: number, done: (traces: Map<num
   return done(gateway.traces());
 }
 
+/**
+ * TurboFan lines for work start-up mode governs. A cluster worker can mark and compile Node's own `wrappedFn` (the
+ * validators' hideStackFrames wrapper) while Node loads bin/portcullis.js's first imports: that is before bin enters
+ * the mode, by design (Node's code cache needs V8's flags unchanged until its modules are loaded, see bin), and
+ * Sparkplug's batches around those lines show the mode was not on yet. Seen on every cluster run of 2026-12-03 evening,
+ * on the commit that had passed CI the day before; nothing of the gateway's own was optimised.
+ */
+function turbofanLines(trace: string): string[] {
+  return trace.split('\n').filter((line) => line.includes('TURBOFAN') && !line.includes('<JSFunction wrappedFn '));
+}
+
 /** Whether any process has optimised a function. */
 const anyOptimized = (traces: Map<number, string>): boolean => [...traces.values()].some((trace) => OPTIMIZED.test(trace));
 
@@ -121,7 +132,7 @@ test('a gateway optimises no code while it starts, and compiles the request path
 test('cluster workers end start-up mode too: their request path is optimised once they listen', async () => {
   const gateway = await startTraced(TRACES, 2);
   try {
-    assert.doesNotMatch(allTraces(gateway), /TURBOFAN/, 'nothing is optimised while the workers start and idle');
+    assert.deepEqual(turbofanLines(allTraces(gateway)), [], 'nothing is optimised while the workers start and idle');
     await drive(gateway.base);
     const workersOptimized = (traces: Map<number, string>): number =>
       [...traces].filter(([pid, trace]) => pid !== gateway.pid && OPTIMIZED.test(trace)).length;
