@@ -39,7 +39,7 @@ test('the janitor deletes expired sessions on its timer, survives a failing stor
 
 test('change-log rows are kept for the retention it is given (a token lifetime past a week), else a week', async () => {
   const cutoffs: number[] = [];
-  const store = { deleteExpired: async () => 0, pruneChanges: async (before: Date) => void cutoffs.push(before.getTime()) };
+  const store = { deleteExpired: async () => 0, pruneChanges: async (before: Date) => { cutoffs.push(before.getTime()); return 0; } };
   const now = () => 1_800_000_000_000;
   const logger = pino({ level: 'silent' });
   await new SessionJanitor({ store, intervalMs: 1000, logger, now }).runOnce();
