@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { startBackend } from '../helpers/backends.js';
 import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
+import { childExit } from '../helpers/child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -33,7 +34,7 @@ test('start exits 1 when the admin port is taken, though the proxy port was alre
   try {
     const outcome = await new Promise<number | null | 'still running'>((resolve) => {
       const timer = setTimeout(() => resolve('still running'), 15_000);
-      child.once('exit', (code) => {
+      void childExit(child).then(({ code }) => {
         clearTimeout(timer);
         resolve(code);
       });

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { parseConfigText } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/server.js';
+import { childExit } from './child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -118,7 +119,7 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Pr
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    void childExit(child).then(({ code }) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -174,9 +175,7 @@ export async function startProcess(
   const garbled: string[] = [];
   let stderr = '';
   let pending = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const exited = childExit(child);
   const started = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), options.timeoutMs ?? 15_000);
     child.stdout!.on('data', (d: Buffer) => {

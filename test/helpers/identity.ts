@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestClient, TestResponse } from './http.js';
+import { childExit } from './child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -46,7 +47,7 @@ export function runPortcullis(args: readonly string[], options: { stdin?: string
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.stdin.end(options.stdin ?? '');
-    child.on('exit', (code) => {
+    void childExit(child).then(({ code }) => {
       let auditAt: number | undefined;
       for (const line of stderr.split('\n')) {
         if (!line.startsWith('{')) continue;

@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSyn
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childExit } from '../helpers/child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-package-'));
@@ -21,7 +22,7 @@ function runNode(file: string, timeoutMs = 60_000): Promise<{ code: number | nul
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
+    void childExit(child).then(({ code }) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
@@ -71,7 +72,7 @@ console.log(JSON.stringify({ name: plugin.name, error: new ConfigError('x').name
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    void childExit(child).then(({ code }) => resolve({ code, stdout, stderr }));
   });
   assert.equal(traced.code, 0, traced.stderr);
   const result = JSON.parse(traced.stdout) as { name: string; error: string; start: string };

@@ -9,6 +9,7 @@ import { parseConfigObject } from '../../src/config/load.js';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess, tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { fixture } from './helpers.js';
+import { childExit } from '../helpers/child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const HANGS = /plugins\[0\]\.module: cannot load .*hang\.mjs: import did not finish within 400 ms \(middleware\.plugin_load_timeout\)/;
@@ -29,7 +30,7 @@ function runFor(args: readonly string[], ms: number): Promise<{ code: number | n
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
   return new Promise((resolve) =>
-    child.once('exit', (code) => {
+    void childExit(child).then(({ code }) => {
       clearTimeout(timer);
       rmSync(dataDir, { recursive: true, force: true });
       resolve({ code, stderr });

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { spawnGateway, tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { fixture } from './helpers.js';
+import { childExit } from '../helpers/child-exit.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TIMED_OUT = /portcullis: config error: plugins\[0\]: create\(\) did not finish within 400 ms \(middleware\.plugin_load_timeout\)/;
@@ -35,7 +36,7 @@ function run(args: readonly string[]): Promise<{ code: number | null; stdout: st
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   return new Promise((resolve) =>
-    child.once('exit', (code) => {
+    void childExit(child).then(({ code }) => {
       clearTimeout(timer);
       rmSync(dataDir, { recursive: true, force: true });
       resolve({ code, stdout, stderr, ms: performance.now() - started });
