@@ -39,6 +39,8 @@ export class Backend implements Candidate, Peer {
   readonly key: string;
   /** TLS and HTTP/2 settings of its pool, reused by the health checker's probes. */
   readonly transport: UpstreamTransport;
+  /** Identity of those settings (PoolOptions.transportKey). */
+  readonly transportKey: string;
   inflight = 0;
   requests = 0;
   failures = 0;
@@ -61,6 +63,7 @@ export class Backend implements Candidate, Peer {
     const host = address.includes(':') ? `[${address}]` : address;
     this.label = `${host}:${port}`;
     this.transport = options.transport;
+    this.transportKey = options.transportKey;
     this.origin = `${options.transport.scheme}://${this.label}`;
     this.dispatcher = new BoundedPool(createPool(this.origin, options, address), {
       connections: options.connections,
@@ -104,7 +107,8 @@ export class Backend implements Candidate, Peer {
    * Takes over the health of the backend this one replaces at the same address and port (a reload that changed the
    * pool options): the active checks' verdict and streak, and what is left of a passive cooldown. Health belongs to
    * the upstream, not to the pool: a new pool must not put an upstream known to be down back in rotation until the
-   * next check round.
+   * next check round. Only when the TLS and HTTP/2 settings are the same (Service.apply): a verdict reached over
+   * another transport says nothing of this one.
    */
   inheritHealth(from: Backend): void {
     this.activeHealthy = from.activeHealthy;

@@ -57,7 +57,7 @@ export class Service implements UpstreamSelector, PeerGroup {
   /**
    * Installs the upstreams, strategy, retries and health settings. A backend whose address:port and pool options
    * are unchanged keeps its pool (and so its keep-alive connections), health and counters; the others get new
-   * pools, and one at an address:port already known keeps that upstream's health. Returns the backends that left, for the caller to close once their requests finish.
+   * pools, and one at an address:port already known, over the same TLS and HTTP/2 settings, keeps that upstream's health. Returns the backends that left, for the caller to close once their requests finish.
    */
   apply(settings: ResolvedService): Backend[] {
     const options = poolOptionsOf(settings);
@@ -67,9 +67,12 @@ export class Service implements UpstreamSelector, PeerGroup {
       const old = byKey.get(Backend.keyOf(u.address, u.port, options));
       if (!old) {
         const created = new Backend(u.name, u.address, u.port, u.weight, options, this);
-        // Same upstream, new pool options: a new pool, but the health the checks found is still the upstream's.
+        // Same upstream, new pool options: a new pool, but the health the checks found is still the upstream's,
+        // unless the transport changed. The operator who turns TLS on for an upstream that only speaks TLS (its
+        // cleartext checks failed) wants it served at once, not after the next round; and a verdict of "up" over
+        // cleartext says nothing of a TLS handshake: the new pool starts as any new upstream does.
         const previous = byLabel.get(created.label);
-        if (previous !== undefined) created.inheritHealth(previous);
+        if (previous !== undefined && previous.transportKey === created.transportKey) created.inheritHealth(previous);
         return created;
       }
       // Same upstream: keep the object, so its pool, health and the in-flight count of running requests carry over.

@@ -1,6 +1,6 @@
 // Active health checks across a reload: an upstream the checks had marked down must not stay down for good once a
 // reload turns the checks off (nothing would ever probe it again, and every request would get 502 while the
-// upstream is back and answering).
+// upstream is back and answering); a new pool keeps the upstream's health, but not across a change of transport.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
@@ -9,6 +9,9 @@ import { createClient } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { parseConfigObject } from '../../src/config/load.js';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createTestCa, pkiDir } from '../helpers/tls.js';
 
 const client = createClient();
 after(() => client.close());
@@ -92,5 +95,38 @@ test('a reload that shortens the check interval applies it at once, not after th
   } finally {
     await gw.close();
     await backend?.stop();
+  }
+});
+
+test('a reload that turns TLS on for an upstream the cleartext checks marked down serves it at once (health is not carried across transports)', async () => {
+  const pki = pkiDir();
+  const ca = createTestCa('Health Reload CA', pki.path);
+  const cert = ca.issue('api.internal');
+  // An upstream that speaks only TLS: the cleartext checks' requests fail its handshake.
+  const server = createHttpsServer({ cert: cert.cert, key: cert.key }, (_req, res) => res.end('over tls'));
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  // One round at start marks it down; the next is 30 s away, well after the test.
+  const checks = { enabled: true, interval: '30s', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 };
+  const input = (tls: Record<string, unknown> | undefined): ConfigInput => ({
+    ...config(port, checks),
+    services: { api: { upstreams: upstreams([port]), retries: 0, health_check: checks, ...(tls ? { tls } : {}) } },
+  });
+  const gw = await startInProcess(input(undefined));
+  try {
+    await waitFor('the cleartext round to mark the upstream down', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), 10_000);
+    assert.equal((await client.request(`${gw.url}/x`)).status, 502);
+
+    // The operator's fix: the service speaks TLS to it now.
+    await gw.gateway.reload(parseConfigObject(input({ enabled: true, ca_file: ca.caFile, servername: 'api.internal' })));
+    const served = await client.request(`${gw.url}/x`);
+    assert.equal(served.status, 200, `${served.status} ${served.text}: the cleartext verdict kept the upstream out until the next round`);
+    assert.equal(served.text, 'over tls');
+  } finally {
+    await gw.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    pki.remove();
   }
 });
