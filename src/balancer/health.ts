@@ -127,10 +127,24 @@ export class HealthChecker {
     this.#record(backend, ok);
   }
 
-  #record(backend: Backend, ok: boolean): void {
+  /**
+   * The backend a probe's verdict belongs to now. A reload during the round may have given the upstream a new pool
+   * (a new Backend at the same address:port, which took over the health known then): the verdict goes to it, as
+   * the next round's would, rather than to the retired object, where it was lost for one interval. Undefined when
+   * the upstream left, or now speaks another transport (a verdict over the old one says nothing of it).
+   */
+  #successorOf(probed: Backend): Backend | undefined {
+    const current = this.#backends();
+    if (current.includes(probed)) return probed;
+    return current.find((b) => b.label === probed.label && b.transportKey === probed.transportKey);
+  }
+
+  #record(probed: Backend, ok: boolean): void {
     const s = this.#settings;
     // A probe of a round that was running when a reload turned the checks off: its verdict is no longer wanted.
     if (!s.enabled) return;
+    const backend = this.#successorOf(probed);
+    if (backend === undefined) return;
     if (ok === backend.activeHealthy) {
       backend.streak = 0;
       if (ok) backend.clearCooldown();

@@ -9,6 +9,7 @@ import { createClient } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { parseConfigObject } from '../../src/config/load.js';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createTestCa, pkiDir } from '../helpers/tls.js';
@@ -128,5 +129,38 @@ test('a reload that turns TLS on for an upstream the cleartext checks marked dow
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     pki.remove();
+  }
+});
+
+test('a check round in flight across a reload that gives the upstream a new pool: its verdict reaches the new pool', async () => {
+  // The upstream serves traffic but fails its health check, slowly: the first round is still waiting when the reload
+  // comes.
+  let probes = 0;
+  const server = createHttpServer((req, res) => {
+    if (req.url !== '/healthz') return void res.end('served');
+    probes++;
+    setTimeout(() => res.writeHead(503).end('down'), 600);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  // The next round is 30 s away, well after the test.
+  const checks = { enabled: true, path: '/healthz', interval: '30s', timeout: '5s', healthy_threshold: 1, unhealthy_threshold: 1 };
+  const input = (connections: number): ConfigInput => ({
+    ...config(port, checks),
+    services: { api: { upstreams: upstreams([port]), retries: 0, connections_per_upstream: connections, health_check: checks } },
+  });
+  const gw = await startInProcess(input(16));
+  try {
+    await waitFor('the first round to reach the upstream', () => probes === 1, 5_000);
+    assert.equal(gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), false, 'the first round is still waiting');
+    await gw.gateway.reload(parseConfigObject(input(32))); // a new pool for the same upstream
+    await waitFor('the round to end with the upstream down', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), 10_000);
+    const res = await client.request(`${gw.url}/x`);
+    assert.equal(res.status, 502, `${res.status} ${res.text}: the verdict went to the retired pool, the new one stayed in rotation`);
+    assert.equal(res.json().code, 'no_healthy_upstream');
+  } finally {
+    await gw.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
