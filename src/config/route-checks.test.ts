@@ -25,6 +25,13 @@ test('route and service errors are one line naming the key path', () => {
   );
   assert.equal(errorOf(route('{ name: a, service: users }')), 'routes[1].name: duplicate route name "a"');
   assert.equal(errorOf(route('{ name: health, service: users }')), 'routes[1].name: "health" is reserved for the gateway\'s own routes');
+  // `none` labels the requests no route took (404s, requests refused before routing): a route of that name would
+  // count any client's unmatched requests as its own traffic, in metrics and on the dashboard.
+  assert.equal(errorOf(route('{ name: none, service: users }')), 'routes[1].name: "none" is reserved for the gateway\'s own routes');
+  assert.equal(
+    errorOf(`services:\n  none: { upstreams: [{ name: u1, address: 127.0.0.1, port: 3000 }] }\nroutes:\n  - { name: a, service: none }\n`),
+    'services.none: "none" is reserved (the label of requests that were not proxied)',
+  );
   assert.equal(errorOf(route('{ name: b, service: users, auth: required }')), 'routes[1].auth: "required" needs middleware.auth.enabled: true');
   assert.equal(errorOf(route('{ name: b, service: users, rate_limit: gold }')), 'routes[1].rate_limit: unknown policy "gold" (define it in middleware.rate_limit.policies)');
   assert.equal(errorOf(route('{ name: b, service: users, strip_prefix: true }')), 'routes[1].strip_prefix: needs match.path_prefix');

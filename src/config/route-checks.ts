@@ -6,8 +6,15 @@ import { OwnedHeaders, isOwnedResponseHeader } from '../proxy/owned-headers.js';
 import { conditionsOf } from '../routing/from-config.js';
 import type { RouteConditions } from '../routing/conditions.js';
 
-/** Names of the gateway's own routes in logs and metrics (and of the implicit catch-all route). */
-export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'auth', 'proxy']);
+/**
+ * Names of the gateway's own routes in logs and metrics: its endpoints, the implicit catch-all route, and `none`,
+ * the label of requests no route took (404, and those refused before routing). A route of that name would share
+ * its series and dashboard row with any client's unmatched requests.
+ */
+export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'auth', 'proxy', 'none']);
+
+/** `none` is the service label of requests that were never proxied (metrics.ts): no service may take it. */
+export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(['none']);
 
 /** The owned-header list of a config: its identity and consumer header names, and the trace headers when tracing is on. */
 export function ownedHeadersOf(config: Config): OwnedHeaders {
@@ -21,6 +28,9 @@ export function ownedHeadersOf(config: Config): OwnedHeaders {
 /** The first problem as "key.path: reason", or undefined when the routes and services fit together. */
 export function checkRoutesAndServices(config: Config): string | undefined {
   const services = new Set(Object.keys(config.services));
+  for (const name of services) {
+    if (RESERVED_SERVICE_NAMES.has(name)) return `services.${name}: "${name}" is reserved (the label of requests that were not proxied)`;
+  }
   if (config.load_balancing !== undefined) {
     if (services.has(DEFAULT_SERVICE)) {
       return `services.${DEFAULT_SERVICE}: the service "${DEFAULT_SERVICE}" is already defined by load_balancing`;
