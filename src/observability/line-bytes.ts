@@ -57,14 +57,15 @@ export function putAscii(buf: Uint8Array, pos: number, text: string): number {
 
 /**
  * `JSON.stringify(text)` for text of printable ASCII without `"` or `\`; -1 for anything else (control characters,
- * quotes and backslashes need escapes, other characters UTF-8 or escapes): the caller falls back to strings.
+ * quotes and backslashes need escapes, other characters UTF-8 or escapes; DEL, which JSON leaves raw, is escaped
+ * by the line writer as a terminal control): the caller falls back to strings.
  */
 export function putJsonString(buf: Uint8Array, pos: number, text: string): number {
   const n = text.length;
   buf[pos] = 0x22;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7f) return -1;
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x7f) return -1;
     buf[pos + 1 + i] = c;
   }
   buf[pos + 1 + n] = 0x22;

@@ -17,6 +17,20 @@ export interface LineWriterOptions {
   readonly shared?: boolean;
 }
 
+/**
+ * DEL and the C1 controls (U+007F-U+009F). JSON allows them raw in strings, and JSON.stringify and pino write them so,
+ * but a terminal showing the log (`tail -f`, `docker logs`) can read U+009B as the start of an escape sequence, as
+ * it reads ESC (which JSON escapes). Client text reaches log lines (a refused request target over HTTP/2, where the
+ * path may hold any Latin-1 byte), so every line is written with these escaped.
+ */
+const TERMINAL_CONTROL = /[\u007f-\u009f]/;
+const TERMINAL_CONTROLS = /[\u007f-\u009f]/g;
+
+/** `\u00XX` for one of TERMINAL_CONTROLS: the same JSON string value, in ASCII. */
+function escapeControl(c: string): string {
+  return `\\u00${c.charCodeAt(0).toString(16)}`;
+}
+
 /** POSIX's PIPE_BUF on Linux: a write to a pipe of at most this many bytes is never interleaved with another's. */
 const PIPE_BUF = 4096;
 
@@ -75,8 +89,13 @@ export class LineWriter {
     this.#timer.unref();
   }
 
-  /** Appends one or more complete lines (each ending in "\n"). Never blocks; the write happens later. */
+  /**
+   * Appends one or more complete lines (each ending in "\n"). Never blocks; the write happens later. DEL and C1
+   * controls are written escaped (TERMINAL_CONTROL): inside a JSON string, the only place JSON lets them be, that is
+   * the same value. (Lines encoded in place through claim() are ASCII without controls: line-bytes.ts.)
+   */
   write(lines: string): boolean {
+    if (TERMINAL_CONTROL.test(lines)) lines = lines.replace(TERMINAL_CONTROLS, escapeControl);
     // Bytes being written count too: a descriptor that stalls must not let the buffers grow past the limit.
     if (this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) {
       this.#dropped++;
