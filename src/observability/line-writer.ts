@@ -31,6 +31,19 @@ function escapeControl(c: string): string {
   return `\\u00${c.charCodeAt(0).toString(16)}`;
 }
 
+/** `\\u00XX`: in a JSON string, the six characters `\u00XX`, for a reader that shows values rather than JSON. */
+function showControl(c: string): string {
+  return `\\\\u00${c.charCodeAt(0).toString(16)}`;
+}
+
+/**
+ * A JSON line whose DEL and C1 controls are replaced for a reader that parses it and prints the values (pino-pretty,
+ * the "pretty" format on a terminal): each becomes the visible text `\u00XX` rather than the character itself.
+ */
+export function showTerminalControls(line: string): string {
+  return TERMINAL_CONTROL.test(line) ? line.replace(TERMINAL_CONTROLS, showControl) : line;
+}
+
 /** POSIX's PIPE_BUF on Linux: a write to a pipe of at most this many bytes is never interleaved with another's. */
 const PIPE_BUF = 4096;
 

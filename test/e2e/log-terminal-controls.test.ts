@@ -3,17 +3,22 @@
 // JSON.stringify and pino write them so; the gateway writes them escaped, the same JSON value. The family's members:
 // a refused request target over HTTP/2 (the path may hold any Latin-1 byte there) in the access log on stdout and in
 // the access-log file, in both formats, and a header value a plugin logs (HTTP/1 obs-text). Read from a real
-// `portcullis start`, as written.
+// `portcullis start`, as written; and the pretty format, which prints values rather than JSON, shows them as text.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
+import { childExit } from '../helpers/child-exit.js';
+import { spawnGateway, tempDataDir, writeConfig, type GatewayProcess } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { h2connect, h2request } from '../helpers/h2.js';
 import { openSocket, responseUntilClose } from '../helpers/raw.js';
 import { createTestCa, pkiDir } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
+
+const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
 
 const CONTROLS = /[\u007f-\u009f]/;
 // (DEL too is escaped, but nghttp2 refuses it in :path before the gateway sees it.)
@@ -91,4 +96,33 @@ test("a header value with C1 controls that a plugin logs (HTTP/1 obs-text) is es
   await waitFor(() => gw.logs.some((l) => l.msg === 'Header Seen'), 'the plugin line', 5_000);
   assertEscaped(gw.lines);
   assert.equal(gw.logs.find((l) => l.msg === 'Header Seen')!.note, 'a\u009b31mb\u0085c');
+});
+
+test('the pretty format (a terminal\'s default) shows the controls as text, never as characters', async () => {
+  const b = await backend();
+  const port = await freePort();
+  const config = writeConfig({
+    server: { listen_port: port },
+    load_balancing: { upstreams: [{ name: 'api', address: '127.0.0.1', port: b.port }], health_check: { enabled: false } },
+    plugins: [{ name: 'notes', module: new URL('../plugins/fixtures/header-logger.mjs', import.meta.url).pathname, config: { header: 'x-note' } }],
+    middleware: { plugins: ['notes'] },
+    logging: { format: 'pretty' },
+  });
+  const dataDir = tempDataDir();
+  const child = spawn(process.execPath, [BIN, 'start', '--config', config], { env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+  const exited = childExit(child);
+  cleanups.push(async () => {
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await waitFor(() => text.includes('Gateway Started'), 'the pretty start line', 15_000);
+  const socket = await openSocket(port);
+  socket.write(Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\nX-Note: a\u009b31mb\r\nConnection: close\r\n\r\n', 'latin1'));
+  assert.equal((await responseUntilClose(socket)).status, 200);
+  await waitFor(() => text.includes('Header Seen') && text.includes('a\\u009b31mb'), 'the plugin line, its control shown as text', 5_000);
+  assert.doesNotMatch(text, CONTROLS);
 });
