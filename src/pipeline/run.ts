@@ -154,7 +154,12 @@ export class Pipeline implements AttemptListener {
     try {
       for (; i < filters.length; i++) {
         let outcome = filters[i]!.onRequest(ctx);
-        if (typeof outcome !== 'string') outcome = await outcome;
+        if (typeof outcome !== 'string') {
+          outcome = await outcome;
+          // The client left while it waited: the request is logged (499) and its onLogging hooks have run, so no
+          // later phase may start on it.
+          if (ctx.logged) return;
+        }
         if (outcome === 'responded') return;
       }
     } catch (err) {
@@ -291,7 +296,7 @@ export class Pipeline implements AttemptListener {
       }
       if (pending !== undefined) {
         return pending.then(
-          () => this.#responseFilters(ctx, headers, i + 1),
+          () => (ctx.logged ? undefined : this.#responseFilters(ctx, headers, i + 1)),
           (err: unknown) => {
             if (err instanceof GatewayError) throw err;
             this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
@@ -370,7 +375,8 @@ function runUpstreamFilters(hooks: Route['upstreamFilters'], ctx: RequestContext
     const result = hooks[i]!.onUpstreamRequest(ctx, headers);
     if (result === 'responded') return 'responded';
     if (result !== undefined && result !== 'continue') {
-      return result.then((r) => (r === 'responded' ? 'responded' : runUpstreamFilters(hooks, ctx, headers, i + 1)));
+      // A client that left meanwhile (the request logged) ends the attempt as an answer would.
+      return result.then((r) => (r === 'responded' || ctx.logged ? 'responded' : runUpstreamFilters(hooks, ctx, headers, i + 1)));
     }
   }
   return 'continue';

@@ -100,7 +100,12 @@ class PluginChain {
     return phase;
   }
 
-  /** onRequest hooks from position `from`: 'responded' when one called respond(); a failure throws a GatewayError. */
+  /**
+   * onRequest hooks from position `from`: 'responded' when one called respond(); a failure throws a GatewayError.
+   * After a hook that waited, the next runs only if the request is not over: a client that left meanwhile had its
+   * request logged (499) and every onLog run, and an instance a reload retired may have been closed since (the
+   * drain counts requests until their onLog). The same holds between the upstream and the response hooks.
+   */
   #request(ctx: RequestContext, from: number): Outcome | Promise<Outcome> {
     const list = this.#with.onRequest;
     for (let i = from; i < list.length; i++) {
@@ -109,6 +114,7 @@ class PluginChain {
       if (pending !== undefined) {
         return pending.then((result) => {
           if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onRequest');
+          if (ctx.logged) return 'responded'; // the client left meanwhile (above)
           return facade.pending !== undefined ? this.#send(ctx, facade) : this.#request(ctx, i + 1);
         });
       }
@@ -127,6 +133,7 @@ class PluginChain {
         return pending.then((result) => {
           facade.bindHeaders(undefined, undefined);
           if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onUpstreamRequest');
+          if (ctx.logged) return 'responded'; // the client left meanwhile
           return facade.pending !== undefined ? this.#send(ctx, facade) : this.#upstream(ctx, headers, i + 1);
         });
       }
@@ -156,6 +163,7 @@ class PluginChain {
           (result) => {
             facade.bindHeaders(undefined, undefined);
             if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onResponse');
+            if (ctx.logged) return undefined; // the client left meanwhile
             return this.#response(ctx, headers, i + 1);
           },
           (err: unknown) => {
