@@ -469,8 +469,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       if (this.#done && !ctx.upgrade) return;
       this.#done = true;
       drop();
-      this.#listener.attemptFinished(ctx, this.#peer);
+      // The error reply first: an upgrade's attempt is logged when it finishes, and it must be logged with the
+      // status and error the client got, not the 101 the upstream offered.
       answerError(ctx, toGatewayError(err));
+      this.#listener.attemptFinished(ctx, this.#peer);
     };
     let pending: void | Promise<void>;
     try {

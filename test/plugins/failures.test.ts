@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../helpers/http.js';
+import { openSocket, responseUntilClose } from '../helpers/raw.js';
 import { events, fixture, gatewayWithPlugins, type PluginGateway } from './helpers.js';
 
 const client = createClient();
@@ -73,6 +74,22 @@ describe('plugin failures', () => {
     assert.equal(res.json().error, 'Internal Server Error');
     assert.equal(linesFor(res).find((l) => l.msg === 'Plugin Failed')?.hook, 'onResponse');
     assert.equal(linesFor(res).find((l) => l.msg === 'Request Completed')?.status, 500);
+  });
+
+  test('a response hook that throws on a WebSocket upgrade: the 500 the client gets is what the access log and onLog see', async () => {
+    const socket = await openSocket(p.gw.gateway.port);
+    socket.write(
+      'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        'Sec-WebSocket-Version: 13\r\nX-Plugin-Action: throw-response\r\n\r\n',
+    );
+    const res = await responseUntilClose(socket);
+    assert.equal(res.status, 500);
+    const id = res.headers['x-request-id'];
+    const lines = p.gw.logs.filter((l) => l.request_id === id);
+    const completed = lines.find((l) => l.msg === 'Request Completed');
+    assert.equal(completed?.status, 500, 'logged as the 101 the upstream offered');
+    assert.equal(completed?.error, 'PLUGIN_FAILED');
+    await waitUntil(() => events('failures-log').some((e) => e.startsWith('log:500:')));
   });
 
   test('a response hook past plugin_timeout is abandoned: the response goes out without it, and a line is logged', async () => {
