@@ -1,19 +1,39 @@
-// Compact storage of token buckets for the memory store: key → slot in a Map, the three numbers of each bucket in
+// Compact storage of token buckets for the memory store: key → slot in a Map, the four numbers of each bucket in
 // parallel Float64Arrays. A million clients fit in about 85 MB (bench/limiter.ts) instead of ~176 MB with one
 // object per bucket: V8 keeps each double field of an object as its own 16-byte heap number, and the object header
 // costs as much again; a slot costs 32 bytes. New keys are stored as a flat copy (see flatKey).
-import type { BucketState } from '../ratelimit/bucket.js';
+import { TOKEN_EPSILON, type BucketState } from '../ratelimit/bucket.js';
+import type { BucketRule } from './kv-store.js';
 
 const INITIAL_SLOTS = 1024;
 
-/** Buckets by key, in insertion order (the oldest first, for eviction). Not a general map: no per-entry objects. */
+/**
+ * A rule the store met after some buckets were last written (a reload's new rule, a rule a plugin starts using).
+ * Those buckets may be taken under it next, so they are judged under it too until it can no longer matter.
+ */
+export interface NewRule {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+  /** When the store first met it: it applies to buckets last written before this time. */
+  readonly firstMs: number;
+  /** From then on, every bucket written before is full under it (tokens are never negative): it keeps nobody. */
+  readonly mattersUntilMs: number;
+}
+
+/** fullnessAt's answer for a bucket that refuses its client now (under one token): eviction never drops it. */
+export const LIMITING = -1;
+
+/**
+ * Buckets by key. Each keeps its tokens and last update time, and the rule of its last take, not a precomputed "full
+ * at" time: when it may be dropped (or counts as nearly full) depends on the rule that will take from it next, which
+ * a reload may have changed since (see NewRule).
+ */
 export class BucketTable {
   readonly #slots = new Map<string, number>();
   #tokens = new Float64Array(INITIAL_SLOTS);
   #updatedMs = new Float64Array(INITIAL_SLOTS);
-  #fullAtMs = new Float64Array(INITIAL_SLOTS);
-  /** Until when the bucket refuses its client (eviction never drops a bucket that is limiting someone). */
-  #emptyUntilMs = new Float64Array(INITIAL_SLOTS);
+  #capacity = new Float64Array(INITIAL_SLOTS);
+  #refillPerSecond = new Float64Array(INITIAL_SLOTS);
   /** Freed slots, reused before the arrays grow (a stack: #free[0..#freeCount)). */
   #free = new Int32Array(INITIAL_SLOTS);
   #freeCount = 0;
@@ -24,34 +44,37 @@ export class BucketTable {
     return this.#slots.size;
   }
 
-  /** The state of `key`'s bucket, or undefined. Allocates the small state object the pure arithmetic takes. */
-  get(key: string): BucketState | undefined {
-    const slot = this.#slots.get(key);
-    if (slot === undefined) return undefined;
-    return {
-      tokens: this.#tokens[slot]!,
-      updatedMs: this.#updatedMs[slot]!,
-      fullAtMs: this.#fullAtMs[slot]!,
-      emptyUntilMs: this.#emptyUntilMs[slot]!,
-    };
+  /** `key`'s slot, or undefined. A slot stays valid until the key is deleted or the table compacted. */
+  slotOf(key: string): number | undefined {
+    return this.#slots.get(key);
   }
 
-  /** When `key`'s bucket is full again, or undefined. */
-  fullAtMs(key: string): number | undefined {
-    const slot = this.#slots.get(key);
-    return slot === undefined ? undefined : this.#fullAtMs[slot];
+  /**
+   * The state the pure arithmetic takes (it reads only tokens and updatedMs; the rest is the bucket's own rule's
+   * view, given for completeness). Allocates one small object.
+   */
+  stateAt(slot: number): BucketState {
+    const tokens = this.#tokens[slot]!;
+    const updatedMs = this.#updatedMs[slot]!;
+    const rate = this.#refillPerSecond[slot]!;
+    const fullAtMs = updatedMs + (Math.max(0, this.#capacity[slot]! - tokens) * 1000) / rate;
+    const emptyUntilMs = updatedMs + (Math.max(0, 1 - tokens) * 1000) / rate;
+    return { tokens, updatedMs, fullAtMs, emptyUntilMs };
   }
 
-  set(key: string, state: BucketState): void {
-    let slot = this.#slots.get(key);
-    if (slot === undefined) {
-      slot = this.#allocate();
-      this.#slots.set(flatKey(key), slot);
-    }
+  /** Stores a take's outcome in an existing slot, with the rule it was taken under. */
+  write(slot: number, state: BucketState, rule: BucketRule): void {
     this.#tokens[slot] = state.tokens;
     this.#updatedMs[slot] = state.updatedMs;
-    this.#fullAtMs[slot] = state.fullAtMs;
-    this.#emptyUntilMs[slot] = state.emptyUntilMs;
+    this.#capacity[slot] = rule.capacity;
+    this.#refillPerSecond[slot] = rule.refillPerSecond;
+  }
+
+  /** Stores a new key's bucket. */
+  insert(key: string, state: BucketState, rule: BucketRule): void {
+    const slot = this.#allocate();
+    this.#slots.set(flatKey(key), slot);
+    this.write(slot, state, rule);
   }
 
   delete(key: string): void {
@@ -62,33 +85,56 @@ export class BucketTable {
     this.#free[this.#freeCount++] = slot;
   }
 
-  /** The key created longest ago (Map order is insertion order), or undefined when empty. */
-  oldestKey(): string | undefined {
-    const first = this.#slots.keys().next();
-    return first.done === true ? undefined : first.value;
-  }
-
   /**
-   * A live iterator over [key, slot]; with `isExpired(slot)` a sweep can walk it in chunks across event-loop turns
-   * (a Map iterator stays valid while entries are added or deleted).
+   * A live iterator over [key, slot] in insertion order; a sweep or the eviction cursor can walk it across
+   * event-loop turns (a Map iterator stays valid while entries are added or deleted).
    */
   entries(): Iterator<[string, number]> {
     return this.#slots.entries();
   }
 
-  isFullAt(slot: number, nowMs: number): boolean {
-    return this.#fullAtMs[slot]! <= nowMs;
+  /**
+   * When the bucket in `slot` is full under its own rule and under every rule in `newRules` that applies to it, i.e.
+   * when its state carries no information for whichever of them takes from it next.
+   */
+  fullAtMs(slot: number, newRules: readonly NewRule[]): number {
+    const tokens = this.#tokens[slot]!;
+    const updated = this.#updatedMs[slot]!;
+    let at = updated + (Math.max(0, this.#capacity[slot]! - tokens) * 1000) / this.#refillPerSecond[slot]!;
+    for (const rule of newRules) {
+      if (rule.firstMs <= updated) continue;
+      const ruleAt = updated + (Math.max(0, rule.capacity - tokens) * 1000) / rule.refillPerSecond;
+      if (ruleAt > at) at = ruleAt;
+    }
+    return at;
   }
 
-  /** True while the bucket in `slot` refuses its client. */
-  isLimitingAt(slot: number, nowMs: number): boolean {
-    return this.#emptyUntilMs[slot]! > nowMs;
+  /** True when dropping the bucket changes nothing: a new bucket starts full (see fullAtMs). */
+  isFullAt(slot: number, nowMs: number, newRules: readonly NewRule[]): boolean {
+    const tokens = this.#tokens[slot]!;
+    const updated = this.#updatedMs[slot]!;
+    if (!isFullUnder(tokens, updated, this.#capacity[slot]!, this.#refillPerSecond[slot]!, nowMs)) return false;
+    for (const rule of newRules) {
+      if (rule.firstMs > updated && !isFullUnder(tokens, updated, rule.capacity, rule.refillPerSecond, nowMs)) return false;
+    }
+    return true;
   }
 
-  /** Moves `key` to the back of the insertion order (the newest), keeping its slot. */
-  moveToBack(key: string, slot: number): void {
-    this.#slots.delete(key);
-    this.#slots.set(key, slot);
+  /**
+   * How full the bucket is now, tokens / capacity (0 to 1), under the strictest of its own rule and the new rules
+   * that apply to it; LIMITING (-1) while any of them would refuse its client (under one token).
+   */
+  fullnessAt(slot: number, nowMs: number, newRules: readonly NewRule[]): number {
+    const tokens = this.#tokens[slot]!;
+    const updated = this.#updatedMs[slot]!;
+    let fullness = fullnessUnder(tokens, updated, this.#capacity[slot]!, this.#refillPerSecond[slot]!, nowMs);
+    for (const rule of newRules) {
+      if (fullness === LIMITING) break;
+      if (rule.firstMs <= updated) continue;
+      const under = fullnessUnder(tokens, updated, rule.capacity, rule.refillPerSecond, nowMs);
+      if (under < fullness) fullness = under;
+    }
+    return fullness;
   }
 
   clear(): void {
@@ -108,22 +154,14 @@ export class BucketTable {
     const live = this.#slots.size;
     if (capacity <= INITIAL_SLOTS || live > capacity / 4) return;
     const next = Math.max(INITIAL_SLOTS, 2 ** Math.ceil(Math.log2(live * 2 || 1)));
-    const tokens = new Float64Array(next);
-    const updated = new Float64Array(next);
-    const fullAt = new Float64Array(next);
-    const emptyUntil = new Float64Array(next);
+    const columns = [this.#tokens, this.#updatedMs, this.#capacity, this.#refillPerSecond];
+    const moved = columns.map(() => new Float64Array(next));
     let slot = 0;
     for (const [key, old] of this.#slots) {
-      tokens[slot] = this.#tokens[old]!;
-      updated[slot] = this.#updatedMs[old]!;
-      fullAt[slot] = this.#fullAtMs[old]!;
-      emptyUntil[slot] = this.#emptyUntilMs[old]!;
+      for (let c = 0; c < columns.length; c++) moved[c]![slot] = columns[c]![old]!;
       this.#slots.set(key, slot++);
     }
-    this.#tokens = tokens;
-    this.#updatedMs = updated;
-    this.#fullAtMs = fullAt;
-    this.#emptyUntilMs = emptyUntil;
+    [this.#tokens, this.#updatedMs, this.#capacity, this.#refillPerSecond] = moved as [Float64Array<ArrayBuffer>, Float64Array<ArrayBuffer>, Float64Array<ArrayBuffer>, Float64Array<ArrayBuffer>];
     this.#free = new Int32Array(INITIAL_SLOTS);
     this.#freeCount = 0;
     this.#used = slot;
@@ -143,10 +181,81 @@ export class BucketTable {
     };
     this.#tokens = grow(this.#tokens);
     this.#updatedMs = grow(this.#updatedMs);
-    this.#fullAtMs = grow(this.#fullAtMs);
-    this.#emptyUntilMs = grow(this.#emptyUntilMs);
+    this.#capacity = grow(this.#capacity);
+    this.#refillPerSecond = grow(this.#refillPerSecond);
   }
 }
+
+/** Tokens at `nowMs` under a rule, as takeToken refills them (a clock stepping back grants nothing). */
+function tokensUnder(tokens: number, updatedMs: number, capacity: number, refillPerSecond: number, nowMs: number): number {
+  const refilled = nowMs > updatedMs ? tokens + ((nowMs - updatedMs) * refillPerSecond) / 1000 : tokens;
+  return refilled > capacity ? capacity : refilled;
+}
+
+/** Full as takeToken judges it: within TOKEN_EPSILON of capacity. */
+function isFullUnder(tokens: number, updatedMs: number, capacity: number, refillPerSecond: number, nowMs: number): boolean {
+  return tokensUnder(tokens, updatedMs, capacity, refillPerSecond, nowMs) + TOKEN_EPSILON >= capacity;
+}
+
+function fullnessUnder(tokens: number, updatedMs: number, capacity: number, refillPerSecond: number, nowMs: number): number {
+  const level = tokensUnder(tokens, updatedMs, capacity, refillPerSecond, nowMs);
+  if (level + TOKEN_EPSILON < 1) return LIMITING;
+  return level + TOKEN_EPSILON >= capacity ? 1 : level / capacity;
+}
+
+/**
+ * The rules a store has met, to tell when a new one appears (a reload changed a rule, a plugin started using one).
+ * Compared by value: a reload builds new rule objects for unchanged rules too, and a plugin's take builds one per
+ * call. Bounded: beyond MAX_KNOWN_RULES the rule met longest ago is forgotten (met again, it counts as new once more,
+ * which only keeps some buckets a little longer).
+ */
+export class RuleLog {
+  readonly #known: { capacity: number; refillPerSecond: number; lastMs: number }[] = [];
+  #pending: NewRule[] = [];
+  /** The rule object of the previous call and its entry: the limiter passes the same object take after take. */
+  #lastRule: BucketRule | undefined;
+  #lastEntry: { lastMs: number } | undefined;
+
+  /** Records that `rule` is in use at `nowMs`. Constant time for the rule object of the previous call. */
+  note(rule: BucketRule, nowMs: number): void {
+    if (rule === this.#lastRule) {
+      this.#lastEntry!.lastMs = nowMs;
+      return;
+    }
+    let entry = this.#known.find((k) => k.capacity === rule.capacity && k.refillPerSecond === rule.refillPerSecond);
+    if (entry === undefined) {
+      entry = { capacity: rule.capacity, refillPerSecond: rule.refillPerSecond, lastMs: nowMs };
+      if (this.#known.length >= MAX_KNOWN_RULES) this.#forgetOldest();
+      this.#known.push(entry);
+      this.#pending.push({
+        capacity: rule.capacity,
+        refillPerSecond: rule.refillPerSecond,
+        firstMs: nowMs,
+        mattersUntilMs: nowMs + (rule.capacity * 1000) / rule.refillPerSecond,
+      });
+    }
+    entry.lastMs = nowMs;
+    this.#lastRule = rule;
+    this.#lastEntry = entry;
+  }
+
+  /** The new rules that may still find a bucket not yet full under them (usually none). */
+  pendingAt(nowMs: number): readonly NewRule[] {
+    if (this.#pending.length > 0 && this.#pending.some((r) => r.mattersUntilMs <= nowMs)) {
+      this.#pending = this.#pending.filter((r) => r.mattersUntilMs > nowMs);
+    }
+    return this.#pending;
+  }
+
+  #forgetOldest(): void {
+    let oldest = 0;
+    for (let i = 1; i < this.#known.length; i++) if (this.#known[i]!.lastMs < this.#known[oldest]!.lastMs) oldest = i;
+    if (this.#known[oldest] === this.#lastEntry) this.#lastRule = undefined;
+    this.#known.splice(oldest, 1);
+  }
+}
+
+const MAX_KNOWN_RULES = 64;
 
 function growInt32(old: Int32Array<ArrayBuffer>, capacity: number): Int32Array<ArrayBuffer> {
   const next = new Int32Array(capacity);

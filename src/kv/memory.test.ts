@@ -82,9 +82,13 @@ describe('MemoryKvStore bounds', () => {
       }
       assert.ok(store.bucketCount <= 50, `${store.bucketCount} buckets`);
       assert.equal(store.take('victim', rule).allowed, false, 'the limit in force survived the flood');
-      // Once it would pass anyway (a token is back), it may go like any other bucket.
+      // One token back, it passes again, but a third of a burst is no reason to hand it the other two early: it stays
+      // while fuller buckets can go. Once full, it holds nothing and goes like any other.
       now += 60_000;
       for (let i = 0; i < 100; i++) store.take(`late${i}`, rule);
+      assert.notEqual(store.bucketTtlMs('victim'), undefined, 'a bucket a third full is kept');
+      now += 120_000;
+      for (let i = 0; i < 100; i++) store.take(`later${i}`, rule);
       assert.equal(store.bucketTtlMs('victim'), undefined);
     } finally {
       await store.close();
@@ -151,6 +155,116 @@ describe('MemoryKvStore bounds', () => {
       now = 2000;
       assert.equal(store.sweep(), 3);
       assert.equal(store.valueCount, 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('MemoryKvStore: a reload that changes a rule (the bucket is judged under the rule that takes from it)', () => {
+  const fast = { capacity: 10, refillPerSecond: 600 / 60 };
+  const slow = { capacity: 10, refillPerSecond: 6 / 60 };
+
+  test('drained at 600/min, taken at 6/min 1.1 s later (after the old rule would have refilled it): 0.11 tokens, refused', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) assert.equal(store.take('p:c', fast).allowed, true);
+      now = 1100;
+      // 0.11 tokens: the next one is (1 - 0.11) / 0.1 = 8.9 s away, the whole burst (10 - 0.11) / 0.1 = 98.9 s.
+      assert.deepEqual(store.take('p:c', slow), { allowed: false, remaining: 0, retryAfterMs: 8900, resetMs: 98_900 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the sweep keeps a bucket the new rule has not refilled yet, and drops it once full under the new rule', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) store.take('p:drained', fast);
+      now = 10;
+      store.take('p:other', slow); // the reload: the store meets the new rule
+      now = 1100; // the old rule would have refilled p:drained at 1000
+      store.sweep();
+      assert.notEqual(store.bucketTtlMs('p:drained'), undefined, 'kept: under the new rule it holds 0.11 tokens');
+      assert.ok(store.bucketTtlMs('p:drained')! > 98_000, `ttl ${store.bucketTtlMs('p:drained')}`);
+      assert.equal(store.take('p:drained', slow).allowed, false);
+      now = 1100 + 100_000; // 10 tokens at 0.1/s: full under the new rule
+      store.sweep();
+      assert.equal(store.bucketTtlMs('p:drained'), undefined);
+      assert.equal(store.bucketCount, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('at the cap, a bucket the old rule refilled but the new rule has not is not evicted as full', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ maxBuckets: 20, sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) store.take('p:drained', fast);
+      now = 10;
+      for (let i = 0; i < 19; i++) store.take(`p:new${i}`, slow); // the reload's rule; the table is now at its cap
+      now = 1100;
+      for (let i = 0; i < 200; i++) store.take(`p:flood${i}`, slow);
+      assert.equal(store.take('p:drained', slow).allowed, false, 'no fresh burst through eviction');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('MemoryKvStore: eviction at the cap takes the fullest buckets', () => {
+  const rule = { capacity: 10, refillPerSecond: 100 / 60 };
+
+  test('review D9: a throttled client refilled to one token is not evicted by 100 new keys (it passes 1 of 20, not 10)', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ maxBuckets: 100, sweepIntervalMs: 1e9, now: () => now });
+    try {
+      const passes = (): number => Array.from({ length: 20 }, () => store.take('p:attacker', rule)).filter((r) => r.allowed).length;
+      assert.equal(passes(), 10);
+      now += 700; // 1.17 tokens back: it passes again, but is far from full
+      for (let i = 0; i < 100; i++) store.take(`p:flood-${i}`, rule);
+      assert.equal(passes(), 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a long flood of new keys never gives a throttled client more than its own refill', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ maxBuckets: 50, sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) store.take('p:attacker', rule);
+      // 20 000 new keys over 4 s (0.2 ms apart): the attacker refills 4000 / 600 = 6.67 tokens meanwhile.
+      for (let i = 0; i < 20_000; i++) {
+        now += 0.2;
+        store.take(`p:flood-${i}`, rule);
+        assert.ok(store.bucketCount <= 50);
+      }
+      const passed = Array.from({ length: 20 }, () => store.take('p:attacker', rule)).filter((r) => r.allowed).length;
+      assert.equal(passed, 6);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('full buckets go first, then the fullest; none under half full, whatever the flood', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ maxBuckets: 4, sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 6; i++) store.take('p:four-left', rule); // 0.4 of its burst
+      for (let i = 0; i < 3; i++) store.take('p:seven-left', rule); // 0.7
+      store.take('p:nine-left', rule); // 0.9
+      for (let i = 0; i < 8; i++) store.take('p:two-left', rule); // 0.2
+      store.take('p:new-1', rule);
+      assert.equal(store.bucketTtlMs('p:nine-left'), undefined, 'the fullest went');
+      store.take('p:new-2', rule);
+      assert.equal(store.bucketTtlMs('p:new-1'), undefined, 'then the next fullest (0.9 again)');
+      for (let i = 0; i < 100; i++) store.take(`p:more-${i}`, rule);
+      for (const kept of ['p:four-left', 'p:two-left']) assert.notEqual(store.bucketTtlMs(kept), undefined, kept);
+      assert.equal(store.take('p:two-left', rule).remaining, 1);
     } finally {
       await store.close();
     }

@@ -1,7 +1,7 @@
 // In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
 import { performance } from 'node:perf_hooks';
 import { takeToken } from '../ratelimit/bucket.js';
-import { BucketTable } from './bucket-table.js';
+import { BucketTable, LIMITING, RuleLog } from './bucket-table.js';
 import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
 /** Options of the memory store; every field has a default. */
@@ -9,10 +9,11 @@ export interface MemoryKvOptions {
   /** How often buckets that are full again and expired revocations are dropped. Default 10 000 ms. */
   readonly sweepIntervalMs?: number;
   /**
-   * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the oldest
-   * bucket that is not refusing its client right now is dropped (its client's next request is then at most more
-   * lenient); a bucket that is limiting someone is never dropped, so a flood of new keys cannot lift a limit in
-   * force (such as a login bucket). Default 500 000 (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
+   * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the fullest of
+   * a few buckets looked at is dropped (see EVICTION_SAMPLE): a full bucket loses nothing by going, a nearly full one
+   * little; one that is limiting its client or less than half full is never dropped, so a flood of new keys cannot
+   * lift a limit in force (such as a login bucket) nor hand a throttled client its burst back early. Default 500 000
+   * (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
   /** Hard cap on plain values (plugins' store); at the cap the oldest-written value is dropped. Default 100 000. */
@@ -32,16 +33,24 @@ interface StoredValue {
 }
 const SWEEP_CHUNK = 10_000;
 /**
- * Buckets looked at per eviction. Limiting buckets met on the way are moved to the back, so the work per insert
- * stays constant. When every bucket looked at is limiting, the new bucket is not stored: its client is decided on a
- * fresh (full) bucket. Keeping 500 000 buckets empty at once takes far more requests per second than one gateway
- * serves, so that case is a theoretical one.
+ * Buckets looked at per eviction, from a cursor that walks the table round and round, so the work per insert stays
+ * constant and every bucket is looked at in turn. The first full one met goes at once; otherwise the fullest of the
+ * sample, as long as it holds at least MIN_EVICTABLE_FULLNESS of its burst: evicting a bucket hands its client the
+ * missing tokens early, so the fullest loses least. When none qualifies, the new bucket is not stored: its client is
+ * decided on a fresh (full) bucket. Keeping 500 000 buckets under half full at once takes far more requests per second
+ * than one gateway serves (at 100/min, burst 10: 5 requests per client within 3 s), so that case is a theoretical one.
  */
-const EVICTION_SCAN = 32;
+const EVICTION_SAMPLE = 32;
+/** Below this share of its burst a bucket is never evicted: its client is being throttled (see EVICTION_SAMPLE). */
+const MIN_EVICTABLE_FULLNESS = 0.5;
 
 /** The memory store; `sweep()` and the size getters are public so tests and benchmarks can observe the bounds. */
 export class MemoryKvStore implements KvStore {
   readonly #buckets = new BucketTable();
+  /** The rules takes have used: a bucket is judged under a rule met after its last take too (a reload's new rule). */
+  readonly #rules = new RuleLog();
+  /** Where eviction looks next (see EVICTION_SAMPLE); dropped when a sweep ends, so it pins no old Map table. */
+  #evictionCursor: Iterator<[string, number]> | undefined;
   /** jti → expiry (epoch ms, as given by the caller). */
   readonly #revoked = new Map<string, number>();
   /** subject → { revoked-at, expiry } (epoch ms). */
@@ -64,16 +73,25 @@ export class MemoryKvStore implements KvStore {
     this.#timer.unref();
   }
 
-  /** Synchronous: reads, refills and decrements in one step, so it is atomic within the process. */
+  /**
+   * Synchronous: reads, refills and decrements in one step, so it is atomic within the process. The stored tokens are
+   * refilled under the rule given now, whatever rule wrote them: after a reload that slows a rule, a client drained
+   * under the old one has only what the new rate gave back since (never a fresh burst once the old rule would have
+   * refilled it).
+   */
   take(key: string, rule: BucketRule): TakeResult {
     const buckets = this.#buckets;
     const now = this.#now();
-    const previous = buckets.get(key);
-    const step = takeToken(previous !== undefined && previous.fullAtMs > now ? previous : undefined, rule, now);
+    this.#rules.note(rule, now);
+    const slot = buckets.slotOf(key);
+    const step = takeToken(slot === undefined ? undefined : buckets.stateAt(slot), rule, now);
     if (step.result.resetMs === 0) {
-      if (previous !== undefined) buckets.delete(key);
-    } else if (previous !== undefined || buckets.size < this.#maxBuckets || this.#evictOne(now)) {
-      buckets.set(key, step.state);
+      // Full under the rule that took from it, and written now, after every rule met so far: nothing to keep.
+      if (slot !== undefined) buckets.delete(key);
+    } else if (slot !== undefined) {
+      buckets.write(slot, step.state, rule);
+    } else if (buckets.size < this.#maxBuckets || this.#evictOne(now)) {
+      buckets.insert(key, step.state, rule);
     }
     return step.result;
   }
@@ -127,6 +145,7 @@ export class MemoryKvStore implements KvStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#sweeping = undefined;
+    this.#evictionCursor = undefined;
     this.#buckets.clear();
     this.#revoked.clear();
     this.#subjects.clear();
@@ -141,9 +160,11 @@ export class MemoryKvStore implements KvStore {
     let dropped = 0;
     const now = this.#now();
     const buckets = this.#buckets;
+    const newRules = this.#rules.pendingAt(now);
+    this.#evictionCursor = undefined;
     // Deleting the current entry while iterating a Map is safe and does not skip entries.
     for (let it = buckets.entries(), next = it.next(); next.done !== true; next = it.next()) {
-      if (buckets.isFullAt(next.value[1], now)) {
+      if (buckets.isFullAt(next.value[1], now, newRules)) {
         buckets.delete(next.value[0]);
         dropped++;
       }
@@ -170,11 +191,15 @@ export class MemoryKvStore implements KvStore {
     return this.#revoked.size;
   }
 
-  /** Milliseconds until `key`'s bucket is full again and dropped, or undefined when there is none. For tests. */
+  /**
+   * Milliseconds until `key`'s bucket is full again (under its rule and any rule met since its last take) and
+   * dropped, or undefined when there is none. For tests.
+   */
   bucketTtlMs(key: string): number | undefined {
-    const fullAtMs = this.#buckets.fullAtMs(key);
-    if (fullAtMs === undefined) return undefined;
-    const ttl = fullAtMs - this.#now();
+    const slot = this.#buckets.slotOf(key);
+    if (slot === undefined) return undefined;
+    const now = this.#now();
+    const ttl = this.#buckets.fullAtMs(slot, this.#rules.pendingAt(now)) - now;
     return ttl > 0 ? ttl : undefined;
   }
 
@@ -197,33 +222,55 @@ export class MemoryKvStore implements KvStore {
     const iterator = this.#sweeping;
     if (iterator === undefined) return;
     const now = this.#now();
+    const newRules = this.#rules.pendingAt(now);
     for (let i = 0; i < SWEEP_CHUNK; i++) {
       const next = iterator.next();
       if (next.done === true) {
         this.#sweeping = undefined;
+        this.#evictionCursor = undefined; // a new one starts at the front, on the Map's current table
         this.#buckets.compact(); // after a flood, give the arrays back
         return;
       }
-      if (this.#buckets.isFullAt(next.value[1], now)) this.#buckets.delete(next.value[0]);
+      if (this.#buckets.isFullAt(next.value[1], now, newRules)) this.#buckets.delete(next.value[0]);
     }
     setImmediate(this.#continueSweep);
   }
 
-  /** Drops the oldest bucket that is not refusing its client now; false when none was found (see EVICTION_SCAN). */
+  /**
+   * Drops the first full bucket of the next EVICTION_SAMPLE, else the fullest of them if it holds at least
+   * MIN_EVICTABLE_FULLNESS of its burst; false when none qualifies (the new bucket is then not stored).
+   */
   #evictOne(now: number): boolean {
     const buckets = this.#buckets;
-    for (let i = 0; i < EVICTION_SCAN; i++) {
-      // Map iteration order is insertion order, so the first entry is the one created (or moved back) longest ago.
-      const first = buckets.entries().next();
-      if (first.done === true) return true;
-      const [key, slot] = first.value;
-      if (!buckets.isLimitingAt(slot, now)) {
-        buckets.delete(key);
+    const newRules = this.#rules.pendingAt(now);
+    let victim: string | undefined;
+    let victimFullness = LIMITING;
+    for (let i = 0; i < EVICTION_SAMPLE; i++) {
+      const next = this.#nextForEviction();
+      if (next === undefined) return true; // empty table: room enough
+      const fullness = buckets.fullnessAt(next[1], now, newRules);
+      if (fullness >= 1) {
+        buckets.delete(next[0]);
         return true;
       }
-      buckets.moveToBack(key, slot); // limiting: keep it, at the back
+      if (fullness > victimFullness) {
+        victim = next[0];
+        victimFullness = fullness;
+      }
     }
-    return false;
+    if (victim === undefined || victimFullness < MIN_EVICTABLE_FULLNESS) return false;
+    buckets.delete(victim);
+    return true;
+  }
+
+  /** The next [key, slot] under the eviction cursor, starting over at the front after the last; undefined when empty. */
+  #nextForEviction(): [string, number] | undefined {
+    let next = this.#evictionCursor?.next();
+    if (next === undefined || next.done === true) {
+      this.#evictionCursor = this.#buckets.entries();
+      next = this.#evictionCursor.next();
+    }
+    return next.done === true ? undefined : next.value;
   }
 
   /** Plain values not yet swept. */
