@@ -34,11 +34,14 @@ export class RequestContext {
   readonly path: string;
   /** The query string with its "?", or "". */
   readonly query: string;
-  /** The socket peer, normalized (IPv4-mapped IPv6 stripped). */
+  /** The socket peer in canonical form (client-address.ts: IPv4-mapped IPv6 as IPv4, IPv6 as RFC 5952 text). */
   readonly peerAddress: string;
   /** True when the peer is a configured trusted proxy (its X-Forwarded-* headers are believed). */
   readonly peerTrusted: boolean;
-  /** The client's address: the peer, or X-Forwarded-For's client when the peer is a trusted proxy. */
+  /**
+   * The client's address, canonical: the peer, or, when the peer is a trusted proxy, the client its X-Forwarded-For,
+   * Forwarded (for=) or X-Real-IP names (client-address.ts).
+   */
   readonly clientAddress: string;
   /** True for an Upgrade (WebSocket) request. */
   readonly upgrade: boolean;
@@ -103,7 +106,7 @@ export class RequestContext {
     this.secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     this.tlsVersion = this.secure ? tlsVersionOf(req) : undefined;
     this.peerTrusted = trusted.has(this.peerAddress);
-    const xff = this.peerTrusted ? req.headers['x-forwarded-for'] : undefined;
-    this.clientAddress = xff === undefined ? this.peerAddress : trusted.clientAddress(this.peerAddress, Array.isArray(xff) ? xff.join(',') : xff);
+    // An untrusted peer's forwarding headers are never read: the client could write anything there.
+    this.clientAddress = this.peerTrusted ? trusted.clientAddress(this.peerAddress, req.headers) : this.peerAddress;
   }
 }
