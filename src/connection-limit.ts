@@ -1,10 +1,12 @@
-// Caps open connections per client address, so one address cannot take every slot of server.max_connections.
+// Caps open connections per client, so one client cannot take every slot of server.max_connections. A client is what
+// the rate limiter calls one: an IPv4 address, or an IPv6 network of middleware.rate_limit.ipv6_prefix bits (a /64).
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { GatewayError } from './errors.js';
 import { answerAndClose } from './listeners/raw-answer.js';
 import { normalizeAddress, type TrustedProxies } from './pipeline/client-address.js';
 import { rawErrorResponse } from './pipeline/reply.js';
+import { addressBucketKey } from './ratelimit/address-key.js';
 
 /** The settings a reload may change. */
 export interface ConnectionLimitSettings {
@@ -14,10 +16,19 @@ export interface ConnectionLimitSettings {
   readonly trusted: TrustedProxies;
   /** `server.proxy_by`, for the refusal's X-Proxy-By header. */
   readonly proxyBy: string;
+  /**
+   * `middleware.rate_limit.ipv6_prefix`: IPv6 peers are counted per network of this many bits, as the limiter keys
+   * them. One end site holds a whole /64 (privacy addresses rotate through it), so counting single addresses let it
+   * take the whole of server.max_connections with a few of them. Default 64, the setting's default.
+   */
+  readonly ipv6Prefix?: number;
 }
 
+const DEFAULT_IPV6_PREFIX = 64;
+
 /**
- * Counts open connections per (normalized) peer address. `listener(tls)` is the proxy server's 'connection'
+ * Counts open connections per client: the peer's rate-limit address key (address-key.ts), so every spelling of one
+ * address, and every address of one IPv6 /64, is one client. `listener(tls)` is the proxy server's 'connection'
  * listener. A connection over the cap is refused before any request on it is read:
  * - on a cleartext listener it is answered 429 TOO_MANY_CONNECTIONS (nginx's limit_conn answers 503; 429 says "you,
  *   slow down" rather than "the gateway is down"), the gateway's error body with its code, then closed;
@@ -39,9 +50,13 @@ export class ClientConnectionLimit {
     this.#settings = settings;
   }
 
-  /** Open connections of `address` (for tests and metrics). */
+  /** Open connections of the client `address` belongs to (for tests and metrics). */
   openFrom(address: string): number {
-    return this.#open.get(address) ?? 0;
+    return this.#open.get(this.#keyOf(normalizeAddress(address))) ?? 0;
+  }
+
+  #keyOf(address: string): string {
+    return addressBucketKey(address, this.#settings.ipv6Prefix ?? DEFAULT_IPV6_PREFIX);
   }
 
   /** The 'connection' listener of the proxy server: a TLS listener's refusals write nothing (see the class). */
@@ -49,17 +64,19 @@ export class ClientConnectionLimit {
     return (socket) => {
       const address = normalizeAddress(socket.remoteAddress ?? '');
       if (address === '' || this.#settings.trusted.has(address)) return;
-      const open = this.#open.get(address) ?? 0;
+      // The key is fixed for the connection's life: a reload that changes ipv6_prefix releases what it took.
+      const key = this.#keyOf(address);
+      const open = this.#open.get(key) ?? 0;
       if (open >= this.#settings.maxPerClient) {
         if (tls) socket.destroy();
         else answerAndClose(socket, rawErrorResponse(TOO_MANY_CONNECTIONS, randomUUID(), this.#settings.proxyBy));
         return;
       }
-      this.#open.set(address, open + 1);
+      this.#open.set(key, open + 1);
       socket.once('close', () => {
-        const left = (this.#open.get(address) ?? 1) - 1;
-        if (left <= 0) this.#open.delete(address);
-        else this.#open.set(address, left);
+        const left = (this.#open.get(key) ?? 1) - 1;
+        if (left <= 0) this.#open.delete(key);
+        else this.#open.set(key, left);
       });
     };
   }
