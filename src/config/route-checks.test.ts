@@ -80,3 +80,21 @@ test('a route header rewrite whose value node cannot send is a config error, not
   }
   assert.equal(errorOf(route('response_headers: { set: { x-note: "tab\\tand latin-1 \\u00e9" }, remove: [server] }')), 'no error');
 });
+
+test('rate-limit policies named "default" or "off" are refused: a route naming them would get the main rule or none', () => {
+  const withPolicy = (name: string) =>
+    `${SERVICES}routes:\n  - { name: a, service: users, rate_limit: "${name}" }\n` +
+    `middleware: { rate_limit: { policies: { "${name}": { requests_per_minute: 1, burst_size: 1 } } } }\n`;
+  assert.equal(
+    errorOf(withPolicy('default')),
+    'middleware.rate_limit.policies.default: "default" is reserved (a route\'s rate_limit: default is middleware.rate_limit\'s own rule)',
+  );
+  assert.equal(
+    errorOf(withPolicy('off')),
+    'middleware.rate_limit.policies.off: "off" is reserved (a route\'s rate_limit: off turns the limit off)',
+  );
+  // Refused even with no route naming it, and with the limit disabled: the policy could never be chosen.
+  const unused = `${SERVICES}routes:\n  - { name: a, service: users }\nmiddleware: { rate_limit: { enabled: false, policies: { "off": { requests_per_minute: 1, burst_size: 1 } } } }\n`;
+  assert.match(errorOf(unused), /^middleware\.rate_limit\.policies\.off: "off" is reserved/);
+  assert.equal(errorOf(withPolicy('offline')), 'no error');
+});

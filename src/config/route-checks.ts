@@ -16,6 +16,16 @@ export const RESERVED_ROUTE_NAMES: ReadonlySet<string> = new Set(['health', 'aut
 /** `none` is the service label of requests that were never proxied (metrics.ts): no service may take it. */
 export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(['none']);
 
+/**
+ * Words a route's `rate_limit` gives a meaning of their own: `default` is middleware.rate_limit's main rule, `off` no
+ * limit. A policy of either name could never be chosen (routes naming it got the main rule or none), so it is refused
+ * rather than silently ignored.
+ */
+const RESERVED_POLICY_NAMES: ReadonlyMap<string, string> = new Map([
+  ['default', "a route's rate_limit: default is middleware.rate_limit's own rule"],
+  ['off', "a route's rate_limit: off turns the limit off"],
+]);
+
 /** The owned-header list of a config: its identity and consumer header names, and the trace headers when tracing is on. */
 export function ownedHeadersOf(config: Config): OwnedHeaders {
   const auth = config.middleware.auth;
@@ -42,6 +52,10 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     return 'routes: without routes every request goes to the service "default": define load_balancing or routes';
   }
   const policies = config.middleware.rate_limit.policies;
+  for (const name of Object.keys(policies)) {
+    const meaning = RESERVED_POLICY_NAMES.get(name);
+    if (meaning !== undefined) return `middleware.rate_limit.policies.${name}: "${name}" is reserved (${meaning})`;
+  }
   const authOn = config.middleware.auth.enabled;
   const tracing = config.tracing.otlp_endpoint !== '';
   const ownedList = ownedHeadersOf(config);
