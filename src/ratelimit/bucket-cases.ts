@@ -73,4 +73,18 @@ export const BUCKET_CASES: readonly BucketCase[] = [
       { atMs: 3000, allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 3000 },
     ],
   },
+  {
+    // creditRule({capacity: 2, refillPerSecond: 1}, 500): the login delay's bucket. A fractional capacity; the
+    // allowed take at 500 ms runs the real bucket half a token into debt (resetMs 2500 = 2000 to fill + 500 of debt).
+    name: 'a credit line: burst 2 plus 0.5 s of credit at 1/s is a bucket of capacity 2.5',
+    rule: { capacity: 2.5, refillPerSecond: 1 },
+    steps: [
+      { atMs: 0, allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 1000 },
+      { atMs: 0, allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 2000 },
+      { atMs: 0, allowed: false, remaining: 0, retryAfterMs: 500, resetMs: 2000 },
+      { atMs: 500, allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 2500 },
+      { atMs: 500, allowed: false, remaining: 0, retryAfterMs: 1000, resetMs: 2500 },
+      { atMs: 3000, allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 1000 },
+    ],
+  },
 ];

@@ -1,7 +1,7 @@
 // Unit tests of the pure token-bucket arithmetic (the Lua script runs the same cases in test/kv/redis-script.test.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { takeToken, ruleFromConfig, type BucketState } from './bucket.js';
+import { creditRule, creditWaitMs, takeToken, ruleFromConfig, type BucketState } from './bucket.js';
 import { BUCKET_CASES } from './bucket-cases.js';
 
 /** Same epoch base as the Lua test, so both sides do the same floating-point sums. */
@@ -84,5 +84,57 @@ describe('takeToken: properties', () => {
     const copy = { ...first };
     takeToken(first, rule, 100);
     assert.deepEqual(first, copy);
+  });
+});
+
+describe('creditRule + creditWaitMs: the login delay reserves its token', () => {
+  const rule = { capacity: 2, refillPerSecond: 1 };
+  const lending = creditRule(rule, 2500);
+
+  test('the credit line is max_delay worth of refill on top of the burst', () => {
+    assert.deepEqual(lending, { capacity: 4.5, refillPerSecond: 1 });
+    const defaults = ruleFromConfig({ requests_per_minute: 10, burst_size: 10 });
+    assert.ok(Math.abs(creditRule(defaults, 3000).capacity - 10.5) < 1e-9, '3 s at 10/min is half a token');
+  });
+
+  test('concurrent takers of an empty bucket are admitted one refill apart, the rest refused at once', () => {
+    let state: BucketState | undefined;
+    const waits: number[] = [];
+    const refused: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const out = takeToken(state, lending, 0);
+      state = out.state;
+      if (out.result.allowed) waits.push(creditWaitMs(out.result, rule));
+      else refused.push(out.result.retryAfterMs);
+    }
+    // Two from the burst at once, then the lent tokens as they would have refilled: 1 s, 2 s (3 s is past 2.5 s).
+    assert.deepEqual(waits, [0, 0, 1000, 2000]);
+    // Refused until the debt is short enough again: 0.5 s on, a take would wait 2.5 s, the most allowed.
+    assert.deepEqual(refused, [500, 500, 500, 500]);
+  });
+
+  test('over random schedules a taker never waits past max_delay, and those who wait go one refill apart', () => {
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    let state: BucketState | undefined;
+    let now = 0;
+    let lastRelease = -Infinity;
+    for (let i = 0; i < 10_000; i++) {
+      now += Math.floor(random() * 700);
+      const out = takeToken(state, lending, now);
+      state = out.state;
+      const wait = creditWaitMs(out.result, rule);
+      assert.ok(wait <= 2500, `wait ${wait}`);
+      if (wait > 0) {
+        // The real bucket was in debt: this token refills 1 s after the one lent before it, never earlier.
+        assert.ok(now + wait >= lastRelease + 1000 - 1, `released at ${now + wait}, previous at ${lastRelease}`);
+        lastRelease = now + wait;
+      }
+    }
+  });
+
+  test('a refused take waits for nothing; a whole token left means no wait', () => {
+    assert.equal(creditWaitMs({ allowed: false, remaining: 0, retryAfterMs: 500, resetMs: 4500 }, rule), 0);
+    assert.equal(creditWaitMs(takeToken(undefined, lending, 0).result, rule), 0);
   });
 });

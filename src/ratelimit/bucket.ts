@@ -79,3 +79,29 @@ export function takeToken(state: BucketState | undefined, rule: BucketRule, nowM
 export function ruleFromConfig(limit: { readonly requests_per_minute: number; readonly burst_size: number }): BucketRule {
   return { capacity: limit.burst_size, refillPerSecond: limit.requests_per_minute / 60 };
 }
+
+/**
+ * A bucket that lends: a take that finds it empty still gets its token on credit when the debt would be repaid
+ * within `maxDelayMs`, and its taker waits until then (see `creditWaitMs`); beyond that the take is refused. So N
+ * concurrent takers of an empty bucket are admitted one refill interval apart instead of all at once.
+ *
+ * A debt of up to `maxDelayMs * refillPerSecond` tokens is the same as an ordinary bucket holding that many tokens
+ * more (tokens' = tokens + credit, capacity' = capacity + credit): it refills at the same rate, caps at the same real
+ * capacity, and refuses exactly when the debt's wait would pass `maxDelayMs`. So both stores run it with their
+ * ordinary `take`, atomically, with no script of its own; only the rule they are given changes.
+ */
+export function creditRule(rule: BucketRule, maxDelayMs: number): BucketRule {
+  return { capacity: rule.capacity + (maxDelayMs * rule.refillPerSecond) / 1000, refillPerSecond: rule.refillPerSecond };
+}
+
+/**
+ * How long the taker of an allowed take on `creditRule(rule, …)` waits: the time the bucket needs to repay its
+ * debt, i.e. until the token it was lent would have refilled; 0 when the bucket still held a whole token. Read from
+ * `resetMs` (time until full, exact to the ms): everything beyond the time `rule` takes to fill from empty is debt.
+ * Below 1 ms counts as none, so the rounding of `resetMs` never makes a taker of a real token wait.
+ */
+export function creditWaitMs(result: TakeResult, rule: BucketRule): number {
+  if (!result.allowed) return 0;
+  const debtMs = result.resetMs - (rule.capacity * 1000) / rule.refillPerSecond;
+  return debtMs >= 1 ? Math.ceil(debtMs - MS_EPSILON) : 0;
+}
