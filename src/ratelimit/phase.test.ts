@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryKvStore } from '../kv/memory.js';
-import { createRateLimitPhase } from './phase.js';
+import { createRateLimitPhase, loginKey, policyKeyPrefix } from './phase.js';
 import { rateLimitConfig, startLimiterServer, type LimiterTestServer } from '../../test/ratelimit/limiter-server.js';
 import { pino } from 'pino';
 
@@ -127,6 +127,33 @@ describe('rate-limit phase (memory store)', () => {
     await get(server, '/health', from);
     await get(server, '/p', from);
     assert.deepEqual(server.events, [...Array(5).fill('pass:auth'), 'reject:auth', 'pass:proxy']);
+  });
+});
+
+describe('bucket keys', () => {
+  test("a named policy's keys never meet the default policy's (policy abcd, client 1:: vs client abcd:1::)", () => {
+    assert.notEqual(policyKeyPrefix('p', 'abcd') + '1::', policyKeyPrefix('p', 'default') + 'abcd:1::');
+    assert.equal(policyKeyPrefix('p', 'default'), 'p:', "the default policy's keys are unchanged");
+  });
+
+  test('no two (family, policy, id) triples give one key, across every family', () => {
+    const policies = ['default', 'abcd', 'abcd:1', 'a', 'a.b', 'p', 'u', 'le', 'plugin', 'x_y-z'];
+    const ids = ['1::', 'abcd:1::', '1:1::', 'a|b', '|', '', '198.51.100.1', '2001:db8:0:0::/64', 'le:x', 'default|1::'];
+    const seen = new Map<string, string>();
+    const add = (key: string, what: string): void => {
+      assert.equal(seen.get(key), undefined, `${what} and ${seen.get(key)} share the key ${key}`);
+      seen.set(key, what);
+    };
+    for (const family of ['u', 'k', 'p'] as const) {
+      for (const policy of policies) for (const id of ids) add(policyKeyPrefix(family, policy) + id, `${family} ${policy} ${id}`);
+    }
+    // The auth API's and the login buckets' keys (digests are base64url), and a plugin's bucket.
+    for (const id of ids) add('a:' + id, `a ${id}`);
+    for (const digest of ['AAAAAAAAAAAAAAAAAAAAAA', 'abcd']) {
+      add(loginKey(digest), `le ${digest}`);
+      for (const id of ids) add(loginKey(digest, id), `l ${digest} ${id}`);
+    }
+    add('plugin:quota:1::', 'plugin');
   });
 });
 

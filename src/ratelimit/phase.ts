@@ -73,6 +73,23 @@ export interface RateLimitPhase extends Phase {
   readonly penalize?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
 }
 
+/**
+ * Bucket-key families: u: user, k: API key, p: client address (proxied routes and the failed-auth penalty), a: the
+ * auth API by address, l: login by email + address, le: login by email (and plugin:<name>: in plugins/store.ts).
+ * The default policy's keys are the family and ':' then the id, as they always were; a named policy's are the family,
+ * '|', the policy name, '|', then the id. Policy names cannot hold '|' (the config's name pattern), so the first '|'
+ * after the family ends the name whatever the id holds (an IPv6 address or /64 key holds ':', which a policy name
+ * may too: `p:abcd:1::` was both policy abcd's 1:: and the default policy's abcd:1::).
+ */
+export function policyKeyPrefix(family: 'u' | 'k' | 'p', policy: string): string {
+  return policy === 'default' ? family + ':' : `${family}|${policy}|`;
+}
+
+/** The key of a login bucket by email (`digest`, base64url: no ':') and, for the strict one, client address. */
+export function loginKey(digest: string, address?: string): string {
+  return address === undefined ? 'le:' + digest : `l:${digest}:${address}`;
+}
+
 /** A rule with everything the headers need, resolved at construction. */
 interface ResolvedRule {
   readonly bucket: BucketRule;
@@ -126,8 +143,10 @@ class Limiter implements RateLimitPhase {
   /** This instance's store-error policy: `auth.on_store_error` (default deny) for the auth API, else `on_store_error`. */
   readonly #deny: boolean;
   readonly #forAuthApi: boolean;
-  /** "" for the default policy (its keys stay as they were), "name:" for a named policy. */
-  readonly #keySpace: string;
+  /** Key prefixes of this instance's policy (policyKeyPrefix). */
+  readonly #userPrefix: string;
+  readonly #consumerPrefix: string;
+  readonly #addressPrefix: string;
   // Shared, immutable error: a store outage allocates no Error (and captures no stack) per request.
   readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
   /** Outage transitions (shared with the other phases on this store): never a line per request. */
@@ -140,7 +159,10 @@ class Limiter implements RateLimitPhase {
     const scope = deps.scope ?? { kind: 'policy', name: 'default', rule: deps.config };
     this.#forAuthApi = scope.kind === 'auth';
     this.#main = resolveRule(scope.kind === 'auth' ? deps.config : scope.rule);
-    this.#keySpace = scope.kind === 'policy' && scope.name !== 'default' ? scope.name + ':' : '';
+    const policy = scope.kind === 'policy' ? scope.name : 'default';
+    this.#userPrefix = policyKeyPrefix('u', policy);
+    this.#consumerPrefix = policyKeyPrefix('k', policy);
+    this.#addressPrefix = policyKeyPrefix('p', policy);
     this.#auth = resolveRule(deps.config.auth);
     this.#perEmailAddress = resolveRule(deps.config.auth.per_email_address);
     this.#perEmail = ruleFromConfig(deps.config.auth.per_email);
@@ -159,14 +181,14 @@ class Limiter implements RateLimitPhase {
   onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
     if (this.#forAuthApi) return this.#decide(ctx, 'a:' + this.#address(ctx), this.#auth);
     const user = CALLER.get(ctx);
-    if (user !== undefined) return this.#decide(ctx, 'u:' + this.#keySpace + user.id, this.#main);
+    if (user !== undefined) return this.#decide(ctx, this.#userPrefix + user.id, this.#main);
     const consumer = CONSUMER.get(ctx);
-    const key = consumer === undefined ? 'p:' + this.#keySpace + this.#address(ctx) : 'k:' + this.#keySpace + consumer.id;
+    const key = consumer === undefined ? this.#addressPrefix + this.#address(ctx) : this.#consumerPrefix + consumer.id;
     return this.#decide(ctx, key, this.#main);
   }
 
   readonly penalize = (ctx: RequestContext): Outcome | Promise<Outcome> =>
-    this.#decide(ctx, 'p:' + this.#keySpace + this.#address(ctx), this.#main);
+    this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main);
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
   onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
@@ -184,9 +206,9 @@ class Limiter implements RateLimitPhase {
     let strict: TakeResult;
     let loose: TakeResult;
     try {
-      strict = await this.#store.take(`l:${digest}:${this.#address(ctx)}`, this.#perEmailAddress.bucket);
+      strict = await this.#store.take(loginKey(digest, this.#address(ctx)), this.#perEmailAddress.bucket);
       if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
-      loose = await this.#store.take('le:' + digest, this.#perEmail);
+      loose = await this.#store.take(loginKey(digest), this.#perEmail);
     } catch (err) {
       return this.#storeError(ctx, err);
     }
