@@ -4,14 +4,41 @@ import type { PluginMetricOptions, PluginMetrics } from './contract.js';
 
 type AnyMetric = Counter | Gauge | Histogram;
 
+/** A metric made for plugins, with the shape it was made with: a metric keeps it for the life of the process. */
+interface MadeMetric {
+  readonly metric: AnyMetric;
+  /** The label names, sorted (their order does not matter to a metric), and the histogram buckets, as text. */
+  readonly shape: string;
+}
+
+/**
+ * A plugin asked for a metric that exists with another type, other labels or other buckets. Thrown by api.metrics
+ * into the plugin's create() (or hook): the gateway reports a plugin's failures by class only, so the class name
+ * says what happened. At a reload, it refuses the reload and the running config keeps serving; before, the plugin
+ * got the old metric back, and every increment with the new labels threw, a 500 on every request.
+ */
+export class MetricConflictError extends TypeError {
+  constructor(name: string, what: string) {
+    super(`metric ${name} already exists with ${what}; a metric keeps its type, labels and buckets until the gateway restarts`);
+    this.name = 'MetricConflictError';
+  }
+}
+
+function shapeOf(options: PluginMetricOptions & { buckets?: readonly number[] }): string {
+  const labels = [...(options.labelNames ?? [])].map(String).sort().join(',');
+  return options.buckets === undefined ? labels : `${labels}|${options.buckets.join(',')}`;
+}
+
 const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
  * Metrics made by plugins, by full name. Lives as long as the gateway: an instance re-created by a reload asks for
  * the same metric again and gets the existing one (prom-client refuses a second registration), so counters carry on.
+ * Instances asking for one name share its metric; asking with another type, other labels or other buckets throws
+ * MetricConflictError.
  */
 export class PluginMetricCache {
-  readonly #metrics = new Map<string, AnyMetric>();
+  readonly #metrics = new Map<string, MadeMetric>();
   readonly registry: Registry | undefined;
 
   constructor(registry: Registry | undefined) {
@@ -24,10 +51,12 @@ export class PluginMetricCache {
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
       const name = `portcullis_plugin_${options.name}`;
+      const shape = shapeOf(options);
       const existing = this.#metrics.get(name);
       if (existing !== undefined) {
-        if (!(existing instanceof kind)) throw new TypeError(`metric ${name} already exists with another type`);
-        return existing;
+        if (!(existing.metric instanceof kind)) throw new MetricConflictError(name, 'another type');
+        if (existing.shape !== shape) throw new MetricConflictError(name, 'other labels or buckets');
+        return existing.metric as M;
       }
       const config = {
         name,
@@ -37,7 +66,7 @@ export class PluginMetricCache {
         ...(options.buckets === undefined ? {} : { buckets: [...options.buckets] }),
       };
       const metric = new kind(config as never);
-      this.#metrics.set(name, metric);
+      this.#metrics.set(name, { metric, shape });
       return metric;
     };
     return {
