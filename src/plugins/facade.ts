@@ -62,7 +62,13 @@ function encodeBody(body: PluginResponseBody): { contentType: string | undefined
   if (body === undefined || body === null) return { contentType: undefined, payload: '' };
   if (typeof body === 'string') return { contentType: 'text/plain; charset=utf-8', payload: body };
   if (body instanceof Uint8Array) return { contentType: 'application/octet-stream', payload: body };
-  if (typeof body === 'object') return { contentType: 'application/json; charset=utf-8', payload: JSON.stringify(body) };
+  if (typeof body === 'object') {
+    // Checked here, in the plugin's call: a toJSON() that returns undefined (or a function, a symbol) leaves no text,
+    // which failed later, outside the hook, as the gateway's own 500 rather than the plugin's failure.
+    const payload: unknown = JSON.stringify(body);
+    if (typeof payload !== 'string') throw new TypeError('respond body serialises to no JSON text');
+    return { contentType: 'application/json; charset=utf-8', payload };
+  }
   throw new TypeError('respond body must be a string, bytes, an object or an array');
 }
 

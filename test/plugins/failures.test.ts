@@ -47,6 +47,16 @@ describe('plugin failures', () => {
     });
   }
 
+  test('respond() with a body that serialises to no JSON text is the plugin\'s failure: plugin_failed, a line naming it', async () => {
+    const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': 'respond-no-json' } });
+    assert.equal(res.status, 500);
+    assert.equal(res.json().code, 'plugin_failed', 'the gateway\'s own 500 (internal), as if the gateway had failed');
+    const failed = linesFor(res).find((l) => l.msg === 'Plugin Failed');
+    assert.equal(failed?.plugin, 'bad');
+    assert.equal(failed?.hook, 'onRequest');
+    assert.equal(failed?.error, 'TypeError');
+  });
+
   test('a request hook past plugin_timeout is abandoned with a 504; the next request is served', async () => {
     const started = Date.now();
     const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-plugin-action': 'hang-request' } });
