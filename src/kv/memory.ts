@@ -44,6 +44,13 @@ const EVICTION_SAMPLE = 32;
 /** Below this share of its burst a bucket is never evicted: its client is being throttled (see EVICTION_SAMPLE). */
 const MIN_EVICTABLE_FULLNESS = 0.5;
 
+/** What increment() counts from: decimal, no leading zero or "-0", exact as a number (the Redis script's rule). */
+const INTEGER_VALUE = /^(0|-?[1-9]\d{0,15})$/;
+
+function isCountable(value: string): boolean {
+  return INTEGER_VALUE.test(value) && Math.abs(Number(value)) < Number.MAX_SAFE_INTEGER;
+}
+
 /** The memory store; `sweep()` and the size getters are public so tests and benchmarks can observe the bounds. */
 export class MemoryKvStore implements KvStore {
   readonly #buckets = new BucketTable();
@@ -132,7 +139,7 @@ export class MemoryKvStore implements KvStore {
   /** Synchronous inside, so atomic within the process (the only place a memory store is shared). */
   async increment(key: string, ttlMs: number): Promise<number> {
     const current = this.#liveValue(key);
-    if (current !== undefined && !/^-?\d+$/.test(current.value)) throw new KvValueError();
+    if (current !== undefined && !isCountable(current.value)) throw new KvValueError();
     const next = (current === undefined ? 0 : Number(current.value)) + 1;
     const expiresAt = current === undefined || current.expiresAt === Infinity ? this.#now() + ttlMs : current.expiresAt;
     this.#store(key, String(next), expiresAt);

@@ -73,11 +73,16 @@ export const TAKE_SCRIPT_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('he
 /**
  * KEYS[1]: a plain value (the plugins' store). ARGV[1]: its expiry in ms. Refuses a value that is not an integer
  * with a NOTINT error (INCR's own error could not be told apart from others), increments, and sets the expiry only
- * when the key has none: a new counter starts its window, a running one keeps it.
+ * when the key has none: a new counter starts its window, a running one keeps it. "An integer" is the memory
+ * store's rule (memory.ts, INTEGER_VALUE): decimal digits without a leading zero or "-0", below 2^53 - 1 in size, so
+ * the two stores agree and every count is exact as a JavaScript number ("007" or "99999999999999999999" made INCR
+ * fail with an error that read as an outage).
  */
 export const INCREMENT_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
-if v and not string.match(v, '^%-?%d+$') then return redis.error_reply('NOTINT value is not an integer') end
+if v and not ((v == '0' or string.match(v, '^%-?[1-9]%d*$')) and #v <= 17 and math.abs(tonumber(v)) < 9007199254740991) then
+  return redis.error_reply('NOTINT value is not an integer')
+end
 local n = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n

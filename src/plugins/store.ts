@@ -12,9 +12,17 @@ function checkKey(key: string): void {
   }
 }
 
+/**
+ * The longest expiry a plugin may give a value: 100 years (the cap of the gateway's own token lifetimes). Beyond,
+ * Redis refused the expiry ("1e+300" is no integer) and the plugin got a store outage, where the memory store
+ * accepted it.
+ */
+const MAX_TTL_MS = 100 * 365 * 24 * 3_600_000;
+
 function checkTtl(ttlMs: number | undefined, required: boolean): void {
   if (ttlMs === undefined && !required) return;
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError('ttlMs must be a positive number of milliseconds');
+  if (ttlMs > MAX_TTL_MS) throw new TypeError('ttlMs must be at most 100 years');
 }
 
 /**

@@ -205,6 +205,22 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       assert.equal(await h.store.increment(k, 1000), 42);
     });
 
+    test('increment: both stores count only plain decimal integers exact as numbers; the rest is KvValueError, not an outage', async () => {
+      // Leading zeros, "-0", a plus sign, spaces, exponents and integers past 2^53 - 1 (where counting stops being
+      // exact) are refused alike: Redis's own INCR took some of them and failed others as errors that read as outages.
+      for (const refused of ['007', '-0', '+1', ' 1', '1e3', '1.0', '9007199254740991', '9223372036854775807', '99999999999999999999', '-9007199254740991']) {
+        const k = key();
+        await h.store.setValue(k, refused);
+        await assert.rejects(Promise.resolve().then(() => h.store.increment(k, 1000)), KvValueError, JSON.stringify(refused));
+        assert.equal(await h.store.getValue(k), refused);
+      }
+      for (const [from, to] of [['0', 1], ['-1', 0], ['-12', -11], ['9007199254740989', 9007199254740990]] as const) {
+        const k = key();
+        await h.store.setValue(k, from);
+        assert.equal(await h.store.increment(k, 1000), to, from);
+      }
+    });
+
     test('ping answers', async () => {
       await h.store.ping();
     });
