@@ -338,7 +338,13 @@ async function reloadFromFile(configPath: string, apply: (next: Config) => Promi
 }
 
 function connectionLimitOf(config: Config, trusted: TrustedProxies): ConnectionLimitSettings {
-  return { maxPerClient: config.server.max_connections_per_client, trusted, proxyBy: config.server.proxy_by };
+  return {
+    maxPerClient: config.server.max_connections_per_client,
+    trusted,
+    proxyBy: config.server.proxy_by,
+    // Clients are counted as the rate limiter keys them: an IPv6 network of this many bits is one client.
+    ipv6Prefix: config.middleware.rate_limit.ipv6_prefix,
+  };
 }
 
 function trustedProxiesOf(config: Config): TrustedProxies {
