@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 
 test('loopback Host names: literals and localhost only, with an optional port', () => {
-  for (const host of ['localhost', 'localhost:9090', '127.0.0.1', '127.0.0.1:9090', '127.1.2.3', '[::1]', '[::1]:9090', '[0:0:0:0:0:0:0:1]:80', 'LOCALHOST']) {
+  for (const host of ['localhost', 'localhost:9090', 'localhost:65535', '127.0.0.1', '127.0.0.1:9090', '127.1.2.3', '[::1]', '[::1]:9090', '[0:0:0:0:0:0:0:1]:80', 'LOCALHOST']) {
     assert.equal(isLoopbackHost(host), true, host);
   }
   for (const host of [
@@ -14,6 +14,8 @@ test('loopback Host names: literals and localhost only, with an optional port', 
     'localhost.attacker.example',
     'evil.localhost.example',
     '127.0.0.1:90a',
+    'localhost:99999',
+    '[::1]:65536',
     '127.0.0.1@evil.example',
     '[::1].evil',
     '[::2]',

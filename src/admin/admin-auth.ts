@@ -54,7 +54,8 @@ export function isLoopbackHost(host: string | undefined): boolean {
     name = colon === -1 ? value : value.slice(0, colon);
     rest = colon === -1 ? '' : value.slice(colon);
   }
-  if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return false;
+  // A port is 0-65535 as the proxy listener's Host check reads it (host-check.ts): `localhost:99999` is no authority.
+  if (rest !== '' && !(/^:\d{1,5}$/.test(rest) && Number(rest.slice(1)) <= 65_535)) return false;
   if (name === 'localhost' || name === 'localhost.') return true;
   return isLoopbackAddress(name);
 }
