@@ -131,6 +131,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     usesRedis(config.redis) ? 'redis' : 'memory',
   );
   if (usesRedis(config.redis)) readiness.push(pingCheck('redis', () => kv.ping()));
+  // The default policy's limiter; while rate_limit.enabled is off it only holds the failed-auth penalty (or nothing
+  // with rate_limit.auth.enabled off too).
   const limiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, store: kv, logger, events: metrics.rateLimitEvents });
   /** One limiter per named policy, rebuilt with the config (a policy's buckets are shared by the routes naming it). */
@@ -147,6 +149,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         }),
       ]),
     );
+  /** The auth API's limiter and login throttle: on with auth, whatever rate_limit.enabled says (rate_limit.auth.enabled). */
   const authLimiterFor = (c: Config) =>
     createRateLimitPhase({ config: c.middleware.rate_limit, scope: { kind: 'auth' }, store: kv, logger, events: metrics.rateLimitEvents });
   let limiter = limiterFor(config);
@@ -200,7 +203,10 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     authenticate(mode, penalize, methods) {
       // Auth off (or a route with auth: off): the phase only strips client-sent identity headers.
       if (auth === undefined || mode === 'off') return createAuthenticatePhase({ config: config.middleware.auth, logger, mode: 'off' });
-      return auth.authenticateFor(mode, penalize, config.middleware.auth, methods ? acceptedMethods(methods) : undefined);
+      // A route without a limiter (rate_limit.enabled off) still penalizes failed authentications, on the default
+      // policy's address bucket: an auth protection, on while middleware.rate_limit.auth.enabled is.
+      const penalty = penalize ?? limiter.penalize;
+      return auth.authenticateFor(mode, penalty, config.middleware.auth, methods ? acceptedMethods(methods) : undefined);
     },
     limiter(policy) {
       if (policy === 'off') return undefined;

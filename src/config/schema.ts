@@ -241,6 +241,11 @@ const rateLimitRule = z
  */
 const authRateLimit = z
   .object({
+    /**
+     * These brute-force protections (and the failed-authentication penalty) are on whenever auth is, whatever
+     * middleware.rate_limit.enabled says (that one governs proxied traffic only); false is for load tests.
+     */
+    enabled: z.boolean().default(true),
     requests_per_minute: positiveInt.default(20),
     burst_size: positiveInt.default(5),
     /** Per email from one address (login only): when empty, 429. Guessing one account from one address is slow. */
@@ -248,7 +253,10 @@ const authRateLimit = z
       .object({ requests_per_minute: positiveInt.default(1), burst_size: positiveInt.default(5) })
       .strict()
       .prefault({}),
-    /** Per email, any address: when empty, a login waits for its next token (at most max_delay) and is never refused. */
+    /**
+     * Per email, any address: when empty, a login takes its token on credit and waits until it would have refilled;
+     * when that wait would pass max_delay, 429 at once.
+     */
     per_email: z
       .object({
         requests_per_minute: positiveInt.default(10),

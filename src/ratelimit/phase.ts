@@ -12,7 +12,7 @@ import { sendError } from '../pipeline/reply.js';
 import { ContextSlot } from '../pipeline/slot.js';
 import { CALLER, CONSUMER } from '../auth/caller.js';
 import { addressBucketKey } from './address-key.js';
-import { ruleFromConfig } from './bucket.js';
+import { creditRule, creditWaitMs, ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
 
 /** The `middleware.rate_limit` config slice. */
@@ -57,8 +57,9 @@ export interface RateLimitDeps {
 /**
  * Called by the login route before checking a password. Takes a token from the strict bucket of this email from
  * this client address (`auth.per_email_address`: 429 when empty), then from the looser bucket of the email from
- * anywhere (`auth.per_email`): when that one is empty the login is only delayed, never refused, so a third party
- * cannot lock the owner out. 'responded' means a 429 (or a 503 under `auth.on_store_error: deny`) was sent and the
+ * anywhere (`auth.per_email`): when that one is empty the login takes its token on credit and waits until it would
+ * have refilled, so concurrent guesses go on to the password check one refill apart; when that wait would pass
+ * `max_delay`, 429 at once. 'responded' means a 429 (or a 503 under `auth.on_store_error: deny`) was sent and the
  * route must stop.
  */
 export type LoginThrottle = (ctx: RequestContext, email: string) => Promise<Outcome>;
@@ -137,7 +138,9 @@ class Limiter implements RateLimitPhase {
   readonly #main: ResolvedRule;
   readonly #auth: ResolvedRule;
   readonly #perEmailAddress: ResolvedRule;
-  readonly #perEmail: BucketRule;
+  /** The per-email rule as configured (the wait is read against it) and as the store runs it: with max_delay of credit. */
+  readonly #perEmail: ResolvedRule;
+  readonly #perEmailLending: ResolvedRule;
   readonly #maxLoginDelayMs: number;
   readonly #ipv6Prefix: number;
   /** This instance's store-error policy: `auth.on_store_error` (default deny) for the auth API, else `on_store_error`. */
@@ -165,8 +168,10 @@ class Limiter implements RateLimitPhase {
     this.#addressPrefix = policyKeyPrefix('p', policy);
     this.#auth = resolveRule(deps.config.auth);
     this.#perEmailAddress = resolveRule(deps.config.auth.per_email_address);
-    this.#perEmail = ruleFromConfig(deps.config.auth.per_email);
     this.#maxLoginDelayMs = deps.config.auth.per_email.max_delay;
+    this.#perEmail = resolveRule(deps.config.auth.per_email);
+    // Headers of a refusal name the configured burst and window; the store runs the bucket with its credit line.
+    this.#perEmailLending = { ...this.#perEmail, bucket: creditRule(this.#perEmail.bucket, this.#maxLoginDelayMs) };
     this.#ipv6Prefix = deps.config.ipv6_prefix;
     // The auth API and the login buckets have their own policy, so brute-force limits never vanish with Redis.
     this.#deny = (this.#forAuthApi ? deps.config.auth.on_store_error : deps.config.on_store_error) === 'deny';
@@ -208,10 +213,12 @@ class Limiter implements RateLimitPhase {
     try {
       strict = await this.#store.take(loginKey(digest, this.#address(ctx)), this.#perEmailAddress.bucket);
       if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
-      loose = await this.#store.take(loginKey(digest), this.#perEmail);
+      loose = await this.#store.take(loginKey(digest), this.#perEmailLending.bucket);
     } catch (err) {
       return this.#storeError(ctx, err);
     }
+    // The email's debt is already max_delay deep: no password check, and Retry-After says when a login is admitted.
+    if (!loose.allowed) return this.#apply(ctx, loose, this.#perEmailLending);
     const previous = RATE_LIMIT_STATE.get(ctx);
     // Report the tighter of the two refusing buckets (address, email + address) in the headers.
     if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);
@@ -219,8 +226,10 @@ class Limiter implements RateLimitPhase {
       if (this.#outage.active) this.#outage.answered();
       this.#events.record('pass', ctx.route.name);
     }
-    // Many guesses at this email from everywhere: slow each login down to the per-email rate, but let it through.
-    if (!loose.allowed) await delay(Math.min(loose.retryAfterMs, this.#maxLoginDelayMs));
+    // Many guesses at this email from everywhere: this login's token was lent; wait until it would have refilled, so
+    // the guesses reach the password check at the per-email rate however many arrive at once.
+    const wait = creditWaitMs(loose, this.#perEmail.bucket);
+    if (wait > 0) await delay(Math.min(wait, this.#maxLoginDelayMs));
     return 'continue';
   };
 
@@ -284,10 +293,30 @@ class DisabledLimiter implements RateLimitPhase {
 }
 
 /**
+ * The default policy while `enabled` is false but the auth protections are on: no hooks (proxied traffic is not
+ * limited), only the failed-authentication penalty on the address bucket, which is one of the auth protections.
+ */
+class PenaltyOnlyLimiter implements RateLimitPhase {
+  readonly name = 'rate-limit';
+  readonly throttleLogin: LoginThrottle = async () => 'continue';
+  readonly penalize: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+
+  constructor(deps: RateLimitDeps) {
+    this.penalize = new Limiter(deps).penalize;
+  }
+}
+
+/**
  * Builds the limiter once at start-up (and again on a config reload). Rules, header values and policy strings are
- * resolved here; the per-request path only builds a key and calls `store.take`. When `config.enabled` is false the
- * returned phase has no hooks and `throttleLogin` always continues.
+ * resolved here; the per-request path only builds a key and calls `store.take`.
+ *
+ * `enabled` governs proxied traffic only. The brute-force protections of the auth API (its per-address bucket, the
+ * login buckets, the failed-authentication penalty) follow `auth.enabled` (default true) instead, so switching the
+ * proxy limit off never opens login to guessing. The caller builds the auth-API scope only when auth is on.
  */
 export function createRateLimitPhase(deps: RateLimitDeps): RateLimitPhase {
-  return deps.config.enabled ? new Limiter(deps) : new DisabledLimiter();
+  const authProtections = deps.config.auth.enabled;
+  if (deps.scope?.kind === 'auth') return authProtections ? new Limiter(deps) : new DisabledLimiter();
+  if (deps.config.enabled) return new Limiter(deps);
+  return authProtections ? new PenaltyOnlyLimiter(deps) : new DisabledLimiter();
 }

@@ -18,14 +18,18 @@ let keysOnly: InProcessGateway;
 let jwtOnly: InProcessGateway;
 let authOff: InProcessGateway;
 
-/** A gateway with API keys; `limited`: a rate limit of burst 3 (failed authentications count against it too). */
+/**
+ * A gateway with API keys; `limited`: a rate limit of burst 3 (failed authentications count against it too). Without
+ * it the auth protections are off as well: the suites send many bad keys from 127.0.0.1, which their failed-auth
+ * penalty would answer 429.
+ */
 async function start(auth: Record<string, unknown> = {}, limited = false): Promise<InProcessGateway> {
   return startInProcess({
     load_balancing: { upstreams: upstreams([backend.port]) },
     jwt: { secret: TEST_SECRET },
     middleware: {
       auth: { enabled: true, argon2: FAST_ARGON2, public_paths: ['/public/*'], ...auth },
-      rate_limit: { enabled: limited, requests_per_minute: 60, burst_size: 3 },
+      rate_limit: { enabled: limited, requests_per_minute: 60, burst_size: 3, auth: { enabled: limited } },
     },
     admin: { token: ADMIN_TOKEN },
   });

@@ -111,8 +111,9 @@ test('on_store_error deny: 503 with Retry-After during the outage, 200 again aft
 });
 
 test('revocation check (auth on_store_error deny by default): a token is refused with 503 while redis is down, accepted after', { skip }, async () => {
-  // Rate limiting off: this is about the revocation list alone. Registering needs no Redis (SQLite user store).
-  const { redis, gw } = await setup({ auth: authConfig({ public_paths: ['/public/*'] }) });
+  // Rate limiting off, the auth protections too (their failed-auth penalty would use Redis as well): this is about the
+  // revocation list alone. Registering needs no Redis (SQLite user store).
+  const { redis, gw } = await setup({ auth: authConfig({ public_paths: ['/public/*'] }), rate_limit: { auth: { enabled: false } } });
   const user = await register(client, gw.url, `outage@revocation-${runId()}.example`);
   assert.equal((await client.request(`${gw.url}/private`, { headers: bearer(user) })).status, 200);
 

@@ -23,7 +23,16 @@ export interface AuthStackOptions {
   readonly database?: ConfigInput;
   /** The `redis` section (revocations and buckets in Redis); default: the memory store. */
   readonly redis?: ConfigInput;
+  /**
+   * `middleware.rate_limit`; default `{ auth: { enabled: false } }`. These suites make many /auth/* calls (and send
+   * bad tokens) a second from one address, 127.0.0.1, which the brute-force protections, on with auth, would answer
+   * 429 after five; those protections have suites of their own (login-throttle, ratelimit-keys).
+   */
+  readonly rateLimit?: ConfigInput;
 }
+
+/** What startAuthStack gives middleware.rate_limit unless told otherwise: the auth protections off (see rateLimit). */
+export const AUTH_PROTECTIONS_OFF: ConfigInput = { auth: { enabled: false } };
 
 /** A running gateway + echo backend + client; close() stops all three. */
 export interface AuthStack {
@@ -42,7 +51,7 @@ export async function startAuthStack(options: AuthStackOptions = {}): Promise<Au
     gw = await startInProcess({
       load_balancing: { upstreams: upstreams([backend.port]) },
       jwt: { secret: TEST_SECRET, ...options.jwt },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2, ...options.auth } },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2, ...options.auth }, rate_limit: options.rateLimit ?? AUTH_PROTECTIONS_OFF },
       ...(options.database ? { database: options.database } : {}),
       ...(options.redis ? { redis: options.redis } : {}),
       admin: { enabled: false },
