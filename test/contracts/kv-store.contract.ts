@@ -105,6 +105,23 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       assert.ok(ttl !== undefined && ttl > 4000 && ttl <= result.resetMs, `ttl ${ttl}, reset ${result.resetMs}`);
     });
 
+    test('a rule change (reload): the rule that takes from a drained bucket decides its level and how long it is kept', async () => {
+      // Drained under STEADY (full again in 1 s), then taken under a rule 10x slower: judged under the slower rule, and
+      // kept until full under it (Redis: the script sets PEXPIRE from the rule of every call, longer as well as shorter).
+      const k = key();
+      const slower: BucketRule = { capacity: 2, refillPerSecond: 0.2 };
+      await h.store.take(k, STEADY);
+      await h.store.take(k, STEADY);
+      const refused = await h.store.take(k, slower);
+      assert.equal(refused.allowed, false);
+      assert.ok(refused.resetMs > 8000, `resetMs ${refused.resetMs}`);
+      const ttl = await h.bucketTtlMs(k);
+      assert.ok(ttl !== undefined && ttl > 8000, `ttl ${ttl}`);
+      await sleep(1300); // past the time STEADY would have refilled it
+      await h.settle();
+      assert.equal((await h.store.take(k, slower)).allowed, false, 'about 0.3 tokens under the slower rule');
+    });
+
     test('revoke / isRevoked: revoked until the expiry, then forgotten', async () => {
       const jti = randomUUID();
       const other = randomUUID();
