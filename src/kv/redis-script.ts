@@ -17,7 +17,11 @@ import { createHash } from 'node:crypto';
  * This is src/ratelimit/bucket.ts `takeToken` line for line (same epsilons, same order of operations, so the same
  * IEEE results); the two are tested against the same cases. Time comes from `TIME` so gateways whose clocks
  * disagree still share one bucket correctly. Tokens are stored with %.17g so they round-trip exactly. The key
- * expires (PEXPIRE) when the bucket would be full again, since a full bucket is the same as no bucket.
+ * expires (PEXPIRE) when the bucket would be full again, since a full bucket is the same as no bucket. Every call
+ * refills the stored tokens under the rule it is given and sets the expiry from that rule, longer as well as
+ * shorter, so after a reload that slows a rule a key taken under the new rule lives until full under it. A key no
+ * take touches between the reload and its old expiry still goes then: Redis cannot know the rule that will come
+ * next (the memory store can, see RuleLog in bucket-table.ts).
  * `replicate_commands` lets Redis 3.2–4 accept a write after TIME; from Redis 5 it is the default and a no-op.
  */
 export const TAKE_SCRIPT = `
