@@ -45,7 +45,9 @@ test('drained at 600/min, reloaded to 6/min: once the old rule would have refill
   assert.equal(res.status, 429, 'no fresh burst after the reload');
   assert.equal(res.headers['ratelimit-remaining'], '0');
   assert.equal(res.headers['ratelimit-policy'], '5;w=50', 'decided under the new rule');
-  // The next token is up to 10 s away at 6/min (less the refill since the drain).
+  // The next token is up to 10 s away at 6/min: less the refill since the drain, and less the fraction of a token
+  // the drain left (a loaded machine's slow requests let the old rule refill part of one between them), so anything
+  // from 1 to 10 s.
   const retryAfter = Number(res.headers['retry-after']);
-  assert.ok(retryAfter >= 5 && retryAfter <= 10, `Retry-After ${retryAfter}`);
+  assert.ok(retryAfter >= 1 && retryAfter <= 10, `Retry-After ${retryAfter}`);
 });

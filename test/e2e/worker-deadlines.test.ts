@@ -81,8 +81,10 @@ test('a worker hung in its start-up is killed at its deadline and replaced: the 
     assert.equal(line.level, 50);
     assert.equal(line.deadline_ms, 13_000);
     assert.match(String(line.reason), /^worker \d+ \(pid \d+\) has not started within 13000 ms: killed \(SIGKILL\) as a failed start$/);
-    const exit = lines(gw, 'Worker Exited').find((l) => l.worker === line.worker);
-    assert.equal(exit?.signal, 'SIGKILL');
+    // The exit is logged when node reports it, after the kill the line above announced: waited for, not assumed.
+    const exited = () => lines(gw, 'Worker Exited').find((l) => l.worker === line.worker);
+    await waitOn(gw, 'the killed worker\'s exit', () => exited() !== undefined, 10_000);
+    assert.equal(exited()!.signal, 'SIGKILL');
     await waitOn(gw, 'its replacement to start', () => started(gw).length === 3, 30_000);
     assert.ok(!alive(hung!), 'the hung worker is gone');
     assert.equal(workerPids(gw.child.pid!).length, 2);
