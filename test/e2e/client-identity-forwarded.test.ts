@@ -6,9 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { startBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { authConfig, PASSWORD, rateLimitConfig, register, runId } from './ratelimit-helpers.js';
+import { authConfig, PASSWORD, behindTrustedProxy, register, runId } from './ratelimit-helpers.js';
 
 const client = createClient();
 const backend = await startBackend('one');
@@ -18,15 +18,8 @@ after(async () => {
 });
 
 /** Trusted proxy 127.0.0.1; 1 token a minute, so nothing refills during a test. */
-async function gateway(burst: number, middleware: Record<string, unknown> = {}): Promise<InProcessGateway> {
-  const gw = await startInProcess({
-    server: { trusted_proxies: ['127.0.0.1'] },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { rate_limit: rateLimitConfig({ requests_per_minute: 1, burst_size: burst }), ...middleware },
-  });
-  after(() => gw.close());
-  return gw;
-}
+const gateway = (burst: number, middleware: Record<string, unknown> = {}): Promise<InProcessGateway> =>
+  behindTrustedProxy(backend.port, burst, {}, middleware);
 
 /** Status and RateLimit-Remaining of a GET sent from `localAddress` (127.0.0.1: the trusted proxy). */
 function get(gw: InProcessGateway, headers: Record<string, string>, localAddress = '127.0.0.1'): Promise<[number, string | undefined]> {

@@ -4,10 +4,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient, type TestResponse } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
-import { rateLimitConfig } from './ratelimit-helpers.js';
+import { behindTrustedProxy } from './ratelimit-helpers.js';
 
 const client = createClient();
 const backend = await startBackend('one');
@@ -17,15 +17,7 @@ after(async () => {
 });
 
 /** A gateway behind a trusted proxy on 127.0.0.1; rate limit 1 token a minute, so nothing refills during a test. */
-async function gateway(burst: number, extra: Record<string, unknown> = {}): Promise<InProcessGateway> {
-  const gw = await startInProcess({
-    server: { trusted_proxies: ['127.0.0.1'] },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { rate_limit: rateLimitConfig({ requests_per_minute: 1, burst_size: burst, ...extra }) },
-  });
-  after(() => gw.close());
-  return gw;
-}
+const gateway = (burst: number, extra: Record<string, unknown> = {}): Promise<InProcessGateway> => behindTrustedProxy(backend.port, burst, extra);
 
 function via(gw: InProcessGateway, forwardedFor: string): Promise<TestResponse> {
   return client.request(`${gw.url}/r`, { headers: { 'x-forwarded-for': forwardedFor } });

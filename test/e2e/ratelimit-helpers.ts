@@ -4,7 +4,8 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createClient as createRedisClient } from 'redis';
-import type { ConfigInput } from '../helpers/gateway.js';
+import { after } from 'node:test';
+import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 import type { TestClient, TestResponse } from '../helpers/http.js';
 
 import { DATABASE_URL } from '../helpers/services.js';
@@ -76,6 +77,26 @@ export function authConfig(extra: Record<string, unknown> = {}): ConfigInput {
 /** The rate_limit block. Defaults: rpm 1, burst 10 (see `EXACT_RULE`), auth bucket generous unless overridden. */
 export function rateLimitConfig(extra: Record<string, unknown> = {}): ConfigInput {
   return { enabled: true, ...EXACT_RULE, auth: { requests_per_minute: 1, burst_size: 50 }, ...extra };
+}
+
+/**
+ * An in-process gateway in front of `backendPort` behind a trusted proxy on 127.0.0.1, its rate limit 1 token a
+ * minute (nothing refills during a test) with `burst` tokens; `rateLimit` adds to that rule, `middleware` to the
+ * rest. Closed after the test file.
+ */
+export async function behindTrustedProxy(
+  backendPort: number,
+  burst: number,
+  rateLimit: Record<string, unknown> = {},
+  middleware: Record<string, unknown> = {},
+): Promise<InProcessGateway> {
+  const gw = await startInProcess({
+    server: { trusted_proxies: ['127.0.0.1'] },
+    load_balancing: { upstreams: upstreams([backendPort]) },
+    middleware: { rate_limit: rateLimitConfig({ requests_per_minute: 1, burst_size: burst, ...rateLimit }), ...middleware },
+  });
+  after(() => gw.close());
+  return gw;
 }
 
 /**
