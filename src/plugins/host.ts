@@ -73,6 +73,8 @@ export class PluginGeneration {
     readonly limits: Limits,
     /** The headers its config makes the gateway's (identity, consumer, and the trace headers while tracing is on). */
     readonly owned: OwnedByConfig,
+    /** What its instances' create() made metrics as (PluginMetricCache.forget on discard). */
+    readonly metricsMaker: object = {},
   ) {}
 }
 
@@ -136,6 +138,8 @@ export class PluginHost {
     const limits = limitsOf(config);
     const instances = new Map<string, LiveInstance>();
     const created: LiveInstance[] = [];
+    // The metrics this preparation's create() calls register: removed again if the reload does not happen.
+    const metricsMaker = {};
     try {
       for (const plugin of loaded) {
         if (this.#stopping) throw new ReloadAbandoned();
@@ -145,18 +149,19 @@ export class PluginHost {
           instances.set(plugin.name, running);
           continue;
         }
-        const instance = await this.#create(plugin, key, limits.lifecycleMs);
+        const instance = await this.#create(plugin, key, limits.lifecycleMs, metricsMaker);
         created.push(instance);
         instances.set(plugin.name, instance);
       }
       if (this.#stopping) throw new ReloadAbandoned();
     } catch (err) {
       await Promise.all(created.map((instance) => this.#closeInstance(instance, limits.lifecycleMs)));
+      this.#metrics.forget(metricsMaker);
       throw err;
     }
     const kept = new Set(instances.values());
     const retired = [...this.#current.instances.values()].filter((instance) => !kept.has(instance));
-    return new PluginGeneration(instances, created, retired, limits, ownedByConfig(config));
+    return new PluginGeneration(instances, created, retired, limits, ownedByConfig(config), metricsMaker);
   }
 
   /**
@@ -185,6 +190,7 @@ export class PluginHost {
   /** Drops a prepared generation that will not be used (the rest of a reload failed): closes what it created. */
   async discard(generation: PluginGeneration): Promise<void> {
     await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs)));
+    this.#metrics.forget(generation.metricsMaker);
   }
 
   /**
@@ -304,11 +310,11 @@ export class PluginHost {
    * Calls create(), bounded by `timeoutMs` (middleware.plugin_load_timeout). An instance whose create() ends after
    * that is closed as soon as it arrives: the reload or start-up it was for has failed, and nobody else has it.
    */
-  async #create(plugin: LoadedPlugin, key: string, timeoutMs: number): Promise<LiveInstance> {
+  async #create(plugin: LoadedPlugin, key: string, timeoutMs: number, metricsMaker: object): Promise<LiveInstance> {
     const at = `plugins[${plugin.index}]`;
     const logger = pluginLogger(this.#deps.logger, plugin.name);
     const kv = this.#deps.kv;
-    const api = { logger, metrics: this.#metrics.handle(), store: createPluginStore(plugin.name, kv) };
+    const api = { logger, metrics: this.#metrics.handle(metricsMaker), store: createPluginStore(plugin.name, kv) };
     const creating = Promise.resolve().then(() => plugin.definition.create(plugin.config, api));
     let hooks: PluginHooks;
     try {

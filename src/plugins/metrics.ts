@@ -9,6 +9,8 @@ interface MadeMetric {
   readonly metric: AnyMetric;
   /** The label names, sorted (their order does not matter to a metric), and the histogram buckets, as text. */
   readonly shape: string;
+  /** What made it (a reload's preparation, see forget()), if anything in particular. */
+  readonly maker: object | undefined;
 }
 
 /**
@@ -45,8 +47,11 @@ export class PluginMetricCache {
     this.registry = registry;
   }
 
-  /** The handle given to plugins; without a registry (no metrics) the metrics still work, unexported. */
-  handle(): PluginMetrics {
+  /**
+   * The handle given to plugins; without a registry (no metrics) the metrics still work, unexported. The metrics it
+   * creates are recorded as made by `maker`, for forget().
+   */
+  handle(maker?: object): PluginMetrics {
     const registry = this.registry;
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
@@ -66,7 +71,7 @@ export class PluginMetricCache {
         ...(options.buckets === undefined ? {} : { buckets: [...options.buckets] }),
       };
       const metric = new kind(config as never);
-      this.#metrics.set(name, { metric, shape });
+      this.#metrics.set(name, { metric, shape, maker });
       return metric;
     };
     return {
@@ -78,5 +83,17 @@ export class PluginMetricCache {
       gauge: (options) => make(Gauge, options) as never,
       histogram: (options) => make(Histogram, options) as never,
     };
+  }
+
+  /**
+   * Removes the metrics `maker` created (from /metrics too): a reload that failed after a new instance's create()
+   * registered one changes nothing, as the README promises, and a later reload may ask for that name anew.
+   */
+  forget(maker: object): void {
+    for (const [name, made] of this.#metrics) {
+      if (made.maker !== maker) continue;
+      this.registry?.removeSingleMetric(name);
+      this.#metrics.delete(name);
+    }
   }
 }

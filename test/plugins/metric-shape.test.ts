@@ -9,13 +9,13 @@ import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type ConfigInput } from '../helpers/gateway.js';
 import { fixture } from './helpers.js';
 
-function config(backend: TestBackend, instances: Array<{ name: string; labels: string[] }>): ConfigInput {
+function config(backend: TestBackend, instances: Array<{ name: string; labels: string[]; metric?: string }>): ConfigInput {
   return {
     server: { listen_host: '127.0.0.1', listen_port: 0 },
     admin: { listen_host: '127.0.0.1', listen_port: 0 },
     logging: { format: 'json', level: 'info' },
     load_balancing: { upstreams: upstreams([backend.port]), health_check: { enabled: false } },
-    plugins: instances.map(({ name, labels }) => ({ name, module: fixture('labelled-counter.mjs'), config: { metric: 'seen_total', labels } })),
+    plugins: instances.map(({ name, labels, metric }) => ({ name, module: fixture('labelled-counter.mjs'), config: { metric: metric ?? 'seen_total', labels } })),
     middleware: { plugins: instances.map((i) => i.name) },
   };
 }
@@ -48,6 +48,25 @@ test('two instances asking for one metric alike share it; with other labels, sta
   try {
     await assert.rejects(startInProcess(config(backend, [{ name: 'a', labels: ['route'] }, { name: 'b', labels: ['tier'] }])), /MetricConflictError/);
   } finally {
+    await backend.stop();
+  }
+});
+
+test('a refused reload leaves no metric behind: one a new instance registered before another failed is gone from /metrics', async () => {
+  const backend = await startBackend('echo');
+  const gw = await startInProcess(config(backend, [{ name: 'c', labels: ['route'] }]));
+  try {
+    // "n" registers fresh_total, then "c" asks for seen_total with other labels: the reload fails after n's create().
+    const refused = config(backend, [{ name: 'n', labels: ['route'], metric: 'fresh_total' }, { name: 'c', labels: ['tier'] }]);
+    await assert.rejects(gw.gateway.reload(parseConfigObject(refused)), /MetricConflictError/);
+    const metrics = await (await fetch(`${gw.adminUrl!}/metrics`)).text();
+    assert.doesNotMatch(metrics, /portcullis_plugin_fresh_total/, 'the refused reload changed /metrics');
+    // And the name is free again for a reload that does happen.
+    await gw.gateway.reload(parseConfigObject(config(backend, [{ name: 'n', labels: ['tier'], metric: 'fresh_total' }, { name: 'c', labels: ['route'] }])));
+    assert.equal((await fetch(`${gw.url}/x`)).status, 200);
+    assert.match(await (await fetch(`${gw.adminUrl!}/metrics`)).text(), /portcullis_plugin_fresh_total\{tier="x"\} 1/);
+  } finally {
+    await gw.close();
     await backend.stop();
   }
 });
