@@ -19,7 +19,7 @@ import { createRewritePhase } from '../routing/rewrite-phase.js';
 import { createBodyLimitPhase } from '../routing/body-limit.js';
 import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
 import { compileCors } from '../cors/policy.js';
-import { createCorsPhase } from '../cors/phase.js';
+import { createCorsPhase, declinePreflight } from '../cors/phase.js';
 import type { ServiceRegistry } from '../balancer/registry.js';
 import { SplitSelector } from '../balancer/split.js';
 import { healthRoute } from '../health-route.js';
@@ -53,8 +53,10 @@ class GatewayRouteTable implements RouteTable {
     if (this.single !== undefined) return this.single;
     const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers);
     const route = this.matcher.match(input);
-    // A preflight found by the method it asks about is kept only where a CORS phase will answer it.
+    // A preflight found by the method it asks about is kept only where a CORS phase will answer it. Elsewhere it is
+    // the plain OPTIONS it is: routed as one, and answered by no CORS policy (declinePreflight).
     if (input.preflight && route?.info.cors !== true) {
+      declinePreflight(ctx);
       return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers, false)) ?? this.notFound;
     }
     return route ?? this.notFound;

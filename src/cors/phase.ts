@@ -11,12 +11,26 @@ import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders, type
 /** Set on a preflight the gateway answered: its headers are complete, the response hook leaves them alone. */
 const ANSWERED_PREFLIGHT = new ContextSlot<boolean>('cors_preflight');
 
+/**
+ * Set by the route table on a preflight whose route (found by the method it asks about) has no CORS policy
+ * (`cors: off`, or no route at all): it is then routed as the plain OPTIONS it is, and no CORS phase may answer it,
+ * not even that of the route or the 404 it lands on. Before, such a route's preflight was approved by the global
+ * policy, so the browser sent the real cross-origin request without the upstream ever judging the preflight.
+ */
+const DECLINED_PREFLIGHT = new ContextSlot<boolean>('cors_preflight_declined');
+
+/** The route table's mark for a preflight no CORS policy answers (see DECLINED_PREFLIGHT). */
+export function declinePreflight(ctx: RequestContext): void {
+  DECLINED_PREFLIGHT.set(ctx, true);
+}
+
 export function createCorsPhase(policy: CorsPolicy): Phase {
   return {
     name: 'cors',
     onRequest(ctx: RequestContext): Outcome {
       const h = ctx.req.headers;
       if (!isPreflight(ctx.req.method, h.origin, h['access-control-request-method'])) return 'continue';
+      if (DECLINED_PREFLIGHT.get(ctx) === true) return 'continue';
       const origin = h.origin as string;
       const headers: Record<string, string> = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
       if (originAllowed(policy, origin)) Object.assign(headers, preflightHeaders(policy, origin));

@@ -124,3 +124,47 @@ test('every response on a CORS route varies on Origin, merged into the Vary the 
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
   }
 });
+
+test('cors: off leaves the preflight to the upstream: no CORS policy answers it, not the catch-all\'s nor the 404\'s', async () => {
+  const backend = await startBackend('echo');
+  const cors = { allowed_origins: ['https://app.example.com'], allow_credentials: true };
+  const routes = (catchAll: boolean) => [
+    { name: 'legacy-put', match: { path_prefix: '/legacy', methods: ['PUT'] }, service: 'app', cors: 'off' },
+    ...(catchAll ? [{ name: 'web', match: { path_prefix: '/' }, service: 'app' }] : [{ name: 'web', match: { path_prefix: '/web' }, service: 'app' }]),
+  ];
+  const preflight = { origin: 'https://app.example.com', 'access-control-request-method': 'PUT' };
+  for (const catchAll of [false, true]) {
+    const gw = await startInProcess({
+      services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backend.port }], health_check: { enabled: false } } },
+      routes: routes(catchAll),
+      middleware: { cors },
+    });
+    try {
+      const hits = backend.hits;
+      const res = await gw.gateway.inject({ method: 'OPTIONS', url: '/legacy/item', headers: preflight });
+      assert.equal(res.headers['access-control-allow-methods'], undefined, 'the gateway approved the PUT the route leaves to its upstream');
+      if (catchAll) {
+        // Routed as the OPTIONS it is: the catch-all forwards it.
+        assert.equal(res.status, 200);
+        assert.equal((JSON.parse(res.body) as EchoBody).method, 'OPTIONS');
+        assert.equal(backend.hits, hits + 1);
+      } else {
+        assert.equal(res.status, 404, 'no route takes an OPTIONS to /legacy');
+        assert.equal(backend.hits, hits);
+      }
+      // A preflight for a path no route covers: the 404 it is, not an approval.
+      const nowhere = await gw.gateway.inject({ method: 'OPTIONS', url: '/nowhere', headers: preflight });
+      if (!catchAll) {
+        assert.equal(nowhere.status, 404);
+        assert.equal(nowhere.headers['access-control-allow-methods'], undefined);
+      }
+      // A route with the policy still has its preflights answered by the gateway.
+      const web = await gw.gateway.inject({ method: 'OPTIONS', url: '/web/x', headers: preflight });
+      assert.equal(web.status, 204);
+      assert.equal(web.headers['access-control-allow-origin'], 'https://app.example.com');
+    } finally {
+      await gw.close();
+    }
+  }
+  await backend.stop();
+});
