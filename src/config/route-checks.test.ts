@@ -98,3 +98,16 @@ test('rate-limit policies named "default" or "off" are refused: a route naming t
   assert.match(errorOf(unused), /^middleware\.rate_limit\.policies\.off: "off" is reserved/);
   assert.equal(errorOf(withPolicy('offline')), 'no error');
 });
+
+test('tracing.response_header cannot name a field HTTP gives a meaning to, nor one the gateway owns', () => {
+  const withHeader = (name: string) =>
+    `${SERVICES}routes:\n  - { name: a, service: users }\ntracing:\n  otlp_endpoint: http://127.0.0.1:4318/v1/traces\n  response_header: ${name}\n`;
+  // Content-Length: <trace id> cut every body; Transfer-Encoding beside a Content-Length is a smuggling vector.
+  for (const name of ['content-length', 'Transfer-Encoding', 'connection', 'content-type', 'set-cookie', 'location', 'vary', 'cache-control']) {
+    assert.match(errorOf(withHeader(name)), /^tracing\.response_header: ".*" is a field HTTP gives a meaning to/, name);
+  }
+  for (const name of ['x-request-id', 'X-Proxy-By', 'traceparent', 'x-forwarded-for', 'ratelimit-remaining', 'access-control-allow-origin']) {
+    assert.match(errorOf(withHeader(name)), /^tracing\.response_header: ".*" is a header the gateway sets or reads itself/, name);
+  }
+  assert.equal(errorOf(withHeader('X-Trace-Id')), 'no error');
+});

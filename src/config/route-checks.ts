@@ -3,6 +3,7 @@
 import type { Config } from './schema.js';
 import { DEFAULT_SERVICE } from './services.js';
 import { OwnedHeaders, isOwnedResponseHeader } from '../proxy/owned-headers.js';
+import { isSemanticField } from '../proxy/headers.js';
 import { conditionsOf } from '../routing/from-config.js';
 import type { RouteConditions } from '../routing/conditions.js';
 
@@ -60,6 +61,8 @@ export function checkRoutesAndServices(config: Config): string | undefined {
   const tracing = config.tracing.otlp_endpoint !== '';
   const ownedList = ownedHeadersOf(config);
   const traceHeader = tracing ? config.tracing.response_header : '';
+  const traceHeaderProblem = responseHeaderProblem(config.tracing.response_header, ownedList);
+  if (traceHeaderProblem !== undefined) return `tracing.response_header: "${config.tracing.response_header}" ${traceHeaderProblem}`;
   const seen = new Set<string>();
   for (let i = 0; i < config.routes.length; i++) {
     const r = config.routes[i]!;
@@ -134,4 +137,19 @@ function ownedIn(
 ): string | undefined {
   if (rewrite === undefined) return undefined;
   return [...Object.keys(rewrite.set), ...rewrite.remove].find((name) => owned(name));
+}
+
+/**
+ * Why a header name cannot carry the trace id on every response, if it cannot: one HTTP gives a meaning to
+ * (`Content-Length: <trace id>` cut every body; `Transfer-Encoding` beside a Content-Length lets a cache in front
+ * read another length than the client), one the gateway sets itself, or one whose value a client or backend trusts.
+ */
+function responseHeaderProblem(name: string, owned: OwnedHeaders): string | undefined {
+  if (name === '') return undefined;
+  const key = name.toLowerCase();
+  if (isSemanticField(key) || key === 'proxy-connection' || key === 'http2-settings') return 'is a field HTTP gives a meaning to: use a header of your own, such as X-Trace-Id';
+  if (isOwnedResponseHeader(key) || owned.isOwned(key) || key.startsWith('ratelimit') || key.startsWith('access-control-')) {
+    return 'is a header the gateway sets or reads itself: use a header of your own, such as X-Trace-Id';
+  }
+  return undefined;
 }

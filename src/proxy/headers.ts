@@ -129,6 +129,15 @@ const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * True for a field whose meaning HTTP fixes (framing, content format, routing, authentication and state, request
+ * modifiers, response controls; the FORBIDDEN_TRAILERS list): a name the gateway must never fill with a value of
+ * its own choosing, such as `tracing.response_header`'s trace id.
+ */
+export function isSemanticField(name: string): boolean {
+  return FORBIDDEN_TRAILERS.has(name.toLowerCase());
+}
+
+/**
  * The trailers of an upstream response that may go on to the client (FORBIDDEN_TRAILERS and pseudo-headers left
  * out), or undefined when none may. undici 7 hands an HTTP/2 upstream's trailers to new-style handlers as an empty
  * object (its unwrap handler parses the h2 trailer object as if it were a raw header array), while the controller
