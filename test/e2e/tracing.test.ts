@@ -160,6 +160,21 @@ describe('incoming trace context', () => {
     assert.ok(!('x-trace-id' in res.headers), 'no trace id header unless response_header names one');
   });
 
+  test('a long client path is cut to 1,024 characters in the spans (a client cannot make every span 16 KB)', async () => {
+    const { client, gw, receiver } = await startStack({});
+    const long = `/${'a'.repeat(6000)}`;
+    const res = await client.request(`${gw.url}${long}`, { headers: { traceparent: `00-${INCOMING_TRACE.replace(/^4/, '5')}-${INCOMING_SPAN}-01` } });
+    assert.equal(res.status, 200);
+    const traceId = INCOMING_TRACE.replace(/^4/, '5');
+    await waitFor(() => spansOf(receiver, traceId).length >= 2, 'both spans', 10_000);
+    for (const span of spansOf(receiver, traceId)) {
+      const path = span.attrs['url.path'];
+      if (path === undefined) continue;
+      assert.equal(String(path).length, 1024, `${span.name}: url.path of ${String(path).length} characters`);
+      assert.equal(path, long.slice(0, 1024));
+    }
+  });
+
   // The propagator drops what it cannot keep of a tracestate (an entry too long, a malformed list; a list too long
   // is cut to its first entries, as W3C Trace Context allows) and, left with nothing, still wrote the header empty.
   test('a tracestate the gateway cannot keep is not sent upstream at all, rather than empty', async () => {

@@ -25,6 +25,9 @@ export interface SdkSettings {
   readonly service_name: string;
 }
 
+/** The longest attribute value a span keeps, in characters (OpenTelemetry's attributeValueLengthLimit). */
+export const MAX_ATTRIBUTE_LENGTH = 1024;
+
 /**
  * Finished spans waiting for export, at most. Beyond it spans are dropped (and counted) rather than held: a slow or
  * absent collector must cost bounded memory.
@@ -68,6 +71,9 @@ export function createSdk(settings: SdkSettings, version: string, logger: Logger
       resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.service_name, [ATTR_SERVICE_VERSION]: version }),
     ),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }),
+    // Attribute values come from the client (url.path, up to node's 16 KB head): two spans a request at that size
+    // held 30 MB more in a queue a hung collector fills. Cut at MAX_ATTRIBUTE_LENGTH characters.
+    spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH },
     spanProcessors: [new BoundedProcessor(batch, counts)],
   });
   return { provider, counts };
