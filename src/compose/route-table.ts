@@ -19,7 +19,7 @@ import { createRewritePhase } from '../routing/rewrite-phase.js';
 import { createBodyLimitPhase } from '../routing/body-limit.js';
 import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
 import { compileCors } from '../cors/policy.js';
-import { createCorsPhase, declinePreflight } from '../cors/phase.js';
+import { createCorsPhase, createCorsVaryPhase, declinePreflight } from '../cors/phase.js';
 import type { ServiceRegistry } from '../balancer/registry.js';
 import { SplitSelector } from '../balancer/split.js';
 import { healthRoute } from '../health-route.js';
@@ -170,7 +170,9 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
   const bodyLimit = r.max_body_size !== undefined ? createBodyLimitPhase(r.max_body_size) : undefined;
   // The penalty for a failed authentication goes to the route's own limiter, else the default one when it is on.
   const penalize = (limiter ?? features.limiter('default'))?.penalize;
-  const phases = [cors, features.authenticate(mode, penalize, r.auth_methods), limiter, rewrite, plugins, bodyLimit, ...features.observers].filter(
+  // The CORS Vary tokens go on last, after the rewrites and plugins that could drop them (createCorsVaryPhase).
+  const corsVary = cors !== undefined ? createCorsVaryPhase() : undefined;
+  const phases = [cors, features.authenticate(mode, penalize, r.auth_methods), limiter, rewrite, plugins, bodyLimit, ...features.observers, corsVary].filter(
     (p): p is Phase => p !== undefined,
   );
   let upstream: UpstreamSelector;

@@ -53,6 +53,24 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
 }
 
 /**
+ * The CORS policy's Vary tokens again, as the last response hook of a route that has both a policy and header
+ * rewrites or plugins: those run after the CORS phase, and a route's `response_headers: { remove: [vary] }` (or a
+ * `set` of it) dropped `Origin`, so a shared cache served one origin's CORS answer to every origin.
+ */
+export function createCorsVaryPhase(): Phase {
+  return {
+    name: 'cors-vary',
+    onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
+      addVary(headers, 'Origin');
+      if (ANSWERED_PREFLIGHT.get(ctx) === true) {
+        addVary(headers, 'Access-Control-Request-Method');
+        addVary(headers, 'Access-Control-Request-Headers');
+      }
+    },
+  };
+}
+
+/**
  * Adds a token to Vary without dropping what the upstream sent. Split on commas and trimmed token by token: a regex
  * split around `\s*,\s*` takes quadratic time on a long run of spaces, and the upstream writes this value.
  */

@@ -168,3 +168,29 @@ test('cors: off leaves the preflight to the upstream: no CORS policy answers it,
   }
   await backend.stop();
 });
+
+test("a route's response_headers cannot drop the CORS policy's Vary: Origin stays on, on answers and preflights", async () => {
+  const backend = await startBackend('echo');
+  const gw = await startInProcess({
+    services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backend.port }], health_check: { enabled: false } } },
+    routes: [
+      { name: 'strip', match: { path_prefix: '/strip' }, service: 'app', response_headers: { remove: ['vary'] } },
+      { name: 'replace', match: { path_prefix: '/replace' }, service: 'app', response_headers: { set: { vary: 'Accept-Encoding' } } },
+    ],
+    middleware: { cors: { allowed_origins: ['https://app.example.com'], allow_credentials: true } },
+  });
+  try {
+    const origin = { origin: 'https://app.example.com' };
+    const stripped = await gw.gateway.inject({ url: '/strip/x', headers: origin });
+    assert.equal(stripped.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.equal(stripped.headers.vary, 'Origin', 'a cache would serve this origin\'s answer to every origin');
+    const replaced = await gw.gateway.inject({ url: '/replace/x', headers: origin });
+    assert.equal(replaced.headers.vary, 'Accept-Encoding, Origin');
+    const preflight = await gw.gateway.inject({ method: 'OPTIONS', url: '/strip/x', headers: { ...origin, 'access-control-request-method': 'PUT' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.vary, 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
+  } finally {
+    await gw.close();
+    await backend.stop();
+  }
+});
