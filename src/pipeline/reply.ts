@@ -178,6 +178,7 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
  * gateway's 500 instead. The plugin contract checks what plugins set (plugins/headers.ts): this is the last guard.
  */
 function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, body: string | Uint8Array | undefined): void {
+  if (leavesBodyUnread(ctx)) headers.connection = 'close';
   try {
     ctx.res.writeHead(status, headers);
   } catch (err) {
@@ -185,6 +186,20 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
     return;
   }
   ctx.res.end(body);
+}
+
+/**
+ * An HTTP/1 answer given before the request's body has all arrived (a 413 for a declared length over
+ * max_body_size, a 401 or a plugin's respond() before the upload): node would keep the connection and read the rest
+ * of the body to throw it away, for as long as timeouts.request allows: gigabytes past a 10-byte limit. The answer
+ * closes the connection instead (as nginx does after a 413); a body that has fully arrived keeps it alive.
+ */
+function leavesBodyUnread(ctx: RequestContext): boolean {
+  const req = ctx.req;
+  if (req.httpVersionMajor !== 1 || req.complete) return false;
+  const h = req.headers;
+  const length = h['content-length'];
+  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
 }
 
 /**

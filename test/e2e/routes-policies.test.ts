@@ -3,6 +3,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type EchoBody, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
+import { openSocket } from '../helpers/raw.js';
 import { FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
 
 describe('per-route policies', () => {
@@ -113,6 +114,32 @@ describe('per-route policies', () => {
     assert.equal(res.statusCode, 413);
     await res.body.dump();
   });
+
+  // Answered before the body arrived, the connection is closed: kept, node read and threw away whatever the client
+  // sent (gigabytes past a 1 KB limit) for as long as timeouts.request allowed.
+  for (const [what, head, first] of [
+    ['a declared 10 GB', 'Content-Length: 10000000000\r\n', 'x'.repeat(100)],
+    ['a chunked upload', 'Transfer-Encoding: chunked\r\n', `800\r\n${'y'.repeat(2048)}\r\n`],
+  ] as const) {
+    test(`max_body_size: ${what} gets 413 and the connection closes, never reading the rest`, async () => {
+      const socket = await openSocket(gw.gateway.port);
+      const closed = new Promise<'closed'>((resolve) => socket.once('close', () => resolve('closed')));
+      socket.write(`POST /upload HTTP/1.1\r\nHost: a\r\n${head}\r\n${first}`);
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      // The client goes on sending, as an uploader does, until the gateway closes.
+      const pump = setInterval(() => socket.writable && socket.write('z'.repeat(16_384)), 20);
+      try {
+        const outcome = await Promise.race([closed, new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), 5_000).unref())]);
+        assert.equal(outcome, 'closed', `the connection stayed open, reading the body: ${received.split('\r\n')[0]}`);
+        assert.match(received, /^HTTP\/1\.1 413 /);
+        assert.match(received, /\r\nconnection: close\r\n/i);
+      } finally {
+        clearInterval(pump);
+        socket.destroy();
+      }
+    });
+  }
 
   test('CORS preflight from an allowed origin is answered by the gateway, also for /auth/*', async () => {
     for (const url of ['/private/x', '/auth/login']) {
