@@ -11,6 +11,7 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CONTINUE } from './protocol-check.js';
+import { declaresBody } from './request-body.js';
 
 /** Responses that have had their 100 Continue (a retried attempt dispatches again: one 100 per request). */
 const continued = new WeakSet<object>();
@@ -24,16 +25,11 @@ const continued = new WeakSet<object>();
  */
 export function deferContinue(server: EventEmitter): void {
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMajor === 1 && !declaresBody(req)) continueBody(req, res);
+    if (req.httpVersionMajor === 1 && !declaresBody(req.headers)) continueBody(req, res);
     server.emit('request', req, res);
   });
 }
 
-/** An HTTP/1 request head that announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
-function declaresBody(req: Pick<IncomingMessage, 'headers'>): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
 
 /**
  * Sends 100 Continue when the client asked for it (HTTP/1.1 or HTTP/2; RFC 9110 §10.1.1: an HTTP/1.0 client's

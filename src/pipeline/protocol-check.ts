@@ -21,6 +21,7 @@
 // refused here with 405 and an Allow header, as the gateway's own routes refuse a method (health-route.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { declaresBody } from './request-body.js';
 
 /** Shared: the request is answered and the connection closed (a client that sent HTTP/2.0 in plain HTTP/1 is lost). */
 const VERSION_NOT_SUPPORTED = new GatewayError('HTTP_VERSION_NOT_SUPPORTED', { headers: { connection: 'close' } });
@@ -58,7 +59,5 @@ export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'h
  * through, but none is acceptable).
  */
 export function checkUpgrade(headers: IncomingHttpHeaders): GatewayError | undefined {
-  const length = headers['content-length'];
-  if ((length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined) return UPGRADE_WITH_BODY;
-  return undefined;
+  return declaresBody(headers) ? UPGRADE_WITH_BODY : undefined;
 }

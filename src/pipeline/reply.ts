@@ -6,6 +6,7 @@ import { GatewayError, toGatewayError, type ErrorCode } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+import { declaresBody } from './request-body.js';
 import { ContextSlot } from './slot.js';
 
 /**
@@ -196,10 +197,7 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
  */
 function leavesBodyUnread(ctx: RequestContext): boolean {
   const req = ctx.req;
-  if (req.httpVersionMajor !== 1 || req.complete) return false;
-  const h = req.headers;
-  const length = h['content-length'];
-  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
+  return req.httpVersionMajor === 1 && !req.complete && declaresBody(req.headers);
 }
 
 /**

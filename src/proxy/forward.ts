@@ -16,6 +16,7 @@ import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 import { continueBody } from '../pipeline/expect-continue.js';
+import { hasRequestBody } from '../pipeline/request-body.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -85,19 +86,6 @@ interface UpstreamDispatchOptions extends Dispatcher.DispatchOptions {
 
 /** Methods whose repetition has no extra effect (RFC 9110 §9.2.2): safe to send to a second upstream. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-/**
- * True when the request carries a body: a Content-Length above 0, or chunked; over HTTP/2, any stream whose HEADERS
- * frame did not end it (gRPC and other streamed bodies come without a Content-Length).
- */
-export function hasRequestBody(ctx: RequestContext): boolean {
-  if (ctx.req.httpVersionMajor === 2) {
-    return (ctx.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
-  }
-  const h = ctx.req.headers;
-  const length = h['content-length'];
-  return (length !== undefined && length !== '0') || h['transfer-encoding'] !== undefined;
-}
 
 /** The HTTP/2 stream behind a compat response (node's Http2ServerResponse), or undefined over HTTP/1.x. */
 function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {

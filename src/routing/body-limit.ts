@@ -5,7 +5,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
-import { hasRequestBody } from '../proxy/forward.js';
+import { hasRequestBody } from '../pipeline/request-body.js';
 
 const TOO_LARGE = new GatewayError('PAYLOAD_TOO_LARGE');
 

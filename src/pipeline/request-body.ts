@@ -1,0 +1,21 @@
+// Whether a request carries a body, read from its head: the one rule the driver, the proxy, the body limit, the
+// 100-continue listener and the gateway's own replies share.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestContext } from './context.js';
+
+/** An HTTP/1 request head that announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
+export function declaresBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * True when the request carries a body: a Content-Length above 0, or chunked; over HTTP/2, any stream whose HEADERS
+ * frame did not end it (gRPC and other streamed bodies come without a Content-Length).
+ */
+export function hasRequestBody(ctx: RequestContext): boolean {
+  if (ctx.req.httpVersionMajor === 2) {
+    return (ctx.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+  }
+  return declaresBody(ctx.req.headers);
+}
