@@ -210,6 +210,24 @@ describe('incoming trace context', () => {
     assert.equal(server.links?.[0]?.traceId, INCOMING_TRACE);
     assert.equal(spansOf(receiver, INCOMING_TRACE).length, 0);
   });
+
+  test('an invalid incoming context (all-zero trace or span id) is neither continued nor linked, trusted or not', async () => {
+    const invalid = [`00-${'0'.repeat(32)}-${INCOMING_SPAN}-01`, `00-${INCOMING_TRACE}-${'0'.repeat(16)}-01`];
+    for (const trust_incoming of [false, true]) {
+      const { client, gw, receiver } = await startStack({ trust_incoming, response_header: 'trace-id' });
+      for (const traceparent of invalid) {
+        const res = await client.request(`${gw.url}/invalid-context`, { headers: { traceparent } });
+        assert.equal(res.status, 200);
+        const traceId = String(res.headers['trace-id']);
+        assert.match(traceId, /^[0-9a-f]{32}$/);
+        assert.notEqual(traceId, '0'.repeat(32));
+        assert.notEqual(traceId, INCOMING_TRACE, `trust_incoming ${trust_incoming}: ${traceparent} was continued`);
+        const server = (await traceWith(receiver, traceId, ['GET'])).find((s) => s.kind === SPAN_KIND.server)!;
+        assert.equal(server.parentSpanId ?? '', '', `trust_incoming ${trust_incoming}: ${traceparent} became a parent`);
+        assert.deepEqual(server.links ?? [], [], `trust_incoming ${trust_incoming}: ${traceparent} became a link`);
+      }
+    }
+  });
 });
 
 describe('sampling', () => {
