@@ -7,6 +7,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
+import { deferContinue } from '../pipeline/expect-continue.js';
+import { leaveBody } from '../pipeline/request-body.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
@@ -81,6 +83,9 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
       else res.destroy();
     });
   });
+  // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
+  // refused request gets its answer alone, and its client never uploads the body.
+  deferContinue(server);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -107,14 +112,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   // rebinding (an attacker's name resolved to 127.0.0.1 passes the same-origin policy and reads /api/status or
   // /metrics): only a loopback Host is served then, as /reload already required. /ready stays open for probes.
   if (token === '' && path !== '/ready' && isLoopback(req.socket.localAddress ?? '') && !isLoopbackHost(req.headers.host)) {
-    req.resume();
+    leaveBody(req, res);
     return void json(res, 403, { error: 'Forbidden', reason: 'Host must be a loopback name on a loopback listener' });
   }
   // /ready (probes) and the dashboard's static files (the page asks for the token itself) stay open.
   if (token !== '' && path !== '/ready' && deps.dashboard.get(path) === undefined) {
     const check = checkAdminToken(req, token);
     if (check !== 'ok') {
-      req.resume();
+      leaveBody(req, res);
       const challenge = check === 'missing' ? 'Bearer realm="portcullis-admin"' : 'Bearer realm="portcullis-admin", error="invalid_token"';
       return sendAdminError(res, new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': challenge } }));
     }
@@ -122,10 +127,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   if (path === '/admin' || path.startsWith('/admin/')) {
     // Without a token the users API does not exist: 404, as the issue asks, rather than an open door on loopback.
     if (token !== '' && deps.identityRoutes !== undefined && (await deps.identityRoutes(req, res, path))) return;
-    req.resume();
+    leaveBody(req, res);
     return sendAdminError(res, new GatewayError('NOT_FOUND'));
   }
-  req.resume();
+  leaveBody(req, res);
   if (path === '/reload') {
     if (method !== 'POST') return sendAdminError(res, methodNotAllowed('POST'));
     return reload(req, res, deps);

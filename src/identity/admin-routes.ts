@@ -10,6 +10,7 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import { InvalidCursorError, type UserSummary } from '../store/identity-types.js';
 import { parseDuration } from '../config/duration.js';
 import { parseWith, readJsonBody } from '../auth/body.js';
+import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
 import {
@@ -90,7 +91,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
         json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
       },
     ],
-    ['POST', async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT))))],
+    ['POST', async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT, res))))],
   ]);
   /**
    * A committed revoking action: its usual answer once the revocation is written; else 202 with the usual body plus
@@ -127,14 +128,14 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ['disable', postOnly(async (req, res, id) => committedUser(req, res, await admin.disable(id!)))],
     ['enable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))))],
     ['logout', postOnly(async (req, res, id) => committedUser(req, res, await admin.logout(id!)))],
-    ['password', postOnly(async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT))))],
+    ['password', postOnly(async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT, res))))],
   ]);
   const keys: Table = new Map<string, Handler>([
     ['GET', async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) })],
     [
       'POST',
       async (req, res) => {
-        const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT));
+        const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
         const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
         json(res, 201, { ...apiKeyJson(created), key: created.key });
       },
@@ -168,12 +169,12 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     const handler = table.get(method);
     try {
       if (!handler) {
-        req.resume();
+        leaveBody(req, res);
         throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: [...table.keys()].join(', ') } });
       }
       await handler(req, res, id === undefined ? undefined : safeDecode(id));
     } catch (err) {
-      req.resume();
+      leaveBody(req, res);
       const error = toAdminError(err);
       // One id for the answer and its log line, so an operator can find the line a 5xx's request_id names.
       const requestId = randomUUID();

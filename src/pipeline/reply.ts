@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError, type ErrorCode } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
-import { declaresBody } from './request-body.js';
+import { bodyStillArriving } from './request-body.js';
 import { ContextSlot } from './slot.js';
 
 /**
@@ -196,8 +196,7 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
  * closes the connection instead (as nginx does after a 413); a body that has fully arrived keeps it alive.
  */
 function leavesBodyUnread(ctx: RequestContext): boolean {
-  const req = ctx.req;
-  return req.httpVersionMajor === 1 && !req.complete && declaresBody(req.headers);
+  return bodyStillArriving(ctx.req);
 }
 
 /**

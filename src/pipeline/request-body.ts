@@ -1,6 +1,6 @@
 // Whether a request carries a body, read from its head: the one rule the driver, the proxy, the body limit, the
 // 100-continue listener and the gateway's own replies share.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './context.js';
 
 /** An HTTP/1 request head that announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
@@ -18,4 +18,21 @@ export function hasRequestBody(ctx: RequestContext): boolean {
     return (ctx.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
   }
   return declaresBody(ctx.req.headers);
+}
+
+/** An HTTP/1 request whose announced body has not all arrived yet. */
+export function bodyStillArriving(req: Pick<IncomingMessage, 'httpVersionMajor' | 'complete' | 'headers'>): boolean {
+  return req.httpVersionMajor === 1 && !req.complete && declaresBody(req.headers);
+}
+
+/**
+ * For an answer that will not read the request's body (a refusal, or an endpoint that takes none): a body still on
+ * its way is left unread and the connection closes after the answer, as nginx does after a refusal; node would
+ * otherwise read it to throw it away for as long as its timeouts allow. A body already in (or none) is drained, and
+ * the connection stays usable.
+ */
+export function leaveBody(req: IncomingMessage, res: Pick<ServerResponse, 'setHeader' | 'headersSent'>): void {
+  if (bodyStillArriving(req)) {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  } else req.resume();
 }
