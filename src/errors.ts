@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   /** More open connections from one address than `server.max_connections_per_client` (answered, then closed). */
   TOO_MANY_CONNECTIONS: { status: 429, message: 'Too Many Connections', source: 'client' },
   INTERNAL: { status: 500, message: 'Internal Server Error', source: 'internal' },
+  /**
+   * A request the gateway cannot pass on as sent (RFC 9110 §15.6.2): a transfer coding other than chunked (RFC 9112
+   * §6.1), or a method name node's HTTP/1 parser does not know.
+   */
+  NOT_IMPLEMENTED: { status: 501, message: 'Not Implemented', source: 'client' },
   /** An unexpected failure while proxying that says nothing about the upstream (not counted against its health). */
   PROXY_ERROR: { status: 502, message: 'Bad Gateway', source: 'internal' },
   /** A plugin hook threw or rejected (the log line names the plugin and the error class). */

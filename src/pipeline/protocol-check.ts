@@ -18,19 +18,33 @@
 // And CONNECT, over either protocol: the gateway is no forward proxy and offers no extended CONNECT, and no route can
 // forward one (undici sends no CONNECT as a request). Node closed an HTTP/1.1 CONNECT's connection without a word and
 // answered an HTTP/2 one with a bare 405 unless someone listened; listeners/proxy-events.ts hands both to the driver,
-// refused here with 405 and an Allow header, as the gateway's own routes refuse a method (health-route.ts).
+// refused here with 405 and an Allow header, as the gateway's own routes refuse a method (health-route.ts). TRACE
+// alike, as nginx refuses it: a backend's echo of the request would hand a page the credentials the gateway added or
+// passed on (cross-site tracing), and RFC 9110 §7.6.2's Max-Forwards countdown is not worth a feature.
+//
+// And the framing of an HTTP/1 body (RFC 9112 §6.1): a Transfer-Encoding other than chunked alone is answered 501
+// (llhttp accepts "gzip, chunked" and removes only the chunking, so the gzip label would be lost upstream: compressed
+// bytes passed off as the content), and any Transfer-Encoding on an HTTP/1.0 request is faulty framing, 400; both
+// close the connection, since what follows on it cannot be framed.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
-import { declaresBody } from './request-body.js';
+import { declaresBody, onlyChunked } from './request-body.js';
 
 /** Shared: the request is answered and the connection closed (a client that sent HTTP/2.0 in plain HTTP/1 is lost). */
 const VERSION_NOT_SUPPORTED = new GatewayError('HTTP_VERSION_NOT_SUPPORTED', { headers: { connection: 'close' } });
 const EXPECTATION_FAILED = new GatewayError('EXPECTATION_FAILED');
 /**
- * Shared: CONNECT. Allow names the methods routes forward (a route's `methods` may narrow them; any other method
+ * Shared: CONNECT and TRACE. Allow names the methods routes forward (a route's `methods` may narrow them; any other method
  * name is forwarded too): RFC 9110 §15.5.6 has a 405 list the methods the target supports.
  */
-const CONNECT_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
+const METHOD_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
+/** Shared: a transfer coding the gateway cannot pass on. */
+const UNKNOWN_TRANSFER_CODING = new GatewayError('NOT_IMPLEMENTED', { headers: { connection: 'close' } });
+/** Shared: a Transfer-Encoding on an HTTP/1.0 request. */
+const HTTP10_TRANSFER_CODING = new GatewayError('BAD_REQUEST', {
+  details: 'an HTTP/1.0 request has no Transfer-Encoding',
+  headers: { connection: 'close' },
+});
 /** Shared: an Upgrade request with a body. */
 const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade request has no body' });
 
@@ -42,8 +56,15 @@ const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade
 export const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** The driver's call: undefined when the protocol is one the gateway serves, else the error to answer. */
-export function checkProtocol(req: Pick<IncomingMessage, 'httpVersionMajor' | 'headers'> & { readonly method?: string | undefined }): GatewayError | undefined {
-  if (req.method === 'CONNECT') return CONNECT_REFUSED;
+export function checkProtocol(
+  req: Pick<IncomingMessage, 'httpVersionMajor' | 'httpVersionMinor' | 'headers'> & { readonly method?: string | undefined },
+): GatewayError | undefined {
+  if (req.method === 'CONNECT' || req.method === 'TRACE') return METHOD_REFUSED;
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && req.httpVersionMajor === 1) {
+    if (req.httpVersionMinor === 0) return HTTP10_TRANSFER_CODING;
+    if (!onlyChunked(coding)) return UNKNOWN_TRANSFER_CODING;
+  }
   // An HTTP/2 request is a stream of node's HTTP/2 server (Http2ServerRequest, which has `stream`), never a
   // request line; RFC 9110 §15.6.6: 505 for a major version the server does not support in that form.
   if (req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream === undefined) return VERSION_NOT_SUPPORTED;

@@ -81,14 +81,19 @@ export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: 
 const PARSER_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
 const PARSER_HEADERS_TOO_LARGE = new GatewayError('HEADERS_TOO_LARGE');
 const PARSER_MALFORMED = new GatewayError('BAD_REQUEST', { details: 'malformed HTTP request' });
+/** RFC 9110 §15.6.2: a method the server does not recognise is 501, not a malformed request. */
+const PARSER_UNKNOWN_METHOD = new GatewayError('NOT_IMPLEMENTED');
 
 /**
  * The error answered (with rawErrorResponse) to a request node's HTTP/1 parser refused, from the code of its
- * 'clientError': 408 on a header timeout, 431 for oversized headers, else 400 "malformed HTTP request". The test
+ * 'clientError': 408 on a header timeout, 431 for oversized headers, 501 for a method name llhttp does not know (its
+ * list holds the registered ones and a few more), else 400 "malformed HTTP request". The test
  * kit's inject (inject.ts) answers the requests node's parser would refuse with it, as the proxy port does.
  */
 export function parserRefusal(code: string | undefined): GatewayError {
-  return code === 'ERR_HTTP_REQUEST_TIMEOUT' ? PARSER_TIMEOUT : code === 'HPE_HEADER_OVERFLOW' ? PARSER_HEADERS_TOO_LARGE : PARSER_MALFORMED;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return PARSER_TIMEOUT;
+  if (code === 'HPE_HEADER_OVERFLOW') return PARSER_HEADERS_TOO_LARGE;
+  return code === 'HPE_INVALID_METHOD' ? PARSER_UNKNOWN_METHOD : PARSER_MALFORMED;
 }
 
 /**

@@ -20,6 +20,17 @@ export function hasRequestBody(ctx: RequestContext): boolean {
   return declaresBody(ctx.req.headers);
 }
 
+/**
+ * True for no Transfer-Encoding or `chunked` alone (any case; repeated fields arrive joined or as a list): the one
+ * coding the gateway can pass on. llhttp accepts any list that ends in chunked and removes the chunking only, so
+ * another coding before it (gzip, deflate, identity) would be dropped with the header, unlabelled (RFC 9112 §6.1).
+ */
+export function onlyChunked(value: string | readonly string[] | undefined): boolean {
+  if (value === undefined) return true;
+  const text = typeof value === 'string' ? value : value.join(',');
+  return text.trim().toLowerCase() === 'chunked';
+}
+
 /** An HTTP/1 request whose announced body has not all arrived yet. */
 export function bodyStillArriving(req: Pick<IncomingMessage, 'httpVersionMajor' | 'complete' | 'headers'>): boolean {
   return req.httpVersionMajor === 1 && !req.complete && declaresBody(req.headers);

@@ -9,14 +9,14 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { isGrpc, responseHeaders, upstreamTrailers } from './headers.js';
+import { isGrpc, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade, tunnelledProtocol } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 import { continueBody } from '../pipeline/expect-continue.js';
-import { hasRequestBody } from '../pipeline/request-body.js';
+import { hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -56,6 +56,18 @@ class GrpcStatusMissing extends Error {
  * INTERNAL_ERROR, or an error answer while nothing was sent).
  */
 const GRPC_WITHOUT_STATUS = new GatewayError('UPSTREAM_PROTOCOL', { cause: new GrpcStatusMissing() });
+
+/** An upstream response framed with a transfer coding other than chunked alone (logs name and code). */
+class UnknownTransferCoding extends Error {
+  readonly code = 'UNKNOWN_TRANSFER_CODING';
+  constructor() {
+    super('upstream response with a transfer coding other than chunked');
+    this.name = 'UnknownTransferCoding';
+  }
+}
+
+/** Shared: answered 502 upstream_protocol, never relayed (a proxy cannot drop a coding it did not decode). */
+const UNKNOWN_TRANSFER_CODING = new GatewayError('UPSTREAM_PROTOCOL', { cause: new UnknownTransferCoding() });
 
 /** A gRPC response content type (application/grpc, +proto, ;charset): not gRPC-Web, which carries its status in the body. */
 function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
@@ -399,7 +411,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#done = true;
     const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
-    const out = headers as OutgoingHttpHeaders;
+    const out = upgradeResponseHeaders(headers);
     ctx.status = statusCode;
     const splice = (): void => {
       if (ctx.req.socket.destroyed) socket.destroy(); // the client left while an async response hook ran
@@ -420,6 +432,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // header), and undici destroys the socket on any 100 (SocketError "bad response", classified UPSTREAM_PROTOCOL),
     // though RFC 9110 §15.2 says to ignore an unasked-for one.
     if (statusCode < 200) return;
+    // RFC 9112 §6.1: llhttp takes a coding list ending in chunked and removes the chunking alone, and node's response
+    // to the client would carry the rest (gzip, ...) unlabelled, compressed bytes passed off as the content.
+    if (!onlyChunked(headers['transfer-encoding'])) {
+      this.#cut(UNKNOWN_TRANSFER_CODING);
+      return;
+    }
     this.#started = true;
     const ctx = this.#ctx;
     const res = ctx.res;

@@ -161,6 +161,19 @@ export function upstreamTrailers(parsed: Readonly<Record<string, string | string
 }
 
 /**
+ * The headers of an upstream's 101 as the client gets them: end to end ones as for any response (the Connection
+ * header's own list and the other hop-by-hop fields dropped, RFC 9110 §7.6.1), then the two a switch needs, made by
+ * the gateway for its own connection with the client (RFC 9110 §7.8).
+ */
+export function upgradeResponseHeaders(upstream: Readonly<Record<string, string | string[] | undefined>>): OutgoingHttpHeaders {
+  const out = responseHeaders(upstream);
+  out.connection = 'Upgrade';
+  const upgrade = upstream.upgrade;
+  if (upgrade !== undefined) out.upgrade = typeof upgrade === 'string' ? upgrade : upgrade.join(', ');
+  return out;
+}
+
+/**
  * The upstream response's headers without its hop-by-hop ones; node sets its own framing headers. Copies into a new
  * object instead of deleting: `delete` would turn the object into a slow dictionary for every later read.
  */
