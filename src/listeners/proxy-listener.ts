@@ -3,10 +3,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
-import type { AddressInfo, Server as NetServer } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { MAX_TIMER_MS } from '../config/duration.js';
 import { listen } from '../listen.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
@@ -14,7 +15,7 @@ import { CertificateStore, tlsEnabled } from '../tls/store.js';
 import { hstsValue } from '../tls/setup.js';
 import { setRawAnswerHsts } from './proxy-events.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
-import { createRedirectServer } from './redirect.js';
+import { applyRedirectTimeouts, createRedirectServer } from './redirect.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
@@ -50,6 +51,52 @@ export function connectionsCheckingInterval(headerMs: number, requestMs: number)
  */
 function http1Options(timeouts: Config['server']['timeouts']): { requireHostHeader: boolean; connectionsCheckingInterval: number } {
   return { requireHostHeader: false, connectionsCheckingInterval: connectionsCheckingInterval(timeouts.header, timeouts.request) };
+}
+
+/** node's own handshakeTimeout when none is given: the bound of a handshake while timeouts.header is 0 (off). */
+const NODE_HANDSHAKE_TIMEOUT_MS = 120_000;
+
+/**
+ * The TLS handshake bound, timeouts.header, read per connection when it opens, so a reload applies to the next
+ * connection. node's own handshakeTimeout is read once, by the server's constructor, and has no setter: with it a
+ * reload never changed the bound. So node's is set out of reach (MAX_TIMER_MS) and this timer does its work the way
+ * node does it: on expiry, an ERR_TLS_HANDSHAKE_TIMEOUT 'error' on the TCP socket, which the TLS socket wrapping it
+ * turns into 'tlsClientError' (then the server's 'clientError', whose handler destroys the socket: proxy-events.ts),
+ * as node's own timer does. The timer is cleared by 'secureConnection' (the handshake is done) or 'close'.
+ * One difference: node's bound is an idle timeout (socket.setTimeout, restarted by traffic), this one is absolute,
+ * as the README states it: a client trickling handshake bytes gets no more time.
+ */
+function watchHandshakes(server: TlsServer, boundMs: () => number): void {
+  const pending = new Map<string, { readonly socket: Socket; readonly timer: NodeJS.Timeout }>();
+  const peerKey = (s: { remoteAddress?: string; remotePort?: number }) => `${s.remoteAddress}|${s.remotePort}`;
+  // Appended after node's own 'connection' listener (added by the tls.Server constructor), which wraps the socket.
+  server.on('connection', (socket: Socket) => {
+    if (socket.destroyed) return;
+    const key = peerKey(socket);
+    const header = boundMs();
+    const timer = setTimeout(() => {
+      pending.delete(key);
+      if (socket.destroyed) return;
+      // The error node's own timer raises (its code and message); the TLS socket listens for 'error' on its TCP
+      // socket. Should it not (a future node), the socket is still closed.
+      const err = Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+      if (socket.listenerCount('error') > 0) socket.emit('error', err);
+      socket.destroy();
+    }, header > 0 ? header : NODE_HANDSHAKE_TIMEOUT_MS);
+    timer.unref();
+    pending.set(key, { socket, timer });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (pending.get(key)?.socket === socket) pending.delete(key);
+    });
+  });
+  server.prependListener('secureConnection', (tls: TLSSocket) => {
+    const key = peerKey(tls);
+    const entry = pending.get(key);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    pending.delete(key);
+  });
 }
 
 /** The proxy listener, whatever its protocol. */
@@ -91,11 +138,12 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   if (certificates === undefined) {
     server = createHttpServer(http1);
   } else if (!h2) {
-    server = createHttpsServer({ ...certificates.serverOptions(), ...http1, handshakeTimeout: settings.timeouts.header });
+    // handshakeTimeout: see watchHandshakes(), below.
+    server = createHttpsServer({ ...certificates.serverOptions(), ...http1, handshakeTimeout: MAX_TIMER_MS });
   } else {
     const secure: Http2SecureServer = createSecureServer({
       ...certificates.serverOptions(),
-      handshakeTimeout: settings.timeouts.header,
+      handshakeTimeout: MAX_TIMER_MS,
       allowHTTP1: true,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
       // Node's own abuse counters, tighter than their defaults (1000 invalid frames, 100 refused streams).
@@ -127,6 +175,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     Object.assign(secure, http1);
     server = secure as unknown as NetServer & Http1Capable;
   }
+  // The handshake bound, timeouts.header as it stands when each connection opens.
+  if (certificates !== undefined) watchHandshakes(server as unknown as TlsServer, () => settings.timeouts.header);
   // No cap on the number of header lines. Node's default (2000) leaves every later line out of req.headers (not of
   // rawHeaders) without a word, while its parser frames the body with all of them: a Content-Length on line 2001
   // gave a request whose body the gateway never forwarded, and the checks that read rawHeaders (a second Host) and
@@ -160,7 +210,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   let boundPort = 0;
   const redirectPort = settings.http_redirect.listen_port;
   const redirect =
-    redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, settings.proxy_by, settings.timeouts);
+    redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, () => settings.proxy_by, settings.timeouts, http1);
 
   return {
     server,
@@ -182,6 +232,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
       return () => {
         settings = next.server;
         applyTimeouts(settings);
+        if (redirect !== undefined) applyRedirectTimeouts(redirect, settings.timeouts);
         if (h2) (server as unknown as Http2SecureServer).updateSettings({ maxConcurrentStreams: settings.http2_max_concurrent_streams });
         if (commitCertificates && certificates) {
           // The default context (clients without SNI); the SNI callback already reads the new list.

@@ -3,8 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { GatewayError } from '../errors.js';
 import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
+import { checkRequestTarget } from '../pipeline/path-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
+import { clientErrorHandler } from './proxy-events.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
@@ -21,32 +23,61 @@ export function redirectLocation(host: string | undefined, url: string | undefin
 /** An HTTP/1.0 request without Host, or an empty Host: acceptable to the proxy listener, but nowhere to redirect to. */
 const NO_HOST = new GatewayError('BAD_REQUEST', { details: 'no Host to redirect to' });
 
+/** The client timeouts the redirect listener reads (server.timeouts). */
+export interface RedirectTimeouts {
+  readonly header: number;
+  readonly idle: number;
+}
+
+/**
+ * node:http's timeouts of the redirect server: timeouts.header for the head, twice that for the whole request (its
+ * body is never wanted, only drained), timeouts.idle between requests.
+ */
+function serverTimeouts(timeouts: RedirectTimeouts): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number } {
+  return { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: keepAliveTimeoutFor(timeouts.idle) };
+}
+
+/** A reload's client timeouts, for the next request and the next idle wait (node reads the properties then). */
+export function applyRedirectTimeouts(server: Server, timeouts: RedirectTimeouts): void {
+  Object.assign(server, serverTimeouts(timeouts));
+}
+
 /**
  * The redirect server. 308 (not 301) so a POST stays a POST; `httpsPort` is read per request because the TLS
- * listener's port is known only once it listens (port 0 in tests). The Host is checked as the proxy listener checks
- * it (host-check.ts: a second Host line, an authority a backend could read as another host, no Host in HTTP/1.1), and
- * refused with the same 400: a request the https listener would refuse is not redirected there either, and never to
- * the first of two Host lines, where another reader could take the last.
+ * listener's port is known only once it listens (port 0 in tests). The request target and the Host are checked as
+ * the proxy listener checks them (path-check.ts: only a canonical origin-form target, so no absolute-form
+ * `http://other/x`, no `*`, no `//x`; host-check.ts: a second Host line, an authority a backend could read as another
+ * host, no Host in HTTP/1.1), and refused with the same 400: a request the https listener would refuse is not
+ * redirected there either, and never to the first of two Host lines, where another reader could take the last.
+ * `http1` is the proxy port's node:http settings (proxy-listener.ts: no node-made 400 for a missing Host, and the
+ * check interval that enforces the header timeout in time). A head node's parser refuses, or one not complete
+ * within timeouts.header, gets the proxy port's raw answer (400, 408, 431: proxy-events.ts), then the close.
+ * `proxyBy` is read per answer (a reload may change it).
  */
-export function createRedirectServer(httpsPort: () => number, proxyBy: string, timeouts: { header: number; idle: number }): Server {
+export function createRedirectServer(
+  httpsPort: () => number,
+  proxyBy: () => string,
+  timeouts: RedirectTimeouts,
+  http1: { readonly requireHostHeader: boolean; readonly connectionsCheckingInterval: number },
+): Server {
   const server = createServer(
-    // requireHostHeader off, as on the proxy port: a missing Host gets the gateway's 400 below, not node's bare one.
-    { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: keepAliveTimeoutFor(timeouts.idle), requireHostHeader: false },
+    { ...http1, ...serverTimeouts(timeouts) },
     (req: IncomingMessage, res: ServerResponse) => {
       // The body, if any, is not wanted: drain it so the connection can be reused.
       req.resume();
-      const refused = checkRequestHost(req);
+      const refused = checkRequestTarget(req.url) ?? checkRequestHost(req);
       const location = refused === undefined ? redirectLocation(req.headers.host, req.url, httpsPort()) : undefined;
       if (location === undefined) {
         const err = refused ?? NO_HOST;
-        writeJson(res, err.status, errorBody(err, undefined), { 'x-proxy-by': proxyBy }, req.method === 'HEAD');
+        writeJson(res, err.status, errorBody(err, undefined), { 'x-proxy-by': proxyBy() }, req.method === 'HEAD');
         return;
       }
-      res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy });
+      res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy() });
       res.end();
     },
   );
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // Cleartext: no HSTS on these answers (RFC 6797 §7.2).
+  server.on('clientError', clientErrorHandler(proxyBy));
   // No 100 Continue before the 308: the body is never wanted (node then closes the connection after the answer).
   deferContinue(server);
   return server;

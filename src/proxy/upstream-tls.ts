@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type * as Undici from 'undici';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -61,11 +62,12 @@ const buildConnector = createRequire(import.meta.url)('undici/lib/core/connect.j
 
 /**
  * The name a TLS connection to `address` sends as SNI and verifies the certificate against: the group's
- * `tls.servername`, else the address when it is a name; undefined for an IP address (never sent as SNI, RFC 6066 §3;
- * the certificate is then checked against the IP).
+ * `tls.servername`, else the address; undefined when that is an IP address, which is never sent as SNI (RFC 6066 §3;
+ * node warns, DEP0123): the certificate is then checked against the IP.
  */
 export function upstreamServername(transport: UpstreamTransport, address: string): string | undefined {
-  return transport.servername ?? (isIP(address) === 0 ? address : undefined);
+  const name = transport.servername ?? address;
+  return isIP(name) === 0 ? name : undefined;
 }
 
 /**
@@ -99,6 +101,10 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   if (transport.scheme === 'http') return { ...base, connect: connect as Pool.Options['connect'] };
   const servername = upstreamServername(transport, address);
   if (servername !== undefined) connect.servername = servername;
+  // An IP literal in tls.servername: no SNI, and the certificate checked against that IP, as it is for an IP address
+  // with no servername (node checks the host it connects to, which is `address` here, maybe a name).
+  const identity = servername === undefined && transport.servername !== undefined ? transport.servername : undefined;
+  if (identity !== undefined) connect.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(identity, cert);
   if (transport.ca !== undefined) connect.ca = transport.ca;
   if (transport.cert !== undefined) connect.cert = transport.cert;
   if (transport.key !== undefined) connect.key = transport.key;
@@ -107,10 +113,13 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   // What undici's Pool passes buildConnector itself (pool.js), given connect options and allowH2: ALPN offers h2
   // from these options, so allowH2 goes to both the connector and the pool.
   const inner = buildConnector({ ...(connect as Undici.buildConnector.BuildOptions), allowH2 });
-  // Per connection, not per request. Without a servername, undici's connector falls back to the pool's own host (an
-  // IP address here: no SNI, the certificate checked against the IP).
+  // Per connection, not per request. Without a servername, undici's connector falls back to the SNI of the pool's own
+  // host (util.getServerName: none for an IP address, the certificate then checked against the IP). With an IP
+  // literal in tls.servername and a name as the address, that host would have sent the address's name as SNI: the
+  // IP is given as the host instead (only undici's SNI reads it; the TCP connection goes to `hostname`).
+  const sniHost = identity === undefined ? undefined : isIP(identity) === 6 ? `[${identity}]` : identity;
   const pinned: Undici.buildConnector.connector = ({ servername: _fromRequest, ...options }, callback) =>
-    inner(servername === undefined ? options : { ...options, servername }, callback);
+    inner(servername !== undefined ? { ...options, servername } : sniHost !== undefined ? { ...options, host: sniHost } : options, callback);
   const options: Pool.Options = { ...base, connect: pinned };
   if (allowH2) options.allowH2 = true;
   return options;
