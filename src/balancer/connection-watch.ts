@@ -1,22 +1,29 @@
 // Per-connection listeners on an upstream pool that tell the proxy what undici's errors leave out: whether a failed
-// HTTP/1 connection was a reused keep-alive one, and whether an HTTP/2 GOAWAY proves that nothing was processed.
+// HTTP/1 connection was a reused keep-alive one or broke while the request body was being written, and whether an
+// HTTP/2 GOAWAY proves that nothing was processed.
 // Attached once per connection (undici's 'connect' event), never per request: the success path pays nothing.
 import type { ClientHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
+import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { undiciSymbols } from './undici.js';
 
-const { kSocket, kHTTP2Session, kError } = undiciSymbols;
+const { kSocket, kHTTP2Session, kError, kWriting } = undiciSymbols;
 
 /**
  * An HTTP/1 socket error, seen before undici's own listener (prepended) and so before undici fails the request with
- * it. A socket that has read bytes had answered earlier requests: it was reused from the pool (undici's SocketError
- * copies the same bytesRead into its `socket` field; node's ECONNRESET and EPIPE carry nothing, hence the listener).
- * Read at the error, bytesRead also counts a partial answer to the failing request; then the retry it earns is the
- * one bounded retry, and the upstream's next failure on a fresh connection counts as usual.
+ * it (node's ECONNRESET and EPIPE carry nothing about the connection, hence the listener). Two facts are read there:
+ *
+ * - Reuse: a socket that has read bytes had answered earlier requests: it was reused from the pool (undici's
+ *   SocketError copies the same bytesRead into its `socket` field). Read at the error, bytesRead also counts a
+ *   partial answer to the failing request; then the retry it earns is the one bounded retry, and the upstream's next
+ *   failure on a fresh connection counts as usual.
+ * - Body still being written (undici's kWriting, set as it starts writing a streamed body, cleared at the body's end): the upstream
+ *   broke the connection while the gateway was still sending the request body, as a server that refuses an upload
+ *   early (413 and close, without reading it) does. What the client sent decided that, not the upstream's health.
  */
 function onSocketError(this: Socket, err: Error): void {
   if (this.bytesRead > 0) markReusedConnectionError(err);
+  if (kWriting !== undefined && (this as unknown as Record<symbol, unknown>)[kWriting] === true) markBodyWriteError(err);
 }
 
 /** node's per-session state symbol, found once: its `streams` map holds the open streams by id (node 20). */

@@ -39,4 +39,6 @@ export const undiciSymbols = load('undici/lib/core/symbols.js') as {
   readonly kSocket?: symbol;
   readonly kHTTP2Session?: symbol;
   readonly kError?: symbol;
+  /** True on an HTTP/1 socket while a streamed request body is being written (client-h1.js's AsyncWriter). */
+  readonly kWriting?: symbol;
 };

@@ -9,6 +9,7 @@ import {
   failedBeforeSending,
   isStaleConnection,
   isUpstreamHealthFailure,
+  markBodyWriteError,
   markReusedConnectionError,
   sparesUpstream,
 } from './upstream-error.js';
@@ -105,6 +106,23 @@ test('a reused keep-alive connection that broke (marked by the connection watch)
   // An unreachable upstream stays one, reused connection or not.
   const timedOut = withCode('read ETIMEDOUT', 'ETIMEDOUT', { syscall: 'read' });
   markReusedConnectionError(timedOut);
+  assert.equal(isUpstreamHealthFailure(classifyUpstreamError(timedOut)), true);
+});
+
+test('a connection that broke while the request body was still going out (marked by the watch) spares the upstream', () => {
+  for (const err of [withCode('write EPIPE', 'EPIPE', { syscall: 'write' }), withCode('write ECONNRESET', 'ECONNRESET', { syscall: 'write' }), withCode('read ECONNRESET', 'ECONNRESET', { syscall: 'read' }), new errors.SocketError('other side closed')]) {
+    markBodyWriteError(err);
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_RESET', err.message);
+    assert.equal(error.status, 502);
+    assert.equal(isUpstreamHealthFailure(error), false, 'any client can cause it with a large upload');
+    assert.equal(isStaleConnection(error), false, 'no free retry');
+    assert.equal(failedBeforeSending(error), false, 'the request may have reached it: only canRetry decides a retry');
+  }
+  // Unmarked, the same errors still blame the upstream; an unanswered connection is unreachable, writing or not.
+  assert.equal(isUpstreamHealthFailure(classifyUpstreamError(withCode('write EPIPE', 'EPIPE', { syscall: 'write' }))), true);
+  const timedOut = withCode('write ETIMEDOUT', 'ETIMEDOUT', { syscall: 'write' });
+  markBodyWriteError(timedOut);
   assert.equal(isUpstreamHealthFailure(classifyUpstreamError(timedOut)), true);
 });
 

@@ -51,6 +51,19 @@ export function markReusedConnectionError(err: unknown): void {
 }
 
 /**
+ * Errors of HTTP/1 connections that broke while the request body was still being written (marked by the connection
+ * watch from undici's own state): the upstream refused the upload early (a 413 or 401 and a close, without reading
+ * the body: node:http, Go's net/http past 256 KB), or went away mid-upload. Whatever its cause, a failure any client
+ * can bring about by sending a large body, so it never feeds passive health. A WeakSet, as above.
+ */
+const BODY_WRITE_ERRORS = new WeakSet<object>();
+
+/** Marks `err` as the failure of a connection that was still sending the request body. */
+export function markBodyWriteError(err: unknown): void {
+  if (typeof err === 'object' && err !== null) BODY_WRITE_ERRORS.add(err);
+}
+
+/**
  * An HTTP/2 GOAWAY whose last stream id is below every stream open on the connection (RFC 9113 §6.8, §8.7: the
  * server processed none of them). undici drops the last stream id and fails the oldest open request with its own
  * "GOAWAY frame received" SocketError whatever it was; the connection watch puts this one in its place when the
@@ -191,6 +204,10 @@ export function classifyUpstreamError(err: unknown): GatewayError {
     // says nothing about the upstream, only that the connection had aged out as the request went out.
     // ETIMEDOUT (keep-alive probes unanswered) is an unreachable upstream, reused connection or not.
     if (code !== 'ETIMEDOUT' && REUSED_CONNECTION_ERRORS.has(err as object)) return new ConnectionFailure({ unprocessed: false, staleConnection: true, blamesUpstream: false }, err);
+    // Broken while the request body was still going out (EPIPE or ECONNRESET on the write, a reset or close read
+    // meanwhile): the upstream may have refused the upload early. Not the upstream's health; a retry is still
+    // decided by canRetry (never once part of the body has been taken: it cannot be sent again).
+    if (code !== 'ETIMEDOUT' && BODY_WRITE_ERRORS.has(err as object)) return new ConnectionFailure({ unprocessed: false, staleConnection: false, blamesUpstream: false }, err);
     return new GatewayError('UPSTREAM_RESET', { retryable: true, cause: err });
   }
   if (PROTOCOL_CODES.has(code) || code.startsWith('HPE_')) return new GatewayError('UPSTREAM_PROTOCOL', { cause: err });

@@ -1,0 +1,83 @@
+// Load balancing found by review: an upload the upstream refuses early, half-answered fresh connections, retries
+// that went back to an upstream the request had already failed on, and a full per-upstream queue while another
+// upstream is idle. Every backend here is a real socket server; assertions count requests and log lines, not time.
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { connect, type Server as TcpServer, type Socket } from 'node:net';
+import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
+
+let cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function gateway(input: Record<string, unknown>): Promise<InProcessGateway> {
+  const gw = await startInProcess(input);
+  cleanups.push(() => gw.close());
+  return gw;
+}
+
+async function listen(server: Server | TcpServer): Promise<number> {
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return port;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+/**
+ * Sends `head` then `body` on a fresh connection and resolves with the status once the gateway closes it (the head
+ * says Connection: close). The client goes on writing while the gateway answers, as a real uploader would.
+ */
+function send(port: number, head: string, body: Buffer = Buffer.alloc(0)): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve({ status: Number(text.split(' ')[1] ?? 0), text }));
+    socket.write(head);
+    if (body.length > 0) socket.write(body);
+  });
+}
+
+function logged(gw: InProcessGateway, msg: string): Array<Record<string, unknown>> {
+  return gw.logs.filter((l) => l.msg === msg);
+}
+
+test('an upload the upstream refuses early (413 and close, unread) never takes it out of rotation nor is retried', async () => {
+  let seen = 0;
+  const refusing = createHttpServer((_req, res) => {
+    seen++;
+    res.writeHead(413, { connection: 'close', 'content-type': 'text/plain' });
+    res.end('too large');
+  });
+  const port = await listen(refusing);
+  const gw = await gateway({ load_balancing: { strategy: 'round_robin', upstreams: upstreams([port]), retries: 2 } });
+  const big = Buffer.alloc(2 * 1024 * 1024, 'x');
+  for (const method of ['POST', 'PUT', 'POST']) {
+    const res = await send(portOf(gw.url), `${method} /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n`, big);
+    // The 413 when it got through before the reset, else the reset's 502: never a retry (part of the body was sent).
+    assert.ok(res.status === 413 || res.status === 502, `status ${res.status}`);
+  }
+  assert.equal(logged(gw, 'Upstream Down').length, 0, 'a client-sized upload must not count against the upstream');
+  assert.equal(logged(gw, 'Upstream Retry').length, 0, 'a body partly sent cannot be sent again');
+  assert.equal(seen, 3, 'each upload reached the upstream once');
+  const statuses = logged(gw, 'Request Completed').map((l) => l.status);
+  assert.equal(statuses.length, 3);
+});
