@@ -138,6 +138,9 @@ export function createPool(origin: string, options: PoolOptions, address: string
   const pool = new Pool(origin, upstreamPoolOptions(options.transport, address, {
     connections: options.connections,
     pipelining: 1,
+    // Never reached: set so undici counts the requests written on each socket, which the connection watch reads to
+    // tell a reused keep-alive connection from a fresh one (connection-watch.ts).
+    maxRequestsPerClient: Number.MAX_SAFE_INTEGER,
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
     headersTimeout: options.headersTimeoutMs,

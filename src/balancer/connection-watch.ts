@@ -7,23 +7,30 @@ import type { Socket } from 'node:net';
 import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { undiciSymbols } from './undici.js';
 
-const { kSocket, kHTTP2Session, kError, kWriting } = undiciSymbols;
+const { kSocket, kHTTP2Session, kError, kCounter, kWriting } = undiciSymbols;
 
 /**
  * An HTTP/1 socket error, seen before undici's own listener (prepended) and so before undici fails the request with
  * it (node's ECONNRESET and EPIPE carry nothing about the connection, hence the listener). Two facts are read there:
  *
- * - Reuse: a socket that has read bytes had answered earlier requests: it was reused from the pool (undici's
- *   SocketError copies the same bytesRead into its `socket` field). Read at the error, bytesRead also counts a
- *   partial answer to the failing request; then the retry it earns is the one bounded retry, and the upstream's next
- *   failure on a fresh connection counts as usual.
- * - Body still being written (undici's kWriting, set as it starts writing a streamed body, cleared at the body's end): the upstream
- *   broke the connection while the gateway was still sending the request body, as a server that refuses an upload
- *   early (413 and close, without reading it) does. What the client sent decided that, not the upstream's health.
+ * - Reuse: the socket had carried an earlier request, whose response was complete (pipelining is 1: undici writes
+ *   a request only once the previous response has ended). undici counts the requests it writes on a socket
+ *   (kCounter, from 0 at each connection; counted because the pool sets maxRequestsPerClient, see createPool). Not
+ *   bytesRead: that also counts part of an answer to the failing request itself, and an upstream that sends half a
+ *   head then resets every fresh connection would pass for a stale keep-alive race (free retry, no health report).
+ *   Without the counter (a new undici), nothing is marked reused: the failure counts as on a fresh connection.
+ * - Body still being written (undici's kWriting, set as it starts writing a streamed body, cleared at the body's
+ *   end): the upstream broke the connection while the gateway was still sending the request body, as a server that
+ *   refuses an upload early (413 and close, without reading it) does. What the client sent decided that, not the
+ *   upstream's health.
  */
 function onSocketError(this: Socket, err: Error): void {
-  if (this.bytesRead > 0) markReusedConnectionError(err);
-  if (kWriting !== undefined && (this as unknown as Record<symbol, unknown>)[kWriting] === true) markBodyWriteError(err);
+  const socket = this as unknown as Record<symbol, unknown>;
+  if (kCounter !== undefined) {
+    const written = socket[kCounter];
+    if (typeof written === 'number' && written > 1) markReusedConnectionError(err);
+  }
+  if (kWriting !== undefined && socket[kWriting] === true) markBodyWriteError(err);
 }
 
 /** node's per-session state symbol, found once: its `streams` map holds the open streams by id (node 20). */

@@ -39,6 +39,8 @@ export const undiciSymbols = load('undici/lib/core/symbols.js') as {
   readonly kSocket?: symbol;
   readonly kHTTP2Session?: symbol;
   readonly kError?: symbol;
+  /** An HTTP/1 socket's count of requests written on it (counted only when the pool has maxRequestsPerClient). */
+  readonly kCounter?: symbol;
   /** True on an HTTP/1 socket while a streamed request body is being written (client-h1.js's AsyncWriter). */
   readonly kWriting?: symbol;
 };

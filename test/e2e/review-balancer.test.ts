@@ -4,7 +4,8 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { connect, type Server as TcpServer, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -81,3 +82,39 @@ test('an upload the upstream refuses early (413 and close, unread) never takes i
   const statuses = logged(gw, 'Request Completed').map((l) => l.status);
   assert.equal(statuses.length, 3);
 });
+
+/** An upstream that answers half a response head on every (fresh) connection, then resets it: a crash mid-answer. */
+async function halfHeadThenReset(): Promise<{ port: number; connections: () => number }> {
+  let connections = 0;
+  const server = createTcpServer((s) => {
+    connections++;
+    s.on('error', () => undefined);
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Ty');
+      setTimeout(() => s.resetAndDestroy(), 20);
+    });
+  });
+  const port = await listen(server);
+  return { port, connections: () => connections };
+}
+
+async function echo(): Promise<number> {
+  const backend = await startBackend('echo');
+  cleanups.push(() => backend.stop());
+  return backend.port;
+}
+
+for (const [method, retries] of [['GET', 0], ['POST', 1]] as const) {
+  test(`a fresh connection reset after half a head is the upstream's failure (${method}, retries: ${retries}): no free retry, out of rotation`, async () => {
+    const crashing = await halfHeadThenReset();
+    const gw = await gateway({ load_balancing: { strategy: 'round_robin', upstreams: upstreams([crashing.port, await echo()]), retries } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push((await send(portOf(gw.url), `${method} / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)).status);
+    }
+    assert.deepEqual(statuses.filter((s) => s !== 200), [502], `statuses ${statuses.join(',')}`);
+    assert.equal(logged(gw, 'Upstream Retry').length, 0, 'neither retries: 0 nor a POST earns a retry');
+    assert.equal(logged(gw, 'Upstream Down').length, 1);
+    assert.equal(crashing.connections(), 1, 'out of rotation after its first failure (10 s cooldown)');
+  });
+}
