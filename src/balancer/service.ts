@@ -6,7 +6,8 @@ import type { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Peer, PeerGroup, UpstreamSelector } from '../pipeline/upstream.js';
 import { Backend, type PoolOptions } from './backend.js';
-import { createStrategy, type Strategy } from './strategy.js';
+import { createStrategy, type Candidate, type Strategy } from './strategy.js';
+import { markTried, triedPeers } from './tried.js';
 import { EVENTS } from '../observability/events.js';
 import { HealthChecker } from './health.js';
 import { loadUpstreamTransport } from '../proxy/upstream-tls.js';
@@ -24,6 +25,9 @@ export function poolOptionsOf(s: ResolvedService): PoolOptions {
     queueTimeoutMs: s.queueTimeoutMs,
   };
 }
+
+/** A tried backend as the strategies see it during a retry's pick. */
+const UNAVAILABLE: Candidate = Object.freeze({ weight: 1, inflight: 0, available: false });
 
 export class Service implements UpstreamSelector, PeerGroup {
   readonly name: string;
@@ -89,12 +93,26 @@ export class Service implements UpstreamSelector, PeerGroup {
     return [...byKey.values()];
   }
 
-  acquire(_ctx: RequestContext | undefined, exclude: Peer | undefined): Backend | undefined {
-    const index = this.#strategy.pick(this.#backends, exclude as Backend | undefined);
-    const backend = index === -1 ? this.#panicPick(exclude) : this.#backends[index];
+  /**
+   * A peer for one attempt. A retry (`exclude`: the peer that just failed) never goes to a peer the request was
+   * already sent to: they are recorded on the context from its first retry on (tried.ts), and left out of the
+   * strategy's pick and of the panic pick alike.
+   */
+  acquire(ctx: RequestContext | undefined, exclude: Peer | undefined): Backend | undefined {
+    if (ctx !== undefined && exclude !== undefined) markTried(ctx, exclude);
+    const tried = ctx === undefined ? undefined : triedPeers(ctx);
+    let index: number;
+    if (tried === undefined || tried.size === 0) index = this.#strategy.pick(this.#backends, exclude as Backend | undefined);
+    else {
+      // Rare (retries only): the tried backends stand in the list, at their indexes, as unavailable.
+      const view = this.#backends.map((b): Candidate => (tried.has(b) || b === exclude ? UNAVAILABLE : b));
+      index = this.#strategy.pick(view, undefined);
+    }
+    const backend = index === -1 ? this.#panicPick(exclude, tried) : this.#backends[index];
     if (backend !== undefined) {
       backend.inflight++;
       backend.requests++;
+      if (ctx !== undefined && tried !== undefined) markTried(ctx, backend);
     }
     return backend;
   }
@@ -108,12 +126,12 @@ export class Service implements UpstreamSelector, PeerGroup {
    * still call them healthy), try them anyway rather than answer 502 for a whole cooldown, as nginx does when all
    * servers of a group are marked failed. One slow request to a single backend must not take the service down.
    */
-  #panicPick(exclude: Peer | undefined): Backend | undefined {
+  #panicPick(exclude: Peer | undefined, tried: ReadonlySet<Peer> | undefined): Backend | undefined {
     const backends = this.#backends;
     const n = backends.length;
     for (let k = 0; k < n; k++) {
       const b = backends[(this.#panicOffset + k) % n]!;
-      if (b.activeHealthy && b !== exclude) {
+      if (b.activeHealthy && b !== exclude && tried?.has(b) !== true) {
         this.#panicOffset = (this.#panicOffset + k + 1) % n;
         return b;
       }

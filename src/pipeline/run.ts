@@ -15,6 +15,7 @@ import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.j
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../proxy/upstream-error.js';
+import { allowAgain } from '../balancer/tried.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
@@ -175,15 +176,27 @@ export class Pipeline implements AttemptListener {
   }
 
   /**
-   * One attempt on a peer other than `exclude`; with `sameAllowed` (a retry after a failure that does not blame its
-   * upstream), on `exclude`'s upstream again when no other can take it: a single-upstream service is then retried too.
+   * One attempt. A retry (`exclude`: the peer that just failed) goes to a peer this request has not been sent to yet
+   * (the selector keeps them, balancer/tried.ts); with `sameAllowed` (a failure that does not blame its upstream), on
+   * `exclude` again when no untried one can take it: a single-upstream service is then retried too. When none is
+   * left, the retries stop and the last failure is the answer.
    */
   #attempt(ctx: RequestContext, selector: UpstreamSelector, exclude: Peer | undefined, sameAllowed = false): void {
     let peer = selector.acquire(ctx, exclude);
-    if (peer === undefined && sameAllowed) peer = selector.acquire(ctx, undefined);
+    if (peer === undefined && sameAllowed && exclude !== undefined) {
+      allowAgain(ctx, exclude);
+      peer = selector.acquire(ctx, undefined);
+    }
     if (peer === undefined) {
       sendError(ctx, ctx.error ?? NO_HEALTHY_UPSTREAM);
       return;
+    }
+    const failed = ctx.error;
+    if (exclude !== undefined && failed !== undefined) {
+      this.#logger.warn(
+        { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, upstream: exclude.label, reason: failed.code, cause: describeCause(failed.cause) },
+        EVENTS.upstreamRetry,
+      );
     }
     ctx.peer = peer;
     ctx.service = peer.group.name;
@@ -229,10 +242,7 @@ export class Pipeline implements AttemptListener {
     }
     const selector = ctx.route.upstream;
     if (selector && error.retryable && !ctx.res.destroyed && canRetry(ctx, error) && this.#mayRetry(ctx, group.retries, error)) {
-      this.#logger.warn(
-        { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, upstream: peer.label, reason: error.code, cause: describeCause(error.cause) },
-        EVENTS.upstreamRetry,
-      );
+      // Upstream Retry is logged by #attempt once it has a peer to retry on.
       this.#attempt(ctx, selector, peer, sparesUpstream(error));
       return;
     }

@@ -5,7 +5,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { startBackend } from '../helpers/backends.js';
+import { closedPort, startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -118,3 +118,25 @@ for (const [method, retries] of [['GET', 0], ['POST', 1]] as const) {
     assert.equal(crashing.connections(), 1, 'out of rotation after its first failure (10 s cooldown)');
   });
 }
+
+test('retries never go back to an upstream the request already failed on; none untried left: the last failure', async () => {
+  const dead = [await closedPort(), await closedPort()];
+  const alive = await echo();
+  const name = (u: unknown): string => (u === `127.0.0.1:${dead[0]}` ? 'dead1' : u === `127.0.0.1:${dead[1]}` ? 'dead2' : 'alive');
+  // Two refused upstreams and retries: 5. Once both have failed (and cool down), the panic pick used to try them again.
+  const twoDead = await gateway({ load_balancing: { strategy: 'round_robin', upstreams: upstreams(dead), retries: 5 } });
+  const res = await send(portOf(twoDead.url), 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(res.status, 502);
+  assert.match(res.text, /"code":"upstream_unreachable"/, 'the last failure is the answer');
+  assert.deepEqual(logged(twoDead, 'Select Upstream').map((l) => name(l.upstream)).sort(), ['dead1', 'dead2']);
+  assert.equal(logged(twoDead, 'Upstream Retry').length, 1);
+  // With one alive, every request is answered, each tried upstream once at most.
+  const withAlive = await gateway({ load_balancing: { strategy: 'random', upstreams: upstreams([...dead, alive]), retries: 5, health_check: { passive_cooldown: '1ms' } } });
+  for (let i = 0; i < 6; i++) {
+    const before = logged(withAlive, 'Select Upstream').length;
+    assert.equal((await send(portOf(withAlive.url), 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).status, 200);
+    const picked = logged(withAlive, 'Select Upstream').slice(before).map((l) => name(l.upstream));
+    assert.equal(new Set(picked).size, picked.length, `one request went to ${picked.join(',')}`);
+  }
+});
+
