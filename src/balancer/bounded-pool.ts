@@ -20,7 +20,12 @@ export interface QueueLimits {
 }
 
 const RETRY_AFTER = { 'retry-after': '1' };
-const QUEUE_FULL = new GatewayError('UPSTREAM_BUSY', { details: 'upstream queue full', headers: RETRY_AFTER });
+/**
+ * Refused here at once: the request never reached the upstream (its body untouched), so the driver may retry it on
+ * another upstream of the service, any method, within `retries` (not a health failure: a busy upstream is not a sick
+ * one). A wait that timed out is not retried: it has already cost the client `queue_timeout`.
+ */
+const QUEUE_FULL = new GatewayError('UPSTREAM_BUSY', { details: 'upstream queue full', headers: RETRY_AFTER, retryable: true });
 const QUEUE_TIMEOUT = new GatewayError('UPSTREAM_BUSY', { details: 'upstream queue wait timed out', headers: RETRY_AFTER });
 const POOL_CLOSED = new GatewayError('PROXY_ERROR', { details: 'upstream pool closed' });
 /** The context handed to onRequestStart at dispatch time (the pool's own comes later and is not relayed). */

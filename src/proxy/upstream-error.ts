@@ -232,12 +232,13 @@ export function isUpstreamHealthFailure(error: GatewayError): boolean {
 }
 
 /**
- * The request never reached the upstream, or the upstream said it did not process it (REFUSED_STREAM, a GOAWAY
- * below its stream): repeating it is safe whatever its method.
+ * The request never reached the upstream (no connection, or its pool's queue refused it: UPSTREAM_BUSY), or the
+ * upstream said it did not process it (REFUSED_STREAM, a GOAWAY below its stream): repeating it is safe whatever its
+ * method.
  */
 export function failedBeforeSending(error: GatewayError): boolean {
   if (error instanceof ConnectionFailure) return error.unprocessed;
-  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS';
+  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS' || error.code === 'UPSTREAM_BUSY';
 }
 
 /** A reused keep-alive connection that failed before any response byte (see ConnectionFailure). */

@@ -8,6 +8,7 @@ import { connect, createServer as createTcpServer, type Server as TcpServer, typ
 import { closedPort, startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cleanups: Array<() => Promise<void>> = [];
 
@@ -140,3 +141,39 @@ test('retries never go back to an upstream the request already failed on; none u
   }
 });
 
+for (const strategy of ['round_robin', 'random'] as const) {
+  test(`${strategy}: an upstream whose queue is full refuses before sending; the request goes to the idle one`, async () => {
+    const held: Array<() => void> = [];
+    const hits = [0, 0];
+    const ports: number[] = [];
+    for (const i of [0, 1]) {
+      const server = createHttpServer((req, res) => {
+        hits[i]!++;
+        req.resume();
+        const answer = (): void => void res.end(`b${i}`);
+        if (req.url === '/hold') held.push(answer);
+        else answer();
+      });
+      ports.push(await listen(server));
+    }
+    cleanups.push(async () => held.forEach((answer) => answer()));
+    const gw = await gateway({
+      load_balancing: { strategy, upstreams: upstreams(ports), retries: 1, connections_per_upstream: 1, queue_limit: 0, queue_timeout: '30s' },
+    });
+    // One request holds one upstream's only connection; with queue_limit 0 it refuses anything more at once.
+    const hold = send(portOf(gw.url), 'GET /hold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await waitFor(() => held.length === 1, 'the held request at an upstream', 10_000);
+    const busy = hits[0] === 1 ? 0 : 1;
+    for (let i = 0; i < 6; i++) {
+      // POST too: the refusal came before anything was sent, so any method may go elsewhere.
+      const method = i % 2 === 0 ? 'GET' : 'POST';
+      const res = await send(portOf(gw.url), `${method} /q${i} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`);
+      assert.equal(res.status, 200, res.text);
+      assert.ok(res.text.endsWith(`b${1 - busy}`), res.text);
+    }
+    assert.equal(hits[busy], 1, 'the busy upstream got only the held request');
+    assert.equal(logged(gw, 'Upstream Down').length, 0, 'a full queue is no health failure');
+    held.forEach((answer) => answer());
+    assert.equal((await hold).status, 200);
+  });
+}
