@@ -266,7 +266,11 @@ export class Pipeline implements AttemptListener {
 
   attemptFinished(ctx: RequestContext, peer: Peer): void {
     peer.group.release(peer);
-    if (ctx.upgrade) this.log(ctx);
+    if (ctx.upgrade && !ctx.logged) this.log(ctx);
+  }
+
+  tunnelOpened(ctx: RequestContext): void {
+    this.log(ctx);
   }
 
   /** Answers a failure from a filter; unexpected errors are logged (class and phase only) and become 500. */

@@ -24,6 +24,11 @@ export interface AttemptListener {
   attemptFailed(ctx: RequestContext, peer: Peer, error: GatewayError): void;
   /** The response was fully relayed, or broke off after it had started (then `ctx.error` is set). */
   attemptFinished(ctx: RequestContext, peer: Peer): void;
+  /**
+   * The upstream switched protocols and the tunnel is open: the exchange is logged now, while the peer stays taken
+   * (least_conn, in-flight gauges) until the tunnel closes, when attemptFinished follows.
+   */
+  tunnelOpened(ctx: RequestContext): void;
 }
 
 /** Shared: the client stopped sending its body; the connection is closed after the 408. */
@@ -414,9 +419,15 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const out = upgradeResponseHeaders(headers);
     ctx.status = statusCode;
     const splice = (): void => {
-      if (ctx.req.socket.destroyed) socket.destroy(); // the client left while an async response hook ran
-      else spliceUpgrade(ctx, statusCode, out, socket);
-      this.#listener.attemptFinished(ctx, this.#peer);
+      if (ctx.req.socket.destroyed) {
+        socket.destroy(); // the client left while an async response hook ran
+        this.#listener.attemptFinished(ctx, this.#peer);
+        return;
+      }
+      // A tunnel holds its upstream connection for as long as it lasts: counted as in flight until it closes, as
+      // nginx's least_conn and HAProxy's leastconn count an upgraded connection.
+      spliceUpgrade(ctx, statusCode, out, socket, () => this.#listener.attemptFinished(ctx, this.#peer));
+      this.#listener.tunnelOpened(ctx);
     };
     this.#afterDecorate(out, splice, () => socket.destroy());
   }

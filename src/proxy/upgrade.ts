@@ -56,17 +56,24 @@ type TunnelEnd = Duplex & { setTimeout(ms: number, onTimeout: () => void): unkno
  * Writes the upstream's 101 (with the gateway headers) to the client and pipes the two sockets together. Any bytes
  * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends.
  */
-export function spliceUpgrade(ctx: RequestContext, statusCode: number, headers: OutgoingHttpHeaders, upstream: Duplex): void {
+export function spliceUpgrade(
+  ctx: RequestContext,
+  statusCode: number,
+  headers: OutgoingHttpHeaders,
+  upstream: Duplex,
+  onClosed: () => void,
+): void {
   const client = ctx.req.socket;
   ctx.res.detachSocket(client);
   if (client.destroyed) {
     upstream.destroy();
+    onClosed();
     return;
   }
   client.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
   client.write(headBlock(statusCode, headers));
   if (ctx.upgradeHead && ctx.upgradeHead.length > 0) upstream.write(ctx.upgradeHead);
-  joinTunnel(client, upstream as TunnelEnd); // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
+  joinTunnel(client, upstream as TunnelEnd, onClosed); // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
 }
 
 /**
@@ -78,9 +85,11 @@ export function spliceUpgrade(ctx: RequestContext, statusCode: number, headers: 
  *   relayed. A side closing after its FIN (undici's socket is not allowHalfOpen: it closes as soon as the upstream's
  *   FIN arrives) does not: the other may still be flushing the bytes before that FIN to a slower peer, and then
  *   passes the FIN on; the grace period bounds it.
+ * `onClosed` runs once, when both sockets have closed.
  */
-function joinTunnel(a: TunnelEnd, b: TunnelEnd): void {
+function joinTunnel(a: TunnelEnd, b: TunnelEnd, onClosed: () => void): void {
   let halfClosed = false;
+  let open = 2;
   const destroyBoth = (): void => {
     a.destroy();
     b.destroy();
@@ -93,6 +102,7 @@ function joinTunnel(a: TunnelEnd, b: TunnelEnd): void {
   for (const [side, other] of [[a, b], [b, a]] as const) {
     side.once('end', startGrace);
     side.once('close', () => {
+      if (--open === 0) onClosed();
       if (other.closed) return;
       if (!side.readableEnded || side.errored) destroyBoth();
       else other.resume(); // its pipe went with `side` (pipe pauses it): read on, to see its FIN; its bytes have nowhere to go
