@@ -82,6 +82,15 @@ type Table = ReadonlyMap<string, Handler>;
  * code, never its message): the operator who got it has no other trace of why.
  */
 export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
+  // The three handlers that read a request body; every other one answers without reading any.
+  const createUser: Handler = async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT, res))));
+  const setPassword: Handler = async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT, res)));
+  const createApiKey: Handler = async (req, res) => {
+    const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
+    const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
+    json(res, 201, { ...apiKeyJson(created), key: created.key });
+  };
+  const readsBody: ReadonlySet<Handler> = new Set([createUser, setPassword, createApiKey]);
   const users: Table = new Map<string, Handler>([
     [
       'GET',
@@ -91,7 +100,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
         json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
       },
     ],
-    ['POST', async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT, res))))],
+    ['POST', createUser],
   ]);
   /**
    * A committed revoking action: its usual answer once the revocation is written; else 202 with the usual body plus
@@ -128,18 +137,11 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ['disable', postOnly(async (req, res, id) => committedUser(req, res, await admin.disable(id!)))],
     ['enable', postOnly(async (_req, res, id) => json(res, 200, userJson(await admin.enable(id!))))],
     ['logout', postOnly(async (req, res, id) => committedUser(req, res, await admin.logout(id!)))],
-    ['password', postOnly(async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT, res))))],
+    ['password', postOnly(setPassword)],
   ]);
   const keys: Table = new Map<string, Handler>([
     ['GET', async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) })],
-    [
-      'POST',
-      async (req, res) => {
-        const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
-        const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
-        json(res, 201, { ...apiKeyJson(created), key: created.key });
-      },
-    ],
+    ['POST', createApiKey],
   ]);
   const key: Table = new Map<string, Handler>([
     [
@@ -172,6 +174,8 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
         leaveBody(req, res);
         throw new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: [...table.keys()].join(', ') } });
       }
+      // A handler that takes no body answers without reading one: an upload on it is not read on after the answer.
+      if (!readsBody.has(handler)) leaveBody(req, res);
       await handler(req, res, id === undefined ? undefined : safeDecode(id));
     } catch (err) {
       leaveBody(req, res);

@@ -7,6 +7,7 @@ import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
 import { bodyStillArriving } from './request-body.js';
+import { lingerOnClose } from './lingering-close.js';
 import { ContextSlot } from './slot.js';
 
 /**
@@ -184,7 +185,10 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
  * gateway's 500 instead. The plugin contract checks what plugins set (plugins/headers.ts): this is the last guard.
  */
 function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, body: string | Uint8Array | undefined): void {
-  if (leavesBodyUnread(ctx)) headers.connection = 'close';
+  if (leavesBodyUnread(ctx)) {
+    headers.connection = 'close';
+    lingerOnClose(ctx.req);
+  }
   try {
     ctx.res.writeHead(status, headers);
   } catch (err) {

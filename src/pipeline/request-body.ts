@@ -2,6 +2,7 @@
 // 100-continue listener and the gateway's own replies share.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './context.js';
+import { lingerOnClose } from './lingering-close.js';
 
 /** An HTTP/1 request head that announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
 export function declaresBody(headers: IncomingHttpHeaders): boolean {
@@ -45,5 +46,6 @@ export function bodyStillArriving(req: Pick<IncomingMessage, 'httpVersionMajor' 
 export function leaveBody(req: IncomingMessage, res: Pick<ServerResponse, 'setHeader' | 'headersSent'>): void {
   if (bodyStillArriving(req)) {
     if (!res.headersSent) res.setHeader('connection', 'close');
+    lingerOnClose(req);
   } else req.resume();
 }

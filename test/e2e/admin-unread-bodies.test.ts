@@ -58,13 +58,14 @@ async function firstHead(w: Wire): Promise<{ status: number; headers: Record<str
 
 const BIG = 10 * 1024 * 1024 * 1024; // a declared 10 GB upload
 
-describe('refused before the body', () => {
+describe('answered without reading the body', () => {
   const refusals: readonly { what: string; head: string; status: number }[] = [
     { what: 'no token', head: 'POST /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\n', status: 401 },
     { what: 'a wrong token', head: `POST /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\n`, status: 401 },
     { what: 'an unknown admin path', head: `POST /admin/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 404 },
     { what: 'a method the endpoint does not take', head: `PUT /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 405 },
-    { what: 'an endpoint that takes no body', head: `POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 405 },
+    { what: 'an endpoint that takes no body', head: `POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 405 },    { what: 'an API endpoint that takes no body, answered 200', head: `GET /admin/users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 200 },
+    { what: 'an API action that takes no body, answered 404', head: `POST /admin/users/00000000-0000-4000-8000-000000000000/disable HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n`, status: 404 },
   ];
 
   for (const { what, head, status } of refusals) {

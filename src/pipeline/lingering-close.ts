@@ -1,0 +1,37 @@
+// Lingering close, as nginx does it (lingering_close): an HTTP/1 answer given while the client is still sending its
+// body (a 401, 413 or 415 before the upload, the admin listener's refusals) closes the connection, and node closes it
+// by destroying the socket as soon as the answer is out (destroySoon). The client's bytes still arriving then meet a
+// closed socket, the kernel answers them with a reset, and a client that had not read the answer yet loses it: a
+// 20 MB upload refused with 401 saw "connection reset" instead of the 401 in most tries. Instead the gateway sends
+// its FIN after the answer and goes on reading, and throwing away, what the client sends, until the client closes
+// its side (having read the answer) or LINGER_MS passes: a bound on what one refused client can make it read.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** How long a closing connection still reads and discards the client's bytes (nginx: lingering_time 30 s, timeout 5 s). */
+const LINGER_MS = 5_000;
+
+/** Sockets already set to linger. */
+const lingering = new WeakSet<Socket>();
+
+/**
+ * Makes node's close of `req`'s connection after the current answer a lingering one. Only for an HTTP/1 request
+ * whose body is still on its way (the answer says Connection: close); node calls destroySoon() once that answer is
+ * out, which here becomes end() (FIN after the answer) and a bounded wait for the client's FIN, the rest of the body
+ * read by node's parser and thrown away (the request is resumed with no reader: a body reader that stopped at a size
+ * limit left it paused, and node then stops reading the socket).
+ */
+export function lingerOnClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  if (lingering.has(socket) || socket.destroyed) return;
+  lingering.add(socket);
+  // An own property shadowing net.Socket's method on this one socket: node's HTTP server calls it by name.
+  socket.destroySoon = function lingeringClose(this: Socket): void {
+    if (this.writable) this.end();
+    req.removeAllListeners('data');
+    req.resume();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
