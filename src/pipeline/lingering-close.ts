@@ -15,6 +15,15 @@ const LINGER_MS = 5_000;
 const lingering = new WeakSet<Socket>();
 
 /**
+ * True once an answer on `socket` has set it to linger: the connection is over, and a request pipelined behind the
+ * answered one (node parses on while the close lingers) must not be served, let alone forwarded: it waits unanswered
+ * until the socket closes, as it did when node destroyed the socket at once.
+ */
+export function isLingering(socket: Socket): boolean {
+  return lingering.has(socket);
+}
+
+/**
  * Makes node's close of `req`'s connection after the current answer a lingering one. Only for an HTTP/1 request
  * whose body is still on its way (the answer says Connection: close); node calls destroySoon() once that answer is
  * out, which here becomes end() (FIN after the answer) and a bounded wait for the client's FIN, the rest of the body

@@ -23,6 +23,7 @@ import { checkProtocol, checkUpgrade } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
+import { isLingering } from './lingering-close.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
@@ -138,6 +139,8 @@ export class Pipeline implements AttemptListener {
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx);
+    // Pipelined behind an answer that closes the connection (lingering-close.ts): never served.
+    if (isLingering(ctx.req.socket)) return;
     // Only a protocol the engine serves (protocol-check.ts: no HTTP/2.0 request line, no Expect but 100-continue).
     // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
     // And only a plain authority (host-check.ts): routes match the host, and the backend must read the same one.
@@ -167,7 +170,7 @@ export class Pipeline implements AttemptListener {
       this.#fail(ctx, err, filters[i]?.name);
       return;
     }
-    if (ctx.res.destroyed) return;
+    if (ctx.res.destroyed || isLingering(ctx.req.socket)) return;
     if (route.upstream === undefined) {
       sendError(ctx, NO_ROUTE);
       return;

@@ -130,7 +130,7 @@ describe('request framing', () => {
     assert.equal(res.status, 400, res.all);
     assert.match(res.all, /an HTTP\/1\.0 request has no Transfer-Encoding/);
     assert.equal(res.headers.connection, 'close');
-    assert.equal((res.all.match(/HTTP\/1\.1 \d{3}/g) ?? []).length, 1, 'one answer only');
+    assert.equal((res.all.match(/HTTP\/1\.1 \d{3}/g) ?? []).length, 1, `one answer only: ${res.all}`);
     assert.equal(upstream.heads.length, before);
   });
 });
