@@ -9,6 +9,7 @@ import { describeCause, GatewayError } from '../errors.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { leaveBody } from '../pipeline/request-body.js';
+import { isLingering } from '../pipeline/lingering-close.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
@@ -105,6 +106,11 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, startedAt: number): Promise<void> {
+  // Pipelined behind a refusal whose close lingers (lingering-close.ts): node parses on while the refused upload is
+  // read and dropped, but this request's answer can never be sent, so it is not served at all (as run.ts skips it):
+  // an action run unanswered (a user created, a key revoked, a reload) is one its client never learns of.
+  // Its body is read and dropped with the rest, so the lingering close does not stall on unread bytes.
+  if (isLingering(req.socket)) return void req.resume();
   const path = pathOf(req);
   const method = req.method ?? 'GET';
   const token = deps.token ?? '';
