@@ -1,12 +1,15 @@
 // The optional cleartext listener (server.http_redirect): every request is answered 308 to the same URL on https.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { GatewayError } from '../errors.js';
 import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
+import { checkProtocol } from '../pipeline/protocol-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 import { clientErrorHandler } from './proxy-events.js';
+import { answerAndClose } from './raw-answer.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
@@ -22,6 +25,28 @@ export function redirectLocation(host: string | undefined, url: string | undefin
 
 /** An HTTP/1.0 request without Host, or an empty Host: acceptable to the proxy listener, but nowhere to redirect to. */
 const NO_HOST = new GatewayError('BAD_REQUEST', { details: 'no Host to redirect to' });
+
+/**
+ * The https listener's refusal of CONNECT (protocol-check.ts: 405, Allow naming the methods routes forward), taken
+ * from its own check so the two ports cannot drift apart: the gateway is no forward proxy on either.
+ */
+const CONNECT_REFUSED = checkProtocol({ method: 'CONNECT', httpVersionMajor: 1, httpVersionMinor: 1, headers: {} })!;
+
+/**
+ * The 405 to a CONNECT as raw text: node hands a CONNECT over with its socket and no ServerResponse (and, with no
+ * 'connect' listener, closed that socket without a word). The shape of this listener's other refusals (writeJson:
+ * the catalogue body without request_id, no-store, X-Proxy-By), the error's Allow, and Connection: close, since what
+ * the client sends after a CONNECT head is a tunnel's bytes, not HTTP.
+ */
+function connectRefusal(proxyBy: string): string {
+  const body = JSON.stringify(errorBody(CONNECT_REFUSED, undefined));
+  let own = '';
+  for (const [name, value] of Object.entries(CONNECT_REFUSED.headers ?? {})) own += `${name}: ${value}\r\n`;
+  return (
+    `HTTP/1.1 ${CONNECT_REFUSED.status} ${CONNECT_REFUSED.message}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${own}x-proxy-by: ${proxyBy}\r\nconnection: close\r\n\r\n${body}`
+  );
+}
 
 /** The client timeouts the redirect listener reads (server.timeouts). */
 export interface RedirectTimeouts {
@@ -51,8 +76,9 @@ export function applyRedirectTimeouts(server: Server, timeouts: RedirectTimeouts
  * redirected there either, and never to the first of two Host lines, where another reader could take the last.
  * `http1` is the proxy port's node:http settings (proxy-listener.ts: no node-made 400 for a missing Host, and the
  * check interval that enforces the header timeout in time). A head node's parser refuses, or one not complete
- * within timeouts.header, gets the proxy port's raw answer (400, 408, 431: proxy-events.ts), then the close.
- * `proxyBy` is read per answer (a reload may change it).
+ * within timeouts.header, gets the proxy port's raw answer (400, 408, 431: proxy-events.ts), then the close. A
+ * CONNECT gets the https listener's 405 (connectRefusal), then the close. `proxyBy` is read per answer (a reload may
+ * change it).
  */
 export function createRedirectServer(
   httpsPort: () => number,
@@ -78,6 +104,8 @@ export function createRedirectServer(
   );
   // Cleartext: no HSTS on these answers (RFC 6797 §7.2).
   server.on('clientError', clientErrorHandler(proxyBy));
+  // CONNECT: answered, reading stopped, the socket closed once the answer is out (or after answerAndClose's bound).
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => answerAndClose(socket, connectRefusal(proxyBy())));
   // No 100 Continue before the 308: the body is never wanted (node then closes the connection after the answer).
   deferContinue(server);
   return server;
