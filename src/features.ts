@@ -185,6 +185,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         store,
         intervalMs: config.middleware.auth.session_cleanup_interval,
         changeRetentionMs: Math.max(CHANGE_LOG_RETENTION_MS, auth.tokens.acceptWindowMs),
+        tokenRevocationRetentionMs: auth.tokens.acceptWindowMs,
         logger,
       });
       janitor.start();

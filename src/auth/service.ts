@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import { EmailTakenError, type UserRecord, type UserStore } from '../store/user-store.js';
+import { TOKEN_REVOCATION } from '../store/identity-types.js';
 import { noopAuthEvents, type AuthEventSink } from './events.js';
 import type { PasswordHasher } from './password.js';
 import { generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from './refresh-token.js';
@@ -188,7 +189,17 @@ export class AuthService {
     }
     // Revoked last: when the KV store is down the client gets 503 and retries, and the steps above are idempotent.
     // Kept until the token stops being accepted (exp + clock tolerance), not merely until exp.
-    if (access) await this.#d.kv.revoke(access.tokenId, this.#d.tokens.acceptedUntil(access));
+    if (access === undefined) {
+      // nothing presented to revoke
+    } else if (input.allSessions) {
+      await this.#d.kv.revoke(access.tokenId, this.#d.tokens.acceptedUntil(access));
+    } else if (!(await this.#isRevoked(access))) {
+      // Written to the change log too (a logout of every session is there already, as the user's `logout`): the
+      // memory store forgets it at a restart, and other gateways on this user store have memory stores of their
+      // own. Not again for a token already refused, so repeating a logout does not grow the log.
+      await this.#d.store.recordChange({ actor: 'user', action: TOKEN_REVOCATION, targetId: access.tokenId, at: new Date(now) });
+      await this.#d.kv.revoke(access.tokenId, this.#d.tokens.acceptedUntil(access));
+    }
     this.#events.record('logout');
   }
 

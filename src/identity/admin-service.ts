@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
-import type { AdminAction, AdminActor, ApiKeyRecord, ChangeInput, UserSummary } from '../store/identity-types.js';
+import type { AdminAction, AdminActor, AdminChangeInput, ApiKeyRecord, UserSummary } from '../store/identity-types.js';
 import { EmailTakenError, type UserStore } from '../store/user-store.js';
 import { parseWith } from '../auth/body.js';
 import type { AuthSchemas } from '../auth/validation.js';
@@ -241,7 +241,7 @@ export class IdentityAdmin {
    * change, whatever became of the revocation. The time is read now, after the commit: at or after the time the
    * store stamped on the change log inside its transaction (see stampChange).
    */
-  async #revokeUser(change: ChangeInput): Promise<Propagation> {
+  async #revokeUser(change: AdminChangeInput): Promise<Propagation> {
     const at = Math.max(change.at.getTime(), this.#now());
     const propagation = await this.#propagate(change.targetId, (kv) => kv.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs));
     this.#audit(change.action, change.targetId, propagation);
@@ -274,7 +274,7 @@ export class IdentityAdmin {
     throw new GatewayError('NOT_FOUND');
   }
 
-  #change(action: AdminAction, targetId: string): ChangeInput {
+  #change(action: AdminAction, targetId: string): AdminChangeInput {
     return { actor: this.#d.actor, action, targetId, at: new Date(this.#now()) };
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { EVENTS } from '../observability/events.js';
 import { describeCause } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { USER_REVOKING_ACTIONS, type ChangeRecord } from '../store/identity-types.js';
+import { isAdminAction, TOKEN_REVOCATION, USER_REVOKING_ACTIONS, type ChangeRecord } from '../store/identity-types.js';
 import type { UserStore } from '../store/user-store.js';
 import { userSubject } from '../auth/phase.js';
 import { API_KEY_REVOCATION_TTL_MS } from './admin-service.js';
@@ -32,6 +32,9 @@ export interface ChangePollerOptions {
   readonly intervalMs?: number;
   readonly now?: () => number;
 }
+
+/** The changes that write to the revocation store. */
+const REVOKING: ReadonlySet<string> = new Set([...USER_REVOKING_ACTIONS, 'revoke_api_key', TOKEN_REVOCATION]);
 
 /** Rows read per query; a longer backlog is read in several queries of one poll. */
 const BATCH = 500;
@@ -115,8 +118,11 @@ export class ChangePoller {
       for (const change of changes) {
         await this.#apply(change);
         this.#lastSeq = change.seq;
-        this.#recent.unshift(change);
-        if (this.#recent.length > RECENT) this.#recent.pop();
+        // A user's single-session logout is no admin action: the dashboard's list would drown in them.
+        if (isAdminAction(change.action)) {
+          this.#recent.unshift(change);
+          if (this.#recent.length > RECENT) this.#recent.pop();
+        }
         if (report) this.#o.onChange?.(change);
       }
       if (changes.length < BATCH) return;
@@ -126,7 +132,7 @@ export class ChangePoller {
   /** This process's caches at once; the revocation store now, or queued for the next poll when it fails. */
   async #apply(change: ChangeRecord): Promise<void> {
     if (change.action === 'revoke_api_key') this.#o.onApiKeyRevoked(change.targetId);
-    if (this.#o.kv === undefined || !(USER_REVOKING_ACTIONS.has(change.action) || change.action === 'revoke_api_key')) return;
+    if (this.#o.kv === undefined || !REVOKING.has(change.action)) return;
     if (this.#unapplied.length > 0) {
       this.#unapplied.push(change);
       return;
@@ -163,6 +169,8 @@ export class ChangePoller {
     const at = change.at.getTime();
     // A replay: no replica wait, no unreplicated count (the action itself did both, once).
     if (change.action === 'revoke_api_key') await kv.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS, true);
+    // The token was issued before the logout, so it stops being accepted within the accept window of `at`.
+    else if (change.action === TOKEN_REVOCATION) await kv.revoke(change.targetId, at + this.#o.revocationTtlMs, true);
     else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now());
   }
 }

@@ -6,7 +6,7 @@ import type { AuthFeature } from '../auth/setup.js';
 import type { KvStore } from '../kv/kv-store.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UserStore } from '../store/user-store.js';
-import type { IdentityTotals } from '../store/identity-types.js';
+import { isAdminAction, type IdentityTotals } from '../store/identity-types.js';
 import { IdentityAdmin } from './admin-service.js';
 import { createIdentityRoutes } from './admin-routes.js';
 import { adminActionCounter, auditSink, countObserved } from './audit.js';
@@ -61,7 +61,7 @@ export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFe
     onApiKeyRevoked: (id) => auth.apiKeys.forget(id),
     // This gateway's own admin actions were counted when made; count what other processes did (the CLI).
     onChange: (change) => {
-      if (change.actor === 'cli') countObserved(counter, change.actor, change.action);
+      if (change.actor === 'cli' && isAdminAction(change.action)) countObserved(counter, change.actor, change.action);
     },
     logger,
   });

@@ -23,13 +23,29 @@ export const ADMIN_ACTIONS = [
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
 /** Actions after which a running gateway must refuse credentials issued before `at` (see ChangePoller). */
-export const USER_REVOKING_ACTIONS: ReadonlySet<AdminAction> = new Set(['disable', 'logout', 'delete', 'set_password']);
+export const USER_REVOKING_ACTIONS: ReadonlySet<ChangeAction> = new Set(['disable', 'logout', 'delete', 'set_password']);
 
-/** One admin action to record in the change log; written in the same transaction as the action itself. */
+/**
+ * A user's logout of one session (POST /auth/logout without `all_sessions`): its access token, by id, refused until
+ * it expires. Kept in the change log so that a memory-store gateway restarted after the logout, and other gateways
+ * on the same user store, refuse it too; not an admin action (never counted, audited or listed as one), and pruned
+ * once the token cannot be accepted any more (SessionJanitor).
+ */
+export const TOKEN_REVOCATION = 'revoke_token';
+
+/** What a change-log row records: an admin action, or a single session's logout. */
+export type ChangeAction = AdminAction | typeof TOKEN_REVOCATION;
+
+/** True for the rows that record admin actions (what the dashboard lists and the metrics count). */
+export function isAdminAction(action: ChangeAction): action is AdminAction {
+  return action !== TOKEN_REVOCATION;
+}
+
+/** One change to record in the change log; an admin action's is written in the same transaction as the action. */
 export interface ChangeInput {
   readonly actor: ChangeActor;
-  readonly action: AdminAction;
-  /** The user id or API key id acted on. */
+  readonly action: ChangeAction;
+  /** The user id or API key id acted on; for TOKEN_REVOCATION, the access token's id (`jti`, not a credential). */
   readonly targetId: string;
   /**
    * When the action happened (the acting process's clock); credentials issued at or before it are revoked. For the
@@ -37,6 +53,11 @@ export interface ChangeInput {
    * it and its own clock read inside the transaction once the user's row and sessions are locked (see stampChange).
    */
   readonly at: Date;
+}
+
+/** A change-log row's input for an admin action. */
+export interface AdminChangeInput extends ChangeInput {
+  readonly action: AdminAction;
 }
 
 /**

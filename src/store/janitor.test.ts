@@ -46,3 +46,22 @@ test('change-log rows are kept for the retention it is given (a token lifetime p
   await new SessionJanitor({ store, intervalMs: 1000, logger, now, changeRetentionMs: 40 * 86_400_000 }).runOnce();
   assert.deepEqual(cutoffs, [now() - 7 * 86_400_000, now() - 40 * 86_400_000]);
 });
+
+test('single-session logout rows are pruned after the token retention it is given, else with the others', async () => {
+  const cutoffs: Array<[number, number | undefined]> = [];
+  const store = {
+    deleteExpired: async () => 0,
+    pruneChanges: async (before: Date, tokens?: Date) => {
+      cutoffs.push([before.getTime(), tokens?.getTime()]);
+      return 0;
+    },
+  };
+  const now = () => 1_800_000_000_000;
+  const logger = pino({ level: 'silent' });
+  await new SessionJanitor({ store, intervalMs: 1000, logger, now, tokenRevocationRetentionMs: 905_000 }).runOnce();
+  await new SessionJanitor({ store, intervalMs: 1000, logger, now }).runOnce();
+  assert.deepEqual(cutoffs, [
+    [now() - 7 * 86_400_000, now() - 905_000],
+    [now() - 7 * 86_400_000, now() - 7 * 86_400_000],
+  ]);
+});

@@ -18,6 +18,11 @@ export interface SessionJanitorOptions {
    * that live longer than a week, the rows must live as long (features.ts passes the longer of the two).
    */
   readonly changeRetentionMs?: number;
+  /**
+   * How long a single-session logout's row (TOKEN_REVOCATION) is kept: as long as an access token is accepted
+   * (features.ts passes that). Default: as long as the other rows.
+   */
+  readonly tokenRevocationRetentionMs?: number;
   /** Clock, for tests (default Date.now). */
   readonly now?: () => number;
 }
@@ -54,7 +59,9 @@ export class SessionJanitor {
       .deleteExpired(now)
       .then(async (count) => {
         // The identity change log doubles as a short audit trail: a week (or a token's life), then it goes.
-        await store.pruneChanges?.(new Date(now.getTime() - (this.#options.changeRetentionMs ?? CHANGE_LOG_RETENTION_MS)));
+        const retention = this.#options.changeRetentionMs ?? CHANGE_LOG_RETENTION_MS;
+        const tokenRetention = this.#options.tokenRevocationRetentionMs ?? retention;
+        await store.pruneChanges?.(new Date(now.getTime() - retention), new Date(now.getTime() - tokenRetention));
         this.#options.logger.debug({ deleted: count }, 'expired sessions removed');
         return count;
       })

@@ -8,6 +8,7 @@ import {
   likePrefix,
   MAX_DATE_MS,
   stampChange,
+  TOKEN_REVOCATION,
   type AdminAction,
   type ApiKeyRecord,
   type ChangeInput,
@@ -256,8 +257,12 @@ export class PostgresIdentity {
     return rows[0] === undefined ? undefined : toChange(rows[0]);
   }
 
-  async pruneChanges(before: Date): Promise<number> {
-    const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1', [before]);
+  async pruneChanges(before: Date, tokenRevocationsBefore: Date = before): Promise<number> {
+    const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1 OR (action = $2 AND at < $3)', [
+      before,
+      TOKEN_REVOCATION,
+      tokenRevocationsBefore,
+    ]);
     return result.rowCount ?? 0;
   }
 

@@ -344,8 +344,8 @@ export class PostgresUserStore implements UserStore {
     return this.#identity.lastChange(targetId, action, notBefore);
   }
 
-  pruneChanges(before: Date): Promise<number> {
-    return this.#identity.pruneChanges(before);
+  pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number> {
+    return this.#identity.pruneChanges(before, tokenRevocationsBefore);
   }
 
   async ping(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   InvalidCursorError,
   MAX_DATE_MS,
   stampChange,
+  TOKEN_REVOCATION,
   type AdminAction,
   type ApiKeyRecord,
   type ChangeInput,
@@ -229,8 +230,10 @@ export class SqliteIdentity {
     return row === undefined ? undefined : toChange(row);
   }
 
-  pruneChanges(before: Date): number {
-    return this.#db.stmt('DELETE FROM identity_changes WHERE at < ?').run(before.getTime()).changes;
+  pruneChanges(before: Date, tokenRevocationsBefore: Date = before): number {
+    return this.#db
+      .stmt('DELETE FROM identity_changes WHERE at < ? OR (action = ? AND at < ?)')
+      .run(before.getTime(), TOKEN_REVOCATION, tokenRevocationsBefore.getTime()).changes;
   }
 
   #exists(id: string): boolean {

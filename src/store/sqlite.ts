@@ -332,8 +332,8 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => this.#identity.lastChange(targetId, action, notBefore));
   }
 
-  async pruneChanges(before: Date): Promise<number> {
-    return this.#run(() => this.#identity.pruneChanges(before));
+  async pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number> {
+    return this.#run(() => this.#identity.pruneChanges(before, tokenRevocationsBefore));
   }
 
   async ping(): Promise<void> {

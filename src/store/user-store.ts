@@ -163,8 +163,11 @@ export interface UserStore {
    * key revocation finds the row its first attempt committed, so it can retry the revocation that failed then.
    */
   lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined>;
-  /** Deletes change-log rows older than `before`. Returns how many. */
-  pruneChanges(before: Date): Promise<number>;
+  /**
+   * Deletes change-log rows older than `before`, and the single-session logouts (TOKEN_REVOCATION) older than
+   * `tokenRevocationsBefore` when given: those are only needed while the token could be accepted. Returns how many.
+   */
+  pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number>;
 
   /** Resolves when the store answers a trivial query (readiness). */
   ping(): Promise<void>;

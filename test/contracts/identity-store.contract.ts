@@ -222,6 +222,26 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.ok(!(await store.readChanges(afterSeq, new Date(0), 100)).some((c) => c.action === 'enable'));
     });
 
+    test('change log: single-session logouts (revoke_token) are pruned sooner than admin actions', async () => {
+      const [start] = await store.readChanges(0, new Date(0), 1_000_000).then((all) => all.slice(-1));
+      const afterSeq = start?.seq ?? 0;
+      const user = await newUser();
+      const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
+      const tokenId = `jti-${user.id}`;
+      await store.recordChange({ actor: 'user', action: 'revoke_token', targetId: tokenId, at: twoHoursAgo });
+      await store.recordChange({ actor: 'admin', action: 'disable', targetId: user.id, at: twoHoursAgo });
+      await store.recordChange({ actor: 'user', action: 'revoke_token', targetId: `${tokenId}-new`, at: new Date() });
+      const read = await store.readChanges(afterSeq, new Date(0), 100);
+      assert.deepEqual(read.map((c) => [c.actor, c.action, c.targetId]), [
+        ['user', 'revoke_token', tokenId],
+        ['admin', 'disable', user.id],
+        ['user', 'revoke_token', `${tokenId}-new`],
+      ]);
+      // Admin rows kept a week, token rows an hour: only the old token row goes.
+      assert.ok((await store.pruneChanges(new Date(Date.now() - 7 * 86_400_000), new Date(Date.now() - HOUR))) >= 1);
+      assert.deepEqual((await store.readChanges(afterSeq, new Date(0), 100)).map((c) => c.targetId), [user.id, `${tokenId}-new`]);
+    });
+
     test('lastChange: the latest row of one action on one target, from a time (a retried delete finds its first)', async () => {
       const user = await newUser();
       const other = await newUser();
