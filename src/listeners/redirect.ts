@@ -12,15 +12,26 @@ import { clientErrorHandler } from './proxy-events.js';
 import { answerAndClose } from './raw-answer.js';
 
 /**
- * The https URL for a cleartext request: the Host header's name (its port dropped), `httpsPort` unless it is 443,
- * then the path and query unchanged. Undefined when the Host is missing or not a plain host name (never echoed).
+ * The https URL for a cleartext request: the Host header's name (its port dropped, one trailing dot dropped),
+ * `httpsPort` unless it is 443, then the path and query unchanged. Undefined when the Host is missing or not a plain
+ * host name (never echoed).
  */
 export function redirectLocation(host: string | undefined, url: string | undefined, httpsPort: number): string | undefined {
   // Only a value the proxy listener would accept too (host-check.ts): a plain name or address, optional port.
   if (host === undefined || host === '' || authorityProblem(host) !== undefined) return undefined;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : withoutRootDot(host.split(':')[0]!);
   const path = url !== undefined && url.startsWith('/') ? url : '/';
   return `https://${name.toLowerCase()}${httpsPort === 443 ? '' : `:${httpsPort}`}${path}`;
+}
+
+/**
+ * "example.com." names the same host as "example.com", as the gateway reads it everywhere (host-check.ts accepts one
+ * trailing dot, routes and SNI ignore it): the redirect goes to the name without it, as nginx's `$host` has it
+ * (Envoy's with strip_trailing_host_dot), so the https request's SNI carries no dot (RFC 6066 §3) and the browser
+ * keeps one origin for the host. Only one dot: host-check.ts has already refused a second (an empty label).
+ */
+function withoutRootDot(name: string): string {
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }
 
 /** An HTTP/1.0 request without Host, or an empty Host: acceptable to the proxy listener, but nowhere to redirect to. */
