@@ -1,13 +1,14 @@
 // Per-connection listeners on an upstream pool that tell the proxy what undici's errors leave out: whether a failed
 // HTTP/1 connection was a reused keep-alive one or broke while the request body was being written, and whether an
-// HTTP/2 GOAWAY proves that nothing was processed.
+// HTTP/2 GOAWAY proves that nothing was processed. And one that corrects undici 7: a graceful HTTP/2 GOAWAY lets the
+// streams it covers finish instead of failing them.
 // Attached once per connection (undici's 'connect' event), never per request: the success path pays nothing.
-import type { ClientHttp2Session } from 'node:http2';
+import { constants, type ClientHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
-import { undiciSymbols } from './undici.js';
+import { undiciMajor, undiciSymbols } from './undici.js';
 
-const { kSocket, kHTTP2Session, kError, kCounter, kWriting } = undiciSymbols;
+const { kSocket, kHTTP2Session, kError, kCounter, kWriting, kClient, kHTTPContext, kListeners } = undiciSymbols;
 
 /**
  * An HTTP/1 socket error, seen before undici's own listener (prepended) and so before undici fails the request with
@@ -50,18 +51,110 @@ function lowestOpenStream(session: ClientHttp2Session): number | null | undefine
   return lowest;
 }
 
+type GoawayListener = (this: ClientHttp2Session, code: number, lastStreamId: number, data?: Buffer) => void;
+
 /**
- * A GOAWAY, seen before undici's listener (prepended). undici fails the oldest open request with an error that has
- * lost the last stream id; when every open stream is above it (RFC 9113 §6.8: none was processed), the session's
- * pending error, which undici's listener uses instead of its own, says so. When node's state is out of reach, or a
- * stream at or below the last id is open, nothing changes: that request may have been processed.
+ * undici 7's own 'goaway' listener on `session` (client-h2.js onHttp2SessionGoAway), or undefined. undici adds its
+ * session listeners with util.addListener, which lists each as [event, listener] under kListeners: exactly one
+ * 'goaway' entry, attached, is the shape this code was written against; anything else is left alone.
  */
+function undiciGoawayListener(session: ClientHttp2Session): GoawayListener | undefined {
+  if (undiciMajor !== 7 || kListeners === undefined || kClient === undefined || kHTTPContext === undefined) return undefined;
+  const listed = (session as unknown as Record<symbol, unknown>)[kListeners];
+  if (!Array.isArray(listed)) return undefined;
+  const goaways = listed.filter(
+    (entry): entry is [string, GoawayListener] => Array.isArray(entry) && entry[0] === 'goaway' && typeof entry[1] === 'function',
+  );
+  if (goaways.length !== 1) return undefined;
+  const listener = goaways[0]![1];
+  return session.listeners('goaway').includes(listener) ? listener : undefined;
+}
+
+/** Sessions whose undici Client has been told they are draining. */
+const draining = new WeakSet<ClientHttp2Session>();
+
+/**
+ * Lets the streams of a session that got a graceful GOAWAY finish, instead of undici 7's listener destroying the
+ * socket and failing the oldest request. node already does its part: it answers a NO_ERROR GOAWAY with
+ * session.close(), which ends the session once its open streams are done. What is left is undici's Client: its
+ * connection object is replaced by one that reports itself destroyed and busy, a prototype over the real one so
+ * version, resume() and destroy() still reach the real socket (a pool destroyed meanwhile still fails the streams).
+ * The client then writes no new request on the closing session, and the pool sends new requests to its other
+ * clients (other connections).
+ *
+ * The rest is undici's own code: each stream that finishes is retired from the client's queue by its stream
+ * handlers; once the last one has, node destroys the session and undici's 'close' listeners (left in place) clear
+ * the client's connection as for any connection a server closed, so the client connects anew at its next request.
+ * Streams above the last stream id are closed by nghttp2 with REFUSED_STREAM, which undici reports per request and
+ * the proxy retries as unprocessed (upstream-error.ts). Returns false, changing nothing, when the client's state is
+ * not the shape this was written against.
+ */
+function startDraining(session: ClientHttp2Session): boolean {
+  if (kClient === undefined || kHTTPContext === undefined || kHTTP2Session === undefined) return false;
+  const client = (session as unknown as Record<symbol, Record<symbol, unknown> | undefined>)[kClient];
+  // Only the client's current session: its connection object is this session's.
+  if (client?.[kHTTP2Session] !== session) return false;
+  const context = client[kHTTPContext];
+  if (typeof context !== 'object' || context === null) return false;
+  const hasDestroyedGetter = typeof Object.getOwnPropertyDescriptor(context, 'destroyed')?.get === 'function';
+  if (!hasDestroyedGetter || typeof (context as { busy?: unknown }).busy !== 'function') return false;
+  client[kHTTPContext] = Object.create(context, {
+    destroyed: { get: () => true },
+    busy: { value: () => true },
+  }) as object;
+  draining.add(session);
+  return true;
+}
+
+/**
+ * What a GOAWAY means for the streams open on `session`; true when they are to finish (a graceful GOAWAY, NO_ERROR,
+ * with a stream at or below the last stream id open: RFC 9113 §6.8). When every open stream (if any) is above the
+ * last stream id, none was processed: undici fails the oldest request with an error that has lost the last stream
+ * id, and the session's pending error, which undici's listener uses instead of its own, says so. When node's state
+ * is out of reach, or a stream at or below the last id is open under an error code (node destroys the session
+ * itself), nothing changes: that request may have been processed.
+ */
+function readGoaway(session: ClientHttp2Session, code: number, lastStreamId: number): boolean {
+  const lowest = lowestOpenStream(session);
+  if (lowest === undefined) return false;
+  if (lowest !== null && lowest <= lastStreamId) return code === constants.NGHTTP2_NO_ERROR;
+  if (kError !== undefined) {
+    (session as unknown as Record<symbol, unknown>)[kError] ??= new UnprocessedGoaway(code, lastStreamId);
+  }
+  return false;
+}
+
+/** A GOAWAY seen before undici's listener (prepended), where that listener could not be taken over. */
 function onGoaway(this: ClientHttp2Session, code: number, lastStreamId: number): void {
-  if (kError === undefined) return;
-  const lowest = lowestOpenStream(this);
-  if (lowest === undefined || (lowest !== null && lowest <= lastStreamId)) return;
-  const session = this as unknown as Record<symbol, unknown>;
-  session[kError] ??= new UnprocessedGoaway(code, lastStreamId);
+  readGoaway(this, code, lastStreamId);
+}
+
+/**
+ * The session's 'goaway' listener in place of undici's own, which it calls unless the session drains. A later
+ * GOAWAY on a draining session (a server's second, lower one, as grpc-js sends after its first at max connection
+ * age) calls nothing: nghttp2 refuses the streams above the new last id itself.
+ */
+function goawayListener(undiciListener: GoawayListener): GoawayListener {
+  return function onGoawayOrUndici(this: ClientHttp2Session, code: number, lastStreamId: number, data?: Buffer): void {
+    if (draining.has(this)) return;
+    if (readGoaway(this, code, lastStreamId) && startDraining(this)) return;
+    undiciListener.call(this, code, lastStreamId, data);
+  };
+}
+
+/**
+ * The GOAWAY watch of a new HTTP/2 session: undici's listener taken over when it is the one this code knows (the
+ * emitter runs the listeners it had when the frame came, so removing undici's from inside a listener of ours would
+ * not stop it); otherwise a listener of ours before it, which only marks unprocessed streams.
+ */
+function watchSession(session: ClientHttp2Session): void {
+  const undiciListener = undiciGoawayListener(session);
+  if (undiciListener === undefined) {
+    session.prependListener('goaway', onGoaway);
+    return;
+  }
+  session.removeListener('goaway', undiciListener);
+  session.on('goaway', goawayListener(undiciListener));
 }
 
 /** The pool's 'connect' listener: `targets` ends with the undici Client whose connection just opened. */
@@ -73,7 +166,7 @@ export function watchConnection(_origin: unknown, targets: readonly unknown[]): 
   if (socket.alpnProtocol === 'h2') {
     // An HTTP/2 session always reads the server's SETTINGS first: bytesRead says nothing about reuse there.
     const session = client?.[kHTTP2Session] as ClientHttp2Session | null | undefined;
-    session?.prependListener('goaway', onGoaway);
+    if (session) watchSession(session);
     return;
   }
   socket.prependListener('error', onSocketError);

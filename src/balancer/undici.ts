@@ -39,8 +39,27 @@ export const undiciSymbols = load('undici/lib/core/symbols.js') as {
   readonly kSocket?: symbol;
   readonly kHTTP2Session?: symbol;
   readonly kError?: symbol;
+  /** An HTTP/2 session's undici Client (client-h2.js sets it at connect). */
+  readonly kClient?: symbol;
+  /** A client's connection object (write, resume, busy, destroyed, destroy), null between connections. */
+  readonly kHTTPContext?: symbol;
+  /** The [event, listener] pairs undici added to an emitter with util.addListener (its own listeners, by name). */
+  readonly kListeners?: symbol;
   /** An HTTP/1 socket's count of requests written on it (counted only when the pool has maxRequestsPerClient). */
   readonly kCounter?: symbol;
   /** True on an HTTP/1 socket while a streamed request body is being written (client-h1.js's AsyncWriter). */
   readonly kWriting?: symbol;
 };
+
+/**
+ * undici's major version, from its package.json (undefined if unreadable). The connection watch's graceful-GOAWAY
+ * takeover is for undici 7's handler only (undici 8 lets the streams finish itself).
+ */
+export const undiciMajor: number | undefined = (() => {
+  try {
+    const major = Number.parseInt((load('undici/package.json') as { version?: unknown }).version as string, 10);
+    return Number.isInteger(major) ? major : undefined;
+  } catch {
+    return undefined;
+  }
+})();
