@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { GatewayError } from '../errors.js';
-import { AccessLog, type AccessFacts, type AccessLogFormat, type LineSink } from './access-log.js';
+import { AccessLog, type AccessFacts, type AccessLogFormat, type LineSink, type TunnelFacts } from './access-log.js';
 import type { ByteSink } from './line-bytes.js';
 import { LineWriter } from './line-writer.js';
 import { TRACE } from './tracing/types.js';
@@ -190,4 +190,47 @@ test('a clock that gives fractions (mocked timers) takes the string path: the li
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('Tunnel Closed: the line written to the sink is the line pino writes, in both formats; none with the log off', () => {
+  const tunnels: TunnelFacts[] = [
+    { durationMs: 1234.5678, bytesFromClient: 50_003, bytesFromUpstream: 70_001, closedBy: 'client', errorFrom: undefined, error: undefined },
+    { durationMs: 0.004, bytesFromClient: 0, bytesFromUpstream: 12, closedBy: 'upstream', errorFrom: undefined, error: undefined },
+    { durationMs: 8, bytesFromClient: 3, bytesFromUpstream: 0, closedBy: 'shutdown', errorFrom: undefined, error: undefined },
+    {
+      durationMs: 25.5,
+      bytesFromClient: 7,
+      bytesFromUpstream: 9,
+      closedBy: 'error',
+      errorFrom: 'client',
+      error: Object.assign(new Error('read ECONNRESET from 10.0.0.9'), { code: 'ECONNRESET' }),
+    },
+  ];
+  const requests = [PLAIN, { ...PLAIN, traceId: '4bf92f3577b34da6a3ce929d0e0e4736', route: 'r\u00e9sum\u00e9s', service: 'svc"x' }];
+  for (const format of ['events', 'single'] as AccessLogFormat[]) {
+    const sunk: string[] = [];
+    const viaPino: string[] = [];
+    const pinoLogger = pino({ level: 'info', base: { service: 'portcullis' } }, { write: (line: string) => viaPino.push(line) });
+    const fast = new AccessLog(logger, { write: (line: string) => sunk.push(line) }, true, format);
+    const slow = new AccessLog(pinoLogger, undefined, true, format);
+    for (const c of requests) {
+      for (const tunnel of tunnels) {
+        fast.tunnelClosed(facts(c), tunnel);
+        slow.tunnelClosed(facts(c), tunnel);
+      }
+    }
+    assert.deepEqual(withoutTime(sunk.join('')), withoutTime(viaPino.join('')));
+    const first = JSON.parse(sunk[0]!) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(first), [
+      'level', 'time', 'service', 'request_id', 'route', 'upstream_service', 'upstream', 'duration_ms', 'bytes_from_client',
+      'bytes_from_upstream', 'closed_by', 'client', 'msg',
+    ]);
+    assert.equal(first.duration_ms, 1234.57);
+    const failed = JSON.parse(sunk[3]!) as Record<string, unknown>;
+    assert.equal(failed.error_from, 'client');
+    assert.equal(failed.cause, 'Error(ECONNRESET)'); // class and code, never the message
+  }
+  const off: string[] = [];
+  new AccessLog(logger, { write: (line: string) => off.push(line) }, false).tunnelClosed(facts(PLAIN), tunnels[0]!);
+  assert.deepEqual(off, []);
 });

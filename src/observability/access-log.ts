@@ -35,6 +35,23 @@ export interface AccessFacts {
   readonly slots: unknown[];
 }
 
+/** Who ended a WebSocket tunnel (first come): see proxy/upgrade.ts's TunnelEnding; `shutdown`: the gateway stopping. */
+export type TunnelCloser = 'client' | 'upstream' | 'error' | 'shutdown';
+
+/** A closed tunnel, as its line and the metrics tell it; counts are tunnel bytes, never an HTTP head's or a payload. */
+export interface TunnelFacts {
+  /** From the 101 to the close of the last of its two sockets. */
+  readonly durationMs: number;
+  /** Bytes read from the client and handed on to the upstream. */
+  readonly bytesFromClient: number;
+  /** Bytes read from the upstream after its 101 and handed on to the client. */
+  readonly bytesFromUpstream: number;
+  readonly closedBy: TunnelCloser;
+  /** With closedBy `error`: the side whose socket failed, and what failed (logged as class and code). */
+  readonly errorFrom: 'client' | 'upstream' | undefined;
+  readonly error: unknown;
+}
+
 /** What protocolOf and tlsVersionOf read from a request (node:http's IncomingMessage or the HTTP/2 compat one). */
 interface RequestLike {
   readonly httpVersionMajor: number;
@@ -163,6 +180,46 @@ export class AccessLog {
     if (error !== undefined) line += `,"error":"${error.code}"`;
     if (cause !== undefined) line += `,"cause":${JSON.stringify(cause)}`;
     this.#sink.write(`${line},"msg":"${EVENTS.requestCompleted}"}\n`);
+  }
+
+  /**
+   * One line per WebSocket tunnel, when it has closed: on the access log's sink and switch (a tunnel's request line
+   * is written at the 101, before anything is known of the tunnel). Written in both formats, as it is the only line
+   * with these facts. Rare next to requests: the string path only.
+   */
+  tunnelClosed(ctx: AccessFacts, tunnel: TunnelFacts): void {
+    if (!this.#completed) return;
+    const upstream = ctx.peer?.label;
+    const traceId = TRACE.get(ctx)?.traceId;
+    const durationMs = Math.round(tunnel.durationMs * 100) / 100;
+    const cause = tunnel.error === undefined ? undefined : describeCause(tunnel.error);
+    if (this.#sink === undefined) {
+      this.#logger.info(
+        {
+          request_id: ctx.id,
+          trace_id: traceId,
+          route: ctx.route.name,
+          upstream_service: ctx.service,
+          upstream,
+          duration_ms: durationMs,
+          bytes_from_client: tunnel.bytesFromClient,
+          bytes_from_upstream: tunnel.bytesFromUpstream,
+          closed_by: tunnel.closedBy,
+          error_from: tunnel.errorFrom,
+          cause,
+          client: ctx.clientAddress,
+        },
+        EVENTS.tunnelClosed,
+      );
+      return;
+    }
+    let line = `${this.#prefix}${Date.now()},"service":"portcullis","request_id":"${ctx.id}"${traceField(traceId)},"route":${JSON.stringify(ctx.route.name)}`;
+    if (ctx.service !== undefined) line += `,"upstream_service":${JSON.stringify(ctx.service)}`;
+    if (upstream !== undefined) line += `,"upstream":${JSON.stringify(upstream)}`;
+    line += `,"duration_ms":${durationMs},"bytes_from_client":${tunnel.bytesFromClient},"bytes_from_upstream":${tunnel.bytesFromUpstream},"closed_by":"${tunnel.closedBy}"`;
+    if (tunnel.errorFrom !== undefined) line += `,"error_from":"${tunnel.errorFrom}"`;
+    if (cause !== undefined) line += `,"cause":${JSON.stringify(cause)}`;
+    this.#sink.write(`${line},"client":${JSON.stringify(ctx.clientAddress)},"msg":"${EVENTS.tunnelClosed}"}\n`);
   }
 }
 

@@ -4,6 +4,8 @@ export const EVENTS = {
   requestStart: 'Request Start',
   selectUpstream: 'Select Upstream',
   requestCompleted: 'Request Completed',
+  /** A WebSocket tunnel closed (its request was logged at the 101): its duration, bytes and who ended it. */
+  tunnelClosed: 'Tunnel Closed',
   upstreamRetry: 'Upstream Retry',
   upstreamDown: 'Upstream Down',
   upstreamUp: 'Upstream Up',

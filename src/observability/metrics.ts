@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from './prom-client.js';
 import type { Backend } from '../balancer/backend.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
+import type { TunnelFacts } from './access-log.js';
 import { FastCounter, FastHistogram, registerFast } from './fast-metrics.js';
 import { RecentTraffic } from './recent.js';
 
@@ -25,6 +26,8 @@ export const METRICS = {
   unreplicatedRevocations: 'portcullis_revocations_unreplicated_total',
   adminActions: 'portcullis_admin_actions_total',
   tlsCertificateExpiry: 'portcullis_tls_certificate_expiry_seconds',
+  tunnelsClosed: 'portcullis_tunnels_closed_total',
+  tunnelDuration: 'portcullis_tunnel_duration_seconds',
 } as const;
 
 /** Auth outcomes, as reported by the auth service (same shape as src/auth/events.ts). */
@@ -84,6 +87,8 @@ export interface RouteCounts {
 
 /** Seconds; from sub-millisecond proxying of a local backend to the default 30 s upstream timeout. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Seconds a WebSocket tunnel lived: from a refused or dropped session (under 1 s) to a day-long one. */
+const TUNNEL_BUCKETS = [1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600];
 
 /** The backend fields read at scrape time and by the dashboard. */
 export type BackendView = Pick<
@@ -155,6 +160,9 @@ export class GatewayMetrics {
   readonly #auth: Counter<'event'>;
   readonly #storeErrors: Counter<'store'>;
   readonly #unreplicatedRevocations: Counter;
+  /** Closed tunnels by route, service and closed_by, and their lifetimes by route; fed only when a tunnel closes. */
+  readonly #tunnelsClosed: FastCounter;
+  readonly #tunnelDuration: FastHistogram;
 
   /**
    * `backends` is read at every scrape, so a reload's new upstream set shows up without re-registering anything.
@@ -268,11 +276,29 @@ export class GatewayMetrics {
       help: 'Logouts whose access-token revocation no Redis replica confirmed (WAIT) before the reply; the logout still succeeded',
       registers,
     });
+    // Fast collectors for their retainWhere (a reload drops a removed route's series); not on any request's path.
+    this.#tunnelsClosed = new FastCounter({
+      name: METRICS.tunnelsClosed,
+      help: 'WebSocket tunnels closed, by route, service and the side that ended them (client, upstream, error, shutdown)',
+      labelNames: ['route', 'service', 'closed_by'],
+    });
+    this.#tunnelDuration = new FastHistogram({
+      name: METRICS.tunnelDuration,
+      help: 'Time from a WebSocket tunnel\'s 101 to its close, in seconds',
+      labelNames: ['route'],
+      buckets: TUNNEL_BUCKETS,
+    });
+    registerFast(this.registry, this.#tunnelsClosed);
+    registerFast(this.registry, this.#tunnelDuration);
     // Every event series exists from the start at 0, so rate() works from the first scrape.
     for (const event of AUTH_EVENTS) this.#auth.labels(event).inc(0);
     for (const store of STORES) this.#storeErrors.labels(store).inc(0);
 
-    this.phase = { name: 'metrics', onLogging: (ctx) => this.#observe(ctx) };
+    this.phase = {
+      name: 'metrics',
+      onLogging: (ctx) => this.#observe(ctx),
+      onTunnelClosed: (ctx, tunnel) => this.#observeTunnel(ctx, tunnel),
+    };
     this.authEvents = {
       record: (event) => {
         this.authCounts[event]++;
@@ -325,6 +351,8 @@ export class GatewayMetrics {
     this.#duration.retainWhere(route);
     this.#upstreamDuration.retainWhere(upstream);
     this.#rateLimit.retainWhere(route);
+    this.#tunnelsClosed.retainWhere((l) => route(l) && live.services.has(l.service as string));
+    this.#tunnelDuration.retainWhere(route);
     for (const name of this.#decisions.keys()) if (!live.routes.has(name)) this.#decisions.delete(name);
     for (const name of this.routeCounts.keys()) if (!live.routes.has(name)) this.routeCounts.delete(name);
     for (const name of live.routes) if (!this.#decisions.has(name)) this.#declare(name);
@@ -392,6 +420,22 @@ export class GatewayMetrics {
   readonly #onConnectionClose = (): void => {
     this.#connections--;
   };
+
+  /**
+   * A closed tunnel's two metrics. Tunnels are few next to requests: series keyed by their label string, no ids. A
+   * route or service a reload removed while the tunnel lived adds no series back, as a request's adds none.
+   */
+  #observeTunnel(ctx: RequestContext, tunnel: TunnelFacts): void {
+    const route = ctx.route.name;
+    const service = ctx.service ?? NONE;
+    const live = this.#live;
+    if (live !== undefined && !live.routes.has(route)) return;
+    if (live === undefined || live.services.has(service)) {
+      const key = `${route}\u0000${service}\u0000${tunnel.closedBy}`;
+      (this.#tunnelsClosed.at(key) ?? this.#tunnelsClosed.series(key, [route, service, tunnel.closedBy])).inc();
+    }
+    (this.#tunnelDuration.at(route) ?? this.#tunnelDuration.series(route, [route])).observe(tunnel.durationMs / 1000);
+  }
 
   /** The logging phase body: runs once per request, after the response has ended or the client went away. */
   // Allocation-free once a label set has been seen: each series is found by an integer key in one Map lookup; label

@@ -1,6 +1,7 @@
 // The Phase interface: the optional hooks a feature implements to take part in a request's life.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { GatewayError } from '../errors.js';
+import type { TunnelFacts } from '../observability/access-log.js';
 import type { RequestContext } from './context.js';
 
 /** What a request-filter hook did: let the request go on, or answer it itself (the driver then stops). */
@@ -40,4 +41,9 @@ export interface Phase {
   onError?(ctx: RequestContext, error: GatewayError): Outcome;
   /** Logging: runs exactly once per request, when the response is finished or the connection closed. */
   onLogging?(ctx: RequestContext): void;
+  /**
+   * A WebSocket tunnel of this request closed (its onLogging ran at the 101): once per tunnel, never for a plain
+   * request, so an observer of tunnels costs the HTTP requests nothing.
+   */
+  onTunnelClosed?(ctx: RequestContext, tunnel: TunnelFacts): void;
 }

@@ -22,6 +22,8 @@ export interface Route {
   readonly responseFilters: readonly Hook<'onResponse'>[];
   readonly errorFilters: readonly Hook<'onError'>[];
   readonly loggers: readonly Hook<'onLogging'>[];
+  /** Observers of closed WebSocket tunnels (metrics). */
+  readonly tunnelObservers: readonly Hook<'onTunnelClosed'>[];
   /** Where requests that pass every filter go; undefined for routes the gateway answers itself. */
   readonly upstream: UpstreamSelector | undefined;
   readonly timeouts: RouteTimeouts | undefined;
@@ -57,6 +59,7 @@ export function compileRoute(spec: RouteSpec): Route {
     responseFilters: only('onResponse'),
     errorFilters: only('onError'),
     loggers: only('onLogging'),
+    tunnelObservers: only('onTunnelClosed'),
     upstream: spec.upstream,
     timeouts: spec.timeouts,
     info: spec.info ?? {},

@@ -8,10 +8,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
-import type { AccessLog } from '../observability/access-log.js';
+import type { AccessLog, TunnelFacts } from '../observability/access-log.js';
 import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.js';
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
+import type { TunnelSummary } from '../proxy/upgrade.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../proxy/upstream-error.js';
@@ -274,6 +275,34 @@ export class Pipeline implements AttemptListener {
 
   tunnelOpened(ctx: RequestContext): void {
     this.log(ctx);
+  }
+
+  /**
+   * A tunnel closed: its peer is released, then its line and the route's tunnel observers. Runs for upgraded
+   * connections only, so a plain request pays nothing for it. A socket the gateway closed with neither a FIN nor an
+   * error before it is its stop's doing (the drain destroys the tunnels still open); any other would be a fault.
+   */
+  tunnelClosed(ctx: RequestContext, peer: Peer, tunnel: TunnelSummary): void {
+    peer.group.release(peer);
+    if (!ctx.logged) this.log(ctx); // written at the 101 (tunnelOpened); the request's line always comes first
+    const ending = tunnel.ending;
+    const facts: TunnelFacts = {
+      durationMs: tunnel.durationMs,
+      bytesFromClient: tunnel.bytesFromClient,
+      bytesFromUpstream: tunnel.bytesFromUpstream,
+      closedBy: ending === 'destroyed' ? (this.draining ? 'shutdown' : 'error') : ending,
+      errorFrom: tunnel.errorFrom,
+      error: tunnel.error,
+    };
+    this.#access.tunnelClosed(ctx, facts);
+    const hooks = ctx.route.tunnelObservers;
+    for (let i = 0; i < hooks.length; i++) {
+      try {
+        hooks[i]!.onTunnelClosed(ctx, facts);
+      } catch (err) {
+        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+      }
+    }
   }
 
   /** Answers a failure from a filter; unexpected errors are logged (class and phase only) and become 500. */

@@ -11,7 +11,7 @@ import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
 import { isGrpc, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
-import { spliceUpgrade, tunnelledProtocol } from './upgrade.js';
+import { spliceUpgrade, tunnelledProtocol, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
@@ -26,9 +26,11 @@ export interface AttemptListener {
   attemptFinished(ctx: RequestContext, peer: Peer): void;
   /**
    * The upstream switched protocols and the tunnel is open: the exchange is logged now, while the peer stays taken
-   * (least_conn, in-flight gauges) until the tunnel closes, when attemptFinished follows.
+   * (least_conn, in-flight gauges) until the tunnel closes, when tunnelClosed follows.
    */
   tunnelOpened(ctx: RequestContext): void;
+  /** Both sockets of the tunnel have closed: the peer is free again, and the tunnel's own facts can be told. */
+  tunnelClosed(ctx: RequestContext, peer: Peer, tunnel: TunnelSummary): void;
 }
 
 /** Shared: the client stopped sending its body; the connection is closed after the 408. */
@@ -426,7 +428,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       }
       // A tunnel holds its upstream connection for as long as it lasts: counted as in flight until it closes, as
       // nginx's least_conn and HAProxy's leastconn count an upgraded connection.
-      spliceUpgrade(ctx, statusCode, out, socket, () => this.#listener.attemptFinished(ctx, this.#peer));
+      spliceUpgrade(ctx, statusCode, out, socket, (tunnel) => {
+        if (tunnel === undefined) this.#listener.attemptFinished(ctx, this.#peer); // the client left before the 101
+        else this.#listener.tunnelClosed(ctx, this.#peer, tunnel);
+      });
       this.#listener.tunnelOpened(ctx);
     };
     this.#afterDecorate(out, splice, () => socket.destroy());

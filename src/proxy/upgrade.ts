@@ -53,31 +53,67 @@ const CLIENT_KEEPALIVE_MS = 60_000;
 type TunnelEnd = Duplex & { setTimeout(ms: number, onTimeout: () => void): unknown };
 
 /**
+ * What ended a tunnel, as its two sockets tell it (the first of these events decides): `client` or `upstream`, the
+ * side whose FIN came first (TCP's order, not the WebSocket closing handshake's: the gateway reads no frames, and
+ * RFC 6455 §7.1.1 has the server close TCP first, so a handshake either side began usually ends `upstream`);
+ * `error`, a socket that failed (a reset, a dead keep-alive probe) before any FIN; `destroyed`, a socket the gateway
+ * itself closed before either, which only its stop does (the listener turns it into `shutdown`).
+ */
+export type TunnelEnding = 'client' | 'upstream' | 'error' | 'destroyed';
+
+/** A closed tunnel's facts, for its log line and metrics; counts are tunnel bytes, never an HTTP head's. */
+export interface TunnelSummary {
+  /** From the 101 written to the client to the close of the last of the two sockets. */
+  readonly durationMs: number;
+  /** Bytes read from the client and handed on to the upstream (those sent right behind the Upgrade head included). */
+  readonly bytesFromClient: number;
+  /** Bytes read from the upstream after its 101 and handed on to the client. */
+  readonly bytesFromUpstream: number;
+  readonly ending: TunnelEnding;
+  /** With ending `error`: the side whose socket failed, and its error (logged as class and code, never a message). */
+  readonly errorFrom: 'client' | 'upstream' | undefined;
+  readonly error: unknown;
+}
+
+/**
  * Writes the upstream's 101 (with the gateway headers) to the client and pipes the two sockets together. Any bytes
- * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends.
+ * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends;
+ * `onClosed` gets no summary when the client had left before the 101 could be written (no tunnel was opened).
  */
 export function spliceUpgrade(
   ctx: RequestContext,
   statusCode: number,
   headers: OutgoingHttpHeaders,
   upstream: Duplex,
-  onClosed: () => void,
+  onClosed: (tunnel: TunnelSummary | undefined) => void,
 ): void {
   const client = ctx.req.socket;
   ctx.res.detachSocket(client);
   if (client.destroyed) {
     upstream.destroy();
-    onClosed();
+    onClosed(undefined);
     return;
   }
   client.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
   client.write(headBlock(statusCode, headers));
-  if (ctx.upgradeHead && ctx.upgradeHead.length > 0) upstream.write(ctx.upgradeHead);
-  joinTunnel(client, upstream as TunnelEnd, onClosed); // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
+  const head = ctx.upgradeHead;
+  if (head && head.length > 0) upstream.write(head);
+  // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
+  joinTunnel(client, upstream as TunnelEnd, head?.length ?? 0, onClosed);
+}
+
+/** The tunnel's running facts, kept by joinTunnel's listeners (one object per tunnel, no allocation per chunk). */
+interface TunnelState {
+  readonly openedAt: number;
+  /** Bytes relayed so far: [from the client, from the upstream]. */
+  readonly bytes: [number, number];
+  ending: TunnelEnding | undefined;
+  errorFrom: 'client' | 'upstream' | undefined;
+  error: unknown;
 }
 
 /**
- * Pipes `a` and `b` into each other until both are closed, leaving no half-open leftovers:
+ * Pipes `client` and `upstream` into each other until both are closed, leaving no half-open leftovers:
  * - a FIN from one side is passed on to the other (pipe's end(), after the bytes before it), and starts the grace
  *   period: a socket of the tunnel silent for HALF_CLOSE_GRACE_MS then destroys both. The client's socket is
  *   allowHalfOpen (node:http's), so without it a client's FIN that the upstream never answers left both open;
@@ -85,29 +121,61 @@ export function spliceUpgrade(
  *   relayed. A side closing after its FIN (undici's socket is not allowHalfOpen: it closes as soon as the upstream's
  *   FIN arrives) does not: the other may still be flushing the bytes before that FIN to a slower peer, and then
  *   passes the FIN on; the grace period bounds it.
- * `onClosed` runs once, when both sockets have closed.
+ * `onClosed` runs once, when both sockets have closed, with what ended the tunnel first and the bytes relayed.
+ * `headBytes`: the client's bytes already written upstream (those behind its Upgrade head).
  */
-function joinTunnel(a: TunnelEnd, b: TunnelEnd, onClosed: () => void): void {
+function joinTunnel(client: TunnelEnd, upstream: TunnelEnd, headBytes: number, onClosed: (tunnel: TunnelSummary) => void): void {
+  const state: TunnelState = { openedAt: performance.now(), bytes: [headBytes, 0], ending: undefined, errorFrom: undefined, error: undefined };
   let halfClosed = false;
   let open = 2;
   const destroyBoth = (): void => {
-    a.destroy();
-    b.destroy();
+    client.destroy();
+    upstream.destroy();
   };
   const startGrace = (): void => {
     if (halfClosed) return;
     halfClosed = true;
-    for (const end of [a, b]) if (!end.destroyed) end.setTimeout(HALF_CLOSE_GRACE_MS, destroyBoth);
+    for (const end of [client, upstream]) if (!end.destroyed) end.setTimeout(HALF_CLOSE_GRACE_MS, destroyBoth);
   };
-  for (const [side, other] of [[a, b], [b, a]] as const) {
-    side.once('end', startGrace);
+  for (const [side, other, name, index] of [
+    [client, upstream, 'client', 0],
+    [upstream, client, 'upstream', 1],
+  ] as const) {
+    side.once('end', () => {
+      state.ending ??= name;
+      startGrace();
+    });
     side.once('close', () => {
-      if (--open === 0) onClosed();
+      state.ending ??= 'destroyed'; // neither a FIN nor an error came first: the gateway closed it
+      if (--open === 0) onClosed(summarize(state));
       if (other.closed) return;
       if (!side.readableEnded || side.errored) destroyBoth();
       else other.resume(); // its pipe went with `side` (pipe pauses it): read on, to see its FIN; its bytes have nowhere to go
     });
-    side.on('error', destroyBoth);
+    side.on('error', (err: unknown) => {
+      if (state.ending === undefined) {
+        state.ending = 'error';
+        state.errorFrom = name;
+        state.error = err;
+      }
+      destroyBoth();
+    });
     side.pipe(other);
+    // Counted beside the pipe's own 'data' listener; bytes read once the other side is gone are dropped, not relayed.
+    side.on('data', (chunk: Buffer) => {
+      if (!other.destroyed) state.bytes[index] += chunk.length;
+    });
   }
+}
+
+/** The summary handed to onClosed once both sockets have closed (the duration ends now). */
+function summarize(state: TunnelState): TunnelSummary {
+  return {
+    durationMs: performance.now() - state.openedAt,
+    bytesFromClient: state.bytes[0],
+    bytesFromUpstream: state.bytes[1],
+    ending: state.ending ?? 'destroyed',
+    errorFrom: state.errorFrom,
+    error: state.error,
+  };
 }
