@@ -1,29 +1,61 @@
-// Reads a .env file into process.env (without overriding), expands ${VAR} / ${VAR:-default} in config values, and
-// hides placeholders from the YAML parser while it reads the text.
+// Reads a .env file into process.env (never over the real environment; again on each reload), expands ${VAR} /
+// ${VAR:-default} in config values, and hides placeholders from the YAML parser while it reads the text.
 import { readFileSync } from 'node:fs';
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** Loads KEY=VALUE lines from `file` when it exists; variables already set in the environment win. */
+/**
+ * What each .env file last put in an environment, by environment then file: only those variables may a later read
+ * change or unset. Without this record a value read once would count as the real environment's from then on, and a
+ * reload would keep it whatever the file says now.
+ */
+const fromDotEnv = new WeakMap<NodeJS.ProcessEnv, Map<string, Map<string, string>>>();
+
+/**
+ * Loads KEY=VALUE lines from `file` when it exists; variables already set in the environment win. Read again (a
+ * reload), the file is what it says now: a variable it set takes its new value, and is unset when its line is gone
+ * (or the file is), unless something else has changed it since.
+ */
 export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): void {
+  const lines = readDotEnv(file);
+  if (lines === undefined) return;
+  const files = fromDotEnv.get(env) ?? new Map<string, Map<string, string>>();
+  fromDotEnv.set(env, files);
+  const before = files.get(file) ?? new Map<string, string>();
+  const now = new Map<string, string>();
+  for (const [key, value] of lines) {
+    if (now.has(key)) continue; // a key given twice: the first line wins, as at the first read
+    if (env[key] === undefined || env[key] === before.get(key)) {
+      env[key] = value;
+      now.set(key, value);
+    }
+  }
+  for (const [key, value] of before) if (!now.has(key) && env[key] === value) delete env[key];
+  files.set(file, now);
+}
+
+/** The file's KEY=VALUE pairs in order (none when it does not exist), or undefined when it cannot be read. */
+function readDotEnv(file: string): Array<[string, string]> | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
-  } catch {
-    return; // no .env: nothing to do
+  } catch (err) {
+    // No .env: no variables. Any other failure (EACCES) leaves what an earlier read set rather than unset it all.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? [] : undefined;
   }
+  const pairs: Array<[string, string]> = [];
   for (const line of text.split(/\r?\n/)) {
     if (line.trimStart().startsWith('#')) continue;
     const match = ENV_LINE.exec(line);
     if (!match) continue;
-    const key = match[1]!;
     let value = match[2]!;
     if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
       value = value.slice(1, -1);
     }
-    if (env[key] === undefined) env[key] = value;
+    pairs.push([match[1]!, value]);
   }
+  return pairs;
 }
 
 /** An unset variable without a default: the config cannot be completed. */

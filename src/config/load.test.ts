@@ -236,6 +236,20 @@ describe('files and .env', () => {
     loadDotEnv(join(dir, 'missing.env'), env); // no file: nothing happens
   });
 
+  test('loadDotEnv read again (a reload): what the file set follows it, the real environment stays', () => {
+    const file = join(dir, 'reread.env');
+    writeFileSync(file, 'CHANGED=1\nREMOVED=2\nREAL=from-file\nTWICE=first\nTWICE=second\n');
+    const env: NodeJS.ProcessEnv = { REAL: 'from-env' };
+    loadDotEnv(file, env);
+    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '1', REMOVED: '2', TWICE: 'first' });
+    writeFileSync(file, 'CHANGED=10\nREAL=other\nTWICE=first\nTWICE=second\n');
+    loadDotEnv(file, env);
+    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '10', TWICE: 'first' });
+    rmSync(file);
+    loadDotEnv(file, env); // the file is gone: so are its variables
+    assert.deepEqual(env, { REAL: 'from-env' });
+  });
+
   test('loadConfigFile takes variables from ./.env, the environment winning', () => {
     process.chdir(dir);
     writeFileSync(join(dir, '.env'), 'LOAD_TEST_PORT=4321\nLOAD_TEST_NAME=from-dotenv\n');
