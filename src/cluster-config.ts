@@ -14,6 +14,7 @@ import { describeCause } from './errors.js';
 import { EVENTS } from './observability/events.js';
 import { coalesced, restartRefusal, type Gateway } from './server.js';
 import { applyDeadlineMs } from './worker-deadlines.js';
+import { ReloadAbandoned } from './plugins/host.js';
 
 /** Config text and the variables its ${VAR} placeholders expand from: the same pair gives the same config anywhere. */
 export interface ConfigSnapshot {
@@ -116,6 +117,8 @@ export class ConfigOwner {
    */
   readonly #turn = serialized();
   #seq = 0;
+  /** The gateway stops: reloads are abandoned from now on (stop()). */
+  #stopping = false;
   /** Answers awaited, by worker id then APPLY sequence number. */
   readonly #awaited = new Map<number, Map<number, (answer: Answer) => void>>();
   /** Reloads every worker: one at a time, coalesced as a single gateway's file reloads are (server.ts). */
@@ -143,6 +146,15 @@ export class ConfigOwner {
   /** The config the workers run. */
   get config(): Config {
     return this.#accepted.config;
+  }
+
+  /**
+   * The gateway stops: a reload asked for from now on is abandoned, and so is the outcome of one whose round runs
+   * (its workers, stopping too, abandon it): logged "Reload Abandoned", as a single process logs it, never a refused
+   * config, and no worker is put back or replaced for it.
+   */
+  stop(): void {
+    this.#stopping = true;
   }
 
   /** A worker's message (anything not ours is ignored). */
@@ -197,6 +209,7 @@ export class ConfigOwner {
   }
 
   async #reloadNow(): Promise<ReloadResult> {
+    if (this.#stopping) return this.#abandoned();
     let next: CheckedConfig;
     try {
       next = readConfigSnapshot(this.#path);
@@ -216,6 +229,7 @@ export class ConfigOwner {
   async #roundTo(next: CheckedConfig): Promise<ReloadResult> {
     const members = [...this.#members.values()].filter((m) => m.serving);
     const answers = await Promise.all(members.map((member) => this.#apply(member, next)));
+    if (this.#stopping) return this.#abandoned();
     // A late worker may yet apply `next` (its APPLY is queued in it), whatever the outcome: it is replaced either way.
     members.forEach((member, i) => {
       const answer = answers[i]!;
@@ -248,6 +262,12 @@ export class ConfigOwner {
       EVENTS.configRejected,
     );
     return { ok: false, reason: failed.reason };
+  }
+
+  #abandoned(): ReloadResult {
+    const reason = new ReloadAbandoned().message;
+    this.#logger.info({ reason }, EVENTS.reloadAbandoned);
+    return { ok: false, reason };
   }
 
   /**
@@ -405,10 +425,20 @@ export class PrimaryLink {
       await gateway.reload(parseConfigText(snapshot.text, snapshot.env, this.#origin));
       answer = { type: APPLIED, seq, ok: true };
     } catch (err) {
-      const reason = err instanceof ConfigError ? err.message : 'reload failed';
-      logger.error(err instanceof ConfigError ? { reason } : { reason, cause: describeCause(err) }, EVENTS.configRejected);
-      answer = { type: APPLIED, seq, ok: false, reason };
+      answer = { type: APPLIED, seq, ok: false, reason: logFailedApply(err, logger) };
     }
     if (process.connected) process.send?.(answer, undefined, undefined, ignore);
   }
+}
+
+/** Logs why a worker did not apply a config; returns the reason its primary is told. */
+function logFailedApply(err: unknown, logger: Logger): string {
+  // The worker stops (a stop signal came while it prepared the config): not a refusal, and its primary stops too.
+  if (err instanceof ReloadAbandoned) {
+    logger.info({ reason: err.message }, EVENTS.reloadAbandoned);
+    return err.message;
+  }
+  const reason = err instanceof ConfigError ? err.message : 'reload failed';
+  logger.error(err instanceof ConfigError ? { reason } : { reason, cause: describeCause(err) }, EVENTS.configRejected);
+  return reason;
 }

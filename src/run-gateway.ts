@@ -311,6 +311,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   });
   const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
   stopping = true;
+  owner.stop();
   for (const timer of starting.values()) clearTimeout(timer);
   starting.clear();
   for (const timer of restarting) clearTimeout(timer);
