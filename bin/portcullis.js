@@ -8,18 +8,17 @@ import { buildToRun, entryPoint } from './build-status.js';
 // Node's own modules a gateway loads, imported before start-up mode sets V8 flags (below). Node compiles its modules
 // from a code cache built into the binary, and V8 accepts that cache only under the flags it was made with: each of
 // these loaded after setFlagsFromString() would be compiled from source instead. The order follows Node's. Not
-// node:cluster, which reads NODE_CLUSTER_SCHED_POLICY when it loads: cli.ts may read that from .env first.
+// node:cluster, which reads NODE_CLUSTER_SCHED_POLICY when it loads: cli.ts may read that from .env first. Not
+// node:tls, node:https or node:http2 either: about 0.7 MB that only a TLS listener or an upstream speaking TLS or
+// HTTP/2 needs (src/node-builtins.ts); such a gateway compiles them from source, a few milliseconds more.
 import 'node:net';
 import 'node:crypto';
-import 'node:tls';
 import 'node:os';
 import 'node:dgram';
 import 'node:child_process';
 import 'node:tty';
 import 'node:http';
-import 'node:https';
 import 'node:assert';
-import 'node:http2';
 import 'node:perf_hooks';
 import 'node:worker_threads';
 import 'node:dns';

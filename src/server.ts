@@ -170,7 +170,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
-  attachProxyHandlers(server, { perClient, pipeline, proxyBy: () => config.server.proxy_by });
+  attachProxyHandlers(server, { perClient, pipeline, proxyBy: () => config.server.proxy_by, secure: listener.certificates !== undefined });
   features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

@@ -3,7 +3,8 @@
 // HTTP/2 GOAWAY proves that nothing was processed. And one that corrects undici 7: a graceful HTTP/2 GOAWAY lets the
 // streams it covers finish instead of failing them.
 // Attached once per connection (undici's 'connect' event), never per request: the success path pays nothing.
-import { constants, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
 import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
@@ -117,7 +118,7 @@ function startDraining(session: ClientHttp2Session): boolean {
 function readGoaway(session: ClientHttp2Session, code: number, lastStreamId: number): boolean {
   const lowest = lowestOpenStream(session);
   if (lowest === undefined) return false;
-  if (lowest !== null && lowest <= lastStreamId) return code === constants.NGHTTP2_NO_ERROR;
+  if (lowest !== null && lowest <= lastStreamId) return code === H2_NO_ERROR;
   if (kError !== undefined) {
     (session as unknown as Record<symbol, unknown>)[kError] ??= new UnprocessedGoaway(code, lastStreamId);
   }

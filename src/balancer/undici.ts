@@ -2,10 +2,49 @@
 // loads fetch, WebSocket, EventSource, the cache stores and the mocks at import: about 9 MB of memory and a third
 // of the gateway's start-up time for code a gateway never calls. The types are the package's own. If a new undici
 // moves these files, start-up fails at this import (every test catches it), not later.
-import { createRequire } from 'node:module';
+import { createRequire, Module } from 'node:module';
 import type * as Undici from 'undici';
 
 const load = createRequire(import.meta.url);
+
+/**
+ * undici's major version, from its package.json (undefined if unreadable). The connection watch's graceful-GOAWAY
+ * takeover is for undici 7's handler only (undici 8 lets the streams finish itself), and so is deferHttp2Client.
+ */
+export const undiciMajor: number | undefined = (() => {
+  try {
+    const major = Number.parseInt((load('undici/package.json') as { version?: unknown }).version as string, 10);
+    return Number.isInteger(major) ? major : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * undici's HTTP/2 client (client-h2.js) requires node:http2 as it loads, and undici's Client loads it at once: node's
+ * HTTP/2 and TLS stacks, about 2 MB of memory, in every gateway, though only an upstream that negotiates h2 uses
+ * them. So its place in the require cache is taken first by a stand-in that loads the real file at the first HTTP/2
+ * connection. In undici 7 the file exports one function, connectH2(client, socket), which is all the stand-in is;
+ * with another major the real file loads as before.
+ */
+function deferHttp2Client(): void {
+  if (undiciMajor !== 7) return;
+  const path = load.resolve('undici/lib/dispatcher/client-h2.js');
+  if (load.cache[path] !== undefined) return;
+  let connectH2: ((...args: unknown[]) => unknown) | undefined;
+  const standIn = new Module(path);
+  standIn.filename = path;
+  standIn.loaded = true;
+  standIn.exports = function connectH2Deferred(this: unknown, ...args: unknown[]): unknown {
+    if (connectH2 === undefined) {
+      delete load.cache[path];
+      connectH2 = load(path) as (...args: unknown[]) => unknown;
+    }
+    return connectH2.apply(this, args);
+  };
+  load.cache[path] = standIn;
+}
+deferHttp2Client();
 
 export const Pool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 export type Pool = Undici.Pool;
@@ -51,15 +90,3 @@ export const undiciSymbols = load('undici/lib/core/symbols.js') as {
   readonly kWriting?: symbol;
 };
 
-/**
- * undici's major version, from its package.json (undefined if unreadable). The connection watch's graceful-GOAWAY
- * takeover is for undici 7's handler only (undici 8 lets the streams finish itself).
- */
-export const undiciMajor: number | undefined = (() => {
-  try {
-    const major = Number.parseInt((load('undici/package.json') as { version?: unknown }).version as string, 10);
-    return Number.isInteger(major) ? major : undefined;
-  } catch {
-    return undefined;
-  }
-})();

@@ -2,7 +2,8 @@
 // blocks left unfinished and sessions that do not finish closing; and per stream, the time a request may take to
 // arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
 import { randomUUID } from 'node:crypto';
-import { constants, type IncomingHttpHeaders, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, Http2Session, ServerHttp2Stream } from 'node:http2';
+import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
@@ -132,7 +133,7 @@ export class RequestDeadlines {
   /** 408 if the response has not begun, then CANCEL once it is out; else CANCEL now. */
   #expire(stream: ServerHttp2Stream): void {
     const cancel = (): void => {
-      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+      if (!stream.closed) stream.close(H2_CANCEL);
     };
     if (stream.headersSent || stream.destroyed) {
       cancel();
@@ -275,7 +276,7 @@ export class SessionWatch {
         // frame a moment to leave and drop the connection with every stream the client still has open.
         setImmediate(() => {
           if (session.destroyed) return;
-          session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          session.goaway(H2_ENHANCE_YOUR_CALM);
           // session.destroy() alone sometimes leaves the connection open (node 20: the session's writes stall when
           // the trip lands mid-read), so the TLS socket itself is destroyed too.
           setTimeout(() => this.#destroy(w), 50).unref();

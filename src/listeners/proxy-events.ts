@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { ClientConnectionLimit } from '../connection-limit.js';
 import { GatewayError } from '../errors.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
@@ -19,15 +19,15 @@ export interface RequestHandlers {
 }
 
 /**
- * Attaches every handler of the proxy server. `proxyBy` is read per answer (a reload may change it). Whether the
- * listener is TLS is read from the server itself: node's https and HTTP/2 secure servers are both tls.Servers.
+ * Attaches every handler of the proxy server. `proxyBy` is read per answer (a reload may change it). `secure`: the
+ * listener is TLS (node's https or HTTP/2 secure server; said by the caller, so that node:tls is not loaded to ask).
  */
 export function attachProxyHandlers(
   server: NetServer,
-  options: { readonly perClient: ClientConnectionLimit; readonly pipeline: RequestHandlers; readonly proxyBy: () => string },
+  options: { readonly perClient: ClientConnectionLimit; readonly pipeline: RequestHandlers; readonly proxyBy: () => string; readonly secure: boolean },
 ): void {
   const { pipeline } = options;
-  server.on('connection', options.perClient.listener(server instanceof TlsServer));
+  server.on('connection', options.perClient.listener(options.secure));
   server.on('request', pipeline.handleRequest);
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('connect', connectHandler(pipeline));

@@ -1,14 +1,15 @@
 // The proxy port's server: cleartext HTTP/1.1, HTTPS HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1 by ALPN; plus the
 // optional redirect listener. server.ts attaches the pipeline's handlers and does not care which kind it got.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Session } from 'node:http2';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { MAX_TIMER_MS } from '../config/duration.js';
 import { listen } from '../listen.js';
+import { nodeHttp2, nodeHttps } from '../node-builtins.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
@@ -139,9 +140,9 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     server = createHttpServer(http1);
   } else if (!h2) {
     // handshakeTimeout: see watchHandshakes(), below.
-    server = createHttpsServer({ ...certificates.serverOptions(), ...http1, handshakeTimeout: MAX_TIMER_MS });
+    server = nodeHttps().createServer({ ...certificates.serverOptions(), ...http1, handshakeTimeout: MAX_TIMER_MS });
   } else {
-    const secure: Http2SecureServer = createSecureServer({
+    const secure: Http2SecureServer = nodeHttp2().createSecureServer({
       ...certificates.serverOptions(),
       handshakeTimeout: MAX_TIMER_MS,
       allowHTTP1: true,

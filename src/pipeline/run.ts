@@ -2,7 +2,8 @@
 // logging once. It knows no feature: routes, their hook lists and their upstream selectors come from the route table.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServerResponse as NodeServerResponse } from 'node:http';
-import { constants as h2constants, type Http2ServerRequest } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
+import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -44,7 +45,6 @@ export interface PipelineSetup {
 }
 
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
-const { NGHTTP2_NO_ERROR } = h2constants;
 const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
 /** Set once a request has had its retry after a stale keep-alive connection (see attemptFailed); read on failures only. */
 const STALE_RETRIED = new ContextSlot<true>('stale-connection-retry');
@@ -412,7 +412,7 @@ function closedEarly(ctx: RequestContext): boolean {
   const req = ctx.req as unknown as Http2ServerRequest;
   // No stream: an "HTTP/2.0" request line over HTTP/1 (answered 505 by checkProtocol); reading it unguarded threw
   // from this 'close' listener and ended the process.
-  return req.aborted || (req.stream?.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR;
+  return req.aborted || (req.stream?.rstCode ?? H2_NO_ERROR) !== H2_NO_ERROR;
 }
 
 /** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */

@@ -1,6 +1,7 @@
 // Streams one attempt to an upstream through undici's dispatch API, with backpressure in both directions.
 import type { OutgoingHttpHeaders } from 'node:http';
-import { constants as h2constants, type ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
+import { H2_CANCEL, H2_INTERNAL_ERROR } from './h2-codes.js';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -394,7 +395,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const out = stream ?? this.#ctx.res;
     const cut = (): void => {
       this.#cut(BODY_TIMEOUT);
-      if (stream !== undefined && !stream.closed) stream.close(h2constants.NGHTTP2_CANCEL);
+      if (stream !== undefined && !stream.closed) stream.close(H2_CANCEL);
     };
     if (out.writableFinished || out.destroyed) cut();
     else {
@@ -719,7 +720,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // client is CANCEL (as after an early 408, or a client that stopped reading), an upstream that failed is
     // INTERNAL_ERROR (as nginx sends).
     if (stream === undefined) ctx.res.destroy();
-    else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? h2constants.NGHTTP2_CANCEL : h2constants.NGHTTP2_INTERNAL_ERROR);
+    else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? H2_CANCEL : H2_INTERNAL_ERROR);
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import type * as Undici from 'undici';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { UpstreamTlsConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
+import { nodeTls } from '../node-builtins.js';
 
 /** The transport keys of an upstream group (load_balancing, or a service): `tls` and `http2`. */
 export interface UpstreamGroupTransport {
@@ -104,7 +105,7 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   // An IP literal in tls.servername: no SNI, and the certificate checked against that IP, as it is for an IP address
   // with no servername (node checks the host it connects to, which is `address` here, maybe a name).
   const identity = servername === undefined && transport.servername !== undefined ? transport.servername : undefined;
-  if (identity !== undefined) connect.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(identity, cert);
+  if (identity !== undefined) connect.checkServerIdentity = (_host: string, cert: PeerCertificate) => nodeTls().checkServerIdentity(identity, cert);
   if (transport.ca !== undefined) connect.ca = transport.ca;
   if (transport.cert !== undefined) connect.cert = transport.cert;
   if (transport.key !== undefined) connect.key = transport.key;

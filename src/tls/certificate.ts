@@ -2,8 +2,9 @@
 // expired, already valid. Every failure is a one-line ConfigError naming the config key and the file.
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { ConfigError } from '../config/load.js';
+import { nodeTls } from '../node-builtins.js';
 
 /** A certificate ready to serve, with what the dashboard and metrics show about it. */
 export interface LoadedCertificate {
@@ -94,7 +95,7 @@ export function loadCertificate(
   }
   let context: SecureContext;
   try {
-    context = createSecureContext({ cert, key, minVersion });
+    context = nodeTls().createSecureContext({ cert, key, minVersion });
   } catch (err) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }

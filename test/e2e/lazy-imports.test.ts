@@ -17,7 +17,10 @@ function bundleManifest(): Record<string, string[]> {
   return JSON.parse(readFileSync(join(ROOT, 'dist/bundle/packages.json'), 'utf8')) as Record<string, string[]>;
 }
 
-/** Starts `portcullis start` with `config`; the packages (node_modules names) it had loaded by "Gateway Started". */
+/**
+ * Starts `portcullis start` with `config`; the packages (node_modules names) it had loaded by "Gateway Started", and
+ * node's own modules that were imported or required by name (`node:tls`; not those node's modules load themselves).
+ */
 async function packagesLoadedBy(config: ConfigInput): Promise<Set<string>> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-module-trace-'));
   const trace = join(dir, 'modules.txt');
@@ -28,6 +31,7 @@ async function packagesLoadedBy(config: ConfigInput): Promise<Set<string>> {
   try {
     const packages = new Set<string>();
     for (const path of readFileSync(trace, 'utf8').split('\n')) {
+      if (path.startsWith('node:')) packages.add(path);
       // A chunk of the start-up bundle (scripts/bundle.mjs) stands for the packages inlined in it.
       const chunk = /\/dist\/bundle\/([^/]+\.js)$/.exec(path);
       if (chunk !== null) for (const name of bundleManifest()[chunk[1]!] ?? []) packages.add(name);
@@ -58,6 +62,9 @@ test('a gateway with auth, admin, Redis, PostgreSQL and tracing off loads none o
     // Counter-check that the trace sees packages at all: these the gateway always needs.
     for (const needed of ['undici', 'pino', 'zod', 'yaml']) assert.ok(loaded.has(needed), `${needed} is loaded (the trace works)`);
     assert.deepEqual(UNUSED_WHEN_OFF.filter((name) => loaded.has(name)), [], 'libraries loaded although the config does not use them');
+    // node's TLS, HTTPS and HTTP/2 stacks (about 2 MB) wait for a TLS listener or an upstream that speaks them.
+    assert.ok(loaded.has('node:http'), 'node:http is loaded (the trace sees node modules)');
+    assert.deepEqual(['node:tls', 'node:https', 'node:http2'].filter((name) => loaded.has(name)), [], 'TLS or HTTP/2 loaded on cleartext HTTP/1.1');
   } finally {
     await backend.stop();
   }

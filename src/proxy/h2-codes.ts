@@ -1,0 +1,7 @@
+// HTTP/2 error codes (RFC 9113 §7) the gateway sends or reads, as plain numbers. node:http2's `constants` has them
+// too, but importing node:http2 for them loads node's whole HTTP/2 and TLS stacks (about 2 MB of memory) into
+// every gateway, also one that neither serves nor proxies HTTP/2 (see src/balancer/undici.ts, lazyBuiltin.ts).
+export const H2_NO_ERROR = 0x0;
+export const H2_INTERNAL_ERROR = 0x2;
+export const H2_CANCEL = 0x8;
+export const H2_ENHANCE_YOUR_CALM = 0xb;
