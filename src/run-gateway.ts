@@ -157,9 +157,16 @@ async function serveUntilStopped(
   if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the gateway runs' }, EVENTS.reloadQueued);
   signals.reload.set(reload);
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    let stopping = false;
+    const stop = (): void => {
+      stopping = true;
+      resolve();
+    };
+    // Listened for until the process exits (never once): with no listener left, a repeated stop signal would end the
+    // process at once by Node's default action, dropping the requests it drains.
+    const onStopSignal = (): void => (stopping ? repeatedStop(log) : stop());
+    process.on('SIGTERM', onStopSignal);
+    process.on('SIGINT', onStopSignal);
     faults.stopWith(stop);
     if (cluster.isWorker) {
       process.once('disconnect', stop);
@@ -182,6 +189,19 @@ async function serveUntilStopped(
   // which waits for every worker's exit, would kill it at the stop deadline and exit 1 (a stop that was not clean).
   if (cluster.isWorker && process.connected) process.disconnect();
   return 0;
+}
+
+/**
+ * A stop signal while the gateway already stops. A worker gets one whenever the whole process group is signalled
+ * (systemd's default KillMode=control-group, `kill -TERM -<pgid>`, Ctrl-C): from the sender, then relayed by its
+ * primary, which bounds the worker's stop itself (its stop deadline; a second signal to it kills the workers), so the
+ * worker drains on. A single process stops at once, as a primary does: logged, its buffered lines written, exit 1.
+ */
+function repeatedStop(log: LoggerHandle): void {
+  if (cluster.isWorker) return;
+  log.logger.warn({ reason: 'a second stop signal while draining: exiting now' }, 'Stop Forced');
+  flushLogger(log);
+  process.exit(1);
 }
 
 /**
