@@ -242,6 +242,8 @@ export class ConfigOwner {
     // restarted workers get from now on.
     if (failed === undefined) {
       this.#accepted = next;
+      // The primary's own lines (a crashed worker, a queued reload) follow the level its workers now log at.
+      this.#logger.level = next.config.logging.level;
       return { ok: true };
     }
     const applied = members.filter((_, i) => answers[i]!.outcome === 'applied');
