@@ -108,6 +108,11 @@ export class ConfigOwner {
   readonly #replace: (worker: Worker, why: Replacement) => void;
   readonly #serving: (worker: Worker) => void;
   #accepted: CheckedConfig;
+  /**
+   * Workers that asked for their config, by cluster id: a worker listens for signals before it asks (run-gateway.ts),
+   * and one that has not may be loading its code still, when SIGUSR1 would open Node's inspector in it, or end it.
+   */
+  readonly #greeted = new Set<number>();
   /** Workers handed a config (at their start), by cluster id: the ones a reload must reach once they serve. */
   readonly #members = new Map<number, Member>();
   /**
@@ -157,10 +162,18 @@ export class ConfigOwner {
     this.#stopping = true;
   }
 
+  /** Whether `worker` listens for the signals the primary passes on (SIGUSR1): it has asked for its config. */
+  listensForSignals(worker: Worker): boolean {
+    return this.#greeted.has(worker.id);
+  }
+
   /** A worker's message (anything not ours is ignored). */
   onMessage(worker: Worker, message: unknown): void {
     const m = typed(message) as ToPrimary | undefined;
-    if (m?.type === HELLO) this.#handStart(worker);
+    if (m?.type === HELLO) {
+      this.#greeted.add(worker.id);
+      this.#handStart(worker);
+    }
     else if (m?.type === READY) {
       this.#serving(worker);
       void this.#turn(() => this.#bringUpToDate(worker.id));
@@ -176,6 +189,7 @@ export class ConfigOwner {
 
   /** A worker exited: it no longer runs anything, and the answers it owed will not come. */
   onExit(worker: Worker): void {
+    this.#greeted.delete(worker.id);
     this.#members.delete(worker.id);
     const awaited = this.#awaited.get(worker.id);
     this.#awaited.delete(worker.id);

@@ -62,6 +62,7 @@ function listenForSignals(): Signals {
 
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
+  // First: a worker's primary passes SIGUSR1 on once the worker has asked for its config (runWorker), never before.
   const signals = listenForSignals();
   if (cluster.isWorker) return runWorker(configPath, dataDir, signals);
   // Read as loadConfigFile reads it; the text is kept for a cluster's workers (cluster-config.ts).
@@ -320,9 +321,13 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   // The primary reads and checks the file, then every worker applies it; a refusal is logged as "Config Rejected".
   if (signals.reload.missed) logger.info({ reason: 'asked for during start-up: reloading now that the workers are forked' }, EVENTS.reloadQueued);
   signals.reload.set(() => void owner.reload().catch(() => undefined));
-  // Each worker appends to the access-log file itself: a rotation signal sent to the primary is passed on.
+  // Each worker appends to the access-log file itself: a rotation signal sent to the primary is passed on, to the
+  // workers listening for it. One still loading its code (a restart) would open Node's inspector, or die; it has not
+  // opened the file yet, and opens it by name after the rotation.
   signals.reopen.set(() => {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR1');
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker !== undefined && owner.listensForSignals(worker)) worker.process.kill('SIGUSR1');
+    }
   });
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
