@@ -72,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = positionals[0] ?? 'start';
   // bin/portcullis.js started the process in start-up mode; only a gateway keeps it, until it listens.
-  if (command !== 'start' && command !== 'demo') endStartupMode();
+  if (command !== 'start' && command !== 'demo') endStartupMode({ compact: false });
   // The demo has its own config (auth off) unless one is named.
   const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG || DEMO_CONFIG_PATH : undefined));
   /** check-config passed (every error main() prints for it means exit 1). */
