@@ -29,6 +29,20 @@ import 'node:module';
 import 'node:process';
 import 'node:util';
 
+// SIGHUP and SIGUSR1 from here on (src/early-signals.ts): with no listener, SIGHUP would end the process and SIGUSR1
+// open Node's inspector while the command line loads. The gateway takes over those that came; other commands let go.
+const earlySignals = new Set();
+const noteSignal = (signal) => earlySignals.add(signal);
+process.on('SIGHUP', noteSignal);
+process.on('SIGUSR1', noteSignal);
+globalThis[Symbol.for('portcullis.earlySignals')] = {
+  seen: earlySignals,
+  release() {
+    process.off('SIGHUP', noteSignal);
+    process.off('SIGUSR1', noteSignal);
+  },
+};
+
 // Start-up mode (src/startup-mode.ts: its flags, and why). Entered here, before the command line is imported; ended
 // by cli.ts at once for a command that does not run a gateway (some run for long: demo-backends), and by the gateway
 // once it listens. Not entered by a process started with V8 flags of its own on these settings (node --no-opt, --noopt,

@@ -12,6 +12,7 @@ import { storeFailureLine } from './commands/store-failure.js';
 import { exitWithVerdict } from './commands/check-config.js';
 import { checkTlsFiles } from './tls/setup.js';
 import { endStartupMode } from './startup-mode.js';
+import { takeEarlySignals } from './early-signals.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -71,8 +72,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'start';
-  // bin/portcullis.js started the process in start-up mode; only a gateway keeps it, until it listens.
-  if (command !== 'start' && command !== 'demo') endStartupMode({ compact: false });
+  // bin/portcullis.js started the process in start-up mode, listening for SIGHUP and SIGUSR1; only a gateway keeps
+  // them, until it listens (the mode) or listens itself (the signals: early-signals.ts).
+  if (command !== 'start' && command !== 'demo') {
+    endStartupMode({ compact: false });
+    takeEarlySignals();
+  }
   // The demo has its own config (auth off) unless one is named.
   const configPath = resolveConfigPath(values.config ?? (command === 'demo' ? process.env.PORTCULLIS_CONFIG || DEMO_CONFIG_PATH : undefined));
   /** check-config passed (every error main() prints for it means exit 1). */

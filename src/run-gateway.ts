@@ -10,6 +10,7 @@ import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { endStartupMode } from './startup-mode.js';
+import { takeEarlySignals } from './early-signals.js';
 import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
 import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig } from './cluster-config.js';
 
@@ -57,6 +58,10 @@ function listenForSignals(): Signals {
   const reopen = new SignalAction();
   process.on('SIGHUP', () => reload.fire());
   process.on('SIGUSR1', () => reopen.fire());
+  // Those that came while the command line loaded (bin/portcullis.js caught them): acted on as if they came now.
+  const early = takeEarlySignals();
+  if (early.has('SIGHUP')) reload.fire();
+  if (early.has('SIGUSR1')) reopen.fire();
   return { reload, reopen };
 }
 
