@@ -2,12 +2,11 @@
 // what it refuses with the same 400: it used to redirect a request with two Host lines to the first of them, which
 // the https listener then refused (another reader could have taken the second), and to answer a missing Host with
 // node's bare 400.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tlsConnect } from 'node:tls';
-import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, parseHead } from '../helpers/raw.js';
-import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
+import { redirectGatewayHooks } from '../helpers/redirect-gateway.js';
 
 interface Answer {
   readonly status: number;
@@ -55,31 +54,12 @@ function exchange(socket: import('node:net').Socket, request: string): Promise<A
 }
 
 describe('redirect listener: the Host as the proxy listener checks it', () => {
-  const pki = pkiDir();
-  let ca: TestCa;
-  let gw: InProcessGateway;
-  let redirectPort: number;
+  const r = redirectGatewayHooks('Redirect CA');
 
-  before(async () => {
-    ca = createTestCa('Redirect CA', pki.path);
-    const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-    gw = await startInProcess({
-      server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, http_redirect: { listen_port: 0 } },
-      // Nothing listens on port 9: no request in this suite may get past the Host check to a route.
-      load_balancing: { upstreams: [{ name: 'nowhere', address: '127.0.0.1', port: 9 }] },
-    });
-    redirectPort = gw.logs.find((l) => l.msg === 'Gateway Started')!.redirect_port as number;
-  });
-
-  after(async () => {
-    await gw?.close();
-    pki.remove();
-  });
-
-  const toRedirect = async (request: string) => exchange(await openSocket(redirectPort), request);
+  const toRedirect = async (request: string) => exchange(await openSocket(r.redirectPort), request);
   const toProxy = (request: string) =>
     new Promise<Answer>((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: gw.gateway.port, ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
+      const socket = tlsConnect({ host: '127.0.0.1', port: r.gw.gateway.port, ca: r.ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
       socket.once('secureConnect', () => exchange(socket, request).then(resolve, reject));
       socket.once('error', reject);
     });
@@ -130,7 +110,7 @@ describe('redirect listener: the Host as the proxy listener checks it', () => {
   test('one acceptable Host is still redirected, on a connection kept open', async () => {
     const answer = await toRedirect('POST /a/b?c=1 HTTP/1.1\r\nHost: A.test:8080\r\nContent-Length: 2\r\n\r\nhi');
     assert.equal(answer.status, 308);
-    assert.equal(answer.headers.location, `https://a.test:${gw.gateway.port}/a/b?c=1`);
+    assert.equal(answer.headers.location, `https://a.test:${r.gw.gateway.port}/a/b?c=1`);
     assert.ok(answer.open);
   });
 });
