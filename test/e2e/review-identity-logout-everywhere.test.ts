@@ -4,11 +4,9 @@
 // token the user had just logged out everywhere (a stolen one included), where an admin logout stayed in force.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, tempDataDir, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { assertSession, bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { assertSession, bearer, memoryStoreGateways, proxiedGet, register } from '../helpers/auth-gateway.js';
 import { onIsolatedPostgres } from '../helpers/postgres-db.js';
 
 const client = createClient();
@@ -24,28 +22,7 @@ after(async () => {
 
 function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unknown>) {
   describe(`logout everywhere outlives a restart on ${engine}`, () => {
-    const dataDir = tempDataDir();
-    const gateways: InProcessGateway[] = [];
-    // No redis section: revocations live in the gateway's memory, as in the embedded default.
-    const start = async (): Promise<InProcessGateway> => {
-      const gw = await startInProcess(
-        {
-          database: database(),
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-          admin: { enabled: false },
-        },
-        dataDir,
-      );
-      gateways.push(gw);
-      return gw;
-    };
-    after(async () => {
-      // gateway.close() alone: InProcessGateway.close() would remove the data dir the restart needs.
-      for (const gw of gateways) await gw.gateway.close().catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const start = memoryStoreGateways(database, () => backend.port);
 
     test('every access token refused before and after the restart; a new login works', async () => {
       const first = await start();

@@ -5,11 +5,10 @@
 // recent admin actions do not list it (a user's logout is no admin action).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, tempDataDir, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { assertSession, bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { assertSession, bearer, memoryStoreGateways, proxiedGet, register } from '../helpers/auth-gateway.js';
 import { onIsolatedPostgres } from '../helpers/postgres-db.js';
 
 const client = createClient();
@@ -35,28 +34,9 @@ async function statusWithin(url: string, token: string, status: number, ms: numb
 
 function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unknown>) {
   describe(`a single-session logout reaches restarts and other gateways on ${engine}`, () => {
-    const dataDir = tempDataDir();
-    const gateways: InProcessGateway[] = [];
-    // No redis section: revocations live in each gateway's memory, as in the embedded default.
-    const start = async (admin = false): Promise<InProcessGateway> => {
-      const gw = await startInProcess(
-        {
-          database: database(),
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-          admin: admin ? { enabled: true, listen_host: '127.0.0.1', listen_port: 0 } : { enabled: false },
-        },
-        dataDir,
-      );
-      gateways.push(gw);
-      return gw;
-    };
-    after(async () => {
-      // gateway.close() alone: InProcessGateway.close() would remove the data dir the others share.
-      for (const gw of gateways) await gw.gateway.close().catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const gateways = memoryStoreGateways(database, () => backend.port);
+    const start = (admin = false): Promise<InProcessGateway> =>
+      gateways(admin ? { admin: { enabled: true, listen_host: '127.0.0.1', listen_port: 0 } } : {});
 
     test('the logged-out token stays refused after a restart; the user’s other session does not', async () => {
       const first = await start();

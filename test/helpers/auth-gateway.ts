@@ -1,8 +1,10 @@
 // Shared setup for the auth end-to-end suites: a real gateway with auth on in front of an echo backend, plus checks.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { startBackend, type EchoBody, type TestBackend } from './backends.js';
-import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from './gateway.js';
+import { startInProcess, tempDataDir, upstreams, type ConfigInput, type InProcessGateway } from './gateway.js';
 import { createClient, type TestClient, type TestResponse } from './http.js';
 
 /** The HS256 secret the suites configure (so a test can forge tokens with it, or with a wrong one). */
@@ -159,4 +161,37 @@ export async function proxiedGet(
   const res = await stack.client.request(`${stack.url}${path}`, { headers });
   const upstream = res.status === 200 && res.headers['x-backend'] === 'echo' ? res.json<EchoBody>().headers : undefined;
   return { res, upstream };
+}
+
+/**
+ * Auth gateways on one data dir and one user store (`database`, as a suite's config gives it), in front of
+ * `upstreamPort`, with no redis section: revocations live in each gateway's memory, as in the embedded default. For
+ * suites that restart a gateway or run several on one store. Registers an after hook in the calling describe() that
+ * stops every gateway started and removes the data dir (InProcessGateway.close() would remove it at the first stop).
+ */
+export function memoryStoreGateways(
+  database: () => Record<string, unknown>,
+  upstreamPort: () => number,
+): (extra?: ConfigInput) => Promise<InProcessGateway> {
+  const dataDir = tempDataDir();
+  const gateways: InProcessGateway[] = [];
+  after(async () => {
+    for (const gw of gateways) await gw.gateway.close().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return async (extra = {}) => {
+    const gw = await startInProcess(
+      {
+        database: database(),
+        load_balancing: { upstreams: upstreams([upstreamPort()]) },
+        jwt: { secret: TEST_SECRET },
+        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+        admin: { enabled: false },
+        ...extra,
+      },
+      dataDir,
+    );
+    gateways.push(gw);
+    return gw;
+  };
 }
