@@ -12,7 +12,9 @@
 //   node binary for TurboFan) and their output, which an idle gateway then carries. Traffic runs after the mode ends
 //   and is compiled as usual: V8 reads these flags each time it decides to tier a function up.
 //
-// Ending the mode also schedules one compacting garbage collection (compactAfterStartup), shortly after.
+// Ending the mode also schedules one compacting garbage collection (compactAfterStartup), as soon as the gateway
+// is idle.
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -29,14 +31,27 @@ export function endStartupMode({ compact = true }: { compact?: boolean } = {}): 
   if (flags === undefined) return;
   delete g[END_FLAGS];
   for (const flag of flags) setFlagsFromString(flag);
-  if (compact) setTimeout(compactAfterStartup, COMPACT_DELAY_MS).unref();
+  if (compact) compactWhenIdle(COMPACT_TRIES, performance.eventLoopUtilization());
 }
 
+/** How often the event loop's load is looked at after start-up, and for how many windows (10 s in all). */
+const COMPACT_WINDOW_MS = 200;
+const COMPACT_TRIES = 50;
 /**
- * How long after the end of start-up the heap is compacted: past the first requests a supervisor's readiness probe
- * sends (start-up time is measured to the first 200), before anyone reads the idle gateway's memory.
+ * The share of a window the event loop may have been busy for the compaction to run: an idle gateway (a readiness
+ * probe or two), not one that takes traffic from its first second (a restart under load), whose requests would wait
+ * out the pause. Then V8's own memory reducer, which waits for a low allocation rate too, is left to it.
  */
-const COMPACT_DELAY_MS = 200;
+const IDLE_UTILIZATION = 0.1;
+
+/** Compacts the heap at the end of the first window of COMPACT_WINDOW_MS in which the event loop was mostly idle. */
+function compactWhenIdle(tries: number, windowStart: EventLoopUtilization): void {
+  setTimeout(() => {
+    const now = performance.eventLoopUtilization();
+    if (performance.eventLoopUtilization(now, windowStart).utilization < IDLE_UTILIZATION) compactAfterStartup();
+    else if (tries > 1) compactWhenIdle(tries - 1, now);
+  }, COMPACT_WINDOW_MS).unref();
+}
 
 /**
  * One full garbage collection that compacts the old generation, once start-up's garbage is dead. Start-up promotes
@@ -44,7 +59,7 @@ const COMPACT_DELAY_MS = 200;
  * schema trees, the module loader's records) is garbage by the time the gateway listens. A full collection alone
  * frees it inside pages V8 keeps; compacting moves the survivors together and returns the emptied pages, about 2 MB
  * of RSS. V8's memory reducer does the same on its own, but only some 8 s after a major collection (a constant in
- * Node 20's V8), and not always for a gateway that stays idle. Takes 10-30 ms of the main thread, once.
+ * Node 20's V8), and not always for a gateway that stays idle. Pauses the main thread once, for 15-40 ms here.
  * The gc function is V8's own (--expose-gc), taken from a throwaway context: the flag only adds it to contexts
  * created after it is set. Both flags are put back at once.
  */
