@@ -132,11 +132,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runDemoBackends(process.env.DEMO_HOST ?? '127.0.0.1');
       }
       case 'users': {
+        refuseForeignOptions(values, command, ['email', 'cursor', 'limit']);
         const { runUsers } = await import('./commands/users.js');
         const { json = false, email, cursor, limit } = values;
         return await runUsers(positionals.slice(1), { json, email, cursor, limit }, loadConfigFile(configPath), resolveDataDir());
       }
       case 'api-keys': {
+        refuseForeignOptions(values, command, ['expires-in']);
         const { runApiKeys } = await import('./commands/api-keys.js');
         const options = { json: values.json ?? false, expiresIn: values['expires-in'] };
         return await runApiKeys(positionals.slice(1), options, loadConfigFile(configPath), resolveDataDir());
@@ -175,6 +177,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     // plugins it ran left open (a create() past its bound still waiting on a timer; commands/check-config.ts).
     if (command === 'check-config') exitWithVerdict(configOk ? 0 : 1);
   }
+}
+
+/** The options every command takes (help and version have been answered before any command runs). */
+const COMMON_OPTIONS: readonly string[] = ['config', 'json'];
+
+/**
+ * Refuses an option the command never reads: it was ignored, so `api-keys list --email ops@` printed every key and
+ * `users list --expires-in 7d` looked like a filter that worked, both exit 0. `users list alice@` is refused alike.
+ */
+function refuseForeignOptions(values: Record<string, unknown>, command: string, own: readonly string[]): void {
+  const foreign = Object.keys(values).find((name) => values[name] !== undefined && !COMMON_OPTIONS.includes(name) && !own.includes(name));
+  if (foreign !== undefined) throw new CommandUsageError(`${command} takes no --${foreign} option`);
 }
 
 /**

@@ -34,6 +34,8 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
     throw new CommandUsageError(`unknown api-keys command "${[verb, arg].filter(Boolean).join(' ')}"`);
   }
   if (verb !== 'list' && arg === undefined) throw new CommandUsageError(`api-keys ${verb} takes one argument`);
+  // Ignored before: `api-keys revoke ID --expires-in 1d` read as a shortened lifetime, and revoked the key.
+  if (verb !== 'create' && options.expiresIn !== undefined) throw new CommandUsageError(`api-keys ${verb} takes no --expires-in option`);
   // Validated before anything is opened: the same rules as POST /admin/api-keys.
   const body = verb === 'create' ? parseCreate(arg!, options.expiresIn) : undefined;
   // Only a revocation writes to Redis: list and create never connect to it.

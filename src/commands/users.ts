@@ -29,6 +29,9 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   if (verb !== 'list' && (target === undefined || extra.length > 0)) throw new CommandUsageError(`users ${verb} takes one EMAIL or ID`);
   // `users list alice@` must not print every user as if it were a filter: the prefix is --email's.
   if (verb === 'list' && target !== undefined) throw new CommandUsageError('users list takes no argument (filter with --email PREFIX)');
+  // The list options on another verb were ignored: `users delete x --email y` acted on x, and said nothing.
+  const listOption = (['email', 'cursor', 'limit'] as const).find((name) => options[name] !== undefined);
+  if (verb !== 'list' && listOption !== undefined) throw new CommandUsageError(`users ${verb} takes no --${listOption} option`);
   let limit: number | undefined;
   if (options.limit !== undefined) {
     limit = Number(options.limit);

@@ -1,0 +1,67 @@
+// `portcullis users` and `portcullis api-keys` refuse an option they do not read (exit 2, nothing done), as they
+// refuse `users list alice@`. Before, such an option was dropped without a word: `api-keys list --email ops@` printed
+// every key, `users delete X --email Y` deleted X, `api-keys revoke ID --expires-in 1d` revoked the key, all exit 0.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
+import { runPortcullis } from '../helpers/identity.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+
+describe('identity commands and options that are not theirs', () => {
+  const dataDir = tempDataDir();
+  let configFile: string;
+  const cli = (args: string[], stdin?: string) =>
+    runPortcullis([...args, '--config', configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } });
+
+  before(async () => {
+    configFile = writeConfig({
+      load_balancing: { upstreams: upstreams([1]) },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+    });
+    const migrated = await cli(['migrate']);
+    assert.equal(migrated.code, 0, migrated.stderr);
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('a foreign option is bad usage (exit 2) naming it, and the action is not done', async () => {
+    const created = await cli(['users', 'create', 'keep@example.com', '--json'], 'a-long-password\n');
+    assert.equal(created.code, 0, created.stderr);
+    const key = await cli(['api-keys', 'create', 'svc', '--json']);
+    assert.equal(key.code, 0, key.stderr);
+    const keyId = (JSON.parse(key.stdout) as { id: string }).id;
+
+    const refused: [string[], string][] = [
+      [['api-keys', 'list', '--email', 'ops@'], 'api-keys takes no --email option'],
+      [['api-keys', 'list', '--limit', '1'], 'api-keys takes no --limit option'],
+      [['users', 'list', '--expires-in', '7d'], 'users takes no --expires-in option'],
+      [['users', 'list', '--match', 'GET http://x/'], 'users takes no --match option'],
+      [['users', 'delete', 'keep@example.com', '--email', 'other@example.com'], 'users delete takes no --email option'],
+      [['users', 'disable', 'keep@example.com', '--limit', '5'], 'users disable takes no --limit option'],
+      [['api-keys', 'revoke', keyId, '--expires-in', '1d'], 'api-keys revoke takes no --expires-in option'],
+    ];
+    for (const [args, message] of refused) {
+      const run = await cli(args);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.ok(run.stderr.startsWith(`portcullis: ${message}\n`), `${args.join(' ')}: ${run.stderr}`);
+      assert.equal(run.stdout, '', args.join(' '));
+      assert.ok(!run.stderr.includes('admin_action'), `${args.join(' ')} did something: ${run.stderr}`);
+    }
+
+    // Nothing was done: the user is there and enabled, the key is not revoked.
+    const shown = await cli(['users', 'show', 'keep@example.com', '--json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as { disabled: boolean }).disabled, false);
+    const keys = JSON.parse((await cli(['api-keys', 'list', '--json'])).stdout) as { api_keys: { id: string }[] };
+    assert.deepEqual(keys.api_keys.map((k) => k.id), [keyId]);
+  });
+
+  test('each command still takes its own options', async () => {
+    const listed = await cli(['users', 'list', '--email', 'keep@', '--limit', '5', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal((JSON.parse(listed.stdout) as { users: unknown[] }).users.length, 1);
+    const key = await cli(['api-keys', 'create', 'short-lived', '--expires-in', '1d', '--json']);
+    assert.equal(key.code, 0, key.stderr);
+  });
+});
