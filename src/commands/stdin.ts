@@ -1,5 +1,6 @@
 // Reads a secret from stdin: piped (first line), or typed on a terminal without echo. Never from argv.
 import { GatewayError } from '../errors.js';
+import { MAX_PASSWORD_LENGTH } from '../auth/validation.js';
 
 /**
  * Fatal: bytes that are not UTF-8 are refused, never replaced. A lenient decode turns each invalid sequence (a
@@ -12,17 +13,32 @@ function notUtf8(): GatewayError {
   return new GatewayError('INVALID_BODY', { details: [{ field: 'password', message: 'must be UTF-8 text' }] });
 }
 
+/**
+ * The most stdin read for the first line: far more than the longest password allowed (MAX_PASSWORD_LENGTH characters,
+ * at most 4 bytes each), yet a bound. Without one, input with no newline that never ends (`< /dev/zero`, `yes | tr
+ * -d '\n'`) was read into memory until the process was killed: gigabytes within seconds, and no answer.
+ */
+const MAX_LINE_BYTES = 64 * 1024;
+
+function tooLong(): GatewayError {
+  return new GatewayError('INVALID_BODY', { details: [{ field: 'password', message: `must be at most ${MAX_PASSWORD_LENGTH} characters` }] });
+}
+
 /** Resolves the first line of stdin without its line ending. */
 export async function readSecret(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (stdin.isTTY) return readHidden(prompt);
   const chunks: Buffer[] = [];
+  let length = 0;
   for await (const chunk of stdin) {
     chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
     if ((chunk as Buffer).includes(10)) break; // the first line is all we need
+    if (length > MAX_LINE_BYTES) throw tooLong();
   }
   const bytes = Buffer.concat(chunks);
   const newline = bytes.indexOf(10);
+  if ((newline === -1 ? bytes.length : newline) > MAX_LINE_BYTES) throw tooLong();
   let text: string;
   try {
     // Only the first line is decoded: whatever follows it (possibly cut mid-character by the chunking) is not ours.
