@@ -1,7 +1,7 @@
 // `portcullis users list|show|create|disable|enable|logout|delete|set-password`: the admin API's user verbs, run
 // straight against the configured store by an operator with shell access.
 import type { Config } from '../config/schema.js';
-import { userJson, type Committed } from '../identity/admin-service.js';
+import { MAX_PAGE_SIZE, pageLimit, userJson, type Committed } from '../identity/admin-service.js';
 import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
@@ -32,11 +32,9 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   // The list options on another verb were ignored: `users delete x --email y` acted on x, and said nothing.
   const listOption = (['email', 'cursor', 'limit'] as const).find((name) => options[name] !== undefined);
   if (verb !== 'list' && listOption !== undefined) throw new CommandUsageError(`users ${verb} takes no --${listOption} option`);
-  let limit: number | undefined;
-  if (options.limit !== undefined) {
-    limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new CommandUsageError('--limit must be an integer from 1 to 100');
-  }
+  // The admin API's rule for ?limit=, so a value one refuses the other refuses too.
+  const limit = options.limit === undefined ? undefined : pageLimit(options.limit);
+  if (options.limit !== undefined && limit === undefined) throw new CommandUsageError(`--limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
   const password = verb === 'set-password' || verb === 'create' ? await readSecret('New password: ') : undefined;
   const ctx = await openCommandContext(config, dataDir, { revokes: REVOKING.has(verb) });

@@ -18,6 +18,7 @@ import {
   apiKeyJson,
   MAX_API_KEY_LIFETIME_MS,
   MAX_PAGE_SIZE,
+  pageLimit,
   userJson,
   type Committed,
   type IdentityAdmin,
@@ -199,8 +200,8 @@ function parseListQuery(params: URLSearchParams): { email?: string; cursor?: str
   const limitText = params.get('limit');
   let limit: number | undefined;
   if (limitText !== null) {
-    limit = /^\d{1,3}$/.test(limitText) ? Number(limitText) : NaN;
-    if (!(limit >= 1 && limit <= MAX_PAGE_SIZE)) issues.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
+    limit = pageLimit(limitText);
+    if (limit === undefined) issues.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
   }
   const email = params.get('email') ?? undefined;
   if (email !== undefined && email.length > 254) issues.push({ field: 'email', message: 'must be at most 254 characters' });

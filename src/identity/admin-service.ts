@@ -39,6 +39,15 @@ export interface Committed<T> {
 export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
 /** Largest page of GET /admin/users and `users list`. */
 export const MAX_PAGE_SIZE = 100;
+
+/**
+ * A page size as typed (`?limit=`, `users list --limit`): decimal digits for 1 to MAX_PAGE_SIZE, else undefined. Not
+ * Number(): it reads `1e1`, `0x10`, ` 5`, `5.0` and `+5` as numbers, which the CLI took while this API refused them.
+ */
+export function pageLimit(text: string): number | undefined {
+  const limit = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  return limit >= 1 && limit <= MAX_PAGE_SIZE ? limit : undefined;
+}
 /**
  * Longest `expires_in` of an API key: 3650 days (10 years). A key meant to outlive that is created without
  * `expires_in` (it never expires); a longer duration is a typo or a unit mistake, and past about 270 000 years it is
