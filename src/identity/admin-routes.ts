@@ -38,8 +38,12 @@ export const REVOCATION_PENDING_WARNING =
   'done, but the revocation could not be written to Redis: running gateways refuse these credentials once Redis ' +
   'answers again (each applies the change log within a second); repeating this request retries it now';
 
-/** An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. */
-export const apiKeyBodySchema = z.object(
+/**
+ * An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. Strict: a field it does not
+ * read is refused, never dropped. Dropped, `expires_at` (the answer's own name for the expiry), `expiresIn` or Kong's
+ * `ttl` each made a key that never expires, 201. The keys are not named back (they are the client's input).
+ */
+export const apiKeyBodySchema = z.strictObject(
   {
     name: z
       .string({ error: 'must be a string' })
@@ -65,7 +69,7 @@ export const apiKeyBodySchema = z.object(
         return ms;
       }),
   },
-  { error: 'must be a JSON object' },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'must hold only name and expires_in' : 'must be a JSON object') },
 );
 
 type Handler = (req: IncomingMessage, res: ServerResponse, id: string | undefined) => Promise<void>;
