@@ -56,7 +56,7 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
         if (options.json) printJson({ users: page.users.map(userJson), next_cursor: page.nextCursor });
         else {
           printUsers(page.users);
-          if (page.nextCursor) process.stdout.write(`more: --cursor ${page.nextCursor}\n`);
+          if (page.nextCursor) process.stdout.write(`more: ${nextPageOptions(page.nextCursor, options.email, limit)}\n`);
         }
         return 0;
       }
@@ -84,6 +84,19 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   } finally {
     await ctx.close();
   }
+}
+
+/**
+ * The options that list the next page: the filter and page size again, since a cursor holds neither. `more: --cursor C`
+ * alone, run as printed after `--email ops@`, listed every user older than the page, matching or not.
+ */
+function nextPageOptions(cursor: string, email: string | undefined, limit: number | undefined): string {
+  return [...(email ? ['--email', shellWord(email)] : []), ...(limit === undefined ? [] : ['--limit', String(limit)]), '--cursor', cursor].join(' ');
+}
+
+/** `text` as one shell word: as it is when it holds nothing a shell reads specially, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9@._+%=:,/-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function show(user: UserSummary, options: UsersOptions): number {
