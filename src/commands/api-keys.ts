@@ -49,7 +49,8 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
     }
     if (verb === 'revoke') {
       const propagation = await ctx.admin.revokeApiKey(arg!);
-      if (options.json) printJson({ revoked: true, ...(propagation.state === 'pending' ? { revocation: 'pending' } : {}) });
+      // The id too, as the admin API's 202 body has it (`{id, revocation}`).
+      if (options.json) printJson({ revoked: true, id: propagation.targetId, ...(propagation.state === 'pending' ? { revocation: 'pending' } : {}) });
       else process.stdout.write('api key revoked\n');
       return reportPropagation(propagation, `api key ${propagation.targetId} is revoked`, `api-keys revoke ${propagation.targetId}`);
     }

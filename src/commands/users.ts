@@ -63,7 +63,8 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
       case 'delete': {
         const propagation = await admin.deleteUser(target!);
         const pending = propagation.state === 'pending';
-        if (options.json) printJson({ deleted: true, ...(pending ? { revocation: 'pending' } : {}) });
+        // The id too, as the admin API's 202 body has it (`{user_id, revocation}`): the target of a retry.
+        if (options.json) printJson({ deleted: true, user_id: propagation.targetId, ...(pending ? { revocation: 'pending' } : {}) });
         else process.stdout.write(pending ? 'user deleted; its sessions are revoked\n' : 'user deleted; its sessions and access tokens are revoked\n');
         return reportPropagation(propagation, `user ${propagation.targetId} is deleted`, `users delete ${propagation.targetId}`);
       }
