@@ -18,6 +18,10 @@ export function checkedHeaderName(name: unknown): string {
   } catch {
     throw new TypeError(`invalid header name ${JSON.stringify(key.slice(0, 64))}: must be an HTTP token`);
   }
+  // A token, but the records are plain objects: assigning it changes the record's prototype (an array's elements
+  // then became headers and undici refused the request, a 400 blamed on the client) or does nothing. Node drops a
+  // client's header of that name too.
+  if (key === '__proto__') throw new TypeError('header name "__proto__" cannot be set');
   return key;
 }
 
@@ -85,7 +89,11 @@ export class GuardedHeaders implements PluginHeaders {
   }
 
   get(name: string): string | undefined {
-    const value = this.#record()[String(name).toLowerCase()];
+    const record = this.#record();
+    const key = String(name).toLowerCase();
+    // Own properties only: "constructor" or "__proto__" would otherwise answer with Object.prototype's members.
+    if (!Object.hasOwn(record, key)) return undefined;
+    const value = record[key];
     if (value === undefined) return undefined;
     return Array.isArray(value) ? value.join(', ') : String(value);
   }
