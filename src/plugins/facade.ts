@@ -1,4 +1,5 @@
 // The ctx a plugin hook receives: a read-only view of the RequestContext plus respond(), headers and state.
+import type { IncomingHttpHeaders } from 'node:http';
 import { CALLER, CONSUMER } from '../auth/caller.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type {
@@ -45,6 +46,8 @@ export function snapshotRequest(rc: RequestContext): PluginRequest {
       const previous = query[name];
       query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
     }
+    // Frozen like the rest: the snapshot is shared by the request's plugins, and one must not change what the next reads.
+    for (const name in query) if (Array.isArray(query[name])) Object.freeze(query[name]);
   }
   const length = rc.req.headers['content-length'];
   const parsed = length === undefined ? Number.NaN : Number(length);
@@ -52,9 +55,23 @@ export function snapshotRequest(rc: RequestContext): PluginRequest {
     method: rc.req.method ?? 'GET',
     path: rc.path,
     query: Object.freeze(query),
-    headers: Object.freeze({ ...rc.req.headers }),
+    headers: frozenHeaders(rc.req.headers),
     contentLength: Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : undefined,
   });
+}
+
+/**
+ * The request's headers, frozen with their arrays copied: node hands Set-Cookie over as an array, the very one the
+ * request goes upstream with, so a plugin pushing onto it changed what the backend got (outside onUpstreamRequest and
+ * the owned-header guard) and what the next plugin read.
+ */
+function frozenHeaders(headers: IncomingHttpHeaders): PluginRequest['headers'] {
+  const copy: Record<string, string | readonly string[] | undefined> = { ...headers };
+  for (const name in copy) {
+    const value = copy[name];
+    if (Array.isArray(value)) copy[name] = Object.freeze([...value]);
+  }
+  return Object.freeze(copy);
 }
 
 /** Serialises a respond() body: JSON for objects, text for strings, bytes as they are. */
