@@ -31,12 +31,17 @@ export function endStartupMode({ compact = true }: { compact?: boolean } = {}): 
   if (flags === undefined) return;
   delete g[END_FLAGS];
   for (const flag of flags) setFlagsFromString(flag);
-  if (compact) compactWhenIdle(COMPACT_TRIES, performance.eventLoopUtilization());
+  if (compact) compactWhenIdle(COMPACT_TRIES, 0, performance.eventLoopUtilization());
 }
 
 /** How often the event loop's load is looked at after start-up, and for how many windows (10 s in all). */
 const COMPACT_WINDOW_MS = 200;
 const COMPACT_TRIES = 50;
+/**
+ * Idle windows in a row before the compaction runs: one alone may be the moment before the first requests of a
+ * gateway restarted under traffic arrive (a balancer's health check, a client reconnecting), or a pause in them.
+ */
+const IDLE_WINDOWS = 2;
 /**
  * The share of a window the event loop may have been busy for the compaction to run: an idle gateway (a readiness
  * probe or two), not one that takes traffic from its first second (a restart under load), whose requests would wait
@@ -44,12 +49,13 @@ const COMPACT_TRIES = 50;
  */
 const IDLE_UTILIZATION = 0.1;
 
-/** Compacts the heap at the end of the first window of COMPACT_WINDOW_MS in which the event loop was mostly idle. */
-function compactWhenIdle(tries: number, windowStart: EventLoopUtilization): void {
+/** Compacts the heap at the end of the first IDLE_WINDOWS windows in a row in which the event loop was mostly idle. */
+function compactWhenIdle(tries: number, idleSoFar: number, windowStart: EventLoopUtilization): void {
   setTimeout(() => {
     const now = performance.eventLoopUtilization();
-    if (performance.eventLoopUtilization(now, windowStart).utilization < IDLE_UTILIZATION) compactAfterStartup();
-    else if (tries > 1) compactWhenIdle(tries - 1, now);
+    const idle = performance.eventLoopUtilization(now, windowStart).utilization < IDLE_UTILIZATION ? idleSoFar + 1 : 0;
+    if (idle >= IDLE_WINDOWS) compactAfterStartup();
+    else if (tries > 1) compactWhenIdle(tries - 1, idle, now);
   }, COMPACT_WINDOW_MS).unref();
 }
 

@@ -155,21 +155,46 @@ test("a gateway started with node's own --no-opt keeps it: start-up mode does no
   }
 });
 
-/** A gateway started with --trace-gc, and the compactions V8 has traced in it so far. */
-async function startGcTraced(): Promise<{ gateway: Awaited<ReturnType<typeof startProcess>>; compactions: () => number }> {
+/**
+ * A gateway started with --trace-gc, and the compactions V8 has traced in it so far. `whileStarting` runs from the
+ * spawn on, with the port the gateway will listen on (a load that must not wait for the Gateway Started line).
+ */
+async function startGcTraced(
+  whileStarting?: (port: number) => Promise<void>,
+): Promise<{ gateway: Awaited<ReturnType<typeof startProcess>>; compactions: () => number; during: Promise<void> }> {
+  const port = await freePort();
   const config = writeConfig({
-    server: { listen_host: '127.0.0.1', listen_port: await freePort() },
+    server: { listen_host: '127.0.0.1', listen_port: port },
     admin: { enabled: false },
     // No access log: after Gateway Started, stdout carries only V8's --trace-gc lines.
     logging: { access_log: false },
     load_balancing: { upstreams: [{ name: 'b1', address: '127.0.0.1', port: 9 }], health_check: { enabled: false } },
     middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
   });
-  const gateway = await startProcess(process.execPath, ['--trace-gc', join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], config);
+  const starting = startProcess(process.execPath, ['--trace-gc', join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], config);
+  const during = whileStarting?.(port) ?? Promise.resolve();
+  during.catch(() => undefined); // awaited by the test; handled here so a failure while starting is not unhandled
+  const gateway = await starting;
   let traced = '';
   gateway.child.stdout!.on('data', (chunk: Buffer) => (traced += chunk.toString('latin1')));
   // gc() from --expose-gc is V8's "testing" collection; the gateway takes it for this one compaction only.
-  return { gateway, compactions: () => (traced.match(/Mark-Compact[^\n]*testing/g) ?? []).length };
+  return { gateway, during, compactions: () => (traced.match(/Mark-Compact[^\n]*testing/g) ?? []).length };
+}
+
+/** Resolves once `port` accepts a connection (tried every 5 ms, for at most 20 s). */
+async function listening(port: number): Promise<void> {
+  for (const deadline = Date.now() + 20_000; ; ) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+    const socket = connect(port, '127.0.0.1');
+    // events.once rejects on 'error': a refused connection.
+    const accepted = await once(socket, 'connect').then(
+      () => true,
+      () => false,
+    );
+    socket.destroy();
+    if (accepted) return;
+    await sleep(5);
+  }
 }
 
 /**
@@ -177,13 +202,12 @@ async function startGcTraced(): Promise<{ gateway: Awaited<ReturnType<typeof sta
  * reading their answers before the next batch. Cheaper for this process than a client library per request, so the
  * gateway, not the client, is what the load keeps busy.
  */
-async function pipelinedLoad(base: string, ms: number): Promise<void> {
-  const { port } = new URL(base);
+async function pipelinedLoad(port: number, ms: number): Promise<void> {
   const batch = 'GET /health HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(50);
   const until = Date.now() + ms;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      const socket = connect(Number(port), '127.0.0.1');
+      const socket = connect(port, '127.0.0.1');
       await once(socket, 'connect');
       try {
         while (Date.now() < until) {
@@ -216,9 +240,13 @@ test('once it listens and is idle, a gateway compacts its heap once: the full co
 });
 
 test('a gateway busy from its first second does not pause its requests to compact; it compacts once traffic stops', async () => {
-  const { gateway, compactions } = await startGcTraced();
+  // The load starts as soon as the port listens, before the Gateway Started line reaches this process.
+  const { gateway, compactions, during } = await startGcTraced(async (port) => {
+    await listening(port);
+    await pipelinedLoad(port, 1500);
+  });
   try {
-    await pipelinedLoad(gateway.url, 1500);
+    await during;
     assert.equal(compactions(), 0, 'no compaction while requests keep coming');
     await sleep(1500);
     assert.equal(compactions(), 1, 'one compaction once the gateway is idle');
