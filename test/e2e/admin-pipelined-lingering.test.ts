@@ -6,37 +6,25 @@
 // listener now does too.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { startAuthStack, uniqueEmail, type AuthStack } from '../helpers/auth-gateway.js';
 import { connect, type Socket } from 'node:net';
 import { openSocket } from '../helpers/raw.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-const client = createClient();
-let backend: TestBackend;
-let gw: InProcessGateway;
+let stack: AuthStack;
 let admin: ReturnType<typeof adminApi>;
 let adminPort: number;
 
 before(async () => {
-  backend = await startBackend('echo');
-  gw = await startInProcess({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    admin: { token: ADMIN_TOKEN },
-  });
-  adminPort = Number(new URL(gw.adminUrl!).port);
-  admin = adminApi(client, gw.adminUrl!);
+  // rateLimit {}: the configuration's own defaults, auth protections included.
+  stack = await startAuthStack({ admin: { token: ADMIN_TOKEN }, rateLimit: {} });
+  adminPort = Number(new URL(stack.gw.adminUrl!).port);
+  admin = adminApi(stack.client, stack.gw.adminUrl!);
 });
 
 after(async () => {
-  await client.close();
-  await gw?.close();
-  await backend?.stop();
+  await stack?.close();
 });
 
 /** An authorised POST /admin/users creating `email`, as raw bytes. */

@@ -6,31 +6,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { startAuthStack, uniqueEmail, type AuthStack } from '../helpers/auth-gateway.js';
 import { openSocket, parseHead } from '../helpers/raw.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-let backend: TestBackend;
-let gw: InProcessGateway;
+let stack: AuthStack;
 let adminPort: number;
 
 before(async () => {
-  backend = await startBackend('echo');
-  gw = await startInProcess({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    admin: { token: ADMIN_TOKEN },
-  });
-  adminPort = Number(new URL(gw.adminUrl!).port);
+  // rateLimit {}: the configuration's own defaults, auth protections included.
+  stack = await startAuthStack({ admin: { token: ADMIN_TOKEN }, rateLimit: {} });
+  adminPort = Number(new URL(stack.gw.adminUrl!).port);
 });
 
 after(async () => {
-  await gw?.close();
-  await backend?.stop();
+  await stack?.close();
 });
 
 interface Wire {

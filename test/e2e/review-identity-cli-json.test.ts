@@ -2,28 +2,12 @@
 // (`{user_id, revocation}`, `{id, revocation}`). Before, they printed `{"deleted": true}` and `{"revoked": true}`
 // alone: a script given an email could not learn the id a retry takes ("users delete <id>": the email no longer finds
 // a deleted user).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { identityCliStore } from '../helpers/identity.js';
 
 describe('users delete and api-keys revoke, --json', () => {
-  const dataDir = tempDataDir();
-  let configFile: string;
-  const cli = (args: string[], stdin?: string) =>
-    runPortcullis([...args, '--config', configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } });
-
-  before(async () => {
-    configFile = writeConfig({
-      load_balancing: { upstreams: upstreams([1]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
-    assert.equal((await cli(['migrate'])).code, 0);
-  });
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { cli } = identityCliStore();
 
   test('each names its target by id', async () => {
     const created = await cli(['users', 'create', 'gone@example.com', '--json'], 'a-long-password\n');

@@ -1,29 +1,12 @@
 // `portcullis users` and `portcullis api-keys` refuse an option they do not read (exit 2, nothing done), as they
 // refuse `users list alice@`. Before, such an option was dropped without a word: `api-keys list --email ops@` printed
 // every key, `users delete X --email Y` deleted X, `api-keys revoke ID --expires-in 1d` revoked the key, all exit 0.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { identityCliStore } from '../helpers/identity.js';
 
 describe('identity commands and options that are not theirs', () => {
-  const dataDir = tempDataDir();
-  let configFile: string;
-  const cli = (args: string[], stdin?: string) =>
-    runPortcullis([...args, '--config', configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } });
-
-  before(async () => {
-    configFile = writeConfig({
-      load_balancing: { upstreams: upstreams([1]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
-    const migrated = await cli(['migrate']);
-    assert.equal(migrated.code, 0, migrated.stderr);
-  });
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { cli } = identityCliStore();
 
   test('a foreign option is bad usage (exit 2) naming it, and the action is not done', async () => {
     const created = await cli(['users', 'create', 'keep@example.com', '--json'], 'a-long-password\n');

@@ -1,24 +1,19 @@
 // `users list`'s table ends with the options that list the next page: the filter and page size again, since a cursor
 // holds neither. Before, it printed `more: --cursor C` alone, and run as printed after `--email ops@` it listed every
 // user older than the page, matching or not.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { identityCliStore } from '../helpers/identity.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = promisify(execFile);
 
 describe('users list: the next page as printed', () => {
-  const dataDir = tempDataDir();
-  let configFile: string;
-  const cli = (args: string[], stdin?: string) =>
-    runPortcullis([...args, '--config', configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } });
+  const store = identityCliStore();
+  const { cli } = store;
   /** The options of the table's `more:` line. */
   const more = (stdout: string): string => {
     const line = stdout.split('\n').find((l) => l.startsWith('more: '));
@@ -27,25 +22,18 @@ describe('users list: the next page as printed', () => {
   };
   /** Runs `users list <options>` through a shell, as an operator pastes the line. */
   const shellList = async (options: string) => {
-    const command = `"${process.execPath}" "${join(ROOT, 'bin/portcullis.js')}" users list ${options} --config "${configFile}"`;
-    return (await run('/bin/sh', ['-c', command], { cwd: ROOT, env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir } })).stdout;
+    const command = `"${process.execPath}" "${join(ROOT, 'bin/portcullis.js')}" users list ${options} --config "${store.configFile}"`;
+    return (await run('/bin/sh', ['-c', command], { cwd: ROOT, env: { ...process.env, PORTCULLIS_DATA_DIR: store.dataDir } })).stdout;
   };
   const emails = (stdout: string) => [...stdout.matchAll(/\S+@\S+/g)].map((m) => m[0]).sort();
 
   before(async () => {
-    configFile = writeConfig({
-      load_balancing: { upstreams: upstreams([1]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
-    assert.equal((await cli(['migrate'])).code, 0);
     // Created one after another, so the matching ones are interleaved in time with the others.
     for (const email of ['ops1@example.com', 'dev1@example.com', "o'b1@example.com", 'ops2@example.com', "o'b2@example.com", 'ops3@example.com', "o'b3@example.com", 'dev2@example.com']) {
       const created = await cli(['users', 'create', email], 'a-long-password\n');
       assert.equal(created.code, 0, created.stderr);
     }
   });
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
 
   test('the printed options keep --email and --limit', async () => {
     const first = await cli(['users', 'list', '--email', 'ops', '--limit', '2']);

@@ -5,14 +5,14 @@
 // - A reload never reached the listener's timeouts (header, idle): they stayed the start-up ones.
 // - An absolute-form target (`GET http://evil.test/x`) or `OPTIONS *` was redirected to https://<Host>/, which the
 //   https listener refuses: now refused with the https listener's 400 (path-check.ts), as the Host already was.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { parseConfigObject } from '../../src/config/load.js';
 import { startInProcess, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, parseHead } from '../helpers/raw.js';
-import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
+import { aTestCertificateHooks } from '../helpers/tls.js';
 
 interface Held {
   /** Milliseconds from connect to close, once closed. */
@@ -79,30 +79,15 @@ function exchange(socket: Socket, request: string): Promise<{ status: number; he
 }
 
 describe('redirect listener: timeouts, parser refusals, request targets', () => {
-  const pki = pkiDir();
-  let ca: TestCa;
-  let certFile: string;
-  let keyFile: string;
-  const gateways: InProcessGateway[] = [];
-
-  before(() => {
-    ca = createTestCa('Redirect review CA', pki.path);
-    const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-    certFile = cert.certFile;
-    keyFile = cert.keyFile;
-  });
-
-  after(async () => {
-    for (const gw of gateways) await gw.close();
-    pki.remove();
-  });
+  const pkiCert = aTestCertificateHooks('Redirect review CA');
+  const { gateways } = pkiCert;
 
   // Complete (the test helper's defaults spelled out), so a reload reads the same config but for the timeouts.
   const config = (header: string, idle: string): ConfigInput => ({
     server: {
       listen_host: '127.0.0.1',
       listen_port: 0,
-      tls: { cert_file: certFile, key_file: keyFile },
+      tls: { cert_file: pkiCert.certFile, key_file: pkiCert.keyFile },
       http_redirect: { listen_port: 0 },
       timeouts: { header, idle },
     },
@@ -177,7 +162,7 @@ describe('redirect listener: timeouts, parser refusals, request targets', () => 
 
     const toProxy = (request: string) =>
       new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve, reject) => {
-        const socket = tlsConnect({ host: '127.0.0.1', port: gw.gateway.port, ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
+        const socket = tlsConnect({ host: '127.0.0.1', port: gw.gateway.port, ca: pkiCert.ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
         socket.once('secureConnect', () => exchange(socket, request).then(resolve, reject));
         socket.once('error', reject);
       });

@@ -14,7 +14,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { parseConfigObject } from '../../src/config/load.js';
 import { startInProcess, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket } from '../helpers/raw.js';
-import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
+import { aTestCertificateHooks, createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
 
 /** Opens a TCP connection to `port` and sends nothing: resolves with what the server wrote and when it closed. */
 async function silentTcp(port: number): Promise<{ closedAfterMs(): number | undefined; bytes(): number; closed: Promise<number> }> {
@@ -38,27 +38,12 @@ async function silentTcp(port: number): Promise<{ closedAfterMs(): number | unde
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('TLS handshake bound: server.timeouts.header as a reload leaves it', () => {
-  const pki = pkiDir();
-  let ca: TestCa;
-  let certFile: string;
-  let keyFile: string;
-  const gateways: InProcessGateway[] = [];
-
-  before(() => {
-    ca = createTestCa('Handshake CA', pki.path);
-    const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-    certFile = cert.certFile;
-    keyFile = cert.keyFile;
-  });
-
-  after(async () => {
-    for (const gw of gateways) await gw.close();
-    pki.remove();
-  });
+  const pkiCert = aTestCertificateHooks('Handshake CA');
+  const { gateways } = pkiCert;
 
   // Complete (the test helper's defaults spelled out), so a reload reads the very same config but for the timeouts.
   const config = (http2: boolean, header: string, idle = '5s'): ConfigInput => ({
-    server: { listen_host: '127.0.0.1', listen_port: 0, tls: { cert_file: certFile, key_file: keyFile, http2 }, timeouts: { header, idle } },
+    server: { listen_host: '127.0.0.1', listen_port: 0, tls: { cert_file: pkiCert.certFile, key_file: pkiCert.keyFile, http2 }, timeouts: { header, idle } },
     admin: { listen_host: '127.0.0.1', listen_port: 0 },
     logging: { format: 'json', level: 'info' },
     load_balancing: { upstreams: [{ name: 'nowhere', address: '127.0.0.1', port: 9 }], health_check: { enabled: false } },
@@ -104,7 +89,7 @@ describe('TLS handshake bound: server.timeouts.header as a reload leaves it', ()
 
     test(`${label}: a finished handshake is not cut by the bound`, async () => {
       const gw = await start(config(http2, '1s', '20s'));
-      const socket: TLSSocket = tlsConnect({ host: '127.0.0.1', port: gw.gateway.port, ca: ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
+      const socket: TLSSocket = tlsConnect({ host: '127.0.0.1', port: gw.gateway.port, ca: pkiCert.ca.ca, servername: 'a.test', ALPNProtocols: ['http/1.1'] });
       let data = '';
       let closed = false;
       socket.setEncoding('latin1');

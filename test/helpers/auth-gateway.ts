@@ -31,6 +31,8 @@ export interface AuthStackOptions {
    * 429 after five; those protections have suites of their own (login-throttle, ratelimit-keys).
    */
   readonly rateLimit?: ConfigInput;
+  /** The `admin` section; default: the admin listener off. */
+  readonly admin?: ConfigInput;
 }
 
 /** What startAuthStack gives middleware.rate_limit unless told otherwise: the auth protections off (see rateLimit). */
@@ -56,7 +58,7 @@ export async function startAuthStack(options: AuthStackOptions = {}): Promise<Au
       middleware: { auth: { enabled: true, argon2: FAST_ARGON2, ...options.auth }, rate_limit: options.rateLimit ?? AUTH_PROTECTIONS_OFF },
       ...(options.database ? { database: options.database } : {}),
       ...(options.redis ? { redis: options.redis } : {}),
-      admin: { enabled: false },
+      admin: options.admin ?? { enabled: false },
     });
   } catch (err) {
     await backend.stop();

@@ -1,6 +1,11 @@
 // Shared pieces of the identity suites: the admin client (token header), and the CLI run with stdin.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { after, before } from 'node:test';
+import { FAST_ARGON2, TEST_SECRET } from './auth-gateway.js';
+import { tempDataDir, upstreams, writeConfig } from './gateway.js';
 import type { TestClient, TestResponse } from './http.js';
 import { childExit } from './child-exit.js';
 
@@ -57,4 +62,39 @@ export function runPortcullis(args: readonly string[], options: { stdin?: string
       resolve({ code, stdout, stderr, auditAt });
     });
   });
+}
+
+/** The CLI against one SQLite user store of its own (see identityCliStore). */
+export interface IdentityCliStore {
+  /** Runs `portcullis <args> --config <the store's config>`, with `stdin` if given. */
+  cli(args: readonly string[], stdin?: string): Promise<CliResult>;
+  readonly dataDir: string;
+  /** The config file (auth on, fast argon2), written by the before hook. */
+  readonly configFile: string;
+}
+
+/**
+ * Registers hooks in the calling describe(): before, a config with auth on and a fresh SQLite store migrated in a data
+ * dir of its own, which the CLI suites run their commands against; after, the data dir removed.
+ */
+export function identityCliStore(): IdentityCliStore {
+  const dataDir = tempDataDir();
+  const config = {
+    load_balancing: { upstreams: upstreams([1]) },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+  };
+  const store = {
+    dataDir,
+    configFile: '',
+    cli: (args: readonly string[], stdin?: string) =>
+      runPortcullis([...args, '--config', store.configFile], { ...(stdin === undefined ? {} : { stdin }), env: { PORTCULLIS_DATA_DIR: dataDir } }),
+  };
+  before(async () => {
+    store.configFile = writeConfig(config);
+    const migrated = await store.cli(['migrate']);
+    assert.equal(migrated.code, 0, migrated.stderr);
+  });
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  return store;
 }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 
 /** A certificate and its key, as files. */
 export interface IssuedCertificate {
@@ -102,4 +103,33 @@ export function opensslTime(date: Date): string {
 export function pkiDir(): { readonly path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), 'portcullis-tls-'));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** What aTestCertificateHooks sets up: a CA, its certificate for a.test, and the gateways a suite starts with it. */
+export interface ATestCertificate {
+  readonly ca: TestCa;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Gateways the suite started with this certificate: the after hook closes them. */
+  readonly gateways: Array<{ close(): Promise<void> }>;
+}
+
+/**
+ * Registers hooks in the calling describe(): before, a throwaway CA (`caName`) and its certificate for a.test and
+ * 127.0.0.1; after, every gateway pushed on `gateways` closed and the PKI removed. Fields are set by the before hook.
+ */
+export function aTestCertificateHooks(caName: string): ATestCertificate {
+  const pki = pkiDir();
+  const state = { gateways: [] } as unknown as { ca: TestCa; certFile: string; keyFile: string; gateways: Array<{ close(): Promise<void> }> };
+  before(() => {
+    state.ca = createTestCa(caName, pki.path);
+    const cert = state.ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
+    state.certFile = cert.certFile;
+    state.keyFile = cert.keyFile;
+  });
+  after(async () => {
+    for (const gw of state.gateways) await gw.close();
+    pki.remove();
+  });
+  return state;
 }
