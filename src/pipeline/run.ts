@@ -3,7 +3,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { ServerResponse as NodeServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import type { TunnelSummary } from '../proxy/upgrade.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
+import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../proxy/upstream-error.js';
 import { allowAgain } from '../balancer/tried.js';
