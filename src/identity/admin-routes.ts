@@ -9,7 +9,9 @@ import { KvUnavailableError } from '../kv/kv-store.js';
 import { StoreUnavailableError } from '../store/user-store.js';
 import { InvalidCursorError, type UserSummary } from '../store/identity-types.js';
 import { parseDuration } from '../config/duration.js';
-import { parseWith, readJsonBody } from '../auth/body.js';
+import { readJsonBody } from '../auth/body.js';
+import { toFieldIssues } from '../auth/validation.js';
+import { PARSE_OPTIONS } from '../zod-parse.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
@@ -39,11 +41,25 @@ export const REVOCATION_PENDING_WARNING =
   'answers again (each applies the change log within a second); repeating this request retries it now';
 
 /**
- * An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. Strict: a field it does not
- * read is refused, never dropped. Dropped, `expires_at` (the answer's own name for the expiry), `expiresIn` or Kong's
- * `ttl` each made a key that never expires, 201. The keys are not named back (they are the client's input).
+ * A field name a 400 may name back: a plain identifier. Anything else (spaces, markup, something pasted in the wrong
+ * place) is not echoed: the detail then names the body. A value is never echoed, whatever its key.
  */
-export const apiKeyBodySchema = z.strictObject(
+const PLAIN_FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * An admin body's schema: strict, so a field it does not read is refused (by parseAdminBody), never dropped. Dropped,
+ * a misspelt field did harm without a word: `expires_at` or Kong's `ttl` made an API key that never expires,
+ * `{"email","password","disabled":true}` an enabled user. `takes` names the fields it reads, for the refusal.
+ */
+function strictBody<Shape extends z.ZodRawShape>(shape: Shape, takes: string) {
+  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `must hold only ${takes}` : 'must be a JSON object') });
+}
+
+/** The fields POST /admin/api-keys reads. */
+export const API_KEY_BODY_FIELDS = 'name and expires_in';
+
+/** An API key name: printable ASCII, since it is forwarded in the X-Consumer-Name header. */
+export const apiKeyBodySchema = strictBody(
   {
     name: z
       .string({ error: 'must be a string' })
@@ -69,8 +85,35 @@ export const apiKeyBodySchema = z.strictObject(
         return ms;
       }),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'must hold only name and expires_in' : 'must be a JSON object') },
+  API_KEY_BODY_FIELDS,
 );
+
+/**
+ * POST /admin/users and POST /admin/users/{id}/password: only which fields there are is checked here; the values are
+ * judged by the register rules in IdentityAdmin, as the CLI's are. The public /auth/register shares those rules but
+ * not this strictness: its clients may send extra fields.
+ */
+const USER_BODY_FIELDS = 'email and password';
+const userBodySchema = strictBody({ email: z.unknown().optional(), password: z.unknown().optional() }, USER_BODY_FIELDS);
+const PASSWORD_BODY_FIELDS = 'password';
+const passwordBodySchema = strictBody({ password: z.unknown().optional() }, PASSWORD_BODY_FIELDS);
+
+/**
+ * Validates an admin body with its strict schema; throws INVALID_BODY with details. A field the body does not read
+ * comes first, named when its name is a plain one (`{field: "ttl", message: "is not a field of this body (…)"}`),
+ * else as `{field: "body", message: "must hold only …"}`; the other problems follow as parseWith words them.
+ */
+export function parseAdminBody<T>(schema: z.ZodType<T>, takes: string, value: unknown): T {
+  const result = schema.safeParse(value, PARSE_OPTIONS);
+  if (result.success) return result.data;
+  const unknownKeys = result.error.issues.find((issue) => issue.code === 'unrecognized_keys');
+  const rest = toFieldIssues(new z.ZodError(result.error.issues.filter((issue) => issue !== unknownKeys)));
+  if (unknownKeys === undefined) throw new GatewayError('INVALID_BODY', { details: rest });
+  const named = unknownKeys.keys.find((key) => PLAIN_FIELD_NAME.test(key));
+  const first =
+    named === undefined ? { field: 'body', message: `must hold only ${takes}` } : { field: named, message: `is not a field of this body (it takes only ${takes})` };
+  throw new GatewayError('INVALID_BODY', { details: [first, ...rest] });
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse, id: string | undefined) => Promise<void>;
 /**
@@ -88,10 +131,16 @@ type Table = ReadonlyMap<string, Handler>;
  */
 export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   // The three handlers that read a request body; every other one answers without reading any.
-  const createUser: Handler = async (req, res) => json(res, 201, userJson(await admin.createUser(await readJsonBody(req, ADMIN_BODY_LIMIT, res))));
-  const setPassword: Handler = async (req, res, id) => committedUser(req, res, await admin.setPassword(id!, await readJsonBody(req, ADMIN_BODY_LIMIT, res)));
+  const createUser: Handler = async (req, res) => {
+    const body = parseAdminBody(userBodySchema, USER_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
+    json(res, 201, userJson(await admin.createUser(body)));
+  };
+  const setPassword: Handler = async (req, res, id) => {
+    const body = parseAdminBody(passwordBodySchema, PASSWORD_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
+    committedUser(req, res, await admin.setPassword(id!, body));
+  };
   const createApiKey: Handler = async (req, res) => {
-    const body = parseWith(apiKeyBodySchema, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
+    const body = parseAdminBody(apiKeyBodySchema, API_KEY_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
     const created = await admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });
     json(res, 201, { ...apiKeyJson(created), key: created.key });
   };
