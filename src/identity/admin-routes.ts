@@ -18,7 +18,7 @@ import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/passwo
 import {
   API_KEY_LIFETIME_RULE,
   apiKeyJson,
-  MAX_API_KEY_LIFETIME_MS,
+  isApiKeyLifetime,
   MAX_PAGE_SIZE,
   pageLimit,
   userJson,
@@ -73,12 +73,13 @@ export const apiKeyBodySchema = strictBody(
       .transform((value, ctx) => {
         if (value === undefined) return undefined;
         const ms = parseDuration(value);
-        if (ms === undefined || ms <= 0) {
+        if (ms === undefined) {
           ctx.addIssue({ code: 'custom', message: 'must be a positive duration like 90d or a number of seconds' });
           return z.NEVER;
         }
-        // Checked here, before anything is stored (and the same rule again in IdentityAdmin.createApiKey).
-        if (ms > MAX_API_KEY_LIFETIME_MS) {
+        // Checked here, before anything is stored (and the same rule again in IdentityAdmin.createApiKey). Under a
+        // second too: `0.0006` (seconds) made a key of 1 ms, expired before it could be used.
+        if (!isApiKeyLifetime(ms)) {
           ctx.addIssue({ code: 'custom', message: API_KEY_LIFETIME_RULE });
           return z.NEVER;
         }

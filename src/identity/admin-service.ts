@@ -54,8 +54,19 @@ export function pageLimit(text: string): number | undefined {
  * no date at all (an Invalid Date, which SQLite stored as NULL: a key that never expires).
  */
 export const MAX_API_KEY_LIFETIME_MS = 3650 * 86_400_000;
+/**
+ * Shortest `expires_in` of an API key: one second. Shorter is a unit mistake (`--expires-in 0.0006` read as seconds
+ * made a key of 1 ms, expired before it could be used); a test that wants a key to expire soon takes 1s.
+ */
+export const MIN_API_KEY_LIFETIME_MS = 1_000;
 /** What the expiry rule says, in the 400's details and on the command line. */
-export const API_KEY_LIFETIME_RULE = 'must be a positive duration of at most 3650d (10 years); leave it out for a key that never expires';
+export const API_KEY_LIFETIME_RULE =
+  'must be a duration of at least 1s and at most 3650d (10 years); leave it out for a key that never expires';
+
+/** Whether `ms` is a lifetime an API key may have (MIN_API_KEY_LIFETIME_MS to MAX_API_KEY_LIFETIME_MS). */
+export function isApiKeyLifetime(ms: number): boolean {
+  return ms >= MIN_API_KEY_LIFETIME_MS && ms <= MAX_API_KEY_LIFETIME_MS;
+}
 
 const API_KEY_ID = /^[0-9a-f]{16}$/;
 
@@ -193,10 +204,10 @@ export class IdentityAdmin {
     return propagation;
   }
 
-  /** Throws INVALID_BODY (field expires_in) for a lifetime that is not positive or over MAX_API_KEY_LIFETIME_MS. */
+  /** Throws INVALID_BODY (field expires_in) for a lifetime under 1s or over MAX_API_KEY_LIFETIME_MS. */
   async createApiKey(input: { name: string; expiresInMs?: number }): Promise<CreatedApiKey> {
     const ms = input.expiresInMs;
-    if (ms !== undefined && !(ms > 0 && ms <= MAX_API_KEY_LIFETIME_MS)) {
+    if (ms !== undefined && !isApiKeyLifetime(ms)) {
       throw new GatewayError('INVALID_BODY', { details: [{ field: 'expires_in', message: API_KEY_LIFETIME_RULE }] });
     }
     const generated = generateApiKey();
