@@ -101,14 +101,24 @@ export interface PluginHooks {
   close?(): Awaitable<void>;
 }
 
-/** A key-value store private to the plugin (keys are namespaced; the gateway's own state is out of reach). */
+/**
+ * A key-value store private to the plugin (keys are namespaced; the gateway's own state is out of reach). Every
+ * method checks its arguments when called and throws a TypeError (the store is not asked) for: a key that is not a
+ * string of 1 to 512 characters; a `ttlMs` that is not a number above 0 and at most 100 years.
+ */
 export interface PluginStore {
   get(key: string): Promise<string | undefined>;
   /** Stores a string; it expires after `ttlMs` milliseconds (never when omitted). */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Adds 1 to a counter and returns the new value; a new counter expires `ttlMs` after its first increment. */
   incr(key: string, ttlMs: number): Promise<number>;
-  /** The gateway's token bucket: one token from bucket `key`. */
+  /**
+   * The gateway's token bucket: one token from bucket `key`, which holds `burst_size` tokens and refills at
+   * `requests_per_minute`. `requests_per_minute` is a finite number above 0 (0.5: one every two minutes),
+   * `burst_size` a whole number from 1, and the bucket must refill from empty within 100 years
+   * (`burst_size / requests_per_minute` minutes); anything else (Infinity, NaN, a string, a fractional or negative
+   * burst) throws a TypeError, with the memory store and Redis alike.
+   */
   take(key: string, limit: { readonly requests_per_minute: number; readonly burst_size: number }): Promise<PluginTakeResult>;
 }
 

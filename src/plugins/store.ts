@@ -26,6 +26,30 @@ function checkTtl(ttlMs: number | undefined, required: boolean): void {
 }
 
 /**
+ * take()'s limit: `requests_per_minute` a finite number above 0 (a fraction is a rate: 0.5 is one request every two
+ * minutes), `burst_size` a whole number from 1 (the bucket's capacity, in requests, as the config's `burst_size`),
+ * and a bucket must refill from empty within 100 years (burst_size / requests_per_minute minutes, the longest expiry
+ * of set and incr). Anything else is a TypeError at the call, on both stores alike. Before, both stores took
+ * Infinity (or 1e308) as no limit at all; an infinite burst answered `remaining` Infinity from memory and
+ * -9223372036854775808 from Redis, as did a burst past 2^53; numeric strings ("60") refused every take in memory
+ * and counted normally on Redis; and a rate so slow that the refill outlasted Redis's expiry (1e-300 per minute)
+ * was a store outage on Redis and a retryAfterMs of 6e304 in memory.
+ */
+function checkLimit(limit: { readonly requests_per_minute: number; readonly burst_size: number }): void {
+  const rpm: unknown = limit?.requests_per_minute;
+  const burst: unknown = limit?.burst_size;
+  if (typeof rpm !== 'number' || !Number.isFinite(rpm) || rpm <= 0) {
+    throw new TypeError('take: requests_per_minute must be a finite number above 0');
+  }
+  if (typeof burst !== 'number' || !Number.isSafeInteger(burst) || burst < 1) {
+    throw new TypeError('take: burst_size must be a whole number from 1');
+  }
+  if ((burst * 60_000) / rpm > MAX_TTL_MS) {
+    throw new TypeError('take: the bucket must refill within 100 years (burst_size / requests_per_minute minutes)');
+  }
+}
+
+/**
  * The store of plugin instance `name`. Every key becomes `plugin:<name>:<key>`: values live in the KvStore's
  * value keyspace and buckets in its bucket keyspace, where the gateway's own keys never start with "plugin:".
  * The store is resolved per call, so a plugin kept across a reload keeps working on the same store.
@@ -50,9 +74,7 @@ export function createPluginStore(name: string, kv: () => KvStore): PluginStore 
     },
     async take(key, limit): Promise<PluginTakeResult> {
       checkKey(key);
-      if (!(limit?.requests_per_minute > 0) || !(limit?.burst_size >= 1)) {
-        throw new TypeError('take needs { requests_per_minute > 0, burst_size >= 1 }');
-      }
+      checkLimit(limit);
       const result = await kv().take(prefix + key, ruleFromConfig(limit));
       return { allowed: result.allowed, remaining: result.remaining, retryAfterMs: result.retryAfterMs };
     },

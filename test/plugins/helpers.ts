@@ -1,5 +1,12 @@
 // Shared setup of the plugin suites: fixture paths, the events fixtures record, a gateway with plugins in front of an echo backend.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient as createRedis } from 'redis';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { createClient, type TestResponse } from '../helpers/http.js';
+import { REDIS_URL, requireRedis, uniquePrefix } from '../kv/redis-helpers.js';
 import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 
 /** Absolute path of a fixture plugin module. */
@@ -47,4 +54,108 @@ export async function gatewayWithPlugins(
       await backend.stop();
     },
   };
+}
+
+/**
+ * A plugin (instance `args`) that runs the JavaScript expression a request names, with `api` and `ctx` in scope:
+ * header x-call in onRequest (a non-undefined result is answered 200 `{ result }` by respond()), x-upstream in
+ * onUpstreamRequest, x-response in onResponse. Lets one gateway try many calls of the plugin API; nothing is caught,
+ * so a throw ends as the plugin failure the README describes.
+ */
+export const EXPRESSION_PLUGIN = `
+export default {
+  name: 'args',
+  create(config, api) {
+    const run = (code, ctx) => new Function('api', 'ctx', 'return (async () => (' + code + '))()')(api, ctx);
+    return {
+      async onRequest(ctx) {
+        const code = ctx.request.headers['x-call'];
+        if (code === undefined) return;
+        const out = await run(code, ctx);
+        if (out !== undefined) ctx.respond(200, { result: out });
+      },
+      async onUpstreamRequest(ctx) { const code = ctx.request.headers['x-upstream']; if (code !== undefined) await run(code, ctx); },
+      async onResponse(ctx) { const code = ctx.request.headers['x-response']; if (code !== undefined) await run(code, ctx); },
+    };
+  },
+};
+`;
+
+export type StoreKind = 'memory' | 'redis';
+
+/**
+ * An echo backend and a gateway running EXPRESSION_PLUGIN (written to a temp dir) on every request, with the
+ * memory store or the shared test Redis (a key prefix of its own, deleted by close()). Resolves to a skip message
+ * instead when Redis is asked for and unreachable outside CI.
+ */
+export async function expressionGateway(store: StoreKind): Promise<(PluginGateway & { call(headers: Record<string, string>): Promise<TestResponse> }) | string> {
+  let extra: ConfigInput = {};
+  let keyPrefix: string | undefined;
+  if (store === 'redis') {
+    const skip = await requireRedis();
+    if (skip) return skip;
+    keyPrefix = uniquePrefix('plugin-args');
+    extra = { redis: { url: REDIS_URL, key_prefix: keyPrefix } };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'plugin-args-'));
+  writeFileSync(join(dir, 'args.mjs'), EXPRESSION_PLUGIN);
+  let started: PluginGateway;
+  try {
+    started = await gatewayWithPlugins([{ name: 'args', module: join(dir, 'args.mjs') }], ['args'], extra);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const client = createClient();
+  // Redis connects in the background: wait until a store call goes through.
+  for (let i = 0; i < 50; i++) {
+    const res = await client.request(`${started.gw.url}/`, { headers: { 'x-call': `api.store.get('ready').then(() => 1)` } });
+    if (res.status === 200) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    ...started,
+    call: (headers) => client.request(`${started.gw.url}/`, { headers }),
+    async close() {
+      await started.close();
+      rmSync(dir, { recursive: true, force: true });
+      if (keyPrefix !== undefined) await deleteKeys(`${keyPrefix}*`);
+    },
+  };
+}
+
+async function deleteKeys(pattern: string): Promise<void> {
+  const redis = createRedis({ url: REDIS_URL });
+  await redis.connect();
+  try {
+    const keys = await redis.keys(pattern);
+    if (keys.length > 0) await redis.del(keys);
+  } finally {
+    await redis.close();
+  }
+}
+
+/**
+ * Asserts the plugin-failure answer of the README: 500 `plugin_failed` with the catalogue's body (no message, no
+ * stack), and one `Plugin Failed` line for the request naming plugin `plugin`, `hook` and the error's class.
+ */
+export function assertPluginFailed(
+  gw: InProcessGateway,
+  res: TestResponse,
+  expected: { plugin?: string; hook?: string; error?: string } = {},
+): void {
+  const { plugin = 'args', hook = 'onRequest', error = 'TypeError' } = expected;
+  assert.equal(res.status, 500, res.text);
+  const body = res.json();
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'request_id']);
+  assert.equal(body.code, 'plugin_failed');
+  assert.equal(body.error, 'Internal Server Error');
+  assert.doesNotMatch(res.text, /\n\s+at |TypeError/);
+  const id = res.headers['x-request-id'];
+  const failed = gw.logs.filter((l) => l.request_id === id && l.msg === 'Plugin Failed');
+  assert.equal(failed.length, 1, JSON.stringify(gw.logs.filter((l) => l.request_id === id)));
+  assert.equal(failed[0]!.plugin, plugin);
+  assert.equal(failed[0]!.hook, hook);
+  assert.equal(failed[0]!.error, error);
+  assert.equal(failed[0]!.stack, undefined);
 }
