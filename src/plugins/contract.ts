@@ -104,11 +104,12 @@ export interface PluginHooks {
 /**
  * A key-value store private to the plugin (keys are namespaced; the gateway's own state is out of reach). Every
  * method checks its arguments when called and throws a TypeError (the store is not asked) for: a key that is not a
- * string of 1 to 512 characters; a `ttlMs` that is not a number above 0 and at most 100 years.
+ * string of 1 to 512 characters, or holds an unpaired UTF-16 surrogate (Redis would store it as U+FFFD, so two such
+ * keys would be one); a `ttlMs` that is not a number above 0 and at most 100 years.
  */
 export interface PluginStore {
   get(key: string): Promise<string | undefined>;
-  /** Stores a string; it expires after `ttlMs` milliseconds (never when omitted). */
+  /** Stores a string (well-formed Unicode: no unpaired surrogate); it expires after `ttlMs` milliseconds (never when omitted). */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Adds 1 to a counter and returns the new value; a new counter expires `ttlMs` after its first increment. */
   incr(key: string, ttlMs: number): Promise<number>;

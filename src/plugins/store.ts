@@ -6,10 +6,21 @@ import type { PluginStore, PluginTakeResult } from './contract.js';
 /** Longest key a plugin may use; keeps a buggy plugin from filling Redis with megabyte keys. */
 const MAX_KEY_LENGTH = 512;
 
+/** Whether `text` is well-formed UTF-16 (no unpaired surrogate), i.e. has one exact UTF-8 form. */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * A key is a string of 1 to 512 UTF-16 code units with no unpaired surrogate. Redis takes keys as UTF-8, where every
+ * unpaired surrogate becomes U+FFFD: "a\uD800" and "a\uDBFF" were one key (one bucket, one value) on Redis and two
+ * in memory.
+ */
 function checkKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw new TypeError(`store key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
   }
+  if (!isWellFormed(key)) throw new TypeError('store key must be well-formed Unicode (it holds an unpaired UTF-16 surrogate)');
 }
 
 /**
@@ -65,6 +76,9 @@ export function createPluginStore(name: string, kv: () => KvStore): PluginStore 
       checkKey(key);
       checkTtl(ttlMs, false);
       if (typeof value !== 'string') throw new TypeError('store values are strings (JSON.stringify an object)');
+      // Redis keeps UTF-8, where an unpaired surrogate becomes U+FFFD: get() returned another string than set() was
+      // given, on Redis only.
+      if (!isWellFormed(value)) throw new TypeError('store value must be well-formed Unicode (it holds an unpaired UTF-16 surrogate)');
       await kv().setValue(prefix + key, value, ttlMs);
     },
     async incr(key, ttlMs) {
