@@ -50,7 +50,25 @@ export async function readSecret(prompt: string): Promise<string> {
   return (end === -1 ? text : text.slice(0, end)).replace(/\r$/, '');
 }
 
-/** Terminal input in raw mode, so the characters are not echoed. Ctrl-C or Ctrl-D aborts. */
+/**
+ * Ctrl-C at the prompt, or SIGINT while it is shown: the operator stopped the command. Not a failure to report: the
+ * command ends with EXIT_INTERRUPTED and prints nothing more (the prompt's line is already ended).
+ */
+export class PromptInterruptedError extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'PromptInterruptedError';
+  }
+}
+
+/** 128 + SIGINT: what a shell and other Unix tools exit with on an interrupt (a script can tell it from a failure). */
+export const EXIT_INTERRUPTED = 130;
+
+/**
+ * Terminal input in raw mode, so the characters are not echoed. In raw mode the terminal sends Ctrl-C as a byte, not
+ * a signal: it interrupts (PromptInterruptedError), as does a SIGINT from elsewhere (`kill -INT`), which would else
+ * end the process with the terminal still in raw mode and the prompt's line unended. Ctrl-D aborts (an error).
+ */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
@@ -62,19 +80,23 @@ function readHidden(prompt: string): Promise<string> {
       stdin.setRawMode(false);
       stdin.pause();
       stdin.off('data', onData);
+      process.off('SIGINT', onSigint);
       process.stderr.write('\n');
       if (err) reject(err);
       else resolve(value);
     };
+    const onSigint = () => done(new PromptInterruptedError());
     const onData = (data: Buffer) => {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003' || ch === '\u0004') return done(new Error('aborted'));
+        if (ch === '\u0003') return done(new PromptInterruptedError());
+        if (ch === '\u0004') return done(new Error('aborted'));
         // A whole code point: slice(0, -1) left half of an emoji behind (an unpaired surrogate the rules refuse).
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -((value.codePointAt(value.length - 2) ?? 0) > 0xffff ? 2 : 1));
         else value += ch;
       }
     };
     stdin.on('data', onData);
+    process.on('SIGINT', onSigint);
   });
 }

@@ -7,7 +7,7 @@ import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
 import { reportPropagation } from './pending.js';
 import { cellDate, printJson, printTable } from './output.js';
-import { readSecret } from './stdin.js';
+import { EXIT_INTERRUPTED, PromptInterruptedError, readSecret } from './stdin.js';
 import { CommandUsageError } from './usage.js';
 
 /** Options the users commands read (parsed by cli.ts). */
@@ -36,7 +36,14 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   const limit = options.limit === undefined ? undefined : pageLimit(options.limit);
   if (options.limit !== undefined && limit === undefined) throw new CommandUsageError(`--limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
-  const password = verb === 'set-password' || verb === 'create' ? await readSecret('New password: ') : undefined;
+  let password: string | undefined;
+  try {
+    password = verb === 'set-password' || verb === 'create' ? await readSecret('New password: ') : undefined;
+  } catch (err) {
+    // Ctrl-C at the prompt: stopped, nothing done, nothing to report (the prompt's line is ended already).
+    if (err instanceof PromptInterruptedError) return EXIT_INTERRUPTED;
+    throw err;
+  }
   const ctx = await openCommandContext(config, dataDir, { revokes: REVOKING.has(verb) });
   try {
     const admin = ctx.admin;
