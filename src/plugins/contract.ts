@@ -40,8 +40,10 @@ export interface PluginUpstream {
 }
 
 /**
- * Headers a hook may edit. Names are case-insensitive. `set` and `delete` throw a TypeError for a header the
- * gateway owns (X-Request-ID, X-Forwarded-*, the identity headers, hop-by-hop and framing headers, ...).
+ * Headers a hook may edit. Names are case-insensitive strings: a name of another type (undefined, a number) is a
+ * TypeError for `get`, `set` and `delete` alike, as for node's own getHeader/setHeader. `set` and `delete` throw a
+ * TypeError for a header the gateway owns (X-Request-ID, X-Forwarded-*, the identity headers, hop-by-hop and framing
+ * headers, ...).
  */
 export interface PluginHeaders {
   /** The value, several values joined with ", ", or undefined. */

@@ -7,12 +7,22 @@ import { isOwnedHeader, type HeaderDirection, type OwnedByConfig } from './owned
 type HeaderRecord = Record<string, string | string[] | number | undefined>;
 
 /**
- * `name` in lower case, or a TypeError naming it when it is not a header name node accepts (an RFC 9110 token).
- * Checked when the plugin sets it, with node's own rule: node would otherwise throw when the head is written, long
- * after the hook returned, where the throw cannot be the plugin's error.
+ * A TypeError unless `name` is a string, as node's setHeader/getHeader/removeHeader demand: the views converted it
+ * with String(), so set(undefined, v) sent a header named "undefined" (set(42, v) one named "42"), get(undefined)
+ * read it and delete(undefined) removed it, with no error for the plugin to see.
+ */
+function checkNameType(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw new TypeError(`header name must be a string (got ${name === null ? 'null' : typeof name})`);
+}
+
+/**
+ * `name` in lower case, or a TypeError naming it when it is not a string, or not a header name node accepts (an
+ * RFC 9110 token). Checked when the plugin sets it, with node's own rule: node would otherwise throw when the head is
+ * written, long after the hook returned, where the throw cannot be the plugin's error.
  */
 export function checkedHeaderName(name: unknown): string {
-  const key = String(name).toLowerCase();
+  checkNameType(name);
+  const key = name.toLowerCase();
   try {
     validateHeaderName(key);
   } catch {
@@ -90,7 +100,8 @@ export class GuardedHeaders implements PluginHeaders {
 
   get(name: string): string | undefined {
     const record = this.#record();
-    const key = String(name).toLowerCase();
+    checkNameType(name);
+    const key = name.toLowerCase();
     // Own properties only: "constructor" or "__proto__" would otherwise answer with Object.prototype's members.
     if (!Object.hasOwn(record, key)) return undefined;
     const value = record[key];
