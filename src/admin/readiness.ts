@@ -17,14 +17,33 @@ export interface ReadinessReport {
 export const READINESS_TIMEOUT_MS = 1_000;
 
 /**
+ * The run of each check under way. GET /ready needs no token (probes carry none), so anyone who reaches the admin
+ * port can send it as often as they like: a request that comes while a check is running shares that run instead of
+ * starting its own, so a flood of probes costs the store and Redis one query at a time, never one per request (they
+ * are the connections the proxy listener's logins, API keys, revocations and rate limits wait on).
+ */
+const running = new WeakMap<ReadinessCheck, Promise<'ok' | 'down'>>();
+
+/**
  * Runs every check at once; each gets `timeoutMs` (default 1 s), so a hung store answers "down" instead of
- * stalling the probe. Never rejects. Ready when every check is "ok" (an empty list is ready).
+ * stalling the probe. A check already running for another request is joined, not run again. Never rejects. Ready
+ * when every check is "ok" (an empty list is ready).
  */
 export async function runReadiness(checks: readonly ReadinessCheck[], timeoutMs = READINESS_TIMEOUT_MS): Promise<ReadinessReport> {
-  const results = await Promise.all(checks.map((c) => withTimeout(c, timeoutMs)));
+  const results = await Promise.all(checks.map((c) => shared(c, timeoutMs)));
   const report: Record<string, 'ok' | 'down'> = {};
   checks.forEach((c, i) => (report[c.name] = results[i]!));
   return { ready: results.every((r) => r === 'ok'), checks: report };
+}
+
+/** The check's run under way, or a new one, forgotten as soon as it has its answer (nothing is cached). */
+function shared(check: ReadinessCheck, timeoutMs: number): Promise<'ok' | 'down'> {
+  let run = running.get(check);
+  if (run === undefined) {
+    run = withTimeout(check, timeoutMs).finally(() => running.delete(check));
+    running.set(check, run);
+  }
+  return run;
 }
 
 async function withTimeout(check: ReadinessCheck, timeoutMs: number): Promise<'ok' | 'down'> {
