@@ -59,3 +59,13 @@ test('any Transfer-Encoding on an HTTP/1.0 request is faulty framing: 400, and t
   }
   assert.equal(checkProtocol({ httpVersionMajor: 1, httpVersionMinor: 0, headers: { 'content-length': '5' } }), undefined);
 });
+
+test('HTTP/2: a method the HTTP/1 parser does not know (another case included) is 501; known ones go on', () => {
+  const h2 = (method: string) => checkProtocol({ httpVersionMajor: 2, httpVersionMinor: 0, headers: {}, method, stream: {} } as Parameters<typeof checkProtocol>[0]);
+  for (const method of ['delete', 'Get', 'trace', 'connect', 'FOO', 'G_E-T']) {
+    assert.equal(h2(method)?.code, 'NOT_IMPLEMENTED', method);
+    assert.equal(h2(method)?.headers?.connection, undefined, `${method}: the stream alone is refused`);
+  }
+  for (const method of ['GET', 'DELETE', 'PURGE', 'PROPFIND', 'M-SEARCH']) assert.equal(h2(method), undefined, method);
+  assert.equal(h2('TRACE')?.code, 'METHOD_NOT_ALLOWED');
+});

@@ -26,7 +26,15 @@
 // (llhttp accepts "gzip, chunked" and removes only the chunking, so the gzip label would be lost upstream: compressed
 // bytes passed off as the content), and any Transfer-Encoding on an HTTP/1.0 request is faulty framing, 400; both
 // close the connection, since what follows on it cannot be framed.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+//
+// And an HTTP/2 method the HTTP/1 port would not parse. llhttp takes only the methods it knows, spelled as
+// registered (upper case: `delete` is 501), but nghttp2 takes any token as :method, and undici sends it upstream as
+// given. Methods are case-sensitive (RFC 9110 §9.1), so `delete` matched no route whose `methods` name DELETE, and
+// went on to a catch-all route past that route's auth, or passed the TRACE and CONNECT refusals below as `trace`;
+// a backend that folds case (Django and Werkzeug upper-case REQUEST_METHOD, ASP.NET Core compares methods
+// ignoring case) then served it as DELETE or TRACE. An HTTP/2 request gets the HTTP/1 port's rule instead: a
+// method node's parser does not know (http.METHODS) is 501, as nginx refuses any :method outside A-Z, "-" and "_".
+import { METHODS, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { declaresBody, onlyChunked } from './request-body.js';
 
@@ -38,6 +46,10 @@ const EXPECTATION_FAILED = new GatewayError('EXPECTATION_FAILED');
  * name is forwarded too): RFC 9110 §15.5.6 has a 405 list the methods the target supports.
  */
 const METHOD_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
+/** The methods llhttp parses on the HTTP/1 port (node's http.METHODS): the only ones an HTTP/2 request may use. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+/** Shared: an HTTP/2 :method the HTTP/1 port would refuse (lower case, or unknown). The stream alone is answered. */
+const UNKNOWN_METHOD = new GatewayError('NOT_IMPLEMENTED', { details: 'unknown request method (methods are case-sensitive)' });
 /** Shared: a transfer coding the gateway cannot pass on. */
 const UNKNOWN_TRANSFER_CODING = new GatewayError('NOT_IMPLEMENTED', { headers: { connection: 'close' } });
 /** Shared: a Transfer-Encoding on an HTTP/1.0 request. */
@@ -68,6 +80,8 @@ export function checkProtocol(
   // An HTTP/2 request is a stream of node's HTTP/2 server (Http2ServerRequest, which has `stream`), never a
   // request line; RFC 9110 §15.6.6: 505 for a major version the server does not support in that form.
   if (req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream === undefined) return VERSION_NOT_SUPPORTED;
+  // Over HTTP/1 llhttp has already refused any other method (501, reply.ts's parserRefusal).
+  if (req.httpVersionMajor === 2 && req.method !== undefined && !KNOWN_METHODS.has(req.method)) return UNKNOWN_METHOD;
   const expect = req.headers.expect;
   // RFC 9110 §10.1.1: a server may answer 417 to an expectation other than 100-continue.
   if (expect !== undefined && !CONTINUE.test(expect)) return EXPECTATION_FAILED;
