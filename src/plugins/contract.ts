@@ -74,7 +74,9 @@ export interface PluginContext {
   readonly state: Map<unknown, unknown>;
   /**
    * Ends the request with this response (onRequest and onUpstreamRequest only): it gets the gateway's headers,
-   * the response hooks and the log line like any gateway-made response. A second call throws.
+   * the response hooks and the log line like any gateway-made response. A second call throws. Its arguments are
+   * checked at the call (a TypeError): `status` an integer from 200 to 599; `headers` undefined, null or a plain
+   * object of string values (not a Map, a fetch Headers, an array or a string), each name once in any case.
    */
   respond(status: number, body?: PluginResponseBody, headers?: Readonly<Record<string, string>>): void;
   /** The headers about to be sent upstream (onUpstreamRequest). */

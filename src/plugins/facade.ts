@@ -89,6 +89,18 @@ function encodeBody(body: PluginResponseBody): { contentType: string | undefined
   throw new TypeError('respond body must be a string, bytes, an object or an array');
 }
 
+/**
+ * respond()'s `headers` must be a plain object (`{ name: value }`), or undefined/null for none. Its own enumerable
+ * properties were read with Object.entries, so a string sent one header per character ("0: a", "1: b"), an array one
+ * per element, and a Map, a fetch Headers or a number sent none at all, silently.
+ */
+function checkHeaderRecord(headers: unknown): void {
+  const proto: unknown = typeof headers === 'object' && headers !== null ? Object.getPrototypeOf(headers) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new TypeError('respond() headers must be a plain object of name: value strings');
+  }
+}
+
 /** One plugin's view of one request. Created on the first hook of that plugin that runs for the request. */
 export class PluginFacade implements PluginContext {
   readonly #rc: RequestContext;
@@ -179,10 +191,13 @@ export class PluginFacade implements PluginContext {
     if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError('respond() status must be an integer from 200 to 599');
     const extra: Record<string, string> = {};
     if (headers !== undefined && headers !== null) {
+      checkHeaderRecord(headers);
       // Checked here, as ctx.responseHeaders.set checks: a header node refuses would otherwise throw only when the
       // reply is written, outside the hook, and surface as an internal error rather than this plugin's.
       for (const [name, value] of Object.entries(headers)) {
         const key = checkedHeaderName(name);
+        // Names are case-insensitive: { 'X-A': '1', 'x-a': '2' } sent only the last, and the plugin never knew.
+        if (Object.hasOwn(extra, key)) throw new TypeError(`respond() headers name ${key} twice`);
         if (isOwnedHeader(key, 'response', this.#scope.owned)) throw new TypeError(`header ${key} is owned by the gateway`);
         checkHeaderValues(key, [value]);
         extra[key] = value;
