@@ -72,10 +72,21 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
+/**
+ * What every other answer carries (JSON, /metrics, errors, the users API's bodies, which hold emails anyone can
+ * register on the public listener): never sniffed as another type, never run as a page's script or style, never
+ * loaded or framed as a document. Set before any handler runs; the dashboard's files replace the policy with theirs.
+ */
+const ANSWER_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+} as const;
+
 /** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
 export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
   const startedAt = Date.now();
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    for (const [name, value] of Object.entries(ANSWER_HEADERS)) res.setHeader(name, value);
     handle(req, res, deps, startedAt).catch((err: unknown) => {
       // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
       const requestId = randomUUID();
