@@ -7,7 +7,7 @@ import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from '
 import { GatewayError } from './errors.js';
 import type { Config } from './config/schema.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
-import { CommandUsageError } from './commands/usage.js';
+import { CommandRefusedError, CommandUsageError } from './commands/usage.js';
 import { storeFailureLine } from './commands/store-failure.js';
 import { exitWithVerdict } from './commands/check-config.js';
 import { checkTlsFiles } from './tls/setup.js';
@@ -151,6 +151,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommandUsageError) {
       process.stderr.write(`portcullis: ${err.message}\n${HELP}`);
       return 2;
+    }
+    if (err instanceof CommandRefusedError) {
+      // A refusal the command worded itself (`user … not found`): its one line, nothing more.
+      process.stderr.write(`portcullis: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof GatewayError) {
       // A refusal from the identity commands (not found, invalid password…): its safe message and field details.

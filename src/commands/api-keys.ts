@@ -6,7 +6,7 @@ import { parseWith } from '../auth/body.js';
 import { GatewayError } from '../errors.js';
 import { openCommandContext } from './context.js';
 import { reportPropagation } from './pending.js';
-import { cellDate, printJson, printTable } from './output.js';
+import { cellDate, namingNotFound, printJson, printTable } from './output.js';
 import { CommandUsageError } from './usage.js';
 
 export interface ApiKeysOptions {
@@ -48,7 +48,10 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
       return 0;
     }
     if (verb === 'revoke') {
-      const propagation = await ctx.admin.revokeApiKey(arg!);
+      // "Not Found" alone did not say what was missing: the key, named as typed.
+      const propagation = await ctx.admin.revokeApiKey(arg!).catch((err: unknown) => {
+        throw namingNotFound(err, 'api key', arg!);
+      });
       // The id too, as the admin API's 202 body has it (`{id, revocation}`).
       if (options.json) printJson({ revoked: true, id: propagation.targetId, ...(propagation.state === 'pending' ? { revocation: 'pending' } : {}) });
       else process.stdout.write('api key revoked\n');

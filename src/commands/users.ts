@@ -6,7 +6,7 @@ import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
 import { reportPropagation } from './pending.js';
-import { cellDate, printJson, printTable } from './output.js';
+import { cellDate, namingNotFound, printJson, printTable } from './output.js';
 import { EXIT_INTERRUPTED, PromptInterruptedError, readSecret } from './stdin.js';
 import { CommandUsageError } from './usage.js';
 
@@ -89,6 +89,9 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
       default:
         return showCommitted(await admin.logout(target!), options, 'logout');
     }
+  } catch (err) {
+    // "Not Found" alone did not say what was missing: the user, named as typed (an id or an email).
+    throw verb === 'list' ? err : namingNotFound(err, 'user', target!);
   } finally {
     await ctx.close();
   }

@@ -93,7 +93,7 @@ function cliSuite(engine: 'sqlite' | 'postgres', database: () => Record<string, 
 
       const missing = await cli(['users', 'show', `nobody@${domain}`]);
       assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /Not Found/);
+      assert.equal(missing.stderr, `portcullis: user nobody@${domain} not found\n`);
       assert.equal((await cli(['users', 'delete', email])).code, 0);
       assert.equal((await cli(['users', 'show', email])).code, 1);
       assert.equal((await cli(['users', 'frobnicate', email])).code, 2);
