@@ -52,7 +52,11 @@ export interface PluginHeaders {
   delete(name: string): void;
 }
 
-/** A response body for ctx.respond: an object or array is sent as JSON, a string as text/plain, bytes as-is. */
+/**
+ * A response body for ctx.respond: an object or array is sent as JSON, a string as text/plain, bytes (a Uint8Array,
+ * a Buffer) as-is. An object holding, at any depth, what JSON cannot carry (a promise, a Map or Set, an ArrayBuffer,
+ * a DataView or another typed array, a Blob) is a TypeError at the call, as is a number or a boolean.
+ */
 export type PluginResponseBody = string | Uint8Array | Record<string, unknown> | readonly unknown[] | null | undefined;
 
 /** What every hook receives. One object per plugin and request; it is discarded with the request. */

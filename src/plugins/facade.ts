@@ -74,6 +74,23 @@ function frozenHeaders(headers: IncomingHttpHeaders): PluginRequest['headers'] {
   return Object.freeze(copy);
 }
 
+/**
+ * JSON.stringify's replacer for a respond() body: a TypeError for a value whose JSON silently drops what it holds.
+ * A promise (a body not awaited), a Map or Set, an ArrayBuffer, a DataView or a typed array other than a top-level
+ * Uint8Array (sent as bytes) were answered 200 `{}` (or `{"0":1,"1":2}`), at any depth. A Buffer is JSON through its
+ * own toJSON, which runs before this, and stays as it was.
+ */
+function refuseLossyJson(_key: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  let what: string | undefined;
+  if (typeof (value as { then?: unknown }).then === 'function') what = 'a promise (await it first)';
+  else if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) what = 'a Map or Set';
+  else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer || ArrayBuffer.isView(value)) what = 'an ArrayBuffer or a view of one';
+  else if (value instanceof Blob) what = 'a Blob';
+  if (what !== undefined) throw new TypeError(`respond body holds ${what}, which JSON cannot carry (send bytes as a Uint8Array)`);
+  return value;
+}
+
 /** Serialises a respond() body: JSON for objects, text for strings, bytes as they are. */
 function encodeBody(body: PluginResponseBody): { contentType: string | undefined; payload: string | Uint8Array } {
   if (body === undefined || body === null) return { contentType: undefined, payload: '' };
@@ -82,7 +99,7 @@ function encodeBody(body: PluginResponseBody): { contentType: string | undefined
   if (typeof body === 'object') {
     // Checked here, in the plugin's call: a toJSON() that returns undefined (or a function, a symbol) leaves no text,
     // which failed later, outside the hook, as the gateway's own 500 rather than the plugin's failure.
-    const payload: unknown = JSON.stringify(body);
+    const payload: unknown = JSON.stringify(body, refuseLossyJson);
     if (typeof payload !== 'string') throw new TypeError('respond body serialises to no JSON text');
     return { contentType: 'application/json; charset=utf-8', payload };
   }

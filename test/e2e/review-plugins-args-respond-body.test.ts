@@ -1,0 +1,36 @@
+// ctx.respond(status, body): an object body is sent as JSON (README, "ctx.respond"), so one whose JSON would silently
+// drop what it holds is a TypeError at the call. Before, a promise (a body the plugin forgot to await), a Map, a Set,
+// an ArrayBuffer or a DataView was answered 200 `{}`, an Int16Array `{"0":1,"1":2}`, and the same nested in an
+// object, with no error for the plugin.
+import { after, before, describe, test } from 'node:test';
+import { assertPluginFailed, expressionGateway } from '../plugins/helpers.js';
+
+const BAD = [
+  `Promise.resolve({ a: 1 })`,
+  `{ then(resolve) { resolve(1); } }`,
+  `new Map([['a', 1]])`,
+  `new Set([1])`,
+  `new ArrayBuffer(4)`,
+  `new DataView(new ArrayBuffer(2))`,
+  `new Int16Array([1, 2])`,
+  `new Blob(['x'])`,
+  `{ user: Promise.resolve('me') }`,
+  `[new Map([['a', 1]])]`,
+  `{ bytes: new Uint8Array([1, 2]) }`,
+];
+
+describe('ctx.respond(): a body JSON cannot carry', () => {
+  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
+  before(async () => {
+    g = (await expressionGateway('memory')) as typeof g;
+  });
+  after(async () => {
+    await g.close();
+  });
+
+  for (const body of BAD) {
+    test(`respond(200, ${body}) throws a TypeError: 500 plugin_failed naming the plugin, never 200 {}`, async () => {
+      assertPluginFailed(g.gw, await g.call({ 'x-call': `ctx.respond(200, ${body})` }));
+    });
+  }
+});
