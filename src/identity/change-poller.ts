@@ -38,8 +38,14 @@ const REVOKING: ReadonlySet<string> = new Set([...USER_REVOKING_ACTIONS, 'revoke
 
 /** Rows read per query; a longer backlog is read in several queries of one poll. */
 const BATCH = 500;
-/** Actions kept for the dashboard's "recent admin actions". */
+/** Operators' actions (actor admin or cli) kept for the dashboard's "recent admin actions". */
 const RECENT = 20;
+/**
+ * Users' own logouts of every session (actor user) kept beside them. Anyone can register and log out on the public
+ * listener, so these are kept apart and few: a burst of them can no longer push an operator's disable or key
+ * revocation off the list.
+ */
+const RECENT_BY_USERS = 3;
 
 /**
  * `start()` reads the changes still relevant (those younger than the longest revocation TTL, so a restarted
@@ -54,7 +60,8 @@ export class ChangePoller {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #failing = false;
-  readonly #recent: ChangeRecord[] = [];
+  readonly #recentByOperators: ChangeRecord[] = [];
+  readonly #recentByUsers: ChangeRecord[] = [];
   /**
    * Revocations read from the log that the revocation store refused (Redis down), oldest first: retried before each
    * poll reads on, dropped once the tokens they refuse have expired anyway. Changes after the first one queue
@@ -79,9 +86,12 @@ export class ChangePoller {
     return this.#poll(true);
   }
 
-  /** The latest changes, newest first (the dashboard's recent admin actions). */
+  /**
+   * The latest admin actions, newest first (the dashboard's list): operators' actions, and at most RECENT_BY_USERS
+   * of users' own logouts among them.
+   */
   get recent(): readonly ChangeRecord[] {
-    return this.#recent;
+    return [...this.#recentByOperators, ...this.#recentByUsers].sort((a, b) => b.seq - a.seq);
   }
 
   async stop(): Promise<void> {
@@ -120,8 +130,9 @@ export class ChangePoller {
         this.#lastSeq = change.seq;
         // A user's single-session logout is no admin action: the dashboard's list would drown in them.
         if (isAdminAction(change.action)) {
-          this.#recent.unshift(change);
-          if (this.#recent.length > RECENT) this.#recent.pop();
+          const list = change.actor === 'user' ? this.#recentByUsers : this.#recentByOperators;
+          list.unshift(change);
+          if (list.length > (change.actor === 'user' ? RECENT_BY_USERS : RECENT)) list.pop();
         }
         if (report) this.#o.onChange?.(change);
       }
