@@ -143,6 +143,7 @@ export interface PluginMetricOptions {
   /** The metric's name; it is prefixed with `portcullis_plugin_` on /metrics. */
   readonly name: string;
   readonly help: string;
+  /** Label names ([a-zA-Z_][a-zA-Z0-9_]*, each once) in an array; anything else is a TypeError at registration. */
   readonly labelNames?: readonly string[];
 }
 

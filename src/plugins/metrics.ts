@@ -34,6 +34,23 @@ function shapeOf(options: PluginMetricOptions & { buckets?: readonly number[] })
 const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
+ * `labelNames` is undefined or an array of label names ([a-zA-Z_][a-zA-Z0-9_]*, each once). It was spread as it
+ * came: labelNames: 'outcome' (a string for an array) made a metric with the labels o, u, t, c, m and e, the
+ * registration succeeded, and every inc({ outcome }) then failed, a 500 on each request far from the mistake; a
+ * name prom-client refuses threw a plain Error, and a number was taken as its text.
+ */
+function checkLabelNames(labelNames: unknown): void {
+  if (labelNames === undefined) return;
+  if (!Array.isArray(labelNames)) throw new TypeError('metric labelNames must be an array of label names');
+  const seen = new Set<string>();
+  for (const label of labelNames) {
+    if (typeof label !== 'string' || !METRIC_NAME.test(label)) throw new TypeError('metric label names must match [a-zA-Z_][a-zA-Z0-9_]*');
+    if (seen.has(label)) throw new TypeError(`metric label ${label} is named twice`);
+    seen.add(label);
+  }
+}
+
+/**
  * Metrics made by plugins, by full name. Lives as long as the gateway: an instance re-created by a reload asks for
  * the same metric again and gets the existing one (prom-client refuses a second registration), so counters carry on.
  * Instances asking for one name share its metric; asking with another type, other labels or other buckets throws
@@ -55,6 +72,7 @@ export class PluginMetricCache {
     const registry = this.registry;
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
+      checkLabelNames(options.labelNames);
       const name = `portcullis_plugin_${options.name}`;
       const shape = shapeOf(options);
       const existing = this.#metrics.get(name);
