@@ -147,7 +147,11 @@ export interface PluginMetricOptions {
   readonly labelNames?: readonly string[];
 }
 
-/** The gateway's Prometheus registry, through which a plugin's metrics appear on the admin /metrics. */
+/**
+ * The gateway's Prometheus registry, through which a plugin's metrics appear on the admin /metrics. A counter's or
+ * gauge's inc()/dec() (and those of its labels() children) throws a TypeError for NaN, which would otherwise stick
+ * to the series for the life of the process; gauge set(NaN) is allowed.
+ */
 export interface PluginMetrics {
   /** The registry itself, for a plugin that builds prom-client metrics of its own. */
   readonly registry: Registry;

@@ -50,6 +50,39 @@ function checkLabelNames(labelNames: unknown): void {
   }
 }
 
+/** A TypeError for a NaN step (prom-client's own check, `value && !isFinite(value)`, lets NaN through). */
+function checkStep(value: unknown): void {
+  if (typeof value === 'number' && Number.isNaN(value)) throw new TypeError('metric value must be a number, not NaN');
+}
+
+/**
+ * Makes inc() and dec() of a counter or gauge, and of the children labels() returns, throw a TypeError for NaN: a
+ * counter given inc(NaN) (a parseInt of a missing header) read NaN on /metrics for the rest of the process, its
+ * count lost, and the plugin saw no error. set(NaN) on a gauge stays allowed (NaN is a gauge value Prometheus
+ * knows); a histogram's observe() refuses NaN itself.
+ */
+function refuseNaNSteps(metric: AnyMetric): void {
+  if (metric instanceof Histogram) return;
+  const guard = (target: Record<string, unknown>, withLabels: boolean): void => {
+    for (const method of ['inc', 'dec']) {
+      const original = target[method];
+      if (typeof original !== 'function') continue;
+      target[method] = function (this: unknown, ...args: unknown[]): unknown {
+        checkStep(withLabels && typeof args[0] === 'object' && args[0] !== null ? args[1] : args[0]);
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      };
+    }
+  };
+  const m = metric as unknown as Record<string, unknown>;
+  guard(m, true);
+  const labels = m.labels as (...args: unknown[]) => Record<string, unknown>;
+  m.labels = function (this: unknown, ...args: unknown[]): Record<string, unknown> {
+    const child = labels.apply(this, args);
+    guard(child, false);
+    return child;
+  };
+}
+
 /**
  * Metrics made by plugins, by full name. Lives as long as the gateway: an instance re-created by a reload asks for
  * the same metric again and gets the existing one (prom-client refuses a second registration), so counters carry on.
@@ -89,6 +122,7 @@ export class PluginMetricCache {
         ...(options.buckets === undefined ? {} : { buckets: [...options.buckets] }),
       };
       const metric = new kind(config as never);
+      refuseNaNSteps(metric);
       this.#metrics.set(name, { metric, shape, maker });
       return metric;
     };
