@@ -42,8 +42,8 @@ if tokens == nil or updated == nil then
   tokens = capacity
   at = now
 else
-  if now > updated then at = now else at = updated end
-  tokens = tokens + ((at - updated) * rate) / 1000
+  at = now
+  if now > updated then tokens = tokens + ((now - updated) * rate) / 1000 end
   if tokens > capacity then tokens = capacity end
 end
 local allowed

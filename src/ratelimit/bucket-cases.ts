@@ -74,6 +74,22 @@ export const BUCKET_CASES: readonly BucketCase[] = [
     ],
   },
   {
+    // The store's clock stepped back an hour (Redis's TIME after an NTP step, or a failover to a replica whose clock
+    // is behind) right after the client drained its bucket: nothing is granted, and the refill counts from the new
+    // time, so the Retry-After given at the step holds. Kept at the old time, the bucket refilled nothing for the
+    // hour the clock needed to get back there, while every refusal said one second.
+    name: 'a clock stepped back: no token granted, the refill counts from the new time and Retry-After holds',
+    rule: { capacity: 2, refillPerSecond: 1 },
+    steps: [
+      { atMs: 3_600_000, allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 1000 },
+      { atMs: 3_600_000, allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 2000 },
+      { atMs: 0, allowed: false, remaining: 0, retryAfterMs: 1000, resetMs: 2000 },
+      { atMs: 1000, allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 2000 },
+      { atMs: 1000, allowed: false, remaining: 0, retryAfterMs: 1000, resetMs: 2000 },
+      { atMs: 3000, allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 1000 },
+    ],
+  },
+  {
     // creditRule({capacity: 2, refillPerSecond: 1}, 500): the login delay's bucket. A fractional capacity; the
     // allowed take at 500 ms runs the real bucket half a token into debt (resetMs 2500 = 2000 to fill + 500 of debt).
     name: 'a credit line: burst 2 plus 0.5 s of credit at 1/s is a bucket of capacity 2.5',

@@ -71,12 +71,14 @@ describe('takeToken: properties', () => {
     }
   });
 
-  test('a clock stepping backwards grants no tokens', () => {
+  test('a clock stepping backwards grants no tokens, and the bucket is dated at the new time', () => {
     let state: BucketState | undefined;
     for (let i = 0; i < 10; i++) state = takeToken(state, rule, 10_000).state;
     const back = takeToken(state, rule, 4_000);
     assert.equal(back.result.allowed, false);
-    assert.equal(back.state.updatedMs, 10_000);
+    assert.equal(back.state.tokens, 0);
+    assert.equal(back.state.updatedMs, 4_000, 'the refill counts from the stepped clock, not from 10 s');
+    assert.equal(takeToken(back.state, rule, 4_000 + back.result.retryAfterMs).result.allowed, true, 'Retry-After holds');
   });
 
   test('pure: the input state is not modified', () => {

@@ -33,7 +33,9 @@ export interface BucketStep {
 /**
  * Takes one token from a bucket. `state` undefined means a new client: the bucket starts full. Refill is
  * continuous (fractional): `elapsed * refillPerSecond / 1000` tokens, never above capacity. A clock that steps
- * backwards grants nothing (the last update time is kept). Every time in the result is rounded up to whole ms.
+ * backwards (Redis's TIME after an NTP step, a failover to a replica whose clock is behind) grants nothing and takes
+ * nothing: the stored tokens are dated at the new time, so the refill, and the Retry-After given, count from it.
+ * Every time in the result is rounded up to whole ms.
  *
  * The arithmetic, including the order of operations, is mirrored by the Lua script of the Redis store, so both
  * stores make the same decision from the same inputs.
@@ -47,8 +49,10 @@ export function takeToken(state: BucketState | undefined, rule: BucketRule, nowM
     tokens = capacity;
     at = nowMs;
   } else {
-    at = nowMs > state.updatedMs ? nowMs : state.updatedMs;
-    tokens = state.tokens + ((at - state.updatedMs) * rate) / 1000;
+    // A clock that stepped back (updatedMs ahead of now) refills nothing, and the bucket is dated now: kept at the
+    // later time it would refill nothing until the clock got back there, however long the step.
+    at = nowMs;
+    tokens = nowMs > state.updatedMs ? state.tokens + ((nowMs - state.updatedMs) * rate) / 1000 : state.tokens;
     if (tokens > capacity) tokens = capacity;
   }
 
