@@ -99,7 +99,13 @@ describe('forwardedForValues', () => {
     );
     // Separators inside a quoted string separate nothing; quoted-pairs are resolved.
     assert.deepEqual(forwardedForValues('host="a,b;c", for="1.2.3.4", by="x\\"y", for=unknown'), [undefined, '1.2.3.4', undefined, 'unknown']);
-    assert.equal(forwardedForValues('for="1.2.3.4'), undefined);
+    // A part that does not parse is one element that is no address; the elements right of it still parse.
+    assert.deepEqual(forwardedForValues('for="1.2.3.4'), ['']);
+    assert.deepEqual(forwardedForValues('for=", for=1.2.3.4'), ['', '1.2.3.4']);
+    assert.deepEqual(forwardedForValues('for="x\\, for="[2001:db8::1]:80";proto=https'), ['', '[2001:db8::1]:80']);
+    assert.deepEqual(forwardedForValues('for="a\\"b,c", for=1.2.3.4'), ['a"b,c', '1.2.3.4']);
+    assert.deepEqual(forwardedForValues('for="a\\\\", for=1.2.3.4'), ['a\\', '1.2.3.4']);
+    assert.deepEqual(forwardedForValues('for="a\\", for=1.2.3.4'), ['', '1.2.3.4'], 'a quoted string closed by nothing but an escaped quote');
   });
 });
 
@@ -164,6 +170,11 @@ describe('TrustedProxies', () => {
     assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for=_hidden' }), '10.0.0.1');
     assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for=unknown', 'x-real-ip': '198.51.100.4' }), '10.0.0.1');
     assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for="198.51.100.4' }), '10.0.0.1', 'a malformed header is not believed');
+    assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for="198.51.100.4', 'x-real-ip': '198.51.100.5' }), '10.0.0.1', 'nor passed over');
+    // The client's own malformed text left of the proxy's hop does not hide that hop.
+    assert.equal(t.clientAddress('10.0.0.1', { forwarded: ['for="', 'for=198.51.100.4'] }), '198.51.100.4');
+    assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for=", for=198.51.100.4, for=10.0.0.9' }), '198.51.100.4');
+    assert.equal(t.clientAddress('10.0.0.1', { forwarded: 'for=", for=10.0.0.9' }), '10.0.0.1', 'reached by the walk: the peer');
     // X-Forwarded-For wins when both are sent.
     assert.equal(t.clientAddress('10.0.0.1', { 'x-forwarded-for': '198.51.100.4', forwarded: 'for=198.51.100.5' }), '198.51.100.4');
   });

@@ -143,22 +143,58 @@ export function hopAddress(raw: string): string | undefined {
 }
 
 /**
- * The `for=` value of each element of an RFC 7239 Forwarded header, left to right (undefined for an element without
- * one), or undefined when the header is malformed (an unterminated quoted string). Parameter names are
- * case-insensitive; quoted values are unquoted (`for="[2001:db8::1]:443"`); `,` and `;` inside quotes separate nothing.
+ * What `forwardedForValues` gives for the part of a Forwarded header left of the elements that parse (an unterminated
+ * quoted string there): no address, so a walk from the right that reaches it ends at the peer.
  */
-export function forwardedForValues(header: string): (string | undefined)[] | undefined {
-  const elements = splitOutsideQuotes(header, ',');
-  if (elements === undefined) return undefined;
-  return elements.map((element) => {
+export const MALFORMED_ELEMENT = '';
+
+/**
+ * The `for=` value of each element of an RFC 7239 Forwarded header, left to right (undefined for an element without
+ * one). Parameter names are case-insensitive; quoted values are unquoted (`for="[2001:db8::1]:443"`); `,` and `;`
+ * inside quotes separate nothing. Elements are cut from the right, as the walk reads them: the hops a trusted proxy
+ * appended on the right parse whatever the client wrote on their left. A left part that does not parse (an
+ * unterminated quoted string, which would swallow every element after it read from the left) is one element
+ * MALFORMED_ELEMENT, as is an element whose parameters do not parse.
+ */
+export function forwardedForValues(header: string): (string | undefined)[] {
+  return splitFromRight(header, ',').map((element) => {
+    if (element === undefined) return MALFORMED_ELEMENT;
+    const pairs = splitOutsideQuotes(element, ';');
+    if (pairs === undefined) return MALFORMED_ELEMENT;
     let value: string | undefined;
-    for (const pair of splitOutsideQuotes(element, ';')!) {
+    for (const pair of pairs) {
       const eq = pair.indexOf('=');
       // A repeated for= in one element (not allowed) keeps the last: the one written after the client's.
       if (eq !== -1 && pair.slice(0, eq).trim().toLowerCase() === 'for') value = unquote(pair.slice(eq + 1).trim());
     }
     return value;
   });
+}
+
+/**
+ * `text` cut at each `separator` outside a quoted string, reading from the right, in left-to-right order; when a
+ * quoted string is still open at the start, everything left of the last cut is one undefined part. Reading from the
+ * right, a `"` inside a quoted string is escaped when an odd number of backslashes precede it.
+ */
+function splitFromRight(text: string, separator: string): (string | undefined)[] {
+  const parts: (string | undefined)[] = [];
+  let end = text.length;
+  let quoted = false;
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') continue;
+      let backslashes = 0;
+      while (i - 1 - backslashes >= 0 && text[i - 1 - backslashes] === '\\') backslashes++;
+      if (backslashes % 2 === 0) quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === separator) {
+      parts.push(text.slice(i + 1, end));
+      end = i;
+    }
+  }
+  parts.push(quoted ? undefined : text.slice(0, end));
+  return parts.reverse();
 }
 
 /** `text` cut at each `separator` that is not inside a quoted string; undefined when a quote is never closed. */
@@ -248,7 +284,7 @@ export class TrustedProxies {
     if (xff !== undefined) return this.#walk(peer, xff.split(','));
     const forwarded = joined(headers.forwarded);
     const fors = forwarded === undefined ? undefined : forwardedForValues(forwarded);
-    if (forwarded !== undefined && fors === undefined) return peer; // malformed: believe nothing in it
+    // A malformed part counts as a hop that is no address: reached by the walk, it ends at the peer.
     if (fors !== undefined && fors.some((v) => v !== undefined)) return this.#walk(peer, fors);
     const realIp = joined(headers['x-real-ip']);
     // X-Real-IP is one address; a client's own copy joined with the proxy's reads as a list, whose right end is the proxy's.
