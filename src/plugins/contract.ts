@@ -162,7 +162,11 @@ export interface PluginMetrics {
   };
 }
 
-/** A logger (pino's API) whose lines carry `plugin: <instance name>`. */
+/**
+ * A logger (pino's API) whose lines carry `plugin: <instance name>`. Each method takes `(fields, message?)`: fields
+ * an object that is not an array (null or undefined for none; a string alone is the message, as in pino), the
+ * message a string; anything else (a number or an array as fields, a message that is not a string) throws a TypeError.
+ */
 export interface PluginLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;

@@ -22,13 +22,29 @@ export function ownFields(fields: object): object {
   return renamed ?? fields;
 }
 
+/**
+ * A TypeError unless the call has the contract's shape, `(fields, message?)`: fields an object that is not an array
+ * (or null/undefined: none, or a string: pino's message-only form, `info('text')`), the message a string when
+ * given. pino took anything: warn(42, 'text') wrote `"msg": 42` and dropped the text, info(fields, { … }) wrote an
+ * object as `msg` (a line a log ingester expecting text may refuse), and an array's elements became keys "0", "1".
+ */
+function checkCall(fields: unknown, msg: unknown): void {
+  if (msg !== undefined && typeof msg !== 'string') throw new TypeError('logger: the message must be a string');
+  if (fields === undefined || fields === null || typeof fields === 'string') return;
+  if (typeof fields !== 'object' || Array.isArray(fields)) throw new TypeError('logger: fields must be an object (or the message alone, a string)');
+}
+
 /** The logger a plugin instance is given: the gateway's, with `plugin: <instance name>` on every line. */
 export function pluginLogger(logger: Logger, instance: string): PluginLogger {
   const child = logger.child({ plugin: instance });
+  const level = (write: (fields: object, msg?: string) => void) => (fields: object, msg?: string): void => {
+    checkCall(fields, msg);
+    write(ownFields(fields), msg);
+  };
   return {
-    debug: (fields, msg) => child.debug(ownFields(fields), msg),
-    info: (fields, msg) => child.info(ownFields(fields), msg),
-    warn: (fields, msg) => child.warn(ownFields(fields), msg),
-    error: (fields, msg) => child.error(ownFields(fields), msg),
+    debug: level((fields, msg) => child.debug(fields, msg)),
+    info: level((fields, msg) => child.info(fields, msg)),
+    warn: level((fields, msg) => child.warn(fields, msg)),
+    error: level((fields, msg) => child.error(fields, msg)),
   };
 }
