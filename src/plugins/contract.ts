@@ -157,6 +157,7 @@ export interface PluginMetrics {
   readonly registry: Registry;
   counter(options: PluginMetricOptions): { inc(labels?: Record<string, string>, value?: number): void };
   gauge(options: PluginMetricOptions): { set(labels: Record<string, string>, value: number): void; inc(labels?: Record<string, string>, value?: number): void };
+  /** `buckets`: finite numbers in increasing order, each once (else a TypeError); the +Inf bucket is implied. */
   histogram(options: PluginMetricOptions & { readonly buckets?: readonly number[] }): {
     observe(labels: Record<string, string>, value: number): void;
   };

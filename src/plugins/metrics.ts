@@ -50,6 +50,23 @@ function checkLabelNames(labelNames: unknown): void {
   }
 }
 
+/**
+ * A histogram's `buckets` is undefined or an array of finite numbers in increasing order, each once (as the other
+ * Prometheus clients demand). prom-client took them as given: [5, 1] counted an observation of 3 in le="1", [1, 1]
+ * wrote the series le="1" twice (Prometheus refuses such a scrape whole), Infinity wrote le="Infinity" beside
+ * le="+Inf", NaN le="NaN", and strings were compared as numbers.
+ */
+function checkBuckets(buckets: unknown): void {
+  if (buckets === undefined) return;
+  if (!Array.isArray(buckets)) throw new TypeError('histogram buckets must be an array of numbers');
+  let previous = -Infinity;
+  for (const bound of buckets) {
+    if (typeof bound !== 'number' || !Number.isFinite(bound)) throw new TypeError('histogram buckets must be finite numbers');
+    if (!(bound > previous)) throw new TypeError('histogram buckets must be in increasing order, each once');
+    previous = bound;
+  }
+}
+
 /** A TypeError for a NaN step (prom-client's own check, `value && !isFinite(value)`, lets NaN through). */
 function checkStep(value: unknown): void {
   if (typeof value === 'number' && Number.isNaN(value)) throw new TypeError('metric value must be a number, not NaN');
@@ -106,6 +123,7 @@ export class PluginMetricCache {
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
       checkLabelNames(options.labelNames);
+      checkBuckets(options.buckets);
       const name = `portcullis_plugin_${options.name}`;
       const shape = shapeOf(options);
       const existing = this.#metrics.get(name);
