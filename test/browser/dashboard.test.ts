@@ -191,3 +191,25 @@ test('with admin.token the page asks for the token once, keeps it for the tab, a
   await page.screenshot({ path: join(RESULTS, 'dashboard-users.png'), fullPage: true });
   assert.deepEqual(problems, []);
 });
+
+test('an admin listener that stops answering turns the page from "live" to "disconnected", and back once it answers', { skip: available ? false : `chromium not found at ${CHROMIUM}` }, async () => {
+  const up = await startBackend('up');
+  after(() => up.stop());
+  const gw = await startInProcess({ load_balancing: { upstreams: upstreams([up.port]) } });
+  after(() => gw.close());
+  const context = await launch();
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`${gw.adminUrl}/`);
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+
+  // Every status request from now on is held unanswered, as by a stalled process or a dropped link.
+  const held: (() => Promise<void>)[] = [];
+  await page.route('**/api/status', (route) => {
+    held.push(() => route.abort().catch(() => undefined));
+  });
+  await page.locator('#conn', { hasText: 'disconnected' }).waitFor({ timeout: 20_000 });
+
+  await page.unroute('**/api/status');
+  for (const release of held) await release();
+  await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 20_000 });
+});

@@ -3,6 +3,11 @@
 'use strict';
 
 const REFRESH_MS = 2000;
+/**
+ * Longest wait for one /api/status answer. A fetch has no timeout of its own: an admin listener that stops answering
+ * (a stalled process, a dropped link) left the page saying "live" over old numbers for as long as the socket stayed open.
+ */
+const STATUS_TIMEOUT_MS = 5000;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CHART = { width: 600, height: 160, left: 44, right: 8, top: 10, bottom: 20 };
 
@@ -288,7 +293,7 @@ async function refresh() {
   const headers = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   try {
-    const res = await fetch('/api/status', { cache: 'no-store', headers });
+    const res = await fetch('/api/status', { cache: 'no-store', headers, signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
     if (res.status === 401) {
       if (token) sessionStorage.removeItem(TOKEN_KEY);
       askForToken(Boolean(token));
