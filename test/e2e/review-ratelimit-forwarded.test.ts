@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { rawRequest } from '../helpers/raw.js';
+import { waitFor } from '../helpers/wait.js';
 
 const backend = await startBackend('one');
 // Burst 2, one token a minute: no refill during the test, however slow the machine.
@@ -23,8 +24,9 @@ after(async () => {
 async function viaProxy(path: string, forwardedLines: readonly string[]): Promise<{ status: number; client: unknown }> {
   const lines = forwardedLines.map((l) => `Forwarded: ${l}\r\n`).join('');
   const res = await rawRequest(gw.gateway.port, `GET ${path} HTTP/1.1\r\nHost: a.test\r\n${lines}Connection: close\r\n\r\n`);
-  const line = gw.logs.find((l) => l.path === path && l.msg === 'Request Completed');
-  return { status: res.status, client: line?.client };
+  const line = () => gw.logs.find((l) => l.path === path && l.msg === 'Request Completed');
+  await waitFor(() => line() !== undefined, `the access-log line of ${path}`);
+  return { status: res.status, client: line()!.client };
 }
 
 test('a client cannot leave its bucket by prepending an unterminated quote to the Forwarded header its proxy appends to', async () => {
