@@ -1,5 +1,5 @@
 // api.store: the gateway's KvStore seen through a per-plugin key namespace, so a plugin reaches only its own keys.
-import type { KvStore } from '../kv/kv-store.js';
+import type { BucketRule, KvStore } from '../kv/kv-store.js';
 import { ruleFromConfig } from '../ratelimit/bucket.js';
 import type { PluginStore, PluginTakeResult } from './contract.js';
 
@@ -46,7 +46,8 @@ function checkTtl(ttlMs: number | undefined, required: boolean): void {
  * and counted normally on Redis; and a rate so slow that the refill outlasted Redis's expiry (1e-300 per minute)
  * was a store outage on Redis and a retryAfterMs of 6e304 in memory.
  */
-function checkLimit(limit: { readonly requests_per_minute: number; readonly burst_size: number }): void {
+function checkedRule(limit: { readonly requests_per_minute: number; readonly burst_size: number }): BucketRule {
+  // Each read once: the rule is built from the values checked, never from a second read of a getter or a Proxy.
   const rpm: unknown = limit?.requests_per_minute;
   const burst: unknown = limit?.burst_size;
   if (typeof rpm !== 'number' || !Number.isFinite(rpm) || rpm <= 0) {
@@ -58,6 +59,7 @@ function checkLimit(limit: { readonly requests_per_minute: number; readonly burs
   if ((burst * 60_000) / rpm > MAX_TTL_MS) {
     throw new TypeError('take: the bucket must refill within 100 years (burst_size / requests_per_minute minutes)');
   }
+  return ruleFromConfig({ requests_per_minute: rpm, burst_size: burst });
 }
 
 /**
@@ -88,8 +90,8 @@ export function createPluginStore(name: string, kv: () => KvStore): PluginStore 
     },
     async take(key, limit): Promise<PluginTakeResult> {
       checkKey(key);
-      checkLimit(limit);
-      const result = await kv().take(prefix + key, ruleFromConfig(limit));
+      const rule = checkedRule(limit);
+      const result = await kv().take(prefix + key, rule);
       return { allowed: result.allowed, remaining: result.remaining, retryAfterMs: result.retryAfterMs };
     },
   };

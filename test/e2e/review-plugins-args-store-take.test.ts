@@ -43,6 +43,14 @@ for (const store of ['memory', 'redis'] as StoreKind[]) {
       });
     }
 
+    test('the limit is read once: a getter answering 60 to the check and Infinity after is a bucket of 60 per minute', async (t) => {
+      if (skip) return t.skip(skip);
+      const res = await g!.call({ 'x-call': takes(`'getter'`, '{ n: 0, get requests_per_minute() { return this.n++ === 0 ? 60 : Infinity; }, burst_size: 2 }') });
+      assert.equal(res.status, 200, res.text);
+      const result = res.json<{ result: Array<{ allowed: boolean }> }>().result;
+      assert.deepEqual(result.map((r) => r.allowed), [true, true, false]);
+    });
+
     test("the rule's edges: a fractional rate counts, a fractional burst throws; 2^53 - 1 counts, 2^53 throws; a 100-year refill counts, a longer one throws", async (t) => {
       if (skip) return t.skip(skip);
       const century = 100 * 365 * 24 * 60;
