@@ -171,6 +171,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
   attachProxyHandlers(server, { perClient, pipeline, proxyBy: () => config.server.proxy_by, secure: listener.certificates !== undefined });
+  // The redirect port is cleartext: a connection over the client's cap there gets the same 429, then the close.
+  listener.redirect?.on('connection', perClient.listener(false));
   features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

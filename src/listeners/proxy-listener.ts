@@ -110,6 +110,11 @@ export interface ProxyListener {
   readonly server: NetServer;
   /** The certificates when TLS is on (status, metrics); undefined for cleartext. */
   readonly certificates: CertificateStore | undefined;
+  /**
+   * The redirect listener (server.http_redirect), for its 'connection' handlers: its connections count against the
+   * client's cap like the proxy port's. Undefined when there is none.
+   */
+  readonly redirect: NetServer | undefined;
   /** Listens on the proxy port, then the redirect port if any; resolves to the bound ports. */
   listen(): Promise<{ port: number; redirectPort: number | undefined }>;
   /**
@@ -194,6 +199,10 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // Expect: 100-continue likewise: node would send 100 Continue before any phase ran, and a request refused then (413,
   // 401, 429, 404) had its body uploaded for nothing. The driver sends it when the body is about to be read.
   deferContinue(server);
+  let boundPort = 0;
+  const redirectPort = settings.http_redirect.listen_port;
+  const redirect =
+    redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, () => settings.proxy_by, settings.timeouts, http1);
   const applyTimeouts = (s: Config['server']) => {
     // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start
     // its check timer, and offers no way to restart it. A reload that shortens timeouts.header or .request keeps
@@ -202,20 +211,19 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     server.requestTimeout = s.timeouts.request;
     server.keepAliveTimeout = keepAliveTimeoutFor(s.timeouts.idle);
     server.maxConnections = s.max_connections;
+    // The same bound on the redirect port: without one, idle connections there held descriptors without limit, until
+    // the proxy port met EMFILE.
+    if (redirect !== undefined) redirect.maxConnections = s.max_connections;
     guard.idleMs = s.timeouts.idle;
     guard.headerMs = s.timeouts.header;
     deadlines.update(s.timeouts.request, s.proxy_by);
   };
   applyTimeouts(settings);
 
-  let boundPort = 0;
-  const redirectPort = settings.http_redirect.listen_port;
-  const redirect =
-    redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, () => settings.proxy_by, settings.timeouts, http1);
-
   return {
     server,
     certificates,
+    redirect,
     async listen() {
       await listen(server, settings.listen_port, settings.listen_host);
       boundPort = (server.address() as AddressInfo).port;

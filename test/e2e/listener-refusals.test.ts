@@ -363,3 +363,46 @@ describe('cleartext listener', () => {
     }
   });
 });
+
+// The redirect listener (server.http_redirect) took neither cap: one client could hold as many idle connections there
+// as it liked, each until timeouts.header or idle, and so every file descriptor the proxy port needs.
+describe('redirect listener', () => {
+  /** The redirect port of a TLS gateway with `server` settings. */
+  async function redirectPort(server: Record<string, unknown>): Promise<number> {
+    const gw = await gateway({ tls: { cert_file: cert.certFile, key_file: cert.keyFile }, http_redirect: { listen_port: 0 }, ...server });
+    return gw.logs.find((l) => l.msg === 'Gateway Started')!.redirect_port as number;
+  }
+
+  test('a connection over max_connections_per_client gets the 429, and a slot freed by a close is taken again', async () => {
+    const port = await redirectPort({});
+    const held = await Promise.all(Array.from({ length: CAP }, () => probe(port)));
+    await sleep(50);
+    try {
+      const over = await rawRequest(port, 'GET /over HTTP/1.1\r\nHost: a.test\r\n\r\n');
+      assert.equal(over.status, 429);
+      assert.equal(JSON.parse(over.body).code, 'too_many_connections');
+      assert.equal(held.filter((p) => p.closedAt !== undefined).length, 0, 'the held ones stay open');
+      held.pop()!.socket.destroy();
+      await sleep(100);
+      const res = await rawRequest(port, 'GET /in HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+      assert.equal(res.status, 308);
+    } finally {
+      for (const p of held) p.socket.destroy();
+    }
+  });
+
+  test('server.max_connections bounds it too: a connection past it is closed unanswered', async () => {
+    const port = await redirectPort({ max_connections: 2, max_connections_per_client: 100 });
+    const held = await Promise.all([probe(port), probe(port)]);
+    await sleep(50);
+    try {
+      const extra = await probe(port);
+      await Promise.race([extra.closed, sleep(3_000)]);
+      assert.notEqual(extra.closedAt, undefined, 'closed by the gateway');
+      assert.equal(extra.received, 0);
+      assert.equal(held.filter((p) => p.closedAt !== undefined).length, 0);
+    } finally {
+      for (const p of held) p.socket.destroy();
+    }
+  });
+});
