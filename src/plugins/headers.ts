@@ -111,10 +111,13 @@ export class GuardedHeaders implements PluginHeaders {
 
   set(name: string, value: string | readonly string[]): void {
     const key = this.#writable(name);
-    const values: readonly unknown[] | undefined = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined;
+    // An array is copied before it is checked, and the copy is what is stored: checking the plugin's array and then
+    // copying it read it twice, so a Proxy (or a getter) could pass the check with one value and send another
+    // (CR LF included), which node then refused when writing the head, outside the hook.
+    const values: unknown[] | undefined = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as readonly unknown[])] : undefined;
     if (values === undefined) throw new TypeError(`header ${key}: values must be strings`);
     checkHeaderValues(key, values, this.#direction);
-    this.#record()[key] = typeof value === 'string' ? value : [...(values as readonly string[])];
+    this.#record()[key] = typeof value === 'string' ? value : (values as string[]);
   }
 
   delete(name: string): void {
