@@ -334,3 +334,16 @@ test('every duration that becomes a timer is capped at a Node.js timer longest d
   const below = parseConfigText('server: { timeouts: { idle: 24d } }\nload_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }] }', {});
   assert.equal(below.server.timeouts.idle, 24 * 86_400_000);
 });
+
+test('a token bucket that would take more than 100 years to refill is refused, naming its burst_size (every rule)', () => {
+  // On Redis such a bucket's expiry was refused, and every request of the rule became a store error.
+  const message = /burst_size: with requests_per_minute, refills from empty in more than 100 years/;
+  assert.match(errorOf(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: 1\n    burst_size: 2000000000000\n')), message);
+  assert.match(errorOf(MINIMAL('middleware:\n  rate_limit:\n    policies:\n      slow: { requests_per_minute: 1, burst_size: 60000000 }\n')), /^middleware\.rate_limit\.policies\.slow\.burst_size: /);
+  assert.match(errorOf(MINIMAL('middleware:\n  rate_limit:\n    auth:\n      per_email:\n        requests_per_minute: 1\n        burst_size: 900000000\n')), /^middleware\.rate_limit\.auth\.per_email\.burst_size: /);
+  assert.match(errorOf(MINIMAL('middleware:\n  rate_limit:\n    auth:\n      per_email_address: { requests_per_minute: 1, burst_size: 900000000 }\n')), /^middleware\.rate_limit\.auth\.per_email_address\.burst_size: /);
+  assert.match(errorOf(MINIMAL('middleware:\n  rate_limit:\n    auth:\n      requests_per_minute: 1\n      burst_size: 900000000\n')), /^middleware\.rate_limit\.auth\.burst_size: /);
+  // Exactly 100 years is allowed; so is any large burst at a rate that refills it in time.
+  assert.doesNotThrow(() => parseConfigText(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: 1\n    burst_size: 52560000\n')));
+  assert.doesNotThrow(() => parseConfigText(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: 1000000000\n    burst_size: 1000000000\n')));
+});

@@ -227,12 +227,27 @@ export const upstreamTls = z
   .refine((t) => (t.cert_file === '') === (t.key_file === ''), { message: 'cert_file and key_file must be set together' });
 // --- end TLS and HTTP/2 ---
 
+/**
+ * The longest a token bucket may take to refill from empty (burst_size / requests_per_minute minutes): 100 years, the
+ * longest expiry the plugin API's store allows too. The Redis store gives each bucket that expiry; past about 1e12
+ * minutes Redis refused it, and every request of the rule was a store error (503 or let through uncounted).
+ */
+const MAX_REFILL_MINUTES = 100 * 365 * 24 * 60;
+const REFILL_BOUND = {
+  message: `with requests_per_minute, refills from empty in more than 100 years (burst_size / requests_per_minute must be at most ${MAX_REFILL_MINUTES} minutes)`,
+  path: ['burst_size'],
+};
+function refillsInTime(rule: { readonly requests_per_minute: number; readonly burst_size: number }): boolean {
+  return rule.burst_size / rule.requests_per_minute <= MAX_REFILL_MINUTES;
+}
+
 const rateLimitRule = z
   .object({
     requests_per_minute: positiveInt,
     burst_size: positiveInt,
   })
-  .strict();
+  .strict()
+  .refine(refillsInTime, REFILL_BOUND);
 
 /**
  * middleware.rate_limit.auth: the /auth/* bucket (per client address), the login buckets, and their own store-error
@@ -252,6 +267,7 @@ const authRateLimit = z
     per_email_address: z
       .object({ requests_per_minute: positiveInt.default(1), burst_size: positiveInt.default(5) })
       .strict()
+      .refine(refillsInTime, REFILL_BOUND)
       .prefault({}),
     /**
      * Per email, any address: when empty, a login takes its token on credit and waits until it would have refilled;
@@ -264,11 +280,13 @@ const authRateLimit = z
         max_delay: duration.default(3_000),
       })
       .strict()
+      .refine(refillsInTime, REFILL_BOUND)
       .prefault({}),
     /** Bucket store (Redis) unreachable on /auth/* and login: deny (503) by default, so brute-force limits never vanish. */
     on_store_error: z.enum(['allow', 'deny']).default('deny'),
   })
-  .strict();
+  .strict()
+  .refine(refillsInTime, REFILL_BOUND);
 
 
 /** A size: a number of bytes, or a string such as "512KB", "10MB", "1GB" (powers of 1024). */
@@ -579,6 +597,7 @@ export const configSchema = z
             ipv6_prefix: z.number().int().min(1).max(128).default(64),
           })
           .strict()
+          .refine(refillsInTime, REFILL_BOUND)
           .prefault({}),
         /** The default CORS policy of every route; unset: the gateway adds no CORS headers and answers no preflight. */
         cors: cors.optional(),
