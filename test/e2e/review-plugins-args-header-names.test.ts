@@ -2,20 +2,14 @@
 // setHeader/getHeader do. Before, a name was converted with String(): set(undefined, v) sent a header named
 // "undefined" upstream or to the client (set(null, v) "null", set(42, v) "42", an object its toString()),
 // delete(undefined) removed a header named "undefined", get(undefined) read it, and the plugin saw no error.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertPluginFailed, expressionGateway } from '../plugins/helpers.js';
+import { assertPluginFailed, expressionGatewayHooks } from '../plugins/helpers.js';
 
 const NAMES = ['undefined', 'null', '42', `{ toString() { return 'x-object'; } }`];
 
 describe('plugin header views: a name that is not a string', () => {
-  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
-  before(async () => {
-    g = (await expressionGateway('memory')) as typeof g;
-  });
-  after(async () => {
-    await g.close();
-  });
+  const gateway = expressionGatewayHooks('memory');
 
   for (const name of NAMES) {
     for (const [view, header, hook] of [
@@ -24,8 +18,8 @@ describe('plugin header views: a name that is not a string', () => {
     ] as const) {
       for (const call of [`set(${name}, 'v')`, `delete(${name})`, `get(${name})`]) {
         test(`ctx.${view}.${call} throws a TypeError in ${hook}: 500 plugin_failed naming the plugin, no such header sent`, async () => {
-          const res = await g.call({ [header]: `ctx.${view}.${call}`, undefined: 'client-sent', 'x-object': 'client-sent' });
-          assertPluginFailed(g.gw, res, { hook });
+          const res = await gateway.g.call({ [header]: `ctx.${view}.${call}`, undefined: 'client-sent', 'x-object': 'client-sent' });
+          assertPluginFailed(gateway.g.gw, res, { hook });
           for (const sent of ['undefined', 'null', '42', 'x-object']) assert.notEqual(res.headers[sent], 'v');
         });
       }

@@ -3,27 +3,21 @@
 // the check and one with CR LF to the copy got past the check, and the head was refused when the gateway wrote it,
 // outside the hook: upstream, a 400 request_not_forwardable blamed on the client. Now the value checked is the value
 // stored and sent.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expressionGateway } from '../plugins/helpers.js';
+import { expressionGatewayHooks } from '../plugins/helpers.js';
 
 const TWO_FACED = `new Proxy(['ok'], { get(target, prop, receiver) { if (prop === '0') { target.reads = (target.reads ?? 0) + 1; return target.reads === 1 ? 'ok' : 'bad\\r\\nx-injected: 1'; } return Reflect.get(target, prop, receiver); } })`;
 
 describe('plugin header views: an array value is read once', () => {
-  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
-  before(async () => {
-    g = (await expressionGateway('memory')) as typeof g;
-  });
-  after(async () => {
-    await g.close();
-  });
+  const gateway = expressionGatewayHooks('memory');
 
   for (const [view, header, hook] of [
     ['upstreamHeaders', 'x-upstream', 'onUpstreamRequest'],
     ['responseHeaders', 'x-response', 'onResponse'],
   ] as const) {
     test(`ctx.${view}.set('x-a', <an array whose second read differs>) in ${hook} sends the value it checked`, async () => {
-      const res = await g.call({ [header]: `ctx.${view}.set('x-a', ${TWO_FACED})` });
+      const res = await gateway.g.call({ [header]: `ctx.${view}.set('x-a', ${TWO_FACED})` });
       assert.equal(res.status, 200, res.text);
       const sent = view === 'upstreamHeaders' ? res.json<{ headers: Record<string, string> }>().headers : res.headers;
       assert.equal(sent['x-a'], 'ok');

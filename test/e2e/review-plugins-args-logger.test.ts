@@ -2,9 +2,9 @@
 // message a string. Before, pino took anything: warn(42, 'text') wrote "msg": 42 and dropped the text, info(fields,
 // { b: 2 }) wrote an object as msg (a line a log ingester expecting text may refuse), info([1, 2], 'text') wrote
 // keys "0" and "1", all with no error for the plugin. Now each throws a TypeError at the call.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertPluginFailed, expressionGateway } from '../plugins/helpers.js';
+import { assertPluginFailed, expressionGatewayHooks } from '../plugins/helpers.js';
 
 const BAD = [
   `api.logger.warn(42, 'text')`,
@@ -16,19 +16,13 @@ const BAD = [
 ];
 
 describe('api.logger: a call not of the shape (fields, message?)', () => {
-  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
-  before(async () => {
-    g = (await expressionGateway('memory')) as typeof g;
-  });
-  after(async () => {
-    await g.close();
-  });
+  const gateway = expressionGatewayHooks('memory');
 
   for (const call of BAD) {
     test(`${call} throws a TypeError: 500 plugin_failed naming the plugin, and writes no line`, async () => {
-      const before = g.gw.logs.length;
-      assertPluginFailed(g.gw, await g.call({ 'x-call': call }));
-      assert.deepEqual(g.gw.logs.slice(before).filter((l) => l.plugin === 'args' && l.msg !== 'Plugin Failed'), []);
+      const before = gateway.g.gw.logs.length;
+      assertPluginFailed(gateway.g.gw, await gateway.g.call({ 'x-call': call }));
+      assert.deepEqual(gateway.g.gw.logs.slice(before).filter((l) => l.plugin === 'args' && l.msg !== 'Plugin Failed'), []);
     });
   }
 });

@@ -3,26 +3,20 @@
 // 'outcome' (a string for an array) registered a metric labelled o, u, t, c, m, e without a word, and every
 // inc({ outcome }) afterwards failed (a 500 on each request, far from the mistake); a number was taken as its text;
 // a repeated name or one prom-client refuses threw a plain Error.
-import { after, before, describe, test } from 'node:test';
-import { assertPluginFailed, expressionGateway } from '../plugins/helpers.js';
+import { describe, test } from 'node:test';
+import { assertPluginFailed, expressionGatewayHooks } from '../plugins/helpers.js';
 
 const BAD = [`'outcome'`, `[1]`, `['outcome', 'outcome']`, `['bad-label']`];
 
 describe('api.metrics: labelNames that are not an array of label names', () => {
-  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
-  before(async () => {
-    g = (await expressionGateway('memory')) as typeof g;
-  });
-  after(async () => {
-    await g.close();
-  });
+  const gateway = expressionGatewayHooks('memory');
 
   let n = 0;
   for (const kind of ['counter', 'gauge', 'histogram']) {
     for (const labels of BAD) {
       test(`api.metrics.${kind}({ labelNames: ${labels} }) throws a TypeError: 500 plugin_failed naming the plugin`, async () => {
         const name = `args_labels_${kind}_${n++}`;
-        assertPluginFailed(g.gw, await g.call({ 'x-call': `(api.metrics.${kind}({ name: '${name}', help: 'h', labelNames: ${labels} }), 1)` }));
+        assertPluginFailed(gateway.g.gw, await gateway.g.call({ 'x-call': `(api.metrics.${kind}({ name: '${name}', help: 'h', labelNames: ${labels} }), 1)` }));
       });
     }
   }

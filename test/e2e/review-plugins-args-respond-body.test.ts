@@ -2,8 +2,8 @@
 // drop what it holds is a TypeError at the call. Before, a promise (a body the plugin forgot to await), a Map, a Set,
 // an ArrayBuffer or a DataView was answered 200 `{}`, an Int16Array `{"0":1,"1":2}`, and the same nested in an
 // object, with no error for the plugin.
-import { after, before, describe, test } from 'node:test';
-import { assertPluginFailed, expressionGateway } from '../plugins/helpers.js';
+import { describe, test } from 'node:test';
+import { assertPluginFailed, expressionGatewayHooks } from '../plugins/helpers.js';
 
 const BAD = [
   `Promise.resolve({ a: 1 })`,
@@ -20,17 +20,11 @@ const BAD = [
 ];
 
 describe('ctx.respond(): a body JSON cannot carry', () => {
-  let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
-  before(async () => {
-    g = (await expressionGateway('memory')) as typeof g;
-  });
-  after(async () => {
-    await g.close();
-  });
+  const gateway = expressionGatewayHooks('memory');
 
   for (const body of BAD) {
     test(`respond(200, ${body}) throws a TypeError: 500 plugin_failed naming the plugin, never 200 {}`, async () => {
-      assertPluginFailed(g.gw, await g.call({ 'x-call': `ctx.respond(200, ${body})` }));
+      assertPluginFailed(gateway.g.gw, await gateway.g.call({ 'x-call': `ctx.respond(200, ${body})` }));
     });
   }
 });

@@ -3,9 +3,9 @@
 // limit at all; an infinite burst, or one past 2^53, answered `remaining` Infinity from memory and
 // -9223372036854775808 from Redis; numeric strings refused every take in memory and counted on Redis; a refill too
 // slow for Redis's expiry (1e-300 per minute) was a store outage on Redis and a retryAfterMs of 6e304 in memory.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertPluginFailed, expressionGateway, type StoreKind } from '../plugins/helpers.js';
+import { assertPluginFailed, expressionGatewayHooks, type StoreKind } from '../plugins/helpers.js';
 
 const BAD_LIMITS = [
   '{ requests_per_minute: Infinity, burst_size: 2 }',
@@ -24,37 +24,28 @@ const takes = (key: string, limit: string, n = 3): string =>
 
 for (const store of ['memory', 'redis'] as StoreKind[]) {
   describe(`api.store.take's limit (${store} store)`, () => {
-    let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string> | undefined;
-    let skip: string | undefined;
-    before(async () => {
-      const started = await expressionGateway(store);
-      if (typeof started === 'string') skip = started;
-      else g = started;
-    });
-    after(async () => {
-      await g?.close();
-    });
+    const gateway = expressionGatewayHooks(store);
 
     for (const limit of BAD_LIMITS) {
       test(`take(key, ${limit}) throws a TypeError at the call: 500 plugin_failed, Plugin Failed naming the plugin`, async (t) => {
-        if (skip) return t.skip(skip);
-        const res = await g!.call({ 'x-call': takes(`'bad'`, limit) });
-        assertPluginFailed(g!.gw, res);
+        if (gateway.skip) return t.skip(gateway.skip);
+        const res = await gateway.g.call({ 'x-call': takes(`'bad'`, limit) });
+        assertPluginFailed(gateway.g.gw, res);
       });
     }
 
     test('the limit is read once: a getter answering 60 to the check and Infinity after is a bucket of 60 per minute', async (t) => {
-      if (skip) return t.skip(skip);
-      const res = await g!.call({ 'x-call': takes(`'getter'`, '{ n: 0, get requests_per_minute() { return this.n++ === 0 ? 60 : Infinity; }, burst_size: 2 }') });
+      if (gateway.skip) return t.skip(gateway.skip);
+      const res = await gateway.g.call({ 'x-call': takes(`'getter'`, '{ n: 0, get requests_per_minute() { return this.n++ === 0 ? 60 : Infinity; }, burst_size: 2 }') });
       assert.equal(res.status, 200, res.text);
       const result = res.json<{ result: Array<{ allowed: boolean }> }>().result;
       assert.deepEqual(result.map((r) => r.allowed), [true, true, false]);
     });
 
     test("the rule's edges: a fractional rate counts, a fractional burst throws; 2^53 - 1 counts, 2^53 throws; a 100-year refill counts, a longer one throws", async (t) => {
-      if (skip) return t.skip(skip);
+      if (gateway.skip) return t.skip(gateway.skip);
       const century = 100 * 365 * 24 * 60;
-      const res = await g!.call({
+      const res = await gateway.g.call({
         'x-call': `(async () => {
           const outcome = (p) => p.then((r) => r, (err) => err.constructor.name);
           return {

@@ -2,9 +2,9 @@
 // unpaired UTF-16 surrogate becomes U+FFFD: before, "a\uD800" and "a\uDBFF" were one key on Redis (one bucket, one
 // counter, one value: a store key collision between a plugin's own clients) and two in memory, and a value holding
 // one came back from Redis as another string. Now both stores refuse such a key or value with a TypeError at the call.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertPluginFailed, expressionGateway, type StoreKind } from '../plugins/helpers.js';
+import { assertPluginFailed, expressionGatewayHooks, type StoreKind } from '../plugins/helpers.js';
 
 const CALLS = [
   `api.store.get('u:\\uD800')`,
@@ -16,27 +16,18 @@ const CALLS = [
 
 for (const store of ['memory', 'redis'] as StoreKind[]) {
   describe(`api.store: unpaired surrogates (${store} store)`, () => {
-    let g: Exclude<Awaited<ReturnType<typeof expressionGateway>>, string> | undefined;
-    let skip: string | undefined;
-    before(async () => {
-      const started = await expressionGateway(store);
-      if (typeof started === 'string') skip = started;
-      else g = started;
-    });
-    after(async () => {
-      await g?.close();
-    });
+    const gateway = expressionGatewayHooks(store);
 
     for (const call of CALLS) {
       test(`${call} throws a TypeError at the call: 500 plugin_failed, Plugin Failed naming the plugin`, async (t) => {
-        if (skip) return t.skip(skip);
-        assertPluginFailed(g!.gw, await g!.call({ 'x-call': call }));
+        if (gateway.skip) return t.skip(gateway.skip);
+        assertPluginFailed(gateway.g.gw, await gateway.g.call({ 'x-call': call }));
       });
     }
 
     test('a surrogate pair (an emoji) and U+FFFD are characters like any other (distinct keys, values kept as given); half a pair throws', async (t) => {
-      if (skip) return t.skip(skip);
-      const res = await g!.call({
+      if (gateway.skip) return t.skip(gateway.skip);
+      const res = await gateway.g.call({
         'x-call': `(async () => {
           const outcome = (p) => p.then((r) => r ?? null, (err) => err.constructor.name);
           await api.store.set('e:\\uD83D\\uDE00', 'smile \\uD83D\\uDE00');

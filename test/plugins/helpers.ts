@@ -1,4 +1,5 @@
 // Shared setup of the plugin suites: fixture paths, the events fixtures record, a gateway with plugins in front of an echo backend.
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,4 +159,25 @@ export function assertPluginFailed(
   assert.equal(failed[0]!.hook, hook);
   assert.equal(failed[0]!.error, error);
   assert.equal(failed[0]!.stack, undefined);
+}
+
+/** A started expressionGateway. */
+export type ExpressionGateway = Exclude<Awaited<ReturnType<typeof expressionGateway>>, string>;
+
+/**
+ * Registers before/after hooks in the calling describe() that start and stop an expressionGateway on `store`; `g` is
+ * set once the before hook has run. Without Redis (and CI not set: requireRedis throws under CI=true) `skip` holds
+ * the reason instead, for the tests' t.skip.
+ */
+export function expressionGatewayHooks(store: StoreKind): { readonly g: ExpressionGateway; readonly skip: string | undefined } {
+  const state: { g: ExpressionGateway; skip: string | undefined } = { g: undefined as unknown as ExpressionGateway, skip: undefined };
+  before(async () => {
+    const started = await expressionGateway(store);
+    if (typeof started === 'string') state.skip = started;
+    else state.g = started;
+  });
+  after(async () => {
+    await (state.g as ExpressionGateway | undefined)?.close();
+  });
+  return state;
 }
