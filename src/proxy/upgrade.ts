@@ -76,9 +76,25 @@ export interface TunnelSummary {
 }
 
 /**
+ * Thrown by spliceUpgrade, before anything is written to the client, when the upstream's connection has already
+ * closed (reset, or destroyed) since its 101: the caller answers an error instead of the 101 (forward.ts's
+ * writeOrFail: 502), as no tunnel can be opened. Between the 101 and the splice an async response hook (a plugin's
+ * onResponse) may run for up to `middleware.plugin_timeout`; a socket that closed meanwhile never emits 'close' again,
+ * so a tunnel joined to it never ended: the client was handed a 101 into a connection nothing relayed and nothing
+ * closed (no idle timeout), and its upstream stayed counted in flight (least_conn, the gauge) for good.
+ */
+export class UpstreamClosedBeforeSplice extends Error {
+  constructor() {
+    super('the upstream connection closed after its 101, before the tunnel was opened');
+    this.name = 'UpstreamClosedBeforeSplice';
+  }
+}
+
+/**
  * Writes the upstream's 101 (with the gateway headers) to the client and pipes the two sockets together. Any bytes
  * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends;
  * `onClosed` gets no summary when the client had left before the 101 could be written (no tunnel was opened).
+ * Throws UpstreamClosedBeforeSplice, having written nothing, when the upstream's socket is already closed.
  */
 export function spliceUpgrade(
   ctx: RequestContext,
@@ -88,6 +104,7 @@ export function spliceUpgrade(
   onClosed: (tunnel: TunnelSummary | undefined) => void,
 ): void {
   const client = ctx.req.socket;
+  if (upstream.destroyed && !client.destroyed) throw new UpstreamClosedBeforeSplice();
   ctx.res.detachSocket(client);
   if (client.destroyed) {
     upstream.destroy();
