@@ -1,10 +1,10 @@
 // The dashboard's recent admin actions: an operator's action stays listed however many users log themselves out of
 // every session. Those logouts are recorded too (actor user), and anyone can register and log out on the public
 // listener: when they shared the operators' 20 kept rows, a dozen of them pushed a disable off the page.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearer, register, startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
-import { ADMIN_TOKEN } from '../helpers/identity.js';
+import { bearer, register } from '../helpers/auth-gateway.js';
+import { adminStackHooks } from '../helpers/identity.js';
 
 interface RecentAction {
   actor: string;
@@ -12,16 +12,10 @@ interface RecentAction {
   target_id: string;
 }
 
-let stack: AuthStack;
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-before(async () => {
-  stack = await startAuthStack({ admin: { token: ADMIN_TOKEN } });
-});
-after(() => stack?.close());
+const hooks = adminStackHooks();
 
 async function recentActions(): Promise<RecentAction[]> {
-  const res = await stack.client.request(`${stack.gw.adminUrl}/api/status`, { headers: admin });
+  const res = await hooks.admin().get('/api/status');
   assert.equal(res.status, 200, res.text);
   return res.json<{ identity: { recent_actions: RecentAction[] } }>().identity.recent_actions;
 }
@@ -37,8 +31,9 @@ async function recentWhen(done: (rows: RecentAction[]) => boolean, ms: number): 
 }
 
 test("a burst of users' own logouts does not push an operator's action off the recent list", async () => {
+  const stack = hooks.stack;
   const target = await register(stack);
-  const disabled = await stack.client.request(`${stack.gw.adminUrl}/admin/users/${target.user_id}/disable`, { method: 'POST', headers: admin });
+  const disabled = await hooks.admin().post(`/admin/users/${target.user_id}/disable`);
   assert.equal(disabled.status, 200, disabled.text);
   const isTheDisable = (r: RecentAction): boolean => r.action === 'disable' && r.target_id === target.user_id;
   assert.ok((await recentWhen((rows) => rows.some(isTheDisable), 5000)).some(isTheDisable), 'listed once read');

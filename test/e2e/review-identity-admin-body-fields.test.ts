@@ -3,10 +3,10 @@
 // POST /admin/api-keys did until d874701): `{"email","password","disabled":true}` made an enabled user, and a misspelt
 // `{"new_password": …}` was answered "password: is required" at best, 201 without a word at worst. The public
 // /auth/* bodies share the register rules but stay lenient: clients may send extra fields there.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminApi, ADMIN_TOKEN } from '../helpers/identity.js';
-import { assertSafeError, startAuthStack, uniqueEmail, type AuthStack } from '../helpers/auth-gateway.js';
+import { adminStackHooks } from '../helpers/identity.js';
+import { assertSafeError, uniqueEmail } from '../helpers/auth-gateway.js';
 
 interface InvalidBody {
   code: string;
@@ -14,15 +14,8 @@ interface InvalidBody {
 }
 
 describe('admin API bodies and fields they do not read', () => {
-  let stack: AuthStack;
-  const admin = () => adminApi(stack.client, stack.gw.adminUrl!);
-
-  before(async () => {
-    stack = await startAuthStack({ admin: { token: ADMIN_TOKEN } });
-  });
-  after(async () => {
-    await stack?.close();
-  });
+  const hooks = adminStackHooks();
+  const admin = () => hooks.admin();
 
   test('POST /admin/users: an unknown field is 400 invalid_body naming it, the password never echoed, no user made', async () => {
     const email = uniqueEmail('strict');
@@ -56,7 +49,7 @@ describe('admin API bodies and fields they do not read', () => {
       assert.equal(error.code, 'invalid_body');
       assert.deepEqual(error.details, [{ field, message: 'is not a field of this body (it takes only password)' }]);
     }
-    const login = await stack.client.postJson(`${stack.url}/auth/login`, { email, password: 'First-Password-1' });
+    const login = await hooks.stack.client.postJson(`${hooks.stack.url}/auth/login`, { email, password: 'First-Password-1' });
     assert.equal(login.status, 200, `the old password still works: ${login.text}`);
   });
 
@@ -82,7 +75,7 @@ describe('admin API bodies and fields they do not read', () => {
     assert.equal(set.status, 200, set.text);
     const notObject = await admin().post(`/admin/users/${id}/password`, ['Password-789']);
     assert.deepEqual(notObject.json<InvalidBody>().details, [{ field: 'body', message: 'must be a JSON object' }]);
-    const registered = await stack.client.postJson(`${stack.url}/auth/register`, {
+    const registered = await hooks.stack.client.postJson(`${hooks.stack.url}/auth/register`, {
       email: uniqueEmail('public'),
       password: 'Password-123',
       newsletter: true,

@@ -2,23 +2,15 @@
 // as any invalid lifetime is (400 invalid_body on expires_in; exit 2, bad usage), and no key is made. Before,
 // `--expires-in 0.0006` (0.6 ms, rounded to 1 ms) or `"500ms"` made a key that had expired before anyone could use it,
 // 201 / exit 0, while 0.0004 (rounded to 0) was refused.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminApi, ADMIN_TOKEN, identityCliStore } from '../helpers/identity.js';
-import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
+import { adminStackHooks, identityCliStore } from '../helpers/identity.js';
 
 const RULE = 'must be a duration of at least 1s and at most 3650d (10 years); leave it out for a key that never expires';
 
 describe('POST /admin/api-keys: expires_in under one second', () => {
-  let stack: AuthStack;
-  const admin = () => adminApi(stack.client, stack.gw.adminUrl!);
-
-  before(async () => {
-    stack = await startAuthStack({ admin: { token: ADMIN_TOKEN } });
-  });
-  after(async () => {
-    await stack?.close();
-  });
+  const hooks = adminStackHooks();
+  const admin = () => hooks.admin();
 
   test('is 400 invalid_body on expires_in, and no key is made', async () => {
     for (const expires_in of [0.0006, 0.999, '500ms', '0.5s', '999ms', 0]) {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { after, before } from 'node:test';
-import { FAST_ARGON2, TEST_SECRET } from './auth-gateway.js';
+import { FAST_ARGON2, TEST_SECRET, startAuthStack, type AuthStack } from './auth-gateway.js';
 import { tempDataDir, upstreams, writeConfig } from './gateway.js';
 import type { TestClient, TestResponse } from './http.js';
 import { childExit } from './child-exit.js';
@@ -27,6 +27,25 @@ export function adminApi(client: TestClient, adminUrl: string, token = ADMIN_TOK
   };
 }
 
+
+/**
+ * Registers before/after hooks in the calling describe() (or file) that start and stop an auth stack with the admin
+ * listener on and `admin.token` ADMIN_TOKEN; `stack` is set once the before hook has run, and `admin()` calls its
+ * admin API with the token.
+ */
+export function adminStackHooks(): { readonly stack: AuthStack; admin(): ReturnType<typeof adminApi> } {
+  const state = {
+    stack: undefined as unknown as AuthStack,
+    admin: () => adminApi(state.stack.client, state.stack.gw.adminUrl!),
+  };
+  before(async () => {
+    state.stack = await startAuthStack({ admin: { token: ADMIN_TOKEN } });
+  });
+  after(async () => {
+    await (state.stack as AuthStack | undefined)?.close();
+  });
+  return state;
+}
 /** What a CLI run produced. `auditAt` is the time of its last `admin_action` line (ms), when there was one. */
 export interface CliResult {
   readonly code: number | null;
