@@ -270,7 +270,11 @@ export class Pipeline implements AttemptListener {
 
   attemptFinished(ctx: RequestContext, peer: Peer): void {
     peer.group.release(peer);
-    if (ctx.upgrade && !ctx.logged) this.log(ctx);
+    if (ctx.upgrade && !ctx.logged) {
+      // A 101 no tunnel followed (tunnelOpened logs first): the client left before it could be written.
+      if (ctx.status === 101) ctx.status = 499;
+      this.log(ctx);
+    }
   }
 
   tunnelOpened(ctx: RequestContext): void {

@@ -511,7 +511,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const controller = this.controller;
     controller?.pause();
     pending.then(() => {
-      if (ctx.res.destroyed) return; // the client left meanwhile: the close listener aborted the attempt
+      // The client left meanwhile: the close listener aborted the attempt. Not an upgrade's, which is done once the
+      // 101 is in: its upstream socket is ours alone, and the splice closes it and releases the upstream.
+      if (ctx.res.destroyed && !ctx.upgrade) return;
       if (writeOrFail(ctx, write, fail)) controller?.resume();
     }, fail);
   }
