@@ -1,5 +1,7 @@
-// Reads a JSON request body for /auth/*: Content-Type check (415), a byte limit counted while streaming (413), JSON (400).
+// Reads a JSON request body for /auth/*: Content-Type check (415), a byte limit counted while streaming (413), a silence
+// bound between chunks (408), JSON (400).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type * as z from 'zod';
 import { GatewayError } from '../errors.js';
 import { toFieldIssues } from './validation.js';
@@ -11,23 +13,40 @@ export const AUTH_BODY_LIMIT = 64 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** HTTP/2 CANCEL: the stream of a body that stalled is reset once its 408 is out, as a forwarded body's is. */
+const H2_CANCEL = 0x8;
+
+/** How a body is read: the byte limit and the longest silence between two chunks. */
+export interface BodyReadLimits {
+  /** Bytes (default 64 KiB). */
+  readonly limit?: number;
+  /**
+   * Longest silence between two body chunks, ms (`server.timeouts.request_body_chunk`); 0 or undefined: no bound but
+   * timeouts.request. Past it: 408 request_body_timeout, and the connection (over HTTP/2 the stream) is closed.
+   */
+  readonly chunkMs?: number;
+}
+
 /**
  * Reads and parses `req`'s body. Throws GatewayError: UNSUPPORTED_MEDIA_TYPE when the body is not declared
  * `application/json` (UTF-8) or is content-encoded; PAYLOAD_TOO_LARGE as soon as the declared or the received size
  * passes `limit` (reading stops there and the connection is closed after the answer, so the rest is never read);
- * INVALID_BODY when the bytes are not UTF-8 JSON; BAD_REQUEST when the client aborts. With `res` (the proxy
- * listener's), a client that sent Expect: 100-continue gets its 100 once those checks have passed, before the read.
+ * INVALID_BODY when the bytes are not UTF-8 JSON; BAD_REQUEST when the client aborts; REQUEST_BODY_TIMEOUT when no
+ * body byte came for `chunkMs` (reading stops; writeReply closes an HTTP/1 connection whose body is still arriving,
+ * and an HTTP/2 stream is cancelled once the answer is out). With `res` (the proxy listener's), a client that sent
+ * Expect: 100-continue gets its 100 once those checks have passed, before the read.
  */
 export async function readJsonBody(
   req: IncomingMessage,
-  limit: number = AUTH_BODY_LIMIT,
-  res?: Pick<ServerResponse, 'headersSent' | 'writeContinue'>,
+  limits: number | BodyReadLimits = AUTH_BODY_LIMIT,
+  res?: Pick<ServerResponse, 'headersSent' | 'writeContinue'> & Partial<Pick<ServerResponse, 'once'>>,
 ): Promise<unknown> {
+  const { limit = AUTH_BODY_LIMIT, chunkMs = 0 } = typeof limits === 'number' ? { limit: limits } : limits;
   assertJsonContentType(req);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
   if (res !== undefined) continueBody(req, res);
-  const bytes = await readLimited(req, limit);
+  const bytes = await readLimited(req, limit, chunkMs, res);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -67,17 +86,43 @@ function assertJsonContentType(req: IncomingMessage): void {
   }
 }
 
-function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+function readLimited(
+  req: IncomingMessage,
+  limit: number,
+  chunkMs: number,
+  res: Partial<Pick<ServerResponse, 'once'>> | undefined,
+): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Armed while the body is read, re-armed by every chunk: a client that announced a body and fell silent held the
+    // request (and its connection) until timeouts.request, 5 minutes by default and for good with 0.
+    let idle: NodeJS.Timeout | undefined;
+    const onIdle = (): void => {
+      cleanup();
+      req.pause();
+      const stream = req.httpVersionMajor === 2 ? (req as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
+      if (stream !== undefined && res?.once !== undefined) {
+        res.once('finish', () => {
+          if (!stream.closed) stream.close(H2_CANCEL);
+        });
+      }
+      reject(new GatewayError('REQUEST_BODY_TIMEOUT'));
+    };
+    const arm = (): void => {
+      if (chunkMs <= 0) return;
+      if (idle === undefined) idle = setTimeout(onIdle, chunkMs);
+      else idle.refresh();
+    };
     const cleanup = (): void => {
+      if (idle !== undefined) clearTimeout(idle);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
+      arm();
       size += chunk.length;
       if (size > limit) {
         cleanup();
@@ -104,6 +149,7 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('close', onClose);
+    if (!req.complete) arm();
   });
 }
 

@@ -32,6 +32,11 @@ export interface AuthRoutesDeps {
   readonly throttleLogin?: ThrottleLogin;
   /** Body limit in bytes (default 64 KiB). */
   readonly bodyLimit?: number;
+  /**
+   * The longest silence between two body chunks, ms (`server.timeouts.request_body_chunk`, read per request so a
+   * reload applies); default none (timeouts.request alone).
+   */
+  readonly bodyChunkMs?: () => number;
 }
 
 type Handler = (ctx: RequestContext) => Promise<Outcome>;
@@ -44,6 +49,9 @@ type Handler = (ctx: RequestContext) => Promise<Outcome>;
 export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
   const { service, schemas } = deps;
   const limit = deps.bodyLimit ?? AUTH_BODY_LIMIT;
+  const chunkMs = deps.bodyChunkMs;
+  const readBody = (ctx: RequestContext): Promise<unknown> =>
+    readJsonBody(ctx.req, { limit, chunkMs: chunkMs === undefined ? 0 : chunkMs() }, ctx.res);
 
   const session = (s: Session): Record<string, unknown> => ({
     user_id: s.userId,
@@ -64,14 +72,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
     [
       '/auth/register',
       async (ctx) => {
-        const body = parseWith(schemas.register, await readJsonBody(ctx.req, limit, ctx.res));
+        const body = parseWith(schemas.register, await readBody(ctx));
         return sendJson(ctx, 201, session(await service.register(body)));
       },
     ],
     [
       '/auth/login',
       async (ctx) => {
-        const body = parseWith(schemas.login, await readJsonBody(ctx.req, limit, ctx.res));
+        const body = parseWith(schemas.login, await readBody(ctx));
         if (deps.throttleLogin && (await deps.throttleLogin(ctx, body.email)) === 'responded') return 'responded';
         return sendJson(ctx, 200, session(await service.login(body)));
       },
@@ -79,14 +87,14 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
     [
       '/auth/refresh',
       async (ctx) => {
-        const body = parseWith(schemas.refresh, await readJsonBody(ctx.req, limit, ctx.res));
+        const body = parseWith(schemas.refresh, await readBody(ctx));
         return sendJson(ctx, 200, pair(await service.refresh(body.refresh_token)));
       },
     ],
     [
       '/auth/logout',
       async (ctx) => {
-        const body = parseWith(schemas.logout, await readJsonBody(ctx.req, limit, ctx.res));
+        const body = parseWith(schemas.logout, await readBody(ctx));
         const bearer = parseBearer(ctx.req.headers.authorization);
         await service.logout({
           refreshToken: body.refresh_token,

@@ -26,6 +26,8 @@ export interface AuthSetupDeps {
   readonly logger: Logger;
   readonly events?: AuthEventSink;
   readonly throttleLogin?: ThrottleLogin;
+  /** `server.timeouts.request_body_chunk` of the running config, ms: the silence bound of an /auth/* body. */
+  readonly requestBodyChunkMs?: () => number;
   /** Wraps the token service and password hasher before use (tracing's child spans); default: as they are. */
   readonly instrument?: AuthInstrument;
 }
@@ -104,6 +106,7 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     schemas,
     keys,
     ...(deps.throttleLogin ? { throttleLogin: deps.throttleLogin } : {}),
+    ...(deps.requestBodyChunkMs ? { bodyChunkMs: deps.requestBodyChunkMs } : {}),
   });
   // `config` is the running config's middleware.auth (a reload may change public_paths).
   const authenticateFor = (mode: AuthMode, penalize?: AuthFailurePenalty, config = auth, methods?: AcceptedMethods): Phase =>
