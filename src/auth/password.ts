@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type * as argon2 from 'argon2';
 import { HashProcess, inProcessEngine, type Argon2Engine } from './hash-process.js';
-import { isWellFormedText } from './validation.js';
+import { isWellFormedText, normalizedPassword } from './validation.js';
 
 /** argon2id cost parameters, as in config `middleware.auth.argon2`. */
 export interface Argon2Params {
@@ -210,5 +210,5 @@ function hashOptions(params: Argon2Params): argon2.HashOptions & { raw?: false }
 }
 
 function normalize(password: string): string {
-  return password.normalize('NFKC');
+  return normalizedPassword(password);
 }

@@ -28,6 +28,14 @@ export function isWellFormedText(value: string): boolean {
   return (value as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
+/**
+ * The form of a password that is hashed and verified (password.ts): NFKC, so composed and decomposed accents, and
+ * fullwidth and ASCII letters, are one password. The creation rules judge this form.
+ */
+export function normalizedPassword(password: string): string {
+  return password.normalize('NFKC');
+}
+
 /** One validation problem, as sent in the 400 body's `details`. Never contains the submitted value. */
 export interface FieldIssue {
   readonly field: string;
@@ -54,11 +62,15 @@ export const emailSchema = z
 
 /** A new password under `policy`: length bounds, optional mixed-character rule, and not the email itself. */
 function newPasswordSchema(policy: PasswordPolicy) {
+  const tooShort = `must be at least ${policy.password_min_length} characters`;
   let schema = z
     .string({ error: typeError('must be a string') })
     .refine(isWellFormedText, ILL_FORMED_MESSAGE)
-    .min(policy.password_min_length, `must be at least ${policy.password_min_length} characters`)
-    .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`);
+    .min(policy.password_min_length, tooShort)
+    .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
+    // Counted again on what is hashed (NFKC, see normalizedPassword): "e" + U+0301 four times is 8 code points as
+    // sent and 4 characters hashed. Only ever stricter than the check above; not applied at login.
+    .refine((value) => !isWellFormedText(value) || [...normalizedPassword(value)].length >= policy.password_min_length, tooShort);
   if (policy.password_require_mixed) {
     schema = schema.refine(
       (value) => /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value),
@@ -83,7 +95,9 @@ export function createAuthSchemas(policy: PasswordPolicy): AuthSchemas {
   const register = z
     .object({ email: emailSchema, password: newPasswordSchema(policy) }, { error: typeError('must be a JSON object') })
     .superRefine((body, ctx) => {
-      if (body.password.trim().toLowerCase() === body.email) {
+      // On the normalised password too: the fullwidth spelling of the email is hashed as the email itself.
+      const hashed = normalizedPassword(body.password).trim().toLowerCase();
+      if (body.password.trim().toLowerCase() === body.email || hashed === body.email) {
         ctx.addIssue({ code: 'custom', path: ['password'], message: 'must not be the email address' });
       }
     });
