@@ -39,14 +39,14 @@ export interface BodyReadLimits {
 export async function readJsonBody(
   req: IncomingMessage,
   limits: number | BodyReadLimits = AUTH_BODY_LIMIT,
-  res?: Pick<ServerResponse, 'headersSent' | 'writeContinue'> & Partial<Pick<ServerResponse, 'once'>>,
+  res?: Pick<ServerResponse, 'headersSent' | 'writeContinue'>,
 ): Promise<unknown> {
   const { limit = AUTH_BODY_LIMIT, chunkMs = 0 } = typeof limits === 'number' ? { limit: limits } : limits;
   assertJsonContentType(req);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
   if (res !== undefined) continueBody(req, res);
-  const bytes = await readLimited(req, limit, chunkMs, res);
+  const bytes = await readLimited(req, limit, chunkMs);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -86,12 +86,7 @@ function assertJsonContentType(req: IncomingMessage): void {
   }
 }
 
-function readLimited(
-  req: IncomingMessage,
-  limit: number,
-  chunkMs: number,
-  res: Partial<Pick<ServerResponse, 'once'>> | undefined,
-): Promise<Buffer> {
+function readLimited(req: IncomingMessage, limit: number, chunkMs: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -101,12 +96,11 @@ function readLimited(
     const onIdle = (): void => {
       cleanup();
       req.pause();
+      // The stream's own 'finish' (not the compat response's) says the 408 has been handed over.
       const stream = req.httpVersionMajor === 2 ? (req as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
-      if (stream !== undefined && res?.once !== undefined) {
-        res.once('finish', () => {
-          if (!stream.closed) stream.close(H2_CANCEL);
-        });
-      }
+      stream?.once('finish', () => {
+        if (!stream.closed) stream.close(H2_CANCEL);
+      });
       reject(new GatewayError('REQUEST_BODY_TIMEOUT'));
     };
     const arm = (): void => {

@@ -7,6 +7,9 @@ import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, responseUntilClose } from '../helpers/raw.js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { h2connect } from '../helpers/h2.js';
+import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
 
 const CHUNK_MS = 600;
 
@@ -54,5 +57,50 @@ describe('a stalled /auth/* body', () => {
     }
     const res = await answer;
     assert.equal(res.status, 401, res.body);
+  });
+});
+
+describe('a stalled /auth/* body over HTTP/2', () => {
+  const pki = pkiDir();
+  let backend: TestBackend | undefined;
+  let gw: InProcessGateway | undefined;
+  let ca: TestCa;
+  before(async () => {
+    ca = createTestCa('Auth Body Stall CA', pki.path);
+    const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
+    backend = await startBackend('echo');
+    gw = await startInProcess({
+      server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { request_body_chunk: `${CHUNK_MS}ms`, request: 0 } },
+      load_balancing: { upstreams: upstreams([backend.port]) },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+      admin: { enabled: false },
+    });
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.stop();
+    pki.remove();
+  });
+
+  test('/auth/login: 408 request_body_timeout, then the stream is closed', async () => {
+    const session = await h2connect(gw!.gateway.port, ca.ca);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/auth/login', 'content-type': 'application/json', 'content-length': '100' });
+      stream.write('{"email":');
+      const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+      const head = await Promise.race([
+        new Promise<IncomingHttpHeaders>((resolve) => stream.once('response', resolve)),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), CHUNK_MS + 5_000).unref()),
+      ]);
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (body += chunk));
+      assert.equal(head[':status'], 408);
+      await Promise.race([closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('stream not closed')), 5_000).unref())]);
+      assert.equal(JSON.parse(body).code, 'request_body_timeout');
+    } finally {
+      session.destroy();
+    }
   });
 });
