@@ -69,7 +69,26 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
-  return parseConfigObject(doc.toJS() ?? {});
+  return parseConfigObject(documentValue(doc, origin) ?? {});
+}
+
+/** yaml's own bound on alias expansion (its default, named here so the message can say it). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * The document as plain data. An alias bomb (anchors whose aliases nest, each level multiplying the one below) is
+ * refused by yaml's maxAliasCount with a ReferenceError; as that, check-config printed `ReferenceError: Excessive
+ * alias count…` and a reload was logged as "reload failed" rather than rejected with its reason.
+ */
+function documentValue(doc: ReturnType<typeof parseDocument>, origin: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      throw new ConfigError(`${origin}: YAML aliases expand too far (more than yaml's limit of ${MAX_ALIAS_COUNT})`);
+    }
+    throw err;
+  }
 }
 
 /**

@@ -1,0 +1,76 @@
+// YAML aliases that expand too far (a "billion laughs" document) are a one-line config error naming the file, from
+// check-config and from a reload alike, never an uncaught ReferenceError.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { childExit } from '../helpers/child-exit.js';
+import { startProcess } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-review-config-aliases-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const BASE = `server: {listen_host: 127.0.0.1, listen_port: 0}
+admin: {enabled: false}
+logging: {format: json}
+load_balancing:
+  health_check: {enabled: false}
+  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]
+`;
+
+/** A document within yaml's alias limit by count, whose nine levels of nine aliases would expand to 9^9 nodes. */
+const ALIAS_BOMB = `${BASE}x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+${Array.from({ length: 9 }, (_, i) => `x${i + 1}: &x${i + 1} [${Array(9).fill(`*x${i}`).join(', ')}]`).join('\n')}
+`;
+
+function file(name: string, content: string | Buffer): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** `portcullis check-config --config path`, killed after `boundMs` (then `code` is null). */
+async function checkConfig(path: string, boundMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', path], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
+  try {
+    const { code } = await childExit(child);
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+test('an alias bomb is a config error naming the file, not a ReferenceError', async () => {
+  const path = file('bomb.yaml', ALIAS_BOMB);
+  const result = await checkConfig(path);
+  assert.equal(result.stderr, `portcullis: config error: ${path}: YAML aliases expand too far (more than yaml's limit of 100)\n`);
+  assert.equal(result.code, 1);
+});
+
+test('a reload of an alias bomb is rejected with the reason, and the gateway goes on serving', async () => {
+  const path = file('running.yaml', BASE);
+  const gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir });
+  after(() => gw.cleanup());
+  const rejected = () => gw.logs.filter((l) => l.msg === 'Config Rejected');
+  writeFileSync(join(dir, 'next.yaml'), ALIAS_BOMB);
+  renameSync(join(dir, 'next.yaml'), path);
+  gw.signal('SIGHUP');
+  await waitFor(() => rejected().length === 1, 'the alias bomb rejected', 15_000);
+  assert.equal(rejected()[0]!.reason, `${path}: YAML aliases expand too far (more than yaml's limit of 100)`);
+  const health = await fetch(`${gw.url}/health`, { signal: AbortSignal.timeout(10_000) });
+  assert.equal(health.status, 200);
+  await health.arrayBuffer();
+});
