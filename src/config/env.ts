@@ -1,6 +1,8 @@
 // Reads a .env file into process.env (never over the real environment; again on each reload), expands ${VAR} /
 // ${VAR:-default} in config values, and hides placeholders from the YAML parser while it reads the text.
-import { readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { basename } from 'node:path';
+import { readRegularFile, UnreadableFile } from './regular-file.js';
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -12,14 +14,20 @@ const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  */
 const fromDotEnv = new WeakMap<NodeJS.ProcessEnv, Map<string, Map<string, string>>>();
 
+/** The largest `.env` read, as for the config file. */
+const MAX_DOTENV_BYTES = 4 * 1024 * 1024;
+
 /**
  * Loads KEY=VALUE lines from `file` when it exists; variables already set in the environment win. Read again (a
  * reload), the file is what it says now: a variable it set takes its new value, and is unset when its line is gone
  * (or the file is), unless something else has changed it since.
+ * Returns why a file that is there cannot be read (`cannot read .env (EACCES)`), changing nothing then: the config
+ * loader makes that a config error. It used to be taken silently for a file without variables (at start-up every
+ * `${VAR:-default}` took its default), and a FIFO was waited on for ever.
  */
-export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): void {
+export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const lines = readDotEnv(file);
-  if (lines === undefined) return;
+  if (typeof lines === 'string') return `cannot read ${basename(file)} (${lines})`;
   const files = fromDotEnv.get(env) ?? new Map<string, Map<string, string>>();
   fromDotEnv.set(env, files);
   const before = files.get(file) ?? new Map<string, string>();
@@ -33,16 +41,19 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   for (const [key, value] of before) if (!now.has(key) && env[key] === value) delete env[key];
   files.set(file, now);
+  return undefined;
 }
 
-/** The file's KEY=VALUE pairs in order (none when it does not exist), or undefined when it cannot be read. */
-function readDotEnv(file: string): Array<[string, string]> | undefined {
+/** The file's KEY=VALUE pairs in order (none when there is no file), or why a file that is there cannot be read. */
+function readDotEnv(file: string): Array<[string, string]> | string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFile(file, MAX_DOTENV_BYTES, 'larger than 4 MiB').toString('utf8');
   } catch (err) {
-    // No .env: no variables. Any other failure (EACCES) leaves what an earlier read set rather than unset it all.
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? [] : undefined;
+    if (!(err instanceof UnreadableFile)) throw err;
+    if (err.why !== 'ENOENT') return err.why;
+    // No .env: no variables. A symlink whose target is missing (a secret mount not there yet) is not "no file".
+    return isSymlink(file) ? 'ENOENT: a symlink to nothing' : [];
   }
   const pairs: Array<[string, string]> = [];
   for (const line of text.split(/\r?\n/)) {
@@ -56,6 +67,14 @@ function readDotEnv(file: string): Array<[string, string]> | undefined {
     pairs.push([match[1]!, value]);
   }
   return pairs;
+}
+
+function isSymlink(file: string): boolean {
+  try {
+    return lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** An unset variable without a default: the config cannot be completed. */

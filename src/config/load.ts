@@ -1,6 +1,5 @@
 // Turns a config file into a validated Config: .env → YAML (placeholders hidden) → ${VAR} expansion → schema, or a
 // one-line ConfigError.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { isScalar, parseDocument, visit, type ScalarTag, type Schema } from 'yaml';
@@ -10,6 +9,7 @@ import { expandVariables, hidePlaceholders, loadDotEnv, MissingVariableError } f
 import { checkRoutesAndServices } from './route-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
+import { readRegularFile, UnreadableFile } from './regular-file.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
@@ -36,45 +36,19 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** The first half of loadConfigFile: `.env` into `env`, then the file's text (ConfigError when it cannot be read). */
 export function readConfigText(path: string, env: NodeJS.ProcessEnv = process.env): string {
-  loadDotEnv(resolve('.env'), env);
+  const dotEnvProblem = loadDotEnv(resolve('.env'), env);
+  if (dotEnvProblem !== undefined) throw new ConfigError(dotEnvProblem);
   const bytes = readConfigBytes(path);
   return decodeUtf8(bytes, path);
 }
 
-/**
- * The file's bytes, or a ConfigError `cannot read config file PATH (why)`. Only a regular file (or a symlink to one)
- * is read: a FIFO is opened without waiting for a writer and refused, since a blocking read of one with no writer
- * held check-config and start for ever, and a reload stopped the gateway's event loop (no request was served again).
- */
+/** The file's bytes, or a ConfigError `cannot read config file PATH (why)` (regular-file.ts: never a FIFO). */
 function readConfigBytes(path: string): Buffer {
-  const refuse = (why: string): never => {
-    throw new ConfigError(`cannot read config file ${path} (${why})`);
-  };
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    return readRegularFile(path, MAX_CONFIG_BYTES, 'larger than 4 MiB');
   } catch (err) {
-    return refuse((err as NodeJS.ErrnoException).code ?? 'unreadable');
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) return refuse('not a regular file');
-    if (stat.size > MAX_CONFIG_BYTES) return refuse('larger than 4 MiB');
-    // Read to the end, not to stat.size: a file being written may grow meanwhile; still no more than the bound.
-    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-      if (length > MAX_CONFIG_BYTES) return refuse('larger than 4 MiB');
-    }
-    return buffer.subarray(0, length);
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    return refuse((err as NodeJS.ErrnoException).code ?? 'unreadable');
-  } finally {
-    closeSync(fd);
+    if (err instanceof UnreadableFile) throw new ConfigError(`cannot read config file ${path} (${err.why})`);
+    throw err;
   }
 }
 

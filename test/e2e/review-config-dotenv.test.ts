@@ -1,0 +1,71 @@
+// `.env` as check-config (and so start and reload, which read it the same way) reads it: a `.env` that exists but
+// cannot be read (a directory, a FIFO, a symlink to nothing) is a config error, never waited on, never taken for
+// "no variables".
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { childExit } from '../helpers/child-exit.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const CONFIG = `server: {listen_host: 127.0.0.1, listen_port: \${REVIEW_PORT:-0}}
+admin: {enabled: false, token: "\${REVIEW_TOKEN:-}"}
+load_balancing:
+  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]
+`;
+
+/** A working directory holding proxy.yaml; `dotEnv` makes its `.env` (a file's text, or a function). */
+function workdir(dotEnv: string | ((path: string) => void)): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-review-dotenv-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'proxy.yaml'), CONFIG);
+  if (typeof dotEnv === 'string') writeFileSync(join(dir, '.env'), dotEnv);
+  else dotEnv(join(dir, '.env'));
+  return dir;
+}
+
+/** `portcullis check-config --config proxy.yaml` in `cwd`, killed after 20 s (then `code` is null). */
+async function checkConfig(cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env };
+  delete env.REVIEW_PORT;
+  delete env.REVIEW_TOKEN;
+  delete env.PORTCULLIS_CONFIG;
+  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', 'proxy.yaml'], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    const { code } = await childExit(child);
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+test('a .env that is a directory, a FIFO or a symlink to nothing is a config error, at once', async () => {
+  for (const [what, make] of [
+    ['a directory', (path: string) => mkdirSync(path)],
+    ['a FIFO', (path: string) => execFileSync('mkfifo', [path])],
+  ] as const) {
+    const result = await checkConfig(workdir(make));
+    assert.equal(result.stderr, 'portcullis: config error: cannot read .env (not a regular file)\n', what);
+    assert.equal(result.code, 1, what);
+  }
+  const dangling = await checkConfig(workdir((path) => symlinkSync('/nonexistent/portcullis.env', path)));
+  assert.equal(dangling.stderr, 'portcullis: config error: cannot read .env (ENOENT: a symlink to nothing)\n');
+  assert.equal(dangling.code, 1);
+});
