@@ -60,13 +60,27 @@ function readDotEnv(file: string): Array<[string, string]> | string {
     if (line.trimStart().startsWith('#')) continue;
     const match = ENV_LINE.exec(line);
     if (!match) continue;
-    let value = match[2]!;
-    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) {
-      value = value.slice(1, -1);
-    }
-    pairs.push([match[1]!, value]);
+    pairs.push([match[1]!, dotEnvValue(match[2]!)]);
   }
   return pairs;
+}
+
+/**
+ * A line's value, as docker compose and dotenv read it: `#` after a blank starts a comment (`PORT=8080 # proxy`
+ * is 8080; `a#b` keeps its `#`), and a value in quotes is what they enclose, a comment after them aside
+ * (`"two words" # note`). The comment used to be part of the value: a port was "8080 # proxy", a secret had the note
+ * appended. A value whose opening quote is never closed is taken as written.
+ */
+function dotEnvValue(raw: string): string {
+  const quote = raw[0];
+  if (quote === '"' || quote === "'") {
+    // The last closing quote followed by nothing or a comment, so a quote inside the value stays ("a"b" is a"b).
+    for (let end = raw.length - 1; end > 0; end--) {
+      if (raw[end] === quote && /^(?:\s+#.*)?$/.test(raw.slice(end + 1))) return raw.slice(1, end);
+    }
+    return raw;
+  }
+  return raw.replace(/\s+#.*$/, '');
 }
 
 function isSymlink(file: string): boolean {

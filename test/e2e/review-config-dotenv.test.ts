@@ -1,6 +1,6 @@
-// `.env` as check-config (and so start and reload, which read it the same way) reads it: a `.env` that exists but
-// cannot be read (a directory, a FIFO, a symlink to nothing) is a config error, never waited on, never taken for
-// "no variables".
+// `.env` as check-config (and so start and reload, which read it the same way) reads it: a comment after a value is
+// not part of it, as in docker compose and dotenv; a `.env` that exists but cannot be read (a directory, a FIFO, a
+// symlink to nothing) is a config error, never waited on, never taken for "no variables".
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -55,6 +55,14 @@ async function checkConfig(cwd: string): Promise<{ code: number | null; stdout: 
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
+
+test('a comment after a value in .env is not part of the value', async () => {
+  // The port with its comment was the string "8081 # the proxy port": "must be a number".
+  const dir = workdir('REVIEW_PORT=8081 # the proxy port\nREVIEW_TOKEN="0123456789abcdef" # openssl rand -hex 8\n');
+  const result = await checkConfig(dir);
+  assert.equal(result.stderr, '');
+  assert.equal(result.code, 0);
+});
 
 test('a .env that is a directory, a FIFO or a symlink to nothing is a config error, at once', async () => {
   for (const [what, make] of [
