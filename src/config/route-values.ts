@@ -104,3 +104,18 @@ function originPortProblem(scheme: string, authority: string): string | undefine
   if (DEFAULT_PORTS[scheme] === port) return `must be an origin without its default port (browsers leave it out): use ${scheme}://${host}`;
   return undefined;
 }
+
+/**
+ * Why a header value a route matches on (`match.headers`) is one no request can carry, or undefined. Node hands the
+ * router a value without the blanks at its ends (HTTP strips them), with no control character but tab (CR, LF and
+ * NUL cannot be sent), each byte read as one Latin-1 character: a value outside that was compared and never equal.
+ * The value is never quoted (a header to match may be a shared secret).
+ */
+export function matchHeaderValueProblem(value: string): string | undefined {
+  const never = 'so this route could never match';
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+    return `has a character a request header cannot carry (a control character, or one beyond Latin-1), ${never}`;
+  }
+  if (/^[ \t]|[ \t]$/.test(value)) return `starts or ends with a blank, which HTTP strips from a header's value, ${never}`;
+  return undefined;
+}

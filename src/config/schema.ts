@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
-import { addPrefixProblem, originProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
+import { addPrefixProblem, matchHeaderValueProblem, originProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
 
 /** A listen address that only this machine can reach: a loopback literal or `localhost`. */
 function isLoopbackListenHost(host: string): boolean {
@@ -419,8 +419,8 @@ const routeMatch = z
     /** Exact path. Canonical, no "*" or "?". */
     path: routePath('path').optional(),
     methods: z.array(httpMethod).min(1).optional(),
-    /** Exact header values; names case-insensitive. */
-    headers: z.record(headerName, z.string()).optional(),
+    /** Exact header values; names case-insensitive. A value no request can carry is refused. */
+    headers: z.record(headerName, z.string().superRefine(refusing(matchHeaderValueProblem))).optional(),
   })
   .strict()
   .refine((m) => !(m.path !== undefined && m.path_prefix !== undefined), {

@@ -1,0 +1,34 @@
+// Values check-config accepted although they could never do what they say, now refused with the key and the reason
+// (start and reload read the same schema).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/gateway.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-review-config-values-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+async function checkConfig(extra: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const file = join(dir, `proxy-${files++}.yaml`);
+  writeFileSync(file, `admin: {enabled: false}\nload_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n${extra}`);
+  return runCli(['check-config', '--config', file]);
+}
+
+test('a header to match that no request can carry is refused: the route could never be chosen', async () => {
+  const route = (value: string) => `routes:\n  - name: r\n    service: default\n    match: {path_prefix: /x, headers: {x-v: ${value}}}\n`;
+  // HTTP strips blanks at a value's ends, CR/LF/NUL cannot be sent, and node reads header bytes as Latin-1.
+  for (const value of ['" 2"', '"2\\t"', '"a\\nb"', '"a\\u0000b"', '"\\u20ac"']) {
+    const result = await checkConfig(route(value));
+    assert.match(result.stderr, /^portcullis: config error: routes\[0\]\.match\.headers\.x-v: (?:starts or ends with a blank|has a character)/, value);
+    assert.ok(result.stderr.endsWith('so this route could never match\n'), value);
+    assert.equal(result.code, 1, value);
+  }
+  for (const value of ['"2"', '"caf\\u00e9"', '"a b"', '""']) {
+    const result = await checkConfig(route(value));
+    assert.equal(result.stderr, '', value);
+    assert.equal(result.code, 0, value);
+  }
+});
