@@ -1,4 +1,5 @@
 // Parses human sizes ("512KB", "10MB", "1GB", or a number of bytes) into bytes. Units are powers of 1024, as nginx reads them.
+import { atLeastOneIfPositive } from './duration.js';
 
 const UNIT_BYTES: Readonly<Record<string, number>> = { b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i;
@@ -10,5 +11,6 @@ export function parseSize(value: number | string): number | undefined {
   if (!match) return undefined;
   const unit = (match[2] ?? '').toLowerCase() || 'b';
   const factor = UNIT_BYTES[unit];
-  return factor === undefined ? undefined : Math.round(Number(match[1]) * factor);
+  // A positive size is at least 1 byte: rounded to 0 (`0.0001KB`), a body limit refused every body.
+  return factor === undefined ? undefined : atLeastOneIfPositive(Number(match[1]) * factor);
 }
