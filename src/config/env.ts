@@ -5,7 +5,8 @@ import { basename } from 'node:path';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
-const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** `${VAR}` or `${VAR:-default}`; with a second `$` in front (`$${VAR}`), the escape that stands for the literal text. */
+const PLACEHOLDER = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * What each .env file last put in an environment, by environment then file: only those variables may a later read
@@ -101,11 +102,14 @@ export class MissingVariableError extends Error {
 
 /**
  * Replaces ${VAR} and ${VAR:-default} in a config value, once YAML has read it. An empty variable takes the default,
- * as in the shell.
+ * as in the shell. `$${VAR}` is the literal `${VAR}`, as in docker compose: without it no value could hold a `${`
+ * (a plugin's template such as `"${method} ${path}"` was refused as unset variables); a `$$` before anything but a
+ * placeholder stays as written (`pa$$word`).
  * Throws MissingVariableError for ${VAR} with VAR unset.
  */
 export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(PLACEHOLDER, (_whole, name: string, fallback: string | undefined) => {
+  return text.replace(PLACEHOLDER, (whole: string, escaped: string | undefined, name: string, fallback: string | undefined) => {
+    if (escaped !== undefined) return whole.slice(1);
     const value = env[name];
     if (value !== undefined && (value !== '' || fallback === undefined)) return value;
     if (fallback !== undefined) return fallback;
