@@ -324,7 +324,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       headers,
       body,
       // Only a WebSocket is tunnelled (upgrade.ts); any other Upgrade goes as a plain request, and a 101 to it fails.
-      upgrade: ctx.upgrade ? tunnelledProtocol(req.headers.upgrade) : null,
+      upgrade: ctx.upgrade ? tunnelledProtocol(req) : null,
       // Never undefined over TLS: undici would take the client's Host as SNI and verified name (upstream-tls.ts).
       servername: dispatchServername(peer.transport, peer.address),
     };

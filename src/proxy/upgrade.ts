@@ -1,7 +1,10 @@
 // Joins a client's upgraded connection (WebSocket) to the upstream's once the upstream has answered 101.
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../pipeline/context.js';
+
+/** What tunnelledProtocol reads of a request: its Upgrade header and HTTP version. */
+export type UpgradeRequest = Pick<IncomingMessage, 'headers' | 'httpVersionMajor' | 'httpVersionMinor'>;
 
 /**
  * The protocol an upstream is asked to switch to for a client's Upgrade header: "websocket" when the client's list
@@ -10,9 +13,12 @@ import type { RequestContext } from '../pipeline/context.js';
  * connection escapes every phase for as long as it lasts, and the other tokens in use carry HTTP itself over it,
  * h2c (RFC 7540 §3.2, deprecated by RFC 9113 §3.1) and TLS/1.x (RFC 2817): an upstream that switched would serve
  * any request to any path on it, past routing, auth and rate limits. The client's other tokens are not passed on.
+ * Null for an HTTP/1.0 request whatever it names: RFC 9110 §7.8 has a server ignore Upgrade in HTTP/1.0 (node's
+ * parser flags it all the same), and RFC 6455 §4.1 asks for HTTP/1.1 at least.
  */
-export function tunnelledProtocol(upgrade: string | undefined): 'websocket' | null {
-  if (upgrade === undefined) return null;
+export function tunnelledProtocol(req: UpgradeRequest): 'websocket' | null {
+  const upgrade = req.headers.upgrade;
+  if (upgrade === undefined || req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return null;
   for (const token of upgrade.split(',')) if (token.trim().toLowerCase() === 'websocket') return 'websocket';
   return null;
 }
