@@ -14,7 +14,7 @@ test('http_redirect.listen_port without server.tls is refused, naming the key', 
 });
 
 test('http_redirect with server.tls, or with no listen_port, loads', () => {
-  const tls = parseConfigText(`${UPSTREAMS}server:\n  tls: {cert_file: c.pem, key_file: k.pem}\n  http_redirect: {listen_port: 8080}\n`, {});
+  const tls = parseConfigText(`${UPSTREAMS}server:\n  listen_port: 8443\n  tls: {cert_file: c.pem, key_file: k.pem}\n  http_redirect: {listen_port: 8080}\n`, {});
   assert.equal(tls.server.http_redirect.listen_port, 8080);
   // No listen_port: no redirect listener, nothing to point at https.
   assert.equal(parseConfigText(`${UPSTREAMS}server:\n  http_redirect: {}\n`, {}).server.http_redirect.listen_port, undefined);

@@ -7,6 +7,7 @@ import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { expandVariables, hidePlaceholders, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
+import { listenerProblem } from './listener-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
@@ -172,6 +173,8 @@ export function workerCount(config: Config): number {
 function checkCombinations(config: Config): void {
   const routeProblem = checkRoutesAndServices(config);
   if (routeProblem !== undefined) throw new ConfigError(routeProblem);
+  const listeners = listenerProblem(config);
+  if (listeners !== undefined) throw new ConfigError(listeners);
   const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
   const redis = config.redis;
   const sharedStore = redis.url !== '' || redis.cluster.length > 0 || redis.sentinel.nodes.length > 0;
