@@ -23,12 +23,17 @@ export function tunnelledProtocol(req: UpgradeRequest): 'websocket' | null {
   return null;
 }
 
-/** Serializes a status line and headers by hand: after a 101 the socket no longer belongs to node's HTTP layer. */
+/**
+ * Serializes a status line and headers by hand: after a 101 the socket no longer belongs to node's HTTP layer.
+ * Content-Length is left out, whoever set it (the upstream, a response hook): RFC 9110 §8.6 forbids it in a 1xx
+ * response, and a client that believed it would read the first bytes of the new protocol as a body. Transfer-Encoding
+ * and the other hop-by-hop fields never get here (headers.ts).
+ */
 function headBlock(statusCode: number, headers: OutgoingHttpHeaders): string {
   let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined) continue;
+    if (value === undefined || name.toLowerCase() === 'content-length') continue;
     if (Array.isArray(value)) for (const v of value) head += `${name}: ${v}\r\n`;
     else head += `${name}: ${value}\r\n`;
   }
