@@ -197,6 +197,10 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown): string {
     return `${keys.join(', ')}: unknown key`;
   }
   if (issue.code === 'invalid_type' || issue.code === 'invalid_union') {
+    // YAML's .inf, .nan and a literal past double range (1e309) are numbers zod refuses as "not a number": said so,
+    // "must be a number" was wrong (and "a number or a string" for a duration).
+    const given = valueAt(input, issue.path);
+    if (typeof given === 'number' && !Number.isFinite(given)) return `${path}: must be a finite number (not .inf, .nan or beyond about 1.8e308)`;
     // zod v4 leaves issue.input unset (reportInput is off, and stays off: it would copy the value into the issue),
     // so whether the key is there is read from the input itself. Only an absent key "is required".
     if (!hasKey(input, issue.path)) return `${path}: is required`;
@@ -209,14 +213,19 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${path || '(root)'}: ${issue.message}`;
 }
 
-/** True when `path` leads to a key present in `input` (its value may be anything but undefined). */
-function hasKey(input: unknown, path: readonly PropertyKey[]): boolean {
+/** The value at `path` in `input`, or undefined. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let node = input;
   for (const key of path) {
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined;
     node = (node as Record<PropertyKey, unknown>)[key];
   }
-  return node !== undefined;
+  return node;
+}
+
+/** True when `path` leads to a key present in `input` (its value may be anything but undefined). */
+function hasKey(input: unknown, path: readonly PropertyKey[]): boolean {
+  return valueAt(input, path) !== undefined;
 }
 
 /** How each zod type is named to someone writing YAML. */

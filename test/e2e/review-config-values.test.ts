@@ -32,3 +32,18 @@ test('a header to match that no request can carry is refused: the route could ne
     assert.equal(result.code, 0, value);
   }
 });
+
+test('an infinite or NaN number says so, not "must be a number"', async () => {
+  for (const [key, value] of [
+    ['server.listen_port', '.inf'],
+    ['server.timeouts.idle', '1e309'],
+    ['server.timeouts.idle', '-.inf'],
+    ['database.pool_size', '.nan'],
+  ]) {
+    const [section, ...rest] = key.split('.');
+    const yaml = rest.length === 1 ? `${section}: {${rest[0]}: ${value}}\n` : `${section}: {${rest[0]}: {${rest[1]}: ${value}}}\n`;
+    const result = await checkConfig(yaml);
+    assert.equal(result.stderr, `portcullis: config error: ${key}: must be a finite number (not .inf, .nan or beyond about 1.8e308)\n`, key);
+    assert.equal(result.code, 1, key);
+  }
+});
