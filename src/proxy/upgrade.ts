@@ -102,10 +102,30 @@ export class UpstreamClosedBeforeSplice extends Error {
 }
 
 /**
+ * Thrown by spliceUpgrade, before anything is written to the client, when the upstream's 101 does not switch to
+ * WebSocket alone (its Upgrade field names another protocol, several, or none): the caller answers 502 instead
+ * (forward.ts's writeOrFail). The upstream was asked for websocket and nothing else; RFC 9110 §7.8 lets a server
+ * switch only to a protocol the request listed, and RFC 6455 §4.1 has a client fail such a handshake. Tunnelled, an
+ * h2c or TLS switch would carry HTTP past every phase (see tunnelledProtocol).
+ */
+export class UnaskedProtocolSwitch extends Error {
+  constructor() {
+    super('the upstream switched to a protocol other than websocket');
+    this.name = 'UnaskedProtocolSwitch';
+  }
+}
+
+/** True when a 101's Upgrade field (as relayed: one string) names websocket alone, in any case. */
+function switchesToWebSocket(upgrade: OutgoingHttpHeaders[string]): boolean {
+  return typeof upgrade === 'string' && upgrade.trim().toLowerCase() === 'websocket';
+}
+
+/**
  * Writes the upstream's 101 (with the gateway headers) to the client and pipes the two sockets together. Any bytes
  * the client sent after its upgrade request (`ctx.upgradeHead`) go first. See joinTunnel for how it ends;
  * `onClosed` gets no summary when the client had left before the 101 could be written (no tunnel was opened).
- * Throws UpstreamClosedBeforeSplice, having written nothing, when the upstream's socket is already closed.
+ * Throws, having written nothing, when the upstream's 101 is not a switch to WebSocket (UnaskedProtocolSwitch) or its
+ * socket is already closed (UpstreamClosedBeforeSplice).
  */
 export function spliceUpgrade(
   ctx: RequestContext,
@@ -115,7 +135,10 @@ export function spliceUpgrade(
   onClosed: (tunnel: TunnelSummary | undefined) => void,
 ): void {
   const client = ctx.req.socket;
-  if (upstream.destroyed && !client.destroyed) throw new UpstreamClosedBeforeSplice();
+  if (!client.destroyed) {
+    if (!switchesToWebSocket(headers.upgrade)) throw new UnaskedProtocolSwitch();
+    if (upstream.destroyed) throw new UpstreamClosedBeforeSplice();
+  }
   ctx.res.detachSocket(client);
   if (client.destroyed) {
     upstream.destroy();
