@@ -119,19 +119,38 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
 const MAX_ALIAS_COUNT = 100;
 
 /**
- * The document as plain data. An alias bomb (anchors whose aliases nest, each level multiplying the one below) is
- * refused by yaml's maxAliasCount with a ReferenceError; as that, check-config printed `ReferenceError: Excessive
- * alias count…` and a reload was logged as "reload failed" rather than rejected with its reason.
+ * The document as plain data, or a ConfigError naming the file. yaml refuses an alias bomb (anchors whose aliases
+ * nest, each level multiplying the one below: maxAliasCount) and an alias to no anchor with a ReferenceError; as that,
+ * check-config printed `ReferenceError: …` and a reload was logged "reload failed" rather than rejected with its
+ * reason. An alias inside the node it names (`&a {k: *a}`) makes a cycle: only a plugin's free-form `config` could
+ * carry it past the schema, and there it was a TypeError from JSON.stringify at start-up (and in check-config).
  */
 function documentValue(doc: ReturnType<typeof parseDocument>, origin: string): unknown {
+  let value: unknown;
   try {
-    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
-    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+    if (!(err instanceof ReferenceError)) throw err;
+    if (/excessive alias count/i.test(err.message)) {
       throw new ConfigError(`${origin}: YAML aliases expand too far (more than yaml's limit of ${MAX_ALIAS_COUNT})`);
     }
+    const unresolved = /^Unresolved alias[^:]*: (.+)$/.exec(err.message);
+    if (unresolved !== null) throw new ConfigError(`${origin}: the YAML alias *${unresolved[1]} names no anchor set before it`);
     throw err;
   }
+  if (hasCycle(value, new Set())) throw new ConfigError(`${origin}: a YAML alias refers to a node that contains it (a cycle)`);
+  return value;
+}
+
+/** True when `value` holds itself, at any depth (an alias inside its own anchor's node). */
+function hasCycle(value: unknown, path: Set<object>): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (path.has(value)) return true;
+  path.add(value);
+  const children = value instanceof Map ? [...value.keys(), ...value.values()] : Object.values(value);
+  const found = children.some((child) => hasCycle(child, path));
+  path.delete(value);
+  return found;
 }
 
 /**

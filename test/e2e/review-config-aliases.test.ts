@@ -1,5 +1,6 @@
-// YAML aliases that expand too far (a "billion laughs" document) are a one-line config error naming the file, from
-// check-config and from a reload alike, never an uncaught ReferenceError.
+// YAML aliases that expand too far (a "billion laughs" document), that name no anchor, or that refer to a node holding
+// them (a cycle, which only a plugin's free-form config could carry this far) are a one-line config error naming the
+// file, from check-config and from a reload alike, never an uncaught ReferenceError or TypeError.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -73,4 +74,16 @@ test('a reload of an alias bomb is rejected with the reason, and the gateway goe
   const health = await fetch(`${gw.url}/health`, { signal: AbortSignal.timeout(10_000) });
   assert.equal(health.status, 200);
   await health.arrayBuffer();
+});
+
+test('an alias to no anchor, or one that makes a cycle, is a config error naming the file', async () => {
+  const unresolved = file('unresolved.yaml', `${BASE}middleware: {cors: *nope}\n`);
+  const result = await checkConfig(unresolved);
+  assert.equal(result.stderr, `portcullis: config error: ${unresolved}: the YAML alias *nope names no anchor set before it\n`);
+  assert.equal(result.code, 1);
+  writeFileSync(join(dir, 'noop.mjs'), 'export default { create() { return {}; } };\n');
+  const cycle = file('cycle.yaml', `${BASE}plugins:\n  - {name: p, module: ./noop.mjs, config: &loop {again: *loop}}\n`);
+  const cyclic = await checkConfig(cycle);
+  assert.equal(cyclic.stderr, `portcullis: config error: ${cycle}: a YAML alias refers to a node that contains it (a cycle)\n`);
+  assert.equal(cyclic.code, 1);
 });
