@@ -93,9 +93,10 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   if (doc.errors.length > 0) {
     // The line, counted from the error's offset: prettyErrors (off, since its message quotes the source, which may
     // hold a secret) is what would fill linePos. Tokens hold no line break, so lines are the file's.
-    const offset = doc.errors[0]!.pos[0];
-    const line = placeholders.text.slice(0, offset).split('\n').length;
-    throw new ConfigError(`${origin}: invalid YAML at line ${line}`);
+    const error = doc.errors[0]!;
+    const line = placeholders.text.slice(0, error.pos[0]).split('\n').length;
+    const what = YAML_ERROR_WORDS[error.code];
+    throw new ConfigError(`${origin}: invalid YAML at line ${line}${what === undefined ? '' : ` (${what})`}`);
   }
   try {
     visit(doc, {
@@ -114,6 +115,20 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   }
   return parseConfigObject(documentValue(doc, origin) ?? {});
 }
+
+/**
+ * The common YAML mistakes in words of ours, by yaml's error code (its messages may quote the source, which may hold
+ * a secret). A duplicate key or a second document was only "invalid YAML at line N".
+ */
+const YAML_ERROR_WORDS: Readonly<Partial<Record<string, string>>> = {
+  DUPLICATE_KEY: 'a key given twice in one mapping',
+  MULTIPLE_DOCS: 'more than one document: a second ---',
+  TAB_AS_INDENT: 'a tab used as indentation',
+  MISSING_CHAR: 'a quote or bracket never closed',
+  BAD_DQ_ESCAPE: 'an escape a double-quoted string does not have: use single quotes for backslashes',
+  BLOCK_AS_IMPLICIT_KEY: 'a "key: value" inside a value: quote the value',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+};
 
 /** yaml's own bound on alias expansion (its default, named here so the message can say it). */
 const MAX_ALIAS_COUNT = 100;
