@@ -113,7 +113,19 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
-  return parseConfigObject(documentValue(doc, origin) ?? {});
+  return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}), env);
+}
+
+/**
+ * `logging.level` as the gateway uses it: LOG_LEVEL when it names a level (it wins, as the README says), else the
+ * file's. Start-up's logger applied LOG_LEVEL by itself, but a reload took the file's level: one that changed
+ * `logging.level` put it over LOG_LEVEL, and a LOG_LEVEL changed in .env (read by every reload) was never applied.
+ * An unknown LOG_LEVEL is ignored, as at start-up.
+ */
+function withLogLevelFromEnv(config: Config, env: NodeJS.ProcessEnv): Config {
+  const fromEnv = configSchema.shape.logging.unwrap().shape.level.safeParse(env.LOG_LEVEL, PARSE_OPTIONS);
+  if (env.LOG_LEVEL === undefined || !fromEnv.success) return config;
+  return { ...config, logging: { ...config.logging, level: fromEnv.data } };
 }
 
 /**
