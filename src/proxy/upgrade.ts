@@ -217,6 +217,18 @@ function joinTunnel(client: TunnelEnd, upstream: TunnelEnd, headBytes: number, o
       if (!other.destroyed) state.bytes[index] += chunk.length;
     });
   }
+  // A FIN already read before the join emits no 'end' again: a client that half-closed right behind its Upgrade,
+  // before the 101. pipe() passes it on (it ends `other` for an ended source); it counts as the first FIN and starts
+  // the grace period here, or a half-open upstream that never answered it held both connections for good.
+  for (const [side, name] of [
+    [client, 'client'],
+    [upstream, 'upstream'],
+  ] as const) {
+    if (side.readableEnded) {
+      state.ending ??= name;
+      startGrace();
+    }
+  }
 }
 
 /** The summary handed to onClosed once both sockets have closed (the duration ends now). */
