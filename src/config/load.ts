@@ -98,22 +98,25 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     const what = YAML_ERROR_WORDS[error.code];
     throw new ConfigError(`${origin}: invalid YAML at line ${line}${what === undefined ? '' : ` (${what})`}`);
   }
+  // Keys a placeholder made, by what they expanded to: errors name them as written (the value may be a secret).
+  const keySources = new Map<string, string>();
   try {
     visit(doc, {
-      Scalar(_key, node) {
+      Scalar(key, node) {
         if (typeof node.value !== 'string') return;
         const source = node.range === undefined || node.range === null ? '' : placeholders.text.slice(node.range[0], node.range[1]);
         const value = placeholders.restore(node.value, source);
         if (!value.includes('${')) return;
         const expanded = expandVariables(value, env);
         node.value = node.type === 'PLAIN' && expanded !== '' ? plainScalarValue(expanded, doc.schema) : expanded;
+        if (key === 'key') keySources.set(String(node.value), value);
       },
     });
   } catch (err) {
     if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
-  return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}), env);
+  return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);
 }
 
 /**
@@ -198,10 +201,13 @@ function plainScalarValue(text: string, schema: Schema): unknown {
   return isScalar(value) ? value.value : value;
 }
 
-/** Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. */
-export function parseConfigObject(input: unknown): Config {
+/**
+ * Validates a config object (the file's shape, as embedding passes it) with the same schema and rules. `keySources`:
+ * the keys ${VAR} placeholders made, each with its text as written, which errors show in its place.
+ */
+export function parseConfigObject(input: unknown, keySources: ReadonlyMap<string, string> = new Map()): Config {
   const result = configSchema.safeParse(input ?? {}, PARSE_OPTIONS);
-  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!, input ?? {}));
+  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!, input ?? {}, keySources));
   checkCombinations(result.data);
   return result.data;
 }
@@ -235,11 +241,14 @@ function checkCombinations(config: Config): void {
  * "key.path: reason" for the first schema problem; unknown keys are named with their full path. Never the value the
  * file gave: it may be a secret (a token or URL written where a list was expected).
  */
-function formatIssue(issue: z.core.$ZodIssue, input: unknown): string {
+function formatIssue(issue: z.core.$ZodIssue, input: unknown, keySources: ReadonlyMap<string, string>): string {
+  // A key a placeholder made is shown as written: `token ${ADMIN_TOKEN}` (a missing colon) is one key, and its value
+  // is the token itself.
+  const written = (key: PropertyKey): string => (typeof key === 'string' ? (keySources.get(key) ?? key) : String(key));
   // routes[2].service: array indexes in brackets, as users count entries in their file.
-  const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+  const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? written(p) : `.${written(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((key) => (path ? `${path}.${key}` : key));
+    const keys = issue.keys.map((key) => (path ? `${path}.${written(key)}` : written(key)));
     return `${keys.join(', ')}: unknown key`;
   }
   if (issue.code === 'invalid_type' || issue.code === 'invalid_union') {

@@ -1,5 +1,6 @@
 // Placeholders through check-config: `$${NAME}` is the literal `${NAME}` (docker compose's escape), so a value can
-// hold a `${` without naming a variable.
+// hold a `${` without naming a variable; a key that a placeholder made is named in errors as written, never with the
+// variable's value (a secret, when a missing colon turned `token: ${ADMIN_TOKEN}` into a key).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,4 +21,21 @@ test('$${NAME} is accepted unset: it is no placeholder', async () => {
   const result = await runCli(['check-config', '--config', file], { REVIEW_UNSET_NAME: undefined });
   assert.equal(result.stderr, '');
   assert.equal(result.code, 0);
+});
+
+test('an unknown key made by a placeholder is named as written: the secret it expanded to never shows', async () => {
+  const secret = 's3cr3t-hunter2-token-value';
+  for (const [text, expected] of [
+    // A missing colon in a flow mapping: `token ${ADMIN_TOKEN}` is one key.
+    ['admin: {enabled: false, token ${REVIEW_SECRET}}\n', 'admin.token ${REVIEW_SECRET}: unknown key'],
+    ['database: {url: "", ${REVIEW_SECRET}: 1}\n', 'database.${REVIEW_SECRET}: unknown key'],
+    ['jwt:\n  secret ${REVIEW_SECRET}:\n', 'jwt.secret ${REVIEW_SECRET}: unknown key'],
+    ['services:\n  ${REVIEW_SECRET}: {upstreams: [{name: a, address: 127.0.0.1, port: "x"}]}\n', 'services.${REVIEW_SECRET}.upstreams[0].port: must be a number'],
+  ]) {
+    const file = join(dir, 'secret-key.yaml');
+    writeFileSync(file, `${text}load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n`);
+    const result = await runCli(['check-config', '--config', file], { REVIEW_SECRET: secret });
+    assert.equal(result.stderr, `portcullis: config error: ${expected}\n`, text);
+    assert.ok(!result.stderr.includes('hunter2'), text);
+  }
 });
