@@ -107,14 +107,31 @@ export class MissingVariableError extends Error {
  * placeholder stays as written (`pa$$word`).
  * Throws MissingVariableError for ${VAR} with VAR unset.
  */
-export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env): string {
+export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env, budget?: ExpansionBudget): string {
   return text.replace(PLACEHOLDER, (whole: string, escaped: string | undefined, name: string, fallback: string | undefined) => {
     if (escaped !== undefined) return whole.slice(1);
     const value = env[name];
-    if (value !== undefined && (value !== '' || fallback === undefined)) return value;
-    if (fallback !== undefined) return fallback;
-    throw new MissingVariableError(name);
+    const expanded = value !== undefined && (value !== '' || fallback === undefined) ? value : fallback;
+    if (expanded === undefined) throw new MissingVariableError(name);
+    if (budget !== undefined) {
+      budget.left -= expanded.length;
+      if (budget.left < 0) throw new ExpansionTooLargeError();
+    }
+    return expanded;
   });
+}
+
+/** Characters that placeholders may still add to a config; expandVariables() spends it. */
+export interface ExpansionBudget {
+  left: number;
+}
+
+/** Placeholders whose values add up to more than the budget (the same variable many times over). */
+export class ExpansionTooLargeError extends Error {
+  constructor() {
+    super('placeholders expand to more than 16 MiB of text');
+    this.name = 'ExpansionTooLargeError';
+  }
 }
 
 /** Config text with its placeholders swapped for tokens YAML cannot misread, and the way back for a scalar's value. */

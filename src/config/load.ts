@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar, parseDocument, visit, type ScalarTag, type Schema } from 'yaml';
 import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { expandVariables, hidePlaceholders, loadDotEnv, MissingVariableError } from './env.js';
+import { expandVariables, ExpansionTooLargeError, hidePlaceholders, loadDotEnv, MissingVariableError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { listenerProblem } from './listener-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
@@ -34,6 +34,9 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
  * requests for over a minute and took 1.8 GB before this bound.
  */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** The most text ${VAR} placeholders may add to a config, in all (16 MiB). */
+const MAX_EXPANSION_CHARS = 16 * 1024 * 1024;
 
 /** The first half of loadConfigFile: `.env` into `env`, then the file's text (ConfigError when it cannot be read). */
 export function readConfigText(path: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -100,6 +103,10 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   }
   // Keys a placeholder made, by what they expanded to: errors name them as written (the value may be a secret).
   const keySources = new Map<string, string>();
+  // What placeholders may add in all: the same variable many times over (6,000 × a 100 kB value) was a RangeError
+  // past V8's longest string, and spread over several values as much memory as there is (a reload took the gateway
+  // down). Four times the largest file, room for every value of a real config to be a certificate.
+  const budget = { left: MAX_EXPANSION_CHARS };
   try {
     visit(doc, {
       Scalar(key, node) {
@@ -107,13 +114,13 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
         const source = node.range === undefined || node.range === null ? '' : placeholders.text.slice(node.range[0], node.range[1]);
         const value = placeholders.restore(node.value, source);
         if (!value.includes('${')) return;
-        const expanded = expandVariables(value, env);
+        const expanded = expandVariables(value, env, budget);
         node.value = node.type === 'PLAIN' && expanded !== '' ? plainScalarValue(expanded, doc.schema) : expanded;
         if (key === 'key') keySources.set(String(node.value), value);
       },
     });
   } catch (err) {
-    if (err instanceof MissingVariableError) throw new ConfigError(`${origin}: ${err.message}`);
+    if (err instanceof MissingVariableError || err instanceof ExpansionTooLargeError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
   return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);

@@ -39,3 +39,17 @@ test('an unknown key made by a placeholder is named as written: the secret it ex
     assert.ok(!result.stderr.includes('hunter2'), text);
   }
 });
+
+test('placeholders that expand past 16 MiB in all are a config error naming the file, not a RangeError', async () => {
+  // 6,000 copies of a 100 kB variable in one value: 600 MB, past V8's longest string ("Invalid string length");
+  // spread over several values, as much memory as the process has (a reload took the gateway down).
+  const file = join(dir, 'expands.yaml');
+  writeFileSync(
+    file,
+    `admin: {enabled: false}\nserver: {proxy_by: "${'${REVIEW_BIG}'.repeat(6_000)}"}\n` +
+      'load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n',
+  );
+  const result = await runCli(['check-config', '--config', file], { REVIEW_BIG: 'x'.repeat(100_000) });
+  assert.equal(result.stderr, `portcullis: config error: ${file}: placeholders expand to more than 16 MiB of text\n`);
+  assert.equal(result.code, 1);
+});
