@@ -110,6 +110,8 @@ export class MissingVariableError extends Error {
 export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env, budget?: ExpansionBudget): string {
   return text.replace(PLACEHOLDER, (whole: string, escaped: string | undefined, name: string, fallback: string | undefined) => {
     if (escaped !== undefined) return whole.slice(1);
+    // `${A:-${B}}` is read as `${A:-${B}` (a default ends at the first "}") and a "}": it gave the text "${B}".
+    if (fallback?.includes('${')) throw new NestedPlaceholderError(name);
     const value = env[name];
     const expanded = value !== undefined && (value !== '' || fallback === undefined) ? value : fallback;
     if (expanded === undefined) throw new MissingVariableError(name);
@@ -119,6 +121,14 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
     }
     return expanded;
   });
+}
+
+/** A default holding a placeholder: defaults are literal, and end at the first "}". */
+export class NestedPlaceholderError extends Error {
+  constructor(readonly variable: string) {
+    super(`the default of \${${variable}} holds a placeholder: defaults are literal text, and cannot hold "}" or "\${"`);
+    this.name = 'NestedPlaceholderError';
+  }
 }
 
 /** Characters that placeholders may still add to a config; expandVariables() spends it. */

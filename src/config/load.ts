@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isScalar, parseDocument, visit, type ScalarTag, type Schema } from 'yaml';
 import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { expandVariables, ExpansionTooLargeError, hidePlaceholders, loadDotEnv, MissingVariableError } from './env.js';
+import { expandVariables, ExpansionTooLargeError, hidePlaceholders, loadDotEnv, MissingVariableError, NestedPlaceholderError } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { listenerProblem } from './listener-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
@@ -120,7 +120,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
       },
     });
   } catch (err) {
-    if (err instanceof MissingVariableError || err instanceof ExpansionTooLargeError) throw new ConfigError(`${origin}: ${err.message}`);
+    if (err instanceof MissingVariableError || err instanceof ExpansionTooLargeError || err instanceof NestedPlaceholderError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;
   }
   return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);

@@ -53,3 +53,19 @@ test('placeholders that expand past 16 MiB in all are a config error naming the 
   assert.equal(result.stderr, `portcullis: config error: ${file}: placeholders expand to more than 16 MiB of text\n`);
   assert.equal(result.code, 1);
 });
+
+test('a placeholder in a default is a config error, not the literal text "${B}"', async () => {
+  // ${A:-${B}} read as ${A:-${B} (a default cannot hold "}") and a "}": with A unset, the value was "${B}".
+  const file = join(dir, 'nested.yaml');
+  writeFileSync(
+    file,
+    'admin: {enabled: false}\nserver:\n  proxy_by: ${REVIEW_A:-${REVIEW_B}}\n' +
+      'load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n',
+  );
+  const result = await runCli(['check-config', '--config', file], { REVIEW_A: undefined, REVIEW_B: 'bee' });
+  assert.equal(
+    result.stderr,
+    `portcullis: config error: ${file}: the default of \${REVIEW_A} holds a placeholder: defaults are literal text, and cannot hold "}" or "\${"\n`,
+  );
+  assert.equal(result.code, 1);
+});
