@@ -123,6 +123,26 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
   });
 }
 
+/** `${NAME` or `${NAME:-default` that runs to the end of a value: a placeholder never closed. */
+const UNCLOSED = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?$/;
+
+/**
+ * Throws UnclosedPlaceholderError when `value` ends in a placeholder that was never closed. Unquoted, YAML ends a
+ * value at " #" (a comment), so `${A:-a b #c}` was the text `${A:-a b`, kept as written.
+ */
+export function checkClosedPlaceholders(value: string): void {
+  const unclosed = UNCLOSED.exec(value.replace(PLACEHOLDER, ''));
+  if (unclosed !== null) throw new UnclosedPlaceholderError(unclosed[1]!);
+}
+
+/** A value ending in `${NAME…` with no "}". */
+export class UnclosedPlaceholderError extends Error {
+  constructor(readonly variable: string) {
+    super(`a placeholder (\${${variable}}) has no closing "}" in its value (unquoted, " #" starts a comment: quote the value)`);
+    this.name = 'UnclosedPlaceholderError';
+  }
+}
+
 /** A default holding a placeholder: defaults are literal, and end at the first "}". */
 export class NestedPlaceholderError extends Error {
   constructor(readonly variable: string) {

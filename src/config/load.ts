@@ -5,7 +5,16 @@ import { resolve } from 'node:path';
 import { isScalar, parseDocument, visit, type ScalarTag, type Schema } from 'yaml';
 import type * as z from 'zod';
 import { configSchema, type Config } from './schema.js';
-import { expandVariables, ExpansionTooLargeError, hidePlaceholders, loadDotEnv, MissingVariableError, NestedPlaceholderError } from './env.js';
+import {
+  checkClosedPlaceholders,
+  expandVariables,
+  ExpansionTooLargeError,
+  hidePlaceholders,
+  loadDotEnv,
+  MissingVariableError,
+  NestedPlaceholderError,
+  UnclosedPlaceholderError,
+} from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { listenerProblem } from './listener-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
@@ -114,13 +123,15 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
         const source = node.range === undefined || node.range === null ? '' : placeholders.text.slice(node.range[0], node.range[1]);
         const value = placeholders.restore(node.value, source);
         if (!value.includes('${')) return;
+        checkClosedPlaceholders(value);
         const expanded = expandVariables(value, env, budget);
         node.value = node.type === 'PLAIN' && expanded !== '' ? plainScalarValue(expanded, doc.schema) : expanded;
         if (key === 'key') keySources.set(String(node.value), value);
       },
     });
   } catch (err) {
-    if (err instanceof MissingVariableError || err instanceof ExpansionTooLargeError || err instanceof NestedPlaceholderError) throw new ConfigError(`${origin}: ${err.message}`);
+    const placeholderErrors = [MissingVariableError, ExpansionTooLargeError, NestedPlaceholderError, UnclosedPlaceholderError];
+    if (placeholderErrors.some((type) => err instanceof type)) throw new ConfigError(`${origin}: ${(err as Error).message}`);
     throw err;
   }
   return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);

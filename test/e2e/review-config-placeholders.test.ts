@@ -69,3 +69,19 @@ test('a placeholder in a default is a config error, not the literal text "${B}"'
   );
   assert.equal(result.code, 1);
 });
+
+test('a placeholder a comment cut short is a config error, not the text "${A:-a b"', async () => {
+  // Unquoted, " #" starts a YAML comment: the value was "${REVIEW_A:-a b", kept as that text.
+  const file = join(dir, 'cut.yaml');
+  writeFileSync(
+    file,
+    'admin: {enabled: false}\nserver:\n  proxy_by: ${REVIEW_A:-a b #c}\n' +
+      'load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n',
+  );
+  const result = await runCli(['check-config', '--config', file], { REVIEW_A: undefined });
+  assert.equal(
+    result.stderr,
+    `portcullis: config error: ${file}: a placeholder (\${REVIEW_A}) has no closing "}" in its value (unquoted, " #" starts a comment: quote the value)\n`,
+  );
+  assert.equal(result.code, 1);
+});
