@@ -103,10 +103,10 @@ routes: [{name: r, match: {path_prefix: /x, headers: {\${HEADER:-x-tenant}: \${T
   });
 
   test('a placeholder whose default holds a quote, a backslash or " #" reads as YAML reads it there, as before', () => {
-    const text = `${bothStyles('3000').block}server:\n  proxy_by: "\${A:-a\\tb}"\n  listen_host: '\${H:-it''s}'\n`;
+    const text = `${bothStyles('3000').block}server:\n  proxy_by: "\${A:-a\\tb}"\ntracing:\n  service_name: '\${H:-it''s}'\n`;
     const config = parseConfigText(text, {});
     assert.equal(config.server.proxy_by, 'a\tb');
-    assert.equal(config.server.listen_host, "it's");
+    assert.equal(config.tracing.service_name, "it's");
   });
 });
 

@@ -44,6 +44,30 @@ const duration = durationUpTo(MAX_TIMER_MS);
  */
 const lifetime = durationUpTo(100 * 365.25 * 86_400_000);
 
+/**
+ * A host to listen on: an IP address (IPv6 without brackets, as node's listen() takes it) or a host name; empty is
+ * node's default (every interface). Anything else passed check-config and failed at start-up with a bare
+ * `getaddrinfo ENOTFOUND` (`[::1]`, `999.1.1.1`, a name with a space).
+ */
+const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+function listenHostProblem(host: string): string | undefined {
+  if (host === '' || isIP(host) !== 0) return undefined;
+  if (host.startsWith('[') && host.endsWith(']') && isIP(host.slice(1, -1)) === 6) {
+    return `an IPv6 address is written without brackets here (${host.slice(1, -1)})`;
+  }
+  // All digits and dots is an IPv4 address or nothing (999.1.1.1 would be looked up as a name).
+  if (!HOST_NAME.test(host) || /^[\d.]+$/.test(host)) return 'must be an IP address or a host name';
+  return undefined;
+}
+const listenHost = (fallback: string) =>
+  z
+    .string()
+    .superRefine((host, ctx) => {
+      const message = listenHostProblem(host);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+    })
+    .default(fallback);
+
 const port = z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535');
 /** A port to listen on; 0 picks a free one (tests). */
 const listenPort = z.number().int().min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535');
@@ -472,7 +496,7 @@ export const configSchema = z
   .object({
     server: z
       .object({
-        listen_host: z.string().default('0.0.0.0'),
+        listen_host: listenHost('0.0.0.0'),
         listen_port: listenPort.default(8080),
         max_connections: positiveInt.default(1000),
         /** Worker processes sharing the port: a number, or "auto" for one per core. */
@@ -665,7 +689,7 @@ export const configSchema = z
     admin: z
       .object({
         enabled: z.boolean().default(true),
-        listen_host: z.string().default('127.0.0.1'),
+        listen_host: listenHost('127.0.0.1'),
         listen_port: listenPort.default(9090),
         /** Bearer token every admin endpoint except /ready and the dashboard page requires; empty: none (loopback only). */
         token: adminToken.default(''),

@@ -55,3 +55,25 @@ test('the redirect listener on the proxy port (or the admin one) is a config err
     'portcullis: config error: admin.listen_port: the same port as server.http_redirect.listen_port, on addresses that overlap (both listeners cannot bind it)\n',
   );
 });
+
+/** The admin listener off loopback needs a token. */
+const token = (key: string) => (key === 'admin' ? ', token: 0123456789abcdef0123' : '');
+
+test('a listen_host that is neither an IP address nor a host name is a config error, not ENOTFOUND at start', async () => {
+  for (const key of ['server', 'admin'] as const) {
+    for (const [host, why] of [
+      ['[::1]', 'an IPv6 address is written without brackets here (::1)'],
+      ['999.1.1.1', 'must be an IP address or a host name'],
+      ['no such host.invalid', 'must be an IP address or a host name'],
+    ]) {
+      const result = await checkConfig(`${key}: {listen_host: "${host}", listen_port: 0${token(key)}}\n`);
+      assert.equal(result.stderr, `portcullis: config error: ${key}.listen_host: ${why}\n`, `${key} ${host}`);
+      assert.equal(result.code, 1);
+    }
+    for (const host of ['::1', '127.0.0.1', 'localhost', 'gateway-1.internal']) {
+      const result = await checkConfig(`${key}: {listen_host: "${host}", listen_port: 0${token(key)}}\n`);
+      assert.equal(result.stderr, '', `${key} ${host}`);
+      assert.equal(result.code, 0);
+    }
+  }
+});
