@@ -101,7 +101,17 @@ function decodeUtf8(bytes: Buffer, path: string): string {
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
   // Placeholders are hidden while YAML reads the text (`{` in `${` is a flow indicator) and put back in each scalar.
   const placeholders = hidePlaceholders(text);
-  const doc = parseDocument(placeholders.text, { prettyErrors: false });
+  // resolveKnownTags off: !!binary, !!set, !!omap, !!timestamp would be a Buffer, Set, Map or Date, which no key
+  // takes (a Buffer's methods were listed as unknown keys); they fail to resolve, as unknown tags do, and are refused.
+  const doc = parseDocument(placeholders.text, { prettyErrors: false, resolveKnownTags: false });
+  // A tag yaml cannot resolve (`!vault secret/path`, `!!js/function`, `!!binary`) only warns, and the value became the
+  // plain string it tags: a secret "secret/path" nobody meant. The core tags (!!str, !!int, !!bool, !!null, !!map,
+  // !!seq) resolve and stay allowed.
+  const tagWarning = doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (doc.errors.length === 0 && tagWarning !== undefined) {
+    const line = placeholders.text.slice(0, tagWarning.pos[0]).split('\n').length;
+    throw new ConfigError(`${origin}: invalid YAML at line ${line} (a tag: tags such as !!binary or !custom are not supported, write the plain value)`);
+  }
   if (doc.errors.length > 0) {
     // The line, counted from the error's offset: prettyErrors (off, since its message quotes the source, which may
     // hold a secret) is what would fill linePos. Tokens hold no line break, so lines are the file's.

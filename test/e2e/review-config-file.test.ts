@@ -98,3 +98,19 @@ test('a reload of a FIFO is rejected with the reason, and the gateway goes on se
   assert.equal(health.status, 200);
   await health.arrayBuffer();
 });
+
+test('a tag is refused with its line: never taken for the string it tags, nor for a Buffer, Set or Date', async () => {
+  // `!vault path` (a tag of another tool) was the secret "secret/jwt/signing-key/portcullis"; `!!binary` at the root was a
+  // Buffer, and its methods were listed as unknown keys.
+  for (const [name, text, line] of [
+    ['vault', `${BASE}jwt: {secret: !vault secret/jwt/signing-key/portcullis}\n`, 7],
+    ['binary', '!!binary aGVsbG8=\n', 1],
+    ['set', `${BASE}plugins: !!set {a, b}\n`, 7],
+    ['function', `${BASE}tracing: {service_name: !!js/function "function () {}"}\n`, 7],
+  ] as const) {
+    const path = file(`tag-${name}.yaml`, text);
+    const result = await checkConfig(path);
+    assert.equal(result.stderr, `portcullis: config error: ${path}: invalid YAML at line ${line} (a tag: tags such as !!binary or !custom are not supported, write the plain value)\n`, name);
+    assert.equal(result.code, 1);
+  }
+});
