@@ -283,12 +283,12 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown, keySources: Readon
     // YAML's .inf, .nan and a literal past double range (1e309) are numbers zod refuses as "not a number": said so,
     // "must be a number" was wrong (and "a number or a string" for a duration).
     const given = valueAt(input, issue.path);
-    if (typeof given === 'number' && !Number.isFinite(given)) return `${path}: must be a finite number (not .inf, .nan or beyond about 1.8e308)`;
+    if (typeof given === 'number' && !Number.isFinite(given)) return `${path || 'the file'}: must be a finite number (not .inf, .nan or beyond about 1.8e308)`;
     // zod v4 leaves issue.input unset (reportInput is off, and stays off: it would copy the value into the issue),
     // so whether the key is there is read from the input itself. Only an absent key "is required".
     if (!hasKey(input, issue.path)) return `${path}: is required`;
     const expected = expectedOf(issue);
-    if (expected !== undefined) return `${path}: must be ${expected}`;
+    if (expected !== undefined) return `${path || 'the file'}: must be ${expected}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

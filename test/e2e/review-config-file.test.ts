@@ -114,3 +114,10 @@ test('a tag is refused with its line: never taken for the string it tags, nor fo
     assert.equal(result.code, 1);
   }
 });
+
+test('a file that is a scalar or a list says the file must be a mapping', async () => {
+  for (const text of ['hello\n', '[1, 2]\n', '42\n']) {
+    const result = await checkConfig(file('scalar.yaml', text));
+    assert.equal(result.stderr, 'portcullis: config error: the file: must be a mapping (key: value)\n', text);
+  }
+});
