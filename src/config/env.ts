@@ -33,8 +33,9 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   fromDotEnv.set(env, files);
   const before = files.get(file) ?? new Map<string, string>();
   const now = new Map<string, string>();
-  for (const [key, value] of lines) {
-    if (now.has(key)) continue; // a key given twice: the first line wins, as at the first read
+  // A key given twice: its last line wins, as in a shell, docker compose and dotenv (replacing a value by appending a
+  // line did nothing while the first line won).
+  for (const [key, value] of new Map(lines)) {
     if (env[key] === undefined || env[key] === before.get(key)) {
       env[key] = value;
       now.set(key, value);

@@ -241,10 +241,10 @@ describe('files and .env', () => {
     writeFileSync(file, 'CHANGED=1\nREMOVED=2\nREAL=from-file\nTWICE=first\nTWICE=second\n');
     const env: NodeJS.ProcessEnv = { REAL: 'from-env' };
     loadDotEnv(file, env);
-    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '1', REMOVED: '2', TWICE: 'first' });
+    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '1', REMOVED: '2', TWICE: 'second' });
     writeFileSync(file, 'CHANGED=10\nREAL=other\nTWICE=first\nTWICE=second\n');
     loadDotEnv(file, env);
-    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '10', TWICE: 'first' });
+    assert.deepEqual(env, { REAL: 'from-env', CHANGED: '10', TWICE: 'second' });
     rmSync(file);
     loadDotEnv(file, env); // the file is gone: so are its variables
     assert.deepEqual(env, { REAL: 'from-env' });

@@ -77,3 +77,11 @@ test('a .env that is a directory, a FIFO or a symlink to nothing is a config err
   assert.equal(dangling.stderr, 'portcullis: config error: cannot read .env (ENOENT: a symlink to nothing)\n');
   assert.equal(dangling.code, 1);
 });
+
+test('a variable given twice in .env takes its last line, as a shell, docker compose and dotenv do', async () => {
+  // `echo REVIEW_TOKEN=... >> .env` to replace a value: the first line won, so the old (here too short) token stayed.
+  const dir = workdir('REVIEW_TOKEN=short\nREVIEW_TOKEN=0123456789abcdef\n');
+  const result = await checkConfig(dir);
+  assert.equal(result.stderr, '');
+  assert.equal(result.code, 0);
+});
