@@ -3,8 +3,8 @@
 // HTTP/2 GOAWAY proves that nothing was processed. And one that corrects undici 7: a graceful HTTP/2 GOAWAY lets the
 // streams it covers finish instead of failing them.
 // Attached once per connection (undici's 'connect' event), never per request: the success path pays nothing.
-import type { ClientHttp2Session } from 'node:http2';
-import { H2_NO_ERROR } from '../proxy/h2-codes.js';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import { H2_CANCEL, H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
 import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
@@ -143,12 +143,60 @@ function goawayListener(undiciListener: GoawayListener): GoawayListener {
   };
 }
 
+/** A stream's _destroy as node defines it (Http2Stream.prototype._destroy). */
+type DestroyFn = (this: ClientHttp2Stream, err: Error | null, callback: (err?: Error | null) => void) => void;
+
+/** How often, and how many times, a reset stream whose request side had not finished is looked at again (1 s). */
+const RELEASE_CHECK_MS = 5;
+const RELEASE_CHECKS = 200;
+
+/**
+ * Stands in for an upstream stream's _destroy. A stream destroyed before its request side finished (body bytes
+ * still queued behind flow control, or its END_STREAM not yet out) is reset at once (RST_STREAM CANCEL, unless it
+ * already was), but node's handle is let go only once that side has finished, its session is gone, or, checked every
+ * 5 ms, 1 s later: by then nghttp2 has sent the reset and closed the stream, and node has released it on its own (a
+ * stream not yet opened, or on a session already destroyed, is let go at once). Let go at once, node 20 forgets the
+ * stream while nghttp2 still holds its DATA: the next time nghttp2 asks for that data (a WINDOW_UPDATE from the
+ * upstream), node answers 0 bytes for a stream it no longer knows, and nghttp2 sends an empty DATA frame and asks
+ * again, for ever: the event loop never turns again and memory grows by
+ * gigabytes. undici resets and destroys a stream that way whenever a request is aborted mid-upload (a body over
+ * max_body_size, a gRPC client that cancels a call whose messages the upstream is still taking in), so one request
+ * stopped the whole gateway.
+ */
+function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback: (err?: Error | null) => void): void {
+  const destroy = Object.getPrototypeOf(this)._destroy as DestroyFn;
+  const released = (): boolean => this.writableFinished || this.pending || this.session === undefined || this.session.destroyed;
+  if (released()) {
+    destroy.call(this, err, callback);
+    return;
+  }
+  if (!this.closed) this.close(H2_CANCEL);
+  let checks = 0;
+  const check = (): void => {
+    if (released() || ++checks >= RELEASE_CHECKS) destroy.call(this, err, callback);
+    else setTimeout(check, RELEASE_CHECK_MS);
+  };
+  setTimeout(check, RELEASE_CHECK_MS);
+}
+
+/** The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says. */
+function guardStreams(session: ClientHttp2Session): void {
+  const request = session.request;
+  session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
+    const stream = request.apply(this, args);
+    (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
+    return stream;
+  };
+}
+
 /**
  * The GOAWAY watch of a new HTTP/2 session: undici's listener taken over when it is the one this code knows (the
  * emitter runs the listeners it had when the frame came, so removing undici's from inside a listener of ours would
- * not stop it); otherwise a listener of ours before it, which only marks unprocessed streams.
+ * not stop it); otherwise a listener of ours before it, which only marks unprocessed streams. Its streams are
+ * released as releaseAfterReset says.
  */
 function watchSession(session: ClientHttp2Session): void {
+  guardStreams(session);
   const undiciListener = undiciGoawayListener(session);
   if (undiciListener === undefined) {
     session.prependListener('goaway', onGoaway);
