@@ -15,6 +15,7 @@ import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './ups
 import { spliceUpgrade, tunnelledProtocol, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
+import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 import { continueBody } from '../pipeline/expect-continue.js';
 import { hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
@@ -715,6 +716,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     // The response had begun: the client cannot be told with a status any more, so its connection is cut.
     if (error.code !== 'CLIENT_CLOSED') ctx.error = error;
+    if (stream !== undefined && this.#endGrpcWithStatus(stream, error)) {
+      this.#listener.attemptFinished(ctx, this.#peer);
+      return;
+    }
     // An HTTP/2 stream already closing (reset by the client, or closed by the gateway: this runs from its 'aborted'
     // event) is left to node: destroying it now would drop the RST_STREAM node has yet to send (node 20, measured).
     // Any other is reset with a code that says why: node's destroy() sends NO_ERROR, which RFC 9113 keeps for a
@@ -724,6 +729,30 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (stream === undefined) ctx.res.destroy();
     else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? H2_CANCEL : H2_INTERNAL_ERROR);
     this.#listener.attemptFinished(ctx, this.#peer);
+  }
+
+  /**
+   * A gRPC response over HTTP/2 that an upstream-side failure broke off after it began (the gateway's upstream_body
+   * timeout, a lost upstream connection, a GOAWAY with an error): ended with trailers carrying the status the gateway
+   * gives that failure before a response begins (grpc-status.ts: 4 DEADLINE_EXCEEDED for its upstream timeouts, 14
+   * UNAVAILABLE for 502s), after the messages that arrived. A reset with INTERNAL_ERROR reads as INTERNAL (13) to
+   * every gRPC client: not retried, and not what happened. Not for a client's own silence (CANCEL), nor for a
+   * response without grpc-status, whose upstream reset it (GRPC_WITHOUT_STATUS keeps its INTERNAL_ERROR). False when
+   * the stream is already closing or this is not such a response: the caller resets it.
+   */
+  #endGrpcWithStatus(stream: ServerHttp2Stream, error: GatewayError): boolean {
+    const head = this.#responseHead;
+    if (stream.closed || stream.destroyed || head === undefined || !isGrpcResponse(head)) return false;
+    if (error === BODY_TIMEOUT || error === SEND_TIMEOUT || error === GRPC_WITHOUT_STATUS || error.code === 'CLIENT_CLOSED') return false;
+    const res = this.#ctx.res;
+    if (res.writableEnded) return false;
+    try {
+      res.addTrailers({ 'grpc-status': String(grpcStatusFor(error.status, error.code)), 'grpc-message': encodeGrpcMessage(error.message) });
+      res.end();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #fail(error: GatewayError): void {
