@@ -155,8 +155,14 @@ const healthCheck = z
     enabled: z.boolean().default(true),
     /** Path of the active HTTP GET probe. Any status below 500 counts as healthy (the server answered). */
     path: z.string().startsWith('/').default('/'),
-    interval: duration.default(5_000),
-    timeout: duration.default(2_000),
+    // 0 is never "off" here (enabled is): an interval of 0 probed without pause, and a timeout of 0 aborted every
+    // probe at once, taking healthy upstreams out of rotation.
+    interval: duration
+      .refine((ms) => ms > 0, 'must be more than 0 (0 would probe without pause; to stop probing, set health_check.enabled: false)')
+      .default(5_000),
+    timeout: duration
+      .refine((ms) => ms > 0, 'must be more than 0 (a probe given no time always fails; to stop probing, set health_check.enabled: false)')
+      .default(2_000),
     healthy_threshold: positiveInt.default(2),
     unhealthy_threshold: positiveInt.default(2),
     /** How long a connection failure or timeout keeps an upstream out of rotation (passive check). */

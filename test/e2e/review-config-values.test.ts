@@ -47,3 +47,25 @@ test('an infinite or NaN number says so, not "must be a number"', async () => {
     assert.equal(result.code, 1, key);
   }
 });
+
+test('a health check interval or timeout of 0 is refused: it probed without pause, or failed every probe', async () => {
+  // timeout 0 aborted each probe at once: a healthy upstream was logged "Upstream Unhealthy" and taken out.
+  const why = {
+    timeout: 'must be more than 0 (a probe given no time always fails; to stop probing, set health_check.enabled: false)',
+    interval: 'must be more than 0 (0 would probe without pause; to stop probing, set health_check.enabled: false)',
+  };
+  for (const key of ['timeout', 'interval'] as const) {
+    const file = join(dir, `hc-${files++}.yaml`);
+    writeFileSync(
+      file,
+      `admin: {enabled: false}\nservices:\n  s: {health_check: {${key}: 0}, upstreams: [{name: b, address: 127.0.0.1, port: 3000}]}\n`,
+    );
+    const service = await runCli(['check-config', '--config', file]);
+    assert.equal(service.stderr, `portcullis: config error: services.s.health_check.${key}: ${why[key]}\n`, key);
+  }
+  // load_balancing's own health_check is the same schema.
+  const file = join(dir, `hc-${files++}.yaml`);
+  writeFileSync(file, 'admin: {enabled: false}\nload_balancing:\n  health_check: {timeout: 0s}\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n');
+  const lb = await runCli(['check-config', '--config', file]);
+  assert.equal(lb.stderr, `portcullis: config error: load_balancing.health_check.timeout: ${why.timeout}\n`);
+});
