@@ -39,6 +39,11 @@ function durationUpTo(max: number) {
  */
 const duration = durationUpTo(MAX_TIMER_MS);
 /**
+ * A timer duration for which 0 cannot mean "off": an interval (0 runs its work back to back) or a bound every wait
+ * must beat (0 fails them all).
+ */
+const positiveDuration = duration.refine((ms) => ms > 0, 'must be more than 0');
+/**
  * A token's lifetime: compared with clocks, never a timer, and commonly longer than a timer can hold. Capped at 100
  * years, far inside what a Date can hold (a larger one made every expiry an Invalid Date, failing every login).
  */
@@ -603,7 +608,7 @@ export const configSchema = z
             /** When the revocation list cannot be read: deny (refuse the token) or allow. */
             on_store_error: z.enum(['allow', 'deny']).default('deny'),
             /** How often expired sessions are deleted. */
-            session_cleanup_interval: duration.default(3_600_000),
+            session_cleanup_interval: positiveDuration.default(3_600_000),
             // Identity (issue 12): which credentials a protected route accepts, and the API-key caller's headers.
             /** Credentials accepted on protected paths: user access tokens (jwt) and API keys (api_key). */
             auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).default(['jwt', 'api_key']),
@@ -634,14 +639,14 @@ export const configSchema = z
         // Plugins (src/plugins/): the instances run on every proxied request, in this order, and their hooks' time limit
         // (per request hook; not create() or close(), which have plugin_load_timeout).
         plugins: z.array(z.string().min(1)).default([]),
-        plugin_timeout: duration.default(5_000),
+        plugin_timeout: positiveDuration.default(5_000),
         /**
          * How long each one-time step of a plugin may take: its module's import (start-up, check-config, reload; a
          * module whose top-level await never settles is a config error after it), an instance's create() (a config
          * error after it) and its close(). Apart from plugin_timeout, the per-hook budget, which may be far shorter
          * than a cold import, a connection a create() opens or a buffer a close() flushes on a busy machine.
          */
-        plugin_load_timeout: duration.default(30_000),
+        plugin_load_timeout: positiveDuration.default(30_000),
       })
       .strict()
       .prefault({}),

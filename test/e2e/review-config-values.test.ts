@@ -69,3 +69,17 @@ test('a health check interval or timeout of 0 is refused: it probed without paus
   const lb = await runCli(['check-config', '--config', file]);
   assert.equal(lb.stderr, `portcullis: config error: load_balancing.health_check.timeout: ${why.timeout}\n`);
 });
+
+test('a session cleanup interval or a plugin timeout of 0 is refused: 0 is no "off" for them', async () => {
+  // session_cleanup_interval 0 ran the store's cleanup query back to back; plugin_timeout 0 timed out every hook that
+  // waited on anything (504), plugin_load_timeout 0 every plugin's import.
+  for (const [yaml, key] of [
+    ['middleware: {auth: {session_cleanup_interval: 0}}\n', 'middleware.auth.session_cleanup_interval'],
+    ['middleware: {plugin_timeout: 0ms}\n', 'middleware.plugin_timeout'],
+    ['middleware: {plugin_load_timeout: 0}\n', 'middleware.plugin_load_timeout'],
+  ]) {
+    const result = await checkConfig(yaml);
+    assert.equal(result.stderr, `portcullis: config error: ${key}: must be more than 0\n`, key);
+    assert.equal(result.code, 1);
+  }
+});
