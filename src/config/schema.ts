@@ -146,10 +146,28 @@ function checkRedisTopology(
   }
 }
 
+/**
+ * An upstream's address: an IP address (IPv6 without brackets) or a host name, as the upstream's URL is built from it
+ * and `port`. Anything else passed check-config and failed at start-up (or a reload) with `TypeError:
+ * ERR_INVALID_URL Invalid URL`, naming no key: a scheme (`http://10.0.0.1`), a port (`10.0.0.1:3000`), brackets.
+ */
+function upstreamAddressProblem(address: string): string | undefined {
+  if (address === '') return undefined; // min(1) says so
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) return 'must be an IP address or a host name, without a scheme (TLS is tls.enabled)';
+  if (isIP(address) === 0 && /^[^:]+:\d+$/.test(address)) return 'must be an IP address or a host name, without a port (that is the port key)';
+  return listenHostProblem(address);
+}
+
 const upstream = z
   .object({
     name: z.string().min(1),
-    address: z.string().min(1),
+    address: z
+      .string()
+      .min(1)
+      .superRefine((address, ctx) => {
+        const message = upstreamAddressProblem(address);
+        if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+      }),
     port,
     weight: z.number().int().min(1).max(1000).default(1),
   })

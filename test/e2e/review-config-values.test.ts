@@ -83,3 +83,22 @@ test('a session cleanup interval or a plugin timeout of 0 is refused: 0 is no "o
     assert.equal(result.code, 1);
   }
 });
+
+test('an upstream address that is no IP address or host name is refused, not ERR_INVALID_URL at start', async () => {
+  // check-config said "config ok"; start failed with "TypeError: ERR_INVALID_URL Invalid URL" and no key.
+  const upstream = (address: string) => `services:\n  s: {upstreams: [{name: b, address: "${address}", port: 3000}]}\n`;
+  for (const [address, why] of [
+    ['http://10.0.0.1', 'must be an IP address or a host name, without a scheme (TLS is tls.enabled)'],
+    ['10.0.0.1:3000', 'must be an IP address or a host name, without a port (that is the port key)'],
+    ['[::1]', 'an IPv6 address is written without brackets here (::1)'],
+    ['a b', 'must be an IP address or a host name'],
+  ]) {
+    const result = await checkConfig(upstream(address));
+    assert.equal(result.stderr, `portcullis: config error: services.s.upstreams[0].address: ${why}\n`, address);
+    assert.equal(result.code, 1);
+  }
+  for (const address of ['10.0.0.1', '::1', 'backend_1', 'api.internal', 'localhost']) {
+    const result = await checkConfig(upstream(address));
+    assert.equal(result.stderr, '', address);
+  }
+});
