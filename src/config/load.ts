@@ -276,6 +276,10 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown, keySources: Readon
   // routes[2].service: array indexes in brackets, as users count entries in their file.
   const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? written(p) : `.${written(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
+    // YAML 1.2 has no merge key: `<<: *defaults` was read as a key named "<<" ("<<: unknown key").
+    if (issue.keys.includes('<<')) {
+      return `${path ? `${path}.` : ''}<<: merge keys (YAML 1.1) are not supported: write the keys out, or alias a whole mapping`;
+    }
     const keys = issue.keys.map((key) => (path ? `${path}.${written(key)}` : written(key)));
     return `${keys.join(', ')}: unknown key`;
   }

@@ -87,3 +87,13 @@ test('an alias to no anchor, or one that makes a cycle, is a config error naming
   assert.equal(cyclic.stderr, `portcullis: config error: ${cycle}: a YAML alias refers to a node that contains it (a cycle)\n`);
   assert.equal(cyclic.code, 1);
 });
+
+test('a merge key (<<) says merge keys are not supported, not "<<: unknown key"', async () => {
+  const path = file('merge.yaml', `${BASE}services:\n  s:\n    <<: {strategy: random}\n    upstreams: [{name: b, address: 127.0.0.1, port: 3001}]\n`);
+  const result = await checkConfig(path);
+  assert.equal(
+    result.stderr,
+    'portcullis: config error: services.s.<<: merge keys (YAML 1.1) are not supported: write the keys out, or alias a whole mapping\n',
+  );
+  assert.equal(result.code, 1);
+});
