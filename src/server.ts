@@ -351,7 +351,7 @@ function connectionLimitOf(config: Config, trusted: TrustedProxies): ConnectionL
 
 function trustedProxiesOf(config: Config): TrustedProxies {
   try {
-    return new TrustedProxies(config.server.trusted_proxies);
+    return new TrustedProxies(config.server.trusted_proxies, config.server.client_address_header);
   } catch (err) {
     throw new ConfigError(`server.trusted_proxies: ${(err as Error).message}`);
   }

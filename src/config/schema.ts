@@ -534,6 +534,12 @@ export const configSchema = z
         proxy_by: z.string().min(1).default('Portcullis'),
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
         trusted_proxies: z.array(trustedProxy).default([]),
+        /**
+         * Which header of a trusted proxy names the client: auto (X-Forwarded-For, else Forwarded, else X-Real-IP), or
+         * that one header alone, as nginx's and Kong's real_ip_header (a proxy that sets only X-Real-IP passes the
+         * client's own X-Forwarded-For on).
+         */
+        client_address_header: z.enum(['auto', 'x-forwarded-for', 'forwarded', 'x-real-ip']).default('auto'),
         /** Open connections per client address; more are answered 429 and closed. Trusted proxies are exempt. */
         max_connections_per_client: positiveInt.default(256),
         timeouts: timeouts.prefault({}),

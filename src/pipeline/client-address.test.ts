@@ -136,6 +136,24 @@ describe('TrustedProxies', () => {
     assert.equal(t.has('2001:db8::1'), true);
   });
 
+  test('server.client_address_header: the header named is read alone, from a trusted peer only', () => {
+    // nginx's `proxy_set_header X-Real-IP $remote_addr` passes on the client's own X-Forwarded-For and Forwarded.
+    const spoofed = { 'x-forwarded-for': '1.1.1.1', forwarded: 'for=2.2.2.2', 'x-real-ip': '198.51.100.4' };
+    assert.equal(new TrustedProxies(['10.0.0.0/8']).clientAddress('10.0.0.1', spoofed), '1.1.1.1', 'auto: X-Forwarded-For first');
+    assert.equal(new TrustedProxies(['10.0.0.0/8'], 'x-real-ip').clientAddress('10.0.0.1', spoofed), '198.51.100.4');
+    assert.equal(new TrustedProxies(['10.0.0.0/8'], 'forwarded').clientAddress('10.0.0.1', spoofed), '2.2.2.2');
+    assert.equal(new TrustedProxies(['10.0.0.0/8'], 'x-forwarded-for').clientAddress('10.0.0.1', spoofed), '1.1.1.1');
+    // The header named is absent (or says nothing): the peer, never another header.
+    for (const header of ['x-real-ip', 'forwarded', 'x-forwarded-for'] as const) {
+      const only = { 'x-forwarded-for': '1.1.1.1', forwarded: 'for=2.2.2.2', 'x-real-ip': '3.3.3.3' } as Record<string, string>;
+      delete only[header];
+      assert.equal(new TrustedProxies(['10.0.0.0/8'], header).clientAddress('10.0.0.1', only), '10.0.0.1', header);
+    }
+    assert.equal(new TrustedProxies(['10.0.0.0/8'], 'forwarded').clientAddress('10.0.0.1', { forwarded: 'proto=https' }), '10.0.0.1');
+    // An untrusted peer is the client whichever header is named.
+    assert.equal(new TrustedProxies(['10.0.0.0/8'], 'x-real-ip').clientAddress('203.0.113.9', spoofed), '203.0.113.9');
+  });
+
   test('an untrusted peer is the client whatever its forwarding headers say', () => {
     const t = new TrustedProxies(['10.0.0.0/8']);
     const all = { 'x-forwarded-for': '1.1.1.1', forwarded: 'for=2.2.2.2', 'x-real-ip': '3.3.3.3' };

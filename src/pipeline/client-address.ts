@@ -238,14 +238,24 @@ function joined(value: string | string[] | undefined): string | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Trusted proxies
 
+/**
+ * `server.client_address_header`: which header of a trusted proxy names the client. `auto` reads the first present of
+ * X-Forwarded-For, Forwarded and X-Real-IP; a header named reads that one alone, as nginx's `real_ip_header` and
+ * Kong's `real_ip_header` do, so a client's own copy of another header, passed on by a proxy that only sets its own,
+ * is never read.
+ */
+export type ClientAddressHeader = 'auto' | 'x-forwarded-for' | 'forwarded' | 'x-real-ip';
+
 /** The configured trusted proxies (IPs or CIDRs), matched with node's BlockList. Built once per config. */
 export class TrustedProxies {
   readonly #list = new BlockList();
   readonly #empty: boolean;
+  readonly #header: ClientAddressHeader;
 
   /** Throws Error with the offending entry when one is neither an IP nor a CIDR. */
-  constructor(entries: readonly string[]) {
+  constructor(entries: readonly string[], header: ClientAddressHeader = 'auto') {
     this.#empty = entries.length === 0;
+    this.#header = header;
     for (const entry of entries) {
       const [ip, bits] = entry.split('/') as [string, string | undefined];
       const canonical = canonicalAddress(ip);
@@ -274,18 +284,26 @@ export class TrustedProxies {
 
   /**
    * The client address for a request from `peer` (canonical). Only a trusted peer's headers are read, and only one
-   * of them, in this order: X-Forwarded-For; else Forwarded, when an element has `for=`; else X-Real-IP. Each is
-   * read from the right, skipping trusted hops: the first untrusted hop is the client (anything to its left is the
-   * client's own say). A hop that is no address (`unknown`, `_hidden`, garbage) ends the walk at the peer.
+   * of them: the configured one, or with `auto` in this order: X-Forwarded-For; else Forwarded, when an element has
+   * `for=`; else X-Real-IP. Each is read from the right, skipping trusted hops: the first untrusted hop is the client
+   * (anything to its left is the client's own say). A hop that is no address (`unknown`, `_hidden`, garbage) ends
+   * the walk at the peer, as does the configured header's absence.
    */
   clientAddress(peer: string, headers: ForwardingHeaders): string {
     if (!this.has(peer)) return peer;
-    const xff = joined(headers['x-forwarded-for']);
-    if (xff !== undefined) return this.#walk(peer, xff.split(','));
-    const forwarded = joined(headers.forwarded);
-    const fors = forwarded === undefined ? undefined : forwardedForValues(forwarded);
-    // A malformed part counts as a hop that is no address: reached by the walk, it ends at the peer.
-    if (fors !== undefined && fors.some((v) => v !== undefined)) return this.#walk(peer, fors);
+    const header = this.#header;
+    if (header === 'auto' || header === 'x-forwarded-for') {
+      const xff = joined(headers['x-forwarded-for']);
+      if (xff !== undefined) return this.#walk(peer, xff.split(','));
+      if (header !== 'auto') return peer;
+    }
+    if (header === 'auto' || header === 'forwarded') {
+      const forwarded = joined(headers.forwarded);
+      const fors = forwarded === undefined ? undefined : forwardedForValues(forwarded);
+      // A malformed part counts as a hop that is no address: reached by the walk, it ends at the peer.
+      if (fors !== undefined && fors.some((v) => v !== undefined)) return this.#walk(peer, fors);
+      if (header !== 'auto') return peer;
+    }
     const realIp = joined(headers['x-real-ip']);
     // X-Real-IP is one address; a client's own copy joined with the proxy's reads as a list, whose right end is the proxy's.
     return realIp === undefined ? peer : this.#walk(peer, realIp.split(','));
