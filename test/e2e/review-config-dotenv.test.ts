@@ -3,13 +3,12 @@
 // symlink to nothing) is a config error, never waited on, never taken for "no variables".
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childExit } from '../helpers/child-exit.js';
+import { runCli } from '../helpers/gateway.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -32,28 +31,12 @@ function workdir(dotEnv: string | ((path: string) => void)): string {
 }
 
 /** `portcullis check-config --config proxy.yaml` in `cwd`, killed after 20 s (then `code` is null). */
-async function checkConfig(cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function checkConfig(cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = { ...process.env };
   delete env.REVIEW_PORT;
   delete env.REVIEW_TOKEN;
   delete env.PORTCULLIS_CONFIG;
-  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', 'proxy.yaml'], {
-    cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  try {
-    const { code } = await childExit(child);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  return runCli(['check-config', '--config', 'proxy.yaml'], {}, { cwd, fullEnv: env, boundMs: 20_000 });
 }
 
 test('a comment after a value in .env is not part of the value', async () => {

@@ -3,12 +3,11 @@
 // gateway asked to reload such a file keeps serving on its config.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childExit } from '../helpers/child-exit.js';
-import { startProcess } from '../helpers/gateway.js';
+import { runCli, startProcess } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -29,24 +28,9 @@ function file(name: string, content: string | Buffer): string {
   return path;
 }
 
-/** `portcullis check-config --config path`, killed after `boundMs` (then `code` is null). */
-async function checkConfig(path: string, boundMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', path], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), boundMs);
-  try {
-    const { code } = await childExit(child);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+/** `portcullis check-config --config path` in the test's directory, killed after `boundMs` (then `code` is null). */
+function checkConfig(path: string, boundMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(['check-config', '--config', path], {}, { cwd: dir, boundMs });
 }
 
 test('a FIFO, a directory or another file that is not a regular file is refused at once, never waited on', async () => {

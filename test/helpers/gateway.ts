@@ -107,19 +107,36 @@ export interface GatewayProcess {
   cleanup(): Promise<void>;
 }
 
+/** Where and how long a runCli child runs: the working directory (default the checkout), the whole environment
+ * instead of the test's own plus `env`, and a bound after which it is killed (its `code` is then null). */
+export interface CliOptions {
+  readonly cwd?: string;
+  readonly fullEnv?: NodeJS.ProcessEnv;
+  readonly boundMs?: number;
+}
+
 /** Runs `portcullis <args>` to completion (check-config, bad configs): exit code and output. */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: CliOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
+      cwd: options.cwd ?? ROOT,
+      env: options.fullEnv ?? { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    void childExit(child).then(({ code }) => resolve({ code, stdout, stderr }));
+    // A bound for commands under test that could hang (a FIFO as the config): killed, never left running.
+    const timer = options.boundMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.boundMs);
+    void childExit(child).then(({ code }) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
