@@ -161,6 +161,32 @@ describe('MemoryKvStore bounds', () => {
   });
 });
 
+describe('MemoryKvStore: the bytes plain values take together are capped', () => {
+  test('past maxValueBytes the oldest-written values go until the new one fits; rewrites, expiry and sweeps give their bytes back', async () => {
+    let now = 0;
+    // Each of these is counted as 2 × (1 + 9) = 20 bytes: five fit in 100.
+    const store = new MemoryKvStore({ maxValueBytes: 100, now: () => now });
+    try {
+      for (const k of ['a', 'b', 'c', 'd', 'e']) await store.setValue(k, k.repeat(9), 1000);
+      assert.equal(store.valueCount, 5);
+      await store.setValue('a', 'A'.repeat(9), 1000); // a rewrite takes no more room, and drops nothing
+      assert.equal(store.valueCount, 5);
+      await store.setValue('f', 'f'.repeat(29)); // 60 bytes: 'b', 'c' and 'd' go, the oldest written
+      assert.deepEqual(
+        await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => store.getValue(k))),
+        ['A'.repeat(9), undefined, undefined, undefined, 'e'.repeat(9), 'f'.repeat(29)],
+      );
+      now = 2000; // 'a' and 'e' expire: one read and the sweep give their 40 bytes back
+      assert.equal(await store.getValue('a'), undefined);
+      assert.equal(store.sweep(), 1);
+      await store.setValue('g', 'g'.repeat(19)); // 40 bytes: fits beside 'f' without dropping it
+      assert.deepEqual(await Promise.all(['f', 'g'].map((k) => store.getValue(k))), ['f'.repeat(29), 'g'.repeat(19)]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('MemoryKvStore: a reload that changes a rule (the bucket is judged under the rule that takes from it)', () => {
   const fast = { capacity: 10, refillPerSecond: 600 / 60 };
   const slow = { capacity: 10, refillPerSecond: 6 / 60 };

@@ -18,6 +18,12 @@ export interface MemoryKvOptions {
   readonly maxBuckets?: number;
   /** Hard cap on plain values (plugins' store); at the cap the oldest-written value is dropped. Default 100 000. */
   readonly maxValues?: number;
+  /**
+   * Hard cap on the heap the plain values take together, keys included, counted as two bytes a UTF-16 code unit (an
+   * upper bound: V8 keeps Latin-1 strings in one byte a character). At the cap the oldest-written values are dropped
+   * until the new one fits. Default 64 MiB: without it, 100 000 values of a megabyte each were 200 GB.
+   */
+  readonly maxValueBytes?: number;
   /** The clock in ms; monotonic performance.now() by default (tests may pass their own). */
   readonly now?: () => number;
 }
@@ -25,6 +31,12 @@ export interface MemoryKvOptions {
 const DEFAULT_SWEEP_MS = 10_000;
 const DEFAULT_MAX_BUCKETS = 500_000;
 const DEFAULT_MAX_VALUES = 100_000;
+const DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024;
+
+/** What a plain value is counted as against maxValueBytes (see MemoryKvOptions). */
+function valueBytes(key: string, value: string): number {
+  return 2 * (key.length + value.length);
+}
 
 /** A plain value and when it expires (the store's clock; Infinity: never). */
 interface StoredValue {
@@ -65,6 +77,9 @@ export class MemoryKvStore implements KvStore {
   readonly #values = new Map<string, StoredValue>();
   readonly #maxBuckets: number;
   readonly #maxValues: number;
+  readonly #maxValueBytes: number;
+  /** Sum of valueBytes() over #values. */
+  #valueBytes = 0;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   /** The timer's sweep in progress: it resumes this iterator a chunk at a time. */
@@ -74,6 +89,7 @@ export class MemoryKvStore implements KvStore {
   constructor(options: MemoryKvOptions = {}) {
     this.#maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
     this.#maxValues = options.maxValues ?? DEFAULT_MAX_VALUES;
+    this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.#now = options.now ?? performance.now.bind(performance);
     this.#timer = setInterval(() => this.#startSweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_MS);
     // The sweep must never keep the process alive on its own.
@@ -157,6 +173,7 @@ export class MemoryKvStore implements KvStore {
     this.#revoked.clear();
     this.#subjects.clear();
     this.#values.clear();
+    this.#valueBytes = 0;
   }
 
   /**
@@ -290,18 +307,27 @@ export class MemoryKvStore implements KvStore {
     const entry = this.#values.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > this.#now()) return entry;
-    this.#values.delete(key);
+    this.#dropValue(key, entry);
     return undefined;
   }
 
   #store(key: string, value: string, expiresAt: number): void {
     const values = this.#values;
+    const previous = values.get(key);
     // Re-inserting moves the key to the end of the Map's order, so eviction drops the value written longest ago.
-    if (!values.delete(key) && values.size >= this.#maxValues) {
-      const oldest = values.keys().next();
-      if (oldest.done !== true) values.delete(oldest.value);
+    if (previous !== undefined) this.#dropValue(key, previous);
+    const bytes = valueBytes(key, value);
+    while (values.size > 0 && (values.size >= this.#maxValues || this.#valueBytes + bytes > this.#maxValueBytes)) {
+      const [oldestKey, oldest] = values.entries().next().value as [string, StoredValue];
+      this.#dropValue(oldestKey, oldest);
     }
     values.set(key, { value, expiresAt });
+    this.#valueBytes += bytes;
+  }
+
+  #dropValue(key: string, entry: StoredValue): void {
+    this.#values.delete(key);
+    this.#valueBytes -= valueBytes(key, entry.value);
   }
 
   /** Drops expired values; the cap keeps their number small enough for one pass (100 000 entries: ~5 ms). */
@@ -309,7 +335,7 @@ export class MemoryKvStore implements KvStore {
     let dropped = 0;
     for (const [key, entry] of this.#values) {
       if (entry.expiresAt <= now) {
-        this.#values.delete(key);
+        this.#dropValue(key, entry);
         dropped++;
       }
     }

@@ -24,6 +24,12 @@ function checkKey(key: string): void {
 }
 
 /**
+ * The largest value a plugin may set: 1 MiB of UTF-8, as memcached's default item size. The same on both stores:
+ * before, a value of any size was kept in memory (up to 100 000 of them) and up to 512 MB on Redis.
+ */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+
+/**
  * The longest expiry a plugin may give a value: 100 years (the cap of the gateway's own token lifetimes). Beyond,
  * Redis refused the expiry ("1e+300" is no integer) and the plugin got a store outage, where the memory store
  * accepted it.
@@ -81,6 +87,10 @@ export function createPluginStore(name: string, kv: () => KvStore): PluginStore 
       // Redis keeps UTF-8, where an unpaired surrogate becomes U+FFFD: get() returned another string than set() was
       // given, on Redis only.
       if (!isWellFormed(value)) throw new TypeError('store value must be well-formed Unicode (it holds an unpaired UTF-16 surrogate)');
+      // Checked on the length first: a string of more than 1 MiB code units is over in UTF-8 too, and is not encoded.
+      if (value.length > MAX_VALUE_BYTES || Buffer.byteLength(value, 'utf8') > MAX_VALUE_BYTES) {
+        throw new TypeError(`store value must be at most ${MAX_VALUE_BYTES} bytes of UTF-8`);
+      }
       await kv().setValue(prefix + key, value, ttlMs);
     },
     async incr(key, ttlMs) {
