@@ -140,6 +140,10 @@ describe('a wrong type says what was expected, never "is required", and never re
     assert.equal(errorOf(MINIMAL('database:\n  pool_size: 1.5\n')), 'database.pool_size: must be an integer');
     assert.equal(errorOf(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: abc\n')), 'middleware.rate_limit.requests_per_minute: must be a number');
     assert.equal(errorOf(MINIMAL('server:\n  workers: many\n')), 'server.workers: must be a number or "auto"');
+    // Each worker is a whole process: 4000 written for 4 forked until the machine ran out of memory.
+    for (const workers of [257, 4000]) {
+      assert.equal(errorOf(MINIMAL(`server:\n  workers: ${workers}\n`)), 'server.workers: must be at most 256, or "auto" (one per core)');
+    }
     assert.equal(errorOf(MINIMAL('server: 8080\n')), 'server: must be a mapping (key: value)');
     assert.equal(errorOf('load_balancing:\n  upstreams: backend1\n'), 'load_balancing.upstreams: must be a list');
     assert.equal(errorOf(MINIMAL('routes:\n  - { name: r, service: default, cors: 5 }\n')), 'routes[0].cors: must be "off" or a mapping (key: value)');

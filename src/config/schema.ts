@@ -528,8 +528,12 @@ export const configSchema = z
         listen_host: listenHost('0.0.0.0'),
         listen_port: listenPort.default(8080),
         max_connections: positiveInt.default(1000),
-        /** Worker processes sharing the port: a number, or "auto" for one per core. */
-        workers: z.union([positiveInt, z.literal('auto')]).default(1),
+        /**
+         * Worker processes sharing the port: a number, or "auto" for one per core. At most 256 (HAProxy's nbthread
+         * bound is 64): each is a whole Node process of about 55 MB, and a slip such as 4000 for 4 forked until the
+         * machine ran out of memory.
+         */
+        workers: z.union([positiveInt.max(256, 'must be at most 256, or "auto" (one per core)'), z.literal('auto')]).default(1),
         /** Value of the X-Proxy-By response header. */
         proxy_by: z.string().min(1).default('Portcullis'),
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
