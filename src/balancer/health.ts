@@ -18,8 +18,12 @@ export class HealthChecker {
     keepAliveTimeout: 1_000,
     pipelining: 1,
     // Probes speak to an HTTPS or HTTP/2 upstream the way the proxy does (same CA, SNI, client certificate).
+    // The origin here is the probe URL's, as the WHATWG URL spells it (no :443 over https nor :80 over http, the host
+    // in lower case), so each backend's is compared in that spelling too: compared as written, an upstream on port
+    // 443 (or named in capitals) found none and was probed with undici's defaults (no CA, client certificate or h2c).
     factory: (origin, options) => {
-      const backend = this.#backends().find((b) => b.origin === String(origin).replace(/\/$/, ''));
+      const key = new URL(String(origin)).origin;
+      const backend = this.#backends().find((b) => new URL(b.origin).origin === key);
       return new Pool(origin, backend ? upstreamPoolOptions(backend.transport, backend.address, options) : options);
     },
   });
