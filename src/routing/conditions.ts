@@ -8,6 +8,7 @@ export interface RouteConditions {
   readonly path?: string;
   /** Prefix on segment boundaries ("/users" matches /users and /users/1, never /usersx). */
   readonly pathPrefix?: string;
+  /** Upper-case methods; GET also takes HEAD (see methodMatches). */
   readonly methods?: readonly string[];
   /** Exact values by lower-case header name. */
   readonly headers?: Readonly<Record<string, string>>;
@@ -61,4 +62,22 @@ export function hostMatches(pattern: string, host: string): boolean {
 /** An exact `path` condition: the path itself, or the same path with one trailing slash ("/admin" and "/admin/"). */
 export function exactPathMatches(path: string, requestPath: string): boolean {
   return requestPath === path || (!path.endsWith('/') && requestPath.length === path.length + 1 && requestPath.startsWith(path) && requestPath.endsWith('/'));
+}
+
+/** How a `methods` condition takes a request's method: not at all, by name, or a HEAD through the route's GET. */
+export type MethodMatch = 'no' | 'listed' | 'head-as-get';
+
+/**
+ * Whether `methods` takes `method`. HEAD is GET without the body (RFC 9110 §9.3.2) and backends answer it with their
+ * GET handler, so a route that takes GET takes HEAD too (as nginx's limit_except does): else a HEAD fell through to
+ * another route (a catch-all with auth off) and reached the GET handler past the GET route's auth and limits.
+ */
+export function methodMatch(methods: readonly string[], method: string): MethodMatch {
+  if (methods.includes(method)) return 'listed';
+  return method === 'HEAD' && methods.includes('GET') ? 'head-as-get' : 'no';
+}
+
+/** True when a HEAD request reaches this route only through its GET: a route listing HEAD itself goes first. */
+export function takesHeadAsGet(c: RouteConditions, method: string): boolean {
+  return method === 'HEAD' && c.methods !== undefined && !c.methods.includes('HEAD');
 }

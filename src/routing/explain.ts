@@ -1,7 +1,7 @@
 // Why a request lands where it does: the routes in precedence order for one request, each with the condition that
 // failed, up to the winner. Slow and obvious on purpose (used by `portcullis routes --match` and debug logs); the
 // tests check that it always agrees with the compiled matcher.
-import { exactPathMatches, hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, hostMatches, methodMatch, normalisePrefix, prefixMatches, takesHeadAsGet, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route's verdict for one request. */
 export interface RouteVerdict {
@@ -37,11 +37,14 @@ function pathRank(c: RouteConditions): number {
   return prefix === '/' ? 0 : -prefix.split('/').length;
 }
 
-/** The precedence key of route `c` at position `index` for this request; smaller wins. */
-function precedenceKey(c: RouteConditions, index: number, host: string): number[] {
+/**
+ * The precedence key of route `c` at position `index` for this request; smaller wins. Among routes with conditions,
+ * a HEAD goes to one listing HEAD before one that takes it only through GET (methodMatch).
+ */
+function precedenceKey(c: RouteConditions, index: number, host: string, method = ''): number[] {
   const [h, w] = hostRank(c, host);
   const conditional = c.methods !== undefined || c.headers !== undefined ? 0 : 1;
-  return [h, w, pathRank(c), conditional, index];
+  return [h, w, pathRank(c), conditional, takesHeadAsGet(c, method) ? 1 : 0, index];
 }
 
 function compareKeys(a: readonly number[], b: readonly number[]): number {
@@ -71,8 +74,9 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput,
     held.push(`path_prefix ${prefix}`);
   }
   if (c.methods !== undefined) {
-    if (!c.methods.includes(input.method)) return fail(`method ${input.method} is not ${c.methods.join(', ')}`);
-    held.push(`method ${input.method}`);
+    const how = methodMatch(c.methods, input.method);
+    if (how === 'no') return fail(`method ${input.method} is not ${c.methods.join(', ')}`);
+    held.push(how === 'head-as-get' ? 'method HEAD (as GET)' : `method ${input.method}`);
   }
   if (c.headers !== undefined) {
     for (const name in c.headers) {
@@ -90,7 +94,7 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput,
 /** The routes in this request's precedence order up to and including the winner, each with its verdict. */
 export function explainMatch(routes: readonly RouteConditions[], input: MatchInput, withValues = true): Explanation {
   const order = routes
-    .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host) }))
+    .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host, input.method) }))
     .sort((a, b) => compareKeys(a.key, b.key));
   const verdicts: RouteVerdict[] = [];
   for (const { c, index } of order) {

@@ -63,6 +63,19 @@ describe('route precedence', () => {
     bothOrders(plain, v2, input('GET', '', '/api/x', { 'x-api-version': '3' }), 'plain');
   });
 
+  test('a route taking GET takes HEAD; one listing HEAD goes first, a route without GET does not take it', () => {
+    const plain = { name: 'plain', pathPrefix: '/' };
+    const get = { name: 'get', pathPrefix: '/api', methods: ['GET'] };
+    const head = { name: 'head', pathPrefix: '/api', methods: ['HEAD'] };
+    const post = { name: 'post', pathPrefix: '/api', methods: ['POST'] };
+    bothOrders(plain, get, input('HEAD', '', '/api/x'), 'get');
+    bothOrders(get, head, input('HEAD', '', '/api/x'), 'head');
+    bothOrders(get, head, input('GET', '', '/api/x'), 'get');
+    bothOrders(plain, post, input('HEAD', '', '/api/x'), 'plain');
+    assert.equal(winner([plain, get, head, post], input('HEAD', '', '/api/x')), 'head');
+    assert.equal(winner([plain, get, post], input('HEAD', '', '/api/x')), 'get');
+  });
+
   test('file order breaks ties', () => {
     const a = { name: 'a', pathPrefix: '/x' };
     const b = { name: 'b', pathPrefix: '/x' };

@@ -1,7 +1,7 @@
 // The route matcher: compiled once per route table, it finds the winning route without looking at every route.
 // Hosts are looked up in a map (exact names, then wildcard suffixes label by label), then paths walk a prefix tree
 // of segments, so the cost grows with the depth of the path, not with the number of routes.
-import { exactPathMatches, hostMatches, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, hostMatches, methodMatch, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route as the matcher sees it: its conditions and what to return when it wins. */
 export interface MatcherEntry<T> {
@@ -108,27 +108,43 @@ class HostBucket<T> {
   }
 }
 
+/**
+ * The first candidate of a sorted list (conditional routes first) whose conditions hold. A HEAD taken by a route only
+ * through its GET yields to a later conditional route that lists HEAD itself, but still beats a route without
+ * conditions (the GET route is the more specific one).
+ */
 function firstMatching<T>(list: readonly Candidate<T>[], input: MatchInput): Candidate<T> | undefined {
+  let headAsGet: Candidate<T> | undefined;
   for (let i = 0; i < list.length; i++) {
     const c = list[i]!;
-    if (!c.conditional || extraConditionsHold(c.entry.conditions, input)) return c;
+    if (!c.conditional) return headAsGet ?? c;
+    const held = conditionsMatch(c.entry.conditions, input);
+    if (held === 'listed') return c;
+    if (held === 'head-as-get' && headAsGet === undefined) headAsGet = c;
   }
-  return undefined;
+  return headAsGet;
 }
 
 /** Methods and headers: the conditions checked after the host and path have matched. */
 export function extraConditionsHold(c: RouteConditions, input: MatchInput): boolean {
-  if (c.methods !== undefined && !c.methods.includes(input.method)) return false;
+  return conditionsMatch(c, input) !== 'no';
+}
+
+/** extraConditionsHold, saying whether a HEAD held only through the route's GET ('head-as-get'). */
+function conditionsMatch(c: RouteConditions, input: MatchInput): 'no' | 'listed' | 'head-as-get' {
+  const method = c.methods === undefined ? 'listed' : methodMatch(c.methods, input.method);
+  if (method === 'no') return 'no';
   if (c.headers !== undefined) {
-    for (const name in c.headers) if (input.header(name) !== c.headers[name]) return false;
+    for (const name in c.headers) if (input.header(name) !== c.headers[name]) return 'no';
   }
-  return true;
+  return method;
 }
 
 /**
  * Compiled routes. Precedence: a route with an exact host beats a wildcard host (longer suffix first), which beats
  * no host; then an exact path beats a prefix, and a longer prefix beats a shorter one; then a route with methods or
- * headers conditions beats one without; then the order of the list.
+ * headers conditions beats one without (for a HEAD, one listing HEAD before one that takes it through GET); then the
+ * order of the list.
  */
 export class RouteMatcher<T> {
   readonly #exactHosts = new Map<string, HostBucket<T>>();
