@@ -64,6 +64,17 @@ export function markBodyWriteError(err: unknown): void {
 }
 
 /**
+ * Errors of connections that failed before they were established: reported by the TLS connector (upstream-tls.ts),
+ * which calls back once the handshake is done, before undici writes any request byte. A WeakSet, as above.
+ */
+const CONNECT_ERRORS = new WeakSet<object>();
+
+/** Marks `err` as the failure of a connection still being established (no request byte was sent on it). */
+export function markConnectError(err: unknown): void {
+  if (typeof err === 'object' && err !== null) CONNECT_ERRORS.add(err);
+}
+
+/**
  * An HTTP/2 GOAWAY whose last stream id is below every stream open on the connection (RFC 9113 §6.8, §8.7: the
  * server processed none of them). undici drops the last stream id and fails the oldest open request with its own
  * "GOAWAY frame received" SocketError whatever it was; the connection watch puts this one in its place when the
@@ -200,6 +211,9 @@ export function classifyUpstreamError(err: unknown): GatewayError {
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new GatewayError('UPSTREAM_TIMEOUT', { cause: err });
   if (CONNECT_CODES.has(code)) return new GatewayError('UPSTREAM_UNREACHABLE', { retryable: true, cause: err });
   if (RESET_CODES.has(code)) {
+    // Cut during the TLS handshake (an upstream that accepts and closes, at its connection limit or going down): no
+    // byte of the request was sent, so any method may go elsewhere; the upstream is still to blame.
+    if (CONNECT_ERRORS.has(err as object)) return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: true }, err);
     // A reused keep-alive connection the upstream closed (FIN: undici's "other side closed"; RST: ECONNRESET, EPIPE)
     // says nothing about the upstream, only that the connection had aged out as the request went out.
     // ETIMEDOUT (keep-alive probes unanswered) is an unreachable upstream, reused connection or not.

@@ -11,6 +11,7 @@ import { ConfigError } from '../config/load.js';
 import type { UpstreamTlsConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import { nodeTls } from '../node-builtins.js';
+import { markConnectError } from './upstream-error.js';
 
 /** The transport keys of an upstream group (load_balancing, or a service): `tls` and `http2`. */
 export interface UpstreamGroupTransport {
@@ -119,8 +120,13 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   // literal in tls.servername and a name as the address, that host would have sent the address's name as SNI: the
   // IP is given as the host instead (only undici's SNI reads it; the TCP connection goes to `hostname`).
   const sniHost = identity === undefined ? undefined : isIP(identity) === 6 ? `[${identity}]` : identity;
+  // Its errors are marked as the connection's, before any request byte (upstream-error.ts): a handshake the upstream
+  // cut (ECONNRESET) is then retried whatever the method, as a refused connection is. Per connection, not per request.
   const pinned: Undici.buildConnector.connector = ({ servername: _fromRequest, ...options }, callback) =>
-    inner(servername !== undefined ? { ...options, servername } : sniHost !== undefined ? { ...options, host: sniHost } : options, callback);
+    inner(servername !== undefined ? { ...options, servername } : sniHost !== undefined ? { ...options, host: sniHost } : options, (...args) => {
+      if (args[0] !== null) markConnectError(args[0]);
+      callback(...args);
+    });
   const options: Pool.Options = { ...base, connect: pinned };
   if (allowH2) options.allowH2 = true;
   return options;
