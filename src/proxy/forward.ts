@@ -416,9 +416,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     socket: Duplex,
   ): void {
+    const ctx = this.#ctx;
+    if (ctx.attempts > 1 && !this.#done) ctx.error = undefined; // as in onResponseStart
     this.#started = true;
     this.#done = true;
-    const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = upgradeResponseHeaders(headers);
     ctx.status = statusCode;
@@ -456,8 +457,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#cut(UNKNOWN_TRANSFER_CODING);
       return;
     }
-    this.#started = true;
     const ctx = this.#ctx;
+    // A retry's upstream answered: an earlier attempt's failure is no longer the request's (log, metrics, trace).
+    if (ctx.attempts > 1 && !this.#done) ctx.error = undefined;
+    this.#started = true;
     const res = ctx.res;
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = responseHeaders(headers);
