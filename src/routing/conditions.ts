@@ -4,9 +4,9 @@
 export interface RouteConditions {
   /** Exact names, or "*.example.com" (any name ending in ".example.com", never example.com itself). */
   readonly hosts?: readonly string[];
-  /** Exact path. */
+  /** Exact path; compared ASCII case-insensitively (pathKey). */
   readonly path?: string;
-  /** Prefix on segment boundaries ("/users" matches /users and /users/1, never /usersx). */
+  /** Prefix on segment boundaries ("/users" matches /users and /users/1, never /usersx); case as for `path`. */
   readonly pathPrefix?: string;
   /** Upper-case methods; GET also takes HEAD (see methodMatches). */
   readonly methods?: readonly string[];
@@ -38,6 +38,16 @@ export function hostOf(authority: string | undefined): string {
   return host.toLowerCase();
 }
 
+/**
+ * A path as routes compare it: ASCII letters in lower case. Express (by default), ASP.NET Core and IIS serve /Admin
+ * as /admin, so a route that compared case-sensitively let /Admin/x past the route protecting /admin (to a catch-all
+ * with auth off, say) and still reach the protected handler. A canonical path holds ASCII only (path-check.ts), so
+ * this folds letters and the hex digits of %XX escapes alike, on both sides of every comparison.
+ */
+export function pathKey(path: string): string {
+  return path.toLowerCase();
+}
+
 /** A path prefix without its trailing slash ("/users/" → "/users"); "/" stays "/". */
 export function normalisePrefix(prefix: string): string {
   let p = prefix;
@@ -45,10 +55,10 @@ export function normalisePrefix(prefix: string): string {
   return p;
 }
 
-/** True when `path` starts with `prefix` on a segment boundary. `prefix` is normalised. */
+/** True when `path` starts with `prefix` on a segment boundary, in any case (pathKey). `prefix` is normalised. */
 export function prefixMatches(prefix: string, path: string): boolean {
   if (prefix === '/') return true;
-  if (!path.startsWith(prefix)) return false;
+  if (!pathKey(path).startsWith(pathKey(prefix))) return false;
   return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; // '/'
 }
 
@@ -59,9 +69,14 @@ export function hostMatches(pattern: string, host: string): boolean {
   return host.length > suffix.length && host.endsWith(suffix);
 }
 
-/** An exact `path` condition: the path itself, or the same path with one trailing slash ("/admin" and "/admin/"). */
+/**
+ * An exact `path` condition: the path itself, or the same path with one trailing slash ("/admin" and "/admin/"), in
+ * any case (pathKey).
+ */
 export function exactPathMatches(path: string, requestPath: string): boolean {
-  return requestPath === path || (!path.endsWith('/') && requestPath.length === path.length + 1 && requestPath.startsWith(path) && requestPath.endsWith('/'));
+  const want = pathKey(path);
+  const got = pathKey(requestPath);
+  return got === want || (!want.endsWith('/') && got.length === want.length + 1 && got.startsWith(want) && got.endsWith('/'));
 }
 
 /** How a `methods` condition takes a request's method: not at all, by name, or a HEAD through the route's GET. */

@@ -2,15 +2,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.js';
 import { isPreflight } from '../cors/policy.js';
-import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from './conditions.js';
+import { hostOf, normalisePrefix, pathKey, type MatchInput, type RouteConditions } from './conditions.js';
 
-/** A route's `match` block as matcher conditions (names already normalised by the schema). */
+/**
+ * A route's `match` block as matcher conditions (names already normalised by the schema; paths in the case routes
+ * compare them, pathKey, so two routes whose paths differ only in case are the same conditions to the config check).
+ */
 export function conditionsOf(route: RouteConfig): RouteConditions {
   const m = route.match;
   const c: { -readonly [K in keyof RouteConditions]: RouteConditions[K] } = {};
   if (m.hosts !== undefined) c.hosts = m.hosts;
-  if (m.path !== undefined) c.path = m.path;
-  else c.pathPrefix = normalisePrefix(m.path_prefix ?? '/');
+  if (m.path !== undefined) c.path = pathKey(m.path);
+  else c.pathPrefix = pathKey(normalisePrefix(m.path_prefix ?? '/'));
   if (m.methods !== undefined) c.methods = m.methods;
   if (m.headers !== undefined) c.headers = m.headers;
   return c;

@@ -76,6 +76,17 @@ describe('route precedence', () => {
     assert.equal(winner([plain, get, post], input('HEAD', '', '/api/x')), 'get');
   });
 
+  test('paths compare ASCII case-insensitively, on segment boundaries still', () => {
+    const admin = { name: 'admin', pathPrefix: '/Admin' };
+    const exact = { name: 'exact', path: '/Status' };
+    const root = { name: 'root', pathPrefix: '/' };
+    assert.equal(winner([root, admin, exact], input('GET', '', '/ADMIN/x')), 'admin');
+    assert.equal(winner([root, admin, exact], input('GET', '', '/admin')), 'admin');
+    assert.equal(winner([root, admin, exact], input('GET', '', '/status/')), 'exact');
+    assert.equal(winner([root, admin, exact], input('GET', '', '/adminx')), 'root');
+    assert.equal(winner([root, admin, exact], input('GET', '', '/status/x')), 'root');
+  });
+
   test('file order breaks ties', () => {
     const a = { name: 'a', pathPrefix: '/x' };
     const b = { name: 'b', pathPrefix: '/x' };

@@ -1,7 +1,7 @@
 // The route matcher: compiled once per route table, it finds the winning route without looking at every route.
 // Hosts are looked up in a map (exact names, then wildcard suffixes label by label), then paths walk a prefix tree
 // of segments, so the cost grows with the depth of the path, not with the number of routes.
-import { exactPathMatches, hostMatches, methodMatch, normalisePrefix, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, hostMatches, methodMatch, normalisePrefix, pathKey, prefixMatches, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route as the matcher sees it: its conditions and what to return when it wins. */
 export interface MatcherEntry<T> {
@@ -55,14 +55,15 @@ class HostBucket<T> {
   add(candidate: Candidate<T>): void {
     const c = candidate.entry.conditions;
     if (c.path !== undefined) {
+      const path = pathKey(c.path);
       let node = this.root;
-      for (const s of segmentsOf(c.path)) node = node.child(s);
+      for (const s of segmentsOf(path)) node = node.child(s);
       node.exact.push(candidate);
       // "/admin" also matches "/admin/": most backends (Express, Spring) serve both, so the route must cover both.
-      if (c.path !== '/' && !c.path.endsWith('/')) node.child('').exact.push(candidate);
+      if (path !== '/' && !path.endsWith('/')) node.child('').exact.push(candidate);
     } else {
       let node = this.root;
-      for (const s of prefixSegments(normalisePrefix(c.pathPrefix ?? '/'))) node = node.child(s);
+      for (const s of prefixSegments(pathKey(normalisePrefix(c.pathPrefix ?? '/')))) node = node.child(s);
       node.prefix.push(candidate);
     }
   }
@@ -76,10 +77,9 @@ class HostBucket<T> {
   /**
    * Exact path first, then the longest prefix down to the shortest; the first route whose conditions hold wins.
    * Walks the path's segments in place (no split) and keeps the nodes passed in a reused array: a match allocates
-   * only the segment strings it looks up.
+   * only the segment strings it looks up. `path` is the request's path as routes compare it (pathKey).
    */
-  match(input: MatchInput): Candidate<T> | undefined {
-    const path = input.path;
+  match(input: MatchInput, path: string): Candidate<T> | undefined {
     const trail = TRAIL as (PathNode<T> | undefined)[];
     let depth = 0;
     trail[depth++] = this.root;
@@ -176,8 +176,9 @@ export class RouteMatcher<T> {
   /** The winning route's value, or undefined when no route matches. */
   match(input: MatchInput): T | undefined {
     const host = input.host;
+    const path = pathKey(input.path);
     if (this.#exactHosts.size > 0) {
-      const hit = this.#exactHosts.get(host)?.match(input);
+      const hit = this.#exactHosts.get(host)?.match(input, path);
       if (hit !== undefined) return hit.entry.value;
     }
     if (this.#wildcards.size > 0) {
@@ -185,11 +186,11 @@ export class RouteMatcher<T> {
       for (let dot = host.indexOf('.', 1); dot !== -1; dot = host.indexOf('.', dot + 1)) {
         const bucket = this.#wildcards.get(host.slice(dot));
         if (bucket === undefined) continue;
-        const hit = bucket.match(input);
+        const hit = bucket.match(input, path);
         if (hit !== undefined) return hit.entry.value;
       }
     }
-    return this.#anyHost.match(input)?.entry.value;
+    return this.#anyHost.match(input, path)?.entry.value;
   }
 }
 

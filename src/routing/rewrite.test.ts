@@ -8,6 +8,10 @@ test('strip_prefix removes the matched prefix on a segment boundary; the bare pr
   assert.equal(rewritePath('/users', strip), '/');
   assert.equal(rewritePath('/users/', strip), '/');
   assert.equal(rewritePath('/users/a/b/', strip), '/a/b/');
+  // The route matched the prefix in any case, so it is stripped in any case; the rest keeps its own.
+  assert.equal(rewritePath('/USERS/Ab', strip), '/Ab');
+  assert.equal(rewritePath('/Users', strip), '/');
+  assert.equal(rewritePath('/usersx', strip), '/usersx');
 });
 
 test('add_prefix is joined with exactly one slash, with or without its own trailing slash', () => {

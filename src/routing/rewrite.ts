@@ -1,4 +1,5 @@
 // Pure path and Host rewriting for a route: strip_prefix, add_prefix and the Host sent upstream.
+import { pathKey } from './conditions.js';
 
 /** How a route rewrites the path it forwards. `prefix` is the route's normalised path_prefix. */
 export interface PathRewrite {
@@ -13,7 +14,8 @@ export interface PathRewrite {
 export function rewritePath(path: string, rewrite: PathRewrite): string {
   let out = path;
   const strip = rewrite.stripPrefix;
-  if (strip !== undefined && strip !== '/' && (path === strip || path.startsWith(strip + '/'))) {
+  // The route matched the prefix in any case (conditions.ts, pathKey): strip it in any case too.
+  if (strip !== undefined && strip !== '/' && (path.length === strip.length || path.charCodeAt(strip.length) === 47) && pathKey(path.slice(0, strip.length)) === pathKey(strip)) {
     out = path.slice(strip.length) || '/';
   }
   const add = rewrite.addPrefix;
