@@ -45,8 +45,12 @@ export class RequestMatchInput implements MatchInput {
     this.#headers = headers;
   }
 
+  /**
+   * A request header by lower-case name. `host` is what the gateway sends upstream as Host (proxy/headers.ts): over
+   * HTTP/2 the :authority (clients send no Host there), so a `host` condition holds over HTTP/1.1 and HTTP/2 alike.
+   */
   header(name: string): string | undefined {
-    const value = this.#headers[name];
+    const value = name === 'host' ? ((this.#headers[':authority'] as string | undefined) ?? this.#headers.host) : this.#headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
   }
 }
