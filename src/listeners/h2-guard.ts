@@ -7,6 +7,7 @@ import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { answeredOutside } from '../pipeline/outside-answer.js';
 import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
 
@@ -148,11 +149,14 @@ export class RequestDeadlines {
   }
 
   #answer(stream: ServerHttp2Stream): void {
-    const id = randomUUID();
+    // The request the driver runs on this stream: its id and time, and it is logged 408 rather than 499.
+    const running = answeredOutside(stream, REQUEST_TIMEOUT);
+    const id = running?.id ?? randomUUID();
     const body = JSON.stringify(errorBody(REQUEST_TIMEOUT, id));
     stream.respond({
       'x-proxy-by': this.#proxyBy,
       'x-request-id': id,
+      'x-response-time': `${running?.ms ?? 0}ms`,
       'cache-control': 'no-store',
       ':status': REQUEST_TIMEOUT.status,
       'content-type': 'application/json; charset=utf-8',

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnectionLimit } from '../connection-limit.js';
 import { GatewayError } from '../errors.js';
+import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
 
@@ -107,7 +108,9 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
       socket.destroy();
       return;
     }
-    answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), randomUUID(), proxyBy()));
+    // A body refused under a request the driver runs: that request's id and time, and it is logged as answered.
+    const running = answeredOutside(current, answer);
+    answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), running?.id ?? randomUUID(), proxyBy(), running?.ms));
   };
 }
 

@@ -67,15 +67,16 @@ export function writeError(res: ServerResponse, err: GatewayError, requestId?: s
  * A complete HTTP/1.1 error response as text, for a socket with no request object behind it: a head node's parser
  * refused (400, 408, 431), a connection over the per-client cap (429), plain HTTP on the TLS port (400). The same
  * body and gateway headers as every other error, the error's own headers (Retry-After), then the connection closes.
+ * `responseMs`: X-Response-Time, for a request the driver had begun (outside-answer.ts); 0 when there was none.
  */
-export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: string): string {
+export function rawErrorResponse(err: GatewayError, requestId: string, proxyBy: string, responseMs = 0): string {
   const body = JSON.stringify(errorBody(err, requestId));
   let own = '';
   if (err.headers !== undefined) for (const [name, value] of Object.entries(err.headers)) if (name !== 'connection') own += `${name}: ${value}\r\n`;
   return (
     `HTTP/1.1 ${err.status} ${err.message}\r\ncontent-type: application/json; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n${own}x-proxy-by: ${proxyBy}\r\nx-request-id: ${requestId}\r\n` +
-    `x-response-time: 0ms\r\nconnection: close\r\n\r\n${body}`
+    `x-response-time: ${responseMs}ms\r\nconnection: close\r\n\r\n${body}`
   );
 }
 

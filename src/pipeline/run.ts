@@ -26,6 +26,7 @@ import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
 import { isLingering } from './lingering-close.js';
+import { holdContext, wasAnsweredOutside } from './outside-answer.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
@@ -89,6 +90,8 @@ export class Pipeline implements AttemptListener {
     const setup = this.#setup;
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
+    // Where a listener answering beside the driver finds the request (outside-answer.ts): its HTTP/2 stream, else res.
+    holdContext((req as { stream?: object }).stream ?? res, ctx);
     const closed = (): void => this.#closed(ctx);
     res.on('close', closed);
     if (res.socket === null) watchQueuedResponse(res, closed); // pipelined behind another response
@@ -132,7 +135,8 @@ export class Pipeline implements AttemptListener {
   #closed(ctx: RequestContext): void {
     if (closedEarly(ctx)) {
       ctx.attempt?.abort();
-      if (ctx.status === 0 || !ctx.res.headersSent) ctx.status = 499; // nginx's "client closed request"
+      // (Unless a listener answered it outside the driver: its client got that status.)
+      if ((ctx.status === 0 || !ctx.res.headersSent) && !wasAnsweredOutside(ctx)) ctx.status = 499; // nginx's "client closed request"
     }
     this.log(ctx);
   }

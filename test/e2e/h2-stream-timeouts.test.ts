@@ -117,9 +117,10 @@ test('a trickling h2 body is ended at timeouts.request: 408, stream closed, upst
     assert.ok(u.at.response! >= REQUEST_MS - 50, `answered at ${u.at.response} ms`);
     await waitFor(() => upstream.open === 0, 'the upstream request to be aborted', SLACK_MS);
     assert.equal(upstream.bodiesEnded, bodiesBefore, 'the upstream never saw the cut body as complete');
-    // Logged as node logs an HTTP/1.1 request timeout: the client is gone as far as the request is concerned.
+    // Logged with what its client got (review-observability-request-id): 408 and its error, not 499.
     await waitFor(() => completed('/upload/trickle') !== undefined, 'the access log line', SLACK_MS);
-    assert.equal(completed('/upload/trickle')!.status, 499);
+    assert.equal(completed('/upload/trickle')!.status, 408);
+    assert.equal(completed('/upload/trickle')!.error, 'REQUEST_TIMEOUT');
   } finally {
     u.stop();
     session.destroy();
