@@ -26,6 +26,8 @@ import { healthRoute } from '../health-route.js';
 import { isAuthPath } from '../auth/paths.js';
 import type { AuthMode } from '../auth/phase.js';
 import type { Features } from '../features.js';
+import { ownedHeadersOf } from '../config/route-checks.js';
+import type { OwnedHeaders } from '../proxy/owned-headers.js';
 
 const HEALTH_PATH = '/health';
 const ROUTE_NOT_FOUND = new GatewayError('ROUTE_NOT_FOUND');
@@ -44,6 +46,8 @@ class GatewayRouteTable implements RouteTable {
     readonly fallback: Route,
     /** User routes in config order, for the admin status. */
     readonly routes: readonly Route[],
+    /** The headers the gateway drops from a client: header conditions never read them (RequestMatchInput). */
+    readonly owned: OwnedHeaders,
   ) {}
 
   match(ctx: RequestContext): Route {
@@ -51,13 +55,13 @@ class GatewayRouteTable implements RouteTable {
     if (path === HEALTH_PATH) return this.health;
     if (this.auth !== undefined && isAuthPath(path)) return this.auth;
     if (this.single !== undefined) return this.single;
-    const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers);
+    const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers, true, this.owned, ctx.peerTrusted);
     const route = this.matcher.match(input);
     // A preflight found by the method it asks about is kept only where a CORS phase will answer it. Elsewhere it is
     // the plain OPTIONS it is: routed as one, and answered by no CORS policy (declinePreflight).
     if (input.preflight && route?.info.cors !== true) {
       declinePreflight(ctx);
-      return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers, false)) ?? this.notFound;
+      return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers, false, this.owned, ctx.peerTrusted)) ?? this.notFound;
     }
     return route ?? this.notFound;
   }
@@ -124,13 +128,14 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     for (const r of config.routes) userRoutes.push(compileUserRoute(r, deps, defaultMode, globalCors));
   }
   const conditions: RouteConditions[] = config.routes.map(conditionsOf);
+  const owned = ownedHeadersOf(config);
   const matcher = new RouteMatcher(conditions.map((c, i) => ({ conditions: c, value: userRoutes[i]! })));
 
   const notFoundPhase: Phase = {
     name: 'route-not-found',
     onRequest(ctx) {
       if (deps.logger.isLevelEnabled('debug')) {
-        const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers);
+        const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers, true, owned, ctx.peerTrusted);
         const tried = explainMatch(conditions, input, false).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
         deps.logger.debug(
           { request_id: ctx.id, method: input.method, host: input.host, path: ctx.path, tried },
@@ -142,7 +147,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   };
   const notFound = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([notFoundPhase]) });
   const fallback = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([]) });
-  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes);
+  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned);
 }
 
 function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: AuthMode, globalCors: Phase | undefined): Route {

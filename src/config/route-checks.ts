@@ -82,6 +82,11 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     if (r.rate_limit !== 'default' && r.rate_limit !== 'off' && !Object.hasOwn(policies, r.rate_limit)) {
       return `${at}.rate_limit: unknown policy "${r.rate_limit}" (define it in middleware.rate_limit.policies)`;
     }
+    // Routing reads headers as the upstream will (routing/from-config.ts): one the gateway always writes is never there.
+    const condition = Object.keys(r.match.headers ?? {}).find((name) => ownedList.ownership(name) === 'owned');
+    if (condition !== undefined) {
+      return `${at}.match.headers: "${condition}" is set by the gateway itself (a client's copy is dropped, and routes are matched before authentication), so this condition could never hold`;
+    }
     const owned = ownedIn(r.request_headers, (name) => ownedList.isOwned(name));
     if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;
     const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader));

@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.js';
 import { isPreflight } from '../cors/policy.js';
+import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { hostOf, normalisePrefix, pathKey, type MatchInput, type RouteConditions } from './conditions.js';
 
 /**
@@ -25,6 +26,8 @@ export class RequestMatchInput implements MatchInput {
   readonly path: string;
   readonly method: string;
   readonly #headers: IncomingHttpHeaders;
+  readonly #owned: OwnedHeaders | undefined;
+  readonly #peerTrusted: boolean;
 
   /** True when this input matched a CORS preflight by the method it asks about (see the constructor). */
   readonly preflight: boolean;
@@ -35,7 +38,22 @@ export class RequestMatchInput implements MatchInput {
    * the real method: the table does that when the route found has no CORS phase, since the request would then be
    * forwarded as the OPTIONS it is, and must get the route an OPTIONS gets (its auth, limits and `methods`).
    */
-  constructor(method: string | undefined, path: string, headers: IncomingHttpHeaders, asPreflight = true) {
+  /**
+   * `owned` and `peerTrusted`: header conditions see the request's headers as its upstream will, without those the
+   * gateway drops from this client (OwnedHeaders.dropFromClient): a forwarding header (X-Forwarded-*, X-Real-IP,
+   * Forwarded) from a peer that is no trusted proxy, or a header the gateway writes itself (identity, consumer), is
+   * absent. Routing runs before authentication, so such a copy is the client's word alone.
+   */
+  constructor(
+    method: string | undefined,
+    path: string,
+    headers: IncomingHttpHeaders,
+    asPreflight = true,
+    owned?: OwnedHeaders,
+    peerTrusted = false,
+  ) {
+    this.#owned = owned;
+    this.#peerTrusted = peerTrusted;
     const asked = headers['access-control-request-method'];
     this.preflight = asPreflight && isPreflight(method, headers.origin, asked);
     this.method = this.preflight ? String(asked).toUpperCase() : (method ?? 'GET');
@@ -50,6 +68,7 @@ export class RequestMatchInput implements MatchInput {
    * HTTP/2 the :authority (clients send no Host there), so a `host` condition holds over HTTP/1.1 and HTTP/2 alike.
    */
   header(name: string): string | undefined {
+    if (this.#owned !== undefined && this.#owned.dropFromClient(name, this.#peerTrusted)) return undefined;
     const value = name === 'host' ? ((this.#headers[':authority'] as string | undefined) ?? this.#headers.host) : this.#headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
   }
