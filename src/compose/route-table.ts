@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { DEFAULT_SERVICE } from '../config/services.js';
 import { GatewayError } from '../errors.js';
-import { compileRoute, type Route, type RouteTable } from '../pipeline/route.js';
+import { compileRoute, type Route, type RouteTable, type RouteTimeouts } from '../pipeline/route.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Phase } from '../pipeline/phase.js';
 import type { UpstreamSelector } from '../pipeline/upstream.js';
@@ -121,6 +121,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
         deps.plugins?.({ names: config.middleware.plugins, service: DEFAULT_SERVICE }),
       ]),
       upstream: services.get(DEFAULT_SERVICE),
+      ...tunnelIdleOnly(config.server.timeouts.tunnel_idle),
       info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: limiter ? 'default' : 'off' },
     });
     userRoutes.push(single);
@@ -189,7 +190,11 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
     upstream = services.get(r.service!)!;
     serviceNames = [r.service!];
   }
-  const timeouts = r.timeouts ? { responseMs: r.timeouts.upstream_response, bodyMs: r.timeouts.upstream_body } : undefined;
+  const tunnelIdleMs = r.timeouts?.tunnel_idle ?? deps.config.server.timeouts.tunnel_idle;
+  const timeouts =
+    r.timeouts || tunnelIdleMs > 0
+      ? { responseMs: r.timeouts?.upstream_response, bodyMs: r.timeouts?.upstream_body, tunnelIdleMs }
+      : undefined;
   return compileRoute({
     name: r.name,
     phases,
@@ -197,4 +202,9 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
     ...(timeouts ? { timeouts } : {}),
     info: { services: serviceNames, auth: mode, rate_limit: limiter ? r.rate_limit : 'off', cors: cors !== undefined },
   });
+}
+
+/** The seed route's timeouts: the server's tunnel idle bound alone, when one is set (the others are the service's). */
+function tunnelIdleOnly(tunnelIdleMs: number): { timeouts?: RouteTimeouts } {
+  return tunnelIdleMs > 0 ? { timeouts: { tunnelIdleMs } } : {};
 }

@@ -290,7 +290,7 @@ test('every duration that becomes a timer is capped at a Node.js timer longest d
   const config = parseConfigText(
     [
       'server:',
-      '  timeouts: { header: 30d, request: 30d, idle: 30d, upstream_connect: 30d, upstream_response: 30d, upstream_body: 30d, shutdown_drain: 30d, request_body_chunk: 30d }',
+      '  timeouts: { header: 30d, request: 30d, idle: 30d, upstream_connect: 30d, upstream_response: 30d, upstream_body: 30d, shutdown_drain: 30d, request_body_chunk: 30d, tunnel_idle: 30d }',
       'redis: { command_timeout: 30d }',
       'jwt: { access_token_expiration: 40d, refresh_token_expiration: 90d, refresh_reuse_grace: 30d }',
       'middleware:',
@@ -305,7 +305,7 @@ test('every duration that becomes a timer is capped at a Node.js timer longest d
       '    timeouts: { upstream_connect: 30d, upstream_response: 30d, upstream_body: 30d }',
       '    health_check: { interval: 30d, timeout: 30d, passive_cooldown: 30d }',
       'routes:',
-      '  - { name: all, match: { path_prefix: / }, service: api, timeouts: { upstream_response: 30d, upstream_body: 30d } }',
+      '  - { name: all, match: { path_prefix: / }, service: api, timeouts: { upstream_response: 30d, upstream_body: 30d, tunnel_idle: 30d } }',
     ].join('\n'),
     {},
   );
@@ -326,6 +326,7 @@ test('every duration that becomes a timer is capped at a Node.js timer longest d
     passive_cooldown: config.services.api!.health_check.passive_cooldown,
     route_response: config.routes[0]!.timeouts?.upstream_response,
     route_body: config.routes[0]!.timeouts?.upstream_body,
+    route_tunnel_idle: config.routes[0]!.timeouts?.tunnel_idle,
   };
   for (const [key, value] of Object.entries(timers)) assert.equal(value, max, key);
   assert.equal(config.jwt.access_token_expiration, 40 * 86_400_000);

@@ -211,6 +211,11 @@ const timeouts = z
     shutdown_drain: duration.default(10_000),
     /** Longest silence between two chunks of a request body being forwarded; then 408 and the connection closes. */
     request_body_chunk: duration.default(30_000),
+    /**
+     * Longest silence of a WebSocket tunnel, both ways together, before both its connections are closed (nginx's
+     * proxy_read_timeout, Envoy's idle_timeout on an upgraded stream); 0 (the default): none. A route may set its own.
+     */
+    tunnel_idle: duration.default(0),
   })
   .strict();
 
@@ -505,7 +510,7 @@ const route = z
     request_headers: headerRewrite.optional(),
     response_headers: headerRewrite.optional(),
     timeouts: z
-      .object({ upstream_response: duration.optional(), upstream_body: duration.optional() })
+      .object({ upstream_response: duration.optional(), upstream_body: duration.optional(), tunnel_idle: duration.optional() })
       .strict()
       .optional(),
     /** 413 above it; default unlimited (streamed). */

@@ -35,8 +35,11 @@ export interface AccessFacts {
   readonly slots: unknown[];
 }
 
-/** Who ended a WebSocket tunnel (first come): see proxy/upgrade.ts's TunnelEnding; `shutdown`: the gateway stopping. */
-export type TunnelCloser = 'client' | 'upstream' | 'error' | 'shutdown';
+/**
+ * Who ended a WebSocket tunnel (first come): see proxy/upgrade.ts's TunnelEnding; `idle`: silent for the route's
+ * tunnel_idle; `shutdown`: the gateway stopping.
+ */
+export type TunnelCloser = 'client' | 'upstream' | 'error' | 'idle' | 'shutdown';
 
 /** A closed tunnel, as its line and the metrics tell it; counts are tunnel bytes, never an HTTP head's or a payload. */
 export interface TunnelFacts {

@@ -11,6 +11,8 @@ export type Hook<K extends keyof Phase> = Required<Pick<Phase, K | 'name'>>;
 export interface RouteTimeouts {
   readonly responseMs?: number;
   readonly bodyMs?: number;
+  /** Longest silence of a WebSocket tunnel (server.timeouts.tunnel_idle, or the route's); 0 or undefined: none. */
+  readonly tunnelIdleMs?: number;
 }
 
 /** A compiled route: everything the driver needs, frozen at start-up or reload. */

@@ -55,8 +55,8 @@ const HALF_CLOSE_GRACE_MS = 5_000;
 /**
  * TCP keep-alive on the client's socket of a tunnel, as undici already sets (60 s) on the upstream's: a client that
  * vanished without a FIN or RST (power loss, a NAT entry dropped) is found dead by the kernel's probes and the tunnel
- * closed. There is no idle timeout: a WebSocket may rightly stay silent for minutes, and no server.timeouts key
- * means "tunnel idle" (idle is the keep-alive wait between requests, 5 s by default).
+ * closed. An idle bound is the operator's choice (server.timeouts.tunnel_idle, none by default): a WebSocket may
+ * rightly stay silent for minutes, and `idle` is the keep-alive wait between requests (5 s by default).
  */
 const CLIENT_KEEPALIVE_MS = 60_000;
 
@@ -67,10 +67,11 @@ type TunnelEnd = Duplex & { setTimeout(ms: number, onTimeout: () => void): unkno
  * What ended a tunnel, as its two sockets tell it (the first of these events decides): `client` or `upstream`, the
  * side whose FIN came first (TCP's order, not the WebSocket closing handshake's: the gateway reads no frames, and
  * RFC 6455 §7.1.1 has the server close TCP first, so a handshake either side began usually ends `upstream`);
- * `error`, a socket that failed (a reset, a dead keep-alive probe) before any FIN; `destroyed`, a socket the gateway
+ * `error`, a socket that failed (a reset, a dead keep-alive probe) before any FIN; `idle`, a tunnel silent both ways for
+ * its route's tunnel_idle, which the gateway closed; `destroyed`, a socket the gateway
  * itself closed before either, which only its stop does (the listener turns it into `shutdown`).
  */
-export type TunnelEnding = 'client' | 'upstream' | 'error' | 'destroyed';
+export type TunnelEnding = 'client' | 'upstream' | 'error' | 'idle' | 'destroyed';
 
 /** A closed tunnel's facts, for its log line and metrics; counts are tunnel bytes, never an HTTP head's. */
 export interface TunnelSummary {
@@ -150,7 +151,7 @@ export function spliceUpgrade(
   const head = ctx.upgradeHead;
   if (head && head.length > 0) upstream.write(head);
   // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
-  joinTunnel(client, upstream as TunnelEnd, head?.length ?? 0, onClosed);
+  joinTunnel(client, upstream as TunnelEnd, head?.length ?? 0, ctx.route.timeouts?.tunnelIdleMs ?? 0, onClosed);
 }
 
 /** The tunnel's running facts, kept by joinTunnel's listeners (one object per tunnel, no allocation per chunk). */
@@ -172,10 +173,18 @@ interface TunnelState {
  *   relayed. A side closing after its FIN (undici's socket is not allowHalfOpen: it closes as soon as the upstream's
  *   FIN arrives) does not: the other may still be flushing the bytes before that FIN to a slower peer, and then
  *   passes the FIN on; the grace period bounds it.
+ * - with `idleMs` above 0, a tunnel through which no byte went either way for that long is closed on both sides
+ *   (ending `idle`). The client's socket alone is watched: every byte relayed is read from it or written to it.
  * `onClosed` runs once, when both sockets have closed, with what ended the tunnel first and the bytes relayed.
  * `headBytes`: the client's bytes already written upstream (those behind its Upgrade head).
  */
-function joinTunnel(client: TunnelEnd, upstream: TunnelEnd, headBytes: number, onClosed: (tunnel: TunnelSummary) => void): void {
+function joinTunnel(
+  client: TunnelEnd,
+  upstream: TunnelEnd,
+  headBytes: number,
+  idleMs: number,
+  onClosed: (tunnel: TunnelSummary) => void,
+): void {
   const state: TunnelState = { openedAt: performance.now(), bytes: [headBytes, 0], ending: undefined, errorFrom: undefined, error: undefined };
   let halfClosed = false;
   let open = 2;
@@ -183,6 +192,12 @@ function joinTunnel(client: TunnelEnd, upstream: TunnelEnd, headBytes: number, o
     client.destroy();
     upstream.destroy();
   };
+  if (idleMs > 0) {
+    client.setTimeout(idleMs, () => {
+      state.ending ??= 'idle';
+      destroyBoth();
+    });
+  }
   const startGrace = (): void => {
     if (halfClosed) return;
     halfClosed = true;
