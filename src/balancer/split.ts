@@ -39,11 +39,24 @@ export class SplitSelector implements UpstreamSelector {
       // The first other service with a healthy upstream; the weighted picker is left alone, so retries do not
       // skew the configured shares.
       const other = this.#arms.find((a) => a !== same && a.available);
-      return other?.service.acquire(ctx, undefined);
+      return other !== undefined ? other.service.acquire(ctx, undefined) : this.#panic(ctx, same);
     }
-    let index = this.#picker.pick(this.#arms, undefined);
-    // No service has a healthy upstream: let the first service's panic mode decide (it may try a cooling one).
-    if (index === -1) index = 0;
+    const index = this.#picker.pick(this.#arms, undefined);
+    if (index === -1) return this.#panic(ctx, undefined);
     return this.#arms[index]!.service.acquire(ctx, undefined);
+  }
+
+  /**
+   * No service has an upstream in rotation: each service's panic pick in turn (a cooling upstream its checks still
+   * call healthy), in the split's order, skipping `skip`. Asking the first service alone answered 502 whenever it
+   * was the one marked down by its checks, while another could still serve.
+   */
+  #panic(ctx: RequestContext, skip: SplitArm | undefined): Peer | undefined {
+    for (const arm of this.#arms) {
+      if (arm === skip) continue;
+      const peer = arm.service.acquire(ctx, undefined);
+      if (peer !== undefined) return peer;
+    }
+    return undefined;
   }
 }
