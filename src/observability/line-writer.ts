@@ -81,6 +81,14 @@ export class LineWriter {
   /** Bytes handed to the running write. */
   #inFlight = 0;
   #dropped = 0;
+  /**
+   * Bytes that left the buffers since start (written, or lost to a failed write): the stream position of the next
+   * byte to be sent. With `#reportEnd`, it tells whether a failed write lost the last drop report.
+   */
+  #sent = 0;
+  /** A drop report in the buffers not yet written: its count, and the stream position just after it (-1: none). */
+  #reportCount = 0;
+  #reportEnd = -1;
   /** claim() queued a full buffer: the next commit() or write() starts writing it. */
   #flushDue = false;
   /** The queue starts with the unwritten tail of a line (after a short write): no reopen may happen before it. */
@@ -225,9 +233,36 @@ export class LineWriter {
    * descriptor that stays stalled gets no growing series of reports; the count adds up until it can be written).
    */
   #reportDrops(): void {
-    if (this.#dropped === 0 || this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) return;
+    // One report on its way at a time: a write that fails to deliver it puts its count back (#lost).
+    if (this.#dropped === 0 || this.#reportEnd !== -1 || this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) return;
     this.#append(`{"level":40,"time":${Date.now()},"service":"portcullis","dropped":${this.#dropped},"msg":"Log Lines Dropped"}\n`);
+    this.#reportCount = this.#dropped;
+    this.#reportEnd = this.#sent + this.#inFlight + this.#queued + this.#used;
     this.#dropped = 0;
+  }
+
+  /** `bytes` more bytes of the stream are written. */
+  #delivered(bytes: number): void {
+    this.#sent += bytes;
+    if (this.#reportEnd !== -1 && this.#sent >= this.#reportEnd) this.#reportEnd = -1;
+  }
+
+  /**
+   * A failed write lost `buffers` (whole lines, but for the tail of a half-written line at their start), which came
+   * after `ahead` bytes it kept: their lines are counted as dropped, and a drop report among them gives its count
+   * back instead of counting as one line.
+   */
+  #lost(buffers: readonly Buffer[], ahead = 0): void {
+    const bytes = byteLength(buffers);
+    let lines = 0;
+    for (const b of buffers) lines += countLines(b);
+    const from = this.#sent + ahead;
+    if (this.#reportEnd > from && this.#reportEnd <= from + bytes) {
+      lines += this.#reportCount - 1;
+      this.#reportEnd = -1;
+    }
+    this.#dropped += lines;
+    this.#sent += bytes;
   }
 
   readonly #afterWrite = (err: NodeJS.ErrnoException | null, written: number, sent: Buffer[]): void => {
@@ -241,7 +276,6 @@ export class LineWriter {
         if (!this.#ending) retry.unref(); // once ending, the retry must keep the process alive until written
         return;
       }
-      for (const b of sent) this.#dropped += countLines(b); // stdout closed or broken: nothing to do but count
       if (this.#ending) {
         // Ending, and the descriptor fails: the report of the drops would fail (and be counted, and reported) in
         // turn, forever, and keep the process from exiting. What is left is given up.
@@ -251,13 +285,26 @@ export class LineWriter {
         this.#dropped = 0;
         return;
       }
+      // A full disk (ENOSPC, EFBIG) or a closed stdout: the lines are lost and counted. But the rest of a line half
+      // written by a short write before the failure is kept, and sent first once the descriptor takes bytes again:
+      // dropped, the next line written would be appended to the torn half, one line that is no JSON in place of
+      // two. Not when a reopen waits for it: the new file starts clean, the old one ends with the torn half.
+      if (this.#partial && this.#reopen === undefined) {
+        const first = sent[0]!;
+        const end = first.indexOf(NEWLINE) + 1;
+        this.#requeue([first.subarray(0, end)]);
+        this.#lost(end === first.length ? sent.slice(1) : [first.subarray(end), ...sent.slice(1)], end);
+        return; // the flush timer tries again
+      }
+      this.#lost(sent);
     } else if (written < byteLength(sent)) {
       // A short write: the rest goes first next time; it may start inside a line, even inside a character.
+      this.#delivered(written);
       this.#requeue(unwritten(sent, written));
       this.#partial = true;
       this.flush();
       return;
-    }
+    } else this.#delivered(written);
     this.#partial = false;
     if (this.#reopen !== undefined) {
       this.flush();
@@ -359,6 +406,7 @@ export class LineWriter {
           return;
         }
         this.#queued -= written;
+        this.#delivered(written);
         // A buffer ends on a line boundary: only a short write leaves a line half written (no reopen before its end).
         this.#partial = written < first.length;
         if (this.#partial) this.#queue[0] = first.subarray(written);
