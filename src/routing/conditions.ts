@@ -39,13 +39,28 @@ export function hostOf(authority: string | undefined): string {
 }
 
 /**
- * A path as routes compare it: ASCII letters in lower case. Express (by default), ASP.NET Core and IIS serve /Admin
- * as /admin, so a route that compared case-sensitively let /Admin/x past the route protecting /admin (to a catch-all
- * with auth off, say) and still reach the protected handler. A canonical path holds ASCII only (path-check.ts), so
- * this folds letters and the hex digits of %XX escapes alike, on both sides of every comparison.
+ * Escapes of the characters a canonical path may also hold raw: the sub-delimiters but ";" and ":" and "@" (RFC 3986
+ * pchar). Any other escape has one spelling only: the path check (pipeline/path-check.ts) refuses an escaped
+ * unreserved character, "/", a backslash, "%" or ";", and the raw form of the rest (space, non-ASCII, ...). Upper-case hex
+ * only, as that check requires.
+ */
+const TWO_SPELLINGS = /%(2[146789ABC]|3[AD]|40)/g;
+
+function decodeEscape(_match: string, hex: string): string {
+  return String.fromCharCode(parseInt(hex, 16));
+}
+
+/**
+ * A path as routes compare it, so that the spellings a backend reads as one path take one route:
+ * - ASCII letters in lower case: Express (by default), ASP.NET Core and IIS serve /Admin as /admin, so a route that
+ *   compared case-sensitively let /Admin/x past the route protecting /admin (to a catch-all with auth off, say) and
+ *   still reach the protected handler. A canonical path holds ASCII only, so this folds the hex of escapes too;
+ * - the escapes of ":", "@" and the sub-delimiters decoded: Spring, Tomcat, Jetty, nginx, Go's ServeMux, Django and
+ *   Flask decode them before routing, so /v1/things%3Apurge is /v1/things:purge to them. None decodes to "/".
+ * Applied to both sides of every comparison (route paths at compile time, request paths per match).
  */
 export function pathKey(path: string): string {
-  return path.toLowerCase();
+  return (path.indexOf('%') === -1 ? path : path.replace(TWO_SPELLINGS, decodeEscape)).toLowerCase();
 }
 
 /** A path prefix without its trailing slash ("/users/" → "/users"); "/" stays "/". */

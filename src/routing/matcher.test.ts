@@ -85,6 +85,12 @@ describe('route precedence', () => {
     assert.equal(winner([root, admin, exact], input('GET', '', '/status/')), 'exact');
     assert.equal(winner([root, admin, exact], input('GET', '', '/adminx')), 'root');
     assert.equal(winner([root, admin, exact], input('GET', '', '/status/x')), 'root');
+    // An escape of a character a path may hold raw is that character; any other escape stays as written.
+    const colon = { name: 'colon', path: '/v1/things:purge' };
+    const at = { name: 'at', pathPrefix: '/users/%40me' };
+    assert.equal(winner([root, colon, at], input('GET', '', '/v1/things%3Apurge')), 'colon');
+    assert.equal(winner([root, colon, at], input('GET', '', '/users/@me/x')), 'at');
+    assert.equal(winner([root, colon, at], input('GET', '', '/v1/things%3A%20purge')), 'root');
   });
 
   test('file order breaks ties', () => {

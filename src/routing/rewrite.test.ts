@@ -12,6 +12,13 @@ test('strip_prefix removes the matched prefix on a segment boundary; the bare pr
   assert.equal(rewritePath('/USERS/Ab', strip), '/Ab');
   assert.equal(rewritePath('/Users', strip), '/');
   assert.equal(rewritePath('/usersx', strip), '/usersx');
+  // An escape of a character the prefix holds raw is that character to routes (conditions.ts, pathKey).
+  const colon = { stripPrefix: '/v1:beta/x', addPrefix: undefined };
+  assert.equal(rewritePath('/v1%3Abeta/X/a%40b', colon), '/a%40b');
+  assert.equal(rewritePath('/v1%3Abeta/x', colon), '/');
+  assert.equal(rewritePath('/v1%3Abeta', colon), '/v1%3Abeta');
+  assert.equal(rewritePath('/v1%3Abeta/xy', colon), '/v1%3Abeta/xy');
+  assert.equal(rewritePath('/', colon), '/');
 });
 
 test('add_prefix is joined with exactly one slash, with or without its own trailing slash', () => {

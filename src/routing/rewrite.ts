@@ -14,15 +14,30 @@ export interface PathRewrite {
 export function rewritePath(path: string, rewrite: PathRewrite): string {
   let out = path;
   const strip = rewrite.stripPrefix;
-  // The route matched the prefix in any case (conditions.ts, pathKey): strip it in any case too.
-  if (strip !== undefined && strip !== '/' && (path.length === strip.length || path.charCodeAt(strip.length) === 47) && pathKey(path.slice(0, strip.length)) === pathKey(strip)) {
-    out = path.slice(strip.length) || '/';
+  if (strip !== undefined && strip !== '/') {
+    const end = prefixEnd(path, strip);
+    if (end !== -1) out = path.slice(end) || '/';
   }
   const add = rewrite.addPrefix;
   if (add !== undefined && add !== '/') {
     out = (add.endsWith('/') ? add.slice(0, -1) : add) + out;
   }
   return out;
+}
+
+/**
+ * Where the route's prefix ends in `path`: after as many segments as `strip` has, when those compare equal to it as
+ * routes compare paths (conditions.ts, pathKey: in any case, an escape as its character), else -1. The route matched
+ * the prefix in any such spelling, so it is stripped in any; the rest of the path keeps its own.
+ */
+function prefixEnd(path: string, strip: string): number {
+  let end = 0;
+  for (let i = strip.indexOf('/'); i !== -1; i = strip.indexOf('/', i + 1)) {
+    if (end === path.length) return -1;
+    const next = path.indexOf('/', end + 1);
+    end = next === -1 ? path.length : next;
+  }
+  return pathKey(path.slice(0, end)) === pathKey(strip) ? end : -1;
 }
 
 /** The Host a route sends upstream: the client's (preserve), the chosen upstream's address:port, or a literal. */
