@@ -60,7 +60,12 @@ function decodeEscape(_match: string, hex: string): string {
  * Applied to both sides of every comparison (route paths at compile time, request paths per match).
  */
 export function pathKey(path: string): string {
-  return (path.indexOf('%') === -1 ? path : path.replace(TWO_SPELLINGS, decodeEscape)).toLowerCase();
+  // Most paths are already their key (lower case, no escape): one scan, no new string.
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x25 || (c >= 0x41 && c <= 0x5a)) return path.replace(TWO_SPELLINGS, decodeEscape).toLowerCase();
+  }
+  return path;
 }
 
 /** A path prefix without its trailing slash ("/users/" → "/users"); "/" stays "/". */
