@@ -108,8 +108,9 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
       socket.destroy();
       return;
     }
-    // A body refused under a request the driver runs: that request's id and time, and it is logged as answered.
-    const running = answeredOutside(current, answer);
+    // A body refused under a request the driver runs: that request's id and time, and it is logged as answered;
+    // unless the refusal is the client's FIN inside the body (HPE_INVALID_EOF_STATE): it left, logged 499.
+    const running = answeredOutside(current, answer, err.code === 'HPE_INVALID_EOF_STATE');
     answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), running?.id ?? randomUUID(), proxyBy(), running?.ms));
   };
 }

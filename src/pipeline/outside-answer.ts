@@ -20,12 +20,17 @@ export function holdContext(holder: object, ctx: RequestContext): void {
 /**
  * `error` is being answered on `holder`'s connection or stream, outside the driver: the request's id and its
  * milliseconds since arrival for that answer (undefined when no request runs there: a refused head), and the
- * request is marked to be logged with that status and error.
+ * request is marked to be logged with that status and error. `clientLeft`: the client ended its side before its
+ * request did (an upload given up): the answer keeps the request's id, and the request is logged 499 as before.
  */
-export function answeredOutside(holder: object | null | undefined, error: GatewayError): { readonly id: string; readonly ms: number } | undefined {
+export function answeredOutside(
+  holder: object | null | undefined,
+  error: GatewayError,
+  clientLeft = false,
+): { readonly id: string; readonly ms: number } | undefined {
   const ctx = holder === null || holder === undefined ? undefined : (holder as Holder)[CONTEXT];
   if (ctx === undefined) return undefined;
-  if (!ctx.logged) {
+  if (!ctx.logged && !clientLeft) {
     ctx.error = error;
     ctx.status = error.status;
     ANSWERED_OUTSIDE.set(ctx, true);

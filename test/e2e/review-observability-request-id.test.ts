@@ -6,7 +6,8 @@
 // and as 499 with no error, although the client got a 400 or 408: the id the client reports found nothing.
 // What is right now: the answer carries the request's own id (header and body) and its time since arrival, and the
 // request's Request Completed line has that id, the status the client got and its error (BAD_REQUEST,
-// REQUEST_TIMEOUT), over HTTP/1.1 and HTTP/2 alike.
+// REQUEST_TIMEOUT), over HTTP/1.1 and HTTP/2 alike; a client that ended its side inside its body (its FIN) has left,
+// and is logged 499 as before.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
@@ -67,6 +68,21 @@ test('HTTP/1.1: the 400 to a request body node refuses has the request\'s own id
   assert.equal(line.status, 400);
   assert.equal(line.error, 'BAD_REQUEST');
   assert.ok(gw.logs.filter((l) => l.request_id === id).some((l) => l.msg === 'Request Start'));
+});
+
+test('HTTP/1.1: a client that ends its side inside its body has left: logged 499, any answer it reads has its id', async () => {
+  const b = await backend();
+  const gw = await gateway({ load_balancing: upstreamsOf(b) });
+  const socket = await openSocket(gw.port);
+  socket.write('POST /upload?kind=fin HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc');
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Select Upstream'), 'the request sent upstream', 5_000);
+  socket.end(); // a FIN 97 bytes short of the body: node's parser reports HPE_INVALID_EOF_STATE
+  const res = await responseUntilClose(socket);
+  assert.equal(res.status, 400);
+  const line = await completedLine(gw, '/upload');
+  assert.equal(line.request_id, res.headers['x-request-id']);
+  assert.equal(line.status, 499, 'an upload the client gave up is the client gone, not a 400');
+  assert.equal(line.error, undefined);
 });
 
 test('HTTP/2: the 408 of timeouts.request to a stream whose body never ends has the request\'s own id and X-Response-Time', async () => {
