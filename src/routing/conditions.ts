@@ -78,8 +78,11 @@ export function normalisePrefix(prefix: string): string {
 /** True when `path` starts with `prefix` on a segment boundary, in any case (pathKey). `prefix` is normalised. */
 export function prefixMatches(prefix: string, path: string): boolean {
   if (prefix === '/') return true;
-  if (!pathKey(path).startsWith(pathKey(prefix))) return false;
-  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47; // '/'
+  // Both in key form: a decoded escape is shorter than its spelling, so the boundary is found in the key, never at
+  // the prefix's length in the path as sent ("/users/%40me/x" is under "/users/@me"). No escape decodes to "/".
+  const want = pathKey(prefix);
+  const got = pathKey(path);
+  return got.startsWith(want) && (got.length === want.length || got.charCodeAt(want.length) === 47); // '/'
 }
 
 /** True when `host` matches the pattern: an exact name, or "*.suffix" with at least one label before the suffix. */

@@ -25,6 +25,17 @@ function bothOrders(a: RouteConditions & { name: string }, b: RouteConditions & 
 }
 
 describe('route precedence', () => {
+  test('a prefix spelt with escapes (or written with them) holds for the paths under it, in the tree and the explanation alike', () => {
+    // The explanation (routes --match, and the tree's oracle) found the segment boundary at the prefix's length in the
+    // path as sent: "/users/%40me/x" is three characters longer than its key, so it was not under "/users/@me".
+    const me = { name: 'me', pathPrefix: '/users/@me' };
+    const colon = { name: 'colon', pathPrefix: '/a%3Ab' };
+    const rest = { name: 'rest', pathPrefix: '/' };
+    for (const path of ['/users/%40me', '/users/%40me/x', '/Users/%40ME/x/y']) assert.equal(winner([me, rest], input('GET', 'h', path)), 'me', path);
+    for (const path of ['/a:b/c', '/a%3Ab/c', '/A%3AB']) assert.equal(winner([colon, rest], input('GET', 'h', path)), 'colon', path);
+    for (const path of ['/users/%40mex', '/a:bc', '/a%3Abc/d']) assert.equal(winner([me, colon, rest], input('GET', 'h', path)), 'rest', path);
+  });
+
   test('an exact host beats a wildcard host, which beats no host', () => {
     const exact = { name: 'exact', hosts: ['api.example.com'], pathPrefix: '/' };
     const wild = { name: 'wild', hosts: ['*.example.com'], pathPrefix: '/' };
