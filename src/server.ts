@@ -232,14 +232,15 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     trusted = nextTrusted;
     // One assignment: requests in flight finish on the route (and services, and plugin instances) they started with.
     const nextTable = routeTable(config, nextPlugins);
-    pipeline.replace(buildSetup(config, nextTable.table, trusted));
+    const requestsDone = pipeline.replace(buildSetup(config, nextTable.table, trusted));
     userRoutes = nextTable.routes;
     // The instances the new config dropped or changed are closed once the requests running on them have ended.
     plugins.commit(nextPlugins);
     // Series of the routes, services and upstreams that left go from /metrics (those kept carry on).
     features.retainMetrics();
-    // Backends and services that left the config finish their running requests, then their pools close.
-    closeLeftovers();
+    // Backends and services that left the config: their checks stop, and their pools close once the requests that
+    // started before the swap are over (one may still be sent there), within server.timeouts.shutdown_drain.
+    closeLeftovers(requestsDone, config.server.timeouts.shutdown_drain);
     logger.info(
       { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
       EVENTS.configReloaded,

@@ -1,5 +1,6 @@
 // The services of the running config, by name. A reload keeps unchanged services (and their pools), updates
-// changed ones in place, adds new ones and closes those that left once their requests have finished.
+// changed ones in place, adds new ones and retires those that left: their pools close once the requests that
+// started before the reload are over.
 import type { Logger } from 'pino';
 import type { ResolvedService } from '../config/services.js';
 import type { Backend } from './backend.js';
@@ -9,6 +10,8 @@ export class ServiceRegistry {
   #services = new Map<string, Service>();
   readonly #logger: Logger;
   #started = false;
+  /** Pools a reload removed, waiting for the requests that may still use them (retire()); closed by close() too. */
+  readonly #retired = new Set<() => Promise<unknown>>();
 
   constructor(services: ReadonlyMap<string, ResolvedService>, logger: Logger) {
     this.#logger = logger;
@@ -36,10 +39,10 @@ export class ServiceRegistry {
   }
 
   /**
-   * Applies the services of a new config. Nothing is closed here: the returned callback closes what left (pools of
-   * removed services and backends), to be called once the new route table is in place.
+   * Applies the services of a new config. Nothing is closed here: the returned callback retires what left (the
+   * services and backends the new config removed), to be called once the new route table is in place.
    */
-  apply(services: ReadonlyMap<string, ResolvedService>): () => void {
+  apply(services: ReadonlyMap<string, ResolvedService>): (requestsDone: Promise<void>, boundMs: number) => void {
     const next = new Map<string, Service>();
     const leftBackends: Backend[] = [];
     for (const [name, settings] of services) {
@@ -55,11 +58,28 @@ export class ServiceRegistry {
     }
     const leftServices = [...this.#services.entries()].filter(([name]) => !next.has(name)).map(([, s]) => s);
     this.#services = next;
-    return () => {
-      // Pools finish their running requests, then close (undici's close waits for them).
-      for (const b of leftBackends) void b.dispatcher.close().catch(() => undefined);
-      for (const s of leftServices) void s.close();
+    return (requestsDone, boundMs) => this.#retire(leftServices, leftBackends, requestsDone, boundMs);
+  }
+
+  /**
+   * The health checks of the services that left stop at once. Their pools, and those of the backends that left, stay
+   * open until `requestsDone` (every request started before the reload is over: one that matched its route or picked
+   * its upstream before the swap, and waited in an async hook since, is still sent there), or `boundMs` at most
+   * (server.timeouts.shutdown_drain); then they close, finishing the requests they run.
+   */
+  #retire(services: readonly Service[], backends: readonly Backend[], requestsDone: Promise<void>, boundMs: number): void {
+    if (services.length === 0 && backends.length === 0) return;
+    for (const s of services) void s.health.close().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const close = async (): Promise<void> => {
+      if (!this.#retired.delete(close)) return;
+      clearTimeout(timer);
+      await Promise.allSettled([...services.flatMap((s) => s.backends), ...backends].map((b) => b.dispatcher.close()));
     };
+    this.#retired.add(close);
+    timer = setTimeout(() => void close(), boundMs);
+    timer.unref();
+    void requestsDone.then(close);
   }
 
   /** At least one backend of any service can take traffic (readiness). */
@@ -68,6 +88,6 @@ export class ServiceRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.all.map((s) => s.close()));
+    await Promise.allSettled([...this.all.map((s) => s.close()), ...[...this.#retired].map((close) => close())]);
   }
 }

@@ -78,6 +78,8 @@ export class RequestContext {
   durationMs = -1;
   /** Set once the logging phase has run, so it never runs twice. */
   logged = false;
+  /** The requests of the route table this one started on, which it leaves when it is logged (run.ts, a reload's drain). */
+  epoch: { leave(): void } | undefined = undefined;
 
   /** The driver's response filter; reply.ts and the proxy call it just before writing response headers. */
   readonly decorate: ResponseDecorator;

@@ -64,6 +64,10 @@ export class Pipeline implements AttemptListener {
   draining = false;
   /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
   inFlight = 0;
+  /** The requests started on the current setup. */
+  #epoch = new Epoch();
+  /** Settles once every request started on an earlier setup has been logged. */
+  #older: Promise<void> = Promise.resolve();
 
   constructor(setup: PipelineSetup, logger: Logger, access: AccessLog, tracing: Tracing = NO_TRACING) {
     this.#setup = setup;
@@ -75,9 +79,19 @@ export class Pipeline implements AttemptListener {
   /** Runs a request inside its trace (tracing.run calls straight through when tracing is off). */
   readonly #start = (ctx: RequestContext): void => void this.#run(ctx, this.#setup.table);
 
-  /** Swaps in a new route table or settings (config reload); requests already running keep the route they had. */
-  replace(setup: PipelineSetup): void {
+  /**
+   * Swaps in a new route table or settings (config reload); requests already running keep the route they had. The
+   * promise settles once every request started before the swap has been logged (its upstream attempts are over):
+   * what only they can still use (the pools of services and upstreams the reload removed) may then be closed.
+   */
+  replace(setup: PipelineSetup): Promise<void> {
     this.#setup = setup;
+    const retired = this.#epoch;
+    this.#epoch = new Epoch();
+    const older = this.#older;
+    const done = retired.running === 0 ? older : Promise.all([older, retired.retire()]).then(noop);
+    this.#older = done;
+    return done;
   }
 
   /** The current route table (the admin status and the `routes` command read it). */
@@ -90,6 +104,7 @@ export class Pipeline implements AttemptListener {
     const setup = this.#setup;
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
+    ctx.epoch = this.#epoch.enter();
     // Where a listener answering beside the driver finds the request (outside-answer.ts): its HTTP/2 stream, else res.
     holdContext((req as { stream?: object }).stream ?? res, ctx);
     const closed = (): void => this.#closed(ctx);
@@ -113,6 +128,7 @@ export class Pipeline implements AttemptListener {
     res.assignSocket(socket as never);
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), true, setup.table.fallback);
     this.inFlight++;
+    ctx.epoch = this.#epoch.enter();
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
     // Answered without switching (an error of the gateway's, the upstream's refusal, or a plain answer to an Upgrade
@@ -367,6 +383,7 @@ export class Pipeline implements AttemptListener {
     if (ctx.logged) return;
     ctx.logged = true;
     this.inFlight--;
+    ctx.epoch?.leave();
     const duration = Math.round((performance.now() - ctx.startedAt) * 100) / 100;
     ctx.durationMs = duration;
     this.#access.requestCompleted(ctx);
@@ -378,6 +395,32 @@ export class Pipeline implements AttemptListener {
         this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
       }
     }
+  }
+}
+
+const noop = (): void => undefined;
+
+/** The requests started on one setup of the pipeline, so that a reload knows when the last of them is logged. */
+class Epoch {
+  running = 0;
+  #idle: (() => void) | undefined = undefined;
+
+  enter(): this {
+    this.running++;
+    return this;
+  }
+
+  leave(): void {
+    if (--this.running === 0 && this.#idle !== undefined) {
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle();
+    }
+  }
+
+  /** No request starts on it any more: settles once the running ones have left. */
+  retire(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
   }
 }
 
