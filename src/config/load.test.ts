@@ -141,6 +141,9 @@ describe('a wrong type says what was expected, never "is required", and never re
     assert.equal(errorOf(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: abc\n')), 'middleware.rate_limit.requests_per_minute: must be a number');
     assert.equal(errorOf(MINIMAL('server:\n  workers: many\n')), 'server.workers: must be a number or "auto"');
     // Each worker is a whole process: 4000 written for 4 forked until the machine ran out of memory.
+    // The whole request includes its head: a request bound below the header bound was not enforced over HTTP/1.
+    assert.equal(errorOf(MINIMAL('server:\n  timeouts: { request: 1s }\n')), 'server.timeouts.request: must be at least server.timeouts.header (the whole request includes its head), or 0: off');
+    assert.equal(errorOf(MINIMAL('server:\n  timeouts: { header: 5s, request: 4999ms }\n')), 'server.timeouts.request: must be at least server.timeouts.header (the whole request includes its head), or 0: off');
     for (const workers of [257, 4000]) {
       assert.equal(errorOf(MINIMAL(`server:\n  workers: ${workers}\n`)), 'server.workers: must be at most 256, or "auto" (one per core)');
     }

@@ -217,7 +217,13 @@ const timeouts = z
      */
     tunnel_idle: duration.default(0),
   })
-  .strict();
+  .strict()
+  // The whole request includes its head. Node's HTTP/1 server, given a request bound below the head's, stopped
+  // enforcing the request bound: a body trickled under `request: 1s` (header at its default 10 s) was not cut.
+  .refine((t) => t.request === 0 || t.header === 0 || t.request >= t.header, {
+    message: 'must be at least server.timeouts.header (the whole request includes its head), or 0: off',
+    path: ['request'],
+  });
 
 // --- TLS and HTTP/2 (issue 11) ---
 /** One certificate chain and its key, PEM files. */

@@ -32,7 +32,7 @@ before(async () => {
   gw = await startInProcess({
     server: {
       tls: { cert_file: cert.certFile, key_file: cert.keyFile },
-      timeouts: { request_body_chunk: `${CHUNK_MS}ms`, request: `${REQUEST_MS}ms`, idle: `${IDLE_MS}ms` },
+      timeouts: { request_body_chunk: `${CHUNK_MS}ms`, header: `${REQUEST_MS}ms`, request: `${REQUEST_MS}ms`, idle: `${IDLE_MS}ms` },
     },
     load_balancing: { upstreams: upstreams([upstream.port]) },
   });

@@ -88,7 +88,7 @@ test('HTTP/1.1: a client that ends its side inside its body has left: logged 499
 test('HTTP/2: the 408 of timeouts.request to a stream whose body never ends has the request\'s own id and X-Response-Time', async () => {
   const b = await backend();
   const gw = await gateway({
-    server: { timeouts: { request: '1s' }, tls: { cert_file: cert.certFile, key_file: cert.keyFile } },
+    server: { timeouts: { header: '1s', request: '1s' }, tls: { cert_file: cert.certFile, key_file: cert.keyFile } },
     load_balancing: upstreamsOf(b),
   });
   const session = await h2connect(gw.port, ca.ca);
