@@ -4,18 +4,17 @@
 // a refused request target over HTTP/2 (the path may hold any Latin-1 byte there) in the access log on stdout and in
 // the access-log file, in both formats, and a header value a plugin logs (HTTP/1 obs-text). Read from a real
 // `portcullis start`, as written; and the pretty format, which prints values rather than JSON, shows them as text.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { childExit } from '../helpers/child-exit.js';
-import { spawnGateway, tempDataDir, writeConfig, type GatewayProcess } from '../helpers/gateway.js';
+import { tempDataDir, writeConfig } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { h2connect, h2request } from '../helpers/h2.js';
 import { openSocket, responseUntilClose } from '../helpers/raw.js';
-import { createTestCa, pkiDir } from '../helpers/tls.js';
+import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
@@ -24,26 +23,9 @@ const CONTROLS = /[\u007f-\u009f]/;
 // (DEL too is escaped, but nghttp2 refuses it in :path before the gateway sees it.)
 const PATHS = ['/a\u009b31mred', '/b\u0080x', '/c\u0085\u0090\u009f'];
 
-const pki = pkiDir();
-const ca = createTestCa('Log Controls CA', pki.path);
-const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  pki.remove();
-});
-
-async function backend(): Promise<TestBackend> {
-  const b = await startBackend('api');
-  cleanups.push(() => b.stop());
-  return b;
-}
-
-async function gateway(input: Record<string, unknown>): Promise<GatewayProcess> {
-  const gw = await spawnGateway(input);
-  cleanups.push(() => gw.cleanup());
-  return gw;
-}
+const stack = tlsStackHooks('Log Controls CA');
+const { ca, cert, cleanups, backend } = stack;
+const gateway = stack.gateway;
 
 /** Sends each of PATHS over HTTP/2; each is refused (400) before any phase. */
 async function sendPaths(port: number): Promise<void> {
@@ -71,7 +53,7 @@ for (const format of ['events', 'single'] as const) {
     const logged = onStdout.logs.filter((l) => l.msg === 'Request Completed').map((l) => l.path);
     assert.deepEqual(logged, PATHS, 'the same path as sent, once read as JSON');
 
-    const file = join(pki.path, `access-${format}.log`);
+    const file = join(stack.dir, `access-${format}.log`);
     const toFile = await gateway({ server: { tls }, load_balancing: upstreams, logging: { access_log_format: format, access_log_file: file } });
     await sendPaths(toFile.port);
     const fileLines = (): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"Request Completed"'));

@@ -8,35 +8,18 @@
 // request's Request Completed line has that id, the status the client got and its error (BAD_REQUEST,
 // REQUEST_TIMEOUT), over HTTP/1.1 and HTTP/2 alike; a client that ended its side inside its body (its FIN) has left,
 // and is logged 499 as before.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
+import type { TestBackend } from '../helpers/backends.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { h2connect } from '../helpers/h2.js';
 import { openSocket, responseUntilClose } from '../helpers/raw.js';
-import { createTestCa, pkiDir } from '../helpers/tls.js';
+import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-const pki = pkiDir();
-const ca = createTestCa('Request Id Review CA', pki.path);
-const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  pki.remove();
-});
-
-async function backend(): Promise<TestBackend> {
-  const b = await startBackend('api');
-  cleanups.push(() => b.stop());
-  return b;
-}
-
-async function gateway(input: Record<string, unknown>): Promise<GatewayProcess> {
-  const gw = await spawnGateway(input);
-  cleanups.push(() => gw.cleanup());
-  return gw;
-}
+const stack = tlsStackHooks('Request Id Review CA');
+const { ca, cert, cleanups, backend } = stack;
+const gateway = stack.gateway;
 
 function upstreamsOf(b: TestBackend): Record<string, unknown> {
   return { upstreams: [{ name: 'api', address: '127.0.0.1', port: b.port }], health_check: { enabled: false } };
