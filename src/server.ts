@@ -215,15 +215,18 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     }
     let nextTrusted: TrustedProxies;
     let applyListener: () => void;
+    let applyServices: ReturnType<ServiceRegistry['prepare']>;
     try {
       nextTrusted = trustedProxiesOf(next);
       applyListener = listener.prepare(next);
+      // Reads each service's upstream TLS files: a file that cannot be read refuses the reload here, before any swap.
+      applyServices = services.prepare(resolveServices(next));
     } catch (err) {
       await plugins.discard(nextPlugins);
       throw err;
     }
     features.reconfigure(next);
-    const closeLeftovers = services.apply(resolveServices(next));
+    const closeLeftovers = applyServices();
     applyListener();
     perClient.update(connectionLimitOf(next, nextTrusted));
     if (next.logging.level !== config.logging.level) logger.level = next.logging.level;

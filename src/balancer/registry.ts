@@ -3,8 +3,8 @@
 // started before the reload are over.
 import type { Logger } from 'pino';
 import type { ResolvedService } from '../config/services.js';
-import type { Backend } from './backend.js';
-import { Service } from './service.js';
+import type { Backend, PoolOptions } from './backend.js';
+import { poolOptionsOf, Service } from './service.js';
 
 export class ServiceRegistry {
   #services = new Map<string, Service>();
@@ -39,19 +39,25 @@ export class ServiceRegistry {
   }
 
   /**
-   * Applies the services of a new config. Nothing is closed here: the returned callback retires what left (the
-   * services and backends the new config removed), to be called once the new route table is in place.
+   * Prepares the services of a new config: reads what can fail (each service's upstream TLS files: ConfigError) and
+   * changes nothing. The returned function applies them; it retires what left (the services and backends the new
+   * config removed) through the function it returns in turn, to be called once the new route table is in place.
    */
-  apply(services: ReadonlyMap<string, ResolvedService>): (requestsDone: Promise<void>, boundMs: number) => void {
+  prepare(services: ReadonlyMap<string, ResolvedService>): () => (requestsDone: Promise<void>, boundMs: number) => void {
+    const options = new Map([...services].map(([name, settings]) => [name, poolOptionsOf(settings)]));
+    return () => this.#apply(services, options);
+  }
+
+  #apply(services: ReadonlyMap<string, ResolvedService>, options: ReadonlyMap<string, PoolOptions>): (requestsDone: Promise<void>, boundMs: number) => void {
     const next = new Map<string, Service>();
     const leftBackends: Backend[] = [];
     for (const [name, settings] of services) {
       const kept = this.#services.get(name);
       if (kept) {
-        leftBackends.push(...kept.apply(settings));
+        leftBackends.push(...kept.apply(settings, options.get(name)));
         next.set(name, kept);
       } else {
-        const created = new Service(settings, this.#logger);
+        const created = new Service(settings, this.#logger, options.get(name));
         if (this.#started) created.health.start();
         next.set(name, created);
       }

@@ -39,14 +39,15 @@ export class Service implements UpstreamSelector, PeerGroup {
   readonly #logger: Logger;
   readonly health: HealthChecker;
 
-  constructor(settings: ResolvedService, logger: Logger) {
+  /** `options`: the service's pool options when the caller has read them already (a reload reads them first). */
+  constructor(settings: ResolvedService, logger: Logger, options: PoolOptions = poolOptionsOf(settings)) {
     this.name = settings.name;
     this.#logger = logger;
     this.#strategy = createStrategy(settings.strategy, 0);
     this.#cooldownMs = settings.healthCheck.passive_cooldown;
     this.#retries = settings.retries;
     this.health = new HealthChecker(settings.healthCheck, () => this.#backends, logger);
-    this.apply(settings);
+    this.apply(settings, options);
   }
 
   get retries(): number {
@@ -63,8 +64,7 @@ export class Service implements UpstreamSelector, PeerGroup {
    * are unchanged keeps its pool (and so its keep-alive connections), health and counters; the others get new
    * pools, and one at an address:port already known, over the same TLS and HTTP/2 settings, keeps that upstream's health. Returns the backends that left, for the caller to close once their requests finish.
    */
-  apply(settings: ResolvedService): Backend[] {
-    const options = poolOptionsOf(settings);
+  apply(settings: ResolvedService, options: PoolOptions = poolOptionsOf(settings)): Backend[] {
     const byKey = new Map(this.#backends.map((b) => [b.key, b]));
     const byLabel = new Map(this.#backends.map((b) => [b.label, b]));
     const next = settings.upstreams.map((u) => {
