@@ -47,7 +47,7 @@ export class WindowCounter {
 
 /** Settings the guard needs from the config (read again on reload). */
 export interface H2GuardSettings {
-  /** Idle time (no open stream) after which a session is closed, as keep-alive idle time is for HTTP/1.1. */
+  /** Idle time (no open stream) after which a session is closed, as keep-alive idle time is for HTTP/1.1; 0: none. */
   idleMs: number;
   /**
    * `server.timeouts.header`: the longest a header block may stay unfinished, and the longest a session asked to
@@ -307,7 +307,15 @@ export class SessionWatch {
     for (const w of [...this.#sessions.values()]) this.#destroy(w);
   }
 
+  /**
+   * The idle close, timeouts.idle after the session's last stream closed (or it opened). 0 is no idle bound, as node
+   * reads a keepAliveTimeout of 0 for HTTP/1.1 on the same port: armed with 0, the timer sent every new session
+   * GOAWAY before its first request. Read per wait, so a reload to or from 0 applies to the next one.
+   */
   #armIdle(w: Watched): void {
+    clearTimeout(w.idleTimer);
+    w.idleTimer = undefined;
+    if (this.#settings.idleMs <= 0) return;
     w.idleTimer = setTimeout(() => {
       // A header block on its way is a stream being opened: not idle (the sweep bounds the block).
       if (w.open === 0 && !w.session.closed && w.unfinishedBlock() === 0) this.#close(w);
