@@ -1,9 +1,9 @@
 // Loads one certificate chain and its key from PEM files and checks them: readable, a certificate, the key matches, not
 // expired, already valid. Every failure is a one-line ConfigError naming the config key and the file.
-import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import { ConfigError } from '../config/load.js';
+import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 import { nodeTls } from '../node-builtins.js';
 
 /** A certificate ready to serve, with what the dashboard and metrics show about it. */
@@ -32,11 +32,22 @@ export const NOT_BEFORE_TOLERANCE_MS = 5 * 60_000;
 /** The TLS floor, as `min_version` spells it. */
 export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
+/**
+ * The most a certificate chain or key file may hold: a chain with a whole CA bundle appended is a few hundred KB.
+ * A bound, so that a path naming something endless (a device) is refused rather than read until memory runs out.
+ */
+export const MAX_PEM_BYTES = 1024 * 1024;
+
+/**
+ * A PEM file's bytes, read as the config file is (regular-file.ts): opened without waiting, a regular file only (or
+ * a symlink to one), at most MAX_PEM_BYTES. A blocking read of a FIFO with no writer stopped the event loop for
+ * good: a reload froze the whole gateway, start and check-config hung.
+ */
 function readPem(file: string, key: string): Buffer {
   try {
-    return readFileSync(file);
+    return readRegularFile(file, MAX_PEM_BYTES, 'larger than 1 MiB');
   } catch (err) {
-    throw new ConfigError(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    throw new ConfigError(`${key}: cannot read ${file} (${err instanceof UnreadableFile ? err.why : 'unreadable'})`);
   }
 }
 
