@@ -57,6 +57,8 @@ export interface H2GuardSettings {
 }
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
+/** What node refuses in a header value (its checkInvalidHeaderChar), as proxy-events.ts checks it. */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** A stream still receiving its request: when it began. */
 interface Arriving {
@@ -79,10 +81,16 @@ export class RequestDeadlines {
   #requestMs: number;
   #proxyBy: string;
   #timer: NodeJS.Timeout | undefined = undefined;
+  readonly #hsts: () => string;
 
-  constructor(requestMs: number, proxyBy: string) {
+  /**
+   * `hsts`: the Strict-Transport-Security value as a reload leaves it ('' for none). The 408 is written here, outside
+   * the pipeline's response phases, so it adds the header the HSTS phase gives every other answer over TLS.
+   */
+  constructor(requestMs: number, proxyBy: string, hsts: () => string = () => '') {
     this.#requestMs = requestMs;
     this.#proxyBy = proxyBy;
+    this.#hsts = hsts;
   }
 
   /**
@@ -153,11 +161,14 @@ export class RequestDeadlines {
     const running = answeredOutside(stream, REQUEST_TIMEOUT);
     const id = running?.id ?? randomUUID();
     const body = JSON.stringify(errorBody(REQUEST_TIMEOUT, id));
+    const hsts = this.#hsts();
     stream.respond({
       'x-proxy-by': this.#proxyBy,
       'x-request-id': id,
       'x-response-time': `${running?.ms ?? 0}ms`,
       'cache-control': 'no-store',
+      // A value node would refuse in a header is left out (respond() would throw, and the 408 be lost with it).
+      ...(hsts !== '' && !INVALID_HEADER_VALUE.test(hsts) ? { 'strict-transport-security': hsts } : {}),
       ':status': REQUEST_TIMEOUT.status,
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),

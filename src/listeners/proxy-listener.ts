@@ -137,7 +137,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   const h2 = certificates !== undefined && settings.tls.http2;
   const guard: H2GuardSettings = { idleMs: settings.timeouts.idle, headerMs: settings.timeouts.header };
   // timeouts.request for HTTP/2 streams; node applies requestTimeout to HTTP/1.1 requests only.
-  const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by);
+  // Its 408 carries HSTS as `settings` stands after a reload (the HSTS phase never sees it).
+  const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by, () => hstsValue(settings));
   const sessions = new SessionWatch(guard, deadlines, logger);
   let server: NetServer & Http1Capable;
   const http1 = http1Options(settings.timeouts);
