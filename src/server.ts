@@ -244,6 +244,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     // Backends and services that left the config: their checks stop, and their pools close once the requests that
     // started before the swap are over (one may still be sent there), within server.timeouts.shutdown_drain.
     closeLeftovers(requestsDone, config.server.timeouts.shutdown_drain);
+    // As at start-up: the config now running has upstreams whose certificates are not verified.
+    warnUnverifiedUpstreams(config, logger);
     logger.info(
       { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
       EVENTS.configReloaded,
