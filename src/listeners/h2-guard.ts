@@ -319,18 +319,22 @@ export class SessionWatch {
   }
 
   /**
-   * The idle close, timeouts.idle after the session's last stream closed (or it opened). 0 is no idle bound, as node
-   * reads a keepAliveTimeout of 0 for HTTP/1.1 on the same port: armed with 0, the timer sent every new session
-   * GOAWAY before its first request. Read per wait, so a reload to or from 0 applies to the next one.
+   * The idle close, timeouts.idle after the session's last stream closed (or it opened). 0 is no idle bound between
+   * requests, as node reads a keepAliveTimeout of 0 for HTTP/1.1 on the same port (armed with 0, the timer sent every
+   * new session GOAWAY before its first request); a session that has not opened a stream yet then still gets
+   * timeouts.header, as an HTTP/1.1 connection gets it for its first head. Read per wait, so a reload applies to the
+   * next one.
    */
   #armIdle(w: Watched): void {
     clearTimeout(w.idleTimer);
     w.idleTimer = undefined;
-    if (this.#settings.idleMs <= 0) return;
+    const { idleMs, headerMs } = this.#settings;
+    const waitMs = idleMs > 0 ? idleMs : w.lastStreamId === 0 ? headerMs : 0;
+    if (waitMs <= 0) return;
     w.idleTimer = setTimeout(() => {
       // A header block on its way is a stream being opened: not idle (the sweep bounds the block).
       if (w.open === 0 && !w.session.closed && w.unfinishedBlock() === 0) this.#close(w);
-    }, this.#settings.idleMs);
+    }, waitMs);
     w.idleTimer.unref();
   }
 

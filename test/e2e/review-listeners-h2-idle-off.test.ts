@@ -3,14 +3,17 @@
 // was sent GOAWAY on the next turn of the event loop, before its first request: no HTTP/2 client could be served at
 // all (node's own client failed its first request), while HTTP/1.1 on the same port kept its connections (node reads
 // a keepAliveTimeout of 0 as no idle bound). What is right now: 0 is no idle bound for HTTP/2 sessions too, as the
-// guard's other bounds already read it; a reload to or from 0 applies to the sessions' next idle wait.
+// guard's other bounds already read it; a reload to or from 0 applies to the sessions' next idle wait. A session
+// that never opens a stream is still let go of: timeouts.header after it opened (GOAWAY, then dropped once the
+// closing bound is over), as an HTTP/1.1 connection that never sends its first head gets its 408 at that bound.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { h2connect, h2request } from '../helpers/h2.js';
+import { FRAME, clientPreface, rawH2 } from '../helpers/h2-frames.js';
 import { createTestCa, pkiDir, type TestCa } from '../helpers/tls.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const pki = pkiDir();
 let ca: TestCa;
@@ -49,5 +52,18 @@ test('timeouts.idle 0: an HTTP/2 session is served, and stays open between reque
     assert.equal((await h2request(session, { ':path': '/echo', ':method': 'GET' })).status, 200);
   } finally {
     session.destroy();
+  }
+});
+
+test('timeouts.idle 0: a session that never opens a stream gets GOAWAY at timeouts.header and is let go of', async () => {
+  const c = await rawH2(gw.gateway.port, ca.ca);
+  try {
+    c.send(clientPreface());
+    // GOAWAY at timeouts.header (1 s), dropped one closing bound later (1 s, checked every 250 ms): bounds of seconds.
+    await waitFor(() => c.closedAfter() !== undefined, 'the silent session to be closed', 8_000);
+    assert.ok(c.frames().some((f) => f.type === FRAME.GOAWAY), 'told with GOAWAY first');
+    assert.ok(c.closedAfter()! >= 900, `closed ${c.closedAfter()} ms after the handshake, not at once`);
+  } finally {
+    c.socket.destroy();
   }
 });
