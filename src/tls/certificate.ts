@@ -1,6 +1,6 @@
 // Loads one certificate chain and its key from PEM files and checks them: readable, a certificate, the key matches, not
 // expired, already valid. Every failure is a one-line ConfigError naming the config key and the file.
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import { ConfigError } from '../config/load.js';
 import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
@@ -28,6 +28,15 @@ export interface LoadedCertificate {
  * that clients refuse until then: every handshake would fail, so it is refused as an expired one is.
  */
 export const NOT_BEFORE_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * OpenSSL options of every context the listener serves with (the default one and each SNI one): no renegotiation.
+ * node's TLS servers accept a client-initiated TLS 1.2 renegotiation (3 in 10 minutes per connection), a full
+ * handshake with its private-key operation on a connection already held, outside the handshake bound and the
+ * per-client cap (CVE-2011-1473's handshake CPU exhaustion; nginx refuses them all, RFC 9113 §9.2.1 forbids it over
+ * HTTP/2). The gateway never asks for a client certificate, so it has no use for one.
+ */
+export const SERVER_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION;
 
 /** The TLS floor, as `min_version` spells it. */
 export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -106,7 +115,7 @@ export function loadCertificate(
   }
   let context: SecureContext;
   try {
-    context = nodeTls().createSecureContext({ cert, key, minVersion });
+    context = nodeTls().createSecureContext({ cert, key, minVersion, secureOptions: SERVER_SECURE_OPTIONS });
   } catch (err) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }

@@ -1,7 +1,7 @@
 // The listener's certificates: loaded at start-up, swapped whole on reload, chosen per handshake by SNI.
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { ServerTlsConfig } from '../config/schema.js';
-import { loadCertificate, type LoadedCertificate } from './certificate.js';
+import { loadCertificate, SERVER_SECURE_OPTIONS, type LoadedCertificate } from './certificate.js';
 import { pickCertificate } from './sni.js';
 
 /** One certificate as /api/status shows it. */
@@ -48,7 +48,7 @@ export class CertificateStore {
   /** Options of the tls.Server (its default certificate answers clients that send no SNI). */
   serverOptions(): SecureContextOptions & { SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
     const first = this.#certificates[0]!;
-    return { cert: first.cert, key: first.key, minVersion: this.#minVersion, SNICallback: this.sniCallback };
+    return { cert: first.cert, key: first.key, minVersion: this.#minVersion, secureOptions: SERVER_SECURE_OPTIONS, SNICallback: this.sniCallback };
   }
 
   /** Called by node during each handshake that carries SNI. */
