@@ -70,6 +70,9 @@ function typed(message: unknown): { readonly type: unknown } | undefined {
 
 const ignore = (): void => undefined;
 
+/** A round found no worker serving (ConfigOwner.#roundTo). */
+const NO_WORKER = Symbol('no worker serving');
+
 /** How one worker took an APPLY. */
 type Answer =
   | { readonly outcome: 'applied' }
@@ -124,6 +127,8 @@ export class ConfigOwner {
   #seq = 0;
   /** The gateway stops: reloads are abandoned from now on (stop()). */
   #stopping = false;
+  /** Reloads waiting for a worker to serve (#untilServing): none did when they were to start their round. */
+  readonly #waitingForWorker = new Set<() => void>();
   /** Answers awaited, by worker id then APPLY sequence number. */
   readonly #awaited = new Map<number, Map<number, (answer: Answer) => void>>();
   /** Reloads every worker: one at a time, coalesced as a single gateway's file reloads are (server.ts). */
@@ -160,6 +165,7 @@ export class ConfigOwner {
    */
   stop(): void {
     this.#stopping = true;
+    this.#wakeWaiting();
   }
 
   /** Whether `worker` listens for the signals the primary passes on (SIGUSR1): it has asked for its config. */
@@ -220,6 +226,18 @@ export class ConfigOwner {
       if (answer.outcome !== 'applied') return;
     }
     member.serving = true;
+    this.#wakeWaiting();
+  }
+
+  /** Settles once some worker serves (takes part in rounds), or the gateway stops. */
+  #untilServing(): Promise<void> {
+    if (this.#stopping || [...this.#members.values()].some((m) => m.serving)) return Promise.resolve();
+    return new Promise((resolve) => this.#waitingForWorker.add(resolve));
+  }
+
+  #wakeWaiting(): void {
+    for (const wake of this.#waitingForWorker) wake();
+    this.#waitingForWorker.clear();
   }
 
   async #reloadNow(): Promise<ReloadResult> {
@@ -237,11 +255,21 @@ export class ConfigOwner {
       this.#logger.error({ reason: err.message }, EVENTS.configRejected);
       return { ok: false, reason: err.message };
     }
-    return this.#turn(() => this.#roundTo(next));
+    // A round needs a worker to apply the config: with none serving (all restarting after a crash, or starting), the
+    // config would be accepted unseen, and one every worker refuses would then be what each replacement fails to
+    // start from, until the primary gives up. The round waits for a worker to serve (on the running config) instead.
+    for (;;) {
+      await this.#untilServing();
+      if (this.#stopping) return this.#abandoned();
+      const result = await this.#turn(() => this.#roundTo(next));
+      if (result !== NO_WORKER) return result;
+    }
   }
 
-  async #roundTo(next: CheckedConfig): Promise<ReloadResult> {
+  /** NO_WORKER: no worker served when the round's turn came; nothing was sent. */
+  async #roundTo(next: CheckedConfig): Promise<ReloadResult | typeof NO_WORKER> {
     const members = [...this.#members.values()].filter((m) => m.serving);
+    if (members.length === 0) return NO_WORKER;
     const answers = await Promise.all(members.map((member) => this.#apply(member, next)));
     if (this.#stopping) return this.#abandoned();
     // A late worker may yet apply `next` (its APPLY is queued in it), whatever the outcome: it is replaced either way.
@@ -252,8 +280,8 @@ export class ConfigOwner {
     // Refused, or not answered in time: a config some worker could not be seen to apply is not accepted (the stuck
     // worker may be stuck because of it: a plugin's create() that never yields would stop every worker started on it).
     const failed = answers.find((a): a is Extract<Answer, { outcome: 'refused' | 'late' }> => a.outcome === 'refused' || a.outcome === 'late');
-    // No worker failed (none may have answered at all: every one died meanwhile): the new config is the one that
-    // restarted workers get from now on.
+    // No worker failed (none may have answered at all: every one died during the round): the new config is the one
+    // that restarted workers get from now on.
     if (failed === undefined) {
       this.#accepted = next;
       // The primary's own lines (a crashed worker, a queued reload) follow the level its workers now log at.
