@@ -25,11 +25,15 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   const urls = target.nodes.map((node) => new URL(node));
   const credentials = credentialsOf(urls[0] as URL);
   const node = nodeClientOptions(settings);
+  // TLS for the sentinels and the data nodes they name when any sentinel URL is rediss://: node-redis takes the
+  // sentinels as host and port only, so the scheme must become a socket option here. Any, not the first: a list
+  // that mixes the two schemes gets TLS (a failed handshake, never a password sent in clear text).
+  const socket = urls.some((url) => url.protocol === 'rediss:') ? { ...node.socket, tls: true as const } : node.socket;
   const sentinel = createSentinel({
     name: target.name,
     sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
-    nodeClientOptions: { ...node, ...credentials },
-    sentinelClientOptions: { ...node, ...credentials },
+    nodeClientOptions: { ...node, ...credentials, socket },
+    sentinelClientOptions: { ...node, ...credentials, socket },
     commandOptions: NO_CLIENT_TIMEOUT,
     // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
     scanInterval: 5_000,
