@@ -16,9 +16,10 @@ test('a positive duration below 1 ms is 1 ms, not 0 (which turns a timeout off)'
   assert.equal(parseDuration('1.4ms'), 1);
   assert.equal(parseDuration('1.5ms'), 2);
   // request_body_chunk: 0 is "no bound"; a tiny bound was read as none.
-  const config = parseConfigText(`${MINIMAL}server: {timeouts: {request_body_chunk: 0.0001, request: 0.4ms}}\n`, {});
+  const config = parseConfigText(`${MINIMAL}server: {timeouts: {request_body_chunk: 0.0001, header: 0.4ms, request: 0.4ms}}\n`, {});
   assert.equal(config.server.timeouts.request_body_chunk, 1);
   assert.equal(config.server.timeouts.request, 1);
+  assert.equal(config.server.timeouts.header, 1);
 });
 
 test('a positive size below 1 byte is 1 byte, not 0 (which refuses every body)', () => {
