@@ -193,7 +193,11 @@ async function serveUntilStopped(
   }
   // A worker's IPC channel to the primary keeps its event loop alive: without this it never exits, and the primary,
   // which waits for every worker's exit, would kill it at the stop deadline and exit 1 (a stop that was not clean).
-  if (cluster.isWorker && process.connected) process.disconnect();
+  // Through cluster.worker.disconnect(), not process.disconnect(): node:cluster ends a worker whose channel closes
+  // without it at once (process.exit(0) on 'disconnect'), and with it the log lines still waiting for a full stdout
+  // pipe (flushLogger goes on asynchronously then): a worker's last Request Completed and its Gateway Stopped were
+  // lost whenever the reader of a shared stdout was slower than the stop.
+  if (cluster.isWorker && process.connected) cluster.worker?.disconnect();
   return 0;
 }
 
