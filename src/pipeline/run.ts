@@ -27,6 +27,7 @@ import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
 import { isLingering } from './lingering-close.js';
 import { holdContext, wasAnsweredOutside } from './outside-answer.js';
+import { RequestCount } from './request-count.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
@@ -65,7 +66,7 @@ export class Pipeline implements AttemptListener {
   /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
   inFlight = 0;
   /** The requests started on the current setup. */
-  #epoch = new Epoch();
+  #epoch = new RequestCount();
   /** Settles once every request started on an earlier setup has been logged. */
   #older: Promise<void> = Promise.resolve();
 
@@ -87,9 +88,9 @@ export class Pipeline implements AttemptListener {
   replace(setup: PipelineSetup): Promise<void> {
     this.#setup = setup;
     const retired = this.#epoch;
-    this.#epoch = new Epoch();
+    this.#epoch = new RequestCount();
     const older = this.#older;
-    const done = retired.running === 0 ? older : Promise.all([older, retired.retire()]).then(noop);
+    const done = retired.running === 0 ? older : Promise.all([older, retired.idle()]).then(noop);
     this.#older = done;
     return done;
   }
@@ -104,7 +105,8 @@ export class Pipeline implements AttemptListener {
     const setup = this.#setup;
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
-    ctx.epoch = this.#epoch.enter();
+    ctx.epoch = this.#epoch;
+    this.#epoch.running++;
     // Where a listener answering beside the driver finds the request (outside-answer.ts): its HTTP/2 stream, else res.
     holdContext((req as { stream?: object }).stream ?? res, ctx);
     const closed = (): void => this.#closed(ctx);
@@ -128,7 +130,8 @@ export class Pipeline implements AttemptListener {
     res.assignSocket(socket as never);
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), true, setup.table.fallback);
     this.inFlight++;
-    ctx.epoch = this.#epoch.enter();
+    ctx.epoch = this.#epoch;
+    this.#epoch.running++;
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
     // Answered without switching (an error of the gateway's, the upstream's refusal, or a plain answer to an Upgrade
@@ -399,30 +402,6 @@ export class Pipeline implements AttemptListener {
 }
 
 const noop = (): void => undefined;
-
-/** The requests started on one setup of the pipeline, so that a reload knows when the last of them is logged. */
-class Epoch {
-  running = 0;
-  #idle: (() => void) | undefined = undefined;
-
-  enter(): this {
-    this.running++;
-    return this;
-  }
-
-  leave(): void {
-    if (--this.running === 0 && this.#idle !== undefined) {
-      const idle = this.#idle;
-      this.#idle = undefined;
-      idle();
-    }
-  }
-
-  /** No request starts on it any more: settles once the running ones have left. */
-  retire(): Promise<void> {
-    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
-  }
-}
 
 /**
  * How long a connection answered without switching protocols stays open for the client to close its side: nginx's

@@ -3,25 +3,8 @@
 // a request matches a route that runs plugin instances, one decrement when the chain is done with it (its onLog
 // hooks have run or been abandoned at plugin_timeout: chain.ts onLogsDone); no closure or object per request.
 import type { RequestContext } from '../pipeline/context.js';
+import type { RequestCount } from '../pipeline/request-count.js';
 import type { Route, RouteTable } from '../pipeline/route.js';
-
-/** The requests running on the routes of one generation. */
-export class RequestCount {
-  /** Requests that matched a counted route and whose onLog hooks have not all run yet. */
-  running = 0;
-  #idle: (() => void) | undefined = undefined;
-
-  /** One request is done with the generation's instances. Bound once: a logging hook, and a promise's callback. */
-  readonly leave = (): void => {
-    if (--this.running === 0 && this.#idle !== undefined) this.#idle();
-  };
-
-  /** Calls `idle` when no request runs any more (at once if none does); undefined stops watching. */
-  whenIdle(idle: (() => void) | undefined): void {
-    this.#idle = idle;
-    if (idle !== undefined && this.running === 0) idle();
-  }
-}
 
 /**
  * A route table that counts the requests matching one of `counted` (the routes whose plugin phase runs instances);
