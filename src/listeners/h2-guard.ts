@@ -10,6 +10,7 @@ import { EVENTS } from '../observability/events.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
+import { INVALID_HEADER_VALUE } from './proxy-events.js';
 
 /** Streams a client may reset within one window before its connection is closed with GOAWAY. */
 export const RESET_LIMIT = 100;
@@ -57,8 +58,6 @@ export interface H2GuardSettings {
 }
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
-/** What node refuses in a header value (its checkInvalidHeaderChar), as proxy-events.ts checks it. */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** A stream still receiving its request: when it began. */
 interface Arriving {

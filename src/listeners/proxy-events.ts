@@ -116,7 +116,7 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
 }
 
 /** What node itself refuses in a header value (its checkInvalidHeaderChar): never written raw onto a socket. */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+export const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * The answer with Strict-Transport-Security when it goes out over TLS and HSTS is set: every other response on a TLS
