@@ -1,7 +1,9 @@
 // A Redis Cluster through node-redis's own createCluster: seed nodes, slot routing, MOVED/ASK, failover discovery,
-// plus a short retry of TRYAGAIN, which node-redis passes through.
+// plus a short retry of TRYAGAIN, which node-redis passes through, and a start that does not wait for every master.
 import { createCluster } from 'redis';
+import { hashSlot } from './redis-keys.js';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
+import { NodeHealth } from './redis-node-health.js';
 
 /** TRYAGAIN retries: a multi-key command on a slot being migrated; the migration moves on within milliseconds. */
 const TRYAGAIN_ATTEMPTS = 5;
@@ -12,6 +14,21 @@ const TRYAGAIN_DELAY_MS = 20;
  * promoted replica is found soon after the cluster elects it (node-redis's default waits 5 s).
  */
 const TOPOLOGY_REFRESH_AFTER_MS = 300;
+
+/**
+ * How often the slot map is asked for again while a command meets a master whose connection never worked.
+ * node-redis refreshes on its own only for a node it was once connected to, so without this a master that was down
+ * when the gateway started would keep its slots failing after the cluster had promoted its replica.
+ */
+const DOWN_MASTER_REFRESH_EVERY_MS = 1_000;
+
+/** A command for a slot whose master cannot be reached now; fails at once instead of waiting for the connection. */
+export class ClusterNodeUnavailableError extends Error {
+  constructor() {
+    super('redis cluster node not connected');
+    this.name = 'ClusterNodeUnavailableError';
+  }
+}
 
 /**
  * Credentials and TLS from the first seed URL: node-redis uses the seeds only to discover the cluster, so what every
@@ -35,19 +52,73 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   const { tls, ...credentials } = credentialsOf(seeds[0] as string);
   const node = nodeClientOptions(settings);
   const cluster = createCluster({
-    rootNodes: seeds.map((url) => ({ url, socket: { connectTimeout: settings.connectTimeoutMs } })),
+    // The seeds are asked for the slot map only, each over a connection of its own. A seed that accepts the
+    // connection and never answers (a frozen process) must not hold the discovery forever: the socket timeout ends
+    // it and the next seed is asked. Node connections have no such timeout (an idle one is healthy).
+    rootNodes: seeds.map((url) => ({ url, socket: { connectTimeout: settings.connectTimeoutMs, socketTimeout: settings.connectTimeoutMs } })),
     defaults: { ...node, ...credentials, socket: { ...node.socket, ...(tls ? { tls: true as const } : {}) } },
     commandOptions: NO_CLIENT_TIMEOUT,
     topologyRefreshOnReconnectionAttemptStrategy: TOPOLOGY_REFRESH_AFTER_MS,
+    // Without this, node-redis's discovery waits until it is connected to every master: one master down or frozen
+    // at start-up left the whole store unready (every slot) until that node answered. The masters are connected
+    // right after the discovery instead (warmUp below), and each slot's readiness is its own master's.
+    minimizeConnections: true,
   });
+  const health = new NodeHealth(settings.connectTimeoutMs);
   let closed = false;
+  let warm = false;
+  let lastRefreshAt = 0;
+
+  type ShardNode = (typeof cluster.masters)[number];
+  /**
+   * Opens `master`'s connection unless the store is closing: a discovery still in flight when close() ran fills the
+   * slot map again, and a connection opened from it would retry forever and hold the process open.
+   */
+  const connectTo = (master: ShardNode): void => {
+    if (closed || !cluster.isOpen) return;
+    cluster.nodeClient(master).catch(() => undefined);
+  };
+
+  /** Opens the connection to every master of the slot map, without waiting for any. */
+  const warmUp = (): void => {
+    for (const master of cluster.masters) connectTo(master);
+  };
+
+  /** Asks a live node for the slot map again, at most once a second (see DOWN_MASTER_REFRESH_EVERY_MS). */
+  const refreshSlotMap = (): void => {
+    const now = Date.now();
+    if (closed || now - lastRefreshAt < DOWN_MASTER_REFRESH_EVERY_MS) return;
+    lastRefreshAt = now;
+    // `_slots` is node-redis's slot map; its rediscover() is what node-redis itself calls on MOVED.
+    cluster._slots.rediscover().then(warmUp, () => undefined);
+  };
+
+  /** Fails at once when `master` cannot take commands now (connection refused, timed out or never answered). */
+  const assertReachable = (master: ShardNode | undefined): void => {
+    if (master === undefined) throw new ClusterNodeUnavailableError();
+    if (master.client?.isReady === true || !health.failing(master.address)) return;
+    // Its connection retries by itself; a lost client (destroyed by a rediscovery) is opened again.
+    if (master.client === undefined) connectTo(master);
+    refreshSlotMap();
+    throw new ClusterNodeUnavailableError();
+  };
+
+  /** A keyless command (PING) goes to a master that can answer, so readiness means "some slots answer". */
+  const sendKeyless = async (args: readonly string[]): Promise<unknown> => {
+    const master = cluster.masters.find((m) => m.client?.isReady === true) ?? cluster.masters.find((m) => !health.failing(m.address));
+    assertReachable(master);
+    return (await cluster.nodeClient(master as ShardNode)).sendCommand([...args]);
+  };
 
   const send = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
+    if (!cluster.isReady) throw new ClusterNodeUnavailableError();
+    if (key === undefined) return sendKeyless(args);
+    assertReachable(cluster.slots[hashSlot(key)]?.master);
     // node-redis routes by the server's command tips, not by the key it is given: a command that names no key
     // (ROLE, WAIT) goes to an arbitrary node, or to every master. Ours must reach the master of `key`, the one that
     // took the write just before (WAIT counts the writes of its own connection), so it is sent to that node's client,
     // the same connection the keyed commands of that slot use.
-    if (key !== undefined && !args.includes(key)) return (await cluster.getNodeClientForKey(key)).sendCommand([...args]);
+    if (!args.includes(key)) return (await cluster.getNodeClientForKey(key)).sendCommand([...args]);
     for (let attempt = 1; ; attempt++) {
       try {
         return await cluster.sendCommand(key, false, [...args]);
@@ -60,15 +131,27 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
 
   return {
     send,
+    /**
+     * Ready once the slot map is known and every master has either answered or failed its first connection: a
+     * missing master costs its own slots, not the start of the whole store.
+     */
     get isReady() {
-      return cluster.isReady;
+      if (!cluster.isReady) return false;
+      warm ||= cluster.masters.every((m) => m.client?.isReady === true || health.failing(m.address));
+      return warm;
     },
     start(onError) {
       cluster.on('error', onError);
       // A node's own connection errors (a dead master: ECONNREFUSED; a bad password: WRONGPASS) arrive as
       // 'node-error', not 'error': without this the store never learnt why a slot's commands failed.
-      cluster.on('node-error', onError);
-      connectInBackground(() => cluster.connect(), onError, () => closed, settings.maxReconnectDelayMs);
+      cluster.on('node-error', (err: unknown, node: { host: string; port: number }) => {
+        health.failed(node);
+        onError(err);
+      });
+      cluster.on('node-reconnecting', (node: { host: string; port: number }) => health.failed(node));
+      cluster.on('node-connect', (node: { host: string; port: number }) => health.connecting(node));
+      cluster.on('node-ready', (node: { host: string; port: number }) => health.ready(node));
+      connectInBackground(() => cluster.connect().then(warmUp), onError, () => closed, settings.maxReconnectDelayMs);
     },
     async close() {
       closed = true;

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NodeHealth } from './redis-node-health.js';
+
+const a = { host: '10.0.0.1', port: 7000 };
+const b = { host: '10.0.0.2', port: 7000 };
+
+test('a failed attempt marks only its node, until that node is ready again', () => {
+  const health = new NodeHealth(1_000);
+  assert.equal(health.failing('10.0.0.1:7000'), false, 'unknown nodes are not failing (a first connection may wait)');
+  health.failed(a);
+  assert.equal(health.failing('10.0.0.1:7000'), true);
+  assert.equal(health.failing('10.0.0.2:7000'), false);
+  health.connecting(a);
+  assert.equal(health.failing('10.0.0.1:7000'), true, 'accepted again is not answered yet');
+  health.ready(a);
+  assert.equal(health.failing('10.0.0.1:7000'), false);
+});
+
+test('an accepted connection left unanswered past the handshake timeout counts as failing', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const health = new NodeHealth(1_000);
+  health.connecting(b);
+  t.mock.timers.tick(1_000);
+  assert.equal(health.failing('10.0.0.2:7000'), false, 'within the timeout');
+  health.connecting(b); // a second accept does not restart the clock
+  t.mock.timers.tick(1);
+  assert.equal(health.failing('10.0.0.2:7000'), true, 'frozen');
+  health.ready(b);
+  health.connecting(b);
+  assert.equal(health.failing('10.0.0.2:7000'), false, 'a new connection after ready starts a new clock');
+});

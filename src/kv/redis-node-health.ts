@@ -1,0 +1,45 @@
+// Which Redis Cluster nodes cannot take commands now, from node-redis's per-node connection events. A command for a
+// failing node's slots fails at once instead of waiting on a connection that is not there.
+
+/** A node as node-redis's cluster events name it. */
+export interface NodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const addressOf = (node: NodeAddress): string => `${node.host}:${node.port}`;
+
+export class NodeHealth {
+  /** Nodes whose last connection attempt failed (refused, timed out, closed) and that have not been ready since. */
+  readonly #failed = new Set<string>();
+  /** When a connection that is not ready yet was accepted: a node that accepts and never answers is frozen. */
+  readonly #connectingSince = new Map<string, number>();
+  readonly #handshakeTimeoutMs: number;
+
+  /** `handshakeTimeoutMs`: how long an accepted connection may go unanswered before its node counts as failing. */
+  constructor(handshakeTimeoutMs: number) {
+    this.#handshakeTimeoutMs = handshakeTimeoutMs;
+  }
+
+  failed(node: NodeAddress): void {
+    this.#failed.add(addressOf(node));
+  }
+
+  connecting(node: NodeAddress): void {
+    const address = addressOf(node);
+    if (!this.#connectingSince.has(address)) this.#connectingSince.set(address, Date.now());
+  }
+
+  ready(node: NodeAddress): void {
+    const address = addressOf(node);
+    this.#failed.delete(address);
+    this.#connectingSince.delete(address);
+  }
+
+  /** True when `address` ("host:port") failed its last attempt, or has left a connection unanswered too long. */
+  failing(address: string): boolean {
+    if (this.#failed.has(address)) return true;
+    const since = this.#connectingSince.get(address);
+    return since !== undefined && Date.now() - since > this.#handshakeTimeoutMs;
+  }
+}
