@@ -144,6 +144,30 @@ function checkRedisTopology(
   if (redis.cluster.length > 0 && /[{}]/.test(redis.key_prefix)) {
     ctx.addIssue({ code: 'custom', path: ['key_prefix'], message: 'must not contain { or } with a cluster (the keys carry their own hash tags)' });
   }
+  checkClusterSeeds(redis.cluster, ctx);
+}
+
+/**
+ * `redis.cluster`: the seeds only tell the slot map; every node is then reached with the first seed's scheme and
+ * credentials, and a Redis Cluster has database 0 alone (SELECT is refused). A seed naming another database, or
+ * seeds that disagree on TLS or credentials, left the store never connecting, with nothing but a connection error
+ * class in the log. The messages name the seed by index, never its URL (it may hold a password).
+ */
+function checkClusterSeeds(seeds: readonly string[], ctx: z.RefinementCtx): void {
+  const parsed = seeds.filter((seed) => redisUrlOk(seed)).map((seed) => new URL(seed));
+  parsed.forEach((url, i) => {
+    if (!['', '/', '/0'].includes(url.pathname)) {
+      ctx.addIssue({ code: 'custom', path: ['cluster', i], message: 'names a database: a Redis Cluster has database 0 only (drop the /N)' });
+    }
+  });
+  const first = parsed[0];
+  if (first === undefined) return;
+  if (parsed.some((url) => url.protocol !== first.protocol)) {
+    ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'mixes redis:// and rediss:// seeds (every node is reached as the first seed says)' });
+  }
+  if (parsed.some((url) => url.username !== first.username || url.password !== first.password)) {
+    ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'seeds carry different credentials (the first seed\'s are used for every node): write the same user and password in each' });
+  }
 }
 
 /**

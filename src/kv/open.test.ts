@@ -30,6 +30,21 @@ test('a sentinel needs its name and nodes; node lists hold redis URLs; a cluster
   assert.match(configError('redis: { cluster: ["redis://b:7000"], key_prefix: "a{b}:" }'), /^redis\.key_prefix: must not contain/);
 });
 
+test('cluster seeds: database 0 only, one scheme, one set of credentials; the messages never show a password', () => {
+  assert.match(configError('redis: { cluster: ["redis://b:7000/3"] }'), /^redis\.cluster\[0\]: names a database: a Redis Cluster has database 0 only/);
+  assert.match(configError('redis: { cluster: ["redis://b:7000", "redis://c:7001/1"] }'), /^redis\.cluster\[1\]: names a database/);
+  assert.match(configError('redis: { cluster: ["rediss://b:7000", "redis://c:7001"] }'), /^redis\.cluster: mixes redis:\/\/ and rediss:\/\/ seeds/);
+  for (const seeds of ['"redis://:pw1@b:7000", "redis://:pw2@c:7001"', '"redis://:pw1@b:7000", "redis://c:7001"', '"redis://u:pw1@b:7000", "redis://v:pw1@c:7001"']) {
+    const message = configError(`redis: { cluster: [${seeds}] }`);
+    assert.match(message, /^redis\.cluster: seeds carry different credentials/, seeds);
+    assert.doesNotMatch(message, /pw1|pw2/);
+  }
+  // What works: /0 or no path, one scheme and the same credentials throughout.
+  for (const seeds of ['"redis://b:7000/0", "redis://c:7001/"', '"rediss://:pw@b:7000", "rediss://:pw@c:7001"']) {
+    assert.equal(configError(`redis: { cluster: [${seeds}] }`), 'no error', seeds);
+  }
+});
+
 test('all empty (the shipped url: "${REDIS_URL:-}" without REDIS_URL) is the memory store', async () => {
   const config = parseConfigText(base + 'redis: { url: "${REDIS_URL:-}" }\n', {});
   assert.equal(usesRedis(config.redis), false);
