@@ -9,6 +9,15 @@ import type { Backend } from './backend.js';
 type HealthSettings = ServiceConfig['health_check'];
 
 /**
+ * The probe's Host: `health_check.host`, else the service's `tls.servername` (the name its certificate carries, so
+ * the name a virtual-hosted upstream serves the service under), else none given: undici sends address:port.
+ */
+function probeHost(configured: string, backend: Backend): { host?: string } {
+  const host = configured !== '' ? configured : backend.transport.servername;
+  return host === undefined ? {} : { host };
+}
+
+/**
  * Probes on their own small connection pool (not the proxy's), so a backend saturated with proxied requests is not
  * judged by a probe stuck in its queue. Runs until stop(); timers are unref'd and never keep the process alive.
  */
@@ -116,7 +125,7 @@ export class HealthChecker {
         headersTimeout: s.timeout,
         bodyTimeout: s.timeout,
         signal: AbortSignal.timeout(s.timeout),
-        headers: { 'user-agent': 'portcullis-health-check' },
+        headers: { 'user-agent': 'portcullis-health-check', ...probeHost(s.host, backend) },
       });
       // Read to the end, and only a complete answer counts: dump() resolves once the body is closed, even when the
       // probe's own timeout cut it, so a backend whose head arrived but whose body stalled or trickled past the

@@ -66,6 +66,17 @@ export function routeHostProblem(value: string): string | undefined {
   return `must be preserve, upstream, or a literal host[:port] (a name, dotted-quad IPv4 or [IPv6]): ${problem}`;
 }
 
+/**
+ * `health_check.host`: empty, or a literal host[:port] by the request checks' rules. A backend serving several names
+ * is judged by the name its probe sends, so the value must be one a request could carry.
+ */
+export function probeHostProblem(value: string): string | undefined {
+  if (value === '') return undefined;
+  const problem = authorityProblem(value);
+  if (problem === undefined) return undefined;
+  return `must be empty (the service's tls.servername, else the upstream's address:port) or a host[:port] (a name, dotted-quad IPv4 or [IPv6]): ${problem}`;
+}
+
 /** The port browsers leave out of an origin's serialization, by scheme. */
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
 

@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
-import { addPrefixProblem, matchHeaderValueProblem, originProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
+import { addPrefixProblem, matchHeaderValueProblem, originProblem, probeHostProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
 
 /** A listen address that only this machine can reach: a loopback literal or `localhost`. */
 function isLoopbackListenHost(host: string): boolean {
@@ -202,6 +202,8 @@ const healthCheck = z
     enabled: z.boolean().default(true),
     /** Path of the active HTTP GET probe. Any status below 500 counts as healthy (the server answered). */
     path: z.string().startsWith('/').default('/'),
+    /** The probe's Host; empty: the service's tls.servername, else the upstream's address:port. */
+    host: z.string().superRefine(refusing(probeHostProblem)).default(''),
     // 0 is never "off" here (enabled is): an interval of 0 probed without pause, and a timeout of 0 aborted every
     // probe at once, taking healthy upstreams out of rotation.
     interval: duration

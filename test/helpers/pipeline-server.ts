@@ -42,7 +42,7 @@ export async function startPipelineServer(options: PipelineServerOptions): Promi
       connectionsPerUpstream: 8,
       queueLimit: 64,
       queueTimeoutMs: 5_000,
-      healthCheck: { enabled: false, path: '/', interval: 5000, timeout: 2000, healthy_threshold: 2, unhealthy_threshold: 2, passive_cooldown: 1000 },
+      healthCheck: { enabled: false, path: '/', host: '', interval: 5000, timeout: 2000, healthy_threshold: 2, unhealthy_threshold: 2, passive_cooldown: 1000 },
       connectTimeoutMs: 2000,
       responseTimeoutMs: 5000,
       bodyTimeoutMs: 5000,
