@@ -70,6 +70,10 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   let lastRefreshAt = 0;
 
   type ShardNode = (typeof cluster.masters)[number];
+  type NodeClient = NonNullable<ShardNode['client']>;
+  /** The node clients a close() in progress is waiting for (see close()). */
+  let closing: NodeClient[] = [];
+  const nodeClients = (): NodeClient[] => [...cluster.masters, ...cluster.replicas].flatMap((n) => (n.client === undefined ? [] : [n.client]));
   /**
    * Opens `master`'s connection unless the store is closing: a discovery still in flight when close() ran fills the
    * slot map again, and a connection opened from it would retry forever and hold the process open.
@@ -155,11 +159,21 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     },
     async close() {
       closed = true;
-      if (cluster.isOpen) await cluster.close();
+      if (!cluster.isOpen) return;
+      // node-redis's close() empties the slot map at once, so a destroy() after it (the store's escalation when
+      // close takes too long) would find no client to end: remember them.
+      closing = nodeClients();
+      // A node connection that never became ready has no command of ours on the wire (its slots fail fast), only its
+      // handshake: on a frozen node (accepted, never answering) a graceful close waits for that reply forever and
+      // its socket keeps the process alive.
+      for (const client of closing) if (!client.isReady) client.destroy();
+      await cluster.close();
     },
     destroy() {
       closed = true;
       if (cluster.isOpen) cluster.destroy();
+      for (const client of closing) client.destroy();
+      closing = [];
     },
   };
 }
