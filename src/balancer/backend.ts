@@ -22,6 +22,13 @@ export interface PoolOptions {
   readonly queueTimeoutMs: number;
 }
 
+/** Counters of one upstream (address and port), kept across the pools a reload gives it. */
+interface UpstreamLoad {
+  inflight: number;
+  requests: number;
+  failures: number;
+}
+
 /** Health as the dashboard and metrics show it. */
 export type HealthState = 'healthy' | 'unhealthy' | 'cooling_down';
 
@@ -41,9 +48,8 @@ export class Backend implements Candidate, Peer {
   readonly transport: UpstreamTransport;
   /** Identity of those settings (PoolOptions.transportKey). */
   readonly transportKey: string;
-  inflight = 0;
-  requests = 0;
-  failures = 0;
+  /** The upstream's counters, shared with the backend it replaced at the same address and port (inheritLoad). */
+  #load: UpstreamLoad = { inflight: 0, requests: 0, failures: 0 };
   /** Result of the active checks (true until a check says otherwise). */
   activeHealthy = true;
   /** Consecutive active-check results in the current direction, compared with the thresholds. */
@@ -72,6 +78,41 @@ export class Backend implements Candidate, Peer {
     });
   }
 
+  /** Requests running on this upstream, on this pool or on the one a reload replaced (least_conn reads it). */
+  get inflight(): number {
+    return this.#load.inflight;
+  }
+
+  /** Requests sent to this upstream since it was first configured. */
+  get requests(): number {
+    return this.#load.requests;
+  }
+
+  /** Passive-check failures of this upstream since it was first configured. */
+  get failures(): number {
+    return this.#load.failures;
+  }
+
+  /** One request picked this upstream (Service.acquire). */
+  started(): void {
+    this.#load.inflight++;
+    this.#load.requests++;
+  }
+
+  /** That request ended (Service.release), on whichever pool it was sent. */
+  ended(): void {
+    this.#load.inflight--;
+  }
+
+  /**
+   * Shares the counters of the backend this one replaces at the same address and port (a reload that changed the
+   * pool options, whatever the transport): the requests still running on the old pool load the same upstream, so
+   * least_conn must count them, and they count down here as they end there.
+   */
+  inheritLoad(from: Backend): void {
+    this.#load = from.#load;
+  }
+
   /** May this backend get traffic now? Read by the strategies on every pick. */
   get available(): boolean {
     return this.activeHealthy && !this.#coolingDown;
@@ -87,7 +128,7 @@ export class Backend implements Candidate, Peer {
    * when this call changed its state (so the caller logs the transition once).
    */
   coolDown(cooldownMs: number): boolean {
-    this.failures++;
+    this.#load.failures++;
     if (this.#coolingDown) return false;
     this.#startCooldown(cooldownMs);
     return true;

@@ -76,6 +76,7 @@ export class Service implements UpstreamSelector, PeerGroup {
         // cleartext checks failed) wants it served at once, not after the next round; and a verdict of "up" over
         // cleartext says nothing of a TLS handshake: the new pool starts as any new upstream does.
         const previous = byLabel.get(created.label);
+        if (previous !== undefined) created.inheritLoad(previous);
         if (previous !== undefined && previous.transportKey === created.transportKey) created.inheritHealth(previous);
         return created;
       }
@@ -110,15 +111,14 @@ export class Service implements UpstreamSelector, PeerGroup {
     }
     const backend = index === -1 ? this.#panicPick(exclude, tried) : this.#backends[index];
     if (backend !== undefined) {
-      backend.inflight++;
-      backend.requests++;
+      backend.started();
       if (ctx !== undefined && tried !== undefined) markTried(ctx, backend);
     }
     return backend;
   }
 
   release(peer: Peer): void {
-    (peer as Backend).inflight--;
+    (peer as Backend).ended();
   }
 
   /**
