@@ -177,6 +177,17 @@ export class ThrowawayCluster {
         }
         return true;
       }, 20_000);
+      // INFO's role can say "slave" before CLUSTER NODES does: right after the create a node may still list the
+      // replicas as masters without slots, and a test that picks "a master" from that view got a slotless one.
+      await until('every node to list the masters with their slots and the replicas as replicas', async () => {
+        for (const node of cluster.nodes) {
+          const views = await cluster.topology(node.port);
+          const withSlots = views.filter((v) => v.flags.includes('master') && v.slots.length > 0).length;
+          const replicas = views.filter((v) => v.flags.includes('slave')).length;
+          if (withSlots !== masters || replicas !== masters) return false;
+        }
+        return true;
+      }, 20_000);
       return cluster;
     } catch (err) {
       await cluster.stop();
