@@ -16,9 +16,10 @@ const TRYAGAIN_DELAY_MS = 20;
 const TOPOLOGY_REFRESH_AFTER_MS = 300;
 
 /**
- * How often the slot map is asked for again while a command meets a master whose connection never worked.
- * node-redis refreshes on its own only for a node it was once connected to, so without this a master that was down
- * when the gateway started would keep its slots failing after the cluster had promoted its replica.
+ * How often the slot map is asked for again while commands meet a master whose connection never worked, or time out
+ * on one. node-redis refreshes on its own only when a connection it once had breaks, so without this a master that
+ * was down when the gateway started, or froze while it ran, kept its slots failing after the cluster had promoted
+ * its replica.
  */
 const DOWN_MASTER_REFRESH_EVERY_MS = 1_000;
 
@@ -88,13 +89,19 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     for (const master of cluster.masters) connectTo(master);
   };
 
-  /** Asks a live node for the slot map again, at most once a second (see DOWN_MASTER_REFRESH_EVERY_MS). */
-  const refreshSlotMap = (): void => {
+  /**
+   * Asks a live node for the slot map again, at most once a second (see DOWN_MASTER_REFRESH_EVERY_MS), never one
+   * that is failing or `suspect` (a master that let a command time out): node-redis asks a connected node first, and
+   * a frozen one accepts the discovery's connection and never answers, which would hold every later discovery.
+   */
+  const refreshSlotMap = (suspect?: string): void => {
     const now = Date.now();
     if (closed || now - lastRefreshAt < DOWN_MASTER_REFRESH_EVERY_MS) return;
     lastRefreshAt = now;
+    const excluded = new Set(cluster.masters.map((m) => m.address).filter((address) => health.failing(address)));
+    if (suspect !== undefined) excluded.add(suspect);
     // `_slots` is node-redis's slot map; its rediscover() is what node-redis itself calls on MOVED.
-    cluster._slots.rediscover().then(warmUp, () => undefined);
+    cluster._slots.rediscover(undefined, excluded).then(warmUp, () => undefined);
   };
 
   /** Fails at once when `master` cannot take commands now (connection refused, timed out or never answered). */
@@ -135,6 +142,12 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
 
   return {
     send,
+    commandTimedOut(key) {
+      if (key === undefined || !cluster.isReady) return;
+      // The master may be frozen (its connection stays open and never fails, so node-redis refreshes nothing) and
+      // the cluster may have promoted its replica meanwhile: only another node can say so.
+      refreshSlotMap(cluster.slots[hashSlot(key)]?.master.address);
+    },
     /**
      * Ready once the slot map is known and every master has either answered or failed its first connection: a
      * missing master costs its own slots, not the start of the whole store.

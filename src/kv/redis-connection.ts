@@ -9,6 +9,12 @@ export interface RedisConnection {
    * command follows MOVED/ASK); elsewhere it is ignored. Rejects with the server's or the socket's error.
    */
   send(routingKey: string | undefined, args: readonly string[]): Promise<unknown>;
+  /**
+   * Told when a command sent with `routingKey` got no reply within the store's command timeout. A cluster asks the
+   * other nodes for the slot map then: a frozen master's connection never fails, so nothing else would tell the
+   * client that the cluster has promoted its replica.
+   */
+  commandTimedOut?(routingKey: string | undefined): void;
   /** True while commands can be sent (for /status); a stalled server may still time them out. */
   readonly isReady: boolean;
   /** Connects in the background, retrying forever with backoff until close(); never rejects. */

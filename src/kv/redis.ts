@@ -338,10 +338,10 @@ export class RedisKvStore implements KvStore {
    */
   #command(connection: RedisConnection, routingKey: string | undefined, args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new KvUnavailableError({ cause: new CommandTimeoutError(), connection: this.#recentConnectionError() })),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        connection.commandTimedOut?.(routingKey);
+        reject(new KvUnavailableError({ cause: new CommandTimeoutError(), connection: this.#recentConnectionError() }));
+      }, timeoutMs);
       connection.send(routingKey, args).then(
         (reply) => {
           clearTimeout(timer);
