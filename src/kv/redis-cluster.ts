@@ -114,11 +114,20 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     throw new ClusterNodeUnavailableError();
   };
 
-  /** A keyless command (PING) goes to a master that can answer, so readiness means "some slots answer". */
+  /**
+   * A keyless command (PING) goes to a master that can answer, so readiness means "some slots answer". Before any
+   * master is connected it goes to the first one that connects: a master that is down but not known to be yet would
+   * hold it until the command timeout.
+   */
   const sendKeyless = async (args: readonly string[]): Promise<unknown> => {
-    const master = cluster.masters.find((m) => m.client?.isReady === true) ?? cluster.masters.find((m) => !health.failing(m.address));
-    assertReachable(master);
-    return (await cluster.nodeClient(master as ShardNode)).sendCommand([...args]);
+    const ready = cluster.masters.find((m) => m.client?.isReady === true);
+    if (ready !== undefined) return (await cluster.nodeClient(ready)).sendCommand([...args]);
+    const candidates = cluster.masters.filter((m) => !health.failing(m.address));
+    if (candidates.length === 0) throw new ClusterNodeUnavailableError();
+    const client = await Promise.any(candidates.map((m) => cluster.nodeClient(m))).catch(() => {
+      throw new ClusterNodeUnavailableError();
+    });
+    return client.sendCommand([...args]);
   };
 
   const send = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
