@@ -15,7 +15,7 @@ import { requireRedisServer, servesSlot, ThrowawayCluster, until, type ClusterNo
 const skip = await requireRedisServer();
 
 /** Long enough that the store's start and the first checks happen before the cluster fails the master over. */
-const NODE_TIMEOUT_MS = 6_000;
+const NODE_TIMEOUT_MS = 8_000;
 const CONNECT_TIMEOUT_MS = 1_000;
 const RULE = { capacity: 1_000, refillPerSecond: 0.001 };
 
@@ -60,8 +60,9 @@ describe('Redis Cluster with a master missing at start-up', { skip }, () => {
   /** Starts a store with `victim` already gone, checks the degraded start, then waits for the failover. */
   async function degradedStart(victim: ClusterNodeView, prefix: string, seeds: string[]): Promise<void> {
     const store = open(seeds, prefix);
-    // Ready (PING answered by a live master, every master answered or failed) well before the cluster notices.
-    await until('the store to answer', async () => (await store.ping(), store.connected), 3 * CONNECT_TIMEOUT_MS, 20);
+    // Ready (PING answered by a live master, every master answered or failed) well before the cluster notices: a
+    // connect timeout for a frozen seed asked first, one for the frozen master's handshake, and room for a busy CI.
+    await until('the store to answer', async () => (await store.ping(), store.connected), 5 * CONNECT_TIMEOUT_MS, 20);
 
     const live = bucketsOn(prefix, victim, 20, false);
     const missing = bucketsOn(prefix, victim, 10, true);
