@@ -147,6 +147,15 @@ function checkRedisTopology(
   checkClusterSeeds(redis.cluster, ctx);
 }
 
+/** A URL's username or password as the Redis client decodes it; as written when it is not valid percent-encoding. */
+function decodedUserinfo(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 /**
  * `redis.cluster`: the seeds only tell the slot map; every node is then reached with the first seed's scheme and
  * credentials, and a Redis Cluster has database 0 alone (SELECT is refused). A seed naming another database, or
@@ -165,7 +174,11 @@ function checkClusterSeeds(seeds: readonly string[], ctx: z.RefinementCtx): void
   if (parsed.some((url) => url.protocol !== first.protocol)) {
     ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'mixes redis:// and rediss:// seeds (every node is reached as the first seed says)' });
   }
-  if (parsed.some((url) => url.username !== first.username || url.password !== first.password)) {
+  // Compared as the store uses them, decoded (redis-cluster.ts credentialsOf): `p%41ss` and `pAss`, or `%2f` and
+  // `%2F`, are one password.
+  const user = (url: URL): string => decodedUserinfo(url.username);
+  const pass = (url: URL): string => decodedUserinfo(url.password);
+  if (parsed.some((url) => user(url) !== user(first) || pass(url) !== pass(first))) {
     ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'seeds carry different credentials (the first seed\'s are used for every node): write the same user and password in each' });
   }
 }

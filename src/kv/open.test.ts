@@ -45,6 +45,16 @@ test('cluster seeds: database 0 only, one scheme, one set of credentials; the me
   }
 });
 
+test('cluster seeds: the same credentials percent-encoded differently are the same credentials (the store decodes them)', () => {
+  for (const seeds of ['"redis://:p%41ss@b:7000", "redis://:pAss@c:7001"', '"redis://:p%2fss@b:7000", "redis://:p%2Fss@c:7001"', '"redis://us%65r:pw@b:7000", "redis://user:pw@c:7001"']) {
+    assert.equal(configError(`redis: { cluster: [${seeds}] }`), 'no error', seeds);
+  }
+  // Still different once decoded, and never shown.
+  const message = configError('redis: { cluster: ["redis://:p%41ss@b:7000", "redis://:pBss@c:7001"] }');
+  assert.match(message, /^redis\.cluster: seeds carry different credentials/);
+  assert.doesNotMatch(message, /p%41ss|pAss|pBss/);
+});
+
 test('all empty (the shipped url: "${REDIS_URL:-}" without REDIS_URL) is the memory store', async () => {
   const config = parseConfigText(base + 'redis: { url: "${REDIS_URL:-}" }\n', {});
   assert.equal(usesRedis(config.redis), false);
