@@ -1,9 +1,11 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
+import { isIP } from 'node:net';
 import { Agent, Pool, request } from './undici.js';
 import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
+import { authorityProblem } from '../pipeline/host-check.js';
 import type { Backend } from './backend.js';
 
 type HealthSettings = ServiceConfig['health_check'];
@@ -11,10 +13,15 @@ type HealthSettings = ServiceConfig['health_check'];
 /**
  * The probe's Host: `health_check.host`, else the service's `tls.servername` (the name its certificate carries, so
  * the name a virtual-hosted upstream serves the service under), else none given: undici sends address:port.
+ * tls.servername is not checked as a Host by the config (it is a TLS name): an IPv6 literal there is bracketed, as a
+ * Host must write it ("::1" is not an authority), and one that still is not a valid host falls back to address:port.
  */
 function probeHost(configured: string, backend: Backend): { host?: string } {
-  const host = configured !== '' ? configured : backend.transport.servername;
-  return host === undefined ? {} : { host };
+  if (configured !== '') return { host: configured };
+  const servername = backend.transport.servername;
+  if (servername === undefined) return {};
+  const host = isIP(servername) === 6 ? new URL(`http://[${servername}]/`).host : servername; // canonical, bracketed
+  return authorityProblem(host) === undefined ? { host } : {};
 }
 
 /**
