@@ -36,6 +36,11 @@ export class Service implements UpstreamSelector, PeerGroup {
   #cooldownMs: number;
   #retries: number;
   #panicOffset = 0;
+  /**
+   * Backends a reload removed while requests still ran on them, by label: an upstream re-added before those end
+   * shares their counts (the requests load it), as a backend given a new pool does. Pruned once they reach 0.
+   */
+  #departed = new Map<string, Backend>();
   readonly #logger: Logger;
   readonly health: HealthChecker;
 
@@ -76,7 +81,8 @@ export class Service implements UpstreamSelector, PeerGroup {
         // cleartext checks failed) wants it served at once, not after the next round; and a verdict of "up" over
         // cleartext says nothing of a TLS handshake: the new pool starts as any new upstream does.
         const previous = byLabel.get(created.label);
-        if (previous !== undefined) created.inheritLoad(previous);
+        const loadFrom = previous ?? this.#departed.get(created.label);
+        if (loadFrom !== undefined) created.inheritLoad(loadFrom);
         if (previous !== undefined && previous.transportKey === created.transportKey) created.inheritHealth(previous);
         return created;
       }
@@ -87,11 +93,15 @@ export class Service implements UpstreamSelector, PeerGroup {
       return old;
     });
     this.#backends = next;
+    const left = [...byKey.values()];
+    const current = new Set(next.map((b) => b.label));
+    for (const [label, b] of this.#departed) if (b.inflight <= 0 || current.has(label)) this.#departed.delete(label);
+    for (const b of left) if (b.inflight > 0 && !current.has(b.label)) this.#departed.set(b.label, b);
     this.#strategy = createStrategy(settings.strategy, next.length);
     this.#cooldownMs = settings.healthCheck.passive_cooldown;
     this.#retries = settings.retries;
     this.health.update(settings.healthCheck);
-    return [...byKey.values()];
+    return left;
   }
 
   /**
