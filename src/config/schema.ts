@@ -84,9 +84,31 @@ const positiveInt = z.number().int().positive();
  * so check-config, start and reload all say which key. The message never repeats the URL (it may hold a password).
  */
 const REDIS_URL_MESSAGE = 'must be a redis:// or rediss:// URL';
-const redisUrl = z.string().refine((value) => redisUrlOk(value), REDIS_URL_MESSAGE);
+/**
+ * The user and password are percent-decoded by the clients at start-up: a malformed escape ("%zz", a lone "%")
+ * passed check-config and then stopped the start with a bare "URIError: URI malformed".
+ */
+const REDIS_CREDENTIALS_MESSAGE = 'has a user or password with a malformed percent-escape (write a literal % as %25)';
+const redisUrl = z
+  .string()
+  .refine((value) => redisUrlOk(value), REDIS_URL_MESSAGE)
+  .refine((value) => !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE);
 /** `redis.url`: the same, or empty for no single server. */
-const redisUrlOrEmpty = z.string().refine((value) => value === '' || redisUrlOk(value), REDIS_URL_MESSAGE);
+const redisUrlOrEmpty = z
+  .string()
+  .refine((value) => value === '' || redisUrlOk(value), REDIS_URL_MESSAGE)
+  .refine((value) => value === '' || !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE);
+
+function credentialsDecode(value: string): boolean {
+  const { username, password } = new URL(value);
+  try {
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function redisUrlOk(value: string): boolean {
   if (!/^rediss?:\/\/[^/\s]+/.test(value) || !URL.canParse(value)) return false;

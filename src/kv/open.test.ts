@@ -55,6 +55,15 @@ test('cluster seeds: the same credentials percent-encoded differently are the sa
   assert.doesNotMatch(message, /p%41ss|pAss|pBss/);
 });
 
+test('a redis URL whose user or password has a malformed percent-escape is a config error, not a URIError at start', () => {
+  for (const yaml of ['redis: { url: "redis://:%zz@a:6379" }', 'redis: { cluster: ["redis://:p%@b:7000"] }', 'redis: { sentinel: { name: m, nodes: ["redis://u%g1:pw@s:26379"] } }']) {
+    const message = configError(yaml);
+    assert.match(message, /^redis\.(url|cluster\[0\]|sentinel\.nodes\[0\]): has a user or password with a malformed percent-escape/, yaml);
+    assert.doesNotMatch(message, /%zz|p%|u%g1/, 'the message never repeats the credentials');
+  }
+  assert.equal(configError('redis: { url: "redis://:p%25ss@a:6379" }'), 'no error', 'an escaped % is fine');
+});
+
 test('all empty (the shipped url: "${REDIS_URL:-}" without REDIS_URL) is the memory store', async () => {
   const config = parseConfigText(base + 'redis: { url: "${REDIS_URL:-}" }\n', {});
   assert.equal(usesRedis(config.redis), false);
