@@ -3,7 +3,7 @@
 import { createCluster } from 'redis';
 import { hashSlot } from './redis-keys.js';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
-import { NodeHealth } from './redis-node-health.js';
+import { NodeHealth, type NodeAddress } from './redis-node-health.js';
 
 /** TRYAGAIN retries: a multi-key command on a slot being migrated; the migration moves on within milliseconds. */
 const TRYAGAIN_ATTEMPTS = 5;
@@ -133,7 +133,9 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   const send = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
     if (!cluster.isReady) throw new ClusterNodeUnavailableError();
     if (key === undefined) return sendKeyless(args);
-    assertReachable(cluster.slots[hashSlot(key)]?.master);
+    // The slot's master is looked up (a CRC16 of the key, which node-redis computes again) only while some node is
+    // failing: with every node healthy no command can fail fast.
+    if (!health.quiet) assertReachable(cluster.slots[hashSlot(key)]?.master);
     // node-redis routes by the server's command tips, not by the key it is given: a command that names no key
     // (ROLE, WAIT) goes to an arbitrary node, or to every master. Ours must reach the master of `key`, the one that
     // took the write just before (WAIT counts the writes of its own connection), so it is sent to that node's client,
@@ -170,13 +172,13 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
       cluster.on('error', onError);
       // A node's own connection errors (a dead master: ECONNREFUSED; a bad password: WRONGPASS) arrive as
       // 'node-error', not 'error': without this the store never learnt why a slot's commands failed.
-      cluster.on('node-error', (err: unknown, node: { host: string; port: number }) => {
+      cluster.on('node-error', (err: unknown, node: NodeAddress) => {
         health.failed(node);
         onError(err);
       });
-      cluster.on('node-reconnecting', (node: { host: string; port: number }) => health.failed(node));
-      cluster.on('node-connect', (node: { host: string; port: number }) => health.connecting(node));
-      cluster.on('node-ready', (node: { host: string; port: number }) => health.ready(node));
+      cluster.on('node-reconnecting', (node: NodeAddress) => health.failed(node));
+      cluster.on('node-connect', (node: NodeAddress) => health.connecting(node));
+      cluster.on('node-ready', (node: NodeAddress) => health.ready(node));
       connectInBackground(() => cluster.connect().then(warmUp), onError, () => closed, settings.maxReconnectDelayMs);
     },
     async close() {

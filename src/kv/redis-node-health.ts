@@ -36,6 +36,11 @@ export class NodeHealth {
     this.#connectingSince.delete(address);
   }
 
+  /** True while no node is failing or waiting on an unanswered connection: no command needs a reachability check. */
+  get quiet(): boolean {
+    return this.#failed.size === 0 && this.#connectingSince.size === 0;
+  }
+
   /** True when `address` ("host:port") failed its last attempt, or has left a connection unanswered too long. */
   failing(address: string): boolean {
     if (this.#failed.has(address)) return true;
