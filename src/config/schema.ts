@@ -197,8 +197,9 @@ function checkClusterSeeds(seeds: readonly string[], ctx: z.RefinementCtx): void
     ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'mixes redis:// and rediss:// seeds (every node is reached as the first seed says)' });
   }
   // Compared as the store uses them, decoded (redis-cluster.ts credentialsOf): `p%41ss` and `pAss`, or `%2f` and
-  // `%2F`, are one password.
-  const user = (url: URL): string => decodedUserinfo(url.username);
+  // `%2F`, are one password. No user is Redis's `default` user (AUTH pw is AUTH default pw), so `:pw@` and
+  // `default:pw@` are one set of credentials too.
+  const user = (url: URL): string => decodedUserinfo(url.username) || 'default';
   const pass = (url: URL): string => decodedUserinfo(url.password);
   if (parsed.some((url) => user(url) !== user(first) || pass(url) !== pass(first))) {
     ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'seeds carry different credentials (the first seed\'s are used for every node): write the same user and password in each' });

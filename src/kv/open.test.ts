@@ -45,8 +45,8 @@ test('cluster seeds: database 0 only, one scheme, one set of credentials; the me
   }
 });
 
-test('cluster seeds: the same credentials percent-encoded differently are the same credentials (the store decodes them)', () => {
-  for (const seeds of ['"redis://:p%41ss@b:7000", "redis://:pAss@c:7001"', '"redis://:p%2fss@b:7000", "redis://:p%2Fss@c:7001"', '"redis://us%65r:pw@b:7000", "redis://user:pw@c:7001"']) {
+test('cluster seeds: the same credentials percent-encoded differently, or with and without the default user, are the same credentials', () => {
+  for (const seeds of ['"redis://:p%41ss@b:7000", "redis://:pAss@c:7001"', '"redis://:p%2fss@b:7000", "redis://:p%2Fss@c:7001"', '"redis://us%65r:pw@b:7000", "redis://user:pw@c:7001"', '"redis://default:pw@b:7000", "redis://:pw@c:7001"', '"redis://:pw@b:7000", "redis://default:pw@c:7001"']) {
     assert.equal(configError(`redis: { cluster: [${seeds}] }`), 'no error', seeds);
   }
   // Still different once decoded, and never shown.
