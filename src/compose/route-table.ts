@@ -19,7 +19,7 @@ import { createRewritePhase } from '../routing/rewrite-phase.js';
 import { createBodyLimitPhase } from '../routing/body-limit.js';
 import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
 import { compileCors } from '../cors/policy.js';
-import { createCorsPhase, createCorsVaryPhase, declinePreflight } from '../cors/phase.js';
+import { createCorsPhase, createCorsVaryPhase, declinePreflight, uncacheablePreflight } from '../cors/phase.js';
 import type { ServiceRegistry } from '../balancer/registry.js';
 import { SplitSelector } from '../balancer/split.js';
 import { healthRoute } from '../health-route.js';
@@ -35,6 +35,18 @@ const ROUTE_NOT_FOUND = new GatewayError('ROUTE_NOT_FOUND');
 /** The name of unmatched requests in logs and metrics. */
 export const NO_ROUTE_NAME = 'none';
 
+/** The methods a browser sends without a preflight of their own (CORS-safelisted): a cached answer's headers cover them. */
+const SAFELISTED_METHODS: readonly string[] = ['GET', 'HEAD', 'POST'];
+
+/**
+ * A user route's CORS policy as a preflight's cacheability compares it: `key` is the same for two routes whose
+ * policies are the same (the global one, or equal own ones); `methods` are those its preflight answer lists.
+ */
+interface RouteCors {
+  readonly key: string;
+  readonly methods: readonly string[];
+}
+
 class GatewayRouteTable implements RouteTable {
   constructor(
     readonly health: Route,
@@ -48,6 +60,8 @@ class GatewayRouteTable implements RouteTable {
     readonly routes: readonly Route[],
     /** The headers the gateway drops from a client: header conditions never read them (RequestMatchInput). */
     readonly owned: OwnedHeaders,
+    /** Each user route's CORS policy (absent: `cors: off`), for the cacheability of its preflight answers. */
+    readonly cors: ReadonlyMap<Route, RouteCors>,
   ) {}
 
   match(ctx: RequestContext): Route {
@@ -63,7 +77,27 @@ class GatewayRouteTable implements RouteTable {
       declinePreflight(ctx);
       return this.matcher.match(new RequestMatchInput(ctx.req.method, path, ctx.req.headers, false, this.owned, ctx.peerTrusted)) ?? this.notFound;
     }
+    if (input.preflight && route !== undefined && !this.#cacheable(ctx, route, input.method)) uncacheablePreflight(ctx);
     return route ?? this.notFound;
+  }
+
+  /**
+   * May the browser cache this preflight's answer? It caches it per URL, for each method listed and each header
+   * allowed, and uses the header entries for the safelisted methods too. So it may only when each of those methods
+   * takes this URL to no route or to a route with the same CORS policy; else another route's requests would skip
+   * the preflight their own policy (or their upstream, under `cors: off`) was meant to answer.
+   */
+  #cacheable(ctx: RequestContext, route: Route, asked: string): boolean {
+    const mine = this.cors.get(route);
+    if (mine === undefined) return true;
+    const seen = new Set<string>([asked]);
+    for (const method of [...SAFELISTED_METHODS, ...mine.methods]) {
+      if (seen.has(method)) continue;
+      seen.add(method);
+      const other = this.matcher.match(new RequestMatchInput(method, ctx.path, ctx.req.headers, false, this.owned, ctx.peerTrusted));
+      if (other !== undefined && other !== route && this.cors.get(other)?.key !== mine.key) return false;
+    }
+    return true;
   }
 }
 
@@ -129,6 +163,12 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     for (const r of config.routes) userRoutes.push(compileUserRoute(r, deps, defaultMode, globalCors));
   }
   const conditions: RouteConditions[] = config.routes.map(conditionsOf);
+  const cors = new Map<Route, RouteCors>();
+  config.routes.forEach((r, i) => {
+    const policy = r.cors === undefined ? config.middleware.cors : r.cors === 'off' ? undefined : r.cors;
+    // The parsed policy (defaults filled, origins lower-cased) as text: two routes with equal policies share a key.
+    if (policy !== undefined) cors.set(userRoutes[i]!, { key: JSON.stringify(policy), methods: policy.allowed_methods });
+  });
   const owned = ownedHeadersOf(config);
   const matcher = new RouteMatcher(conditions.map((c, i) => ({ conditions: c, value: userRoutes[i]! })));
 
@@ -148,7 +188,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   };
   const notFound = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([notFoundPhase]) });
   const fallback = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([]) });
-  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned);
+  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned, cors);
 }
 
 function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: AuthMode, globalCors: Phase | undefined): Route {

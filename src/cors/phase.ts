@@ -24,6 +24,20 @@ export function declinePreflight(ctx: RequestContext): void {
   DECLINED_PREFLIGHT.set(ctx, true);
 }
 
+/**
+ * Set by the route table on a preflight whose URL another method takes to a route with another CORS policy (or
+ * none): the answer then says `Access-Control-Max-Age: 0`. A browser caches a preflight answer per URL, for every
+ * method it lists and every header it allows, and then sends those requests without a preflight; the gateway routes
+ * by method, so a GET route's answer (listing DELETE) let the DELETE of a `cors: off` route, whose upstream was
+ * meant to judge its preflight, or of a route with a stricter policy, go out unasked for 600 s.
+ */
+const UNCACHEABLE_PREFLIGHT = new ContextSlot<boolean>('cors_preflight_uncacheable');
+
+/** The route table's mark for a preflight whose answer must not be cached (see UNCACHEABLE_PREFLIGHT). */
+export function uncacheablePreflight(ctx: RequestContext): void {
+  UNCACHEABLE_PREFLIGHT.set(ctx, true);
+}
+
 export function createCorsPhase(policy: CorsPolicy): Phase {
   return {
     name: 'cors',
@@ -33,7 +47,10 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
       if (DECLINED_PREFLIGHT.get(ctx) === true) return 'continue';
       const origin = h.origin as string;
       const headers: Record<string, string> = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
-      if (originAllowed(policy, origin)) Object.assign(headers, preflightHeaders(policy, origin));
+      if (originAllowed(policy, origin)) {
+        Object.assign(headers, preflightHeaders(policy, origin));
+        if (UNCACHEABLE_PREFLIGHT.get(ctx) === true) headers['access-control-max-age'] = '0';
+      }
       ANSWERED_PREFLIGHT.set(ctx, true);
       return sendEmpty(ctx, 204, headers);
     },
