@@ -147,13 +147,14 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   if (config.routes.length === 0) {
     // The seed's shape: one implicit catch-all route named "proxy" to the service "default".
     const limiter = features.limiter('default');
+    const plugins = deps.plugins?.({ names: config.middleware.plugins, service: DEFAULT_SERVICE });
     single = compileRoute({
       name: 'proxy',
-      phases: withGlobalCors([
-        features.authenticate(defaultMode, limiter?.penalize),
-        limiter,
-        deps.plugins?.({ names: config.middleware.plugins, service: DEFAULT_SERVICE }),
-      ]),
+      phases: [
+        ...withGlobalCors([features.authenticate(defaultMode, limiter?.penalize), limiter, plugins]),
+        // As on a declared route: the CORS Vary tokens go on last, after the plugins that could drop them.
+        ...(globalCors !== undefined && plugins !== undefined ? [createCorsVaryPhase()] : []),
+      ],
       upstream: services.get(DEFAULT_SERVICE),
       ...tunnelIdleOnly(config.server.timeouts.tunnel_idle),
       info: { services: [DEFAULT_SERVICE], auth: defaultMode, rate_limit: limiter ? 'default' : 'off' },
