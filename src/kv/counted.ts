@@ -32,6 +32,14 @@ export class CountedKvStore implements KvStore {
     }
   }
 
+  refund(key: string, rule: BucketRule): void | Promise<void> {
+    try {
+      return this.#watch(this.#inner.refund?.(key, rule));
+    } catch (err) {
+      return this.#rejected(err);
+    }
+  }
+
   isRevoked(tokenId: string, subject?: string, issuedAtMs?: number): boolean | Promise<boolean> {
     try {
       return this.#watch(this.#inner.isRevoked(tokenId, subject, issuedAtMs));

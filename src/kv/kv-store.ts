@@ -50,6 +50,12 @@ export interface KvStore {
   /** Takes one token from bucket `key` (created full). Its state expires once the bucket would be full again. */
   take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
   /**
+   * Gives back one token to bucket `key` (never above `rule`'s capacity): the token an allowed `take` spent for a
+   * decision a later step undid. Atomic like `take`; a bucket that is absent (full) stays so. Optional: a store
+   * without it keeps the token spent.
+   */
+  refund?(key: string, rule: BucketRule): void | Promise<void>;
+  /**
    * Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. Redis waits
    * for a replica to confirm it and counts an unconfirmed one, unless `replay` (a revocation written before, applied
    * again from the change log: every gateway replays each one, so it would be waited for and counted once per gateway).

@@ -1,6 +1,6 @@
 // In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
 import { performance } from 'node:perf_hooks';
-import { takeToken } from '../ratelimit/bucket.js';
+import { refundToken, takeToken } from '../ratelimit/bucket.js';
 import { BucketTable, LIMITING, RuleLog } from './bucket-table.js';
 import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
@@ -117,6 +117,18 @@ export class MemoryKvStore implements KvStore {
       buckets.insert(key, step.state, rule);
     }
     return step.result;
+  }
+
+  /** Synchronous, so atomic within the process; a bucket full again is dropped, as `take` drops it. */
+  refund(key: string, rule: BucketRule): void {
+    const buckets = this.#buckets;
+    const slot = buckets.slotOf(key);
+    if (slot === undefined) return;
+    const now = this.#now();
+    this.#rules.note(rule, now);
+    const state = refundToken(buckets.stateAt(slot), rule, now);
+    if (state === undefined) buckets.delete(key);
+    else buckets.write(slot, state, rule);
   }
 
   /** `_replay` changes nothing here: one process, no replica to wait for. */

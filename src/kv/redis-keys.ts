@@ -46,6 +46,7 @@ export function legacyRevokedKey(prefix: string, tokenId: string): string {
  */
 export const SCRIPT_KEYS: Readonly<Record<string, (prefix: string, name: string) => readonly string[]>> = {
   take: (prefix, bucket) => [bucketKey(prefix, bucket)],
+  refund: (prefix, bucket) => [bucketKey(prefix, bucket)],
   keepLatest: (prefix, subject) => [subjectRevokedKey(prefix, subject)],
   increment: (prefix, key) => [valueKey(prefix, key)],
 };

@@ -75,6 +75,40 @@ return {allowed, remaining, retry, reset, math.floor(now)}
 export const TAKE_SCRIPT_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('hex');
 
 /**
+ * KEYS[1]: a bucket hash as TAKE_SCRIPT keeps it. ARGV[1]: capacity, ARGV[2]: refill per second. Gives back one token:
+ * refills to now as the take does, adds one, never above capacity; a bucket then full is deleted, else stored with
+ * the expiry of its new fill time. An absent bucket (full) is left absent. src/ratelimit/bucket.ts `refundToken`
+ * line for line. Returns 1 when a bucket was changed, 0 when there was none.
+ */
+export const REFUND_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local eps = 1e-9
+local mseps = 1e-6
+local saved = redis.call('HMGET', KEYS[1], 't', 'u')
+local tokens = tonumber(saved[1])
+local updated = tonumber(saved[2])
+if tokens == nil or updated == nil then return 0 end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+if now > updated then tokens = tokens + ((now - updated) * rate) / 1000 end
+tokens = tokens + 1
+if tokens > capacity then tokens = capacity end
+local missing = capacity - tokens
+if missing <= eps then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'u', string.format('%.17g', now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil((missing * 1000) / rate - mseps))
+end
+return 1
+`;
+
+/** SHA1 of REFUND_SCRIPT, for EVALSHA. */
+export const REFUND_SCRIPT_SHA = createHash('sha1').update(REFUND_SCRIPT).digest('hex');
+
+/**
  * KEYS[1]: a plain value (the plugins' store). ARGV[1]: its expiry in ms. Refuses a value that is not an integer
  * with a NOTINT error (INCR's own error could not be told apart from others), increments, and sets the expiry only
  * when the key has none: a new counter starts its window, a running one keeps it. "An integer" is the memory

@@ -2,7 +2,7 @@
 // command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
 import { describeKvError } from './describe.js';
 import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
-import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
+import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, REFUND_SCRIPT, REFUND_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
 import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey, valueKey } from './redis-keys.js';
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
@@ -155,6 +155,18 @@ export class RedisKvStore implements KvStore {
     this.#observeRedisClock((reply as number[])[4] as number);
     if (result === LATE) throw new KvUnavailableError({ cause: new LateTakeError() });
     return result;
+  }
+
+  /** Gives back one token (REFUND_SCRIPT); EVALSHA with the EVAL fallback, as `take`. */
+  async refund(key: string, rule: BucketRule): Promise<void> {
+    const fullKey = bucketKey(this.#prefix, key);
+    const args = ['1', fullKey, String(rule.capacity), String(rule.refillPerSecond)];
+    try {
+      await this.#command(this.#main, fullKey, ['EVALSHA', REFUND_SCRIPT_SHA, ...args]);
+    } catch (err) {
+      if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
+      await this.#command(this.#main, fullKey, ['EVAL', REFUND_SCRIPT, ...args]);
+    }
   }
 
   /**

@@ -79,6 +79,26 @@ export function takeToken(state: BucketState | undefined, rule: BucketRule, nowM
   };
 }
 
+/**
+ * Gives back the token a take spent, for a decision that a later step undid (a login refused by its per-email bucket
+ * gave back its per-email + address token: it never reached the password check). The bucket is refilled to `nowMs`
+ * as `takeToken` does, gains one token, never above capacity. Undefined when it is then full: its state may be
+ * dropped, as a new bucket starts full. The Redis store's refund script mirrors it (src/kv/redis-script.ts).
+ */
+export function refundToken(state: BucketState | undefined, rule: BucketRule, nowMs: number): BucketState | undefined {
+  if (state === undefined) return undefined; // no bucket: already full
+  const capacity = rule.capacity;
+  const rate = rule.refillPerSecond;
+  let tokens = nowMs > state.updatedMs ? state.tokens + ((nowMs - state.updatedMs) * rate) / 1000 : state.tokens;
+  tokens = tokens + 1;
+  if (tokens > capacity) tokens = capacity;
+  const missing = capacity - tokens;
+  if (missing <= TOKEN_EPSILON) return undefined;
+  const resetMs = Math.ceil((missing * 1000) / rate - MS_EPSILON);
+  const emptyMs = tokens + TOKEN_EPSILON >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / rate - MS_EPSILON);
+  return { tokens, updatedMs: nowMs, fullAtMs: nowMs + resetMs, emptyUntilMs: nowMs + emptyMs };
+}
+
 /** The rule of `requests_per_minute` / `burst_size` config: capacity = burst, refill = rpm / 60 per second. */
 export function ruleFromConfig(limit: { readonly requests_per_minute: number; readonly burst_size: number }): BucketRule {
   return { capacity: limit.burst_size, refillPerSecond: limit.requests_per_minute / 60 };

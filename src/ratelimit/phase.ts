@@ -208,17 +208,29 @@ class Limiter implements RateLimitPhase {
 
   readonly throttleLogin: LoginThrottle = async (ctx, email) => {
     const digest = emailDigest(email);
+    const strictKey = loginKey(digest, this.#address(ctx));
     let strict: TakeResult;
     let loose: TakeResult;
     try {
-      strict = await this.#store.take(loginKey(digest, this.#address(ctx)), this.#perEmailAddress.bucket);
+      strict = await this.#store.take(strictKey, this.#perEmailAddress.bucket);
       if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
       loose = await this.#store.take(loginKey(digest), this.#perEmailLending.bucket);
     } catch (err) {
       return this.#storeError(ctx, err);
     }
-    // The email's debt is already max_delay deep: no password check, and Retry-After says when a login is admitted.
-    if (!loose.allowed) return this.#apply(ctx, loose, this.#perEmailLending);
+    if (!loose.allowed) {
+      // The email's debt is already max_delay deep: no password check, and Retry-After says when a login is admitted.
+      // This login guessed nothing, so its per-email + address token goes back: an owner who retries during an
+      // attack on the account must not empty their own bucket and stay locked out after the attack ends. (The
+      // strict bucket is still taken first, so an address that has run it dry cannot drain the per-email bucket.)
+      try {
+        await this.#store.refund?.(strictKey, this.#perEmailAddress.bucket);
+      } catch (err) {
+        // The refusal stands; a refund the store could not make only leaves the token spent (counted, not logged).
+        if (!(err instanceof KvUnavailableError)) throw err;
+      }
+      return this.#apply(ctx, loose, this.#perEmailLending);
+    }
     const previous = RATE_LIMIT_STATE.get(ctx);
     // Report the tighter of the two refusing buckets (address, email + address) in the headers.
     if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);

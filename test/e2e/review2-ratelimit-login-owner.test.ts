@@ -1,0 +1,99 @@
+// Review 2 (rate limit, login throttle): a login refused by the per-email bucket (many guesses at the account from
+// elsewhere) never reached the password check, so it must not spend the owner's own per-email + address token. It
+// did: an owner who retried during an attack, as each 429's Retry-After told them to, emptied their own strict
+// bucket and stayed locked out (429, Retry-After up to a minute) after the attack had ended, where README promises
+// that nobody can keep the owner out for longer than the attack lasts. On the memory store and on Redis. Clients are
+// told apart by X-Forwarded-For from the trusted 127.0.0.1.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend } from '../helpers/backends.js';
+import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { authConfig, deleteRedisKeys, PASSWORD, REDIS_URL, register, requireRedis, runId } from './ratelimit-helpers.js';
+import { uniquePrefix } from '../kv/redis-helpers.js';
+
+const client = createClient();
+const backend = await startBackend('echo');
+const redisSkip = await requireRedis();
+after(async () => {
+  await client.close();
+  await backend.stop();
+});
+
+const domain = `owner-${runId()}.example`;
+
+/**
+ * The per-email + address bucket: two tokens, one a minute (nothing refills during the test). The per-email bucket:
+ * one token a second, no credit worth waiting for (max_delay 1 ms), so one guess empties it for about a second. The
+ * /auth/* bucket is generous.
+ */
+const RULES: ConfigInput = {
+  auth: {
+    requests_per_minute: 600,
+    burst_size: 100,
+    per_email_address: { requests_per_minute: 1, burst_size: 2 },
+    per_email: { requests_per_minute: 60, burst_size: 1, max_delay: '1ms' },
+  },
+};
+
+async function gateway(redis?: ConfigInput): Promise<InProcessGateway> {
+  const gw = await startInProcess({
+    server: { trusted_proxies: ['127.0.0.1'] },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    middleware: { auth: authConfig(), rate_limit: RULES },
+    ...(redis ? { redis } : {}),
+    admin: { enabled: false },
+  });
+  after(() => gw.close());
+  return gw;
+}
+
+async function ownerOutlivesNoAttack(gw: InProcessGateway, email: string, ownerAddress: string): Promise<void> {
+  const owner = { 'x-forwarded-for': ownerAddress };
+  await register(client, gw.url, email);
+  const login = (headers: Record<string, string>, password: string) =>
+    client.postJson(`${gw.url}/auth/login`, { email, password }, headers);
+
+  // Rounds of the attack: one guess from a fresh address empties the per-email bucket; the owner's login right
+  // after is refused by it (429), before any password check. Three rounds: more than the owner's strict burst.
+  for (let round = 0; round < 3; round++) {
+    const guess = await login({ 'x-forwarded-for': `198.51.100.${10 + round}` }, 'not the password');
+    assert.equal(guess.status, 401, `round ${round}: the attacker's guess is checked`);
+    const refused = await login(owner, PASSWORD);
+    assert.equal(refused.status, 429, `round ${round}: the owner meets the attack`);
+    assert.ok(Number(refused.headers['retry-after']) >= 1);
+    // The attack's round is over once the per-email bucket has its token back (one a second).
+    await new Promise((r) => setTimeout(r, 1100));
+  }
+
+  // The attack is over: the owner's own login goes through.
+  const res = await login(owner, PASSWORD);
+  assert.equal(res.status, 200, `after the attack, the owner logs in: ${res.status} retry-after ${String(res.headers['retry-after'])}`);
+}
+
+describe("a login refused by the per-email bucket does not spend the owner's per-email + address token", () => {
+  test('memory store (IPv4 owner)', async () => {
+    await ownerOutlivesNoAttack(await gateway(), `owner4@${domain}`, '203.0.113.5');
+  });
+
+  test('memory store (IPv6 owner, another address of its /64 each time)', async () => {
+    // One /64 is one client: its addresses share the strict bucket, so rotating them changes nothing.
+    const gw = await gateway();
+    const email = `owner6@${domain}`;
+    await register(client, gw.url, email);
+    const login = (address: string, password: string) =>
+      client.postJson(`${gw.url}/auth/login`, { email, password }, { 'x-forwarded-for': address });
+    for (let round = 0; round < 3; round++) {
+      assert.equal((await login(`2001:db8:77:${round}::1`, 'not the password')).status, 401);
+      assert.equal((await login(`2001:db8:5::${round + 1}`, PASSWORD)).status, 429);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    assert.equal((await login('2001:db8:5::ff', PASSWORD)).status, 200);
+  });
+
+  test('Redis store', { skip: redisSkip }, async () => {
+    const prefix = uniquePrefix('review2-login-owner');
+    after(() => deleteRedisKeys(REDIS_URL, prefix));
+    await ownerOutlivesNoAttack(await gateway({ url: REDIS_URL, key_prefix: prefix }), `ownerr@${domain}`, '203.0.113.6');
+  });
+});
