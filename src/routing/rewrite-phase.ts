@@ -32,7 +32,8 @@ export function createRewritePhase(settings: RewriteSettings): Phase | undefined
     name: 'rewrite',
     onUpstreamRequest(ctx: RequestContext, headers: UpstreamHeaders): void {
       if (rewritesPath) ctx.upstreamPath = rewritePath(ctx.path, path) + ctx.query;
-      if (path.stripPrefix !== undefined) headers['x-forwarded-prefix'] = path.stripPrefix;
+      // Under path_prefix "/" nothing is stripped, so no prefix is announced: "/" replaced a trusted proxy's own.
+      if (path.stripPrefix !== undefined && path.stripPrefix !== '/') headers['x-forwarded-prefix'] = path.stripPrefix;
       if (host.kind === 'upstream' && ctx.peer !== undefined) headers.host = ctx.peer.label;
       else if (host.kind === 'literal') headers.host = host.value;
       if (requestHeaders !== undefined) applyHeaders(headers, requestHeaders);
