@@ -209,26 +209,25 @@ class Limiter implements RateLimitPhase {
   readonly throttleLogin: LoginThrottle = async (ctx, email) => {
     const digest = emailDigest(email);
     const strictKey = loginKey(digest, this.#address(ctx));
-    let strict: TakeResult;
+    let strict: TakeResult | undefined;
     let loose: TakeResult;
     try {
       strict = await this.#store.take(strictKey, this.#perEmailAddress.bucket);
       if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
       loose = await this.#store.take(loginKey(digest), this.#perEmailLending.bucket);
     } catch (err) {
-      return this.#storeError(ctx, err);
+      const outcome = this.#storeError(ctx, err);
+      // Refused (503 under deny) after the per-email + address token was spent: no password check, so it goes back
+      // (the two buckets may live on different Redis Cluster masters, one of them down).
+      if (strict !== undefined && outcome === 'responded') await this.#refund(strictKey);
+      return outcome;
     }
     if (!loose.allowed) {
       // The email's debt is already max_delay deep: no password check, and Retry-After says when a login is admitted.
       // This login guessed nothing, so its per-email + address token goes back: an owner who retries during an
       // attack on the account must not empty their own bucket and stay locked out after the attack ends. (The
       // strict bucket is still taken first, so an address that has run it dry cannot drain the per-email bucket.)
-      try {
-        await this.#store.refund?.(strictKey, this.#perEmailAddress.bucket);
-      } catch (err) {
-        // The refusal stands; a refund the store could not make only leaves the token spent (counted, not logged).
-        if (!(err instanceof KvUnavailableError)) throw err;
-      }
+      await this.#refund(strictKey);
       return this.#apply(ctx, loose, this.#perEmailLending);
     }
     const previous = RATE_LIMIT_STATE.get(ctx);
@@ -244,6 +243,18 @@ class Limiter implements RateLimitPhase {
     if (wait > 0) await delay(Math.min(wait, this.#maxLoginDelayMs));
     return 'continue';
   };
+
+  /**
+   * Gives back the per-email + address token of a login refused before its password check. The refusal stands
+   * whatever happens here: a refund the store cannot make only leaves the token spent (the store-error metric counts it).
+   */
+  async #refund(strictKey: string): Promise<void> {
+    try {
+      await this.#store.refund?.(strictKey, this.#perEmailAddress.bucket);
+    } catch (err) {
+      if (!(err instanceof KvUnavailableError)) throw err;
+    }
+  }
 
   /** Synchronous when the store answers synchronously (memory): no promise, no await on that path. */
   #decide(ctx: RequestContext, key: string, rule: ResolvedRule): Outcome | Promise<Outcome> {
