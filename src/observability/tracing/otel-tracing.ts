@@ -12,9 +12,10 @@ import {
   type Attributes,
   type Link,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { TraceState, W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -32,7 +33,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import type { Phase, UpstreamHeaders } from '../../pipeline/phase.js';
 import type { TracingSdk } from './sdk.js';
 import { CALLER } from '../../auth/caller.js';
-import { TRACE, type ChildKind, type RequestTrace, type SpanAttributes, type Tracing } from './types.js';
+import { MAX_ATTRIBUTE_LENGTH, TRACE, type ChildKind, type RequestTrace, type SpanAttributes, type Tracing } from './types.js';
 
 /** `user.id` is still in the incubating conventions; the name is spelled here rather than importing that module. */
 const ATTR_USER_ID = 'user.id';
@@ -67,7 +68,11 @@ class RequestSpans implements RequestTrace {
   upstreamMsBefore = -1;
   errorBefore: RequestContext['error'] = undefined;
 
-  constructor(readonly span: Span) {
+  constructor(
+    readonly span: Span,
+    /** `url.path` as the spans keep it (ownText): the attempt spans reuse it. */
+    readonly path: string,
+  ) {
     this.traceId = span.spanContext().traceId;
   }
 }
@@ -110,27 +115,30 @@ export class OtelTracing implements Tracing {
     let links: Link[] | undefined;
     if (req.headers.traceparent !== undefined) {
       // An invalid traceparent extracts nothing: the request then starts its own trace.
-      const extracted = this.#propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
-      if (this.#trustIncoming) parent = extracted;
-      else {
+      const remote = keptState(trace.getSpanContext(this.#propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)));
+      if (remote !== undefined) {
+        if (this.#trustIncoming) parent = trace.setSpanContext(ROOT_CONTEXT, remote);
         // Not continued, but remembered as a link: the caller's trace can still be found from ours.
-        const remote = trace.getSpanContext(extracted);
-        if (remote !== undefined) links = [{ context: remote }];
+        else links = [{ context: remote }];
       }
     }
     const method = req.method ?? 'GET';
     const known = KNOWN_METHODS.has(method);
+    // ctx.path is a slice of the request target when it had a query string: a string of its own then, so a queued
+    // span holds neither the query (secrets, up to node's 16 KB head) nor more than MAX_ATTRIBUTE_LENGTH characters.
+    const path = ctx.path.length > MAX_ATTRIBUTE_LENGTH || ctx.path.length !== (req.url ?? '').length ? ownText(ctx.path) : ctx.path;
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
-      [ATTR_URL_PATH]: ctx.path, // never the query string: it may carry secrets
-      [ATTR_URL_SCHEME]: 'http',
-      [ATTR_CLIENT_ADDRESS]: ctx.clientAddress,
+      [ATTR_URL_PATH]: path, // never the query string: it may carry secrets
+      [ATTR_URL_SCHEME]: ctx.secure ? 'https' : 'http', // the TLS listener's HTTPS and HTTP/2 requests alike
+      // Read from X-Forwarded-For and the like behind a trusted proxy: a slice of that header.
+      [ATTR_CLIENT_ADDRESS]: ctx.clientAddress === ctx.peerAddress ? ctx.clientAddress : ownText(ctx.clientAddress),
       [ATTR_NETWORK_PEER_ADDRESS]: ctx.peerAddress,
       [ATTR.requestId]: ctx.id,
     };
     if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
     const span = this.#tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.SERVER, attributes, links }, parent);
-    TRACE.set(ctx, new RequestSpans(span));
+    TRACE.set(ctx, new RequestSpans(span, path));
     this.#current.run(span, fn, ctx);
   }
 
@@ -190,7 +198,7 @@ export class OtelTracing implements Tracing {
       [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
       [ATTR_SERVER_ADDRESS]: peer.label.slice(0, colon),
       [ATTR_SERVER_PORT]: Number(peer.label.slice(colon + 1)),
-      [ATTR_URL_PATH]: ctx.path,
+      [ATTR_URL_PATH]: state.path,
       [ATTR.upstream]: peer.name,
       [ATTR.attempt]: ctx.attempts,
     };
@@ -248,6 +256,30 @@ export class OtelTracing implements Tracing {
     }
     span.end();
   }
+}
+
+/**
+ * The caller's span context with only what the propagator keeps of its tracestate (at most 32 members, 512
+ * characters), in a string of its own. The propagator's TraceState holds the header as sent, up to node's 16 KB
+ * head, and every span of the request (its link, with trust_incoming false) holds that object while it waits in the
+ * export queue: 2,048 such spans were 15 to 20 MB more behind a hanging collector. Nothing kept: no tracestate.
+ */
+function keptState(remote: SpanContext | undefined): SpanContext | undefined {
+  if (remote?.traceState === undefined) return remote;
+  const kept = remote.traceState.serialize();
+  return { ...remote, traceState: kept === '' ? undefined : new TraceState(ownText(kept)) };
+}
+
+/**
+ * At most MAX_ATTRIBUTE_LENGTH characters of `text`, copied into a string of their own. V8 keeps a substring of 13
+ * characters or more as a view of the whole string it was cut from (and a concatenation as its parts), so a value
+ * cut from a client's header or request target held all of it for as long as its span waited in the export queue:
+ * the SDK's own cut at attributeValueLengthLimit is such a substring.
+ */
+function ownText(text: string): string {
+  const cut = text.length > MAX_ATTRIBUTE_LENGTH ? text.slice(0, MAX_ATTRIBUTE_LENGTH) : text;
+  if (cut.length < 13) return cut; // V8 copies short substrings
+  return /^[\x00-\xff]*$/.test(cut) ? Buffer.from(cut, 'latin1').toString('latin1') : Buffer.from(cut, 'utf16le').toString('utf16le');
 }
 
 /** A failed child: its error class only (messages may quote SQL or input), and status ERROR. */

@@ -17,6 +17,7 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import { EVENTS } from '../events.js';
+import { MAX_ATTRIBUTE_LENGTH } from './types.js';
 
 /** The `tracing` config keys the SDK reads. */
 export interface SdkSettings {
@@ -24,9 +25,6 @@ export interface SdkSettings {
   readonly sample_ratio: number;
   readonly service_name: string;
 }
-
-/** The longest attribute value a span keeps, in characters (OpenTelemetry's attributeValueLengthLimit). */
-export const MAX_ATTRIBUTE_LENGTH = 1024;
 
 /**
  * Finished spans waiting for export, at most. Beyond it spans are dropped (and counted) rather than held: a slow or
@@ -72,7 +70,8 @@ export function createSdk(settings: SdkSettings, version: string, logger: Logger
     ),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }),
     // Attribute values come from the client (url.path, up to node's 16 KB head): two spans a request at that size
-    // held 30 MB more in a queue a hung collector fills. Cut at MAX_ATTRIBUTE_LENGTH characters.
+    // held 30 MB more in a queue a hung collector fills. Cut at MAX_ATTRIBUTE_LENGTH characters. The SDK's cut is a
+    // substring, which V8 keeps as a view of the whole value: otel-tracing.ts (ownText) copies client text first.
     spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH },
     spanProcessors: [new BoundedProcessor(batch, counts)],
   });

@@ -3,6 +3,9 @@ import type { Phase } from '../../pipeline/phase.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ContextSlot } from '../../pipeline/slot.js';
 
+/** The longest attribute value a span keeps, in characters (OpenTelemetry's attributeValueLengthLimit). */
+export const MAX_ATTRIBUTE_LENGTH = 1024;
+
 /** A request's tracing state, kept in the TRACE slot while tracing is on. */
 export interface RequestTrace {
   /** 32 lower-case hex digits; written as `trace_id` in every log line of the request. */
