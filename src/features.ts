@@ -179,6 +179,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         events: metrics.authEvents,
         // Resolved per call, so a reload's new limiter is used.
         throttleLogin: (ctx, email) => authLimiter.throttleLogin(ctx, email),
+        refundLogin: (ctx) => authLimiter.refundLogin(ctx),
         // The running config's, so a reload's value applies to the next /auth/* body.
         requestBodyChunkMs: () => config.server.timeouts.request_body_chunk,
         instrument: traceAuth(tracing),

@@ -30,6 +30,8 @@ export interface AuthRoutesDeps {
   readonly keys: Pick<SigningKeys, 'jwks'>;
   /** Called after the login body is parsed and before the password is checked. */
   readonly throttleLogin?: ThrottleLogin;
+  /** Gives back what throttleLogin took for a login refused before its password check (rate limiter's refundLogin). */
+  readonly refundLogin?: (ctx: RequestContext) => Promise<void>;
   /** Body limit in bytes (default 64 KiB). */
   readonly bodyLimit?: number;
   /**
@@ -81,7 +83,16 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
       async (ctx) => {
         const body = parseWith(schemas.login, await readBody(ctx));
         if (deps.throttleLogin && (await deps.throttleLogin(ctx, body.email)) === 'responded') return 'responded';
-        return sendJson(ctx, 200, session(await service.login(body)));
+        let started: Session;
+        try {
+          started = await service.login(body);
+        } catch (err) {
+          // Refused before its password was checked (the hasher's queue full): the throttle's tokens go back, so a
+          // flood that keeps the hasher busy does not use up the limits of the users it shuts out meanwhile.
+          if (err instanceof HasherBusyError) await deps.refundLogin?.(ctx);
+          throw err;
+        }
+        return sendJson(ctx, 200, session(started));
       },
     ],
     [

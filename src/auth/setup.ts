@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { KvStore } from '../kv/kv-store.js';
 import type { Phase } from '../pipeline/phase.js';
+import type { RequestContext } from '../pipeline/context.js';
 import type { UserStore } from '../store/user-store.js';
 import type { AuthEventSink } from './events.js';
 import { loadSigningKeys, type SigningKeys } from './keys.js';
@@ -26,6 +27,8 @@ export interface AuthSetupDeps {
   readonly logger: Logger;
   readonly events?: AuthEventSink;
   readonly throttleLogin?: ThrottleLogin;
+  /** Gives back what throttleLogin took for a login refused before its password check. */
+  readonly refundLogin?: (ctx: RequestContext) => Promise<void>;
   /** `server.timeouts.request_body_chunk` of the running config, ms: the silence bound of an /auth/* body. */
   readonly requestBodyChunkMs?: () => number;
   /** Wraps the token service and password hasher before use (tracing's child spans); default: as they are. */
@@ -106,6 +109,7 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     schemas,
     keys,
     ...(deps.throttleLogin ? { throttleLogin: deps.throttleLogin } : {}),
+    ...(deps.refundLogin ? { refundLogin: deps.refundLogin } : {}),
     ...(deps.requestBodyChunkMs ? { bodyChunkMs: deps.requestBodyChunkMs } : {}),
   });
   // `config` is the running config's middleware.auth (a reload may change public_paths).

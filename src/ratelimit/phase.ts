@@ -64,9 +64,25 @@ export interface RateLimitDeps {
  */
 export type LoginThrottle = (ctx: RequestContext, email: string) => Promise<Outcome>;
 
+/**
+ * Called by the login route when a login that `LoginThrottle` let through was refused before its password was checked
+ * (the password hasher's queue was full): gives back the login tokens the throttle took for it, so a flood that keeps
+ * the hasher busy does not use up its victims' own limits. Does nothing for a request the throttle took nothing for.
+ */
+export type LoginRefund = (ctx: RequestContext) => Promise<void>;
+
+/** The login buckets a request's throttle took a token from (their keys), for LoginRefund. */
+interface LoginTokens {
+  readonly strict: string;
+  readonly loose: string | undefined;
+}
+
+const LOGIN_TOKENS = new ContextSlot<LoginTokens>('login_tokens');
+
 /** The limiter as a pipeline phase, plus the login throttle for the auth routes. */
 export interface RateLimitPhase extends Phase {
   readonly throttleLogin: LoginThrottle;
+  readonly refundLogin: LoginRefund;
   /**
    * Takes a token from the client address's bucket for a failed authentication: 'responded' (429) once the
    * bucket is empty, so a flood of bad tokens meets the limit. Undefined when the limiter is disabled.
@@ -209,17 +225,20 @@ class Limiter implements RateLimitPhase {
   readonly throttleLogin: LoginThrottle = async (ctx, email) => {
     const digest = emailDigest(email);
     const strictKey = loginKey(digest, this.#address(ctx));
+    const looseKey = loginKey(digest);
     let strict: TakeResult | undefined;
     let loose: TakeResult;
     try {
       strict = await this.#store.take(strictKey, this.#perEmailAddress.bucket);
       if (!strict.allowed) return this.#apply(ctx, strict, this.#perEmailAddress);
-      loose = await this.#store.take(loginKey(digest), this.#perEmailLending.bucket);
+      loose = await this.#store.take(looseKey, this.#perEmailLending.bucket);
     } catch (err) {
       const outcome = this.#storeError(ctx, err);
       // Refused (503 under deny) after the per-email + address token was spent: no password check, so it goes back
       // (the two buckets may live on different Redis Cluster masters, one of them down).
       if (strict !== undefined && outcome === 'responded') await this.#refund(strictKey);
+      // Let through (allow): only the per-email + address token was spent.
+      else if (strict !== undefined) LOGIN_TOKENS.set(ctx, { strict: strictKey, loose: undefined });
       return outcome;
     }
     if (!loose.allowed) {
@@ -230,6 +249,7 @@ class Limiter implements RateLimitPhase {
       await this.#refund(strictKey);
       return this.#apply(ctx, loose, this.#perEmailLending);
     }
+    LOGIN_TOKENS.set(ctx, { strict: strictKey, loose: looseKey });
     const previous = RATE_LIMIT_STATE.get(ctx);
     // Report the tighter of the two refusing buckets (address, email + address) in the headers.
     if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);
@@ -244,13 +264,22 @@ class Limiter implements RateLimitPhase {
     return 'continue';
   };
 
+  readonly refundLogin: LoginRefund = async (ctx) => {
+    const taken = LOGIN_TOKENS.get(ctx);
+    if (taken === undefined) return;
+    LOGIN_TOKENS.set(ctx, undefined);
+    await this.#refund(taken.strict);
+    if (taken.loose !== undefined) await this.#refund(taken.loose, this.#perEmailLending.bucket);
+  };
+
   /**
-   * Gives back the per-email + address token of a login refused before its password check. The refusal stands
-   * whatever happens here: a refund the store cannot make only leaves the token spent (the store-error metric counts it).
+   * Gives back a login token (by default the per-email + address one) of a login refused before its password check.
+   * The refusal stands whatever happens here: a refund the store cannot make only leaves the token spent (the
+   * store-error metric counts it).
    */
-  async #refund(strictKey: string): Promise<void> {
+  async #refund(key: string, rule: BucketRule = this.#perEmailAddress.bucket): Promise<void> {
     try {
-      await this.#store.refund?.(strictKey, this.#perEmailAddress.bucket);
+      await this.#store.refund?.(key, rule);
     } catch (err) {
       if (!(err instanceof KvUnavailableError)) throw err;
     }
@@ -313,6 +342,7 @@ class Limiter implements RateLimitPhase {
 class DisabledLimiter implements RateLimitPhase {
   readonly name = 'rate-limit';
   readonly throttleLogin: LoginThrottle = async () => 'continue';
+  readonly refundLogin: LoginRefund = async () => undefined;
 }
 
 /**
@@ -322,6 +352,7 @@ class DisabledLimiter implements RateLimitPhase {
 class PenaltyOnlyLimiter implements RateLimitPhase {
   readonly name = 'rate-limit';
   readonly throttleLogin: LoginThrottle = async () => 'continue';
+  readonly refundLogin: LoginRefund = async () => undefined;
   readonly penalize: (ctx: RequestContext) => Outcome | Promise<Outcome>;
 
   constructor(deps: RateLimitDeps) {

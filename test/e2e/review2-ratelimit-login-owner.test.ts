@@ -133,3 +133,46 @@ describe("a login the per-email bucket's store could not judge does not spend th
     assert.equal(res.status, 200, `once the store answers, the owner logs in: ${res.status} retry-after ${String(res.headers['retry-after'])}`);
   });
 });
+
+describe('a login answered 503 because the password hasher is busy does not spend the login tokens', () => {
+  // A flood of logins (other emails, other addresses, each within its own limits) keeps argon2's queue full: each of
+  // the owner's logins meanwhile is 503 password_hasher_busy, before any password check. They spent the owner's
+  // per-email + address tokens, so once the flood was over the owner met 429 (Retry-After up to a minute).
+  test('memory store: 503 during the flood, then the owner logs in', async () => {
+    const gw = await startInProcess({
+      server: { trusted_proxies: ['127.0.0.1'] },
+      load_balancing: { upstreams: upstreams([backend.port]) },
+      middleware: {
+        // Slow hashes, one may wait: a handful of concurrent logins fill the hasher.
+        auth: authConfig({ argon2: { memory_kib: 65_536, iterations: 3, parallelism: 1, queue_limit: 1 } }),
+        rate_limit: RULES,
+      },
+    });
+    after(() => gw.close());
+    const email = `owner-busy@${domain}`;
+    const reg = await client.postJson(`${gw.url}/auth/register`, { email, password: PASSWORD }, { 'x-forwarded-for': '198.51.100.200' });
+    assert.equal(reg.status, 201, reg.text);
+    const owner = { 'x-forwarded-for': '203.0.113.77' };
+    const ownerLogin = () => client.postJson(`${gw.url}/auth/login`, { email, password: PASSWORD }, owner);
+
+    let busy = 0;
+    for (let round = 0; round < 3; round++) {
+      const flood = Array.from({ length: 12 }, (_, i) =>
+        client.postJson(`${gw.url}/auth/login`, { email: `flood${round}-${i}@${domain}`, password: 'not the password' }, {
+          'x-forwarded-for': `198.51.${100 + round}.${i + 1}`,
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 30));
+      const res = await ownerLogin();
+      assert.ok(res.status === 503 || res.status === 200, `round ${round}: ${res.status} ${res.text}`);
+      if (res.status === 503) {
+        busy++;
+        assert.equal(res.json<{ code: string }>().code, 'password_hasher_busy');
+      }
+      await Promise.all(flood);
+    }
+    assert.ok(busy >= 2, `the owner met the busy hasher in ${busy} of 3 rounds (at least the strict burst of 2 needed)`);
+    const res = await ownerLogin();
+    assert.equal(res.status, 200, `after the flood, the owner logs in: ${res.status} retry-after ${String(res.headers['retry-after'])}`);
+  });
+});
