@@ -82,19 +82,38 @@ const ANSWER_HEADERS = {
   'content-security-policy': "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 } as const;
 
+/** The admin listener's bounds on receiving a request head, and a whole request (its body included). */
+const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
+const ADMIN_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * How often node looks for connections past those bounds: a quarter of the shorter, as the proxy port's
+ * connectionsCheckingInterval() picks (not imported: the CLI loads this module, and that one brings the listeners).
+ */
+const ADMIN_CHECK_INTERVAL_MS = ADMIN_HEADERS_TIMEOUT_MS / 4;
+
 /** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
 export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
   const startedAt = Date.now();
-  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    for (const [name, value] of Object.entries(ANSWER_HEADERS)) res.setHeader(name, value);
-    handle(req, res, deps, startedAt).catch((err: unknown) => {
-      // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
-      const requestId = randomUUID();
-      deps.logger.error({ path: pathOf(req), request_id: requestId, cause: describeCause(err) }, EVENTS.adminError);
-      if (!res.headersSent) sendAdminError(res, new GatewayError('INTERNAL'), requestId);
-      else res.destroy();
-    });
-  });
+  // node enforces headersTimeout and requestTimeout only when its connection check runs (every 30 s by default): a
+  // client trickling a head or a body held an admin connection up to 30 s past either bound.
+  const server = createServer(
+    {
+      headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
+      requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: ADMIN_CHECK_INTERVAL_MS,
+      keepAliveTimeout: 5_000,
+    },
+    (req, res) => {
+      for (const [name, value] of Object.entries(ANSWER_HEADERS)) res.setHeader(name, value);
+      handle(req, res, deps, startedAt).catch((err: unknown) => {
+        // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
+        const requestId = randomUUID();
+        deps.logger.error({ path: pathOf(req), request_id: requestId, cause: describeCause(err) }, EVENTS.adminError);
+        if (!res.headersSent) sendAdminError(res, new GatewayError('INTERNAL'), requestId);
+        else res.destroy();
+      });
+    },
+  );
   // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
