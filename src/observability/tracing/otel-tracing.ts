@@ -196,7 +196,7 @@ export class OtelTracing implements Tracing {
     const known = KNOWN_METHODS.has(method);
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
-      [ATTR_SERVER_ADDRESS]: peer.label.slice(0, colon),
+      [ATTR_SERVER_ADDRESS]: peer.address, // as configured: an IPv6 address without the label's brackets
       [ATTR_SERVER_PORT]: Number(peer.label.slice(colon + 1)),
       [ATTR_URL_PATH]: state.path,
       [ATTR.upstream]: peer.name,
