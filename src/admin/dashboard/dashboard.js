@@ -24,6 +24,13 @@ const STORE_LABELS = { user_store: 'User store', redis: 'Redis' };
 const USER_LABELS = { users: 'Users', disabled: 'Disabled', active_sessions: 'Active sessions', api_keys: 'API keys' };
 /** Where the admin token is kept: sessionStorage, so it lives as long as the tab and never goes to disk for good. */
 const TOKEN_KEY = 'portcullis-admin-token';
+/**
+ * What admin.token is: visible ASCII with no spaces. Anything else cannot be the token, and a character past U+00FF
+ * cannot go in a header at all: fetch() throws, which the page read as the gateway being down ("disconnected", with
+ * the form hidden for good once the tab was reloaded).
+ */
+const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
+const TOKEN_SHAPE_ERROR = 'a token is visible ASCII characters with no spaces';
 /** Keys whose non-zero value is shown in red. */
 const ALERTS = new Set(['reject', 'store_error', 'login_failure', 'reuse_detected', 'user_store', 'redis']);
 
@@ -275,11 +282,16 @@ function setConnection(ok) {
   el.textContent = ok ? 'live' : 'disconnected';
 }
 
-/** Shows the token form (asked once: the token is then kept in sessionStorage for this tab). */
-function askForToken(wrong) {
+/**
+ * Shows the token form (asked once: the token is then kept in sessionStorage for this tab), with `error` under it
+ * when there is one.
+ */
+function askForToken(error) {
   const form = byId('token-form');
   form.hidden = false;
-  byId('token-error').hidden = !wrong;
+  const message = byId('token-error');
+  message.hidden = !error;
+  if (error) message.textContent = error;
   const el = byId('conn');
   el.className = 'pill pill-wait';
   el.textContent = 'token required';
@@ -290,13 +302,18 @@ let timer;
 async function refresh() {
   clearTimeout(timer);
   const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && !TOKEN_SHAPE.test(token)) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    askForToken(TOKEN_SHAPE_ERROR);
+    return;
+  }
   const headers = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   try {
     const res = await fetch('/api/status', { cache: 'no-store', headers, signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
     if (res.status === 401) {
       if (token) sessionStorage.removeItem(TOKEN_KEY);
-      askForToken(Boolean(token));
+      askForToken(token ? 'wrong token' : undefined);
       return; // no polling until a token is entered
     }
     if (!res.ok) throw new Error(`status ${res.status}`);
@@ -314,6 +331,11 @@ byId('token-form').addEventListener('submit', (event) => {
   const input = byId('token-input');
   const value = input.value.trim();
   if (!value) return;
+  if (!TOKEN_SHAPE.test(value)) {
+    input.value = '';
+    askForToken(TOKEN_SHAPE_ERROR);
+    return;
+  }
   sessionStorage.setItem(TOKEN_KEY, value);
   input.value = '';
   refresh();
