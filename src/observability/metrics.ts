@@ -223,23 +223,25 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: METRICS.upstreamHealthy,
-      help: 'Whether the upstream can take traffic (1) or not (0: failed active checks or cooling down)',
-      labelNames: ['upstream', 'name'] as const,
+      help: 'Whether the upstream can take traffic (1) or not (0: failed active checks or cooling down), by service',
+      // service: one upstream (address, port and name) may serve several services, each with its own health checks,
+      // cooldown and in-flight count; without it the last service's value overwrote the others' in one series.
+      labelNames: ['upstream', 'name', 'service'] as const,
       registers,
       collect() {
         // Reset first: an upstream removed by a reload must disappear rather than keep its last value.
         this.reset();
-        for (const b of backends()) this.set({ upstream: b.label, name: b.name }, b.available ? 1 : 0);
+        for (const b of backends()) this.set({ upstream: b.label, name: b.name, service: b.group.name }, b.available ? 1 : 0);
       },
     });
     new Gauge({
       name: METRICS.upstreamInFlight,
-      help: 'Requests sent to the upstream whose response has not finished',
-      labelNames: ['upstream', 'name'] as const,
+      help: 'Requests sent to the upstream by the service whose response has not finished',
+      labelNames: ['upstream', 'name', 'service'] as const,
       registers,
       collect() {
         this.reset();
-        for (const b of backends()) this.set({ upstream: b.label, name: b.name }, b.inflight);
+        for (const b of backends()) this.set({ upstream: b.label, name: b.name, service: b.group.name }, b.inflight);
       },
     });
     // A fast counter: the limiter records a decision on every limited request.

@@ -93,7 +93,7 @@ test('two reloads that each give the upstream a new pool: in flight is right thr
   try {
     const status = async () =>
       ((await (await client.request(`${gw.adminUrl}/api/status`)).json()) as { upstreams: Array<{ in_flight: number }> }).upstreams[0]!.in_flight;
-    const gauge = async () => sampleValue((await client.request(`${gw.adminUrl}/metrics`)).text, 'portcullis_upstream_in_flight', { upstream: `127.0.0.1:${a.port}`, name: 'b1' });
+    const gauge = async () => sampleValue((await client.request(`${gw.adminUrl}/metrics`)).text, 'portcullis_upstream_in_flight', { upstream: `127.0.0.1:${a.port}`, name: 'b1', service: 'default' });
     const first = Array.from({ length: 3 }, () => client.request(`${gw.url}/hold`).catch((e: unknown) => e));
     await waitFor('3 held', () => a.held.length === 3);
     await gw.gateway.reload(parseConfigObject(reloadable([a.port], 16)));

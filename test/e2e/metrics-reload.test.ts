@@ -68,7 +68,7 @@ test('a reload drops the removed route, service and upstream from /metrics; the 
   // The removed upstream last seen down: the gauge a dashboard would keep showing red.
   await gone.stop();
   await waitFor('the gone upstream reported down', async () => {
-    return sampleValue(await scrape(adminPort), 'portcullis_upstream_healthy', { upstream: goneUpstream, name: 'g1' }) === 0;
+    return sampleValue(await scrape(adminPort), 'portcullis_upstream_healthy', { upstream: goneUpstream, name: 'g1', service: 'gone' }) === 0;
   }, 10_000);
   let text = await scrape(adminPort);
   assert.equal(sampleValue(text, 'portcullis_requests_total', keepLabels), 3);
@@ -84,7 +84,7 @@ test('a reload drops the removed route, service and upstream from /metrics; the 
   assert.deepEqual(linesWith(text, stale), [], 'no series of the removed route, service or upstream');
   assert.equal(sampleValue(text, 'portcullis_requests_total', keepLabels), 3, 'the kept route keeps its count');
   assert.equal(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: 'keep' }), 3);
-  assert.equal(sampleValue(text, 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${keep.port}`, name: 'k1' }), 1);
+  assert.equal(sampleValue(text, 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${keep.port}`, name: 'k1', service: 'keep' }), 1);
   assert.equal((await client.request(`${gw.url}/keep/x`)).status, 200);
   assert.equal(sampleValue(await scrape(adminPort), 'portcullis_requests_total', keepLabels), 4, 'and counts on');
   // Gone from the route table too: a 404 under route "none", never a series of "gone".

@@ -75,7 +75,7 @@ describe('request metrics', () => {
     assert.equal(sampleValue(text, 'portcullis_store_errors_total', { store: 'redis' }), 0);
     assert.equal(sampleValue(text, 'portcullis_requests_in_flight'), 0);
     assert.ok((sampleValue(text, 'portcullis_client_connections') ?? 0) >= 1);
-    assert.equal(sampleValue(text, 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${backend.port}`, name: 'b1' }), 1);
+    assert.equal(sampleValue(text, 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${backend.port}`, name: 'b1', service: 'default' }), 1);
     assert.match(text, /^process_resident_memory_bytes \d+/m);
   });
 
@@ -83,7 +83,7 @@ describe('request metrics', () => {
     const slow = client.request(`${gw.url}/slow?ms=1500`);
     await waitFor('an in-flight request', async () => (sampleValue(await scrape(gw), 'portcullis_requests_in_flight') ?? 0) >= 1);
     const text = await scrape(gw);
-    assert.equal(sampleValue(text, 'portcullis_upstream_in_flight', { upstream: `127.0.0.1:${backend.port}`, name: 'b1' }), 1);
+    assert.equal(sampleValue(text, 'portcullis_upstream_in_flight', { upstream: `127.0.0.1:${backend.port}`, name: 'b1', service: 'default' }), 1);
     await slow;
     assert.equal(sampleValue(await scrape(gw), 'portcullis_requests_in_flight'), 0);
   });
@@ -114,11 +114,11 @@ test('the upstream health gauge follows active health checks down and back up', 
     },
   });
   after(() => gw.close());
-  const gauge = async () => sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${b.port}`, name: 'b2' });
+  const gauge = async () => sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${b.port}`, name: 'b2', service: 'default' });
   assert.equal(await gauge(), 1);
   await b.stop();
   await waitFor('b2 reported down', async () => (await gauge()) === 0, 10_000);
-  assert.equal(sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${a.port}`, name: 'b1' }), 1);
+  assert.equal(sampleValue(await scrape(gw), 'portcullis_upstream_healthy', { upstream: `127.0.0.1:${a.port}`, name: 'b1', service: 'default' }), 1);
   await b.restart();
   await waitFor('b2 reported up again', async () => (await gauge()) === 1, 10_000);
 });
