@@ -36,6 +36,12 @@ export interface IdentityFeature {
 
 /** Totals are counted at most this often: the dashboard refreshes every 2 s, and the counts scan tables. */
 const TOTALS_TTL_MS = 5_000;
+/**
+ * The longest a status answer waits for the count (the readiness checks' bound). A store stuck behind a lock or a
+ * stalled link held every /api/status answer for its statement timeout (5 s), the dashboard's own limit, which then
+ * showed the whole gateway "disconnected": past this the answer carries the last known totals and the count goes on.
+ */
+const TOTALS_WAIT_MS = 1_000;
 
 /** Starts the change poller (after reading the recent history) and wires the rest. */
 export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFeature> {
@@ -68,16 +74,23 @@ export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFe
   await poller.start();
 
   let totals: { value: IdentityTotals; at: number } | undefined;
+  // The count under way, shared: concurrent status requests (several dashboards) add no query to the store's pool.
+  let counting: Promise<void> | undefined;
   const readTotals = async (): Promise<IdentityTotals | undefined> => {
     const now = Date.now();
     if (totals === undefined || now - totals.at > TOTALS_TTL_MS) {
-      try {
-        totals = { value: await store.identityTotals(new Date(now)), at: now };
-      } catch {
-        return totals?.value; // store down: the last known totals, or none
-      }
+      counting ??= store
+        .identityTotals(new Date(now))
+        .then(
+          (value) => void (totals = { value, at: now }),
+          () => undefined, // store down: the last known totals, or none
+        )
+        .finally(() => (counting = undefined));
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, TOTALS_WAIT_MS)));
+      await Promise.race([counting, waited]).finally(() => clearTimeout(timer));
     }
-    return totals.value;
+    return totals?.value;
   };
 
   return {
