@@ -6,7 +6,8 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
-import { markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
+import { Http2ConnectionError, markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
+import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
 
 const { kSocket, kHTTP2Session, kError, kCounter, kWriting, kClient, kHTTPContext, kListeners } = undiciSymbols;
@@ -195,8 +196,17 @@ function guardStreams(session: ClientHttp2Session): void {
  * not stop it); otherwise a listener of ours before it, which only marks unprocessed streams. Its streams are
  * released as releaseAfterReset says.
  */
-function watchSession(session: ClientHttp2Session): void {
+function watchSession(session: ClientHttp2Session, socket: Socket): void {
   guardStreams(session);
+  // A connection error of the upstream's (a malformed or misplaced frame): nghttp2 has sent GOAWAY and reads no more,
+  // and node says nothing. Without this the streams on it waited for upstream_response or upstream_body (504), the
+  // pool kept sending new requests to the dead session, and the connection stayed open.
+  whenNghttp2Done(session, () =>
+    setImmediate(() => {
+      if (!session.destroyed) session.destroy(new Http2ConnectionError());
+      socket.destroy();
+    }),
+  );
   const undiciListener = undiciGoawayListener(session);
   if (undiciListener === undefined) {
     session.prependListener('goaway', onGoaway);
@@ -215,7 +225,7 @@ export function watchConnection(_origin: unknown, targets: readonly unknown[]): 
   if (socket.alpnProtocol === 'h2') {
     // An HTTP/2 session always reads the server's SETTINGS first: bytesRead says nothing about reuse there.
     const session = client?.[kHTTP2Session] as ClientHttp2Session | null | undefined;
-    if (session) watchSession(session);
+    if (session) watchSession(session, socket);
     return;
   }
   socket.prependListener('error', onSocketError);

@@ -10,6 +10,7 @@ import { EVENTS } from '../observability/events.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
+import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { INVALID_HEADER_VALUE } from './proxy-events.js';
 
 /** Streams a client may reset within one window before its connection is closed with GOAWAY. */
@@ -190,39 +191,6 @@ export interface RawSocket {
   destroy(): void;
 }
 
-/** node's private handle of a session: the native Http2Session (node 20.19+, 22.15+, 24). */
-interface NativeSession {
-  setGracefulClose?: () => void;
-  ongracefulclosecomplete?: () => void;
-}
-
-/**
- * Calls `done` once nghttp2 wants neither to read nor to write on `session` and no stream is left: nghttp2's own word
- * that the connection should be dropped (nghttp2_session_want_read and _want_write both 0). That is so after a
- * connection error of the client's (RFC 9113 §5.4.1: a malformed or misplaced frame, a SETTINGS value out of range,
- * a CONTINUATION out of place): nghttp2 sends GOAWAY with the error code and reads no more, and node, which raises
- * no event for it (only errors nghttp2 returns from its read surface as 'error'), stops reading the socket, the
- * client's FIN included. The connection then stayed open until timeouts.idle, or for good with idle 0; nginx and
- * Envoy close it right after the GOAWAY, as §5.4.1 asks. It is also so once a client's GOAWAY leaves no stream open.
- *
- * The only signal node has is the one its own session.close() uses: the native handle's graceful-close flag, on
- * which node calls `ongracefulclosecomplete` after each write once nghttp2 wants nothing more. The flag is set from
- * the start (it changes nothing else in node), and the callback chains to node's own once session.close() has run.
- * Private API: on a node without it, nothing changes (the sweep's bounds still hold).
- */
-function whenDone(session: Http2Session, done: () => void): void {
-  const kHandle = Object.getOwnPropertySymbols(session).find((s) => s.description === 'kHandle');
-  const handle = kHandle === undefined ? undefined : ((session as unknown as Record<symbol, NativeSession | undefined>)[kHandle]);
-  if (handle === undefined || typeof handle.setGracefulClose !== 'function' || typeof handle.ongracefulclosecomplete !== 'function') return;
-  const nodes = handle.ongracefulclosecomplete;
-  handle.ongracefulclosecomplete = () => {
-    // Our own close() (idle, shutdown): node's callback, which destroys the session once its streams are done.
-    if (session.closed) nodes.call(handle);
-    else if (!session.destroyed) done();
-  };
-  handle.setGracefulClose();
-}
-
 /** One session as the guard sees it. */
 class Watched {
   /** Streams node has handed over ('stream' event) that have not closed. */
@@ -281,7 +249,7 @@ class Watched {
  * Streams still open on a closing session keep their own bounds (timeouts.request, request_body_chunk, the
  * upstream timeouts) and, at shutdown, the drain's. One sweep for the whole listener, every quarter of the bound.
  * A session nghttp2 is done with (a connection error of the client's, answered GOAWAY; a client's GOAWAY with no
- * stream left) is destroyed as soon as its last frame is written (whenDone).
+ * stream left) is destroyed as soon as its last frame is written (whenNghttp2Done).
  */
 export class SessionWatch {
   readonly #sessions = new Map<Http2Session, Watched>();
@@ -304,7 +272,8 @@ export class SessionWatch {
     const resets = new WindowCounter(RESET_LIMIT, RESET_WINDOW_MS);
     // Errors on a session (a peer that broke the protocol) end that session only; node has already answered GOAWAY.
     session.on('error', () => session.destroy());
-    whenDone(session, () => setImmediate(() => this.#destroy(w)));
+    // nghttp2 is done with the session (a connection error of the client's, answered GOAWAY): drop it now.
+    whenNghttp2Done(session, () => setImmediate(() => this.#destroy(w)));
     session.once('close', () => {
       clearTimeout(w.idleTimer);
       this.#sessions.delete(session);

@@ -14,7 +14,23 @@ const PROTOCOL_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   'UND_ERR_HEADERS_OVERFLOW',
   'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+  'HTTP2_CONNECTION_ERROR',
+  // node's NghttpError: nghttp2 refused what the upstream's HTTP/2 connection sent (a fatal error of its read).
+  'ERR_HTTP2_ERROR',
 ]);
+
+/**
+ * An HTTP/2 upstream broke the protocol on its connection (a connection error, RFC 9113 §5.4.1: a malformed or
+ * misplaced frame): the gateway's side answered GOAWAY and the connection is dropped, failing the requests on it
+ * (balancer/connection-watch.ts). Each may have been processed: UPSTREAM_PROTOCOL, not retried. A fixed message.
+ */
+export class Http2ConnectionError extends Error {
+  readonly code = 'HTTP2_CONNECTION_ERROR';
+  constructor() {
+    super('HTTP/2 connection error: the upstream broke the protocol, GOAWAY sent');
+    this.name = 'Http2ConnectionError';
+  }
+}
 
 /**
  * undici's SocketError messages (code UND_ERR_SOCKET, like a reset's) for a response it refuses rather than a
