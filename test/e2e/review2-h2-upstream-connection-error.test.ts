@@ -6,8 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { FLAG, FRAME, frame } from '../helpers/h2-frames.js';
+import { createTestCa, pkiDir } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Far beyond the test's bounds: a request still waiting when it ends waited for the upstream timeout. */
@@ -16,13 +18,17 @@ const FAIL_BOUND_MS = 3_000;
 
 /** What the upstream sends on a connection instead of an answer (undefined: a plain 200). */
 let misbehaviour: (() => Buffer) | undefined;
+const pki = pkiDir();
 let upstream: Server;
 const sockets = new Set<Socket>();
 let gw: InProcessGateway;
 
-/** A minimal HTTP/2 server: SETTINGS, SETTINGS ACK, and per HEADERS either `misbehaviour` or `:status: 200`. */
-function startRawUpstream(): Promise<Server> {
-  const server = createServer((sock) => {
+/**
+ * A minimal HTTP/2 server: SETTINGS, SETTINGS ACK, and per HEADERS either `misbehaviour` or `:status: 200`. Over
+ * TLS (ALPN h2) when given a certificate, else h2c.
+ */
+function startRawUpstream(tls?: { cert: Buffer; key: Buffer }): Promise<Server> {
+  const serve = (sock: Socket): void => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
@@ -48,7 +54,8 @@ function startRawUpstream(): Promise<Server> {
         if (type === FRAME.HEADERS) sock.write(bad ? bad() : frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, stream, Buffer.from([0x88])));
       }
     });
-  });
+  };
+  const server = tls === undefined ? createServer(serve) : createTlsServer({ ...tls, ALPNProtocols: ['h2'] }, serve);
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
@@ -64,6 +71,7 @@ after(async () => {
   await gw?.close();
   for (const s of sockets) s.destroy();
   upstream?.close();
+  pki.remove();
 });
 
 const CASES: ReadonlyArray<{ readonly name: string; readonly bytes: () => Buffer }> = [
@@ -99,5 +107,39 @@ describe('an HTTP/2 upstream that breaks the protocol', () => {
       await next.arrayBuffer();
       assert.equal(next.status, 200);
     });
+  }
+});
+
+test('over TLS (ALPN h2) too', async () => {
+  const ca = createTestCa('Upstream Connection Error CA', pki.path);
+  const cert = ca.issue('api.internal', { san: ['DNS:api.internal'] });
+  const tlsUpstream = await startRawUpstream({ cert: cert.cert, key: cert.key });
+  const tlsGw = await startInProcess({
+    server: { timeouts: { upstream_response: `${RESPONSE_MS}ms`, upstream_body: `${RESPONSE_MS}ms` } },
+    load_balancing: {
+      http2: true,
+      retries: 0,
+      health_check: { enabled: false },
+      tls: { enabled: true, ca_file: ca.caFile, servername: 'api.internal' },
+      upstreams: upstreams([(tlsUpstream.address() as AddressInfo).port]),
+    },
+  });
+  try {
+    for (const s of sockets) s.destroy();
+    misbehaviour = () => frame(FRAME.PING, 0, 0, Buffer.alloc(7));
+    const started = Date.now();
+    const res = await fetch(`${tlsGw.url}/broken/tls`, { signal: AbortSignal.timeout(RESPONSE_MS + 5_000) });
+    await res.arrayBuffer();
+    const took = Date.now() - started;
+    assert.equal(res.status, 502, `502 (got ${res.status} after ${took} ms)`);
+    assert.ok(took < FAIL_BOUND_MS, `answered within ${FAIL_BOUND_MS} ms (took ${took} ms)`);
+    misbehaviour = undefined;
+    const next = await fetch(`${tlsGw.url}/after/tls`, { signal: AbortSignal.timeout(FAIL_BOUND_MS) });
+    await next.arrayBuffer();
+    assert.equal(next.status, 200);
+  } finally {
+    await tlsGw.close();
+    for (const s of sockets) s.destroy();
+    tlsUpstream.close();
   }
 });
