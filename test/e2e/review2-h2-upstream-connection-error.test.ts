@@ -80,6 +80,8 @@ const CASES: ReadonlyArray<{ readonly name: string; readonly bytes: () => Buffer
   { name: 'DATA on stream 0', bytes: () => frame(FRAME.DATA, 0, 0, Buffer.from('x')) },
   { name: 'a CONTINUATION without HEADERS', bytes: () => frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, Buffer.from([0x88])) },
   { name: 'a WINDOW_UPDATE of 0 on the connection', bytes: () => frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.alloc(4)) },
+  // The gateway's SETTINGS turn push off; a server that pushes anyway breaks the protocol. 0x82 0x84: GET, path /.
+  { name: 'a PUSH_PROMISE with push off', bytes: () => frame(5, FLAG.END_HEADERS, 1, Buffer.from([0, 0, 0, 2, 0x82, 0x84])) },
 ];
 
 describe('an HTTP/2 upstream that breaks the protocol', () => {
