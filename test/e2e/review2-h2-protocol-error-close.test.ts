@@ -59,6 +59,10 @@ const CASES: ReadonlyArray<{ readonly name: string; readonly bytes: () => Buffer
   { name: 'SETTINGS with INITIAL_WINDOW_SIZE over 2^31-1', bytes: () => Buffer.concat([PREFACE, settingsFrame(0x4, 0x80000000)]) },
   { name: 'SETTINGS of a length not a multiple of 6 (FRAME_SIZE_ERROR)', bytes: () => Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(5))]) },
   { name: 'PING of 7 bytes', bytes: () => Buffer.concat([clientPreface(), frame(FRAME.PING, 0, 0, Buffer.alloc(7))]) },
+  {
+    name: 'a PING inside a header block (CONTINUATION expected)',
+    bytes: () => Buffer.concat([clientPreface(), frame(FRAME.HEADERS, FLAG.END_STREAM, 1, GET('/echo')), frame(FRAME.PING, 0, 0, Buffer.alloc(8))]),
+  },
   { name: 'CONTINUATION without HEADERS', bytes: () => Buffer.concat([clientPreface(), frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, GET('/echo'))]) },
   { name: 'a WINDOW_UPDATE of 0 on the connection', bytes: () => Buffer.concat([clientPreface(), frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.alloc(4))]) },
   { name: 'DATA on stream 0', bytes: () => Buffer.concat([clientPreface(), frame(FRAME.DATA, 0, 0, Buffer.from('x'))]) },
