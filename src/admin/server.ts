@@ -17,6 +17,8 @@ import type { DashboardAssets } from './assets.js';
 import { runReadiness, type ReadinessCheck } from './readiness.js';
 import { buildStatus, type RouteView } from './status.js';
 import type { CertificateStatus } from '../tls/store.js';
+import { errorClassOf } from '../plugins/plugin-error.js';
+import type { Registry } from 'prom-client';
 
 /** What a config reload did: applied, or refused with a one-line reason (no secrets). */
 export interface ReloadResult {
@@ -178,7 +180,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   if (asset !== undefined) return void send(res, 200, asset.type, asset.body, PAGE_HEADERS);
   switch (path) {
     case '/metrics': {
-      const text = await deps.metrics.registry.metrics();
+      const text = await scrapeMetrics(deps.metrics.registry, deps.logger);
       return void send(res, 200, deps.metrics.registry.contentType, Buffer.from(text), { 'cache-control': 'no-store' });
     }
     case '/ready': {
@@ -192,6 +194,34 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
       return void json(res, 200, identity === undefined ? status : { ...status, identity });
     }
   }
+}
+
+/** How long one metric's collection may take on a scrape: past it, that metric is left out of the scrape. */
+const METRIC_COLLECT_TIMEOUT_MS = 2_000;
+const COLLECT_TIMED_OUT = Symbol('timeout');
+
+/**
+ * The registry's text, as registry.metrics() writes it, but each metric collected on its own and bounded: a plugin may
+ * register prom-client metrics of its own (api.metrics.registry), and one whose collection threw made every scrape a
+ * 500, one that never settled held every scrape open. Such a metric is left out and logged (its name and the cause's
+ * class, never its message, which is the plugin's words); the rest is served.
+ */
+async function scrapeMetrics(registry: Registry, logger: Logger): Promise<string> {
+  const texts = await Promise.all(
+    registry.getMetricsAsArray().map(async ({ name }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(COLLECT_TIMED_OUT), METRIC_COLLECT_TIMEOUT_MS)));
+      try {
+        return await Promise.race([registry.getSingleMetricAsString(name), late]);
+      } catch (err) {
+        logger.warn({ metric: name, cause: err === COLLECT_TIMED_OUT ? 'timeout' : errorClassOf(err) }, EVENTS.metricCollectFailed);
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return `${texts.filter((text) => text !== undefined).join('\n\n')}\n`;
 }
 
 /**

@@ -23,6 +23,8 @@ export const EVENTS = {
   kvStoreUnavailable: 'KV Store Unavailable',
   kvStoreRecovered: 'KV Store Recovered',
   adminError: 'Admin Request Error',
+  /** A metric left out of an admin /metrics scrape: its collection threw, rejected or took over 2 s. */
+  metricCollectFailed: 'Metric Collect Failed',
   traceExportFailed: 'Trace Export Failed',
   traceExportRecovered: 'Trace Export Recovered',
   /** Audit: an operator acted on a user or API key (admin API or CLI). */
