@@ -70,8 +70,8 @@ class RequestSpans implements RequestTrace {
 
   constructor(
     readonly span: Span,
-    /** `url.path` as the spans keep it (ownText): the attempt spans reuse it. */
-    readonly path: string,
+    /** `url.path` as the spans keep it (spanPath): the attempt spans reuse it. */
+    readonly path: string | undefined,
   ) {
     this.traceId = span.spanContext().traceId;
   }
@@ -124,9 +124,7 @@ export class OtelTracing implements Tracing {
     }
     const method = req.method ?? 'GET';
     const known = KNOWN_METHODS.has(method);
-    // ctx.path is a slice of the request target when it had a query string: a string of its own then, so a queued
-    // span holds neither the query (secrets, up to node's 16 KB head) nor more than MAX_ATTRIBUTE_LENGTH characters.
-    const path = ctx.path.length > MAX_ATTRIBUTE_LENGTH || ctx.path.length !== (req.url ?? '').length ? ownText(ctx.path) : ctx.path;
+    const path = spanPath(ctx.path, req.url ?? '');
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
       [ATTR_URL_PATH]: path, // never the query string: it may carry secrets
@@ -136,6 +134,7 @@ export class OtelTracing implements Tracing {
       [ATTR_NETWORK_PEER_ADDRESS]: ctx.peerAddress,
       [ATTR.requestId]: ctx.id,
     };
+    if (path === undefined) delete attributes[ATTR_URL_PATH];
     if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
     const span = this.#tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.SERVER, attributes, links }, parent);
     TRACE.set(ctx, new RequestSpans(span, path));
@@ -198,7 +197,7 @@ export class OtelTracing implements Tracing {
       [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
       [ATTR_SERVER_ADDRESS]: peer.address, // as configured: an IPv6 address without the label's brackets
       [ATTR_SERVER_PORT]: Number(peer.label.slice(colon + 1)),
-      [ATTR_URL_PATH]: state.path,
+      ...(state.path === undefined ? {} : { [ATTR_URL_PATH]: state.path }),
       [ATTR.upstream]: peer.name,
       [ATTR.attempt]: ctx.attempts,
     };
@@ -268,6 +267,30 @@ function keptState(remote: SpanContext | undefined): SpanContext | undefined {
   if (remote?.traceState === undefined) return remote;
   const kept = remote.traceState.serialize();
   return { ...remote, traceState: kept === '' ? undefined : new TraceState(ownText(kept)) };
+}
+
+/** An absolute-form request target's scheme and authority (userinfo included): `http://user:pass@host:8080`. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
+
+/**
+ * url.path of a request whose target without its query is `path` (ctx.path; `target` is the whole of it): the span
+ * starts before the driver refuses a target that is not origin-form (400), so this keeps the path alone. An
+ * absolute-form target loses its scheme and authority, userinfo password included (`/` when no path is left); a
+ * fragment is cut; any other target with no origin-form path (`*`, `host:port`, `user:pass@host/x`) records none.
+ * ctx.path is a slice of the target when it had a query string: a string of its own then (ownText), so a queued span
+ * holds neither the query (secrets, up to node's 16 KB head) nor more than MAX_ATTRIBUTE_LENGTH characters.
+ */
+function spanPath(path: string, target: string): string | undefined {
+  let own = path;
+  if (!path.startsWith('/')) {
+    const authority = ABSOLUTE_FORM.exec(path);
+    if (authority === null) return undefined;
+    own = path.slice(authority[0].length);
+    if (!own.startsWith('/')) own = `/${own}`;
+  }
+  const hash = own.indexOf('#');
+  if (hash !== -1) own = own.slice(0, hash);
+  return own === path && path.length <= MAX_ATTRIBUTE_LENGTH && path.length === target.length ? path : ownText(own);
 }
 
 /**
