@@ -67,7 +67,10 @@ describe('url.scheme of the server span', () => {
   });
 });
 
-/** Heap in use after full collections (the test process holds the in-process gateway). */
+/**
+ * Heap in use after full collections (the test process holds the in-process gateway). Held as sent, each text below
+ * cost 14.7 to 18.6 MB more over 1,200 requests; copied, 0.5 to 6.3 MB (runs vary): the bound is 9 MB.
+ */
 function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
@@ -117,7 +120,7 @@ describe("a client's tracestate", () => {
       const big = await heldBy(trust_incoming, 1200, (i) => `/state/${i}`, huge);
       const extraMb = (big - small) / 1e6;
       // Held as sent: 15 to 20 MB more (1,024 requests' spans queued, 14.6 KB each). Kept at 512 characters: about 0.5 MB.
-      assert.ok(extraMb < 6, `a 14.6 KB tracestate held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
+      assert.ok(extraMb < 9, `a 14.6 KB tracestate held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
     });
   }
 });
@@ -128,13 +131,13 @@ describe("a client's long path", () => {
     const long = await heldBy(true, 1200, (i) => `/path/${i}/${'p'.repeat(14_000)}`);
     const extraMb = (long - short) / 1e6;
     // Two spans a request, each with url.path: cut to 1,024 characters, about 2 MB for the 2,048 spans queued.
-    assert.ok(extraMb < 6, `a 14 KB path held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
+    assert.ok(extraMb < 9, `a 14 KB path held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
   });
 
   test('queued spans hold url.path alone, not the query string it was cut from', async () => {
     const bare = await heldBy(true, 1200, (i) => `/query-string/${i}`);
     const query = await heldBy(true, 1200, (i) => `/query-string/${i}?token=${'s'.repeat(14_000)}`);
     const extraMb = (query - bare) / 1e6;
-    assert.ok(extraMb < 6, `a 14 KB query string held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
+    assert.ok(extraMb < 9, `a 14 KB query string held ${extraMb.toFixed(1)} MB more over 1,200 requests`);
   });
 });
