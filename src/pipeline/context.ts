@@ -7,6 +7,7 @@ import type { Peer } from './upstream.js';
 import type { Route } from './route.js';
 import { normalizeAddress, type TrustedProxies } from './client-address.js';
 import { tlsVersionOf } from '../observability/access-log.js';
+import { needsShownPath, shownPath } from './shown-path.js';
 
 /**
  * Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests.
@@ -30,7 +31,10 @@ export class RequestContext {
   readonly startedAt: number;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  /** Path without the query string, as the client sent it (the driver refuses non-canonical paths first). */
+  /**
+   * Path without the query string, as the client sent it (the driver refuses non-canonical paths first); a target
+   * it refuses loses its fragment and any userinfo here (shown-path.ts), so no log line or span holds them.
+   */
   readonly path: string;
   /** The query string with its "?", or "". */
   readonly query: string;
@@ -102,7 +106,9 @@ export class RequestContext {
     const url = req.url ?? '/';
     this.upstreamPath = url;
     const q = url.indexOf('?');
-    this.path = q === -1 ? url : url.slice(0, q);
+    const path = q === -1 ? url : url.slice(0, q);
+    // A target the driver will refuse may carry a password or a token: the logs and spans never see those.
+    this.path = needsShownPath(path) ? shownPath(path) : path;
     this.query = q === -1 ? '' : url.slice(q);
     this.peerAddress = normalizeAddress(req.socket?.remoteAddress ?? '');
     this.secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
