@@ -110,6 +110,18 @@ export class Service implements UpstreamSelector, PeerGroup {
    * strategy's pick and of the panic pick alike.
    */
   acquire(ctx: RequestContext | undefined, exclude: Peer | undefined): Backend | undefined {
+    return this.#acquire(ctx, exclude, true);
+  }
+
+  /**
+   * A split's retry on this service: an upstream in rotation that `ctx` has not been sent to yet, or undefined (no
+   * panic pick: the split asks its other services for one in rotation first).
+   */
+  acquireInRotation(ctx: RequestContext): Backend | undefined {
+    return this.#acquire(ctx, undefined, false);
+  }
+
+  #acquire(ctx: RequestContext | undefined, exclude: Peer | undefined, panic: boolean): Backend | undefined {
     if (ctx !== undefined && exclude !== undefined) markTried(ctx, exclude);
     const tried = ctx === undefined ? undefined : triedPeers(ctx);
     let index: number;
@@ -119,7 +131,7 @@ export class Service implements UpstreamSelector, PeerGroup {
       const view = this.#backends.map((b): Candidate => (tried.has(b) || b === exclude ? UNAVAILABLE : b));
       index = this.#strategy.pick(view, undefined);
     }
-    const backend = index === -1 ? this.#panicPick(exclude, tried) : this.#backends[index];
+    const backend = index !== -1 ? this.#backends[index] : panic ? this.#panicPick(exclude, tried) : undefined;
     if (backend !== undefined) {
       backend.started();
       if (ctx !== undefined && tried !== undefined) markTried(ctx, backend);

@@ -36,10 +36,15 @@ export class SplitSelector implements UpstreamSelector {
       const same = this.#arms.find((a) => a.service === exclude.group);
       const peer = same?.service.acquire(ctx, exclude);
       if (peer !== undefined || same === undefined) return peer;
-      // The first other service with a healthy upstream; the weighted picker is left alone, so retries do not
-      // skew the configured shares.
-      const other = this.#arms.find((a) => a !== same && a.available);
-      return other !== undefined ? other.service.acquire(ctx, undefined) : this.#panic(ctx, same);
+      // The first other service, in the split's order, with an upstream in rotation that this request has not been
+      // sent to (a service whose only upstream already failed it may be back in rotation: passive_cooldown 0, or a
+      // failure that takes no upstream out); the weighted picker is left alone, so retries do not skew the shares.
+      for (const arm of this.#arms) {
+        if (arm === same || !arm.available) continue;
+        const peer = arm.service.acquireInRotation(ctx);
+        if (peer !== undefined) return peer;
+      }
+      return this.#panic(ctx, same);
     }
     const index = this.#picker.pick(this.#arms, undefined);
     if (index === -1) return this.#panic(ctx, undefined);
