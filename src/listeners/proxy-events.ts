@@ -101,8 +101,13 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
       socket.destroy();
       return;
     }
-    const answer = parserAnswer(err.code);
     const current = (socket as Socket & { _httpMessage?: ResponseInProgress })._httpMessage;
+    // Bytes after a request that ends the connection (Connection: close, or HTTP/1.0 without keep-alive): RFC 9112
+    // §9.6 has the server answer that request, then close, and process nothing after it. llhttp refuses them
+    // (again on each later chunk); destroying the socket lost the answer to a request already sent upstream, or cut
+    // it mid-body. Ignored while it is answered: node closes the connection once the answer is out.
+    if (err.code === 'HPE_CLOSED_CONNECTION' && current != null && socket.writable) return;
+    const answer = parserAnswer(err.code);
     // An incomplete current request is the one that went bad (its body): it can still get its 400.
     if (answer === undefined || !socket.writable || current?.headersSent === true || current?.req?.complete === true) {
       socket.destroy();
