@@ -151,6 +151,7 @@ export class TokenService {
   }
 
   async #verifySignature(token: string, now: number): Promise<AccessTokenClaims> {
+    if (!isCanonicalCompact(token)) throw new TokenError('invalid');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#keys.verifyKey, {
@@ -186,6 +187,19 @@ export class TokenService {
     }
     return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iatMs };
   }
+}
+
+/**
+ * True when `token` is spelled as `issue` writes it: no `=` padding, and a signature that is the canonical base64url
+ * of its bytes. jose's decoder (atob) accepts padding and ignores a signature's unused trailing bits, so without this
+ * one token had several accepted spellings (4 of an HS256 one, 16 of an EdDSA or RS256 one, each with `=` or not):
+ * each was forwarded as sent, a backend's deny list or cache of token strings did not know it, and the verified cache
+ * held one entry per spelling. The header and payload need no check: their text is what the signature covers.
+ */
+function isCanonicalCompact(token: string): boolean {
+  if (token.includes('=')) return false;
+  const signature = token.slice(token.lastIndexOf('.') + 1);
+  return Buffer.from(signature, 'base64url').toString('base64url') === signature;
 }
 
 /**
