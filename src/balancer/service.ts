@@ -29,6 +29,14 @@ export function poolOptionsOf(s: ResolvedService): PoolOptions {
 /** A tried backend as the strategies see it during a retry's pick. */
 const UNAVAILABLE: Candidate = Object.freeze({ weight: 1, inflight: 0, available: false });
 
+/** The address:port of every peer a request was sent to (and of the one that just failed). */
+function triedLabels(tried: ReadonlySet<Peer> | undefined, exclude: Peer | undefined): Set<string> {
+  const labels = new Set<string>();
+  if (tried !== undefined) for (const p of tried) labels.add(p.label);
+  if (exclude !== undefined) labels.add(exclude.label);
+  return labels;
+}
+
 export class Service implements UpstreamSelector, PeerGroup {
   readonly name: string;
   #backends: readonly Backend[] = [];
@@ -127,8 +135,10 @@ export class Service implements UpstreamSelector, PeerGroup {
     let index: number;
     if (tried === undefined || tried.size === 0) index = this.#strategy.pick(this.#backends, exclude as Backend | undefined);
     else {
-      // Rare (retries only): the tried backends stand in the list, at their indexes, as unavailable.
-      const view = this.#backends.map((b): Candidate => (tried.has(b) || b === exclude ? UNAVAILABLE : b));
+      // Rare (retries only): the tried backends stand in the list, at their indexes, as unavailable. By address:port:
+      // a peer tried on a pool a reload has since replaced is the same upstream as its successor here.
+      const labels = triedLabels(tried, exclude);
+      const view = this.#backends.map((b): Candidate => (labels.has(b.label) ? UNAVAILABLE : b));
       index = this.#strategy.pick(view, undefined);
     }
     const backend = index !== -1 ? this.#backends[index] : panic ? this.#panicPick(exclude, tried) : undefined;
@@ -151,9 +161,10 @@ export class Service implements UpstreamSelector, PeerGroup {
   #panicPick(exclude: Peer | undefined, tried: ReadonlySet<Peer> | undefined): Backend | undefined {
     const backends = this.#backends;
     const n = backends.length;
+    const labels = triedLabels(tried, exclude);
     for (let k = 0; k < n; k++) {
       const b = backends[(this.#panicOffset + k) % n]!;
-      if (b.activeHealthy && b !== exclude && tried?.has(b) !== true) {
+      if (b.activeHealthy && !labels.has(b.label)) {
         this.#panicOffset = (this.#panicOffset + k + 1) % n;
         return b;
       }
@@ -162,7 +173,12 @@ export class Service implements UpstreamSelector, PeerGroup {
   }
 
   reportFailure(peer: Peer, error: GatewayError): void {
-    const backend = peer as Backend;
+    // A failure on a pool a reload has since replaced is the upstream's: its successor at the same address:port
+    // (over the same transport, as its health was carried over) leaves rotation, not only the retired object.
+    const failed = peer as Backend;
+    const backend = this.#backends.includes(failed)
+      ? failed
+      : (this.#backends.find((b) => b.label === failed.label && b.transportKey === failed.transportKey) ?? failed);
     if (backend.coolDown(this.#cooldownMs)) {
       // upstream_service, as in the access log: `service` is every line's base field (the process, logger.ts).
       this.#logger.warn(
