@@ -12,7 +12,7 @@ export interface LastUsedOptions {
 
 /**
  * `note` is a Map write and never waits for the database; a timer writes the batch (one statement per flush in
- * PostgreSQL). A failed write keeps the times for the next flush. `close` flushes once more.
+ * PostgreSQL). A failed write keeps the times for the next flush. `close` waits for a running write, then writes what is left.
  */
 export class LastUsedRecorder {
   readonly #o: LastUsedOptions;
@@ -53,6 +53,8 @@ export class LastUsedRecorder {
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    // A write already running took its batch before the uses noted since: flush() alone would only join it.
+    await this.#flushing;
     await this.flush();
   }
 }
