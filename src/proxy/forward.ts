@@ -78,6 +78,22 @@ class UnknownTransferCoding extends Error {
 /** Shared: answered 502 upstream_protocol, never relayed (a proxy cannot drop a coding it did not decode). */
 const UNKNOWN_TRANSFER_CODING = new GatewayError('UPSTREAM_PROTOCOL', { cause: new UnknownTransferCoding() });
 
+/** An upstream status code above 599 (logs name and code). */
+class InvalidStatusCode extends Error {
+  readonly code = 'INVALID_STATUS_CODE';
+  constructor() {
+    super('upstream response status outside 100-599');
+    this.name = 'InvalidStatusCode';
+  }
+}
+
+/**
+ * Shared: RFC 9110 §15 has status codes from 100 to 599 ("values outside the range 100..599 are invalid"), and llhttp
+ * takes any three digits. Relayed, a 600 or 999 reached HTTP/1.1 clients as it came, while node refused it to an
+ * HTTP/2 client (a 502 blamed on the gateway). Answered 502 upstream_protocol to both, never relayed.
+ */
+const INVALID_STATUS = new GatewayError('UPSTREAM_PROTOCOL', { cause: new InvalidStatusCode() });
+
 /** A gRPC response content type (application/grpc, +proto, ;charset): not gRPC-Web, which carries its status in the body. */
 function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
   const type = headers['content-type'];
@@ -451,6 +467,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // header), and undici destroys the socket on any 100 (SocketError "bad response", classified UPSTREAM_PROTOCOL),
     // though RFC 9110 §15.2 says to ignore an unasked-for one.
     if (statusCode < 200) return;
+    if (statusCode > 599) {
+      this.#cut(INVALID_STATUS);
+      return;
+    }
     // RFC 9112 §6.1: llhttp takes a coding list ending in chunked and removes the chunking alone, and node's response
     // to the client would carry the rest (gzip, ...) unlabelled, compressed bytes passed off as the content.
     if (!onlyChunked(headers['transfer-encoding'])) {
