@@ -122,11 +122,11 @@ export class Service implements UpstreamSelector, PeerGroup {
   }
 
   /**
-   * A split's retry on this service: an upstream in rotation that `ctx` has not been sent to yet, or undefined (no
-   * panic pick: the split asks its other services for one in rotation first).
+   * A split's retry on this service: an upstream in rotation that `ctx` has not been sent to yet (nor `exclude`, the
+   * peer that just failed), or undefined. No panic pick: the split asks its other services for one in rotation first.
    */
-  acquireInRotation(ctx: RequestContext): Backend | undefined {
-    return this.#acquire(ctx, undefined, false);
+  acquireInRotation(ctx: RequestContext, exclude?: Peer): Backend | undefined {
+    return this.#acquire(ctx, exclude, false);
   }
 
   #acquire(ctx: RequestContext | undefined, exclude: Peer | undefined, panic: boolean): Backend | undefined {

@@ -1,7 +1,7 @@
 // A weighted split of a route's traffic over several services (canary releases): smooth weighted round robin over
 // the services, so the shares are exact over time rather than random. A service with no healthy upstream is
-// skipped while another has one. A retry goes to another upstream of the same service, or, when it has none, to
-// another service of the split.
+// skipped while another has one. A retry goes to another upstream in rotation of the same service, or, when it has
+// none, to another service of the split with one; to an upstream cooling down only when no service has one.
 import type { RequestContext } from '../pipeline/context.js';
 import type { Peer, UpstreamSelector } from '../pipeline/upstream.js';
 import { RoundRobin } from './round-robin.js';
@@ -31,20 +31,22 @@ export class SplitSelector implements UpstreamSelector {
 
   acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined {
     if (exclude !== undefined) {
-      // A retry: another upstream of the same service, as a single-service route would do; when that service has
-      // no other, another service of the split (its failure has not yet taken it out of rotation).
+      // A retry: another upstream in rotation of the same service, as a single-service route would do; when that
+      // service has none, the first other service, in the split's order, with an upstream in rotation that this
+      // request has not been sent to (one whose only upstream already failed it may be back in rotation:
+      // passive_cooldown 0, or a failure that takes no upstream out). The weighted picker is left alone, so retries
+      // do not skew the shares. A cooling upstream (a panic pick) only when no service has one in rotation: it
+      // failed a moment ago, while another service may be serving.
       const same = this.#arms.find((a) => a.service === exclude.group);
-      const peer = same?.service.acquire(ctx, exclude);
-      if (peer !== undefined || same === undefined) return peer;
-      // The first other service, in the split's order, with an upstream in rotation that this request has not been
-      // sent to (a service whose only upstream already failed it may be back in rotation: passive_cooldown 0, or a
-      // failure that takes no upstream out); the weighted picker is left alone, so retries do not skew the shares.
+      if (same === undefined) return undefined;
+      const peer = same.service.acquireInRotation(ctx, exclude);
+      if (peer !== undefined) return peer;
       for (const arm of this.#arms) {
         if (arm === same || !arm.available) continue;
-        const peer = arm.service.acquireInRotation(ctx);
-        if (peer !== undefined) return peer;
+        const other = arm.service.acquireInRotation(ctx);
+        if (other !== undefined) return other;
       }
-      return this.#panic(ctx, same);
+      return same.service.acquire(ctx, undefined) ?? this.#panic(ctx, same);
     }
     const index = this.#picker.pick(this.#arms, undefined);
     if (index === -1) return this.#panic(ctx, undefined);
