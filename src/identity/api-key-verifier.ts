@@ -59,6 +59,8 @@ const INVALID: ApiKeyCheck = { kind: 'invalid' };
 export class ApiKeyVerifier {
   readonly #o: ApiKeyVerifierOptions;
   readonly #cache = new Map<string, Entry>();
+  /** The store reads under way, by hash (see #load). */
+  readonly #reading = new Map<string, Promise<ApiKeyRecord | undefined>>();
   readonly #max: number;
   readonly #ttl: number;
   readonly #now: () => number;
@@ -90,7 +92,22 @@ export class ApiKeyVerifier {
     return this.#cache.size;
   }
 
-  async #load(hash: string, now: number): Promise<ApiKeyCheck> {
+  /**
+   * One store read per hash at a time: every request that finds the key uncached (or its entry expired, every
+   * `ttlMs` for a busy key) while a read runs waits for that read. Each used to send its own, so a busy key's burst
+   * took every connection of the pool the logins share, and held them all while the store was slow.
+   */
+  #load(hash: string, now: number): Promise<ApiKeyCheck> {
+    let read = this.#reading.get(hash);
+    if (read === undefined) {
+      read = this.#read(hash, now).finally(() => this.#reading.delete(hash));
+      this.#reading.set(hash, read);
+      return read.then((record) => this.#decide(record, now));
+    }
+    return read.then((record) => this.#decide(record, this.#now()));
+  }
+
+  async #read(hash: string, now: number): Promise<ApiKeyRecord | undefined> {
     const record = await this.#o.store.findApiKeyByHash(hash);
     if (this.#cache.size >= this.#max) {
       const oldest = this.#cache.keys().next();
@@ -98,7 +115,7 @@ export class ApiKeyVerifier {
     }
     this.#cache.delete(hash); // re-inserted last: the Map's order is the eviction order
     this.#cache.set(hash, { record, cachedAt: now });
-    return this.#decide(record, now);
+    return record;
   }
 
   #decide(record: ApiKeyRecord | undefined, now: number): ApiKeyCheck | Promise<ApiKeyCheck> {
