@@ -8,10 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
-import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
+import { uniqueEmail } from '../helpers/auth-gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
+import { adminApi, startApiKeyGateway } from '../helpers/identity.js';
 import { isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -31,14 +31,7 @@ if (pgSkip) {
     before(async () => {
       db = await isolatedDatabase();
       backend = await startBackend('echo');
-      gw = await startInProcess({
-        services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backend.port }] } },
-        routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'app' }],
-        database: { url: taggedUrl(db.name, appName), pool_size: 4 },
-        jwt: { secret: TEST_SECRET },
-        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { enabled: false, auth: { enabled: false } } },
-        admin: { token: ADMIN_TOKEN },
-      });
+      gw = await startApiKeyGateway(taggedUrl(db.name, appName), backend.port);
     });
     after(async () => {
       await locker?.query('ROLLBACK').catch(() => undefined);

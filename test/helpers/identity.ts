@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { after, before } from 'node:test';
 import { FAST_ARGON2, TEST_SECRET, startAuthStack, type AuthStack } from './auth-gateway.js';
-import { tempDataDir, upstreams, writeConfig } from './gateway.js';
+import { startInProcess, tempDataDir, upstreams, writeConfig, type InProcessGateway } from './gateway.js';
 import type { TestClient, TestResponse } from './http.js';
 import { childExit } from './child-exit.js';
 
@@ -116,4 +116,19 @@ export function identityCliStore(): IdentityCliStore {
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
   return store;
+}
+
+/**
+ * A gateway on the PostgreSQL database at `url` (pool of 4) with auth and API keys on, every path routed to
+ * `backendPort`, the admin token set and no rate limits: for API-key tests against a slow or locked store.
+ */
+export function startApiKeyGateway(url: string, backendPort: number): Promise<InProcessGateway> {
+  return startInProcess({
+    services: { app: { upstreams: [{ name: 'app', address: '127.0.0.1', port: backendPort }] } },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'app' }],
+    database: { url, pool_size: 4 },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { enabled: false, auth: { enabled: false } } },
+    admin: { token: ADMIN_TOKEN },
+  });
 }
