@@ -23,16 +23,17 @@ if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-// Two files at a time, one per core. A third of the run was each file's own start (node, tsx's loader, the gateway's
-// modules), and much of the rest is waiting (timeouts, servers starting): one at a time, the suite took about 16
-// minutes on this 2-core machine; two at a time, about 9. Files may share PostgreSQL and Redis because each keeps to
+// Three files at a time on two cores. A third of the run was each file's own start (node, tsx's loader, the gateway's
+// modules), and much of the rest is waiting (timeouts, servers starting, real bounds such as the admin port's 30 s):
+// one at a time, the suite took about 16 minutes on this 2-core machine; two at a time, about 9, grown to 15.3 by
+// 2026-12-04 (917 s, 1,846 tests); three at a time, 13.1 (786 s) in the same hour, every test passing. Files may share PostgreSQL and Redis because each keeps to
 // its own databases, schemas, key prefixes and ports (never FLUSHDB or a fixed name), and their timing margins were
 // made for a noisy shared machine. A test file that hangs (a process that never exits, a promise that never settles)
 // fails after 10 minutes instead of holding the run until CI's own limit. Node 20 applies --test-timeout to each file
 // as a whole (and to each test in it).
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-reporter=spec', ...selected],
+  ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-timeout=600000', '--test-reporter=spec', ...selected],
   { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
 process.exit(result.status ?? 1);
