@@ -275,8 +275,9 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
 /**
  * url.path of a request whose target without its query is `path` (ctx.path; `target` is the whole of it): the span
  * starts before the driver refuses a target that is not origin-form (400), so this keeps the path alone. An
- * absolute-form target loses its scheme and authority, userinfo password included (`/` when no path is left); a
- * fragment is cut; any other target with no origin-form path (`*`, `host:port`, `user:pass@host/x`) records none.
+ * absolute-form target loses its scheme and authority (`/` when no path is left); any other target with no
+ * origin-form path (`*`, `host:port`) records none. Its fragment and userinfo are already gone: ctx.path is made
+ * without them (pipeline/shown-path.ts).
  * ctx.path is a slice of the target when it had a query string: a string of its own then (ownText), so a queued span
  * holds neither the query (secrets, up to node's 16 KB head) nor more than MAX_ATTRIBUTE_LENGTH characters.
  */
@@ -288,8 +289,6 @@ function spanPath(path: string, target: string): string | undefined {
     own = path.slice(authority[0].length);
     if (!own.startsWith('/')) own = `/${own}`;
   }
-  const hash = own.indexOf('#');
-  if (hash !== -1) own = own.slice(0, hash);
   return own === path && path.length <= MAX_ATTRIBUTE_LENGTH && path.length === target.length ? path : ownText(own);
 }
 
