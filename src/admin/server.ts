@@ -10,6 +10,7 @@ import { errorBody, writeJson } from '../pipeline/reply.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { isLingering } from '../pipeline/lingering-close.js';
+import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
@@ -119,6 +120,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
+  server.on('clientError', adminClientError);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -135,6 +137,29 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
       });
     },
   };
+}
+
+/** node's own answers to a refused head (its _http_server.js), which the admin port gave before it had a handler. */
+const PARSER_ANSWERS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/**
+ * A request node's parser refused on the admin port. Bytes after a request that ends its connection are ignored while
+ * it is answered (last-request.ts): node's default wrote a 400 in place of the answer to an action already carried
+ * out (a user disabled, a reload run), then cut the connection. Otherwise node's default answer, written only where
+ * it cannot land inside or ahead of another response: no request on the connection, or the current one's own body
+ * went bad; a bad request pipelined behind one still being answered gets the connection closed instead.
+ */
+function adminClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (isAfterLastRequest(err, socket)) return;
+  const current = responseInProgress(socket);
+  if (socket.writable && (current == null || (current.headersSent !== true && current.req?.complete !== true))) {
+    socket.write(`HTTP/1.1 ${PARSER_ANSWERS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  }
+  socket.destroy();
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, startedAt: number): Promise<void> {

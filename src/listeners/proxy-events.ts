@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
+import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 
 /** What the handlers hand requests to (the Pipeline). */
 export interface RequestHandlers {
@@ -71,9 +72,6 @@ function parserAnswer(code: string | undefined): GatewayError | undefined {
   return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code?.startsWith('HPE_') === true ? parserRefusal(code) : undefined;
 }
 
-/** The response node is writing on a connection, if any, and the request it answers. */
-type ResponseInProgress = { readonly headersSent?: boolean; readonly req?: { readonly complete?: boolean } } | null | undefined;
-
 /**
  * node's https and HTTP/2 servers pass their 'tlsClientError' (a handshake that timed out after timeouts.header,
  * failed, was reset, or was never a handshake) on as 'clientError', with a TLSSocket whose handshake never
@@ -101,12 +99,9 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
       socket.destroy();
       return;
     }
-    const current = (socket as Socket & { _httpMessage?: ResponseInProgress })._httpMessage;
-    // Bytes after a request that ends the connection (Connection: close, or HTTP/1.0 without keep-alive): RFC 9112
-    // §9.6 has the server answer that request, then close, and process nothing after it. llhttp refuses them
-    // (again on each later chunk); destroying the socket lost the answer to a request already sent upstream, or cut
-    // it mid-body. Ignored while it is answered: node closes the connection once the answer is out.
-    if (err.code === 'HPE_CLOSED_CONNECTION' && current != null && socket.writable) return;
+    // Bytes after a request that ends the connection: ignored while it is answered (last-request.ts).
+    if (isAfterLastRequest(err, socket)) return;
+    const current = responseInProgress(socket);
     const answer = parserAnswer(err.code);
     // An incomplete current request is the one that went bad (its body): it can still get its 400.
     if (answer === undefined || !socket.writable || current?.headersSent === true || current?.req?.complete === true) {
