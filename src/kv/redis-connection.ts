@@ -47,6 +47,10 @@ export function nodeClientOptions(settings: NodeSettings) {
     disableOfflineQueue: true,
     // Bounds memory while Redis is stalled: past this many pending commands, new ones fail at once.
     commandsQueueMaxLength: settings.maxPendingCommands,
+    // node-redis's Redis Enterprise maintenance handshake (on by default with RESP3) looks the URL's host up in DNS
+    // as written: an IPv6 literal (`redis://[::1]:6379`) is looked up with its brackets, fails with ENOTFOUND, and
+    // fails every connection attempt, so the store never connected. The gateway uses none of it.
+    maintNotifications: 'disabled' as const,
     socket: {
       connectTimeout: settings.connectTimeoutMs,
       // Never give up reconnecting.
