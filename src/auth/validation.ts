@@ -36,6 +36,13 @@ export function normalizedPassword(password: string): string {
   return password.normalize('NFKC');
 }
 
+/** The length the password rules count: characters (code points) of the hashed form, normalizedPassword. */
+function hashedLength(password: string): number {
+  return [...normalizedPassword(password)].length;
+}
+
+const TOO_LONG = `must be at most ${MAX_PASSWORD_LENGTH} characters`;
+
 /** One validation problem, as sent in the 400 body's `details`. Never contains the submitted value. */
 export interface FieldIssue {
   readonly field: string;
@@ -63,14 +70,15 @@ export const emailSchema = z
 /** A new password under `policy`: length bounds, optional mixed-character rule, and not the email itself. */
 function newPasswordSchema(policy: PasswordPolicy) {
   const tooShort = `must be at least ${policy.password_min_length} characters`;
+  // Both bounds count what is hashed (NFKC, see normalizedPassword), never the text as sent: "e" + U+0301 is two
+  // code points sent and one character hashed, so 70 accented letters typed decomposed (as some keyboards send them)
+  // were refused as over 128, and the ligature "ﬀ" is two characters hashed ("ff"). An ill-formed string has no
+  // hashed form: it gets the detail above only.
   let schema = z
     .string({ error: typeError('must be a string') })
     .refine(isWellFormedText, ILL_FORMED_MESSAGE)
-    .min(policy.password_min_length, tooShort)
-    .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
-    // Counted again on what is hashed (NFKC, see normalizedPassword): "e" + U+0301 four times is 8 code points as
-    // sent and 4 characters hashed. Only ever stricter than the check above; not applied at login.
-    .refine((value) => !isWellFormedText(value) || [...normalizedPassword(value)].length >= policy.password_min_length, tooShort);
+    .refine((value) => !isWellFormedText(value) || hashedLength(value) >= policy.password_min_length, tooShort)
+    .refine((value) => !isWellFormedText(value) || hashedLength(value) <= MAX_PASSWORD_LENGTH, TOO_LONG);
   if (policy.password_require_mixed) {
     schema = schema.refine(
       (value) => /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value),
@@ -111,7 +119,12 @@ export function createAuthSchemas(policy: PasswordPolicy): AuthSchemas {
         .string({ error: typeError('must be a string') })
         .refine(isWellFormedText, ILL_FORMED_MESSAGE)
         .min(1, 'is required')
-        .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
+        // Within the bound as sent (the rule register had before it counted the hashed form, so every password made
+        // then still logs in) or as hashed: a password's decomposed spelling is the same password (hashedLength).
+        .refine(
+          (value) => !isWellFormedText(value) || [...value].length <= MAX_PASSWORD_LENGTH || hashedLength(value) <= MAX_PASSWORD_LENGTH,
+          TOO_LONG,
+        ),
     },
     { error: typeError('must be a JSON object') },
   );
