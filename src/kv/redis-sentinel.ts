@@ -20,10 +20,21 @@ function credentialsOf(url: URL): { username?: string; password?: string } {
   };
 }
 
+/**
+ * The database of the data nodes: the first URL's `/N`, as `redis.url` names one (a sentinel itself has none).
+ * Without it a Sentinel store used database 0 whatever the URLs said, so two deployments kept apart by their
+ * database shared their rate-limit buckets.
+ */
+function databaseOf(url: URL): { database?: number } {
+  const match = /^\/(\d+)$/.exec(url.pathname);
+  return match === null || Number(match[1]) === 0 ? {} : { database: Number(match[1]) };
+}
+
 /** The master that the sentinels `target.nodes` monitor under `target.name`. */
 export function redisSentinel(target: SentinelTarget, settings: NodeSettings): RedisConnection {
   const urls = target.nodes.map((node) => new URL(node));
   const credentials = credentialsOf(urls[0] as URL);
+  const database = databaseOf(urls[0] as URL);
   const node = nodeClientOptions(settings);
   // TLS for the sentinels and the data nodes they name when any sentinel URL is rediss://: node-redis takes the
   // sentinels as host and port only, so the scheme must become a socket option here. Any, not the first: a list
@@ -32,7 +43,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   const sentinel = createSentinel({
     name: target.name,
     sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
-    nodeClientOptions: { ...node, ...credentials, socket },
+    nodeClientOptions: { ...node, ...credentials, ...database, socket },
     sentinelClientOptions: { ...node, ...credentials, socket },
     commandOptions: NO_CLIENT_TIMEOUT,
     // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
