@@ -278,6 +278,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         ]);
         if (!drained) listener.closeAll();
         for (const socket of sockets) socket.destroy();
+        // The tunnels just destroyed write their Tunnel Closed lines (closed_by "shutdown") only once their upstream
+        // legs have closed too, turns of the event loop from now: without this wait the stop ended first and its log
+        // was flushed without them. Bounded: a destroyed socket always closes, but a stop must never hang on it.
+        await Promise.race([pipeline.tunnelsClosed(), delay(TUNNEL_CLOSE_WAIT_MS)]);
         await services.close().catch(() => undefined);
         // Plugins before the stores: a plugin's close() may still write to api.store. Every instance is closed once:
         // the running ones, those a reload retired (still waiting for requests or not), an abandoned reload's.
@@ -291,6 +295,9 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   };
   return gateway;
 }
+
+/** How long a stop waits for the tunnels it destroyed to report their close (they do within a few turns). */
+const TUNNEL_CLOSE_WAIT_MS = 1_000;
 
 /** Runs tasks one at a time, in the order given: each starts once the one before has settled. */
 function serialized(): <T>(task: () => Promise<T>) => Promise<T> {

@@ -65,6 +65,12 @@ export class Pipeline implements AttemptListener {
   draining = false;
   /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
   inFlight = 0;
+  /**
+   * WebSocket tunnels open, from the 101 to their Tunnel Closed line, and who waits for the last to close (a stop:
+   * it destroys their client sockets, and the line comes turns of the event loop later, once the upstream leg closed).
+   */
+  #tunnels = 0;
+  #tunnelsGone: (() => void) | undefined;
   /** The requests started on the current setup. */
   #epoch = new RequestCount();
   /** Settles once every request started on an earlier setup has been logged. */
@@ -301,7 +307,15 @@ export class Pipeline implements AttemptListener {
   }
 
   tunnelOpened(ctx: RequestContext): void {
+    // A client gone before the 101 was written gets no tunnel (spliceUpgrade), and no tunnelClosed later.
+    if (!ctx.req.socket.destroyed) this.#tunnels++;
     this.log(ctx);
+  }
+
+  /** Settles once no WebSocket tunnel is open: their Tunnel Closed lines are written. */
+  tunnelsClosed(): Promise<void> {
+    if (this.#tunnels === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#tunnelsGone = resolve));
   }
 
   /**
@@ -330,6 +344,7 @@ export class Pipeline implements AttemptListener {
         this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
       }
     }
+    if (--this.#tunnels === 0) this.#tunnelsGone?.();
   }
 
   /** Answers a failure from a filter; unexpected errors are logged (class and phase only) and become 500. */
