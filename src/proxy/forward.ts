@@ -12,7 +12,7 @@ import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
 import { isGrpc, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
-import { spliceUpgrade, tunnelledProtocol, type TunnelSummary } from './upgrade.js';
+import { spliceUpgrade, tunnelledProtocol, UnaskedProtocolSwitch, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
 import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
@@ -90,9 +90,28 @@ class InvalidStatusCode extends Error {
 /**
  * Shared: RFC 9110 §15 has status codes from 100 to 599 ("values outside the range 100..599 are invalid"), and llhttp
  * takes any three digits. Relayed, a 600 or 999 reached HTTP/1.1 clients as it came, while node refused it to an
- * HTTP/2 client (a 502 blamed on the gateway). Answered 502 upstream_protocol to both, never relayed.
+ * HTTP/2 client (a 502 blamed on the gateway); undici fails an assertion on one below 100. Answered 502
+ * upstream_protocol to all, never relayed.
  */
 const INVALID_STATUS = new GatewayError('UPSTREAM_PROTOCOL', { cause: new InvalidStatusCode() });
+
+/** A 101 to a request sent upstream without Upgrade (logs name and code). */
+class UnaskedSwitch extends Error {
+  readonly code = 'UNASKED_SWITCHING_PROTOCOLS';
+  constructor() {
+    super('upstream 101 to a request without Upgrade');
+    this.name = 'UnaskedSwitch';
+  }
+}
+
+/** Shared: a 101 to a plain request is an answer the upstream got wrong, as undici's own "bad upgrade" is. */
+const UNASKED_101 = new GatewayError('UPSTREAM_PROTOCOL', { cause: new UnaskedSwitch() });
+
+/**
+ * Shared: a 101 to a WebSocket request that switches to nothing (no Upgrade field, or no Connection: upgrade), which
+ * RFC 6455 §4.1 has a client fail: 502 proxy_error, as a 101 naming another protocol gets (spliceUpgrade).
+ */
+const UNSWITCHED_101 = new GatewayError('PROXY_ERROR', { cause: new UnaskedProtocolSwitch() });
 
 /** A gRPC response content type (application/grpc, +proto, ;charset): not gRPC-Web, which carries its status in the body. */
 function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
@@ -466,7 +485,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // here: the gateway strips Expect (it answers a client's 100-continue itself, at dispatch, and undici refuses the
     // header), and undici destroys the socket on any 100 (SocketError "bad response", classified UPSTREAM_PROTOCOL),
     // though RFC 9110 §15.2 says to ignore an unasked-for one.
-    if (statusCode < 200) return;
+    if (statusCode < 200) {
+      // llhttp reads any three digits, and undici takes a status below 100, or a 101 it did not see switch protocols
+      // (no Upgrade and Connection: upgrade), for one more interim answer, then fails an assertion of its own on it:
+      // a 502 proxy_error logged as AssertionError. Refused here first, as a status above 599 is.
+      if (statusCode < 100) this.#cut(INVALID_STATUS);
+      else if (statusCode === 101) this.#cut(this.#ctx.upgrade && tunnelledProtocol(this.#ctx.req) !== null ? UNSWITCHED_101 : UNASKED_101);
+      return;
+    }
     if (statusCode > 599) {
       this.#cut(INVALID_STATUS);
       return;
