@@ -255,7 +255,9 @@ function checkCombinations(config: Config): void {
   if (routeProblem !== undefined) throw new ConfigError(routeProblem);
   const listeners = listenerProblem(config);
   if (listeners !== undefined) throw new ConfigError(listeners);
-  const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled;
+  // A named policy limits its routes whatever rate_limit.enabled says (ratelimit/phase.ts): it needs shared buckets too.
+  const namesPolicy = config.routes.some((route) => route.rate_limit !== 'default' && route.rate_limit !== 'off');
+  const needsSharedState = config.middleware.rate_limit.enabled || config.middleware.auth.enabled || namesPolicy;
   const redis = config.redis;
   const sharedStore = redis.url !== '' || redis.cluster.length > 0 || redis.sentinel.nodes.length > 0;
   if (workerCount(config) > 1 && !sharedStore && needsSharedState) {
