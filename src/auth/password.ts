@@ -144,15 +144,22 @@ export class PasswordHasher {
   async verify(storedHash: string, password: string): Promise<PasswordCheck> {
     // Never a match: its UTF-8 form would be U+FFFD's, which a hash made before such input was refused can hold.
     if (!isWellFormedText(password)) return { ok: false };
-    let ok: boolean;
-    try {
-      ok = await this.#gate.run(() => this.#engine.verify(storedHash, normalize(password)));
-    } catch (err) {
-      if (err instanceof HasherBusyError) throw err;
-      return { ok: false };
-    }
+    // A hash in other parameters than the current ones (made before `argon2` was changed, and not yet replaced by a
+    // login) costs what those cost, while an unknown email's dummy costs the current ones: after raising memory_kib
+    // or iterations, a wrong password for a user who had not logged in since was answered many times faster than an
+    // unknown email, telling registered emails apart. The dummy is run beside such a verify, so no answer comes
+    // before the current parameters' time.
+    const stale = needsRehash(storedHash, this.#options);
+    const matched = this.#gate.run(() => this.#engine.verify(storedHash, normalize(password))).then(
+      (ok) => ok,
+      (err: unknown) => {
+        if (err instanceof HasherBusyError) throw err;
+        return false;
+      },
+    );
+    const [ok] = await Promise.all([matched, stale ? this.verifyDummy(password) : undefined]);
     if (!ok) return { ok: false };
-    return { ok: true, needsRehash: needsRehash(storedHash, this.#options) };
+    return { ok: true, needsRehash: stale };
   }
 
   /**
