@@ -39,12 +39,19 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   // TLS for the sentinels and the data nodes they name when any sentinel URL is rediss://: node-redis takes the
   // sentinels as host and port only, so the scheme must become a socket option here. Any, not the first: a list
   // that mixes the two schemes gets TLS (a failed handshake, never a password sent in clear text).
-  const socket = urls.some((url) => url.protocol === 'rediss:') ? { ...node.socket, tls: true as const } : node.socket;
+  const tls = urls.some((url) => url.protocol === 'rediss:') ? { tls: true as const } : {};
+  // node-redis waits for a node's handshake reply without a bound, and its Sentinel client waits for each step of a
+  // rediscovery in turn: a frozen sentinel asked first (at start, or at a rescan) or a frozen master it had been
+  // told of held the client forever, and the store never followed the promotion the other sentinels made (a paused
+  // machine running a master and a sentinel). A socket silent for the connect timeout is closed, so the step fails
+  // and the next node is tried; an idle healthy connection is pinged twice as often, so it never falls silent.
+  const socket = { ...node.socket, ...tls, socketTimeout: settings.connectTimeoutMs };
+  const pingInterval = Math.max(1, Math.floor(settings.connectTimeoutMs / 2));
   const sentinel = createSentinel({
     name: target.name,
     sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
-    nodeClientOptions: { ...node, ...credentials, ...database, socket },
-    sentinelClientOptions: { ...node, ...credentials, socket },
+    nodeClientOptions: { ...node, ...credentials, ...database, socket, pingInterval },
+    sentinelClientOptions: { ...node, ...credentials, socket, pingInterval },
     commandOptions: NO_CLIENT_TIMEOUT,
     // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
     scanInterval: 5_000,
