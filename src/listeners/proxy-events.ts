@@ -1,7 +1,7 @@
-// The proxy server's event handlers: requests and upgrades to the pipeline, CONNECT to the pipeline too (to be
-// refused there like any request the gateway does not serve), the per-client connection cap, and the connections
-// that never made a request: a head node's parser refused, a TLS handshake that failed or timed out, plain HTTP
-// sent to the TLS port.
+// The proxy server's event handlers: requests (pipelined ones one at a time) and upgrades to the pipeline, CONNECT
+// to the pipeline too (to be refused there like any request the gateway does not serve), the per-client connection
+// cap, and the connections that never made a request: a head node's parser refused, a TLS handshake that failed or
+// timed out, plain HTTP sent to the TLS port.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket, type Server as NetServer } from 'node:net';
@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
+import { oneRequestAtATime } from './pipelining.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 
 /** What the handlers hand requests to (the Pipeline). */
@@ -30,7 +31,8 @@ export function attachProxyHandlers(
 ): void {
   const { pipeline } = options;
   server.on('connection', options.perClient.listener(options.secure));
-  server.on('request', pipeline.handleRequest);
+  // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
+  server.on('request', oneRequestAtATime(pipeline.handleRequest));
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('connect', connectHandler(pipeline));
   server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? ''));
