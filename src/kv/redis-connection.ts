@@ -33,6 +33,8 @@ export interface NodeSettings {
   readonly maxPendingCommands: number;
   /** Upper bound of the reconnect backoff. */
   readonly maxReconnectDelayMs: number;
+  /** The store's command timeout (`redis.command_timeout`): a reply may take this long (WAIT waits this long). */
+  readonly commandTimeoutMs: number;
 }
 
 /** Exponential backoff from 50 ms up to `maxDelayMs`, with jitter so gateways do not reconnect in step. */

@@ -2,6 +2,7 @@
 // master is and follows a promotion (switch-master) without a restart.
 import { createSentinel } from 'redis';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
+import { MAX_TIMER_MS } from '../config/duration.js';
 
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
 export interface SentinelTarget {
@@ -44,9 +45,11 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   // rediscovery in turn: a frozen sentinel asked first (at start, or at a rescan) or a frozen master it had been
   // told of held the client forever, and the store never followed the promotion the other sentinels made (a paused
   // machine running a master and a sentinel). A socket silent for the connect timeout is closed, so the step fails
-  // and the next node is tried; an idle healthy connection is pinged twice as often, so it never falls silent.
-  const socket = { ...node.socket, ...tls, socketTimeout: settings.connectTimeoutMs };
-  const pingInterval = Math.max(1, Math.floor(settings.connectTimeoutMs / 2));
+  // and the next node is tried; an idle healthy connection is pinged twice as often, so it never falls silent. Never
+  // less than twice the command timeout: a reply may take that long (a revocation's WAIT is silent that long).
+  const silentMs = Math.min(Math.max(settings.connectTimeoutMs, 2 * settings.commandTimeoutMs), MAX_TIMER_MS);
+  const socket = { ...node.socket, ...tls, socketTimeout: silentMs };
+  const pingInterval = Math.max(1, Math.floor(silentMs / 2));
   const sentinel = createSentinel({
     name: target.name,
     sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),

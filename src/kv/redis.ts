@@ -96,6 +96,7 @@ export class RedisKvStore implements KvStore {
       connectTimeoutMs: options.connectTimeoutMs ?? 2_000,
       maxPendingCommands: options.maxPendingCommands ?? 10_000,
       maxReconnectDelayMs: options.maxReconnectDelayMs ?? 2_000,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     };
     this.#topology = options.cluster !== undefined ? 'cluster' : options.sentinel !== undefined ? 'sentinel' : 'single';
     this.#prefix = options.keyPrefix ?? DEFAULT_PREFIX;

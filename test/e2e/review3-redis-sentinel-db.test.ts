@@ -7,7 +7,9 @@ import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
-import { requireRedisServer, run, ThrowawaySentinel } from '../kv/redis-processes.js';
+import { requireRedisServer, run, ThrowawaySentinel, untilAnswering } from '../kv/redis-processes.js';
+import { infoField } from '../kv/redis-processes.js';
+import { createRedisKvStore } from '../../src/kv/redis.js';
 
 const skip = await requireRedisServer();
 
@@ -58,5 +60,35 @@ describe('Sentinel URLs naming a database', { skip }, () => {
     assert.equal(other.status, 200);
     assert.equal(other.headers['ratelimit-remaining'], '2');
     assert.equal(await keysIn(3), 1);
+  });
+
+  test('a revocation waits its whole WAIT for a paused replica on a connection that stays open (command_timeout 4 s)', async () => {
+    // The data-node sockets close after a silence (a frozen node, review3-redis-sentinel-frozen); a WAIT is a silence
+    // as long as the command timeout, so the bound is at least twice that: the connection is not cut mid-WAIT.
+    let unreplicated = 0;
+    const store = createRedisKvStore({
+      sentinel: sentinel!.target,
+      keyPrefix: 'portcullis-test:review3-sentinel-db-wait:',
+      commandTimeoutMs: 4_000,
+      onUnreplicatedRevocation: () => unreplicated++,
+    });
+    try {
+      await untilAnswering(store);
+      await store.revoke('warm-up', Date.now() + 60_000); // opens the revocation connection
+      const connections = Number(await infoField(sentinel!.master.port, 'stats', 'total_connections_received'));
+      sentinel!.replica.signal('SIGSTOP');
+      try {
+        await store.revoke('while-paused', Date.now() + 60_000);
+      } finally {
+        sentinel!.replica.signal('SIGCONT');
+      }
+      assert.equal(unreplicated, 1, 'no replica confirmed it: counted once');
+      assert.equal(await store.isRevoked('while-paused'), true, 'written on the master');
+      const after = Number(await infoField(sentinel!.master.port, 'stats', 'total_connections_received'));
+      // One new connection: redis-cli's own, for the second INFO.
+      assert.equal(after - connections, 1, 'no connection was cut and opened again during the WAIT');
+    } finally {
+      await store.close();
+    }
   });
 });
