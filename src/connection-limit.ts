@@ -59,8 +59,11 @@ export class ClientConnectionLimit {
     return addressBucketKey(address, this.#settings.ipv6Prefix ?? DEFAULT_IPV6_PREFIX);
   }
 
-  /** The 'connection' listener of the proxy server: a TLS listener's refusals write nothing (see the class). */
-  listener(tls: boolean): (socket: Socket) => void {
+  /**
+   * The 'connection' listener of the proxy server: a TLS listener's refusals write nothing (see the class).
+   * `onRefused` is told of each connection refused: its client, and the request id of its 429 (none on TLS).
+   */
+  listener(tls: boolean, onRefused?: (client: string, requestId: string | undefined) => void): (socket: Socket) => void {
     return (socket) => {
       const address = normalizeAddress(socket.remoteAddress ?? '');
       if (address === '' || this.#settings.trusted.has(address)) return;
@@ -68,8 +71,10 @@ export class ClientConnectionLimit {
       const key = this.#keyOf(address);
       const open = this.#open.get(key) ?? 0;
       if (open >= this.#settings.maxPerClient) {
-        if (tls) socket.destroy();
-        else answerAndClose(socket, rawErrorResponse(TOO_MANY_CONNECTIONS, randomUUID(), this.#settings.proxyBy));
+        const id = tls ? undefined : randomUUID();
+        if (id === undefined) socket.destroy();
+        else answerAndClose(socket, rawErrorResponse(TOO_MANY_CONNECTIONS, id, this.#settings.proxyBy));
+        onRefused?.(address, id);
         return;
       }
       this.#open.set(key, open + 1);

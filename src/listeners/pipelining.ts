@@ -26,8 +26,12 @@ const WAITING = new WeakMap<Socket, { count: number }>();
  * nothing before it) is handled at once, as are HTTP/2 streams. One queued behind another response is handed to
  * `handle` when its response gets the connection (node's 'socket' event, once the one before has finished); if the
  * client leaves first it is never run, never sent upstream and never logged: nothing of it was served.
+ * `onTooMany` is told of a connection closed for having more than MAX_WAITING_REQUESTS waiting.
  */
-export function oneRequestAtATime(handle: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function oneRequestAtATime(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  onTooMany?: (socket: Socket, waiting: number) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (req.httpVersionMajor !== 1 || res.socket !== null) {
       handle(req, res);
@@ -38,6 +42,8 @@ export function oneRequestAtATime(handle: (req: IncomingMessage, res: ServerResp
     let waiting = WAITING.get(socket);
     if (waiting === undefined) WAITING.set(socket, (waiting = { count: 0 }));
     if (++waiting.count > MAX_WAITING_REQUESTS) {
+      // Told once: node goes on emitting the rest of the bytes it read, which find the socket destroyed.
+      onTooMany?.(socket, waiting.count);
       socket.destroy();
       return;
     }

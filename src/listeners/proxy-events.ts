@@ -14,6 +14,7 @@ import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
 import { oneRequestAtATime } from './pipelining.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
+import { normalizeAddress } from '../pipeline/client-address.js';
 
 /** What the handlers hand requests to (the Pipeline). */
 export interface RequestHandlers {
@@ -30,12 +31,46 @@ export function attachProxyHandlers(
   options: { readonly perClient: ClientConnectionLimit; readonly pipeline: RequestHandlers; readonly proxyBy: () => string; readonly secure: boolean },
 ): void {
   const { pipeline } = options;
-  server.on('connection', options.perClient.listener(options.secure));
+  const logRefusal: RefusalLog = (refusal) => REFUSAL_LOGS.get(server)?.(refusal);
+  const overCap = (client: string, requestId: string | undefined): void =>
+    logRefusal({ client, request_id: requestId, status: requestId === undefined ? undefined : 429, error: 'TOO_MANY_CONNECTIONS' });
+  server.on('connection', options.perClient.listener(options.secure, overCap));
   // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
-  server.on('request', oneRequestAtATime(pipeline.handleRequest));
+  const tooManyWaiting = (socket: Socket, waiting: number): void => logRefusal({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting });
+  server.on('request', oneRequestAtATime(pipeline.handleRequest, tooManyWaiting));
   server.on('upgrade', pipeline.handleUpgrade);
   server.on('connect', connectHandler(pipeline));
-  server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? ''));
+  server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? '', logRefusal));
+}
+
+/**
+ * A connection answered or closed with no request of the driver's behind it, for its log line (EVENTS.connectionRefused):
+ * the access log has none for it. Its client, the catalogue code, and the status and request id of the answer when
+ * one was written; never anything the client sent.
+ */
+export interface Refusal {
+  readonly client: string;
+  readonly error: string;
+  readonly status?: number | undefined;
+  readonly request_id?: string | undefined;
+  /** PIPELINED_REQUESTS: how many requests were waiting. */
+  readonly waiting?: number;
+}
+
+/** Writes a refusal's log line. */
+export type RefusalLog = (refusal: Refusal) => void;
+
+/** Each proxy server's refusal log, registered by the listener that made it (proxy-listener.ts holds the logger). */
+const REFUSAL_LOGS = new WeakMap<NetServer, RefusalLog>();
+
+/** Registers where the refusals on `server` are logged. */
+export function setRefusalLog(server: NetServer, log: RefusalLog): void {
+  REFUSAL_LOGS.set(server, log);
+}
+
+/** The client of a connection as the logs write it (one text per address: client-address.ts). */
+function clientOf(socket: Socket): string {
+  return normalizeAddress(socket.remoteAddress ?? '');
 }
 
 /**
@@ -94,10 +129,17 @@ function parserAnswer(code: string | undefined): GatewayError | undefined {
  * upstream attempts and the half-closed socket waiting forever. RFC 9112 lets a server close instead; the client
  * retries what went unanswered, and the pending requests are logged as 499 and their attempts cut.
  */
-export function clientErrorHandler(proxyBy: () => string, hsts: () => string = () => ''): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorHandler(
+  proxyBy: () => string,
+  hsts: () => string = () => '',
+  log?: RefusalLog,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (isTlsBeforeHandshake(socket)) {
-      if (err.code === 'ERR_SSL_HTTP_REQUEST' || err.code === 'ERR_SSL_HTTPS_PROXY_REQUEST') answerPlainHttp(socket, proxyBy());
+      if (err.code === 'ERR_SSL_HTTP_REQUEST' || err.code === 'ERR_SSL_HTTPS_PROXY_REQUEST') {
+        const id = answerPlainHttp(socket, proxyBy());
+        if (id !== undefined) log?.({ client: clientOf(socket), request_id: id, status: PLAIN_HTTP.status, error: PLAIN_HTTP.code });
+      }
       socket.destroy();
       return;
     }
@@ -113,7 +155,10 @@ export function clientErrorHandler(proxyBy: () => string, hsts: () => string = (
     // A body refused under a request the driver runs: that request's id and time, and it is logged as answered;
     // unless the refusal is the client's FIN inside the body (HPE_INVALID_EOF_STATE): it left, logged 499.
     const running = answeredOutside(current, answer, err.code === 'HPE_INVALID_EOF_STATE');
-    answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), running?.id ?? randomUUID(), proxyBy(), running?.ms));
+    const id = running?.id ?? randomUUID();
+    answerAndClose(socket, rawErrorResponse(withHsts(answer, socket, hsts()), id, proxyBy(), running?.ms));
+    // A request the driver runs is logged there (Request Completed); a head refused before any request, here.
+    if (running === undefined) log?.({ client: clientOf(socket), request_id: id, status: answer.status, error: answer.code });
   };
 }
 
@@ -145,10 +190,12 @@ function isTlsBeforeHandshake(socket: Socket): boolean {
  * the TLSSocket's `_parent`, which node has set since TLS sockets wrap net sockets (no public accessor exists);
  * should it be missing or gone, the connection is only closed, as before. The TLS socket has been destroyed by the
  * time node reports this error, and the TCP socket closes right after it: the answer is written at once, and
- * answerAndClose bounds the rest.
+ * answerAndClose bounds the rest. Returns the answer's request id, or undefined when nothing could be written.
  */
-function answerPlainHttp(socket: Socket, proxyBy: string): void {
+function answerPlainHttp(socket: Socket, proxyBy: string): string | undefined {
   const tcp = (socket as { _parent?: unknown })._parent;
-  if (!(tcp instanceof Socket) || tcp.destroyed || !tcp.writable) return;
-  answerAndClose(tcp, rawErrorResponse(PLAIN_HTTP, randomUUID(), proxyBy));
+  if (!(tcp instanceof Socket) || tcp.destroyed || !tcp.writable) return undefined;
+  const id = randomUUID();
+  answerAndClose(tcp, rawErrorResponse(PLAIN_HTTP, id, proxyBy));
+  return id;
 }

@@ -33,6 +33,11 @@ export const EVENTS = {
   revocationPending: 'Revocation Pending',
   /** The change poller wrote the revocations that had been pending. */
   revocationsApplied: 'Revocations Applied',
+  /**
+   * A connection the proxy port answered, or closed, with no request of the driver's behind it (the HTTP/1 parser's
+   * 400, 408, 431; the per-client cap; too many pipelined requests waiting): the access log has no line for it.
+   */
+  connectionRefused: 'Connection Refused',
   // TLS and HTTP/2
   http2Abuse: 'HTTP2 Connection Refused',
   upstreamTlsFailed: 'Upstream TLS Failed',
