@@ -89,15 +89,29 @@ const REDIS_URL_MESSAGE = 'must be a redis:// or rediss:// URL';
  * passed check-config and then stopped the start with a bare "URIError: URI malformed".
  */
 const REDIS_CREDENTIALS_MESSAGE = 'has a user or password with a malformed percent-escape (write a literal % as %25)';
+/**
+ * The Redis client signs in only when the URL has a password: `redis://alice@host` connected as the `default` user,
+ * with its rights instead of alice's ACL (or failed with NOAUTH when `default` is off). A nopass user accepts any
+ * password, so one can always be written.
+ */
+const REDIS_USER_WITHOUT_PASSWORD_MESSAGE =
+  'names a user without a password, and would sign in as the default user (write user:password@; a nopass user accepts any password)';
 const redisUrl = z
   .string()
   .refine((value) => redisUrlOk(value), REDIS_URL_MESSAGE)
-  .refine((value) => !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE);
+  .refine((value) => !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE)
+  .refine((value) => !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE);
 /** `redis.url`: the same, or empty for no single server. */
 const redisUrlOrEmpty = z
   .string()
   .refine((value) => value === '' || redisUrlOk(value), REDIS_URL_MESSAGE)
-  .refine((value) => value === '' || !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE);
+  .refine((value) => value === '' || !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE)
+  .refine((value) => value === '' || !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE);
+
+function userWithoutPassword(value: string): boolean {
+  const { username, password } = new URL(value);
+  return username !== '' && password === '';
+}
 
 function credentialsDecode(value: string): boolean {
   const { username, password } = new URL(value);
