@@ -148,6 +148,30 @@ function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
   return ctx.req.httpVersionMajor === 2 ? (ctx.res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
 }
 
+/**
+ * Over HTTP/2, the largest piece of an upstream chunk handed to the client's stream in one write: one DATA frame at
+ * the default SETTINGS_MAX_FRAME_SIZE. A stream's progress is counted by whole writes (#clientTakenBytes), and an
+ * HTTP/1 upstream's chunks run to 64 KB: in pieces, a reader taking 16 KB per send bound is never cut.
+ */
+const H2_WRITE_PIECE = 16 * 1024;
+
+/** Writes `chunk` in pieces of H2_WRITE_PIECE; false, like write(), once the stream's buffer is full. */
+function writeInPieces(res: RequestContext['res'], chunk: Buffer): boolean {
+  let flowing = true;
+  for (let at = 0; at < chunk.length; at += H2_WRITE_PIECE) flowing = res.write(chunk.subarray(at, at + H2_WRITE_PIECE));
+  return flowing;
+}
+
+/**
+ * Has `stream` hand what it buffers to nghttp2 one write at a time. A Writable with a _writev joins everything
+ * buffered behind a write in progress into one write, which completes only once all of it is out: three 16 KB pieces
+ * joined took longer to complete for a slow reader than the send bound. Only for a stream whose client fell behind
+ * (the bound is armed): one that keeps up buffers nothing, and keeps the joined writes.
+ */
+function oneWriteAtATime(stream: ServerHttp2Stream): void {
+  (stream as unknown as { _writev: unknown })._writev = null;
+}
+
 /** The parts of node's internal stream handles (StreamBase: TCPWrap, TLSWrap) that say how far a write has got. */
 interface StreamHandle {
   /** Bytes handed to the handle so far, counted when handed over (node's net.Socket reads it the same way). */
@@ -613,7 +637,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     if (this.#headHeaders !== undefined && !this.#flushHead(controller)) return;
     this.#responseBytes += chunk.length;
-    if (!res.write(chunk)) {
+    if (!(chunk.length > H2_WRITE_PIECE && this.#ctx.req.httpVersionMajor === 2 ? writeInPieces(res, chunk) : res.write(chunk))) {
       controller.pause();
       this.#awaitingDrain = true;
       res.once('drain', (this.#resumeOnDrain ??= () => this.#drained()));
@@ -642,6 +666,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       }));
       return;
     }
+    if (stream !== undefined) oneWriteAtATime(stream);
     this.#sendArmed = true;
     this.#sentMark = this.#clientTakenBytes(stream);
     if (this.#sendTimer !== undefined) {
@@ -653,19 +678,20 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The progress kernelTakenBytes counts: over HTTP/1.1, the response's own connection. Over HTTP/2, its session's
-   * connection: node 20 has no finer count for one stream (its writableLength and bufferSize fall only when a whole
-   * write has gone out as DATA frames, and neither the stream's send window nor its bytes sent are exposed), and the
-   * session's socket moves in steps of the client's WINDOW_UPDATEs. The cost: a stream its client stopped reading is
-   * kept while the client still takes bytes of other streams on that connection. Not a new hole: any client can
-   * keep a progress bound at bay by reading every stream a trickle, which nginx's send_timeout allows as well.
+   * The progress the send bound counts. Over HTTP/1.1, what the kernel took of the response's connection
+   * (kernelTakenBytes). Over HTTP/2, what this stream has sent: the body bytes handed to it less those it still holds.
+   * A write there completes only once its DATA frames are out, which the client's flow-control window for this stream
+   * allows (node 20 exposes neither that window nor a count of bytes sent), so its writableLength falls by whole
+   * writes: the writes are pieces of at most 16 KB (H2_WRITE_PIECE), handed over one at a time once the bound is
+   * armed (oneWriteAtATime). The session's connection is not counted:
+   * its bytes moved whenever the client read another stream or the gateway answered its PINGs, so a client could
+   * hold a stream it never read, and that stream's upstream request, for as long as it kept the connection busy.
+   * nginx times each HTTP/2 stream waiting on its window the same way (send_timeout).
    */
   #clientTakenBytes(stream: ServerHttp2Stream | undefined): number {
     if (stream === undefined) return kernelTakenBytes(this.#ctx.res.socket as HandleOwner | null);
-    const session = stream.session;
-    // A closed session's socket proxy throws on access; its streams are closing and end the attempt themselves.
-    if (session === undefined || session.destroyed) return -1;
-    return kernelTakenBytes(session.socket as unknown as HandleOwner);
+    // A destroyed stream is closing and ends the attempt itself.
+    return stream.destroyed ? -1 : this.#responseBytes - stream.writableLength;
   }
 
   /**
