@@ -158,6 +158,11 @@ export class ConfigOwner {
     return this.#accepted.config;
   }
 
+  /** The environment the accepted config was read with, .env included: the one a worker is forked with. */
+  get environment(): Readonly<Record<string, string>> {
+    return this.#accepted.snapshot.env;
+  }
+
   /**
    * The gateway stops: a reload asked for from now on is abandoned, and so is the outcome of one whose round runs
    * (its workers, stopping too, abandon it): logged "Reload Abandoned", as a single process logs it, never a refused

@@ -274,7 +274,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const fork = (): void => {
     if (stopping) return;
     const admin = adminWorker === undefined;
-    const worker = cluster.fork({ [ADMIN_ROLE_ENV]: admin ? '1' : '0' });
+    const worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
     if (admin) adminWorker = worker.id;
     forkedAt.set(worker.id, Date.now());
     // From the config accepted now: the one this worker is handed when it asks (cluster-config.ts).
@@ -364,6 +364,19 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
   return killed > 0 || faults.fatal ? 1 : outcome;
+}
+
+/**
+ * A worker's environment: the one the accepted config was read with, not the primary's as it is now. Every reload
+ * reads .env into the primary's environment before the config is checked, so after a refused reload the primary's
+ * environment holds the refused .env's values: a worker restarted on it ran them (its LOG_LEVEL, PORTCULLIS_DATA_DIR,
+ * what its plugins read) beside siblings on the accepted ones. node:cluster lays `env` over process.env, and a
+ * variable given as undefined is left out of the child's environment, so one the refused .env added is unset.
+ */
+function forkEnvironment(accepted: Readonly<Record<string, string>>, own: Record<string, string>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of Object.keys(process.env)) if (!Object.hasOwn(accepted, name)) env[name] = undefined;
+  return { ...env, ...accepted, ...own };
 }
 
 /**
