@@ -51,7 +51,7 @@ export interface AuthenticatePhaseDeps {
   /** Only `isRevoked` is used. Required when `config.enabled`. */
   readonly kv?: Pick<KvStore, 'isRevoked'>;
   /** API-key checks; without it an API key is refused like a bad token. */
-  readonly apiKeys?: Pick<ApiKeyVerifier, 'check'>;
+  readonly apiKeys?: Pick<ApiKeyVerifier, 'check' | 'noteUse'>;
   /** The route's accepted credentials (default: `config.auth_methods`, i.e. `middleware.auth.auth_methods`). */
   readonly methods?: AcceptedMethods;
   readonly logger: Pick<Logger, 'warn' | 'info'>;
@@ -220,10 +220,18 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     if (credential.kind === 'jwt') return checkToken(ctx, credential.token);
     const keyOutcome = checkApiKey(ctx, credential.key);
     const token = credential.token;
-    if (token === undefined) return keyOutcome;
+    if (token === undefined) return noteKeyUse(ctx, keyOutcome);
     // A JWT beside the key must pass too, once the key has.
-    if (typeof keyOutcome === 'string') return keyOutcome === 'continue' ? checkBeside(ctx, token) : keyOutcome;
-    return keyOutcome.then((outcome) => (outcome === 'continue' ? checkBeside(ctx, token) : outcome));
+    if (typeof keyOutcome === 'string') return keyOutcome === 'continue' ? noteKeyUse(ctx, checkBeside(ctx, token)) : keyOutcome;
+    return keyOutcome.then((outcome) => (outcome === 'continue' ? noteKeyUse(ctx, checkBeside(ctx, token)) : outcome));
+  };
+
+  /** The key's `last_used_at` moves only for a request it got admitted: not when a token beside it failed. */
+  const noteKeyUse = (ctx: RequestContext, outcome: Outcome | Promise<Outcome>): Outcome | Promise<Outcome> => {
+    if (typeof outcome !== 'string') return outcome.then((settled) => noteKeyUse(ctx, settled));
+    const consumer = outcome === 'continue' ? CONSUMER.get(ctx) : undefined;
+    if (consumer !== undefined) deps.apiKeys?.noteUse(consumer);
+    return outcome;
   };
 
   /**

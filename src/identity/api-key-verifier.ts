@@ -122,20 +122,27 @@ export class ApiKeyVerifier {
     if (record === undefined || record.revokedAt !== null) return INVALID;
     if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return INVALID;
     const revoked = this.#o.kv.isRevoked(apiKeySubject(record.id));
-    if (typeof revoked === 'boolean') return this.#accept(record, revoked, now);
+    if (typeof revoked === 'boolean') return this.#accept(record, revoked);
     return revoked.then(
-      (r) => this.#accept(record, r, now),
+      (r) => this.#accept(record, r),
       (err: unknown) => {
         // Accepted, but not silently: the error goes with the answer, for the caller's outage log.
-        if (this.#o.allowOnKvError === true && err instanceof KvUnavailableError) return this.#accept(record, false, now, err);
+        if (this.#o.allowOnKvError === true && err instanceof KvUnavailableError) return this.#accept(record, false, err);
         throw err;
       },
     );
   }
 
-  #accept(record: ApiKeyRecord, revoked: boolean, now: number, revocationError?: KvUnavailableError): ApiKeyCheck {
+  /**
+   * Notes a use of the key behind `consumer` for its `last_used_at`: called by the authenticate phase once the whole
+   * request is admitted, not by check(), since a token beside the key may still refuse it.
+   */
+  noteUse(consumer: Consumer): void {
+    this.#o.lastUsed?.note(consumer.id, this.#now());
+  }
+
+  #accept(record: ApiKeyRecord, revoked: boolean, revocationError?: KvUnavailableError): ApiKeyCheck {
     if (revoked) return INVALID;
-    this.#o.lastUsed?.note(record.id, now);
     const consumer = { id: record.id, name: record.name };
     return revocationError === undefined ? { kind: 'ok', consumer } : { kind: 'ok', consumer, revocationError };
   }

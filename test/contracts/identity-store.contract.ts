@@ -178,11 +178,13 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
         const verifier = new ApiKeyVerifier({ store, kv, lastUsed: recorder });
         const first = await verifier.check(k.key);
         assert.equal(first.kind, 'ok');
+        verifier.noteUse(first.consumer);
         // Once seen, every check answers synchronously: no store round trip and no write per request.
         for (let i = 0; i < 100; i++) {
           const result = verifier.check(k.key);
           assert.ok(!(result instanceof Promise));
           assert.equal(result.kind, 'ok');
+          verifier.noteUse(result.consumer);
         }
         assert.equal(writes, 0);
         assert.equal((await store.findApiKeyByHash(k.keyHash))?.lastUsedAt, null);
