@@ -1,5 +1,6 @@
 // One service: its backends and strategy as the pipeline's UpstreamSelector and PeerGroup. It owns acquire,
 // release and failure reports (in-flight counts and passive health), so the driver never touches balancer state.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ResolvedService } from '../config/services.js';
 import type { GatewayError } from '../errors.js';
@@ -12,15 +13,25 @@ import { EVENTS } from '../observability/events.js';
 import { HealthChecker } from './health.js';
 import { loadUpstreamTransport } from '../proxy/upstream-tls.js';
 
+/**
+ * What a TLS file held, for the pool's reuse key: certificates are rotated by rewriting the same paths (an ACME
+ * hook, cert-manager, a mounted secret), and a key of the paths alone kept the pool built from the old files across
+ * the reload meant to apply them (the rotated CA never trusted, the renewed client certificate never presented).
+ */
+function fileDigest(content: Buffer | undefined): string | null {
+  return content === undefined ? null : createHash('sha256').update(content).digest('base64');
+}
+
 /** Pool options of a service; backends whose options changed get a new pool on reload. */
 export function poolOptionsOf(s: ResolvedService): PoolOptions {
+  const transport = loadUpstreamTransport(s, s.keyPath);
   return {
     connections: s.connectionsPerUpstream,
     connectTimeoutMs: s.connectTimeoutMs,
     headersTimeoutMs: s.responseTimeoutMs,
     bodyTimeoutMs: s.bodyTimeoutMs,
-    transport: loadUpstreamTransport(s, s.keyPath),
-    transportKey: JSON.stringify([s.tls, s.http2]),
+    transport,
+    transportKey: JSON.stringify([s.tls, s.http2, fileDigest(transport.ca), fileDigest(transport.cert), fileDigest(transport.key)]),
     queueLimit: s.queueLimit,
     queueTimeoutMs: s.queueTimeoutMs,
   };
