@@ -18,8 +18,43 @@ import type { Socket } from 'node:net';
  */
 export const MAX_WAITING_REQUESTS = 128;
 
-/** Each connection's requests waiting for their turn. */
-const WAITING = new WeakMap<Socket, { count: number }>();
+/** Each connection's requests waiting for their turn: how many, and the last one queued while it waits. */
+const WAITING = new WeakMap<Socket, { count: number; last: IncomingMessage | undefined }>();
+
+/**
+ * Waiting requests whose timeouts.request node spent while they waited. node counts it from a request's first byte,
+ * and a waiting request's body is not read (node stops reading the connection once a few KB of it are buffered), so
+ * a POST of more than that pipelined behind an answer longer than timeouts.request timed out, and the connection
+ * was cut with that answer half written. Such a request gets the bound again, counted from its turn.
+ */
+const WAITED_OUT = new WeakSet<IncomingMessage>();
+
+/**
+ * Called for node's request timeout (ERR_HTTP_REQUEST_TIMEOUT) on a connection: true when it is the waiting
+ * request's (the last one queued is still waiting with its body unfinished, so the parser is in that body), which
+ * then gets timeouts.request again from its turn; the answer being written is left alone. False otherwise (the
+ * request being answered, or a head trickling behind it, timed out: the caller handles it as before).
+ */
+export function requestTimedOutWaiting(socket: Socket): boolean {
+  const req = WAITING.get(socket)?.last;
+  if (req === undefined || req.complete) return false;
+  WAITED_OUT.add(req);
+  return true;
+}
+
+/** The ERR_HTTP_REQUEST_TIMEOUT node's own check would have raised for `req` (timeouts.request, from its turn). */
+function boundFromTurn(req: IncomingMessage, res: ServerResponse, socket: Socket): void {
+  const server = (socket as Socket & { server?: { requestTimeout?: number; emit(event: string, ...args: unknown[]): boolean } }).server;
+  const ms = server?.requestTimeout ?? 0;
+  if (server === undefined || ms <= 0 || req.complete) return;
+  const timer = setTimeout(() => {
+    if (req.complete || socket.destroyed) return;
+    server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+  }, ms);
+  const clear = (): void => clearTimeout(timer);
+  res.once('close', clear);
+  socket.once('close', clear);
+}
 
 /**
  * Wraps the proxy server's 'request' handler. An HTTP/1 request whose response has the connection (the usual case:
@@ -40,7 +75,7 @@ export function oneRequestAtATime(
     const socket = req.socket;
     if (socket.destroyed) return;
     let waiting = WAITING.get(socket);
-    if (waiting === undefined) WAITING.set(socket, (waiting = { count: 0 }));
+    if (waiting === undefined) WAITING.set(socket, (waiting = { count: 0, last: undefined }));
     if (++waiting.count > MAX_WAITING_REQUESTS) {
       // Told once: node goes on emitting the rest of the bytes it read, which find the socket destroyed.
       onTooMany?.(socket, waiting.count);
@@ -48,8 +83,11 @@ export function oneRequestAtATime(
       return;
     }
     const state = waiting;
+    state.last = req;
     res.once('socket', () => {
       state.count--;
+      if (state.last === req) state.last = undefined;
+      if (WAITED_OUT.has(req)) boundFromTurn(req, res, socket);
       handle(req, res);
     });
   };
