@@ -49,7 +49,8 @@ export class HealthChecker {
   #timer: NodeJS.Timeout | undefined;
   /** When the scheduled round is due (performance.now() time). */
   #dueAt = 0;
-  #running = false;
+  /** Backends whose probe is still running: a round skips them, so probes of one upstream never overlap. */
+  readonly #probing = new Set<Backend>();
 
   /** `backends` is read at every round, so a reload's new set is probed from the next round on. */
   constructor(settings: HealthSettings, backends: () => readonly Backend[], logger: Logger) {
@@ -76,7 +77,7 @@ export class HealthChecker {
       this.stop();
       if (wasEnabled) this.#forgetVerdicts();
     } else if (!wasEnabled) this.start();
-    else if (this.#timer && !this.#running && this.#dueAt - performance.now() > settings.interval) {
+    else if (this.#timer && this.#dueAt - performance.now() > settings.interval) {
       clearTimeout(this.#timer);
       this.#schedule(settings.interval);
     }
@@ -104,20 +105,28 @@ export class HealthChecker {
     await this.#agent.close();
   }
 
-  /** One round over every backend; resolves when all probes have answered or timed out. */
+  /**
+   * One round: a probe of every backend whose previous probe has ended; resolves when those have answered or timed
+   * out. Each backend is on its own: a round that waited for all of them held every upstream of the service to the
+   * slowest (a health path that hangs for `timeout` made the others' period interval + timeout, so an upstream that
+   * went down kept its traffic, and one that came back stayed out, that much longer).
+   */
   async runOnce(): Promise<void> {
-    await Promise.all(this.#backends().map((backend) => this.#probe(backend)));
+    const started: Promise<void>[] = [];
+    for (const backend of this.#backends()) {
+      if (this.#probing.has(backend)) continue; // its probe is still waiting: no second one beside it
+      this.#probing.add(backend);
+      started.push(this.#probe(backend).finally(() => this.#probing.delete(backend)));
+    }
+    await Promise.all(started);
   }
 
+  /** Rounds every interval, whatever the probes take (runOnce never starts a second probe of a backend). */
   #schedule(delayMs: number): void {
     this.#dueAt = performance.now() + delayMs;
     this.#timer = setTimeout(() => {
-      if (this.#running) return;
-      this.#running = true;
-      this.runOnce().finally(() => {
-        this.#running = false;
-        if (this.#timer && this.#settings.enabled) this.#schedule(this.#settings.interval);
-      });
+      void this.runOnce();
+      if (this.#settings.enabled) this.#schedule(this.#settings.interval);
     }, delayMs);
     this.#timer.unref();
   }
