@@ -1,6 +1,6 @@
 // How the gateway talks to an upstream group: TLS (CA, SNI, verification, client certificate) and HTTP/2, as undici
 // pool options, and why a TLS handshake with an upstream failed. One place for both, used by every group.
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
@@ -8,6 +8,7 @@ import type * as Undici from 'undici';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
+import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 import type { UpstreamTlsConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import { nodeTls } from '../node-builtins.js';
@@ -30,33 +31,80 @@ export interface UpstreamTransport {
   readonly key: Buffer | undefined;
 }
 
+/** The most an upstream CA bundle or client certificate file may hold, as for the listener's (tls/certificate.ts). */
+const MAX_PEM_BYTES = 1024 * 1024;
+
+/**
+ * A PEM file's bytes, read as the listener's certificates are (regular-file.ts): a regular file only, opened without
+ * waiting, at most 1 MiB. readFileSync of a FIFO with no writer blocked the event loop for good (a reload froze the
+ * gateway, start and check-config hung).
+ */
 function readPem(file: string, key: string): Buffer | undefined {
   if (file === '') return undefined;
   try {
-    return readFileSync(file);
+    return readRegularFile(file, MAX_PEM_BYTES, 'larger than 1 MiB');
   } catch (err) {
-    throw new ConfigError(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    throw new ConfigError(`${key}: cannot read ${file} (${err instanceof UnreadableFile ? err.why : 'unreadable'})`);
+  }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Refuses a CA file that holds no certificate, or one that does not parse. Node takes any bytes as `ca` and trusts
+ * nothing from them: every request was a 502 upstream_tls logged "unknown CA", after a start, check-config or
+ * reload that said nothing. Text between certificates (a bundle's labels) is ignored, as OpenSSL ignores it.
+ */
+function checkCaFile(ca: Buffer, file: string, key: string): void {
+  const blocks = ca.toString('latin1').match(PEM_CERTIFICATE);
+  if (blocks === null) throw new ConfigError(`${key}: ${file} holds no PEM certificate`);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new ConfigError(`${key}: ${file} holds a PEM certificate that does not parse`);
+    }
   }
 }
 
 /**
+ * Refuses a client certificate and key that cannot be used together, with the listener's messages: each request
+ * failed in the connector (a 502 proxy_error with no line saying why) after a start or reload that said nothing.
+ */
+function checkClientCertificate(cert: Buffer, key: Buffer, certFile: string, keyFile: string, keyPath: string): void {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(`${keyPath}.tls.cert_file: ${certFile} is not a PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`${keyPath}.tls.key_file: ${keyFile} is not a PEM private key (or it is encrypted)`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new ConfigError(`${keyPath}.tls.key_file: ${keyFile} does not match the certificate in ${certFile}`);
+}
+
+/**
  * Reads the group's CA and client certificate files. `keyPath` names the group in messages ("load_balancing",
- * "services.billing"). Throws ConfigError for an unreadable file.
+ * "services.billing"). Throws ConfigError for an unreadable file, a CA file without a certificate that parses, or a
+ * client certificate and key that do not make a pair: at start-up, in check-config and on reload (which then
+ * changes nothing), rather than a 502 on every request.
  */
 export function loadUpstreamTransport(group: UpstreamGroupTransport, keyPath: string): UpstreamTransport {
   const tls = group.tls;
   if (!tls.enabled) {
     return { scheme: 'http', http2: group.http2, verify: true, servername: undefined, ca: undefined, cert: undefined, key: undefined };
   }
-  return {
-    scheme: 'https',
-    http2: group.http2,
-    verify: tls.verify,
-    servername: tls.servername === '' ? undefined : tls.servername,
-    ca: readPem(tls.ca_file, `${keyPath}.tls.ca_file`),
-    cert: readPem(tls.cert_file, `${keyPath}.tls.cert_file`),
-    key: readPem(tls.key_file, `${keyPath}.tls.key_file`),
-  };
+  const ca = readPem(tls.ca_file, `${keyPath}.tls.ca_file`);
+  const cert = readPem(tls.cert_file, `${keyPath}.tls.cert_file`);
+  const key = readPem(tls.key_file, `${keyPath}.tls.key_file`);
+  if (ca !== undefined) checkCaFile(ca, tls.ca_file, `${keyPath}.tls.ca_file`);
+  // The schema has both or neither.
+  if (cert !== undefined && key !== undefined) checkClientCertificate(cert, key, tls.cert_file, tls.key_file, keyPath);
+  return { scheme: 'https', http2: group.http2, verify: tls.verify, servername: tls.servername === '' ? undefined : tls.servername, ca, cert, key };
 }
 
 /** undici's connector factory, from its own module (as balancer/undici.ts loads Pool: not through the index). */
