@@ -51,6 +51,7 @@ export class HealthChecker {
   #dueAt = 0;
   /** Backends whose probe is still running: a round skips them, so probes of one upstream never overlap. */
   readonly #probing = new Set<Backend>();
+  #closed = false;
 
   /** `backends` is read at every round, so a reload's new set is probed from the next round on. */
   constructor(settings: HealthSettings, backends: () => readonly Backend[], logger: Logger) {
@@ -100,9 +101,15 @@ export class HealthChecker {
     this.#timer = undefined;
   }
 
+  /**
+   * Stops the rounds and cuts the probes still running (a stop, or a reload that removed the service). Closing the
+   * agent instead waited for them: a health path that hangs held the gateway's stop for up to health_check.timeout.
+   * A probe cut here gives no verdict.
+   */
   async close(): Promise<void> {
     this.stop();
-    await this.#agent.close();
+    this.#closed = true;
+    await this.#agent.destroy();
   }
 
   /**
@@ -170,8 +177,8 @@ export class HealthChecker {
 
   #record(probed: Backend, ok: boolean): void {
     const s = this.#settings;
-    // A probe of a round that was running when a reload turned the checks off: its verdict is no longer wanted.
-    if (!s.enabled) return;
+    // A probe of a round that was running when a reload turned the checks off, or cut by close(): no verdict.
+    if (!s.enabled || this.#closed) return;
     const backend = this.#successorOf(probed);
     if (backend === undefined) return;
     if (ok === backend.activeHealthy) {
