@@ -1,6 +1,6 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
 import { isIP } from 'node:net';
-import { Agent, Pool, request } from './undici.js';
+import { Pool, request } from './undici.js';
 import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
@@ -25,24 +25,19 @@ function probeHost(configured: string, backend: Backend): { host?: string } {
 }
 
 /**
- * Probes on their own small connection pool (not the proxy's), so a backend saturated with proxied requests is not
+ * Probes on their own small connection pools (not the proxy's), so a backend saturated with proxied requests is not
  * judged by a probe stuck in its queue. Runs until stop(); timers are unref'd and never keep the process alive.
  */
 export class HealthChecker {
-  readonly #agent = new Agent({
-    connections: 1,
-    keepAliveTimeout: 1_000,
-    pipelining: 1,
-    // Probes speak to an HTTPS or HTTP/2 upstream the way the proxy does (same CA, SNI, client certificate).
-    // The origin here is the probe URL's, as the WHATWG URL spells it (no :443 over https nor :80 over http, the host
-    // in lower case), so each backend's is compared in that spelling too: compared as written, an upstream on port
-    // 443 (or named in capitals) found none and was probed with undici's defaults (no CA, client certificate or h2c).
-    factory: (origin, options) => {
-      const key = new URL(String(origin)).origin;
-      const backend = this.#backends().find((b) => new URL(b.origin).origin === key);
-      return new Pool(origin, backend ? upstreamPoolOptions(backend.transport, backend.address, options) : options);
-    },
-  });
+  /**
+   * One pool of one connection per upstream origin and transport, speaking to an HTTPS or HTTP/2 upstream the way the
+   * proxy does (same CA, SNI, client certificate, h2c). A probe that fails drops its pool, so the next one starts on
+   * a new connection: an HTTP/2 session whose connection died silently (a NAT or load balancer that dropped it, no
+   * RST) was kept by undici, which sends every later stream on it, so every probe timed out and the upstream stayed
+   * out of rotation while new connections to it worked (an HTTP/1 probe's socket is destroyed with it, HTTP/2's was
+   * not). Pools of upstreams no longer configured are dropped at the next round.
+   */
+  readonly #pools = new Map<string, Pool>();
   readonly #logger: Logger;
   #settings: HealthSettings;
   #backends: () => readonly Backend[];
@@ -109,7 +104,27 @@ export class HealthChecker {
   async close(): Promise<void> {
     this.stop();
     this.#closed = true;
-    await this.#agent.destroy();
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((pool) => pool.destroy()));
+  }
+
+  /** The probe pool of `backend`: by origin and transport, so a reload's new TLS or HTTP/2 settings get a new one. */
+  #poolOf(backend: Backend): { key: string; pool: Pool } {
+    const key = `${backend.origin}|${backend.transportKey}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(backend.origin, upstreamPoolOptions(backend.transport, backend.address, { connections: 1, keepAliveTimeout: 1_000, pipelining: 1 }));
+      this.#pools.set(key, pool);
+    }
+    return { key, pool };
+  }
+
+  /** Drops the pool under `key` if it is still `pool` (its connection is cut: a probe on it fails, unrecorded or not). */
+  #dropPool(key: string, pool: Pool): void {
+    if (this.#pools.get(key) !== pool) return;
+    this.#pools.delete(key);
+    void pool.destroy().catch(() => undefined);
   }
 
   /**
@@ -119,8 +134,11 @@ export class HealthChecker {
    * went down kept its traffic, and one that came back stayed out, that much longer).
    */
   async runOnce(): Promise<void> {
+    const backends = this.#backends();
+    const wanted = new Set(backends.map((b) => `${b.origin}|${b.transportKey}`));
+    for (const [key, pool] of this.#pools) if (!wanted.has(key)) this.#dropPool(key, pool);
     const started: Promise<void>[] = [];
-    for (const backend of this.#backends()) {
+    for (const backend of backends) {
       if (this.#probing.has(backend)) continue; // its probe is still waiting: no second one beside it
       this.#probing.add(backend);
       started.push(this.#probe(backend).finally(() => this.#probing.delete(backend)));
@@ -141,9 +159,10 @@ export class HealthChecker {
   async #probe(backend: Backend): Promise<void> {
     const s = this.#settings;
     let ok = false;
+    const { key, pool } = this.#poolOf(backend);
     try {
       const response = await request(`${backend.origin}${s.path}`, {
-        dispatcher: this.#agent,
+        dispatcher: pool,
         method: 'GET',
         headersTimeout: s.timeout,
         bodyTimeout: s.timeout,
@@ -159,6 +178,7 @@ export class HealthChecker {
       ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
     } catch {
       ok = false;
+      this.#dropPool(key, pool); // no answer: the next probe on a new connection, not this one's
     }
     this.#record(backend, ok);
   }
