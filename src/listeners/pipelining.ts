@@ -18,38 +18,40 @@ import type { Socket } from 'node:net';
  */
 export const MAX_WAITING_REQUESTS = 128;
 
-/** Each connection's requests waiting for their turn: how many, and the last one queued while it waits. */
+/** Each connection's requests waiting for their turn: how many, and the last one queued (waiting or not since). */
 const WAITING = new WeakMap<Socket, { count: number; last: IncomingMessage | undefined }>();
 
 /**
- * Waiting requests whose timeouts.request node spent while they waited. node counts it from a request's first byte,
- * and a waiting request's body is not read (node stops reading the connection once a few KB of it are buffered), so
- * a POST of more than that pipelined behind an answer longer than timeouts.request timed out, and the connection
- * was cut with that answer half written. Such a request gets the bound again, counted from its turn.
+ * node counts timeouts.request from a request's first byte, and a queued request's body is not read before its turn
+ * (node stops reading the connection once some 16 KB of it are buffered): a POST pipelined behind a long answer
+ * timed out while it waited, and the connection was cut with that answer half written; one whose turn came late had
+ * only what its wait left of the bound to upload its body. A queued request's own bound is counted from its turn
+ * instead (boundFromTurn), and node's timeout of it is set aside (isQueuedRequestTimeout). Errors of that own bound.
  */
-const WAITED_OUT = new WeakSet<IncomingMessage>();
+const FROM_TURN = new WeakSet<Error>();
 
 /**
- * Called for node's request timeout (ERR_HTTP_REQUEST_TIMEOUT) on a connection: true when it is the waiting
- * request's (the last one queued is still waiting with its body unfinished, so the parser is in that body), which
- * then gets timeouts.request again from its turn; the answer being written is left alone. False otherwise (the
- * request being answered, or a head trickling behind it, timed out: the caller handles it as before).
+ * True when `err` is node's request timeout (ERR_HTTP_REQUEST_TIMEOUT) of a queued request: the last request queued
+ * on the connection has not got its whole body yet, so node's parser is in that body. The caller leaves the
+ * connection alone: that request gets timeouts.request from its turn, and the answer being written is not cut.
+ * False for anything else (the request answered first, or a head trickling behind an answer: handled as before).
  */
-export function requestTimedOutWaiting(socket: Socket): boolean {
+export function isQueuedRequestTimeout(err: NodeJS.ErrnoException, socket: Socket): boolean {
+  if (err.code !== 'ERR_HTTP_REQUEST_TIMEOUT' || FROM_TURN.has(err)) return false;
   const req = WAITING.get(socket)?.last;
-  if (req === undefined || req.complete) return false;
-  WAITED_OUT.add(req);
-  return true;
+  return req !== undefined && !req.complete;
 }
 
-/** The ERR_HTTP_REQUEST_TIMEOUT node's own check would have raised for `req` (timeouts.request, from its turn). */
+/** The request timeout node would raise for `req` (its 'clientError'), timeouts.request after its turn. */
 function boundFromTurn(req: IncomingMessage, res: ServerResponse, socket: Socket): void {
   const server = (socket as Socket & { server?: { requestTimeout?: number; emit(event: string, ...args: unknown[]): boolean } }).server;
   const ms = server?.requestTimeout ?? 0;
   if (server === undefined || ms <= 0 || req.complete) return;
   const timer = setTimeout(() => {
     if (req.complete || socket.destroyed) return;
-    server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+    const err = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+    FROM_TURN.add(err);
+    server.emit('clientError', err, socket);
   }, ms);
   const clear = (): void => clearTimeout(timer);
   res.once('close', clear);
@@ -86,8 +88,7 @@ export function oneRequestAtATime(
     state.last = req;
     res.once('socket', () => {
       state.count--;
-      if (state.last === req) state.last = undefined;
-      if (WAITED_OUT.has(req)) boundFromTurn(req, res, socket);
+      boundFromTurn(req, res, socket);
       handle(req, res);
     });
   };

@@ -12,7 +12,7 @@ import { GatewayError } from '../errors.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
-import { oneRequestAtATime, requestTimedOutWaiting } from './pipelining.js';
+import { isQueuedRequestTimeout, oneRequestAtATime } from './pipelining.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { normalizeAddress } from '../pipeline/client-address.js';
 
@@ -145,8 +145,8 @@ export function clientErrorHandler(
     }
     // Bytes after a request that ends the connection: ignored while it is answered (last-request.ts).
     if (isAfterLastRequest(err, socket)) return;
-    // A pipelined request's timeouts.request spent waiting its turn: counted again from its turn (pipelining.ts).
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && requestTimedOutWaiting(socket)) return;
+    // node's timeouts.request of a queued request, counted from its first byte: its own runs from its turn (pipelining.ts).
+    if (isQueuedRequestTimeout(err, socket)) return;
     const current = responseInProgress(socket);
     const answer = parserAnswer(err.code);
     // An incomplete current request is the one that went bad (its body): it can still get its 400.

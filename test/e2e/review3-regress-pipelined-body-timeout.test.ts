@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, readUntil } from '../helpers/raw.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let upstream: Server;
 let gw: InProcessGateway;
@@ -22,6 +23,11 @@ before(async () => {
       bytes += chunk.length;
     });
     req.once('end', () => {
+      if (req.url === '/shorter') {
+        // Shorter than timeouts.request, but most of it.
+        setTimeout(() => res.end('shorter done\n'), 1_100);
+        return;
+      }
       if (req.url === '/long') {
         // A long answer: its body trickles for 3.5 s, longer than timeouts.request.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -79,4 +85,26 @@ test('a waiting POST whose body stops still gets timeouts.request, counted from 
   const text = data.toString('latin1');
   assert.ok(text.indexOf('long done') !== -1 && text.indexOf('long done') < text.indexOf('HTTP/1.1 408 '), 'the long answer whole, then the 408');
   await new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+});
+
+test('a waiting POST has the whole of timeouts.request from its turn, not what its wait left of it', async () => {
+  const socket = await openSocket(gw.gateway.port);
+  sockets.push(socket);
+  let received = '';
+  let closed = false;
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  socket.once('close', () => (closed = true));
+  const body = Buffer.alloc(256 * 1024, 'c');
+  const digest = createHash('sha256').update(body).digest('hex');
+  socket.write(`GET /shorter HTTP/1.1\r\nHost: gw\r\n\r\nPOST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: ${body.length}\r\n\r\n`);
+  socket.write(body.subarray(0, 64 * 1024));
+  await waitFor(() => received.includes('shorter done') || closed, 'the first answer');
+  // Its turn came 1.1 s after its first byte; the rest of its body takes 1 s more (2.1 s from its first byte).
+  for (let at = 64 * 1024; at < body.length && !closed; at += 64 * 1024) {
+    await sleep(330);
+    socket.write(body.subarray(at, at + 64 * 1024));
+  }
+  await waitFor(() => received.includes(digest) || closed, 'the upload answered');
+  assert.ok(received.includes(`${body.length}:${digest}`), `the body forwarded whole; got ${JSON.stringify(received.slice(-300))}`);
 });
