@@ -53,9 +53,8 @@ function boundFromTurn(req: IncomingMessage, res: ServerResponse, socket: Socket
     FROM_TURN.add(err);
     server.emit('clientError', err, socket);
   }, ms);
-  const clear = (): void => clearTimeout(timer);
-  res.once('close', clear);
-  socket.once('close', clear);
+  // The response closes when it is done, or with its connection (no listener per request on the socket).
+  res.once('close', () => clearTimeout(timer));
 }
 
 /**
