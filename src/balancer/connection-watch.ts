@@ -180,12 +180,67 @@ function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback:
   setTimeout(check, RELEASE_CHECK_MS);
 }
 
-/** The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says. */
-function guardStreams(session: ClientHttp2Session): void {
+/** How long a session has to acknowledge the PING sent after one of its streams ended unanswered. */
+const PING_ACK_TIMEOUT_MS = 5_000;
+
+/** Sessions with a liveness PING outstanding (one at a time). */
+const pinging = new WeakSet<ClientHttp2Session>();
+
+/**
+ * A session that did not acknowledge a PING in time: its connection is dead. ETIMEDOUT, as TCP reports keep-alive
+ * probes gone unanswered: the requests still on it fail as UPSTREAM_RESET, against the upstream's health.
+ */
+class Http2PingTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor() {
+    super('HTTP/2 PING unanswered: the upstream connection is dead');
+    this.name = 'Http2PingTimeout';
+  }
+}
+
+/**
+ * Whether the session's connection is still alive, asked once one of its streams ended with no response head (undici
+ * cancelled it at the response timeout, or as the client left; or the upstream reset it). undici keeps an HTTP/2 session until its
+ * connection errors, and a connection a NAT, firewall or load balancer dropped silently (no FIN, no RST) never does
+ * until the kernel gives up on it: every request was sent on it and timed out (504 upon 504, never a new connection),
+ * where HTTP/1 destroys a timed-out request's socket. nghttp2 acknowledges a PING whatever the upstream's application
+ * is doing, so no acknowledgement within PING_ACK_TIMEOUT_MS means the connection is gone: it is destroyed, and
+ * undici connects anew for the next request.
+ */
+function checkAlive(session: ClientHttp2Session, socket: Socket): void {
+  if (pinging.has(session) || session.destroyed || session.closed) return;
+  pinging.add(session);
+  const timer = setTimeout(() => {
+    if (!session.destroyed) session.destroy(new Http2PingTimeout());
+    socket.destroy();
+  }, PING_ACK_TIMEOUT_MS);
+  timer.unref();
+  const done = (): void => {
+    clearTimeout(timer);
+    pinging.delete(session);
+  };
+  try {
+    if (!session.ping(done)) done(); // too many PINGs unacknowledged already: nghttp2's own bound
+  } catch {
+    done(); // the session closed meanwhile
+  }
+}
+
+/**
+ * The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says, and a stream
+ * that ends with no response head (undici cancelled it, or the upstream reset it) has the session's liveness
+ * checked (checkAlive).
+ */
+function guardStreams(session: ClientHttp2Session, socket: Socket): void {
   const request = session.request;
   session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
     const stream = request.apply(this, args);
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
+    let answered = false;
+    stream.once('response', () => (answered = true));
+    stream.once('close', () => {
+      if (!answered) checkAlive(session, socket);
+    });
     return stream;
   };
 }
@@ -197,7 +252,7 @@ function guardStreams(session: ClientHttp2Session): void {
  * released as releaseAfterReset says.
  */
 function watchSession(session: ClientHttp2Session, socket: Socket): void {
-  guardStreams(session);
+  guardStreams(session, socket);
   // A connection error of the upstream's (a malformed or misplaced frame): nghttp2 has sent GOAWAY and reads no more,
   // and node says nothing. Without this the streams on it waited for upstream_response or upstream_body (504), the
   // pool kept sending new requests to the dead session, and the connection stayed open.
