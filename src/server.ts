@@ -276,6 +276,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
           closed.then(() => true),
           delay(config.server.timeouts.shutdown_drain).then(() => false),
         ]);
+        // Past the drain bound, what is still open is cut, and logged so (run.ts #closed).
+        if (!drained) pipeline.cutting = true;
         if (!drained) listener.closeAll();
         for (const socket of sockets) socket.destroy();
         // The tunnels just destroyed write their Tunnel Closed lines (closed_by "shutdown") only once their upstream

@@ -48,6 +48,8 @@ export interface PipelineSetup {
 
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
 const NO_ROUTE = new GatewayError('ROUTE_NOT_FOUND');
+/** Logged, never sent: the stop's drain bound passed and the request's connection (HTTP/2: session) was closed. */
+const CUT_BY_STOP = new GatewayError('SHUTTING_DOWN');
 /** Set once a request has had its retry after a stale keep-alive connection (see attemptFailed); read on failures only. */
 const STALE_RETRIED = new ContextSlot<true>('stale-connection-retry');
 
@@ -63,6 +65,11 @@ export class Pipeline implements AttemptListener {
   readonly #tracing: Tracing;
   /** Set when shutting down: responses ask clients to close their connection. */
   draining = false;
+  /**
+   * Set when a stop's drain bound has passed and it closes the connections still open: a request cut then is logged
+   * with `SHUTTING_DOWN`, not as if it had been served whole or its client had left.
+   */
+  cutting = false;
   /** Requests received whose logging phase has not run yet (metrics read it at scrape time). */
   inFlight = 0;
   /**
@@ -162,6 +169,8 @@ export class Pipeline implements AttemptListener {
       ctx.attempt?.abort();
       // (Unless a listener answered it outside the driver: its client got that status.)
       if ((ctx.status === 0 || !ctx.res.headersSent) && !wasAnsweredOutside(ctx)) ctx.status = 499; // nginx's "client closed request"
+      // Not the client's doing: the stop closed its connection at the end of the drain.
+      if (this.cutting) ctx.error ??= CUT_BY_STOP;
     }
     this.log(ctx);
   }
