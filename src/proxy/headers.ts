@@ -62,6 +62,13 @@ function connectionTokens(value: string | string[] | undefined): string[] | unde
   return joined.split(',').map((t) => t.trim().toLowerCase());
 }
 
+/** A forwarding header's value (its lines joined, as node joins them), or undefined when it has none or only blanks. */
+function said(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(', ') : value;
+  return joined.trim() === '' ? undefined : joined;
+}
+
 /**
  * The headers to send upstream: every end-to-end request header the gateway does not own (owned-headers.ts), then
  * X-Forwarded-For/-Proto/-Host and X-Request-ID. Forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP,
@@ -89,16 +96,17 @@ export function upstreamRequestHeaders(
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }
-  const xff = incoming['x-forwarded-for'];
-  out['x-forwarded-for'] =
-    facts.peerTrusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${facts.peerAddress}` : facts.peerAddress;
-  const proto = incoming['x-forwarded-proto'];
-  out['x-forwarded-proto'] = facts.peerTrusted && typeof proto === 'string' ? proto : facts.secure ? 'https' : 'http';
-  const fwdHost = incoming['x-forwarded-host'];
+  // A trusted proxy's empty header names nothing: passed on, it read as an empty first hop (", 10.0.0.1"), an empty
+  // scheme or host, where the gateway's own are known.
+  const xff = trusted ? said(incoming['x-forwarded-for']) : undefined;
+  out['x-forwarded-for'] = xff !== undefined ? `${xff}, ${facts.peerAddress}` : facts.peerAddress;
+  const proto = trusted ? said(incoming['x-forwarded-proto']) : undefined;
+  out['x-forwarded-proto'] = proto ?? (facts.secure ? 'https' : 'http');
+  const fwdHost = trusted ? said(incoming['x-forwarded-host']) : undefined;
   // HTTP/2 carries the host as ":authority" (a client may still send Host: the driver refused one that disagrees).
   const host = (incoming[':authority'] as string | undefined) ?? incoming.host;
   if (out.host === undefined && host !== undefined) out.host = host;
-  if (facts.peerTrusted && typeof fwdHost === 'string') out['x-forwarded-host'] = fwdHost;
+  if (fwdHost !== undefined) out['x-forwarded-host'] = fwdHost;
   else if (host !== undefined) out['x-forwarded-host'] = host;
   else delete out['x-forwarded-host'];
   out['x-request-id'] = facts.id;
