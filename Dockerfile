@@ -36,7 +36,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080 9090
-# Over HTTPS when TLS_CERT_FILE turns TLS on (the probe does not verify the certificate: it only asks "are you up").
-HEALTHCHECK --interval=10s --timeout=3s CMD node -e "const t=!!process.env.TLS_CERT_FILE;require(t?'node:https':'node:http').get((t?'https':'http')+'://127.0.0.1:8080/health',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+# Over HTTPS when TLS_CERT_FILE turns TLS on (the probe does not verify the certificate: it only asks "are you up"),
+# on PORTCULLIS_PORT when set (config/proxy.yaml's listen_port reads it; a probe fixed on 8080 marked such a
+# container unhealthy while it served).
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "const t=!!process.env.TLS_CERT_FILE,p=process.env.PORTCULLIS_PORT||8080;require(t?'node:https':'node:http').get((t?'https':'http')+'://127.0.0.1:'+p+'/health',{rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
 ENTRYPOINT ["node", "bin/portcullis.js"]
 CMD ["start"]
