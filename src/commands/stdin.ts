@@ -71,9 +71,6 @@ export const EXIT_INTERRUPTED = 130;
  */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.resume();
   return new Promise((resolve, reject) => {
     let value = '';
     const done = (err?: Error) => {
@@ -96,7 +93,12 @@ function readHidden(prompt: string): Promise<string> {
         else value += ch;
       }
     };
-    stdin.on('data', onData);
+    // The SIGINT listener before raw mode: a `kill -INT` that came after the terminal went raw but before the listener
+    // was there took node's default (the process ended, the terminal left raw), as a loaded machine showed once.
     process.on('SIGINT', onSigint);
+    stdin.on('data', onData);
+    process.stderr.write(prompt);
+    stdin.setRawMode(true);
+    stdin.resume();
   });
 }
