@@ -203,8 +203,15 @@ export class ThrowawayCluster {
   /** The current view of node `port`: which nodes are masters, their slot ranges, and each replica's master. */
   async topology(askPort?: number): Promise<ClusterNodeView[]> {
     const port = askPort ?? this.nodes.find((n) => n.running)!.port;
-    const text = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES'], 5_000);
-    return text.trim().split('\n').map(parseClusterNodesLine);
+    // Asked again when the answer is not a whole table: a node just resumed from SIGSTOP once answered nothing
+    // (an empty output that parsed as a node without an address, in a CI run).
+    for (let attempt = 1; ; attempt++) {
+      const text = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES'], 5_000);
+      const lines = text.split('\n').filter((line) => line.trim() !== '');
+      if (lines.length > 0 && lines.every((line) => line.trim().split(' ').length >= 8)) return lines.map(parseClusterNodesLine);
+      if (attempt === 20) throw new Error(`CLUSTER NODES on ${port} answered ${JSON.stringify(text.slice(0, 200))}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** The live masters, as seen by a node that is still running. */
