@@ -12,6 +12,11 @@ export interface TcpForwarder {
   cut(): Promise<void>;
   /** Listens again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Silently drops every byte on the connections open now, both ways, and keeps them open: a link a NAT or firewall
+   * dropped without a FIN or RST. Connections accepted later forward as usual.
+   */
+  blackHole(): void;
   /** Same as cut(); for cleanup. */
   close(): Promise<void>;
 }
@@ -19,6 +24,7 @@ export interface TcpForwarder {
 /** Starts forwarding 127.0.0.1:`port` (0 = any free port) to `targetHost:targetPort`. */
 export async function startTcpForwarder(targetHost: string, targetPort: number, port = 0): Promise<TcpForwarder> {
   const sockets = new Set<Socket>();
+  const pairs: Array<[Socket, Socket]> = [];
   let accepted = 0;
   const track = (socket: Socket): void => {
     sockets.add(socket);
@@ -41,6 +47,7 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
       upstream.on('close', teardown);
       client.pipe(upstream);
       upstream.pipe(client);
+      pairs.push([client, upstream]);
     });
   const listen = (server: Server, on: number): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -73,6 +80,15 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
       const next = makeServer();
       await listen(next, actualPort);
       server = next;
+    },
+    blackHole() {
+      for (const [client, upstream] of pairs.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        // Read and drop, so neither peer sees back-pressure or a close.
+        client.resume();
+        upstream.resume();
+      }
     },
     close: cut,
   };
