@@ -11,6 +11,7 @@ import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
 import { ContextSlot } from '../pipeline/slot.js';
 import { CALLER, CONSUMER } from '../auth/caller.js';
+import { JWKS_PATH } from '../auth/paths.js';
 import { addressBucketKey } from './address-key.js';
 import { creditRule, creditWaitMs, ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
@@ -200,7 +201,14 @@ class Limiter implements RateLimitPhase {
 
   /** Request filter. The auth API: the stricter rule by client address; proxied routes: user id, API key id, else address. */
   onRequest(ctx: RequestContext): Outcome | Promise<Outcome> {
-    if (this.#forAuthApi) return this.#decide(ctx, 'a:' + this.#address(ctx), this.#auth);
+    if (this.#forAuthApi) {
+      // The JWKS document shares the auth API's route but is public key material that backends fetch to verify
+      // tokens themselves: counting it in the brute-force bucket gave a backend fleet behind one address 429s (and
+      // spent that address's logins), and under auth.on_store_error deny a Redis outage 503'd it. Served unlimited,
+      // as /health is.
+      if (ctx.path === JWKS_PATH) return 'continue';
+      return this.#decide(ctx, 'a:' + this.#address(ctx), this.#auth);
+    }
     const user = CALLER.get(ctx);
     if (user !== undefined) return this.#decide(ctx, this.#userPrefix + user.id, this.#main);
     const consumer = CONSUMER.get(ctx);
