@@ -61,6 +61,10 @@ export function checkRoutesAndServices(config: Config): string | undefined {
   const tracing = config.tracing.otlp_endpoint !== '';
   const ownedList = ownedHeadersOf(config);
   const traceHeader = tracing ? config.tracing.response_header : '';
+  // The HSTS phase writes Strict-Transport-Security after the route's response rewrites (tls/setup.ts), which would
+  // replace a rewrite of it without a word (the same rule as plugins/owned-headers.ts writesHsts, not imported: it imports this file).
+  const tls = config.server.tls;
+  const hsts = tls.cert_file !== '' && tls.key_file !== '' && tls.hsts !== '';
   const traceHeaderProblem = responseHeaderProblem(config.tracing.response_header, ownedList);
   if (traceHeaderProblem !== undefined) return `tracing.response_header: "${config.tracing.response_header}" ${traceHeaderProblem}`;
   const seen = new Set<string>();
@@ -89,7 +93,7 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     }
     const owned = ownedIn(r.request_headers, (name) => ownedList.isOwned(name));
     if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;
-    const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader));
+    const ownedOut = ownedIn(r.response_headers, (name) => isOwnedResponseHeader(name, traceHeader) || (hsts && name.toLowerCase() === 'strict-transport-security'));
     if (ownedOut !== undefined) return `${at}.response_headers: "${ownedOut}" is set by the gateway and cannot be rewritten`;
   }
   return duplicateMatchProblem(config.routes);

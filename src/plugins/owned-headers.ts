@@ -29,15 +29,35 @@ export interface OwnedByConfig {
   readonly request: OwnedHeaders;
   /** `tracing.response_header` while tracing is on (the tracing phase writes it after onResponse), else ''. */
   readonly traceHeader: string;
+  /**
+   * True while the gateway writes Strict-Transport-Security (TLS on, `server.tls.hsts` set): its phase runs after
+   * onResponse (tls/setup.ts) and replaced a plugin's value without a word.
+   */
+  readonly hsts?: boolean;
+}
+
+/** Whether `config` has the gateway write Strict-Transport-Security on every response (tls/setup.ts hstsValue). */
+export function writesHsts(config: Config): boolean {
+  const tls = config.server.tls;
+  return tls.cert_file !== '' && tls.key_file !== '' && tls.hsts !== '';
 }
 
 /** The owned headers of `config`, as the gateway itself treats them. */
 export function ownedByConfig(config: Config): OwnedByConfig {
-  return { request: ownedHeadersOf(config), traceHeader: config.tracing.otlp_endpoint === '' ? '' : config.tracing.response_header };
+  return {
+    request: ownedHeadersOf(config),
+    traceHeader: config.tracing.otlp_endpoint === '' ? '' : config.tracing.response_header,
+    hsts: writesHsts(config),
+  };
 }
 
 /** True when the gateway owns header `name` (lower-case) in that direction under `owned`. */
 export function isOwnedHeader(name: string, direction: HeaderDirection, owned: OwnedByConfig): boolean {
   if (direction === 'request') return owned.request.isOwned(name) || REQUEST_EXTRA.has(name);
-  return isGatewayResponseHeader(name, owned.traceHeader) || RESPONSE_EXTRA.has(name) || name.startsWith('access-control-');
+  return (
+    isGatewayResponseHeader(name, owned.traceHeader) ||
+    RESPONSE_EXTRA.has(name) ||
+    name.startsWith('access-control-') ||
+    (owned.hsts === true && name === 'strict-transport-security')
+  );
 }
