@@ -5,8 +5,14 @@ import { basename } from 'node:path';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
 
 const ENV_LINE = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/;
-/** `${VAR}` or `${VAR:-default}`; with a second `$` in front (`$${VAR}`), the escape that stands for the literal text. */
-const PLACEHOLDER = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/**
+ * `${VAR}` or `${VAR:-default}`; with a second `$` in front (`$${VAR}`), the escape that stands for the literal text.
+ * Docker compose's other forms (`${VAR:?message}`, `${VAR?message}`, `${VAR-default}`, `${VAR:+alt}`, `${VAR+alt}`,
+ * and the shell's `=`) are matched too, only to be refused (UnsupportedPlaceholderError): left alone, such a value was
+ * its literal text, so `token: ${ADMIN_TOKEN:?required}` with ADMIN_TOKEN unset gave the admin API (and
+ * `jwt.secret` the token signer) a secret anyone reading the config knows, the very case the `:?` was written for.
+ */
+const PLACEHOLDER = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+=])([^}]*))?\}/g;
 
 /**
  * What each .env file last put in an environment, by environment then file: only those variables may a later read
@@ -109,8 +115,9 @@ export class MissingVariableError extends Error {
  * Throws MissingVariableError for ${VAR} with VAR unset.
  */
 export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.env, budget?: ExpansionBudget): string {
-  return text.replace(PLACEHOLDER, (whole: string, escaped: string | undefined, name: string, fallback: string | undefined) => {
+  const replace = (whole: string, escaped: string | undefined, name: string, op: string | undefined, fallback: string | undefined) => {
     if (escaped !== undefined) return whole.slice(1);
+    if (op !== undefined && op !== ':-') throw new UnsupportedPlaceholderError(name, op);
     // `${A:-${B}}` is read as `${A:-${B}` (a default ends at the first "}") and a "}": it gave the text "${B}".
     if (fallback?.includes('${')) throw new NestedPlaceholderError(name);
     const value = env[name];
@@ -121,11 +128,12 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
       if (budget.left < 0) throw new ExpansionTooLargeError();
     }
     return expanded;
-  });
+  };
+  return text.replace(PLACEHOLDER, replace);
 }
 
 /** `${NAME` or `${NAME:-default` that runs to the end of a value: a placeholder never closed. */
-const UNCLOSED = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?$/;
+const UNCLOSED = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+=][^}]*)?$/;
 
 /**
  * Throws UnclosedPlaceholderError when `value` ends in a placeholder that was never closed. Unquoted, YAML ends a
@@ -141,6 +149,21 @@ export class UnclosedPlaceholderError extends Error {
   constructor(readonly variable: string) {
     super(`a placeholder (\${${variable}}) has no closing "}" in its value (unquoted, " #" starts a comment: quote the value)`);
     this.name = 'UnclosedPlaceholderError';
+  }
+}
+
+/** A placeholder in one of docker compose's other forms (`:?`, `?`, `-`, `:+`, `+`) or the shell's `=`, `:=`. */
+export class UnsupportedPlaceholderError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly operator: string,
+  ) {
+    // The text after the operator is left out: it may be a default secret.
+    super(
+      `\${${variable}${operator}…} is not supported: placeholders are \${VAR} (an error when VAR is unset) and \${VAR:-default}; ` +
+        'write $${ for a literal "${"',
+    );
+    this.name = 'UnsupportedPlaceholderError';
   }
 }
 

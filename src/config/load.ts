@@ -14,6 +14,7 @@ import {
   MissingVariableError,
   NestedPlaceholderError,
   UnclosedPlaceholderError,
+  UnsupportedPlaceholderError,
 } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { listenerProblem } from './listener-checks.js';
@@ -140,7 +141,13 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
       },
     });
   } catch (err) {
-    const placeholderErrors = [MissingVariableError, ExpansionTooLargeError, NestedPlaceholderError, UnclosedPlaceholderError];
+    const placeholderErrors = [
+      MissingVariableError,
+      ExpansionTooLargeError,
+      NestedPlaceholderError,
+      UnclosedPlaceholderError,
+      UnsupportedPlaceholderError,
+    ];
     if (placeholderErrors.some((type) => err instanceof type)) throw new ConfigError(`${origin}: ${(err as Error).message}`);
     throw err;
   }
