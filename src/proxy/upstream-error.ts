@@ -6,6 +6,24 @@ import { tlsFailureReason } from './upstream-tls.js';
 /** No connection could be made: the request never reached the upstream, so any request may go elsewhere. */
 const CONNECT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
+/**
+ * A failure of the connection's set-up, whatever its code: node's system errors of the name lookup (`getaddrinfo`)
+ * or of the connect() call (`connect`), or, for a name with several addresses (node's autoSelectFamily), the
+ * AggregateError of one such failure per address. No request byte was written. CONNECT_CODES named a few codes only:
+ * a name the DNS server refused to resolve (EAI_FAIL: its REFUSED, FORMERR or NOTIMP), EADDRNOTAVAIL, ENETDOWN or a
+ * firewall's EPERM were a 502 proxy_error, never retried on another upstream and never taking the upstream out of
+ * rotation; and a name whose first address timed out (ETIMEDOUT, the aggregate's code) passed for a broken
+ * connection, so a POST was not retried though nothing had been sent. nginx counts any connect() failure as an error.
+ */
+function failedToConnect(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const syscall = (err as { syscall?: unknown }).syscall;
+  if (syscall === 'getaddrinfo' || syscall === 'connect') return true;
+  if (depth > 0 || !(err instanceof AggregateError) || !Array.isArray(err.errors) || err.errors.length === 0) return false;
+  // node's per-address attempt timeout (ERR_SOCKET_CONNECTION_TIMEOUT in some versions) is a connect failure too.
+  return err.errors.every((e: unknown) => failedToConnect(e, depth + 1) || (e as { code?: unknown } | null)?.code === 'ERR_SOCKET_CONNECTION_TIMEOUT');
+}
+
 /** The connection broke after the request may have been sent: only an idempotent request may go elsewhere. */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
 
@@ -218,6 +236,7 @@ export function classifyUpstreamError(err: unknown): GatewayError {
   if (tlsFailureReason(err) !== undefined) return new GatewayError('UPSTREAM_TLS', { retryable: true, cause: err });
   const violation = protocolViolation(err, code);
   if (violation !== undefined) return new GatewayError('UPSTREAM_PROTOCOL', { cause: violation });
+  if (failedToConnect(err)) return new GatewayError('UPSTREAM_UNREACHABLE', { retryable: true, cause: err });
   if (typeof code !== 'string') return new GatewayError('PROXY_ERROR', { cause: err });
   const h2 = http2Failure(err, code);
   if (h2 !== undefined) return h2;
