@@ -63,14 +63,21 @@ export function snapshotRequest(rc: RequestContext): PluginRequest {
 /**
  * The request's headers, frozen with their arrays copied: node hands Set-Cookie over as an array, the very one the
  * request goes upstream with, so a plugin pushing onto it changed what the backend got (outside onUpstreamRequest and
- * the owned-header guard) and what the next plugin read.
+ * the owned-header guard) and what the next plugin read. Over HTTP/2 they read as over HTTP/1.1: node gives the
+ * pseudo-headers (":method", ":authority"...) and no `host`, so a plugin keyed on the host read undefined over
+ * HTTP/2 on a port where HTTP/1.1 worked. The pseudo-headers are left out (method and path are `request`'s own) and
+ * `host` is the :authority, as the routes' conditions and the upstream read it (proxy/headers.ts; the driver has
+ * refused a Host that disagrees with it).
  */
 function frozenHeaders(headers: IncomingHttpHeaders): PluginRequest['headers'] {
-  const copy: Record<string, string | readonly string[] | undefined> = { ...headers };
-  for (const name in copy) {
-    const value = copy[name];
-    if (Array.isArray(value)) copy[name] = Object.freeze([...value]);
+  const copy: Record<string, string | readonly string[] | undefined> = {};
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    const value = headers[name];
+    copy[name] = Array.isArray(value) ? Object.freeze([...value]) : value;
   }
+  const authority = headers[':authority'];
+  if (typeof authority === 'string' && copy.host === undefined) copy.host = authority;
   return Object.freeze(copy);
 }
 
