@@ -103,6 +103,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class IdentityAdmin {
   readonly #d: IdentityAdminDeps;
   readonly #now: () => number;
+  /**
+   * Deletes addressed by email whose revocation is pending (Redis down): email → the deleted user's id and the first
+   * delete's time. Kept in memory only (no email is ever stored or logged), for the revocation window at most, and
+   * dropped once a retry has written the revocation: without it, repeating the request (as its 202 says to) found no
+   * user by that email and answered 404 while the user's access tokens still worked.
+   */
+  readonly #pendingDeletes = new Map<string, { readonly id: string; readonly at: number }>();
 
   constructor(deps: IdentityAdminDeps) {
     this.#d = deps;
@@ -191,17 +198,45 @@ export class IdentityAdmin {
    * pending revocation, and a retry after a pending answer is what retries it. Past the window: NOT_FOUND at once.
    */
   async deleteUser(idOrEmail: string): Promise<Propagation> {
-    const id = await this.#resolve(idOrEmail);
+    // A delete addressed by email and left pending is retried by the same request: its email went with the row (the
+    // change log holds ids only), so the id comes from what this process remembers of that delete.
+    const email = UUID.test(idOrEmail) ? undefined : emailSchema.safeParse(idOrEmail, PARSE_OPTIONS).data;
+    this.#forgetOldPendingDeletes();
+    const remembered = email === undefined ? undefined : this.#pendingDeletes.get(email);
+    let id: string;
+    try {
+      id = await this.#resolve(idOrEmail);
+    } catch (err) {
+      // Only when no user has the email now: one who registered it since is the user this request names.
+      if (remembered === undefined || !(err instanceof GatewayError) || err.status !== 404) throw err;
+      id = remembered.id;
+    }
+    const settle = (propagation: Propagation): Propagation => {
+      if (email === undefined) return propagation;
+      const at = remembered?.id === id ? remembered.at : this.#now();
+      if (propagation.state === 'pending') this.#pendingDeletes.set(email, { id, at });
+      else this.#pendingDeletes.delete(email);
+      return propagation;
+    };
     const change = this.#change('delete', id);
-    if (await this.#d.store.deleteUser(id, change)) return this.#revokeUser(change);
+    if (await this.#d.store.deleteUser(id, change)) return settle(await this.#revokeUser(change));
     const earlier = await this.#d.store.lastChange(id, 'delete', new Date(this.#now() - this.#d.revocationTtlMs));
-    if (earlier === undefined) throw new GatewayError('NOT_FOUND');
+    if (earlier === undefined) {
+      if (email !== undefined) this.#pendingDeletes.delete(email);
+      throw new GatewayError('NOT_FOUND');
+    }
     // No store change, so no audit line: only the revocation is retried.
-    const propagation = await this.#propagate(id, (kv) =>
-      kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs),
+    const propagation = settle(
+      await this.#propagate(id, (kv) => kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs)),
     );
     if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
     return propagation;
+  }
+
+  /** Drops remembered pending deletes past the revocation window: their retry is a plain 404 by then. */
+  #forgetOldPendingDeletes(): void {
+    const oldest = this.#now() - this.#d.revocationTtlMs;
+    for (const [email, entry] of this.#pendingDeletes) if (entry.at < oldest) this.#pendingDeletes.delete(email);
   }
 
   /** Throws INVALID_BODY (field expires_in) for a lifetime under 1s or over MAX_API_KEY_LIFETIME_MS. */
