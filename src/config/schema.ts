@@ -529,6 +529,16 @@ const cors = z
   .refine((c) => !(c.allow_credentials && c.allowed_origins.includes('*')), {
     message: '"*" in allowed_origins cannot be combined with allow_credentials',
     path: ['allowed_origins'],
+  })
+  // For a credentialed request browsers read "*" in Access-Control-Allow-Headers / -Expose-Headers as a header named
+  // "*" (Fetch, CORS-preflight fetch): every preflight asking for a header then failed, and nothing was exposed.
+  .refine((c) => !(c.allow_credentials && c.allowed_headers.includes('*')), {
+    message: '"*" in allowed_headers cannot be combined with allow_credentials (browsers then read it as a header named "*"): list the headers',
+    path: ['allowed_headers'],
+  })
+  .refine((c) => !(c.allow_credentials && c.expose_headers.includes('*')), {
+    message: '"*" in expose_headers cannot be combined with allow_credentials (browsers then read it as a header named "*"): list the headers',
+    path: ['expose_headers'],
   });
 
 /** Header edits of a route: `set` (name → value) then `remove` (names). */
