@@ -15,6 +15,8 @@ import { answerAndClose } from './raw-answer.js';
 import { isQueuedRequestTimeout, oneRequestAtATime } from './pipelining.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { normalizeAddress } from '../pipeline/client-address.js';
+import { declaresBody } from '../pipeline/request-body.js';
+import { tunnelledProtocol } from '../proxy/upgrade.js';
 
 /** What the handlers hand requests to (the Pipeline). */
 export interface RequestHandlers {
@@ -38,7 +40,7 @@ export function attachProxyHandlers(
   // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
   const tooManyWaiting = (socket: Socket, waiting: number): void => logRefusal({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting });
   server.on('request', oneRequestAtATime(pipeline.handleRequest, tooManyWaiting));
-  server.on('upgrade', pipeline.handleUpgrade);
+  server.on('upgrade', upgradeHandler(server, pipeline));
   server.on('connect', connectHandler(pipeline));
   server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? '', logRefusal));
 }
@@ -82,6 +84,72 @@ const RAW_ANSWER_HSTS = new WeakMap<NetServer, () => string>();
 /** Registers where the raw answers of `server` read their Strict-Transport-Security value ('' for none). */
 export function setRawAnswerHsts(server: NetServer, hsts: () => string): void {
   RAW_ANSWER_HSTS.set(server, hsts);
+}
+
+/**
+ * Upgrade requests to the pipeline, but for one the gateway does not tunnel (not WebSocket, or HTTP/1.0: see
+ * tunnelledProtocol) that declares a body: `curl --http2 -d x=1 http://...` sends a POST with `Upgrade: h2c` and a
+ * Content-Length, as do other clients that prefer HTTP/2 on cleartext. RFC 9110 §7.8 lets a server ignore the
+ * Upgrade, and then the body is the request's content (nginx and Envoy serve such a POST as a plain one). But with
+ * an 'upgrade' listener, node's parser stops at the head of any Upgrade request and hands the body over unparsed
+ * (node 20 cannot decline an upgrade per request): the driver could only refuse it (400, protocol-check.ts), which
+ * stays the answer to a WebSocket Upgrade with a body. This one is given back to node's HTTP/1 parser instead, as the
+ * same request without its Upgrade field (and with `Connection: close`, as any Upgrade answered without a switch
+ * ends its connection): node frames its body (Content-Length or chunked), answers 100-continue through the
+ * server's listeners, and emits it as a plain 'request', with every phase, limit and timeout of one. Bytes after the
+ * body (an HTTP/2 preface sent too early) are never served: the request ends the connection (last-request.ts).
+ */
+function upgradeHandler(server: NetServer, pipeline: RequestHandlers): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    const parse = tunnelledProtocol(req) === null && declaresBody(req.headers) ? httpConnectionListener() : undefined;
+    if (parse === undefined) {
+      pipeline.handleUpgrade(req, socket, head);
+      return;
+    }
+    // unshift puts each in front: the head goes before the body bytes already read.
+    if (head.length > 0) socket.unshift(head);
+    socket.unshift(Buffer.from(headWithoutUpgrade(req), 'latin1'));
+    parse.call(server, socket);
+  };
+}
+
+/**
+ * node's own HTTP/1 connection listener (what http.Server runs on each connection; https and HTTP/2's allowHTTP1
+ * run it too), from node:_http_server. Run on a socket node's parser let go of at an Upgrade, it sets up a new
+ * parser with the server's settings and listeners; the socket stays counted once (no 'connection' event). The
+ * handle node consumed for the first parser stays marked consumed, so the new one reads through 'data' events, the
+ * bytes put back with unshift first. Undefined if a Node.js version lacked it: the request is then refused as before.
+ */
+function httpConnectionListener(): ((this: NetServer, socket: Duplex) => void) | undefined {
+  const internals = process.getBuiltinModule('_http_server') as { _connectionListener?: unknown } | undefined;
+  const listener = internals?._connectionListener;
+  return typeof listener === 'function' ? (listener as (this: NetServer, socket: Duplex) => void) : undefined;
+}
+
+/**
+ * The request head as the client sent it (node's parse: the target, the header names and values as they came, in
+ * latin1 as node read them), without its Upgrade field, and with one Connection field: the client's options minus
+ * upgrade and keep-alive (the headers they name are still removed before the request goes upstream), plus close.
+ */
+function headWithoutUpgrade(req: IncomingMessage): string {
+  const raw = req.rawHeaders;
+  const options: string[] = [];
+  let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade') continue;
+    if (lower === 'connection') {
+      for (const token of raw[i + 1]!.split(',')) {
+        const option = token.trim();
+        if (option !== '' && !/^(?:upgrade|keep-alive|close)$/i.test(option)) options.push(option);
+      }
+      continue;
+    }
+    head += `${name}: ${raw[i + 1]!}\r\n`;
+  }
+  options.push('close');
+  return `${head}Connection: ${options.join(', ')}\r\n\r\n`;
 }
 
 /**
