@@ -130,12 +130,15 @@ export function sendBody(
   const headers: OutgoingHttpHeaders = { 'cache-control': 'no-store' };
   // A 204 or 304 goes out without the body (a plugin's respond(204, 'text')), and without Content-Length, which a
   // 204 must not carry (RFC 9110 §8.6): node drops such a body over HTTP/1.1, but its HTTP/2 layer resets the stream.
+  // A 205 has no content either (RFC 9110 §15.3.6), said with Content-Length: 0: node sent its body over HTTP/1.1,
+  // and its HTTP/2 layer ends a 205's stream at the head, so the body written after it reset the stream.
   const bodiless = status === 204 || status === 304;
-  if (!bodiless) headers['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  const empty = bodiless || status === 205;
+  if (!bodiless) headers['content-length'] = empty ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (contentType !== undefined) headers['content-type'] = contentType;
   if (extraHeaders) Object.assign(headers, extraHeaders);
   ctx.status = status;
-  const body = bodiless || ctx.req.method === 'HEAD' ? undefined : payload;
+  const body = empty || ctx.req.method === 'HEAD' ? undefined : payload;
   return decorateThen(ctx, headers, () => writeReply(ctx, ctx.status, headers, body));
 }
 

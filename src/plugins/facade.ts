@@ -228,9 +228,9 @@ export class PluginFacade implements PluginContext {
       }
     }
     const { contentType, payload } = encodeBody(body);
-    // A 204 or 304 goes out without its body (reply.ts), so without the type derived from it too: a 304's headers
-    // update what a cache stored (RFC 9111 §4.3.4), and a "text/plain" for a dropped body would replace its type.
-    const bodiless = status === 204 || status === 304;
+    // A 204, 205 or 304 goes out without its body (reply.ts), so without the type derived from it too: a 304's
+    // headers update what a cache stored (RFC 9111 §4.3.4), and a "text/plain" for a dropped body would replace its type.
+    const bodiless = status === 204 || status === 205 || status === 304;
     this.pending = { status, contentType: extra['content-type'] ?? (bodiless ? undefined : contentType), payload, headers: headers === undefined ? EMPTY : extra };
   }
 }
