@@ -20,44 +20,61 @@ export const READINESS_TIMEOUT_MS = 1_000;
  * The run of each check under way. GET /ready needs no token (probes carry none), so anyone who reaches the admin
  * port can send it as often as they like: a request that comes while a check is running shares that run instead of
  * starting its own, so a flood of probes costs the store and Redis one query at a time, never one per request (they
- * are the connections the proxy listener's logins, API keys, revocations and rate limits wait on).
+ * are the connections the proxy listener's logins, API keys, revocations and rate limits wait on). A run is shared
+ * until it settles, not only for one probe's timeout: a store slower than that (PostgreSQL answers within its
+ * statement timeout, 5 s by default) otherwise got one more ping a second from a flood, each holding a pool connection.
  */
 const running = new WeakMap<ReadinessCheck, Promise<'ok' | 'down'>>();
 
 /**
- * Runs every check at once; each gets `timeoutMs` (default 1 s), so a hung store answers "down" instead of
- * stalling the probe. A check already running for another request is joined, not run again. Never rejects. Ready
- * when every check is "ok" (an empty list is ready).
+ * How long a run that never settles is shared before the next probe starts another. The gateway's checks all settle
+ * (the store's and Redis's own timeouts bound them); this only keeps one that hangs for good from answering "down"
+ * for ever after.
+ */
+const MAX_SHARED_MS = 30_000;
+
+/**
+ * Runs every check at once; each gets `timeoutMs` (default 1 s) from this request's arrival, so a hung store answers
+ * "down" instead of stalling the probe. A check already running for another request is joined, not run again. Never
+ * rejects. Ready when every check is "ok" (an empty list is ready).
  */
 export async function runReadiness(checks: readonly ReadinessCheck[], timeoutMs = READINESS_TIMEOUT_MS): Promise<ReadinessReport> {
-  const results = await Promise.all(checks.map((c) => shared(c, timeoutMs)));
+  const results = await Promise.all(checks.map((c) => withTimeout(shared(c), timeoutMs)));
   const report: Record<string, 'ok' | 'down'> = {};
   checks.forEach((c, i) => (report[c.name] = results[i]!));
   return { ready: results.every((r) => r === 'ok'), checks: report };
 }
 
 /** The check's run under way, or a new one, forgotten as soon as it has its answer (nothing is cached). */
-function shared(check: ReadinessCheck, timeoutMs: number): Promise<'ok' | 'down'> {
-  let run = running.get(check);
-  if (run === undefined) {
-    run = withTimeout(check, timeoutMs).finally(() => running.delete(check));
-    running.set(check, run);
-  }
+function shared(check: ReadinessCheck): Promise<'ok' | 'down'> {
+  const under = running.get(check);
+  if (under !== undefined) return under;
+  // A check that throws synchronously is down too, hence the async wrapper; the run never rejects.
+  const run = (async () => {
+    await check.check();
+    return 'ok' as const;
+  })().catch(() => 'down' as const);
+  const forget = (): void => {
+    if (running.get(check) === run) running.delete(check);
+  };
+  const stale = setTimeout(forget, MAX_SHARED_MS);
+  stale.unref();
+  running.set(check, run);
+  void run.then(() => {
+    clearTimeout(stale);
+    forget();
+  });
   return run;
 }
 
-async function withTimeout(check: ReadinessCheck, timeoutMs: number): Promise<'ok' | 'down'> {
+/** The run's answer, or "down" once `timeoutMs` has passed. */
+async function withTimeout(run: Promise<'ok' | 'down'>, timeoutMs: number): Promise<'ok' | 'down'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'down'>((resolve) => {
     timer = setTimeout(() => resolve('down'), timeoutMs);
   });
   try {
-    // A check that throws synchronously is down too, hence the async wrapper.
-    const answer = (async () => {
-      await check.check();
-      return 'ok' as const;
-    })().catch(() => 'down' as const);
-    return await Promise.race([answer, timeout]);
+    return await Promise.race([run, timeout]);
   } finally {
     clearTimeout(timer);
   }
