@@ -158,6 +158,8 @@ export class Pipeline implements AttemptListener {
       if (ctx.status === 101) return;
       ctx.attempt?.abort();
       if (ctx.status === 0) ctx.status = 499;
+      // Not the client's doing: the stop closed its connection at the end of the drain (as #closed tells it).
+      if (this.cutting) ctx.error ??= CUT_BY_STOP;
       this.log(ctx);
     });
     this.#tracing.run(ctx, this.#start);
