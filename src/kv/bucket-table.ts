@@ -20,6 +20,12 @@ export interface NewRule {
   readonly mattersUntilMs: number;
 }
 
+/** A NewRule as RuleLog keeps it: moved to a later time when its rule is met again after being forgotten. */
+interface PendingRule extends NewRule {
+  firstMs: number;
+  mattersUntilMs: number;
+}
+
 /** fullnessAt's answer for a bucket that refuses its client now (under one token): eviction never drops it. */
 export const LIMITING = -1;
 
@@ -211,7 +217,9 @@ function fullnessUnder(tokens: number, updatedMs: number, capacity: number, refi
  */
 export class RuleLog {
   readonly #known: { capacity: number; refillPerSecond: number; lastMs: number }[] = [];
-  #pending: NewRule[] = [];
+  #pending: PendingRule[] = [];
+  /** The #pending entries by rule value (capacity/refill), so one met again is found at once. */
+  readonly #pendingByValue = new Map<string, PendingRule>();
   /** The rule object of the previous call and its entry: the limiter passes the same object take after take. */
   #lastRule: BucketRule | undefined;
   #lastEntry: { lastMs: number } | undefined;
@@ -227,12 +235,21 @@ export class RuleLog {
       entry = { capacity: rule.capacity, refillPerSecond: rule.refillPerSecond, lastMs: nowMs };
       if (this.#known.length >= MAX_KNOWN_RULES) this.#forgetOldest();
       this.#known.push(entry);
-      this.#pending.push({
-        capacity: rule.capacity,
-        refillPerSecond: rule.refillPerSecond,
-        firstMs: nowMs,
-        mattersUntilMs: nowMs + (rule.capacity * 1000) / rule.refillPerSecond,
-      });
+      const mattersUntilMs = nowMs + (rule.capacity * 1000) / rule.refillPerSecond;
+      // A rule forgotten above and met again may still be pending: its one entry moves to now (the same rule,
+      // applied to every bucket written before now: those before the old time included). One entry per take
+      // instead, with more rules in turn than MAX_KNOWN_RULES (many policies, a plugin's per-tenant limits), grew
+      // the list by a take each, and the sweep checks every bucket against every entry: minutes of blocked loop.
+      const value = `${rule.capacity}/${rule.refillPerSecond}`;
+      const pending = this.#pendingByValue.get(value);
+      if (pending !== undefined) {
+        pending.firstMs = nowMs;
+        pending.mattersUntilMs = mattersUntilMs;
+      } else {
+        const added = { capacity: rule.capacity, refillPerSecond: rule.refillPerSecond, firstMs: nowMs, mattersUntilMs };
+        this.#pending.push(added);
+        this.#pendingByValue.set(value, added);
+      }
     }
     entry.lastMs = nowMs;
     this.#lastRule = rule;
@@ -242,7 +259,11 @@ export class RuleLog {
   /** The new rules that may still find a bucket not yet full under them (usually none). */
   pendingAt(nowMs: number): readonly NewRule[] {
     if (this.#pending.length > 0 && this.#pending.some((r) => r.mattersUntilMs <= nowMs)) {
-      this.#pending = this.#pending.filter((r) => r.mattersUntilMs > nowMs);
+      this.#pending = this.#pending.filter((r) => {
+        if (r.mattersUntilMs > nowMs) return true;
+        this.#pendingByValue.delete(`${r.capacity}/${r.refillPerSecond}`);
+        return false;
+      });
     }
     return this.#pending;
   }
