@@ -32,6 +32,12 @@ export interface PluginChainOptions {
    * chain's instances is called for that request after it (a hook abandoned earlier may still run on its own).
    */
   readonly onLogsDone?: () => void;
+  /**
+   * How many of `instances`, from the first, are the gateway's own (a route's header rewrites): their onResponse
+   * hooks also run on the error reply that follows a failed response hook, which skips the plugins' own hooks.
+   * Default 0.
+   */
+  readonly firstParty?: number;
 }
 
 type HookName = 'onRequest' | 'onUpstreamRequest' | 'onResponse' | 'onLog';
@@ -72,6 +78,8 @@ class PluginChain {
   readonly #scope: FacadeScope;
   readonly #with: Readonly<Record<HookName, readonly number[]>>;
   readonly #logsDone: (() => void) | undefined;
+  /** The onResponse indexes of the first-party instances (options.firstParty). */
+  readonly #firstPartyResponse: readonly number[];
 
   constructor(options: PluginChainOptions) {
     this.#instances = options.instances;
@@ -82,6 +90,8 @@ class PluginChain {
     const indexes = (hook: HookName) =>
       this.#instances.flatMap((instance, i) => (typeof instance.hooks[hook] === 'function' ? [i] : []));
     this.#with = { onRequest: indexes('onRequest'), onUpstreamRequest: indexes('onUpstreamRequest'), onResponse: indexes('onResponse'), onLog: indexes('onLog') };
+    const firstParty = options.firstParty ?? 0;
+    this.#firstPartyResponse = this.#with.onResponse.filter((i) => i < firstParty);
   }
 
   phase(): Phase {
@@ -92,7 +102,10 @@ class PluginChain {
     if (w.onResponse.length > 0) {
       phase.onResponse = (ctx, headers) => {
         const state = PLUGIN_STATE.get(ctx);
-        return state !== undefined && state.chain === this && state.responseFailed ? undefined : this.#response(ctx, headers, 0);
+        // The error reply of a failed response hook skips the plugins' hooks (no loop), but not the route's own
+        // header rewrites: its response_headers are on every answer of the route, this 500 included (README).
+        const failed = state !== undefined && state.chain === this && state.responseFailed;
+        return this.#response(ctx, headers, 0, failed ? this.#firstPartyResponse : w.onResponse);
       };
     }
     if (w.onLog.length > 0) phase.onLogging = (ctx) => this.#log(ctx, 0);
@@ -144,8 +157,7 @@ class PluginChain {
   }
 
   /** onResponse hooks: a failure marks the request and throws (the caller answers 500); a timeout is only logged. */
-  #response(ctx: RequestContext, headers: OutgoingHttpHeaders, from: number): void | Promise<void> {
-    const list = this.#with.onResponse;
+  #response(ctx: RequestContext, headers: OutgoingHttpHeaders, from: number, list: readonly number[]): void | Promise<void> {
     for (let i = from; i < list.length; i++) {
       const facade = this.#facade(ctx, list[i]!);
       facade.bindHeaders(undefined, headers);
@@ -164,7 +176,7 @@ class PluginChain {
             facade.bindHeaders(undefined, undefined);
             if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onResponse');
             if (ctx.logged) return undefined; // the client left meanwhile
-            return this.#response(ctx, headers, i + 1);
+            return this.#response(ctx, headers, i + 1, list);
           },
           (err: unknown) => {
             facade.bindHeaders(undefined, undefined);

@@ -206,6 +206,7 @@ export class PluginHost {
       timeoutMs: generation.limits.hookMs,
       logger: this.#deps.logger,
       scope: { service: placement.service, owned: generation.owned },
+      firstParty: builtIn.length,
     };
     if (names.length === 0) return createPluginChain({ ...options, instances }); // first-party only: nothing to close
     // The request is done with the instances once its onLog hooks have run (or been abandoned at plugin_timeout).
