@@ -1,7 +1,7 @@
 // Finds, imports and checks plugin modules: `plugins[i].module` → its default export, validated, or a ConfigError.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
@@ -52,7 +52,11 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
     try {
       file = createRequire(join(baseDir, 'noop.js')).resolve(specifier);
     } catch {
-      file = undefined; // ESM-only exports, or not installed there: import() decides below
+      // ESM-only exports ("import" alone), which require's conditions never match: looked up with import's, from the
+      // config's directory and then from Portcullis's own, as import() would. Before, import() alone found such a
+      // package from Portcullis's location only ("not found" beside the config), and with no file to stat a reload
+      // kept the running instance after the package was upgraded.
+      file = resolveImportEntry(specifier, baseDir) ?? resolveImportEntry(specifier, OWN_DIR);
     }
   }
   if (file === undefined) return { url: specifier, key: specifier, file };
@@ -63,6 +67,68 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
   const stat = statSync(file);
   const version = `${Math.trunc(stat.mtimeMs)}.${Math.trunc(stat.ctimeMs)}.${stat.ino}`;
   return { url: `${href}?v=${version}`, key: `${href}@${version}`, file };
+}
+
+/** Where this module is (src/plugins, dist/plugins or the bundle's directory): Portcullis's own node_modules are above. */
+const OWN_DIR = dirname(fileURLToPath(import.meta.url));
+
+/** The conditions import() resolves a package's "exports" with (node's defaults for ES modules). */
+const IMPORT_CONDITIONS: ReadonlySet<string> = new Set(['node', 'import', 'default']);
+
+/** The file a conditional "exports" target names under IMPORT_CONDITIONS ("./x.js"), or undefined. */
+function conditionalTarget(target: unknown): string | undefined {
+  if (typeof target === 'string') return target.startsWith('./') ? target : undefined;
+  if (Array.isArray(target)) {
+    for (const each of target) {
+      const found = conditionalTarget(each);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (target === null || typeof target !== 'object') return undefined;
+  for (const [condition, value] of Object.entries(target as Record<string, unknown>)) {
+    if (!IMPORT_CONDITIONS.has(condition)) continue;
+    const found = conditionalTarget(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The entry file import() would load for package `specifier` ("pkg", "@scope/pkg", "pkg/sub") from `fromDir`, for a
+ * package whose "exports" answer import's conditions only; undefined when there is none, or its subpath is a
+ * pattern ("./*"): import() then decides, as before. Node stops at the first directory holding the package.
+ */
+function resolveImportEntry(specifier: string, fromDir: string): string | undefined {
+  const parts = specifier.split('/');
+  const nameLength = specifier.startsWith('@') ? 2 : 1;
+  if (parts.length < nameLength || parts.slice(0, nameLength).some((part) => part === '' || part === '.' || part === '..')) return undefined;
+  const name = parts.slice(0, nameLength).join('/');
+  const subpath = parts.length === nameLength ? '.' : `./${parts.slice(nameLength).join('/')}`;
+  let dirs: string[] | null;
+  try {
+    dirs = createRequire(join(fromDir, 'noop.js')).resolve.paths(specifier);
+  } catch {
+    return undefined;
+  }
+  for (const dir of dirs ?? []) {
+    const packageDir = join(dir, name);
+    const manifest = join(packageDir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    try {
+      const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown } | null)?.exports;
+      if (exports === undefined) return undefined; // no "exports": require's lookup already answered for it
+      const sugar = typeof exports === 'string' || Array.isArray(exports) || (exports !== null && typeof exports === 'object' && !Object.keys(exports).some((key) => key.startsWith('.')));
+      const target = sugar ? (subpath === '.' ? conditionalTarget(exports) : undefined) : conditionalTarget((exports as Record<string, unknown> | null)?.[subpath]);
+      if (target === undefined) return undefined;
+      const file = resolve(packageDir, target);
+      // Inside the package only ("./../x" is no export of it), and a file.
+      return file.startsWith(packageDir + sep) && existsSync(file) && statSync(file).isFile() ? file : undefined;
+    } catch {
+      return undefined; // an unreadable package.json: import() reports it
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -127,10 +193,14 @@ let tsxRegistered = false;
  * `npm ci --omit=dev` it is not, and the plugin must be shipped compiled.
  */
 async function importModule(url: string): Promise<{ default?: unknown }> {
+  const typescript = /\.[cm]?ts(\?|$)/.test(url);
+  // Straight to the URL tsx loaded once tsx is registered: node keeps the failed first import of the plain URL, so a
+  // second gateway in the same process (portcullis/testing, an embedding) loading the same file was refused with
+  // "TypeScript needs compiling first".
+  if (typescript && tsxRegistered) return (await import(viaTsx(url))) as { default?: unknown };
   try {
     return (await import(url)) as { default?: unknown };
   } catch (err) {
-    const typescript = /\.[cm]?ts(\?|$)/.test(url);
     if (!typescript || tsxRegistered || (err as { code?: unknown }).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err;
     try {
       const api = (await import('tsx/esm/api')) as { register: () => unknown };
@@ -139,9 +209,13 @@ async function importModule(url: string): Promise<{ default?: unknown }> {
     } catch {
       throw err; // no tsx here: report the original failure
     }
-    // A new URL: node remembers the failed load of the first one.
-    return (await import(`${url}${url.includes('?') ? '&' : '?'}tsx`)) as { default?: unknown };
+    return (await import(viaTsx(url))) as { default?: unknown };
   }
+}
+
+/** A new URL for a file whose plain URL failed to import: node remembers that failure. */
+function viaTsx(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}tsx`;
 }
 
 const IMPORT_TIMEOUT = Symbol('import timeout');
