@@ -147,7 +147,9 @@ export function spliceUpgrade(
     return;
   }
   client.setKeepAlive(true, CLIENT_KEEPALIVE_MS);
-  client.write(headBlock(statusCode, headers));
+  // latin1, as node writes every other response head: a header value's obs-text bytes (an upstream's 0xE9) go out as
+  // they came, where the default UTF-8 turned each into two bytes, a value no other response of the route carries.
+  client.write(headBlock(statusCode, headers), 'latin1');
   const head = ctx.upgradeHead;
   if (head && head.length > 0) upstream.write(head);
   // undici hands over its HTTP/1.1 connection's socket, typed as a Duplex
