@@ -11,6 +11,7 @@ import { deferContinue } from '../pipeline/expect-continue.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { isLingering } from '../pipeline/lingering-close.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
+import { isQueuedRequestTimeout, oneRequestAtATime } from '../listeners/pipelining.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
@@ -99,14 +100,19 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   const startedAt = Date.now();
   // node enforces headersTimeout and requestTimeout only when its connection check runs (every 30 s by default): a
   // client trickling a head or a body held an admin connection up to 30 s past either bound.
-  const server = createServer(
-    {
-      headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
-      requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
-      connectionsCheckingInterval: ADMIN_CHECK_INTERVAL_MS,
-      keepAliveTimeout: 5_000,
-    },
-    (req, res) => {
+  const server = createServer({
+    headersTimeout: ADMIN_HEADERS_TIMEOUT_MS,
+    requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: ADMIN_CHECK_INTERVAL_MS,
+    keepAliveTimeout: 5_000,
+  });
+  // Pipelined requests one at a time, as on the proxy port (pipelining.ts): node parses a whole read (some 2,500
+  // short requests) before it stops reading, and each one ran at once, its answer held until the client read it. A
+  // client pipelining `GET /` (open without the token) on a few connections and reading nothing held hundreds of MB.
+  // Now the next request runs once the answer before it has the connection, and more than 128 waiting close it.
+  server.on(
+    'request',
+    oneRequestAtATime((req, res) => {
       for (const [name, value] of Object.entries(ANSWER_HEADERS)) res.setHeader(name, value);
       handle(req, res, deps, startedAt).catch((err: unknown) => {
         // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
@@ -115,7 +121,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
         if (!res.headersSent) sendAdminError(res, new GatewayError('INTERNAL'), requestId);
         else res.destroy();
       });
-    },
+    }),
   );
   // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
   // refused request gets its answer alone, and its client never uploads the body.
@@ -155,6 +161,8 @@ const PARSER_ANSWERS: Readonly<Record<string, string>> = {
  */
 function adminClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (isAfterLastRequest(err, socket)) return;
+  // node's request timeout of a queued request, counted from its first byte: its own runs from its turn (pipelining.ts).
+  if (isQueuedRequestTimeout(err, socket)) return;
   const current = responseInProgress(socket);
   if (socket.writable && (current == null || (current.headersSent !== true && current.req?.complete !== true))) {
     socket.write(`HTTP/1.1 ${PARSER_ANSWERS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
