@@ -49,11 +49,16 @@ describe('rate-limit phase (memory store)', () => {
     });
     for (const r of replies.slice(10)) {
       assert.equal(r.body.error, 'Too Many Requests');
-      assert.equal(r.body.retry_after, 6); // just under 6 s to the next token, rounded up to whole seconds
+      // Just under 6 s to the next token, rounded up to whole seconds; less what refilled while the requests ran (a
+      // loaded machine took over a second for the 15, and answered 5).
+      const retryAfter = Number(r.body.retry_after);
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 6, `retry_after ${String(r.body.retry_after)}`);
       assert.equal(typeof r.body.request_id, 'string');
-      assert.equal(r.headers.get('retry-after'), '6');
+      assert.equal(r.headers.get('retry-after'), String(retryAfter));
       assert.equal(r.headers.get('ratelimit-remaining'), '0');
-      assert.equal(r.headers.get('ratelimit-reset'), '60'); // an empty bucket is full again after 60 s
+      // An empty bucket is full again after 60 s, less the same refill.
+      const reset = Number(r.headers.get('ratelimit-reset'));
+      assert.ok(reset >= 54 && reset <= 60, `RateLimit-Reset ${String(reset)}`);
       assert.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
     }
     assert.equal(server.asyncDecisions, 0, 'the memory store answers synchronously: no promise per request');
