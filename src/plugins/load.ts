@@ -72,6 +72,9 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
 /** Where this module is (src/plugins, dist/plugins or the bundle's directory): Portcullis's own node_modules are above. */
 const OWN_DIR = dirname(fileURLToPath(import.meta.url));
 
+/** require, for its cache (Module._cache, shared by every require of the process). */
+const OWN_REQUIRE = createRequire(import.meta.url);
+
 /** The conditions import() resolves a package's "exports" with (node's defaults for ES modules). */
 const IMPORT_CONDITIONS: ReadonlySet<string> = new Set(['node', 'import', 'default']);
 
@@ -252,6 +255,10 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   if (resolved === 'not found') throw cannotLoad('not found');
   const commonJs = commonJsTypeScript(resolved.file);
   if (commonJs !== undefined) throw cannotLoad(commonJs);
+  // A CommonJS file is imported through require's cache, keyed by its file name without the URL's version: a
+  // reload re-created the instance of a changed .cjs file (or CommonJS package) from the old code. Dropped first,
+  // so a new version is read again; an unchanged URL is still node's cached module, never re-run.
+  if (resolved.file !== undefined) delete OWN_REQUIRE.cache[resolved.file];
   let namespace: { default?: unknown };
   try {
     namespace = await importWithin(resolved.url, timeoutMs);
