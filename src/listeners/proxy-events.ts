@@ -101,7 +101,10 @@ export function setRawAnswerHsts(server: NetServer, hsts: () => string): void {
  */
 function upgradeHandler(server: NetServer, pipeline: RequestHandlers): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
-    const parse = tunnelledProtocol(req) === null && declaresBody(req.headers) ? httpConnectionListener() : undefined;
+    // Behind a response still owed on this connection (pipelined), a new parser could not queue its answer after
+    // that one (node keeps the queue in the first parser's state): left to the driver, which closes the connection.
+    const owed = (socket as { _httpMessage?: unknown })._httpMessage;
+    const parse = (owed === undefined || owed === null) && tunnelledProtocol(req) === null && declaresBody(req.headers) ? httpConnectionListener() : undefined;
     if (parse === undefined) {
       pipeline.handleUpgrade(req, socket, head);
       return;

@@ -184,3 +184,34 @@ for (const http2 of [true, false]) {
     }
   });
 }
+
+test('behind a request still being answered (pipelined): the connection is closed, as for a WebSocket Upgrade there', async () => {
+  const mark = served.length;
+  const first = 'GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n';
+  const { data, closed } = await exchange([first + `POST /form HTTP/1.1\r\nHost: a.test\r\n${H2C}Content-Length: ${BODY.length}\r\n\r\n${BODY}`], 4_000);
+  assert.equal(closed, true, `the connection is closed, not left hanging: ${JSON.stringify(data)}`);
+  assert.ok(served.slice(mark).every((s) => s.url !== '/form'), 'the pipelined request is never served');
+  const health = await exchange(['GET /health HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n']);
+  assert.equal(response(health.data).status, 200, 'the gateway goes on serving');
+});
+
+test('after an earlier request on the connection has been answered: served', async () => {
+  const mark = served.length;
+  const socket = netConnect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  try {
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n');
+    await waitFor(() => data.includes('got 0 bytes'), 'the first answer');
+    socket.write(`POST /form HTTP/1.1\r\nHost: a.test\r\n${H2C}Content-Length: ${BODY.length}\r\n\r\n${BODY}`);
+    await closed;
+    assert.match(data, new RegExp(`got ${BODY.length} bytes$`));
+    assert.deepEqual(served.slice(mark).map((s) => `${s.url} ${s.body}`), ['/first ', `/form ${BODY}`]);
+  } finally {
+    socket.destroy();
+  }
+});
