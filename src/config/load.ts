@@ -241,10 +241,48 @@ function plainScalarValue(text: string, schema: Schema): unknown {
  * the keys ${VAR} placeholders made, each with its text as written, which errors show in its place.
  */
 export function parseConfigObject(input: unknown, keySources: ReadonlyMap<string, string> = new Map()): Config {
+  const protoKey = protoKeyPath(input ?? {}, []);
+  if (protoKey !== undefined) {
+    const issue = { code: 'custom', path: protoKey, message: 'not a usable key (a JavaScript object cannot hold it)', input: undefined };
+    throw new ConfigError(formatIssue(issue as z.core.$ZodIssue, input ?? {}, keySources));
+  }
   const result = configSchema.safeParse(input ?? {}, PARSE_OPTIONS);
-  if (!result.success) throw new ConfigError(formatIssue(result.error.issues[0]!, input ?? {}, keySources));
+  if (!result.success) throw new ConfigError(formatIssue(reportedIssue(result.error.issues, input ?? {}), input ?? {}, keySources));
   checkCombinations(result.data);
   return result.data;
+}
+
+/**
+ * The path of the first `__proto__` key, or undefined. YAML and JSON make it an own key, but zod builds each map (a
+ * route's headers, services, rate-limit policies) by assignment, which sets the prototype instead: the entry was
+ * dropped without a word.
+ */
+function protoKeyPath(value: unknown, path: PropertyKey[], seen = new Set<object>()): PropertyKey[] | undefined {
+  // An embedding's object may hold itself (a YAML cycle is refused before): each object is looked at once.
+  if (value === null || typeof value !== 'object' || seen.has(value)) return undefined;
+  seen.add(value);
+  if (!Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, '__proto__')) return [...path, '__proto__'];
+  for (const [key, child] of Object.entries(value)) {
+    const found = protoKeyPath(child, [...path, Array.isArray(value) ? Number(key) : key], seen);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The issue to report: the first, unless it is a key reported absent and the same mapping has an unknown key, which
+ * is then the cause. A merge key (`- {<<: *defaults, name: a1}`) gave the keys the user sees in the anchor, yet only
+ * "address: is required" was said, never that `<<` is not supported; a misspelt `adress:` likewise hid behind
+ * "address: is required".
+ */
+function reportedIssue(issues: readonly z.core.$ZodIssue[], input: unknown): z.core.$ZodIssue {
+  const first = issues[0]!;
+  if (first.code !== 'invalid_type' || first.path.length === 0 || hasKey(input, first.path)) return first;
+  const mapping = first.path.slice(0, -1);
+  const unknown = issues.find(
+    (issue) => issue.code === 'unrecognized_keys' && issue.path.length === mapping.length && issue.path.every((p, i) => p === mapping[i]),
+  );
+  return unknown ?? first;
 }
 
 /** Number of worker processes the config asks for ("auto": one per core). */

@@ -111,3 +111,25 @@ test('tracing.response_header cannot name a field HTTP gives a meaning to, nor o
   }
   assert.equal(errorOf(withHeader('X-Trace-Id')), 'no error');
 });
+
+test('no config entry is dropped without a word: two spellings of one header name, or a __proto__ key', () => {
+  const route = (extra: string) => `${SERVICES}routes:\n  - { name: a, service: users, ${extra} }\n`;
+  for (const key of ['request_headers', 'response_headers']) {
+    assert.equal(
+      errorOf(route(`${key}: { set: { X-Tag: one, x-tag: two } }`)),
+      `routes[0].${key}.set.x-tag: "X-Tag" and "x-tag" name the same header: keep one`,
+    );
+  }
+  assert.equal(
+    errorOf(route('match: { headers: { X-Env: blue, X-ENV: green } }')),
+    'routes[0].match.headers.X-ENV: "X-Env" and "X-ENV" name the same header: keep one',
+  );
+  // Each was silently dropped: zod builds a map by assignment, and `__proto__` then sets the prototype.
+  const proto = 'not a usable key (a JavaScript object cannot hold it)';
+  assert.equal(errorOf(route('response_headers: { set: { __proto__: x, x-a: b } }')), `routes[0].response_headers.set.__proto__: ${proto}`);
+  assert.equal(errorOf(route('match: { headers: { __proto__: x } }')), `routes[0].match.headers.__proto__: ${proto}`);
+  assert.equal(errorOf(`services:\n  __proto__: { upstreams: [{ name: u1, address: 127.0.0.1, port: 3000 }] }\n`), `services.__proto__: ${proto}`);
+  assert.equal(errorOf(`${SERVICES}plugins:\n  - { name: p, module: ./p.mjs, config: { __proto__: { admin: true } } }\n`), `plugins[0].config.__proto__: ${proto}`);
+  // One spelling each, as before.
+  assert.equal(errorOf(route('request_headers: { set: { X-Tag: one } }, match: { headers: { X-Env: blue } }')), 'no error');
+});

@@ -477,10 +477,29 @@ const service = z.object({ ...upstreamGroupShape, timeouts: upstreamTimeouts.pre
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const serviceName = z.string().regex(NAME_PATTERN, 'must be 1-64 letters, digits, ".", "_" or "-"');
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const headerName = z
   .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name')
+  .regex(HEADER_NAME, 'must be a valid header name')
   .transform((name) => name.toLowerCase());
+
+/**
+ * Header name → value, names lower-cased. Two spellings of one name (`X-Tag` and `x-tag`) are refused: lower-casing
+ * the keys made one of the two overwrite the other without a word.
+ */
+function headerMap<V extends z.ZodType<string, string>>(value: V) {
+  return z
+    .record(z.string().regex(HEADER_NAME, 'must be a valid header name'), value)
+    .superRefine((map, ctx) => {
+      const seen = new Map<string, string>();
+      for (const name of Object.keys(map)) {
+        const first = seen.get(name.toLowerCase());
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `"${first}" and "${name}" name the same header: keep one` });
+        seen.set(name.toLowerCase(), name);
+      }
+    })
+    .transform((map) => Object.fromEntries(Object.entries(map).map(([name, v]) => [name.toLowerCase(), v])));
+}
 const httpMethod = z
   .string()
   .regex(/^[A-Za-z]+$/, 'must be an HTTP method')
@@ -544,7 +563,7 @@ const cors = z
 /** Header edits of a route: `set` (name → value) then `remove` (names). */
 const headerRewrite = z
   .object({
-    set: z.record(headerName, z.string()).default({}),
+    set: headerMap(z.string()).default({}),
     remove: z.array(headerName).default([]),
   })
   .strict();
@@ -570,7 +589,7 @@ const routeMatch = z
     path: routePath('path').optional(),
     methods: z.array(httpMethod).min(1).optional(),
     /** Exact header values; names case-insensitive. A value no request can carry is refused. */
-    headers: z.record(headerName, z.string().superRefine(refusing(matchHeaderValueProblem))).optional(),
+    headers: headerMap(z.string().superRefine(refusing(matchHeaderValueProblem))).optional(),
   })
   .strict()
   .refine((m) => !(m.path !== undefined && m.path_prefix !== undefined), {
