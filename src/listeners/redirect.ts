@@ -10,6 +10,7 @@ import { errorBody, writeJson } from '../pipeline/reply.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 import { clientErrorHandler } from './proxy-events.js';
 import { answerAndClose } from './raw-answer.js';
+import { oneRequestAtATime } from './pipelining.js';
 
 /**
  * The https URL for a cleartext request: the Host header's name (its port dropped, one trailing dot dropped),
@@ -97,9 +98,13 @@ export function createRedirectServer(
   timeouts: RedirectTimeouts,
   http1: { readonly requireHostHeader: boolean; readonly connectionsCheckingInterval: number },
 ): Server {
-  const server = createServer(
-    { ...http1, ...serverTimeouts(timeouts) },
-    (req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer({ ...http1, ...serverTimeouts(timeouts) });
+  // Pipelined requests one at a time, as on the proxy port (pipelining.ts): node parses a whole read (some 2,500 short
+  // requests) and goes on reading while the answers queue, so a client that pipelined without reading them made the
+  // gateway hold every 308 it asked for. Now more than 128 waiting close the connection.
+  server.on(
+    'request',
+    oneRequestAtATime((req: IncomingMessage, res: ServerResponse) => {
       // The body, if any, is not wanted: drain it so the connection can be reused.
       req.resume();
       const refused = checkRequestTarget(req.url) ?? checkRequestHost(req);
@@ -111,7 +116,7 @@ export function createRedirectServer(
       }
       res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy() });
       res.end();
-    },
+    }),
   );
   // Cleartext: no HSTS on these answers (RFC 6797 §7.2).
   server.on('clientError', clientErrorHandler(proxyBy));
