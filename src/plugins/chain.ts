@@ -173,6 +173,8 @@ class PluginChain {
       if (pending !== undefined) {
         return pending.then(
           (result) => {
+            // Skipped (README): what it changed before it was abandoned is put back, for the hooks after it too.
+            if (result === TIMED_OUT) facade.undoResponseEdits();
             facade.bindHeaders(undefined, undefined);
             if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onResponse');
             if (ctx.logged) return undefined; // the client left meanwhile

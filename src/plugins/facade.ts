@@ -208,6 +208,11 @@ export class PluginFacade implements PluginContext {
     if (response !== undefined || this.#responseHeaders !== undefined) (this.responseHeaders as GuardedHeaders).target = response;
   }
 
+  /** Undoes this hook's edits of the response headers (an onResponse abandoned at plugin_timeout is skipped). */
+  undoResponseEdits(): void {
+    (this.#responseHeaders as GuardedHeaders | undefined)?.undoEdits();
+  }
+
   respond(status: number, body?: PluginResponseBody, headers?: Readonly<Record<string, string>>): void {
     if (this.abandoned) throw new TypeError('respond() after the hook timed out');
     if (this.stage !== 'request' && this.stage !== 'upstream') throw new TypeError('respond() is only available in onRequest and onUpstreamRequest');

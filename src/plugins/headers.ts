@@ -89,9 +89,37 @@ export function checkHeaderValues(key: string, values: readonly unknown[], direc
  * its hook (no target) every call throws, so a plugin cannot edit a message that has already gone.
  */
 export class GuardedHeaders implements PluginHeaders {
-  target: HeaderRecord | undefined = undefined;
+  #target: HeaderRecord | undefined = undefined;
+  /**
+   * What this hook's set/delete replaced, oldest first (name, whether it was there, its value): an onResponse
+   * abandoned at plugin_timeout is skipped (README), so its edits are undone (undoEdits). Allocated on the first edit.
+   */
+  #undo: Array<readonly [string, boolean, HeaderRecord[string]]> | undefined = undefined;
   readonly #direction: HeaderDirection;
   readonly #owned: OwnedByConfig;
+
+  get target(): HeaderRecord | undefined {
+    return this.#target;
+  }
+
+  /** Points the view at a hook's record (undefined: none); the record's edit log starts anew. */
+  set target(record: HeaderRecord | undefined) {
+    this.#target = record;
+    this.#undo = undefined;
+  }
+
+  /** Puts back what set/delete changed since the record was bound (newest first). */
+  undoEdits(): void {
+    const record = this.#target;
+    const undo = this.#undo;
+    this.#undo = undefined;
+    if (record === undefined || undo === undefined) return;
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const [key, had, value] = undo[i]!;
+      if (had) record[key] = value;
+      else delete record[key];
+    }
+  }
 
   constructor(direction: HeaderDirection, owned: OwnedByConfig) {
     this.#direction = direction;
@@ -117,11 +145,20 @@ export class GuardedHeaders implements PluginHeaders {
     const values: unknown[] | undefined = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as readonly unknown[])] : undefined;
     if (values === undefined) throw new TypeError(`header ${key}: values must be strings`);
     checkHeaderValues(key, values, this.#direction);
-    this.#record()[key] = typeof value === 'string' ? value : (values as string[]);
+    const record = this.#record();
+    this.#remember(record, key);
+    record[key] = typeof value === 'string' ? value : (values as string[]);
   }
 
   delete(name: string): void {
-    delete this.#record()[this.#writable(name)];
+    const record = this.#record();
+    const key = this.#writable(name);
+    this.#remember(record, key);
+    delete record[key];
+  }
+
+  #remember(record: HeaderRecord, key: string): void {
+    (this.#undo ??= []).push([key, Object.hasOwn(record, key), record[key]]);
   }
 
   #writable(name: string): string {
@@ -131,7 +168,7 @@ export class GuardedHeaders implements PluginHeaders {
   }
 
   #record(): HeaderRecord {
-    const target = this.target;
+    const target = this.#target;
     if (target === undefined) {
       const hook = this.#direction === 'request' ? 'onUpstreamRequest' : 'onResponse';
       throw new TypeError(`${this.#direction === 'request' ? 'upstreamHeaders' : 'responseHeaders'} is only available in ${hook}`);
