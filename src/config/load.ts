@@ -241,10 +241,32 @@ function plainScalarValue(text: string, schema: Schema): unknown {
  * the keys ${VAR} placeholders made, each with its text as written, which errors show in its place.
  */
 export function parseConfigObject(input: unknown, keySources: ReadonlyMap<string, string> = new Map()): Config {
+  const protoKey = protoKeyPath(input ?? {}, []);
+  if (protoKey !== undefined) {
+    const issue = { code: 'custom', path: protoKey, message: 'not a usable key (a JavaScript object cannot hold it)', input: undefined };
+    throw new ConfigError(formatIssue(issue as z.core.$ZodIssue, input ?? {}, keySources));
+  }
   const result = configSchema.safeParse(input ?? {}, PARSE_OPTIONS);
   if (!result.success) throw new ConfigError(formatIssue(reportedIssue(result.error.issues, input ?? {}), input ?? {}, keySources));
   checkCombinations(result.data);
   return result.data;
+}
+
+/**
+ * The path of the first `__proto__` key, or undefined. YAML and JSON make it an own key, but zod builds each map (a
+ * route's headers, services, rate-limit policies) by assignment, which sets the prototype instead: the entry was
+ * dropped without a word.
+ */
+function protoKeyPath(value: unknown, path: PropertyKey[], seen = new Set<object>()): PropertyKey[] | undefined {
+  // An embedding's object may hold itself (a YAML cycle is refused before): each object is looked at once.
+  if (value === null || typeof value !== 'object' || seen.has(value)) return undefined;
+  seen.add(value);
+  if (!Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, '__proto__')) return [...path, '__proto__'];
+  for (const [key, child] of Object.entries(value)) {
+    const found = protoKeyPath(child, [...path, Array.isArray(value) ? Number(key) : key], seen);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
