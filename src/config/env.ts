@@ -33,11 +33,23 @@ const MAX_DOTENV_BYTES = 4 * 1024 * 1024;
  * `${VAR:-default}` took its default), and a FIFO was waited on for ever.
  */
 export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const lines = readDotEnv(file);
-  if (typeof lines === 'string') return `cannot read ${basename(file)} (${lines})`;
+  const read = readDotEnv(file);
+  if (typeof read === 'string') return `cannot read ${basename(file)} (${read})`;
+  const { pairs: lines, references } = read;
   const files = fromDotEnv.get(env) ?? new Map<string, Map<string, string>>();
-  fromDotEnv.set(env, files);
   const before = files.get(file) ?? new Map<string, string>();
+  // docker compose expands ${VAR} in a .env value (not in a single-quoted one); this reader does not, so such a value
+  // was its literal text: `ADMIN_TOKEN=${CI_ADMIN_TOKEN}` gave the admin API the token "${CI_ADMIN_TOKEN}", known to
+  // anyone who reads the file. Refused before anything is set, for a line whose value would be used.
+  for (const [key, ref] of references) {
+    if (env[key] === undefined || env[key] === before.get(key)) {
+      return (
+        `${basename(file)} line ${ref.line}: the value of ${key} refers to \${${ref.variable}}, which a .env value does not expand: ` +
+        `set ${key} in the environment, or single-quote the value to mean the text as written`
+      );
+    }
+  }
+  fromDotEnv.set(env, files);
   const now = new Map<string, string>();
   // A key given twice: its last line wins, as in a shell, docker compose and dotenv (replacing a value by appending a
   // line did nothing while the first line won).
@@ -52,8 +64,17 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   return undefined;
 }
 
+/** A `${NAME` in a .env value that docker compose would expand (unquoted or double-quoted). */
+const DOTENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)/;
+
+/** What a .env file holds: its pairs in order, and the keys whose last line refers to a variable (line from 1). */
+interface DotEnvLines {
+  readonly pairs: Array<[string, string]>;
+  readonly references: Map<string, { readonly line: number; readonly variable: string }>;
+}
+
 /** The file's KEY=VALUE pairs in order (none when there is no file), or why a file that is there cannot be read. */
-function readDotEnv(file: string): Array<[string, string]> | string {
+function readDotEnv(file: string): DotEnvLines | string {
   let text: string;
   try {
     text = readRegularFile(file, MAX_DOTENV_BYTES, 'larger than 4 MiB').toString('utf8');
@@ -61,16 +82,23 @@ function readDotEnv(file: string): Array<[string, string]> | string {
     if (!(err instanceof UnreadableFile)) throw err;
     if (err.why !== 'ENOENT') return err.why;
     // No .env: no variables. A symlink whose target is missing (a secret mount not there yet) is not "no file".
-    return isSymlink(file) ? 'ENOENT: a symlink to nothing' : [];
+    return isSymlink(file) ? 'ENOENT: a symlink to nothing' : { pairs: [], references: new Map() };
   }
   const pairs: Array<[string, string]> = [];
-  for (const line of text.split(/\r?\n/)) {
-    if (line.trimStart().startsWith('#')) continue;
+  const references: DotEnvLines['references'] = new Map();
+  text.split(/\r?\n/).forEach((line, index) => {
+    if (line.trimStart().startsWith('#')) return;
     const match = ENV_LINE.exec(line);
-    if (!match) continue;
-    pairs.push([match[1]!, dotEnvValue(match[2]!)]);
-  }
-  return pairs;
+    if (!match) return;
+    const key = match[1]!;
+    const value = dotEnvValue(match[2]!);
+    pairs.push([key, value]);
+    // A `$${` is compose's escape of a literal `${`; a single-quoted value is never expanded.
+    const reference = match[2]!.startsWith("'") ? null : DOTENV_REFERENCE.exec(value.replaceAll('$${', ''));
+    if (reference === null) references.delete(key);
+    else references.set(key, { line: index + 1, variable: reference[1]! });
+  });
+  return { pairs, references };
 }
 
 /**
