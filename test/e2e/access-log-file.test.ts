@@ -32,16 +32,19 @@ async function gatewayWithAccessFile(connections?: number) {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-access-'));
   const file = join(dir, 'access.log');
   const backend = await startBackend('one');
-  const gw = await spawnGateway({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    logging: { access_log_file: file },
-  });
   const client = createClient(connections === undefined ? {} : { connections });
+  let gw: Awaited<ReturnType<typeof spawnGateway>> | undefined;
+  // Registered before the gateway starts: a gateway that fails to start must not leave the backend holding the file
+  // open until the runner's 10-minute timeout.
   after(async () => {
     await client.close();
-    await gw.cleanup();
+    await gw?.cleanup();
     await backend.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+  gw = await spawnGateway({
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    logging: { access_log_file: file },
   });
   return { file, gw, client };
 }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { after } from 'node:test';
 import { freePort } from './ports.js';
 
 /** What the echo route reports back. */
@@ -24,6 +25,18 @@ export interface TestBackend {
   /** Listens again on the same port. */
   restart(): Promise<void>;
 }
+
+/**
+ * A safety net: a test that fails between starting its backend and the try/finally or after() that stops it (a
+ * gateway that did not start in time) left the backend listening, and its file then hung until the runner's
+ * 10-minute timeout. Registered when this module is first imported (a test file's top level), the hook belongs to
+ * the file's root and runs once all its tests are done. (Called from a test or a before hook, after() would attach to
+ * that test or hook instead, and stop a backend still in use.)
+ */
+const running = new Set<() => Promise<void>>();
+after(async () => {
+  for (const stop of running) await stop();
+});
 
 /**
  * Starts a backend on 127.0.0.1 (port 0 = any free port). Routes:
@@ -97,6 +110,12 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
   // A port of our own rather than bind(0)'s, so that restart() can listen on it again (see ports.ts).
   const actualPort = port === 0 ? await freePort() : port;
   await listen(server, actualPort);
+  const stop = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve()); // called back with ERR_SERVER_NOT_RUNNING once stopped: stop() may run twice
+      for (const s of sockets) s.destroy();
+    });
+  running.add(stop);
   return {
     name,
     port: actualPort,
@@ -106,12 +125,7 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
     get active() {
       return active;
     },
-    async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-    },
+    stop,
     async restart() {
       server = makeServer(handler, sockets);
       await listen(server, actualPort);

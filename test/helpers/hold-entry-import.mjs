@@ -5,9 +5,10 @@
 // The hold is a module loader hook (node:module register), which runs on its own thread: when the first module under
 // src/ or dist/ is resolved, it creates `held` in PORTCULLIS_TEST_HOLD_DIR and waits until the test creates `go` there.
 // Plain JavaScript so that it loads before tsx does.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
 
@@ -16,7 +17,9 @@ if (dir === undefined) throw new Error('hold-entry-import.mjs needs PORTCULLIS_T
 
 if (isMainThread) register(import.meta.url);
 
-const root = new URL('../../', import.meta.url).href;
+// The checkout's root, through package.json's real path: run from npm test's compiled mirror (.test-build/, whose
+// package.json, bin/ and dist/ link to the checkout's), the command line resolves to the checkout's files.
+const root = pathToFileURL(`${dirname(realpathSync(fileURLToPath(new URL('../../package.json', import.meta.url))))}/`).href;
 const commandLine = [`${root}src/`, `${root}dist/`];
 let held = false;
 
