@@ -6,6 +6,7 @@
 // targets, host-check.ts for authorities), reused so that config and requests can never disagree on what is canonical.
 import { targetProblem } from '../pipeline/path-check.js';
 import { authorityProblem } from '../pipeline/host-check.js';
+import { METHODS } from 'node:http';
 
 /** The route path keys: an exact `path`, or a `path_prefix`. */
 export type RoutePathKey = 'path' | 'path_prefix';
@@ -53,6 +54,22 @@ export function addPrefixProblem(value: string): string | undefined {
 }
 
 /** The route `host` keywords; any other value is a literal Host. */
+/** Methods the gateway answers 405 before routing (pipeline/protocol-check.ts): no forward proxy, no TRACE echo. */
+const REFUSED_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE']);
+
+/** Methods node's parsers know (HTTP/1 and, as the driver checks, HTTP/2): any other request is answered 501. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/**
+ * Why a route's `methods` entry (upper case) can never be matched, if it cannot: a route listing TRACE or FOO loaded,
+ * while every such request got 405 or 501 before routing, with nothing saying why the route never served them.
+ */
+export function routeMethodProblem(method: string): string | undefined {
+  if (REFUSED_METHODS.has(method)) return `${method} never reaches a route: the gateway answers it 405 before routing`;
+  if (!KNOWN_METHODS.has(method)) return `${method} is not a method the gateway forwards (it answers 501 to it): see http.METHODS of Node.js`;
+  return undefined;
+}
+
 const HOST_KEYWORDS = ['preserve', 'upstream'] as const;
 
 /** Why a route's `host` is neither keyword nor an authority a backend reads as one host, or undefined. */

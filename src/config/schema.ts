@@ -4,7 +4,16 @@ import * as z from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
-import { addPrefixProblem, matchHeaderValueProblem, originProblem, probeHostProblem, routeHostProblem, routePathProblem, type RoutePathKey } from './route-values.js';
+import {
+  addPrefixProblem,
+  matchHeaderValueProblem,
+  originProblem,
+  probeHostProblem,
+  routeHostProblem,
+  routeMethodProblem,
+  routePathProblem,
+  type RoutePathKey,
+} from './route-values.js';
 
 /** A listen address that only this machine can reach: a loopback literal or `localhost`. */
 function isLoopbackListenHost(host: string): boolean {
@@ -587,7 +596,8 @@ const routeMatch = z
     path_prefix: routePath('path_prefix').optional(),
     /** Exact path. Canonical, no "*" or "?". */
     path: routePath('path').optional(),
-    methods: z.array(httpMethod).min(1).optional(),
+    /** Methods that can reach a route: not TRACE or CONNECT (405 before routing), none node's parsers do not know. */
+    methods: z.array(httpMethod.superRefine(refusing(routeMethodProblem))).min(1).optional(),
     /** Exact header values; names case-insensitive. A value no request can carry is refused. */
     headers: headerMap(z.string().superRefine(refusing(matchHeaderValueProblem))).optional(),
   })
