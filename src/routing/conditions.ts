@@ -115,7 +115,10 @@ export function methodMatch(methods: readonly string[], method: string): MethodM
   return method === 'HEAD' && methods.includes('GET') ? 'head-as-get' : 'no';
 }
 
-/** True when a HEAD request reaches this route only through its GET: a route listing HEAD itself goes first. */
+/**
+ * True when a HEAD request reaches this route without the route naming HEAD (through its GET, or with no `methods`):
+ * a route naming HEAD goes first, and the others keep file order among themselves, so a HEAD lands where its GET would.
+ */
 export function takesHeadAsGet(c: RouteConditions, method: string): boolean {
-  return method === 'HEAD' && c.methods !== undefined && !c.methods.includes('HEAD');
+  return method === 'HEAD' && !(c.methods?.includes('HEAD') ?? false);
 }

@@ -130,9 +130,14 @@ export function extraConditionsHold(c: RouteConditions, input: MatchInput): bool
   return conditionsMatch(c, input) !== 'no';
 }
 
-/** extraConditionsHold, saying whether a HEAD held only through the route's GET ('head-as-get'). */
+/**
+ * extraConditionsHold, saying whether a HEAD held without the route naming HEAD ('head-as-get': through its GET, or
+ * with no `methods` at all). Either kind yields to a later route that names HEAD, and among themselves keeps file
+ * order: a route without `methods` counted as naming HEAD made a HEAD skip an earlier GET route that its GET took
+ * (`methods: [GET]` with auth, then a `headers` route with auth off: HEAD with the header reached the open route).
+ */
 function conditionsMatch(c: RouteConditions, input: MatchInput): 'no' | 'listed' | 'head-as-get' {
-  const method = c.methods === undefined ? 'listed' : methodMatch(c.methods, input.method);
+  const method = c.methods === undefined ? (input.method === 'HEAD' ? 'head-as-get' : 'listed') : methodMatch(c.methods, input.method);
   if (method === 'no') return 'no';
   if (c.headers !== undefined) {
     for (const name in c.headers) if (input.header(name) !== c.headers[name]) return 'no';
