@@ -1,11 +1,11 @@
-// Compiles src/, test/ and examples/ into a mirror of the checkout under .test-build/<pid>/, which `npm test` runs with
+// Compiles src/, test/, examples/ and fuzz/ into a mirror of the checkout under .test-build/<pid>/, which `npm test` runs with
 // plain node instead of through tsx. Why: Node 20 cannot strip types, and tsx's loader runs its hooks on a thread of
 // their own with a round trip per module; each test file is a node process of its own, and loading tsx and the
 // gateway's modules through it took about 1.5 CPU-s more per file than the same modules compiled (346 files).
 //
 // The mirror keeps the checkout's layout, so the paths tests build from import.meta.url (fixtures, bin/, config/,
 // README.md, another test's helper) resolve as they do in the checkout:
-// - under src/, test/ and examples/, every .ts file is compiled to .js beside a copy of itself (tests that spawn a
+// - under those directories, every .ts file is compiled to .js beside a copy of itself (tests that spawn a
 //   TypeScript entry through tsx, or read a source file, find it), and every other file is copied;
 // - every other entry of the checkout's root (bin/, config/, dist/, node_modules/, package.json, README.md, …) is a
 //   symbolic link to the real one, so a gateway spawned through bin/ runs the checkout's dist/ as before.
@@ -18,7 +18,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
 const MIRRORS = '.test-build';
-const COMPILED_DIRS = ['src', 'test', 'examples'];
+// fuzz/ too: test/fuzz imports its harness.
+const COMPILED_DIRS = ['src', 'test', 'examples', 'fuzz'];
 /** Root entries that are neither linked nor compiled. */
 const SKIPPED = new Set(['.git', MIRRORS, ...COMPILED_DIRS]);
 /** tsx hands esbuild the checkout's tsconfig.json: the same compiler options here. */
