@@ -8,6 +8,7 @@
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, readConfigText } from './config/load.js';
+import { shareDotEnvLines } from './config/env.js';
 import type { Config } from './config/schema.js';
 import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
@@ -41,6 +42,8 @@ export function readConfigSnapshot(path: string, env: NodeJS.ProcessEnv = proces
   const text = readConfigText(path, env);
   const vars: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) vars[name] = value;
+  // A placeholder naming a .env line that refers to a variable is refused from the copy as from `env`.
+  shareDotEnvLines(env, vars);
   return { snapshot: { text, env: vars }, config: parseConfigText(text, vars, path) };
 }
 

@@ -40,15 +40,20 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   const before = files.get(file) ?? new Map<string, string>();
   // docker compose expands ${VAR} in a .env value (not in a single-quoted one); this reader does not, so such a value
   // was its literal text: `ADMIN_TOKEN=${CI_ADMIN_TOKEN}` gave the admin API the token "${CI_ADMIN_TOKEN}", known to
-  // anyone who reads the file. Refused before anything is set, for a line whose value would be used.
+  // anyone who reads the file. Such a line, when it applies (the real environment does not set its key), is refused
+  // where its value is used: by a config placeholder naming it (expandVariables), or here for the variables the
+  // gateway reads itself. Not for every line: the file is docker compose's too, and a line for another service
+  // (`POSTGRES_URL=postgres://app:${DB_PASSWORD}@db/app`) that nothing here reads stopped start-up for nothing.
+  const unexpanded = new Map<string, UnexpandedLine>();
   for (const [key, ref] of references) {
-    if (env[key] === undefined || env[key] === before.get(key)) {
-      return (
-        `${basename(file)} line ${ref.line}: the value of ${key} refers to \${${ref.variable}}, which a .env value does not expand: ` +
-        `set ${key} in the environment, or single-quote the value to mean the text as written`
-      );
-    }
+    if (env[key] !== undefined && env[key] !== before.get(key)) continue;
+    const message =
+      `${basename(file)} line ${ref.line}: the value of ${key} refers to \${${ref.variable}}, which a .env value does not expand: ` +
+      `set ${key} in the environment, or single-quote the value to mean the text as written`;
+    if (GATEWAY_READS.has(key)) return message;
+    unexpanded.set(key, { value: ref.value, message });
   }
+  UNEXPANDED.set(env, unexpanded);
   fromDotEnv.set(env, files);
   const now = new Map<string, string>();
   // A key given twice: its last line wins, as in a shell, docker compose and dotenv (replacing a value by appending a
@@ -64,13 +69,42 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   return undefined;
 }
 
+/** The variables the gateway reads from the environment itself (not through a config placeholder). */
+const GATEWAY_READS: ReadonlySet<string> = new Set(['PORTCULLIS_CONFIG', 'PORTCULLIS_DATA_DIR', 'LOG_LEVEL']);
+
+/** A .env line in force whose value refers to a variable: its value as set, and the config error for using it. */
+interface UnexpandedLine {
+  readonly value: string;
+  readonly message: string;
+}
+
+/** By environment, the .env lines of its last read that refer to a variable (loadDotEnv), by key. */
+const UNEXPANDED = new WeakMap<NodeJS.ProcessEnv, ReadonlyMap<string, UnexpandedLine>>();
+
+/**
+ * Makes `copy`, a copy of `env`'s variables that a config will be expanded from (cluster-config.ts's snapshot), know
+ * the .env lines of `env` that refer to a variable, so a placeholder naming one is refused there too.
+ */
+export function shareDotEnvLines(env: NodeJS.ProcessEnv, copy: NodeJS.ProcessEnv): void {
+  const lines = UNEXPANDED.get(env);
+  if (lines !== undefined) UNEXPANDED.set(copy, lines);
+}
+
+/** A config placeholder names a variable whose .env line refers to another, which a .env value does not expand. */
+export class DotEnvReferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DotEnvReferenceError';
+  }
+}
+
 /** A `${NAME` in a .env value that docker compose would expand (unquoted or double-quoted). */
 const DOTENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)/;
 
 /** What a .env file holds: its pairs in order, and the keys whose last line refers to a variable (line from 1). */
 interface DotEnvLines {
   readonly pairs: Array<[string, string]>;
-  readonly references: Map<string, { readonly line: number; readonly variable: string }>;
+  readonly references: Map<string, { readonly line: number; readonly variable: string; readonly value: string }>;
 }
 
 /** The file's KEY=VALUE pairs in order (none when there is no file), or why a file that is there cannot be read. */
@@ -96,7 +130,7 @@ function readDotEnv(file: string): DotEnvLines | string {
     // A `$${` is compose's escape of a literal `${`; a single-quoted value is never expanded.
     const reference = match[2]!.startsWith("'") ? null : DOTENV_REFERENCE.exec(value.replaceAll('$${', ''));
     if (reference === null) references.delete(key);
-    else references.set(key, { line: index + 1, variable: reference[1]! });
+    else references.set(key, { line: index + 1, variable: reference[1]!, value });
   });
   return { pairs, references };
 }
@@ -149,6 +183,9 @@ export function expandVariables(text: string, env: NodeJS.ProcessEnv = process.e
     // `${A:-${B}}` is read as `${A:-${B}` (a default ends at the first "}") and a "}": it gave the text "${B}".
     if (fallback?.includes('${')) throw new NestedPlaceholderError(name);
     const value = env[name];
+    // Its .env line refers to a variable (loadDotEnv): its literal text is no value to use, default or not.
+    const unexpanded = UNEXPANDED.get(env)?.get(name);
+    if (unexpanded !== undefined && unexpanded.value === value) throw new DotEnvReferenceError(unexpanded.message);
     const expanded = value !== undefined && (value !== '' || fallback === undefined) ? value : fallback;
     if (expanded === undefined) throw new MissingVariableError(name);
     if (budget !== undefined) {

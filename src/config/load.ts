@@ -15,6 +15,7 @@ import {
   NestedPlaceholderError,
   UnclosedPlaceholderError,
   UnsupportedPlaceholderError,
+  DotEnvReferenceError,
 } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
 import { listenerProblem } from './listener-checks.js';
@@ -149,6 +150,8 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
       UnsupportedPlaceholderError,
     ];
     if (placeholderErrors.some((type) => err instanceof type)) throw new ConfigError(`${origin}: ${(err as Error).message}`);
+    // It names the .env file and line at fault, not the config.
+    if (err instanceof DotEnvReferenceError) throw new ConfigError(err.message);
     throw err;
   }
   return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);
