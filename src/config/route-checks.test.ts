@@ -133,3 +133,12 @@ test('no config entry is dropped without a word: two spellings of one header nam
   // One spelling each, as before.
   assert.equal(errorOf(route('request_headers: { set: { X-Tag: one } }, match: { headers: { X-Env: blue } }')), 'no error');
 });
+
+test('two upstreams of one name in a service are refused: logs, metrics and the dashboard tell upstreams apart by name', () => {
+  const twice = (where: string) => `${where}\n    - { name: a, address: 127.0.0.1, port: 3001 }\n    - { name: a, address: 127.0.0.1, port: 3002 }\n`;
+  assert.equal(errorOf(twice('load_balancing:\n  upstreams:')), 'load_balancing.upstreams[1].name: duplicate upstream name "a" in this service');
+  assert.equal(errorOf(twice('services:\n  s:\n   upstreams:').replace(/\n    -/g, '\n     -')), 'services.s.upstreams[1].name: duplicate upstream name "a" in this service');
+  // One name in two services is fine.
+  const both = `${SERVICES}  other: { upstreams: [{ name: u1, address: 127.0.0.1, port: 3001 }] }\nroutes:\n  - { name: r, service: other }\n`;
+  assert.equal(errorOf(both), 'no error');
+});

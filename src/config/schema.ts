@@ -454,7 +454,17 @@ const size = z
 /** The keys shared by `load_balancing` (the service named "default") and every entry of `services`. */
 const upstreamGroupShape = {
   strategy: z.enum(['round_robin', 'random', 'least_conn']).default('round_robin'),
-  upstreams: z.array(upstream).min(1, 'at least one upstream is required'),
+  // A name is how logs, metrics and the dashboard tell upstreams apart: two of one name were counted as one there.
+  upstreams: z
+    .array(upstream)
+    .min(1, 'at least one upstream is required')
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      list.forEach((u, i) => {
+        if (seen.has(u.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate upstream name "${u.name}" in this service` });
+        seen.add(u.name);
+      });
+    }),
   /** Extra attempts on another upstream when a connection fails before any response byte. */
   retries: z.number().int().min(0).max(5).default(1),
   /** Keep-alive connections per upstream. */
