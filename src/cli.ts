@@ -9,6 +9,7 @@ import type { Config } from './config/schema.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandRefusedError, CommandUsageError } from './commands/usage.js';
 import { storeFailureLine } from './commands/store-failure.js';
+import { shownArgument } from './commands/output.js';
 import { exitWithVerdict } from './commands/check-config.js';
 import { checkTlsFiles } from './tls/setup.js';
 import { endStartupMode } from './startup-mode.js';
@@ -72,6 +73,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'start';
+  // What each command other than users/api-keys (they check their own, below) reads. Anything else was ignored:
+  // `migrate --match x` applied migrations, `check-config extra.yaml` checked config/proxy.yaml and said ok, exit 0.
+  const ownOptions = PLAIN_COMMAND_OPTIONS[command];
+  if (ownOptions !== undefined) {
+    const foreign = Object.keys(values).find((name) => values[name as keyof typeof values] !== undefined && !ownOptions.includes(name));
+    if (foreign !== undefined) return usage(`${command} takes no --${foreign} option`);
+    if (positionals.length > 1) return usage(`${command} takes no argument (${JSON.stringify(shownArgument(positionals[1]!))})`);
+    if (command === 'routes' && values.header !== undefined && values.match === undefined) return usage('routes takes -H only with --match');
+  }
   // bin/portcullis.js started the process in start-up mode, listening for SIGHUP and SIGUSR1; only a gateway keeps
   // them, until it listens (the mode) or listens itself (the signals: early-signals.ts).
   if (command !== 'start' && command !== 'demo') {
@@ -182,6 +192,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     // plugins it ran left open (a create() past its bound still waiting on a timer; commands/check-config.ts).
     if (command === 'check-config') exitWithVerdict(configOk ? 0 : 1);
   }
+}
+
+/** The options of the commands that take no arguments of their own (help and version are answered before). */
+const PLAIN_COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  start: ['config'],
+  'check-config': ['config'],
+  migrate: ['config'],
+  demo: ['config'],
+  'demo-backends': [],
+  schema: [],
+  routes: ['config', 'json', 'match', 'header'],
+};
+
+/** Bad usage: the reason and the help on stderr, exit 2 (as an unknown option). */
+function usage(message: string): number {
+  process.stderr.write(`portcullis: ${message}\n${HELP}`);
+  return 2;
 }
 
 /** The options every command takes (help and version have been answered before any command runs). */
