@@ -186,9 +186,9 @@ function parserAnswer(code: string | undefined): GatewayError | undefined {
  * finished; once someone listens, node itself closes nothing. Such a socket is destroyed at once: it can carry no
  * HTTP answer (the ended socket of a 408 written there never flushed, never closed, sat in CLOSE-WAIT once its
  * client left, and held its max_connections_per_client slot for good). One exception is answered, as nginx does:
- * OpenSSL recognised an HTTP request line as the first bytes of the connection (ERR_SSL_HTTP_REQUEST, or
- * ERR_SSL_HTTPS_PROXY_REQUEST for a CONNECT), so the client speaks cleartext HTTP and no TLS byte was ever
- * exchanged: it gets a cleartext 400 on the underlying TCP socket, then the connection closes.
+ * the connection's first record was not TLS (isPlainHttp: an HTTP request line), so the client speaks cleartext
+ * HTTP and no TLS byte was ever exchanged: it gets a cleartext 400 on the underlying TCP socket, then the
+ * connection closes.
  *
  * On a cleartext connection, or a TLS one past its handshake: malformed HTTP (node's parser refused it before any
  * request existed) gets 400, 408 on a header timeout or 431 for oversized headers, from the error catalogue with
@@ -207,7 +207,7 @@ export function clientErrorHandler(
 ): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (isTlsBeforeHandshake(socket)) {
-      if (err.code === 'ERR_SSL_HTTP_REQUEST' || err.code === 'ERR_SSL_HTTPS_PROXY_REQUEST') {
+      if (isPlainHttp(err.code)) {
         const id = answerPlainHttp(socket, proxyBy());
         if (id !== undefined) log?.({ client: clientOf(socket), request_id: id, status: PLAIN_HTTP.status, error: PLAIN_HTTP.code });
       }
@@ -248,6 +248,18 @@ function withHsts(answer: GatewayError, socket: Socket, hsts: string): GatewayEr
   if (hsts === '' || (socket as Partial<TLSSocket>).encrypted !== true || INVALID_HEADER_VALUE.test(hsts)) return answer;
   const headers = { ...answer.headers, 'strict-transport-security': hsts };
   return new GatewayError(answer.code, { message: answer.message, details: answer.details, headers });
+}
+
+/**
+ * The handshake errors of a client that spoke no TLS at all. OpenSSL names five request lines (GET, POST, HEAD,
+ * PUT: ERR_SSL_HTTP_REQUEST; CONNECT: ERR_SSL_HTTPS_PROXY_REQUEST); any other first record whose version byte is not
+ * TLS's (a DELETE, OPTIONS, PATCH or TRACE line, an h2c preface) is ERR_SSL_WRONG_VERSION_NUMBER, and OpenSSL
+ * writes no alert for it ("doesn't look like TLS"). Without it those clients got a close with no byte, where the
+ * README (and nginx) answer any plain HTTP request with the cleartext 400. The same code raised by a later record
+ * of a broken TLS handshake gets the 400 after OpenSSL's alert: harmless bytes to a client that is failing anyway.
+ */
+function isPlainHttp(code: string | undefined): boolean {
+  return code === 'ERR_SSL_HTTP_REQUEST' || code === 'ERR_SSL_HTTPS_PROXY_REQUEST' || code === 'ERR_SSL_WRONG_VERSION_NUMBER';
 }
 
 /**
