@@ -670,8 +670,17 @@ export const configSchema = z
          * machine ran out of memory.
          */
         workers: z.union([positiveInt.max(256, 'must be at most 256, or "auto" (one per core)'), z.literal('auto')]).default(1),
-        /** Value of the X-Proxy-By response header. */
-        proxy_by: z.string().min(1).default('Portcullis'),
+        /**
+         * Value of the X-Proxy-By response header. Visible ASCII with inner blanks: the listener's own answers (node's
+         * 400 to a malformed head, 408, 431, 429) write it into the head as is, where a newline would add a header of
+         * its own, and node refuses a control byte in every other answer, which then became a 500. Not Latin-1 either:
+         * those raw answers write UTF-8 and node Latin-1, so one value would reach clients as two.
+         */
+        proxy_by: z
+          .string()
+          .min(1)
+          .refine((value) => /^[\x21-\x7e]([\t\x20-\x7e]*[\x21-\x7e])?$/.test(value), 'must be visible ASCII (inner spaces and tabs allowed): it is a header value')
+          .default('Portcullis'),
         /** Peers (IPs or CIDRs) whose X-Forwarded-* headers are believed. Empty: trust no one. */
         trusted_proxies: z.array(trustedProxy).default([]),
         /**
