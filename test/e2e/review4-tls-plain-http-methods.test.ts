@@ -19,6 +19,7 @@ const pki = pkiDir();
 let ca: TestCa;
 let backend: TestBackend;
 let gw: InProcessGateway;
+let http1Only: InProcessGateway;
 
 before(async () => {
   ca = createTestCa('Plain HTTP CA', pki.path);
@@ -29,10 +30,16 @@ before(async () => {
     load_balancing: { upstreams: upstreams([backend.port]) },
     admin: { enabled: false },
   });
+  http1Only = await startInProcess({
+    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile, http2: false } },
+    load_balancing: { upstreams: upstreams([backend.port]) },
+    admin: { enabled: false },
+  });
 });
 
 after(async () => {
   await gw?.close();
+  await http1Only?.close();
   await backend?.stop();
   pki.remove();
 });
@@ -48,6 +55,11 @@ for (const method of ['DELETE', 'OPTIONS', 'PATCH', 'TRACE']) {
     assert.equal(body.request_id, res.headers['x-request-id']);
   });
 }
+
+test('with tls.http2 false (the HTTPS/1.1 server) too', async () => {
+  const res = await rawRequest(http1Only.gateway.port, 'DELETE /x HTTP/1.1\r\nHost: a.test\r\n\r\n', 3_000);
+  assert.equal(res.status, 400);
+});
 
 test('an h2c prior-knowledge preface on the TLS port gets the cleartext 400', async () => {
   const res = await rawRequest(gw.gateway.port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 3_000);
