@@ -179,13 +179,19 @@ export class TokenService {
     ) {
       throw new TokenError('invalid');
     }
-    if (iatMs === undefined) return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iat * 1000 };
+    // Accepted for at most the configured lifetime after issue, whatever `exp` says: revocations (a logout of every
+    // session, a disable, a reset) are remembered only that long (acceptWindowMs), so a token issued before
+    // `access_token_expiration` was lowered, with its older and later `exp`, worked again once they were forgotten.
+    // The same comparison and tolerance as jose's `exp` check.
+    const until = Math.min(exp, iat + this.#ttlSeconds);
+    if (until <= Math.floor(now / 1000) - this.#tolerance) throw new TokenError('expired');
+    if (iatMs === undefined) return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iat * 1000 };
     // Must lie within the second `iat` names (issue writes both from one time): jose checked `iat`, and a claim that
     // disagreed with it would move the time revocations are compared with away from the one jose checked.
     if (typeof iatMs !== 'number' || !Number.isSafeInteger(iatMs) || Math.floor(iatMs / 1000) !== iat) {
       throw new TokenError('invalid');
     }
-    return { userId: sub, email, tokenId: jti, expiresAt: exp * 1000, issuedAt: iatMs };
+    return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iatMs };
   }
 }
 
