@@ -501,6 +501,11 @@ const headerName = z
   .string()
   .regex(HEADER_NAME, 'must be a valid header name')
   .transform((name) => name.toLowerCase());
+/** A header name the gateway sets upstream, kept as spelled (its readers compare it case-insensitively). */
+const identityHeaderName = z
+  .string()
+  .min(1)
+  .refine((name) => HEADER_NAME.test(name), 'must be a valid header name (letters, digits and !#$%&\'*+.^_`|~-)');
 
 /**
  * Header name → value, names lower-cased. Two spellings of one name (`X-Tag` and `x-tag`) are refused: lower-casing
@@ -762,8 +767,10 @@ export const configSchema = z
             auth_type: z.literal('jwt').default('jwt'),
             /** Paths reachable without a token (exact, or a prefix when ending in "*"). /health is always public. */
             public_paths: z.array(z.string().startsWith('/')).default([]),
-            user_id_header: z.string().min(1).default('X-User-Id'),
-            user_email_header: z.string().min(1).default('X-User-Email'),
+            // The four identity header names: a name with a space or another non-token character (accepted before)
+            // made every authenticated request a 400 request_not_forwardable, the upstream request being unsendable.
+            user_id_header: identityHeaderName.default('X-User-Id'),
+            user_email_header: identityHeaderName.default('X-User-Email'),
             password_min_length: z.number().int().min(8).max(128).default(8),
             /** Optional composition rule, off by default (NIST SP 800-63B). */
             password_require_mixed: z.boolean().default(false),
@@ -785,8 +792,8 @@ export const configSchema = z
             // Identity (issue 12): which credentials a protected route accepts, and the API-key caller's headers.
             /** Credentials accepted on protected paths: user access tokens (jwt) and API keys (api_key). */
             auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).default(['jwt', 'api_key']),
-            consumer_id_header: z.string().min(1).default('X-Consumer-Id'),
-            consumer_name_header: z.string().min(1).default('X-Consumer-Name'),
+            consumer_id_header: identityHeaderName.default('X-Consumer-Id'),
+            consumer_name_header: identityHeaderName.default('X-Consumer-Name'),
           })
           .strict()
           .prefault({}),
