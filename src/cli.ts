@@ -39,6 +39,10 @@ Options:
 
 /** Runs the command line; resolves to the process exit code (start resolves only when the gateway stops). */
 export async function main(argv: readonly string[]): Promise<number> {
+  // A command's reader may leave before it is done (`portcullis routes --json | head -1`, a pager quit): what is left
+  // of the output has nowhere to go, and the command ends with its own exit code (an action done is still done).
+  // Unhandled, the EPIPE threw a stack trace at the operator and exit 1. From here: --help and usage write too.
+  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
   // .env first: it may name the config file and the data dir.
   loadDotEnv(resolve('.env'));
   let parsed;
@@ -73,6 +77,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'start';
+  // Not for a gateway: its log is its own.
+  if (command === 'start' || command === 'demo') process.stdout.off('error', ignoreEpipe);
   // What each command other than users/api-keys (they check their own, below) reads. Anything else was ignored:
   // `migrate --match x` applied migrations, `check-config extra.yaml` checked config/proxy.yaml and said ok, exit 0.
   const ownOptions = PLAIN_COMMAND_OPTIONS[command];
@@ -192,6 +198,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     // plugins it ran left open (a create() past its bound still waiting on a timer; commands/check-config.ts).
     if (command === 'check-config') exitWithVerdict(configOk ? 0 : 1);
   }
+}
+
+/** Drops writes to a stdout whose reader has gone (EPIPE); any other stdout error is thrown as before. */
+function ignoreEpipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
 }
 
 /** The options of the commands that take no arguments of their own (help and version are answered before). */
