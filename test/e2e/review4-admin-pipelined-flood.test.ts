@@ -6,9 +6,9 @@
 // the next when its answer has the connection, and a connection with more than 128 waiting is closed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
+import { pipelineUnread } from '../helpers/raw.js';
 
 let stack: AuthStack;
 let adminPort: number;
@@ -21,44 +21,15 @@ after(async () => {
   await stack?.close();
 });
 
-/**
- * Writes `text` on a new admin connection, reads nothing for `quietMs`, then reads until the gateway closes the
- * connection or sends nothing more for 2 s; resolves with the responses received and whether it was closed.
- */
-function pipeline(text: string, quietMs: number): Promise<{ responses: number; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect(adminPort, '127.0.0.1');
-    socket.on('error', () => undefined);
-    socket.pause();
-    socket.write(text);
-    let received = '';
-    let idle: NodeJS.Timeout | undefined;
-    const done = (closed: boolean): void => {
-      clearTimeout(idle);
-      socket.destroy();
-      resolve({ responses: (received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length, closed });
-    };
-    socket.on('close', () => done(true));
-    setTimeout(() => {
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1');
-        idle?.refresh();
-      });
-      idle = setTimeout(() => done(false), 2_000);
-      socket.resume();
-    }, quietMs);
-  });
-}
-
 test('a connection pipelining thousands of requests without reading is closed, not answered in full', async () => {
-  const result = await pipeline('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(3_000), 300);
+  const result = await pipelineUnread(adminPort, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(3_000), 300);
   assert.ok(result.closed, 'the connection is closed');
   assert.ok(result.responses <= 130, `${result.responses} answers to 3,000 pipelined requests`);
 });
 
 test('authenticated requests pipelined a few at a time are all answered, in order', async () => {
   const request = `GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`;
-  const result = await pipeline(request.repeat(20) + 'GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 100);
+  const result = await pipelineUnread(adminPort, request.repeat(20) + 'GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 100);
   assert.equal(result.responses, 21);
   assert.ok(result.closed);
 });

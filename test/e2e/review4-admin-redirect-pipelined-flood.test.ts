@@ -5,49 +5,20 @@
 // (listeners/pipelining.ts), one request of a connection is answered at a time, and more than 128 waiting close it.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { pipelineUnread } from '../helpers/raw.js';
 import { redirectGatewayHooks } from '../helpers/redirect-gateway.js';
-
-/**
- * Writes `text` on a new connection to `port`, reads nothing for `quietMs`, then reads until the gateway closes the
- * connection or sends nothing more for 2 s; resolves with the responses received and whether it was closed.
- */
-function pipeline(port: number, text: string, quietMs: number): Promise<{ responses: number; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    socket.pause();
-    socket.write(text);
-    let received = '';
-    let idle: NodeJS.Timeout | undefined;
-    const done = (closed: boolean): void => {
-      clearTimeout(idle);
-      socket.destroy();
-      resolve({ responses: (received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length, closed });
-    };
-    socket.on('close', () => done(true));
-    setTimeout(() => {
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1');
-        idle?.refresh();
-      });
-      idle = setTimeout(() => done(false), 2_000);
-      socket.resume();
-    }, quietMs);
-  });
-}
 
 describe('redirect listener', () => {
   const gateway = redirectGatewayHooks('review4-redirect-pipelined');
 
   test('a connection pipelining thousands of requests without reading is closed, not answered in full', async () => {
-    const result = await pipeline(gateway.redirectPort, 'GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n'.repeat(3_000), 300);
+    const result = await pipelineUnread(gateway.redirectPort, 'GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n'.repeat(3_000), 300);
     assert.ok(result.closed, 'the connection is closed');
     assert.ok(result.responses <= 130, `${result.responses} answers to 3,000 pipelined requests`);
   });
 
   test('a few pipelined requests are all redirected, in order', async () => {
-    const result = await pipeline(gateway.redirectPort, 'GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n'.repeat(10) + 'GET /b HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n', 100);
+    const result = await pipelineUnread(gateway.redirectPort, 'GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n'.repeat(10) + 'GET /b HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n', 100);
     assert.equal(result.responses, 11);
     assert.ok(result.closed);
   });

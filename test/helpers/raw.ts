@@ -97,3 +97,33 @@ export function readUntil(socket: Socket, predicate: (data: Buffer) => boolean, 
     socket.once('close', onEnd);
   });
 }
+
+/**
+ * Writes `text` on a new connection to `port`, reads nothing for `quietMs`, then reads until the gateway closes the
+ * connection or sends nothing more for 2 s; resolves with the number of responses received and whether the connection
+ * was closed. For pipelined floods sent by a client that does not read.
+ */
+export function pipelineUnread(port: number, text: string, quietMs: number): Promise<{ responses: number; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.pause();
+    socket.write(text);
+    let received = '';
+    let idle: NodeJS.Timeout | undefined;
+    const done = (closed: boolean): void => {
+      clearTimeout(idle);
+      socket.destroy();
+      resolve({ responses: (received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length, closed });
+    };
+    socket.on('close', () => done(true));
+    setTimeout(() => {
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        idle?.refresh();
+      });
+      idle = setTimeout(() => done(false), 2_000);
+      socket.resume();
+    }, quietMs);
+  });
+}
