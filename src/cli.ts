@@ -64,8 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       },
     });
   } catch (err) {
-    process.stderr.write(`portcullis: ${(err as Error).message}\n${HELP}`);
-    return 2;
+    return usage((err as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -160,13 +159,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runApiKeys(positionals.slice(1), options, loadConfigFile(configPath), resolveDataDir());
       }
       default:
-        process.stderr.write(`portcullis: unknown command "${command}"\n${HELP}`);
-        return 2;
+        return usage(`unknown command "${command}"`);
     }
   } catch (err) {
     if (err instanceof CommandUsageError) {
-      process.stderr.write(`portcullis: ${err.message}\n${HELP}`);
-      return 2;
+      return usage(err.message);
     }
     if (err instanceof CommandRefusedError) {
       // A refusal the command worded itself (`user … not found`): its one line, nothing more.
@@ -216,7 +213,7 @@ const PLAIN_COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   routes: ['config', 'json', 'match', 'header'],
 };
 
-/** Bad usage: the reason and the help on stderr, exit 2 (as an unknown option). */
+/** Bad usage (an unknown command or option, an option or argument a command does not read): the reason and the help on stderr, exit 2. */
 function usage(message: string): number {
   process.stderr.write(`portcullis: ${message}\n${HELP}`);
   return 2;
