@@ -7,6 +7,7 @@
 import { targetProblem } from '../pipeline/path-check.js';
 import { authorityProblem } from '../pipeline/host-check.js';
 import { METHODS } from 'node:http';
+import { isIPv6 } from 'node:net';
 
 /** The route path keys: an exact `path`, or a `path_prefix`. */
 export type RoutePathKey = 'path' | 'path_prefix';
@@ -53,7 +54,6 @@ export function addPrefixProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** The route `host` keywords; any other value is a literal Host. */
 /** Methods the gateway answers 405 before routing (pipeline/protocol-check.ts): no forward proxy, no TRACE echo. */
 const REFUSED_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE']);
 
@@ -70,6 +70,7 @@ export function routeMethodProblem(method: string): string | undefined {
   return undefined;
 }
 
+/** The route `host` keywords; any other value is a literal Host. */
 const HOST_KEYWORDS = ['preserve', 'upstream'] as const;
 
 /** Why a route's `host` is neither keyword nor an authority a backend reads as one host, or undefined. */
@@ -81,6 +82,59 @@ export function routeHostProblem(value: string): string | undefined {
   const problem = value === '' ? 'empty host' : authorityProblem(value);
   if (problem === undefined) return undefined;
   return `must be preserve, upstream, or a literal host[:port] (a name, dotted-quad IPv4 or [IPv6]): ${problem}`;
+}
+
+/** A host name of a `match.hosts` entry: letters, digits, "_" and "-" inside labels (the form the schema always took). */
+const MATCH_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/i;
+
+const MATCH_HOST_FORM = 'must be a host name, "*." followed by one, a dotted-quad IPv4 address or a bracketed IPv6 address like [::1]';
+
+/**
+ * Why a `match.hosts` entry can never equal a request's host, or undefined. A request's host is its Host (or
+ * :authority) without the port, in lower case, one trailing dot dropped (conditions.ts hostOf), after the Host check
+ * (pipeline/host-check.ts) let it through: so a trailing dot in the entry is the same name (`api.example.com.` is the
+ * fully qualified spelling clients may send), a bracketed IPv6 literal is a host like any other, and what that check
+ * refuses (`127.1`, `[0:0::1]`) or a port the matcher never sees could never match.
+ */
+export function matchHostProblem(value: string): string | undefined {
+  if (value.startsWith('[')) return matchIpv6Problem(value);
+  const colon = value.indexOf(':');
+  if (colon !== -1) return /^\d*$/.test(value.slice(colon + 1)) ? `${MATCH_HOST_FORM}, without a port (routes match the host in any port)` : MATCH_HOST_FORM;
+  const wildcard = value.startsWith('*.');
+  const name = withoutTrailingDot(wildcard ? value.slice(2) : value);
+  if (!MATCH_NAME.test(name)) return MATCH_HOST_FORM;
+  // A wildcard's suffix is no host of its own; an exact name must be one the request check lets through.
+  const problem = wildcard ? undefined : authorityProblem(name);
+  if (problem !== undefined) return `${MATCH_HOST_FORM}: ${problem}, which the gateway refuses with 400 before routing, so this could never match`;
+  return undefined;
+}
+
+/** A bracketed IPv6 `match.hosts` entry: the one spelling requests may carry, with no port. */
+function matchIpv6Problem(value: string): string | undefined {
+  const close = value.indexOf(']');
+  if (close !== -1 && close < value.length - 1) {
+    return value.charCodeAt(close + 1) === 0x3a ? `${MATCH_HOST_FORM}, without a port (routes match the host in any port)` : MATCH_HOST_FORM;
+  }
+  const problem = authorityProblem(value);
+  if (problem === undefined) return undefined;
+  const inner = value.slice(1, close === -1 ? undefined : close);
+  // A valid address in another spelling: name the one requests carry (the form URL parsers produce, RFC 5952).
+  if (close !== -1 && isIPv6(inner) && !inner.includes('%')) {
+    return `${problem}: write ${new URL(`http://[${inner}]/`).hostname} (the gateway refuses any other spelling with 400 before routing)`;
+  }
+  return `${MATCH_HOST_FORM}: ${problem}`;
+}
+
+function withoutTrailingDot(name: string): string {
+  return name.endsWith('.') ? name.slice(0, -1) : name;
+}
+
+/**
+ * A `match.hosts` entry (one matchHostProblem accepts) as the matcher compares it with a request's host: lower case,
+ * without its trailing dot (hostOf drops the request's), so `API.example.com.` and `api.example.com` are one host.
+ */
+export function matchHostKey(value: string): string {
+  return withoutTrailingDot(value.toLowerCase());
 }
 
 /**

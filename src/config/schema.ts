@@ -7,6 +7,8 @@ import { isLoopbackAddress } from '../admin/admin-auth.js';
 import {
   addPrefixProblem,
   matchHeaderValueProblem,
+  matchHostKey,
+  matchHostProblem,
   originProblem,
   probeHostProblem,
   routeHostProblem,
@@ -595,18 +597,11 @@ const headerRewrite = z
 const routeMatch = z
   .object({
     /**
-     * Exact host names, or "*.example.com" (one or more labels before .example.com). Case-insensitive, port ignored.
-     * Labels may hold "_", as the request's Host check accepts (container and compose service names).
+     * Exact host names, or "*.example.com" (one or more labels before .example.com), or IP literals (1.2.3.4, [::1]).
+     * Case-insensitive, port ignored, one trailing dot the same name (as on the request). Labels may hold "_", as the
+     * request's Host check accepts (container and compose service names). Kept as the matcher compares them.
      */
-    hosts: z
-      .array(
-        z
-          .string()
-          .regex(/^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/, 'must be a host name or "*." followed by one')
-          .transform((h) => h.toLowerCase()),
-      )
-      .min(1)
-      .optional(),
+    hosts: z.array(z.string().superRefine(refusing(matchHostProblem)).transform(matchHostKey)).min(1).optional(),
     /** Prefix on segment boundaries: /users matches /users and /users/1, never /usersx. Canonical, no "*" or "?". */
     path_prefix: routePath('path_prefix').optional(),
     /** Exact path. Canonical, no "*" or "?". */
