@@ -237,6 +237,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         reload: deps.reload,
         dashboard: loadDashboard(),
         token: config.admin.token,
+        maxConnections: config.server.max_connections,
         ...(identity ? { identityRoutes: identity.routes, identityStatus: () => identity!.status() } : {}),
       });
       return admin.port;
@@ -244,6 +245,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     watch: (server, inFlight) => metrics.watch(server, inFlight),
     reconfigure(next: Config) {
       config = next;
+      admin?.setMaxConnections(next.server.max_connections);
       limiter = limiterFor(next);
       policies = policiesFor(next);
       authLimiter = authLimiterFor(next);

@@ -52,6 +52,11 @@ export interface AdminDeps {
   readonly readinessTimeoutMs?: number;
   /** Config `admin.token`; empty or undefined: no token (only allowed on loopback, and /admin/* answers 404). */
   readonly token?: string;
+  /**
+   * Config `server.max_connections`: the most connections the admin port holds open at once, a bound of its own (as the
+   * redirect port has); more are closed as they arrive. Undefined: unbounded (embedders and tests that start it alone).
+   */
+  readonly maxConnections?: number;
   /** Answers /admin/* (users and API keys); resolves false for a path it does not know. Undefined: auth is off. */
   readonly identityRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
   /** The dashboard's Users panel, merged into /api/status as `identity`. */
@@ -61,6 +66,8 @@ export interface AdminDeps {
 /** A running admin listener. */
 export interface AdminServer {
   readonly port: number;
+  /** A reload's `server.max_connections`: connections already open stay, new ones are counted against it. */
+  setMaxConnections(max: number): void;
   close(): Promise<void>;
 }
 
@@ -127,6 +134,10 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
   server.on('clientError', adminClientError);
+  // Without a bound, anyone who reaches the port could hold any number of connections (the dashboard page and /ready
+  // need no token), each a descriptor, until the proxy port met EMFILE. node closes a connection over it on arrival,
+  // unanswered, as on the proxy and redirect ports; the ones already open are served on.
+  if (deps.maxConnections !== undefined) server.maxConnections = deps.maxConnections;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -135,6 +146,9 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   await listen(server, port, host);
   return {
     port: (server.address() as AddressInfo).port,
+    setMaxConnections(max: number) {
+      server.maxConnections = max;
+    },
     close() {
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
