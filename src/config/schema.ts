@@ -135,8 +135,12 @@ function credentialsDecode(value: string): boolean {
   }
 }
 
+/**
+ * Any case of the scheme (RFC 3986 §3.1: schemes are case-insensitive): `REDIS://host` is redis:// to node-redis and
+ * to every check below, which read the scheme through `new URL()` (it lower-cases it).
+ */
 function redisUrlOk(value: string): boolean {
-  if (!/^rediss?:\/\/[^/\s]+/.test(value) || !URL.canParse(value)) return false;
+  if (!/^rediss?:\/\/[^/\s]+/i.test(value) || !URL.canParse(value)) return false;
   const { pathname } = new URL(value);
   return pathname === '' || pathname === '/' || /^\/\d+$/.test(pathname);
 }
