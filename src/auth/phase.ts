@@ -23,7 +23,14 @@ export type AuthMode = 'required' | 'optional' | 'off';
  * Called when a request fails authentication, before the 401 goes out: counts the failure against the client's
  * address bucket. 'responded' means it answered instead (429: a flood of bad tokens meets the limit).
  */
-export type AuthFailurePenalty = (ctx: RequestContext) => Outcome | Promise<Outcome>;
+export interface AuthFailurePenalty {
+  (ctx: RequestContext): Outcome | Promise<Outcome>;
+  /**
+   * Gives back the token a call took for an attempt that turned out no failure: an API key counted before its store
+   * read (see checkApiKey) that the store then found valid. Without it the token stays spent.
+   */
+  readonly refund?: (ctx: RequestContext) => void | Promise<void>;
+}
 
 /** The config keys the phase reads (`middleware.auth`). */
 export type AuthPhaseConfig = Pick<
@@ -51,7 +58,7 @@ export interface AuthenticatePhaseDeps {
   /** Only `isRevoked` is used. Required when `config.enabled`. */
   readonly kv?: Pick<KvStore, 'isRevoked'>;
   /** API-key checks; without it an API key is refused like a bad token. */
-  readonly apiKeys?: Pick<ApiKeyVerifier, 'check' | 'noteUse'>;
+  readonly apiKeys?: Pick<ApiKeyVerifier, 'check' | 'noteUse' | 'needsStore'>;
   /** The route's accepted credentials (default: `config.auth_methods`, i.e. `middleware.auth.auth_methods`). */
   readonly methods?: AcceptedMethods;
   readonly logger: Pick<Logger, 'warn' | 'info'>;
@@ -191,6 +198,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
   const checkApiKey = (ctx: RequestContext, key: string): Outcome | Promise<Outcome> => {
     if (deps.apiKeys === undefined) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    if (penalize !== undefined && deps.apiKeys.needsStore(key)) return checkUncachedKey(ctx, key, deps.apiKeys, penalize);
     let check: ApiKeyCheck | Promise<ApiKeyCheck>;
     try {
       check = deps.apiKeys.check(key);
@@ -202,6 +210,32 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       (c) => admitKey(ctx, c),
       (err: unknown) => onKeyError(ctx, err),
     );
+  };
+
+  /**
+   * A key with no cached answer costs a store read, so it is counted as a failure first: a client that sprays made-up
+   * keys and is over its failed-auth limit gets the 429 without the store being asked (it was asked once per key, and
+   * only then penalized). A key the store finds valid gets its token back; an unknown one is refused without a
+   * second penalty.
+   */
+  const checkUncachedKey = async (
+    ctx: RequestContext,
+    key: string,
+    apiKeys: Pick<ApiKeyVerifier, 'check'>,
+    penalty: AuthFailurePenalty,
+  ): Promise<Outcome> => {
+    if ((await penalty(ctx)) === 'responded') return 'responded';
+    let check: ApiKeyCheck;
+    try {
+      check = await apiKeys.check(key);
+    } catch (err) {
+      // Not a failure of the client's: the store could not judge the key.
+      await penalty.refund?.(ctx);
+      return onKeyError(ctx, err);
+    }
+    if (check.kind !== 'ok') return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
+    await penalty.refund?.(ctx);
+    return admitKey(ctx, check);
   };
 
   // The route's accepted credentials, resolved once (default: middleware.auth.auth_methods).

@@ -35,8 +35,13 @@ export interface ApiKeyVerifierOptions {
    * answer carries the error as `revocationError`); otherwise its KvUnavailableError is thrown.
    */
   readonly allowOnKvError?: boolean;
-  /** Cached entries (known and unknown hashes). Default 10 000. */
+  /** Cached keys the store knows (valid, revoked or expired). Default 10 000. */
   readonly maxEntries?: number;
+  /**
+   * Cached unknown hashes, in a cache of their own: a flood of made-up keys only ever evicts other made-up keys,
+   * never a real one (each real request would then go to the store). Default 1 000.
+   */
+  readonly maxMisses?: number;
   /** How long a cached answer is trusted before the store is asked again, ms. Default 30 000. */
   readonly ttlMs?: number;
   /** Clock, for tests. */
@@ -44,9 +49,47 @@ export interface ApiKeyVerifierOptions {
 }
 
 interface Entry {
-  /** undefined: no such key (negative entries stop a flood of made-up keys from reaching the database). */
+  /** undefined: no such key (negative entries stop a key repeated by a misconfigured client reaching the database). */
   readonly record: ApiKeyRecord | undefined;
   readonly cachedAt: number;
+}
+
+/**
+ * A bounded cache evicting its oldest insertion first. Entries are re-inserted when re-read from the store, so a key in
+ * use moves to the end at most every TTL.
+ */
+class BoundedCache {
+  readonly #map = new Map<string, Entry>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get(hash: string): Entry | undefined {
+    return this.#map.get(hash);
+  }
+
+  set(hash: string, entry: Entry): void {
+    this.#map.delete(hash); // re-inserted last: the Map's order is the eviction order
+    if (this.#map.size >= this.#max) {
+      const oldest = this.#map.keys().next();
+      if (oldest.done !== true) this.#map.delete(oldest.value);
+    }
+    this.#map.set(hash, entry);
+  }
+
+  delete(hash: string): void {
+    this.#map.delete(hash);
+  }
+
+  entries(): IterableIterator<[string, Entry]> {
+    return this.#map.entries();
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
 }
 
 const INVALID: ApiKeyCheck = { kind: 'invalid' };
@@ -58,16 +101,19 @@ const INVALID: ApiKeyCheck = { kind: 'invalid' };
  */
 export class ApiKeyVerifier {
   readonly #o: ApiKeyVerifierOptions;
-  readonly #cache = new Map<string, Entry>();
+  /** Keys the store knows. */
+  readonly #hits: BoundedCache;
+  /** Hashes the store does not know: kept apart so that they never push a known key out. */
+  readonly #misses: BoundedCache;
   /** The store reads under way, by hash (see #load). */
   readonly #reading = new Map<string, Promise<ApiKeyRecord | undefined>>();
-  readonly #max: number;
   readonly #ttl: number;
   readonly #now: () => number;
 
   constructor(options: ApiKeyVerifierOptions) {
     this.#o = options;
-    this.#max = options.maxEntries ?? 10_000;
+    this.#hits = new BoundedCache(options.maxEntries ?? 10_000);
+    this.#misses = new BoundedCache(options.maxMisses ?? 1_000);
     this.#ttl = options.ttlMs ?? 30_000;
     this.#now = options.now ?? Date.now;
   }
@@ -77,19 +123,34 @@ export class ApiKeyVerifier {
     if (apiKeyId(key) === undefined) return INVALID;
     const hash = hashApiKey(key);
     const now = this.#now();
-    const entry = this.#cache.get(hash);
-    if (entry !== undefined && now - entry.cachedAt < this.#ttl) return this.#decide(entry.record, now);
+    const entry = this.#cached(hash, now);
+    if (entry !== undefined) return this.#decide(entry.record, now);
     return this.#load(hash, now);
+  }
+
+  /**
+   * True when check(`key`) would ask the user store: a well-formed key with no fresh cached answer. The authenticate
+   * phase counts such a key against the client's failed-auth bucket first, so a client already over it never reaches
+   * the store with made-up keys.
+   */
+  needsStore(key: string): boolean {
+    return apiKeyId(key) !== undefined && this.#cached(hashApiKey(key), this.#now()) === undefined;
   }
 
   /** Drops every cached entry of key `id` (it was revoked). */
   forget(id: string): void {
-    for (const [hash, entry] of this.#cache) if (entry.record?.id === id) this.#cache.delete(hash);
+    for (const [hash, entry] of this.#hits.entries()) if (entry.record?.id === id) this.#hits.delete(hash);
   }
 
-  /** Cached entries, for tests. */
+  /** Cached entries (known and unknown keys), for tests. */
   get size(): number {
-    return this.#cache.size;
+    return this.#hits.size + this.#misses.size;
+  }
+
+  /** The fresh cached answer for `hash`, if any. */
+  #cached(hash: string, now: number): Entry | undefined {
+    const entry = this.#hits.get(hash) ?? this.#misses.get(hash);
+    return entry !== undefined && now - entry.cachedAt < this.#ttl ? entry : undefined;
   }
 
   /**
@@ -109,12 +170,15 @@ export class ApiKeyVerifier {
 
   async #read(hash: string, now: number): Promise<ApiKeyRecord | undefined> {
     const record = await this.#o.store.findApiKeyByHash(hash);
-    if (this.#cache.size >= this.#max) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    const entry = { record, cachedAt: now };
+    // One cache per answer: a hash moves from one to the other only when the store's answer changed.
+    if (record === undefined) {
+      this.#hits.delete(hash);
+      this.#misses.set(hash, entry);
+    } else {
+      this.#misses.delete(hash);
+      this.#hits.set(hash, entry);
     }
-    this.#cache.delete(hash); // re-inserted last: the Map's order is the eviction order
-    this.#cache.set(hash, { record, cachedAt: now });
     return record;
   }
 

@@ -11,6 +11,7 @@ import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError } from '../pipeline/reply.js';
 import { ContextSlot } from '../pipeline/slot.js';
 import { CALLER, CONSUMER } from '../auth/caller.js';
+import type { AuthFailurePenalty } from '../auth/phase.js';
 import { JWKS_PATH } from '../auth/paths.js';
 import { addressBucketKey } from './address-key.js';
 import { creditRule, creditWaitMs, ruleFromConfig } from './bucket.js';
@@ -88,7 +89,7 @@ export interface RateLimitPhase extends Phase {
    * Takes a token from the client address's bucket for a failed authentication: 'responded' (429) once the
    * bucket is empty, so a flood of bad tokens meets the limit. Undefined when the limiter is disabled.
    */
-  readonly penalize?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+  readonly penalize?: AuthFailurePenalty;
 }
 
 /**
@@ -216,8 +217,11 @@ class Limiter implements RateLimitPhase {
     return this.#decide(ctx, key, this.#main);
   }
 
-  readonly penalize = (ctx: RequestContext): Outcome | Promise<Outcome> =>
-    this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main);
+  readonly penalize: AuthFailurePenalty = Object.assign(
+    (ctx: RequestContext): Outcome | Promise<Outcome> => this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main),
+    // The token a penalty took for an API key that the store then found valid (auth/phase.ts checkApiKey).
+    { refund: (ctx: RequestContext): Promise<void> => this.#refund(this.#addressPrefix + this.#address(ctx), this.#main.bucket) },
+  );
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
   onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
@@ -361,7 +365,7 @@ class PenaltyOnlyLimiter implements RateLimitPhase {
   readonly name = 'rate-limit';
   readonly throttleLogin: LoginThrottle = async () => 'continue';
   readonly refundLogin: LoginRefund = async () => undefined;
-  readonly penalize: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+  readonly penalize: AuthFailurePenalty;
 
   constructor(deps: RateLimitDeps) {
     this.penalize = new Limiter(deps).penalize;

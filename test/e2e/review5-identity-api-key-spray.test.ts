@@ -1,0 +1,109 @@
+// A client spraying random, well-formed API keys. Each unknown key cost a user-store read before the failed-auth
+// penalty was counted, so a client already over its limit still loaded the database with every request; and each
+// unknown key's cached "no such key" took a place in the same bounded cache as the real keys, so enough of them
+// pushed every real key out and its next request went to the store again. The store is PostgreSQL behind a TCP
+// forwarder the tests cut: with the link down, whatever still answers without a 503 did not ask the store.
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
+import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
+import { isolatedDatabase, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
+import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+
+/** A key of the gateway's exact shape that no store holds. */
+function madeUpKey(): string {
+  return `pk_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('hex')}`;
+}
+
+async function createKey(stack: AuthStack): Promise<string> {
+  const res = await adminApi(stack.client, stack.gw.adminUrl!).post('/admin/api-keys', { name: 'billing' });
+  assert.equal(res.status, 201, res.text);
+  return res.json<{ key: string }>().key;
+}
+
+async function withKey(stack: AuthStack, key: string): Promise<number> {
+  return (await stack.client.request(`${stack.url}/svc`, { headers: { 'x-api-key': key } })).status;
+}
+
+const pgSkip = await requirePostgres();
+if (pgSkip) {
+  test('API-key spraying against PostgreSQL', { skip: pgSkip }, () => {});
+} else {
+  let db: IsolatedDatabase;
+  let forwarder: TcpForwarder;
+  let databaseUrl: string;
+  before(async () => {
+    db = await isolatedDatabase();
+    const target = new URL(DATABASE_URL);
+    forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
+    const url = new URL(DATABASE_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String(forwarder.port);
+    url.pathname = `/${db.name}`;
+    databaseUrl = url.toString();
+  });
+  after(async () => {
+    await forwarder?.close();
+    await db?.cleanup('pc-none-');
+  });
+
+  describe('the failed-auth penalty comes before the store', () => {
+    let stack: AuthStack;
+    before(async () => {
+      // The proxy is not rate limited; the failed-auth penalty (on with auth) allows a burst of 3 per address.
+      stack = await startAuthStack({
+        database: { url: databaseUrl, pool_size: 2 },
+        admin: { token: ADMIN_TOKEN },
+        rateLimit: { enabled: false, requests_per_minute: 1, burst_size: 3 },
+      });
+    });
+    after(async () => {
+      await forwarder.restore();
+      await stack?.close();
+    });
+
+    test('valid keys read from the store cost nothing; a sprayer over its limit gets 429 with the store unreachable', async () => {
+      const keys = [await createKey(stack), await createKey(stack), await createKey(stack), await createKey(stack)];
+      // Four uncached keys, more than the burst: each is counted before its store read and given back once valid.
+      for (const key of keys) assert.equal(await withKey(stack, key), 200);
+      for (let i = 0; i < 3; i++) assert.equal(await withKey(stack, madeUpKey()), 401, `made-up key ${i + 1} of the burst`);
+      assert.equal(await withKey(stack, madeUpKey()), 429, 'over the limit');
+      await forwarder.cut();
+      // Asking the store now would answer 503 store_unavailable.
+      for (let i = 0; i < 5; i++) assert.equal(await withKey(stack, madeUpKey()), 429, 'refused before the store is asked');
+      // The real keys are still served, from the cache.
+      for (const key of keys) assert.equal(await withKey(stack, key), 200);
+    });
+  });
+
+  describe('unknown keys do not push known keys out of the cache', () => {
+    let stack: AuthStack;
+    before(async () => {
+      await forwarder.restore();
+      // No failed-auth penalty here: the spray stands for many addresses (a botnet), each under its own limit.
+      stack = await startAuthStack({ database: { url: databaseUrl, pool_size: 4 }, admin: { token: ADMIN_TOKEN } });
+    });
+    after(async () => {
+      await forwarder.restore();
+      await stack?.close();
+    });
+
+    test('a real key is served from the cache after 10 001 made-up keys', async () => {
+      const key = await createKey(stack);
+      assert.equal(await withKey(stack, key), 200);
+      // More made-up keys than the cache holds (10 000), 32 at a time.
+      let sent = 0;
+      const worker = async (): Promise<void> => {
+        while (sent < 10_001) {
+          sent++;
+          assert.equal(await withKey(stack, madeUpKey()), 401);
+        }
+      };
+      await Promise.all(Array.from({ length: 32 }, worker));
+      await forwarder.cut();
+      assert.equal(await withKey(stack, key), 200, 'the real key needed the store: it had been pushed out of the cache');
+    });
+  });
+}
