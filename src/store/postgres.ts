@@ -260,6 +260,11 @@ export class PostgresUserStore implements UserStore {
   async revokeAllForUser(userId: string, now: Date): Promise<number> {
     if (!UUID.test(userId)) return 0;
     return this.#transaction(async (client) => {
+      // The user's row first, as a login's session insert takes it (createRefreshToken) and the user actions do
+      // (lockUser): a login whose token row is written but not committed holds it, so this waits for that commit and
+      // the UPDATE below sees the token. Without it the UPDATE missed such a token, and a session that existed before
+      // the caller's revocation time outlived "log out everywhere".
+      await client.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
       // Every family of the user, in one order (no deadlock between two of these), so no rotation is mid-way.
       await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
       const result = await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
