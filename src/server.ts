@@ -17,7 +17,7 @@ import type { ReloadResult } from './admin/server.js';
 import { openFeatures } from './features.js';
 import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
-import { attachProxyHandlers } from './listeners/proxy-events.js';
+import { attachProxyHandlers, overCapRefusals, refusalLogger, setRefusalLog } from './listeners/proxy-events.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
@@ -171,8 +171,14 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
   attachProxyHandlers(server, { perClient, pipeline, proxyBy: () => config.server.proxy_by, secure: listener.certificates !== undefined });
-  // The redirect port is cleartext: a connection over the client's cap there gets the same 429, then the close.
-  listener.redirect?.on('connection', perClient.listener(false));
+  const redirect = listener.redirect;
+  if (redirect !== undefined) {
+    // The redirect port's refusals with no request behind them are logged as the proxy port's are, named as its own.
+    const logRefusal = refusalLogger(logger, { listener: 'redirect' });
+    setRefusalLog(redirect, logRefusal);
+    // It is cleartext: a connection over the client's cap there gets the same 429, then the close.
+    redirect.on('connection', perClient.listener(false, overCapRefusals(logRefusal)));
+  }
   features.watch(server, () => pipeline.inFlight);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

@@ -7,8 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
 import type { ClientConnectionLimit } from '../connection-limit.js';
 import { GatewayError } from '../errors.js';
+import { EVENTS } from '../observability/events.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
@@ -33,13 +35,10 @@ export function attachProxyHandlers(
   options: { readonly perClient: ClientConnectionLimit; readonly pipeline: RequestHandlers; readonly proxyBy: () => string; readonly secure: boolean },
 ): void {
   const { pipeline } = options;
-  const logRefusal: RefusalLog = (refusal) => REFUSAL_LOGS.get(server)?.(refusal);
-  const overCap = (client: string, requestId: string | undefined): void =>
-    logRefusal({ client, request_id: requestId, status: requestId === undefined ? undefined : 429, error: 'TOO_MANY_CONNECTIONS' });
-  server.on('connection', options.perClient.listener(options.secure, overCap));
+  const logRefusal = refusalLogOf(server);
+  server.on('connection', options.perClient.listener(options.secure, overCapRefusals(logRefusal)));
   // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
-  const tooManyWaiting = (socket: Socket, waiting: number): void => logRefusal({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting });
-  server.on('request', oneRequestAtATime(pipeline.handleRequest, tooManyWaiting));
+  server.on('request', oneRequestAtATime(pipeline.handleRequest, pipelinedRefusals(logRefusal)));
   server.on('upgrade', upgradeHandler(server, pipeline));
   server.on('connect', connectHandler(pipeline));
   server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? '', logRefusal));
@@ -70,8 +69,36 @@ export function setRefusalLog(server: NetServer, log: RefusalLog): void {
   REFUSAL_LOGS.set(server, log);
 }
 
+/** The refusal log of `server`, looked up per refusal: the listener registers it after the handlers are attached. */
+export function refusalLogOf(server: NetServer): RefusalLog {
+  return (refusal) => REFUSAL_LOGS.get(server)?.(refusal);
+}
+
+/**
+ * Writes a refusal's line: at warn for a connection closed over its pipelined requests (a client flooding the port),
+ * at info for the rest (a client's own mistake or its cap). `fields` are added to each line (the port's name).
+ */
+export function refusalLogger(logger: Logger, fields: Readonly<Record<string, string>> = {}): RefusalLog {
+  return (refusal) => {
+    const line = { ...refusal, ...fields };
+    if (refusal.error === 'PIPELINED_REQUESTS') logger.warn(line, EVENTS.connectionRefused);
+    else logger.info(line, EVENTS.connectionRefused);
+  };
+}
+
+/** The per-client cap's refusals (connection-limit.ts): the 429 and its id, or on TLS the close, no status, no id. */
+export function overCapRefusals(log: RefusalLog): (client: string, requestId: string | undefined) => void {
+  return (client, requestId) =>
+    log({ client, request_id: requestId, status: requestId === undefined ? undefined : 429, error: 'TOO_MANY_CONNECTIONS' });
+}
+
+/** A connection closed for more than MAX_WAITING_REQUESTS pipelined requests waiting (pipelining.ts). */
+export function pipelinedRefusals(log: RefusalLog): (socket: Socket, waiting: number) => void {
+  return (socket, waiting) => log({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting });
+}
+
 /** The client of a connection as the logs write it (one text per address: client-address.ts). */
-function clientOf(socket: Socket): string {
+export function clientOf(socket: Socket): string {
   return normalizeAddress(socket.remoteAddress ?? '');
 }
 

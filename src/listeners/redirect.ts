@@ -1,6 +1,5 @@
 // The optional cleartext listener (server.http_redirect): every request is answered 308 to the same URL on https.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { GatewayError } from '../errors.js';
 import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
@@ -8,7 +7,8 @@ import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkProtocol } from '../pipeline/protocol-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
-import { clientErrorHandler } from './proxy-events.js';
+import type { Socket } from 'node:net';
+import { clientErrorHandler, clientOf, pipelinedRefusals, refusalLogOf } from './proxy-events.js';
 import { answerAndClose } from './raw-answer.js';
 import { oneRequestAtATime } from './pipelining.js';
 
@@ -99,6 +99,9 @@ export function createRedirectServer(
   http1: { readonly requireHostHeader: boolean; readonly connectionsCheckingInterval: number },
 ): Server {
   const server = createServer({ ...http1, ...serverTimeouts(timeouts) });
+  // Its refusals with no request behind them get the proxy port's Connection Refused line (proxy-events.ts), to the
+  // log the composition root registers for this server (server.ts): they were written unlogged.
+  const logRefusal = refusalLogOf(server);
   // Pipelined requests one at a time, as on the proxy port (pipelining.ts): node parses a whole read (some 2,500 short
   // requests) and goes on reading while the answers queue, so a client that pipelined without reading them made the
   // gateway hold every 308 it asked for. Now more than 128 waiting close the connection.
@@ -116,12 +119,16 @@ export function createRedirectServer(
       }
       res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy() });
       res.end();
-    }),
+    }, pipelinedRefusals(logRefusal)),
   );
   // Cleartext: no HSTS on these answers (RFC 6797 §7.2).
-  server.on('clientError', clientErrorHandler(proxyBy));
+  server.on('clientError', clientErrorHandler(proxyBy, () => '', logRefusal));
   // CONNECT: answered, reading stopped, the socket closed once the answer is out (or after answerAndClose's bound).
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => answerAndClose(socket, connectRefusal(proxyBy())));
+  // node hands an HTTP/1 CONNECT over with the connection's net.Socket. The answer carries no request id: none logged.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    answerAndClose(socket, connectRefusal(proxyBy()));
+    logRefusal({ client: clientOf(socket), status: CONNECT_REFUSED.status, error: CONNECT_REFUSED.code });
+  });
   // No 100 Continue before the 308: the body is never wanted (node then closes the connection after the answer).
   deferContinue(server);
   return server;
