@@ -105,15 +105,19 @@ test('an abort while waiting removes the request: the handler hears the reason, 
   assert.equal(pool.running, 0);
 });
 
-test('an abort after dispatch but before the pool hands over its controller is applied the moment it does', () => {
+test('an abort after dispatch but before the pool hands over its controller refuses the request the moment it does', () => {
   const { fake, pool } = setup(1, 5);
   const caller = recorder();
   pool.dispatch(opts('/a'), caller.handler);
   const reason = new GatewayError('CLIENT_CLOSED');
   caller.seen.controller!.abort(reason);
   const real = controller();
-  fake.started[0]!.handler.onRequestStart!(real, {});
-  assert.equal(real.abortedWith, reason);
+  // Thrown, not aborted: undici fails the request with it and keeps the new connection for the next request.
+  assert.throws(() => fake.started[0]!.handler.onRequestStart!(real, {}), (err) => err === reason);
+  assert.equal(real.abortedWith, undefined, 'the connection is not cut');
+  fake.started[0]!.handler.onResponseError!(real, reason); // what undici does with the thrown reason
+  assert.equal(caller.seen.error, reason);
+  assert.equal(pool.running, 0);
 });
 
 test('close refuses new requests', async () => {

@@ -100,10 +100,19 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
   }
 
   // Handler side (called by the undici pool).
+  /**
+   * undici calls this once a connection is ready for the request, before writing any of it. A request whose client
+   * left while the connection was being made is refused by throwing its reason, never by `controller.abort()`: over
+   * HTTP/1 undici's abort destroys the socket, so the connection that a departed client had waited for (the whole
+   * slow connect or TLS handshake) was thrown away, and the next request in the queue had to make another, while
+   * its client waited again. undici catches the throw (client-h1.js and client-h2.js writeH1/writeH2 around
+   * onConnect), fails the request with it (our onResponseError: the slot is released and the caller's handler hears
+   * the reason, as after an abort), writes nothing, and gives the connection to the next request.
+   */
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#real = controller;
-    if (this.#reason !== null) controller.abort(this.#reason);
-    else if (this.#pauseWanted) controller.pause();
+    if (this.#reason !== null) throw this.#reason;
+    if (this.#pauseWanted) controller.pause();
   }
 
   onRequestUpgrade(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
