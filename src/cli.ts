@@ -1,17 +1,15 @@
 // The `portcullis` command: argv → action → exit code. No business logic lives here.
 import { parseArgs } from 'node:util';
 import { packageVersion } from './package-version.js';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
 import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 import { GatewayError } from './errors.js';
-import type { Config } from './config/schema.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandRefusedError, CommandUsageError } from './commands/usage.js';
 import { storeFailureLine } from './commands/store-failure.js';
 import { shownArgument } from './commands/output.js';
-import { exitWithVerdict } from './commands/check-config.js';
-import { checkTlsFiles } from './tls/setup.js';
+import { checkConfig, exitWithVerdict } from './commands/check-config.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
 
@@ -101,14 +99,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'check-config': {
         // Everything start-up refuses for a reason in the files (not for a server it cannot reach), with its message.
-        // Schema and cross-key rules (trusted_proxies, URLs, jwt.secret's length) are in loadConfigFile.
-        const config = loadConfigFile(configPath);
-        checkTlsFiles(config);
-        await checkSigningKeyFiles(config);
-        // The files and directories start-up writes (access log, data dir), asked about without creating anything.
-        await (await import('./commands/check-writable.js')).checkWritablePaths(config, resolveDataDir());
-        // Plugins too: each module imported, validated and created, then closed again, as start-up would.
-        await checkPlugins(config, dirname(configPath));
+        await checkConfig(configPath, resolveDataDir());
         process.stdout.write(`config ok: ${configPath}\n`);
         configOk = true;
         return 0;
@@ -229,38 +220,6 @@ const COMMON_OPTIONS: readonly string[] = ['config', 'json'];
 function refuseForeignOptions(values: Record<string, unknown>, command: string, own: readonly string[]): void {
   const foreign = Object.keys(values).find((name) => values[name] !== undefined && !COMMON_OPTIONS.includes(name) && !own.includes(name));
   if (foreign !== undefined) throw new CommandUsageError(`${command} takes no --${foreign} option`);
-}
-
-/**
- * `check-config`: the JWT key pair files, read and matched as start-up reads them when auth is on (the same
- * ConfigError: missing, unreadable, not a PEM key of the algorithm's kind, too short an RSA key, halves that do not
- * match). HS256 needs nothing more: the secret's length is a schema rule, and an empty one is generated (or read) in
- * the data dir at start-up, which check-config does not write to.
- */
-async function checkSigningKeyFiles(config: Config): Promise<void> {
-  if (!config.middleware.auth.enabled || config.jwt.algorithm === 'HS256') return;
-  const { loadSigningKeys } = await import('./auth/keys.js');
-  await loadSigningKeys({ jwt: config.jwt, dataDir: resolveDataDir(), logger: { warn: () => undefined } });
-}
-
-/**
- * `check-config`: every plugin imported, validated and its instance created as start-up creates it (the gateway's
- * PluginHost: the same checks of what create() returns, the same plugin_load_timeout and plugin_timeout, the same
- * config errors), then closed again. api.store is an in-process memory store here, whatever `redis.*` says, and
- * api.metrics registers nowhere. What the plugins log at warn and above (a close() that fails: Plugin Failed) goes
- * to stderr; a failing close() does not fail the check, as it does not fail a start.
- */
-async function checkPlugins(config: Config, baseDir: string): Promise<void> {
-  if (config.plugins.length === 0) return;
-  const [{ PluginHost }, { MemoryKvStore }, { pino }] = await Promise.all([import('./plugins/host.js'), import('./kv/memory.js'), import('pino')]);
-  const kv = new MemoryKvStore();
-  const logger = pino({ level: 'warn', base: { service: 'portcullis' } }, pino.destination({ fd: 2, sync: true }));
-  const host = new PluginHost({ logger, kv: () => kv, registry: undefined, baseDir });
-  try {
-    await host.discard(await host.prepare(config));
-  } finally {
-    await kv.close();
-  }
 }
 
 /** Start-up failures (port in use, unreadable key file) are worth one line, but never a stack trace. */
