@@ -241,6 +241,49 @@ describe('MemoryKvStore: a reload that changes a rule (the bucket is judged unde
   });
 });
 
+describe('MemoryKvStore: a plugin passing a different limit on almost every take', () => {
+  /** Limit i of a plugin's per-tenant quotas: burst 10 to 59, 60 to 5 059 a minute. */
+  const limit = (i: number) => ({ capacity: 10 + (i % 50), refillPerSecond: (60 + i) / 60 });
+
+  test('5 000 limits in turn: each bucket is checked against at most 65 rules besides its own, not 5 000', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 5_000; i++) store.take(`p:old${i}`, limit(i));
+      now = 3_600_000; // every bucket full again; the tenants come back, each with its limit
+      for (let i = 0; i < 5_000; i++) {
+        now += 0.01;
+        store.take(`p:tenant${i}`, limit(i));
+      }
+      assert.ok(store.pendingRuleCount <= 65, `${store.pendingRuleCount} rules checked per bucket`);
+      store.sweep();
+      assert.equal(store.bucketTtlMs('p:old0'), undefined, 'a bucket full under every rule is dropped');
+      assert.notEqual(store.bucketTtlMs('p:tenant4999'), undefined, 'one still refilling is kept');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a slower rule met among 100 others is still applied: the drained bucket is kept until full under it', async () => {
+    const fast = { capacity: 10, refillPerSecond: 600 / 60 };
+    const slow = { capacity: 10, refillPerSecond: 6 / 60 };
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) store.take('p:drained', fast);
+      now = 10;
+      for (let i = 0; i < 100; i++) store.take(`p:other${i}`, limit(i)); // past the rules checked one by one
+      store.take('p:reloaded', slow); // the reload's rule, met last
+      now = 1100; // the fast rule would have refilled p:drained at 1000
+      store.sweep();
+      assert.ok(store.bucketTtlMs('p:drained')! > 98_000, `ttl ${store.bucketTtlMs('p:drained')}`);
+      assert.equal(store.take('p:drained', slow).allowed, false, 'no fresh burst: 0.11 tokens under the slow rule');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('MemoryKvStore: eviction at the cap takes the fullest buckets', () => {
   const rule = { capacity: 10, refillPerSecond: 100 / 60 };
 

@@ -222,6 +222,14 @@ export class MemoryKvStore implements KvStore {
     return this.#buckets.size;
   }
 
+  /**
+   * The rules met lately that each bucket is checked against besides its own, by the sweep and by eviction (bounded:
+   * see RuleLog). For tests.
+   */
+  get pendingRuleCount(): number {
+    return this.#rules.pendingAt(this.#now()).length;
+  }
+
   /** Revocation entries not yet swept. */
   get revocationCount(): number {
     return this.#revoked.size;
