@@ -3,7 +3,8 @@
 // check-config's checks (checkConfig, the function the command runs), with the files the README tells the reader to
 // make beside it made as it says (its openssl command, its plugins/hello.ts). A Docker Compose override must name
 // services that exist and set only variables config/proxy.yaml reads. The `portcullis routes --match` transcript is
-// what the command prints. The Redis topologies snippet set url, cluster
+// what the command prints. docker-compose.yml and the Dockerfile set only variables something reads, and the README's
+// list of config/proxy.yaml's variables is that file's. The Redis topologies snippet set url, cluster
 // and sentinel at once, which check-config refuses (`redis: set only one of url, cluster, sentinel`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -140,4 +141,33 @@ test('the README\'s `portcullis routes --match` transcript is what the command p
     const report = matchReport(loadConfigFile(join(ROOT, args[1]!), {}), args[2]!, []);
     assert.equal(formatMatch(report), output.join('\n'), `README line ${block.line}`);
   }
+});
+
+/** The variables a config's placeholders name (its comment lines left out: they explain `${VAR}`). */
+function placeholdersOf(text: string): Set<string> {
+  const values = text.split('\n').filter((line) => !line.trimStart().startsWith('#')).join('\n');
+  return new Set([...values.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
+}
+/** What the gateway reads from the environment itself (src/config/env.ts), beside the config's placeholders. */
+const GATEWAY_READS = ['PORTCULLIS_CONFIG', 'PORTCULLIS_DATA_DIR', 'LOG_LEVEL'];
+
+test("docker-compose.yml's gateway and the Dockerfile set only variables the gateway or config/proxy.yaml read", () => {
+  const read = new Set([...placeholdersOf(BASE_CONFIG), ...GATEWAY_READS]);
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as Doc;
+  const gateway = (compose.services as Doc).gateway as Doc;
+  for (const variable of Object.keys(gateway.environment as Doc)) assert.ok(read.has(variable), `compose sets ${variable}`);
+  // `ENV A=1 \ B=2` in the Dockerfile; NODE_ENV is node's convention for its dependencies, not ours.
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const env = [...dockerfile.matchAll(/^ENV (.*)$/gm)].flatMap((m) => [...m[1]!.matchAll(/([A-Z_][A-Z0-9_]*)=/g)].map((v) => v[1]!));
+  assert.ok(env.includes('PORTCULLIS_CONFIG'), 'the Dockerfile names its config');
+  for (const variable of env.filter((v) => v !== 'NODE_ENV')) assert.ok(read.has(variable), `the Dockerfile sets ${variable}`);
+});
+
+test("the README's list of the variables config/proxy.yaml uses is that file's placeholders", () => {
+  const line = /config\/proxy\.yaml` uses ([^)]*)\)/.exec(README.replace(/\n/g, ' '));
+  assert.ok(line, 'README lists them');
+  const listed = new Set([...line[1]!.matchAll(/`([A-Z_][A-Z0-9_]*)`/g)].map((m) => m[1]!));
+  // `BACKEND1_HOST`…`BACKEND3_HOST` names a range.
+  if (listed.has('BACKEND1_HOST') && listed.has('BACKEND3_HOST')) listed.add('BACKEND2_HOST');
+  assert.deepEqual([...listed].sort(), [...placeholdersOf(BASE_CONFIG)].sort());
 });
