@@ -1,11 +1,13 @@
 // Every ```yaml snippet of README.md holds as a reader uses it. A Portcullis snippet is a part of the config the README
 // calls "the seed's shape": pasted into config/proxy.yaml (merged over it, key by key), the file must pass
 // check-config's checks (checkConfig, the function the command runs), with the files the README tells the reader to
-// make beside it made as it says (its openssl command, its plugins/hello.ts). A Docker Compose override must name
+// make beside it made as it says (its openssl command, its plugins/hello.ts, both at the checkout's root, where
+// `npm start` runs and the testing kit's example finds the plugin). A Docker Compose override must name
 // services that exist and set only variables config/proxy.yaml reads. The `portcullis routes --match` transcript is
 // what the command prints. docker-compose.yml and the Dockerfile set only variables something reads, and the README's
 // list of config/proxy.yaml's variables is that file's. The Redis topologies snippet set url, cluster
-// and sentinel at once, which check-config refuses (`redis: set only one of url, cluster, sentinel`).
+// and sentinel at once, which check-config refuses (`redis: set only one of url, cluster, sentinel`), and the plugin
+// snippet's `module: ./plugins/hello.ts`, read from config/, named config/plugins/hello.ts: "not found".
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -76,6 +78,7 @@ before(() => {
   const plugin = blocks.find((b) => b.lang === 'ts' && b.text.startsWith('// plugins/hello.ts'));
   assert.ok(plugin, 'README has the plugins/hello.ts example');
   mkdirSync(join(dir, 'plugins'));
+  mkdirSync(join(dir, 'config'));
   writeFileSync(join(dir, 'plugins/hello.ts'), plugin.text);
   // The self-signed certificate, made by the README's own command.
   const openssl = blocks.find((b) => b.text.includes('openssl req -x509'));
@@ -124,7 +127,8 @@ for (const block of yamlBlocks) {
       logging.access_log_file = join(dir, logFile);
       mkdirSync(dirname(join(dir, logFile)), { recursive: true });
     }
-    const file = join(dir, `readme-${block.line}.yaml`);
+    // Where the README's reader pastes it: config/proxy.yaml of a checkout (whose root holds plugins/ and tls/).
+    const file = join(dir, 'config', `readme-${block.line}.yaml`);
     writeFileSync(file, stringify(config));
     // No environment: every ${VAR:-default} of config/proxy.yaml takes its default, as on a fresh machine.
     await assert.doesNotReject(checkConfig(file, join(dir, 'data'), {}), `README line ${block.line}:\n${block.text}`);
