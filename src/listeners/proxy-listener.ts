@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Session } from 'node:http2';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -267,7 +267,36 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     close() {
       redirect?.close();
       redirect?.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      return new Promise<void>((resolve) => stopAccepting(server, resolve));
     },
   };
 }
+
+/**
+ * Stops accepting connections and calls `done` once the last one has gone, keeping node's connection check running
+ * meanwhile. node:http's close() (https's and the HTTP/2 server's alike) stops that check at once, and the check is
+ * what enforces timeouts.header and timeouts.request: during a stop's drain, a client trickling its body held the stop
+ * for the whole shutdown_drain and was cut there (499 SHUTTING_DOWN) instead of getting its 408. So the listening
+ * socket is closed by the net.Server close below node:http's (tls.Server has none of its own), and the check is ended
+ * once the server has closed. The idle connections node's close() would also end are the drain's closeIdle().
+ */
+function stopAccepting(server: NetServer, done: () => void): void {
+  NetServer.prototype.close.call(server, () => {
+    endConnectionChecks(server);
+    done();
+  });
+}
+
+/**
+ * Clears node:http's connection-check timer, found by its symbol's description (node exports neither). A node that
+ * renamed it leaves an unref'd timer walking an empty list; timeouts 0 make each run return at once.
+ */
+function endConnectionChecks(server: NetServer): void {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === CHECK_TIMER_SYMBOL);
+  const timer = key === undefined ? undefined : (server as unknown as Record<symbol, unknown>)[key];
+  if (timer !== undefined) clearInterval(timer as NodeJS.Timeout);
+  else Object.assign(server, { headersTimeout: 0, requestTimeout: 0 });
+}
+
+/** The description of node:http's own symbol for the server's connection-check timer (lib/_http_server.js). */
+const CHECK_TIMER_SYMBOL = 'http.server.connectionsCheckingInterval';
