@@ -38,6 +38,23 @@ export function grpcStatusFor(status: number, code: ErrorCode | undefined): numb
   }
 }
 
+/** A gRPC-Web media type as grpc-web clients send it: the binary or -text form, with an optional +format (+proto, +json). */
+const GRPC_WEB_TYPE = /^application\/grpc-web(?:-text)?(?:\+[a-z0-9._-]+)?$/;
+
+/**
+ * The content type of a gateway-made gRPC error, from the request's (`requestType`, which isGrpc accepted): native gRPC
+ * gets application/grpc; a gRPC-Web call (application/grpc-web…) gets its own type back, without parameters, as
+ * Envoy's grpc_web filter answers it. A gRPC-Web client reads a trailers-only answer's grpc-status from the head, but
+ * takes application/grpc for no answer of its protocol. A type of no known shape is never echoed: the binary or text
+ * form with +proto instead.
+ */
+export function grpcErrorContentType(requestType: string | undefined): string {
+  const type = (requestType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (!type.startsWith('application/grpc-web')) return 'application/grpc';
+  if (GRPC_WEB_TYPE.test(type)) return type;
+  return type.startsWith('application/grpc-web-text') ? 'application/grpc-web-text+proto' : 'application/grpc-web+proto';
+}
+
 /** grpc-message encoding (gRPC over HTTP/2 spec): printable ASCII except '%' as is, every other byte as %XX. */
 export function encodeGrpcMessage(message: string): string {
   let out = '';
