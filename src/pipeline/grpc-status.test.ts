@@ -1,7 +1,7 @@
 // Unit tests of the gRPC status mapping of gateway-made errors and of grpc-message encoding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GRPC, encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+import { GRPC, encodeGrpcMessage, grpcErrorContentType, grpcStatusFor } from './grpc-status.js';
 
 test('HTTP statuses map as gRPC documents them', () => {
   assert.equal(grpcStatusFor(400, 'BAD_REQUEST'), GRPC.INTERNAL);
@@ -21,4 +21,18 @@ test("the gateway's own upstream timeouts are DEADLINE_EXCEEDED, other 504s UNAV
 test('grpc-message is percent-encoded outside printable ASCII, and % itself', () => {
   assert.equal(encodeGrpcMessage('Too Many Requests'), 'Too Many Requests');
   assert.equal(encodeGrpcMessage('100% sûr\n'), '100%25 s%C3%BBr%0A');
+});
+
+test("a gRPC-Web call's error keeps the call's own type; native gRPC gets application/grpc", () => {
+  for (const type of ['application/grpc-web', 'application/grpc-web+proto', 'application/grpc-web-text', 'application/grpc-web-text+proto', 'application/grpc-web+json']) {
+    assert.equal(grpcErrorContentType(type), type);
+  }
+  assert.equal(grpcErrorContentType('application/grpc-web+proto; charset=utf-8'), 'application/grpc-web+proto');
+  assert.equal(grpcErrorContentType('application/grpc-WEB-text'), 'application/grpc-web-text');
+  for (const type of ['application/grpc', 'application/grpc+proto', 'application/grpc; x=1', undefined]) {
+    assert.equal(grpcErrorContentType(type), 'application/grpc', String(type));
+  }
+  // A type of no known shape is never echoed into the answer's head.
+  assert.equal(grpcErrorContentType('application/grpc-web+pr oto\r\nx: y'), 'application/grpc-web+proto');
+  assert.equal(grpcErrorContentType('application/grpc-web-textual'), 'application/grpc-web-text+proto');
 });
