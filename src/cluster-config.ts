@@ -55,17 +55,31 @@ const APPLY = 'portcullis:apply'; // primary → worker: reload to this config, 
 const APPLIED = 'portcullis:applied'; // worker → primary: the outcome of an APPLY
 const RELOAD = 'portcullis:reload'; // worker → primary: reload every worker (its POST /reload or SIGHUP)
 const RELOADED = 'portcullis:reloaded'; // primary → worker: the outcome of its RELOAD
+const START_FAILED = 'portcullis:start-failed'; // worker → primary: my gateway could not start on a config error
+const FAILURE_NOTED = 'portcullis:failure-noted'; // primary → worker: the answer to START_FAILED (the worker exits)
 
 type ToPrimary =
   | { readonly type: typeof HELLO }
   | { readonly type: typeof READY }
   | { readonly type: typeof APPLIED; readonly seq: number; readonly ok: boolean; readonly reason?: string }
-  | { readonly type: typeof RELOAD; readonly id: number };
+  | { readonly type: typeof RELOAD; readonly id: number }
+  | ({ readonly type: typeof START_FAILED } & FailedStart);
+
+/** Why a worker's gateway did not start: a ConfigError's one line, and whether every start on this config fails so. */
+export interface FailedStart {
+  readonly reason: string;
+  /**
+   * The same config fails the same way at every start (a plugin's validate(), a module or certificate that cannot
+   * be loaded); false when it might not (a plugin's create(), which may reach out to something down now).
+   */
+  readonly repeats: boolean;
+}
 
 type ToWorker =
   | ({ readonly type: typeof START } & ConfigSnapshot)
   | ({ readonly type: typeof APPLY; readonly seq: number } & ConfigSnapshot)
-  | { readonly type: typeof RELOADED; readonly id: number; readonly result?: ReloadResult };
+  | { readonly type: typeof RELOADED; readonly id: number; readonly result?: ReloadResult }
+  | { readonly type: typeof FAILURE_NOTED };
 
 function typed(message: unknown): { readonly type: unknown } | undefined {
   return typeof message === 'object' && message !== null && 'type' in message ? (message as { type: unknown }) : undefined;
@@ -113,6 +127,7 @@ export class ConfigOwner {
   readonly #logger: Logger;
   readonly #replace: (worker: Worker, why: Replacement) => void;
   readonly #serving: (worker: Worker) => void;
+  readonly #failedStart: (worker: Worker, failure: FailedStart) => void;
   #accepted: CheckedConfig;
   /**
    * Workers that asked for their config, by cluster id: a worker listens for signals before it asks (run-gateway.ts),
@@ -139,7 +154,8 @@ export class ConfigOwner {
 
   /**
    * `replace` ends a worker; the primary's restart logic starts its replacement once it has exited. `serving` is
-   * told when a worker's gateway runs (its start-up is over).
+   * told when a worker's gateway runs (its start-up is over); `failedStart` when it could not start on a config
+   * error (the worker exits next, without printing it: that is the primary's to do).
    */
   constructor(
     path: string,
@@ -147,7 +163,9 @@ export class ConfigOwner {
     logger: Logger,
     replace: (worker: Worker, why: Replacement) => void,
     serving: (worker: Worker) => void = ignore,
+    failedStart: (worker: Worker, failure: FailedStart) => void = ignore,
   ) {
+    this.#failedStart = failedStart;
     this.#path = path;
     this.#accepted = accepted;
     this.#logger = logger;
@@ -191,6 +209,11 @@ export class ConfigOwner {
     else if (m?.type === READY) {
       this.#serving(worker);
       void this.#turn(() => this.#bringUpToDate(worker.id));
+    }
+    else if (m?.type === START_FAILED) {
+      // Acted on before the worker exits: the exit must not be taken for a crash to restart from first.
+      this.#failedStart(worker, { reason: String(m.reason), repeats: m.repeats === true });
+      send(worker, { type: FAILURE_NOTED });
     }
     else if (m?.type === APPLIED) this.#answer(worker.id, m.seq, m.ok ? { outcome: 'applied' } : { outcome: 'refused', reason: m.reason ?? 'refused' });
     else if (m?.type === RELOAD) {
@@ -388,6 +411,9 @@ function send(worker: Worker, message: ToWorker, unreachable: () => void = ignor
   });
 }
 
+/** The longest a worker whose start failed waits for the primary to note its report before it exits. */
+const FAILED_START_EXIT_MS = 2_000;
+
 /** The primary is gone (its channel closed) before it answered. */
 export class PrimaryGoneError extends Error {
   constructor() {
@@ -411,6 +437,8 @@ export class PrimaryLink {
   #applying: Promise<void> = Promise.resolve();
   #nextId = 0;
   readonly #reloads = new Map<number, { resolve: (result: ReloadResult) => void; reject: (err: Error) => void }>();
+  /** Ends this worker once the primary has noted its failed start (reportFailedStart). */
+  #failureNoted: (() => void) | undefined;
 
   constructor(origin: string) {
     this.#origin = origin;
@@ -443,6 +471,30 @@ export class PrimaryLink {
     if (process.connected) process.send?.({ type: READY } satisfies ToPrimary, undefined, undefined, ignore);
   }
 
+  /**
+   * Hands the primary the config error this worker's start failed on, then ends the process (code 1) once the
+   * primary has noted it. The primary prints it: once for the whole gateway when every start fails so (each worker of a
+   * cluster printed the same line, once per restart, five restarts long). False, with nothing done, when there is no
+   * primary to tell: the caller reports the error itself.
+   */
+  reportFailedStart(failure: FailedStart): boolean {
+    if (!process.connected || process.send === undefined) return false;
+    // Ended once the primary has acted on the report (FAILURE_NOTED): node:cluster emits a worker's 'exit' as soon as
+    // it has exited, even before the messages it sent last are read, and an exit taken first is a crash restarted.
+    // Bounded all the same, and ended when the primary goes away.
+    const exit = (): never => process.exit(1);
+    this.#failureNoted = exit;
+    setTimeout(exit, FAILED_START_EXIT_MS);
+    process.once('disconnect', exit);
+    process.send({ type: START_FAILED, ...failure } satisfies ToPrimary, undefined, undefined, (err) => {
+      if (!err) return;
+      // Not delivered (the primary went away meanwhile): nobody else will print it.
+      process.stderr.write(`portcullis: config error: ${failure.reason}\n`);
+      exit();
+    });
+    return true;
+  }
+
   /** Asks the primary to reload every worker (POST /reload here, or SIGHUP to this worker); resolves with the outcome. */
   requestReload(): Promise<ReloadResult> {
     return new Promise((resolve, reject) => {
@@ -458,6 +510,7 @@ export class PrimaryLink {
   #onMessage(message: unknown): void {
     const m = typed(message) as ToWorker | undefined;
     if (m?.type === START) this.#start?.resolve({ text: m.text, env: m.env });
+    else if (m?.type === FAILURE_NOTED) this.#failureNoted?.();
     else if (m?.type === APPLY) {
       const snapshot = { text: m.text, env: m.env };
       this.#applying = this.#applying.then(() => this.#apply(m.seq, snapshot));

@@ -12,7 +12,9 @@ import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
 import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
-import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig } from './cluster-config.js';
+import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig, type FailedStart } from './cluster-config.js';
+import { ConfigError } from './config/config-error.js';
+import { PluginCreateFailed } from './plugins/host.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -124,6 +126,9 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
     gateway = await startGateway(config, options);
   } catch (err) {
     if (log !== undefined) flushLogger(log);
+    // A config error is the primary's to print (cluster-config.ts): it prints one that every start would fail on
+    // once, and ends the gateway, instead of each worker printing it at each of its restarts. The report exits.
+    if (err instanceof ConfigError && primary.reportFailedStart(failedStartOf(err))) return 1;
     endFailedStart();
     throw err; // cli.ts prints it ("portcullis: config error: ...") and exits 1
   }
@@ -131,6 +136,12 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
   // SIGHUP sent to a worker (a signal to the whole process group) asks the primary, as POST /reload does: a worker
   // reloading on its own would leave its siblings on another config.
   return serveUntilStopped(gateway, log, signals, faults, () => void primary.requestReload().catch(() => undefined));
+}
+
+/** What a worker tells its primary about the config error its start failed on. */
+function failedStartOf(err: ConfigError): FailedStart {
+  // Every config error but a plugin's create() depends on the config and its files alone: the next start fails alike.
+  return { reason: err.message, repeats: !(err instanceof PluginCreateFailed) };
 }
 
 /**
@@ -239,10 +250,34 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   // which fires for a worker's first listener: one that then failed to open the admin port would count as started,
   // and a port taken for good would restart workers forever instead of giving up.
   const ready = new Set<number>();
+  // Some worker has served: start-up works with this config, and a config error a worker meets from now on (a
+  // certificate file gone since) is restarted with backoff, as any crash is.
+  let served = false;
   const started = (worker: Worker): void => {
     startOver(worker);
     ready.add(worker.id);
+    served = true;
     restarts.listening();
+  };
+  // The config error the gateway gives up on at once: every worker would fail on it at every start.
+  let fatalStart: ConfigError | undefined;
+  // A worker's config error, which it left to the primary to print (cluster-config.ts): while no worker has served,
+  // one that every start fails on ends the gateway now (printed once, by cli.ts, as a single process's would be;
+  // the workers still starting are stopped); any other is printed as the worker would have, and its exit restarts
+  // it as usual.
+  const failedStart = (worker: Worker, failure: FailedStart): void => {
+    if (stopping) return;
+    if (failure.repeats && !served) {
+      logger.error(
+        { worker: worker.id, pid: worker.process.pid, reason: failure.reason },
+        'Workers Failing At Start-up: giving up (a config error every start fails on)',
+      );
+      fatalStart = new ConfigError(failure.reason);
+      stopping = true;
+      giveUp?.();
+      return;
+    }
+    process.stderr.write(`portcullis: config error: ${failure.reason}\n`);
   };
   // A worker the owner gives up on (cluster-config.ts) is ended here; its exit below starts its replacement, which
   // starts from the accepted config. One that stopped answering gets SIGKILL: a Node process acts on SIGTERM from
@@ -259,6 +294,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       worker.process.kill(why === 'unresponsive' ? 'SIGKILL' : 'SIGTERM');
     },
     started,
+    failedStart,
   );
   const restarts = new WorkerRestarts();
   // Restarts waiting out their backoff: cancelled by a stop, which would otherwise wait for them (up to 10 s) to exit.
@@ -363,6 +399,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   process.on('SIGINT', forceStop);
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
+  if (fatalStart !== undefined) throw fatalStart; // cli.ts prints it ("portcullis: config error: ...") and exits 1
   return killed > 0 || faults.fatal ? 1 : outcome;
 }
 

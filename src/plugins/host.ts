@@ -80,6 +80,13 @@ export class PluginGeneration {
 }
 
 /** A reload given up because the gateway started stopping while it prepared: nothing of it was applied. */
+/**
+ * A plugin's create() that failed or did not finish in time: a config error, but one that may not happen again
+ * (create() may reach out to something that is down now). A cluster's primary restarts a worker that failed on it;
+ * a config error that will fail identically every time (validate(), a module that cannot load) ends start-up at once.
+ */
+export class PluginCreateFailed extends ConfigError {}
+
 export class ReloadAbandoned extends Error {
   constructor() {
     super('the gateway is stopping: the reload was abandoned');
@@ -327,10 +334,10 @@ export class PluginHost {
           (late: unknown) => void this.#closeUnused(plugin.name, late, timeoutMs),
           () => undefined,
         );
-        throw new ConfigError(`${at}: create() did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)`);
+        throw new PluginCreateFailed(`${at}: create() did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)`);
       }
       const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : String(err);
-      throw new ConfigError(`${at}: create() failed: ${message}`);
+      throw new PluginCreateFailed(`${at}: create() failed: ${message}`);
     }
     const invalid =
       hooks === null || typeof hooks !== 'object'
