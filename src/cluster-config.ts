@@ -8,7 +8,7 @@
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, readConfigText } from './config/load.js';
-import { shareDotEnvLines } from './config/env.js';
+import { dotEnvCheckpoint, shareDotEnvLines } from './config/env.js';
 import type { Config } from './config/schema.js';
 import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
@@ -271,8 +271,24 @@ export class ConfigOwner {
     this.#waitingForWorker.clear();
   }
 
+  /**
+   * A reload round: reads and checks the file, then has every worker apply it. One that is not accepted takes the
+   * .env values read with it back out of the primary's process.env (server.ts's reloadFromFile does the same).
+   */
   async #reloadNow(): Promise<ReloadResult> {
     if (this.#stopping) return this.#abandoned();
+    const restoreEnv = dotEnvCheckpoint();
+    try {
+      const result = await this.#readAndApply();
+      if (!result.ok) restoreEnv();
+      return result;
+    } catch (err) {
+      restoreEnv();
+      throw err;
+    }
+  }
+
+  async #readAndApply(): Promise<ReloadResult> {
     let next: CheckedConfig;
     try {
       next = readConfigSnapshot(this.#path);

@@ -12,6 +12,7 @@ import { injectRequest, type InjectOptions, type InjectResponse } from './pipeli
 import { EVENTS } from './observability/events.js';
 import { AccessLog, type LineSink } from './observability/access-log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { dotEnvCheckpoint } from './config/env.js';
 import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
 import { openFeatures } from './features.js';
@@ -340,13 +341,17 @@ export function coalesced(reloadFile: () => Promise<ReloadResult>, logger: Logge
 
 /**
  * Reads the config file and applies it. A config that cannot be used is logged as "Config Rejected" and resolves
- * {ok:false, reason}; the running config stays. Any other failure is logged the same way and rethrown.
+ * {ok:false, reason}; the running config stays, and so does process.env (the .env read with it is undone). Any
+ * other failure is logged the same way and rethrown.
  */
 async function reloadFromFile(configPath: string, apply: (next: Config) => Promise<void>, logger: Logger): Promise<ReloadResult> {
+  // Reading the file reads .env into process.env first: a reload that is not applied takes its values back out.
+  const restoreEnv = dotEnvCheckpoint();
   try {
     await apply(loadConfigFile(configPath));
     return { ok: true };
   } catch (err) {
+    restoreEnv();
     if (err instanceof ConfigError) {
       logger.error({ reason: err.message }, EVENTS.configRejected);
       return { ok: false, reason: err.message };

@@ -69,6 +69,36 @@ export function loadDotEnv(file: string, env: NodeJS.ProcessEnv = process.env): 
   return undefined;
 }
 
+/**
+ * The state of `env` as .env reads have left it: the function returned puts it back, the variables a later read set,
+ * changed or unset and what loadDotEnv remembers of them alike. For a reload that is refused: its .env's values
+ * stayed in process.env, where the plugins, a later `${VAR}` and the next reload's own .env read saw a config that
+ * was never applied (and, had only the variables been put back, that read would have taken them for the real
+ * environment's and left them alone).
+ */
+export function dotEnvCheckpoint(env: NodeJS.ProcessEnv = process.env): () => void {
+  const values: Readonly<Record<string, string | undefined>> = { ...env };
+  const files = fromDotEnv.get(env);
+  const savedFiles = files === undefined ? undefined : new Map([...files].map(([file, vars]) => [file, new Map(vars)]));
+  const savedUnexpanded = UNEXPANDED.get(env);
+  return () => {
+    // Only what a .env read may have touched since: the variables a file set then or sets now.
+    const touched = new Set<string>();
+    for (const vars of [...(savedFiles?.values() ?? []), ...(fromDotEnv.get(env)?.values() ?? [])]) {
+      for (const name of vars.keys()) touched.add(name);
+    }
+    for (const name of touched) {
+      const value = values[name];
+      if (value === undefined) delete env[name];
+      else env[name] = value;
+    }
+    if (savedFiles === undefined) fromDotEnv.delete(env);
+    else fromDotEnv.set(env, savedFiles);
+    if (savedUnexpanded === undefined) UNEXPANDED.delete(env);
+    else UNEXPANDED.set(env, savedUnexpanded);
+  };
+}
+
 /** The variables the gateway reads from the environment itself (not through a config placeholder). */
 const GATEWAY_READS: ReadonlySet<string> = new Set(['PORTCULLIS_CONFIG', 'PORTCULLIS_DATA_DIR', 'LOG_LEVEL']);
 
