@@ -51,7 +51,7 @@ async function trickledBodies(server: ConfigInput, ca?: Buffer): Promise<void> {
     // During a stop: the same.
     const during = await trickle(gw.gateway.port, ca);
     clients.push(during);
-    await waitFor(() => backend.active === 1, 'the request to be forwarded while its body trickles');
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'Select Upstream').length === 2, 'the request to be forwarded while its body trickles');
     const stopping = gw.gateway.close();
     const second = await responseUntilClose(during.socket, 15_000);
     assert.equal(second.status, 408, JSON.stringify(second));

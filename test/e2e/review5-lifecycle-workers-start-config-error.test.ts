@@ -46,7 +46,7 @@ test('two workers, a plugin whose create() throws: still restarted with backoff 
     `export default { name: 'refuses', create() { throw new Error('the service it needs is down'); } };\n`,
   );
   assert.equal(result.code, 1, result.stderr);
-  // Each failed start printed (once each, by the primary), as many as the primary's give-up allows (5).
-  assert.equal(count(result.stderr, 'plugins[0]: create() failed'), 5, result.stderr);
+  // Each failed start printed (by the primary) until it gives up after 5 in a row (a sixth may have failed meanwhile).
+  assert.ok(count(result.stderr, 'plugins[0]: create() failed') >= 5, result.stderr);
   assert.ok(count(result.stdout, 'Worker Exited') >= 1, 'restarted');
 });
