@@ -26,10 +26,13 @@ export type AuthMode = 'required' | 'optional' | 'off';
 export interface AuthFailurePenalty {
   (ctx: RequestContext): Outcome | Promise<Outcome>;
   /**
-   * Gives back the token a call took for an attempt that turned out no failure: an API key counted before its store
-   * read (see checkApiKey) that the store then found valid. Without it the token stays spent.
+   * Counts the store read of an API key with no cached answer against the client address's key-read bucket, one of
+   * its own (never the address's traffic bucket, which anonymous clients behind the same NAT spend): 'responded' (429)
+   * once it is empty, so a client spraying made-up keys stops reaching the store. A store failure lets the read go on.
    */
-  readonly refund?: (ctx: RequestContext) => void | Promise<void>;
+  readonly takeKeyRead?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+  /** Gives back the token takeKeyRead took, for a key the store found valid or could not judge. */
+  readonly refundKeyRead?: (ctx: RequestContext) => void | Promise<void>;
 }
 
 /** The config keys the phase reads (`middleware.auth`). */
@@ -198,7 +201,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
   const checkApiKey = (ctx: RequestContext, key: string): Outcome | Promise<Outcome> => {
     if (deps.apiKeys === undefined) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
-    if (penalize !== undefined && deps.apiKeys.needsStore(key)) return checkUncachedKey(ctx, key, deps.apiKeys, penalize);
+    if (penalize?.takeKeyRead !== undefined && deps.apiKeys.needsStore(key)) return checkUncachedKey(ctx, key, deps.apiKeys, penalize);
     let check: ApiKeyCheck | Promise<ApiKeyCheck>;
     try {
       check = deps.apiKeys.check(key);
@@ -213,10 +216,11 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
 
   /**
-   * A key with no cached answer costs a store read, so it is counted as a failure first: a client that sprays made-up
-   * keys and is over its failed-auth limit gets the 429 without the store being asked (it was asked once per key, and
-   * only then penalized). A key the store finds valid gets its token back; an unknown one is refused without a
-   * second penalty.
+   * A key with no cached answer costs a store read, so the read is counted first, in the address's key-read bucket: a
+   * client that sprays made-up keys and has emptied it gets the 429 without the store being asked (it was asked once
+   * per key, and only then penalized). A key the store finds valid gets its token back, and never touches the
+   * address's traffic bucket: valid keys behind one address are limited by their own buckets. An unknown, revoked or
+   * expired key is refused as before (the failed-auth penalty on the address bucket), its key-read token spent.
    */
   const checkUncachedKey = async (
     ctx: RequestContext,
@@ -224,17 +228,17 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     apiKeys: Pick<ApiKeyVerifier, 'check'>,
     penalty: AuthFailurePenalty,
   ): Promise<Outcome> => {
-    if ((await penalty(ctx)) === 'responded') return 'responded';
+    if ((await penalty.takeKeyRead?.(ctx)) === 'responded') return 'responded';
     let check: ApiKeyCheck;
     try {
       check = await apiKeys.check(key);
     } catch (err) {
       // Not a failure of the client's: the store could not judge the key.
-      await penalty.refund?.(ctx);
+      await penalty.refundKeyRead?.(ctx);
       return onKeyError(ctx, err);
     }
-    if (check.kind !== 'ok') return unauthorized(ctx, INVALID_TOKEN_CHALLENGE);
-    await penalty.refund?.(ctx);
+    if (check.kind !== 'ok') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
+    await penalty.refundKeyRead?.(ctx);
     return admitKey(ctx, check);
   };
 

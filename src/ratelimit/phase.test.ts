@@ -207,7 +207,7 @@ describe('bucket keys', () => {
       assert.equal(seen.get(key), undefined, `${what} and ${seen.get(key)} share the key ${key}`);
       seen.set(key, what);
     };
-    for (const family of ['u', 'k', 'p'] as const) {
+    for (const family of ['u', 'k', 'p', 'f'] as const) {
       for (const policy of policies) for (const id of ids) add(policyKeyPrefix(family, policy) + id, `${family} ${policy} ${id}`);
     }
     // The auth API's and the login buckets' keys (digests are base64url), and a plugin's bucket.

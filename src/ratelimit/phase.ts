@@ -81,6 +81,9 @@ interface LoginTokens {
 
 const LOGIN_TOKENS = new ContextSlot<LoginTokens>('login_tokens');
 
+/** The key-read bucket a request took a token from (Limiter.penalize.takeKeyRead), until it is given back. */
+const KEY_READ_TAKEN = new ContextSlot<string>('api_key_read');
+
 /** The limiter as a pipeline phase, plus the login throttle for the auth routes. */
 export interface RateLimitPhase extends Phase {
   readonly throttleLogin: LoginThrottle;
@@ -93,14 +96,14 @@ export interface RateLimitPhase extends Phase {
 }
 
 /**
- * Bucket-key families: u: user, k: API key, p: client address (proxied routes and the failed-auth penalty), a: the
- * auth API by address, l: login by email + address, le: login by email (and plugin:<name>: in plugins/store.ts).
+ * Bucket-key families: u: user, k: API key, p: client address (proxied routes and the failed-auth penalty), f: client
+ * address's store reads of uncached API keys (auth/phase.ts checkUncachedKey), a: the auth API by address, l: login by email + address, le: login by email (and plugin:<name>: in plugins/store.ts).
  * The default policy's keys are the family and ':' then the id, as they always were; a named policy's are the family,
  * '|', the policy name, '|', then the id. Policy names cannot hold '|' (the config's name pattern), so the first '|'
  * after the family ends the name whatever the id holds (an IPv6 address or /64 key holds ':', which a policy name
  * may too: `p:abcd:1::` was both policy abcd's 1:: and the default policy's abcd:1::).
  */
-export function policyKeyPrefix(family: 'u' | 'k' | 'p', policy: string): string {
+export function policyKeyPrefix(family: 'u' | 'k' | 'p' | 'f', policy: string): string {
   return policy === 'default' ? family + ':' : `${family}|${policy}|`;
 }
 
@@ -168,6 +171,7 @@ class Limiter implements RateLimitPhase {
   readonly #userPrefix: string;
   readonly #consumerPrefix: string;
   readonly #addressPrefix: string;
+  readonly #keyReadPrefix: string;
   // Shared, immutable error: a store outage allocates no Error (and captures no stack) per request.
   readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
   /** Outage transitions (shared with the other phases on this store): never a line per request. */
@@ -184,6 +188,7 @@ class Limiter implements RateLimitPhase {
     this.#userPrefix = policyKeyPrefix('u', policy);
     this.#consumerPrefix = policyKeyPrefix('k', policy);
     this.#addressPrefix = policyKeyPrefix('p', policy);
+    this.#keyReadPrefix = policyKeyPrefix('f', policy);
     this.#auth = resolveRule(deps.config.auth);
     this.#perEmailAddress = resolveRule(deps.config.auth.per_email_address);
     this.#maxLoginDelayMs = deps.config.auth.per_email.max_delay;
@@ -219,9 +224,46 @@ class Limiter implements RateLimitPhase {
 
   readonly penalize: AuthFailurePenalty = Object.assign(
     (ctx: RequestContext): Outcome | Promise<Outcome> => this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main),
-    // The token a penalty took for an API key that the store then found valid (auth/phase.ts checkApiKey).
-    { refund: (ctx: RequestContext): Promise<void> => this.#refund(this.#addressPrefix + this.#address(ctx), this.#main.bucket) },
+    { takeKeyRead: (ctx: RequestContext) => this.#takeKeyRead(ctx), refundKeyRead: (ctx: RequestContext) => this.#refundKeyRead(ctx) },
   );
+
+  /**
+   * A store read of an uncached API key, counted in the address's key-read bucket (same rule as the traffic bucket,
+   * apart from it). Allowed: no headers, no 'pass' event (the request is limited later by its own bucket). Refused:
+   * the 429 as any limit's. A store failure lets the read go on, as before keys were counted: the key's own checks
+   * and the route's limiter apply on_store_error, not this count.
+   */
+  #takeKeyRead(ctx: RequestContext): Outcome | Promise<Outcome> {
+    const key = this.#keyReadPrefix + this.#address(ctx);
+    let taken: TakeResult | Promise<TakeResult>;
+    try {
+      taken = this.#store.take(key, this.#main.bucket);
+    } catch (err) {
+      return this.#keyReadUncounted(ctx, err);
+    }
+    if (taken instanceof Promise) return taken.then((result) => this.#keyReadTaken(ctx, key, result), (err: unknown) => this.#keyReadUncounted(ctx, err));
+    return this.#keyReadTaken(ctx, key, taken);
+  }
+
+  #keyReadTaken(ctx: RequestContext, key: string, result: TakeResult): Outcome {
+    if (!result.allowed) return this.#apply(ctx, result, this.#main);
+    KEY_READ_TAKEN.set(ctx, key);
+    return 'continue';
+  }
+
+  #keyReadUncounted(ctx: RequestContext, err: unknown): Outcome {
+    if (!(err instanceof KvUnavailableError)) throw err;
+    this.#events.record('store_error', ctx.route.name); // the metric stays exact; the outage log is the key checks'
+    return 'continue';
+  }
+
+  /** Gives back the key-read token of a key the store found valid or could not judge (none when none was taken). */
+  async #refundKeyRead(ctx: RequestContext): Promise<void> {
+    const key = KEY_READ_TAKEN.get(ctx);
+    if (key === undefined) return;
+    KEY_READ_TAKEN.set(ctx, undefined);
+    await this.#refund(key, this.#main.bucket);
+  }
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
   onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
