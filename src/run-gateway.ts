@@ -15,6 +15,7 @@ import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
 import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig, type FailedStart } from './cluster-config.js';
 import { ConfigError } from './config/config-error.js';
 import { PluginCreateFailed } from './plugins/host.js';
+import { PluginImportTimedOut } from './plugins/load.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -140,8 +141,9 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
 
 /** What a worker tells its primary about the config error its start failed on. */
 function failedStartOf(err: ConfigError): FailedStart {
-  // Every config error but a plugin's create() depends on the config and its files alone: the next start fails alike.
-  return { reason: err.message, repeats: !(err instanceof PluginCreateFailed) };
+  // Every config error but a plugin's create() or an import that timed out depends on the config and its files
+  // alone: the next start fails alike.
+  return { reason: err.message, repeats: !(err instanceof PluginCreateFailed || err instanceof PluginImportTimedOut) };
 }
 
 /**

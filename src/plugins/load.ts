@@ -239,6 +239,13 @@ function importWithin(url: string, ms: number): Promise<{ default?: unknown }> {
 }
 
 /**
+ * A plugin module whose import did not finish in time: a config error, but one a later start may not meet (the
+ * module's top level reached out to something slow, or the machine was busy starting every worker at once), so a
+ * cluster's primary restarts the worker, as for a failed create() (plugins/host.ts PluginCreateFailed).
+ */
+export class PluginImportTimedOut extends ConfigError {}
+
+/**
  * Imports and checks one declared instance. Throws ConfigError naming `plugins[i].<key>`. The import is bounded by
  * `timeoutMs` (middleware.plugin_load_timeout).
  */
@@ -263,7 +270,8 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   try {
     namespace = await importWithin(resolved.url, timeoutMs);
   } catch (err) {
-    throw cannotLoad(err === IMPORT_TIMEOUT ? `import did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)` : importFailure(err, entry.module));
+    if (err === IMPORT_TIMEOUT) throw new PluginImportTimedOut(`${at}.module: cannot load ${entry.module}: import did not finish within ${timeoutMs} ms (middleware.plugin_load_timeout)`);
+    throw cannotLoad(importFailure(err, entry.module));
   }
   // The default export is the plugin's own object: a getter or a Proxy may throw, and what it throws is reported
   // by class only. Each property is read once, so a getter cannot answer one thing now and another at create().
