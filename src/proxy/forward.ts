@@ -95,6 +95,42 @@ class InvalidStatusCode extends Error {
  */
 const INVALID_STATUS = new GatewayError('UPSTREAM_PROTOCOL', { cause: new InvalidStatusCode() });
 
+/**
+ * The response head undici takes from an HTTP/1 upstream: names and values under node's http.maxHeaderSize (16 KB),
+ * counted as undici counts them (its HeadersOverflowError at 16,384 bytes). Undici has no such bound for an HTTP/2
+ * upstream (it passes node's http2 client no header-list setting, whose default is 64 KB): that head is held to the
+ * same count here (headTooLarge).
+ */
+const MAX_RESPONSE_HEAD_BYTES = 16_384;
+
+/** An upstream response head over MAX_RESPONSE_HEAD_BYTES (logs name and code, as undici's own for HTTP/1). */
+class ResponseHeadTooLarge extends Error {
+  readonly code = 'UND_ERR_HEADERS_OVERFLOW';
+  constructor() {
+    super('upstream response head over 16 KB');
+    this.name = 'HeadersOverflowError';
+  }
+}
+
+/** Shared: an HTTP/2 upstream's head over 16 KB is refused as an HTTP/1 upstream's is (502 upstream_protocol). */
+const HEAD_TOO_LARGE = new GatewayError('UPSTREAM_PROTOCOL', { cause: new ResponseHeadTooLarge() });
+
+/**
+ * True when a response head's names and values come to MAX_RESPONSE_HEAD_BYTES or more. Header text is Latin-1 (one
+ * byte per character). An HTTP/1 head that undici passed is always under it, so this refuses only HTTP/2 heads.
+ */
+function headTooLarge(headers: Record<string, string | string[] | undefined>): boolean {
+  let bytes = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') bytes += name.length + value.length;
+    else for (let i = 0; i < value.length; i++) bytes += name.length + value[i]!.length;
+    if (bytes >= MAX_RESPONSE_HEAD_BYTES) return true;
+  }
+  return false;
+}
+
 /** A 101 to a request sent upstream without Upgrade (logs name and code). */
 class UnaskedSwitch extends Error {
   readonly code = 'UNASKED_SWITCHING_PROTOCOLS';
@@ -519,6 +555,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     if (statusCode > 599) {
       this.#cut(INVALID_STATUS);
+      return;
+    }
+    if (headTooLarge(headers)) {
+      this.#cut(HEAD_TOO_LARGE);
       return;
     }
     // RFC 9112 §6.1: llhttp takes a coding list ending in chunked and removes the chunking alone, and node's response
