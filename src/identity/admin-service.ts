@@ -1,9 +1,9 @@
 // The identity operations behind the admin API and the CLI: users, API keys, revocation and the audit event. HTTP-free.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
 import type { AdminAction, AdminActor, AdminChangeInput, ApiKeyRecord, UserSummary } from '../store/identity-types.js';
-import { EmailTakenError, type UserStore } from '../store/user-store.js';
+import { EmailTakenError, StoreUnavailableError, type UserStore } from '../store/user-store.js';
 import { parseWith } from '../auth/body.js';
 import type { AuthSchemas } from '../auth/validation.js';
 import { emailSchema } from '../auth/validation.js';
@@ -199,23 +199,29 @@ export class IdentityAdmin {
    */
   async deleteUser(idOrEmail: string): Promise<Propagation> {
     // A delete addressed by email and left pending is retried by the same request: its email went with the row (the
-    // change log holds ids only), so the id comes from what this process remembers of that delete.
+    // change log holds ids only), so the id comes from what this process remembers of that delete or, in another
+    // process (each CLI command is one), from the change log's mark of it (its email's digest, see #markPending).
     const email = UUID.test(idOrEmail) ? undefined : emailSchema.safeParse(idOrEmail, PARSE_OPTIONS).data;
     this.#forgetOldPendingDeletes();
-    const remembered = email === undefined ? undefined : this.#pendingDeletes.get(email);
+    let remembered = email === undefined ? undefined : this.#pendingDeletes.get(email);
     let id: string;
     try {
       id = await this.#resolve(idOrEmail);
     } catch (err) {
       // Only when no user has the email now: one who registered it since is the user this request names.
-      if (remembered === undefined || !(err instanceof GatewayError) || err.status !== 404) throw err;
+      if (email === undefined || !(err instanceof GatewayError) || err.status !== 404) throw err;
+      remembered ??= await this.#markedPendingDelete(email);
+      if (remembered === undefined) throw err;
       id = remembered.id;
     }
-    const settle = (propagation: Propagation): Propagation => {
+    const settle = async (propagation: Propagation): Promise<Propagation> => {
       if (email === undefined) return propagation;
       const at = remembered?.id === id ? remembered.at : this.#now();
       if (propagation.state === 'pending') this.#pendingDeletes.set(email, { id, at });
       else this.#pendingDeletes.delete(email);
+      // A first delete that was done has no mark to clear.
+      if (propagation.state === 'pending') await this.#markPending(id, email);
+      else if (remembered !== undefined) await this.#markPending(id, null);
       return propagation;
     };
     const change = this.#change('delete', id);
@@ -226,7 +232,7 @@ export class IdentityAdmin {
       throw new GatewayError('NOT_FOUND');
     }
     // No store change, so no audit line: only the revocation is retried.
-    const propagation = settle(
+    const propagation = await settle(
       await this.#propagate(id, (kv) => kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs)),
     );
     if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
@@ -237,6 +243,26 @@ export class IdentityAdmin {
   #forgetOldPendingDeletes(): void {
     const oldest = this.#now() - this.#d.revocationTtlMs;
     for (const [email, entry] of this.#pendingDeletes) if (entry.at < oldest) this.#pendingDeletes.delete(email);
+  }
+
+  /** The pending delete of `email` the change log marks within the revocation window (another process's), if any. */
+  async #markedPendingDelete(email: string): Promise<{ readonly id: string; readonly at: number } | undefined> {
+    const change = await this.#d.store.findPendingDelete(emailDigest(email), new Date(this.#now() - this.#d.revocationTtlMs));
+    return change === undefined ? undefined : { id: change.targetId, at: change.at.getTime() };
+  }
+
+  /**
+   * Marks user `id`'s delete in the change log with the digest of `email` while its revocation is pending, or clears
+   * the mark (null). Only a digest is stored, and only until the revocation is written or the window ends (the
+   * change-log row is pruned). Best effort: the delete is committed, so a store that fails here must not make it read
+   * as failed; this process still remembers it.
+   */
+  async #markPending(id: string, email: string | null): Promise<void> {
+    try {
+      await this.#d.store.markPendingDelete(id, email === null ? null : emailDigest(email));
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+    }
   }
 
   /** Throws INVALID_BODY (field expires_in) for a lifetime under 1s or over MAX_API_KEY_LIFETIME_MS. */
@@ -336,6 +362,14 @@ export class IdentityAdmin {
   #audit(action: AdminAction, targetId: string, propagation?: Propagation): void {
     this.#d.audit({ actor: this.#d.actor, action, targetId, ...(propagation?.state === 'pending' ? { revocation: 'pending' as const } : {}) });
   }
+}
+
+/**
+ * What the change log keeps of the email a pending delete was addressed by: its SHA-256 (base64url), never the email.
+ * `email` is the parsed (trimmed, lower-cased) one.
+ */
+function emailDigest(email: string): string {
+  return createHash('sha256').update(email).digest('base64url');
 }
 
 /** The admin API's JSON shape of a user (never the hash). */

@@ -257,6 +257,29 @@ export class PostgresIdentity {
     return rows[0] === undefined ? undefined : toChange(rows[0]);
   }
 
+  async markPendingDelete(targetId: string, emailDigest: string | null): Promise<void> {
+    if (emailDigest === null) {
+      await this.#db.query(
+        "UPDATE identity_changes SET email_digest = NULL WHERE target_id = $1 AND action = 'delete' AND email_digest IS NOT NULL",
+        [targetId],
+      );
+      return;
+    }
+    await this.#db.query(
+      `UPDATE identity_changes SET email_digest = $2
+       WHERE seq = (SELECT max(seq) FROM identity_changes WHERE target_id = $1 AND action = 'delete')`,
+      [targetId, emailDigest],
+    );
+  }
+
+  async findPendingDelete(emailDigest: string, notBefore: Date): Promise<ChangeRecord | undefined> {
+    const { rows } = await this.#db.query<ChangeRow>(
+      "SELECT * FROM identity_changes WHERE email_digest = $1 AND at >= $2 AND action = 'delete' ORDER BY seq DESC LIMIT 1",
+      [emailDigest, notBefore],
+    );
+    return rows[0] === undefined ? undefined : toChange(rows[0]);
+  }
+
   async pruneChanges(before: Date, tokenRevocationsBefore: Date = before): Promise<number> {
     const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1 OR (action = $2 AND at < $3)', [
       before,

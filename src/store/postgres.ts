@@ -349,6 +349,14 @@ export class PostgresUserStore implements UserStore {
     return this.#identity.lastChange(targetId, action, notBefore);
   }
 
+  markPendingDelete(targetId: string, emailDigest: string | null): Promise<void> {
+    return this.#identity.markPendingDelete(targetId, emailDigest);
+  }
+
+  findPendingDelete(emailDigest: string, notBefore: Date): Promise<ChangeRecord | undefined> {
+    return this.#identity.findPendingDelete(emailDigest, notBefore);
+  }
+
   pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number> {
     return this.#identity.pruneChanges(before, tokenRevocationsBefore);
   }

@@ -230,6 +230,27 @@ export class SqliteIdentity {
     return row === undefined ? undefined : toChange(row);
   }
 
+  markPendingDelete(targetId: string, emailDigest: string | null): void {
+    if (emailDigest === null) {
+      this.#db
+        .stmt("UPDATE identity_changes SET email_digest = NULL WHERE target_id = ? AND action = 'delete' AND email_digest IS NOT NULL")
+        .run(targetId);
+      return;
+    }
+    this.#db
+      .stmt(
+        "UPDATE identity_changes SET email_digest = ? WHERE seq = (SELECT max(seq) FROM identity_changes WHERE target_id = ? AND action = 'delete')",
+      )
+      .run(emailDigest, targetId);
+  }
+
+  findPendingDelete(emailDigest: string, notBefore: Date): ChangeRecord | undefined {
+    const row = this.#db
+      .stmt("SELECT * FROM identity_changes WHERE email_digest = ? AND at >= ? AND action = 'delete' ORDER BY seq DESC LIMIT 1")
+      .get(emailDigest, notBefore.getTime()) as ChangeRow | undefined;
+    return row === undefined ? undefined : toChange(row);
+  }
+
   pruneChanges(before: Date, tokenRevocationsBefore: Date = before): number {
     return this.#db
       .stmt('DELETE FROM identity_changes WHERE at < ? OR (action = ? AND at < ?)')

@@ -332,6 +332,14 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => this.#identity.lastChange(targetId, action, notBefore));
   }
 
+  async markPendingDelete(targetId: string, emailDigest: string | null): Promise<void> {
+    return this.#run(() => this.#identity.markPendingDelete(targetId, emailDigest));
+  }
+
+  async findPendingDelete(emailDigest: string, notBefore: Date): Promise<ChangeRecord | undefined> {
+    return this.#run(() => this.#identity.findPendingDelete(emailDigest, notBefore));
+  }
+
   async pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number> {
     return this.#run(() => this.#identity.pruneChanges(before, tokenRevocationsBefore));
   }

@@ -164,6 +164,14 @@ export interface UserStore {
    */
   lastChange(targetId: string, action: AdminAction, notBefore: Date): Promise<ChangeRecord | undefined>;
   /**
+   * Marks the latest change-log `delete` of user `targetId` with `emailDigest` (the digest of the email it was
+   * addressed by) while its revocation is pending, or, with null, clears that mark from its deletes. The email went with
+   * the user's row, so this is how a delete repeated by email in another process (the CLI) finds the user it retries.
+   */
+  markPendingDelete(targetId: string, emailDigest: string | null): Promise<void>;
+  /** The latest `delete` marked with `emailDigest` (markPendingDelete) at or after `notBefore`, or undefined. */
+  findPendingDelete(emailDigest: string, notBefore: Date): Promise<ChangeRecord | undefined>;
+  /**
    * Deletes change-log rows older than `before`, and the single-session logouts (TOKEN_REVOCATION) older than
    * `tokenRevocationsBefore` when given: those are only needed while the token could be accepted. Returns how many.
    */

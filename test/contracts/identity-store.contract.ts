@@ -262,6 +262,21 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.equal((await store.lastChange(user.id, 'disable', new Date(0)))?.actor, 'cli', 'the latest of several');
     });
 
+    test('markPendingDelete / findPendingDelete: a delete marked by its email digest, found from another store, until cleared', async () => {
+      const user = await newUser();
+      const digest = `digest-${user.id}`;
+      assert.equal(await store.findPendingDelete(digest, new Date(0)), undefined);
+      await store.deleteUser(user.id, change('delete', user.id));
+      await store.markPendingDelete(user.id, digest);
+      const found = await second.findPendingDelete(digest, new Date(Date.now() - HOUR));
+      assert.equal(found?.targetId, user.id);
+      assert.equal(found?.action, 'delete');
+      assert.equal(await second.findPendingDelete(digest, new Date(Date.now() + HOUR)), undefined, 'older than notBefore');
+      assert.equal(await second.findPendingDelete(`${digest}-other`, new Date(0)), undefined);
+      await second.markPendingDelete(user.id, null);
+      assert.equal(await store.findPendingDelete(digest, new Date(0)), undefined, 'cleared');
+    });
+
     test('identityTotals counts users, disabled users, live sessions and live keys', async () => {
       const before = await store.identityTotals(new Date());
       const user = await newUser();

@@ -80,4 +80,13 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS idx_identity_changes_at ON identity_changes(at)',
     ],
   },
+  {
+    version: 5,
+    name: 'pending deletes by email digest',
+    statements: [
+      // Set only on a delete addressed by email whose revocation is pending, and cleared once it is written.
+      'ALTER TABLE identity_changes ADD COLUMN IF NOT EXISTS email_digest TEXT',
+      'CREATE INDEX IF NOT EXISTS idx_identity_changes_email_digest ON identity_changes(email_digest) WHERE email_digest IS NOT NULL',
+    ],
+  },
 ];

@@ -70,4 +70,13 @@ export const sqliteMigrations: readonly Migration[] = [
     // and the index order.
     statements: ['DROP INDEX idx_users_created', 'CREATE INDEX idx_users_created_at ON users(created_at)'],
   },
+  {
+    version: 5,
+    name: 'pending deletes by email digest',
+    statements: [
+      // Set only on a delete addressed by email whose revocation is pending, and cleared once it is written.
+      'ALTER TABLE identity_changes ADD COLUMN email_digest TEXT',
+      'CREATE INDEX idx_identity_changes_email_digest ON identity_changes(email_digest) WHERE email_digest IS NOT NULL',
+    ],
+  },
 ];
