@@ -26,13 +26,15 @@ export type AuthMode = 'required' | 'optional' | 'off';
 export interface AuthFailurePenalty {
   (ctx: RequestContext): Outcome | Promise<Outcome>;
   /**
-   * Counts the store read of an API key with no cached answer against the client address's key-read bucket, one of
-   * its own (never the address's traffic bucket, which anonymous clients behind the same NAT spend): 'responded' (429)
-   * once it is empty, so a client spraying made-up keys stops reaching the store. A store failure lets the read go on.
+   * Before the store read of an API key with no cached answer: 'responded' (429) when the client address's key-read
+   * bucket is empty, so a client that has sprayed made-up keys stops reaching the store; otherwise 'continue', having
+   * spent nothing. The bucket is one of its own (never the address's traffic bucket, which anonymous clients behind
+   * the same NAT spend) and only unknown keys spend it (spendKeyRead): valid keys' reads, however many at once, never
+   * hold a token of it. A bucket-store failure lets the read go on.
    */
-  readonly takeKeyRead?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
-  /** Gives back the token takeKeyRead took, for a key the store found valid or could not judge. */
-  readonly refundKeyRead?: (ctx: RequestContext) => void | Promise<void>;
+  readonly checkKeyRead?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
+  /** A key the store did not find valid (unknown, revoked, expired): one token of the key-read bucket spent. */
+  readonly spendKeyRead?: (ctx: RequestContext) => Promise<void>;
 }
 
 /** The config keys the phase reads (`middleware.auth`). */
@@ -201,7 +203,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
   const checkApiKey = (ctx: RequestContext, key: string): Outcome | Promise<Outcome> => {
     if (deps.apiKeys === undefined) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
-    if (penalize?.takeKeyRead !== undefined && deps.apiKeys.needsStore(key)) return checkUncachedKey(ctx, key, deps.apiKeys, penalize);
+    if (penalize?.checkKeyRead !== undefined && deps.apiKeys.needsStore(key)) return checkUncachedKey(ctx, key, deps.apiKeys, penalize);
     let check: ApiKeyCheck | Promise<ApiKeyCheck>;
     try {
       check = deps.apiKeys.check(key);
@@ -216,11 +218,11 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
   };
 
   /**
-   * A key with no cached answer costs a store read, so the read is counted first, in the address's key-read bucket: a
-   * client that sprays made-up keys and has emptied it gets the 429 without the store being asked (it was asked once
-   * per key, and only then penalized). A key the store finds valid gets its token back, and never touches the
-   * address's traffic bucket: valid keys behind one address are limited by their own buckets. An unknown, revoked or
-   * expired key is refused as before (the failed-auth penalty on the address bucket), its key-read token spent.
+   * A key with no cached answer costs a store read, so the address's key-read bucket is looked at first: a client that
+   * sprays made-up keys and has emptied it gets the 429 without the store being asked (it was asked once per key, and
+   * only then penalized). Only a key the store does not find valid spends that bucket, and takes the failed-auth
+   * penalty on the address bucket as any failure; a valid key touches neither, so valid keys behind one address, all
+   * uncached at once, are limited by their own buckets alone.
    */
   const checkUncachedKey = async (
     ctx: RequestContext,
@@ -228,18 +230,16 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     apiKeys: Pick<ApiKeyVerifier, 'check'>,
     penalty: AuthFailurePenalty,
   ): Promise<Outcome> => {
-    if ((await penalty.takeKeyRead?.(ctx)) === 'responded') return 'responded';
+    if ((await penalty.checkKeyRead?.(ctx)) === 'responded') return 'responded';
     let check: ApiKeyCheck;
     try {
       check = await apiKeys.check(key);
     } catch (err) {
-      // Not a failure of the client's: the store could not judge the key.
-      await penalty.refundKeyRead?.(ctx);
-      return onKeyError(ctx, err);
+      return onKeyError(ctx, err); // not a failure of the client's: the store could not judge the key
     }
-    if (check.kind !== 'ok') return refuse(ctx, INVALID_TOKEN_CHALLENGE);
-    await penalty.refundKeyRead?.(ctx);
-    return admitKey(ctx, check);
+    if (check.kind === 'ok') return admitKey(ctx, check);
+    await penalty.spendKeyRead?.(ctx);
+    return refuse(ctx, INVALID_TOKEN_CHALLENGE);
   };
 
   // The route's accepted credentials, resolved once (default: middleware.auth.auth_methods).

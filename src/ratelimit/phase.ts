@@ -81,9 +81,6 @@ interface LoginTokens {
 
 const LOGIN_TOKENS = new ContextSlot<LoginTokens>('login_tokens');
 
-/** The key-read bucket a request took a token from (Limiter.penalize.takeKeyRead), until it is given back. */
-const KEY_READ_TAKEN = new ContextSlot<string>('api_key_read');
-
 /** The limiter as a pipeline phase, plus the login throttle for the auth routes. */
 export interface RateLimitPhase extends Phase {
   readonly throttleLogin: LoginThrottle;
@@ -97,7 +94,8 @@ export interface RateLimitPhase extends Phase {
 
 /**
  * Bucket-key families: u: user, k: API key, p: client address (proxied routes and the failed-auth penalty), f: client
- * address's store reads of uncached API keys (auth/phase.ts checkUncachedKey), a: the auth API by address, l: login by email + address, le: login by email (and plugin:<name>: in plugins/store.ts).
+ * address's API keys the store did not find valid, looked at before an uncached key's read (auth/phase.ts), a: the
+ * auth API by address, l: login by email + address, le: login by email (and plugin:<name>: in plugins/store.ts).
  * The default policy's keys are the family and ':' then the id, as they always were; a named policy's are the family,
  * '|', the policy name, '|', then the id. Policy names cannot hold '|' (the config's name pattern), so the first '|'
  * after the family ends the name whatever the id holds (an IPv6 address or /64 key holds ':', which a policy name
@@ -224,45 +222,46 @@ class Limiter implements RateLimitPhase {
 
   readonly penalize: AuthFailurePenalty = Object.assign(
     (ctx: RequestContext): Outcome | Promise<Outcome> => this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main),
-    { takeKeyRead: (ctx: RequestContext) => this.#takeKeyRead(ctx), refundKeyRead: (ctx: RequestContext) => this.#refundKeyRead(ctx) },
+    { checkKeyRead: (ctx: RequestContext) => this.#checkKeyRead(ctx), spendKeyRead: (ctx: RequestContext) => this.#spendKeyRead(ctx) },
   );
 
   /**
-   * A store read of an uncached API key, counted in the address's key-read bucket (same rule as the traffic bucket,
-   * apart from it). Allowed: no headers, no 'pass' event (the request is limited later by its own bucket). Refused:
-   * the 429 as any limit's. A store failure lets the read go on, as before keys were counted: the key's own checks
-   * and the route's limiter apply on_store_error, not this count.
+   * Before an uncached API key's store read: the address's key-read bucket (same rule as its traffic bucket, apart
+   * from it) looked at by a take given back at once, so the reads under way of valid keys never hold its tokens.
+   * Empty: the 429 as any limit's. Otherwise no headers, no 'pass' event (the request is limited later by its own
+   * bucket). A store failure lets the read go on, as before keys were counted: the key's own checks and the route's
+   * limiter apply on_store_error, not this look.
    */
-  #takeKeyRead(ctx: RequestContext): Outcome | Promise<Outcome> {
+  #checkKeyRead(ctx: RequestContext): Outcome | Promise<Outcome> {
     const key = this.#keyReadPrefix + this.#address(ctx);
     let taken: TakeResult | Promise<TakeResult>;
     try {
       taken = this.#store.take(key, this.#main.bucket);
     } catch (err) {
-      return this.#keyReadUncounted(ctx, err);
+      return this.#keyReadUnknown(ctx, err);
     }
-    if (taken instanceof Promise) return taken.then((result) => this.#keyReadTaken(ctx, key, result), (err: unknown) => this.#keyReadUncounted(ctx, err));
-    return this.#keyReadTaken(ctx, key, taken);
+    if (taken instanceof Promise) return taken.then((result) => this.#keyReadLooked(ctx, key, result), (err: unknown) => this.#keyReadUnknown(ctx, err));
+    return this.#keyReadLooked(ctx, key, taken);
   }
 
-  #keyReadTaken(ctx: RequestContext, key: string, result: TakeResult): Outcome {
+  #keyReadLooked(ctx: RequestContext, key: string, result: TakeResult): Outcome | Promise<Outcome> {
     if (!result.allowed) return this.#apply(ctx, result, this.#main);
-    KEY_READ_TAKEN.set(ctx, key);
-    return 'continue';
+    return this.#refund(key, this.#main.bucket).then(() => 'continue' as const);
   }
 
-  #keyReadUncounted(ctx: RequestContext, err: unknown): Outcome {
+  #keyReadUnknown(ctx: RequestContext, err: unknown): Outcome {
     if (!(err instanceof KvUnavailableError)) throw err;
     this.#events.record('store_error', ctx.route.name); // the metric stays exact; the outage log is the key checks'
     return 'continue';
   }
 
-  /** Gives back the key-read token of a key the store found valid or could not judge (none when none was taken). */
-  async #refundKeyRead(ctx: RequestContext): Promise<void> {
-    const key = KEY_READ_TAKEN.get(ctx);
-    if (key === undefined) return;
-    KEY_READ_TAKEN.set(ctx, undefined);
-    await this.#refund(key, this.#main.bucket);
+  /** An API key the store did not find valid spends a token of the address's key-read bucket (#checkKeyRead). */
+  async #spendKeyRead(ctx: RequestContext): Promise<void> {
+    try {
+      await this.#store.take(this.#keyReadPrefix + this.#address(ctx), this.#main.bucket);
+    } catch (err) {
+      if (!(err instanceof KvUnavailableError)) throw err; // spent or not, the key is refused the same
+    }
   }
 
   /** Response filter: the RateLimit-* headers on every response whose request went through the limiter. */
