@@ -112,6 +112,10 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
     destroy() {
       closed = true;
       client.destroy();
+      // node-redis 6.3 keeps a socket that was still being opened when destroy() ran: it finds no socket to end, and
+      // the connect then goes on to 'ready' and stays open. Closing a store before Redis answered (a CLI command that
+      // refused its target before any Redis write) left the process running for good. End that socket once it opens.
+      if (!client.isReady) client.once('connect', () => client.destroy());
     },
   };
 }

@@ -1,0 +1,58 @@
+// A revoking command (users disable|logout|delete|set-password, api-keys revoke) whose target does not exist, with
+// Redis configured and up: it printed "not found" and then never exited. The command connects to Redis in the
+// background from its start, and closing that connection before it was ready left node-redis's socket open (it
+// finds no socket to end while one is being opened, and the connect then completes). Each must exit 1 at once.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { tempDataDir, writeConfig } from '../helpers/gateway.js';
+import { runPortcullis } from '../helpers/identity.js';
+import { IN_CI } from '../helpers/http.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
+import { openUserStore } from '../../src/store/open.js';
+
+const installed = await redisServerInstalled();
+if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: this suite must not be skipped)');
+const skipNoRedis = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
+
+describe('a revoking command with an unknown target and Redis up', { skip: skipNoRedis }, () => {
+  let redis: ThrowawayRedis;
+  let dataDir: string;
+  let configFile: string;
+
+  before(async () => {
+    dataDir = tempDataDir();
+    await (await openUserStore({ url: '', pool_size: 1 }, dataDir, { warn: () => undefined })).close();
+    redis = new ThrowawayRedis(await freePort());
+    await redis.start();
+    configFile = writeConfig({
+      load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] },
+      redis: { url: redis.url, key_prefix: `portcullis-test:r5-cli-not-found:${runId()}:` },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+    });
+  });
+  after(async () => {
+    await redis?.kill();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // The timeout only turns a process that never exits into a failure; each exits within a few seconds.
+  test('says "not found" and exits 1', { timeout: 120_000 }, async () => {
+    const commands = [
+      ['users', 'disable', 'nobody@example.com'],
+      ['users', 'logout', 'nobody@example.com'],
+      ['users', 'delete', 'nobody@example.com'],
+      ['users', 'delete', '00000000-0000-4000-8000-000000000000'],
+      ['api-keys', 'revoke', '0123456789abcdef'],
+    ];
+    const results = await Promise.all(
+      commands.map((args) => runPortcullis([...args, '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } })),
+    );
+    results.forEach((result, i) => {
+      assert.equal(result.code, 1, `${commands[i]!.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /not found/);
+    });
+  });
+});
