@@ -129,12 +129,16 @@ export class ApiKeyVerifier {
   }
 
   /**
-   * True when check(`key`) would ask the user store: a well-formed key with no fresh cached answer. The authenticate
-   * phase counts such a key against the client's failed-auth bucket first, so a client already over it never reaches
-   * the store with made-up keys.
+   * True when check(`key`) would ask the user store about a key it has never known: a well-formed key with no fresh
+   * cached answer and no earlier record of the store's (a known key whose entry is only past its TTL is re-read
+   * without question). The authenticate phase looks at the client's key-read bucket first for such a key, so a client
+   * that has emptied it with made-up keys never reaches the store with more; a key in use by a neighbour behind the
+   * same address is re-read every TTL whatever that client does.
    */
   needsStore(key: string): boolean {
-    return apiKeyId(key) !== undefined && this.#cached(hashApiKey(key), this.#now()) === undefined;
+    if (apiKeyId(key) === undefined) return false;
+    const hash = hashApiKey(key);
+    return this.#cached(hash, this.#now()) === undefined && this.#hits.get(hash) === undefined;
   }
 
   /** Drops every cached entry of key `id` (it was revoked). */

@@ -1,0 +1,48 @@
+// ApiKeyVerifier's cache against a real SQLite store, on a clock the test drives: which keys would cost a store read
+// of a key the store has never been seen to know (needsStore: the ones the authenticate phase gates behind the
+// client's key-read bucket), and that made-up keys never push a real one out.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMemoryKvStore } from '../kv/memory.js';
+import { openSqliteUserStore } from '../store/sqlite.js';
+import { generateApiKey } from './api-key-format.js';
+import { ApiKeyVerifier } from './api-key-verifier.js';
+
+test('a known key past its cache TTL is re-read without the gate; only keys the store never knew are gated', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
+  const store = openSqliteUserStore({ dataDir });
+  const kv = createMemoryKvStore();
+  t.after(async () => {
+    await store.close();
+    await kv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await store.migrate();
+  const real = generateApiKey();
+  await store.createApiKey(
+    { id: real.id, name: 'billing', keyHash: real.keyHash, expiresAt: null },
+    { actor: 'cli', action: 'create_api_key', targetId: real.id, at: new Date() },
+  );
+  let now = Date.now();
+  const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 1000, maxEntries: 10, maxMisses: 2, now: () => now });
+
+  assert.equal(verifier.needsStore(real.key), true, 'never read: gated');
+  assert.equal((await verifier.check(real.key)).kind, 'ok');
+  assert.equal(verifier.needsStore(real.key), false, 'fresh in the cache');
+  now += 5000;
+  assert.equal(verifier.needsStore(real.key), false, 'past its TTL, but the store knew it: re-read without the gate');
+
+  const madeUp = generateApiKey().key;
+  assert.equal((await verifier.check(madeUp)).kind, 'invalid');
+  assert.equal(verifier.needsStore(madeUp), false, 'a fresh cached miss answers without the store');
+  now += 5000;
+  assert.equal(verifier.needsStore(madeUp), true, 'a stale miss is gated again');
+  assert.equal(verifier.needsStore('not-a-key'), false, 'malformed: refused without the store');
+
+  // More made-up keys than the miss cache holds: the real key's entry stays.
+  for (let i = 0; i < 5; i++) await verifier.check(generateApiKey().key);
+  assert.equal(verifier.needsStore(real.key), false, 'made-up keys evicted only each other');
+});
