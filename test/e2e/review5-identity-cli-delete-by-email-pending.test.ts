@@ -64,6 +64,8 @@ describe('users delete EMAIL repeated after a pending delete', { skip: skipNoRed
     const done = await run(['users', 'delete', 'gone@example.com']);
     assert.equal(done.code, 1, done.stderr);
     assert.match(done.stderr, /user gone@example\.com not found/);
+    // Written now: the mark is cleared, and a later repeat is "not found" too.
+    assert.equal((await run(['users', 'delete', 'gone@example.com'])).code, 1);
   });
 
   test('an email registered again since names the new user', async () => {
