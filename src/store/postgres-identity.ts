@@ -286,6 +286,8 @@ export class PostgresIdentity {
       TOKEN_REVOCATION,
       tokenRevocationsBefore,
     ]);
+    // A pending delete's email digest is only needed while its retry can matter (the tokens' lifetime).
+    await this.#db.query('UPDATE identity_changes SET email_digest = NULL WHERE email_digest IS NOT NULL AND at < $1', [tokenRevocationsBefore]);
     return result.rowCount ?? 0;
   }
 

@@ -252,9 +252,12 @@ export class SqliteIdentity {
   }
 
   pruneChanges(before: Date, tokenRevocationsBefore: Date = before): number {
-    return this.#db
+    const deleted = this.#db
       .stmt('DELETE FROM identity_changes WHERE at < ? OR (action = ? AND at < ?)')
       .run(before.getTime(), TOKEN_REVOCATION, tokenRevocationsBefore.getTime()).changes;
+    // A pending delete's email digest is only needed while its retry can matter (the tokens' lifetime).
+    this.#db.stmt('UPDATE identity_changes SET email_digest = NULL WHERE email_digest IS NOT NULL AND at < ?').run(tokenRevocationsBefore.getTime());
+    return deleted;
   }
 
   #exists(id: string): boolean {

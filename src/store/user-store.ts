@@ -174,6 +174,7 @@ export interface UserStore {
   /**
    * Deletes change-log rows older than `before`, and the single-session logouts (TOKEN_REVOCATION) older than
    * `tokenRevocationsBefore` when given: those are only needed while the token could be accepted. Returns how many.
+   * Clears the email digests of pending deletes (markPendingDelete) older than `tokenRevocationsBefore` too.
    */
   pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number>;
 

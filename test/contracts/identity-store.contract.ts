@@ -275,6 +275,11 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.equal(await second.findPendingDelete(`${digest}-other`, new Date(0)), undefined);
       await second.markPendingDelete(user.id, null);
       assert.equal(await store.findPendingDelete(digest, new Date(0)), undefined, 'cleared');
+      // Marked again, then past the tokens' lifetime: pruning clears the digest and keeps the row.
+      await store.markPendingDelete(user.id, digest);
+      await store.pruneChanges(new Date(0), new Date(Date.now() + HOUR));
+      assert.equal(await store.findPendingDelete(digest, new Date(0)), undefined, 'cleared by pruning');
+      assert.equal((await store.lastChange(user.id, 'delete', new Date(0)))?.targetId, user.id, 'the row stays');
     });
 
     test('identityTotals counts users, disabled users, live sessions and live keys', async () => {
