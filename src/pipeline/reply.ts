@@ -7,6 +7,7 @@ import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
 import { bodyStillArriving } from './request-body.js';
+import { closeAfterAnswer } from './h2-early-answer.js';
 import { lingerOnClose } from './lingering-close.js';
 import { ContextSlot } from './slot.js';
 
@@ -200,6 +201,7 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
     return;
   }
   ctx.res.end(body);
+  closeAfterAnswer(ctx);
 }
 
 /**
@@ -235,6 +237,7 @@ function answerBare(ctx: RequestContext, error: GatewayError): void {
     const payload = JSON.stringify(errorBody(error, ctx.id));
     res.writeHead(error.status, { ...jsonHeaders(payload), ...idHeader });
     res.end(ctx.req.method === 'HEAD' ? undefined : payload);
+    closeAfterAnswer(ctx);
   } catch {
     res.destroy(); // not expected with these headers, and still never thrown out
   }
@@ -334,6 +337,7 @@ function respondTrailersOnly(ctx: RequestContext, status: number, headers: Outgo
   if (stream !== undefined) {
     if (stream.destroyed || stream.headersSent) return;
     stream.respond({ ...headers, ':status': status }, { endStream: true });
+    closeAfterAnswer(ctx);
     return;
   }
   headers['content-length'] = 0;
