@@ -5,7 +5,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { GatewayError, toGatewayError, type ErrorCode } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
 import type { RequestContext } from './context.js';
-import { encodeGrpcMessage, grpcStatusFor } from './grpc-status.js';
+import { encodeGrpcMessage, grpcErrorContentType, grpcStatusFor } from './grpc-status.js';
 import { bodyStillArriving } from './request-body.js';
 import { closeAfterAnswer } from './h2-early-answer.js';
 import { lingerOnClose } from './lingering-close.js';
@@ -231,7 +231,7 @@ function answerBare(ctx: RequestContext, error: GatewayError): void {
     clearStoredHeaders(res);
     const idHeader = { 'x-request-id': ctx.id };
     if (isGrpc(ctx.req.headers)) {
-      respondTrailersOnly(ctx, 200, { ...grpcErrorHeaders(error.status, error.code, error.message), ...idHeader });
+      respondTrailersOnly(ctx, 200, { ...grpcErrorHeaders(ctx, error.status, error.code, error.message), ...idHeader });
       return;
     }
     const payload = JSON.stringify(errorBody(error, ctx.id));
@@ -295,7 +295,7 @@ export function sendGrpcError(
   message: string,
   extraHeaders?: Readonly<Record<string, string>>,
 ): 'responded' {
-  const headers = grpcErrorHeaders(status, ctx.error?.code, message);
+  const headers = grpcErrorHeaders(ctx, status, ctx.error?.code, message);
   if (extraHeaders) Object.assign(headers, extraHeaders);
   ctx.status = status;
   // Through the response filter like every reply: an async hook is awaited (its headers go out with the status),
@@ -303,10 +303,10 @@ export function sendGrpcError(
   return decorateThen(ctx, headers, () => writeTrailersOnly(ctx, 200, headers, 'INTERNAL'));
 }
 
-/** The headers of a gateway-made gRPC error. */
-function grpcErrorHeaders(status: number, code: ErrorCode | undefined, message: string): OutgoingHttpHeaders {
+/** The headers of a gateway-made gRPC error; a gRPC-Web call's keep its own content type (grpcErrorContentType). */
+function grpcErrorHeaders(ctx: RequestContext, status: number, code: ErrorCode | undefined, message: string): OutgoingHttpHeaders {
   return {
-    'content-type': 'application/grpc',
+    'content-type': grpcErrorContentType(ctx.req.headers['content-type']),
     'grpc-status': String(grpcStatusFor(status, code)),
     'grpc-message': encodeGrpcMessage(message),
   };
