@@ -557,7 +557,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#cut(INVALID_STATUS);
       return;
     }
-    if (headTooLarge(headers)) {
+    // undici already holds an HTTP/1 head to the bound: counted for HTTP/2 upstreams only, off the HTTP/1 hot path.
+    if (this.#peer.transport.http2 && headTooLarge(headers)) {
       this.#cut(HEAD_TOO_LARGE);
       return;
     }
