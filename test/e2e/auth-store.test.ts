@@ -2,7 +2,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import {
   assertPair,
   assertSafeError,
@@ -14,8 +13,9 @@ import {
   type AuthStack,
 } from '../helpers/auth-gateway.js';
 import type { TestResponse } from '../helpers/http.js';
-import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
-import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { isolatedDatabaseBehindLink, type DatabaseBehindLink } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import type { TcpForwarder } from '../helpers/tcp-forwarder.js';
 
 
 /** register → login → proxied GET → refresh (and the old token refused) → a refresh race → logout → both tokens dead. */
@@ -71,60 +71,25 @@ describe('SQLite (default store)', () => {
   test('the full flow works', () => happyPath(stack));
 });
 
-async function admin<T>(url: string, step: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  await client.connect();
-  try {
-    return await step(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/**
- * The gateway takes no schema setting (the adapter pins search_path), so each run gets its own database, dropped at
- * the end. Where CREATE DATABASE is not allowed, the configured database is used and this run's users are deleted.
- */
-async function isolatedDatabase(): Promise<{ name: string; cleanup: (emailPrefix: string) => Promise<void> }> {
-  const name = `pc_e2e_${randomBytes(6).toString('hex')}`;
-  try {
-    await admin(DATABASE_URL, (c) => c.query(`CREATE DATABASE ${name}`));
-    return { name, cleanup: () => admin(DATABASE_URL, async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))) };
-  } catch (err) {
-    if ((err as { code?: string }).code !== '42501') throw err;
-    const existing = new URL(DATABASE_URL).pathname.slice(1);
-    return {
-      name: existing,
-      cleanup: (prefix) => admin(DATABASE_URL, async (c) => void (await c.query('DELETE FROM users WHERE email LIKE $1', [`${prefix}%`]))),
-    };
-  }
-}
-
 // Throws (the file fails) under CI=true when PostgreSQL is unreachable; otherwise a skip message.
 const pgSkip = await requirePostgres();
 if (pgSkip) {
   test('PostgreSQL store through the gateway', { skip: pgSkip }, () => {});
 } else {
   describe('PostgreSQL through a TCP forwarder', () => {
-    const target = new URL(DATABASE_URL);
     const run = randomBytes(4).toString('hex');
     const email = (tag: string) => `pc-e2e-${run}-${tag}@example.com`;
     let forwarder: TcpForwarder;
     let stack: AuthStack;
-    let db: Awaited<ReturnType<typeof isolatedDatabase>>;
+    let pgLink: DatabaseBehindLink;
     before(async () => {
-      db = await isolatedDatabase();
-      forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
-      const url = new URL(DATABASE_URL);
-      url.hostname = '127.0.0.1';
-      url.port = String(forwarder.port);
-      url.pathname = `/${db.name}`;
-      stack = await startAuthStack({ database: { url: url.toString(), pool_size: 4 } });
+      pgLink = await isolatedDatabaseBehindLink();
+      forwarder = pgLink.link;
+      stack = await startAuthStack({ database: { url: pgLink.url, pool_size: 4 } });
     });
     after(async () => {
       await stack?.close();
-      await forwarder?.close();
-      await db?.cleanup(`pc-e2e-${run}-`);
+      await pgLink?.close(`pc-e2e-${run}-`);
     });
 
     test('the full flow works', () => happyPath(stack));

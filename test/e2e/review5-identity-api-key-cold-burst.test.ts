@@ -8,36 +8,30 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
-import { isolatedDatabase, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
-import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { isolatedDatabaseBehindLink, type DatabaseBehindLink } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import type { TcpForwarder } from '../helpers/tcp-forwarder.js';
 
 const pgSkip = await requirePostgres();
 if (pgSkip) {
   test('valid API keys at once on a cold cache', { skip: pgSkip }, () => {});
 } else {
-  let db: IsolatedDatabase;
+  let pgLink: DatabaseBehindLink;
   let forwarder: TcpForwarder;
   let stack: AuthStack;
   before(async () => {
-    db = await isolatedDatabase();
-    const target = new URL(DATABASE_URL);
-    forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
-    const url = new URL(DATABASE_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(forwarder.port);
-    url.pathname = `/${db.name}`;
+    pgLink = await isolatedDatabaseBehindLink();
+    forwarder = pgLink.link;
     // One store connection; every bucket allows a burst of 3 (the failed-auth protections are on with auth).
     stack = await startAuthStack({
-      database: { url: url.toString(), pool_size: 1 },
+      database: { url: pgLink.url, pool_size: 1 },
       admin: { token: ADMIN_TOKEN },
       rateLimit: { enabled: true, requests_per_minute: 1, burst_size: 3 },
     });
   });
   after(async () => {
     await stack?.close();
-    await forwarder?.close();
-    await db?.cleanup('pc-none-');
+    await pgLink?.close('pc-none-');
   });
 
   test('six valid keys at once from one address, their reads slow: none is refused 429', async () => {

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
-import { isolatedDatabase, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
-import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { isolatedDatabaseBehindLink, type DatabaseBehindLink } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import type { TcpForwarder } from '../helpers/tcp-forwarder.js';
 
 /** A key of the gateway's exact shape that no store holds. */
 function madeUpKey(): string {
@@ -31,22 +31,16 @@ const pgSkip = await requirePostgres();
 if (pgSkip) {
   test('API-key spraying against PostgreSQL', { skip: pgSkip }, () => {});
 } else {
-  let db: IsolatedDatabase;
+  let pgLink: DatabaseBehindLink;
   let forwarder: TcpForwarder;
   let databaseUrl: string;
   before(async () => {
-    db = await isolatedDatabase();
-    const target = new URL(DATABASE_URL);
-    forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
-    const url = new URL(DATABASE_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(forwarder.port);
-    url.pathname = `/${db.name}`;
-    databaseUrl = url.toString();
+    pgLink = await isolatedDatabaseBehindLink();
+    forwarder = pgLink.link;
+    databaseUrl = pgLink.url;
   });
   after(async () => {
-    await forwarder?.close();
-    await db?.cleanup('pc-none-');
+    await pgLink?.close('pc-none-');
   });
 
   describe('the failed-auth penalty comes before the store', () => {

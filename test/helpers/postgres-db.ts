@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { after, before, test } from 'node:test';
 import { DATABASE_URL, requirePostgres } from './services.js';
+import { startTcpForwarder, type TcpForwarder } from './tcp-forwarder.js';
 
 /** Runs `step` on a fresh connection to `url` (default the shared test database), then closes it. */
 export async function withAdmin<T>(step: (client: pg.Client) => Promise<T>, url = DATABASE_URL): Promise<T> {
@@ -113,4 +114,39 @@ export async function onIsolatedPostgres(
     await db?.cleanup(`${tag}-none-`); // drops the database; where that is refused, deletes nothing of others'
   });
   suite('postgres', () => ({ url: taggedUrl(db!.name, appName), pool_size: 4 }));
+}
+
+/** A database of its own reached through a TCP link the test can cut (a store that stops answering mid-test). */
+export interface DatabaseBehindLink {
+  readonly db: IsolatedDatabase;
+  readonly link: TcpForwarder;
+  /** The database's URL through the link. */
+  readonly url: string;
+  /** Closes the link, then drops the database (or deletes users whose email starts with `emailPrefix`). */
+  close(emailPrefix: string): Promise<void>;
+}
+
+export async function isolatedDatabaseBehindLink(): Promise<DatabaseBehindLink> {
+  const db = await isolatedDatabase();
+  const target = new URL(DATABASE_URL);
+  let link: TcpForwarder;
+  try {
+    link = await startTcpForwarder(target.hostname, Number(target.port || 5432));
+  } catch (err) {
+    await db.cleanup('pc-none-');
+    throw err;
+  }
+  const url = new URL(DATABASE_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String(link.port);
+  url.pathname = `/${db.name}`;
+  return {
+    db,
+    link,
+    url: url.toString(),
+    close: async (emailPrefix) => {
+      await link.close();
+      await db.cleanup(emailPrefix);
+    },
+  };
 }
