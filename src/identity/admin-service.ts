@@ -214,8 +214,14 @@ export class IdentityAdmin {
       if (remembered === undefined) throw err;
       id = remembered.id;
     }
-    const settle = async (propagation: Propagation): Promise<Propagation> => {
-      if (email === undefined) return propagation;
+    // `retried`: no row was deleted now, only an earlier delete's revocation was written again.
+    const settle = async (propagation: Propagation, retried: boolean): Promise<Propagation> => {
+      if (email === undefined) {
+        // A retry by id (as the pending notice suggests) of a delete first addressed by email: once its revocation is
+        // written, that delete's email digest has no use left, and is not kept.
+        if (propagation.state === 'done' && retried) await this.#markPending(id, null);
+        return propagation;
+      }
       const at = remembered?.id === id ? remembered.at : this.#now();
       if (propagation.state === 'pending') this.#pendingDeletes.set(email, { id, at });
       else this.#pendingDeletes.delete(email);
@@ -225,7 +231,7 @@ export class IdentityAdmin {
       return propagation;
     };
     const change = this.#change('delete', id);
-    if (await this.#d.store.deleteUser(id, change)) return settle(await this.#revokeUser(change));
+    if (await this.#d.store.deleteUser(id, change)) return settle(await this.#revokeUser(change), false);
     const earlier = await this.#d.store.lastChange(id, 'delete', new Date(this.#now() - this.#d.revocationTtlMs));
     if (earlier === undefined) {
       if (email !== undefined) this.#pendingDeletes.delete(email);
@@ -234,6 +240,7 @@ export class IdentityAdmin {
     // No store change, so no audit line: only the revocation is retried.
     const propagation = await settle(
       await this.#propagate(id, (kv) => kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs)),
+      true,
     );
     if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
     return propagation;
