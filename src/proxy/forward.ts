@@ -112,7 +112,10 @@ class ResponseHeadTooLarge extends Error {
   }
 }
 
-/** Shared: an HTTP/2 upstream's head over 16 KB is refused as an HTTP/1 upstream's is (502 upstream_protocol). */
+/**
+ * Shared: an HTTP/2 upstream's head (or trailer section) over 16 KB is refused as an HTTP/1 upstream's is (502
+ * upstream_protocol, or the response cut once it has begun).
+ */
 const HEAD_TOO_LARGE = new GatewayError('UPSTREAM_PROTOCOL', { cause: new ResponseHeadTooLarge() });
 
 /**
@@ -129,6 +132,18 @@ function headTooLarge(headers: Record<string, string | string[] | undefined>): b
     if (bytes >= MAX_RESPONSE_HEAD_BYTES) return true;
   }
   return false;
+}
+
+/**
+ * headTooLarge for an HTTP/2 upstream's trailers. undici hands those over as node's object, which its handler
+ * wrapper cannot parse (it expects HTTP/1's flat list): they arrive as the controller's rawTrailers, the parsed ones
+ * empty (as upstreamTrailers reads them too).
+ */
+function h2TrailersTooLarge(parsed: Readonly<Record<string, string | string[] | undefined>> | undefined, controller: Dispatcher.DispatchController): boolean {
+  if (parsed !== undefined && Object.keys(parsed).length > 0) return headTooLarge(parsed);
+  const raw = (controller as { rawTrailers?: unknown }).rawTrailers;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return false;
+  return headTooLarge(raw as Record<string, string | string[] | undefined>);
 }
 
 /** A 101 to a request sent upstream without Upgrade (logs name and code). */
@@ -760,6 +775,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
+    // undici counts an HTTP/1 trailer section on its own against the head's bound and cuts the response past it; an
+    // HTTP/2 upstream's trailers are held to the same count, so a response is not relayed whole by one protocol only.
+    if (!this.#done && this.#peer.transport.http2 && h2TrailersTooLarge(parsedTrailers, controller)) {
+      this.onResponseError(controller, HEAD_TOO_LARGE);
+      return;
+    }
     // Filtered once here: the gRPC status check and the relay both need them (a copy each, before).
     const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
     if (!this.#done && this.#grpcStatusMissing(trailers)) {
