@@ -10,7 +10,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { isGrpc, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
+import { isGrpc, isNativeGrpcContentType, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
 import { spliceUpgrade, tunnelledProtocol, UnaskedProtocolSwitch, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
@@ -164,10 +164,9 @@ const UNASKED_101 = new GatewayError('UPSTREAM_PROTOCOL', { cause: new UnaskedSw
  */
 const UNSWITCHED_101 = new GatewayError('PROXY_ERROR', { cause: new UnaskedProtocolSwitch() });
 
-/** A gRPC response content type (application/grpc, +proto, ;charset): not gRPC-Web, which carries its status in the body. */
+/** A gRPC response content type (application/grpc, +proto, ;charset, any case): not gRPC-Web, which carries its status in the body. */
 function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
-  const type = headers['content-type'];
-  return typeof type === 'string' && type.startsWith('application/grpc') && !type.startsWith('application/grpc-web');
+  return isNativeGrpcContentType(headers['content-type']);
 }
 
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */

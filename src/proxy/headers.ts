@@ -45,10 +45,28 @@ export interface ForwardingFacts {
   readonly secure: boolean;
 }
 
-/** True for a gRPC request (content-type application/grpc, application/grpc+proto, ...). */
+/** The media-type prefixes of gRPC and gRPC-Web in any case (media types are case-insensitive, RFC 9110 §8.3.1). */
+const GRPC_TYPE = /^application\/grpc/i;
+const GRPC_WEB_TYPE = /^application\/grpc-web/i;
+
+/**
+ * True for a gRPC or gRPC-Web content type (application/grpc, +proto, ;params, application/grpc-web, -text...), in
+ * any case: `Application/GRPC` is a gRPC call. Runs on every request (isGrpc): no content type, and a lower-case gRPC
+ * one, are answered without the regex; any other type pays an anchored test that fails within a dozen characters
+ * and allocates nothing.
+ */
+export function isGrpcContentType(type: unknown): type is string {
+  return typeof type === 'string' && (type.startsWith('application/grpc') || GRPC_TYPE.test(type));
+}
+
+/** isGrpcContentType but not gRPC-Web (which carries its status in the body, not in trailers): native gRPC alone. */
+export function isNativeGrpcContentType(type: unknown): boolean {
+  return isGrpcContentType(type) && !type.startsWith('application/grpc-web') && !GRPC_WEB_TYPE.test(type);
+}
+
+/** True for a gRPC or gRPC-Web request (its content type, isGrpcContentType). */
 export function isGrpc(incoming: IncomingHttpHeaders): boolean {
-  const type = incoming['content-type'];
-  return type !== undefined && type.startsWith('application/grpc');
+  return isGrpcContentType(incoming['content-type']);
 }
 
 /** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
