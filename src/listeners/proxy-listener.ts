@@ -14,7 +14,7 @@ import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
 import { CertificateStore, tlsEnabled } from '../tls/store.js';
 import { hstsValue } from '../tls/setup.js';
-import { setRawAnswerHsts, setRefusalLog } from './proxy-events.js';
+import { refusalLogger, setRawAnswerHsts, setRefusalLog } from './proxy-events.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
 import { applyRedirectTimeouts, createRedirectServer } from './redirect.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
@@ -194,10 +194,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // The parser's raw answers on TLS connections carry HSTS (proxy-events.ts), read from `settings` as a reload leaves it.
   setRawAnswerHsts(server, () => hstsValue(settings));
   // Connections refused with no request behind them get a line of their own (the access log has none for them).
-  setRefusalLog(server, (refusal) => {
-    if (refusal.error === 'PIPELINED_REQUESTS') logger.warn(refusal, EVENTS.connectionRefused);
-    else logger.info(refusal, EVENTS.connectionRefused);
-  });
+  // The levels are refusalLogger's, shared with the redirect port: one place decides them.
+  setRefusalLog(server, refusalLogger(logger));
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens: the request goes to the
   // 'request' handlers like any other instead, and the driver refuses it through the error catalogue
   // (EXPECTATION_FAILED, gateway headers, a log line). Over HTTP/2 node emits the same event.
