@@ -80,6 +80,22 @@ function connectionTokens(value: string | string[] | undefined): string[] | unde
   return joined.split(',').map((t) => t.trim().toLowerCase());
 }
 
+/**
+ * True when a TE value lists the `trailers` token, in any case (tokens are case-insensitive, RFC 9110 §10.1.4) and
+ * anywhere in a list (`trailers, deflate;q=0.5`; node joins several TE lines with ", "). Only the other codings of
+ * the list are the client's hop alone. The exact lower-case value, what gRPC clients send, is answered first.
+ */
+function namesTrailers(value: string | string[] | undefined): boolean {
+  if (value === undefined) return false;
+  if (value === 'trailers') return true;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  for (const part of joined.split(',')) {
+    const semi = part.indexOf(';');
+    if ((semi === -1 ? part : part.slice(0, semi)).trim().toLowerCase() === 'trailers') return true;
+  }
+  return false;
+}
+
 /** A forwarding header's value (its lines joined, as node joins them), or undefined when it has none or only blanks. */
 function said(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -106,7 +122,7 @@ export function upstreamRequestHeaders(
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     if (REQUEST_HOP_BY_HOP.has(name)) {
       // gRPC requires "TE: trailers" (the one TE value HTTP/2 allows) to reach the server; undici relays trailers.
-      if (name === 'te' && incoming.te === 'trailers' && isGrpc(incoming)) out.te = 'trailers';
+      if (name === 'te' && namesTrailers(incoming.te) && isGrpc(incoming)) out.te = 'trailers';
       continue;
     }
     if (dropped !== undefined && dropped.includes(name)) continue;
