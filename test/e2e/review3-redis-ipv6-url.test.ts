@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { startRedisLimitedGateway, untilRedisDecides } from '../helpers/redis-limited-gateway.js';
 import { freePort } from '../kv/redis-helpers.js';
 import { RedisProcess, requireRedisServer, run, scratchDir } from '../kv/redis-processes.js';
 
@@ -48,24 +49,15 @@ async function server(extra: readonly string[] = []): Promise<RedisProcess> {
 
 /** A gateway limiting by address with `redis`, refusing (503) while Redis cannot decide: a 200 means Redis decided. */
 async function gateway(redis: Record<string, unknown>): Promise<InProcessGateway> {
-  const gw = await startInProcess({
-    redis: { key_prefix: `portcullis-test:review3-ipv6:${process.pid}:`, ...redis },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { rate_limit: { enabled: true, requests_per_minute: 60, burst_size: 5, on_store_error: 'deny' } },
-  });
+  const keyPrefix = `portcullis-test:review3-ipv6:${process.pid}:`;
+  const gw = await startRedisLimitedGateway({ redis, keyPrefix, backendPort: backend.port, requestsPerMinute: 60, burstSize: 5 });
   gateways.push(gw);
   return gw;
 }
 
 /** Waits until the limiter decides through Redis (200 with its headers), then checks the count goes down by one. */
 async function assertLimited(gw: InProcessGateway): Promise<void> {
-  let remaining = -1;
-  await waitFor('the limiter to decide through Redis', async () => {
-    const res = await client.request(`${gw.url}/a`);
-    if (res.status !== 200) return false;
-    remaining = Number(res.headers['ratelimit-remaining']);
-    return true;
-  }, 8_000);
+  const remaining = await untilRedisDecides(client, gw, 8_000);
   const next = await client.request(`${gw.url}/a`);
   assert.equal(next.status, 200);
   assert.equal(Number(next.headers['ratelimit-remaining']), remaining - 1, 'each request spends one token in Redis');

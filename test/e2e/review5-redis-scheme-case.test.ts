@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/load.js';
 import { startBackend } from '../helpers/backends.js';
 import { configErrorOf } from '../helpers/config-error.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { startRedisLimitedGateway, untilRedisDecides } from '../helpers/redis-limited-gateway.js';
 import { freePort } from '../kv/redis-helpers.js';
 import { RedisProcess, run, scratchDir } from '../kv/redis-processes.js';
 
@@ -50,24 +51,15 @@ describe('a gateway limiting through Redis named with REDIS://', async () => {
 
   /** Limits by address, 503 while Redis cannot decide (on_store_error: deny): a 200 means Redis decided. */
   async function gateway(redis: Record<string, unknown>, name: string): Promise<InProcessGateway> {
-    const gw = await startInProcess({
-      redis: { key_prefix: `portcullis-test:review5-scheme-case:${name}:${process.pid}:`, ...redis },
-      load_balancing: { upstreams: upstreams([backend.port]) },
-      middleware: { rate_limit: { enabled: true, requests_per_minute: 1, burst_size: 3, on_store_error: 'deny' } },
-    });
+    const keyPrefix = `portcullis-test:review5-scheme-case:${name}:${process.pid}:`;
+    const gw = await startRedisLimitedGateway({ redis, keyPrefix, backendPort: backend.port, requestsPerMinute: 1, burstSize: 3 });
     gateways.push(gw);
     return gw;
   }
 
   /** Waits until Redis decides (200), then spends the burst: the next request gets 429 (one token a minute). */
   async function assertLimited(gw: InProcessGateway): Promise<void> {
-    let remaining = -1;
-    await waitFor('the limiter to decide through Redis', async () => {
-      const res = await client.request(`${gw.url}/a`);
-      if (res.status !== 200) return false;
-      remaining = Number(res.headers['ratelimit-remaining']);
-      return true;
-    }, 10_000);
+    const remaining = await untilRedisDecides(client, gw, 10_000);
     for (let i = remaining; i > 0; i--) assert.equal((await client.request(`${gw.url}/a`)).status, 200);
     assert.equal((await client.request(`${gw.url}/a`)).status, 429, 'the burst was counted in Redis');
   }
