@@ -219,8 +219,10 @@ export class AuthService {
    * lost on restart and is not shared with another gateway on the same user store, and both re-apply the log.
    */
   async #logoutEverywhere(userId: string, now: number): Promise<void> {
-    const revoked = await this.#d.store.revokeAllForUser(userId, new Date(now));
-    const revokedAt = Math.max(now, this.#now());
+    // The store stamps the time under the user's row lock: a login waiting for this commit reads its own time after
+    // (its access token is not refused by this), one that committed before read it earlier (its token is).
+    const { revoked, at } = await this.#d.store.revokeAllForUser(userId, new Date(now));
+    const revokedAt = Math.max(now, at.getTime());
     await this.#d.store.recordChange({ actor: 'user', action: 'logout', targetId: userId, at: new Date(revokedAt) });
     await this.#d.kv.revokeSubject(userSubject(userId), revokedAt, this.#d.tokens.acceptWindowMs);
     this.#d.logger.info({ userId, revoked }, 'all sessions of a user revoked');
@@ -239,8 +241,10 @@ export class AuthService {
   /**
    * Stores the session, only while `passwordHash` is still the user's and the user enabled (the store checks under
    * its lock): the password was verified against a row read before the hash, and a reset or disable that committed
-   * since must not be outlived by this session. The access token's time is taken before the store call, so a user
-   * action that commits after this session (and stamps its time after its locks) revokes it too. Undefined when the
+   * since must not be outlived by this session. The access token's time is the store's, read under the user's lock:
+   * a user action that commits after this session (and stamps its time after its locks) revokes it too, and one that
+   * committed while this waited for the lock (a log-out everywhere) stamped an earlier time, so the token it gets
+   * here is accepted. A time read before the store call was refused by that log-out. Undefined when the
    * store refused the session; the caller decides what that means (login: see #startSessionAgainstCurrent).
    */
   async #startSession(user: UserRecord, passwordHash: string): Promise<Session | undefined> {
@@ -256,8 +260,8 @@ export class AuthService {
       },
       { passwordHash },
     );
-    if (!stored) return undefined;
-    const access = await this.#d.tokens.issue(user, now);
+    if (stored === undefined) return undefined;
+    const access = await this.#d.tokens.issue(user, Math.max(now, stored.getTime()));
     return {
       userId: user.id,
       email: user.email,

@@ -246,6 +246,23 @@ export class IdentityAdmin {
     return propagation;
   }
 
+  /**
+   * The time the store stamped on `change` inside its transaction, after the user's locks (see stampChange), read
+   * back from the change log. Not a time read after the commit: a login that waited for those locks took its token's
+   * time after the stamp but maybe before such a later read, and its first access token was refused. Should the
+   * read fail (the change is committed, so that is no failure of the action), the time after the commit covers at
+   * least as much.
+   */
+  async #stampedTime(change: AdminChangeInput): Promise<number> {
+    const afterCommit = Math.max(change.at.getTime(), this.#now());
+    try {
+      const recorded = await this.#d.store.lastChange(change.targetId, change.action, change.at);
+      return recorded === undefined ? afterCommit : Math.max(change.at.getTime(), recorded.at.getTime());
+    } catch {
+      return afterCommit;
+    }
+  }
+
   /** Drops remembered pending deletes past the revocation window: their retry is a plain 404 by then. */
   #forgetOldPendingDeletes(): void {
     const oldest = this.#now() - this.#d.revocationTtlMs;
@@ -325,12 +342,11 @@ export class IdentityAdmin {
   }
 
   /**
-   * Refuses every access token of the user issued up to now, through the revocation store, then audits the committed
-   * change, whatever became of the revocation. The time is read now, after the commit: at or after the time the
-   * store stamped on the change log inside its transaction (see stampChange).
+   * Refuses every access token of the user issued up to the change's time, through the revocation store, then audits
+   * the committed change, whatever became of the revocation.
    */
   async #revokeUser(change: AdminChangeInput): Promise<Propagation> {
-    const at = Math.max(change.at.getTime(), this.#now());
+    const at = await this.#stampedTime(change);
     const propagation = await this.#propagate(change.targetId, (kv) => kv.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs));
     this.#audit(change.action, change.targetId, propagation);
     return propagation;

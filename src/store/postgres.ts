@@ -1,4 +1,5 @@
 // The PostgreSQL UserStore (pg Pool): bounded timeouts, driver errors mapped to the store's typed errors.
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
@@ -9,10 +10,13 @@ import { PostgresIdentity } from './postgres-identity.js';
 import {
   EmailTakenError,
   notMigratedError,
+  SESSION_WAIT_ATTEMPTS,
+  sessionWaitMs,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
   type SessionExpectation,
+  type SessionsRevoked,
   type UserRecord,
   type UserStore,
 } from './user-store.js';
@@ -171,29 +175,49 @@ export class PostgresUserStore implements UserStore {
     return (result.rowCount ?? 0) > 0;
   }
 
-  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean> {
-    const params = [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt];
-    if (expected === undefined) {
-      // One statement: the family row (the lock that serialises rotation and revocation), its first token, and the
-      // user's last login time.
-      await this.#query(
-        `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
-              ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
-         UPDATE users SET last_login_at = now() WHERE id = $2`,
-        params,
-      );
-      return true;
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined> {
+    if (!UUID.test(token.userId)) return undefined;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#transaction((client) => this.#storeSession(client, token, expected, attempt));
+      if (typeof outcome !== 'number') return outcome;
+      await delay(outcome);
     }
-    // The same, only for a user still enabled and with the verified hash, under its row lock (as the user actions
-    // take it, see lockUser): waiting for a reset or disable re-reads the row it committed, and then inserts nothing.
-    const result = await this.#run(
-      `WITH owner AS (SELECT id FROM users WHERE id = $2 AND password_hash = $6 AND disabled_at IS NULL FOR NO KEY UPDATE),
-            family AS (INSERT INTO refresh_token_families (id, user_id) SELECT $3, id FROM owner ON CONFLICT (id) DO NOTHING),
-            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) SELECT $1, id, $3, $4, $5 FROM owner)
-       UPDATE users SET last_login_at = now() WHERE id IN (SELECT id FROM owner)`,
-      [...params, expected.passwordHash],
+  }
+
+  /** One attempt of createRefreshToken: its issue time, undefined when refused, or how long to wait (sessionWaitMs). */
+  async #storeSession(
+    client: pg.PoolClient,
+    token: NewRefreshToken,
+    expected: SessionExpectation | undefined,
+    attempt: number,
+  ): Promise<Date | undefined | number> {
+    // The user's row lock first (as the user actions and revokeAllForUser take it), and with `expected` only for a
+    // user still enabled with the verified hash: waiting for a reset or disable re-reads the row it committed, and
+    // then inserts nothing.
+    const owner = await client.query(
+      expected === undefined
+        ? 'SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE'
+        : 'SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR NO KEY UPDATE',
+      expected === undefined ? [token.userId] : [token.userId, expected.passwordHash],
     );
-    return (result.rowCount ?? 0) > 0;
+    if ((owner.rowCount ?? 0) === 0) return undefined;
+    // Read after the lock: a log-out, disable or reset that held it committed its revocation time before this, so
+    // the session's access token is issued after it (a time read before the wait was refused by it).
+    const issuedAt = Date.now();
+    const latest = await client.query<{ latest: Date | null }>(
+      'SELECT max(revoked_at) AS latest FROM refresh_tokens WHERE user_id = $1',
+      [token.userId],
+    );
+    const waitMs = sessionWaitMs(latest.rows[0]?.latest?.getTime() ?? null, issuedAt);
+    if (waitMs > 0 && attempt < SESSION_WAIT_ATTEMPTS) return waitMs;
+    // The family row (the lock that serialises rotation and revocation), its first token, and the last login time.
+    await client.query(
+      `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
+            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
+       UPDATE users SET last_login_at = now() WHERE id = $2`,
+      [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
+    );
+    return new Date(issuedAt);
   }
 
   async rotateRefreshToken(
@@ -257,8 +281,8 @@ export class PostgresUserStore implements UserStore {
     });
   }
 
-  async revokeAllForUser(userId: string, now: Date): Promise<number> {
-    if (!UUID.test(userId)) return 0;
+  async revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked> {
+    if (!UUID.test(userId)) return { revoked: 0, at: now };
     return this.#transaction(async (client) => {
       // The user's row first, as a login's session insert takes it (createRefreshToken) and the user actions do
       // (lockUser): a login whose token row is written but not committed holds it, so this waits for that commit and
@@ -267,11 +291,14 @@ export class PostgresUserStore implements UserStore {
       await client.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [userId]);
       // Every family of the user, in one order (no deadlock between two of these), so no rotation is mid-way.
       await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+      // The revocation time, read after the locks (as stampChange does for the user actions): a login or rotation
+      // that committed before took its token's time earlier; a login waiting for our commit reads its own later.
+      const at = new Date(Math.max(now.getTime(), Date.now()));
       const result = await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
-        now,
+        at,
         userId,
       ]);
-      return result.rowCount ?? 0;
+      return { revoked: result.rowCount ?? 0, at };
     });
   }
 

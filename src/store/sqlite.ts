@@ -1,5 +1,6 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
 import { existsSync, mkdirSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
@@ -9,11 +10,14 @@ import { SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
   notMigratedError,
+  SESSION_WAIT_ATTEMPTS,
+  sessionWaitMs,
   StoreNotReadyError,
   StoreUnavailableError,
   type NewRefreshToken,
   type RotationResult,
   type SessionExpectation,
+  type SessionsRevoked,
   type UserRecord,
   type UserStore,
 } from './user-store.js';
@@ -174,24 +178,34 @@ export class SqliteUserStore implements UserStore {
     );
   }
 
-  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean> {
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#run(() => this.#db.transaction(() => this.#storeSession(token, expected, attempt)).immediate());
+      if (typeof outcome !== 'number') return outcome;
+      await delay(outcome);
+    }
+  }
+
+  /** One attempt of createRefreshToken: its issue time, undefined when refused, or how long to wait (sessionWaitMs). */
+  #storeSession(token: NewRefreshToken, expected: SessionExpectation | undefined, attempt: number): Date | undefined | number {
+    // Inside the write lock: a reset or disable that committed since the login read the user is seen here.
+    if (expected !== undefined) {
+      const owner = this.#stmt('SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled_at IS NULL');
+      if (owner.get(token.userId, expected.passwordHash) === undefined) return undefined;
+    }
+    // Read under the write lock: a log-out, disable or reset (another process's) that held it committed its
+    // revocation time before, so the session's access token is issued after it.
     const now = Date.now();
-    return this.#run(() =>
-      this.#db
-        .transaction(() => {
-          // Inside the write lock: a reset or disable that committed since the login read the user is seen here.
-          if (expected !== undefined) {
-            const owner = this.#stmt('SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled_at IS NULL');
-            if (owner.get(token.userId, expected.passwordHash) === undefined) return false;
-          }
-          this.#stmt(
-            'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-          ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
-          this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
-          return true;
-        })
-        .immediate(),
-    );
+    const latest = this.#stmt('SELECT max(revoked_at) AS latest FROM refresh_tokens WHERE user_id = ?').get(token.userId) as
+      | { latest: number | null }
+      | undefined;
+    const waitMs = sessionWaitMs(latest?.latest ?? null, now);
+    if (waitMs > 0 && attempt < SESSION_WAIT_ATTEMPTS) return waitMs;
+    this.#stmt(
+      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
+    this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
+    return new Date(now);
   }
 
   async rotateRefreshToken(
@@ -255,11 +269,18 @@ export class SqliteUserStore implements UserStore {
     });
   }
 
-  async revokeAllForUser(userId: string, now: Date): Promise<number> {
-    return this.#run(
-      () =>
-        this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
-          .run(now.getTime(), userId).changes,
+  async revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked> {
+    return this.#run(() =>
+      this.#db
+        .transaction((): SessionsRevoked => {
+          // The revocation time, read under the write lock (as stampChange does for the user actions): a login that
+          // committed before took its time earlier, and one waiting for this commit (another process) reads it later.
+          const at = Math.max(now.getTime(), Date.now());
+          const revoked = this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
+            .run(at, userId).changes;
+          return { revoked, at: new Date(at) };
+        })
+        .immediate(),
     );
   }
 

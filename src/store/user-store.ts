@@ -36,6 +36,34 @@ export interface SessionExpectation {
   readonly passwordHash: string;
 }
 
+/** What revokeAllForUser did: how many tokens it revoked, and the revocation time it stamped after its locks. */
+export interface SessionsRevoked {
+  readonly revoked: number;
+  /**
+   * The later of the caller's `now` and the store's clock read once the user's row and sessions are locked: tokens
+   * issued at or before it are to be refused (a login that waited for this commit reads its time later).
+   */
+  readonly at: Date;
+}
+
+/**
+ * How long a new session waits before taking its issue time, given the latest revocation time stamped on the user's
+ * tokens (`latestRevokedMs`, or null) and the clock read under the user's lock. Revocations refuse tokens issued at or
+ * before their time, so a login that comes after one stamped in this very millisecond (a log-out everywhere, then a
+ * login at once) would have its first access token refused: it waits the millisecond out instead, outside the lock,
+ * and tries again. A time further ahead is not waited for (a caller's clock ahead of this one): 0 then, as for none.
+ */
+export function sessionWaitMs(latestRevokedMs: number | null, nowMs: number): number {
+  if (latestRevokedMs === null || latestRevokedMs < nowMs || latestRevokedMs - nowMs > SAME_MOMENT_MS) return 0;
+  return latestRevokedMs - nowMs + 1;
+}
+
+/** The furthest a revocation time may lie ahead of the clock for a new session to wait for it (sessionWaitMs). */
+const SAME_MOMENT_MS = 5;
+
+/** How many times a new session waits for a revocation of the same moment before it takes the time it has. */
+export const SESSION_WAIT_ATTEMPTS = 3;
+
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
   /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
@@ -101,9 +129,11 @@ export interface UserStore {
    * Stores the first token of a new session (login, register) and records the user's last login time; true when
    * stored. With `expected`, only while the user is enabled and still has that password hash, checked under the
    * user's row lock (PostgreSQL) or the write lock (SQLite): a login that verified a password a reset or disable has
-   * replaced since gets no session (false), and one that commits first is revoked by that reset or disable.
+   * replaced since gets no session (undefined), and one that commits first is revoked by that reset or disable.
+   * Resolves with the session's issue time, read under that lock: the time to issue its access token at. A log-out,
+   * reset or disable that held the lock first stamped its revocation time before, so that token is not refused by it.
    */
-  createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<boolean>;
+  createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined>;
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
    * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
@@ -117,8 +147,11 @@ export interface UserStore {
   ): Promise<RotationResult>;
   /** Revokes the session (family) that `tokenHash` belongs to. Returns its user id, or undefined if unknown. */
   revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined>;
-  /** Revokes every session of a user (logout everywhere). Returns how many tokens were revoked. */
-  revokeAllForUser(userId: string, now: Date): Promise<number>;
+  /**
+   * Revokes every session of a user (logout everywhere), under the user's row lock as createRefreshToken takes it.
+   * Returns how many tokens were revoked and the revocation time, stamped after the locks (see SessionsRevoked).
+   */
+  revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked>;
   /** Deletes tokens that expired before `now`. Returns how many. */
   deleteExpired(now: Date): Promise<number>;
 

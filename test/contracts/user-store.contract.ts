@@ -1,6 +1,7 @@
 // The UserStore contract: one suite, run against every adapter (SQLite, PostgreSQL) by a thin per-engine file.
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { hashRefreshToken, generateRefreshToken } from '../../src/auth/refresh-token.js';
 import { EmailTakenError, StoreUnavailableError, type UserRecord, type UserStore } from '../../src/store/user-store.js';
@@ -13,6 +14,11 @@ export interface UserStoreHarness {
   deleteUserRaw(id: string): Promise<void>;
   /** Drops the run's database or schema. */
   cleanup(): Promise<void>;
+  /**
+   * Holds what a log-out, reset or disable of `userId` holds while it runs (the user's row lock on PostgreSQL, the
+   * write lock on SQLite), from another connection, until the returned function is called.
+   */
+  holdUser(userId: string): Promise<() => Promise<void>>;
 }
 
 const GRACE = 10_000;
@@ -184,11 +190,55 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       const a = await session(user);
       const b = await session(user);
       const c = await session(bystander);
-      assert.equal(await store.revokeAllForUser(user.id, now), 2);
-      assert.equal(await store.revokeAllForUser(user.id, now), 0);
+      assert.equal((await store.revokeAllForUser(user.id, now)).revoked, 2);
+      assert.equal((await store.revokeAllForUser(user.id, now)).revoked, 0);
       assert.deepEqual(await store.rotateRefreshToken(a.hash, next(), at(1), GRACE), { kind: 'invalid' });
       assert.deepEqual(await store.rotateRefreshToken(b.hash, next(), at(1), GRACE), { kind: 'invalid' });
       assert.equal((await store.rotateRefreshToken(c.hash, next(), at(1), GRACE)).kind, 'rotated');
+    });
+
+    test('a session stored after waiting for a log-out is issued after the log-out\'s time', async () => {
+      // A login that waited for a log-out everywhere (or a reset or disable) must get an issue time after that
+      // action's revocation time, or its first access token is refused: so both times are read after the lock.
+      const user = await newUser();
+      await session(user);
+      const release = await harness.holdUser(user.id);
+      let released = false;
+      try {
+        const logout = store.revokeAllForUser(user.id, at(-HOUR));
+        const login = second.createRefreshToken(
+          { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) },
+          { passwordHash: user.passwordHash },
+        );
+        // The clock moves on while both wait, so a time read before the wait is told apart from one read after it.
+        const calledAt = Date.now();
+        while (Date.now() <= calledAt + 1) await delay(2);
+        const releasedAt = Date.now();
+        released = true;
+        await release();
+        const [revoked, issued] = await Promise.all([logout, login]);
+        assert.ok(revoked.at.getTime() >= releasedAt, 'the log-out\'s time was read before its lock');
+        assert.ok(issued instanceof Date, 'the login got no session');
+        assert.ok(issued.getTime() >= releasedAt, 'the session\'s issue time was read before its lock');
+      } finally {
+        if (!released) await release();
+      }
+      // The caller's time is kept when it is the later one (a clock ahead of the store's).
+      assert.equal((await store.revokeAllForUser(user.id, at(HOUR))).at.getTime(), at(HOUR).getTime());
+    });
+
+    test('a session stored in the millisecond of a log-out is issued after it', async () => {
+      // A log-out everywhere, then a login at once: revocations refuse tokens issued at or before their time, so the
+      // login's must come after it. A revocation time 2 ms ahead of the clock stands for one of this very moment.
+      const user = await newUser();
+      await session(user);
+      const { at: revokedAt } = await store.revokeAllForUser(user.id, new Date(Date.now() + 2));
+      const issued = await second.createRefreshToken(
+        { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) },
+        { passwordHash: user.passwordHash },
+      );
+      assert.ok(issued instanceof Date, 'the login got no session');
+      assert.ok(issued.getTime() > revokedAt.getTime(), `issued at ${issued.getTime()}, revoked at ${revokedAt.getTime()}`);
     });
 
     test('deleteExpired removes expired tokens only', async () => {

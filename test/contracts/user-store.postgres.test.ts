@@ -32,6 +32,17 @@ if (skip) {
     open: async () => openPostgresUserStore({ url, schema, poolSize: 4 }),
     deleteUserRaw: (id) => admin(async (c) => void (await c.query(`DELETE FROM "${schema}".users WHERE id = $1`, [id]))),
     cleanup: () => admin(async (c) => void (await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))),
+    holdUser: async (userId) => {
+      // The user's row lock, as a log-out or user action holds it while it runs.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+      await client.connect();
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM "${schema}".users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
+      return async () => {
+        await client.query('COMMIT');
+        await client.end();
+      };
+    },
   });
 }
 

@@ -22,5 +22,14 @@ userStoreContract('sqlite', {
       db.close();
     }
   },
+  holdUser: async () => {
+    // The write lock a log-out's transaction holds, from another connection (another process, in production).
+    const db = new Database(join(dataDir, SQLITE_FILE_NAME));
+    db.prepare('BEGIN IMMEDIATE').run();
+    return async () => {
+      db.prepare('COMMIT').run();
+      db.close();
+    };
+  },
   cleanup: async () => rmSync(dataDir, { recursive: true, force: true }),
 });
