@@ -13,7 +13,8 @@ import { API_KEY_REVOCATION_TTL_MS } from './admin-service.js';
 import { apiKeySubject } from './api-key-verifier.js';
 
 export interface ChangePollerOptions {
-  readonly store: Pick<UserStore, 'readChanges'>;
+  /** markPendingDelete: clears a delete's email digest once this poller wrote the revocation it waited for. */
+  readonly store: Pick<UserStore, 'readChanges' | 'markPendingDelete'>;
   /**
    * Where revocations are applied: the gateway's revocation store, memory or Redis alike. With Redis the acting
    * process has normally written it already; writing it again is harmless (the latest time is kept), and it is what
@@ -169,10 +170,21 @@ export class ChangePoller {
       } catch {
         return; // still down: logged when the first one failed
       }
-      this.#unapplied.shift();
+      const change = this.#unapplied.shift()!;
       applied++;
+      await this.#settled(change);
     }
     this.#o.logger.info({ applied }, EVENTS.revocationsApplied);
+  }
+
+  /**
+   * A delete whose revocation this poller could not write was pending for its acting process too (Redis was down for
+   * both), which may have marked it with its email's digest so that a repeat by email finds it. Now that the revocation
+   * is written, the mark has no use left: README promises it is cleared then, not at the janitor's pass. Every gateway
+   * may clear it; the UPDATE is idempotent and only runs after an outage.
+   */
+  async #settled(change: ChangeRecord): Promise<void> {
+    if (change.action === 'delete') await this.#o.store.markPendingDelete(change.targetId, null);
   }
 
   /** Idempotent: the stores keep the latest revocation time, and a key revocation is a flag. */
