@@ -7,9 +7,8 @@
 // logout (POST /admin/users/:id/logout) did the same.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { bearer, proxiedGet, register, startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
-import { isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { holdOn, installHoldTrigger, isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
 import type { TestResponse } from '../helpers/http.js';
 import { requirePostgres } from '../helpers/services.js';
@@ -28,11 +27,7 @@ if (pgSkip) {
     db = await isolatedDatabase();
     stack = await startAuthStack({ database: { url: taggedUrl(db.name, appName), pool_size: 4 }, admin: { token: ADMIN_TOKEN } });
     // A statement trigger: it fires for the log-out's revoking UPDATE even when it matches no row.
-    await withAdmin(async (c) => {
-      await c.query(`CREATE FUNCTION hold_revocation() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock_shared(${HOLD_KEY}); RETURN NULL; END $$`);
-      await c.query('CREATE TRIGGER hold_revocation AFTER UPDATE ON refresh_tokens FOR EACH STATEMENT EXECUTE FUNCTION hold_revocation()');
-    }, taggedUrl(db.name, `${appName}_setup`));
+    await installHoldTrigger(db.name, appName, 'hold_revocation', HOLD_KEY, 'AFTER UPDATE ON refresh_tokens FOR EACH STATEMENT');
   });
   after(async () => {
     await stack?.close();
@@ -44,17 +39,9 @@ if (pgSkip) {
    * it holds, releases it, and returns the login's session. Both must answer 200.
    */
   async function loginBehind(user: { email: string; password: string }, revoke: () => Promise<TestResponse>): Promise<{ access_token: string; refresh_token: string }> {
-    const holder = new pg.Client({ connectionString: taggedUrl(db.name, `${appName}_holder`) });
-    await holder.connect();
-    let released = false;
-    const release = async (): Promise<void> => {
-      if (released) return;
-      released = true;
-      await holder.query('SELECT pg_advisory_unlock($1)', [HOLD_KEY]);
-      await holder.end();
-    };
+    const hold = await holdOn(db.name, appName, HOLD_KEY);
+    const release = hold.release;
     try {
-      await holder.query('SELECT pg_advisory_lock($1)', [HOLD_KEY]);
       const logout = revoke();
       // The log-out holds the user's row and has revoked the sessions; its transaction waits on the hold.
       await waitFor(async () => (await lockWaiters(appName)).length === 1, 'the log-out to hold after revoking', 10_000);

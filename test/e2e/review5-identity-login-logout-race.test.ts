@@ -6,9 +6,8 @@
 // after its token row is written, on an advisory lock this test holds, so the interleaving happens every run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { bearer, proxiedGet, register, startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
-import { isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { holdOn, installHoldTrigger, isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -24,11 +23,7 @@ if (pgSkip) {
   before(async () => {
     db = await isolatedDatabase();
     stack = await startAuthStack({ database: { url: taggedUrl(db.name, appName), pool_size: 4 } });
-    await withAdmin(async (c) => {
-      await c.query(`CREATE FUNCTION hold_new_token() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock_shared(${HOLD_KEY}); RETURN NULL; END $$`);
-      await c.query('CREATE TRIGGER hold_new_token AFTER INSERT ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION hold_new_token()');
-    }, taggedUrl(db.name, `${appName}_setup`));
+    await installHoldTrigger(db.name, appName, 'hold_new_token', HOLD_KEY, 'AFTER INSERT ON refresh_tokens FOR EACH ROW');
   });
   after(async () => {
     await stack?.close();
@@ -37,17 +32,9 @@ if (pgSkip) {
 
   test('a session whose token row was written before the log-out read the sessions is revoked by it', async () => {
     const user = await register(stack);
-    const holder = new pg.Client({ connectionString: taggedUrl(db.name, `${appName}_holder`) });
-    await holder.connect();
-    let released = false;
-    const release = async (): Promise<void> => {
-      if (released) return;
-      released = true;
-      await holder.query('SELECT pg_advisory_unlock($1)', [HOLD_KEY]);
-      await holder.end();
-    };
+    const hold = await holdOn(db.name, appName, HOLD_KEY);
+    const release = hold.release;
     try {
-      await holder.query('SELECT pg_advisory_lock($1)', [HOLD_KEY]);
       const login = stack.client.postJson(`${stack.url}/auth/login`, { email: user.email, password: user.password });
       // The login's token row is written; its transaction waits on the hold.
       await waitFor(async () => (await lockWaiters(appName)).length === 1, 'the login to hold on its written token row', 10_000);

@@ -150,3 +150,41 @@ export async function isolatedDatabaseBehindLink(): Promise<DatabaseBehindLink> 
     },
   };
 }
+
+/**
+ * A trigger in database `dbName` that holds every transaction firing it on advisory lock `key` while a test holds
+ * that lock (`holdOn`): a race the test wants every run is opened at the trigger's point. `when` is the trigger's
+ * timing and event clause, e.g. `AFTER INSERT ON refresh_tokens FOR EACH ROW`.
+ */
+export async function installHoldTrigger(dbName: string, applicationName: string, name: string, key: number, when: string): Promise<void> {
+  await withAdmin(async (c) => {
+    await c.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_advisory_xact_lock_shared(${key}); RETURN NULL; END $$`);
+    await c.query(`CREATE TRIGGER ${name} ${when} EXECUTE FUNCTION ${name}()`);
+  }, taggedUrl(dbName, `${applicationName}_setup`));
+}
+
+/** A hold taken on advisory lock `key` (see installHoldTrigger); `release` lets the held transactions go, once. */
+export interface AdvisoryHold {
+  release(): Promise<void>;
+}
+
+export async function holdOn(dbName: string, applicationName: string, key: number): Promise<AdvisoryHold> {
+  const holder = new pg.Client({ connectionString: taggedUrl(dbName, `${applicationName}_holder`) });
+  await holder.connect();
+  try {
+    await holder.query('SELECT pg_advisory_lock($1)', [key]);
+  } catch (err) {
+    await holder.end().catch(() => undefined);
+    throw err;
+  }
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      await holder.query('SELECT pg_advisory_unlock($1)', [key]);
+      await holder.end();
+    },
+  };
+}
