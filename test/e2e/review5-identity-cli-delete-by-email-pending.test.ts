@@ -5,13 +5,9 @@
 // delete with the email's digest until its revocation is written, so the CLI answers as the admin API does.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { tempDataDir, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
 import { IN_CI } from '../helpers/http.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
-import { openUserStore } from '../../src/store/open.js';
+import { redisServerInstalled, type ThrowawayRedis } from './ratelimit-helpers.js';
+import { startCliRedisStack, type CliRedisStack } from '../helpers/cli-redis-stack.js';
 
 const installed = await redisServerInstalled();
 if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: this suite must not be skipped)');
@@ -20,11 +16,9 @@ const skipNoRedis = installed ? false : 'redis-server is not installed; skipped 
 const PASSWORD = 'Correct-horse-battery-1';
 
 describe('users delete EMAIL repeated after a pending delete', { skip: skipNoRedis }, () => {
+  let stack: CliRedisStack;
   let redis: ThrowawayRedis;
-  let dataDir: string;
-  let configFile: string;
-  const run = (args: string[], stdin?: string) =>
-    runPortcullis([...args, '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir }, ...(stdin === undefined ? {} : { stdin }) });
+  const run = (args: string[], stdin?: string) => stack.run(args, stdin);
   const userId = async (email: string): Promise<string> => {
     const shown = await run(['users', 'show', email, '--json']);
     assert.equal(shown.code, 0, shown.stderr);
@@ -32,21 +26,11 @@ describe('users delete EMAIL repeated after a pending delete', { skip: skipNoRed
   };
 
   before(async () => {
-    dataDir = tempDataDir();
-    // The store as start-up leaves it (migrated).
-    await (await openUserStore({ url: '', pool_size: 1 }, dataDir, { warn: () => undefined })).close();
-    redis = new ThrowawayRedis(await freePort());
-    await redis.start();
-    configFile = writeConfig({
-      load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] },
-      redis: { url: redis.url, key_prefix: `portcullis-test:r5-cli-delete:${runId()}:` },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
+    stack = await startCliRedisStack('r5-cli-delete');
+    ({ redis } = stack);
   });
   after(async () => {
-    await redis?.kill();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   test('is pending again (exit 3) while Redis is down, then "not found" once the revocation is written', async () => {

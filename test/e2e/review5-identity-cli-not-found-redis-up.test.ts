@@ -4,38 +4,26 @@
 // finds no socket to end while one is being opened, and the connect then completes). Each must exit 1 at once.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { tempDataDir, writeConfig } from '../helpers/gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
 import { IN_CI } from '../helpers/http.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
-import { openUserStore } from '../../src/store/open.js';
+import { redisServerInstalled } from './ratelimit-helpers.js';
+import { startCliRedisStack, type CliRedisStack } from '../helpers/cli-redis-stack.js';
 
 const installed = await redisServerInstalled();
 if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: this suite must not be skipped)');
 const skipNoRedis = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
 
 describe('a revoking command with an unknown target and Redis up', { skip: skipNoRedis }, () => {
-  let redis: ThrowawayRedis;
+  let stack: CliRedisStack;
   let dataDir: string;
   let configFile: string;
 
   before(async () => {
-    dataDir = tempDataDir();
-    await (await openUserStore({ url: '', pool_size: 1 }, dataDir, { warn: () => undefined })).close();
-    redis = new ThrowawayRedis(await freePort());
-    await redis.start();
-    configFile = writeConfig({
-      load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] },
-      redis: { url: redis.url, key_prefix: `portcullis-test:r5-cli-not-found:${runId()}:` },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
+    stack = await startCliRedisStack('r5-cli-not-found');
+    ({ dataDir, configFile } = stack);
   });
   after(async () => {
-    await redis?.kill();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   // The timeout only turns a process that never exits into a failure; each exits within a few seconds.

@@ -4,15 +4,11 @@
 // digest in the change log until the janitor's pass after the access-token lifetime.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDataDir, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
 import { IN_CI } from '../helpers/http.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
-import { openUserStore } from '../../src/store/open.js';
+import { redisServerInstalled, type ThrowawayRedis } from './ratelimit-helpers.js';
+import { startCliRedisStack, type CliRedisStack } from '../helpers/cli-redis-stack.js';
 import { SQLITE_FILE_NAME } from '../../src/store/sqlite.js';
 
 const installed = await redisServerInstalled();
@@ -22,11 +18,10 @@ const skipNoRedis = installed ? false : 'redis-server is not installed; skipped 
 const PASSWORD = 'Correct-horse-battery-1';
 
 describe('the email digest of a pending delete', { skip: skipNoRedis }, () => {
+  let stack: CliRedisStack;
   let redis: ThrowawayRedis;
   let dataDir: string;
-  let configFile: string;
-  const run = (args: string[], stdin?: string) =>
-    runPortcullis([...args, '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir }, ...(stdin === undefined ? {} : { stdin }) });
+  const run = (args: string[], stdin?: string) => stack.run(args, stdin);
   /** How many change-log rows carry an email digest, read from the database file itself. */
   const markedRows = (): number => {
     const db = new Database(join(dataDir, SQLITE_FILE_NAME), { readonly: true });
@@ -38,20 +33,11 @@ describe('the email digest of a pending delete', { skip: skipNoRedis }, () => {
   };
 
   before(async () => {
-    dataDir = tempDataDir();
-    await (await openUserStore({ url: '', pool_size: 1 }, dataDir, { warn: () => undefined })).close();
-    redis = new ThrowawayRedis(await freePort());
-    await redis.start();
-    configFile = writeConfig({
-      load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] },
-      redis: { url: redis.url, key_prefix: `portcullis-test:r5-digest:${runId()}:` },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
+    stack = await startCliRedisStack('r5-digest');
+    ({ redis, dataDir } = stack);
   });
   after(async () => {
-    await redis?.kill();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   test('is cleared when the delete is repeated by the user_id the notice names and its revocation is written', async () => {
