@@ -4,7 +4,7 @@ import type { Config } from './config/schema.js';
 import type { Phase } from './pipeline/phase.js';
 import type { ServiceRegistry } from './balancer/registry.js';
 import type { UserStore } from './store/user-store.js';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { GatewayMetrics } from './observability/metrics.js';
 import { NO_ROUTE_NAME } from './compose/route-table.js';
@@ -46,8 +46,11 @@ export interface Features {
   /** The shared key-value store and the metrics registry, for the plugins' api.store and api.metrics. */
   readonly kv: KvStore;
   readonly registry: Registry;
-  /** Starts the admin listener; resolves to its port, or undefined when disabled. */
-  startAdmin(): Promise<number | undefined>;
+  /**
+   * Starts the admin listener; resolves to its port, or undefined when disabled. `connectionCap`: the per-client
+   * connection cap's 'connection' listener for it (connection-limit.ts), owned by server.ts with the trusted proxies.
+   */
+  startAdmin(connectionCap?: (socket: Socket) => void): Promise<number | undefined>;
   /** Counts the proxy server's open connections and in-flight requests (metrics); called once by server.ts. */
   watch(server: Server, inFlight: () => number): void;
   /** Applies the reloadable settings of a new config (rate limits and policies). */
@@ -224,7 +227,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     observers: [...(tracing.phase ? [metrics.phase, tracing.phase] : [metrics.phase]), ...tlsPhases(() => config)],
     kv,
     registry: metrics.registry,
-    async startAdmin() {
+    async startAdmin(connectionCap) {
       if (!config.admin.enabled || !deps.adminEnabled) return undefined;
       const [{ startAdminServer }, { loadDashboard }] = await Promise.all([import('./admin/server.js'), import('./admin/assets.js')]);
       admin = await startAdminServer(config.admin.listen_host, config.admin.listen_port, {
@@ -238,6 +241,7 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
         dashboard: loadDashboard(),
         token: config.admin.token,
         maxConnections: config.server.max_connections,
+        ...(connectionCap ? { connectionCap } : {}),
         ...(identity ? { identityRoutes: identity.routes, identityStatus: () => identity!.status() } : {}),
       });
       return admin.port;

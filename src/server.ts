@@ -189,7 +189,11 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
   const { port, redirectPort } = await listener.listen();
   services.start();
-  const admin = await features.startAdmin();
+  // The admin port's per-client cap: the same setting, its own count. Without one, a client could hold every one of
+  // the admin port's server.max_connections and /ready probes were refused until its connections timed out; counted
+  // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
+  const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
+  const admin = await features.startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' }))));
   logger.info(
     {
       port,
@@ -236,6 +240,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     const closeLeftovers = applyServices();
     applyListener();
     perClient.update(connectionLimitOf(next, nextTrusted));
+    adminPerClient.update(connectionLimitOf(next, nextTrusted));
     if (next.logging.level !== config.logging.level) logger.level = next.logging.level;
     access.configure(next.logging.access_log, next.logging.access_log_format);
     config = next;

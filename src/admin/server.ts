@@ -57,6 +57,11 @@ export interface AdminDeps {
    * redirect port has); more are closed as they arrive. Undefined: unbounded (embedders and tests that start it alone).
    */
   readonly maxConnections?: number;
+  /**
+   * The per-client connection cap's 'connection' listener (connection-limit.ts: server.max_connections_per_client,
+   * counted for this port alone): it answers a connection over its client's cap 429 and closes it. Undefined: no cap.
+   */
+  readonly connectionCap?: (socket: Socket) => void;
   /** Answers /admin/* (users and API keys); resolves false for a path it does not know. Undefined: auth is off. */
   readonly identityRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
   /** The dashboard's Users panel, merged into /api/status as `identity`. */
@@ -138,6 +143,8 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // need no token), each a descriptor, until the proxy port met EMFILE. node closes a connection over it on arrival,
   // unanswered, as on the proxy and redirect ports; the ones already open are served on.
   if (deps.maxConnections !== undefined) server.maxConnections = deps.maxConnections;
+  // And no one client may take all of them: /ready stays open to the probes of others.
+  if (deps.connectionCap !== undefined) server.on('connection', deps.connectionCap);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
