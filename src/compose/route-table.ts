@@ -39,12 +39,17 @@ export const NO_ROUTE_NAME = 'none';
 const SAFELISTED_METHODS: readonly string[] = ['GET', 'HEAD', 'POST'];
 
 /**
+ * A method no route names (route methods are letters only): matched with it, a URL shows the route that takes every
+ * method the routes do not name, if any.
+ */
+const UNNAMED_METHOD = 'UNNAMED-METHOD';
+
+/**
  * A user route's CORS policy as a preflight's cacheability compares it: `key` is the same for two routes whose
- * policies are the same (the global one, or equal own ones); `methods` are those its preflight answer lists.
+ * policies are the same (the global one, or equal own ones).
  */
 interface RouteCors {
   readonly key: string;
-  readonly methods: readonly string[];
 }
 
 class GatewayRouteTable implements RouteTable {
@@ -62,6 +67,11 @@ class GatewayRouteTable implements RouteTable {
     readonly owned: OwnedHeaders,
     /** Each user route's CORS policy (absent: `cors: off`), for the cacheability of its preflight answers. */
     readonly cors: ReadonlyMap<Route, RouteCors>,
+    /**
+     * The methods that between them reach every route a URL has: the safelisted ones, each method a route names,
+     * and one it does not (UNNAMED_METHOD). Any other method lands where one of these does.
+     */
+    readonly probeMethods: readonly string[],
   ) {}
 
   match(ctx: RequestContext): Route {
@@ -82,18 +92,20 @@ class GatewayRouteTable implements RouteTable {
   }
 
   /**
-   * May the browser cache this preflight's answer? It caches it per URL, for each method listed and each header
-   * allowed, and uses the header entries for the safelisted methods too. So it may only when each of those methods
-   * takes this URL to no route or to a route with the same CORS policy; else another route's requests would skip
-   * the preflight their own policy (or their upstream, under `cors: off`) was meant to answer.
+   * May the browser cache this preflight's answer? Only when every route of this URL, whatever its method, has the
+   * same CORS policy. The Fetch standard's preflight cache (Firefox keeps it so) holds one entry per method and one
+   * per header name for an origin and URL, and each answer adds to them; a request skips its preflight when its
+   * method (or a safelisted one) and each of its headers have an entry, whichever answer made it. So two cacheable
+   * answers of two policies on one URL merge: a route's method with the headers only another route's policy allows
+   * went out unasked, as did a `cors: off` route's requests, whose upstream was meant to answer their preflights.
+   * Checking only the methods the asking policy lists (and the safelisted ones) left both answers cacheable when
+   * neither policy listed the other route's method. Every route of the URL is found by probeMethods.
    */
   #cacheable(ctx: RequestContext, route: Route, asked: string): boolean {
     const mine = this.cors.get(route);
     if (mine === undefined) return true;
-    const seen = new Set<string>([asked]);
-    for (const method of [...SAFELISTED_METHODS, ...mine.methods]) {
-      if (seen.has(method)) continue;
-      seen.add(method);
+    for (const method of this.probeMethods) {
+      if (method === asked) continue;
       const other = this.matcher.match(new RequestMatchInput(method, ctx.path, ctx.req.headers, false, this.owned, ctx.peerTrusted));
       if (other !== undefined && other !== route && this.cors.get(other)?.key !== mine.key) return false;
     }
@@ -168,8 +180,9 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   config.routes.forEach((r, i) => {
     const policy = r.cors === undefined ? config.middleware.cors : r.cors === 'off' ? undefined : r.cors;
     // The parsed policy (defaults filled, origins lower-cased) as text: two routes with equal policies share a key.
-    if (policy !== undefined) cors.set(userRoutes[i]!, { key: JSON.stringify(policy), methods: policy.allowed_methods });
+    if (policy !== undefined) cors.set(userRoutes[i]!, { key: JSON.stringify(policy) });
   });
+  const probeMethods = [...new Set([...SAFELISTED_METHODS, ...config.routes.flatMap((r) => r.match.methods ?? []), UNNAMED_METHOD])];
   const owned = ownedHeadersOf(config);
   const matcher = new RouteMatcher(conditions.map((c, i) => ({ conditions: c, value: userRoutes[i]! })));
 
@@ -189,7 +202,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   };
   const notFound = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([notFoundPhase]) });
   const fallback = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([]) });
-  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned, cors);
+  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned, cors, probeMethods);
 }
 
 function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: AuthMode, globalCors: Phase | undefined): Route {

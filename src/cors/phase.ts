@@ -29,7 +29,9 @@ export function declinePreflight(ctx: RequestContext): void {
  * none): the answer then says `Access-Control-Max-Age: 0`. A browser caches a preflight answer per URL, for every
  * method it lists and every header it allows, and then sends those requests without a preflight; the gateway routes
  * by method, so a GET route's answer (listing DELETE) let the DELETE of a `cors: off` route, whose upstream was
- * meant to judge its preflight, or of a route with a stricter policy, go out unasked for 600 s.
+ * meant to judge its preflight, or of a route with a stricter policy, go out unasked for 600 s. Any method counts,
+ * not only those the answer lists: the standard's cache (Firefox's) merges the answers of one URL, so one route's
+ * method went out with headers only another route's policy allowed (route-table.ts, #cacheable).
  */
 const UNCACHEABLE_PREFLIGHT = new ContextSlot<boolean>('cors_preflight_uncacheable');
 
