@@ -16,8 +16,8 @@ const lingering = new WeakSet<Socket>();
 
 /**
  * True once an answer on `socket` has set it to linger: the connection is over, and a request pipelined behind the
- * answered one (node parses on while the close lingers) must not be served, let alone forwarded: it waits unanswered
- * until the socket closes, as it did when node destroyed the socket at once.
+ * answered one (node parses on while the close lingers) must not be served, let alone forwarded, nor logged as a
+ * request: the driver drops it unanswered (run.ts) and the socket closes, as when node destroyed it at once.
  */
 export function isLingering(socket: Socket): boolean {
   return lingering.has(socket);

@@ -21,7 +21,7 @@ import { allowAgain } from '../balancer/tried.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
-import { checkProtocol, checkUpgrade } from './protocol-check.js';
+import { checkForwardingHopByHop, checkProtocol, checkUpgrade } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
 import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
@@ -115,6 +115,8 @@ export class Pipeline implements AttemptListener {
 
   /** The 'request' handler of the HTTP server. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Parsed after an answer that ended its connection (lingering-close.ts): dropped before it is a request.
+    if (afterLastAnswer(req)) return;
     const setup = this.#setup;
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), false, setup.table.fallback);
     this.inFlight++;
@@ -130,6 +132,11 @@ export class Pipeline implements AttemptListener {
 
   /** The 'upgrade' handler: the same phases, answered on the raw socket until the upstream switches protocols. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (afterLastAnswer(req)) {
+      // node's parser let go of the socket at this head: the bytes behind it are read and dropped here instead.
+      socket.resume();
+      return;
+    }
     const setup = this.#setup;
     // An Upgrade pipelined behind a request still being answered: the socket belongs to that response, and
     // assignSocket would throw from inside node's parser and take the process down. Neither exchange can go on
@@ -180,14 +187,17 @@ export class Pipeline implements AttemptListener {
   async #run(ctx: RequestContext, table: RouteTable): Promise<void> {
     // Every request gets its three events: Request Start here, Select Upstream when proxied, Request Completed.
     this.#access.requestStart(ctx);
-    // Pipelined behind an answer that closes the connection (lingering-close.ts): never served.
-    if (isLingering(ctx.req.socket)) return;
     // Only a protocol the engine serves (protocol-check.ts: no HTTP/2.0 request line, no Expect but 100-continue).
     // Only a canonical origin-form target goes on (path-check.ts): every later match reads ctx.path as sent.
     // And only a plain authority (host-check.ts): routes match the host, and the backend must read the same one.
     // An Upgrade never has a body (protocol-check.ts): node hands one over unparsed, as tunnel data.
+    // A trusted proxy's forwarding headers are never hop-by-hop (protocol-check.ts): removed, they would hide the client.
     const badRequest =
-      checkProtocol(ctx.req) ?? (ctx.upgrade ? checkUpgrade(ctx.req.headers) : undefined) ?? checkRequestTarget(ctx.req.url) ?? checkRequestHost(ctx.req);
+      checkProtocol(ctx.req) ??
+      (ctx.upgrade ? checkUpgrade(ctx.req.headers) : undefined) ??
+      (ctx.peerTrusted ? checkForwardingHopByHop(ctx.req.headers) : undefined) ??
+      checkRequestTarget(ctx.req.url) ??
+      checkRequestHost(ctx.req);
     if (badRequest !== undefined) {
       sendError(ctx, badRequest);
       return;
@@ -428,6 +438,21 @@ export class Pipeline implements AttemptListener {
 }
 
 const noop = (): void => undefined;
+
+/**
+ * True for a request node's HTTP/1 parser read after an answer that ended its connection with a lingering close
+ * (lingering-close.ts: a 401 or 413 given mid-upload), which is then dropped here: the connection is over (RFC 9112
+ * §9.6: nothing after the last request is processed), its answer could never be sent, and its client never learns
+ * of it. Dispatched, it was logged 499 once the linger ended (its Request Start too): a request nobody served or was
+ * refused. It gets no context, no count and no line. What it sends goes on being read and dropped with the rest of
+ * the connection (its body through node's parser, the bytes after an Upgrade head straight off the socket), so the
+ * lingering close still ends at the client's FIN or its bound.
+ */
+function afterLastAnswer(req: IncomingMessage): boolean {
+  if (!isLingering(req.socket)) return false;
+  req.resume();
+  return true;
+}
 
 /**
  * How long a connection answered without switching protocols stays open for the client to close its side: nginx's
