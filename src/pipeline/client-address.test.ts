@@ -2,7 +2,7 @@
 // trusted proxies (X-Forwarded-For, else Forwarded for=, else X-Real-IP), read right to left.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrustedProxies, canonicalAddress, forwardedForValues, hopAddress, normalizeAddress } from './client-address.js';
+import { TrustedProxies, canonicalAddress, forwardedForValues, hopAddress, nominatedForwardingHeader, normalizeAddress } from './client-address.js';
 
 const xff = (value: string) => ({ 'x-forwarded-for': value });
 
@@ -217,5 +217,48 @@ describe('TrustedProxies', () => {
 
   test('an entry that is neither an IP nor a CIDR is refused with the entry in the message', () => {
     assert.throws(() => new TrustedProxies(['10.0.0.0/8', 'localhost']), /localhost/);
+  });
+});
+
+describe('nominatedForwardingHeader: a forwarding header a Connection header lists', () => {
+  test('X-Forwarded-*, Forwarded and X-Real-IP, in any case, with whitespace, among other tokens, on several lines', () => {
+    const cases: ReadonlyArray<[string | string[], string]> = [
+      ['X-Forwarded-For', 'x-forwarded-for'],
+      ['close, X-FORWARDED-FOR', 'x-forwarded-for'],
+      [' \tx-forwarded-for\t , keep-alive', 'x-forwarded-for'],
+      ['keep-alive, X-Other, Forwarded', 'forwarded'],
+      ['x-REAL-ip', 'x-real-ip'],
+      ['X-Forwarded-Proto', 'x-forwarded-proto'],
+      ['Upgrade, X-Forwarded-Host', 'x-forwarded-host'],
+      [['keep-alive', 'X-Real-IP'], 'x-real-ip'],
+    ];
+    for (const [value, name] of cases) assert.equal(nominatedForwardingHeader(value), name, JSON.stringify(value));
+  });
+
+  test("any X-Forwarded-* name counts (X-Forwarded-Port, -Prefix...): each is the proxy's word for the next hop", () => {
+    assert.equal(nominatedForwardingHeader('X-Forwarded-Port'), 'x-forwarded-port');
+    assert.equal(nominatedForwardingHeader('close, x-forwarded-prefix'), 'x-forwarded-prefix');
+  });
+
+  test('none for the usual values, other headers, and names that only contain a forwarding name', () => {
+    for (const value of [undefined, 'keep-alive', 'close', 'Upgrade', 'keep-alive, X-Secret', 'X-Forwarded', 'My-Forwarded', 'x-real-ip-2', '']) {
+      assert.equal(nominatedForwardingHeader(value), undefined, JSON.stringify(value));
+    }
+  });
+});
+
+describe('TrustedProxies.clientAddress: forwarding headers the proxy listed in Connection are never read', () => {
+  const trusted = new TrustedProxies(['10.0.0.0/8']);
+  const sent = { 'x-forwarded-for': '203.0.113.1', forwarded: 'for=203.0.113.2', 'x-real-ip': '203.0.113.3' };
+
+  test('listed: the peer, whichever of them is listed (auto would otherwise fall to the next one)', () => {
+    for (const connection of ['X-Forwarded-For', 'close, forwarded', 'X-REAL-IP', 'keep-alive, X-Forwarded-Proto']) {
+      assert.equal(trusted.clientAddress('10.0.0.1', { ...sent, connection }), '10.0.0.1', connection);
+    }
+  });
+
+  test('not listed: read as before', () => {
+    assert.equal(trusted.clientAddress('10.0.0.1', { ...sent, connection: 'keep-alive, X-Secret' }), '203.0.113.1');
+    assert.equal(trusted.clientAddress('10.0.0.1', sent), '203.0.113.1');
   });
 });

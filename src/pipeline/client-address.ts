@@ -227,6 +227,31 @@ export interface ForwardingHeaders {
   readonly 'x-forwarded-for'?: string | string[] | undefined;
   readonly forwarded?: string | string[] | undefined;
   readonly 'x-real-ip'?: string | string[] | undefined;
+  /** Read for the forwarding headers it names (nominatedForwardingHeader). */
+  readonly connection?: string | string[] | undefined;
+}
+
+/** A Connection value that may name a forwarding header: the test before any split (keep-alive, close never match). */
+const MAY_NAME_FORWARDING = /forwarded|x-real-ip/i;
+
+/**
+ * The first forwarding header (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`) a Connection header names, lower-case, or
+ * undefined. Tokens are case-insensitive and may carry whitespace around them (RFC 9110 §7.6.1); node joins repeated
+ * Connection lines with ", ". A header named there is hop-by-hop: a compliant proxy removes it before it forwards
+ * (the "hop-by-hop header abuse" of https://nathandavison.com/blog/abusing-http-hop-by-hop-request-headers turns
+ * that removal into a way to take the client's address off a request). Envoy refuses such a request (400) rather
+ * than remove the header, since removing it masks where the request came from; the driver does the same for a
+ * trusted proxy's request (run.ts), and clientAddress never reads a header so named.
+ */
+export function nominatedForwardingHeader(connection: string | string[] | undefined): string | undefined {
+  if (connection === undefined) return undefined;
+  const text = Array.isArray(connection) ? connection.join(',') : connection;
+  if (!MAY_NAME_FORWARDING.test(text)) return undefined;
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-forwarded-')) return name;
+  }
+  return undefined;
 }
 
 /** A header's lines as one list, or undefined when absent or blank (a proxy that sends it empty says nothing). */
@@ -287,10 +312,14 @@ export class TrustedProxies {
    * of them: the configured one, or with `auto` in this order: X-Forwarded-For; else Forwarded, when an element has
    * `for=`; else X-Real-IP. Each is read from the right, skipping trusted hops: the first untrusted hop is the client
    * (anything to its left is the client's own say). A hop that is no address (`unknown`, `_hidden`, garbage) ends
-   * the walk at the peer, as does the configured header's absence.
+   * the walk at the peer, as does the configured header's absence, and a Connection header naming any forwarding
+   * header.
    */
   clientAddress(peer: string, headers: ForwardingHeaders): string {
     if (!this.has(peer)) return peer;
+    // A forwarding header the proxy made hop-by-hop is never believed (nominatedForwardingHeader): the request is
+    // refused, and its log line names the peer alone.
+    if (headers.connection !== undefined && nominatedForwardingHeader(headers.connection) !== undefined) return peer;
     const header = this.#header;
     if (header === 'auto' || header === 'x-forwarded-for') {
       const xff = joined(headers['x-forwarded-for']);

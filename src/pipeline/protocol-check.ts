@@ -37,6 +37,7 @@
 import { METHODS, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { declaresBody, onlyChunked } from './request-body.js';
+import { nominatedForwardingHeader } from './client-address.js';
 
 /** Shared: the request is answered and the connection closed (a client that sent HTTP/2.0 in plain HTTP/1 is lost). */
 const VERSION_NOT_SUPPORTED = new GatewayError('HTTP_VERSION_NOT_SUPPORTED', { headers: { connection: 'close' } });
@@ -57,6 +58,8 @@ const HTTP10_TRANSFER_CODING = new GatewayError('BAD_REQUEST', {
   details: 'an HTTP/1.0 request has no Transfer-Encoding',
   headers: { connection: 'close' },
 });
+/** Shared: a trusted proxy's request whose Connection header names a forwarding header. */
+const FORWARDING_HOP_BY_HOP = new GatewayError('BAD_REQUEST', { details: 'Connection names a forwarding header' });
 /** Shared: an Upgrade request with a body. */
 const UPGRADE_WITH_BODY = new GatewayError('BAD_REQUEST', { details: 'an Upgrade request has no body' });
 
@@ -95,4 +98,17 @@ export function checkProtocol(
  */
 export function checkUpgrade(headers: IncomingHttpHeaders): GatewayError | undefined {
   return declaresBody(headers) ? UPGRADE_WITH_BODY : undefined;
+}
+
+/**
+ * For a trusted proxy's request (the driver asks for no other: an untrusted peer's forwarding headers are never read
+ * nor passed on, whatever its Connection header says): refused when its Connection header names a forwarding header
+ * (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`). Such a header is hop-by-hop, to be removed before the request is
+ * forwarded, and removing it would take the client's address (or scheme, host) off the request: the "hop-by-hop
+ * header abuse" that makes a client look like the proxy itself, an internal address. Nothing a proxy adds for the
+ * next hop is meant to stop there, so the request is refused as Envoy refuses it (400), rather than served as the
+ * proxy's own. A client behind a proxy that passes its Connection header on gets the 400; no one else is affected.
+ */
+export function checkForwardingHopByHop(headers: IncomingHttpHeaders): GatewayError | undefined {
+  return headers.connection !== undefined && nominatedForwardingHeader(headers.connection) !== undefined ? FORWARDING_HOP_BY_HOP : undefined;
 }
