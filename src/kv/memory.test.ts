@@ -95,6 +95,53 @@ describe('MemoryKvStore bounds', () => {
     }
   });
 
+  test('hard cap with nothing evictable: a new client is refused, not judged on a fresh bucket', async () => {
+    let now = 1_000;
+    const store = new MemoryKvStore({ maxBuckets: 10, now: () => now });
+    // Burst 1: after one request a bucket refuses its client for a minute, so none of them may be evicted.
+    const rule = { capacity: 1, refillPerSecond: 1 / 60 };
+    try {
+      for (let i = 0; i < 10; i++) assert.equal(store.take(`held${i}`, rule).allowed, true);
+      // A client past the cap, say one more /64 of the same allocation: before, each of its takes started from a
+      // full bucket that was never stored, so it was never limited.
+      const late = store.take('late', rule);
+      assert.equal(late.allowed, false);
+      assert.equal(late.remaining, 0);
+      assert.equal(late.retryAfterMs, 60_000, 'told to come back when one token would have refilled');
+      for (let i = 0; i < 5; i++) assert.equal(store.take('late', rule).allowed, false);
+      assert.equal(store.bucketCount, 10);
+      // The held clients keep their limits.
+      assert.equal(store.take('held0', rule).allowed, false);
+      // Once their buckets are full again they carry nothing and make room: the new client gets its burst.
+      now += 60_000;
+      assert.equal(store.take('late', rule).allowed, true);
+      assert.equal(store.take('late', rule).allowed, false);
+      assert.ok(store.bucketCount <= 10, `${store.bucketCount} buckets`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('hard cap: an evictable bucket beyond the first sample is still found before a new client is refused', async () => {
+    const now = 1_000;
+    const store = new MemoryKvStore({ maxBuckets: 100, now: () => now });
+    const rule = { capacity: 2, refillPerSecond: 1 / 60 };
+    try {
+      // 99 clients limiting (both tokens spent) and, 61st in line, one at half its burst: the only one that may go.
+      for (let i = 0; i < 100; i++) {
+        store.take(`held${i}`, rule);
+        if (i !== 60) store.take(`held${i}`, rule);
+      }
+      assert.equal(store.take('new', rule).allowed, true, 'room made from the half-full bucket');
+      assert.equal(store.bucketTtlMs('held60'), undefined);
+      assert.equal(store.take('new', rule).allowed, true);
+      assert.equal(store.take('newer', rule).allowed, false, 'nothing left that may go');
+      assert.equal(store.bucketCount, 100);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('take is synchronous (no promise), so the limiter needs no await with this store', async () => {
     const store = new MemoryKvStore();
     try {

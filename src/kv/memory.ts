@@ -1,6 +1,6 @@
 // In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
 import { performance } from 'node:perf_hooks';
-import { refundToken, takeToken } from '../ratelimit/bucket.js';
+import { refundToken, takeToken, type BucketState } from '../ratelimit/bucket.js';
 import { BucketTable, LIMITING, RuleLog } from './bucket-table.js';
 import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
@@ -12,8 +12,9 @@ export interface MemoryKvOptions {
    * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the fullest of
    * a few buckets looked at is dropped (see EVICTION_SAMPLE): a full bucket loses nothing by going, a nearly full one
    * little; one that is limiting its client or less than half full is never dropped, so a flood of new keys cannot
-   * lift a limit in force (such as a login bucket) nor hand a throttled client its burst back early. Default 500 000
-   * (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
+   * lift a limit in force (such as a login bucket) nor hand a throttled client its burst back early. When none of them
+   * may go, the new client is refused as if its bucket were empty (see EVICTION_SAMPLE). Default 500 000 (about 50 MB
+   * of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
   /** Hard cap on plain values (plugins' store); at the cap the oldest-written value is dropped. Default 100 000. */
@@ -48,13 +49,27 @@ const SWEEP_CHUNK = 10_000;
  * Buckets looked at per eviction, from a cursor that walks the table round and round, so the work per insert stays
  * constant and every bucket is looked at in turn. The first full one met goes at once; otherwise the fullest of the
  * sample, as long as it holds at least MIN_EVICTABLE_FULLNESS of its burst: evicting a bucket hands its client the
- * missing tokens early, so the fullest loses least. When none qualifies, the new bucket is not stored: its client is
- * decided on a fresh (full) bucket. Keeping 500 000 buckets under half full at once takes far more requests per second
- * than one gateway serves (at 100/min, burst 10: 5 requests per client within 3 s), so that case is a theoretical one.
+ * missing tokens early, so the fullest loses least. When none qualifies, the new client is refused as if its bucket
+ * were empty (emptyAt), and nothing is stored; the next new client samples the next buckets. It was judged on a fresh
+ * full bucket that was never stored, so every request of every client past the cap passed: 500 000 buckets of a burst-1
+ * policy, each limiting after one request, are 500 000 addresses (/64s of one IPv6 allocation) a refill period, and
+ * then every further address of the attacker, and every real new client, was unlimited. As nginx's limit_req refuses
+ * a request its zone has no room for, the cap now fails closed: the clients held keep their limits, and new ones wait
+ * until a bucket fills up again (the sweep drops it, or eviction meets it).
  */
 const EVICTION_SAMPLE = 32;
 /** Below this share of its burst a bucket is never evicted: its client is being throttled (see EVICTION_SAMPLE). */
 const MIN_EVICTABLE_FULLNESS = 0.5;
+/**
+ * Buckets looked at before a new client is refused, when the first EVICTION_SAMPLE held none that may go: a refusal
+ * costs a real client a token's refill period, so a rare evictable bucket is looked for a little further (a constant
+ * bound still: 128 steps of the cursor, a few microseconds).
+ */
+const EVICTION_LOOK_LIMIT = 4 * EVICTION_SAMPLE;
+/** The state a client refused at the cap is judged on: an empty bucket, as of the take (see EVICTION_SAMPLE). */
+function emptyAt(nowMs: number): BucketState {
+  return { tokens: 0, updatedMs: nowMs, fullAtMs: nowMs, emptyUntilMs: nowMs };
+}
 
 /** What increment() counts from: decimal, no leading zero or "-0", exact as a number (the Redis script's rule). */
 const INTEGER_VALUE = /^(0|-?[1-9]\d{0,15})$/;
@@ -115,6 +130,9 @@ export class MemoryKvStore implements KvStore {
       buckets.write(slot, step.state, rule);
     } else if (buckets.size < this.#maxBuckets || this.#evictOne(now)) {
       buckets.insert(key, step.state, rule);
+    } else {
+      // No room and nothing that may go: refused as if empty, never admitted on a bucket nobody keeps.
+      return takeToken(emptyAt(now), rule, now).result;
     }
     return step.result;
   }
@@ -282,14 +300,16 @@ export class MemoryKvStore implements KvStore {
 
   /**
    * Drops the first full bucket of the next EVICTION_SAMPLE, else the fullest of them if it holds at least
-   * MIN_EVICTABLE_FULLNESS of its burst; false when none qualifies (the new bucket is then not stored).
+   * MIN_EVICTABLE_FULLNESS of its burst. When none qualifies it looks on, up to EVICTION_LOOK_LIMIT buckets, for the
+   * first that does; false when none does (the new client is then refused).
    */
   #evictOne(now: number): boolean {
     const buckets = this.#buckets;
     const newRules = this.#rules.pendingAt(now);
     let victim: string | undefined;
     let victimFullness = LIMITING;
-    for (let i = 0; i < EVICTION_SAMPLE; i++) {
+    for (let i = 0; i < EVICTION_LOOK_LIMIT; i++) {
+      if (i >= EVICTION_SAMPLE && victimFullness >= MIN_EVICTABLE_FULLNESS) break;
       const next = this.#nextForEviction();
       if (next === undefined) return true; // empty table: room enough
       const fullness = buckets.fullnessAt(next[1], now, newRules);
