@@ -58,6 +58,12 @@ export class Backend implements Candidate, Peer {
   #cooldownTimer: NodeJS.Timeout | undefined;
   /** When the passive cooldown ends (performance.now() time), while #coolingDown. */
   #cooldownEndsAt = 0;
+  /** The pool options, kept for the HTTP/1.1 pool an HTTP/2 group's first WebSocket makes (upgradeDispatcher). */
+  readonly #options: PoolOptions;
+  /** That pool, once made. */
+  #upgradePool: BoundedPool | undefined = undefined;
+  /** close() was called: no pool is made any more. */
+  #closed = false;
 
   constructor(name: string, address: string, port: number, weight: number, options: PoolOptions, group: PeerGroup) {
     this.name = name;
@@ -71,11 +77,31 @@ export class Backend implements Candidate, Peer {
     this.transport = options.transport;
     this.transportKey = options.transportKey;
     this.origin = `${options.transport.scheme}://${this.label}`;
-    this.dispatcher = new BoundedPool(createPool(this.origin, options, address), {
-      connections: options.connections,
-      queueLimit: options.queueLimit,
-      queueTimeoutMs: options.queueTimeoutMs,
-    });
+    this.#options = options;
+    this.dispatcher = boundedPool(this.origin, options, address);
+  }
+
+  /**
+   * Where a WebSocket handshake to this upstream is sent: the pool itself, unless the group speaks HTTP/2. Over HTTP/2
+   * a WebSocket needs extended CONNECT (RFC 8441), which few servers offer and whose stream is no socket a tunnel
+   * (upgrade.ts) can join, so a WebSocket to an HTTP/2 group goes to the same upstream over HTTP/1.1, as Traefik and
+   * nginx send it (a server that speaks h2 alone fails that handshake: 502, as any failed one): on a pool of
+   * its own, with the same TLS settings (CA, SNI, client certificate) but ALPN `http/1.1` alone, or over cleartext a
+   * plain HTTP/1.1 Upgrade instead of h2c. Made at the first handshake (most HTTP/2 groups carry gRPC and never
+   * see one); closed with the backend (close()). A tunnel leaves that pool at its 101 and stays counted in flight on
+   * this backend (Service.acquire/release), as any tunnel. Once the backend is closed (a reload retired it, the
+   * gateway stops), the closed pool itself answers, as it does any request: no pool is made that nothing would close.
+   */
+  get upgradeDispatcher(): BoundedPool {
+    if (!this.transport.http2 || this.#closed) return this.dispatcher;
+    this.#upgradePool ??= boundedPool(this.origin, { ...this.#options, transport: { ...this.transport, http2: false } }, this.address);
+    return this.#upgradePool;
+  }
+
+  /** Closes the pool, and the WebSocket one if any (a reload retired this backend, or the gateway stops). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([this.dispatcher.close(), this.#upgradePool?.close()]);
   }
 
   /** Requests running on this upstream, on this pool or on the one a reload replaced (least_conn reads it). */
@@ -169,6 +195,15 @@ export class Backend implements Candidate, Peer {
     const host = address.includes(':') ? `[${address}]` : address;
     return `${host}:${port}|${options.connections}|${options.connectTimeoutMs}|${options.headersTimeoutMs}|${options.bodyTimeoutMs}|${options.queueLimit}|${options.queueTimeoutMs}|${options.transportKey}`;
   }
+}
+
+/** A keep-alive pool to `origin` behind its bounded queue (bounded-pool.ts). */
+function boundedPool(origin: string, options: PoolOptions, address: string): BoundedPool {
+  return new BoundedPool(createPool(origin, options, address), {
+    connections: options.connections,
+    queueLimit: options.queueLimit,
+    queueTimeoutMs: options.queueTimeoutMs,
+  });
 }
 
 /**

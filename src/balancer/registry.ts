@@ -80,7 +80,7 @@ export class ServiceRegistry {
     const close = async (): Promise<void> => {
       if (!this.#retired.delete(close)) return;
       clearTimeout(timer);
-      await Promise.allSettled([...services.flatMap((s) => s.backends), ...backends].map((b) => b.dispatcher.close()));
+      await Promise.allSettled([...services.flatMap((s) => s.backends), ...backends].map((b) => b.close()));
     };
     this.#retired.add(close);
     timer = setTimeout(() => void close(), boundMs);

@@ -211,6 +211,6 @@ export class Service implements UpstreamSelector, PeerGroup {
 
   /** Stops health checks and closes every pool (shutdown, or the service left the config). */
   async close(): Promise<void> {
-    await Promise.allSettled([this.health.close(), ...this.#backends.map((b) => b.dispatcher.close())]);
+    await Promise.allSettled([this.health.close(), ...this.#backends.map((b) => b.close())]);
   }
 }

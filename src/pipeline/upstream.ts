@@ -12,6 +12,8 @@ export interface Peer {
   readonly label: string;
   /** The pooled keep-alive connections to this upstream. */
   readonly dispatcher: Dispatcher;
+  /** Where a WebSocket handshake goes: `dispatcher`, or an HTTP/1.1 pool to the same upstream for an HTTP/2 group. */
+  readonly upgradeDispatcher: Dispatcher;
   /** The configured address (a name or an IP): with `transport`, the TLS name every dispatch carries. */
   readonly address: string;
   /** The group's TLS and HTTP/2 settings. */

@@ -428,13 +428,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.attempt = this;
     const body = ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? req);
     const peer = this.#peer;
+    // Only a WebSocket is tunnelled (upgrade.ts); any other Upgrade goes as a plain request, and a 101 to it fails.
+    const upgrade = ctx.upgrade ? tunnelledProtocol(req) : null;
     const options: UpstreamDispatchOptions = {
       path: ctx.upstreamPath,
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
       body,
-      // Only a WebSocket is tunnelled (upgrade.ts); any other Upgrade goes as a plain request, and a 101 to it fails.
-      upgrade: ctx.upgrade ? tunnelledProtocol(req) : null,
+      upgrade,
       // Never undefined over TLS: undici would take the client's Host as SNI and verified name (upstream-tls.ts).
       servername: dispatchServername(peer.transport, peer.address),
     };
@@ -469,7 +470,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // The body is wanted now: a client that sent Expect: 100-continue is told to send it (expect-continue.ts).
     if (body !== null) continueBody(req, ctx.res);
     try {
-      peer.dispatcher.dispatch(options, this);
+      // A WebSocket goes over HTTP/1.1 even to an HTTP/2 group (Backend.upgradeDispatcher); the rest as the group speaks.
+      (upgrade === null ? peer.dispatcher : peer.upgradeDispatcher).dispatch(options, this);
     } catch (err) {
       this.#fail(classifyUpstreamError(err));
     }
