@@ -62,7 +62,9 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
   if (logger === undefined) {
     handle = createLogger(parsed.logging);
     logger = handle.logger;
-    sink = handle.sink;
+    // The access lines' own sink: the access_log_file's writer when one is set (it was opened, then left empty while
+    // the lines went to stdout), else stdout's.
+    sink = handle.accessSink;
   }
   let gateway: Gateway;
   try {

@@ -234,3 +234,49 @@ test('Tunnel Closed: the line written to the sink is the line pino writes, in bo
   new AccessLog(logger, { write: (line: string) => off.push(line) }, false).tunnelClosed(facts(PLAIN), tunnels[0]!);
   assert.deepEqual(off, []);
 });
+
+test('logging.level: Request Completed and Tunnel Closed at any level but silent, the detail lines at info and below', () => {
+  const tunnel: TunnelFacts = { durationMs: 1, bytesFromClient: 1, bytesFromUpstream: 1, closedBy: 'client', errorFrom: undefined, error: undefined };
+  /** The msg of each line one request (and its tunnel) writes, by sink and through pino. */
+  const written = (level: string, enabled: boolean, format: AccessLogFormat): { sunk: string[]; viaPino: string[] } => {
+    const sunk: string[] = [];
+    const viaPino: string[] = [];
+    const leveled = pino({ level, base: { service: 'portcullis' } }, { write: (line: string) => viaPino.push(line) });
+    for (const access of [
+      new AccessLog(leveled, { write: (line: string) => sunk.push(line) }, enabled, format),
+      new AccessLog(leveled, undefined, enabled, format),
+    ]) {
+      access.requestStart(facts(PLAIN));
+      access.selectUpstream(facts(PLAIN));
+      access.requestCompleted(facts(PLAIN));
+      access.tunnelClosed(facts(PLAIN), tunnel);
+    }
+    const msgs = (lines: string[]) => lines.map((l) => (JSON.parse(l) as { msg: string; level: number }).msg);
+    return { sunk: msgs(sunk), viaPino: msgs(viaPino) };
+  };
+  const all = ['Request Start', 'Select Upstream', 'Request Completed', 'Tunnel Closed'];
+  const completion = ['Request Completed', 'Tunnel Closed'];
+  for (const level of ['trace', 'debug', 'info']) assert.deepEqual(written(level, true, 'events'), { sunk: all, viaPino: all }, level);
+  for (const level of ['warn', 'error', 'fatal']) {
+    assert.deepEqual(written(level, true, 'events'), { sunk: completion, viaPino: completion }, level);
+    assert.deepEqual(written(level, true, 'single'), { sunk: completion, viaPino: completion }, level);
+    assert.deepEqual(written(level, false, 'events'), { sunk: [], viaPino: [] }, `${level}, access_log off`);
+  }
+  assert.deepEqual(written('silent', true, 'events'), { sunk: [], viaPino: [] }, 'silent: no output at all');
+});
+
+test('a reload to another level applies from the next request on (the logger\'s level set first, as server.ts does)', () => {
+  const viaPino: string[] = [];
+  const leveled = pino({ level: 'info', base: { service: 'portcullis' } }, { write: (line: string) => viaPino.push(line) });
+  const access = new AccessLog(leveled, undefined, true, 'events');
+  leveled.level = 'error';
+  access.configure(true, 'events');
+  access.requestStart(facts(PLAIN));
+  access.requestCompleted(facts(PLAIN));
+  leveled.level = 'info';
+  access.configure(true, 'events');
+  access.requestStart(facts(PLAIN));
+  assert.deepEqual(viaPino.map((l) => (JSON.parse(l) as { msg: string; level: number }).msg), ['Request Completed', 'Request Start']);
+  // Still an info line, whatever the level that let it through.
+  assert.equal((JSON.parse(viaPino[0]!) as { level: number }).level, 30);
+});

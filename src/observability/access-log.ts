@@ -83,10 +83,18 @@ const PINO_INFO = 30;
 /**
  * Per-request events are the gateway's most frequent log lines, so in JSON mode they are serialized by hand into
  * the same shape pino writes (level, time, service, fields, msg) — about a third of pino's generic cost, measured.
- * Without a sink (pretty output), they go through pino itself. The level is read once: it is fixed per process.
+ * Without a sink (pretty output), they go through pino itself. What is written is decided when the config is read
+ * (start-up, reload), never per request.
+ *
+ * The access log is `logging.access_log`'s to turn on and off, as nginx's and Kong's are: Request Completed (and
+ * Tunnel Closed) are written whatever `logging.level` says, which governs the operational lines. Only `silent`, no
+ * output at all, ends them too. Request Start and Select Upstream, the per-request detail, follow the level (info).
+ * The lines stay info lines (level 30) whatever the level.
  */
 export class AccessLog {
   readonly #logger: Logger;
+  /** Where the lines go without a sink (pretty output, no file): see infoLines. */
+  readonly #lines: Logger;
   readonly #sink: LineSink | undefined;
   /** The sink, when it takes lines encoded in place (the line writer): the fast path, see line-bytes.ts. */
   readonly #bytes: ByteSink | undefined;
@@ -97,27 +105,31 @@ export class AccessLog {
   #single = false;
   readonly #prefix: string;
 
-  /** `enabled` is config `logging.access_log`; the lines are also off when the level is above info. */
+  /** `enabled` is config `logging.access_log`; see the class for what `logging.level` changes. */
   constructor(logger: Logger, sink: LineSink | undefined, enabled = true, format: AccessLogFormat = 'events') {
     this.#logger = logger;
+    this.#lines = sink === undefined ? infoLines(logger) : logger;
     this.#sink = sink;
     this.#bytes = sink !== undefined && isByteSink(sink) ? sink : undefined;
     this.#prefix = `{"level":${PINO_INFO},"time":`;
     this.configure(enabled, format);
   }
 
-  /** A reload's `logging.access_log`, `access_log_format` (and level): applies from the next request on. */
+  /**
+   * A reload's `logging.access_log`, `access_log_format` (and level, already set on the logger): applies from the
+   * next request on.
+   */
   configure(enabled: boolean, format: AccessLogFormat = 'events'): void {
-    this.#completed = enabled && this.#logger.isLevelEnabled('info');
+    this.#completed = enabled && this.#logger.level !== 'silent';
     this.#single = format === 'single';
-    this.#events = this.#completed && !this.#single;
+    this.#events = this.#completed && !this.#single && this.#logger.isLevelEnabled('info');
   }
 
   requestStart(ctx: AccessFacts): void {
     if (!this.#events) return;
     const traceId = TRACE.get(ctx)?.traceId;
     if (this.#sink === undefined) {
-      this.#logger.info({ request_id: ctx.id, trace_id: traceId, method: ctx.req.method, path: ctx.path }, EVENTS.requestStart);
+      this.#lines.info({ request_id: ctx.id, trace_id: traceId, method: ctx.req.method, path: ctx.path }, EVENTS.requestStart);
       return;
     }
     if (this.#bytes !== undefined && startBytes(this.#bytes, ctx, traceId)) return;
@@ -132,7 +144,7 @@ export class AccessLog {
     const upstream = ctx.peer!.label;
     const traceId = TRACE.get(ctx)?.traceId;
     if (this.#sink === undefined) {
-      this.#logger.info({ request_id: ctx.id, trace_id: traceId, upstream, attempt: ctx.attempts }, EVENTS.selectUpstream);
+      this.#lines.info({ request_id: ctx.id, trace_id: traceId, upstream, attempt: ctx.attempts }, EVENTS.selectUpstream);
       return;
     }
     if (this.#bytes !== undefined && selectBytes(this.#bytes, ctx, upstream, traceId)) return;
@@ -151,7 +163,7 @@ export class AccessLog {
     // "single" adds the attempt count (Select Upstream's field); the method and path are already here.
     const attempts = this.#single ? ctx.attempts : undefined;
     if (this.#sink === undefined) {
-      this.#logger.info(
+      this.#lines.info(
         {
           request_id: ctx.id,
           trace_id: traceId,
@@ -197,7 +209,7 @@ export class AccessLog {
     const durationMs = Math.round(tunnel.durationMs * 100) / 100;
     const cause = tunnel.error === undefined ? undefined : describeCause(tunnel.error);
     if (this.#sink === undefined) {
-      this.#logger.info(
+      this.#lines.info(
         {
           request_id: ctx.id,
           trace_id: traceId,
@@ -224,6 +236,18 @@ export class AccessLog {
     if (cause !== undefined) line += `,"cause":${JSON.stringify(cause)}`;
     this.#sink.write(`${line},"client":${JSON.stringify(ctx.clientAddress)},"msg":"${EVENTS.tunnelClosed}"}\n`);
   }
+}
+
+/**
+ * A child of `logger` that writes info lines whatever the level of `logger`, now or after a reload: so a gateway
+ * logging at warn or error through pino (pretty output) still writes its access lines. Set after creation: a child
+ * made with the level its parent has at the time gets no level of its own (pino), and followed the parent's later
+ * changes through its prototype.
+ */
+function infoLines(logger: Logger): Logger {
+  const lines = logger.child({});
+  lines.level = 'info';
+  return lines;
 }
 
 /** The method as JSON; absent becomes null. Node's parsers only accept tokens, but an injected request (the testing
