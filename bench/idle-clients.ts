@@ -35,7 +35,7 @@ function gatewayConfig(dir: string, port: number, maxConnections: number): strin
       `  max_connections: ${maxConnections}`,
       '  timeouts: { idle: 600s }',
       'admin: { enabled: false }',
-      'logging: { format: json, level: warn }',
+      'logging: { format: json, level: warn, access_log: false }',
       'load_balancing:',
       '  upstreams: [{ name: b1, address: 127.0.0.1, port: 9 }]',
       '  health_check: { enabled: false }',
