@@ -177,6 +177,15 @@ export class RequestDeadlines {
   }
 }
 
+/**
+ * A stream still open this long after its answer was written (the client still sending, or our RST_STREAM not out)
+ * gets its session probed with a PING (see SessionWatch); and a PING not acknowledged within PING_ACK_MS means a
+ * session that cannot write: it is destroyed with its connection. Both generous: a client that acknowledges nothing
+ * for seconds, while its answer is complete, is reading nothing.
+ */
+export const ANSWERED_STALL_MS = 2_000;
+export const PING_ACK_MS = 5_000;
+
 /** The sweep's cadence bounds, as node's own HTTP/1.1 connection checks (proxy-listener.ts). */
 const MIN_SWEEP_MS = 250;
 const MAX_SWEEP_MS = 30_000;
@@ -207,6 +216,8 @@ class Watched {
   idleTimer: NodeJS.Timeout | undefined = undefined;
   /** The rapid-reset trip has fired. */
   refused = false;
+  /** A PING of the stalled-stream probe is awaiting its ACK. */
+  probing = false;
   constructor(
     readonly session: Http2Session,
     readonly raw: RawSocket | undefined,
@@ -301,7 +312,15 @@ export class SessionWatch {
           setTimeout(() => this.#destroy(w), 50).unref();
         });
       });
+      // An answer written whose stream stays open: the session may be wedged (see #probe).
+      let stall: NodeJS.Timeout | undefined;
+      stream.once('finish', () => {
+        if (stream.destroyed) return;
+        stall = setTimeout(() => this.#probe(w), ANSWERED_STALL_MS);
+        stall.unref();
+      });
       stream.once('close', () => {
+        clearTimeout(stall);
         this.#deadlines.forget(stream);
         if (--w.open > 0) return;
         w.quietSince = performance.now();
@@ -337,9 +356,47 @@ export class SessionWatch {
     if (waitMs <= 0) return;
     w.idleTimer = setTimeout(() => {
       // A header block on its way is a stream being opened: not idle (the sweep bounds the block).
-      if (w.open === 0 && !w.session.closed && w.unfinishedBlock() === 0) this.#close(w);
+      if (w.open === 0 && !w.session.closed && w.unfinishedBlock() === 0) {
+        // A session that cannot write (see #probe) would never send its GOAWAY either: probed first.
+        this.#probe(w);
+        this.#close(w);
+      }
     }, waitMs);
     w.idleTimer.unref();
+  }
+
+  /**
+   * A stream is still open ANSWERED_STALL_MS after its answer was written, or the session is about to be closed for
+   * idleness: the session is asked for a PING, and destroyed with its TLS socket if no ACK comes within PING_ACK_MS
+   * (nor does the session close meanwhile). What it catches: node 20 wedges a session whose socket write fails at
+   * once (ECONNRESET from a client that closed its connection after reading the answer, as curl does with its upload
+   * unsent). The TLS layer (TLSWrap::EncOut) hands the error to the session but keeps the failed write's size as "a
+   * write in progress", so every later write of the session waits on it for good; a session with a write in
+   * progress stops reading its socket, so the reset is never read either, and no error reaches JavaScript. Its
+   * RST_STREAM (ours, or nghttp2's), GOAWAY and PINGs are queued and never sent, the stream never closes (the
+   * request is never logged) and the connection holds its socket and its max_connections_per_client slot for ever.
+   * Only a destroyed socket frees it: session.destroy() waits for that write to end. A client still uploading after
+   * its answer, on a working connection, acknowledges the PING and is left alone; one probe per session at a time.
+   */
+  #probe(w: Watched): void {
+    const session = w.session;
+    if (w.probing || session.destroyed || session.closed || !this.#sessions.has(session)) return;
+    w.probing = true;
+    const timer = setTimeout(() => {
+      w.probing = false;
+      this.#destroy(w);
+    }, PING_ACK_MS);
+    timer.unref();
+    const answered = (): void => {
+      clearTimeout(timer);
+      w.probing = false;
+    };
+    try {
+      // false: the client has left too many PINGs unacknowledged already; the timer decides.
+      session.ping(answered);
+    } catch {
+      answered(); // destroyed meanwhile: nothing to probe
+    }
   }
 
   #close(w: Watched): void {

@@ -59,7 +59,9 @@ function dropUnreadBody(req: RequestContext['req'], stream: ServerHttp2Stream): 
  * write: a reset before it (measured) reached node's client without the end of the response, and that client then
  * never closed its stream. Node's own reset of a stream it never read from waits one turn for the same reason; here
  * the END_STREAM is looked for on the next turn, then on a timer until the stream closes (a client that reads nothing
- * at all holds it until timeouts.request closes the stream, or its session goes).
+ * at all holds it until timeouts.request closes the stream, or its session goes). A stream still open two seconds
+ * after its answer has its session PINGed by the session guard (h2-guard.ts), which drops a session that cannot
+ * write any more (node 20 wedges one whose socket write failed at once): it never sends this reset.
  */
 function resetAfterEnd(stream: ServerHttp2Stream, tries: number): void {
   if (stream.closed || stream.destroyed) return;
