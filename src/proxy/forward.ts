@@ -11,7 +11,7 @@ import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
 import { isGrpc, isNativeGrpcContentType, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
-import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending } from './upstream-error.js';
+import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending, spareUpstreamUnlessUnreachable } from './upstream-error.js';
 import { spliceUpgrade, tunnelledProtocol, UnaskedProtocolSwitch, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
 import { sendTrailersOnly } from '../pipeline/reply.js';
@@ -364,6 +364,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   readonly #bodyChunkMs: number;
   #started = false;
   #done = false;
+  /** A WebSocket handshake sent over HTTP/1.1 to an HTTP/2 group's upstream: its failures spare passive health. */
+  #viaUpgradePool = false;
   /** Resumes the upstream once the client has taken the buffered data; made on the first full buffer only. */
   #resumeOnDrain: (() => void) | undefined = undefined;
   /**
@@ -471,7 +473,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (body !== null) continueBody(req, ctx.res);
     try {
       // A WebSocket goes over HTTP/1.1 even to an HTTP/2 group (Backend.upgradeDispatcher); the rest as the group speaks.
-      (upgrade === null ? peer.dispatcher : peer.upgradeDispatcher).dispatch(options, this);
+      const dispatcher = upgrade === null ? peer.dispatcher : peer.upgradeDispatcher;
+      this.#viaUpgradePool = dispatcher !== peer.dispatcher;
+      dispatcher.dispatch(options, this);
     } catch (err) {
       this.#fail(classifyUpstreamError(err));
     }
@@ -896,6 +900,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #fail(error: GatewayError): void {
     this.#done = true;
     this.#stopGuard?.();
+    if (this.#viaUpgradePool) spareUpstreamUnlessUnreachable(error);
     this.#listener.attemptFailed(this.#ctx, this.#peer, error);
   }
 }

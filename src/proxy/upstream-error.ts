@@ -265,10 +265,30 @@ export function classifyUpstreamError(err: unknown): GatewayError {
 }
 
 /**
+ * Failures of a WebSocket handshake sent over HTTP/1.1 to an upstream of an HTTP/2 group (balancer/backend.ts
+ * upgradeDispatcher), which must not feed passive health. A WeakSet, as above.
+ */
+const SPARED_FAILURES = new WeakSet<GatewayError>();
+
+/**
+ * Marks the failure of a WebSocket handshake sent over HTTP/1.1 to an upstream of an HTTP/2 group: the group's
+ * health is that of its HTTP/2 service. An upstream that speaks h2 alone refuses HTTP/1.1 (over TLS a
+ * no_application_protocol alert, UPSTREAM_TLS; over cleartext a GOAWAY or a close, UPSTREAM_RESET), so counting that
+ * let any client take a gRPC upstream out of rotation with one handshake per passive cooldown. A failure to connect at
+ * all (unreachable, connect timeout) is the same whatever the protocol, and still counts. Errors classified per
+ * attempt are fresh objects; a shared one never blames the upstream (CLIENT_CLOSED, the client timeouts).
+ */
+export function spareUpstreamUnlessUnreachable(error: GatewayError): void {
+  if (error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT') return;
+  if (isUpstreamHealthFailure(error)) SPARED_FAILURES.add(error);
+}
+
+/**
  * Failures that say the upstream itself is in trouble, and so feed the passive health check. An allow-list: any
  * code not named here (a refused request, a client that left, a full queue, an unknown error) leaves health alone.
  */
 export function isUpstreamHealthFailure(error: GatewayError): boolean {
+  if (SPARED_FAILURES.has(error)) return false;
   if (error instanceof ConnectionFailure) return error.blamesUpstream;
   const code = error.code;
   return (
