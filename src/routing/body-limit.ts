@@ -26,6 +26,9 @@ class CountingLimit extends Transform {
   }
 }
 
+/** The counter's error, once no attempt reads the body any more (see createBodyLimitPhase). */
+function ignoreError(): void {}
+
 /** The phase for a route with `max_body_size` (bytes). */
 export function createBodyLimitPhase(limit: number): Phase {
   return {
@@ -40,6 +43,12 @@ export function createBodyLimitPhase(limit: number): Phase {
       if (hasRequestBody(ctx)) {
         const counted = new CountingLimit(limit);
         ctx.req.on('error', (err) => counted.destroy(err));
+        // The counter's 413 must never go unheard: undici listens to the body only while its request lives, and
+        // once an attempt has failed (a 502 to an upstream that refused the connection) the client's stream may go
+        // on feeding the pipe until its answer and reset are out. An error with no listener then, rethrown by
+        // the pipe, ended the process (HTTP/2 uploads over the limit to a down upstream). Whoever reads the body
+        // still gets the error; after the attempt, nobody needs it.
+        counted.on('error', ignoreError);
         ctx.upstreamBody = ctx.req.pipe(counted);
       }
       return 'continue';
