@@ -94,7 +94,8 @@ export class Backend implements Candidate, Peer {
    */
   get upgradeDispatcher(): BoundedPool {
     if (!this.transport.http2 || this.#closed) return this.dispatcher;
-    this.#upgradePool ??= boundedPool(this.origin, { ...this.#options, transport: { ...this.transport, http2: false } }, this.address);
+    // It shares the upstream's connections_per_upstream and queue_limit with the group's pool (bounded-pool.ts).
+    this.#upgradePool ??= boundedPool(this.origin, { ...this.#options, transport: { ...this.transport, http2: false } }, this.address, this.dispatcher);
     return this.#upgradePool;
   }
 
@@ -197,13 +198,10 @@ export class Backend implements Candidate, Peer {
   }
 }
 
-/** A keep-alive pool to `origin` behind its bounded queue (bounded-pool.ts). */
-function boundedPool(origin: string, options: PoolOptions, address: string): BoundedPool {
-  return new BoundedPool(createPool(origin, options, address), {
-    connections: options.connections,
-    queueLimit: options.queueLimit,
-    queueTimeoutMs: options.queueTimeoutMs,
-  });
+/** A keep-alive pool to `origin` behind its bounded queue (bounded-pool.ts), sharing the limits of `shareWith`. */
+function boundedPool(origin: string, options: PoolOptions, address: string, shareWith?: BoundedPool): BoundedPool {
+  const limits = { connections: options.connections, queueLimit: options.queueLimit, queueTimeoutMs: options.queueTimeoutMs };
+  return new BoundedPool(createPool(origin, options, address), limits, shareWith);
 }
 
 /**

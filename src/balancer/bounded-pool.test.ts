@@ -127,3 +127,26 @@ test('close refuses new requests', async () => {
   pool.dispatch(opts('/late'), late.handler);
   assert.equal((late.seen.error as GatewayError | undefined)?.code, 'PROXY_ERROR');
 });
+
+test('two pools of one upstream share its slots and queue: a waiting request starts on its own pool when the other frees one', async () => {
+  const { fake: h2, pool: main } = setup(1, 1);
+  const h1 = new FakePool();
+  const upgrades = new BoundedPool(h1 as unknown as Dispatcher, { connections: 1, queueLimit: 1, queueTimeoutMs: 10_000 }, main);
+  main.dispatch(opts('/grpc'), recorder().handler);
+  upgrades.dispatch(opts('/ws'), recorder().handler);
+  assert.equal(h1.started.length, 0, 'the upstream has one slot, taken');
+  assert.equal(main.queued, 1);
+  const refused = recorder();
+  main.dispatch(opts('/more'), refused.handler);
+  assert.equal((refused.seen.error as GatewayError | undefined)?.code, 'UPSTREAM_BUSY', 'one queue_limit for the upstream');
+  // The gRPC call ends: the WebSocket starts, on the HTTP/1.1 pool.
+  let mainClosed = false;
+  const closing = main.close().then(() => (mainClosed = true));
+  h2.started[0]!.handler.onResponseEnd!(controller(), {});
+  assert.deepEqual(h1.started.map((s) => s.path), ['/ws']);
+  assert.equal(h2.started.length, 1);
+  assert.equal(upgrades.running, 1);
+  // The main pool's close does not wait for the other pool's request.
+  await closing;
+  assert.ok(mainClosed);
+});

@@ -39,7 +39,8 @@ const NO_CONTEXT = Object.freeze({});
 class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchController {
   readonly options: Dispatcher.DispatchOptions;
   readonly #handler: Dispatcher.DispatchHandler;
-  readonly #owner: BoundedPool;
+  /** The pool it was dispatched to (it runs there, whichever pool of its upstream frees the slot). */
+  readonly owner: BoundedPool;
   #real: Dispatcher.DispatchController | undefined = undefined;
   #reason: Error | null = null;
   #pauseWanted = false;
@@ -48,7 +49,7 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
   timer: NodeJS.Timeout | undefined = undefined;
 
   constructor(owner: BoundedPool, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
-    this.#owner = owner;
+    this.owner = owner;
     this.options = options;
     this.#handler = handler;
   }
@@ -87,7 +88,7 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
     const wasQueued = this.state === 'queued';
     this.state = 'done';
     if (this.timer) clearTimeout(this.timer);
-    this.#owner.finished(this, wasQueued);
+    this.owner.finished(this, wasQueued);
     this.#handler.onResponseError?.(this, error);
   }
 
@@ -141,8 +142,18 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
   #release(): void {
     if (this.state !== 'running') return;
     this.state = 'done';
-    this.#owner.finished(this, false);
+    this.owner.finished(this, false);
   }
+}
+
+/**
+ * The running requests and the wait queue of one upstream. Shared by its pools when it has two: an HTTP/2 group's
+ * upstream gets an HTTP/1.1 pool for its WebSocket handshakes (backend.ts upgradeDispatcher), and
+ * `connections_per_upstream` and `queue_limit` bound that upstream, not each pool.
+ */
+export class UpstreamSlots {
+  running = 0;
+  readonly queue: BoundedRequest[] = [];
 }
 
 /**
@@ -152,61 +163,74 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
 export class BoundedPool extends DispatcherBase {
   readonly #pool: Dispatcher;
   readonly #limits: QueueLimits;
-  readonly #queue: BoundedRequest[] = [];
-  #running = 0;
+  /** This pool's own, or those of the pool it shares its upstream's limits with (`shareWith`). */
+  readonly slots: UpstreamSlots;
+  /** Requests of this pool running or waiting (close() waits for its own). */
+  #own = 0;
   #closed = false;
   #drained: (() => void) | undefined = undefined;
 
-  constructor(pool: Dispatcher, limits: QueueLimits) {
+  /** `shareWith`: another pool to the same upstream whose running requests and queue this one counts with its own. */
+  constructor(pool: Dispatcher, limits: QueueLimits, shareWith?: BoundedPool) {
     super();
     this.#pool = pool;
     this.#limits = limits;
+    this.slots = shareWith?.slots ?? new UpstreamSlots();
   }
 
-  /** Requests given to the pool and not finished. */
+  /** Requests given to a pool of this upstream and not finished. */
   get running(): number {
-    return this.#running;
+    return this.slots.running;
   }
 
-  /** Requests waiting here. */
+  /** Requests of this upstream waiting here. */
   get queued(): number {
-    return this.#queue.length;
+    return this.slots.queue.length;
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const request = new BoundedRequest(this, options, handler);
     handler.onRequestStart?.(request, NO_CONTEXT);
     if (request.aborted) return true;
+    const slots = this.slots;
     if (this.#closed) request.fail(POOL_CLOSED);
-    else if (this.#running < this.#limits.connections) this.#start(request);
-    else if (this.#queue.length >= this.#limits.queueLimit) request.fail(QUEUE_FULL);
+    else if (slots.running < this.#limits.connections) this.#start(request);
+    else if (slots.queue.length >= this.#limits.queueLimit) request.fail(QUEUE_FULL);
     else {
-      this.#queue.push(request);
+      this.#own++;
+      slots.queue.push(request);
       request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), this.#limits.queueTimeoutMs);
       request.timer.unref();
     }
     return true;
   }
 
-  /** Called once per request when it leaves: from the queue (`wasQueued`) or from the pool (a slot frees up). */
+  /**
+   * Called once per request when it leaves: from the queue (`wasQueued`) or from the pool (a slot frees up). The
+   * next waiting request of the upstream starts, on its own pool.
+   */
   finished(request: BoundedRequest, wasQueued: boolean): void {
+    const slots = this.slots;
+    this.#own--;
     if (wasQueued) {
-      const index = this.#queue.indexOf(request);
-      if (index !== -1) this.#queue.splice(index, 1);
+      const index = slots.queue.indexOf(request);
+      if (index !== -1) slots.queue.splice(index, 1);
     } else {
-      this.#running--;
-      while (this.#running < this.#limits.connections && this.#queue.length > 0) {
-        const next = this.#queue.shift()!;
+      slots.running--;
+      while (slots.running < this.#limits.connections && slots.queue.length > 0) {
+        const next = slots.queue.shift()!;
         if (next.timer) clearTimeout(next.timer);
-        this.#start(next);
+        next.owner.#own--; // counted again by #start
+        next.owner.#start(next);
       }
     }
-    if (this.#drained && this.#running === 0 && this.#queue.length === 0) this.#drained();
+    if (this.#drained && this.#own === 0) this.#drained();
   }
 
   #start(request: BoundedRequest): void {
     request.state = 'running';
-    this.#running++;
+    this.slots.running++;
+    this.#own++;
     try {
       this.#pool.dispatch(request.options, request);
     } catch (err) {
@@ -219,8 +243,7 @@ export class BoundedPool extends DispatcherBase {
   override close(): Promise<void>;
   override close(callback?: () => void): Promise<void> | void {
     this.#closed = true;
-    const idle =
-      this.#queue.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
+    const idle = !this.slots.queue.some((r) => r.owner === this) ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
     const done = idle.then(() => this.#pool.close());
     if (callback) {
       void done.then(callback, callback);
@@ -238,7 +261,7 @@ export class BoundedPool extends DispatcherBase {
     this.#closed = true;
     const err = typeof errOrCallback === 'function' || errOrCallback == null ? POOL_CLOSED : errOrCallback;
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
-    for (const request of [...this.#queue]) request.fail(err);
+    for (const request of this.slots.queue.filter((r) => r.owner === this)) request.fail(err);
     const done = this.#pool.destroy(err);
     if (cb) {
       void done.then(cb, cb);
