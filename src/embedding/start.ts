@@ -3,7 +3,7 @@ import type * as z from 'zod';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigObject, resolveDataDir, workerCount } from '../config/load.js';
 import type { configSchema } from '../config/schema.js';
-import { createLogger, flushLogger, type LoggerHandle } from '../observability/logger.js';
+import { closeLogger, createLogger, type LoggerHandle } from '../observability/logger.js';
 import type { LineSink } from '../observability/access-log.js';
 import { startGateway as startServer, type Gateway } from '../server.js';
 
@@ -75,7 +75,7 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
       pluginBaseDir: options.baseDir ?? process.cwd(),
     });
   } catch (err) {
-    if (handle !== undefined) flushLogger(handle);
+    if (handle !== undefined) closeLogger(handle);
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -92,7 +92,7 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
     inject: (request) => gateway.inject({ ...request, proxyBy }),
     close() {
       closing ??= gateway.close().finally(() => {
-        if (handle !== undefined) flushLogger(handle);
+        if (handle !== undefined) closeLogger(handle);
       });
       return closing;
     },

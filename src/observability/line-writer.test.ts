@@ -280,3 +280,37 @@ test('end() after the reader went away returns and lets the process exit (the dr
   if (outcome.startsWith('still')) child.kill('SIGKILL');
   assert.equal(outcome, 'exited: 0');
 });
+
+test('close(): every line is written, then the descriptor is closed, and later lines are refused without a throw', async () => {
+  const { openSync, readFileSync, readlinkSync } = await import('node:fs');
+  const { LineWriter } = await import('./line-writer.js');
+  const dir = mkdtempSync(join(tmpdir(), 'line-writer-close-'));
+  try {
+    const path = join(dir, 'out.log');
+    const fd = openSync(path, 'a');
+    // Small chunks: the lines fill several buffers, so a write is running when close() is called.
+    const w = new LineWriter(fd, { chunk: 256 });
+    for (let i = 0; i < 200; i++) w.write(`{"n":${i}}\n`);
+    w.close();
+    // The descriptor goes once the running write and the rest are out (asynchronously).
+    const deadline = Date.now() + 10_000;
+    while (isOpenOn(readlinkSync, fd, path) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(isOpenOn(readlinkSync, fd, path), false, 'the descriptor is closed');
+    assert.equal(w.write('{"late":1}\n'), false, 'a line after close() is refused');
+    w.flush();
+    w.end();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    assert.deepEqual(lines, Array.from({ length: 200 }, (_, i) => `{"n":${i}}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Whether `fd` is still open on `path` in this process (Linux: /proc/self/fd; a number reused for another file is not). */
+function isOpenOn(readlink: (path: string) => string, fd: number, path: string): boolean {
+  try {
+    return readlink(`/proc/self/fd/${fd}`) === path;
+  } catch {
+    return false;
+  }
+}

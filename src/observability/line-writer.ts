@@ -95,6 +95,8 @@ export class LineWriter {
   #partial = false;
   /** end() or flushSync() ran: what is left is written without waiting for the timer, and keeps the process alive. */
   #ending = false;
+  /** close() ran: the descriptor is closed once nothing is left to write (then #fd is -1). */
+  #closing = false;
   /** A reopen asked for (SIGUSR1), done at the next line boundary: the opener of the new descriptor. */
   #reopen: (() => number) | undefined = undefined;
   /** Told when that opener throws (the old descriptor is kept). */
@@ -116,6 +118,7 @@ export class LineWriter {
    * the same value. (Lines encoded in place through claim() are ASCII without controls: line-bytes.ts.)
    */
   write(lines: string): boolean {
+    if (this.#closing) return false;
     if (TERMINAL_CONTROL.test(lines)) lines = lines.replace(TERMINAL_CONTROLS, escapeControl);
     // Bytes being written count too: a descriptor that stalls must not let the buffers grow past the limit.
     if (this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) {
@@ -136,6 +139,7 @@ export class LineWriter {
    * written from the next commit() or write() on, as write() does (flushing now could append to the claimed room).
    */
   claim(bound: number): number {
+    if (this.#closing) return -1;
     if (bound > this.#chunk / 4 || this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) return -1;
     if (this.#used + bound > this.#current.length) {
       this.#seal();
@@ -196,7 +200,7 @@ export class LineWriter {
 
   /** Starts writing what is buffered, unless a write is already running (its callback continues). */
   flush(): void {
-    if (this.#writing) return;
+    if (this.#writing || this.#fd < 0) return;
     if (this.#reopen !== undefined && !this.#partial) this.#swapDescriptor();
     this.#reportDrops();
     // Shared: what the current buffer holds waits while full buffers are queued (each write then sends a full
@@ -266,6 +270,11 @@ export class LineWriter {
   }
 
   readonly #afterWrite = (err: NodeJS.ErrnoException | null, written: number, sent: Buffer[]): void => {
+    this.#written(err, written, sent);
+    this.#closeIfIdle();
+  };
+
+  #written(err: NodeJS.ErrnoException | null, written: number, sent: Buffer[]): void {
     this.#writing = false;
     this.#inFlight = 0;
     if (err) {
@@ -313,7 +322,7 @@ export class LineWriter {
     // Buffers filled during the write go now; a partly filled one (or a drop report) waits for the timer, unless the
     // writer is ending.
     if (this.#queue.length > 0 || (this.#ending && (this.#used > 0 || this.#dropped > 0))) this.flush();
-  };
+  }
 
   /**
    * Switches to a new descriptor (log rotation: the file was renamed, `open` creates it again). Runs once no write
@@ -322,6 +331,7 @@ export class LineWriter {
    * `onFailed` is told.
    */
   reopen(open: () => number, onFailed?: (err: unknown) => void): void {
+    if (this.#closing) return; // closed for good: a new file would never be closed
     this.#reopen = open;
     this.#reopenFailed = onFailed;
     this.flush();
@@ -387,7 +397,7 @@ export class LineWriter {
   flushSync(): void {
     this.#ending = true;
     // A write is running: writing now would land out of order (or inside its line). Its callback writes the rest.
-    if (this.#writing) return;
+    if (this.#writing || this.#fd < 0) return;
     // Twice: a drop report that found the buffers full in the first pass has room in the second.
     for (let pass = 0; pass < 2; pass++) {
       this.#reportDrops();
@@ -419,6 +429,29 @@ export class LineWriter {
   end(): void {
     clearInterval(this.#timer);
     this.flushSync();
+  }
+
+  /**
+   * end(), then the descriptor is closed once what is left has been written (at once, unless a write is running or
+   * a full pipe makes the rest go asynchronously). For a descriptor of the writer's own (an access-log file) in a
+   * process that goes on: an embedded gateway's close() left it open. Lines written after close() are dropped, and
+   * the closed number is never written to again (the kernel may hand it to another file).
+   */
+  close(): void {
+    this.#closing = true;
+    this.end();
+    this.#closeIfIdle();
+  }
+
+  #closeIfIdle(): void {
+    if (!this.#closing || this.#writing || this.#fd < 0 || this.#queue.length > 0 || this.#used > 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed: nothing to do
+    }
   }
 }
 

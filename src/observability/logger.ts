@@ -88,6 +88,15 @@ export function flushLogger(handle: LoggerHandle): void {
 }
 
 /**
+ * flushLogger for a logger whose process goes on (an embedded gateway's close()): the access-log file's descriptor
+ * is closed too, once its last lines are written. stdout is flushed, never closed.
+ */
+export function closeLogger(handle: LoggerHandle): void {
+  handle.sink?.end();
+  if (handle.accessSink !== handle.sink) handle.accessSink?.close();
+}
+
+/**
  * Whether `fd` is a pipe or a socket, where a write of more than PIPE_BUF bytes can reach the reader in pieces with
  * other writers' bytes between them. Writes to a regular file through one shared file description (stdout
  * inherited by the workers) do not interleave: the kernel serialises them on its offset. So those keep large writes.
