@@ -133,7 +133,9 @@ export class Pipeline implements AttemptListener {
   /** The 'upgrade' handler: the same phases, answered on the raw socket until the upstream switches protocols. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (afterLastAnswer(req)) {
-      // node's parser let go of the socket at this head: the bytes behind it are read and dropped here instead.
+      // node's parser let go of the socket at this head: the bytes behind it are read and dropped here instead. node
+      // took its 'error' listener off with the parser: without one, the client's reset would be an uncaught exception.
+      socket.on('error', () => socket.destroy());
       socket.resume();
       return;
     }
