@@ -148,6 +148,11 @@ export class BucketTable {
     return fullness;
   }
 
+  /** When the bucket was last taken from or written (a refused take too): eviction's fallback drops the stalest. */
+  updatedMsAt(slot: number): number {
+    return this.#updatedMs[slot]!;
+  }
+
   clear(): void {
     this.#slots.clear();
     this.#freeCount = 0;

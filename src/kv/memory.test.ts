@@ -95,34 +95,34 @@ describe('MemoryKvStore bounds', () => {
     }
   });
 
-  test('hard cap with nothing evictable: a new client is refused, not judged on a fresh bucket', async () => {
+  test('hard cap with nothing evictable: the least recently used goes, and the new client is kept and limited', async () => {
     let now = 1_000;
     const store = new MemoryKvStore({ maxBuckets: 10, now: () => now });
-    // Burst 1: after one request a bucket refuses its client for a minute, so none of them may be evicted.
+    // Burst 1: after one request a bucket refuses its client for a minute, so none of them may be evicted by choice.
     const rule = { capacity: 1, refillPerSecond: 1 / 60 };
     try {
-      for (let i = 0; i < 10; i++) assert.equal(store.take(`held${i}`, rule).allowed, true);
-      // A client past the cap, say one more /64 of the same allocation: before, each of its takes started from a
-      // full bucket that was never stored, so it was never limited.
-      const late = store.take('late', rule);
-      assert.equal(late.allowed, false);
-      assert.equal(late.remaining, 0);
-      assert.equal(late.retryAfterMs, 60_000, 'told to come back when one token would have refilled');
-      for (let i = 0; i < 5; i++) assert.equal(store.take('late', rule).allowed, false);
-      assert.equal(store.bucketCount, 10);
-      // The held clients keep their limits.
+      for (let i = 0; i < 10; i++) {
+        now += 1;
+        assert.equal(store.take(`held${i}`, rule).allowed, true);
+      }
+      // held0, first under the eviction cursor, is in use: someone keeps trying it (a refused take dates it too).
+      now += 1;
       assert.equal(store.take('held0', rule).allowed, false);
-      // Once their buckets are full again they carry nothing and make room: the new client gets its burst.
-      now += 60_000;
-      assert.equal(store.take('late', rule).allowed, true);
-      assert.equal(store.take('late', rule).allowed, false);
-      assert.ok(store.bucketCount <= 10, `${store.bucketCount} buckets`);
+      // A client past the cap, say one more /64 of the same allocation. Judged on a fresh bucket that was never
+      // stored, it was never limited; refused, every new visitor was locked out while the table stayed full.
+      assert.equal(store.take('late', rule).allowed, true, 'a new client gets its burst');
+      assert.equal(store.take('late', rule).allowed, false, 'and is limited from then on: its bucket was kept');
+      assert.equal(store.bucketCount, 10);
+      // Room was made from the least recently used (as nginx's limit_req): held1, not held0.
+      assert.equal(store.bucketTtlMs('held1'), undefined);
+      assert.equal(store.take('held0', rule).allowed, false, 'the bucket in use keeps its limit');
+      assert.equal(store.take('held9', rule).allowed, false, 'and so do the newer ones');
     } finally {
       await store.close();
     }
   });
 
-  test('hard cap: an evictable bucket beyond the first sample is still found before a new client is refused', async () => {
+  test('hard cap: an evictable bucket beyond the first sample is still found before a limiting one goes', async () => {
     const now = 1_000;
     const store = new MemoryKvStore({ maxBuckets: 100, now: () => now });
     const rule = { capacity: 2, refillPerSecond: 1 / 60 };
@@ -135,7 +135,13 @@ describe('MemoryKvStore bounds', () => {
       assert.equal(store.take('new', rule).allowed, true, 'room made from the half-full bucket');
       assert.equal(store.bucketTtlMs('held60'), undefined);
       assert.equal(store.take('new', rule).allowed, true);
-      assert.equal(store.take('newer', rule).allowed, false, 'nothing left that may go');
+      // Nothing left that may go by choice: the limiting one whose turn it is goes (the cursor went on from held60 to
+      // held61), and the newer client is kept.
+      assert.equal(store.take('newer', rule).allowed, true);
+      assert.equal(store.bucketTtlMs('held61'), undefined);
+      assert.notEqual(store.bucketTtlMs('held0'), undefined);
+      assert.equal(store.take('newer', rule).allowed, true);
+      assert.equal(store.take('newer', rule).allowed, false, 'limited once its burst is spent');
       assert.equal(store.bucketCount, 100);
     } finally {
       await store.close();

@@ -1,6 +1,6 @@
 // In-process KvStore: exact within one process, synchronous, and bounded (idle buckets are swept, entries capped).
 import { performance } from 'node:perf_hooks';
-import { refundToken, takeToken, type BucketState } from '../ratelimit/bucket.js';
+import { refundToken, takeToken } from '../ratelimit/bucket.js';
 import { BucketTable, LIMITING, RuleLog } from './bucket-table.js';
 import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
@@ -11,10 +11,8 @@ export interface MemoryKvOptions {
   /**
    * Hard cap on live buckets, a safety net for floods from many addresses between sweeps. At the cap the fullest of
    * a few buckets looked at is dropped (see EVICTION_SAMPLE): a full bucket loses nothing by going, a nearly full one
-   * little; one that is limiting its client or less than half full is never dropped, so a flood of new keys cannot
-   * lift a limit in force (such as a login bucket) nor hand a throttled client its burst back early. When none of them
-   * may go, the new client is refused as if its bucket were empty (see EVICTION_SAMPLE). Default 500 000 (about 50 MB
-   * of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
+   * little; one that is limiting its client or less than half full goes only when none of those looked at may (as
+   * nginx's limit_req drops its least recently used entry), so a new client is always kept and limited. Default 500 000 (about 50 MB of heap at ~95 bytes a bucket, key included, see bench/limiter.ts).
    */
   readonly maxBuckets?: number;
   /** Hard cap on plain values (plugins' store); at the cap the oldest-written value is dropped. Default 100 000. */
@@ -49,27 +47,29 @@ const SWEEP_CHUNK = 10_000;
  * Buckets looked at per eviction, from a cursor that walks the table round and round, so the work per insert stays
  * constant and every bucket is looked at in turn. The first full one met goes at once; otherwise the fullest of the
  * sample, as long as it holds at least MIN_EVICTABLE_FULLNESS of its burst: evicting a bucket hands its client the
- * missing tokens early, so the fullest loses least. When none qualifies, the new client is refused as if its bucket
- * were empty (emptyAt), and nothing is stored; the next new client samples the next buckets. It was judged on a fresh
- * full bucket that was never stored, so every request of every client past the cap passed: 500 000 buckets of a burst-1
- * policy, each limiting after one request, are 500 000 addresses (/64s of one IPv6 allocation) a refill period, and
- * then every further address of the attacker, and every real new client, was unlimited. As nginx's limit_req refuses
- * a request its zone has no room for, the cap now fails closed: the clients held keep their limits, and new ones wait
- * until a bucket fills up again (the sweep drops it, or eviction meets it).
+ * missing tokens early, so the fullest loses least. When none qualifies (every bucket looked at, up to
+ * EVICTION_LOOK_LIMIT, is limiting its client or under half full), the one of them taken from least recently goes
+ * anyway, as nginx's limit_req drops its least recently used entry when its zone is full. Two other answers were
+ * tried and are worse:
+ * - judging the new client on a fresh full bucket that is never stored let every request of every client past the
+ *   cap through: 500 000 buckets of a burst-1 policy, each limiting after one request, are 500 000 addresses (/64s of
+ *   one IPv6 allocation) a refill period, and then every further address, the attacker's and real visitors', was
+ *   unlimited;
+ * - refusing the new client (fc75c85) let those same 500 000 addresses lock every new visitor out of every route and
+ *   of /auth/login, the store being one for every policy.
+ * Dropping a limiting bucket hands its client its burst back early; but a bucket in use (a login's per-email one while
+ * someone guesses its password: every take dates it, refused ones too) is the last of a sample to go, while the
+ * buckets that fill a table are the ones a flood touches once a refill period.
  */
 const EVICTION_SAMPLE = 32;
 /** Below this share of its burst a bucket is never evicted: its client is being throttled (see EVICTION_SAMPLE). */
 const MIN_EVICTABLE_FULLNESS = 0.5;
 /**
- * Buckets looked at before a new client is refused, when the first EVICTION_SAMPLE held none that may go: a refusal
- * costs a real client a token's refill period, so a rare evictable bucket is looked for a little further (a constant
- * bound still: 128 steps of the cursor, a few microseconds).
+ * Buckets looked at before one that is limiting or under half full goes, when the first EVICTION_SAMPLE held none
+ * that may: such an eviction hands a throttled client its burst back, so a rare evictable bucket is looked for a
+ * little further (a constant bound still: 128 steps of the cursor, a few microseconds).
  */
 const EVICTION_LOOK_LIMIT = 4 * EVICTION_SAMPLE;
-/** The state a client refused at the cap is judged on: an empty bucket, as of the take (see EVICTION_SAMPLE). */
-function emptyAt(nowMs: number): BucketState {
-  return { tokens: 0, updatedMs: nowMs, fullAtMs: nowMs, emptyUntilMs: nowMs };
-}
 
 /** What increment() counts from: decimal, no leading zero or "-0", exact as a number (the Redis script's rule). */
 const INTEGER_VALUE = /^(0|-?[1-9]\d{0,15})$/;
@@ -128,11 +128,9 @@ export class MemoryKvStore implements KvStore {
       if (slot !== undefined) buckets.delete(key);
     } else if (slot !== undefined) {
       buckets.write(slot, step.state, rule);
-    } else if (buckets.size < this.#maxBuckets || this.#evictOne(now)) {
-      buckets.insert(key, step.state, rule);
     } else {
-      // No room and nothing that may go: refused as if empty, never admitted on a bucket nobody keeps.
-      return takeToken(emptyAt(now), rule, now).result;
+      if (buckets.size >= this.#maxBuckets) this.#evictOne(now);
+      buckets.insert(key, step.state, rule);
     }
     return step.result;
   }
@@ -301,30 +299,37 @@ export class MemoryKvStore implements KvStore {
   /**
    * Drops the first full bucket of the next EVICTION_SAMPLE, else the fullest of them if it holds at least
    * MIN_EVICTABLE_FULLNESS of its burst. When none qualifies it looks on, up to EVICTION_LOOK_LIMIT buckets, for the
-   * first that does; false when none does (the new client is then refused).
+   * first that does; and when none does, the one looked at that was taken from least recently goes anyway, so there
+   * is always room for the new client (see EVICTION_SAMPLE).
    */
-  #evictOne(now: number): boolean {
+  #evictOne(now: number): void {
     const buckets = this.#buckets;
     const newRules = this.#rules.pendingAt(now);
     let victim: string | undefined;
     let victimFullness = LIMITING;
+    let stalest: string | undefined;
+    let stalestMs = Infinity;
     for (let i = 0; i < EVICTION_LOOK_LIMIT; i++) {
       if (i >= EVICTION_SAMPLE && victimFullness >= MIN_EVICTABLE_FULLNESS) break;
       const next = this.#nextForEviction();
-      if (next === undefined) return true; // empty table: room enough
+      if (next === undefined) return; // empty table: room enough
       const fullness = buckets.fullnessAt(next[1], now, newRules);
       if (fullness >= 1) {
         buckets.delete(next[0]);
-        return true;
+        return;
       }
       if (fullness > victimFullness) {
         victim = next[0];
         victimFullness = fullness;
       }
+      const updatedMs = buckets.updatedMsAt(next[1]);
+      if (updatedMs < stalestMs) {
+        stalest = next[0];
+        stalestMs = updatedMs;
+      }
     }
-    if (victim === undefined || victimFullness < MIN_EVICTABLE_FULLNESS) return false;
-    buckets.delete(victim);
-    return true;
+    const drop = victim !== undefined && victimFullness >= MIN_EVICTABLE_FULLNESS ? victim : stalest;
+    if (drop !== undefined) buckets.delete(drop);
   }
 
   /** The next [key, slot] under the eviction cursor, starting over at the front after the last; undefined when empty. */
