@@ -2,7 +2,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_INTERNAL_ERROR } from './h2-codes.js';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { sendError } from '../pipeline/reply.js';
@@ -351,6 +351,23 @@ function answerError(ctx: RequestContext, error: GatewayError): void {
   }
 }
 
+/** The 413 of a counted body (routing/body-limit.ts) that went over max_body_size, else undefined. */
+function countedBodyError(counted: Readable): GatewayError | undefined {
+  const errored = counted.errored;
+  return errored instanceof GatewayError ? errored : undefined;
+}
+
+/**
+ * What a request whose attempt failed before any response is answered: the attempt's error, unless its counted body
+ * went over max_body_size meanwhile (an upstream that refused the connection, say): then 413. The body is the
+ * client's own fault and would be refused by any upstream, and a 502 told it to retry a request that can never pass
+ * (nginx checks the body's size before it proxies). A client that left keeps its 499.
+ */
+function failureOf(ctx: RequestContext, error: GatewayError): GatewayError {
+  if (ctx.upstreamBody === undefined || error.code === 'CLIENT_CLOSED') return error;
+  return countedBodyError(ctx.upstreamBody) ?? error;
+}
+
 /**
  * One try at one upstream. Created per attempt; relays status, headers and body to `ctx.res` as they arrive,
  * pausing the upstream whenever the client's socket is full.
@@ -459,6 +476,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#fail(CLIENT_CLOSED);
       return;
     }
+    // A counted body (max_body_size without a declared length) already over the limit: its 413, nothing sent.
+    if (body !== null && ctx.upstreamBody !== undefined && this.#watchCountedBody(ctx.upstreamBody)) return;
     if (body !== null && req.httpVersionMajor === 2) {
       // An HTTP/2 stream reset while its body is open (rapid reset) ends neither the body nor, always, the response:
       // without this, the upstream request would wait for body bytes that never come and hold a pool slot. A
@@ -479,6 +498,26 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     } catch (err) {
       this.#fail(classifyUpstreamError(err));
     }
+  }
+
+  /**
+   * The counter of a body without a declared length (routing/body-limit.ts) fails with 413 once it has passed the
+   * route's max_body_size. undici hears that only while it holds the request: one waiting for a free connection in
+   * the pool's queue (balancer/bounded-pool.ts) went on waiting with its body already refused, got its 413 only once
+   * a connection freed up, and 503 upstream_busy when the wait outlasted queue_timeout. It is failed at once instead,
+   * never dispatched. Returns true when the body had already failed: the attempt is over.
+   */
+  #watchCountedBody(counted: Readable): boolean {
+    const overLimit = countedBodyError(counted);
+    if (overLimit !== undefined) {
+      this.#fail(overLimit);
+      return true;
+    }
+    counted.once('error', (err) => {
+      // After a response has begun, undici's own listener cuts it; once the attempt is over, nobody needs it.
+      if (!this.#started && !this.#done && err instanceof GatewayError) this.#cut(err);
+    });
+    return false;
   }
 
   /** The client went away: stop the upstream side too (CLIENT_CLOSED is no fault of the upstream's). */
@@ -838,7 +877,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
     if (!this.#started) {
-      this.#fail(error);
+      this.#fail(failureOf(this.#ctx, error));
       return;
     }
     const ctx = this.#ctx;
