@@ -368,6 +368,23 @@ function failureOf(ctx: RequestContext, error: GatewayError): GatewayError {
   return countedBodyError(ctx.upstreamBody) ?? error;
 }
 
+/** A client body's error once nobody else hears it (see hearClientBodyErrors). */
+function ignoreBodyError(): void {}
+
+/**
+ * Gives the client's request stream a listener for its errors for good, once it is an upstream body. undici listens
+ * to a body only while its request lives (core/request.js drops its listener when the request fails), yet its HTTP/2
+ * client destroys the body with the failure after that (client-h2.js abort: errorRequest first, then destroy(body,
+ * err)), and a body it never read (a Content-Length of 0 on a stream the client had not ended) has no pipe
+ * listening either. Node's HTTP/1 request emits no error nobody hears; its HTTP/2 compat request does: an h2 PUT
+ * with Content-Length 0, its stream left open, to an HTTP/2 upstream whose session then closed ended the process.
+ * The failure itself reaches the attempt through undici (onResponseError); the client's own stream errors are its
+ * reset, which the driver hears as 'aborted'/'close'.
+ */
+function hearClientBodyErrors(req: RequestContext['req']): void {
+  if (req.listenerCount('error', ignoreBodyError) === 0) req.on('error', ignoreBodyError);
+}
+
 /**
  * One try at one upstream. Created per attempt; relays status, headers and body to `ctx.res` as they arrive,
  * pausing the upstream whenever the client's socket is full.
@@ -488,8 +505,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       }
       req.once('aborted', () => this.abort());
     }
-    // The body is wanted now: a client that sent Expect: 100-continue is told to send it (expect-continue.ts).
-    if (body !== null) continueBody(req, ctx.res);
+    if (body !== null) {
+      hearClientBodyErrors(req);
+      // The body is wanted now: a client that sent Expect: 100-continue is told to send it (expect-continue.ts).
+      continueBody(req, ctx.res);
+    }
     try {
       // A WebSocket goes over HTTP/1.1 even to an HTTP/2 group (Backend.upgradeDispatcher); the rest as the group speaks.
       const dispatcher = upgrade === null ? peer.dispatcher : peer.upgradeDispatcher;
