@@ -178,10 +178,10 @@ export class RequestDeadlines {
 }
 
 /**
- * A stream still open this long after its answer was written (the client still sending, or our RST_STREAM not out)
- * gets its session probed with a PING (see SessionWatch); and a PING not acknowledged within PING_ACK_MS means a
- * session that cannot write: it is destroyed with its connection. Both generous: a client that acknowledges nothing
- * for seconds, while its answer is complete, is reading nothing.
+ * A stream still open this long after its answer was written (the client still sending, or our RST_STREAM not out),
+ * or after the gateway cut it mid-answer, gets its session probed with a PING (see SessionWatch); and a PING not
+ * acknowledged within PING_ACK_MS means a session that cannot write: it is destroyed with its connection. Both
+ * generous: a client that acknowledges nothing for seconds, while its answer is complete, is reading nothing.
  */
 export const ANSWERED_STALL_MS = 2_000;
 export const PING_ACK_MS = 5_000;
@@ -312,13 +312,17 @@ export class SessionWatch {
           setTimeout(() => this.#destroy(w), 50).unref();
         });
       });
-      // An answer written whose stream stays open: the session may be wedged (see #probe).
+      // A stream that stays open once its answer was written, or once it was cut mid-answer (closed by the gateway:
+      // the send bound, timeouts.request; 'aborted' is emitted then, its writes pending): the session may be wedged
+      // (see #probe). A stream the client reset also emits 'aborted', and closes on the same turn.
       let stall: NodeJS.Timeout | undefined;
-      stream.once('finish', () => {
-        if (stream.destroyed) return;
+      const watchStall = (): void => {
+        if (stall !== undefined || stream.destroyed) return;
         stall = setTimeout(() => this.#probe(w), ANSWERED_STALL_MS);
         stall.unref();
-      });
+      };
+      stream.once('finish', watchStall);
+      stream.once('aborted', watchStall);
       stream.once('close', () => {
         clearTimeout(stall);
         this.#deadlines.forget(stream);
@@ -366,17 +370,19 @@ export class SessionWatch {
   }
 
   /**
-   * A stream is still open ANSWERED_STALL_MS after its answer was written, or the session is about to be closed for
-   * idleness: the session is asked for a PING, and destroyed with its TLS socket if no ACK comes within PING_ACK_MS
-   * (nor does the session close meanwhile). What it catches: node 20 wedges a session whose socket write fails at
-   * once (ECONNRESET from a client that closed its connection after reading the answer, as curl does with its upload
-   * unsent). The TLS layer (TLSWrap::EncOut) hands the error to the session but keeps the failed write's size as "a
-   * write in progress", so every later write of the session waits on it for good; a session with a write in
-   * progress stops reading its socket, so the reset is never read either, and no error reaches JavaScript. Its
-   * RST_STREAM (ours, or nghttp2's), GOAWAY and PINGs are queued and never sent, the stream never closes (the
-   * request is never logged) and the connection holds its socket and its max_connections_per_client slot for ever.
-   * Only a destroyed socket frees it: session.destroy() waits for that write to end. A client still uploading after
-   * its answer, on a working connection, acknowledges the PING and is left alone; one probe per session at a time.
+   * A stream is still open ANSWERED_STALL_MS after its answer was written or after it was cut mid-answer (a download
+   * whose client went away, cut by the send bound: its RST_STREAM is never written either), or the session is about
+   * to be closed for idleness: the session is asked for a PING, and destroyed with its TLS socket if no ACK comes
+   * within PING_ACK_MS (nor does the session close meanwhile). What it catches: node 20 wedges a session whose
+   * socket write fails at once (ECONNRESET from a client that closed its connection after reading the answer, as curl
+   * does with its upload unsent, or in the middle of a download). The TLS layer (TLSWrap::EncOut) hands the error to
+   * the session but keeps the failed write's size as "a write in progress", so every later write of the session
+   * waits on it for good; a session with a write in progress stops reading its socket, so the reset is never read
+   * either, and no error reaches JavaScript. Its RST_STREAM (ours, or nghttp2's), GOAWAY and PINGs are queued and
+   * never sent, the stream never closes (the request is never logged) and the connection holds its socket and its
+   * max_connections_per_client slot for ever. Only a destroyed socket frees it: session.destroy() waits for that
+   * write to end. A client still uploading after its answer, on a working connection, acknowledges the PING and is
+   * left alone; one probe per session at a time.
    */
   #probe(w: Watched): void {
     const session = w.session;
