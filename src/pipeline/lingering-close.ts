@@ -30,9 +30,12 @@ export function isLingering(socket: Socket): boolean {
  * read by node's parser and thrown away (the request is resumed with no reader: a body reader that stopped at a size
  * limit left it paused, and node then stops reading the socket).
  */
-export function lingerOnClose(req: IncomingMessage): void {
-  const socket = req.socket;
-  if (lingering.has(socket) || socket.destroyed) return;
+export function lingerOnClose(req: IncomingMessage, connection: Socket | null = null): void {
+  // undici detaches a request body it destroys from its socket (util.destroy sets an IncomingMessage's socket to
+  // null, so that destroying it does not close the connection): a failed attempt's body, answered after that (502
+  // once no retry is left), is found by the answer's own socket. Neither: no connection left to linger on.
+  const socket = req.socket ?? connection;
+  if (socket === null || lingering.has(socket) || socket.destroyed) return;
   lingering.add(socket);
   // An own property shadowing net.Socket's method on this one socket: node's HTTP server calls it by name.
   socket.destroySoon = function lingeringClose(this: Socket): void {

@@ -192,7 +192,7 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
 function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, body: string | Uint8Array | undefined): void {
   if (leavesBodyUnread(ctx)) {
     headers.connection = 'close';
-    lingerOnClose(ctx.req);
+    lingerOnClose(ctx.req, ctx.res.socket);
   }
   try {
     ctx.res.writeHead(status, headers);
