@@ -46,7 +46,7 @@ async function metric(adminPort: number, name: string): Promise<string | undefin
   return text.split('\n').find((l) => l.startsWith(`${name} `));
 }
 
-test('curl uploads over h2 answered 413 mid-body, four at a time: every one is logged and every connection released', { timeout: 60_000 }, async () => {
+test('curl uploads over h2 answered 413 mid-body, four at a time: every one is logged and every connection released', { timeout: 120_000 }, async () => {
   const backend = await stack.backend();
   const gw = await stack.gateway({
     // A short idle time: a session wedged after its last stream closed is released by the idle close.
