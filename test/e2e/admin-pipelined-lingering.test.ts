@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
 import { startAuthStack, uniqueEmail, type AuthStack } from '../helpers/auth-gateway.js';
-import { connect, type Socket } from 'node:net';
 import { openSocket } from '../helpers/raw.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sendAcrossRefusal } from '../helpers/half-open.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stack: AuthStack;
 let admin: ReturnType<typeof adminApi>;
@@ -44,51 +44,16 @@ async function userExists(email: string): Promise<boolean> {
 }
 
 /**
- * A connection that keeps sending after the server's FIN, as an uploading client does (net's default would end our
- * side too when the server's FIN arrives with the refusal, and the pipelined request would never be written).
- */
-function halfOpenSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
-/**
  * Sends `head` (declaring a body of `length` bytes) and the first bytes of that body, waits for the refusal, then
  * sends the rest of the body and an authorised POST /admin/users behind it on the same socket; with `oneWrite`, all of
  * it in one write before any answer. Resolves with all the bytes the client received.
  */
-async function refusedThenCreate(head: string, length: number, email: string, oneWrite = false): Promise<string> {
-  const socket = await halfOpenSocket(adminPort);
-  let data = '';
-  let closed = false;
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => (data += d));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  try {
-    const start = `${head}Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{"a":`;
-    // The rest of the refused body, then the pipelined request: node's parser reads both while the close lingers.
-    const rest = `${'x'.repeat(length - 5)}${createUserRequest(email)}`;
-    if (oneWrite) socket.write(start + rest);
-    else {
-      socket.write(start);
-      await waitFor(() => data.includes('\r\n\r\n'), 'the refusal', 5_000);
-      socket.write(rest);
-    }
-    // Give the handler, if it runs, time to hash the password and write the user (FAST_ARGON2: a few ms).
-    await sleep(500);
-    // Done uploading: our FIN ends the lingering close at once.
-    socket.end();
-    await waitFor(() => closed, 'the connection closed', 5_000);
-    return data;
-  } finally {
-    socket.destroy();
-  }
+function refusedThenCreate(head: string, length: number, email: string, oneWrite = false): Promise<string> {
+  const start = `${head}Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{"a":`;
+  // The rest of the refused body, then the pipelined request: node's parser reads both while the close lingers. The
+  // 500 ms before our FIN give the handler, if it runs, time to hash the password and write the user (FAST_ARGON2).
+  const rest = `${'x'.repeat(length - 5)}${createUserRequest(email)}`;
+  return sendAcrossRefusal(adminPort, start, rest, { oneWrite, waitMs: 5_000 });
 }
 
 describe('a request pipelined behind a lingering refusal is not served', () => {

@@ -7,10 +7,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
 
 /** Sends `tries` POSTs declaring 20 MB, written as fast as the socket takes them; prints the status each one got. */
 const CLIENT = `
@@ -46,23 +45,17 @@ function uploads(port: number, path: string, tries: number, ...headers: string[]
   });
 }
 
-let backend: TestBackend;
+// The /auth/* protections off (startAuthStack's default): this suite sends many logins from one address.
+let stack: AuthStack;
 let gw: InProcessGateway;
 
 before(async () => {
-  backend = await startBackend('echo');
-  gw = await startInProcess({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    // The /auth/* protections off: this suite sends many logins from one address.
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-    admin: { token: ADMIN_TOKEN },
-  });
+  stack = await startAuthStack({ admin: { token: ADMIN_TOKEN } });
+  gw = stack.gw;
 });
 
 after(async () => {
-  await gw?.close();
-  await backend?.stop();
+  await stack?.close();
 });
 
 const TRIES = 8;

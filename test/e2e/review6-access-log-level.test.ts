@@ -8,17 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { childExit } from '../helpers/child-exit.js';
+import { startEmbeddedWithAccessLog } from '../helpers/embedded.js';
+import { getStatus as get } from '../helpers/http.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { startInProcess, tempDataDir, upstreams, writeConfig, type ConfigInput } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { stringify } from 'yaml';
-import { startGateway } from '../../src/index.js';
 
 const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
 
@@ -32,18 +32,6 @@ after(async () => {
   await backend?.stop();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
-
-/** GET `path` on a fresh connection: its status (0 when the connection failed). */
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
 
 /** What a gateway process wrote, read once it has exited (every buffered line flushed at its stop). */
 interface Output {
@@ -204,22 +192,12 @@ describe('an embedded gateway (startGateway) writes its access lines where the c
   // wrote the access lines to stdout, leaving the file empty.
   test('access_log_file at level warn: the Request Completed line is in the file', async () => {
     const file = join(dir, 'embedded.log');
-    const dataDir = tempDataDir();
-    const gateway = await startGateway(
-      {
-        server: { listen_host: '127.0.0.1', listen_port: 0 },
-        admin: { enabled: false },
-        load_balancing: { upstreams: upstreams([backend.port]) as never, health_check: { enabled: false } },
-        logging: { level: 'warn', format: 'json', access_log_file: file },
-      },
-      { dataDir },
-    );
+    const embedded = await startEmbeddedWithAccessLog(backend.port, file);
     try {
-      assert.equal(await get(Number(new URL(gateway.url).port), '/embedded'), 200);
+      assert.equal(await get(embedded.port, '/embedded'), 200);
     } finally {
       // close() writes out the buffered lines.
-      await gateway.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await embedded.close();
     }
     const lines = jsonLines(existsSync(file) ? readFileSync(file, 'utf8') : '');
     assert.equal(linesOf(lines, 'Request Completed', '/embedded').length, 1, `the line in the file: ${JSON.stringify(lines)}`);

@@ -6,48 +6,30 @@
 // never got an answer to and the gateway never meant to serve. The access log now has the refusal's line alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import type { TestBackend } from '../helpers/backends.js';
+import type { InProcessGateway } from '../helpers/gateway.js';
+import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
+import { halfOpenSocket, sendAcrossRefusal } from '../helpers/half-open.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
+let stack: AuthStack;
 let backend: TestBackend;
 let gw: InProcessGateway;
 
 before(async () => {
-  backend = await startBackend('echo');
-  gw = await startInProcess({
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-    admin: { enabled: false },
+  stack = await startAuthStack({
     routes: [
       { name: 'small', match: { path_prefix: '/upload' }, service: 'default', auth: 'off', max_body_size: '1KB' },
       { name: 'open', match: { path_prefix: '/open' }, service: 'default', auth: 'off' },
       { name: 'locked', match: { path_prefix: '/locked' }, service: 'default', auth: 'required' },
     ],
   });
+  ({ backend, gw } = stack);
 });
 
 after(async () => {
-  await gw?.close();
-  await backend?.stop();
+  await stack?.close();
 });
-
-/**
- * A connection that keeps sending after the server's FIN, as an uploading client does (net's default would end our
- * side when the refusal's FIN arrives, and nothing after it would be written).
- */
-function halfOpenSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
 
 /** The access log's Request Start and Request Completed lines of requests to `path`s starting with `prefix`. */
 function accessLines(prefix: string): Array<Record<string, unknown>> {
@@ -116,32 +98,11 @@ function cases(tag: string): Case[] {
 
 /**
  * Sends `start`, waits for the refusal (unless `oneWrite`: all in one write), then the rest on the same connection;
- * ends the connection once the gateway had time to parse it. Resolves with every byte the client received.
+ * ends the connection once the gateway had time to parse it (our FIN ends the lingering close; the gateway then closes
+ * the connection, and a dispatched request is logged). Resolves with every byte the client received.
  */
-async function refusedThenMore(c: Case, oneWrite: boolean): Promise<string> {
-  const socket = await halfOpenSocket(gw.gateway.port);
-  let data = '';
-  let closed = false;
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => (data += d));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  try {
-    if (oneWrite) socket.write(c.start + c.rest);
-    else {
-      socket.write(c.start);
-      await waitFor(() => data.includes('\r\n\r\n'), 'the refusal', 10_000);
-      socket.write(c.rest);
-    }
-    // Time for node to parse what was sent and run whatever it dispatched (generous: a shared, slow machine).
-    await sleep(500);
-    // Our FIN ends the lingering close; the gateway then closes the connection, and a dispatched request is logged.
-    socket.end();
-    await waitFor(() => closed, 'the connection closed', 10_000);
-    return data;
-  } finally {
-    socket.destroy();
-  }
+function refusedThenMore(c: Case, oneWrite: boolean): Promise<string> {
+  return sendAcrossRefusal(gw.gateway.port, c.start, c.rest, { oneWrite, waitMs: 10_000 });
 }
 
 describe('a request parsed after a lingering refusal is neither served nor logged', () => {

@@ -9,8 +9,8 @@
 // Real sockets: a spawned cleartext gateway, an h2c upstream that destroys each session as a stream arrives.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { sessionKillingUpstream } from '../helpers/session-killing-upstream.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { openSocket, parseHead, readUntil } from '../helpers/raw.js';
 
@@ -18,27 +18,6 @@ const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-/** An h2c upstream that destroys the session of every stream it is sent, before any answer. */
-async function sessionKillingUpstream(): Promise<Http2Server> {
-  const server = createServer();
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('error', () => {});
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('stream', (stream) => {
-    stream.on('error', () => {});
-    stream.session?.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const session of sessions) session.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return server;
-}
 
 /** A POST announcing 1000 body bytes and sending none; resolves with the answer's status (-1: none came). */
 async function uploadNotBegun(gw: GatewayProcess, path: string): Promise<number> {
@@ -55,7 +34,7 @@ async function uploadNotBegun(gw: GatewayProcess, path: string): Promise<number>
 }
 
 test('h1 upload not begun, its h2 upstream session closed, retried: answered 502, and the gateway lives', { timeout: 60_000 }, async () => {
-  const upstream = await sessionKillingUpstream();
+  const upstream = await sessionKillingUpstream(cleanups);
   const gw = await spawnGateway({
     server: { listen_host: '127.0.0.1', listen_port: 0 },
     admin: { enabled: false },

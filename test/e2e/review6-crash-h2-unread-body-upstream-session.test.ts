@@ -9,34 +9,13 @@
 // session as a stream arrives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { sessionKillingUpstream } from '../helpers/session-killing-upstream.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { h2connect } from '../helpers/h2.js';
 
 const stack = tlsStackHooks('H2 Unread Body Upstream Session CA');
 const { ca, cert } = stack;
-
-/** An h2c upstream that destroys the session of every stream it is sent, before any answer. */
-async function sessionKillingUpstream(): Promise<Http2Server> {
-  const server = createServer();
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('error', () => {});
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('stream', (stream) => {
-    stream.on('error', () => {});
-    stream.session?.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stack.cleanups.push(async () => {
-    for (const session of sessions) session.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return server;
-}
 
 /**
  * A PUT with Content-Length: 0 whose stream stays open (no END_STREAM); resolves with its status (0: none, -1: the
@@ -63,7 +42,7 @@ async function openZeroLengthPut(port: number, path: string): Promise<number> {
 }
 
 test('h2 request with an unread body, its h2 upstream session closed: answered 502, and the gateway lives', { timeout: 60_000 }, async () => {
-  const upstream = await sessionKillingUpstream();
+  const upstream = await sessionKillingUpstream(stack.cleanups);
   const gw = await stack.gateway({
     server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile } },
     services: {

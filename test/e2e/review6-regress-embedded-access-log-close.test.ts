@@ -6,12 +6,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { tempDataDir, upstreams } from '../helpers/gateway.js';
-import { startGateway } from '../../src/index.js';
+import { startEmbeddedWithAccessLog } from '../helpers/embedded.js';
+import { getStatus as get } from '../helpers/http.js';
 
 let backend: TestBackend;
 let dir: string;
@@ -39,36 +38,15 @@ function descriptorsOn(path: string): number {
   return n;
 }
 
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
 test('close() of an embedded gateway writes out its access lines and closes access_log_file', async () => {
   const file = join(dir, 'access.log');
   for (let round = 1; round <= 3; round++) {
-    const dataDir = tempDataDir();
-    const gateway = await startGateway(
-      {
-        server: { listen_host: '127.0.0.1', listen_port: 0 },
-        admin: { enabled: false },
-        load_balancing: { upstreams: upstreams([backend.port]) as never, health_check: { enabled: false } },
-        logging: { level: 'warn', format: 'json', access_log_file: file },
-      },
-      { dataDir },
-    );
+    const embedded = await startEmbeddedWithAccessLog(backend.port, file);
     try {
       assert.equal(descriptorsOn(file), 1, 'the running gateway holds the file open');
-      assert.equal(await get(Number(new URL(gateway.url).port), `/round-${round}`), 200);
+      assert.equal(await get(embedded.port, `/round-${round}`), 200);
     } finally {
-      await gateway.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await embedded.close();
     }
     // Every line is in the file, and nothing holds it any more.
     const paths = readFileSync(file, 'utf8')

@@ -7,10 +7,10 @@
 // it. Before 1b42741 such a socket had the driver's error listener. Spawned gateway: the exit is what users see.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
-import { request } from 'node:http';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { halfOpenSocket } from '../helpers/half-open.js';
+import { getStatus as get } from '../helpers/http.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 let backend: TestBackend;
@@ -22,28 +22,6 @@ before(async () => {
 after(async () => {
   await backend?.stop();
 });
-
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
-/** A connection that keeps sending after the server's FIN, as an uploading client does. */
-function halfOpenSocket(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
 
 const HEADS: Record<string, string> = {
   'a WebSocket Upgrade':

@@ -33,6 +33,8 @@ export interface AuthStackOptions {
   readonly rateLimit?: ConfigInput;
   /** The `admin` section; default: the admin listener off. */
   readonly admin?: ConfigInput;
+  /** The `routes` section; default: none (the gateway's own default route). */
+  readonly routes?: readonly ConfigInput[];
 }
 
 /** What startAuthStack gives middleware.rate_limit unless told otherwise: the auth protections off (see rateLimit). */
@@ -59,6 +61,7 @@ export async function startAuthStack(options: AuthStackOptions = {}): Promise<Au
       ...(options.database ? { database: options.database } : {}),
       ...(options.redis ? { redis: options.redis } : {}),
       admin: options.admin ?? { enabled: false },
+      ...(options.routes ? { routes: options.routes } : {}),
     });
   } catch (err) {
     await backend.stop();

@@ -1,6 +1,6 @@
 // A small HTTP client for tests: one fresh connection pool per test file, bodies read as text.
 import { Agent, request } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
+import { request as nodeRequest, type IncomingHttpHeaders } from 'node:http';
 
 export interface TestResponse {
   status: number;
@@ -54,3 +54,18 @@ export type TestClient = ReturnType<typeof createClient>;
 
 /** True when the environment demands every service be present (CI): a missing server is then a failure. */
 export const IN_CI = process.env.CI === 'true';
+
+/**
+ * GET `path` from 127.0.0.1:`port` on a fresh connection (node:http, no agent): its status, 0 when the connection
+ * failed (refused before a gateway listens, or reset). Never rejects: for polling a gateway until it answers too.
+ */
+export function getStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = nodeRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', () => resolve(0));
+    req.end();
+  });
+}
