@@ -75,7 +75,7 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
       pluginBaseDir: options.baseDir ?? process.cwd(),
     });
   } catch (err) {
-    if (handle !== undefined) closeLogger(handle);
+    if (handle !== undefined) await closeLogger(handle);
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -91,9 +91,8 @@ export async function startEmbedded(config: GatewayConfig, options: StartOptions
     },
     inject: (request) => gateway.inject({ ...request, proxyBy }),
     close() {
-      closing ??= gateway.close().finally(() => {
-        if (handle !== undefined) closeLogger(handle);
-      });
+      // The access-log file is closed once its last write is done: close() resolves after that.
+      closing ??= gateway.close().finally(() => (handle !== undefined ? closeLogger(handle) : undefined));
       return closing;
     },
   };

@@ -97,6 +97,9 @@ export class LineWriter {
   #ending = false;
   /** close() ran: the descriptor is closed once nothing is left to write (then #fd is -1). */
   #closing = false;
+  /** close()'s promise and its resolver: settled once the descriptor is closed. */
+  #closed: Promise<void> | undefined = undefined;
+  #resolveClosed: (() => void) | undefined = undefined;
   /** A reopen asked for (SIGUSR1), done at the next line boundary: the opener of the new descriptor. */
   #reopen: (() => number) | undefined = undefined;
   /** Told when that opener throws (the old descriptor is kept). */
@@ -435,23 +438,30 @@ export class LineWriter {
    * end(), then the descriptor is closed once what is left has been written (at once, unless a write is running or
    * a full pipe makes the rest go asynchronously). For a descriptor of the writer's own (an access-log file) in a
    * process that goes on: an embedded gateway's close() left it open. Lines written after close() are dropped, and
-   * the closed number is never written to again (the kernel may hand it to another file).
+   * the closed number is never written to again (the kernel may hand it to another file). Resolves once the
+   * descriptor is closed: a write still running when close() is called ends later, and a caller that went on at once
+   * (an embedded gateway's close()) still held the file.
    */
-  close(): void {
+  close(): Promise<void> {
     this.#closing = true;
+    this.#closed ??= new Promise<void>((resolve) => (this.#resolveClosed = resolve));
     this.end();
     this.#closeIfIdle();
+    return this.#closed;
   }
 
   #closeIfIdle(): void {
-    if (!this.#closing || this.#writing || this.#fd < 0 || this.#queue.length > 0 || this.#used > 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed: nothing to do
+    if (!this.#closing || this.#writing || this.#queue.length > 0 || this.#used > 0) return;
+    if (this.#fd >= 0) {
+      const fd = this.#fd;
+      this.#fd = -1;
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed: nothing to do
+      }
     }
+    this.#resolveClosed?.();
   }
 }
 

@@ -91,9 +91,9 @@ export function flushLogger(handle: LoggerHandle): void {
  * flushLogger for a logger whose process goes on (an embedded gateway's close()): the access-log file's descriptor
  * is closed too, once its last lines are written. stdout is flushed, never closed.
  */
-export function closeLogger(handle: LoggerHandle): void {
+export async function closeLogger(handle: LoggerHandle): Promise<void> {
   handle.sink?.end();
-  if (handle.accessSink !== handle.sink) handle.accessSink?.close();
+  if (handle.accessSink !== handle.sink) await handle.accessSink?.close();
 }
 
 /**
