@@ -43,3 +43,35 @@ test('a comment after a value, quoted or not, is not part of it; a # inside a va
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('escapes in quotes are read as docker compose reads them: \\n, \\r, \\t, \\\\ and \\" in double quotes, \\\' in single', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-dotenv-escapes-'));
+  try {
+    const file = join(dir, '.env');
+    writeFileSync(
+      file,
+      [
+        'PEM="-----BEGIN KEY-----\\nabc\\n-----END KEY-----\\n"',
+        'TABS="a\\tb\\r"',
+        'JSON="{\\"hello\\": \\"json\\"}" # note',
+        'BACKSLASH="ends\\\\"',
+        'OTHER="C:\\dir\\x"',
+        "SQ='Let\\'s go\\n'",
+        'BARE=a\\nb',
+      ].join('\n'),
+    );
+    const env: NodeJS.ProcessEnv = {};
+    assert.equal(loadDotEnv(file, env), undefined);
+    assert.deepEqual(env, {
+      PEM: '-----BEGIN KEY-----\nabc\n-----END KEY-----\n',
+      TABS: 'a\tb\r',
+      JSON: '{"hello": "json"}',
+      BACKSLASH: 'ends\\',
+      OTHER: 'C:\\dir\\x',
+      SQ: "Let's go\\n",
+      BARE: 'a\\nb',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

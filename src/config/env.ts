@@ -176,12 +176,25 @@ function dotEnvValue(raw: string): string {
   if (quote === '"' || quote === "'") {
     // The last closing quote followed by nothing or a comment, so a quote inside the value stays ("a"b" is a"b).
     for (let end = raw.length - 1; end > 0; end--) {
-      if (raw[end] === quote && /^(?:\s+#.*)?$/.test(raw.slice(end + 1))) return raw.slice(1, end);
+      if (raw[end] === quote && /^(?:\s+#.*)?$/.test(raw.slice(end + 1))) return unescapeQuoted(raw.slice(1, end), quote);
     }
     return raw;
   }
   return raw.replace(/\s+#.*$/, '');
 }
+
+/**
+ * Escapes inside quotes, as docker compose reads them: in double quotes `\n`, `\r`, `\t`, `\\` and `\"`; in single
+ * quotes only `\'`. Any other backslash stays as written (`"C:\dir"` keeps it). Without this a PEM or a multi-line
+ * value written `"-----BEGIN...\n..."`, as compose and dotenv users write them, reached the gateway with literal `\n`s.
+ */
+function unescapeQuoted(inner: string, quote: string): string {
+  if (!inner.includes('\\')) return inner;
+  if (quote === "'") return inner.replaceAll("\\'", "'");
+  return inner.replace(/\\([nrt"\\])/g, (_, c: string) => DOUBLE_QUOTED_ESCAPES[c]!);
+}
+
+const DOUBLE_QUOTED_ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\' };
 
 function isSymlink(file: string): boolean {
   try {
