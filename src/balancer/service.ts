@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ResolvedService } from '../config/services.js';
+import type { StrategyName } from '../config/schema.js';
 import type { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Peer, PeerGroup, UpstreamSelector } from '../pipeline/upstream.js';
@@ -52,6 +53,8 @@ export class Service implements UpstreamSelector, PeerGroup {
   readonly name: string;
   #backends: readonly Backend[] = [];
   #strategy: Strategy;
+  /** The strategy's name and the weights it was built for, in order: a reload that changes neither keeps it. */
+  #strategyName: StrategyName | undefined;
   #cooldownMs: number;
   #retries: number;
   #panicOffset = 0;
@@ -89,6 +92,7 @@ export class Service implements UpstreamSelector, PeerGroup {
    * pools, and one at an address:port already known, over the same TLS and HTTP/2 settings, keeps that upstream's health. Returns the backends that left, for the caller to close once their requests finish.
    */
   apply(settings: ResolvedService, options: PoolOptions = poolOptionsOf(settings)): Backend[] {
+    const before = this.#backends.map((b) => [b, b.weight] as const);
     const byKey = new Map(this.#backends.map((b) => [b.key, b]));
     const byLabel = new Map(this.#backends.map((b) => [b.label, b]));
     const next = settings.upstreams.map((u) => {
@@ -116,7 +120,15 @@ export class Service implements UpstreamSelector, PeerGroup {
     const current = new Set(next.map((b) => b.label));
     for (const [label, b] of this.#departed) if (b.inflight <= 0 || current.has(label)) this.#departed.delete(label);
     for (const b of left) if (b.inflight > 0 && !current.has(b.label)) this.#departed.set(b.label, b);
-    this.#strategy = createStrategy(settings.strategy, next.length);
+    // A reload that leaves this service's upstreams, their order and weights and its strategy as they were keeps the
+    // strategy's state: every reload used to restart round robin at the first upstream, so a config reloaded every few
+    // seconds sent that upstream more than its share, and smooth weighted round robin lost its spread.
+    const unchanged =
+      settings.strategy === this.#strategyName &&
+      before.length === next.length &&
+      before.every(([b, weight], i) => next[i] === b && b.weight === weight);
+    if (!unchanged) this.#strategy = createStrategy(settings.strategy, next.length);
+    this.#strategyName = settings.strategy;
     this.#cooldownMs = settings.healthCheck.passive_cooldown;
     this.#retries = settings.retries;
     this.health.update(settings.healthCheck);
