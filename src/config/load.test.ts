@@ -107,6 +107,19 @@ describe('config errors name the key path', () => {
     assert.match(errorOf(MINIMAL('server:\n  listen_port: -1\n')), /^server\.listen_port: /);
   });
 
+  test("a value out of range is said in the config errors' words, not zod's", () => {
+    assert.equal(errorOf(MINIMAL().replace('3000', '3000, weight: 0')), 'load_balancing.upstreams[0].weight: must be at least 1');
+    assert.equal(errorOf(MINIMAL().replace('3000', '3000, weight: 1001')), 'load_balancing.upstreams[0].weight: must be at most 1000');
+    assert.equal(errorOf(MINIMAL().replace('load_balancing:\n', 'load_balancing:\n  retries: 6\n')), 'load_balancing.retries: must be at most 5');
+    assert.equal(
+      errorOf(MINIMAL('middleware:\n  rate_limit:\n    requests_per_minute: 0\n')),
+      'middleware.rate_limit.requests_per_minute: must be greater than 0',
+    );
+    assert.equal(errorOf(MINIMAL().replace('name: a', 'name: ""')), 'load_balancing.upstreams[0].name: must be at least 1 character long');
+    // A rule with its own message keeps it.
+    assert.match(errorOf(MINIMAL('server:\n  listen_port: 70000\n')), /^server\.listen_port: must be between 0 and 65535$/);
+  });
+
   test('no upstreams', () => {
     assert.match(errorOf('load_balancing:\n  upstreams: []\n'), /^load_balancing\.upstreams: at least one upstream/);
     assert.match(errorOf('server:\n  listen_port: 8080\n'), /^load_balancing: is required/);

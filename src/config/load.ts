@@ -23,6 +23,7 @@ import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
+import { rangeReason } from './range-wording.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -343,6 +344,10 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown, keySources: Readon
     if (!hasKey(input, issue.path)) return `${path}: is required`;
     const expected = expectedOf(issue);
     if (expected !== undefined) return `${path || 'the file'}: must be ${expected}`;
+  }
+  if (issue.code === 'too_small' || issue.code === 'too_big') {
+    const reason = rangeReason(issue);
+    if (reason !== undefined) return `${path || 'the file'}: ${reason}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
