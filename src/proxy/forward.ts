@@ -172,6 +172,12 @@ function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
 /** Abort reason when a response hook's error replaces the upstream's response with an error reply. */
 const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response replaced by a response hook error' });
 
+/**
+ * Abort reason for an upstream answer that arrives after the gateway gave up the attempt and answered the request
+ * itself (the 408 of a silent body: the upstream request is cut only once that answer's 'finish' comes).
+ */
+const ANSWERED_BY_GATEWAY = new GatewayError('CLIENT_CLOSED', { message: 'the gateway answered the request itself' });
+
 /** The trailers of a response that ended without any (a bodiless one undici reported as an error). */
 const NO_TRAILERS: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
 
@@ -615,7 +621,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
@@ -630,6 +636,15 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       // a 502 proxy_error logged as AssertionError. Refused here first, as a status above 599 is.
       if (statusCode < 100) this.#cut(INVALID_STATUS);
       else if (statusCode === 101) this.#cut(this.#ctx.upgrade && tunnelledProtocol(this.#ctx.req) !== null ? UNSWITCHED_101 : UNASKED_101);
+      return;
+    }
+    // The gateway has given up this attempt and answered the request itself (#fail: the 408 of a silent body, which
+    // cuts the upstream request only once that answer's 'finish' comes, and a client that reads nothing holds it
+    // back). Nothing of this answer may reach the response: its status would replace the 408 in ctx (and so in the
+    // access log), and its body would be written after the 408's end. No upgrade is done here (only
+    // onRequestUpgrade marks one done, and undici calls it instead of this); over HTTP/2 the same holds.
+    if (this.#done) {
+      controller.abort(ANSWERED_BY_GATEWAY);
       return;
     }
     if (statusCode > 599) {
@@ -649,7 +664,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     const ctx = this.#ctx;
     // A retry's upstream answered: an earlier attempt's failure is no longer the request's (log, metrics, trace).
-    if (ctx.attempts > 1 && !this.#done) ctx.error = undefined;
+    if (ctx.attempts > 1) ctx.error = undefined;
     this.#started = true;
     const res = ctx.res;
     ctx.upstreamMs = performance.now() - this.#sentAt;
@@ -749,6 +764,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#ctx.res;
+    // The attempt is over and the client has had another answer (see onResponseStart): over HTTP/1.1 a write to the
+    // ended response emits ERR_STREAM_WRITE_AFTER_END as an 'error' nobody listens to, an uncaught exception.
+    if (this.#done) {
+      controller.abort(ANSWERED_BY_GATEWAY);
+      return;
+    }
     // A destroyed response never emits 'drain': waiting for it would hold the upstream connection until
     // upstream_body expires. End the attempt at once instead.
     if (res.destroyed || this.#ctx.logged) {
@@ -839,15 +860,19 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController, parsedTrailers: Readonly<Record<string, string | string[] | undefined>>): void {
+    // Every path that marks the attempt done has told the driver already (attemptFailed or attemptFinished, each of
+    // which releases the peer) and answered the client or cut it: ending the response again, or releasing the peer a
+    // second time, is not this end's to do.
+    if (this.#done) return;
     // undici counts an HTTP/1 trailer section on its own against the head's bound and cuts the response past it; an
     // HTTP/2 upstream's trailers are held to the same count, so a response is not relayed whole by one protocol only.
-    if (!this.#done && this.#peer.transport.http2 && h2TrailersTooLarge(parsedTrailers, controller)) {
+    if (this.#peer.transport.http2 && h2TrailersTooLarge(parsedTrailers, controller)) {
       this.onResponseError(controller, HEAD_TOO_LARGE);
       return;
     }
     // Filtered once here: the gRPC status check and the relay both need them (a copy each, before).
     const trailers = upstreamTrailers(parsedTrailers, (controller as { rawTrailers?: unknown }).rawTrailers);
-    if (!this.#done && this.#grpcStatusMissing(trailers)) {
+    if (this.#grpcStatusMissing(trailers)) {
       this.onResponseError(controller, GRPC_WITHOUT_STATUS);
       return;
     }
