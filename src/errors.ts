@@ -54,6 +54,12 @@ export const ERROR_CODES = {
   UPSTREAM_PROTOCOL: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   /** The upstream's certificate failed verification (name, CA, expiry), or it refused our TLS handshake. */
   UPSTREAM_TLS: { status: 502, message: 'Bad Gateway', source: 'upstream' },
+  /**
+   * Never sent as an answer: the upstream refused the request unprocessed (HTTP/2 REFUSED_STREAM, or a GOAWAY below
+   * its stream) and it was not retried, so the HTTP/2 client's stream was reset with REFUSED_STREAM (which tells the
+   * client it may retry it). Logged with the 502 an HTTP/1.1 client gets for it (as upstream_reset).
+   */
+  UPSTREAM_REFUSED_STREAM: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
   /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */

@@ -4,9 +4,9 @@
 // streams it covers finish instead of failing them.
 // Attached once per connection (undici's 'connect' event), never per request: the success path pays nothing.
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
-import { H2_CANCEL, H2_NO_ERROR } from '../proxy/h2-codes.js';
+import { H2_CANCEL, H2_NO_ERROR, H2_REFUSED_STREAM } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
-import { Http2ConnectionError, markBodyWriteError, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
+import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
 
@@ -165,6 +165,10 @@ const RELEASE_CHECKS = 200;
  * stopped the whole gateway.
  */
 function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback: (err?: Error | null) => void): void {
+  // The upstream refused the stream while undici was still writing its body: node's pipeline destroys the stream
+  // with its own premature-close error (from the stream's 'aborted', emitted once node has its rstCode), then undici
+  // fails the request with that same error. Marked here, it is classified as the refusal it is (upstream-error.ts).
+  if (err !== null && this.rstCode === H2_REFUSED_STREAM) markRefusedStream(err);
   const destroy = Object.getPrototypeOf(this)._destroy as DestroyFn;
   const released = (): boolean => this.writableFinished || this.pending || this.session === undefined || this.session.destroyed;
   if (released()) {

@@ -45,7 +45,7 @@ export function closeAfterAnswer(ctx: RequestContext): void {
  * reader that gave up on it (undici, after a failed attempt) refuses every chunk, and that handler pauses the
  * stream again at each refusal.
  */
-function dropUnreadBody(req: RequestContext['req'], stream: ServerHttp2Stream): void {
+export function dropUnreadBody(req: RequestContext['req'], stream: ServerHttp2Stream): void {
   req.removeAllListeners('data');
   stream.removeAllListeners('data');
   req.resume();

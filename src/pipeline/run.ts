@@ -27,6 +27,7 @@ import { RequestContext } from './context.js';
 import { ContextSlot } from './slot.js';
 import { isLingering } from './lingering-close.js';
 import { holdContext, wasAnsweredOutside } from './outside-answer.js';
+import { noteFailedAttempt, refuseStream, wasRefused } from './h2-refused.js';
 import { RequestCount } from './request-count.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
@@ -179,7 +180,8 @@ export class Pipeline implements AttemptListener {
     if (closedEarly(ctx)) {
       ctx.attempt?.abort();
       // (Unless a listener answered it outside the driver: its client got that status.)
-      if ((ctx.status === 0 || !ctx.res.headersSent) && !wasAnsweredOutside(ctx)) ctx.status = 499; // nginx's "client closed request"
+      // (Nor a stream reset with an upstream's REFUSED_STREAM: it keeps its 502 and UPSTREAM_REFUSED_STREAM.)
+      if ((ctx.status === 0 || !ctx.res.headersSent) && !wasAnsweredOutside(ctx) && !wasRefused(ctx)) ctx.status = 499; // nginx's "client closed request"
       // Not the client's doing: the stop closed its connection at the end of the drain.
       if (this.cutting) ctx.error ??= CUT_BY_STOP;
     }
@@ -244,7 +246,9 @@ export class Pipeline implements AttemptListener {
       peer = selector.acquire(ctx, undefined);
     }
     if (peer === undefined) {
-      sendError(ctx, ctx.error ?? NO_HEALTHY_UPSTREAM);
+      // No upstream left for a retry: the last failure is the answer (it may be an upstream's refusal, see below).
+      if (ctx.error === undefined) sendError(ctx, NO_HEALTHY_UPSTREAM);
+      else answerFailure(ctx, ctx.error);
       return;
     }
     const failed = ctx.error;
@@ -293,6 +297,7 @@ export class Pipeline implements AttemptListener {
     if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
     if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
     ctx.error = error;
+    noteFailedAttempt(ctx, error);
     if (error.code === 'UPSTREAM_TLS') {
       this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason: tlsFailureReason(error.cause), cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
     }
@@ -302,7 +307,7 @@ export class Pipeline implements AttemptListener {
       this.#attempt(ctx, selector, peer, sparesUpstream(error));
       return;
     }
-    sendError(ctx, error);
+    answerFailure(ctx, error);
   }
 
   /**
@@ -496,6 +501,14 @@ function closedEarly(ctx: RequestContext): boolean {
   // No stream: an "HTTP/2.0" request line over HTTP/1 (answered 505 by checkProtocol); reading it unguarded threw
   // from this 'close' listener and ended the process.
   return req.aborted || (req.stream?.rstCode ?? H2_NO_ERROR) !== H2_NO_ERROR;
+}
+
+/**
+ * The answer to a request whose last attempt failed and is not retried: an upstream's refusal goes to an HTTP/2
+ * client as REFUSED_STREAM (h2-refused.ts), anything else as the error reply.
+ */
+function answerFailure(ctx: RequestContext, error: GatewayError): void {
+  if (!refuseStream(ctx, error)) sendError(ctx, error);
 }
 
 /** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */

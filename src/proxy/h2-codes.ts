@@ -3,5 +3,7 @@
 // every gateway, also one that neither serves nor proxies HTTP/2 (see src/balancer/undici.ts, lazyBuiltin.ts).
 export const H2_NO_ERROR = 0x0;
 export const H2_INTERNAL_ERROR = 0x2;
+/** RFC 9113 §8.7: the stream was refused before any application processing; the request may be retried. */
+export const H2_REFUSED_STREAM = 0x7;
 export const H2_CANCEL = 0x8;
 export const H2_ENHANCE_YOUR_CALM = 0xb;

@@ -10,7 +10,10 @@ import {
   isStaleConnection,
   isUpstreamHealthFailure,
   markBodyWriteError,
+  markConnectError,
+  markRefusedStream,
   markReusedConnectionError,
+  refusedByUpstream,
   sparesUpstream,
 } from './upstream-error.js';
 
@@ -144,4 +147,32 @@ test('HTTP/2 REFUSED_STREAM and a GOAWAY below the stream: not processed, so any
   assert.equal(isUpstreamHealthFailure(classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 11'))), true);
   // Other stream errors are unchanged.
   assert.equal(classifyUpstreamError(withCode('Stream closed with error code NGHTTP2_INTERNAL_ERROR', 'ERR_HTTP2_STREAM_ERROR')).code, 'PROXY_ERROR');
+});
+
+test("the upstream's own refusal (refusedByUpstream): REFUSED_STREAM in any form, a GOAWAY below the stream; not a cut handshake", () => {
+  // A body still streaming when the upstream refused: node's pipeline fails undici's request with its own premature
+  // close, which the connection watch marks (the REFUSED_STREAM is in the stream's rstCode only).
+  const premature = withCode('Premature close', 'ERR_STREAM_PREMATURE_CLOSE');
+  assert.equal(classifyUpstreamError(premature).code, 'PROXY_ERROR', 'unmarked: says nothing about the upstream');
+  markRefusedStream(premature);
+  const refused = withCode('Stream closed with error code NGHTTP2_REFUSED_STREAM', 'ERR_HTTP2_STREAM_ERROR');
+  const informational = new errors.InformationalError('HTTP/2: "stream error" received - code 7');
+  for (const err of [premature, refused, informational]) {
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_RESET', String(err));
+    assert.equal(refusedByUpstream(error), true);
+    assert.equal(failedBeforeSending(error), true);
+    assert.equal(isUpstreamHealthFailure(error), false);
+    assert.equal(describeCause(error.cause), 'RefusedStream(HTTP2_REFUSED_STREAM)');
+    assert.equal((error.cause as Error).cause, err, 'the original error is kept');
+  }
+  assert.equal(refusedByUpstream(classifyUpstreamError(new UnprocessedGoaway(0, 0))), true);
+  // Unprocessed, but the upstream never saw it: not its refusal.
+  const cut = withCode('socket hang up', 'ECONNRESET');
+  markConnectError(cut);
+  const handshake = classifyUpstreamError(cut);
+  assert.equal(failedBeforeSending(handshake), true);
+  assert.equal(refusedByUpstream(handshake), false);
+  assert.equal(refusedByUpstream(classifyUpstreamError(withCode('connect ECONNREFUSED', 'ECONNREFUSED', { syscall: 'connect' }))), false);
+  assert.equal(refusedByUpstream(classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 0'))), false);
 });

@@ -127,9 +127,38 @@ export class UnprocessedGoaway extends Error {
 }
 
 /**
+ * Errors that ended an HTTP/2 upstream stream the upstream had reset with REFUSED_STREAM while the request body was
+ * still being written (marked by the connection watch, balancer/connection-watch.ts). undici pipes a streamed body
+ * into its stream, and node's pipeline reports that reset as its own ERR_STREAM_PREMATURE_CLOSE, which undici fails
+ * the request with: the REFUSED_STREAM was lost, and the failure was a 502 proxy_error. A WeakSet, as above.
+ */
+const REFUSED_STREAM_ERRORS = new WeakSet<object>();
+
+/** Marks `err` as the failure of an upstream stream the upstream reset with REFUSED_STREAM. */
+export function markRefusedStream(err: unknown): void {
+  if (typeof err === 'object' && err !== null) REFUSED_STREAM_ERRORS.add(err);
+}
+
+/**
+ * The logged cause of an upstream's REFUSED_STREAM, whichever error carried it (node's ERR_HTTP2_STREAM_ERROR, which
+ * names the code in its message only; undici's InformationalError; a pipeline's premature close): a fixed message,
+ * the original error kept as its cause.
+ */
+export class RefusedStream extends Error {
+  readonly code = 'HTTP2_REFUSED_STREAM';
+
+  constructor(source: unknown) {
+    super('HTTP/2 RST_STREAM REFUSED_STREAM from the upstream', { cause: source });
+    this.name = 'RefusedStream';
+  }
+}
+
+/**
  * A broken connection or stream whose meaning the plain UPSTREAM_RESET misses; the client still sees upstream_reset
  * (502) when it is not retried. `unprocessed`: the upstream said it did not process the request (REFUSED_STREAM, or
- * above a GOAWAY's last stream), so any method may be repeated. `staleConnection`: a pooled keep-alive connection
+ * above a GOAWAY's last stream), so any method may be repeated. `refused`: that, said by the upstream itself (its
+ * REFUSED_STREAM or GOAWAY; not a TLS handshake it cut), which an HTTP/2 client is told the same way when the request
+ * is not retried (pipeline/h2-refused.ts). `staleConnection`: a pooled keep-alive connection
  * the upstream closed as the request went out (nginx's failure "on a cached connection"): the request may have
  * reached it, so only one that is safe to repeat (an idempotent method with its body whole) is retried, and this
  * retry does not count against `retries`, once per request. `blamesUpstream`: whether
@@ -139,12 +168,14 @@ export class ConnectionFailure extends GatewayError {
   readonly unprocessed: boolean;
   readonly staleConnection: boolean;
   readonly blamesUpstream: boolean;
+  readonly refused: boolean;
 
-  constructor(flags: { unprocessed: boolean; staleConnection: boolean; blamesUpstream: boolean }, cause: unknown) {
+  constructor(flags: { unprocessed: boolean; staleConnection: boolean; blamesUpstream: boolean; refused?: boolean }, cause: unknown) {
     super('UPSTREAM_RESET', { retryable: true, cause });
     this.unprocessed = flags.unprocessed;
     this.staleConnection = flags.staleConnection;
     this.blamesUpstream = flags.blamesUpstream;
+    this.refused = flags.refused === true;
   }
 }
 
@@ -161,10 +192,14 @@ const GOAWAY_MESSAGE = /^HTTP\/2: "GOAWAY" frame received with code (\d+)$/;
 function http2Failure(err: unknown, code: string): ConnectionFailure | undefined {
   const message = (err as Error).message;
   if (err instanceof UnprocessedGoaway) {
-    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: err.http2Code !== 0 }, err);
+    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: err.http2Code !== 0, refused: true }, err);
   }
-  if ((code === 'ERR_HTTP2_STREAM_ERROR' && message.endsWith('NGHTTP2_REFUSED_STREAM')) || (code === 'UND_ERR_INFO' && message === 'HTTP/2: "stream error" received - code 7')) {
-    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: false }, err);
+  if (
+    REFUSED_STREAM_ERRORS.has(err as object) ||
+    (code === 'ERR_HTTP2_STREAM_ERROR' && message.endsWith('NGHTTP2_REFUSED_STREAM')) ||
+    (code === 'UND_ERR_INFO' && message === 'HTTP/2: "stream error" received - code 7')
+  ) {
+    return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: false, refused: true }, new RefusedStream(err));
   }
   if (code === 'UND_ERR_SOCKET') {
     const goaway = GOAWAY_MESSAGE.exec(message);
@@ -308,6 +343,14 @@ export function isUpstreamHealthFailure(error: GatewayError): boolean {
 export function failedBeforeSending(error: GatewayError): boolean {
   if (error instanceof ConnectionFailure) return error.unprocessed;
   return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS' || error.code === 'UPSTREAM_BUSY';
+}
+
+/**
+ * The upstream itself said it did not process the request: its RST_STREAM REFUSED_STREAM, or a GOAWAY whose last
+ * stream id is below the request's (RFC 9113 §8.7). Not a failure to connect, which the upstream never saw.
+ */
+export function refusedByUpstream(error: GatewayError): boolean {
+  return error instanceof ConnectionFailure && error.refused;
 }
 
 /** A reused keep-alive connection that failed before any response byte (see ConnectionFailure). */
