@@ -197,11 +197,21 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
   try {
     ctx.res.writeHead(status, headers);
   } catch (err) {
-    answerBare(ctx, new GatewayError('INTERNAL', { cause: err }));
+    // The reply that replaces it keeps this one's decision to close the connection (see answerBare).
+    answerBare(ctx, new GatewayError('INTERNAL', { cause: err }), closesConnection(headers.connection));
     return;
   }
   ctx.res.end(body);
   closeAfterAnswer(ctx);
+}
+
+/** node's own test of a Connection value that ends the connection (its RE_CONN_CLOSE), on a value we hold. */
+const CONNECTION_CLOSE = /(?:^|\W)close(?:$|\W)/i;
+
+/** True when a Connection header value (as we hold it: a string, a list, or nothing) says close. */
+function closesConnection(value: OutgoingHttpHeaders[string]): boolean {
+  if (value === undefined) return false;
+  return (Array.isArray(value) ? value : [String(value)]).some((token) => CONNECTION_CLOSE.test(token));
 }
 
 /**
@@ -218,8 +228,15 @@ function leavesBodyUnread(ctx: RequestContext): boolean {
  * The error with headers of our own only, without the response filter: for when node refused the head of another
  * reply (the hooks already ran and may have set the header it refused) or the filter failed twice. When the
  * response has started, the connection is cut instead.
+ *
+ * `close`: the refused head said Connection: close (an answer given mid-upload, whose connection writeReply has
+ * already set to linger; a 408 of a silent body; a draining gateway). This answer says it too, and an answer given
+ * mid-upload here lingers as writeReply's does. Without it, the answer went out keep-alive on a connection marked
+ * lingering: node read the rest of the upload and the client's next request on it, which the driver drops unanswered
+ * (run.ts afterLastAnswer), or, when node had already taken the refused head's close, the connection closed under
+ * a "Connection: keep-alive" the client was just told.
  */
-function answerBare(ctx: RequestContext, error: GatewayError): void {
+function answerBare(ctx: RequestContext, error: GatewayError, close = false): void {
   const res = ctx.res;
   ctx.error = error;
   if (res.headersSent || res.destroyed) {
@@ -229,13 +246,18 @@ function answerBare(ctx: RequestContext, error: GatewayError): void {
   ctx.status = error.status;
   try {
     clearStoredHeaders(res);
-    const idHeader = { 'x-request-id': ctx.id };
+    const own: OutgoingHttpHeaders = { 'x-request-id': ctx.id };
+    // HTTP/1 only: HTTP/2 has no Connection header (node drops it with a warning), and never lingers.
+    if (ctx.req.httpVersionMajor !== 2 && (close || leavesBodyUnread(ctx))) {
+      own.connection = 'close';
+      lingerOnClose(ctx.req, res.socket);
+    }
     if (isGrpc(ctx.req.headers)) {
-      respondTrailersOnly(ctx, 200, { ...grpcErrorHeaders(ctx, error.status, error.code, error.message), ...idHeader });
+      respondTrailersOnly(ctx, 200, { ...grpcErrorHeaders(ctx, error.status, error.code, error.message), ...own });
       return;
     }
     const payload = JSON.stringify(errorBody(error, ctx.id));
-    res.writeHead(error.status, { ...jsonHeaders(payload), ...idHeader });
+    res.writeHead(error.status, { ...jsonHeaders(payload), ...own });
     res.end(ctx.req.method === 'HEAD' ? undefined : payload);
     closeAfterAnswer(ctx);
   } catch {
@@ -327,7 +349,7 @@ function writeTrailersOnly(ctx: RequestContext, status: number, headers: Outgoin
   try {
     respondTrailersOnly(ctx, status, headers);
   } catch (err) {
-    answerBare(ctx, new GatewayError(refused, { cause: err }));
+    answerBare(ctx, new GatewayError(refused, { cause: err }), closesConnection(headers.connection));
   }
 }
 
