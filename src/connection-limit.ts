@@ -62,8 +62,15 @@ export class ClientConnectionLimit {
   /**
    * The 'connection' listener of the proxy server: a TLS listener's refusals write nothing (see the class).
    * `onRefused` is told of each connection refused: its client, and the request id of its 429 (none on TLS).
+   * `answerHeaders`: headers the listener's every answer carries, which its 429 carries too (the admin port's
+   * security headers, admin/answer-headers.ts).
    */
-  listener(tls: boolean, onRefused?: (client: string, requestId: string | undefined) => void): (socket: Socket) => void {
+  listener(
+    tls: boolean,
+    onRefused?: (client: string, requestId: string | undefined) => void,
+    answerHeaders?: Readonly<Record<string, string>>,
+  ): (socket: Socket) => void {
+    const refusal = answerHeaders === undefined ? TOO_MANY_CONNECTIONS : new GatewayError('TOO_MANY_CONNECTIONS', { headers: { ...TOO_MANY_CONNECTIONS.headers, ...answerHeaders } });
     return (socket) => {
       const address = normalizeAddress(socket.remoteAddress ?? '');
       if (address === '' || this.#settings.trusted.has(address)) return;
@@ -73,7 +80,7 @@ export class ClientConnectionLimit {
       if (open >= this.#settings.maxPerClient) {
         const id = tls ? undefined : randomUUID();
         if (id === undefined) socket.destroy();
-        else answerAndClose(socket, rawErrorResponse(TOO_MANY_CONNECTIONS, id, this.#settings.proxyBy));
+        else answerAndClose(socket, rawErrorResponse(refusal, id, this.#settings.proxyBy));
         onRefused?.(address, id);
         return;
       }

@@ -22,6 +22,7 @@ import { attachProxyHandlers, overCapRefusals, refusalLogger, setRefusalLog } fr
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
+import { ADMIN_ANSWER_HEADERS } from './admin/answer-headers.js';
 import { dirname } from 'node:path';
 import { PluginHost, ReloadAbandoned, type PluginGeneration } from './plugins/host.js';
 import { CoalescingQueue, type Turn } from './reload-queue.js';
@@ -193,7 +194,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   // the admin port's server.max_connections and /ready probes were refused until its connections timed out; counted
   // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
   const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
-  const admin = await features.startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' }))));
+  // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
+  const admin = await features.startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' })), ADMIN_ANSWER_HEADERS));
   logger.info(
     {
       port,

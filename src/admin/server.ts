@@ -13,6 +13,7 @@ import { isLingering } from '../pipeline/lingering-close.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { isQueuedRequestTimeout, oneRequestAtATime } from '../listeners/pipelining.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
+import { ADMIN_ANSWER_HEADERS } from './answer-headers.js';
 import { EVENTS } from '../observability/events.js';
 import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { DashboardAssets } from './assets.js';
@@ -59,7 +60,8 @@ export interface AdminDeps {
   readonly maxConnections?: number;
   /**
    * The per-client connection cap's 'connection' listener (connection-limit.ts: server.max_connections_per_client,
-   * counted for this port alone): it answers a connection over its client's cap 429 and closes it. Undefined: no cap.
+   * counted for this port alone): it answers a connection over its client's cap 429 and closes it, with the headers
+   * of every admin answer (answer-headers.ts: given to it by whoever builds it). Undefined: no cap.
    */
   readonly connectionCap?: (socket: Socket) => void;
   /** Answers /admin/* (users and API keys); resolves false for a path it does not know. Undefined: auth is off. */
@@ -88,15 +90,6 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
-/**
- * What every other answer carries (JSON, /metrics, errors, the users API's bodies, which hold emails anyone can
- * register on the public listener): never sniffed as another type, never run as a page's script or style, never
- * loaded or framed as a document. Set before any handler runs; the dashboard's files replace the policy with theirs.
- */
-const ANSWER_HEADERS = {
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-} as const;
 
 /** The admin listener's bounds on receiving a request head, and a whole request (its body included). */
 const ADMIN_HEADERS_TIMEOUT_MS = 10_000;
@@ -125,7 +118,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   server.on(
     'request',
     oneRequestAtATime((req, res) => {
-      for (const [name, value] of Object.entries(ANSWER_HEADERS)) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(ADMIN_ANSWER_HEADERS)) res.setHeader(name, value);
       handle(req, res, deps, startedAt).catch((err: unknown) => {
         // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
         const requestId = randomUUID();
