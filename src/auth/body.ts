@@ -44,7 +44,7 @@ export async function readJsonBody(
   const { limit = AUTH_BODY_LIMIT, chunkMs = 0 } = typeof limits === 'number' ? { limit: limits } : limits;
   assertJsonContentType(req);
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit, req);
   if (res !== undefined) continueBody(req, res);
   const bytes = await readLimited(req, limit, chunkMs);
   let text: string;
@@ -121,7 +121,7 @@ function readLimited(req: IncomingMessage, limit: number, chunkMs: number): Prom
       if (size > limit) {
         cleanup();
         req.pause(); // stop reading: the 413 closes the connection
-        reject(tooLarge(limit));
+        reject(tooLarge(limit, req));
         return;
       }
       chunks.push(chunk);
@@ -147,12 +147,13 @@ function readLimited(req: IncomingMessage, limit: number, chunkMs: number): Prom
   });
 }
 
-function tooLarge(limit: number): GatewayError {
+function tooLarge(limit: number, req: IncomingMessage): GatewayError {
+  const details = [{ field: 'body', message: `must be at most ${limit} bytes` }];
+  // HTTP/2 has no Connection header (RFC 9113 §8.2.2): node drops it from the stream's head and prints a warning on
+  // stderr, outside the JSON log. The stream alone is refused there (h2-early-answer.ts drops the rest).
+  if (req.httpVersionMajor === 2) return new GatewayError('PAYLOAD_TOO_LARGE', { details });
   // Connection: close makes node end the socket after the answer instead of draining an unwanted upload.
-  return new GatewayError('PAYLOAD_TOO_LARGE', {
-    details: [{ field: 'body', message: `must be at most ${limit} bytes` }],
-    headers: { connection: 'close' },
-  });
+  return new GatewayError('PAYLOAD_TOO_LARGE', { details, headers: { connection: 'close' } });
 }
 
 function invalidBody(message: string): GatewayError {
