@@ -41,6 +41,11 @@ export const EVENTS = {
   // TLS and HTTP/2
   http2Abuse: 'HTTP2 Connection Refused',
   upstreamTlsFailed: 'Upstream TLS Failed',
+  /**
+   * A WebSocket to an HTTP/2 service's upstream, sent over HTTP/1.1 as always, was refused in ALPN: the upstream speaks
+   * h2 alone. At most once per upstream per minute (pipeline/upstream-tls-log.ts), with the refusals since the last.
+   */
+  upstreamNoHttp1ForWebSocket: 'Upstream Has No HTTP/1.1 For WebSocket',
   upstreamTlsUnverified: 'Upstream TLS Verification Off',
   certificatesReloaded: 'Certificates Reloaded',
   pluginFailed: 'Plugin Failed',

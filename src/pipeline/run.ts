@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { GatewayError, describeCause, toGatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import type { AccessLog, TunnelFacts } from '../observability/access-log.js';
-import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import { NO_TRACING, TRACE, type Tracing } from '../observability/tracing/types.js';
 import { ProxyAttempt, canRetry, type AttemptListener } from '../proxy/forward.js';
 import type { TunnelSummary } from '../proxy/upgrade.js';
@@ -29,6 +28,7 @@ import { isLingering } from './lingering-close.js';
 import { holdContext, wasAnsweredOutside } from './outside-answer.js';
 import { noteFailedAttempt, refuseStream, wasRefused } from './h2-refused.js';
 import { RequestCount } from './request-count.js';
+import { UpstreamTlsLog } from './upstream-tls-log.js';
 import { sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
@@ -64,6 +64,8 @@ export class Pipeline implements AttemptListener {
   readonly #logger: Logger;
   readonly #access: AccessLog;
   readonly #tracing: Tracing;
+  /** The lines of UPSTREAM_TLS failures (a WebSocket refused in ALPN by an h2-only upstream: once a minute at most). */
+  readonly #upstreamTls: UpstreamTlsLog;
   /** Set when shutting down: responses ask clients to close their connection. */
   draining = false;
   /**
@@ -89,6 +91,7 @@ export class Pipeline implements AttemptListener {
     this.#logger = logger;
     this.#access = access;
     this.#tracing = tracing;
+    this.#upstreamTls = new UpstreamTlsLog(logger);
   }
 
   /** Runs a request inside its trace (tracing.run calls straight through when tracing is off). */
@@ -298,9 +301,7 @@ export class Pipeline implements AttemptListener {
     if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
     ctx.error = error;
     noteFailedAttempt(ctx, error);
-    if (error.code === 'UPSTREAM_TLS') {
-      this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason: tlsFailureReason(error.cause), cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
-    }
+    if (error.code === 'UPSTREAM_TLS') this.#upstreamTls.failed(ctx, peer, error);
     const selector = ctx.route.upstream;
     if (selector && error.retryable && !ctx.res.destroyed && canRetry(ctx, error) && this.#mayRetry(ctx, group.retries, error)) {
       // Upstream Retry is logged by #attempt once it has a peer to retry on.
