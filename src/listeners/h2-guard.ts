@@ -1,6 +1,7 @@
 // Limits against HTTP/2 abuse, per client connection (session): rapid reset (CVE-2023-44487), idle sessions, header
 // blocks left unfinished and sessions that do not finish closing; and per stream, the time a request may take to
-// arrive (server.timeouts.request, which node applies to HTTP/1.1 only).
+// arrive (server.timeouts.request, which node applies to HTTP/1.1 only) and the time an answer handed over whole may
+// wait on the client's flow-control window (server.timeouts.request_body_chunk, the send bound).
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, Http2Session, ServerHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
@@ -56,6 +57,11 @@ export interface H2GuardSettings {
    * close may stay open once it has no open stream (0: the first bound is off, the second is idleMs).
    */
   headerMs: number;
+  /**
+   * `server.timeouts.request_body_chunk` as the send bound: the longest an answer handed over whole (end() called)
+   * may wait on the client's flow-control window without a write completing; 0: none.
+   */
+  sendMs: number;
 }
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
@@ -218,6 +224,13 @@ class Watched {
   refused = false;
   /** A PING of the stalled-stream probe is awaiting its ACK. */
   probing = false;
+  /**
+   * Open streams whose answer has been handed over whole (end() called) and not all sent: what the stream still
+   * held when a sweep first saw it so, and when. Filled by the sweep (see SessionWatch #sweepUnsent).
+   */
+  readonly unsent = new Map<ServerHttp2Stream, { held: number; since: number }>();
+  /** Streams node has handed over that have not closed. */
+  readonly streams = new Set<ServerHttp2Stream>();
   constructor(
     readonly session: Http2Session,
     readonly raw: RawSocket | undefined,
@@ -291,6 +304,7 @@ export class SessionWatch {
     });
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       w.open++;
+      w.streams.add(stream);
       const id = stream.id ?? 0;
       if (id > w.lastStreamId) w.lastStreamId = id;
       clearTimeout(w.idleTimer);
@@ -326,6 +340,8 @@ export class SessionWatch {
       stream.once('close', () => {
         clearTimeout(stall);
         this.#deadlines.forget(stream);
+        w.streams.delete(stream);
+        w.unsent.delete(stream);
         if (--w.open > 0) return;
         w.quietSince = performance.now();
         if (!session.closed) this.#armIdle(w);
@@ -421,13 +437,49 @@ export class SessionWatch {
 
   #armSweep(): void {
     if (this.#timer !== undefined || this.#sessions.size === 0) return;
-    this.#timer = setTimeout(this.#sweep, sessionSweepInterval(this.#closeBound()));
+    // Often enough for both bounds: the closing bound (timeouts.header) and the send bound.
+    const { sendMs } = this.#settings;
+    const closeEvery = sessionSweepInterval(this.#closeBound());
+    this.#timer = setTimeout(this.#sweep, sendMs > 0 ? Math.min(closeEvery, sessionSweepInterval(sendMs)) : closeEvery);
     this.#timer.unref();
   }
 
   /** How long a closing session with no open stream is kept. */
   #closeBound(): number {
     return this.#settings.headerMs > 0 ? this.#settings.headerMs : this.#settings.idleMs;
+  }
+
+  /**
+   * The send bound for answers handed over whole. A stream's write completes only once its DATA frames are out,
+   * which the client's flow-control window allows; a client that takes one answer's bytes and never sends
+   * WINDOW_UPDATE stops every later answer on its connection at the window, for good: a gateway-made answer (a 401,
+   * a 404, an /auth/* answer) or a proxied answer whose upstream had ended was never cut (forward.ts's send bound
+   * watches a response only while its upstream is paused), so its stream, its request (in flight, its plugin
+   * generation's drain) and the connection were held past every timeout, however the client acknowledged PINGs. A
+   * stream whose answer is all handed over and whose held bytes have not gone down for `sendMs` is closed
+   * (CANCEL: RST_STREAM is not flow-controlled), as forward.ts cuts a paused one; its 'aborted' arms the session's
+   * probe, for a connection that cannot write at all. Progress is counted as forward.ts counts it: writableLength
+   * falls by whole writes.
+   */
+  #sweepUnsent(w: Watched, now: number): void {
+    const { sendMs } = this.#settings;
+    if (sendMs <= 0) {
+      w.unsent.clear();
+      return;
+    }
+    for (const stream of w.streams) {
+      if (!stream.writableEnded || stream.writableFinished || stream.destroyed || stream.closed) {
+        w.unsent.delete(stream);
+        continue;
+      }
+      const held = stream.writableLength;
+      const seen = w.unsent.get(stream);
+      if (seen === undefined || held < seen.held) w.unsent.set(stream, { held, since: now });
+      else if (now - seen.since >= sendMs) {
+        w.unsent.delete(stream);
+        stream.close(H2_CANCEL);
+      }
+    }
   }
 
   readonly #sweep = (): void => {
@@ -438,6 +490,7 @@ export class SessionWatch {
     const closeMs = this.#closeBound();
     for (const w of [...this.#sessions.values()]) {
       const session = w.session;
+      this.#sweepUnsent(w, now);
       if (session.closed && Number.isNaN(w.closingSince)) w.closingSince = now; // the client's GOAWAY, or node's
       const closingBefore = w.closingSince < now; // false while NaN
       let overdueBlock = false;

@@ -135,7 +135,11 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   let settings = config.server;
   const certificates = tlsEnabled(settings.tls) ? new CertificateStore(settings.tls) : undefined;
   const h2 = certificates !== undefined && settings.tls.http2;
-  const guard: H2GuardSettings = { idleMs: settings.timeouts.idle, headerMs: settings.timeouts.header };
+  const guard: H2GuardSettings = {
+    idleMs: settings.timeouts.idle,
+    headerMs: settings.timeouts.header,
+    sendMs: settings.timeouts.request_body_chunk,
+  };
   // timeouts.request for HTTP/2 streams; node applies requestTimeout to HTTP/1.1 requests only.
   // Its 408 carries HSTS as `settings` stands after a reload (the HSTS phase never sees it).
   const deadlines = new RequestDeadlines(settings.timeouts.request, settings.proxy_by, () => hstsValue(settings));
@@ -220,6 +224,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     if (redirect !== undefined) redirect.maxConnections = s.max_connections;
     guard.idleMs = s.timeouts.idle;
     guard.headerMs = s.timeouts.header;
+    guard.sendMs = s.timeouts.request_body_chunk;
     deadlines.update(s.timeouts.request, s.proxy_by);
   };
   applyTimeouts(settings);
