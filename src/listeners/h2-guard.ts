@@ -8,7 +8,7 @@ import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
-import { answeredOutside } from '../pipeline/outside-answer.js';
+import { answeredOutside, cutOutside } from '../pipeline/outside-answer.js';
 import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
@@ -65,6 +65,8 @@ export interface H2GuardSettings {
 }
 
 const REQUEST_TIMEOUT = new GatewayError('REQUEST_TIMEOUT');
+/** Logged for an answer the send bound cut (never sent: its head is out), as forward.ts logs a stalled download. */
+const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
 
 /** A stream still receiving its request: when it began. */
 interface Arriving {
@@ -477,6 +479,9 @@ export class SessionWatch {
       if (seen === undefined || held < seen.held) w.unsent.set(stream, { held, since: now });
       else if (now - seen.since >= sendMs) {
         w.unsent.delete(stream);
+        // Logged as what it is: without this the request's line said a clean success for an answer the client
+        // never got whole.
+        cutOutside(stream, SEND_TIMEOUT);
         stream.close(H2_CANCEL);
       }
     }

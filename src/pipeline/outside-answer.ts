@@ -42,3 +42,13 @@ export function answeredOutside(
 export function wasAnsweredOutside(ctx: RequestContext): boolean {
   return ANSWERED_OUTSIDE.get(ctx) === true;
 }
+
+/**
+ * The listener cut the answer of the request on `holder` after its head went out (listeners/h2-guard.ts: an answer
+ * handed over whole that waited at the client's flow-control window past the send bound): the request is logged
+ * with `error`, as forward.ts's send bound logs the same stall, its status still the one whose head the client got.
+ */
+export function cutOutside(holder: object, error: GatewayError): void {
+  const ctx = (holder as Holder)[CONTEXT];
+  if (ctx !== undefined && !ctx.logged) ctx.error = error;
+}
