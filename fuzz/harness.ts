@@ -46,7 +46,7 @@ export interface FuzzReport {
 const RSS_SLACK_BYTES = 64 * 1024 * 1024;
 
 /** User + system CPU seconds of process `pid` (Linux /proc; clock ticks assumed 100 Hz). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -116,7 +116,7 @@ async function healthStatus(port: number): Promise<number> {
  * Gauges that must be back at 0 once traffic has stopped (the admin port's own request is not counted): a request,
  * client connection or upstream slot that never ended is a leak, whatever the RSS says.
  */
-async function leftoverGauges(adminPort: number): Promise<string[]> {
+export async function leftoverGauges(adminPort: number): Promise<string[]> {
   const res = await request(`http://127.0.0.1:${adminPort}/metrics`, { headersTimeout: 3_000, bodyTimeout: 3_000 });
   const text = await res.body.text();
   const gauges = /^(portcullis_requests_in_flight|portcullis_client_connections|portcullis_upstream_in_flight)(\{[^}]*\})? (\S+)$/gm;
