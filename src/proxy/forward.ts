@@ -310,6 +310,21 @@ function lengthTrailerRefused(err: Error, headDeclaredLength: boolean): boolean 
 }
 
 /**
+ * An HTTP/1 upstream's connection ended (its FIN, or a reset) once every byte of the body its Content-Length declared
+ * had been relayed: the response is complete, and a client still taking it gets it whole. What makes it happen: a
+ * keep-alive upstream hands its whole answer to the kernel long before a slow client takes it, and closes the idle
+ * connection at its keep-alive timeout (node's: 5 s, plus 1 s, after its last write). undici's parser pauses behind
+ * the client right after handing over a body chunk; after the last one, the message's end is not yet marked and
+ * nothing follows in the socket (a chunked body still has its last chunk there), so the FIN is read as "other side
+ * closed" and the response failed: the client's HTTP/2 stream was reset with the bytes handed to it still unsent (a
+ * slow reader's 12 MB download, logged UPSTREAM_RESET). The count is of bytes relayed, so a body short of its length
+ * is still cut; an HTTP/2 upstream ends its stream itself (END_STREAM), so its resets are left as they are.
+ */
+function bodyArrivedWhole(error: GatewayError, http2: boolean, declaredLength: number, relayed: number): boolean {
+  return !http2 && error.code === 'UPSTREAM_RESET' && declaredLength >= 0 && relayed === declaredLength;
+}
+
+/**
  * Runs `write` (the response head, or an upgrade's splice); a throw goes to `fail`, which answers an error while
  * nothing was sent, instead of escaping as an unhandled rejection (after an async response hook) or into undici (which
  * would only cut the client's connection). Node throws for a head it refuses to send: a connection-specific header
@@ -423,10 +438,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   /** Why the attempt was cut before undici handed over its controller (applied the moment it does). */
   #abortReason: GatewayError | undefined = undefined;
   #stopGuard: StopGuard | undefined = undefined;
-  /** Response body bytes relayed: progress for a gRPC stream's idle guard. */
+  /** Response body bytes relayed: progress for a gRPC stream's idle guard, and the count bodyArrivedWhole compares. */
   #responseBytes = 0;
-  /** The upstream's response head had a Content-Length (see lengthTrailerRefused). */
-  #headDeclaredLength = false;
+  /** The Content-Length of the upstream's response head, -1 without one (see lengthTrailerRefused, bodyArrivedWhole). */
+  #declaredLength = -1;
   /** The upstream's response headers as relayed (a reference, kept for the end: is it gRPC, had it a status). */
   #responseHead: OutgoingHttpHeaders | undefined = undefined;
   /**
@@ -670,7 +685,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     ctx.upstreamMs = performance.now() - this.#sentAt;
     const out = responseHeaders(headers);
     ctx.status = statusCode;
-    this.#headDeclaredLength = out['content-length'] !== undefined;
+    const length = out['content-length'];
+    this.#declaredLength = length === undefined ? -1 : Number(length);
     this.#responseHead = out;
     if (res.destroyed || ctx.logged) {
       this.#cut(CLIENT_CLOSED); // nobody to relay to (closed, or an HTTP/2 stream reset): free the upstream connection now
@@ -926,7 +942,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     const ctx = this.#ctx;
-    if (endedBodiless(ctx, err) || lengthTrailerRefused(err, this.#headDeclaredLength)) {
+    if (
+      endedBodiless(ctx, err) ||
+      lengthTrailerRefused(err, this.#declaredLength >= 0) ||
+      bodyArrivedWhole(error, this.#peer.transport.http2, this.#declaredLength, this.#responseBytes)
+    ) {
       this.onResponseEnd(controller, NO_TRAILERS);
       return;
     }

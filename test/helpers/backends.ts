@@ -38,6 +38,15 @@ after(async () => {
   for (const stop of running) await stop();
 });
 
+export interface BackendOptions {
+  /**
+   * node:http's keepAliveTimeout (default 5 s, node's own): how long after its last response the backend keeps an idle
+   * connection; node closes it one second later still. Short, it closes right after a download it has handed to the
+   * kernel whole, while the gateway may still be reading it.
+   */
+  keepAliveTimeoutMs?: number;
+}
+
 /**
  * Starts a backend on 127.0.0.1 (port 0 = any free port). Routes:
  * - `/upload` (any method): streams the body through SHA-256, answers {"sha256","bytes"}; `?pause_ms=N` reads
@@ -49,7 +58,7 @@ after(async () => {
  * - `/ws` (Upgrade): switches protocols and echoes every byte back
  * - anything else: JSON {backend, method, url, headers}, plus x-echo-method / x-echo-url response headers
  */
-export async function startBackend(name: string, port = 0): Promise<TestBackend> {
+export async function startBackend(name: string, port = 0, options: BackendOptions = {}): Promise<TestBackend> {
   let hits = 0;
   let active = 0;
   const sockets = new Set<Socket>();
@@ -106,7 +115,8 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
         json(res, 200, { backend: name, method: req.method ?? '', url: req.url ?? '', headers: req.headers } satisfies EchoBody);
     }
   };
-  let server = makeServer(handler, sockets);
+  const keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  let server = makeServer(handler, sockets, keepAliveTimeout);
   // A port of our own rather than bind(0)'s, so that restart() can listen on it again (see ports.ts).
   const actualPort = port === 0 ? await freePort() : port;
   await listen(server, actualPort);
@@ -127,14 +137,14 @@ export async function startBackend(name: string, port = 0): Promise<TestBackend>
     },
     stop,
     async restart() {
-      server = makeServer(handler, sockets);
+      server = makeServer(handler, sockets, keepAliveTimeout);
       await listen(server, actualPort);
     },
   };
 }
 
-function makeServer(handler: (req: IncomingMessage, res: ServerResponse) => void, sockets: Set<Socket>): Server {
-  const server = createServer({ keepAliveTimeout: 5_000 }, handler);
+function makeServer(handler: (req: IncomingMessage, res: ServerResponse) => void, sockets: Set<Socket>, keepAliveTimeout: number): Server {
+  const server = createServer({ keepAliveTimeout }, handler);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
