@@ -24,6 +24,8 @@ export interface GrpcBackend {
   call(id: string): BackendCall | undefined;
   /** Calls that arrived. */
   readonly arrived: () => number;
+  /** How the backend's sessions ended other than cleanly (node's error code, or GOAWAY-<code> it sent), counted. */
+  readonly sessionEnds: () => Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -56,10 +58,14 @@ export async function startGrpcBackend(): Promise<GrpcBackend> {
   const sessions = new Set<ServerHttp2Session>();
   let arrived = 0;
   const server = createServer();
+  const sessionEnds: Record<string, number> = {};
+  const count = (key: string): void => void (sessionEnds[key] = (sessionEnds[key] ?? 0) + 1);
   server.on('session', (session) => {
     sessions.add(session);
-    session.on('error', () => {});
+    session.on('error', (err: Error & { code?: string }) => count(`error-${err.code ?? err.name}`));
     session.once('close', () => sessions.delete(session));
+    session.on('frameError', (type: number, code: number) => count(`frame-error-${type}-${code}`));
+    session.on('goaway', (code: number) => count(`goaway-received-${code}`));
   });
   server.on('stream', (stream, headers) => {
     arrived++;
@@ -72,6 +78,7 @@ export async function startGrpcBackend(): Promise<GrpcBackend> {
     stream.once('close', () => {
       call.closedAt = Date.now();
       call.rstCode = stream.rstCode;
+      if (stream.rstCode !== undefined && stream.rstCode !== 0 && stream.rstCode !== 8) count(`stream-rst-${stream.rstCode}`);
     });
     // Every write to the stream is guarded: the gateway may reset it at any moment (node throws on a closed stream).
     const gone = (): boolean => stream.destroyed || stream.closed;
@@ -149,6 +156,7 @@ export async function startGrpcBackend(): Promise<GrpcBackend> {
     port: (server.address() as AddressInfo).port,
     call: (id) => calls.get(id),
     arrived: () => arrived,
+    sessionEnds: () => sessionEnds,
     async stop() {
       for (const session of sessions) session.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

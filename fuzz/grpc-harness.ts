@@ -51,6 +51,8 @@ export interface GrpcFuzzReport {
   readonly backendCalls: number;
   /** Request Completed lines with a status of 500 or more, by status, error and cause. */
   readonly gatewayErrors: Record<string, number>;
+  /** The backend's sessions that ended in an error, and its streams reset with a code other than NO_ERROR/CANCEL. */
+  readonly backendSessionEnds: Record<string, number>;
   readonly alive: boolean;
   readonly healthStatus: number;
   readonly rssStartMb: number;
@@ -310,6 +312,7 @@ export async function runGrpcFuzz(options: GrpcFuzzOptions): Promise<GrpcFuzzRep
       stalledExamples,
       backendCalls: backend.arrived(),
       gatewayErrors: countErrors(gw.logs),
+      backendSessionEnds: backend.sessionEnds(),
       alive,
       healthStatus: health,
       rssStartMb: mb(rssStart),
