@@ -206,8 +206,8 @@ describe('gRPC upstream: tryShutdown (graceful GOAWAY) with calls open', () => {
     // The gateway serves on once the twice-GOAWAY'd connection is gone (tryShutdown resolves only once the gateway
     // has let go of it). Not on 'aged': it ages every connection the gateway opens, about 300 ms in, and grpc-js
     // sends its second GOAWAY (the real last stream) right after the first, so a call whose request was then on its
-    // way is refused (REFUSED_STREAM) and, its body already sent upstream, answered 502 UPSTREAM_RESET (bodies are
-    // never buffered for a replay). Whether one of 20 calls met such a moment depended on the machine's speed: it
+    // way is refused (REFUSED_STREAM) and, its body already sent upstream (bodies are never buffered for a replay),
+    // reset to the client with REFUSED_STREAM, which grpc-js retries once, into the same ageing server. Whether one of 20 calls met such a moment depended on the machine's speed: it
     // failed 2 runs of this file in 11 with the other core busy.
     await shutdown(servers[servers.length - 1]!);
     servers.push(await startGrpc('after aged', port));
