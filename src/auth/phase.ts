@@ -168,7 +168,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
       }
     }
     try {
-      const revoked = await (pending ?? kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt));
+      const revoked = await (pending ?? kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt, claims.generation));
       if (outage.active) outage.answered();
       if (revoked) return refuse(ctx, INVALID_TOKEN_CHALLENGE);
       return admit(ctx, claims);
@@ -295,7 +295,7 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     if (claims === undefined) return slowPath(ctx, token, undefined);
     let revoked: boolean | Promise<boolean>;
     try {
-      revoked = kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt);
+      revoked = kv.isRevoked(claims.tokenId, userSubject(claims.userId), claims.issuedAt, claims.generation);
     } catch (err) {
       return onKvError(ctx, claims, err);
     }

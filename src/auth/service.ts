@@ -152,7 +152,7 @@ export class AuthService {
     );
     switch (result.kind) {
       case 'rotated': {
-        const access = await this.#d.tokens.issue(result.user, now);
+        const access = await this.#d.tokens.issue(result.user, now, result.generation);
         this.#events.record('refresh');
         return { accessToken: access.token, refreshToken: next, tokenType: 'Bearer', expiresIn: access.expiresIn };
       }
@@ -208,23 +208,25 @@ export class AuthService {
    * propagates (503).
    */
   async #isRevoked(access: AccessTokenClaims): Promise<boolean> {
-    return this.#d.kv.isRevoked(access.tokenId, userSubject(access.userId), access.issuedAt);
+    return this.#d.kv.isRevoked(access.tokenId, userSubject(access.userId), access.issuedAt, access.generation);
   }
 
   /**
    * Revokes every session of the user and, as the admin API's logout does, every access token issued to it so far:
-   * the other sessions' access tokens would otherwise live on for up to their whole lifetime. The revocation time is
-   * read after the sessions are revoked, so a refresh that committed before that (its token issued earlier still) is
-   * covered too. It goes into the change log as well, as an operator's logout does: a memory revocation store is
-   * lost on restart and is not shared with another gateway on the same user store, and both re-apply the log.
+   * the other sessions' access tokens would otherwise live on for up to their whole lifetime. The store raises the
+   * user's token generation under the user's lock, so every access token issued before (any host, any clock) carries
+   * a lower one and is refused, and a login that waited for that lock carries the new one and is accepted. The time
+   * is still written, for tokens issued before generations existed. It goes into the change log as well, as an
+   * operator's logout does: a memory revocation store is lost on restart and is not shared with another gateway on
+   * the same user store, and both re-apply the log.
    */
   async #logoutEverywhere(userId: string, now: number): Promise<void> {
-    // The store stamps the time under the user's row lock: a login waiting for this commit reads its own time after
-    // (its access token is not refused by this), one that committed before read it earlier (its token is).
-    const { revoked, at } = await this.#d.store.revokeAllForUser(userId, new Date(now));
+    // The store stamps the time and raises the generation under the user's row lock.
+    const { revoked, at, generation } = await this.#d.store.revokeAllForUser(userId, new Date(now));
     const revokedAt = Math.max(now, at.getTime());
-    await this.#d.store.recordChange({ actor: 'user', action: 'logout', targetId: userId, at: new Date(revokedAt) });
-    await this.#d.kv.revokeSubject(userSubject(userId), revokedAt, this.#d.tokens.acceptWindowMs);
+    const stamped = generation === undefined ? {} : { generation };
+    await this.#d.store.recordChange({ actor: 'user', action: 'logout', targetId: userId, at: new Date(revokedAt), ...stamped });
+    await this.#d.kv.revokeSubject(userSubject(userId), revokedAt, this.#d.tokens.acceptWindowMs, generation);
     this.#d.logger.info({ userId, revoked }, 'all sessions of a user revoked');
   }
 
@@ -261,7 +263,7 @@ export class AuthService {
       { passwordHash },
     );
     if (stored === undefined) return undefined;
-    const access = await this.#d.tokens.issue(user, Math.max(now, stored.getTime()));
+    const access = await this.#d.tokens.issue(user, Math.max(now, stored.issuedAt.getTime()), stored.generation);
     return {
       userId: user.id,
       email: user.email,

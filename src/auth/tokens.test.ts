@@ -73,6 +73,23 @@ describe('TokenService', () => {
     }
   });
 
+  test('the token generation: carried as `gen` when given, absent from a token issued without one, refused unless a count', async () => {
+    const now = Date.now();
+    const issued = await hs.issue(user, now, 7);
+    const payload = JSON.parse(new TextDecoder().decode(base64url.decode(issued.token.split('.')[1]!))) as Record<string, unknown>;
+    assert.equal(payload.gen, 7);
+    assert.equal((await hs.verify(issued.token)).generation, 7);
+    assert.equal((await hs.verify((await hs.issue(user, now, 0)).token)).generation, 0);
+    const without = await hs.issue(user, now);
+    assert.equal('generation' in (await hs.verify(without.token)), false, 'a token from before generations has none');
+    const iat = Math.floor(now / 1000);
+    assert.equal((await hs.verify(await forge({ iat, iat_ms: iat * 1000, gen: 3, jti: 'gen-ok' }))).generation, 3);
+    for (const gen of [-1, 1.5, '3', null, 2 ** 53]) {
+      const token = await forge({ iat, iat_ms: iat * 1000, gen, jti: `bad-gen-${String(gen)}` });
+      await rejectsWith(hs.verify(token), 'invalid', token);
+    }
+  });
+
   test('EdDSA tokens carry the kid and verify', async () => {
     const svc = new TokenService({ keys: edKeys, ...opts });
     const { token } = await svc.issue(user);

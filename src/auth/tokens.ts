@@ -14,6 +14,15 @@ export const ACCESS_TOKEN_TYPE = 'at+jwt';
  */
 export const ISSUED_AT_MS_CLAIM = 'iat_ms';
 
+/**
+ * Private claim: the user's token generation when the token was issued (read from the user store under the user's
+ * lock, see SessionStart). Every log-out everywhere, disable, password reset or delete raises it, and the revocation
+ * store refuses a token whose generation is below the latest one it was told of: an order kept by the user store,
+ * where comparing `iat_ms` with a revocation time compared the clocks of two hosts. Tokens issued before the claim
+ * existed have none and are judged by their issue time, as before (see KvStore.isRevoked).
+ */
+export const GENERATION_CLAIM = 'gen';
+
 // TokenError lives apart from jose (token-error.ts) so the auth-off phase can use it without loading jose.
 export { TokenError, type TokenErrorReason } from './token-error.js';
 
@@ -31,6 +40,8 @@ export interface AccessTokenClaims {
    * so one issued in the same second after a revocation stays refused, as it always was).
    */
   readonly issuedAt: number;
+  /** The user's token generation it was issued under (GENERATION_CLAIM); undefined for a token issued without one. */
+  readonly generation?: number;
 }
 
 /** A freshly signed access token. */
@@ -93,15 +104,20 @@ export class TokenService {
     return this.#ttlSeconds;
   }
 
-  /** Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime. */
-  async issue(user: { id: string; email: string }, now: number = Date.now()): Promise<IssuedAccessToken> {
+  /**
+   * Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime, carrying
+   * `generation` (the user's token generation read with the session, see GENERATION_CLAIM) when given.
+   */
+  async issue(user: { id: string; email: string }, now: number = Date.now(), generation?: number): Promise<IssuedAccessToken> {
     const issuedAtMs = Math.floor(now);
     const iat = Math.floor(issuedAtMs / 1000);
     const exp = iat + this.#ttlSeconds;
     const tokenId = randomUUID();
     const header: { alg: string; typ: string; kid?: string } = { alg: this.#keys.algorithm, typ: ACCESS_TOKEN_TYPE };
     if (this.#keys.kid !== undefined) header.kid = this.#keys.kid;
-    const token = await new SignJWT({ email: user.email, [ISSUED_AT_MS_CLAIM]: issuedAtMs })
+    const claims: JWTPayload = { email: user.email, [ISSUED_AT_MS_CLAIM]: issuedAtMs };
+    if (generation !== undefined) claims[GENERATION_CLAIM] = generation;
+    const token = await new SignJWT(claims)
       .setProtectedHeader(header)
       .setSubject(user.id)
       .setIssuer(this.#issuer)
@@ -169,6 +185,7 @@ export class TokenService {
     }
     const { sub, email, jti, exp, iat } = payload;
     const iatMs = payload[ISSUED_AT_MS_CLAIM];
+    const generation = payload[GENERATION_CLAIM];
     if (
       typeof sub !== 'string' ||
       sub === '' ||
@@ -185,13 +202,19 @@ export class TokenService {
     // The same comparison and tolerance as jose's `exp` check.
     const until = Math.min(exp, iat + this.#ttlSeconds);
     if (until <= Math.floor(now / 1000) - this.#tolerance) throw new TokenError('expired');
-    if (iatMs === undefined) return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iat * 1000 };
+    // A generation is a count: anything else is no token issue() made (the signature covers it, so only a holder of
+    // the key could write one).
+    if (generation !== undefined && (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0)) {
+      throw new TokenError('invalid');
+    }
+    const generationClaim = generation === undefined ? {} : { generation };
+    if (iatMs === undefined) return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iat * 1000, ...generationClaim };
     // Must lie within the second `iat` names (issue writes both from one time): jose checked `iat`, and a claim that
     // disagreed with it would move the time revocations are compared with away from the one jose checked.
     if (typeof iatMs !== 'number' || !Number.isSafeInteger(iatMs) || Math.floor(iatMs / 1000) !== iat) {
       throw new TokenError('invalid');
     }
-    return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iatMs };
+    return { userId: sub, email, tokenId: jti, expiresAt: until * 1000, issuedAt: iatMs, ...generationClaim };
   }
 }
 

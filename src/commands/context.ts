@@ -86,9 +86,9 @@ function whenAnswering(redis: RedisKvStore, deadline: number): Pick<KvStore, 're
   let ready: Promise<void> | undefined;
   const answering = (): Promise<void> => (ready ??= waitForRedis(redis, deadline));
   return {
-    async revokeSubject(subject, revokedAtMs, ttlMs) {
+    async revokeSubject(subject, revokedAtMs, ttlMs, generation) {
       await answering();
-      await redis.revokeSubject(subject, revokedAtMs, ttlMs);
+      await redis.revokeSubject(subject, revokedAtMs, ttlMs, generation);
     },
     async revoke(tokenId, expiresAtMs) {
       await answering();

@@ -239,7 +239,9 @@ export class IdentityAdmin {
     }
     // No store change, so no audit line: only the revocation is retried.
     const propagation = await settle(
-      await this.#propagate(id, (kv) => kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs)),
+      await this.#propagate(id, (kv) =>
+        kv.revokeSubject(userSubject(id), Math.max(earlier.at.getTime(), this.#now()), this.#d.revocationTtlMs, earlier.generation),
+      ),
       true,
     );
     if (propagation.state === 'done') throw new GatewayError('NOT_FOUND');
@@ -247,19 +249,22 @@ export class IdentityAdmin {
   }
 
   /**
-   * The time the store stamped on `change` inside its transaction, after the user's locks (see stampChange), read
-   * back from the change log. Not a time read after the commit: a login that waited for those locks took its token's
-   * time after the stamp but maybe before such a later read, and its first access token was refused. Should the
-   * read fail (the change is committed, so that is no failure of the action), the time after the commit covers at
-   * least as much.
+   * The time the store stamped on `change` inside its transaction, after the user's locks (see stampChange), and the
+   * token generation it raised the user to there, read back from the change log. Not a time read after the commit: a
+   * login that waited for those locks took its token's time after the stamp but maybe before such a later read, and
+   * its first access token was refused. Should the read fail (the change is committed, so that is no failure of the
+   * action), the time after the commit covers at least as much, and without a generation the revocation store judges
+   * every token of the user by that time (subject-revocation.ts): refused up to it, never accepted wrongly.
    */
-  async #stampedTime(change: AdminChangeInput): Promise<number> {
+  async #stamped(change: AdminChangeInput): Promise<{ at: number; generation?: number }> {
     const afterCommit = Math.max(change.at.getTime(), this.#now());
     try {
       const recorded = await this.#d.store.lastChange(change.targetId, change.action, change.at);
-      return recorded === undefined ? afterCommit : Math.max(change.at.getTime(), recorded.at.getTime());
+      if (recorded === undefined) return { at: afterCommit };
+      const at = Math.max(change.at.getTime(), recorded.at.getTime());
+      return recorded.generation === undefined ? { at } : { at, generation: recorded.generation };
     } catch {
-      return afterCommit;
+      return { at: afterCommit };
     }
   }
 
@@ -342,12 +347,15 @@ export class IdentityAdmin {
   }
 
   /**
-   * Refuses every access token of the user issued up to the change's time, through the revocation store, then audits
-   * the committed change, whatever became of the revocation.
+   * Refuses every access token of the user issued before the change (below the generation it raised the user to; a
+   * token without one, up to its time), through the revocation store, then audits the committed change, whatever
+   * became of the revocation.
    */
   async #revokeUser(change: AdminChangeInput): Promise<Propagation> {
-    const at = await this.#stampedTime(change);
-    const propagation = await this.#propagate(change.targetId, (kv) => kv.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs));
+    const { at, generation } = await this.#stamped(change);
+    const propagation = await this.#propagate(change.targetId, (kv) =>
+      kv.revokeSubject(userSubject(change.targetId), at, this.#d.revocationTtlMs, generation),
+    );
     this.#audit(change.action, change.targetId, propagation);
     return propagation;
   }

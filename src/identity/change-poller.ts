@@ -187,13 +187,15 @@ export class ChangePoller {
     if (change.action === 'delete') await this.#o.store.markPendingDelete(change.targetId, null);
   }
 
-  /** Idempotent: the stores keep the latest revocation time, and a key revocation is a flag. */
+  /** Idempotent: the stores keep the latest revocation time and highest generation, and a key revocation is a flag. */
   async #revoke(kv: Pick<KvStore, 'revokeSubject' | 'revoke'>, change: ChangeRecord): Promise<void> {
     const at = change.at.getTime();
     // A replay: no replica wait, no unreplicated count (the action itself did both, once).
     if (change.action === 'revoke_api_key') await kv.revoke(apiKeySubject(change.targetId), at + API_KEY_REVOCATION_TTL_MS, true);
     // The token was issued before the logout, so it stops being accepted within the accept window of `at`.
     else if (change.action === TOKEN_REVOCATION) await kv.revoke(change.targetId, at + this.#o.revocationTtlMs, true);
-    else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now());
+    // The generation the action raised the user to (none on rows written before generations existed): the same
+    // one every replay writes, and never lowered by the store.
+    else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now(), change.generation);
   }
 }

@@ -40,9 +40,9 @@ export class CountedKvStore implements KvStore {
     }
   }
 
-  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number): boolean | Promise<boolean> {
+  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number, generation?: number): boolean | Promise<boolean> {
     try {
-      return this.#watch(this.#inner.isRevoked(tokenId, subject, issuedAtMs));
+      return this.#watch(this.#inner.isRevoked(tokenId, subject, issuedAtMs, generation));
     } catch (err) {
       return this.#rejected(err);
     }
@@ -52,8 +52,8 @@ export class CountedKvStore implements KvStore {
     return this.#inner.revoke(tokenId, expiresAtMs, replay).catch(this.#rejected);
   }
 
-  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
-    return this.#inner.revokeSubject(subject, revokedAtMs, ttlMs).catch(this.#rejected);
+  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number, generation?: number): Promise<void> {
+    return this.#inner.revokeSubject(subject, revokedAtMs, ttlMs, generation).catch(this.#rejected);
   }
 
   getValue(key: string): Promise<string | undefined> {

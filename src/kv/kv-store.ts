@@ -62,16 +62,21 @@ export interface KvStore {
    */
   revoke(tokenId: string, expiresAtMs: number, replay?: boolean): Promise<void>;
   /**
-   * True when `tokenId` was revoked and has not yet expired, or, when `subject` is given, when every credential of
-   * that subject issued at or before a time ≥ `issuedAtMs` was revoked (revokeSubject). One round trip in Redis.
+   * True when `tokenId` was revoked and has not yet expired, or, when `subject` is given, when the subject's
+   * revocations (revokeSubject) refuse a token issued at `issuedAtMs` under token generation `generation`: below the
+   * stored generation, or, for a token without one (issued before generations existed) or against a revocation
+   * written without one, issued at or before the stored time (see subject-revocation.ts). One round trip in Redis:
+   * one MGET on a single server or Sentinel, two commands sent together on a Cluster.
    */
-  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number): boolean | Promise<boolean>;
+  isRevoked(tokenId: string, subject?: string, issuedAtMs?: number, generation?: number): boolean | Promise<boolean>;
   /**
-   * Revokes every credential of `subject` (a user, an API key) issued at or before `revokedAtMs` (epoch ms), for
-   * `ttlMs` (at least as long as such a credential can still be accepted). A call with an earlier time than the one
-   * stored never lowers it.
+   * Revokes every credential of `subject` (a user) issued under a token generation below `generation`, and every one
+   * without a generation issued at or before `revokedAtMs` (epoch ms), for `ttlMs` (at least as long as such a
+   * credential can still be accepted). Neither is ever lowered: a call with an earlier time or a lower generation
+   * than the ones stored (a replay of the change log) keeps them. Without `generation` only the time is written (a
+   * revocation whose generation is unknown: such a time then applies to every token, see subject-revocation.ts).
    */
-  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void>;
+  revokeSubject(subject: string, revokedAtMs: number, ttlMs: number, generation?: number): Promise<void>;
   /**
    * Plain values (the plugins' store, see src/plugins/store.ts), in a keyspace of their own that never meets the
    * buckets or the revocations. The value of `key`, or undefined when it is absent or expired.

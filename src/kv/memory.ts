@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { refundToken, takeToken } from '../ratelimit/bucket.js';
 import { BucketTable, LIMITING, RuleLog } from './bucket-table.js';
 import { KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
+import { refusesToken, type SubjectRevocation } from './subject-revocation.js';
 
 /** Options of the memory store; every field has a default. */
 export interface MemoryKvOptions {
@@ -87,8 +88,8 @@ export class MemoryKvStore implements KvStore {
   #evictionCursor: Iterator<[string, number]> | undefined;
   /** jti → expiry (epoch ms, as given by the caller). */
   readonly #revoked = new Map<string, number>();
-  /** subject → { revoked-at, expiry } (epoch ms). */
-  readonly #subjects = new Map<string, { at: number; expiresAt: number }>();
+  /** subject → its revocation time and generation (see SubjectRevocation), and when the entry expires (epoch ms). */
+  readonly #subjects = new Map<string, SubjectRevocation & { readonly at: number; readonly expiresAt: number }>();
   readonly #values = new Map<string, StoredValue>();
   readonly #maxBuckets: number;
   readonly #maxValues: number;
@@ -152,10 +153,10 @@ export class MemoryKvStore implements KvStore {
     if (expiresAtMs > Date.now()) this.#revoked.set(tokenId, expiresAtMs);
   }
 
-  isRevoked(tokenId: string, subject?: string, issuedAtMs = 0): boolean {
+  isRevoked(tokenId: string, subject?: string, issuedAtMs = 0, generation?: number): boolean {
     if (subject !== undefined && this.#subjects.size > 0) {
       const entry = this.#subjects.get(subject);
-      if (entry !== undefined && entry.expiresAt > Date.now() && issuedAtMs <= entry.at) return true;
+      if (entry !== undefined && entry.expiresAt > Date.now() && refusesToken(entry, issuedAtMs, generation)) return true;
     }
     const expiresAt = this.#revoked.get(tokenId);
     if (expiresAt === undefined) return false;
@@ -164,12 +165,22 @@ export class MemoryKvStore implements KvStore {
     return false;
   }
 
-  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
-    const expiresAt = Date.now() + ttlMs;
+  /** As the Redis script (redis.ts REVOKE_SUBJECT_SCRIPT): neither the time nor the generation is ever lowered. */
+  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number, generation?: number): Promise<void> {
     if (ttlMs <= 0) return;
-    const current = this.#subjects.get(subject);
-    if (current !== undefined && current.at >= revokedAtMs && current.expiresAt > Date.now()) return;
-    this.#subjects.set(subject, { at: revokedAtMs, expiresAt });
+    const wall = Date.now();
+    const expiresAt = wall + ttlMs;
+    const stored = this.#subjects.get(subject);
+    const current = stored !== undefined && stored.expiresAt > wall ? stored : undefined;
+    if (generation === undefined && current !== undefined && current.at >= revokedAtMs) return;
+    const at = current === undefined ? revokedAtMs : Math.max(current.at, revokedAtMs);
+    const kept = Math.max(current?.expiresAt ?? 0, expiresAt);
+    if (generation === undefined) {
+      this.#subjects.set(subject, { ...current, at, expiresAt: kept });
+      return;
+    }
+    const highest = current?.generation === undefined ? generation : Math.max(current.generation, generation);
+    this.#subjects.set(subject, { at, generation: highest, generationAt: at, expiresAt: kept });
   }
 
   async getValue(key: string): Promise<string | undefined> {

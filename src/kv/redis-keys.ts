@@ -26,6 +26,15 @@ export function subjectRevokedKey(prefix: string, subject: string): string {
   return `${prefix}revoked-subject:{${subject}}`;
 }
 
+/**
+ * The key holding the highest token generation revoked for `subject` (a user), with the revocation time it was written
+ * with: "<generation>:<ms>" (see subject-revocation.ts). Same hash tag as subjectRevokedKey: one slot, one script,
+ * one MGET.
+ */
+export function subjectGenerationKey(prefix: string, subject: string): string {
+  return `${prefix}revoked-gen:{${subject}}`;
+}
+
 /** The key of plain value `key` (the plugins' store, already namespaced per plugin); the key is the hash tag. */
 export function valueKey(prefix: string, key: string): string {
   return `${prefix}v:{${key}}`;
@@ -47,7 +56,7 @@ export function legacyRevokedKey(prefix: string, tokenId: string): string {
 export const SCRIPT_KEYS: Readonly<Record<string, (prefix: string, name: string) => readonly string[]>> = {
   take: (prefix, bucket) => [bucketKey(prefix, bucket)],
   refund: (prefix, bucket) => [bucketKey(prefix, bucket)],
-  keepLatest: (prefix, subject) => [subjectRevokedKey(prefix, subject)],
+  revokeSubject: (prefix, subject) => [subjectRevokedKey(prefix, subject), subjectGenerationKey(prefix, subject)],
   increment: (prefix, key) => [valueKey(prefix, key)],
 };
 

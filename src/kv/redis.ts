@@ -3,7 +3,8 @@
 import { describeKvError } from './describe.js';
 import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, REFUND_SCRIPT, REFUND_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
-import { bucketKey, legacyRevokedKey, revokedKey, subjectRevokedKey, valueKey } from './redis-keys.js';
+import { bucketKey, legacyRevokedKey, revokedKey, subjectGenerationKey, subjectRevokedKey, valueKey } from './redis-keys.js';
+import { parseGenerationValue, parseTimeValue, refusesToken } from './subject-revocation.js';
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
 import { redisSentinel, type SentinelTarget } from './redis-sentinel.js';
@@ -230,37 +231,61 @@ export class RedisKvStore implements KvStore {
     return typeof acknowledged === 'number' && acknowledged >= 1 ? 'replica' : 'unconfirmed';
   }
 
-  async isRevoked(tokenId: string, subject?: string, issuedAtMs = 0): Promise<boolean> {
+  async isRevoked(tokenId: string, subject?: string, issuedAtMs = 0, generation?: number): Promise<boolean> {
     const key = revokedKey(this.#prefix, tokenId);
+    // The subject's keys: its revocation time, and its generation for a token that carries one (a token issued
+    // before generations existed is judged by time only). Both carry the subject as hash tag: one slot.
+    const subjectKeys =
+      subject === undefined
+        ? []
+        : generation === undefined
+          ? [subjectRevokedKey(this.#prefix, subject)]
+          : [subjectRevokedKey(this.#prefix, subject), subjectGenerationKey(this.#prefix, subject)];
     if (this.#topology !== 'cluster') {
       // One command on a single server or Sentinel: the token's key, the name it had before hash tags (a logout
       // made just before the upgrade), and the subject's. Every request of an authenticated route asks this; one
       // MGET instead of EXISTS + GET took about 2 % off the gateway's CPU a request (bench/ab.ts --against, redis:
       // 1.027x, spread 0.998-1.090). MGET reads a key of another type as absent, as EXISTS did not: the gateway only
       // writes strings under its prefix, so only another application sharing the prefix could tell.
-      const keys = [key, legacyRevokedKey(this.#prefix, tokenId)];
-      if (subject !== undefined) keys.push(subjectRevokedKey(this.#prefix, subject));
+      const keys = [key, legacyRevokedKey(this.#prefix, tokenId), ...subjectKeys];
       const values = await this.#command(this.#main, key, ['MGET', ...keys]);
       if (!Array.isArray(values) || values.length !== keys.length) {
         throw new KvUnavailableError({ cause: new TypeError('unexpected reply to MGET') });
       }
       if (values[0] !== null || values[1] !== null) return true;
-      return subject !== undefined && subjectRevokedAt(values[2], issuedAtMs);
+      return subject !== undefined && subjectRefuses(values[2], values[3], issuedAtMs, generation);
     }
-    // In a cluster the token and its subject (every token of a user or API key) are two keys that may sit on
-    // different slots: two commands, sent together, so still one round trip of waiting. A cluster never had the
-    // old key name.
+    // In a cluster the token and its subject (every token of a user or API key) are keys that may sit on different
+    // slots: two commands (the subject's keys share a slot, so one MGET reads both), sent together, so still one
+    // round trip of waiting. A cluster never had the old key name.
     if (subject === undefined) return existsReply(await this.#command(this.#main, key, ['EXISTS', key]));
-    const sKey = subjectRevokedKey(this.#prefix, subject);
-    const [found, subjectAt] = await Promise.all([this.#command(this.#main, key, ['EXISTS', key]), this.#command(this.#main, sKey, ['GET', sKey])]);
+    const sKey = subjectKeys[0]!;
+    const [found, subjectValues] = await Promise.all([
+      this.#command(this.#main, key, ['EXISTS', key]),
+      this.#command(this.#main, sKey, ['MGET', ...subjectKeys]),
+    ]);
     if (existsReply(found)) return true;
-    return subjectRevokedAt(subjectAt, issuedAtMs);
+    if (!Array.isArray(subjectValues) || subjectValues.length !== subjectKeys.length) {
+      throw new KvUnavailableError({ cause: new TypeError('unexpected reply to MGET') });
+    }
+    return subjectRefuses(subjectValues[0], subjectValues[1], issuedAtMs, generation);
   }
 
-  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number): Promise<void> {
+  /** One script on the subject's slot: the time and the generation, neither ever lowered (REVOKE_SUBJECT_SCRIPT). */
+  async revokeSubject(subject: string, revokedAtMs: number, ttlMs: number, generation?: number): Promise<void> {
     if (ttlMs <= 0) return;
     const key = subjectRevokedKey(this.#prefix, subject);
-    await this.#command(this.#main, key, ['EVAL', KEEP_LATEST_SCRIPT, '1', key, String(Math.trunc(revokedAtMs)), String(Math.ceil(ttlMs))]);
+    const generationKey = subjectGenerationKey(this.#prefix, subject);
+    await this.#command(this.#main, key, [
+      'EVAL',
+      REVOKE_SUBJECT_SCRIPT,
+      '2',
+      key,
+      generationKey,
+      String(Math.trunc(revokedAtMs)),
+      String(Math.ceil(ttlMs)),
+      generation === undefined ? '' : String(generation),
+    ]);
   }
 
   async getValue(key: string): Promise<string | undefined> {
@@ -369,10 +394,32 @@ export class RedisKvStore implements KvStore {
   }
 }
 
-/** Sets KEYS[1] to ARGV[1] with TTL ARGV[2] ms unless it already holds a later time (replays never lower it). */
-const KEEP_LATEST_SCRIPT = `local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+/**
+ * A subject's revocation. KEYS[1]: its time, set to ARGV[1] with TTL ARGV[2] ms unless it already holds a later one
+ * (the script the previous version runs on this key, so versions mixed in a rolling upgrade agree on it). KEYS[2]:
+ * with a generation ARGV[3] (empty: none), "<highest generation>:<the time KEYS[1] holds now>", its TTL the longer of
+ * the one it has and ARGV[2]: a replay never lowers the generation, and a revocation written later without one (by
+ * an earlier version) shows as a time after the one stored with the generation (see subject-revocation.ts). Numbers
+ * are formatted with %.0f: Lua's tostring would write an epoch-ms time in exponent notation.
+ */
+const REVOKE_SUBJECT_SCRIPT = `local stored = tonumber(redis.call('GET', KEYS[1]) or '')
+local at = tonumber(ARGV[1])
+if stored and stored >= at then
+  at = stored
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if ARGV[3] == '' then return 1 end
+local generation = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[2])
+local previous = redis.call('GET', KEYS[2])
+if previous then
+  local highest = tonumber(string.match(previous, '^(%d+):'))
+  if highest and highest > generation then generation = highest end
+  local left = redis.call('PTTL', KEYS[2])
+  if left > ttl then ttl = left end
+end
+redis.call('SET', KEYS[2], string.format('%.0f:%.0f', generation, at), 'PX', string.format('%.0f', ttl))
 return 1`;
 
 /** The cause of a KvUnavailableError when Redis did not answer within the command timeout. */
@@ -404,9 +451,9 @@ function existsReply(reply: unknown): boolean {
   return reply > 0;
 }
 
-/** True when a subject's revocation time (its key's value, or null when none) covers a token issued at `issuedAtMs`. */
-function subjectRevokedAt(value: unknown, issuedAtMs: number): boolean {
-  return value !== null && value !== undefined && issuedAtMs <= Number(String(value));
+/** True when a subject's keys (time, generation: their values, null when absent) refuse the token (refusesToken). */
+function subjectRefuses(timeValue: unknown, generationValue: unknown, issuedAtMs: number, generation: number | undefined): boolean {
+  return refusesToken({ at: parseTimeValue(timeValue), ...parseGenerationValue(generationValue) }, issuedAtMs, generation);
 }
 
 /** Replicas a ROLE reply lists as connected: ["master", offset, [[host, port, offset], …]]; 0 for anything else. */

@@ -53,6 +53,13 @@ export interface ChangeInput {
    * it and its own clock read inside the transaction once the user's row and sessions are locked (see stampChange).
    */
   readonly at: Date;
+  /**
+   * For the actions that revoke every token of a user (disable, logout, set_password, delete, and a user's own log-out
+   * everywhere): the user's token generation after it, set by the store, which raises it in the action's transaction.
+   * Access tokens issued before carry a lower one and are refused by it, whatever the clocks of the hosts say.
+   * Undefined for other actions, for rows written before generations existed, and for a user already gone.
+   */
+  readonly generation?: number;
 }
 
 /** A change-log row's input for an admin action. */

@@ -26,10 +26,18 @@ interface ChangeRow {
   actor: string;
   action: string;
   target_id: string;
+  generation: number | null;
 }
 
 function toChange(r: ChangeRow): ChangeRecord {
-  return { seq: Number(r.seq), at: r.at, actor: r.actor as ChangeRecord['actor'], action: r.action as ChangeRecord['action'], targetId: r.target_id };
+  return {
+    seq: Number(r.seq),
+    at: r.at,
+    actor: r.actor as ChangeRecord['actor'],
+    action: r.action as ChangeRecord['action'],
+    targetId: r.target_id,
+    ...(r.generation === null ? {} : { generation: r.generation }),
+  };
 }
 
 /** What the queries borrow from PostgresUserStore: its error-mapped pool query and transaction helpers. */
@@ -128,7 +136,8 @@ export class PostgresIdentity {
     return this.#db.transaction(async (client) => {
       if (!(await lockUser(client, id))) return false;
       if (disabled) await lockFamilies(client, id);
-      const change = stampChange(unstamped);
+      const stamped = stampChange(unstamped);
+      const change = disabled ? { ...stamped, generation: await raiseGeneration(client, id) } : stamped;
       if (disabled) {
         await client.query('UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2', [change.at, id]);
         await revokeSessions(client, id, change.at);
@@ -145,7 +154,7 @@ export class PostgresIdentity {
     return this.#db.transaction(async (client) => {
       if (!(await lockUser(client, id))) return false;
       await lockFamilies(client, id);
-      const change = stampChange(unstamped);
+      const change = { ...stampChange(unstamped), generation: await raiseGeneration(client, id) };
       await revokeSessions(client, id, change.at);
       await this.#append(client, change);
       return true;
@@ -158,7 +167,7 @@ export class PostgresIdentity {
       const updated = await client.query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, id]);
       if (updated.rowCount === 0) return false;
       await lockFamilies(client, id);
-      const change = stampChange(unstamped);
+      const change = { ...stampChange(unstamped), generation: await raiseGeneration(client, id) };
       await revokeSessions(client, id, change.at);
       await this.#append(client, change);
       return true;
@@ -172,9 +181,11 @@ export class PostgresIdentity {
       // the row against a rotation's key check while waiting for the family that rotation holds (a deadlock).
       if (!(await lockUser(client, id))) return false;
       await lockFamilies(client, id);
+      // Raised before the row goes: the change log keeps it, and revocations refuse the user's tokens by it.
+      const generation = await raiseGeneration(client, id);
       // refresh_tokens go with it (ON DELETE CASCADE).
       await client.query('DELETE FROM users WHERE id = $1', [id]);
-      await this.#append(client, stampChange(unstamped));
+      await this.#append(client, { ...stampChange(unstamped), ...(generation === undefined ? {} : { generation }) });
       return true;
     });
   }
@@ -297,11 +308,12 @@ export class PostgresIdentity {
    */
   async #append(client: pg.PoolClient, change: ChangeInput): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`portcullis:changes:${this.#db.schema}`]);
-    await client.query('INSERT INTO identity_changes (at, actor, action, target_id) VALUES ($1, $2, $3, $4)', [
+    await client.query('INSERT INTO identity_changes (at, actor, action, target_id, generation) VALUES ($1, $2, $3, $4, $5)', [
       change.at,
       change.actor,
       change.action,
       change.targetId,
+      change.generation ?? null,
     ]);
   }
 }
@@ -322,6 +334,19 @@ async function lockUser(client: pg.PoolClient, userId: string): Promise<boolean>
  */
 async function lockFamilies(client: pg.PoolClient, userId: string): Promise<void> {
   await client.query('SELECT id FROM refresh_token_families WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+}
+
+/**
+ * Raises the user's token generation and returns the new one (undefined for an unknown user). Call under the user's
+ * row lock, after lockFamilies: a login waiting for that lock reads the raised one, a session committed before holds
+ * a lower one.
+ */
+export async function raiseGeneration(client: pg.PoolClient, userId: string): Promise<number | undefined> {
+  const { rows } = await client.query<{ token_generation: number }>(
+    'UPDATE users SET token_generation = token_generation + 1 WHERE id = $1 RETURNING token_generation',
+    [userId],
+  );
+  return rows[0]?.token_generation;
 }
 
 /** Revokes every session of the user; call after lockFamilies. */

@@ -6,13 +6,14 @@ import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
 import { assertValidExpiry, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
-import { PostgresIdentity } from './postgres-identity.js';
+import { PostgresIdentity, raiseGeneration } from './postgres-identity.js';
 import {
   EmailTakenError,
   notMigratedError,
   SESSION_WAIT_ATTEMPTS,
   sessionWaitMs,
   StoreUnavailableError,
+  type SessionStart,
   type NewRefreshToken,
   type RotationResult,
   type SessionExpectation,
@@ -46,6 +47,7 @@ interface UserRow {
   password_hash: string;
   created_at: Date;
   disabled_at: Date | null;
+  token_generation: number;
 }
 
 /**
@@ -175,7 +177,7 @@ export class PostgresUserStore implements UserStore {
     return (result.rowCount ?? 0) > 0;
   }
 
-  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined> {
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<SessionStart | undefined> {
     if (!UUID.test(token.userId)) return undefined;
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#transaction((client) => this.#storeSession(client, token, expected, attempt));
@@ -184,23 +186,25 @@ export class PostgresUserStore implements UserStore {
     }
   }
 
-  /** One attempt of createRefreshToken: its issue time, undefined when refused, or how long to wait (sessionWaitMs). */
+  /** One attempt of createRefreshToken: its start, undefined when refused, or how long to wait (sessionWaitMs). */
   async #storeSession(
     client: pg.PoolClient,
     token: NewRefreshToken,
     expected: SessionExpectation | undefined,
     attempt: number,
-  ): Promise<Date | undefined | number> {
+  ): Promise<SessionStart | undefined | number> {
     // The user's row lock first (as the user actions and revokeAllForUser take it), and with `expected` only for a
     // user still enabled with the verified hash: waiting for a reset or disable re-reads the row it committed, and
     // then inserts nothing.
-    const owner = await client.query(
+    // The generation is read with the lock: an action that raised it held the lock first and has committed.
+    const owner = await client.query<{ token_generation: number }>(
       expected === undefined
-        ? 'SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE'
-        : 'SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR NO KEY UPDATE',
+        ? 'SELECT token_generation FROM users WHERE id = $1 FOR NO KEY UPDATE'
+        : 'SELECT token_generation FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR NO KEY UPDATE',
       expected === undefined ? [token.userId] : [token.userId, expected.passwordHash],
     );
-    if ((owner.rowCount ?? 0) === 0) return undefined;
+    const generation = owner.rows[0]?.token_generation;
+    if (generation === undefined) return undefined;
     // Read after the lock: a log-out, disable or reset that held it committed its revocation time before this, so
     // the session's access token is issued after it (a time read before the wait was refused by it).
     const issuedAt = Date.now();
@@ -217,7 +221,7 @@ export class PostgresUserStore implements UserStore {
        UPDATE users SET last_login_at = now() WHERE id = $2`,
       [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
     );
-    return new Date(issuedAt);
+    return { issuedAt: new Date(issuedAt), generation };
   }
 
   async rotateRefreshToken(
@@ -245,8 +249,11 @@ export class PostgresUserStore implements UserStore {
           'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
           [next.id, hit.user_id, hit.family_id, next.tokenHash, next.expiresAt, now],
         );
+        // After the family's lock: a revoking action that raised the generation holds that lock until it has also
+        // revoked this family, so the generation read here is never one raised after the new token was revoked.
         const user = await client.query<UserRow>('SELECT * FROM users WHERE id = $1', [hit.user_id]);
-        return { kind: 'rotated', user: toUser(user.rows[0]!), familyId: hit.family_id };
+        const row = user.rows[0]!;
+        return { kind: 'rotated', user: toUser(row), familyId: hit.family_id, generation: row.token_generation };
       }
       const found = await client.query<{
         user_id: string;
@@ -294,11 +301,12 @@ export class PostgresUserStore implements UserStore {
       // The revocation time, read after the locks (as stampChange does for the user actions): a login or rotation
       // that committed before took its token's time earlier; a login waiting for our commit reads its own later.
       const at = new Date(Math.max(now.getTime(), Date.now()));
+      const generation = await raiseGeneration(client, userId);
       const result = await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [
         at,
         userId,
       ]);
-      return { revoked: result.rowCount ?? 0, at };
+      return { revoked: result.rowCount ?? 0, at, ...(generation === undefined ? {} : { generation }) };
     });
   }
 

@@ -52,10 +52,27 @@ interface ChangeRow {
   actor: string;
   action: string;
   target_id: string;
+  generation: number | null;
 }
 
 function toChange(r: ChangeRow): ChangeRecord {
-  return { seq: r.seq, at: new Date(r.at), actor: r.actor as ChangeRecord['actor'], action: r.action as ChangeRecord['action'], targetId: r.target_id };
+  return {
+    seq: r.seq,
+    at: new Date(r.at),
+    actor: r.actor as ChangeRecord['actor'],
+    action: r.action as ChangeRecord['action'],
+    targetId: r.target_id,
+    ...(r.generation === null ? {} : { generation: r.generation }),
+  };
+}
+
+/**
+ * Raises the user's token generation and returns the new one (undefined for an unknown user). Call inside a write
+ * transaction: a login waiting for the write lock reads the raised one, a session committed before holds a lower one.
+ */
+export function raiseGeneration(db: Pick<SqliteAccess, 'stmt'>, userId: string): number | undefined {
+  const row = db.stmt('UPDATE users SET token_generation = token_generation + 1 WHERE id = ? RETURNING token_generation').get(userId);
+  return (row as { token_generation: number } | undefined)?.token_generation;
 }
 
 /** Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. */
@@ -125,7 +142,7 @@ export class SqliteIdentity {
         : this.#db.stmt('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id).changes;
       if (found === 0) return false;
       if (disabled) this.#revokeSessions(id, at);
-      this.#append(change);
+      this.#append(disabled ? { ...change, generation: raiseGeneration(this.#db, id) } : change);
       return true;
     });
   }
@@ -135,7 +152,7 @@ export class SqliteIdentity {
       const change = stampChange(unstamped);
       if (!this.#exists(id)) return false;
       this.#revokeSessions(id, change.at.getTime());
-      this.#append(change);
+      this.#append({ ...change, generation: raiseGeneration(this.#db, id) });
       return true;
     });
   }
@@ -145,7 +162,7 @@ export class SqliteIdentity {
       const change = stampChange(unstamped);
       if (this.#db.stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes === 0) return false;
       this.#revokeSessions(id, change.at.getTime());
-      this.#append(change);
+      this.#append({ ...change, generation: raiseGeneration(this.#db, id) });
       return true;
     });
   }
@@ -153,9 +170,12 @@ export class SqliteIdentity {
   deleteUser(id: string, unstamped: ChangeInput): boolean {
     return this.#db.immediate(() => {
       const change = stampChange(unstamped);
+      // Raised before the row goes: the change log keeps it, and revocations refuse the user's tokens by it.
+      const generation = raiseGeneration(this.#db, id);
+      if (generation === undefined) return false;
       // refresh_tokens go with it (ON DELETE CASCADE).
       if (this.#db.stmt('DELETE FROM users WHERE id = ?').run(id).changes === 0) return false;
-      this.#append(change);
+      this.#append({ ...change, generation });
       return true;
     });
   }
@@ -270,8 +290,8 @@ export class SqliteIdentity {
 
   #append(change: ChangeInput): void {
     this.#db
-      .stmt('INSERT INTO identity_changes (at, actor, action, target_id) VALUES (?, ?, ?, ?)')
-      .run(change.at.getTime(), change.actor, change.action, change.targetId);
+      .stmt('INSERT INTO identity_changes (at, actor, action, target_id, generation) VALUES (?, ?, ?, ?, ?)')
+      .run(change.at.getTime(), change.actor, change.action, change.targetId, change.generation ?? null);
   }
 }
 

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
-import { SqliteIdentity } from './sqlite-identity.js';
+import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
   notMigratedError,
@@ -15,6 +15,7 @@ import {
   StoreNotReadyError,
   StoreUnavailableError,
   type NewRefreshToken,
+  type SessionStart,
   type RotationResult,
   type SessionExpectation,
   type SessionsRevoked,
@@ -39,6 +40,7 @@ interface UserRow {
   password_hash: string;
   created_at: number;
   disabled_at: number | null;
+  token_generation: number;
 }
 
 interface TokenRow {
@@ -178,7 +180,7 @@ export class SqliteUserStore implements UserStore {
     );
   }
 
-  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined> {
+  async createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<SessionStart | undefined> {
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#run(() => this.#db.transaction(() => this.#storeSession(token, expected, attempt)).immediate());
       if (typeof outcome !== 'number') return outcome;
@@ -186,13 +188,19 @@ export class SqliteUserStore implements UserStore {
     }
   }
 
-  /** One attempt of createRefreshToken: its issue time, undefined when refused, or how long to wait (sessionWaitMs). */
-  #storeSession(token: NewRefreshToken, expected: SessionExpectation | undefined, attempt: number): Date | undefined | number {
-    // Inside the write lock: a reset or disable that committed since the login read the user is seen here.
-    if (expected !== undefined) {
-      const owner = this.#stmt('SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled_at IS NULL');
-      if (owner.get(token.userId, expected.passwordHash) === undefined) return undefined;
-    }
+  /** One attempt of createRefreshToken: its start, undefined when refused, or how long to wait (sessionWaitMs). */
+  #storeSession(token: NewRefreshToken, expected: SessionExpectation | undefined, attempt: number): SessionStart | undefined | number {
+    // Inside the write lock: a reset or disable that committed since the login read the user is seen here, and so is
+    // the token generation a log-out everywhere raised.
+    const owner = (
+      expected === undefined
+        ? this.#stmt('SELECT token_generation FROM users WHERE id = ?').get(token.userId)
+        : this.#stmt('SELECT token_generation FROM users WHERE id = ? AND password_hash = ? AND disabled_at IS NULL').get(
+            token.userId,
+            expected.passwordHash,
+          )
+    ) as { token_generation: number } | undefined;
+    if (owner === undefined) return undefined;
     // Read under the write lock: a log-out, disable or reset (another process's) that held it committed its
     // revocation time before, so the session's access token is issued after it.
     const now = Date.now();
@@ -205,7 +213,7 @@ export class SqliteUserStore implements UserStore {
       'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
     ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
     this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
-    return new Date(now);
+    return { issuedAt: new Date(now), generation: owner.token_generation };
   }
 
   async rotateRefreshToken(
@@ -231,9 +239,10 @@ export class SqliteUserStore implements UserStore {
             this.#stmt(
               'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
             ).run(next.id, live.user_id, live.family_id, next.tokenHash, next.expiresAt.getTime(), nowMs);
-            const user = toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined);
-            if (!user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back
-            return { kind: 'rotated', user, familyId: live.family_id };
+            const row = this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined;
+            const user = toUser(row);
+            if (!row || !user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back
+            return { kind: 'rotated', user, familyId: live.family_id, generation: row.token_generation };
           }
           const row = this.#stmt(
             'SELECT user_id, family_id, expires_at, revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = ?',
@@ -276,9 +285,10 @@ export class SqliteUserStore implements UserStore {
           // The revocation time, read under the write lock (as stampChange does for the user actions): a login that
           // committed before took its time earlier, and one waiting for this commit (another process) reads it later.
           const at = Math.max(now.getTime(), Date.now());
+          const generation = raiseGeneration({ stmt: (sql) => this.#stmt(sql) }, userId);
           const revoked = this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
             .run(at, userId).changes;
-          return { revoked, at: new Date(at) };
+          return { revoked, at: new Date(at), ...(generation === undefined ? {} : { generation }) };
         })
         .immediate(),
     );

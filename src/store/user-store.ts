@@ -44,6 +44,22 @@ export interface SessionsRevoked {
    * issued at or before it are to be refused (a login that waited for this commit reads its time later).
    */
   readonly at: Date;
+  /**
+   * The user's token generation, raised under those locks: access tokens issued before carry a lower one and are
+   * refused by it (see SessionStart). Undefined when the user does not exist.
+   */
+  readonly generation?: number;
+}
+
+/**
+ * A stored session's start, read under the user's lock: the time and the token generation to issue its access token
+ * with. A revoking action (log-out everywhere, disable, reset, delete) raises the generation under the same lock, so
+ * a session that committed before it carries a lower generation (refused), one that waited for it the raised one
+ * (accepted), whatever the clocks of the hosts involved.
+ */
+export interface SessionStart {
+  readonly issuedAt: Date;
+  readonly generation: number;
 }
 
 /**
@@ -67,7 +83,7 @@ export const SESSION_WAIT_ATTEMPTS = 3;
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
   /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
-  | { readonly kind: 'rotated'; readonly user: UserRecord; readonly familyId: string }
+  | { readonly kind: 'rotated'; readonly user: UserRecord; readonly familyId: string; readonly generation: number }
   /** The token had been rotated within the grace period: nothing changed, the request is refused. */
   | { readonly kind: 'grace' }
   /** The token had been rotated before: reuse detected, its whole family is now revoked. */
@@ -130,14 +146,15 @@ export interface UserStore {
    * stored. With `expected`, only while the user is enabled and still has that password hash, checked under the
    * user's row lock (PostgreSQL) or the write lock (SQLite): a login that verified a password a reset or disable has
    * replaced since gets no session (undefined), and one that commits first is revoked by that reset or disable.
-   * Resolves with the session's issue time, read under that lock: the time to issue its access token at. A log-out,
-   * reset or disable that held the lock first stamped its revocation time before, so that token is not refused by it.
+   * Resolves with the session's issue time and token generation, read under that lock (SessionStart). A log-out,
+   * reset or disable that held the lock first raised the generation before, so that token is not refused by it.
    */
-  createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<Date | undefined>;
+  createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<SessionStart | undefined>;
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
    * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
-   * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated'. A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
+   * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated', with the user's token generation
+   * read after the family's lock (a revoking action holding it raised it first and then revoked the new token too). A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
    */
   rotateRefreshToken(
     tokenHash: string,
@@ -149,7 +166,8 @@ export interface UserStore {
   revokeFamilyOf(tokenHash: string, now: Date): Promise<{ userId: string } | undefined>;
   /**
    * Revokes every session of a user (logout everywhere), under the user's row lock as createRefreshToken takes it.
-   * Returns how many tokens were revoked and the revocation time, stamped after the locks (see SessionsRevoked).
+   * Returns how many tokens were revoked, the revocation time stamped after the locks, and the user's token generation
+   * raised under them (see SessionsRevoked).
    */
   revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked>;
   /** Deletes tokens that expired before `now`. Returns how many. */
@@ -157,7 +175,8 @@ export interface UserStore {
 
   // --- Identity operations (admin API and CLI). Each action writes `change` to the change log in its transaction;
   // the user actions (setUserDisabled, logoutUser, resetPassword, deleteUser) stamp its `at` there, after their locks
-  // (stampChange), so a revocation up to that time covers every session committed before.
+  // (stampChange), so a revocation up to that time covers every session committed before; the revoking ones also
+  // raise the user's token generation there and record it as the change's `generation`.
 
   /** Users newest first, filtered by email prefix; keyset pagination, so concurrent inserts never shift a page. */
   listUsers(query: UserQuery, now: Date): Promise<UserPage>;

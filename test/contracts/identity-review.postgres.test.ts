@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { openPostgresUserStore, type PostgresUserStore } from '../../src/store/postgres.js';
 import type { ChangeInput } from '../../src/store/identity-types.js';
-import type { UserRecord } from '../../src/store/user-store.js';
+import type { SessionStart, UserRecord } from '../../src/store/user-store.js';
 import { lockWaiters, uniqueApplicationName, withAdmin } from '../helpers/postgres-db.js';
 import { DATABASE_URL, requirePostgres } from '../helpers/services.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -118,7 +118,7 @@ if (skip) {
         const user = await newUser();
         await store.createRefreshToken(token(user));
         const held = await holdFamilies(user);
-        let login: Promise<Date | undefined> | undefined;
+        let login: Promise<SessionStart | undefined> | undefined;
         try {
           // The action takes the user's row, then waits for the families; the login then waits for the row.
           const acting =

@@ -146,6 +146,34 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.equal(await store.resetPassword(randomUUID(), 'h', change('set_password', 'x')), false);
     });
 
+    test('token generations: disable, logout, set-password and delete raise the user\'s and record it; enable does not', async () => {
+      const user = await newUser();
+      const generationOf = async (): Promise<number | undefined> => {
+        const hash = hashRefreshToken(generateRefreshToken());
+        const started = await store.createRefreshToken({ id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hash, expiresAt: new Date(Date.now() + HOUR) });
+        return started?.generation;
+      };
+      const recorded = async (action: AdminAction): Promise<number | undefined> =>
+        (await second.lastChange(user.id, action, new Date(Date.now() - HOUR)))?.generation;
+      assert.equal(await generationOf(), 0);
+      assert.equal(await store.logoutUser(user.id, change('logout', user.id)), true);
+      assert.equal(await recorded('logout'), 1);
+      assert.equal(await generationOf(), 1);
+      assert.equal(await store.resetPassword(user.id, user.passwordHash, change('set_password', user.id)), true);
+      assert.equal(await recorded('set_password'), 2);
+      await store.setUserDisabled(user.id, true, change('disable', user.id));
+      assert.equal(await recorded('disable'), 3);
+      await store.setUserDisabled(user.id, false, change('enable', user.id));
+      assert.equal(await recorded('enable'), undefined, 'enabling revokes nothing');
+      assert.equal(await generationOf(), 3);
+      assert.equal(await store.deleteUser(user.id, change('delete', user.id)), true);
+      assert.equal(await recorded('delete'), 4, 'kept in the change log after the user is gone');
+      // Rows without one (an action that revokes nothing) read back without a generation.
+      await store.recordChange({ actor: 'user', action: 'revoke_token', targetId: randomUUID(), at: new Date() });
+      const changes = await second.readChanges(0, new Date(Date.now() - HOUR), 10_000);
+      assert.equal(changes.at(-1)?.generation, undefined);
+    });
+
     test('API keys: create, look up by hash only, list, revoke', async () => {
       const k = generateApiKey();
       const created = await store.createApiKey({ id: k.id, name: 'billing', keyHash: k.keyHash, expiresAt: null }, change('create_api_key', k.id));

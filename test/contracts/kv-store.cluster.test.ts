@@ -89,3 +89,38 @@ test('a replayed revocation is written without a replica wait; a new one still w
     await Promise.allSettled([store.close(), ...nodes.map((n) => n.close())]);
   }
 });
+
+// The revocation check on a cluster: the token's key and the subject's keys may sit on different slots, so two
+// commands (EXISTS, and one MGET of the subject's time and generation, which share the subject's hash tag), as before
+// generations: the per-request cost did not grow.
+test('isRevoked with a generation is two commands on a cluster: EXISTS and one MGET', { skip }, async () => {
+  const seeds = running().seeds;
+  const store = createRedisKvStore({ cluster: seeds, keyPrefix: uniquePrefix('gen-cost'), commandTimeoutMs: 2_000 });
+  const nodes = seeds.map((url) => createClient({ url }));
+  const calls = async (): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    for (const node of nodes) {
+      const stats = await node.sendCommand<string>(['INFO', 'commandstats']);
+      for (const [, name, n] of stats.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[name!] = (out[name!] ?? 0) + Number(n);
+    }
+    return out;
+  };
+  try {
+    await Promise.all(nodes.map((n) => n.connect()));
+    await untilAnswering(store);
+    const at = Date.now();
+    await store.revokeSubject('user:gen-cost', at, 60_000, 2);
+    const before = await calls();
+    assert.equal(await store.isRevoked('some-token', 'user:gen-cost', at + 1000, 1), true);
+    assert.equal(await store.isRevoked('some-token', 'user:gen-cost', at - 1000, 2), false);
+    const after = await calls();
+    const delta = Object.fromEntries(
+      Object.entries(after)
+        .map(([name, n]) => [name, n - (before[name] ?? 0)] as const)
+        .filter(([name, n]) => n > 0 && !['info', 'cluster|slots', 'cluster|shards', 'ping'].includes(name)),
+    );
+    assert.deepEqual(delta, { exists: 2, mget: 2 }, 'two checks, EXISTS and MGET each');
+  } finally {
+    await Promise.allSettled([store.close(), ...nodes.map((n) => n.close())]);
+  }
+});

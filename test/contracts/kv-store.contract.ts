@@ -163,6 +163,72 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 1000), false);
     });
 
+    test('revokeSubject with a generation: tokens below it are refused whatever their issue time, the rest pass', async () => {
+      const subject = `user:${randomUUID()}`;
+      const at = Date.now();
+      await h.store.revokeSubject(subject, at, 10_000, 3);
+      // Issued under an earlier generation by a host whose clock is ahead: a later time, refused all the same.
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 3000, 2), true);
+      // Issued under the raised generation by a host whose clock is behind: an earlier time, accepted all the same.
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 3000, 3), false);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 3000, 4), false);
+      if (h.twin !== undefined) assert.equal(await h.twin.isRevoked(randomUUID(), subject, at + 3000, 2), true);
+      // A token without a generation (issued before the upgrade) is judged by time, as before.
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at), true);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 1), false);
+      // Another subject's revocation says nothing of this one's tokens.
+      assert.equal(await h.store.isRevoked(randomUUID(), `user:${randomUUID()}`, at - 3000, 0), false);
+    });
+
+    test('revokeSubject, same millisecond: the token\'s generation decides, not the tie of times', async () => {
+      // A login and a log-out everywhere in one millisecond: the token's time equals the revocation's. The login that
+      // committed before the log-out carries the old generation (refused), the one after it the raised one (accepted).
+      const subject = `user:${randomUUID()}`;
+      const at = Date.now();
+      await h.store.revokeSubject(subject, at, 10_000, 1);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at, 0), true, 'issued before, in the same millisecond');
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at, 1), false, 'issued after, in the same millisecond');
+      // Without a generation the tie is refused, as it always was.
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at), true);
+    });
+
+    test('revokeSubject: a replayed generation or time never lowers the stored ones', async () => {
+      const subject = `user:${randomUUID()}`;
+      const at = Date.now();
+      await h.store.revokeSubject(subject, at, 10_000, 5);
+      // The change log replays an older change (a lower generation, an earlier or a skewed later time).
+      await h.store.revokeSubject(subject, at - 5000, 10_000, 2);
+      await h.store.revokeSubject(subject, at + 2000, 10_000, 4);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 9000, 4), true, 'generation 5 still stands');
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at - 9000, 5), false, 'generation 5 still passes');
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 2000), true, 'the later time stands for unclaimed tokens');
+    });
+
+    test('revokeSubject: a revocation without a generation written after one with it refuses by time too', async () => {
+      // A gateway or CLI of the previous version (a rolling upgrade) writes the time only: a token with a generation
+      // is then compared by time as well, so that revocation refuses what it always did.
+      const subject = `user:${randomUUID()}`;
+      const at = Date.now();
+      await h.store.revokeSubject(subject, at, 10_000, 1);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 500, 1), false);
+      await h.store.revokeSubject(subject, at + 1000, 10_000);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 500, 1), true, 'issued before the later revocation');
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 1500, 1), false, 'issued after it');
+      // The next revocation with a generation covers the time again: generations alone decide once more.
+      await h.store.revokeSubject(subject, at + 1000, 10_000, 2);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 500, 2), false);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, at + 1500, 1), true);
+    });
+
+    test('revokeSubject with a generation expires with its ttl', async () => {
+      const subject = `user:${randomUUID()}`;
+      await h.store.revokeSubject(subject, Date.now(), 1200, 7);
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, Date.now(), 6), true);
+      await sleep(1600);
+      await h.settle();
+      assert.equal(await h.store.isRevoked(randomUUID(), subject, Date.now(), 6), false);
+    });
+
     test('values: set then get, replaced by the next set; absent keys are undefined', async () => {
       const k = key();
       assert.equal(await h.store.getValue(k), undefined);

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { createClient } from 'redis';
 import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey, legacyRevokedKey } from '../../src/kv/redis-keys.js';
-import { REDIS_URL, requireRedis, uniquePrefix } from '../kv/redis-helpers.js';
+import { freePort, REDIS_URL, requireRedis, ThrowawayRedis, uniquePrefix } from '../kv/redis-helpers.js';
 import { kvStoreContract } from './kv-store.contract.js';
 
 const skip = await requireRedis();
@@ -77,6 +77,44 @@ describe('redis isRevoked, single server', { skip }, () => {
       const keys = await admin.keys(`${keyPrefix}*`);
       if (keys.length > 0) await admin.del(keys);
       await Promise.all([store.close(), admin.close()]);
+    }
+  });
+});
+
+// The revocation check is on every authenticated request: with token generations it must stay one command (MGET) on a
+// single server, and read the subject's generation only for a token that carries one. Counted on a Redis of our own
+// (INFO commandstats), so no other test's commands are in the counts.
+describe('redis isRevoked with a generation, single server', { skip }, () => {
+  test('one MGET a check, with or without a generation; a revocation is one script', async () => {
+    const server = new ThrowawayRedis(await freePort());
+    await server.start();
+    const store = createRedisKvStore({ url: server.url, keyPrefix: uniquePrefix('gen-cost') });
+    const admin = createClient({ url: server.url });
+    try {
+      await admin.connect();
+      await waitUntilAnswering(store);
+      const calls = async (): Promise<Record<string, number>> => {
+        const stats = await admin.sendCommand<string>(['INFO', 'commandstats']);
+        const out: Record<string, number> = {};
+        for (const [, name, n] of stats.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) out[name!] = Number(n);
+        return out;
+      };
+      const at = Date.now();
+      await store.revokeSubject('user:u1', at, 60_000, 2);
+      const before = await calls();
+      assert.equal(await store.isRevoked(randomUUID(), 'user:u1', at + 1000, 1), true);
+      assert.equal(await store.isRevoked(randomUUID(), 'user:u1', at - 1000, 2), false);
+      assert.equal(await store.isRevoked(randomUUID(), 'user:u1', at - 1000), true);
+      const after = await calls();
+      const delta = Object.fromEntries(
+        Object.entries(after)
+          .map(([name, n]) => [name, n - (before[name] ?? 0)] as const)
+          .filter(([name, n]) => n > 0 && name !== 'info'),
+      );
+      assert.deepEqual(delta, { mget: 3 }, 'three checks, one MGET each and nothing else');
+    } finally {
+      await Promise.allSettled([store.close(), admin.close()]);
+      await server.kill();
     }
   });
 });

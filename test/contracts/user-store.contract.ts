@@ -206,8 +206,9 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       let released = false;
       try {
         const logout = store.revokeAllForUser(user.id, at(-HOUR));
+        const loginHash = hashRefreshToken(generateRefreshToken());
         const login = second.createRefreshToken(
-          { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) },
+          { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: loginHash, expiresAt: at(HOUR) },
           { passwordHash: user.passwordHash },
         );
         // The clock moves on while both wait, so a time read before the wait is told apart from one read after it.
@@ -218,8 +219,15 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
         await release();
         const [revoked, issued] = await Promise.all([logout, login]);
         assert.ok(revoked.at.getTime() >= releasedAt, 'the log-out\'s time was read before its lock');
-        assert.ok(issued instanceof Date, 'the login got no session');
-        assert.ok(issued.getTime() >= releasedAt, 'the session\'s issue time was read before its lock');
+        assert.ok(issued?.issuedAt instanceof Date, 'the login got no session');
+        assert.ok(issued.issuedAt.getTime() >= releasedAt, 'the session\'s issue time was read before its lock');
+        // The generation orders them, whichever took the lock first: a login after the log-out carries the generation
+        // it raised; one before carries a lower one, and its session was revoked by the log-out.
+        assert.equal(typeof revoked.generation, 'number');
+        const after = issued.generation === revoked.generation;
+        assert.ok(after || issued.generation < revoked.generation!, `login ${issued.generation}, log-out ${revoked.generation}`);
+        const rotation = await store.rotateRefreshToken(loginHash, next(), new Date(), GRACE);
+        assert.equal(rotation.kind, after ? 'rotated' : 'invalid', after ? 'a login after the log-out keeps its session' : 'a login before it lost its session');
       } finally {
         if (!released) await release();
       }
@@ -237,8 +245,45 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
         { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) },
         { passwordHash: user.passwordHash },
       );
-      assert.ok(issued instanceof Date, 'the login got no session');
-      assert.ok(issued.getTime() > revokedAt.getTime(), `issued at ${issued.getTime()}, revoked at ${revokedAt.getTime()}`);
+      assert.ok(issued?.issuedAt instanceof Date, 'the login got no session');
+      assert.ok(issued.issuedAt.getTime() > revokedAt.getTime(), `issued at ${issued.issuedAt.getTime()}, revoked at ${revokedAt.getTime()}`);
+    });
+
+    test('token generations: a log-out everywhere raises the user\'s; sessions and rotations carry the current one', async () => {
+      const user = await newUser();
+      const bystander = await newUser();
+      const hash = hashRefreshToken(generateRefreshToken());
+      const first = await store.createRefreshToken({ id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hash, expiresAt: at(HOUR) });
+      assert.equal(first?.generation, 0, 'a new user starts at 0');
+      const rotated = await store.rotateRefreshToken(hash, next(), at(1), GRACE);
+      assert.equal(rotated.kind === 'rotated' ? rotated.generation : undefined, 0);
+      const { generation } = await store.revokeAllForUser(user.id, now);
+      assert.equal(generation, 1);
+      assert.equal((await store.revokeAllForUser(user.id, now)).generation, 2, 'each log-out everywhere raises it');
+      const later = hashRefreshToken(generateRefreshToken());
+      const after = await second.createRefreshToken(
+        { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: later, expiresAt: at(HOUR) },
+        { passwordHash: user.passwordHash },
+      );
+      assert.equal(after?.generation, 2, 'a login after it carries the raised one');
+      const again = await store.rotateRefreshToken(later, next(), at(2), GRACE);
+      assert.equal(again.kind === 'rotated' ? again.generation : undefined, 2);
+      const other = await store.createRefreshToken({ id: randomUUID(), userId: bystander.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) });
+      assert.equal(other?.generation, 0, 'another user\'s is its own');
+      assert.equal((await store.revokeAllForUser(randomUUID(), now)).generation, undefined, 'an unknown user has none');
+    });
+
+    test('a session stored in the millisecond of a log-out carries the raised generation', async () => {
+      // Same millisecond: the session's time may equal the revocation's (or, from another host, lie before it); the
+      // generation read under the user's lock still orders them.
+      const user = await newUser();
+      await session(user);
+      const revoked = await store.revokeAllForUser(user.id, now);
+      const issued = await second.createRefreshToken(
+        { id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) },
+        { passwordHash: user.passwordHash },
+      );
+      assert.equal(issued?.generation, revoked.generation);
     });
 
     test('deleteExpired removes expired tokens only', async () => {

@@ -89,4 +89,15 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS idx_identity_changes_email_digest ON identity_changes(email_digest) WHERE email_digest IS NOT NULL',
     ],
   },
+  {
+    version: 6,
+    name: 'token generations',
+    statements: [
+      // Raised under the user's row lock by every action that revokes all of a user's tokens; access tokens carry the
+      // value they were issued under (claim `gen`), so revocations no longer compare clocks of different hosts.
+      'ALTER TABLE users ADD COLUMN IF NOT EXISTS token_generation INTEGER NOT NULL DEFAULT 0',
+      // The generation a revoking change raised the user to, so a replay of the change log writes the same one.
+      'ALTER TABLE identity_changes ADD COLUMN IF NOT EXISTS generation INTEGER',
+    ],
+  },
 ];
