@@ -166,6 +166,11 @@ const PARSER_ANSWERS: Readonly<Record<string, string>> = {
   ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
 };
 
+/** The security headers of every admin answer (answer-headers.ts), as head lines for the parser's raw answers. */
+const RAW_ANSWER_HEADERS = Object.entries(ADMIN_ANSWER_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
 /**
  * A request node's parser refused on the admin port. Bytes after a request that ends its connection are ignored while
  * it is answered (last-request.ts): node's default wrote a 400 in place of the answer to an action already carried
@@ -179,7 +184,7 @@ function adminClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (isQueuedRequestTimeout(err, socket)) return;
   const current = responseInProgress(socket);
   if (socket.writable && (current == null || (current.headersSent !== true && current.req?.complete !== true))) {
-    socket.write(`HTTP/1.1 ${PARSER_ANSWERS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+    socket.write(`HTTP/1.1 ${PARSER_ANSWERS[err.code ?? ''] ?? '400 Bad Request'}\r\n${RAW_ANSWER_HEADERS}Connection: close\r\n\r\n`);
   }
   socket.destroy();
 }
@@ -313,7 +318,7 @@ function methodNotAllowed(allow: string): GatewayError {
  */
 export function sendAdminError(res: ServerResponse, err: GatewayError, requestId: string = randomUUID()): void {
   const headers = { ...err.headers, 'x-request-id': requestId };
-  writeJson(res, err.status, errorBody(err, requestId), headers, res.req.method === 'HEAD');
+  writeJson(res, err.status, errorBody(err, requestId), headers, res.req.method === 'HEAD', ADMIN_ANSWER_HEADERS);
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {

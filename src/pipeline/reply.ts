@@ -31,23 +31,32 @@ export function errorBody(err: GatewayError, requestId: string | undefined): Rec
   return body;
 }
 
-/** Writes a JSON response on a plain ServerResponse (admin port). Does nothing when headers were already sent. */
+/**
+ * Writes a JSON response on a plain ServerResponse (admin port). Does nothing when headers were already sent.
+ * `kept`: headers the bare 500 that replaces a refused head still carries (the admin port's security headers, which
+ * its server stores on every response before any handler runs).
+ */
 export function writeJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: OutgoingHttpHeaders = {},
   head = false,
+  kept: Readonly<Record<string, string>> = {},
 ): void {
   if (res.headersSent || res.destroyed) return;
   const payload = JSON.stringify(body);
   try {
     res.writeHead(status, { ...jsonHeaders(payload), ...headers });
   } catch {
-    // A header node refuses (see writeReply): a bare 500 rather than a throw out of the admin handler.
+    // A header node refuses (see writeReply): a bare 500 rather than a throw out of the admin handler. It keeps the
+    // refused head's decision to close the connection (as answerBare does): a stored Connection: close (leaveBody's,
+    // for an answer given mid-upload, whose connection already lingers) cleared with the rest sent the 500
+    // keep-alive, and node read on through the refused upload as if it were the next request.
+    const close = closesConnection(headers.connection ?? res.getHeader('connection'));
     clearStoredHeaders(res);
     const fallback = JSON.stringify(errorBody(new GatewayError('INTERNAL'), undefined));
-    res.writeHead(500, jsonHeaders(fallback));
+    res.writeHead(500, { ...jsonHeaders(fallback), ...kept, ...(close ? { connection: 'close' } : {}) });
     res.end(head ? undefined : fallback);
     return;
   }
