@@ -18,6 +18,7 @@ import { sendTrailersOnly } from '../pipeline/reply.js';
 import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 import { continueBody } from '../pipeline/expect-continue.js';
+import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
@@ -174,7 +175,8 @@ const RESPONSE_REPLACED = new GatewayError('CLIENT_CLOSED', { message: 'response
 
 /**
  * Abort reason for an upstream answer that arrives after the gateway gave up the attempt and answered the request
- * itself (the 408 of a silent body: the upstream request is cut only once that answer's 'finish' comes).
+ * itself (the 408 of a silent body: the upstream request is cut only once that answer's 'finish' comes), or after a
+ * listener answered it beside the driver (the HTTP/2 stream deadline's 408, outside-answer.ts).
  */
 const ANSWERED_BY_GATEWAY = new GatewayError('CLIENT_CLOSED', { message: 'the gateway answered the request itself' });
 
@@ -658,7 +660,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // back). Nothing of this answer may reach the response: its status would replace the 408 in ctx (and so in the
     // access log), and its body would be written after the 408's end. No upgrade is done here (only
     // onRequestUpgrade marks one done, and undici calls it instead of this); over HTTP/2 the same holds.
-    if (this.#done) {
+    // So has a listener beside the driver (outside-answer.ts: the HTTP/2 stream deadline's 408, whose stream stays
+    // open until that answer is out): the upstream's head would replace its status in ctx, and writing it would throw
+    // (headers already sent) into an error path that resets the stream under the 408.
+    if (this.#done || wasAnsweredOutside(this.#ctx)) {
       controller.abort(ANSWERED_BY_GATEWAY);
       return;
     }
