@@ -180,7 +180,10 @@ export class MemoryKvStore implements KvStore {
       return;
     }
     const highest = current?.generation === undefined ? generation : Math.max(current.generation, generation);
-    this.#subjects.set(subject, { at, generation: highest, generationAt: at, expiresAt: kept });
+    // The time this generation covers: its own, or a later one a generation covered before, never a later time written
+    // without one (a replay of an earlier change would hide that revocation from tokens with a generation).
+    const generationAt = Math.max(current?.generationAt ?? revokedAtMs, revokedAtMs);
+    this.#subjects.set(subject, { at, generation: highest, generationAt, expiresAt: kept });
   }
 
   async getValue(key: string): Promise<string | undefined> {

@@ -397,10 +397,13 @@ export class RedisKvStore implements KvStore {
 /**
  * A subject's revocation. KEYS[1]: its time, set to ARGV[1] with TTL ARGV[2] ms unless it already holds a later one
  * (the script the previous version runs on this key, so versions mixed in a rolling upgrade agree on it). KEYS[2]:
- * with a generation ARGV[3] (empty: none), "<highest generation>:<the time KEYS[1] holds now>", its TTL the longer of
- * the one it has and ARGV[2]: a replay never lowers the generation, and a revocation written later without one (by
- * an earlier version) shows as a time after the one stored with the generation (see subject-revocation.ts). Numbers
- * are formatted with %.0f: Lua's tostring would write an epoch-ms time in exponent notation.
+ * with a generation ARGV[3] (empty: none), "<highest generation>:<time it covers>", its TTL the longer of the one it
+ * has and ARGV[2]: a replay never lowers the generation, and a revocation written later without one (by an earlier
+ * version) shows as a time after the one stored with the generation (see subject-revocation.ts). The time it covers
+ * is the later of ARGV[1] and the one stored there before, never KEYS[1]'s: a replay of an earlier change (a gateway
+ * starting replays the change log, oldest first) must not cover a later time written without a generation, or the
+ * sessions that revocation killed are accepted again. Numbers are formatted with %.0f: Lua's tostring would write an
+ * epoch-ms time in exponent notation.
  */
 const REVOKE_SUBJECT_SCRIPT = `local stored = tonumber(redis.call('GET', KEYS[1]) or '')
 local at = tonumber(ARGV[1])
@@ -412,14 +415,18 @@ end
 if ARGV[3] == '' then return 1 end
 local generation = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[2])
+local covered = tonumber(ARGV[1])
 local previous = redis.call('GET', KEYS[2])
 if previous then
-  local highest = tonumber(string.match(previous, '^(%d+):'))
+  local highest, previousAt = string.match(previous, '^(%d+):(%-?%d+)$')
+  highest = tonumber(highest)
+  previousAt = tonumber(previousAt)
   if highest and highest > generation then generation = highest end
+  if previousAt and previousAt > covered then covered = previousAt end
   local left = redis.call('PTTL', KEYS[2])
   if left > ttl then ttl = left end
 end
-redis.call('SET', KEYS[2], string.format('%.0f:%.0f', generation, at), 'PX', string.format('%.0f', ttl))
+redis.call('SET', KEYS[2], string.format('%.0f:%.0f', generation, covered), 'PX', string.format('%.0f', ttl))
 return 1`;
 
 /** The cause of a KvUnavailableError when Redis did not answer within the command timeout. */

@@ -3,8 +3,9 @@
 
 /**
  * What the revocation store holds for a subject. `at`: the latest revocation time (epoch ms) written, by any version
- * of the gateway. `generation`: the highest token generation written, and `generationAt` the value `at` had when it
- * was written (every write with a generation sets both). Undefined fields: nothing of that kind is stored (or it
+ * of the gateway. `generation`: the highest token generation written, and `generationAt` the latest revocation time a
+ * write with a generation carried (every write with a generation sets both; a later time written without one is
+ * never counted in it). Undefined fields: nothing of that kind is stored (or it
  * expired).
  */
 export interface SubjectRevocation {
