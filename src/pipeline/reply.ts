@@ -4,6 +4,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import { GatewayError, toGatewayError, type ErrorCode } from '../errors.js';
 import { isGrpc } from '../proxy/headers.js';
+import { endInPieces, largerThanPiece } from '../proxy/h2-write-pieces.js';
 import type { RequestContext } from './context.js';
 import { encodeGrpcMessage, grpcErrorContentType, grpcStatusFor } from './grpc-status.js';
 import { bodyStillArriving } from './request-body.js';
@@ -210,7 +211,11 @@ function writeReply(ctx: RequestContext, status: number, headers: OutgoingHttpHe
     answerBare(ctx, new GatewayError('INTERNAL', { cause: err }), closesConnection(headers.connection));
     return;
   }
-  ctx.res.end(body);
+  // Over HTTP/2, a large body (a plugin's bytes) goes in pieces: the send bound for an answer handed over whole
+  // (listeners/h2-guard.ts) sees a steady reader's progress by them, and cut one taking a single write.
+  const stream = body === undefined ? undefined : http2StreamOf(ctx);
+  if (stream !== undefined && largerThanPiece(body!)) endInPieces(ctx.res, stream, body!);
+  else ctx.res.end(body);
   closeAfterAnswer(ctx);
 }
 

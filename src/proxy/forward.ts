@@ -18,6 +18,7 @@ import { sendTrailersOnly } from '../pipeline/reply.js';
 import { encodeGrpcMessage, grpcStatusFor } from '../pipeline/grpc-status.js';
 import { guardRequestBody, type StopGuard } from './body-guard.js';
 import { continueBody } from '../pipeline/expect-continue.js';
+import { H2_WRITE_PIECE, oneWriteAtATime, writeInPieces } from './h2-write-pieces.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 
@@ -204,30 +205,6 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** The HTTP/2 stream behind a compat response (node's Http2ServerResponse), or undefined over HTTP/1.x. */
 function http2StreamOf(ctx: RequestContext): ServerHttp2Stream | undefined {
   return ctx.req.httpVersionMajor === 2 ? (ctx.res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
-}
-
-/**
- * Over HTTP/2, the largest piece of an upstream chunk handed to the client's stream in one write: one DATA frame at
- * the default SETTINGS_MAX_FRAME_SIZE. A stream's progress is counted by whole writes (#clientTakenBytes), and an
- * HTTP/1 upstream's chunks run to 64 KB: in pieces, a reader taking 16 KB per send bound is never cut.
- */
-const H2_WRITE_PIECE = 16 * 1024;
-
-/** Writes `chunk` in pieces of H2_WRITE_PIECE; false, like write(), once the stream's buffer is full. */
-function writeInPieces(res: RequestContext['res'], chunk: Buffer): boolean {
-  let flowing = true;
-  for (let at = 0; at < chunk.length; at += H2_WRITE_PIECE) flowing = res.write(chunk.subarray(at, at + H2_WRITE_PIECE));
-  return flowing;
-}
-
-/**
- * Has `stream` hand what it buffers to nghttp2 one write at a time. A Writable with a _writev joins everything
- * buffered behind a write in progress into one write, which completes only once all of it is out: three 16 KB pieces
- * joined took longer to complete for a slow reader than the send bound. Only for a stream whose client fell behind
- * (the bound is armed): one that keeps up buffers nothing, and keeps the joined writes.
- */
-function oneWriteAtATime(stream: ServerHttp2Stream): void {
-  (stream as unknown as { _writev: unknown })._writev = null;
 }
 
 /** The parts of node's internal stream handles (StreamBase: TCPWrap, TLSWrap) that say how far a write has got. */
