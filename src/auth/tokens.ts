@@ -232,11 +232,15 @@ function isCanonicalCompact(token: string): boolean {
 }
 
 /**
- * How long after its issue an access token of lifetime `accessTokenTtlMs` can still be accepted (lifetime rounded as
- * `issue` does, plus the clock tolerance), ms. The CLI uses it to size revocations without loading keys.
+ * How long a revocation must be remembered, ms: after it, an access token of lifetime `accessTokenTtlMs` issued
+ * before it can still be accepted for the lifetime (rounded as `issue` does) plus the clock tolerance twice. Once for
+ * the verifying host's clock behind (`exp` is checked with the tolerance), once for the issuing host's ahead (its
+ * `iat` may be up to the tolerance in the verifier's future): such a token, issued just before a log-out everywhere,
+ * is refused by its generation, and was accepted again in the last seconds of its life when the revocation was
+ * forgotten a tolerance earlier. The CLI uses it to size revocations without loading keys.
  */
 export function acceptWindowMs(accessTokenTtlMs: number, clockToleranceSeconds = 5): number {
-  return (Math.max(1, Math.floor(accessTokenTtlMs / 1000)) + clockToleranceSeconds) * 1000;
+  return (Math.max(1, Math.floor(accessTokenTtlMs / 1000)) + 2 * clockToleranceSeconds) * 1000;
 }
 
 /** Shorthand for `new TokenService(options)`. */
