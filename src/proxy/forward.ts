@@ -680,6 +680,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const writeHead = (): void => {
       // Gone, or already answered with an error while an async response hook ran.
       if (res.destroyed || this.#done) return;
+      // Or answered beside the driver while the hook ran (the HTTP/2 stream deadline's 408): dropped as above, this
+      // head would throw (headers already sent) into the hook-failure path, which reset the stream under the 408.
+      if (wasAnsweredOutside(ctx)) {
+        this.#dropAfterOutsideAnswer();
+        return;
+      }
       if (ctx.req.httpVersionMajor !== 2) this.#holdHead(statusCode, sendableReason(statusMessage), out, false);
       else if (out['grpc-status'] !== undefined) this.#holdHead(statusCode, undefined, out, true);
       else res.writeHead(statusCode, out); // HTTP/2 has no reason phrase (node warns when given one)
@@ -721,8 +727,22 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       // The client left meanwhile: the close listener aborted the attempt. Not an upgrade's, which is done once the
       // 101 is in: its upstream socket is ours alone, and the splice closes it and releases the upstream.
       if (ctx.res.destroyed && !ctx.upgrade) return;
-      if (writeOrFail(ctx, write, fail)) controller?.resume();
+      // Not once the write dropped the attempt (#dropAfterOutsideAnswer): an aborted request's connection stays paused.
+      if (writeOrFail(ctx, write, fail) && controller?.aborted !== true) controller?.resume();
     }, fail);
+  }
+
+  /**
+   * A listener answered the request beside the driver (outside-answer.ts) after this attempt's head arrived, while a
+   * response hook held it: the attempt ends without a byte of it, its status not the request's, its stream left to
+   * the listener (which closes it once its answer is out). onResponseError, which undici calls from the abort, sees
+   * #done and leaves the stream alone.
+   */
+  #dropAfterOutsideAnswer(): void {
+    this.#done = true;
+    this.#stopGuard?.();
+    this.controller?.abort(ANSWERED_BY_GATEWAY);
+    this.#listener.attemptFinished(this.#ctx, this.#peer);
   }
 
   #holdHead(status: number, reason: string | undefined, headers: OutgoingHttpHeaders, trailersOnly: boolean): void {

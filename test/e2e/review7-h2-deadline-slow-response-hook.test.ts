@@ -1,0 +1,72 @@
+// The HTTP/2 stream deadline (server.timeouts.request) answering 408 while an async response hook (a plugin's
+// onResponse) holds the upstream's head, unwritten. The 408 is written by the listener beside the driver
+// (listeners/h2-guard.ts, outside-answer.ts); 65c8a49 drops an upstream head landing after it (onResponseStart), but a
+// head that landed before it and waited for the hook must be dropped too once the hook settles: writing it threw
+// ERR_HTTP2_HEADERS_SENT into the hook-failure path, which reset the stream under the 408 (its body never sent) and
+// logged the request 500 INTERNAL. A client whose window holds the 408's body back (SETTINGS_INITIAL_WINDOW_SIZE 0)
+// keeps the stream open past the hook. Raw TLS h2 client (frames by hand) against a spawned gateway.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { frame, FRAME, FLAG, PREFACE, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { tlsStackHooks } from '../helpers/tls-stack.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+const stack = tlsStackHooks('H2 Deadline Slow Response Hook CA');
+const { ca, cert } = stack;
+
+const HOOK = new URL('../plugins/fixtures/slow-response-hook.mjs', import.meta.url).pathname;
+
+/** SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0: no DATA on any stream until a WINDOW_UPDATE for it. */
+function zeroWindowSettings(): Buffer {
+  const payload = Buffer.alloc(6);
+  payload.writeUInt16BE(0x4, 0);
+  payload.writeUInt32BE(0, 2);
+  return frame(FRAME.SETTINGS, 0, 0, payload);
+}
+
+function windowUpdate(stream: number, increment: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(increment, 0);
+  return frame(FRAME.WINDOW_UPDATE, 0, stream, payload);
+}
+
+test('an upstream head held by a slow response hook past the stream deadline\'s 408 is dropped', { timeout: 60_000 }, async () => {
+  const backend = await stack.backend();
+  const gw = await stack.gateway({
+    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { header: '1s', request: '1s', request_body_chunk: '20s' } },
+    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
+    routes: [{ name: 'api', match: { path_prefix: '/' }, service: 'api' }],
+    plugins: [{ name: 'hook', module: HOOK }],
+    middleware: { plugins: ['hook'] },
+  });
+  const client = await rawH2(gw.port, ca.ca);
+  try {
+    // An upload that never ends; the upstream answers at once, and the hook holds its head for 2 s.
+    client.send(
+      PREFACE,
+      zeroWindowSettings(),
+      frame(FRAME.SETTINGS, FLAG.ACK, 0),
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, requestBlock('POST', '/slow?ms=50', [['content-type', 'text/plain'], ['x-hook-delay', '2000']])),
+      frame(FRAME.DATA, 0, 1, Buffer.from('part of a body')),
+    );
+    // The deadline's 408 head goes out at 1 s (HEADERS are not flow-controlled); its body waits for a window.
+    const head408 = (): boolean => client.frames().some((f) => f.type === FRAME.HEADERS && f.stream === 1);
+    await waitFor(head408, 'the 408 head', 10_000);
+    // The hook settles meanwhile (at 2 s); then the client opens its window and the 408's body goes out.
+    await sleep(2_000);
+    client.send(windowUpdate(1, 65_535));
+    const line = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow');
+    await waitFor(() => line() !== undefined, 'the request logged', 10_000);
+    const body = Buffer.concat(client.frames().filter((f) => f.type === FRAME.DATA && f.stream === 1).map((f) => f.payload)).toString();
+    const reset = client.frames().find((f) => f.type === FRAME.RST_STREAM && f.stream === 1)?.payload.readUInt32BE(0);
+    assert.match(body, /"code":"request_timeout"/, `the client got the 408 body (reset: ${reset})`);
+    assert.doesNotMatch(body, /slow/, 'and nothing of the upstream answer');
+    const logged = line()!;
+    assert.equal(logged.status, 408, `logged with the status the client got (line: ${JSON.stringify(logged)})`);
+    assert.equal(logged.error, 'REQUEST_TIMEOUT');
+    const errors = gw.logs.filter((l) => (l.level as number) >= 50).map((l) => String(l.msg));
+    assert.deepEqual(errors, [], 'no error logged');
+  } finally {
+    client.socket.destroy();
+  }
+});
