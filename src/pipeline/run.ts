@@ -299,6 +299,10 @@ export class Pipeline implements AttemptListener {
     group.release(peer);
     if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
     if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
+    // A listener answered the request beside the driver meanwhile (outside-answer.ts: the HTTP/2 stream deadline's
+    // 408, whose stream stays open until that answer is out): that is what the client got and what is logged. No
+    // retry, and no error reply: sendError would destroy the stream under the 408 (its body never sent).
+    if (wasAnsweredOutside(ctx)) return;
     ctx.error = error;
     noteFailedAttempt(ctx, error);
     if (error.code === 'UPSTREAM_TLS') this.#upstreamTls.failed(ctx, peer, error);
