@@ -10,6 +10,7 @@ import { encodeGrpcMessage, grpcErrorContentType, grpcStatusFor } from './grpc-s
 import { bodyStillArriving } from './request-body.js';
 import { closeAfterAnswer } from './h2-early-answer.js';
 import { lingerOnClose } from './lingering-close.js';
+import { wasAnsweredOutside } from './outside-answer.js';
 import { ContextSlot } from './slot.js';
 
 /**
@@ -308,6 +309,10 @@ export function sendEmpty(ctx: RequestContext, status: number, extraHeaders: Rea
  * cannot be turned into an error.
  */
 export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
+  // A listener answered the request beside the driver (outside-answer.ts: the HTTP/2 stream deadline's 408, whose
+  // stream stays open until that answer is out): the client has its answer, and the request keeps its status and
+  // error. Destroying the stream as a begun response would cut that answer's body.
+  if (wasAnsweredOutside(ctx)) return 'responded';
   ctx.error = err;
   if (ctx.res.headersSent) {
     ctx.res.destroy();
