@@ -47,8 +47,10 @@ export function wasAnsweredOutside(ctx: RequestContext): boolean {
  * The listener cut the answer of the request on `holder` after its head went out (listeners/h2-guard.ts: an answer
  * handed over whole that waited at the client's flow-control window past the send bound): the request is logged
  * with `error`, as forward.ts's send bound logs the same stall, its status still the one whose head the client got.
+ * An error answer keeps its own error (a 502's UPSTREAM_UNREACHABLE): it says why that status, and counted as the
+ * send bound's, the upstream failure behind it was counted nowhere.
  */
 export function cutOutside(holder: object, error: GatewayError): void {
   const ctx = (holder as Holder)[CONTEXT];
-  if (ctx !== undefined && !ctx.logged) ctx.error = error;
+  if (ctx !== undefined && !ctx.logged) ctx.error ??= error;
 }
