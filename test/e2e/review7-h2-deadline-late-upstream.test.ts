@@ -6,44 +6,21 @@
 // Raw TLS h2 client (frames by hand) against a spawned gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { frame, FRAME, FLAG, PREFACE, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { deadlineGateway, sendHeldUpload } from '../helpers/h2-deadline.js';
+import { FRAME, rawH2, windowUpdate } from '../helpers/h2-frames.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const stack = tlsStackHooks('H2 Deadline Late Upstream CA');
-const { ca, cert } = stack;
-
-/** SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0: no DATA on any stream until a WINDOW_UPDATE for it. */
-function zeroWindowSettings(): Buffer {
-  const payload = Buffer.alloc(6);
-  payload.writeUInt16BE(0x4, 0);
-  payload.writeUInt32BE(0, 2);
-  return frame(FRAME.SETTINGS, 0, 0, payload);
-}
-
-function windowUpdate(stream: number, increment: number): Buffer {
-  const payload = Buffer.alloc(4);
-  payload.writeUInt32BE(increment, 0);
-  return frame(FRAME.WINDOW_UPDATE, 0, stream, payload);
-}
+const { ca } = stack;
 
 test('a late upstream answer after the stream deadline\'s 408 leaves the request logged 408', { timeout: 60_000 }, async () => {
   const backend = await stack.backend();
-  const gw = await stack.gateway({
-    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { header: '1s', request: '1s', request_body_chunk: '20s' } },
-    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
-    routes: [{ name: 'api', match: { path_prefix: '/' }, service: 'api' }],
-  });
+  const gw = await deadlineGateway(stack, backend.port);
   const client = await rawH2(gw.port, ca.ca);
   try {
     // An upload that never ends; the upstream answers 1.8 s after its head, whatever the body.
-    client.send(
-      PREFACE,
-      zeroWindowSettings(),
-      frame(FRAME.SETTINGS, FLAG.ACK, 0),
-      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, requestBlock('POST', '/slow?ms=1800', [['content-type', 'text/plain']])),
-      frame(FRAME.DATA, 0, 1, Buffer.from('part of a body')),
-    );
+    sendHeldUpload(client, '/slow?ms=1800');
     // The deadline's 408 head goes out at 1 s (HEADERS are not flow-controlled); its body waits for a window.
     const head408 = (): boolean => client.frames().some((f) => f.type === FRAME.HEADERS && f.stream === 1);
     await waitFor(head408, 'the 408 head', 10_000);

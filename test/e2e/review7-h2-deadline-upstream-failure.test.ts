@@ -8,26 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { frame, FRAME, FLAG, PREFACE, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { deadlineGateway, sendHeldUpload } from '../helpers/h2-deadline.js';
+import { FRAME, rawH2, windowUpdate } from '../helpers/h2-frames.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const stack = tlsStackHooks('H2 Deadline Upstream Failure CA');
-const { ca, cert } = stack;
-
-/** SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0: no DATA on any stream until a WINDOW_UPDATE for it. */
-function zeroWindowSettings(): Buffer {
-  const payload = Buffer.alloc(6);
-  payload.writeUInt16BE(0x4, 0);
-  payload.writeUInt32BE(0, 2);
-  return frame(FRAME.SETTINGS, 0, 0, payload);
-}
-
-function windowUpdate(stream: number, increment: number): Buffer {
-  const payload = Buffer.alloc(4);
-  payload.writeUInt32BE(increment, 0);
-  return frame(FRAME.WINDOW_UPDATE, 0, stream, payload);
-}
+const { ca } = stack;
 
 test('an upstream failure after the stream deadline\'s 408 leaves the request logged 408 REQUEST_TIMEOUT', { timeout: 60_000 }, async () => {
   // An upstream that takes the request, then drops its connection 1.5 s after it came, unanswered.
@@ -43,24 +30,11 @@ test('an upstream failure after the stream deadline\'s 408 leaves the request lo
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
   });
-  const gw = await stack.gateway({
-    server: {
-      tls: { cert_file: cert.certFile, key_file: cert.keyFile },
-      timeouts: { header: '1s', request: '1s', request_body_chunk: '20s' },
-    },
-    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: (upstream.address() as AddressInfo).port }] } },
-    routes: [{ name: 'api', match: { path_prefix: '/' }, service: 'api' }],
-  });
+  const gw = await deadlineGateway(stack, (upstream.address() as AddressInfo).port);
   const client = await rawH2(gw.port, ca.ca);
   try {
     // An upload that never ends; the upstream drops it at 1.5 s.
-    client.send(
-      PREFACE,
-      zeroWindowSettings(),
-      frame(FRAME.SETTINGS, FLAG.ACK, 0),
-      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, requestBlock('POST', '/slow', [['content-type', 'text/plain']])),
-      frame(FRAME.DATA, 0, 1, Buffer.from('part of a body')),
-    );
+    sendHeldUpload(client, '/slow');
     const head408 = (): boolean => client.frames().some((f) => f.type === FRAME.HEADERS && f.stream === 1);
     await waitFor(head408, 'the 408 head', 10_000);
     // The attempt fails meanwhile (at 1.5 s); then the client opens its window and the 408's body goes out.

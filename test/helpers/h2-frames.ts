@@ -105,3 +105,18 @@ export async function rawH2(port: number, ca: Buffer, options: { read?: boolean 
 export function clientPreface(): Buffer {
   return Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]);
 }
+
+/** SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0: no DATA on any stream until a WINDOW_UPDATE for it. */
+export function zeroWindowSettings(): Buffer {
+  const payload = Buffer.alloc(6);
+  payload.writeUInt16BE(0x4, 0);
+  payload.writeUInt32BE(0, 2);
+  return frame(FRAME.SETTINGS, 0, 0, payload);
+}
+
+/** A WINDOW_UPDATE adding `increment` bytes to `stream`'s window (stream 0: the connection's). */
+export function windowUpdate(stream: number, increment: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(increment, 0);
+  return frame(FRAME.WINDOW_UPDATE, 0, stream, payload);
+}
