@@ -5,62 +5,23 @@
 // by the revocation (it was accepted for its whole lifetime before), but only while the revocation is remembered:
 // for the access-token lifetime plus the tolerance once, it was forgotten while the token was still accepted, and the
 // killed session worked again at the end of its life.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import {
-  authConfig,
-  bearer,
-  deleteRedisKeys,
-  login,
-  REDIS_URL,
-  register,
-  requirePostgres,
-  requireRedis,
-  runId,
-  SHARED_JWT_SECRET,
-} from './ratelimit-helpers.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
+import { sharedStoresHooks } from '../helpers/shared-stores.js';
+import { bearer, login, register } from './ratelimit-helpers.js';
 
 const CLOCK_OFFSET_MS = 4_000;
-const CLOCK_IMPORT = new URL('../helpers/clock-offset-import.mjs', import.meta.url).pathname;
 
-const id = runId();
-const domain = `genttl-${id}.example`;
-const keyPrefix = `portcullis-test:review7-genttl:${id}:`;
-const skip = (await requireRedis()) || (await requirePostgres());
-
-const client = createClient();
-let backend: TestBackend | undefined;
-let db: IsolatedDatabase | undefined;
+const stores = await sharedStoresHooks('genttl', { jwt: { access_token_expiration: '1s' } });
+const { domain, skip, client } = stores;
 let a: GatewayProcess | undefined;
 let b: GatewayProcess | undefined;
 
 before(async () => {
   if (skip) return;
-  backend = await startBackend('echo');
-  db = await isolatedDatabase();
-  const config = {
-    database: { url: taggedUrl(db.name, uniqueApplicationName('genttl')), pool_size: 4 },
-    redis: { url: REDIS_URL, key_prefix: keyPrefix },
-    jwt: { secret: SHARED_JWT_SECRET, access_token_expiration: '1s' },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { auth: authConfig(), rate_limit: { enabled: false, auth: { enabled: false } } },
-  };
-  a = await spawnGateway(config);
-  const options = `${process.env.NODE_OPTIONS ?? ''} --import ${CLOCK_IMPORT}`.trim();
-  b = await spawnGateway(config, { env: { NODE_OPTIONS: options, PORTCULLIS_TEST_CLOCK_OFFSET_MS: String(CLOCK_OFFSET_MS) } });
-});
-
-after(async () => {
-  await client.close();
-  if (skip) return;
-  await Promise.allSettled([a?.cleanup(), b?.cleanup()]);
-  await backend?.stop();
-  await db?.cleanup('u-');
-  await deleteRedisKeys(REDIS_URL, keyPrefix);
+  a = await stores.spawn();
+  b = await stores.spawn({ clockOffsetMs: CLOCK_OFFSET_MS });
 });
 
 async function status(gw: GatewayProcess, token: string): Promise<number> {

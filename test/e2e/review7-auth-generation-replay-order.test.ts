@@ -5,34 +5,20 @@
 // earlier log-out, which has a generation, must not mark that later time as covered by the generation, or the
 // sessions the user killed come back on every gateway. (A gateway's regular poll replays its own changes too: a
 // second log-out within a second of the first, made by the previous version, was undone the same way.)
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient as createRedisClient } from 'redis';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
+import { taggedUrl, uniqueApplicationName, withAdmin } from '../helpers/postgres-db.js';
+import { sharedStoresHooks } from '../helpers/shared-stores.js';
 import { createMemoryKvStore } from '../../src/kv/memory.js';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { subjectRevokedKey } from '../../src/kv/redis-keys.js';
 import type { KvStore } from '../../src/kv/kv-store.js';
-import {
-  authConfig,
-  bearer,
-  deleteRedisKeys,
-  login,
-  REDIS_URL,
-  register,
-  requirePostgres,
-  requireRedis,
-  runId,
-  SHARED_JWT_SECRET,
-} from './ratelimit-helpers.js';
+import { bearer, login, REDIS_URL, register } from './ratelimit-helpers.js';
 
-const id = runId();
-const domain = `replay-${id}.example`;
-const keyPrefix = `portcullis-test:review7-replay:${id}:`;
-const skip = (await requireRedis()) || (await requirePostgres());
+const stores = await sharedStoresHooks('replay');
+const { id, domain, keyPrefix, skip, client } = stores;
 
 /** The previous version's script for a user's revocation time (redis.ts before 0f82ea0), verbatim. */
 const PREVIOUS_KEEP_LATEST_SCRIPT = `local cur = redis.call('GET', KEYS[1])
@@ -40,33 +26,11 @@ if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
 
-const client = createClient();
-let backend: TestBackend | undefined;
-let db: IsolatedDatabase | undefined;
-let config: Record<string, unknown> | undefined;
 const gateways: GatewayProcess[] = [];
 
 before(async () => {
   if (skip) return;
-  backend = await startBackend('echo');
-  db = await isolatedDatabase();
-  config = {
-    database: { url: taggedUrl(db.name, uniqueApplicationName('replay')), pool_size: 4 },
-    redis: { url: REDIS_URL, key_prefix: keyPrefix },
-    jwt: { secret: SHARED_JWT_SECRET },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { auth: authConfig(), rate_limit: { enabled: false, auth: { enabled: false } } },
-  };
-  gateways.push(await spawnGateway(config));
-});
-
-after(async () => {
-  await client.close();
-  if (skip) return;
-  await Promise.allSettled(gateways.map((g) => g.cleanup()));
-  await backend?.stop();
-  await db?.cleanup('u-');
-  await deleteRedisKeys(REDIS_URL, keyPrefix);
+  gateways.push(await stores.spawn());
 });
 
 async function status(gw: GatewayProcess, token: string): Promise<number> {
@@ -79,7 +43,7 @@ async function previousVersionLogoutEverywhere(userId: string, ttlMs: number): P
   await withAdmin(async (c) => {
     await c.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL', [new Date(at), userId]);
     await c.query("INSERT INTO identity_changes (at, actor, action, target_id) VALUES ($1, 'user', 'logout', $2)", [new Date(at), userId]);
-  }, taggedUrl(db!.name, uniqueApplicationName('replay-old')));
+  }, taggedUrl(stores.db().name, uniqueApplicationName('replay-old')));
   const redis = createRedisClient({ url: REDIS_URL });
   await redis.connect();
   try {
@@ -106,7 +70,7 @@ test('a log-out everywhere of the previous version stays in force when a new gat
   await previousVersionLogoutEverywhere(user.userId, 15 * 60_000 + 60_000);
   assert.equal(await status(a, kept.accessToken), 401, 'refused by the later log-out (by time)');
   // Rolling upgrade goes on: a new gateway starts and replays the change log into the same Redis.
-  gateways.push(await spawnGateway(config!));
+  gateways.push(await stores.spawn());
   const b = gateways[1]!;
   await new Promise((r) => setTimeout(r, 1500)); // at least one poll past its start
   assert.equal(await status(b, kept.accessToken), 401, 'still refused on the new gateway');

@@ -5,66 +5,26 @@
 // - a token B issued just before a log-out everywhere on A carried a later time than the log-out and stayed accepted
 //   for its whole lifetime (the session the user wanted dead lived on);
 // - a login on A just after a log-out everywhere on B carried an earlier time than it and was refused.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { adminApi, ADMIN_TOKEN } from '../helpers/identity.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
-import {
-  authConfig,
-  bearer,
-  deleteRedisKeys,
-  login,
-  REDIS_URL,
-  register,
-  requirePostgres,
-  requireRedis,
-  runId,
-  SHARED_JWT_SECRET,
-} from './ratelimit-helpers.js';
+import { sharedStoresHooks } from '../helpers/shared-stores.js';
+import { bearer, login, register, SHARED_JWT_SECRET } from './ratelimit-helpers.js';
 
 const CLOCK_OFFSET_MS = 3_000; // within the 5 s clock tolerance, so each gateway accepts the other's tokens
-const CLOCK_IMPORT = new URL('../helpers/clock-offset-import.mjs', import.meta.url).pathname;
 
-const id = runId();
-const domain = `skew-${id}.example`;
-const keyPrefix = `portcullis-test:review7-skew:${id}:`;
-const skip = (await requireRedis()) || (await requirePostgres());
-
-const client = createClient();
-let backend: TestBackend | undefined;
-let db: IsolatedDatabase | undefined;
+const stores = await sharedStoresHooks('skew', { extra: { admin: { token: ADMIN_TOKEN } } });
+const { domain, skip, client } = stores;
 let a: GatewayProcess | undefined;
 let b: GatewayProcess | undefined;
 
 before(async () => {
   if (skip) return;
-  backend = await startBackend('echo');
-  db = await isolatedDatabase();
-  const config = {
-    database: { url: taggedUrl(db.name, uniqueApplicationName('skew')), pool_size: 4 },
-    redis: { url: REDIS_URL, key_prefix: keyPrefix },
-    jwt: { secret: SHARED_JWT_SECRET },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    middleware: { auth: authConfig(), rate_limit: { enabled: false, auth: { enabled: false } } },
-    admin: { token: ADMIN_TOKEN },
-  };
-  a = await spawnGateway(config);
-  const options = `${process.env.NODE_OPTIONS ?? ''} --import ${CLOCK_IMPORT}`.trim();
-  b = await spawnGateway(config, { env: { NODE_OPTIONS: options, PORTCULLIS_TEST_CLOCK_OFFSET_MS: String(CLOCK_OFFSET_MS) } });
-});
-
-after(async () => {
-  await client.close();
-  if (skip) return;
-  await Promise.allSettled([a?.cleanup(), b?.cleanup()]);
-  await backend?.stop();
-  await db?.cleanup(`u-`);
-  await deleteRedisKeys(REDIS_URL, keyPrefix);
+  a = await stores.spawn();
+  b = await stores.spawn({ clockOffsetMs: CLOCK_OFFSET_MS });
 });
 
 async function status(gw: GatewayProcess, token: string): Promise<number> {
