@@ -7,26 +7,21 @@
 // WINDOW_UPDATE) against a spawned gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientPreface, frame, FRAME, FLAG, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { frame, FRAME, FLAG, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { exhaustConnectionWindow, windowStallGateway } from '../helpers/h2-window-stall.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const stack = tlsStackHooks('H2 Window Stall Log CA');
-const { ca, cert } = stack;
+const { ca } = stack;
 
 test('an answer reset at an exhausted window is logged CLIENT_SEND_TIMEOUT, as a stalled download is', { timeout: 60_000 }, async () => {
   const backend = await stack.backend();
-  const gw = await stack.gateway({
-    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { request_body_chunk: '1s', header: '2s', request: '2s' } },
-    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
-    routes: [{ name: 'api', match: { path_prefix: '/' }, service: 'api' }],
-  });
+  const gw = await windowStallGateway(stack, backend.port);
   const client = await rawH2(gw.port, ca.ca);
   try {
     // Stream 1 takes the whole connection window (65,535 bytes) and is never acknowledged.
-    client.send(clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0), frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('GET', '/download?bytes=200000')));
-    const windowUsed = (): number => client.frames().filter((f) => f.type === FRAME.DATA && f.stream === 1).reduce((n, f) => n + f.payload.length, 0);
-    await waitFor(() => windowUsed() === 65_535, 'the connection window used up', 10_000);
+    await exhaustConnectionWindow(client);
     // A gateway-made answer and a small proxied one: handed over whole, their bodies held at the window.
     client.send(
       frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, requestBlock('GET', '/health')),

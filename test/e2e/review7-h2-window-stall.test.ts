@@ -9,30 +9,25 @@
 // ends. Raw TLS h2 client (frames by hand, never a WINDOW_UPDATE) against a spawned gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientPreface, frame, FRAME, FLAG, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { frame, FRAME, FLAG, rawH2, requestBlock } from '../helpers/h2-frames.js';
+import { exhaustConnectionWindow, windowStallGateway } from '../helpers/h2-window-stall.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const stack = tlsStackHooks('H2 Window Stall CA');
-const { ca, cert } = stack;
+const { ca } = stack;
 
 const RST_STREAM = 3;
 const H2_CANCEL = 8;
 
 test('answers stuck behind an exhausted flow-control window are reset after request_body_chunk and their requests end', { timeout: 60_000 }, async () => {
   const backend = await stack.backend();
-  const gw = await stack.gateway({
-    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { request_body_chunk: '1s', header: '2s', request: '2s' } },
-    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
-    routes: [{ name: 'api', match: { path_prefix: '/' }, service: 'api' }],
-  });
+  const gw = await windowStallGateway(stack, backend.port);
   assert.ok(gw.adminPort !== undefined);
   const client = await rawH2(gw.port, ca.ca);
   try {
     // Stream 1 takes the whole connection window (65,535 bytes) and is never acknowledged.
-    client.send(clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0), frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('GET', '/download?bytes=200000')));
-    const windowUsed = (): number => client.frames().filter((f) => f.type === FRAME.DATA && f.stream === 1).reduce((n, f) => n + f.payload.length, 0);
-    await waitFor(() => windowUsed() === 65_535, 'the connection window used up', 10_000);
+    await exhaustConnectionWindow(client);
     // Then a gateway-made answer (the health route) and a small proxied one: their heads go out, their bodies cannot.
     client.send(
       frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, requestBlock('GET', '/health')),
