@@ -6,53 +6,24 @@
 // Either way the access log says what happened: status 502, error UPSTREAM_REFUSED_STREAM for a reset stream.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createServer, type ClientHttp2Session, type ServerHttp2Session } from 'node:http2';
+import { constants, type ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { echoClient, grpc, startEchoServer, type Msg } from '../helpers/grpc.js';
 import { h2connect } from '../helpers/h2.js';
 import { FLAG, frame, FRAME, PREFACE } from '../helpers/h2-frames.js';
+import { refusingUpstream, type RefusingUpstream } from '../helpers/refusing-upstream.js';
 import { createTestCa, pkiDir, type IssuedCertificate, type TestCa } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
-interface Refuser {
-  readonly port: number;
-  /** The streams it was sent so far. */
-  streams(): number;
-  close(): Promise<void>;
-}
+type Refuser = RefusingUpstream;
 
 /**
  * An h2c upstream (node:http2) that resets every stream with REFUSED_STREAM once it has read a first body byte (a
  * request without a body at its HEADERS).
  */
-async function rstRefusingUpstream(): Promise<Refuser> {
-  const server = createServer();
-  const sessions = new Set<ServerHttp2Session>();
-  let streams = 0;
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('error', () => {});
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('stream', (stream) => {
-    streams++;
-    stream.on('error', () => {});
-    const refuse = (): void => stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    if (stream.endAfterHeaders) refuse();
-    else stream.once('data', refuse);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    streams: () => streams,
-    async close() {
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+const rstRefusingUpstream = (): Promise<Refuser> => refusingUpstream('first-body-byte');
 
 /**
  * An h2c upstream written frame by frame that answers a stream's first body byte (or its HEADERS with END_STREAM)

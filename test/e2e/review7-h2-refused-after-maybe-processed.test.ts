@@ -5,10 +5,11 @@
 // In-process TLS h2 gateway, two h2c upstreams in round robin (the first gets the first attempt).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createServer, type ServerHttp2Session } from 'node:http2';
+import { constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { h2connect } from '../helpers/h2.js';
+import { refusingUpstream } from '../helpers/refusing-upstream.js';
 import { sessionKillingUpstream } from '../helpers/session-killing-upstream.js';
 import { createTestCa, pkiDir } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,34 +21,12 @@ after(async () => {
   pki.remove();
 });
 
-/** An h2c upstream that resets every stream with REFUSED_STREAM at its HEADERS; counts them. */
-async function refusingUpstream(): Promise<{ port: number; streams: () => number }> {
-  const server = createServer();
-  const sessions = new Set<ServerHttp2Session>();
-  let streams = 0;
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('error', () => {});
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('stream', (stream) => {
-    streams++;
-    stream.on('error', () => {});
-    stream.close(constants.NGHTTP2_REFUSED_STREAM);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const session of sessions) session.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { port: (server.address() as AddressInfo).port, streams: () => streams };
-}
-
 test('a GET that may have been processed by its first upstream and was refused by the second is a 502, not REFUSED_STREAM', async () => {
   const ca = createTestCa('Refused After Reset CA', pki.path);
   const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
   const killer = await sessionKillingUpstream(cleanups);
-  const refuser = await refusingUpstream();
+  const refuser = await refusingUpstream('headers');
+  cleanups.push(() => refuser.close());
   const gw = await startInProcess({
     server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile } },
     load_balancing: { http2: true, retries: 1, upstreams: upstreams([(killer.address() as AddressInfo).port, refuser.port]) },
