@@ -14,7 +14,7 @@ import { bearer, login, register } from './ratelimit-helpers.js';
 const CLOCK_OFFSET_MS = 4_000;
 
 const stores = await sharedStoresHooks('genttl', { jwt: { access_token_expiration: '1s' } });
-const { domain, skip, client } = stores;
+const { domain, skip, client, status } = stores;
 let a: GatewayProcess | undefined;
 let b: GatewayProcess | undefined;
 
@@ -23,10 +23,6 @@ before(async () => {
   a = await stores.spawn();
   b = await stores.spawn({ clockOffsetMs: CLOCK_OFFSET_MS });
 });
-
-async function status(gw: GatewayProcess, token: string): Promise<number> {
-  return (await client.request(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
-}
 
 test('a token issued just before a log-out everywhere by a host whose clock is ahead stays refused until it expires', { skip }, async () => {
   const user = await register(client, a!.url, `u-ttl@${domain}`);

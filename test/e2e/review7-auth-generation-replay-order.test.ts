@@ -18,7 +18,7 @@ import type { KvStore } from '../../src/kv/kv-store.js';
 import { bearer, login, REDIS_URL, register } from './ratelimit-helpers.js';
 
 const stores = await sharedStoresHooks('replay');
-const { id, domain, keyPrefix, skip, client } = stores;
+const { id, domain, keyPrefix, skip, client, status } = stores;
 
 /** The previous version's script for a user's revocation time (redis.ts before 0f82ea0), verbatim. */
 const PREVIOUS_KEEP_LATEST_SCRIPT = `local cur = redis.call('GET', KEYS[1])
@@ -32,10 +32,6 @@ before(async () => {
   if (skip) return;
   gateways.push(await stores.spawn());
 });
-
-async function status(gw: GatewayProcess, token: string): Promise<number> {
-  return (await client.request(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
-}
 
 /** What a gateway of the previous version did for a log-out everywhere: sessions, change-log row, Redis time. */
 async function previousVersionLogoutEverywhere(userId: string, ttlMs: number): Promise<void> {

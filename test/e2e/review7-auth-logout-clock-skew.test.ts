@@ -17,7 +17,7 @@ import { bearer, login, register, SHARED_JWT_SECRET } from './ratelimit-helpers.
 const CLOCK_OFFSET_MS = 3_000; // within the 5 s clock tolerance, so each gateway accepts the other's tokens
 
 const stores = await sharedStoresHooks('skew', { extra: { admin: { token: ADMIN_TOKEN } } });
-const { domain, skip, client } = stores;
+const { domain, skip, client, status } = stores;
 let a: GatewayProcess | undefined;
 let b: GatewayProcess | undefined;
 
@@ -26,10 +26,6 @@ before(async () => {
   a = await stores.spawn();
   b = await stores.spawn({ clockOffsetMs: CLOCK_OFFSET_MS });
 });
-
-async function status(gw: GatewayProcess, token: string): Promise<number> {
-  return (await client.request(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
-}
 
 test('B runs 3 s ahead of A', { skip }, async () => {
   // The premise: B's tokens carry B's clock. Checked on its iat claim, so the tests below are about skew.

@@ -34,6 +34,8 @@ export interface SharedStores {
   /** A skip reason when PostgreSQL or Redis is missing, else false. */
   readonly skip: string | false;
   readonly client: TestClient;
+  /** GET /x on `gw` (the echo backend) with `token` as bearer: the status (200 accepted, 401 refused). */
+  status(gw: GatewayProcess, token: string): Promise<number>;
   /** The isolated database (after the file's first before hook). */
   db(): IsolatedDatabase;
   /** A gateway on the shared config, stopped after the file; `clockOffsetMs` shifts its whole process's wall clock. */
@@ -91,6 +93,9 @@ export async function sharedStoresHooks(name: string, options: SharedStoresOptio
     keyPrefix,
     skip,
     client,
+    async status(gw, token) {
+      return (await client.request(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
+    },
     db() {
       if (db === undefined) throw new Error('the shared stores are not set up yet (or PostgreSQL/Redis is missing)');
       return db;
