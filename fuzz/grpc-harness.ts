@@ -13,11 +13,11 @@ import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { Agent, request } from 'undici';
 import { spawnGateway, upstreams, type GatewayProcess } from '../test/helpers/gateway.js';
 import { createTestCa, pkiDir } from '../test/helpers/tls.js';
-import { rssBytes, sleep } from '../test/helpers/wait.js';
+import { sleep } from '../test/helpers/wait.js';
 import { Random } from './cases.js';
 import { generateGrpcCase, GRPC_KINDS, type GrpcCase } from './grpc-cases.js';
 import { startGrpcBackend, type GrpcBackend } from './grpc-backend.js';
-import { cpuSecondsOf, leftoverGauges } from './harness.js';
+import { checkSurvival, sampleRun, type SurvivalFields } from './survival.js';
 
 export interface GrpcFuzzOptions {
   readonly durationMs: number;
@@ -33,7 +33,7 @@ export interface GrpcFuzzOptions {
 /** The stalls, by whose they are (see the header). */
 export type StallOwner = 'open-call' | 'backend' | 'gateway';
 
-export interface GrpcFuzzReport {
+export interface GrpcFuzzReport extends SurvivalFields {
   readonly target: 'grpc';
   readonly seed: number;
   readonly durationMs: number;
@@ -53,25 +53,13 @@ export interface GrpcFuzzReport {
   readonly gatewayErrors: Record<string, number>;
   /** The backend's sessions that ended in an error, and its streams reset with a code other than NO_ERROR/CANCEL. */
   readonly backendSessionEnds: Record<string, number>;
-  readonly alive: boolean;
-  readonly healthStatus: number;
-  readonly rssStartMb: number;
-  readonly rssPeakMb: number;
-  readonly rssEndMb: number;
-  readonly gatewayCpuSeconds: number;
   readonly failures: readonly string[];
-  readonly warnings: readonly string[];
 }
 
-const RSS_SLACK_BYTES = 64 * 1024 * 1024;
 /** An answer the backend finished this long before the driver gave up should have reached the client. */
 const ANSWER_GRACE_MS = 1_000;
 /** A call whose client read response bytes this recently is still flowing, not stalled. */
 const PROGRESS_MS = 1_000;
-
-function mb(bytes: number): number {
-  return Math.round((bytes / 1024 / 1024) * 10) / 10;
-}
 
 interface CallResult {
   readonly outcome: string;
@@ -229,16 +217,7 @@ export async function runGrpcFuzz(options: GrpcFuzzOptions): Promise<GrpcFuzzRep
     const pid = gw.child.pid!;
     const port = gw.port;
     await sleep(500);
-    const rssStart = rssBytes(pid);
-    const cpuAtStart = cpuSecondsOf(pid);
-    let rssPeak = rssStart;
-    const sampler = setInterval(() => {
-      try {
-        rssPeak = Math.max(rssPeak, rssBytes(pid));
-      } catch {
-        // ended: reported below
-      }
-    }, 100);
+    const sampling = sampleRun(pid);
     const byKind: Record<string, number> = Object.fromEntries(GRPC_KINDS.map((k) => [k, 0]));
     const outcomes: Record<string, number> = {};
     const stalls: Record<StallOwner, number> = { 'open-call': 0, backend: 0, gateway: 0 };
@@ -278,29 +257,11 @@ export async function runGrpcFuzz(options: GrpcFuzzOptions): Promise<GrpcFuzzRep
         session?.close();
       }),
     );
-    clearInterval(sampler);
     const elapsed = Date.now() - started;
-    const cpuSeconds = cpuSecondsOf(pid) - cpuAtStart;
-    await sleep(2_000);
-    let leftovers: string[] = [];
-    let health = 0;
-    const settleBy = Date.now() + 15_000;
-    do {
-      if (gw.child.exitCode !== null || gw.child.signalCode !== null || gw.adminPort === undefined) break;
-      leftovers = await leftoverGauges(gw.adminPort).catch((err: unknown) => [`admin unreachable: ${String(err)}`]);
-      health = leftovers.length === 0 ? await healthStatus(port, ca.ca) : 0;
-      if (leftovers.length === 0 && health === 200) break;
-      await sleep(500);
-    } while (Date.now() < settleBy);
-    const alive = gw.child.exitCode === null && gw.child.signalCode === null;
-    const rssEnd = alive ? rssBytes(pid) : 0;
+    const { fields, failures: survival } = await checkSurvival(gw, sampling.stop(), () => healthStatus(port, ca.ca), 2_000);
     const failures: string[] = [];
     if (stalls.gateway > 0) failures.push(`${stalls.gateway} calls held by the gateway: ${stalledExamples.gateway.slice(0, 3).join(' | ')}`);
-    if (leftovers.length > 0) failures.push(`requests or connections left open after the run: ${leftovers.join(', ')}`);
-    if (!alive) failures.push(`gateway exited: ${gw.stderr().slice(0, 500)}`);
-    if (health !== 200) failures.push(`/health answered ${health}`);
-    if (alive && rssEnd > rssStart + RSS_SLACK_BYTES) failures.push(`memory did not come back: ${mb(rssStart)} MB → ${mb(rssEnd)} MB`);
-    if (/uncaught|unhandled/i.test(gw.stderr())) failures.push(`stderr: ${gw.stderr().slice(0, 500)}`);
+    failures.push(...survival);
     return {
       target: 'grpc',
       seed,
@@ -313,17 +274,8 @@ export async function runGrpcFuzz(options: GrpcFuzzOptions): Promise<GrpcFuzzRep
       backendCalls: backend.arrived(),
       gatewayErrors: countErrors(gw.logs),
       backendSessionEnds: backend.sessionEnds(),
-      alive,
-      healthStatus: health,
-      rssStartMb: mb(rssStart),
-      rssPeakMb: mb(rssPeak),
-      rssEndMb: mb(rssEnd),
-      gatewayCpuSeconds: Math.round(cpuSeconds * 10) / 10,
+      ...fields,
       failures,
-      warnings: gw.logs
-        .filter((l) => typeof l.level === 'number' && l.level >= 40)
-        .slice(-10)
-        .map((l) => `${String(l.msg)} ${JSON.stringify({ reason: l.reason, cause: l.cause, upstream: l.upstream })}`),
     };
   } finally {
     await gw?.cleanup();

@@ -1,12 +1,12 @@
 // Runs generated adversarial traffic at a gateway child process over raw sockets (127.0.0.1 only), then checks that
 // it survived: alive, memory back near its start, /health 200, and no forbidden request ever reached the backend.
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Agent, request } from 'undici';
 import { spawnGateway, upstreams, type GatewayProcess } from '../test/helpers/gateway.js';
-import { rssBytes, sleep } from '../test/helpers/wait.js';
+import { sleep } from '../test/helpers/wait.js';
 import { generateCase, KINDS, Random, type FuzzCase } from './cases.js';
 import { startWatchBackend, type WatchBackend } from './watch-backend.js';
+import { checkSurvival, sampleRun, type SurvivalFields } from './survival.js';
 
 export interface FuzzOptions {
   /** How long to send traffic, ms. */
@@ -19,7 +19,7 @@ export interface FuzzOptions {
   readonly caseTimeoutMs?: number;
 }
 
-export interface FuzzReport {
+export interface FuzzReport extends SurvivalFields {
   readonly seed: number;
   readonly durationMs: number;
   readonly cases: number;
@@ -29,34 +29,8 @@ export interface FuzzReport {
   readonly outcomes: Record<string, number>;
   readonly backendHits: number;
   readonly violations: readonly string[];
-  readonly alive: boolean;
-  readonly healthStatus: number;
-  readonly rssStartMb: number;
-  readonly rssPeakMb: number;
-  readonly rssEndMb: number;
-  /** CPU time the gateway used during the traffic: tells a busy gateway from one starved by a loaded machine. */
-  readonly gatewayCpuSeconds: number;
   /** Every failed guarantee; empty when the run passed. */
   readonly failures: readonly string[];
-  /** The gateway's last warning and error log lines (message and code only), to explain a failure. */
-  readonly warnings: readonly string[];
-}
-
-/** Memory may stay this far above its post-warm-up level once traffic has stopped (V8 keeps some heap). */
-const RSS_SLACK_BYTES = 64 * 1024 * 1024;
-
-/** User + system CPU seconds of process `pid` (Linux /proc; clock ticks assumed 100 Hz). */
-export function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function mb(bytes: number): number {
-  return Math.round((bytes / 1024 / 1024) * 10) / 10;
 }
 
 /** Sends one case and resolves with what the client saw; never rejects. */
@@ -112,19 +86,6 @@ async function healthStatus(port: number): Promise<number> {
   }
 }
 
-/**
- * Gauges that must be back at 0 once traffic has stopped (the admin port's own request is not counted): a request,
- * client connection or upstream slot that never ended is a leak, whatever the RSS says.
- */
-export async function leftoverGauges(adminPort: number): Promise<string[]> {
-  const res = await request(`http://127.0.0.1:${adminPort}/metrics`, { headersTimeout: 3_000, bodyTimeout: 3_000 });
-  const text = await res.body.text();
-  const gauges = /^(portcullis_requests_in_flight|portcullis_client_connections|portcullis_upstream_in_flight)(\{[^}]*\})? (\S+)$/gm;
-  const left: string[] = [];
-  for (const [, name, labels, value] of text.matchAll(gauges)) if (Number(value) !== 0) left.push(`${name}${labels ?? ''}=${value}`);
-  return left;
-}
-
 /** Warms the gateway up with ordinary requests, so the memory baseline includes its steady-state heap. */
 async function warmUp(port: number): Promise<void> {
   const agent = new Agent({ connections: 4 });
@@ -155,21 +116,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const pid = gw.child.pid!;
     await warmUp(gw.port);
     await sleep(500);
-    const rssStart = rssBytes(pid);
-    const cpuAtStart = cpuSecondsOf(pid);
-    let rssPeak = rssStart;
+    const sampling = sampleRun(pid);
     const byKind: Record<string, number> = Object.fromEntries(KINDS.map((k) => [k, 0]));
     const outcomes: Record<string, number> = {};
     let cases = 0;
     const started = Date.now();
     const deadline = started + options.durationMs;
-    const sampler = setInterval(() => {
-      try {
-        rssPeak = Math.max(rssPeak, rssBytes(pid));
-      } catch {
-        // The process ended: reported as not alive below.
-      }
-    }, 100);
     const port = gw.port;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -182,32 +134,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         }
       }),
     );
-    clearInterval(sampler);
     const elapsed = Date.now() - started;
-    const cpuSeconds = cpuSecondsOf(pid) - cpuAtStart;
-    // Let the gateway's timeouts (2 s here) fire and closed sockets be noticed; on a loaded machine that can take a
-    // while, so the gauges are polled for up to 15 s before they count as leftovers.
-    await sleep(3_000);
-    let leftovers: string[] = [];
-    let health = 0;
-    const settleBy = Date.now() + 15_000;
-    do {
-      if (gw.child.exitCode !== null || gw.child.signalCode !== null || gw.adminPort === undefined) break;
-      leftovers = await leftoverGauges(gw.adminPort).catch((err: unknown) => [`admin unreachable: ${String(err)}`]);
-      health = leftovers.length === 0 ? await healthStatus(port) : 0;
-      if (leftovers.length === 0 && health === 200) break;
-      await sleep(500);
-    } while (Date.now() < settleBy);
-    const alive = gw.child.exitCode === null && gw.child.signalCode === null;
-    const rssEnd = alive ? rssBytes(pid) : 0;
-    const failures: string[] = [];
-    if (leftovers.length > 0) failures.push(`requests or connections left open after the run: ${leftovers.join(', ')}`);
-    if (!alive) failures.push(`gateway exited: ${gw.stderr().slice(0, 500)}`);
-    if (health !== 200) failures.push(`/health answered ${health}`);
+    // Let the gateway's timeouts (2 s here) fire and closed sockets be noticed.
+    const { fields, failures } = await checkSurvival(gw, sampling.stop(), () => healthStatus(port), 3_000);
     if (backend.violations.length > 0) failures.push(`${backend.violations.length} forbidden requests reached the backend: ${backend.violations.slice(0, 5).join('; ')}`);
-    if (alive && rssEnd > rssStart + RSS_SLACK_BYTES) failures.push(`memory did not come back: ${mb(rssStart)} MB → ${mb(rssEnd)} MB`);
     if ((outcomes['500'] ?? 0) > 0) failures.push(`${outcomes['500']} answers were 500 (a bug)`);
-    if (/uncaught|unhandled/i.test(gw.stderr())) failures.push(`stderr: ${gw.stderr().slice(0, 500)}`);
     return {
       seed,
       durationMs: elapsed,
@@ -216,17 +147,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       outcomes,
       backendHits: backend.hits,
       violations: backend.violations,
-      alive,
-      healthStatus: health,
-      rssStartMb: mb(rssStart),
-      rssPeakMb: mb(rssPeak),
-      rssEndMb: mb(rssEnd),
-      gatewayCpuSeconds: Math.round(cpuSeconds * 10) / 10,
+      ...fields,
       failures,
-      warnings: gw.logs
-        .filter((l) => typeof l.level === 'number' && l.level >= 40)
-        .slice(-10)
-        .map((l) => `${String(l.msg)} ${JSON.stringify({ reason: l.reason, cause: l.cause, upstream: l.upstream })}`),
     };
   } finally {
     await gw?.cleanup();
