@@ -7,7 +7,7 @@
 //   Chrome DevTools > Performance, or speedscope).
 //   npm run bench -- tls: HTTPS/1.1, h2 and TLS handshakes (bench/tls.ts, run on its own).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoginLoad } from './login-load.js';
@@ -70,6 +70,8 @@ let measuredPid: number | undefined;
 /** --profile: every gateway run writes a CPU profile here. */
 const PROFILE_DIR = process.argv.includes('--profile') ? join(ROOT, 'bench/results/profiles') : undefined;
 let round = 0;
+/** --profile: the directory of the process started last, whose wrk run writes measured.json beside its profile. */
+let profiledDir: string | undefined;
 
 /** Milliseconds from a wrk latency figure such as 812.00us, 1.25ms or 1.02s. */
 function toMs(value: string): number {
@@ -94,7 +96,13 @@ function wrk(name: string, url: string, headers: string[] = [], duration = DURAT
   if (non2xx) process.stderr.write(`  note: ${name}: ${non2xx} non-2xx responses\n`);
   const requests = Number(/(\d+) requests in/.exec(out.stdout)?.[1]);
   const cpuUs = pid === undefined ? Number.NaN : (cpuTimeUs(pid) - cpuBefore) / requests;
-  if (PROFILE_DIR !== undefined) process.stderr.write(`  profiled: ${name}: ${requests} requests (warm-up included in the profile)\n`);
+  if (PROFILE_DIR !== undefined && profiledDir !== undefined) {
+    process.stderr.write(`  profiled: ${name}: ${requests} requests (warm-up included in the profile)\n`);
+    // What bench/profile-split.ts scales the profile by: the run's CPU time a request, read from /proc (a profile
+    // holds the warm-up too, so its own time over the requests would overstate it).
+    mkdirSync(profiledDir, { recursive: true });
+    writeFileSync(join(profiledDir, 'measured.json'), `${JSON.stringify({ name, requests, cpuUs })}\n`);
+  }
   return { name, rps, p50, p99, cpuUs };
 }
 
@@ -141,7 +149,8 @@ function profileArgs(name: string): string[] {
   const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
   // A directory per run, files named by Node: a tsx loader thread writes a profile of its own, the main thread's
   // is the largest file.
-  return ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `${slug}-round${round + 1}`)}`];
+  profiledDir = join(PROFILE_DIR, `${slug}-round${round + 1}`);
+  return ['--cpu-prof', `--cpu-prof-dir=${profiledDir}`];
 }
 
 async function passthrough(ports: number[]): Promise<Result> {
