@@ -9,6 +9,7 @@ import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
 import { CommandRefusedError, CommandUsageError } from './commands/usage.js';
 import { storeFailureLine } from './commands/store-failure.js';
 import { shownArgument } from './commands/output.js';
+import { shownOnTerminal } from './terminal-text.js';
 import { checkConfig, exitWithVerdict } from './commands/check-config.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
@@ -158,28 +159,29 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (err instanceof CommandRefusedError) {
       // A refusal the command worded itself (`user … not found`): its one line, nothing more.
-      process.stderr.write(`portcullis: ${err.message}\n`);
+      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}\n`);
       return 1;
     }
     if (err instanceof GatewayError) {
       // A refusal from the identity commands (not found, invalid password…): its safe message and field details.
       const details = Array.isArray(err.details)
-        ? (err.details as { field: string; message: string }[]).map((d) => `\n  ${d.field}: ${d.message}`).join('')
+        ? (err.details as { field: string; message: string }[]).map((d) => `\n  ${shownOnTerminal(d.field)}: ${shownOnTerminal(d.message)}`).join('')
         : '';
-      process.stderr.write(`portcullis: ${err.message}${details}\n`);
+      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}${details}\n`);
       return 1;
     }
     if (err instanceof ConfigError) {
-      process.stderr.write(`portcullis: config error: ${err.message}\n`);
+      // The message may quote the config path (an argument) or a key of the file as written.
+      process.stderr.write(`portcullis: config error: ${shownOnTerminal(err.message)}\n`);
       return 1;
     }
     // A store that is absent, unreachable, locked or read-only: its driver code, never its message or a URL.
     const storeFailure = storeFailureLine(err);
     if (storeFailure !== undefined) {
-      process.stderr.write(`portcullis: ${storeFailure}\n`);
+      process.stderr.write(`portcullis: ${shownOnTerminal(storeFailure)}\n`);
       return 1;
     }
-    process.stderr.write(`portcullis: ${err instanceof Error ? err.name : 'error'}: ${safeMessage(err)}\n`);
+    process.stderr.write(`portcullis: ${shownOnTerminal(err instanceof Error ? err.name : 'error')}: ${shownOnTerminal(safeMessage(err))}\n`);
     return 1;
   } finally {
     // Its verdict is printed by now (above, or by the catch): check-config ends the process with it, whatever the
@@ -204,9 +206,12 @@ const PLAIN_COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   routes: ['config', 'json', 'match', 'header'],
 };
 
-/** Bad usage (an unknown command or option, an option or argument a command does not read): the reason and the help on stderr, exit 2. */
+/**
+ * Bad usage (an unknown command or option, an option or argument a command does not read): the reason and the help on
+ * stderr, exit 2. The reason quotes what was typed (node's parseArgs quotes an unknown option too): shown escaped.
+ */
 function usage(message: string): number {
-  process.stderr.write(`portcullis: ${message}\n${HELP}`);
+  process.stderr.write(`portcullis: ${shownOnTerminal(message)}\n${HELP}`);
   return 2;
 }
 

@@ -16,6 +16,7 @@ import { EVENTS } from './observability/events.js';
 import { coalesced, restartRefusal, type Gateway } from './server.js';
 import { applyDeadlineMs } from './worker-deadlines.js';
 import { ReloadAbandoned } from './plugins/host.js';
+import { shownOnTerminal } from './terminal-text.js';
 
 /** Config text and the variables its ${VAR} placeholders expand from: the same pair gives the same config anywhere. */
 export interface ConfigSnapshot {
@@ -505,7 +506,7 @@ export class PrimaryLink {
     process.send({ type: START_FAILED, ...failure } satisfies ToPrimary, undefined, undefined, (err) => {
       if (!err) return;
       // Not delivered (the primary went away meanwhile): nobody else will print it.
-      process.stderr.write(`portcullis: config error: ${failure.reason}\n`);
+      process.stderr.write(`portcullis: config error: ${shownOnTerminal(failure.reason)}\n`);
       exit();
     });
     return true;

@@ -16,6 +16,7 @@ import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig, type 
 import { ConfigError } from './config/config-error.js';
 import { PluginCreateFailed } from './plugins/host.js';
 import { PluginImportTimedOut } from './plugins/load.js';
+import { shownOnTerminal } from './terminal-text.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -279,7 +280,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       giveUp?.();
       return;
     }
-    process.stderr.write(`portcullis: config error: ${failure.reason}\n`);
+    process.stderr.write(`portcullis: config error: ${shownOnTerminal(failure.reason)}\n`);
   };
   // A worker the owner gives up on (cluster-config.ts) is ended here; its exit below starts its replacement, which
   // starts from the accepted config. One that stopped answering gets SIGKILL: a Node process acts on SIGTERM from

@@ -2,6 +2,7 @@
 // (always on stderr, by cli.ts: with --json, stdout holds JSON or nothing).
 import { GatewayError } from '../errors.js';
 import { CommandRefusedError } from './usage.js';
+import { shownOnTerminal } from '../terminal-text.js';
 
 /** Writes `value` as one JSON document. */
 export function printJson(value: unknown): void {
@@ -30,7 +31,7 @@ const SHOWN_ARGUMENT_LENGTH = 80;
  */
 export function shownArgument(text: string): string {
   const cut = text.length > SHOWN_ARGUMENT_LENGTH ? `${text.slice(0, SHOWN_ARGUMENT_LENGTH)}…` : text;
-  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return shownOnTerminal(cut);
 }
 
 /**
