@@ -101,7 +101,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'check-config': {
         // Everything start-up refuses for a reason in the files (not for a server it cannot reach), with its message.
         await checkConfig(configPath, resolveDataDir());
-        process.stdout.write(`config ok: ${configPath}\n`);
+        process.stdout.write(`config ok: ${shownOnTerminal(configPath)}\n`);
         configOk = true;
         return 0;
       }

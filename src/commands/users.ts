@@ -1,7 +1,8 @@
 // `portcullis users list|show|create|disable|enable|logout|delete|set-password`: the admin API's user verbs, run
 // straight against the configured store by an operator with shell access.
 import type { Config } from '../config/schema.js';
-import { MAX_PAGE_SIZE, pageLimit, userJson, type Committed } from '../identity/admin-service.js';
+import { MAX_PAGE_SIZE, emailPrefix, pageLimit, userJson, type Committed } from '../identity/admin-service.js';
+import { shownOnTerminal } from '../terminal-text.js';
 import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
 import { openCommandContext } from './context.js';
@@ -63,7 +64,10 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
         if (options.json) printJson({ users: page.users.map(userJson), next_cursor: page.nextCursor });
         else {
           printUsers(page.users);
-          if (page.nextCursor) process.stdout.write(`more: ${nextPageOptions(page.nextCursor, options.email, limit)}\n`);
+          // The prefix filtered on, not the filter as typed: its whitespace controls (trimmed, so they still matched)
+          // were printed raw, a carriage return overwriting the line. Escaped as well, should anything else remain.
+          const filter = options.email === undefined ? undefined : emailPrefix(options.email);
+          if (page.nextCursor) process.stdout.write(`more: ${shownOnTerminal(nextPageOptions(page.nextCursor, filter, limit))}\n`);
         }
         return 0;
       }

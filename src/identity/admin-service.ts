@@ -40,6 +40,11 @@ export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
 /** Largest page of GET /admin/users and `users list`. */
 export const MAX_PAGE_SIZE = 100;
 
+/** The prefix a user list is filtered on: the filter trimmed and lower-cased, as emails are stored. */
+export function emailPrefix(filter: string): string {
+  return filter.trim().toLowerCase();
+}
+
 /**
  * A page size as typed (`?limit=`, `users list --limit`): decimal digits for 1 to MAX_PAGE_SIZE, else undefined. Not
  * Number(): it reads `1e1`, `0x10`, ` 5`, `5.0` and `+5` as numbers, which the CLI took while this API refused them.
@@ -121,7 +126,7 @@ export class IdentityAdmin {
     return this.#d.store.listUsers(
       {
         limit: Math.min(Math.max(1, limit), MAX_PAGE_SIZE),
-        ...(query.email ? { emailPrefix: query.email.trim().toLowerCase() } : {}),
+        ...(query.email ? { emailPrefix: emailPrefix(query.email) } : {}),
         ...(query.cursor ? { cursor: query.cursor } : {}),
       },
       new Date(this.#now()),

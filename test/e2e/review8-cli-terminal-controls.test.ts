@@ -6,7 +6,7 @@
 // C1 control and DEL as \xNN. The family's members: each of CONTROLS, through each way text is printed back.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { identityCliStore, runPortcullis } from '../helpers/identity.js';
@@ -49,6 +49,34 @@ describe('text the CLI prints back reaches the terminal with its control charact
         assert.equal(res.code, 2, `${what} ${JSON.stringify(raw)}: ${res.stderr.slice(0, 200)}`);
         assertShown(res.stderr, shown, `${what} ${JSON.stringify(raw)}`);
       }
+    }
+  });
+
+  test('check-config names its file escaped; `users list` prints back its filter as the prefix it filtered on', async () => {
+    for (const [raw, shown] of CONTROLS) {
+      // A file that exists, under a name with the control in it: `config ok: <path>` on stdout.
+      const subdir = join(dir, `ok${raw.replaceAll('/', '_')}`);
+      mkdirSync(subdir, { recursive: true });
+      const file = join(subdir, 'proxy.yaml');
+      writeFileSync(file, 'load_balancing:\n  upstreams: [{ name: api, address: 127.0.0.1, port: 1 }]\n');
+      const checked = await runPortcullis(['check-config', '--config', file]);
+      assert.equal(checked.code, 0, checked.stderr);
+      assert.doesNotMatch(checked.stdout, RAW_CONTROL, `config ok ${JSON.stringify(raw)}: ${JSON.stringify(checked.stdout)}`);
+      assert.ok(checked.stdout.includes(shown.replaceAll('/', '_')), JSON.stringify(checked.stdout));
+    }
+    // The filter is trimmed before it is used, so whitespace controls around it still match, and its `more:` line
+    // printed them raw (a carriage return there overwrote the line).
+    for (const email of ['page-a@example.com', 'page-b@example.com']) {
+      const created = await cli(['users', 'create', email], 'a-long-password-1\n');
+      assert.equal(created.code, 0, created.stderr);
+    }
+    for (const filter of ['page-\r', '\npage-', '\tpage-\u000b', 'PAGE-\f']) {
+      const listed = await cli(['users', 'list', '--email', filter, '--limit', '1']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const more = listed.stdout.split('\n').find((line) => line.startsWith('more: '));
+      assert.ok(more !== undefined, `${JSON.stringify(filter)}: a next page (${JSON.stringify(listed.stdout)})`);
+      assert.doesNotMatch(listed.stdout, RAW_CONTROL, `${JSON.stringify(filter)}: ${JSON.stringify(listed.stdout)}`);
+      assert.match(more, /^more: --email page- --limit 1 --cursor \S+$/, 'the prefix the list was filtered on');
     }
   });
 
