@@ -18,6 +18,7 @@ import { refusalLogger, setRawAnswerHsts, setRefusalLog } from './proxy-events.j
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
 import { applyRedirectTimeouts, createRedirectServer } from './redirect.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
+import { UnsentAnswers } from './h1-send-bound.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
 // closeAllConnections is absent from the HTTP/2 server (its HTTP/1.1 fallback has only closeIdleConnections).
@@ -186,6 +187,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     Object.assign(secure, http1);
     server = secure as unknown as NetServer & Http1Capable;
   }
+  // The send bound of HTTP/1.x answers handed over whole (h2-guard.ts has the HTTP/2 one), as a reload leaves it.
+  server.on('request', new UnsentAnswers(() => guard.sendMs).track);
   // The handshake bound, timeouts.header as it stands when each connection opens.
   if (certificates !== undefined) watchHandshakes(server as unknown as TlsServer, () => settings.timeouts.header);
   // No cap on the number of header lines. Node's default (2000) leaves every later line out of req.headers (not of

@@ -1,0 +1,77 @@
+// The send bound (server.timeouts.request_body_chunk) for HTTP/1.x answers handed over whole: the HTTP/1.x side of
+// h2-guard.ts's #sweepUnsent. forward.ts bounds a relayed download while its upstream still sends; once end() has been
+// called (a plugin's respond(), any gateway-made answer, a relayed one whose upstream has finished) nothing did: node
+// holds what the kernel has not taken, and a client that read none of a 64 MB plugin answer held it, its connection
+// and its max_connections_per_client slot for as long as it kept the connection open.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError } from '../errors.js';
+import { cutOutside } from '../pipeline/outside-answer.js';
+import { kernelTakenBytes, type HandleOwner } from '../proxy/kernel-taken-bytes.js';
+import { sessionSweepInterval } from './h2-guard.js';
+
+/** Logged for an answer the bound cut (its head is out), as forward.ts and h2-guard.ts log the same stall. */
+const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
+
+/** What the sweep last saw of a response: the connection's kernel-taken bytes, and since when they stood still. */
+interface Seen {
+  taken: number;
+  since: number;
+}
+
+/**
+ * Watches the listener's HTTP/1.x responses from their request to their 'finish' or 'close'. A response whose
+ * end() has been called, that has its connection (a pipelined one queued behind another has none yet) and whose
+ * connection's kernel-taken bytes have not moved for `sendMs` is cut: its request logged CLIENT_SEND_TIMEOUT, its
+ * connection destroyed. Progress is the kernel's (kernelTakenBytes), so a client reading at any steady pace keeps
+ * it. One sweep for the listener, every quarter of the bound, running only while responses are watched.
+ */
+export class UnsentAnswers {
+  readonly #watched = new Map<ServerResponse, Seen>();
+  readonly #sendMs: () => number;
+  #timer: NodeJS.Timeout | undefined = undefined;
+
+  /** `sendMs`: the bound as a reload leaves it (0: none), read at each sweep. */
+  constructor(sendMs: () => number) {
+    this.#sendMs = sendMs;
+  }
+
+  /** The server's 'request' listener; HTTP/2 streams are h2-guard.ts's. */
+  readonly track = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.httpVersionMajor === 2 || this.#watched.has(res)) return;
+    this.#watched.set(res, { taken: -1, since: Number.NaN });
+    const forget = (): void => void this.#watched.delete(res);
+    res.once('finish', forget);
+    res.once('close', forget);
+    if (this.#timer === undefined) this.#arm();
+  };
+
+  #arm(): void {
+    const sendMs = this.#sendMs();
+    this.#timer = setTimeout(this.#sweep, sessionSweepInterval(sendMs > 0 ? sendMs : 30_000));
+    this.#timer.unref();
+  }
+
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    const sendMs = this.#sendMs();
+    const now = performance.now();
+    for (const [res, seen] of this.#watched) {
+      const socket = res.socket;
+      if (sendMs <= 0 || !res.writableEnded || res.writableFinished || socket === null || socket.destroyed) {
+        seen.since = Number.NaN;
+        continue;
+      }
+      const taken = kernelTakenBytes(socket as unknown as HandleOwner);
+      if (taken < 0) continue; // no handle to read: a closing socket, which ends the response on its own
+      if (Number.isNaN(seen.since) || taken !== seen.taken) {
+        seen.taken = taken;
+        seen.since = now;
+      } else if (now - seen.since >= sendMs) {
+        this.#watched.delete(res);
+        cutOutside(res, SEND_TIMEOUT);
+        socket.destroy();
+      }
+    }
+    if (this.#watched.size > 0) this.#arm();
+  };
+}
