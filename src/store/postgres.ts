@@ -396,8 +396,15 @@ export class PostgresUserStore implements UserStore {
     return this.#identity.pruneChanges(before, tokenRevocationsBefore);
   }
 
+  /**
+   * Readiness (/ready's user_store): asks for the schema's migration record, not just `SELECT 1`. A database dropped
+   * and created again empty, or restored from a dump of an older version, answers `SELECT 1` while every request the
+   * store serves fails: that store is down. One indexed read of a table of a few rows.
+   */
   async ping(): Promise<void> {
-    await this.#query('SELECT 1', []);
+    const rows = await this.#query<{ v: number | null }>(`SELECT MAX(version) AS v FROM "${this.#schema}".schema_migrations`, []);
+    const latest = postgresMigrations.at(-1)?.version ?? 0;
+    if ((rows[0]?.v ?? 0) < latest) throw new StoreUnavailableError({ cause: new Error('schema not migrated') });
   }
 
   async close(): Promise<void> {
