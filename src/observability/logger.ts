@@ -4,7 +4,8 @@ import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
-import { LineWriter, showTerminalControls } from './line-writer.js';
+import { LineWriter } from './line-writer.js';
+import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
 
@@ -70,8 +71,9 @@ export function createLogger(
       base,
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
       // pino-pretty parses each line and prints its values on the terminal: a control character escaped in the JSON
-      // (as LineWriter does) would be printed raw again, so it goes as visible text.
-      hooks: { streamWrite: showTerminalControls },
+      // (as LineWriter does) would be printed raw again, so it goes as visible text; and a line break in the message
+      // or a field name, which it prints as text, too (pretty-line.ts).
+      hooks: { streamWrite: prettySafeLine },
     });
     return withFile(logger, undefined);
   }
