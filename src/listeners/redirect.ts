@@ -63,15 +63,19 @@ function connectRefusal(proxyBy: string): string {
 /** The client timeouts the redirect listener reads (server.timeouts). */
 export interface RedirectTimeouts {
   readonly header: number;
+  readonly request: number;
   readonly idle: number;
 }
 
 /**
  * node:http's timeouts of the redirect server: timeouts.header for the head, twice that for the whole request (its
- * body is never wanted, only drained), timeouts.idle between requests.
+ * body is never wanted, only drained), timeouts.idle between requests. With timeouts.header at 0 (off) the whole
+ * request is bounded by timeouts.request, as on the proxy port: twice 0 was no bound at all, and a connection that
+ * sent nothing, or trickled its head or body, held a redirect connection (and its client's connection slot) for good.
  */
 function serverTimeouts(timeouts: RedirectTimeouts): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number } {
-  return { headersTimeout: timeouts.header, requestTimeout: timeouts.header * 2, keepAliveTimeout: keepAliveTimeoutFor(timeouts.idle) };
+  const requestTimeout = timeouts.header > 0 ? timeouts.header * 2 : timeouts.request;
+  return { headersTimeout: timeouts.header, requestTimeout, keepAliveTimeout: keepAliveTimeoutFor(timeouts.idle) };
 }
 
 /** A reload's client timeouts, for the next request and the next idle wait (node reads the properties then). */
