@@ -58,6 +58,8 @@ export class ChangePoller {
   readonly #now: () => number;
   readonly #windowMs: number;
   #lastSeq = 0;
+  /** The change read last (seq #lastSeq), to find the log replaced under this poller (see #logReplaced). */
+  #lastRead: ChangeRecord | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #failing = false;
@@ -123,12 +125,20 @@ export class ChangePoller {
 
   async #readAll(report: boolean): Promise<void> {
     await this.#retryUnapplied();
+    if (await this.#logReplaced()) {
+      // Read the window again from the start: applying a change twice is harmless (see #revoke), missing one is not.
+      this.#lastSeq = 0;
+      this.#lastRead = undefined;
+      this.#recentByOperators.length = 0;
+      this.#recentByUsers.length = 0;
+    }
     for (;;) {
       const notBefore = new Date(this.#now() - this.#windowMs);
       const changes = await this.#o.store.readChanges(this.#lastSeq, notBefore, BATCH);
       for (const change of changes) {
         await this.#apply(change);
         this.#lastSeq = change.seq;
+        this.#lastRead = change;
         // A user's single-session logout is no admin action: the dashboard's list would drown in them.
         if (isAdminAction(change.action)) {
           const list = change.actor === 'user' ? this.#recentByUsers : this.#recentByOperators;
@@ -139,6 +149,30 @@ export class ChangePoller {
       }
       if (changes.length < BATCH) return;
     }
+  }
+
+  /**
+   * Whether the log no longer holds the change read last, as it was: the database was dropped and restored from an
+   * earlier dump, or replaced by another one. Its sequence then starts again below #lastSeq, and reading on after
+   * #lastSeq would skip every change written since (another process's disable, logout or key revocation) until the
+   * numbers caught up. One read by primary key, at any age (the window does not apply). A change the janitor pruned
+   * (older than the window) is gone too: then the window is read again without a warning.
+   */
+  async #logReplaced(): Promise<boolean> {
+    const last = this.#lastRead;
+    if (last === undefined) return false;
+    const [found] = await this.#o.store.readChanges(last.seq - 1, new Date(0), 1);
+    const same =
+      found !== undefined &&
+      found.seq === last.seq &&
+      found.action === last.action &&
+      found.targetId === last.targetId &&
+      found.at.getTime() === last.at.getTime();
+    if (same) return false;
+    if (last.at.getTime() >= this.#now() - this.#windowMs) {
+      this.#o.logger.warn({ last_seq: last.seq, found_seq: found?.seq ?? null }, 'identity change log replaced; reading it again');
+    }
+    return true;
   }
 
   /** This process's caches at once; the revocation store now, or queued for the next poll when it fails. */

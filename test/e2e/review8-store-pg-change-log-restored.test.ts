@@ -1,0 +1,97 @@
+// The gateway's PostgreSQL database dropped under it and restored from a dump taken earlier: the identity change log
+// (identity_changes, numbered by a sequence) is back where the dump left it, behind the number this gateway had
+// already read up to. An action written afterwards by another process (here `portcullis users disable` beside a
+// gateway on the memory store, whose only way to learn of it is that log) must still reach the running gateway:
+// the disabled user's access token is refused within seconds, not accepted until it expires.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { bearer, FAST_ARGON2, register, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
+import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
+
+const run = promisify(execFile);
+const pgSkip = await requirePostgres();
+if (pgSkip) {
+  test('PostgreSQL database restored under a running gateway', { skip: pgSkip }, () => {});
+} else {
+  describe('PostgreSQL database restored from an earlier dump under a running gateway (memory store)', () => {
+    const appName = uniqueApplicationName('restored');
+    const client = createClient();
+    const dumpDir = mkdtempSync(join(tmpdir(), 'pc-restored-'));
+    let db: IsolatedDatabase;
+    let backend: TestBackend;
+    let gw: GatewayProcess;
+    let url: string;
+
+    before(async () => {
+      db = await isolatedDatabase();
+      url = taggedUrl(db.name, appName);
+      backend = await startBackend('echo');
+      gw = await spawnGateway(
+        {
+          load_balancing: { upstreams: upstreams([backend.port]) },
+          database: { url, pool_size: 4 },
+          jwt: { secret: TEST_SECRET },
+          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+          admin: { enabled: true, token: ADMIN_TOKEN },
+        },
+        { timeoutMs: 60_000 },
+      );
+    });
+    after(async () => {
+      await client.close();
+      await gw?.cleanup();
+      await backend?.stop();
+      await db?.cleanup('pc-restored-'); // DROP DATABASE IF EXISTS: also when the test failed mid-restore
+      rmSync(dumpDir, { recursive: true, force: true });
+    });
+
+    const status = async (token: string): Promise<number> => (await client.request(`${gw.url}/x`, { headers: bearer(token) })).status;
+
+    test('an action written after the restore reaches the running gateway, although the log numbers went back', async () => {
+      const stack = { client, url: gw.url };
+      const victim = await register(stack, uniqueEmail('pc-restored'));
+      const other = await register(stack, uniqueEmail('pc-restored'));
+      const bystander = await register(stack, uniqueEmail('pc-restored'));
+      const dump = join(dumpDir, 'db.dump');
+      await run('pg_dump', ['--format=custom', '--no-owner', `--file=${dump}`, `--dbname=${url}`]);
+
+      // Changes after the dump: the gateway reads them from the log (seq past the dump's).
+      const admin = adminApi(client, `http://127.0.0.1:${gw.adminPort}`);
+      for (let i = 0; i < 3; i++) assert.equal((await admin.post(`/admin/users/${other.user_id}/logout`)).status, 200);
+      await new Promise((r) => setTimeout(r, 2_500)); // two polls of the change log (1 s apart)
+
+      // Dropped (FORCE ends this gateway's sessions on it alone) and restored from the dump.
+      await withAdmin(async (c) => {
+        await c.query(`DROP DATABASE ${db.name} WITH (FORCE)`);
+        await c.query(`CREATE DATABASE ${db.name}`);
+      });
+      await run('pg_restore', ['--no-owner', `--dbname=${url}`, dump]);
+      await waitFor(async () => (await status(victim.access_token)) === 200, 'the gateway to serve on the restored database', 15_000, 100);
+      // The gateway serves logins again on the restored data.
+      const login = await client.postJson(`${gw.url}/auth/login`, { email: victim.email, password: victim.password });
+      assert.equal(login.status, 200, login.text);
+
+      // Another process disables the user: on the memory store the change log is the only way this gateway hears it.
+      const disabled = await runPortcullis(['users', 'disable', victim.email, '--config', gw.configFile]);
+      assert.equal(disabled.code, 0, disabled.stderr + disabled.stdout);
+      let last = 0;
+      await waitFor(async () => (last = await status(victim.access_token)) === 401, 'the disabled user\'s token to be refused', 10_000, 200)
+        .catch((err: Error) => assert.fail(`${err.message}; the gateway still answered ${last}`));
+      assert.equal(await status(bystander.access_token), 200, 'a user nobody disabled or logged out is still served');
+      const replaced = gw.logs.filter((l) => l.msg === 'identity change log replaced; reading it again');
+      assert.equal(replaced.length, 1, JSON.stringify(replaced));
+      assert.equal(gw.child.exitCode, null, `the gateway exited: ${gw.stderr()}`);
+    });
+  });
+}
