@@ -5,6 +5,7 @@ import { errors } from 'undici';
 import { describeCause } from '../errors.js';
 import {
   UnprocessedGoaway,
+  UpstreamStreamReset,
   classifyUpstreamError,
   failedBeforeSending,
   isStaleConnection,
@@ -145,8 +146,35 @@ test('HTTP/2 REFUSED_STREAM and a GOAWAY below the stream: not processed, so any
   assert.equal(failedBeforeSending(maybe), false);
   assert.equal(isUpstreamHealthFailure(maybe), false);
   assert.equal(isUpstreamHealthFailure(classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 11'))), true);
-  // Other stream errors are unchanged.
-  assert.equal(classifyUpstreamError(withCode('Stream closed with error code NGHTTP2_INTERNAL_ERROR', 'ERR_HTTP2_STREAM_ERROR')).code, 'PROXY_ERROR');
+});
+
+test("an upstream's RST_STREAM with another code: UPSTREAM_RESET, not processed for sure, health untouched", () => {
+  for (const [message, logged] of [
+    ['Stream closed with error code NGHTTP2_INTERNAL_ERROR', 'UpstreamStreamReset(HTTP2_RST_STREAM_INTERNAL_ERROR)'],
+    ['Stream closed with error code NGHTTP2_PROTOCOL_ERROR', 'UpstreamStreamReset(HTTP2_RST_STREAM_PROTOCOL_ERROR)'],
+    ['Stream closed with error code NGHTTP2_ENHANCE_YOUR_CALM', 'UpstreamStreamReset(HTTP2_RST_STREAM_ENHANCE_YOUR_CALM)'],
+    ['Stream closed with error code NGHTTP2_FLOW_CONTROL_ERROR', 'UpstreamStreamReset(HTTP2_RST_STREAM_FLOW_CONTROL_ERROR)'],
+    ['Stream closed with error code 4660', 'UpstreamStreamReset(HTTP2_RST_STREAM_4660)'],
+  ] as const) {
+    const err = withCode(message, 'ERR_HTTP2_STREAM_ERROR');
+    const error = classifyUpstreamError(err);
+    assert.equal(error.code, 'UPSTREAM_RESET', message);
+    assert.equal(error.status, 502);
+    assert.equal(failedBeforeSending(error), false, 'it may have been processed');
+    assert.equal(refusedByUpstream(error), false);
+    assert.equal(isUpstreamHealthFailure(error), false, 'one stream: its answer to one request');
+    assert.equal(describeCause(error.cause), logged);
+    assert.equal((error.cause as Error).cause, err, 'the original error is kept');
+  }
+  // A CANCEL, which node reports as the stream's end: the connection watch raises its own error.
+  const cancel = classifyUpstreamError(new UpstreamStreamReset('CANCEL'));
+  assert.equal(cancel.code, 'UPSTREAM_RESET');
+  assert.equal(isUpstreamHealthFailure(cancel), false);
+  assert.equal(failedBeforeSending(cancel), false);
+  assert.equal(describeCause(cancel.cause), 'UpstreamStreamReset(HTTP2_RST_STREAM_CANCEL)');
+  // Anything else with those codes is still of no known kind.
+  assert.equal(classifyUpstreamError(withCode('something else', 'ERR_HTTP2_STREAM_ERROR')).code, 'PROXY_ERROR');
+  assert.equal(classifyUpstreamError(new errors.InformationalError('HTTP/2: stream half-closed (remote)')).code, 'PROXY_ERROR');
 });
 
 test("the upstream's own refusal (refusedByUpstream): REFUSED_STREAM in any form, a GOAWAY below the stream; not a cut handshake", () => {

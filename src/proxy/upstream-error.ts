@@ -183,6 +183,41 @@ export class ConnectionFailure extends GatewayError {
 const GOAWAY_MESSAGE = /^HTTP\/2: "GOAWAY" frame received with code (\d+)$/;
 
 /**
+ * node's ERR_HTTP2_STREAM_ERROR message: the stream was closed with this code and no error of ours. node names the
+ * code (NGHTTP2_INTERNAL_ERROR), or gives its number when it has no name for it.
+ */
+const STREAM_ERROR_MESSAGE = /^Stream closed with error code (?:NGHTTP2_)?([A-Z_]+|\d+)$/;
+
+/**
+ * The logged cause of an upstream's RST_STREAM with an error code other than REFUSED_STREAM (INTERNAL_ERROR,
+ * PROTOCOL_ERROR, ENHANCE_YOUR_CALM, ...), or nghttp2's own reset of a stream over what the upstream sent on it. node
+ * reports it as ERR_HTTP2_STREAM_ERROR with the code's name in its message only, which fell through to PROXY_ERROR.
+ * It is never one of the gateway's own cancellations: undici fails an aborted request with the gateway's reason
+ * and resets its stream with NO_ERROR (or CANCEL, balancer/connection-watch.ts), and node reports no error for a
+ * CANCEL, whoever sent it. The upstream's CANCEL is raised as one of these by the connection watch, which knows the
+ * gateway's own. The code says which reset it was (HTTP2_RST_STREAM_INTERNAL_ERROR); the message is a fixed string;
+ * the original error, if any, is kept as the cause.
+ */
+export class UpstreamStreamReset extends Error {
+  readonly code: string;
+
+  constructor(http2Code: string, source?: unknown) {
+    super(`HTTP/2 RST_STREAM ${http2Code} on the upstream stream`, source === undefined ? undefined : { cause: source });
+    this.name = 'UpstreamStreamReset';
+    this.code = `HTTP2_RST_STREAM_${http2Code}`;
+  }
+}
+
+/** The upstream's reset of this request's stream (not REFUSED_STREAM, told apart before), or undefined. */
+function upstreamStreamReset(err: unknown, code: string, message: string): UpstreamStreamReset | undefined {
+  // Raised by the connection watch: a CANCEL, which node reports as the stream's end, with no error.
+  if (err instanceof UpstreamStreamReset) return err;
+  if (code !== 'ERR_HTTP2_STREAM_ERROR') return undefined;
+  const reset = STREAM_ERROR_MESSAGE.exec(message);
+  return reset === null ? undefined : new UpstreamStreamReset(reset[1]!, err);
+}
+
+/**
  * The HTTP/2 failures that say whether the request was processed, or undefined. REFUSED_STREAM arrives as node's
  * ERR_HTTP2_STREAM_ERROR (its code name only in the message), or, on undici's upgrade path, as an InformationalError
  * (UND_ERR_INFO) naming code 7. It is load shedding (RFC 9113 §8.7: nothing was processed), not a sick upstream: it
@@ -206,6 +241,11 @@ function http2Failure(err: unknown, code: string): ConnectionFailure | undefined
     // The request's stream may be at or below the last stream id: it may have been processed (RFC 9110 rules).
     if (goaway !== null) return new ConnectionFailure({ unprocessed: false, staleConnection: false, blamesUpstream: goaway[1] !== '0' }, err);
   }
+  // One stream reset: the upstream's answer to this request (as a 5xx would be), which any client may bring about
+  // with what it sends, so it is not held against the upstream's health; its connection goes on serving others. It
+  // may have been processed: only an idempotent request is retried, and only before its response began.
+  const reset = upstreamStreamReset(err, code, message);
+  if (reset !== undefined) return new ConnectionFailure({ unprocessed: false, staleConnection: false, blamesUpstream: false }, reset);
   return undefined;
 }
 
