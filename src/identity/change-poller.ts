@@ -125,12 +125,19 @@ export class ChangePoller {
 
   async #readAll(report: boolean): Promise<void> {
     await this.#retryUnapplied();
-    if (await this.#logReplaced()) {
+    const log = await this.#logState();
+    if (log !== 'intact') {
       // Read the window again from the start: applying a change twice is harmless (see #revoke), missing one is not.
+      // As at start-up, what is read then is not reported (onChange): most of it was reported once already.
+      report = false;
       this.#lastSeq = 0;
       this.#lastRead = undefined;
-      this.#recentByOperators.length = 0;
-      this.#recentByUsers.length = 0;
+      // A replaced log's actions are another history: the dashboard's lists are rebuilt from it. After a prune they
+      // stay (the re-read skips what they hold).
+      if (log === 'replaced') {
+        this.#recentByOperators.length = 0;
+        this.#recentByUsers.length = 0;
+      }
     }
     for (;;) {
       const notBefore = new Date(this.#now() - this.#windowMs);
@@ -142,8 +149,11 @@ export class ChangePoller {
         // A user's single-session logout is no admin action: the dashboard's list would drown in them.
         if (isAdminAction(change.action)) {
           const list = change.actor === 'user' ? this.#recentByUsers : this.#recentByOperators;
-          list.unshift(change);
-          if (list.length > (change.actor === 'user' ? RECENT_BY_USERS : RECENT)) list.pop();
+          if (!list.some((held) => sameChange(held, change))) {
+            list.unshift(change);
+            list.sort((a, b) => b.seq - a.seq); // a re-read after a prune meets older changes last
+            if (list.length > (change.actor === 'user' ? RECENT_BY_USERS : RECENT)) list.pop();
+          }
         }
         if (report) this.#o.onChange?.(change);
       }
@@ -152,27 +162,24 @@ export class ChangePoller {
   }
 
   /**
-   * Whether the log no longer holds the change read last, as it was: the database was dropped and restored from an
-   * earlier dump, or replaced by another one. Its sequence then starts again below #lastSeq, and reading on after
+   * 'intact' unless the log no longer holds the change read last, as it was: the database was dropped and restored
+   * from an earlier dump, or replaced by another one. Its sequence then starts again below #lastSeq, and reading on after
    * #lastSeq would skip every change written since (another process's disable, logout or key revocation) until the
    * numbers caught up. One read by primary key, at any age (the window does not apply). A change the janitor pruned
-   * (older than the window) is gone too: then the window is read again without a warning.
+   * (past its retention) is gone too: then the window is read again without a warning.
    */
-  async #logReplaced(): Promise<boolean> {
+  async #logState(): Promise<'intact' | 'pruned' | 'replaced'> {
     const last = this.#lastRead;
-    if (last === undefined) return false;
+    if (last === undefined) return 'intact';
     const [found] = await this.#o.store.readChanges(last.seq - 1, new Date(0), 1);
-    const same =
-      found !== undefined &&
-      found.seq === last.seq &&
-      found.action === last.action &&
-      found.targetId === last.targetId &&
-      found.at.getTime() === last.at.getTime();
-    if (same) return false;
-    if (last.at.getTime() >= this.#now() - this.#windowMs) {
+    if (found !== undefined && sameChange(found, last)) return 'intact';
+    // The janitor keeps a token revocation for the tokens' accept window (revocationTtlMs), the rest far longer.
+    const keptMs = last.action === TOKEN_REVOCATION ? this.#o.revocationTtlMs : this.#windowMs;
+    if (last.at.getTime() >= this.#now() - keptMs) {
       this.#o.logger.warn({ last_seq: last.seq, found_seq: found?.seq ?? null }, 'identity change log replaced; reading it again');
+      return 'replaced';
     }
-    return true;
+    return 'pruned';
   }
 
   /** This process's caches at once; the revocation store now, or queued for the next poll when it fails. */
@@ -232,4 +239,9 @@ export class ChangePoller {
     // one every replay writes, and never lowered by the store.
     else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now(), change.generation);
   }
+}
+
+/** The same row of the log: seq, action, target and time alike. */
+function sameChange(a: ChangeRecord, b: ChangeRecord): boolean {
+  return a.seq === b.seq && a.action === b.action && a.targetId === b.targetId && a.at.getTime() === b.at.getTime();
 }
