@@ -39,6 +39,9 @@ export interface PostgresStoreOptions {
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The readiness ping's statement (see PostgresUserStore.ping); search_path is pinned to the schema. */
+export const PING_SQL = 'SELECT MAX(version) AS v FROM schema_migrations';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface UserRow {
@@ -402,7 +405,7 @@ export class PostgresUserStore implements UserStore {
    * store serves fails: that store is down. One indexed read of a table of a few rows.
    */
   async ping(): Promise<void> {
-    const rows = await this.#query<{ v: number | null }>(`SELECT MAX(version) AS v FROM "${this.#schema}".schema_migrations`, []);
+    const rows = await this.#query<{ v: number | null }>(PING_SQL, []);
     const latest = postgresMigrations.at(-1)?.version ?? 0;
     if ((rows[0]?.v ?? 0) < latest) throw new StoreUnavailableError({ cause: new Error('schema not migrated') });
   }

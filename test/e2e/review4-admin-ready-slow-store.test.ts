@@ -9,15 +9,16 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { startAuthStack, type AuthStack } from '../helpers/auth-gateway.js';
 import { isolatedDatabase, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { DATABASE_URL } from '../helpers/services.js';
+import { PING_SQL } from '../../src/store/postgres.js';
 import { waitFor } from '../helpers/prometheus.js';
 
 /**
- * A TCP relay to PostgreSQL that counts `SELECT 1` (the store's ping) and, while `stall()` is on, holds the answers on
+ * A TCP relay to PostgreSQL that counts the store's ping (PING_SQL) and, while `stall()` is on, holds the answers on
  * every connection that sends one: a ping that PostgreSQL is slow to answer, while the pool's other connections work.
  */
 async function stallingRelay() {
   const target = new URL(DATABASE_URL);
-  const PING = Buffer.from('SELECT 1\0');
+  const PING = Buffer.from(`${PING_SQL}\0`);
   let pings = 0;
   let stalling = false;
   const held: Array<() => void> = [];
