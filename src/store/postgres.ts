@@ -461,7 +461,12 @@ export class PostgresUserStore implements UserStore {
     }
   }
 
-  /** Runs `step` in one transaction; on any failure it rolls back, drops the connection, and throws StoreUnavailableError. */
+  /**
+   * Runs `step` in one transaction; on any failure it drops the connection and throws StoreUnavailableError. The
+   * ROLLBACK is sent but not waited for: the session is discarded either way (#withClient), which ends the
+   * transaction too. Waited for, it sat behind a statement that had timed out on a silent link (the client
+   * library keeps one statement in flight per connection) and doubled the request's wait to twice the statement bound.
+   */
   async #transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.#withClient(async (client) => {
       await client.query('BEGIN');
@@ -470,7 +475,7 @@ export class PostgresUserStore implements UserStore {
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        void client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });
