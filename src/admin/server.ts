@@ -12,6 +12,7 @@ import { leaveBody } from '../pipeline/request-body.js';
 import { isLingering } from '../pipeline/lingering-close.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { isQueuedRequestTimeout, oneRequestAtATime } from '../listeners/pipelining.js';
+import { UnsentAnswers } from '../listeners/h1-send-bound.js';
 import { checkAdminToken, isLoopbackAddress, isLoopbackHost } from './admin-auth.js';
 import { ADMIN_ANSWER_HEADERS } from './answer-headers.js';
 import { EVENTS } from '../observability/events.js';
@@ -99,6 +100,12 @@ const ADMIN_REQUEST_TIMEOUT_MS = 30_000;
  * connectionsCheckingInterval() picks (not imported: the CLI loads this module, and that one brings the listeners).
  */
 const ADMIN_CHECK_INTERVAL_MS = ADMIN_HEADERS_TIMEOUT_MS / 4;
+/**
+ * The longest an answer may wait with the kernel taking none of its bytes before its connection is closed
+ * (listeners/h1-send-bound.ts): a client pipelining requests it never reads filled the socket buffers with answers,
+ * and node then waited on the one in progress with none of the bounds above running, for as long as the client liked.
+ */
+const ADMIN_SEND_TIMEOUT_MS = 10_000;
 
 /** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
 export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
@@ -131,6 +138,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
+  server.on('request', new UnsentAnswers(() => ADMIN_SEND_TIMEOUT_MS).track);
   server.on('clientError', adminClientError);
   // Without a bound, anyone who reaches the port could hold any number of connections (the dashboard page and /ready
   // need no token), each a descriptor, until the proxy port met EMFILE. node closes a connection over it on arrival,

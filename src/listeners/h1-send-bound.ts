@@ -2,12 +2,21 @@
 // h2-guard.ts's #sweepUnsent. forward.ts bounds a relayed download while its upstream still sends; once end() has been
 // called (a plugin's respond(), any gateway-made answer, a relayed one whose upstream has finished) nothing did: node
 // holds what the kernel has not taken, and a client that read none of a 64 MB plugin answer held it, its connection
-// and its max_connections_per_client slot for as long as it kept the connection open.
+// and its max_connections_per_client slot for as long as it kept the connection open. The redirect listener and the
+// admin port use it too: their answers are small, but a client pipelining requests it never reads fills the socket
+// buffers with them, and node then waits on the answer in progress with no header, request or keep-alive bound running.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { cutOutside } from '../pipeline/outside-answer.js';
 import { kernelTakenBytes, type HandleOwner } from '../proxy/kernel-taken-bytes.js';
-import { sessionSweepInterval } from './h2-guard.js';
+
+/**
+ * How often the responses are looked at: a quarter of the bound, within 250 ms and 30 s (the cadence of node's own
+ * connection checks, proxy-listener.ts, and of h2-guard.ts's sweep), so a cut comes at most a quarter late.
+ */
+function sweepInterval(boundMs: number): number {
+  return Math.min(30_000, Math.max(250, Math.floor(boundMs / 4)));
+}
 
 /** Logged for an answer the bound cut (its head is out), as forward.ts and h2-guard.ts log the same stall. */
 const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
@@ -47,7 +56,7 @@ export class UnsentAnswers {
 
   #arm(): void {
     const sendMs = this.#sendMs();
-    this.#timer = setTimeout(this.#sweep, sessionSweepInterval(sendMs > 0 ? sendMs : 30_000));
+    this.#timer = setTimeout(this.#sweep, sweepInterval(sendMs > 0 ? sendMs : 30_000));
     this.#timer.unref();
   }
 

@@ -187,8 +187,6 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     Object.assign(secure, http1);
     server = secure as unknown as NetServer & Http1Capable;
   }
-  // The send bound of HTTP/1.x answers handed over whole (h2-guard.ts has the HTTP/2 one), as a reload leaves it.
-  server.on('request', new UnsentAnswers(() => guard.sendMs).track);
   // The handshake bound, timeouts.header as it stands when each connection opens.
   if (certificates !== undefined) watchHandshakes(server as unknown as TlsServer, () => settings.timeouts.header);
   // No cap on the number of header lines. Node's default (2000) leaves every later line out of req.headers (not of
@@ -214,6 +212,11 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   const redirectPort = settings.http_redirect.listen_port;
   const redirect =
     redirectPort === undefined ? undefined : createRedirectServer(() => boundPort, () => settings.proxy_by, settings.timeouts, http1);
+  // The send bound of HTTP/1.x answers handed over whole (h2-guard.ts has the HTTP/2 one), as a reload leaves it; the
+  // redirect port's 308s too, which a client pipelining requests it never reads piles up behind a full socket.
+  const unsent = new UnsentAnswers(() => guard.sendMs);
+  server.on('request', unsent.track);
+  redirect?.on('request', unsent.track);
   const applyTimeouts = (s: Config['server']) => {
     // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start
     // its check timer, and offers no way to restart it. A reload that shortens timeouts.header or .request keeps
