@@ -6,6 +6,7 @@
 // admin port use it too: their answers are small, but a client pipelining requests it never reads fills the socket
 // buffers with them, and node then waits on the answer in progress with no header, request or keep-alive bound running.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { cutOutside } from '../pipeline/outside-answer.js';
 import { kernelTakenBytes, type HandleOwner } from '../proxy/kernel-taken-bytes.js';
@@ -27,15 +28,24 @@ interface Seen {
   since: number;
 }
 
+/** A watched exchange: the response now on it (undefined once there is none), and what the sweep last saw. */
+interface Watched {
+  readonly response: () => ServerResponse | null | undefined;
+  readonly seen: Seen;
+}
+
 /**
- * Watches the listener's HTTP/1.x responses from their request to their 'finish' or 'close'. A response whose
- * end() has been called, that has its connection (a pipelined one queued behind another has none yet) and whose
- * connection's kernel-taken bytes have not moved for `sendMs` is cut: its request logged CLIENT_SEND_TIMEOUT, its
- * connection destroyed. Progress is the kernel's (kernelTakenBytes), so a client reading at any steady pace keeps
- * it. One sweep for the listener, every quarter of the bound, running only while responses are watched.
+ * Watches the listener's HTTP/1.x responses from their request to their 'finish' or 'close', and the answers to
+ * Upgrade requests the gateway does not switch (an error, the upstream's refusal, a plugin's respond()), whose
+ * response the driver makes on the socket node hands over (run.ts handleUpgrade): those never pass 'request'. A
+ * response whose end() has been called, that has its connection (a pipelined one queued behind another has none yet)
+ * and whose connection's kernel-taken bytes have not moved for `sendMs` is cut: its request logged
+ * CLIENT_SEND_TIMEOUT, its connection destroyed. Progress is the kernel's (kernelTakenBytes), so a client reading at
+ * any steady pace keeps it. A switched tunnel is never cut: its 101 goes on the socket raw, its response never ends.
+ * One sweep for the listener, every quarter of the bound, running only while something is watched.
  */
 export class UnsentAnswers {
-  readonly #watched = new Map<ServerResponse, Seen>();
+  readonly #watched = new Map<object, Watched>();
   readonly #sendMs: () => number;
   #timer: NodeJS.Timeout | undefined = undefined;
 
@@ -47,12 +57,26 @@ export class UnsentAnswers {
   /** The server's 'request' listener; HTTP/2 streams are h2-guard.ts's. */
   readonly track = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.httpVersionMajor === 2 || this.#watched.has(res)) return;
-    this.#watched.set(res, { taken: -1, since: Number.NaN });
+    this.#watch(res, () => res);
     const forget = (): void => void this.#watched.delete(res);
     res.once('finish', forget);
     res.once('close', forget);
-    if (this.#timer === undefined) this.#arm();
   };
+
+  /**
+   * The server's 'upgrade' listener: the socket is watched until it closes, through the response the driver
+   * assigns to it (node's own socket._httpMessage, which run.ts reads too).
+   */
+  readonly trackUpgrade = (_req: IncomingMessage, socket: Duplex): void => {
+    if (this.#watched.has(socket)) return;
+    this.#watch(socket, () => (socket as { _httpMessage?: ServerResponse | null })._httpMessage);
+    socket.once('close', () => void this.#watched.delete(socket));
+  };
+
+  #watch(key: object, response: () => ServerResponse | null | undefined): void {
+    this.#watched.set(key, { response, seen: { taken: -1, since: Number.NaN } });
+    if (this.#timer === undefined) this.#arm();
+  }
 
   #arm(): void {
     const sendMs = this.#sendMs();
@@ -64,9 +88,10 @@ export class UnsentAnswers {
     this.#timer = undefined;
     const sendMs = this.#sendMs();
     const now = performance.now();
-    for (const [res, seen] of this.#watched) {
-      const socket = res.socket;
-      if (sendMs <= 0 || !res.writableEnded || res.writableFinished || socket === null || socket.destroyed) {
+    for (const [key, { response, seen }] of this.#watched) {
+      const res = response();
+      const socket = res?.socket ?? null;
+      if (sendMs <= 0 || res == null || !res.writableEnded || res.writableFinished || socket === null || socket.destroyed) {
         seen.since = Number.NaN;
         continue;
       }
@@ -76,7 +101,7 @@ export class UnsentAnswers {
         seen.taken = taken;
         seen.since = now;
       } else if (now - seen.since >= sendMs) {
-        this.#watched.delete(res);
+        this.#watched.delete(key);
         cutOutside(res, SEND_TIMEOUT);
         socket.destroy();
       }

@@ -216,6 +216,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // redirect port's 308s too, which a client pipelining requests it never reads piles up behind a full socket.
   const unsent = new UnsentAnswers(() => guard.sendMs);
   server.on('request', unsent.track);
+  server.on('upgrade', unsent.trackUpgrade);
   redirect?.on('request', unsent.track);
   const applyTimeouts = (s: Config['server']) => {
     // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start

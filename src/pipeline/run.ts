@@ -155,6 +155,9 @@ export class Pipeline implements AttemptListener {
     res.shouldKeepAlive = false;
     res.assignSocket(socket as never);
     const ctx = new RequestContext(req, res, setup.trusted, this.#decorate, performance.now(), true, setup.table.fallback);
+    // An answer given instead of a switch that its client never reads is cut by the listener's send bound
+    // (listeners/h1-send-bound.ts), which logs it on this request through its response.
+    holdContext(res, ctx);
     this.inFlight++;
     ctx.epoch = this.#epoch;
     this.#epoch.running++;

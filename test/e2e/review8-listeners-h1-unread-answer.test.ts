@@ -45,16 +45,16 @@ function openTls(port: number, ca: Buffer): Promise<Duplex> {
   });
 }
 
-const request = (path: string, bytes = ANSWER_BYTES): string => `GET ${path} HTTP/1.1\r\nHost: a.test\r\nX-Answer-Bytes: ${bytes}\r\n\r\n`;
+const request = (path: string, bytes = ANSWER_BYTES, more = ''): string => `GET ${path} HTTP/1.1\r\nHost: a.test\r\nX-Answer-Bytes: ${bytes}\r\n${more}\r\n`;
 
 /**
  * Asks for the large answer, reads nothing for five send bounds, then reads on: resolves with the bytes it got before
  * the connection ended (or all of them, if the gateway kept it open).
  */
-async function readAfterStall(socket: Duplex, path: string): Promise<number> {
+async function readAfterStall(socket: Duplex, path: string, more = ''): Promise<number> {
   socket.pause();
   socket.on('error', () => undefined); // a reset of the cut connection ends the read like a close
-  socket.write(request(path));
+  socket.write(request(path, ANSWER_BYTES, more));
   await sleep(5 * SEND_BOUND_MS);
   let got = 0;
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -135,6 +135,15 @@ describe('an HTTP/1.1 answer handed over whole to a client that reads none of it
     assert.ok(got < ANSWER_BYTES, `the connection was closed mid-answer (read ${got} of ${ANSWER_BYTES})`);
     await waitFor(() => completed(tls, '/tls-stalled') !== undefined, 'the request logged', 10_000);
     assert.equal(completed(tls, '/tls-stalled')?.error, 'CLIENT_SEND_TIMEOUT');
+  });
+
+  test('an answer to a WebSocket Upgrade (the plugin answers instead of the upstream switching) is cut the same', async () => {
+    const socket = await openPlain(plain.gateway.port);
+    const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const got = await readAfterStall(socket, '/upgrade-stalled', upgrade);
+    assert.ok(got < ANSWER_BYTES, `the connection was closed mid-answer (read ${got} of ${ANSWER_BYTES})`);
+    await waitFor(() => completed(plain, '/upgrade-stalled') !== undefined, 'the request logged', 10_000);
+    assert.equal(completed(plain, '/upgrade-stalled')?.error, 'CLIENT_SEND_TIMEOUT');
   });
 
   test('cleartext: a client reading steadily gets the whole answer', async () => {
