@@ -18,11 +18,15 @@ const PAD = new URL('../plugins/fixtures/pad-response.mjs', import.meta.url).pat
 /** The padding header's size: far over what the kernel buffers of a loopback connection take from one write. */
 const PAD_BYTES = 8 * 1024 * 1024;
 /** The body's silence bound: the 408 goes out this long after the request's first bytes. */
-const BODY_CHUNK_MS = 300;
-/** The upstream answers this long after the request's head reached it: after the 408, long before the client reads. */
-const UPSTREAM_ANSWER_MS = 700;
-/** The client reads nothing for this long: the upstream has answered well before. */
-const CLIENT_SILENT_MS = 1_800;
+const BODY_CHUNK_MS = 2_000;
+/** The upstream answers this long after the request's head reached it: after the 408, before the client reads. */
+const UPSTREAM_ANSWER_MS = 2_400;
+/**
+ * The client reads nothing for this long: the upstream has answered (head, then its last chunk 200 ms later) before.
+ * Less than the 408's own time plus BODY_CHUNK_MS, since request_body_chunk is also the longest a client may take no
+ * byte of an answer (listeners/h1-send-bound.ts: the held 408 would be cut with its connection at about 4 s).
+ */
+const CLIENT_SILENT_MS = 3_000;
 
 /** An upstream that ignores the body and answers a head and a first chunk UPSTREAM_ANSWER_MS after the request. */
 async function lateUpstream(): Promise<{ port: number; heads: () => number; close(): Promise<void> }> {
