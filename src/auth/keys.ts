@@ -1,16 +1,19 @@
 // Signing keys for access tokens: the HS256 secret (given, or generated once into the data dir) or PEM key pairs + JWKS.
 import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 
 /** The name of the generated secret's file inside the data dir. */
 export const SECRET_FILE_NAME = 'jwt-secret';
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 const MIN_SECRET_BYTES = 32;
+/** The most a key or secret file may hold (a PEM key is a few KB): a path naming a device is refused, not read on. */
+const MAX_KEY_FILE_BYTES = 1024 * 1024;
 
 export type JwtAlgorithm = Config['jwt']['algorithm'];
 
@@ -86,17 +89,35 @@ function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): stri
 }
 
 function readSecretFile(file: string, logger: Pick<Logger, 'warn'>): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${errCode(err)})`);
-  }
+  const text = readGeneratedSecret(file);
+  if (text === undefined) return undefined;
   // Someone loosened the file's permissions: put them back rather than keep a world-readable signing secret.
   if ((statSync(file).mode & 0o077) !== 0) {
     chmodSync(file, 0o600);
     logger.warn({ file }, 'the generated JWT secret file was readable by others; its mode was reset to 0600');
+  }
+  return text;
+}
+
+/**
+ * The secret held by the generated-secret file `file` (without surrounding blanks), or undefined when there is no
+ * such file; ConfigError when it cannot be read or is too short to sign with. Reads only: start-up (above) and
+ * check-config (commands/check-writable.ts) judge the file alike. A regular file only, opened without waiting:
+ * readFileSync of a FIFO there held start-up for ever while check-config, which only asked access(2), said ok; and a
+ * short secret stopped start-up while check-config passed it.
+ */
+export function readGeneratedSecret(file: string): string | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readRegularFile(file, MAX_KEY_FILE_BYTES, 'larger than 1 MiB');
+  } catch (err) {
+    const why = err instanceof UnreadableFile ? err.why : errCode(err);
+    if (why === 'ENOENT') return undefined;
+    throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${why})`);
+  }
+  const text = bytes.toString('utf8').trim();
+  if (Buffer.byteLength(text, 'utf8') < MIN_SECRET_BYTES) {
+    throw new ConfigError(`jwt.secret: empty, and ${file} holds fewer than ${MIN_SECRET_BYTES} bytes`);
   }
   return text;
 }
@@ -138,9 +159,10 @@ async function loadKeyPair(
 function readKey(file: string, name: string, parse: (pem: string) => KeyObject): KeyObject {
   let pem: string;
   try {
-    pem = readFileSync(file, 'utf8');
+    // A regular file only, opened without waiting: a FIFO held check-config and start-up for ever.
+    pem = readRegularFile(file, MAX_KEY_FILE_BYTES, 'larger than 1 MiB').toString('utf8');
   } catch (err) {
-    throw new ConfigError(`${name}: cannot read ${file} (${errCode(err)})`);
+    throw new ConfigError(`${name}: cannot read ${file} (${err instanceof UnreadableFile ? err.why : errCode(err)})`);
   }
   try {
     return parse(pem);

@@ -9,6 +9,7 @@
 import { dirname } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { Registry } from '../observability/prom-client.js';
 import { checkTlsFiles } from '../tls/setup.js';
 
 /**
@@ -43,21 +44,42 @@ async function checkSigningKeyFiles(config: Config, dataDir: string): Promise<vo
 /**
  * `check-config`: every plugin imported, validated and its instance created as start-up creates it (the gateway's
  * PluginHost: the same checks of what create() returns, the same plugin_load_timeout and plugin_timeout, the same
- * config errors), then closed again. api.store is an in-process memory store here, whatever `redis.*` says, and
- * api.metrics registers nowhere. What the plugins log at warn and above (a close() that fails: Plugin Failed) goes
- * to stderr; a failing close() does not fail the check, as it does not fail a start.
+ * config errors), then closed again. api.store is an in-process memory store here, whatever `redis.*` says.
+ * api.metrics registers on a registry of its own holding the gateway's metrics, as start-up's does: without one,
+ * `api.metrics.registry` threw, so a plugin with a prom-client metric of its own was refused here and started, and
+ * one whose metric takes a gateway metric's name would pass here and fail at start. What the plugins log at warn and
+ * above (a close() that fails: Plugin Failed) goes to stderr; a failing close() does not fail the check, as it does
+ * not fail a start.
  */
 async function checkPlugins(config: Config, baseDir: string): Promise<void> {
   if (config.plugins.length === 0) return;
-  const [{ PluginHost }, { MemoryKvStore }, { pino }] = await Promise.all([import('../plugins/host.js'), import('../kv/memory.js'), import('pino')]);
+  const [{ PluginHost }, { MemoryKvStore }, { pino }, registry] = await Promise.all([
+    import('../plugins/host.js'),
+    import('../kv/memory.js'),
+    import('pino'),
+    startupRegistry(config),
+  ]);
   const kv = new MemoryKvStore();
   const logger = pino({ level: 'warn', base: { service: 'portcullis' } }, pino.destination({ fd: 2, sync: true }));
-  const host = new PluginHost({ logger, kv: () => kv, registry: undefined, baseDir });
+  const host = new PluginHost({ logger, kv: () => kv, registry, baseDir });
   try {
     await host.discard(await host.prepare(config));
   } finally {
     await kv.close();
   }
+}
+
+/**
+ * A registry holding the metrics start-up's holds when the plugins are created (features.ts: the gateway's metrics,
+ * the certificate-expiry gauge, and with auth the admin-action counter), so that a plugin's metric of its own meets
+ * the same names here as there.
+ */
+async function startupRegistry(config: Config): Promise<Registry> {
+  const [{ GatewayMetrics }, { adminActionCounter }] = await Promise.all([import('../observability/metrics.js'), import('../identity/audit.js')]);
+  const metrics = new GatewayMetrics(() => []);
+  metrics.watchCertificates(() => []);
+  if (config.middleware.auth.enabled) adminActionCounter(metrics.registry);
+  return metrics.registry;
 }
 
 /** Calls `done` once everything written to `stream` so far is out (a stream that failed counts as done). */

@@ -25,13 +25,12 @@ export async function checkWritablePaths(config: Config, dataDir: string): Promi
     if (code !== undefined) throw new ConfigError(`PORTCULLIS_DATA_DIR: cannot write the user store in ${dataDir} (${code})`);
   }
   if (config.jwt.algorithm === 'HS256' && config.jwt.secret === '') {
-    const { SECRET_FILE_NAME } = await import('../auth/keys.js');
+    const { SECRET_FILE_NAME, readGeneratedSecret } = await import('../auth/keys.js');
     const file = join(dataDir, SECRET_FILE_NAME);
-    // As loadOrCreateSecret and readSecretFile (auth/keys.ts) go, with their texts: the file is read, and only when
-    // reading says ENOENT is one written (so a data dir below a file is "cannot be read (ENOTDIR)", as there).
-    const code = readProblem(file);
-    if (code !== undefined && code !== 'ENOENT') throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${code})`);
-    const writeCode = code === 'ENOENT' ? dirCreateProblem(dataDir) : undefined;
+    // Read and judged as start-up reads it (its ConfigError: unreadable, not a regular file, too short); only when
+    // there is none is one written, which needs the data dir.
+    if (readGeneratedSecret(file) !== undefined) return;
+    const writeCode = dirCreateProblem(dataDir);
     if (writeCode !== undefined) throw new ConfigError(`jwt.secret: empty, and the generated secret cannot be written in ${dataDir} (${writeCode})`);
   }
 }
@@ -83,16 +82,6 @@ function exists(path: string): boolean {
   } catch (err) {
     return errCode(err) !== 'ENOENT';
   }
-}
-
-/** Why readFileSync(path) would fail, or undefined. */
-function readProblem(path: string): string | undefined {
-  try {
-    if (statSync(path).isDirectory()) return 'EISDIR';
-  } catch (err) {
-    return errCode(err);
-  }
-  return accessProblem(path, constants.R_OK);
 }
 
 function accessProblem(path: string, mode: number): string | undefined {

@@ -1,0 +1,148 @@
+// The three readers of a config (check-config, start, a reload) give one verdict on the same files. Members of the
+// class that disagreed: a plugin with a prom-client metric of its own (check-config had no registry to give it), and
+// the data dir's generated JWT secret (check-config only asked whether it could be read; start read it, refused one
+// too short, and waited for ever on a FIFO), and a JWT key file that is a FIFO (both waited for ever).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, startProcess, type GatewayProcess } from '../helpers/gateway.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const FIXTURES = join(ROOT, 'test/plugins/fixtures');
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-review8-readers-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const BASE = `server: {listen_host: 127.0.0.1, listen_port: 0}
+admin: {enabled: true, listen_host: 127.0.0.1, listen_port: 0}
+logging: {format: json}
+load_balancing:
+  health_check: {enabled: false}
+  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
+`;
+
+let files = 0;
+function configFile(text: string): string {
+  const path = join(dir, `config-${++files}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** check-config's verdict: 'ok', or its one stderr line. Bounded: a check that waits for ever fails the test. */
+async function checkVerdict(path: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const result = await runCli(['check-config', '--config', path], env, { cwd: dir, boundMs: 15_000 });
+  assert.notEqual(result.code, null, `check-config of ${path} did not end`);
+  return result.code === 0 ? 'ok' : result.stderr.trim();
+}
+
+/** start's verdict: 'ok' once it serves (then stopped), or its one stderr line; bounded: one that hangs fails. */
+async function startVerdict(path: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  let gw: GatewayProcess;
+  try {
+    gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir, env, timeoutMs: 12_000 });
+  } catch (err) {
+    const exited = /^gateway exited with 1: ([^\n]*)\n$/.exec((err as Error).message);
+    assert.ok(exited !== null, `start on ${path}: ${(err as Error).message}`);
+    return exited[1]!;
+  }
+  await gw.cleanup();
+  return 'ok';
+}
+
+async function reloadVerdict(gw: GatewayProcess, text: string): Promise<string> {
+  writeFileSync(`${gw.configFile}.next`, text);
+  execFileSync('mv', [`${gw.configFile}.next`, gw.configFile]);
+  const res = await fetch(`http://127.0.0.1:${gw.adminPort}/reload`, { method: 'POST' });
+  const body = (await res.json()) as { reason?: string };
+  return res.status === 200 ? 'ok' : `portcullis: config error: ${body.reason}`;
+}
+
+function withPlugin(metric: string): string {
+  const reuse = metric === 'own_requests_total';
+  return `${BASE}plugins: [{name: m, module: ${join(FIXTURES, 'own-registry-metric.mjs')}, config: {metric: ${metric}, reuse: ${reuse}}}]\n`;
+}
+
+test('a plugin with a prom-client metric of its own on api.metrics.registry: one verdict from check-config, start and reload', async () => {
+  const path = configFile(BASE);
+  const gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir });
+  after(() => gw.cleanup());
+  const refused = 'portcullis: config error: plugins[0]: create() failed: Error thrown by plugin "m" (its message is not shown)';
+  const cases: Array<[string, string]> = [
+    ['own_requests_total', 'ok'], // a name of its own
+    ['portcullis_requests_total', refused], // the gateway's own request counter
+    ['portcullis_tls_certificate_expiry_seconds', refused], // registered by start-up whether TLS is on or not
+    ['process_cpu_seconds_total', refused], // one of prom-client's default process metrics
+  ];
+  for (const [metric, expected] of cases) {
+    const path = configFile(withPlugin(metric));
+    assert.equal(await checkVerdict(path), expected, `check-config, metric ${metric}`);
+    assert.equal(await startVerdict(path), expected, `start, metric ${metric}`);
+    assert.equal(await reloadVerdict(gw, withPlugin(metric)), expected, `reload, metric ${metric}`);
+    assert.equal(await reloadVerdict(gw, BASE), 'ok');
+  }
+});
+
+const AUTH = `server: {listen_host: 127.0.0.1, listen_port: 0}
+admin: {enabled: false}
+logging: {format: json}
+middleware: {auth: {enabled: true}}
+load_balancing:
+  health_check: {enabled: false}
+  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
+`;
+
+/** A data dir whose generated JWT secret file is made by `make` (given its path). */
+function dataDirWith(make: (secretFile: string) => void): string {
+  const dataDir = mkdtempSync(join(dir, 'data-'));
+  make(join(dataDir, 'jwt-secret'));
+  return dataDir;
+}
+
+test("the data dir's generated JWT secret: check-config reads it as start does, and neither waits on a FIFO", async () => {
+  const path = configFile(AUTH);
+  const writeSecret = (text: string) => (file: string) => {
+    writeFileSync(file, text);
+    chmodSync(file, 0o600);
+  };
+  const cases: Array<[string, (file: string) => void, (file: string) => string]> = [
+    ['a secret too short', writeSecret('short\n'), (f) => `jwt.secret: empty, and ${f} holds fewer than 32 bytes`],
+    ['an empty file', writeSecret(''), (f) => `jwt.secret: empty, and ${f} holds fewer than 32 bytes`],
+    ['blanks only', writeSecret(' \n\n'), (f) => `jwt.secret: empty, and ${f} holds fewer than 32 bytes`],
+    ['a FIFO', (f) => execFileSync('mkfifo', ['-m', '600', f]), (f) => `jwt.secret: empty, and ${f} cannot be read (not a regular file)`],
+    ['a directory', (f) => mkdirSync(f), (f) => `jwt.secret: empty, and ${f} cannot be read (not a regular file)`],
+    ['a usable secret', writeSecret(`${'s'.repeat(40)}\n`), () => 'ok'],
+  ];
+  for (const [what, make, reason] of cases) {
+    const dataDir = dataDirWith(make);
+    const env = { PORTCULLIS_DATA_DIR: dataDir };
+    const expected = reason(join(dataDir, 'jwt-secret'));
+    const verdict = expected === 'ok' ? 'ok' : `portcullis: config error: ${expected}`;
+    assert.equal(await checkVerdict(path, env), verdict, `check-config, ${what}`);
+    assert.equal(await startVerdict(path, env), verdict, `start, ${what}`);
+  }
+});
+
+test('a JWT key file that is not a regular file is refused by check-config and start alike, never waited on', async () => {
+  const keys = mkdtempSync(join(dir, 'keys-'));
+  execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', join(keys, 'private.pem')], { stdio: 'ignore' });
+  execFileSync('openssl', ['pkey', '-in', join(keys, 'private.pem'), '-pubout', '-out', join(keys, 'public.pem')], { stdio: 'ignore' });
+  execFileSync('mkfifo', [join(keys, 'fifo.pem')]);
+  const withKeys = (privateFile: string, publicFile: string) =>
+    configFile(`${AUTH}jwt: {algorithm: EdDSA, private_key_file: ${privateFile}, public_key_file: ${publicFile}}\n`);
+  const cases: Array<[string, string, string]> = [
+    [join(keys, 'fifo.pem'), join(keys, 'public.pem'), `jwt.private_key_file: cannot read ${join(keys, 'fifo.pem')} (not a regular file)`],
+    [join(keys, 'private.pem'), join(keys, 'fifo.pem'), `jwt.public_key_file: cannot read ${join(keys, 'fifo.pem')} (not a regular file)`],
+    [keys, join(keys, 'public.pem'), `jwt.private_key_file: cannot read ${keys} (not a regular file)`],
+  ];
+  for (const [privateFile, publicFile, reason] of cases) {
+    const path = withKeys(privateFile, publicFile);
+    const env = { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) };
+    assert.equal(await checkVerdict(path, env), `portcullis: config error: ${reason}`, `check-config, ${privateFile} ${publicFile}`);
+    assert.equal(await startVerdict(path, env), `portcullis: config error: ${reason}`, `start, ${privateFile} ${publicFile}`);
+  }
+  // The usable pair starts.
+  const usable = withKeys(join(keys, 'private.pem'), join(keys, 'public.pem'));
+  assert.equal(await checkVerdict(usable, { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) }), 'ok');
+});
