@@ -6,14 +6,7 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_NO_ERROR, H2_REFUSED_STREAM } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
-import {
-  Http2ConnectionError,
-  markBodyWriteError,
-  markRefusedStream,
-  markReusedConnectionError,
-  UnprocessedGoaway,
-  UpstreamStreamReset,
-} from '../proxy/upstream-error.js';
+import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
 
@@ -182,41 +175,13 @@ function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback:
     destroy.call(this, err, callback);
     return;
   }
-  if (!this.closed) {
-    cancelledByGateway.add(this);
-    this.close(H2_CANCEL);
-  }
+  if (!this.closed) this.close(H2_CANCEL);
   let checks = 0;
   const check = (): void => {
     if (released() || ++checks >= RELEASE_CHECKS) destroy.call(this, err, callback);
     else setTimeout(check, RELEASE_CHECK_MS);
   };
   setTimeout(check, RELEASE_CHECK_MS);
-}
-
-/**
- * Streams the gateway itself reset with CANCEL (releaseAfterReset, for a stream undici destroyed while its request
- * side was unfinished): a CANCEL on them is its own, never the upstream's. Not every stream releaseAfterReset sees:
- * node destroys a stream the upstream reset too.
- */
-const cancelledByGateway = new WeakSet<ClientHttp2Stream>();
-
-/**
- * A stream the upstream reset with CANCEL before its END_STREAM, told to undici as the error it is. node reports no
- * error for a CANCEL: it ends the stream's readable side ('end', the stream already closed, its rstCode CANCEL), or,
- * when undici had paused it behind a slow client, destroys it without an 'end'. undici then completed the request
- * (after the head: a body cut short passed for a whole one; a gRPC call for one without grpc-status), or failed it
- * as "stream half-closed (remote)" (before the head) or "stream closed before the response was complete" (paused):
- * a 502 proxy_error. Run from the stream's 'end' and 'close' listeners, both added before undici's: undici's 'error'
- * listener hears the UpstreamStreamReset first, and its own 'end' or 'close' listener then finds the request aborted.
- * A response whose END_STREAM came first has its 'end' before node reads the reset (the stream not closed yet).
- * Not a CANCEL of the gateway's: undici aborts a request with close(), RST_STREAM NO_ERROR, and releaseAfterReset's
- * CANCEL is marked (and comes once undici has failed the request anyway).
- */
-function failOnUpstreamCancel(stream: ClientHttp2Stream): void {
-  if (!stream.closed || stream.rstCode !== H2_CANCEL || cancelledByGateway.has(stream)) return;
-  // Only to a listener (undici's, until it has heard one): an 'error' nobody hears would be thrown.
-  if (stream.listenerCount('error') > 0) stream.emit('error', new UpstreamStreamReset('CANCEL'));
 }
 
 /** How long a session has to acknowledge the PING sent after one of its streams ended unanswered. */
@@ -277,10 +242,7 @@ function guardStreams(session: ClientHttp2Session, socket: Socket): void {
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
     let answered = false;
     stream.once('response', () => (answered = true));
-    // Ahead of undici's own 'end' and 'close' listeners, which it adds once this returns.
-    stream.once('end', () => failOnUpstreamCancel(stream));
     stream.once('close', () => {
-      if (!stream.readableEnded) failOnUpstreamCancel(stream); // no 'end': destroyed while paused
       if (!answered) checkAlive(session, socket);
     });
     return stream;

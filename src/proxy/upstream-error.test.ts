@@ -5,7 +5,6 @@ import { errors } from 'undici';
 import { describeCause } from '../errors.js';
 import {
   UnprocessedGoaway,
-  UpstreamStreamReset,
   classifyUpstreamError,
   failedBeforeSending,
   isStaleConnection,
@@ -166,12 +165,6 @@ test("an upstream's RST_STREAM with another code: UPSTREAM_RESET, not processed 
     assert.equal(describeCause(error.cause), logged);
     assert.equal((error.cause as Error).cause, err, 'the original error is kept');
   }
-  // A CANCEL, which node reports as the stream's end: the connection watch raises its own error.
-  const cancel = classifyUpstreamError(new UpstreamStreamReset('CANCEL'));
-  assert.equal(cancel.code, 'UPSTREAM_RESET');
-  assert.equal(isUpstreamHealthFailure(cancel), false);
-  assert.equal(failedBeforeSending(cancel), false);
-  assert.equal(describeCause(cancel.cause), 'UpstreamStreamReset(HTTP2_RST_STREAM_CANCEL)');
   // Anything else with those codes is still of no known kind.
   assert.equal(classifyUpstreamError(withCode('something else', 'ERR_HTTP2_STREAM_ERROR')).code, 'PROXY_ERROR');
   assert.equal(classifyUpstreamError(new errors.InformationalError('HTTP/2: stream half-closed (remote)')).code, 'PROXY_ERROR');

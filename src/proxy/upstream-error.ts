@@ -194,15 +194,14 @@ const STREAM_ERROR_MESSAGE = /^Stream closed with error code (?:NGHTTP2_)?([A-Z_
  * reports it as ERR_HTTP2_STREAM_ERROR with the code's name in its message only, which fell through to PROXY_ERROR.
  * It is never one of the gateway's own cancellations: undici fails an aborted request with the gateway's reason
  * and resets its stream with NO_ERROR (or CANCEL, balancer/connection-watch.ts), and node reports no error for a
- * CANCEL, whoever sent it. The upstream's CANCEL is raised as one of these by the connection watch, which knows the
- * gateway's own. The code says which reset it was (HTTP2_RST_STREAM_INTERNAL_ERROR); the message is a fixed string;
- * the original error, if any, is kept as the cause.
+ * CANCEL, whoever sent it (so the upstream's CANCEL is not one of these: a known limit). The code says which reset it
+ * was (HTTP2_RST_STREAM_INTERNAL_ERROR); the message is a fixed string; the original error is kept as the cause.
  */
-export class UpstreamStreamReset extends Error {
+class UpstreamStreamReset extends Error {
   readonly code: string;
 
-  constructor(http2Code: string, source?: unknown) {
-    super(`HTTP/2 RST_STREAM ${http2Code} on the upstream stream`, source === undefined ? undefined : { cause: source });
+  constructor(http2Code: string, source: unknown) {
+    super(`HTTP/2 RST_STREAM ${http2Code} on the upstream stream`, { cause: source });
     this.name = 'UpstreamStreamReset';
     this.code = `HTTP2_RST_STREAM_${http2Code}`;
   }
@@ -210,8 +209,6 @@ export class UpstreamStreamReset extends Error {
 
 /** The upstream's reset of this request's stream (not REFUSED_STREAM, told apart before), or undefined. */
 function upstreamStreamReset(err: unknown, code: string, message: string): UpstreamStreamReset | undefined {
-  // Raised by the connection watch: a CANCEL, which node reports as the stream's end, with no error.
-  if (err instanceof UpstreamStreamReset) return err;
   if (code !== 'ERR_HTTP2_STREAM_ERROR') return undefined;
   const reset = STREAM_ERROR_MESSAGE.exec(message);
   return reset === null ? undefined : new UpstreamStreamReset(reset[1]!, err);
