@@ -5,7 +5,7 @@
 const REPLY_CODE = /^[A-Z][A-Z_]{1,31}(?= |$)/;
 
 /** True when `err` is (a subclass of) node-redis's ErrorReply, found by name so this module imports no client. */
-function isErrorReply(err: Error): boolean {
+export function isErrorReply(err: Error): boolean {
   for (let proto: unknown = Object.getPrototypeOf(err); proto !== null && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
     if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'ErrorReply') return true;
   }

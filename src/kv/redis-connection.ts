@@ -1,6 +1,8 @@
 // One Redis deployment behind one small interface: a single server, a Redis Cluster or a Sentinel-managed master.
 // The store (redis.ts) sends commands through it and never knows which topology answers.
 import { createClient } from 'redis';
+import { MAX_TIMER_MS } from '../config/duration.js';
+import { isErrorReply } from './describe.js';
 
 /** A connection to one Redis topology. Commands fail at once while it is not connected (no offline queue). */
 export interface RedisConnection {
@@ -62,6 +64,19 @@ export function nodeClientOptions(settings: NodeSettings) {
 }
 
 /**
+ * How a node connection notices a link gone silent: node-redis waits on a socket without a bound, and a connection a
+ * NAT, firewall or frozen machine dropped without FIN or RST never fails by itself (the kernel gives it up after
+ * minutes), so every command meets the command timeout although the server answers new connections. A socket silent
+ * for `socketTimeout` is closed (node-redis then reconnects); an idle healthy one is pinged twice as often, so it never
+ * falls silent. Never less than twice the command timeout: a reply may take that long (a revocation's WAIT is silent
+ * that long), nor than the connect timeout.
+ */
+export function silenceBound(settings: NodeSettings): { readonly socketTimeout: number; readonly pingInterval: number } {
+  const socketTimeout = Math.min(Math.max(settings.connectTimeoutMs, 2 * settings.commandTimeoutMs), MAX_TIMER_MS);
+  return { socketTimeout, pingInterval: Math.max(1, Math.floor(socketTimeout / 2)) };
+}
+
+/**
  * node-redis's own 5 s default timeout makes an AbortSignal.timeout() per command (measured: ~5 % of a proxied
  * request with the limiter on); the store sets the deadline that matters, so it is off everywhere.
  */
@@ -91,19 +106,60 @@ export function connectInBackground(
   attempt(0);
 }
 
-/** A single Redis server (config `redis.url`). */
+/**
+ * A single Redis server (config `redis.url`). A link gone silent is given up and a new connection opened: the
+ * socket timeout (silenceBound) alone cannot tell, as every command written counts as activity on the socket. So
+ * when a command meets the command timeout and nothing came back on the connection (reply, error reply or ping) for
+ * silenceBound's socketTimeout, the client is replaced; commands fail fast while the new one connects.
+ */
 export function singleServer(url: string, settings: NodeSettings): RedisConnection {
-  const client = createClient({ url, ...nodeClientOptions(settings), commandOptions: NO_CLIENT_TIMEOUT });
+  const node = nodeClientOptions(settings);
+  const { socketTimeout: silentMs, pingInterval } = silenceBound(settings);
+  let onError: (err: unknown) => void = () => undefined;
   let closed = false;
+  let lastHeard = Date.now();
+  const heard = (): void => {
+    lastHeard = Date.now();
+  };
+  const open = () => {
+    const opened = createClient({ url, ...node, socket: { ...node.socket, socketTimeout: silentMs }, pingInterval, commandOptions: NO_CLIENT_TIMEOUT });
+    // node-redis throws an unhandled 'error' event (and so crashes the process) without a listener; a replaced
+    // client keeps it, for the errors of what was still in flight on it.
+    opened.on('error', (err: unknown) => onError(err));
+    opened.on('ping-interval', heard);
+    opened.on('ready', heard);
+    return opened;
+  };
+  let client = open();
+  const connect = (c: typeof client): void =>
+    connectInBackground(() => c.connect(), (err) => onError(err), () => closed || c !== client, settings.maxReconnectDelayMs);
   return {
-    send: (_key, args) => client.sendCommand([...args]),
+    send: (_key, args) =>
+      client.sendCommand([...args]).then(
+        (reply) => {
+          heard();
+          return reply;
+        },
+        (err: unknown) => {
+          if (err instanceof Error && isErrorReply(err)) heard();
+          throw err;
+        },
+      ),
+    commandTimedOut() {
+      if (closed || !client.isReady || Date.now() - lastHeard < silentMs) return;
+      const silent = client;
+      client = open();
+      heard();
+      connect(client);
+      silent.destroy();
+      onError(new SilentConnectionError(silentMs));
+    },
     get isReady() {
       return client.isReady;
     },
-    start(onError) {
-      // node-redis throws an unhandled 'error' event (and so crashes the process) without a listener.
-      client.on('error', onError);
-      connectInBackground(() => client.connect(), onError, () => closed, settings.maxReconnectDelayMs);
+    start(errors) {
+      onError = errors;
+      connect(client);
     },
     async close() {
       closed = true;
@@ -111,11 +167,20 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
     },
     destroy() {
       closed = true;
-      client.destroy();
+      const current = client;
+      current.destroy();
       // node-redis 6.3 keeps a socket that was still being opened when destroy() ran: it finds no socket to end, and
       // the connect then goes on to 'ready' and stays open. Closing a store before Redis answered (a CLI command that
       // refused its target before any Redis write) left the process running for good. End that socket once it opens.
-      if (!client.isReady) client.once('connect', () => client.destroy());
+      if (!current.isReady) current.once('connect', () => current.destroy());
     },
   };
+}
+
+/** A connection given up because nothing came back on it for `silentMs` while commands waited (singleServer). */
+export class SilentConnectionError extends Error {
+  constructor(silentMs: number) {
+    super(`no reply on the connection for ${silentMs} ms`);
+    this.name = 'SilentConnectionError';
+  }
 }

@@ -1,8 +1,7 @@
 // A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
 // master is and follows a promotion (switch-master) without a restart.
 import { createSentinel } from 'redis';
-import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
-import { MAX_TIMER_MS } from '../config/duration.js';
+import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, type NodeSettings, type RedisConnection } from './redis-connection.js';
 
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
 export interface SentinelTarget {
@@ -44,12 +43,10 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   // node-redis waits for a node's handshake reply without a bound, and its Sentinel client waits for each step of a
   // rediscovery in turn: a frozen sentinel asked first (at start, or at a rescan) or a frozen master it had been
   // told of held the client forever, and the store never followed the promotion the other sentinels made (a paused
-  // machine running a master and a sentinel). A socket silent for the connect timeout is closed, so the step fails
-  // and the next node is tried; an idle healthy connection is pinged twice as often, so it never falls silent. Never
-  // less than twice the command timeout: a reply may take that long (a revocation's WAIT is silent that long).
-  const silentMs = Math.min(Math.max(settings.connectTimeoutMs, 2 * settings.commandTimeoutMs), MAX_TIMER_MS);
-  const socket = { ...node.socket, ...tls, socketTimeout: silentMs };
-  const pingInterval = Math.max(1, Math.floor(silentMs / 2));
+  // machine running a master and a sentinel). A silent socket is closed (silenceBound), so the step fails and the
+  // next node is tried.
+  const { socketTimeout, pingInterval } = silenceBound(settings);
+  const socket = { ...node.socket, ...tls, socketTimeout };
   const sentinel = createSentinel({
     name: target.name,
     sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
