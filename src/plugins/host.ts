@@ -36,6 +36,8 @@ export interface PluginHostDeps {
 interface LiveInstance extends PluginInstance {
   /** Module identity + config: equal keys mean a reload keeps the instance. */
   readonly key: string;
+  /** Its token as a user of api.metrics' metrics (PluginMetricCache). */
+  readonly metricsUser: object;
   /** Its close(), once called: an instance is closed once, whoever asks. */
   closing: Promise<void> | undefined;
 }
@@ -148,16 +150,25 @@ export class PluginHost {
     const created: LiveInstance[] = [];
     // The metrics this preparation's create() calls register: removed again if the reload does not happen.
     const metricsMaker = {};
+    const keyOf = (plugin: LoadedPlugin) => `${plugin.moduleKey}\0${JSON.stringify(plugin.config) ?? ''}`;
+    // The running instances this config keeps, known before any create(): a metric one of them uses is this
+    // config's too, so asking for it otherwise is a conflict no restart frees.
+    const keptUsers = new Set<object>();
+    for (const plugin of loaded) {
+      const running = this.#current.instances.get(plugin.name);
+      if (running !== undefined && running.key === keyOf(plugin)) keptUsers.add(running.metricsUser);
+    }
+    const inUse = (user: object) => keptUsers.has(user);
     try {
       for (const plugin of loaded) {
         if (this.#stopping) throw new ReloadAbandoned();
-        const key = `${plugin.moduleKey}\0${JSON.stringify(plugin.config) ?? ''}`;
+        const key = keyOf(plugin);
         const running = this.#current.instances.get(plugin.name);
         if (running !== undefined && running.key === key) {
           instances.set(plugin.name, running);
           continue;
         }
-        const instance = await this.#create(plugin, key, limits.lifecycleMs, metricsMaker);
+        const instance = await this.#create(plugin, key, limits.lifecycleMs, metricsMaker, inUse);
         created.push(instance);
         instances.set(plugin.name, instance);
       }
@@ -183,6 +194,7 @@ export class PluginHost {
     const previous = this.#current;
     this.#current = generation;
     for (const instance of generation.retired) this.#retiring.add(instance);
+    this.#metrics.retainUsers(new Set([...generation.instances.values()].map((instance) => instance.metricsUser)));
     if (previous.instances.size > 0 && previous.requests.running > 0) {
       const { drainMs } = generation.limits;
       const timer = setTimeout(() => this.#drainTimedOut(previous, drainMs), drainMs);
@@ -319,11 +331,12 @@ export class PluginHost {
    * Calls create(), bounded by `timeoutMs` (middleware.plugin_load_timeout). An instance whose create() ends after
    * that is closed as soon as it arrives: the reload or start-up it was for has failed, and nobody else has it.
    */
-  async #create(plugin: LoadedPlugin, key: string, timeoutMs: number, metricsMaker: object): Promise<LiveInstance> {
+  async #create(plugin: LoadedPlugin, key: string, timeoutMs: number, metricsMaker: object, inUse: (user: object) => boolean): Promise<LiveInstance> {
     const at = `plugins[${plugin.index}]`;
     const logger = pluginLogger(this.#deps.logger, plugin.name);
     const kv = this.#deps.kv;
-    const api = { logger, metrics: this.#metrics.handle(metricsMaker), store: createPluginStore(plugin.name, kv) };
+    const metricsUser = {};
+    const api = { logger, metrics: this.#metrics.handle(metricsMaker, metricsUser, inUse), store: createPluginStore(plugin.name, kv) };
     const creating = Promise.resolve().then(() => plugin.definition.create(plugin.config, api));
     let hooks: PluginHooks;
     try {
@@ -347,13 +360,13 @@ export class PluginHost {
       await this.#closeUnused(plugin.name, hooks, timeoutMs);
       throw new ConfigError(`${at}: ${invalid}`);
     }
-    return { name: plugin.name, hooks, key, closing: undefined };
+    return { name: plugin.name, hooks, key, metricsUser, closing: undefined };
   }
 
   /** Closes what a create() returned that will never run (too late, or not a valid set of hooks), if it can. */
   async #closeUnused(name: string, hooks: unknown, timeoutMs: number): Promise<void> {
     if (hooks === null || typeof hooks !== 'object' || typeof (hooks as PluginHooks).close !== 'function') return;
-    await this.#closeInstance({ name, hooks: hooks as PluginHooks, key: '', closing: undefined }, timeoutMs);
+    await this.#closeInstance({ name, hooks: hooks as PluginHooks, key: '', metricsUser: {}, closing: undefined }, timeoutMs);
   }
 
   /** Calls an instance's close() once, bounded by `timeoutMs`; a failure is logged, never thrown. */

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import type { Plugin, PluginApi, PluginHooks } from './contract.js';
 import { errorClassOf, isThenable, PluginError } from './plugin-error.js';
+import { MetricConflictError } from './metrics.js';
 
 /** One declared instance with its module loaded and its config validated. */
 export interface LoadedPlugin {
@@ -334,6 +335,15 @@ function validationMessage(err: unknown): string {
 const HOOKS = ['onRequest', 'onUpstreamRequest', 'onResponse', 'onLog', 'close'] as const;
 
 /**
+ * What a create() that threw is reported as: its class alone (PluginError), except api.metrics' own
+ * MetricConflictError, whose text is the gateway's and says what to do: a reload's refusal then says a restart is
+ * needed, as for any setting a reload cannot change, rather than only naming the class.
+ */
+function createFailure(instance: string, err: unknown): Error {
+  return MetricConflictError.remade(err) ?? new PluginError(instance, 'create', err);
+}
+
+/**
  * The plugin's create(), called on its own default export, with every failure shape turned into a PluginError: a
  * throw, a rejection, a returned thenable whose `then` throws, a hook getter that throws. A thenable is adopted as
  * `Promise.resolve` adopts it (its first settlement alone counts). What it returns is otherwise passed on as it is:
@@ -358,11 +368,11 @@ function guardCreate(instance: string, definition: unknown, create: Plugin['crea
       thenable = isThenable(result);
       if (thenable) result = Promise.resolve(result);
     } catch (err) {
-      throw new PluginError(instance, 'create', err);
+      throw createFailure(instance, err);
     }
     if (!thenable) return checked(result);
     return (result as Promise<unknown>).then(checked, (err: unknown) => {
-      throw new PluginError(instance, 'create', err);
+      throw createFailure(instance, err);
     });
   };
 }

@@ -11,20 +11,51 @@ interface MadeMetric {
   readonly shape: string;
   /** What made it (a reload's preparation, see forget()), if anything in particular. */
   readonly maker: object | undefined;
+  /** The instances that asked for it (their tokens), those a reload retired forgotten (retainUsers). */
+  readonly users: Set<object>;
 }
+
+/** How an asked-for metric differs from the one of that name. */
+export type MetricDifference = 'another type' | 'other labels or buckets';
 
 /**
  * A plugin asked for a metric that exists with another type, other labels or other buckets. Thrown by api.metrics
- * into the plugin's create() (or hook): the gateway reports a plugin's failures by class only, so the class name
- * says what happened. At a reload, it refuses the reload and the running config keeps serving; before, the plugin
- * got the old metric back, and every increment with the new labels threw, a 500 on every request.
+ * into the plugin's create() (or hook). At a reload, it refuses the reload and the running config keeps serving;
+ * before, the plugin got the old metric back, and every increment with the new labels threw, a 500 on every request.
+ * `kept`: the metric was made before this config (the running gateway keeps it until a restart, which a reload's
+ * refusal says); else another instance of the same config made it, which no restart changes. Its text is the
+ * gateway's own (the name matched METRIC_NAME), so a create() failure shows it (plugins/load.ts).
  */
 export class MetricConflictError extends TypeError {
-  constructor(name: string, what: string) {
-    super(`metric ${name} already exists with ${what}; a metric keeps its type, labels and buckets until the gateway restarts`);
+  constructor(
+    readonly metric: string,
+    readonly difference: MetricDifference,
+    readonly kept: boolean,
+  ) {
+    super(
+      kept
+        ? `needs a restart: metric ${metric} keeps the type, labels and buckets it was made with until the gateway restarts (MetricConflictError; or give the metric a new name)`
+        : `metric ${metric} is asked for with ${difference} than another instance of this config asked with (MetricConflictError)`,
+    );
     this.name = 'MetricConflictError';
   }
+
+  /**
+   * The error anew from its fields when they are what api.metrics makes (a plugin could build one of its own from a
+   * caught one's constructor, with any text), else undefined.
+   */
+  static remade(err: unknown): MetricConflictError | undefined {
+    if (!(err instanceof MetricConflictError)) return undefined;
+    const { metric, difference, kept } = err;
+    if (typeof metric !== 'string' || !metric.startsWith(PREFIX) || !METRIC_NAME.test(metric.slice(PREFIX.length))) return undefined;
+    if (difference !== 'another type' && difference !== 'other labels or buckets') return undefined;
+    if (typeof kept !== 'boolean') return undefined;
+    return new MetricConflictError(metric, difference, kept);
+  }
 }
+
+/** What every plugin metric's name starts with. */
+const PREFIX = 'portcullis_plugin_';
 
 function shapeOf(options: PluginMetricOptions & { buckets?: readonly number[] }): string {
   const labels = [...(options.labelNames ?? [])].map(String).sort().join(',');
@@ -116,20 +147,26 @@ export class PluginMetricCache {
 
   /**
    * The handle given to plugins; without a registry (no metrics) the metrics still work, unexported. The metrics it
-   * creates are recorded as made by `maker`, for forget().
+   * creates are recorded as made by `maker`, for forget(), and as asked for by `user` (one instance's token).
+   * `inUse`: whether a user is an instance the config being prepared keeps; a metric asked for otherwise by an
+   * instance of that config, or made by its own preparation, is a conflict within the config; any other is one
+   * with a metric only the running gateway still has, which a restart frees (MetricConflictError.kept).
    */
-  handle(maker?: object): PluginMetrics {
+  handle(maker?: object, user?: object, inUse: (user: object) => boolean = () => false): PluginMetrics {
     const registry = this.registry;
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
       checkLabelNames(options.labelNames);
       checkBuckets(options.buckets);
-      const name = `portcullis_plugin_${options.name}`;
+      const name = `${PREFIX}${options.name}`;
       const shape = shapeOf(options);
       const existing = this.#metrics.get(name);
       if (existing !== undefined) {
-        if (!(existing.metric instanceof kind)) throw new MetricConflictError(name, 'another type');
-        if (existing.shape !== shape) throw new MetricConflictError(name, 'other labels or buckets');
+        // Made by an earlier config's instances, none of which this config keeps: only a restart frees it.
+        const kept = existing.maker !== maker && ![...existing.users].some(inUse);
+        if (!(existing.metric instanceof kind)) throw new MetricConflictError(name, 'another type', kept);
+        if (existing.shape !== shape) throw new MetricConflictError(name, 'other labels or buckets', kept);
+        if (user !== undefined) existing.users.add(user);
         return existing.metric as M;
       }
       const config = {
@@ -141,7 +178,7 @@ export class PluginMetricCache {
       };
       const metric = new kind(config as never);
       refuseNaNSteps(metric);
-      this.#metrics.set(name, { metric, shape, maker });
+      this.#metrics.set(name, { metric, shape, maker, users: new Set(user === undefined ? [] : [user]) });
       return metric;
     };
     return {
@@ -153,6 +190,11 @@ export class PluginMetricCache {
       gauge: (options) => make(Gauge, options) as never,
       histogram: (options) => make(Histogram, options) as never,
     };
+  }
+
+  /** Forgets every user that is not `live` (the running instances), so that what each metric records stays bounded. */
+  retainUsers(live: ReadonlySet<object>): void {
+    for (const made of this.#metrics.values()) for (const user of made.users) if (!live.has(user)) made.users.delete(user);
   }
 
   /**

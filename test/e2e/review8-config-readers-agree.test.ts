@@ -146,3 +146,36 @@ test('a JWT key file that is not a regular file is refused by check-config and s
   const usable = withKeys(join(keys, 'private.pem'), join(keys, 'public.pem'));
   assert.equal(await checkVerdict(usable, { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) }), 'ok');
 });
+
+function withCounters(...labels: string[][]): string {
+  const instances = labels.map((set, i) => `{name: c${i}, module: ${join(FIXTURES, 'labelled-counter.mjs')}, config: {metric: hits_total, labels: [${set.join(', ')}]}}`);
+  return `${BASE}plugins: [${instances.join(', ')}]\n`;
+}
+
+test("a plugin metric asked for with other labels: a reload says it needs a restart, one config that asks twice is refused by all three", async () => {
+  const path = configFile(withCounters(['b']));
+  const gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir });
+  after(() => gw.cleanup());
+  // Another label set, another type (the fixture's counter against a gauge of that name is not reachable from a
+  // config, so labels and buckets are the members here): start and check-config take it, the running gateway cannot
+  // until it restarts, and says so.
+  for (const labels of [['a'], ['b', 'a'], []]) {
+    const next = withCounters(labels);
+    assert.equal(await checkVerdict(configFile(next)), 'ok', `check-config, labels ${labels.join(',')}`);
+    assert.equal(await startVerdict(configFile(next)), 'ok', `start, labels ${labels.join(',')}`);
+    assert.equal(
+      await reloadVerdict(gw, next),
+      'portcullis: config error: plugins[0]: create() failed: needs a restart: metric portcullis_plugin_hits_total keeps the type, labels and buckets it was made with until the gateway restarts (MetricConflictError; or give the metric a new name)',
+      `reload, labels ${labels.join(',')}`,
+    );
+  }
+  // The running config keeps serving, and asking alike is fine.
+  assert.equal(await reloadVerdict(gw, withCounters(['b'])), 'ok');
+  // Two instances of one config asking with other labels: no restart helps, and all three say it alike.
+  const twice = withCounters(['b'], ['a']);
+  const refused =
+    'portcullis: config error: plugins[1]: create() failed: metric portcullis_plugin_hits_total is asked for with other labels or buckets than another instance of this config asked with (MetricConflictError)';
+  assert.equal(await checkVerdict(configFile(twice)), refused);
+  assert.equal(await startVerdict(configFile(twice)), refused);
+  assert.equal(await reloadVerdict(gw, twice), refused);
+});
