@@ -58,6 +58,8 @@ test('h2 uploads over max_body_size to an upstream that refuses connections: ans
   assert.equal(exited, false, 'the gateway is still running');
   for (const outcome of outcomes) assert.match(outcome, / (502|413)$/, outcome);
   assert.equal(outcomes.length, TOTAL);
-  // And it goes on answering.
-  assert.equal(await curlUpload(gw.port, file, '/small/after'), '502');
+  // And it goes on answering: 502 when the refused connection comes first, 413 when the body's first kilobyte does
+  // (the two race on a loaded machine; README: a body already over the limit is answered 413 even when its upstream
+  // failed).
+  assert.match(await curlUpload(gw.port, file, '/small/after'), /^(502|413)$/);
 });
