@@ -138,7 +138,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // Expect: 100-continue is answered only once a handler reads the body (readJsonBody): an unauthenticated or
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
-  server.on('request', new UnsentAnswers(() => ADMIN_SEND_TIMEOUT_MS).track);
+  server.on('connection', new UnsentAnswers(() => ADMIN_SEND_TIMEOUT_MS).watch);
   server.on('clientError', adminClientError);
   // Without a bound, anyone who reaches the port could hold any number of connections (the dashboard page and /ready
   // need no token), each a descriptor, until the proxy port met EMFILE. node closes a connection over it on arrival,

@@ -5,14 +5,15 @@
 // and its max_connections_per_client slot for as long as it kept the connection open. The redirect listener and the
 // admin port use it too: their answers are small, but a client pipelining requests it never reads fills the socket
 // buffers with them, and node then waits on the answer in progress with no header, request or keep-alive bound running.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { cutOutside } from '../pipeline/outside-answer.js';
+import { responseInProgress } from '../pipeline/last-request.js';
 import { kernelTakenBytes, type HandleOwner } from '../proxy/kernel-taken-bytes.js';
 
 /**
- * How often the responses are looked at: a quarter of the bound, within 250 ms and 30 s (the cadence of node's own
+ * How often the connections are looked at: a quarter of the bound, within 250 ms and 30 s (the cadence of node's own
  * connection checks, proxy-listener.ts, and of h2-guard.ts's sweep), so a cut comes at most a quarter late.
  */
 function sweepInterval(boundMs: number): number {
@@ -22,30 +23,28 @@ function sweepInterval(boundMs: number): number {
 /** Logged for an answer the bound cut (its head is out), as forward.ts and h2-guard.ts log the same stall. */
 const SEND_TIMEOUT = new GatewayError('CLIENT_SEND_TIMEOUT');
 
-/** What the sweep last saw of a response: the connection's kernel-taken bytes, and since when they stood still. */
+/** What the sweep last saw of a connection: the answer it was sending, its kernel-taken bytes, since when they stood still. */
 interface Seen {
+  res: unknown;
   taken: number;
   since: number;
 }
 
-/** A watched exchange: the response now on it (undefined once there is none), and what the sweep last saw. */
-interface Watched {
-  readonly response: () => ServerResponse | null | undefined;
-  readonly seen: Seen;
-}
-
 /**
- * Watches the listener's HTTP/1.x responses from their request to their 'finish' or 'close', and the answers to
- * Upgrade requests the gateway does not switch (an error, the upstream's refusal, a plugin's respond()), whose
- * response the driver makes on the socket node hands over (run.ts handleUpgrade): those never pass 'request'. A
- * response whose end() has been called, that has its connection (a pipelined one queued behind another has none yet)
- * and whose connection's kernel-taken bytes have not moved for `sendMs` is cut: its request logged
- * CLIENT_SEND_TIMEOUT, its connection destroyed. Progress is the kernel's (kernelTakenBytes), so a client reading at
- * any steady pace keeps it. A switched tunnel is never cut: its 101 goes on the socket raw, its response never ends.
- * One sweep for the listener, every quarter of the bound, running only while something is watched.
+ * Watches the listener's connections, not its requests: a listener and a map entry per response, the first design,
+ * cost the gateway 1.31x its CPU time a request (paired, bench/ab.ts core), a connection's entry costs nothing per
+ * request. The sweep reads each connection's response in progress (node's own socket._httpMessage): an HTTP/1.x
+ * response, or the answer the driver makes to an Upgrade it does not switch (an error, the upstream's refusal, a
+ * plugin's respond(); run.ts handleUpgrade assigns it to the socket). One whose end() has been called and whose
+ * connection's kernel-taken bytes have not moved for `sendMs` is cut: its request logged CLIENT_SEND_TIMEOUT, its
+ * connection destroyed. A pipelined response waits behind the one in progress and is judged once it is in progress
+ * itself. Progress is the kernel's (kernelTakenBytes), so a client reading at any steady pace keeps it. A switched
+ * tunnel is never cut: its 101 goes on the socket raw, and its response never ends. An HTTP/2 connection has no
+ * response in progress (h2-guard.ts bounds its streams). One sweep for the listener, every quarter of the bound,
+ * running only while connections are open.
  */
 export class UnsentAnswers {
-  readonly #watched = new Map<object, Watched>();
+  readonly #watched = new Map<Socket, Seen>();
   readonly #sendMs: () => number;
   #timer: NodeJS.Timeout | undefined = undefined;
 
@@ -54,29 +53,15 @@ export class UnsentAnswers {
     this.#sendMs = sendMs;
   }
 
-  /** The server's 'request' listener; HTTP/2 streams are h2-guard.ts's. */
-  readonly track = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.httpVersionMajor === 2 || this.#watched.has(res)) return;
-    this.#watch(res, () => res);
-    const forget = (): void => void this.#watched.delete(res);
-    res.once('finish', forget);
-    res.once('close', forget);
-  };
-
   /**
-   * The server's 'upgrade' listener: the socket is watched until it closes, through the response the driver
-   * assigns to it (node's own socket._httpMessage, which run.ts reads too).
+   * The server's 'connection' listener, or 'secureConnection' on a TLS server (whose 'connection' is the TCP socket
+   * under the TLS one, which never carries a response): watched until it closes.
    */
-  readonly trackUpgrade = (_req: IncomingMessage, socket: Duplex): void => {
-    if (this.#watched.has(socket)) return;
-    this.#watch(socket, () => (socket as { _httpMessage?: ServerResponse | null })._httpMessage);
+  readonly watch = (socket: Socket): void => {
+    this.#watched.set(socket, { res: undefined, taken: -1, since: Number.NaN });
     socket.once('close', () => void this.#watched.delete(socket));
-  };
-
-  #watch(key: object, response: () => ServerResponse | null | undefined): void {
-    this.#watched.set(key, { response, seen: { taken: -1, since: Number.NaN } });
     if (this.#timer === undefined) this.#arm();
-  }
+  };
 
   #arm(): void {
     const sendMs = this.#sendMs();
@@ -88,20 +73,20 @@ export class UnsentAnswers {
     this.#timer = undefined;
     const sendMs = this.#sendMs();
     const now = performance.now();
-    for (const [key, { response, seen }] of this.#watched) {
-      const res = response();
-      const socket = res?.socket ?? null;
-      if (sendMs <= 0 || res == null || !res.writableEnded || res.writableFinished || socket === null || socket.destroyed) {
+    for (const [socket, seen] of this.#watched) {
+      const res = responseInProgress(socket) as ServerResponse | null | undefined;
+      if (sendMs <= 0 || res == null || !res.writableEnded || res.writableFinished || socket.destroyed) {
         seen.since = Number.NaN;
         continue;
       }
       const taken = kernelTakenBytes(socket as unknown as HandleOwner);
       if (taken < 0) continue; // no handle to read: a closing socket, which ends the response on its own
-      if (Number.isNaN(seen.since) || taken !== seen.taken) {
+      if (Number.isNaN(seen.since) || res !== seen.res || taken !== seen.taken) {
+        seen.res = res;
         seen.taken = taken;
         seen.since = now;
       } else if (now - seen.since >= sendMs) {
-        this.#watched.delete(key);
+        this.#watched.delete(socket);
         cutOutside(res, SEND_TIMEOUT);
         socket.destroy();
       }

@@ -215,9 +215,8 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // The send bound of HTTP/1.x answers handed over whole (h2-guard.ts has the HTTP/2 one), as a reload leaves it; the
   // redirect port's 308s too, which a client pipelining requests it never reads piles up behind a full socket.
   const unsent = new UnsentAnswers(() => guard.sendMs);
-  server.on('request', unsent.track);
-  server.on('upgrade', unsent.trackUpgrade);
-  redirect?.on('request', unsent.track);
+  server.on(certificates === undefined ? 'connection' : 'secureConnection', unsent.watch);
+  redirect?.on('connection', unsent.watch);
   const applyTimeouts = (s: Config['server']) => {
     // connectionsCheckingInterval is not reapplied: node reads it once, when the server starts listening, to start
     // its check timer, and offers no way to restart it. A reload that shortens timeouts.header or .request keeps
