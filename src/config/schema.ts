@@ -167,6 +167,21 @@ const trustedProxy = z.string().refine((entry) => {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }, 'must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8');
 
+/**
+ * An http:// or https:// URL with a host, as the OTLP exporter parses it (WHATWG URL). A pattern alone passed a port
+ * beyond 65535, a blank or a stray `%` in the host: check-config said ok, and start stopped with the exporter's
+ * "Could not parse user-provided export URL", naming no key.
+ */
+function isHttpUrl(text: string): boolean {
+  if (!/^https?:\/\/[^/\s]+/.test(text)) return false;
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** RFC 7518 section 3.2: an HS256 key is at least as long as the hash output (src/auth/keys.ts checks it again). */
 const MIN_JWT_SECRET_BYTES = 32;
 
@@ -861,7 +876,7 @@ export const configSchema = z
         otlp_endpoint: z
           .string()
           .default('')
-          .refine((url) => url === '' || /^https?:\/\/[^/\s]+/.test(url), 'must be an http:// or https:// URL'),
+          .refine((url) => url === '' || isHttpUrl(url), 'must be an http:// or https:// URL'),
         /** Share of new traces recorded (0 to 1); a continued trace follows its caller's sampling decision. */
         sample_ratio: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(1),
         /** Continue a valid incoming traceparent; false: every request starts its own trace. */

@@ -179,3 +179,22 @@ test("a plugin metric asked for with other labels: a reload says it needs a rest
   assert.equal(await startVerdict(configFile(twice)), refused);
   assert.equal(await reloadVerdict(gw, twice), refused);
 });
+
+test('a tracing.otlp_endpoint no URL parser takes is refused by check-config as by start, with one config-error line', async () => {
+  // Each passed check-config's pattern (http:// and a host) and stopped start with the exporter's own
+  // "Error: Configuration: Could not parse user-provided export URL", naming no key.
+  const refused = 'portcullis: config error: tracing.otlp_endpoint: must be an http:// or https:// URL';
+  const cases: Array<[string, string]> = [
+    ['http://127.0.0.1:99999/v1/traces', refused], // a port beyond 65535
+    ['http://127.0.0.1:port/v1/traces', refused], // a port that is no number
+    ['http://a b/v1/traces', refused], // a blank in the host
+    ['http://[::1/v1/traces', refused], // an IPv6 address never closed
+    ['https://%zz/v1/traces', refused], // a host no URL can hold
+    ['http://[::1]:4318/v1/traces', 'ok'], // nothing listens there: traces are dropped, start goes on
+  ];
+  for (const [endpoint, expected] of cases) {
+    const path = configFile(`${BASE}tracing: {otlp_endpoint: '${endpoint}'}\n`);
+    assert.equal(await checkVerdict(path), expected, `check-config, ${endpoint}`);
+    assert.equal(await startVerdict(path), expected, `start, ${endpoint}`);
+  }
+});
