@@ -115,6 +115,13 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     const line = placeholders.text.slice(0, tagWarning.pos[0]).split('\n').length;
     throw new ConfigError(`${origin}: invalid YAML at line ${line} (a tag: tags such as !!binary or !custom are not supported, write the plain value)`);
   }
+  // A %YAML 1.1 directive makes yaml read the document as YAML 1.1: merge keys (`<<`) applied and yes/no/on/off read
+  // as booleans, which the README refuses (`enabled: no` is a string in YAML 1.2, and a config error). All three
+  // readers loaded such a file alike, merge keys and all; it is refused instead.
+  if (doc.errors.length === 0 && doc.directives?.yaml.explicit === true && doc.directives.yaml.version !== '1.2') {
+    const line = placeholders.text.split('\n').findIndex((text) => text.startsWith('%YAML')) + 1;
+    throw new ConfigError(`${origin}: invalid YAML at line ${line} (a %YAML ${doc.directives.yaml.version} directive: the file is read as YAML 1.2, remove the directive)`);
+  }
   if (doc.errors.length > 0) {
     // The line, counted from the error's offset: prettyErrors (off, since its message quotes the source, which may
     // hold a secret) is what would fill linePos. Tokens hold no line break, so lines are the file's.

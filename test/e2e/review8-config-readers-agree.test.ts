@@ -198,3 +198,24 @@ test('a tracing.otlp_endpoint no URL parser takes is refused by check-config as 
     assert.equal(await startVerdict(path), expected, `start, ${endpoint}`);
   }
 });
+
+test('a %YAML 1.1 directive is refused: it turned merge keys and yes/no/on/off booleans on, which the README refuses', async () => {
+  // Each of these loaded before: the merge key gave upstream b the anchor's keys, and `enabled: no` read as false
+  // where a YAML 1.2 file gets the string "no" and is told "must be true or false".
+  const refused = (file: string) => `portcullis: config error: ${file}: invalid YAML at line 1 (a %YAML 1.1 directive: the file is read as YAML 1.2, remove the directive)`;
+  const body = `server: {listen_host: 127.0.0.1, listen_port: 0}
+admin: {enabled: no}
+logging: {format: json}
+load_balancing:
+  health_check: {enabled: off}
+  upstreams: [&d {name: a, address: 127.0.0.1, port: 1}, {<<: *d, name: b, port: 2}]
+`;
+  for (const head of ['%YAML 1.1\n---\n', '%YAML 1.1\n# a comment\n---\n', '%YAML   1.1\n---\n']) {
+    const path = configFile(head + body);
+    assert.equal(await checkVerdict(path), refused(path), `check-config, ${JSON.stringify(head)}`);
+    assert.equal(await startVerdict(path), refused(path), `start, ${JSON.stringify(head)}`);
+  }
+  // %YAML 1.2 is what the file is read as anyway.
+  const path = configFile(`%YAML 1.2\n---\n${BASE}`);
+  assert.equal(await checkVerdict(path), 'ok');
+});
