@@ -462,22 +462,20 @@ export class PostgresUserStore implements UserStore {
   }
 
   /**
-   * Runs `step` in one transaction; on any failure it drops the connection and throws StoreUnavailableError. The
-   * ROLLBACK is sent but not waited for: the session is discarded either way (#withClient), which ends the
-   * transaction too. Waited for, it sat behind a statement that had timed out on a silent link (the client
-   * library keeps one statement in flight per connection) and doubled the request's wait to twice the statement bound.
+   * Runs `step` in one transaction; on any failure it drops the connection and throws StoreUnavailableError. No
+   * ROLLBACK is sent: the session is discarded either way (#withClient releases it with the failure), and the pool's
+   * end of it rolls the transaction back. That end sends PostgreSQL's Terminate when the server has answered every
+   * statement, and cuts the socket when one is still unanswered (a silent link). A ROLLBACK awaited sat behind such a
+   * statement (one statement in flight per connection) and doubled the request's wait; one sent and not awaited was
+   * still in flight at that end, so every failed transaction's session was cut instead of closed (counted by
+   * PostgreSQL as abandoned, its reset logged).
    */
   async #transaction<T>(step: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.#withClient(async (client) => {
       await client.query('BEGIN');
-      try {
-        const result = await step(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        void client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      const result = await step(client);
+      await client.query('COMMIT');
+      return result;
     });
   }
 }
