@@ -76,6 +76,9 @@ export class UnsentAnswers {
     for (const [socket, seen] of this.#watched) {
       const res = responseInProgress(socket) as ServerResponse | null | undefined;
       if (sendMs <= 0 || res == null || !res.writableEnded || res.writableFinished || socket.destroyed) {
+        // Nothing held to judge: forget the response last judged, which an idle keep-alive connection would otherwise
+        // keep reachable (with its request's context and a plugin's whole answer) until it closes.
+        seen.res = undefined;
         seen.since = Number.NaN;
         continue;
       }
