@@ -118,6 +118,7 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
   let onError: (err: unknown) => void = () => undefined;
   let closed = false;
   let lastHeard = Date.now();
+  let silenceCheckQueued = false;
   const heard = (): void => {
     lastHeard = Date.now();
   };
@@ -146,13 +147,21 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
         },
       ),
     commandTimedOut() {
-      if (closed || !client.isReady || Date.now() - lastHeard < silentMs) return;
-      const silent = client;
-      client = open();
-      heard();
-      connect(client);
-      silent.destroy();
-      onError(new SilentConnectionError(silentMs));
+      // Decided once this turn of the event loop has read what the socket already holds: in a gateway whose own loop
+      // stalled past the bound (a long synchronous task, a GC pause, a paused process), the overdue command timer runs
+      // before the replies that arrived meanwhile are read, and a healthy connection looked silent.
+      if (closed || silenceCheckQueued) return;
+      silenceCheckQueued = true;
+      setImmediate(() => {
+        silenceCheckQueued = false;
+        if (closed || !client.isReady || Date.now() - lastHeard < silentMs) return;
+        const silent = client;
+        client = open();
+        heard();
+        connect(client);
+        silent.destroy();
+        onError(new SilentConnectionError(silentMs));
+      });
     },
     get isReady() {
       return client.isReady;
