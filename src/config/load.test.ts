@@ -120,6 +120,26 @@ describe('config errors name the key path', () => {
     assert.match(errorOf(MINIMAL('server:\n  listen_port: 70000\n')), /^server\.listen_port: must be between 0 and 65535$/);
   });
 
+  test("a string of the wrong form and a refused record key are said in the config errors' words, not zod's", () => {
+    assert.equal(
+      errorOf(MINIMAL().replace('load_balancing:\n', 'load_balancing:\n  health_check:\n    path: health\n')),
+      'load_balancing.health_check.path: must start with "/"',
+    );
+    assert.equal(
+      errorOf(MINIMAL('middleware:\n  auth:\n    public_paths: [health]\n')),
+      'middleware.auth.public_paths[0]: must start with "/"',
+    );
+    // A record key (service and policy names) gets its key rule's own words, the key named in the path.
+    assert.equal(
+      errorOf(MINIMAL('services:\n  "café":\n    upstreams: [{ name: a, address: 127.0.0.1, port: 3000 }]\n')),
+      'services.café: must be 1-64 letters, digits, ".", "_" or "-"',
+    );
+    assert.equal(
+      errorOf(MINIMAL('middleware:\n  rate_limit:\n    policies:\n      "-x": { requests_per_minute: 5 }\n')),
+      'middleware.rate_limit.policies.-x: must be 1-64 letters, digits, ".", "_" or "-"',
+    );
+  });
+
   test('no upstreams', () => {
     assert.match(errorOf('load_balancing:\n  upstreams: []\n'), /^load_balancing\.upstreams: at least one upstream/);
     assert.match(errorOf('server:\n  listen_port: 8080\n'), /^load_balancing: is required/);

@@ -23,7 +23,7 @@ import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
-import { rangeReason } from './range-wording.js';
+import { formatReason, rangeReason } from './range-wording.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -355,6 +355,17 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown, keySources: Readon
   if (issue.code === 'too_small' || issue.code === 'too_big') {
     const reason = rangeReason(issue);
     if (reason !== undefined) return `${path || 'the file'}: ${reason}`;
+  }
+  if (issue.code === 'invalid_format' || issue.code === 'not_multiple_of') {
+    const reason = formatReason(issue);
+    if (reason !== undefined) return `${path || 'the file'}: ${reason}`;
+  }
+  if (issue.code === 'invalid_key') {
+    // A record's key (a service or policy name) that its key schema refused: the key is in the path already, and the
+    // key schema's own issue says why ("Invalid key in record" said nothing).
+    const inner = issue.issues[0];
+    if (inner !== undefined) return formatIssue({ ...inner, path: issue.path } as z.core.$ZodIssue, input, keySources);
+    return `${path}: is not a valid name`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${path}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

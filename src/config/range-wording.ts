@@ -1,5 +1,6 @@
-// A value out of its range, said in the words of the rest of the config errors ("must be at least 1") instead of
-// zod's default ("Too small: expected number to be >=1"). Schema rules that carry their own message keep it.
+// A value out of its range or of its format, said in the words of the rest of the config errors ("must be at least 1",
+// "must start with \"/\"") instead of zod's defaults ("Too small: expected number to be >=1", "Invalid string: must
+// start with \"/\""). Schema rules that carry their own message keep it.
 import type * as z from 'zod';
 
 type RangeIssue = z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig;
@@ -29,4 +30,25 @@ function unitOf(origin: string, bound: string): string {
   const one = bound === '1';
   if (origin === 'string') return one ? 'character' : 'characters';
   return one ? 'entry' : 'entries';
+}
+
+/**
+ * The reason for a string-format or multiple-of issue zod worded itself ("Invalid string: must start with \"/\""), or
+ * undefined (a message of the schema's own, as a regex with its own words).
+ */
+export function formatReason(issue: z.core.$ZodIssueInvalidStringFormat | z.core.$ZodIssueNotMultipleOf): string | undefined {
+  if (issue.code === 'not_multiple_of') return /^Invalid number\b/.test(issue.message) ? `must be a multiple of ${String(issue.divisor)}` : undefined;
+  if (!/^Invalid\b/.test(issue.message)) return undefined;
+  switch (issue.format) {
+    case 'starts_with':
+      return `must start with ${JSON.stringify((issue as z.core.$ZodIssueStringStartsWith).prefix)}`;
+    case 'ends_with':
+      return `must end with ${JSON.stringify((issue as z.core.$ZodIssueStringEndsWith).suffix)}`;
+    case 'includes':
+      return `must contain ${JSON.stringify((issue as z.core.$ZodIssueStringIncludes).includes)}`;
+    default:
+      // A pattern or a named format (url, email…) without words of the schema's own: never the pattern itself, which
+      // says nothing to someone editing a YAML file.
+      return `is not a valid ${issue.format === 'regex' ? 'value here' : issue.format}`;
+  }
 }
