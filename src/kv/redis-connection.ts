@@ -125,8 +125,11 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
   const open = () => {
     const opened = createClient({ url, ...node, socket: { ...node.socket, socketTimeout: silentMs }, pingInterval, commandOptions: NO_CLIENT_TIMEOUT });
     // node-redis throws an unhandled 'error' event (and so crashes the process) without a listener; a replaced
-    // client keeps it, for the errors of what was still in flight on it.
-    opened.on('error', (err: unknown) => onError(err));
+    // client keeps it, but its errors are no longer passed on: they are the destroy's own (its stuck ping's
+    // DisconnectsClientError), and would take the place of the SilentConnectionError that says why it went.
+    opened.on('error', (err: unknown) => {
+      if (opened === client) onError(err);
+    });
     opened.on('ping-interval', heard);
     opened.on('ready', heard);
     return opened;
