@@ -1,6 +1,6 @@
 // Signing keys for access tokens: the HS256 secret (given, or generated once into the data dir) or PEM key pairs + JWKS.
 import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -112,14 +112,24 @@ export function readGeneratedSecret(file: string): string | undefined {
     bytes = readRegularFile(file, MAX_KEY_FILE_BYTES, 'larger than 1 MiB');
   } catch (err) {
     const why = err instanceof UnreadableFile ? err.why : errCode(err);
-    if (why === 'ENOENT') return undefined;
-    throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${why})`);
+    // A symlink whose target is missing (a mounted secret's ..data link not there yet, or left dangling) is not "no
+    // file": check-config said ok, and start-up wrote a secret beside it that it could not link into its place.
+    if (why === 'ENOENT' && !isSymlink(file)) return undefined;
+    throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read (${why === 'ENOENT' ? 'ENOENT: a symlink to nothing' : why})`);
   }
   const text = bytes.toString('utf8').trim();
   if (Buffer.byteLength(text, 'utf8') < MIN_SECRET_BYTES) {
     throw new ConfigError(`jwt.secret: empty, and ${file} holds fewer than ${MIN_SECRET_BYTES} bytes`);
   }
   return text;
+}
+
+function isSymlink(file: string): boolean {
+  try {
+    return lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Node's key type for each asymmetric algorithm, so a key of the wrong kind is refused at start-up. */
