@@ -117,10 +117,10 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
   const { socketTimeout: silentMs, pingInterval } = silenceBound(settings);
   let onError: (err: unknown) => void = () => undefined;
   let closed = false;
-  let lastHeard = Date.now();
+  let lastHeard = performance.now();
   let silenceCheckQueued = false;
   const heard = (): void => {
-    lastHeard = Date.now();
+    lastHeard = performance.now();
   };
   const open = () => {
     const opened = createClient({ url, ...node, socket: { ...node.socket, socketTimeout: silentMs }, pingInterval, commandOptions: NO_CLIENT_TIMEOUT });
@@ -157,7 +157,7 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
       silenceCheckQueued = true;
       setImmediate(() => {
         silenceCheckQueued = false;
-        if (closed || !client.isReady || Date.now() - lastHeard < silentMs) return;
+        if (closed || !client.isReady || performance.now() - lastHeard < silentMs) return;
         const silent = client;
         client = open();
         heard();
