@@ -17,16 +17,23 @@ import { sleep, waitFor } from '../helpers/wait.js';
 const PAD = new URL('../plugins/fixtures/pad-response.mjs', import.meta.url).pathname;
 /** The padding header's size: far over what the kernel buffers of a loopback connection take from one write. */
 const PAD_BYTES = 8 * 1024 * 1024;
-/** The body's silence bound: the 408 goes out this long after the request's first bytes. */
-const BODY_CHUNK_MS = 2_000;
-/** The upstream answers this long after the request's head reached it: after the 408, before the client reads. */
-const UPSTREAM_ANSWER_MS = 2_400;
 /**
- * The client reads nothing for this long: the upstream has answered (head, then its last chunk 200 ms later) before.
- * Less than the 408's own time plus BODY_CHUNK_MS, since request_body_chunk is also the longest a client may take no
- * byte of an answer (listeners/h1-send-bound.ts: the held 408 would be cut with its connection at about 4 s).
+ * The body's silence bound: the 408 goes out this long after the body went quiet, or up to a quarter later (body-guard.ts
+ * checks every quarter of the bound, and a check that finds the body not yet flowing starts the quiet period there).
  */
-const CLIENT_SILENT_MS = 3_000;
+const BODY_CHUNK_MS = 4_000;
+/**
+ * The upstream answers this long after the request's head reached it: after the latest 408 (1.25 x BODY_CHUNK_MS), with
+ * 0.8 s to spare. At 2.4 s against a 2 s bound the upstream's answer raced the 408 and won under load (the client got
+ * the upstream's 200, 'x-response-time: 2406ms').
+ */
+const UPSTREAM_ANSWER_MS = 5_800;
+/**
+ * The client reads nothing for this long: the upstream has answered (head, then its last chunk 200 ms later) 0.8 s
+ * before. Less than the 408's own time plus BODY_CHUNK_MS (at least 8 s), since request_body_chunk is also the longest a
+ * client may take no byte of an answer (listeners/h1-send-bound.ts would cut the held 408 with its connection).
+ */
+const CLIENT_SILENT_MS = 6_800;
 
 /** An upstream that ignores the body and answers a head and a first chunk UPSTREAM_ANSWER_MS after the request. */
 async function lateUpstream(): Promise<{ port: number; heads: () => number; close(): Promise<void> }> {
