@@ -93,8 +93,15 @@ function readSecretFile(file: string, logger: Pick<Logger, 'warn'>): string | un
   if (text === undefined) return undefined;
   // Someone loosened the file's permissions: put them back rather than keep a world-readable signing secret.
   if ((statSync(file).mode & 0o077) !== 0) {
-    chmodSync(file, 0o600);
-    logger.warn({ file }, 'the generated JWT secret file was readable by others; its mode was reset to 0600');
+    try {
+      chmodSync(file, 0o600);
+      logger.warn({ file }, 'the generated JWT secret file was readable by others; its mode was reset to 0600');
+    } catch (err) {
+      // Not the gateway's file to change: a mounted secret (a Kubernetes Secret volume, root's and read-only, 0644 by
+      // default, or 0640 for an fsGroup). chmod's EPERM or EROFS stopped start-up with a bare error while
+      // check-config said ok; its mode is the mounter's choice, so it is said, not refused.
+      logger.warn({ file, code: errCode(err) }, 'the JWT secret file is readable by others and its mode cannot be reset here; make it 0400 or 0600 where it is mounted');
+    }
   }
   return text;
 }

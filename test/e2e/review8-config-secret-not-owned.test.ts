@@ -1,0 +1,98 @@
+// The data dir's JWT secret file mounted by someone else, as a Kubernetes Secret volume mounts it: owned by root,
+// mode 0644 (the volume's default) or 0640 (group-readable for an fsGroup), reached through ..data symlinks, read by a
+// gateway running as another user. start-up resets a loosened secret file's mode to 0600; on a file it does not own
+// that chmod failed (EPERM; EROFS on the read-only volume) and start stopped with 'portcullis: Error: EPERM ...', no
+// config error, while check-config said ok. Now start serves with the secret and warns that its mode cannot be reset;
+// check-config and start agree. Runs the gateway as uid/gid 65534 through setpriv (this test runs as root).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProcess, type GatewayProcess } from '../helpers/gateway.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const NOBODY = 65534;
+const AS_NOBODY = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-review8-secret-owner-'));
+chmodSync(dir, 0o755);
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const AUTH = `server: {listen_host: 127.0.0.1, listen_port: 0}
+admin: {enabled: false}
+logging: {format: json}
+middleware: {auth: {enabled: true}}
+load_balancing:
+  health_check: {enabled: false}
+  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
+`;
+
+/** check-config run as nobody: 'ok' or its stderr; bounded. */
+function checkVerdict(path: string, dataDir: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      'setpriv',
+      [...AS_NOBODY, process.execPath, join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', path],
+      { cwd: dir, env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir }, timeout: 15_000 },
+      (err, _stdout, stderr) => resolve(err === null ? 'ok' : stderr.trim() || String(err)),
+    );
+  });
+}
+
+/** start run as nobody: 'ok' and its log once it serves (then stopped), or its stderr line. */
+async function startVerdict(path: string, dataDir: string): Promise<{ verdict: string; logs: ReadonlyArray<Record<string, unknown>> }> {
+  let gw: GatewayProcess;
+  try {
+    gw = await startProcess('setpriv', [...AS_NOBODY, process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
+      cwd: dir,
+      dataDir,
+      timeoutMs: 12_000,
+    });
+  } catch (err) {
+    return { verdict: (err as Error).message.trim(), logs: [] };
+  }
+  try {
+    return { verdict: 'ok', logs: [...gw.logs] };
+  } finally {
+    await gw.cleanup();
+  }
+}
+
+/** A data dir nobody owns, with a jwt-secret root owns (mode `mode`, group nobody's), directly or via ..data links. */
+function dataDirWith(mode: number, mounted: boolean): string {
+  const dataDir = mkdtempSync(join(dir, 'data-'));
+  chownSync(dataDir, NOBODY, NOBODY);
+  const holder = mounted ? join(dataDir, '..2026_12_05_12_00_00.1') : dataDir;
+  if (mounted) {
+    mkdirSync(holder);
+    symlinkSync('..2026_12_05_12_00_00.1', join(dataDir, '..data'));
+    symlinkSync('..data/jwt-secret', join(dataDir, 'jwt-secret'));
+  }
+  const file = join(holder, 'jwt-secret');
+  writeFileSync(file, `${'k'.repeat(48)}\n`);
+  chownSync(file, 0, NOBODY);
+  chmodSync(file, mode);
+  return dataDir;
+}
+
+test("a JWT secret file the gateway's user does not own, readable by others: check-config and start both accept it, start warns", async () => {
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, AUTH);
+  chmodSync(path, 0o644);
+  for (const [mode, mounted] of [
+    [0o644, true],
+    [0o640, true],
+    [0o644, false],
+  ] as const) {
+    const what = `mode ${mode.toString(8)}${mounted ? ' through ..data symlinks' : ''}`;
+    const dataDir = dataDirWith(mode, mounted);
+    assert.equal(await checkVerdict(path, dataDir), 'ok', `check-config, ${what}`);
+    const { verdict, logs } = await startVerdict(path, dataDir);
+    assert.equal(verdict, 'ok', `start, ${what}`);
+    const warning = logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('the JWT secret file is readable by others'));
+    assert.ok(warning !== undefined, `start warns, ${what}: ${JSON.stringify(logs.map((l) => l.msg))}`);
+    assert.equal(warning.code, 'EPERM', what);
+    assert.ok(!JSON.stringify(logs).includes('k'.repeat(48)), `the secret is not logged, ${what}`);
+  }
+});
