@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { IN_CI } from '../helpers/http.js';
 import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
+import { waitForPing } from '../helpers/wait.js';
 import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
 
 const installed = await redisServerInstalled();
@@ -24,12 +25,7 @@ test('a silent link given up is recorded as silent, not as the destroyed client\
   after(() => link.close());
   const kv = createRedisKvStore({ url: `redis://127.0.0.1:${link.port}`, keyPrefix: `portcullis-test:silent-cause:${runId()}:`, commandTimeoutMs: 500 });
   after(() => kv.close());
-  let connected = false;
-  for (let i = 0; i < 100 && !connected; i++) {
-    connected = await kv.ping().then(() => true, () => false);
-    if (!connected) await sleep(100);
-  }
-  assert.ok(connected, 'the store connected');
+  await waitForPing(kv);
   assert.equal(kv.lastError, undefined);
 
   link.blackHole(); // the open connection goes silent both ways; new ones forward as usual

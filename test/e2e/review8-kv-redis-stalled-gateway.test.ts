@@ -9,13 +9,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { IN_CI } from '../helpers/http.js';
+import { waitForPing } from '../helpers/wait.js';
 import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
 
 const installed = await redisServerInstalled();
 if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: the outage suite must not be skipped)');
 const skip = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Blocks this process's event loop, as a long synchronous task or a paused process would. */
 function stall(ms: number): void {
@@ -32,12 +31,7 @@ test('a gateway stalled past the silence bound keeps its healthy Redis connectio
   // Silence bound: max(connect timeout 2 s, 2 x 500 ms) = 2 s.
   const kv = createRedisKvStore({ url: redis.url, keyPrefix: `portcullis-test:stalled:${runId()}:`, commandTimeoutMs: 500, connectTimeoutMs: 2_000 });
   after(() => kv.close());
-  let connected = false;
-  for (let i = 0; i < 100 && !connected; i++) {
-    connected = await kv.ping().then(() => true, () => false);
-    if (!connected) await sleep(100);
-  }
-  assert.ok(connected, 'the store connected');
+  await waitForPing(kv);
 
   for (let round = 0; round < 2; round++) {
     // A command on the wire, then a stall well past the bound: its reply arrives meanwhile and waits to be read.

@@ -1,4 +1,5 @@
 // Small waiting helpers for tests: poll a condition, sleep, and sample a child process's memory.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 /** Polls `condition` (sync or async) every `everyMs`; rejects after `timeoutMs` (default 5 s) naming `what`. */
@@ -17,6 +18,16 @@ export async function waitFor(
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `store` to answer a ping (100 tries, 100 ms apart: ~10 s), failing the test with 'the store connected'. */
+export async function waitForPing(store: { ping(): Promise<unknown> }): Promise<void> {
+  let connected = false;
+  for (let i = 0; i < 100 && !connected; i++) {
+    connected = await store.ping().then(() => true, () => false);
+    if (!connected) await sleep(100);
+  }
+  assert.ok(connected, 'the store connected');
 }
 
 /** Resident set size of process `pid` in bytes, from /proc/<pid>/status (Linux only). */
