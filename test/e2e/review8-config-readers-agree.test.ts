@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startProcess, type GatewayProcess } from '../helpers/gateway.js';
+import { AUTH_ONLY_CONFIG as AUTH, checkConfigVerdict, startVerdict as startConfigVerdict } from '../helpers/config-error.js';
+import { startProcess, type GatewayProcess } from '../helpers/gateway.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/plugins/fixtures');
@@ -30,26 +31,8 @@ function configFile(text: string): string {
   return path;
 }
 
-/** check-config's verdict: 'ok', or its one stderr line. Bounded: a check that waits for ever fails the test. */
-async function checkVerdict(path: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const result = await runCli(['check-config', '--config', path], env, { cwd: dir, boundMs: 15_000 });
-  assert.notEqual(result.code, null, `check-config of ${path} did not end`);
-  return result.code === 0 ? 'ok' : result.stderr.trim();
-}
-
-/** start's verdict: 'ok' once it serves (then stopped), or its one stderr line; bounded: one that hangs fails. */
-async function startVerdict(path: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  let gw: GatewayProcess;
-  try {
-    gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir, env, timeoutMs: 12_000 });
-  } catch (err) {
-    const exited = /^gateway exited with 1: ([^\n]*)\n$/.exec((err as Error).message);
-    assert.ok(exited !== null, `start on ${path}: ${(err as Error).message}`);
-    return exited[1]!;
-  }
-  await gw.cleanup();
-  return 'ok';
-}
+const checkVerdict = (path: string, env: NodeJS.ProcessEnv = {}): Promise<string> => checkConfigVerdict(path, env, dir);
+const startVerdict = (path: string, env: NodeJS.ProcessEnv = {}): Promise<string> => startConfigVerdict(path, env, dir);
 
 async function reloadVerdict(gw: GatewayProcess, text: string): Promise<string> {
   writeFileSync(`${gw.configFile}.next`, text);
@@ -83,15 +66,6 @@ test('a plugin with a prom-client metric of its own on api.metrics.registry: one
     assert.equal(await reloadVerdict(gw, BASE), 'ok');
   }
 });
-
-const AUTH = `server: {listen_host: 127.0.0.1, listen_port: 0}
-admin: {enabled: false}
-logging: {format: json}
-middleware: {auth: {enabled: true}}
-load_balancing:
-  health_check: {enabled: false}
-  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
-`;
 
 /** A data dir whose generated JWT secret file is made by `make` (given its path). */
 function dataDirWith(make: (secretFile: string) => void): string {

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AUTH_ONLY_CONFIG as AUTH } from '../helpers/config-error.js';
 import { startProcess, type GatewayProcess } from '../helpers/gateway.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -18,15 +19,6 @@ const AS_NOBODY = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-review8-secret-owner-'));
 chmodSync(dir, 0o755);
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-const AUTH = `server: {listen_host: 127.0.0.1, listen_port: 0}
-admin: {enabled: false}
-logging: {format: json}
-middleware: {auth: {enabled: true}}
-load_balancing:
-  health_check: {enabled: false}
-  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
-`;
 
 /** check-config run as nobody: 'ok' or its stderr; bounded. */
 function checkVerdict(path: string, dataDir: string): Promise<string> {

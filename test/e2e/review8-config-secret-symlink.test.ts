@@ -9,39 +9,13 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startProcess, type GatewayProcess } from '../helpers/gateway.js';
+import { AUTH_ONLY_CONFIG as AUTH, checkConfigVerdict, startVerdict as startConfigVerdict } from '../helpers/config-error.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-review8-secret-symlink-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const AUTH = `server: {listen_host: 127.0.0.1, listen_port: 0}
-admin: {enabled: false}
-logging: {format: json}
-middleware: {auth: {enabled: true}}
-load_balancing:
-  health_check: {enabled: false}
-  upstreams: [{name: a, address: 127.0.0.1, port: 1}]
-`;
-
-async function checkVerdict(path: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const result = await runCli(['check-config', '--config', path], env, { cwd: dir, boundMs: 15_000 });
-  assert.notEqual(result.code, null, `check-config of ${path} did not end`);
-  return result.code === 0 ? 'ok' : result.stderr.trim();
-}
-
-async function startVerdict(path: string, env: NodeJS.ProcessEnv): Promise<string> {
-  let gw: GatewayProcess;
-  try {
-    gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, { cwd: dir, env, timeoutMs: 12_000 });
-  } catch (err) {
-    const exited = /^gateway exited with 1: ([^\n]*)\n$/.exec((err as Error).message);
-    assert.ok(exited !== null, `start on ${path}: ${(err as Error).message}`);
-    return exited[1]!;
-  }
-  await gw.cleanup();
-  return 'ok';
-}
+const checkVerdict = (path: string, env: NodeJS.ProcessEnv): Promise<string> => checkConfigVerdict(path, env, dir);
+const startVerdict = (path: string, env: NodeJS.ProcessEnv): Promise<string> => startConfigVerdict(path, env, dir);
 
 /** A data dir whose jwt-secret is laid out as a Kubernetes Secret volume: two symlinks to a dated directory. */
 function mountedDataDir(secret: string | undefined): string {
