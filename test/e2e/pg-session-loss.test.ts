@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { hashRefreshToken } from '../../src/auth/refresh-token.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { assertPair, assertSafeError, bearer, FAST_ARGON2, register, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { assertPair, assertSafeError, bearer, register, uniqueEmail } from '../helpers/auth-gateway.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import {
   isolatedDatabase,
   lockWaiters,
+  spawnPostgresAuthGateway,
   taggedUrl,
   terminateBackend,
   uniqueApplicationName,
@@ -33,13 +34,7 @@ if (pgSkip) {
     before(async () => {
       db = await isolatedDatabase();
       backend = await startBackend('echo');
-      gw = await spawnGateway({
-        load_balancing: { upstreams: upstreams([backend.port]) },
-        database: { url: taggedUrl(db.name, appName), pool_size: 4 },
-        jwt: { secret: TEST_SECRET },
-        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-        admin: { enabled: false },
-      }, { timeoutMs: 60_000 });
+      gw = await spawnPostgresAuthGateway(taggedUrl(db.name, appName), backend.port);
     });
     after(async () => {
       await locker?.query('ROLLBACK').catch(() => undefined);

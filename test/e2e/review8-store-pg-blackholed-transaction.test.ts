@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { hashRefreshToken } from '../../src/auth/refresh-token.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { assertSafeError, FAST_ARGON2, register, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { assertSafeError, register, uniqueEmail } from '../helpers/auth-gateway.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { isolatedDatabaseBehindLink, lockWaiters, taggedUrl, uniqueApplicationName, type DatabaseBehindLink } from '../helpers/postgres-db.js';
+import { isolatedDatabaseBehindLink, lockWaiters, spawnPostgresAuthGateway, taggedUrl, uniqueApplicationName, type DatabaseBehindLink } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -35,16 +35,7 @@ if (pgSkip) {
       const url = new URL(stored.url);
       url.searchParams.set('application_name', appName);
       backend = await startBackend('echo');
-      gw = await spawnGateway(
-        {
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          database: { url: url.toString(), pool_size: 4 },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-          admin: { enabled: false },
-        },
-        { timeoutMs: 60_000 },
-      );
+      gw = await spawnPostgresAuthGateway(url.toString(), backend.port);
     });
     after(async () => {
       await locker?.query('ROLLBACK').catch(() => undefined);

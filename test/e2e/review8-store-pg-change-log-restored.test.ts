@@ -11,11 +11,11 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { bearer, FAST_ARGON2, register, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { bearer, register, uniqueEmail } from '../helpers/auth-gateway.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi, runPortcullis } from '../helpers/identity.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { isolatedDatabase, spawnPostgresAuthGateway, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,16 +37,7 @@ if (pgSkip) {
       db = await isolatedDatabase();
       url = taggedUrl(db.name, appName);
       backend = await startBackend('echo');
-      gw = await spawnGateway(
-        {
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          database: { url, pool_size: 4 },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-          admin: { enabled: true, token: ADMIN_TOKEN },
-        },
-        { timeoutMs: 60_000 },
-      );
+      gw = await spawnPostgresAuthGateway(url, backend.port, { enabled: true, token: ADMIN_TOKEN });
     });
     after(async () => {
       await client.close();

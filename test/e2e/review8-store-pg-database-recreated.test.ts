@@ -5,11 +5,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { assertSafeError, FAST_ARGON2, register, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
-import { runCli, spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { assertSafeError, register, uniqueEmail } from '../helpers/auth-gateway.js';
+import { runCli, type GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
-import { isolatedDatabase, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
+import { isolatedDatabase, spawnPostgresAuthGateway, taggedUrl, uniqueApplicationName, withAdmin, type IsolatedDatabase } from '../helpers/postgres-db.js';
 import { requirePostgres } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -27,16 +27,7 @@ if (pgSkip) {
     before(async () => {
       db = await isolatedDatabase();
       backend = await startBackend('echo');
-      gw = await spawnGateway(
-        {
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          database: { url: taggedUrl(db.name, appName), pool_size: 4 },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-          admin: { enabled: true, token: ADMIN_TOKEN },
-        },
-        { timeoutMs: 60_000 },
-      );
+      gw = await spawnPostgresAuthGateway(taggedUrl(db.name, appName), backend.port, { enabled: true, token: ADMIN_TOKEN });
     });
     after(async () => {
       await client.close();

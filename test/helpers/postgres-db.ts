@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { after, before, test } from 'node:test';
+import { FAST_ARGON2, TEST_SECRET } from './auth-gateway.js';
+import { spawnGateway, upstreams, type ConfigInput, type GatewayProcess } from './gateway.js';
 import { DATABASE_URL, requirePostgres } from './services.js';
 import { startTcpForwarder, type TcpForwarder } from './tcp-forwarder.js';
 
@@ -187,4 +189,22 @@ export async function holdOn(dbName: string, applicationName: string, key: numbe
       await holder.end();
     },
   };
+}
+
+/**
+ * A gateway in a process of its own with auth on and its users in PostgreSQL at `url` (pool of 4), proxying to the
+ * backend on `backendPort`; `admin` is its admin section (off unless given). Start-up may run the migrations, hence
+ * the generous 60 s bound.
+ */
+export function spawnPostgresAuthGateway(url: string, backendPort: number, admin: ConfigInput = { enabled: false }): Promise<GatewayProcess> {
+  return spawnGateway(
+    {
+      load_balancing: { upstreams: upstreams([backendPort]) },
+      database: { url, pool_size: 4 },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+      admin,
+    },
+    { timeoutMs: 60_000 },
+  );
 }
