@@ -3,7 +3,10 @@
 // gateway running as another user. start-up resets a loosened secret file's mode to 0600; on a file it does not own
 // that chmod failed (EPERM; EROFS on the read-only volume) and start stopped with 'portcullis: Error: EPERM ...', no
 // config error, while check-config said ok. Now start serves with the secret and warns that its mode cannot be reset;
-// check-config and start agree. Runs the gateway as uid/gid 65534 through setpriv (this test runs as root).
+// check-config and start agree. The gateway runs as root without CAP_FOWNER (setpriv --bounding-set=-fowner; this test
+// runs as root) on a secret file another user owns: its chmod fails with EPERM as it does for a non-root gateway, while
+// it still reads the checkout wherever CI cloned it (a gateway run as another uid could not reach a clone under a 0700
+// directory).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,28 +18,29 @@ import { startProcess, type GatewayProcess } from '../helpers/gateway.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NOBODY = 65534;
-const AS_NOBODY = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+/** setpriv's arguments: root as it runs, but without the capability that lets it chmod a file it does not own. */
+const NOT_OWNER = ['--bounding-set=-fowner'];
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-review8-secret-owner-'));
 chmodSync(dir, 0o755);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** check-config run as nobody: 'ok' or its stderr; bounded. */
+/** check-config run without CAP_FOWNER: 'ok' or its stderr; bounded. */
 function checkVerdict(path: string, dataDir: string): Promise<string> {
   return new Promise((resolve) => {
     execFile(
       'setpriv',
-      [...AS_NOBODY, process.execPath, join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', path],
+      [...NOT_OWNER, process.execPath, join(ROOT, 'bin/portcullis.js'), 'check-config', '--config', path],
       { cwd: dir, env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir }, timeout: 15_000 },
       (err, _stdout, stderr) => resolve(err === null ? 'ok' : stderr.trim() || String(err)),
     );
   });
 }
 
-/** start run as nobody: 'ok' and its log once it serves (then stopped), or its stderr line. */
+/** start run without CAP_FOWNER: 'ok' and its log once it serves (then stopped), or its stderr line. */
 async function startVerdict(path: string, dataDir: string): Promise<{ verdict: string; logs: ReadonlyArray<Record<string, unknown>> }> {
   let gw: GatewayProcess;
   try {
-    gw = await startProcess('setpriv', [...AS_NOBODY, process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
+    gw = await startProcess('setpriv', [...NOT_OWNER, process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
       cwd: dir,
       dataDir,
       timeoutMs: 12_000,
@@ -51,7 +55,7 @@ async function startVerdict(path: string, dataDir: string): Promise<{ verdict: s
   }
 }
 
-/** A data dir nobody owns, with a jwt-secret root owns (mode `mode`, group nobody's), directly or via ..data links. */
+/** A data dir nobody owns, with a jwt-secret nobody owns (mode `mode`), directly or via ..data links. */
 function dataDirWith(mode: number, mounted: boolean): string {
   const dataDir = mkdtempSync(join(dir, 'data-'));
   chownSync(dataDir, NOBODY, NOBODY);
@@ -63,7 +67,7 @@ function dataDirWith(mode: number, mounted: boolean): string {
   }
   const file = join(holder, 'jwt-secret');
   writeFileSync(file, `${'k'.repeat(48)}\n`);
-  chownSync(file, 0, NOBODY);
+  chownSync(file, NOBODY, NOBODY);
   chmodSync(file, mode);
   return dataDir;
 }
