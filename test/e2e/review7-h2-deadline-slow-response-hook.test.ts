@@ -7,10 +7,9 @@
 // keeps the stream open past the hook. Raw TLS h2 client (frames by hand) against a spawned gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadlineGateway, sendHeldUpload } from '../helpers/h2-deadline.js';
-import { FRAME, rawH2, windowUpdate } from '../helpers/h2-frames.js';
+import { deadlineGateway, releaseHeld408, sendHeldUpload } from '../helpers/h2-deadline.js';
+import { rawH2 } from '../helpers/h2-frames.js';
 import { tlsStackHooks } from '../helpers/tls-stack.js';
-import { sleep, waitFor } from '../helpers/wait.js';
 
 const stack = tlsStackHooks('H2 Deadline Slow Response Hook CA');
 const { ca } = stack;
@@ -27,19 +26,10 @@ test('an upstream head held by a slow response hook past the stream deadline\'s 
   try {
     // An upload that never ends; the upstream answers at once, and the hook holds its head for 2 s.
     sendHeldUpload(client, '/slow?ms=50', [['x-hook-delay', '2000']]);
-    // The deadline's 408 head goes out at 1 s (HEADERS are not flow-controlled); its body waits for a window.
-    const head408 = (): boolean => client.frames().some((f) => f.type === FRAME.HEADERS && f.stream === 1);
-    await waitFor(head408, 'the 408 head', 10_000);
     // The hook settles meanwhile (at 2 s); then the client opens its window and the 408's body goes out.
-    await sleep(2_000);
-    client.send(windowUpdate(1, 65_535));
-    const line = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow');
-    await waitFor(() => line() !== undefined, 'the request logged', 10_000);
-    const body = Buffer.concat(client.frames().filter((f) => f.type === FRAME.DATA && f.stream === 1).map((f) => f.payload)).toString();
-    const reset = client.frames().find((f) => f.type === FRAME.RST_STREAM && f.stream === 1)?.payload.readUInt32BE(0);
+    const { logged, body, reset } = await releaseHeld408(client, gw, '/slow', 2_000);
     assert.match(body, /"code":"request_timeout"/, `the client got the 408 body (reset: ${reset})`);
     assert.doesNotMatch(body, /slow/, 'and nothing of the upstream answer');
-    const logged = line()!;
     assert.equal(logged.status, 408, `logged with the status the client got (line: ${JSON.stringify(logged)})`);
     assert.equal(logged.error, 'REQUEST_TIMEOUT');
     const errors = gw.logs.filter((l) => (l.level as number) >= 50).map((l) => String(l.msg));
