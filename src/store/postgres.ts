@@ -20,6 +20,7 @@ import {
   type SessionsRevoked,
   type UserRecord,
   type UserStore,
+  withinReuseGrace,
 } from './user-store.js';
 
 /** Connection settings. Defaults keep a dead server from holding a request for long. */
@@ -269,7 +270,7 @@ export class PostgresUserStore implements UserStore {
       ]);
       const row = found.rows[0];
       if (!row || row.expires_at <= now || row.revoked_at === null || row.replaced_by === null) return { kind: 'invalid' };
-      if (now.getTime() - row.revoked_at.getTime() < graceMs) return { kind: 'grace' };
+      if (withinReuseGrace(now.getTime(), row.revoked_at.getTime(), graceMs)) return { kind: 'grace' };
       await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL', [
         now,
         row.family_id,

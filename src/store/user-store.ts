@@ -80,6 +80,25 @@ const SAME_MOMENT_MS = 5;
 /** How many times a new session waits for a revocation of the same moment before it takes the time it has. */
 export const SESSION_WAIT_ATTEMPTS = 3;
 
+/**
+ * How far a rotation may lie ahead of the clock that judges its reuse and still count as within the grace period, ms:
+ * the 5 s the gateways' clocks may differ by (README, Authentication). Another gateway whose clock is ahead may have
+ * rotated the token "later" than now by that much while a concurrent refresh here presents it.
+ */
+export const ROTATION_CLOCK_TOLERANCE_MS = 5_000;
+
+/**
+ * True when a token rotated at `rotatedAtMs` (the rotating gateway's clock, stored with the token) and presented again
+ * at `nowMs` (this gateway's clock) is a concurrent refresh, refused without side effects, rather than a reuse. Only
+ * `graceMs` after the rotation, and at most ROTATION_CLOCK_TOLERANCE_MS before it: a rotation further in the future
+ * means this clock was stepped back (NTP, a restored snapshot) or is off, and judged by the raw difference, negative
+ * and so "within the grace period", a stolen refresh token replayed then revoked nothing for as long as the step.
+ */
+export function withinReuseGrace(nowMs: number, rotatedAtMs: number, graceMs: number): boolean {
+  const since = nowMs - rotatedAtMs;
+  return since < graceMs && since > -ROTATION_CLOCK_TOLERANCE_MS;
+}
+
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
   /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
@@ -154,7 +173,7 @@ export interface UserStore {
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
    * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
    * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated', with the user's token generation
-   * read after the family's lock (a revoking action holding it raised it first and then revoked the new token too). A token rotated less than `graceMs` ago gives 'grace'; older reuse revokes the family ('reused').
+   * read after the family's lock (a revoking action holding it raised it first and then revoked the new token too). A token rotated less than `graceMs` ago gives 'grace' (withinReuseGrace: never one rotated more than the clock tolerance in this clock's future); other reuse revokes the family ('reused').
    */
   rotateRefreshToken(
     tokenHash: string,
