@@ -161,7 +161,11 @@ export class TokenService {
   verifiedClaims(token: string, now: number = Date.now()): AccessTokenClaims | undefined {
     const cached = this.#verified.get(token);
     if (cached === undefined) return undefined;
-    if (now < cached.expiresAt + this.#tolerance * 1000) return cached;
+    if (now < cached.expiresAt + this.#tolerance * 1000) {
+      // Issued in this clock's future (it stepped back since the token verified): refused as #verifySignature
+      // refuses it, but kept, since the clock will reach its iat again. Whole seconds, as there.
+      return Math.floor(cached.issuedAt / 1000) <= Math.floor(now / 1000) + this.#tolerance ? cached : undefined;
+    }
     this.#verified.delete(token);
     return undefined;
   }
@@ -202,6 +206,12 @@ export class TokenService {
     // The same comparison and tolerance as jose's `exp` check.
     const until = Math.min(exp, iat + this.#ttlSeconds);
     if (until <= Math.floor(now / 1000) - this.#tolerance) throw new TokenError('expired');
+    // Not issued yet by this clock, beyond the tolerance (jose checks `iat` only against a maxTokenAge): a token
+    // stamped by a clock that ran ahead, checked here after NTP stepped this one back (or on a gateway whose clock is
+    // behind), was accepted for its lifetime plus the step, and, logged out before the step, again once its
+    // revocation had expired on Redis's clock while this one still read it unexpired. Refused until the clock
+    // reaches its iat less the tolerance; the client's refresh gets a token of the clock as it is now.
+    if (iat > Math.floor(now / 1000) + this.#tolerance) throw new TokenError('invalid');
     // A generation is a count: anything else is no token issue() made (the signature covers it, so only a holder of
     // the key could write one).
     if (generation !== undefined && (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0)) {
