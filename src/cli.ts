@@ -13,6 +13,7 @@ import { shownOnTerminal } from './terminal-text.js';
 import { checkConfig, exitWithVerdict } from './commands/check-config.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
+import { ListenPortError } from './listen.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -173,6 +174,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof ConfigError) {
       // The message may quote the config path (an argument) or a key of the file as written.
       process.stderr.write(`portcullis: config error: ${shownOnTerminal(err.message)}\n`);
+      return 1;
+    }
+    if (err instanceof ListenPortError) {
+      // A port taken or refused at start (not a config error: the same files may start later): its one line, the key.
+      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}\n`);
       return 1;
     }
     // A store that is absent, unreachable, locked or read-only: its driver code, never its message or a URL.

@@ -23,6 +23,7 @@ import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 import { ADMIN_ANSWER_HEADERS } from './admin/answer-headers.js';
+import { ADMIN_LISTEN_KEYS, listenFailure } from './listen.js';
 import { dirname } from 'node:path';
 import { PluginHost, ReloadAbandoned, type PluginGeneration } from './plugins/host.js';
 import { CoalescingQueue, type Turn } from './reload-queue.js';
@@ -195,7 +196,12 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
   const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
   // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
-  const admin = await features.startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' })), ADMIN_ANSWER_HEADERS));
+  // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.
+  const admin = await features
+    .startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' })), ADMIN_ANSWER_HEADERS))
+    .catch((err: unknown) => {
+      throw listenFailure(err, config.admin.listen_host, config.admin.listen_port, ADMIN_LISTEN_KEYS);
+    });
   logger.info(
     {
       port,

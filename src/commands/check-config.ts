@@ -26,6 +26,8 @@ export async function checkConfig(configPath: string, dataDir: string, env: Node
   await (await import('./check-writable.js')).checkWritablePaths(config, dataDir);
   // Plugins too: each module imported, validated and created, then closed again, as start-up would.
   await checkPlugins(config, dirname(configPath));
+  // Then the listen addresses, as start-up binds its listeners after its plugins: a host that is not this machine's.
+  await (await import('./check-listeners.js')).checkListenAddresses(config);
   return config;
 }
 

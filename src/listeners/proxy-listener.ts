@@ -8,7 +8,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { MAX_TIMER_MS } from '../config/duration.js';
-import { listen } from '../listen.js';
+import { listen, PROXY_LISTEN_KEYS, REDIRECT_LISTEN_KEYS } from '../listen.js';
 import { nodeHttp2, nodeHttps } from '../node-builtins.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
@@ -240,11 +240,11 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     certificates,
     redirect,
     async listen() {
-      await listen(server, settings.listen_port, settings.listen_host);
+      await listen(server, settings.listen_port, settings.listen_host, PROXY_LISTEN_KEYS);
       boundPort = (server.address() as AddressInfo).port;
       if (redirect === undefined || redirectPort === undefined) return { port: boundPort, redirectPort: undefined };
       try {
-        await listen(redirect, redirectPort, settings.listen_host);
+        await listen(redirect, redirectPort, settings.listen_host, REDIRECT_LISTEN_KEYS);
       } catch (err) {
         server.close();
         throw err;
