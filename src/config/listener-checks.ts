@@ -10,18 +10,45 @@ interface Listener {
   readonly port: number;
 }
 
-/** An address that binds every interface of its family (and, for `::`, of IPv4 as well). */
-function isUnspecified(host: string): boolean {
-  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]';
+/**
+ * What a listen host occupies of a port: per family, every address of it ('*') or one address in one canonical
+ * spelling; undefined for a name (it resolves at start-up, to an address another listener may have named). node's
+ * listen() on '' or '::' takes IPv4's port too (a dual-stack socket); an IPv4-mapped IPv6 address is its IPv4 one.
+ */
+function occupied(host: string): { readonly v4?: string; readonly v6?: string } | undefined {
+  if (host === '' || host === '::' || host === '[::]') return { v4: '*', v6: '*' };
+  if (host === '0.0.0.0') return { v4: '*' };
+  const family = isIP(host);
+  if (family === 4) return { v4: host };
+  if (family !== 6) return undefined;
+  const canonical = canonicalIpv6(host);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped !== null) {
+    const [high, low] = [Number.parseInt(mapped[1]!, 16), Number.parseInt(mapped[2]!, 16)];
+    const v4 = [high >> 8, high & 255, low >> 8, low & 255].join('.');
+    return { v4: v4 === '0.0.0.0' ? '*' : v4 };
+  }
+  return canonical === '::' ? { v4: '*', v6: '*' } : { v6: canonical };
+}
+
+/** RFC 5952's spelling of an IPv6 address (0:0:0:0:0:0:0:1 is ::1), as the URL parser writes it; a zone id kept as written. */
+function canonicalIpv6(host: string): string {
+  const zone = host.indexOf('%');
+  if (zone !== -1) return host.toLowerCase();
+  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
 }
 
 /**
- * Whether two listen hosts could be the same socket address: the same text, either the unspecified address, or
- * either one a name (`localhost` resolves to a loopback address, which another listener may have named as a literal).
+ * Whether two listen hosts could be the same socket address: one family in common, on every address of it or on the
+ * same one (127.0.0.1 and ::ffff:127.0.0.1, ::1 and 0:0:0:0:0:0:0:1 are one address: check-config said ok, start
+ * failed with EADDRINUSE; 0.0.0.0 and ::1 are not, and were refused), or either one a name.
  */
 function mayOverlap(a: string, b: string): boolean {
-  if (a === b || isUnspecified(a) || isUnspecified(b)) return true;
-  return isIP(a) === 0 || isIP(b) === 0;
+  if (a === b) return true;
+  const [x, y] = [occupied(a), occupied(b)];
+  if (x === undefined || y === undefined) return true;
+  const same = (p: string | undefined, q: string | undefined): boolean => p !== undefined && q !== undefined && (p === '*' || q === '*' || p === q);
+  return same(x.v4, y.v4) || same(x.v6, y.v6);
 }
 
 /** "key: the same port as other…" for the first two listeners that cannot both bind, or undefined. */
