@@ -12,6 +12,7 @@ import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 import type { UpstreamTlsConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import { nodeTls } from '../node-builtins.js';
+import { validityProblem } from '../tls/certificate.js';
 import { markConnectError } from './upstream-error.js';
 
 /** The transport keys of an upstream group (load_balancing, or a service): `tls` and `http2`. */
@@ -68,8 +69,9 @@ function checkCaFile(ca: Buffer, file: string, key: string): void {
 }
 
 /**
- * Refuses a client certificate and key that cannot be used together, with the listener's messages: each request
- * failed in the connector (a 502 proxy_error with no line saying why) after a start or reload that said nothing.
+ * Refuses a client certificate and key that cannot be used together, or a certificate expired or not yet valid, with
+ * the listener's messages: each request failed in the connector or the handshake (a 502 with no line saying why)
+ * after a start or reload that said nothing.
  */
 function checkClientCertificate(cert: Buffer, key: Buffer, certFile: string, keyFile: string, keyPath: string): void {
   let x509: X509Certificate;
@@ -85,6 +87,17 @@ function checkClientCertificate(cert: Buffer, key: Buffer, certFile: string, key
     throw new ConfigError(`${keyPath}.tls.key_file: ${keyFile} is not a PEM private key (or it is encrypted)`);
   }
   if (!x509.checkPrivateKey(privateKey)) throw new ConfigError(`${keyPath}.tls.key_file: ${keyFile} does not match the certificate in ${certFile}`);
+  // The listener's rule (tls/certificate.ts): an upstream that checks client certificates refuses an expired or not
+  // yet valid one in every handshake, a 502 upstream_tls on every request after a start or reload that said nothing.
+  const invalid = validityProblem(x509);
+  if (invalid !== undefined) throw new ConfigError(`${keyPath}.tls.cert_file: ${certFile} ${invalid}`);
+  // And what OpenSSL takes, as the listener's are checked: a key its security level refuses (an RSA key under 1024
+  // bits: EE_KEY_TOO_SMALL) failed in every connection's context instead, each request a 502 naming nothing.
+  try {
+    nodeTls().createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(`${keyPath}.tls.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
+  }
 }
 
 /**

@@ -76,6 +76,20 @@ export function sanNames(x509: X509Certificate): string[] {
 }
 
 /**
+ * Why a certificate cannot be presented at `now` ("expired on <date>", "is not valid before <date>"), or undefined:
+ * the one rule for the listener's certificates and the client certificates the gateway presents (an upstream's mTLS
+ * certificate, PostgreSQL's sslcert), which a peer that checks dates refuses alike. A notBefore up to
+ * NOT_BEFORE_TOLERANCE_MS ahead is accepted.
+ */
+export function validityProblem(x509: X509Certificate, now: number = Date.now()): string | undefined {
+  const notAfter = new Date(x509.validTo);
+  if (notAfter.getTime() <= now) return `expired on ${notAfter.toISOString()}`;
+  const notBefore = new Date(x509.validFrom);
+  if (notBefore.getTime() > now + NOT_BEFORE_TOLERANCE_MS) return `is not valid before ${notBefore.toISOString()}`;
+  return undefined;
+}
+
+/**
  * Reads and checks `certFile` + `keyFile`. `configKey` is the key path for messages ("server.tls" or
  * "server.tls.certificates.1"). Throws ConfigError for an unreadable file, a file that is not a PEM certificate or
  * key, a key that does not belong to the certificate, a certificate that has expired at `now`, or one that is not
@@ -105,14 +119,9 @@ export function loadCertificate(
   if (!x509.checkPrivateKey(privateKey)) {
     throw new ConfigError(`${configKey}.key_file: ${keyFile} does not match the certificate in ${certFile}`);
   }
+  const invalid = validityProblem(x509, now);
+  if (invalid !== undefined) throw new ConfigError(`${configKey}.cert_file: ${certFile} ${invalid}`);
   const notAfter = new Date(x509.validTo);
-  if (notAfter.getTime() <= now) {
-    throw new ConfigError(`${configKey}.cert_file: ${certFile} expired on ${notAfter.toISOString()}`);
-  }
-  const notBefore = new Date(x509.validFrom);
-  if (notBefore.getTime() > now + NOT_BEFORE_TOLERANCE_MS) {
-    throw new ConfigError(`${configKey}.cert_file: ${certFile} is not valid before ${notBefore.toISOString()}`);
-  }
   let context: SecureContext;
   try {
     context = nodeTls().createSecureContext({ cert, key, minVersion, secureOptions: SERVER_SECURE_OPTIONS });
