@@ -22,6 +22,8 @@ export async function checkConfig(configPath: string, dataDir: string, env: Node
   const config = loadConfigFile(configPath, env);
   checkTlsFiles(config);
   await checkSigningKeyFiles(config, dataDir);
+  // The certificate files database.url names, read as the store's opening reads them (only auth opens the store).
+  if (config.middleware.auth.enabled && config.database.url !== '') (await import('../config/postgres-files.js')).checkPostgresUrlFiles(config.database.url);
   // The files and directories start-up writes (access log, data dir), asked about without creating anything.
   await (await import('./check-writable.js')).checkWritablePaths(config, dataDir);
   // Plugins too: each module imported, validated and created, then closed again, as start-up would.

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { postgresUrlProblem } from './postgres-url.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
 import {
   addPrefixProblem,
@@ -151,7 +152,17 @@ function redisUrlOk(value: string): boolean {
  */
 const databaseUrl = z
   .string()
-  .refine((value) => value === '' || (/^postgres(?:ql)?:\/\//i.test(value) && URL.canParse(value)), 'must be empty (SQLite in the data dir) or a postgres:// or postgresql:// URL');
+  .refine((value) => value === '' || isPostgresUrl(value), 'must be empty (SQLite in the data dir) or a postgres:// or postgresql:// URL')
+  // Its parameters and escapes as the driver reads them (postgres-url.ts): a value it reads otherwise, or throws on
+  // at start-up, is refused by check-config, start and every command that opens the store alike.
+  .superRefine((value, ctx) => {
+    if (value === '' || !isPostgresUrl(value)) return;
+    const problem = postgresUrlProblem(value);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+function isPostgresUrl(value: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(value) && URL.canParse(value);
+}
 
 /**
  * A `server.trusted_proxies` entry: an IP address, or a CIDR whose prefix fits its family. Checked here rather than

@@ -16,6 +16,8 @@ export async function openUserStore(
   options: { readonly create?: boolean } = {},
 ): Promise<UserStore> {
   const create = options.create ?? true;
+  // The certificate files the URL names, judged before the driver reads them (a ConfigError naming database.url).
+  if (database.url !== '') (await import('../config/postgres-files.js')).checkPostgresUrlFiles(database.url);
   // Imported on demand: the SQLite addon or the pg driver is loaded only for the database in use.
   const store =
     database.url === ''
