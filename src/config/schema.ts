@@ -273,6 +273,14 @@ function upstreamAddressProblem(address: string): string | undefined {
   return listenHostProblem(address);
 }
 
+/** An upstream group's `tls.servername`: empty (the address), or a host name or IP address alone. */
+function servernameProblem(name: string): string | undefined {
+  if (name === '') return undefined;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) return 'must be a host name or an IP address, without a scheme';
+  if (isIP(name) === 0 && /^[^:]+:\d+$/.test(name)) return "must be a host name or an IP address, without a port (the upstream's port is its own key)";
+  return listenHostProblem(name);
+}
+
 const upstream = z
   .object({
     name: z.string().min(1),
@@ -397,8 +405,18 @@ export const upstreamTls = z
     enabled: z.boolean().default(false),
     /** PEM bundle of CAs to trust; empty: the system's CAs. */
     ca_file: z.string().default(''),
-    /** SNI and the name to verify; empty: the upstream's address. */
-    servername: z.string().default(''),
+    /**
+     * SNI and the name to verify; empty: the upstream's address. A name or an IP address as `address` takes it: with a
+     * port or a scheme (`api.internal:443`), it was sent as SNI and checked against the certificate as written, and
+     * every request was a 502 upstream_tls "name mismatch" after a check-config, start and reload that said ok.
+     */
+    servername: z
+      .string()
+      .superRefine((name, ctx) => {
+        const message = servernameProblem(name);
+        if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+      })
+      .default(''),
     verify: z.boolean().default(true),
     /** Client certificate and key for mutual TLS; both or neither. */
     cert_file: z.string().default(''),
