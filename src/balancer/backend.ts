@@ -105,6 +105,11 @@ export class Backend implements Candidate, Peer {
     await Promise.allSettled([this.dispatcher.close(), this.#upgradePool?.close()]);
   }
 
+  /** The service's upstream_response (ms), which its pool gives undici as headersTimeout (forward.ts reads it too). */
+  get responseTimeoutMs(): number {
+    return this.#options.headersTimeoutMs;
+  }
+
   /** Requests running on this upstream, on this pool or on the one a reload replaced (least_conn reads it). */
   get inflight(): number {
     return this.#load.inflight;

@@ -18,6 +18,8 @@ export interface Peer {
   readonly address: string;
   /** The group's TLS and HTTP/2 settings. */
   readonly transport: UpstreamTransport;
+  /** The service's `upstream_response` in ms (0: none), the bound of a response head when the route sets none. */
+  readonly responseTimeoutMs: number;
   /** The service this peer belongs to. */
   readonly group: PeerGroup;
 }

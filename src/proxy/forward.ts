@@ -167,6 +167,18 @@ const UNASKED_101 = new GatewayError('UPSTREAM_PROTOCOL', { cause: new UnaskedSw
  */
 const UNSWITCHED_101 = new GatewayError('PROXY_ERROR', { cause: new UnaskedProtocolSwitch() });
 
+/**
+ * The final response head did not come within upstream_response of the first interim (1xx) one (logs name and code;
+ * the code is undici's own for a response head that did not come in time).
+ */
+class InterimResponsesTimeout extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+  constructor() {
+    super('no final response head within upstream_response of the first interim one');
+    this.name = 'InterimResponsesTimeout';
+  }
+}
+
 /** A gRPC response content type (application/grpc, +proto, ;charset, any case): not gRPC-Web, which carries its status in the body. */
 function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
   return isNativeGrpcContentType(headers['content-type']);
@@ -411,6 +423,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #sentMark = 0;
   /** Arms the timer once a pipelined response, queued behind another, gets the connection (see #armSendTimer). */
   #armOnSocket: (() => void) | undefined = undefined;
+  /** The bound on the final head once an interim one came (see #boundInterimHeads); false until then. */
+  #interimBound: NodeJS.Timeout | boolean = false;
 
   /**
    * `bodyChunkMs` (`server.timeouts.request_body_chunk`): longest silence in the request body while it is forwarded,
@@ -560,6 +574,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   ): void {
     const ctx = this.#ctx;
     if (ctx.attempts > 1 && !this.#done) ctx.error = undefined; // as in onResponseStart
+    if (this.#interimBound !== false) this.#endInterimBound();
     this.#started = true;
     this.#done = true;
     ctx.upstreamMs = performance.now() - this.#sentAt;
@@ -582,6 +597,40 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#afterDecorate(out, splice, () => socket.destroy());
   }
 
+  /**
+   * undici starts its wait for an HTTP/1 upstream's response head over at every interim head (client-h1.js
+   * onHeadersComplete refreshes the headers timer on a 1xx; its HTTP/2 client never sees them), so an upstream sending
+   * 103 Early Hints or 102 Processing every few hundred milliseconds and never a final head held the request, its
+   * client and a connection of the upstream's pool for as long as it kept on: upstream_response never ended it. The
+   * final head is held to that bound here, counted from the first interim head (which shows the request was sent),
+   * or from the end of a request body still being handed over then: undici's own timer does not run while it writes
+   * a body, and a slow upload is the client's to bound (request_body_chunk). Then 504 upstream_timeout, the upstream's
+   * fault as any response timeout. Only responses with an interim head pay for it.
+   */
+  #boundInterimHeads(): void {
+    const ctx = this.#ctx;
+    const ms = ctx.route.timeouts?.responseMs ?? this.#peer.responseTimeoutMs;
+    this.#interimBound = true;
+    if (!(ms > 0) || this.#done) return;
+    const arm = (): void => {
+      if (this.#started || this.#done || this.#interimBound !== true) return;
+      this.#interimBound = setTimeout(() => {
+        this.#interimBound = true;
+        if (!this.#started && !this.#done) this.#cut(new GatewayError('UPSTREAM_TIMEOUT', { cause: new InterimResponsesTimeout() }));
+      }, ms);
+      this.#interimBound.unref();
+    };
+    const body = ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? ctx.req);
+    if (body === null || body.readableEnded) arm();
+    else body.once('end', arm);
+  }
+
+  /** The final head came, or the attempt ended: the interim bound has nothing left to do. */
+  #endInterimBound(): void {
+    if (typeof this.#interimBound === 'object') clearTimeout(this.#interimBound);
+    this.#interimBound = true;
+  }
+
   onResponseStart(
     controller: Dispatcher.DispatchController,
     statusCode: number,
@@ -598,8 +647,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       // a 502 proxy_error logged as AssertionError. Refused here first, as a status above 599 is.
       if (statusCode < 100) this.#cut(INVALID_STATUS);
       else if (statusCode === 101) this.#cut(this.#ctx.upgrade && tunnelledProtocol(this.#ctx.req) !== null ? UNSWITCHED_101 : UNASKED_101);
+      else if (this.#interimBound === false) this.#boundInterimHeads();
       return;
     }
+    if (this.#interimBound !== false) this.#endInterimBound();
     // The gateway has given up this attempt and answered the request itself (#fail: the 408 of a silent body, which
     // cuts the upstream request only once that answer's 'finish' comes, and a client that reads nothing holds it
     // back). Nothing of this answer may reach the response: its status would replace the 408 in ctx (and so in the
@@ -905,6 +956,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
     this.#stopGuard?.();
     this.#stopSendTimer();
+    if (this.#interimBound !== false) this.#endInterimBound();
     if (this.#done) return;
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
     if (!this.#started) {
