@@ -133,7 +133,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
     'kv',
     usesRedis(config.redis) ? 'redis' : 'memory',
   );
-  if (usesRedis(config.redis)) readiness.push(pingCheck('redis', () => kv.ping()));
+  // Not PING: a Redis that answers but refuses writes (a replica, maxmemory) cannot serve the gateway (KvStore.ready).
+  if (usesRedis(config.redis)) readiness.push(pingCheck('redis', () => kv.ready()));
   // The default policy's limiter; while rate_limit.enabled is off it only holds the failed-auth penalty (or nothing
   // with rate_limit.auth.enabled off too).
   const limiterFor = (c: Config) =>

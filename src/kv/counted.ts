@@ -72,6 +72,14 @@ export class CountedKvStore implements KvStore {
     return this.#inner.ping().catch(this.#rejected);
   }
 
+  ready(): Promise<void> {
+    return (this.#inner.ready?.() ?? this.#inner.ping()).catch(this.#rejected);
+  }
+
+  dataLost(): Promise<boolean> {
+    return (this.#inner.dataLost?.() ?? Promise.resolve(false)).catch(this.#rejected);
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

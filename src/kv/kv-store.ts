@@ -90,7 +90,20 @@ export interface KvStore {
    * starts at its first increment. A value that is not an integer throws KvValueError.
    */
   increment(key: string, ttlMs: number): Promise<number>;
-  /** Resolves when the store answers (readiness). */
+  /** Resolves when the store answers. */
   ping(): Promise<void>;
+  /**
+   * Readiness (/ready): resolves when the store can serve what the gateway asks of it, a write included, not only
+   * when it answers (a Redis replica or one at maxmemory answers PING and refuses every write). Optional: a store
+   * without it is ready when `ping` resolves.
+   */
+  ready?(): Promise<void>;
+  /**
+   * True when the data the gateway wrote may have been lost since the previous call (a Redis restarted without
+   * persistence, FLUSHALL, a failover to a replica that had not synced): a marker the call writes was missing, so
+   * the revocations must be written again (identity/change-poller.ts). The first call says true when the marker was
+   * never written. Optional: a store that loses nothing while the process runs (memory) has none.
+   */
+  dataLost?(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -41,6 +41,14 @@ export function valueKey(prefix: string, key: string): string {
 }
 
 /**
+ * The marker whose absence tells that Redis lost the gateway's keys (RedisKvStore.dataLost): written once, no expiry.
+ * Its own hash tag: one slot, whatever the prefix.
+ */
+export function keptMarkerKey(prefix: string): string {
+  return `${prefix}kept:{kept}`;
+}
+
+/**
  * The revocation key written before hash tags existed. Read (never written) on a single server or Sentinel, so a
  * logout made just before an upgrade stays honoured until that access token expires; a Redis Cluster never had it.
  * Drop once no access token older than the upgrade can be alive (`access_token_ttl` after the rollout).
@@ -58,6 +66,7 @@ export const SCRIPT_KEYS: Readonly<Record<string, (prefix: string, name: string)
   refund: (prefix, bucket) => [bucketKey(prefix, bucket)],
   revokeSubject: (prefix, subject) => [subjectRevokedKey(prefix, subject), subjectGenerationKey(prefix, subject)],
   increment: (prefix, key) => [valueKey(prefix, key)],
+  ready: (prefix, name) => [bucketKey(prefix, name)],
 };
 
 /**

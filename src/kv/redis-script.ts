@@ -128,3 +128,21 @@ return n
 
 /** SHA1 of INCREMENT_SCRIPT, for EVALSHA. */
 export const INCREMENT_SCRIPT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');
+
+/**
+ * The readiness probe (RedisKvStore.ready). KEYS[1]: a key of the buckets' shape that no limiter uses. Writes it and
+ * deletes it again: a Redis that would refuse the limiter's and the revocations' writes refuses this SET the same way
+ * (READONLY on a replica, OOM at maxmemory under noeviction, MISCONF after a failed save, NOPERM when an ACL takes
+ * scripting or the keys away), while nothing is left behind, so a probe every second adds no key, no expiry and no
+ * count to anything. Not replicated (REPL_NONE, where the server has it): its net effect is nothing. Returns 1.
+ */
+export const READY_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
+if redis.set_repl then redis.set_repl(redis.REPL_NONE) end
+redis.call('SET', KEYS[1], '1')
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/** SHA1 of READY_SCRIPT, for EVALSHA. */
+export const READY_SCRIPT_SHA = createHash('sha1').update(READY_SCRIPT).digest('hex');

@@ -2,8 +2,17 @@
 // command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
 import { describeKvError } from './describe.js';
 import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
-import { INCREMENT_SCRIPT, INCREMENT_SCRIPT_SHA, REFUND_SCRIPT, REFUND_SCRIPT_SHA, TAKE_SCRIPT, TAKE_SCRIPT_SHA } from './redis-script.js';
-import { bucketKey, legacyRevokedKey, revokedKey, subjectGenerationKey, subjectRevokedKey, valueKey } from './redis-keys.js';
+import {
+  INCREMENT_SCRIPT,
+  INCREMENT_SCRIPT_SHA,
+  READY_SCRIPT,
+  READY_SCRIPT_SHA,
+  REFUND_SCRIPT,
+  REFUND_SCRIPT_SHA,
+  TAKE_SCRIPT,
+  TAKE_SCRIPT_SHA,
+} from './redis-script.js';
+import { bucketKey, keptMarkerKey, legacyRevokedKey, revokedKey, subjectGenerationKey, subjectRevokedKey, valueKey } from './redis-keys.js';
 import { parseGenerationValue, parseTimeValue, refusesToken } from './subject-revocation.js';
 import { singleServer, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { redisCluster } from './redis-cluster.js';
@@ -45,6 +54,9 @@ const DEADLINE_STEP_MS = 16;
  * reply latency in it; short enough that a Redis clock stepped back is followed within two windows.
  */
 const CLOCK_WINDOW_MS = 10_000;
+
+/** The readiness probe's key (see `ready`), of the buckets' shape: no limiter key starts with '!'. */
+const READINESS_BUCKET = '!ready';
 
 /** Which deployment a store talks to. */
 export type RedisTopology = 'single' | 'cluster' | 'sentinel';
@@ -325,6 +337,38 @@ export class RedisKvStore implements KvStore {
 
   async ping(): Promise<void> {
     await this.#command(this.#main, undefined, ['PING']);
+  }
+
+  /**
+   * Readiness. PING alone said ready while Redis refused every write: a server made a replica (REPLICAOF, a failover
+   * done by hand) answers READONLY, one at maxmemory under noeviction answers OOM, an ACL that takes scripting away
+   * answers NOPERM, and each answers PING (MISCONF, LOADING and BUSY refuse PING too). The limiter's decisions and the
+   * revocations are scripts and writes, so the probe is a script that writes a key and deletes it (READY_SCRIPT): one
+   * round trip like the PING it replaces, refused by the same failures, and nothing left behind. EVALSHA, with the
+   * EVAL fallback after a Redis that lost its scripts, as `take`. A cluster keeps PING: its /ready is 200 while some
+   * masters answer, and one probe key would tie it to the master of that key's slot.
+   */
+  async ready(): Promise<void> {
+    if (this.#topology === 'cluster') return this.ping();
+    const key = bucketKey(this.#prefix, READINESS_BUCKET);
+    try {
+      await this.#command(this.#main, key, ['EVALSHA', READY_SCRIPT_SHA, '1', key]);
+    } catch (err) {
+      if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
+      await this.#command(this.#main, key, ['EVAL', READY_SCRIPT, '1', key]);
+    }
+  }
+
+  /**
+   * SET NX of a marker without expiry: 'OK' means it was absent, so whatever the gateway wrote before (revocations
+   * above all) may be gone too: a Redis restarted without persistence, FLUSHALL or FLUSHDB, a failover to a replica
+   * that had not synced. One command, asked once a second by the change poller. An eviction policy that evicts keys
+   * without expiry (allkeys-*) may evict the marker alone: then the revocations are written again for nothing. On a
+   * cluster the marker lives on one master: another master's loss is not seen.
+   */
+  async dataLost(): Promise<boolean> {
+    const key = keptMarkerKey(this.#prefix);
+    return (await this.#command(this.#main, key, ['SET', key, '1', 'NX'])) === 'OK';
   }
 
   /** Stops reconnecting and closes the connections; waits at most the command timeout for in-flight commands. */
