@@ -137,6 +137,33 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
   let client = open();
   const connect = (c: typeof client): void =>
     connectInBackground(() => c.connect(), (err) => onError(err), () => closed || c !== client, settings.maxReconnectDelayMs);
+  let lastReplicaSwitch = -Infinity;
+  /**
+   * The server behind this connection answered as a replica (READONLY, MASTERDOWN): a failover made without Sentinel
+   * (a managed Redis, a virtual IP or DNS name moved to the promoted node) demotes the old master and keeps our
+   * connection to it open, so every write failed for as long as the gateway ran, although the URL now led to the new
+   * master. A new connection (the name resolved again) is opened; the old one is closed once the commands on it have
+   * their replies. At most once per REPLICA_RECONNECT_MS: a URL that names a replica for good costs one connection a
+   * second, not one per command.
+   */
+  const leaveReplica = (): void => {
+    const now = performance.now();
+    if (closed || now - lastReplicaSwitch < REPLICA_RECONNECT_MS) return;
+    lastReplicaSwitch = now;
+    const replica = client;
+    client = open();
+    heard();
+    connect(client);
+    const drop = (): void => {
+      try {
+        replica.destroy();
+      } catch {
+        // already closed
+      }
+    };
+    if (replica.isReady) replica.close().catch(drop);
+    else drop();
+  };
   return {
     send: (_key, args) =>
       client.sendCommand([...args]).then(
@@ -145,7 +172,10 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
           return reply;
         },
         (err: unknown) => {
-          if (err instanceof Error && isErrorReply(err)) heard();
+          if (err instanceof Error && isErrorReply(err)) {
+            heard();
+            if (REPLICA_REPLY.test(err.message)) leaveReplica();
+          }
           throw err;
         },
       ),
@@ -188,6 +218,14 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
     },
   };
 }
+
+/** How often a single server's connection may be replaced because it reached a replica (singleServer). */
+const REPLICA_RECONNECT_MS = 1_000;
+/**
+ * An error reply only a replica gives: READONLY (a write), MASTERDOWN (anything, with replica-serve-stale-data no).
+ * Redis 7 passes a script's error on with its own code; Redis 6 wrapped it ("ERR Error running script ...: -READONLY").
+ */
+const REPLICA_REPLY = /^(?:READONLY|MASTERDOWN) |: -(?:READONLY|MASTERDOWN) /;
 
 /** A connection given up because nothing came back on it for `silentMs` while commands waited (singleServer). */
 export class SilentConnectionError extends Error {
