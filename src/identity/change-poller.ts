@@ -21,7 +21,7 @@ export interface ChangePollerOptions {
    * makes a write that failed then (Redis down: the action answered "pending") happen once Redis is back. Undefined:
    * no revocations applied here.
    */
-  readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke'>;
+  readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke' | 'dataLost'>;
   /** How long a revoked user's tokens stay refused (access-token lifetime + clock tolerance), ms. */
   readonly revocationTtlMs: number;
   /** Drops a revoked key from this gateway's API-key cache. */
@@ -63,6 +63,8 @@ export class ChangePoller {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #failing = false;
+  /** True once the revocation store has answered a dataLost (its marker is written). */
+  #markerWritten = false;
   readonly #recentByOperators: ChangeRecord[] = [];
   readonly #recentByUsers: ChangeRecord[] = [];
   /**
@@ -125,8 +127,9 @@ export class ChangePoller {
 
   async #readAll(report: boolean): Promise<void> {
     await this.#retryUnapplied();
+    const lost = await this.#revocationsLost();
     const log = await this.#logState();
-    if (log !== 'intact') {
+    if (log !== 'intact' || lost) {
       // Read the window again from the start: applying a change twice is harmless (see #revoke), missing one is not.
       // As at start-up, what is read then is not reported (onChange): most of it was reported once already.
       report = false;
@@ -159,6 +162,29 @@ export class ChangePoller {
       }
       if (changes.length < BATCH) return;
     }
+  }
+
+  /**
+   * True when the revocation store lost what it held (KvStore.dataLost: Redis restarted without persistence, flushed,
+   * failed over to a replica that had not synced): every revocation of the window is then written again, as at
+   * start-up. Without this a running gateway accepted every logged-out, disabled or deleted user's access token again
+   * until it expired. Asked before the log is read, so a change committed meanwhile is read after the marker was
+   * written; the first poll (start-up) reads the whole window anyway. A store that cannot answer says nothing: it is
+   * asked again next poll, and a Redis that comes back empty is found then.
+   */
+  async #revocationsLost(): Promise<boolean> {
+    const kv = this.#o.kv;
+    if (kv?.dataLost === undefined) return false;
+    let lost: boolean;
+    try {
+      lost = await kv.dataLost();
+    } catch {
+      return false;
+    }
+    // The first answer only writes the marker (a new Redis, or a first start on this prefix): nothing to say then.
+    if (lost && this.#markerWritten) this.#o.logger.warn({ event: EVENTS.revocationsLost }, EVENTS.revocationsLost);
+    this.#markerWritten = true;
+    return lost;
   }
 
   /**
