@@ -27,7 +27,12 @@ export interface OutageTiming {
   readonly reminderMs?: number;
   /** A different cause or connection error (ECONNREFUSED, then WRONGPASS) is logged at most this often. */
   readonly causeChangeMs?: number;
-  /** The clock (epoch ms). */
+  /**
+   * The clock, ms; monotonic performance.now() by default. Everything it times is a duration (quiet period, reminder
+   * spacing, `outage_ms`): on the wall clock a step back of 10 minutes during an outage logged a negative `outage_ms`,
+   * and one after its last failure held the outage open (no Recovered line, and the next outage written as a
+   * continuation of it, so never announced) until the wall clock had caught up.
+   */
   readonly now?: () => number;
 }
 
@@ -74,7 +79,7 @@ export class KvOutageLog {
     this.#quietMs = timing.quietMs ?? DEFAULT_QUIET_MS;
     this.#reminderMs = timing.reminderMs ?? DEFAULT_REMINDER_MS;
     this.#causeChangeMs = timing.causeChangeMs ?? DEFAULT_CAUSE_CHANGE_MS;
-    this.#now = timing.now ?? Date.now;
+    this.#now = timing.now ?? (() => performance.now());
   }
 
   /** Later lines go to `logger` (a reload may bring a new one). */
