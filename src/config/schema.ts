@@ -108,17 +108,25 @@ const REDIS_CREDENTIALS_MESSAGE = 'has a user or password with a malformed perce
  */
 const REDIS_USER_WITHOUT_PASSWORD_MESSAGE =
   'names a user without a password, and would sign in as the default user (write user:password@; a nopass user accepts any password)';
+/**
+ * Port 0 is no server's: the client connected to it and was refused, and every command failed (each rate-limited
+ * request a 503 or let through uncounted, "KV Store Unavailable ... ECONNREFUSED") after a check-config and start
+ * that said ok.
+ */
+const REDIS_PORT_ZERO_MESSAGE = 'names port 0, where no server listens (write the server\'s port, or none for 6379)';
 const redisUrl = z
   .string()
   .refine((value) => redisUrlOk(value), REDIS_URL_MESSAGE)
   .refine((value) => !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE)
-  .refine((value) => !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE);
+  .refine((value) => !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE)
+  .refine((value) => !redisUrlOk(value) || new URL(value).port !== '0', REDIS_PORT_ZERO_MESSAGE);
 /** `redis.url`: the same, or empty for no single server. */
 const redisUrlOrEmpty = z
   .string()
   .refine((value) => value === '' || redisUrlOk(value), REDIS_URL_MESSAGE)
   .refine((value) => value === '' || !redisUrlOk(value) || credentialsDecode(value), REDIS_CREDENTIALS_MESSAGE)
-  .refine((value) => value === '' || !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE);
+  .refine((value) => value === '' || !redisUrlOk(value) || !userWithoutPassword(value), REDIS_USER_WITHOUT_PASSWORD_MESSAGE)
+  .refine((value) => value === '' || !redisUrlOk(value) || new URL(value).port !== '0', REDIS_PORT_ZERO_MESSAGE);
 
 function userWithoutPassword(value: string): boolean {
   const { username, password } = new URL(value);
@@ -905,7 +913,9 @@ export const configSchema = z
         otlp_endpoint: z
           .string()
           .default('')
-          .refine((url) => url === '' || isHttpUrl(url), 'must be an http:// or https:// URL'),
+          .refine((url) => url === '' || isHttpUrl(url), 'must be an http:// or https:// URL')
+          // Port 0 is no collector's: every export failed, and the spans were dropped, after an ok check and start.
+          .refine((url) => url === '' || !isHttpUrl(url) || new URL(url).port !== '0', "names port 0, where no collector listens (write the collector's port, or none for the scheme's)"),
         /** Share of new traces recorded (0 to 1); a continued trace follows its caller's sampling decision. */
         sample_ratio: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(1),
         /** Continue a valid incoming traceparent; false: every request starts its own trace. */
