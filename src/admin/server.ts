@@ -109,7 +109,7 @@ const ADMIN_SEND_TIMEOUT_MS = 10_000;
 
 /** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
 export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
-  const startedAt = Date.now();
+  const startedAt = performance.now(); // monotonic: see buildStatus
   // node enforces headersTimeout and requestTimeout only when its connection check runs (every 30 s by default): a
   // client trickling a head or a body held an admin connection up to 30 s past either bound.
   const server = createServer({

@@ -38,6 +38,12 @@ export interface ServiceStatus {
 export interface StatusBody {
   readonly generated_at: string;
   readonly uptime_s: number;
+  /**
+   * Milliseconds since the admin listener started, on the monotonic clock: what the dashboard divides its route
+   * counts' differences by. `generated_at` is the wall clock, which NTP may step between two refreshes: a step back
+   * made the interval negative and the routes' rates a thousand times their value, a step forward made them zero.
+   */
+  readonly uptime_ms: number;
   readonly in_flight: number;
   readonly connections: number;
   readonly upstreams: readonly UpstreamStatus[];
@@ -54,7 +60,10 @@ export interface StatusBody {
 /** Seconds per chart point. */
 const STEP_S = 5;
 
-/** Builds the status body from live objects; cheap enough to run on every dashboard refresh (2 s). */
+/**
+ * Builds the status body from live objects; cheap enough to run on every dashboard refresh (2 s). `startedAt` is
+ * performance.now() when the admin listener started (monotonic: a wall clock stepped back made uptime_s negative).
+ */
 export function buildStatus(
   metrics: GatewayMetrics,
   backends: readonly BackendView[],
@@ -63,6 +72,7 @@ export function buildStatus(
   certificates: readonly CertificateStatus[] = [],
 ): StatusBody {
   const live = metrics.live;
+  const uptimeMs = Math.round(performance.now() - startedAt);
   const services = new Map<string, { healthy: number; upstreams: string[] }>();
   for (const b of backends) {
     let s = services.get(b.group.name);
@@ -72,7 +82,8 @@ export function buildStatus(
   }
   return {
     generated_at: new Date().toISOString(),
-    uptime_s: Math.round((Date.now() - startedAt) / 1000),
+    uptime_s: Math.round(uptimeMs / 1000),
+    uptime_ms: uptimeMs,
     in_flight: live.inFlight,
     connections: live.connections,
     upstreams: backends.map((b) => ({

@@ -77,10 +77,12 @@ export async function setupIdentity(deps: IdentitySetupDeps): Promise<IdentityFe
   // The count under way, shared: concurrent status requests (several dashboards) add no query to the store's pool.
   let counting: Promise<void> | undefined;
   const readTotals = async (): Promise<IdentityTotals | undefined> => {
-    const now = Date.now();
+    // How old the totals are on the monotonic clock (a wall clock stepped back 10 minutes kept them that long); what
+    // counts as an active session or key, on the wall clock the expiries are stored in.
+    const now = performance.now();
     if (totals === undefined || now - totals.at > TOTALS_TTL_MS) {
       counting ??= store
-        .identityTotals(new Date(now))
+        .identityTotals(new Date())
         .then(
           (value) => void (totals = { value, at: now }),
           () => undefined, // store down: the last known totals, or none

@@ -40,8 +40,14 @@ export interface TrafficSummary {
 export interface RecentTrafficOptions {
   /** Seconds kept; default 300 (5 minutes). */
   readonly seconds?: number;
-  /** Clock in ms since the epoch; injectable for tests. Default Date.now. */
+  /**
+   * The clock the ring's seconds are counted on, ms; injectable for tests. Default performance.now(): monotonic. On
+   * the wall clock a step back of 10 minutes hid every request counted before it (their seconds lay in the future)
+   * and divided the ones after it by the gateway's age, now negative, held at 1 s; a step forward emptied the window.
+   */
   readonly now?: () => number;
+  /** The wall clock (ms since the epoch) the chart's times `t` are given on; default Date.now, or `now` when only that is given. */
+  readonly wallNow?: () => number;
 }
 
 /**
@@ -52,9 +58,10 @@ export interface RecentTrafficOptions {
 export class RecentTraffic {
   readonly #seconds: number;
   readonly #now: () => number;
+  readonly #wallNow: () => number;
   /** Construction time: a young gateway's rate is divided by its age, not by the whole window. */
   readonly #createdAt: number;
-  /** The whole second (epoch seconds) each slot currently holds. */
+  /** The whole second (of #now) each slot currently holds. */
   readonly #stamp: Float64Array;
   readonly #count: Uint32Array;
   readonly #errors: Uint32Array;
@@ -63,7 +70,8 @@ export class RecentTraffic {
 
   constructor(options: RecentTrafficOptions = {}) {
     this.#seconds = options.seconds ?? 300;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
+    this.#wallNow = options.wallNow ?? options.now ?? Date.now;
     this.#createdAt = this.#now();
     this.#stamp = new Float64Array(this.#seconds).fill(-1);
     this.#count = new Uint32Array(this.#seconds);
@@ -113,7 +121,10 @@ export class RecentTraffic {
    * is left out, so the last point never shows a half-counted rate.
    */
   series(stepSeconds = 5): TrafficPoint[] {
-    const last = Math.floor(this.#now() / 1000) - 1;
+    const nowMs = this.#now();
+    const last = Math.floor(nowMs / 1000) - 1;
+    // Seconds of #now are shown on the wall clock as it reads now: the step's end is as long ago as it is on #now.
+    const toWall = this.#wallNow() - nowMs;
     const steps = Math.floor(this.#seconds / stepSeconds);
     const points: TrafficPoint[] = [];
     const hist = new Uint32Array(BUCKETS);
@@ -122,7 +133,7 @@ export class RecentTraffic {
       hist.fill(0);
       const totals = this.#sum(to - stepSeconds + 1, to, hist);
       points.push({
-        t: (to + 1) * 1000,
+        t: Math.round((to + 1) * 1000 + toWall),
         rate: round(totals.count / stepSeconds),
         p50_ms: percentile(hist, totals.count, 0.5),
         p99_ms: percentile(hist, totals.count, 0.99),

@@ -105,12 +105,17 @@ function renderUpstreams(upstreams) {
   body.replaceChildren(...rows);
 }
 
-/** Route counts of the previous refresh, to turn totals into per-second rates. */
-let previousRoutes = { at: 0, counts: new Map() };
+/**
+ * Route counts of the previous refresh, to turn totals into per-second rates, and when it was made: the listener's
+ * monotonic uptime_ms, not generated_at, a wall clock that NTP may step between two refreshes (a step back gave a
+ * negative interval, held at 1 ms: rates a thousand times too high).
+ */
+let previousRoutes = { at: -1, counts: new Map() };
 
-function renderRoutes(routes, generatedAt) {
-  const at = new Date(generatedAt).getTime();
-  const seconds = previousRoutes.at > 0 ? Math.max((at - previousRoutes.at) / 1000, 0.001) : 0;
+function renderRoutes(routes, uptimeMs) {
+  const at = Number(uptimeMs);
+  // A smaller uptime is another listener (the gateway restarted): no rate until the next refresh.
+  const seconds = previousRoutes.at >= 0 && at > previousRoutes.at ? (at - previousRoutes.at) / 1000 : 0;
   const body = byId('routes').tBodies[0];
   const counts = new Map();
   const rows = (routes ?? []).map((r) => {
@@ -259,7 +264,7 @@ function render(status) {
   setText('uptime', formatUptime(status.uptime_s));
   setText('updated', new Date(status.generated_at).toLocaleTimeString());
   renderUpstreams(status.upstreams);
-  renderRoutes(status.routes, status.generated_at);
+  renderRoutes(status.routes, status.uptime_ms);
   renderCertificates(status.tls_certificates);
   renderPairs('ratelimit', status.rate_limit, RATE_LIMIT_LABELS);
   renderPairs('auth', status.auth, AUTH_LABELS);
