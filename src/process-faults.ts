@@ -75,7 +75,9 @@ export function watchProcessFaults(log: LoggerHandle): ProcessFaults {
   let windowEnds = 0;
   let suppressed = 0;
   process.on('unhandledRejection', (reason) => {
-    const now = Date.now();
+    // Monotonic: on the wall clock a step back of 10 minutes (NTP, a restored snapshot) silenced every line for 10
+    // minutes plus the window.
+    const now = performance.now();
     if (now < windowEnds) {
       suppressed++;
       return;
