@@ -2,7 +2,10 @@
 // loads fetch, WebSocket, EventSource, the cache stores and the mocks at import: about 9 MB of memory and a third
 // of the gateway's start-up time for code a gateway never calls. The types are the package's own. If a new undici
 // moves these files, start-up fails at this import (every test catches it), not later.
+import { readFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
+import { dirname } from 'node:path';
+import type * as Http2 from 'node:http2';
 import type * as Undici from 'undici';
 
 const load = createRequire(import.meta.url);
@@ -21,11 +24,49 @@ export const undiciMajor: number | undefined = (() => {
 })();
 
 /**
+ * The response head an HTTP/2 upstream may send, bounded as an HTTP/1 upstream's is: 16 KB of names and values
+ * (proxy/forward.ts headTooLarge), however many fields carry them. node's HTTP/2 client resets a stream whose head
+ * (or trailer section) has more than 128 fields (its maxHeaderListPairs) or comes to more than 64 KB counted with 32
+ * bytes per field (its SETTINGS_MAX_HEADER_LIST_SIZE), with ENHANCE_YOUR_CALM, and undici passes node neither option:
+ * a 1.5 KB head of 300 small fields was relayed from an HTTP/1 upstream and a 502 upstream_reset from an HTTP/2 one,
+ * logged as the upstream's own RST_STREAM. These bounds let through every head the 16 KB count passes (one byte per
+ * field at least, plus the pseudo-headers); the count refuses the rest, as for HTTP/1. A connection's memory stays
+ * bounded by node's maxSessionMemory (10 MB).
+ */
+const H2_HEAD_FIELDS = 16_384 + 8;
+const H2_HEADER_LIST_SIZE = 16_384 + 32 * H2_HEAD_FIELDS;
+
+/**
+ * Loads undici's HTTP/2 client file with a node:http2 whose connect() adds the bounds above to the options undici
+ * gives (undici's own win where it sets them). The file is compiled as a module of its own, with a require that hands
+ * it that node:http2 and resolves everything else as its own require would; nothing else in the process sees it.
+ */
+function loadHttp2Client(path: string): (...args: unknown[]) => unknown {
+  const http2 = load('node:http2') as typeof Http2;
+  const connect = (authority: string | URL, options?: Http2.ClientSessionOptions, listener?: () => void): Http2.ClientHttp2Session =>
+    http2.connect(
+      authority,
+      { ...options, maxHeaderListPairs: H2_HEAD_FIELDS, settings: { maxHeaderListSize: H2_HEADER_LIST_SIZE, ...options?.settings } },
+      listener,
+    );
+  const bounded = Object.create(http2, { connect: { value: connect } }) as typeof Http2;
+  const module = new Module(path) as Module & { _compile(source: string, filename: string): void };
+  module.filename = path;
+  module.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(path));
+  module.require = ((id: string): unknown => (id === 'node:http2' || id === 'http2' ? bounded : Module.prototype.require.call(module, id))) as NodeJS.Require;
+  module._compile(readFileSync(path, 'utf8'), path);
+  module.loaded = true;
+  load.cache[path] = module;
+  return module.exports as (...args: unknown[]) => unknown;
+}
+
+/**
  * undici's HTTP/2 client (client-h2.js) requires node:http2 as it loads, and undici's Client loads it at once: node's
  * HTTP/2 and TLS stacks, about 2 MB of memory, in every gateway, though only an upstream that negotiates h2 uses
  * them. So its place in the require cache is taken first by a stand-in that loads the real file at the first HTTP/2
- * connection. In undici 7 the file exports one function, connectH2(client, socket), which is all the stand-in is;
- * with another major the real file loads as before.
+ * connection (loadHttp2Client: with the response-head bounds). In undici 7 the file exports one function,
+ * connectH2(client, socket), which is all the stand-in is; with another major the real file loads as before (and
+ * node's own bounds on a head apply).
  */
 function deferHttp2Client(): void {
   if (undiciMajor !== 7) return;
@@ -38,7 +79,7 @@ function deferHttp2Client(): void {
   standIn.exports = function connectH2Deferred(this: unknown, ...args: unknown[]): unknown {
     if (connectH2 === undefined) {
       delete load.cache[path];
-      connectH2 = load(path) as (...args: unknown[]) => unknown;
+      connectH2 = loadHttp2Client(path);
     }
     return connectH2.apply(this, args);
   };
