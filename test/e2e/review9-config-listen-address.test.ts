@@ -60,6 +60,12 @@ test('a listen host no interface of this machine has: check-config and start giv
       'listen_host: 127.0.0.1, listen_port: 0',
       `server.listen_host: cannot listen on [${V6}]:${port} (EADDRNOTAVAIL: no interface of this host has that address)`,
     ],
+    // A multi-worker gateway: each worker meets it alike, so the primary prints it once and gives up.
+    [
+      `listen_host: ${V4}, listen_port: ${port}, workers: 2`,
+      'enabled: false',
+      `server.listen_host: cannot listen on ${V4}:${port} (EADDRNOTAVAIL: no interface of this host has that address)`,
+    ],
     [
       'listen_host: 127.0.0.1, listen_port: 0',
       `listen_host: ${V4}, listen_port: ${adminPort}, token: ${TOKEN}`,
