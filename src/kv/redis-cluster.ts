@@ -68,7 +68,7 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   const health = new NodeHealth(settings.connectTimeoutMs);
   let closed = false;
   let warm = false;
-  let lastRefreshAt = 0;
+  let lastRefreshAt = -Infinity; // performance.now() time: the first refresh is never held back
 
   type ShardNode = (typeof cluster.masters)[number];
   type NodeClient = NonNullable<ShardNode['client']>;
@@ -95,7 +95,9 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
    * a frozen one accepts the discovery's connection and never answers, which would hold every later discovery.
    */
   const refreshSlotMap = (suspect?: string): void => {
-    const now = Date.now();
+    // Monotonic: on the wall clock a step back (NTP, a restored snapshot) put every later refresh "before" the last
+    // one, and none was made until the clock had caught up: a frozen master's slots failed long after the promotion.
+    const now = performance.now();
     if (closed || now - lastRefreshAt < DOWN_MASTER_REFRESH_EVERY_MS) return;
     lastRefreshAt = now;
     const excluded = new Set(cluster.masters.map((m) => m.address).filter((address) => health.failing(address)));

@@ -12,7 +12,10 @@ const addressOf = (node: NodeAddress): string => `${node.host}:${node.port}`;
 export class NodeHealth {
   /** Nodes whose last connection attempt failed (refused, timed out, closed) and that have not been ready since. */
   readonly #failed = new Set<string>();
-  /** When a connection that is not ready yet was accepted: a node that accepts and never answers is frozen. */
+  /**
+   * When a connection that is not ready yet was accepted (performance.now(): a wall clock stepped back kept a frozen
+   * node's connection "young" for as long as the step): a node that accepts and never answers is frozen.
+   */
   readonly #connectingSince = new Map<string, number>();
   readonly #handshakeTimeoutMs: number;
 
@@ -27,7 +30,7 @@ export class NodeHealth {
 
   connecting(node: NodeAddress): void {
     const address = addressOf(node);
-    if (!this.#connectingSince.has(address)) this.#connectingSince.set(address, Date.now());
+    if (!this.#connectingSince.has(address)) this.#connectingSince.set(address, performance.now());
   }
 
   ready(node: NodeAddress): void {
@@ -45,6 +48,6 @@ export class NodeHealth {
   failing(address: string): boolean {
     if (this.#failed.has(address)) return true;
     const since = this.#connectingSince.get(address);
-    return since !== undefined && Date.now() - since > this.#handshakeTimeoutMs;
+    return since !== undefined && performance.now() - since > this.#handshakeTimeoutMs;
   }
 }
