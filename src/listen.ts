@@ -82,7 +82,7 @@ export function listenFailure(err: unknown, host: string, port: number, keys: Li
   if (address !== undefined) return new ListenAddressError(`${keys.host}: cannot listen on ${at} (${code}: ${address})`, code);
   const portReason = PORT_CODES[code];
   if (portReason !== undefined) {
-    const privileged = code === 'EACCES' && port > 0 && port < 1024 ? ', a port below 1024 needs root or CAP_NET_BIND_SERVICE' : '';
+    const privileged = code === 'EACCES' && port > 0 && port < 1024 ? ', a port below 1024 needs CAP_NET_BIND_SERVICE' : '';
     return new ListenPortError(`${keys.port}: cannot listen on ${at} (${code}: ${portReason}${privileged})`, code);
   }
   // A lookup that failed for now (EAI_AGAIN) or anything else: the host's key, the code alone.

@@ -12,7 +12,10 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfigVerdict, startVerdict } from '../helpers/config-error.js';
+import { startProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-review9-listen-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,4 +110,20 @@ test('a port another process holds: check-config says ok (a question of the mome
     'ok',
     `portcullis: admin.listen_port: cannot listen on 127.0.0.1:${port} (EADDRINUSE: another process listens there)`,
   ]);
+});
+
+test('a privileged port without CAP_NET_BIND_SERVICE: start names the port key in one line, with what it needs', async () => {
+  // Root without the capability (dropped from the bounding set before exec), as a non-root service meets it.
+  const path = configFile('listen_host: 127.0.0.1, listen_port: 81', 'enabled: false');
+  const started = await startProcess('setpriv', ['--bounding-set=-net_bind_service', process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
+    cwd: dir,
+    timeoutMs: 12_000,
+  }).then(
+    async (gw) => {
+      await gw.cleanup();
+      return 'ok';
+    },
+    (err: Error) => err.message,
+  );
+  assert.equal(started, 'gateway exited with 1: portcullis: server.listen_port: cannot listen on 127.0.0.1:81 (EACCES: permission denied, a port below 1024 needs CAP_NET_BIND_SERVICE)\n');
 });
