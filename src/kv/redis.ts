@@ -87,6 +87,7 @@ export class RedisKvStore implements KvStore {
   #lastError: unknown = undefined;
   /** describeKvError(#lastError), made once per connection error (not per failed command) and when it happened. */
   #lastErrorText: string | undefined = undefined;
+  /** performance.now() time (a wall clock stepped back kept an old error "recent" for as long as the step). */
   #lastErrorAt = 0;
   /** How long a connection error describes the failures after it: one reconnect cycle (connect timeout + backoff). */
   readonly #connectionErrorMs: number;
@@ -122,7 +123,7 @@ export class RedisKvStore implements KvStore {
     const remember = (err: unknown): void => {
       this.#lastError = err;
       this.#lastErrorText = describeKvError(err);
-      this.#lastErrorAt = Date.now();
+      this.#lastErrorAt = performance.now();
     };
     // Connect in the background: a dead Redis neither crashes nor blocks start-up; until it answers, every
     // command fails fast (no offline queue).
@@ -138,8 +139,10 @@ export class RedisKvStore implements KvStore {
   async #durableConnection(): Promise<RedisConnection> {
     this.#durable ??= this.#open();
     const connection = this.#durable;
-    const deadline = Date.now() + this.#timeoutMs;
-    while (!connection.isReady && !this.#closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Monotonic: on the wall clock a step back during this wait (NTP, a restored snapshot) held the logout for as long as
+    // the step, 10 minutes for a 10-minute step, instead of the command timeout.
+    const deadline = performance.now() + this.#timeoutMs;
+    while (!connection.isReady && !this.#closed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     return connection; // still not ready: the SET below fails fast with KvUnavailableError
   }
 
@@ -410,7 +413,7 @@ export class RedisKvStore implements KvStore {
 
   /** The last connection error's description while it is recent (one reconnect cycle), for KvUnavailableError. */
   #recentConnectionError(): string | undefined {
-    return this.#lastErrorText !== undefined && Date.now() - this.#lastErrorAt < this.#connectionErrorMs ? this.#lastErrorText : undefined;
+    return this.#lastErrorText !== undefined && performance.now() - this.#lastErrorAt < this.#connectionErrorMs ? this.#lastErrorText : undefined;
   }
 
   /**
