@@ -230,18 +230,49 @@ function checkAlive(session: ClientHttp2Session, socket: Socket): void {
   }
 }
 
+/** Upstream streams whose response head has come (guardStreams marks them). */
+const answeredStreams = new WeakSet<ClientHttp2Stream>();
+
 /**
- * The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says, and a stream
+ * node's own timeout callback of a stream (Http2Stream.prototype._onTimeout), which emits the 'timeout' undici fails
+ * the request on: HeadersTimeoutError before the response head, BodyTimeoutError after.
+ */
+type OnTimeoutFn = (this: ClientHttp2Stream) => void;
+
+/**
+ * undici times an HTTP/2 request's response head with the stream's idle timeout (stream.setTimeout(headersTimeout)),
+ * which runs while the request body is still being sent, where its HTTP/1 client does not (client-h1.js: the
+ * headers timer fires during a body write only when the upstream is not taking it). So a client that paused its
+ * upload for upstream_response, within request_body_chunk, got 504 upstream_timeout from an HTTP/2 upstream, and
+ * the upstream left rotation for it ("Upstream Down"): any client could take HTTP/2 upstreams out, one request
+ * each per passive cooldown, while over HTTP/1 the same upload was answered. Until the response head, the stream's
+ * timeout is not the upstream's silence while the gateway has sent all it was given of an unfinished body: it waits
+ * on the client, whose silence request_body_chunk bounds (408). Skipped then; the next write of the body (or its end)
+ * restarts the stream's timer, so the bound runs from there. Data the upstream does not take (its flow-control
+ * window closed) stays queued on the stream, and the timeout fires as before: that silence is the upstream's.
+ */
+function onTimeoutUnlessAwaitingClient(this: ClientHttp2Stream): void {
+  if (!answeredStreams.has(this) && !this.writableEnded && this.writableLength === 0 && !this.destroyed) return;
+  (Object.getPrototypeOf(this) as { _onTimeout: OnTimeoutFn })._onTimeout.call(this);
+}
+
+/**
+ * The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says, a stream
  * that ends with no response head (undici cancelled it, or the upstream reset it) has the session's liveness
- * checked (checkAlive).
+ * checked (checkAlive), and its timeout waits while the client's body does (onTimeoutUnlessAwaitingClient; set
+ * before undici arms it, which binds the stream's own _onTimeout then).
  */
 function guardStreams(session: ClientHttp2Session, socket: Socket): void {
   const request = session.request;
   session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
     const stream = request.apply(this, args);
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
+    (stream as unknown as { _onTimeout: OnTimeoutFn })._onTimeout = onTimeoutUnlessAwaitingClient;
     let answered = false;
-    stream.once('response', () => (answered = true));
+    stream.once('response', () => {
+      answered = true;
+      answeredStreams.add(stream);
+    });
     stream.once('close', () => {
       if (!answered) checkAlive(session, socket);
     });
