@@ -138,35 +138,49 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
   const connect = (c: typeof client): void =>
     connectInBackground(() => c.connect(), (err) => onError(err), () => closed || c !== client, settings.maxReconnectDelayMs);
   let lastReplicaSwitch = -Infinity;
+  /** The connection opened to take the place of one that reached a replica, until it is ready (leaveReplica). */
+  let replacement: typeof client | undefined;
+  const dropReplacement = (): void => {
+    const pending = replacement;
+    replacement = undefined;
+    if (pending !== undefined) destroyClient(pending);
+  };
   /**
    * The server behind this connection answered as a replica (READONLY, MASTERDOWN): a failover made without Sentinel
    * (a managed Redis, a virtual IP or DNS name moved to the promoted node) demotes the old master and keeps our
    * connection to it open, so every write failed for as long as the gateway ran, although the URL now led to the new
-   * master. A new connection (the name resolved again) is opened; the old one is closed once the commands on it have
-   * their replies. At most once per REPLICA_RECONNECT_MS: a URL that names a replica for good costs one connection a
-   * second, not one per command.
+   * master. A new connection (the name resolved again) is opened, and takes the old one's place once it is ready; the
+   * old one is then closed once the commands on it have their replies. Until then the old one serves: a replica still
+   * answers reads (the revocation checks), and with no offline queue every command sent while no connection was
+   * ready failed at once (auth's on_store_error deny answered 503 for the handshake's length, once a second under a
+   * URL naming a replica). At most one replacement at a time, started at most once per REPLICA_RECONNECT_MS: a URL
+   * that names a replica for good costs one connection a second, not one per command.
    */
   const leaveReplica = (): void => {
     const now = performance.now();
-    if (closed || now - lastReplicaSwitch < REPLICA_RECONNECT_MS) return;
+    if (closed || replacement !== undefined || now - lastReplicaSwitch < REPLICA_RECONNECT_MS) return;
     lastReplicaSwitch = now;
-    const replica = client;
-    client = open();
-    heard();
-    connect(client);
-    const drop = (): void => {
-      try {
-        replica.destroy();
-      } catch {
-        // already closed
-      }
-    };
-    if (replica.isReady) replica.close().catch(drop);
-    else drop();
+    const next = open();
+    replacement = next;
+    next.once('ready', () => {
+      if (closed || replacement !== next) return; // given up meanwhile (close, a silent link's replacement)
+      replacement = undefined;
+      const replica = client;
+      client = next;
+      heard();
+      // Counted from here too: a READONLY reply the old connection still had in flight says nothing of this one.
+      lastReplicaSwitch = performance.now();
+      if (replica.isReady) replica.close().catch(() => destroyClient(replica));
+      else destroyClient(replica);
+    });
+    // Connection errors while it is being opened are its own: the old connection still serves, and its errors are the
+    // ones passed on (open()'s listener). node-redis retries by itself until it is ready or destroyed.
+    connectInBackground(() => next.connect(), () => undefined, () => closed || replacement !== next, settings.maxReconnectDelayMs);
   };
   return {
-    send: (_key, args) =>
-      client.sendCommand([...args]).then(
+    send: (_key, args) => {
+      const sentOn = client;
+      return sentOn.sendCommand([...args]).then(
         (reply) => {
           heard();
           return reply;
@@ -174,11 +188,13 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
         (err: unknown) => {
           if (err instanceof Error && isErrorReply(err)) {
             heard();
-            if (REPLICA_REPLY.test(err.message)) leaveReplica();
+            // Only the connection in use: a reply from one already replaced tells nothing of its successor.
+            if (sentOn === client && REPLICA_REPLY.test(err.message)) leaveReplica();
           }
           throw err;
         },
-      ),
+      );
+    },
     commandTimedOut() {
       // Decided once this turn of the event loop has read what the socket already holds: in a gateway whose own loop
       // stalled past the bound (a long synchronous task, a GC pause, a paused process), the overdue command timer runs
@@ -189,6 +205,7 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
         silenceCheckQueued = false;
         if (closed || !client.isReady || performance.now() - lastHeard < silentMs) return;
         const silent = client;
+        dropReplacement(); // the new connection below resolves the name anew too
         client = open();
         heard();
         connect(client);
@@ -205,10 +222,12 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
     },
     async close() {
       closed = true;
+      dropReplacement(); // nothing was ever sent on it
       if (client.isOpen) await client.close();
     },
     destroy() {
       closed = true;
+      dropReplacement();
       const current = client;
       current.destroy();
       // node-redis 6.3 keeps a socket that was still being opened when destroy() ran: it finds no socket to end, and
@@ -217,6 +236,17 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
       if (!current.isReady) current.once('connect', () => current.destroy());
     },
   };
+}
+
+/** Ends a client now, whatever state it is in (a destroy of one already closed throws nothing we need). */
+function destroyClient(client: { destroy(): void; isReady: boolean; once(event: 'connect', listener: () => void): unknown }): void {
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
+  // As RedisConnection.destroy below: node-redis keeps a socket still being opened when destroy() ran.
+  if (!client.isReady) client.once('connect', () => client.destroy());
 }
 
 /** How often a single server's connection may be replaced because it reached a replica (singleServer). */

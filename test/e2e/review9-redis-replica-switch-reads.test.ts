@@ -1,0 +1,125 @@
+// A READONLY reply makes a single server's connection open again (7b6d8ec), so a failover that moves the URL's name is
+// followed. But the old connection was closed the moment the new one was opened, and every command sent before the
+// new one had connected failed at once (no offline queue). A Redis that refuses writes still answers reads (README:
+// "still serves the revocation checks"), yet under a URL that names a replica (for good, or for the seconds of a
+// failover) each READONLY, the change poller's marker write once a second at least, cut the revocation reads for
+// the new connection's handshake: under auth's on_store_error deny (the default) those authenticated requests were
+// 503 kv_unavailable, every second, for as long as it lasted. The old connection now serves until the new one is
+// ready. Our own redis-server behind a forwarder whose connections take 300 ms to open (a remote or TLS Redis's
+// handshake); the server is made a replica of a master that is not there, so it answers reads and refuses writes.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Socket } from 'node:net';
+import { createClient as createRedisClient } from 'redis';
+import { startBackend } from '../helpers/backends.js';
+import { startInProcess } from '../helpers/gateway.js';
+import { createClient, IN_CI } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/prometheus.js';
+import { bearer, FAST_ARGON2, register, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { redisServerInstalled } from '../kv/redis-helpers.js';
+import { RedisProcess, scratchDir } from '../kv/redis-processes.js';
+
+const installed = await redisServerInstalled();
+if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: this suite must not be skipped)');
+const skip = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
+
+const OPEN_DELAY_MS = 300;
+
+/** 127.0.0.1:port → 127.0.0.1:target; each connection reaches the target OPEN_DELAY_MS after it was accepted. */
+async function slowToOpen(target: number) {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((inbound) => {
+    accepted++;
+    inbound.pause();
+    sockets.add(inbound);
+    inbound.on('error', () => undefined);
+    inbound.on('close', () => sockets.delete(inbound));
+    setTimeout(() => {
+      if (inbound.destroyed) return;
+      const outbound = connect(target, '127.0.0.1');
+      sockets.add(outbound);
+      outbound.on('error', () => undefined);
+      for (const s of [inbound, outbound]) {
+        s.on('close', () => {
+          sockets.delete(s);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+      inbound.resume();
+    }, OPEN_DELAY_MS);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    get accepted() {
+      return accepted;
+    },
+    /** Connections from the gateway open now (inbound side only). */
+    open: () => [...sockets].filter((s) => s.localPort === port).length,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('a Redis answering READONLY keeps serving the revocation reads while its connection is replaced', { skip }, async () => {
+  const dir = scratchDir('review9-replica-switch');
+  after(() => dir.remove());
+  const redisPort = await freePort();
+  const redis = await RedisProcess.spawn(
+    redisPort,
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path],
+    `${dir.path}/redis.log`,
+  );
+  after(() => redis.kill());
+  const admin = createRedisClient({ url: redis.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  after(() => admin.destroy());
+  const link = await slowToOpen(redisPort);
+  after(() => link.close());
+  const backend = await startBackend('echo');
+  after(() => backend.stop());
+  const gw = await startInProcess({
+    redis: { url: `redis://127.0.0.1:${link.port}`, key_prefix: 'portcullis-test:review9-replica-switch:' },
+    jwt: { secret: TEST_SECRET },
+    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
+    routes: [{ name: 'me', match: { path_prefix: '/me' }, service: 'api' }],
+    // auth.on_store_error: deny (the default): a revocation read that fails is a 503.
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+  });
+  after(() => gw.close());
+  const client = createClient();
+  after(() => client.close());
+  await waitFor('the gateway to reach Redis', async () => (await client.request(`${gw.adminUrl}/ready`)).status === 200, 10_000);
+  const account = await register({ client, url: gw.url });
+  assert.equal((await client.request(`${gw.url}/me`, { headers: bearer(account.access_token) })).status, 200);
+
+  // A replica now (of a master that is not there): reads answered, every write READONLY.
+  await admin.sendCommand(['REPLICAOF', '127.0.0.1', String(await freePort())]);
+  await waitFor('the gateway to meet READONLY', async () => (await client.request(`${gw.adminUrl}/ready`)).status === 503, 5_000);
+  const acceptedBefore = link.accepted;
+
+  // 3 s: at least two replacements (the poller's marker write alone asks for one a second), each 300 ms to open.
+  const statuses = new Map<number, number>();
+  const until = performance.now() + 3_000;
+  const worker = async () => {
+    while (performance.now() < until) {
+      const res = await client.request(`${gw.url}/me`, { headers: bearer(account.access_token) });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  assert.ok(link.accepted - acceptedBefore >= 2, `the connection was replaced (${link.accepted - acceptedBefore} new connections)`);
+  assert.deepEqual([...statuses.keys()], [200], `every token served from the readable replica: ${JSON.stringify([...statuses])}`);
+  // Replaced, not added to: the main connection and at most one being opened (no revocation connection: no logout).
+  assert.ok(link.open() <= 2, `connections open: ${link.open()}`);
+});
