@@ -58,7 +58,7 @@ export async function openCommandContext(config: Config, dataDir: string, needs:
     const auth = config.middleware.auth;
     const admin = new IdentityAdmin({
       store,
-      ...(redis ? { kv: whenAnswering(redis, Date.now() + REDIS_READY_TIMEOUT_MS) } : {}),
+      ...(redis ? { kv: whenAnswering(redis, performance.now() + REDIS_READY_TIMEOUT_MS) } : {}),
       passwords: await createPasswordHasher(auth.argon2),
       schemas: createAuthSchemas(auth),
       revocationTtlMs: acceptWindowMs(config.jwt.access_token_expiration),
@@ -98,7 +98,8 @@ function whenAnswering(redis: RedisKvStore, deadline: number): Pick<KvStore, 're
 }
 
 /**
- * Waits for a PING to answer, until `deadline`. On giving up, the failure carries the connection's own error code
+ * Waits for a PING to answer, until `deadline` (performance.now() time: on the wall clock a step back during the wait,
+ * NTP or a restored snapshot, held the command for as long as the step). On giving up, the failure carries the connection's own error code
  * (ECONNREFUSED, ENOTFOUND…) when there was one: the last PING only says it timed out or found the client closed.
  */
 async function waitForRedis(kv: RedisKvStore, deadline: number): Promise<void> {
@@ -107,7 +108,7 @@ async function waitForRedis(kv: RedisKvStore, deadline: number): Promise<void> {
       await kv.ping();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new KvUnavailableError({ cause: connectionFailure(kv) ?? err });
+      if (performance.now() > deadline) throw new KvUnavailableError({ cause: connectionFailure(kv) ?? err });
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
