@@ -65,6 +65,12 @@ export class ChangePoller {
   #failing = false;
   /** True once the revocation store has answered a dataLost (its marker is written). */
   #markerWritten = false;
+  /**
+   * A loss found (the marker written again) whose window has not been read again yet. Kept across polls: the marker
+   * says nothing of it any more, so a poll that failed after finding it (the user store not answering) must not
+   * forget it, or the revocations stay lost.
+   */
+  #rereadOwed = false;
   readonly #recentByOperators: ChangeRecord[] = [];
   readonly #recentByUsers: ChangeRecord[] = [];
   /**
@@ -127,9 +133,11 @@ export class ChangePoller {
 
   async #readAll(report: boolean): Promise<void> {
     await this.#retryUnapplied();
-    const lost = await this.#revocationsLost();
+    if (await this.#revocationsLost()) this.#rereadOwed = true;
     const log = await this.#logState();
-    if (log !== 'intact' || lost) {
+    if (log !== 'intact' || this.#rereadOwed) {
+      // Owed no more once the read starts from 0: a read that fails part way goes on from where it stopped (#lastSeq).
+      this.#rereadOwed = false;
       // Read the window again from the start: applying a change twice is harmless (see #revoke), missing one is not.
       // As at start-up, what is read then is not reported (onChange): most of it was reported once already.
       report = false;
