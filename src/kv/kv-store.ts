@@ -100,9 +100,10 @@ export interface KvStore {
   ready?(): Promise<void>;
   /**
    * True when the data the gateway wrote may have been lost since the previous call (a Redis restarted without
-   * persistence, FLUSHALL, a failover to a replica that had not synced): a marker the call writes was missing, so
-   * the revocations must be written again (identity/change-poller.ts). The first call says true when the marker was
-   * never written. Optional: a store that loses nothing while the process runs (memory) has none.
+   * persistence, FLUSHALL, a failover to a replica that had never synced): a marker the call writes was missing, or
+   * another store (gateway, worker) wrote it again since this one's previous call, so the revocations must be written
+   * again (identity/change-poller.ts). The first call says true when the marker was never written. Optional: a store
+   * that loses nothing while the process runs (memory) has none.
    */
   dataLost?(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 // Redis KvStore (node-redis) over one server, a Redis Cluster or Sentinel: one Lua script per decision, bounded
 // command time, background reconnects, and revocations confirmed by a replica (WAIT) where one is connected.
+import { randomUUID } from 'node:crypto';
 import { describeKvError } from './describe.js';
 import { KvUnavailableError, KvValueError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 import {
@@ -104,6 +105,8 @@ export class RedisKvStore implements KvStore {
   #deadline = 0;
   #deadlineArg = '0';
   #closed = false;
+  /** The marker's value dataLost read last: undefined before its first answer, null when it read none. */
+  #markerSeen: string | null | undefined = undefined;
 
   constructor(options: RedisKvOptions) {
     const settings: NodeSettings = {
@@ -363,15 +366,26 @@ export class RedisKvStore implements KvStore {
   }
 
   /**
-   * SET NX of a marker without expiry: 'OK' means it was absent, so whatever the gateway wrote before (revocations
-   * above all) may be gone too: a Redis restarted without persistence, FLUSHALL or FLUSHDB, a failover to a replica
-   * that had not synced. One command, asked once a second by the change poller. An eviction policy that evicts keys
-   * without expiry (allkeys-*) may evict the marker alone: then the revocations are written again for nothing. On a
-   * cluster the marker lives on one master: another master's loss is not seen.
+   * SET NX of a marker without expiry, with a value no write had before, and a GET of it sent with it (one round
+   * trip, in order on the key's connection). 'OK' means it was absent, so whatever the gateway wrote before
+   * (revocations above all) may be gone too: a Redis restarted without persistence, FLUSHALL or FLUSHDB, a failover
+   * to a replica that had never synced. A value other than the one read last means another gateway (or worker) found
+   * the loss first and wrote it again: true here too, so every running gateway writes the revocations again, not only
+   * the one whose SET came first (that one may fail to: its user store out of reach, or it stops). Asked once a second
+   * by the change poller. An eviction policy that evicts keys without expiry (allkeys-*) may evict the marker alone:
+   * then the revocations are written again for nothing. On a cluster the marker lives on one master: another
+   * master's loss is not seen.
    */
   async dataLost(): Promise<boolean> {
     const key = keptMarkerKey(this.#prefix);
-    return (await this.#command(this.#main, key, ['SET', key, '1', 'NX'])) === 'OK';
+    const [set, value] = await Promise.all([
+      // A new value at each write, so a marker written again is told from the one read before, whoever wrote both.
+      this.#command(this.#main, key, ['SET', key, randomUUID(), 'NX']),
+      this.#command(this.#main, key, ['GET', key]),
+    ]);
+    const seen = this.#markerSeen;
+    this.#markerSeen = typeof value === 'string' ? value : null;
+    return set === 'OK' || (seen !== undefined && this.#markerSeen !== seen);
   }
 
   /** Stops reconnecting and closes the connections; waits at most the command timeout for in-flight commands. */
