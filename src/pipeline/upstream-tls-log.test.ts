@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { markConnectError } from '../proxy/upstream-error.js';
 import type { RequestContext } from './context.js';
 import type { Peer } from './upstream.js';
 import { UpstreamTlsLog } from './upstream-tls-log.js';
@@ -29,10 +30,17 @@ function peer(label: string): Peer {
 }
 const WEBSOCKET = { id: 'r1', upgrade: true } as unknown as RequestContext;
 const PLAIN = { id: 'r2', upgrade: false } as unknown as RequestContext;
-const refusal = (): GatewayError =>
-  new GatewayError('UPSTREAM_TLS', { retryable: true, cause: Object.assign(new Error('alert'), { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' }) });
-const badCertificate = (): GatewayError =>
-  new GatewayError('UPSTREAM_TLS', { retryable: true, cause: Object.assign(new Error('altname'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }) });
+/** A handshake's failure, as the TLS connector reports it (marked: no request byte was sent). */
+const atHandshake = (code: string): Error => {
+  const err = Object.assign(new Error('alert'), { code });
+  markConnectError(err);
+  return err;
+};
+const refusal = (): GatewayError => new GatewayError('UPSTREAM_TLS', { retryable: true, cause: atHandshake('ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') });
+const badCertificate = (): GatewayError => new GatewayError('UPSTREAM_TLS', { retryable: true, cause: atHandshake('ERR_TLS_CERT_ALTNAME_INVALID') });
+/** An alert on an established connection (an upstream's answer to a refused renegotiation): not marked. */
+const lateAlert = (): GatewayError =>
+  new GatewayError('UPSTREAM_TLS', { retryable: true, cause: Object.assign(new Error('alert'), { code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' }) });
 
 test('an ALPN-refused WebSocket: one line per upstream per minute, the next with the refusals it stands for', async () => {
   const { lines, log, clock } = capture();
@@ -59,6 +67,7 @@ test('a real TLS failure, or the same alert on a plain request, is Upstream TLS 
   log.failed(WEBSOCKET, a, badCertificate());
   log.failed(WEBSOCKET, a, badCertificate());
   log.failed(PLAIN, a, refusal());
+  log.failed(PLAIN, a, lateAlert());
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(
     lines.map((l) => [l.msg, l.reason]),
@@ -66,6 +75,7 @@ test('a real TLS failure, or the same alert on a plain request, is Upstream TLS 
       [EVENTS.upstreamTlsFailed, 'name mismatch'],
       [EVENTS.upstreamTlsFailed, 'name mismatch'],
       [EVENTS.upstreamTlsFailed, 'handshake failed: tlsv1 alert no application protocol'],
+      [EVENTS.upstreamTlsFailed, 'alert after the handshake: sslv3 alert handshake failure'],
     ],
   );
 });

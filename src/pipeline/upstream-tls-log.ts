@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { describeCause, type GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { isConnectError } from '../proxy/upstream-error.js';
 import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import type { RequestContext } from './context.js';
 import type { Peer } from './upstream.js';
@@ -32,6 +33,12 @@ export function isWebSocketAlpnRefusal(ctx: RequestContext, peer: Peer, error: G
   return ctx.upgrade && peer.transport.http2 && (error.cause as { code?: unknown } | undefined)?.code === NO_APPLICATION_PROTOCOL;
 }
 
+/** The reason of a TLS failure on an established connection: "alert after the handshake: sslv3 alert handshake failure". */
+function afterHandshake(cause: unknown): string | undefined {
+  const reason = tlsFailureReason(cause);
+  return reason?.startsWith('handshake failed: ') ? `alert after the handshake: ${reason.slice(18)}` : reason;
+}
+
 /** Writes the line of an UPSTREAM_TLS failure: per attempt, or for an ALPN-refused WebSocket, once per interval. */
 export class UpstreamTlsLog {
   readonly #logger: Logger;
@@ -49,7 +56,10 @@ export class UpstreamTlsLog {
   /** The attempt of `ctx` on `peer` failed with `error` (code UPSTREAM_TLS). */
   failed(ctx: RequestContext, peer: Peer, error: GatewayError): void {
     if (!isWebSocketAlpnRefusal(ctx, peer, error)) {
-      this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason: tlsFailureReason(error.cause), cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
+      // An alert after the handshake is no handshake failure: an OpenSSL upstream's answer to the no_renegotiation
+      // alert (a renegotiation it asked for and the gateway refused, proxy/upstream-tls.ts) is a handshake_failure one.
+      const reason = isConnectError(error.cause) ? tlsFailureReason(error.cause) : afterHandshake(error.cause);
+      this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason, cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
       return;
     }
     const now = this.#now();

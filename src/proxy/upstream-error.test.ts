@@ -197,3 +197,17 @@ test("the upstream's own refusal (refusedByUpstream): REFUSED_STREAM in any form
   assert.equal(refusedByUpstream(classifyUpstreamError(withCode('connect ECONNREFUSED', 'ECONNREFUSED', { syscall: 'connect' }))), false);
   assert.equal(refusedByUpstream(classifyUpstreamError(new errors.SocketError('HTTP/2: "GOAWAY" frame received with code 0'))), false);
 });
+
+test('a TLS alert after the handshake is UPSTREAM_TLS that may have been processed; at the handshake, never sent', () => {
+  // An OpenSSL upstream's answer to the no_renegotiation alert (proxy/upstream-tls.ts) comes on an established
+  // connection, after the request went out: only an idempotent request may go elsewhere.
+  const late = classifyUpstreamError(withCode('sslv3 alert handshake failure', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE'));
+  assert.equal(late.code, 'UPSTREAM_TLS');
+  assert.equal(failedBeforeSending(late), false);
+  assert.equal(isUpstreamHealthFailure(late), true, 'the upstream ended the connection');
+  const refused = withCode('sslv3 alert handshake failure', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+  markConnectError(refused);
+  const atHandshake = classifyUpstreamError(refused);
+  assert.equal(atHandshake.code, 'UPSTREAM_TLS');
+  assert.equal(failedBeforeSending(atHandshake), true);
+});

@@ -108,6 +108,11 @@ export function markConnectError(err: unknown): void {
   if (typeof err === 'object' && err !== null) CONNECT_ERRORS.add(err);
 }
 
+/** Whether `err` was marked by markConnectError: it ended a connection before any request byte was written. */
+export function isConnectError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && CONNECT_ERRORS.has(err);
+}
+
 /**
  * An HTTP/2 GOAWAY whose last stream id is below every stream open on the connection (RFC 9113 §6.8, §8.7: the
  * server processed none of them). undici drops the last stream id and fails the oldest open request with its own
@@ -305,6 +310,10 @@ export function classifyUpstreamError(err: unknown): GatewayError {
   const code = (err as { code?: unknown } | null)?.code;
   // A certificate the gateway refused, or a handshake the upstream refused: the request was never sent, so another
   // upstream may take it (the retry loop never picks the same one again).
+  // A TLS alert on a connection already established (the upstream ended it over a renegotiation the gateway refused,
+  // or any alert after the handshake) may have come after the request was sent, even processed: UPSTREAM_TLS all the
+  // same, still the upstream's fault, but retried only as a broken connection is (failedBeforeSending: connect
+  // errors only).
   if (tlsFailureReason(err) !== undefined) return new GatewayError('UPSTREAM_TLS', { retryable: true, cause: err });
   const violation = protocolViolation(err, code);
   if (violation !== undefined) return new GatewayError('UPSTREAM_PROTOCOL', { cause: violation });
@@ -379,7 +388,8 @@ export function isUpstreamHealthFailure(error: GatewayError): boolean {
  */
 export function failedBeforeSending(error: GatewayError): boolean {
   if (error instanceof ConnectionFailure) return error.unprocessed;
-  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_TLS' || error.code === 'UPSTREAM_BUSY';
+  if (error.code === 'UPSTREAM_TLS') return isConnectError(error.cause);
+  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_BUSY';
 }
 
 /**

@@ -1,6 +1,6 @@
 // How the gateway talks to an upstream group: TLS (CA, SNI, verification, client certificate) and HTTP/2, as undici
 // pool options, and why a TLS handshake with an upstream failed. One place for both, used by every group.
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants as cryptoConstants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
@@ -172,6 +172,13 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   if (transport.cert !== undefined) connect.cert = transport.cert;
   if (transport.key !== undefined) connect.key = transport.key;
   connect.rejectUnauthorized = transport.verify;
+  // No TLS 1.2 renegotiation asked for by the upstream (its HelloRequest is answered with the no_renegotiation alert),
+  // as the gateway's own listener refuses its clients' (tls/certificate.ts): node's clients accept any number of them,
+  // each a full handshake the gateway pays CPU for (50 in 36 ms on one connection). TLSSocket#disableRenegotiation()
+  // guards servers only. An OpenSSL upstream ends the connection on the alert (the request's error is then a TLS
+  // alert on an established connection, upstream-error.ts); one that carries on without renegotiating is served.
+  // Every pool of an upstream is built here: requests, WebSockets, health probes, HTTP/2 sessions (ALPN on this socket).
+  connect.secureOptions = ((connect.secureOptions as number | undefined) ?? 0) | cryptoConstants.SSL_OP_NO_RENEGOTIATION;
   const allowH2 = transport.http2;
   // What undici's Pool passes buildConnector itself (pool.js), given connect options and allowH2: ALPN offers h2
   // from these options, so allowH2 goes to both the connector and the pool.
