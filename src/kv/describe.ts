@@ -23,6 +23,14 @@ function codeOf(err: Error): string | undefined {
 }
 
 /**
+ * The server's refusal of the SELECT node-redis sends at each connect for `redis.url`'s `/N`: a database at or past
+ * its `databases` setting (16 by default), or a server that has only database 0 (a cluster node, some proxies). Its
+ * code is the bare ERR of any error, so the line said `SimpleError(ERR)` on every connect and every refused request;
+ * it is told apart by Redis's (and Valkey's) fixed text, and logged in our own words, never the server's.
+ */
+const SELECT_REFUSED = /^ERR (?:DB index is out of range|invalid DB index|SELECT is not allowed)/;
+
+/**
  * "Class(CODE)" or "Class": the class by constructor (node-redis's errors keep `name` "Error", so ClientOfflineError
  * and a refused connection both said "Error"). An error without a code of its own that wraps one (node-redis's
  * Sentinel client wraps node errors in a plain Error whose message names the node) is described by its cause.
@@ -30,6 +38,7 @@ function codeOf(err: Error): string | undefined {
 export function describeKvError(err: unknown, depth = 0): string | undefined {
   if (err === undefined || err === null) return undefined;
   if (!(err instanceof Error)) return typeof err;
+  if (isErrorReply(err) && SELECT_REFUSED.test(err.message)) return 'SelectRefused';
   const code = codeOf(err);
   if (code === undefined && err.cause instanceof Error && depth < 3) return describeKvError(err.cause, depth + 1);
   const constructorName = (err.constructor as { name?: unknown } | undefined)?.name;
