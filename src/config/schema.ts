@@ -286,6 +286,11 @@ function servernameProblem(name: string): string | undefined {
   if (name === '') return undefined;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) return 'must be a host name or an IP address, without a scheme';
   if (isIP(name) === 0 && /^[^:]+:\d+$/.test(name)) return "must be a host name or an IP address, without a port (the upstream's port is its own key)";
+  // A certificate's wildcard name as written (`*.svc.test`): node verifies it against the identical SAN and SNI routing
+  // by suffix takes it, so such a config served; refused as not a host name, it stopped check-config and start. A
+  // whole leading `*` label before a name of at least two labels, as a wildcard SAN is written; no other `*`.
+  const wildcard = /^\*\.(.+\..+)$/.exec(name);
+  if (wildcard !== null && isIP(wildcard[1]!) === 0 && listenHostProblem(wildcard[1]!) === undefined) return undefined;
   return listenHostProblem(name);
 }
 
