@@ -425,6 +425,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #armOnSocket: (() => void) | undefined = undefined;
   /** The bound on the final head once an interim one came (see #boundInterimHeads); false until then. */
   #interimBound: NodeJS.Timeout | boolean = false;
+  /** Removes #boundInterimHeads's count of body bytes (set while an unfinished body is counted). */
+  #stopInterimCount: (() => void) | undefined = undefined;
 
   /**
    * `bodyChunkMs` (`server.timeouts.request_body_chunk`): longest silence in the request body while it is forwarded,
@@ -602,33 +604,54 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
    * onHeadersComplete refreshes the headers timer on a 1xx; its HTTP/2 client never sees them), so an upstream sending
    * 103 Early Hints or 102 Processing every few hundred milliseconds and never a final head held the request, its
    * client and a connection of the upstream's pool for as long as it kept on: upstream_response never ended it. The
-   * final head is held to that bound here, counted from the first interim head (which shows the request was sent),
-   * or from the end of a request body still being handed over then: undici's own timer does not run while it writes
-   * a body, and a slow upload is the client's to bound (request_body_chunk). Then 504 upstream_timeout, the upstream's
-   * fault as any response timeout. Only responses with an interim head pay for it.
+   * final head is held to that bound here, counted from the first interim head (which shows the request was sent).
+   * While a request body is still being handed over, a period counts only when none of it went out and the gateway was
+   * not waiting on the client either (the body paused: the upstream takes none of it, as undici's own timer fires
+   * during a body write only when the upstream's socket needs a drain); a client's slow or paused upload is its own to
+   * bound (request_body_chunk), and the body's end starts a full period. Without that, an upstream that sent 1xx and
+   * read none of the body held the request for good: undici's timer restarted at each 1xx, and request_body_chunk
+   * does not run while the gateway itself holds the body back. Then 504 upstream_timeout, the upstream's fault as any
+   * response timeout. Only responses with an interim head pay for it (a 'data' listener while their body is unfinished).
    */
   #boundInterimHeads(): void {
     const ctx = this.#ctx;
     const ms = ctx.route.timeouts?.responseMs ?? this.#peer.responseTimeoutMs;
     this.#interimBound = true;
     if (!(ms > 0) || this.#done) return;
-    const arm = (): void => {
-      if (this.#started || this.#done || this.#interimBound !== true) return;
-      this.#interimBound = setTimeout(() => {
-        this.#interimBound = true;
-        if (!this.#started && !this.#done) this.#cut(new GatewayError('UPSTREAM_TIMEOUT', { cause: new InterimResponsesTimeout() }));
-      }, ms);
-      this.#interimBound.unref();
-    };
     const body = ctx.upgrade || !hasRequestBody(ctx) ? null : (ctx.upstreamBody ?? ctx.req);
-    if (body === null || body.readableEnded) arm();
-    else body.once('end', arm);
+    // Body bytes handed to undici since the timer last looked. undici reads the body in flowing mode, so a listener of
+    // ours never resumes it; one not yet read (readableFlowing null) is left alone, as a 'data' listener would start it.
+    let taken = 0;
+    const count = (chunk: Buffer | string): void => void (taken += chunk.length);
+    const stopCounting = (): void => void body?.off('data', count);
+    const timer = setTimeout(() => {
+      if (this.#started || this.#done || this.#interimBound !== timer) return;
+      if (body !== null && !body.readableEnded && (taken > 0 || body.readableFlowing === true)) {
+        taken = 0;
+        timer.refresh();
+        return;
+      }
+      stopCounting();
+      this.#interimBound = true;
+      this.#cut(new GatewayError('UPSTREAM_TIMEOUT', { cause: new InterimResponsesTimeout() }));
+    }, ms);
+    timer.unref();
+    this.#interimBound = timer;
+    if (body === null || body.readableEnded) return;
+    if (body.readableFlowing !== null) body.on('data', count);
+    body.once('end', () => {
+      stopCounting();
+      if (this.#interimBound === timer) timer.refresh();
+    });
+    this.#stopInterimCount = stopCounting;
   }
 
   /** The final head came, or the attempt ended: the interim bound has nothing left to do. */
   #endInterimBound(): void {
     if (typeof this.#interimBound === 'object') clearTimeout(this.#interimBound);
     this.#interimBound = true;
+    this.#stopInterimCount?.();
+    this.#stopInterimCount = undefined;
   }
 
   onResponseStart(
