@@ -15,7 +15,43 @@ export interface LineWriterOptions {
    * reader cut into pieces with other processes' bytes between them. Default false (64 KiB writes).
    */
   readonly shared?: boolean;
+  /** Which of the process's log destinations this is, for the count of dropped lines. Default "stdout". */
+  readonly destination?: LogDestination;
+  /**
+   * Once end() ran, the longest the writer waits for the descriptor to take what is left before it gives the rest up
+   * (counted as dropped). Default 5 s.
+   */
+  readonly endBoundMs?: number;
 }
+
+/** Where the gateway's log lines go: stdout (pino's lines, and the access log without a file), or the access-log file. */
+export type LogDestination = 'stdout' | 'access_log_file';
+export const LOG_DESTINATIONS: readonly LogDestination[] = ['stdout', 'access_log_file'];
+
+/**
+ * Lines every writer of the process dropped since start, by destination (`portcullis_log_lines_dropped_total`): the
+ * one sign of lost lines that does not travel through the destination that lost them. A stdout nobody reads (a log
+ * shipper that stalled, a blocked `docker logs` driver) never takes the "Log Lines Dropped" line either.
+ */
+const droppedTotals: Record<LogDestination, number> = { stdout: 0, access_log_file: 0 };
+
+/** Lines dropped so far by the writers of `destination` in this process. */
+export function logLinesDropped(destination: LogDestination): number {
+  return droppedTotals[destination];
+}
+
+/** Counts a line dropped by a destination that is no LineWriter (the pretty transport: logger.ts). */
+export function countDroppedLine(destination: LogDestination): void {
+  droppedTotals[destination]++;
+}
+
+/**
+ * How long a writer that was ended waits for a descriptor that takes nothing. The stop of a gateway waits for its
+ * last lines (a slow reader of a shared stdout still gets a worker's Gateway Stopped), but a reader that never reads
+ * again (a stalled log shipper, a FIFO held open and never read) must not keep the process from exiting: the rest
+ * is given up after this bound.
+ */
+export const END_BOUND_MS = 5_000;
 
 /**
  * DEL and the C1 controls (U+007F-U+009F). JSON allows them raw in strings, and JSON.stringify and pino write them so,
@@ -70,6 +106,10 @@ export class LineWriter {
   readonly #maxBuffered: number;
   /** options.shared: one buffer (at most PIPE_BUF bytes of whole lines, unless one line is longer) per write. */
   readonly #shared: boolean;
+  readonly #destination: LogDestination;
+  readonly #endBoundMs: number;
+  /** When end() ran, plus #endBoundMs: past it, what the descriptor has not taken is given up (0: not ending). */
+  #giveUpAt = 0;
   readonly #timer: NodeJS.Timeout;
   /** Encoded lines waiting for the descriptor, oldest first, each buffer ending on a line boundary; their total. */
   #queue: Buffer[] = [];
@@ -108,6 +148,8 @@ export class LineWriter {
   constructor(fd: number, options: LineWriterOptions = {}) {
     this.#fd = fd;
     this.#shared = options.shared ?? false;
+    this.#destination = options.destination ?? 'stdout';
+    this.#endBoundMs = options.endBoundMs ?? END_BOUND_MS;
     this.#chunk = this.#shared ? PIPE_BUF : (options.chunk ?? 65_536);
     this.#maxBuffered = options.maxBuffered ?? 16 * 1024 * 1024;
     this.#current = Buffer.allocUnsafeSlow(this.#chunk);
@@ -126,6 +168,7 @@ export class LineWriter {
     // Bytes being written count too: a descriptor that stalls must not let the buffers grow past the limit.
     if (this.#queued + this.#used + this.#inFlight >= this.#maxBuffered) {
       this.#dropped++;
+      droppedTotals[this.#destination]++;
       return false;
     }
     if (this.#append(lines) || this.#flushDue) {
@@ -264,10 +307,14 @@ export class LineWriter {
     let lines = 0;
     for (const b of buffers) lines += countLines(b);
     const from = this.#sent + ahead;
+    // The lines of requests and events lost (the drop report among them is none of those).
+    let real = lines;
     if (this.#reportEnd > from && this.#reportEnd <= from + bytes) {
       lines += this.#reportCount - 1;
+      real--;
       this.#reportEnd = -1;
     }
+    droppedTotals[this.#destination] += real;
     this.#dropped += lines;
     this.#sent += bytes;
   }
@@ -282,19 +329,22 @@ export class LineWriter {
     this.#inFlight = 0;
     if (err) {
       if (err.code === 'EAGAIN') {
+        if (this.#pastEndBound()) {
+          // Ended, and the descriptor has not taken the rest within the bound (a reader that never reads): given
+          // up, so that the process can exit.
+          this.#abandon(sent);
+          return;
+        }
         // A non-blocking pipe that is full: keep the lines, in order, and try again shortly.
         this.#requeue(sent);
         const retry = setTimeout(() => this.flush(), 10);
-        if (!this.#ending) retry.unref(); // once ending, the retry must keep the process alive until written
+        if (!this.#ending) retry.unref(); // once ending, the retry keeps the process alive until written or given up
         return;
       }
       if (this.#ending) {
         // Ending, and the descriptor fails: the report of the drops would fail (and be counted, and reported) in
         // turn, forever, and keep the process from exiting. What is left is given up.
-        this.#queue = [];
-        this.#queued = 0;
-        this.#used = 0;
-        this.#dropped = 0;
+        this.#abandon(sent);
         return;
       }
       // A full disk (ENOSPC, EFBIG) or a closed stdout: the lines are lost and counted. But the rest of a line half
@@ -312,6 +362,10 @@ export class LineWriter {
     } else if (written < byteLength(sent)) {
       // A short write: the rest goes first next time; it may start inside a line, even inside a character.
       this.#delivered(written);
+      if (this.#pastEndBound()) {
+        this.#abandon(unwritten(sent, written)); // a reader too slow to take the rest within the bound
+        return;
+      }
       this.#requeue(unwritten(sent, written));
       this.#partial = true;
       this.flush();
@@ -360,6 +414,30 @@ export class LineWriter {
     }
   }
 
+  /** Ended more than endBoundMs ago: a descriptor that still does not take everything is given up. */
+  #pastEndBound(): boolean {
+    return this.#ending && Date.now() >= this.#giveUpAt;
+  }
+
+  /**
+   * Gives up what is left to write, `unsent` (a failed write's buffers) first: ending, with a descriptor that fails or
+   * takes nothing within the bound. Its lines are counted as dropped; the drop report among them is not one.
+   */
+  #abandon(unsent: readonly Buffer[]): void {
+    this.#seal();
+    let lines = 0;
+    for (const b of unsent) lines += countLines(b);
+    for (const b of this.#queue) lines += countLines(b);
+    if (this.#reportEnd !== -1) lines--; // a report not yet delivered is among them
+    droppedTotals[this.#destination] += Math.max(0, lines);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#used = 0;
+    this.#dropped = 0;
+    this.#reportEnd = -1;
+    this.#partial = false;
+  }
+
   /** Moves the filled part of the current buffer to the queue; the rest of it is filled next, when large enough. */
   #seal(): void {
     if (this.#used === 0) return;
@@ -395,10 +473,13 @@ export class LineWriter {
   /**
    * Writes everything now, synchronously (shutdown, fatal errors). Whatever cannot go synchronously (a write is
    * running, or a non-blocking pipe is full) follows asynchronously instead, in order, and keeps the process alive
-   * until it is written.
+   * until it is written, or until endBoundMs has passed: then the rest is given up and counted.
    */
   flushSync(): void {
-    this.#ending = true;
+    if (!this.#ending) {
+      this.#ending = true;
+      this.#giveUpAt = Date.now() + this.#endBoundMs;
+    }
     // A write is running: writing now would land out of order (or inside its line). Its callback writes the rest.
     if (this.#writing || this.#fd < 0) return;
     // Twice: a drop report that found the buffers full in the first pass has room in the second.
@@ -412,10 +493,7 @@ export class LineWriter {
           written = writeSync(this.#fd, first);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.flush(); // the pipe is full: go on asynchronously
-          else {
-            this.#queue = []; // stdout already closed: nothing left to tell
-            this.#queued = 0;
-          }
+          else this.#abandon([]); // stdout already closed: nothing left to tell
           return;
         }
         this.#queued -= written;
@@ -426,6 +504,11 @@ export class LineWriter {
         else this.#queue.shift();
       }
     }
+  }
+
+  /** Nothing is left to write and no write is running: every line was written, or dropped and counted. */
+  get settled(): boolean {
+    return !this.#writing && this.#queue.length === 0 && this.#used === 0;
   }
 
   /** Stops the idle flush timer and writes what is left. */

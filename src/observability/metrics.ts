@@ -8,6 +8,7 @@ import type { Phase } from '../pipeline/phase.js';
 import type { TunnelFacts } from './access-log.js';
 import { FastCounter, FastHistogram, registerFast } from './fast-metrics.js';
 import { RecentTraffic } from './recent.js';
+import { LOG_DESTINATIONS, logLinesDropped } from './line-writer.js';
 
 /** Every metric the gateway exports, in one place (the README's metrics table is written from it). */
 export const METRICS = {
@@ -23,6 +24,7 @@ export const METRICS = {
   auth: 'portcullis_auth_events_total',
   storeErrors: 'portcullis_store_errors_total',
   spansDropped: 'portcullis_tracing_spans_dropped_total',
+  logLinesDropped: 'portcullis_log_lines_dropped_total',
   unreplicatedRevocations: 'portcullis_revocations_unreplicated_total',
   adminActions: 'portcullis_admin_actions_total',
   tlsCertificateExpiry: 'portcullis_tls_certificate_expiry_seconds',
@@ -271,6 +273,17 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         this.inc(droppedSpans());
+      },
+    });
+    // Read from the process's line writers at scrape time: lines lost to a stdout nobody reads cannot say so on stdout.
+    new Counter({
+      name: METRICS.logLinesDropped,
+      help: 'Log lines never written, by destination (stdout, access_log_file): a reader that stalled or left, a full disk',
+      labelNames: ['destination'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const destination of LOG_DESTINATIONS) this.inc({ destination }, logLinesDropped(destination));
       },
     });
     this.#unreplicatedRevocations = new Counter({
