@@ -270,7 +270,8 @@ export class PostgresUserStore implements UserStore {
       ]);
       const row = found.rows[0];
       if (!row || row.expires_at <= now || row.revoked_at === null || row.replaced_by === null) return { kind: 'invalid' };
-      if (withinReuseGrace(now.getTime(), row.revoked_at.getTime(), graceMs)) return { kind: 'grace' };
+      // The clock read again now, under the family's lock: see withinReuseGrace.
+      if (withinReuseGrace(now.getTime(), Date.now(), row.revoked_at.getTime(), graceMs)) return { kind: 'grace' };
       await client.query('UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL', [
         now,
         row.family_id,

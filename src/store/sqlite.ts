@@ -249,7 +249,8 @@ export class SqliteUserStore implements UserStore {
             'SELECT user_id, family_id, expires_at, revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = ?',
           ).get(tokenHash) as TokenRow | undefined;
           if (!row || row.expires_at <= nowMs || row.revoked_at === null || row.replaced_by === null) return { kind: 'invalid' };
-          if (withinReuseGrace(nowMs, row.revoked_at, graceMs)) return { kind: 'grace' };
+          // The clock read again now, inside the write transaction: see withinReuseGrace.
+          if (withinReuseGrace(nowMs, Date.now(), row.revoked_at, graceMs)) return { kind: 'grace' };
           this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL').run(
             nowMs,
             row.family_id,

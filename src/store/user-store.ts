@@ -89,14 +89,18 @@ export const ROTATION_CLOCK_TOLERANCE_MS = 5_000;
 
 /**
  * True when a token rotated at `rotatedAtMs` (the rotating gateway's clock, stored with the token) and presented again
- * at `nowMs` (this gateway's clock) is a concurrent refresh, refused without side effects, rather than a reuse. Only
- * `graceMs` after the rotation, and at most ROTATION_CLOCK_TOLERANCE_MS before it: a rotation further in the future
- * means this clock was stepped back (NTP, a restored snapshot) or is off, and judged by the raw difference, negative
- * and so "within the grace period", a stolen refresh token replayed then revoked nothing for as long as the step.
+ * is a concurrent refresh, refused without side effects, rather than a reuse. Only `graceMs` after the rotation, by
+ * `presentedAtMs` (this gateway's clock when the refresh arrived), and at most ROTATION_CLOCK_TOLERANCE_MS before it by
+ * `decidedAtMs` (this clock read again once the store holds the family's lock, so after the rotation committed): a
+ * rotation further in the future means this clock was stepped back (NTP, a restored snapshot) or is off, and judged by
+ * the raw difference, negative and so "within the grace period", a stolen refresh token replayed then revoked nothing
+ * for as long as the step. The lower bound is not judged by `presentedAtMs`: a refresh that waited for a pool
+ * connection or a lock after it read the clock (a second, say, on a gateway 4.5 s behind the one that rotated the token
+ * for the client's retry meanwhile) looked more than the tolerance before the rotation, and as a reuse revoked the
+ * session whose new token the client had just been given.
  */
-export function withinReuseGrace(nowMs: number, rotatedAtMs: number, graceMs: number): boolean {
-  const since = nowMs - rotatedAtMs;
-  return since < graceMs && since > -ROTATION_CLOCK_TOLERANCE_MS;
+export function withinReuseGrace(presentedAtMs: number, decidedAtMs: number, rotatedAtMs: number, graceMs: number): boolean {
+  return presentedAtMs - rotatedAtMs < graceMs && Math.max(presentedAtMs, decidedAtMs) - rotatedAtMs > -ROTATION_CLOCK_TOLERANCE_MS;
 }
 
 /** Outcome of presenting a refresh token for rotation. */
