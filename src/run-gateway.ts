@@ -4,7 +4,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
 import { workerCount } from './config/load.js';
-import { createLogger, flushLogger, type LoggerHandle } from './observability/logger.js';
+import { createLogger, flushLogger, loggerSettled, type LoggerHandle } from './observability/logger.js';
 import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
 import { WorkerRestarts } from './worker-restarts.js';
@@ -199,6 +199,7 @@ async function serveUntilStopped(
   });
   await gateway.close();
   flushLogger(log);
+  exitOnceStopped(log, faults.fatal ? 1 : 0);
   if (faults.fatal) {
     // Ended with code 1 whatever holds the event loop: its state is unknown; and in a worker, a disconnect would end
     // it with code 0, which the primary would not count as a crash.
@@ -213,6 +214,28 @@ async function serveUntilStopped(
   // lost whenever the reader of a shared stdout was slower than the stop.
   if (cluster.isWorker && process.connected) cluster.worker?.disconnect();
   return 0;
+}
+
+/** How long a stopped process may wait for its last log lines before it exits anyway (a log writer gives up at 5 s). */
+const STOPPED_EXIT_BOUND_MS = 6_000;
+/** How long after its stop a process is first looked at: one that has nothing left open has exited by then. */
+const STOPPED_EXIT_GRACE_MS = 1_000;
+
+/**
+ * Once stopped, the process exits, whatever is still open. Node exits by itself once nothing is left, but what consumes
+ * the gateway's output can hold it: a collector trickling its answer to an export of spans (the exporter's timeout is
+ * a socket idle timeout, which every byte resets), a log write to a reader that never reads. The stop's own bounds
+ * are over by then (the drain, the tracer's 5 s), and waiting on serves nobody: the supervisor's stop would end in
+ * SIGKILL. On an unref'd timer, so a process that empties its event loop exits as before; one that does not exits
+ * once its log lines are written or given up (LineWriter's own bound), and within STOPPED_EXIT_BOUND_MS whatever.
+ */
+function exitOnceStopped(log: LoggerHandle, code: number): void {
+  const deadline = Date.now() + STOPPED_EXIT_BOUND_MS;
+  const look = (): void => {
+    if (loggerSettled(log) || Date.now() >= deadline) process.exit(code);
+    setTimeout(look, 100).unref();
+  };
+  setTimeout(look, STOPPED_EXIT_GRACE_MS).unref();
 }
 
 /**
@@ -403,7 +426,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
   if (fatalStart !== undefined) throw fatalStart; // cli.ts prints it ("portcullis: config error: ...") and exits 1
-  return killed > 0 || faults.fatal ? 1 : outcome;
+  const code = killed > 0 || faults.fatal ? 1 : outcome;
+  exitOnceStopped(log, code);
+  return code;
 }
 
 /**

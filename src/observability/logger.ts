@@ -2,9 +2,9 @@
 // destination (stdout, or its own file).
 import { fstatSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import type { Config } from '../config/schema.js';
-import { LineWriter } from './line-writer.js';
+import { END_BOUND_MS, LineWriter, countDroppedLine } from './line-writer.js';
 import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
@@ -16,6 +16,8 @@ export interface LoggerHandle {
   readonly logger: Logger;
   /** The stdout writer in JSON mode; undefined when pretty (pino-pretty owns stdout). */
   readonly sink: LineWriter | undefined;
+  /** The pretty transport's bounded front, when pretty. */
+  readonly pretty?: BoundedTransport;
   /**
    * Where the per-request access lines go as JSON: the `logging.access_log_file` writer, else `sink`. Undefined
    * means through pino (pretty output, no file).
@@ -58,24 +60,32 @@ export function createLogger(
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
   const base = LOG_BASE;
   const file = config.access_log_file === '' || options.accessLog === false ? undefined : new AccessLogFile(config.access_log_file);
-  const withFile = (logger: Logger, sink: LineWriter | undefined): LoggerHandle => ({
+  const withFile = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({
     logger,
     sink,
+    pretty,
     accessSink: file?.writer ?? sink,
     // A failed reopen leaves the lines going to the renamed file, which logrotate may compress or delete: say so.
     reopenAccessLog: () => file?.reopen((code) => logger.warn({ path: config.access_log_file, code }, EVENTS.accessLogReopenFailed)),
   });
   if (pretty) {
-    const logger = pino({
-      level,
-      base,
-      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
-      // pino-pretty parses each line and prints its values on the terminal: a control character escaped in the JSON
-      // (as LineWriter does) would be printed raw again, so it goes as visible text; and a line break in the message
-      // or a field name, which it prints as text, too (pretty-line.ts).
-      hooks: { streamWrite: prettySafeLine },
-    });
-    return withFile(logger, undefined);
+    const transport = pino.transport({
+      target: 'pino-pretty',
+      options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' },
+    }) as unknown as PrettyTransport;
+    const bounded = new BoundedTransport(transport);
+    const logger = pino(
+      {
+        level,
+        base,
+        // pino-pretty parses each line and prints its values on the terminal: a control character escaped in the JSON
+        // (as LineWriter does) would be printed raw again, so it goes as visible text; and a line break in the message
+        // or a field name, which it prints as text, too (pretty-line.ts).
+        hooks: { streamWrite: prettySafeLine },
+      },
+      bounded,
+    );
+    return withFile(logger, undefined, bounded);
   }
   // One ordered, buffered stream for pino's lines and the access log's; flushed at least every 200 ms so an idle
   // gateway does not hold its last lines. Time is epoch milliseconds (pino's default), the cheapest.
@@ -83,10 +93,74 @@ export function createLogger(
   return withFile(pino({ level, base }, sink), sink);
 }
 
+/** What BoundedTransport uses of pino's transport stream (thread-stream). */
+interface PrettyTransport {
+  write(line: string): boolean;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  /** Calls back once the worker has written out what it was handed (an error when the worker is gone). */
+  flush(done: (err?: unknown) => void): void;
+  readonly destroyed: boolean;
+  readonly worker: { terminate(): Promise<number> };
+}
+
+/**
+ * The pretty transport with a bound. pino-pretty runs in a worker thread that stops taking lines while its stdout
+ * takes none (a terminal paused with Ctrl-S, a pipe nobody reads); thread-stream then keeps every line the main thread
+ * writes, without limit (up to V8's longest string, 512 MiB, before it blocks the event loop). Once it reports the
+ * worker behind (write() false: its 4 MiB of shared memory full), lines are dropped and counted until it drains, as
+ * the JSON writer drops past its 16 MiB.
+ */
+class BoundedTransport implements DestinationStream {
+  #behind = false;
+  /** end() ran and the worker has not yet written out its lines, nor been given up. */
+  #ending = false;
+
+  constructor(private readonly inner: PrettyTransport) {
+    inner.on('drain', () => (this.#behind = false));
+    inner.on('close', () => (this.#ending = false));
+    // The worker gone (given up at the stop, or crashed): its lines are counted as dropped (write() below) rather
+    // than the stream's error ending the gateway.
+    inner.on('error', () => undefined);
+  }
+
+  write(line: string): void {
+    if (this.#behind || this.inner.destroyed) countDroppedLine('stdout');
+    else if (!this.inner.write(line)) this.#behind = true;
+  }
+
+  /**
+   * At the stop: the worker writes out what it holds, for at most `boundMs`; a worker whose stdout takes nothing is
+   * then ended. Left to itself, pino flushes the transport synchronously as the process exits: against a stalled
+   * stdout that waited 10 s on the main thread, then threw out of process.exit(), and the process never exited.
+   */
+  end(boundMs: number): void {
+    if (this.#ending || this.inner.destroyed) return;
+    this.#ending = true;
+    const giveUp = setTimeout(() => void this.inner.worker.terminate().catch(() => undefined), boundMs);
+    giveUp.unref();
+    this.inner.flush((err) => {
+      clearTimeout(giveUp);
+      if (err === undefined || err === null) this.#ending = false; // else: the worker is gone, 'close' follows
+    });
+  }
+
+  /** Nothing held for the worker at the stop: its lines are written, or it was given up (and is closed). */
+  get settled(): boolean {
+    return !this.#ending;
+  }
+}
+
 /** Writes out buffered log lines; call before the process exits. */
 export function flushLogger(handle: LoggerHandle): void {
+  handle.pretty?.end(END_BOUND_MS);
   handle.sink?.end();
   if (handle.accessSink !== handle.sink) handle.accessSink?.end();
+}
+
+/** After flushLogger: whether the writers are done, every line written or given up (at most END_BOUND_MS). */
+export function loggerSettled(handle: LoggerHandle): boolean {
+  return (handle.pretty?.settled ?? true) && (handle.sink?.settled ?? true) && (handle.accessSink?.settled ?? true);
 }
 
 /**
