@@ -6,7 +6,7 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_NO_ERROR, H2_REFUSED_STREAM } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
-import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway } from '../proxy/upstream-error.js';
+import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway, UnsentStream } from '../proxy/upstream-error.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { undiciMajor, undiciSymbols } from './undici.js';
 
@@ -253,7 +253,22 @@ type OnTimeoutFn = (this: ClientHttp2Stream) => void;
  */
 function onTimeoutUnlessAwaitingClient(this: ClientHttp2Stream): void {
   if (!answeredStreams.has(this) && !this.writableEnded && this.writableLength === 0 && !this.destroyed) return;
+  // Never sent (nghttp2 still holds its HEADERS: the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allowed no more
+  // streams): failed as unsent, so it may go to another upstream whatever its method (UnsentStream). Only read at the
+  // timeout, never per request.
+  if (!answeredStreams.has(this) && !this.destroyed && !this.closed && neverSent(this)) {
+    this.destroy(new UnsentStream());
+    return;
+  }
   (Object.getPrototypeOf(this) as { _onTimeout: OnTimeoutFn })._onTimeout.call(this);
+}
+
+/** nghttp2's state of a stream it has not opened yet (NGHTTP2_STREAM_STATE_IDLE): its HEADERS were never sent. */
+const NGHTTP2_STREAM_STATE_IDLE = 1;
+
+/** Whether no frame of the stream has left: node reports a stream nghttp2 holds back (or knows not) as idle. */
+function neverSent(stream: ClientHttp2Stream): boolean {
+  return stream.id !== undefined && stream.state?.state === NGHTTP2_STREAM_STATE_IDLE;
 }
 
 /**

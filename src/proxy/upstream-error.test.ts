@@ -5,6 +5,7 @@ import { errors } from 'undici';
 import { describeCause } from '../errors.js';
 import {
   UnprocessedGoaway,
+  UnsentStream,
   classifyUpstreamError,
   failedBeforeSending,
   isStaleConnection,
@@ -210,4 +211,14 @@ test('a TLS alert after the handshake is UPSTREAM_TLS that may have been process
   const atHandshake = classifyUpstreamError(refused);
   assert.equal(atHandshake.code, 'UPSTREAM_TLS');
   assert.equal(failedBeforeSending(atHandshake), true);
+});
+
+test('an HTTP/2 stream never sent (the upstream allowed no more streams) is refused as REFUSED_STREAM is, not counted', () => {
+  const error = classifyUpstreamError(new UnsentStream());
+  assert.equal(error.code, 'UPSTREAM_RESET');
+  assert.equal(error.retryable, true);
+  assert.equal(failedBeforeSending(error), true, 'any method may go elsewhere');
+  assert.equal(refusedByUpstream(error), true);
+  assert.equal(isUpstreamHealthFailure(error), false);
+  assert.equal(describeCause(error.cause), 'UnsentStream(HTTP2_STREAM_NOT_SENT)');
 });

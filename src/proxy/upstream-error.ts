@@ -132,6 +132,22 @@ export class UnprocessedGoaway extends Error {
 }
 
 /**
+ * An HTTP/2 request whose stream never left the gateway by its response timeout: nghttp2 holds a stream's HEADERS
+ * while the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows no more (0, or that many streams open), and undici opens
+ * streams without looking at it. The request was a 504 after upstream_response that counted against the upstream and
+ * was not retried, though no byte of it was sent. The connection watch destroys such a stream with this error in
+ * place of the timeout (its HEADERS are then dropped, never sent): it is classified as a REFUSED_STREAM is. A fixed
+ * message.
+ */
+export class UnsentStream extends Error {
+  readonly code = 'HTTP2_STREAM_NOT_SENT';
+  constructor() {
+    super('HTTP/2 stream never sent: the upstream allowed no more concurrent streams until the response timeout');
+    this.name = 'UnsentStream';
+  }
+}
+
+/**
  * Errors that ended an HTTP/2 upstream stream the upstream had reset with REFUSED_STREAM while the request body was
  * still being written (marked by the connection watch, balancer/connection-watch.ts). undici pipes a streamed body
  * into its stream, and node's pipeline reports that reset as its own ERR_STREAM_PREMATURE_CLOSE, which undici fails
@@ -231,6 +247,8 @@ function http2Failure(err: unknown, code: string): ConnectionFailure | undefined
   if (err instanceof UnprocessedGoaway) {
     return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: err.http2Code !== 0, refused: true }, err);
   }
+  // Its SETTINGS refused the stream as REFUSED_STREAM would: nothing was processed, load shedding, not ill health.
+  if (err instanceof UnsentStream) return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: false, refused: true }, err);
   if (
     REFUSED_STREAM_ERRORS.has(err as object) ||
     (code === 'ERR_HTTP2_STREAM_ERROR' && message.endsWith('NGHTTP2_REFUSED_STREAM')) ||
