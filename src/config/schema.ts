@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
-import { postgresUrlProblem } from './postgres-url.js';
+import { parsePostgresUrl, postgresUrlProblem } from './postgres-url.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
 import {
   addPrefixProblem,
@@ -168,8 +168,12 @@ const databaseUrl = z
     const problem = postgresUrlProblem(value);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
+// Parsed as the driver parses it (postgres-url.ts), not by URL.canParse alone: credentials before an empty host,
+// with the socket directory in the query (`postgres://user:pass@/db?host=/cloudsql/p:r:i`), are refused by the WHATWG
+// parser and read by the driver (a placeholder host, then the query's), so check-config and start refused a URL that
+// connects.
 function isPostgresUrl(value: string): boolean {
-  return /^postgres(?:ql)?:\/\//i.test(value) && URL.canParse(value);
+  return /^postgres(?:ql)?:\/\//i.test(value) && parsePostgresUrl(value) !== undefined;
 }
 
 /**
