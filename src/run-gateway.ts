@@ -325,6 +325,8 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const restarts = new WorkerRestarts();
   // Restarts waiting out their backoff: cancelled by a stop, which would otherwise wait for them (up to 10 s) to exit.
   const restarting = new Set<NodeJS.Timeout>();
+  // performance.now() of each fork: an uptime is a duration, which a step of the wall clock (NTP, a restored
+  // snapshot) must not make negative, nor make a crash-looping worker look stable.
   const forkedAt = new Map<number, number>();
   // The worker that runs the admin listener. Only the primary can tell which one that is after restarts (cluster
   // ids grow: the replacement of worker 1 is 3), and it frees the role only once that worker has exited, so two
@@ -338,7 +340,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     const admin = adminWorker === undefined;
     const worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
     if (admin) adminWorker = worker.id;
-    forkedAt.set(worker.id, Date.now());
+    forkedAt.set(worker.id, performance.now());
     // From the config accepted now: the one this worker is handed when it asks (cluster-config.ts).
     const deadlineMs = startDeadlineMs(owner.config);
     const timer = setTimeout(() => {
@@ -368,7 +370,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     startOver(worker);
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
-    const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
+    const uptimeMs = Math.round(performance.now() - (forkedAt.get(worker.id) ?? performance.now()));
     const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs);
     forkedAt.delete(worker.id);
     ready.delete(worker.id);
