@@ -8,7 +8,8 @@
 // unfinished, and ends the attempt when a whole period passed with the body held back by the upstream and no byte of
 // it taken: 504 upstream_timeout, the upstream's fault. A body the upstream reads (slowly, over longer than the
 // bound) after an early 103, or a client that pauses its own upload, is not cut by it. Members: HTTP/1.1 with 103 and
-// with 102, HTTP/2 over h2c (whose stream timer a 1xx never restarts; checked alike).
+// with 102, a chunked body through the max_body_size counter (the body undici reads is the gateway's own stream),
+// HTTP/2 over h2c (whose stream timer a 1xx never restarts; checked alike).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
