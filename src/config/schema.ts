@@ -168,12 +168,13 @@ const databaseUrl = z
     const problem = postgresUrlProblem(value);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
-// Parsed as the driver parses it (postgres-url.ts), not by URL.canParse alone: credentials before an empty host,
-// with the socket directory in the query (`postgres://user:pass@/db?host=/cloudsql/p:r:i`), are refused by the WHATWG
-// parser and read by the driver (a placeholder host, then the query's), so check-config and start refused a URL that
-// connects.
+// Credentials before an empty host, with the socket directory in the query (`postgres://user:pass@/db?host=/cloudsql/
+// p:r:i`), are refused by the WHATWG parser and read by the driver (pg-connection-string parses again with a
+// placeholder host, then takes the query's): taken as the driver takes them, with that placeholder alone. Not the
+// driver's encodeURI of a whole value with a space: a host "h h" would pass and be looked up at start.
 function isPostgresUrl(value: string): boolean {
-  return /^postgres(?:ql)?:\/\//i.test(value) && parsePostgresUrl(value) !== undefined;
+  if (!/^postgres(?:ql)?:\/\//i.test(value)) return false;
+  return URL.canParse(value) || (value.includes('@/') && URL.canParse(value.replace('@/', '@___DUMMY___/')) && parsePostgresUrl(value) !== undefined);
 }
 
 /**

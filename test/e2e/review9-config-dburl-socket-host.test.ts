@@ -51,7 +51,8 @@ test('a user (and password) before an empty host, the socket directory in the qu
 test('the placeholder host admits no other form: a URL the driver cannot parse either is still refused', () => {
   const MIN = 'load_balancing: {upstreams: [{name: a, address: 127.0.0.1, port: 1}]}\n';
   const refused = 'database.url: must be empty (SQLite in the data dir) or a postgres:// or postgresql:// URL';
-  for (const url of ['postgres://u@:5432/db', 'postgres://u:p@h:99999/db', 'postgres://[::1/db', 'mysql://u@/db?host=/s']) {
+  // A space in the host the driver would percent-encode and look up ("h h"): refused as before.
+  for (const url of ['postgres://u@:5432/db', 'postgres://u:p@h:99999/db', 'postgres://[::1/db', 'mysql://u@/db?host=/s', 'postgres://u:p@h h/db']) {
     assert.equal(configErrorOf(`${MIN}database: {url: '${url}'}\n`), refused, url);
   }
 });
