@@ -108,7 +108,10 @@ export class LineWriter {
   readonly #shared: boolean;
   readonly #destination: LogDestination;
   readonly #endBoundMs: number;
-  /** When end() ran, plus #endBoundMs: past it, what the descriptor has not taken is given up (0: not ending). */
+  /**
+   * When end() ran, plus #endBoundMs, on performance.now(): past it, what the descriptor has not taken is given up
+   * (0: not ending). Monotonic: a wall clock stepped back (NTP, a restored snapshot) must not hold the stop that long.
+   */
   #giveUpAt = 0;
   readonly #timer: NodeJS.Timeout;
   /** Encoded lines waiting for the descriptor, oldest first, each buffer ending on a line boundary; their total. */
@@ -416,7 +419,7 @@ export class LineWriter {
 
   /** Ended more than endBoundMs ago: a descriptor that still does not take everything is given up. */
   #pastEndBound(): boolean {
-    return this.#ending && Date.now() >= this.#giveUpAt;
+    return this.#ending && performance.now() >= this.#giveUpAt;
   }
 
   /**
@@ -478,7 +481,7 @@ export class LineWriter {
   flushSync(): void {
     if (!this.#ending) {
       this.#ending = true;
-      this.#giveUpAt = Date.now() + this.#endBoundMs;
+      this.#giveUpAt = performance.now() + this.#endBoundMs;
     }
     // A write is running: writing now would land out of order (or inside its line). Its callback writes the rest.
     if (this.#writing || this.#fd < 0) return;
