@@ -3,7 +3,7 @@
 import { constants as cryptoConstants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type * as Undici from 'undici';
 import type { Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -193,11 +193,48 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
   const pinned: Undici.buildConnector.connector = ({ servername: _fromRequest, ...options }, callback) =>
     inner(servername !== undefined ? { ...options, servername } : sniHost !== undefined ? { ...options, host: sniHost } : options, (...args) => {
       if (args[0] !== null) markConnectError(args[0]);
+      else watchServerHandshake(args[1]);
       callback(...args);
     });
   const options: Pool.Options = { ...base, connect: pinned };
   if (allowH2) options.allowH2 = true;
   return options;
+}
+
+/**
+ * The alerts a TLS 1.3 server sends while it finishes its own side of the handshake, after the client's: about the
+ * client's certificate (none, untrusted, expired, revoked, refused) or its CertificateVerify and Finished.
+ */
+const SERVER_HANDSHAKE_ALERTS: ReadonlySet<string> = new Set([
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+  'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+]);
+
+/**
+ * A TLS 1.3 client's handshake is done once it sends its Finished; the server checks the client's certificate after
+ * that (RFC 8446 §4.4.2.4) and refuses it with an alert that reaches the connection node already reported
+ * established, after the request went out. The upstream's handshake failed, so it read none of it: such an error is
+ * marked as the connection's (never sent, retried whatever the method, as a handshake the upstream refused under TLS
+ * 1.2 is). There is no renegotiation in TLS 1.3 (and node's client offers no post-handshake authentication), so these
+ * alerts cannot be the answer to a refused renegotiation, which may come after a request was processed. Per
+ * connection, not per request.
+ */
+function watchServerHandshake(socket: unknown): void {
+  const tls = socket as Partial<Pick<TLSSocket, 'getProtocol' | 'prependOnceListener'>> | null | undefined;
+  if (typeof tls?.getProtocol !== 'function' || typeof tls.prependOnceListener !== 'function') return;
+  if (tls.getProtocol() !== 'TLSv1.3') return;
+  tls.prependOnceListener('error', (err: unknown) => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && SERVER_HANDSHAKE_ALERTS.has(code)) markConnectError(err);
+  });
 }
 
 /** At start-up and on reload: an upstream group that does not verify certificates is worth a loud line. */
