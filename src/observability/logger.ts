@@ -93,6 +93,9 @@ export function createLogger(
   return withFile(pino({ level, base }, sink), sink);
 }
 
+/** The most the pretty transport holds in the main thread beyond its 4 MiB shared with the worker. */
+const PRETTY_HELD_BYTES = 12 * 1024 * 1024;
+
 /** What BoundedTransport uses of pino's transport stream (thread-stream). */
 interface PrettyTransport {
   write(line: string): boolean;
@@ -107,17 +110,23 @@ interface PrettyTransport {
 /**
  * The pretty transport with a bound. pino-pretty runs in a worker thread that stops taking lines while its stdout
  * takes none (a terminal paused with Ctrl-S, a pipe nobody reads); thread-stream then keeps every line the main thread
- * writes, without limit (up to V8's longest string, 512 MiB, before it blocks the event loop). Once it reports the
- * worker behind (write() false: its 4 MiB of shared memory full), lines are dropped and counted until it drains, as
- * the JSON writer drops past its 16 MiB.
+ * writes, without limit (up to V8's longest string, 512 MiB, before it blocks the event loop). Lines are dropped and
+ * counted once it holds PRETTY_HELD_BYTES beyond its 4 MiB of shared memory, until it takes lines again: 16 MiB in
+ * all, as the JSON writer drops past its 16 MiB.
+ *
+ * Not at its first write() false: thread-stream's shared buffer is linear, its write index back at 0 only once it
+ * reached the 4 MiB end and the worker read all of it, so write() answers false after every 4 MiB written however
+ * fast the worker reads, and whenever a burst outruns the worker for a moment. Dropping from there lost a third of
+ * the lines of a busy gateway whose terminal kept up (review9-output-pretty-reading).
  */
 class BoundedTransport implements DestinationStream {
-  #behind = false;
+  /** Bytes handed to the transport since its write() last answered true or it drained (0: it takes lines). */
+  #held = 0;
   /** end() ran and the worker has not yet written out its lines, nor been given up. */
   #ending = false;
 
   constructor(private readonly inner: PrettyTransport) {
-    inner.on('drain', () => (this.#behind = false));
+    inner.on('drain', () => (this.#held = 0));
     inner.on('close', () => (this.#ending = false));
     // The worker gone (given up at the stop, or crashed): its lines are counted as dropped (write() below) rather
     // than the stream's error ending the gateway.
@@ -125,8 +134,19 @@ class BoundedTransport implements DestinationStream {
   }
 
   write(line: string): void {
-    if (this.#behind || this.inner.destroyed) countDroppedLine('stdout');
-    else if (!this.inner.write(line)) this.#behind = true;
+    if (this.inner.destroyed) {
+      countDroppedLine('stdout');
+      return;
+    }
+    if (this.#held === 0) {
+      // The usual case: one write, no length taken.
+      if (!this.inner.write(line)) this.#held = line.length;
+      return;
+    }
+    // Behind: held in the main thread, up to the bound. Bytes, not UTF-16 units, for what is held.
+    const bytes = Buffer.byteLength(line);
+    if (this.#held + bytes > PRETTY_HELD_BYTES) countDroppedLine('stdout');
+    else this.#held = this.inner.write(line) ? 0 : this.#held + bytes;
   }
 
   /**
