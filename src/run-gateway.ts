@@ -230,9 +230,10 @@ const STOPPED_EXIT_GRACE_MS = 1_000;
  * once its log lines are written or given up (LineWriter's own bound), and within STOPPED_EXIT_BOUND_MS whatever.
  */
 function exitOnceStopped(log: LoggerHandle, code: number): void {
-  const deadline = Date.now() + STOPPED_EXIT_BOUND_MS;
+  // Monotonic: a wall clock stepped back during the stop (NTP, a restored snapshot) must not hold the exit that long.
+  const deadline = performance.now() + STOPPED_EXIT_BOUND_MS;
   const look = (): void => {
-    if (loggerSettled(log) || Date.now() >= deadline) process.exit(code);
+    if (loggerSettled(log) || performance.now() >= deadline) process.exit(code);
     setTimeout(look, 100).unref();
   };
   setTimeout(look, STOPPED_EXIT_GRACE_MS).unref();
