@@ -20,6 +20,7 @@ import type { BackendView, GatewayMetrics } from '../observability/metrics.js';
 import type { DashboardAssets } from './assets.js';
 import { runReadiness, type ReadinessCheck } from './readiness.js';
 import { buildStatus, type RouteView } from './status.js';
+import { sharedRender } from './shared-render.js';
 import type { CertificateStatus } from '../tls/store.js';
 import { errorClassOf } from '../plugins/plugin-error.js';
 import type { Registry } from 'prom-client';
@@ -110,6 +111,16 @@ const ADMIN_SEND_TIMEOUT_MS = 10_000;
 /** Starts the admin listener on host:port (0 = any free port); resolves once it accepts connections. */
 export async function startAdminServer(host: string, port: number, deps: AdminDeps): Promise<AdminServer> {
   const startedAt = performance.now(); // monotonic: see buildStatus
+  // The two reads a client can make the gateway recompute, each rendered once for all the requests that arrive
+  // together (shared-render.ts): a scrape still sees everything counted before it arrived, a dashboard a snapshot.
+  const renders: Renders = {
+    metrics: sharedRender(async () => Buffer.from(await scrapeMetrics(deps.metrics.registry, deps.logger)), 'after-arrival'),
+    status: sharedRender(async () => {
+      const status = buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt, deps.certificates?.() ?? []);
+      const identity = deps.identityStatus === undefined ? undefined : await deps.identityStatus().catch(() => undefined);
+      return Buffer.from(JSON.stringify(identity === undefined ? status : { ...status, identity }));
+    }, 'join-running'),
+  };
   // node enforces headersTimeout and requestTimeout only when its connection check runs (every 30 s by default): a
   // client trickling a head or a body held an admin connection up to 30 s past either bound.
   const server = createServer({
@@ -126,7 +137,7 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
     'request',
     oneRequestAtATime((req, res) => {
       for (const [name, value] of Object.entries(ADMIN_ANSWER_HEADERS)) res.setHeader(name, value);
-      handle(req, res, deps, startedAt).catch((err: unknown) => {
+      handle(req, res, deps, renders).catch((err: unknown) => {
         // The id the operator gets in the 500 is the one in this log line: the only trace of why it failed.
         const requestId = randomUUID();
         deps.logger.error({ path: pathOf(req), request_id: requestId, cause: describeCause(err) }, EVENTS.adminError);
@@ -197,7 +208,13 @@ function adminClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, startedAt: number): Promise<void> {
+/** The admin reads rendered once for every request that arrives while they are under way: /metrics and /api/status. */
+interface Renders {
+  readonly metrics: () => Promise<Buffer>;
+  readonly status: () => Promise<Buffer>;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps, renders: Renders): Promise<void> {
   // Pipelined behind a refusal whose close lingers (lingering-close.ts): node parses on while the refused upload is
   // read and dropped, but this request's answer can never be sent, so it is not served at all (as run.ts skips it):
   // an action run unanswered (a user created, a key revoked, a reload) is one its client never learns of.
@@ -239,20 +256,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   if (method !== 'GET' && method !== 'HEAD') return sendAdminError(res, methodNotAllowed('GET, HEAD'));
   if (asset !== undefined) return void send(res, 200, asset.type, asset.body, PAGE_HEADERS);
   switch (path) {
-    case '/metrics': {
-      const text = await scrapeMetrics(deps.metrics.registry, deps.logger);
-      return void send(res, 200, deps.metrics.registry.contentType, Buffer.from(text), { 'cache-control': 'no-store' });
-    }
+    case '/metrics':
+      // The token was checked above, for this request: sharing the render shares no access.
+      return void send(res, 200, deps.metrics.registry.contentType, await renders.metrics(), { 'cache-control': 'no-store' });
     case '/ready': {
       const report = await runReadiness(deps.readiness, deps.readinessTimeoutMs);
       if (report.ready) return void json(res, 200, { status: 'ready' });
       return void json(res, 503, { status: 'not_ready', checks: report.checks });
     }
-    default: {
-      const status = buildStatus(deps.metrics, deps.backends(), deps.routes?.() ?? [], startedAt, deps.certificates?.() ?? []);
-      const identity = deps.identityStatus === undefined ? undefined : await deps.identityStatus().catch(() => undefined);
-      return void json(res, 200, identity === undefined ? status : { ...status, identity });
-    }
+    default:
+      return void send(res, 200, JSON_TYPE, await renders.status(), { 'cache-control': 'no-store' });
   }
 }
 
@@ -343,9 +356,11 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Sends `body` as JSON with no-store caching. */
 export function json(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
-  send(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), { 'cache-control': 'no-store', ...headers });
+  send(res, status, JSON_TYPE, Buffer.from(JSON.stringify(body)), { 'cache-control': 'no-store', ...headers });
 }
 
 function send(res: ServerResponse, status: number, type: string, body: Buffer, headers: Readonly<Record<string, string>>): void {

@@ -1,0 +1,51 @@
+// One render shared by the admin reads that arrive together. GET /metrics renders the whole registry's text and
+// GET /api/status the dashboard's JSON, on the one event loop that also proxies; each request rendered its own, so a
+// client sending many at once (250 connections pipelining /metrics and reading nothing) made the gateway render
+// thousands of times in a row, and a proxied request waited seconds behind them. Prometheus scrapes every 15 s or so,
+// a dashboard every 2 s: nothing needs two renders of the same thing at the same moment.
+
+/** How the requests that arrive while a render runs are answered. */
+export type SharedRenderMode =
+  /**
+   * They wait for the next render, started once the running one ends, and share it: every answer is rendered after
+   * its request arrived, so it holds everything counted before (a scrape right after a request sees that request).
+   */
+  | 'after-arrival'
+  /** They share the running render: a snapshot taken a moment before they arrived (the dashboard's status). */
+  | 'join-running';
+
+/**
+ * Wraps `render` so that at most one run is under way and at most one is waiting, whatever the number of requests.
+ * A run starts on the loop's next turn (setImmediate) rather than at once: every request of the connections read in
+ * the same turn shares it; a render made only of synchronous work would otherwise be over before the next request
+ * arrived, and nothing would ever be shared. Nothing is kept once a run has answered its requests: the next request
+ * gets a new render. A rejection goes to every request that shared the run, and the next request renders anew.
+ */
+export function sharedRender<T>(render: () => Promise<T>, mode: SharedRenderMode): () => Promise<T> {
+  /** The run under way, if any (started: its render has been called). */
+  let running: Promise<T> | undefined;
+  /** The run requests join: not started yet (waiting for its turn, or for the running one to end). */
+  let waiting: Promise<T> | undefined;
+  return () => {
+    if (waiting !== undefined) return waiting;
+    if (mode === 'join-running' && running !== undefined) return running;
+    const before = running;
+    const start = async (): Promise<T> => {
+      if (before !== undefined) await before.then(noop, noop);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // From here a new request starts (or waits for) the next run: this one may already have read what it counts.
+      waiting = undefined;
+      running = run;
+      try {
+        return await render();
+      } finally {
+        if (running === run) running = undefined;
+      }
+    };
+    const run: Promise<T> = start();
+    waiting = run;
+    return run;
+  };
+}
+
+function noop(): void {}
