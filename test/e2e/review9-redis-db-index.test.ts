@@ -12,7 +12,7 @@ import { startInProcess } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
-import { RedisProcess, scratchDir } from '../kv/redis-processes.js';
+import { infoField, RedisProcess, scratchDir, until } from '../kv/redis-processes.js';
 import { redisServerInstalled } from '../kv/redis-helpers.js';
 
 const installed = await redisServerInstalled();
@@ -53,6 +53,10 @@ for (const [title, start, database] of [
   test(`${title}: /ready 503 naming redis, requests let through, the outage line says SelectRefused`, { skip }, async () => {
     const redis = await start();
     const { gw, client } = await gatewayOn(`${redis.url}/${database}`);
+    // The first request may come before the gateway's first connection reached its SELECT: that command fails as
+    // ClientOfflineError with no connection error known yet, and its outage line (the first, the one read below)
+    // names none. Wait until the server has refused a SELECT (its error replies counted), so the refusal is known.
+    await until('the server refused a SELECT', async () => Number((await infoField(redis.port, 'errorstats', 'errorstat_ERR'))?.match(/count=(\d+)/)?.[1] ?? 0) > 0, 5_000, 50);
     const ready = await client.request(`${gw.adminUrl}/ready`);
     assert.equal(ready.status, 503);
     assert.equal((JSON.parse(ready.text) as { checks: Record<string, string> }).checks.redis, 'down');
