@@ -1,8 +1,8 @@
 // `database.url` as the PostgreSQL driver reads it (pg 8 through pg-connection-string 2): its query parameters and
 // percent-escapes. The schema took any URL the WHATWG parser takes, and the driver then read some values otherwise
 // than they say, or threw at start-up: check-config said ok, and start stopped (or connected otherwise than written).
-// Members: `sslmode=bogus` (any value the driver does not know, `allow` too, means a verified TLS connection: against
-// a server without TLS, start failed with "user store unavailable"), `ssl=false` (any value but 0 turns TLS on),
+// Members: `sslmode=bogus` (any value the driver does not know means a verified TLS connection: against a server
+// without TLS, start failed with "user store unavailable"), `ssl=false` (any value but 0 turns TLS on),
 // `sslnegotiation=x` (a TypeError at start), `port=abc` in the query (the query's port wins: NaN), a database name
 // ending in a lone `%` (URIError at start), `uselibpqcompat=true&sslmode=verify-ca` without `sslrootcert` (a
 // multi-line "SECURITY WARNING" error at start). Pure: the files the URL names are read by postgres-files.ts.
@@ -35,7 +35,12 @@ export function parsePostgresUrl(value: string): PostgresUrlParameters | undefin
   return { url, params: new Map(url.searchParams.entries()) };
 }
 
-const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+/**
+ * Without uselibpqcompat the driver reads prefer, require and verify-ca as verify-full (with a deprecation warning),
+ * and allow, which it does not name, the same way: a verified TLS connection, never libpq's cleartext first. allow
+ * is taken as prefer is (it served before this check, against a server whose certificate the machine trusts).
+ */
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 /** With uselibpqcompat=true the driver knows libpq's modes; no-verify is not one (it would mean verify-full). */
 const LIBPQ_SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
@@ -58,13 +63,11 @@ export function postgresUrlProblem(value: string): string | undefined {
   const compat = get('uselibpqcompat') === 'true';
   const sslmode = get('sslmode');
   if (sslmode !== '') {
-    if (sslmode === 'allow') {
-      return 'sslmode "allow" is not one the PostgreSQL driver knows: it would require a verified TLS connection, never cleartext (write disable, prefer, require, verify-ca, verify-full or no-verify)';
-    }
     const known = compat ? LIBPQ_SSL_MODES : SSL_MODES;
     if (!known.includes(sslmode)) {
-      const extra = compat && sslmode === 'no-verify' ? ' with uselibpqcompat=true' : '';
-      return `sslmode is not one the PostgreSQL driver knows${extra}: it would require a verified TLS connection (write ${known.join(', ')})`;
+      const extra = compat && SSL_MODES.includes(sslmode) ? ' with uselibpqcompat=true' : '';
+      const advised = known.filter((mode) => mode !== 'allow');
+      return `sslmode is not one the PostgreSQL driver knows${extra}: it would require a verified TLS connection (write ${advised.join(', ')})`;
     }
     if (compat && sslmode === 'verify-ca' && get('sslrootcert') === '') {
       return 'sslmode "verify-ca" with uselibpqcompat=true needs sslrootcert (the CA the server\'s certificate is checked against)';

@@ -1,6 +1,6 @@
 // database.url's parameters as the PostgreSQL driver reads them. check-config took any URL the WHATWG parser takes,
-// and start then failed or connected otherwise than written: `sslmode=bogus` (any mode the driver does not know,
-// `allow` too, means a verified TLS connection: against this server, which has no TLS, "user store unavailable"),
+// and start then failed or connected otherwise than written: `sslmode=bogus` (any mode the driver does not know
+// means a verified TLS connection: against this server, which has no TLS, "user store unavailable"),
 // `ssl=false` (TLS on: any value but 0), an unknown `sslnegotiation` or a query `port=abc` (thrown at start), a
 // database name ending in a lone `%` (URIError), and the files the URL names (sslrootcert, sslcert, sslkey), which
 // the driver reads with a blocking readFileSync when it connects: missing (a bare ENOENT), a FIFO (start held for
@@ -54,7 +54,7 @@ test('parameters the driver reads otherwise, or throws on: refused by the config
   const url = 'postgres://postgres@127.0.0.1:5432/db';
   const MIN = 'load_balancing: {upstreams: [{name: a, address: 127.0.0.1, port: 1}]}\n';
   const cases: Array<[string, string]> = [
-    [`${url}?sslmode=allow`, 'sslmode "allow" is not one the PostgreSQL driver knows: it would require a verified TLS connection, never cleartext (write disable, prefer, require, verify-ca, verify-full or no-verify)'],
+    [`${url}?uselibpqcompat=true&sslmode=allow`, 'sslmode is not one the PostgreSQL driver knows with uselibpqcompat=true: it would require a verified TLS connection (write disable, prefer, require, verify-ca, verify-full)'],
     [`${url}?uselibpqcompat=true&sslmode=no-verify`, 'sslmode is not one the PostgreSQL driver knows with uselibpqcompat=true: it would require a verified TLS connection (write disable, prefer, require, verify-ca, verify-full)'],
     [`${url}?uselibpqcompat=true&sslmode=verify-ca`, 'sslmode "verify-ca" with uselibpqcompat=true needs sslrootcert (the CA the server\'s certificate is checked against)'],
     [`${url}?ssl=off`, 'ssl other than true, 1, 0 or no-verify turns TLS on in the PostgreSQL driver (ssl=false too: write ssl=0 or sslmode=disable for none)'],
@@ -69,7 +69,8 @@ test('parameters the driver reads otherwise, or throws on: refused by the config
     assert.equal(configErrorOf(`${MIN}database: {url: '${value}'}\n`), `database.url: ${reason}`, value);
   }
   // What the driver reads as written is taken.
-  for (const query of ['sslmode=disable', 'sslmode=verify-full', 'ssl=0', 'ssl=true', 'ssl=no-verify', 'sslmode=disable&ssl=false', 'port=5433', 'sslnegotiation=postgres']) {
+  // sslmode=allow and prefer are both read as verify-full by the driver (not libpq's cleartext first): taken alike.
+  for (const query of ['sslmode=allow', 'sslmode=prefer', 'sslmode=disable', 'sslmode=verify-full', 'ssl=0', 'ssl=true', 'ssl=no-verify', 'sslmode=disable&ssl=false', 'port=5433', 'sslnegotiation=postgres']) {
     assert.doesNotThrow(() => parseConfigText(`${MIN}database: {url: '${url}?${query}'}\n`, {}), query);
   }
 });
