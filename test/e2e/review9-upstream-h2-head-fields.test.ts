@@ -8,11 +8,12 @@
 // upstream_protocol over either protocol, never counted against the upstream.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
-import { createServer as createH2cServer, createSecureServer, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { rawRequest, type RawResponse } from '../helpers/raw.js';
-import { createTestCa, pkiDir } from '../helpers/tls.js';
+import { pkiDir } from '../helpers/tls.js';
+import { listenH2, oneUpstreamService, portOf as port, startRawH1Upstream, startTlsH2Upstream, type TlsH2Upstream } from '../helpers/upstream-fault.js';
 
 /** `count` fields h0..h<count-1>, each with the value v: 300 are 1.4 KB, 2,000 are 11 KB, 3,000 are 17 KB (over 16 KB). */
 function fields(count: number): Array<[string, string]> {
@@ -37,50 +38,29 @@ function onH2Stream(stream: ServerHttp2Stream, headers: Record<string, unknown>)
   stream.end('ok');
 }
 
-function startH1(): Promise<Server> {
-  const server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.removeAllListeners('data');
-      const lines = fields(countOf(head.split(' ')[1] ?? '')).map(([n, v]) => `${n}: ${v}\r\n`).join('');
-      socket.end(`HTTP/1.1 200 OK\r\n${lines}Content-Length: 2\r\n\r\nok`);
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+/** HTTP/1.1 upstream: the fields the path asks for, then ok. */
+function onH1Head(socket: Socket, _rest: Buffer, path: string): void {
+  const lines = fields(countOf(path)).map(([n, v]) => `${n}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 200 OK\r\n${lines}Content-Length: 2\r\n\r\nok`);
 }
 
 const pki = pkiDir();
 let h1: Server;
 let h2c: Http2Server;
-let h2tls: Http2SecureServer;
+let h2tls: TlsH2Upstream;
 let gw: InProcessGateway;
-const port = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
+/** This file's services keep the default passive cooldown (oneUpstreamService's is 50 ms). */
+const service = (p: number, extra: Record<string, unknown> = {}): Record<string, unknown> => oneUpstreamService(p, { health_check: { enabled: false }, ...extra });
 
 before(async () => {
-  const ca = createTestCa('Head Fields CA', pki.path);
-  const cert = ca.issue('api.internal', { san: ['DNS:api.internal'] });
-  h1 = await startH1();
-  h2c = createH2cServer();
-  h2tls = createSecureServer({ cert: cert.cert, key: cert.key });
-  for (const server of [h2c, h2tls]) {
-    server.on('stream', onH2Stream);
-    server.on('session', (s) => s.on('error', () => undefined));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  }
-  const service = (p: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    upstreams: [{ name: 'u', address: '127.0.0.1', port: p }],
-    retries: 0,
-    health_check: { enabled: false },
-    ...extra,
-  });
+  h1 = await startRawH1Upstream(onH1Head);
+  h2c = await listenH2(createH2cServer(), onH2Stream);
+  h2tls = await startTlsH2Upstream('Head Fields CA', pki.path, onH2Stream);
   gw = await startInProcess({
     services: {
       h1: service(port(h1)),
       h2c: service(port(h2c), { http2: true }),
-      h2tls: service(port(h2tls), { http2: true, tls: { enabled: true, ca_file: ca.caFile, servername: 'api.internal' } }),
+      h2tls: service(port(h2tls.server), h2tls.serviceKeys),
     },
     routes: [
       { name: 'h1', match: { path_prefix: '/h1' }, service: 'h1' },
@@ -94,7 +74,7 @@ after(async () => {
   await gw?.close();
   h1?.close();
   h2c?.close();
-  h2tls?.close();
+  h2tls?.server.close();
   pki.remove();
 });
 

@@ -8,11 +8,12 @@
 // does not take (its flow-control window stays closed) are still the upstream's silence: 504 and counted.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createH2cServer, createSecureServer, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, responseUntilClose, type RawResponse } from '../helpers/raw.js';
-import { createTestCa, pkiDir } from '../helpers/tls.js';
+import { pkiDir } from '../helpers/tls.js';
+import { listenH2, oneUpstreamService as service, portOf as port, startTlsH2Upstream, type TlsH2Upstream } from '../helpers/upstream-fault.js';
 import { sleep } from '../helpers/wait.js';
 
 const RESPONSE_MS = 1_000;
@@ -36,39 +37,27 @@ function onStream(stream: ServerHttp2Stream, headers: Record<string, unknown>): 
 const pki = pkiDir();
 let h1: HttpServer;
 let h2c: Http2Server;
-let h2tls: Http2SecureServer;
+let h2tls: TlsH2Upstream;
 /** An h2c upstream whose streams' flow-control window starts at 0 and that never reads: no body byte can go out. */
 let closedWindow: Http2Server;
 let gw: InProcessGateway;
-const port = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
 
 before(async () => {
-  const ca = createTestCa('Paused Upload CA', pki.path);
-  const cert = ca.issue('api.internal', { san: ['DNS:api.internal'] });
   h1 = createHttpServer((req, res) => {
     let bytes = 0;
     req.on('data', (chunk: Buffer) => (bytes += chunk.length));
     req.on('end', () => res.end(String(bytes)));
   });
-  h2c = createH2cServer();
-  h2tls = createSecureServer({ cert: cert.cert, key: cert.key });
-  closedWindow = createH2cServer({ settings: { initialWindowSize: 0 } });
-  for (const server of [h2c, h2tls]) server.on('stream', onStream);
-  closedWindow.on('stream', (stream) => stream.on('error', () => undefined));
-  for (const server of [h2c, h2tls, closedWindow]) server.on('session', (s) => s.on('error', () => undefined));
-  for (const server of [h1, h2c, h2tls, closedWindow]) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const service = (p: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    upstreams: [{ name: 'u', address: '127.0.0.1', port: p }],
-    retries: 0,
-    health_check: { enabled: false, passive_cooldown: '50ms' },
-    ...extra,
-  });
+  await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+  h2c = await listenH2(createH2cServer(), onStream);
+  h2tls = await startTlsH2Upstream('Paused Upload CA', pki.path, onStream);
+  closedWindow = await listenH2(createH2cServer({ settings: { initialWindowSize: 0 } }), (stream) => stream.on('error', () => undefined));
   gw = await startInProcess({
     server: { timeouts: { upstream_response: `${RESPONSE_MS}ms`, request_body_chunk: '10s' } },
     services: {
       h1: service(port(h1)),
       h2c: service(port(h2c), { http2: true }),
-      h2tls: service(port(h2tls), { http2: true, tls: { enabled: true, ca_file: ca.caFile, servername: 'api.internal' } }),
+      h2tls: service(port(h2tls.server), h2tls.serviceKeys),
       closed: service(port(closedWindow), { http2: true }),
     },
     routes: [
@@ -82,7 +71,7 @@ before(async () => {
 
 after(async () => {
   await gw?.close();
-  for (const server of [h1, h2c, h2tls, closedWindow]) server?.close();
+  for (const server of [h1, h2c, h2tls?.server, closedWindow]) server?.close();
   pki.remove();
 });
 

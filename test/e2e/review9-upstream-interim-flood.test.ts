@@ -10,11 +10,12 @@
 // by a slow upload the upstream reads before it answers, is relayed as before.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createH2cServer, createSecureServer, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, rawRequest, responseUntilClose, type RawResponse } from '../helpers/raw.js';
-import { createTestCa, pkiDir } from '../helpers/tls.js';
+import { pkiDir } from '../helpers/tls.js';
+import { answerCountAt, listenH2, oneUpstreamService as service, portOf as port, startRawH1Upstream, startTlsH2Upstream, type TlsH2Upstream } from '../helpers/upstream-fault.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 /** The bound under test: short, so each case ends in about a second. */
@@ -43,33 +44,10 @@ const H1: Record<string, (socket: Socket, rest: Buffer) => void> = {
   // 103 at once, then the whole upload (UPLOAD_BYTES, arriving for longer than the bound) read before the answer.
   '/h1/103-then-upload': (s, rest) => {
     s.write('HTTP/1.1 103 Early Hints\r\n\r\n');
-    let got = rest.length;
-    const answer = (): void => void s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${String(got).length}\r\n\r\n${got}`);
-    if (got >= UPLOAD_BYTES) return answer();
-    s.on('data', (chunk: Buffer) => {
-      got += chunk.length;
-      if (got >= UPLOAD_BYTES) answer();
-    });
+    answerCountAt(s, rest, UPLOAD_BYTES);
   },
 };
 const UPLOAD_BYTES = 5 * 1_000;
-
-function startH1(): Promise<Server> {
-  const server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      socket.off('data', onData);
-      const path = head.toString('latin1').split(' ')[1] ?? '';
-      (H1[path] ?? H1['/ok']!)(socket, head.subarray(end + 4));
-    };
-    socket.on('data', onData);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 /** HTTP/2 upstream (h2c or TLS): 103 every 100 ms on /h2c/103 and /h2tls/103, else 200 ok. */
 function onH2Stream(stream: ServerHttp2Stream, headers: Record<string, unknown>): void {
@@ -85,29 +63,13 @@ function onH2Stream(stream: ServerHttp2Stream, headers: Record<string, unknown>)
 const pki = pkiDir();
 let h1: Server;
 let h2c: Http2Server;
-let h2tls: Http2SecureServer;
+let h2tls: TlsH2Upstream;
 let gw: InProcessGateway;
 
-const port = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
-
 before(async () => {
-  const ca = createTestCa('Interim Flood CA', pki.path);
-  const cert = ca.issue('api.internal', { san: ['DNS:api.internal'] });
-  h1 = await startH1();
-  h2c = createH2cServer();
-  h2c.on('stream', onH2Stream);
-  h2c.on('session', (s) => s.on('error', () => undefined));
-  h2tls = createSecureServer({ cert: cert.cert, key: cert.key });
-  h2tls.on('stream', onH2Stream);
-  h2tls.on('session', (s) => s.on('error', () => undefined));
-  await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve));
-  await new Promise<void>((resolve) => h2tls.listen(0, '127.0.0.1', resolve));
-  const service = (p: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    upstreams: [{ name: 'u', address: '127.0.0.1', port: p }],
-    retries: 0,
-    health_check: { enabled: false, passive_cooldown: '50ms' },
-    ...extra,
-  });
+  h1 = await startRawH1Upstream((socket, rest, path) => (H1[path] ?? H1['/ok']!)(socket, rest));
+  h2c = await listenH2(createH2cServer(), onH2Stream);
+  h2tls = await startTlsH2Upstream('Interim Flood CA', pki.path, onH2Stream);
   gw = await startInProcess({
     server: { timeouts: { upstream_response: `${RESPONSE_MS}ms` } },
     services: {
@@ -115,7 +77,7 @@ before(async () => {
       // A service bound far beyond the test: only its route's own bound can end /fast/*.
       slow: service(port(h1), { timeouts: { upstream_response: '60s' } }),
       h2c: service(port(h2c), { http2: true }),
-      h2tls: service(port(h2tls), { http2: true, tls: { enabled: true, ca_file: ca.caFile, servername: 'api.internal' } }),
+      h2tls: service(port(h2tls.server), h2tls.serviceKeys),
     },
     routes: [
       { name: 'h1', match: { path_prefix: '/h1' }, service: 'h1' },
@@ -132,7 +94,7 @@ after(async () => {
   await gw?.close();
   h1?.close();
   h2c?.close();
-  h2tls?.close();
+  h2tls?.server.close();
   pki.remove();
 });
 

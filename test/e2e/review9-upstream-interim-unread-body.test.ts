@@ -12,10 +12,11 @@
 // HTTP/2 over h2c (whose stream timer a 1xx never restarts; checked alike).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, parseHead, type RawResponse } from '../helpers/raw.js';
+import { answerCountAt, listenH2, oneUpstreamService as service, portOf as port, startRawH1Upstream } from '../helpers/upstream-fault.js';
 import { sleep } from '../helpers/wait.js';
 
 /** The bound under test: short, so each case ends in about two seconds. */
@@ -66,36 +67,13 @@ const H1: Record<string, (socket: Socket, rest: Buffer) => void> = {
   // 103 at once, then the body read as it comes (the client pauses its own upload), then the answer.
   '/h1/client-pauses': (s, rest) => {
     s.write('HTTP/1.1 103 Early Hints\r\n\r\n');
-    let got = rest.length;
-    const answer = (): void => void s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${String(got).length}\r\n\r\n${got}`);
-    if (got >= PAUSED_BYTES) return answer();
-    s.on('data', (chunk: Buffer) => {
-      got += chunk.length;
-      if (got >= PAUSED_BYTES) answer();
-    });
+    answerCountAt(s, rest, PAUSED_BYTES);
   },
 };
 /** /h1/slow-reader's upload, of which it reads the first SLOW_PHASE_BYTES slowly (more than the gateway buffers stay behind). */
 const SLOW_BYTES = 32 * 1024 * 1024;
 const SLOW_PHASE_BYTES = 6 * 1024 * 1024;
 const PAUSED_BYTES = 3_000;
-
-function startH1(): Promise<Server> {
-  const server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      socket.off('data', onData);
-      const path = head.toString('latin1').split(' ')[1] ?? '';
-      H1[path]!(socket, head.subarray(end + 4));
-    };
-    socket.on('data', onData);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 /** HTTP/2 upstream: 103 every 100 ms, the stream's body never read (its flow-control window closes). */
 function onH2Stream(stream: ServerHttp2Stream): void {
@@ -107,20 +85,10 @@ function onH2Stream(stream: ServerHttp2Stream): void {
 let h1: Server;
 let h2c: Http2Server;
 let gw: InProcessGateway;
-const port = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
 
 before(async () => {
-  h1 = await startH1();
-  h2c = createH2cServer();
-  h2c.on('stream', onH2Stream);
-  h2c.on('session', (s) => s.on('error', () => undefined));
-  await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve));
-  const service = (p: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    upstreams: [{ name: 'u', address: '127.0.0.1', port: p }],
-    retries: 0,
-    health_check: { enabled: false, passive_cooldown: '50ms' },
-    ...extra,
-  });
+  h1 = await startRawH1Upstream((socket, rest, path) => H1[path]!(socket, rest));
+  h2c = await listenH2(createH2cServer(), onH2Stream);
   gw = await startInProcess({
     server: { timeouts: { upstream_response: `${RESPONSE_MS}ms`, request_body_chunk: '3s' } },
     services: { h1: service(port(h1)), h2c: service(port(h2c), { http2: true }) },
