@@ -27,7 +27,7 @@ test('a known key past its cache TTL is re-read without the gate; only keys the 
     { actor: 'cli', action: 'create_api_key', targetId: real.id, at: new Date() },
   );
   let now = Date.now();
-  const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 1000, maxEntries: 10, maxMisses: 2, now: () => now });
+  const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 1000, maxEntries: 10, maxMisses: 2, now: () => now, clock: () => now });
 
   assert.equal(verifier.needsStore(real.key), true, 'never read: gated');
   assert.equal((await verifier.check(real.key)).kind, 'ok');
@@ -45,4 +45,33 @@ test('a known key past its cache TTL is re-read without the gate; only keys the 
   // More made-up keys than the miss cache holds: the real key's entry stays.
   for (let i = 0; i < 5; i++) await verifier.check(generateApiKey().key);
   assert.equal(verifier.needsStore(real.key), false, 'made-up keys evicted only each other');
+});
+
+test('cache ages run on the monotonic clock: a wall clock stepped back keeps no answer fresh; expiry stays wall clock', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
+  const store = openSqliteUserStore({ dataDir });
+  const kv = createMemoryKvStore();
+  t.after(async () => {
+    await store.close();
+    await kv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await store.migrate();
+  let wall = Date.now();
+  let mono = 0;
+  const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 30_000, now: () => wall, clock: () => mono });
+  // A key tried before it exists (a deploy that hands it out before the store has it): a cached miss.
+  const late = generateApiKey();
+  assert.equal((await verifier.check(late.key)).kind, 'invalid');
+  await store.createApiKey(
+    { id: late.id, name: 'late', keyHash: late.keyHash, expiresAt: new Date(wall + 60 * 60_000) },
+    { actor: 'cli', action: 'create_api_key', targetId: late.id, at: new Date(wall) },
+  );
+  // The wall clock goes back 10 minutes (NTP, a restored snapshot) while 31 s pass: the miss is stale all the same.
+  wall -= 10 * 60_000;
+  mono += 31_000;
+  assert.equal((await verifier.check(late.key)).kind, 'ok', 'the store is asked again once the answer is 30 s old');
+  // Expiry is a date, judged on the wall clock: past it, refused from the cache.
+  wall += 2 * 60 * 60_000;
+  assert.equal((await verifier.check(late.key)).kind, 'invalid', 'expired by the wall clock');
 });

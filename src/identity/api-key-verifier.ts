@@ -44,13 +44,19 @@ export interface ApiKeyVerifierOptions {
   readonly maxMisses?: number;
   /** How long a cached answer is trusted before the store is asked again, ms. Default 30 000. */
   readonly ttlMs?: number;
-  /** Clock, for tests. */
+  /** Wall clock, for tests: key expiry dates are judged on it. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Monotonic clock, for tests: the age of cached answers is measured on it (a wall clock stepped back by NTP or a
+   * restored snapshot would keep them fresh for the step plus the TTL). Default performance.now.
+   */
+  readonly clock?: () => number;
 }
 
 interface Entry {
   /** undefined: no such key (negative entries stop a key repeated by a misconfigured client reaching the database). */
   readonly record: ApiKeyRecord | undefined;
+  /** The monotonic clock's reading when the store was asked (ApiKeyVerifierOptions.clock). */
   readonly cachedAt: number;
 }
 
@@ -109,6 +115,7 @@ export class ApiKeyVerifier {
   readonly #reading = new Map<string, Promise<ApiKeyRecord | undefined>>();
   readonly #ttl: number;
   readonly #now: () => number;
+  readonly #clock: () => number;
 
   constructor(options: ApiKeyVerifierOptions) {
     this.#o = options;
@@ -116,6 +123,7 @@ export class ApiKeyVerifier {
     this.#misses = new BoundedCache(options.maxMisses ?? 1_000);
     this.#ttl = options.ttlMs ?? 30_000;
     this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? (() => performance.now());
   }
 
   /** Checks `key`; throws StoreUnavailableError / KvUnavailableError when a store cannot answer. */
@@ -123,7 +131,7 @@ export class ApiKeyVerifier {
     if (apiKeyId(key) === undefined) return INVALID;
     const hash = hashApiKey(key);
     const now = this.#now();
-    const entry = this.#cached(hash, now);
+    const entry = this.#cached(hash);
     if (entry !== undefined) return this.#decide(entry.record, now);
     return this.#load(hash, now);
   }
@@ -138,7 +146,7 @@ export class ApiKeyVerifier {
   needsStore(key: string): boolean {
     if (apiKeyId(key) === undefined) return false;
     const hash = hashApiKey(key);
-    return this.#cached(hash, this.#now()) === undefined && this.#hits.get(hash) === undefined;
+    return this.#cached(hash) === undefined && this.#hits.get(hash) === undefined;
   }
 
   /** Drops every cached entry of key `id` (it was revoked). */
@@ -152,9 +160,9 @@ export class ApiKeyVerifier {
   }
 
   /** The fresh cached answer for `hash`, if any. */
-  #cached(hash: string, now: number): Entry | undefined {
+  #cached(hash: string): Entry | undefined {
     const entry = this.#hits.get(hash) ?? this.#misses.get(hash);
-    return entry !== undefined && now - entry.cachedAt < this.#ttl ? entry : undefined;
+    return entry !== undefined && this.#clock() - entry.cachedAt < this.#ttl ? entry : undefined;
   }
 
   /**
@@ -165,16 +173,17 @@ export class ApiKeyVerifier {
   #load(hash: string, now: number): Promise<ApiKeyCheck> {
     let read = this.#reading.get(hash);
     if (read === undefined) {
-      read = this.#read(hash, now).finally(() => this.#reading.delete(hash));
+      read = this.#read(hash).finally(() => this.#reading.delete(hash));
       this.#reading.set(hash, read);
       return read.then((record) => this.#decide(record, now));
     }
     return read.then((record) => this.#decide(record, this.#now()));
   }
 
-  async #read(hash: string, now: number): Promise<ApiKeyRecord | undefined> {
+  async #read(hash: string): Promise<ApiKeyRecord | undefined> {
+    const askedAt = this.#clock();
     const record = await this.#o.store.findApiKeyByHash(hash);
-    const entry = { record, cachedAt: now };
+    const entry = { record, cachedAt: askedAt };
     // One cache per answer: a hash moves from one to the other only when the store's answer changed.
     if (record === undefined) {
       this.#hits.delete(hash);
