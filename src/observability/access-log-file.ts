@@ -1,5 +1,5 @@
 // The access-log file (`logging.access_log_file`): opened for appending, reopened on SIGUSR1 after a rotation.
-import { constants, openSync } from 'node:fs';
+import { constants, fstatSync, openSync } from 'node:fs';
 import { ConfigError } from '../config/load.js';
 import { LineWriter } from './line-writer.js';
 
@@ -35,7 +35,13 @@ export class AccessLogFile {
 
   constructor(path: string) {
     this.#path = path;
-    this.writer = new LineWriter(openAppend(path), { destination: 'access_log_file' });
+    const fd = openAppend(path);
+    // A FIFO (or a socket) is read by one reader from every process that writes to it: a cluster's workers each open
+    // it, and a shipper's named pipe may have other writers. A pipe keeps a write whole only up to PIPE_BUF, and a
+    // non-blocking one takes part of a larger write when it is nearly full, the rest later: another writer's bytes
+    // then land inside a line. So each write holds whole lines within PIPE_BUF, as to a cluster's shared stdout.
+    // A regular file needs none of that (O_APPEND writes are never interleaved) and keeps large writes.
+    this.writer = new LineWriter(fd, { destination: 'access_log_file', shared: isPipe(fd) });
   }
 
   /**
@@ -60,5 +66,15 @@ function openAppend(path: string): number {
     return openSync(path, OPEN_FLAGS, FILE_MODE);
   } catch (err) {
     throw new AccessLogFileError(path, (err as NodeJS.ErrnoException).code ?? 'unknown');
+  }
+}
+
+/** A FIFO or a socket: a write of more than PIPE_BUF bytes can reach the reader with other writers' bytes inside. */
+function isPipe(fd: number): boolean {
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false;
   }
 }
