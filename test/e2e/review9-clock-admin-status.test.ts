@@ -10,9 +10,9 @@
 // with test/helpers/clock-offset-import.mjs and a clock file (clock-step.ts) that the test steps.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { steppedClock, type SteppedClock } from '../helpers/clock-step.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { startClockedGateway, type ClockedGateway } from '../helpers/clock-gateway.js';
+import type { SteppedClock } from '../helpers/clock-step.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
@@ -20,29 +20,22 @@ import { sleep } from '../helpers/wait.js';
 
 const STEP_MS = 10 * 60_000;
 const client = createClient();
-let backend: TestBackend | undefined;
+let stack: ClockedGateway | undefined;
 let gw: GatewayProcess | undefined;
 let clock: SteppedClock | undefined;
 
 before(async () => {
-  backend = await startBackend('echo');
-  clock = steppedClock();
-  gw = await spawnGateway(
-    {
-      load_balancing: { upstreams: upstreams([backend.port]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2, public_paths: ['/pub/*'] }, rate_limit: { auth: { enabled: false } } },
-      admin: { token: ADMIN_TOKEN },
-    },
-    { env: clock.env },
-  );
+  stack = await startClockedGateway('echo', {
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2, public_paths: ['/pub/*'] }, rate_limit: { auth: { enabled: false } } },
+    admin: { token: ADMIN_TOKEN },
+  });
+  ({ gw, clock } = stack);
 });
 
 after(async () => {
   await client.close();
-  await gw?.cleanup();
-  clock?.remove();
-  await backend?.stop();
+  await stack?.stop();
 });
 
 interface Status {

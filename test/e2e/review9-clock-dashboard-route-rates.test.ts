@@ -10,9 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { steppedClock, type SteppedClock } from '../helpers/clock-step.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { startClockedGateway, type ClockedGateway } from '../helpers/clock-gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -23,9 +21,7 @@ const STEP_MS = 10 * 60_000;
 const BURST = 20;
 
 const client = createClient();
-let backend: TestBackend | undefined;
-let gw: GatewayProcess | undefined;
-let clock: SteppedClock | undefined;
+let stack: ClockedGateway | undefined;
 let context: BrowserContext | undefined;
 let profile: string | undefined;
 let page: Page;
@@ -33,9 +29,7 @@ const problems: string[] = [];
 
 before(async () => {
   if (!available) return;
-  backend = await startBackend('one');
-  clock = steppedClock();
-  gw = await spawnGateway({ load_balancing: { upstreams: upstreams([backend.port]) } }, { env: clock.env });
+  stack = await startClockedGateway('one');
   profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -50,9 +44,7 @@ after(async () => {
   await context?.close();
   if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   await client.close();
-  await gw?.cleanup();
-  clock?.remove();
-  await backend?.stop();
+  await stack?.stop();
 });
 
 /** Waits for the page's next /api/status answer and its rendering. */
@@ -70,14 +62,14 @@ async function routeRate(): Promise<number> {
 /** BURST requests right after a refresh, with the clock stepped to `offsetMs` first; the rate the next one shows. */
 async function rateAfterStep(offsetMs: number): Promise<number> {
   await nextRefresh();
-  await clock!.step(offsetMs);
-  for (let i = 0; i < BURST; i++) assert.equal((await client.request(`${gw!.url}/r/${i}`)).status, 200);
+  await stack!.clock.step(offsetMs);
+  for (let i = 0; i < BURST; i++) assert.equal((await client.request(`${stack!.gw.url}/r/${i}`)).status, 200);
   await nextRefresh();
   return routeRate();
 }
 
 test('the Routes panel\'s rates hold when the gateway\'s wall clock steps between two refreshes', { skip }, async () => {
-  await page.goto(`http://127.0.0.1:${gw!.adminPort!}/`);
+  await page.goto(`http://127.0.0.1:${stack!.gw.adminPort!}/`);
   await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
   // BURST requests over one refresh interval (2 s, a little more with the page's own timing): about 10 a second.
   const back = await rateAfterStep(-STEP_MS);

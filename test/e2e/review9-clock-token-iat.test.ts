@@ -8,37 +8,30 @@
 // test/helpers/clock-offset-import.mjs and a clock file (clock-step.ts) that the tests step.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { steppedClock, type SteppedClock } from '../helpers/clock-step.js';
-import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { startClockedGateway, type ClockedGateway } from '../helpers/clock-gateway.js';
+import type { SteppedClock } from '../helpers/clock-step.js';
+import type { GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 
 const AHEAD_MS = 10 * 60_000;
 const client = createClient();
-let backend: TestBackend | undefined;
+let stack: ClockedGateway | undefined;
 let gw: GatewayProcess | undefined;
 let clock: SteppedClock | undefined;
 let n = 0;
 
 before(async () => {
-  backend = await startBackend('echo');
-  clock = steppedClock();
-  gw = await spawnGateway(
-    {
-      load_balancing: { upstreams: upstreams([backend.port]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-    },
-    { env: clock.env },
-  );
+  stack = await startClockedGateway('echo', {
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+  });
+  ({ gw, clock } = stack);
 });
 
 after(async () => {
   await client.close();
-  await gw?.cleanup();
-  clock?.remove();
-  await backend?.stop();
+  await stack?.stop();
 });
 
 async function session(): Promise<{ access: string; refresh: string }> {
