@@ -213,12 +213,12 @@ test('a TLS alert after the handshake is UPSTREAM_TLS that may have been process
   assert.equal(failedBeforeSending(atHandshake), true);
 });
 
-test('an HTTP/2 stream never sent (the upstream allowed no more streams) is refused as REFUSED_STREAM is, not counted', () => {
+test('an HTTP/2 stream never sent (the upstream allowed no more streams) is refused as REFUSED_STREAM is, counted as the timeout it replaces', () => {
   const error = classifyUpstreamError(new UnsentStream());
   assert.equal(error.code, 'UPSTREAM_RESET');
   assert.equal(error.retryable, true);
   assert.equal(failedBeforeSending(error), true, 'any method may go elsewhere');
   assert.equal(refusedByUpstream(error), true);
-  assert.equal(isUpstreamHealthFailure(error), false);
+  assert.equal(isUpstreamHealthFailure(error), true, 'it held the request for upstream_response: out of rotation');
   assert.equal(describeCause(error.cause), 'UnsentStream(HTTP2_STREAM_NOT_SENT)');
 });

@@ -136,8 +136,8 @@ export class UnprocessedGoaway extends Error {
  * while the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows no more (0, or that many streams open), and undici opens
  * streams without looking at it. The request was a 504 after upstream_response that counted against the upstream and
  * was not retried, though no byte of it was sent. The connection watch destroys such a stream with this error in
- * place of the timeout (its HEADERS are then dropped, never sent): it is classified as a REFUSED_STREAM is. A fixed
- * message.
+ * place of the timeout (its HEADERS are then dropped, never sent): it is retried as a REFUSED_STREAM is, and still
+ * counted against the upstream as the timeout was. A fixed message.
  */
 export class UnsentStream extends Error {
   readonly code = 'HTTP2_STREAM_NOT_SENT';
@@ -247,8 +247,12 @@ function http2Failure(err: unknown, code: string): ConnectionFailure | undefined
   if (err instanceof UnprocessedGoaway) {
     return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: err.http2Code !== 0, refused: true }, err);
   }
-  // Its SETTINGS refused the stream as REFUSED_STREAM would: nothing was processed, load shedding, not ill health.
-  if (err instanceof UnsentStream) return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: false, refused: true }, err);
+  // Its SETTINGS refused the stream as REFUSED_STREAM would: nothing was processed. But where a REFUSED_STREAM costs a
+  // round trip, this cost the request its whole upstream_response (30 s by default), and an upstream stuck at 0 (or
+  // with every stream it allows held) would cost every request sent to it as much, and a lone one each retry on
+  // itself, on the same connection: it counts against the upstream as the timeout it replaces did, out of rotation for
+  // the cooldown, never retried on itself (test/e2e/review9-upstream-h2-unsent-counted).
+  if (err instanceof UnsentStream) return new ConnectionFailure({ unprocessed: true, staleConnection: false, blamesUpstream: true, refused: true }, err);
   if (
     REFUSED_STREAM_ERRORS.has(err as object) ||
     (code === 'ERR_HTTP2_STREAM_ERROR' && message.endsWith('NGHTTP2_REFUSED_STREAM')) ||
