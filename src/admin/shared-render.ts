@@ -49,3 +49,24 @@ export function sharedRender<T>(render: () => Promise<T>, mode: SharedRenderMode
 }
 
 function noop(): void {}
+
+/**
+ * sharedRender per key (a listing's query): requests with the same key share runs as above, different keys run on
+ * their own. A key is forgotten once no request waits on it, so what is kept is bounded by the requests under way.
+ */
+export function sharedRenderByKey<T>(render: (key: string) => Promise<T>, mode: SharedRenderMode): (key: string) => Promise<T> {
+  const entries = new Map<string, { readonly run: () => Promise<T>; waiters: number }>();
+  return (key) => {
+    let entry = entries.get(key);
+    if (entry === undefined) entries.set(key, (entry = { run: sharedRender(() => render(key), mode), waiters: 0 }));
+    const mine = entry;
+    mine.waiters++;
+    const answer = mine.run();
+    const done = (): void => {
+      // No request waits on any run of this key: none is under way or waiting (each has at least one request).
+      if (--mine.waiters === 0 && entries.get(key) === mine) entries.delete(key);
+    };
+    answer.then(done, done);
+    return answer;
+  };
+}

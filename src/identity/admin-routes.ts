@@ -14,6 +14,7 @@ import { toFieldIssues } from '../auth/validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
+import { sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
 import {
   API_KEY_LIFETIME_RULE,
@@ -131,6 +132,12 @@ type Table = ReadonlyMap<string, Handler>;
  * code, never its message): the operator who got it has no other trace of why.
  */
 export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
+  // The listings read the user store, whose pool the proxy port's logins, API keys and revocations wait on: each
+  // request ran its own query, so a few dozen concurrent listings took every pool connection while the store was slow
+  // (a lock, a long scan), and logins waited behind them. Identical listings that arrive together now share one
+  // query, begun after each of them arrived, so a listing still shows every change committed before it was asked for.
+  const listUsers = sharedRenderByKey((key) => admin.listUsers(JSON.parse(key) as ListQuery), 'after-arrival');
+  const listApiKeys = sharedRender(() => admin.listApiKeys(), 'after-arrival');
   // The three handlers that read a request body; every other one answers without reading any.
   const createUser: Handler = async (req, res) => {
     const body = parseAdminBody(userBodySchema, USER_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
@@ -151,7 +158,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       'GET',
       async (req, res) => {
         const query = parseListQuery(new URL(req.url ?? '/', 'http://admin').searchParams);
-        const page = await admin.listUsers(query);
+        const page = await listUsers(JSON.stringify(query));
         json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
       },
     ],
@@ -195,7 +202,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ['password', postOnly(setPassword)],
   ]);
   const keys: Table = new Map<string, Handler>([
-    ['GET', async (_req, res) => json(res, 200, { api_keys: (await admin.listApiKeys()).map(apiKeyJson) })],
+    ['GET', async (_req, res) => json(res, 200, { api_keys: (await listApiKeys()).map(apiKeyJson) })],
     ['POST', createApiKey],
   ]);
   const key: Table = new Map<string, Handler>([
@@ -249,7 +256,14 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   };
 }
 
-function parseListQuery(params: URLSearchParams): { email?: string; cursor?: string; limit?: number } {
+/** GET /admin/users's query, as IdentityAdmin.listUsers takes it. */
+interface ListQuery {
+  email?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+function parseListQuery(params: URLSearchParams): ListQuery {
   const issues: { field: string; message: string }[] = [];
   const limitText = params.get('limit');
   let limit: number | undefined;
