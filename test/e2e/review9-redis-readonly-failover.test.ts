@@ -6,49 +6,18 @@
 // redis-servers of our own behind a forwarder whose target the test moves (new connections only, as DNS does).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
 import { rawCommand, redisServerInstalled } from '../kv/redis-helpers.js';
 import { RedisProcess, scratchDir } from '../kv/redis-processes.js';
 
 const installed = await redisServerInstalled();
 if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: this suite must not be skipped)');
 const skip = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
-
-/** 127.0.0.1:port → 127.0.0.1:target, where `target` applies to connections accepted from then on. */
-async function movableAddress(target: number) {
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
-    const outbound = connect(target, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    moveTo(next: number) {
-      target = next;
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 async function server(name: string): Promise<RedisProcess> {
   const dir = scratchDir(`review9-failover-${name}`);
@@ -62,7 +31,8 @@ async function server(name: string): Promise<RedisProcess> {
 test('a master demoted under the gateway while its address moves to the new one: the gateway follows, /ready tells', { skip }, async () => {
   const first = await server('first');
   const second = await server('second');
-  const address = await movableAddress(first.port);
+  // 127.0.0.1:port → the first server; moveTo applies to connections accepted from then on.
+  const address = await startTcpForwarder('127.0.0.1', first.port);
   after(() => address.close());
   const backend = await startBackend('echo');
   after(() => backend.stop());

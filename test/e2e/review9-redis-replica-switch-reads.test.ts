@@ -9,13 +9,13 @@
 // handshake); the server is made a replica of a master that is not there, so it answers reads and refuses writes.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Socket } from 'node:net';
 import { createClient as createRedisClient } from 'redis';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
 import { bearer, FAST_ARGON2, register, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { redisServerInstalled } from '../kv/redis-helpers.js';
 import { RedisProcess, scratchDir } from '../kv/redis-processes.js';
@@ -25,49 +25,6 @@ if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true
 const skip = installed ? false : 'redis-server is not installed; skipped (set CI=true to make this a failure)';
 
 const OPEN_DELAY_MS = 300;
-
-/** 127.0.0.1:port → 127.0.0.1:target; each connection reaches the target OPEN_DELAY_MS after it was accepted. */
-async function slowToOpen(target: number) {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server = createServer((inbound) => {
-    accepted++;
-    inbound.pause();
-    sockets.add(inbound);
-    inbound.on('error', () => undefined);
-    inbound.on('close', () => sockets.delete(inbound));
-    setTimeout(() => {
-      if (inbound.destroyed) return;
-      const outbound = connect(target, '127.0.0.1');
-      sockets.add(outbound);
-      outbound.on('error', () => undefined);
-      for (const s of [inbound, outbound]) {
-        s.on('close', () => {
-          sockets.delete(s);
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-      inbound.resume();
-    }, OPEN_DELAY_MS);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    get accepted() {
-      return accepted;
-    },
-    /** Connections from the gateway open now (inbound side only). */
-    open: () => [...sockets].filter((s) => s.localPort === port).length,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 test('a Redis answering READONLY keeps serving the revocation reads while its connection is replaced', { skip }, async () => {
   const dir = scratchDir('review9-replica-switch');
@@ -83,7 +40,8 @@ test('a Redis answering READONLY keeps serving the revocation reads while its co
   admin.on('error', () => undefined);
   await admin.connect();
   after(() => admin.destroy());
-  const link = await slowToOpen(redisPort);
+  // Each connection reaches the server OPEN_DELAY_MS after it was accepted.
+  const link = await startTcpForwarder('127.0.0.1', redisPort, 0, { openDelayMs: OPEN_DELAY_MS });
   after(() => link.close());
   const backend = await startBackend('echo');
   after(() => backend.stop());

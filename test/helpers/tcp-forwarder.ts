@@ -1,4 +1,5 @@
-// A TCP forwarder tests put between the gateway and a real server (PostgreSQL) so they can cut and restore the link.
+// A TCP forwarder tests put between the gateway and a real server (PostgreSQL, Redis) so they can cut and restore the
+// link, move it to another server, or make each connection slow to open.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { freePort } from './ports.js';
 
@@ -8,6 +9,10 @@ export interface TcpForwarder {
   readonly port: number;
   /** Connections accepted so far. */
   readonly accepted: number;
+  /** Connections accepted and not yet closed (the accepted side only). */
+  open(): number;
+  /** Connections opened to the target from now on go to `targetPort` on the same host; those open stay where they are. */
+  moveTo(targetPort: number): void;
   /** Stops listening and destroys every open connection (both sides): new connections are refused. */
   cut(): Promise<void>;
   /** Listens again on the same port. */
@@ -21,33 +26,57 @@ export interface TcpForwarder {
   close(): Promise<void>;
 }
 
+export interface TcpForwarderOptions {
+  /**
+   * Each accepted connection reaches the target this long after it was accepted (a remote or TLS server's
+   * handshake); what the client sends meanwhile waits. Default 0: at once.
+   */
+  readonly openDelayMs?: number;
+}
+
 /** Starts forwarding 127.0.0.1:`port` (0 = any free port) to `targetHost:targetPort`. */
-export async function startTcpForwarder(targetHost: string, targetPort: number, port = 0): Promise<TcpForwarder> {
+export async function startTcpForwarder(targetHost: string, targetPort: number, port = 0, options: TcpForwarderOptions = {}): Promise<TcpForwarder> {
+  const openDelayMs = options.openDelayMs ?? 0;
   const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
   const pairs: Array<[Socket, Socket]> = [];
   let accepted = 0;
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
+  const link = (client: Socket): void => {
+    const upstream = connect(targetPort, targetHost);
+    track(upstream);
+    // Either side failing tears the pair down, as a dropped link would.
+    const teardown = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', teardown);
+    upstream.on('error', teardown);
+    client.on('close', teardown);
+    upstream.on('close', teardown);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.push([client, upstream]);
+  };
   const makeServer = (): Server =>
     createServer((client) => {
       accepted++;
-      const upstream = connect(targetPort, targetHost);
       track(client);
-      track(upstream);
-      // Either side failing tears the pair down, as a dropped link would.
-      const teardown = (): void => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', teardown);
-      upstream.on('error', teardown);
-      client.on('close', teardown);
-      upstream.on('close', teardown);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      pairs.push([client, upstream]);
+      clients.add(client);
+      client.once('close', () => clients.delete(client));
+      if (openDelayMs === 0) return link(client);
+      client.pause();
+      const onEarlyError = (): void => void client.destroy();
+      client.on('error', onEarlyError);
+      setTimeout(() => {
+        if (client.destroyed) return;
+        client.off('error', onEarlyError);
+        link(client);
+        client.resume();
+      }, openDelayMs);
     });
   const listen = (server: Server, on: number): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -73,6 +102,10 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
     port: actualPort,
     get accepted() {
       return accepted;
+    },
+    open: () => clients.size,
+    moveTo(next) {
+      targetPort = next;
     },
     cut,
     async restore() {
