@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sharedRender, sharedRenderByKey } from './shared-render.js';
+
+/** A render whose runs the test ends one by one; `runs` counts the runs begun. */
+function gatedRender() {
+  const gates: (() => void)[] = [];
+  let runs = 0;
+  return {
+    render: async (): Promise<number> => {
+      const n = ++runs;
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return n;
+    },
+    get runs() {
+      return runs;
+    },
+    async open(): Promise<void> {
+      while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      gates.shift()!();
+    },
+  };
+}
+
+test('after-arrival: requests of one turn share a run; one arriving while it runs gets the next, shared too', async () => {
+  const r = gatedRender();
+  const get = sharedRender(r.render, 'after-arrival');
+  const first = [get(), get(), get()];
+  await r.open();
+  assert.deepEqual(await Promise.all(first), [1, 1, 1]);
+  const a = get();
+  await new Promise((resolve) => setImmediate(resolve)); // run 2 under way
+  const late = [get(), get()];
+  await r.open();
+  assert.equal(await a, 2);
+  await r.open();
+  assert.deepEqual(await Promise.all(late), [3, 3]);
+  assert.equal(r.runs, 3);
+});
+
+test('join-running: a request arriving while a run is under way shares it', async () => {
+  const r = gatedRender();
+  const get = sharedRender(r.render, 'join-running');
+  const a = get();
+  await new Promise((resolve) => setImmediate(resolve));
+  const b = get();
+  await r.open();
+  assert.deepEqual([await a, await b], [1, 1]);
+  assert.equal(r.runs, 1);
+});
+
+test('a rejection goes to the requests of its run; the next request renders anew', async () => {
+  let calls = 0;
+  const get = sharedRender(async () => {
+    if (++calls === 1) throw new Error('down');
+    return calls;
+  }, 'after-arrival');
+  const results = await Promise.allSettled([get(), get()]);
+  assert.deepEqual(results.map((x) => x.status), ['rejected', 'rejected']);
+  assert.equal(await get(), 2);
+});
+
+test('by key: different keys run on their own, a key is forgotten once no request waits on it', async () => {
+  const seen: string[] = [];
+  const get = sharedRenderByKey(async (key) => {
+    seen.push(key);
+    return key.toUpperCase();
+  }, 'after-arrival');
+  assert.deepEqual(await Promise.all([get('a'), get('b'), get('a')]), ['A', 'B', 'A']);
+  assert.deepEqual(seen.sort(), ['a', 'b']);
+  assert.equal(await get('a'), 'A');
+  assert.deepEqual(seen, ['a', 'b', 'a']);
+});
