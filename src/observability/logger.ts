@@ -72,6 +72,10 @@ export function createLogger(
     const transport = pino.transport({
       target: 'pino-pretty',
       options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' },
+      // No exit hook of pino's: it flushes the worker synchronously at process.exit() and, when the worker's stdout
+      // takes nothing, blocks the main thread 10 s and then throws out of process.exit(): a forced stop (a second
+      // SIGTERM) never exited. BoundedTransport has its own, bounded one.
+      worker: { autoEnd: false },
     }) as unknown as PrettyTransport;
     const bounded = new BoundedTransport(transport);
     const logger = pino(
@@ -96,6 +100,37 @@ export function createLogger(
 /** The most the pretty transport holds in the main thread beyond its 4 MiB shared with the worker. */
 const PRETTY_HELD_BYTES = 12 * 1024 * 1024;
 
+/**
+ * Whether thread-stream's worker has read everything put in the memory it shares with the main thread (its read index
+ * at its write index; thread-stream's lib/indexes.js). Read from the stream's internal state, which thread-stream does
+ * not expose: false when it is not found (another version), so the exit never waits on a guess.
+ */
+function workerCaughtUp(stream: PrettyTransport): boolean {
+  const key = Object.getOwnPropertySymbols(stream).find((k) => k.description === 'kImpl');
+  const state = key === undefined ? undefined : (stream as unknown as Record<symbol, { state?: unknown }>)[key]?.state;
+  if (!(state instanceof Int32Array) || state.length <= THREAD_STREAM_READ_INDEX) return false;
+  return Atomics.load(state, THREAD_STREAM_READ_INDEX) === Atomics.load(state, THREAD_STREAM_WRITE_INDEX);
+}
+const THREAD_STREAM_WRITE_INDEX = 4;
+const THREAD_STREAM_READ_INDEX = 8;
+
+/**
+ * The pretty transports to flush as the process exits: one 'exit' listener for all, each held weakly (as pino's own
+ * hook did), so an embedding host that starts gateway after gateway keeps neither them nor a growing listener list.
+ */
+const exitFlushes = new Set<WeakRef<BoundedTransport>>();
+let exitListening = false;
+function atExit(transport: BoundedTransport): void {
+  if (!exitListening) {
+    exitListening = true;
+    process.on('exit', () => {
+      for (const ref of exitFlushes) ref.deref()?.flushAtExit();
+    });
+  }
+  for (const ref of exitFlushes) if (ref.deref() === undefined) exitFlushes.delete(ref);
+  exitFlushes.add(new WeakRef(transport));
+}
+
 /** What BoundedTransport uses of pino's transport stream (thread-stream). */
 interface PrettyTransport {
   write(line: string): boolean;
@@ -103,6 +138,8 @@ interface PrettyTransport {
   on(event: 'error', listener: (err: unknown) => void): unknown;
   /** Calls back once the worker has written out what it was handed (an error when the worker is gone). */
   flush(done: (err?: unknown) => void): void;
+  /** Hands the worker what is held and waits until it has read it: up to 10 s, then throws. */
+  flushSync(): void;
   readonly destroyed: boolean;
   readonly worker: { terminate(): Promise<number> };
 }
@@ -126,6 +163,7 @@ class BoundedTransport implements DestinationStream {
   #ending = false;
 
   constructor(private readonly inner: PrettyTransport) {
+    atExit(this);
     inner.on('drain', () => (this.#held = 0));
     inner.on('close', () => (this.#ending = false));
     // The worker gone (given up at the stop, or crashed): its lines are counted as dropped (write() below) rather
@@ -163,6 +201,21 @@ class BoundedTransport implements DestinationStream {
       clearTimeout(giveUp);
       if (err === undefined || err === null) this.#ending = false; // else: the worker is gone, 'close' follows
     });
+  }
+
+  /**
+   * The process exits now (after a stop, or at once: a forced stop, a failed start): the lines not yet handed to the
+   * worker are, and it gets to print them, as pino's own exit hook did; but only while the worker has read all it was
+   * handed before. One that has not is behind a stdout that takes nothing, and thread-stream's synchronous flush
+   * would block the exit 10 s, then throw out of it. Its lines are then left, as they would be at 5 s anyway.
+   */
+  flushAtExit(): void {
+    if (this.inner.destroyed || !workerCaughtUp(this.inner)) return;
+    try {
+      this.inner.flushSync();
+    } catch {
+      // the worker went away meanwhile: nothing more to print
+    }
   }
 
   /** Nothing held for the worker at the stop: its lines are written, or it was given up (and is closed). */
