@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sharedRender, sharedRenderByKey } from './shared-render.js';
+import { concurrencyLimit, sharedRender, sharedRenderByKey } from './shared-render.js';
 
 /** A render whose runs the test ends one by one; `runs` counts the runs begun. */
 function gatedRender() {
@@ -70,4 +70,23 @@ test('by key: different keys run on their own, a key is forgotten once no reques
   assert.deepEqual(seen.sort(), ['a', 'b']);
   assert.equal(await get('a'), 'A');
   assert.deepEqual(seen, ['a', 'b', 'a']);
+});
+
+test('concurrencyLimit: at most `limit` run at once, the rest in arrival order, a failure frees its slot', async () => {
+  const limited = concurrencyLimit(2);
+  let running = 0;
+  let most = 0;
+  const order: number[] = [];
+  const work = (n: number) => async (): Promise<number> => {
+    most = Math.max(most, ++running);
+    await new Promise((resolve) => setImmediate(resolve));
+    running--;
+    order.push(n);
+    if (n === 1) throw new Error('down');
+    return n;
+  };
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => limited(work(n))));
+  assert.equal(most, 2);
+  assert.deepEqual(order, [1, 2, 3, 4, 5]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
 });

@@ -70,3 +70,25 @@ export function sharedRenderByKey<T>(render: (key: string) => Promise<T>, mode: 
     return answer;
   };
 }
+
+/**
+ * At most `limit` of the calls given to it run at once; the others wait their turn, first come first served. For
+ * admin reads that differ (each listing's own query, one user by id), which sharing cannot merge: they may take no
+ * more than `limit` of a pool others wait on. Waiting calls are bounded by the requests under way.
+ */
+export function concurrencyLimit(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
+    else active++;
+    try {
+      return await work();
+    } finally {
+      // The slot goes straight to the next caller waiting (active unchanged), else it is freed.
+      const next = queue.shift();
+      if (next !== undefined) next();
+      else active--;
+    }
+  };
+}

@@ -14,7 +14,7 @@ import { toFieldIssues } from '../auth/validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
-import { sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
+import { concurrencyLimit, sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
 import {
   API_KEY_LIFETIME_RULE,
@@ -31,6 +31,11 @@ import {
 /** Admin bodies are tiny: an email and a password, or a key name. */
 const ADMIN_BODY_LIMIT = 16 * 1024;
 const RETRY_AFTER = { 'retry-after': '5' };
+/**
+ * The most admin reads (listings, one user) on the user store at once: the pool (database.pool_size, 10 by default)
+ * is what the proxy port's logins and API keys wait on, and an operator's script needs no more than this to list.
+ */
+const ADMIN_READS_AT_ONCE = 2;
 
 /**
  * The `warning` of a 202: the action is committed and audited, but its revocation did not reach the revocation store
@@ -136,8 +141,11 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   // request ran its own query, so a few dozen concurrent listings took every pool connection while the store was slow
   // (a lock, a long scan), and logins waited behind them. Identical listings that arrive together now share one
   // query, begun after each of them arrived, so a listing still shows every change committed before it was asked for.
-  const listUsers = sharedRenderByKey((key) => admin.listUsers(JSON.parse(key) as ListQuery), 'after-arrival');
-  const listApiKeys = sharedRender(() => admin.listApiKeys(), 'after-arrival');
+  // Listings that differ (another page, another email) and reads of one user cannot share: they take turns, at most
+  // ADMIN_READS_AT_ONCE of them on the pool at a time, whatever a token holder sends.
+  const read = concurrencyLimit(ADMIN_READS_AT_ONCE);
+  const listUsers = sharedRenderByKey((key) => read(() => admin.listUsers(JSON.parse(key) as ListQuery)), 'after-arrival');
+  const listApiKeys = sharedRender(() => read(() => admin.listApiKeys()), 'after-arrival');
   // The three handlers that read a request body; every other one answers without reading any.
   const createUser: Handler = async (req, res) => {
     const body = parseAdminBody(userBodySchema, USER_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
@@ -184,7 +192,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     committed(req, res, result.propagation, userJson(result.value));
 
   const user: Table = new Map<string, Handler>([
-    ['GET', async (_req, res, id) => json(res, 200, userJson(await admin.getUser(id!)))],
+    ['GET', async (_req, res, id) => json(res, 200, userJson(await read(() => admin.getUser(id!))))],
     [
       'DELETE',
       async (req, res, id) => {

@@ -141,3 +141,30 @@ test('concurrent GET /admin/users share one query per distinct listing, each ans
     else assert.equal(users.length, 1);
   }
 });
+
+test('admin reads that differ take turns: at most two on the pool at once, every one answered', { skip }, async () => {
+  const lock = await lockTable('users');
+  let listings: Promise<{ status: number; text: string }[]> | undefined;
+  const paths = [
+    ...Array.from({ length: 8 }, (_, i) => `/admin/users?email=r9-list-${i % 2 === 0 ? 'a' : `none-${i}`}@example.com`),
+    ...Array.from({ length: 4 }, () => '/admin/users/r9-list-b@example.com'),
+    '/admin/users?limit=2',
+  ];
+  try {
+    listings = concurrently(paths);
+    await waitFor(async () => (await lockWaiters(appName)).length >= 2, 'two reads wait on the lock', 10_000);
+    // Sampled a while longer: before, the pool's four were seen waiting.
+    const most = await mostWaiting(new Promise((resolve) => setTimeout(resolve, 1_000)));
+    assert.equal(most, 2, `${most} admin reads waited at once`);
+  } finally {
+    await lock.release();
+  }
+  for (const [i, answer] of (await listings!).entries()) {
+    assert.equal(answer.status, 200, `${paths[i]}: ${answer.text}`);
+    const body = JSON.parse(answer.text) as { users?: { email: string }[]; email?: string };
+    if (paths[i]!.includes('email=r9-list-a')) assert.deepEqual(body.users!.map((u) => u.email), ['r9-list-a@example.com']);
+    else if (paths[i]!.includes('email=')) assert.deepEqual(body.users, []);
+    else if (paths[i]!.includes('limit=2')) assert.equal(body.users!.length, 2);
+    else assert.equal(body.email, 'r9-list-b@example.com');
+  }
+});
