@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { concurrencyLimit, sharedRender, sharedRenderByKey } from './shared-render.js';
+import { concurrencyLimit, ReadAbandonedError, sharedRender, sharedRenderByKey } from './shared-render.js';
 
 /** A render whose runs the test ends one by one; `runs` counts the runs begun. */
 function gatedRender() {
@@ -89,4 +89,23 @@ test('concurrencyLimit: at most `limit` run at once, the rest in arrival order, 
   assert.equal(most, 2);
   assert.deepEqual(order, [1, 2, 3, 4, 5]);
   assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+});
+
+test('concurrencyLimit: a call no longer wanted at its turn is not run, and its turn passes on', async () => {
+  const limited = concurrencyLimit(1);
+  let release!: () => void;
+  const started: string[] = [];
+  const first = limited(async () => {
+    started.push('first');
+    await new Promise<void>((resolve) => (release = resolve));
+  });
+  let wanted = true;
+  const gone = limited(async () => void started.push('gone'), () => wanted);
+  const next = limited(async () => void started.push('next'), () => true);
+  wanted = false; // its client left while it waited
+  release();
+  await first;
+  await assert.rejects(gone, ReadAbandonedError);
+  await next;
+  assert.deepEqual(started, ['first', 'next']);
 });

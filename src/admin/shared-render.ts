@@ -72,17 +72,32 @@ export function sharedRenderByKey<T>(render: (key: string) => Promise<T>, mode: 
 }
 
 /**
+ * A read dropped at its turn because no client waits for it any more (concurrencyLimit's `wanted`): there is no one
+ * to answer, so the handler sends nothing and logs nothing.
+ */
+export class ReadAbandonedError extends Error {
+  constructor() {
+    super('admin read abandoned: its client left');
+    this.name = 'ReadAbandonedError';
+  }
+}
+
+/**
  * At most `limit` of the calls given to it run at once; the others wait their turn, first come first served. For
  * admin reads that differ (each listing's own query, one user by id), which sharing cannot merge: they may take no
- * more than `limit` of a pool others wait on. Waiting calls are bounded by the requests under way.
+ * more than `limit` of a pool others wait on. A call whose `wanted` says no at its turn (its client left while it
+ * waited) is not run but rejected with ReadAbandonedError, and the turn passes on: after a store outage the reads of
+ * clients long gone each took the store up to its statement timeout, one pair after another, ahead of the reads of
+ * clients still waiting, and each held its request in memory until then.
  */
-export function concurrencyLimit(limit: number): <T>(work: () => Promise<T>) => Promise<T> {
+export function concurrencyLimit(limit: number): <T>(work: () => Promise<T>, wanted?: () => boolean) => Promise<T> {
   let active = 0;
   const queue: (() => void)[] = [];
-  return async <T>(work: () => Promise<T>): Promise<T> => {
+  return async <T>(work: () => Promise<T>, wanted?: () => boolean): Promise<T> => {
     if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
     else active++;
     try {
+      if (wanted !== undefined && !wanted()) throw new ReadAbandonedError();
       return await work();
     } finally {
       // The slot goes straight to the next caller waiting (active unchanged), else it is freed.

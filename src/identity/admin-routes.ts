@@ -14,7 +14,7 @@ import { toFieldIssues } from '../auth/validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
-import { concurrencyLimit, sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
+import { concurrencyLimit, ReadAbandonedError, sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
 import {
   API_KEY_LIFETIME_RULE,
@@ -143,9 +143,16 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
   // query, begun after each of them arrived, so a listing still shows every change committed before it was asked for.
   // Listings that differ (another page, another email) and reads of one user cannot share: they take turns, at most
   // ADMIN_READS_AT_ONCE of them on the pool at a time, whatever a token holder sends.
+  // A read is run only if a client still waits for it (one of a shared listing's): see concurrencyLimit.
   const read = concurrencyLimit(ADMIN_READS_AT_ONCE);
-  const listUsers = sharedRenderByKey((key) => read(() => admin.listUsers(JSON.parse(key) as ListQuery)), 'after-arrival');
-  const listApiKeys = sharedRender(() => read(() => admin.listApiKeys()), 'after-arrival');
+  const listers = new Listers();
+  const listUsersShared = sharedRenderByKey(
+    (key) => read(() => admin.listUsers(JSON.parse(key) as ListQuery), () => listers.anyWaiting(`users ${key}`)),
+    'after-arrival',
+  );
+  const listApiKeysShared = sharedRender(() => read(() => admin.listApiKeys(), () => listers.anyWaiting('api-keys')), 'after-arrival');
+  const listUsers = (req: IncomingMessage, key: string) => listers.during(req, `users ${key}`, () => listUsersShared(key));
+  const listApiKeys = (req: IncomingMessage) => listers.during(req, 'api-keys', listApiKeysShared);
   // The three handlers that read a request body; every other one answers without reading any.
   const createUser: Handler = async (req, res) => {
     const body = parseAdminBody(userBodySchema, USER_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
@@ -166,7 +173,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       'GET',
       async (req, res) => {
         const query = parseListQuery(new URL(req.url ?? '/', 'http://admin').searchParams);
-        const page = await listUsers(JSON.stringify(query));
+        const page = await listUsers(req, JSON.stringify(query));
         json(res, 200, { users: page.users.map(userJson), next_cursor: page.nextCursor });
       },
     ],
@@ -192,7 +199,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     committed(req, res, result.propagation, userJson(result.value));
 
   const user: Table = new Map<string, Handler>([
-    ['GET', async (_req, res, id) => json(res, 200, userJson(await read(() => admin.getUser(id!))))],
+    ['GET', async (req, res, id) => json(res, 200, userJson(await read(() => admin.getUser(id!), () => clientWaits(req))))],
     [
       'DELETE',
       async (req, res, id) => {
@@ -210,7 +217,7 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ['password', postOnly(setPassword)],
   ]);
   const keys: Table = new Map<string, Handler>([
-    ['GET', async (_req, res) => json(res, 200, { api_keys: (await listApiKeys()).map(apiKeyJson) })],
+    ['GET', async (req, res) => json(res, 200, { api_keys: (await listApiKeys(req)).map(apiKeyJson) })],
     ['POST', createApiKey],
   ]);
   const key: Table = new Map<string, Handler>([
@@ -248,6 +255,11 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
       if (!readsBody.has(handler)) leaveBody(req, res);
       await handler(req, res, id === undefined ? undefined : safeDecode(id));
     } catch (err) {
+      // Its client left while it waited its turn: no one to answer, nothing went wrong.
+      if (err instanceof ReadAbandonedError) {
+        res.destroy();
+        return true;
+      }
       leaveBody(req, res);
       const error = toAdminError(err);
       // One id for the answer and its log line, so an operator can find the line a 5xx's request_id names.
@@ -262,6 +274,36 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     }
     return true;
   };
+}
+
+/**
+ * Whether the client of `req` can still be answered: node ends the socket's writing side when the client closes its
+ * own (the admin server does not allow half-open connections), and destroys it on a reset.
+ */
+function clientWaits(req: IncomingMessage): boolean {
+  return req.socket.writable && !req.socket.destroyed;
+}
+
+/** The requests waiting on each shared listing (by its key), so a shared read runs only while one of them is there. */
+class Listers {
+  readonly #byKey = new Map<string, Set<IncomingMessage>>();
+
+  async during<T>(req: IncomingMessage, key: string, work: () => Promise<T>): Promise<T> {
+    let set = this.#byKey.get(key);
+    if (set === undefined) this.#byKey.set(key, (set = new Set()));
+    set.add(req);
+    try {
+      return await work();
+    } finally {
+      set.delete(req);
+      if (set.size === 0 && this.#byKey.get(key) === set) this.#byKey.delete(key);
+    }
+  }
+
+  anyWaiting(key: string): boolean {
+    for (const req of this.#byKey.get(key) ?? []) if (clientWaits(req)) return true;
+    return false;
+  }
 }
 
 /** GET /admin/users's query, as IdentityAdmin.listUsers takes it. */
