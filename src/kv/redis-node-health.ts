@@ -18,10 +18,15 @@ export class NodeHealth {
    */
   readonly #connectingSince = new Map<string, number>();
   readonly #handshakeTimeoutMs: number;
+  readonly #now: () => number;
 
-  /** `handshakeTimeoutMs`: how long an accepted connection may go unanswered before its node counts as failing. */
-  constructor(handshakeTimeoutMs: number) {
+  /**
+   * `handshakeTimeoutMs`: how long an accepted connection may go unanswered before its node counts as failing.
+   * `now`: the monotonic clock (a test passes its own; node:test's mock timers do not move performance.now()).
+   */
+  constructor(handshakeTimeoutMs: number, now: () => number = () => performance.now()) {
     this.#handshakeTimeoutMs = handshakeTimeoutMs;
+    this.#now = now;
   }
 
   failed(node: NodeAddress): void {
@@ -30,7 +35,7 @@ export class NodeHealth {
 
   connecting(node: NodeAddress): void {
     const address = addressOf(node);
-    if (!this.#connectingSince.has(address)) this.#connectingSince.set(address, performance.now());
+    if (!this.#connectingSince.has(address)) this.#connectingSince.set(address, this.#now());
   }
 
   ready(node: NodeAddress): void {
@@ -48,6 +53,6 @@ export class NodeHealth {
   failing(address: string): boolean {
     if (this.#failed.has(address)) return true;
     const since = this.#connectingSince.get(address);
-    return since !== undefined && performance.now() - since > this.#handshakeTimeoutMs;
+    return since !== undefined && this.#now() - since > this.#handshakeTimeoutMs;
   }
 }
