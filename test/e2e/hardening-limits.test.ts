@@ -100,6 +100,10 @@ for (const store of ['memory', 'redis'] as const) {
       middleware: { auth: authConfig() },
     });
     if (store === 'redis') after(() => deleteRedisKeys(REDIS_URL, prefix).then(() => undefined));
+    // The store connects in the background (a dead Redis never blocks start-up) and fails fast until it has: a
+    // register sent in the first milliseconds met ClientOfflineError under a loaded CI (503). Wait as a load
+    // balancer does, for /ready.
+    if (store === 'redis') await waitFor('the gateway to reach redis', async () => (await client.request(`${gw.adminUrl}/ready`)).status === 200, 10_000);
     const user = await register(client, gw.url, `ttl@revttl-${runId()}.example`);
     const exp = (JSON.parse(Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
     assert.equal((await client.request(`${gw.url}/r`, { headers: bearer(user) })).status, 200);
