@@ -189,19 +189,36 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     socket.once('close', () => sockets.delete(socket));
   });
 
-  const { port, redirectPort } = await listener.listen();
-  services.start();
+  // A listen that fails leaves nothing open behind it. The proxy port kept listening when the admin port's listen
+  // failed (its port taken): a process embedding the gateway (src/index.ts) got the error and no gateway to close,
+  // and could never exit; its stores, health checks and plugins stayed open too.
+  let proxyListening = false;
+  let port: number;
+  let redirectPort: number | undefined;
+  let admin: number | undefined;
   // The admin port's per-client cap: the same setting, its own count. Without one, a client could hold every one of
   // the admin port's server.max_connections and /ready probes were refused until its connections timed out; counted
   // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
   const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
-  // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
-  // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.
-  const admin = await features
-    .startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' })), ADMIN_ANSWER_HEADERS))
-    .catch((err: unknown) => {
-      throw listenFailure(err, config.admin.listen_host, config.admin.listen_port, ADMIN_LISTEN_KEYS);
-    });
+  try {
+    ({ port, redirectPort } = await listener.listen());
+    proxyListening = true;
+    services.start();
+    // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
+    // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.
+    admin = await features
+      .startAdmin(adminPerClient.listener(false, overCapRefusals(refusalLogger(logger, { listener: 'admin' })), ADMIN_ANSWER_HEADERS))
+      .catch((err: unknown) => {
+        throw listenFailure(err, config.admin.listen_host, config.admin.listen_port, ADMIN_LISTEN_KEYS);
+      });
+  } catch (err) {
+    if (proxyListening) {
+      listener.closeAll();
+      await listener.close();
+    }
+    await Promise.allSettled([services.close(), plugins.close(), features.close(), tracing.shutdown()]);
+    throw err;
+  }
   logger.info(
     {
       port,

@@ -22,6 +22,8 @@ const source = (name: string, answer: string) =>
 
 const config = (module: string) => `
 server: { listen_host: 127.0.0.1, listen_port: 0 }
+# No admin listener: its default port (9090) is one any other test's gateway may hold at the same time.
+admin: { enabled: false }
 load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 9 }] }
 plugins: [{ name: p, module: ${module} }]
 middleware: { plugins: [p] }

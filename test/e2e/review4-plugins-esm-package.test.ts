@@ -27,6 +27,8 @@ function writePlugin(answer: string): void {
 const CONFIG = `
 server: { listen_host: 127.0.0.1, listen_port: 0 }
 logging: { format: json }
+# No admin listener: its default port (9090) is one any other test's gateway may hold at the same time.
+admin: { enabled: false }
 load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 9 }] }
 plugins: [{ name: esm, module: esm-only-plugin }]
 middleware: { plugins: [esm] }
