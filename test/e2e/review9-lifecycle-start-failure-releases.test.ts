@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { parseConfigText } from '../../src/config/load.js';
@@ -42,7 +45,7 @@ test('the admin port taken: startGateway rejects naming admin.listen_port, and t
       `server: { listen_host: 127.0.0.1, listen_port: ${proxyPort} }\nadmin: { listen_host: 127.0.0.1, listen_port: ${adminPort} }\n` +
         `load_balancing: { upstreams: [{ name: a, address: 127.0.0.1, port: 9 }] }\n`,
     );
-    await assert.rejects(startGateway(config, { logger: pino({ level: 'silent' }, sink), logSink: sink }), (err: Error) => {
+    await assert.rejects(startGateway(config, { logger: pino({ level: 'silent' }, sink), logSink: sink, dataDir: mkdtempSync(join(tmpdir(), 'review9-start-failure-')) }), (err: Error) => {
       assert.match(err.message, /^admin\.listen_port: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE/);
       return true;
     });
