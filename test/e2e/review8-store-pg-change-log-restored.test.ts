@@ -60,7 +60,19 @@ if (pgSkip) {
       // Changes after the dump: the gateway reads them from the log (seq past the dump's).
       const admin = adminApi(client, `http://127.0.0.1:${gw.adminPort}`);
       for (let i = 0; i < 3; i++) assert.equal((await admin.post(`/admin/users/${other.user_id}/logout`)).status, 200);
-      await new Promise((r) => setTimeout(r, 2_500)); // two polls of the change log (1 s apart)
+      // Until the poller has read them (the dashboard's recent actions come from the change log): a fixed 2.5 s was two
+      // polls on a quiet machine, but under a loaded CI the poller had not read the last logout yet, so the restored
+      // log still held the change it had read last ('intact') and the replacement went unnoticed (no warning).
+      await waitFor(
+        async () => {
+          const res = await admin.get('/api/status');
+          const rows = res.json<{ identity: { recent_actions: { target_id: string }[] } }>().identity.recent_actions;
+          return rows.filter((row) => row.target_id === other.user_id).length >= 3;
+        },
+        'the change poller to read the three logouts',
+        15_000,
+        100,
+      );
 
       // Dropped (FORCE ends this gateway's sessions on it alone) and restored from the dump.
       await withAdmin(async (c) => {
