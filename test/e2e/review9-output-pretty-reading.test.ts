@@ -9,17 +9,12 @@
 // stalled), and none are while the worker keeps up.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { startBackend } from '../helpers/backends.js';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { childExit } from '../helpers/child-exit.js';
-import { createClient, getStatus } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
+import { startPrettyGateway } from '../helpers/pretty-gateway.js';
+import { createClient } from '../helpers/http.js';
 import { sampleValue } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const client = createClient({ connections: 16 });
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -30,36 +25,19 @@ after(async () => {
 test('pretty logs to a stdout that reads everything: no line dropped past each 4 MiB of the transport', async () => {
   const backend = await startBackend('api');
   cleanups.push(() => backend.stop());
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const config = writeConfig({
-    server: { listen_port: port },
-    admin: { listen_port: adminPort },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    logging: { format: 'pretty' },
-  });
-  const dataDir = tempDataDir();
-  const child = spawn(process.execPath, [`${ROOT}bin/portcullis.js`, 'start', '--config', config], {
-    cwd: ROOT,
-    env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = childExit(child);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const seen = new Set<number>();
   let tail = '';
   // Read at once, all along: the terminal keeps up.
-  child.stdout.on('data', (d: Buffer) => {
-    const text = tail + d.toString();
-    for (const m of text.matchAll(/\/load\/(\d+)\//g)) seen.add(Number(m[1]));
-    tail = text.slice(-64);
+  const gw = await startPrettyGateway(backend.port, {
+    admin: true,
+    onStdout: (d) => {
+      const text = tail + d.toString();
+      for (const m of text.matchAll(/\/load\/(\d+)\//g)) seen.add(Number(m[1]));
+      tail = text.slice(-64);
+    },
   });
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  await waitFor(async () => (await getStatus(port, '/health')) === 200, 'the gateway to listen', 15_000, 50);
+  cleanups.push(gw.stop);
+  const { child, exited, port, adminPort } = gw;
 
   // Some 4.5 KB of transport input a request (two lines with the path): 2,500 requests pass the transport's 4 MiB mark
   // twice, and stay under the 16 MiB it may hold in all, however far behind the worker (on a busy machine) is.
@@ -80,5 +58,5 @@ test('pretty logs to a stdout that reads everything: no line dropped past each 4
   await waitFor(() => seen.size === count, `every request's line on stdout (${seen.size} seen)`, 10_000, 50);
 
   child.kill('SIGTERM');
-  assert.equal((await exited).code, 0, stderr);
+  assert.equal((await exited).code, 0, gw.stderr());
 });

@@ -8,17 +8,11 @@
 // 16 MiB; memory stays bounded, requests are served, and a stop still exits.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { startBackend } from '../helpers/backends.js';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { childExit } from '../helpers/child-exit.js';
-import { createClient, getStatus } from '../helpers/http.js';
-import { freePort } from '../helpers/ports.js';
+import { startPrettyGateway } from '../helpers/pretty-gateway.js';
+import { createClient } from '../helpers/http.js';
 import { sampleValue } from '../helpers/prometheus.js';
-import { waitFor } from '../helpers/wait.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const client = createClient({ connections: 16 });
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -35,29 +29,10 @@ async function externalMemory(admin: string): Promise<number> {
 test('pretty logs to a stdout nobody reads: memory bounded, lines dropped and counted, requests served, SIGTERM exits', async () => {
   const backend = await startBackend('api');
   cleanups.push(() => backend.stop());
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const config = writeConfig({
-    server: { listen_port: port },
-    admin: { listen_port: adminPort },
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    logging: { format: 'pretty' },
-  });
-  const dataDir = tempDataDir();
-  const child = spawn(process.execPath, [`${ROOT}bin/portcullis.js`, 'start', '--config', config], {
-    cwd: ROOT,
-    env: { ...process.env, PORTCULLIS_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = childExit(child);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.on('data', () => undefined); // read (and thrown away) until the stall begins
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  await waitFor(async () => (await getStatus(port, '/health')) === 200, 'the gateway to listen', 15_000, 50);
+  // Read (and thrown away) until the stall begins.
+  const gw = await startPrettyGateway(backend.port, { admin: true, onStdout: () => undefined });
+  cleanups.push(gw.stop);
+  const { child, exited, port, adminPort } = gw;
 
   const pad = 'p'.repeat(12_000);
   const load = async (count: number): Promise<void> => {
@@ -91,5 +66,5 @@ test('pretty logs to a stdout nobody reads: memory bounded, lines dropped and co
   const bound = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 15_000)));
   const code = await Promise.race([exited.then((e) => e.code), bound]);
   clearTimeout(timer);
-  assert.equal(code, 0, stderr);
+  assert.equal(code, 0, gw.stderr());
 });
