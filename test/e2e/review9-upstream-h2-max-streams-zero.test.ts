@@ -9,10 +9,9 @@
 // an unretried REFUSED_STREAM to an HTTP/1 client).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
+import { startCountingH2cUpstream, type CountingH2cUpstream } from '../helpers/upstream-fault.js';
 
 const client = createClient();
 const cleanups: Array<() => Promise<void>> = [];
@@ -21,37 +20,10 @@ after(async () => {
   await client.close();
 });
 
-interface H2cUpstream {
-  readonly port: number;
-  /** Streams that reached the server. */
-  streams: number;
-}
-
-/** An h2c upstream advertising `maxConcurrentStreams`; /hold is answered only when the test closes the server. */
-async function h2cUpstream(name: string, maxConcurrentStreams?: number): Promise<H2cUpstream> {
-  const server: Http2Server = createServer(maxConcurrentStreams === undefined ? {} : { settings: { maxConcurrentStreams } });
-  const held: ServerHttp2Stream[] = [];
-  const state = { port: 0, streams: 0 };
-  server.on('stream', (stream, headers) => {
-    state.streams++;
-    stream.on('error', () => undefined);
-    stream.resume();
-    if (headers[':path'] === '/hold') {
-      held.push(stream);
-      return;
-    }
-    stream.respond({ ':status': 200 });
-    stream.end(name);
-  });
-  const sessions = new Set<{ destroy(): void }>();
-  server.on('session', (s) => sessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.port = (server.address() as AddressInfo).port;
-  cleanups.push(() => new Promise<void>((resolve) => {
-    for (const s of sessions) s.destroy();
-    server.close(() => resolve());
-  }));
-  return state;
+async function h2cUpstream(name: string, maxConcurrentStreams?: number): Promise<CountingH2cUpstream> {
+  const upstream = await startCountingH2cUpstream(name, maxConcurrentStreams);
+  cleanups.push(upstream.close);
+  return upstream;
 }
 
 async function gateway(ports: number[]): Promise<InProcessGateway> {

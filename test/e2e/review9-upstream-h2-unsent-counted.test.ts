@@ -9,10 +9,9 @@
 // unsent failure, then the other upstream only), a lone upstream (one attempt, not two).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Http2Server } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
+import { startCountingH2cUpstream, type CountingH2cUpstream } from '../helpers/upstream-fault.js';
 
 const client = createClient();
 const cleanups: Array<() => Promise<void>> = [];
@@ -21,32 +20,10 @@ after(async () => {
   await client.close();
 });
 
-interface H2cUpstream {
-  readonly port: number;
-  /** Streams that reached the server. */
-  streams: number;
-}
-
-/** An h2c upstream answering its name, advertising `maxConcurrentStreams` when given. */
-async function h2cUpstream(name: string, maxConcurrentStreams?: number): Promise<H2cUpstream> {
-  const server: Http2Server = createServer(maxConcurrentStreams === undefined ? {} : { settings: { maxConcurrentStreams } });
-  const state = { port: 0, streams: 0 };
-  server.on('stream', (stream) => {
-    state.streams++;
-    stream.on('error', () => undefined);
-    stream.resume();
-    stream.respond({ ':status': 200 });
-    stream.end(name);
-  });
-  const sessions = new Set<{ destroy(): void }>();
-  server.on('session', (s) => sessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.port = (server.address() as AddressInfo).port;
-  cleanups.push(() => new Promise<void>((resolve) => {
-    for (const s of sessions) s.destroy();
-    server.close(() => resolve());
-  }));
-  return state;
+async function h2cUpstream(name: string, maxConcurrentStreams?: number): Promise<CountingH2cUpstream> {
+  const upstream = await startCountingH2cUpstream(name, maxConcurrentStreams);
+  cleanups.push(upstream.close);
+  return upstream;
 }
 
 async function gateway(ports: number[]): Promise<InProcessGateway> {

@@ -3,7 +3,7 @@
 // connection to the test once it has the request's head, HTTP/2 upstreams over h2c and TLS on a stream handler of the
 // test's, and the one-upstream service entry that reaches each of them.
 import { createServer, type Server, type Socket } from 'node:net';
-import { createSecureServer, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import { createSecureServer, createServer as createH2cServer, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { createTestCa } from './tls.js';
 
 /** The port a listening server is on. */
@@ -88,4 +88,43 @@ export function answerCountAt(socket: Socket, rest: Buffer, total: number): void
     got += chunk.length;
     if (got >= total) answer();
   });
+}
+
+/** An h2c upstream that counts the streams reaching it (see startCountingH2cUpstream). */
+export interface CountingH2cUpstream {
+  readonly port: number;
+  /** Streams that reached the server. */
+  streams: number;
+  /** Ends its sessions (and so any held stream) and closes it. */
+  close(): Promise<void>;
+}
+
+/**
+ * An h2c upstream answering its name, advertising `maxConcurrentStreams` when given (SETTINGS_MAX_CONCURRENT_STREAMS);
+ * a stream to /hold is never answered: it ends when the upstream is closed.
+ */
+export async function startCountingH2cUpstream(name: string, maxConcurrentStreams?: number): Promise<CountingH2cUpstream> {
+  const server: Http2Server = createH2cServer(maxConcurrentStreams === undefined ? {} : { settings: { maxConcurrentStreams } });
+  const sessions = new Set<{ destroy(): void }>();
+  const state = {
+    port: 0,
+    streams: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  server.on('stream', (stream, headers) => {
+    state.streams++;
+    stream.on('error', () => undefined);
+    stream.resume();
+    if (headers[':path'] === '/hold') return;
+    stream.respond({ ':status': 200 });
+    stream.end(name);
+  });
+  server.on('session', (s) => sessions.add(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.port = portOf(server);
+  return state;
 }
