@@ -9,6 +9,7 @@ import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRec
 import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
 import {
   EmailTakenError,
+  newerSchemaError,
   notMigratedError,
   SESSION_WAIT_ATTEMPTS,
   sessionWaitMs,
@@ -109,6 +110,7 @@ export class SqliteUserStore implements UserStore {
 
   async migrate(): Promise<void> {
     assertOrdered(sqliteMigrations);
+    const latest = sqliteMigrations.at(-1)?.version ?? 0;
     await this.#run(() => {
       const db = this.#db;
       db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -117,6 +119,8 @@ export class SqliteUserStore implements UserStore {
       db.transaction(() => {
         const row = this.#stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
         const current = row.v ?? 0;
+        // Thrown inside the transaction, which rolls back: nothing of the file is written (user_version stays).
+        if (current > latest) throw newerSchemaError(`at ${this.#file}`, current, latest);
         for (const m of sqliteMigrations) {
           if (m.version <= current) continue;
           for (const sql of m.statements) db.exec(sql);
@@ -129,7 +133,7 @@ export class SqliteUserStore implements UserStore {
         // A write on every start, even with nothing to migrate: a file SQLite could open only read-only (permissions,
         // an immutable file, a read-only mount) is refused here (SQLITE_READONLY) instead of starting a gateway that
         // reports ready and answers every login 503. The header's user_version mirrors the schema version.
-        db.pragma(`user_version = ${sqliteMigrations.at(-1)?.version ?? 0}`);
+        db.pragma(`user_version = ${latest}`);
       }).immediate();
     });
   }
@@ -143,6 +147,7 @@ export class SqliteUserStore implements UserStore {
     });
     const latest = sqliteMigrations.at(-1)?.version ?? 0;
     if (current === undefined || current < latest) throw notMigratedError(`at ${this.#file}`, current, latest);
+    if (current > latest) throw newerSchemaError(`at ${this.#file}`, current, latest);
   }
 
   async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
@@ -416,7 +421,7 @@ export class SqliteUserStore implements UserStore {
       try {
         return step();
       } catch (err) {
-        if (err instanceof StoreUnavailableError || err instanceof InvalidCursorError || err instanceof EmailTakenError) throw err;
+        if (err instanceof StoreUnavailableError || err instanceof StoreNotReadyError || err instanceof InvalidCursorError || err instanceof EmailTakenError) throw err;
         if (!isBusy(err) || performance.now() + pause > deadline) throw new StoreUnavailableError({ cause: err });
       }
       await new Promise((resolve) => setTimeout(resolve, pause));

@@ -140,6 +140,17 @@ export function notMigratedError(where: string, current: number | undefined, lat
   return new StoreNotReadyError(`the user store ${where} ${state}: run "portcullis migrate" first`);
 }
 
+/**
+ * The refusal of a store at `where` whose schema is at `current`, past the `latest` this build knows: written by a newer
+ * Portcullis (a downgrade, or a file copied from a newer gateway). Served as current, its tables would be read and
+ * written in a shape this build does not know; and migrating it would mark it older than it is.
+ */
+export function newerSchemaError(where: string, current: number, latest: number): StoreNotReadyError {
+  return new StoreNotReadyError(
+    `the user store ${where} is at schema version ${current}, newer than this build knows (${latest}): run the Portcullis version that wrote it, or restore a backup taken before the upgrade`,
+  );
+}
+
 /** createUser with an email that already exists. */
 export class EmailTakenError extends Error {
   constructor() {
