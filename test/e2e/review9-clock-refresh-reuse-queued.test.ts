@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { steppedClock, type SteppedClock } from '../helpers/clock-step.js';
-import { spawnGateway, upstreams, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
+import { logsReadSoFar, spawnGateway, upstreams, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { isolatedDatabase, lockWaiters, taggedUrl, uniqueApplicationName, type IsolatedDatabase } from '../helpers/postgres-db.js';
@@ -97,6 +97,8 @@ test('a refresh that waited for the store on a gateway 4.5 s behind, racing its 
     assert.equal((await first).status, 401, 'B\'s refresh of the rotated token is refused (it lost the race)');
     // The session lives on: the token A gave the client still rotates.
     assert.equal((await refresh(a!.url, retry.refresh!)).status, 200, 'the session was not revoked');
+    // A reuse line would be written with B's 401, and may still be in B's writer or pipe: read all B wrote first.
+    await logsReadSoFar(b!);
     assert.ok(!b!.logs.some((l) => l.msg === 'refresh token reuse detected: session revoked'), 'no reuse logged on B');
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);

@@ -1,7 +1,10 @@
 // Starts real gateways for end-to-end tests: in-process (fast, logs captured) or as a child process (signals, memory).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,6 +13,7 @@ import { stringify } from 'yaml';
 import { parseConfigText } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { childExit } from './child-exit.js';
+import { waitFor } from './wait.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -269,4 +273,60 @@ export async function getHealthMany(base: string, requests: number): Promise<voi
       }),
     );
   }
+}
+
+/** How logsReadSoFar reaches a gateway process. */
+export interface LogsReadSoFarOptions {
+  /** The proxy port speaks TLS (server.tls): the marker request goes over HTTPS, its certificate unchecked. */
+  readonly tls?: boolean;
+  /** How long the marker's answer and then its log line may take (each; default 5 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Resolves once every line `gw` wrote before this call has been read into `gw.logs`: for an assertion that a line was
+ * NOT written (no Uncaught Exception, no second warning, no reuse logged). Such a line, written with the effect the
+ * test saw, may still wait in the child's buffered writer (up to 200 ms: line-writer.ts, flushIntervalMs) and then
+ * in the pipe, so its absence right after the effect means nothing; a fixed sleep is a guess a loaded machine
+ * outruns. A request for a path of its own is sent and its access-log line waited for: one writer writes every line
+ * of the process in order, so the lines written before it have been read once it has.
+ *
+ * For one gateway process with its access log on stdout (logging.access_log, no access_log_file): a cluster's primary
+ * and workers each have a writer of their own. Should the gateway answer no more (it is stopping, as after an uncaught
+ * exception), its exit is waited for instead, bounded: the exit writes out its lines, and gw.exited resolves once
+ * they are read.
+ */
+export async function logsReadSoFar(gw: GatewayProcess, options: LogsReadSoFarOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  let ended = false;
+  void gw.exited.then(() => (ended = true));
+  const marker = `/logs-read-so-far-${randomUUID()}`;
+  if (!(await answered(gw.port, marker, options.tls ?? false, timeoutMs))) {
+    await exitedWithin(gw, timeoutMs);
+    return;
+  }
+  await waitFor(() => ended || gw.logs.some((l) => l.path === marker), `the access-log line of the marker request ${marker}`, timeoutMs, 20);
+}
+
+/** Whether a GET of `path` on the proxy port was answered (any status) within `timeoutMs`. */
+function answered(port: number, path: string, tls: boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const options = { host: '127.0.0.1', port, path, agent: false, headers: { connection: 'close' }, timeout: timeoutMs };
+    const onResponse = (res: IncomingMessage): void => {
+      res.resume();
+      res.on('end', () => resolve(true));
+      res.on('error', () => resolve(true));
+    };
+    const req = tls ? httpsRequest({ ...options, rejectUnauthorized: false }, onResponse) : httpRequest(options, onResponse);
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** Waits for the process's exit (its output read), at most `timeoutMs`; the caller's assertions say the rest. */
+async function exitedWithin(gw: GatewayProcess, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([gw.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
 }
