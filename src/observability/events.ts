@@ -21,6 +21,8 @@ export const EVENTS = {
   reloadAbandoned: 'Reload Abandoned',
   requestError: 'Request Error',
   kvStoreUnavailable: 'KV Store Unavailable',
+  /** The SQLite user store's file (or its -wal, -shm) deleted or replaced under the gateway: the store refuses until a restart. */
+  userStoreFileLost: 'User Store File Lost',
   kvStoreRecovered: 'KV Store Recovered',
   adminError: 'Admin Request Error',
   /** A metric left out of an admin /metrics scrape: its collection threw, rejected or took over 2 s. */

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { UserStore } from './user-store.js';
+import { EVENTS } from '../observability/events.js';
 
 /**
  * Called once by the composition root (and by `portcullis migrate`). Resolves with a migrated store; rejects with
@@ -21,7 +22,13 @@ export async function openUserStore(
   // Imported on demand: the SQLite addon or the pg driver is loaded only for the database in use.
   const store =
     database.url === ''
-      ? (await import('./sqlite.js')).openSqliteUserStore({ dataDir, create })
+      ? (await import('./sqlite.js')).openSqliteUserStore({
+          dataDir,
+          create,
+          // Once: every store step answers 503 from then on, each request's line naming the code again.
+          onFileLost: (lost) =>
+            logger.warn({ event: EVENTS.userStoreFileLost, file: lost.file, part: lost.part, code: lost.code }, EVENTS.userStoreFileLost),
+        })
       : (await import('./postgres.js')).openPostgresUserStore({ url: database.url, poolSize: database.pool_size, logger });
   try {
     await (create ? store.migrate() : store.checkMigrated());

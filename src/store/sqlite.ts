@@ -7,6 +7,7 @@ import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
+import { SqliteFileGuard, type StoreFileLostError } from './sqlite-file-guard.js';
 import {
   EmailTakenError,
   newerSchemaError,
@@ -32,9 +33,13 @@ export const SQLITE_FILE_NAME = 'portcullis.db';
  * Where the database lives: a data dir (file `portcullis.db` inside it) or an explicit file path. `create` (default
  * true) makes the data dir and the file when absent; false: an absent file is a StoreNotReadyError naming it.
  */
-export type SqliteStoreOptions =
+export type SqliteStoreOptions = (
   | { readonly dataDir: string; readonly busyTimeoutMs?: number; readonly create?: boolean }
-  | { readonly file: string; readonly busyTimeoutMs?: number; readonly create?: boolean };
+  | { readonly file: string; readonly busyTimeoutMs?: number; readonly create?: boolean }
+) & {
+  /** Called once, when the file (or its -wal, -shm) is found deleted or replaced: every step is refused from then on. */
+  readonly onFileLost?: (lost: StoreFileLostError) => void;
+};
 
 interface UserRow {
   id: string;
@@ -81,10 +86,17 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
     db.pragma('busy_timeout = 0');
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
-    return new SqliteUserStore(db, file, Math.trunc(options.busyTimeoutMs ?? 5000));
+    const guard = { files: new SqliteFileGuard(file), ...(options.onFileLost ? { onLost: options.onFileLost } : {}) };
+    return new SqliteUserStore(db, file, Math.trunc(options.busyTimeoutMs ?? 5000), guard);
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });
   }
+}
+
+/** The file guard of a store opened on a path, and its callback. */
+interface FileGuardOptions {
+  readonly files: SqliteFileGuard;
+  readonly onLost?: (lost: StoreFileLostError) => void;
 }
 
 /** UserStore over one better-sqlite3 connection. */
@@ -98,8 +110,13 @@ export class SqliteUserStore implements UserStore {
   /** How long a step may keep retrying while another connection holds the write lock (SQLITE_BUSY). */
   readonly #busyBudgetMs: number;
 
-  constructor(db: Database.Database, file = '(unnamed)', busyBudgetMs = 5000) {
+  /** The files this connection opened, when it opened a path (see SqliteFileGuard), and who hears of their loss. */
+  readonly #guard: FileGuardOptions | undefined;
+  #lossReported = false;
+
+  constructor(db: Database.Database, file = '(unnamed)', busyBudgetMs = 5000, guard?: FileGuardOptions) {
     this.#db = db;
+    this.#guard = guard;
     this.#file = file;
     this.#busyBudgetMs = busyBudgetMs;
     this.#identity = new SqliteIdentity({
@@ -406,6 +423,13 @@ export class SqliteUserStore implements UserStore {
 
   #open(): void {
     if (this.#closed || !this.#db.open) throw new StoreUnavailableError();
+    const lost = this.#guard?.files.check();
+    if (lost === undefined) return;
+    if (!this.#lossReported) {
+      this.#lossReported = true;
+      this.#guard?.onLost?.(lost);
+    }
+    throw new StoreUnavailableError({ cause: lost });
   }
 
   /**

@@ -1,0 +1,137 @@
+// The SQLite file deleted or replaced under a running gateway. better-sqlite3 holds the file open, so the gateway
+// went on reading and writing the deleted inode: registrations answered 201 and log-outs 200 into a file no one
+// would ever open again. After the restart the users were gone, and a refresh token logged out after a backup was
+// restored over the file was accepted again (the log-out had gone to the old file). Its -wal and -shm deleted, the
+// gateway's writes went to a log other processes no longer saw. Now the store notices the file (or its -wal, -shm)
+// is no longer the one it opened: every store step answers 503 with Retry-After, one warning names the file and the
+// code (FILE_DELETED, FILE_REPLACED), /ready is not ready, and proxying goes on.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { spawnGateway, tempDataDir, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { createClient, type TestClient } from '../helpers/http.js';
+import { assertSafeError, FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { ADMIN_TOKEN } from '../helpers/identity.js';
+import { waitFor } from '../helpers/wait.js';
+
+const PASSWORD = 'SecurePass123!';
+
+interface Setup {
+  backend: TestBackend;
+  gw: GatewayProcess;
+  client: TestClient;
+  dataDir: string;
+  file: string;
+}
+
+/** A spawned gateway with auth and the admin port on, its SQLite store in a data dir of the test's. */
+async function start(backend: TestBackend, dataDir: string): Promise<GatewayProcess> {
+  return spawnGateway(
+    {
+      load_balancing: { upstreams: upstreams([backend.port]) },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+      admin: { enabled: true, listen_port: 0, token: ADMIN_TOKEN },
+    },
+    { dataDir },
+  );
+}
+
+function hooks(): Setup {
+  const s = {} as Setup;
+  before(async () => {
+    s.backend = await startBackend('echo');
+    s.dataDir = tempDataDir();
+    s.file = join(s.dataDir, 'portcullis.db');
+    s.gw = await start(s.backend, s.dataDir);
+    s.client = createClient();
+  });
+  after(async () => {
+    await s.client?.close();
+    await s.gw?.cleanup();
+    await s.backend?.stop();
+    if (s.dataDir !== undefined) rmSync(s.dataDir, { recursive: true, force: true });
+  });
+  return s;
+}
+
+async function register(s: Setup, email = uniqueEmail()) {
+  return s.client.postJson(`${s.gw.url}/auth/register`, { email, password: PASSWORD });
+}
+
+/**
+ * The store refuses with a clear 503, says why once in the log, is not ready, and proxying goes on for a user whose
+ * access token was issued before (`accessToken`): checking it needs no store.
+ */
+async function assertDetached(s: Setup, code: 'FILE_DELETED' | 'FILE_REPLACED', accessToken: string): Promise<void> {
+  const res = await register(s);
+  assertSafeError(res, 503, [PASSWORD]);
+  assert.ok(Number(res.headers['retry-after']) > 0, 'Retry-After');
+  await waitFor(() => s.gw.logs.some((l) => l.msg === 'User Store File Lost'), 'the User Store File Lost line');
+  const lost = s.gw.logs.filter((l) => l.msg === 'User Store File Lost');
+  assert.equal(lost.length, 1, JSON.stringify(lost));
+  assert.equal(lost[0]!.code, code);
+  assert.ok(
+    s.gw.logs.some((l) => l.msg === 'Request Completed' && l.status === 503 && String(l.cause).includes(`StoreFileLostError(${code})`)),
+    'the 503 request lines name the code',
+  );
+  assert.equal(lost[0]!.file, s.file);
+  for (const line of s.gw.lines) assert.doesNotMatch(line, /\b(INSERT|SELECT|UPDATE) /, 'no SQL in the log');
+  const ready = await s.client.request(`http://127.0.0.1:${s.gw.adminPort}/ready`);
+  assert.equal(ready.status, 503, ready.text);
+  assert.equal((await s.client.request(`${s.gw.url}/health`)).status, 200);
+  const proxied = await s.client.request(`${s.gw.url}/anything`, { headers: { authorization: `Bearer ${accessToken}` } });
+  assert.equal(proxied.status, 200, `proxying goes on: ${proxied.text}`);
+  assert.equal(s.gw.child.exitCode, null, 'the gateway is still running');
+}
+
+describe('the database file deleted under a running gateway', () => {
+  const s = hooks();
+  test('registrations are refused 503 instead of going to the deleted file and vanishing at the restart', async () => {
+    const first = await register(s);
+    assert.equal(first.status, 201, first.text);
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(s.file + suffix)) unlinkSync(s.file + suffix);
+    // Before the fix: 201, and the user was gone once the gateway restarted.
+    await assertDetached(s, 'FILE_DELETED', first.json<{ access_token: string }>().access_token);
+  });
+
+  test('a restart stops cleanly and serves on a new file at the path', async () => {
+    s.gw.signal('SIGTERM');
+    assert.equal((await s.gw.exited).code, 0, s.gw.stderr());
+    s.gw = await start(s.backend, s.dataDir);
+    assert.equal((await register(s)).status, 201);
+  });
+});
+
+describe('the database file replaced by another (a backup restored, another gateway\'s file) under a running gateway', () => {
+  const s = hooks();
+  test('a log-out is refused 503 rather than written to the replaced file, where the restart would lose it', async () => {
+    const res = await register(s);
+    assert.equal(res.status, 201, res.text);
+    const refreshToken = res.json<{ refresh_token: string }>().refresh_token;
+    // A consistent copy of the store as it is now, renamed over the file as a restore does.
+    const copy = join(s.dataDir, 'restored.db');
+    const db = new Database(s.file, { readonly: true });
+    await db.backup(copy);
+    db.close();
+    renameSync(copy, s.file);
+    // Before the fix: 200 "Logged out", and once the gateway restarted the token refreshed again (200).
+    const logout = await s.client.postJson(`${s.gw.url}/auth/logout`, { refresh_token: refreshToken });
+    assertSafeError(logout, 503, [refreshToken]);
+    await assertDetached(s, 'FILE_REPLACED', res.json<{ access_token: string }>().access_token);
+  });
+});
+
+describe('the database\'s -wal and -shm deleted under a running gateway', () => {
+  const s = hooks();
+  test('writes are refused 503 instead of going to a write-ahead log other processes no longer see', async () => {
+    const first = await register(s);
+    assert.equal(first.status, 201, first.text);
+    assert.ok(existsSync(`${s.file}-wal`) && existsSync(`${s.file}-shm`));
+    for (const suffix of ['-wal', '-shm']) unlinkSync(s.file + suffix);
+    await assertDetached(s, 'FILE_DELETED', first.json<{ access_token: string }>().access_token);
+  });
+});
