@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
 import { startPrettyGateway } from '../helpers/pretty-gateway.js';
 import { createClient } from '../helpers/http.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const client = createClient({ connections: 16 });
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -39,7 +39,9 @@ test('pretty logs to a stdout nobody reads, a second SIGTERM while draining: the
   );
   // A request held 20 s keeps the stop draining; the second SIGTERM forces it.
   const held = client.request(`http://127.0.0.1:${port}/slow?ms=20000`, { timeoutMs: 30_000 }).catch(() => undefined);
-  await sleep(300);
+  // In flight before the first SIGTERM, or the stop has nothing to drain and exits 0 (a fixed wait, on a loaded
+  // machine, could end before the request is there).
+  await waitFor(() => backend.active === 1, 'the held request at the backend', 10_000);
   child.kill('SIGTERM');
   await sleep(300);
   child.kill('SIGTERM');
@@ -59,7 +61,9 @@ test('pretty logs to a terminal that reads: a forced stop still prints its Stop 
   cleanups.push(gw.stop);
   const { child, exited, port } = gw;
   const held = client.request(`http://127.0.0.1:${port}/slow?ms=20000`, { timeoutMs: 30_000 }).catch(() => undefined);
-  await sleep(300);
+  // In flight before the first SIGTERM, or the stop has nothing to drain and exits 0 (a fixed wait, on a loaded
+  // machine, could end before the request is there).
+  await waitFor(() => backend.active === 1, 'the held request at the backend', 10_000);
   child.kill('SIGTERM');
   await sleep(300);
   child.kill('SIGTERM');
