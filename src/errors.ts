@@ -63,6 +63,11 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
   /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */
+  /**
+   * Connecting to an upstream failed in the gateway itself: its descriptors (EMFILE, ENFILE), local ports
+   * (EADDRNOTAVAIL) or kernel buffers ran out. Never held against the upstream.
+   */
+  GATEWAY_RESOURCES_EXHAUSTED: { status: 503, message: 'Service Unavailable', source: 'internal' },
   UPSTREAM_BUSY: { status: 503, message: 'Service Unavailable', source: 'upstream' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
   /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full: a login or register flood. */

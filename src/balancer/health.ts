@@ -5,6 +5,7 @@ import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
+import { reportLocalFailure } from '../observability/resource-episodes.js';
 import { authorityProblem } from '../pipeline/host-check.js';
 import type { Backend } from './backend.js';
 
@@ -176,9 +177,12 @@ export class HealthChecker {
         // discarded: only the status and the body's end matter
       }
       ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
-    } catch {
-      ok = false;
+    } catch (err) {
       this.#dropPool(key, pool); // no answer: the next probe on a new connection, not this one's
+      // The gateway's own descriptors or ports ran out: the probe says nothing of the upstream, and a verdict would
+      // call every upstream unhealthy at once, emptying the rotation for as long as the spike lasts and after it.
+      if (reportLocalFailure(this.#logger, err, 'health_probe')) return;
+      ok = false;
     }
     this.#record(backend, ok);
   }

@@ -16,6 +16,7 @@ import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { isStaleConnection, isUpstreamHealthFailure, sparesUpstream } from '../proxy/upstream-error.js';
+import { reportLocalFailure } from '../observability/resource-episodes.js';
 import { allowAgain } from '../balancer/tried.js';
 import type { TrustedProxies } from './client-address.js';
 import { checkRequestTarget } from './path-check.js';
@@ -302,6 +303,7 @@ export class Pipeline implements AttemptListener {
     group.release(peer);
     if (error.code === 'CLIENT_CLOSED') return; // the client left: nobody to answer, nothing against the upstream
     if (isUpstreamHealthFailure(error)) group.reportFailure(peer, error);
+    else if (error.code === 'GATEWAY_RESOURCES_EXHAUSTED') reportLocalFailure(this.#logger, error.cause, 'upstream_connect');
     // A listener answered the request beside the driver meanwhile (outside-answer.ts: the HTTP/2 stream deadline's
     // 408, whose stream stays open until that answer is out): that is what the client got and what is logged. No
     // retry, and no error reply: sendError would destroy the stream under the 408 (its body never sent).

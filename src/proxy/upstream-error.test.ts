@@ -222,3 +222,21 @@ test('an HTTP/2 stream never sent (the upstream allowed no more streams) is refu
   assert.equal(isUpstreamHealthFailure(error), true, 'it held the request for upstream_response: out of rotation');
   assert.equal(describeCause(error.cause), 'UnsentStream(HTTP2_STREAM_NOT_SENT)');
 });
+
+test("a connect that failed for the gateway's own limits is a 503 of the gateway, never the upstream's health", () => {
+  for (const code of ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']) {
+    const err = withCode(`connect ${code} 127.0.0.1:3000`, code, { syscall: 'connect' });
+    const classified = classifyUpstreamError(err);
+    assert.equal(classified.code, 'GATEWAY_RESOURCES_EXHAUSTED', code);
+    assert.equal(classified.status, 503);
+    assert.equal(isUpstreamHealthFailure(classified), false, code);
+    assert.equal(failedBeforeSending(classified), true, code);
+    // Only a port shortage is per destination: another upstream may still be reached.
+    assert.equal(classified.retryable, code === 'EADDRNOTAVAIL', code);
+  }
+  const both = new AggregateError([withCode('a', 'EMFILE', { syscall: 'connect' }), withCode('b', 'EMFILE', { syscall: 'connect' })]);
+  assert.equal(classifyUpstreamError(both).code, 'GATEWAY_RESOURCES_EXHAUSTED');
+  // One address refused, the other out of descriptors: the upstream was reached and refused.
+  const mixed = new AggregateError([withCode('a', 'ECONNREFUSED', { syscall: 'connect' }), withCode('b', 'EMFILE', { syscall: 'connect' })]);
+  assert.equal(classifyUpstreamError(mixed).code, 'UPSTREAM_UNREACHABLE');
+});

@@ -1,6 +1,7 @@
 // Maps undici and socket errors to the gateway's codes: which status the client sees, whether to retry, and whether
 // the upstream is to blame (only then does the failure feed the passive health check).
 import { GatewayError } from '../errors.js';
+import { localResourceCode } from '../observability/resource-episodes.js';
 import { tlsFailureReason } from './upstream-tls.js';
 
 /** No connection could be made: the request never reached the upstream, so any request may go elsewhere. */
@@ -10,10 +11,11 @@ const CONNECT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREAC
  * A failure of the connection's set-up, whatever its code: node's system errors of the name lookup (`getaddrinfo`)
  * or of the connect() call (`connect`), or, for a name with several addresses (node's autoSelectFamily), the
  * AggregateError of one such failure per address. No request byte was written. CONNECT_CODES named a few codes only:
- * a name the DNS server refused to resolve (EAI_FAIL: its REFUSED, FORMERR or NOTIMP), EADDRNOTAVAIL, ENETDOWN or a
+ * a name the DNS server refused to resolve (EAI_FAIL: its REFUSED, FORMERR or NOTIMP), ENETDOWN or a
  * firewall's EPERM were a 502 proxy_error, never retried on another upstream and never taking the upstream out of
  * rotation; and a name whose first address timed out (ETIMEDOUT, the aggregate's code) passed for a broken
  * connection, so a POST was not retried though nothing had been sent. nginx counts any connect() failure as an error.
+ * The gateway's own shortages (EMFILE, EADDRNOTAVAIL...) are told apart before this (localFailure).
  */
 function failedToConnect(err: unknown, depth = 0): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -322,6 +324,17 @@ function protocolViolation(err: unknown, code: unknown): Error | undefined {
 }
 
 /**
+ * The gateway could not open a connection for want of its own resources (socket(): EMFILE, ENFILE, ENOBUFS, ENOMEM;
+ * connect(): EADDRNOTAVAIL, no local port left for that address): no byte was sent, and the upstream is not to blame.
+ * Counted against it (as an unreachable upstream it was), one descriptor spike took every upstream out of rotation,
+ * which stayed out after the spike. Retried on another upstream only for EADDRNOTAVAIL, whose ports are counted per
+ * destination; with no descriptor left, every other upstream fails the same way.
+ */
+function localFailure(code: string, err: unknown): GatewayError {
+  return new GatewayError('GATEWAY_RESOURCES_EXHAUSTED', { retryable: code === 'EADDRNOTAVAIL', cause: err, headers: { 'retry-after': '1' } });
+}
+
+/**
  * The GatewayError for a failed attempt. Connect failures (UPSTREAM_UNREACHABLE, UPSTREAM_CONNECT_TIMEOUT) and
  * broken connections (UPSTREAM_RESET) are retryable; the driver still asks `canRetry` whether this request may be
  * repeated. A response timeout is not retryable: the upstream may be working on the request. Errors of the request
@@ -330,6 +343,8 @@ function protocolViolation(err: unknown, code: unknown): Error | undefined {
 export function classifyUpstreamError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: unknown } | null)?.code;
+  const local = localResourceCode(err);
+  if (local !== undefined) return localFailure(local, err);
   // A certificate the gateway refused, or a handshake the upstream refused: the request was never sent, so another
   // upstream may take it (the retry loop never picks the same one again).
   // A TLS alert on a connection already established (the upstream ended it over a renegotiation the gateway refused,
@@ -411,7 +426,12 @@ export function isUpstreamHealthFailure(error: GatewayError): boolean {
 export function failedBeforeSending(error: GatewayError): boolean {
   if (error instanceof ConnectionFailure) return error.unprocessed;
   if (error.code === 'UPSTREAM_TLS') return isConnectError(error.cause);
-  return error.code === 'UPSTREAM_UNREACHABLE' || error.code === 'UPSTREAM_CONNECT_TIMEOUT' || error.code === 'UPSTREAM_BUSY';
+  return (
+    error.code === 'UPSTREAM_UNREACHABLE' ||
+    error.code === 'UPSTREAM_CONNECT_TIMEOUT' ||
+    error.code === 'UPSTREAM_BUSY' ||
+    error.code === 'GATEWAY_RESOURCES_EXHAUSTED'
+  );
 }
 
 /**

@@ -1,0 +1,121 @@
+// What was wrong: with the gateway's descriptors used up (RLIMIT_NOFILE reached by a flood of idle client
+// connections), connecting to an upstream failed in the gateway itself (socket(): EMFILE), and that failure was taken
+// for the upstream's: a 502 upstream_unreachable, every upstream tried and put out of rotation (Upstream Down), and
+// the active checks, failing the same way, called every upstream unhealthy. One descriptor spike emptied the
+// rotation, and it stayed empty after the spike until the checks passed again.
+// What is right now: a local failure to connect (EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS, ENOMEM) is a 503
+// gateway_resources_exhausted, never held against an upstream (passive or active), and logged once per episode.
+// The gateway is a real `portcullis start` under `prlimit --nofile`; the upstreams close every connection after
+// their answer, so each request and probe needs a new descriptor.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import net from 'node:net';
+import { FAST_HEALTH_CHECKS, upstreams } from '../helpers/gateway.js';
+import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+const NOFILE = 160;
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** An upstream that answers 200 and closes the connection: nothing for the gateway to reuse. */
+async function closingUpstream(): Promise<Server> {
+  const server = createServer((_req, res) => res.writeHead(200, { connection: 'close' }).end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return server;
+}
+
+/** Sends one request on `socket` (already connected) and reads its whole answer (the gateway closes or it ends). */
+function requestOn(socket: net.Socket, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (): void => {
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      const end = text.indexOf('\r\n\r\n');
+      if (match === null || end < 0) return;
+      const head = text.slice(0, end);
+      const rest = text.slice(end + 4);
+      const length = /content-length: (\d+)/i.exec(head);
+      let body: string;
+      if (length !== null) {
+        if (rest.length < Number(length[1])) return;
+        body = rest.slice(0, Number(length[1]));
+      } else {
+        if (!rest.endsWith('0\r\n\r\n')) return; // chunked: whole once its last chunk is in
+        body = '';
+        for (let at = 0; ; ) {
+          const eol = rest.indexOf('\r\n', at);
+          const size = parseInt(rest.slice(at, eol), 16);
+          if (size === 0) break;
+          body += rest.slice(eol + 2, eol + 2 + size);
+          at = eol + 2 + size + 2;
+        }
+      }
+      socket.off('data', onData);
+      resolve({ status: Number(match[1]), body });
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      done();
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`);
+  });
+}
+
+test('descriptors used up: an upstream connect that fails with EMFILE is a 503 of the gateway, no upstream leaves rotation', async () => {
+  const [a, b] = await Promise.all([closingUpstream(), closingUpstream()]);
+  const ports = [a, b].map((s) => (s.address() as net.AddressInfo).port);
+  const gw = await spawnLimitedGateway(
+    {
+      admin: { enabled: false },
+      server: { timeouts: { header: '60s', idle: '60s' } },
+      load_balancing: { upstreams: upstreams(ports), health_check: FAST_HEALTH_CHECKS },
+      routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'default' }],
+    },
+    NOFILE,
+  );
+  cleanups.push(() => gw.cleanup());
+  // A client connected before the flood: its connection already has its descriptor.
+  const early = net.connect(gw.port, '127.0.0.1');
+  await new Promise((resolve) => early.once('connect', resolve));
+  cleanups.push(() => {
+    early.destroy();
+  });
+  assert.equal((await requestOn(early, '/before')).status, 200);
+
+  const flood = await fillDescriptors(gw.port, gw.child.pid!, NOFILE);
+  cleanups.push(() => flood.release());
+  const answer = await requestOn(early, '/during');
+  assert.equal(answer.status, 503, answer.body);
+  assert.equal(JSON.parse(answer.body).code, 'gateway_resources_exhausted');
+  // Several rounds of active checks (every 100 ms) meet EMFILE too.
+  await sleep(600);
+  assert.equal(gw.child.exitCode, null, 'the gateway is still running');
+
+  flood.release();
+  await waitFor(() => openDescriptors(gw.child.pid!) < NOFILE / 2, 'the flood gone', 10_000);
+  // The very first request after the flood is served: no upstream was taken out of rotation meanwhile.
+  const res = await fetch(`${gw.url}/after`);
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+
+  const events = gw.logs.map((l) => l.msg);
+  assert.ok(!events.includes('Upstream Down'), 'no upstream taken out by a local failure');
+  assert.ok(!events.includes('Upstream Unhealthy'), 'no active check verdict from a local failure');
+  const exhausted = gw.logs.filter((l) => l.msg === 'Local Resources Exhausted');
+  assert.equal(exhausted.length, 1, 'one warning for the episode');
+  assert.equal(exhausted[0]!.code, 'EMFILE');
+  const during = gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/during');
+  assert.equal(during?.status, 503);
+  // Once no connect has failed for 5 s, the episode's end, with how many failures it had.
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Local Resources Recovered'), 'the episode over', 10_000);
+  const recovered = gw.logs.find((l) => l.msg === 'Local Resources Recovered')!;
+  assert.equal(recovered.code, 'EMFILE');
+  assert.ok(Number(recovered.failures) >= 1);
+});

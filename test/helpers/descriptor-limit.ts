@@ -1,0 +1,52 @@
+// A spawned gateway with a low RLIMIT_NOFILE (util-linux prlimit wrapping `portcullis start`), and a flood of idle
+// client connections that fills its descriptor table, for tests of what the gateway does once accept(), connect()
+// and open() meet EMFILE.
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { startProcess, writeConfig, type ConfigInput, type GatewayProcess, type ProcessOptions } from './gateway.js';
+import { waitFor } from './wait.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Starts `portcullis start` with its soft and hard descriptor limits at `nofile`. */
+export function spawnLimitedGateway(input: ConfigInput, nofile: number, options: ProcessOptions = {}): Promise<GatewayProcess> {
+  const configFile = writeConfig(input);
+  const args = [`--nofile=${nofile}:${nofile}`, process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile];
+  return startProcess('prlimit', args, configFile, options);
+}
+
+/** How many descriptors process `pid` holds open now. */
+export function openDescriptors(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export interface Flood {
+  /** Connections the flood opened that the gateway has not closed. */
+  readonly sockets: Set<net.Socket>;
+  /** Closes every connection of the flood. */
+  release(): void;
+}
+
+/**
+ * Opens idle connections to `port` until process `pid` holds `nofile` descriptors (every further accept() fails
+ * with EMFILE), and `extra` more beyond that, which the gateway can no longer take.
+ */
+export async function fillDescriptors(port: number, pid: number, nofile: number, extra = 50): Promise<Flood> {
+  const sockets = new Set<net.Socket>();
+  const open = (): void => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined); // a connection the gateway could not keep is reset or closed
+    socket.on('close', () => sockets.delete(socket));
+    sockets.add(socket);
+  };
+  for (let i = 0; i < nofile; i++) open();
+  await waitFor(() => openDescriptors(pid) >= nofile, 'the gateway holding every descriptor it may have', 10_000);
+  for (let i = 0; i < extra; i++) open();
+  return {
+    sockets,
+    release() {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
