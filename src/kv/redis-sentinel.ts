@@ -1,7 +1,7 @@
 // A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
 // master is and follows a promotion (switch-master) without a restart.
 import { createSentinel } from 'redis';
-import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, type NodeSettings, type RedisConnection } from './redis-connection.js';
+import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';
 
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
 export interface SentinelTarget {
@@ -47,32 +47,104 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   // next node is tried.
   const { socketTimeout, pingInterval } = silenceBound(settings);
   const socket = { ...node.socket, ...tls, socketTimeout };
-  const sentinel = createSentinel({
-    name: target.name,
-    sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
-    nodeClientOptions: { ...node, ...credentials, ...database, socket, pingInterval },
-    sentinelClientOptions: { ...node, ...credentials, socket, pingInterval },
-    commandOptions: NO_CLIENT_TIMEOUT,
-    // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
-    scanInterval: 5_000,
-  });
+  const open = () =>
+    createSentinel({
+      name: target.name,
+      sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
+      nodeClientOptions: { ...node, ...credentials, ...database, socket, pingInterval },
+      sentinelClientOptions: { ...node, ...credentials, socket, pingInterval },
+      commandOptions: NO_CLIENT_TIMEOUT,
+      // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
+      scanInterval: 5_000,
+    });
+  type Sentinel = ReturnType<typeof open>;
+  let onError: (err: unknown) => void = () => undefined;
   let closed = false;
+  /**
+   * The socket timeout alone does not end a master link gone silent under load: every command written counts as
+   * activity on the socket, so while requests keep coming it never fires, every command met the store's command
+   * timeout (on_store_error: deny answered 503) and the sentinels, which reach the master on their own connections,
+   * never announce a change. So the store watches for silence itself, as the single server does: when a command
+   * times out and nothing it sent has settled for the socket timeout, a new client is opened (a rediscovery through
+   * the sentinels and a new master connection), and takes the silent one's place once ready.
+   */
+  let unsettledSince: number | undefined;
+  let silenceCheckQueued = false;
+  let replacement: Sentinel | undefined;
+  const begin = (s: Sentinel): void => {
+    s.on('error', (err: unknown) => {
+      if (s === current) onError(err);
+    });
+    connectInBackground(() => s.connect(), (err) => {
+      if (s === current) onError(err);
+    }, () => closed || (s !== current && s !== replacement), settings.maxReconnectDelayMs);
+  };
+  const end = (s: Sentinel): void => void s.destroy().catch(() => undefined);
+  let current: Sentinel = open();
+  const replaceSilent = (): void => {
+    if (closed || replacement !== undefined) return;
+    const next = open();
+    replacement = next;
+    next.once('ready', () => {
+      if (closed || replacement !== next) return;
+      replacement = undefined;
+      const silent = current;
+      current = next;
+      unsettledSince = undefined;
+      end(silent); // drops the commands still waiting on the silent link: each has met its timeout already
+    });
+    begin(next);
+    onError(new SilentConnectionError(socketTimeout));
+  };
   return {
-    send: (_key, args) => sentinel.sendCommand(false, [...args]),
-    get isReady() {
-      return sentinel.isReady;
+    send: (_key, args) => {
+      const sentOn = current;
+      unsettledSince ??= performance.now();
+      const settled = (): void => {
+        if (sentOn === current) unsettledSince = undefined;
+      };
+      return sentOn.sendCommand(false, [...args]).then(
+        (reply) => {
+          settled();
+          return reply;
+        },
+        (err: unknown) => {
+          settled();
+          throw err;
+        },
+      );
     },
-    start(onError) {
-      sentinel.on('error', onError);
-      connectInBackground(() => sentinel.connect(), onError, () => closed, settings.maxReconnectDelayMs);
+    commandTimedOut() {
+      // Decided after this turn of the event loop has read what the sockets hold (see singleServer): a gateway whose
+      // own loop stalled must not take a healthy link for a silent one.
+      if (closed || silenceCheckQueued) return;
+      silenceCheckQueued = true;
+      setImmediate(() => {
+        silenceCheckQueued = false;
+        if (closed || !current.isReady || unsettledSince === undefined || performance.now() - unsettledSince < socketTimeout) return;
+        replaceSilent();
+      });
+    },
+    get isReady() {
+      return current.isReady;
+    },
+    start(errors) {
+      onError = errors;
+      begin(current);
     },
     async close() {
       closed = true;
-      if (sentinel.isOpen) await sentinel.close();
+      const pending = replacement;
+      replacement = undefined;
+      if (pending !== undefined) end(pending); // nothing was ever sent on it
+      if (current.isOpen) await current.close();
     },
     destroy() {
       closed = true;
-      void sentinel.destroy().catch(() => undefined);
+      const pending = replacement;
+      replacement = undefined;
+      if (pending !== undefined) end(pending);
+      end(current);
     },
   };
 }

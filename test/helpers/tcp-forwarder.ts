@@ -22,6 +22,14 @@ export interface TcpForwarder {
    * dropped without a FIN or RST. Connections accepted later forward as usual.
    */
   blackHole(): void;
+  /**
+   * A network partition: blackHole() for the connections open now, and every connection accepted from now on is
+   * held silent too (accepted, nothing ever forwarded or answered), until heal(). A client sees a connect that
+   * succeeds and a handshake that never answers (as behind a middlebox), never a refusal.
+   */
+  partition(): void;
+  /** Ends partition(): new connections forward again; those held silent meanwhile stay silent (as a NAT's would). */
+  heal(): void;
   /** Same as cut(); for cleanup. */
   close(): Promise<void>;
 }
@@ -41,6 +49,7 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
   const clients = new Set<Socket>();
   const pairs: Array<[Socket, Socket]> = [];
   let accepted = 0;
+  let partitioned = false;
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -67,6 +76,12 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
       track(client);
       clients.add(client);
       client.once('close', () => clients.delete(client));
+      if (partitioned) {
+        // Read and drop: the client's writes succeed, nothing ever comes back.
+        client.on('error', () => void client.destroy());
+        client.resume();
+        return;
+      }
       if (openDelayMs === 0) return link(client);
       client.pause();
       const onEarlyError = (): void => void client.destroy();
@@ -98,6 +113,15 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
     for (const socket of sockets) socket.destroy();
     await closed;
   };
+  const blackHole = (): void => {
+    for (const [client, upstream] of pairs.splice(0)) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      // Read and drop, so neither peer sees back-pressure or a close.
+      client.resume();
+      upstream.resume();
+    }
+  };
   return {
     port: actualPort,
     get accepted() {
@@ -114,14 +138,13 @@ export async function startTcpForwarder(targetHost: string, targetPort: number, 
       await listen(next, actualPort);
       server = next;
     },
-    blackHole() {
-      for (const [client, upstream] of pairs.splice(0)) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
-        // Read and drop, so neither peer sees back-pressure or a close.
-        client.resume();
-        upstream.resume();
-      }
+    blackHole,
+    partition() {
+      partitioned = true;
+      blackHole();
+    },
+    heal() {
+      partitioned = false;
     },
     close: cut,
   };

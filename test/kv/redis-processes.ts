@@ -269,7 +269,11 @@ export class ThrowawaySentinel {
   readonly sentinels: RedisProcess[] = [];
   readonly #dir = scratchDir('sentinel');
 
-  static async start(downAfterMs = 1_000): Promise<ThrowawaySentinel> {
+  /**
+   * `monitorPort`, when given, is asked for the port the sentinels monitor the master on (a link a test can silence in
+   * front of it, given the master's own port); by default the master's port itself.
+   */
+  static async start(downAfterMs = 1_000, monitorPort?: (masterPort: number) => Promise<number>): Promise<ThrowawaySentinel> {
     const s = new ThrowawaySentinel();
     try {
       const masterPort = await freePort();
@@ -284,6 +288,7 @@ export class ThrowawaySentinel {
         ),
       );
       await until('the replica in sync', async () => (await infoField(replicaPort, 'replication', 'master_link_status')) === 'up', 15_000);
+      const monitored = monitorPort === undefined ? masterPort : await monitorPort(masterPort);
       for (let i = 0; i < 3; i++) {
         const port = await freePort();
         // A sentinel rewrites its config file, so each gets its own.
@@ -294,7 +299,7 @@ export class ThrowawaySentinel {
             `port ${port}`,
             'bind 127.0.0.1',
             `dir ${s.#dir.path}`,
-            `sentinel monitor ${s.name} 127.0.0.1 ${masterPort} 2`,
+            `sentinel monitor ${s.name} 127.0.0.1 ${monitored} 2`,
             `sentinel down-after-milliseconds ${s.name} ${downAfterMs}`,
             `sentinel failover-timeout ${s.name} 5000`,
             `sentinel parallel-syncs ${s.name} 1`,
