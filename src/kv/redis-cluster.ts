@@ -2,7 +2,7 @@
 // plus a short retry of TRYAGAIN, which node-redis passes through, and a start that does not wait for every master.
 import { createCluster } from 'redis';
 import { hashSlot } from './redis-keys.js';
-import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, type NodeSettings, type RedisConnection } from './redis-connection.js';
+import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { NodeHealth, type NodeAddress } from './redis-node-health.js';
 
 /** TRYAGAIN retries: a multi-key command on a slot being migrated; the migration moves on within milliseconds. */
@@ -66,7 +66,9 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     minimizeConnections: true,
   });
   const health = new NodeHealth(settings.connectTimeoutMs);
+  const { socketTimeout: silentMs } = silenceBound(settings);
   let closed = false;
+  let onError: (err: unknown) => void = () => undefined;
   let warm = false;
   let lastRefreshAt = -Infinity; // performance.now() time: the first refresh is never held back
 
@@ -104,6 +106,37 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     if (suspect !== undefined) excluded.add(suspect);
     // `_slots` is node-redis's slot map; its rediscover() is what node-redis itself calls on MOVED.
     cluster._slots.rediscover(undefined, excluded).then(warmUp, () => undefined);
+  };
+
+  /** The node connections a silence probe is waiting on (probeSilence). */
+  const probing = new WeakSet<object>();
+  /**
+   * Whether `master`'s connection has gone silent. A link a NAT or firewall dropped without FIN or RST never fails by
+   * itself (node connections have no socket timeout: an idle one is healthy, and under load every command written
+   * counts as activity), so a master that was still up, and reachable on a new connection, kept its slots failing
+   * at the command timeout until the kernel gave the socket up (about 15 minutes), and the slot map never moved (the
+   * cluster bus saw nothing wrong). After a command timeout a PING is sent on that connection; its reply comes after
+   * those of every command before it, so if none comes within silenceBound, nothing is coming back: the connection
+   * is ended and the next command of those slots opens a new one. Costs nothing while commands are answered.
+   */
+  const probeSilence = (master: ShardNode): void => {
+    const client = master.client;
+    if (closed || client === undefined || !client.isReady || probing.has(client)) return;
+    probing.add(client);
+    let answered = false;
+    client.sendCommand(['PING']).then(
+      () => void (answered = true),
+      () => void (answered = true), // failed (closed, queue full): not silence
+    );
+    setTimeout(() => {
+      probing.delete(client);
+      if (answered || closed || master.client !== client) return;
+      // As node-redis's own discovery drops a node's client: the next nodeClient() makes a new one.
+      master.client = undefined;
+      client.destroy();
+      health.failed({ host: master.host, port: master.port });
+      onError(new SilentConnectionError(silentMs));
+    }, silentMs).unref();
   };
 
   /** Fails at once when `master` cannot take commands now (connection refused, timed out or never answered). */
@@ -159,7 +192,9 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
       if (key === undefined || !cluster.isReady) return;
       // The master may be frozen (its connection stays open and never fails, so node-redis refreshes nothing) and
       // the cluster may have promoted its replica meanwhile: only another node can say so.
-      refreshSlotMap(cluster.slots[hashSlot(key)]?.master.address);
+      const master = cluster.slots[hashSlot(key)]?.master;
+      refreshSlotMap(master?.address);
+      if (master !== undefined) probeSilence(master);
     },
     /**
      * Ready once the slot map is known and every master has either answered or failed its first connection: a
@@ -170,7 +205,8 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
       warm ||= cluster.masters.every((m) => m.client?.isReady === true || health.failing(m.address));
       return warm;
     },
-    start(onError) {
+    start(errors) {
+      onError = errors;
       cluster.on('error', onError);
       // A node's own connection errors (a dead master: ECONNREFUSED; a bad password: WRONGPASS) arrive as
       // 'node-error', not 'error': without this the store never learnt why a slot's commands failed.
