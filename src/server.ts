@@ -20,6 +20,7 @@ import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
 import { attachProxyHandlers, overCapRefusals, refusalLogger, setRefusalLog } from './listeners/proxy-events.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
+import { warnDescriptorLimit } from './descriptor-limit.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
 import { ADMIN_ANSWER_HEADERS } from './admin/answer-headers.js';
@@ -234,6 +235,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     },
     EVENTS.gatewayStarted,
   );
+  warnDescriptorLimit(config.server.max_connections, logger);
 
   let closing: Promise<void> | undefined;
   /**
@@ -283,6 +285,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     closeLeftovers(requestsDone, config.server.timeouts.shutdown_drain);
     // As at start-up: the config now running has upstreams whose certificates are not verified.
     warnUnverifiedUpstreams(config, logger);
+    warnDescriptorLimit(config.server.max_connections, logger);
     logger.info(
       { services: services.all.map((s) => s.name), routes: config.routes.length, upstreams: services.backends.map((b) => `${b.label}*${b.weight}`) },
       EVENTS.configReloaded,

@@ -14,6 +14,8 @@ export const EVENTS = {
   localResourcesExhausted: 'Local Resources Exhausted',
   /** No such failure for 5 s: the episode is over, with how many failures it had. */
   localResourcesRecovered: 'Local Resources Recovered',
+  /** server.max_connections needs more descriptors than RLIMIT_NOFILE allows (descriptor-limit.ts): at start and reload. */
+  descriptorLimitLow: 'Descriptor Limit Low',
   gatewayStarted: 'Gateway Started',
   gatewayStopping: 'Gateway Stopping',
   gatewayStopped: 'Gateway Stopped',

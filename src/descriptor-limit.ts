@@ -1,0 +1,52 @@
+// server.max_connections against the process's descriptor limit (RLIMIT_NOFILE), as nginx weighs worker_connections
+// against it: a bound the process cannot reach is no bound. Past the limit, accept() fails with EMFILE, which the
+// event loop answers by accepting and closing the connection unseen, and connects to upstreams fail alike.
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { EVENTS } from './observability/events.js';
+
+/**
+ * Descriptors the process holds besides its connections: stdio, the event loop's own, log files, the user store,
+ * Redis and PostgreSQL connections, health probes, worker IPC. 26 for a plain gateway, measured; room for the rest.
+ */
+export const BASELINE_DESCRIPTORS = 64;
+
+/**
+ * The soft RLIMIT_NOFILE of this process (node raises it to the hard limit at start), from /proc/self/limits;
+ * undefined where there is none (not Linux) or it says "unlimited".
+ */
+export function descriptorLimit(): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/limits', 'latin1');
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\d+)\s/m.exec(text)?.[1];
+  return soft === undefined ? undefined : Number(soft);
+}
+
+/**
+ * Descriptors `maxConnections` proxied connections may take at once: each client's and the upstream connection its
+ * request is forwarded on, then the process's own.
+ */
+export function descriptorsNeeded(maxConnections: number): number {
+  return 2 * maxConnections + BASELINE_DESCRIPTORS;
+}
+
+/** Warns, at start and at each reload, when server.max_connections asks for more descriptors than the process may open. */
+export function warnDescriptorLimit(maxConnections: number, logger: Logger, limit = descriptorLimit()): void {
+  if (limit === undefined) return;
+  const needed = descriptorsNeeded(maxConnections);
+  if (needed <= limit) return;
+  logger.warn(
+    {
+      event: EVENTS.descriptorLimitLow,
+      max_connections: maxConnections,
+      descriptors_needed: needed,
+      rlimit_nofile: limit,
+      hint: 'raise the limit (LimitNOFILE=, ulimit -n, --ulimit nofile=) or lower server.max_connections',
+    },
+    EVENTS.descriptorLimitLow,
+  );
+}
