@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { EVENTS } from './observability/events.js';
+import { localResources } from './observability/resource-episodes.js';
 
 /**
  * Descriptors the process holds besides its connections: stdio, the event loop's own, log files, the user store,
@@ -49,4 +50,23 @@ export function warnDescriptorLimit(maxConnections: number, logger: Logger, limi
     },
     EVENTS.descriptorLimitLow,
   );
+}
+
+/** What the 'connection' listener needs of a server. */
+interface Accepting {
+  on(event: 'connection', listener: (socket: unknown) => void): unknown;
+}
+
+/**
+ * Reports the accept that took the last descriptor below `limit` as the start of an EMFILE episode. Past it, accept()
+ * fails and the event loop (libuv's reserve-descriptor trick) accepts and closes each further connection without a
+ * word to node: clients were reset for the whole flood and the log said nothing. Descriptors are handed out lowest
+ * first, so an accepted socket numbered limit - 1 means every one below it is taken. One number read per connection.
+ */
+export function watchLastDescriptor(server: Accepting, logger: Logger, limit = descriptorLimit()): void {
+  if (limit === undefined) return;
+  server.on('connection', (socket: unknown) => {
+    const fd = (socket as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    if (typeof fd === 'number' && fd >= limit - 1) localResources.report(logger, 'EMFILE', 'accept');
+  });
 }

@@ -19,6 +19,7 @@ import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionW
 import { applyRedirectTimeouts, createRedirectServer } from './redirect.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 import { UnsentAnswers } from './h1-send-bound.js';
+import { watchLastDescriptor } from '../descriptor-limit.js';
 
 /** A server with node:http's timeouts and connection closing (http.Server, https.Server, h2 with allowHTTP1). */
 // closeAllConnections is absent from the HTTP/2 server (its HTTP/1.1 fallback has only closeIdleConnections).
@@ -215,6 +216,9 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
   // The send bound of HTTP/1.x answers handed over whole (h2-guard.ts has the HTTP/2 one), as a reload leaves it; the
   // redirect port's 308s too, which a client pipelining requests it never reads piles up behind a full socket.
   const unsent = new UnsentAnswers(() => guard.sendMs);
+  // A flood that uses up the descriptors: one line when the last is taken (resource-episodes.ts), not silence.
+  watchLastDescriptor(server, logger);
+  if (redirect !== undefined) watchLastDescriptor(redirect, logger);
   server.on(certificates === undefined ? 'connection' : 'secureConnection', unsent.watch);
   redirect?.on('connection', unsent.watch);
   const applyTimeouts = (s: Config['server']) => {

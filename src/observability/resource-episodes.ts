@@ -2,6 +2,7 @@
 // buffers: ENOBUFS, ENOMEM): one warning when an episode begins and one line when it is over, never a line per failed
 // connect or probe. A flood that used up the descriptor table fails every request and every health probe until it
 // goes: a line for each would bury the log (and the disk it is on) when it is least wanted.
+import { closeSync, openSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { EVENTS } from './events.js';
 
@@ -44,6 +45,9 @@ class ResourceEpisodes {
   #closeQuiet(): void {
     const now = performance.now();
     for (const [code, e] of this.#open) {
+      // A descriptor table still full is the same episode, failures seen or not: a flood of idle connections
+      // refused at accept() leaves no failure of ours to see (the event loop closes them unseen).
+      if (TABLE_CODES.has(code) && descriptorTableFull()) e.lastAt = now;
       if (now - e.lastAt < QUIET_MS) continue;
       this.#open.delete(code);
       const fields = { event: EVENTS.localResourcesRecovered, code, failures: e.failures, lasted_ms: Math.round(e.lastAt - e.startedAt) };
@@ -53,6 +57,19 @@ class ResourceEpisodes {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
+  }
+}
+
+/** The codes of a full descriptor table: the process's own (EMFILE) or the system's (ENFILE). */
+const TABLE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE']);
+
+/** Whether no descriptor can be opened now: one opened and closed at once, five times a second during an episode. */
+function descriptorTableFull(): boolean {
+  try {
+    closeSync(openSync('/dev/null', 'r'));
+    return false;
+  } catch (err) {
+    return TABLE_CODES.has(String((err as { code?: unknown }).code));
   }
 }
 

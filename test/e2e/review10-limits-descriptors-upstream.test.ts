@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { FAST_HEALTH_CHECKS, upstreams } from '../helpers/gateway.js';
-import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -27,45 +27,6 @@ async function closingUpstream(): Promise<Server> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return server;
-}
-
-/** Sends one request on `socket` (already connected) and reads its whole answer (the gateway closes or it ends). */
-function requestOn(socket: net.Socket, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const done = (): void => {
-      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
-      const end = text.indexOf('\r\n\r\n');
-      if (match === null || end < 0) return;
-      const head = text.slice(0, end);
-      const rest = text.slice(end + 4);
-      const length = /content-length: (\d+)/i.exec(head);
-      let body: string;
-      if (length !== null) {
-        if (rest.length < Number(length[1])) return;
-        body = rest.slice(0, Number(length[1]));
-      } else {
-        if (!rest.endsWith('0\r\n\r\n')) return; // chunked: whole once its last chunk is in
-        body = '';
-        for (let at = 0; ; ) {
-          const eol = rest.indexOf('\r\n', at);
-          const size = parseInt(rest.slice(at, eol), 16);
-          if (size === 0) break;
-          body += rest.slice(eol + 2, eol + 2 + size);
-          at = eol + 2 + size + 2;
-        }
-      }
-      socket.off('data', onData);
-      resolve({ status: Number(match[1]), body });
-    };
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('latin1');
-      done();
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`);
-  });
 }
 
 test('descriptors used up: an upstream connect that fails with EMFILE is a 503 of the gateway, no upstream leaves rotation', async () => {

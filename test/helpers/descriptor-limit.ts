@@ -50,3 +50,42 @@ export async function fillDescriptors(port: number, pid: number, nofile: number,
     },
   };
 }
+
+/** Sends one request on `socket` (already connected) and reads its whole answer (the gateway closes or it ends). */
+export function requestOn(socket: net.Socket, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (): void => {
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      const end = text.indexOf('\r\n\r\n');
+      if (match === null || end < 0) return;
+      const head = text.slice(0, end);
+      const rest = text.slice(end + 4);
+      const length = /content-length: (\d+)/i.exec(head);
+      let body: string;
+      if (length !== null) {
+        if (rest.length < Number(length[1])) return;
+        body = rest.slice(0, Number(length[1]));
+      } else {
+        if (!rest.endsWith('0\r\n\r\n')) return; // chunked: whole once its last chunk is in
+        body = '';
+        for (let at = 0; ; ) {
+          const eol = rest.indexOf('\r\n', at);
+          const size = parseInt(rest.slice(at, eol), 16);
+          if (size === 0) break;
+          body += rest.slice(eol + 2, eol + 2 + size);
+          at = eol + 2 + size + 2;
+        }
+      }
+      socket.off('data', onData);
+      resolve({ status: Number(match[1]), body });
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      done();
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`);
+  });
+}
