@@ -2,24 +2,45 @@
 // a database file deleted or replaced under a running gateway (rm, a backup restored by rename, another gateway's file
 // moved over it) was read and written as if nothing had happened: every write went to an inode no one would open
 // again, lost at the next start (users registered, log-outs confirmed). A -wal or -shm deleted split the log: the
-// gateway wrote to one other processes no longer saw. Once one of them is gone the store refuses every step.
-import { statSync } from 'node:fs';
+// gateway wrote to one other processes no longer saw. Once one of them is gone the store refuses every step. A -shm
+// that cannot be written (immutable, a read-only mount) is refused while it lasts: writing its mapping was a SIGBUS.
+import { accessSync, constants, statSync } from 'node:fs';
 
 /** Which of the store's files went. */
 export type SqliteFilePart = 'database' | 'wal' | 'shm';
 
-/** The database file, its -wal or -shm deleted (FILE_DELETED) or replaced by another file (FILE_REPLACED). */
+/** How a file went: deleted, replaced by another file, or (the -shm) cut shorter than SQLite has it mapped. */
+export type StoreFileLoss = 'FILE_DELETED' | 'FILE_REPLACED' | 'FILE_TRUNCATED';
+
+/**
+ * The database file, its -wal or -shm deleted (FILE_DELETED) or replaced by another file (FILE_REPLACED), or the
+ * -shm truncated (FILE_TRUNCATED: SQLite's mapping of it then reaches past its end, where a read is a SIGBUS).
+ */
 export class StoreFileLostError extends Error {
   /** The database file's path (the one an operator knows), whichever part went. */
   readonly file: string;
   readonly part: SqliteFilePart;
-  readonly code: 'FILE_DELETED' | 'FILE_REPLACED';
+  readonly code: StoreFileLoss;
 
-  constructor(file: string, part: SqliteFilePart, code: 'FILE_DELETED' | 'FILE_REPLACED') {
-    super(`the user store's ${part === 'database' ? 'database file' : `-${part} file`} was ${code === 'FILE_DELETED' ? 'deleted' : 'replaced'}`);
+  constructor(file: string, part: SqliteFilePart, code: StoreFileLoss) {
+    super(`the user store's ${part === 'database' ? 'database file' : `-${part} file`} was ${code.slice(5).toLowerCase()}`);
     this.name = 'StoreFileLostError';
     this.file = file;
     this.part = part;
+    this.code = code;
+  }
+}
+
+/**
+ * The -shm file cannot be written at its path now (EPERM: immutable; EROFS: a read-only mount; EACCES). SQLite writes
+ * it through a shared memory mapping, where a refused write is no error code but a SIGBUS that ends the process.
+ */
+export class StoreFileUnwritableError extends Error {
+  readonly code: string;
+
+  constructor(code: string) {
+    super(`the user store's -shm file cannot be written (${code})`);
+    this.name = 'StoreFileUnwritableError';
     this.code = code;
   }
 }
@@ -29,12 +50,14 @@ interface Held {
   readonly path: string;
   /** dev:ino once seen; a -wal or -shm is made by SQLite at the first read or write, so it is taken when it appears. */
   identity: string | undefined;
+  /** The largest size seen: SQLite grows the -shm in 32 KiB steps and never shrinks it while a connection is open. */
+  size: number;
 }
 
-/** dev:ino of the file at `path`, or undefined when there is none. */
-function identityAt(path: string): string | undefined {
+/** dev:ino and size of the file at `path`, or undefined when there is none. */
+function statAt(path: string): { readonly identity: string; readonly size: number } | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
-  return stats === undefined ? undefined : `${stats.dev}:${stats.ino}`;
+  return stats === undefined ? undefined : { identity: `${stats.dev}:${stats.ino}`, size: stats.size };
 }
 
 /**
@@ -51,25 +74,59 @@ export class SqliteFileGuard {
   constructor(file: string) {
     this.#file = file;
     this.#held = [
-      { part: 'database', path: file, identity: identityAt(file) },
-      { part: 'wal', path: `${file}-wal`, identity: undefined },
-      { part: 'shm', path: `${file}-shm`, identity: undefined },
+      { part: 'database', path: file, identity: statAt(file)?.identity, size: 0 },
+      { part: 'wal', path: `${file}-wal`, identity: undefined, size: 0 },
+      { part: 'shm', path: `${file}-shm`, identity: undefined, size: 0 },
     ];
     this.check();
+  }
+
+  /**
+   * Why the store may not be used now: the loss of a file (for good), or a -shm that cannot be written at its path
+   * (until it can). Asked before each step, reads too: a reader writes its read mark into the -shm.
+   */
+  refusal(): StoreFileLostError | StoreFileUnwritableError | undefined {
+    return this.check() ?? this.#shmUnwritable();
+  }
+
+  /** access(2), not the mode bits: it answers EPERM for an immutable file and EROFS on a read-only mount, to root too. */
+  #shmUnwritable(): StoreFileUnwritableError | undefined {
+    const shm = this.#held[2]!;
+    if (shm.identity === undefined) return undefined;
+    try {
+      accessSync(shm.path, constants.W_OK);
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Gone meanwhile: the next check() reports the loss.
+      if (code === 'ENOENT') return undefined;
+      return new StoreFileUnwritableError(typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? code : 'EUNKNOWN');
+    }
   }
 
   /** The loss, when one of the files went (first seen now or before); undefined while they are all there. */
   check(): StoreFileLostError | undefined {
     if (this.#lost !== undefined) return this.#lost;
     for (const held of this.#held) {
-      const now = identityAt(held.path);
-      if (held.identity === undefined) {
-        held.identity = now;
-      } else if (now !== held.identity) {
-        this.#lost = new StoreFileLostError(this.#file, held.part, now === undefined ? 'FILE_DELETED' : 'FILE_REPLACED');
+      const now = statAt(held.path);
+      const loss = lossOf(held, now);
+      if (loss !== undefined) {
+        this.#lost = new StoreFileLostError(this.#file, held.part, loss);
         return this.#lost;
       }
+      held.identity ??= now?.identity;
+      if (now !== undefined) held.size = Math.max(held.size, now.size);
     }
     return undefined;
   }
+}
+
+/** How `held` went, judged by what is at its path `now`; undefined while it is the file it was. */
+function lossOf(held: Held, now: { readonly identity: string; readonly size: number } | undefined): StoreFileLoss | undefined {
+  if (held.identity === undefined) return undefined;
+  if (now === undefined) return 'FILE_DELETED';
+  if (now.identity !== held.identity) return 'FILE_REPLACED';
+  // The -wal is cut back by SQLite itself (a checkpoint's reset, journal_size_limit); only the -shm must not shrink.
+  if (held.part === 'shm' && now.size < held.size) return 'FILE_TRUNCATED';
+  return undefined;
 }

@@ -7,7 +7,7 @@ import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
-import { SqliteFileGuard, type StoreFileLostError } from './sqlite-file-guard.js';
+import { SqliteFileGuard, StoreFileLostError } from './sqlite-file-guard.js';
 import {
   EmailTakenError,
   newerSchemaError,
@@ -423,13 +423,13 @@ export class SqliteUserStore implements UserStore {
 
   #open(): void {
     if (this.#closed || !this.#db.open) throw new StoreUnavailableError();
-    const lost = this.#guard?.files.check();
-    if (lost === undefined) return;
-    if (!this.#lossReported) {
+    const refusal = this.#guard?.files.refusal();
+    if (refusal === undefined) return;
+    if (refusal instanceof StoreFileLostError && !this.#lossReported) {
       this.#lossReported = true;
-      this.#guard?.onLost?.(lost);
+      this.#guard?.onLost?.(refusal);
     }
-    throw new StoreUnavailableError({ cause: lost });
+    throw new StoreUnavailableError({ cause: refusal });
   }
 
   /**

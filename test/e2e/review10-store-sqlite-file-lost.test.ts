@@ -7,7 +7,7 @@
 // code (FILE_DELETED, FILE_REPLACED), /ready is not ready, and proxying goes on.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
@@ -66,7 +66,7 @@ async function register(s: Setup, email = uniqueEmail()) {
  * The store refuses with a clear 503, says why once in the log, is not ready, and proxying goes on for a user whose
  * access token was issued before (`accessToken`): checking it needs no store.
  */
-async function assertDetached(s: Setup, code: 'FILE_DELETED' | 'FILE_REPLACED', accessToken: string): Promise<void> {
+async function assertDetached(s: Setup, code: 'FILE_DELETED' | 'FILE_REPLACED' | 'FILE_TRUNCATED', accessToken: string): Promise<void> {
   const res = await register(s);
   assertSafeError(res, 503, [PASSWORD]);
   assert.ok(Number(res.headers['retry-after']) > 0, 'Retry-After');
@@ -74,9 +74,9 @@ async function assertDetached(s: Setup, code: 'FILE_DELETED' | 'FILE_REPLACED', 
   const lost = s.gw.logs.filter((l) => l.msg === 'User Store File Lost');
   assert.equal(lost.length, 1, JSON.stringify(lost));
   assert.equal(lost[0]!.code, code);
-  assert.ok(
-    s.gw.logs.some((l) => l.msg === 'Request Completed' && l.status === 503 && String(l.cause).includes(`StoreFileLostError(${code})`)),
-    'the 503 request lines name the code',
+  await waitFor(
+    () => s.gw.logs.some((l) => l.msg === 'Request Completed' && l.status === 503 && l.cause === `StoreUnavailableError <- StoreFileLostError(${code})`),
+    'a 503 request line naming the code',
   );
   assert.equal(lost[0]!.file, s.file);
   for (const line of s.gw.lines) assert.doesNotMatch(line, /\b(INSERT|SELECT|UPDATE) /, 'no SQL in the log');
@@ -133,5 +133,16 @@ describe('the database\'s -wal and -shm deleted under a running gateway', () => 
     assert.ok(existsSync(`${s.file}-wal`) && existsSync(`${s.file}-shm`));
     for (const suffix of ['-wal', '-shm']) unlinkSync(s.file + suffix);
     await assertDetached(s, 'FILE_DELETED', first.json<{ access_token: string }>().access_token);
+  });
+});
+
+describe('the database\'s -shm truncated under a running gateway', () => {
+  const s = hooks();
+  test('a registration is refused 503 instead of killing the gateway with a SIGBUS', async () => {
+    const first = await register(s);
+    assert.equal(first.status, 201, first.text);
+    truncateSync(`${s.file}-shm`, 0);
+    // Before the fix: no answer (the socket closed), the gateway ended by SIGBUS.
+    await assertDetached(s, 'FILE_TRUNCATED', first.json<{ access_token: string }>().access_token);
   });
 });
