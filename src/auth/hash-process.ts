@@ -26,6 +26,19 @@ interface Pending {
   child: ChildProcess;
 }
 
+/**
+ * The hashing process could not be started: fork() failed for want of this process's descriptors or processes
+ * (EMFILE, ENFILE, EAGAIN). Nothing was hashed; the call may be made again once they are free.
+ */
+export class HashProcessStartError extends Error {
+  readonly code: string;
+  constructor(code: string) {
+    super(`password hashing process could not start (${code})`);
+    this.name = 'HashProcessStartError';
+    this.code = code;
+  }
+}
+
 /** The child-process engine. One process per gateway process, restarted on the next call if it dies. */
 export class HashProcess implements Argon2Engine {
   #child: ChildProcess | undefined;
@@ -48,6 +61,15 @@ export class HashProcess implements Argon2Engine {
 
   #call(message: Record<string, unknown>): Promise<string | boolean> {
     const child = this.#child ?? this.#start();
+    // A fork that failed for want of descriptors (EMFILE) has no pid and no channel; node reports it as an 'error'
+    // event on the next tick. Unheard, that event was an uncaught exception: the whole gateway stopped at the first
+    // login of a descriptor spike.
+    if (child.pid === undefined) {
+      if (this.#child === child) this.#child = undefined;
+      return new Promise((_resolve, reject) => {
+        child.once('error', (err: NodeJS.ErrnoException) => reject(new HashProcessStartError(err.code ?? 'unknown')));
+      });
+    }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, child });
@@ -87,6 +109,8 @@ export class HashProcess implements Argon2Engine {
     };
     child.once('disconnect', gone);
     child.once('exit', gone);
+    // Any later 'error' of the child (a signal it could not be sent) fails what it holds, never the gateway.
+    child.on('error', gone);
     this.#child = child;
     return child;
   }

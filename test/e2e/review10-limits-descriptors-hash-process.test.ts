@@ -1,0 +1,98 @@
+// What was wrong: the password-hashing process (auth/hash-process.ts) is started on first use, and restarted on the
+// next call once it has died. With the gateway's descriptors used up (RLIMIT_NOFILE), that fork failed with EMFILE,
+// which node reports as an 'error' event on the child: nobody listened, so the first register or login of the
+// episode was an uncaught exception, and the whole gateway drained and exited 1. The request itself was a 500
+// (the failed child has no send()). And a login whose hashing process could not be reached counted as a wrong
+// password: 401 invalid_credentials for the right one.
+// What is right now: a hashing process that cannot be started is a 503 password_hasher_busy with Retry-After, for a
+// register and a login alike; the gateway runs on, and hashes again once descriptors are free.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { startBackend } from '../helpers/backends.js';
+import { AUTH_PROTECTIONS_OFF, FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { upstreams } from '../helpers/gateway.js';
+import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { waitFor } from '../helpers/wait.js';
+
+const NOFILE = 160;
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** Child pids of process `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
+  );
+}
+
+/** Sends one POST with a JSON body on `socket` and reads the answer's status, Retry-After and body. */
+function postOn(socket: net.Socket, path: string, json: unknown): Promise<{ status: number; retryAfter?: string; body: string }> {
+  const body = JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      const length = end < 0 ? null : /content-length: (\d+)/i.exec(text.slice(0, end));
+      if (end < 0 || length === null || Buffer.byteLength(text.slice(end + 4)) < Number(length[1])) return;
+      socket.off('data', onData);
+      const head = text.slice(0, end);
+      resolve({ status: Number(head.slice(9, 12)), retryAfter: /retry-after: (\S+)/i.exec(head)?.[1], body: text.slice(end + 4) });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
+
+async function connected(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  cleanups.push(() => {
+    socket.destroy();
+  });
+  return socket;
+}
+
+test('descriptors used up: a hashing process that cannot start is a 503, never a crash of the gateway nor a 401', async () => {
+  const b = await startBackend('echo');
+  cleanups.push(() => b.stop());
+  const gw = await spawnLimitedGateway(
+    {
+      admin: { enabled: false },
+      server: { timeouts: { header: '60s', idle: '60s' } },
+      load_balancing: { upstreams: upstreams([b.port]) },
+      jwt: { secret: TEST_SECRET },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: AUTH_PROTECTIONS_OFF },
+    },
+    NOFILE,
+  );
+  cleanups.push(() => gw.cleanup());
+  const pid = gw.child.pid!;
+  const user = { email: 'fd@example.com', password: 'SecurePass123!' };
+  const early = await connected(gw.port);
+  assert.equal((await postOn(early, '/auth/register', user)).status, 201);
+  // The hashing process dies; the next call would start another.
+  for (const child of childrenOf(pid)) process.kill(child, 'SIGKILL');
+  await waitFor(() => childrenOf(pid).length === 0, 'the hashing process gone', 5_000);
+
+  const flood = await fillDescriptors(gw.port, pid, NOFILE);
+  cleanups.push(() => flood.release());
+  const login = await postOn(early, '/auth/login', user);
+  assert.equal(login.status, 503, `the right password is not refused as a wrong one: ${login.body}`);
+  assert.equal(JSON.parse(login.body).code, 'password_hasher_busy');
+  assert.equal(login.retryAfter, '1');
+  const register = await postOn(early, '/auth/register', { email: 'fd2@example.com', password: 'SecurePass123!' });
+  assert.equal(register.status, 503, register.body);
+  assert.equal(gw.child.exitCode, null, 'the gateway is still running');
+  assert.ok(!gw.logs.some((l) => l.msg === 'Uncaught Exception'), 'no uncaught exception');
+
+  flood.release();
+  await waitFor(() => openDescriptors(pid) < NOFILE / 2, 'the flood gone', 10_000);
+  const later = await connected(gw.port);
+  assert.equal((await postOn(later, '/auth/login', user)).status, 200, 'hashing again once descriptors are free');
+});
