@@ -23,6 +23,9 @@ const TOPOLOGY_REFRESH_AFTER_MS = 300;
  */
 const DOWN_MASTER_REFRESH_EVERY_MS = 1_000;
 
+/** How often a silence probe refused by a full command queue asks again (probeSilence). */
+const FULL_QUEUE_RETRY_MS = 100;
+
 /** A command for a slot whose master cannot be reached now; fails at once instead of waiting for the connection. */
 export class ClusterNodeUnavailableError extends Error {
   constructor() {
@@ -42,6 +45,11 @@ function credentialsOf(seed: string): { username?: string; password?: string; tl
     ...(url.password !== '' ? { password: decodeURIComponent(url.password) } : {}),
     tls: url.protocol === 'rediss:',
   };
+}
+
+/** node-redis's refusal of a command while `commandsQueueMaxLength` commands wait on the connection. */
+function isQueueFull(err: unknown): boolean {
+  return err instanceof Error && err.message === 'The queue is full';
 }
 
 function isTryAgain(err: unknown): boolean {
@@ -117,18 +125,31 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
    * at the command timeout until the kernel gave the socket up (about 15 minutes), and the slot map never moved (the
    * cluster bus saw nothing wrong). After a command timeout a PING is sent on that connection; its reply comes after
    * those of every command before it, so if none comes within silenceBound, nothing is coming back: the connection
-   * is ended and the next command of those slots opens a new one. Costs nothing while commands are answered.
+   * is ended and the next command of those slots opens a new one. Costs nothing while commands are answered. The
+   * verdict waits for the next check phase (setImmediate), after the poll phase has read the sockets: in a gateway
+   * whose own loop stalled past the bound, the overdue timer runs before the PING's waiting reply is read.
    */
   const probeSilence = (master: ShardNode): void => {
     const client = master.client;
     if (closed || client === undefined || !client.isReady || probing.has(client)) return;
     probing.add(client);
     let answered = false;
-    client.sendCommand(['PING']).then(
-      () => void (answered = true),
-      () => void (answered = true), // failed (closed, queue full): not silence
-    );
-    setTimeout(() => {
+    const sentAt = performance.now();
+    const ping = (): void => {
+      client.sendCommand(['PING']).then(
+        () => void (answered = true),
+        (err: unknown) => {
+          // Any failure but a full queue (closed, reset) is not silence: node-redis reconnects by itself.
+          if (!isQueueFull(err)) answered = true;
+          // Refused because maxPendingCommands wait on the connection: under a heavy load that is how a silent link
+          // looks by the time a command times out. Asked again until there is room (a slow server's queue drains);
+          // still full at the bound, nothing came back: every command in it has met the store's timeout already.
+          else if (!closed && performance.now() - sentAt < silentMs - FULL_QUEUE_RETRY_MS) setTimeout(ping, FULL_QUEUE_RETRY_MS).unref();
+        },
+      );
+    };
+    ping();
+    setTimeout(() => setImmediate(() => {
       probing.delete(client);
       if (answered || closed || master.client !== client) return;
       // As node-redis's own discovery drops a node's client: the next nodeClient() makes a new one.
@@ -136,7 +157,7 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
       client.destroy();
       health.failed({ host: master.host, port: master.port });
       onError(new SilentConnectionError(silentMs));
-    }, silentMs).unref();
+    }), silentMs).unref();
   };
 
   /** Fails at once when `master` cannot take commands now (connection refused, timed out or never answered). */

@@ -109,7 +109,8 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
           return reply;
         },
         (err: unknown) => {
-          settled();
+          // A full queue's refusal says nothing came back: it is how a silent link looks under a heavy load.
+          if (!(err instanceof Error && err.message === 'The queue is full')) settled();
           throw err;
         },
       );

@@ -14,9 +14,11 @@ import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gat
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
-import { bucketKey, hashSlot } from '../../src/kv/redis-keys.js';
+import { bucketKey, hashSlot, revokedKey } from '../../src/kv/redis-keys.js';
+import { createRedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
 import { requireRedisServer, run, servesSlot, ThrowawayCluster, until, type ClusterNodeView } from '../kv/redis-processes.js';
+import { authConfig, bearer, register, runId, type Session } from './ratelimit-helpers.js';
 import { countStatuses, pickClients, startLoad, type Load, type Sample } from './steady-load.js';
 
 const skip = await requireRedisServer();
@@ -37,6 +39,8 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
   const prefix = uniquePrefix('cluster-silent');
   let onVictim: string[] = [];
   let elsewhere: string[] = [];
+  /** A user whose access token's revocation key is on the victim's slots. */
+  let victimUser: Session;
 
   before(async () => {
     cluster = await ThrowawayCluster.start(3, 1_000);
@@ -56,7 +60,11 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
       // Seeds other than the victim: discovery is not what is tested here.
       redis: { cluster: cluster.nodes.filter((n) => n.port !== victim.port).map((n) => n.url), key_prefix: prefix, command_timeout: `${COMMAND_TIMEOUT_MS}ms` },
       load_balancing: { upstreams: upstreams([backend.port]) },
-      middleware: { rate_limit: { enabled: true, requests_per_minute: 1, burst_size: 1_000_000, on_store_error: 'deny' } },
+      middleware: {
+        // auth's on_store_error is deny by default: a token whose revocation could not be read is refused with 503.
+        auth: authConfig({ public_paths: ['/warm', '/victim', '/other'] }),
+        rate_limit: { enabled: true, requests_per_minute: 1, burst_size: 1_000_000, on_store_error: 'deny', auth: { requests_per_minute: 1, burst_size: 500 } },
+      },
     });
     await waitFor('every slot to be decided by Redis', async () => {
       for (const client of [...onVictim, ...elsewhere]) {
@@ -64,6 +72,12 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
       }
       return true;
     }, 15_000);
+    for (let i = 0; victimUser === undefined; i++) {
+      assert.ok(i < 60, 'no access token landed on the victim');
+      const session = await register(http, gw.url, `u${i}@cluster-silent-${runId()}.test`);
+      const jti = (JSON.parse(Buffer.from(session.accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string }).jti;
+      if (servesSlot(victim.slots, hashSlot(revokedKey(prefix, jti)))) victimUser = session;
+    }
   });
   after(async () => {
     await gw?.close();
@@ -106,6 +120,10 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
       const silencedAt = load.victimLoad.now();
       const otherFrom = load.otherLoad.now();
       link.blackHole(); // the open connections drop every byte both ways; new ones reach the master
+      // A protected request whose token's revocation key is on the silent master: auth's policy (deny: 503), in time.
+      const authSent = performance.now();
+      const authed = await http.request(`${gw.url}/private`, { headers: bearer(victimUser) });
+      const authMs = performance.now() - authSent;
       const slowest = { ms: 0 };
       const timer = setInterval(() => {
         // The longest a request on the victim's slots has been waiting shows as the gap between answers.
@@ -118,8 +136,44 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
       assertAnsweredInTime(load.victimLoad.samples, "the master's slots");
       assert.ok(slowest.ms < ANSWER_BOUND_MS, `a request on the silent master's slots waited ${slowest.ms.toFixed(0)} ms`);
       assert.deepEqual(countStatuses(others), { 200: others.length }, 'the other slots are decided throughout');
+      assert.equal(authed.status, 503, `a token whose revocation could not be read: ${authed.text}`);
+      assert.ok(authMs < ANSWER_BOUND_MS, `the protected request waited ${authMs.toFixed(0)} ms`);
+      const recheck = await http.request(`${gw.url}/private`, { headers: bearer(victimUser) });
+      assert.equal(recheck.status, 200, `the token is checked again once the master is reconnected: ${recheck.text}`);
     } finally {
       await load.stop();
+    }
+  });
+
+  test('silent connections with more commands waiting than the pending-command limit: reconnected within the bound too', async () => {
+    // A store of its own whose limit of 20 pending commands stands for the default 10,000 under a heavy load: the
+    // silent connection's queue fills well before the silence bound, and the commands after it are refused at once.
+    const storePrefix = uniquePrefix('cluster-silent-queue');
+    const store = createRedisKvStore({ cluster: cluster.nodes.filter((n) => n.port !== victim.port).map((n) => n.url), keyPrefix: storePrefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, maxPendingCommands: 20 });
+    try {
+      const buckets = pickClients(15, (bucket) => servesSlot(victim.slots, hashSlot(bucketKey(storePrefix, bucket)))).map((a) => `p:${a}`);
+      const rule = { capacity: 1_000_000, refillPerSecond: 0.001 };
+      const round = () => Promise.allSettled(buckets.map((b) => store.take(b, rule)));
+      await until('the store to decide the master\'s slots', async () => (await round()).every((r) => r.status === 'fulfilled'), 15_000, 100);
+      link.blackHole();
+      const silencedAt = performance.now();
+      // 5 takes every 50 ms, not waiting for their answers: the queue is full before the first command timeout.
+      const outcomes: boolean[] = []; // in the order sent
+      let recoveredAfter: number | undefined;
+      while (recoveredAfter === undefined && performance.now() - silencedAt < RECOVERY_BOUND_MS) {
+        for (let i = 0; i < 5; i++) {
+          const at = outcomes.push(false) - 1;
+          store.take(buckets[at % buckets.length]!, rule).then(() => void (outcomes[at] = true), () => undefined);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        // Recovered once 40 takes in a row, sent at least a command timeout ago, were all decided.
+        const settledUpTo = outcomes.length - 5 * Math.ceil(COMMAND_TIMEOUT_MS / 50) - 5;
+        if (settledUpTo >= 40 && outcomes.slice(settledUpTo - 40, settledUpTo).every(Boolean)) recoveredAfter = performance.now() - silencedAt;
+      }
+      console.log(`# full queue: decided again after ${recoveredAfter?.toFixed(0)} ms`);
+      assert.notEqual(recoveredAfter, undefined, `no round decided by Redis within ${RECOVERY_BOUND_MS} ms of the silence`);
+    } finally {
+      await store.close();
     }
   });
 

@@ -13,8 +13,9 @@ import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gat
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { createRedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
-import { requireRedisServer, run, ThrowawaySentinel } from '../kv/redis-processes.js';
+import { requireRedisServer, run, ThrowawaySentinel, untilAnswering } from '../kv/redis-processes.js';
 import { countStatuses, pickClients, startLoad, type Load } from './steady-load.js';
 
 const skip = await requireRedisServer();
@@ -100,6 +101,36 @@ test('(a) the link to the master goes silent, the sentinels answer: the master i
   console.log(`# (a) decided by Redis again ${(recoveredAt - silencedAt).toFixed(0)} ms after the silence; ${JSON.stringify(countStatuses(load.samples))}`);
   assertAnswered(load);
   assert.equal(await sentinel.reportedMasterPort(), masterLink.port, 'no failover: the same master serves');
+});
+
+test('(a) with more commands waiting than the pending-command limit: the master is reconnected within the bound too', { skip }, async () => {
+  const { sentinel, masterLink } = await sentinelBehind(10_000);
+  // A limit of 20 pending commands stands for the default 10,000 under a heavy load: the silent link's queue fills
+  // well before the silence bound, and the commands after it are refused at once ("The queue is full").
+  const store = createRedisKvStore({ sentinel: sentinel.target, keyPrefix: uniquePrefix('sentinel-silent-queue'), commandTimeoutMs: 500, maxPendingCommands: 20 });
+  cleanups.push(() => store.close());
+  await untilAnswering(store);
+  const rule = { capacity: 1_000_000, refillPerSecond: 0.001 };
+  const buckets = Array.from({ length: 15 }, (_, i) => `b${i}`);
+  const round = () => Promise.allSettled(buckets.map((b) => store.take(b, rule)));
+  assert.ok((await round()).every((r) => r.status === 'fulfilled'), 'decided before the silence');
+  masterLink.blackHole();
+  const silencedAt = performance.now();
+  // 5 takes every 50 ms, not waiting for their answers: the queue is full before the first command timeout.
+  const outcomes: boolean[] = []; // in the order sent
+  let recoveredAfter: number | undefined;
+  while (recoveredAfter === undefined && performance.now() - silencedAt < RECOVERY_BOUND_MS) {
+    for (let i = 0; i < 5; i++) {
+      const at = outcomes.push(false) - 1;
+      store.take(buckets[at % buckets.length]!, rule).then(() => void (outcomes[at] = true), () => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    // Recovered once 40 takes in a row, sent at least a command timeout ago, were all decided.
+    const settledUpTo = outcomes.length - 5 * Math.ceil(500 / 50) - 5;
+    if (settledUpTo >= 40 && outcomes.slice(settledUpTo - 40, settledUpTo).every(Boolean)) recoveredAfter = performance.now() - silencedAt;
+  }
+  console.log(`# (a) full queue: decided again after ${recoveredAfter?.toFixed(0)} ms`);
+  assert.notEqual(recoveredAfter, undefined, `no round decided by Redis within ${RECOVERY_BOUND_MS} ms of the silence`);
 });
 
 test('(b) the link to the sentinel the gateway talks to goes silent: requests go on, and a failover is followed', { skip }, async () => {
