@@ -23,6 +23,11 @@ export async function checkWritablePaths(config: Config, dataDir: string): Promi
     const code = dirCreateProblem(dataDir) ?? existingFileWriteProblem(join(dataDir, SQLITE_FILE_NAME));
     // Start-up fails here with the bare mkdir or SQLite error: no message of its own to repeat, so name the setting.
     if (code !== undefined) throw new ConfigError(`PORTCULLIS_DATA_DIR: cannot write the user store in ${dataDir} (${code})`);
+    // What the file holds, as start-up would judge it on opening (not a database, cut short, a newer schema).
+    const file = join(dataDir, SQLITE_FILE_NAME);
+    const [{ sqliteHeaderProblem }, { sqliteMigrations }] = await Promise.all([import('../store/sqlite-header.js'), import('../store/migrations/sqlite.js')]);
+    const problem = sqliteHeaderProblem(file, sqliteMigrations.at(-1)?.version ?? 0);
+    if (problem !== undefined) throw new ConfigError(`PORTCULLIS_DATA_DIR: the user store at ${file} ${problem}`);
   }
   if (config.jwt.algorithm === 'HS256' && config.jwt.secret === '') {
     const { SECRET_FILE_NAME, readGeneratedSecret } = await import('../auth/keys.js');

@@ -146,9 +146,12 @@ export function notMigratedError(where: string, current: number | undefined, lat
  * written in a shape this build does not know; and migrating it would mark it older than it is.
  */
 export function newerSchemaError(where: string, current: number, latest: number): StoreNotReadyError {
-  return new StoreNotReadyError(
-    `the user store ${where} is at schema version ${current}, newer than this build knows (${latest}): run the Portcullis version that wrote it, or restore a backup taken before the upgrade`,
-  );
+  return new StoreNotReadyError(`the user store ${where} ${newerSchemaWords(current, latest)}`);
+}
+
+/** newerSchemaError's words after "the user store <where>" (check-config says them of the file's header too). */
+export function newerSchemaWords(current: number, latest: number): string {
+  return `is at schema version ${current}, newer than this build knows (${latest}): run the Portcullis version that wrote it, or restore a backup taken before the upgrade`;
 }
 
 /** createUser with an email that already exists. */

@@ -1,0 +1,82 @@
+// `check-config` on a SQLite user store that start refuses: a file that is not a database, one cut short mid-page, one
+// with a newer schema than this build knows. Start refused each (exit 1, one line with the reason) while check-config
+// answered ok: it judged the store's path (writable or not), never what the file held, so a config it passed could
+// not start. Now check-config reads the file's 100-byte header (nothing opened through SQLite, nothing written) and
+// refuses as start does, naming the reason; start and check-config leave the file as it was.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
+import { runPortcullis } from '../helpers/identity.js';
+import { checkConfigVerdict, startVerdict } from '../helpers/config-error.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** How each file is spoiled, and what start and check-config must say of it. */
+const CASES = [
+  {
+    name: 'not a database (text where the file should be)',
+    spoil: (file: string) => writeFileSync(file, 'this is not a database, only text that took its name\n'.repeat(100)),
+    start: /user store unavailable: SQLITE_NOTADB \(the file is not a SQLite database\)/,
+    check: /PORTCULLIS_DATA_DIR: the user store at .*portcullis\.db is not a SQLite database \(SQLITE_NOTADB\)/,
+  },
+  {
+    name: 'cut short mid-page',
+    spoil: (file: string) => truncateSync(file, Math.floor(statSync(file).size / 2) + 100),
+    start: /user store unavailable: SQLITE_CORRUPT \(the database file is corrupt\)/,
+    check: /PORTCULLIS_DATA_DIR: the user store at .*portcullis\.db is corrupt \(SQLITE_CORRUPT\): shorter than its header says/,
+  },
+  {
+    name: 'a newer schema than this build knows',
+    spoil: (file: string) => {
+      const db = new Database(file);
+      db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, 'from a newer build', 0)");
+      db.pragma('user_version = 7');
+      db.close();
+    },
+    start: /schema version 7, newer than this build knows \(6\)/,
+    check: /PORTCULLIS_DATA_DIR: the user store at .*portcullis\.db is at schema version 7, newer than this build knows \(6\)/,
+  },
+] as const;
+
+for (const c of CASES) {
+  describe(`a SQLite user store ${c.name}`, () => {
+    let dataDir: string;
+    let configFile: string;
+    let file: string;
+    let spoilt: Buffer;
+    before(async () => {
+      dataDir = tempDataDir();
+      configFile = writeConfig({
+        admin: { enabled: false },
+        load_balancing: { upstreams: upstreams([1]) },
+        jwt: { secret: TEST_SECRET },
+        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+      });
+      const migrated = await runPortcullis(['migrate', '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
+      assert.equal(migrated.code, 0, migrated.stderr);
+      file = join(dataDir, 'portcullis.db');
+      // Some rows, so that half the file is past its first pages.
+      const db = new Database(file);
+      const insert = db.prepare('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, 0)');
+      for (let i = 0; i < 200; i++) insert.run(`id-${i}`, `u${i}@example.com`, 'h'.repeat(400));
+      db.close();
+      c.spoil(file);
+      spoilt = readFileSync(file);
+    });
+    after(() => {
+      if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    test('start and check-config both refuse it with the reason, and leave it as it was', async () => {
+      const env = { PORTCULLIS_DATA_DIR: dataDir };
+      assert.match(await startVerdict(configFile, env, ROOT), c.start);
+      // Before the fix: 'ok'.
+      assert.match(await checkConfigVerdict(configFile, env, ROOT), c.check);
+      assert.ok(readFileSync(file).equals(spoilt), 'the file was changed');
+    });
+  });
+}
