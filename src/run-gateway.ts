@@ -7,6 +7,7 @@ import { workerCount } from './config/load.js';
 import { createLogger, flushLogger, loggerSettled, type LoggerHandle } from './observability/logger.js';
 import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
+import { localResources } from './observability/resource-episodes.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { endStartupMode } from './startup-mode.js';
@@ -218,6 +219,8 @@ async function serveUntilStopped(
 
 /** How long a stopped process may wait for its last log lines before it exits anyway (a log writer gives up at 5 s). */
 const STOPPED_EXIT_BOUND_MS = 6_000;
+/** How long after a fork that failed (the primary's descriptors or processes used up) it is tried again. */
+const FORK_RETRY_MS = 1_000;
 /** How long after its stop a process is first looked at: one that has nothing left open has exited by then. */
 const STOPPED_EXIT_GRACE_MS = 1_000;
 
@@ -340,6 +343,13 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     if (stopping) return;
     const admin = adminWorker === undefined;
     const worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
+    if (worker.process.pid === undefined) {
+      forkFailed(worker);
+      return;
+    }
+    // An error of a running worker's process (a signal or message it could not be sent): its exit, if it comes, is
+    // handled below; unheard, the event was an uncaught exception that stopped the primary and every worker.
+    worker.on('error', () => undefined);
     if (admin) adminWorker = worker.id;
     forkedAt.set(worker.id, performance.now());
     // From the config accepted now: the one this worker is handed when it asks (cluster-config.ts).
@@ -360,6 +370,21 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       worker.process.kill('SIGKILL');
     }, deadlineMs);
     starting.set(worker.id, timer);
+  };
+  /**
+   * A fork that failed for want of the primary's descriptors or processes (EMFILE, ENFILE, EAGAIN): node reports it
+   * as an 'error' event on the next tick, and never an 'exit', leaving the worker in cluster.workers. Unheard, the
+   * event stopped the whole gateway. Logged once per episode, tried again after FORK_RETRY_MS until it succeeds; not
+   * a failed start of the worker (its config was never tried), so never counted towards giving up.
+   */
+  const forkFailed = (worker: Worker): void => {
+    delete cluster.workers?.[worker.id];
+    worker.once('error', (err: NodeJS.ErrnoException) => localResources.report(logger, err.code ?? 'unknown', 'worker_fork'));
+    const timer = setTimeout(() => {
+      restarting.delete(timer);
+      fork();
+    }, FORK_RETRY_MS);
+    restarting.add(timer);
   };
   // Before the first fork: a worker's first message asks for its config.
   cluster.on('message', (worker, message) => owner.onMessage(worker, message));
