@@ -1,7 +1,7 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
 import { existsSync, mkdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered } from './migrations/types.js';
@@ -86,7 +86,8 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
     db.pragma('busy_timeout = 0');
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
-    const guard = { files: new SqliteFileGuard(file), ...(options.onFileLost ? { onLost: options.onFileLost } : {}) };
+    // Absolute, as SQLite holds it: a relative data dir (an embedder's) read after a chdir would name another file.
+    const guard = { files: new SqliteFileGuard(resolve(file)), ...(options.onFileLost ? { onLost: options.onFileLost } : {}) };
     return new SqliteUserStore(db, file, Math.trunc(options.busyTimeoutMs ?? 5000), guard);
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });

@@ -7,11 +7,12 @@
 // code (FILE_DELETED, FILE_REPLACED), /ready is not ready, and proxying goes on.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, renameSync, rmSync, truncateSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, truncateSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, tempDataDir, upstreams, type GatewayProcess } from '../helpers/gateway.js';
+import { spawnGateway, startInProcess, tempDataDir, upstreams, type GatewayProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient, type TestClient } from '../helpers/http.js';
 import { assertSafeError, FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
@@ -144,5 +145,47 @@ describe('the database\'s -shm truncated under a running gateway', () => {
     truncateSync(`${s.file}-shm`, 0);
     // Before the fix: no answer (the socket closed), the gateway ended by SIGBUS.
     await assertDetached(s, 'FILE_TRUNCATED', first.json<{ access_token: string }>().access_token);
+  });
+});
+
+describe('a data dir given relative to the working directory, which the embedding process changes after start', () => {
+  let backend: TestBackend;
+  let base: string;
+  let gw: InProcessGateway | undefined;
+  let client: TestClient;
+  const cwd = process.cwd();
+  before(async () => {
+    backend = await startBackend('echo');
+    base = mkdtempSync(join(tmpdir(), 'portcullis-cwd-'));
+    client = createClient();
+  });
+  after(async () => {
+    process.chdir(cwd);
+    await client?.close();
+    // Not gw.close(): it removes its data dir by the relative path, here the checkout's.
+    await gw?.gateway.close();
+    await backend?.stop();
+    if (base !== undefined) rmSync(base, { recursive: true, force: true });
+  });
+
+  test('the files are still found where they were opened: registrations go on', async () => {
+    process.chdir(base);
+    try {
+      gw = await startInProcess(
+        {
+          load_balancing: { upstreams: upstreams([backend.port]) },
+          jwt: { secret: TEST_SECRET },
+          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+          admin: { enabled: false },
+        },
+        'data',
+      );
+    } finally {
+      process.chdir(cwd);
+    }
+    const res = await client.postJson(`${gw.url}/auth/register`, { email: uniqueEmail(), password: PASSWORD });
+    assert.equal(res.status, 201, res.text);
+    assert.ok(existsSync(join(base, 'data', 'portcullis.db')));
+    assert.equal(gw.logs.filter((l) => l.msg === 'User Store File Lost').length, 0);
   });
 });
