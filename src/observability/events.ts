@@ -64,6 +64,10 @@ export const EVENTS = {
   /** Requests still ran on a reload's retired plugin instances after server.timeouts.shutdown_drain: closed anyway. */
   pluginDrainTimedOut: 'Plugin Drain Timed Out',
   accessLogReopenFailed: 'Access Log Reopen Failed',
+  /** Writes to the access-log file began to fail (ENOSPC, EIO): once per episode, on the process log. */
+  accessLogWriteFailed: 'Access Log Write Failed',
+  /** A write to it succeeded again: with the lines dropped meanwhile. */
+  accessLogWriteRecovered: 'Access Log Write Recovered',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];

@@ -26,6 +26,12 @@ export interface LineWriterOptions {
 
 /** Where the gateway's log lines go: stdout (pino's lines, and the access log without a file), or the access-log file. */
 export type LogDestination = 'stdout' | 'access_log_file';
+
+/** What LineWriter.watchFailures tells: the first failure of an episode, and its end. */
+export interface FailureWatch {
+  failed(code: string): void;
+  recovered(dropped: number): void;
+}
 export const LOG_DESTINATIONS: readonly LogDestination[] = ['stdout', 'access_log_file'];
 
 /**
@@ -147,6 +153,10 @@ export class LineWriter {
   #reopen: (() => number) | undefined = undefined;
   /** Told when that opener throws (the old descriptor is kept). */
   #reopenFailed: ((err: unknown) => void) | undefined = undefined;
+  /** watchFailures(): told when writes begin to fail, and when one succeeds again. */
+  #failureWatch: FailureWatch | undefined = undefined;
+  /** Writes are failing (the code of the first failure), and the destination's dropped total when they began. */
+  #failing: { readonly code: string; readonly droppedBefore: number } | undefined = undefined;
 
   constructor(fd: number, options: LineWriterOptions = {}) {
     this.#fd = fd;
@@ -158,6 +168,29 @@ export class LineWriter {
     this.#current = Buffer.allocUnsafeSlow(this.#chunk);
     this.#timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 200);
     this.#timer.unref();
+  }
+
+  /**
+   * Tells `watch` when writes to the descriptor begin to fail (ENOSPC, EIO, EFBIG; not a full pipe's EAGAIN, which
+   * keeps the lines) and when one succeeds again, with the lines dropped meanwhile: once per episode, however many
+   * writes fail. The drop report is written to the failing descriptor itself, so without this a full disk under the
+   * access-log file left the process log silent for as long as it lasted.
+   */
+  watchFailures(watch: FailureWatch): void {
+    this.#failureWatch = watch;
+  }
+
+  #noteFailure(code: string | undefined): void {
+    if (this.#failing !== undefined) return;
+    this.#failing = { code: code ?? 'unknown', droppedBefore: droppedTotals[this.#destination] };
+    this.#failureWatch?.failed(this.#failing.code);
+  }
+
+  #noteSuccess(): void {
+    if (this.#failing === undefined) return;
+    const dropped = droppedTotals[this.#destination] - this.#failing.droppedBefore;
+    this.#failing = undefined;
+    this.#failureWatch?.recovered(dropped);
   }
 
   /**
@@ -350,6 +383,7 @@ export class LineWriter {
         this.#abandon(sent);
         return;
       }
+      this.#noteFailure(err.code);
       // A full disk (ENOSPC, EFBIG) or a closed stdout: the lines are lost and counted. But the rest of a line half
       // written by a short write before the failure is kept, and sent first once the descriptor takes bytes again:
       // dropped, the next line written would be appended to the torn half, one line that is no JSON in place of
@@ -364,6 +398,7 @@ export class LineWriter {
       this.#lost(sent);
     } else if (written < byteLength(sent)) {
       // A short write: the rest goes first next time; it may start inside a line, even inside a character.
+      this.#noteSuccess();
       this.#delivered(written);
       if (this.#pastEndBound()) {
         this.#abandon(unwritten(sent, written)); // a reader too slow to take the rest within the bound
@@ -373,7 +408,10 @@ export class LineWriter {
       this.#partial = true;
       this.flush();
       return;
-    } else this.#delivered(written);
+    } else {
+      this.#noteSuccess();
+      this.#delivered(written);
+    }
     this.#partial = false;
     if (this.#reopen !== undefined) {
       this.flush();

@@ -60,7 +60,16 @@ export function createLogger(
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
   const base = LOG_BASE;
   const file = config.access_log_file === '' || options.accessLog === false ? undefined : new AccessLogFile(config.access_log_file);
-  const withFile = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({
+  const withFile = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => {
+    // A full disk or a failing device under the file: said on the process log, once per episode (the drop report
+    // the writer appends goes to the failing file itself). The path is the operator's own config value.
+    file?.writer.watchFailures({
+      failed: (code) => logger.warn({ path: config.access_log_file, code }, EVENTS.accessLogWriteFailed),
+      recovered: (dropped) => logger.info({ path: config.access_log_file, dropped }, EVENTS.accessLogWriteRecovered),
+    });
+    return handleOf(logger, sink, pretty);
+  };
+  const handleOf = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({
     logger,
     sink,
     pretty,
