@@ -160,12 +160,32 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     }), silentMs).unref();
   };
 
+  /** When each node connection was first found not ready by a command (stalledHandshake). */
+  const unreadySince = new WeakMap<object, number>();
+  /**
+   * Whether `client` has been not ready for longer than the silence bound. A connection opened while the link was
+   * silent (a middlebox or a frozen process accepts it and never answers its handshake) waits for that reply
+   * without a bound, node connections having no socket timeout: the link's return changed nothing and the master's
+   * slots failed until the kernel gave the socket up. Such a connection is given up for a new one, once per bound.
+   */
+  const stalledHandshake = (client: object): boolean => {
+    const now = performance.now();
+    const since = unreadySince.get(client);
+    if (since === undefined) unreadySince.set(client, now);
+    return since !== undefined && now - since > silentMs;
+  };
+
   /** Fails at once when `master` cannot take commands now (connection refused, timed out or never answered). */
   const assertReachable = (master: ShardNode | undefined): void => {
     if (master === undefined) throw new ClusterNodeUnavailableError();
     if (master.client?.isReady === true || !health.failing(master.address)) return;
-    // Its connection retries by itself; a lost client (destroyed by a rediscovery) is opened again.
-    if (master.client === undefined) connectTo(master);
+    // Its connection retries by itself; a lost client (destroyed by a rediscovery) is opened again, and so is one
+    // whose handshake was never answered (stalledHandshake).
+    if (master.client === undefined || stalledHandshake(master.client)) {
+      master.client?.destroy();
+      master.client = undefined;
+      connectTo(master);
+    }
     refreshSlotMap();
     throw new ClusterNodeUnavailableError();
   };

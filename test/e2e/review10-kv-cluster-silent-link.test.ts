@@ -177,6 +177,23 @@ describe('Redis Cluster: a master behind a silent link', { skip }, () => {
     }
   });
 
+  test('cut off entirely for a while, no takeover: its slots answer 503 in time, and are decided again once the link returns', async () => {
+    const load = startTimedLoad();
+    try {
+      await waitFor('load to flow', () => load.victimLoad.samples.length > 20, 10_000);
+      link.partition(); // new connections are accepted and never answered, as behind a middlebox
+      await new Promise((r) => setTimeout(r, 5_000));
+      const healedAt = load.victimLoad.now();
+      link.heal();
+      const recoveredAt = await decidedAgain(load.victimLoad, healedAt);
+      console.log(`# partition: decided again ${(recoveredAt - healedAt).toFixed(0)} ms after the link returned; victim ${JSON.stringify(countStatuses(load.victimLoad.samples))}`);
+      assertAnsweredInTime(load.victimLoad.samples, "the master's slots");
+      assert.deepEqual(countStatuses(load.otherLoad.samples), { 200: load.otherLoad.samples.length }, 'the other slots are decided throughout');
+    } finally {
+      await load.stop();
+    }
+  });
+
   test('cut off entirely, its replica takes over: the gateway follows within seconds', async () => {
     const replica = (await cluster.topology()).find((v) => v.masterId === victim.id)!;
     const load = startTimedLoad();

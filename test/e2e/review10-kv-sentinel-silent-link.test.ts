@@ -133,6 +133,22 @@ test('(a) with more commands waiting than the pending-command limit: the master 
   assert.notEqual(recoveredAfter, undefined, `no round decided by Redis within ${RECOVERY_BOUND_MS} ms of the silence`);
 });
 
+test('(a) the gateway cut off from the master (new connections silent too), the sentinels see it up: 503 in time, then back on its return', { skip }, async () => {
+  const { sentinel, masterLink } = await sentinelBehind(10_000);
+  const gw = await gatewayOn(sentinel.target.nodes, 'sentinel-partitioned-master');
+  const load = loadOn(gw);
+  await waitFor('load to flow', () => load.samples.length > 50, 10_000);
+  masterLink.partition(); // no failover: down-after 10 s, and the link returns before it
+  await new Promise((r) => setTimeout(r, 4_000));
+  const healedAt = load.now();
+  masterLink.heal();
+  const recoveredAt = await answeredAgain(load, healedAt, RECOVERY_BOUND_MS);
+  await load.stop();
+  console.log(`# (a) partitioned 4 s: decided again ${(recoveredAt - healedAt).toFixed(0)} ms after the link returned; ${JSON.stringify(countStatuses(load.samples))}`);
+  assertAnswered(load);
+  assert.equal(await sentinel.reportedMasterPort(), masterLink.port, 'no failover: the same master serves');
+});
+
 test('(b) the link to the sentinel the gateway talks to goes silent: requests go on, and a failover is followed', { skip }, async () => {
   const sentinel = await ThrowawaySentinel.start(1_000);
   cleanups.push(() => sentinel.stop());
