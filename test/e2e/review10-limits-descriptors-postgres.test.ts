@@ -1,0 +1,86 @@
+// Held, checked: with the gateway's descriptors used up (RLIMIT_NOFILE), user-store reads that need a new PostgreSQL
+// connection fail at connect (EMFILE) and are answered 503 store_unavailable; a read that finds
+// an idle pooled connection is served; no crash, and logins work again once the flood is gone. Real PostgreSQL.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startBackend } from '../helpers/backends.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { upstreams } from '../helpers/gateway.js';
+import { DATABASE_URL } from '../helpers/services.js';
+import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { waitFor } from '../helpers/wait.js';
+
+const NOFILE = 160;
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** Sends a JSON POST on `socket` and resolves with the answer's status and body. */
+function postOn(socket: net.Socket, path: string, json: unknown): Promise<{ status: number; body: string }> {
+  const body = JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      const length = end < 0 ? null : /content-length: (\d+)/i.exec(text.slice(0, end));
+      if (end < 0 || length === null || Buffer.byteLength(text.slice(end + 4)) < Number(length[1])) return;
+      socket.off('data', onData);
+      resolve({ status: Number(text.slice(9, 12)), body: text.slice(end + 4) });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
+
+test('descriptors used up: PostgreSQL reads that need a new connection are 503 store_unavailable, no crash', async () => {
+  const b = await startBackend('echo');
+  cleanups.push(() => b.stop());
+  const gw = await spawnLimitedGateway(
+    {
+      admin: { enabled: false },
+      server: { timeouts: { header: '60s', idle: '60s' } },
+      load_balancing: { upstreams: upstreams([b.port]) },
+      jwt: { secret: TEST_SECRET },
+      database: { url: DATABASE_URL },
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+    },
+    NOFILE,
+  );
+  cleanups.push(() => gw.cleanup());
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < 8; i++) {
+    const socket = net.connect(gw.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    sockets.push(socket);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+  }
+  const user = { email: `fd-pg-${process.pid}-${Date.now()}@example.com`, password: 'SecurePass123!' };
+  // Starts the hashing process too, so that the reads below are what meets EMFILE.
+  assert.equal((await postOn(sockets[0]!, '/auth/register', user)).status, 201);
+
+  const flood = await fillDescriptors(gw.port, gw.child.pid!, NOFILE);
+  cleanups.push(() => flood.release());
+  const answers = await Promise.all(sockets.map((s, i) => postOn(s, '/auth/login', { email: `nobody-${i}@example.com`, password: 'x-SecurePass123!' })));
+  const statuses = answers.map((a) => a.status);
+  assert.ok(statuses.every((s) => s === 401 || s === 503), statuses.join(','));
+  const refused = answers.filter((a) => a.status === 503);
+  assert.ok(refused.length > 0, 'some reads needed a new connection');
+  for (const a of refused) assert.equal(JSON.parse(a.body).code, 'store_unavailable');
+  assert.equal(gw.child.exitCode, null);
+  assert.ok(!gw.logs.some((l) => l.msg === 'Uncaught Exception'));
+
+  flood.release();
+  await waitFor(() => openDescriptors(gw.child.pid!) < NOFILE / 2, 'the flood gone', 10_000);
+  const fresh = net.connect(gw.port, '127.0.0.1');
+  await new Promise((resolve) => fresh.once('connect', resolve));
+  cleanups.push(() => {
+    fresh.destroy();
+  });
+  assert.equal((await postOn(fresh, '/auth/login', user)).status, 200);
+});
