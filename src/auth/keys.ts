@@ -67,8 +67,10 @@ function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): stri
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    // The write inside the try: on a full disk the file is created and its write fails (ENOSPC), and the empty file
+    // was left behind, one more at every start a supervisor retried.
     try {
+      writeFileSync(tmp, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
       linkSync(tmp, file);
       logger.warn(
         { file },
@@ -78,7 +80,7 @@ function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): stri
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // another worker created it first: use theirs
     } finally {
-      unlinkSync(tmp);
+      removeTemporary(tmp);
     }
   } catch (err) {
     throw new ConfigError(`jwt.secret: empty, and the generated secret cannot be written in ${dataDir} (${errCode(err)})`);
@@ -86,6 +88,15 @@ function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): stri
   const created = readSecretFile(file, logger);
   if (created === undefined) throw new ConfigError(`jwt.secret: empty, and ${file} cannot be read`);
   return created;
+}
+
+/** Removes `tmp` if it exists: a failure here must not hide the cause of the failed write (its code is reported). */
+function removeTemporary(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // never created (the create itself failed), or not ours to remove: nothing to do
+  }
 }
 
 function readSecretFile(file: string, logger: Pick<Logger, 'warn'>): string | undefined {
