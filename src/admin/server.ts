@@ -24,6 +24,7 @@ import { sharedRender } from './shared-render.js';
 import type { CertificateStatus } from '../tls/store.js';
 import { errorClassOf } from '../plugins/plugin-error.js';
 import type { Registry } from 'prom-client';
+import { watchLastDescriptor } from '../descriptor-limit.js';
 
 /** What a config reload did: applied, or refused with a one-line reason (no secrets). */
 export interface ReloadResult {
@@ -150,6 +151,8 @@ export async function startAdminServer(host: string, port: number, deps: AdminDe
   // refused request gets its answer alone, and its client never uploads the body.
   deferContinue(server);
   server.on('connection', new UnsentAnswers(() => ADMIN_SEND_TIMEOUT_MS).watch);
+  // A flood here uses up the process's descriptors as one on the proxy port does: one line, not silence.
+  watchLastDescriptor(server, deps.logger);
   server.on('clientError', adminClientError);
   // Without a bound, anyone who reaches the port could hold any number of connections (the dashboard page and /ready
   // need no token), each a descriptor, until the proxy port met EMFILE. node closes a connection over it on arrival,
