@@ -4,7 +4,7 @@
 // again, lost at the next start (users registered, log-outs confirmed). A -wal or -shm deleted split the log: the
 // gateway wrote to one other processes no longer saw. Once one of them is gone the store refuses every step. A -shm
 // that cannot be written (immutable, a read-only mount) is refused while it lasts: writing its mapping was a SIGBUS.
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, statSync } from 'node:fs';
 
 /** Which of the store's files went. */
 export type SqliteFilePart = 'database' | 'wal' | 'shm';
@@ -101,6 +101,28 @@ export class SqliteFileGuard {
       // Gone meanwhile: the next check() reports the loss.
       if (code === 'ENOENT') return undefined;
       return new StoreFileUnwritableError(typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? code : 'EUNKNOWN');
+    }
+  }
+
+  /**
+   * Gives the -shm back the length SQLite has mapped, when the file it mapped is still at its path but was cut shorter
+   * (FILE_TRUNCATED): closing the connection checkpoints through that mapping, and past the file's end that is a SIGBUS,
+   * so the stop an operator makes to recover ended the process by a signal. The bytes come back as zeros, which SQLite
+   * reads as a wal-index to rebuild from the -wal (its own recovery, as after a crash), so the close checkpoints what
+   * the -wal holds. Opened and compared by descriptor, so a file put at the path meanwhile is never touched.
+   */
+  restoreShmLength(): void {
+    const shm = this.#held[2]!;
+    if (shm.identity === undefined) return;
+    let fd: number | undefined;
+    try {
+      fd = openSync(shm.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const stats = fstatSync(fd);
+      if (`${stats.dev}:${stats.ino}` === shm.identity && stats.size < shm.size) ftruncateSync(fd, shm.size);
+    } catch {
+      // Gone, replaced or not writable: the mapped file is then whole, or nothing here can make it so.
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

@@ -407,6 +407,8 @@ export class SqliteUserStore implements UserStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // SQLite's close checkpoints through its mapping of the -shm: a -shm cut short under the gateway was a SIGBUS here.
+    this.#guard?.files.restoreShmLength();
     this.#db.close();
   }
 
