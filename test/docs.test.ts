@@ -11,3 +11,14 @@ test('every status in the error catalogue has a row in the README errors table',
   statuses.delete(499); // never sent: only logged for a client that left
   for (const status of statuses) assert.match(readme, new RegExp(`^\\| ${status} \\|`, 'm'), `README lacks a ${status} row`);
 });
+
+test('every code in the error catalogue is named in its status row of the README errors table', () => {
+  // A status row alone let a new code (gateway_resources_exhausted under 503) reach clients with no word on what it
+  // means: the code is what a client's error body and the access log carry.
+  for (const [code, spec] of Object.entries(ERROR_CODES)) {
+    if (spec.status === 499) continue; // never sent: only logged
+    const row = new RegExp(`^\\| ${spec.status} \\|([^|\\n]*)\\|`, 'm').exec(readme);
+    assert.ok(row, `README lacks a ${spec.status} row`);
+    assert.ok(row[1]!.includes(`\`${code.toLowerCase()}\``), `README's ${spec.status} row does not name \`${code.toLowerCase()}\``);
+  }
+});
