@@ -1,6 +1,7 @@
 // A Redis Cluster through node-redis's own createCluster: seed nodes, slot routing, MOVED/ASK, failover discovery,
 // plus a short retry of TRYAGAIN, which node-redis passes through, and a start that does not wait for every master.
 import { createCluster } from 'redis';
+import { isErrorReply } from './describe.js';
 import { hashSlot } from './redis-keys.js';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';
 import { NodeHealth, type NodeAddress } from './redis-node-health.js';
@@ -116,8 +117,17 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     cluster._slots.rediscover(undefined, excluded).then(warmUp, () => undefined);
   };
 
-  /** The node connections a silence probe is waiting on (probeSilence). */
-  const probing = new WeakSet<object>();
+  /**
+   * The node connections a silence probe is waiting on (probeSilence), each with whether anything came back on it
+   * since the probe began: a reply or an error reply to a command of its slots (heardFrom), or the PING's own.
+   */
+  const probes = new Map<object, { answered: boolean }>();
+  /** A reply came for `key`: its master's connection is not silent (read only while a probe waits). */
+  const heardFrom = (key: string): void => {
+    const client = cluster.slots[hashSlot(key)]?.master.client;
+    const probe = client === undefined ? undefined : probes.get(client);
+    if (probe !== undefined) probe.answered = true;
+  };
   /**
    * Whether `master`'s connection has gone silent. A link a NAT or firewall dropped without FIN or RST never fails by
    * itself (node connections have no socket timeout: an idle one is healthy, and under load every command written
@@ -131,27 +141,29 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
    */
   const probeSilence = (master: ShardNode): void => {
     const client = master.client;
-    if (closed || client === undefined || !client.isReady || probing.has(client)) return;
-    probing.add(client);
-    let answered = false;
+    if (closed || client === undefined || !client.isReady || probes.has(client)) return;
+    const probe = { answered: false };
+    probes.set(client, probe);
     const sentAt = performance.now();
     const ping = (): void => {
       client.sendCommand(['PING']).then(
-        () => void (answered = true),
+        () => void (probe.answered = true),
         (err: unknown) => {
           // Any failure but a full queue (closed, reset) is not silence: node-redis reconnects by itself.
-          if (!isQueueFull(err)) answered = true;
+          if (!isQueueFull(err)) probe.answered = true;
           // Refused because maxPendingCommands wait on the connection: under a heavy load that is how a silent link
-          // looks by the time a command times out. Asked again until there is room (a slow server's queue drains);
-          // still full at the bound, nothing came back: every command in it has met the store's timeout already.
-          else if (!closed && performance.now() - sentAt < silentMs - FULL_QUEUE_RETRY_MS) setTimeout(ping, FULL_QUEUE_RETRY_MS).unref();
+          // looks by the time a command times out, but so does a busy master's, whose every reply frees a place the
+          // next command takes at once. Asked again until there is room or a command of its slots is answered
+          // (heardFrom: that busy master was taken for silent and its connection ended, the commands in flight on it
+          // failed, after each timeout); still full and nothing heard at the bound, nothing came back.
+          else if (!closed && !probe.answered && performance.now() - sentAt < silentMs - FULL_QUEUE_RETRY_MS) setTimeout(ping, FULL_QUEUE_RETRY_MS).unref();
         },
       );
     };
     ping();
     setTimeout(() => setImmediate(() => {
-      probing.delete(client);
-      if (answered || closed || master.client !== client) return;
+      probes.delete(client);
+      if (probe.answered || closed || master.client !== client) return;
       // As node-redis's own discovery drops a node's client: the next nodeClient() makes a new one.
       master.client = undefined;
       client.destroy();
@@ -206,7 +218,26 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
     return client.sendCommand([...args]);
   };
 
-  const send = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
+  /**
+   * Sends one command; while a silence probe waits (rarely: after a command timeout), a reply to a keyed command tells
+   * it that the key's master answers. Nothing is added to a command's path otherwise.
+   */
+  const send = (key: string | undefined, args: readonly string[]): Promise<unknown> => {
+    const reply = route(key, args);
+    if (probes.size === 0 || key === undefined) return reply;
+    return reply.then(
+      (value) => {
+        heardFrom(key);
+        return value;
+      },
+      (err: unknown) => {
+        if (err instanceof Error && isErrorReply(err)) heardFrom(key);
+        throw err;
+      },
+    );
+  };
+
+  const route = async (key: string | undefined, args: readonly string[]): Promise<unknown> => {
     if (!cluster.isReady) throw new ClusterNodeUnavailableError();
     if (key === undefined) return sendKeyless(args);
     // The slot's master is looked up (a CRC16 of the key, which node-redis computes again) only while some node is
