@@ -4,7 +4,7 @@
 // again, lost at the next start (users registered, log-outs confirmed). A -wal or -shm deleted split the log: the
 // gateway wrote to one other processes no longer saw. Once one of them is gone the store refuses every step. A -shm
 // that cannot be written (immutable, a read-only mount) is refused while it lasts: writing its mapping was a SIGBUS.
-import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, ftruncateSync, openSync, realpathSync, statSync } from 'node:fs';
 
 /** Which of the store's files went. */
 export type SqliteFilePart = 'database' | 'wal' | 'shm';
@@ -54,6 +54,15 @@ interface Held {
   size: number;
 }
 
+/** `file` with every symbolic link resolved, as SQLite opened it a moment ago; `file` itself when that fails (gone). */
+function realPathOf(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
 /** dev:ino and size of the file at `path`, or undefined when there is none. */
 function statAt(path: string): { readonly identity: string; readonly size: number } | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
@@ -73,10 +82,13 @@ export class SqliteFileGuard {
 
   constructor(file: string) {
     this.#file = file;
+    // SQLite follows symbolic links when it opens a database and names the -wal and -shm after the target: a
+    // portcullis.db linked to a file on another volume has them beside that file, never beside the link.
+    const real = realPathOf(file);
     this.#held = [
-      { part: 'database', path: file, identity: statAt(file)?.identity, size: 0 },
-      { part: 'wal', path: `${file}-wal`, identity: undefined, size: 0 },
-      { part: 'shm', path: `${file}-shm`, identity: undefined, size: 0 },
+      { part: 'database', path: real, identity: statAt(real)?.identity, size: 0 },
+      { part: 'wal', path: `${real}-wal`, identity: undefined, size: 0 },
+      { part: 'shm', path: `${real}-shm`, identity: undefined, size: 0 },
     ];
     this.check();
   }
