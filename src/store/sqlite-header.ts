@@ -1,6 +1,6 @@
 // What a SQLite database file's 100-byte header says of it, read without SQLite: `check-config` judges the store start
 // would open (not a database, cut short, a newer schema) and never opens it, so nothing is created, locked or written.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { newerSchemaWords } from './user-store.js';
 
 const HEADER_BYTES = 100;
@@ -16,7 +16,9 @@ export function sqliteHeaderProblem(file: string, latest: number): string | unde
   if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined;
   const header = readHeader(file);
   if (header.length < HEADER_BYTES || !header.subarray(0, MAGIC.length).equals(MAGIC)) return 'is not a SQLite database (SQLITE_NOTADB)';
-  const userVersion = header.readInt32BE(60);
+  // A -wal's last committed page 1 is newer than the file's (a newer build killed before it checkpointed): SQLite
+  // reads that one, and so does this.
+  const userVersion = walPageOne(file)?.readInt32BE(60) ?? header.readInt32BE(60);
   if (userVersion > latest) return newerSchemaWords(userVersion, latest);
   if (shorterThanHeader(header, stats.size) && !hasWal(file)) return 'is corrupt (SQLITE_CORRUPT): shorter than its header says';
   return undefined;
@@ -48,4 +50,59 @@ function shorterThanHeader(header: Buffer, size: number): boolean {
 /** A -wal with frames in it: a checkpoint cut short may have left the file short, which SQLite completes at open. */
 function hasWal(file: string): boolean {
   return (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0;
+}
+
+const WAL_HEADER_BYTES = 32;
+const FRAME_HEADER_BYTES = 24;
+
+/**
+ * The first 100 bytes of page 1 as the -wal's last committed frame of it holds them, or undefined (no -wal, none
+ * there, or a -wal SQLite would not use). Frames count while their salts are the header's and their running checksum
+ * holds, as SQLite's recovery counts them; only frames up to the last commit frame are committed.
+ */
+function walPageOne(file: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(`${file}-wal`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const header = Buffer.alloc(WAL_HEADER_BYTES);
+    if (size < WAL_HEADER_BYTES || readSync(fd, header, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) return undefined;
+    const magic = header.readUInt32BE(0);
+    if ((magic & 0xfffffffe) !== 0x377f0682) return undefined;
+    const bigEndian = (magic & 1) === 1;
+    const pageSize = header.readUInt32BE(8) === 1 ? 65_536 : header.readUInt32BE(8);
+    if (pageSize < 512 || pageSize > 65_536 || (pageSize & (pageSize - 1)) !== 0) return undefined;
+    let sum = walChecksum(header.subarray(0, 24), bigEndian, [0, 0]);
+    if (sum[0] !== header.readUInt32BE(24) || sum[1] !== header.readUInt32BE(28)) return undefined;
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + pageSize);
+    let pending: Buffer | undefined;
+    let committed: Buffer | undefined;
+    for (let at = WAL_HEADER_BYTES; at + frame.length <= size; at += frame.length) {
+      if (readSync(fd, frame, 0, frame.length, at) < frame.length) break;
+      if (frame.readUInt32BE(8) !== header.readUInt32BE(16) || frame.readUInt32BE(12) !== header.readUInt32BE(20)) break;
+      sum = walChecksum(frame.subarray(FRAME_HEADER_BYTES), bigEndian, walChecksum(frame.subarray(0, 8), bigEndian, sum));
+      if (sum[0] !== frame.readUInt32BE(16) || sum[1] !== frame.readUInt32BE(20)) break;
+      if (frame.readUInt32BE(0) === 1) pending = Buffer.from(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + HEADER_BYTES));
+      // A commit frame (the database's size after it, non-zero) makes what came before it count.
+      if (frame.readUInt32BE(4) !== 0) committed = pending;
+    }
+    return committed;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SQLite's WAL checksum of `data` (a multiple of 8 bytes) continued from `[s0, s1]`, in the -wal's byte order. */
+function walChecksum(data: Buffer, bigEndian: boolean, [s0, s1]: readonly [number, number]): [number, number] {
+  let a = s0;
+  let b = s1;
+  for (let i = 0; i < data.length; i += 8) {
+    a = (a + (bigEndian ? data.readUInt32BE(i) : data.readUInt32LE(i)) + b) >>> 0;
+    b = (b + (bigEndian ? data.readUInt32BE(i + 4) : data.readUInt32LE(i + 4)) + a) >>> 0;
+  }
+  return [a, b];
 }
