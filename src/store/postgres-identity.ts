@@ -291,12 +291,14 @@ export class PostgresIdentity {
     return rows[0] === undefined ? undefined : toChange(rows[0]);
   }
 
-  async pruneChanges(before: Date, tokenRevocationsBefore: Date = before): Promise<number> {
-    const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1 OR (action = $2 AND at < $3)', [
-      before,
-      TOKEN_REVOCATION,
-      tokenRevocationsBefore,
-    ]);
+  async pruneChanges(before: Date, tokenRevocationsBefore: Date = before, limit?: number): Promise<number> {
+    const old = 'at < $1 OR (action = $2 AND at < $3)';
+    const result = await this.#db.query(
+      limit === undefined
+        ? `DELETE FROM identity_changes WHERE ${old}`
+        : `DELETE FROM identity_changes WHERE seq IN (SELECT seq FROM identity_changes WHERE ${old} LIMIT $4)`,
+      [before, TOKEN_REVOCATION, tokenRevocationsBefore, ...(limit === undefined ? [] : [limit])],
+    );
     // A pending delete's email digest is only needed while its retry can matter (the tokens' lifetime).
     await this.#db.query('UPDATE identity_changes SET email_digest = NULL WHERE email_digest IS NOT NULL AND at < $1', [tokenRevocationsBefore]);
     return result.rowCount ?? 0;

@@ -271,10 +271,16 @@ export class SqliteIdentity {
     return row === undefined ? undefined : toChange(row);
   }
 
-  pruneChanges(before: Date, tokenRevocationsBefore: Date = before): number {
+  pruneChanges(before: Date, tokenRevocationsBefore: Date = before, limit?: number): number {
+    const old = 'at < :before OR (action = :action AND at < :tokens)';
+    const sql =
+      limit === undefined
+        ? `DELETE FROM identity_changes WHERE ${old}`
+        : `DELETE FROM identity_changes WHERE seq IN (SELECT seq FROM identity_changes WHERE ${old} LIMIT :limit)`;
     const deleted = this.#db
-      .stmt('DELETE FROM identity_changes WHERE at < ? OR (action = ? AND at < ?)')
-      .run(before.getTime(), TOKEN_REVOCATION, tokenRevocationsBefore.getTime()).changes;
+      .stmt(sql)
+      .run({ before: before.getTime(), action: TOKEN_REVOCATION, tokens: tokenRevocationsBefore.getTime(), ...(limit === undefined ? {} : { limit }) })
+      .changes;
     // A pending delete's email digest is only needed while its retry can matter (the tokens' lifetime).
     this.#db.stmt('UPDATE identity_changes SET email_digest = NULL WHERE email_digest IS NOT NULL AND at < ?').run(tokenRevocationsBefore.getTime());
     return deleted;

@@ -319,8 +319,16 @@ export class SqliteUserStore implements UserStore {
     );
   }
 
-  async deleteExpired(now: Date): Promise<number> {
-    return this.#run(() => this.#stmt('DELETE FROM refresh_tokens WHERE expires_at < ?').run(now.getTime()).changes);
+  async deleteExpired(now: Date, limit?: number): Promise<number> {
+    if (limit === undefined) return this.#run(() => this.#stmt('DELETE FROM refresh_tokens WHERE expires_at < ?').run(now.getTime()).changes);
+    // By rowid through the expires_at index: the batch costs its own rows, whatever the table holds.
+    return this.#run(
+      () =>
+        this.#stmt('DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at < ? LIMIT ?)').run(
+          now.getTime(),
+          limit,
+        ).changes,
+    );
   }
 
   async listUsers(query: UserQuery, now: Date): Promise<UserPage> {
@@ -396,8 +404,8 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => this.#identity.findPendingDelete(emailDigest, notBefore));
   }
 
-  async pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number> {
-    return this.#run(() => this.#identity.pruneChanges(before, tokenRevocationsBefore));
+  async pruneChanges(before: Date, tokenRevocationsBefore?: Date, limit?: number): Promise<number> {
+    return this.#run(() => this.#identity.pruneChanges(before, tokenRevocationsBefore, limit));
   }
 
   async ping(): Promise<void> {

@@ -207,8 +207,11 @@ export interface UserStore {
    * raised under them (see SessionsRevoked).
    */
   revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked>;
-  /** Deletes tokens that expired before `now`. Returns how many. */
-  deleteExpired(now: Date): Promise<number>;
+  /**
+   * Deletes tokens that expired before `now`, at most `limit` of them when given (the janitor's batches: one DELETE of
+   * a million rows held SQLite's event loop for seconds, and outlived PostgreSQL's statement timeout). Returns how many.
+   */
+  deleteExpired(now: Date, limit?: number): Promise<number>;
 
   // --- Identity operations (admin API and CLI). Each action writes `change` to the change log in its transaction;
   // the user actions (setUserDisabled, logoutUser, resetPassword, deleteUser) stamp its `at` there, after their locks
@@ -263,9 +266,10 @@ export interface UserStore {
   /**
    * Deletes change-log rows older than `before`, and the single-session logouts (TOKEN_REVOCATION) older than
    * `tokenRevocationsBefore` when given: those are only needed while the token could be accepted. Returns how many.
-   * Clears the email digests of pending deletes (markPendingDelete) older than `tokenRevocationsBefore` too.
+   * Clears the email digests of pending deletes (markPendingDelete) older than `tokenRevocationsBefore` too. At most
+   * `limit` rows are deleted when given (the janitor's batches, as deleteExpired).
    */
-  pruneChanges(before: Date, tokenRevocationsBefore?: Date): Promise<number>;
+  pruneChanges(before: Date, tokenRevocationsBefore?: Date, limit?: number): Promise<number>;
 
   /** Resolves when the store answers a trivial query (readiness). */
   ping(): Promise<void>;

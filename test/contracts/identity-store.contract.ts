@@ -272,6 +272,21 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.deepEqual((await store.readChanges(afterSeq, new Date(0), 100)).map((c) => c.targetId), [user.id, `${tokenId}-new`]);
     });
 
+    test('change log: pruneChanges with a limit deletes at most that many rows per call', async () => {
+      const [start] = await store.readChanges(0, new Date(0), 1_000_000).then((all) => all.slice(-1));
+      const afterSeq = start?.seq ?? 0;
+      const user = await newUser();
+      const longAgo = new Date(Date.now() - 30 * 86_400_000);
+      for (let i = 0; i < 3; i++) await store.recordChange({ actor: 'admin', action: 'enable', targetId: user.id, at: longAgo });
+      await store.recordChange({ actor: 'admin', action: 'disable', targetId: user.id, at: new Date() });
+      const weekAgo = new Date(Date.now() - 7 * 86_400_000);
+      assert.equal(await store.pruneChanges(weekAgo, weekAgo, 2), 2);
+      assert.equal((await store.readChanges(afterSeq, new Date(0), 100)).filter((c) => c.action === 'enable').length, 1);
+      // Rows of other tests may be as old: go on until a call deletes fewer than asked.
+      while ((await store.pruneChanges(weekAgo, weekAgo, 2)) === 2);
+      assert.deepEqual((await store.readChanges(afterSeq, new Date(0), 100)).map((c) => c.action), ['disable']);
+    });
+
     test('lastChange: the latest row of one action on one target, from a time (a retried delete finds its first)', async () => {
       const user = await newUser();
       const other = await newUser();

@@ -298,6 +298,21 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       assert.equal((await store.rotateRefreshToken(live.hash, next(), now, GRACE)).kind, 'rotated');
     });
 
+    test('deleteExpired with a limit deletes at most that many per call (the janitor steps), live tokens never', async () => {
+      const user = await newUser();
+      const expired = [];
+      for (let i = 0; i < 5; i++) expired.push(await session(user, at(-3 * HOUR - i)));
+      const live = await session(user, at(HOUR));
+      // Other tests' tokens expire later than ours, so count from a point only ours have passed.
+      const cutoff = at(-3 * HOUR + 1);
+      assert.equal(await store.deleteExpired(cutoff, 2), 2);
+      assert.equal(await store.deleteExpired(cutoff, 2), 2);
+      assert.equal(await store.deleteExpired(cutoff, 2), 1);
+      assert.equal(await store.deleteExpired(cutoff, 2), 0);
+      for (const token of expired) assert.equal(await store.revokeFamilyOf(token.hash, now), undefined);
+      assert.equal((await store.rotateRefreshToken(live.hash, next(), now, GRACE)).kind, 'rotated');
+    });
+
     test("deleting a user deletes its tokens (ON DELETE CASCADE)", async () => {
       const user = await newUser();
       const { hash } = await session(user);
