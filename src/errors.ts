@@ -62,12 +62,12 @@ export const ERROR_CODES = {
   UPSTREAM_REFUSED_STREAM: { status: 502, message: 'Bad Gateway', source: 'upstream' },
   STORE_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'store' },
   KV_UNAVAILABLE: { status: 503, message: 'Service Unavailable', source: 'kv' },
-  /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */
   /**
-   * Connecting to an upstream failed in the gateway itself: its descriptors (EMFILE, ENFILE), local ports
-   * (EADDRNOTAVAIL) or kernel buffers ran out. Never held against the upstream.
+   * Connecting to an upstream failed in the gateway itself: its descriptors (EMFILE, ENFILE) or kernel buffers
+   * (ENOBUFS, ENOMEM) ran out. Never held against the upstream. (EADDRNOTAVAIL is the upstream's UPSTREAM_UNREACHABLE.)
    */
   GATEWAY_RESOURCES_EXHAUSTED: { status: 503, message: 'Service Unavailable', source: 'internal' },
+  /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */
   UPSTREAM_BUSY: { status: 503, message: 'Service Unavailable', source: 'upstream' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
   /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full: a login or register flood. */

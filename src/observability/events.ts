@@ -10,7 +10,7 @@ export const EVENTS = {
   upstreamDown: 'Upstream Down',
   upstreamUp: 'Upstream Up',
   upstreamUnhealthy: 'Upstream Unhealthy',
-  /** A failure of this host's own limits (EMFILE, ENFILE, EADDRNOTAVAIL...) began: once per episode (resource-episodes.ts). */
+  /** A failure of this host's own limits (EMFILE, ENFILE, ENOBUFS, ENOMEM) began: once per episode (resource-episodes.ts). */
   localResourcesExhausted: 'Local Resources Exhausted',
   /** No such failure for 5 s: the episode is over, with how many failures it had. */
   localResourcesRecovered: 'Local Resources Recovered',

@@ -1,13 +1,17 @@
-// The host's limits running out under the gateway (descriptors: EMFILE, ENFILE; local ports: EADDRNOTAVAIL; kernel
-// buffers: ENOBUFS, ENOMEM): one warning when an episode begins and one line when it is over, never a line per failed
+// The host's limits running out under the gateway (descriptors: EMFILE, ENFILE; kernel buffers: ENOBUFS, ENOMEM): one warning when an episode begins and one line when it is over, never a line per failed
 // connect or probe. A flood that used up the descriptor table fails every request and every health probe until it
 // goes: a line for each would bury the log (and the disk it is on) when it is least wanted.
 import { closeSync, openSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { EVENTS } from './events.js';
 
-/** The codes of a failure of this host, not of the peer it was meant to reach. */
-export const LOCAL_RESOURCE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
+/**
+ * The codes of a failure of this host, not of the peer it was meant to reach. Not EADDRNOTAVAIL: connect() says it
+ * for a destination this host has no source address for (an IPv6 upstream where IPv6 is disabled) as well as for a
+ * destination whose local ports ran out; either way that destination cannot be reached from here, and taken for a
+ * shortage of the gateway's, such an upstream stayed in rotation for ever, every request a 503.
+ */
+export const LOCAL_RESOURCE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** No failure for this long ends an episode (a flood's descriptors are freed over a few seconds). */
 export const QUIET_MS = 5_000;

@@ -224,16 +224,22 @@ test('an HTTP/2 stream never sent (the upstream allowed no more streams) is refu
 });
 
 test("a connect that failed for the gateway's own limits is a 503 of the gateway, never the upstream's health", () => {
-  for (const code of ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']) {
+  for (const code of ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']) {
     const err = withCode(`connect ${code} 127.0.0.1:3000`, code, { syscall: 'connect' });
     const classified = classifyUpstreamError(err);
     assert.equal(classified.code, 'GATEWAY_RESOURCES_EXHAUSTED', code);
     assert.equal(classified.status, 503);
     assert.equal(isUpstreamHealthFailure(classified), false, code);
     assert.equal(failedBeforeSending(classified), true, code);
-    // Only a port shortage is per destination: another upstream may still be reached.
-    assert.equal(classified.retryable, code === 'EADDRNOTAVAIL', code);
+    // With no descriptor left, every other upstream fails the same way.
+    assert.equal(classified.retryable, false, code);
   }
+  // An address this host cannot connect from (an IPv6 upstream with IPv6 disabled), or a destination whose local
+  // ports ran out: that upstream cannot be reached from here, so out of rotation and retried elsewhere.
+  const unavailable = classifyUpstreamError(withCode('connect EADDRNOTAVAIL ::1:3000', 'EADDRNOTAVAIL', { syscall: 'connect' }));
+  assert.equal(unavailable.code, 'UPSTREAM_UNREACHABLE');
+  assert.equal(isUpstreamHealthFailure(unavailable), true);
+  assert.equal(unavailable.retryable, true);
   const both = new AggregateError([withCode('a', 'EMFILE', { syscall: 'connect' }), withCode('b', 'EMFILE', { syscall: 'connect' })]);
   assert.equal(classifyUpstreamError(both).code, 'GATEWAY_RESOURCES_EXHAUSTED');
   // One address refused, the other out of descriptors: the upstream was reached and refused.

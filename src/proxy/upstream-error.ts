@@ -15,7 +15,9 @@ const CONNECT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREAC
  * firewall's EPERM were a 502 proxy_error, never retried on another upstream and never taking the upstream out of
  * rotation; and a name whose first address timed out (ETIMEDOUT, the aggregate's code) passed for a broken
  * connection, so a POST was not retried though nothing had been sent. nginx counts any connect() failure as an error.
- * The gateway's own shortages (EMFILE, EADDRNOTAVAIL...) are told apart before this (localFailure).
+ * The gateway's own shortages (EMFILE, ENFILE, ENOBUFS, ENOMEM) are told apart before this (localFailure);
+ * EADDRNOTAVAIL is not one of them: it is said for a destination this host cannot reach (an IPv6 upstream with IPv6
+ * disabled) as for one whose local ports ran out, the upstream's to answer for either way.
  */
 function failedToConnect(err: unknown, depth = 0): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -324,14 +326,13 @@ function protocolViolation(err: unknown, code: unknown): Error | undefined {
 }
 
 /**
- * The gateway could not open a connection for want of its own resources (socket(): EMFILE, ENFILE, ENOBUFS, ENOMEM;
- * connect(): EADDRNOTAVAIL, no local port left for that address): no byte was sent, and the upstream is not to blame.
- * Counted against it (as an unreachable upstream it was), one descriptor spike took every upstream out of rotation,
- * which stayed out after the spike. Retried on another upstream only for EADDRNOTAVAIL, whose ports are counted per
- * destination; with no descriptor left, every other upstream fails the same way.
+ * The gateway could not open a connection for want of its own resources (socket(): EMFILE, ENFILE, ENOBUFS, ENOMEM):
+ * no byte was sent, and the upstream is not to blame. Counted against it (as an unreachable upstream it was), one
+ * descriptor spike took every upstream out of rotation, which stayed out after the spike. Never retried: with no
+ * descriptor left, every other upstream fails the same way.
  */
-function localFailure(code: string, err: unknown): GatewayError {
-  return new GatewayError('GATEWAY_RESOURCES_EXHAUSTED', { retryable: code === 'EADDRNOTAVAIL', cause: err, headers: { 'retry-after': '1' } });
+function localFailure(err: unknown): GatewayError {
+  return new GatewayError('GATEWAY_RESOURCES_EXHAUSTED', { retryable: false, cause: err, headers: { 'retry-after': '1' } });
 }
 
 /**
@@ -343,8 +344,7 @@ function localFailure(code: string, err: unknown): GatewayError {
 export function classifyUpstreamError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  const local = localResourceCode(err);
-  if (local !== undefined) return localFailure(local, err);
+  if (localResourceCode(err) !== undefined) return localFailure(err);
   // A certificate the gateway refused, or a handshake the upstream refused: the request was never sent, so another
   // upstream may take it (the retry loop never picks the same one again).
   // A TLS alert on a connection already established (the upstream ended it over a renegotiation the gateway refused,

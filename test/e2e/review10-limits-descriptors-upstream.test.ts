@@ -3,7 +3,7 @@
 // for the upstream's: a 502 upstream_unreachable, every upstream tried and put out of rotation (Upstream Down), and
 // the active checks, failing the same way, called every upstream unhealthy. One descriptor spike emptied the
 // rotation, and it stayed empty after the spike until the checks passed again.
-// What is right now: a local failure to connect (EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS, ENOMEM) is a 503
+// What is right now: a local failure to connect (EMFILE, ENFILE, ENOBUFS, ENOMEM) is a 503
 // gateway_resources_exhausted, never held against an upstream (passive or active), and logged once per episode.
 // The gateway is a real `portcullis start` under `prlimit --nofile`; the upstreams close every connection after
 // their answer, so each request and probe needs a new descriptor.
