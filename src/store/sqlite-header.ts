@@ -14,25 +14,51 @@ const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 export function sqliteHeaderProblem(file: string, latest: number): string | undefined {
   const stats = statSync(file, { throwIfNoEntry: false });
   if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined;
-  const header = readHeader(file);
+  const seen = steadyHeader(file);
+  if (seen === undefined) return undefined;
+  const { header, size, walFrames } = seen;
   if (header.length < HEADER_BYTES || !header.subarray(0, MAGIC.length).equals(MAGIC)) return 'is not a SQLite database (SQLITE_NOTADB)';
   // A -wal's last committed page 1 is newer than the file's (a newer build killed before it checkpointed): SQLite
   // reads that one, and so does this.
   const userVersion = walPageOne(file)?.readInt32BE(60) ?? header.readInt32BE(60);
   if (userVersion > latest) return newerSchemaWords(userVersion, latest);
-  if (shorterThanHeader(header, stats.size) && !hasWal(file)) return 'is corrupt (SQLITE_CORRUPT): shorter than its header says';
+  if (shorterThanHeader(header, size) && !walFrames) return 'is corrupt (SQLITE_CORRUPT): shorter than its header says';
   return undefined;
 }
 
-function readHeader(file: string): Buffer {
+/** The header, the file's size and whether a -wal holds frames, seen together: the header the same before and after. */
+interface SteadyHeader {
+  readonly header: Buffer;
+  readonly size: number;
+  readonly walFrames: boolean;
+}
+
+/**
+ * The header, size and -wal of a file a running gateway may be checkpointing right now. A checkpoint writes page 1
+ * (the new page count) first, then the pages past the old end (or cuts the file, after a VACUUM), then empties the
+ * -wal: a size taken apart from the header called a healthy file "shorter than its header says". Read as header,
+ * -wal, size, header again, and kept only when both headers are the same (page 1 not rewritten meanwhile); undefined
+ * when the file never held still (being written: start judges it).
+ */
+function steadyHeader(file: string): SteadyHeader | undefined {
   const fd = openSync(file, 'r');
   try {
-    const buffer = Buffer.alloc(HEADER_BYTES);
-    const read = readSync(fd, buffer, 0, HEADER_BYTES, 0);
-    return buffer.subarray(0, read);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const header = readHeader(fd);
+      const walFrames = hasWal(file);
+      const size = fstatSync(fd).size;
+      if (readHeader(fd).equals(header)) return { header, size, walFrames };
+    }
+    return undefined;
   } finally {
     closeSync(fd);
   }
+}
+
+function readHeader(fd: number): Buffer {
+  const buffer = Buffer.alloc(HEADER_BYTES);
+  const read = readSync(fd, buffer, 0, HEADER_BYTES, 0);
+  return buffer.subarray(0, read);
 }
 
 /**
