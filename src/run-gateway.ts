@@ -221,6 +221,8 @@ async function serveUntilStopped(
 const STOPPED_EXIT_BOUND_MS = 6_000;
 /** How long after a fork that failed (the primary's descriptors or processes used up) it is tried again. */
 const FORK_RETRY_MS = 1_000;
+/** The fork failures of a shortage that passes (descriptors, processes, memory), retried at FORK_RETRY_MS. */
+const FORK_SHORTAGE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM']);
 /** How long after its stop a process is first looked at: one that has nothing left open has exited by then. */
 const STOPPED_EXIT_GRACE_MS = 1_000;
 
@@ -342,7 +344,15 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const fork = (): void => {
     if (stopping) return;
     const admin = adminWorker === undefined;
-    const worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
+    let worker: Worker;
+    try {
+      worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
+    } catch (err) {
+      // node throws the spawn failures it has no 'error' event for (ENOMEM, E2BIG...): from a restart's timer, an
+      // uncaught exception that stopped the gateway. Nothing was registered in cluster.workers.
+      forkError(err as NodeJS.ErrnoException);
+      return;
+    }
     if (worker.process.pid === undefined) {
       forkFailed(worker);
       return;
@@ -372,18 +382,42 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     starting.set(worker.id, timer);
   };
   /**
-   * A fork that failed for want of the primary's descriptors or processes (EMFILE, ENFILE, EAGAIN): node reports it
-   * as an 'error' event on the next tick, and never an 'exit', leaving the worker in cluster.workers. Unheard, the
-   * event stopped the whole gateway. Logged once per episode, tried again after FORK_RETRY_MS until it succeeds; not
-   * a failed start of the worker (its config was never tried), so never counted towards giving up.
+   * A fork that failed: node reports it as an 'error' event on the next tick, and never an 'exit', leaving the worker
+   * in cluster.workers. Unheard, the event stopped the whole gateway. For want of the primary's descriptors or
+   * processes (FORK_SHORTAGE_CODES): logged once per episode, tried again after FORK_RETRY_MS until it succeeds, not
+   * a failed start (its config was never tried), so never counted towards giving up. Any other code can never
+   * succeed by waiting (node's binary removed or replaced under the primary: ENOENT, EACCES; an environment too large
+   * to exec: E2BIG): retried every second, that ran a worker short for ever under a line calling it a shortage. It is
+   * a worker that never started, as the restart policy counts one: logged, backoff, and the primary gives up.
    */
   const forkFailed = (worker: Worker): void => {
     delete cluster.workers?.[worker.id];
-    worker.once('error', (err: NodeJS.ErrnoException) => localResources.report(logger, err.code ?? 'unknown', 'worker_fork'));
+    worker.once('error', forkError);
+  };
+  const forkError = (err: NodeJS.ErrnoException): void => {
+    const code = err.code ?? 'unknown';
+    if (FORK_SHORTAGE_CODES.has(code)) {
+      localResources.report(logger, code, 'worker_fork');
+      forkLater(FORK_RETRY_MS);
+      return;
+    }
+    if (stopping) return;
+    const decision = restarts.exited(false, 0);
+    if (decision.action === 'give-up') {
+      logger.error({ code, crashes: decision.crashes }, "Workers Failing At Start-up: giving up (see the workers' errors above)");
+      stopping = true;
+      giveUp?.();
+      return;
+    }
+    logger.error({ code, restart_in_ms: decision.delayMs }, 'Worker Fork Failed');
+    forkLater(decision.delayMs);
+  };
+  const forkLater = (delayMs: number): void => {
+    if (stopping) return;
     const timer = setTimeout(() => {
       restarting.delete(timer);
       fork();
-    }, FORK_RETRY_MS);
+    }, delayMs);
     restarting.add(timer);
   };
   // Before the first fork: a worker's first message asks for its config.
