@@ -87,8 +87,9 @@ test('the janitor removes 500,000 expired sessions without holding proxied reque
     t.diagnostic(`slowest of ${served} proxied requests while the janitor ran: ${Math.round(slowest)} ms`);
     assert.equal(countTokens(reader, true), 0, 'every expired session was removed');
     assert.equal(countTokens(reader, false), 1, "the registered user's live session is kept");
-    // Before: one DELETE of every expired row held the event loop (2.4 s for these rows on a 2-core machine).
-    assert.ok(slowest < 1000, `the slowest of ${served} proxied requests took ${Math.round(slowest)} ms while the janitor ran`);
+    // Before: one DELETE of every expired row held the event loop, 3.4 s for these rows on a 2-core machine; after,
+    // 0.2-0.3 s at the slowest (a step and its WAL checkpoint), 0.7 s once on a machine shared with other test runs.
+    assert.ok(slowest < 1500, `the slowest of ${served} proxied requests took ${Math.round(slowest)} ms while the janitor ran`);
   } finally {
     reader.close();
     await client.close();
