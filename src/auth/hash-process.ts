@@ -27,8 +27,9 @@ interface Pending {
 }
 
 /**
- * The hashing process could not be started: fork() failed for want of this process's descriptors or processes
- * (EMFILE, ENFILE, EAGAIN). Nothing was hashed; the call may be made again once they are free.
+ * The hashing process could not be started: fork() failed for want of this process's descriptors, processes or
+ * memory (EMFILE, ENFILE, EAGAIN, ENOMEM), or could not exec (E2BIG, ENOENT). Nothing was hashed; the call may be
+ * made again, and starts a new process.
  */
 export class HashProcessStartError extends Error {
   readonly code: string;
@@ -60,7 +61,14 @@ export class HashProcess implements Argon2Engine {
   }
 
   #call(message: Record<string, unknown>): Promise<string | boolean> {
-    const child = this.#child ?? this.#start();
+    let child: ChildProcess;
+    try {
+      child = this.#child ?? this.#start();
+    } catch (err) {
+      // The spawn failures node throws rather than reports (ENOMEM: the host out of memory; E2BIG: an environment
+      // too large to exec): taken for a mismatch, the right password was refused with 401 for as long as it lasted.
+      return Promise.reject(new HashProcessStartError(String((err as { code?: unknown }).code ?? 'unknown')));
+    }
     // A fork that failed for want of descriptors (EMFILE) has no pid and no channel; node reports it as an 'error'
     // event on the next tick. Unheard, that event was an uncaught exception: the whole gateway stopped at the first
     // login of a descriptor spike.
