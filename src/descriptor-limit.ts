@@ -57,16 +57,31 @@ interface Accepting {
   on(event: 'connection', listener: (socket: unknown) => void): unknown;
 }
 
+/** How long a limit read is trusted: prlimit --pid changes a running process's limit. */
+const LIMIT_READ_MS = 1_000;
+
 /**
- * Reports the accept that took the last descriptor below `limit` as the start of an EMFILE episode. Past it, accept()
+ * Reports the accept that took the last descriptor below the limit as the start of an EMFILE episode. Past it, accept()
  * fails and the event loop (libuv's reserve-descriptor trick) accepts and closes each further connection without a
  * word to node: clients were reset for the whole flood and the log said nothing. Descriptors are handed out lowest
- * first, so an accepted socket numbered limit - 1 means every one below it is taken. One number read per connection.
+ * first, so an accepted socket numbered limit - 1 means every one below it is taken. One number read per connection;
+ * the limit read again at most once a second, and whenever the one held says last. Read once only, a limit raised
+ * live (the remedy Descriptor Limit Low names) made every accept past the old one a false exhaustion, and a limit
+ * lowered was never seen.
  */
-export function watchLastDescriptor(server: Accepting, logger: Logger, limit = descriptorLimit()): void {
-  if (limit === undefined) return;
+export function watchLastDescriptor(server: Accepting, logger: Logger, read: () => number | undefined = descriptorLimit): void {
+  const first = read();
+  if (first === undefined) return;
+  let limit = first;
+  let readAt = performance.now();
   server.on('connection', (socket: unknown) => {
     const fd = (socket as { _handle?: { fd?: unknown } | null })._handle?.fd;
-    if (typeof fd === 'number' && fd >= limit - 1) localResources.report(logger, 'EMFILE', 'accept');
+    if (typeof fd !== 'number') return;
+    const now = performance.now();
+    if (fd >= limit - 1 || now - readAt >= LIMIT_READ_MS) {
+      limit = read() ?? limit;
+      readAt = now;
+    }
+    if (fd >= limit - 1) localResources.report(logger, 'EMFILE', 'accept');
   });
 }
