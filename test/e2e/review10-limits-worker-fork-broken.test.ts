@@ -44,7 +44,7 @@ test("a worker fork that fails for good (node's binary removed under the primary
     load_balancing: { upstreams: [{ name: 'api', address: '127.0.0.1', port: b.port }] },
     routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'default' }],
   });
-  const gw = await startProcess(node, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], configFile);
+  const gw = await startProcess(node, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], configFile, { timeoutMs: 30_000 });
   cleanups.push(() => gw.cleanup());
   const primary = gw.child.pid!;
   await waitFor(() => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 'both workers started', 10_000);
@@ -52,7 +52,10 @@ test("a worker fork that fails for good (node's binary removed under the primary
   unlinkSync(node);
   process.kill(childrenOf(primary)[0]!, 'SIGKILL');
   // Before: still running after any wait, one fork every second. Now: a few forks with backoff, then it gives up.
-  const exit = await Promise.race([gw.exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
+  let bound: NodeJS.Timeout | undefined;
+  const running = new Promise<'running'>((resolve) => (bound = setTimeout(() => resolve('running'), 20_000)));
+  const exit = await Promise.race([gw.exited, running]);
+  clearTimeout(bound);
   if (exit === 'running') assert.fail('the primary gave up on a fork that cannot succeed: still running after 20 s');
   assert.equal(exit.code, 1);
   assert.ok(!gw.logs.some((l) => l.msg === 'Local Resources Exhausted'), 'a missing binary is no shortage of local resources');
