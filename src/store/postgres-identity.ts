@@ -198,7 +198,7 @@ export class PostgresIdentity {
     const { rows } = await this.#db.query<{ users: string; disabled: string; sessions: string; keys: string }>(
       `SELECT (SELECT COUNT(*) FROM users) AS users,
               (SELECT COUNT(*) FROM users WHERE disabled_at IS NOT NULL) AS disabled,
-              (SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > $1) AS sessions,
+              (SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL AND expires_at > $1) AS sessions,
               (SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)) AS keys`,
       [now],
     );

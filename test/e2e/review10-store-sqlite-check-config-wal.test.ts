@@ -11,6 +11,11 @@ import { join } from 'node:path';
 import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
+
+/** This build's schema version, and a newer build's. */
+const KNOWN = sqliteMigrations.length;
+const NEWER_VERSION = KNOWN + 1;
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -40,8 +45,8 @@ describe('a SQLite user store whose newer schema is still in its -wal', () => {
         '-e',
         `const D = require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});
          const db = new D(${JSON.stringify(file)});
-         db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, 'from a newer build', 0)");
-         db.pragma('user_version = 7');
+         db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (${NEWER_VERSION}, 'from a newer build', 0)");
+         db.pragma('user_version = ${NEWER_VERSION}');
          process.kill(process.pid, 'SIGKILL');`,
       ],
       { encoding: 'utf8' },
@@ -53,11 +58,11 @@ describe('a SQLite user store whose newer schema is still in its -wal', () => {
     // Before the fix: exit 0, "config ok".
     const checked = await runPortcullis(['check-config', '--config', configFile], { env });
     assert.equal(checked.code, 1, checked.stdout + checked.stderr);
-    assert.match(checked.stderr, /PORTCULLIS_DATA_DIR: the user store at .*portcullis\.db is at schema version 7, newer than this build knows \(6\)/);
+    assert.match(checked.stderr, new RegExp(`PORTCULLIS_DATA_DIR: the user store at .*portcullis\\.db is at schema version ${NEWER_VERSION}, newer than this build knows \\(${KNOWN}\\)`));
     assert.ok(readFileSync(file).equals(before.db) && readFileSync(`${file}-wal`).equals(before.wal), 'check-config changed nothing');
     const started = await runPortcullis(['migrate', '--config', configFile], { env });
     assert.equal(started.code, 1, started.stderr);
-    assert.match(started.stderr, /schema version 7, newer than this build knows \(6\)/);
+    assert.match(started.stderr, new RegExp(`schema version ${NEWER_VERSION}, newer than this build knows \\(${KNOWN}\\)`));
   });
 
   test('a store with committed frames of this build in its -wal passes', async () => {

@@ -12,6 +12,11 @@ import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
 import { checkConfigVerdict, startVerdict } from '../helpers/config-error.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
+
+/** This build's schema version, and a newer build's. */
+const KNOWN = sqliteMigrations.length;
+const NEWER_VERSION = KNOWN + 1;
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -33,12 +38,12 @@ const CASES = [
     name: 'a newer schema than this build knows',
     spoil: (file: string) => {
       const db = new Database(file);
-      db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, 'from a newer build', 0)");
-      db.pragma('user_version = 7');
+      db.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${NEWER_VERSION}, 'from a newer build', 0)`);
+      db.pragma(`user_version = ${NEWER_VERSION}`);
       db.close();
     },
-    start: /schema version 7, newer than this build knows \(6\)/,
-    check: /PORTCULLIS_DATA_DIR: the user store at .*portcullis\.db is at schema version 7, newer than this build knows \(6\)/,
+    start: new RegExp(`schema version ${NEWER_VERSION}, newer than this build knows \\(${KNOWN}\\)`),
+    check: new RegExp(`PORTCULLIS_DATA_DIR: the user store at .*portcullis\\.db is at schema version ${NEWER_VERSION}, newer than this build knows \\(${KNOWN}\\)`),
   },
 ] as const;
 

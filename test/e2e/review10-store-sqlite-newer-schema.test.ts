@@ -12,8 +12,13 @@ import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { runCli, tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 
-const NEWER = /schema version 7, newer than this build knows \(6\)/;
+/** This build's schema version, and a newer build's. */
+const KNOWN = sqliteMigrations.length;
+const NEWER_VERSION = KNOWN + 1;
+
+const NEWER = new RegExp(`schema version ${NEWER_VERSION}, newer than this build knows \\(${KNOWN}\\)`);
 
 describe('a SQLite store with a newer schema than this build knows', () => {
   let backend: TestBackend;
@@ -34,10 +39,10 @@ describe('a SQLite store with a newer schema than this build knows', () => {
     const migrated = await runPortcullis(['migrate', '--config', configFile], { env: env() });
     assert.equal(migrated.code, 0, migrated.stderr);
     file = join(dataDir, 'portcullis.db');
-    // What a newer build's migration 7 leaves: its row in schema_migrations and the header's user_version.
+    // What a newer build's next migration leaves: its row in schema_migrations and the header's user_version.
     const db = new Database(file);
-    db.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, 'from a newer build', 0)");
-    db.pragma('user_version = 7');
+    db.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${NEWER_VERSION}, 'from a newer build', 0)`);
+    db.pragma(`user_version = ${NEWER_VERSION}`);
     db.close(); // checkpoints the WAL: the file alone holds the database now
     written = readFileSync(file);
   });
@@ -57,7 +62,7 @@ describe('a SQLite store with a newer schema than this build knows', () => {
       assert.ok(readFileSync(file).equals(written), 'the database file was changed');
       const db = new Database(file, { readonly: true });
       try {
-        assert.equal(db.pragma('user_version', { simple: true }), 7);
+        assert.equal(db.pragma('user_version', { simple: true }), NEWER_VERSION);
       } finally {
         db.close();
       }

@@ -100,4 +100,13 @@ export const postgresMigrations: readonly Migration[] = [
       'ALTER TABLE identity_changes ADD COLUMN IF NOT EXISTS generation INTEGER',
     ],
   },
+  {
+    version: 7,
+    name: 'live sessions by expiry',
+    statements: [
+      // The dashboard's active-session count (identityTotals) reads this index alone (an index-only scan once the
+      // table is vacuumed) instead of every refresh token, expired and revoked ones too.
+      'CREATE INDEX IF NOT EXISTS idx_refresh_tokens_live ON refresh_tokens(expires_at) WHERE revoked_at IS NULL',
+    ],
+  },
 ];

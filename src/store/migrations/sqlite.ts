@@ -90,4 +90,14 @@ export const sqliteMigrations: readonly Migration[] = [
       'ALTER TABLE identity_changes ADD COLUMN generation INTEGER',
     ],
   },
+  {
+    version: 7,
+    name: 'live sessions by expiry',
+    statements: [
+      // The dashboard's active-session count (identityTotals) reads this index alone: without it the count walked every
+      // refresh token, expired and revoked ones too, on the event loop (1.7 s with a million rows, every 5 s a
+      // dashboard was open).
+      'CREATE INDEX idx_refresh_tokens_live ON refresh_tokens(expires_at, revoked_at) WHERE revoked_at IS NULL',
+    ],
+  },
 ];
