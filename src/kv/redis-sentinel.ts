@@ -80,6 +80,25 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     }, () => closed || (s !== current && s !== replacement), settings.maxReconnectDelayMs);
   };
   const end = (s: Sentinel): void => void s.destroy().catch(() => undefined);
+  /** Replaced clients still closing: ended at once if the store closes first. */
+  const retiring = new Set<Sentinel>();
+  /**
+   * The replaced client is closed, not destroyed: a master that was paused past the bound (not a silent link) answers
+   * again on it, and destroying it failed the commands in flight there, already decided by Redis (their tokens taken,
+   * the requests answered on_store_error). A link still silent never drains: it is ended after the bound.
+   */
+  const retire = (s: Sentinel): void => {
+    retiring.add(s);
+    const bound = setTimeout(() => end(s), socketTimeout);
+    bound.unref();
+    s.close().then(
+      () => undefined,
+      () => end(s),
+    ).finally(() => {
+      clearTimeout(bound);
+      retiring.delete(s);
+    });
+  };
   let current: Sentinel = open();
   const replaceSilent = (): void => {
     if (closed || replacement !== undefined) return;
@@ -91,7 +110,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       const silent = current;
       current = next;
       unsettledSince = undefined;
-      end(silent); // drops the commands still waiting on the silent link: each has met its timeout already
+      retire(silent);
     });
     begin(next);
     onError(new SilentConnectionError(socketTimeout));
@@ -138,6 +157,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       const pending = replacement;
       replacement = undefined;
       if (pending !== undefined) end(pending); // nothing was ever sent on it
+      for (const s of retiring) end(s);
       if (current.isOpen) await current.close();
     },
     destroy() {
@@ -145,6 +165,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       const pending = replacement;
       replacement = undefined;
       if (pending !== undefined) end(pending);
+      for (const s of retiring) end(s);
       end(current);
     },
   };
