@@ -180,10 +180,15 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
    * without a bound, node connections having no socket timeout: the link's return changed nothing and the master's
    * slots failed until the kernel gave the socket up. Such a connection is given up for a new one, once per bound.
    */
-  const stalledHandshake = (client: object): boolean => {
+  const stalledHandshake = (client: { once(event: 'ready', listener: () => void): unknown }): boolean => {
     const now = performance.now();
     const since = unreadySince.get(client);
-    if (since === undefined) unreadySince.set(client, now);
+    if (since === undefined) {
+      unreadySince.set(client, now);
+      // Forgotten once it is ready: a later, ordinary reconnect of the same client starts its own count, and is left
+      // to node-redis's reconnect for the bound rather than destroyed by the first command that finds it not ready.
+      client.once('ready', () => unreadySince.delete(client));
+    }
     return since !== undefined && now - since > silentMs;
   };
 
