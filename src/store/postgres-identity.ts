@@ -292,16 +292,32 @@ export class PostgresIdentity {
   }
 
   async pruneChanges(before: Date, tokenRevocationsBefore: Date = before, limit?: number): Promise<number> {
-    const old = 'at < $1 OR (action = $2 AND at < $3)';
-    const result = await this.#db.query(
-      limit === undefined
-        ? `DELETE FROM identity_changes WHERE ${old}`
-        : `DELETE FROM identity_changes WHERE seq IN (SELECT seq FROM identity_changes WHERE ${old} LIMIT $4)`,
-      [before, TOKEN_REVOCATION, tokenRevocationsBefore, ...(limit === undefined ? [] : [limit])],
-    );
+    let deleted: number;
+    if (limit === undefined) {
+      const result = await this.#db.query('DELETE FROM identity_changes WHERE at < $1 OR (action = $2 AND at < $3)', [
+        before,
+        TOKEN_REVOCATION,
+        tokenRevocationsBefore,
+      ]);
+      deleted = result.rowCount ?? 0;
+    } else {
+      // Two ranges of the at index, each stopped at the limit (as the SQLite adapter, whose OR read every old row).
+      const old = await this.#db.query(
+        'DELETE FROM identity_changes WHERE seq IN (SELECT seq FROM identity_changes WHERE at < $1 LIMIT $2)',
+        [before, limit],
+      );
+      deleted = old.rowCount ?? 0;
+      if (deleted < limit) {
+        const tokens = await this.#db.query(
+          'DELETE FROM identity_changes WHERE seq IN (SELECT seq FROM identity_changes WHERE action = $1 AND at < $2 LIMIT $3)',
+          [TOKEN_REVOCATION, tokenRevocationsBefore, limit - deleted],
+        );
+        deleted += tokens.rowCount ?? 0;
+      }
+    }
     // A pending delete's email digest is only needed while its retry can matter (the tokens' lifetime).
     await this.#db.query('UPDATE identity_changes SET email_digest = NULL WHERE email_digest IS NOT NULL AND at < $1', [tokenRevocationsBefore]);
-    return result.rowCount ?? 0;
+    return deleted;
   }
 
   /**
