@@ -12,52 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, startInProcess, tempDataDir, upstreams, type GatewayProcess, type InProcessGateway } from '../helpers/gateway.js';
+import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient, type TestClient } from '../helpers/http.js';
-import { assertSafeError, FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { assertSafeError, uniqueEmail } from '../helpers/auth-gateway.js';
 import { ADMIN_TOKEN } from '../helpers/identity.js';
+import { sqliteAuthConfig, spawnedStoreHooks, spawnStoreGateway, type SpawnedStore as Setup } from '../helpers/sqlite-store-gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PASSWORD = 'SecurePass123!';
-
-interface Setup {
-  backend: TestBackend;
-  gw: GatewayProcess;
-  client: TestClient;
-  dataDir: string;
-  file: string;
-}
-
-/** A spawned gateway with auth and the admin port on, its SQLite store in a data dir of the test's. */
-async function start(backend: TestBackend, dataDir: string): Promise<GatewayProcess> {
-  return spawnGateway(
-    {
-      load_balancing: { upstreams: upstreams([backend.port]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-      admin: { enabled: true, listen_port: 0, token: ADMIN_TOKEN },
-    },
-    { dataDir },
-  );
-}
-
-function hooks(): Setup {
-  const s = {} as Setup;
-  before(async () => {
-    s.backend = await startBackend('echo');
-    s.dataDir = tempDataDir();
-    s.file = join(s.dataDir, 'portcullis.db');
-    s.gw = await start(s.backend, s.dataDir);
-    s.client = createClient();
-  });
-  after(async () => {
-    await s.client?.close();
-    await s.gw?.cleanup();
-    await s.backend?.stop();
-    if (s.dataDir !== undefined) rmSync(s.dataDir, { recursive: true, force: true });
-  });
-  return s;
-}
+/** The admin port on (port 0), for /ready. */
+const ADMIN = { enabled: true, listen_port: 0, token: ADMIN_TOKEN };
+const hooks = (): Setup => spawnedStoreHooks(ADMIN);
 
 async function register(s: Setup, email = uniqueEmail()) {
   return s.client.postJson(`${s.gw.url}/auth/register`, { email, password: PASSWORD });
@@ -102,7 +67,7 @@ describe('the database file deleted under a running gateway', () => {
   test('a restart stops cleanly and serves on a new file at the path', async () => {
     s.gw.signal('SIGTERM');
     assert.equal((await s.gw.exited).code, 0, s.gw.stderr());
-    s.gw = await start(s.backend, s.dataDir);
+    s.gw = await spawnStoreGateway(s.backend, s.dataDir, ADMIN);
     assert.equal((await register(s)).status, 201);
   });
 });
@@ -171,15 +136,7 @@ describe('a data dir given relative to the working directory, which the embeddin
   test('the files are still found where they were opened: registrations go on', async () => {
     process.chdir(base);
     try {
-      gw = await startInProcess(
-        {
-          load_balancing: { upstreams: upstreams([backend.port]) },
-          jwt: { secret: TEST_SECRET },
-          middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-          admin: { enabled: false },
-        },
-        'data',
-      );
+      gw = await startInProcess(sqliteAuthConfig(backend), 'data');
     } finally {
       process.chdir(cwd);
     }

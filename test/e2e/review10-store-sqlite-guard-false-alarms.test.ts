@@ -1,29 +1,20 @@
 // Legitimate work beside a running gateway must not be taken for a lost SQLite file (src/store/sqlite-file-guard.ts):
 // a false alarm turns a healthy store into 503s until a restart. Each case does something an operator or SQLite itself
 // does while the gateway runs, then registers a user: 201, and no 'User Store File Lost' line.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { logsReadSoFar, runCli, spawnGateway, tempDataDir, upstreams, type GatewayProcess } from '../helpers/gateway.js';
-import { createClient, type TestClient } from '../helpers/http.js';
+import { logsReadSoFar, runCli, spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway.js';
+import type { TestClient } from '../helpers/http.js';
+import { sqliteAuthConfig as config, storeBenchHooks } from '../helpers/sqlite-store-gateway.js';
 import { endGroup, workerPids } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
-import { FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
 
 const PASSWORD = 'SecurePass123!';
-
-function config(backend: TestBackend) {
-  return {
-    load_balancing: { upstreams: upstreams([backend.port]) },
-    jwt: { secret: TEST_SECRET },
-    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-    admin: { enabled: false },
-  };
-}
 
 async function assertServes(client: TestClient, gw: GatewayProcess, what: string): Promise<void> {
   const res = await client.postJson(`${gw.url}/auth/register`, { email: uniqueEmail(), password: PASSWORD });
@@ -37,43 +28,32 @@ function sqlite(file: string, sql: string): void {
 }
 
 describe('SQLite file guard: no false alarm', () => {
-  let backend: TestBackend;
-  let client: TestClient;
-  const cleanups: Array<() => Promise<void> | void> = [];
-  before(async () => {
-    backend = await startBackend('echo');
-    client = createClient();
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-    await client?.close();
-    await backend?.stop();
-  });
+  const s = storeBenchHooks();
 
   test('SQLite maintenance and the CLI beside a running gateway', async () => {
     const dataDir = tempDataDir();
-    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const gw = await spawnGateway(config(backend), { dataDir });
-    cleanups.push(() => gw.cleanup());
+    s.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const gw = await spawnGateway(config(s.backend), { dataDir });
+    s.cleanups.push(() => gw.cleanup());
     const file = join(dataDir, 'portcullis.db');
-    await assertServes(client, gw, 'fresh data dir');
+    await assertServes(s.client, gw, 'fresh data dir');
     sqlite(file, 'PRAGMA wal_checkpoint(TRUNCATE);');
-    await assertServes(client, gw, 'wal_checkpoint(TRUNCATE)');
+    await assertServes(s.client, gw, 'wal_checkpoint(TRUNCATE)');
     sqlite(file, 'VACUUM;');
-    await assertServes(client, gw, 'VACUUM');
+    await assertServes(s.client, gw, 'VACUUM');
     sqlite(file, 'PRAGMA journal_size_limit = 0; PRAGMA wal_checkpoint(RESTART);');
-    await assertServes(client, gw, 'journal_size_limit');
+    await assertServes(s.client, gw, 'journal_size_limit');
     const env = { PORTCULLIS_DATA_DIR: dataDir, JWT_SECRET: TEST_SECRET };
     for (const args of [['users', 'list', '--config', gw.configFile], ['migrate', '--config', gw.configFile], ['check-config', '--config', gw.configFile]]) {
       const r = await runCli(args, env);
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
-      await assertServes(client, gw, args.join(' '));
+      await assertServes(s.client, gw, args.join(' '));
     }
     // A second gateway on the same file (as server.workers: 2 has), stopped while the first runs.
-    const second = await spawnGateway(config(backend), { dataDir });
-    await assertServes(client, second, 'second gateway');
+    const second = await spawnGateway(config(s.backend), { dataDir });
+    await assertServes(s.client, second, 'second gateway');
     await second.cleanup();
-    await assertServes(client, gw, 'after the second gateway stopped');
+    await assertServes(s.client, gw, 'after the second gateway stopped');
   });
 
   test('a symlinked data dir', async () => {
@@ -81,26 +61,26 @@ describe('SQLite file guard: no false alarm', () => {
     const links = mkdtempSync(join(tmpdir(), 'portcullis-link-'));
     const dataDir = join(links, 'data');
     symlinkSync(real, dataDir);
-    cleanups.push(() => { rmSync(real, { recursive: true, force: true }); rmSync(links, { recursive: true, force: true }); });
-    const gw = await spawnGateway(config(backend), { dataDir });
-    cleanups.push(() => gw.cleanup());
-    await assertServes(client, gw, 'symlinked data dir');
+    s.cleanups.push(() => { rmSync(real, { recursive: true, force: true }); rmSync(links, { recursive: true, force: true }); });
+    const gw = await spawnGateway(config(s.backend), { dataDir });
+    s.cleanups.push(() => gw.cleanup());
+    await assertServes(s.client, gw, 'symlinked data dir');
     sqlite(join(real, 'portcullis.db'), 'PRAGMA wal_checkpoint(TRUNCATE);');
-    await assertServes(client, gw, 'symlinked, checkpointed');
+    await assertServes(s.client, gw, 'symlinked, checkpointed');
   });
 
   test('server.workers: 2 on a brand-new data dir, a worker killed and restarted', async () => {
     for (let round = 0; round < 3; round++) {
       const dataDir = tempDataDir();
-      cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-      const gw = await spawnGateway({ ...config(backend), server: { workers: 2 }, redis: { url: 'redis://127.0.0.1:6379', key_prefix: `review10-guard-${process.pid}-${round}:` } }, { dataDir, group: true });
-      cleanups.push(() => endGroup(gw));
-      for (let i = 0; i < 6; i++) await assertServes(client, gw, `workers round ${round} request ${i}`);
+      s.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const gw = await spawnGateway({ ...config(s.backend), server: { workers: 2 }, redis: { url: 'redis://127.0.0.1:6379', key_prefix: `review10-guard-${process.pid}-${round}:` } }, { dataDir, group: true });
+      s.cleanups.push(() => endGroup(gw));
+      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${round} request ${i}`);
       const [victim] = workerPids(gw.child.pid!);
       process.kill(victim!, 'SIGKILL');
       await waitFor(() => workerPids(gw.child.pid!).length === 2 && !workerPids(gw.child.pid!).includes(victim!), 'a new worker');
       await new Promise((r) => setTimeout(r, 1500));
-      for (let i = 0; i < 6; i++) await assertServes(client, gw, `workers round ${round} after restart ${i}`);
+      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${round} after restart ${i}`);
       await endGroup(gw);
     }
   });

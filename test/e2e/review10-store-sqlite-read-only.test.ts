@@ -6,61 +6,14 @@
 // written at its path (access(2) W_OK, which answers EPERM for an immutable file and EROFS on a read-only mount, root
 // or not): when not, the step is refused with a 503 naming the code, the gateway stays up, proxying goes on, and the
 // store serves again once the file is writable.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { startBackend, type TestBackend } from '../helpers/backends.js';
-import { spawnGateway, tempDataDir, upstreams, type GatewayProcess } from '../helpers/gateway.js';
-import { createClient, type TestClient } from '../helpers/http.js';
-import { assertSafeError, FAST_ARGON2, TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { assertSafeError, uniqueEmail } from '../helpers/auth-gateway.js';
+import { spawnedStoreHooks as hooks, type SpawnedStore as Setup } from '../helpers/sqlite-store-gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PASSWORD = 'SecurePass123!';
-
-interface Setup {
-  backend: TestBackend;
-  gw: GatewayProcess;
-  client: TestClient;
-  dataDir: string;
-  file: string;
-  /** Undone in `after`, whatever the test did or failed to do (an immutable file or a mount left behind). */
-  undo: Array<() => void>;
-}
-
-function hooks(): Setup {
-  const s = { undo: [] } as unknown as Setup;
-  before(async () => {
-    s.backend = await startBackend('echo');
-    s.dataDir = tempDataDir();
-    s.file = join(s.dataDir, 'portcullis.db');
-    s.gw = await spawnGateway(
-      {
-        load_balancing: { upstreams: upstreams([s.backend.port]) },
-        jwt: { secret: TEST_SECRET },
-        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-        admin: { enabled: false },
-      },
-      { dataDir: s.dataDir },
-    );
-    s.client = createClient();
-  });
-  after(async () => {
-    for (const undo of s.undo.reverse()) {
-      try {
-        undo();
-      } catch {
-        // already undone by the test
-      }
-    }
-    await s.client?.close();
-    await s.gw?.cleanup();
-    await s.backend?.stop();
-    if (s.dataDir !== undefined) rmSync(s.dataDir, { recursive: true, force: true });
-  });
-  return s;
-}
 
 async function register(s: Setup) {
   return s.client.postJson(`${s.gw.url}/auth/register`, { email: uniqueEmail(), password: PASSWORD });
