@@ -7,9 +7,8 @@
 // a client connected before the flood is still served, and new clients are served again once the flood goes.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startBackend } from '../helpers/backends.js';
-import { fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -31,11 +30,7 @@ test('a flood past RLIMIT_NOFILE: one warning per episode, the clients already i
     NOFILE,
   );
   cleanups.push(() => gw.cleanup());
-  const early = net.connect(gw.port, '127.0.0.1');
-  await new Promise((resolve) => early.once('connect', resolve));
-  cleanups.push(() => {
-    early.destroy();
-  });
+  const early = await connectedSocket(gw.port, cleanups);
   // Its upstream connection is open and kept alive: serving it again needs no new descriptor.
   assert.equal((await requestOn(early, '/before')).status, 200);
 

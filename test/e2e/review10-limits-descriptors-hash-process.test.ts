@@ -9,11 +9,10 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { startBackend } from '../helpers/backends.js';
 import { AUTH_PROTECTIONS_OFF, FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { upstreams } from '../helpers/gateway.js';
-import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -27,35 +26,6 @@ function childrenOf(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
     readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
   );
-}
-
-/** Sends one POST with a JSON body on `socket` and reads the answer's status, Retry-After and body. */
-function postOn(socket: net.Socket, path: string, json: unknown): Promise<{ status: number; retryAfter?: string; body: string }> {
-  const body = JSON.stringify(json);
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('utf8');
-      const end = text.indexOf('\r\n\r\n');
-      const length = end < 0 ? null : /content-length: (\d+)/i.exec(text.slice(0, end));
-      if (end < 0 || length === null || Buffer.byteLength(text.slice(end + 4)) < Number(length[1])) return;
-      socket.off('data', onData);
-      const head = text.slice(0, end);
-      resolve({ status: Number(head.slice(9, 12)), retryAfter: /retry-after: (\S+)/i.exec(head)?.[1], body: text.slice(end + 4) });
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  });
-}
-
-async function connected(port: number): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
-  await new Promise((resolve) => socket.once('connect', resolve));
-  cleanups.push(() => {
-    socket.destroy();
-  });
-  return socket;
 }
 
 test('descriptors used up: a hashing process that cannot start is a 503, never a crash of the gateway nor a 401', async () => {
@@ -74,7 +44,7 @@ test('descriptors used up: a hashing process that cannot start is a 503, never a
   cleanups.push(() => gw.cleanup());
   const pid = gw.child.pid!;
   const user = { email: 'fd@example.com', password: 'SecurePass123!' };
-  const early = await connected(gw.port);
+  const early = await connectedSocket(gw.port, cleanups);
   assert.equal((await postOn(early, '/auth/register', user)).status, 201);
   // The hashing process dies; the next call would start another.
   for (const child of childrenOf(pid)) process.kill(child, 'SIGKILL');
@@ -93,6 +63,6 @@ test('descriptors used up: a hashing process that cannot start is a 503, never a
 
   flood.release();
   await waitFor(() => openDescriptors(pid) < NOFILE / 2, 'the flood gone', 10_000);
-  const later = await connected(gw.port);
+  const later = await connectedSocket(gw.port, cleanups);
   assert.equal((await postOn(later, '/auth/login', user)).status, 200, 'hashing again once descriptors are free');
 });

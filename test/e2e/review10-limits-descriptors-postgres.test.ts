@@ -8,7 +8,7 @@ import { startBackend } from '../helpers/backends.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { upstreams } from '../helpers/gateway.js';
 import { DATABASE_URL } from '../helpers/services.js';
-import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -16,25 +16,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-/** Sends a JSON POST on `socket` and resolves with the answer's status and body. */
-function postOn(socket: net.Socket, path: string, json: unknown): Promise<{ status: number; body: string }> {
-  const body = JSON.stringify(json);
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('utf8');
-      const end = text.indexOf('\r\n\r\n');
-      const length = end < 0 ? null : /content-length: (\d+)/i.exec(text.slice(0, end));
-      if (end < 0 || length === null || Buffer.byteLength(text.slice(end + 4)) < Number(length[1])) return;
-      socket.off('data', onData);
-      resolve({ status: Number(text.slice(9, 12)), body: text.slice(end + 4) });
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  });
-}
 
 test('descriptors used up: PostgreSQL reads that need a new connection are 503 store_unavailable, no crash', async () => {
   const b = await startBackend('echo');
@@ -52,14 +33,7 @@ test('descriptors used up: PostgreSQL reads that need a new connection are 503 s
   );
   cleanups.push(() => gw.cleanup());
   const sockets: net.Socket[] = [];
-  for (let i = 0; i < 8; i++) {
-    const socket = net.connect(gw.port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    sockets.push(socket);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-  }
+  for (let i = 0; i < 8; i++) sockets.push(await connectedSocket(gw.port, cleanups));
   const user = { email: `fd-pg-${process.pid}-${Date.now()}@example.com`, password: 'SecurePass123!' };
   // Starts the hashing process too, so that the reads below are what meets EMFILE.
   assert.equal((await postOn(sockets[0]!, '/auth/register', user)).status, 201);
@@ -77,10 +51,6 @@ test('descriptors used up: PostgreSQL reads that need a new connection are 503 s
 
   flood.release();
   await waitFor(() => openDescriptors(gw.child.pid!) < NOFILE / 2, 'the flood gone', 10_000);
-  const fresh = net.connect(gw.port, '127.0.0.1');
-  await new Promise((resolve) => fresh.once('connect', resolve));
-  cleanups.push(() => {
-    fresh.destroy();
-  });
+  const fresh = await connectedSocket(gw.port, cleanups);
   assert.equal((await postOn(fresh, '/auth/login', user)).status, 200);
 });

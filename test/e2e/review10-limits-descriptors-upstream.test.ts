@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { FAST_HEALTH_CHECKS, upstreams } from '../helpers/gateway.js';
-import { fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -43,11 +43,7 @@ test('descriptors used up: an upstream connect that fails with EMFILE is a 503 o
   );
   cleanups.push(() => gw.cleanup());
   // A client connected before the flood: its connection already has its descriptor.
-  const early = net.connect(gw.port, '127.0.0.1');
-  await new Promise((resolve) => early.once('connect', resolve));
-  cleanups.push(() => {
-    early.destroy();
-  });
+  const early = await connectedSocket(gw.port, cleanups);
   assert.equal((await requestOn(early, '/before')).status, 200);
 
   const flood = await fillDescriptors(gw.port, gw.child.pid!, NOFILE);

@@ -89,3 +89,36 @@ export function requestOn(socket: net.Socket, path: string): Promise<{ status: n
     socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`);
   });
 }
+
+/**
+ * A client connection to `port`, connected before a flood takes the descriptors (it already has its own), destroyed
+ * by `cleanups` (the test's, run in its `after`).
+ */
+export async function connectedSocket(port: number, cleanups: Array<() => Promise<void> | void>): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  cleanups.push(() => {
+    socket.destroy();
+  });
+  return socket;
+}
+
+/** Sends one POST with a JSON body on `socket` and reads the answer's status, Retry-After and body (Content-Length). */
+export function postOn(socket: net.Socket, path: string, json: unknown): Promise<{ status: number; retryAfter?: string; body: string }> {
+  const body = JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      const length = end < 0 ? null : /content-length: (\d+)/i.exec(text.slice(0, end));
+      if (end < 0 || length === null || Buffer.byteLength(text.slice(end + 4)) < Number(length[1])) return;
+      socket.off('data', onData);
+      const head = text.slice(0, end);
+      resolve({ status: Number(head.slice(9, 12)), retryAfter: /retry-after: (\S+)/i.exec(head)?.[1], body: text.slice(end + 4) });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
