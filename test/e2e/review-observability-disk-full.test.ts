@@ -8,27 +8,16 @@
 // takes bytes again, so every line of the file is one JSON object; a report that fails gives its count back, so
 // the lines in the file plus the lines reported dropped are every request.
 // The disk is a 64 KiB tmpfs this test mounts (as root, as CI runs); a real `portcullis start` writes to it.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
 import { spawnGateway } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
+import { smallDisk } from '../helpers/small-disk.js';
 import { waitFor } from '../helpers/wait.js';
 
-const client = createClient();
-const mountPoint = mkdtempSync(join(tmpdir(), 'portcullis-full-disk-'));
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  await client.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  execFileSync('umount', [mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
+const { mountPoint, client, cleanups } = smallDisk('portcullis-full-disk-');
 
 test('a disk that fills up and frees again: every line of the access log is JSON, and every request is in it or counted', async () => {
   const b = await startBackend('api');

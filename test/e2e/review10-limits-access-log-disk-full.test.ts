@@ -6,27 +6,16 @@
 // Write Failed, with the error code), and one line when they succeed again (Access Log Write Recovered, with the
 // lines dropped meanwhile); requests are served throughout.
 // The disk is a 64 KiB tmpfs this test mounts (as root, as CI runs), unmounted in `after`.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
 import { spawnGateway } from '../helpers/gateway.js';
-import { createClient } from '../helpers/http.js';
+import { smallDisk } from '../helpers/small-disk.js';
 import { waitFor } from '../helpers/wait.js';
 
-const client = createClient();
-const mountPoint = mkdtempSync(join(tmpdir(), 'portcullis-review10-full-'));
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  await client.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  execFileSync('umount', [mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
+const { mountPoint, client, cleanups } = smallDisk('portcullis-review10-full-');
 
 test('the access-log disk full: one warning on the process log per episode, one line when it recovers, requests served', async () => {
   const b = await startBackend('api');
