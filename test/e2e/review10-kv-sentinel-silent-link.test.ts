@@ -14,6 +14,7 @@ import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { startTcpForwarder, type TcpForwarder } from '../helpers/tcp-forwarder.js';
 import { createRedisKvStore } from '../../src/kv/redis.js';
+import { decidedAgainAfter } from '../kv/full-queue.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
 import { requireRedisServer, run, ThrowawaySentinel, untilAnswering } from '../kv/redis-processes.js';
 import { countStatuses, pickClients, startLoad, type Load } from './steady-load.js';
@@ -115,20 +116,8 @@ test('(a) with more commands waiting than the pending-command limit: the master 
   const round = () => Promise.allSettled(buckets.map((b) => store.take(b, rule)));
   assert.ok((await round()).every((r) => r.status === 'fulfilled'), 'decided before the silence');
   masterLink.blackHole();
-  const silencedAt = performance.now();
   // 5 takes every 50 ms, not waiting for their answers: the queue is full before the first command timeout.
-  const outcomes: boolean[] = []; // in the order sent
-  let recoveredAfter: number | undefined;
-  while (recoveredAfter === undefined && performance.now() - silencedAt < RECOVERY_BOUND_MS) {
-    for (let i = 0; i < 5; i++) {
-      const at = outcomes.push(false) - 1;
-      store.take(buckets[at % buckets.length]!, rule).then(() => void (outcomes[at] = true), () => undefined);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    // Recovered once 40 takes in a row, sent at least a command timeout ago, were all decided.
-    const settledUpTo = outcomes.length - 5 * Math.ceil(500 / 50) - 5;
-    if (settledUpTo >= 40 && outcomes.slice(settledUpTo - 40, settledUpTo).every(Boolean)) recoveredAfter = performance.now() - silencedAt;
-  }
+  const recoveredAfter = await decidedAgainAfter((b) => store.take(b, rule), buckets, 500, RECOVERY_BOUND_MS);
   console.log(`# (a) full queue: decided again after ${recoveredAfter?.toFixed(0)} ms`);
   assert.notEqual(recoveredAfter, undefined, `no round decided by Redis within ${RECOVERY_BOUND_MS} ms of the silence`);
 });
