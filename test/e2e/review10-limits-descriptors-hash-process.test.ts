@@ -8,11 +8,11 @@
 // register and a login alike; the gateway runs on, and hashes again once descriptors are free.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { startBackend } from '../helpers/backends.js';
 import { AUTH_PROTECTIONS_OFF, FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { upstreams } from '../helpers/gateway.js';
 import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { childrenOf } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -20,13 +20,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-/** Child pids of process `pid`, from /proc. */
-function childrenOf(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
-  );
-}
 
 test('descriptors used up: a hashing process that cannot start is a 503, never a crash of the gateway nor a 401', async () => {
   const b = await startBackend('echo');

@@ -8,21 +8,16 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { startBackend } from '../helpers/backends.js';
 import { spawnGateway } from '../helpers/gateway.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { childrenOf } from '../helpers/workers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-function childrenOf(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
-  );
-}
 
 /** The lowest descriptor number process `pid` does not hold: a soft limit there leaves it no descriptor to open. */
 function lowestFree(pid: number): number {

@@ -10,11 +10,12 @@
 // the primary gives up (exit 1) as it does for workers that die before they serve.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { linkSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
 import { startProcess, writeConfig } from '../helpers/gateway.js';
+import { childrenOf } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -22,12 +23,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-function childrenOf(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
-  );
-}
 
 test("a worker fork that fails for good (node's binary removed under the primary) is given up on, not retried every second for ever", async () => {
   const b = await startBackend('api');

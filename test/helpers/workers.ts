@@ -33,6 +33,13 @@ export function workerPids(primary: number): number[] {
     .sort((a, b) => a - b);
 }
 
+/** Every child of process `pid` (a primary's workers, a gateway's hashing process), from /proc; throws once it is gone. */
+export function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
+  );
+}
+
 /** Whether process `pid` exists (a reaped one does not). */
 export function alive(pid: number): boolean {
   try {
