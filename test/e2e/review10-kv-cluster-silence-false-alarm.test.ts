@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { bucketKey, hashSlot } from '../../src/kv/redis-keys.js';
 import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
+import { startTakeLoad, type TakeLoad } from '../kv/take-load.js';
 import { infoField, requireRedisServer, servesSlot, ThrowawayCluster, until, type ClusterNodeView } from '../kv/redis-processes.js';
 import { pickClients } from './steady-load.js';
 
@@ -38,49 +39,32 @@ async function connectionsReceived(port: number): Promise<number> {
 test('a busy master whose queue stays full is not taken for silent when a pause makes commands time out', { skip }, async () => {
   const prefix = uniquePrefix('cluster-busy-queue');
   const store: RedisKvStore = createRedisKvStore({ cluster: cluster.nodes.map((n) => n.url), keyPrefix: prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, maxPendingCommands: 20 });
-  let stop = false;
-  const workers: Array<Promise<void>> = [];
+  let load: TakeLoad | undefined;
   try {
     const buckets = pickClients(15, (bucket) => servesSlot(master.slots, hashSlot(bucketKey(prefix, bucket)))).map((a) => `p:${a}`);
     const rule = { capacity: 1_000_000, refillPerSecond: 0.001 };
     await until("the store to decide the master's slots", async () => (await Promise.allSettled(buckets.map((b) => store.take(b, rule)))).every((r) => r.status === 'fulfilled'), 15_000, 100);
-    let decided = 0;
-    const failures = new Map<string, number>();
     // 40 closed-loop workers for 20 places: whenever a reply frees a place, a waiting worker takes it.
-    for (let w = 0; w < 40; w++) {
-      workers.push((async () => {
-        for (let i = 0; !stop; i++) {
-          await store.take(buckets[(w + i) % buckets.length]!, rule).then(
-            () => void decided++,
-            (err: unknown) => {
-              const cause = (err as { cause?: { message?: string } }).cause?.message ?? `${(err as Error).name}: ${(err as Error).message}`;
-              failures.set(cause, (failures.get(cause) ?? 0) + 1);
-            },
-          );
-          await new Promise((r) => setImmediate(r));
-        }
-      })());
-    }
-    await until('the load to be decided', async () => decided > 200, 10_000, 50);
+    const takes = (load = startTakeLoad((b) => store.take(b, rule), 40, (w, i) => buckets[(w + i) % buckets.length]!));
+    await until('the load to be decided', async () => takes.decided > 200, 10_000, 50);
     const connectionsBefore = await connectionsReceived(master.port);
     // Commands meet the command timeout (the master pauses 0.8 s), the master answers again well within the bound.
     const process = cluster.nodes.find((n) => n.port === master.port)!;
     process.signal('SIGSTOP');
     await new Promise((r) => setTimeout(r, 800));
     process.signal('SIGCONT');
-    const decidedAfterPause = decided;
+    const decidedAfterPause = takes.decided;
     // Longer than the bound plus its check: a silence verdict would have ended the connection by then.
     await new Promise((r) => setTimeout(r, SILENCE_BOUND_MS + 2_000));
     const opened = (await connectionsReceived(master.port)) - connectionsBefore;
-    console.log(`# decided ${decided} (${decided - decidedAfterPause} after the pause); failures ${JSON.stringify(Object.fromEntries(failures))}; connections opened meanwhile ${opened}`);
-    assert.ok(decided - decidedAfterPause > 200, 'the master answered steadily after its pause');
+    console.log(`# decided ${takes.decided} (${takes.decided - decidedAfterPause} after the pause); failures ${JSON.stringify(Object.fromEntries(takes.failures))}; connections opened meanwhile ${opened}`);
+    assert.ok(takes.decided - decidedAfterPause > 200, 'the master answered steadily after its pause');
     // The INFO's own connection is the only new one.
     assert.equal(opened, 1, "the busy master's connection was ended and opened again");
-    const disconnected = [...failures.keys()].filter((cause) => /disconnect|closed|no reply on the connection/i.test(cause));
+    const disconnected = [...takes.failures.keys()].filter((cause) => /disconnect|closed|no reply on the connection/i.test(cause));
     assert.deepEqual(disconnected, [], 'commands failed because their connection was ended');
   } finally {
-    stop = true;
-    await Promise.all(workers);
+    await load?.stop();
     await store.close();
   }
 });

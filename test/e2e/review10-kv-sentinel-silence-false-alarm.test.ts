@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';
+import { startTakeLoad, type TakeLoad } from '../kv/take-load.js';
 import { requireRedisServer, run, ThrowawaySentinel, untilAnswering, until } from '../kv/redis-processes.js';
 
 const skip = await requireRedisServer();
@@ -34,46 +35,29 @@ async function storeConnectionIds(): Promise<string[]> {
 
 test('a master paused past the silence bound that answers again: no command in flight on the replaced client is failed', { skip }, async () => {
   const store = createRedisKvStore({ sentinel: sentinel.target, keyPrefix: uniquePrefix('sentinel-paused'), commandTimeoutMs: COMMAND_TIMEOUT_MS });
-  let stop = false;
-  const workers: Array<Promise<void>> = [];
+  let load: TakeLoad | undefined;
   try {
     await untilAnswering(store);
     const rule = { capacity: 1_000_000, refillPerSecond: 0.001 };
-    let decided = 0;
-    const failures = new Map<string, number>();
-    for (let w = 0; w < 20; w++) {
-      workers.push((async () => {
-        for (let i = 0; !stop; i++) {
-          await store.take(`b${w}-${i % 20}`, rule).then(
-            () => void decided++,
-            (err: unknown) => {
-              const cause = (err as { cause?: { message?: string } }).cause?.message ?? `${(err as Error).name}: ${(err as Error).message}`;
-              failures.set(cause, (failures.get(cause) ?? 0) + 1);
-            },
-          );
-          await new Promise((r) => setImmediate(r));
-        }
-      })());
-    }
-    await until('the load to be decided', async () => decided > 200, 10_000, 50);
+    const takes = (load = startTakeLoad((b) => store.take(b, rule), 20, (w, i) => `b${w}-${i % 20}`));
+    await until('the load to be decided', async () => takes.decided > 200, 10_000, 50);
     const before = await storeConnectionIds();
     assert.notDeepEqual(before, [], "the store's connection to the master is seen");
     sentinel.master.signal('SIGSTOP');
     await new Promise((r) => setTimeout(r, SILENCE_BOUND_MS + 1_000));
     sentinel.master.signal('SIGCONT');
-    const decidedAtResume = decided;
+    const decidedAtResume = takes.decided;
     // Room for the new client to become ready and, were it to take the old one's place, to end it.
     await new Promise((r) => setTimeout(r, 4_000));
-    console.log(`# decided ${decided - decidedAtResume} after the pause; failures ${JSON.stringify(Object.fromEntries(failures))}`);
-    assert.ok(decided - decidedAtResume > 200, 'the master answered steadily after its pause');
+    console.log(`# decided ${takes.decided - decidedAtResume} after the pause; failures ${JSON.stringify(Object.fromEntries(takes.failures))}`);
+    assert.ok(takes.decided - decidedAtResume > 200, 'the master answered steadily after its pause');
     const after = await storeConnectionIds();
     assert.notDeepEqual(after, [], "the store is connected to the master after the pause");
     // The pause's own command timeouts are expected; any other failure came from ending a connection that answered.
-    const others = [...failures.keys()].filter((cause) => cause !== 'redis command timed out');
+    const others = [...takes.failures.keys()].filter((cause) => cause !== 'redis command timed out');
     assert.deepEqual(others, [], 'commands failed because their connection, alive again, was ended');
   } finally {
-    stop = true;
-    await Promise.all(workers);
+    await load?.stop();
     await store.close();
   }
 });
