@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
+import { tempDataDir } from '../helpers/gateway.js';
+import { migratedStore } from '../helpers/sqlite-store-gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 
 /** This build's schema version, and a newer build's. */
@@ -24,16 +24,7 @@ describe('a SQLite user store whose newer schema is still in its -wal', () => {
   let configFile: string;
   let file: string;
   before(async () => {
-    dataDir = tempDataDir();
-    configFile = writeConfig({
-      admin: { enabled: false },
-      load_balancing: { upstreams: upstreams([1]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-    });
-    const migrated = await runPortcullis(['migrate', '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
-    assert.equal(migrated.code, 0, migrated.stderr);
-    file = join(dataDir, 'portcullis.db');
+    ({ dataDir, configFile, file } = await migratedStore());
   });
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 

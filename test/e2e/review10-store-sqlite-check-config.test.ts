@@ -6,12 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDataDir, upstreams, writeConfig } from '../helpers/gateway.js';
-import { runPortcullis } from '../helpers/identity.js';
+import { migratedStore } from '../helpers/sqlite-store-gateway.js';
 import { checkConfigVerdict, startVerdict } from '../helpers/config-error.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { sqliteMigrations } from '../../src/store/migrations/sqlite.js';
 
 /** This build's schema version, and a newer build's. */
@@ -54,16 +51,7 @@ for (const c of CASES) {
     let file: string;
     let spoilt: Buffer;
     before(async () => {
-      dataDir = tempDataDir();
-      configFile = writeConfig({
-        admin: { enabled: false },
-        load_balancing: { upstreams: upstreams([1]) },
-        jwt: { secret: TEST_SECRET },
-        middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
-      });
-      const migrated = await runPortcullis(['migrate', '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
-      assert.equal(migrated.code, 0, migrated.stderr);
-      file = join(dataDir, 'portcullis.db');
+      ({ dataDir, configFile, file } = await migratedStore());
       // Some rows, so that half the file is past its first pages.
       const db = new Database(file);
       const insert = db.prepare('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, 0)');

@@ -1,13 +1,15 @@
 // Set-up shared by the tests of a spawned gateway's SQLite user store under fault (a file lost, made read-only, a
-// guard's false alarm): the auth config on one echo backend, and node:test hooks that start and always stop the
-// backend, client, gateway and data dir.
+// guard's false alarm, a store check-config must judge): the auth config on one echo backend, node:test hooks that
+// start and always stop the backend, client, gateway and data dir, and a freshly migrated store.
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend, type TestBackend } from './backends.js';
-import { spawnGateway, tempDataDir, upstreams, type ConfigInput, type GatewayProcess } from './gateway.js';
+import { spawnGateway, tempDataDir, upstreams, writeConfig, type ConfigInput, type GatewayProcess } from './gateway.js';
 import { createClient, type TestClient } from './http.js';
 import { FAST_ARGON2, TEST_SECRET } from './auth-gateway.js';
+import { runPortcullis } from './identity.js';
 
 /** Auth on (fast hashing, no auth rate limit) in front of `backend`; the admin port off unless `admin` is given. */
 export function sqliteAuthConfig(backend: TestBackend, admin: ConfigInput = { enabled: false }): ConfigInput {
@@ -81,4 +83,26 @@ export function spawnedStoreHooks(admin?: ConfigInput): SpawnedStore {
     if (s.dataDir !== undefined) rmSync(s.dataDir, { recursive: true, force: true });
   });
   return s;
+}
+
+export interface MigratedStore {
+  dataDir: string;
+  /** An auth config (admin port off, upstream port 1: nothing is proxied) naming no data dir: pass PORTCULLIS_DATA_DIR. */
+  configFile: string;
+  /** The SQLite file, portcullis.db in `dataDir`. */
+  file: string;
+}
+
+/** A new data dir with a SQLite store `portcullis migrate` brought to this build's schema (asserted: exit 0). */
+export async function migratedStore(): Promise<MigratedStore> {
+  const dataDir = tempDataDir();
+  const configFile = writeConfig({
+    admin: { enabled: false },
+    load_balancing: { upstreams: upstreams([1]) },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+  });
+  const migrated = await runPortcullis(['migrate', '--config', configFile], { env: { PORTCULLIS_DATA_DIR: dataDir } });
+  assert.equal(migrated.code, 0, migrated.stderr);
+  return { dataDir, configFile, file: join(dataDir, 'portcullis.db') };
 }
