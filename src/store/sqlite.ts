@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
-import { assertOrdered } from './migrations/types.js';
+import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
 import { SqliteFileGuard, StoreFileLostError } from './sqlite-file-guard.js';
@@ -129,6 +129,11 @@ export class SqliteUserStore implements UserStore {
   async migrate(): Promise<void> {
     assertOrdered(sqliteMigrations);
     const latest = sqliteMigrations.at(-1)?.version ?? 0;
+    // Another starter on the file (each worker of a multi-worker gateway migrates at start, a second gateway,
+    // `portcullis migrate`) holds the write lock for its whole migration: index builds over a grown store's largest
+    // tables take seconds, past the 5 s an ordinary step waits, and the later starter then failed to start. Nothing is
+    // served yet, so it waits as long as PostgreSQL's starters wait for the migration lock.
+    const lockWaitMs = Math.max(MIGRATION_TIMEOUT_MS, this.#busyBudgetMs);
     await this.#run(() => {
       const db = this.#db;
       db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -153,7 +158,7 @@ export class SqliteUserStore implements UserStore {
         // reports ready and answers every login 503. The header's user_version mirrors the schema version.
         db.pragma(`user_version = ${latest}`);
       }).immediate();
-    });
+    }, lockWaitMs);
   }
 
   /** Throws StoreNotReadyError unless every migration this version knows has been applied; changes nothing. */
@@ -447,10 +452,10 @@ export class SqliteUserStore implements UserStore {
    * Runs a synchronous database step; any driver error becomes StoreUnavailableError (no SQL leaves the adapter).
    * A step refused because another connection holds the write lock (SQLITE_BUSY) changed nothing (a transaction is
    * rolled back whole), so it is run again after a pause that doubles from 1 ms to 50 ms, until the busy budget is
-   * spent: the event loop serves requests meanwhile.
+   * spent (`budgetMs`, the store's busy budget unless given): the event loop serves requests meanwhile.
    */
-  async #run<T>(step: () => T): Promise<T> {
-    const deadline = performance.now() + this.#busyBudgetMs;
+  async #run<T>(step: () => T, budgetMs = this.#busyBudgetMs): Promise<T> {
+    const deadline = performance.now() + budgetMs;
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       this.#open();
       try {
