@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
-import { connectedSocket, fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -22,8 +22,7 @@ test('a flood past RLIMIT_NOFILE: one warning per episode, the clients already i
   cleanups.push(() => b.stop());
   const gw = await spawnLimitedGateway(
     {
-      admin: { enabled: false },
-      server: { timeouts: { header: '60s', idle: '60s' } },
+      ...FLOOD_SETTINGS,
       load_balancing: { upstreams: [{ name: 'api', address: '127.0.0.1', port: b.port }] },
       routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'default' }],
     },

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
 import { AUTH_PROTECTIONS_OFF, FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { upstreams } from '../helpers/gateway.js';
-import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { childrenOf } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -26,8 +26,7 @@ test('descriptors used up: a hashing process that cannot start is a 503, never a
   cleanups.push(() => b.stop());
   const gw = await spawnLimitedGateway(
     {
-      admin: { enabled: false },
-      server: { timeouts: { header: '60s', idle: '60s' } },
+      ...FLOOD_SETTINGS,
       load_balancing: { upstreams: upstreams([b.port]) },
       jwt: { secret: TEST_SECRET },
       middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: AUTH_PROTECTIONS_OFF },

@@ -8,7 +8,7 @@ import { startBackend } from '../helpers/backends.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { upstreams } from '../helpers/gateway.js';
 import { DATABASE_URL } from '../helpers/services.js';
-import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -22,8 +22,7 @@ test('descriptors used up: PostgreSQL reads that need a new connection are 503 s
   cleanups.push(() => b.stop());
   const gw = await spawnLimitedGateway(
     {
-      admin: { enabled: false },
-      server: { timeouts: { header: '60s', idle: '60s' } },
+      ...FLOOD_SETTINGS,
       load_balancing: { upstreams: upstreams([b.port]) },
       jwt: { secret: TEST_SECRET },
       database: { url: DATABASE_URL },

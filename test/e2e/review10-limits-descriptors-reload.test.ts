@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
-import { fillDescriptors, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { fillDescriptors, FLOOD_SETTINGS, openDescriptors, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -23,8 +23,7 @@ test('descriptors used up: a reload and an access-log reopen refuse cleanly, the
   cleanups.push(() => b.stop());
   const gw = await spawnLimitedGateway(
     {
-      admin: { enabled: false },
-      server: { timeouts: { header: '60s', idle: '60s' } },
+      ...FLOOD_SETTINGS,
       logging: { access_log_file: join(dir, 'access.log') },
       load_balancing: { upstreams: [{ name: 'api', address: '127.0.0.1', port: b.port }] },
       routes: [{ name: 'old', match: { path_prefix: '/' }, service: 'default' }],

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { FAST_HEALTH_CHECKS, upstreams } from '../helpers/gateway.js';
-import { connectedSocket, fillDescriptors, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, requestOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -34,8 +34,7 @@ test('descriptors used up: an upstream connect that fails with EMFILE is a 503 o
   const ports = [a, b].map((s) => (s.address() as net.AddressInfo).port);
   const gw = await spawnLimitedGateway(
     {
-      admin: { enabled: false },
-      server: { timeouts: { header: '60s', idle: '60s' } },
+      ...FLOOD_SETTINGS,
       load_balancing: { upstreams: upstreams(ports), health_check: FAST_HEALTH_CHECKS },
       routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'default' }],
     },

@@ -9,6 +9,12 @@ import { waitFor } from './wait.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
+/**
+ * The settings a flood test's config starts with: no admin port, and header and idle timeouts long enough that the
+ * flood's idle connections and a client connected before it stay open for the whole test.
+ */
+export const FLOOD_SETTINGS = { admin: { enabled: false }, server: { timeouts: { header: '60s', idle: '60s' } } } as const;
+
 /** Starts `portcullis start` with its soft and hard descriptor limits at `nofile`. */
 export function spawnLimitedGateway(input: ConfigInput, nofile: number, options: ProcessOptions = {}): Promise<GatewayProcess> {
   const configFile = writeConfig(input);
