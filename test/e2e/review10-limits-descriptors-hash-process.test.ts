@@ -8,10 +8,7 @@
 // register and a login alike; the gateway runs on, and hashes again once descriptors are free.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackend } from '../helpers/backends.js';
-import { AUTH_PROTECTIONS_OFF, FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { upstreams } from '../helpers/gateway.js';
-import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedAuthGateway } from '../helpers/descriptor-limit.js';
 import { childrenOf } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -22,18 +19,7 @@ after(async () => {
 });
 
 test('descriptors used up: a hashing process that cannot start is a 503, never a crash of the gateway nor a 401', async () => {
-  const b = await startBackend('echo');
-  cleanups.push(() => b.stop());
-  const gw = await spawnLimitedGateway(
-    {
-      ...FLOOD_SETTINGS,
-      load_balancing: { upstreams: upstreams([b.port]) },
-      jwt: { secret: TEST_SECRET },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: AUTH_PROTECTIONS_OFF },
-    },
-    NOFILE,
-  );
-  cleanups.push(() => gw.cleanup());
+  const gw = await spawnLimitedAuthGateway(NOFILE, cleanups);
   const pid = gw.child.pid!;
   const user = { email: 'fd@example.com', password: 'SecurePass123!' };
   const early = await connectedSocket(gw.port, cleanups);

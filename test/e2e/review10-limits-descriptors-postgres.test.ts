@@ -4,11 +4,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startBackend } from '../helpers/backends.js';
-import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { upstreams } from '../helpers/gateway.js';
 import { DATABASE_URL } from '../helpers/services.js';
-import { connectedSocket, fillDescriptors, FLOOD_SETTINGS, openDescriptors, postOn, spawnLimitedGateway } from '../helpers/descriptor-limit.js';
+import { connectedSocket, fillDescriptors, openDescriptors, postOn, spawnLimitedAuthGateway } from '../helpers/descriptor-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOFILE = 160;
@@ -18,19 +15,7 @@ after(async () => {
 });
 
 test('descriptors used up: PostgreSQL reads that need a new connection are 503 store_unavailable, no crash', async () => {
-  const b = await startBackend('echo');
-  cleanups.push(() => b.stop());
-  const gw = await spawnLimitedGateway(
-    {
-      ...FLOOD_SETTINGS,
-      load_balancing: { upstreams: upstreams([b.port]) },
-      jwt: { secret: TEST_SECRET },
-      database: { url: DATABASE_URL },
-      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
-    },
-    NOFILE,
-  );
-  cleanups.push(() => gw.cleanup());
+  const gw = await spawnLimitedAuthGateway(NOFILE, cleanups, { database: { url: DATABASE_URL } });
   const sockets: net.Socket[] = [];
   for (let i = 0; i < 8; i++) sockets.push(await connectedSocket(gw.port, cleanups));
   const user = { email: `fd-pg-${process.pid}-${Date.now()}@example.com`, password: 'SecurePass123!' };

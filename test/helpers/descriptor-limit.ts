@@ -4,7 +4,9 @@
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { startProcess, writeConfig, type ConfigInput, type GatewayProcess, type ProcessOptions } from './gateway.js';
+import { FAST_ARGON2, TEST_SECRET } from './auth-gateway.js';
+import { startBackend } from './backends.js';
+import { startProcess, upstreams, writeConfig, type ConfigInput, type GatewayProcess, type ProcessOptions } from './gateway.js';
 import { waitFor } from './wait.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -20,6 +22,27 @@ export function spawnLimitedGateway(input: ConfigInput, nofile: number, options:
   const configFile = writeConfig(input);
   const args = [`--nofile=${nofile}:${nofile}`, process.execPath, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile];
   return startProcess('prlimit', args, configFile, options);
+}
+
+/**
+ * An echo backend and, in front of it under `nofile`, a gateway (FLOOD_SETTINGS) with auth on: fast hashing, no auth
+ * rate limit; `store` adds the store's keys (database:). Both are stopped by `cleanups` (the test's, run in `after`).
+ */
+export async function spawnLimitedAuthGateway(nofile: number, cleanups: Array<() => Promise<void> | void>, store: ConfigInput = {}): Promise<GatewayProcess> {
+  const b = await startBackend('echo');
+  cleanups.push(() => b.stop());
+  const gw = await spawnLimitedGateway(
+    {
+      ...FLOOD_SETTINGS,
+      load_balancing: { upstreams: upstreams([b.port]) },
+      jwt: { secret: TEST_SECRET },
+      ...store,
+      middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+    },
+    nofile,
+  );
+  cleanups.push(() => gw.cleanup());
+  return gw;
 }
 
 /** How many descriptors process `pid` holds open now. */
