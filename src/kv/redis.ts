@@ -107,6 +107,11 @@ export class RedisKvStore implements KvStore {
   #closed = false;
   /** The marker's value dataLost read last: undefined before its first answer, null when it read none. */
   #markerSeen: string | null | undefined = undefined;
+  /**
+   * True while the revocations this store reads cannot be trusted: dataLost read the marker missing (or another than
+   * the one read last) on a server that refused to write it again (see dataLost). isRevoked answers nothing then.
+   */
+  #revocationsUnknown = false;
 
   constructor(options: RedisKvOptions) {
     const settings: NodeSettings = {
@@ -250,6 +255,9 @@ export class RedisKvStore implements KvStore {
   }
 
   async isRevoked(tokenId: string, subject?: string, issuedAtMs = 0, generation?: number): Promise<boolean> {
+    // The dataset no longer holds what the gateway wrote and the server will not take it back (dataLost): an answer
+    // read from it would be "not revoked" for every logout it lost. The caller applies on_store_error instead.
+    if (this.#revocationsUnknown) throw new KvUnavailableError({ cause: new RevocationsUnknownError() });
     const key = revokedKey(this.#prefix, tokenId);
     // The subject's keys: its revocation time, and its generation for a token that carries one (a token issued
     // before generations existed is judged by time only). Both carry the subject as hash tag: one slot.
@@ -375,17 +383,36 @@ export class RedisKvStore implements KvStore {
    * by the change poller. An eviction policy that evicts keys without expiry (allkeys-*) may evict the marker alone:
    * then the revocations are written again for nothing. On a cluster the marker lives on one master: another
    * master's loss is not seen.
+   *
+   * A server that refuses the SET but answers the GET (a replica: READONLY) may hold another dataset than the one the
+   * gateway wrote: a server made a replica of another one (REPLICAOF, a failover tool pointed the wrong way) drops its
+   * own data for that server's at the sync, and went on answering the revocation checks from it, so every logout it
+   * lost was served again for as long as it stayed a replica (nothing could be written back). A marker read missing,
+   * or another than the one read last, there makes the revocations unknown: isRevoked fails (KvUnavailableError,
+   * cause RevocationsUnknownError: on_store_error) until the server takes the marker again and the call after the
+   * one that said so finds it in place, i.e. once the change poller has written the revocations back. The same
+   * marker read on such a server (a replica of the gateway's own data, OOM, MISCONF) changes nothing.
    */
   async dataLost(): Promise<boolean> {
     const key = keptMarkerKey(this.#prefix);
-    const [set, value] = await Promise.all([
+    const [set, got] = await Promise.allSettled([
       // A new value at each write, so a marker written again is told from the one read before, whoever wrote both.
       this.#command(this.#main, key, ['SET', key, randomUUID(), 'NX']),
       this.#command(this.#main, key, ['GET', key]),
     ]);
+    if (got.status === 'rejected') throw got.reason;
+    const value = typeof got.value === 'string' ? got.value : null;
     const seen = this.#markerSeen;
-    this.#markerSeen = typeof value === 'string' ? value : null;
-    return set === 'OK' || (seen !== undefined && this.#markerSeen !== seen);
+    if (set.status === 'rejected') {
+      // #markerSeen is kept: the loss is still to be found (and said) once the server takes the marker again.
+      if (value === null || (typeof seen === 'string' && value !== seen)) this.#revocationsUnknown = true;
+      else if (value === seen) this.#revocationsUnknown = false;
+      throw set.reason;
+    }
+    this.#markerSeen = value;
+    const lost = set.value === 'OK' || (seen !== undefined && value !== seen);
+    if (!lost) this.#revocationsUnknown = false;
+    return lost;
   }
 
   /** Stops reconnecting and closes the connections; waits at most the command timeout for in-flight commands. */
@@ -506,6 +533,17 @@ export class LateTakeError extends Error {
   constructor() {
     super('rate-limit script ran after its deadline');
     this.name = 'LateTakeError';
+  }
+}
+
+/**
+ * The cause of a KvUnavailableError from isRevoked while the server holds another dataset than the gateway wrote and
+ * refuses to have it written back (see RedisKvStore.dataLost).
+ */
+export class RevocationsUnknownError extends Error {
+  constructor() {
+    super('revocations lost on a server that refuses writes');
+    this.name = 'RevocationsUnknownError';
   }
 }
 

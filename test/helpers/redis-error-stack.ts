@@ -49,8 +49,12 @@ export interface RedisErrorStack {
   untilReady(status: 200 | 503, what: string, timeoutMs?: number): Promise<void>;
   /** Every log line as written, JSON text, for what must never be in one. */
   logText(): string;
-  /** Kills the server (SIGKILL) and starts it again on its port, empty: a restart without persistence. */
-  restart(): Promise<void>;
+  /**
+   * Kills the server (SIGKILL) and starts it again on its port: empty (a restart without persistence), or with what
+   * its last SAVE wrote to `dir`, which it loads first. `args` are added to the server's command line; `loading`
+   * resolves at its first answer, `-LOADING` while it loads the dataset (returned), instead of at its first PONG.
+   */
+  restart(options?: { readonly args?: readonly string[]; readonly loading?: boolean }): Promise<string>;
 }
 
 /** Starts the stack; everything is stopped in `after` hooks, the server even when a test fails. */
@@ -58,8 +62,13 @@ export async function startRedisErrorStack(name: string, gatewayExtra: Record<st
   const dir = scratchDir(`review9-${name}`);
   after(() => dir.remove());
   const port = await freePort();
-  const spawnServer = () =>
-    RedisProcess.spawn(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path], `${dir.path}/redis.log`);
+  const spawnServer = (args: readonly string[] = [], answered?: (reply: string) => boolean) =>
+    RedisProcess.spawn(
+      port,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path, ...args],
+      `${dir.path}/redis.log`,
+      answered,
+    );
   let redis = await spawnServer();
   after(() => redis.kill());
   const admin = createRedisClient({ url: redis.url, disableOfflineQueue: false });
@@ -119,9 +128,14 @@ export async function startRedisErrorStack(name: string, gatewayExtra: Record<st
     dir: dir.path,
     untilReady,
     logText: () => gw.logs.map((l) => JSON.stringify(l)).join('\n'),
-    async restart() {
+    async restart(options = {}) {
       await redis.kill();
-      redis = await spawnServer();
+      let first = '';
+      redis = await spawnServer(options.args, (reply) => {
+        first = reply;
+        return options.loading === true ? reply === '+PONG' || reply.startsWith('-LOADING') : reply === '+PONG';
+      });
+      return first;
     },
     async observe() {
       const ready = await client.request(`${gw.adminUrl}/ready`);

@@ -43,14 +43,23 @@ export class RedisProcess {
     live.add(child.pid as number);
   }
 
-  /** Spawns `redis-server ...args` as a process-group leader and resolves once it answers PING (10 s at most). */
-  static async spawn(port: number, args: readonly string[], logFile: string): Promise<RedisProcess> {
+  /**
+   * Spawns `redis-server ...args` as a process-group leader and resolves once it answers PING (10 s at most), or once
+   * `answered` accepts its reply to PING (a server still loading its dataset answers `-LOADING ...`).
+   */
+  static async spawn(
+    port: number,
+    args: readonly string[],
+    logFile: string,
+    answered: (reply: string) => boolean = (reply) => reply === '+PONG',
+  ): Promise<RedisProcess> {
     const child = spawn('redis-server', [...args, '--logfile', logFile], { stdio: 'ignore', detached: true });
     const proc = new RedisProcess(port, child);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode}: ${logTail(logFile)}`);
-      if ((await rawCommand('127.0.0.1', port, 'PING', 300)) === '+PONG') return proc;
+      const reply = await rawCommand('127.0.0.1', port, 'PING', 300);
+      if (reply !== undefined && answered(reply)) return proc;
       await new Promise((r) => setTimeout(r, 25));
     }
     await proc.kill();
