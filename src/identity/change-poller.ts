@@ -21,7 +21,7 @@ export interface ChangePollerOptions {
    * makes a write that failed then (Redis down: the action answered "pending") happen once Redis is back. Undefined:
    * no revocations applied here.
    */
-  readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke' | 'dataLost'>;
+  readonly kv?: Pick<KvStore, 'revokeSubject' | 'revoke' | 'dataLost' | 'evictionPolicy'>;
   /** How long a revoked user's tokens stay refused (access-token lifetime + clock tolerance), ms. */
   readonly revocationTtlMs: number;
   /** Drops a revoked key from this gateway's API-key cache. */
@@ -47,6 +47,8 @@ const RECENT = 20;
  * revocation off the list.
  */
 const RECENT_BY_USERS = 3;
+/** How often the revocation store's eviction policy is looked at (see #watchEviction). */
+const EVICTION_CHECK_MS = 60_000;
 
 /**
  * `start()` reads the changes still relevant (those younger than the longest revocation TTL, so a restarted
@@ -79,6 +81,9 @@ export class ChangePoller {
    * behind it without a try of their own, so an outage costs one command timeout per poll, not one per change.
    */
   #unapplied: ChangeRecord[] = [];
+  /** performance.now() of the last look at the eviction policy, and the policy last warned of (undefined: none). */
+  #evictionCheckedAt = -Infinity;
+  #evictionWarned: string | undefined;
 
   constructor(options: ChangePollerOptions) {
     this.#o = options;
@@ -192,7 +197,33 @@ export class ChangePoller {
     // The first answer only writes the marker (a new Redis, or a first start on this prefix): nothing to say then.
     if (lost && this.#markerWritten) this.#o.logger.warn({ event: EVENTS.revocationsLost }, EVENTS.revocationsLost);
     this.#markerWritten = true;
+    await this.#watchEviction(kv);
     return lost;
+  }
+
+  /**
+   * A Redis that may evict keys (`maxmemory` set, `maxmemory-policy` other than noeviction; some managed services
+   * default to volatile-lru) drops revocations under memory pressure without an error: they expire, so volatile-*
+   * policies evict them first, and the marker, which does not, stays, so the loss is never found and a logged-out
+   * token is accepted again. Nothing can be written back for it: it is said (warn) once per policy, at start and when
+   * the policy changes (looked at once a minute, after the marker answered: Redis is up). A look that fails waits for
+   * the next minute: INFO refused by an ACL must not cost a failed command every second.
+   */
+  async #watchEviction(kv: Pick<KvStore, 'evictionPolicy'>): Promise<void> {
+    if (kv.evictionPolicy === undefined) return;
+    const now = performance.now();
+    if (now - this.#evictionCheckedAt < EVICTION_CHECK_MS) return;
+    this.#evictionCheckedAt = now;
+    let policy: string | undefined;
+    try {
+      policy = await kv.evictionPolicy();
+    } catch {
+      return;
+    }
+    if (policy !== undefined && policy !== this.#evictionWarned) {
+      this.#o.logger.warn({ event: EVENTS.redisMayEvictRevocations, maxmemory_policy: policy }, EVENTS.redisMayEvictRevocations);
+    }
+    this.#evictionWarned = policy;
   }
 
   /**

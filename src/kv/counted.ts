@@ -80,6 +80,10 @@ export class CountedKvStore implements KvStore {
     return (this.#inner.dataLost?.() ?? Promise.resolve(false)).catch(this.#rejected);
   }
 
+  evictionPolicy(): Promise<string | undefined> {
+    return (this.#inner.evictionPolicy?.() ?? Promise.resolve(undefined)).catch(this.#rejected);
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

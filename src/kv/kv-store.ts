@@ -106,5 +106,12 @@ export interface KvStore {
    * that loses nothing while the process runs (memory) has none.
    */
   dataLost?(): Promise<boolean>;
+  /**
+   * The server's eviction policy when it may evict the gateway's keys to make room (a `maxmemory` set and a
+   * `maxmemory-policy` other than noeviction), else undefined. Revocations and buckets carry an expiry, so a volatile-*
+   * policy evicts them first, the marker (no expiry) never: a logout evicted is accepted again, and dataLost cannot
+   * tell. Optional: a store that evicts nothing (memory) has none.
+   */
+  evictionPolicy?(): Promise<string | undefined>;
   close(): Promise<void>;
 }

@@ -415,6 +415,19 @@ export class RedisKvStore implements KvStore {
     return lost;
   }
 
+  /**
+   * INFO memory's `maxmemory` and `maxmemory_policy` (INFO, not CONFIG GET, which managed Redis services often rename
+   * or forbid), on the marker's server: on a cluster that master stands for the rest, set alike in practice.
+   */
+  async evictionPolicy(): Promise<string | undefined> {
+    const info = await this.#command(this.#main, keptMarkerKey(this.#prefix), ['INFO', 'memory']);
+    if (typeof info !== 'string') return undefined;
+    const maxmemory = /^maxmemory:(\d+)\s*$/m.exec(info)?.[1];
+    const policy = /^maxmemory_policy:([a-z-]+)\s*$/m.exec(info)?.[1];
+    if (maxmemory === undefined || policy === undefined || Number(maxmemory) === 0 || policy === 'noeviction') return undefined;
+    return policy;
+  }
+
   /** Stops reconnecting and closes the connections; waits at most the command timeout for in-flight commands. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -43,6 +43,8 @@ export const EVENTS = {
   revocationsApplied: 'Revocations Applied',
   /** The revocation store (Redis) lost its data under a running gateway: the change log's revocations are written again. */
   revocationsLost: 'Revocations Lost',
+  /** The revocation store (Redis) may evict keys under memory pressure (maxmemory with a policy but noeviction). */
+  redisMayEvictRevocations: 'Redis May Evict Revocations',
   /**
    * A connection the proxy port answered, or closed, with no request of the driver's behind it (the HTTP/1 parser's
    * 400, 408, 431; the per-client cap; too many pipelined requests waiting): the access log has no line for it.
