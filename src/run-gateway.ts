@@ -10,6 +10,7 @@ import { EVENTS } from './observability/events.js';
 import { localResources } from './observability/resource-episodes.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
+import { migrateBeforeFork } from './primary-migration.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
 import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
@@ -267,6 +268,13 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
   const faults = watchProcessFaults(log);
   const { logger } = log;
+  // Before any fork: a SQLite migration has no bound a worker's start deadline could count (primary-migration.ts).
+  try {
+    await migrateBeforeFork(checked.config, checked.snapshot.env, logger);
+  } catch (err) {
+    flushLogger(log);
+    throw err; // cli.ts prints it as a single process's start would ("portcullis: user store unavailable: ...")
+  }
   // Workers not serving yet, by id: the timer that kills one still starting at its deadline. A worker stopped or stuck
   // in a synchronous loop (a plugin's import or create() that never yields) would otherwise be waited for forever,
   // leaving the gateway a worker short, or never ready at all. SIGKILL: its event loop, which would act on SIGTERM,

@@ -28,12 +28,16 @@ export function applyDeadlineMs(config: Config): number {
 /**
  * How long the primary waits, from the fork, for a worker started on `config` to serve (its gateway runs) before it
  * kills it as a failed start. A start-up does what a reload does (the plugins, bounded alike: applyDeadlineMs) and
- * opens the stores: with auth on PostgreSQL that includes the migrations, each statement bounded by
- * MIGRATION_TIMEOUT_MS, the wait for the advisory lock another worker holds while it migrates included. Connecting
- * to Redis never holds a start-up (it goes on in the background). 10 s with the defaults and no plugins.
+ * opens the stores. With auth on PostgreSQL that includes the migrations, each statement bounded by
+ * MIGRATION_TIMEOUT_MS, the wait for the advisory lock another worker holds while it migrates included. With auth on
+ * SQLite the primary has migrated the store before forking (primary-migration.ts: an index build has no bound to
+ * count here), and a worker's own migrate() only checks, but it takes the write lock for that, waiting up to
+ * MIGRATION_TIMEOUT_MS while another connection holds it (a sibling's start, another gateway or `portcullis migrate`
+ * on the file). Connecting to Redis never holds a start-up (it goes on in the background). 10 s with the defaults
+ * and no plugins.
  */
 export function startDeadlineMs(config: Config): number {
-  const migrations = config.middleware.auth.enabled && config.database.url !== '' ? MIGRATION_TIMEOUT_MS : 0;
+  const migrations = config.middleware.auth.enabled ? MIGRATION_TIMEOUT_MS : 0;
   return timerBound(applyDeadlineMs(config) + migrations);
 }
 
