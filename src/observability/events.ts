@@ -66,9 +66,9 @@ export const EVENTS = {
   /** Requests still ran on a reload's retired plugin instances after server.timeouts.shutdown_drain: closed anyway. */
   pluginDrainTimedOut: 'Plugin Drain Timed Out',
   accessLogReopenFailed: 'Access Log Reopen Failed',
-  /** Writes to the access-log file began to fail (ENOSPC, EIO): once per episode, on the process log. */
+  /** Writes to the access-log file began to fail (ENOSPC, EIO): once per episode, on the process log (access-log-episodes.ts). */
   accessLogWriteFailed: 'Access Log Write Failed',
-  /** A write to it succeeded again: with the lines dropped meanwhile. */
+  /** Writes to it succeed again and none failed for 5 s: the episode is over, with its failures and the lines dropped. */
   accessLogWriteRecovered: 'Access Log Write Recovered',
 } as const;
 

@@ -8,6 +8,7 @@ import { END_BOUND_MS, LineWriter, countDroppedLine } from './line-writer.js';
 import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
+import { accessLogEpisodes } from './access-log-episodes.js';
 
 export type { Logger };
 
@@ -63,10 +64,7 @@ export function createLogger(
   const withFile = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => {
     // A full disk or a failing device under the file: said on the process log, once per episode (the drop report
     // the writer appends goes to the failing file itself). The path is the operator's own config value.
-    file?.writer.watchFailures({
-      failed: (code) => logger.warn({ path: config.access_log_file, code }, EVENTS.accessLogWriteFailed),
-      recovered: (dropped) => logger.info({ path: config.access_log_file, dropped }, EVENTS.accessLogWriteRecovered),
-    });
+    file?.writer.watchFailures(accessLogEpisodes(logger, config.access_log_file));
     return handleOf(logger, sink, pretty);
   };
   const handleOf = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({
