@@ -138,6 +138,27 @@ export class SqliteFileGuard {
     }
   }
 
+  /**
+   * Whether SQLite may close the connection. Closing the last connection to the file checkpoints the -wal into the
+   * database through the -shm mapping, then deletes the -wal and -shm at their paths. Not when the -shm cannot be
+   * written (the checkpoint's write to the mapping is a SIGBUS), nor when the -wal or -shm at its path is another file
+   * than the one this connection opened: deleted and made again by another connection to the same database, whose
+   * committed rows may be in that -wal alone (its writer crashed), which the close deleted. Safe when the database
+   * file itself moved (deleted, replaced): SQLite then sees it (SQLITE_FCNTL_HAS_MOVED) and neither checkpoints nor
+   * deletes. Safe when the -wal and -shm paths are empty: the checkpoint puts this connection's committed rows, which
+   * only its -wal held, into the database. Judged from the paths now, not from the first loss check() keeps.
+   */
+  safeToClose(): boolean {
+    if (this.#shmUnwritable() !== undefined) return false;
+    const [database, ...logs] = this.#held;
+    if (lossOf(database!, statAt(database!.path)) !== undefined) return true;
+    return logs.every((held) => {
+      const now = statAt(held.path);
+      // Never seen: made by the connection's last step, after the check before it (`portcullis migrate` closes so).
+      return now === undefined || held.identity === undefined || now.identity === held.identity;
+    });
+  }
+
   /** The loss, when one of the files went (first seen now or before); undefined while they are all there. */
   check(): StoreFileLostError | undefined {
     if (this.#lost !== undefined) return this.#lost;

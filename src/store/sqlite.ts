@@ -8,6 +8,7 @@ import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
 import { SqliteFileGuard, StoreFileLostError } from './sqlite-file-guard.js';
+import { leaveOpenUntilExit } from './sqlite-left-open.js';
 import {
   EmailTakenError,
   newerSchemaError,
@@ -420,6 +421,9 @@ export class SqliteUserStore implements UserStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // SQLite's close checkpoints through the -shm mapping and deletes the -wal and -shm at their paths: not with a
+    // -shm it cannot write, nor with files at those paths that are no longer this connection's (sqlite-left-open.ts).
+    if (this.#guard !== undefined && !this.#guard.files.safeToClose()) return leaveOpenUntilExit(this.#db);
     // SQLite's close checkpoints through its mapping of the -shm: a -shm cut short under the gateway was a SIGBUS here.
     this.#guard?.files.restoreShmLength();
     this.#db.close();
