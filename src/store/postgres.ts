@@ -328,23 +328,40 @@ export class PostgresUserStore implements UserStore {
       );
       return result.rowCount ?? 0;
     }
-    // One batch through the expires_at index, then the families it emptied, by their ids: a sweep of every family
-    // (an anti-join over both tables) outlived the statement timeout on a store of a million sessions.
-    const gone = await this.#run<{ family_id: string }>(
-      `DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)
-       RETURNING family_id`,
-      [now, limit],
-    );
-    if (gone.rows.length > 0) {
-      await this.#run(
-        `DELETE FROM refresh_token_families WHERE id IN (
-           SELECT f.id FROM refresh_token_families f
-           WHERE f.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)
-           FOR UPDATE SKIP LOCKED)`,
-        [[...new Set(gone.rows.map((r) => r.family_id))]],
+    // One batch through the expires_at index, and the families it empties, by their ids: a sweep of every family (an
+    // anti-join over both tables) outlived the statement timeout on a store of a million sessions. A token goes only
+    // with its family's lock, in one transaction with that family's removal: a family another transaction holds (a
+    // rotation, a log-out everywhere locking every family of its user) keeps its expired tokens, which a later step or
+    // run finds again by expires_at. Deleting the tokens and skipping the locked family instead left a family without
+    // tokens that no later run looked at (nor one whose family step failed after its tokens were gone).
+    return this.#transaction(async (client) => {
+      const batch = await client.query<{ id: string; family_id: string }>(
+        'SELECT id, family_id FROM refresh_tokens WHERE expires_at < $1 LIMIT $2',
+        [now, limit],
       );
-    }
-    return gone.rowCount ?? 0;
+      if (batch.rows.length === 0) return 0;
+      const families = [...new Set(batch.rows.map((r) => r.family_id))];
+      const locked = await client.query<{ id: string }>(
+        'SELECT id FROM refresh_token_families WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED',
+        [families],
+      );
+      const ours = locked.rows.map((r) => r.id);
+      // The tokens of the families now locked, and of any without a family row (none since migration 3 wrote one for
+      // each: nothing to wait for).
+      const gone = await client.query(
+        `DELETE FROM refresh_tokens t WHERE t.id = ANY($1::uuid[])
+           AND (t.family_id = ANY($2::uuid[]) OR NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.id = t.family_id))`,
+        [batch.rows.map((r) => r.id), ours],
+      );
+      if (ours.length > 0) {
+        await client.query(
+          `DELETE FROM refresh_token_families f
+           WHERE f.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)`,
+          [ours],
+        );
+      }
+      return gone.rowCount ?? 0;
+    });
   }
 
   listUsers(query: UserQuery, now: Date): Promise<UserPage> {
