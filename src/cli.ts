@@ -146,9 +146,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runUsers(positionals.slice(1), { json, email, cursor, limit }, loadConfigFile(configPath), resolveDataDir());
       }
       case 'api-keys': {
-        refuseForeignOptions(values, command, ['expires-in']);
+        refuseForeignOptions(values, command, ['expires-in', 'cursor', 'limit']);
         const { runApiKeys } = await import('./commands/api-keys.js');
-        const options = { json: values.json ?? false, expiresIn: values['expires-in'] };
+        const options = { json: values.json ?? false, expiresIn: values['expires-in'], cursor: values.cursor, limit: values.limit };
         return await runApiKeys(positionals.slice(1), options, loadConfigFile(configPath), resolveDataDir());
       }
       default:

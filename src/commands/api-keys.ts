@@ -1,6 +1,8 @@
 // `portcullis api-keys create NAME | list | revoke ID`: API keys for service-to-service calls, against the store.
 import type { Config } from '../config/schema.js';
-import { apiKeyJson } from '../identity/admin-service.js';
+import { apiKeyJson, MAX_PAGE_SIZE, pageLimit } from '../identity/admin-service.js';
+import { InvalidCursorError } from '../store/identity-types.js';
+import { shownOnTerminal } from '../terminal-text.js';
 import { apiKeyBodySchema } from '../identity/admin-routes.js';
 import { parseWith } from '../auth/body.js';
 import { GatewayError } from '../errors.js';
@@ -12,6 +14,9 @@ import { CommandUsageError } from './usage.js';
 export interface ApiKeysOptions {
   readonly json: boolean;
   readonly expiresIn?: string;
+  /** `list` only: a cursor a previous `list` printed, and the page size (the admin API's `cursor` and `limit`). */
+  readonly cursor?: string;
+  readonly limit?: string;
 }
 
 /** Arguments the admin API's body schema refuses are bad usage (exit 2), as `--limit abc` is; named as typed. */
@@ -36,6 +41,12 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
   if (verb !== 'list' && arg === undefined) throw new CommandUsageError(`api-keys ${verb} takes one argument`);
   // Ignored before: `api-keys revoke ID --expires-in 1d` read as a shortened lifetime, and revoked the key.
   if (verb !== 'create' && options.expiresIn !== undefined) throw new CommandUsageError(`api-keys ${verb} takes no --expires-in option`);
+  // The page options on another verb would be ignored, as --expires-in was.
+  const listOption = (['cursor', 'limit'] as const).find((name) => options[name] !== undefined);
+  if (verb !== 'list' && listOption !== undefined) throw new CommandUsageError(`api-keys ${verb} takes no --${listOption} option`);
+  // The admin API's rule for ?limit=, so a value one refuses the other refuses too.
+  const limit = options.limit === undefined ? undefined : pageLimit(options.limit);
+  if (options.limit !== undefined && limit === undefined) throw new CommandUsageError(`--limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   // Validated before anything is opened: the same rules as POST /admin/api-keys.
   const body = verb === 'create' ? parseCreate(arg!, options.expiresIn) : undefined;
   // Only a revocation writes to Redis: list and create never connect to it.
@@ -57,13 +68,25 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
       else process.stdout.write('api key revoked\n');
       return reportPropagation(propagation, `api key ${propagation.targetId} is revoked`, `api-keys revoke ${propagation.targetId}`);
     }
-    const keys = (await ctx.admin.listApiKeys()).map(apiKeyJson);
-    if (options.json) printJson({ api_keys: keys });
+    const page = await ctx.admin
+      .listApiKeys({ ...(options.cursor ? { cursor: options.cursor } : {}), ...(limit === undefined ? {} : { limit }) })
+      .catch((err: unknown) => {
+        // Bad usage, as the admin API's 400: only a cursor `api-keys list` printed can be given back.
+        if (err instanceof InvalidCursorError) throw new CommandUsageError('--cursor is not one that "api-keys list" printed');
+        throw err;
+      });
+    const keys = page.apiKeys.map(apiKeyJson);
+    if (options.json) printJson({ api_keys: keys, next_cursor: page.nextCursor });
     else {
       printTable(
         ['ID', 'NAME', 'CREATED', 'LAST_USED', 'EXPIRES'],
         keys.map((k) => [String(k.id), String(k.name), cellDate(k.created_at), cellDate(k.last_used_at), cellDate(k.expires_at)]),
       );
+      // As `users list` ends its table: the options that list the next page (the page size again: a cursor holds none).
+      if (page.nextCursor) {
+        const next = [...(limit === undefined ? [] : ['--limit', String(limit)]), '--cursor', page.nextCursor].join(' ');
+        process.stdout.write(`more: ${shownOnTerminal(next)}\n`);
+      }
     }
     return 0;
   } finally {

@@ -11,6 +11,6 @@ export const USERS_HELP = `  users list [--email PREFIX] [--limit N] [--cursor C
 `;
 
 export const API_KEYS_HELP = `  api-keys create NAME [--expires-in 90d]   prints the key once
-  api-keys list
+  api-keys list [--limit N] [--cursor C]    newest first, 100 a page unless --limit says
   api-keys revoke ID
 `;

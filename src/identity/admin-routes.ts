@@ -14,7 +14,7 @@ import { toFieldIssues } from '../auth/validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { leaveBody } from '../pipeline/request-body.js';
 import { json, sendAdminError } from '../admin/server.js';
-import { concurrencyLimit, ReadAbandonedError, sharedRender, sharedRenderByKey } from '../admin/shared-render.js';
+import { concurrencyLimit, ReadAbandonedError, sharedRenderByKey } from '../admin/shared-render.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/password.js';
 import {
   API_KEY_LIFETIME_RULE,
@@ -150,9 +150,12 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     (key) => read(() => admin.listUsers(JSON.parse(key) as ListQuery), () => listers.anyWaiting(`users ${key}`)),
     'after-arrival',
   );
-  const listApiKeysShared = sharedRender(() => read(() => admin.listApiKeys(), () => listers.anyWaiting('api-keys')), 'after-arrival');
+  const listApiKeysShared = sharedRenderByKey(
+    (key) => read(() => admin.listApiKeys(JSON.parse(key) as PageQuery), () => listers.anyWaiting(`api-keys ${key}`)),
+    'after-arrival',
+  );
   const listUsers = (req: IncomingMessage, key: string) => listers.during(req, `users ${key}`, () => listUsersShared(key));
-  const listApiKeys = (req: IncomingMessage) => listers.during(req, 'api-keys', listApiKeysShared);
+  const listApiKeys = (req: IncomingMessage, key: string) => listers.during(req, `api-keys ${key}`, () => listApiKeysShared(key));
   // The three handlers that read a request body; every other one answers without reading any.
   const createUser: Handler = async (req, res) => {
     const body = parseAdminBody(userBodySchema, USER_BODY_FIELDS, await readJsonBody(req, ADMIN_BODY_LIMIT, res));
@@ -217,7 +220,14 @@ export function createIdentityRoutes(admin: IdentityAdmin, logger: Logger) {
     ['password', postOnly(setPassword)],
   ]);
   const keys: Table = new Map<string, Handler>([
-    ['GET', async (req, res) => json(res, 200, { api_keys: (await listApiKeys(req)).map(apiKeyJson) })],
+    [
+      'GET',
+      async (req, res) => {
+        const query = parsePageQuery(new URL(req.url ?? '/', 'http://admin').searchParams, []);
+        const page = await listApiKeys(req, JSON.stringify(query));
+        json(res, 200, { api_keys: page.apiKeys.map(apiKeyJson), next_cursor: page.nextCursor });
+      },
+    ],
     ['POST', createApiKey],
   ]);
   const key: Table = new Map<string, Handler>([
@@ -306,29 +316,40 @@ class Listers {
   }
 }
 
-/** GET /admin/users's query, as IdentityAdmin.listUsers takes it. */
-interface ListQuery {
-  email?: string;
+/** A page's place in a listing (GET /admin/users, GET /admin/api-keys): `cursor` and `limit`, as both take them. */
+interface PageQuery {
   cursor?: string;
   limit?: number;
 }
 
-function parseListQuery(params: URLSearchParams): ListQuery {
-  const issues: { field: string; message: string }[] = [];
+/** GET /admin/users's query, as IdentityAdmin.listUsers takes it. */
+interface ListQuery extends PageQuery {
+  email?: string;
+}
+
+/** `cursor` and `limit` by one rule for every listing; their problems are added to `issues`, and thrown when any. */
+function parsePageQuery(params: URLSearchParams, issues: { field: string; message: string }[]): PageQuery {
   const limitText = params.get('limit');
   let limit: number | undefined;
   if (limitText !== null) {
     limit = pageLimit(limitText);
     if (limit === undefined) issues.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` });
   }
+  const cursor = params.get('cursor') ?? undefined;
+  if (cursor !== undefined && cursor.length > 512) issues.push({ field: 'cursor', message: 'is not a cursor from this API' });
+  if (issues.length > 0) throw new GatewayError('BAD_REQUEST', { details: issues });
+  return { ...(cursor ? { cursor } : {}), ...(limit === undefined ? {} : { limit }) };
+}
+
+function parseListQuery(params: URLSearchParams): ListQuery {
+  const issues: { field: string; message: string }[] = [];
   const email = params.get('email') ?? undefined;
   if (email !== undefined && email.length > 254) issues.push({ field: 'email', message: 'must be at most 254 characters' });
   // No email has one, and PostgreSQL refuses a NUL in text outright (a driver error, answered as an outage).
   if (email !== undefined && CONTROL_CHARACTER.test(email)) issues.push({ field: 'email', message: 'must not contain control characters' });
-  const cursor = params.get('cursor') ?? undefined;
-  if (cursor !== undefined && cursor.length > 512) issues.push({ field: 'cursor', message: 'is not a cursor from this API' });
-  if (issues.length > 0) throw new GatewayError('BAD_REQUEST', { details: issues });
-  return { ...(email ? { email } : {}), ...(cursor ? { cursor } : {}), ...(limit === undefined ? {} : { limit }) };
+  // The email's problems first, then the page's, in one 400, as before the page parameters were shared.
+  const page = parsePageQuery(params, issues);
+  return { ...(email ? { email } : {}), ...page };
 }
 
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;

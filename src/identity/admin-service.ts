@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
-import type { AdminAction, AdminActor, AdminChangeInput, ApiKeyRecord, UserSummary } from '../store/identity-types.js';
+import type { AdminAction, AdminActor, AdminChangeInput, ApiKeyPage, ApiKeyRecord, UserSummary } from '../store/identity-types.js';
 import { EmailTakenError, StoreUnavailableError, type UserStore } from '../store/user-store.js';
 import { parseWith } from '../auth/body.js';
 import type { AuthSchemas } from '../auth/validation.js';
@@ -37,8 +37,13 @@ export interface Committed<T> {
 
 /** How long a revoked API key stays in the revocation store: longer than any gateway caches a key (30 s). */
 export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
-/** Largest page of GET /admin/users and `users list`. */
+/** Largest page of GET /admin/users and `users list`, and of GET /admin/api-keys and `api-keys list`. */
 export const MAX_PAGE_SIZE = 100;
+/**
+ * The page size of GET /admin/api-keys and `api-keys list` when none is asked for: the largest, so a gateway with up to
+ * 100 keys answers exactly what it did before keys were paged (every key), and only a larger one is cut, with a cursor.
+ */
+export const DEFAULT_API_KEY_PAGE_SIZE = MAX_PAGE_SIZE;
 
 /** The prefix a user list is filtered on: the filter trimmed and lower-cased, as emails are stored. */
 export function emailPrefix(filter: string): string {
@@ -320,8 +325,10 @@ export class IdentityAdmin {
     return { ...record, key: generated.key };
   }
 
-  listApiKeys(): Promise<readonly ApiKeyRecord[]> {
-    return this.#d.store.listApiKeys();
+  /** One page of keys not revoked, newest first (`limit` 1..MAX_PAGE_SIZE, default DEFAULT_API_KEY_PAGE_SIZE). */
+  listApiKeys(query: { cursor?: string; limit?: number } = {}): Promise<ApiKeyPage> {
+    const limit = query.limit ?? DEFAULT_API_KEY_PAGE_SIZE;
+    return this.#d.store.listApiKeys({ limit: Math.min(Math.max(1, limit), MAX_PAGE_SIZE), ...(query.cursor ? { cursor: query.cursor } : {}) });
   }
 
   /**

@@ -135,6 +135,29 @@ export interface ApiKeyRecord {
   readonly revokedAt: Date | null;
 }
 
+/** One page of API keys not revoked, newest first. `nextCursor` is opaque; null on the last page. */
+export interface ApiKeyPage {
+  readonly apiKeys: readonly ApiKeyRecord[];
+  readonly nextCursor: string | null;
+}
+
+/** What listApiKeys pages by. */
+export interface ApiKeyQuery {
+  /** From a previous page's `nextCursor`. A cursor the adapter cannot read throws InvalidCursorError. */
+  readonly cursor?: string;
+  /** 1..100. */
+  readonly limit: number;
+}
+
+/**
+ * The key id of an API-key cursor (its tie-break), as generateApiKey makes ids: anything else is no cursor listApiKeys
+ * made (a users cursor, a typo), refused as InvalidCursorError rather than read as a position.
+ */
+export function apiKeyCursorId(tieBreak: string): string {
+  if (!/^[0-9a-f]{16}$/.test(tieBreak)) throw new InvalidCursorError();
+  return tieBreak;
+}
+
 /** The dashboard's totals. */
 export interface IdentityTotals {
   readonly users: number;

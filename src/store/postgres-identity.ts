@@ -1,6 +1,7 @@
 // The identity operations of the PostgreSQL UserStore (admin listing, disable, API keys, change log), in plain SQL.
 import type pg from 'pg';
 import {
+  apiKeyCursorId,
   cursorKeyAtMost,
   decodeCursor,
   encodeCursor,
@@ -10,6 +11,8 @@ import {
   stampChange,
   TOKEN_REVOCATION,
   type AdminAction,
+  type ApiKeyPage,
+  type ApiKeyQuery,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -222,12 +225,26 @@ export class PostgresIdentity {
     return rows[0] ? toApiKey(rows[0]) : undefined;
   }
 
-  async listApiKeys(): Promise<readonly ApiKeyRecord[]> {
-    const { rows } = await this.#db.query<ApiKeyRow>(
-      'SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at DESC, id DESC',
-      [],
+  async listApiKeys(query: ApiKeyQuery): Promise<ApiKeyPage> {
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    // Microseconds, as the users cursor: one past a Date's range would overflow bigint or timestamptz in the query.
+    if (cursor !== undefined) cursorKeyAtMost(cursor.key, BigInt(MAX_DATE_MS) * 1000n);
+    const params: unknown[] = [query.limit + 1];
+    let after = '';
+    if (cursor !== undefined) {
+      params.push(cursor.key, apiKeyCursorId(cursor.tieBreak));
+      after = `AND (created_at, id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text)`;
+    }
+    // Through the index of live keys (migration 9), newest first: a page reads its own rows, not every key sorted.
+    const { rows } = await this.#db.query<ApiKeyRow & { created_us: string }>(
+      `SELECT *, ((extract(epoch FROM created_at) * 1000000)::numeric(20, 0))::text AS created_us
+       FROM api_keys WHERE revoked_at IS NULL ${after} ORDER BY created_at DESC, id DESC LIMIT $1`,
+      params,
     );
-    return rows.map(toApiKey);
+    const more = rows.length > query.limit;
+    const page = more ? rows.slice(0, query.limit) : rows;
+    const last = page[page.length - 1];
+    return { apiKeys: page.map(toApiKey), nextCursor: more && last ? encodeCursor(last.created_us, last.id) : null };
   }
 
   async revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {

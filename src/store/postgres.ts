@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { describeCause } from '../errors.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
-import { assertValidExpiry, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { assertValidExpiry, type AdminAction, type ApiKeyPage, type ApiKeyQuery, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { PostgresIdentity, raiseGeneration } from './postgres-identity.js';
 import {
   EmailTakenError,
@@ -212,8 +212,9 @@ export class PostgresUserStore implements UserStore {
     // Read after the lock: a log-out, disable or reset that held it committed its revocation time before this, so
     // the session's access token is issued after it (a time read before the wait was refused by it).
     const issuedAt = Date.now();
+    // One entry of the (user_id, revoked_at) index (migration 9), however many sessions the user holds.
     const latest = await client.query<{ latest: Date | null }>(
-      'SELECT max(revoked_at) AS latest FROM refresh_tokens WHERE user_id = $1',
+      'SELECT revoked_at AS latest FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at DESC LIMIT 1',
       [token.userId],
     );
     const waitMs = sessionWaitMs(latest.rows[0]?.latest?.getTime() ?? null, issuedAt);
@@ -405,8 +406,8 @@ export class PostgresUserStore implements UserStore {
     return this.#identity.findApiKeyByHash(keyHash);
   }
 
-  listApiKeys(): Promise<readonly ApiKeyRecord[]> {
-    return this.#identity.listApiKeys();
+  listApiKeys(query: ApiKeyQuery): Promise<ApiKeyPage> {
+    return this.#identity.listApiKeys(query);
   }
 
   revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {

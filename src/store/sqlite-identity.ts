@@ -1,6 +1,7 @@
 // The identity operations of the SQLite UserStore (admin listing, disable, API keys, change log), in plain SQL.
 import type Database from 'better-sqlite3';
 import {
+  apiKeyCursorId,
   cursorKeyAtMost,
   decodeCursor,
   encodeCursor,
@@ -9,6 +10,8 @@ import {
   stampChange,
   TOKEN_REVOCATION,
   type AdminAction,
+  type ApiKeyPage,
+  type ApiKeyQuery,
   type ApiKeyRecord,
   type ChangeInput,
   type ChangeRecord,
@@ -18,6 +21,7 @@ import {
   type UserQuery,
   type UserSummary,
 } from './identity-types.js';
+import { JANITOR_BATCH } from './janitor.js';
 
 /** What the queries borrow from SqliteUserStore: its prepared-statement cache and its transaction helper. */
 export interface SqliteAccess {
@@ -75,9 +79,45 @@ export function raiseGeneration(db: Pick<SqliteAccess, 'stmt'>, userId: string):
   return (row as { token_generation: number } | undefined)?.token_generation;
 }
 
-/** Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. */
+/**
+ * Rows one step of a user's session sweep revokes or deletes: a janitor step's worth (about 10 ms on the event loop).
+ * One UPDATE of a user's 100,000 sessions (a log-out everywhere) or their cascade (a delete) held every request of the
+ * process 0.3-1 s.
+ */
+export const SESSION_SWEEP_BATCH = JANITOR_BATCH;
+
+/**
+ * What a revoking action (log-out everywhere, disable, password reset) leaves to its sweep: the generation it raised
+ * the user to (every session issued below it is refused from that commit on, whether its row is revoked yet or not),
+ * the time to stamp on the rest, and how many its own transaction revoked (at most SESSION_SWEEP_BATCH).
+ */
+export interface SessionSweep {
+  readonly userId: string;
+  readonly generation: number;
+  readonly at: number;
+  readonly revoked: number;
+}
+
+/**
+ * Revokes at most `limit` of the user's live sessions issued below `generation` (their rows' generation, migration 9)
+ * and returns how many: the sessions a revoking action raised the generation past. A session started since (a login
+ * after the action) holds the new generation and is left alone.
+ */
+export function revokeSessionsBelow(db: Pick<SqliteAccess, 'stmt'>, userId: string, generation: number, at: number, limit: number): number {
+  return db
+    .stmt(
+      `UPDATE refresh_tokens SET revoked_at = :at WHERE rowid IN (
+         SELECT rowid FROM refresh_tokens WHERE user_id = :user AND revoked_at IS NULL AND generation < :generation LIMIT :limit)`,
+    )
+    .run({ at, user: userId, generation, limit }).changes;
+}
+
+/**
+ * Live sessions of the user `u.id` at `?` (named :now): one per refresh-token family with a live token. Not one a
+ * revoking action refused whose row its sweep has not reached yet (below the user's generation).
+ */
 const ACTIVE_SESSIONS = `(SELECT COUNT(DISTINCT family_id) FROM refresh_tokens r
-  WHERE r.user_id = u.id AND r.revoked_at IS NULL AND r.expires_at > :now) AS active_sessions`;
+  WHERE r.user_id = u.id AND r.revoked_at IS NULL AND r.expires_at > :now AND r.generation = u.token_generation) AS active_sessions`;
 const SUMMARY_COLUMNS = `u.rowid AS row, u.id, u.email, u.created_at, u.last_login_at, u.disabled_at, ${ACTIVE_SESSIONS}`;
 
 /** The rowid a cursor made by listUsers carries; anything else (a cursor from before migration 4 too) is invalid. */
@@ -133,50 +173,71 @@ export class SqliteIdentity {
    * first thing in its BEGIN IMMEDIATE transaction: it holds the write lock then, so every session written before
    * has committed.
    */
-  setUserDisabled(id: string, disabled: boolean, unstamped: ChangeInput): boolean {
+  /**
+   * Whether the user exists, and for a disable the sweep its store finishes (revokeSessionsBelow, a step at a time);
+   * the caller re-reads the record.
+   */
+  setUserDisabled(id: string, disabled: boolean, unstamped: ChangeInput): { found: boolean; sweep?: SessionSweep } {
     return this.#db.immediate(() => {
       const change = stampChange(unstamped);
       const at = change.at.getTime();
       const found = disabled
         ? this.#db.stmt('UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?').run(at, id).changes
         : this.#db.stmt('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id).changes;
-      if (found === 0) return false;
-      if (disabled) this.#revokeSessions(id, at);
-      this.#append(disabled ? { ...change, generation: raiseGeneration(this.#db, id) } : change);
-      return true;
+      if (found === 0) return { found: false };
+      if (!disabled) {
+        this.#append(change);
+        return { found: true };
+      }
+      const sweep = this.#revokeSessions(id, at);
+      this.#append({ ...change, generation: sweep.generation });
+      return { found: true, sweep };
     });
   }
 
-  logoutUser(id: string, unstamped: ChangeInput): boolean {
+  /** The sweep its store finishes, or undefined for an unknown user. */
+  logoutUser(id: string, unstamped: ChangeInput): SessionSweep | undefined {
     return this.#db.immediate(() => {
       const change = stampChange(unstamped);
-      if (!this.#exists(id)) return false;
-      this.#revokeSessions(id, change.at.getTime());
-      this.#append({ ...change, generation: raiseGeneration(this.#db, id) });
-      return true;
+      if (!this.#exists(id)) return undefined;
+      const sweep = this.#revokeSessions(id, change.at.getTime());
+      this.#append({ ...change, generation: sweep.generation });
+      return sweep;
     });
   }
 
-  resetPassword(id: string, passwordHash: string, unstamped: ChangeInput): boolean {
+  /** The sweep its store finishes, or undefined for an unknown user. */
+  resetPassword(id: string, passwordHash: string, unstamped: ChangeInput): SessionSweep | undefined {
     return this.#db.immediate(() => {
       const change = stampChange(unstamped);
-      if (this.#db.stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes === 0) return false;
-      this.#revokeSessions(id, change.at.getTime());
-      this.#append({ ...change, generation: raiseGeneration(this.#db, id) });
-      return true;
+      if (this.#db.stmt('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id).changes === 0) return undefined;
+      const sweep = this.#revokeSessions(id, change.at.getTime());
+      this.#append({ ...change, generation: sweep.generation });
+      return sweep;
     });
   }
 
-  deleteUser(id: string, unstamped: ChangeInput): boolean {
+  /**
+   * One step of a delete, in one transaction: removes at most SESSION_SWEEP_BATCH of the user's sessions and, once
+   * fewer were left, the user (its change-log row written): 'deleted', or 'unknown' for no such user. With more left
+   * it raises the user's generation, so every session still to go is refused from this commit on, and answers 'more':
+   * the store pauses and steps again. The user is there meanwhile (a login may come in, and goes with the user).
+   */
+  deleteUserStep(id: string, unstamped: ChangeInput): 'deleted' | 'more' | 'unknown' {
     return this.#db.immediate(() => {
+      const removed = this.#db
+        .stmt('DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE user_id = ? LIMIT ?)')
+        .run(id, SESSION_SWEEP_BATCH).changes;
+      if (removed === SESSION_SWEEP_BATCH) return raiseGeneration(this.#db, id) === undefined ? 'unknown' : 'more';
       const change = stampChange(unstamped);
       // Raised before the row goes: the change log keeps it, and revocations refuse the user's tokens by it.
       const generation = raiseGeneration(this.#db, id);
-      if (generation === undefined) return false;
-      // refresh_tokens go with it (ON DELETE CASCADE).
-      if (this.#db.stmt('DELETE FROM users WHERE id = ?').run(id).changes === 0) return false;
+      if (generation === undefined) return 'unknown';
+      // What sessions are left (fewer than a step's worth, logins since the first step included) go with it (ON DELETE
+      // CASCADE).
+      if (this.#db.stmt('DELETE FROM users WHERE id = ?').run(id).changes === 0) return 'unknown';
       this.#append({ ...change, generation });
-      return true;
+      return 'deleted';
     });
   }
 
@@ -215,9 +276,27 @@ export class SqliteIdentity {
     return row ? toApiKey(row) : undefined;
   }
 
-  listApiKeys(): ApiKeyRecord[] {
-    const rows = this.#db.stmt('SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at DESC, id DESC').all() as ApiKeyRow[];
-    return rows.map(toApiKey);
+  listApiKeys(query: ApiKeyQuery): ApiKeyPage {
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    // Through the index of live keys (migration 9), newest first: a page reads its own rows. Every key at once, sorted
+    // in full, held the event loop 0.5 s at 50,000 keys. Two statements rather than one with `:cursor IS NULL OR`: the
+    // OR would keep SQLite from seeking to the cursor, and a deep page read every newer key first.
+    const rows = (
+      cursor === undefined
+        ? this.#db
+            .stmt('SELECT * FROM api_keys INDEXED BY idx_api_keys_live WHERE revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?')
+            .all(query.limit + 1)
+        : this.#db
+            .stmt(
+              `SELECT * FROM api_keys INDEXED BY idx_api_keys_live WHERE revoked_at IS NULL AND (created_at, id) < (?, ?)
+               ORDER BY created_at DESC, id DESC LIMIT ?`,
+            )
+            .all(Number(cursorKeyAtMost(cursor.key, BigInt(MAX_DATE_MS))), apiKeyCursorId(cursor.tieBreak), query.limit + 1)
+    ) as ApiKeyRow[];
+    const more = rows.length > query.limit;
+    const page = more ? rows.slice(0, query.limit) : rows;
+    const last = page[page.length - 1];
+    return { apiKeys: page.map(toApiKey), nextCursor: more && last ? encodeCursor(String(last.created_at), last.id) : null };
   }
 
   revokeApiKey(id: string, change: ChangeInput): boolean {
@@ -300,8 +379,15 @@ export class SqliteIdentity {
     return this.#db.stmt('SELECT 1 FROM users WHERE id = ?').get(id) !== undefined;
   }
 
-  #revokeSessions(userId: string, at: number): void {
-    this.#db.stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(at, userId);
+  /**
+   * Raises the user's generation (every session below it refused at once, by rotateRefreshToken) and revokes the first
+   * step's worth of its sessions; the store revokes the rest a step at a time after the commit (see SessionSweep).
+   * Call inside the action's transaction, for a user known to exist.
+   */
+  #revokeSessions(userId: string, at: number): SessionSweep {
+    const generation = raiseGeneration(this.#db, userId);
+    if (generation === undefined) throw new Error('user vanished inside its transaction'); // impossible: rolls back
+    return { userId, generation, at, revoked: revokeSessionsBelow(this.#db, userId, generation, at, SESSION_SWEEP_BATCH) };
   }
 
   #append(change: ChangeInput): void {

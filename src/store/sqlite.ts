@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
-import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
-import { raiseGeneration, SqliteIdentity } from './sqlite-identity.js';
+import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyPage, type ApiKeyQuery, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
+import { raiseGeneration, revokeSessionsBelow, SESSION_SWEEP_BATCH, SqliteIdentity, type SessionSweep } from './sqlite-identity.js';
 import { SqliteFileGuard, StoreFileLostError } from './sqlite-file-guard.js';
 import { leaveOpenUntilExit } from './sqlite-left-open.js';
 import {
@@ -234,14 +234,18 @@ export class SqliteUserStore implements UserStore {
     // Read under the write lock: a log-out, disable or reset (another process's) that held it committed its
     // revocation time before, so the session's access token is issued after it.
     const now = Date.now();
-    const latest = this.#stmt('SELECT max(revoked_at) AS latest FROM refresh_tokens WHERE user_id = ?').get(token.userId) as
-      | { latest: number | null }
-      | undefined;
+    // One entry of the (user_id, revoked_at) index (migration 9), however many sessions the user holds: max() over
+    // the user_id index read every one of them (50 ms at 100,000, on the event loop, at each login).
+    const latest = this.#stmt(
+      'SELECT revoked_at AS latest FROM refresh_tokens WHERE user_id = ? AND revoked_at IS NOT NULL ORDER BY revoked_at DESC LIMIT 1',
+    ).get(token.userId) as { latest: number | null } | undefined;
     const waitMs = sessionWaitMs(latest?.latest ?? null, now);
     if (waitMs > 0 && attempt < SESSION_WAIT_ATTEMPTS) return waitMs;
+    // The session carries the generation it was issued under: a revoking action raises the user's past it, and its
+    // refresh token is refused from then on, before the action's sweep reaches its row.
     this.#stmt(
-      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now);
+      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now, owner.token_generation);
     this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
     return { issuedAt: new Date(now), generation: owner.token_generation };
   }
@@ -258,17 +262,20 @@ export class SqliteUserStore implements UserStore {
       return db
         .transaction((): RotationResult => {
           // The conditional UPDATE is the decision: only a live token matches, and only once.
-          // A disabled user's token matches nothing and then reads as 'invalid' below (its revoked_at is NULL).
+          // A disabled user's token matches nothing and then reads as 'invalid' below (its revoked_at is NULL); so
+          // does one issued below the user's generation: a revoking action raised it, and its sweep may not have
+          // revoked this row yet (a log-out everywhere of 100,000 sessions revokes them a step at a time).
           const live = this.#stmt(
             `UPDATE refresh_tokens SET revoked_at = ?, replaced_by = ?
              WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?
-               AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
-             RETURNING user_id, family_id`,
-          ).get(nowMs, next.id, tokenHash, nowMs) as { user_id: string; family_id: string } | undefined;
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND u.disabled_at IS NULL
+                             AND u.token_generation = refresh_tokens.generation)
+             RETURNING user_id, family_id, generation`,
+          ).get(nowMs, next.id, tokenHash, nowMs) as { user_id: string; family_id: string; generation: number } | undefined;
           if (live) {
             this.#stmt(
-              'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-            ).run(next.id, live.user_id, live.family_id, next.tokenHash, next.expiresAt.getTime(), nowMs);
+              'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            ).run(next.id, live.user_id, live.family_id, next.tokenHash, next.expiresAt.getTime(), nowMs, live.generation);
             const row = this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined;
             const user = toUser(row);
             if (!row || !user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back
@@ -310,19 +317,49 @@ export class SqliteUserStore implements UserStore {
   }
 
   async revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked> {
-    return this.#run(() =>
+    const first = await this.#run(() =>
       this.#db
-        .transaction((): SessionsRevoked => {
+        .transaction((): { at: number; sweep?: SessionSweep } => {
           // The revocation time, read under the write lock (as stampChange does for the user actions): a login that
           // committed before took its time earlier, and one waiting for this commit (another process) reads it later.
           const at = Math.max(now.getTime(), Date.now());
           const generation = raiseGeneration({ stmt: (sql) => this.#stmt(sql) }, userId);
-          const revoked = this.#stmt('UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL')
-            .run(at, userId).changes;
-          return { revoked, at: new Date(at), ...(generation === undefined ? {} : { generation }) };
+          if (generation === undefined) return { at };
+          const revoked = revokeSessionsBelow({ stmt: (sql) => this.#stmt(sql) }, userId, generation, at, SESSION_SWEEP_BATCH);
+          return { at, sweep: { userId, generation, at, revoked } };
         })
         .immediate(),
     );
+    if (first.sweep === undefined) return { revoked: 0, at: new Date(first.at) };
+    const revoked = await this.#finishSweep(first.sweep);
+    return { revoked, at: new Date(first.at), generation: first.sweep.generation };
+  }
+
+  /**
+   * Revokes the rest of a revoking action's sessions after its commit, a step (SESSION_SWEEP_BATCH rows) at a time
+   * with a pause as long as the step between steps, as the janitor does: one UPDATE of them all held the event loop.
+   * Nothing waits on it for safety: the action's raised generation refuses every one of them already. So a step that
+   * fails (the store gone, busy past its budget) ends the sweep without failing the committed action; the rows left are
+   * refused all the same, and expire. Resolves with how many the action revoked in all.
+   */
+  async #finishSweep(sweep: SessionSweep): Promise<number> {
+    let total = sweep.revoked;
+    let last = sweep.revoked;
+    let stepMs = 1;
+    try {
+      while (last === SESSION_SWEEP_BATCH) {
+        await delay(Math.max(1, stepMs));
+        const started = performance.now();
+        last = await this.#run(() =>
+          revokeSessionsBelow({ stmt: (sql) => this.#stmt(sql) }, sweep.userId, sweep.generation, sweep.at, SESSION_SWEEP_BATCH),
+        );
+        stepMs = performance.now() - started;
+        total += last;
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+    }
+    return total;
   }
 
   async deleteExpired(now: Date, limit?: number): Promise<number> {
@@ -346,23 +383,39 @@ export class SqliteUserStore implements UserStore {
   }
 
   async setUserDisabled(id: string, disabled: boolean, change: ChangeInput): Promise<UserRecord | undefined> {
-    return this.#run(() =>
-      this.#identity.setUserDisabled(id, disabled, change)
-        ? toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined)
-        : undefined,
-    );
+    const { found, sweep } = await this.#run(() => this.#identity.setUserDisabled(id, disabled, change));
+    if (!found) return undefined;
+    if (sweep !== undefined) await this.#finishSweep(sweep);
+    return this.#run(() => toUser(this.#stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined));
   }
 
   async logoutUser(id: string, change: ChangeInput): Promise<boolean> {
-    return this.#run(() => this.#identity.logoutUser(id, change));
+    const sweep = await this.#run(() => this.#identity.logoutUser(id, change));
+    if (sweep === undefined) return false;
+    await this.#finishSweep(sweep);
+    return true;
   }
 
   async resetPassword(id: string, passwordHash: string, change: ChangeInput): Promise<boolean> {
-    return this.#run(() => this.#identity.resetPassword(id, passwordHash, change));
+    const sweep = await this.#run(() => this.#identity.resetPassword(id, passwordHash, change));
+    if (sweep === undefined) return false;
+    await this.#finishSweep(sweep);
+    return true;
   }
 
+  /**
+   * Deletes the user's sessions a step at a time (pausing between steps as #finishSweep does), then the user: one
+   * DELETE cascading to 100,000 sessions held the event loop for it. Each step is a transaction of its own; the first
+   * that leaves more raises the generation, so the sessions still to go are refused meanwhile. A step that fails
+   * before the last leaves the user in place (its sessions refused): the delete failed, and is retried whole.
+   */
   async deleteUser(id: string, change: ChangeInput): Promise<boolean> {
-    return this.#run(() => this.#identity.deleteUser(id, change));
+    for (;;) {
+      const started = performance.now();
+      const step = await this.#run(() => this.#identity.deleteUserStep(id, change));
+      if (step !== 'more') return step === 'deleted';
+      await delay(Math.max(1, performance.now() - started));
+    }
   }
 
   async recordChange(change: ChangeInput): Promise<void> {
@@ -382,8 +435,8 @@ export class SqliteUserStore implements UserStore {
     return this.#run(() => this.#identity.findApiKeyByHash(keyHash));
   }
 
-  async listApiKeys(): Promise<readonly ApiKeyRecord[]> {
-    return this.#run(() => this.#identity.listApiKeys());
+  async listApiKeys(query: ApiKeyQuery): Promise<ApiKeyPage> {
+    return this.#run(() => this.#identity.listApiKeys(query));
   }
 
   async revokeApiKey(id: string, change: ChangeInput): Promise<boolean> {

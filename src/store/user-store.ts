@@ -1,6 +1,8 @@
 // UserStore: the users and refresh-token sessions, in domain verbs. Adapters: SQLite (default) and PostgreSQL.
 import type {
   AdminAction,
+  ApiKeyPage,
+  ApiKeyQuery,
   ApiKeyRecord,
   ChangeInput,
   ChangeRecord,
@@ -204,7 +206,9 @@ export interface UserStore {
   /**
    * Revokes every session of a user (logout everywhere), under the user's row lock as createRefreshToken takes it.
    * Returns how many tokens were revoked, the revocation time stamped after the locks, and the user's token generation
-   * raised under them (see SessionsRevoked).
+   * raised under them (see SessionsRevoked). The generation refuses every earlier session from the commit on; the
+   * SQLite adapter then revokes their rows a step at a time before it resolves (as for the revoking user actions
+   * below, and a delete's sessions), so its event loop is never held by one statement over all of them.
    */
   revokeAllForUser(userId: string, now: Date): Promise<SessionsRevoked>;
   /**
@@ -241,8 +245,11 @@ export interface UserStore {
   createApiKey(key: NewApiKey, change: ChangeInput): Promise<ApiKeyRecord>;
   /** The key whose secret hashes to `keyHash`, revoked or not (the caller checks), or undefined. */
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
-  /** Keys not revoked, newest first. */
-  listApiKeys(): Promise<readonly ApiKeyRecord[]>;
+  /**
+   * Keys not revoked (expired ones included), newest first; keyset pagination over an index of live keys (schema
+   * version 9), so a page costs its own rows however many keys there are.
+   */
+  listApiKeys(query: ApiKeyQuery): Promise<ApiKeyPage>;
   /** Revokes the key; false when unknown or already revoked. */
   revokeApiKey(id: string, change: ChangeInput): Promise<boolean>;
   /** Stores last-used times gathered off the request path (one statement per key, latest time wins). */

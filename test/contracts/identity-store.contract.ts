@@ -8,7 +8,7 @@ import { generateApiKey } from '../../src/identity/api-key-format.js';
 import { ApiKeyVerifier } from '../../src/identity/api-key-verifier.js';
 import { LastUsedRecorder } from '../../src/identity/last-used.js';
 import { createMemoryKvStore } from '../../src/kv/memory.js';
-import { InvalidCursorError, type AdminAction, type ChangeInput } from '../../src/store/identity-types.js';
+import { encodeCursor, InvalidCursorError, type AdminAction, type ChangeInput } from '../../src/store/identity-types.js';
 import type { UserRecord, UserStore } from '../../src/store/user-store.js';
 import type { UserStoreHarness } from './user-store.contract.js';
 
@@ -182,12 +182,47 @@ export function identityStoreContract(name: string, harness: Pick<UserStoreHarne
       assert.equal(found?.id, k.id);
       assert.equal(found?.revokedAt, null);
       assert.equal(await store.findApiKeyByHash(generateApiKey().keyHash), undefined);
-      assert.ok((await store.listApiKeys()).some((key) => key.id === k.id));
+      assert.ok((await store.listApiKeys({ limit: 100 })).apiKeys.some((key) => key.id === k.id));
       assert.equal(await store.revokeApiKey(k.id, change('revoke_api_key', k.id)), true);
       assert.ok((await second.findApiKeyByHash(k.keyHash))?.revokedAt instanceof Date);
-      assert.ok(!(await store.listApiKeys()).some((key) => key.id === k.id));
+      assert.ok(!(await store.listApiKeys({ limit: 100 })).apiKeys.some((key) => key.id === k.id));
       assert.equal(await store.revokeApiKey(k.id, change('revoke_api_key', k.id)), false);
       assert.equal(await store.revokeApiKey('0000000000000000', change('revoke_api_key', 'x')), false);
+    });
+
+    test('listApiKeys: newest first in pages by cursor, revoked keys left out, a cursor not of this listing refused', async () => {
+      // Keys of this test only are followed (the store is shared); every page is read to the end.
+      const mine: string[] = [];
+      const base = Date.now() + 60_000;
+      for (let i = 0; i < 5; i++) {
+        const k = generateApiKey();
+        // Two keys in one millisecond: the id breaks the tie, so neither is skipped or repeated across pages.
+        const at = new Date(base + Math.floor(i / 2) * 1000);
+        await store.createApiKey({ id: k.id, name: `page-${i}`, keyHash: k.keyHash, expiresAt: null }, change('create_api_key', k.id, at));
+        mine.push(k.id);
+      }
+      assert.equal(await store.revokeApiKey(mine[2]!, change('revoke_api_key', mine[2]!)), true);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await second.listApiKeys({ limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+        assert.ok(page.apiKeys.length <= 2);
+        seen.push(...page.apiKeys.map((k) => k.id));
+        cursor = page.nextCursor ?? undefined;
+        pages++;
+      } while (cursor !== undefined && pages < 1000);
+      assert.equal(new Set(seen).size, seen.length, 'no key twice');
+      // Seconds apart: 4, then 3 (2 is revoked), then 1 and 0 in one millisecond, the larger id first.
+      const expected = [mine[4]!, mine[3]!, ...[mine[1]!, mine[0]!].sort().reverse()];
+      assert.deepEqual(seen.filter((id) => mine.includes(id)), expected);
+      const first = await store.listApiKeys({ limit: 1 });
+      assert.equal(first.apiKeys.length, 1);
+      assert.notEqual(first.nextCursor, null);
+      await assert.rejects(store.listApiKeys({ limit: 2, cursor: 'not-a-cursor' }), InvalidCursorError);
+      // A users cursor's shape (its tie-break a user id or a rowid, no key id) is no position in this listing.
+      await assert.rejects(store.listApiKeys({ limit: 2, cursor: encodeCursor(String(Date.now()), randomUUID()) }), InvalidCursorError);
+      await assert.rejects(store.listApiKeys({ limit: 2, cursor: encodeCursor(String(Date.now()), '12') }), InvalidCursorError);
     });
 
     test('last-used times: the request path never writes; one batched write, a later time is never lowered', async () => {

@@ -150,7 +150,7 @@ describe('identity commands never create the store, and name the cause of a stor
   test('a migrated store works as before', async () => {
     const listed = await cli(['api-keys', 'list', '--json']);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(JSON.parse(listed.stdout), { api_keys: [] });
+    assert.deepEqual(JSON.parse(listed.stdout), { api_keys: [], next_cursor: null });
   });
 
   test('a locked SQLite file: SQLITE_BUSY, after the busy timeout', async () => {

@@ -54,7 +54,7 @@ describe('api-keys create --expires-in under one second', () => {
       assert.equal(res.stdout, '');
     }
     const listed = await cli(['api-keys', 'list', '--json']);
-    assert.deepEqual(JSON.parse(listed.stdout), { api_keys: [] });
+    assert.deepEqual(JSON.parse(listed.stdout), { api_keys: [], next_cursor: null });
   });
 
   test('one second, and the README forms, still make a key', async () => {

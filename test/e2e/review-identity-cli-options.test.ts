@@ -17,7 +17,7 @@ describe('identity commands and options that are not theirs', () => {
 
     const refused: [string[], string][] = [
       [['api-keys', 'list', '--email', 'ops@'], 'api-keys takes no --email option'],
-      [['api-keys', 'list', '--limit', '1'], 'api-keys takes no --limit option'],
+      [['api-keys', 'revoke', keyId, '--limit', '1'], 'api-keys revoke takes no --limit option'],
       [['users', 'list', '--expires-in', '7d'], 'users takes no --expires-in option'],
       [['users', 'list', '--match', 'GET http://x/'], 'users takes no --match option'],
       [['users', 'delete', 'keep@example.com', '--email', 'other@example.com'], 'users delete takes no --email option'],

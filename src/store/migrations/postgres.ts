@@ -118,4 +118,17 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS idx_identity_changes_action_at ON identity_changes(action, at)',
     ],
   },
+  {
+    version: 9,
+    name: 'sessions by user and revocation, live api keys by creation',
+    statements: [
+      // A login reads the user's latest revocation time, and the revoking actions find the user's live sessions:
+      // through user_id alone both read every token of the user. It leads with user_id, so it serves the foreign key's
+      // cascade and every lookup the user_id index did; that one goes.
+      'CREATE INDEX IF NOT EXISTS idx_refresh_tokens_user_revoked ON refresh_tokens(user_id, revoked_at)',
+      'DROP INDEX IF EXISTS idx_refresh_tokens_user_id',
+      // GET /admin/api-keys pages newest first through this (keyset on created_at, id) instead of sorting every key.
+      'CREATE INDEX IF NOT EXISTS idx_api_keys_live ON api_keys(created_at, id) WHERE revoked_at IS NULL',
+    ],
+  },
 ];
