@@ -405,7 +405,10 @@ export class RedisKvStore implements KvStore {
     const seen = this.#markerSeen;
     if (set.status === 'rejected') {
       // #markerSeen is kept: the loss is still to be found (and said) once the server takes the marker again.
-      if (value === null || (typeof seen === 'string' && value !== seen)) this.#revocationsUnknown = true;
+      // Only against a marker read before: with none yet (the first call since start failed, or came after writes were
+      // refused), a missing one says only that it was never written, not that the data is another's, and flagging it
+      // refused every token of a gateway whose Redis went read-only before its first marker write.
+      if (typeof seen === 'string' && value !== seen) this.#revocationsUnknown = true;
       else if (value === seen) this.#revocationsUnknown = false;
       throw set.reason;
     }

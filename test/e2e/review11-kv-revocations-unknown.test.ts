@@ -72,3 +72,25 @@ test('dataLost() on a server refusing writes: revocations unknown only when the 
   assert.equal(await store.dataLost(), false);
   await known('in place again');
 });
+
+test('dataLost() on a server refusing writes before any marker was read: the revocations stay answered', { skip }, async (t) => {
+  // A gateway whose Redis refused writes before its first marker round (the first poll came before the connection
+  // was ready, then the server became a replica of its own data): no marker is there because none was ever written,
+  // which says nothing of the data. Every token was refused (503) before.
+  const server = new ThrowawayRedis(await freePort());
+  await server.start();
+  t.after(() => server.kill());
+  const store = createRedisKvStore({ url: server.url, keyPrefix: 'review11-unknown-first:' });
+  t.after(() => store.close());
+  const admin = createClient({ url: server.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  t.after(() => admin.destroy());
+  await waitForPing(store);
+  await admin.sendCommand(['CONFIG', 'SET', 'min-replicas-to-write', '1']);
+  await assert.rejects(store.dataLost(), KvUnavailableError, 'the marker cannot be written');
+  assert.equal(await store.isRevoked('t1', 'user:1', 1, 1), false, 'answered, not unknown');
+  await admin.sendCommand(['CONFIG', 'SET', 'min-replicas-to-write', '0']);
+  assert.equal(await store.dataLost(), true, 'the first write of the marker');
+  assert.equal(await store.isRevoked('t1', 'user:1', 1, 1), false);
+});
