@@ -332,36 +332,45 @@ export class PostgresUserStore implements UserStore {
     // One batch through the expires_at index, and the families it empties, by their ids: a sweep of every family (an
     // anti-join over both tables) outlived the statement timeout on a store of a million sessions. A token goes only
     // with its family's lock, in one transaction with that family's removal: a family another transaction holds (a
-    // rotation, a log-out everywhere locking every family of its user) keeps its expired tokens, which a later step or
-    // run finds again by expires_at. Deleting the tokens and skipping the locked family instead left a family without
+    // rotation, a log-out everywhere locking every family of its user) keeps its expired tokens, which a later run
+    // finds again by expires_at. Deleting the tokens and skipping the locked family instead left a family without
     // tokens that no later run looked at (nor one whose family step failed after its tokens were gone).
     return this.#transaction(async (client) => {
+      // The batch is read with its families' locks (SKIP LOCKED below the LIMIT): a held family's tokens are passed
+      // over, not counted in the batch. Selected first and left undeleted, they made the step delete fewer than its
+      // limit, and the janitor, which steps on only after a full one, ended the run there with the backlog behind
+      // them left for the next run. Oldest first: the ORDER BY keeps the plan on the expires_at index (a nested loop
+      // into the families' key that stops at the limit); without it PostgreSQL may walk the family_id index and
+      // filter by expiry, every live session read to find a few expired ones.
       const batch = await client.query<{ id: string; family_id: string }>(
-        'SELECT id, family_id FROM refresh_tokens WHERE expires_at < $1 LIMIT $2',
+        `SELECT t.id, t.family_id FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id
+         WHERE t.expires_at < $1 ORDER BY t.expires_at LIMIT $2 FOR UPDATE OF f SKIP LOCKED`,
         [now, limit],
       );
-      if (batch.rows.length === 0) return 0;
-      const families = [...new Set(batch.rows.map((r) => r.family_id))];
-      const locked = await client.query<{ id: string }>(
-        'SELECT id FROM refresh_token_families WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED',
-        [families],
-      );
-      const ours = locked.rows.map((r) => r.id);
-      // The tokens of the families now locked, and of any without a family row (none since migration 3 wrote one for
-      // each: nothing to wait for).
-      const gone = await client.query(
-        `DELETE FROM refresh_tokens t WHERE t.id = ANY($1::uuid[])
-           AND (t.family_id = ANY($2::uuid[]) OR NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.id = t.family_id))`,
-        [batch.rows.map((r) => r.id), ours],
-      );
-      if (ours.length > 0) {
+      let gone = 0;
+      if (batch.rows.length > 0) {
+        const deleted = await client.query('DELETE FROM refresh_tokens WHERE id = ANY($1::uuid[])', [batch.rows.map((r) => r.id)]);
+        gone = deleted.rowCount ?? 0;
         await client.query(
           `DELETE FROM refresh_token_families f
            WHERE f.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)`,
-          [ours],
+          [[...new Set(batch.rows.map((r) => r.family_id))]],
         );
       }
-      return gone.rowCount ?? 0;
+      // Expired tokens without a family row (none since migration 3 wrote one for each: nothing to lock), once the
+      // families' batches are done: what expired is left then is only held families' tokens and these. A probe of the
+      // families' key per token left, not NOT EXISTS: that was planned as a hash anti-join reading every family.
+      if (batch.rows.length < limit) {
+        const orphans = await client.query(
+          `DELETE FROM refresh_tokens WHERE id IN (
+             SELECT t.id FROM refresh_tokens t
+             WHERE t.expires_at < $1 AND (SELECT 1 FROM refresh_token_families f WHERE f.id = t.family_id) IS NULL
+             ORDER BY t.expires_at LIMIT $2)`,
+          [now, limit - batch.rows.length],
+        );
+        gone += orphans.rowCount ?? 0;
+      }
+      return gone;
     });
   }
 
