@@ -1,5 +1,6 @@
 // The `portcullis` command: argv → action → exit code. No business logic lives here.
 import { parseArgs } from 'node:util';
+import cluster from 'node:cluster';
 import { packageVersion } from './package-version.js';
 import { resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
@@ -43,8 +44,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   // of the output has nowhere to go, and the command ends with its own exit code (an action done is still done).
   // Unhandled, the EPIPE threw a stack trace at the operator and exit 1. From here: --help and usage write too.
   if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
-  // .env first: it may name the config file and the data dir.
-  loadDotEnv(resolve('.env'));
+  // .env first: it may name the config file and the data dir. Not in a multi-worker gateway's worker: it starts from
+  // the environment its primary accepted, .env included (cluster-config.ts), where the primary migrated the store
+  // (primary-migration.ts); reading the file now set what that lacks, so a PORTCULLIS_DATA_DIR line added since made a
+  // restarted worker create and serve another, empty store beside its siblings.
+  if (!cluster.isWorker) loadDotEnv(resolve('.env'));
   let parsed;
   try {
     parsed = parseArgs({

@@ -7,7 +7,6 @@
 // given up on. Migrated here first, nothing is left for a worker's own migrate() but a check and the write lock.
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { resolveDataDir } from './config/load.js';
 
 /** Whether workers started on `config` open the SQLite user store (auth on, no database.url), which the primary migrates. */
 export function primaryMigrates(config: Config): boolean {
@@ -16,18 +15,15 @@ export function primaryMigrates(config: Config): boolean {
 
 /**
  * Opens the SQLite user store the workers will open, migrates it as `portcullis migrate` does (waiting for another
- * starter's write lock up to MIGRATION_TIMEOUT_MS), and closes it. `environment` is the one the workers are forked
- * with: their PORTCULLIS_DATA_DIR is its, a .env's value included. Rejects as the workers' start would (the store
- * unavailable, or at a newer schema): the gateway then exits 1 with that one line, no worker forked.
+ * starter's write lock up to MIGRATION_TIMEOUT_MS), and closes it. `dataDir` is the one every worker is forked with
+ * (run-gateway.ts: from the accepted environment at start, a .env's value included, for the gateway's whole life).
+ * Rejects as the workers' start would (the store unavailable, or at a newer schema): the gateway then exits 1 with
+ * that one line, no worker forked.
  */
-export async function migrateBeforeFork(
-  config: Config,
-  environment: Readonly<Record<string, string>>,
-  logger: Pick<Logger, 'warn'>,
-): Promise<void> {
+export async function migrateBeforeFork(config: Config, dataDir: string, logger: Pick<Logger, 'warn'>): Promise<void> {
   if (!primaryMigrates(config)) return;
   // On demand, as features.ts imports it: a primary without the SQLite store never loads better-sqlite3.
   const { openUserStore } = await import('./store/open.js');
-  const store = await openUserStore(config.database, resolveDataDir(environment), logger);
+  const store = await openUserStore(config.database, dataDir, logger);
   await store.close();
 }

@@ -3,7 +3,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
-import { workerCount } from './config/load.js';
+import { resolveDataDir, workerCount } from './config/load.js';
 import { createLogger, flushLogger, loggerSettled, type LoggerHandle } from './observability/logger.js';
 import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
@@ -268,9 +268,13 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const log = createLogger(checked.config.logging, { accessLog: false, sharedStdout: true });
   const faults = watchProcessFaults(log);
   const { logger } = log;
+  // The data dir of the gateway's whole life, as a single process's (a reload never moves it): the one migrated here
+  // and handed to every worker, restarted ones included. From the accepted environment, a reload's .env could name
+  // another, and a worker restarted on it created and served an empty store beside its siblings'.
+  const dataDir = resolveDataDir(checked.snapshot.env);
   // Before any fork: a SQLite migration has no bound a worker's start deadline could count (primary-migration.ts).
   try {
-    await migrateBeforeFork(checked.config, checked.snapshot.env, logger);
+    await migrateBeforeFork(checked.config, dataDir, logger);
   } catch (err) {
     flushLogger(log);
     throw err; // cli.ts prints it as a single process's start would ("portcullis: user store unavailable: ...")
@@ -354,7 +358,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     const admin = adminWorker === undefined;
     let worker: Worker;
     try {
-      worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0' }));
+      worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0', PORTCULLIS_DATA_DIR: dataDir }));
     } catch (err) {
       // node throws the spawn failures it has no 'error' event for (ENOMEM, E2BIG...): from a restart's timer, an
       // uncaught exception that stopped the gateway. Nothing was registered in cluster.workers.
@@ -504,9 +508,10 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
 /**
  * A worker's environment: the one the accepted config was read with, not the primary's as it is now. Every reload
  * reads .env into the primary's environment before the config is checked, so after a refused reload the primary's
- * environment holds the refused .env's values: a worker restarted on it ran them (its LOG_LEVEL, PORTCULLIS_DATA_DIR,
- * what its plugins read) beside siblings on the accepted ones. node:cluster lays `env` over process.env, and a
- * variable given as undefined is left out of the child's environment, so one the refused .env added is unset.
+ * environment holds the refused .env's values: a worker restarted on it ran them (its LOG_LEVEL, what its plugins
+ * read) beside siblings on the accepted ones. node:cluster lays `env` over process.env, and a variable given as
+ * undefined is left out of the child's environment, so one the refused .env added is unset. `own` goes over it all
+ * (PORTCULLIS_DATA_DIR, fixed at start; the admin role). A worker never reads .env itself (cli.ts).
  */
 function forkEnvironment(accepted: Readonly<Record<string, string>>, own: Record<string, string>): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
