@@ -10,14 +10,25 @@ import type Database from 'better-sqlite3';
 const leftOpen = new Set<Database.Database>();
 
 /**
+ * Ends the process from its 'exit' event. process.exit() never returns, so the listeners after this one (an embedding
+ * application's, added once the gateway stopped) are run here first, in their order, as node would have; and it
+ * exits with process.exitCode as the listeners left it (one may set it as the process exits), not with the code the
+ * event began with.
+ */
+function exitNow(code: number): void {
+  const listeners = process.listeners('exit');
+  for (const listener of listeners.slice(listeners.indexOf(exitNow) + 1)) listener.call(process, code);
+  process.exit();
+}
+
+/**
  * Keeps `db` open until the process exits, and makes that exit skip Node's environment teardown, where
  * better-sqlite3's cleanup hook closes every connection still open (and SQLite's close does what this avoids). A
  * process that ends by process.exit() skips the teardown already; one whose event loop runs dry (a gateway stopped
  * with nothing left open, a CLI command) ends through its 'exit' event, where process.exit() ends it at once, with the
- * same code. Registered at the first connection left open, after the listeners of start-up (the logger's, the test
- * runner's), which run first.
+ * code node would have exited with, once every other 'exit' listener ran (exitNow).
  */
 export function leaveOpenUntilExit(db: Database.Database): void {
-  if (leftOpen.size === 0) process.once('exit', (code) => process.exit(code));
+  if (leftOpen.size === 0) process.on('exit', exitNow);
   leftOpen.add(db);
 }
