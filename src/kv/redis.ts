@@ -480,8 +480,14 @@ export class RedisKvStore implements KvStore {
    */
   #command(connection: RedisConnection, routingKey: string | undefined, args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const sentAt = performance.now();
       const timer = setTimeout(() => {
-        connection.commandTimedOut?.(routingKey);
+        // A timer this late means this process's own event loop stalled (a long synchronous task, a GC pause, a
+        // paused process) for at least the command's whole deadline: the command may have been written only as the
+        // stall ended, and its reply cannot be back yet, so the connection's silence is not judged on it (a healthy
+        // one was given up: 1 of 2 full-suite runs, a loaded machine). A link really silent is found by the next
+        // command whose timer runs on time.
+        if (performance.now() - sentAt < 2 * timeoutMs) connection.commandTimedOut?.(routingKey);
         reject(new KvUnavailableError({ cause: new CommandTimeoutError(), connection: this.#recentConnectionError() }));
       }, timeoutMs);
       connection.send(routingKey, args).then(

@@ -7,6 +7,7 @@
 // port; never the shared one on 6379.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { IN_CI } from '../helpers/http.js';
 import { waitForPing } from '../helpers/wait.js';
@@ -24,6 +25,11 @@ function stall(ms: number): void {
   }
 }
 
+/** Keeps the server busy for 3.3 s (a script holds it; commands queue behind it). */
+const BUSY_SCRIPT =
+  "local t = redis.call('TIME'); local start = t[1] * 1000000 + t[2]; " +
+  "while true do local n = redis.call('TIME'); if n[1] * 1000000 + n[2] - start > 3300000 then break end end; return 1";
+
 test('a gateway stalled past the silence bound keeps its healthy Redis connection', { skip }, async () => {
   const redis = new ThrowawayRedis(await freePort());
   await redis.start();
@@ -34,9 +40,16 @@ test('a gateway stalled past the silence bound keeps its healthy Redis connectio
   await waitForPing(kv);
 
   for (let round = 0; round < 2; round++) {
-    // A command on the wire, then a stall well past the bound: its reply arrives meanwhile and waits to be read.
+    // A command, then a stall well past the bound. node-redis writes it only once the stall ends (on its next tick),
+    // and the server answers it some time after that: here 0.3 s, as a busy server would (a script of 3.3 s begun
+    // by another client as the stall begins). Given up before: the overdue timer's silence check ran before any
+    // reply could be back. An idle machine answered within the same turn of the loop, so the race was lost only under
+    // load (1 of 2 full-suite runs).
+    const busy = spawn('redis-cli', ['-p', String(redis.port), 'EVAL', BUSY_SCRIPT, '0'], { stdio: 'ignore' });
+    const busyEnded = new Promise((resolve) => busy.once('exit', resolve));
     const pending = kv.getValue('k').then(() => 'answered', () => 'timed out');
     stall(3_000);
+    await busyEnded;
     await pending; // its own deadline passed during the stall: either outcome is fine
     // The connection was answered all along: the next commands are served on it.
     for (let i = 0; i < 3; i++) await kv.ping();
