@@ -6,7 +6,7 @@
 // change log between the two, has written the revocations back by then. Writes are refused with min-replicas-to-write
 // (NOREPLICAS: reads answered, no replica to write to), which makes the store open no new connection.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import { createRedisKvStore, RevocationsUnknownError } from '../../src/kv/redis.js';
 import { KvUnavailableError } from '../../src/kv/kv-store.js';
@@ -19,17 +19,23 @@ const skip = installed ? false : 'redis-server is not installed; skipped (set CI
 
 const MARKER = 'review11-unknown:kept:{kept}';
 
-test('dataLost() on a server refusing writes: revocations unknown only when the marker is gone or replaced', { skip }, async (t) => {
+/** A Redis store on a redis-server of this test's own, and an admin client of that server; all stopped after `t`. */
+async function storeOnOwnServer(t: TestContext, keyPrefix: string) {
   const server = new ThrowawayRedis(await freePort());
   await server.start();
   t.after(() => server.kill());
-  const store = createRedisKvStore({ url: server.url, keyPrefix: 'review11-unknown:' });
+  const store = createRedisKvStore({ url: server.url, keyPrefix });
   t.after(() => store.close());
   const admin = createClient({ url: server.url });
   admin.on('error', () => undefined);
   await admin.connect();
   t.after(() => admin.destroy());
   await waitForPing(store);
+  return { store, admin };
+}
+
+test('dataLost() on a server refusing writes: revocations unknown only when the marker is gone or replaced', { skip }, async (t) => {
+  const { store, admin } = await storeOnOwnServer(t, 'review11-unknown:');
 
   const known = async (what: string) => assert.equal(await store.isRevoked('t1', 'user:1', 1, 1), false, what);
   const unknown = (what: string) =>
@@ -77,16 +83,7 @@ test('dataLost() on a server refusing writes before any marker was read: the rev
   // A gateway whose Redis refused writes before its first marker round (the first poll came before the connection
   // was ready, then the server became a replica of its own data): no marker is there because none was ever written,
   // which says nothing of the data. Every token was refused (503) before.
-  const server = new ThrowawayRedis(await freePort());
-  await server.start();
-  t.after(() => server.kill());
-  const store = createRedisKvStore({ url: server.url, keyPrefix: 'review11-unknown-first:' });
-  t.after(() => store.close());
-  const admin = createClient({ url: server.url });
-  admin.on('error', () => undefined);
-  await admin.connect();
-  t.after(() => admin.destroy());
-  await waitForPing(store);
+  const { store, admin } = await storeOnOwnServer(t, 'review11-unknown-first:');
   await admin.sendCommand(['CONFIG', 'SET', 'min-replicas-to-write', '1']);
   await assert.rejects(store.dataLost(), KvUnavailableError, 'the marker cannot be written');
   assert.equal(await store.isRevoked('t1', 'user:1', 1, 1), false, 'answered, not unknown');
