@@ -405,10 +405,11 @@ export class RedisKvStore implements KvStore {
     const seen = this.#markerSeen;
     if (set.status === 'rejected') {
       // #markerSeen is kept: the loss is still to be found (and said) once the server takes the marker again.
-      // Only against a marker read before: with none yet (the first call since start failed, or came after writes were
-      // refused), a missing one says only that it was never written, not that the data is another's, and flagging it
-      // refused every token of a gateway whose Redis went read-only before its first marker write.
-      if (typeof seen === 'string' && value !== seen) this.#revocationsUnknown = true;
+      // With no marker read yet (a first start on this prefix whose first call failed, or came after writes were
+      // refused), a missing one cannot be told from another dataset (a gateway started against a replica of an empty
+      // server): unknown too, and the start-up's revocations could not be written there either. A marker present but
+      // never read before is taken as the gateway's own (an established prefix on a server refusing writes).
+      if (value === null || (typeof seen === 'string' && value !== seen)) this.#revocationsUnknown = true;
       else if (value === seen) this.#revocationsUnknown = false;
       throw set.reason;
     }
