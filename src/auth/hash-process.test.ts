@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { HashProcess } from './hash-process.js';
+import { HashProcess, HashProcessLostError } from './hash-process.js';
 
 const cheap = { type: 2 as const, memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
@@ -42,16 +42,66 @@ describe('HashProcess', () => {
   });
 
   test('a malformed stored hash rejects without killing the child; a killed child is replaced', async () => {
+    const before = new Set(children());
     const engine = new HashProcess();
     try {
       await assert.rejects(engine.verify('not-a-hash', 'x'));
       const hash = await engine.hash('pw', cheap);
-      const pid = children().at(-1)!;
-      process.kill(pid, 'SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      const [pid] = children().filter((p) => !before.has(p));
+      process.kill(pid!, 'SIGKILL');
+      // Whether or not its end has been noticed yet, the next call is answered by a live process.
       assert.equal(await engine.verify(hash, 'pw'), true);
     } finally {
       engine.close();
     }
+  });
+
+  test('a call in flight when its process is killed is sent once to a replacement; lost twice, it fails with HashProcessLostError', async () => {
+    const before = new Set(children());
+    const engine = new HashProcess();
+    try {
+      const hash = await engine.hash('pw', cheap);
+      const [first] = children().filter((p) => !before.has(p));
+      process.kill(first!, 'SIGSTOP');
+      const answered = engine.verify(hash, 'pw');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(first!, 'SIGKILL');
+      assert.equal(await answered, true);
+
+      const [second] = children().filter((p) => !before.has(p) && p !== first);
+      process.kill(second!, 'SIGSTOP');
+      const lost = engine.verify(hash, 'pw');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(second!, 'SIGKILL');
+      // The replacement is paused as it starts, and killed once the call has been sent to it.
+      let third: number | undefined;
+      while (third === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        third = children().find((p) => !before.has(p) && p !== first && p !== second);
+      }
+      process.kill(third, 'SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(third, 'SIGKILL');
+      await assert.rejects(lost, HashProcessLostError);
+      // And the engine goes on: a fourth process answers.
+      assert.equal(await engine.verify(hash, 'pw'), true);
+    } finally {
+      engine.close();
+    }
+  });
+
+  test('close() fails the calls in flight and starts no new process for them', async () => {
+    const before = new Set(children());
+    const engine = new HashProcess();
+    const hash = await engine.hash('pw', cheap);
+    const [pid] = children().filter((p) => !before.has(p));
+    process.kill(pid!, 'SIGSTOP');
+    const pending = engine.verify(hash, 'pw');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    engine.close();
+    process.kill(pid!, 'SIGKILL');
+    await assert.rejects(pending, HashProcessLostError);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(children().filter((p) => !before.has(p) && p !== pid), [], 'no replacement was started');
   });
 });

@@ -22,8 +22,12 @@ export async function inProcessEngine(): Promise<Argon2Engine> {
 interface Pending {
   resolve(value: string | boolean): void;
   reject(err: Error): void;
-  /** The process the call was sent to: only its end fails the call. */
+  /** The process the call was sent to: only its end affects the call. */
   child: ChildProcess;
+  /** What was sent, kept to send it again to a replacement process. */
+  readonly message: Record<string, unknown>;
+  /** Already sent again once: a second lost process fails the call. */
+  resent: boolean;
 }
 
 /**
@@ -40,9 +44,28 @@ export class HashProcessStartError extends Error {
   }
 }
 
-/** The child-process engine. One process per gateway process, restarted on the next call if it dies. */
+/**
+ * The hashing process ended (or its channel broke) before answering, twice for the same call: the process and its
+ * replacement were both lost (the kernel killing them for memory, say), or the engine was closed. Nothing says the
+ * input was wrong; the call may be made again.
+ */
+export class HashProcessLostError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'HashProcessLostError';
+  }
+}
+
+/**
+ * The child-process engine. One process per gateway process, restarted if it dies. A call the dead process held is
+ * sent once more to its replacement: hashing is pure, so the second answer is the one the first would have been.
+ * Failed at once, a login in flight when the kernel's OOM killer took the process (it holds argon2's memory, the
+ * likeliest target) refused the right password with 401, and a register answered 500.
+ */
 export class HashProcess implements Argon2Engine {
   #child: ChildProcess | undefined;
+  /** Processes close() ended: their calls fail rather than start a new process. */
+  readonly #closed = new WeakSet<ChildProcess>();
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
 
@@ -56,37 +79,57 @@ export class HashProcess implements Argon2Engine {
 
   /** Stops the child (it also exits by itself when this process goes away). */
   close(): void {
+    if (this.#child !== undefined) this.#closed.add(this.#child);
     this.#child?.disconnect();
     this.#child = undefined;
   }
 
   #call(message: Record<string, unknown>): Promise<string | boolean> {
+    return new Promise((resolve, reject) => {
+      this.#send({ resolve, reject, message, resent: false });
+    });
+  }
+
+  /** Sends `call` to the current process, starting one if there is none. */
+  #send(call: Omit<Pending, 'child'>): void {
     let child: ChildProcess;
     try {
       child = this.#child ?? this.#start();
     } catch (err) {
       // The spawn failures node throws rather than reports (ENOMEM: the host out of memory; E2BIG: an environment
       // too large to exec): taken for a mismatch, the right password was refused with 401 for as long as it lasted.
-      return Promise.reject(new HashProcessStartError(String((err as { code?: unknown }).code ?? 'unknown')));
+      call.reject(new HashProcessStartError(String((err as { code?: unknown }).code ?? 'unknown')));
+      return;
     }
     // A fork that failed for want of descriptors (EMFILE) has no pid and no channel; node reports it as an 'error'
     // event on the next tick. Unheard, that event was an uncaught exception: the whole gateway stopped at the first
     // login of a descriptor spike.
     if (child.pid === undefined) {
       if (this.#child === child) this.#child = undefined;
-      return new Promise((_resolve, reject) => {
-        child.once('error', (err: NodeJS.ErrnoException) => reject(new HashProcessStartError(err.code ?? 'unknown')));
-      });
+      child.once('error', (err: NodeJS.ErrnoException) => call.reject(new HashProcessStartError(err.code ?? 'unknown')));
+      return;
     }
     const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, child });
-      // The channel keeps this process alive only while an answer is awaited.
-      if (this.#pending.size === 1) child.channel?.ref();
-      child.send({ id, ...message }, (err) => {
-        if (err) this.#settle(id, undefined, new Error('password hashing process unavailable'));
-      });
+    this.#pending.set(id, { ...call, child });
+    // The channel keeps this process alive only while an answer is awaited.
+    if (this.#pending.size === 1) child.channel?.ref();
+    child.send({ id, ...call.message }, (err) => {
+      if (err) this.#lost(id, child, 'password hashing process unavailable');
     });
+  }
+
+  /** The process holding call `id` is gone or unreachable: send the call again once, or fail it. */
+  #lost(id: number, child: ChildProcess, reason: string): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined || pending.child !== child) return;
+    if (this.#child === child) this.#child = undefined;
+    if (pending.resent || this.#closed.has(child)) {
+      this.#settle(id, undefined, new HashProcessLostError(reason));
+      return;
+    }
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) child.channel?.unref();
+    this.#send({ resolve: pending.resolve, reject: pending.reject, message: pending.message, resent: true });
   }
 
   #start(): ChildProcess {
@@ -112,7 +155,7 @@ export class HashProcess implements Argon2Engine {
     const gone = (): void => {
       if (this.#child === child) this.#child = undefined;
       for (const [id, pending] of [...this.#pending]) {
-        if (pending.child === child) this.#settle(id, undefined, new Error('password hashing process exited'));
+        if (pending.child === child) this.#lost(id, child, 'password hashing process exited');
       }
     };
     child.once('disconnect', gone);

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type * as argon2 from 'argon2';
-import { HashProcess, HashProcessStartError, inProcessEngine, type Argon2Engine } from './hash-process.js';
+import { HashProcess, HashProcessLostError, HashProcessStartError, inProcessEngine, type Argon2Engine } from './hash-process.js';
 import { isWellFormedText, normalizedPassword } from './validation.js';
 
 /** argon2id cost parameters, as in config `middleware.auth.argon2`. */
@@ -32,20 +32,23 @@ export const HASHER_BUSY_RETRY_AFTER_SECONDS = 1;
  * at once rather than making every later login (and the thread pool jose shares) wait without bound.
  */
 export class HasherBusyError extends Error {
-  /** `cause`: the hashing process could not be started (HashProcessStartError), rather than a full queue. */
-  constructor(cause?: HashProcessStartError) {
+  /**
+   * `cause`: the hashing process could not be started (HashProcessStartError) or was lost twice under one call
+   * (HashProcessLostError), rather than a full queue.
+   */
+  constructor(cause?: HashProcessStartError | HashProcessLostError) {
     super(cause === undefined ? 'password hashing queue is full' : 'password hashing process unavailable', cause === undefined ? undefined : { cause });
     this.name = 'HasherBusyError';
   }
 }
 
 /**
- * A hashing process that could not be started (descriptors used up) as HasherBusyError: a 503 with Retry-After for
- * a register and a login alike. Taken for a mismatch, as a process that died mid-hash is, it refused the right
- * password with 401 for as long as the spike lasted.
+ * A hashing process that could not be started (descriptors used up), or that was lost under a call and again under
+ * its second try, as HasherBusyError: a 503 with Retry-After for a register and a login alike. Taken for a mismatch,
+ * it refused the right password with 401 for as long as the spike lasted.
  */
 function asBusy(err: unknown): unknown {
-  return err instanceof HashProcessStartError ? new HasherBusyError(err) : err;
+  return err instanceof HashProcessStartError || err instanceof HashProcessLostError ? new HasherBusyError(err) : err;
 }
 
 /**
@@ -165,7 +168,8 @@ export class PasswordHasher {
     const matched = this.#gate.run(() => this.#engine.verify(storedHash, normalize(password))).then(
       (ok) => ok,
       (err: unknown) => {
-        if (err instanceof HasherBusyError || err instanceof HashProcessStartError) throw asBusy(err);
+        const busy = asBusy(err);
+        if (busy instanceof HasherBusyError) throw busy;
         return false;
       },
     );
@@ -183,9 +187,10 @@ export class PasswordHasher {
     try {
       await this.#gate.run(() => this.#engine.verify(this.#dummyHash, normalize(password)));
     } catch (err) {
-      if (err instanceof HasherBusyError || err instanceof HashProcessStartError) throw asBusy(err);
-      // The outcome is irrelevant, only the time spent matters. A lost run (the hashing process died) is answered
-      // as verify answers it for a known email: a mismatch, at the same moment.
+      const busy = asBusy(err);
+      if (busy instanceof HasherBusyError) throw busy;
+      // The outcome is irrelevant, only the time spent matters (a malformed dummy cannot be; a lost process is
+      // answered as for a known email: 503, above).
     }
   }
 }

@@ -122,14 +122,27 @@ function suite(engine: 'sqlite' | 'postgres', database: () => Record<string, unk
 
     // The CLI's hashing process is unref'd, and only its channel held the CLI open: when it died, the channel closed
     // before its exit was reported, nothing was left to wait for, and the CLI exited 0 without having done anything.
-    test('CLI: a hashing process that dies mid-hash fails the command (exit 1, a reason), and nothing is stored', async () => {
+    // A hash lost once is sent again to a replacement process (review12-auth-hashing-process-lost): the command fails
+    // only when the replacement dies under it too.
+    test('CLI: a hashing process that dies mid-hash, and its replacement, fail the command (exit 1, a reason), and nothing is stored', async () => {
       const email = `killed-hasher-${randomBytes(4).toString('hex')}@example.com`;
       const running = cli(['users', 'create', email], 'A-perfectly-fine-password-1\n');
+      const first = await cliHashChild();
+      process.kill(first, 'SIGKILL');
       process.kill(await cliHashChild(), 'SIGKILL');
       const done = await running;
       assert.equal(done.code, 1, `exit ${done.code}: ${done.stdout} ${done.stderr}`);
       assert.match(done.stderr, /password hashing/i);
       assert.equal((await admin.get(`/admin/users?email=${encodeURIComponent(email)}`)).json<{ users: unknown[] }>().users.length, 0);
+    });
+
+    test('CLI: a hashing process that dies mid-hash once: its replacement hashes, the user is created (exit 0) and logs in', async () => {
+      const email = `killed-once-${randomBytes(4).toString('hex')}@example.com`;
+      const running = cli(['users', 'create', email], 'A-perfectly-fine-password-1\n');
+      process.kill(await cliHashChild(), 'SIGKILL');
+      const done = await running;
+      assert.equal(done.code, 0, `exit ${done.code}: ${done.stdout} ${done.stderr}`);
+      assert.equal((await client.postJson(`${gw.url}/auth/login`, { email, password: 'A-perfectly-fine-password-1' })).status, 200);
     });
 
     test('API keys: an expires_in past any valid date (or the cap) is 400 with details, and nothing is stored', async () => {
