@@ -19,6 +19,8 @@ const client = createClient();
 after(() => client.close());
 
 const LIFECYCLE = fixture('lifecycle.mjs');
+/** lifecycle.mjs with an onLog that never settles. */
+const LIFECYCLE_HUNG_LOG = fixture('lifecycle-hung-log.mjs');
 
 /** A lifecycle instance named `name` recording on `channel` as `tag` (a new `version` is a changed config). */
 function lifecycle(name: string, channel: string, tag: string, options: Record<string, unknown> = {}): ConfigInput {
@@ -108,8 +110,10 @@ describe('a retired instance waits for the requests that started on it', () => {
   test('an onLog that never settles holds the old instance for plugin_timeout (when the chain gives up on it), not the drain bound', async () => {
     backend ??= await startBackend('echo');
     const log = events('drain-hung');
-    // logDelay far past plugin_timeout (300 ms): the chain abandons the hook; the drain bound (10 s) is never reached.
-    const hung = (version: number) => withPlugins(backend, [lifecycle('h', 'drain-hung', 'DH', { version, logDelay: 60_000 })], '10s', { plugin_timeout: '300ms' });
+    // An onLog that never settles (a timer-free promise, which keeps nothing open after the tests): the chain abandons
+    // the hook at plugin_timeout (300 ms); the drain bound (10 s) is never reached.
+    const hung = (version: number) =>
+      withPlugins(backend, [{ name: 'h', module: LIFECYCLE_HUNG_LOG, config: { channel: 'drain-hung', tag: 'DH', version } }], '10s', { plugin_timeout: '300ms' });
     const gw = await start(hung(1));
     assert.equal((await client.request(`${gw.url}/`)).status, 200);
     await gw.gateway.reload(parseConfigObject(hung(2)));
