@@ -1,18 +1,33 @@
 // A node:test reporter for `npm test -- --file-times=<file>` (scripts/run-tests.mjs): one line per test file,
-// "<seconds> <path>", slowest first, the path as under the checkout. Node 20 reports each file as a test of its own
-// (its name and file both the file's path) whose duration is the file's whole wall time, its node process's start
-// included; the spec reporter shows no file names. For finding where the suite's time goes: under load the figures
-// grow, rank them rather than trust them.
+// "<seconds> <path> (outside tests <seconds>)", slowest first, the path as under the checkout. Node 20 reports each
+// file as a test of its own (its name and file both the file's path) whose duration is the file's whole wall time,
+// its node process's start included; the spec reporter shows no file names. "Outside tests" is that wall time less
+// its top-level tests' own: the process's start, file-level before/after hooks, and the time the process took to
+// exit after its last test (a timer or socket left open holds it; one such file held a slot for a minute). For
+// finding where the suite's time goes: under load the figures grow, rank them rather than trust them.
 const MIRRORED = /^.*?\/\.test-build\/\d+\//;
 
 export default async function* fileTimes(source) {
   const times = [];
+  const inTests = new Map();
   for await (const event of source) {
     if (event.type !== 'test:complete') continue;
     const { name, file, nesting, details } = event.data;
-    if (nesting !== 0 || file === undefined || name !== file) continue;
-    times.push([details.duration_ms / 1000, file.replace(MIRRORED, '').replace(/\.js$/, '.ts')]);
+    if (file === undefined) continue;
+    if (nesting !== 0) continue;
+    // The checkout's path of the file: a test's `file` is its source (.ts, by the source map), the file's own entry
+    // names the compiled .js.
+    const path = file.replace(MIRRORED, '').replace(/\.js$/, '.ts');
+    // A file's top-level tests and suites are at nesting 0 too, beside the file's own entry (named as the file).
+    if (name !== file) {
+      inTests.set(path, (inTests.get(path) ?? 0) + details.duration_ms);
+      continue;
+    }
+    times.push([details.duration_ms / 1000, path]);
   }
   times.sort((a, b) => b[0] - a[0]);
-  for (const [seconds, path] of times) yield `${seconds.toFixed(1)} ${path}\n`;
+  for (const [seconds, path] of times) {
+    const outside = seconds - (inTests.get(path) ?? 0) / 1000;
+    yield `${seconds.toFixed(1)} ${path} (outside tests ${outside.toFixed(1)})\n`;
+  }
 }
