@@ -60,8 +60,20 @@ async function readAfterStall(socket: Duplex, path: string, more = ''): Promise<
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('data', (chunk: Buffer) => (got += chunk.length));
   socket.resume();
-  const bound = sleep(30_000).then(() => socket.destroy());
-  await Promise.race([ended, bound]);
+  // The bound's timer is cleared once the connection has ended: left pending, it kept the file's process alive for
+  // up to 30 s after its last test.
+  let bound: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    bound = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, 30_000);
+  });
+  try {
+    await Promise.race([ended, timedOut]);
+  } finally {
+    clearTimeout(bound);
+  }
   return got;
 }
 
