@@ -1,6 +1,8 @@
 // The command line as a child process, on what it must refuse: configs start-up refuses (check-config says so too),
 // identity commands against a store that is not there (never created by them), store failures named by the driver's
-// code (never its message, a URL or a class name), and bad option values as bad usage (exit 2).
+// code (never its message, a URL or a class name), and bad option values as bad usage (exit 2). Where a test holds
+// several inputs to one refusal, one runs as a process (the exit code, the line on stderr) and the others through the
+// function the command runs (checkConfig, matchReport), in this process: a CLI process each was most of this file's time.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,12 @@ import { runCli, tempDataDir, writeConfig } from '../helpers/gateway.js';
 import { runPortcullis } from '../helpers/identity.js';
 import { TEST_SECRET } from '../helpers/auth-gateway.js';
 import { openUserStore } from '../../src/store/open.js';
+import { checkConfig } from '../../src/commands/check-config.js';
+import { matchReport } from '../../src/commands/routes.js';
+import { CommandUsageError } from '../../src/commands/usage.js';
+import { runApiKeys } from '../../src/commands/api-keys.js';
+import { runUsers } from '../../src/commands/users.js';
+import { ConfigError, loadConfigFile, resolveDataDir } from '../../src/config/load.js';
 import { SQLITE_FILE_NAME } from '../../src/store/sqlite.js';
 
 const UPSTREAMS = { upstreams: [{ name: 'a', address: '127.0.0.1', port: 3000 }] };
@@ -22,8 +30,23 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * What `portcullis check-config` (run by `--config file` with `dataDir` as PORTCULLIS_DATA_DIR) says of a config, from
+ * checkConfig in this process: 'ok', or the reason of the `portcullis: config error: <reason>` line it would print.
+ */
+async function checkedInProcess(configFile: string, dataDir = resolveDataDir()): Promise<string> {
+  try {
+    await checkConfig(configFile, dataDir);
+    return 'ok';
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  }
+}
+
 describe('check-config refuses what start-up refuses, with the same "key.path: reason"', () => {
   const check = async (input: Record<string, unknown>) => runCli(['check-config', '--config', writeConfig({ load_balancing: UPSTREAMS, ...input })]);
+  const checked = async (input: Record<string, unknown>) => checkedInProcess(writeConfig({ load_balancing: UPSTREAMS, ...input }));
 
   test('a 17-byte jwt.secret', async () => {
     const result = await check({ jwt: { secret: 'x'.repeat(17) }, middleware: { auth: { enabled: true } } });
@@ -33,26 +56,20 @@ describe('check-config refuses what start-up refuses, with the same "key.path: r
 
   test('an EdDSA key file that does not exist, with auth on (as start-up reads it)', async () => {
     const missing = join(tmpdir(), 'portcullis-no-such-dir', 'ed25519.pem');
-    const result = await check({ jwt: { algorithm: 'EdDSA', private_key_file: missing }, middleware: { auth: { enabled: true } } });
-    assert.equal(result.code, 1, result.stdout);
-    assert.equal(result.stderr, `portcullis: config error: jwt.private_key_file: cannot read ${missing} (ENOENT)\n`);
-    const noFile = await check({ jwt: { algorithm: 'RS256' }, middleware: { auth: { enabled: true } } });
-    assert.match(noFile.stderr, /^portcullis: config error: jwt\.private_key_file: is required with algorithm RS256\n$/);
+    const reason = await checked({ jwt: { algorithm: 'EdDSA', private_key_file: missing }, middleware: { auth: { enabled: true } } });
+    assert.equal(reason, `jwt.private_key_file: cannot read ${missing} (ENOENT)`);
+    const noFile = await checked({ jwt: { algorithm: 'RS256' }, middleware: { auth: { enabled: true } } });
+    assert.match(noFile, /^jwt\.private_key_file: is required with algorithm RS256$/);
   });
 
   test('a trusted_proxies CIDR beyond 32 bits', async () => {
-    const result = await check({ server: { trusted_proxies: ['10.0.0.0/99'] } });
-    assert.equal(result.code, 1, result.stdout);
-    assert.match(result.stderr, /^portcullis: config error: server\.trusted_proxies\[0\]: must be an IP address or a CIDR/);
+    assert.match(await checked({ server: { trusted_proxies: ['10.0.0.0/99'] } }), /^server\.trusted_proxies\[0\]: must be an IP address or a CIDR/);
   });
 
   test('database.url and redis.url of another scheme, without repeating the URL', async () => {
-    const db = await check({ database: { url: 'mysql://app:hunter2@db.internal/portcullis' } });
-    assert.equal(db.code, 1, db.stdout);
-    assert.match(db.stderr, /^portcullis: config error: database\.url: must be empty \(SQLite in the data dir\) or a postgres:\/\/ or postgresql:\/\/ URL\n$/);
-    const redis = await check({ redis: { url: 'foo://:hunter2@cache.internal:6379' } });
-    assert.equal(redis.code, 1, redis.stdout);
-    assert.equal(redis.stderr, 'portcullis: config error: redis.url: must be a redis:// or rediss:// URL\n');
+    const db = await checked({ database: { url: 'mysql://app:hunter2@db.internal/portcullis' } });
+    assert.match(db, /^database\.url: must be empty \(SQLite in the data dir\) or a postgres:\/\/ or postgresql:\/\/ URL$/);
+    assert.equal(await checked({ redis: { url: 'foo://:hunter2@cache.internal:6379' } }), 'redis.url: must be a redis:// or rediss:// URL');
   });
 
   test('an access_log_file in a directory that does not exist, as start-up says it; nothing is created', async () => {
@@ -60,21 +77,18 @@ describe('check-config refuses what start-up refuses, with the same "key.path: r
     dirs.push(dir);
     const missing = join(dir, 'nodir', 'access.log');
     const configFile = writeConfig({ load_balancing: UPSTREAMS, logging: { access_log_file: missing } });
-    const expected = `portcullis: config error: logging.access_log_file: cannot open ${missing} (ENOENT)\n`;
-    const checked = await runCli(['check-config', '--config', configFile]);
-    assert.equal(checked.code, 1, checked.stdout);
-    assert.equal(checked.stderr, expected);
+    const reason = `logging.access_log_file: cannot open ${missing} (ENOENT)`;
+    assert.equal(await checkedInProcess(configFile), reason);
     const started = await runCli(['start', '--config', configFile]);
     assert.equal(started.code, 1, started.stdout);
-    assert.ok(started.stderr.endsWith(expected), started.stderr);
+    assert.ok(started.stderr.endsWith(`portcullis: config error: ${reason}\n`), started.stderr);
     // A directory in its place, or a parent that is a file: what open(2) says.
-    assert.match((await check({ logging: { access_log_file: dir } })).stderr, /cannot open .* \(EISDIR\)\n$/);
+    assert.match(await checked({ logging: { access_log_file: dir } }), /cannot open .* \(EISDIR\)$/);
     writeFileSync(join(dir, 'file'), '');
-    assert.match((await check({ logging: { access_log_file: join(dir, 'file', 'access.log') } })).stderr, /cannot open .* \(ENOTDIR\)\n$/);
+    assert.match(await checked({ logging: { access_log_file: join(dir, 'file', 'access.log') } }), /cannot open .* \(ENOTDIR\)$/);
     // A file that can be created passes, and is not created by the check.
     const fine = join(dir, 'access.log');
-    const ok = await check({ logging: { access_log_file: fine } });
-    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await checked({ logging: { access_log_file: fine } }), 'ok');
     assert.equal(existsSync(fine), false);
   });
 
@@ -85,23 +99,18 @@ describe('check-config refuses what start-up refuses, with the same "key.path: r
     const blocked = join(dir, 'file', 'data');
     const auth = { middleware: { auth: { enabled: true } } };
     const sqlite = writeConfig({ load_balancing: UPSTREAMS, jwt: { secret: TEST_SECRET }, ...auth });
-    const onSqlite = await runCli(['check-config', '--config', sqlite], { PORTCULLIS_DATA_DIR: blocked });
-    assert.equal(onSqlite.code, 1, onSqlite.stdout);
-    assert.equal(onSqlite.stderr, `portcullis: config error: PORTCULLIS_DATA_DIR: cannot write the user store in ${blocked} (ENOTDIR)\n`);
-    assert.equal((await runCli(['start', '--config', sqlite], { PORTCULLIS_DATA_DIR: blocked })).code, 1, 'start-up refuses it too');
+    assert.equal(await checkedInProcess(sqlite, blocked), `PORTCULLIS_DATA_DIR: cannot write the user store in ${blocked} (ENOTDIR)`);
+    const started = await runCli(['start', '--config', sqlite], { PORTCULLIS_DATA_DIR: blocked });
+    assert.equal(started.code, 1, 'start-up refuses it too');
     // On PostgreSQL the data dir holds only the generated secret: start-up's own message (auth/keys.ts reads the
     // file first, and reading below a file is ENOTDIR, not ENOENT).
     const postgres = writeConfig({ load_balancing: UPSTREAMS, database: { url: 'postgres://app@127.0.0.1:1/portcullis' }, jwt: { secret: '' }, ...auth });
-    const onPostgres = await runCli(['check-config', '--config', postgres], { PORTCULLIS_DATA_DIR: blocked });
-    assert.equal(onPostgres.code, 1, onPostgres.stdout);
-    assert.equal(onPostgres.stderr, `portcullis: config error: jwt.secret: empty, and ${join(blocked, 'jwt-secret')} cannot be read (ENOTDIR)\n`);
+    assert.equal(await checkedInProcess(postgres, blocked), `jwt.secret: empty, and ${join(blocked, 'jwt-secret')} cannot be read (ENOTDIR)`);
     // A data dir that can be created passes and is not created; auth off never looks at it.
     const fresh = join(dir, 'new', 'data');
-    const ok = await runCli(['check-config', '--config', sqlite], { PORTCULLIS_DATA_DIR: fresh });
-    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await checkedInProcess(sqlite, fresh), 'ok');
     assert.equal(existsSync(join(dir, 'new')), false);
-    const off = await runCli(['check-config', '--config', writeConfig({ load_balancing: UPSTREAMS })], { PORTCULLIS_DATA_DIR: blocked });
-    assert.equal(off.code, 0, off.stderr);
+    assert.equal(await checkedInProcess(writeConfig({ load_balancing: UPSTREAMS }), blocked), 'ok');
   });
 });
 
@@ -126,12 +135,20 @@ describe('identity commands never create the store, and name the cause of a stor
     const parent = mkdtempSync(join(tmpdir(), 'portcullis-typo-'));
     dirs.push(parent);
     const typo = join(parent, 'dtaa');
-    for (const args of [['api-keys', 'create', 'ci'], ['users', 'list'], ['api-keys', 'list']]) {
-      const result = await cli(args, { dataDir: typo });
-      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}`);
-      assert.equal(result.stdout, '', 'no key printed');
-      assert.match(result.stderr, new RegExp(`^portcullis: no user store at ${join(typo, SQLITE_FILE_NAME)}: check PORTCULLIS_DATA_DIR`));
-      assert.equal(existsSync(typo), false, 'the data dir was not created');
+    const noStore = new RegExp(`^no user store at ${join(typo, SQLITE_FILE_NAME)}: check PORTCULLIS_DATA_DIR`);
+    const result = await cli(['api-keys', 'create', 'ci'], { dataDir: typo });
+    assert.equal(result.code, 1, result.stdout);
+    assert.equal(result.stdout, '', 'no key printed');
+    assert.match(result.stderr, new RegExp(`^portcullis: ${noStore.source.slice(1)}`));
+    assert.equal(existsSync(typo), false, 'the data dir was not created');
+    // The listing commands, through the functions the command runs.
+    const loaded = loadConfigFile(configFile);
+    for (const [what, run] of [
+      ['users list', () => runUsers(['list'], { json: false }, loaded, typo)],
+      ['api-keys list', () => runApiKeys(['list'], { json: false }, loaded, typo)],
+    ] as const) {
+      await assert.rejects(run(), (err: Error) => noStore.test(err.message), what);
+      assert.equal(existsSync(typo), false, `${what}: the data dir was not created`);
     }
   });
 
@@ -191,35 +208,44 @@ describe('identity commands never create the store, and name the cause of a stor
     assert.equal(cursor.code, 2, cursor.stderr);
     assert.match(cursor.stderr, /^portcullis: --cursor is not one that "users list" printed\n/);
     assert.doesNotMatch(cursor.stderr, LEAKS);
-    const expires = await cli(['api-keys', 'create', 'k', '--expires-in', 'abc']);
-    assert.equal(expires.code, 2, expires.stderr);
-    assert.match(expires.stderr, /^portcullis: --expires-in: /);
-    assert.equal(expires.stdout, '');
-    const limit = await cli(['users', 'list', '--limit', 'abc']);
-    assert.equal(limit.code, 2, limit.stderr);
+    // The others through the functions the command runs: a CommandUsageError is exit 2.
+    const loaded = loadConfigFile(configFile);
+    await assert.rejects(runApiKeys(['create', 'k'], { json: false, expiresIn: 'abc' }, loaded, dataDir), (err: Error) => err instanceof CommandUsageError && /^--expires-in: /.test(err.message));
+    await assert.rejects(runUsers(['list'], { json: false, limit: 'abc' }, loaded, dataDir), CommandUsageError);
   });
 });
 
 describe('routes --match and -H: bad arguments are bad usage (exit 2), controls refused, never echoed', () => {
   const SAMPLE = 'config/routes.example.yaml';
   const match = (spec: string, ...headers: string[]) => runCli(['routes', '--config', SAMPLE, '--match', spec, ...headers.flatMap((h) => ['-H', h])]);
+  /**
+   * What `routes --match spec -H …` does with its arguments, from matchReport in this process: the usage refusal's
+   * message (the command says `portcullis: <message>`, exit 2), or 'matched' (exit 0) / 'no route' (exit 3).
+   */
+  const matchedInProcess = (spec: string, ...headers: string[]): string => {
+    try {
+      return matchReport(loadConfigFile(SAMPLE), spec, headers).route === null ? 'no route' : 'matched';
+    } catch (err) {
+      assert.ok(err instanceof CommandUsageError, `expected a CommandUsageError, got ${String(err)}`);
+      return err.message;
+    }
+  };
 
   test('a method alone or nothing is no request target', async () => {
-    for (const spec of ['GET', '', '   ']) {
-      const result = await match(spec);
-      assert.equal(result.code, 2, JSON.stringify(spec));
-      assert.match(result.stderr, /^portcullis: --match needs a request target/, JSON.stringify(spec));
-      assert.equal(result.stdout, '');
-    }
-    const bad = await match('G(ET /users/1');
-    assert.equal(bad.code, 2);
+    const result = await match('GET');
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^portcullis: --match needs a request target/);
+    assert.equal(result.stdout, '');
+    for (const spec of ['', '   ']) assert.match(matchedInProcess(spec), /^--match needs a request target/, JSON.stringify(spec));
+    assert.ok(!['matched', 'no route'].includes(matchedInProcess('G(ET /users/1')), 'G(ET is bad usage');
   });
 
   test('-H without "name: value"', async () => {
-    for (const header of ['nocolon', ': value', 'bad name: x']) {
-      const result = await match('GET https://api.example.com/users/1', header);
-      assert.equal(result.code, 2, header);
-      assert.match(result.stderr, /^portcullis: -H takes "name: value"/, header);
+    const result = await match('GET https://api.example.com/users/1', 'nocolon');
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^portcullis: -H takes "name: value"/);
+    for (const header of [': value', 'bad name: x']) {
+      assert.match(matchedInProcess('GET https://api.example.com/users/1', header), /^-H takes "name: value"/, header);
     }
     const ok = await match('GET https://api.example.com/users/1', 'x-api-version: 2');
     assert.equal(ok.code, 0, ok.stderr);
