@@ -4,7 +4,7 @@
 // - a running gateway never followed the promotion the other two sentinels made, and answered 503
 //   (on_store_error: deny) until the machine resumed;
 // - a gateway started then never became ready (every request 503, /ready 503).
-import { test, after, before } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
@@ -20,35 +20,17 @@ const FOLLOW_MS = 25_000;
 const client = createClient();
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
-  // Gateways first, then the backends, then the sentinels (SIGKILL ends stopped processes too).
+  // Gateways first, then the sentinels (SIGKILL ends stopped processes too), then the backends.
   for (const cleanup of cleanups.reverse()) await cleanup();
   await client.close();
 });
 
-/**
- * Each test's own Sentinel setup, both started before the first test: a start waits on the sentinels' hello messages
- * (every 2 s), not on CPU, so two one after the other cost twice that.
- */
-const sentinels: ThrowawaySentinel[] = [];
-before(async () => {
-  if (skip !== false) return;
-  const started = await Promise.allSettled([ThrowawaySentinel.start(), ThrowawaySentinel.start()]);
-  for (const result of started) {
-    if (result.status === 'fulfilled') {
-      sentinels.push(result.value);
-      cleanups.push(() => result.value.stop());
-    }
-  }
-  const failed = started.find((r) => r.status === 'rejected');
-  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-});
-
-/** A backend, a throwaway Sentinel setup of its own, and a way to start a gateway on both with a deny-on-error limiter. */
-async function setUp(name: string, index: number): Promise<{ sentinel: ThrowawaySentinel; start(): Promise<InProcessGateway> }> {
-  const sentinel = sentinels[index];
-  if (sentinel === undefined) throw new Error('the sentinel setups did not start');
+/** A backend, a throwaway Sentinel setup, and a way to start a gateway on both with a deny-on-error limiter. */
+async function setUp(name: string): Promise<{ sentinel: ThrowawaySentinel; start(): Promise<InProcessGateway> }> {
   const backend: TestBackend = await startBackend(name);
   cleanups.push(() => backend.stop());
+  const sentinel = await ThrowawaySentinel.start();
+  cleanups.push(() => sentinel.stop());
   return {
     sentinel,
     async start() {
@@ -75,7 +57,7 @@ async function assertDecidedByRedis(gw: InProcessGateway, path: string): Promise
 }
 
 test('a running gateway follows the promotion the other sentinels make, without the frozen ones resuming', { skip }, async () => {
-  const { sentinel, start } = await setUp('sentinel-frozen', 0);
+  const { sentinel, start } = await setUp('sentinel-frozen');
   const gw = await start();
   await waitFor('the limiter to decide through the master', async () => (await client.request(`${gw.url}/a`)).status === 200, 10_000);
 
@@ -89,7 +71,7 @@ test('a running gateway follows the promotion the other sentinels make, without 
 });
 
 test('a gateway started while they are frozen becomes ready on the promoted replica, and closes promptly', { skip }, async () => {
-  const { sentinel, start } = await setUp('sentinel-frozen-start', 1);
+  const { sentinel, start } = await setUp('sentinel-frozen-start');
   freezeMasterAndFirstSentinel(sentinel);
   const frozenAt = Date.now();
   const gw = await start();
