@@ -1,5 +1,8 @@
 // Plugin config errors: one line naming the key, exit 1, from check-config and from start; check-config creates
 // (and closes) each instance, so it refuses exactly what start refuses; a TypeScript plugin loads from a checkout.
+// check-config's exit code and line are held by a process (the first refusal, the TypeScript plugins, create() and
+// close() run, a failing close()); its other refusals by checkConfig, what the command runs, in this process: a
+// process each was most of this file's time. start always runs as a process.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -8,6 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { runCli, tempDataDir } from '../helpers/gateway.js';
 import { ConfigError, parseConfigObject } from '../../src/config/load.js';
+import { checkConfig } from '../../src/commands/check-config.js';
 import { fixture } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-config-'));
@@ -61,6 +65,23 @@ async function run(command: 'check-config' | 'start', file: string) {
   }
 }
 
+/**
+ * What `portcullis check-config --config file` says, from checkConfig in this process (with a data dir of its own, as
+ * run() gives the command): 'ok', or the reason of its `portcullis: config error: <reason>` line.
+ */
+async function checkedInProcess(file: string): Promise<string> {
+  const dataDir = tempDataDir();
+  try {
+    await checkConfig(file, dataDir);
+    return 'ok';
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 describe('plugin config errors (check-config)', () => {
   const cases: Array<[string, unknown[], string[], string]> = [
     ['a module that is not there', [{ name: 'hello', module: './helo.mjs' }], ['hello'], 'plugins[0].module: cannot load ./helo.mjs: not found'],
@@ -74,18 +95,21 @@ describe('plugin config errors (check-config)', () => {
     ['a duplicate instance name', [{ name: 'a', module: './hello.mjs', config: { value: 'x' } }, { name: 'a', module: './hello.mjs', config: { value: 'y' } }], [], 'plugins[1].name: duplicate plugin name "a"'],
     ['an unknown key', [{ name: 'a', module: './hello.mjs', options: {} }], [], 'plugins[0].options: unknown key'],
   ];
-  for (const [what, plugins, order, message] of cases) {
+  for (const [index, [what, plugins, order, message]] of cases.entries()) {
+    // The first as the command (exit 1, its one line), the others through checkConfig.
     test(`${what}: "${message}", exit 1`, async () => {
-      const result = await runCli(['check-config', '--config', configFile(plugins, order)]);
-      assert.equal(result.code, 1);
-      assert.equal(result.stderr, `portcullis: config error: ${message}\n`);
+      if (index === 0) {
+        const result = await runCli(['check-config', '--config', configFile(plugins, order)]);
+        assert.equal(result.code, 1);
+        assert.equal(result.stderr, `portcullis: config error: ${message}\n`);
+      } else {
+        assert.equal(await checkedInProcess(configFile(plugins, order)), message);
+      }
     });
   }
 
   test('a good plugin config passes check-config', async () => {
-    const result = await runCli(['check-config', '--config', configFile([{ name: 'hello', module: './hello.mjs', config: { value: 'w' } }], ['hello'])]);
-    assert.equal(result.stderr, '');
-    assert.equal(result.code, 0);
+    assert.equal(await checkedInProcess(configFile([{ name: 'hello', module: './hello.mjs', config: { value: 'w' } }], ['hello'])), 'ok');
   });
 
   test('start refuses the same config with the same line and exit 1', async () => {
@@ -116,18 +140,19 @@ function refusedAlike(what: string, plugins: unknown[], message: string | RegExp
   test(`${what}: check-config and start both say "${String(message)}", exit 1`, async () => {
     // Both limits at 300 ms: which of them bounds create() is the host's business; that both commands apply it is ours.
     const file = configFile(plugins, ['p'], { plugin_timeout: '300ms', plugin_load_timeout: '300ms' });
-    const said: string[] = [];
-    for (const command of ['check-config', 'start'] as const) {
-      const result = await run(command, file);
-      assert.equal(result.code, 1, `${command}: ${result.stderr}`);
-      const line = /^portcullis: config error: (.*)\n$/.exec(result.stderr)?.[1];
-      assert.ok(line !== undefined, `${command}: ${result.stderr}`);
+    // check-config through checkConfig (its exit 1 and line are held above); start as the command.
+    const checked = await checkedInProcess(file);
+    const result = await run('start', file);
+    assert.equal(result.code, 1, `start: ${result.stderr}`);
+    const started = /^portcullis: config error: (.*)\n$/.exec(result.stderr)?.[1];
+    assert.ok(started !== undefined, `start: ${result.stderr}`);
+    assert.ok(!`${result.stdout}${result.stderr}`.includes('hunter2'), "start repeats the plugin's words");
+    assert.ok(!checked.includes('hunter2'), "check-config repeats the plugin's words");
+    for (const [command, line] of [['check-config', checked], ['start', started]] as const) {
       if (typeof message === 'string') assert.equal(line, message, command);
       else assert.match(line, message, command);
-      assert.ok(!`${result.stdout}${result.stderr}`.includes('hunter2'), `${command} repeats the plugin's words`);
-      said.push(line);
     }
-    assert.equal(said[0], said[1], 'check-config and start refuse with the same line');
+    assert.equal(checked, started, 'check-config and start refuse with the same line');
   });
 }
 
