@@ -13,6 +13,7 @@ import { IN_CI } from '../helpers/http.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
 import { openUserStore } from '../../src/store/open.js';
+import { seedApiKey, seedUsers } from '../helpers/seeded-users.js';
 
 const installed = await redisServerInstalled();
 if (!installed && IN_CI) throw new Error('redis-server is not installed (CI=true: the outage suite must not be skipped)');
@@ -91,12 +92,12 @@ describe('revoking commands while Redis is down: committed, printed, the notice 
   });
 
   test('disable, logout, set-password, delete, api-keys revoke; read-only commands as usual; exit 0 once Redis is back', async () => {
-    for (const email of ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com']) {
-      assert.equal((await run(['users', 'create', email], `${PASSWORD}\n`)).code, 0);
-    }
-    const key = JSON.parse((await run(['api-keys', 'create', 'svc', '--json'])).stdout) as { id: string };
-    const before = JSON.parse((await run(['users', 'list', '--json'])).stdout) as { users: { user_id: string; email: string }[] };
-    const id = (email: string): string => before.users.find((u) => u.email === email)!.user_id;
+    // What the commands act on, created in this process (`users create` and `api-keys create` run as processes in the
+    // suite above): a process per user and key cost more than the outage under test.
+    const emails = ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com'];
+    const ids = await seedUsers(configFile, dataDir, emails, PASSWORD);
+    const key = { id: await seedApiKey(configFile, dataDir, 'svc') };
+    const id = (email: string): string => ids[emails.indexOf(email)]!;
 
     await redis.kill();
     const pending = (result: Awaited<ReturnType<typeof run>>, done: string, retry: string): void => {
