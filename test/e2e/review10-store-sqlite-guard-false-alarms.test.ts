@@ -16,8 +16,10 @@ import { TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
 
 const PASSWORD = 'SecurePass123!';
 
-async function assertServes(client: TestClient, gw: GatewayProcess, what: string): Promise<void> {
-  const res = await client.postJson(`${gw.url}/auth/register`, { email: uniqueEmail(), password: PASSWORD });
+/** Registers a user through `gw`; `fresh`: on a connection of its own (Connection: close), so any worker may take it. */
+async function assertServes(client: TestClient, gw: GatewayProcess, what: string, fresh = false): Promise<void> {
+  const headers: Record<string, string> = fresh ? { connection: 'close' } : {};
+  const res = await client.postJson(`${gw.url}/auth/register`, { email: uniqueEmail(), password: PASSWORD }, headers);
   assert.equal(res.status, 201, `${what}: ${res.status} ${res.text}`);
   await logsReadSoFar(gw);
   assert.deepEqual(gw.logs.filter((l) => l.msg === 'User Store File Lost'), [], what);
@@ -27,7 +29,8 @@ function sqlite(file: string, sql: string): void {
   execFileSync('sqlite3', [file, sql], { stdio: 'pipe' });
 }
 
-describe('SQLite file guard: no false alarm', () => {
+// The cases, and the rounds of the last, run side by side: each has its own gateway, data dir and Redis prefix.
+describe('SQLite file guard: no false alarm', { concurrency: true }, () => {
   const s = storeBenchHooks();
 
   test('SQLite maintenance and the CLI beside a running gateway', async () => {
@@ -70,18 +73,21 @@ describe('SQLite file guard: no false alarm', () => {
   });
 
   test('server.workers: 2 on a brand-new data dir, a worker killed and restarted', async () => {
-    for (let round = 0; round < 3; round++) {
+    const round = async (n: number): Promise<void> => {
       const dataDir = tempDataDir();
       s.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-      const gw = await spawnGateway({ ...config(s.backend), server: { workers: 2 }, redis: { url: 'redis://127.0.0.1:6379', key_prefix: `review10-guard-${process.pid}-${round}:` } }, { dataDir, group: true });
+      const gw = await spawnGateway({ ...config(s.backend), server: { workers: 2 }, redis: { url: 'redis://127.0.0.1:6379', key_prefix: `review10-guard-${process.pid}-${n}:` } }, { dataDir, group: true });
       s.cleanups.push(() => endGroup(gw));
-      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${round} request ${i}`);
+      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${n} request ${i}`);
       const [victim] = workerPids(gw.child.pid!);
       process.kill(victim!, 'SIGKILL');
-      await waitFor(() => workerPids(gw.child.pid!).length === 2 && !workerPids(gw.child.pid!).includes(victim!), 'a new worker');
-      await new Promise((r) => setTimeout(r, 1500));
-      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${round} after restart ${i}`);
+      // Both first workers and the replacement have logged their start: the replacement listens.
+      const started = (): number => gw.logs.filter((l) => l.msg === 'Gateway Started').length;
+      await waitFor(() => started() === 3 && !workerPids(gw.child.pid!).includes(victim!), 'a new worker serving', 15_000);
+      // Each on a fresh connection, which the primary hands to the workers in turn: the replacement serves some.
+      for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${n} after restart ${i}`, true);
       await endGroup(gw);
-    }
+    };
+    await Promise.all([0, 1, 2].map(round));
   });
 });
