@@ -2,6 +2,9 @@
 // class that disagreed: a plugin with a prom-client metric of its own (check-config had no registry to give it), and
 // the data dir's generated JWT secret (check-config only asked whether it could be read; start read it, refused one
 // too short, and waited for ever on a FIFO), and a JWT key file that is a FIFO (both waited for ever).
+// start always runs as a process, and so does check-config on a FIFO (a read that waits for ever must not stop this
+// process) and on one input of each test (its exit code and line); its other verdicts come from checkConfig, the
+// function the command runs, in this process: a check-config process each was a third of this file's runs.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUTH_ONLY_CONFIG as AUTH, checkConfigVerdict, startVerdict as startConfigVerdict } from '../helpers/config-error.js';
 import { startProcess, type GatewayProcess } from '../helpers/gateway.js';
+import { checkConfig } from '../../src/commands/check-config.js';
+import { ConfigError, resolveDataDir } from '../../src/config/load.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/plugins/fixtures');
@@ -32,6 +37,20 @@ function configFile(text: string): string {
 }
 
 const checkVerdict = (path: string, env: NodeJS.ProcessEnv = {}): Promise<string> => checkConfigVerdict(path, env, dir);
+
+/**
+ * check-config's verdict as checkVerdict gives it ('ok', or the `portcullis: config error: <reason>` line the command
+ * prints for a ConfigError), from checkConfig in this process: the data dir as the command resolves it in `dir`.
+ */
+async function checkedInProcess(path: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  try {
+    await checkConfig(path, resolveDataDir({ PORTCULLIS_DATA_DIR: join(dir, 'data'), ...env }));
+    return 'ok';
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return `portcullis: config error: ${err.message}`;
+  }
+}
 const startVerdict = (path: string, env: NodeJS.ProcessEnv = {}): Promise<string> => startConfigVerdict(path, env, dir);
 
 async function reloadVerdict(gw: GatewayProcess, text: string): Promise<string> {
@@ -58,9 +77,10 @@ test('a plugin with a prom-client metric of its own on api.metrics.registry: one
     ['portcullis_tls_certificate_expiry_seconds', refused], // registered by start-up whether TLS is on or not
     ['process_cpu_seconds_total', refused], // one of prom-client's default process metrics
   ];
-  for (const [metric, expected] of cases) {
+  for (const [index, [metric, expected]] of cases.entries()) {
     const path = configFile(withPlugin(metric));
-    assert.equal(await checkVerdict(path), expected, `check-config, metric ${metric}`);
+    const check = index === 1 ? checkVerdict : checkedInProcess;
+    assert.equal(await check(path), expected, `check-config, metric ${metric}`);
     assert.equal(await startVerdict(path), expected, `start, metric ${metric}`);
     assert.equal(await reloadVerdict(gw, withPlugin(metric)), expected, `reload, metric ${metric}`);
     assert.equal(await reloadVerdict(gw, BASE), 'ok');
@@ -93,7 +113,8 @@ test("the data dir's generated JWT secret: check-config reads it as start does, 
     const env = { PORTCULLIS_DATA_DIR: dataDir };
     const expected = reason(join(dataDir, 'jwt-secret'));
     const verdict = expected === 'ok' ? 'ok' : `portcullis: config error: ${expected}`;
-    assert.equal(await checkVerdict(path, env), verdict, `check-config, ${what}`);
+    const check = what === 'a FIFO' || what === 'a secret too short' ? checkVerdict : checkedInProcess;
+    assert.equal(await check(path, env), verdict, `check-config, ${what}`);
     assert.equal(await startVerdict(path, env), verdict, `start, ${what}`);
   }
 });
@@ -113,12 +134,13 @@ test('a JWT key file that is not a regular file is refused by check-config and s
   for (const [privateFile, publicFile, reason] of cases) {
     const path = withKeys(privateFile, publicFile);
     const env = { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) };
-    assert.equal(await checkVerdict(path, env), `portcullis: config error: ${reason}`, `check-config, ${privateFile} ${publicFile}`);
+    const check = privateFile === keys ? checkedInProcess : checkVerdict;
+    assert.equal(await check(path, env), `portcullis: config error: ${reason}`, `check-config, ${privateFile} ${publicFile}`);
     assert.equal(await startVerdict(path, env), `portcullis: config error: ${reason}`, `start, ${privateFile} ${publicFile}`);
   }
   // The usable pair starts.
   const usable = withKeys(join(keys, 'private.pem'), join(keys, 'public.pem'));
-  assert.equal(await checkVerdict(usable, { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) }), 'ok');
+  assert.equal(await checkedInProcess(usable, { PORTCULLIS_DATA_DIR: mkdtempSync(join(dir, 'data-')) }), 'ok');
 });
 
 function withCounters(...labels: string[][]): string {
@@ -135,7 +157,7 @@ test("a plugin metric asked for with other labels: a reload says it needs a rest
   // until it restarts, and says so.
   for (const labels of [['a'], ['b', 'a'], []]) {
     const next = withCounters(labels);
-    assert.equal(await checkVerdict(configFile(next)), 'ok', `check-config, labels ${labels.join(',')}`);
+    assert.equal(await checkedInProcess(configFile(next)), 'ok', `check-config, labels ${labels.join(',')}`);
     assert.equal(await startVerdict(configFile(next)), 'ok', `start, labels ${labels.join(',')}`);
     assert.equal(
       await reloadVerdict(gw, next),
@@ -166,9 +188,10 @@ test('a tracing.otlp_endpoint no URL parser takes is refused by check-config as 
     ['https://%zz/v1/traces', refused], // a host no URL can hold
     ['http://[::1]:4318/v1/traces', 'ok'], // nothing listens there: traces are dropped, start goes on
   ];
-  for (const [endpoint, expected] of cases) {
+  for (const [index, [endpoint, expected]] of cases.entries()) {
     const path = configFile(`${BASE}tracing: {otlp_endpoint: '${endpoint}'}\n`);
-    assert.equal(await checkVerdict(path), expected, `check-config, ${endpoint}`);
+    const check = index === 0 ? checkVerdict : checkedInProcess;
+    assert.equal(await check(path), expected, `check-config, ${endpoint}`);
     assert.equal(await startVerdict(path), expected, `start, ${endpoint}`);
   }
 });
@@ -184,12 +207,13 @@ load_balancing:
   health_check: {enabled: off}
   upstreams: [&d {name: a, address: 127.0.0.1, port: 1}, {<<: *d, name: b, port: 2}]
 `;
-  for (const head of ['%YAML 1.1\n---\n', '%YAML 1.1\n# a comment\n---\n', '%YAML   1.1\n---\n']) {
+  for (const [index, head] of ['%YAML 1.1\n---\n', '%YAML 1.1\n# a comment\n---\n', '%YAML   1.1\n---\n'].entries()) {
     const path = configFile(head + body);
-    assert.equal(await checkVerdict(path), refused(path), `check-config, ${JSON.stringify(head)}`);
+    const check = index === 0 ? checkVerdict : checkedInProcess;
+    assert.equal(await check(path), refused(path), `check-config, ${JSON.stringify(head)}`);
     assert.equal(await startVerdict(path), refused(path), `start, ${JSON.stringify(head)}`);
   }
   // %YAML 1.2 is what the file is read as anyway.
   const path = configFile(`%YAML 1.2\n---\n${BASE}`);
-  assert.equal(await checkVerdict(path), 'ok');
+  assert.equal(await checkedInProcess(path), 'ok');
 });
