@@ -80,11 +80,14 @@ function assertAnswered(load: Load): void {
 async function sentinelBehind(downAfterMs: number): Promise<{ sentinel: ThrowawaySentinel; masterLink: TcpForwarder }> {
   let masterLink: TcpForwarder | undefined;
   const sentinel = await ThrowawaySentinel.start(downAfterMs, async (masterPort) => {
-    masterLink = await startTcpForwarder('127.0.0.1', masterPort);
-    return masterLink.port;
+    const link = await startTcpForwarder('127.0.0.1', masterPort);
+    // Closed even when the start fails after this (the sentinels never found each other): a link left listening
+    // kept this file's process alive after its tests had failed (until npm test's 10-minute timeout for a file).
+    cleanups.push(() => link.close());
+    masterLink = link;
+    return link.port;
   });
   cleanups.push(() => sentinel.stop());
-  cleanups.push(() => masterLink!.close());
   return { sentinel, masterLink: masterLink! };
 }
 
