@@ -13,6 +13,7 @@ import { sqliteAuthConfig as config, storeBenchHooks } from '../helpers/sqlite-s
 import { endGroup, workerPids } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 import { TEST_SECRET, uniqueEmail } from '../helpers/auth-gateway.js';
+import { deleteRedisKeys, REDIS_URL } from './ratelimit-helpers.js';
 
 const PASSWORD = 'SecurePass123!';
 
@@ -75,8 +76,10 @@ describe('SQLite file guard: no false alarm', { concurrency: true }, () => {
   test('server.workers: 2 on a brand-new data dir, a worker killed and restarted', async () => {
     const round = async (n: number): Promise<void> => {
       const dataDir = tempDataDir();
+      const keyPrefix = `review10-guard-${process.pid}-${n}:`;
       s.cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-      const gw = await spawnGateway({ ...config(s.backend), server: { workers: 2 }, redis: { url: 'redis://127.0.0.1:6379', key_prefix: `review10-guard-${process.pid}-${n}:` } }, { dataDir, group: true });
+      s.cleanups.push(async () => void (await deleteRedisKeys(REDIS_URL, keyPrefix)));
+      const gw = await spawnGateway({ ...config(s.backend), server: { workers: 2 }, redis: { url: REDIS_URL, key_prefix: keyPrefix } }, { dataDir, group: true });
       s.cleanups.push(() => endGroup(gw));
       for (let i = 0; i < 6; i++) await assertServes(s.client, gw, `workers round ${n} request ${i}`);
       const [victim] = workerPids(gw.child.pid!);
