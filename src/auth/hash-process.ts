@@ -122,14 +122,18 @@ export class HashProcess implements Argon2Engine {
   #lost(id: number, child: ChildProcess, reason: string): void {
     const pending = this.#pending.get(id);
     if (pending === undefined || pending.child !== child) return;
-    if (this.#child === child) this.#child = undefined;
+    const current = this.#child === child;
+    if (current) this.#child = undefined;
     if (pending.resent || this.#closed.has(child)) {
       this.#settle(id, undefined, new HashProcessLostError(reason));
-      return;
+    } else {
+      this.#pending.delete(id);
+      if (this.#pending.size === 0) child.channel?.unref();
+      this.#send({ resolve: pending.resolve, reject: pending.reject, message: pending.message, resent: true });
     }
-    this.#pending.delete(id);
-    if (this.#pending.size === 0) child.channel?.unref();
-    this.#send({ resolve: pending.resolve, reject: pending.reject, message: pending.message, resent: true });
+    // Dropped with its channel still open (a send to it failed): unended, it would stay alive and idle as long as
+    // this process. Its 'disconnect' sends its other calls on as for any lost process.
+    if (current && child.connected) child.disconnect();
   }
 
   #start(): ChildProcess {
