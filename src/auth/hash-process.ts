@@ -111,8 +111,10 @@ export class HashProcess implements Argon2Engine {
     }
     const id = this.#nextId++;
     this.#pending.set(id, { ...call, child });
-    // The channel keeps this process alive only while an answer is awaited.
-    if (this.#pending.size === 1) child.channel?.ref();
+    // The channel keeps this process alive only while an answer is awaited. Ref'd at every send (it is idempotent):
+    // calls sent on to a replacement arrive with others still pending, and a ref taken only on the first pending
+    // call left the replacement's channel unref'd, so a CLI exited (code 13) with its calls unanswered.
+    child.channel?.ref();
     child.send({ id, ...call.message }, (err) => {
       if (err) this.#lost(id, child, 'password hashing process unavailable');
     });
@@ -174,7 +176,10 @@ export class HashProcess implements Argon2Engine {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
     this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#child?.channel?.unref();
+    if (this.#pending.size === 0) {
+      pending.child.channel?.unref();
+      this.#child?.channel?.unref();
+    }
     if (err !== undefined || value === undefined) pending.reject(err ?? new Error('empty reply'));
     else pending.resolve(value);
   }

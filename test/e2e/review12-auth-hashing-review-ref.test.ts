@@ -1,8 +1,8 @@
-// Review of the hashing-process resend (9802277c, 91d8d294): the channel of the replacement process must keep the
-// process alive while resent calls are awaited. With two or more calls in flight when the hashing process dies, the
-// resent calls reach the replacement while #pending.size is already above 1, so its channel is never ref'd: nothing
-// holds the event loop (the process and channel are unref'd), and a CLI-like caller ends with exit code 13, its
-// calls neither answered nor failed. One call in flight works (exit 0).
+// The hashing process lost under several calls at once: every call is sent on to the replacement, and the caller's
+// process is kept alive until they are answered. The replacement's channel was ref'd only when a call found nothing
+// else pending; calls sent on arrive with each other pending, so a caller with nothing else to hold its event loop
+// (a CLI, a script embedding the engine) exited with code 13, its calls neither answered nor failed (found by review
+// of 9802277c; one call in flight was unaffected).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
