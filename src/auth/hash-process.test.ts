@@ -21,6 +21,22 @@ function threadNiceValues(pid: number): number[] {
   });
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** This process's children started since `before`, other than `gone`. */
+const newChildren = (before: ReadonlySet<number>, ...gone: number[]): number[] =>
+  children().filter((pid) => !before.has(pid) && !gone.includes(pid));
+
+/** Pauses process `pid`, makes `call` (sent to it while it cannot answer), then kills it under the call. */
+async function killUnder<T>(pid: number, call: () => Promise<T>): Promise<{ answer: Promise<T> }> {
+  process.kill(pid, 'SIGSTOP');
+  const pending = call();
+  await sleep(200);
+  process.kill(pid, 'SIGKILL');
+  // Wrapped: an async function returning the promise itself would wait for the answer.
+  return { answer: pending };
+}
+
 describe('HashProcess', () => {
   test('hashes in a child process whose main and hashing threads run at nice 19', async () => {
     const before = new Set(children());
@@ -47,7 +63,7 @@ describe('HashProcess', () => {
     try {
       await assert.rejects(engine.verify('not-a-hash', 'x'));
       const hash = await engine.hash('pw', cheap);
-      const [pid] = children().filter((p) => !before.has(p));
+      const [pid] = newChildren(before);
       process.kill(pid!, 'SIGKILL');
       // Whether or not its end has been noticed yet, the next call is answered by a live process.
       assert.equal(await engine.verify(hash, 'pw'), true);
@@ -61,27 +77,18 @@ describe('HashProcess', () => {
     const engine = new HashProcess();
     try {
       const hash = await engine.hash('pw', cheap);
-      const [first] = children().filter((p) => !before.has(p));
-      process.kill(first!, 'SIGSTOP');
-      const answered = engine.verify(hash, 'pw');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      process.kill(first!, 'SIGKILL');
-      assert.equal(await answered, true);
+      const [first] = newChildren(before);
+      assert.equal(await (await killUnder(first!, () => engine.verify(hash, 'pw'))).answer, true);
 
-      const [second] = children().filter((p) => !before.has(p) && p !== first);
-      process.kill(second!, 'SIGSTOP');
-      const lost = engine.verify(hash, 'pw');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      process.kill(second!, 'SIGKILL');
+      const [second] = newChildren(before, first!);
+      const { answer: lost } = await killUnder(second!, () => engine.verify(hash, 'pw'));
       // The replacement is paused as it starts, and killed once the call has been sent to it.
       let third: number | undefined;
       while (third === undefined) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        third = children().find((p) => !before.has(p) && p !== first && p !== second);
+        await sleep(5);
+        third = newChildren(before, first!, second!)[0];
       }
-      process.kill(third, 'SIGSTOP');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      process.kill(third, 'SIGKILL');
+      await killUnder(third, async () => undefined);
       await assert.rejects(lost, HashProcessLostError);
       // And the engine goes on: a fourth process answers.
       assert.equal(await engine.verify(hash, 'pw'), true);
@@ -94,14 +101,14 @@ describe('HashProcess', () => {
     const before = new Set(children());
     const engine = new HashProcess();
     const hash = await engine.hash('pw', cheap);
-    const [pid] = children().filter((p) => !before.has(p));
+    const [pid] = newChildren(before);
     process.kill(pid!, 'SIGSTOP');
     const pending = engine.verify(hash, 'pw');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     engine.close();
     process.kill(pid!, 'SIGKILL');
     await assert.rejects(pending, HashProcessLostError);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.deepEqual(children().filter((p) => !before.has(p) && p !== pid), [], 'no replacement was started');
+    await sleep(300);
+    assert.deepEqual(newChildren(before, pid!), [], 'no replacement was started');
   });
 });

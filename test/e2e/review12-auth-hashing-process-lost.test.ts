@@ -13,13 +13,14 @@ const login = (stack: AuthStack, email: string, password: string): Promise<TestR
   stack.client.postJson(`${stack.url}/auth/login`, { email, password });
 
 /** Pauses the hashing process `pid`, starts `call` (which reaches it and waits), then kills it under the call. */
-async function killUnder<T>(pid: number, call: () => Promise<T>): Promise<Promise<T>> {
+async function killUnder<T>(pid: number, call: () => Promise<T>): Promise<{ answer: Promise<T> }> {
   process.kill(pid, 'SIGSTOP');
   const pending = call();
   // The request reaches the (paused) hashing process well within this.
   await sleep(300);
   process.kill(pid, 'SIGKILL');
-  return pending;
+  // Wrapped: an async function returning the promise itself would wait for the answer.
+  return { answer: pending };
 }
 
 /** The replacement started after `gone` died, once it exists (it is started by the call being sent again). */
@@ -39,7 +40,7 @@ describe('the hashing process lost under a call', () => {
     try {
       const user = await register(stack);
       const child = newHashChild(before);
-      const res = await (await killUnder(child, () => login(stack, user.email, user.password)));
+      const res = await (await killUnder(child, () => login(stack, user.email, user.password))).answer;
       assert.equal(res.status, 200, res.text);
       assert.notEqual(await replacementOf(before, child), child);
       // Wrong passwords are still told apart by the replacement.
@@ -56,7 +57,7 @@ describe('the hashing process lost under a call', () => {
       await register(stack); // starts the hashing process
       const child = newHashChild(before);
       const email = uniqueEmail('oom');
-      const res = await (await killUnder(child, () => stack.client.postJson(`${stack.url}/auth/register`, { email, password: 'Killed-once-pw-1' })));
+      const res = await (await killUnder(child, () => stack.client.postJson(`${stack.url}/auth/register`, { email, password: 'Killed-once-pw-1' }))).answer;
       assert.equal(res.status, 201, res.text);
       assert.equal((await login(stack, email, 'Killed-once-pw-1')).status, 200);
     } finally {
@@ -70,12 +71,9 @@ describe('the hashing process lost under a call', () => {
     try {
       const user = await register(stack);
       const child = newHashChild(before);
-      process.kill(child, 'SIGSTOP');
-      const pending = login(stack, user.email, user.password);
-      await sleep(300);
+      const { answer: pending } = await killUnder(child, () => login(stack, user.email, user.password));
       // The replacement is paused as soon as it exists (node takes far longer to start than the poll), then killed
       // with the call sent to it: the call is lost twice.
-      process.kill(child, 'SIGKILL');
       const second = await replacementOf(before, child);
       process.kill(second, 'SIGSTOP');
       await sleep(300);
