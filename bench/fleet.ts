@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster } from '@redis/client';
 import { createRedisKvStore } from '../src/kv/redis.js';
 import { bucketKey } from '../src/kv/redis-keys.js';
 import { ROOT, ensureCurrentBuild } from './harness.js';

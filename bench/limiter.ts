@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { MemoryKvStore } from '../src/kv/memory.js';
 import { createRedisKvStore } from '../src/kv/redis.js';
 import type { BucketRule } from '../src/kv/kv-store.js';

@@ -7,7 +7,7 @@ import { acceptWindowMs } from '../auth/tokens.js';
 import { openUserStore } from '../store/open.js';
 import type { UserStore } from '../store/user-store.js';
 import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
-import { createRedisKvStore, type RedisKvStore } from '../kv/redis.js';
+import type { RedisKvStore } from '../kv/redis.js';
 import { IdentityAdmin } from '../identity/admin-service.js';
 import { auditSink } from '../identity/audit.js';
 
@@ -53,6 +53,9 @@ export async function openCommandContext(config: Config, dataDir: string, needs:
   try {
     // Connecting starts now, in the background, so it overlaps the store work (and argon2) before the first write.
     if (needs.revokes && config.redis.url !== '') {
+      // Loaded only here: node-redis is about 80 modules and 0.2 CPU-s, which every other command (and every command
+      // on a setup without Redis) would pay for nothing.
+      const { createRedisKvStore } = await import('../kv/redis.js');
       redis = createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
     }
     const auth = config.middleware.auth;

@@ -1,6 +1,6 @@
 // A Redis Cluster through node-redis's own createCluster: seed nodes, slot routing, MOVED/ASK, failover discovery,
 // plus a short retry of TRYAGAIN, which node-redis passes through, and a start that does not wait for every master.
-import { createCluster } from 'redis';
+import { createCluster } from '@redis/client';
 import { isErrorReply } from './describe.js';
 import { hashSlot } from './redis-keys.js';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';

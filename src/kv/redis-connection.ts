@@ -1,6 +1,6 @@
 // One Redis deployment behind one small interface: a single server, a Redis Cluster or a Sentinel-managed master.
 // The store (redis.ts) sends commands through it and never knows which topology answers.
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { MAX_TIMER_MS } from '../config/duration.js';
 import { isErrorReply } from './describe.js';
 

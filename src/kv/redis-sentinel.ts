@@ -1,6 +1,6 @@
 // A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
 // master is and follows a promotion (switch-master) without a restart.
-import { createSentinel } from 'redis';
+import { createSentinel } from '@redis/client';
 import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';
 
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */

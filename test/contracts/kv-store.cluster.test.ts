@@ -2,7 +2,7 @@
 // the key-layout and live-resharding suites use the same cluster (one start-up for the three).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster } from '@redis/client';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey } from '../../src/kv/redis-keys.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';

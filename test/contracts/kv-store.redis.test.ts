@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey, legacyRevokedKey } from '../../src/kv/redis-keys.js';
 import { freePort, REDIS_URL, requireRedis, ThrowawayRedis, uniquePrefix } from '../kv/redis-helpers.js';

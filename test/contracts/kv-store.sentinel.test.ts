@@ -1,7 +1,7 @@
 // Runs the KvStore contract against a Sentinel setup of our own (master + replica + 3 sentinels), then the
 // failover suite on the same setup (one start-up for both; the failover kills the master, so it runs last).
 import { after, before } from 'node:test';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey } from '../../src/kv/redis-keys.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';

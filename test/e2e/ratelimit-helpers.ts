@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { after } from 'node:test';
 import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 import type { TestClient, TestResponse } from '../helpers/http.js';

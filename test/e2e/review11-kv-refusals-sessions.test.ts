@@ -7,7 +7,7 @@
 // once mended the refused refresh and logout go through and the logged-out token stays refused. Our own redis-server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { IN_CI } from '../helpers/http.js';
 import { assertQuietLogs, startRedisErrorStack, type RedisErrorStack } from '../helpers/redis-error-stack.js';
 import { assertSafeError, bearer, type SessionBody } from '../helpers/auth-gateway.js';

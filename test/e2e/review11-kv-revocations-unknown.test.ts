@@ -7,7 +7,7 @@
 // (NOREPLICAS: reads answered, no replica to write to), which makes the store open no new connection.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { createRedisKvStore, RevocationsUnknownError } from '../../src/kv/redis.js';
 import { KvUnavailableError } from '../../src/kv/kv-store.js';
 import { waitForPing } from '../helpers/wait.js';

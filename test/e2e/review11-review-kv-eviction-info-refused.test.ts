@@ -5,7 +5,7 @@
 // Our own redis-server on a free port.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { createClient } from '../helpers/http.js';
 import { authConfig, deleteRedisKeys, PASSWORD, REDIS_URL, register, requireRedis, runId } from './ratelimit-helpers.js';
 import { uniquePrefix } from '../kv/redis-helpers.js';

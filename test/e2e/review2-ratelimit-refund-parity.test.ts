@@ -4,7 +4,7 @@
 // memory store itself, with its clock injected.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { REFUND_SCRIPT, TAKE_SCRIPT } from '../../src/kv/redis-script.js';
 import { MemoryKvStore } from '../../src/kv/memory.js';
 import { refundToken, takeToken, type BucketState } from '../../src/ratelimit/bucket.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { runCli } from '../helpers/gateway.js';
 import { freePort } from '../kv/redis-helpers.js';
 import { RedisProcess, requireRedisServer, run, scratchDir } from '../kv/redis-processes.js';

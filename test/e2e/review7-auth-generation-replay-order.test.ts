@@ -7,7 +7,7 @@
 // second log-out within a second of the first, made by the previous version, was undone the same way.)
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import type { GatewayProcess } from '../helpers/gateway.js';
 import { taggedUrl, uniqueApplicationName, withAdmin } from '../helpers/postgres-db.js';
 import { sharedStoresHooks } from '../helpers/shared-stores.js';

@@ -6,7 +6,7 @@
 // and all is served again once Redis is mended, without a restart. Our own redis-server on a free port.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { IN_CI } from '../helpers/http.js';
 import { assertHealthy, assertQuietLogs, assertRefusing, startRedisErrorStack } from '../helpers/redis-error-stack.js';
 import { redisServerInstalled } from '../kv/redis-helpers.js';

@@ -9,7 +9,7 @@
 // handshake); the server is made a replica of a master that is not there, so it answers reads and refuses writes.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';

@@ -2,7 +2,7 @@
 // replica, and the running gateway follows without a restart. Registered by test/contracts/kv-store.sentinel.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';

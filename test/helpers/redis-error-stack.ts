@@ -5,7 +5,7 @@
 // The server is ours, on a free port with a scratch directory (BGSAVE writes there), never the shared one on 6379.
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { createClient as createRedisClient } from 'redis';
+import { createClient as createRedisClient } from '@redis/client';
 import { startBackend } from './backends.js';
 import { startInProcess, type InProcessGateway } from './gateway.js';
 import { createClient, type TestClient } from './http.js';

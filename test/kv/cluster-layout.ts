@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
 import { bucketKey, hashSlot, revokedKey, SCRIPT_KEYS } from '../../src/kv/redis-keys.js';
 import { uniquePrefix } from './redis-helpers.js';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { servesSlot, type ThrowawayCluster, untilAnswering } from './redis-processes.js';
 
 /** Bucket names as the limiter makes them: client addresses (v4 and v6), user ids, hashed emails. */

@@ -6,7 +6,7 @@
 // redis-server on a free port (FLUSHALL), never the shared one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { waitForPing } from '../helpers/wait.js';
 import { freePort, redisServerInstalled, ThrowawayRedis } from './redis-helpers.js';

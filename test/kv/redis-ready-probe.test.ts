@@ -4,7 +4,7 @@
 // per loss of the marker.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { KvUnavailableError } from '../../src/kv/kv-store.js';
 import { waitForPing } from '../helpers/wait.js';

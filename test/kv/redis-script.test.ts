@@ -1,7 +1,7 @@
 // The Lua token-bucket script against the same cases as the pure arithmetic, with Redis's clock pinned per step.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient } from 'redis';
+import { createClient } from '@redis/client';
 import { TAKE_SCRIPT } from '../../src/kv/redis-script.js';
 import { BUCKET_CASES } from '../../src/ratelimit/bucket-cases.js';
 import { REDIS_URL, requireRedis, uniquePrefix } from './redis-helpers.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient as createRedis } from 'redis';
+import { createClient as createRedis } from '@redis/client';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { createClient, type TestResponse } from '../helpers/http.js';
 import { REDIS_URL, requireRedis, uniquePrefix } from '../kv/redis-helpers.js';

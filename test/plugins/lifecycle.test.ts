@@ -2,7 +2,7 @@
 // nothing, shutdown closes every instance; hooks after auth; api.store namespaced in Redis; api.metrics on /metrics.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient as createRedis } from 'redis';
+import { createClient as createRedis } from '@redis/client';
 import { parseConfigObject } from '../../src/config/load.js';
 import { startBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams } from '../helpers/gateway.js';
