@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisCommand } from './redis-command.js';
 import { freePort, rawCommand } from './redis-helpers.js';
 
 /** Every group we started, so an exiting test process never leaves a server behind. */
@@ -131,9 +132,9 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
   }
 }
 
-/** Reads one INFO field (e.g. "role") of the server on `port` with redis-cli. */
+/** Reads one INFO field (e.g. "role") of the server on `port`. */
 export async function infoField(port: number, section: string, field: string): Promise<string | undefined> {
-  const text = await run('redis-cli', ['-p', String(port), 'INFO', section], 5_000);
+  const text = await redisCommand(port, ['INFO', section]);
   const line = text.split(/\r?\n/).find((l) => l.startsWith(`${field}:`));
   return line?.slice(field.length + 1).trim();
 }
@@ -175,7 +176,7 @@ export class ThrowawayCluster {
       await run('redis-cli', ['--cluster', 'create', ...cluster.nodes.map((n) => n.address), '--cluster-replicas', '1', '--cluster-yes']);
       await until('the cluster to be ok on every node', async () => {
         for (const node of cluster.nodes) {
-          const info = await run('redis-cli', ['-p', String(node.port), 'CLUSTER', 'INFO'], 5_000);
+          const info = await redisCommand(node.port, ['CLUSTER', 'INFO']);
           if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${masters * 2}`)) return false;
         }
         return true;
@@ -215,7 +216,7 @@ export class ThrowawayCluster {
     // Asked again when the answer is not a whole table: a node just resumed from SIGSTOP once answered nothing
     // (an empty output that parsed as a node without an address, in a CI run).
     for (let attempt = 1; ; attempt++) {
-      const text = await run('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES'], 5_000);
+      const text = await redisCommand(port, ['CLUSTER', 'NODES']);
       const lines = text.split('\n').filter((line) => line.trim() !== '');
       if (lines.length > 0 && lines.every((line) => line.trim().split(' ').length >= 8)) return lines.map(parseClusterNodesLine);
       if (attempt === 20) throw new Error(`CLUSTER NODES on ${port} answered ${JSON.stringify(text.slice(0, 200))}`);
@@ -320,8 +321,8 @@ export class ThrowawaySentinel {
       // Sentinels find each other and the replica through hello messages (every 2 s): wait until all know all.
       await until('the sentinels to know each other and the replica', async () => {
         for (const sentinel of s.sentinels) {
-          const others = await run('redis-cli', ['-p', String(sentinel.port), 'SENTINEL', 'SENTINELS', s.name], 5_000);
-          const replicas = await run('redis-cli', ['-p', String(sentinel.port), 'SENTINEL', 'REPLICAS', s.name], 5_000);
+          const others = await redisCommand(sentinel.port, ['SENTINEL', 'SENTINELS', s.name]);
+          const replicas = await redisCommand(sentinel.port, ['SENTINEL', 'REPLICAS', s.name]);
           if ((others.match(/^name$/gm) ?? []).length < 2 || !replicas.includes(String(replicaPort))) return false;
         }
         return true;
@@ -348,7 +349,7 @@ export class ThrowawaySentinel {
 
   /** The master's port the first sentinel reports now. */
   async reportedMasterPort(): Promise<number> {
-    const out = await run('redis-cli', ['-p', String(this.sentinels[0]!.port), 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name], 5_000);
+    const out = await redisCommand(this.sentinels[0]!.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name]);
     return Number(out.trim().split('\n')[1]);
   }
 
