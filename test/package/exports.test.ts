@@ -3,11 +3,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildToRun } from '../../bin/build-status.js';
 import { childExit } from '../helpers/child-exit.js';
 
@@ -31,6 +31,23 @@ function runNode(file: string, timeoutMs = 60_000): Promise<{ code: number | nul
   });
 }
 
+/**
+ * Whether the checkout's dist/ is what a build would make now. bin/build-status.js only asks whether a file under src/
+ * is newer than the build, which is what picking an entry point needs, not what a test of the build may trust: a build
+ * setting changed since (tsconfig.build.json's `declaration: false` left the old .d.ts files passing the type check
+ * below) and a source deleted or renamed since (no file is newer: the old .js stayed, and the copy passed while tsc
+ * failed) made a stale dist/ pass. Both are caught here: the configs' mtimes, and every directory's under src/ (a
+ * deletion, a rename or a new file changes its directory's). A false alarm (an editor's swap file) only costs a build.
+ */
+function distCurrent(checkout: URL): boolean {
+  if (buildToRun(checkout) === 'source') return false;
+  const built = statSync(new URL('dist/.build-stamp', checkout)).mtimeMs;
+  if (['tsconfig.json', 'tsconfig.build.json'].some((name) => statSync(new URL(name, checkout)).mtimeMs > built)) return false;
+  const dirChanged = (dir: string): boolean =>
+    statSync(dir).mtimeMs > built || readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() && dirChanged(join(dir, e.name)));
+  return !dirChanged(fileURLToPath(new URL('src', checkout)));
+}
+
 before(() => {
   // A package as `npm ci` + `prepare` leaves it: package.json, compiled dist/, dependencies. The checkout's own dist/
   // is that build when it is up to date with src/ (bin/build-status.js, as bin/portcullis.js decides): copied, not
@@ -38,7 +55,7 @@ before(() => {
   // The checkout itself, not npm test's compiled mirror of it (whose src/ is always newer than the build): the mirror
   // links package.json and dist/ to the checkout's.
   const checkout = pathToFileURL(`${dirname(realpathSync(join(ROOT, 'package.json')))}/`);
-  if (buildToRun(checkout) === 'source') {
+  if (!distCurrent(checkout)) {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     const built = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { encoding: 'utf8' });
     assert.equal(built.status, 0, built.stdout + built.stderr);
