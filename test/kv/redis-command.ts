@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 /** A reply, decoded: RESP2, as redis-cli speaks by default. */
 type Reply = string | number | null | Reply[];
 
-class ServerError extends Error {}
+/** An error reply (`-ERR …`, `-LOADING …`), which redis-cli 7.0 prints as text with exit status 0. */
+export class RedisErrorReply extends Error {}
 
 /** Sends `args` to 127.0.0.1:`port`; resolves with the reply as redis-cli's text output, rejects on an error reply. */
 export function redisCommand(port: number, args: readonly string[], timeoutMs = 5_000): Promise<string> {
@@ -55,7 +56,7 @@ function parse(buffer: Buffer, at: number): { reply: Reply; end: number } | unde
     case '+':
       return { reply: head, end: eol + 2 };
     case '-':
-      throw new ServerError(head);
+      throw new RedisErrorReply(head);
     case ':':
       return { reply: Number(head), end: eol + 2 };
     case '$': {

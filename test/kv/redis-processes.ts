@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { redisCommand } from './redis-command.js';
+import { redisCommand, RedisErrorReply } from './redis-command.js';
 import { freePort, rawCommand } from './redis-helpers.js';
 
 /** Every group we started, so an exiting test process never leaves a server behind. */
@@ -216,7 +216,12 @@ export class ThrowawayCluster {
     // Asked again when the answer is not a whole table: a node just resumed from SIGSTOP once answered nothing
     // (an empty output that parsed as a node without an address, in a CI run).
     for (let attempt = 1; ; attempt++) {
-      const text = await redisCommand(port, ['CLUSTER', 'NODES']);
+      // An error reply is not a table either, and asked again as before: redis-cli printed it with exit status 0, where
+      // redisCommand rejects. A node loading its data answers CLUSTER NODES (not allowed while loading) with LOADING.
+      const text = await redisCommand(port, ['CLUSTER', 'NODES']).catch((err: unknown) => {
+        if (err instanceof RedisErrorReply) return `${err.message}\n`;
+        throw err;
+      });
       const lines = text.split('\n').filter((line) => line.trim() !== '');
       if (lines.length > 0 && lines.every((line) => line.trim().split(' ').length >= 8)) return lines.map(parseClusterNodesLine);
       if (attempt === 20) throw new Error(`CLUSTER NODES on ${port} answered ${JSON.stringify(text.slice(0, 200))}`);
