@@ -8,6 +8,7 @@ import { openUserStore } from '../store/open.js';
 import type { UserStore } from '../store/user-store.js';
 import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
 import type { RedisKvStore } from '../kv/redis.js';
+import { openRedisKvStore } from '../kv/open.js';
 import { IdentityAdmin } from '../identity/admin-service.js';
 import { auditSink } from '../identity/audit.js';
 
@@ -35,7 +36,8 @@ const REDIS_READY_TIMEOUT_MS = 3_000;
 
 /**
  * Opens the store (which must exist and be migrated: StoreNotReadyError otherwise) and, for a revoking command when
- * `redis.url` is set, Redis: an action then reaches gateways on Redis at once. With the memory store, gateways learn
+ * a Redis deployment is configured (`redis.url`, `redis.cluster` or `redis.sentinel`), Redis: an action then reaches
+ * gateways on Redis at once. With the memory store, gateways learn
  * of it from the change log within a second. Audit lines go to stderr as JSON, so stdout holds only the command's
  * output.
  *
@@ -52,12 +54,11 @@ export async function openCommandContext(config: Config, dataDir: string, needs:
   let redis: RedisKvStore | undefined;
   try {
     // Connecting starts now, in the background, so it overlaps the store work (and argon2) before the first write.
-    if (needs.revokes && config.redis.url !== '') {
-      // Loaded only here: node-redis is about 80 modules and 0.2 CPU-s, which every other command (and every command
-      // on a setup without Redis) would pay for nothing.
-      const { createRedisKvStore } = await import('../kv/redis.js');
-      redis = createRedisKvStore({ url: config.redis.url, commandTimeoutMs: config.redis.command_timeout, keyPrefix: config.redis.key_prefix });
-    }
+    // A server, a Cluster or a Sentinel-managed master alike (until 2026-12-06 only `redis.url`: with a Cluster or
+    // Sentinel, gateways learnt of a CLI revocation from the change log alone). node-redis is loaded only here: about
+    // 80 modules and 0.2 CPU-s, which every other command (and every command on a setup without Redis) would pay for
+    // nothing.
+    if (needs.revokes) redis = await openRedisKvStore(config.redis);
     const auth = config.middleware.auth;
     const admin = new IdentityAdmin({
       store,
