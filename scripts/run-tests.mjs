@@ -5,6 +5,7 @@
 // A single file can still run from its source: `node --import tsx --test <file>`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { buildTests, removeMirror } from './build-tests.mjs';
 
@@ -29,15 +30,17 @@ if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-// Four files at a time on two cores. A file's time is partly its own start (node and the gateway's modules, about
-// 0.4 CPU-s) and partly waiting (timeouts, servers starting, real bounds such as the admin port's 30 s), so more files
-// than cores keep both busy: one at a time, the suite took about 16 minutes on this 2-core machine; two, about 9
-// (grown to 15.3 by 2026-12-04); three, 13.1 that day and 16.1 on 2026-12-06 (964 s, 2,491 tests, 17 % of the CPU
-// idle); four, 14.0 (843 s) in the next hour, 8 % idle, every test passing. Files may share PostgreSQL and Redis
-// because each keeps to its own databases, schemas, key prefixes and ports (never FLUSHDB or a fixed name), and their
-// timing margins were made for a noisy shared machine (load 6 with four). A test file that hangs (a process that
-// never exits, a promise that never settles) fails after 10 minutes instead of holding the run until CI's own limit.
-// Node 20 applies --test-timeout to each file as a whole (and to each test in it).
+// Two files per core (four on two cores), at most eight: beyond that the files' own PostgreSQL pools could reach the
+// server's 100 connections, and no machine this was measured on had more than two cores. A file's time is partly its
+// own start (node and the gateway's modules, about 0.4 CPU-s) and partly waiting (timeouts, servers starting, real
+// bounds such as the admin port's 30 s), so more files than cores keep the cores busy. On this 2-core machine: one at
+// a time, about 16 minutes; two, about 9 (grown to 15.3 by 2026-12-04); three, 13.1 that day and 16.1 on 2026-12-06
+// (964 s, 2,491 tests, 17 % of the CPU idle); four, 14.0 (843 s) in the next hour, 8 % idle, every test passing.
+// Files may share PostgreSQL and Redis because each keeps to its own databases, schemas, key prefixes and ports (never
+// FLUSHDB or a fixed name), and their timing margins were made for a noisy shared machine (load 6 with four). A test
+// file that hangs (a process that never exits, a promise that never settles) fails after 10 minutes instead of holding
+// the run until CI's own limit. Node 20 applies --test-timeout to each file as a whole (and to each test in it).
+const CONCURRENCY = Math.min(8, 2 * availableParallelism());
 // Stack traces are mapped to the TypeScript sources, as tsx maps them.
 const mirror = await buildTests();
 const compiled = selected.map((file) => join(mirror, file.replace(/\.ts$/, '.js')));
@@ -50,7 +53,7 @@ const reporters = fileTimes === undefined
       `--test-reporter=${resolve('scripts/file-times-reporter.mjs')}`, `--test-reporter-destination=${resolve(fileTimes)}`];
 const result = spawnSync(
   process.execPath,
-  ['--enable-source-maps', '--test', '--test-concurrency=4', '--test-timeout=600000', ...reporters, ...compiled],
+  ['--enable-source-maps', '--test', `--test-concurrency=${CONCURRENCY}`, '--test-timeout=600000', ...reporters, ...compiled],
   { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
 removeMirror(mirror);
