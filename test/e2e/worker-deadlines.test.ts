@@ -29,6 +29,15 @@ async function waitOn(gw: GatewayProcess, what: string, probe: () => boolean, ti
   }
 }
 
+/** Waits for both workers of `gw`, stops the second one (SIGSTOP: it will not exit on its own) and returns both pids. */
+async function secondWorkerStopped(gw: GatewayProcess): Promise<[number, number]> {
+  await waitOn(gw, 'both workers to start', () => started(gw).length === 2, 15_000);
+  const [a, b] = workerPids(gw.child.pid!);
+  assert.ok(a !== undefined && b !== undefined);
+  process.kill(b, 'SIGSTOP');
+  return [a, b];
+}
+
 /**
  * A plugin whose import, while the file `<dir>/hang` exists, marks the process (`<dir>/hung-<pid>`) and then blocks
  * its thread for good: Atomics.wait, so no timer of the worker's own (plugin_load_timeout) can fire, and no CPU is
@@ -167,10 +176,7 @@ describe('worker deadlines', { concurrency: true }, () => {
       { group: true },
     );
     try {
-      await waitOn(gw, 'both workers to start', () => started(gw).length === 2, 15_000);
-      const [a, b] = workerPids(gw.child.pid!);
-      assert.ok(a !== undefined && b !== undefined);
-      process.kill(b, 'SIGSTOP');
+      const [a, b] = await secondWorkerStopped(gw);
       const began = Date.now();
       process.kill(gw.child.pid!, 'SIGTERM'); // the primary alone, as a container runtime signals its first process
       const outcome = await Promise.race([gw.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 45_000).unref())]);
@@ -201,10 +207,7 @@ describe('worker deadlines', { concurrency: true }, () => {
       { group: true },
     );
     try {
-      await waitOn(gw, 'both workers to start', () => started(gw).length === 2, 15_000);
-      const [a, b] = workerPids(gw.child.pid!);
-      assert.ok(a !== undefined && b !== undefined);
-      process.kill(b, 'SIGSTOP');
+      const [, b] = await secondWorkerStopped(gw);
       process.kill(gw.child.pid!, 'SIGTERM');
       await waitOn(gw, 'the running worker to stop', () => lines(gw, 'Gateway Stopped').length === 1, 10_000);
       const began = Date.now();
