@@ -34,9 +34,15 @@ export interface TestBackend {
  * that test or hook instead, and stop a backend still in use.)
  */
 const running = new Set<() => Promise<void>>();
-after(async () => {
+after(stopLeftoverBackends);
+
+/**
+ * Stops every backend still running. npm test runs several files in one process (scripts/test-batch.mjs), where this
+ * module is imported once: it calls this at the end of each file.
+ */
+export async function stopLeftoverBackends(): Promise<void> {
   for (const stop of running) await stop();
-});
+}
 
 export interface BackendOptions {
   /**
