@@ -49,16 +49,11 @@ const CONCURRENCY = Math.min(8, 2 * availableParallelism());
 // what a process of its own costs is saved (its start and module compilation, once a batch instead of once a file),
 // and batches stay short enough that four slots share the run's end evenly. Measured 2026-12-06 on this 2-core
 // machine: 748 s and 1,123 CPU-s (user + sys of the whole tree) for the whole suite, 175 processes instead of 569;
-// the runs before it without batches took 843 to 980 s. Not the default until two failures seen only in batched
-// runs are understood: review9-output-pretty-forced-exit (a file that runs alone; its gateway ended by a signal, not
-// exit 1, in both batched runs, never in CI before) and review11-kv-replica-foreign-data (below).
+// the runs before it without batches took 843 to 980 s. Not the default until a failure seen only in batched runs
+// is understood: review9-output-pretty-forced-exit (a file that runs alone) had its gateway end by a signal, not
+// exit 1, in both batched runs, never in CI before. (review11-kv-replica-foreign-data failed in every batch: a race
+// of its own that warm modules made likely, fixed.)
 const BATCH_SIZE = 4;
-/**
- * Files that fail after any other file in the same process, for a reason not yet found: they run alone.
- * review11-kv-replica-foreign-data: the gateway writes the revocations back but never logs "Revocations Lost" when
- * another file ran first (2026-12-06; alone it passes).
- */
-const RUNS_ALONE_FILES = new Set(['test/e2e/review11-kv-replica-foreign-data.test.ts']);
 /** Files under these run alone: they build or launch things whose cost is their own (a browser, a package, fuzzing). */
 const RUNS_ALONE_DIRS = ['test/browser/', 'test/package/', 'test/fuzz/'];
 /**
@@ -105,7 +100,7 @@ function batchFiles(mirror, files) {
   for (const file of files) {
     const compiled = join(mirror, file.replace(/\.ts$/, '.js'));
     const source = readFileSync(file, 'utf8');
-    if (RUNS_ALONE_FILES.has(file) || RUNS_ALONE_DIRS.some((dir) => file.startsWith(dir)) || PROCESS_WIDE.test(source)) {
+    if (RUNS_ALONE_DIRS.some((dir) => file.startsWith(dir)) || PROCESS_WIDE.test(source)) {
       entries.push(compiled);
       continue;
     }
