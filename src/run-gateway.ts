@@ -1,5 +1,5 @@
-// Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 access-log
-// reopen: each listened for from the start), workers (the primary, its workers, and the admin listener's one holder).
+// Process lifecycle around a gateway: config, logger, signals (SIGTERM/SIGINT drain, stop-signal.ts; SIGHUP reload,
+// SIGUSR1 access-log reopen: each listened for from the start), workers (the primary, its workers, and the admin listener's one holder).
 import cluster, { type Worker } from 'node:cluster';
 import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
@@ -13,6 +13,7 @@ import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { migrateBeforeFork } from './primary-migration.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
+import { StopSignal } from './stop-signal.js';
 import { watchProcessFaults, type ProcessFaults } from './process-faults.js';
 import { ConfigOwner, PrimaryLink, readConfigSnapshot, type CheckedConfig, type FailedStart } from './cluster-config.js';
 import { ConfigError } from './config/config-error.js';
@@ -52,6 +53,7 @@ class SignalAction {
 interface Signals {
   readonly reload: SignalAction;
   readonly reopen: SignalAction;
+  readonly stop: StopSignal;
 }
 
 /**
@@ -60,6 +62,7 @@ interface Signals {
  * Node's inspector after start-up.
  */
 function listenForSignals(): Signals {
+  const stop = new StopSignal();
   const reload = new SignalAction();
   const reopen = new SignalAction();
   process.on('SIGHUP', () => reload.fire());
@@ -68,7 +71,7 @@ function listenForSignals(): Signals {
   const early = takeEarlySignals();
   if (early.has('SIGHUP')) reload.fire();
   if (early.has('SIGUSR1')) reopen.fire();
-  return { reload, reopen };
+  return { reload, reopen, stop };
 }
 
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
@@ -91,7 +94,13 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
   signals.reopen.set(() => log.reopenAccessLog());
   let gateway: Gateway;
   try {
-    gateway = await startGateway(config, { logger: log.logger, logSink: log.accessSink, dataDir, configPath });
+    gateway = await startGateway(config, {
+      logger: log.logger,
+      logSink: log.accessSink,
+      dataDir,
+      configPath,
+      onProxyListening: () => signals.stop.listening(),
+    });
   } catch (err) {
     flushLogger(log);
     // A start-up that failed after the proxy port was bound (the admin port taken, say) must not leave a process
@@ -126,6 +135,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
       // No configPath: this worker never reads the file. Its POST /reload asks the primary to reload every worker.
       pluginBaseDir: dirname(configPath),
       adminReload: () => primary.requestReload(),
+      onProxyListening: () => signals.stop.listening(),
     };
     gateway = await startGateway(config, options);
   } catch (err) {
@@ -184,11 +194,8 @@ async function serveUntilStopped(
       stopping = true;
       resolve();
     };
-    // Listened for until the process exits (never once): with no listener left, a repeated stop signal would end the
-    // process at once by Node's default action, dropping the requests it drains.
-    const onStopSignal = (): void => (stopping ? repeatedStop(log) : stop());
-    process.on('SIGTERM', onStopSignal);
-    process.on('SIGINT', onStopSignal);
+    // Until the process exits: a signal that came after the proxy port opened runs this now (stop-signal.ts).
+    signals.stop.set(() => (stopping ? repeatedStop(log) : stop()));
     faults.stopWith(stop);
     if (cluster.isWorker) {
       process.once('disconnect', stop);
@@ -474,9 +481,11 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       if (worker !== undefined && owner.listensForSignals(worker)) worker.process.kill('SIGUSR1');
     }
   });
+  // A second SIGTERM or SIGINT while the workers drain (an impatient operator, a supervisor's escalation) runs
+  // forceStop, set below: stop now, without leaving a worker behind.
+  let forceStop: (() => void) | undefined;
   const signalled = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
+    signals.stop.set(() => (forceStop ?? resolve)());
     faults.stopWith(resolve);
   });
   const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
@@ -486,17 +495,13 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   starting.clear();
   for (const timer of restarting) clearTimeout(timer);
   restarting.clear();
-  // A second SIGTERM or SIGINT while the workers drain (an impatient operator, a supervisor's escalation): stop now,
-  // without leaving a worker behind. Without a listener it would end the primary alone, and a stopped or stuck worker
-  // with it would outlive it.
-  const forceStop = (): void => {
+  // The primary alone ending by Node's default action would leave a stopped or stuck worker to outlive it.
+  forceStop = (): void => {
     logger.warn({ reason: 'a second stop signal while the workers drain: killing them (SIGKILL)' }, 'Stop Forced');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
     flushLogger(log);
     process.exit(1);
   };
-  process.on('SIGTERM', forceStop);
-  process.on('SIGINT', forceStop);
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);
   if (fatalStart !== undefined) throw fatalStart; // cli.ts prints it ("portcullis: config error: ...") and exits 1

@@ -49,6 +49,11 @@ export interface GatewayOptions {
   readonly configPath?: string;
   /** Where relative plugin module paths start; default: the config file's directory, else the working directory. */
   readonly pluginBaseDir?: string;
+  /**
+   * Called once the proxy port accepts connections, before start-up is over (the admin listener opens after it):
+   * from then on a stop must drain what the gateway serves (run-gateway.ts keeps a stop signal until it can).
+   */
+  readonly onProxyListening?: () => void;
 }
 
 /** A running gateway. */
@@ -204,6 +209,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   try {
     ({ port, redirectPort } = await listener.listen());
     proxyListening = true;
+    options.onProxyListening?.();
     services.start();
     // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
     // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.

@@ -1,0 +1,59 @@
+// SIGTERM and SIGINT over a gateway process's whole life, start-up included. The proxy port opens before start-up
+// ends (the admin listener, which loads its modules first, comes after it), and a stop signal in between used to find
+// no listener: Node's default action ended the process and cut the requests it was already serving. Listened for
+// from the start now; what a signal does depends on how far start-up got:
+// - nothing listens yet: the process ends at once, as by Node's default action (nothing to drain, and start-up may
+//   be waiting on a store that does not answer, which a stop must not wait for);
+// - the proxy port is open: the stop is remembered, and the gateway drains as soon as start-up is over;
+// - started: the action of the process's kind (drain, or force a stop already under way).
+import { constants } from 'node:os';
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+type StopSignalName = (typeof STOP_SIGNALS)[number];
+
+/**
+ * How many remembered signals are acted on once started: the first starts the stop, a second forces it, as two
+ * signals would after start-up; any more would only repeat the second.
+ */
+const MAX_REMEMBERED = 2;
+
+export class StopSignal {
+  #listening = false;
+  #remembered = 0;
+  #action: (() => void) | undefined;
+  readonly #onSignal = (signal: StopSignalName): void => this.#fire(signal);
+
+  constructor() {
+    for (const signal of STOP_SIGNALS) process.on(signal, this.#onSignal);
+  }
+
+  /** The proxy port accepts connections: a stop signal from now on is kept until start-up is over, then acted on. */
+  listening(): void {
+    this.#listening = true;
+  }
+
+  /** Start-up is over: `action` runs at each stop signal from now on, and now for those that came while starting. */
+  set(action: () => void): void {
+    this.#action = action;
+    const remembered = Math.min(this.#remembered, MAX_REMEMBERED);
+    this.#remembered = 0;
+    for (let i = 0; i < remembered; i++) action();
+  }
+
+  #fire(signal: StopSignalName): void {
+    if (this.#action !== undefined) this.#action();
+    else if (this.#listening) this.#remembered++;
+    else this.#endAsByDefault(signal);
+  }
+
+  /**
+   * Ends the process as Node's default action would have: by the signal itself, so a supervisor sees what it sees
+   * of any process stopped before it served. With this process's listeners gone the signal has its default action
+   * again, unless some other code listens for it, and then the exit code a shell gives a process a signal ended.
+   */
+  #endAsByDefault(signal: StopSignalName): void {
+    for (const name of STOP_SIGNALS) process.off(name, this.#onSignal);
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    process.exit(128 + constants.signals[signal]);
+  }
+}
