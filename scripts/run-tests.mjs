@@ -1,7 +1,7 @@
 // Runs every *.test.ts under src/, test/ and examples/ with node:test, compiled first into the mirror under
 // .test-build/<pid>/ (scripts/build-tests.mjs: Node 20 cannot strip types itself, and tsx cost each file about 1.5 CPU-s).
 // Extra arguments narrow the run: `npm test -- balancer` runs the files whose path contains "balancer".
-// `npm test -- --batch` runs four files per node process (see BATCH_SIZE).
+// Four files share a node process (see BATCH_SIZE); `npm test -- --no-batch` runs each in a process of its own.
 // `npm test -- --file-times=<file>` also writes each file's wall time there, slowest first (file-times-reporter.mjs).
 // A single file can still run from its source: `node --import tsx --test <file>`.
 import { spawnSync } from 'node:child_process';
@@ -25,8 +25,9 @@ function collect(dir, out) {
 
 const args = process.argv.slice(2);
 const fileTimes = args.find((a) => a.startsWith('--file-times='))?.slice('--file-times='.length);
-const batched = args.includes('--batch');
-const filters = args.filter((a) => !a.startsWith('--file-times=') && a !== '--batch');
+const batched = !args.includes('--no-batch');
+// --batch, the default since 2026-12-06, is still accepted.
+const filters = args.filter((a) => !a.startsWith('--file-times=') && a !== '--batch' && a !== '--no-batch');
 const files = collect('examples', collect('src', collect('test', []))).sort();
 const selected = filters.length === 0 ? files : files.filter((f) => filters.some((x) => f.includes(x)));
 if (selected.length === 0) {
@@ -45,14 +46,13 @@ if (selected.length === 0) {
 // the run until CI's own limit. Node 20 applies --test-timeout to each process as a whole (a file, or a batch of them),
 // and to each suite and test in it (a batched file is a suite).
 const CONCURRENCY = Math.min(8, 2 * availableParallelism());
-// `npm test -- --batch` (not yet the default) runs four files per node process (scripts/test-batch.mjs): most of
-// what a process of its own costs is saved (its start and module compilation, once a batch instead of once a file),
-// and batches stay short enough that four slots share the run's end evenly. Measured 2026-12-06 on this 2-core
-// machine: 748 s and 1,123 CPU-s (user + sys of the whole tree) for the whole suite, 175 processes instead of 569;
-// the runs before it without batches took 843 to 980 s. Not the default until a failure seen only in batched runs
-// is understood: review9-output-pretty-forced-exit (a file that runs alone) had its gateway end by a signal, not
-// exit 1, in both batched runs, never in CI before. (review11-kv-replica-foreign-data failed in every batch: a race
-// of its own that warm modules made likely, fixed.)
+// Four files per node process (scripts/test-batch.mjs): most of what a process of its own costs is saved (its start
+// and module compilation, once a batch instead of once a file), and batches stay short enough that four slots share
+// the run's end evenly. Measured 2026-12-06 on this 2-core machine: 748 s and 1,123 CPU-s (user + sys of the whole
+// tree) for the whole suite, 175 processes instead of 569; the runs before it without batches took 843 to 980 s.
+// The batched runs' different timing found two defects the unbatched ones had not: a gateway signalled between its
+// proxy port's opening and the end of its start-up died by the signal (src/stop-signal.ts), and
+// review11-kv-replica-foreign-data's own race; both fixed.
 const BATCH_SIZE = 4;
 /** Files under these run alone: they build or launch things whose cost is their own (a browser, a package, fuzzing). */
 const RUNS_ALONE_DIRS = ['test/browser/', 'test/package/', 'test/fuzz/'];
@@ -74,9 +74,9 @@ const PROCESS_WIDE = new RegExp(
 );
 // Stack traces are mapped to the TypeScript sources, as tsx maps them.
 const mirror = await buildTests();
-const compiled = batched && fileTimes === undefined
-  ? batchFiles(mirror, selected)
-  : selected.map((file) => join(mirror, file.replace(/\.ts$/, '.js')));
+/** Where a test file's compiled copy is in the mirror. */
+const mirrored = (file) => join(mirror, file.replace(/\.ts$/, '.js'));
+const compiled = batched && fileTimes === undefined ? batchFiles(selected) : selected.map(mirrored);
 // Files start in path order (node 20's --test sorts the files it is given). Slowest first would gain nothing worth a
 // driver of our own: simulated on three slots from the times of all 443 files (2026-12-05, load 10 to 19), 2,967 s
 // against 2,975 s in path order; the slowest files (the CLI-heavy ones) fall mid-way in the path order, not last.
@@ -85,39 +85,38 @@ const reporters = fileTimes === undefined
   : ['--test-reporter=spec', '--test-reporter-destination=stdout',
       `--test-reporter=${resolve('scripts/file-times-reporter.mjs')}`, `--test-reporter-destination=${resolve(fileTimes)}`];
 /**
- * With --batch, the entries node:test runs: consecutive files in path order grouped BATCH_SIZE to a node process
+ * The entries node:test runs: consecutive files in path order grouped BATCH_SIZE to a node process
  * (scripts/test-batch.mjs says why and how), except the files that touch process-wide state, each alone.
- * `--file-times` runs every file alone, to time it.
+ * `--no-batch` and `--file-times` run every file alone (the latter to time it).
  */
-function batchFiles(mirror, files) {
+function batchFiles(files) {
   const entries = [];
   let batch = [];
   const flush = () => {
-    if (batch.length === 1) entries.push(batch[0]);
-    else if (batch.length > 1) entries.push(writeBatch(mirror, entries.length, batch));
+    if (batch.length === 1) entries.push(mirrored(batch[0]));
+    else if (batch.length > 1) entries.push(writeBatch(entries.length, batch));
     batch = [];
   };
   for (const file of files) {
-    const compiled = join(mirror, file.replace(/\.ts$/, '.js'));
     const source = readFileSync(file, 'utf8');
     if (RUNS_ALONE_DIRS.some((dir) => file.startsWith(dir)) || PROCESS_WIDE.test(source)) {
-      entries.push(compiled);
+      entries.push(mirrored(file));
       continue;
     }
-    batch.push(compiled);
+    batch.push(file);
     if (batch.length === BATCH_SIZE) flush();
   }
   flush();
   return entries;
 }
 
-function writeBatch(mirror, index, files) {
+/** Writes the entry that runs `files` (source paths, relative to the checkout) in one process; returns its path. */
+function writeBatch(index, files) {
   const dir = join(mirror, '.batches');
   mkdirSync(dir, { recursive: true });
   // Named after its first file, so a batch that fails as a whole (a crash, the 10-minute limit) says where to look.
-  const name = `${String(index).padStart(3, '0')}-${files[0].slice(mirror.length + 1).replace(/[/\\]/g, '_')}`;
-  const entry = join(dir, name.replace(/\.js$/, '.batch.test.mjs'));
-  const named = files.map((file) => ({ name: relative(mirror, file).replace(/\.js$/, '.ts'), url: pathToFileURL(resolve(file)).href }));
+  const entry = join(dir, `${String(index).padStart(3, '0')}-${files[0].replace(/[/\\]/g, '_').replace(/\.ts$/, '.batch.test.mjs')}`);
+  const named = files.map((file) => ({ name: file, url: pathToFileURL(resolve(mirrored(file))).href }));
   const batchDriver = pathToFileURL(resolve('scripts/test-batch.mjs')).href;
   // test/helpers/backends.js stops, at the end of a file, the backends its failed tests left running (so the process
   // can exit); it registers that once, at its first import. In a batch it is imported first, from here, and asked at
