@@ -100,6 +100,7 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
       dataDir,
       configPath,
       onProxyListening: () => signals.stop.listening(),
+      onStartFailing: () => signals.stop.startFailing(),
     });
   } catch (err) {
     flushLogger(log);
@@ -136,6 +137,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
       pluginBaseDir: dirname(configPath),
       adminReload: () => primary.requestReload(),
       onProxyListening: () => signals.stop.listening(),
+      onStartFailing: () => signals.stop.startFailing(),
     };
     gateway = await startGateway(config, options);
   } catch (err) {

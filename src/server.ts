@@ -50,10 +50,16 @@ export interface GatewayOptions {
   /** Where relative plugin module paths start; default: the config file's directory, else the working directory. */
   readonly pluginBaseDir?: string;
   /**
-   * Called once the proxy port accepts connections, before start-up is over (the admin listener opens after it):
-   * from then on a stop must drain what the gateway serves (run-gateway.ts keeps a stop signal until it can).
+   * Called once the proxy port accepts connections, before start-up is over (the redirect and admin listeners open
+   * after it): from then on a stop must drain what the gateway serves (run-gateway.ts keeps a stop signal until it
+   * can).
    */
   readonly onProxyListening?: () => void;
+  /**
+   * Called when start-up fails once something has been opened, before it is closed (that can take a plugin's
+   * close() budget): the gateway will not serve, so a stop from then on has nothing to wait for.
+   */
+  readonly onStartFailing?: () => void;
 }
 
 /** A running gateway. */
@@ -207,9 +213,9 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
   const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
   try {
-    ({ port, redirectPort } = await listener.listen());
+    // The listener closes the proxy port itself when the redirect port's listen fails.
+    ({ port, redirectPort } = await listener.listen(options.onProxyListening));
     proxyListening = true;
-    options.onProxyListening?.();
     services.start();
     // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
     // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.
@@ -219,6 +225,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         throw listenFailure(err, config.admin.listen_host, config.admin.listen_port, ADMIN_LISTEN_KEYS);
       });
   } catch (err) {
+    options.onStartFailing?.();
     if (proxyListening) {
       listener.closeAll();
       await listener.close();

@@ -5,7 +5,9 @@
 // - nothing listens yet: the process ends at once, as by Node's default action (nothing to drain, and start-up may
 //   be waiting on a store that does not answer, which a stop must not wait for);
 // - the proxy port is open: the stop is remembered, and the gateway drains as soon as start-up is over;
-// - started: the action of the process's kind (drain, or force a stop already under way).
+// - started: the action of the process's kind (drain, or force a stop already under way);
+// - start-up failed after the proxy port opened: as before anything listened (its requests are cut, it exits 1
+//   after its clean-up, which a stop need not wait for).
 import { constants } from 'node:os';
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -20,6 +22,7 @@ const MAX_REMEMBERED = 2;
 export class StopSignal {
   #listening = false;
   #remembered = 0;
+  #first: StopSignalName | undefined;
   #action: (() => void) | undefined;
   readonly #onSignal = (signal: StopSignalName): void => this.#fire(signal);
 
@@ -32,6 +35,12 @@ export class StopSignal {
     this.#listening = true;
   }
 
+  /** Start-up failed: a stop that came while it ran, and any from now on, ends the process at once. */
+  startFailing(): void {
+    this.#listening = false;
+    if (this.#first !== undefined && this.#action === undefined) this.#endAsByDefault(this.#first);
+  }
+
   /** Start-up is over: `action` runs at each stop signal from now on, and now for those that came while starting. */
   set(action: () => void): void {
     this.#action = action;
@@ -42,8 +51,10 @@ export class StopSignal {
 
   #fire(signal: StopSignalName): void {
     if (this.#action !== undefined) this.#action();
-    else if (this.#listening) this.#remembered++;
-    else this.#endAsByDefault(signal);
+    else if (this.#listening) {
+      this.#first ??= signal;
+      this.#remembered++;
+    } else this.#endAsByDefault(signal);
   }
 
   /**

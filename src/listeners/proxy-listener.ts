@@ -117,8 +117,11 @@ export interface ProxyListener {
    * client's cap like the proxy port's. Undefined when there is none.
    */
   readonly redirect: NetServer | undefined;
-  /** Listens on the proxy port, then the redirect port if any; resolves to the bound ports. */
-  listen(): Promise<{ port: number; redirectPort: number | undefined }>;
+  /**
+   * Listens on the proxy port, then the redirect port if any; resolves to the bound ports. `onProxyListening` is
+   * called as soon as the proxy port accepts connections, before the redirect port's listen.
+   */
+  listen(onProxyListening?: () => void): Promise<{ port: number; redirectPort: number | undefined }>;
   /**
    * Checks what a reload needs (certificate files are read again: they may have been replaced on disk) and returns
    * the function that applies it. Throws ConfigError and changes nothing when a certificate cannot be used.
@@ -243,9 +246,10 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
     server,
     certificates,
     redirect,
-    async listen() {
+    async listen(onProxyListening) {
       await listen(server, settings.listen_port, settings.listen_host, PROXY_LISTEN_KEYS);
       boundPort = (server.address() as AddressInfo).port;
+      onProxyListening?.();
       if (redirect === undefined || redirectPort === undefined) return { port: boundPort, redirectPort: undefined };
       try {
         await listen(redirect, redirectPort, settings.listen_host, REDIRECT_LISTEN_KEYS);
