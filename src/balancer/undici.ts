@@ -56,7 +56,8 @@ function loadHttp2Client(path: string): (...args: unknown[]) => unknown {
   module.require = ((id: string): unknown => (id === 'node:http2' || id === 'http2' ? bounded : Module.prototype.require.call(module, id))) as NodeJS.Require;
   module._compile(readFileSync(path, 'utf8'), path);
   module.loaded = true;
-  load.cache[path] = module;
+  // In the stand-in's place, unless other code's copy of the file is there (loadDispatchers).
+  load.cache[path] ??= module;
   return module.exports as (...args: unknown[]) => unknown;
 }
 
@@ -68,28 +69,52 @@ function loadHttp2Client(path: string): (...args: unknown[]) => unknown {
  * connectH2(client, socket), which is all the stand-in is; with another major the real file loads as before (and
  * node's own bounds on a head apply).
  */
-function deferHttp2Client(): void {
-  if (undiciMajor !== 7) return;
-  const path = load.resolve('undici/lib/dispatcher/client-h2.js');
-  if (load.cache[path] !== undefined) return;
+function deferHttp2Client(path: string): void {
   let connectH2: ((...args: unknown[]) => unknown) | undefined;
   const standIn = new Module(path);
   standIn.filename = path;
   standIn.loaded = true;
   standIn.exports = function connectH2Deferred(this: unknown, ...args: unknown[]): unknown {
     if (connectH2 === undefined) {
-      delete load.cache[path];
+      if (load.cache[path] === standIn) delete load.cache[path];
       connectH2 = loadHttp2Client(path);
     }
     return connectH2.apply(this, args);
   };
   load.cache[path] = standIn;
 }
-deferHttp2Client();
 
-export const Pool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+/** The files that hold undici's HTTP/2 client once loaded: the client itself, and each file that requires the last. */
+const H2_HOLDERS = ['client-h2.js', 'client.js', 'pool.js', 'agent.js'].map((file) => load.resolve(`undici/lib/dispatcher/${file}`));
+
+/**
+ * undici's Pool and Agent, on an HTTP/2 client with the response-head bounds (deferHttp2Client). Other code in this
+ * process may have loaded undici first (an application that embeds the gateway and uses undici itself, a test's
+ * client): its Client then holds the real client-h2.js, without the bounds, and every head of more than 128 fields
+ * from an HTTP/2 upstream was a 502. The gateway then loads its own copies of the four files that hold it, around a
+ * stand-in, and puts the other code's back in the require cache, so each keeps its own. Everything else undici
+ * loads (its symbols, errors, the dispatcher base classes) stays shared.
+ */
+function loadDispatchers(): { Pool: typeof Undici.Pool; Agent: typeof Undici.Agent } {
+  const dispatchers = () => ({
+    Pool: load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool,
+    Agent: load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent,
+  });
+  if (undiciMajor !== 7) return dispatchers();
+  const theirs = H2_HOLDERS.map((path) => load.cache[path]);
+  for (const path of H2_HOLDERS) delete load.cache[path];
+  deferHttp2Client(H2_HOLDERS[0]!);
+  const ours = dispatchers();
+  H2_HOLDERS.forEach((path, i) => {
+    if (theirs[i] !== undefined) load.cache[path] = theirs[i];
+  });
+  return ours;
+}
+const dispatchers = loadDispatchers();
+
+export const Pool = dispatchers.Pool;
 export type Pool = Undici.Pool;
-export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
+export const Agent = dispatchers.Agent;
 export type Agent = Undici.Agent;
 /** The base class of every dispatcher (the bounded pool extends it). */
 export const Dispatcher = load('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
