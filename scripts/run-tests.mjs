@@ -1,7 +1,7 @@
 // Runs every *.test.ts under src/, test/ and examples/ with node:test, compiled first into the mirror under
 // .test-build/<pid>/ (scripts/build-tests.mjs: Node 20 cannot strip types itself, and tsx cost each file about 1.5 CPU-s).
 // Extra arguments narrow the run: `npm test -- balancer` runs the files whose path contains "balancer".
-// Four files share a node process (see BATCH_SIZE); `npm test -- --no-batch` runs each in a process of its own.
+// Four files share a node process (see DEFAULT_BATCH_SIZE); `npm test -- --no-batch` runs each in a process of its own.
 // `npm test -- --file-times=<file>` also writes each file's wall time there, slowest first (file-times-reporter.mjs).
 // A single file can still run from its source: `node --import tsx --test <file>`.
 import { spawnSync } from 'node:child_process';
@@ -26,8 +26,24 @@ function collect(dir, out) {
 const args = process.argv.slice(2);
 const fileTimes = args.find((a) => a.startsWith('--file-times='))?.slice('--file-times='.length);
 const batched = !args.includes('--no-batch');
-// --batch, the default since 2026-12-06, is still accepted.
-const filters = args.filter((a) => !a.startsWith('--file-times=') && a !== '--batch' && a !== '--no-batch');
+// --batch-size=N groups the files otherwise: files that disturb each other in one process (state one leaves in a
+// module both load) show up in another grouping. --batch, the default since 2026-12-06, is still accepted.
+// Four files per node process (scripts/test-batch.mjs): most of what a process of its own costs is saved (its start
+// and module compilation, once a batch instead of once a file), and batches stay short enough that four slots share
+// the run's end evenly. Measured 2026-12-06 on this 2-core machine: 748 s and 1,123 CPU-s (user + sys of the whole
+// tree) for the whole suite, 175 processes instead of 569; the runs before it without batches took 843 to 980 s.
+// The batched runs' different timing found two defects the unbatched ones had not: a gateway signalled between its
+// proxy port's opening and the end of its start-up died by the signal (src/stop-signal.ts), and
+// review11-kv-replica-foreign-data's own race, both fixed; and, once a new file moved the batches' boundaries, a
+// product defect: undici loaded by one file left the next file's gateway without its HTTP/2 head bounds.
+const DEFAULT_BATCH_SIZE = 4;
+const BATCH_SIZE = Number(args.find((a) => a.startsWith('--batch-size='))?.slice('--batch-size='.length) ?? DEFAULT_BATCH_SIZE);
+if (!Number.isInteger(BATCH_SIZE) || BATCH_SIZE < 1) {
+  console.error('--batch-size takes a whole number from 1');
+  process.exit(1);
+}
+const isOption = (a) => a.startsWith('--file-times=') || a.startsWith('--batch-size=') || a === '--batch' || a === '--no-batch';
+const filters = args.filter((a) => !isOption(a));
 const files = collect('examples', collect('src', collect('test', []))).sort();
 const selected = filters.length === 0 ? files : files.filter((f) => filters.some((x) => f.includes(x)));
 if (selected.length === 0) {
@@ -46,14 +62,6 @@ if (selected.length === 0) {
 // the run until CI's own limit. Node 20 applies --test-timeout to each process as a whole (a file, or a batch of them),
 // and to each suite and test in it (a batched file is a suite).
 const CONCURRENCY = Math.min(8, 2 * availableParallelism());
-// Four files per node process (scripts/test-batch.mjs): most of what a process of its own costs is saved (its start
-// and module compilation, once a batch instead of once a file), and batches stay short enough that four slots share
-// the run's end evenly. Measured 2026-12-06 on this 2-core machine: 748 s and 1,123 CPU-s (user + sys of the whole
-// tree) for the whole suite, 175 processes instead of 569; the runs before it without batches took 843 to 980 s.
-// The batched runs' different timing found two defects the unbatched ones had not: a gateway signalled between its
-// proxy port's opening and the end of its start-up died by the signal (src/stop-signal.ts), and
-// review11-kv-replica-foreign-data's own race; both fixed.
-const BATCH_SIZE = 4;
 /** Files under these run alone: they build or launch things whose cost is their own (a browser, a package, fuzzing). */
 const RUNS_ALONE_DIRS = ['test/browser/', 'test/package/', 'test/fuzz/'];
 /**
