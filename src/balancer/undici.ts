@@ -84,8 +84,8 @@ function deferHttp2Client(path: string): void {
   load.cache[path] = standIn;
 }
 
-/** The files that hold undici's HTTP/2 client once loaded: the client itself, and each file that requires the last. */
-const H2_HOLDERS = ['client-h2.js', 'client.js', 'pool.js', 'agent.js'].map((file) => load.resolve(`undici/lib/dispatcher/${file}`));
+/** The files that hold undici's HTTP/2 client once loaded (undici 7): the client itself, and each that requires the last. */
+const H2_HOLDERS = ['client-h2.js', 'client.js', 'pool.js', 'agent.js'];
 
 /**
  * undici's Pool and Agent, on an HTTP/2 client with the response-head bounds (deferHttp2Client). Other code in this
@@ -101,13 +101,18 @@ function loadDispatchers(): { Pool: typeof Undici.Pool; Agent: typeof Undici.Age
     Agent: load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent,
   });
   if (undiciMajor !== 7) return dispatchers();
-  const theirs = H2_HOLDERS.map((path) => load.cache[path]);
-  for (const path of H2_HOLDERS) delete load.cache[path];
-  deferHttp2Client(H2_HOLDERS[0]!);
+  const paths = H2_HOLDERS.map((file) => load.resolve(`undici/lib/dispatcher/${file}`));
+  const theirs = paths.map((path) => load.cache[path]);
+  for (const path of paths) delete load.cache[path];
+  deferHttp2Client(paths[0]!);
   const ours = dispatchers();
-  H2_HOLDERS.forEach((path, i) => {
-    if (theirs[i] !== undefined) load.cache[path] = theirs[i];
-  });
+  // Nothing loaded before: the gateway's files stay, as any file it loads does. Else the cache is left as it was.
+  if (theirs.some((module) => module !== undefined)) {
+    paths.forEach((path, i) => {
+      if (theirs[i] === undefined) delete load.cache[path];
+      else load.cache[path] = theirs[i];
+    });
+  }
   return ours;
 }
 const dispatchers = loadDispatchers();

@@ -5,12 +5,19 @@
 // place, and a head of 300 fields from an HTTP/2 upstream was a 502 upstream_reset. Found by npm test's batches.
 // What is right now: the gateway loads its own copies of the undici files that hold the HTTP/2 client, and leaves the
 // application's in place (src/balancer/undici.ts loadDispatchers).
+// npm test: runs alone. After another file the gateway's modules would be loaded already, and the test would pass
+// with the defect: its first import must be the one that loads undici.
 import { Agent, request } from 'undici';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { listenH2, oneUpstreamService, portOf } from '../helpers/upstream-fault.js';
+import { Agent as GatewayAgent } from '../../src/balancer/undici.js';
+
+test('premise: undici was loaded before the gateway, so the gateway runs on copies of its own', () => {
+  assert.notEqual(GatewayAgent, Agent);
+});
 
 /** Answers with as many fields (h0: v, h1: v, ...) as the path's last segment asks for. */
 function manyFields(stream: ServerHttp2Stream, headers: Record<string, unknown>): void {
