@@ -213,9 +213,11 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   // apart from the proxy port's, so a client busy there (a node's address behind a NodePort) still gets its probes in.
   const adminPerClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
   try {
-    // The listener closes the proxy port itself when the redirect port's listen fails.
-    ({ port, redirectPort } = await listener.listen(options.onProxyListening));
-    proxyListening = true;
+    ({ port, redirectPort } = await listener.listen(() => {
+      // Before the redirect port's listen: its failure leaves the proxy port, and what it accepted, to be closed below.
+      proxyListening = true;
+      options.onProxyListening?.();
+    }));
     services.start();
     // Its 429 carries the security headers of every admin answer, as the rest of the port's answers do.
     // A listen that fails is one line naming admin.listen_host or admin.listen_port (listen.ts), as the proxy port's is.

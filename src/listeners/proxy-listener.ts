@@ -119,7 +119,8 @@ export interface ProxyListener {
   readonly redirect: NetServer | undefined;
   /**
    * Listens on the proxy port, then the redirect port if any; resolves to the bound ports. `onProxyListening` is
-   * called as soon as the proxy port accepts connections, before the redirect port's listen.
+   * called as soon as the proxy port accepts connections, before the redirect port's listen: from then on a failure
+   * leaves the proxy port, and what it accepted meanwhile, to the caller's closeAll() and close().
    */
   listen(onProxyListening?: () => void): Promise<{ port: number; redirectPort: number | undefined }>;
   /**
@@ -251,12 +252,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
       boundPort = (server.address() as AddressInfo).port;
       onProxyListening?.();
       if (redirect === undefined || redirectPort === undefined) return { port: boundPort, redirectPort: undefined };
-      try {
-        await listen(redirect, redirectPort, settings.listen_host, REDIRECT_LISTEN_KEYS);
-      } catch (err) {
-        server.close();
-        throw err;
-      }
+      await listen(redirect, redirectPort, settings.listen_host, REDIRECT_LISTEN_KEYS);
       return { port: boundPort, redirectPort: (redirect.address() as AddressInfo).port };
     },
     prepare(next: Config) {
