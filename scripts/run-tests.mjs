@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildTests, removeMirror } from './build-tests.mjs';
+import { buildToRun } from '../bin/build-status.js';
 
 function collect(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -78,8 +79,19 @@ const PROCESS_WIDE = new RegExp(
     'getActive', 'heapUsed', 'setDefaultResultOrder', 'setGlobalDispatcher',
     // What counts this process's children or threads would count those an earlier file left (or is still reaping).
     'process\\.pid', 'hash-children',
+    // A file that says so: one whose premise is the order its own imports load modules in, say.
+    'npm test: runs alone',
   ].join('|'),
 );
+// The gateways the tests spawn run the checkout's dist/ only while it is up to date with src/ (bin/build-status.js):
+// after an edit they would run the sources through tsx, a second slower to start, 40 MB larger and with tsx's loader
+// thread, and the tests that time or trace start-up fail for that alone. So a stale build is built first, as
+// `npm run bench` does (a clean checkout's `npm ci` has built it).
+if (buildToRun(pathToFileURL(`${process.cwd()}/`).href) !== 'bundle') {
+  console.error('npm test: dist/ is older than src/ (or packages were installed since): npm run build');
+  const build = spawnSync('npm', ['run', 'build'], { stdio: ['ignore', 2, 2] });
+  if (build.status !== 0) process.exit(1);
+}
 // Stack traces are mapped to the TypeScript sources, as tsx maps them.
 const mirror = await buildTests();
 /** Where a test file's compiled copy is in the mirror. */
