@@ -60,6 +60,9 @@ test('pretty logs to a terminal that reads: a forced stop still prints its Stop 
   const gw = await startPrettyGateway(backend.port, { onStdout: (d) => (stdout += d.toString()) });
   cleanups.push(gw.stop);
   const { child, exited, port } = gw;
+  // Started, not only listening: two signals during start-up are kept and acted on the moment it ends, when the
+  // pretty worker is still printing the start-up's lines, and a forced stop does not wait for a worker that is behind.
+  await waitFor(() => stdout.includes('Gateway Started'), 'the Gateway Started line', 15_000);
   const held = client.request(`http://127.0.0.1:${port}/slow?ms=20000`, { timeoutMs: 30_000 }).catch(() => undefined);
   // In flight before the first SIGTERM, or the stop has nothing to drain and exits 0 (a fixed wait, on a loaded
   // machine, could end before the request is there).
@@ -70,7 +73,7 @@ test('pretty logs to a terminal that reads: a forced stop still prints its Stop 
   const end = await exited;
   // How it ended, and what it said on stderr. It ended by SIGTERM itself in runs of the whole suite: the signal came
   // after the proxy port opened and before start-up was over, when nothing listened for it yet (fixed since:
-  // review13-lifecycle-stop-during-start).
+  // review13-lifecycle-stop-during-start; the wait for Gateway Started above keeps this test about a running gateway).
   assert.equal(end.code, 1, `signal ${end.signal}; stderr: ${gw.stderr()}`);
   assert.match(stdout, /Stop Forced/);
   await held;
