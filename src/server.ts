@@ -230,6 +230,9 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     options.onStartFailing?.();
     if (proxyListening) {
       listener.closeAll();
+      // What closeAll() does not reach: an upgraded connection (a WebSocket tunnel, which has no idle bound by
+      // default) or one still in its TLS handshake. Left open, it held the close below, and the failure, for ever.
+      for (const socket of sockets) socket.destroy();
       await listener.close();
     }
     await Promise.allSettled([services.close(), plugins.close(), features.close(), tracing.shutdown()]);

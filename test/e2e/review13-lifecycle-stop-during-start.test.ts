@@ -10,7 +10,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,6 +238,26 @@ describe('a stop signal while the gateway starts', { concurrency: true }, () => 
     // No go(): a start-up that has nothing to drain is not waited for.
     assert.deepEqual(await endWithin(gw, 10_000), { code: null, signal: 'SIGTERM' }, gw.stderr());
     assert.ok(!gw.messages().includes('Gateway Started'), gw.messages().join(', '));
+  });
+
+  test('a WebSocket tunnel opened while it starts, then start-up fails (admin port taken): the process still exits 1', async (t) => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    t.after(() => taken.close());
+    const gw = await startHeld(t, { hold: 'admin', adminPort: (taken.address() as { port: number }).port });
+    // Relayed while start-up waits: an upgraded connection, which the listener's closeAll() does not reach.
+    const tunnel = netConnect(gw.proxyPort, '127.0.0.1');
+    t.after(() => tunnel.destroy());
+    tunnel.on('error', () => undefined);
+    tunnel.write('GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    let head = '';
+    tunnel.on('data', (d: Buffer) => (head += d.toString('latin1')));
+    await waitFor(() => head.includes('101 Switching Protocols'), 'the tunnel open', 15_000);
+    gw.go();
+    // Before, the failed start-up waited for the tunnel to close, and never printed its error nor exited.
+    assert.deepEqual(await endWithin(gw, 10_000), { code: 1, signal: null }, gw.stderr());
+    assert.match(gw.stderr(), /admin/);
   });
 
   test('SIGTERM kept while starting, then start-up fails (admin port taken): the process ends by the signal at once', async (t) => {
