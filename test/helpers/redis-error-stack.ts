@@ -107,6 +107,12 @@ export async function startRedisErrorStack(name: string, gatewayExtra: Record<st
   const untilReady = (status: 200 | 503, what: string, timeoutMs = 10_000) =>
     waitFor(what, async () => (await client.request(`${gw.adminUrl}/ready`)).status === status, timeoutMs);
   await untilReady(200, 'the gateway to reach its Redis');
+  // Its marker too (src/kv/redis.ts dataLost): a server that refuses writes before the gateway has read its marker
+  // once is one whose revocations it cannot know (it may hold another dataset), and every token check then meets
+  // the store-error policy (503) instead of the answer the refusal's own test expects. The first read can come a
+  // second after the start (before Redis answered): a test that refused writes sooner failed now and then.
+  const marker = `portcullis-test:review9-${name}:kept:{kept}`;
+  await waitFor('the gateway to write its marker', async () => (await admin.exists(marker)) === 1, 5_000);
   const account = await register({ client, url: gw.url });
 
   const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
