@@ -4,7 +4,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { dirname } from 'node:path';
 import type { Config } from './config/schema.js';
 import { resolveDataDir, workerCount } from './config/load.js';
-import { createLogger, flushLogger, loggerSettled, type LoggerHandle } from './observability/logger.js';
+import { createLogger, flushLogger, loggerSettled, prettyCaughtUp, type LoggerHandle } from './observability/logger.js';
 import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
 import { localResources } from './observability/resource-episodes.js';
@@ -245,13 +245,52 @@ const STOPPED_EXIT_GRACE_MS = 1_000;
  * once its log lines are written or given up (LineWriter's own bound), and within STOPPED_EXIT_BOUND_MS whatever.
  */
 function exitOnceStopped(log: LoggerHandle, code: number): void {
+  if (forcing) return;
+  exitOnceLogged(log, code, { firstLookMs: STOPPED_EXIT_GRACE_MS, boundMs: STOPPED_EXIT_BOUND_MS, everyMs: 100 });
+}
+
+/**
+ * How long a forced stop (a second signal) waits for the pretty format's worker thread to print its last lines, Stop
+ * Forced among them. process.exit() ends that thread wherever it is: exiting at once lost the Stop Forced line
+ * whenever the thread was a moment behind (a loaded machine), though the terminal read.
+ */
+const FORCED_EXIT_BOUND_MS = 500;
+
+/** A forced stop is under way: the signals after it, and the end of the drain it cut short, change nothing. */
+let forcing = false;
+
+/**
+ * Logs a forced stop and exits 1: at once; with the pretty format, when its worker had printed everything before
+ * this line (its terminal reads), after it has printed this one too, FORCED_EXIT_BOUND_MS at most. One behind a
+ * terminal that takes nothing is not waited for (review9-output-pretty-forced-exit). The wait's timers hold the event
+ * loop, so the process cannot end by itself meanwhile (with another code) as the drain ends.
+ */
+function exitForced(log: LoggerHandle, reason: string): void {
+  forcing = true;
+  const waitForPretty = prettyCaughtUp(log);
+  log.logger.warn({ reason }, 'Stop Forced');
+  flushLogger(log);
+  if (!waitForPretty) process.exit(1);
+  exitOnceLogged(log, 1, { firstLookMs: 0, boundMs: FORCED_EXIT_BOUND_MS, everyMs: 10, holdLoop: true });
+}
+
+/** Exits with `code` once the log writers are settled (loggerSettled) or `boundMs` has passed, whichever is first. */
+function exitOnceLogged(
+  log: LoggerHandle,
+  code: number,
+  timing: { firstLookMs: number; boundMs: number; everyMs: number; holdLoop?: boolean },
+): void {
   // Monotonic: a wall clock stepped back during the stop (NTP, a restored snapshot) must not hold the exit that long.
-  const deadline = performance.now() + STOPPED_EXIT_BOUND_MS;
+  const deadline = performance.now() + timing.boundMs;
+  const later = (ms: number): void => {
+    const timer = setTimeout(look, ms);
+    if (timing.holdLoop !== true) timer.unref();
+  };
   const look = (): void => {
     if (loggerSettled(log) || performance.now() >= deadline) process.exit(code);
-    setTimeout(look, 100).unref();
+    later(timing.everyMs);
   };
-  setTimeout(look, STOPPED_EXIT_GRACE_MS).unref();
+  later(timing.firstLookMs);
 }
 
 /**
@@ -261,10 +300,8 @@ function exitOnceStopped(log: LoggerHandle, code: number): void {
  * worker drains on. A single process stops at once, as a primary does: logged, its buffered lines written, exit 1.
  */
 function repeatedStop(log: LoggerHandle): void {
-  if (cluster.isWorker) return;
-  log.logger.warn({ reason: 'a second stop signal while draining: exiting now' }, 'Stop Forced');
-  flushLogger(log);
-  process.exit(1);
+  if (cluster.isWorker || forcing) return;
+  exitForced(log, 'a second stop signal while draining: exiting now');
 }
 
 /**
@@ -499,10 +536,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   restarting.clear();
   // The primary alone ending by Node's default action would leave a stopped or stuck worker to outlive it.
   forceStop = (): void => {
-    logger.warn({ reason: 'a second stop signal while the workers drain: killing them (SIGKILL)' }, 'Stop Forced');
+    if (forcing) return;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
-    flushLogger(log);
-    process.exit(1);
+    exitForced(log, 'a second stop signal while the workers drain: killing them (SIGKILL)');
   };
   const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
   flushLogger(log);

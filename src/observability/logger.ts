@@ -229,6 +229,11 @@ class BoundedTransport implements DestinationStream {
   get settled(): boolean {
     return !this.#ending;
   }
+
+  /** The worker has printed every line handed to it so far: its stdout takes lines. */
+  get caughtUp(): boolean {
+    return !this.inner.destroyed && workerCaughtUp(this.inner);
+  }
 }
 
 /** Writes out buffered log lines; call before the process exits. */
@@ -236,6 +241,14 @@ export function flushLogger(handle: LoggerHandle): void {
   handle.pretty?.end(END_BOUND_MS);
   handle.sink?.end();
   if (handle.accessSink !== handle.sink) handle.accessSink?.end();
+}
+
+/**
+ * Whether the pretty format's worker has printed every line so far (false without one). Asked before a forced stop's
+ * last line: a worker that keeps up gets a moment to print it; one behind a stdout that takes nothing is not waited for.
+ */
+export function prettyCaughtUp(handle: LoggerHandle): boolean {
+  return handle.pretty?.caughtUp ?? false;
 }
 
 /** After flushLogger: whether the writers are done, every line written or given up (at most END_BOUND_MS). */
