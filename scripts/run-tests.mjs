@@ -1,7 +1,7 @@
 // Runs every *.test.ts under src/, test/ and examples/ with node:test, compiled first into the mirror under
 // .test-build/<pid>/ (scripts/build-tests.mjs: Node 20 cannot strip types itself, and tsx cost each file about 1.5 CPU-s).
 // Extra arguments narrow the run: `npm test -- balancer` runs the files whose path contains "balancer".
-// `npm test -- --batch` runs four files per node process (see DEFAULT_BATCH_SIZE; not yet the default).
+// Four files share a node process (see DEFAULT_BATCH_SIZE); `npm test -- --no-batch` runs each in a process of its own.
 // `npm test -- --file-times=<file>` also writes each file's wall time there, slowest first (file-times-reporter.mjs).
 // A single file can still run from its source: `node --import tsx --test <file>`.
 import { spawnSync } from 'node:child_process';
@@ -26,9 +26,9 @@ function collect(dir, out) {
 
 const args = process.argv.slice(2);
 const fileTimes = args.find((a) => a.startsWith('--file-times='))?.slice('--file-times='.length);
-const batched = args.includes('--batch') || args.some((a) => a.startsWith('--batch-size='));
+const batched = !args.includes('--no-batch');
 // --batch-size=N groups the files otherwise: files that disturb each other in one process (state one leaves in a
-// module both load) show up in another grouping. --no-batch is accepted too (the default).
+// module both load) show up in another grouping. --batch, the default since 2026-12-06, is still accepted.
 // Four files per node process (scripts/test-batch.mjs): most of what a process of its own costs is saved (its start
 // and module compilation, once a batch instead of once a file), and batches stay short enough that four slots share
 // the run's end evenly. Measured 2026-12-06 on this 2-core machine: 748 s and 1,123 CPU-s (user + sys of the whole
@@ -36,10 +36,9 @@ const batched = args.includes('--batch') || args.some((a) => a.startsWith('--bat
 // The batched runs' different timing found two defects the unbatched ones had not: a gateway signalled between its
 // proxy port's opening and the end of its start-up died by the signal (src/stop-signal.ts), and
 // review11-kv-replica-foreign-data's own race, both fixed; and, once a new file moved the batches' boundaries, a
-// product defect: undici loaded by one file left the next file's gateway without its HTTP/2 head bounds. Not the
-// default yet: the fresh-clone CIs of 2026-12-06 in this mode each still failed one test that its timing brought out
-// (a Redis marker race, a lost pretty Stop Forced line, a timing comparison, a registration's wait), each of the
-// first three fixed; the last is not yet looked at (review2-auth-key-lookup-burst).
+// product defect: undici loaded by one file left the next file's gateway without its HTTP/2 head bounds. Four
+// fresh-clone CIs in this mode that day each failed one test its timing brought out (a Redis marker race, a lost
+// pretty Stop Forced line, a timing comparison between two files' loads, a registration's 2 s bound), each fixed.
 const DEFAULT_BATCH_SIZE = 4;
 const BATCH_SIZE = Number(args.find((a) => a.startsWith('--batch-size='))?.slice('--batch-size='.length) ?? DEFAULT_BATCH_SIZE);
 if (!Number.isInteger(BATCH_SIZE) || BATCH_SIZE < 1) {

@@ -1,5 +1,5 @@
-// Runs several test files in one node process, one after another: `npm test -- --batch`, for which
-// scripts/run-tests.mjs writes a small entry per batch that calls this. Why: a test file's own process costs about
+// Runs several test files in one node process, one after another: what `npm test` does (`-- --no-batch` does not),
+// for which scripts/run-tests.mjs writes a small entry per batch that calls this. Why: a test file's own process costs about
 // 0.5 CPU-s before its first test, mostly node compiling the gateway's modules and the test helpers' (measured
 // 2026-12-06: 0.65 CPU-s to import test/helpers/gateway.js against 0.11 for an empty file); in one process each
 // module is compiled once a batch.
