@@ -4,17 +4,15 @@ import cluster from 'node:cluster';
 import { packageVersion } from './package-version.js';
 import { resolve } from 'node:path';
 import { loadDotEnv } from './config/env.js';
-import { ConfigError, loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
-import { GatewayError } from './errors.js';
+import { loadConfigFile, resolveConfigPath, resolveDataDir } from './config/load.js';
 import { API_KEYS_HELP, USERS_HELP } from './commands/help.js';
-import { CommandRefusedError, CommandUsageError } from './commands/usage.js';
-import { storeFailureLine } from './commands/store-failure.js';
+import { CommandUsageError } from './commands/usage.js';
+import { failureLine } from './commands/failure-line.js';
 import { shownArgument } from './commands/output.js';
 import { shownOnTerminal } from './terminal-text.js';
 import { checkConfig, exitWithVerdict } from './commands/check-config.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
-import { ListenPortError } from './listen.js';
 
 const DEMO_CONFIG_PATH = 'config/demo.yaml';
 
@@ -159,39 +157,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return usage(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof CommandUsageError) {
-      return usage(err.message);
-    }
-    if (err instanceof CommandRefusedError) {
-      // A refusal the command worded itself (`user … not found`): its one line, nothing more.
-      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}\n`);
-      return 1;
-    }
-    if (err instanceof GatewayError) {
-      // A refusal from the identity commands (not found, invalid password…): its safe message and field details.
-      const details = Array.isArray(err.details)
-        ? (err.details as { field: string; message: string }[]).map((d) => `\n  ${shownOnTerminal(d.field)}: ${shownOnTerminal(d.message)}`).join('')
-        : '';
-      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}${details}\n`);
-      return 1;
-    }
-    if (err instanceof ConfigError) {
-      // The message may quote the config path (an argument) or a key of the file as written.
-      process.stderr.write(`portcullis: config error: ${shownOnTerminal(err.message)}\n`);
-      return 1;
-    }
-    if (err instanceof ListenPortError) {
-      // A port taken or refused at start (not a config error: the same files may start later): its one line, the key.
-      process.stderr.write(`portcullis: ${shownOnTerminal(err.message)}\n`);
-      return 1;
-    }
-    // A store that is absent, unreachable, locked or read-only: its driver code, never its message or a URL.
-    const storeFailure = storeFailureLine(err);
-    if (storeFailure !== undefined) {
-      process.stderr.write(`portcullis: ${shownOnTerminal(storeFailure)}\n`);
-      return 1;
-    }
-    process.stderr.write(`portcullis: ${shownOnTerminal(err instanceof Error ? err.name : 'error')}: ${shownOnTerminal(safeMessage(err))}\n`);
+    if (err instanceof CommandUsageError) return usage(err.message);
+    process.stderr.write(failureLine(err));
     return 1;
   } finally {
     // Its verdict is printed by now (above, or by the catch): check-config ends the process with it, whatever the
@@ -235,13 +202,4 @@ const COMMON_OPTIONS: readonly string[] = ['config', 'json'];
 function refuseForeignOptions(values: Record<string, unknown>, command: string, own: readonly string[]): void {
   const foreign = Object.keys(values).find((name) => values[name] !== undefined && !COMMON_OPTIONS.includes(name) && !own.includes(name));
   if (foreign !== undefined) throw new CommandUsageError(`${command} takes no --${foreign} option`);
-}
-
-/** Start-up failures (port in use, unreadable key file) are worth one line, but never a stack trace. */
-function safeMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${code} ${err.message.split('\n')[0]}` : err.message.split('\n')[0]!;
-  }
-  return String(err);
 }

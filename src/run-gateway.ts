@@ -20,6 +20,7 @@ import { ConfigError } from './config/config-error.js';
 import { PluginCreateFailed } from './plugins/host.js';
 import { PluginImportTimedOut } from './plugins/load.js';
 import { shownOnTerminal } from './terminal-text.js';
+import { failureLine } from './commands/failure-line.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -74,6 +75,17 @@ function listenForSignals(): Signals {
   return { reload, reopen, stop };
 }
 
+/**
+ * startGateway's hooks for a stop signal during start-up (stop-signal.ts): kept once the proxy port accepts; once
+ * start-up fails, it ends the process at once, printing first the line the command would have printed.
+ */
+function stopDuringStartUp(stop: StopSignal): Pick<GatewayOptions, 'onProxyListening' | 'onStartFailing'> {
+  return {
+    onProxyListening: () => stop.listening(),
+    onStartFailing: (err) => stop.startFailing(() => process.stderr.write(failureLine(err))),
+  };
+}
+
 /** Runs until SIGTERM/SIGINT; resolves to the exit code. Throws ConfigError before listening on a bad config. */
 export async function runGateway(configPath: string, dataDir: string): Promise<number> {
   // First: a worker's primary passes SIGUSR1 on once the worker has asked for its config (runWorker), never before.
@@ -99,8 +111,7 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
       logSink: log.accessSink,
       dataDir,
       configPath,
-      onProxyListening: () => signals.stop.listening(),
-      onStartFailing: () => signals.stop.startFailing(),
+      ...stopDuringStartUp(signals.stop),
     });
   } catch (err) {
     flushLogger(log);
@@ -136,8 +147,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
       // No configPath: this worker never reads the file. Its POST /reload asks the primary to reload every worker.
       pluginBaseDir: dirname(configPath),
       adminReload: () => primary.requestReload(),
-      onProxyListening: () => signals.stop.listening(),
-      onStartFailing: () => signals.stop.startFailing(),
+      ...stopDuringStartUp(signals.stop),
     };
     gateway = await startGateway(config, options);
   } catch (err) {

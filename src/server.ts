@@ -57,9 +57,10 @@ export interface GatewayOptions {
   readonly onProxyListening?: () => void;
   /**
    * Called when start-up fails once something has been opened, before it is closed (that can take a plugin's
-   * close() budget): the gateway will not serve, so a stop from then on has nothing to wait for.
+   * close() budget): the gateway will not serve, so a stop from then on has nothing to wait for. `err` is what it
+   * failed on, the error startGateway then throws.
    */
-  readonly onStartFailing?: () => void;
+  readonly onStartFailing?: (err: unknown) => void;
 }
 
 /** A running gateway. */
@@ -227,7 +228,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         throw listenFailure(err, config.admin.listen_host, config.admin.listen_port, ADMIN_LISTEN_KEYS);
       });
   } catch (err) {
-    options.onStartFailing?.();
+    options.onStartFailing?.(err);
     if (proxyListening) {
       listener.closeAll();
       // What closeAll() does not reach: an upgraded connection (a WebSocket tunnel, which has no idle bound by

@@ -7,7 +7,7 @@
 // - the proxy port is open: the stop is remembered, and the gateway drains as soon as start-up is over;
 // - started: the action of the process's kind (drain, or force a stop already under way);
 // - start-up failed after the proxy port opened: as before anything listened (its requests are cut, it exits 1
-//   after its clean-up, which a stop need not wait for).
+//   after its clean-up, which a stop need not wait for), once it has printed what start-up failed on.
 import { constants } from 'node:os';
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -24,6 +24,7 @@ export class StopSignal {
   #remembered = 0;
   #first: StopSignalName | undefined;
   #action: (() => void) | undefined;
+  #report: (() => void) | undefined;
   readonly #onSignal = (signal: StopSignalName): void => this.#fire(signal);
 
   constructor() {
@@ -35,9 +36,13 @@ export class StopSignal {
     this.#listening = true;
   }
 
-  /** Start-up failed: a stop that came while it ran, and any from now on, ends the process at once. */
-  startFailing(): void {
+  /**
+   * Start-up failed: a stop that came while it ran, and any from now on, ends the process at once, after `report`
+   * (which prints what start-up failed on: the process ends before its caller could).
+   */
+  startFailing(report: () => void): void {
     this.#listening = false;
+    this.#report = report;
     if (this.#first !== undefined && this.#action === undefined) this.#endAsByDefault(this.#first);
   }
 
@@ -64,6 +69,7 @@ export class StopSignal {
    */
   #endAsByDefault(signal: StopSignalName): void {
     for (const name of STOP_SIGNALS) process.off(name, this.#onSignal);
+    this.#report?.();
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     process.exit(128 + constants.signals[signal]);
   }

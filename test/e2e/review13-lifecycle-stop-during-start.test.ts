@@ -260,7 +260,7 @@ describe('a stop signal while the gateway starts', { concurrency: true }, () => 
     assert.match(gw.stderr(), /admin/);
   });
 
-  test('SIGTERM kept while starting, then start-up fails (admin port taken): the process ends by the signal at once', async (t) => {
+  test('SIGTERM kept while starting, then start-up fails (admin port taken): the failure is printed, and the process ends by the signal at once', async (t) => {
     const taken = createServer();
     taken.listen(0, '127.0.0.1');
     await once(taken, 'listening');
@@ -280,5 +280,7 @@ describe('a stop signal while the gateway starts', { concurrency: true }, () => 
     assert.equal(gw.child.exitCode, null, `ended by the signal while the proxy port was open: ${gw.stderr()}`);
     gw.go();
     assert.deepEqual(await endWithin(gw, 10_000), { code: null, signal: 'SIGTERM' }, gw.stderr());
+    // The line the command prints when start-up fails without a stop (cli.ts): the operator learns why it failed.
+    assert.match(gw.stderr(), new RegExp(`^portcullis: .*admin\\.listen_port.*${adminPort}`, 'm'));
   });
 });
