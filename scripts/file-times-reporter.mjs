@@ -5,12 +5,22 @@
 // its top-level tests' own: the process's start, file-level before/after hooks, and the time the process took to
 // exit after its last test (a timer or socket left open holds it; one such file held a slot for a minute). For
 // finding where the suite's time goes: under load the figures grow, rank them rather than trust them.
+// In a batch (scripts/test-batch.mjs) a file is a suite named after it: its time runs from the suite's dequeue to its
+// end, its import included but not the process's start, which its batch shares; a "batch" line gives each batch's
+// whole time, and what it has beyond its files' is its process's start and exit.
 const MIRRORED = /^.*?\/\.test-build\/\d+\//;
+const BATCH_ENTRY = /\/\.batches\/[^/]+\.batch\.test\.mjs$/;
+/** Where a batched file's suite is declared (its `file`): the batch driver. */
+const BATCH_DRIVER = /\/scripts\/test-batch\.mjs$/;
 
 export default async function* fileTimes(source) {
   const times = [];
   const inTests = new Map();
+  const dequeued = new Map();
   for await (const event of source) {
+    if (event.type === 'test:dequeue' && event.data.nesting === 0 && BATCH_DRIVER.test(event.data.file ?? '')) {
+      dequeued.set(event.data.name, Date.now());
+    }
     if (event.type !== 'test:complete') continue;
     const { name, file, nesting, details } = event.data;
     if (file === undefined) continue;
@@ -18,6 +28,17 @@ export default async function* fileTimes(source) {
     // The checkout's path of the file: a test's `file` is its source (.ts, by the source map), the file's own entry
     // names the compiled .js.
     const path = file.replace(MIRRORED, '').replace(/\.js$/, '.ts');
+    if (BATCH_ENTRY.test(file)) {
+      times.push([details.duration_ms / 1000, `batch ${path.replace(/^.*\//, '')}`, 'its process, start and exit included']);
+      continue;
+    }
+    if (BATCH_DRIVER.test(file)) {
+      // One file of a batch: its suite, named as the file's path in the checkout. Timed here from its dequeue: the
+      // suite's own duration leaves out most of its import (its top-level code, top-level awaits included).
+      const since = dequeued.get(name);
+      times.push([(since === undefined ? details.duration_ms : Date.now() - since) / 1000, name, 'in a batch']);
+      continue;
+    }
     // A file's top-level tests and suites are at nesting 0 too, beside the file's own entry (named as the file).
     if (name !== file) {
       inTests.set(path, (inTests.get(path) ?? 0) + details.duration_ms);
@@ -26,8 +47,8 @@ export default async function* fileTimes(source) {
     times.push([details.duration_ms / 1000, path]);
   }
   times.sort((a, b) => b[0] - a[0]);
-  for (const [seconds, path] of times) {
+  for (const [seconds, path, note] of times) {
     const outside = seconds - (inTests.get(path) ?? 0) / 1000;
-    yield `${seconds.toFixed(1)} ${path} (outside tests ${outside.toFixed(1)})\n`;
+    yield `${seconds.toFixed(1)} ${path} (${note ?? `outside tests ${outside.toFixed(1)}`})\n`;
   }
 }

@@ -98,7 +98,7 @@ if (buildToRun(pathToFileURL(`${process.cwd()}/`).href) !== 'bundle') {
 const mirror = await buildTests();
 /** Where a test file's compiled copy is in the mirror. */
 const mirrored = (file) => join(mirror, file.replace(/\.ts$/, '.js'));
-const compiled = batched && fileTimes === undefined ? batchFiles(selected) : selected.map(mirrored);
+const compiled = batched ? batchFiles(selected) : selected.map(mirrored);
 // Files start in path order (node 20's --test sorts the files it is given). Slowest first would gain nothing worth a
 // driver of our own: simulated on three slots from the times of all 443 files (2026-12-05, load 10 to 19), 2,967 s
 // against 2,975 s in path order; the slowest files (the CLI-heavy ones) fall mid-way in the path order, not last.
@@ -109,7 +109,7 @@ const reporters = fileTimes === undefined
 /**
  * The entries node:test runs: consecutive files in path order grouped BATCH_SIZE to a node process
  * (scripts/test-batch.mjs says why and how), except the files that touch process-wide state, each alone.
- * `--no-batch` and `--file-times` run every file alone (the latter to time it).
+ * `--no-batch` runs every file alone.
  */
 function batchFiles(files) {
   const entries = [];
