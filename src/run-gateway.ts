@@ -21,6 +21,7 @@ import { PluginCreateFailed } from './plugins/host.js';
 import { PluginImportTimedOut } from './plugins/load.js';
 import { shownOnTerminal } from './terminal-text.js';
 import { failureLine } from './commands/failure-line.js';
+import { whenStderrDrained } from './stderr-drained.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -114,6 +115,7 @@ async function runSingle(config: Config, configPath: string, dataDir: string, si
       ...stopDuringStartUp(signals.stop),
     });
   } catch (err) {
+    if (signals.stop.startFailed()) return endingBySignal();
     flushLogger(log);
     // A start-up that failed after the proxy port was bound (the admin port taken, say) must not leave a process
     // serving requests without its admin listener, which no supervisor would notice: end it, code 1.
@@ -151,9 +153,11 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
     };
     gateway = await startGateway(config, options);
   } catch (err) {
+    if (signals.stop.startFailed()) return endingBySignal();
     if (log !== undefined) flushLogger(log);
     // A config error is the primary's to print (cluster-config.ts): it prints one that every start would fail on
     // once, and ends the gateway, instead of each worker printing it at each of its restarts. The report exits.
+    // (A stop signal kept during start-up ends the worker first, its failure printed by itself: startFailed above.)
     if (err instanceof ConfigError && primary.reportFailedStart(failedStartOf(err))) return 1;
     endFailedStart();
     throw err; // cli.ts prints it ("portcullis: config error: ...") and exits 1
@@ -176,11 +180,17 @@ function failedStartOf(err: ConfigError): FailedStart {
  * single process may hold its proxy listener (the admin port was taken), and would go on serving with no admin
  * listener; a worker's IPC channel alone would keep it alive, and the primary, which never saw it exit, would neither
  * restart it nor give up. Not by disconnecting: node:cluster then ends a worker with code 0. The exit waits for the turn of the event loop after this one, by which
- * the error has been printed (cli.ts, in the promise chain this throw goes up; stderr writes to pipes and files are
- * synchronous), whatever a failed start-up left open (a store connection, a timer).
+ * the error has been printed (cli.ts, in the promise chain this throw goes up), and for stderr to take it (a pipe,
+ * unlike a file or a terminal, is written asynchronously: at most a second), whatever a failed start-up left open (a
+ * store connection, a timer).
  */
 function endFailedStart(): void {
-  setImmediate(() => process.exit(1));
+  setImmediate(() => whenStderrDrained(1000, () => process.exit(1)));
+}
+
+/** A stop signal is ending the process (stop-signal.ts), its failure printed: nothing to resolve to. */
+function endingBySignal(): Promise<number> {
+  return new Promise(() => undefined);
 }
 
 /**

@@ -6,9 +6,10 @@
 //   be waiting on a store that does not answer, which a stop must not wait for);
 // - the proxy port is open: the stop is remembered, and the gateway drains as soon as start-up is over;
 // - started: the action of the process's kind (drain, or force a stop already under way);
-// - start-up failed after the proxy port opened: as before anything listened (its requests are cut, it exits 1
-//   after its clean-up, which a stop need not wait for), once it has printed what start-up failed on.
+// - start-up failed (wherever it failed): as before anything listened (its requests are cut, it exits 1 after its
+//   clean-up, which a stop need not wait for), once it has printed what start-up failed on.
 import { constants } from 'node:os';
+import { whenStderrDrained } from './stderr-drained.js';
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type StopSignalName = (typeof STOP_SIGNALS)[number];
@@ -19,12 +20,16 @@ type StopSignalName = (typeof STOP_SIGNALS)[number];
  */
 const MAX_REMEMBERED = 2;
 
+/** How long a stop that ends a failed start-up waits for its printed failure to leave through a full stderr pipe. */
+const REPORT_DRAIN_BOUND_MS = 1000;
+
 export class StopSignal {
   #listening = false;
   #remembered = 0;
   #first: StopSignalName | undefined;
   #action: (() => void) | undefined;
   #report: (() => void) | undefined;
+  #ending = false;
   readonly #onSignal = (signal: StopSignalName): void => this.#fire(signal);
 
   constructor() {
@@ -44,6 +49,16 @@ export class StopSignal {
     this.#listening = false;
     this.#report = report;
     if (this.#first !== undefined && this.#action === undefined) this.#endAsByDefault(this.#first);
+  }
+
+  /**
+   * The failed start-up has reached its caller, which prints its failure itself and exits: a stop no longer prints
+   * it. True when a stop is already ending the process (its line printed, waiting for stderr to take it): the caller
+   * then does neither.
+   */
+  startFailed(): boolean {
+    this.#report = undefined;
+    return this.#ending;
   }
 
   /** Start-up is over: `action` runs at each stop signal from now on, and now for those that came while starting. */
@@ -68,9 +83,20 @@ export class StopSignal {
    * again, unless some other code listens for it, and then the exit code a shell gives a process a signal ended.
    */
   #endAsByDefault(signal: StopSignalName): void {
+    if (this.#ending) return;
+    this.#ending = true;
     for (const name of STOP_SIGNALS) process.off(name, this.#onSignal);
-    this.#report?.();
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    process.exit(128 + constants.signals[signal]);
+    const end = (): void => {
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      process.exit(128 + constants.signals[signal]);
+    };
+    const report = this.#report;
+    if (report === undefined) return end();
+    try {
+      report();
+    } finally {
+      // Its line, written to a pipe whose reader is behind, is not lost to the signal (bounded: a stop is due).
+      whenStderrDrained(REPORT_DRAIN_BOUND_MS, end);
+    }
   }
 }

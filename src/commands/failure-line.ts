@@ -1,5 +1,5 @@
-// The one line a command that failed prints on stderr: what went wrong, in words safe for a terminal and a log
-// collector (never a stack trace, a URL, SQL text or a secret). The command line prints it (cli.ts), and so does a
+// The line a command that failed prints on stderr (with a refusal's field details, one line each): what went wrong,
+// in words safe for a terminal and a log collector (never a stack trace, a URL, SQL text or a secret). The command line prints it (cli.ts), and so does a
 // gateway whose failed start-up a stop signal ends (run-gateway.ts), before the signal's exit.
 import { ConfigError } from '../config/load.js';
 import { GatewayError } from '../errors.js';

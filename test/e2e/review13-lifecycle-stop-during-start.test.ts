@@ -282,5 +282,6 @@ describe('a stop signal while the gateway starts', { concurrency: true }, () => 
     assert.deepEqual(await endWithin(gw, 10_000), { code: null, signal: 'SIGTERM' }, gw.stderr());
     // The line the command prints when start-up fails without a stop (cli.ts): the operator learns why it failed.
     assert.match(gw.stderr(), new RegExp(`^portcullis: .*admin\\.listen_port.*${adminPort}`, 'm'));
+    assert.equal(gw.stderr().match(/^portcullis: /gm)?.length, 1, gw.stderr());
   });
 });
