@@ -101,6 +101,7 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
   const apiKeys = new ApiKeyVerifier({
     store: deps.store,
     kv: deps.kv,
+    ttlMs: auth.api_key_cache_ttl,
     lastUsed,
     allowOnKvError: auth.on_store_error === 'allow',
   });

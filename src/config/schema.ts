@@ -850,6 +850,12 @@ export const configSchema = z
             on_store_error: z.enum(['allow', 'deny']).default('deny'),
             /** How often expired sessions are deleted. */
             session_cleanup_interval: positiveDuration.default(3_600_000),
+            /**
+             * How long an API key's store answer (known or not) is used before the store is asked again. Revocations
+             * and deletions reach the gateway apart from it (the revocation store, the change log); an expiry is
+             * checked against the cached record. At most a day.
+             */
+            api_key_cache_ttl: positiveDuration.refine((ms) => ms <= 86_400_000, 'must be at most 1d').default(30_000),
             // Identity (issue 12): which credentials a protected route accepts, and the API-key caller's headers.
             /** Credentials accepted on protected paths: user access tokens (jwt) and API keys (api_key). */
             auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).default(['jwt', 'api_key']),

@@ -75,6 +75,7 @@ test('a session cleanup interval or a plugin timeout of 0 is refused: 0 is no "o
   // waited on anything (504), plugin_load_timeout 0 every plugin's import.
   for (const [yaml, key] of [
     ['middleware: {auth: {session_cleanup_interval: 0}}\n', 'middleware.auth.session_cleanup_interval'],
+    ['middleware: {auth: {api_key_cache_ttl: 0s}}\n', 'middleware.auth.api_key_cache_ttl'],
     ['middleware: {plugin_timeout: 0ms}\n', 'middleware.plugin_timeout'],
     ['middleware: {plugin_load_timeout: 0}\n', 'middleware.plugin_load_timeout'],
   ]) {
@@ -82,6 +83,13 @@ test('a session cleanup interval or a plugin timeout of 0 is refused: 0 is no "o
     assert.equal(result.stderr, `portcullis: config error: ${key}: must be more than 0\n`, key);
     assert.equal(result.code, 1);
   }
+});
+
+test('an API-key cache TTL beyond a day is refused', async () => {
+  const result = await checkConfig('middleware: {auth: {api_key_cache_ttl: 25h}}\n');
+  assert.equal(result.stderr, 'portcullis: config error: middleware.auth.api_key_cache_ttl: must be at most 1d\n');
+  assert.equal(result.code, 1);
+  assert.equal((await checkConfig('middleware: {auth: {api_key_cache_ttl: 24h}}\n')).code, 0);
 });
 
 test('an upstream address that is no IP address or host name is refused, not ERR_INVALID_URL at start', async () => {
