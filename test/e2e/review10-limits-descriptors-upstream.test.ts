@@ -47,7 +47,16 @@ test('descriptors used up: an upstream connect that fails with EMFILE is a 503 o
 
   const flood = await fillDescriptors(gw.port, gw.child.pid!, NOFILE);
   cleanups.push(() => flood.release());
-  const answer = await requestOn(early, '/during');
+  // A descriptor can come free for a moment (an active check's connection, closed by its upstream once answered), and
+  // a request that gets it is served: right, but no test of a full table; a batched CI run met that once (200). So
+  // asked again until one meets EMFILE, none of them ever a 502 (the defect).
+  let answer = { status: 0, body: '' };
+  let during = '';
+  for (let attempt = 0; attempt < 10 && answer.status !== 503; attempt++) {
+    during = `/during-${attempt}`;
+    answer = await requestOn(early, during);
+    assert.ok(answer.status === 200 || answer.status === 503, `${answer.status} ${answer.body}`);
+  }
   assert.equal(answer.status, 503, answer.body);
   assert.equal(JSON.parse(answer.body).code, 'gateway_resources_exhausted');
   // Several rounds of active checks (every 100 ms) meet EMFILE too.
@@ -67,8 +76,7 @@ test('descriptors used up: an upstream connect that fails with EMFILE is a 503 o
   const exhausted = gw.logs.filter((l) => l.msg === 'Local Resources Exhausted');
   assert.equal(exhausted.length, 1, 'one warning for the episode');
   assert.equal(exhausted[0]!.code, 'EMFILE');
-  const during = gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/during');
-  assert.equal(during?.status, 503);
+  assert.equal(gw.logs.find((l) => l.msg === 'Request Completed' && l.path === during)?.status, 503);
   // Once no connect has failed for 5 s, the episode's end, with how many failures it had.
   await waitFor(() => gw.logs.some((l) => l.msg === 'Local Resources Recovered'), 'the episode over', 10_000);
   const recovered = gw.logs.find((l) => l.msg === 'Local Resources Recovered')!;
