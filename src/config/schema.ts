@@ -27,6 +27,13 @@ function isLoopbackListenHost(host: string): boolean {
  * The unit of a value users write in human form; `portcullis schema` turns a default in milliseconds (or bytes)
  * back into that form ("10s"), since the JSON Schema describes the file, not the parsed config.
  */
+/**
+ * The longest `middleware.auth.api_key_cache_ttl`: half of how long a revoked key stays in the revocation store
+ * (identity/admin-service.ts), so a record read just before its revocation (a read in flight as it was revoked) has
+ * run out of every cache before the revocation store forgets it.
+ */
+export const API_KEY_CACHE_TTL_MAX_MS = 5 * 60_000;
+
 export const humanUnits = z.registry<{ unit: 'duration' | 'size' }>();
 
 /** A duration: a number of seconds, or a string such as "500ms", "10s", "15m", "7d". Parsed to milliseconds, at most `max`. */
@@ -851,11 +858,13 @@ export const configSchema = z
             /** How often expired sessions are deleted. */
             session_cleanup_interval: positiveDuration.default(3_600_000),
             /**
-             * How long an API key's store answer (known or not) is used before the store is asked again. Revocations
-             * and deletions reach the gateway apart from it (the revocation store, the change log); an expiry is
-             * checked against the cached record. At most a day.
+             * How long a known API key's store record is used before the store is asked again (an unknown key's
+             * answer: at most 30 s). A revocation reaches the gateway apart from it (the revocation store, the change
+             * log); an expiry is checked against the cached record.
              */
-            api_key_cache_ttl: positiveDuration.refine((ms) => ms <= 86_400_000, 'must be at most 1d').default(30_000),
+            api_key_cache_ttl: positiveDuration
+              .refine((ms) => ms <= API_KEY_CACHE_TTL_MAX_MS, 'must be at most 5m')
+              .default(30_000),
             // Identity (issue 12): which credentials a protected route accepts, and the API-key caller's headers.
             /** Credentials accepted on protected paths: user access tokens (jwt) and API keys (api_key). */
             auth_methods: z.array(z.enum(['jwt', 'api_key'])).min(1).default(['jwt', 'api_key']),

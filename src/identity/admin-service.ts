@@ -11,6 +11,7 @@ import { generateApiKey } from './api-key-format.js';
 import { apiKeySubject } from './api-key-verifier.js';
 import { userSubject } from '../auth/phase.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
+import { API_KEY_CACHE_TTL_MAX_MS } from '../config/schema.js';
 
 /**
  * Receives every admin action once its store change is committed (the audit log line and the metric), whether or not
@@ -35,8 +36,11 @@ export interface Committed<T> {
   readonly propagation: Propagation;
 }
 
-/** How long a revoked API key stays in the revocation store: longer than any gateway caches a key (30 s). */
-export const API_KEY_REVOCATION_TTL_MS = 10 * 60_000;
+/**
+ * How long a revoked API key stays in the revocation store: twice as long as any gateway may cache a key's record
+ * (middleware.auth.api_key_cache_ttl, at most API_KEY_CACHE_TTL_MAX_MS).
+ */
+export const API_KEY_REVOCATION_TTL_MS = 2 * API_KEY_CACHE_TTL_MAX_MS;
 /** Largest page of GET /admin/users and `users list`, and of GET /admin/api-keys and `api-keys list`. */
 export const MAX_PAGE_SIZE = 100;
 /**

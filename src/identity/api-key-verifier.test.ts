@@ -47,6 +47,45 @@ test('a known key past its cache TTL is re-read without the gate; only keys the 
   assert.equal(verifier.needsStore(real.key), false, 'made-up keys evicted only each other');
 });
 
+test('an unknown key is cached for 30 s at most, a known one for the whole TTL', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
+  const store = openSqliteUserStore({ dataDir });
+  const kv = createMemoryKvStore();
+  t.after(async () => {
+    await store.close();
+    await kv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await store.migrate();
+  const real = generateApiKey();
+  await store.createApiKey(
+    { id: real.id, name: 'billing', keyHash: real.keyHash, expiresAt: null },
+    { actor: 'cli', action: 'create_api_key', targetId: real.id, at: new Date() },
+  );
+  let now = Date.now();
+  const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 300_000, now: () => now, clock: () => now });
+  // Unknown when first asked, as on a replica that has not caught up with the key's creation yet.
+  const late = generateApiKey();
+  assert.equal((await verifier.check(late.key)).kind, 'invalid');
+  assert.equal((await verifier.check(real.key)).kind, 'ok');
+  await store.createApiKey(
+    { id: late.id, name: 'late', keyHash: late.keyHash, expiresAt: null },
+    { actor: 'cli', action: 'create_api_key', targetId: late.id, at: new Date() },
+  );
+  now += 29_000;
+  assert.equal((await verifier.check(late.key)).kind, 'invalid', 'the cached miss, within 30 s');
+  now += 2_000;
+  assert.equal(verifier.needsStore(late.key), true, 'a miss past 30 s is stale, though the TTL is 5 minutes');
+  assert.equal((await verifier.check(late.key)).kind, 'ok', 'read again: the store knows it now');
+  // The known key's record, changed in the store alone (no revocation store, no forget()): what the cache still holds
+  // shows whether it was read again.
+  await store.revokeApiKey(real.id, { actor: 'cli', action: 'revoke_api_key', targetId: real.id, at: new Date() });
+  now += 268_000;
+  assert.equal((await verifier.check(real.key)).kind, 'ok', 'known: its cached record, 299 s on (TTL 300 s)');
+  now += 2_000;
+  assert.equal((await verifier.check(real.key)).kind, 'invalid', 'past the TTL: read again');
+});
+
 test('cache ages run on the monotonic clock: a wall clock stepped back keeps no answer fresh; expiry stays wall clock', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
   const store = openSqliteUserStore({ dataDir });

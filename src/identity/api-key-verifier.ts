@@ -42,7 +42,10 @@ export interface ApiKeyVerifierOptions {
    * never a real one (each real request would then go to the store). Default 1 000.
    */
   readonly maxMisses?: number;
-  /** How long a cached answer is trusted before the store is asked again, ms. Default 30 000. */
+  /**
+   * How long a known key's cached record is trusted before the store is asked again, ms. Default 30 000. An unknown
+   * key's answer is trusted for this or 30 000, whichever is less.
+   */
   readonly ttlMs?: number;
   /** Wall clock, for tests: key expiry dates are judged on it. Default Date.now. */
   readonly now?: () => number;
@@ -100,6 +103,9 @@ class BoundedCache {
 
 const INVALID: ApiKeyCheck = { kind: 'invalid' };
 
+/** The longest an unknown key's store answer is cached, whatever the known keys' TTL. */
+const MISS_TTL_MS = 30_000;
+
 /**
  * Built once per gateway. `check` answers synchronously for a cached key and a memory revocation store. A revoked
  * key is refused at once through the revocation store (every instance) and dropped here by `forget` (the change
@@ -114,6 +120,8 @@ export class ApiKeyVerifier {
   /** The store reads under way, by hash (see #load). */
   readonly #reading = new Map<string, Promise<ApiKeyRecord | undefined>>();
   readonly #ttl: number;
+  /** An unknown key's answer lasts no longer than this: a key the store gains (a replica catching up) is not refused long. */
+  readonly #missTtl: number;
   readonly #now: () => number;
   readonly #clock: () => number;
 
@@ -122,6 +130,7 @@ export class ApiKeyVerifier {
     this.#hits = new BoundedCache(options.maxEntries ?? 10_000);
     this.#misses = new BoundedCache(options.maxMisses ?? 1_000);
     this.#ttl = options.ttlMs ?? 30_000;
+    this.#missTtl = Math.min(this.#ttl, MISS_TTL_MS);
     this.#now = options.now ?? Date.now;
     this.#clock = options.clock ?? (() => performance.now());
   }
@@ -161,8 +170,10 @@ export class ApiKeyVerifier {
 
   /** The fresh cached answer for `hash`, if any. */
   #cached(hash: string): Entry | undefined {
-    const entry = this.#hits.get(hash) ?? this.#misses.get(hash);
-    return entry !== undefined && this.#clock() - entry.cachedAt < this.#ttl ? entry : undefined;
+    const hit = this.#hits.get(hash);
+    const entry = hit ?? this.#misses.get(hash);
+    const ttl = hit !== undefined ? this.#ttl : this.#missTtl;
+    return entry !== undefined && this.#clock() - entry.cachedAt < ttl ? entry : undefined;
   }
 
   /**

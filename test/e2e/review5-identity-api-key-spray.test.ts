@@ -83,7 +83,7 @@ if (pgSkip) {
       stack = await startAuthStack({
         database: { url: databaseUrl, pool_size: 4 },
         admin: { token: ADMIN_TOKEN },
-        auth: { api_key_cache_ttl: '10m' },
+        auth: { api_key_cache_ttl: '5m' },
       });
     });
     after(async () => {
@@ -105,7 +105,7 @@ if (pgSkip) {
       };
       await Promise.all(Array.from({ length: 32 }, worker));
       await forwarder.cut();
-      // A cached answer lasts 10 minutes here. The time is in the message in case a run is slower.
+      // A cached answer lasts 5 minutes here. The time is in the message in case a run is slower.
       const seconds = ((Date.now() - cachedAt) / 1000).toFixed(1);
       assert.equal(await withKey(stack, key), 200, `the real key needed the store ${seconds} s after it was cached: pushed out of the cache`);
     });
