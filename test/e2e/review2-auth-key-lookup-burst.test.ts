@@ -42,7 +42,7 @@ if (pgSkip) {
       await db?.cleanup('pc-keyburst-');
     });
 
-    test('one store read for the key; a registration meanwhile is answered at once', { timeout: 60_000 }, async () => {
+    test('one store read for the key; a registration meanwhile is answered, not refused for want of a connection', { timeout: 60_000 }, async () => {
       const { key } = (await adminApi(client, gw.adminUrl!).post('/admin/api-keys', { name: 'busy' })).json<{ key: string }>();
 
       locker = new pg.Client({ connectionString: taggedUrl(db.name, `${appName}_locker`) });
@@ -55,13 +55,12 @@ if (pgSkip) {
       await sleep(500);
       assert.equal((await lockWaiters(appName)).length, 1, 'one store read for the one key');
 
-      const started = Date.now();
+      // Before the fix the burst's reads held the whole pool, and the registration was refused with 503 after the
+      // pool's 2 s connection wait (src/store/postgres.ts), well before the key reads' statement timeout (5 s) could
+      // free a connection: its status tells the two apart. Not its time: its hash runs in the nice-19 hashing process,
+      // which a loaded machine starves (2.2 s, then 4.5 s, in two loaded CI runs).
       const registered = await client.postJson(`${gw.url}/auth/register`, { email: uniqueEmail('pc-keyburst'), password: 'Pw-0123456789ab' });
       assert.equal(registered.status, 201, registered.text);
-      // Before the fix the burst's reads held the whole pool, and the registration was refused (503 above) after the
-      // pool's 2 s connection wait. The bound on its time only says that it did not wait on the lock (the key reads'
-      // statement timeout is 5 s): its own work (an argon2 hash, one insert) took 2.2 s once in a loaded batched CI.
-      assert.ok(Date.now() - started < 4_000, `the registration waited ${Date.now() - started} ms`);
 
       await locker.query('COMMIT');
       for (const res of await Promise.all(burst)) assert.equal(res.status, 200, res.text);
