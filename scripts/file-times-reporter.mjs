@@ -5,9 +5,9 @@
 // its top-level tests' own: the process's start, file-level before/after hooks, and the time the process took to
 // exit after its last test (a timer or socket left open holds it; one such file held a slot for a minute). For
 // finding where the suite's time goes: under load the figures grow, rank them rather than trust them.
-// In a batch (scripts/test-batch.mjs) a file is a suite named after it: its time runs from the suite's dequeue to its
-// end, its import included but not the process's start, which its batch shares; a "batch" line gives each batch's
-// whole time, and what it has beyond its files' is its process's start and exit.
+// In a batch (scripts/test-batch.mjs) a file is a suite named after it, timed by the batch itself from its import to
+// its last after() hook (run-tests.mjs adds those lines); here, a "batch" line gives each batch's whole time, and
+// what it has beyond its files' is its process's start and exit.
 const MIRRORED = /^.*?\/\.test-build\/\d+\//;
 const BATCH_ENTRY = /\/\.batches\/[^/]+\.batch\.test\.mjs$/;
 /** Where a batched file's suite is declared (its `file`): the batch driver. */
@@ -16,11 +16,7 @@ const BATCH_DRIVER = /\/scripts\/test-batch\.mjs$/;
 export default async function* fileTimes(source) {
   const times = [];
   const inTests = new Map();
-  const dequeued = new Map();
   for await (const event of source) {
-    if (event.type === 'test:dequeue' && event.data.nesting === 0 && BATCH_DRIVER.test(event.data.file ?? '')) {
-      dequeued.set(event.data.name, Date.now());
-    }
     if (event.type !== 'test:complete') continue;
     const { name, file, nesting, details } = event.data;
     if (file === undefined) continue;
@@ -32,13 +28,9 @@ export default async function* fileTimes(source) {
       times.push([details.duration_ms / 1000, `batch ${path.replace(/^.*\//, '')}`, 'its process, start and exit included']);
       continue;
     }
-    if (BATCH_DRIVER.test(file)) {
-      // One file of a batch: its suite, named as the file's path in the checkout. Timed here from its dequeue: the
-      // suite's own duration leaves out most of its import (its top-level code, top-level awaits included).
-      const since = dequeued.get(name);
-      times.push([(since === undefined ? details.duration_ms : Date.now() - since) / 1000, name, 'in a batch']);
-      continue;
-    }
+    // One file of a batch, its suite: timed in its own process (test-batch.mjs), the suite's duration leaving out most
+    // of its import, and its events reaching a reporter only once the files before it are reported.
+    if (BATCH_DRIVER.test(file)) continue;
     // A file's top-level tests and suites are at nesting 0 too, beside the file's own entry (named as the file).
     if (name !== file) {
       inTests.set(path, (inTests.get(path) ?? 0) + details.duration_ms);

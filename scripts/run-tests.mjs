@@ -132,6 +132,20 @@ function batchFiles(files) {
   return entries;
 }
 
+/** Adds each batched file's line ("<seconds> <path> (in a batch)") to the reporter's, all slowest first. */
+function mergeBatchTimes(out, written) {
+  let batched = [];
+  try {
+    batched = readFileSync(written, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  } catch {
+    return; // no batch ran
+  }
+  const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+  for (const { name, ms } of batched) lines.push(`${(ms / 1000).toFixed(1)} ${name} (in a batch)`);
+  lines.sort((a, b) => parseFloat(b) - parseFloat(a));
+  writeFileSync(out, `${lines.join('\n')}\n`);
+}
+
 /** Writes the entry that runs `files` (source paths, relative to the checkout) in one process; returns its path. */
 function writeBatch(index, files) {
   const dir = join(mirror, '.batches');
@@ -153,10 +167,13 @@ function writeBatch(index, files) {
   return entry;
 }
 
+// Each batched file's time, written by its batch (test-batch.mjs), merged into the reporter's lines below.
+const batchTimes = fileTimes === undefined ? undefined : join(mirror, 'batch-times.jsonl');
 const result = spawnSync(
   process.execPath,
   ['--enable-source-maps', '--test', `--test-concurrency=${CONCURRENCY}`, '--test-timeout=600000', ...reporters, ...compiled],
-  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
+  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', ...(batchTimes ? { PORTCULLIS_TEST_BATCH_TIMES: batchTimes } : {}) } },
 );
+if (fileTimes !== undefined && batchTimes !== undefined) mergeBatchTimes(fileTimes, batchTimes);
 removeMirror(mirror);
 process.exit(result.status ?? 1);

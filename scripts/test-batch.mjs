@@ -10,6 +10,7 @@
 // file's tests start once its top-level code has run, top-level awaits included. What a suite does not isolate —
 // process-wide state such as the working directory, process listeners, mocked timers, the environment —
 // run-tests.mjs keeps out of batches: a file that touches it runs alone.
+import { appendFileSync } from 'node:fs';
 import { after, describe } from 'node:test';
 
 /**
@@ -18,9 +19,18 @@ import { after, describe } from 'node:test';
  */
 export async function runInTurn(files, afterEachFile) {
   for (const { name, url } of files) {
+    const started = performance.now();
     await describe(name, async () => {
       await import(url);
       after(afterEachFile);
+      if (TIMES_FILE !== undefined) after(() => appendFileSync(TIMES_FILE, `${JSON.stringify({ name, ms: performance.now() - started })}\n`));
     });
   }
 }
+
+/**
+ * Where `npm test -- --file-times=…` wants each batched file's wall time, from its import to its last after() hook
+ * (run-tests.mjs sets it): the reporter cannot time a file itself, as node:test holds a file's events back until the
+ * files before it are reported.
+ */
+const TIMES_FILE = process.env.PORTCULLIS_TEST_BATCH_TIMES;
