@@ -3,23 +3,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { hashChildren, newHashChild } from '../../test/helpers/hash-children.js';
 import { HasherBusyError, IllFormedPasswordError, PasswordHasher } from './password.js';
-
-/** The processes whose parent is this one, from /proc. */
-function childProcesses(): Set<number> {
-  const children = new Set<number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // After the command name's closing parenthesis: state, then the parent's pid.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) children.add(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
-}
 
 /** CPU time every thread of process `pid` has run, in ms (schedstat's nanoseconds: clock ticks are 10 ms). */
 function cpuMs(pid: number): number {
@@ -80,12 +65,10 @@ describe('PasswordHasher', () => {
   test('verifyDummy resolves and does the work of a real verify', async () => {
     const params = { memory_kib: 8192, iterations: 2, parallelism: 1 };
     const hasher = await PasswordHasher.create(params);
-    const before = childProcesses();
+    const before = hashChildren();
     const hash = await hasher.hash('SecurePass123!');
-    // Its hashing process, started by that first call.
-    const started = [...childProcesses()].filter((pid) => !before.has(pid));
-    assert.equal(started.length, 1, `one hashing process started: ${started.join(', ')}`);
-    const hashing = started[0]!;
+    const hashing = newHashChild(before); // started by that first call
+    assert.ok(cpuMs(hashing) > 0, 'its CPU time is read (schedstat)');
     // The CPU time the hashing process spends on each, not the wall time: it runs at nice 19, so under a loaded
     // machine its wall times are the scheduler's (they once measured 4.3x apart, either side, in loaded CI runs).
     const time = async (fn: () => Promise<unknown>): Promise<number> => {
