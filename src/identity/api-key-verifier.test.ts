@@ -4,14 +4,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import type { KvStore } from '../kv/kv-store.js';
 import { createMemoryKvStore } from '../kv/memory.js';
-import { openSqliteUserStore } from '../store/sqlite.js';
+import { openSqliteUserStore, type SqliteUserStore } from '../store/sqlite.js';
 import { generateApiKey } from './api-key-format.js';
 import { ApiKeyVerifier } from './api-key-verifier.js';
 
-test('a known key past its cache TTL is re-read without the gate; only keys the store never knew are gated', async (t) => {
+/** A migrated SQLite user store in a directory of its own and a memory KV store, both closed after the test. */
+async function openStores(t: TestContext): Promise<{ store: SqliteUserStore; kv: KvStore }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
   const store = openSqliteUserStore({ dataDir });
   const kv = createMemoryKvStore();
@@ -21,11 +23,21 @@ test('a known key past its cache TTL is re-read without the gate; only keys the 
     rmSync(dataDir, { recursive: true, force: true });
   });
   await store.migrate();
-  const real = generateApiKey();
+  return { store, kv };
+}
+
+/** Stores `key` (never expiring) as the CLI would. */
+async function createKey(store: SqliteUserStore, key: ReturnType<typeof generateApiKey>, name: string): Promise<void> {
   await store.createApiKey(
-    { id: real.id, name: 'billing', keyHash: real.keyHash, expiresAt: null },
-    { actor: 'cli', action: 'create_api_key', targetId: real.id, at: new Date() },
+    { id: key.id, name, keyHash: key.keyHash, expiresAt: null },
+    { actor: 'cli', action: 'create_api_key', targetId: key.id, at: new Date() },
   );
+}
+
+test('a known key past its cache TTL is re-read without the gate; only keys the store never knew are gated', async (t) => {
+  const { store, kv } = await openStores(t);
+  const real = generateApiKey();
+  await createKey(store, real, 'billing');
   let now = Date.now();
   const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 1000, maxEntries: 10, maxMisses: 2, now: () => now, clock: () => now });
 
@@ -48,30 +60,16 @@ test('a known key past its cache TTL is re-read without the gate; only keys the 
 });
 
 test('an unknown key is cached for 30 s at most, a known one for the whole TTL', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
-  const store = openSqliteUserStore({ dataDir });
-  const kv = createMemoryKvStore();
-  t.after(async () => {
-    await store.close();
-    await kv.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  await store.migrate();
+  const { store, kv } = await openStores(t);
   const real = generateApiKey();
-  await store.createApiKey(
-    { id: real.id, name: 'billing', keyHash: real.keyHash, expiresAt: null },
-    { actor: 'cli', action: 'create_api_key', targetId: real.id, at: new Date() },
-  );
+  await createKey(store, real, 'billing');
   let now = Date.now();
   const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 300_000, now: () => now, clock: () => now });
   // Unknown when first asked, as on a replica that has not caught up with the key's creation yet.
   const late = generateApiKey();
   assert.equal((await verifier.check(late.key)).kind, 'invalid');
   assert.equal((await verifier.check(real.key)).kind, 'ok');
-  await store.createApiKey(
-    { id: late.id, name: 'late', keyHash: late.keyHash, expiresAt: null },
-    { actor: 'cli', action: 'create_api_key', targetId: late.id, at: new Date() },
-  );
+  await createKey(store, late, 'late');
   now += 29_000;
   assert.equal((await verifier.check(late.key)).kind, 'invalid', 'the cached miss, within 30 s');
   now += 2_000;
@@ -87,15 +85,7 @@ test('an unknown key is cached for 30 s at most, a known one for the whole TTL',
 });
 
 test('cache ages run on the monotonic clock: a wall clock stepped back keeps no answer fresh; expiry stays wall clock', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'portcullis-api-key-verifier-'));
-  const store = openSqliteUserStore({ dataDir });
-  const kv = createMemoryKvStore();
-  t.after(async () => {
-    await store.close();
-    await kv.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  await store.migrate();
+  const { store, kv } = await openStores(t);
   let wall = Date.now();
   let mono = 0;
   const verifier = new ApiKeyVerifier({ store, kv, ttlMs: 30_000, now: () => wall, clock: () => mono });
