@@ -21,7 +21,7 @@ import { PluginCreateFailed } from './plugins/host.js';
 import { PluginImportTimedOut } from './plugins/load.js';
 import { shownOnTerminal } from './terminal-text.js';
 import { failureLine } from './commands/failure-line.js';
-import { whenStderrDrained } from './stderr-drained.js';
+import { whenFlushed } from './stream-flushed.js';
 
 /**
  * Set by the primary in each worker's environment at fork: "1" for the one worker that runs the admin listener, "0"
@@ -185,7 +185,7 @@ function failedStartOf(err: ConfigError): FailedStart {
  * store connection, a timer).
  */
 function endFailedStart(): void {
-  setImmediate(() => whenStderrDrained(1000, () => process.exit(1)));
+  setImmediate(() => whenFlushed(process.stderr, () => process.exit(1), 1000));
 }
 
 /** A stop signal is ending the process (stop-signal.ts), its failure printed: nothing to resolve to. */

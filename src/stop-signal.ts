@@ -9,7 +9,7 @@
 // - start-up failed (wherever it failed): as before anything listened (its requests are cut, it exits 1 after its
 //   clean-up, which a stop need not wait for), once it has printed what start-up failed on.
 import { constants } from 'node:os';
-import { whenStderrDrained } from './stderr-drained.js';
+import { whenFlushed } from './stream-flushed.js';
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 type StopSignalName = (typeof STOP_SIGNALS)[number];
@@ -96,7 +96,7 @@ export class StopSignal {
       report();
     } finally {
       // Its line, written to a pipe whose reader is behind, is not lost to the signal (bounded: a stop is due).
-      whenStderrDrained(REPORT_DRAIN_BOUND_MS, end);
+      whenFlushed(process.stderr, end, REPORT_DRAIN_BOUND_MS);
     }
   }
 }

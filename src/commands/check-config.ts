@@ -11,6 +11,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Registry } from '../observability/prom-client.js';
 import { checkTlsFiles } from '../tls/setup.js';
+import { whenFlushed } from '../stream-flushed.js';
 
 /**
  * Everything `check-config` checks, in start-up's order and with start-up's messages: throws the ConfigError start
@@ -84,17 +85,6 @@ async function startupRegistry(config: Config): Promise<Registry> {
   metrics.watchCertificates(() => []);
   if (config.middleware.auth.enabled) adminActionCounter(metrics.registry);
   return metrics.registry;
-}
-
-/** Calls `done` once everything written to `stream` so far is out (a stream that failed counts as done). */
-function whenFlushed(stream: NodeJS.WriteStream, done: () => void): void {
-  // An empty write's callback runs after every write queued before it. Pipes and files are written synchronously on
-  // Linux and macOS, so this is one tick there; a pipe elsewhere (Windows) may still be draining.
-  try {
-    stream.write('', () => done());
-  } catch {
-    done(); // the stream is already destroyed (the reader went away): nothing more can reach it
-  }
 }
 
 /**
