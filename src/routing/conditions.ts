@@ -93,13 +93,23 @@ export function hostMatches(pattern: string, host: string): boolean {
 }
 
 /**
- * An exact `path` condition: the path itself, or the same path with one trailing slash ("/admin" and "/admin/"), in
- * any case (pathKey).
+ * An exact `path` condition: the path itself, or the same path with or without one trailing slash ("/admin" and
+ * "/admin/", whichever the route names), in any case (pathKey). "/" is only itself.
  */
 export function exactPathMatches(path: string, requestPath: string): boolean {
   const want = pathKey(path);
   const got = pathKey(requestPath);
-  return got === want || (!want.endsWith('/') && got.length === want.length + 1 && got.startsWith(want) && got.endsWith('/'));
+  return got === want || exactPathSlashed(want, got);
+}
+
+/**
+ * True when `got` is `want` (both keys) with a trailing slash added, when `want` has none, or with its trailing slash
+ * taken away.
+ */
+export function exactPathSlashed(want: string, got: string): boolean {
+  if (want === '/' || got === '/') return false;
+  if (!want.endsWith('/')) return got.length === want.length + 1 && got.endsWith('/') && got.startsWith(want);
+  return want.length === got.length + 1 && want.startsWith(got);
 }
 
 /** How a `methods` condition takes a request's method: not at all, by name, or a HEAD through the route's GET. */

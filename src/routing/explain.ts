@@ -1,7 +1,7 @@
 // Why a request lands where it does: the routes in precedence order for one request, each with the condition that
 // failed, up to the winner. Slow and obvious on purpose (used by `portcullis routes --match` and debug logs); the
 // tests check that it always agrees with the compiled matcher.
-import { exactPathMatches, hostMatches, methodMatch, normalisePrefix, prefixMatches, takesHeadAsGet, type MatchInput, type RouteConditions } from './conditions.js';
+import { exactPathMatches, exactPathSlashed, hostMatches, methodMatch, normalisePrefix, pathKey, prefixMatches, takesHeadAsGet, type MatchInput, type RouteConditions } from './conditions.js';
 
 /** One route's verdict for one request. */
 export interface RouteVerdict {
@@ -30,9 +30,12 @@ function hostRank(c: RouteConditions, host: string): [number, number] {
   return c.hosts.some((h) => !h.startsWith('*.')) ? [0, 0] : [1, -Math.max(...c.hosts.map((h) => h.length))];
 }
 
-/** An exact path before any prefix; a longer prefix (in segments) before a shorter one. */
-function pathRank(c: RouteConditions): number {
-  if (c.path !== undefined) return -1_000_000;
+/**
+ * An exact path before any prefix, and one written as the request spells it before one that takes it through its
+ * trailing slash; a longer prefix (in segments) before a shorter one.
+ */
+function pathRank(c: RouteConditions, requestPath: string | undefined): number {
+  if (c.path !== undefined) return requestPath !== undefined && exactPathSlashed(pathKey(c.path), pathKey(requestPath)) ? -999_999 : -1_000_000;
   const prefix = normalisePrefix(c.pathPrefix ?? '/');
   return prefix === '/' ? 0 : -prefix.split('/').length;
 }
@@ -41,10 +44,10 @@ function pathRank(c: RouteConditions): number {
  * The precedence key of route `c` at position `index` for this request; smaller wins. Among routes with conditions,
  * a HEAD goes to one listing HEAD before one that takes it only through GET (methodMatch).
  */
-function precedenceKey(c: RouteConditions, index: number, host: string, method = ''): number[] {
+function precedenceKey(c: RouteConditions, index: number, host: string, method = '', path?: string): number[] {
   const [h, w] = hostRank(c, host);
   const conditional = c.methods !== undefined || c.headers !== undefined ? 0 : 1;
-  return [h, w, pathRank(c), conditional, takesHeadAsGet(c, method) ? 1 : 0, index];
+  return [h, w, pathRank(c, path), conditional, takesHeadAsGet(c, method) ? 1 : 0, index];
 }
 
 function compareKeys(a: readonly number[], b: readonly number[]): number {
@@ -94,7 +97,7 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput,
 /** The routes in this request's precedence order up to and including the winner, each with its verdict. */
 export function explainMatch(routes: readonly RouteConditions[], input: MatchInput, withValues = true): Explanation {
   const order = routes
-    .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host, input.method) }))
+    .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host, input.method, input.path) }))
     .sort((a, b) => compareKeys(a.key, b.key));
   const verdicts: RouteVerdict[] = [];
   for (const { c, index } of order) {

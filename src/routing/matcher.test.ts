@@ -155,6 +155,28 @@ describe('route conditions', () => {
     assert.equal(winner(r, input('GET', '', '/status//')), undefined);
     assert.equal(winner(r, input('GET', '', '/status/x')), undefined);
   });
+
+  test('an exact path written with a trailing slash matches itself without it', () => {
+    // A protected "/secret/" and a catch-all with auth off: "/secret" reached the catch-all, and Express (strict
+    // routing off, its default) answered it with the "/secret/" handler.
+    const r = [{ name: 'secret', path: '/secret/' }, { name: 'all', pathPrefix: '/' }];
+    assert.equal(winner(r, input('GET', '', '/secret')), 'secret');
+    assert.equal(winner(r, input('GET', '', '/SECRET')), 'secret', 'in any case, as every path');
+    assert.equal(winner(r, input('GET', '', '/secret/')), 'secret');
+    assert.equal(winner(r, input('GET', '', '/secret//')), 'all', 'one slash only');
+    assert.equal(winner([{ name: 'root', path: '/' }], input('GET', '', '')), undefined);
+  });
+
+  test('both spellings as routes: each request goes to the route written as it is spelt, in either file order', () => {
+    const open = { name: 'open', path: '/status' };
+    const guarded = { name: 'guarded', path: '/status/' };
+    bothOrders(open, guarded, input('GET', '', '/status'), 'open');
+    bothOrders(open, guarded, input('GET', '', '/status/'), 'guarded');
+    // Before conditions: a route with methods that takes the path only through its slash comes after one without.
+    const getOnly = { name: 'get-only', path: '/status', methods: ['GET'] };
+    bothOrders(getOnly, guarded, input('GET', '', '/status/'), 'guarded');
+    bothOrders(getOnly, guarded, input('GET', '', '/status'), 'get-only');
+  });
 });
 
 describe('route matcher against the obvious definition', () => {
@@ -165,9 +187,9 @@ describe('route matcher against the obvious definition', () => {
       return seed % n;
     };
     const hosts = ['a.test', 'b.test', '*.test', '*.x.test', 'x.test'];
-    const paths = ['/', '/a', '/a/b', '/a/b/c', '/b', '/a/'];
+    const paths = ['/', '/a', '/a/b', '/a/b/c', '/b', '/a/', '/a/b/'];
     const reqHosts = ['a.test', 'b.test', 'y.x.test', 'x.test', 'c.test', 'other'];
-    const reqPaths = ['/', '/a', '/a/b', '/a/b/c/d', '/b', '/a/', '/ab', '/c'];
+    const reqPaths = ['/', '/a', '/a/b', '/a/b/c/d', '/b', '/a/', '/ab', '/c', '/a/b/', '/b/', '/a//'];
     for (let round = 0; round < 300; round++) {
       const routes = Array.from({ length: 1 + rand(8) }, (_, i) => {
         const r: RouteConditions & { name: string } = { name: `r${i}` };

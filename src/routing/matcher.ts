@@ -17,10 +17,14 @@ interface Candidate<T> {
   readonly conditional: boolean;
 }
 
-/** One segment of the path tree: routes whose exact path ends here, and routes whose prefix ends here. */
+/**
+ * One segment of the path tree: routes whose exact path ends here as written, routes whose exact path ends here give
+ * or take one trailing slash (see exactPathMatches), and routes whose prefix ends here.
+ */
 class PathNode<T> {
   readonly children = new Map<string, PathNode<T>>();
   readonly exact: Candidate<T>[] = [];
+  readonly slashed: Candidate<T>[] = [];
   readonly prefix: Candidate<T>[] = [];
 
   child(segment: string): PathNode<T> {
@@ -56,11 +60,17 @@ class HostBucket<T> {
     const c = candidate.entry.conditions;
     if (c.path !== undefined) {
       const path = pathKey(c.path);
+      let parent = this.root;
       let node = this.root;
-      for (const s of segmentsOf(path)) node = node.child(s);
+      for (const s of segmentsOf(path)) {
+        parent = node;
+        node = node.child(s);
+      }
       node.exact.push(candidate);
-      // "/admin" also matches "/admin/": most backends (Express, Spring) serve both, so the route must cover both.
-      if (path !== '/' && !path.endsWith('/')) node.child('').exact.push(candidate);
+      // "/admin" also matches "/admin/", and "/admin/" also "/admin": most backends (Express, Spring, ASP.NET Core)
+      // serve both as one resource, so the route must cover both, or the other spelling reached another route (a
+      // catch-all with auth off) and the same handler. A route written with the spelling sent goes first.
+      if (path !== '/') (path.endsWith('/') ? parent : node.child('')).slashed.push(candidate);
     } else {
       let node = this.root;
       for (const s of prefixSegments(pathKey(normalisePrefix(c.pathPrefix ?? '/')))) node = node.child(s);
@@ -70,6 +80,7 @@ class HostBucket<T> {
 
   sort(node: PathNode<T> = this.root): void {
     node.exact.sort(byPrecedence);
+    node.slashed.sort(byPrecedence);
     node.prefix.sort(byPrecedence);
     for (const child of node.children.values()) this.sort(child);
   }
@@ -98,7 +109,10 @@ class HostBucket<T> {
       start = end + 1;
     }
     let hit: Candidate<T> | undefined;
-    if (node !== undefined && node.exact.length > 0) hit = firstMatching(node.exact, input);
+    if (node !== undefined) {
+      if (node.exact.length > 0) hit = firstMatching(node.exact, input);
+      if (hit === undefined && node.slashed.length > 0) hit = firstMatching(node.slashed, input);
+    }
     for (let i = depth - 1; hit === undefined && i >= 0; i--) {
       const prefix = trail[i]!.prefix;
       if (prefix.length > 0) hit = firstMatching(prefix, input);
@@ -147,7 +161,8 @@ function conditionsMatch(c: RouteConditions, input: MatchInput): 'no' | 'listed'
 
 /**
  * Compiled routes. Precedence: a route with an exact host beats a wildcard host (longer suffix first), which beats
- * no host; then an exact path beats a prefix, and a longer prefix beats a shorter one; then a route with methods or
+ * no host; then an exact path as written beats one that takes the path through its trailing slash, which beats a
+ * prefix, and a longer prefix beats a shorter one; then a route with methods or
  * headers conditions beats one without (for a HEAD, one listing HEAD before one that takes it through GET); then the
  * order of the list.
  */
