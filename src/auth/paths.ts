@@ -7,3 +7,12 @@ export const JWKS_PATH = '/.well-known/jwks.json';
 export function isAuthPath(path: string): boolean {
   return path.startsWith(AUTH_PREFIX) || path === JWKS_PATH;
 }
+
+/** The auth API's endpoints, each taking POST alone (auth/routes.ts answers them; anything else under /auth/ is 404). */
+export const AUTH_ENDPOINTS: readonly string[] = ['/auth/register', '/auth/login', '/auth/refresh', '/auth/logout'];
+
+/** The methods an auth path takes (undefined: no such path), as auth/routes.ts answers them. */
+export function authPathMethods(path: string): readonly string[] | undefined {
+  if (path === JWKS_PATH) return ['GET', 'HEAD'];
+  return AUTH_ENDPOINTS.includes(path) ? ['POST'] : undefined;
+}

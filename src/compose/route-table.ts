@@ -18,18 +18,20 @@ import { hostModeOf } from '../routing/rewrite.js';
 import { createRewritePhase } from '../routing/rewrite-phase.js';
 import { createBodyLimitPhase } from '../routing/body-limit.js';
 import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
-import { compileCors } from '../cors/policy.js';
+import { compileCors, isPreflight } from '../cors/policy.js';
 import { createCorsPhase, createCorsVaryPhase, declinePreflight, uncacheablePreflight } from '../cors/phase.js';
 import type { ServiceRegistry } from '../balancer/registry.js';
 import { SplitSelector } from '../balancer/split.js';
 import { healthRoute } from '../health-route.js';
-import { isAuthPath } from '../auth/paths.js';
+import { authPathMethods, isAuthPath } from '../auth/paths.js';
 import type { AuthMode } from '../auth/phase.js';
 import type { Features } from '../features.js';
 import { ownedHeadersOf } from '../config/route-checks.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 
 const HEALTH_PATH = '/health';
+/** What the health route takes (health-route.ts). */
+const HEALTH_METHODS: readonly string[] = ['GET', 'HEAD'];
 const ROUTE_NOT_FOUND = new GatewayError('ROUTE_NOT_FOUND');
 
 /** The name of unmatched requests in logs and metrics. */
@@ -76,8 +78,8 @@ class GatewayRouteTable implements RouteTable {
 
   match(ctx: RequestContext): Route {
     const path = ctx.path;
-    if (path === HEALTH_PATH) return this.health;
-    if (this.auth !== undefined && isAuthPath(path)) return this.auth;
+    if (path === HEALTH_PATH) return this.#builtIn(ctx, this.health, HEALTH_METHODS);
+    if (this.auth !== undefined && isAuthPath(path)) return this.#builtIn(ctx, this.auth, authPathMethods(path));
     if (this.single !== undefined) return this.single;
     const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers, true, this.owned, ctx.peerTrusted);
     const route = this.matcher.match(input);
@@ -89,6 +91,18 @@ class GatewayRouteTable implements RouteTable {
     }
     if (input.preflight && route !== undefined && !this.#cacheable(ctx, route, input.method)) uncacheablePreflight(ctx);
     return route ?? this.notFound;
+  }
+
+  /**
+   * One of the gateway's own routes. A preflight asking for a method the path does not take, or for a path the auth
+   * API does not have, is declined: answered as the plain OPTIONS it is (405, 404) rather than approved by the global
+   * policy for a request that could only fail.
+   */
+  #builtIn(ctx: RequestContext, route: Route, methods: readonly string[] | undefined): Route {
+    const h = ctx.req.headers;
+    const asked = h['access-control-request-method'];
+    if (isPreflight(ctx.req.method, h.origin, asked) && !(methods?.includes(String(asked).toUpperCase()) ?? false)) declinePreflight(ctx);
+    return route;
   }
 
   /**

@@ -58,6 +58,13 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
     },
     onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
       if (ANSWERED_PREFLIGHT.get(ctx) === true) return;
+      if (DECLINED_PREFLIGHT.get(ctx) === true) {
+        // The upstream's answer to a preflight no policy of ours answers (a `cors: off` route's, sent on as the OPTIONS
+        // it is) is the upstream's to give whole: this policy's headers on it approved the origin but no method, and
+        // taking the upstream's away left the browser with a refusal whatever the upstream said.
+        addVary(headers, 'Origin');
+        return;
+      }
       // The policy here is the only one: an upstream's own access-control-* headers (a framework reflecting any
       // Origin, say) would otherwise let a disallowed origin read the response.
       for (const name in headers) if (name.startsWith('access-control-')) delete headers[name];
