@@ -69,6 +69,19 @@ export function isGrpc(incoming: IncomingHttpHeaders): boolean {
   return isGrpcContentType(incoming['content-type']);
 }
 
+/**
+ * True when a request header never reaches the upstream as the client sent it, for hop-by-hop reasons: one of the
+ * fixed set, or a name the request's own Connection header lists (RFC 9110 §7.6.1). Route header conditions read
+ * the headers as the upstream will (routing/from-config.ts), so such a header is absent to them: else a client could
+ * take a route by a header its upstream then never saw. `upgrade` and `te` are kept, as they reach the upstream where
+ * they mean something (an upgrade's handshake, gRPC's `te: trailers`).
+ */
+export function hopByHopForUpstream(name: string, connection: string | string[] | undefined): boolean {
+  if (name === 'upgrade' || name === 'te') return false;
+  if (REQUEST_HOP_BY_HOP.has(name)) return true;
+  return connectionTokens(connection)?.includes(name) ?? false;
+}
+
 /** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
 function connectionTokens(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;

@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.js';
 import { isPreflight } from '../cors/policy.js';
+import { hopByHopForUpstream } from '../proxy/headers.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { hostOf, normalisePrefix, pathKey, type MatchInput, type RouteConditions } from './conditions.js';
 
@@ -42,7 +43,7 @@ export class RequestMatchInput implements MatchInput {
    * `owned` and `peerTrusted`: header conditions see the request's headers as its upstream will, without those the
    * gateway drops from this client (OwnedHeaders.dropFromClient): a forwarding header (X-Forwarded-*, X-Real-IP,
    * Forwarded) from a peer that is no trusted proxy, or a header the gateway writes itself (identity, consumer), is
-   * absent. Routing runs before authentication, so such a copy is the client's word alone.
+   * absent, as is a hop-by-hop one (hopByHopForUpstream: one the request's Connection header names). Routing runs before authentication, so such a copy is the client's word alone.
    */
   constructor(
     method: string | undefined,
@@ -69,6 +70,7 @@ export class RequestMatchInput implements MatchInput {
    */
   header(name: string): string | undefined {
     if (this.#owned !== undefined && this.#owned.dropFromClient(name, this.#peerTrusted)) return undefined;
+    if (hopByHopForUpstream(name, this.#headers.connection)) return undefined;
     const value = name === 'host' ? ((this.#headers[':authority'] as string | undefined) ?? this.#headers.host) : this.#headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
   }

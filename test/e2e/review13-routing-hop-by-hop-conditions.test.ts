@@ -1,0 +1,54 @@
+// Header conditions read a request's headers as its upstream will (README, Routes). A header the request's own
+// Connection header names is hop-by-hop (RFC 9110 §7.6.1) and the gateway drops it on the way upstream, but routing
+// still read it: `x-api-version: 2` named in Connection took the v2 route, whose upstream never got the header.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBackend, type EchoBody } from '../helpers/backends.js';
+import { startInProcess } from '../helpers/gateway.js';
+import { rawRequest } from '../helpers/raw.js';
+
+const [v1, v2] = await Promise.all([startBackend('v1'), startBackend('v2')]);
+const service = (port: number) => ({ upstreams: [{ name: 'u', address: '127.0.0.1', port }], health_check: { enabled: false } });
+const gw = await startInProcess({
+  services: { v1: service(v1.port), v2: service(v2.port) },
+  routes: [
+    { name: 'users-v2', match: { path_prefix: '/users', headers: { 'x-api-version': '2' } }, service: 'v2' },
+    { name: 'keep-alive-route', match: { path_prefix: '/ka', headers: { 'keep-alive': 'timeout=5' } }, service: 'v2' },
+    { name: 'rest', match: { path_prefix: '/' }, service: 'v1' },
+  ],
+});
+after(async () => {
+  await gw.close();
+  await Promise.all([v1.stop(), v2.stop()]);
+});
+
+const port = Number(new URL(gw.url).port);
+
+async function send(path: string, lines: string[]): Promise<EchoBody> {
+  const res = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: api.test\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`);
+  assert.equal(res.status, 200, res.body);
+  return JSON.parse(res.body) as EchoBody;
+}
+
+test('a header the Connection header names is absent to route conditions, as it is to the upstream', async () => {
+  for (const connection of ['close, x-api-version', 'x-api-version, close', 'close, X-API-Version', 'close, , x-api-version']) {
+    const echo = await send('/users/1', [`Connection: ${connection}`, 'X-API-Version: 2']);
+    assert.equal(echo.backend, 'v1', `Connection: ${connection}`);
+    assert.equal(echo.headers['x-api-version'], undefined, 'not forwarded either');
+  }
+  // A second Connection line counts as well (the lines join as one list).
+  const twoLines = await send('/users/1', ['Connection: close', 'Connection: x-api-version', 'X-API-Version: 2']);
+  assert.equal(twoLines.backend, 'v1');
+});
+
+test('a fixed hop-by-hop header is absent to route conditions', async () => {
+  const echo = await send('/ka/1', ['Connection: close', 'Keep-Alive: timeout=5']);
+  assert.equal(echo.backend, 'v1');
+  assert.equal(echo.headers['keep-alive'], undefined);
+});
+
+test('the same header not named in Connection still takes its route, and reaches its upstream', async () => {
+  const echo = await send('/users/1', ['Connection: close', 'X-API-Version: 2']);
+  assert.equal(echo.backend, 'v2');
+  assert.equal(echo.headers['x-api-version'], '2');
+});
