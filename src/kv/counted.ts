@@ -1,5 +1,5 @@
 // A KvStore decorator that reports every KvUnavailableError (for the store-error metric) and passes results through.
-import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
+import { KvUnavailableError, peekBucket, type BucketRule, type KvStore, type TakeResult } from './kv-store.js';
 
 /**
  * Keeps a synchronous store synchronous: `take` and `isRevoked` return the inner store's value as it came, and only
@@ -27,6 +27,14 @@ export class CountedKvStore implements KvStore {
   take(key: string, rule: BucketRule): TakeResult | Promise<TakeResult> {
     try {
       return this.#watch(this.#inner.take(key, rule));
+    } catch (err) {
+      return this.#rejected(err);
+    }
+  }
+
+  peek(key: string, rule: BucketRule): TakeResult | Promise<TakeResult> {
+    try {
+      return this.#watch(peekBucket(this.#inner, key, rule));
     } catch (err) {
       return this.#rejected(err);
     }

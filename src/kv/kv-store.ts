@@ -56,6 +56,13 @@ export interface KvStore {
    */
   refund?(key: string, rule: BucketRule): void | Promise<void>;
   /**
+   * What `take` would decide for bucket `key` now, without spending a token or writing anything: a look at a bucket
+   * that only some outcomes spend (the API-key read bucket: only keys the store does not find valid). A take given
+   * back at once (`refund`) is no substitute on a remote store: between the two round trips the token is held, and
+   * concurrent looks find the bucket emptied by each other. Optional: a caller without it takes and refunds.
+   */
+  peek?(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
+  /**
    * Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. Redis waits
    * for a replica to confirm it and counts an unconfirmed one, unless `replay` (a revocation written before, applied
    * again from the change log: every gateway replays each one, so it would be waited for and counted once per gateway).
@@ -114,4 +121,15 @@ export interface KvStore {
    */
   evictionPolicy?(): Promise<string | undefined>;
   close(): Promise<void>;
+}
+
+/** KvStore.peek, or on a store without it a take given back at once (which holds the token meanwhile). */
+export function peekBucket(store: KvStore, key: string, rule: BucketRule): TakeResult | Promise<TakeResult> {
+  if (store.peek !== undefined) return store.peek(key, rule);
+  const taken = store.take(key, rule);
+  const giveBack = async (result: TakeResult): Promise<TakeResult> => {
+    if (result.allowed) await store.refund?.(key, rule);
+    return result;
+  };
+  return taken instanceof Promise ? taken.then(giveBack) : giveBack(taken);
 }

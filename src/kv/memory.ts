@@ -136,6 +136,13 @@ export class MemoryKvStore implements KvStore {
     return step.result;
   }
 
+  /** What `take` would decide now (takeToken's decision), with nothing written: no bucket created, none changed. */
+  peek(key: string, rule: BucketRule): TakeResult {
+    const buckets = this.#buckets;
+    const slot = buckets.slotOf(key);
+    return takeToken(slot === undefined ? undefined : buckets.stateAt(slot), rule, this.#now()).result;
+  }
+
   /** Synchronous, so atomic within the process; a bucket full again is dropped, as `take` drops it. */
   refund(key: string, rule: BucketRule): void {
     const buckets = this.#buckets;

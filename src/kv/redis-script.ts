@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 
 /**
  * KEYS[1]: the bucket hash (fields t = tokens, u = last update in ms). ARGV[1]: capacity, ARGV[2]: refill per
- * second, ARGV[3]: the latest Redis time (ms) at which the gateway still waits for the answer, or 0 for no limit.
+ * second, ARGV[3]: the latest Redis time (ms) at which the gateway still waits for the answer, or 0 for no limit,
+ * ARGV[4]: "1" for a look (KvStore.peek), the decision a take would make with nothing written.
  * Returns {allowed 0|1, remaining, retryAfterMs, resetMs, redisNowMs}, all integers; {-1, 0, 0, 0, redisNowMs} and
  * no change to the bucket when it runs after ARGV[3].
  *
@@ -62,6 +63,7 @@ local missing = capacity - tokens
 local reset
 if missing <= eps then reset = 0 else reset = math.ceil((missing * 1000) / rate - mseps) end
 local remaining = math.floor(tokens + eps)
+if ARGV[4] == '1' then return {allowed, remaining, retry, reset, math.floor(now)} end
 if reset > 0 then
   redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'u', string.format('%.17g', at))
   redis.call('PEXPIRE', KEYS[1], reset)

@@ -165,16 +165,29 @@ export class RedisKvStore implements KvStore {
    * up on never counts later, under either on_store_error policy.
    */
   async take(key: string, rule: BucketRule): Promise<TakeResult> {
+    return this.#runTakeScript(key, rule, this.#deadlineArgument(), '0');
+  }
+
+  /**
+   * The take script's decision with nothing written (its look flag), in one round trip: no deadline, as a look
+   * that runs late spends nothing.
+   */
+  async peek(key: string, rule: BucketRule): Promise<TakeResult> {
+    return this.#runTakeScript(key, rule, '0', '1');
+  }
+
+  /** TAKE_SCRIPT on bucket `key`, with its deadline and look arguments (ARGV[3], ARGV[4]). */
+  async #runTakeScript(key: string, rule: BucketRule, deadline: string, look: '0' | '1'): Promise<TakeResult> {
     const fullKey = bucketKey(this.#prefix, key);
-    const capacity = String(rule.capacity);
-    const rate = String(rule.refillPerSecond);
-    const deadline = this.#deadlineArgument();
+    const command = ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, String(rule.capacity), String(rule.refillPerSecond), deadline, look];
     let reply: unknown;
     try {
-      reply = await this.#command(this.#main, fullKey, ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, capacity, rate, deadline]);
+      reply = await this.#command(this.#main, fullKey, command);
     } catch (err) {
       if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
-      reply = await this.#command(this.#main, fullKey, ['EVAL', TAKE_SCRIPT, '1', fullKey, capacity, rate, deadline]);
+      command[0] = 'EVAL';
+      command[1] = TAKE_SCRIPT;
+      reply = await this.#command(this.#main, fullKey, command);
     }
     const result = parseTakeReply(reply);
     this.#observeRedisClock((reply as number[])[4] as number);

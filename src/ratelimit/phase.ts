@@ -4,7 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import { KvUnavailableError, type BucketRule, type KvStore, type TakeResult } from '../kv/kv-store.js';
+import { KvUnavailableError, peekBucket, type BucketRule, type KvStore, type TakeResult } from '../kv/kv-store.js';
 import { sharedOutageLog, type KvOutageLog } from '../kv/outage.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, Phase } from '../pipeline/phase.js';
@@ -227,8 +227,9 @@ class Limiter implements RateLimitPhase {
 
   /**
    * Before an uncached API key's store read: the address's key-read bucket (same rule as its traffic bucket, apart
-   * from it) looked at by a take given back at once, so the reads under way of valid keys never hold its tokens.
-   * Empty: the 429 as any limit's. Otherwise no headers, no 'pass' event (the request is limited later by its own
+   * from it) looked at without spending (KvStore.peek), so valid keys never spend it, however many are read at once.
+   * (A take given back at once held the token for a round trip on Redis: ten valid keys at once from one address
+   * found a burst of 3 emptied by each other's looks, and seven got 429.) Empty: the 429 as any limit's. Otherwise no headers, no 'pass' event (the request is limited later by its own
    * bucket). A store failure lets the read go on, as before keys were counted: the key's own checks and the route's
    * limiter apply on_store_error, not this look.
    */
@@ -236,17 +237,16 @@ class Limiter implements RateLimitPhase {
     const key = this.#keyReadPrefix + this.#address(ctx);
     let taken: TakeResult | Promise<TakeResult>;
     try {
-      taken = this.#store.take(key, this.#main.bucket);
+      taken = peekBucket(this.#store, key, this.#main.bucket);
     } catch (err) {
       return this.#keyReadUnknown(ctx, err);
     }
-    if (taken instanceof Promise) return taken.then((result) => this.#keyReadLooked(ctx, key, result), (err: unknown) => this.#keyReadUnknown(ctx, err));
-    return this.#keyReadLooked(ctx, key, taken);
+    if (taken instanceof Promise) return taken.then((result) => this.#keyReadLooked(ctx, result), (err: unknown) => this.#keyReadUnknown(ctx, err));
+    return this.#keyReadLooked(ctx, taken);
   }
 
-  #keyReadLooked(ctx: RequestContext, key: string, result: TakeResult): Outcome | Promise<Outcome> {
-    if (!result.allowed) return this.#apply(ctx, result, this.#main);
-    return this.#refund(key, this.#main.bucket).then(() => 'continue' as const);
+  #keyReadLooked(ctx: RequestContext, result: TakeResult): Outcome {
+    return result.allowed ? 'continue' : this.#apply(ctx, result, this.#main);
   }
 
   #keyReadUnknown(ctx: RequestContext, err: unknown): Outcome {

@@ -25,6 +25,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 const SLOW: BucketRule = { capacity: 5, refillPerSecond: 0.2 };
 const FAST: BucketRule = { capacity: 2, refillPerSecond: 20 };
+/** One token, refilled in 5 s. */
+const SLOW_ONE: BucketRule = { capacity: 1, refillPerSecond: 0.2 };
 /**
  * For expiry checks, which must read a state before it expires: a second and more of margin, since a loaded
  * machine running a Cluster or Sentinel topology on two cores can take a hundred milliseconds over a few commands.
@@ -76,6 +78,23 @@ export function kvStoreContract(engine: string, open: () => Promise<KvStoreHarne
       // Each pass saw a distinct remaining count: no two callers spent the same token.
       const remaining = results.filter((r) => r.allowed).map((r) => r.remaining).sort((x, y) => x - y);
       assert.deepEqual(remaining, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    });
+
+    test('peek: what a take would decide, with nothing spent or kept, however many look at once', async () => {
+      const k = key();
+      assert.ok(h.store.peek !== undefined, 'the store can look without taking');
+      const stores = h.twin === undefined ? [h.store] : [h.store, h.twin];
+      // Fifty looks at once at a bucket of 1: each finds the token there, none takes it.
+      const looks = await Promise.all(Array.from({ length: 50 }, (_, i) => stores[i % stores.length]!.peek!(k, SLOW_ONE)));
+      assert.ok(looks.every((r) => r.allowed && r.remaining === 0 && r.retryAfterMs === 0), JSON.stringify(looks[0]));
+      assert.equal(await h.bucketTtlMs(k), undefined, 'a look keeps no state');
+      assert.equal((await h.store.take(k, SLOW_ONE)).allowed, true, 'the token is still there');
+      const refused = await h.store.peek(k, SLOW_ONE);
+      assert.equal(refused.allowed, false, 'the look sees the take');
+      assert.ok(refused.retryAfterMs > 4000 && refused.retryAfterMs <= 5000, `retryAfterMs ${refused.retryAfterMs}`);
+      const ttl = await h.bucketTtlMs(k);
+      assert.ok(ttl !== undefined && ttl > 4000, `the take's state kept as the take left it (${ttl} ms)`);
+      assert.equal((await h.store.take(k, SLOW_ONE)).allowed, false, 'and the bucket is empty as the take left it');
     });
 
     test('refill: after waiting past the refill time, tokens are available again', async () => {

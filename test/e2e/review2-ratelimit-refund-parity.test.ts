@@ -14,7 +14,7 @@ import { REDIS_URL, requireRedis, uniquePrefix } from '../kv/redis-helpers.js';
 const skip = await requireRedis();
 const BASE_SECONDS = 1_700_000_000;
 const CLOCK_LINE = "local clock = redis.call('TIME')";
-const PINNED_TAKE = TAKE_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[4], ARGV[5]}');
+const PINNED_TAKE = TAKE_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[5], ARGV[6]}');
 const PINNED_REFUND = REFUND_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[3], ARGV[4]}');
 
 type Step = { readonly op: 'take' | 'refund'; readonly atMs: number };
@@ -102,7 +102,7 @@ describe('token refunds: memory store and Redis script decide as the pure arithm
           await client.sendCommand(['EVAL', PINNED_REFUND, '1', key, ...rule, ...clock]);
           continue;
         }
-        const [allowed, remaining, retryAfterMs, resetMs] = (await client.sendCommand(['EVAL', PINNED_TAKE, '1', key, ...rule, '0', ...clock])) as number[];
+        const [allowed, remaining, retryAfterMs, resetMs] = (await client.sendCommand(['EVAL', PINNED_TAKE, '1', key, ...rule, '0', '0', ...clock])) as number[];
         out.push({ allowed: allowed === 1, remaining, retryAfterMs, resetMs });
       }
       assert.deepEqual(out, expected());

@@ -11,9 +11,9 @@ const skip = await requireRedis();
 /** Same epoch base as bucket.test.ts, so both sides do the same floating-point sums. */
 const BASE_SECONDS = 1_700_000_000;
 const CLOCK_LINE = "local clock = redis.call('TIME')";
-// Only the clock source changes: TIME becomes {seconds, microseconds} passed in ARGV[4], ARGV[5] (ARGV[3] is the
-// deadline).
-const PINNED_SCRIPT = TAKE_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[4], ARGV[5]}');
+// Only the clock source changes: TIME becomes {seconds, microseconds} passed in ARGV[5], ARGV[6] (ARGV[3] is the
+// deadline, ARGV[4] the look flag).
+const PINNED_SCRIPT = TAKE_SCRIPT.replace(CLOCK_LINE, 'local clock = {ARGV[5], ARGV[6]}');
 
 describe('Lua take script: shared bucket cases', { skip }, () => {
   const client = createClient({ url: REDIS_URL });
@@ -36,7 +36,7 @@ describe('Lua take script: shared bucket cases', { skip }, () => {
         const seconds = BASE_SECONDS + Math.floor(step.atMs / 1000);
         const micros = (step.atMs % 1000) * 1000;
         const reply = (await client.sendCommand([
-          'EVAL', PINNED_SCRIPT, '1', key, String(c.rule.capacity), String(c.rule.refillPerSecond), '0', String(seconds), String(micros),
+          'EVAL', PINNED_SCRIPT, '1', key, String(c.rule.capacity), String(c.rule.refillPerSecond), '0', '0', String(seconds), String(micros),
         ])) as number[];
         const [allowed, remaining, retryAfterMs, resetMs] = reply;
         assert.deepEqual(
@@ -55,7 +55,7 @@ describe('Lua take script: the deadline', { skip }, () => {
   const nowMs = BASE_SECONDS * 1000 + 500;
   const take = async (key: string, deadline: string): Promise<number[]> =>
     (await client.sendCommand([
-      'EVAL', PINNED_SCRIPT, '1', key, '5', '1', deadline, String(Math.floor(nowMs / 1000)), String((nowMs % 1000) * 1000),
+      'EVAL', PINNED_SCRIPT, '1', key, '5', '1', deadline, '0', String(Math.floor(nowMs / 1000)), String((nowMs % 1000) * 1000),
     ])) as number[];
 
   before(() => client.connect());
