@@ -244,15 +244,22 @@ export class RuleLog {
   /** The rule object of the previous call: the limiter passes the same object take after take. */
   #lastRule: BucketRule | undefined;
 
-  /** Records that `rule` is in use at `nowMs`. Constant time for the rule object of the previous call. */
-  note(rule: BucketRule, nowMs: number): void {
-    if (rule === this.#lastRule) return;
+  /**
+   * Records that `rule` is in use at `nowMs`. Constant time for the rule object of the previous call. `configured`:
+   * the rule is (again) a limiter's, from now on (start-up, a reload; KvStore.expectRules), so it applies to every
+   * bucket written before now even when its value was met before: a reload that gave the default policy the values of
+   * another policy (met long before) let the sweep drop a bucket drained under the old rule once that rule had
+   * refilled it, and its client got a fresh burst the new rule would have refused. A take alone does not: a rule
+   * value met before is then another policy's, whose buckets are keyed apart.
+   */
+  note(rule: BucketRule, nowMs: number, configured = false): void {
+    if (rule === this.#lastRule && !configured) return;
     const value = `${rule.capacity}/${rule.refillPerSecond}`;
     const known = this.#known.delete(value);
     // Re-inserted, so the Map's order stays the order last met.
     this.#known.set(value, true);
     this.#lastRule = rule;
-    if (known) return;
+    if (known && !configured) return;
     if (this.#known.size > MAX_KNOWN_RULES) this.#known.delete(this.#known.keys().next().value!);
     const mattersUntilMs = nowMs + (rule.capacity * 1000) / rule.refillPerSecond;
     // A rule forgotten above and met again may still be pending: its one entry moves to now (the same rule,

@@ -40,6 +40,10 @@ export class CountedKvStore implements KvStore {
     }
   }
 
+  expectRules(rules: readonly BucketRule[]): void {
+    this.#inner.expectRules?.(rules);
+  }
+
   refund(key: string, rule: BucketRule): void | Promise<void> {
     try {
       return this.#watch(this.#inner.refund?.(key, rule));

@@ -278,6 +278,42 @@ describe('MemoryKvStore: a reload that changes a rule (the bucket is judged unde
     }
   });
 
+  test('a reload to a rule met before (another policy\'s values) keeps the bucket too, as soon as the limiter is built', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      store.take('s:x', { ...slow }); // another policy with the new rule's values, met long before the reload
+      now = 5;
+      for (let i = 0; i < 10; i++) store.take('p:drained', fast);
+      now = 10;
+      store.expectRules([{ ...slow }]); // the reload builds its limiter: the default policy now has slow's values
+      now = 1100; // the old rule would have refilled p:drained at 1005
+      store.sweep();
+      assert.notEqual(store.bucketTtlMs('p:drained'), undefined, 'kept: under the new rule it holds about 0.11 tokens');
+      assert.equal(store.take('p:drained', slow).allowed, false, 'no fresh burst');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a reload with no take under its rule before the sweep keeps the bucket (the rule is known from the limiter)', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      for (let i = 0; i < 10; i++) store.take('p:drained', fast);
+      now = 10;
+      store.expectRules([slow]);
+      now = 12_000; // sweeps pass before anyone is taken under the new rule
+      store.sweep();
+      assert.notEqual(store.bucketTtlMs('p:drained'), undefined);
+      const taken = store.take('p:drained', slow);
+      assert.equal(taken.allowed, true, '1.2 tokens refilled at 0.1/s since the drain');
+      assert.equal(taken.remaining, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('at the cap, a bucket the old rule refilled but the new rule has not is not evicted as full', async () => {
     let now = 0;
     const store = new MemoryKvStore({ maxBuckets: 20, sweepIntervalMs: 1e9, now: () => now });

@@ -136,6 +136,12 @@ export class MemoryKvStore implements KvStore {
     return step.result;
   }
 
+  /** See KvStore.expectRules: each rule applies to every bucket written before now. */
+  expectRules(rules: readonly BucketRule[]): void {
+    const now = this.#now();
+    for (const rule of rules) this.#rules.note(rule, now, true);
+  }
+
   /** What `take` would decide now (takeToken's decision), with nothing written: no bucket created, none changed. */
   peek(key: string, rule: BucketRule): TakeResult {
     const buckets = this.#buckets;

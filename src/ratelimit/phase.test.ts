@@ -279,3 +279,18 @@ describe('rate-limit phase: login buckets', () => {
     }
   });
 });
+
+describe('rate-limit phase: a reload', () => {
+  test('building a limiter tells the memory store its rules before any take, so the sweep judges older buckets under them', async () => {
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9 });
+    try {
+      assert.equal(store.pendingRuleCount, 0);
+      const server = await startLimiterServer(rateLimitConfig({ requests_per_minute: 1, burst_size: 3 }), store);
+      await server.close();
+      // The proxied traffic's rule, and the auth API's three (address, per email + address, per email with its credit).
+      assert.ok(store.pendingRuleCount >= 2, `pending rules: ${store.pendingRuleCount}`);
+    } finally {
+      await store.close();
+    }
+  });
+});
