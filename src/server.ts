@@ -31,6 +31,7 @@ import { CoalescingQueue, type Turn } from './reload-queue.js';
 import { routeHeaderHooks } from './plugins/first-party/route-headers.js';
 import type { PluginRouteSpec } from './compose/route-table.js';
 import type { Route } from './pipeline/route.js';
+import { SplitRotations } from './balancer/split.js';
 
 export interface GatewayOptions {
   readonly logger: Logger;
@@ -163,12 +164,14 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   };
   /** The user routes of the table running (admin status, dashboard). */
   let userRoutes: readonly Route[] = [];
+  /** Each split route's rotation, carried from table to table (a reload) while its arms stay as they were. */
+  const splitRotations = new SplitRotations();
   /**
    * The route table of `next` on `generation`'s plugin instances: counting the requests that run them, so that the
    * instances a later reload retires are closed once those requests have ended (plugins/drain.ts).
    */
   const routeTable = (next: Config, generation: PluginGeneration) => {
-    const table = buildRouteTable({ config: next, features, services, logger, plugins: pluginPhase(generation) });
+    const table = buildRouteTable({ config: next, features, services, logger, plugins: pluginPhase(generation), splitRotations });
     return { table: plugins.track(generation, table, userRoutesOf(table)), routes: userRoutesOf(table) };
   };
   let generation: PluginGeneration;

@@ -122,11 +122,13 @@ export class Service implements UpstreamSelector, PeerGroup {
     for (const b of left) if (b.inflight > 0 && !current.has(b.label)) this.#departed.set(b.label, b);
     // A reload that leaves this service's upstreams, their order and weights and its strategy as they were keeps the
     // strategy's state: every reload used to restart round robin at the first upstream, so a config reloaded every few
-    // seconds sent that upstream more than its share, and smooth weighted round robin lost its spread.
+    // seconds sent that upstream more than its share, and smooth weighted round robin lost its spread. Upstreams are
+    // compared by address:port, not by pool: a reload that changes only a pool setting (queue_limit, a timeout, a CA
+    // file rewritten in place) gives every upstream a new pool, and used to restart the rotation all the same.
     const unchanged =
       settings.strategy === this.#strategyName &&
       before.length === next.length &&
-      before.every(([b, weight], i) => next[i] === b && b.weight === weight);
+      before.every(([b, weight], i) => next[i]!.label === b.label && next[i]!.weight === weight);
     if (!unchanged) this.#strategy = createStrategy(settings.strategy, next.length);
     this.#strategyName = settings.strategy;
     this.#cooldownMs = settings.healthCheck.passive_cooldown;

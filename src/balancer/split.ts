@@ -17,7 +17,8 @@ export class SplitSelector implements UpstreamSelector {
   readonly #arms: readonly { readonly service: Service; readonly weight: number; readonly inflight: number; readonly available: boolean }[];
   readonly #picker: RoundRobin;
 
-  constructor(arms: readonly SplitArm[]) {
+  /** `picker`: the rotation to continue (SplitRotations), else a new one. */
+  constructor(arms: readonly SplitArm[], picker: RoundRobin = new RoundRobin(arms.length)) {
     this.#arms = arms.map((arm) => ({
       service: arm.service,
       weight: arm.weight,
@@ -26,7 +27,7 @@ export class SplitSelector implements UpstreamSelector {
         return arm.service.available;
       },
     }));
-    this.#picker = new RoundRobin(arms.length);
+    this.#picker = picker;
   }
 
   acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined {
@@ -65,5 +66,30 @@ export class SplitSelector implements UpstreamSelector {
       if (peer !== undefined) return peer;
     }
     return undefined;
+  }
+}
+
+/**
+ * The splits' rotations, kept across reloads by route name: a reload builds new SplitSelectors, and each used to start
+ * its rotation over, so a route reloaded every few requests (a config sync, certificate tooling) sent the first arm
+ * every request at 1:1, and at 90:10 every one of 50 requests with a reload each 5: the canary got nothing. A route
+ * whose arms (services, weights, order) are unchanged continues its rotation; any change starts a new one.
+ */
+export class SplitRotations {
+  readonly #byRoute = new Map<string, { readonly arms: string; readonly picker: RoundRobin }>();
+
+  /** The rotation of route `name` over `arms` (service names and weights, in order). */
+  picker(name: string, arms: readonly { readonly service: string; readonly weight: number }[]): RoundRobin {
+    const key = arms.map((a) => `${a.service}\u0000${a.weight}`).join('\u0001');
+    const kept = this.#byRoute.get(name);
+    if (kept !== undefined && kept.arms === key) return kept.picker;
+    const picker = new RoundRobin(arms.length);
+    this.#byRoute.set(name, { arms: key, picker });
+    return picker;
+  }
+
+  /** Forgets the routes a table no longer has (`names`: the split routes of the table just built). */
+  retain(names: ReadonlySet<string>): void {
+    for (const name of this.#byRoute.keys()) if (!names.has(name)) this.#byRoute.delete(name);
   }
 }

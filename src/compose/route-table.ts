@@ -21,7 +21,7 @@ import { normalisePrefix, type RouteConditions } from '../routing/conditions.js'
 import { compileCors, isPreflight } from '../cors/policy.js';
 import { createCorsPhase, createCorsVaryPhase, declinePreflight, uncacheablePreflight } from '../cors/phase.js';
 import type { ServiceRegistry } from '../balancer/registry.js';
-import { SplitSelector } from '../balancer/split.js';
+import { SplitRotations, SplitSelector } from '../balancer/split.js';
 import { healthRoute } from '../health-route.js';
 import { authPathMethods, isAuthPath } from '../auth/paths.js';
 import type { AuthMode } from '../auth/phase.js';
@@ -143,6 +143,8 @@ export interface RouteTableDeps {
    * first-party plugin, then the plugin instances named; undefined when there is nothing to run.
    */
   readonly plugins?: (route: PluginRouteSpec) => Phase | undefined;
+  /** The splits' rotations of the tables built before, continued where a route's arms are unchanged (a reload). */
+  readonly splitRotations?: SplitRotations;
 }
 
 /** What a route's plugin phase is built from. */
@@ -189,6 +191,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   } else {
     for (const r of config.routes) userRoutes.push(compileUserRoute(r, deps, defaultMode, globalCors));
   }
+  deps.splitRotations?.retain(new Set(config.routes.filter((r) => r.split !== undefined).map((r) => r.name)));
   const conditions: RouteConditions[] = config.routes.map(conditionsOf);
   const cors = new Map<Route, RouteCors>();
   config.routes.forEach((r, i) => {
@@ -252,7 +255,8 @@ function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: Aut
   let upstream: UpstreamSelector;
   let serviceNames: string[];
   if (r.split !== undefined) {
-    upstream = new SplitSelector(r.split.map((arm) => ({ service: services.get(arm.service)!, weight: arm.weight })));
+    const arms = r.split.map((arm) => ({ service: services.get(arm.service)!, weight: arm.weight }));
+    upstream = new SplitSelector(arms, deps.splitRotations?.picker(r.name, r.split));
     serviceNames = r.split.map((arm) => arm.service);
   } else {
     upstream = services.get(r.service!)!;

@@ -530,14 +530,23 @@ const size = z
 const upstreamGroupShape = {
   strategy: z.enum(['round_robin', 'random', 'least_conn']).default('round_robin'),
   // A name is how logs, metrics and the dashboard tell upstreams apart: two of one name were counted as one there.
+  // An address:port is how the balancer does (its pool, health, in-flight count and a reload's carry-over): two
+  // entries of one were merged by every reload, which closed the pool's connections, moved one entry's in-flight
+  // count onto the other and restarted the rotation. A weight says what listing it twice meant.
   upstreams: z
     .array(upstream)
     .min(1, 'at least one upstream is required')
     .superRefine((list, ctx) => {
       const seen = new Set<string>();
+      const byAddress = new Map<string, string>();
       list.forEach((u, i) => {
         if (seen.has(u.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate upstream name "${u.name}" in this service` });
         seen.add(u.name);
+        const at = `${u.address}:${u.port}`;
+        const first = byAddress.get(at);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [i, 'port'], message: `${at} is already upstream "${first}" of this service (to send it more, raise its weight)` });
+        } else byAddress.set(at, u.name);
       });
     }),
   /** Extra attempts on another upstream when a connection fails before any response byte. */
