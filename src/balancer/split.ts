@@ -55,6 +55,15 @@ export class SplitSelector implements UpstreamSelector {
   }
 
   /**
+   * A retry on the upstream that just failed it without blame (allowed again): its own service picks, never the
+   * split's weighted picker, which counted the retry as a new request's share (the next request's arm moved) and could
+   * hand it to a service with nothing left to offer it, ending the retries with the upstream it may go back to unused.
+   */
+  acquireAgain(ctx: RequestContext, peer: Peer): Peer | undefined {
+    return this.#arms.find((a) => a.service === peer.group)?.service.acquire(ctx, undefined);
+  }
+
+  /**
    * No service has an upstream in rotation: each service's panic pick in turn (a cooling upstream its checks still
    * call healthy), in the split's order, skipping `skip`. Asking the first service alone answered 502 whenever it
    * was the one marked down by its checks, while another could still serve.

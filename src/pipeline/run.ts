@@ -250,7 +250,7 @@ export class Pipeline implements AttemptListener {
     let peer = selector.acquire(ctx, exclude);
     if (peer === undefined && sameAllowed && exclude !== undefined) {
       allowAgain(ctx, exclude);
-      peer = selector.acquire(ctx, undefined);
+      peer = selector.acquireAgain !== undefined ? selector.acquireAgain(ctx, exclude) : selector.acquire(ctx, undefined);
     }
     if (peer === undefined) {
       // No upstream left for a retry: the last failure is the answer (it may be an upstream's refusal, see below).

@@ -42,4 +42,10 @@ export interface UpstreamSelector {
    * is none. A retry passes the failed peer, and stays within that peer's service.
    */
   acquire(ctx: RequestContext, exclude: Peer | undefined): Peer | undefined;
+  /**
+   * A retry on `peer` again (it failed without blame and no other upstream can take the request; balancer/tried.ts
+   * allowAgain has made it eligible): a peer of its own service. Without it, `acquire(ctx, undefined)`, a new request's
+   * pick, which is the same for a single service.
+   */
+  acquireAgain?(ctx: RequestContext, peer: Peer): Peer | undefined;
 }
