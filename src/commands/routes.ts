@@ -12,6 +12,7 @@ import { isAuthPath } from '../auth/paths.js';
 import { isPreflight } from '../cors/policy.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkRequestHost } from '../pipeline/host-check.js';
+import { connectionTokens, hopByHopForUpstream } from '../proxy/headers.js';
 import { CommandUsageError } from './usage.js';
 
 /** One row of the table, as printed (and as `--json` emits it). */
@@ -163,7 +164,11 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   // The gateway's own first step: a target or authority it would refuse reaches no route.
   const refused = checkRequestTarget(path + query) ?? (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: ['Host', authority] }));
   if (refused !== undefined) return { request, route: null, refused: String(refused.details), matched_because: [], tried: [], upstream: null };
-  const input: MatchInput = { method, host, path, header: (name) => headers[name] };
+  // Header conditions read the headers as the upstream would get them: a hop-by-hop one is absent (as in the gateway).
+  const tokens = connectionTokens(headers.connection);
+  // `host` is the URL's authority when it has one, as the gateway reads the Host it routes by (RequestMatchInput).
+  const headerOf = (name: string): string | undefined => (name === 'host' && authority !== '' ? authority : headers[name]);
+  const input: MatchInput = { method, host, path, header: (name) => (hopByHopForUpstream(name, tokens) ? undefined : headerOf(name)) };
   if (path === '/health') return { request, route: 'health', matched_because: ['the gateway answers /health itself'], tried: [], upstream: null };
   if (config.middleware.auth.enabled && isAuthPath(path)) {
     return { request, route: 'auth', matched_because: ['the gateway answers /auth/* and the JWKS itself (auth is on)'], tried: [], upstream: null };

@@ -70,20 +70,28 @@ export function isGrpc(incoming: IncomingHttpHeaders): boolean {
 }
 
 /**
- * True when a request header never reaches the upstream as the client sent it, for hop-by-hop reasons: one of the
- * fixed set, or a name the request's own Connection header lists (RFC 9110 §7.6.1). Route header conditions read
- * the headers as the upstream will (routing/from-config.ts), so such a header is absent to them: else a client could
- * take a route by a header its upstream then never saw. `upgrade` and `te` are kept, as they reach the upstream where
- * they mean something (an upgrade's handshake, gRPC's `te: trailers`).
+ * Named in a request's Connection header and sent upstream all the same (upstreamRequestHeaders): Host, put back from
+ * the request, and the forwarding headers it reads from the request itself (a trusted proxy's, extended).
  */
-export function hopByHopForUpstream(name: string, connection: string | string[] | undefined): boolean {
+const SENT_THOUGH_NAMED: ReadonlySet<string> = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/**
+ * True when a request header never reaches the upstream, for hop-by-hop reasons: one of the fixed set, or a name the
+ * request's own Connection header lists (RFC 9110 §7.6.1; `tokens`, from connectionTokens) that the gateway does not
+ * send anyway. Route header conditions read the headers as the upstream will (routing/from-config.ts), so such a
+ * header is absent to them: else a client could take a route by a header its upstream then never saw. `upgrade` and
+ * `te` are kept, as they reach the upstream where they mean something (an upgrade's handshake, gRPC's `te: trailers`);
+ * so is Host named in Connection, which a client used to skip a `host` condition's route (with its auth) while the
+ * upstream still got the Host.
+ */
+export function hopByHopForUpstream(name: string, tokens: readonly string[] | undefined): boolean {
   if (name === 'upgrade' || name === 'te') return false;
   if (REQUEST_HOP_BY_HOP.has(name)) return true;
-  return connectionTokens(connection)?.includes(name) ?? false;
+  return tokens !== undefined && tokens.includes(name) && !SENT_THOUGH_NAMED.has(name);
 }
 
 /** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
-function connectionTokens(value: string | string[] | undefined): string[] | undefined {
+export function connectionTokens(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
   if (joined.indexOf(',') === -1) {

@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.js';
 import { isPreflight } from '../cors/policy.js';
-import { hopByHopForUpstream } from '../proxy/headers.js';
+import { connectionTokens, hopByHopForUpstream } from '../proxy/headers.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 import { hostOf, normalisePrefix, pathKey, type MatchInput, type RouteConditions } from './conditions.js';
 
@@ -29,6 +29,8 @@ export class RequestMatchInput implements MatchInput {
   readonly #headers: IncomingHttpHeaders;
   readonly #owned: OwnedHeaders | undefined;
   readonly #peerTrusted: boolean;
+  /** The Connection header's tokens, read at the first header condition (null: not yet). */
+  #tokens: string[] | undefined | null = null;
 
   /** True when this input matched a CORS preflight by the method it asks about (see the constructor). */
   readonly preflight: boolean;
@@ -70,7 +72,8 @@ export class RequestMatchInput implements MatchInput {
    */
   header(name: string): string | undefined {
     if (this.#owned !== undefined && this.#owned.dropFromClient(name, this.#peerTrusted)) return undefined;
-    if (hopByHopForUpstream(name, this.#headers.connection)) return undefined;
+    if (this.#tokens === null) this.#tokens = connectionTokens(this.#headers.connection);
+    if (hopByHopForUpstream(name, this.#tokens)) return undefined;
     const value = name === 'host' ? ((this.#headers[':authority'] as string | undefined) ?? this.#headers.host) : this.#headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
   }
