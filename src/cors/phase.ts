@@ -59,9 +59,12 @@ export function createCorsPhase(policy: CorsPolicy): Phase {
     onResponse(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
       if (ANSWERED_PREFLIGHT.get(ctx) === true) return;
       if (DECLINED_PREFLIGHT.get(ctx) === true) {
-        // The upstream's answer to a preflight no policy of ours answers (a `cors: off` route's, sent on as the OPTIONS
-        // it is) is the upstream's to give whole: this policy's headers on it approved the origin but no method, and
-        // taking the upstream's away left the browser with a refusal whatever the upstream said.
+        // A preflight no policy answers (a `cors: off` route's), sent on as the OPTIONS it is, that landed here: this
+        // route's upstream is not the one meant to judge it, and this policy is the only one here, so the answer
+        // carries no CORS headers at all, neither the upstream's (a framework reflecting any Origin would approve
+        // another route's methods for every origin, and the browser would cache that for the URL) nor this policy's
+        // (which approved the origin for no method). The `cors: off` route takes OPTIONS itself to let its upstream answer.
+        for (const name in headers) if (name.startsWith('access-control-')) delete headers[name];
         addVary(headers, 'Origin');
         return;
       }
