@@ -40,8 +40,8 @@ export class CountedKvStore implements KvStore {
     }
   }
 
-  expectRules(rules: readonly BucketRule[]): void {
-    this.#inner.expectRules?.(rules);
+  expectRules(scope: string, rules: readonly BucketRule[]): void {
+    this.#inner.expectRules?.(scope, rules);
   }
 
   refund(key: string, rule: BucketRule): void | Promise<void> {

@@ -63,12 +63,14 @@ export interface KvStore {
    */
   peek?(key: string, rule: BucketRule): TakeResult | Promise<TakeResult>;
   /**
-   * The rules a limiter takes under from now on (its start, a reload). A store that drops buckets once they are full
-   * (the memory store's sweep) judges the buckets written before under these rules too, so a reload that slows a rule
-   * never hands a client drained under the old one a fresh burst, even before its first take under the new rule.
-   * Optional: Redis cannot know the next rule and keeps each key until full under the rule of its last take.
+   * The rules the limiter of `scope` (a policy) takes under from now on (its start, a reload). A store that drops
+   * buckets once they are full (the memory store's sweep) judges the buckets written before under rules that changed
+   * for their scope, so a reload that slows a rule never hands a client drained under the old one a fresh burst, even
+   * before its first take under the new rule. Rules a reload left as they were change nothing (else every reload kept
+   * every bucket until full under the slowest rule of all). Optional: Redis cannot know the next rule and keeps each
+   * key until full under the rule of its last take.
    */
-  expectRules?(rules: readonly BucketRule[]): void;
+  expectRules?(scope: string, rules: readonly BucketRule[]): void;
   /**
    * Marks access token `tokenId` revoked until `expiresAtMs` (epoch ms), after which the entry disappears. Redis waits
    * for a replica to confirm it and counts an unconfirmed one, unless `replay` (a revocation written before, applied

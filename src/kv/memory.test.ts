@@ -286,7 +286,9 @@ describe('MemoryKvStore: a reload that changes a rule (the bucket is judged unde
       now = 5;
       for (let i = 0; i < 10; i++) store.take('p:drained', fast);
       now = 10;
-      store.expectRules([{ ...slow }]); // the reload builds its limiter: the default policy now has slow's values
+      store.expectRules('default', [fast]); // start-up: the default policy's rule
+      now = 10;
+      store.expectRules('default', [{ ...slow }]); // the reload builds its limiter: the default policy now has slow's values
       now = 1100; // the old rule would have refilled p:drained at 1005
       store.sweep();
       assert.notEqual(store.bucketTtlMs('p:drained'), undefined, 'kept: under the new rule it holds about 0.11 tokens');
@@ -300,15 +302,35 @@ describe('MemoryKvStore: a reload that changes a rule (the bucket is judged unde
     let now = 0;
     const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
     try {
+      store.expectRules('default', [fast]);
       for (let i = 0; i < 10; i++) store.take('p:drained', fast);
       now = 10;
-      store.expectRules([slow]);
+      store.expectRules('default', [slow]);
       now = 12_000; // sweeps pass before anyone is taken under the new rule
       store.sweep();
       assert.notEqual(store.bucketTtlMs('p:drained'), undefined);
       const taken = store.take('p:drained', slow);
       assert.equal(taken.allowed, true, '1.2 tokens refilled at 0.1/s since the drain');
       assert.equal(taken.remaining, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a reload that leaves a policy\'s rules as they were keeps no bucket longer', async () => {
+    let now = 0;
+    const store = new MemoryKvStore({ sweepIntervalMs: 1e9, now: () => now });
+    try {
+      store.expectRules('default', [fast]);
+      store.expectRules('auth', [slow]);
+      for (let i = 0; i < 100; i++) store.take(`p:${i}`, fast);
+      now = 10;
+      store.expectRules('default', [{ ...fast }]); // a reload: new objects, the same values
+      store.expectRules('auth', [{ ...slow }]);
+      store.expectRules('strict', [slow]); // and a new policy
+      now = 200; // each bucket holds 9 of 10 tokens, full again 100 ms after its take under its own rule
+      store.sweep();
+      assert.equal(store.bucketCount, 0, 'not kept until full under the slow rule of another scope');
     } finally {
       await store.close();
     }

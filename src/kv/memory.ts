@@ -136,11 +136,19 @@ export class MemoryKvStore implements KvStore {
     return step.result;
   }
 
-  /** See KvStore.expectRules: each rule applies to every bucket written before now. */
-  expectRules(rules: readonly BucketRule[]): void {
+  /** See KvStore.expectRules: when `scope` had other rules, each of these applies to every bucket written before now. */
+  expectRules(scope: string, rules: readonly BucketRule[]): void {
+    const values = rules.map((r) => `${r.capacity}/${r.refillPerSecond}`).join(' ');
+    const before = this.#expected.get(scope);
+    this.#expected.set(scope, values);
+    // A scope met for the first time has no buckets yet: its policy is new (keys are per policy).
+    if (before === undefined || before === values) return;
     const now = this.#now();
     for (const rule of rules) this.#rules.note(rule, now, true);
   }
+
+  /** The rule values each limiter scope last said it takes under (expectRules). */
+  readonly #expected = new Map<string, string>();
 
   /** What `take` would decide now (takeToken's decision), with nothing written: no bucket created, none changed. */
   peek(key: string, rule: BucketRule): TakeResult {

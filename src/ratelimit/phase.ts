@@ -196,9 +196,10 @@ class Limiter implements RateLimitPhase {
     this.#ipv6Prefix = deps.config.ipv6_prefix;
     // The auth API and the login buckets have their own policy, so brute-force limits never vanish with Redis.
     this.#deny = (this.#forAuthApi ? deps.config.auth.on_store_error : deps.config.on_store_error) === 'deny';
-    // Built at start-up and by every reload: the buckets written before are judged under these rules from now on.
+    // Built at start-up and by every reload: where a reload changed this policy's rules, the buckets written before
+    // are judged under the new ones from now on.
     const rules = this.#forAuthApi ? [this.#auth.bucket, this.#perEmailAddress.bucket, this.#perEmailLending.bucket] : [this.#main.bucket];
-    deps.store.expectRules?.(rules);
+    deps.store.expectRules?.(this.#forAuthApi ? 'auth' : `policy:${policy}`, rules);
   }
 
   /** The client's address as a bucket identity: IPv6 reduced to its network prefix (`ipv6_prefix`, a /64). */
