@@ -66,7 +66,7 @@ export function routeRows(config: Config): RouteRow[] {
       },
     ];
   }
-  const conditions = config.routes.map(conditionsOf);
+  const conditions = config.routes.map((r) => conditionsOf(r, config.middleware.auth.enabled));
   return staticOrder(conditions).map((i) => {
     const r = config.routes[i]!;
     return {
@@ -196,7 +196,7 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
       upstream: { service: [DEFAULT_SERVICE], method, path: path + query, host: upstreamHost(undefined, DEFAULT_SERVICE) },
     };
   }
-  const conditions = config.routes.map(conditionsOf);
+  const conditions = config.routes.map((r) => conditionsOf(r, config.middleware.auth.enabled));
   // A CORS preflight is matched by the method it asks about, and kept only where that route's CORS policy answers
   // it; elsewhere it is matched, and forwarded, as the OPTIONS it is (compose/route-table.ts does the same).
   const asked = headers['access-control-request-method'];

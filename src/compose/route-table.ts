@@ -192,7 +192,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     for (const r of config.routes) userRoutes.push(compileUserRoute(r, deps, defaultMode, globalCors));
   }
   deps.splitRotations?.retain(new Set(config.routes.filter((r) => r.split !== undefined).map((r) => r.name)));
-  const conditions: RouteConditions[] = config.routes.map(conditionsOf);
+  const conditions: RouteConditions[] = config.routes.map((r) => conditionsOf(r, config.middleware.auth.enabled));
   const cors = new Map<Route, RouteCors>();
   config.routes.forEach((r, i) => {
     const policy = r.cors === undefined ? config.middleware.cors : r.cors === 'off' ? undefined : r.cors;

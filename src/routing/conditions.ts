@@ -12,6 +12,11 @@ export interface RouteConditions {
   readonly methods?: readonly string[];
   /** Exact values by lower-case header name. */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * How much the route guards what it takes (its auth: 2 required, 1 optional, 0 off; absent 0). An exact path
+   * takes its trailing-slash twin only from a route that guards it no more (see the matcher's HostBucket.match).
+   */
+  readonly guard?: number;
 }
 
 /** The parts of a request the matcher reads. `host` is lower case without a port; `path` is canonical, no query. */

@@ -30,12 +30,15 @@ function hostRank(c: RouteConditions, host: string): [number, number] {
   return c.hosts.some((h) => !h.startsWith('*.')) ? [0, 0] : [1, -Math.max(...c.hosts.map((h) => h.length))];
 }
 
+/** pathRank of an exact path that takes the request's path only through its trailing slash. */
+const SLASHED_RANK = -999_999;
+
 /**
  * An exact path before any prefix, and one written as the request spells it before one that takes it through its
  * trailing slash; a longer prefix (in segments) before a shorter one.
  */
 function pathRank(c: RouteConditions, requestPath: string | undefined): number {
-  if (c.path !== undefined) return requestPath !== undefined && exactPathSlashed(pathKey(c.path), pathKey(requestPath)) ? -999_999 : -1_000_000;
+  if (c.path !== undefined) return requestPath !== undefined && exactPathSlashed(pathKey(c.path), pathKey(requestPath)) ? SLASHED_RANK : -1_000_000;
   const prefix = normalisePrefix(c.pathPrefix ?? '/');
   return prefix === '/' ? 0 : -prefix.split('/').length;
 }
@@ -94,19 +97,43 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput,
   return { index, matched: true, held };
 }
 
-/** The routes in this request's precedence order up to and including the winner, each with its verdict. */
+/**
+ * The routes in this request's precedence order up to and including the winner, each with its verdict. An exact path
+ * that takes the request only through its trailing slash yields to the first prefix route of its host class that
+ * takes it and guards it more (auth), as the compiled matcher does; so do the other such routes of that class.
+ */
 export function explainMatch(routes: readonly RouteConditions[], input: MatchInput, withValues = true): Explanation {
   const order = routes
     .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host, input.method, input.path) }))
     .sort((a, b) => compareKeys(a.key, b.key));
   const verdicts: RouteVerdict[] = [];
-  for (const { c, index } of order) {
+  /** The host class (its host rank) whose slash-twin routes yield to a prefix route that guards more. */
+  let yielding: string | undefined;
+  for (let i = 0; i < order.length; i++) {
+    const { c, index, key } = order[i]!;
+    const hostClass = `${key[0]}/${key[1]}`;
+    const slashed = key[2] === SLASHED_RANK;
+    if (slashed && yielding === hostClass) {
+      verdicts.push({ index, matched: false, held: [], failed: YIELDS });
+      continue;
+    }
     const verdict = verdictFor(c, index, input, withValues);
+    if (verdict.matched && slashed) {
+      const prefix = order.slice(i + 1).find((o) => `${o.key[0]}/${o.key[1]}` === hostClass && o.key[2]! > SLASHED_RANK && verdictFor(o.c, o.index, input).matched);
+      if (prefix !== undefined && (prefix.c.guard ?? 0) > (c.guard ?? 0)) {
+        verdicts.push({ index, matched: false, held: verdict.held, failed: YIELDS });
+        yielding = hostClass;
+        continue;
+      }
+    }
     verdicts.push(verdict);
     if (verdict.matched) return { winner: index, verdicts };
   }
   return { winner: -1, verdicts };
 }
+
+/** Why a route that takes the path only through its trailing slash did not win. */
+const YIELDS = 'takes this path only through its trailing slash, and a path_prefix route with stricter auth takes it';
 
 /** Route indexes in their static match order (no request): exact hosts, wildcards, no host; then paths; then conditions. */
 export function staticOrder(routes: readonly RouteConditions[]): number[] {

@@ -10,9 +10,11 @@ import { hostOf, normalisePrefix, pathKey, type MatchInput, type RouteConditions
  * A route's `match` block as matcher conditions (names already normalised by the schema; paths in the case routes
  * compare them, pathKey, so two routes whose paths differ only in case are the same conditions to the config check).
  */
-export function conditionsOf(route: RouteConfig): RouteConditions {
+export function conditionsOf(route: RouteConfig, authByDefault = false): RouteConditions {
   const m = route.match;
   const c: { -readonly [K in keyof RouteConditions]: RouteConditions[K] } = {};
+  const auth = route.auth ?? (authByDefault ? 'required' : 'off');
+  if (auth !== 'off') c.guard = auth === 'required' ? 2 : 1;
   if (m.hosts !== undefined) c.hosts = m.hosts;
   if (m.path !== undefined) c.path = pathKey(m.path);
   else c.pathPrefix = pathKey(normalisePrefix(m.path_prefix ?? '/'));

@@ -167,6 +167,20 @@ describe('route conditions', () => {
     assert.equal(winner([{ name: 'root', path: '/' }], input('GET', '', '')), undefined);
   });
 
+  test('a slash twin never takes a path from a prefix route that guards it more; it does from one that guards it less', () => {
+    // "/admin/" open, everything under /admin guarded: "/admin" stays guarded (Spring and Flask serve it apart).
+    const landing = { name: 'landing', path: '/admin/' };
+    const admin = { name: 'admin', pathPrefix: '/admin', guard: 2 };
+    bothOrders(landing, admin, input('GET', '', '/admin'), 'admin');
+    bothOrders(landing, admin, input('GET', '', '/admin/'), 'landing');
+    // A guarded "/secret/" and an open catch-all: "/secret" is the guarded route's (Express serves both alike).
+    bothOrders({ name: 'secret', path: '/secret/', guard: 2 }, { name: 'all', pathPrefix: '/' }, input('GET', '', '/secret'), 'secret');
+    // The same guard: the exact path wins, as before.
+    bothOrders({ name: 'exact', path: '/x', guard: 1 }, { name: 'prefix', pathPrefix: '/x', guard: 1 }, input('GET', '', '/x/'), 'exact');
+    const e = explainMatch([landing, admin], input('GET', '', '/admin'));
+    assert.match(e.verdicts[0]!.failed ?? '', /only through its trailing slash/);
+  });
+
   test('both spellings as routes: each request goes to the route written as it is spelt, in either file order', () => {
     const open = { name: 'open', path: '/status' };
     const guarded = { name: 'guarded', path: '/status/' };
@@ -198,6 +212,7 @@ describe('route matcher against the obvious definition', () => {
         if (rand(4) === 0) m.path = paths[rand(paths.length)]!;
         else m.pathPrefix = paths[rand(paths.length)]!;
         if (rand(3) === 0) m.methods = [rand(2) ? 'GET' : 'POST'];
+        if (rand(2)) m.guard = rand(3);
         return r;
       });
       for (let k = 0; k < 10; k++) {

@@ -49,6 +49,10 @@ function byPrecedence<T>(a: Candidate<T>, b: Candidate<T>): number {
   return a.index - b.index;
 }
 
+function guardOf<T>(c: Candidate<T>): number {
+  return c.entry.conditions.guard ?? 0;
+}
+
 /** The nodes a match passed, reused by every match (matching is synchronous, so one array serves them all). */
 const TRAIL: unknown[] = [];
 
@@ -109,15 +113,21 @@ class HostBucket<T> {
       start = end + 1;
     }
     let hit: Candidate<T> | undefined;
+    let slashed: Candidate<T> | undefined;
     if (node !== undefined) {
       if (node.exact.length > 0) hit = firstMatching(node.exact, input);
-      if (hit === undefined && node.slashed.length > 0) hit = firstMatching(node.slashed, input);
+      if (hit === undefined && node.slashed.length > 0) slashed = firstMatching(node.slashed, input);
     }
     for (let i = depth - 1; hit === undefined && i >= 0; i--) {
       const prefix = trail[i]!.prefix;
       if (prefix.length > 0) hit = firstMatching(prefix, input);
     }
     trail.fill(undefined, 0, depth);
+    // An exact path takes its trailing-slash twin before the prefixes, unless that would loosen the request's guard:
+    // "/admin/" with auth off must not take "/admin" from a `path_prefix: /admin` with auth (a backend that serves
+    // the two apart, Spring or Flask's strict slashes, then served its protected /admin past the auth), while a
+    // protected "/secret/" takes "/secret" from a catch-all with auth off (Express serves both with one handler).
+    if (slashed !== undefined && (hit === undefined || guardOf(slashed) >= guardOf(hit))) return slashed;
     return hit;
   }
 }
@@ -162,7 +172,7 @@ function conditionsMatch(c: RouteConditions, input: MatchInput): 'no' | 'listed'
 /**
  * Compiled routes. Precedence: a route with an exact host beats a wildcard host (longer suffix first), which beats
  * no host; then an exact path as written beats one that takes the path through its trailing slash, which beats a
- * prefix, and a longer prefix beats a shorter one; then a route with methods or
+ * prefix unless the prefix's route guards the path more (auth), and a longer prefix beats a shorter one; then a route with methods or
  * headers conditions beats one without (for a HEAD, one listing HEAD before one that takes it through GET); then the
  * order of the list.
  */

@@ -1,7 +1,8 @@
 // An exact path and its trailing-slash twin are one resource to most backends (Express with its default non-strict
 // routing, Fastify's ignoreTrailingSlash, ASP.NET Core), so a route must take both spellings whichever one it names:
 // `path: /secret/` with auth let `/secret` through to a catch-all with auth off, and the backend answered it with the
-// `/secret/` handler. Where both spellings are routes of their own, each takes the spelling it names.
+// `/secret/` handler. Where both spellings are routes of their own, each takes the spelling it names; and a twin never
+// takes a path from a prefix route with stricter auth (an open `/admin/` took `/admin` from a guarded `/admin` prefix).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBackend, type EchoBody } from '../helpers/backends.js';
@@ -16,9 +17,12 @@ const gw = await startInProcess({
     { name: 'secret', match: { path: '/secret/' }, service: 'app' },
     { name: 'status-open', match: { path: '/status' }, service: 'app', auth: 'off' },
     { name: 'status-guarded', match: { path: '/status/' }, service: 'app' },
+    { name: 'landing', match: { path: '/admin/' }, service: 'app', auth: 'off' },
+    { name: 'admin', match: { path_prefix: '/admin' }, service: 'app' },
     { name: 'rest', match: { path_prefix: '/' }, service: 'app', auth: 'off' },
   ],
-  middleware: { auth: { enabled: true, argon2: FAST_ARGON2 } },
+  // No limiter: every refused request here would count against the one client's address.
+  middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { enabled: false, auth: { enabled: false } } },
 });
 after(async () => {
   await gw.close();
@@ -52,4 +56,12 @@ test('both spellings as routes: each takes its own, whatever the file order', as
   assert.equal(await status('/status'), 200, 'the open route');
   assert.equal(await status('/status/'), 401, 'the guarded route, not the open one before it in the file');
   assert.equal(await status('/STATUS/'), 401);
+});
+
+test('an open slash twin never takes a path from a guarded prefix route', async () => {
+  // Spring and Flask (strict slashes) serve /admin and /admin/ apart: "/admin" stays with the guarded prefix route.
+  assert.equal(await status('/admin'), 401);
+  assert.equal(await status('/ADMIN'), 401);
+  assert.equal(await status('/admin/users'), 401);
+  assert.equal(await status('/admin/'), 200, 'the landing page, open as written');
 });
