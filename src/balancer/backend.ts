@@ -136,6 +136,12 @@ export class Backend implements Candidate, Peer {
     this.#load.inflight--;
   }
 
+  /** That request was never sent after all (Service.withdraw): neither in flight nor counted. */
+  withdrawn(): void {
+    this.#load.inflight--;
+    this.#load.requests--;
+  }
+
   /**
    * Shares the counters of the backend this one replaces at the same address and port (a reload that changed the
    * pool options, whatever the transport): the requests still running on the old pool load the same upstream, so

@@ -178,6 +178,10 @@ export class Service implements UpstreamSelector, PeerGroup {
     (peer as Backend).ended();
   }
 
+  withdraw(peer: Peer): void {
+    (peer as Backend).withdrawn();
+  }
+
   /**
    * Every backend is out of rotation: if some are only cooling down after a passive failure (the active checks
    * still call them healthy), try them anyway rather than answer 502 for a whole cooldown, as nginx does when all

@@ -265,6 +265,14 @@ export class Pipeline implements AttemptListener {
         EVENTS.upstreamRetry,
       );
     }
+    // What the request was last sent to: an attempt that an upstream hook ends before it is sent gives these back.
+    const sentPeer = ctx.peer;
+    const sentService = ctx.service;
+    const unsent = (): void => {
+      peer.group.withdraw(peer);
+      ctx.peer = sentPeer;
+      ctx.service = sentService;
+    };
     ctx.peer = peer;
     ctx.service = peer.group.name;
     ctx.attempts++;
@@ -277,21 +285,23 @@ export class Pipeline implements AttemptListener {
     try {
       outcome = runUpstreamFilters(ctx.route.upstreamFilters, ctx, outgoing, 0);
     } catch (err) {
-      peer.group.release(peer);
+      unsent();
       this.#fail(ctx, err, undefined);
       return;
     }
+    // Not sent (a hook answered, failed, or the client left meanwhile): the request's metrics, its log line and the
+    // upstream's counts name the upstream it was last sent to, if any ("none"), not the one it never reached.
     if (outcome === 'continue') new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
-    else if (outcome === 'responded') peer.group.release(peer);
+    else if (outcome === 'responded') unsent();
     else {
       // An async upstream hook (a plugin's): dispatch once it is done, unless it answered or the client left.
       outcome.then(
         (next) => {
-          if (next === 'responded' || ctx.res.destroyed) peer.group.release(peer);
+          if (next === 'responded' || ctx.res.destroyed) unsent();
           else new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
         },
         (err: unknown) => {
-          peer.group.release(peer);
+          unsent();
           this.#fail(ctx, err, undefined);
         },
       );

@@ -31,6 +31,11 @@ export interface PeerGroup {
   readonly retries: number;
   /** The attempt on `peer` has ended (whatever happened): no longer in flight. */
   release(peer: Peer): void;
+  /**
+   * The attempt on `peer` ended before anything was sent (an upstream-request hook answered, threw or timed out):
+   * no longer in flight, and no request of the upstream's either.
+   */
+  withdraw(peer: Peer): void;
   /** A failure of the upstream itself (connection failure or timeout): passive health check input. */
   reportFailure(peer: Peer, error: GatewayError): void;
 }
