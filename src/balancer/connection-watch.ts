@@ -240,8 +240,8 @@ const answeredStreams = new WeakSet<ClientHttp2Stream>();
 type OnTimeoutFn = (this: ClientHttp2Stream) => void;
 
 /**
- * undici times an HTTP/2 request's response head with the stream's idle timeout (stream.setTimeout(headersTimeout)),
- * which runs while the request body is still being sent, where its HTTP/1 client does not (client-h1.js: the
+ * undici times an HTTP/2 request's response head with the stream's idle timeout (stream.setTimeout(headersTimeout);
+ * its body too, by the same timer, which the pause below concerns), which runs while the request body is still being sent, where its HTTP/1 client does not (client-h1.js: the
  * headers timer fires during a body write only when the upstream is not taking it). So a client that paused its
  * upload for upstream_response, within request_body_chunk, got 504 upstream_timeout from an HTTP/2 upstream, and
  * the upstream left rotation for it ("Upstream Down"): any client could take HTTP/2 upstreams out, one request
@@ -253,6 +253,16 @@ type OnTimeoutFn = (this: ClientHttp2Stream) => void;
  */
 function onTimeoutUnlessAwaitingClient(this: ClientHttp2Stream): void {
   if (!answeredStreams.has(this) && !this.writableEnded && this.writableLength === 0 && !this.destroyed) return;
+  if (answeredStreams.has(this) && this.isPaused() && !this.destroyed) {
+    // The response is paused by its reader: the gateway waits on a client slower than the upstream, and the
+    // upstream's silence is the flow control that pause imposes (HTTP/1 upstreams are not timed then either). Timed
+    // again, a whole period, from the resume on; else a slow download from an HTTP/2 upstream was cut as its timeout.
+    const ms = (this as unknown as { timeout?: number }).timeout;
+    this.once('resume', () => {
+      if (!this.destroyed && ms !== undefined && ms > 0) this.setTimeout(ms);
+    });
+    return;
+  }
   // Never sent (nghttp2 still holds its HEADERS: the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allowed no more
   // streams): failed as unsent, so it may go to another upstream whatever its method (UnsentStream). Only read at the
   // timeout, never per request.
