@@ -72,6 +72,16 @@ describe('register schema', () => {
     assert.ok(mixed.register.safeParse({ email: 'a@example.com', password: 'SecurePass123!' }).success);
   });
 
+  test('password_require_mixed judges the password as hashed (NFKC), in any script', () => {
+    const mixed = createAuthSchemas({ password_min_length: 8, password_require_mixed: true });
+    // Fullwidth capitals are the ASCII ones once normalised: the password that logs in as "PASSword123".
+    assert.ok(mixed.register.safeParse({ email: 'a@example.com', password: '\uff30\uff21\uff33\uff33word123' }).success);
+    assert.ok(mixed.register.safeParse({ email: 'a@example.com', password: '\u041f\u0430\u0440\u043e\u043b\u044c12345' }).success, 'Cyrillic letters');
+    for (const password of ['\u043f\u0430\u0440\u043e\u043b\u044c12345', 'PASSWORD123', 'Passwordxyz']) {
+      assert.equal(mixed.register.safeParse({ email: 'a@example.com', password }).success, false, password);
+    }
+  });
+
   test('missing fields, wrong types and non-objects are named without echoing the input', () => {
     assert.deepEqual(issues('register', {}), [
       { field: 'email', message: 'is required' },

@@ -36,6 +36,11 @@ export function normalizedPassword(password: string): string {
   return password.normalize('NFKC');
 }
 
+/** A lower-case letter, an upper-case letter and a decimal digit, of any script. */
+function isMixed(password: string): boolean {
+  return /\p{Ll}/u.test(password) && /\p{Lu}/u.test(password) && /\p{Nd}/u.test(password);
+}
+
 /** The length the password rules count: characters (code points) of the hashed form, normalizedPassword. */
 function hashedLength(password: string): number {
   return [...normalizedPassword(password)].length;
@@ -80,10 +85,9 @@ function newPasswordSchema(policy: PasswordPolicy) {
     .refine((value) => !isWellFormedText(value) || hashedLength(value) >= policy.password_min_length, tooShort)
     .refine((value) => !isWellFormedText(value) || hashedLength(value) <= MAX_PASSWORD_LENGTH, TOO_LONG);
   if (policy.password_require_mixed) {
-    schema = schema.refine(
-      (value) => /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value),
-      'must contain lower-case and upper-case letters and a digit',
-    );
+    // Judged on the hashed form too, in any script: "ＰＡＳＳword123" (fullwidth capitals) was refused while the same
+    // password typed in ASCII, which logs in with it, was accepted; and "Пароль12345" had no letters at all.
+    schema = schema.refine((value) => !isWellFormedText(value) || isMixed(normalizedPassword(value)), 'must contain lower-case and upper-case letters and a digit');
   }
   return schema;
 }
