@@ -65,6 +65,53 @@ export class PromptInterruptedError extends Error {
 export const EXIT_INTERRUPTED = 130;
 
 /**
+ * What is typed at a hidden prompt, fed the terminal's bytes as they come. Decoded by one streaming decoder: a
+ * character whose bytes came in two reads (a slow terminal, a paste over a slow link) was decoded per read into two
+ * replacement characters, and the password set was not the one typed. Line editing as a terminal's cooked mode
+ * does it: Backspace or DEL takes the last character back, Ctrl-U the whole line; any other control character (Tab,
+ * an arrow key's escape sequence) is refused rather than made part of a password nobody could type again.
+ */
+export class HiddenLine {
+  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
+  #value = '';
+
+  /** The line so far. */
+  get value(): string {
+    return this.#value;
+  }
+
+  /**
+   * Takes the next bytes: 'more' while the line goes on, 'done' at Enter, 'interrupted' at Ctrl-C, 'aborted' at
+   * Ctrl-D. Throws the CLI's refusal for bytes that are not UTF-8 or a control character it does not edit with.
+   */
+  feed(bytes: Uint8Array): 'more' | 'done' | 'interrupted' | 'aborted' {
+    let text: string;
+    try {
+      text = this.#decoder.decode(bytes, { stream: true });
+    } catch {
+      throw notUtf8();
+    }
+    for (const ch of text) {
+      if (ch === '\r' || ch === '\n') return 'done';
+      if (ch === '\u0003') return 'interrupted';
+      if (ch === '\u0004') return 'aborted';
+      // A whole code point: slice(0, -1) left half of an emoji behind (an unpaired surrogate the rules refuse).
+      if (ch === '\u007f' || ch === '\b') this.#value = this.#value.slice(0, -((this.#value.codePointAt(this.#value.length - 2) ?? 0) > 0xffff ? 2 : 1));
+      else if (ch === '\u0015') this.#value = '';
+      else if (ch < ' ') throw controlCharacter();
+      else this.#value += ch;
+    }
+    return 'more';
+  }
+}
+
+function controlCharacter(): GatewayError {
+  return new GatewayError('INVALID_BODY', {
+    details: [{ field: 'password', message: 'must not contain control characters (Tab, Esc, arrow keys): type it again' }],
+  });
+}
+
+/**
  * Terminal input in raw mode, so the characters are not echoed. In raw mode the terminal sends Ctrl-C as a byte, not
  * a signal: it interrupts (PromptInterruptedError), as does a SIGINT from elsewhere (`kill -INT`), which would else
  * end the process with the terminal still in raw mode and the prompt's line unended. Ctrl-D aborts (an error).
@@ -72,7 +119,7 @@ export const EXIT_INTERRUPTED = 130;
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
-    let value = '';
+    const line = new HiddenLine();
     const done = (err?: Error) => {
       stdin.setRawMode(false);
       stdin.pause();
@@ -80,18 +127,19 @@ function readHidden(prompt: string): Promise<string> {
       process.off('SIGINT', onSigint);
       process.stderr.write('\n');
       if (err) reject(err);
-      else resolve(value);
+      else resolve(line.value);
     };
     const onSigint = () => done(new PromptInterruptedError());
     const onData = (data: Buffer) => {
-      for (const ch of data.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new PromptInterruptedError());
-        if (ch === '\u0004') return done(new Error('aborted'));
-        // A whole code point: slice(0, -1) left half of an emoji behind (an unpaired surrogate the rules refuse).
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -((value.codePointAt(value.length - 2) ?? 0) > 0xffff ? 2 : 1));
-        else value += ch;
+      let state: ReturnType<HiddenLine['feed']>;
+      try {
+        state = line.feed(data);
+      } catch (err) {
+        return done(err as Error);
       }
+      if (state === 'done') done();
+      else if (state === 'interrupted') done(new PromptInterruptedError());
+      else if (state === 'aborted') done(new Error('aborted'));
     };
     // The SIGINT listener before raw mode: a `kill -INT` that came after the terminal went raw but before the listener
     // was there took node's default (the process ended, the terminal left raw), as a loaded machine showed once.
