@@ -3,7 +3,7 @@
 import type { Config } from './schema.js';
 import { DEFAULT_SERVICE } from './services.js';
 import { OwnedHeaders, isOwnedResponseHeader } from '../proxy/owned-headers.js';
-import { isSemanticField } from '../proxy/headers.js';
+import { isSemanticField, neverForwarded } from '../proxy/headers.js';
 import { conditionsOf } from '../routing/from-config.js';
 import type { RouteConditions } from '../routing/conditions.js';
 
@@ -90,6 +90,11 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     const condition = Object.keys(r.match.headers ?? {}).find((name) => ownedList.ownership(name) === 'owned');
     if (condition !== undefined) {
       return `${at}.match.headers: "${condition}" is set by the gateway itself (a client's copy is dropped, and routes are matched before authentication), so this condition could never hold`;
+    }
+    // Nor one that is hop-by-hop: it is never forwarded, so routing never reads it (RequestMatchInput).
+    const hopByHop = Object.keys(r.match.headers ?? {}).find(neverForwarded);
+    if (hopByHop !== undefined) {
+      return `${at}.match.headers: "${hopByHop}" is a hop-by-hop header the gateway never forwards (and routes read headers as the upstream gets them), so this condition could never hold`;
     }
     const owned = ownedIn(r.request_headers, (name) => ownedList.isOwned(name));
     if (owned !== undefined) return `${at}.request_headers: "${owned}" is set by the gateway and cannot be rewritten`;

@@ -90,6 +90,11 @@ export function hopByHopForUpstream(name: string, tokens: readonly string[] | un
   return tokens !== undefined && tokens.includes(name) && !SENT_THOUGH_NAMED.has(name);
 }
 
+/** A request header never sent upstream whatever the request (the fixed hop-by-hop set but Upgrade and TE). */
+export function neverForwarded(name: string): boolean {
+  return hopByHopForUpstream(name, undefined);
+}
+
 /** Names listed in a Connection header (lower-case), which are hop-by-hop for this message only. */
 export function connectionTokens(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
