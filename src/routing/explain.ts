@@ -99,30 +99,30 @@ export function verdictFor(c: RouteConditions, index: number, input: MatchInput,
 
 /**
  * The routes in this request's precedence order up to and including the winner, each with its verdict. An exact path
- * that takes the request only through its trailing slash yields to the first prefix route of its host class that
- * takes it and guards it more (auth), as the compiled matcher does; so do the other such routes of that class.
+ * that takes the request only through its trailing slash yields to the first route after it that takes the request
+ * as written (exact or prefix, whatever its host class) when that route guards it more (auth), as the compiled
+ * matcher does; so do the other such routes before it.
  */
 export function explainMatch(routes: readonly RouteConditions[], input: MatchInput, withValues = true): Explanation {
   const order = routes
     .map((c, index) => ({ c, index, key: precedenceKey(c, index, input.host, input.method, input.path) }))
     .sort((a, b) => compareKeys(a.key, b.key));
   const verdicts: RouteVerdict[] = [];
-  /** The host class (its host rank) whose slash-twin routes yield to a prefix route that guards more. */
-  let yielding: string | undefined;
+  /** A twin yielded: the others yield too, up to the route that takes the request as written. */
+  let yielding = false;
   for (let i = 0; i < order.length; i++) {
     const { c, index, key } = order[i]!;
-    const hostClass = `${key[0]}/${key[1]}`;
     const slashed = key[2] === SLASHED_RANK;
-    if (slashed && yielding === hostClass) {
+    if (slashed && yielding) {
       verdicts.push({ index, matched: false, held: [], failed: YIELDS });
       continue;
     }
     const verdict = verdictFor(c, index, input, withValues);
     if (verdict.matched && slashed) {
-      const prefix = order.slice(i + 1).find((o) => `${o.key[0]}/${o.key[1]}` === hostClass && o.key[2]! > SLASHED_RANK && verdictFor(o.c, o.index, input).matched);
-      if (prefix !== undefined && (prefix.c.guard ?? 0) > (c.guard ?? 0)) {
+      const asWritten = order.slice(i + 1).find((o) => o.key[2] !== SLASHED_RANK && verdictFor(o.c, o.index, input).matched);
+      if (asWritten !== undefined && (asWritten.c.guard ?? 0) > (c.guard ?? 0)) {
         verdicts.push({ index, matched: false, held: verdict.held, failed: YIELDS });
-        yielding = hostClass;
+        yielding = true;
         continue;
       }
     }
@@ -133,7 +133,7 @@ export function explainMatch(routes: readonly RouteConditions[], input: MatchInp
 }
 
 /** Why a route that takes the path only through its trailing slash did not win. */
-const YIELDS = 'takes this path only through its trailing slash, and a path_prefix route with stricter auth takes it';
+const YIELDS = 'takes this path only through its trailing slash, and a route with stricter auth takes it as written';
 
 /** Route indexes in their static match order (no request): exact hosts, wildcards, no host; then paths; then conditions. */
 export function staticOrder(routes: readonly RouteConditions[]): number[] {

@@ -181,6 +181,21 @@ describe('route conditions', () => {
     assert.match(e.verdicts[0]!.failed ?? '', /only through its trailing slash/);
   });
 
+  test('whatever hosts the two routes name: a twin on a host never takes a path from a stricter route without hosts', () => {
+    const guarded = { name: 'admin', pathPrefix: '/admin', guard: 2 };
+    for (const hosts of [['api.example.com'], ['*.example.com']]) {
+      const landing = { name: 'landing', hosts, path: '/admin/' };
+      bothOrders(landing, guarded, input('GET', 'api.example.com', '/admin'), 'admin');
+      bothOrders(landing, guarded, input('GET', 'api.example.com', '/admin/'), 'landing');
+      // The stricter route an exact path of its own, as written: it keeps its spelling.
+      bothOrders(landing, { name: 'exact', path: '/admin', guard: 2 }, input('GET', 'api.example.com', '/admin'), 'exact');
+      // A twin that guards as much keeps the host's precedence.
+      bothOrders({ ...landing, guard: 2 }, guarded, input('GET', 'api.example.com', '/admin'), 'landing');
+    }
+    // A guarded twin on a host still takes the path from an open route of a less specific host class.
+    bothOrders({ name: 'secret', hosts: ['api.example.com'], path: '/secret/', guard: 1 }, { name: 'all', pathPrefix: '/' }, input('GET', 'api.example.com', '/secret'), 'secret');
+  });
+
   test('both spellings as routes: each request goes to the route written as it is spelt, in either file order', () => {
     const open = { name: 'open', path: '/status' };
     const guarded = { name: 'guarded', path: '/status/' };

@@ -53,6 +53,21 @@ function guardOf<T>(c: Candidate<T>): number {
   return c.entry.conditions.guard ?? 0;
 }
 
+/** The trailing-slash twin the last HostBucket.match found (matching is synchronous: one holder serves every match). */
+const FOUND_TWIN: { twin: Candidate<unknown> | undefined } = { twin: undefined };
+
+/**
+ * The winner between the first trailing-slash twin found (`twin`, from a bucket as specific as `hit`'s or more) and
+ * the route that takes the path otherwise (`hit`, the first bucket's exact or prefix winner): the twin, unless that
+ * would loosen the request's guard. "/admin/" with auth off must not take "/admin" from a `path_prefix: /admin` (or a
+ * `path: /admin`) with auth, whatever hosts either names (a backend that serves the two apart, Spring or Flask's
+ * strict slashes, then served its protected /admin past the auth), while a protected "/secret/" takes "/secret" from
+ * a catch-all with auth off (Express serves both with one handler).
+ */
+function settle<T>(twin: Candidate<T> | undefined, hit: Candidate<T> | undefined): Candidate<T> | undefined {
+  return twin !== undefined && (hit === undefined || guardOf(twin) >= guardOf(hit)) ? twin : hit;
+}
+
 /** The nodes a match passed, reused by every match (matching is synchronous, so one array serves them all). */
 const TRAIL: unknown[] = [];
 
@@ -92,7 +107,9 @@ class HostBucket<T> {
   /**
    * Exact path first, then the longest prefix down to the shortest; the first route whose conditions hold wins.
    * Walks the path's segments in place (no split) and keeps the nodes passed in a reused array: a match allocates
-   * only the segment strings it looks up. `path` is the request's path as routes compare it (pathKey).
+   * only the segment strings it looks up. `path` is the request's path as routes compare it (pathKey). A route that
+   * takes the path only through its trailing slash is not returned: it is left in FOUND_TWIN, for RouteMatcher.match
+   * to weigh against the route that takes the path otherwise, in this bucket or a less specific one.
    */
   match(input: MatchInput, path: string): Candidate<T> | undefined {
     const trail = TRAIL as (PathNode<T> | undefined)[];
@@ -123,11 +140,7 @@ class HostBucket<T> {
       if (prefix.length > 0) hit = firstMatching(prefix, input);
     }
     trail.fill(undefined, 0, depth);
-    // An exact path takes its trailing-slash twin before the prefixes, unless that would loosen the request's guard:
-    // "/admin/" with auth off must not take "/admin" from a `path_prefix: /admin` with auth (a backend that serves
-    // the two apart, Spring or Flask's strict slashes, then served its protected /admin past the auth), while a
-    // protected "/secret/" takes "/secret" from a catch-all with auth off (Express serves both with one handler).
-    if (slashed !== undefined && (hit === undefined || guardOf(slashed) >= guardOf(hit))) return slashed;
+    FOUND_TWIN.twin = slashed;
     return hit;
   }
 }
@@ -203,13 +216,22 @@ export class RouteMatcher<T> {
     for (const bucket of [...this.#exactHosts.values(), ...this.#wildcards.values(), this.#anyHost]) bucket.sort();
   }
 
-  /** The winning route's value, or undefined when no route matches. */
+  /**
+   * The winning route's value, or undefined when no route matches. The buckets from the most specific host on: the
+   * first one with a route that takes the path as written (exact or prefix) decides, weighed against the first
+   * trailing-slash twin found on the way (settle).
+   */
   match(input: MatchInput): T | undefined {
     const host = input.host;
     const path = pathKey(input.path);
+    let twin: Candidate<T> | undefined;
     if (this.#exactHosts.size > 0) {
-      const hit = this.#exactHosts.get(host)?.match(input, path);
-      if (hit !== undefined) return hit.entry.value;
+      const bucket = this.#exactHosts.get(host);
+      if (bucket !== undefined) {
+        const hit = bucket.match(input, path);
+        twin = FOUND_TWIN.twin as Candidate<T> | undefined;
+        if (hit !== undefined) return settle(twin, hit)!.entry.value;
+      }
     }
     if (this.#wildcards.size > 0) {
       // ".b.example.com", then ".example.com", then ".com": the longer suffix is the more specific wildcard.
@@ -217,10 +239,13 @@ export class RouteMatcher<T> {
         const bucket = this.#wildcards.get(host.slice(dot));
         if (bucket === undefined) continue;
         const hit = bucket.match(input, path);
-        if (hit !== undefined) return hit.entry.value;
+        twin ??= FOUND_TWIN.twin as Candidate<T> | undefined;
+        if (hit !== undefined) return settle(twin, hit)!.entry.value;
       }
     }
-    return this.#anyHost.match(input, path)?.entry.value;
+    const hit = this.#anyHost.match(input, path);
+    twin ??= FOUND_TWIN.twin as Candidate<T> | undefined;
+    return settle(twin, hit)?.entry.value;
   }
 }
 

@@ -5,6 +5,7 @@
 // takes a path from a prefix route with stricter auth (an open `/admin/` took `/admin` from a guarded `/admin` prefix).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { startBackend, type EchoBody } from '../helpers/backends.js';
 import { startInProcess } from '../helpers/gateway.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
@@ -18,6 +19,8 @@ const gw = await startInProcess({
     { name: 'status-open', match: { path: '/status' }, service: 'app', auth: 'off' },
     { name: 'status-guarded', match: { path: '/status/' }, service: 'app' },
     { name: 'landing', match: { path: '/admin/' }, service: 'app', auth: 'off' },
+    { name: 'host-landing', match: { hosts: ['api.example.com'], path: '/panel/' }, service: 'app', auth: 'off' },
+    { name: 'panel', match: { path_prefix: '/panel' }, service: 'app' },
     { name: 'admin', match: { path_prefix: '/admin' }, service: 'app' },
     { name: 'rest', match: { path_prefix: '/' }, service: 'app', auth: 'off' },
   ],
@@ -64,4 +67,19 @@ test('an open slash twin never takes a path from a guarded prefix route', async 
   assert.equal(await status('/ADMIN'), 401);
   assert.equal(await status('/admin/users'), 401);
   assert.equal(await status('/admin/'), 200, 'the landing page, open as written');
+});
+
+test('whatever hosts it names, an open slash twin never takes a path from a guarded route', async () => {
+  // fetch() sends its own Host: node:http sends the one given.
+  const get = (path: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request(`${gw.url}${path}`, { headers: { host: 'api.example.com' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  assert.equal(await get('/panel'), 401, 'the guarded prefix route, not the host route\'s twin');
+  assert.equal(await get('/panel/'), 200, 'the host route, as written');
 });
