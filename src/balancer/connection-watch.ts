@@ -230,6 +230,9 @@ function checkAlive(session: ClientHttp2Session, socket: Socket): void {
   }
 }
 
+/** Paused response streams whose idle timer waits for the resume to run again (onTimeoutUnlessAwaitingClient). */
+const rearming = new WeakSet<ClientHttp2Stream>();
+
 /** Upstream streams whose response head has come (guardStreams marks them). */
 const answeredStreams = new WeakSet<ClientHttp2Stream>();
 
@@ -257,10 +260,15 @@ function onTimeoutUnlessAwaitingClient(this: ClientHttp2Stream): void {
     // The response is paused by its reader: the gateway waits on a client slower than the upstream, and the
     // upstream's silence is the flow control that pause imposes (HTTP/1 upstreams are not timed then either). Timed
     // again, a whole period, from the resume on; else a slow download from an HTTP/2 upstream was cut as its timeout.
-    const ms = (this as unknown as { timeout?: number }).timeout;
-    this.once('resume', () => {
-      if (!this.destroyed && ms !== undefined && ms > 0) this.setTimeout(ms);
-    });
+    // One resume listener per pause: the timer fires again while paused whenever a frame refreshed it.
+    if (!rearming.has(this)) {
+      rearming.add(this);
+      const ms = (this as unknown as { timeout?: number }).timeout;
+      this.once('resume', () => {
+        rearming.delete(this);
+        if (!this.destroyed && ms !== undefined && ms > 0) this.setTimeout(ms);
+      });
+    }
     return;
   }
   // Never sent (nghttp2 still holds its HEADERS: the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allowed no more
@@ -292,15 +300,26 @@ function neverSent(stream: ClientHttp2Stream): boolean {
 export function holdTrailersForData(stream: ClientHttp2Stream): void {
   const emit = stream.emit;
   let held: unknown[] | undefined;
+  let abortedMeanwhile = false;
   stream.emit = function emitTrailersAfterData(this: ClientHttp2Stream, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'trailers' && this.readableLength > 0) {
       held = args;
+      return true;
+    }
+    if (event === 'aborted' && held !== undefined) {
+      // The upstream closed the stream after its trailers while the request body was still open (RST_STREAM
+      // NO_ERROR, as a Go gRPC server ends a client- or bidi-streaming call): its answer is complete, and node keeps
+      // the buffered body for the reader until 'end'. undici stops reading at 'aborted', so it waits for that end.
+      abortedMeanwhile = true;
       return true;
     }
     if (event === 'end' && held !== undefined) {
       const trailers = held;
       held = undefined;
       emit.call(this, 'trailers', ...trailers);
+      const result = emit.call(this, event, ...args);
+      if (abortedMeanwhile) emit.call(this, 'aborted');
+      return result;
     }
     return emit.call(this, event, ...args);
   } as ClientHttp2Stream['emit'];
