@@ -164,7 +164,7 @@ export class RedisKvStore implements KvStore {
    * script refuses to spend a token once the command timeout has passed (see TAKE_SCRIPT): a take this store gave
    * up on never counts later, under either on_store_error policy.
    */
-  async take(key: string, rule: BucketRule): Promise<TakeResult> {
+  take(key: string, rule: BucketRule): Promise<TakeResult> {
     return this.#runTakeScript(key, rule, this.#deadlineArgument(), '0');
   }
 
@@ -172,7 +172,7 @@ export class RedisKvStore implements KvStore {
    * The take script's decision with nothing written (its look flag), in one round trip: no deadline, as a look
    * that runs late spends nothing.
    */
-  async peek(key: string, rule: BucketRule): Promise<TakeResult> {
+  peek(key: string, rule: BucketRule): Promise<TakeResult> {
     return this.#runTakeScript(key, rule, '0', '1');
   }
 

@@ -268,11 +268,6 @@ export class Pipeline implements AttemptListener {
     // What the request was last sent to: an attempt that an upstream hook ends before it is sent gives these back.
     const sentPeer = ctx.peer;
     const sentService = ctx.service;
-    const unsent = (): void => {
-      peer.group.withdraw(peer);
-      ctx.peer = sentPeer;
-      ctx.service = sentService;
-    };
     ctx.peer = peer;
     ctx.service = peer.group.name;
     ctx.attempts++;
@@ -285,23 +280,23 @@ export class Pipeline implements AttemptListener {
     try {
       outcome = runUpstreamFilters(ctx.route.upstreamFilters, ctx, outgoing, 0);
     } catch (err) {
-      unsent();
+      unsent(ctx, peer, sentPeer, sentService);
       this.#fail(ctx, err, undefined);
       return;
     }
     // Not sent (a hook answered, failed, or the client left meanwhile): the request's metrics, its log line and the
     // upstream's counts name the upstream it was last sent to, if any ("none"), not the one it never reached.
     if (outcome === 'continue') new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
-    else if (outcome === 'responded') unsent();
+    else if (outcome === 'responded') unsent(ctx, peer, sentPeer, sentService);
     else {
       // An async upstream hook (a plugin's): dispatch once it is done, unless it answered or the client left.
       outcome.then(
         (next) => {
-          if (next === 'responded' || ctx.res.destroyed) unsent();
+          if (next === 'responded' || ctx.res.destroyed) unsent(ctx, peer, sentPeer, sentService);
           else new ProxyAttempt(ctx, peer, this, performance.now(), bodyChunkMs).dispatch(outgoing, ctx.route.timeouts);
         },
         (err: unknown) => {
-          unsent();
+          unsent(ctx, peer, sentPeer, sentService);
           this.#fail(ctx, err, undefined);
         },
       );
@@ -529,6 +524,16 @@ function closedEarly(ctx: RequestContext): boolean {
  */
 function answerFailure(ctx: RequestContext, error: GatewayError): void {
   if (!refuseStream(ctx, error)) sendError(ctx, error);
+}
+
+/**
+ * Ends an attempt that was never sent (an upstream-request hook answered, failed, or the client left meanwhile): its
+ * peer gives the request back, and the context names what the request was last sent to again (`sentPeer`, none).
+ */
+function unsent(ctx: RequestContext, peer: Peer, sentPeer: Peer | undefined, sentService: string | undefined): void {
+  peer.group.withdraw(peer);
+  ctx.peer = sentPeer;
+  ctx.service = sentService;
 }
 
 /** Runs upstream-request hooks from index `from`; synchronous until a hook returns a promise (a plugin's). */
