@@ -13,7 +13,7 @@ import type { Config } from './config/schema.js';
 import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
 import { EVENTS } from './observability/events.js';
-import { coalesced, restartRefusal, type Gateway } from './server.js';
+import { coalesced, restartRefusal, type Gateway, type PreparedReload } from './server.js';
 import { applyDeadlineMs } from './worker-deadlines.js';
 import { ReloadAbandoned } from './plugins/host.js';
 import { shownOnTerminal } from './terminal-text.js';
@@ -53,7 +53,12 @@ const HELLO = 'portcullis:hello'; // worker → primary: which config do I start
 const START = 'portcullis:start'; // primary → worker: this one (the answer to HELLO)
 const READY = 'portcullis:ready'; // worker → primary: my gateway runs; I apply APPLYs at once from now on
 const APPLY = 'portcullis:apply'; // primary → worker: reload to this config, then answer APPLIED
-const APPLIED = 'portcullis:applied'; // worker → primary: the outcome of an APPLY
+// A reload round is two-phase, so that no worker serves a config another one then refuses: every worker prepares it
+// (everything that can fail, nothing swapped) and holds it; then the primary has all of them commit it, or discard it.
+const PREPARE = 'portcullis:prepare'; // primary → worker: prepare this config and hold it, then answer APPLIED
+const COMMIT = 'portcullis:commit'; // primary → worker: swap in the config you hold for PREPARE `of`, then answer APPLIED
+const DISCARD = 'portcullis:discard'; // primary → worker: drop the config you hold for PREPARE `of` (no answer)
+const APPLIED = 'portcullis:applied'; // worker → primary: the outcome of an APPLY, PREPARE or COMMIT
 const RELOAD = 'portcullis:reload'; // worker → primary: reload every worker (its POST /reload or SIGHUP)
 const RELOADED = 'portcullis:reloaded'; // primary → worker: the outcome of its RELOAD
 const START_FAILED = 'portcullis:start-failed'; // worker → primary: my gateway could not start on a config error
@@ -62,7 +67,7 @@ const FAILURE_NOTED = 'portcullis:failure-noted'; // primary → worker: the ans
 type ToPrimary =
   | { readonly type: typeof HELLO }
   | { readonly type: typeof READY }
-  | { readonly type: typeof APPLIED; readonly seq: number; readonly ok: boolean; readonly reason?: string }
+  | { readonly type: typeof APPLIED; readonly seq: number; readonly ok: boolean; readonly reason?: string; readonly abandoned?: boolean }
   | { readonly type: typeof RELOAD; readonly id: number }
   | ({ readonly type: typeof START_FAILED } & FailedStart);
 
@@ -78,7 +83,9 @@ export interface FailedStart {
 
 type ToWorker =
   | ({ readonly type: typeof START } & ConfigSnapshot)
-  | ({ readonly type: typeof APPLY; readonly seq: number } & ConfigSnapshot)
+  | ({ readonly type: typeof APPLY | typeof PREPARE; readonly seq: number } & ConfigSnapshot)
+  | { readonly type: typeof COMMIT; readonly seq: number; readonly of: number }
+  | { readonly type: typeof DISCARD; readonly of: number }
   | { readonly type: typeof RELOADED; readonly id: number; readonly result?: ReloadResult }
   | { readonly type: typeof FAILURE_NOTED };
 
@@ -91,10 +98,11 @@ const ignore = (): void => undefined;
 /** A round found no worker serving (ConfigOwner.#roundTo). */
 const NO_WORKER = Symbol('no worker serving');
 
-/** How one worker took an APPLY. */
+/** How one worker took an APPLY, PREPARE or COMMIT. */
 type Answer =
   | { readonly outcome: 'applied' }
-  | { readonly outcome: 'refused'; readonly reason: string }
+  /** `abandoned`: the worker is stopping (ReloadAbandoned), not at odds with the config. */
+  | { readonly outcome: 'refused'; readonly reason: string; readonly abandoned: boolean }
   | { readonly outcome: 'gone' }
   /** No answer within applyDeadlineMs: the worker is being replaced. */
   | { readonly outcome: 'late'; readonly reason: string };
@@ -117,11 +125,13 @@ interface Member {
 /**
  * The primary's side: the accepted config, the workers running it, and reload rounds. A reload is read and checked
  * here first (file, schema, restart-only settings: one "Config Rejected" line, nothing sent); then every serving
- * worker applies it. If some worker refuses (a certificate or plugin it could not load) or does not answer in time
- * (applyDeadlineMs), the workers that applied it are put back on the accepted config, so all of them run one config
- * either way; a worker that did not answer, or cannot be put back, is replaced (its replacement starts from the
- * accepted config). A worker that starts while a round runs is not held up by it: it starts from the accepted config
- * at once, and is brought to the round's outcome once both it serves and the round has ended.
+ * worker prepares it (PREPARE: plugin imports and create(), certificates, upstream TLS files) and holds it, serving
+ * the running config meanwhile. Only once every one has prepared it do they all commit it; if some worker refuses (a
+ * certificate or plugin it could not load) or does not answer in time (applyDeadlineMs), the others discard it. No
+ * worker ever serves a config that is refused, and a refused reload leaves every plugin instance (and its state) as
+ * it was. A worker that did not answer, or could not commit, is replaced (its replacement starts from the accepted
+ * config). A worker that starts while a round runs is not held up by it: it starts from the accepted config at once,
+ * and is brought to the round's outcome once both it serves and the round has ended.
  */
 export class ConfigOwner {
   readonly #path: string;
@@ -216,7 +226,9 @@ export class ConfigOwner {
       this.#failedStart(worker, { reason: String(m.reason), repeats: m.repeats === true });
       send(worker, { type: FAILURE_NOTED });
     }
-    else if (m?.type === APPLIED) this.#answer(worker.id, m.seq, m.ok ? { outcome: 'applied' } : { outcome: 'refused', reason: m.reason ?? 'refused' });
+    else if (m?.type === APPLIED) {
+      this.#answer(worker.id, m.seq, m.ok ? { outcome: 'applied' } : { outcome: 'refused', reason: m.reason ?? 'refused', abandoned: m.abandoned === true });
+    }
     else if (m?.type === RELOAD) {
       this.reload().then(
         (result) => send(worker, { type: RELOADED, id: m.id, result }),
@@ -318,42 +330,50 @@ export class ConfigOwner {
   async #roundTo(next: CheckedConfig): Promise<ReloadResult | typeof NO_WORKER> {
     const members = [...this.#members.values()].filter((m) => m.serving);
     if (members.length === 0) return NO_WORKER;
-    const answers = await Promise.all(members.map((member) => this.#apply(member, next)));
-    if (this.#stopping) return this.#abandoned();
-    // A late worker may yet apply `next` (its APPLY is queued in it), whatever the outcome: it is replaced either way.
+    const preparing = members.map((member) => this.#prepare(member, next));
+    const answers = await Promise.all(preparing.map((p) => p.answer));
+    const holding = members.filter((_, i) => answers[i]!.outcome === 'applied');
+    const seqOf = (member: Member): number => preparing[members.indexOf(member)]!.seq;
+    const discard = (): void => holding.forEach((member) => send(member.worker, { type: DISCARD, of: seqOf(member) }));
+    if (this.#stopping) {
+      discard();
+      return this.#abandoned();
+    }
+    // A late worker may yet prepare `next` (its PREPARE is queued in it), whatever the outcome: it is replaced either way.
     members.forEach((member, i) => {
       const answer = answers[i]!;
       if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
     });
-    // Refused, or not answered in time: a config some worker could not be seen to apply is not accepted (the stuck
+    // Refused, or not answered in time: a config some worker could not be seen to prepare is not accepted (the stuck
     // worker may be stuck because of it: a plugin's create() that never yields would stop every worker started on it).
     const failed = answers.find((a): a is Extract<Answer, { outcome: 'refused' | 'late' }> => a.outcome === 'refused' || a.outcome === 'late');
-    // No worker failed (none may have answered at all: every one died during the round): the new config is the one
-    // that restarted workers get from now on.
-    if (failed === undefined) {
-      this.#accepted = next;
-      // The primary's own lines (a crashed worker, a queued reload) follow the level its workers now log at.
-      this.#logger.level = next.config.logging.level;
-      return { ok: true };
+    if (failed !== undefined) {
+      discard();
+      this.#logger.error(
+        {
+          reason: failed.reason,
+          workers_refused: answers.filter((a) => a.outcome === 'refused').length,
+          workers_unresponsive: answers.filter((a) => a.outcome === 'late').length,
+          workers_discarded: holding.length,
+        },
+        EVENTS.configRejected,
+      );
+      return { ok: false, reason: failed.reason };
     }
-    const applied = members.filter((_, i) => answers[i]!.outcome === 'applied');
-    const putBack = await Promise.all(applied.map((member) => this.#apply(member, this.#accepted)));
-    // A worker that cannot go back runs a config no other worker runs: its replacement starts on the accepted one.
-    applied.forEach((member, i) => {
-      const answer = putBack[i]!;
-      if (answer.outcome === 'refused') this.#drop(member, 'out-of-step', `could not go back to the accepted config: ${answer.reason}`);
+    // Every worker still here holds it (none may have answered at all: every one died during the round): the new
+    // config is the one that restarted workers get from now on, and the holders swap it in.
+    this.#accepted = next;
+    // The primary's own lines (a crashed worker, a queued reload) follow the level its workers now log at.
+    this.#logger.level = next.config.logging.level;
+    const commits = await Promise.all(holding.map((member) => this.#commit(member, next, seqOf(member))));
+    // A worker that prepared but could not swap it in runs a config no other worker runs: its replacement starts on
+    // the accepted one. One that is stopping (abandoned) is left to exit.
+    holding.forEach((member, i) => {
+      const answer = commits[i]!;
+      if (answer.outcome === 'refused' && !answer.abandoned) this.#drop(member, 'out-of-step', `could not commit the accepted config: ${answer.reason}`);
       else if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
     });
-    this.#logger.error(
-      {
-        reason: failed.reason,
-        workers_refused: answers.filter((a) => a.outcome === 'refused').length,
-        workers_unresponsive: answers.filter((a) => a.outcome === 'late').length,
-        workers_put_back: putBack.filter((a) => a.outcome === 'applied').length,
-      },
-      EVENTS.configRejected,
-    );
-    return { ok: false, reason: failed.reason };
+    return { ok: true };
   }
 
   #abandoned(): ReloadResult {
@@ -363,32 +383,54 @@ export class ConfigOwner {
   }
 
   /**
-   * Sends one worker an APPLY; resolves with its answer, 'gone' if it exits (or cannot be reached) first, or 'late'
-   * once applyDeadlineMs has passed without an answer (one that comes after is ignored).
+   * Sends one worker an APPLY (prepare and commit at once: a worker brought up to date alone); resolves with its
+   * answer, as #ask does.
    */
   #apply(member: Member, checked: CheckedConfig): Promise<Answer> {
-    const { worker } = member;
-    const seq = ++this.#seq;
     const previous = member.given;
     member.given = checked;
-    const deadlineMs = applyDeadlineMs(checked.config);
-    return new Promise<Answer>((settle) => {
+    const { answer } = this.#ask(member, (seq) => ({ type: APPLY, seq, ...checked.snapshot }), applyDeadlineMs(checked.config), 'apply');
+    // A refusal changed nothing in the worker (a gateway's reload is all or nothing).
+    return answer.then((a) => {
+      if (a.outcome === 'refused') member.given = previous;
+      return a;
+    });
+  }
+
+  /** Sends one worker a PREPARE: it prepares `checked` and holds it (the config it runs is unchanged). */
+  #prepare(member: Member, checked: CheckedConfig): { readonly seq: number; readonly answer: Promise<Answer> } {
+    return this.#ask(member, (seq) => ({ type: PREPARE, seq, ...checked.snapshot }), applyDeadlineMs(checked.config), 'apply');
+  }
+
+  /** Has one worker swap in the config it holds for PREPARE `of`. */
+  #commit(member: Member, checked: CheckedConfig, of: number): Promise<Answer> {
+    member.given = checked;
+    return this.#ask(member, (seq) => ({ type: COMMIT, seq, of }), applyDeadlineMs(checked.config), 'commit').answer;
+  }
+
+  /**
+   * Sends one worker a message that it answers with APPLIED; the answer resolves with it, 'gone' if the worker exits
+   * (or cannot be reached) first, or 'late' once `deadlineMs` has passed without one (one that comes after is ignored).
+   */
+  #ask(member: Member, message: (seq: number) => ToWorker, deadlineMs: number, doing: string): { readonly seq: number; readonly answer: Promise<Answer> } {
+    const { worker } = member;
+    const seq = ++this.#seq;
+    const answer = new Promise<Answer>((settle) => {
       if (!worker.isConnected()) return settle({ outcome: 'gone' });
       let awaited = this.#awaited.get(worker.id);
       if (awaited === undefined) this.#awaited.set(worker.id, (awaited = new Map()));
       // Unref'd: a primary that is stopping does not wait for a stuck worker's deadline (it waits for the exits).
       const timer = setTimeout(() => {
-        const reason = `worker ${worker.id} (pid ${worker.process.pid}) did not apply the config within ${deadlineMs} ms; it is replaced`;
+        const reason = `worker ${worker.id} (pid ${worker.process.pid}) did not ${doing} the config within ${deadlineMs} ms; it is replaced`;
         this.#answer(worker.id, seq, { outcome: 'late', reason });
       }, deadlineMs).unref();
-      awaited.set(seq, (answer) => {
+      awaited.set(seq, (a) => {
         clearTimeout(timer);
-        // A refusal changed nothing in the worker (a gateway's reload is all or nothing).
-        if (answer.outcome === 'refused') member.given = previous;
-        settle(answer);
+        settle(a);
       });
-      send(worker, { type: APPLY, seq, ...checked.snapshot }, () => this.#answer(worker.id, seq, { outcome: 'gone' }));
+      send(worker, message(seq), () => this.#answer(worker.id, seq, { outcome: 'gone' }));
     });
+    return { seq, answer };
   }
 
   #answer(workerId: number, seq: number, answer: Answer): void {
@@ -450,8 +492,10 @@ export class PrimaryLink {
   #start: { resolve: (snapshot: ConfigSnapshot) => void; reject: (err: Error) => void } | undefined;
   #running: ((running: { gateway: Gateway; logger: Logger }) => void) | undefined;
   readonly #ready: Promise<{ gateway: Gateway; logger: Logger }>;
-  /** APPLYs, one after the other. */
+  /** APPLYs and PREPAREs, one after the other: a prepared config is held (and the next waits) until decided. */
   #applying: Promise<void> = Promise.resolve();
+  /** What the primary decided for a config held, by PREPARE sequence number: COMMIT's sequence number, or discard. */
+  readonly #decisions = new Map<number, (decision: Decision) => void>();
   #nextId = 0;
   readonly #reloads = new Map<number, { resolve: (result: ReloadResult) => void; reject: (err: Error) => void }>();
   /** Ends this worker once the primary has noted its failed start (reportFailedStart). */
@@ -462,6 +506,9 @@ export class PrimaryLink {
     this.#ready = new Promise((resolve) => (this.#running = resolve));
     process.on('message', (message: unknown) => this.#onMessage(message));
     process.once('disconnect', () => {
+      // No primary to decide: what is held is dropped (this worker stops: its primary is gone).
+      for (const decide of this.#decisions.values()) decide(DISCARDED);
+      this.#decisions.clear();
       this.#start?.reject(new PrimaryGoneError());
       for (const pending of this.#reloads.values()) pending.reject(new PrimaryGoneError());
       this.#reloads.clear();
@@ -531,6 +578,13 @@ export class PrimaryLink {
     else if (m?.type === APPLY) {
       const snapshot = { text: m.text, env: m.env };
       this.#applying = this.#applying.then(() => this.#apply(m.seq, snapshot));
+    } else if (m?.type === PREPARE) {
+      const snapshot = { text: m.text, env: m.env };
+      this.#applying = this.#applying.then(() => this.#prepareAndHold(m.seq, snapshot));
+    } else if (m?.type === COMMIT || m?.type === DISCARD) {
+      const decide = this.#decisions.get(m.of);
+      this.#decisions.delete(m.of);
+      decide?.(m.type === COMMIT ? { commitSeq: m.seq } : DISCARDED);
     } else if (m?.type === RELOADED) {
       const pending = this.#reloads.get(m.id);
       this.#reloads.delete(m.id);
@@ -541,16 +595,53 @@ export class PrimaryLink {
 
   async #apply(seq: number, snapshot: ConfigSnapshot): Promise<void> {
     const { gateway, logger } = await this.#ready;
-    let answer: ToPrimary;
     try {
       // The primary checked this config already; parsed again here, it is the same config (same text, same variables).
       await gateway.reload(parseConfigText(snapshot.text, snapshot.env, this.#origin));
-      answer = { type: APPLIED, seq, ok: true };
+      answerPrimary({ type: APPLIED, seq, ok: true });
     } catch (err) {
-      answer = { type: APPLIED, seq, ok: false, reason: logFailedApply(err, logger) };
+      answerPrimary(failedAnswer(seq, err, logger));
     }
-    if (process.connected) process.send?.(answer, undefined, undefined, ignore);
   }
+
+  /** PREPARE: prepares the config, tells the primary, and holds it until the primary's COMMIT or DISCARD. */
+  async #prepareAndHold(seq: number, snapshot: ConfigSnapshot): Promise<void> {
+    const { gateway, logger } = await this.#ready;
+    let prepared: PreparedReload;
+    try {
+      prepared = await gateway.prepareReload(parseConfigText(snapshot.text, snapshot.env, this.#origin));
+    } catch (err) {
+      return answerPrimary(failedAnswer(seq, err, logger));
+    }
+    // Listened for before the primary can send it (it decides once it has this answer).
+    const decided = new Promise<Decision>((decide) => {
+      if (process.connected) this.#decisions.set(seq, decide);
+      else decide(DISCARDED);
+    });
+    logger.debug(EVENTS.configPrepared);
+    answerPrimary({ type: APPLIED, seq, ok: true });
+    const decision = await decided;
+    if (decision === DISCARDED) return prepared.discard();
+    try {
+      prepared.commit();
+      answerPrimary({ type: APPLIED, seq: decision.commitSeq, ok: true });
+    } catch (err) {
+      answerPrimary(failedAnswer(decision.commitSeq, err, logger));
+    }
+  }
+}
+
+/** The primary's decision on a config a worker holds: commit it (answered with COMMIT's sequence number), or not. */
+type Decision = { readonly commitSeq: number } | typeof DISCARDED;
+const DISCARDED = Symbol('discarded');
+
+function answerPrimary(answer: ToPrimary): void {
+  if (process.connected) process.send?.(answer, undefined, undefined, ignore);
+}
+
+/** The APPLIED answer for a config not applied (logged here first). */
+function failedAnswer(seq: number, err: unknown, logger: Logger): ToPrimary {
+  return { type: APPLIED, seq, ok: false, reason: logFailedApply(err, logger), abandoned: err instanceof ReloadAbandoned };
 }
 
 /** Logs why a worker did not apply a config; returns the reason its primary is told. */

@@ -76,6 +76,12 @@ export interface Gateway {
    */
   reload(config: Config): Promise<void>;
   /**
+   * The first half of reload(): everything that can fail is done (ConfigError, ReloadAbandoned), nothing is swapped.
+   * Until the returned reload is committed or discarded, no other reload of this gateway starts: a cluster's
+   * primary commits a config only once every worker has prepared it, so that none serves a config it then refuses.
+   */
+  prepareReload(config: Config): Promise<PreparedReload>;
+  /**
    * Re-reads the config file and applies it (SIGHUP, POST /reload): see reloadFromFile. Asked for while a reload
    * runs, it runs after that one, reading the file then; undefined without a config file.
    */
@@ -87,6 +93,14 @@ export interface Gateway {
   inject(options: InjectOptions): Promise<InjectResponse>;
   /** Stops accepting, drains in-flight requests (bounded), closes pools and stores. */
   close(): Promise<void>;
+}
+
+/** A reload prepared (Gateway.prepareReload) and not yet swapped in. Call one of the two, once. */
+export interface PreparedReload {
+  /** Swaps it in; throws ReloadAbandoned (nothing swapped, what it created closed) once the gateway is stopping. */
+  commit(): void;
+  /** Drops it: closes the plugin instances it created. The running config is untouched. */
+  discard(): Promise<void>;
 }
 
 /**
@@ -264,7 +278,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
    * Applies `next`: everything that can fail is built before anything is swapped, so a refused reload changes nothing.
    * A shutdown that starts while it prepares abandons it (ReloadAbandoned): nothing is swapped after the stop began.
    */
-  const apply = async (next: Config): Promise<void> => {
+  const prepare = async (next: Config): Promise<PreparedReload> => {
     if (closing !== undefined) throw new ReloadAbandoned();
     const refusal = restartRefusal(config, next);
     if (refusal !== undefined) throw refusal;
@@ -285,6 +299,32 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       await plugins.discard(nextPlugins);
       throw err;
     }
+    let settled = false;
+    const settle = (): void => {
+      if (settled) throw new Error('a prepared reload is committed or discarded once');
+      settled = true;
+    };
+    return {
+      commit: () => {
+        settle();
+        // The gateway began to stop while this waited to be committed: its plugin instances are closed by then.
+        if (closing !== undefined) throw new ReloadAbandoned();
+        swap(next, nextPlugins, nextTrusted, applyListener, applyServices);
+      },
+      discard: () => {
+        settle();
+        return plugins.discard(nextPlugins);
+      },
+    };
+  };
+  /** The second half of a reload: nothing in it fails on the config (prepare did all of that), and nothing awaits. */
+  const swap = (
+    next: Config,
+    nextPlugins: PluginGeneration,
+    nextTrusted: TrustedProxies,
+    applyListener: () => void,
+    applyServices: ReturnType<ServiceRegistry['prepare']>,
+  ): void => {
     features.reconfigure(next);
     const closeLeftovers = applyServices();
     applyListener();
@@ -313,9 +353,36 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
       EVENTS.configReloaded,
     );
   };
+  const apply = async (next: Config): Promise<void> => (await prepare(next)).commit();
   // A reload waits in plugins.prepare (imports, create()): two at once could commit out of order, the older last,
   // and the second's restart check would compare against a config about to be replaced.
   const oneAtATime = serialized();
+  /** prepare() in a turn of oneAtATime that lasts until the reload is committed or discarded. */
+  const prepareReload = (next: Config): Promise<PreparedReload> =>
+    new Promise((resolve, reject) => {
+      void oneAtATime(
+        () =>
+          new Promise<void>((endTurn) => {
+            prepare(next).then(
+              (prepared) =>
+                resolve({
+                  commit: () => {
+                    try {
+                      prepared.commit();
+                    } finally {
+                      endTurn();
+                    }
+                  },
+                  discard: () => prepared.discard().finally(endTurn),
+                }),
+              (err: unknown) => {
+                endTurn();
+                reject(err);
+              },
+            );
+          }),
+      );
+    });
   const { configPath } = options;
   // The file is read inside oneAtATime: after any reload(config) of an embedder asked for before.
   const fileReloads = configPath === undefined ? undefined : coalesced(() => oneAtATime(() => reloadFromFile(configPath, apply, logger)), logger);
@@ -324,6 +391,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     port,
     adminPort: admin,
     reload: (next) => oneAtATime(() => apply(next)),
+    prepareReload,
     reloadFile: fileReloads,
     inject: (opts) => injectRequest(pipeline.handleRequest, opts),
     close(): Promise<void> {

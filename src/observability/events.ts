@@ -21,6 +21,8 @@ export const EVENTS = {
   gatewayStopped: 'Gateway Stopped',
   configReloaded: 'Config Reloaded',
   configRejected: 'Config Rejected',
+  /** A multi-worker gateway's worker prepared a reload and holds it until its primary has every worker commit it (debug). */
+  configPrepared: 'Config Prepared',
   /** A reload asked for while another ran: it runs after that one (or joins the one already waiting). */
   reloadQueued: 'Reload Queued',
   /** A reload still preparing when a shutdown started: given up, nothing of it applied. */

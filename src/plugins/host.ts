@@ -81,7 +81,6 @@ export class PluginGeneration {
   ) {}
 }
 
-/** A reload given up because the gateway started stopping while it prepared: nothing of it was applied. */
 /**
  * A plugin's create() that failed or did not finish in time: a config error, but one that may not happen again
  * (create() may reach out to something that is down now). A cluster's primary restarts a worker that failed on it;
@@ -89,6 +88,7 @@ export class PluginGeneration {
  */
 export class PluginCreateFailed extends ConfigError {}
 
+/** A reload given up because the gateway started stopping while it prepared: nothing of it was applied. */
 export class ReloadAbandoned extends Error {
   constructor() {
     super('the gateway is stopping: the reload was abandoned');
@@ -116,6 +116,11 @@ export class PluginHost {
   readonly #closes = new Set<Promise<void>>();
   /** The prepare() running, if any: shutdown waits for it to close what it created. */
   #preparing: Promise<unknown> | undefined;
+  /**
+   * Generations prepared and neither committed nor discarded yet (a cluster worker holds one until its primary
+   * decides): shutdown closes the instances they created.
+   */
+  readonly #pending = new Set<PluginGeneration>();
   /** Rejects the waits of a prepare() that a shutdown abandons. */
   readonly #onStop = new Set<() => void>();
   #stopping = false;
@@ -137,7 +142,9 @@ export class PluginHost {
     const preparing = this.#prepare(config);
     this.#preparing = preparing;
     try {
-      return await preparing;
+      const generation = await preparing;
+      this.#pending.add(generation);
+      return generation;
     } finally {
       if (this.#preparing === preparing) this.#preparing = undefined;
     }
@@ -191,6 +198,7 @@ export class PluginHost {
    */
   commit(generation: PluginGeneration): void {
     if (this.#stopping) throw new ReloadAbandoned();
+    this.#pending.delete(generation);
     const previous = this.#current;
     this.#current = generation;
     for (const instance of generation.retired) this.#retiring.add(instance);
@@ -209,6 +217,7 @@ export class PluginHost {
 
   /** Drops a prepared generation that will not be used (the rest of a reload failed): closes what it created. */
   async discard(generation: PluginGeneration): Promise<void> {
+    this.#pending.delete(generation);
     await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs)));
     this.#metrics.forget(generation.metricsMaker);
   }
@@ -272,8 +281,9 @@ export class PluginHost {
     }
     this.#draining.clear();
     const { lifecycleMs } = this.#current.limits;
-    const all = new Set([...this.#current.instances.values(), ...this.#retiring]);
+    const all = new Set([...this.#current.instances.values(), ...this.#retiring, ...[...this.#pending].flatMap((g) => g.created)]);
     this.#retiring.clear();
+    this.#pending.clear();
     await Promise.all([abandoned, ...[...all].map((instance) => this.#closeInstance(instance, lifecycleMs))]);
     await Promise.all([...this.#closes]);
   }

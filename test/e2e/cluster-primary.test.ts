@@ -176,21 +176,32 @@ test('workers run the config the primary accepted: a refused reload changes noth
   assert.doesNotMatch(gw.stderr(), /config error/, 'no worker failed on the refused files');
 });
 
-test('a reload one worker cannot apply is refused, and the worker that applied it goes back: one config in all workers', async () => {
+test('a reload one worker cannot apply is refused, and no worker serves it meanwhile: the others hold it unapplied, their plugin instances untouched', async () => {
   const backend = await startBackend('one');
   const adminPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-'));
-  // Tags responses with its config's tag; with `once`, only the first process to create it succeeds (the file is
-  // created exclusively): a failure in one worker only, as a plugin whose resource is busy would give.
+  // Tags responses with its config's tag, the worker's pid and how many responses its instance has tagged; with
+  // `once`, only the first process to create it succeeds (the file is created exclusively) and the other fails 1.5 s
+  // later: a failure in one worker only, as a plugin whose resource is busy would give, slow enough to look inside.
   const plugin = join(dir, 'once-tag.mjs');
   writeFileSync(
     plugin,
     `import { openSync } from 'node:fs';
+     import { setTimeout as sleep } from 'node:timers/promises';
      export default {
        name: 'once-tag',
-       create(config) {
-         if (config.once) openSync(config.once, 'wx');
-         return { onResponse(ctx) { ctx.responseHeaders.set('x-tag', String(config.tag)); } };
+       async create(config) {
+         if (config.once) {
+           try { openSync(config.once, 'wx'); } catch { await sleep(1500); throw new Error('busy'); }
+         }
+         let tagged = 0;
+         return {
+           onResponse(ctx) {
+             ctx.responseHeaders.set('x-tag', String(config.tag));
+             ctx.responseHeaders.set('x-pid', String(process.pid));
+             ctx.responseHeaders.set('x-tagged', String(++tagged));
+           },
+         };
        },
      };`,
   );
@@ -208,24 +219,41 @@ test('a reload one worker cannot apply is refused, and the worker that applied i
     rmSync(dir, { recursive: true, force: true });
   });
   await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
-  const tags = async () => {
-    const seen = new Set<string | string[] | undefined>();
-    for (let i = 0; i < 4; i++) seen.add((await freshGet(`${gw.url}/t/${i}`)).headers['x-tag']);
-    return seen;
+  /** Four requests over fresh connections (the workers take them in turn): the tags seen, and the last count per pid. */
+  const look = async () => {
+    const tags = new Set<string | string[] | undefined>();
+    const tagged = new Map<string, number>();
+    for (let i = 0; i < 4; i++) {
+      const res = await freshGet(`${gw.url}/t/${i}`);
+      tags.add(res.headers['x-tag']);
+      tagged.set(String(res.headers['x-pid']), Number(res.headers['x-tagged']));
+    }
+    return { tags, tagged };
   };
-  assert.deepEqual(await tags(), new Set(['1']));
+  const before = await look();
+  assert.deepEqual(before.tags, new Set(['1']));
+  assert.equal(before.tagged.size, 2, 'both workers answered');
 
   rewrite(gw, config(2, join(dir, 'created')));
-  const refused = await fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
+  const refusal = fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
+  // One worker has created tag 2 at once; the other fails 1.5 s later. Until then no worker may serve tag 2.
+  const meanwhile = new Set<string | string[] | undefined>();
+  for (const deadline = Date.now() + 1_000; Date.now() < deadline; ) for (const tag of (await look()).tags) meanwhile.add(tag);
+  assert.deepEqual(meanwhile, new Set(['1']), 'no worker served the config while its sibling could still refuse it');
+  const refused = await refusal;
   assert.equal(refused.status, 400, await refused.clone().text());
-  const putBack = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_put_back !== undefined);
-  await waitFor("the primary's log line", () => putBack() !== undefined);
-  const rejected = putBack();
-  assert.deepEqual([rejected?.workers_refused, rejected?.workers_put_back], [1, 1]);
-  assert.deepEqual(await tags(), new Set(['1']), 'both workers run tag 1 again');
+  const primaryLine = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_discarded !== undefined);
+  await waitFor("the primary's log line", () => primaryLine() !== undefined);
+  const rejected = primaryLine();
+  assert.deepEqual([rejected?.workers_refused, rejected?.workers_discarded], [1, 1]);
+  assert.equal(gw.logs.filter((l) => l.msg === 'Config Reloaded').length, 0, 'no worker swapped it in');
+  const later = await look();
+  assert.deepEqual(later.tags, new Set(['1']), 'both workers run tag 1');
+  // The instances that ran before the refused reload run on, counting on (a config put back would have new ones).
+  for (const [pid, count] of before.tagged) assert.ok((later.tagged.get(pid) ?? 0) > count, `worker ${pid}'s instance counts on from ${count}`);
   // And the primary still hands out tag 1: a restarted worker runs it too.
   await killAndReplace(gw, workerPids(gw.child.pid!)[1]!);
-  assert.deepEqual(await tags(), new Set(['1']));
+  assert.deepEqual((await look()).tags, new Set(['1']));
 });
 
 /** Runs `body` with `pid` stopped (SIGSTOP); resumes it afterwards whatever happens, unless it is gone by then. */
@@ -275,20 +303,23 @@ async function twoWorkers(extra: ConfigInput = {}) {
 const count = (gw: GatewayProcess, msg: string) => gw.logs.filter((l) => l.msg === msg).length;
 
 test('a worker that starts while a reload round waits for a stopped worker starts at once, and gets the outcome once it is known', async () => {
-  const { gw, backends, toTwo } = await twoWorkers();
+  // At debug level: a worker logs 'Config Prepared' once it holds a reload for the primary to commit.
+  const { gw, backends, toTwo } = await twoWorkers({ logging: { level: 'debug' } });
   const [a, b] = workerPids(gw.child.pid!);
   assert.ok(a !== undefined && b !== undefined);
   await whileStopped(a, async (resume) => {
     toTwo();
     gw.signal('SIGHUP');
-    await waitFor('worker b to apply the reload', () => count(gw, 'Config Reloaded') === 1, 10_000);
+    await waitFor('worker b to prepare the reload', () => count(gw, 'Config Prepared') === 1, 10_000);
+    assert.equal(count(gw, 'Config Reloaded'), 0, 'b holds it until every worker has prepared it');
     process.kill(b, 'SIGKILL');
     // The round waits for a (its deadline, 15 s with no plugins, is far off): b's replacement must not.
     await waitFor("b's replacement to start while a is stopped", () => started(gw).length === 3, 12_000);
     assert.equal(count(gw, 'Config Rejected'), 0, 'the round is still waiting for a');
     resume();
-    // a applies it, the round is accepted, and the replacement (started on the config before) is brought to it.
-    await waitFor('a and the replacement to apply it', () => count(gw, 'Config Reloaded') === 3, 10_000);
+    // a prepares and commits it, the round is accepted, and the replacement (started on the config before) is
+    // brought to it.
+    await waitFor('a and the replacement to apply it', () => count(gw, 'Config Reloaded') === 2, 10_000);
   });
   assert.deepEqual(await backends(), new Set(['two']), 'both workers run the new config');
   assert.equal(count(gw, 'Worker Replaced'), 0);
@@ -311,15 +342,16 @@ test('a worker that does not answer a reload in time fails it: the reload is ref
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.reason), /^worker \d+ \(pid \d+\) did not apply the config within 10000 ms; it is replaced$/);
   });
-  const primaryLine = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_put_back !== undefined);
+  const primaryLine = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_discarded !== undefined);
   await waitFor("the primary's log line", () => primaryLine() !== undefined);
   const rejected = primaryLine();
-  assert.deepEqual([rejected?.workers_refused, rejected?.workers_unresponsive, rejected?.workers_put_back], [0, 1, 1]);
+  assert.deepEqual([rejected?.workers_refused, rejected?.workers_unresponsive, rejected?.workers_discarded], [0, 1, 1]);
+  assert.equal(count(gw, 'Config Reloaded'), 0, 'the worker that prepared it never swapped it in');
   assert.equal(gw.logs.find((l) => l.msg === 'Worker Replaced')?.why, 'unresponsive');
   await waitFor('the stopped worker to be killed and replaced', () => started(gw).length === 3, 15_000);
   assert.equal(gw.logs.find((l) => l.msg === 'Worker Exited')?.signal, 'SIGKILL');
   assert.ok(!workerPids(gw.child.pid!).includes(stuck));
-  assert.deepEqual(await backends(), new Set(['one']), 'the worker that applied it went back; the replacement started on the accepted config');
+  assert.deepEqual(await backends(), new Set(['one']), 'the worker that prepared it runs the accepted config; the replacement started on it');
 
   // The same file, asked for again, reaches both workers (the replacement included) at once.
   const accepted = await reload();
