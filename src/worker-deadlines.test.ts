@@ -36,6 +36,12 @@ test('a start-up with auth on may wait for the migration lock: the migration bud
   assert.equal(startDeadlineMs(parseConfigObject({ ...base, database: postgres })), 10_000);
 });
 
+test('a start-up with Redis may wait redis.command_timeout for its first connection: added to the start deadline only', () => {
+  const redis = parseConfigObject({ ...base, redis: { url: 'redis://127.0.0.1:6379', command_timeout: '3s' } });
+  assert.equal(startDeadlineMs(redis), 10_000 + 3_000);
+  assert.equal(applyDeadlineMs(redis), 10_000, 'a reload keeps its connection');
+});
+
 test('the stop deadline follows server.timeouts.shutdown_drain', () => {
   const config = parseConfigObject({ ...base, server: { timeouts: { shutdown_drain: '2m' } } });
   assert.equal(stopDeadlineMs(config), 120_000 + 10_000);

@@ -1,5 +1,6 @@
 // How long a cluster primary waits for a worker to start, to apply a reload and to stop before it counts the worker as
 // stuck and kills it (SIGKILL). Each deadline is what the worker's own bounds allow (config), plus one margin. Pure.
+import { usesRedis } from './kv/open.js';
 import type { Config } from './config/schema.js';
 import { MAX_TIMER_MS } from './config/duration.js';
 import { MIGRATION_TIMEOUT_MS } from './store/migrations/types.js';
@@ -33,12 +34,13 @@ export function applyDeadlineMs(config: Config): number {
  * SQLite the primary has migrated the store before forking (primary-migration.ts: an index build has no bound to
  * count here), and a worker's own migrate() only checks, but it takes the write lock for that, waiting up to
  * MIGRATION_TIMEOUT_MS while another connection holds it (a sibling's start, another gateway or `portcullis migrate`
- * on the file). Connecting to Redis never holds a start-up (it goes on in the background). 10 s with the defaults
- * and no plugins.
+ * on the file). A start-up waits for its Redis connection for redis.command_timeout at most (a Redis that is down
+ * does not hold it longer: connecting goes on in the background). 10 s with the defaults and no plugins or Redis.
  */
 export function startDeadlineMs(config: Config): number {
   const migrations = config.middleware.auth.enabled ? MIGRATION_TIMEOUT_MS : 0;
-  return timerBound(applyDeadlineMs(config) + migrations);
+  const redis = usesRedis(config.redis) ? config.redis.command_timeout : 0;
+  return timerBound(applyDeadlineMs(config) + migrations + redis);
 }
 
 /**

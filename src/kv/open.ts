@@ -16,7 +16,10 @@ export function usesRedis(redis: Config['redis']): boolean {
  * `onUnreplicatedRevocation` counts logouts whose revocation no replica confirmed (metrics).
  */
 export async function openKvStore(redis: Config['redis'], onUnreplicatedRevocation: () => void): Promise<KvStore> {
-  return (await openRedisKvStore(redis, onUnreplicatedRevocation)) ?? createMemoryKvStore();
+  const store = await openRedisKvStore(redis, onUnreplicatedRevocation);
+  if (store === undefined) return createMemoryKvStore();
+  await store.untilConnected();
+  return store;
 }
 
 /**

@@ -147,11 +147,25 @@ export class RedisKvStore implements KvStore {
   async #durableConnection(): Promise<RedisConnection> {
     this.#durable ??= this.#open();
     const connection = this.#durable;
-    // Monotonic: on the wall clock a step back during this wait (NTP, a restored snapshot) held the logout for as long as
-    // the step, 10 minutes for a 10-minute step, instead of the command timeout.
+    await this.#untilReady(connection);
+    return connection; // still not ready: the SET below fails fast with KvUnavailableError
+  }
+
+  /**
+   * Waits at most the command timeout for the first connection to be up (start-up): the gateway's first looks at
+   * Redis (the change poller's marker, the first requests' takes) otherwise fail fast on a connection still being
+   * made, each counted in portcullis_store_errors_total on a healthy Redis. A Redis that is down delays start-up by
+   * the command timeout, no more.
+   */
+  untilConnected(): Promise<void> {
+    return this.#untilReady(this.#main);
+  }
+
+  async #untilReady(connection: RedisConnection): Promise<void> {
+    // Monotonic: on the wall clock a step back during this wait (NTP, a restored snapshot) held a logout for as long
+    // as the step, 10 minutes for a 10-minute step, instead of the command timeout.
     const deadline = performance.now() + this.#timeoutMs;
     while (!connection.isReady && !this.#closed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    return connection; // still not ready: the SET below fails fast with KvUnavailableError
   }
 
   /** Which deployment this store talks to. */

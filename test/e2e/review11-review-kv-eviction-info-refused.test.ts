@@ -2,10 +2,9 @@
 // INFO, as managed services often do (NOPERM): the look is given up until the next minute, by design. But the refusal
 // went through the store's failure counter like an outage, so portcullis_store_errors_total{store="redis"}, the
 // metric an operator alerts on for Redis failing the gateway's requests, grew once a minute on a healthy Redis.
-// Our own redis-server on a free port. npm test: runs alone. The test counts store errors, and the change poller's
-// first look at start-up fails with "the client is offline" when the Redis connection is not up yet (it looks again a
-// second later): after review11-kv-replica-foreign-data in one process (a batch), that start-up error came every
-// time and was counted, which is not what this test is about.
+// Our own redis-server on a free port. The test counts store errors: it also shows that the change poller's first look
+// at start-up no longer meets the Redis connection still being made (review14-kv-startup-connect), which, after
+// review11-kv-replica-foreign-data in one process (a batch), it did every time.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient as createRedisClient } from '@redis/client';
