@@ -331,7 +331,8 @@ export class ConfigOwner {
     const members = [...this.#members.values()].filter((m) => m.serving);
     if (members.length === 0) return NO_WORKER;
     const preparing = members.map((member) => this.#prepare(member, next));
-    const answers = await Promise.all(preparing.map((p) => p.answer));
+    // A worker stopping on its own (ReloadAbandoned) is as good as gone: its replacement starts on the accepted config.
+    const answers = (await Promise.all(preparing.map((p) => p.answer))).map((a): Answer => (a.outcome === 'refused' && a.abandoned ? { outcome: 'gone' } : a));
     const holding = members.filter((_, i) => answers[i]!.outcome === 'applied');
     const seqOf = (member: Member): number => preparing[members.indexOf(member)]!.seq;
     const discard = (): void => holding.forEach((member) => send(member.worker, { type: DISCARD, of: seqOf(member) }));
@@ -373,6 +374,8 @@ export class ConfigOwner {
       if (answer.outcome === 'refused' && !answer.abandoned) this.#drop(member, 'out-of-step', `could not commit the accepted config: ${answer.reason}`);
       else if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
     });
+    // The gateway began to stop while the workers committed: what it says is what a stopping gateway says.
+    if (this.#stopping) return this.#abandoned();
     return { ok: true };
   }
 
@@ -621,7 +624,9 @@ export class PrimaryLink {
     logger.debug(EVENTS.configPrepared);
     answerPrimary({ type: APPLIED, seq, ok: true });
     const decision = await decided;
-    if (decision === DISCARDED) return prepared.discard();
+    // Not awaited: the next APPLY or PREPARE, measured against its own deadline, must not wait for the close()s of
+    // the dropped config's plugin instances (shutdown waits for them).
+    if (decision === DISCARDED) return void prepared.discard();
     try {
       prepared.commit();
       answerPrimary({ type: APPLIED, seq: decision.commitSeq, ok: true });

@@ -215,11 +215,15 @@ export class PluginHost {
     this.#sweep();
   }
 
-  /** Drops a prepared generation that will not be used (the rest of a reload failed): closes what it created. */
-  async discard(generation: PluginGeneration): Promise<void> {
+  /**
+   * Drops a prepared generation that will not be used (the rest of a reload failed, or a cluster's primary said so):
+   * closes what it created. Its metrics are forgotten at once, before the close()s end: a reload prepared meanwhile
+   * may make them again. Shutdown waits for the close()s still running (#closes).
+   */
+  discard(generation: PluginGeneration): Promise<void> {
     this.#pending.delete(generation);
-    await Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs)));
     this.#metrics.forget(generation.metricsMaker);
+    return Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs))).then(() => undefined);
   }
 
   /**

@@ -181,18 +181,23 @@ test('a reload one worker cannot apply is refused, and no worker serves it meanw
   const adminPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-'));
   // Tags responses with its config's tag, the worker's pid and how many responses its instance has tagged; with
-  // `once`, only the first process to create it succeeds (the file is created exclusively) and the other fails 1.5 s
-  // later: a failure in one worker only, as a plugin whose resource is busy would give, slow enough to look inside.
+  // `once`, only the first process to create it succeeds (the file is created exclusively) and the other fails once
+  // the test creates \`release\`: a failure in one worker only, as a plugin whose resource is busy would give, held
+  // for the test to look inside the round meanwhile.
   const plugin = join(dir, 'once-tag.mjs');
+  const release = join(dir, 'release');
   writeFileSync(
     plugin,
-    `import { openSync } from 'node:fs';
+    `import { existsSync, openSync } from 'node:fs';
      import { setTimeout as sleep } from 'node:timers/promises';
      export default {
        name: 'once-tag',
        async create(config) {
          if (config.once) {
-           try { openSync(config.once, 'wx'); } catch { await sleep(1500); throw new Error('busy'); }
+           try { openSync(config.once, 'wx'); } catch {
+             while (!existsSync(config.release)) await sleep(20);
+             throw new Error('busy');
+           }
          }
          let tagged = 0;
          return {
@@ -205,11 +210,13 @@ test('a reload one worker cannot apply is refused, and no worker serves it meanw
        },
      };`,
   );
+  // At debug level: a worker logs 'Config Prepared' once it holds a reload for the primary to commit.
   const config = (tag: number, once?: string): ConfigInput => ({
     server: { workers: 2 },
     admin: { listen_port: adminPort },
+    logging: { level: 'debug' },
     load_balancing: { upstreams: upstreams([backend.port]) },
-    plugins: [{ name: 'tag', module: plugin, config: once === undefined ? { tag } : { tag, once } }],
+    plugins: [{ name: 'tag', module: plugin, config: once === undefined ? { tag } : { tag, once, release } }],
     middleware: { plugins: ['tag'] },
   });
   const gw = await spawnGateway(config(1));
@@ -219,11 +226,11 @@ test('a reload one worker cannot apply is refused, and no worker serves it meanw
     rmSync(dir, { recursive: true, force: true });
   });
   await waitFor('both workers to start', () => started(gw).length === 2, 15_000);
-  /** Four requests over fresh connections (the workers take them in turn): the tags seen, and the last count per pid. */
+  /** Six requests over fresh connections (the workers take them in turn): the tags seen, and the last count per pid. */
   const look = async () => {
     const tags = new Set<string | string[] | undefined>();
     const tagged = new Map<string, number>();
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       const res = await freshGet(`${gw.url}/t/${i}`);
       tags.add(res.headers['x-tag']);
       tagged.set(String(res.headers['x-pid']), Number(res.headers['x-tagged']));
@@ -236,10 +243,12 @@ test('a reload one worker cannot apply is refused, and no worker serves it meanw
 
   rewrite(gw, config(2, join(dir, 'created')));
   const refusal = fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
-  // One worker has created tag 2 at once; the other fails 1.5 s later. Until then no worker may serve tag 2.
+  // One worker creates tag 2 at once and holds it; the other fails once released. Until then no worker may serve tag 2.
+  await waitFor('a worker to hold the reload', () => gw.logs.some((l) => l.msg === 'Config Prepared'), 10_000);
   const meanwhile = new Set<string | string[] | undefined>();
   for (const deadline = Date.now() + 1_000; Date.now() < deadline; ) for (const tag of (await look()).tags) meanwhile.add(tag);
   assert.deepEqual(meanwhile, new Set(['1']), 'no worker served the config while its sibling could still refuse it');
+  writeFileSync(release, '');
   const refused = await refusal;
   assert.equal(refused.status, 400, await refused.clone().text());
   const primaryLine = () => gw.logs.find((l) => l.msg === 'Config Rejected' && l.workers_discarded !== undefined);

@@ -1,7 +1,7 @@
 // A multi-worker reload is two-phase: a worker prepares it (a plugin's create() included) and holds it until every
 // worker has. A worker told to stop while it holds one must close the plugin instances it created for it, as it
-// closes those of a reload still preparing: a plugin's close() releases what its create() took (a file lock, a
-// connection), and nobody else ever will.
+// closes those of a reload still preparing, during its stop (before its stores close: a close() may still write to
+// api.store): a plugin's close() releases what its create() took (a file lock, a connection), and nobody else will.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,8 +22,14 @@ test('a worker stopped while it holds a prepared reload closes the plugin instan
     `import { appendFileSync } from 'node:fs';
      export default {
        name: 'closing',
-       create(config) {
-         return { onResponse() {}, close() { appendFileSync(config.closed, config.tag + ' ' + process.pid + '\\n'); } };
+       create(config, api) {
+         return {
+           onResponse() {},
+           close() {
+             api.logger.info({ tag: config.tag }, 'instance closed');
+             appendFileSync(config.closed, config.tag + ' ' + process.pid + '\\n');
+           },
+         };
        },
      };`,
   );
@@ -61,6 +67,12 @@ test('a worker stopped while it holds a prepared reload closes the plugin instan
       10_000,
     );
     assert.ok(readFileSync(closed, 'utf8').includes(`1 ${holder}\n`));
+    // Closed by the holder's stop itself, as the instances it runs are, before its stores: not only once the worker's
+    // channel to the primary has gone, after its stop has ended (the only worker logging now is the holder).
+    await waitFor('the holder to stop', () => gw.logs.some((l) => l.msg === 'Gateway Stopped'), 10_000);
+    const heldClosed = gw.logs.findIndex((l) => l.msg === 'instance closed' && l.tag === 2);
+    assert.ok(heldClosed >= 0 && heldClosed < gw.logs.findIndex((l) => l.msg === 'Gateway Stopped'), 'closed during the stop');
+    assert.equal(readFileSync(closed, 'utf8').split(`2 ${holder}\n`).length, 2, 'closed once');
   } finally {
     process.kill(stuck, 'SIGCONT');
   }
