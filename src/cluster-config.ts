@@ -265,7 +265,8 @@ export class ConfigOwner {
     if (member === undefined) return; // exited, or being replaced
     if (member.given !== this.#accepted) {
       const answer = await this.#apply(member, this.#accepted);
-      if (answer.outcome === 'refused') this.#drop(member, 'out-of-step', `could not apply the accepted config: ${answer.reason}`);
+      // A worker stopping (abandoned) is left to exit: its replacement starts on the accepted config.
+      if (answer.outcome === 'refused' && !answer.abandoned) this.#drop(member, 'out-of-step', `could not apply the accepted config: ${answer.reason}`);
       else if (answer.outcome === 'late') this.#drop(member, 'unresponsive', answer.reason);
       if (answer.outcome !== 'applied') return;
     }
@@ -326,13 +327,22 @@ export class ConfigOwner {
     }
   }
 
-  /** NO_WORKER: no worker served when the round's turn came; nothing was sent. */
+  /**
+   * NO_WORKER: no worker served when the round's turn came (nothing was sent), or every one that did was stopping
+   * (nothing of it was applied).
+   */
   async #roundTo(next: CheckedConfig): Promise<ReloadResult | typeof NO_WORKER> {
     const members = [...this.#members.values()].filter((m) => m.serving);
     if (members.length === 0) return NO_WORKER;
     const preparing = members.map((member) => this.#prepare(member, next));
-    // A worker stopping on its own (ReloadAbandoned) is as good as gone: its replacement starts on the accepted config.
-    const answers = (await Promise.all(preparing.map((p) => p.answer))).map((a): Answer => (a.outcome === 'refused' && a.abandoned ? { outcome: 'gone' } : a));
+    const given = await Promise.all(preparing.map((p) => p.answer));
+    // A worker stopping on its own (ReloadAbandoned) is as good as gone: it takes part in no round again (it will not
+    // serve), and its replacement starts on the accepted config.
+    const answers = given.map((a, i): Answer => {
+      if (a.outcome !== 'refused' || !a.abandoned) return a;
+      members[i]!.serving = false;
+      return { outcome: 'gone' };
+    });
     const holding = members.filter((_, i) => answers[i]!.outcome === 'applied');
     const seqOf = (member: Member): number => preparing[members.indexOf(member)]!.seq;
     const discard = (): void => holding.forEach((member) => send(member.worker, { type: DISCARD, of: seqOf(member) }));
@@ -361,6 +371,9 @@ export class ConfigOwner {
       );
       return { ok: false, reason: failed.reason };
     }
+    // Every worker stopping, none holding it (the whole group signalled before the primary has seen its own stop):
+    // not accepted unseen. The round is held again once a worker serves, or abandoned when the stop comes.
+    if (holding.length === 0 && given.some((a) => a.outcome === 'refused' && a.abandoned)) return NO_WORKER;
     // Every worker still here holds it (none may have answered at all: every one died during the round): the new
     // config is the one that restarted workers get from now on, and the holders swap it in.
     this.#accepted = next;

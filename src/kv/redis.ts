@@ -143,11 +143,15 @@ export class RedisKvStore implements KvStore {
     this.#main = this.#open();
   }
 
-  /** The revocation connection, opened on first use; waits at most the command timeout for it to connect. */
+  /**
+   * The revocation connection, opened on first use; waits at most the command timeout for it to connect, while the
+   * main connection is up: with that one down too, Redis is (the change poller's replay at a start-up with Redis down
+   * waited for it once more, after untilConnected).
+   */
   async #durableConnection(): Promise<RedisConnection> {
     this.#durable ??= this.#open();
     const connection = this.#durable;
-    await this.#untilReady(connection);
+    if (this.#main.isReady) await this.#untilReady(connection);
     return connection; // still not ready: the SET below fails fast with KvUnavailableError
   }
 

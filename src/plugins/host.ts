@@ -182,7 +182,7 @@ export class PluginHost {
       if (this.#stopping) throw new ReloadAbandoned();
     } catch (err) {
       await Promise.all(created.map((instance) => this.#closeInstance(instance, limits.lifecycleMs)));
-      this.#metrics.forget(metricsMaker);
+      this.#metrics.forget(metricsMaker, this.#runningUsers());
       throw err;
     }
     const kept = new Set(instances.values());
@@ -222,7 +222,7 @@ export class PluginHost {
    */
   discard(generation: PluginGeneration): Promise<void> {
     this.#pending.delete(generation);
-    this.#metrics.forget(generation.metricsMaker);
+    this.#metrics.forget(generation.metricsMaker, this.#runningUsers());
     return Promise.all(generation.created.map((instance) => this.#closeInstance(instance, generation.limits.lifecycleMs))).then(() => undefined);
   }
 
@@ -285,11 +285,18 @@ export class PluginHost {
     }
     this.#draining.clear();
     const { lifecycleMs } = this.#current.limits;
-    const all = new Set([...this.#current.instances.values(), ...this.#retiring, ...[...this.#pending].flatMap((g) => g.created)]);
+    const all = new Set([...this.#current.instances.values(), ...this.#retiring]);
     this.#retiring.clear();
+    // A held generation's instances, each within its own config's bound.
+    const held = [...this.#pending].flatMap((g) => g.created.map((instance) => this.#closeInstance(instance, g.limits.lifecycleMs)));
     this.#pending.clear();
-    await Promise.all([abandoned, ...[...all].map((instance) => this.#closeInstance(instance, lifecycleMs))]);
+    await Promise.all([abandoned, ...held, ...[...all].map((instance) => this.#closeInstance(instance, lifecycleMs))]);
     await Promise.all([...this.#closes]);
+  }
+
+  /** The metrics tokens of the instances requests may still run: the running generation's and the retiring ones. */
+  #runningUsers(): Set<object> {
+    return new Set([...this.#current.instances.values(), ...this.#retiring].map((instance) => instance.metricsUser));
   }
 
   /** Closes the retired instances no draining generation has any more. */

@@ -9,8 +9,8 @@ interface MadeMetric {
   readonly metric: AnyMetric;
   /** The label names, sorted (their order does not matter to a metric), and the histogram buckets, as text. */
   readonly shape: string;
-  /** What made it (a reload's preparation, see forget()), if anything in particular. */
-  readonly maker: object | undefined;
+  /** What made it (a reload's preparation, see forget()), if anything in particular; cleared once another user keeps it. */
+  maker: object | undefined;
   /** The instances that asked for it (their tokens), those a reload retired forgotten (retainUsers). */
   readonly users: Set<object>;
 }
@@ -199,11 +199,17 @@ export class PluginMetricCache {
 
   /**
    * Removes the metrics `maker` created (from /metrics too): a reload that failed after a new instance's create()
-   * registered one changes nothing, as the README promises, and a later reload may ask for that name anew.
+   * registered one changes nothing, as the README promises, and a later reload may ask for that name anew. One that
+   * a `running` instance asked for meanwhile (a hook's get-or-create while the reload was prepared, or held by a
+   * cluster worker) stays, as that instance's: removed, it would vanish from /metrics while the instance counts on.
    */
-  forget(maker: object): void {
+  forget(maker: object, running: ReadonlySet<object>): void {
     for (const [name, made] of this.#metrics) {
       if (made.maker !== maker) continue;
+      if ([...made.users].some((user) => running.has(user))) {
+        made.maker = undefined;
+        continue;
+      }
       this.registry?.removeSingleMetric(name);
       this.#metrics.delete(name);
     }

@@ -140,6 +140,23 @@ describe('Redis store outages', { skip }, () => {
     }
   });
 
+  test('dead at start-up: untilConnected waits the command timeout once; a revocation replayed then does not wait again', async () => {
+    const gone = new ThrowawayRedis(await freePort());
+    // A timeout long enough to tell one wait from two on a loaded machine.
+    const store = createRedisKvStore({ url: gone.url, commandTimeoutMs: 1_500 });
+    try {
+      const waited = await timed(() => store.untilConnected());
+      assert.equal(waited.error, undefined);
+      assert.ok(waited.ms >= 1_400 && waited.ms < 1_500 + 700, `untilConnected took ${waited.ms.toFixed(0)} ms`);
+      // The change poller's start-up replay: its revocation connection waited the timeout again before the fix.
+      const replayed = await timed(() => store.revoke('token-id', Date.now() + 60_000, true));
+      assert.ok(replayed.error instanceof KvUnavailableError, String(replayed.error));
+      assert.ok(replayed.ms < 700, `the replayed revocation failed fast (took ${replayed.ms.toFixed(0)} ms)`);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('close() returns promptly even while Redis is down', async () => {
     const gone = new ThrowawayRedis(await freePort());
     const orphan = createRedisKvStore({ url: gone.url, commandTimeoutMs: TIMEOUT_MS });
