@@ -2,6 +2,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { PluginHeaders } from './contract.js';
 import { isOwnedHeader, type HeaderDirection, type OwnedByConfig } from './owned-headers.js';
+import { HTTP2_SINGLE_VALUE } from '../proxy/headers.js';
 
 /** A header record as node and undici take it (lower-case names). */
 type HeaderRecord = Record<string, string | string[] | number | undefined>;
@@ -36,16 +37,10 @@ export function checkedHeaderName(name: unknown): string {
 }
 
 /**
- * Response headers that take one value: those node's HTTP/2 layer sends once (its kSingleValueHeaders, pseudo-headers
- * and owned ones left out). Given several, it throws when the head is written, after the hook has returned.
+ * Response headers that take one value: those node's HTTP/2 layer sends once. Given several, it throws when the head
+ * is written, after the hook has returned.
  */
-const SINGLE_VALUE: ReadonlySet<string> = new Set([
-  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
-  'content-encoding', 'content-language', 'content-location', 'content-md5', 'content-range', 'content-type', 'date',
-  'dnt', 'etag', 'expires', 'from', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
-  'last-modified', 'location', 'max-forwards', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
-  'user-agent', 'x-content-type-options',
-]);
+const SINGLE_VALUE = HTTP2_SINGLE_VALUE;
 
 /**
  * Of those, the ones RFC 9110 defines as a list (`#` rule): Content-Encoding, Content-Language, If-Match and

@@ -10,7 +10,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { isGrpc, isNativeGrpcContentType, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
+import { isGrpc, isNativeGrpcContentType, joinRepeatedForHttp2, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending, spareUpstreamUnlessUnreachable } from './upstream-error.js';
 import { spliceUpgrade, tunnelledProtocol, UnaskedProtocolSwitch, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
@@ -728,8 +728,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
         this.#dropAfterOutsideAnswer();
         return;
       }
-      if (ctx.req.httpVersionMajor !== 2) this.#holdHead(statusCode, sendableReason(statusMessage), out, false);
-      else if (out['grpc-status'] !== undefined) this.#holdHead(statusCode, undefined, out, true);
+      if (ctx.req.httpVersionMajor !== 2) {
+        this.#holdHead(statusCode, sendableReason(statusMessage), out, false);
+        return;
+      }
+      joinRepeatedForHttp2(out);
+      if (out['grpc-status'] !== undefined) this.#holdHead(statusCode, undefined, out, true);
       else res.writeHead(statusCode, out); // HTTP/2 has no reason phrase (node warns when given one)
     };
     this.#afterDecorate(out, writeHead, () => this.controller?.abort(RESPONSE_REPLACED));

@@ -229,6 +229,34 @@ export function upstreamTrailers(parsed: Readonly<Record<string, string | string
 }
 
 /**
+ * Response headers that take one value over HTTP/2: those node's HTTP/2 layer sends once (its kSingleValueHeaders),
+ * pseudo-headers and the gateway's own (Content-Length, which node frames) left out. Given several, node throws
+ * when the head is written.
+ */
+export const HTTP2_SINGLE_VALUE: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-location', 'content-md5', 'content-range', 'content-type', 'date',
+  'dnt', 'etag', 'expires', 'from', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
+  'last-modified', 'location', 'max-forwards', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
+  'user-agent', 'x-content-type-options',
+]);
+
+/**
+ * An upstream response's headers made sendable to an HTTP/2 client: a single-value header the upstream repeated
+ * (two X-Content-Type-Options, two ETags; HTTP/1.1 carries both lines) becomes one field, its distinct values joined
+ * with ", " as a browser's Headers.get() reads the two lines over HTTP/1.1. Node refuses to send the repeat, which
+ * answered HTTP/2 clients 502 for a response HTTP/1.1 clients got whole. In place: `headers` is the gateway's copy.
+ */
+export function joinRepeatedForHttp2(headers: OutgoingHttpHeaders): void {
+  for (const name in headers) {
+    const value = headers[name];
+    if (!Array.isArray(value) || !HTTP2_SINGLE_VALUE.has(name)) continue;
+    const distinct = [...new Set(value)];
+    headers[name] = distinct.length === 1 ? distinct[0] : distinct.join(', ');
+  }
+}
+
+/**
  * The headers of an upstream's 101 as the client gets them: end to end ones as for any response (the Connection
  * header's own list and the other hop-by-hop fields dropped, RFC 9110 §7.6.1), then the two a switch needs, made by
  * the gateway for its own connection with the client (RFC 9110 §7.8).
