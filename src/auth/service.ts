@@ -38,6 +38,8 @@ export interface AuthServiceDeps {
   readonly tokens: TokenService;
   /** Config `jwt.refresh_token_expiration`, ms. */
   readonly refreshTokenTtlMs: number;
+  /** Config `jwt.refresh_token_absolute_expiration`, ms: a session's longest life from its login; 0 or absent: none. */
+  readonly sessionMaxMs?: number;
   /** Config `jwt.refresh_reuse_grace`, ms. */
   readonly refreshReuseGraceMs: number;
   readonly logger: Pick<Logger, 'warn' | 'info'>;
@@ -252,13 +254,16 @@ export class AuthService {
   async #startSession(user: UserRecord, passwordHash: string): Promise<Session | undefined> {
     const now = this.#now();
     const refreshToken = generateRefreshToken();
+    const maxMs = this.#d.sessionMaxMs ?? 0;
+    const ttlMs = maxMs > 0 ? Math.min(this.#d.refreshTokenTtlMs, maxMs) : this.#d.refreshTokenTtlMs;
     const stored = await this.#d.store.createRefreshToken(
       {
         id: randomUUID(),
         userId: user.id,
         familyId: randomUUID(),
         tokenHash: hashRefreshToken(refreshToken),
-        expiresAt: new Date(now + this.#d.refreshTokenTtlMs),
+        expiresAt: new Date(now + ttlMs),
+        ...(maxMs > 0 ? { sessionExpiresAt: new Date(now + maxMs) } : {}),
       },
       { passwordHash },
     );

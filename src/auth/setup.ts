@@ -92,6 +92,7 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     passwords,
     tokens,
     refreshTokenTtlMs: jwt.refresh_token_expiration,
+    sessionMaxMs: jwt.refresh_token_absolute_expiration,
     refreshReuseGraceMs: jwt.refresh_reuse_grace,
     logger: deps.logger,
     ...(deps.events ? { events: deps.events } : {}),

@@ -822,6 +822,11 @@ export const configSchema = z
         audience: z.string().min(1).default('portcullis'),
         access_token_expiration: lifetime.default(900_000),
         refresh_token_expiration: lifetime.default(604_800_000),
+        /**
+         * How long a session lasts from its login whatever its refreshes (Keycloak's SSO Session Max, Auth0's absolute
+         * lifetime): refresh_token_expiration slides with every refresh. 0: no limit.
+         */
+        refresh_token_absolute_expiration: lifetime.default(2_592_000_000),
         /** How long a just-rotated refresh token may be presented again (lost response) without revoking its family. */
         refresh_reuse_grace: duration.default(10_000),
       })

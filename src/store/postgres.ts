@@ -222,9 +222,10 @@ export class PostgresUserStore implements UserStore {
     // The family row (the lock that serialises rotation and revocation), its first token, and the last login time.
     await client.query(
       `WITH family AS (INSERT INTO refresh_token_families (id, user_id) VALUES ($3, $2) ON CONFLICT (id) DO NOTHING),
-            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5))
+            ins AS (INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_expires_at)
+                    VALUES ($1, $2, $3, $4, $5, $6))
        UPDATE users SET last_login_at = now() WHERE id = $2`,
-      [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt],
+      [token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt, token.sessionExpiresAt ?? null],
     );
     return { issuedAt: new Date(issuedAt), generation };
   }
@@ -241,18 +242,21 @@ export class PostgresUserStore implements UserStore {
       // sees what the previous holder of the lock committed. The conditional UPDATE is the decision: a concurrent
       // rotation of the same token waited for the lock above, and now matches nothing.
       // A disabled user's token matches nothing and then reads as 'invalid' below (its revoked_at is NULL).
-      const live = await client.query<{ user_id: string; family_id: string }>(
+      const live = await client.query<{ user_id: string; family_id: string; session_expires_at: Date | null }>(
         `UPDATE refresh_tokens SET revoked_at = $1, replaced_by = $2
          WHERE token_hash = $3 AND revoked_at IS NULL AND expires_at > $1
            AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
-         RETURNING user_id, family_id`,
+         RETURNING user_id, family_id, session_expires_at`,
         [now, next.id, tokenHash],
       );
       const hit = live.rows[0];
       if (hit) {
+        // The session's end caps every token of it: a client refreshing forever is still logged out then.
+        const sessionEnd = hit.session_expires_at;
+        const expiresAt = sessionEnd === null || next.expiresAt < sessionEnd ? next.expiresAt : sessionEnd;
         await client.query(
-          'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-          [next.id, hit.user_id, hit.family_id, next.tokenHash, next.expiresAt, now],
+          'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, session_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [next.id, hit.user_id, hit.family_id, next.tokenHash, expiresAt, now, sessionEnd],
         );
         // After the family's lock: a revoking action that raised the generation holds that lock until it has also
         // revoked this family, so the generation read here is never one raised after the new token was revoked.

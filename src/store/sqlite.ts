@@ -244,8 +244,17 @@ export class SqliteUserStore implements UserStore {
     // The session carries the generation it was issued under: a revoking action raises the user's past it, and its
     // refresh token is refused from then on, before the action's sweep reaches its row.
     this.#stmt(
-      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ).run(token.id, token.userId, token.familyId, token.tokenHash, token.expiresAt.getTime(), now, owner.token_generation);
+      'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation, session_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      token.id,
+      token.userId,
+      token.familyId,
+      token.tokenHash,
+      token.expiresAt.getTime(),
+      now,
+      owner.token_generation,
+      token.sessionExpiresAt?.getTime() ?? null,
+    );
     this.#stmt('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, token.userId);
     return { issuedAt: new Date(now), generation: owner.token_generation };
   }
@@ -270,12 +279,17 @@ export class SqliteUserStore implements UserStore {
              WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND u.disabled_at IS NULL
                              AND u.token_generation = refresh_tokens.generation)
-             RETURNING user_id, family_id, generation`,
-          ).get(nowMs, next.id, tokenHash, nowMs) as { user_id: string; family_id: string; generation: number } | undefined;
+             RETURNING user_id, family_id, generation, session_expires_at`,
+          ).get(nowMs, next.id, tokenHash, nowMs) as
+            | { user_id: string; family_id: string; generation: number; session_expires_at: number | null }
+            | undefined;
           if (live) {
+            // The session's end caps every token of it: a client refreshing forever is still logged out then.
+            const sessionEnd = live.session_expires_at;
+            const expiresAt = sessionEnd === null ? next.expiresAt.getTime() : Math.min(next.expiresAt.getTime(), sessionEnd);
             this.#stmt(
-              'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            ).run(next.id, live.user_id, live.family_id, next.tokenHash, next.expiresAt.getTime(), nowMs, live.generation);
+              'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation, session_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            ).run(next.id, live.user_id, live.family_id, next.tokenHash, expiresAt, nowMs, live.generation, sessionEnd);
             const row = this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined;
             const user = toUser(row);
             if (!row || !user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back

@@ -30,6 +30,11 @@ export interface NewRefreshToken {
   readonly familyId: string;
   readonly tokenHash: string;
   readonly expiresAt: Date;
+  /**
+   * When the session ends whatever its refreshes (jwt.refresh_token_absolute_expiration): every token rotated from
+   * this one carries it, and none expires after it. Undefined: no limit.
+   */
+  readonly sessionExpiresAt?: Date;
 }
 
 /** What a new session's user must still be (see createRefreshToken). */
@@ -191,13 +196,14 @@ export interface UserStore {
   createRefreshToken(token: NewRefreshToken, expected?: SessionExpectation): Promise<SessionStart | undefined>;
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
-   * `next.userId` are ignored; the old token's are used). A disabled user's token gives 'invalid' and changes
+   * `next.userId` are ignored; the old token's are used, and so is its session's end: `next` expires at
+   * `next.expiresAt` or then, whichever comes first). A disabled user's token gives 'invalid' and changes
    * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated', with the user's token generation
    * read after the family's lock (a revoking action holding it raised it first and then revoked the new token too). A token rotated less than `graceMs` ago gives 'grace' (withinReuseGrace: never one rotated more than the clock tolerance in this clock's future); other reuse revokes the family ('reused').
    */
   rotateRefreshToken(
     tokenHash: string,
-    next: Omit<NewRefreshToken, 'userId' | 'familyId'>,
+    next: Omit<NewRefreshToken, 'userId' | 'familyId' | 'sessionExpiresAt'>,
     now: Date,
     graceMs: number,
   ): Promise<RotationResult>;

@@ -110,6 +110,24 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       assert.equal(again.kind, 'rotated');
     });
 
+    test("a session's end caps every token rotated from it: refreshing never outlives it", async () => {
+      const user = await newUser();
+      const hash = hashRefreshToken(generateRefreshToken());
+      const sessionExpiresAt = at(3 * 60_000);
+      await store.createRefreshToken({ id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hash, expiresAt: at(60_000), sessionExpiresAt });
+      // Each rotation asks for an hour more; the session ends three minutes after its login all the same.
+      const first = next();
+      assert.equal((await store.rotateRefreshToken(hash, first, at(50_000), GRACE)).kind, 'rotated');
+      const secondNext = next(at(100_000 + HOUR));
+      assert.equal((await store.rotateRefreshToken(first.tokenHash, secondNext, at(100_000), GRACE)).kind, 'rotated');
+      assert.deepEqual(await store.rotateRefreshToken(secondNext.tokenHash, next(), at(3 * 60_000 + 1), GRACE), { kind: 'invalid' });
+      // Without a session end, rotation slides as before.
+      const open = await session(user, at(60_000));
+      const slid = next(at(10 * HOUR));
+      assert.equal((await store.rotateRefreshToken(open.hash, slid, at(50_000), GRACE)).kind, 'rotated');
+      assert.equal((await store.rotateRefreshToken(slid.tokenHash, next(), at(9 * HOUR), GRACE)).kind, 'rotated');
+    });
+
     test('unknown and expired tokens are invalid', async () => {
       const user = await newUser();
       assert.deepEqual(await store.rotateRefreshToken(hashRefreshToken('nope'), next(), now, GRACE), { kind: 'invalid' });

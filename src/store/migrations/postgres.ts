@@ -131,4 +131,13 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS idx_api_keys_live ON api_keys(created_at, id) WHERE revoked_at IS NULL',
     ],
   },
+  {
+    version: 10,
+    name: 'absolute session lifetime',
+    statements: [
+      // When the session (family) ends whatever its refreshes (jwt.refresh_token_absolute_expiration), copied to each
+      // rotated token; NULL: no limit (sessions started before this version, or with the limit off).
+      'ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS session_expires_at TIMESTAMPTZ',
+    ],
+  },
 ];

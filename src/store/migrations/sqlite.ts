@@ -131,4 +131,13 @@ export const sqliteMigrations: readonly Migration[] = [
        WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE token_generation > 0)`,
     ],
   },
+  {
+    version: 10,
+    name: 'absolute session lifetime',
+    statements: [
+      // When the session (family) ends whatever its refreshes (jwt.refresh_token_absolute_expiration), copied to each
+      // rotated token; NULL: no limit (sessions started before this version, or with the limit off).
+      'ALTER TABLE refresh_tokens ADD COLUMN session_expires_at INTEGER',
+    ],
+  },
 ];
