@@ -118,6 +118,11 @@ describe('config errors name the key path', () => {
     assert.equal(errorOf(MINIMAL().replace('name: a', 'name: ""')), 'load_balancing.upstreams[0].name: must be at least 1 character long');
     // A rule with its own message keeps it.
     assert.match(errorOf(MINIMAL('server:\n  listen_port: 70000\n')), /^server\.listen_port: must be between 0 and 65535$/);
+    // Past the safe-integer range too: zod's own bound (9007199254740991) is not the key's.
+    assert.equal(errorOf(MINIMAL('server:\n  listen_port: 1e23\n')), 'server.listen_port: must be between 0 and 65535');
+    assert.equal(errorOf(MINIMAL('server:\n  listen_port: -1e23\n')), 'server.listen_port: must be between 0 and 65535');
+    assert.equal(errorOf(MINIMAL().replace('3000', '3000, weight: 99999999999999999999')), 'load_balancing.upstreams[0].weight: must be at most 1000');
+    assert.equal(errorOf(MINIMAL().replace('load_balancing:\n', 'load_balancing:\n  retries: 1e30\n')), 'load_balancing.retries: must be at most 5');
   });
 
   test("a string of the wrong form and a refused record key are said in the config errors' words, not zod's", () => {

@@ -287,13 +287,27 @@ function protoKeyPath(value: unknown, path: PropertyKey[], seen = new Set<object
  * "address: is required".
  */
 function reportedIssue(issues: readonly z.core.$ZodIssue[], input: unknown): z.core.$ZodIssue {
-  const first = issues[0]!;
+  const first = unlessSafeIntegerBound(issues);
   if (first.code !== 'invalid_type' || first.path.length === 0 || hasKey(input, first.path)) return first;
   const mapping = first.path.slice(0, -1);
   const unknown = issues.find(
     (issue) => issue.code === 'unrecognized_keys' && issue.path.length === mapping.length && issue.path.every((p, i) => p === mapping[i]),
   );
   return unknown ?? first;
+}
+
+/**
+ * The first issue, unless it is zod's own safe-integer bound (`.int()` checks it before the key's own `.min`/`.max`):
+ * a port of 1e23 was told "must be at most 9007199254740991" where 70000 is told "must be between 0 and 65535". The
+ * key's own range issue on the same path is reported then.
+ */
+function unlessSafeIntegerBound(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
+  const first = issues[0]!;
+  const safeBound =
+    (first.code === 'too_big' && first.maximum === Number.MAX_SAFE_INTEGER) || (first.code === 'too_small' && first.minimum === Number.MIN_SAFE_INTEGER);
+  if (!safeBound) return first;
+  const samePath = (issue: z.core.$ZodIssue) => issue.path.length === first.path.length && issue.path.every((p, i) => p === first.path[i]);
+  return issues.find((issue) => issue !== first && issue.code === first.code && samePath(issue)) ?? first;
 }
 
 /** Number of worker processes the config asks for ("auto": one per core). */

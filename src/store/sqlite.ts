@@ -1,5 +1,5 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -79,6 +79,7 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
     throw new StoreNotReadyError(`no user store at ${file}: check PORTCULLIS_DATA_DIR, or create it with "portcullis migrate"`);
   }
   try {
+    keepPrivate(file, create);
     const db = new Database(file, { fileMustExist: !create });
     db.pragma('journal_mode = WAL');
     // No waiting inside SQLite: its busy handler sleeps on the calling thread, which is the event loop, so a write
@@ -92,6 +93,24 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
     return new SqliteUserStore(db, file, Math.trunc(options.busyTimeoutMs ?? 5000), guard);
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });
+  }
+}
+
+/**
+ * The store holds password hashes and emails: its file is the owner's alone (0600), as the generated JWT secret is.
+ * SQLite creates a new file by the process umask (0644 under the usual 022), and its -wal and -shm files copy the
+ * main file's mode: in a data directory made beforehand (a Docker volume, a systemd state directory: 0755), every
+ * local user could copy the hashes for offline cracking. A new file is created 0600; an existing one readable by
+ * others is made so where this process owns it (a file mounted read-only or owned by another user keeps its mode).
+ */
+function keepPrivate(file: string, create: boolean): void {
+  if (create && !existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    } catch {
+      // absent (no -wal yet), or not ours to change
+    }
   }
 }
 
