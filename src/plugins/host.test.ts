@@ -24,7 +24,8 @@ const base = { load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', 
 const plugin = (name: string) => ({ name, module: join(dir, `${name}.mjs`) });
 const lazyCounter = () => (globalThis as unknown as { lazyApi: PluginApi }).lazyApi.metrics.counter({ name: 'shared_total', help: 'x' });
 
-test('a discarded reload leaves a metric a running instance asked for meanwhile on /metrics, counting on', async () => {
+/** A host running `lazy`, and the reload to `lazy` + `eager` prepared (held, as a cluster worker holds it). */
+async function holdingEager(): Promise<{ registry: Registry; host: PluginHost; held: Awaited<ReturnType<PluginHost['prepare']>> }> {
   const registry = new Registry();
   const kv = createMemoryKvStore();
   const host = new PluginHost({ logger: pino({ level: 'silent' }), kv: () => kv, registry, baseDir: dir });
@@ -33,6 +34,11 @@ test('a discarded reload leaves a metric a running instance asked for meanwhile 
   const held = await host.prepare(
     parseConfigObject({ ...base, plugins: [plugin('lazy'), plugin('eager')], middleware: { plugins: ['lazy', 'eager'] } }),
   );
+  return { registry, host, held };
+}
+
+test('a discarded reload leaves a metric a running instance asked for meanwhile on /metrics, counting on', async () => {
+  const { registry, host, held } = await holdingEager();
   // While it is held, a request on the running config: the kept instance asks for the counter the held one made.
   const counter = lazyCounter();
   counter.inc({}, 5);
@@ -43,14 +49,7 @@ test('a discarded reload leaves a metric a running instance asked for meanwhile 
 });
 
 test('a discarded reload removes the metrics only its own instances made', async () => {
-  const registry = new Registry();
-  const kv = createMemoryKvStore();
-  const host = new PluginHost({ logger: pino({ level: 'silent' }), kv: () => kv, registry, baseDir: dir });
-  after(() => host.close());
-  host.commit(await host.prepare(parseConfigObject({ ...base, plugins: [plugin('lazy')], middleware: { plugins: ['lazy'] } })));
-  const held = await host.prepare(
-    parseConfigObject({ ...base, plugins: [plugin('lazy'), plugin('eager')], middleware: { plugins: ['lazy', 'eager'] } }),
-  );
+  const { registry, host, held } = await holdingEager();
   assert.match(await registry.metrics(), /portcullis_plugin_shared_total/);
   await host.discard(held);
   assert.doesNotMatch(await registry.metrics(), /portcullis_plugin_shared_total/);

@@ -4,11 +4,11 @@
 // (SIGSTOP) neither holds a reload forever nor keeps a crashed worker's replacement from starting.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, writeConfig, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
+import { rewriteConfig, spawnGateway, upstreams, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { workerPids } from '../helpers/workers.js';
@@ -36,13 +36,6 @@ async function killAndReplace(gw: GatewayProcess, pid: number): Promise<{ pid: n
   const replacement = workerPids(gw.child.pid!).find((p) => p !== pid && !others.includes(p));
   assert.ok(replacement !== undefined, 'a new worker process');
   return { pid: replacement, line: started(gw).at(-1)! };
-}
-
-/** Replaces the gateway's config file with `input` (test defaults applied, as spawnGateway wrote it). */
-function rewrite(gw: GatewayProcess, input: ConfigInput): void {
-  const written = writeConfig(input);
-  writeFileSync(gw.configFile, readFileSync(written));
-  rmSync(join(written, '..'), { recursive: true, force: true });
 }
 
 test('the admin listener survives worker restarts: the replacement of its worker takes it, never a second worker', async () => {
@@ -141,14 +134,14 @@ test('workers run the config the primary accepted: a refused reload changes noth
   const post = (path: string) => fetch(`${admin}${path}`, { method: 'POST' });
 
   // An accepted reload (POST /reload on the admin worker) reaches both workers.
-  rewrite(gw, config(`${prefix}a:`, two.port));
+  rewriteConfig(gw, config(`${prefix}a:`, two.port));
   const accepted = await post('/reload');
   assert.equal(accepted.status, 200, await accepted.text());
   await waitFor('both workers to apply it', () => reloaded() === 2);
   assert.deepEqual(await four(), { statuses: { 200: 4 }, backends: new Set(['two']) });
 
   // A reload changing a restart-only setting is refused; the worker restarted after it runs the accepted config.
-  rewrite(gw, config(`${prefix}b:`, two.port));
+  rewriteConfig(gw, config(`${prefix}b:`, two.port));
   gw.signal('SIGHUP');
   await waitFor('the reload to be refused', () => rejected().length >= 1);
   assert.match(String(rejected()[0]!.reason), /^redis .*need a restart/);
@@ -158,7 +151,7 @@ test('workers run the config the primary accepted: a refused reload changes noth
   assert.equal(await countRedisKeys(REDIS_URL, `${prefix}b:`), 0, 'no worker uses the refused key prefix');
 
   // An invalid file: refused; the worker restarted after it starts anyway, on the accepted config.
-  rewrite(gw, config(`${prefix}a:`, two.port, ''));
+  rewriteConfig(gw, config(`${prefix}a:`, two.port, ''));
   const invalid = await post('/reload');
   assert.equal(invalid.status, 400);
   assert.match(((await invalid.json()) as { reason: string }).reason, /^server\.workers: .*redis\.url/);
@@ -169,7 +162,7 @@ test('workers run the config the primary accepted: a refused reload changes noth
   assert.equal(await countRedisKeys(REDIS_URL, `${prefix}b:`), 0);
 
   // The restarted workers take part in the next accepted reload.
-  rewrite(gw, config(`${prefix}a:`, one.port));
+  rewriteConfig(gw, config(`${prefix}a:`, one.port));
   const before = reloaded();
   gw.signal('SIGHUP');
   await waitFor('both workers to apply it', () => reloaded() === before + 2);
@@ -241,7 +234,7 @@ test('a reload one worker cannot apply is refused, and no worker serves it meanw
   assert.deepEqual(before.tags, new Set(['1']));
   assert.equal(before.tagged.size, 2, 'both workers answered');
 
-  rewrite(gw, config(2, join(dir, 'created')));
+  rewriteConfig(gw, config(2, join(dir, 'created')));
   const refusal = fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
   // One worker creates tag 2 at once and holds it; the other fails once released. Until then no worker may serve tag 2.
   await waitFor('a worker to hold the reload', () => gw.logs.some((l) => l.msg === 'Config Prepared'), 10_000);
@@ -306,7 +299,7 @@ async function twoWorkers(extra: ConfigInput = {}) {
     for (let i = 0; i < 4; i++) seen.add((await freshGet(`${gw.url}/b/${i}`)).headers['x-backend']);
     return seen;
   };
-  return { gw, backends, toTwo: () => rewrite(gw, config(two.port)), toOne: () => rewrite(gw, config(one.port)) };
+  return { gw, backends, toTwo: () => rewriteConfig(gw, config(two.port)), toOne: () => rewriteConfig(gw, config(one.port)) };
 }
 
 const count = (gw: GatewayProcess, msg: string) => gw.logs.filter((l) => l.msg === msg).length;

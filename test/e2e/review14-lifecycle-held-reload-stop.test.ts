@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, writeConfig, type ConfigInput } from '../helpers/gateway.js';
+import { rewriteConfig, spawnGateway, upstreams, type ConfigInput } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { endGroup, workerPids } from '../helpers/workers.js';
 
@@ -54,9 +54,7 @@ test('a worker stopped while it holds a prepared reload closes the plugin instan
   // With one worker stopped, the other prepares the reload and holds it: the round waits for the stopped one.
   process.kill(stuck, 'SIGSTOP');
   try {
-    const written = writeConfig(config(2));
-    writeFileSync(gw.configFile, readFileSync(written));
-    rmSync(join(written, '..'), { recursive: true, force: true });
+    rewriteConfig(gw, config(2));
     gw.signal('SIGHUP');
     await waitFor('a worker to hold the reload', () => gw.logs.some((l) => l.msg === 'Config Prepared'), 10_000);
     assert.ok(!gw.logs.some((l) => l.msg === 'Config Reloaded'));

@@ -5,19 +5,13 @@
 // the good reload refused).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, writeConfig, type ConfigInput, type GatewayProcess } from '../helpers/gateway.js';
+import { rewriteConfig, spawnGateway, upstreams, type ConfigInput } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
-
-function rewrite(gw: GatewayProcess, input: ConfigInput): void {
-  const written = writeConfig(input);
-  writeFileSync(gw.configFile, readFileSync(written));
-  rmSync(join(written, '..'), { recursive: true, force: true });
-}
 
 test('a good reload right after a refused one is accepted while the refused one is still being closed', async () => {
   const backend = await startBackend('one');
@@ -59,10 +53,10 @@ test('a good reload right after a refused one is accepted while the refused one 
     return { status: res.status, body: (await res.json()) as { reason?: string } };
   };
 
-  rewrite(gw, config(2, '20s', { once: join(dir, 'once'), hang: true }));
+  rewriteConfig(gw, config(2, '20s', { once: join(dir, 'once'), hang: true }));
   assert.equal((await reload()).status, 400, 'one worker refuses it');
   // The holder now closes its tag-2 instance, for up to 20 s. The next config's deadline is 1 s per step + 10 s.
-  rewrite(gw, config(3, '1s'));
+  rewriteConfig(gw, config(3, '1s'));
   const accepted = await reload();
   assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
   assert.deepEqual(

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend } from '../helpers/backends.js';
-import { spawnGateway, upstreams, writeConfig, type ConfigInput } from '../helpers/gateway.js';
+import { rewriteConfig, spawnGateway, upstreams, type ConfigInput } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { workerPids } from '../helpers/workers.js';
 
@@ -52,9 +52,7 @@ test('a worker stopping on its own while it prepares a reload does not refuse it
   const started = () => gw.logs.filter((l) => l.msg === 'Gateway Started').length;
   await waitFor('both workers to start', () => started() === 2, 15_000);
 
-  const written = writeConfig(config(2, { first, release }));
-  writeFileSync(gw.configFile, readFileSync(written));
-  rmSync(join(written, '..'), { recursive: true, force: true });
+  rewriteConfig(gw, config(2, { first, release }));
   gw.signal('SIGHUP');
   await waitFor('one worker to hold the reload', () => gw.logs.some((l) => l.msg === 'Config Prepared'), 10_000);
   const holder = Number(readFileSync(first, 'utf8'));

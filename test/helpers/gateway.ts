@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -150,6 +150,13 @@ export function writeConfig(input: ConfigInput, raw = false): string {
   const file = join(dir, 'proxy.yaml');
   writeFileSync(file, stringify(raw ? input : withTestDefaults(input)));
   return file;
+}
+
+/** Replaces a spawned gateway's config file with `input` (test defaults applied, as spawnGateway wrote it). */
+export function rewriteConfig(gw: Pick<GatewayProcess, 'configFile'>, input: ConfigInput): void {
+  const written = writeConfig(input);
+  writeFileSync(gw.configFile, readFileSync(written));
+  rmSync(join(written, '..'), { recursive: true, force: true });
 }
 
 /** How to run a gateway process. */
