@@ -406,7 +406,10 @@ export class Pipeline implements AttemptListener {
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
     // A 101 needs its Connection: upgrade; HTTP/2 forbids the header (a draining h2 session gets GOAWAY instead).
     if (this.draining && !ctx.upgrade && ctx.req.httpVersionMajor !== 2) headers.connection = 'close';
-    return this.#responseFilters(ctx, headers, 0);
+    // A hook that waits (a plugin's) is part of the time to the response headers: stamped again once they ran. The
+    // synchronous ones take microseconds, which the whole milliseconds do not show.
+    const pending = this.#responseFilters(ctx, headers, 0);
+    return pending === undefined ? undefined : pending.then(() => stampResponseTime(ctx, headers));
   };
 
   /**
@@ -547,4 +550,9 @@ function runUpstreamFilters(hooks: Route['upstreamFilters'], ctx: RequestContext
     }
   }
   return 'continue';
+}
+
+/** X-Response-Time: the time from the request's arrival to its response headers, in whole milliseconds. */
+function stampResponseTime(ctx: RequestContext, headers: OutgoingHttpHeaders): void {
+  headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;
 }
