@@ -2,7 +2,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { PluginHeaders } from './contract.js';
 import { isOwnedHeader, type HeaderDirection, type OwnedByConfig } from './owned-headers.js';
-import { HTTP2_SINGLE_VALUE } from '../proxy/headers.js';
+import { HTTP2_LIST_VALUED, HTTP2_SINGLE_VALUE } from '../proxy/headers.js';
 
 /** A header record as node and undici take it (lower-case names). */
 type HeaderRecord = Record<string, string | string[] | number | undefined>;
@@ -46,7 +46,7 @@ const SINGLE_VALUE = HTTP2_SINGLE_VALUE;
  * Of those, the ones RFC 9110 defines as a list (`#` rule): Content-Encoding, Content-Language, If-Match and
  * If-None-Match. A request may carry them several times: a recipient may join the lines with ", " (§5.3).
  */
-const LIST_VALUED: ReadonlySet<string> = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match']);
+const LIST_VALUED = HTTP2_LIST_VALUED;
 
 /**
  * Request headers that take one value: those whose syntax is a single value, not a list. undici sends an array as

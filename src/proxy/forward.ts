@@ -10,7 +10,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
 import type { RouteTimeouts } from '../pipeline/route.js';
-import { isGrpc, isNativeGrpcContentType, joinRepeatedForHttp2, responseHeaders, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
+import { isGrpc, isNativeGrpcContentType, joinRepeatedForHttp2, responseHeaders, sendableHttp2Trailers, upgradeResponseHeaders, upstreamTrailers } from './headers.js';
 import { CLIENT_CLOSED, classifyUpstreamError, failedBeforeSending, spareUpstreamUnlessUnreachable } from './upstream-error.js';
 import { spliceUpgrade, tunnelledProtocol, UnaskedProtocolSwitch, type TunnelSummary } from './upgrade.js';
 import { dispatchServername } from './upstream-tls.js';
@@ -976,7 +976,13 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       this.#writeHeldHead();
     }
     // Trailers (gRPC's grpc-status, or a checksum) go on to the client: as HTTP/2 trailers, or after a chunked body.
-    if (trailers !== undefined) ctx.res.addTrailers(trailers);
+    // Over HTTP/2 node sends them from a callback, where a repeated single-value one (two ETags) threw uncaught and
+    // ended the process: joined first, and one node would still refuse (two Locations: not a trailer anyway) is
+    // left out rather than sent.
+    if (trailers !== undefined) {
+      if (ctx.req.httpVersionMajor === 2) sendableHttp2Trailers(trailers);
+      ctx.res.addTrailers(trailers);
+    }
     ctx.res.end();
   }
 

@@ -230,30 +230,50 @@ export function upstreamTrailers(parsed: Readonly<Record<string, string | string
 
 /**
  * Response headers that take one value over HTTP/2: those node's HTTP/2 layer sends once (its kSingleValueHeaders),
- * pseudo-headers and the gateway's own (Content-Length, which node frames) left out. Given several, node throws
- * when the head is written.
+ * pseudo-headers and Content-Length (node frames it) left out. Given several, node throws when the head is written,
+ * and when trailers are, inside a callback nothing can catch.
  */
 export const HTTP2_SINGLE_VALUE: ReadonlySet<string> = new Set([
   'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
   'content-encoding', 'content-language', 'content-location', 'content-md5', 'content-range', 'content-type', 'date',
-  'dnt', 'etag', 'expires', 'from', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
-  'last-modified', 'location', 'max-forwards', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
-  'user-agent', 'x-content-type-options',
+  'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range', 'referer',
+  'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
 ]);
 
 /**
- * An upstream response's headers made sendable to an HTTP/2 client: a single-value header the upstream repeated
- * (two X-Content-Type-Options, two ETags; HTTP/1.1 carries both lines) becomes one field, its distinct values joined
- * with ", " as a browser's Headers.get() reads the two lines over HTTP/1.1. Node refuses to send the repeat, which
- * answered HTTP/2 clients 502 for a response HTTP/1.1 clients got whole. In place: `headers` is the gateway's copy.
+ * Of those, the ones RFC 9110 defines as a list (`#` rule): every line counts, repeats included (`gzip` twice is two
+ * codings to undo), so their lines are joined whole, as a recipient may join them (§5.3).
+ */
+export const HTTP2_LIST_VALUED: ReadonlySet<string> = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match']);
+
+/**
+ * An upstream response's headers (or trailers) made sendable to an HTTP/2 client: a single-value header the upstream
+ * repeated (two X-Content-Type-Options, two ETags; HTTP/1.1 carries both lines) becomes one field, as a browser's
+ * Headers.get() reads the lines over HTTP/1.1: a list's lines joined with ", ", another header's distinct values
+ * joined the same way (the same value twice is once). Two different Locations are left as they came: joined they
+ * would be one nonsense URL (browsers refuse such a response over HTTP/1.1), and node's refusal answers 502 instead.
+ * Node refused every such repeat, which answered HTTP/2 clients 502 for a response HTTP/1.1 clients got whole. In
+ * place: `headers` is the gateway's copy.
  */
 export function joinRepeatedForHttp2(headers: OutgoingHttpHeaders): void {
   for (const name in headers) {
     const value = headers[name];
     if (!Array.isArray(value) || !HTTP2_SINGLE_VALUE.has(name)) continue;
+    if (HTTP2_LIST_VALUED.has(name)) {
+      headers[name] = value.join(', ');
+      continue;
+    }
     const distinct = [...new Set(value)];
-    headers[name] = distinct.length === 1 ? distinct[0] : distinct.join(', ');
+    if (distinct.length === 1) headers[name] = distinct[0];
+    else if (name !== 'location') headers[name] = distinct.join(', ');
   }
+}
+
+/** Trailers made sendable to an HTTP/2 client (joinRepeatedForHttp2), any repeat still left dropped. In place. */
+export function sendableHttp2Trailers(trailers: Record<string, string | string[]>): void {
+  joinRepeatedForHttp2(trailers);
+  for (const name in trailers) if (Array.isArray(trailers[name]) && HTTP2_SINGLE_VALUE.has(name)) delete trailers[name];
 }
 
 /**
