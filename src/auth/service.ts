@@ -146,9 +146,16 @@ export class AuthService {
     if (!isWellFormedRefreshToken(refreshToken)) throw new GatewayError('INVALID_REFRESH_TOKEN');
     const now = this.#now();
     const next = generateRefreshToken();
+    const maxMs = this.#d.sessionMaxMs ?? 0;
     const result = await this.#d.store.rotateRefreshToken(
       hashRefreshToken(refreshToken),
-      { id: randomUUID(), tokenHash: hashRefreshToken(next), expiresAt: new Date(now + this.#d.refreshTokenTtlMs) },
+      {
+        id: randomUUID(),
+        tokenHash: hashRefreshToken(next),
+        expiresAt: new Date(now + this.#d.refreshTokenTtlMs),
+        // The end of a session that has none yet (started before schema 10, or last rotated by an older gateway).
+        ...(maxMs > 0 ? { sessionExpiresAt: new Date(now + maxMs) } : {}),
+      },
       new Date(now),
       this.#d.refreshReuseGraceMs,
     );

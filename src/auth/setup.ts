@@ -17,6 +17,9 @@ import { createAuthSchemas, type AuthSchemas } from './validation.js';
 import { ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { LastUsedRecorder } from '../identity/last-used.js';
 
+/** jwt.refresh_token_absolute_expiration when unset: 30 days (Auth0's default absolute lifetime). */
+const DEFAULT_SESSION_MAX_MS = 30 * 86_400_000;
+
 /** Everything setupAuth needs. */
 export interface AuthSetupDeps {
   readonly config: Pick<Config, 'jwt'> & { readonly middleware: Pick<Config['middleware'], 'auth'> };
@@ -92,7 +95,7 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
     passwords,
     tokens,
     refreshTokenTtlMs: jwt.refresh_token_expiration,
-    sessionMaxMs: jwt.refresh_token_absolute_expiration,
+    sessionMaxMs: jwt.refresh_token_absolute_expiration ?? Math.max(DEFAULT_SESSION_MAX_MS, jwt.refresh_token_expiration),
     refreshReuseGraceMs: jwt.refresh_reuse_grace,
     logger: deps.logger,
     ...(deps.events ? { events: deps.events } : {}),

@@ -824,9 +824,10 @@ export const configSchema = z
         refresh_token_expiration: lifetime.default(604_800_000),
         /**
          * How long a session lasts from its login whatever its refreshes (Keycloak's SSO Session Max, Auth0's absolute
-         * lifetime): refresh_token_expiration slides with every refresh. 0: no limit.
+         * lifetime): refresh_token_expiration slides with every refresh. 0: no limit. Unset: 30 days, or
+         * refresh_token_expiration when that is longer (a config written before this key keeps its sessions' length).
          */
-        refresh_token_absolute_expiration: lifetime.default(2_592_000_000),
+        refresh_token_absolute_expiration: lifetime.optional(),
         /** How long a just-rotated refresh token may be presented again (lost response) without revoking its family. */
         refresh_reuse_grace: duration.default(10_000),
       })

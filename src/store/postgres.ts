@@ -252,7 +252,7 @@ export class PostgresUserStore implements UserStore {
       const hit = live.rows[0];
       if (hit) {
         // The session's end caps every token of it: a client refreshing forever is still logged out then.
-        const sessionEnd = hit.session_expires_at;
+        const sessionEnd = hit.session_expires_at ?? next.sessionExpiresAt ?? null;
         const expiresAt = sessionEnd === null || next.expiresAt < sessionEnd ? next.expiresAt : sessionEnd;
         await client.query(
           'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, session_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',

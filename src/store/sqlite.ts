@@ -1,5 +1,5 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -97,17 +97,26 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
 }
 
 /**
- * The store holds password hashes and emails: its file is the owner's alone (0600), as the generated JWT secret is.
- * SQLite creates a new file by the process umask (0644 under the usual 022), and its -wal and -shm files copy the
- * main file's mode: in a data directory made beforehand (a Docker volume, a systemd state directory: 0755), every
- * local user could copy the hashes for offline cracking. A new file is created 0600; an existing one readable by
- * others is made so where this process owns it (a file mounted read-only or owned by another user keeps its mode).
+ * The store holds password hashes and emails: a new file is the owner's alone (0600), as the generated JWT secret
+ * is. SQLite creates it by the process umask (0644 under the usual 022), and its -wal and -shm files copy the main
+ * file's mode: in a data directory made beforehand (a Docker volume, a systemd state directory: 0755), every local
+ * user could copy the hashes for offline cracking. An existing file readable by others loses those bits where this
+ * process owns it; its group's are left (a backup sidecar's group may read it on purpose), and so is a file mounted
+ * read-only or owned by another user. The journal files sit beside the file SQLite opens: a symlink's target.
  */
 function keepPrivate(file: string, create: boolean): void {
   if (create && !existsSync(file)) closeSync(openSync(file, 'a', 0o600));
-  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return; // absent (the open below says so)
+  }
+  for (const path of [real, `${real}-wal`, `${real}-shm`]) {
     try {
-      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+      const { mode } = lstatSync(path);
+      // lstat: a -wal planted as a symlink is not followed (SQLite refuses it anyway).
+      if ((mode & 0o170000) === 0o100000 && (mode & 0o007) !== 0) chmodSync(path, mode & 0o770);
     } catch {
       // absent (no -wal yet), or not ours to change
     }
@@ -304,7 +313,7 @@ export class SqliteUserStore implements UserStore {
             | undefined;
           if (live) {
             // The session's end caps every token of it: a client refreshing forever is still logged out then.
-            const sessionEnd = live.session_expires_at;
+            const sessionEnd = live.session_expires_at ?? next.sessionExpiresAt?.getTime() ?? null;
             const expiresAt = sessionEnd === null ? next.expiresAt.getTime() : Math.min(next.expiresAt.getTime(), sessionEnd);
             this.#stmt(
               'INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, created_at, generation, session_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',

@@ -197,13 +197,14 @@ export interface UserStore {
   /**
    * Atomically revokes the live token with `tokenHash` and inserts `next` in its family (`next.familyId` and
    * `next.userId` are ignored; the old token's are used, and so is its session's end: `next` expires at
-   * `next.expiresAt` or then, whichever comes first). A disabled user's token gives 'invalid' and changes
+   * `next.expiresAt` or then, whichever comes first; a session without an end (started before schema 10, or rotated by
+   * an older gateway) takes `next.sessionExpiresAt` as its end from now on). A disabled user's token gives 'invalid' and changes
    * nothing. Of two concurrent calls with the same hash, exactly one gets 'rotated', with the user's token generation
    * read after the family's lock (a revoking action holding it raised it first and then revoked the new token too). A token rotated less than `graceMs` ago gives 'grace' (withinReuseGrace: never one rotated more than the clock tolerance in this clock's future); other reuse revokes the family ('reused').
    */
   rotateRefreshToken(
     tokenHash: string,
-    next: Omit<NewRefreshToken, 'userId' | 'familyId' | 'sessionExpiresAt'>,
+    next: Omit<NewRefreshToken, 'userId' | 'familyId'>,
     now: Date,
     graceMs: number,
   ): Promise<RotationResult>;

@@ -128,6 +128,17 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       assert.equal((await store.rotateRefreshToken(slid.tokenHash, next(), at(9 * HOUR), GRACE)).kind, 'rotated');
     });
 
+    test('a session without an end (older than the limit, or rotated by an older gateway) takes one at its next rotation', async () => {
+      const user = await newUser();
+      const legacy = await session(user, at(60_000));
+      const capped = { ...next(at(HOUR)), sessionExpiresAt: at(3 * 60_000) };
+      assert.equal((await store.rotateRefreshToken(legacy.hash, capped, at(50_000), GRACE)).kind, 'rotated');
+      // The end is kept from then on: a later rotation's offer of another end does not move it.
+      const later = { ...next(at(2 * HOUR)), sessionExpiresAt: at(HOUR) };
+      assert.equal((await store.rotateRefreshToken(capped.tokenHash, later, at(100_000), GRACE)).kind, 'rotated');
+      assert.deepEqual(await store.rotateRefreshToken(later.tokenHash, next(), at(3 * 60_000 + 1), GRACE), { kind: 'invalid' });
+    });
+
     test('unknown and expired tokens are invalid', async () => {
       const user = await newUser();
       assert.deepEqual(await store.rotateRefreshToken(hashRefreshToken('nope'), next(), now, GRACE), { kind: 'invalid' });
