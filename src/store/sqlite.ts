@@ -100,9 +100,10 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
  * The store holds password hashes and emails: a new file is the owner's alone (0600), as the generated JWT secret
  * is. SQLite creates it by the process umask (0644 under the usual 022), and its -wal and -shm files copy the main
  * file's mode: in a data directory made beforehand (a Docker volume, a systemd state directory: 0755), every local
- * user could copy the hashes for offline cracking. An existing file readable by others loses those bits where this
- * process owns it; its group's are left (a backup sidecar's group may read it on purpose), and so is a file mounted
- * read-only or owned by another user. The journal files sit beside the file SQLite opens: a symlink's target.
+ * user could copy the hashes for offline cracking. An existing file readable by others was made so by a umask, not
+ * by choice: it is made 0600 where this process owns it (root included: another user's file is left, as is one
+ * mounted read-only). One readable by its group only is left (a backup sidecar's group may read it on purpose). The
+ * journal files sit beside the file SQLite opens: a symlink's target.
  */
 function keepPrivate(file: string, create: boolean): void {
   if (create && !existsSync(file)) closeSync(openSync(file, 'a', 0o600));
@@ -114,9 +115,10 @@ function keepPrivate(file: string, create: boolean): void {
   }
   for (const path of [real, `${real}-wal`, `${real}-shm`]) {
     try {
-      const { mode } = lstatSync(path);
+      const { mode, uid } = lstatSync(path);
       // lstat: a -wal planted as a symlink is not followed (SQLite refuses it anyway).
-      if ((mode & 0o170000) === 0o100000 && (mode & 0o007) !== 0) chmodSync(path, mode & 0o770);
+      const ours = process.getuid === undefined || uid === process.getuid();
+      if ((mode & 0o170000) === 0o100000 && (mode & 0o007) !== 0 && ours) chmodSync(path, 0o600);
     } catch {
       // absent (no -wal yet), or not ours to change
     }

@@ -136,7 +136,8 @@ export const postgresMigrations: readonly Migration[] = [
     name: 'absolute session lifetime',
     statements: [
       // When the session (family) ends whatever its refreshes (jwt.refresh_token_absolute_expiration), copied to each
-      // rotated token; NULL: no limit (sessions started before this version, or with the limit off).
+      // rotated token; NULL: none yet (a session started before this version takes one at its next rotation) or
+      // the limit off.
       'ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS session_expires_at TIMESTAMPTZ',
     ],
   },
