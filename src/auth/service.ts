@@ -161,7 +161,7 @@ export class AuthService {
     );
     switch (result.kind) {
       case 'rotated': {
-        const access = await this.#d.tokens.issue(result.user, now, result.generation);
+        const access = await this.#d.tokens.issue(result.user, now, result.generation, result.sessionExpiresAt?.getTime());
         this.#events.record('refresh');
         return { accessToken: access.token, refreshToken: next, tokenType: 'Bearer', expiresIn: access.expiresIn };
       }
@@ -275,7 +275,7 @@ export class AuthService {
       { passwordHash },
     );
     if (stored === undefined) return undefined;
-    const access = await this.#d.tokens.issue(user, Math.max(now, stored.issuedAt.getTime()), stored.generation);
+    const access = await this.#d.tokens.issue(user, Math.max(now, stored.issuedAt.getTime()), stored.generation, maxMs > 0 ? now + maxMs : undefined);
     return {
       userId: user.id,
       email: user.email,

@@ -105,13 +105,15 @@ export class TokenService {
   }
 
   /**
-   * Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime, carrying
-   * `generation` (the user's token generation read with the session, see GENERATION_CLAIM) when given.
+   * Signs an access token for `user`, valid from `now` (ms, default Date.now()) for the configured lifetime, or until
+   * `notAfterMs` when that comes first (its session's absolute end), carrying `generation` (the user's token
+   * generation read with the session, see GENERATION_CLAIM) when given.
    */
-  async issue(user: { id: string; email: string }, now: number = Date.now(), generation?: number): Promise<IssuedAccessToken> {
+  async issue(user: { id: string; email: string }, now: number = Date.now(), generation?: number, notAfterMs?: number): Promise<IssuedAccessToken> {
     const issuedAtMs = Math.floor(now);
     const iat = Math.floor(issuedAtMs / 1000);
-    const exp = iat + this.#ttlSeconds;
+    // A session's absolute end caps its access tokens too (Keycloak caps them at SSO Session Max): no later than it.
+    const exp = notAfterMs === undefined ? iat + this.#ttlSeconds : Math.max(iat, Math.min(iat + this.#ttlSeconds, Math.floor(notAfterMs / 1000)));
     const tokenId = randomUUID();
     const header: { alg: string; typ: string; kid?: string } = { alg: this.#keys.algorithm, typ: ACCESS_TOKEN_TYPE };
     if (this.#keys.kid !== undefined) header.kid = this.#keys.kid;
@@ -126,7 +128,7 @@ export class TokenService {
       .setExpirationTime(exp)
       .setJti(tokenId)
       .sign(this.#keys.signKey);
-    return { token, tokenId, expiresAt: exp * 1000, expiresIn: this.#ttlSeconds };
+    return { token, tokenId, expiresAt: exp * 1000, expiresIn: exp - iat };
   }
 
   /**

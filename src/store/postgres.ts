@@ -262,7 +262,13 @@ export class PostgresUserStore implements UserStore {
         // revoked this family, so the generation read here is never one raised after the new token was revoked.
         const user = await client.query<UserRow>('SELECT * FROM users WHERE id = $1', [hit.user_id]);
         const row = user.rows[0]!;
-        return { kind: 'rotated', user: toUser(row), familyId: hit.family_id, generation: row.token_generation };
+        return {
+          kind: 'rotated',
+          user: toUser(row),
+          familyId: hit.family_id,
+          generation: row.token_generation,
+          ...(sessionEnd === null ? {} : { sessionExpiresAt: sessionEnd }),
+        };
       }
       const found = await client.query<{
         user_id: string;

@@ -323,7 +323,13 @@ export class SqliteUserStore implements UserStore {
             const row = this.#stmt('SELECT * FROM users WHERE id = ?').get(live.user_id) as UserRow | undefined;
             const user = toUser(row);
             if (!row || !user) throw new Error('refresh token without user'); // impossible with the foreign key; rolls back
-            return { kind: 'rotated', user, familyId: live.family_id, generation: row.token_generation };
+            return {
+              kind: 'rotated',
+              user,
+              familyId: live.family_id,
+              generation: row.token_generation,
+              ...(sessionEnd === null ? {} : { sessionExpiresAt: new Date(sessionEnd) }),
+            };
           }
           const row = this.#stmt(
             'SELECT user_id, family_id, expires_at, revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = ?',

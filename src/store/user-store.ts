@@ -113,7 +113,14 @@ export function withinReuseGrace(presentedAtMs: number, decidedAtMs: number, rot
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
   /** The token was live: it is now revoked and replaced by `next`, in one transaction. */
-  | { readonly kind: 'rotated'; readonly user: UserRecord; readonly familyId: string; readonly generation: number }
+  | {
+      readonly kind: 'rotated';
+      readonly user: UserRecord;
+      readonly familyId: string;
+      readonly generation: number;
+      /** The session's absolute end, if it has one (its access tokens expire no later). */
+      readonly sessionExpiresAt?: Date;
+    }
   /** The token had been rotated within the grace period: nothing changed, the request is refused. */
   | { readonly kind: 'grace' }
   /** The token had been rotated before: reuse detected, its whole family is now revoked. */

@@ -117,7 +117,9 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       await store.createRefreshToken({ id: randomUUID(), userId: user.id, familyId: randomUUID(), tokenHash: hash, expiresAt: at(60_000), sessionExpiresAt });
       // Each rotation asks for an hour more; the session ends three minutes after its login all the same.
       const first = next();
-      assert.equal((await store.rotateRefreshToken(hash, first, at(50_000), GRACE)).kind, 'rotated');
+      const rotated = await store.rotateRefreshToken(hash, first, at(50_000), GRACE);
+      assert.equal(rotated.kind, 'rotated');
+      assert.equal(rotated.kind === 'rotated' ? rotated.sessionExpiresAt?.getTime() : undefined, sessionExpiresAt.getTime(), "the session's end, for its access token");
       const secondNext = next(at(100_000 + HOUR));
       assert.equal((await store.rotateRefreshToken(first.tokenHash, secondNext, at(100_000), GRACE)).kind, 'rotated');
       assert.deepEqual(await store.rotateRefreshToken(secondNext.tokenHash, next(), at(3 * 60_000 + 1), GRACE), { kind: 'invalid' });

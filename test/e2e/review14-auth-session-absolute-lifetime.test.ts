@@ -20,15 +20,21 @@ test('a session ends refresh_token_absolute_expiration after its login, however 
   });
   after(() => gw.close());
   const email = `absolute-${runId()}@example.com`;
-  let token = (await register(client, gw.url, email)).refreshToken;
+  const registered = await register(client, gw.url, email);
+  let token = registered.refreshToken;
   const started = Date.now(); // the session started before this (its hashing may be slow on a loaded machine)
+  // Its access tokens end with it too (the access lifetime, 15 minutes by default, is longer).
+  const expOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+  assert.ok(expOf(registered.accessToken) * 1000 <= started + 6_000, 'the access token ends with the session');
   const refresh = () => client.postJson(`${gw.url}/auth/refresh`, { refresh_token: token });
   // Refreshing well within the sliding lifetime (1 h): each refresh would have given the session another hour.
   for (let i = 0; i < 2; i++) {
     await sleep(1_000);
     const res = await refresh();
     assert.equal(res.status, 200, res.text);
-    token = (JSON.parse(res.text) as { refresh_token: string }).refresh_token;
+    const body = JSON.parse(res.text) as { refresh_token: string; access_token: string; expires_in: number };
+    token = body.refresh_token;
+    assert.ok(expOf(body.access_token) * 1000 <= started + 6_000 && body.expires_in <= 6, `expires_in ${body.expires_in}`);
   }
   await sleep(Math.max(0, started + 6_500 - Date.now())); // past 6 s from the login
   const ended = await refresh();
