@@ -58,6 +58,8 @@ export class Backend implements Candidate, Peer {
   #cooldownTimer: NodeJS.Timeout | undefined;
   /** When the passive cooldown ends (performance.now() time), while #coolingDown. */
   #cooldownEndsAt = 0;
+  /** When the failure that started it happened (performance.now() time), while #coolingDown. */
+  #cooldownSince = 0;
   /** The pool options, kept for the HTTP/1.1 pool an HTTP/2 group's first WebSocket makes (upgradeDispatcher). */
   readonly #options: PoolOptions;
   /** That pool, once made. */
@@ -168,12 +170,13 @@ export class Backend implements Candidate, Peer {
   coolDown(cooldownMs: number): boolean {
     this.#load.failures++;
     if (this.#coolingDown) return false;
-    this.#startCooldown(cooldownMs);
+    this.#startCooldown(cooldownMs, performance.now());
     return true;
   }
 
-  #startCooldown(ms: number): void {
+  #startCooldown(ms: number, since: number): void {
     this.#coolingDown = true;
+    this.#cooldownSince = since;
     this.#cooldownEndsAt = performance.now() + ms;
     this.#cooldownTimer = setTimeout(() => {
       this.#coolingDown = false;
@@ -192,11 +195,17 @@ export class Backend implements Candidate, Peer {
   inheritHealth(from: Backend): void {
     this.activeHealthy = from.activeHealthy;
     this.streak = from.streak;
-    if (from.#coolingDown) this.#startCooldown(Math.max(0, from.#cooldownEndsAt - performance.now()));
+    if (from.#coolingDown) this.#startCooldown(Math.max(0, from.#cooldownEndsAt - performance.now()), from.#cooldownSince);
   }
 
-  /** Ends a passive cooldown early (an active check succeeded). */
-  clearCooldown(): void {
+  /**
+   * Ends a passive cooldown early: an active check sent at `probeSentAt` (performance.now() time) succeeded. Only a
+   * check sent after the failure speaks for the upstream since: a slow health path's probe sent before it (its
+   * answer computed before the upstream broke, or by a health endpoint that stays up while the service does not)
+   * put the upstream back in rotation the moment it answered, and the requests the cooldown was to spare failed.
+   */
+  clearCooldown(probeSentAt: number): void {
+    if (!this.#coolingDown || probeSentAt < this.#cooldownSince) return;
     if (this.#cooldownTimer) clearTimeout(this.#cooldownTimer);
     this.#cooldownTimer = undefined;
     this.#coolingDown = false;

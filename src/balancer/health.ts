@@ -11,6 +11,11 @@ import type { Backend } from './backend.js';
 
 type HealthSettings = ServiceConfig['health_check'];
 
+/** An upstream as the probes know it: its origin and transport (its probe pool's key). */
+function probeKey(backend: Backend): string {
+  return `${backend.origin}|${backend.transportKey}`;
+}
+
 /**
  * The probe's Host: `health_check.host`, else the service's `tls.servername` (the name its certificate carries, so
  * the name a virtual-hosted upstream serves the service under), else none given: undici sends address:port.
@@ -45,8 +50,11 @@ export class HealthChecker {
   #timer: NodeJS.Timeout | undefined;
   /** When the scheduled round is due (performance.now() time). */
   #dueAt = 0;
-  /** Backends whose probe is still running: a round skips them, so probes of one upstream never overlap. */
-  readonly #probing = new Set<Backend>();
+  /**
+   * Upstreams whose probe is still running, by origin and transport (a pool-changing reload gives an upstream a new
+   * Backend object, still the same upstream): a round skips them, so probes of one upstream never overlap.
+   */
+  readonly #probing = new Set<string>();
   #closed = false;
 
   /** `backends` is read at every round, so a reload's new set is probed from the next round on. */
@@ -112,7 +120,7 @@ export class HealthChecker {
 
   /** The probe pool of `backend`: by origin and transport, so a reload's new TLS or HTTP/2 settings get a new one. */
   #poolOf(backend: Backend): { key: string; pool: Pool } {
-    const key = `${backend.origin}|${backend.transportKey}`;
+    const key = probeKey(backend);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(backend.origin, upstreamPoolOptions(backend.transport, backend.address, { connections: 1, keepAliveTimeout: 1_000, pipelining: 1 }));
@@ -136,13 +144,14 @@ export class HealthChecker {
    */
   async runOnce(): Promise<void> {
     const backends = this.#backends();
-    const wanted = new Set(backends.map((b) => `${b.origin}|${b.transportKey}`));
+    const wanted = new Set(backends.map(probeKey));
     for (const [key, pool] of this.#pools) if (!wanted.has(key)) this.#dropPool(key, pool);
     const started: Promise<void>[] = [];
     for (const backend of backends) {
-      if (this.#probing.has(backend)) continue; // its probe is still waiting: no second one beside it
-      this.#probing.add(backend);
-      started.push(this.#probe(backend).finally(() => this.#probing.delete(backend)));
+      const key = probeKey(backend);
+      if (this.#probing.has(key)) continue; // its probe is still waiting: no second one beside it
+      this.#probing.add(key);
+      started.push(this.#probe(backend).finally(() => this.#probing.delete(key)));
     }
     await Promise.all(started);
   }
@@ -160,6 +169,7 @@ export class HealthChecker {
   async #probe(backend: Backend): Promise<void> {
     const s = this.#settings;
     let ok = false;
+    const sentAt = performance.now();
     const { key, pool } = this.#poolOf(backend);
     try {
       const response = await request(`${backend.origin}${s.path}`, {
@@ -184,7 +194,7 @@ export class HealthChecker {
       if (reportLocalFailure(this.#logger, err, 'health_probe')) return;
       ok = false;
     }
-    this.#record(backend, ok);
+    this.#record(backend, ok, sentAt);
   }
 
   /**
@@ -199,7 +209,7 @@ export class HealthChecker {
     return current.find((b) => b.label === probed.label && b.transportKey === probed.transportKey);
   }
 
-  #record(probed: Backend, ok: boolean): void {
+  #record(probed: Backend, ok: boolean, sentAt: number): void {
     const s = this.#settings;
     // A probe of a round that was running when a reload turned the checks off, or cut by close(): no verdict.
     if (!s.enabled || this.#closed) return;
@@ -207,7 +217,7 @@ export class HealthChecker {
     if (backend === undefined) return;
     if (ok === backend.activeHealthy) {
       backend.streak = 0;
-      if (ok) backend.clearCooldown();
+      if (ok) backend.clearCooldown(sentAt);
       return;
     }
     backend.streak++;
@@ -216,7 +226,7 @@ export class HealthChecker {
     backend.streak = 0;
     backend.activeHealthy = ok;
     if (ok) {
-      backend.clearCooldown();
+      backend.clearCooldown(sentAt);
       this.#logger.info({ event: EVENTS.upstreamUp, upstream: backend.label }, EVENTS.upstreamUp);
     } else {
       this.#logger.warn({ event: EVENTS.upstreamUnhealthy, upstream: backend.label }, EVENTS.upstreamUnhealthy);
