@@ -225,11 +225,13 @@ export class HealthChecker {
     if (backend.streak < threshold) return;
     backend.streak = 0;
     backend.activeHealthy = ok;
+    // The service too: one upstream may serve several services, each with its own checks and verdict.
+    const fields = { upstream_service: backend.group.name, upstream: backend.label };
     if (ok) {
       backend.clearCooldown(sentAt);
-      this.#logger.info({ event: EVENTS.upstreamUp, upstream: backend.label }, EVENTS.upstreamUp);
+      this.#logger.info({ event: EVENTS.upstreamUp, ...fields }, EVENTS.upstreamUp);
     } else {
-      this.#logger.warn({ event: EVENTS.upstreamUnhealthy, upstream: backend.label }, EVENTS.upstreamUnhealthy);
+      this.#logger.warn({ event: EVENTS.upstreamUnhealthy, ...fields }, EVENTS.upstreamUnhealthy);
     }
   }
 }

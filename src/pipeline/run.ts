@@ -342,7 +342,10 @@ export class Pipeline implements AttemptListener {
 
   attemptFinished(ctx: RequestContext, peer: Peer): void {
     peer.group.release(peer);
-    if (ctx.upgrade && !ctx.logged) {
+    // An upgrade answered otherwise (the gateway's error in place of a 101 it could not tunnel, or the upstream's
+    // refusal relayed) is logged by handleUpgrade once that answer is out or its client gone: logged here, it came
+    // before the answer's own onResponse hooks ran and were sent, with half its duration, and its onLog before them.
+    if (ctx.upgrade && !ctx.logged && (ctx.status === 101 || ctx.req.socket.destroyed)) {
       // A 101 no tunnel followed (tunnelOpened logs first): the client left before it could be written.
       if (ctx.status === 101) ctx.status = 499;
       this.log(ctx);

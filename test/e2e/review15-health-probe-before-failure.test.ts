@@ -4,7 +4,8 @@
 // for the upstream since. (2) A reload that gave an upstream a new pool (new pool settings, same address and transport)
 // made a new object for it, and the next round probed that object while the old one's probe still waited: a second
 // probe of one upstream, queued behind the first and sent the moment it was answered (its verdict counted twice
-// toward a threshold), one more with every such reload.
+// toward a threshold), one more with every such reload. (3) The active checks' verdict lines did not name the service,
+// where one upstream may serve several, each with its own checks.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -145,6 +146,41 @@ test('a reload that gives an upstream a new pool does not start a second probe b
     assert.equal(slow.probes, 1, 'one probe of the upstream at a time, across a reload that renewed its pool');
   } finally {
     for (const res of slow.heldProbes) res.destroy();
+    await gw.close();
+  }
+});
+
+test("the active checks' Upstream Unhealthy and Upstream Up lines name the service whose checks decided", async () => {
+  // One upstream in two services: its health path answers 500 to one service's probe path and 200 to the other's.
+  let sick = true;
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === '/strict' && sick ? 500 : 200;
+    res.end();
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const checks = (path: string): Record<string, unknown> => ({ enabled: true, interval: '100ms', timeout: '5s', healthy_threshold: 1, unhealthy_threshold: 1, path });
+  const gw = await startInProcess({
+    services: {
+      lenient: { upstreams: [{ name: 'u', address: '127.0.0.1', port }], health_check: checks('/lenient') },
+      strict: { upstreams: [{ name: 'u', address: '127.0.0.1', port }], health_check: checks('/strict') },
+    },
+    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'lenient' }],
+  });
+  try {
+    await waitFor('Upstream Unhealthy', () => gw.logs.some((l) => l.msg === 'Upstream Unhealthy'), 5_000);
+    sick = false;
+    await waitFor('Upstream Up', () => gw.logs.some((l) => l.msg === 'Upstream Up'), 5_000);
+    const verdicts = gw.logs.filter((l) => l.msg === 'Upstream Unhealthy' || l.msg === 'Upstream Up');
+    assert.deepEqual(
+      verdicts.map((l) => [l.msg, l.upstream_service, l.upstream]),
+      [
+        ['Upstream Unhealthy', 'strict', `127.0.0.1:${port}`],
+        ['Upstream Up', 'strict', `127.0.0.1:${port}`],
+      ],
+    );
+  } finally {
     await gw.close();
   }
 });
