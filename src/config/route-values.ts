@@ -87,6 +87,9 @@ export function routeHostProblem(value: string): string | undefined {
 /** A host name of a `match.hosts` entry: letters, digits, "_" and "-" inside labels (the form the schema always took). */
 const MATCH_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/i;
 
+/** The last label of a name is a number, decimal or hex, as the WHATWG URL host parser tells IPv4 from a name. */
+const ENDS_IN_A_NUMBER = /(^|\.)(\d+|0x[0-9a-f]*)$/i;
+
 const MATCH_HOST_FORM = 'must be a host name, "*." followed by one, a dotted-quad IPv4 address or a bracketed IPv6 address like [::1]';
 
 /**
@@ -103,7 +106,10 @@ export function matchHostProblem(value: string): string | undefined {
   const wildcard = value.startsWith('*.');
   const name = withoutTrailingDot(wildcard ? value.slice(2) : value);
   if (!MATCH_NAME.test(name)) return MATCH_HOST_FORM;
-  // A wildcard's suffix is no host of its own; an exact name must be one the request check lets through.
+  // A wildcard's suffix is no host of its own, but it names a domain: one ending in a number (`*.0.0.1`) is an IPv4
+  // address's tail (URL parsers read a host whose last label is a number as IPv4), and matched every address ending
+  // so. An exact name must be one the request check lets through.
+  if (wildcard && ENDS_IN_A_NUMBER.test(name)) return `${MATCH_HOST_FORM}: "*." must be followed by a domain name, and one ending in a number is an IPv4 address's tail (list the addresses themselves)`;
   const problem = wildcard ? undefined : authorityProblem(name);
   if (problem !== undefined) return `${MATCH_HOST_FORM}: ${problem}, which the gateway refuses with 400 before routing, so this could never match`;
   return undefined;

@@ -95,7 +95,8 @@ export class RedisKvStore implements KvStore {
   /**
    * Redis's clock against ours (performance.now()): the best (highest) `redisNowMs - receivedAt` of the take replies
    * of this window and of the previous one. Every sample is low by the reply's travel and our event-loop delay, never
-   * high, so the highest is the closest; with several servers (a cluster) the one whose clock is furthest ahead wins,
+   * high, so the highest is the closest (but for a late take's `redisNowMs - sentAt`, high by its travel: see
+   * #runTakeScript); with several servers (a cluster) the one whose clock is furthest ahead wins,
    * which errs towards later deadlines, never towards refusing a take the gateway still waits for.
    */
   #clockOffset = -Infinity;
@@ -182,8 +183,27 @@ export class RedisKvStore implements KvStore {
    * script refuses to spend a token once the command timeout has passed (see TAKE_SCRIPT): a take this store gave
    * up on never counts later, under either on_store_error policy.
    */
-  take(key: string, rule: BucketRule): Promise<TakeResult> {
-    return this.#runTakeScript(key, rule, this.#deadlineArgument(), '0');
+  async take(key: string, rule: BucketRule): Promise<TakeResult> {
+    const sentAt = performance.now();
+    const result = await this.#runTakeScript(key, rule, this.#deadlineArgument(this.#timeoutMs), '0', sentAt);
+    return result === LATE ? this.#takeAgain(key, rule, sentAt) : result;
+  }
+
+  /**
+   * A take the script refused as late although its reply came back within the command timeout: Redis ran it in
+   * time for us, so our estimate of Redis's clock was behind, not the command late. The estimate's best sample can be
+   * behind by this process's own stall before it read that reply (a slow first request at start-up, a GC pause), up
+   * to the command timeout; then every take sent in that clock window came back late, and each was a store error on
+   * a healthy Redis: let through uncounted under `on_store_error: allow`, a 503 under `deny`. The estimate has been
+   * raised from this reply (#runTakeScript), and the take runs once more within what is left of its timeout.
+   */
+  async #takeAgain(key: string, rule: BucketRule, sentAt: number): Promise<TakeResult> {
+    const leftMs = this.#timeoutMs - (performance.now() - sentAt);
+    if (leftMs >= 1) {
+      const result = await this.#runTakeScript(key, rule, this.#deadlineArgument(leftMs), '0', performance.now(), leftMs);
+      if (result !== LATE) return result;
+    }
+    throw new KvUnavailableError({ cause: new LateTakeError() });
   }
 
   /**
@@ -191,25 +211,32 @@ export class RedisKvStore implements KvStore {
    * that runs late spends nothing.
    */
   peek(key: string, rule: BucketRule): Promise<TakeResult> {
-    return this.#runTakeScript(key, rule, '0', '1');
+    return this.#runTakeScript(key, rule, '0', '1', performance.now());
   }
 
-  /** TAKE_SCRIPT on bucket `key`, with its deadline and look arguments (ARGV[3], ARGV[4]). */
-  async #runTakeScript(key: string, rule: BucketRule, deadline: string, look: '0' | '1'): Promise<TakeResult> {
+  /**
+   * TAKE_SCRIPT on bucket `key`, with its deadline and look arguments (ARGV[3], ARGV[4]); `sentAt`: when the take was
+   * asked for (performance.now()). LATE when the script refused it as run past its deadline.
+   */
+  async #runTakeScript(key: string, rule: BucketRule, deadline: string, look: '0' | '1', sentAt: number, timeoutMs = this.#timeoutMs): Promise<TakeResult> {
     const fullKey = bucketKey(this.#prefix, key);
     const command = ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, String(rule.capacity), String(rule.refillPerSecond), deadline, look];
     let reply: unknown;
     try {
-      reply = await this.#command(this.#main, fullKey, command);
+      reply = await this.#command(this.#main, fullKey, command, timeoutMs);
     } catch (err) {
       if (!(err instanceof KvUnavailableError && isNoScript(err.cause))) throw err;
       command[0] = 'EVAL';
       command[1] = TAKE_SCRIPT;
-      reply = await this.#command(this.#main, fullKey, command);
+      reply = await this.#command(this.#main, fullKey, command, timeoutMs);
     }
     const result = parseTakeReply(reply);
-    this.#observeRedisClock((reply as number[])[4] as number);
-    if (result === LATE) throw new KvUnavailableError({ cause: new LateTakeError() });
+    const redisNowMs = (reply as number[])[4] as number;
+    this.#observeRedisClock(redisNowMs);
+    // Redis ran it after `sentAt`: its clock then minus ours then is at least its offset from ours, a bound from above
+    // where every other sample is one from below. The estimate that called this late is known to be behind: it takes
+    // this bound (later deadlines, which never refuse a take the gateway still waits for) for the rest of the window.
+    if (result === LATE && redisNowMs - sentAt > this.#clockOffset) this.#clockOffset = redisNowMs - sentAt;
     return result;
   }
 
@@ -227,12 +254,12 @@ export class RedisKvStore implements KvStore {
 
   /**
    * ARGV[3] of the take script: the Redis time by which this command must run, i.e. now on Redis's clock (estimated)
-   * plus the command timeout, rounded up; "0" (no deadline) until a first reply has shown Redis's clock.
+   * plus the command's timeout, rounded up; "0" (no deadline) until a first reply has shown Redis's clock.
    */
-  #deadlineArgument(): string {
+  #deadlineArgument(timeoutMs: number): string {
     const offset = this.#clockOffset > this.#clockOffsetPrevious ? this.#clockOffset : this.#clockOffsetPrevious;
     if (offset === -Infinity) return '0';
-    const deadline = Math.ceil((performance.now() + offset + this.#timeoutMs) / DEADLINE_STEP_MS) * DEADLINE_STEP_MS;
+    const deadline = Math.ceil((performance.now() + offset + timeoutMs) / DEADLINE_STEP_MS) * DEADLINE_STEP_MS;
     if (deadline !== this.#deadline) {
       this.#deadline = deadline;
       this.#deadlineArg = String(deadline);
@@ -581,7 +608,8 @@ export class CommandTimeoutError extends Error {
 
 /**
  * The cause of a KvUnavailableError when the take script ran after its deadline and spent nothing: the reply came in
- * time for us but the script judged by Redis's clock (a clock estimate a little behind, or a clock stepped forward).
+ * time for us but the script judged by Redis's clock, and so did the one retry that follows with the clock estimate
+ * raised (RedisKvStore.#takeAgain): a Redis clock stepped forward between the two, or no time left for the retry.
  */
 export class LateTakeError extends Error {
   constructor() {

@@ -10,6 +10,7 @@ import { startBackend, type EchoBody, type TestBackend } from '../helpers/backen
 import { runCli, startInProcess, writeConfig, type ConfigInput, type InProcessGateway } from '../helpers/gateway.js';
 import { rawRequest } from '../helpers/raw.js';
 import { configErrorOf } from '../helpers/config-error.js';
+import { parseConfigText } from '../../src/config/load.js';
 
 function routesFor(dotted: number, ipv6: number, fallback: number): ConfigInput {
   const svc = (name: string, port: number) => ({ upstreams: [{ name, address: '127.0.0.1', port }] });
@@ -89,5 +90,14 @@ describe('match.hosts entries that can never match are still refused', () => {
     assert.match(configErrorOf(configWith('127.1')), /match\.hosts\[0\]: .*could never match/);
     assert.match(configErrorOf(configWith('api..example.com')), /match\.hosts\[0\]: must be a host name/);
     assert.match(configErrorOf(configWith('api.example.com..')), /match\.hosts\[0\]: must be a host name/);
+  });
+
+  test('a wildcard over the tail of IPv4 addresses (it matched every address ending so: Host 127.0.0.1 for *.0.0.1)', () => {
+    for (const host of ['*.0.0.1', '*.1', '*.example.0x7f', '*.168.1.']) {
+      assert.match(configErrorOf(configWith(host)), /match\.hosts\[0\]: .*ending in a number is an IPv4 address's tail/, host);
+    }
+    for (const host of ['*.example.com', '*.v2.example.com', '*.1password.com', '*.s3']) {
+      assert.doesNotThrow(() => parseConfigText(configWith(host)), host);
+    }
   });
 });
