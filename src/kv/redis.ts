@@ -183,10 +183,8 @@ export class RedisKvStore implements KvStore {
    * script refuses to spend a token once the command timeout has passed (see TAKE_SCRIPT): a take this store gave
    * up on never counts later, under either on_store_error policy.
    */
-  async take(key: string, rule: BucketRule): Promise<TakeResult> {
-    const sentAt = performance.now();
-    const result = await this.#runTakeScript(key, rule, this.#deadlineArgument(this.#timeoutMs), '0', sentAt);
-    return result === LATE ? this.#takeAgain(key, rule, sentAt) : result;
+  take(key: string, rule: BucketRule): Promise<TakeResult> {
+    return this.#runTakeScript(key, rule, this.#deadlineArgument(this.#timeoutMs), '0', performance.now(), this.#timeoutMs, true);
   }
 
   /**
@@ -199,10 +197,7 @@ export class RedisKvStore implements KvStore {
    */
   async #takeAgain(key: string, rule: BucketRule, sentAt: number): Promise<TakeResult> {
     const leftMs = this.#timeoutMs - (performance.now() - sentAt);
-    if (leftMs >= 1) {
-      const result = await this.#runTakeScript(key, rule, this.#deadlineArgument(leftMs), '0', performance.now(), leftMs);
-      if (result !== LATE) return result;
-    }
+    if (leftMs >= 1) return this.#runTakeScript(key, rule, this.#deadlineArgument(leftMs), '0', performance.now(), leftMs, false);
     throw new KvUnavailableError({ cause: new LateTakeError() });
   }
 
@@ -211,14 +206,23 @@ export class RedisKvStore implements KvStore {
    * that runs late spends nothing.
    */
   peek(key: string, rule: BucketRule): Promise<TakeResult> {
-    return this.#runTakeScript(key, rule, '0', '1', performance.now());
+    return this.#runTakeScript(key, rule, '0', '1', 0, this.#timeoutMs, false);
   }
 
   /**
-   * TAKE_SCRIPT on bucket `key`, with its deadline and look arguments (ARGV[3], ARGV[4]); `sentAt`: when the take was
-   * asked for (performance.now()). LATE when the script refused it as run past its deadline.
+   * TAKE_SCRIPT on bucket `key`, with its deadline and look arguments (ARGV[3], ARGV[4]), sent at `sentAt`
+   * (performance.now()) and given `timeoutMs`. A take the script refused as run past its deadline is taken again
+   * once when `retryLate` (#takeAgain; in here, so the hot path awaits no second promise), else a LateTakeError.
    */
-  async #runTakeScript(key: string, rule: BucketRule, deadline: string, look: '0' | '1', sentAt: number, timeoutMs = this.#timeoutMs): Promise<TakeResult> {
+  async #runTakeScript(
+    key: string,
+    rule: BucketRule,
+    deadline: string,
+    look: '0' | '1',
+    sentAt: number,
+    timeoutMs: number,
+    retryLate: boolean,
+  ): Promise<TakeResult> {
     const fullKey = bucketKey(this.#prefix, key);
     const command = ['EVALSHA', TAKE_SCRIPT_SHA, '1', fullKey, String(rule.capacity), String(rule.refillPerSecond), deadline, look];
     let reply: unknown;
@@ -236,8 +240,10 @@ export class RedisKvStore implements KvStore {
     // Redis ran it after `sentAt`: its clock then minus ours then is at least its offset from ours, a bound from above
     // where every other sample is one from below. The estimate that called this late is known to be behind: it takes
     // this bound (later deadlines, which never refuse a take the gateway still waits for) for the rest of the window.
-    if (result === LATE && redisNowMs - sentAt > this.#clockOffset) this.#clockOffset = redisNowMs - sentAt;
-    return result;
+    if (result !== LATE) return result;
+    if (redisNowMs - sentAt > this.#clockOffset) this.#clockOffset = redisNowMs - sentAt;
+    if (retryLate) return this.#takeAgain(key, rule, sentAt);
+    throw new KvUnavailableError({ cause: new LateTakeError() });
   }
 
   /** Gives back one token (REFUND_SCRIPT); EVALSHA with the EVAL fallback, as `take`. */
