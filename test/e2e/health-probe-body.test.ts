@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { waitFor, sleep } from '../helpers/wait.js';
+import { closeServers } from '../helpers/servers.js';
 
 type Mode = 'ok' | 'trickle' | 'stall' | 'big';
 const servers: http.Server[] = [];
@@ -14,8 +15,7 @@ const gateways: InProcessGateway[] = [];
 
 after(async () => {
   await Promise.all(gateways.map((g) => g.close()));
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await closeServers(servers);
 });
 
 /** A backend whose /health answers per `mode()`: at once, a body trickling forever, a head then silence, or 300 KB. */

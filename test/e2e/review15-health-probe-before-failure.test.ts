@@ -15,14 +15,12 @@ import { startInProcess, type ConfigInput } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { sleep } from '../helpers/wait.js';
+import { closeServers } from '../helpers/servers.js';
 
 const client = createClient();
 const servers: ReturnType<typeof createServer>[] = [];
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  await closeServers(servers);
   await client.close();
 });
 

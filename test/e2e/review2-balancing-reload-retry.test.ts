@@ -14,14 +14,12 @@ import { parseConfigObject } from '../../src/config/load.js';
 import { startInProcess, upstreams, type ConfigInput } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { closeServers } from '../helpers/servers.js';
 
 const client = createClient();
 const servers: ReturnType<typeof createServer>[] = [];
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  await closeServers(servers);
   await client.close();
 });
 

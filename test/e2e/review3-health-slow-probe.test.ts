@@ -10,14 +10,12 @@ import { startInProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { sampleValue, waitFor } from '../helpers/prometheus.js';
+import { closeServers } from '../helpers/servers.js';
 
 const client = createClient();
 const servers: Server[] = [];
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  await closeServers(servers);
   await client.close();
 });
 

@@ -8,13 +8,11 @@ import { createServer, type Server } from 'node:http';
 import { startInProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/prometheus.js';
+import { closeServers } from '../helpers/servers.js';
 
 const servers: Server[] = [];
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  await closeServers(servers);
 });
 
 test('a stop does not wait for a health probe that hangs', async () => {
