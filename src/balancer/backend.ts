@@ -2,7 +2,7 @@
 import { Pool } from './undici.js';
 import { upstreamPoolOptions, type UpstreamTransport } from '../proxy/upstream-tls.js';
 import { BoundedPool } from './bounded-pool.js';
-import { watchConnection } from './connection-watch.js';
+import { UPSTREAM_IDLE_MS, watchConnection } from './connection-watch.js';
 import type { Peer, PeerGroup } from '../pipeline/upstream.js';
 import type { Candidate } from './strategy.js';
 
@@ -226,7 +226,8 @@ function boundedPool(origin: string, options: PoolOptions, address: string, shar
 
 /**
  * A keep-alive pool to `origin`. Keep-alive idle time stays under the usual 5 s server default to avoid races; the
- * races that remain (a backend closing sooner) are told apart by the connection watch, which each new connection gets.
+ * races that remain (a backend closing sooner) are told apart by the connection watch, which each new connection gets
+ * (and which closes idle HTTP/2 sessions, as undici does not).
  */
 export function createPool(origin: string, options: PoolOptions, address: string): Pool {
   const pool = new Pool(origin, upstreamPoolOptions(options.transport, address, {
@@ -235,7 +236,7 @@ export function createPool(origin: string, options: PoolOptions, address: string
     // Never reached: set so undici counts the requests written on each socket, which the connection watch reads to
     // tell a reused keep-alive connection from a fresh one (connection-watch.ts).
     maxRequestsPerClient: Number.MAX_SAFE_INTEGER,
-    keepAliveTimeout: 4_000,
+    keepAliveTimeout: UPSTREAM_IDLE_MS,
     keepAliveMaxTimeout: 60_000,
     headersTimeout: options.headersTimeoutMs,
     bodyTimeout: options.bodyTimeoutMs,

@@ -326,6 +326,42 @@ export function holdTrailersForData(stream: ClientHttp2Stream): void {
 }
 
 /**
+ * How long a pooled upstream connection may sit with no request before it is closed: under the usual 5 s server
+ * default, so the gateway lets go first rather than meet a server's close as it sends (the HTTP/1.1 pool's
+ * keepAliveTimeout, and the HTTP/2 sessions' idle close below).
+ */
+export const UPSTREAM_IDLE_MS = 4_000;
+
+/**
+ * Closes `session` once it has had no open stream for UPSTREAM_IDLE_MS. undici 7 reads keepAliveTimeout for HTTP/1.1
+ * only: every HTTP/2 connection a burst opened (one per request running at once, up to connections_per_upstream)
+ * stayed open for good, and one a NAT or load balancer dropped meanwhile met the next request with silence until
+ * upstream_response. The client is told first that the session is draining (startDraining), so no request is
+ * written on it as it closes; where undici's state is not the shape that needs, the session is left open as before.
+ */
+function closeWhenIdle(session: ClientHttp2Session): { opened(stream: ClientHttp2Stream): void } {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (open === 0 && !session.closed && !session.destroyed && startDraining(session)) session.close();
+    }, UPSTREAM_IDLE_MS);
+    timer.unref();
+  };
+  session.once('close', () => clearTimeout(timer));
+  return {
+    opened(stream) {
+      open++;
+      clearTimeout(timer);
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed && !session.destroyed) arm();
+      });
+    },
+  };
+}
+
+/**
  * The session's request(), wrapped so that each stream it opens is released as releaseAfterReset says, a stream
  * that ends with no response head (undici cancelled it, or the upstream reset it) has the session's liveness
  * checked (checkAlive), and its timeout waits while the client's body does (onTimeoutUnlessAwaitingClient; set
@@ -333,8 +369,10 @@ export function holdTrailersForData(stream: ClientHttp2Stream): void {
  */
 function guardStreams(session: ClientHttp2Session, socket: Socket): void {
   const request = session.request;
+  const idle = closeWhenIdle(session);
   session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
     const stream = request.apply(this, args);
+    idle.opened(stream);
     holdTrailersForData(stream);
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
     (stream as unknown as { _onTimeout: OnTimeoutFn })._onTimeout = onTimeoutUnlessAwaitingClient;

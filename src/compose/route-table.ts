@@ -15,6 +15,7 @@ import { RouteMatcher } from '../routing/matcher.js';
 import { explainMatch } from '../routing/explain.js';
 import { conditionsOf, RequestMatchInput } from '../routing/from-config.js';
 import { hostModeOf } from '../routing/rewrite.js';
+import { TRACE } from '../observability/tracing/types.js';
 import { createRewritePhase } from '../routing/rewrite-phase.js';
 import { createBodyLimitPhase } from '../routing/body-limit.js';
 import { normalisePrefix, type RouteConditions } from '../routing/conditions.js';
@@ -210,7 +211,7 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
         const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers, true, owned, ctx.peerTrusted);
         const tried = explainMatch(conditions, input, false).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
         deps.logger.debug(
-          { request_id: ctx.id, method: input.method, host: input.host, path: ctx.path, tried },
+          { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, method: input.method, host: input.host, path: ctx.path, tried },
           'Route Not Found',
         );
       }

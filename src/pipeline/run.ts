@@ -387,7 +387,7 @@ export class Pipeline implements AttemptListener {
       try {
         hooks[i]!.onTunnelClosed(ctx, facts);
       } catch (err) {
-        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+        this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
       }
     }
     if (--this.#tunnels === 0) this.#tunnelsGone?.();
@@ -428,7 +428,7 @@ export class Pipeline implements AttemptListener {
         pending = hooks[i]!.onResponse(ctx, headers);
       } catch (err) {
         if (err instanceof GatewayError) throw err;
-        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+        this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
         continue;
       }
       if (pending !== undefined) {
@@ -436,7 +436,7 @@ export class Pipeline implements AttemptListener {
           () => (ctx.logged ? undefined : this.#responseFilters(ctx, headers, i + 1)),
           (err: unknown) => {
             if (err instanceof GatewayError) throw err;
-            this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+            this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
             return this.#responseFilters(ctx, headers, i + 1);
           },
         );
@@ -459,7 +459,7 @@ export class Pipeline implements AttemptListener {
       try {
         hooks[i]!.onLogging(ctx);
       } catch (err) {
-        this.#logger.error({ request_id: ctx.id, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
+        this.#logger.error({ request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, phase: hooks[i]!.name, cause: describeCause(err) }, EVENTS.requestError);
       }
     }
   }

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { describeCause, type GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
+import { TRACE } from '../observability/tracing/types.js';
 import { isConnectError } from '../proxy/upstream-error.js';
 import { tlsFailureReason } from '../proxy/upstream-tls.js';
 import type { RequestContext } from './context.js';
@@ -59,7 +60,10 @@ export class UpstreamTlsLog {
       // An alert after the handshake is no handshake failure: an OpenSSL upstream's answer to the no_renegotiation
       // alert (a renegotiation it asked for and the gateway refused, proxy/upstream-tls.ts) is a handshake_failure one.
       const reason = isConnectError(error.cause) ? tlsFailureReason(error.cause) : afterHandshake(error.cause);
-      this.#logger.warn({ request_id: ctx.id, upstream: peer.label, reason, cause: describeCause(error.cause) }, EVENTS.upstreamTlsFailed);
+      this.#logger.warn(
+        { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, upstream: peer.label, reason, cause: describeCause(error.cause) },
+        EVENTS.upstreamTlsFailed,
+      );
       return;
     }
     const now = this.#now();
@@ -71,6 +75,7 @@ export class UpstreamTlsLog {
     this.#logger.warn(
       {
         request_id: ctx.id,
+        trace_id: TRACE.get(ctx)?.traceId,
         upstream: peer.label,
         upstream_service: peer.group.name,
         reason: 'the upstream offers no HTTP/1.1 in ALPN (h2 only): WebSockets to it are refused 502',
