@@ -231,7 +231,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
   // /metrics): only a loopback Host is served then, as /reload already required. /ready stays open for probes.
   if (token === '' && path !== '/ready' && isLoopback(req.socket.localAddress ?? '') && !isLoopbackHost(req.headers.host)) {
     leaveBody(req, res);
-    return void json(res, 403, { error: 'Forbidden', reason: 'Host must be a loopback name on a loopback listener' });
+    return void refuse(res, 403, 'Host must be a loopback name on a loopback listener');
   }
   // /ready (probes) and the dashboard's static files (the page asks for the token itself) stay open.
   if (token !== '' && path !== '/ready' && deps.dashboard.get(path) === undefined) {
@@ -308,12 +308,12 @@ async function scrapeMetrics(registry: Registry, logger: Logger): Promise<string
 async function reload(req: IncomingMessage, res: ServerResponse, deps: AdminDeps): Promise<void> {
   const origin = req.headers.origin;
   if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
-    return void json(res, 403, { error: 'Forbidden', reason: 'cross-origin request' });
+    return void refuse(res, 403, 'cross-origin request');
   }
   if (isLoopback(req.socket.localAddress ?? '') && !isLoopbackHost(req.headers.host)) {
-    return void json(res, 403, { error: 'Forbidden', reason: 'Host must be a loopback name on a loopback listener' });
+    return void refuse(res, 403, 'Host must be a loopback name on a loopback listener');
   }
-  if (deps.reload === undefined) return void json(res, 501, { error: 'Not Implemented', reason: 'reload is not available' });
+  if (deps.reload === undefined) return void refuse(res, 501, 'reload is not available');
   let result: ReloadResult;
   try {
     result = await deps.reload();
@@ -362,6 +362,11 @@ function pathOf(req: IncomingMessage): string {
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Sends `body` as JSON with no-store caching. */
+/** A 403 or 501 of the admin port: `{error, reason}` (no catalogue code), with an X-Request-ID as its other errors. */
+function refuse(res: ServerResponse, status: 403 | 501, reason: string): void {
+  json(res, status, { error: status === 403 ? 'Forbidden' : 'Not Implemented', reason }, { 'x-request-id': randomUUID() });
+}
+
 export function json(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   send(res, status, JSON_TYPE, Buffer.from(JSON.stringify(body)), { 'cache-control': 'no-store', ...headers });
 }

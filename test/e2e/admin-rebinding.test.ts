@@ -33,6 +33,7 @@ describe('a tokenless admin listener on loopback', () => {
         const res = await client.request(`${gw.adminUrl}${path}`, { headers: { host } });
         assert.equal(res.status, 403, `${host} ${path}: ${res.status}`);
         assert.doesNotMatch(res.text, /127\.0\.0\.1:\d+|upstream/i, 'nothing of the status leaks');
+        assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/, 'an X-Request-ID, as on the admin port\'s other errors');
       }
       assert.equal((await client.request(`${gw.adminUrl}/ready`, { headers: { host } })).status, 200, '/ready stays open for probes');
     }
