@@ -113,10 +113,16 @@ class BoundedProcessor implements SpanProcessor {
 
 /**
  * Wraps the OTLP exporter: spans leave the queue when a batch is handed over, and a failed batch counts as
- * dropped. A collector outage is logged once when it starts and once when exports succeed again.
+ * dropped. A collector outage is logged once when it starts and once when exports succeed again. Exports overlap
+ * (the batch processor gives up on a hung one after its own timeout and sends the next, while the exporter's request
+ * still runs), so they are numbered: a failure of an export sent before the last success belongs to the outage that
+ * success ended. Judged by whichever answered last, one outage logged Failed, Recovered, Failed, Recovered.
  */
-class CountingExporter implements SpanExporter {
+export class CountingExporter implements SpanExporter {
   #failing = false;
+  /** Exports handed over so far; the number of the last one that succeeded. */
+  #sent = 0;
+  #lastSuccess = 0;
 
   constructor(
     private readonly inner: SpanExporter,
@@ -126,17 +132,21 @@ class CountingExporter implements SpanExporter {
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     this.counts.queued = Math.max(0, this.counts.queued - spans.length);
+    const number = ++this.#sent;
     this.inner.export(spans, (result) => {
       if (result.code === ExportResultCode.SUCCESS) {
+        if (number > this.#lastSuccess) this.#lastSuccess = number;
         if (this.#failing) this.logger.info({}, EVENTS.traceExportRecovered);
         this.#failing = false;
       } else {
         this.counts.dropped += spans.length;
-        if (!this.#failing) {
+        if (number < this.#lastSuccess) {
+          // Sent before the export that ended the outage: counted, not a new outage.
+        } else if (!this.#failing) {
           // The error's class only: an exporter message may quote the endpoint's answer.
           this.logger.warn({ dropped: spans.length, cause: result.error?.name }, EVENTS.traceExportFailed);
+          this.#failing = true;
         }
-        this.#failing = true;
       }
       done(result);
     });
