@@ -58,7 +58,7 @@ export class Backend implements Candidate, Peer {
   #cooldownTimer: NodeJS.Timeout | undefined;
   /** When the passive cooldown ends (performance.now() time), while #coolingDown. */
   #cooldownEndsAt = 0;
-  /** When the failure that started it happened (performance.now() time), while #coolingDown. */
+  /** When its latest failure happened (performance.now() time), while #coolingDown. */
   #cooldownSince = 0;
   /** The pool options, kept for the HTTP/1.1 pool an HTTP/2 group's first WebSocket makes (upgradeDispatcher). */
   readonly #options: PoolOptions;
@@ -169,7 +169,11 @@ export class Backend implements Candidate, Peer {
    */
   coolDown(cooldownMs: number): boolean {
     this.#load.failures++;
-    if (this.#coolingDown) return false;
+    if (this.#coolingDown) {
+      // Not a longer cooldown, but a later failure: a probe sent before it no longer ends the cooldown (clearCooldown).
+      this.#cooldownSince = performance.now();
+      return false;
+    }
     this.#startCooldown(cooldownMs, performance.now());
     return true;
   }

@@ -95,8 +95,7 @@ export class RedisKvStore implements KvStore {
   /**
    * Redis's clock against ours (performance.now()): the best (highest) `redisNowMs - receivedAt` of the take replies
    * of this window and of the previous one. Every sample is low by the reply's travel and our event-loop delay, never
-   * high, so the highest is the closest (but for a late take's `redisNowMs - sentAt`, high by its travel: see
-   * #runTakeScript); with several servers (a cluster) the one whose clock is furthest ahead wins,
+   * high, so the highest is the closest; with several servers (a cluster) the one whose clock is furthest ahead wins,
    * which errs towards later deadlines, never towards refusing a take the gateway still waits for.
    */
   #clockOffset = -Infinity;
@@ -192,8 +191,9 @@ export class RedisKvStore implements KvStore {
    * time for us, so our estimate of Redis's clock was behind, not the command late. The estimate's best sample can be
    * behind by this process's own stall before it read that reply (a slow first request at start-up, a GC pause), up
    * to the command timeout; then every take sent in that clock window came back late, and each was a store error on
-   * a healthy Redis: let through uncounted under `on_store_error: allow`, a 503 under `deny`. The estimate has been
-   * raised from this reply (#runTakeScript), and the take runs once more within what is left of its timeout.
+   * a healthy Redis: let through uncounted under `on_store_error: allow`, a 503 under `deny`. This reply's sample
+   * has raised the estimate (#runTakeScript), and the take runs once more within what is left of its timeout, its
+   * deadline no later than when the gateway stops waiting for it.
    */
   async #takeAgain(key: string, rule: BucketRule, sentAt: number): Promise<TakeResult> {
     const leftMs = this.#timeoutMs - (performance.now() - sentAt);
@@ -235,13 +235,11 @@ export class RedisKvStore implements KvStore {
       reply = await this.#command(this.#main, fullKey, command, timeoutMs);
     }
     const result = parseTakeReply(reply);
-    const redisNowMs = (reply as number[])[4] as number;
-    this.#observeRedisClock(redisNowMs);
-    // Redis ran it after `sentAt`: its clock then minus ours then is at least its offset from ours, a bound from above
-    // where every other sample is one from below. The estimate that called this late is known to be behind: it takes
-    // this bound (later deadlines, which never refuse a take the gateway still waits for) for the rest of the window.
+    // A late reply's own sample (read as it came back) raises an estimate that was behind: the retry's deadline is
+    // then right. Never a bound from above (redisNowMs - sentAt): high by the command's trip, it put deadlines after
+    // the gateway had given up, and Redis spent tokens for requests already answered as store errors.
+    this.#observeRedisClock((reply as number[])[4] as number);
     if (result !== LATE) return result;
-    if (redisNowMs - sentAt > this.#clockOffset) this.#clockOffset = redisNowMs - sentAt;
     if (retryLate) return this.#takeAgain(key, rule, sentAt);
     throw new KvUnavailableError({ cause: new LateTakeError() });
   }

@@ -164,6 +164,13 @@ export class Pipeline implements AttemptListener {
     this.#epoch.running++;
     ctx.upgradeHead = head;
     socket.on('error', () => socket.destroy());
+    // node takes its 'drain' wiring off a socket it hands to 'upgrade': an answer given instead of a switch (an
+    // upstream's refusal relayed, its body larger than the socket's buffer) waited for a 'drain' of this response that
+    // never came, and stalled at about 64 KB until the send bound cut it as the client's fault. Only while the socket
+    // is this response's (a tunnel detaches it).
+    socket.on('drain', () => {
+      if ((socket as { _httpMessage?: unknown })._httpMessage === res) res.emit('drain');
+    });
     // Answered without switching (an error of the gateway's, the upstream's refusal, or a plain answer to an Upgrade
     // that is not tunnelled): the exchange is over, and the connection with it (see closeUnswitched).
     res.once('finish', () => {

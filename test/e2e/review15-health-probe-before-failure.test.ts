@@ -4,7 +4,8 @@
 // for the upstream since. (2) A reload that gave an upstream a new pool (new pool settings, same address and transport)
 // made a new object for it, and the next round probed that object while the old one's probe still waited: a second
 // probe of one upstream, queued behind the first and sent the moment it was answered (its verdict counted twice
-// toward a threshold), one more with every such reload. (3) The active checks' verdict lines did not name the service,
+// toward a threshold), one more with every such reload. (1b) The same for a failure during the cooldown: the
+// latest failure counts, not the first. (3) The active checks' verdict lines did not name the service,
 // where one upstream may serve several, each with its own checks.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,6 +89,40 @@ test('a probe sent before a passive failure does not end its cooldown when it su
     assert.deepEqual(after, [200, 200, 200, 200, 200, 200], 'the upstream stayed out of rotation for its cooldown');
   } finally {
     for (const res of broken.heldProbes) res.destroy();
+    await gw.close();
+  }
+});
+
+test('a failure during the cooldown: a probe sent before it does not end the cooldown either', async () => {
+  // One upstream that resets every proxied request; its probes are answered at once until `hold` is set, then held.
+  const state = { hold: false, probes: 0, held: [] as ServerResponse[], answered: 0 };
+  const server = createServer((req, res) => {
+    if (req.headers['user-agent'] !== PROBE_AGENT) return void req.socket.destroy();
+    state.probes++;
+    res.on('finish', () => state.answered++);
+    if (state.hold) state.held.push(res);
+    else res.end('up');
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const gw = await startInProcess(config([port], { health_check: { enabled: true, interval: '150ms', timeout: '30s', passive_cooldown: '60s', healthy_threshold: 1, unhealthy_threshold: 1 } }));
+  const health = async (): Promise<string> =>
+    ((await (await client.request(`${gw.adminUrl}/api/status`)).json()) as { upstreams: Array<{ health: string }> }).upstreams[0]!.health;
+  try {
+    await waitFor('the first probe answered', () => state.answered >= 1, 5_000);
+    assert.equal((await client.request(`${gw.url}/first`)).status, 502); // the cooldown starts
+    state.hold = true;
+    await waitFor('a probe sent after the first failure, held', () => state.held.length === 1, 5_000);
+    // The only upstream, cooling down, is still tried (README): this request fails on it after the probe left.
+    assert.equal((await client.request(`${gw.url}/second`)).status, 502);
+    assert.equal(await health(), 'cooling_down');
+    state.held.shift()!.end('up');
+    await waitFor('the held probe answered', () => state.answered >= 2, 5_000);
+    await sleep(100); // the gateway has read its end (later probes are held: no verdict of theirs)
+    assert.equal(await health(), 'cooling_down', 'the upstream failed after that probe left: it stays out');
+  } finally {
+    for (const res of state.held) res.destroy();
     await gw.close();
   }
 });

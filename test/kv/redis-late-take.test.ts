@@ -5,7 +5,7 @@
 // back "late" from a healthy Redis that had answered in time: a store error, so the request went through uncounted
 // (`on_store_error: allow`) or got a 503 (`deny`). Now such a take is run once more with the estimate raised, and is
 // counted once. The relay below delays each direction on command, as the stall would.
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
@@ -74,17 +74,21 @@ describe('a take whose clock estimate was behind', { skip }, () => {
   const rule = { capacity: 10, refillPerSecond: 0.001 };
   let relay: DelayingRelay;
   let store: RedisKvStore;
-  before(async () => {
+  /** A new relay and store: a clock estimate with no sample yet. */
+  const fresh = async (): Promise<void> => {
+    await store?.close();
+    await relay?.close();
     relay = await delayingRelay();
     store = createRedisKvStore({ url: relay.url, commandTimeoutMs: TIMEOUT_MS, keyPrefix: uniquePrefix('late-take') });
     await store.untilConnected();
-  });
+  };
   after(async () => {
     await store?.close();
     await relay?.close();
   });
 
   test('is taken once more and counted once, not failed as a store error', async () => {
+    await fresh();
     // The first reply (the estimate's only sample) reaches us 1.5 s after Redis ran it: the estimate is 1.5 s behind.
     relay.toClientMs = 1_500;
     const first = await store.take('client', rule);
@@ -100,5 +104,20 @@ describe('a take whose clock estimate was behind', { skip }, () => {
     // The estimate has been raised: the next take with the same slow trip is decided at the first run.
     const third = await store.take('client', rule);
     assert.equal(third.remaining, 7);
+  });
+
+  test('a retry the gateway has given up on spends nothing when it reaches Redis', async () => {
+    await fresh();
+    relay.toClientMs = 1_500; // the estimate 1.5 s behind, as above
+    assert.equal((await store.take('client', rule)).remaining, 9);
+    // A trip of 1.6 s: the first run is late (spends nothing); 0.4 s are left for the retry, whose own trip of
+    // 1.6 s passes the command timeout. The gateway gives up; the retry must then be late at Redis too.
+    relay.toClientMs = 0;
+    relay.toRedisMs = 1_600;
+    await assert.rejects(store.take('client', rule), (err: Error) => err.name === 'KvUnavailableError');
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the retry has reached Redis and been judged
+    relay.toRedisMs = 0;
+    const look = await store.peek('client', rule); // what one more take would leave
+    assert.equal(look.remaining, 8, 'only the first take spent a token: none for the request answered as a store error');
   });
 });
