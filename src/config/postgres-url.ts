@@ -49,6 +49,9 @@ export function postgresUrlProblem(value: string): string | undefined {
   const parsed = parsePostgresUrl(value);
   if (parsed === undefined) return 'is not a URL the PostgreSQL driver can parse';
   const { url, params } = parsed;
+  // A `#` cuts the URL there: an unescaped one in a password (`p#ss@host`) made the driver read the part before it
+  // as the host and send the rest of the password to that host, and check-config said ok.
+  if (url.hash !== '' || value.includes('#')) return 'has a "#", which ends a URL: a # (or @, /, ?) in the user or password must be percent-escaped (# as %23, @ as %40)';
   // The driver decodes these at start-up (decodeURIComponent, decodeURI): a malformed escape threw a bare URIError.
   try {
     // A user or password given as a parameter takes the URL's place, which is then never decoded.

@@ -9,9 +9,11 @@ import { assertValidExpiry, type AdminAction, type ApiKeyPage, type ApiKeyQuery,
 import { PostgresIdentity, raiseGeneration } from './postgres-identity.js';
 import {
   EmailTakenError,
+  newerSchemaError,
   notMigratedError,
   SESSION_WAIT_ATTEMPTS,
   sessionWaitMs,
+  StoreNotReadyError,
   StoreUnavailableError,
   type SessionStart,
   type NewRefreshToken,
@@ -110,6 +112,7 @@ export class PostgresUserStore implements UserStore {
     }
     const latest = postgresMigrations.at(-1)?.version ?? 0;
     if (current === undefined || current < latest) throw notMigratedError(`in schema "${this.#schema}" of database.url`, current, latest);
+    if (current > latest) throw newerSchemaError(`in schema "${this.#schema}" of database.url`, current, latest);
   }
 
   /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */
@@ -126,6 +129,10 @@ export class PostgresUserStore implements UserStore {
           version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
         const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${q}.schema_migrations`);
         const current = rows[0]?.v ?? 0;
+        // Written by a newer build (a downgrade): served, its tables would be read and written in a shape this build
+        // does not know, as the SQLite store already refuses.
+        const latest = postgresMigrations.at(-1)?.version ?? 0;
+        if (current > latest) throw newerSchemaError(`in schema "${this.#schema}" of database.url`, current, latest);
         for (const m of postgresMigrations) {
           if (m.version <= current) continue;
           await client.query('BEGIN');
@@ -511,6 +518,7 @@ export class PostgresUserStore implements UserStore {
       return await use(client);
     } catch (err) {
       failure = err instanceof Error ? err : new Error('query failed');
+      if (err instanceof StoreNotReadyError) throw err; // the store answered: a verdict on it (migrate's), not an outage
       throw new StoreUnavailableError({ cause: err });
     } finally {
       // release() puts the pool's idle listener back synchronously, so there is no moment without a listener.

@@ -64,12 +64,16 @@ test('parameters the driver reads otherwise, or throws on: refused by the config
     ['postgres://postgres@127.0.0.1:0/db', 'port is not a port number (1-65535)'],
     [`${url}?sslcert=/x/client.pem`, 'sslcert and sslkey must be set together (the client certificate and its key)'],
     [`${url}%`, 'has a malformed percent-escape in its user, password, host or database name (write a literal % as %25)'],
+    // An unescaped # in a password: the driver read "t" as the host and sent "S3cr" to it (review15).
+    ['postgres://postgres:S3cr@t#pw@127.0.0.1:5432/x', 'has a "#", which ends a URL: a # (or @, /, ?) in the user or password must be percent-escaped (# as %23, @ as %40)'],
+    [`${url}#fragment`, 'has a "#", which ends a URL: a # (or @, /, ?) in the user or password must be percent-escaped (# as %23, @ as %40)'],
   ];
   for (const [value, reason] of cases) {
     assert.equal(configErrorOf(`${MIN}database: {url: '${value}'}\n`), `database.url: ${reason}`, value);
   }
   // What the driver reads as written is taken.
   // sslmode=allow and prefer are both read as verify-full by the driver (not libpq's cleartext first): taken alike.
+  assert.doesNotThrow(() => parseConfigText(`${MIN}database: {url: 'postgres://postgres:S3cr%40t%23pw@127.0.0.1:5432/x'}\n`, {}), 'escaped # and @');
   for (const query of ['sslmode=allow', 'sslmode=prefer', 'sslmode=disable', 'sslmode=verify-full', 'ssl=0', 'ssl=true', 'ssl=no-verify', 'sslmode=disable&ssl=false', 'port=5433', 'sslnegotiation=postgres']) {
     assert.doesNotThrow(() => parseConfigText(`${MIN}database: {url: '${url}?${query}'}\n`, {}), query);
   }
