@@ -69,6 +69,17 @@ describe('HS256 secret', () => {
     assert.equal((await new TokenService({ keys: second, ...opts }).verify(token)).userId, 'u');
   });
 
+  test('JWT_SECRET set while the config leaves jwt.secret empty: a warning that it is not read', async () => {
+    warnings.length = 0;
+    await loadSigningKeys({ jwt: { ...hs, secret: '' }, dataDir: dir(), logger, env: { JWT_SECRET: 'z'.repeat(40) } });
+    assert.ok(warnings.some((w) => w.startsWith('JWT_SECRET is set but the config does not read it')), warnings.join(' | '));
+    assert.ok(!warnings.some((w) => w.includes('z'.repeat(40))), 'the value is never logged');
+    warnings.length = 0;
+    await loadSigningKeys({ jwt: { ...hs, secret: 'y'.repeat(32) }, dataDir: dir(), logger, env: { JWT_SECRET: 'y'.repeat(32) } });
+    await loadSigningKeys({ jwt: { ...hs, secret: '' }, dataDir: dir(), logger, env: { JWT_SECRET: '' } });
+    assert.ok(!warnings.some((w) => w.startsWith('JWT_SECRET')), 'read, or set empty: no such warning');
+  });
+
   test('concurrent first starts agree on one secret', async () => {
     const dataDir = dir();
     const all = await Promise.all([1, 2, 3].map(() => loadSigningKeys({ jwt: { ...hs, secret: '' }, dataDir, logger })));

@@ -36,6 +36,8 @@ export interface LoadKeysOptions {
   readonly jwt: Pick<Config['jwt'], 'secret' | 'algorithm' | 'private_key_file' | 'public_key_file'>;
   readonly dataDir: string;
   readonly logger: Pick<Logger, 'warn'>;
+  /** Where JWT_SECRET is looked for, to warn when it is set but not read (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -47,6 +49,15 @@ export async function loadSigningKeys(options: LoadKeysOptions): Promise<Signing
   const { jwt } = options;
   if (jwt.algorithm === 'HS256') {
     const secret = jwt.secret !== '' ? jwt.secret : loadOrCreateSecret(options.dataDir, options.logger);
+    // The config reads only the variables it names: a config without `jwt.secret: "${JWT_SECRET}"` (the seed's shape
+    // has no jwt section) ignored a JWT_SECRET an operator set, rotated after a leak, or shared between hosts, and
+    // said nothing. (Set and empty is as config/proxy.yaml's ${JWT_SECRET:-} reads it: unset.)
+    if (jwt.secret === '' && (options.env ?? process.env).JWT_SECRET) {
+      options.logger.warn(
+        {},
+        'JWT_SECRET is set but the config does not read it: tokens are signed with the secret in the data dir (write jwt.secret: "${JWT_SECRET}" to use it)',
+      );
+    }
     if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
       throw new ConfigError(`jwt.secret: must be at least ${MIN_SECRET_BYTES} bytes`);
     }
@@ -74,7 +85,7 @@ function loadOrCreateSecret(dataDir: string, logger: Pick<Logger, 'warn'>): stri
       linkSync(tmp, file);
       logger.warn(
         { file },
-        'jwt.secret is empty: generated a random secret and stored it in the data dir; set JWT_SECRET to share it between hosts',
+        'jwt.secret is empty: generated a random secret and stored it in the data dir; set jwt.secret (config/proxy.yaml reads JWT_SECRET into it) to share one between hosts',
       );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

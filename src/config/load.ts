@@ -24,6 +24,7 @@ import { ConfigError } from './config-error.js';
 import { readRegularFile, UnreadableFile } from './regular-file.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { formatReason, rangeReason } from './range-wording.js';
+import { logLevelFromEnv } from './log-level.js';
 
 /** The config file used when neither --config nor PORTCULLIS_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = 'config/proxy.yaml';
@@ -172,9 +173,8 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
  * An unknown LOG_LEVEL is ignored, as at start-up.
  */
 function withLogLevelFromEnv(config: Config, env: NodeJS.ProcessEnv): Config {
-  const fromEnv = configSchema.shape.logging.unwrap().shape.level.safeParse(env.LOG_LEVEL, PARSE_OPTIONS);
-  if (env.LOG_LEVEL === undefined || !fromEnv.success) return config;
-  return { ...config, logging: { ...config.logging, level: fromEnv.data } };
+  const fromEnv = logLevelFromEnv(env.LOG_LEVEL);
+  return fromEnv === undefined ? config : { ...config, logging: { ...config.logging, level: fromEnv } };
 }
 
 /**

@@ -9,6 +9,7 @@ import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
 import { accessLogEpisodes } from './access-log-episodes.js';
+import { logLevelFromEnv } from '../config/log-level.js';
 
 export type { Logger };
 
@@ -27,8 +28,6 @@ export interface LoggerHandle {
   /** Reopens the access-log file after a rotation (SIGUSR1); nothing to do without a file. */
   reopenAccessLog(): void;
 }
-
-const LEVELS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /**
  * The base fields of every line (pino's `base`, so no pid or hostname), which every line has as it has level, time
@@ -55,8 +54,9 @@ export function createLogger(
   } = {},
 ): LoggerHandle {
   const env = options.env ?? process.env;
-  // An unknown LOG_LEVEL is ignored rather than fatal: the config's level still applies.
-  const level = (env.LOG_LEVEL !== undefined && LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : config.level) as LevelWithSilent;
+  // An unknown LOG_LEVEL is not fatal: the config's level applies, and the first line says so.
+  const fromEnv = logLevelFromEnv(env.LOG_LEVEL);
+  const level = fromEnv ?? (config.level as LevelWithSilent);
   // isatty(1), not process.stdout.isTTY: creating process.stdout would switch a piped fd 1 to non-blocking mode.
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
   const base = LOG_BASE;
@@ -65,6 +65,9 @@ export function createLogger(
     // A full disk or a failing device under the file: said on the process log, once per episode (the drop report
     // the writer appends goes to the failing file itself). The path is the operator's own config value.
     file?.writer.watchFailures(accessLogEpisodes(logger, config.access_log_file));
+    if (env.LOG_LEVEL !== undefined && env.LOG_LEVEL.trim() !== '' && fromEnv === undefined) {
+      logger.warn({ level_used: level }, 'LOG_LEVEL is not a level (fatal, error, warn, info, debug, trace or silent): the config\'s logging.level applies');
+    }
     return handleOf(logger, sink, pretty);
   };
   const handleOf = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({

@@ -2,7 +2,7 @@
 // the config's level over LOG_LEVEL, and a LOG_LEVEL changed in .env (which every reload reads) was never applied.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess } from '../helpers/gateway.js';
@@ -58,3 +58,26 @@ test('a reload applies LOG_LEVEL from .env over logging.level, as start-up does'
   await notFound();
   await waitFor(() => count('Route Not Found') === 2, 'a debug line with LOG_LEVEL=debug over logging.level warn', 10_000);
 });
+
+// LOG_LEVEL in capitals (WARN, DEBUG) was ignored without a word, as was one naming no level: the gateway logged at
+// the config's level. Now any case is read, and a value that names no level is said in a warning.
+for (const [value, expect] of [
+  [' DEBUG ', 'Route Not Found'],
+  ['loud', 'LOG_LEVEL is not a level (fatal, error, warn, info, debug, trace or silent): the config\'s logging.level applies'],
+] as const) {
+  test(`LOG_LEVEL=${JSON.stringify(value)}: ${expect === 'Route Not Found' ? 'read in any case' : 'said to name no level'}`, async () => {
+    const sub = join(dir, `case-${value.trim()}`);
+    mkdirSync(sub);
+    writeFileSync(join(sub, 'proxy.yaml'), config('info'));
+    const path = join(sub, 'proxy.yaml');
+    const gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
+      cwd: sub,
+      env: { LOG_LEVEL: value },
+    });
+    after(() => gw.cleanup());
+    const res = await fetch(`${gw.url}/nope`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 404);
+    await res.arrayBuffer();
+    await waitFor(() => gw.logs.some((l) => l.msg === expect), expect, 10_000);
+  });
+}
