@@ -509,7 +509,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
     const uptimeMs = Math.round(performance.now() - (forkedAt.get(worker.id) ?? performance.now()));
-    const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs);
+    let othersServing = 0;
+    for (const id of ready) if (id !== worker.id && !timedOut.has(id)) othersServing++;
+    const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs, othersServing);
     forkedAt.delete(worker.id);
     ready.delete(worker.id);
     timedOut.delete(worker.id);

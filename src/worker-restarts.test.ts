@@ -22,3 +22,15 @@ test('workers that never listen: give up after giveUpAfter crashes in a row; a l
   assert.equal(restarts.exited(false, 10).action, 'restart');
   assert.deepEqual(restarts.exited(false, 10), { action: 'give-up', crashes: 3 });
 });
+
+test('while another worker serves, replacements failing at start-up are restarted for as long as it takes, never given up on', () => {
+  const restarts = new WorkerRestarts({ baseDelayMs: 100, maxDelayMs: 1_000, giveUpAfter: 3 });
+  restarts.listening();
+  const decisions = Array.from({ length: 8 }, () => restarts.exited(false, 10, 1));
+  assert.deepEqual(
+    decisions.map((d) => (d.action === 'restart' ? d.delayMs : d.action)),
+    [100, 200, 400, 800, 1_000, 1_000, 1_000, 1_000],
+  );
+  // The last serving worker gone too: nothing serves, and start-up keeps failing.
+  assert.deepEqual(restarts.exited(false, 10, 0), { action: 'give-up', crashes: 9 });
+});

@@ -6,7 +6,7 @@ export interface WorkerRestartOptions {
   readonly baseDelayMs?: number;
   /** Longest delay between restarts, ms (default 10 000). */
   readonly maxDelayMs?: number;
-  /** Crashes before any worker has listened, in a row, after which the primary gives up (default 5). */
+  /** Crashes in a row of workers that never listened, while no other worker serves, after which the primary gives up (default 5). */
   readonly giveUpAfter?: number;
   /** A worker that listened and lived this long ends a crash streak: the next restart waits baseDelayMs (default 30 000). */
   readonly stableAfterMs?: number;
@@ -15,7 +15,10 @@ export interface WorkerRestartOptions {
 /** What to do about a worker that exited. */
 export type RestartDecision =
   | { readonly action: 'restart'; readonly delayMs: number }
-  /** Workers keep dying before they listen (bad port, unreachable store, broken config): restarting cannot help. */
+  /**
+   * Workers keep dying before they listen (bad port, unreachable store, broken config) and none serves: the gateway
+   * cannot start, and restarting cannot help.
+   */
   | { readonly action: 'give-up'; readonly crashes: number };
 
 /**
@@ -44,11 +47,17 @@ export class WorkerRestarts {
     this.#startupCrashes = 0;
   }
 
-  /** A worker exited on its own after `uptimeMs`; `listened` says whether it ever served. */
-  exited(listened: boolean, uptimeMs: number): RestartDecision {
+  /**
+   * A worker exited on its own after `uptimeMs`; `listened` says whether it ever served, `othersServing` how many
+   * other workers serve now. While one does, replacements that fail at start-up are restarted for as long as it takes
+   * (backing off to the cap), never given up on: a PostgreSQL outage or a port taken meanwhile made one crash of one
+   * worker (an OOM kill) stop every healthy worker too, 13 s later, a whole gateway down for a partial outage. So
+   * nginx's master goes on restarting a worker it cannot start while the others serve.
+   */
+  exited(listened: boolean, uptimeMs: number, othersServing = 0): RestartDecision {
     if (!listened) {
       this.#startupCrashes++;
-      if (this.#startupCrashes >= this.#giveUpAfter) return { action: 'give-up', crashes: this.#startupCrashes };
+      if (this.#startupCrashes >= this.#giveUpAfter && othersServing === 0) return { action: 'give-up', crashes: this.#startupCrashes };
     }
     // Only a worker that served for a while ends the streak; a slow start-up that fails is still a crash in a row.
     if (listened && uptimeMs >= this.#stableAfter) this.#streak = 0;
