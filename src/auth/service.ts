@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { describeCause, GatewayError } from '../errors.js';
 import type { KvStore } from '../kv/kv-store.js';
-import { EmailTakenError, type UserRecord, type UserStore } from '../store/user-store.js';
+import { EmailTakenError, type NewRefreshToken, type SessionStart, type UserRecord, type UserStore } from '../store/user-store.js';
 import { TOKEN_REVOCATION } from '../store/identity-types.js';
 import { noopAuthEvents, type AuthEventSink } from './events.js';
 import type { PasswordHasher } from './password.js';
@@ -54,6 +54,13 @@ export interface AuthServiceDeps {
  * EMAIL_TAKEN, UNAUTHORIZED); StoreUnavailableError and KvUnavailableError propagate for the caller to map to 503.
  * Input is expected already validated and normalised (validation.ts).
  */
+/** A new session's first refresh token: the one the client gets, its stored record, and the session's end (ms). */
+interface FirstToken {
+  readonly refreshToken: string;
+  readonly record: NewRefreshToken;
+  readonly endsAt: number | undefined;
+}
+
 export class AuthService {
   readonly #d: AuthServiceDeps;
   readonly #events: AuthEventSink;
@@ -68,21 +75,20 @@ export class AuthService {
   /** Creates the user and a first session. Throws GatewayError EMAIL_TAKEN (409) for an existing email. */
   async register(input: { email: string; password: string }): Promise<Session> {
     const passwordHash = await this.#d.passwords.hash(input.password);
-    let user: UserRecord;
+    const id = randomUUID();
+    const now = this.#now();
+    const first = this.#firstToken(id, now);
+    let registered: { user: UserRecord; start: SessionStart };
     try {
-      user = await this.#d.store.createUser({ id: randomUUID(), email: input.email, passwordHash });
+      // One transaction: a store that failed between the account and its session answered 503 and left the account,
+      // so the client's retry met 409 email_taken for an account it never got a session of.
+      registered = await this.#d.store.registerUser({ id, email: input.email, passwordHash }, first.record);
     } catch (err) {
       if (err instanceof EmailTakenError) throw new GatewayError('EMAIL_TAKEN');
       throw err;
     }
-    const session = await this.#startSession(user, passwordHash);
-    // Refused only when an operator reset or disabled the user between its creation and here: no session then.
-    if (!session) {
-      this.#events.record('login_failure');
-      throw new GatewayError('INVALID_CREDENTIALS');
-    }
     this.#events.record('register');
-    return session;
+    return this.#session(registered.user, now, registered.start, first);
   }
 
   /**
@@ -260,27 +266,35 @@ export class AuthService {
    */
   async #startSession(user: UserRecord, passwordHash: string): Promise<Session | undefined> {
     const now = this.#now();
+    const first = this.#firstToken(user.id, now);
+    const stored = await this.#d.store.createRefreshToken(first.record, { passwordHash });
+    return stored === undefined ? undefined : this.#session(user, now, stored, first);
+  }
+
+  /** A new session's refresh token (`refreshToken`, given to the client) and its stored record, for `userId`. */
+  #firstToken(userId: string, now: number): FirstToken {
     const refreshToken = generateRefreshToken();
     const maxMs = this.#d.sessionMaxMs ?? 0;
     const ttlMs = maxMs > 0 ? Math.min(this.#d.refreshTokenTtlMs, maxMs) : this.#d.refreshTokenTtlMs;
-    const stored = await this.#d.store.createRefreshToken(
-      {
-        id: randomUUID(),
-        userId: user.id,
-        familyId: randomUUID(),
-        tokenHash: hashRefreshToken(refreshToken),
-        expiresAt: new Date(now + ttlMs),
-        ...(maxMs > 0 ? { sessionExpiresAt: new Date(now + maxMs) } : {}),
-      },
-      { passwordHash },
-    );
-    if (stored === undefined) return undefined;
-    const access = await this.#d.tokens.issue(user, Math.max(now, stored.issuedAt.getTime()), stored.generation, maxMs > 0 ? now + maxMs : undefined);
+    const record: NewRefreshToken = {
+      id: randomUUID(),
+      userId,
+      familyId: randomUUID(),
+      tokenHash: hashRefreshToken(refreshToken),
+      expiresAt: new Date(now + ttlMs),
+      ...(maxMs > 0 ? { sessionExpiresAt: new Date(now + maxMs) } : {}),
+    };
+    return { refreshToken, record, endsAt: maxMs > 0 ? now + maxMs : undefined };
+  }
+
+  /** The session the client gets once its first token is stored: an access token issued under the stored start. */
+  async #session(user: UserRecord, now: number, stored: SessionStart, first: FirstToken): Promise<Session> {
+    const access = await this.#d.tokens.issue(user, Math.max(now, stored.issuedAt.getTime()), stored.generation, first.endsAt);
     return {
       userId: user.id,
       email: user.email,
       accessToken: access.token,
-      refreshToken,
+      refreshToken: first.refreshToken,
       tokenType: 'Bearer',
       expiresIn: access.expiresIn,
     };

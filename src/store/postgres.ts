@@ -167,6 +167,27 @@ export class PostgresUserStore implements UserStore {
     }
   }
 
+  async registerUser(user: { id: string; email: string; passwordHash: string }, token: NewRefreshToken): Promise<{ user: UserRecord; start: SessionStart }> {
+    const email = normalizeEmail(user.email);
+    try {
+      return await this.#transaction(async (client) => {
+        const { rows } = await client.query<UserRow>('INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *', [
+          user.id,
+          email,
+          user.passwordHash,
+        ]);
+        // A user made in this transaction has nothing revoked to wait for, and no hash to compare.
+        const start = await this.#storeSession(client, token, undefined, SESSION_WAIT_ATTEMPTS);
+        if (start === undefined || typeof start === 'number') throw new Error('a new user refused its first session');
+        return { user: toUser(rows[0]!), start };
+      });
+    } catch (err) {
+      const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { code?: string; constraint?: string } | undefined;
+      if (cause?.code === '23505' && cause.constraint === 'users_email_key') throw new EmailTakenError();
+      throw err;
+    }
+  }
+
   async findUserByEmail(email: string): Promise<UserRecord | undefined> {
     const rows = await this.#query<UserRow>('SELECT * FROM users WHERE email = $1', [normalizeEmail(email)]);
     return rows[0] ? toUser(rows[0]) : undefined;

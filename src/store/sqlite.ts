@@ -220,6 +220,30 @@ export class SqliteUserStore implements UserStore {
     return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null };
   }
 
+  async registerUser(user: { id: string; email: string; passwordHash: string }, token: NewRefreshToken): Promise<{ user: UserRecord; start: SessionStart }> {
+    const createdAt = Date.now();
+    const email = normalizeEmail(user.email);
+    const start = await this.#run(() =>
+      this.#db
+        .transaction(() => {
+          try {
+            this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.id, email, user.passwordHash, createdAt);
+          } catch (err) {
+            if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
+              throw new EmailTakenError();
+            }
+            throw err;
+          }
+          // A user made in this transaction has nothing revoked to wait for, and no hash to compare.
+          const started = this.#storeSession(token, undefined, SESSION_WAIT_ATTEMPTS);
+          if (started === undefined || typeof started === 'number') throw new Error('a new user refused its first session');
+          return started;
+        })
+        .immediate(),
+    );
+    return { user: { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null }, start };
+  }
+
   async findUserByEmail(email: string): Promise<UserRecord | undefined> {
     return this.#run(() => toUser(this.#stmt('SELECT * FROM users WHERE email = ?').get(normalizeEmail(email)) as UserRow | undefined));
   }

@@ -184,6 +184,12 @@ export interface UserStore {
   /** Applies pending numbered migrations; safe to call on every start and from several processes at once. */
   migrate(): Promise<void>;
   createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord>;
+  /**
+   * createUser and the first token of its session (`token.userId` is `user.id`) in one transaction: a registration
+   * the store failed half-way left an account without a session, its client answered 503 and its retry 409.
+   * Throws EmailTakenError as createUser does.
+   */
+  registerUser(user: { id: string; email: string; passwordHash: string }, token: NewRefreshToken): Promise<{ user: UserRecord; start: SessionStart }>;
   findUserByEmail(email: string): Promise<UserRecord | undefined>;
   findUserById(id: string): Promise<UserRecord | undefined>;
   /**

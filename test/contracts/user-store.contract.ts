@@ -84,6 +84,28 @@ export function userStoreContract(name: string, harness: UserStoreHarness): void
       assert.equal(await store.findUserById(id), undefined);
     });
 
+    test('registerUser: the account and its first session in one transaction, or neither', async () => {
+      const id = randomUUID();
+      const email = `reg-${randomUUID()}@example.com`;
+      const token = { id: randomUUID(), userId: id, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()), expiresAt: at(HOUR) };
+      const { user, start } = await store.registerUser({ id, email, passwordHash: 'x' }, token);
+      assert.deepEqual([user.id, user.email], [id, email]);
+      assert.equal(start.generation, 0);
+      assert.equal((await store.rotateRefreshToken(token.tokenHash, next(), now, GRACE)).kind, 'rotated', 'its session works');
+      // A taken email: EmailTakenError, and neither the account nor the token.
+      const other = randomUUID();
+      const taken = { ...token, id: randomUUID(), userId: other, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()) };
+      await assert.rejects(store.registerUser({ id: other, email, passwordHash: 'x' }, taken), EmailTakenError);
+      assert.equal(await store.findUserById(other), undefined);
+      assert.deepEqual(await store.rotateRefreshToken(taken.tokenHash, next(), now, GRACE), { kind: 'invalid' });
+      // The session's insert fails (its token id is taken): the account is not left behind either.
+      const third = randomUUID();
+      const thirdEmail = `reg-${randomUUID()}@example.com`;
+      const clash = { ...token, userId: third, familyId: randomUUID(), tokenHash: hashRefreshToken(generateRefreshToken()) };
+      await assert.rejects(store.registerUser({ id: third, email: thirdEmail, passwordHash: 'x' }, clash), StoreUnavailableError);
+      assert.equal(await store.findUserByEmail(thirdEmail), undefined, 'no account without its session');
+    });
+
     test('unknown users are undefined, for any id shape', async () => {
       assert.equal(await store.findUserById(randomUUID()), undefined);
       assert.equal(await store.findUserById('not-a-uuid'), undefined);
