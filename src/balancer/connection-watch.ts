@@ -8,7 +8,7 @@ import { H2_CANCEL, H2_NO_ERROR, H2_REFUSED_STREAM } from '../proxy/h2-codes.js'
 import type { Socket } from 'node:net';
 import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway, UnsentStream } from '../proxy/upstream-error.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
-import { undiciMajor, undiciSymbols } from './undici.js';
+import { SocketError, undiciMajor, undiciSymbols } from './undici.js';
 
 const { kSocket, kHTTP2Session, kError, kCounter, kWriting, kClient, kHTTPContext, kListeners } = undiciSymbols;
 
@@ -332,6 +332,10 @@ export function holdTrailersForData(stream: ClientHttp2Stream): void {
  */
 export const UPSTREAM_IDLE_MS = 4_000;
 
+/** How long an idle session's close may wait for the upstream's answer before the connection is cut. */
+const IDLE_CLOSE_BOUND_MS = 1_000;
+
+
 /**
  * Closes `session` once it has had no open stream for UPSTREAM_IDLE_MS. undici 7 reads keepAliveTimeout for HTTP/1.1
  * only: every HTTP/2 connection a burst opened (one per request running at once, up to connections_per_upstream)
@@ -339,13 +343,26 @@ export const UPSTREAM_IDLE_MS = 4_000;
  * upstream_response. The client is told first that the session is draining (startDraining), so no request is
  * written on it as it closes; where undici's state is not the shape that needs, the session is left open as before.
  */
-function closeWhenIdle(session: ClientHttp2Session): { opened(stream: ClientHttp2Stream): void } {
+function closeWhenIdle(session: ClientHttp2Session, socket: Socket): { opened(stream: ClientHttp2Stream): void } {
   let open = 0;
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
     timer = setTimeout(() => {
       timer = undefined;
-      if (open === 0 && !session.closed && !session.destroyed && startDraining(session)) session.close();
+      if (open !== 0 || session.closed || session.destroyed || !startDraining(session)) return;
+      session.close();
+      // An upstream gone silent (a crashed host, a middlebox that dropped the connection) never answers the close:
+      // the socket waited for its FIN for minutes, or for good behind a middlebox that acknowledges it, and so did
+      // every request the pool queued on this client meanwhile (unbounded: upstream_response starts once a stream
+      // is written). Destroyed with undici's own connection-lost error: its close handler reads the socket's error
+      // (and throws without one), and with that one it sends the queued requests on a new connection, not fails them.
+      const bound = setTimeout(() => {
+        const err = new SocketError('the upstream did not answer the close of an idle HTTP/2 connection');
+        if (!session.destroyed) session.destroy(err);
+        socket.destroy(err);
+      }, IDLE_CLOSE_BOUND_MS);
+      bound.unref();
+      session.once('close', () => clearTimeout(bound));
     }, UPSTREAM_IDLE_MS);
     timer.unref();
   };
@@ -369,7 +386,7 @@ function closeWhenIdle(session: ClientHttp2Session): { opened(stream: ClientHttp
  */
 function guardStreams(session: ClientHttp2Session, socket: Socket): void {
   const request = session.request;
-  const idle = closeWhenIdle(session);
+  const idle = closeWhenIdle(session, socket);
   session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
     const stream = request.apply(this, args);
     idle.opened(stream);

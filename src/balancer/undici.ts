@@ -141,6 +141,12 @@ export function request(
 }
 
 /**
+ * undici's error for a connection lost (code UND_ERR_SOCKET): a client whose connection ends with it sends the
+ * requests it queued meanwhile on a new connection; ended with any other error, it fails them.
+ */
+export const SocketError = (load('undici/lib/core/errors.js') as { SocketError: new (message: string) => Error }).SocketError;
+
+/**
  * The symbols undici keys its connection state with, for the connection watch (connection-watch.ts): a client's
  * socket and HTTP/2 session, and the session's pending error. Internal to undici, so read from its own module
  * rather than guessed by description; a new undici that renames them makes the watch do nothing, never fail.

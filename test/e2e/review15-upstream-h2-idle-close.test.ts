@@ -6,10 +6,10 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { startInProcess } from '../helpers/gateway.js';
 import { createClient } from '../helpers/http.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const client = createClient({ connections: 32 });
 after(() => client.close());
@@ -49,4 +49,66 @@ test('idle HTTP/2 upstream connections are closed after 4 s; the next request op
   const next = await client.request(`${gw.url}/after`);
   assert.deepEqual([next.status, next.text], [200, 'ok'], 'the next request is served, on a new connection');
   assert.equal(opened, before + 1);
+});
+
+/** A relay to `port` that can go silent: bytes dropped both ways, a FIN neither passed on nor answered. */
+async function silencingRelay(port: number): Promise<{ port: number; silence(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const pairs: Array<[Socket, Socket]> = [];
+  const server = createNetServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    silence() {
+      for (const [client, upstream] of pairs.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.resume();
+        upstream.resume();
+      }
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('an upstream gone silent while idle: the idle close is cut after 1 s, and the next request goes on a new connection', async () => {
+  const server = createServer();
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    stream.end('ok');
+  });
+  const sessions = new Set<Http2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  after(async () => {
+    for (const s of sessions) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const relay = await silencingRelay((server.address() as AddressInfo).port);
+  after(() => relay.close());
+  const gw = await startInProcess({ load_balancing: { http2: true, upstreams: [{ name: 'u', address: '127.0.0.1', port: relay.port }] } });
+  after(() => gw.close());
+
+  assert.equal((await client.request(`${gw.url}/a`)).status, 200);
+  relay.silence(); // the connection is dropped by the network while idle: its close will get no answer
+  await sleep(4_500); // the idle close has gone out, unanswered
+  const started = performance.now();
+  const next = await client.request(`${gw.url}/b`, { timeoutMs: 10_000 });
+  assert.equal(next.status, 200, 'served on a new connection');
+  assert.ok(performance.now() - started < 3_000, `within the close's 1 s bound (${(performance.now() - started).toFixed(0)} ms)`);
 });
