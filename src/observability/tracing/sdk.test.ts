@@ -55,3 +55,19 @@ test('a hung export that fails after a later one succeeded is counted, and start
   await settle();
   assert.deepEqual(messages, ['Trace Export Failed', 'Trace Export Recovered', 'Trace Export Failed']);
 });
+
+test('an export sent before the outage began that succeeds late does not end it', async () => {
+  const { exporter, inner, messages } = setup();
+  exporter.export(spans(1), () => undefined); // 1: hangs
+  exporter.export(spans(1), () => undefined); // 2: fails: the outage begins
+  inner.answers[1]!(FAILED);
+  inner.answers[0]!(OK); // 1 answers late, from before the outage
+  exporter.export(spans(1), () => undefined); // 3: still failing
+  inner.answers[2]!(FAILED);
+  await settle();
+  assert.deepEqual(messages, ['Trace Export Failed']);
+  exporter.export(spans(1), () => undefined); // 4: the collector is back
+  inner.answers[3]!(OK);
+  await settle();
+  assert.deepEqual(messages, ['Trace Export Failed', 'Trace Export Recovered']);
+});

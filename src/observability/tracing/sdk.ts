@@ -116,13 +116,15 @@ class BoundedProcessor implements SpanProcessor {
  * dropped. A collector outage is logged once when it starts and once when exports succeed again. Exports overlap
  * (the batch processor gives up on a hung one after its own timeout and sends the next, while the exporter's request
  * still runs), so they are numbered: a failure of an export sent before the last success belongs to the outage that
- * success ended. Judged by whichever answered last, one outage logged Failed, Recovered, Failed, Recovered.
+ * success ended, and a success of one sent before the failure that began an outage does not end it. Judged by
+ * whichever answered last, one outage logged Failed, Recovered, Failed, Recovered.
  */
 export class CountingExporter implements SpanExporter {
   #failing = false;
-  /** Exports handed over so far; the number of the last one that succeeded. */
+  /** Exports handed over so far; the number of the last one that succeeded, and of the failure that began the outage. */
   #sent = 0;
   #lastSuccess = 0;
+  #outageFrom = 0;
 
   constructor(
     private readonly inner: SpanExporter,
@@ -136,8 +138,12 @@ export class CountingExporter implements SpanExporter {
     this.inner.export(spans, (result) => {
       if (result.code === ExportResultCode.SUCCESS) {
         if (number > this.#lastSuccess) this.#lastSuccess = number;
-        if (this.#failing) this.logger.info({}, EVENTS.traceExportRecovered);
-        this.#failing = false;
+        // Only an export sent after the failure that began the outage ends it: an older one that succeeds late
+        // says nothing of the collector since.
+        if (this.#failing && number > this.#outageFrom) {
+          this.logger.info({}, EVENTS.traceExportRecovered);
+          this.#failing = false;
+        }
       } else {
         this.counts.dropped += spans.length;
         if (number < this.#lastSuccess) {
@@ -146,6 +152,7 @@ export class CountingExporter implements SpanExporter {
           // The error's class only: an exporter message may quote the endpoint's answer.
           this.logger.warn({ dropped: spans.length, cause: result.error?.name }, EVENTS.traceExportFailed);
           this.#failing = true;
+          this.#outageFrom = number;
         }
       }
       done(result);
