@@ -339,9 +339,17 @@ export class SqliteIdentity {
   }
 
   readChanges(afterSeq: number, notBefore: Date, limit: number): ChangeRecord[] {
-    const rows = this.#db
-      .stmt('SELECT * FROM identity_changes WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?')
-      .all(afterSeq, notBefore.getTime(), limit) as ChangeRow[];
+    // Before a first change is read (seq 0: a poller whose window has stayed quiet since it started), through the at
+    // index: the window's few rows. The seq range from 0 walked every row the log keeps (days of actions, 53 ms at a
+    // million rows), on the event loop, at every poll while the window stayed quiet. Past seq 0, the seq range starts
+    // at the poller's last read: the new rows only.
+    const rows = (
+      afterSeq === 0
+        ? this.#db
+            .stmt('SELECT * FROM identity_changes INDEXED BY idx_identity_changes_at WHERE at >= ? AND seq > 0 ORDER BY seq LIMIT ?')
+            .all(notBefore.getTime(), limit)
+        : this.#db.stmt('SELECT * FROM identity_changes WHERE seq > ? AND at >= ? ORDER BY seq LIMIT ?').all(afterSeq, notBefore.getTime(), limit)
+    ) as ChangeRow[];
     return rows.map(toChange);
   }
 
