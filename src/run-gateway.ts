@@ -363,11 +363,21 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   // Some worker has served: start-up works with this config, and a config error a worker meets from now on (a
   // certificate file gone since) is restarted with backoff, as any crash is.
   let served = false;
+  // Every worker has run at once: the gateway started complete, all its listeners open (see keepServing).
+  let startedComplete = false;
   const started = (worker: Worker): void => {
     startOver(worker);
     ready.add(worker.id);
     served = true;
+    if (ready.size >= workers) startedComplete = true;
     restarts.listening();
+  };
+  // Whether a start-up failure is met by restarting for as long as it takes (WorkerRestarts.exited): the gateway
+  // started complete once and a worker other than `except` serves now.
+  const keepServing = (except: number | undefined): boolean => {
+    if (!startedComplete) return false;
+    for (const id of ready) if (id !== except && !timedOut.has(id)) return true;
+    return false;
   };
   // The config error the gateway gives up on at once: every worker would fail on it at every start.
   let fatalStart: ConfigError | undefined;
@@ -480,14 +490,14 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       return;
     }
     if (stopping) return;
-    const decision = restarts.exited(false, 0);
+    const decision = restarts.exited(false, 0, keepServing(undefined));
     if (decision.action === 'give-up') {
       logger.error({ code, crashes: decision.crashes }, "Workers Failing At Start-up: giving up (see the workers' errors above)");
       stopping = true;
       giveUp?.();
       return;
     }
-    logger.error({ code, restart_in_ms: decision.delayMs }, 'Worker Fork Failed');
+    logger.error({ code, restart_in_ms: decision.delayMs }, 'Worker Fork Failed'); // an error either way (failing or not)
     forkLater(decision.delayMs);
   };
   const forkLater = (delayMs: number): void => {
@@ -509,9 +519,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
     const uptimeMs = Math.round(performance.now() - (forkedAt.get(worker.id) ?? performance.now()));
-    let othersServing = 0;
-    for (const id of ready) if (id !== worker.id && !timedOut.has(id)) othersServing++;
-    const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs, othersServing);
+    const decision = restarts.exited(ready.has(worker.id) && !timedOut.has(worker.id), uptimeMs, keepServing(worker.id));
     forkedAt.delete(worker.id);
     ready.delete(worker.id);
     timedOut.delete(worker.id);
@@ -524,7 +532,11 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       giveUp?.();
       return;
     }
-    logger.warn({ worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs }, 'Worker Exited');
+    const exited = { worker: worker.id, code, signal, uptime_ms: uptimeMs, restart_in_ms: decision.delayMs };
+    // Replacements keep failing at start while the others serve: an error, as the give-up was, for the operator
+    // alerting on errors (the reason is the worker's own line above); the gateway runs a worker short meanwhile.
+    if (decision.failing) logger.error(exited, 'Worker Failing At Start-up: restarting it while the other workers serve');
+    else logger.warn(exited, 'Worker Exited');
     const timer = setTimeout(() => {
       restarting.delete(timer);
       fork();

@@ -26,11 +26,11 @@ test('workers that never listen: give up after giveUpAfter crashes in a row; a l
 test('while another worker serves, replacements failing at start-up are restarted for as long as it takes, never given up on', () => {
   const restarts = new WorkerRestarts({ baseDelayMs: 100, maxDelayMs: 1_000, giveUpAfter: 3 });
   restarts.listening();
-  const decisions = Array.from({ length: 8 }, () => restarts.exited(false, 10, 1));
+  const decisions = Array.from({ length: 8 }, () => restarts.exited(false, 10, true));
   assert.deepEqual(
-    decisions.map((d) => (d.action === 'restart' ? d.delayMs : d.action)),
-    [100, 200, 400, 800, 1_000, 1_000, 1_000, 1_000],
+    decisions.map((d) => (d.action === 'restart' ? [d.delayMs, d.failing ?? false] : d.action)),
+    [[100, false], [200, false], [400, true], [800, true], [1_000, true], [1_000, true], [1_000, true], [1_000, true]],
   );
   // The last serving worker gone too: nothing serves, and start-up keeps failing.
-  assert.deepEqual(restarts.exited(false, 10, 0), { action: 'give-up', crashes: 9 });
+  assert.deepEqual(restarts.exited(false, 10, false), { action: 'give-up', crashes: 9 });
 });

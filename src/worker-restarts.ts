@@ -6,7 +6,10 @@ export interface WorkerRestartOptions {
   readonly baseDelayMs?: number;
   /** Longest delay between restarts, ms (default 10 000). */
   readonly maxDelayMs?: number;
-  /** Crashes in a row of workers that never listened, while no other worker serves, after which the primary gives up (default 5). */
+  /**
+   * Crashes in a row of workers that never listened after which the primary gives up (default 5), unless the gateway
+   * started complete once and another worker serves (see `exited`).
+   */
   readonly giveUpAfter?: number;
   /** A worker that listened and lived this long ends a crash streak: the next restart waits baseDelayMs (default 30 000). */
   readonly stableAfterMs?: number;
@@ -14,7 +17,8 @@ export interface WorkerRestartOptions {
 
 /** What to do about a worker that exited. */
 export type RestartDecision =
-  | { readonly action: 'restart'; readonly delayMs: number }
+  /** `failing`: start-ups have failed giveUpAfter times in a row, and the gateway goes on with the workers it has. */
+  | { readonly action: 'restart'; readonly delayMs: number; readonly failing?: true }
   /**
    * Workers keep dying before they listen (bad port, unreachable store, broken config) and none serves: the gateway
    * cannot start, and restarting cannot help.
@@ -48,21 +52,26 @@ export class WorkerRestarts {
   }
 
   /**
-   * A worker exited on its own after `uptimeMs`; `listened` says whether it ever served, `othersServing` how many
-   * other workers serve now. While one does, replacements that fail at start-up are restarted for as long as it takes
-   * (backing off to the cap), never given up on: a PostgreSQL outage or a port taken meanwhile made one crash of one
-   * worker (an OOM kill) stop every healthy worker too, 13 s later, a whole gateway down for a partial outage. So
-   * nginx's master goes on restarting a worker it cannot start while the others serve.
+   * A worker exited on its own after `uptimeMs`; `listened` says whether it ever served. `keepServing`: the gateway
+   * started with all its workers once and another worker serves now. Then replacements that fail at start-up are
+   * restarted for as long as it takes (backing off to the cap), never given up on: a PostgreSQL outage or a port
+   * taken meanwhile made one crash of one worker (an OOM kill) stop every healthy worker too, 13 s later, a whole
+   * gateway down for a partial outage; nginx's master goes on restarting a worker it cannot start while the others
+   * serve. A gateway that never started complete (its admin port taken at start) is still given up on.
    */
-  exited(listened: boolean, uptimeMs: number, othersServing = 0): RestartDecision {
+  exited(listened: boolean, uptimeMs: number, keepServing = false): RestartDecision {
+    let failing = false;
     if (!listened) {
       this.#startupCrashes++;
-      if (this.#startupCrashes >= this.#giveUpAfter && othersServing === 0) return { action: 'give-up', crashes: this.#startupCrashes };
+      if (this.#startupCrashes >= this.#giveUpAfter) {
+        if (!keepServing) return { action: 'give-up', crashes: this.#startupCrashes };
+        failing = true;
+      }
     }
     // Only a worker that served for a while ends the streak; a slow start-up that fails is still a crash in a row.
     if (listened && uptimeMs >= this.#stableAfter) this.#streak = 0;
     const delayMs = Math.min(this.#max, this.#base * 2 ** Math.min(this.#streak, 30));
     this.#streak++;
-    return { action: 'restart', delayMs };
+    return failing ? { action: 'restart', delayMs, failing: true } : { action: 'restart', delayMs };
   }
 }

@@ -28,8 +28,8 @@ function capture(): { lines: Array<Record<string, unknown>>; log: UpstreamTlsLog
 function peer(label: string): Peer {
   return { label, transport: { http2: true }, group: { name: 'grpc' } } as unknown as Peer;
 }
-const WEBSOCKET = { id: 'r1', upgrade: true } as unknown as RequestContext;
-const PLAIN = { id: 'r2', upgrade: false } as unknown as RequestContext;
+const WEBSOCKET = { id: 'r1', upgrade: true, slots: [] } as unknown as RequestContext;
+const PLAIN = { id: 'r2', upgrade: false, slots: [] } as unknown as RequestContext;
 /** A handshake's failure, as the TLS connector reports it (marked: no request byte was sent). */
 const atHandshake = (code: string): Error => {
   const err = Object.assign(new Error('alert'), { code });

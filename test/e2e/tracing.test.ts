@@ -74,12 +74,12 @@ describe('tracing on, auth on', () => {
     // Register: hashing and the user store, under the request's server span.
     const regTrace = String(reg.headers['x-trace-id']);
     assert.match(regTrace, /^[0-9a-f]{32}$/);
-    const regSpans = await traceWith(receiver, regTrace, ['POST', 'auth.hash_password', 'user_store.createUser']);
+    const regSpans = await traceWith(receiver, regTrace, ['POST', 'auth.hash_password', 'user_store.registerUser']);
     const regServer = regSpans.find((s) => s.kind === SPAN_KIND.server)!;
-    for (const name of ['auth.hash_password', 'user_store.createUser']) {
+    for (const name of ['auth.hash_password', 'user_store.registerUser']) {
       assert.equal(regSpans.find((s) => s.name === name)!.parentSpanId, regServer.spanId, `${name} is a child of the request`);
     }
-    assert.equal(regSpans.find((s) => s.name === 'user_store.createUser')!.attrs['db.system.name'], 'sqlite');
+    assert.equal(regSpans.find((s) => s.name === 'user_store.registerUser')!.attrs['db.system.name'], 'sqlite');
 
     // A proxied request with the new token: verified (not cached yet), checked for revocation, forwarded once.
     const res = await client.request(`${gw.url}/orders/42?secret=q`, { headers: { authorization: `Bearer ${session.access_token}` } });
