@@ -9,7 +9,6 @@ import { assertValidExpiry, type AdminAction, type ApiKeyPage, type ApiKeyQuery,
 import { PostgresIdentity, raiseGeneration } from './postgres-identity.js';
 import {
   EmailTakenError,
-  newerSchemaError,
   notMigratedError,
   SESSION_WAIT_ATTEMPTS,
   sessionWaitMs,
@@ -112,7 +111,8 @@ export class PostgresUserStore implements UserStore {
     }
     const latest = postgresMigrations.at(-1)?.version ?? 0;
     if (current === undefined || current < latest) throw notMigratedError(`in schema "${this.#schema}" of database.url`, current, latest);
-    if (current > latest) throw newerSchemaError(`in schema "${this.#schema}" of database.url`, current, latest);
+    // A newer schema is served: the gateways of a rolling upgrade share this database, and the previous version
+    // keeps running (and restarting) beside the one that migrated it (README, Operating users). Unlike SQLite's file.
   }
 
   /** Applies pending migrations under a session advisory lock, so concurrent starters wait for each other. */
@@ -129,10 +129,6 @@ export class PostgresUserStore implements UserStore {
           version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
         const { rows } = await client.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${q}.schema_migrations`);
         const current = rows[0]?.v ?? 0;
-        // Written by a newer build (a downgrade): served, its tables would be read and written in a shape this build
-        // does not know, as the SQLite store already refuses.
-        const latest = postgresMigrations.at(-1)?.version ?? 0;
-        if (current > latest) throw newerSchemaError(`in schema "${this.#schema}" of database.url`, current, latest);
         for (const m of postgresMigrations) {
           if (m.version <= current) continue;
           await client.query('BEGIN');
