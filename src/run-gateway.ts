@@ -366,6 +366,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   // Every worker has run at once: the gateway started complete, all its listeners open (see keepServing).
   let startedComplete = false;
   const started = (worker: Worker): void => {
+    // node:cluster can emit a worker's exit before its last messages are read: a READY read after the exit (or from a
+    // worker killed at its start deadline) left a dead id in `ready`, which then passed for a serving worker for good.
+    if (worker.isDead() || timedOut.has(worker.id)) return;
     startOver(worker);
     ready.add(worker.id);
     served = true;

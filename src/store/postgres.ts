@@ -12,7 +12,6 @@ import {
   notMigratedError,
   SESSION_WAIT_ATTEMPTS,
   sessionWaitMs,
-  StoreNotReadyError,
   StoreUnavailableError,
   type SessionStart,
   type NewRefreshToken,
@@ -535,7 +534,6 @@ export class PostgresUserStore implements UserStore {
       return await use(client);
     } catch (err) {
       failure = err instanceof Error ? err : new Error('query failed');
-      if (err instanceof StoreNotReadyError) throw err; // the store answered: a verdict on it (migrate's), not an outage
       throw new StoreUnavailableError({ cause: err });
     } finally {
       // release() puts the pool's idle listener back synchronously, so there is no moment without a listener.

@@ -7,7 +7,8 @@
 // exception), and a worker that cannot start is what the restart policy gives up on (worker-restarts.ts).
 // What is right now: only a shortage (EMFILE, ENFILE, EAGAIN, ENOMEM) is retried every second without counting; any
 // other fork failure is logged with its code (Worker Fork Failed) and counted as a failed start, with backoff, so
-// the primary gives up (exit 1) as it does for workers that die before they serve.
+// the primary gives up (exit 1) as it does for workers that die before they serve, once no worker serves (while one
+// does, the fork is retried with backoff for as long as it takes: review15-lifecycle-worker-restart-while-serving).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
@@ -45,7 +46,7 @@ test("a worker fork that fails for good (node's binary removed under the primary
   await waitFor(() => gw.logs.filter((l) => l.msg === 'Gateway Started').length === 2, 'both workers started', 10_000);
 
   unlinkSync(node);
-  process.kill(childrenOf(primary)[0]!, 'SIGKILL');
+  for (const pid of childrenOf(primary)) process.kill(pid, 'SIGKILL'); // both workers: none left serving
   // Before: still running after any wait, one fork every second. Now: a few forks with backoff, then it gives up.
   let bound: NodeJS.Timeout | undefined;
   const running = new Promise<'running'>((resolve) => (bound = setTimeout(() => resolve('running'), 20_000)));
