@@ -205,43 +205,36 @@ export class SqliteUserStore implements UserStore {
   }
 
   async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
-    const createdAt = Date.now();
-    const email = normalizeEmail(user.email);
-    await this.#run(() => {
-      try {
-        this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.id, email, user.passwordHash, createdAt);
-      } catch (err) {
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
-          throw new EmailTakenError();
-        }
-        throw err;
-      }
-    });
-    return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null };
+    return this.#run(() => this.#insertUser(user));
   }
 
   async registerUser(user: { id: string; email: string; passwordHash: string }, token: NewRefreshToken): Promise<{ user: UserRecord; start: SessionStart }> {
-    const createdAt = Date.now();
-    const email = normalizeEmail(user.email);
-    const start = await this.#run(() =>
+    return this.#run(() =>
       this.#db
         .transaction(() => {
-          try {
-            this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.id, email, user.passwordHash, createdAt);
-          } catch (err) {
-            if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
-              throw new EmailTakenError();
-            }
-            throw err;
-          }
+          const record = this.#insertUser(user);
           // A user made in this transaction has nothing revoked to wait for, and no hash to compare.
-          const started = this.#storeSession(token, undefined, SESSION_WAIT_ATTEMPTS);
-          if (started === undefined || typeof started === 'number') throw new Error('a new user refused its first session');
-          return started;
+          const start = this.#storeSession(token, undefined, SESSION_WAIT_ATTEMPTS);
+          if (start === undefined || typeof start === 'number') throw new Error('a new user refused its first session');
+          return { user: record, start };
         })
         .immediate(),
     );
-    return { user: { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null }, start };
+  }
+
+  /** Inserts the user (createUser, registerUser); EmailTakenError for an email already registered. */
+  #insertUser(user: { id: string; email: string; passwordHash: string }): UserRecord {
+    const createdAt = Date.now();
+    const email = normalizeEmail(user.email);
+    try {
+      this.#stmt('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.id, email, user.passwordHash, createdAt);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && String((err as Error).message).includes('users.email')) {
+        throw new EmailTakenError();
+      }
+      throw err;
+    }
+    return { id: user.id, email, passwordHash: user.passwordHash, createdAt: new Date(createdAt), disabledAt: null };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | undefined> {
