@@ -343,7 +343,7 @@ const IDLE_CLOSE_BOUND_MS = 1_000;
  * upstream_response. The client is told first that the session is draining (startDraining), so no request is
  * written on it as it closes; where undici's state is not the shape that needs, the session is left open as before.
  */
-function closeWhenIdle(session: ClientHttp2Session, socket: Socket): { opened(stream: ClientHttp2Stream): void } {
+function closeWhenIdle(session: ClientHttp2Session, socket: Socket): { opened(): void; closed(): void } {
   let open = 0;
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
@@ -368,12 +368,12 @@ function closeWhenIdle(session: ClientHttp2Session, socket: Socket): { opened(st
   };
   session.once('close', () => clearTimeout(timer));
   return {
-    opened(stream) {
+    opened() {
       open++;
       clearTimeout(timer);
-      stream.once('close', () => {
-        if (--open === 0 && !session.closed && !session.destroyed) arm();
-      });
+    },
+    closed() {
+      if (--open === 0 && !session.closed && !session.destroyed) arm();
     },
   };
 }
@@ -389,7 +389,7 @@ function guardStreams(session: ClientHttp2Session, socket: Socket): void {
   const idle = closeWhenIdle(session, socket);
   session.request = function requestGuarded(this: ClientHttp2Session, ...args: Parameters<ClientHttp2Session['request']>): ClientHttp2Stream {
     const stream = request.apply(this, args);
-    idle.opened(stream);
+    idle.opened();
     holdTrailersForData(stream);
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
     (stream as unknown as { _onTimeout: OnTimeoutFn })._onTimeout = onTimeoutUnlessAwaitingClient;
@@ -399,6 +399,7 @@ function guardStreams(session: ClientHttp2Session, socket: Socket): void {
       answeredStreams.add(stream);
     });
     stream.once('close', () => {
+      idle.closed();
       if (!answered) checkAlive(session, socket);
     });
     return stream;

@@ -156,8 +156,7 @@ export class PostgresUserStore implements UserStore {
       );
       return toUser(rows[0]!);
     } catch (err) {
-      const e = err as { code?: string; constraint?: string };
-      if (e.code === '23505' && e.constraint === 'users_email_key') throw new EmailTakenError();
+      if (isEmailTaken(err)) throw new EmailTakenError();
       throw new StoreUnavailableError({ cause: err });
     }
   }
@@ -177,8 +176,7 @@ export class PostgresUserStore implements UserStore {
         return { user: toUser(rows[0]!), start };
       });
     } catch (err) {
-      const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { code?: string; constraint?: string } | undefined;
-      if (cause?.code === '23505' && cause.constraint === 'users_email_key') throw new EmailTakenError();
+      if (isEmailTaken(err instanceof StoreUnavailableError ? err.cause : err)) throw new EmailTakenError();
       throw err;
     }
   }
@@ -587,4 +585,10 @@ function normalizeEmail(email: string): string {
 
 function toUser(row: UserRow): UserRecord {
   return { id: row.id, email: row.email, passwordHash: row.password_hash, createdAt: row.created_at, disabledAt: row.disabled_at };
+}
+
+/** A driver error of an insert that met the unique email of another user (createUser, registerUser). */
+function isEmailTaken(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string } | undefined;
+  return e?.code === '23505' && e.constraint === 'users_email_key';
 }
