@@ -16,7 +16,11 @@ describe('OwnedHeaders', () => {
     for (const name of ['X_Forwarded_For', 'x-forwarded-port', 'X-Forwarded-Prefix', 'x_forwarded_anything', 'Forwarded', 'X_Real_IP', 'X-Original-URL', 'x_rewrite_url']) {
       assert.equal(isOwnedHeader(name), true, name);
     }
-    for (const name of ['accept', 'x-user', 'x-userid', 'authorization', 'x-forwarded', 'x-real-ipv6', 'traceparent']) {
+    // CDNs' client-address headers are forwarding headers too (review16-headers-client-address-kin).
+    for (const name of ['True-Client-IP', 'cf_connecting_ip', 'Fastly-Client-IP', 'X-Client-IP', 'x-cluster-client-ip', 'x-forwarded']) {
+      assert.equal(DEFAULT_OWNED_HEADERS.ownership(name), 'forwarding', name);
+    }
+    for (const name of ['accept', 'x-user', 'x-userid', 'authorization', 'x-forwardedx', 'x-real-ipv6', 'traceparent', 'x-client']) {
       assert.equal(isOwnedHeader(name), false, name);
     }
   });

@@ -17,6 +17,19 @@ export const GATEWAY_HEADERS: readonly string[] = ['x-request-id', 'x-proxy-by']
  */
 export const FORWARDING_HEADERS: readonly string[] = ['forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url'];
 
+/**
+ * Headers by which a CDN or another proxy names the client's address to the backend behind it: Akamai's and
+ * Cloudflare's True-Client-IP, Cloudflare's CF-Connecting-IP, Fastly's, Google App Engine's, Envoy's, and the names
+ * client-address libraries read after X-Forwarded-For (npm's request-ip, Rails' Client-IP). The gateway itself reads
+ * none of them, but a backend configured for its CDN does: from a client they are the same lie as a forged
+ * X-Real-IP, so they are forwarding headers too (passed from a trusted proxy only).
+ */
+export const CLIENT_ADDRESS_HEADERS: readonly string[] = [
+  'true-client-ip', 'cf-connecting-ip', 'cf-connecting-ipv6', 'cf-pseudo-ipv4', 'fastly-client-ip',
+  'x-appengine-user-ip', 'x-envoy-external-address', 'x-client-ip', 'client-ip', 'x-cluster-client-ip',
+  'x-forwarded', 'forwarded-for', 'x-original-forwarded-for', 'x-originating-ip', 'x-remote-ip', 'x-remote-addr',
+];
+
 /** Trace context, owned once tracing is on (the gateway continues or starts the trace itself). */
 export const TRACING_HEADERS: readonly string[] = ['traceparent', 'tracestate'];
 
@@ -46,7 +59,7 @@ export class OwnedHeaders {
 
   constructor(options: OwnedHeaderOptions) {
     const kinds = new Map<string, Exclude<Ownership, 'none'>>();
-    for (const name of FORWARDING_HEADERS) kinds.set(name, 'forwarding');
+    for (const name of [...FORWARDING_HEADERS, ...CLIENT_ADDRESS_HEADERS]) kinds.set(name, 'forwarding');
     for (const name of [...options.identityHeaders.map(headerKey), ...CONSUMER_HEADERS, ...GATEWAY_HEADERS]) kinds.set(name, 'owned');
     if (options.tracing) for (const name of TRACING_HEADERS) kinds.set(name, 'owned');
     this.#kinds = kinds;
