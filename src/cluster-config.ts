@@ -17,6 +17,7 @@ import { coalesced, restartRefusal, type Gateway, type PreparedReload } from './
 import { applyDeadlineMs } from './worker-deadlines.js';
 import { ReloadAbandoned } from './plugins/host.js';
 import { shownOnTerminal } from './terminal-text.js';
+import { answerWatchdog } from './worker-watchdog.js';
 
 /** Config text and the variables its ${VAR} placeholders expand from: the same pair gives the same config anywhere. */
 export interface ConfigSnapshot {
@@ -588,6 +589,7 @@ export class PrimaryLink {
   }
 
   #onMessage(message: unknown): void {
+    if (answerWatchdog(message)) return;
     const m = typed(message) as ToWorker | undefined;
     if (m?.type === START) this.#start?.resolve({ text: m.text, env: m.env });
     else if (m?.type === FAILURE_NOTED) this.#failureNoted?.();

@@ -9,6 +9,7 @@ import { startGateway, type Gateway, type GatewayOptions } from './server.js';
 import { EVENTS } from './observability/events.js';
 import { localResources } from './observability/resource-episodes.js';
 import { WorkerRestarts } from './worker-restarts.js';
+import { WorkerWatchdog } from './worker-watchdog.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { migrateBeforeFork } from './primary-migration.js';
 import { endStartupMode } from './startup-mode.js';
@@ -371,6 +372,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     if (worker.isDead() || timedOut.has(worker.id)) return;
     startOver(worker);
     ready.add(worker.id);
+    watchdog.watch(worker);
     served = true;
     if (ready.size >= workers) startedComplete = true;
     restarts.listening();
@@ -420,6 +422,21 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     failedStart,
   );
   const restarts = new WorkerRestarts();
+  // A serving worker whose event loop stopped (worker-watchdog.ts): SIGKILL, for the reason above; its exit restarts
+  // it as any crash is (it had served: no start-up failure).
+  const watchdog = new WorkerWatchdog((worker, silentMs) => {
+    if (stopping || worker.isDead()) return;
+    logger.error(
+      {
+        worker: worker.id,
+        pid: worker.process.pid,
+        silent_ms: silentMs,
+        reason: `worker ${worker.id} (pid ${worker.process.pid}) has not answered the primary for ${silentMs} ms: its event loop is stuck; killed (SIGKILL) and restarted`,
+      },
+      'Worker Stalled',
+    );
+    worker.process.kill('SIGKILL');
+  });
   // Restarts waiting out their backoff: cancelled by a stop, which would otherwise wait for them (up to 10 s) to exit.
   const restarting = new Set<NodeJS.Timeout>();
   // performance.now() of each fork: an uptime is a duration, which a step of the wall clock (NTP, a restored
@@ -512,12 +529,15 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     restarting.add(timer);
   };
   // Before the first fork: a worker's first message asks for its config.
-  cluster.on('message', (worker, message) => owner.onMessage(worker, message));
+  cluster.on('message', (worker, message) => {
+    if (!watchdog.onMessage(worker, message)) owner.onMessage(worker, message);
+  });
   for (let i = 0; i < workers; i++) fork();
   // The primary's own start-up is over: it hands out connections from here on.
   endStartupMode();
   cluster.on('exit', (worker, code, signal) => {
     owner.onExit(worker);
+    watchdog.forget(worker.id);
     startOver(worker);
     if (worker.id === adminWorker) adminWorker = undefined; // the next worker forked takes the admin listener
     if (stopping) return;
@@ -567,6 +587,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   const outcome = await Promise.race([signalled.then(() => 0), gaveUp.then(() => 1)]);
   stopping = true;
   owner.stop();
+  watchdog.stop();
   for (const timer of starting.values()) clearTimeout(timer);
   starting.clear();
   for (const timer of restarting) clearTimeout(timer);

@@ -1,0 +1,62 @@
+// What was wrong: with `server.workers` > 1, a worker whose event loop stopped after it had started (a plugin's endless
+// loop on one request) stayed a worker for good. node:cluster's primary kept handing it every other new connection,
+// and each hung until the client gave up: half the gateway's clients got nothing, with no line in the log. The
+// primary's start deadline and reload rounds only caught a worker stuck while it started or reloaded.
+// What is right now: the primary asks each serving worker every second to answer from its event loop; one silent for
+// 10 s is logged `Worker Stalled` at error level, killed (SIGKILL) and restarted, and serves again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBackend } from '../helpers/backends.js';
+import { spawnGateway } from '../helpers/gateway.js';
+import { alive, endGroup, workerPids } from '../helpers/workers.js';
+import { waitFor } from '../helpers/wait.js';
+import { rawRequest } from '../helpers/raw.js';
+
+test('a serving worker stuck in a loop is killed within about 10 s and replaced; every worker serves again', { timeout: 60_000 }, async () => {
+  const backend = await startBackend('one');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-stall-'));
+  const plugin = join(dir, 'spin.mjs');
+  // Spins for good on /spin: the worker's event loop never runs again.
+  writeFileSync(plugin, `export default { name: 'spin', create() { return { onRequest(ctx) { if (ctx.request.path === '/spin') for (;;) {} } }; } };`);
+  const gw = await spawnGateway(
+    {
+      server: { workers: 2 },
+      admin: { enabled: false },
+      load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: backend.port }] },
+      plugins: [{ name: 'spin', module: plugin }],
+      middleware: { plugins: ['spin'] },
+    },
+    { group: true },
+  );
+  try {
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'Gateway Started').length >= 2, 'two workers started', 15_000);
+    const before = workerPids(gw.child.pid!);
+    assert.equal(before.length, 2);
+    const port = Number(new URL(gw.url).port);
+    // One connection is handed to one worker; that worker spins. The request never gets an answer from it.
+    const stuck = rawRequest(port, 'GET /spin HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n').catch(() => undefined);
+    await waitFor(() => gw.logs.some((l) => l.msg === 'Worker Stalled'), 'the stalled worker found', 20_000);
+    const line = gw.logs.find((l) => l.msg === 'Worker Stalled')!;
+    assert.equal(line.level, 50, 'an error');
+    assert.ok(Number(line.silent_ms) >= 10_000, `silent for ${String(line.silent_ms)} ms`);
+    const killed = Number(line.pid);
+    assert.ok(before.includes(killed));
+    await waitFor(() => !alive(killed), 'the stalled worker gone', 5_000);
+    await stuck;
+    // Its replacement starts and serves beside the other: fresh connections go to both in turn, and all are answered.
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'Gateway Started').length >= 3, 'the replacement started', 15_000);
+    for (let i = 0; i < 6; i++) {
+      const res = await rawRequest(port, `GET /ok${i} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`);
+      assert.equal(res.status, 200);
+    }
+    assert.ok(alive(gw.child.pid!), 'the primary runs on');
+    assert.equal(workerPids(gw.child.pid!).length, 2);
+  } finally {
+    await endGroup(gw);
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
