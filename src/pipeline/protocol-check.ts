@@ -75,14 +75,17 @@ export function checkProtocol(
   req: Pick<IncomingMessage, 'httpVersionMajor' | 'httpVersionMinor' | 'headers'> & { readonly method?: string | undefined },
 ): GatewayError | undefined {
   if (req.method === 'CONNECT' || req.method === 'TRACE') return METHOD_REFUSED;
+  // Over HTTP/1, llhttp takes four versions on a request line and answers 400 to any other: 1.0, 1.1, and 0.9 and 2.0,
+  // which no request line with headers may carry (an HTTP/0.9 request is a bare `GET /path`). Every check below, the
+  // framing ones first, reads a 1.x request; 0.9 passed them all and had its Transfer-Encoding list taken apart by
+  // llhttp unchecked. An HTTP/2 request is a stream of node's HTTP/2 server (Http2ServerRequest, which has `stream`),
+  // never a request line. RFC 9110 §15.6.6: 505 for a major version the server does not support in that form.
+  if (req.httpVersionMajor !== 1 && (req as { stream?: unknown }).stream === undefined) return VERSION_NOT_SUPPORTED;
   const coding = req.headers['transfer-encoding'];
   if (coding !== undefined && req.httpVersionMajor === 1) {
     if (req.httpVersionMinor === 0) return HTTP10_TRANSFER_CODING;
     if (!onlyChunked(coding)) return UNKNOWN_TRANSFER_CODING;
   }
-  // An HTTP/2 request is a stream of node's HTTP/2 server (Http2ServerRequest, which has `stream`), never a
-  // request line; RFC 9110 §15.6.6: 505 for a major version the server does not support in that form.
-  if (req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream === undefined) return VERSION_NOT_SUPPORTED;
   // Over HTTP/1 llhttp has already refused any other method (501, reply.ts's parserRefusal).
   if (req.httpVersionMajor === 2 && req.method !== undefined && !KNOWN_METHODS.has(req.method)) return UNKNOWN_METHOD;
   const expect = req.headers.expect;

@@ -32,9 +32,9 @@ export function onlyChunked(value: string | readonly string[] | undefined): bool
   return text.trim().toLowerCase() === 'chunked';
 }
 
-/** An HTTP/1 request whose announced body has not all arrived yet. */
+/** An HTTP/1 request (a 0.9 request line's too, refused with 505) whose announced body has not all arrived yet. */
 export function bodyStillArriving(req: Pick<IncomingMessage, 'httpVersionMajor' | 'complete' | 'headers'>): boolean {
-  return req.httpVersionMajor === 1 && !req.complete && declaresBody(req.headers);
+  return req.httpVersionMajor <= 1 && !req.complete && declaresBody(req.headers);
 }
 
 /**

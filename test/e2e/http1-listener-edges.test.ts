@@ -51,6 +51,24 @@ test('an HTTP/2.0 request line over HTTP/1 is refused with 505 before anything r
   assert.equal(backend.hits, hits);
 });
 
+// An HTTP/0.9 request line, which llhttp takes with headers and a body, passed every check made for 1.x: a
+// `Transfer-Encoding: gzip, chunked` that 1.1 gets 501 for and 1.0 gets 400 for reached the upstream de-chunked, its
+// gzip label gone (review16).
+test('an HTTP/0.9 request line is refused with 505 whatever it carries, and nothing reaches the upstream', async () => {
+  const hits = backend.hits;
+  for (const request of [
+    'POST /upload HTTP/0.9\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n',
+    'POST /upload HTTP/0.9\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello',
+    'GET /page HTTP/0.9\r\nHost: a.test\r\n\r\n',
+  ]) {
+    const res = await send(request);
+    assertGatewayMade(res, 505);
+    assert.match(res.body, /"code":"http_version_not_supported"/);
+    assert.equal(res.headers.connection, 'close');
+  }
+  assert.equal(backend.hits, hits);
+});
+
 test('a body framed by a Content-Length after 2,000 header lines reaches the upstream', async () => {
   const padding = 'x:1\r\n'.repeat(2_100);
   const res = await send(`POST /upload HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n${padding}Content-Length: 5\r\n\r\nhello`);
