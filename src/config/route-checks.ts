@@ -27,12 +27,16 @@ const RESERVED_POLICY_NAMES: ReadonlyMap<string, string> = new Map([
   ['off', "a route's rate_limit: off turns the limit off"],
 ]);
 
-/** The owned-header list of a config: its identity and consumer header names, and the trace headers when tracing is on. */
+/**
+ * The owned-header list of a config: its identity and consumer header names, the trace headers when tracing is on,
+ * and the header names its routes' conditions decide on.
+ */
 export function ownedHeadersOf(config: Config): OwnedHeaders {
   const auth = config.middleware.auth;
   return new OwnedHeaders({
     identityHeaders: [auth.user_id_header, auth.user_email_header, auth.consumer_id_header, auth.consumer_name_header],
     tracing: config.tracing.otlp_endpoint !== '',
+    judgedHeaders: (config.routes ?? []).flatMap((route) => Object.keys(route.match.headers ?? {})),
   });
 }
 

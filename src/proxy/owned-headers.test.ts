@@ -45,6 +45,19 @@ describe('OwnedHeaders', () => {
   });
 });
 
+describe('headers routes decide on (judgedHeaders)', () => {
+  test('another _/- spelling of a condition header is dropped; the spellings routes name pass; nothing else changes', () => {
+    const owned = new OwnedHeaders({ identityHeaders: [], judgedHeaders: ['x-api-version', 'X_Tenant'] });
+    assert.equal(owned.dropFromClient('x-api-version', false), false);
+    assert.equal(owned.dropFromClient('x_api_version', false), true);
+    assert.equal(owned.dropFromClient('x_api-version', true), true);
+    assert.equal(owned.dropFromClient('x_tenant', false), false, 'the spelling a route names');
+    assert.equal(owned.dropFromClient('x-tenant', false), true);
+    assert.equal(owned.dropFromClient('x_other', false), false);
+    assert.equal(owned.isOwned('x-api-version'), false, 'rewrites and plugins may still set it');
+  });
+});
+
 describe('upstreamRequestHeaders with the owned list', () => {
   /** Header spellings a client might try, in node's lower-cased form. */
   const SPOOFED = {

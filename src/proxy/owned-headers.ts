@@ -41,6 +41,12 @@ export interface OwnedHeaderOptions {
   readonly identityHeaders: readonly string[];
   /** True when the gateway writes traceparent/tracestate. Default false. */
   readonly tracing?: boolean;
+  /**
+   * Header names the route table decides on (every route's `match.headers` keys, lower-case, as configured). A
+   * client's copy of one in another `_`/`-` spelling is dropped: routing never read it, and a CGI-style backend would
+   * read it as the very header the route was chosen by (`X_Api_Version` is HTTP_X_API_VERSION, as `X-Api-Version`).
+   */
+  readonly judgedHeaders?: readonly string[];
 }
 
 /** How a header name relates to the gateway: not owned, owned, or a forwarding header (owned unless from a trusted proxy). */
@@ -56,6 +62,8 @@ export function headerKey(name: string): string {
 export class OwnedHeaders {
   /** Every owned name (canonical spelling) → its kind; `x-forwarded-*` names are matched by prefix on top. */
   readonly #kinds: ReadonlyMap<string, Exclude<Ownership, 'none'>>;
+  /** A judged header's canonical spelling → the spellings routes name it by (judgedHeaders). */
+  readonly #judged: ReadonlyMap<string, ReadonlySet<string>>;
 
   constructor(options: OwnedHeaderOptions) {
     const kinds = new Map<string, Exclude<Ownership, 'none'>>();
@@ -63,6 +71,14 @@ export class OwnedHeaders {
     for (const name of [...options.identityHeaders.map(headerKey), ...CONSUMER_HEADERS, ...GATEWAY_HEADERS]) kinds.set(name, 'owned');
     if (options.tracing) for (const name of TRACING_HEADERS) kinds.set(name, 'owned');
     this.#kinds = kinds;
+    const judged = new Map<string, Set<string>>();
+    for (const name of options.judgedHeaders ?? []) {
+      const spelled = name.toLowerCase();
+      const key = headerKey(spelled);
+      if (!judged.has(key)) judged.set(key, new Set());
+      judged.get(key)!.add(spelled);
+    }
+    this.#judged = judged;
   }
 
   /** Every owned name in its canonical spelling (forwarding headers included; `x-forwarded-*` as a pattern). */
@@ -86,13 +102,18 @@ export class OwnedHeaders {
   /**
    * Should a client's header `name` (as node delivers it: lower-case) be dropped before the request goes upstream?
    * Owned headers always; forwarding headers unless the peer is a trusted proxy and the name is spelled exactly as
-   * the standard one (a trusted proxy never writes `x_forwarded_for`). Runs for every request header: one Map probe.
+   * the standard one (a trusted proxy never writes `x_forwarded_for`); a header routes decide on, in a spelling no
+   * route names it by (judgedHeaders). Runs for every request header: one Map probe, two with judged headers.
    */
   dropFromClient(name: string, peerTrusted: boolean): boolean {
     // Node lower-cases incoming names already: no toLowerCase on this path.
     const key = name.indexOf('_') === -1 ? name : name.replace(/_/g, '-');
     const kind = this.#kindOf(key);
-    if (kind === 'none') return false;
+    if (kind === 'none') {
+      if (this.#judged.size === 0) return false;
+      const spellings = this.#judged.get(key);
+      return spellings !== undefined && !spellings.has(name);
+    }
     if (kind === 'owned') return true;
     return !peerTrusted || key !== name;
   }
