@@ -427,6 +427,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   #interimBound: NodeJS.Timeout | boolean = false;
   /** Removes #boundInterimHeads's count of body bytes (set while an unfinished body is counted). */
   #stopInterimCount: (() => void) | undefined = undefined;
+  /** An async response hook runs on the upstream's head (#afterDecorate): nothing of the response is written yet. */
+  #hookRunning = false;
+  /** The upstream's failure that came while that hook ran: acted on once it settles (see onResponseError). */
+  #failedDuringHook: { readonly controller: Dispatcher.DispatchController; readonly err: Error } | undefined = undefined;
 
   /**
    * `bodyChunkMs` (`server.timeouts.request_body_chunk`): longest silence in the request body while it is forwarded,
@@ -769,13 +773,56 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     const controller = this.controller;
     controller?.pause();
-    pending.then(() => {
-      // The client left meanwhile: the close listener aborted the attempt. Not an upgrade's, which is done once the
-      // 101 is in: its upstream socket is ours alone, and the splice closes it and releases the upstream.
-      if (ctx.res.destroyed && !ctx.upgrade) return;
-      // Not once the write dropped the attempt (#dropAfterOutsideAnswer): an aborted request's connection stays paused.
-      if (writeOrFail(ctx, write, fail) && controller?.aborted !== true) controller?.resume();
-    }, fail);
+    this.#hookRunning = true;
+    pending.then(
+      () => {
+        this.#hookRunning = false;
+        if (this.#failedDuringHook !== undefined) {
+          this.#actOnFailureAfterHook(write, fail);
+          return;
+        }
+        // The client left meanwhile: the close listener aborted the attempt. Not an upgrade's, which is done once the
+        // 101 is in: its upstream socket is ours alone, and the splice closes it and releases the upstream.
+        if (ctx.res.destroyed && !ctx.upgrade) return;
+        // Not once the write dropped the attempt (#dropAfterOutsideAnswer): an aborted request's connection stays paused.
+        if (writeOrFail(ctx, write, fail) && controller?.aborted !== true) controller?.resume();
+      },
+      (err: unknown) => {
+        this.#hookRunning = false;
+        // The hook's failure replaces the response, and an upstream failure meanwhile concerned a response now
+        // dropped; but a client that left (the abort's failure) has no one to answer: its request ends as a 499.
+        if (this.#failedDuringHook !== undefined && ctx.res.destroyed) {
+          this.#actOnFailureAfterHook(write, fail);
+          return;
+        }
+        this.#failedDuringHook = undefined;
+        fail(err);
+      },
+    );
+  }
+
+  /**
+   * The upstream failed while a response hook ran on its head (onResponseError deferred it). Answered now, after the
+   * hook: its error reply runs the route's response hooks again, on the same per-plugin contexts, which a run still
+   * in flight shared (its headers landed on the error reply, and its context was unbound under the other). A failure
+   * that left the response whole (a bodiless answer, a connection closed after the last byte) writes the head first,
+   * so the end that follows completes it.
+   */
+  #actOnFailureAfterHook(write: () => void, fail: (err: unknown) => void): void {
+    const { controller, err } = this.#failedDuringHook!;
+    this.#failedDuringHook = undefined;
+    const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
+    if (this.#endedWhole(err, error) && !writeOrFail(this.#ctx, write, fail)) return;
+    this.onResponseError(controller, err);
+  }
+
+  /** An upstream failure that still left the response whole (onResponseError ends it as a success). */
+  #endedWhole(err: Error, error: GatewayError): boolean {
+    return (
+      endedBodiless(this.#ctx, err) ||
+      lengthTrailerRefused(err, this.#declaredLength >= 0) ||
+      bodyArrivedWhole(error, this.#peer.transport.http2, this.#declaredLength, this.#responseBytes)
+    );
   }
 
   /**
@@ -991,17 +1038,19 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#stopSendTimer();
     if (this.#interimBound !== false) this.#endInterimBound();
     if (this.#done) return;
+    if (this.#hookRunning) {
+      // A response hook runs on this response's head: acted on once it settles (#actOnFailureAfterHook). Answered
+      // now, the error reply ran the route's response hooks a second time while the first run was in flight.
+      this.#failedDuringHook ??= { controller, err };
+      return;
+    }
     const error = err instanceof GatewayError ? err : classifyUpstreamError(err);
     if (!this.#started) {
       this.#fail(failureOf(this.#ctx, error));
       return;
     }
     const ctx = this.#ctx;
-    if (
-      endedBodiless(ctx, err) ||
-      lengthTrailerRefused(err, this.#declaredLength >= 0) ||
-      bodyArrivedWhole(error, this.#peer.transport.http2, this.#declaredLength, this.#responseBytes)
-    ) {
+    if (this.#endedWhole(err, error)) {
       this.onResponseEnd(controller, NO_TRAILERS);
       return;
     }
