@@ -55,7 +55,8 @@ export interface PluginHeaders {
 /**
  * A response body for ctx.respond: an object or array is sent as JSON, a string as text/plain, bytes (a Uint8Array,
  * a Buffer) as-is. An object holding, at any depth, what JSON cannot carry (a promise, a Map or Set, an ArrayBuffer,
- * a DataView or another typed array, a Blob) is a TypeError at the call, as is a number or a boolean.
+ * a DataView or another typed array, a Blob, a stream or another EventEmitter, an Error, an object of a class whose
+ * JSON would be `{}` such as a fetch Response) is a TypeError at the call, as is a number or a boolean.
  */
 export type PluginResponseBody = string | Uint8Array | Record<string, unknown> | readonly unknown[] | null | undefined;
 

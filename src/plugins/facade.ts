@@ -1,4 +1,5 @@
 // The ctx a plugin hook receives: a read-only view of the RequestContext plus respond(), headers and state.
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import { CALLER, CONSUMER } from '../auth/caller.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -82,10 +83,14 @@ function frozenHeaders(headers: IncomingHttpHeaders): PluginRequest['headers'] {
 }
 
 /**
- * JSON.stringify's replacer for a respond() body: a TypeError for a value whose JSON silently drops what it holds.
+ * JSON.stringify's replacer for a respond() body: a TypeError for a value whose JSON is not what it holds.
  * A promise (a body not awaited), a Map or Set, an ArrayBuffer, a DataView or a typed array other than a top-level
- * Uint8Array (sent as bytes) were answered 200 `{}` (or `{"0":1,"1":2}`), at any depth. A Buffer is JSON through its
- * own toJSON, which runs before this, and stays as it was.
+ * Uint8Array (sent as bytes) were answered 200 `{}` (or `{"0":1,"1":2}`), at any depth. A stream (a file's
+ * ReadStream) went out as its internals, the file's path included, and its descriptor stayed open; an Error as `{}`;
+ * a fetch Response, Headers or URLSearchParams as `{}`. So: anything that is an EventEmitter (streams, sockets), an
+ * Error, or an object of a class with no toJSON whose JSON would be `{}` (no own enumerable property). A Buffer is
+ * JSON through its own toJSON, which runs before this, and stays as it was; so does a Date, a URL, and an object of
+ * a class of the plugin's own that holds its data in fields.
  */
 function refuseLossyJson(_key: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
@@ -94,8 +99,20 @@ function refuseLossyJson(_key: string, value: unknown): unknown {
   else if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) what = 'a Map or Set';
   else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer || ArrayBuffer.isView(value)) what = 'an ArrayBuffer or a view of one';
   else if (value instanceof Blob) what = 'a Blob';
+  else if (value instanceof EventEmitter) what = 'a stream or another EventEmitter (read it first)';
+  else if (value instanceof Error) what = 'an Error (send its message)';
+  else if (emptyJsonOfClass(value)) what = 'an object whose JSON is {} (a fetch Response, Headers, URLSearchParams...)';
   if (what !== undefined) throw new TypeError(`respond body holds ${what}, which JSON cannot carry (send bytes as a Uint8Array)`);
   return value;
+}
+
+/** An object of a class (not a plain object or an array) without toJSON and without an own enumerable property. */
+function emptyJsonOfClass(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null || Array.isArray(value)) return false;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const key in value) if (Object.hasOwn(value, key)) return false;
+  return true;
 }
 
 /** Serialises a respond() body: JSON for objects, text for strings, bytes as they are. */
