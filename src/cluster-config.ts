@@ -67,7 +67,7 @@ const FAILURE_NOTED = 'portcullis:failure-noted'; // primary → worker: the ans
 
 type ToPrimary =
   | { readonly type: typeof HELLO }
-  | { readonly type: typeof READY }
+  | { readonly type: typeof READY; readonly keys?: string }
   | { readonly type: typeof APPLIED; readonly seq: number; readonly ok: boolean; readonly reason?: string; readonly abandoned?: boolean }
   | { readonly type: typeof RELOAD; readonly id: number }
   | ({ readonly type: typeof START_FAILED } & FailedStart);
@@ -138,7 +138,7 @@ export class ConfigOwner {
   readonly #path: string;
   readonly #logger: Logger;
   readonly #replace: (worker: Worker, why: Replacement) => void;
-  readonly #serving: (worker: Worker) => void;
+  readonly #serving: (worker: Worker, keys: string | undefined) => void;
   readonly #failedStart: (worker: Worker, failure: FailedStart) => void;
   #accepted: CheckedConfig;
   /**
@@ -174,7 +174,7 @@ export class ConfigOwner {
     accepted: CheckedConfig,
     logger: Logger,
     replace: (worker: Worker, why: Replacement) => void,
-    serving: (worker: Worker) => void = ignore,
+    serving: (worker: Worker, keys: string | undefined) => void = ignore,
     failedStart: (worker: Worker, failure: FailedStart) => void = ignore,
   ) {
     this.#failedStart = failedStart;
@@ -219,7 +219,7 @@ export class ConfigOwner {
       this.#handStart(worker);
     }
     else if (m?.type === READY) {
-      this.#serving(worker);
+      this.#serving(worker, typeof m.keys === 'string' ? m.keys : undefined);
       void this.#turn(() => this.#bringUpToDate(worker.id));
     }
     else if (m?.type === START_FAILED) {
@@ -549,7 +549,9 @@ export class PrimaryLink {
    */
   serve(gateway: Gateway, logger: Logger): void {
     this.#running?.({ gateway, logger });
-    if (process.connected) process.send?.({ type: READY } satisfies ToPrimary, undefined, undefined, ignore);
+    // With the fingerprint of its JWT keys: the primary hands it to the workers it forks later (WORKER_KEYS_ENV).
+    const ready: ToPrimary = gateway.keysFingerprint === undefined ? { type: READY } : { type: READY, keys: gateway.keysFingerprint };
+    if (process.connected) process.send?.(ready, undefined, undefined, ignore);
   }
 
   /**

@@ -18,6 +18,7 @@ import type { KvStore } from './kv/kv-store.js';
 import { openKvStore, usesRedis } from './kv/open.js';
 import { createRateLimitPhase, type RateLimitPhase } from './ratelimit/phase.js';
 import type { AuthFeature } from './auth/setup.js';
+import type { ConfigError } from './config/config-error.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './auth/phase.js';
 import type { RouteView } from './admin/status.js';
 import { acceptedMethods } from './auth/credentials.js';
@@ -55,6 +56,10 @@ export interface Features {
   watch(server: Server, inFlight: () => number): void;
   /** Applies the reloadable settings of a new config (rate limits and policies). */
   reconfigure(config: Config): void;
+  /** The fingerprint of the JWT keys loaded at start (auth/keys.ts keysFingerprint); undefined with auth off. */
+  readonly keysFingerprint: string | undefined;
+  /** For a reload: a ConfigError when the JWT key files now hold other keys than those loaded at start. */
+  keysChangedOnDisk(): Promise<ConfigError | undefined>;
   /**
    * Drops the metric series of the routes, services and upstreams the running config no longer has; called by a
    * reload once its route table and services are in place (GatewayMetrics.retain).
@@ -248,6 +253,8 @@ export async function openFeatures(initial: Config, deps: FeatureDeps): Promise<
       return admin.port;
     },
     watch: (server, inFlight) => metrics.watch(server, inFlight),
+    keysFingerprint: auth?.keysFingerprint,
+    keysChangedOnDisk: async () => auth?.keysChangedOnDisk(),
     reconfigure(next: Config) {
       config = next;
       admin?.setMaxConnections(next.server.max_connections);

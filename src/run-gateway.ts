@@ -10,6 +10,7 @@ import { EVENTS } from './observability/events.js';
 import { localResources } from './observability/resource-episodes.js';
 import { WorkerRestarts } from './worker-restarts.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
+import { WORKER_KEYS_ENV } from './auth/worker-keys-env.js';
 import { startDeadlineMs, stopDeadlineMs } from './worker-deadlines.js';
 import { migrateBeforeFork } from './primary-migration.js';
 import { endStartupMode } from './startup-mode.js';
@@ -366,12 +367,16 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
   let served = false;
   // Every worker has run at once: the gateway started complete, all its listeners open (see keepServing).
   let startedComplete = false;
-  const started = (worker: Worker): void => {
+  // The JWT keys' fingerprint the first serving worker started with: every worker forked from then on must load the
+  // same keys (auth/setup.ts refuses to start on others: key files rewritten on disk since).
+  let keysFingerprint: string | undefined;
+  const started = (worker: Worker, keys?: string): void => {
     // node:cluster can emit a worker's exit before its last messages are read: a READY read after the exit (or from a
     // worker killed at its start deadline) left a dead id in `ready`, which then passed for a serving worker for good.
     if (worker.isDead() || timedOut.has(worker.id)) return;
     startOver(worker);
     ready.add(worker.id);
+    keysFingerprint ??= keys;
     watchdog.watch(worker);
     served = true;
     if (ready.size >= workers) startedComplete = true;
@@ -454,7 +459,9 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     const admin = adminWorker === undefined;
     let worker: Worker;
     try {
-      worker = cluster.fork(forkEnvironment(owner.environment, { [ADMIN_ROLE_ENV]: admin ? '1' : '0', PORTCULLIS_DATA_DIR: dataDir }));
+      const own: Record<string, string> = { [ADMIN_ROLE_ENV]: admin ? '1' : '0', PORTCULLIS_DATA_DIR: dataDir };
+      if (keysFingerprint !== undefined) own[WORKER_KEYS_ENV] = keysFingerprint;
+      worker = cluster.fork(forkEnvironment(owner.environment, own));
     } catch (err) {
       // node throws the spawn failures it has no 'error' event for (ENOMEM, E2BIG...): from a restart's timer, an
       // uncaught exception that stopped the gateway. Nothing was registered in cluster.workers.

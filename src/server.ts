@@ -70,6 +70,8 @@ export interface Gateway {
   readonly port: number;
   /** The admin port, or undefined when the admin listener is disabled. */
   readonly adminPort: number | undefined;
+  /** The fingerprint of the JWT keys loaded at start (auth/keys.ts keysFingerprint); undefined with auth off. */
+  readonly keysFingerprint: string | undefined;
   /**
    * Applies a new config without dropping connections; throws ConfigError when it cannot be applied. Reloads run
    * one at a time, in the order asked for, so the last one asked for is the one left running.
@@ -285,6 +287,11 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     if (closing !== undefined) throw new ReloadAbandoned();
     const refusal = restartRefusal(config, next);
     if (refusal !== undefined) throw refusal;
+    // jwt's keys are restart-only like its settings: files rewritten in place (a rotation) left the config's text as
+    // it was, and a reload said "reloaded" while the old keys stayed in use; in a cluster, a worker restarted later
+    // loaded the new ones beside siblings on the old, and refused every other token.
+    const keysChanged = await features.keysChangedOnDisk();
+    if (keysChanged !== undefined) throw keysChanged;
     const nextPlugins = await plugins.prepare(next);
     if (closing !== undefined) {
       await plugins.discard(nextPlugins);
@@ -399,6 +406,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const gateway: Gateway = {
     port,
     adminPort: admin,
+    keysFingerprint: features.keysFingerprint,
     reload: (next) => oneAtATime(() => apply(next)),
     prepareReload,
     reloadFile: fileReloads,

@@ -1,5 +1,5 @@
 // Signing keys for access tokens: the HS256 secret (given, or generated once into the data dir) or PEM key pairs + JWKS.
-import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { chmodSync, linkSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
@@ -38,6 +38,22 @@ export interface LoadKeysOptions {
   readonly logger: Pick<Logger, 'warn'>;
   /** Where JWT_SECRET is looked for, to warn when it is set but not read (default process.env). */
   readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * What tells two key sets apart without showing either: the public key's JWK thumbprint (its kid), or for HS256 a
+ * SHA-256 of the secret (cut to 128 bits; never the secret). Equal fingerprints sign and verify the same tokens.
+ */
+export function keysFingerprint(keys: SigningKeys): string {
+  if (keys.kid !== undefined) return keys.kid;
+  return createHash('sha256').update(keys.signKey.export()).digest('base64url').slice(0, 22);
+}
+
+/** The ConfigError of keys that are not the ones the gateway started with (key files changed on disk since). */
+export function keysChangedError(): ConfigError {
+  return new ConfigError(
+    'jwt: the key files (or the generated secret) changed on disk since the gateway started: keys are loaded at start, so a rotation needs a restart of the whole gateway (or put the old files back)',
+  );
 }
 
 /**

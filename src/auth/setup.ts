@@ -6,7 +6,10 @@ import type { Phase } from '../pipeline/phase.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { UserStore } from '../store/user-store.js';
 import type { AuthEventSink } from './events.js';
-import { loadSigningKeys, type SigningKeys } from './keys.js';
+import { join } from 'node:path';
+import type { ConfigError } from '../config/config-error.js';
+import { keysChangedError, keysFingerprint, loadSigningKeys, readGeneratedSecret, SECRET_FILE_NAME, type SigningKeys } from './keys.js';
+import { WORKER_KEYS_ENV } from './worker-keys-env.js';
 import { createPasswordHasher, type PasswordHasher } from './password.js';
 import { createAuthenticatePhase, type AuthFailurePenalty, type AuthMode } from './phase.js';
 import type { AcceptedMethods } from './credentials.js';
@@ -67,6 +70,14 @@ export interface AuthFeature {
   /** API-key checks (cache keyed by the key's hash) and their batched last-used writes; close `lastUsed` on stop. */
   readonly apiKeys: ApiKeyVerifier;
   readonly lastUsed: LastUsedRecorder;
+  /** keysFingerprint of the keys loaded at start. */
+  readonly keysFingerprint: string;
+  /**
+   * For a reload: the same ConfigError a changed key would give (keysChangedError) when the key files now hold other
+   * keys than those loaded at start, else undefined. Files that cannot be read now are not judged: the keys in memory
+   * still serve.
+   */
+  keysChangedOnDisk(): Promise<ConfigError | undefined>;
 }
 
 /**
@@ -78,6 +89,23 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
   const { jwt } = deps.config;
   const auth = deps.config.middleware.auth;
   const keys = await loadSigningKeys({ jwt, dataDir: deps.dataDir, logger: deps.logger });
+  const fingerprint = keysFingerprint(keys);
+  // A cluster's replacement worker: the keys its siblings started with (WORKER_KEYS_ENV), or it does not serve.
+  const siblings = process.env[WORKER_KEYS_ENV];
+  if (siblings !== undefined && siblings !== '' && siblings !== fingerprint) throw keysChangedError();
+  const keysChangedOnDisk = async (): Promise<ConfigError | undefined> => {
+    let now: SigningKeys;
+    try {
+      // The generated secret is read, never made again here: a reload writes nothing into the data dir.
+      const generated = jwt.algorithm === 'HS256' && jwt.secret === '' ? readGeneratedSecret(join(deps.dataDir, SECRET_FILE_NAME)) : '';
+      if (generated === undefined) return undefined;
+      const secret = generated === '' ? jwt.secret : generated;
+      now = await loadSigningKeys({ jwt: { ...jwt, secret }, dataDir: deps.dataDir, logger: { warn: () => undefined }, env: {} });
+    } catch {
+      return undefined;
+    }
+    return keysFingerprint(now) === fingerprint ? undefined : keysChangedError();
+  };
   let tokens = new TokenService({
     keys,
     issuer: jwt.issuer,
@@ -129,5 +157,5 @@ export async function setupAuth(deps: AuthSetupDeps): Promise<AuthFeature> {
       ...(penalize ? { penalize } : {}),
       ...(methods ? { methods } : {}),
     });
-  return { keys, tokens, service, routes, authenticateFor, passwords, schemas, apiKeys, lastUsed };
+  return { keys, tokens, service, routes, authenticateFor, passwords, schemas, apiKeys, lastUsed, keysFingerprint: fingerprint, keysChangedOnDisk };
 }
