@@ -1,4 +1,5 @@
 // Finds, imports and checks plugin modules: `plugins[i].module` → its default export, validated, or a ConfigError.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -40,9 +41,9 @@ function oneLine(message: string): string {
 
 /**
  * The URL to import. A path is relative to `baseDir` (the config file's directory); a package is resolved from
- * there first (the deployment's node_modules), then from Portcullis's own location. The file's version (its
- * modification and change times, its inode) goes into the URL's query, so a reload after the file changed imports
- * the new code instead of the cached module.
+ * there first (the deployment's node_modules), then from Portcullis's own location. The file's version (a hash of
+ * its content) goes into the URL's query, so a reload after the file changed imports the new code instead of the
+ * cached module.
  */
 function resolveModule(specifier: string, baseDir: string): { url: string; key: string; file: string | undefined } | 'not found' {
   let file: string | undefined;
@@ -62,11 +63,12 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
   }
   if (file === undefined) return { url: specifier, key: specifier, file };
   const href = pathToFileURL(file).href;
-  // Not the mtime alone: a deploy that keeps it (`cp -p`, `rsync -t`, builds with fixed timestamps) would leave the
-  // old code running after the reload without a word. The change time cannot be set back, and a file replaced by a
-  // rename has another inode.
-  const stat = statSync(file);
-  const version = `${Math.trunc(stat.mtimeMs)}.${Math.trunc(stat.ctimeMs)}.${stat.ino}`;
+  // The content, not the file's times: a deploy that keeps the mtime (`cp -p`, `rsync -t`, builds with fixed
+  // timestamps) would leave the old code running after the reload without a word. And not its change time or inode,
+  // which a `touch`, a `chmod` or a Kubernetes ConfigMap's symlink swap move without changing a byte: node never
+  // unloads a module, so each such reload kept another copy of the plugin and its top-level state for good (+15 MB a
+  // reload for a plugin holding a table). A file already checked to be a regular one (or a package's resolved entry).
+  const version = createHash('sha256').update(readFileSync(file)).digest('base64url').slice(0, 22);
   return { url: `${href}?v=${version}`, key: `${href}@${version}`, file };
 }
 
@@ -179,8 +181,21 @@ function importFailure(err: unknown, specifier: string): string {
   }
   if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(`'${specifier}'`)) return 'not found';
   if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(specifier)) return 'TypeScript needs compiling first (see README, "Writing a plugin")';
+  // tsx's (esbuild's) refusal of TypeScript it cannot compile: a plain Error named TransformError, which read as
+  // "Error", the words of a module whose own top-level code threw. Its message quotes the file: not repeated.
+  if (errorName(err) === 'TransformError') return 'TypeScript syntax error (TransformError: run tsc on the file for the line)';
   const errorClass = errorClassOf(err);
   return typeof code === 'string' && NODE_CODE.test(code) ? `${errorClass}(${code})` : errorClass;
+}
+
+/** An error's own `name`, or undefined (a getter that throws, a value that is no object). */
+function errorName(err: unknown): string | undefined {
+  try {
+    const name = (err as { name?: unknown } | null)?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

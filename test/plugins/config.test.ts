@@ -38,6 +38,8 @@ writeFileSync(join(dir, 'cjs', 'typed.mts'), TYPED);
 mkdirSync(join(dir, 'esm'));
 writeFileSync(join(dir, 'esm', 'package.json'), '{ "type": "module" }\n');
 writeFileSync(join(dir, 'esm', 'typed.ts'), TYPED);
+// TypeScript tsx cannot compile: its TransformError read "Error", as a module whose own code threw (review16).
+writeFileSync(join(dir, 'esm', 'broken.mts'), 'const x: = ;\nexport default {};\n');
 
 let n = 0;
 function configFile(plugins: unknown[], order: string[] = [], middleware: Record<string, unknown> = {}): string {
@@ -87,6 +89,7 @@ describe('plugin config errors (check-config)', () => {
     ['a module that is not there', [{ name: 'hello', module: './helo.mjs' }], ['hello'], 'plugins[0].module: cannot load ./helo.mjs: not found'],
     ['a package that is not installed', [{ name: 'x', module: 'portcullis-plugin-nope' }], [], 'plugins[0].module: cannot load portcullis-plugin-nope: not found'],
     ['a module that does not parse', [{ name: 'b', module: './broken.mjs' }], [], 'plugins[0].module: cannot load ./broken.mjs: SyntaxError'],
+    ['TypeScript that does not compile', [{ name: 'b', module: './esm/broken.mts' }], [], 'plugins[0].module: cannot load ./esm/broken.mts: TypeScript syntax error (TransformError: run tsc on the file for the line)'],
     ['a module without create()', [{ name: 'n', module: './no-create.mjs' }], [], 'plugins[0].module: ./no-create.mjs has no create() in its default export'],
     ['a validate() that throws', [{ name: 'hello', module: './hello.mjs', config: { value: 3 } }], ['hello'], 'plugins[0].config: value must be a string'],
     // An async validate() that refuses: its verdict would have been ignored and its rejection left unhandled.

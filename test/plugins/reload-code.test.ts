@@ -2,7 +2,7 @@
 // `cp -p`, `rsync -t` or a build with fixed timestamps): the module's version is not its mtime alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigObject } from '../../src/config/load.js';
@@ -36,6 +36,53 @@ test('a plugin file rewritten with its old modification time is re-imported by a
     assert.equal(statSync(file).mtimeMs, when * 1000);
     await gw.gateway.reload(parseConfigObject(config));
     assert.equal((await fetch(`${gw.url}/`)).headers.get('x-code'), 'two');
+  } finally {
+    await gw.close();
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// review16: the version was the file's times and inode, which a `touch`, a `chmod` or a ConfigMap's symlink swap move
+// without changing a byte. Node never unloads a module: each such reload imported the plugin again and kept the old
+// copy with its top-level state (+15 MB a reload for a plugin holding a table, without bound).
+test('a plugin file touched, chmod-ed or replaced by a copy of itself is not imported again by a reload; its instance is kept', async () => {
+  const backend = await startBackend('echo');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-same-'));
+  const file = join(dir, 'count.mjs');
+  const key = `__review16Imports${process.pid}`;
+  const source = `globalThis.${key} = (globalThis.${key} ?? 0) + 1;
+let created = 0;
+export default { name: 'count', create() { const n = ++created; return { onResponse(ctx) { ctx.responseHeaders.set('x-imports', String(globalThis.${key})); ctx.responseHeaders.set('x-instance', String(n)); } }; } };
+`;
+  writeFileSync(file, source);
+  const config = {
+    server: { listen_host: '127.0.0.1', listen_port: 0 },
+    admin: { listen_host: '127.0.0.1', listen_port: 0 },
+    logging: { format: 'json', level: 'info' },
+    load_balancing: { upstreams: upstreams([backend.port]), health_check: { enabled: false } },
+    plugins: [{ name: 'count', module: file }],
+    middleware: { plugins: ['count'] },
+  };
+  const gw = await startInProcess(config);
+  const seen = async (): Promise<[string | null, string | null]> => {
+    const res = await fetch(`${gw.url}/`);
+    return [res.headers.get('x-imports'), res.headers.get('x-instance')];
+  };
+  try {
+    assert.deepEqual(await seen(), ['1', '1']);
+    const later = Date.now() / 1000 + 60;
+    utimesSync(file, later, later); // touch
+    await gw.gateway.reload(parseConfigObject(config));
+    chmodSync(file, 0o640); // chmod
+    await gw.gateway.reload(parseConfigObject(config));
+    writeFileSync(`${file}.new`, source); // a copy swapped in by rename: another inode, the same bytes
+    renameSync(`${file}.new`, file);
+    await gw.gateway.reload(parseConfigObject(config));
+    assert.deepEqual(await seen(), ['1', '1'], 'imported once, the instance kept');
+    writeFileSync(file, `${source}// changed\n`);
+    await gw.gateway.reload(parseConfigObject(config));
+    assert.deepEqual(await seen(), ['2', '1'], 'a change in content is imported (a new module: its own count of instances)');
   } finally {
     await gw.close();
     await backend.stop();
