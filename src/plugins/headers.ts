@@ -55,9 +55,11 @@ const LIST_VALUED = HTTP2_LIST_VALUED;
  * Referer, If-Modified-Since... and drops the rest; others keep the last, join them into a value that no longer
  * parses, or answer 400. A plugin would never learn which of its values the backend saw, so the second value is
  * refused when set rather than lost on the way. The response list without its list-valued headers, plus Origin
- * (RFC 6454 §7.3: one per request). Host and Content-Length, the other singletons of a request, are owned.
+ * (RFC 6454 §7.3: one per request) and Cookie (RFC 6265 §5.4: one line, its pairs joined with "; "; a backend that
+ * joins repeated lines with ", " reads two lines as one broken cookie). Host and Content-Length, the other singletons
+ * of a request, are owned.
  */
-const REQUEST_SINGLE_VALUE: ReadonlySet<string> = new Set([...[...SINGLE_VALUE].filter((name) => !LIST_VALUED.has(name)), 'origin']);
+const REQUEST_SINGLE_VALUE: ReadonlySet<string> = new Set([...[...SINGLE_VALUE].filter((name) => !LIST_VALUED.has(name)), 'origin', 'cookie']);
 
 /**
  * Throws a TypeError naming header `key` unless every value is a string node accepts in a header: no control

@@ -21,7 +21,8 @@ describe('header values a plugin sets', () => {
   });
   after(() => p.close());
 
-  for (const name of ['etag', 'authorization', 'content-type', 'user-agent', 'range', 'if-modified-since', 'referer', 'origin']) {
+  // cookie: review16 (two Cookie lines upstream; RFC 6265 §5.4 allows one).
+  for (const name of ['etag', 'authorization', 'content-type', 'user-agent', 'range', 'if-modified-since', 'referer', 'origin', 'cookie']) {
     test(`upstreamHeaders.set('${name}', [a, b]) throws: it takes a single value`, async () => {
       const res = await client.request(`${p.gw.url}/x`, { headers: { 'x-set-upstream': `${name}=a|b` } });
       const echoed = res.json<Echoed>().headers;

@@ -1,8 +1,8 @@
 // Example plugin: the API version from a path segment (/v2/users → X-Api-Version: v2 upstream), 400 when unknown.
 //
-//   plugins:
+//   plugins:                  # in config/proxy.yaml: module paths start at the config file's directory
 //     - name: versions
-//       module: ./examples/plugins/api-version-router/index.ts
+//       module: ../examples/plugins/api-version-router/index.ts
 //       config: { versions: [v1, v2], header: x-api-version, default: v1 }
 //   middleware:
 //     plugins: [versions]

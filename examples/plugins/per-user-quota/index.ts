@@ -1,7 +1,7 @@
 // Example plugin: a daily request quota per user (or API consumer), counted in the gateway's store.
 //
-//   plugins:
-//     - { name: quota, module: ./examples/plugins/per-user-quota/index.ts, config: { daily_limit: 1000 } }
+//   plugins:                  # in config/proxy.yaml: module paths start at the config file's directory
+//     - { name: quota, module: ../examples/plugins/per-user-quota/index.ts, config: { daily_limit: 1000 } }
 //   middleware:
 //     plugins: [quota]
 //
