@@ -11,8 +11,11 @@ export function isAuthPath(path: string): boolean {
 /** The auth API's endpoints, each taking POST alone (auth/routes.ts answers them; anything else under /auth/ is 404). */
 export const AUTH_ENDPOINTS: readonly string[] = ['/auth/register', '/auth/login', '/auth/refresh', '/auth/logout'];
 
-/** The methods an auth path takes (undefined: no such path), as auth/routes.ts answers them. */
-export function authPathMethods(path: string): readonly string[] | undefined {
-  if (path === JWKS_PATH) return ['GET', 'HEAD'];
+/**
+ * The methods an auth path takes (undefined: no such path), as auth/routes.ts answers them. The JWKS document is a
+ * path only where it is served (`jwksServed`: an asymmetric jwt.algorithm; HS256 publishes no key and answers 404).
+ */
+export function authPathMethods(path: string, jwksServed: boolean): readonly string[] | undefined {
+  if (path === JWKS_PATH) return jwksServed ? ['GET', 'HEAD'] : undefined;
   return AUTH_ENDPOINTS.includes(path) ? ['POST'] : undefined;
 }

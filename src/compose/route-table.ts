@@ -75,12 +75,14 @@ class GatewayRouteTable implements RouteTable {
      * and one it does not (UNNAMED_METHOD). Any other method lands where one of these does.
      */
     readonly probeMethods: readonly string[],
+    /** The JWKS document is served (an asymmetric jwt.algorithm): a preflight for it may be approved. */
+    readonly jwksServed: boolean,
   ) {}
 
   match(ctx: RequestContext): Route {
     const path = ctx.path;
     if (path === HEALTH_PATH) return this.#builtIn(ctx, this.health, HEALTH_METHODS);
-    if (this.auth !== undefined && isAuthPath(path)) return this.#builtIn(ctx, this.auth, authPathMethods(path));
+    if (this.auth !== undefined && isAuthPath(path)) return this.#builtIn(ctx, this.auth, authPathMethods(path, this.jwksServed));
     if (this.single !== undefined) return this.single;
     const input = new RequestMatchInput(ctx.req.method, path, ctx.req.headers, true, this.owned, ctx.peerTrusted);
     const route = this.matcher.match(input);
@@ -220,7 +222,8 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
   };
   const notFound = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([notFoundPhase]) });
   const fallback = compileRoute({ name: NO_ROUTE_NAME, phases: withGlobalCors([]) });
-  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned, cors, probeMethods);
+  const jwksServed = config.jwt.algorithm !== 'HS256';
+  return new GatewayRouteTable(health, auth, single, matcher, notFound, fallback, userRoutes, owned, cors, probeMethods, jwksServed);
 }
 
 function compileUserRoute(r: RouteConfig, deps: RouteTableDeps, defaultMode: AuthMode, globalCors: Phase | undefined): Route {
