@@ -515,7 +515,7 @@ const authRateLimit = z
 
 /** A size: a number of bytes, or a string such as "512KB", "10MB", "1GB" (powers of 1024). */
 const size = z
-  .union([z.number().int().nonnegative(), z.string()])
+  .union([z.number().nonnegative(), z.string()])
   .transform((value, ctx) => {
     const bytes = parseSize(value);
     if (bytes === undefined) {

@@ -13,5 +13,9 @@ test('sizes: bytes, KB, MB, GB in powers of 1024; anything else is refused', () 
   assert.equal(parseSize('12 B'), 12);
   for (const bad of ['', 'MB', '-1', '10TB', '1e3', 'ten']) assert.equal(parseSize(bad), undefined, bad);
   assert.equal(parseSize(-1), undefined);
-  assert.equal(parseSize(1.5), undefined);
+  // A bare number reads as "<number>B" does (review16: the JSON Schema offered 0.5, the config refused it).
+  assert.equal(parseSize(1.5), parseSize('1.5B'));
+  assert.equal(parseSize(0.5), 1);
+  assert.equal(parseSize(0.5), parseSize('0.5'));
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) assert.equal(parseSize(bad), undefined, String(bad));
 });

@@ -6,7 +6,13 @@ const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]?b?)$/i;
 
 /** Returns bytes, or undefined when the value is not a non-negative size. A bare number means bytes. */
 export function parseSize(value: number | string): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  // A bare number is read as "<number>B" is: a fraction rounds, a positive one to at least 1 byte (the JSON Schema, and
+  // so editors, offered 0.5 while the config refused it).
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) return undefined;
+    const bytes = atLeastOneIfPositive(value);
+    return Number.isSafeInteger(bytes) ? bytes : undefined;
+  }
   const match = SIZE.exec(value.trim());
   if (!match) return undefined;
   const unit = (match[2] ?? '').toLowerCase() || 'b';
