@@ -6,6 +6,7 @@ import { shownOnTerminal } from '../terminal-text.js';
 import { apiKeyBodySchema } from '../identity/admin-routes.js';
 import { parseWith } from '../auth/body.js';
 import { GatewayError } from '../errors.js';
+import { apiKeyId } from '../identity/api-key-format.js';
 import { openCommandContext } from './context.js';
 import { reportPropagation } from './pending.js';
 import { cellDate, namingNotFound, printJson, printTable } from './output.js';
@@ -59,9 +60,11 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
       return 0;
     }
     if (verb === 'revoke') {
-      // "Not Found" alone did not say what was missing: the key, named as typed.
-      const propagation = await ctx.admin.revokeApiKey(arg!).catch((err: unknown) => {
-        throw namingNotFound(err, 'api key', arg!);
+      // The key itself, pasted whole (a leaked key, the one at hand): the key to revoke is that one, named by its id.
+      const id = apiKeyId(arg!) ?? arg!;
+      // "Not Found" alone did not say what was missing: the key, named as typed (never its secret: shownArgument).
+      const propagation = await ctx.admin.revokeApiKey(id).catch((err: unknown) => {
+        throw namingNotFound(err, 'api key', id === arg ? arg : `${id} (the id of the key given)`);
       });
       // The id too, as the admin API's 202 body has it (`{id, revocation}`).
       if (options.json) printJson({ revoked: true, id: propagation.targetId, ...(propagation.state === 'pending' ? { revocation: 'pending' } : {}) });

@@ -54,6 +54,27 @@ describe('the CLI names what was not found', () => {
     assert.equal(long.stderr, `portcullis: api key ${'k'.repeat(80)}… not found\n`);
   });
 
+  // review16: the whole key pasted where its id was asked for was printed back to stderr, secret and all (80 of its
+  // 87 characters), and not revoked.
+  test('api-keys revoke given the key itself: that key is revoked, and its secret is never printed', async () => {
+    const key = await cli(['api-keys', 'create', 'pasted', '--json']);
+    const { id, key: secret } = JSON.parse(key.stdout) as { id: string; key: string };
+    const listed = async (): Promise<string[]> =>
+      (JSON.parse((await cli(['api-keys', 'list', '--json'])).stdout) as { api_keys: Array<{ id: string }> }).api_keys.map((k) => k.id);
+    assert.ok((await listed()).includes(id));
+    const revoked = await cli(['api-keys', 'revoke', secret]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.ok(!(revoked.stdout + revoked.stderr).includes(secret.slice(20)));
+    assert.ok(!(await listed()).includes(id), 'the key given is revoked (no longer listed)');
+    const unknown = `pk_${UNKNOWN_KEY}_${'ab'.repeat(32)}`;
+    for (const args of [['api-keys', 'revoke', unknown], ['api-keys', 'revoke', `x${secret}`]]) {
+      const res = await cli(args);
+      assert.equal(res.code, 1, args.join(' '));
+      assert.ok(!res.stderr.includes('ab'.repeat(32)) && !res.stderr.includes(secret.slice(20)), `a secret printed: ${res.stderr}`);
+      assert.match(res.stderr, /^portcullis: api key \S+.* not found\n$/);
+    }
+  });
+
   test('a user or key that exists is still acted on', async () => {
     const created = await cli(['users', 'create', 'here@example.com', '--json'], 'a-long-password\n');
     assert.equal(created.code, 0, created.stderr);
