@@ -12,6 +12,7 @@ import { isAuthPath } from '../auth/paths.js';
 import { isPreflight } from '../cors/policy.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkRequestHost } from '../pipeline/host-check.js';
+import { methodRefusal } from '../pipeline/protocol-check.js';
 import { connectionTokens, hopByHopForUpstream } from '../proxy/headers.js';
 import { CommandUsageError } from './usage.js';
 
@@ -31,6 +32,8 @@ export interface MatchReport {
   readonly route: string | null;
   /** Why the gateway answers 400 before routing (the request target or Host it refuses); absent otherwise. */
   readonly refused?: string;
+  /** The gateway's answer to a refused request: "400 bad_request", "405 method_not_allowed", "501 not_implemented". */
+  readonly refused_with?: string;
   readonly matched_because: readonly string[];
   readonly tried: readonly { readonly route: string; readonly failed: string }[];
   readonly upstream: { readonly service: readonly string[]; readonly method: string; readonly path: string; readonly host: string } | null;
@@ -93,7 +96,8 @@ export function parseMatchArgument(spec: string): { method: string; authority: s
   if (trimmed === '' || (space === -1 && !trimmed.includes('/'))) {
     throw new CommandUsageError('--match needs a request target: "[METHOD] URL or /path", e.g. "GET https://api.example.com/users/1"');
   }
-  const method = space === -1 ? 'GET' : trimmed.slice(0, space).toUpperCase();
+  // As written: methods are case-sensitive, and the gateway refuses `get` (501), as --match then reports.
+  const method = space === -1 ? 'GET' : trimmed.slice(0, space);
   if (!TOKEN.test(method)) throw new CommandUsageError('--match: the method must be an HTTP method name such as GET');
   let rest = space === -1 ? trimmed : trimmed.slice(space + 1).trim();
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(rest);
@@ -162,8 +166,14 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   const host = hostOf(authority);
   const request = { method, host, path };
   // The gateway's own first step: a target or authority it would refuse reaches no route.
-  const refused = checkRequestTarget(path + query) ?? (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: ['Host', authority] }));
-  if (refused !== undefined) return { request, route: null, refused: String(refused.details), matched_because: [], tried: [], upstream: null };
+  const refused =
+    methodRefusal(method) ??
+    checkRequestTarget(path + query) ??
+    (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: ['Host', authority] }));
+  if (refused !== undefined) {
+    const why = refused.details !== undefined ? String(refused.details) : refused.message;
+    return { request, route: null, refused: why, refused_with: `${refused.status} ${refused.publicCode}`, matched_because: [], tried: [], upstream: null };
+  }
   // Header conditions read the headers as the upstream would get them: a hop-by-hop one is absent (as in the gateway).
   const tokens = connectionTokens(headers.connection);
   // `host` is the URL's authority when it has one, as the gateway reads the Host it routes by (RequestMatchInput).
@@ -240,7 +250,7 @@ export function formatMatch(report: MatchReport): string {
   const lines = [`request: ${request.method} ${request.host || '(no host)'} ${request.path}`];
   for (const t of report.tried) lines.push(`  tried ${t.route}: ${t.failed}`);
   if (report.refused !== undefined) {
-    lines.push(`refused before routing: the gateway answers 400 bad_request (${report.refused})`);
+    lines.push(`refused before routing: the gateway answers ${report.refused_with ?? '400 bad_request'} (${report.refused})`);
     return lines.join('\n') + '\n';
   }
   if (report.route === null) {

@@ -49,6 +49,15 @@ const EXPECTATION_FAILED = new GatewayError('EXPECTATION_FAILED');
 const METHOD_REFUSED = new GatewayError('METHOD_NOT_ALLOWED', { headers: { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' } });
 /** The methods llhttp parses on the HTTP/1 port (node's http.METHODS): the only ones an HTTP/2 request may use. */
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+/**
+ * How the gateway answers a request method before routing: CONNECT and TRACE 405, a method llhttp does not parse
+ * (lower case, or unknown) 501, else undefined. For `portcullis routes --match`, which must not route what the
+ * ports refuse.
+ */
+export function methodRefusal(method: string): GatewayError | undefined {
+  if (method === 'CONNECT' || method === 'TRACE') return METHOD_REFUSED;
+  return KNOWN_METHODS.has(method) ? undefined : UNKNOWN_METHOD;
+}
 /** Shared: an HTTP/2 :method the HTTP/1 port would refuse (lower case, or unknown). The stream alone is answered. */
 const UNKNOWN_METHOD = new GatewayError('NOT_IMPLEMENTED', { details: 'unknown request method (methods are case-sensitive)' });
 /** Shared: a transfer coding the gateway cannot pass on. */

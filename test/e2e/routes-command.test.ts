@@ -67,4 +67,17 @@ test('portcullis routes --match reads the request as written: what the gateway r
   }
   const json = await runCli(['routes', '--config', SAMPLE, '--json', '--match', 'GET https://x@api.example.com/users/1']);
   assert.match(String((JSON.parse(json.stdout) as { refused?: string }).refused), /invalid Host/);
+  // review16: methods too. TRACE and CONNECT are 405 on the ports, a lower-case or unknown method 501 (llhttp); each
+  // was reported as routed (and `get` as GET).
+  for (const [spec, answer] of [
+    ['TRACE https://api.example.com/users/1', '405 method_not_allowed'],
+    ['CONNECT https://api.example.com/users/1', '405 method_not_allowed'],
+    ['get https://api.example.com/users/1', '501 not_implemented'],
+    ['FOO https://api.example.com/users/1', '501 not_implemented'],
+  ] as const) {
+    const run = await runCli(['routes', '--config', SAMPLE, '--match', spec]);
+    assert.equal(run.code, 3, spec);
+    assert.match(run.stdout, new RegExp(`refused before routing: the gateway answers ${answer}`), spec);
+    assert.doesNotMatch(run.stdout, /^route:/m, spec);
+  }
 });
