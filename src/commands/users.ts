@@ -1,7 +1,7 @@
 // `portcullis users list|show|create|disable|enable|logout|delete|set-password`: the admin API's user verbs, run
 // straight against the configured store by an operator with shell access.
 import type { Config } from '../config/schema.js';
-import { MAX_PAGE_SIZE, emailPrefix, pageLimit, userJson, type Committed } from '../identity/admin-service.js';
+import { MAX_PAGE_SIZE, emailFilterProblem, emailPrefix, pageLimit, userJson, type Committed } from '../identity/admin-service.js';
 import { shownOnTerminal } from '../terminal-text.js';
 import { InvalidCursorError } from '../store/identity-types.js';
 import type { UserSummary } from '../store/identity-types.js';
@@ -36,6 +36,9 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   // The admin API's rule for ?limit=, so a value one refuses the other refuses too.
   const limit = options.limit === undefined ? undefined : pageLimit(options.limit);
   if (options.limit !== undefined && limit === undefined) throw new CommandUsageError(`--limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  // The admin API's rule for ?email= (its 400), so a filter one refuses the other refuses too.
+  const emailProblem = options.email === undefined ? undefined : emailFilterProblem(options.email);
+  if (emailProblem !== undefined) throw new CommandUsageError(`--email ${emailProblem}`);
   // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
   let password: string | undefined;
   try {

@@ -19,6 +19,7 @@ import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from '../auth/passwo
 import {
   API_KEY_LIFETIME_RULE,
   apiKeyJson,
+  emailFilterProblem,
   isApiKeyLifetime,
   MAX_PAGE_SIZE,
   pageLimit,
@@ -344,15 +345,13 @@ function parsePageQuery(params: URLSearchParams, issues: { field: string; messag
 function parseListQuery(params: URLSearchParams): ListQuery {
   const issues: { field: string; message: string }[] = [];
   const email = params.get('email') ?? undefined;
-  if (email !== undefined && email.length > 254) issues.push({ field: 'email', message: 'must be at most 254 characters' });
-  // No email has one, and PostgreSQL refuses a NUL in text outright (a driver error, answered as an outage).
-  if (email !== undefined && CONTROL_CHARACTER.test(email)) issues.push({ field: 'email', message: 'must not contain control characters' });
+  const problem = email === undefined ? undefined : emailFilterProblem(email);
+  if (problem !== undefined) issues.push({ field: 'email', message: problem });
   // The email's problems first, then the page's, in one 400, as before the page parameters were shared.
   const page = parsePageQuery(params, issues);
   return { ...(email ? { email } : {}), ...page };
 }
 
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /**
  * The path as logged: its id segment (an id, or the email the API accepts in its place) as `{id}`, so that no log

@@ -49,6 +49,17 @@ export const MAX_PAGE_SIZE = 100;
  */
 export const DEFAULT_API_KEY_PAGE_SIZE = MAX_PAGE_SIZE;
 
+/**
+ * What is wrong with a user list's email filter (`?email=`, `users list --email`), or undefined: one rule for the API
+ * and the CLI, which took a control character (PostgreSQL refuses a NUL in text outright, answered as an outage) or
+ * a filter longer than any email and answered an empty table.
+ */
+export function emailFilterProblem(filter: string): string | undefined {
+  if (filter.length > 254) return 'must be at most 254 characters';
+  if (/[\u0000-\u001f\u007f]/.test(filter)) return 'must not contain control characters';
+  return undefined;
+}
+
 /** The prefix a user list is filtered on: the filter trimmed and lower-cased, as emails are stored. */
 export function emailPrefix(filter: string): string {
   return filter.trim().toLowerCase();

@@ -40,6 +40,19 @@ describe('identity commands and options that are not theirs', () => {
     assert.deepEqual(keys.api_keys.map((k) => k.id), [keyId]);
   });
 
+  // review16: the CLI took what GET /admin/users?email= answers 400 for, and printed an empty table (exit 0).
+  test('users list --email is held to the admin API\'s rule: bad usage, exit 2', async () => {
+    for (const [email, message] of [
+      ['a\u0001b', '--email must not contain control characters'],
+      ['a'.repeat(255), '--email must be at most 254 characters'],
+    ] as const) {
+      const run = await cli(['users', 'list', '--email', email]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.ok(run.stderr.startsWith(`portcullis: ${message}\n`), run.stderr);
+      assert.equal(run.stdout, '');
+    }
+  });
+
   test('each command still takes its own options', async () => {
     const listed = await cli(['users', 'list', '--email', 'keep@', '--limit', '5', '--json']);
     assert.equal(listed.code, 0, listed.stderr);
