@@ -18,8 +18,24 @@ import type { Socket } from 'node:net';
  */
 export const MAX_WAITING_REQUESTS = 128;
 
-/** Each connection's requests waiting for their turn: how many, and the last one queued (waiting or not since). */
-const WAITING = new WeakMap<Socket, { count: number; last: IncomingMessage | undefined }>();
+/**
+ * The most bytes of request heads one connection may have waiting (their targets and header lines, as parsed). The
+ * count alone let 127 heads of 16 KB each wait on every connection: 2 MB a connection, some 450 MB of heap from one
+ * client address's 250 connections. 128 KiB holds 128 ordinary heads of 1 KB; a connection past it is closed as one
+ * past the count is.
+ */
+export const MAX_WAITING_HEAD_BYTES = 128 * 1024;
+
+/** Each connection's requests waiting for their turn: how many, their heads' bytes, and the last one queued. */
+const WAITING = new WeakMap<Socket, { count: number; bytes: number; last: IncomingMessage | undefined }>();
+
+/** The bytes of a request's head as node holds it: its target and every header name and value. */
+function headBytes(req: IncomingMessage): number {
+  let bytes = (req.url ?? '').length + 16;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i++) bytes += raw[i]!.length + 2;
+  return bytes;
+}
 
 /**
  * node counts timeouts.request from a request's first byte, and a queued request's body is not read before its turn
@@ -62,11 +78,12 @@ function boundFromTurn(req: IncomingMessage, res: ServerResponse, socket: Socket
  * nothing before it) is handled at once, as are HTTP/2 streams. One queued behind another response is handed to
  * `handle` when its response gets the connection (node's 'socket' event, once the one before has finished); if the
  * client leaves first it is never run, never sent upstream and never logged: nothing of it was served.
- * `onTooMany` is told of a connection closed for having more than MAX_WAITING_REQUESTS waiting.
+ * `onTooMany` is told of a connection closed for having more than MAX_WAITING_REQUESTS waiting, or heads of more than
+ * MAX_WAITING_HEAD_BYTES (the count and bytes waiting then).
  */
 export function oneRequestAtATime(
   handle: (req: IncomingMessage, res: ServerResponse) => void,
-  onTooMany?: (socket: Socket, waiting: number) => void,
+  onTooMany?: (socket: Socket, waiting: number, waitingBytes: number) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (req.httpVersionMajor !== 1 || res.socket !== null) {
@@ -76,10 +93,12 @@ export function oneRequestAtATime(
     const socket = req.socket;
     if (socket.destroyed) return;
     let waiting = WAITING.get(socket);
-    if (waiting === undefined) WAITING.set(socket, (waiting = { count: 0, last: undefined }));
-    if (++waiting.count > MAX_WAITING_REQUESTS) {
+    if (waiting === undefined) WAITING.set(socket, (waiting = { count: 0, bytes: 0, last: undefined }));
+    const bytes = headBytes(req);
+    waiting.bytes += bytes;
+    if (++waiting.count > MAX_WAITING_REQUESTS || waiting.bytes > MAX_WAITING_HEAD_BYTES) {
       // Told once: node goes on emitting the rest of the bytes it read, which find the socket destroyed.
-      onTooMany?.(socket, waiting.count);
+      onTooMany?.(socket, waiting.count, waiting.bytes);
       socket.destroy();
       return;
     }
@@ -87,6 +106,7 @@ export function oneRequestAtATime(
     state.last = req;
     res.once('socket', () => {
       state.count--;
+      state.bytes -= bytes;
       boundFromTurn(req, res, socket);
       handle(req, res);
     });

@@ -54,8 +54,9 @@ export interface Refusal {
   readonly error: string;
   readonly status?: number | undefined;
   readonly request_id?: string | undefined;
-  /** PIPELINED_REQUESTS: how many requests were waiting. */
+  /** PIPELINED_REQUESTS: how many requests were waiting, and the bytes of their heads. */
   readonly waiting?: number;
+  readonly waiting_bytes?: number;
 }
 
 /** Writes a refusal's log line. */
@@ -92,9 +93,9 @@ export function overCapRefusals(log: RefusalLog): (client: string, requestId: st
     log({ client, request_id: requestId, status: requestId === undefined ? undefined : 429, error: 'TOO_MANY_CONNECTIONS' });
 }
 
-/** A connection closed for more than MAX_WAITING_REQUESTS pipelined requests waiting (pipelining.ts). */
-export function pipelinedRefusals(log: RefusalLog): (socket: Socket, waiting: number) => void {
-  return (socket, waiting) => log({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting });
+/** A connection closed for more pipelined requests, or bytes of their heads, waiting than pipelining.ts allows. */
+export function pipelinedRefusals(log: RefusalLog): (socket: Socket, waiting: number, waitingBytes: number) => void {
+  return (socket, waiting, waitingBytes) => log({ client: clientOf(socket), error: 'PIPELINED_REQUESTS', waiting, waiting_bytes: waitingBytes });
 }
 
 /** The client of a connection as the logs write it (one text per address: client-address.ts). */

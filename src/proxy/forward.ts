@@ -6,6 +6,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { sendError } from '../pipeline/reply.js';
+import { closeAfterAnswer } from '../pipeline/h2-early-answer.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { UpstreamHeaders } from '../pipeline/phase.js';
 import type { Peer } from '../pipeline/upstream.js';
@@ -993,6 +994,12 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     try {
       this.#endResponse(trailers);
+      // An upstream that answered before taking the whole upload (undici then drops its connection, reading no more):
+      // over HTTP/2 the rest of the client's body is read by no one, and a client that waits for its upload to be
+      // taken (node:http2's, curl) held its stream, and the request, until timeouts.request, or for good with 0.
+      // Once the answer is all out the rest is dropped and the stream reset with NO_ERROR, as a gateway-made early
+      // answer is (h2-early-answer.ts; RFC 9113 §8.1). Nothing for a request whose body had ended.
+      closeAfterAnswer(ctx);
     } catch (err) {
       // A held head, or a trailer, node refuses. undici would catch the throw and report it to onResponseError,
       // which ignores a finished attempt: the client would wait forever and the peer never be released. Answered

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { MAX_WAITING_REQUESTS } from '../../src/listeners/pipelining.js';
+import { MAX_WAITING_HEAD_BYTES, MAX_WAITING_REQUESTS } from '../../src/listeners/pipelining.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
 import { openSocket, rawRequest, responseUntilClose, type RawResponse } from '../helpers/raw.js';
@@ -102,4 +102,22 @@ test(`a connection closed for more than ${MAX_WAITING_REQUESTS} pipelined reques
   assert.equal(line.level, 40);
   assert.equal(line.client, '127.0.0.1');
   assert.equal(line.waiting, MAX_WAITING_REQUESTS + 1);
+});
+
+// review16: the count alone let 127 heads of 16 KB wait on each connection (2 MB; some 450 MB of heap from one client
+// address's 250 connections). Their bytes are bounded too.
+test(`a connection whose waiting heads pass ${MAX_WAITING_HEAD_BYTES} bytes is closed, with the same line`, async () => {
+  await waitFor(async () => (await rawRequest(gw.gateway.port, 'GET /x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n')).status === 200, 'a free slot');
+  const before = refusals().filter((l) => l.error === 'PIPELINED_REQUESTS').length;
+  const socket = await openSocket(gw.gateway.port);
+  sockets.push(socket);
+  socket.on('error', () => undefined);
+  const pad = 'p'.repeat(15_000);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(`GET /slow?ms=300 HTTP/1.1\r\nHost: gw\r\n\r\n` + `GET /q HTTP/1.1\r\nHost: gw\r\nX-Pad: ${pad}\r\n\r\n`.repeat(20));
+  await waitFor(() => refusals().filter((l) => l.error === 'PIPELINED_REQUESTS').length === before + 1, 'one PIPELINED_REQUESTS line');
+  const line = refusals().filter((l) => l.error === 'PIPELINED_REQUESTS').at(-1)!;
+  assert.ok(Number(line.waiting) < MAX_WAITING_REQUESTS, `closed by the bytes, not the count (${String(line.waiting)} waiting)`);
+  assert.ok(Number(line.waiting_bytes) > MAX_WAITING_HEAD_BYTES);
+  await closed;
 });

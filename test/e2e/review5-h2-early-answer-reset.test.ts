@@ -64,6 +64,20 @@ async function droppingUpstream(): Promise<Server> {
   return server;
 }
 
+/** An upstream that answers 200 at once and never reads the upload (review16). */
+async function earlyUpstream(): Promise<Server> {
+  const server = createServer((_req, res) => res.end('early'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return server;
+}
+
 let shared: Promise<GatewayProcess> | undefined;
 
 /** One gateway for the file: the routes each answer early in their own way. */
@@ -71,6 +85,7 @@ function gateway(): Promise<GatewayProcess> {
   shared ??= (async () => {
     const backend = await stack.backend();
     const dropping = await droppingUpstream();
+    const early = await earlyUpstream();
     const pluginFile = join(dir, 'big-answer.mjs');
     writeFileSync(pluginFile, BIG_PLUGIN);
     const route = (name: string, prefix: string, service: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -91,11 +106,13 @@ function gateway(): Promise<GatewayProcess> {
       services: {
         api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] },
         dropping: { upstreams: [{ name: 'dropping', address: '127.0.0.1', port: (dropping.address() as AddressInfo).port }], retries: 0 },
+        early: { upstreams: [{ name: 'early', address: '127.0.0.1', port: (early.address() as AddressInfo).port }], retries: 0 },
       },
       routes: [
         route('small', '/small', 'api', { max_body_size: '1KB' }),
         route('big', '/big', 'api', { max_body_size: '100MB', plugins: ['big'] }),
         route('dropping', '/dropping', 'dropping'),
+        route('early', '/early', 'early'),
         route('limited', '/limited', 'api', { rate_limit: 'tiny' }),
         { name: 'private', match: { path_prefix: '/private' }, service: 'api' },
         route('upload', '/upload', 'api'),
@@ -295,4 +312,16 @@ test('a session goes on after many early answers: 120 refused uploads, then a re
   } finally {
     session.destroy();
   }
+});
+
+// review16: an answer relayed from an upstream that answered before taking the upload was ended with END_STREAM
+// alone. undici dropped the upstream connection, nobody read the rest of the body, and the client's stream and the
+// request stayed open until timeouts.request (300 s), or for good with 0.
+test('10 MB to an upstream that answers at once without reading: the client gets the 200 and the stream closes', async () => {
+  const gw = await gateway();
+  const res = await upload(gw.port, '/early/x', UPLOAD);
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString('utf8'), 'early');
+  assert.equal(res.rstCode, 0, 'closed with NO_ERROR');
+  await logged(gw, '/early/x', 200);
 });
