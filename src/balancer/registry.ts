@@ -76,11 +76,24 @@ export class ServiceRegistry {
   #retire(services: readonly Service[], backends: readonly Backend[], requestsDone: Promise<void>, boundMs: number): void {
     if (services.length === 0 && backends.length === 0) return;
     for (const s of services) void s.health.close().catch(() => undefined);
+    this.#closeWhenDone([...services.flatMap((s) => s.backends), ...backends], requestsDone, boundMs);
+  }
+
+  /**
+   * Closes `pools` once `requestsDone` settles or `boundMs` has passed. A function of its own, holding the pools in
+   * a variable it empties once they are closed: a request older than the reload that outlives the bound (a stream
+   * open for days) keeps `requestsDone` pending, and with it this closure; it used to keep every retired service and
+   * backend reachable too, some 13 KB a reload for as long as that request ran.
+   */
+  #closeWhenDone(pools: readonly Backend[], requestsDone: Promise<void>, boundMs: number): void {
+    let held: readonly Backend[] | undefined = pools;
     let timer: NodeJS.Timeout | undefined;
     const close = async (): Promise<void> => {
       if (!this.#retired.delete(close)) return;
       clearTimeout(timer);
-      await Promise.allSettled([...services.flatMap((s) => s.backends), ...backends].map((b) => b.close()));
+      const closing = held ?? [];
+      held = undefined;
+      await Promise.allSettled(closing.map((b) => b.close()));
     };
     this.#retired.add(close);
     timer = setTimeout(() => void close(), boundMs);
