@@ -994,12 +994,15 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     try {
       this.#endResponse(trailers);
-      // An upstream that answered before taking the whole upload (undici then drops its connection, reading no more):
-      // over HTTP/2 the rest of the client's body is read by no one, and a client that waits for its upload to be
+      // An HTTP/1 upstream that answered before taking the whole upload: undici then destroys its connection, and
+      // over HTTP/2 the rest of the client's body was read by no one, so a client that waits for its upload to be
       // taken (node:http2's, curl) held its stream, and the request, until timeouts.request, or for good with 0.
       // Once the answer is all out the rest is dropped and the stream reset with NO_ERROR, as a gateway-made early
-      // answer is (h2-early-answer.ts; RFC 9113 §8.1). Nothing for a request whose body had ended.
-      closeAfterAnswer(ctx);
+      // answer is (h2-early-answer.ts; RFC 9113 §8.1). Nothing for a request whose body had ended, nor for an HTTP/2
+      // upstream: undici goes on sending it the body after its response ended (an ingestion endpoint that answers
+      // 202 at once and reads on), and dropping the rest there ended the upstream's stream as if the upload were
+      // whole.
+      if (!this.#peer.transport.http2) closeAfterAnswer(ctx);
     } catch (err) {
       // A held head, or a trailer, node refuses. undici would catch the throw and report it to onResponseError,
       // which ignores a finished attempt: the client would wait forever and the peer never be released. Answered
