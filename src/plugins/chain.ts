@@ -303,6 +303,10 @@ class PluginChain {
     if (facade === undefined) {
       facade = new PluginFacade(ctx, this.#scope, () => (state.request ??= snapshotRequest(ctx)));
       state.facades[index] = facade;
+    } else if (facade.abandoned) {
+      // An abandoned hook may still run (a timeout does not stop it): the next hook gets a facade of its own.
+      facade = facade.successor();
+      state.facades[index] = facade;
     }
     return facade;
   }

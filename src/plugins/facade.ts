@@ -106,10 +106,15 @@ function refuseLossyJson(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** An object of a class (not a plain object or an array) without toJSON and without an own enumerable property. */
+/**
+ * An object of a class (not a plain object or an array) without toJSON and without an own enumerable property. A
+ * boxed primitive (`new Number(5)`) is JSON as its value, and a plain object of another realm (vm) has a prototype
+ * whose own prototype is null: neither is refused.
+ */
 function emptyJsonOfClass(value: object): boolean {
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null || Array.isArray(value)) return false;
+  if (proto === Object.prototype || proto === null || Object.getPrototypeOf(proto) === null || Array.isArray(value)) return false;
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) return false;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   for (const key in value) if (Object.hasOwn(value, key)) return false;
   return true;
@@ -195,6 +200,17 @@ export class PluginFacade implements PluginContext {
 
   get state(): Map<unknown, unknown> {
     return (this.#state ??= new Map());
+  }
+
+  /**
+   * The facade for this plugin's next hook on the same request once a hook was abandoned (plugin_timeout): the same
+   * request and `state`, but headers of its own. The abandoned hook keeps this one, whose late calls go nowhere; on
+   * one facade shared, they landed on the next run's headers (an error reply's, bound to it meanwhile).
+   */
+  successor(): PluginFacade {
+    const next = new PluginFacade(this.#rc, this.#scope, this.#request);
+    next.#state = this.state;
+    return next;
   }
 
   get status(): number {

@@ -35,6 +35,10 @@ const GOOD = [
   [`new URL('http://a.test/x')`, '"http://a.test/x"'],
   [`new (class Point { constructor() { this.x = 1; } })()`, '{"x":1}'],
   [`Object.create(null)`, '{}'],
+  // From the fix's review: boxed primitives are JSON as their value; another realm's plain object is plain.
+  [`{ n: new Number(5), b: new Boolean(true), s: new String('x') }`, '{"n":5,"b":true,"s":"x"}'],
+  [`{ data: (await import('node:vm')).runInNewContext('({ a: 1 })') }`, '{"data":{"a":1}}'],
+  [`{ data: (await import('node:vm')).runInNewContext('({})') }`, '{"data":{}}'],
 ] as const;
 
 describe('ctx.respond(): a body JSON cannot carry', () => {

@@ -108,3 +108,31 @@ test('a client that leaves while onResponse runs is logged 499, and the hook run
     { at: 'exit', status: 200 },
   ]);
 });
+
+// From the fix's review: an onResponse abandoned at plugin_timeout runs on (a timeout cannot stop it), and the error
+// reply's hooks then reused its facade: its late set() landed on the 502's headers.
+test('a hook abandoned at plugin_timeout writes nothing on the error reply whose hooks run after it', async () => {
+  const file = join(dir, 'late-tag.mjs');
+  writeFileSync(
+    file,
+    `export default { name: 'late-tag', create() { return { async onResponse(ctx) {
+      const status = ctx.status;
+      await new Promise((resolve) => setTimeout(resolve, status === 200 ? 400 : 250));
+      try { ctx.responseHeaders.set('x-late-' + status, 'seen'); } catch {}
+    } }; } };`,
+  );
+  const late = await startInProcess({
+    load_balancing: { upstreams: upstreams([(backend.address() as AddressInfo).port]), retries: 0 },
+    plugins: [{ name: 'late-tag', module: file }],
+    middleware: { plugins: ['late-tag'], plugin_timeout: '300ms' },
+    admin: { enabled: false },
+  });
+  try {
+    const res = await rawRequest(Number(new URL(late.url).port), 'GET /r HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+    assert.equal(res.status, 502);
+    assert.equal(res.headers['x-late-200'], undefined, 'the abandoned hook wrote nothing');
+    assert.equal(res.headers['x-late-502'], 'seen');
+  } finally {
+    await late.close();
+  }
+});
