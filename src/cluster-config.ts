@@ -450,6 +450,11 @@ export class ConfigOwner {
     return { seq, answer };
   }
 
+  /** True while the primary waits on this worker's answer to a round's message (PREPARE, APPLY, COMMIT). */
+  awaitsAnswerFrom(workerId: number): boolean {
+    return (this.#awaited.get(workerId)?.size ?? 0) > 0;
+  }
+
   #answer(workerId: number, seq: number, answer: Answer): void {
     const awaited = this.#awaited.get(workerId);
     const settle = awaited?.get(seq);

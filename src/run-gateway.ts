@@ -441,7 +441,7 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
       'Worker Stalled',
     );
     worker.process.kill('SIGKILL');
-  });
+  }, (worker) => owner.awaitsAnswerFrom(worker.id));
   // Restarts waiting out their backoff: cancelled by a stop, which would otherwise wait for them (up to 10 s) to exit.
   const restarting = new Set<NodeJS.Timeout>();
   // performance.now() of each fork: an uptime is a duration, which a step of the wall clock (NTP, a restored

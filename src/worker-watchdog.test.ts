@@ -23,7 +23,7 @@ test('a worker that answers every ping is never called stalled; a silent one is,
   mock.timers.enable({ apis: ['setInterval'] });
   try {
     const stalled: Array<[number, number]> = [];
-    const dog = new WorkerWatchdog((w, silentMs) => stalled.push([w.id, silentMs]), 3);
+    const dog = new WorkerWatchdog((w, silentMs) => stalled.push([w.id, silentMs]), undefined, 3);
     const answering = worker(1);
     const silent = worker(2);
     dog.watch(answering);
@@ -45,7 +45,7 @@ test('an answer resets the count: a worker late by less than the limit is not st
   mock.timers.enable({ apis: ['setInterval'] });
   try {
     const stalled: number[] = [];
-    const dog = new WorkerWatchdog((w) => stalled.push(w.id), 3);
+    const dog = new WorkerWatchdog((w) => stalled.push(w.id), undefined, 3);
     const slow = worker(1);
     dog.watch(slow);
     for (let round = 0; round < 5; round++) {
@@ -63,7 +63,7 @@ test('a forgotten or dead worker is never reported; other messages are not the w
   mock.timers.enable({ apis: ['setInterval'] });
   try {
     const stalled: number[] = [];
-    const dog = new WorkerWatchdog((w) => stalled.push(w.id), 2);
+    const dog = new WorkerWatchdog((w) => stalled.push(w.id), undefined, 2);
     const gone = worker(1);
     const dead = worker(2);
     dog.watch(gone);
@@ -74,6 +74,27 @@ test('a forgotten or dead worker is never reported; other messages are not the w
     assert.deepEqual(stalled, []);
     assert.equal(dog.onMessage(gone, { type: 'portcullis:ready' }), false);
     assert.equal(dog.onMessage(gone, null), false);
+    dog.stop();
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+// review16 (fix review): a reload whose plugin spun in a worker got it killed mid-round at 10 s, before the round's
+// own apply deadline; the round then took every worker for gone and accepted a config none had prepared.
+test('a worker the primary awaits an answer from (a reload round) is never called stalled; counted again afterwards', () => {
+  mock.timers.enable({ apis: ['setInterval'] });
+  try {
+    const stalled: number[] = [];
+    let busy = true;
+    const dog = new WorkerWatchdog((w) => stalled.push(w.id), () => busy, 3);
+    const w = worker(1);
+    dog.watch(w);
+    mock.timers.tick(20 * WATCHDOG_TICK_MS);
+    assert.deepEqual(stalled, [], 'not while busy');
+    busy = false;
+    mock.timers.tick(4 * WATCHDOG_TICK_MS);
+    assert.deepEqual(stalled, [1], 'silent once the round is over');
     dog.stop();
   } finally {
     mock.timers.reset();

@@ -32,12 +32,20 @@ interface Watched {
 export class WorkerWatchdog {
   readonly #watched = new Map<number, Watched>();
   readonly #onStalled: (worker: Worker, silentMs: number) => void;
+  readonly #busy: (worker: Worker) => boolean;
   readonly #missedTicks: number;
   #timer: NodeJS.Timeout | undefined;
 
-  /** `onStalled` is called once per stalled worker, which is no longer watched from then on. */
-  constructor(onStalled: (worker: Worker, silentMs: number) => void, missedTicks = WATCHDOG_MISSED_TICKS) {
+  /**
+   * `onStalled` is called once per stalled worker, which is no longer watched from then on. `busy`: a worker the
+   * primary waits on for something with a deadline of its own (a reload round's PREPARE, APPLY or COMMIT, bounded by
+   * the apply deadline): not counted while it is, so a reload whose plugin works synchronously for longer than the
+   * watchdog's bound is judged by its round (refused, the worker replaced), never killed here mid-round, which made
+   * the round take every worker for gone and accept the config none had prepared.
+   */
+  constructor(onStalled: (worker: Worker, silentMs: number) => void, busy: (worker: Worker) => boolean = () => false, missedTicks = WATCHDOG_MISSED_TICKS) {
     this.#onStalled = onStalled;
+    this.#busy = busy;
     this.#missedTicks = missedTicks;
   }
 
@@ -77,6 +85,11 @@ export class WorkerWatchdog {
     for (const watched of [...this.#watched.values()]) {
       if (watched.worker.isDead()) {
         this.#watched.delete(watched.worker.id);
+        continue;
+      }
+      if (this.#busy(watched.worker)) {
+        watched.awaiting = false;
+        watched.missed = 0;
         continue;
       }
       if (watched.awaiting) {

@@ -14,6 +14,8 @@ import { spawnGateway } from '../helpers/gateway.js';
 import { alive, endGroup, workerPids } from '../helpers/workers.js';
 import { waitFor } from '../helpers/wait.js';
 import { rawRequest } from '../helpers/raw.js';
+import { freePort } from '../helpers/ports.js';
+import { rewriteConfig } from '../helpers/gateway.js';
 
 test('a serving worker stuck in a loop is killed within about 10 s and replaced; every worker serves again', { timeout: 60_000 }, async () => {
   const backend = await startBackend('one');
@@ -54,6 +56,44 @@ test('a serving worker stuck in a loop is killed within about 10 s and replaced;
     }
     assert.ok(alive(gw.child.pid!), 'the primary runs on');
     assert.equal(workerPids(gw.child.pid!).length, 2);
+  } finally {
+    await endGroup(gw);
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// From the fix's review: a reload whose plugin spins in create() had both workers killed by the watchdog at 10 s,
+// before the round's own apply deadline; the round took them for gone, accepted the config none had prepared, and
+// every replacement then hung on it until the primary gave up. A worker the primary awaits an answer from is the
+// round's to judge: the reload is refused, the workers replaced, and the old config serves on.
+test('a reload that hangs the workers is refused by its round, not taken for accepted after watchdog kills', { timeout: 90_000 }, async () => {
+  const backend = await startBackend('one');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-stall-reload-'));
+  const plugin = join(dir, 'spin.mjs');
+  writeFileSync(plugin, `export default { name: 'spin', create(c) { if (c.spin) for (;;) {} return { onResponse(ctx) { ctx.responseHeaders.set('x-spin', String(c.spin)); } }; } };`);
+  const adminPort = await freePort();
+  const proxyPort = await freePort();
+  const config = (spin: boolean) => ({
+    server: { workers: 2, listen_host: '127.0.0.1', listen_port: proxyPort },
+    admin: { listen_host: '127.0.0.1', listen_port: adminPort },
+    load_balancing: { upstreams: [{ name: 'a', address: '127.0.0.1', port: backend.port }] },
+    plugins: [{ name: 'spin', module: plugin, config: { spin } }],
+    middleware: { plugins: ['spin'], plugin_load_timeout: '1s' },
+  });
+  const gw = await spawnGateway(config(false), { group: true });
+  try {
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'Gateway Started').length >= 2, 'two workers started', 15_000);
+    rewriteConfig(gw, config(true));
+    const reload = fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' }).catch(() => undefined);
+    await waitFor(() => gw.logs.some((l) => l.msg === 'Config Rejected' && l.workers_discarded !== undefined) || gw.logs.some((l) => String(l.msg).startsWith('Workers Failing')), 'the round decided', 60_000);
+    assert.ok(!gw.logs.some((l) => l.msg === 'Worker Stalled'), 'no watchdog kill mid-round');
+    assert.ok(!gw.logs.some((l) => String(l.msg).startsWith('Workers Failing')), 'not given up on');
+    await reload;
+    // The replacements start on the config the primary still holds: the old one.
+    // Every worker was replaced: the proxy port is the fixed one (with port 0 the replacements would bind a new one).
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${proxyPort}/after`).catch(() => undefined))?.headers.get('x-spin') === 'false', 'the old config serves', 20_000);
+    assert.ok(alive(gw.child.pid!));
   } finally {
     await endGroup(gw);
     await backend.stop();
