@@ -1,11 +1,12 @@
 // Finds, imports and checks plugin modules: `plugins[i].module` → its default export, validated, or a ConfigError.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
+import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 import type { Plugin, PluginApi, PluginHooks } from './contract.js';
 import { errorClassOf, isThenable, PluginError } from './plugin-error.js';
 import { MetricConflictError } from './metrics.js';
@@ -62,14 +63,36 @@ function resolveModule(specifier: string, baseDir: string): { url: string; key: 
     }
   }
   if (file === undefined) return { url: specifier, key: specifier, file };
-  const href = pathToFileURL(file).href;
-  // The content, not the file's times: a deploy that keeps the mtime (`cp -p`, `rsync -t`, builds with fixed
-  // timestamps) would leave the old code running after the reload without a word. And not its change time or inode,
-  // which a `touch`, a `chmod` or a Kubernetes ConfigMap's symlink swap move without changing a byte: node never
-  // unloads a module, so each such reload kept another copy of the plugin and its top-level state for good (+15 MB a
-  // reload for a plugin holding a table). A file already checked to be a regular one (or a package's resolved entry).
-  const version = createHash('sha256').update(readFileSync(file)).digest('base64url').slice(0, 22);
-  return { url: `${href}?v=${version}`, key: `${href}@${version}`, file };
+  // The file a symlink names now: node's resolver keeps the real path it found for a URL for the process's life, so
+  // after a symlink swap (a Kubernetes ConfigMap's ..data, a Capistrano `current`) the same path imported the old
+  // target, or failed with ENOENT once it was deleted.
+  const real = realpathSync(file);
+  const href = pathToFileURL(real).href;
+  // Read without waiting (a FIFO is refused, not waited on for ever on the event loop) and bounded.
+  const hash = createHash('sha256').update(readRegularFile(real, MAX_PLUGIN_FILE_BYTES, 'larger than 64 MiB')).digest('base64url').slice(0, 22);
+  const version = versionOf(real, hash);
+  return { url: `${href}?v=${version}`, key: `${href}@${version}`, file: real };
+}
+
+/** The largest plugin entry file read: a bundle of every dependency fits many times over. */
+const MAX_PLUGIN_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Each plugin file's content hash as last seen, and the generation it was given. */
+const VERSIONS = new Map<string, { readonly hash: string; readonly generation: number }>();
+
+/**
+ * A file's version in the URL imported: its content's hash, so that a `touch`, a `chmod` or a symlink swap to the
+ * same bytes imports nothing again (node never unloads a module: each such reload kept another copy of the plugin
+ * and its top-level state for good, +15 MB a reload for a plugin holding a table); and a generation that grows with
+ * every change, so that content seen before (a rollback) is imported afresh, its top-level code run again, rather
+ * than handed back as the module node kept with the state of its first run.
+ */
+function versionOf(file: string, hash: string): string {
+  const last = VERSIONS.get(file);
+  if (last !== undefined && last.hash === hash) return `${hash}.${last.generation}`;
+  const generation = (last?.generation ?? 0) + 1;
+  VERSIONS.set(file, { hash, generation });
+  return `${hash}.${generation}`;
 }
 
 /** Where this module is (src/plugins, dist/plugins or the bundle's directory): Portcullis's own node_modules are above. */
@@ -273,6 +296,7 @@ export async function loadPlugin(entry: Config['plugins'][number], index: number
   try {
     resolved = resolveModule(entry.module, baseDir);
   } catch (err) {
+    if (err instanceof UnreadableFile) throw cannotLoad(err.why); // a FIFO, a file too large, unreadable
     throw cannotLoad(importFailure(err, entry.module)); // a file: URL node refuses, a file that cannot be stat'ed
   }
   if (resolved === 'not found') throw cannotLoad('not found');

@@ -2,7 +2,8 @@
 // `cp -p`, `rsync -t` or a build with fixed timestamps): the module's version is not its mtime alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigObject } from '../../src/config/load.js';
@@ -86,6 +87,62 @@ export default { name: 'count', create() { const n = ++created; return { onRespo
   } finally {
     await gw.close();
     await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// From the fix's review. Node's resolver keeps the real path it found for a URL for the process's life: after a
+// ConfigMap's symlink swap the same path imported the old target, or failed with ENOENT once it was deleted. And
+// content seen before (a rollback) was handed back as the module node kept, with the state of its first run.
+test('a symlink swapped to a new plugin file is imported anew; a rollback to earlier content runs its code again', async () => {
+  const backend = await startBackend('echo');
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-swap-'));
+  const key = `__review16Runs${process.pid}`;
+  const source = (v: string) =>
+    `globalThis.${key} = (globalThis.${key} ?? 0) + 1; const run = globalThis.${key};\nexport default { name: 'v', create() { return { onResponse(ctx) { ctx.responseHeaders.set('x-code', '${v}.' + run); } }; } };\n`;
+  // The ConfigMap layout: ..v1/v.mjs, ..data -> ..v1, v.mjs -> ..data/v.mjs
+  const version = (n: number, v: string): void => {
+    mkdirSync(join(dir, `..v${n}`));
+    writeFileSync(join(dir, `..v${n}`, 'v.mjs'), source(v));
+    symlinkSync(`..v${n}`, join(dir, '..data.new'));
+    renameSync(join(dir, '..data.new'), join(dir, '..data'));
+  };
+  version(1, 'one');
+  symlinkSync(join('..data', 'v.mjs'), join(dir, 'v.mjs'));
+  const config = {
+    server: { listen_host: '127.0.0.1', listen_port: 0 },
+    admin: { listen_host: '127.0.0.1', listen_port: 0 },
+    logging: { format: 'json', level: 'info' },
+    load_balancing: { upstreams: upstreams([backend.port]), health_check: { enabled: false } },
+    plugins: [{ name: 'v', module: join(dir, 'v.mjs') }],
+    middleware: { plugins: ['v'] },
+  };
+  const gw = await startInProcess(config);
+  try {
+    assert.equal((await fetch(`${gw.url}/`)).headers.get('x-code'), 'one.1');
+    version(2, 'two');
+    rmSync(join(dir, '..v1'), { recursive: true });
+    await gw.gateway.reload(parseConfigObject(config));
+    assert.equal((await fetch(`${gw.url}/`)).headers.get('x-code'), 'two.2');
+    version(3, 'one'); // the first content again
+    await gw.gateway.reload(parseConfigObject(config));
+    assert.equal((await fetch(`${gw.url}/`)).headers.get('x-code'), 'one.3', 'its top-level code ran again');
+  } finally {
+    await gw.close();
+    await backend.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a plugin package whose entry is a FIFO is refused at once, never waited on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugin-fifo-'));
+  try {
+    mkdirSync(join(dir, 'node_modules', 'fifo-plugin'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', 'fifo-plugin', 'package.json'), '{ "name": "fifo-plugin", "type": "module", "main": "index.js" }\n');
+    execFileSync('mkfifo', [join(dir, 'node_modules', 'fifo-plugin', 'index.js')]);
+    const { loadPlugin } = await import('../../src/plugins/load.js');
+    await assert.rejects(loadPlugin({ name: 'f', module: 'fifo-plugin' } as never, 0, dir, 2_000), /plugins\[0\]\.module: cannot load fifo-plugin: not a regular file/);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
