@@ -10,6 +10,7 @@ import { CommandUsageError } from './commands/usage.js';
 import { failureLine } from './commands/failure-line.js';
 import { shownArgument } from './commands/output.js';
 import { shownOnTerminal } from './terminal-text.js';
+import { withoutKeySecrets } from './identity/api-key-format.js';
 import { checkConfig, exitWithVerdict } from './commands/check-config.js';
 import { endStartupMode } from './startup-mode.js';
 import { takeEarlySignals } from './early-signals.js';
@@ -188,7 +189,7 @@ const PLAIN_COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
  * stderr, exit 2. The reason quotes what was typed (node's parseArgs quotes an unknown option too): shown escaped.
  */
 function usage(message: string): number {
-  process.stderr.write(`portcullis: ${shownOnTerminal(message)}\n${HELP}`);
+  process.stderr.write(`portcullis: ${shownOnTerminal(withoutKeySecrets(message))}\n${HELP}`);
   return 2;
 }
 

@@ -5,11 +5,19 @@ import { ConfigError } from '../config/load.js';
 import { GatewayError } from '../errors.js';
 import { ListenPortError } from '../listen.js';
 import { shownOnTerminal } from '../terminal-text.js';
+import { withoutKeySecrets } from '../identity/api-key-format.js';
 import { storeFailureLine } from './store-failure.js';
 import { CommandRefusedError } from './usage.js';
 
-/** `portcullis: …` and a newline, for `err`. CommandUsageError is not one: it is answered with the help (cli.ts). */
+/**
+ * `portcullis: …` and a newline, for `err`. CommandUsageError is not one: it is answered with the help (cli.ts). An
+ * API key's secret, in whatever argument the message quotes (a config path, a target), is never printed.
+ */
 export function failureLine(err: unknown): string {
+  return withoutKeySecrets(lineOf(err));
+}
+
+function lineOf(err: unknown): string {
   // A refusal the command worded itself (`user … not found`), or a port taken or refused at start (not a config
   // error: the same files may start later): its one line.
   if (err instanceof CommandRefusedError || err instanceof ListenPortError) return `portcullis: ${shownOnTerminal(err.message)}\n`;

@@ -3,7 +3,7 @@
 import { GatewayError } from '../errors.js';
 import { CommandRefusedError } from './usage.js';
 import { shownOnTerminal } from '../terminal-text.js';
-import { API_KEY_INSIDE } from '../identity/api-key-format.js';
+import { withoutKeySecrets } from '../identity/api-key-format.js';
 
 /** Writes `value` as one JSON document. */
 export function printJson(value: unknown): void {
@@ -33,7 +33,7 @@ const SHOWN_ARGUMENT_LENGTH = 80;
 export function shownArgument(text: string): string {
   // An API key pasted where its id was asked for (`api-keys revoke pk_<id>_<secret>`) was printed back to stderr,
   // which scripts and CI jobs keep in their logs: its secret part never is.
-  text = text.replace(new RegExp(API_KEY_INSIDE.source, 'g'), (key) => `${key.slice(0, 19)}_<secret not shown>`);
+  text = withoutKeySecrets(text);
   const cut = text.length > SHOWN_ARGUMENT_LENGTH ? `${text.slice(0, SHOWN_ARGUMENT_LENGTH)}…` : text;
   return shownOnTerminal(cut);
 }

@@ -8,7 +8,7 @@ import { explainMatch, staticOrder } from '../routing/explain.js';
 import { conditionsOf } from '../routing/from-config.js';
 import { hostOf, normalisePrefix, type MatchInput, type RouteConditions } from '../routing/conditions.js';
 import { rewritePath } from '../routing/rewrite.js';
-import { isAuthPath } from '../auth/paths.js';
+import { isAuthPath, JWKS_PATH } from '../auth/paths.js';
 import { isPreflight } from '../cors/policy.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkRequestHost } from '../pipeline/host-check.js';
@@ -181,7 +181,9 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   const input: MatchInput = { method, host, path, header: (name) => (hopByHopForUpstream(name, tokens) ? undefined : headerOf(name)) };
   if (path === '/health') return { request, route: 'health', matched_because: ['the gateway answers /health itself'], tried: [], upstream: null };
   if (config.middleware.auth.enabled && isAuthPath(path)) {
-    return { request, route: 'auth', matched_because: ['the gateway answers /auth/* and the JWKS itself (auth is on)'], tried: [], upstream: null };
+    // HS256 publishes no key: the gateway's own JWKS path answers 404 (auth/routes.ts).
+    const why = path === JWKS_PATH && config.jwt.algorithm === 'HS256' ? 'the gateway answers the JWKS path itself: 404, as HS256 publishes no key' : 'the gateway answers /auth/* and the JWKS itself (auth is on)';
+    return { request, route: 'auth', matched_because: [why], tried: [], upstream: null };
   }
   const services = resolveServices(config);
   const upstreamHost = (r: RouteConfig | undefined, service: string): string => {

@@ -95,6 +95,15 @@ export function checkRoutesAndServices(config: Config): string | undefined {
     if (condition !== undefined) {
       return `${at}.match.headers: "${condition}" is set by the gateway itself (a client's copy is dropped, and routes are matched before authentication), so this condition could never hold`;
     }
+    // Nor a forwarding header (X-Forwarded-*, Forwarded, X-Real-IP, a CDN's True-Client-IP...) while no peer is a
+    // trusted proxy: routing reads one from a trusted proxy only, and the route was silently never taken.
+    const fromProxy =
+      config.server.trusted_proxies.length === 0
+        ? Object.keys(r.match.headers ?? {}).find((name) => ownedList.ownership(name) === 'forwarding' || ownedList.isClientAddressHeader(name))
+        : undefined;
+    if (fromProxy !== undefined) {
+      return `${at}.match.headers: "${fromProxy}" is read only from a trusted proxy, and server.trusted_proxies is empty, so this condition could never hold`;
+    }
     // Nor one that is hop-by-hop: it is never forwarded, so routing never reads it (RequestMatchInput).
     const hopByHop = Object.keys(r.match.headers ?? {}).find(neverForwarded);
     if (hopByHop !== undefined) {

@@ -17,5 +17,5 @@ test('sizes: bytes, KB, MB, GB in powers of 1024; anything else is refused', () 
   assert.equal(parseSize(1.5), parseSize('1.5B'));
   assert.equal(parseSize(0.5), 1);
   assert.equal(parseSize(0.5), parseSize('0.5'));
-  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) assert.equal(parseSize(bad), undefined, String(bad));
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60, String(2 ** 60), `${2 ** 60}B`, '99999999999GB']) assert.equal(parseSize(bad), undefined, String(bad));
 });

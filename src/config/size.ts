@@ -17,6 +17,9 @@ export function parseSize(value: number | string): number | undefined {
   if (!match) return undefined;
   const unit = (match[2] ?? '').toLowerCase() || 'b';
   const factor = UNIT_BYTES[unit];
-  // A positive size is at least 1 byte: rounded to 0 (`0.0001KB`), a body limit refused every body.
-  return factor === undefined ? undefined : atLeastOneIfPositive(Number(match[1]) * factor);
+  if (factor === undefined) return undefined;
+  // A positive size is at least 1 byte: rounded to 0 (`0.0001KB`), a body limit refused every body. One bound for a
+  // number and a string alike: no more bytes than a number counts exactly.
+  const bytes = atLeastOneIfPositive(Number(match[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }

@@ -55,8 +55,10 @@ export const DEFAULT_API_KEY_PAGE_SIZE = MAX_PAGE_SIZE;
  * a filter longer than any email and answered an empty table.
  */
 export function emailFilterProblem(filter: string): string | undefined {
-  if (filter.length > 254) return 'must be at most 254 characters';
-  if (/[\u0000-\u001f\u007f]/.test(filter)) return 'must not contain control characters';
+  // Judged as it is used (emailPrefix trims it): blanks around it, a tab or a newline a script left, are no problem.
+  const used = filter.trim();
+  if (used.length > 254) return 'must be at most 254 characters';
+  if (/[\u0000-\u001f\u007f]/.test(used)) return 'must not contain control characters';
   return undefined;
 }
 

@@ -28,6 +28,14 @@ export function looksLikeApiKey(value: string): boolean {
 /** A key of the generated shape anywhere in a text (a header value), for removing keys that must not be forwarded. */
 export const API_KEY_INSIDE = /pk_[0-9a-f]{16}_[0-9a-f]{64}/;
 
+/**
+ * `text` with every API key's secret part replaced (`pk_<id>_<secret not shown>`): for messages that print back what
+ * an operator typed, which scripts and CI jobs keep in their logs.
+ */
+export function withoutKeySecrets(text: string): string {
+  return text.indexOf(API_KEY_PREFIX) === -1 ? text : text.replace(new RegExp(API_KEY_INSIDE.source, 'g'), (key) => `${key.slice(0, 19)}_<secret not shown>`);
+}
+
 /** The key's id, or undefined when `key` is not exactly of the generated shape (checked before any lookup). */
 export function apiKeyId(key: string): string | undefined {
   return KEY_SHAPE.exec(key)?.[1];

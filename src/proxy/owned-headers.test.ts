@@ -16,10 +16,16 @@ describe('OwnedHeaders', () => {
     for (const name of ['X_Forwarded_For', 'x-forwarded-port', 'X-Forwarded-Prefix', 'x_forwarded_anything', 'Forwarded', 'X_Real_IP', 'X-Original-URL', 'x_rewrite_url']) {
       assert.equal(isOwnedHeader(name), true, name);
     }
-    // CDNs' client-address headers are forwarding headers too (review16-headers-client-address-kin).
+    // CDNs' client-address headers are dropped from clients as forwarding headers are, but the gateway never writes
+    // them: rewrites and plugins may (review16-headers-client-address-kin).
     for (const name of ['True-Client-IP', 'cf_connecting_ip', 'Fastly-Client-IP', 'X-Client-IP', 'x-cluster-client-ip', 'x-forwarded']) {
-      assert.equal(DEFAULT_OWNED_HEADERS.ownership(name), 'forwarding', name);
+      assert.equal(DEFAULT_OWNED_HEADERS.isClientAddressHeader(name), true, name);
+      assert.equal(DEFAULT_OWNED_HEADERS.isOwned(name), false, name);
+      assert.equal(DEFAULT_OWNED_HEADERS.dropFromClient(headerKey(name), false), true, name);
     }
+    assert.equal(DEFAULT_OWNED_HEADERS.dropFromClient('true-client-ip', true), false, 'a trusted proxy\'s passes');
+    assert.equal(DEFAULT_OWNED_HEADERS.dropFromClient('true_client_ip', true), true, 'misspelled, never');
+    assert.ok(!DEFAULT_OWNED_HEADERS.names.includes('true-client-ip'), 'not listed as owned');
     for (const name of ['accept', 'x-user', 'x-userid', 'authorization', 'x-forwardedx', 'x-real-ipv6', 'traceparent', 'x-client']) {
       assert.equal(isOwnedHeader(name), false, name);
     }

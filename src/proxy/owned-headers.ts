@@ -22,7 +22,9 @@ export const FORWARDING_HEADERS: readonly string[] = ['forwarded', 'x-real-ip', 
  * Cloudflare's True-Client-IP, Cloudflare's CF-Connecting-IP, Fastly's, Google App Engine's, Envoy's, and the names
  * client-address libraries read after X-Forwarded-For (npm's request-ip, Rails' Client-IP). The gateway itself reads
  * none of them, but a backend configured for its CDN does: from a client they are the same lie as a forged
- * X-Real-IP, so they are forwarding headers too (passed from a trusted proxy only).
+ * X-Real-IP, so a client's copy is dropped as a forwarding header's is (passed from a trusted proxy only). Unlike
+ * those, the gateway never writes them: a route rewrite or a plugin may set or remove them (a plugin that writes
+ * True-Client-IP from ctx.clientAddress for such a backend), so they are not owned.
  */
 export const CLIENT_ADDRESS_HEADERS: readonly string[] = [
   'true-client-ip', 'cf-connecting-ip', 'cf-connecting-ipv6', 'cf-pseudo-ipv4', 'fastly-client-ip',
@@ -52,6 +54,9 @@ export interface OwnedHeaderOptions {
 /** How a header name relates to the gateway: not owned, owned, or a forwarding header (owned unless from a trusted proxy). */
 export type Ownership = 'none' | 'owned' | 'forwarding';
 
+/** What the list holds of a name: Ownership's kinds, and a CDN's client-address header (dropped from clients, not owned). */
+type Kind = Exclude<Ownership, 'none'> | 'client-address';
+
 /** A header name as the comparison reads it: lower-case, "_" as "-". */
 export function headerKey(name: string): string {
   const lower = name.toLowerCase();
@@ -61,13 +66,14 @@ export function headerKey(name: string): string {
 /** The owned-header list of one configuration. Built once at start-up (and on reload); lookups are one Set probe. */
 export class OwnedHeaders {
   /** Every owned name (canonical spelling) → its kind; `x-forwarded-*` names are matched by prefix on top. */
-  readonly #kinds: ReadonlyMap<string, Exclude<Ownership, 'none'>>;
+  readonly #kinds: ReadonlyMap<string, Kind>;
   /** A judged header's canonical spelling → the spellings routes name it by (judgedHeaders). */
   readonly #judged: ReadonlyMap<string, ReadonlySet<string>>;
 
   constructor(options: OwnedHeaderOptions) {
-    const kinds = new Map<string, Exclude<Ownership, 'none'>>();
-    for (const name of [...FORWARDING_HEADERS, ...CLIENT_ADDRESS_HEADERS]) kinds.set(name, 'forwarding');
+    const kinds = new Map<string, Kind>();
+    for (const name of FORWARDING_HEADERS) kinds.set(name, 'forwarding');
+    for (const name of CLIENT_ADDRESS_HEADERS) kinds.set(name, 'client-address');
     for (const name of [...options.identityHeaders.map(headerKey), ...CONSUMER_HEADERS, ...GATEWAY_HEADERS]) kinds.set(name, 'owned');
     if (options.tracing) for (const name of TRACING_HEADERS) kinds.set(name, 'owned');
     this.#kinds = kinds;
@@ -83,12 +89,18 @@ export class OwnedHeaders {
 
   /** Every owned name in its canonical spelling (forwarding headers included; `x-forwarded-*` as a pattern). */
   get names(): readonly string[] {
-    return [...this.#kinds.keys(), `${FORWARDED_PREFIX}*`];
+    return [...[...this.#kinds].filter(([, kind]) => kind !== 'client-address').map(([name]) => name), `${FORWARDED_PREFIX}*`];
   }
 
   /** How `name` (any case, any "_"/"-" spelling) relates to the gateway. */
   ownership(name: string): Ownership {
-    return this.#kindOf(headerKey(name));
+    const kind = this.#kindOf(headerKey(name));
+    return kind === 'client-address' ? 'none' : kind;
+  }
+
+  /** True for a CDN's client-address header (CLIENT_ADDRESS_HEADERS, any spelling): dropped from clients, not owned. */
+  isClientAddressHeader(name: string): boolean {
+    return this.#kindOf(headerKey(name)) === 'client-address';
   }
 
   /**
@@ -118,7 +130,7 @@ export class OwnedHeaders {
     return !peerTrusted || key !== name;
   }
 
-  #kindOf(key: string): Ownership {
+  #kindOf(key: string): Kind | 'none' {
     const kind = this.#kinds.get(key);
     if (kind !== undefined) return kind;
     // 0x78: "x", a cheap first test before the prefix comparison.

@@ -105,3 +105,12 @@ test('a file that is a scalar or a list says the file must be a mapping', async 
     assert.equal(result.stderr, 'portcullis: config error: the file: must be a mapping (key: value)\n', text);
   }
 });
+
+// review16: a config path holding an API key (pasted in the wrong place) was printed back whole, secret included.
+test('a config path holding an API key is printed without its secret', async () => {
+  const secret = 'ef'.repeat(32);
+  const result = await checkConfig(join(dir, `pk_0123456789abcdef_${secret}.yaml`));
+  assert.equal(result.code, 1);
+  assert.ok(!result.stderr.includes(secret), result.stderr);
+  assert.match(result.stderr, /pk_0123456789abcdef_<secret not shown>/);
+});

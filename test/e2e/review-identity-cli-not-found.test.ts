@@ -75,6 +75,17 @@ describe('the CLI names what was not found', () => {
     }
   });
 
+  // From the fix's review: bad usage and config errors quoted the key too.
+  test('no message of any command prints a key\'s secret back', async () => {
+    const secret = 'cd'.repeat(32);
+    const key = `pk_${UNKNOWN_KEY}_${secret}`;
+    for (const args of [['api-keys', key], ['api-keys', 'list', key], [key], ['api-keys', 'revoke', `--${key}`]]) {
+      const res = await cli(args);
+      assert.notEqual(res.code, 0, args.join(' '));
+      assert.ok(!(res.stdout + res.stderr).includes(secret), `${args.join(' ')}: ${res.stderr.split('\n')[0]}`);
+    }
+  });
+
   test('a user or key that exists is still acted on', async () => {
     const created = await cli(['users', 'create', 'here@example.com', '--json'], 'a-long-password\n');
     assert.equal(created.code, 0, created.stderr);

@@ -46,7 +46,7 @@ describe('a forwarding header condition', () => {
   let open: InProcessGateway;
   let behindProxy: InProcessGateway;
   before(async () => {
-    [open, behindProxy] = await Promise.all([startInProcess(config([])), startInProcess(config(['127.0.0.1']))]);
+    [open, behindProxy] = await Promise.all([startInProcess(config(['192.0.2.1'])), startInProcess(config(['127.0.0.1']))]);
   });
   after(async () => {
     await Promise.all([open?.close(), behindProxy?.close()]);

@@ -59,11 +59,15 @@ after(async () => {
   await Promise.all([monitor?.stop(), app?.stop()]);
 });
 
+test('a condition on one with no trusted proxy at all is a config error: it could never hold', async () => {
+  await assert.rejects(startInProcess(config([])), /routes\[1\]\.match\.headers: "true-client-ip" is read only from a trusted proxy, and server\.trusted_proxies is empty/);
+});
+
 describe('client-address headers of CDNs', () => {
   let open: InProcessGateway;
   let behindProxy: InProcessGateway;
   before(async () => {
-    [open, behindProxy] = await Promise.all([startInProcess(config([])), startInProcess(config(['127.0.0.1']))]);
+    [open, behindProxy] = await Promise.all([startInProcess(config(['192.0.2.1'])), startInProcess(config(['127.0.0.1']))]);
   });
   after(async () => {
     await Promise.all([open?.close(), behindProxy?.close()]);
@@ -91,4 +95,28 @@ describe('client-address headers of CDNs', () => {
     assert.equal(body.headers['cf-connecting-ip'], '203.0.113.9');
     assert.equal(body.headers.x_client_ip, undefined);
   });
+});
+
+// From the fix's review: the gateway never writes these headers, so a route rewrite (or a plugin) may: one that
+// feeds a CDN-minded backend the address the gateway saw, or strips a trusted CDN's copy for one backend.
+test('a route rewrite may set or remove one: a client\'s copy is dropped first, the rewrite then applies', async () => {
+  const svc = { upstreams: [{ name: app.name, address: '127.0.0.1', port: app.port }] };
+  const gw = await startInProcess({
+    server: { trusted_proxies: ['127.0.0.1'] },
+    services: { app: svc },
+    routes: [
+      { name: 'set', match: { path_prefix: '/set' }, service: 'app', request_headers: { set: { 'True-Client-IP': '10.1.1.1' } } },
+      { name: 'strip', match: { path_prefix: '/strip' }, service: 'app', request_headers: { remove: ['CF-Connecting-IP'] } },
+    ],
+    admin: { enabled: false },
+  });
+  try {
+    const port = Number(new URL(gw.url).port);
+    const set = await rawRequest(port, 'GET /set HTTP/1.1\r\nHost: gw\r\nTrue-Client-IP: 6.6.6.6\r\nConnection: close\r\n\r\n');
+    assert.equal((JSON.parse(set.body) as EchoBody).headers['true-client-ip'], '10.1.1.1');
+    const strip = await rawRequest(port, 'GET /strip HTTP/1.1\r\nHost: gw\r\nCF-Connecting-IP: 203.0.113.9\r\nConnection: close\r\n\r\n');
+    assert.equal((JSON.parse(strip.body) as EchoBody).headers['cf-connecting-ip'], undefined);
+  } finally {
+    await gw.close();
+  }
 });
