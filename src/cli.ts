@@ -53,6 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
+      tokens: true,
       options: {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
@@ -69,7 +70,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return usage((err as Error).message);
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
+  // parseArgs keeps the last of a repeated single-valued option: `--config a.yaml --config b.yaml` started on b.yaml,
+  // `users list --email a --email b` listed b's, without a word. Which one the operator meant is theirs to say.
+  const repeated = repeatedSingleOption(tokens);
+  if (repeated !== undefined) return usage(`--${repeated} is given more than once`);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -188,6 +193,17 @@ const PLAIN_COMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
  * Bad usage (an unknown command or option, an option or argument a command does not read): the reason and the help on
  * stderr, exit 2. The reason quotes what was typed (node's parseArgs quotes an unknown option too): shown escaped.
  */
+/** The first option taking a value (not -H, which may repeat) named twice, however spelled (`-c a --config b`). */
+function repeatedSingleOption(tokens: readonly { kind: string; name?: string; value?: string }[]): string | undefined {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined || token.value === undefined || token.name === 'header') continue;
+    if (seen.has(token.name)) return token.name;
+    seen.add(token.name);
+  }
+  return undefined;
+}
+
 function usage(message: string): number {
   process.stderr.write(`portcullis: ${shownOnTerminal(withoutKeySecrets(message))}\n${HELP}`);
   return 2;

@@ -60,4 +60,25 @@ describe('identity commands and options that are not theirs', () => {
     const key = await cli(['api-keys', 'create', 'short-lived', '--expires-in', '1d', '--json']);
     assert.equal(key.code, 0, key.stderr);
   });
+
+  // stop 54: parseArgs kept the last of a repeated option, so `--config a --config b` ran on b and
+  // `users list --email a --email b` listed b's users, without a word.
+  test('an option taking a value, given twice in any spelling, is bad usage (exit 2) and nothing runs', async () => {
+    for (const [args, name] of [
+      [['users', 'list', '--email', 'keep@', '--email', 'other@'], 'email'],
+      [['users', 'list', '--limit', '1', '--limit=2'], 'limit'],
+      [['check-config', '-c', 'elsewhere.yaml'], 'config'],
+      [['api-keys', 'create', 'svc2', '--expires-in', '1d', '--expires-in', '2d'], 'expires-in'],
+    ] as const) {
+      const run = await cli(args);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.ok(run.stderr.startsWith(`portcullis: --${name} is given more than once\n`), `${args.join(' ')}: ${run.stderr}`);
+      assert.equal(run.stdout, '');
+    }
+    const keys = JSON.parse((await cli(['api-keys', 'list', '--json'])).stdout) as { api_keys: { name: string }[] };
+    assert.ok(!keys.api_keys.some((k) => k.name === 'svc2'), 'the key was created');
+    // -H may repeat (routes --match takes several headers), and a flag given twice is harmless.
+    const listed = await cli(['users', 'list', '--json', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+  });
 });
