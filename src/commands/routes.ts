@@ -162,7 +162,14 @@ function triedOf(config: Config, explanation: ReturnType<typeof explainMatch>): 
 /** Which route `spec` takes, why, and what its upstream would receive. Throws CommandUsageError for a bad argument. */
 export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
   const headers = parseHeaderArguments(headerLines);
-  const { method, authority, path, query } = parseMatchArgument(spec);
+  const target = parseMatchArgument(spec);
+  const { method, path, query } = target;
+  // The host comes from the URL (`GET http://api.example.com/x`) or from -H Host with a bare path, as the gateway
+  // routes by the Host line; two different ones would leave the report guessing which the operator meant.
+  if (target.authority !== '' && headers.host !== undefined && headers.host !== target.authority) {
+    throw new CommandUsageError('name the host once: in the URL (GET http://host/path) or with -H "Host: …" and a path, not two different ones');
+  }
+  const authority = target.authority || (headers.host ?? '');
   const host = hostOf(authority);
   const request = { method, host, path };
   // The gateway's own first step: a target or authority it would refuse reaches no route.
@@ -176,8 +183,8 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   }
   // Header conditions read the headers as the upstream would get them: a hop-by-hop one is absent (as in the gateway).
   const tokens = connectionTokens(headers.connection);
-  // `host` is the URL's authority when it has one, as the gateway reads the Host it routes by (RequestMatchInput).
-  const headerOf = (name: string): string | undefined => (name === 'host' && authority !== '' ? authority : headers[name]);
+  // `host` is the host routed by, as the gateway compares a host condition (RequestMatchInput.header).
+  const headerOf = (name: string): string | undefined => (name === 'host' ? (host === '' ? undefined : host) : headers[name]);
   const input: MatchInput = { method, host, path, header: (name) => (hopByHopForUpstream(name, tokens) ? undefined : headerOf(name)) };
   if (path === '/health') return { request, route: 'health', matched_because: ['the gateway answers /health itself'], tried: [], upstream: null };
   if (config.middleware.auth.enabled && isAuthPath(path)) {

@@ -115,6 +115,16 @@ export function matchHostProblem(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a `match.headers.host` value can never hold, or undefined: it names one host as a `match.hosts` entry does
+ * (and is compared as one: conditions.ts hostOf), so no wildcard, which only `hosts` reads as one.
+ */
+export function hostConditionProblem(value: string): string | undefined {
+  if (value.startsWith('*.')) return 'names one host: for "*." and a domain use match.hosts, which reads it as a wildcard';
+  const problem = matchHostProblem(value);
+  return problem === undefined ? undefined : `${problem} (a host condition is compared as a host; match.hosts does the same)`;
+}
+
 /** A bracketed IPv6 `match.hosts` entry: the one spelling requests may carry, with no port. */
 function matchIpv6Problem(value: string): string | undefined {
   const close = value.indexOf(']');

@@ -10,6 +10,7 @@ import {
   matchHeaderValueProblem,
   matchHostKey,
   matchHostProblem,
+  hostConditionProblem,
   originProblem,
   probeHostProblem,
   routeHostProblem,
@@ -690,8 +691,18 @@ const routeMatch = z
     path: routePath('path').optional(),
     /** Methods that can reach a route: not TRACE or CONNECT (405 before routing), none node's parsers do not know. */
     methods: z.array(httpMethod.superRefine(refusing(routeMethodProblem))).min(1).optional(),
-    /** Exact header values; names case-insensitive. A value no request can carry is refused. */
-    headers: headerMap(z.string().superRefine(refusing(matchHeaderValueProblem))).optional(),
+    /**
+     * Exact header values; names case-insensitive. A value no request can carry is refused. `host` is compared as a
+     * host, as `hosts` entries are (case, port and one trailing dot ignored): compared as spelt, `ADMIN.example.com` or
+     * `admin.example.com:443` skipped a route that `admin.example.com` took, and its auth with it.
+     */
+    headers: headerMap(z.string().superRefine(refusing(matchHeaderValueProblem)))
+      .superRefine((map, ctx) => {
+        const problem = map.host === undefined ? undefined : hostConditionProblem(map.host);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: problem });
+      })
+      .transform((map) => (map.host === undefined ? map : { ...map, host: matchHostKey(map.host) }))
+      .optional(),
   })
   .strict()
   .refine((m) => !(m.path !== undefined && m.path_prefix !== undefined), {

@@ -69,14 +69,17 @@ export class RequestMatchInput implements MatchInput {
   }
 
   /**
-   * A request header by lower-case name. `host` is what the gateway sends upstream as Host (proxy/headers.ts): over
-   * HTTP/2 the :authority (clients send no Host there), so a `host` condition holds over HTTP/1.1 and HTTP/2 alike.
+   * A request header by lower-case name. `host` is the host the request names, as `hosts` compares it (the config
+   * stores a `host` condition in the same form): the :authority over HTTP/2 (clients send no Host there), else Host,
+   * in lower case without the port or one trailing dot, so every spelling of a host takes the route its condition
+   * chooses, as every spelling of a path does.
    */
   header(name: string): string | undefined {
     if (this.#owned !== undefined && this.#owned.dropFromClient(name, this.#peerTrusted)) return undefined;
     if (this.#tokens === null) this.#tokens = connectionTokens(this.#headers.connection);
     if (hopByHopForUpstream(name, this.#tokens)) return undefined;
-    const value = name === 'host' ? ((this.#headers[':authority'] as string | undefined) ?? this.#headers.host) : this.#headers[name];
+    if (name === 'host') return this.host === '' ? undefined : this.host;
+    const value = this.#headers[name];
     return Array.isArray(value) ? value.join(', ') : value;
   }
 }
