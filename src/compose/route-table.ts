@@ -30,6 +30,9 @@ import type { Features } from '../features.js';
 import { ownedHeadersOf } from '../config/route-checks.js';
 import type { OwnedHeaders } from '../proxy/owned-headers.js';
 
+/** How many routes' verdicts a `Route Not Found` debug line lists before it counts the rest. */
+const LOGGED_VERDICTS = 20;
+
 const HEALTH_PATH = '/health';
 /** What the health route takes (health-route.ts). */
 const HEALTH_METHODS: readonly string[] = ['GET', 'HEAD'];
@@ -211,7 +214,11 @@ export function buildRouteTable(deps: RouteTableDeps): RouteTable {
     onRequest(ctx) {
       if (deps.logger.isLevelEnabled('debug')) {
         const input = new RequestMatchInput(ctx.req.method, ctx.path, ctx.req.headers, true, owned, ctx.peerTrusted);
-        const tried = explainMatch(conditions, input, false).verdicts.map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
+        const verdicts = explainMatch(conditions, input, false).verdicts;
+        // The first routes tried say why (routes --match says all): a line per 404 the size of the route table, in
+        // a log a client's 404s write, would let any client fill the disk of a gateway with many routes.
+        const tried = verdicts.slice(0, LOGGED_VERDICTS).map((v) => `${config.routes[v.index]!.name}: ${v.failed}`);
+        if (verdicts.length > LOGGED_VERDICTS) tried.push(`and ${verdicts.length - LOGGED_VERDICTS} more routes`);
         deps.logger.debug(
           { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, method: input.method, host: input.host, path: ctx.path, tried },
           'Route Not Found',
