@@ -151,6 +151,8 @@ export class Backend implements Candidate, Peer {
    */
   inheritLoad(from: Backend): void {
     this.#load = from.#load;
+    // And its connections_per_upstream and queue: the running requests of both pools count against one limit.
+    this.dispatcher.adoptSlotsOf(from.dispatcher);
   }
 
   /** May this backend get traffic now? Read by the strategies on every pick. */

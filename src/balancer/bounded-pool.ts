@@ -39,8 +39,11 @@ const NO_CONTEXT = Object.freeze({});
 class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchController {
   readonly options: Dispatcher.DispatchOptions;
   readonly #handler: Dispatcher.DispatchHandler;
-  /** The pool it was dispatched to (it runs there, whichever pool of its upstream frees the slot). */
-  readonly owner: BoundedPool;
+  /**
+   * The pool it was dispatched to (it runs there, whichever pool of its upstream frees the slot), or, when it waited
+   * through a reload that replaced that pool, the replacement it starts on (#startWaiting).
+   */
+  owner: BoundedPool;
   #real: Dispatcher.DispatchController | undefined = undefined;
   #reason: Error | null = null;
   #pauseWanted = false;
@@ -154,6 +157,12 @@ class BoundedRequest implements Dispatcher.DispatchHandler, Dispatcher.DispatchC
 export class UpstreamSlots {
   running = 0;
   readonly queue: BoundedRequest[] = [];
+  /** The limits of the upstream's newest pool: after a reload, its older pools' requests are judged by them too. */
+  limits: QueueLimits;
+
+  constructor(limits: QueueLimits) {
+    this.limits = limits;
+  }
 }
 
 /**
@@ -162,11 +171,12 @@ export class UpstreamSlots {
  */
 export class BoundedPool extends DispatcherBase {
   readonly #pool: Dispatcher;
-  readonly #limits: QueueLimits;
-  /** This pool's own, or those of the pool it shares its upstream's limits with (`shareWith`). */
-  readonly slots: UpstreamSlots;
+  /** This pool's own, or those of the pool it shares its upstream's limits with (`shareWith`, adoptSlotsOf). */
+  #slots: UpstreamSlots;
   /** Requests of this pool running or waiting (close() waits for its own). */
   #own = 0;
+  /** The pool a reload put in this one's place (adoptSlotsOf), if any. */
+  #successor: BoundedPool | undefined = undefined;
   #closed = false;
   #drained: (() => void) | undefined = undefined;
 
@@ -174,8 +184,27 @@ export class BoundedPool extends DispatcherBase {
   constructor(pool: Dispatcher, limits: QueueLimits, shareWith?: BoundedPool) {
     super();
     this.#pool = pool;
-    this.#limits = limits;
-    this.slots = shareWith?.slots ?? new UpstreamSlots();
+    this.#slots = shareWith !== undefined ? shareWith.#slots : new UpstreamSlots(limits);
+  }
+
+  /** The running requests, wait queue and limits of this pool's upstream. */
+  get slots(): UpstreamSlots {
+    return this.#slots;
+  }
+
+  /**
+   * Makes this new pool the successor of `previous`, to the same upstream (a reload changed a pool option): the two
+   * count their running requests and queue together, under this pool's limits, and what waits starts at once if
+   * they allow more. Each reload gave every upstream a fresh count, so after N such reloads one upstream took
+   * (N+1) times `connections_per_upstream`; and a request queued before the reload waited for the old pool's slots
+   * alone (503 at `queue_timeout` beside an idle new pool). Called before this pool has taken any request.
+   */
+  adoptSlotsOf(previous: BoundedPool): void {
+    const limits = this.#slots.limits;
+    this.#slots = previous.#slots;
+    this.#slots.limits = limits;
+    previous.#successor = this;
+    this.#startWaiting();
   }
 
   /** Requests given to a pool of this upstream and not finished. */
@@ -192,14 +221,14 @@ export class BoundedPool extends DispatcherBase {
     const request = new BoundedRequest(this, options, handler);
     handler.onRequestStart?.(request, NO_CONTEXT);
     if (request.aborted) return true;
-    const slots = this.slots;
+    const slots = this.#slots;
     if (this.#closed) request.fail(POOL_CLOSED);
-    else if (slots.running < this.#limits.connections) this.#start(request);
-    else if (slots.queue.length >= this.#limits.queueLimit) request.fail(QUEUE_FULL);
+    else if (slots.running < slots.limits.connections) this.#start(request);
+    else if (slots.queue.length >= slots.limits.queueLimit) request.fail(QUEUE_FULL);
     else {
       this.#own++;
       slots.queue.push(request);
-      request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), this.#limits.queueTimeoutMs);
+      request.timer = setTimeout(() => request.fail(QUEUE_TIMEOUT), slots.limits.queueTimeoutMs);
       request.timer.unref();
     }
     return true;
@@ -210,26 +239,39 @@ export class BoundedPool extends DispatcherBase {
    * next waiting request of the upstream starts, on its own pool.
    */
   finished(request: BoundedRequest, wasQueued: boolean): void {
-    const slots = this.slots;
+    const slots = this.#slots;
     this.#own--;
     if (wasQueued) {
       const index = slots.queue.indexOf(request);
       if (index !== -1) slots.queue.splice(index, 1);
     } else {
       slots.running--;
-      while (slots.running < this.#limits.connections && slots.queue.length > 0) {
-        const next = slots.queue.shift()!;
-        if (next.timer) clearTimeout(next.timer);
-        next.owner.#own--; // counted again by #start
-        next.owner.#start(next);
-      }
+      this.#startWaiting();
     }
     if (this.#drained && this.#own === 0) this.#drained();
   }
 
+  /** Starts the upstream's waiting requests, each on its own pool, while the limit allows. */
+  #startWaiting(): void {
+    const slots = this.#slots;
+    while (slots.running < slots.limits.connections && slots.queue.length > 0) {
+      const next = slots.queue.shift()!;
+      if (next.timer) clearTimeout(next.timer);
+      const from = next.owner;
+      from.#own--; // counted again by #start
+      // One queued on a pool a reload replaced starts on the newest open one: the old pool's undici pool still has
+      // the old connection count, and would queue it again behind that pool's running requests.
+      let to = from;
+      for (let later = from.#successor; later !== undefined; later = later.#successor) if (!later.#closed) to = later;
+      next.owner = to;
+      to.#start(next);
+      if (to !== from && from.#drained && from.#own === 0) from.#drained();
+    }
+  }
+
   #start(request: BoundedRequest): void {
     request.state = 'running';
-    this.slots.running++;
+    this.#slots.running++;
     this.#own++;
     try {
       this.#pool.dispatch(request.options, request);
@@ -243,7 +285,7 @@ export class BoundedPool extends DispatcherBase {
   override close(): Promise<void>;
   override close(callback?: () => void): Promise<void> | void {
     this.#closed = true;
-    const idle = !this.slots.queue.some((r) => r.owner === this) ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
+    const idle = !this.#slots.queue.some((r) => r.owner === this) ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve));
     const done = idle.then(() => this.#pool.close());
     if (callback) {
       void done.then(callback, callback);
@@ -261,7 +303,7 @@ export class BoundedPool extends DispatcherBase {
     this.#closed = true;
     const err = typeof errOrCallback === 'function' || errOrCallback == null ? POOL_CLOSED : errOrCallback;
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
-    for (const request of this.slots.queue.filter((r) => r.owner === this)) request.fail(err);
+    for (const request of this.#slots.queue.filter((r) => r.owner === this)) request.fail(err);
     const done = this.#pool.destroy(err);
     if (cb) {
       void done.then(cb, cb);
