@@ -419,10 +419,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         pipeline.draining = true;
         const closed = listener.close();
         listener.closeIdle();
-        const drained = await Promise.race([
-          closed.then(() => true),
-          delay(config.server.timeouts.shutdown_drain).then(() => false),
-        ]);
+        const drained = await settlesWithin(closed, config.server.timeouts.shutdown_drain);
         // Past the drain bound, what is still open is cut, and logged so (run.ts #closed).
         if (!drained) pipeline.cutting = true;
         if (!drained) listener.closeAll();
@@ -430,7 +427,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         // The tunnels just destroyed write their Tunnel Closed lines (closed_by "shutdown") only once their upstream
         // legs have closed too, turns of the event loop from now: without this wait the stop ended first and its log
         // was flushed without them. Bounded: a destroyed socket always closes, but a stop must never hang on it.
-        await Promise.race([pipeline.tunnelsClosed(), delay(TUNNEL_CLOSE_WAIT_MS)]);
+        await settlesWithin(pipeline.tunnelsClosed(), TUNNEL_CLOSE_WAIT_MS);
         await services.close().catch(() => undefined);
         // Plugins before the stores: a plugin's close() may still write to api.store. Every instance is closed once:
         // the running ones, those a reload retired (still waiting for requests or not), an abandoned reload's.
@@ -523,6 +520,18 @@ function trustedProxiesOf(config: Config): TrustedProxies {
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/**
+ * Whether `work` settles within `ms`. The timer holds the event loop while it runs: unref'd, a stop whose drain
+ * waited on something that holds nothing (an HTTP/2 stream that never closes) left node with an empty loop and an
+ * unsettled top-level await, and it exited 13 at once, without its drain or its last log lines. Cleared either way,
+ * so an early end leaves no timer behind.
+ */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -339,6 +339,16 @@ export class SessionWatch {
       };
       stream.once('finish', watchStall);
       stream.once('aborted', watchStall);
+      // A client's RST_STREAM(NO_ERROR), what node's own client sends for close() and destroy(), on a stream whose
+      // answer waits on flow control: node 20 closes it in nghttp2 but leaves the stream object waiting for writes
+      // that can no longer finish, so it never emits 'close'. Nothing downstream ends then: the request is never
+      // logged, its upstream request runs on, the session is never let go, and a stop waits on it for good.
+      // Destroyed next turn ('aborted' is emitted from inside nghttp2's frame processing), it closes as any reset.
+      stream.once('aborted', () =>
+        setImmediate(() => {
+          if (!stream.destroyed) stream.destroy();
+        }),
+      );
       stream.once('close', () => {
         clearTimeout(stall);
         this.#deadlines.forget(stream);
