@@ -168,12 +168,12 @@ export class IdentityAdmin {
     const passwordHash = await this.#d.passwords.hash(body.password);
     const id = randomUUID();
     try {
-      await this.#d.store.createUser({ id, email: body.email, passwordHash });
+      // With its change row, in one transaction: the audit line below then says what was committed.
+      await this.#d.store.createUser({ id, email: body.email, passwordHash }, this.#change('create_user', id));
     } catch (err) {
       if (err instanceof EmailTakenError) throw new GatewayError('EMAIL_TAKEN');
       throw err;
     }
-    await this.#d.store.recordChange(this.#change('create_user', id));
     this.#audit('create_user', id);
     return this.getUser(id);
   }

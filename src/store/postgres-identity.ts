@@ -341,6 +341,11 @@ export class PostgresIdentity {
    * Appends to the change log under a transaction-scoped advisory lock: writers then commit in seq order, so a
    * reader that has seen seq N can never later find a smaller seq committed (a bare BIGSERIAL does not promise that).
    */
+  /** Appends `change` inside the caller's transaction (a user created with its change row: postgres.ts createUser). */
+  appendChange(client: pg.PoolClient, change: ChangeInput): Promise<void> {
+    return this.#append(client, change);
+  }
+
   async #append(client: pg.PoolClient, change: ChangeInput): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`portcullis:changes:${this.#db.schema}`]);
     await client.query('INSERT INTO identity_changes (at, actor, action, target_id, generation) VALUES ($1, $2, $3, $4, $5)', [

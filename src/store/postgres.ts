@@ -147,17 +147,23 @@ export class PostgresUserStore implements UserStore {
     }, 'discard');
   }
 
-  async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
+  async createUser(user: { id: string; email: string; passwordHash: string }, change?: ChangeInput): Promise<UserRecord> {
     const email = normalizeEmail(user.email);
+    const insert = 'INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *';
     try {
-      const { rows } = await this.#pool.query<UserRow>(
-        'INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) RETURNING *',
-        [user.id, email, user.passwordHash],
-      );
+      if (change !== undefined) {
+        return await this.#transaction(async (client) => {
+          const { rows } = await client.query<UserRow>(insert, [user.id, email, user.passwordHash]);
+          await this.#identity.appendChange(client, change);
+          return toUser(rows[0]!);
+        });
+      }
+      const { rows } = await this.#pool.query<UserRow>(insert, [user.id, email, user.passwordHash]);
       return toUser(rows[0]!);
     } catch (err) {
-      if (isEmailTaken(err)) throw new EmailTakenError();
-      throw new StoreUnavailableError({ cause: err });
+      const cause = err instanceof StoreUnavailableError ? err.cause : err;
+      if (isEmailTaken(cause)) throw new EmailTakenError();
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError({ cause: err });
     }
   }
 

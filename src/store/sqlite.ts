@@ -204,8 +204,17 @@ export class SqliteUserStore implements UserStore {
     if (current > latest) throw newerSchemaError(`at ${this.#file}`, current, latest);
   }
 
-  async createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord> {
-    return this.#run(() => this.#insertUser(user));
+  async createUser(user: { id: string; email: string; passwordHash: string }, change?: ChangeInput): Promise<UserRecord> {
+    if (change === undefined) return this.#run(() => this.#insertUser(user));
+    return this.#run(() =>
+      this.#db
+        .transaction(() => {
+          const record = this.#insertUser(user);
+          this.#identity.recordChange(change);
+          return record;
+        })
+        .immediate(),
+    );
   }
 
   async registerUser(user: { id: string; email: string; passwordHash: string }, token: NewRefreshToken): Promise<{ user: UserRecord; start: SessionStart }> {

@@ -183,7 +183,11 @@ export class EmailTakenError extends Error {
 export interface UserStore {
   /** Applies pending numbered migrations; safe to call on every start and from several processes at once. */
   migrate(): Promise<void>;
-  createUser(user: { id: string; email: string; passwordHash: string }): Promise<UserRecord>;
+  /**
+   * With `change`, its change-log row in the same transaction: an admin create that failed between the two left the
+   * account in place with no change row or audit line, its caller answered 503 and its retry 409.
+   */
+  createUser(user: { id: string; email: string; passwordHash: string }, change?: ChangeInput): Promise<UserRecord>;
   /**
    * createUser and the first token of its session (`token.userId` is `user.id`) in one transaction: a registration
    * the store failed half-way left an account without a session, its client answered 503 and its retry 409.
