@@ -6,12 +6,18 @@ import type { Outcome, Phase } from '../pipeline/phase.js';
 import { sendError, sendJson } from '../pipeline/reply.js';
 import { JWKS_PATH } from './paths.js';
 import { StoreUnavailableError } from '../store/user-store.js';
+import { TRACE } from '../observability/tracing/types.js';
 import { parseBearer } from './bearer.js';
 import { AUTH_BODY_LIMIT, parseWith, readJsonBody } from './body.js';
 import type { SigningKeys } from './keys.js';
 import { HASHER_BUSY_RETRY_AFTER_SECONDS, HasherBusyError } from './password.js';
-import type { AuthService, Session, TokenPair } from './service.js';
+import type { AuthService, RequestFacts, Session, TokenPair } from './service.js';
 import type { AuthSchemas } from './validation.js';
+
+/** The ids and client of `ctx`, as its access line has them, for the service's own lines about the request. */
+function requestFacts(ctx: RequestContext): RequestFacts {
+  return { request_id: ctx.id, trace_id: TRACE.get(ctx)?.traceId, client: ctx.clientAddress };
+}
 
 /** Seconds a client is asked to wait when the user store or KV store is down. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -99,7 +105,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
       '/auth/refresh',
       async (ctx) => {
         const body = parseWith(schemas.refresh, await readBody(ctx));
-        return sendJson(ctx, 200, pair(await service.refresh(body.refresh_token)));
+        return sendJson(ctx, 200, pair(await service.refresh(body.refresh_token, requestFacts(ctx))));
       },
     ],
     [
@@ -112,7 +118,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Phase {
           allSessions: body.all_sessions,
           // A malformed credential is passed on as-is so that all_sessions fails with invalid_token.
           accessToken: bearer.kind === 'token' ? bearer.token : bearer.kind === 'malformed' ? '' : undefined,
-        });
+        }, requestFacts(ctx));
         return sendJson(ctx, 200, { message: 'Logged out' });
       },
     ],

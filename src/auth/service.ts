@@ -11,6 +11,7 @@ import { generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { userSubject } from './phase.js';
+import { EVENTS } from '../observability/events.js';
 
 export { INVALID_TOKEN_CHALLENGE };
 
@@ -21,6 +22,16 @@ export interface TokenPair {
   readonly tokenType: 'Bearer';
   /** Access token lifetime in seconds. */
   readonly expiresIn: number;
+}
+
+/**
+ * The request an action came in on, for the lines that tell an operator about it (a token reuse, a logout of every
+ * session): its access line carries the same ids, so a security event leads to its client.
+ */
+export interface RequestFacts {
+  readonly request_id: string;
+  readonly trace_id?: string | undefined;
+  readonly client: string;
 }
 
 /** Tokens plus the user, after register or login. */
@@ -148,7 +159,7 @@ export class AuthService {
    * the grace period is refused without side effects (a concurrent refresh won); an older one revokes its whole
    * session. Every refusal is INVALID_REFRESH_TOKEN.
    */
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  async refresh(refreshToken: string, about?: RequestFacts): Promise<TokenPair> {
     if (!isWellFormedRefreshToken(refreshToken)) throw new GatewayError('INVALID_REFRESH_TOKEN');
     const now = this.#now();
     const next = generateRefreshToken();
@@ -173,10 +184,7 @@ export class AuthService {
       }
       case 'reused':
         this.#events.record('reuse_detected');
-        this.#d.logger.warn(
-          { userId: result.userId, familyId: result.familyId },
-          'refresh token reuse detected: session revoked',
-        );
+        this.#d.logger.warn({ ...about, user_id: result.userId, family_id: result.familyId }, EVENTS.refreshTokenReused);
         throw new GatewayError('INVALID_REFRESH_TOKEN');
       case 'grace':
       case 'invalid':
@@ -190,7 +198,7 @@ export class AuthService {
    * otherwise the refresh token's session is. An unknown refresh token is not an error (RFC 7009: logout is
    * idempotent). The access token, when valid, is revoked for as long as it could be accepted.
    */
-  async logout(input: { refreshToken?: string; accessToken?: string; allSessions: boolean }): Promise<void> {
+  async logout(input: { refreshToken?: string; accessToken?: string; allSessions: boolean }, about?: RequestFacts): Promise<void> {
     const now = this.#now();
     const access = input.accessToken === undefined ? undefined : await this.verifyOrUndefined(input.accessToken, now);
     if (input.allSessions) {
@@ -198,7 +206,7 @@ export class AuthService {
       if (!access || (await this.#isRevoked(access))) {
         throw new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': INVALID_TOKEN_CHALLENGE } });
       }
-      await this.#logoutEverywhere(access.userId, now);
+      await this.#logoutEverywhere(access.userId, now, about);
     } else if (input.refreshToken !== undefined && isWellFormedRefreshToken(input.refreshToken)) {
       await this.#d.store.revokeFamilyOf(hashRefreshToken(input.refreshToken), new Date(now));
     }
@@ -235,14 +243,14 @@ export class AuthService {
    * operator's logout does: a memory revocation store is lost on restart and is not shared with another gateway on
    * the same user store, and both re-apply the log.
    */
-  async #logoutEverywhere(userId: string, now: number): Promise<void> {
+  async #logoutEverywhere(userId: string, now: number, about: RequestFacts | undefined): Promise<void> {
     // The store stamps the time and raises the generation under the user's row lock.
     const { revoked, at, generation } = await this.#d.store.revokeAllForUser(userId, new Date(now));
     const revokedAt = Math.max(now, at.getTime());
     const stamped = generation === undefined ? {} : { generation };
     await this.#d.store.recordChange({ actor: 'user', action: 'logout', targetId: userId, at: new Date(revokedAt), ...stamped });
     await this.#d.kv.revokeSubject(userSubject(userId), revokedAt, this.#d.tokens.acceptWindowMs, generation);
-    this.#d.logger.info({ userId, revoked }, 'all sessions of a user revoked');
+    this.#d.logger.info({ ...about, user_id: userId, revoked }, EVENTS.allSessionsRevoked);
   }
 
   /** The claims of a valid access token, or undefined (expired, forged, wrong type…). */

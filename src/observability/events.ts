@@ -28,6 +28,10 @@ export const EVENTS = {
   /** A reload still preparing when a shutdown started: given up, nothing of it applied. */
   reloadAbandoned: 'Reload Abandoned',
   requestError: 'Request Error',
+  /** A refresh token rotated past its grace presented again: its session revoked (warn; auth/service.ts). */
+  refreshTokenReused: 'Refresh Token Reused',
+  /** A user's logout of every session (info). */
+  allSessionsRevoked: 'All Sessions Revoked',
   kvStoreUnavailable: 'KV Store Unavailable',
   /** The SQLite user store's file (or its -wal, -shm) deleted or replaced under the gateway: the store refuses until a restart. */
   userStoreFileLost: 'User Store File Lost',

@@ -127,6 +127,11 @@ describe('protected paths (HS256)', () => {
     const res = await stack.client.postJson(`${stack.url}/auth/logout`, { all_sessions: true }, bearer(a.access_token));
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json(), { message: 'Logged out' });
+    // Logged with the request it came in on and its client (stop 54: only userId and a count before).
+    const line = stack.gw.logs.find((l) => l.msg === 'All Sessions Revoked' && l.user_id === user.user_id);
+    assert.ok(line, 'the logout of every session is logged');
+    assert.equal(line.request_id, res.headers['x-request-id']);
+    assert.equal(line.client, '127.0.0.1');
     for (const token of [a.refresh_token, b.refresh_token, user.refresh_token]) {
       assertSafeError(await stack.client.postJson(`${stack.url}/auth/refresh`, { refresh_token: token }), 401, [token]);
     }

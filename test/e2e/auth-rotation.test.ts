@@ -30,12 +30,19 @@ describe('reuse after the grace period (refresh_reuse_grace: 0)', () => {
     const second = assertPair(await refresh(stack, first.refresh_token));
 
     // The stolen (already rotated) first token comes back.
-    assertSafeError(await refresh(stack, user.refresh_token), 401, [user.refresh_token]);
+    const replay = await refresh(stack, user.refresh_token);
+    assertSafeError(replay, 401, [user.refresh_token]);
     // The legitimate holder's newest token is now dead too, and so is the one before it.
     assertSafeError(await refresh(stack, second.refresh_token), 401, [second.refresh_token]);
     assertSafeError(await refresh(stack, first.refresh_token), 401);
-    const warned = stack.gw.logs.some((l) => String(l.msg).includes('reuse detected') && l.userId === user.user_id);
+    // stop 54: the line names the request it came in on (its access line has the same request_id) and the client,
+    // in the snake_case fields of every other line; before, only userId and familyId, under a free-text message.
+    const warned = stack.gw.logs.find((l) => l.msg === 'Refresh Token Reused' && l.user_id === user.user_id);
     assert.ok(warned, 'reuse detection is logged with the user id');
+    assert.equal(warned.request_id, replay.headers['x-request-id']);
+    assert.equal(warned.client, '127.0.0.1');
+    assert.equal(typeof warned.family_id, 'string');
+    assert.equal(warned.level, 40);
   });
 
   test('reuse revokes only that family: another login of the same user keeps working', async () => {
@@ -73,7 +80,7 @@ describe('reuse within the grace period (refresh_reuse_grace: 30s)', () => {
     for (let i = 0; i < 3; i++) assertSafeError(await refresh(stack, user.refresh_token), 401);
     const after = assertPair(await refresh(stack, next.refresh_token));
     assertPair(await refresh(stack, after.refresh_token));
-    assert.ok(!stack.gw.logs.some((l) => String(l.msg).includes('reuse detected')), 'no reuse detection within the grace');
+    assert.ok(!stack.gw.logs.some((l) => l.msg === 'Refresh Token Reused'), 'no reuse detection within the grace');
   });
 
   test('10 parallel refreshes with the same token: exactly one 200, and its new token works', async () => {

@@ -95,7 +95,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const owner = await refresh(gw.url, rotated.refresh!);
       assert.equal(owner.status, 401, 'the reuse revoked the session: the token the rotation gave works no more');
       // The log is written in batches (a flush every 200 ms).
-      await waitFor(() => gw.logs.some((l) => l.msg === 'refresh token reuse detected: session revoked'), 'the reuse logged as one', 3_000);
+      await waitFor(() => gw.logs.some((l) => l.msg === 'Refresh Token Reused'), 'the reuse logged as one', 3_000);
     } finally {
       await clock.step(0);
     }
