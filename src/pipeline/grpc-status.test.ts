@@ -9,7 +9,10 @@ test('HTTP statuses map as gRPC documents them', () => {
   assert.equal(grpcStatusFor(403, undefined), GRPC.PERMISSION_DENIED);
   assert.equal(grpcStatusFor(404, 'NOT_FOUND'), GRPC.UNIMPLEMENTED);
   for (const status of [429, 502, 503, 504]) assert.equal(grpcStatusFor(status, undefined), GRPC.UNAVAILABLE, String(status));
-  for (const status of [405, 413, 500]) assert.equal(grpcStatusFor(status, undefined), GRPC.UNKNOWN, String(status));
+  for (const status of [405, 500]) assert.equal(grpcStatusFor(status, undefined), GRPC.UNKNOWN, String(status));
+  // A request over a limit is what gRPC servers answer RESOURCE_EXHAUSTED for (a message over the receive size).
+  assert.equal(grpcStatusFor(413, 'PAYLOAD_TOO_LARGE'), GRPC.RESOURCE_EXHAUSTED);
+  assert.equal(grpcStatusFor(431, 'HEADERS_TOO_LARGE'), GRPC.RESOURCE_EXHAUSTED);
 });
 
 test("the gateway's own upstream timeouts are DEADLINE_EXCEEDED, other 504s UNAVAILABLE", () => {

@@ -6,6 +6,7 @@ export const GRPC = {
   UNKNOWN: 2,
   DEADLINE_EXCEEDED: 4,
   PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
@@ -15,10 +16,13 @@ export const GRPC = {
 /**
  * The grpc-status for a gateway-made error with HTTP `status` (doc/http-grpc-status-mapping.md in grpc/grpc):
  * 400 → INTERNAL, 401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED, 404 → UNIMPLEMENTED, 429/502/503/504 →
- * UNAVAILABLE, anything else → UNKNOWN. The exception: the gateway's own upstream timeouts are DEADLINE_EXCEEDED.
+ * UNAVAILABLE, anything else → UNKNOWN. The exceptions: the gateway's own upstream timeouts are DEADLINE_EXCEEDED,
+ * and a request too large (its body, 413; its headers, 431) RESOURCE_EXHAUSTED, as every gRPC server answers a
+ * message over its receive limit: UNKNOWN told a client's retry logic nothing, where it knows not to resend as is.
  */
 export function grpcStatusFor(status: number, code: ErrorCode | undefined): number {
   if (code === 'UPSTREAM_TIMEOUT' || code === 'UPSTREAM_CONNECT_TIMEOUT') return GRPC.DEADLINE_EXCEEDED;
+  if (status === 413 || status === 431) return GRPC.RESOURCE_EXHAUSTED;
   switch (status) {
     case 400:
       return GRPC.INTERNAL;
