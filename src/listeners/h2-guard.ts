@@ -199,6 +199,23 @@ const MIN_SWEEP_MS = 250;
 const MAX_SWEEP_MS = 30_000;
 
 /** How often sessions are looked at: a quarter of `boundMs`, so a bound is late by a quarter (or 250 ms) at most. */
+/** Streams a sweep found closed by nghttp2 and not destroyed by node (sweepClosed). */
+const closedUndestroyed = new WeakSet<ServerHttp2Stream>();
+
+/**
+ * The backstop for a stream node 20 never destroys once nghttp2 closed it (a client's NO_ERROR reset under pending
+ * writes, told by neither 'aborted' nor 'end': a request body still unread, say): one seen so by two sweeps in a
+ * row is destroyed, so its request ends (logged, its upstream request cut) and its session can be let go. A stream
+ * node is still ending normally (its last buffered bytes being read) is past that within one sweep.
+ */
+function sweepClosed(streams: Iterable<ServerHttp2Stream>): void {
+  for (const stream of streams) {
+    if (!stream.closed || stream.destroyed) continue;
+    if (closedUndestroyed.has(stream)) stream.destroy();
+    else closedUndestroyed.add(stream);
+  }
+}
+
 export function sessionSweepInterval(boundMs: number): number {
   return Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, Math.floor(boundMs / 4)));
 }
@@ -342,13 +359,16 @@ export class SessionWatch {
       // A client's RST_STREAM(NO_ERROR), what node's own client sends for close() and destroy(), on a stream whose
       // answer waits on flow control: node 20 closes it in nghttp2 but leaves the stream object waiting for writes
       // that can no longer finish, so it never emits 'close'. Nothing downstream ends then: the request is never
-      // logged, its upstream request runs on, the session is never let go, and a stop waits on it for good.
-      // Destroyed next turn ('aborted' is emitted from inside nghttp2's frame processing), it closes as any reset.
-      stream.once('aborted', () =>
-        setImmediate(() => {
-          if (!stream.destroyed) stream.destroy();
-        }),
-      );
+      // logged, its upstream request runs on, the session is never let go, and a stop waits on it for good. node
+      // tells it by 'aborted' when the answer was still being written, else only by the request's 'end' that its
+      // close pushes: on either, a stream closed under its writes is destroyed next turn (they come from inside
+      // nghttp2's frame processing), and closes as any reset. The sweep catches one neither tells (#sweepClosed).
+      const destroyIfClosed = (): void =>
+        void setImmediate(() => {
+          if (stream.closed && !stream.destroyed) stream.destroy();
+        });
+      stream.once('aborted', destroyIfClosed);
+      stream.once('end', destroyIfClosed);
       stream.once('close', () => {
         clearTimeout(stall);
         this.#deadlines.forget(stream);
@@ -506,6 +526,7 @@ export class SessionWatch {
     for (const w of [...this.#sessions.values()]) {
       const session = w.session;
       this.#sweepUnsent(w, now);
+      sweepClosed(w.streams);
       if (session.closed && Number.isNaN(w.closingSince)) w.closingSince = now; // the client's GOAWAY, or node's
       const closingBefore = w.closingSince < now; // false while NaN
       let overdueBlock = false;

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { constants } from 'node:http2';
+import { connect, constants } from 'node:http2';
 import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
 import { aTestCertificateHooks } from '../helpers/tls.js';
 import { h2connect } from '../helpers/h2.js';
@@ -25,7 +25,7 @@ let gw: GatewayProcess | undefined;
 
 before(async () => {
   backend = createServer((req, res) => {
-    if (req.url !== '/big') return void res.end('ok');
+    if (req.url !== '/big') return void res.end('a small answer, ended at once by the gateway');
     res.on('close', () => {
       big.closed = true;
       big.finished = res.writableFinished;
@@ -77,4 +77,42 @@ test('a stream reset with NO_ERROR while its answer waits on flow control is log
   const exit = await gw.exited;
   assert.deepEqual(exit, { code: 0, signal: null }, gw.stderr());
   assert.ok(gw.logs.some((l) => l.msg === 'Gateway Stopped'), 'the stop ran to its end');
+});
+
+// Review of the fix above: node tells a reset under pending writes by 'aborted' only while the answer is still being
+// written. An answer the gateway has ended (all of it handed over, waiting on the client's window) got no 'aborted',
+// so a client with a window of 0 held any request this way: never logged, in flight for good, its connection in
+// CLOSE_WAIT after the client left.
+test('the same for an answer already ended, waiting on a window of 0: logged, not held in flight', async () => {
+  const gateway = await spawnGateway({
+    server: { tls: { cert_file: tls.certFile, key_file: tls.keyFile } },
+    load_balancing: { upstreams: upstreams([(backend.address() as AddressInfo).port]), health_check: { enabled: false } },
+    middleware: { auth: { enabled: false }, rate_limit: { enabled: false } },
+  });
+  try {
+    const session = connect(`https://127.0.0.1:${gateway.port}`, { ca: tls.ca.ca, servername: 'a.test', settings: { initialWindowSize: 0 } });
+    session.on('error', () => undefined);
+    try {
+      const paths = ['/small-1', '/small-2', '/small-3'];
+      for (const path of paths) {
+        const stream = session.request({ ':path': path, ':method': 'GET' });
+        stream.on('error', () => undefined);
+        stream.pause();
+        await new Promise((resolve) => stream.once('response', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        stream.close(constants.NGHTTP2_NO_ERROR);
+      }
+      for (const path of paths) {
+        await waitFor(() => gateway.logs.some((l) => l.msg === 'Request Completed' && l.path === path), `${path} to be logged`, 5_000);
+      }
+    } finally {
+      session.destroy();
+    }
+    gateway.signal('SIGTERM');
+    assert.deepEqual(await gateway.exited, { code: 0, signal: null }, gateway.stderr());
+    const stopped = gateway.logs.find((l) => l.msg === 'Gateway Stopped');
+    assert.equal(stopped?.drained, true, 'the stop waited for requests held open');
+  } finally {
+    await gateway.cleanup();
+  }
 });
