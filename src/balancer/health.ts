@@ -1,7 +1,8 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
 import { isIP } from 'node:net';
 import { Pool, request } from './undici.js';
-import { upstreamPoolOptions } from '../proxy/upstream-tls.js';
+import { tlsFailureReason, upstreamPoolOptions } from '../proxy/upstream-tls.js';
+import { describeCause } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
@@ -169,6 +170,8 @@ export class HealthChecker {
   async #probe(backend: Backend): Promise<void> {
     const s = this.#settings;
     let ok = false;
+    /** Why this probe failed, for the Unhealthy line it may tip: an operator must not have to guess (TLS, a 503...). */
+    let failure: ProbeFailure | undefined;
     const sentAt = performance.now();
     const { key, pool } = this.#poolOf(backend);
     try {
@@ -187,14 +190,16 @@ export class HealthChecker {
         // discarded: only the status and the body's end matter
       }
       ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
+      if (!ok) failure = { reason: `status ${response.statusCode}` };
     } catch (err) {
       this.#dropPool(key, pool); // no answer: the next probe on a new connection, not this one's
       // The gateway's own descriptors or ports ran out: the probe says nothing of the upstream, and a verdict would
       // call every upstream unhealthy at once, emptying the rotation for as long as the spike lasts and after it.
       if (reportLocalFailure(this.#logger, err, 'health_probe')) return;
       ok = false;
+      failure = probeFailure(err);
     }
-    this.#record(backend, ok, sentAt);
+    this.#record(backend, ok, sentAt, failure);
   }
 
   /**
@@ -209,7 +214,7 @@ export class HealthChecker {
     return current.find((b) => b.label === probed.label && b.transportKey === probed.transportKey);
   }
 
-  #record(probed: Backend, ok: boolean, sentAt: number): void {
+  #record(probed: Backend, ok: boolean, sentAt: number, failure?: ProbeFailure): void {
     const s = this.#settings;
     // A probe of a round that was running when a reload turned the checks off, or cut by close(): no verdict.
     if (!s.enabled || this.#closed) return;
@@ -231,7 +236,29 @@ export class HealthChecker {
       backend.clearCooldown(sentAt);
       this.#logger.info({ event: EVENTS.upstreamUp, ...fields }, EVENTS.upstreamUp);
     } else {
-      this.#logger.warn({ event: EVENTS.upstreamUnhealthy, ...fields }, EVENTS.upstreamUnhealthy);
+      this.#logger.warn({ event: EVENTS.upstreamUnhealthy, ...fields, ...failure }, EVENTS.upstreamUnhealthy);
     }
   }
+}
+
+/** Why a probe failed, as the `Upstream Unhealthy` line says it: `reason` in words, `cause` the error's class and code. */
+interface ProbeFailure {
+  readonly reason: string;
+  readonly cause?: string | undefined;
+}
+
+/**
+ * A probe's error in the words `Upstream TLS Failed` uses for a request's (an upstream certificate the gateway does
+ * not trust: before, the checks marked it down in silence and every request got no_healthy_upstream, the TLS cause
+ * never named again), else what kind of failure it was.
+ */
+function probeFailure(err: unknown): ProbeFailure {
+  const tls = tlsFailureReason(err);
+  const cause = describeCause(err);
+  if (tls !== undefined) return { reason: `TLS: ${tls}`, cause };
+  const code = (err as { code?: unknown } | null)?.code;
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'timed out', cause };
+  if (code === 'ECONNREFUSED') return { reason: 'connection refused', cause };
+  return { reason: 'no answer', cause };
 }
