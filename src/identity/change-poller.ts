@@ -179,7 +179,8 @@ export class ChangePoller {
 
   /**
    * True when the revocation store lost what it held (KvStore.dataLost: Redis restarted without persistence, flushed,
-   * failed over to a replica that had not synced): every revocation of the window is then written again, as at
+   * failed over to a replica, which may lack the revocations no replica had confirmed; on a cluster, the marker's
+   * master only): every revocation of the window is then written again, as at
    * start-up. Without this a running gateway accepted every logged-out, disabled or deleted user's access token again
    * until it expired. Asked before the log is read, so a change committed meanwhile is read after the marker was
    * written; the first poll (start-up) reads the whole window anyway. A store that cannot answer says nothing: it is

@@ -107,6 +107,8 @@ export class RedisKvStore implements KvStore {
   #closed = false;
   /** The marker's value dataLost read last: undefined before its first answer, null when it read none. */
   #markerSeen: string | null | undefined = undefined;
+  /** The marker server's replication ID dataLost read last (INFO replication's master_replid), if it could. */
+  #replicationSeen: string | undefined = undefined;
   /**
    * True while the revocations this store reads cannot be trusted: dataLost read the marker missing (or another than
    * the one read last) on a server that refused to write it again (see dataLost). isRevoked answers nothing then.
@@ -439,7 +441,8 @@ export class RedisKvStore implements KvStore {
    * SET NX of a marker without expiry, with a value no write had before, and a GET of it sent with it (one round
    * trip, in order on the key's connection). 'OK' means it was absent, so whatever the gateway wrote before
    * (revocations above all) may be gone too: a Redis restarted without persistence, FLUSHALL or FLUSHDB, a failover
-   * to a replica that had never synced. A value other than the one read last means another gateway (or worker) found
+   * to a replica that had never synced. A new replication ID on the marker's server is a loss too (see below): a
+   * failover to a replica that was merely behind keeps the marker and loses the unconfirmed revocations. A value other than the one read last means another gateway (or worker) found
    * the loss first and wrote it again: true here too, so every running gateway writes the revocations again, not only
    * the one whose SET came first (that one may fail to: its user store out of reach, or it stops). Asked once a second
    * by the change poller. An eviction policy that evicts keys without expiry (allkeys-*) may evict the marker alone:
@@ -457,10 +460,11 @@ export class RedisKvStore implements KvStore {
    */
   async dataLost(): Promise<boolean> {
     const key = keptMarkerKey(this.#prefix);
-    const [set, got] = await Promise.allSettled([
+    const [set, got, replication] = await Promise.allSettled([
       // A new value at each write, so a marker written again is told from the one read before, whoever wrote both.
       this.#command(this.#main, key, ['SET', key, randomUUID(), 'NX']),
       this.#command(this.#main, key, ['GET', key]),
+      this.#command(this.#main, key, ['INFO', 'replication']),
     ]);
     if (got.status === 'rejected') throw got.reason;
     const value = typeof got.value === 'string' ? got.value : null;
@@ -476,7 +480,14 @@ export class RedisKvStore implements KvStore {
       throw set.reason;
     }
     this.#markerSeen = value;
-    const lost = set.value === 'OK' || (seen !== undefined && value !== seen);
+    // A replica promoted in the master's place (a failover) takes a new replication ID, and holds only what had
+    // reached it: a revocation the master acknowledged and no replica confirmed (WAIT gave up) is gone, while the
+    // marker, written long before, is still there. Read as a loss, so the revocations are written again; so is a
+    // master restarted empty (its marker gone too) or with a new ID. INFO refused (an ACL) leaves the marker alone.
+    const replicationId = replication.status === 'fulfilled' ? masterReplicationId(replication.value) : undefined;
+    const promoted = replicationId !== undefined && this.#replicationSeen !== undefined && replicationId !== this.#replicationSeen;
+    if (replicationId !== undefined) this.#replicationSeen = replicationId;
+    const lost = set.value === 'OK' || (seen !== undefined && value !== seen) || promoted;
     if (!lost) this.#revocationsUnknown = false;
     return lost;
   }
@@ -677,4 +688,9 @@ function parseTakeReply(reply: unknown): TakeResult {
  */
 export function createRedisKvStore(options: RedisKvOptions): RedisKvStore {
   return new RedisKvStore(options);
+}
+
+/** INFO replication's `master_replid`: the replication history the server's dataset belongs to. */
+function masterReplicationId(info: unknown): string | undefined {
+  return typeof info === 'string' ? /^master_replid:([0-9a-f]+)\s*$/m.exec(info)?.[1] : undefined;
 }

@@ -3,6 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The shared test Redis (never stopped by tests). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -53,6 +56,8 @@ export class ThrowawayRedis {
   readonly #extraArgs: readonly string[];
   readonly #password: string | undefined;
   #child: ChildProcess | undefined;
+  /** Its working directory (start()), where a replica's sync writes its RDB file. */
+  #dir: string | undefined;
 
   /** `password`: started with `--requirepass` (the readiness probe then authenticates). */
   constructor(port: number, options: { password?: string } = {}) {
@@ -65,15 +70,21 @@ export class ThrowawayRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Spawns redis-server (no persistence) and resolves once it answers PING. Throws after 5 s. */
+  /**
+   * Spawns redis-server (no persistence) and resolves once it answers PING. Throws after 5 s. In a directory of its
+   * own, removed by kill(): a master still writes an RDB file to sync a replica (REPLICAOF), and one left in the
+   * checkout was loaded by every throwaway server started there afterwards, keys and all.
+   */
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.#extraArgs], {
-      stdio: 'ignore',
-    });
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'));
+    this.#dir = dir;
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...this.#extraArgs];
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.#child = child;
     // Never leave our server behind if the test process dies before its after() hook.
     const reap = (): void => {
       child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     };
     process.once('exit', reap);
     child.once('exit', () => process.off('exit', reap));
@@ -96,12 +107,15 @@ export class ThrowawayRedis {
   /** Kills the process and waits until it has exited. */
   async kill(): Promise<void> {
     const child = this.#child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGCONT'); // a stopped process must be resumed to die promptly on some systems
-    child.kill('SIGKILL');
-    await exited;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGCONT'); // a stopped process must be resumed to die promptly on some systems
+      child.kill('SIGKILL');
+      await exited;
+    }
     this.#child = undefined;
+    if (this.#dir !== undefined) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
   }
 }
 
