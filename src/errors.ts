@@ -30,6 +30,11 @@ export const ERROR_CODES = {
   /** No request-body bytes for `server.timeouts.request_body_chunk` while the gateway was reading the body. */
   REQUEST_BODY_TIMEOUT: { status: 408, message: 'Request Timeout', source: 'client' },
   EMAIL_TAKEN: { status: 409, message: 'Email already registered', source: 'client' },
+  /**
+   * A TLS request for a host whose certificate is not the one its connection's SNI chose (RFC 9110 §15.5.20): the
+   * client checked another name's certificate. The client may retry on a connection of its own for the host.
+   */
+  MISDIRECTED_REQUEST: { status: 421, message: 'Misdirected Request', source: 'client' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Payload Too Large', source: 'client' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json', source: 'client' },
   /** An Expect other than 100-continue (RFC 9110 §10.1.1): the gateway meets no other expectation. */

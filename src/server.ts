@@ -20,6 +20,9 @@ import { createTracing } from './observability/tracing/index.js';
 import { createProxyListener } from './listeners/proxy-listener.js';
 import { attachProxyHandlers, overCapRefusals, refusalLogger, setRefusalLog } from './listeners/proxy-events.js';
 import { tlsFixedSettings, warnUnverifiedUpstreams } from './tls/setup.js';
+import { misdirected } from './tls/misdirected.js';
+import type { CertificateStore } from './tls/store.js';
+import type { IncomingMessage } from 'node:http';
 import { warnDescriptorLimit } from './descriptor-limit.js';
 import { ownedHeadersOf } from './config/route-checks.js';
 import { ClientConnectionLimit, type ConnectionLimitSettings } from './connection-limit.js';
@@ -139,13 +142,15 @@ export function restartRefusal(current: Config, next: Config): ConfigError | und
 }
 
 /** The pipeline's setup: a route table (built from the features, services and plugins), plus engine settings. */
-function buildSetup(config: Config, table: PipelineSetup['table'], trusted: TrustedProxies): PipelineSetup {
+function buildSetup(config: Config, table: PipelineSetup['table'], trusted: TrustedProxies, certificates: CertificateStore | undefined): PipelineSetup {
   return {
     table,
     trusted,
     proxyBy: config.server.proxy_by,
     ownedHeaders: ownedHeadersOf(config),
     requestBodyChunkMs: config.server.timeouts.request_body_chunk,
+    // The store's list as a reload leaves it (the store swaps it in place).
+    ...(certificates === undefined ? {} : { misdirected: (req: IncomingMessage) => misdirected(certificates.certificates, req) }),
   };
 }
 
@@ -204,7 +209,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
   const access = new AccessLog(logger, options.logSink, config.logging.access_log, config.logging.access_log_format);
   const initialTable = routeTable(config, generation);
   userRoutes = initialTable.routes;
-  const pipeline = new Pipeline(buildSetup(config, initialTable.table, trusted), logger, access, tracing);
+  const pipeline = new Pipeline(buildSetup(config, initialTable.table, trusted, listener.certificates), logger, access, tracing);
 
   const server = listener.server;
   const perClient = new ClientConnectionLimit(connectionLimitOf(config, trusted));
@@ -346,7 +351,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
     trusted = nextTrusted;
     // One assignment: requests in flight finish on the route (and services, and plugin instances) they started with.
     const nextTable = routeTable(config, nextPlugins);
-    const requestsDone = pipeline.replace(buildSetup(config, nextTable.table, trusted));
+    const requestsDone = pipeline.replace(buildSetup(config, nextTable.table, trusted, listener.certificates));
     userRoutes = nextTable.routes;
     // The instances the new config dropped or changed are closed once the requests running on them have ended.
     plugins.commit(nextPlugins);

@@ -46,6 +46,8 @@ export interface PipelineSetup {
   readonly ownedHeaders?: OwnedHeaders;
   /** Longest silence in a request body being forwarded (`server.timeouts.request_body_chunk`), ms; default 0: off. */
   readonly requestBodyChunkMs?: number;
+  /** On a TLS listener: 421 for a request whose host is not served under its connection's certificate (tls/misdirected.ts). */
+  readonly misdirected?: (req: IncomingMessage) => GatewayError | undefined;
 }
 
 const NO_HEALTHY_UPSTREAM = new GatewayError('NO_HEALTHY_UPSTREAM');
@@ -215,7 +217,8 @@ export class Pipeline implements AttemptListener {
       (ctx.upgrade ? checkUpgrade(ctx.req.headers) : undefined) ??
       (ctx.peerTrusted ? checkForwardingHopByHop(ctx.req.headers) : undefined) ??
       checkRequestTarget(ctx.req.url) ??
-      checkRequestHost(ctx.req);
+      checkRequestHost(ctx.req) ??
+      this.#setup.misdirected?.(ctx.req);
     if (badRequest !== undefined) {
       sendError(ctx, badRequest);
       return;
