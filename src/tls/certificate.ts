@@ -117,6 +117,12 @@ export function loadCertificate(
     throw new ConfigError(`${configKey}.key_file: ${keyFile} is not a PEM private key (or it is encrypted)`);
   }
   if (!x509.checkPrivateKey(privateKey)) {
+    // A chain written intermediate first (some bundling tools do) was told as a key that does not match: the key
+    // matches a later certificate of the file, which clients would need first.
+    const at = laterCertificateMatching(cert, privateKey);
+    if (at !== undefined) {
+      throw new ConfigError(`${configKey}.cert_file: ${certFile} must begin with the certificate of ${keyFile} (it is certificate ${at} of the file): the server's own certificate comes first, then its chain`);
+    }
     throw new ConfigError(`${configKey}.key_file: ${keyFile} does not match the certificate in ${certFile}`);
   }
   const invalid = validityProblem(x509, now);
@@ -129,4 +135,17 @@ export function loadCertificate(
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }
   return { certFile, keyFile, names: sanNames(x509), notAfter, cert, key, context };
+}
+
+/** The 1-based position of the certificate after the first in a PEM file that `key` belongs to, if any. */
+function laterCertificateMatching(pem: Buffer, key: KeyObject): number | undefined {
+  const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  for (let i = 1; i < blocks.length; i++) {
+    try {
+      if (new X509Certificate(blocks[i]!).checkPrivateKey(key)) return i + 1;
+    } catch {
+      // not a certificate node reads: not the one
+    }
+  }
+  return undefined;
 }

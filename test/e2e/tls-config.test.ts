@@ -2,7 +2,7 @@
 // them is rejected: an expired or not yet valid certificate, a key that belongs to another certificate, a missing file.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, renameSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, spawnGateway, writeConfig } from '../helpers/gateway.js';
 import { httpsGet } from '../helpers/h2.js';
@@ -52,6 +52,19 @@ test('a key that does not match its certificate is refused, in server.tls.certif
     configWith({ cert_file: good.certFile, key_file: good.keyFile, certificates: [{ cert_file: other.certFile, key_file: good.keyFile }] }),
   ]);
   assertOneLine(listed, /^portcullis: config error: server\.tls\.certificates\.0\.key_file: .* does not match the certificate/);
+});
+
+// stop 54: a chain written intermediate first was refused as "key_file ... does not match", pointing at the key.
+test('a chain file whose own certificate is not first says so, naming where it is', async () => {
+  const reversed = join(pki.path, 'reversed-chain.pem');
+  writeFileSync(reversed, Buffer.concat([ca.ca, good.cert]));
+  const result = await runCli(['check-config', '--config', configWith({ cert_file: reversed, key_file: good.keyFile })]);
+  assertOneLine(result, /^portcullis: config error: server\.tls\.cert_file: .*reversed-chain\.pem must begin with the certificate of .*good\.test\.key \(it is certificate 2 of the file\)/);
+  // In the right order, the same two certificates load.
+  const ordered = join(pki.path, 'ordered-chain.pem');
+  writeFileSync(ordered, Buffer.concat([good.cert, ca.ca]));
+  const ok = await runCli(['check-config', '--config', configWith({ cert_file: ordered, key_file: good.keyFile })]);
+  assert.equal(ok.code, 0, ok.stderr);
 });
 
 test('a missing file and a half-configured pair are config errors', async () => {
