@@ -151,8 +151,10 @@ export class Backend implements Candidate, Peer {
    */
   inheritLoad(from: Backend): void {
     this.#load = from.#load;
-    // And its connections_per_upstream and queue: the running requests of both pools count against one limit.
-    this.dispatcher.adoptSlotsOf(from.dispatcher);
+    // And its connections_per_upstream and queue: the running requests of both pools count against one limit. What
+    // waits moves to this pool, unless this one speaks HTTP/2 where the old one did not: a WebSocket handshake
+    // queued on an HTTP/1.1 pool cannot go over HTTP/2 (this backend's upgradeDispatcher is where it would go now).
+    this.dispatcher.adoptSlotsOf(from.dispatcher, from.transport.http2 || !this.transport.http2);
   }
 
   /** May this backend get traffic now? Read by the strategies on every pick. */

@@ -198,12 +198,13 @@ export class BoundedPool extends DispatcherBase {
    * they allow more. Each reload gave every upstream a fresh count, so after N such reloads one upstream took
    * (N+1) times `connections_per_upstream`; and a request queued before the reload waited for the old pool's slots
    * alone (503 at `queue_timeout` beside an idle new pool). Called before this pool has taken any request.
+   * `takeWaiting` false: what waits on `previous` still starts there (a kind of request this pool cannot carry).
    */
-  adoptSlotsOf(previous: BoundedPool): void {
+  adoptSlotsOf(previous: BoundedPool, takeWaiting = true): void {
     const limits = this.#slots.limits;
     this.#slots = previous.#slots;
     this.#slots.limits = limits;
-    previous.#successor = this;
+    if (takeWaiting) previous.#successor = this;
     this.#startWaiting();
   }
 
