@@ -441,8 +441,8 @@ export class RedisKvStore implements KvStore {
    * SET NX of a marker without expiry, with a value no write had before, and a GET of it sent with it (one round
    * trip, in order on the key's connection). 'OK' means it was absent, so whatever the gateway wrote before
    * (revocations above all) may be gone too: a Redis restarted without persistence, FLUSHALL or FLUSHDB, a failover
-   * to a replica that had never synced. A new replication ID on the marker's server is a loss too (see below): a
-   * failover to a replica that was merely behind keeps the marker and loses the unconfirmed revocations. A value other than the one read last means another gateway (or worker) found
+   * to a replica that had never synced. A server promoted in the place of the one read before is a loss too (see
+   * below): a failover to a replica that was merely behind keeps the marker and loses the unconfirmed revocations. A value other than the one read last means another gateway (or worker) found
    * the loss first and wrote it again: true here too, so every running gateway writes the revocations again, not only
    * the one whose SET came first (that one may fail to: its user store out of reach, or it stops). Asked once a second
    * by the change poller. An eviction policy that evicts keys without expiry (allkeys-*) may evict the marker alone:
@@ -480,13 +480,14 @@ export class RedisKvStore implements KvStore {
       throw set.reason;
     }
     this.#markerSeen = value;
-    // A replica promoted in the master's place (a failover) takes a new replication ID, and holds only what had
-    // reached it: a revocation the master acknowledged and no replica confirmed (WAIT gave up) is gone, while the
-    // marker, written long before, is still there. Read as a loss, so the revocations are written again; so is a
-    // master restarted empty (its marker gone too) or with a new ID. INFO refused (an ACL) leaves the marker alone.
-    const replicationId = replication.status === 'fulfilled' ? masterReplicationId(replication.value) : undefined;
-    const promoted = replicationId !== undefined && this.#replicationSeen !== undefined && replicationId !== this.#replicationSeen;
-    if (replicationId !== undefined) this.#replicationSeen = replicationId;
+    // A replica promoted in the master's place (a failover) takes a new replication ID and keeps the one it followed
+    // as its second: it holds only what had reached it, so a revocation the master acknowledged and no replica
+    // confirmed (WAIT gave up) is gone, while the marker, written long before, is still there. Read as a loss, so
+    // the revocations are written again. Only that: a master also takes a new ID when its first replica attaches or
+    // its backlog is freed, with nothing lost. INFO refused (an ACL) leaves the marker alone.
+    const ids = replication.status === 'fulfilled' ? replicationIds(replication.value) : undefined;
+    const promoted = ids !== undefined && this.#replicationSeen !== undefined && ids.id !== this.#replicationSeen && ids.previous === this.#replicationSeen;
+    if (ids !== undefined) this.#replicationSeen = ids.id;
     const lost = set.value === 'OK' || (seen !== undefined && value !== seen) || promoted;
     if (!lost) this.#revocationsUnknown = false;
     return lost;
@@ -690,7 +691,13 @@ export function createRedisKvStore(options: RedisKvOptions): RedisKvStore {
   return new RedisKvStore(options);
 }
 
-/** INFO replication's `master_replid`: the replication history the server's dataset belongs to. */
-function masterReplicationId(info: unknown): string | undefined {
-  return typeof info === 'string' ? /^master_replid:([0-9a-f]+)\s*$/m.exec(info)?.[1] : undefined;
+/**
+ * INFO replication's `master_replid` (the replication history the server's dataset belongs to) and
+ * `master_replid2` (the one it followed before a promotion; zeros otherwise).
+ */
+function replicationIds(info: unknown): { id: string; previous: string | undefined } | undefined {
+  if (typeof info !== 'string') return undefined;
+  const id = /^master_replid:([0-9a-f]+)\s*$/m.exec(info)?.[1];
+  if (id === undefined) return undefined;
+  return { id, previous: /^master_replid2:([0-9a-f]+)\s*$/m.exec(info)?.[1] };
 }
