@@ -1,9 +1,10 @@
 // What was wrong: with several certificates, a client could handshake as `a.test` (SNI), check a.test's certificate,
 // then send `Host: b.test` (or `:authority: b.test` over HTTP/2) and be served b.test's routes under a certificate
 // that does not name b.test: domain fronting past any SNI-based filter in front of the gateway.
-// What is right now: a TLS request whose host would have been served another certificate than its connection's SNI
-// chose is answered 421 Misdirected Request (RFC 9110 §15.5.20); the client opens a connection for that host. Hosts
-// one certificate covers (connection reuse under a wildcard) and clients that send no SNI are served as before.
+// What is right now: a TLS request for a host its connection's certificate (the one SNI chose) does not name, while
+// another certificate does, is answered 421 Misdirected Request (RFC 9110 §15.5.20); the client opens a connection
+// for that host. A host the connection's certificate names (connection reuse, a name two certificates share), a
+// host no certificate names (an address, an internal name), and clients that send no SNI are served as before.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as h2connectRaw } from 'node:http2';
@@ -20,8 +21,8 @@ let gw: InProcessGateway;
 
 before(async () => {
   ca = createTestCa('Misdirected CA', pki.path);
-  const a = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
-  const b = ca.issue('b.test', { san: ['DNS:b.test'] });
+  const a = ca.issue('a.test', { san: ['DNS:a.test', 'DNS:shared.test', 'IP:127.0.0.1'] });
+  const b = ca.issue('b.test', { san: ['DNS:b.test', 'DNS:shared.test'] });
   const wild = ca.issue('wild.test', { san: ['DNS:*.wild.test'] });
   backend = await startBackend('app');
   gw = await startInProcess({
@@ -60,8 +61,14 @@ describe('HTTPS/1.1', () => {
     }
   });
 
-  test('a Host under the same certificate, or no SNI at all: served', async () => {
-    for (const [sni, host] of [['a.test', 'a.test'], ['b.test', 'B.test:8443'], ['x.wild.test', 'y.wild.test'], [undefined, 'b.test']] as const) {
+  // From review: the first rule ("would the host pick the same certificate") refused a name b.test's certificate
+  // shares with the default one, and any host no certificate names on a non-default certificate's connection.
+  test('a Host the connection\'s certificate names, one no certificate names, or no SNI at all: served', async () => {
+    const served = [
+      ['a.test', 'a.test'], ['b.test', 'B.test:8443'], ['x.wild.test', 'y.wild.test'], [undefined, 'b.test'],
+      ['b.test', 'shared.test'], ['a.test', 'shared.test'], ['b.test', 'localhost'], ['b.test', '10.0.0.5:8443'], ['x.wild.test', 'internal.lan'],
+    ] as const;
+    for (const [sni, host] of served) {
       const res = await get(sni, host);
       assert.equal(res.status, 200, `SNI ${String(sni)}, Host ${host}: ${res.body}`);
     }
