@@ -307,7 +307,7 @@ describe('response safety: a gateway process with a misbehaving plugin', () => {
   const grpcErrors = [
     { name: '502 (dead upstream)', path: '/dead/portcullis.test.Echo/Unary', grpcStatus: '14' },
     { name: '504 (upstream timeout)', path: '/slow?ms=3000', grpcStatus: '4' },
-    { name: '413 (max_body_size)', path: '/small/portcullis.test.Echo/Unary', grpcStatus: '2', body: Buffer.alloc(64) },
+    { name: '413 (max_body_size)', path: '/small/portcullis.test.Echo/Unary', grpcStatus: '8', body: Buffer.alloc(64) },
     { name: '401 (no token)', path: '/private/portcullis.test.Echo/Unary', grpcStatus: '16' },
     { name: '429 (rate limited)', path: '/limited/portcullis.test.Echo/Unary', grpcStatus: '14', drain: true },
   ] as const;
