@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -44,15 +44,9 @@ const BIG_PLUGIN = `export default {
 };
 `;
 
-/** An upstream that reads some of an upload, then drops the connection without an answer. */
-async function droppingUpstream(): Promise<Server> {
-  const server = createServer((req: IncomingMessage) => {
-    let seen = 0;
-    req.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen >= 256 * 1024) req.socket.destroy();
-    });
-  });
+/** A server on a free port with `handler`, closed (its connections too) by the file's cleanups. */
+async function upstream(handler: RequestListener): Promise<Server> {
+  const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(
     () =>
@@ -64,18 +58,20 @@ async function droppingUpstream(): Promise<Server> {
   return server;
 }
 
+/** An upstream that reads some of an upload, then drops the connection without an answer. */
+function droppingUpstream(): Promise<Server> {
+  return upstream((req: IncomingMessage) => {
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= 256 * 1024) req.socket.destroy();
+    });
+  });
+}
+
 /** An upstream that answers 200 at once and never reads the upload (review16). */
-async function earlyUpstream(): Promise<Server> {
-  const server = createServer((_req, res) => res.end('early'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return server;
+function earlyUpstream(): Promise<Server> {
+  return upstream((_req, res) => res.end('early'));
 }
 
 let shared: Promise<GatewayProcess> | undefined;
