@@ -5,6 +5,7 @@ import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { parsePostgresUrl, postgresUrlProblem } from './postgres-url.js';
 import { isLoopbackAddress } from '../admin/admin-auth.js';
+import { DEFAULT_TLS12_CIPHERS } from '../tls/ciphers.js';
 import {
   addPrefixProblem,
   matchHeaderValueProblem,
@@ -390,6 +391,11 @@ const serverTls = z
     key_file: z.string().default(''),
     certificates: z.array(certificatePair).default([]),
     min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /**
+     * OpenSSL cipher list (TLS 1.2 suites, and TLS_* names for TLS 1.3's, which keep OpenSSL's default when none is
+     * named). Checked against OpenSSL when the certificates load: tls/certificate.ts cipherListProblem.
+     */
+    ciphers: z.string().default(DEFAULT_TLS12_CIPHERS),
     /** ALPN h2 and http/1.1; only read when TLS is on. */
     http2: z.boolean().default(true),
     /**

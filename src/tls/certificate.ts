@@ -41,6 +41,12 @@ export const SERVER_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION;
 /** The TLS floor, as `min_version` spells it. */
 export type MinTlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
+/** What every context of the listener shares besides its certificate: `server.tls.min_version` and `.ciphers`. */
+export interface TlsPolicy {
+  readonly minVersion: MinTlsVersion;
+  readonly ciphers: string;
+}
+
 /**
  * The most a certificate chain or key file may hold: a chain with a whole CA bundle appended is a few hundred KB.
  * A bound, so that a path naming something endless (a device) is refused rather than read until memory runs out.
@@ -99,7 +105,7 @@ export function loadCertificate(
   certFile: string,
   keyFile: string,
   configKey: string,
-  minVersion: MinTlsVersion,
+  policy: TlsPolicy,
   now: number = Date.now(),
 ): LoadedCertificate {
   const cert = readPem(certFile, `${configKey}.cert_file`);
@@ -130,7 +136,7 @@ export function loadCertificate(
   const notAfter = new Date(x509.validTo);
   let context: SecureContext;
   try {
-    context = nodeTls().createSecureContext({ cert, key, minVersion, secureOptions: SERVER_SECURE_OPTIONS });
+    context = nodeTls().createSecureContext({ cert, key, minVersion: policy.minVersion, ciphers: policy.ciphers, secureOptions: SERVER_SECURE_OPTIONS });
   } catch (err) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }

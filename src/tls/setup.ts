@@ -47,7 +47,7 @@ export function tlsPhases(current: () => Config): Phase[] {
 
 /**
  * What a reload cannot change about TLS and HTTP/2: turning TLS or h2 on or off changes the kind of server, the
- * redirect port is a listener. Certificate files, min_version, HSTS, the stream limit and upstream TLS (a changed
+ * redirect port is a listener. Certificate files, min_version, ciphers, HSTS, the stream limit and upstream TLS (a changed
  * service gets new pools) do reload.
  */
 export function tlsFixedSettings(config: Config): unknown {

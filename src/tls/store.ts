@@ -1,7 +1,9 @@
 // The listener's certificates: loaded at start-up, swapped whole on reload, chosen per handshake by SNI.
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { ServerTlsConfig } from '../config/schema.js';
-import { loadCertificate, SERVER_SECURE_OPTIONS, type LoadedCertificate } from './certificate.js';
+import { ConfigError } from '../config/config-error.js';
+import { loadCertificate, SERVER_SECURE_OPTIONS, type LoadedCertificate, type TlsPolicy } from './certificate.js';
+import { cipherListProblem } from './ciphers.js';
 import { pickCertificate } from './sni.js';
 
 /** One certificate as /api/status shows it. */
@@ -18,11 +20,22 @@ export function tlsEnabled(tls: ServerTlsConfig): boolean {
   return tls.cert_file !== '' && tls.key_file !== '';
 }
 
-/** Loads server.tls.cert_file/key_file, then each of server.tls.certificates, in that order (the first is the default). */
+/** server.tls's policy; throws ConfigError for a cipher list OpenSSL refuses. */
+function policyOf(tls: ServerTlsConfig): TlsPolicy {
+  const problem = cipherListProblem(tls.ciphers);
+  if (problem !== undefined) throw new ConfigError(`server.tls.ciphers: ${problem}`);
+  return { minVersion: tls.min_version, ciphers: tls.ciphers };
+}
+
+/**
+ * Loads server.tls.cert_file/key_file, then each of server.tls.certificates, in that order (the first is the
+ * default), each with server.tls's policy (checked first).
+ */
 export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedCertificate[] {
-  const list = [loadCertificate(tls.cert_file, tls.key_file, 'server.tls', tls.min_version, now)];
+  const policy = policyOf(tls);
+  const list = [loadCertificate(tls.cert_file, tls.key_file, 'server.tls', policy, now)];
   tls.certificates.forEach((pair, i) => {
-    list.push(loadCertificate(pair.cert_file, pair.key_file, `server.tls.certificates.${i}`, tls.min_version, now));
+    list.push(loadCertificate(pair.cert_file, pair.key_file, `server.tls.certificates.${i}`, policy, now));
   });
   return list;
 }
@@ -33,12 +46,12 @@ export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedC
  */
 export class CertificateStore {
   #certificates: readonly LoadedCertificate[];
-  #minVersion: ServerTlsConfig['min_version'];
+  #policy: TlsPolicy;
 
   /** Throws ConfigError (one line) when a file is unreadable, a key does not match or a certificate expired or is not valid yet. */
   constructor(tls: ServerTlsConfig) {
     this.#certificates = loadAll(tls);
-    this.#minVersion = tls.min_version;
+    this.#policy = policyOf(tls);
   }
 
   get certificates(): readonly LoadedCertificate[] {
@@ -48,7 +61,14 @@ export class CertificateStore {
   /** Options of the tls.Server (its default certificate answers clients that send no SNI). */
   serverOptions(): SecureContextOptions & { SNICallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void } {
     const first = this.#certificates[0]!;
-    return { cert: first.cert, key: first.key, minVersion: this.#minVersion, secureOptions: SERVER_SECURE_OPTIONS, SNICallback: this.sniCallback };
+    return {
+      cert: first.cert,
+      key: first.key,
+      minVersion: this.#policy.minVersion,
+      ciphers: this.#policy.ciphers,
+      secureOptions: SERVER_SECURE_OPTIONS,
+      SNICallback: this.sniCallback,
+    };
   }
 
   /** Called by node during each handshake that carries SNI. */
@@ -62,9 +82,10 @@ export class CertificateStore {
    */
   prepare(tls: ServerTlsConfig): () => SecureContextOptions {
     const next = loadAll(tls);
+    const policy = policyOf(tls);
     return () => {
       this.#certificates = next;
-      this.#minVersion = tls.min_version;
+      this.#policy = policy;
       return this.serverOptions();
     };
   }
