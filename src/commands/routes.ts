@@ -159,6 +159,20 @@ function triedOf(config: Config, explanation: ReturnType<typeof explainMatch>): 
   return explanation.verdicts.filter((v) => !v.matched).map((v) => ({ route: config.routes[v.index]!.name, failed: v.failed ?? '' }));
 }
 
+/**
+ * The Host lines the gateway would see, as node's rawHeaders list them: the URL's authority, or each -H Host line.
+ * Two -H Host lines are a request the gateway refuses (400, more than one Host), not one routed by the first.
+ */
+function rawHostLines(urlAuthority: string, headerLines: readonly string[]): string[] {
+  if (urlAuthority !== '') return ['Host', urlAuthority];
+  const raw: string[] = [];
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    if (line.slice(0, colon).trim().toLowerCase() === 'host') raw.push('Host', line.slice(colon + 1).trim());
+  }
+  return raw;
+}
+
 /** Which route `spec` takes, why, and what its upstream would receive. Throws CommandUsageError for a bad argument. */
 export function matchReport(config: Config, spec: string, headerLines: readonly string[]): MatchReport {
   const headers = parseHeaderArguments(headerLines);
@@ -176,7 +190,7 @@ export function matchReport(config: Config, spec: string, headerLines: readonly 
   const refused =
     methodRefusal(method) ??
     checkRequestTarget(path + query) ??
-    (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: ['Host', authority] }));
+    (authority === '' ? undefined : checkRequestHost({ httpVersionMajor: 1, headers: { host: authority }, rawHeaders: rawHostLines(target.authority, headerLines) }));
   if (refused !== undefined) {
     const why = refused.details !== undefined ? String(refused.details) : refused.message;
     return { request, route: null, refused: why, refused_with: `${refused.status} ${refused.publicCode}`, matched_because: [], tried: [], upstream: null };

@@ -90,4 +90,10 @@ test('routes --match routes by the host of -H Host with a bare path, and agrees 
   run = await match('GET http://a.example.com/x', 'Host: b.example.com');
   assert.equal(run.code, 2, run.stdout);
   assert.match(run.stderr, /name the host once/);
+  // Two -H Host lines, the same or not: a request the gateway refuses (400), not one routed by the first.
+  for (const second of ['Host: admin.example.com', 'Host: internal.example.com']) {
+    run = await match('GET /secret-report', 'Host: admin.example.com', second);
+    assert.equal(run.code, 3, run.stdout);
+    assert.match(run.stdout, /refused before routing: the gateway answers 400 bad_request \(invalid Host: more than one Host header\)/);
+  }
 });
