@@ -12,7 +12,7 @@ import { listen, PROXY_LISTEN_KEYS, REDIRECT_LISTEN_KEYS } from '../listen.js';
 import { nodeHttp2, nodeHttps } from '../node-builtins.js';
 import { deferContinue } from '../pipeline/expect-continue.js';
 import { EVENTS } from '../observability/events.js';
-import { CertificateStore, tlsEnabled } from '../tls/store.js';
+import { CertificateStore, tlsEnabled, warnIncompleteChains } from '../tls/store.js';
 import { hstsValue } from '../tls/setup.js';
 import { refusalLogger, setRawAnswerHsts, setRefusalLog } from './proxy-events.js';
 import { MAX_HEADER_LIST_PAIRS, MAX_HEADER_LIST_SIZE, RequestDeadlines, SessionWatch, type H2GuardSettings } from './h2-guard.js';
@@ -140,6 +140,7 @@ export interface ProxyListener {
 export function createProxyListener(config: Config, logger: Logger): ProxyListener {
   let settings = config.server;
   const certificates = tlsEnabled(settings.tls) ? new CertificateStore(settings.tls) : undefined;
+  if (certificates !== undefined) warnIncompleteChains(certificates.certificates, logger);
   const h2 = certificates !== undefined && settings.tls.http2;
   const guard: H2GuardSettings = {
     idleMs: settings.timeouts.idle,
@@ -266,6 +267,7 @@ export function createProxyListener(config: Config, logger: Logger): ProxyListen
           // The default context (clients without SNI); the SNI callback already reads the new list.
           (server as unknown as HttpsServer).setSecureContext(commitCertificates());
           logger.info({ certificates: certificates.describe().map((c) => ({ names: c.names, not_after: c.not_after })) }, EVENTS.certificatesReloaded);
+          warnIncompleteChains(certificates.certificates, logger);
         }
       };
     },

@@ -66,6 +66,8 @@ export const EVENTS = {
   upstreamNoHttp1ForWebSocket: 'Upstream Has No HTTP/1.1 For WebSocket',
   upstreamTlsUnverified: 'Upstream TLS Verification Off',
   certificatesReloaded: 'Certificates Reloaded',
+  /** A cert_file holds the server's certificate without the intermediate that issued it (tls/chain-check.ts): warn. */
+  certificateChainIncomplete: 'Certificate Chain Incomplete',
   pluginFailed: 'Plugin Failed',
   pluginTimedOut: 'Plugin Timed Out',
   pluginClosed: 'Plugin Closed',

@@ -5,6 +5,7 @@ import type { SecureContext } from 'node:tls';
 import { ConfigError } from '../config/load.js';
 import { readRegularFile, UnreadableFile } from '../config/regular-file.js';
 import { nodeTls } from '../node-builtins.js';
+import { missingIssuer } from './chain-check.js';
 
 /** A certificate ready to serve, with what the dashboard and metrics show about it. */
 export interface LoadedCertificate {
@@ -19,6 +20,8 @@ export interface LoadedCertificate {
   readonly key: Buffer;
   /** The context handed out by the SNI callback. */
   readonly context: SecureContext;
+  /** The intermediate's name when the file lacks it (chain-check.ts): warned of at start-up and reload. */
+  readonly missingIssuer: string | undefined;
 }
 
 /**
@@ -140,7 +143,7 @@ export function loadCertificate(
   } catch (err) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }
-  return { certFile, keyFile, names: sanNames(x509), notAfter, cert, key, context };
+  return { certFile, keyFile, names: sanNames(x509), notAfter, cert, key, context, missingIssuer: missingIssuer(cert, x509) };
 }
 
 /** The 1-based position of the certificate after the first in a PEM file that `key` belongs to, if any. */

@@ -1,6 +1,8 @@
 // The listener's certificates: loaded at start-up, swapped whole on reload, chosen per handshake by SNI.
 import type { SecureContext, SecureContextOptions } from 'node:tls';
+import type { Logger } from 'pino';
 import type { ServerTlsConfig } from '../config/schema.js';
+import { EVENTS } from '../observability/events.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadCertificate, SERVER_SECURE_OPTIONS, type LoadedCertificate, type TlsPolicy } from './certificate.js';
 import { cipherListProblem } from './ciphers.js';
@@ -38,6 +40,20 @@ export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedC
     list.push(loadCertificate(pair.cert_file, pair.key_file, `server.tls.certificates.${i}`, policy, now));
   });
   return list;
+}
+
+/**
+ * One warning per certificate file lacking its intermediate (chain-check.ts), at start-up and at each reload that
+ * loads it: the gateway serves it, and clients that do not hold the intermediate fail their handshakes.
+ */
+export function warnIncompleteChains(certificates: readonly LoadedCertificate[], logger: Pick<Logger, 'warn'>): void {
+  for (const c of certificates) {
+    if (c.missingIssuer === undefined) continue;
+    logger.warn(
+      { cert_file: c.certFile, missing_issuer: c.missingIssuer, fix: "append the issuer's certificate after the server's own (a CA's fullchain.pem)" },
+      EVENTS.certificateChainIncomplete,
+    );
+  }
 }
 
 /**
