@@ -5,7 +5,7 @@
 // 20 MB upload refused with 401 saw "connection reset" instead of the 401 in most tries. Instead the gateway sends
 // its FIN after the answer and goes on reading, and throwing away, what the client sends, until the client closes
 // its side (having read the answer) or LINGER_MS passes: a bound on what one refused client can make it read.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** How long a closing connection still reads and discards the client's bytes (nginx: lingering_time 30 s, timeout 5 s). */
@@ -38,12 +38,35 @@ export function lingerOnClose(req: IncomingMessage, connection: Socket | null = 
   if (socket === null || lingering.has(socket) || socket.destroyed) return;
   lingering.add(socket);
   // An own property shadowing net.Socket's method on this one socket: node's HTTP server calls it by name.
+  let closing = false;
   socket.destroySoon = function lingeringClose(this: Socket): void {
+    if (closing) return;
+    closing = true;
     if (this.writable) this.end();
     req.removeAllListeners('data');
     req.resume();
+    // A body undici abandoned (an upstream that answered before taking it all) is destroyed, now or soon: node's
+    // parser stops reading the socket at the first chunk a destroyed request refuses. Its own flag for a body nobody
+    // reads (set by its _dump()) makes the parser drop every chunk instead, and the socket is read again.
+    (req as IncomingMessage & { _dumped: boolean })._dumped = true;
+    this.resume();
     const timer = setTimeout(() => this.destroy(), LINGER_MS);
     timer.unref();
     this.once('close', () => clearTimeout(timer));
   };
+}
+
+/**
+ * A relayed HTTP/1 answer that ended while its client was still sending the body (the upstream answered without
+ * taking it all, and undici abandoned the rest): the connection closes after it, lingering, as after the gateway's
+ * own early answers. `Connection: close` goes in `headers` when the head is still to be written; a head already sent
+ * said keep-alive, and the connection is closed once the answer is out all the same (a server may close after any
+ * answer), so a request pipelined behind the upload is never taken.
+ */
+export function closeAfterRelayedAnswer(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders | undefined): void {
+  if (headers !== undefined) headers.connection = 'close';
+  lingerOnClose(req, res.socket);
+  const socket = req.socket ?? res.socket;
+  if (socket === null || headers !== undefined) return; // node closes it itself after a head saying close
+  res.once('finish', () => socket.destroySoon());
 }

@@ -1,5 +1,5 @@
 // Streams one attempt to an upstream through undici's dispatch API, with backpressure in both directions.
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_INTERNAL_ERROR } from './h2-codes.js';
 import type { Duplex, Readable } from 'node:stream';
@@ -22,7 +22,8 @@ import { continueBody } from '../pipeline/expect-continue.js';
 import { H2_WRITE_PIECE, oneWriteAtATime, writeInPieces } from './h2-write-pieces.js';
 import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
-import { hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
+import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
+import { closeAfterRelayedAnswer } from '../pipeline/lingering-close.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -992,6 +993,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#stopGuard?.();
     this.#stopSendTimer();
     const ctx = this.#ctx;
+    // An HTTP/1 upstream that answered before taking the whole upload of an HTTP/1 client still sending it.
+    if (!this.#peer.transport.http2 && bodyStillArriving(ctx.req)) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
     try {
       this.#endResponse(trailers);
       // An HTTP/1 upstream that answered before taking the whole upload: undici then destroys its connection, and
