@@ -12,6 +12,7 @@ import { StoreUnavailableError } from '../store/user-store.js';
 import type { ApiKeyCheck, ApiKeyVerifier } from '../identity/api-key-verifier.js';
 import { acceptedMethods, readCredential, type AcceptedMethods } from './credentials.js';
 import { API_KEY_INSIDE } from '../identity/api-key-format.js';
+import { headerKey } from '../proxy/owned-headers.js';
 import { INVALID_TOKEN_CHALLENGE, TokenError } from './token-error.js';
 import type { AccessTokenClaims, TokenService } from './tokens.js';
 import { CALLER, CONSUMER } from './caller.js';
@@ -322,9 +323,26 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
  */
 function removeApiKey(headers: UpstreamHeaders): void {
   delete headers['x-api-key'];
+  for (const name of otherApiKeySpellings(headers)) if (holdsGatewayKey(headers[name])) delete headers[name];
   // The verifier admits only keys of the exact shape (apiKeyId), so the shape search finds a key sent as a bearer.
   if (holdsGatewayKey(headers.authorization)) delete headers.authorization;
 }
+
+/**
+ * The names among `headers` that spell X-API-Key with `_` for some `-` (`x_api_key`, `x-api_key`): node keeps them
+ * apart, but a WSGI, Rack or CGI backend reads each as HTTP_X_API_KEY, the very header, so a gateway key sent under
+ * one reached such a backend (and its logs) though never under the name itself. Only keys of the gateway's shape
+ * are removed from them, as from X-API-Key on an unauthenticated request. Names of another length are never looked
+ * at further: the cost is a length check per header.
+ */
+function otherApiKeySpellings(headers: UpstreamHeaders): string[] {
+  let found: string[] | undefined;
+  for (const name in headers) {
+    if (name.length === 9 && name !== 'x-api-key' && headerKey(name) === 'x-api-key') (found ??= []).push(name);
+  }
+  return found ?? NONE;
+}
+const NONE: string[] = [];
 
 /** True when `value` (a repeated X-API-Key arrives joined) holds a key of the gateway's shape anywhere; the substring test keeps the regex off most values. */
 function holdsGatewayKey(value: string | string[] | undefined): boolean {
@@ -342,6 +360,7 @@ function holdsGatewayKey(value: string | string[] | undefined): boolean {
  */
 function removeUnusedApiKeys(headers: UpstreamHeaders, bearerToo: boolean): void {
   if (holdsGatewayKey(headers['x-api-key'])) delete headers['x-api-key'];
+  for (const name of otherApiKeySpellings(headers)) if (holdsGatewayKey(headers[name])) delete headers[name];
   if (bearerToo && holdsGatewayKey(headers.authorization)) delete headers.authorization;
 }
 
