@@ -18,6 +18,7 @@ import {
   DotEnvReferenceError,
 } from './env.js';
 import { checkRoutesAndServices } from './route-checks.js';
+import { identityHeaderProblem } from './identity-header-checks.js';
 import { listenerProblem } from './listener-checks.js';
 import { pluginReferenceProblem } from '../plugins/references.js';
 import { ConfigError } from './config-error.js';
@@ -321,7 +322,7 @@ export function workerCount(config: Config): number {
  * would give each worker its own limit, so that combination is refused rather than silently multiplying the limit.
  */
 function checkCombinations(config: Config): void {
-  const routeProblem = checkRoutesAndServices(config);
+  const routeProblem = identityHeaderProblem(config) ?? checkRoutesAndServices(config);
   if (routeProblem !== undefined) throw new ConfigError(routeProblem);
   const listeners = listenerProblem(config);
   if (listeners !== undefined) throw new ConfigError(listeners);
