@@ -605,10 +605,10 @@ async function runPrimary(configPath: string, checked: CheckedConfig, workers: n
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
     exitForced(log, 'a second stop signal while the workers drain: killing them (SIGKILL)');
   };
-  const killed = await stopWorkers(stopDeadlineMs(owner.config), logger);
+  const { killed, failed } = await stopWorkers(stopDeadlineMs(owner.config), logger, (worker) => ready.has(worker.id));
   flushLogger(log);
   if (fatalStart !== undefined) throw fatalStart; // cli.ts prints it ("portcullis: config error: ...") and exits 1
-  const code = killed > 0 || faults.fatal ? 1 : outcome;
+  const code = killed > 0 || failed > 0 || faults.fatal ? 1 : outcome;
   exitOnceStopped(log, code);
   return code;
 }
@@ -630,12 +630,33 @@ function forkEnvironment(accepted: Readonly<Record<string, string>>, own: Record
 /**
  * Sends every worker SIGTERM (each drains and exits) and resolves once all have exited, with the number of those
  * that had not after `deadlineMs` and were killed (SIGKILL, logged): a worker stopped or stuck in a synchronous loop
- * never acts on SIGTERM, and the primary would wait for it forever.
+ * never acts on SIGTERM, and the primary would wait for it forever. And with the number of serving workers that
+ * ended otherwise than by their drain while it ran (killed by someone else, or a fatal error: `Worker Exited`, an
+ * error): the requests one still held were cut, so the stop fails (exit 1) as a single process's would. A drained
+ * worker exits 0; one still starting (a failed start stops the gateway) has its own line and cut nothing.
  */
-async function stopWorkers(deadlineMs: number, logger: LoggerHandle['logger']): Promise<number> {
+async function stopWorkers(
+  deadlineMs: number,
+  logger: LoggerHandle['logger'],
+  serving: (worker: Worker) => boolean,
+): Promise<{ killed: number; failed: number }> {
   const workers = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  let failed = 0;
+  let killing = false;
   const exited = Promise.all(
-    workers.map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())))),
+    workers.map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          if (worker.isDead()) return resolve();
+          worker.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+            if ((code !== 0 || signal !== null) && !killing && serving(worker)) {
+              failed++;
+              logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, reason: 'ended while the gateway was stopping, before its drain was done' }, 'Worker Exited');
+            }
+            resolve();
+          });
+        }),
+    ),
   );
   for (const worker of workers) worker.process.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
@@ -644,7 +665,8 @@ async function stopWorkers(deadlineMs: number, logger: LoggerHandle['logger']): 
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs))),
   ]);
   clearTimeout(timer);
-  if (inTime) return 0;
+  if (inTime) return { killed: 0, failed };
+  killing = true;
   const stuck = workers.filter((worker) => !worker.isDead());
   logger.error(
     {
@@ -656,7 +678,7 @@ async function stopWorkers(deadlineMs: number, logger: LoggerHandle['logger']): 
   );
   for (const worker of stuck) worker.process.kill('SIGKILL');
   await exited;
-  return stuck.length;
+  return { killed: stuck.length, failed };
 }
 
 /** `portcullis migrate`: applies the user store's migrations and exits. */
