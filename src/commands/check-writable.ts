@@ -2,8 +2,8 @@
 // the access-log file for appending and, with auth on, creates the data dir and the SQLite store and the generated
 // JWT secret in it; a path it cannot write stops the gateway, so check-config must refuse it too, with start-up's
 // message where start-up has one of its own. Nothing is created here: the access checks (access(2)) only ask.
-import { accessSync, constants, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import type { Config } from '../config/schema.js';
 
@@ -52,12 +52,26 @@ function fileWriteProblem(path: string): string | undefined {
     const code = errCode(err);
     if (code !== 'ENOENT') return code;
   }
-  return dirWriteProblem(dirname(path));
+  // A dangling symlink: open(path, 'a') creates its target, in the target's directory (which it does not create).
+  return dirWriteProblem(dirname(danglingTarget(path) ?? path));
 }
 
-/** For a file start-up opens only if it is there (the SQLite store, created otherwise): writable when present. */
+/** The path a symlink at `path` points to (resolved against its own directory), or undefined for no symlink. */
+function danglingTarget(path: string): string | undefined {
+  try {
+    return lstatSync(path).isSymbolicLink() ? resolve(dirname(path), readlinkSync(path)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For a file start-up opens only if it is there (the SQLite store, created otherwise): writable when present. A
+ * symlink to nothing is there too: SQLite opens it, creating its target, and start-up failed on a target directory
+ * that does not exist where check-config said ok.
+ */
 function existingFileWriteProblem(path: string): string | undefined {
-  return exists(path) ? fileWriteProblem(path) : undefined;
+  return exists(path) || danglingTarget(path) !== undefined ? fileWriteProblem(path) : undefined;
 }
 
 /**

@@ -8,6 +8,7 @@ import { assertOrdered, MIGRATION_TIMEOUT_MS } from './migrations/types.js';
 import { assertValidExpiry, InvalidCursorError, type AdminAction, type ApiKeyPage, type ApiKeyQuery, type ApiKeyRecord, type ChangeInput, type ChangeRecord, type IdentityTotals, type NewApiKey, type UserPage, type UserQuery, type UserSummary } from './identity-types.js';
 import { raiseGeneration, revokeSessionsBelow, SESSION_SWEEP_BATCH, SqliteIdentity, type SessionSweep } from './sqlite-identity.js';
 import { SqliteFileGuard, StoreFileLostError } from './sqlite-file-guard.js';
+import { ConfigError } from '../config/config-error.js';
 import { leaveOpenUntilExit } from './sqlite-left-open.js';
 import {
   EmailTakenError,
@@ -71,8 +72,14 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
   if ('file' in options) {
     file = options.file;
   } else {
-    if (create) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     file = join(options.dataDir, SQLITE_FILE_NAME);
+    if (create) {
+      try {
+        mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw unwritableDataDir(options.dataDir, err);
+      }
+    }
   }
   // Checked first for the message; fileMustExist still keeps SQLite from creating it should it vanish meanwhile.
   if (!create && !existsSync(file)) {
@@ -80,6 +87,10 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
   }
   try {
     keepPrivate(file, create);
+  } catch (err) {
+    throw 'dataDir' in options ? unwritableDataDir(options.dataDir, err) : new StoreUnavailableError({ cause: err });
+  }
+  try {
     const db = new Database(file, { fileMustExist: !create });
     db.pragma('journal_mode = WAL');
     // No waiting inside SQLite: its busy handler sleeps on the calling thread, which is the event loop, so a write
@@ -94,6 +105,17 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
   } catch (err) {
     throw new StoreUnavailableError({ cause: err });
   }
+}
+
+/**
+ * A data dir the store cannot be made or opened in (a file where the directory should be, a symlink to a missing
+ * directory, no permission): the ConfigError check-config gives for it, naming the setting and the path, where the
+ * bare mkdir or open error (`EEXIST: file already exists, mkdir …`, `user store unavailable: ENOENT`) was printed.
+ */
+function unwritableDataDir(dataDir: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string') return new StoreUnavailableError({ cause: err });
+  return new ConfigError(`PORTCULLIS_DATA_DIR: cannot write the user store in ${dataDir} (${code === 'EEXIST' ? 'ENOTDIR' : code})`);
 }
 
 /**
