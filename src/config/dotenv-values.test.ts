@@ -19,7 +19,6 @@ test('a comment after a value, quoted or not, is not part of it; a # inside a va
         'DQ="two words" # note',
         "SQ='it # stays'   #note",
         'INNER="a"b"',
-        'UNCLOSED="no end # kept',
         'EMPTY=',
         'QUOTED_EMPTY="" # none',
         'CRLF=value # c\r',
@@ -34,7 +33,6 @@ test('a comment after a value, quoted or not, is not part of it; a # inside a va
       DQ: 'two words',
       SQ: 'it # stays',
       INNER: 'a"b',
-      UNCLOSED: '"no end # kept',
       EMPTY: '',
       QUOTED_EMPTY: '',
       CRLF: 'value',
@@ -71,6 +69,36 @@ test('escapes in quotes are read as docker compose reads them: \\n, \\r, \\t, \\
       SQ: "Let's go\\n",
       BARE: 'a\\nb',
     });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// From review: a value whose quote was never closed was taken as written, the quote then part of a secret
+// (`ADMIN_TOKEN="0123…` made the token `"0123…`), and a double-quoted value over several lines (a PEM pasted as it is)
+// was cut at its first line, the rest read as other lines. docker compose reads a quoted value on to its closing
+// quote, across lines, and refuses one never closed: so does the gateway.
+test('a quoted value runs on to the line that closes it; a quote never closed is an error naming the line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-dotenv-multiline-'));
+  try {
+    const file = join(dir, '.env');
+    writeFileSync(
+      file,
+      ['FIRST=1', 'PEM="-----BEGIN KEY-----', 'abc', '-----END KEY-----" # note', "SQ='one", "two'", 'AFTER=2', ''].join('\n'),
+    );
+    const env: NodeJS.ProcessEnv = {};
+    assert.equal(loadDotEnv(file, env), undefined);
+    assert.deepEqual(env, { FIRST: '1', PEM: '-----BEGIN KEY-----\nabc\n-----END KEY-----', SQ: 'one\ntwo', AFTER: '2' });
+    for (const [text, line] of [
+      ['TOKEN="0123456789abcdef0123\nOTHER=1\n', 'line 1: the quote opening TOKEN\'s value is never closed'],
+      ["A=1\nSECRET='abc\n", "line 2: the quote opening SECRET's value is never closed"],
+      ['A=1\n\nPB="multi\nline\n', "line 3: the quote opening PB's value is never closed"],
+    ] as const) {
+      writeFileSync(file, text);
+      const unchanged: NodeJS.ProcessEnv = {};
+      assert.equal(loadDotEnv(file, unchanged), `cannot read .env (${line})`);
+      assert.deepEqual(unchanged, {}, 'nothing of a refused file is applied');
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -150,34 +150,62 @@ function readDotEnv(file: string): DotEnvLines | string {
   }
   const pairs: Array<[string, string]> = [];
   const references: DotEnvLines['references'] = new Map();
-  text.split(/\r?\n/).forEach((line, index) => {
-    if (line.trimStart().startsWith('#')) return;
+  const lines = text.split(/\r?\n/);
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!;
+    if (line.trimStart().startsWith('#')) continue;
     const match = ENV_LINE.exec(line);
-    if (!match) return;
+    if (!match) continue;
     const key = match[1]!;
-    const value = dotEnvValue(match[2]!);
+    const first = index;
+    let raw = match[2]!;
+    if (isQuoted(raw) && closingQuoteAt(raw) === -1) {
+      // A quoted value goes on to the line that closes its quote, as docker compose reads it (a PEM pasted as it
+      // is). One never closed is an error, as in compose: taken as written, the quote became part of a secret.
+      let closed = false;
+      while (!closed && index + 1 < lines.length) {
+        raw += `\n${lines[++index]!}`;
+        closed = closingQuoteAt(raw.trimEnd()) !== -1;
+      }
+      if (!closed) return `line ${first + 1}: the quote opening ${key}'s value is never closed`;
+      raw = raw.trimEnd();
+    }
+    const value = dotEnvValue(raw);
     pairs.push([key, value]);
     // A `$${` is compose's escape of a literal `${`; a single-quoted value is never expanded.
-    const reference = match[2]!.startsWith("'") ? null : DOTENV_REFERENCE.exec(value.replaceAll('$${', ''));
+    const reference = raw.startsWith("'") ? null : DOTENV_REFERENCE.exec(value.replaceAll('$${', ''));
     if (reference === null) references.delete(key);
-    else references.set(key, { line: index + 1, variable: reference[1]!, value });
-  });
+    else references.set(key, { line: first + 1, variable: reference[1]!, value });
+  }
   return { pairs, references };
 }
 
+function isQuoted(raw: string): boolean {
+  return raw[0] === '"' || raw[0] === "'";
+}
+
 /**
- * A line's value, as docker compose and dotenv read it: `#` after a blank starts a comment (`PORT=8080 # proxy`
- * is 8080; `a#b` keeps its `#`), and a value in quotes is what they enclose, a comment after them aside
- * (`"two words" # note`). The comment used to be part of the value: a port was "8080 # proxy", a secret had the note
- * appended. A value whose opening quote is never closed is taken as written.
+ * Where a quoted value's closing quote is: the last one followed by nothing or a comment, so a quote inside the
+ * value stays (`"a"b"` is a"b); -1 when there is none.
+ */
+function closingQuoteAt(raw: string): number {
+  const quote = raw[0];
+  for (let end = raw.length - 1; end > 0; end--) {
+    if (raw[end] === quote && /^(?:\s+#.*)?$/.test(raw.slice(end + 1))) return end;
+  }
+  return -1;
+}
+
+/**
+ * A value's text (its line, or lines for a quoted one), as docker compose and dotenv read it: `#` after a blank
+ * starts a comment (`PORT=8080 # proxy` is 8080; `a#b` keeps its `#`), and a value in quotes is what they enclose, a
+ * comment after them aside (`"two words" # note`). The comment used to be part of the value: a port was
+ * "8080 # proxy", a secret had the note appended. (readDotEnv refuses a quote never closed.)
  */
 function dotEnvValue(raw: string): string {
-  const quote = raw[0];
-  if (quote === '"' || quote === "'") {
-    // The last closing quote followed by nothing or a comment, so a quote inside the value stays ("a"b" is a"b).
-    for (let end = raw.length - 1; end > 0; end--) {
-      if (raw[end] === quote && /^(?:\s+#.*)?$/.test(raw.slice(end + 1))) return unescapeQuoted(raw.slice(1, end), quote);
-    }
+  if (isQuoted(raw)) {
+    const end = closingQuoteAt(raw);
+    if (end !== -1) return unescapeQuoted(raw.slice(1, end), raw[0]!);
     return raw;
   }
   return raw.replace(/\s+#.*$/, '');
