@@ -9,6 +9,7 @@ import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfigText, readConfigText } from './config/load.js';
 import { dotEnvCheckpoint, shareDotEnvLines } from './config/env.js';
+import { warnIfNotALevel } from './config/log-level.js';
 import type { Config } from './config/schema.js';
 import type { ReloadResult } from './admin/server.js';
 import { describeCause } from './errors.js';
@@ -380,6 +381,7 @@ export class ConfigOwner {
     this.#accepted = next;
     // The primary's own lines (a crashed worker, a queued reload) follow the level its workers now log at.
     this.#logger.level = next.config.logging.level;
+    warnIfNotALevel(this.#logger, process.env, next.config.logging.level);
     const commits = await Promise.all(holding.map((member) => this.#commit(member, next, seqOf(member))));
     // A worker that prepared but could not swap it in runs a config no other worker runs: its replacement starts on
     // the accepted one. One that is stopping (abandoned) is left to exit.

@@ -13,6 +13,7 @@ import { EVENTS } from './observability/events.js';
 import { AccessLog, type LineSink } from './observability/access-log.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { dotEnvCheckpoint } from './config/env.js';
+import { warnIfNotALevel } from './config/log-level.js';
 import { describeCause } from './errors.js';
 import type { ReloadResult } from './admin/server.js';
 import { openFeatures } from './features.js';
@@ -490,7 +491,9 @@ async function reloadFromFile(configPath: string, apply: (next: Config) => Promi
   // Reading the file reads .env into process.env first: a reload that is not applied takes its values back out.
   const restoreEnv = dotEnvCheckpoint();
   try {
-    await apply(loadConfigFile(configPath));
+    const next = loadConfigFile(configPath);
+    await apply(next);
+    warnIfNotALevel(logger, process.env, next.logging.level);
     return { ok: true };
   } catch (err) {
     restoreEnv();

@@ -9,7 +9,7 @@ import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
 import { accessLogEpisodes } from './access-log-episodes.js';
-import { logLevelFromEnv } from '../config/log-level.js';
+import { logLevelFromEnv, warnIfNotALevel } from '../config/log-level.js';
 
 export type { Logger };
 
@@ -65,9 +65,7 @@ export function createLogger(
     // A full disk or a failing device under the file: said on the process log, once per episode (the drop report
     // the writer appends goes to the failing file itself). The path is the operator's own config value.
     file?.writer.watchFailures(accessLogEpisodes(logger, config.access_log_file));
-    if (env.LOG_LEVEL !== undefined && env.LOG_LEVEL.trim() !== '' && fromEnv === undefined) {
-      logger.warn({ level_used: level }, 'LOG_LEVEL is not a level (fatal, error, warn, info, debug, trace or silent): the config\'s logging.level applies');
-    }
+    warnIfNotALevel(logger, env, level);
     return handleOf(logger, sink, pretty);
   };
   const handleOf = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => ({

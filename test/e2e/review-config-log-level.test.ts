@@ -81,3 +81,25 @@ for (const [value, expect] of [
     await waitFor(() => gw.logs.some((l) => l.msg === expect), expect, 10_000);
   });
 }
+
+// From review (stop 18): a LOG_LEVEL that names no level, set by a reload's .env, put the gateway on the config's
+// level without a word: the warning came at start-up only.
+test('a reload whose .env sets a LOG_LEVEL naming no level says so, as start-up does', async () => {
+  const sub = join(dir, 'reload-typo');
+  mkdirSync(sub);
+  writeFileSync(join(sub, 'proxy.yaml'), config('info'));
+  writeFileSync(join(sub, '.env'), 'LOG_LEVEL=debug\n');
+  const path = join(sub, 'proxy.yaml');
+  const gw = await startProcess(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'start', '--config', path], path, {
+    cwd: sub,
+    env: { LOG_LEVEL: undefined },
+  });
+  after(() => gw.cleanup());
+  const warning = "LOG_LEVEL is not a level (fatal, error, warn, info, debug, trace or silent): the config's logging.level applies";
+  replace(join('reload-typo', '.env'), 'LOG_LEVEL=wrn\n');
+  gw.signal('SIGHUP');
+  await waitFor(() => gw.logs.some((l) => l.msg === warning), 'the warning after the reload', 15_000);
+  const line = gw.logs.find((l) => l.msg === warning)!;
+  assert.equal(line.level, 40);
+  assert.equal(line.level_used, 'info');
+});
