@@ -151,13 +151,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         refuseForeignOptions(values, command, ['email', 'cursor', 'limit']);
         const { runUsers } = await import('./commands/users.js');
         const { json = false, email, cursor, limit } = values;
-        return await runUsers(positionals.slice(1), { json, email, cursor, limit }, loadConfigFile(configPath), resolveDataDir());
+        return await runUsers(positionals.slice(1), { json, email, cursor, limit }, () => loadConfigFile(configPath), resolveDataDir());
       }
       case 'api-keys': {
         refuseForeignOptions(values, command, ['expires-in', 'cursor', 'limit']);
         const { runApiKeys } = await import('./commands/api-keys.js');
         const options = { json: values.json ?? false, expiresIn: values['expires-in'], cursor: values.cursor, limit: values.limit };
-        return await runApiKeys(positionals.slice(1), options, loadConfigFile(configPath), resolveDataDir());
+        return await runApiKeys(positionals.slice(1), options, () => loadConfigFile(configPath), resolveDataDir());
       }
       default:
         return usage(`unknown command "${command}"`);

@@ -32,8 +32,8 @@ function parseCreate(name: string, expiresIn: string | undefined): { name: strin
   }
 }
 
-/** Runs one api-keys command; resolves to the exit code. */
-export async function runApiKeys(args: readonly string[], options: ApiKeysOptions, config: Config, dataDir: string): Promise<number> {
+/** Runs one api-keys command; resolves to the exit code. Its arguments are judged before `config` is read (see runUsers). */
+export async function runApiKeys(args: readonly string[], options: ApiKeysOptions, config: Config | (() => Config), dataDir: string): Promise<number> {
   const [verb, arg, ...extra] = args;
   if (extra.length > 0) throw new CommandUsageError('too many arguments');
   if (verb === 'list' ? arg !== undefined : verb !== 'create' && verb !== 'revoke') {
@@ -51,7 +51,7 @@ export async function runApiKeys(args: readonly string[], options: ApiKeysOption
   // Validated before anything is opened: the same rules as POST /admin/api-keys.
   const body = verb === 'create' ? parseCreate(arg!, options.expiresIn) : undefined;
   // Only a revocation writes to Redis: list and create never connect to it.
-  const ctx = await openCommandContext(config, dataDir, { revokes: verb === 'revoke' });
+  const ctx = await openCommandContext(typeof config === 'function' ? config() : config, dataDir, { revokes: verb === 'revoke' });
   try {
     if (body !== undefined) {
       const created = await ctx.admin.createApiKey({ name: body.name, ...(body.expires_in === undefined ? {} : { expiresInMs: body.expires_in }) });

@@ -23,8 +23,12 @@ const SINGLE = new Set(['show', 'disable', 'enable', 'logout', 'delete', 'set-pa
 /** The verbs that revoke credentials, so write to Redis; the others never connect to it. */
 const REVOKING = new Set(['disable', 'logout', 'delete', 'set-password']);
 
-/** Runs one users command; resolves to the exit code. Throws CommandUsageError for bad arguments. */
-export async function runUsers(args: readonly string[], options: UsersOptions, config: Config, dataDir: string): Promise<number> {
+/**
+ * Runs one users command; resolves to the exit code. Throws CommandUsageError for bad arguments, which are judged
+ * before the config is read (`config` is called once they pass): bad usage is exit 2 whatever the config says, as
+ * for every other command, not the config error of a checkout without one.
+ */
+export async function runUsers(args: readonly string[], options: UsersOptions, config: Config | (() => Config), dataDir: string): Promise<number> {
   const [verb, target, ...extra] = args;
   if (verb === undefined || (verb !== 'list' && !SINGLE.has(verb))) throw new CommandUsageError(`unknown users command "${verb ?? ''}"`);
   if (verb !== 'list' && (target === undefined || extra.length > 0)) throw new CommandUsageError(`users ${verb} takes one EMAIL or ID`);
@@ -39,6 +43,7 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
   // The admin API's rule for ?email= (its 400), so a filter one refuses the other refuses too.
   const emailProblem = options.email === undefined ? undefined : emailFilterProblem(options.email);
   if (emailProblem !== undefined) throw new CommandUsageError(`--email ${emailProblem}`);
+  const loaded = typeof config === 'function' ? config() : config;
   // Read the secret before opening anything, so a closed stdin fails fast and nothing is half done.
   let password: string | undefined;
   try {
@@ -48,7 +53,7 @@ export async function runUsers(args: readonly string[], options: UsersOptions, c
     if (err instanceof PromptInterruptedError) return EXIT_INTERRUPTED;
     throw err;
   }
-  const ctx = await openCommandContext(config, dataDir, { revokes: REVOKING.has(verb) });
+  const ctx = await openCommandContext(loaded, dataDir, { revokes: REVOKING.has(verb) });
   try {
     const admin = ctx.admin;
     switch (verb) {
