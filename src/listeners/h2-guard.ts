@@ -3,6 +3,7 @@
 // arrive (server.timeouts.request, which node applies to HTTP/1.1 only) and the time an answer handed over whole may
 // wait on the client's flow-control window (server.timeouts.request_body_chunk, the send bound).
 import { randomUUID } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import type { IncomingHttpHeaders, Http2Session, ServerHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
 import type { Logger } from 'pino';
@@ -223,6 +224,28 @@ export function sessionSweepInterval(boundMs: number): number {
 /** What the guard can destroy: the TLS socket under a session (the session's own `socket` is a proxy that refuses). */
 export interface RawSocket {
   destroy(): void;
+}
+
+/**
+ * How often sessions with open streams are checked for a client connection that is gone (peerGone): a wedged session
+ * (see SessionWatch #probe) is let go within about this long, whatever the other bounds are.
+ */
+export const PEER_CHECK_MS = 1_000;
+
+/** What getpeername() fails with once the kernel has the connection closed (libuv's negative errno). */
+const UV_ENOTCONN = -osConstants.errno.ENOTCONN;
+
+/**
+ * The client's TCP connection is gone: the kernel holds the socket closed (the client's RST was read, or a write
+ * failed on it), so getpeername() fails with ENOTCONN. A connection the client has only half-closed (FIN) still has
+ * its peer. One system call, no I/O: how the guard tells a session wedged on a dead connection, which reads nothing
+ * and so never learns of the reset (no 'error', 'end' or 'close' ever reaches the socket or the session), from one
+ * whose client merely reads slowly. `_handle` is the TLSWrap, whose getpeername() node forwards to the TCP handle.
+ */
+export function peerGone(raw: RawSocket | undefined): boolean {
+  const handle = (raw as { _handle?: { getpeername?: (out: object) => unknown } | null } | undefined)?._handle;
+  if (typeof handle?.getpeername !== 'function') return false;
+  return handle.getpeername({}) === UV_ENOTCONN;
 }
 
 /** One session as the guard sees it. */
@@ -469,9 +492,10 @@ export class SessionWatch {
 
   #armSweep(): void {
     if (this.#timer !== undefined || this.#sessions.size === 0) return;
-    // Often enough for both bounds: the closing bound (timeouts.header) and the send bound.
+    // Often enough for both bounds: the closing bound (timeouts.header) and the send bound; and at least every
+    // PEER_CHECK_MS, for the connections gone under a wedged session.
     const { sendMs } = this.#settings;
-    const closeEvery = sessionSweepInterval(this.#closeBound());
+    const closeEvery = Math.min(PEER_CHECK_MS, sessionSweepInterval(this.#closeBound()));
     this.#timer = setTimeout(this.#sweep, sendMs > 0 ? Math.min(closeEvery, sessionSweepInterval(sendMs)) : closeEvery);
     this.#timer.unref();
   }
@@ -525,6 +549,15 @@ export class SessionWatch {
     const closeMs = this.#closeBound();
     for (const w of [...this.#sessions.values()]) {
       const session = w.session;
+      // A session node 20 wedged (see #probe) on a connection its client has dropped mid-answer: it stopped reading
+      // its socket, so neither the reset nor anything else ever tells it, whatever the other bounds are (with
+      // request_body_chunk 0, none): its streams, their upstream requests and the connection were held for good.
+      // Destroyed with its TLS socket, its streams close as a departed client's do (the request logged as such, its
+      // upstream request cut). Only sessions with a stream open: one without is bounded by the idle close's probe.
+      if (w.open > 0 && peerGone(w.raw)) {
+        this.#destroy(w);
+        continue;
+      }
       this.#sweepUnsent(w, now);
       sweepClosed(w.streams);
       if (session.closed && Number.isNaN(w.closingSince)) w.closingSince = now; // the client's GOAWAY, or node's
