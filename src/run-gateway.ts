@@ -139,7 +139,7 @@ async function runWorker(configPath: string, dataDir: string, signals: Signals):
   let gateway: Gateway;
   try {
     const config = await primary.startConfig();
-    log = createLogger(config.logging, { sharedStdout: true });
+    log = createLogger(config.logging, { sharedStdout: true, workerId: cluster.worker?.id });
     faults = watchProcessFaults(log);
     const opened = log;
     signals.reopen.set(() => opened.reopenAccessLog());

@@ -51,6 +51,12 @@ export function createLogger(
     readonly accessLog?: boolean;
     /** Other processes write to the same stdout (a cluster's primary and workers): see LineWriterOptions.shared. */
     readonly sharedStdout?: boolean;
+    /**
+     * A cluster worker's id (node:cluster's, as the primary's Worker Exited lines name it): every operational line of
+     * the worker carries it as `worker`, so a worker's Uncaught Exception, Gateway Stopping or Config Rejected reads as
+     * that worker's and not the whole gateway's. (The JSON per-request access lines, written by hand, do not.)
+     */
+    readonly workerId?: number | undefined;
   } = {},
 ): LoggerHandle {
   const env = options.env ?? process.env;
@@ -59,7 +65,7 @@ export function createLogger(
   const level = fromEnv ?? (config.level as LevelWithSilent);
   // isatty(1), not process.stdout.isTTY: creating process.stdout would switch a piped fd 1 to non-blocking mode.
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isatty(1));
-  const base = LOG_BASE;
+  const base = options.workerId === undefined ? LOG_BASE : { ...LOG_BASE, worker: options.workerId };
   const file = config.access_log_file === '' || options.accessLog === false ? undefined : new AccessLogFile(config.access_log_file);
   const withFile = (logger: Logger, sink: LineWriter | undefined, pretty?: BoundedTransport): LoggerHandle => {
     // A full disk or a failing device under the file: said on the process log, once per episode (the drop report

@@ -58,6 +58,13 @@ test('a worker killed while the gateway drains is logged, and the stop exits 1',
     assert.equal(line.level, 50);
     assert.equal(line.pid, victim);
     assert.equal(line.signal, 'SIGKILL');
+    // Each worker's own lines say which worker wrote them (the survivor's Gateway Stopped is not the gateway's).
+    const started = gw.logs.filter((l) => l.msg === 'Gateway Started').map((l) => l.worker);
+    assert.equal(new Set(started).size, 2, JSON.stringify(started));
+    assert.ok(started.every((id) => Number.isInteger(id) && Number(id) > 0), JSON.stringify(started));
+    const stopped = gw.logs.filter((l) => l.msg === 'Gateway Stopped');
+    assert.equal(stopped.length, 1, 'only the survivor stopped by itself');
+    assert.ok(started.includes(stopped[0]!.worker) && stopped[0]!.worker !== line.worker, JSON.stringify(stopped));
   } finally {
     await endGroup(gw);
     await upstream.close();
