@@ -56,13 +56,21 @@ function fileWriteProblem(path: string): string | undefined {
   return dirWriteProblem(dirname(danglingTarget(path) ?? path));
 }
 
-/** The path a symlink at `path` points to (resolved against its own directory), or undefined for no symlink. */
+/**
+ * The path a symlink at `path` ends at, each link resolved against its own directory (a chain of them followed, as
+ * open(2) follows it, up to its 40 links), or undefined for no symlink.
+ */
 function danglingTarget(path: string): string | undefined {
-  try {
-    return lstatSync(path).isSymbolicLink() ? resolve(dirname(path), readlinkSync(path)) : undefined;
-  } catch {
-    return undefined;
+  let at = path;
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      if (!lstatSync(at).isSymbolicLink()) break;
+    } catch {
+      break; // the end of the chain: a path that does not exist
+    }
+    at = resolve(dirname(at), readlinkSync(at));
   }
+  return at === path ? undefined : at;
 }
 
 /**

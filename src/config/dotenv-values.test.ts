@@ -89,6 +89,12 @@ test('a quoted value runs on to the line that closes it; a quote never closed is
     const env: NodeJS.ProcessEnv = {};
     assert.equal(loadDotEnv(file, env), undefined);
     assert.deepEqual(env, { FIRST: '1', PEM: '-----BEGIN KEY-----\nabc\n-----END KEY-----', SQ: 'one\ntwo', AFTER: '2' });
+    // From the fix's review: a line that holds its closing quote is one line, whatever follows the quote; an escaped
+    // quote closes nothing, at a line's end too.
+    writeFileSync(file, ['SECRET="abc"#prod', 'PORT=24899', 'UIDH="X-Uid \\"', 'two" # note', 'LAST=3'].join('\n'));
+    const more: NodeJS.ProcessEnv = {};
+    assert.equal(loadDotEnv(file, more), undefined);
+    assert.deepEqual(more, { SECRET: '"abc"#prod', PORT: '24899', UIDH: 'X-Uid "\ntwo', LAST: '3' });
     for (const [text, line] of [
       ['TOKEN="0123456789abcdef0123\nOTHER=1\n', 'line 1: the quote opening TOKEN\'s value is never closed'],
       ["A=1\nSECRET='abc\n", "line 2: the quote opening SECRET's value is never closed"],

@@ -159,16 +159,20 @@ function readDotEnv(file: string): DotEnvLines | string {
     const key = match[1]!;
     const first = index;
     let raw = match[2]!;
-    if (isQuoted(raw) && closingQuoteAt(raw) === -1) {
-      // A quoted value goes on to the line that closes its quote, as docker compose reads it (a PEM pasted as it
-      // is). One never closed is an error, as in compose: taken as written, the quote became part of a secret.
+    if (isQuoted(raw) && unescapedQuoteAt(raw, raw[0]!, 1) === -1) {
+      // A quote with no unescaped match on its line goes on to the first line that has one, as docker compose reads
+      // it (a PEM pasted as it is); what follows that quote on its line is dropped. One never closed is an error, as
+      // in compose: taken as written, the quote became part of a secret. A line that holds its closing quote stays
+      // one line, whatever follows the quote (`"abc"#note`).
+      const quote = raw[0]!;
       let closed = false;
       while (!closed && index + 1 < lines.length) {
-        raw += `\n${lines[++index]!}`;
-        closed = closingQuoteAt(raw.trimEnd()) !== -1;
+        const next = lines[++index]!;
+        const at = unescapedQuoteAt(next, quote, 0);
+        closed = at !== -1;
+        raw += `\n${closed ? next.slice(0, at + 1) : next}`;
       }
       if (!closed) return `line ${first + 1}: the quote opening ${key}'s value is never closed`;
-      raw = raw.trimEnd();
     }
     const value = dotEnvValue(raw);
     pairs.push([key, value]);
@@ -178,6 +182,15 @@ function readDotEnv(file: string): DotEnvLines | string {
     else references.set(key, { line: first + 1, variable: reference[1]!, value });
   }
   return { pairs, references };
+}
+
+/** Where `quote` first appears in `text` from `from` on, not escaped by a backslash (as `\"` is); -1 when it does not. */
+function unescapedQuoteAt(text: string, quote: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === quote) return i;
+  }
+  return -1;
 }
 
 function isQuoted(raw: string): boolean {

@@ -1,5 +1,5 @@
 // The SQLite UserStore (better-sqlite3, WAL): the default, embedded in `<dataDir>/portcullis.db`.
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -86,6 +86,8 @@ export function openSqliteUserStore(options: SqliteStoreOptions): SqliteUserStor
     throw new StoreNotReadyError(`no user store at ${file}: check PORTCULLIS_DATA_DIR, or create it with "portcullis migrate"`);
   }
   try {
+    // SQLite's own refusal of a directory is SQLITE_CANTOPEN, which names neither the setting nor the path.
+    if (existsSync(file) && statSync(file).isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
     keepPrivate(file, create);
   } catch (err) {
     throw 'dataDir' in options ? unwritableDataDir(options.dataDir, err) : new StoreUnavailableError({ cause: err });

@@ -25,6 +25,11 @@ load_balancing: {upstreams: [{name: a, address: 127.0.0.1, port: 1}], health_che
 writeFileSync(join(dir, 'afile'), '');
 mkdirSync(join(dir, 'dangling'));
 symlinkSync(join(dir, 'missing', 'x.db'), join(dir, 'dangling', 'portcullis.db'));
+// From the fix's review: a chain of two links, and a directory where the file should be.
+mkdirSync(join(dir, 'chain'));
+symlinkSync(join(dir, 'link2'), join(dir, 'chain', 'portcullis.db'));
+symlinkSync(join(dir, 'missing', 'y.db'), join(dir, 'link2'));
+mkdirSync(join(dir, 'dir-db', 'portcullis.db'), { recursive: true });
 
 async function verdicts(dataDir: string): Promise<string[]> {
   const out: string[] = [];
@@ -43,7 +48,14 @@ test('a data dir that is a file, or lies under one: one line naming the setting,
   }
 });
 
-test("a portcullis.db symlink to a missing directory: check-config refuses it as start does", async () => {
-  const line = `portcullis: config error: PORTCULLIS_DATA_DIR: cannot write the user store in ${join(dir, 'dangling')} (ENOENT)\n`;
-  for (const stderr of await verdicts(join(dir, 'dangling'))) assert.equal(stderr, line);
+test("a portcullis.db symlink to a missing directory, directly or through another link: check-config refuses it as start does", async () => {
+  for (const dataDir of ['dangling', 'chain']) {
+    const line = `portcullis: config error: PORTCULLIS_DATA_DIR: cannot write the user store in ${join(dir, dataDir)} (ENOENT)\n`;
+    for (const stderr of await verdicts(join(dir, dataDir))) assert.equal(stderr, line, dataDir);
+  }
+});
+
+test('a directory named portcullis.db: the same line from all three', async () => {
+  const line = `portcullis: config error: PORTCULLIS_DATA_DIR: cannot write the user store in ${join(dir, 'dir-db')} (EISDIR)\n`;
+  for (const stderr of await verdicts(join(dir, 'dir-db'))) assert.equal(stderr, line);
 });

@@ -27,6 +27,14 @@ test('an identity header named after a header HTTP or the gateway uses is refuse
     ['consumer_id_header', 'X-API-Key'],
     ['user_id_header', 'Cookie'],
     ['user_id_header', 'X-Proxy-By'],
+    // From the fix's review: the WebSocket handshake's and browsers' own headers, and conditional requests'.
+    ['consumer_id_header', 'Sec-WebSocket-Key'],
+    ['consumer_name_header', 'sec_websocket_protocol'],
+    ['user_id_header', 'Origin'],
+    ['user_email_header', 'If-None-Match'],
+    ['user_email_header', 'Range'],
+    ['user_id_header', 'Accept-Encoding'],
+    ['user_id_header', 'Via'],
   ] as const) {
     assert.match(configErrorOf(withAuth(`${key}: ${name}`)), new RegExp(`^middleware\\.auth\\.${key}: "${name}" is a header HTTP or the gateway itself uses`), `${key}: ${name}`);
   }
