@@ -27,7 +27,14 @@ const MEANINGS: Readonly<Record<string, string>> = {
   '57P03': 'the server is starting up or shutting down',
   '53300': 'too many connections',
   TIMEOUT: 'no answer in time',
+  SERVER_NO_TLS: 'the server does not take TLS connections, which sslmode in database.url asks for',
 };
+
+/**
+ * Driver errors that carry no code, by their fixed message (never printed: the line gives the code named here). The
+ * driver's refusal of a server without TLS was "no error code from the driver", which told the operator nothing.
+ */
+const CODELESS: ReadonlyMap<string, string> = new Map([['The server does not support SSL connections', 'SERVER_NO_TLS']]);
 
 /**
  * The one line for a store failure (without the "portcullis: " prefix), or undefined when `err` is not one.
@@ -51,6 +58,8 @@ export function driverCode(err: unknown, depth = 0): string | undefined {
   if (depth > 5 || err === null || typeof err !== 'object') return undefined;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(code)) return code;
+  const named = CODELESS.get(String((err as { message?: unknown }).message));
+  if (named !== undefined) return named;
   const errors = (err as { errors?: unknown }).errors;
   if (Array.isArray(errors) && errors.length > 0) return driverCode(errors[0], depth + 1);
   return driverCode((err as { cause?: unknown }).cause, depth + 1);

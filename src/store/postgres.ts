@@ -55,6 +55,18 @@ interface UserRow {
 }
 
 /**
+ * `sslmode=prefer`, `require` or `verify-ca` spelled as `verify-full`, which node-postgres reads them as (without
+ * `uselibpqcompat=true`): the same verified TLS connection, without the driver's multi-line "SECURITY WARNING" about
+ * it on stderr at every start and command (not JSON, in the middle of the gateway's log stream). The README says how
+ * the driver reads each mode.
+ */
+export function withoutSslModeAlias(url: string): string {
+  const query = url.indexOf('?');
+  if (query === -1 || /[?&]uselibpqcompat=true(?:&|$)/.test(url)) return url;
+  return url.slice(0, query) + url.slice(query).replace(/([?&])sslmode=(?:prefer|require|verify-ca)(?=&|$)/g, '$1sslmode=verify-full');
+}
+
+/**
  * Creates the pool (connections open lazily). Call `migrate()` before use. Throws TypeError for a schema name that is
  * not a plain lower-case identifier (it is spliced into SQL, so it is checked rather than escaped).
  */
@@ -63,7 +75,7 @@ export function openPostgresUserStore(options: PostgresStoreOptions): PostgresUs
   if (!SCHEMA_NAME.test(schema)) throw new TypeError('postgres schema must match [a-z_][a-z0-9_]*');
   const statementTimeout = options.statementTimeoutMs ?? 5000;
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: withoutSslModeAlias(options.url),
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
     statement_timeout: statementTimeout,
