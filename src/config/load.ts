@@ -164,7 +164,32 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     if (err instanceof DotEnvReferenceError) throw new ConfigError(err.message);
     throw err;
   }
+  if (keySources.size > 0) refuseMadeDuplicateKeys(doc, keySources, placeholders.text, origin);
   return withLogLevelFromEnv(parseConfigObject(documentValue(doc, origin) ?? {}, keySources), env);
+}
+
+/**
+ * A key a placeholder made that another key of its mapping already is (`proxy_by: a` and `${K}: b` with K=proxy_by):
+ * the later one silently won, where a key written twice is refused (yaml's DUPLICATE_KEY, read before expansion).
+ * Named as written, never as what it expanded to.
+ */
+function refuseMadeDuplicateKeys(doc: ReturnType<typeof parseDocument>, keySources: ReadonlyMap<string, string>, text: string, origin: string): void {
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const name = String(pair.key.value);
+        if (seen.has(name)) {
+          const at = pair.key.range?.[0];
+          const line = at === undefined ? undefined : text.slice(0, at).split('\n').length;
+          const written = keySources.get(name) ?? name;
+          throw new ConfigError(`${origin}: invalid YAML${line === undefined ? '' : ` at line ${line}`} (a key given twice in one mapping: ${written} names a key already given)`);
+        }
+        seen.add(name);
+      }
+    },
+  });
 }
 
 /**

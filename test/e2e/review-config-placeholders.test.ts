@@ -40,6 +40,26 @@ test('an unknown key made by a placeholder is named as written: the secret it ex
   }
 });
 
+// From review (stop 18): a key a placeholder made that its mapping already holds silently replaced that key's value
+// (`proxy_by: first` then `${K}: second` with K=proxy_by sent "second"), where a key written twice is refused.
+test('a key a placeholder made that its mapping already holds is refused as a key written twice, named as written', async () => {
+  for (const [text, line] of [
+    ['server: {proxy_by: first, ${REVIEW_KEY}: second}\n', 1],
+    ['server:\n  proxy_by: first\n  ${REVIEW_KEY}: second\n', 3],
+    ['server:\n  ${REVIEW_KEY}: first\n  ${REVIEW_KEY2}: second\n', 3],
+  ] as const) {
+    const file = join(dir, 'made-duplicate.yaml');
+    writeFileSync(file, `${text}load_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n`);
+    const result = await runCli(['check-config', '--config', file], { REVIEW_KEY: 'proxy_by', REVIEW_KEY2: 'proxy_by' });
+    assert.equal(result.code, 1, text);
+    assert.match(result.stderr, new RegExp(`^portcullis: config error: .*made-duplicate\\.yaml: invalid YAML at line ${line} \\(a key given twice in one mapping: \\$\\{REVIEW_KEY2?\\} names a key already given\\)\n$`), text);
+  }
+  // Alone, such a key is the key it names.
+  const file = join(dir, 'made-key.yaml');
+  writeFileSync(file, 'server:\n  ${REVIEW_KEY}: made\nload_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n');
+  assert.equal((await runCli(['check-config', '--config', file], { REVIEW_KEY: 'proxy_by' })).code, 0);
+});
+
 test('placeholders that expand past 16 MiB in all are a config error naming the file, not a RangeError', async () => {
   // 6,000 copies of a 100 kB variable in one value: 600 MB, past V8's longest string ("Invalid string length");
   // spread over several values, as much memory as the process has (a reload took the gateway down).
