@@ -5,22 +5,40 @@
 import { X509Certificate } from 'node:crypto';
 import { nodeTls } from '../node-builtins.js';
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----/g;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
- * The issuer (one line, "CN=…, O=…") that clients would need and the file does not hold, or undefined. Told only of
- * a leaf that is alone in its file and names where its issuer is fetched from (an Authority Information Access "CA
- * Issuers" entry, which public CAs put in every certificate they issue from an intermediate), and whose issuer is not
- * a root CA node trusts. A leaf of a private CA (no such entry, as `openssl ca` issues by default) is its owner's to
- * judge: its clients are given the CA themselves, so it draws nothing.
+ * The issuer (one line, "CN=…, O=…") that clients would need and the file does not hold, or undefined:
+ * - a leaf followed by other certificates, the first of which did not issue it (a root or another chain pasted after
+ *   it where its intermediate belongs): its issuer is missing whatever the leaf says;
+ * - a leaf alone in its file that names where its issuer is fetched from (an Authority Information Access "CA
+ *   Issuers" entry, which public CAs put in every certificate they issue from an intermediate), and whose issuer is
+ *   not a root CA node trusts. A leaf of a private CA without such an entry (as `openssl ca` issues by default) is its
+ *   owner's to judge: its clients are given the CA themselves, so it draws nothing.
  */
 export function missingIssuer(pem: Buffer, leaf: X509Certificate): string | undefined {
-  if ((pem.toString('latin1').match(CERTIFICATE_BLOCK)?.length ?? 0) !== 1) return undefined;
   if (leaf.issuer === leaf.subject) return undefined; // self-signed: no chain to send
-  if (!/CA Issuers - URI:/.test(leaf.infoAccess ?? '')) return undefined;
-  for (const root of nodeTls().rootCertificates) {
-    const ca = new X509Certificate(root);
-    if (leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) return undefined; // issued by a root clients hold
+  const blocks = pem.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length > 1) {
+    let next: X509Certificate;
+    try {
+      next = new X509Certificate(blocks[1]!);
+    } catch {
+      return undefined; // not a certificate node reads: the handshake's problem, not this check's
+    }
+    return leaf.checkIssued(next) ? undefined : issuerOf(leaf);
   }
+  if (!/CA Issuers - URI:/.test(leaf.infoAccess ?? '')) return undefined;
+  if (trustedRoots().some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return undefined; // issued by a root clients hold
+  return issuerOf(leaf);
+}
+
+function issuerOf(leaf: X509Certificate): string {
   return leaf.issuer.split('\n').join(', ');
+}
+
+/** node's root CAs, parsed once (about 25 ms; a reload that loads the same certificate again does not pay it again). */
+let roots: X509Certificate[] | undefined;
+function trustedRoots(): X509Certificate[] {
+  return (roots ??= nodeTls().rootCertificates.map((pem) => new X509Certificate(pem)));
 }

@@ -2,8 +2,9 @@
 import { nodeTls } from '../node-builtins.js';
 
 /**
- * The default TLS 1.2 suites: ECDHE key exchange with an AEAD cipher only, as Mozilla's "intermediate" profile (and
- * nginx, Caddy and Traefik's defaults) accept. node's own default list also takes the CBC-SHA suites (AES-CBC with
+ * The default TLS 1.2 suites: ECDHE key exchange with an AEAD cipher only, the ECDHE part of Mozilla's
+ * "intermediate" profile (its DHE suites need DH parameters, which the gateway does not set; Caddy and Traefik's
+ * defaults are ECDHE AEAD suites alike). node's own default list also takes the CBC-SHA suites (AES-CBC with
  * HMAC-SHA1, e.g. ECDHE-RSA-AES128-SHA), whose MAC-then-encrypt design Lucky13-style padding oracles attack and
  * which scanners (testssl.sh, SSL Labs) flag as weak. Every client of the last decade offers one of these; TLS 1.3
  * suites are OpenSSL's defaults and untouched. ECDSA and RSA certificates are both covered.

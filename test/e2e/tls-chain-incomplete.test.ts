@@ -35,6 +35,8 @@ openssl('req', '-new', ...EC, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj'
 openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-days', '2', '-extfile', 'leaf.ext', '-out', 'leaf.pem');
 const file = (name: string) => join(pki.path, name);
 writeFileSync(file('fullchain.pem'), Buffer.concat([readFileSync(file('leaf.pem')), readFileSync(file('int.pem'))]));
+// The root pasted where the intermediate belongs: more than one certificate, still no issuer.
+writeFileSync(file('leaf-root.pem'), Buffer.concat([readFileSync(file('leaf.pem')), readFileSync(file('root.pem'))]));
 const root = readFileSync(file('root.pem'));
 
 /** A client trusting only the root, as every client holds only roots: the handshake's verdict. */
@@ -74,6 +76,18 @@ test('a leaf served without its intermediate is warned of at start-up and at rel
     await waitFor(() => gw.logs.slice(before).some((l) => l.msg === 'Certificates Reloaded'), 'Certificates Reloaded', 10_000);
     assert.equal(await handshake(gw.port), 'ok');
     assert.equal(warnings(gw.logs).length, 2);
+  } finally {
+    await gw.cleanup();
+  }
+});
+
+test('a leaf followed by a certificate that did not issue it is warned of too', async () => {
+  const gw = await spawnGateway(config(file('leaf-root.pem')));
+  try {
+    assert.equal(await handshake(gw.port), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    const [warning, ...more] = warnings(gw.logs);
+    assert.equal(more.length, 0);
+    assert.equal(warning?.missing_issuer, 'CN=Chain Test Intermediate R1, O=Chain Test');
   } finally {
     await gw.cleanup();
   }
