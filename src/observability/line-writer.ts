@@ -1,5 +1,6 @@
 // A buffered, asynchronous writer of whole log lines to a file descriptor: the destination of every log line.
 import { closeSync, writeSync, writev } from 'node:fs';
+import { flushAtExit } from './exit-flush.js';
 
 /** Options; every field has a default. */
 export interface LineWriterOptions {
@@ -168,7 +169,15 @@ export class LineWriter {
     this.#current = Buffer.allocUnsafeSlow(this.#chunk);
     this.#timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 200);
     this.#timer.unref();
+    // An exit the gateway's own stop did not run lost the lines still buffered (up to 200 ms of them): node:cluster
+    // ends a worker at once, exit 0, when its primary dies (a `kill -9` of the main pid), and the Request Completed
+    // lines of requests it had answered were lost.
     flushAtExit(this);
+  }
+
+  /** The exit's flush (exit-flush.ts): what can be written synchronously now. */
+  flushAtExit(): void {
+    this.flushSync();
   }
 
   /**
@@ -588,25 +597,6 @@ export class LineWriter {
     }
     this.#resolveClosed?.();
   }
-}
-
-/**
- * The writers to flush as the process exits, each held weakly: an exit the gateway's own stop did not run lost the
- * lines still in the buffers (up to 200 ms of them). node:cluster ends a worker at once, exit 0, when its primary
- * dies (a `kill -9` of the main pid): the Request Completed lines of requests it had already answered were lost.
- * One 'exit' listener for all, so a host that starts writer after writer keeps neither them nor a growing list.
- */
-const exitFlushes = new Set<WeakRef<LineWriter>>();
-let exitListening = false;
-function flushAtExit(writer: LineWriter): void {
-  if (!exitListening) {
-    exitListening = true;
-    process.on('exit', () => {
-      for (const ref of exitFlushes) ref.deref()?.flushSync();
-    });
-  }
-  for (const ref of exitFlushes) if (ref.deref() === undefined) exitFlushes.delete(ref);
-  exitFlushes.add(new WeakRef(writer));
 }
 
 const NEWLINE = 0x0a;

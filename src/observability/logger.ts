@@ -9,6 +9,7 @@ import { prettySafeLine } from './pretty-line.js';
 import { EVENTS } from './events.js';
 import { AccessLogFile } from './access-log-file.js';
 import { accessLogEpisodes } from './access-log-episodes.js';
+import { flushAtExit } from './exit-flush.js';
 import { logLevelFromEnv, warnIfNotALevel } from '../config/log-level.js';
 
 export type { Logger };
@@ -128,23 +129,6 @@ function workerCaughtUp(stream: PrettyTransport): boolean {
 const THREAD_STREAM_WRITE_INDEX = 4;
 const THREAD_STREAM_READ_INDEX = 8;
 
-/**
- * The pretty transports to flush as the process exits: one 'exit' listener for all, each held weakly (as pino's own
- * hook did), so an embedding host that starts gateway after gateway keeps neither them nor a growing listener list.
- */
-const exitFlushes = new Set<WeakRef<BoundedTransport>>();
-let exitListening = false;
-function atExit(transport: BoundedTransport): void {
-  if (!exitListening) {
-    exitListening = true;
-    process.on('exit', () => {
-      for (const ref of exitFlushes) ref.deref()?.flushAtExit();
-    });
-  }
-  for (const ref of exitFlushes) if (ref.deref() === undefined) exitFlushes.delete(ref);
-  exitFlushes.add(new WeakRef(transport));
-}
-
 /** What BoundedTransport uses of pino's transport stream (thread-stream). */
 interface PrettyTransport {
   write(line: string): boolean;
@@ -177,7 +161,7 @@ class BoundedTransport implements DestinationStream {
   #ending = false;
 
   constructor(private readonly inner: PrettyTransport) {
-    atExit(this);
+    flushAtExit(this); // as pino's own hook did, but bounded: see flushAtExit below
     inner.on('drain', () => (this.#held = 0));
     inner.on('close', () => (this.#ending = false));
     // The worker gone (given up at the stop, or crashed): its lines are counted as dropped (write() below) rather
