@@ -70,3 +70,22 @@ export function closeAfterRelayedAnswer(req: IncomingMessage, res: ServerRespons
   if (socket === null || headers !== undefined) return; // node closes it itself after a head saying close
   res.once('finish', () => socket.destroySoon());
 }
+
+/**
+ * The same close for an answer relayed from an HTTP/2 upstream, but only once the upload is given up: undici goes on
+ * sending an HTTP/2 upstream the body after its answer (an ingestion endpoint that answers 202 at once and reads on),
+ * and destroys the body only when the upstream's stream ends (node's and Go's servers reset it once their answer is
+ * out and they read no more). A body destroyed before it all arrived is then read and dropped, and the connection
+ * closed after the answer; a body that goes on to its end leaves the connection as it was. Without it, a client
+ * that sends its whole body before reading was stalled until timeouts.idle + 1 s, then reset, its answer unread.
+ */
+export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket ?? res.socket;
+  if (socket === null) return;
+  req.once('close', () => {
+    if (req.complete || socket.destroyed) return;
+    lingerOnClose(req, socket);
+    if (res.writableFinished) socket.destroySoon();
+    else res.once('finish', () => socket.destroySoon());
+  });
+}

@@ -23,7 +23,7 @@ import { H2_WRITE_PIECE, oneWriteAtATime, writeInPieces } from './h2-write-piece
 import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
-import { closeAfterRelayedAnswer } from '../pipeline/lingering-close.js';
+import { closeAfterRelayedAnswer, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -993,8 +993,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#stopGuard?.();
     this.#stopSendTimer();
     const ctx = this.#ctx;
-    // An HTTP/1 upstream that answered before taking the whole upload of an HTTP/1 client still sending it.
-    if (!this.#peer.transport.http2 && bodyStillArriving(ctx.req)) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
+    // An upstream that answered before taking the whole upload of an HTTP/1 client still sending it.
+    if (bodyStillArriving(ctx.req)) {
+      if (!this.#peer.transport.http2) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
+      else closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse);
+    }
     try {
       this.#endResponse(trailers);
       // An HTTP/1 upstream that answered before taking the whole upload: undici then destroys its connection, and

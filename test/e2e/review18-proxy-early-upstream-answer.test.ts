@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createH2cServer, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { spawnGateway, upstreams, type GatewayProcess } from '../helpers/gateway.js';
 import { openSocket } from '../helpers/raw.js';
@@ -69,6 +70,12 @@ function uploads(port: number, path: string, tries: number): Promise<Exchange[]>
 let upstream: Server;
 let gw: GatewayProcess;
 const seen: string[] = [];
+// From the fix's review: the same over an HTTP/2 upstream (h2c), which undici goes on sending the body after its
+// answer: /upload answers 401 and reads nothing (node's server then resets the stream), /ingest answers 202 at once
+// and reads the whole body on, which must still reach it.
+let h2Upstream: Http2Server;
+let h2Gw: GatewayProcess;
+const ingested: number[] = [];
 
 before(async () => {
   // Answers at once, reading nothing of the body: 401 for /upload, 413 for /small.
@@ -84,9 +91,30 @@ before(async () => {
     server: { timeouts: { idle: '5s' } },
     load_balancing: { upstreams: upstreams([(upstream.address() as AddressInfo).port]), health_check: { enabled: false } },
   });
+  h2Upstream = createH2cServer();
+  h2Upstream.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    if (headers[':path'] === '/ingest') {
+      stream.respond({ ':status': 202 });
+      stream.end('accepted');
+      let bytes = 0;
+      stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      stream.on('end', () => ingested.push(bytes));
+    } else {
+      stream.respond({ ':status': 401 });
+      stream.end('denied');
+    }
+  });
+  await new Promise<void>((resolve) => h2Upstream.listen(0, '127.0.0.1', resolve));
+  h2Gw = await spawnGateway({
+    server: { timeouts: { idle: '5s' } },
+    load_balancing: { http2: true, upstreams: upstreams([(h2Upstream.address() as AddressInfo).port]), health_check: { enabled: false } },
+  });
 });
 
 after(async () => {
+  await h2Gw?.cleanup();
+  await new Promise((resolve) => h2Upstream.close(resolve));
   await gw?.cleanup();
   upstream.closeAllConnections();
   await new Promise((resolve) => upstream.close(resolve));
@@ -118,4 +146,20 @@ test('after an early upstream answer the connection closes: a request pipelined 
   assert.ok(closedAt - answered < 3_000, `closed ${closedAt - answered} ms after the answer`);
   assert.equal(got.match(/HTTP\/1\.1 /g)?.length, 1, got);
   assert.ok(!seen.includes('GET /next'), 'the pipelined request never reached the upstream');
+});
+
+test("an HTTP/2 upstream's early answer, its stream then reset: the client gets it at once too", async () => {
+  const results = await uploads(h2Gw.port, '/upload', 4);
+  for (const r of results) {
+    assert.equal(r.status, '401', JSON.stringify(results));
+    assert.ok(r.ms < 4_000, `answered in ${r.ms} ms (the stall ended at timeouts.idle + 1 s)`);
+  }
+});
+
+test('an HTTP/2 upstream that answers 202 at once and reads on still gets the whole upload', async () => {
+  const [result] = await uploads(h2Gw.port, '/ingest', 1);
+  assert.equal(result!.status, '202');
+  const deadline = Date.now() + 5_000;
+  while (ingested.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(ingested, [8 * 1024 * 1024]);
 });
