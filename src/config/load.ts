@@ -115,6 +115,11 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const tagWarning = doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
   if (doc.errors.length === 0 && tagWarning !== undefined) {
     const line = placeholders.text.slice(0, tagWarning.pos[0]).split('\n').length;
+    // A core tag on a placeholder (`!!int ${PORT}`) fails because yaml reads the placeholder's stand-in, not its value:
+    // said as such, with what to write instead, rather than as an unsupported tag.
+    if (/!![a-z]+\s+["']?\$\{/.test(text.split('\n')[line - 1] ?? '')) {
+      throw new ConfigError(`${origin}: invalid YAML at line ${line} (a tag on a placeholder: write the placeholder without it; unquoted it takes its value's type, quoted it is a string)`);
+    }
     throw new ConfigError(`${origin}: invalid YAML at line ${line} (a tag: tags such as !!binary or !custom are not supported, write the plain value)`);
   }
   // A %YAML 1.1 directive makes yaml read the document as YAML 1.1: merge keys (`<<`) applied and yes/no/on/off read

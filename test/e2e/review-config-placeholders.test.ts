@@ -60,6 +60,17 @@ test('a key a placeholder made that its mapping already holds is refused as a ke
   assert.equal((await runCli(['check-config', '--config', file], { REVIEW_KEY: 'proxy_by' })).code, 0);
 });
 
+// From review (stop 18): `!!int ${P}` was refused as an unsupported tag, though !!int itself is allowed.
+test('a core tag on a placeholder is refused saying so, and what to write instead', async () => {
+  for (const [value, line] of [['!!int ${REVIEW_PORT}', 2], ['!!int "${REVIEW_PORT}"', 2]] as const) {
+    const file = join(dir, 'tagged.yaml');
+    writeFileSync(file, `admin: {enabled: false}\nserver: {listen_port: ${value}}\nload_balancing:\n  upstreams: [{name: a, address: 127.0.0.1, port: 3000}]\n`);
+    const result = await runCli(['check-config', '--config', file], { REVIEW_PORT: '24001' });
+    assert.equal(result.code, 1, value);
+    assert.match(result.stderr, new RegExp(`invalid YAML at line ${line} \\(a tag on a placeholder: write the placeholder without it`), value);
+  }
+});
+
 test('placeholders that expand past 16 MiB in all are a config error naming the file, not a RangeError', async () => {
   // 6,000 copies of a 100 kB variable in one value: 600 MB, past V8's longest string ("Invalid string length");
   // spread over several values, as much memory as the process has (a reload took the gateway down).
