@@ -7,6 +7,7 @@
 // its side (having read the answer) or LINGER_MS passes: a bound on what one refused client can make it read.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 /** How long a closing connection still reads and discards the client's bytes (nginx: lingering_time 30 s, timeout 5 s). */
 const LINGER_MS = 5_000;
@@ -79,10 +80,12 @@ export function closeAfterRelayedAnswer(req: IncomingMessage, res: ServerRespons
  * closed after the answer; a body that goes on to its end leaves the connection as it was. Without it, a client
  * that sends its whole body before reading was stalled until timeouts.idle + 1 s, then reset, its answer unread.
  */
-export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerResponse): void {
+export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerResponse, body: Readable = req): void {
   const socket = req.socket ?? res.socket;
   if (socket === null) return;
-  req.once('close', () => {
+  // `body` is what undici was given and destroys: the request itself, or a body-limit counter piped from it (which
+  // leaves the request paused, never closed).
+  body.once('close', () => {
     if (req.complete || socket.destroyed) return;
     lingerOnClose(req, socket);
     if (res.writableFinished) socket.destroySoon();

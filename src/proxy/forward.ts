@@ -996,7 +996,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // An upstream that answered before taking the whole upload of an HTTP/1 client still sending it.
     if (bodyStillArriving(ctx.req)) {
       if (!this.#peer.transport.http2) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
-      else closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse);
+      else closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
     }
     try {
       this.#endResponse(trailers);
