@@ -10,11 +10,15 @@ import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { isolatedDatabase, taggedUrl, uniqueApplicationName } from '../helpers/postgres-db.js';
+import { requirePostgres } from '../helpers/services.js';
+import pg from 'pg';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RESULTS = new URL('../../test-results/', import.meta.url).pathname;
 const available = existsSync(CHROMIUM);
 if (!available && IN_CI) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+const postgresSkip = await requirePostgres();
 
 /** A headless Chromium with a throwaway profile; closed (and the profile removed) by the test's after hooks. */
 async function launch(): Promise<BrowserContext> {
@@ -190,6 +194,50 @@ test('with admin.token the page asks for the token once, keeps it for the tab, a
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: join(RESULTS, 'dashboard-users.png'), fullPage: true });
   assert.deepEqual(problems, []);
+});
+
+test('with the user store stuck behind a lock at the first count, the Users panel shows dashes, not zeros, until it answers', { skip: available ? (postgresSkip || false) : `chromium not found at ${CHROMIUM}` }, async () => {
+  // The status answer carries totals null (unknown) when the first count has not answered within 1 s: the page showed
+  // them as "0 users, 0 sessions, 0 API keys", which an operator reads as counts during a store incident.
+  const db = await isolatedDatabase();
+  after(() => db.cleanup('dash-totals-none-'));
+  const dbUrl = taggedUrl(db.name, uniqueApplicationName('dashtotals'));
+  const up = await startBackend('up');
+  after(() => up.stop());
+  const gw = await startInProcess({
+    load_balancing: { upstreams: upstreams([up.port]) },
+    jwt: { secret: TEST_SECRET },
+    middleware: { auth: { enabled: true, argon2: FAST_ARGON2 }, rate_limit: { auth: { enabled: false } } },
+    database: { url: dbUrl, pool_size: 4 },
+    admin: { token: ADMIN_TOKEN },
+  });
+  after(() => gw.close());
+  const client = createClient();
+  after(() => client.close());
+  const admin = adminApi(client, gw.adminUrl!);
+  for (const email of ['dash-totals-none-1@example.com', 'dash-totals-none-2@example.com']) {
+    assert.equal((await admin.post('/admin/users', { email, password: 'a-long-password' })).status, 201);
+  }
+  const locker = new pg.Client({ connectionString: dbUrl });
+  // The database's cleanup (DROP ... WITH (FORCE)) ends this session if the test failed before it did.
+  locker.on('error', () => undefined);
+  await locker.connect();
+  after(() => locker.end().catch(() => undefined));
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+
+  const context = await launch();
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.addInitScript((token) => sessionStorage.setItem('portcullis-admin-token', token), ADMIN_TOKEN);
+  await page.goto(`${gw.adminUrl}/`);
+  await page.locator('#users-panel').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.locator('#users-totals dd[data-key="users"]').waitFor({ timeout: 10_000 });
+  assert.deepEqual(await page.locator('#users-totals dd').allTextContents(), ['–', '–', '–', '–'], 'unknown totals are no counts');
+
+  await locker.query('ROLLBACK');
+  await locker.end();
+  await page.locator('#users-totals dd[data-key="users"]', { hasText: '2' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('#users-totals dd[data-key="api_keys"]').textContent(), '0');
 });
 
 test('an admin listener that stops answering turns the page from "live" to "disconnected", and back once it answers', { skip: available ? false : `chromium not found at ${CHROMIUM}` }, async () => {

@@ -153,6 +153,10 @@ function renderCertificates(certificates) {
   byId('certificates').tBodies[0].replaceChildren(...rows);
 }
 
+/**
+ * A panel of counts. `counts` null is "not known yet" (the user totals before the store's first count answered):
+ * each value shows as a dash, never as a 0 an operator would read as a count.
+ */
 function renderPairs(id, counts, labels) {
   const list = byId(id);
   const items = [];
@@ -160,8 +164,8 @@ function renderPairs(id, counts, labels) {
     const dt = document.createElement('dt');
     dt.textContent = label;
     const dd = document.createElement('dd');
-    const value = Number(counts?.[key] ?? 0);
-    dd.textContent = value.toLocaleString('en-US');
+    const value = counts === null ? 0 : Number(counts?.[key] ?? 0);
+    dd.textContent = counts === null ? '–' : value.toLocaleString('en-US');
     dd.dataset.key = key;
     if (value > 0 && ALERTS.has(key)) dd.className = 'alert';
     items.push(dt, dd);
@@ -240,7 +244,7 @@ function renderUsers(identity) {
     return;
   }
   panel.hidden = false;
-  renderPairs('users-totals', identity.totals ?? {}, USER_LABELS);
+  renderPairs('users-totals', identity.totals ?? null, USER_LABELS);
   const rows = (identity.recent_actions ?? []).map((a) => {
     const row = document.createElement('tr');
     row.dataset.action = a.action;
