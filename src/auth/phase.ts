@@ -30,12 +30,16 @@ export interface AuthFailurePenalty {
    * Before the store read of an API key with no cached answer: 'responded' (429) when the client address's key-read
    * bucket is empty, so a client that has sprayed made-up keys stops reaching the store; otherwise 'continue', having
    * spent nothing. The bucket is one of its own (never the address's traffic bucket, which anonymous clients behind
-   * the same NAT spend) and only unknown keys spend it (spendKeyRead): valid keys' reads, however many at once, never
+   * the same NAT spend) and only unknown keys spend it (endKeyRead): valid keys' reads, however many at once, never
    * hold a token of it. A bucket-store failure lets the read go on.
    */
   readonly checkKeyRead?: (ctx: RequestContext) => Outcome | Promise<Outcome>;
-  /** A key the store did not find valid (unknown, revoked, expired): one token of the key-read bucket spent. */
-  readonly spendKeyRead?: (ctx: RequestContext) => Promise<void>;
+  /**
+   * The read checkKeyRead let go on is over, whatever its end: `unknown` for a key the store did not find valid
+   * (unknown, revoked, expired), which spends one token of the key-read bucket. Reads let go on count as spent
+   * tokens until this, so keys sent at once cannot all pass the same look.
+   */
+  readonly endKeyRead?: (ctx: RequestContext, unknown: boolean) => Promise<void>;
 }
 
 /** The config keys the phase reads (`middleware.auth`). */
@@ -236,10 +240,11 @@ export function createAuthenticatePhase(deps: AuthenticatePhaseDeps): Phase {
     try {
       check = await apiKeys.check(key);
     } catch (err) {
+      await penalty.endKeyRead?.(ctx, false);
       return onKeyError(ctx, err); // not a failure of the client's: the store could not judge the key
     }
+    await penalty.endKeyRead?.(ctx, check.kind !== 'ok');
     if (check.kind === 'ok') return admitKey(ctx, check);
-    await penalty.spendKeyRead?.(ctx);
     return refuse(ctx, INVALID_TOKEN_CHALLENGE);
   };
 

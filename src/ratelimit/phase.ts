@@ -16,6 +16,7 @@ import { JWKS_PATH } from '../auth/paths.js';
 import { addressBucketKey } from './address-key.js';
 import { creditRule, creditWaitMs, ruleFromConfig } from './bucket.js';
 import { noopRateLimitEvents, type RateLimitEventSink } from './events.js';
+import { KeyReadGate } from './key-read-gate.js';
 
 /** The `middleware.rate_limit` config slice. */
 export type RateLimitConfig = Config['middleware']['rate_limit'];
@@ -32,6 +33,9 @@ export interface RateLimitState {
 
 /** `RATE_LIMIT_STATE.get(ctx)`: the decision of the limiter that ran for this request (the tighter one). */
 export const RATE_LIMIT_STATE = new ContextSlot<RateLimitState>('rate_limit');
+
+/** The key-read bucket a request's uncached API-key read entered (KeyReadGate), until the read is over. */
+const KEY_READ = new ContextSlot<string>('rate_limit.key_read');
 
 /**
  * Which requests a limiter instance serves: the gateway's auth API (the stricter `auth` rule, by client address),
@@ -170,6 +174,8 @@ class Limiter implements RateLimitPhase {
   readonly #consumerPrefix: string;
   readonly #addressPrefix: string;
   readonly #keyReadPrefix: string;
+  /** The uncached key reads under way per key-read bucket, in this process (#checkKeyRead). */
+  readonly #keyReads = new KeyReadGate();
   // Shared, immutable error: a store outage allocates no Error (and captures no stack) per request.
   readonly #unavailable = new GatewayError('KV_UNAVAILABLE', { headers: { 'retry-after': RETRY_AFTER_STORE_DOWN } });
   /** Outage transitions (shared with the other phases on this store): never a line per request. */
@@ -226,7 +232,7 @@ class Limiter implements RateLimitPhase {
 
   readonly penalize: AuthFailurePenalty = Object.assign(
     (ctx: RequestContext): Outcome | Promise<Outcome> => this.#decide(ctx, this.#addressPrefix + this.#address(ctx), this.#main),
-    { checkKeyRead: (ctx: RequestContext) => this.#checkKeyRead(ctx), spendKeyRead: (ctx: RequestContext) => this.#spendKeyRead(ctx) },
+    { checkKeyRead: (ctx: RequestContext) => this.#checkKeyRead(ctx), endKeyRead: (ctx: RequestContext, unknown: boolean) => this.#endKeyRead(ctx, unknown) },
   );
 
   /**
@@ -236,21 +242,30 @@ class Limiter implements RateLimitPhase {
    * found a burst of 3 emptied by each other's looks, and seven got 429.) Empty: the 429 as any limit's. Otherwise no headers, no 'pass' event (the request is limited later by its own
    * bucket). A store failure lets the read go on, as before keys were counted: the key's own checks and the route's
    * limiter apply on_store_error, not this look.
+   * The reads already under way against the bucket count as spent (KeyReadGate): past them, a request waits for one
+   * to end and looks again, so keys sent at once reach the store no more often than keys sent one after another.
    */
-  #checkKeyRead(ctx: RequestContext): Outcome | Promise<Outcome> {
+  async #checkKeyRead(ctx: RequestContext): Promise<Outcome> {
     const key = this.#keyReadPrefix + this.#address(ctx);
-    let taken: TakeResult | Promise<TakeResult>;
-    try {
-      taken = peekBucket(this.#store, key, this.#main.bucket);
-    } catch (err) {
-      return this.#keyReadUnknown(ctx, err);
+    for (let woken = false; ; woken = true) {
+      let result: TakeResult;
+      try {
+        result = await peekBucket(this.#store, key, this.#main.bucket);
+      } catch (err) {
+        if (woken) this.#keyReads.passOn(key);
+        return this.#keyReadUnknown(ctx, err);
+      }
+      if (!result.allowed) {
+        if (woken) this.#keyReads.passOn(key);
+        return this.#apply(ctx, result, this.#main);
+      }
+      // Allowed: this look's own token and the whole ones left after it.
+      if (this.#keyReads.tryEnter(key, result.remaining + 1)) {
+        KEY_READ.set(ctx, key);
+        return 'continue';
+      }
+      await this.#keyReads.waitTurn(key);
     }
-    if (taken instanceof Promise) return taken.then((result) => this.#keyReadLooked(ctx, result), (err: unknown) => this.#keyReadUnknown(ctx, err));
-    return this.#keyReadLooked(ctx, taken);
-  }
-
-  #keyReadLooked(ctx: RequestContext, result: TakeResult): Outcome {
-    return result.allowed ? 'continue' : this.#apply(ctx, result, this.#main);
   }
 
   #keyReadUnknown(ctx: RequestContext, err: unknown): Outcome {
@@ -259,12 +274,19 @@ class Limiter implements RateLimitPhase {
     return 'continue';
   }
 
-  /** An API key the store did not find valid spends a token of the address's key-read bucket (#checkKeyRead). */
-  async #spendKeyRead(ctx: RequestContext): Promise<void> {
+  /**
+   * The store read #checkKeyRead let through is over. A key the store did not find valid (`unknown`) spends a token
+   * of the address's key-read bucket first, so the next request waiting on the gate sees it spent.
+   */
+  async #endKeyRead(ctx: RequestContext, unknown: boolean): Promise<void> {
+    const entered = KEY_READ.get(ctx);
+    KEY_READ.set(ctx, undefined);
     try {
-      await this.#store.take(this.#keyReadPrefix + this.#address(ctx), this.#main.bucket);
+      if (unknown) await this.#store.take(this.#keyReadPrefix + this.#address(ctx), this.#main.bucket);
     } catch (err) {
       if (!(err instanceof KvUnavailableError)) throw err; // spent or not, the key is refused the same
+    } finally {
+      if (entered !== undefined) this.#keyReads.leave(entered);
     }
   }
 
