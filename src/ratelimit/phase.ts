@@ -34,6 +34,13 @@ export interface RateLimitState {
 /** `RATE_LIMIT_STATE.get(ctx)`: the decision of the limiter that ran for this request (the tighter one). */
 export const RATE_LIMIT_STATE = new ContextSlot<RateLimitState>('rate_limit');
 
+/**
+ * An auth API request every bucket so far let through, its 'pass' not yet counted: a login meets the login buckets
+ * after the /auth/* one, and the decision metric counts one decision per request (pass + reject = requests limited),
+ * so its pass is counted once it is final, at the request's logging phase, and not at all if a later bucket refused it.
+ */
+const AUTH_API_PASS = new ContextSlot<true>('rate_limit.auth_api_pass');
+
 /** The key-read bucket a request's uncached API-key read entered (KeyReadGate), until the read is over. */
 const KEY_READ = new ContextSlot<string>('rate_limit.key_read');
 
@@ -206,6 +213,22 @@ class Limiter implements RateLimitPhase {
     // are judged under the new ones from now on.
     const rules = this.#forAuthApi ? [this.#auth.bucket, this.#perEmailAddress.bucket, this.#perEmailLending.bucket] : [this.#main.bucket];
     deps.store.expectRules?.(this.#forAuthApi ? 'auth' : `policy:${policy}`, rules);
+    if (this.#forAuthApi) {
+      this.onLogging = (ctx) => {
+        if (AUTH_API_PASS.get(ctx) === undefined) return;
+        AUTH_API_PASS.set(ctx, undefined);
+        this.#events.record('pass', ctx.route.name);
+      };
+    }
+  }
+
+  /** The auth API's instance only: its requests' passes are counted here, once final (AUTH_API_PASS). */
+  readonly onLogging?: (ctx: RequestContext) => void;
+
+  /** A request this limiter let through: counted now, or for the auth API once no later bucket can refuse it. */
+  #passed(ctx: RequestContext): void {
+    if (this.#forAuthApi) AUTH_API_PASS.set(ctx, true);
+    else this.#events.record('pass', ctx.route.name);
   }
 
   /** The client's address as a bucket identity: IPv6 reduced to its network prefix (`ipv6_prefix`, a /64). */
@@ -334,7 +357,7 @@ class Limiter implements RateLimitPhase {
     if (previous === undefined || strict.remaining < previous.remaining) this.#apply(ctx, strict, this.#perEmailAddress);
     else {
       if (this.#outage.active) this.#outage.answered();
-      this.#events.record('pass', ctx.route.name);
+      this.#passed(ctx);
     }
     // Many guesses at this email from everywhere: this login's token was lent; wait until it would have refilled, so
     // the guesses reach the password check at the per-email rate however many arrive at once.
@@ -396,9 +419,10 @@ class Limiter implements RateLimitPhase {
       policy: rule.policy,
     });
     if (result.allowed) {
-      this.#events.record('pass', route);
+      this.#passed(ctx);
       return 'continue';
     }
+    AUTH_API_PASS.set(ctx, undefined); // a login refused by its own buckets after the /auth/* one let it through
     this.#events.record('reject', route);
     let retryAfter = Math.ceil(result.retryAfterMs / 1000);
     if (retryAfter < 1) retryAfter = 1;
@@ -411,6 +435,7 @@ class Limiter implements RateLimitPhase {
    */
   #storeError(ctx: RequestContext, err: unknown): Outcome {
     if (!(err instanceof KvUnavailableError)) throw err;
+    AUTH_API_PASS.set(ctx, undefined);
     this.#events.record('store_error', ctx.route.name);
     this.#outage.failure(err, 'rate_limit', this.#deny ? 'deny' : 'allow');
     return this.#deny ? sendError(ctx, this.#unavailable) : 'continue';

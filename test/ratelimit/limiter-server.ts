@@ -72,6 +72,8 @@ export async function startLimiterServer(config: RateLimitConfig, store: KvStore
             return decided;
           },
           onResponse: (ctx, headers) => limiter.onResponse?.(ctx, headers),
+          // The auth API's limiter counts a request's pass once it is final, at its logging phase.
+          ...(limiter.onLogging ? { onLogging: (ctx: Parameters<NonNullable<Phase['onLogging']>>[0]) => limiter.onLogging!(ctx) } : {}),
         };
   const testUser: Phase = {
     name: 'test-user',
