@@ -15,6 +15,7 @@ import { answeredOutside } from '../pipeline/outside-answer.js';
 import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
 import { isQueuedRequestTimeout, oneRequestAtATime } from './pipelining.js';
+import { boundHeaderList } from './h2-header-list.js';
 import { isAfterLastRequest, responseInProgress } from '../pipeline/last-request.js';
 import { normalizeAddress } from '../pipeline/client-address.js';
 import { declaresBody } from '../pipeline/request-body.js';
@@ -38,7 +39,9 @@ export function attachProxyHandlers(
   const logRefusal = refusalLogOf(server);
   server.on('connection', options.perClient.listener(options.secure, overCapRefusals(logRefusal)));
   // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
-  server.on('request', oneRequestAtATime(pipeline.handleRequest, pipelinedRefusals(logRefusal)));
+  // An HTTP/2 header list over the bound is reset before it is a request (h2-header-list.ts).
+  const overBound = (req: IncomingMessage): void => logRefusal({ client: clientOf(req.socket), error: 'HEADERS_TOO_LARGE' });
+  server.on('request', boundHeaderList(oneRequestAtATime(pipeline.handleRequest, pipelinedRefusals(logRefusal)), overBound));
   server.on('upgrade', upgradeHandler(server, pipeline));
   server.on('connect', connectHandler(pipeline));
   server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? '', logRefusal));
