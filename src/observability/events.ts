@@ -41,6 +41,7 @@ export const EVENTS = {
   metricCollectFailed: 'Metric Collect Failed',
   traceExportFailed: 'Trace Export Failed',
   traceExportRecovered: 'Trace Export Recovered',
+  traceQueueFull: 'Trace Queue Full',
   /** Audit: an operator acted on a user or API key (admin API or CLI). */
   adminAction: 'admin_action',
   /** A committed admin action whose revocation the revocation store (Redis) refused: to be written later. */

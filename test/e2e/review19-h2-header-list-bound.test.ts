@@ -19,7 +19,7 @@ let gw: InProcessGateway;
 let ca: Buffer;
 
 before(async () => {
-  backend = createServer({ maxHeaderSize: 256 * 1024 }, (req, res) => {
+  backend = createServer({ maxHeaderSize: 256 * 1024 }, (_req, res) => {
     reached++;
     res.end('ok');
   });

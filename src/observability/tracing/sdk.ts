@@ -17,6 +17,7 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import { EVENTS } from '../events.js';
+import { deadlineAgentFactory } from './export-agent.js';
 import { MAX_ATTRIBUTE_LENGTH } from './types.js';
 
 /** The `tracing` config keys the SDK reads. */
@@ -54,7 +55,12 @@ export interface TracingSdk {
 export function createSdk(settings: SdkSettings, version: string, logger: Logger): TracingSdk {
   const counts = new SpanCounts();
   const exporter = new CountingExporter(
-    new OTLPTraceExporter({ url: settings.otlp_endpoint, timeoutMillis: EXPORT_TIMEOUT_MS }),
+    new OTLPTraceExporter({
+      url: settings.otlp_endpoint,
+      timeoutMillis: EXPORT_TIMEOUT_MS,
+      // The exporter's timeout is an idle one (each byte restarts it): this one ends a request that trickles on.
+      httpAgentOptions: deadlineAgentFactory(EXPORT_TIMEOUT_MS),
+    }),
     counts,
     logger,
   );
@@ -73,19 +79,28 @@ export function createSdk(settings: SdkSettings, version: string, logger: Logger
     // held 30 MB more in a queue a hung collector fills. Cut at MAX_ATTRIBUTE_LENGTH characters. The SDK's cut is a
     // substring, which V8 keeps as a view of the whole value: otel-tracing.ts (ownText) copies client text first.
     spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH },
-    spanProcessors: [new BoundedProcessor(batch, counts)],
+    spanProcessors: [new BoundedProcessor(batch, counts, logger)],
   });
   return { provider, counts };
 }
 
+/** At most one Trace Queue Full line this often: the drops in between are counted into the next. */
+const QUEUE_FULL_LOG_EVERY_MS = 60_000;
+
 /**
  * Admits finished spans into the batch processor while fewer than MAX_QUEUED_SPANS wait, and counts the rest as
- * dropped. (The SDK's own processor drops silently beyond its queue; this makes the drop visible in /metrics.)
+ * dropped. (The SDK's own processor drops silently beyond its queue; this makes the drop visible in /metrics.) A
+ * collector that answers, but slower than spans are made, fails no export, so Trace Export Failed never tells it:
+ * the drops are logged as Trace Queue Full, at most once a minute, with how many since the last line.
  */
 class BoundedProcessor implements SpanProcessor {
+  #unlogged = 0;
+  #loggedAt = -Infinity;
+
   constructor(
     private readonly inner: SpanProcessor,
     private readonly counts: SpanCounts,
+    private readonly logger: Logger,
   ) {}
 
   onStart(span: Span, parentContext: Context): void {
@@ -96,6 +111,13 @@ class BoundedProcessor implements SpanProcessor {
     if ((span.spanContext().traceFlags & 1) === 0) return; // not sampled: never exported anyway
     if (this.counts.queued >= MAX_QUEUED_SPANS) {
       this.counts.dropped++;
+      this.#unlogged++;
+      const now = performance.now();
+      if (now - this.#loggedAt >= QUEUE_FULL_LOG_EVERY_MS) {
+        this.logger.warn({ dropped: this.#unlogged, queue_limit: MAX_QUEUED_SPANS }, EVENTS.traceQueueFull);
+        this.#loggedAt = now;
+        this.#unlogged = 0;
+      }
       return;
     }
     this.counts.queued++;
@@ -149,8 +171,9 @@ export class CountingExporter implements SpanExporter {
         if (number < this.#lastSuccess) {
           // Sent before the export that ended the outage: counted, not a new outage.
         } else if (!this.#failing) {
-          // The error's class only: an exporter message may quote the endpoint's answer.
-          this.logger.warn({ dropped: spans.length, cause: result.error?.name }, EVENTS.traceExportFailed);
+          // The error's class, and its code or the collector's HTTP status: never its message, which may quote the
+          // endpoint's answer.
+          this.logger.warn({ dropped: spans.length, cause: result.error?.name, ...failureCode(result.error) }, EVENTS.traceExportFailed);
           this.#failing = true;
           this.#outageFrom = number;
         }
@@ -166,4 +189,15 @@ export class CountingExporter implements SpanExporter {
   shutdown(): Promise<void> {
     return this.inner.shutdown();
   }
+}
+
+/**
+ * What an export failure says of itself beyond its class: node's error code (ECONNREFUSED, our EXPORT_DEADLINE) or
+ * the collector's HTTP status (the exporter's OTLPExporterError carries it as a number). Only values of those shapes.
+ */
+export function failureCode(error: unknown): { code?: string; status?: number } {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,39}$/.test(code)) return { code };
+  if (typeof code === 'number' && Number.isInteger(code) && code >= 100 && code <= 599) return { status: code };
+  return {};
 }
