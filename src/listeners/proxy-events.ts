@@ -39,11 +39,12 @@ export function attachProxyHandlers(
   const logRefusal = refusalLogOf(server);
   server.on('connection', options.perClient.listener(options.secure, overCapRefusals(logRefusal)));
   // Pipelined HTTP/1.1 requests one at a time (pipelining.ts); checkContinue and checkExpectation re-emit 'request'.
-  // An HTTP/2 header list over the bound is reset before it is a request (h2-header-list.ts).
+  // An HTTP/2 header list over the bound is reset before it is a request (h2-header-list.ts), a CONNECT's too (node's
+  // HTTP/2 layer emits CONNECT as 'connect', not 'request').
   const overBound = (req: IncomingMessage): void => logRefusal({ client: clientOf(req.socket), error: 'HEADERS_TOO_LARGE' });
   server.on('request', boundHeaderList(oneRequestAtATime(pipeline.handleRequest, pipelinedRefusals(logRefusal)), overBound));
   server.on('upgrade', upgradeHandler(server, pipeline));
-  server.on('connect', connectHandler(pipeline));
+  server.on('connect', connectHandler(pipeline, boundHeaderList(pipeline.handleRequest, overBound)));
   server.on('clientError', clientErrorHandler(options.proxyBy, () => RAW_ANSWER_HSTS.get(server)?.() ?? '', logRefusal));
 }
 
@@ -193,9 +194,12 @@ function headWithoutUpgrade(req: IncomingMessage): string {
  * response, over HTTP/2 a bare 405, neither logged. node emits 'connect' with an HTTP/2 stream's compat request and
  * response, or with an HTTP/1.1 request and its raw socket (answered as an Upgrade is: on the socket, then closed).
  */
-function connectHandler(pipeline: RequestHandlers): (req: IncomingMessage, second: ServerResponse | Duplex, head?: Buffer) => void {
+function connectHandler(
+  pipeline: RequestHandlers,
+  handleH2: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, second: ServerResponse | Duplex, head?: Buffer) => void {
   return (req, second, head) => {
-    if ((req as { stream?: unknown }).stream !== undefined) pipeline.handleRequest(req, second as ServerResponse);
+    if ((req as { stream?: unknown }).stream !== undefined) handleH2(req, second as ServerResponse);
     else pipeline.handleUpgrade(req, second as Duplex, head ?? Buffer.alloc(0));
   };
 }
