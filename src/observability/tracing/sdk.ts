@@ -86,22 +86,36 @@ export function createSdk(settings: SdkSettings, version: string, logger: Logger
 
 /** At most one Trace Queue Full line this often: the drops in between are counted into the next. */
 const QUEUE_FULL_LOG_EVERY_MS = 60_000;
+/** The first line waits this long after the first drop, so that it counts the burst rather than its first span. */
+const QUEUE_FULL_FIRST_LINE_MS = 1_000;
 
 /**
  * Admits finished spans into the batch processor while fewer than MAX_QUEUED_SPANS wait, and counts the rest as
  * dropped. (The SDK's own processor drops silently beyond its queue; this makes the drop visible in /metrics.) A
  * collector that answers, but slower than spans are made, fails no export, so Trace Export Failed never tells it:
- * the drops are logged as Trace Queue Full, at most once a minute, with how many since the last line.
+ * the drops are logged as Trace Queue Full with how many since the previous line, a second after the first drop and
+ * then at most once a minute while drops go on (a timer, unref'd: the count of a burst is written though no span
+ * comes after it), and the count still unwritten at shutdown.
  */
 class BoundedProcessor implements SpanProcessor {
   #unlogged = 0;
   #loggedAt = -Infinity;
+  #report: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     private readonly inner: SpanProcessor,
     private readonly counts: SpanCounts,
     private readonly logger: Logger,
   ) {}
+
+  #reportDrops(): void {
+    clearTimeout(this.#report);
+    this.#report = undefined;
+    if (this.#unlogged === 0) return;
+    this.logger.warn({ dropped: this.#unlogged, queue_limit: MAX_QUEUED_SPANS }, EVENTS.traceQueueFull);
+    this.#loggedAt = performance.now();
+    this.#unlogged = 0;
+  }
 
   onStart(span: Span, parentContext: Context): void {
     this.inner.onStart(span, parentContext);
@@ -112,11 +126,10 @@ class BoundedProcessor implements SpanProcessor {
     if (this.counts.queued >= MAX_QUEUED_SPANS) {
       this.counts.dropped++;
       this.#unlogged++;
-      const now = performance.now();
-      if (now - this.#loggedAt >= QUEUE_FULL_LOG_EVERY_MS) {
-        this.logger.warn({ dropped: this.#unlogged, queue_limit: MAX_QUEUED_SPANS }, EVENTS.traceQueueFull);
-        this.#loggedAt = now;
-        this.#unlogged = 0;
+      if (this.#report === undefined) {
+        const wait = Math.max(QUEUE_FULL_FIRST_LINE_MS, this.#loggedAt + QUEUE_FULL_LOG_EVERY_MS - performance.now());
+        this.#report = setTimeout(() => this.#reportDrops(), wait);
+        this.#report.unref();
       }
       return;
     }
@@ -129,6 +142,7 @@ class BoundedProcessor implements SpanProcessor {
   }
 
   shutdown(): Promise<void> {
+    this.#reportDrops();
     return this.inner.shutdown();
   }
 }
