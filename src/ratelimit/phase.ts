@@ -285,6 +285,9 @@ class Limiter implements RateLimitPhase {
       // Allowed: this look's own token and the whole ones left after it.
       if (this.#keyReads.tryEnter(key, result.remaining + 1)) {
         KEY_READ.set(ctx, key);
+        // A waiter that got in lets the next one look too: the bucket may hold more tokens now (refilled, or the
+        // read that woke it found a valid key), and the reads under way rise back to them rather than staying one.
+        if (woken) this.#keyReads.passOn(key);
         return 'continue';
       }
       await this.#keyReads.waitTurn(key);
