@@ -35,11 +35,27 @@ export interface RateLimitState {
 export const RATE_LIMIT_STATE = new ContextSlot<RateLimitState>('rate_limit');
 
 /**
- * An auth API request every bucket so far let through, its 'pass' not yet counted: a login meets the login buckets
- * after the /auth/* one, and the decision metric counts one decision per request (pass + reject = requests limited),
- * so its pass is counted once it is final, at the request's logging phase, and not at all if a later bucket refused it.
+ * An auth API request's rate-limit decision until it is counted. The decision metric counts one decision per request
+ * (pass + reject = requests limited), and a login meets the login throttle's buckets after the /auth/* one: its pass
+ * is counted once it is final. That is at the later of the request's logging phase and the throttle's decision: a
+ * client may leave (the request logged 499) while a bucket's take is still under way, and that take's outcome is then
+ * the one counted, once.
  */
-const AUTH_API_PASS = new ContextSlot<true>('rate_limit.auth_api_pass');
+interface AuthDecision {
+  /** Every bucket so far let it through, and that pass is not counted yet. */
+  pendingPass: boolean;
+  /** The request's logging phase has run: a decision made after it is counted at once. */
+  logged: boolean;
+  /** The login throttle is deciding: a pass pending now is not final at the logging phase. */
+  throttling: boolean;
+}
+const AUTH_DECISION = new ContextSlot<AuthDecision>('rate_limit.auth_decision');
+
+function authDecision(ctx: RequestContext): AuthDecision {
+  let decision = AUTH_DECISION.get(ctx);
+  if (decision === undefined) AUTH_DECISION.set(ctx, (decision = { pendingPass: false, logged: false, throttling: false }));
+  return decision;
+}
 
 /** The key-read bucket a request's uncached API-key read entered (KeyReadGate), until the read is over. */
 const KEY_READ = new ContextSlot<string>('rate_limit.key_read');
@@ -215,20 +231,36 @@ class Limiter implements RateLimitPhase {
     deps.store.expectRules?.(this.#forAuthApi ? 'auth' : `policy:${policy}`, rules);
     if (this.#forAuthApi) {
       this.onLogging = (ctx) => {
-        if (AUTH_API_PASS.get(ctx) === undefined) return;
-        AUTH_API_PASS.set(ctx, undefined);
+        const decision = authDecision(ctx);
+        decision.logged = true;
+        if (!decision.pendingPass || decision.throttling) return; // the throttle's decision counts it
+        decision.pendingPass = false;
         this.#events.record('pass', ctx.route.name);
       };
     }
   }
 
-  /** The auth API's instance only: its requests' passes are counted here, once final (AUTH_API_PASS). */
+  /** The auth API's instance only: its requests' passes are counted here, once final (AuthDecision). */
   readonly onLogging?: (ctx: RequestContext) => void;
 
   /** A request this limiter let through: counted now, or for the auth API once no later bucket can refuse it. */
   #passed(ctx: RequestContext): void {
-    if (this.#forAuthApi) AUTH_API_PASS.set(ctx, true);
-    else this.#events.record('pass', ctx.route.name);
+    if (!this.#forAuthApi) {
+      this.#events.record('pass', ctx.route.name);
+      return;
+    }
+    const decision = authDecision(ctx);
+    decision.throttling = false;
+    if (decision.logged) this.#events.record('pass', ctx.route.name);
+    else decision.pendingPass = true;
+  }
+
+  /** A refusal or store failure is the request's decision: an earlier pass of it is never counted. */
+  #decidedOtherwise(ctx: RequestContext): void {
+    const decision = AUTH_DECISION.get(ctx);
+    if (decision === undefined) return;
+    decision.pendingPass = false;
+    decision.throttling = false;
   }
 
   /** The client's address as a bucket identity: IPv6 reduced to its network prefix (`ipv6_prefix`, a /64). */
@@ -328,6 +360,23 @@ class Limiter implements RateLimitPhase {
   }
 
   readonly throttleLogin: LoginThrottle = async (ctx, email) => {
+    // Until its decision, the /auth/* bucket's pass is not final (AuthDecision).
+    authDecision(ctx).throttling = true;
+    try {
+      return await this.#throttle(ctx, email);
+    } finally {
+      // A throw (not a store failure) made no decision: the /auth/* bucket's pass is the request's, counted by the
+      // logging phase, or now if that has run meanwhile.
+      const decision = authDecision(ctx);
+      decision.throttling = false;
+      if (decision.logged && decision.pendingPass) {
+        decision.pendingPass = false;
+        this.#events.record('pass', ctx.route.name);
+      }
+    }
+  };
+
+  async #throttle(ctx: RequestContext, email: string): Promise<Outcome> {
     const digest = emailDigest(email);
     const strictKey = loginKey(digest, this.#address(ctx));
     const looseKey = loginKey(digest);
@@ -367,7 +416,7 @@ class Limiter implements RateLimitPhase {
     const wait = creditWaitMs(loose, this.#perEmail.bucket);
     if (wait > 0) await delay(Math.min(wait, this.#maxLoginDelayMs));
     return 'continue';
-  };
+  }
 
   readonly refundLogin: LoginRefund = async (ctx) => {
     const taken = LOGIN_TOKENS.get(ctx);
@@ -425,7 +474,7 @@ class Limiter implements RateLimitPhase {
       this.#passed(ctx);
       return 'continue';
     }
-    AUTH_API_PASS.set(ctx, undefined); // a login refused by its own buckets after the /auth/* one let it through
+    this.#decidedOtherwise(ctx); // a login refused by its own buckets after the /auth/* one let it through
     this.#events.record('reject', route);
     let retryAfter = Math.ceil(result.retryAfterMs / 1000);
     if (retryAfter < 1) retryAfter = 1;
@@ -438,7 +487,7 @@ class Limiter implements RateLimitPhase {
    */
   #storeError(ctx: RequestContext, err: unknown): Outcome {
     if (!(err instanceof KvUnavailableError)) throw err;
-    AUTH_API_PASS.set(ctx, undefined);
+    this.#decidedOtherwise(ctx);
     this.#events.record('store_error', ctx.route.name);
     this.#outage.failure(err, 'rate_limit', this.#deny ? 'deny' : 'allow');
     return this.#deny ? sendError(ctx, this.#unavailable) : 'continue';
