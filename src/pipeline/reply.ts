@@ -12,6 +12,7 @@ import { closeAfterAnswer } from './h2-early-answer.js';
 import { lingerOnClose } from './lingering-close.js';
 import { wasAnsweredOutside } from './outside-answer.js';
 import { ContextSlot } from './slot.js';
+import { noteGatewayCut } from './h2-own-reset.js';
 
 /**
  * Set once a response hook failed for a request: the error reply that follows runs the response filter again (for
@@ -255,6 +256,7 @@ function answerBare(ctx: RequestContext, error: GatewayError, close = false): vo
   const res = ctx.res;
   ctx.error = error;
   if (res.headersSent || res.destroyed) {
+    noteGatewayCut(res);
     res.destroy();
     return;
   }
@@ -276,6 +278,7 @@ function answerBare(ctx: RequestContext, error: GatewayError, close = false): vo
     res.end(ctx.req.method === 'HEAD' ? undefined : payload);
     closeAfterAnswer(ctx);
   } catch {
+    noteGatewayCut(res);
     res.destroy(); // not expected with these headers, and still never thrown out
   }
 }
@@ -315,6 +318,7 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
   if (wasAnsweredOutside(ctx)) return 'responded';
   ctx.error = err;
   if (ctx.res.headersSent) {
+    noteGatewayCut(ctx.res);
     ctx.res.destroy();
     return 'responded';
   }
