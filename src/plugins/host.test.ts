@@ -54,3 +54,11 @@ test('a discarded reload removes the metrics only its own instances made', async
   await host.discard(held);
   assert.doesNotMatch(await registry.metrics(), /portcullis_plugin_shared_total/);
 });
+
+test('configText tells .inf, -.inf, .nan and null apart (a reload between them creates the instance anew)', async () => {
+  const { configText } = await import('./host.js');
+  const texts = [Infinity, -Infinity, NaN, null].map((limit) => configText({ limit }));
+  assert.equal(new Set(texts).size, 4, texts.join(' | '));
+  assert.equal(configText({ a: 1, b: [2, 'x'] }), JSON.stringify({ a: 1, b: [2, 'x'] }), 'finite configs as JSON writes them');
+  assert.equal(configText(undefined), '');
+});

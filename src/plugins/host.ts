@@ -157,7 +157,7 @@ export class PluginHost {
     const created: LiveInstance[] = [];
     // The metrics this preparation's create() calls register: removed again if the reload does not happen.
     const metricsMaker = {};
-    const keyOf = (plugin: LoadedPlugin) => `${plugin.moduleKey}\0${JSON.stringify(plugin.config) ?? ''}`;
+    const keyOf = (plugin: LoadedPlugin) => `${plugin.moduleKey}\0${configText(plugin.config)}`;
     // The running instances this config keeps, known before any create(): a metric one of them uses is this
     // config's too, so asking for it otherwise is a conflict no restart frees.
     const keptUsers = new Set<object>();
@@ -433,4 +433,15 @@ function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
   promise.catch(() => undefined); // a late rejection after the timeout is not an unhandled one
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A plugin config as text, for telling a changed config from an unchanged one across reloads. JSON writes Infinity,
+ * -Infinity and NaN (YAML's .inf, -.inf, .nan) all as null: a reload from `limit: .inf` to `limit: null` kept the
+ * running instance, with its Infinity. They are written apart here.
+ */
+export function configText(config: unknown): string {
+  return (
+    JSON.stringify(config, (_key, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? { '\0number': String(value) } : value)) ?? ''
+  );
 }

@@ -6,8 +6,11 @@ import type { Logger } from 'pino';
 import { LOG_BASE } from '../observability/logger.js';
 import type { PluginLogger } from './contract.js';
 
-/** Keys every line already has: the logger's base fields, pino's own, and the instance name. */
-const RESERVED: ReadonlySet<string> = new Set([...Object.keys(LOG_BASE), 'level', 'time', 'msg', 'plugin']);
+/**
+ * Keys every line already has: the logger's base fields, pino's own, the instance name, and `worker`, which a
+ * worker's lines carry (the base of a multi-worker gateway's loggers).
+ */
+const RESERVED: ReadonlySet<string> = new Set([...Object.keys(LOG_BASE), 'worker', 'level', 'time', 'msg', 'plugin']);
 
 /** `fields` with every reserved key renamed; the same object when it has none (the usual case: no copy). */
 export function ownFields(fields: object): object {

@@ -63,6 +63,8 @@ function shapeOf(options: PluginMetricOptions & { buckets?: readonly number[] })
 }
 
 const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** The series a histogram writes beside its name. */
+const HISTOGRAM_SERIES = ['_bucket', '_sum', '_count'] as const;
 
 /**
  * `labelNames` is undefined or an array of label names ([a-zA-Z_][a-zA-Z0-9_]*, each once). It was spread as it
@@ -70,12 +72,16 @@ const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  * registration succeeded, and every inc({ outcome }) then failed, a 500 on each request far from the mistake; a
  * name prom-client refuses threw a plain Error, and a number was taken as its text.
  */
-function checkLabelNames(labelNames: unknown): void {
+function checkLabelNames(labelNames: unknown, histogram: boolean): void {
   if (labelNames === undefined) return;
   if (!Array.isArray(labelNames)) throw new TypeError('metric labelNames must be an array of label names');
   const seen = new Set<string>();
   for (const label of labelNames) {
     if (typeof label !== 'string' || !METRIC_NAME.test(label)) throw new TypeError('metric label names must match [a-zA-Z_][a-zA-Z0-9_]*');
+    // Prometheus reserves names starting with __ (__name__ would rename the series a scrape stores), and a histogram
+    // writes `le` itself: prom-client took the first and threw a plain Error for the second.
+    if (label.startsWith('__')) throw new TypeError(`metric label ${label}: names starting with __ are reserved by Prometheus`);
+    if (histogram && label === 'le') throw new TypeError('histogram label le is written by the histogram itself');
     if (seen.has(label)) throw new TypeError(`metric label ${label} is named twice`);
     seen.add(label);
   }
@@ -156,9 +162,10 @@ export class PluginMetricCache {
     const registry = this.registry;
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
-      checkLabelNames(options.labelNames);
+      checkLabelNames(options.labelNames, kind === (Histogram as unknown));
       checkBuckets(options.buckets);
       const name = `${PREFIX}${options.name}`;
+      this.#refuseSeriesClash(name, kind === (Histogram as unknown));
       const shape = shapeOf(options);
       const existing = this.#metrics.get(name);
       if (existing !== undefined) {
@@ -190,6 +197,25 @@ export class PluginMetricCache {
       gauge: (options) => make(Gauge, options) as never,
       histogram: (options) => make(Histogram, options) as never,
     };
+  }
+
+  /**
+   * A histogram writes three series of its own, `<name>_bucket`, `_sum` and `_count`: another metric of that name beside
+   * it wrote the same series twice (one value lost at ingestion). Refused either way round; a name asked for again
+   * is the existing metric's own (handle's make), never a clash.
+   */
+  #refuseSeriesClash(name: string, histogram: boolean): void {
+    if (this.#metrics.has(name)) return;
+    const clash = (other: string, histogramName: string): never => {
+      throw new TypeError(`metric ${name} clashes with ${other}: the series ${histogramName}_bucket, _sum and _count are histogram ${histogramName}'s`);
+    };
+    for (const suffix of HISTOGRAM_SERIES) {
+      if (histogram && this.#metrics.has(name + suffix)) clash(name + suffix, name);
+      if (name.endsWith(suffix)) {
+        const base = name.slice(0, -suffix.length);
+        if (this.#metrics.get(base)?.metric instanceof Histogram) clash(base, base);
+      }
+    }
   }
 
   /** Forgets every user that is not `live` (the running instances), so that what each metric records stays bounded. */

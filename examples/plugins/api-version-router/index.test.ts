@@ -51,6 +51,15 @@ describe('api-version-router', () => {
     }
   });
 
+  test('a header the gateway sets itself is a config error, not a 500 on every request', async () => {
+    for (const header of ['X-Forwarded-Prefix', 'host', 'x-request-id']) {
+      await assert.rejects(
+        createTestGateway({ plugins: [{ name: 'v', module: plugin, config: { versions: ['v1'], header } }], middleware: { plugins: ['v'] } }),
+        { message: `plugins[0].config: header ${header} is set by the gateway` },
+      );
+    }
+  });
+
   test('a default outside versions is a config error', async () => {
     await assert.rejects(
       createTestGateway({ plugins: [{ name: 'v', module: plugin, config: { versions: ['v1'], default: 'v2' } }], middleware: { plugins: ['v'] } }),

@@ -23,6 +23,14 @@ export interface VersionRouterConfig {
 }
 
 const VERSION_LIKE = /^v\d+$/;
+/**
+ * Header names the gateway sets or removes on every upstream request (framing, forwarding, its own and identity
+ * headers at their defaults): onUpstreamRequest may not set them, so naming one is a config error here rather than a
+ * 500 on every request. Identity headers renamed in the gateway's config cannot be seen from a plugin.
+ */
+const OWNED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade',
+  'proxy-connection', 'forwarded', 'x-real-ip', 'x-request-id', 'x-proxy-by', 'x-user-id', 'x-user-email',
+  'x-consumer-id', 'x-consumer-name', 'traceparent', 'tracestate', 'x-original-url', 'x-rewrite-url']);
 const STATE = 'version';
 
 const plugin: Plugin<VersionRouterConfig> = {
@@ -34,6 +42,8 @@ const plugin: Plugin<VersionRouterConfig> = {
       throw new Error('versions must be a non-empty list like [v1, v2]');
     }
     if (c!.header !== undefined && (typeof c!.header !== 'string' || !/^[a-z0-9-]+$/i.test(c!.header))) throw new Error('header must be a header name');
+    const name = c!.header?.toLowerCase();
+    if (name !== undefined && (OWNED.has(name) || name.startsWith('x-forwarded-'))) throw new Error(`header ${c!.header} is set by the gateway`);
     if (c!.segment !== undefined && (!Number.isInteger(c!.segment) || c!.segment < 0)) throw new Error('segment must be an integer from 0');
     if (c!.default !== undefined && !c!.versions.includes(c!.default)) throw new Error('default must be one of versions');
   },
