@@ -128,10 +128,10 @@ class PluginChain {
         return pending.then((result) => {
           if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onRequest');
           if (ctx.logged) return 'responded'; // the client left meanwhile (above)
-          return facade.pending !== undefined ? this.#send(ctx, facade) : this.#request(ctx, i + 1);
+          return PluginFacade.pendingOf(facade) !== undefined ? this.#send(ctx, facade) : this.#request(ctx, i + 1);
         });
       }
-      if (facade.pending !== undefined) return this.#send(ctx, facade);
+      if (PluginFacade.pendingOf(facade) !== undefined) return this.#send(ctx, facade);
     }
     return 'continue';
   }
@@ -140,18 +140,18 @@ class PluginChain {
     const list = this.#with.onUpstreamRequest;
     for (let i = from; i < list.length; i++) {
       const facade = this.#facade(ctx, list[i]!);
-      facade.bindHeaders(headers, undefined);
+      PluginFacade.bindHeaders(facade, headers, undefined);
       const pending = this.#invoke(ctx, list[i]!, 'onUpstreamRequest', facade);
       if (pending !== undefined) {
         return pending.then((result) => {
-          facade.bindHeaders(undefined, undefined);
+          PluginFacade.bindHeaders(facade, undefined, undefined);
           if (result === TIMED_OUT) throw this.#timedOut(ctx, list[i]!, 'onUpstreamRequest');
           if (ctx.logged) return 'responded'; // the client left meanwhile
-          return facade.pending !== undefined ? this.#send(ctx, facade) : this.#upstream(ctx, headers, i + 1);
+          return PluginFacade.pendingOf(facade) !== undefined ? this.#send(ctx, facade) : this.#upstream(ctx, headers, i + 1);
         });
       }
-      facade.bindHeaders(undefined, undefined);
-      if (facade.pending !== undefined) return this.#send(ctx, facade);
+      PluginFacade.bindHeaders(facade, undefined, undefined);
+      if (PluginFacade.pendingOf(facade) !== undefined) return this.#send(ctx, facade);
     }
     return 'continue';
   }
@@ -160,7 +160,7 @@ class PluginChain {
   #response(ctx: RequestContext, headers: OutgoingHttpHeaders, from: number, list: readonly number[]): void | Promise<void> {
     for (let i = from; i < list.length; i++) {
       const facade = this.#facade(ctx, list[i]!);
-      facade.bindHeaders(undefined, headers);
+      PluginFacade.bindHeaders(facade, undefined, headers);
       let pending: Promise<unknown> | undefined;
       try {
         pending = this.#invoke(ctx, list[i]!, 'onResponse', facade);
@@ -168,20 +168,20 @@ class PluginChain {
         this.#state(ctx).responseFailed = true;
         throw err;
       } finally {
-        if (pending === undefined) facade.bindHeaders(undefined, undefined);
+        if (pending === undefined) PluginFacade.bindHeaders(facade, undefined, undefined);
       }
       if (pending !== undefined) {
         return pending.then(
           (result) => {
             // Skipped (README): what it changed before it was abandoned is put back, for the hooks after it too.
-            if (result === TIMED_OUT) facade.undoResponseEdits();
-            facade.bindHeaders(undefined, undefined);
+            if (result === TIMED_OUT) PluginFacade.undoResponseEdits(facade);
+            PluginFacade.bindHeaders(facade, undefined, undefined);
             if (result === TIMED_OUT) this.#timedOut(ctx, list[i]!, 'onResponse');
             if (ctx.logged) return undefined; // the client left meanwhile
             return this.#response(ctx, headers, i + 1, list);
           },
           (err: unknown) => {
-            facade.bindHeaders(undefined, undefined);
+            PluginFacade.bindHeaders(facade, undefined, undefined);
             this.#state(ctx).responseFailed = true;
             throw err;
           },
@@ -225,23 +225,23 @@ class PluginChain {
    */
   #invoke(ctx: RequestContext, index: number, hook: HookName, facade: PluginFacade): Promise<unknown> | undefined {
     const instance = this.#instances[index]!;
-    facade.stage = STAGE[hook];
+    PluginFacade.setStage(facade, STAGE[hook]);
     let adopted: Promise<unknown>;
     try {
       const result: unknown = (instance.hooks[hook] as (c: PluginFacade) => unknown).call(instance.hooks, facade);
       if (result === undefined || !isThenable(result)) {
-        facade.stage = 'idle';
+        PluginFacade.setStage(facade, 'idle');
         return undefined;
       }
       adopted = Promise.resolve(result);
     } catch (err) {
-      facade.stage = 'idle';
+      PluginFacade.setStage(facade, 'idle');
       throw this.#failed(ctx, instance, hook, err);
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        facade.abandoned = true;
-        facade.stage = 'idle';
+        PluginFacade.abandon(facade);
+        PluginFacade.setStage(facade, 'idle');
         resolve(TIMED_OUT);
       }, this.#timeoutMs);
       // Unref'd, unlike the host's lifecycle bounds: a request hook runs while the gateway serves, whose listener (and
@@ -251,15 +251,15 @@ class PluginChain {
       adopted.then(
         () => {
           clearTimeout(timer);
-          facade.stage = 'idle';
+          PluginFacade.setStage(facade, 'idle');
           resolve(undefined);
         },
         (err: unknown) => {
           clearTimeout(timer);
-          facade.stage = 'idle';
+          PluginFacade.setStage(facade, 'idle');
           // After a timeout the request has moved on; the late failure is still worth a line.
           const error = this.#failed(ctx, instance, hook, err);
-          if (!facade.abandoned) reject(error);
+          if (!PluginFacade.isAbandoned(facade)) reject(error);
         },
       );
     });
@@ -284,7 +284,7 @@ class PluginChain {
   }
 
   #send(ctx: RequestContext, facade: PluginFacade): 'responded' {
-    const response = facade.pending!;
+    const response = PluginFacade.pendingOf(facade)!;
     return sendBody(ctx, response.status, response.contentType, response.payload, response.headers);
   }
 
@@ -303,9 +303,9 @@ class PluginChain {
     if (facade === undefined) {
       facade = new PluginFacade(ctx, this.#scope, () => (state.request ??= snapshotRequest(ctx)));
       state.facades[index] = facade;
-    } else if (facade.abandoned) {
+    } else if (PluginFacade.isAbandoned(facade)) {
       // An abandoned hook may still run (a timeout does not stop it): the next hook gets a facade of its own.
-      facade = facade.successor();
+      facade = PluginFacade.successorOf(facade);
       state.facades[index] = facade;
     }
     return facade;

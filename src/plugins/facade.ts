@@ -155,11 +155,33 @@ export class PluginFacade implements PluginContext {
   #state: Map<unknown, unknown> | undefined = undefined;
   #upstreamHeaders: GuardedHeaders | undefined = undefined;
   #responseHeaders: GuardedHeaders | undefined = undefined;
+  // The chain's controls are private, read and set through the static functions below: a plugin holds this object
+  // as its ctx, and public fields were its to overwrite (a plugin's own `ctx.pending = 'started'` made every request
+  // a 500 "internal" naming no plugin; an object there, an answer whose Content-Length its body did not match).
   /** Set by the chain around each hook. */
-  stage: HookStage = 'idle';
+  #stage: HookStage = 'idle';
   /** Set when a hook of this plugin was abandoned (timeout): its late calls then throw instead of acting. */
-  abandoned = false;
-  pending: PendingResponse | undefined = undefined;
+  #abandoned = false;
+  #pending: PendingResponse | undefined = undefined;
+
+  /** The chain's: the hook stage the facade is in ('idle' between hooks). */
+  static setStage(facade: PluginFacade, stage: HookStage): void {
+    facade.#stage = stage;
+  }
+
+  /** The chain's: a hook of this facade timed out; its late calls throw from now on. */
+  static abandon(facade: PluginFacade): void {
+    facade.#abandoned = true;
+  }
+
+  static isAbandoned(facade: PluginFacade): boolean {
+    return facade.#abandoned;
+  }
+
+  /** The answer a hook asked for with respond(), if any. */
+  static pendingOf(facade: PluginFacade): PendingResponse | undefined {
+    return facade.#pending;
+  }
 
   constructor(rc: RequestContext, scope: FacadeScope, request: () => PluginRequest) {
     this.#rc = rc;
@@ -207,9 +229,9 @@ export class PluginFacade implements PluginContext {
    * request and `state`, but headers of its own. The abandoned hook keeps this one, whose late calls go nowhere; on
    * one facade shared, they landed on the next run's headers (an error reply's, bound to it meanwhile).
    */
-  successor(): PluginFacade {
-    const next = new PluginFacade(this.#rc, this.#scope, this.#request);
-    next.#state = this.state;
+  static successorOf(facade: PluginFacade): PluginFacade {
+    const next = new PluginFacade(facade.#rc, facade.#scope, facade.#request);
+    next.#state = facade.state;
     return next;
   }
 
@@ -235,21 +257,25 @@ export class PluginFacade implements PluginContext {
     return (this.#responseHeaders ??= new GuardedHeaders('response', this.#scope.owned));
   }
 
-  /** Points the header views at this hook's record (undefined: none, so calls throw). */
-  bindHeaders(upstream: Record<string, string | string[]> | undefined, response: Record<string, string | string[] | number | undefined> | undefined): void {
-    if (upstream !== undefined || this.#upstreamHeaders !== undefined) (this.upstreamHeaders as GuardedHeaders).target = upstream;
-    if (response !== undefined || this.#responseHeaders !== undefined) (this.responseHeaders as GuardedHeaders).target = response;
+  /** The chain's: points the header views at this hook's record (undefined: none, so calls throw). */
+  static bindHeaders(
+    facade: PluginFacade,
+    upstream: Record<string, string | string[]> | undefined,
+    response: Record<string, string | string[] | number | undefined> | undefined,
+  ): void {
+    if (upstream !== undefined || facade.#upstreamHeaders !== undefined) GuardedHeaders.retarget(facade.upstreamHeaders as GuardedHeaders, upstream);
+    if (response !== undefined || facade.#responseHeaders !== undefined) GuardedHeaders.retarget(facade.responseHeaders as GuardedHeaders, response);
   }
 
-  /** Undoes this hook's edits of the response headers (an onResponse abandoned at plugin_timeout is skipped). */
-  undoResponseEdits(): void {
-    (this.#responseHeaders as GuardedHeaders | undefined)?.undoEdits();
+  /** The chain's: undoes this hook's edits of the response headers (an onResponse abandoned at plugin_timeout is skipped). */
+  static undoResponseEdits(facade: PluginFacade): void {
+    facade.#responseHeaders?.undoEdits();
   }
 
   respond(status: number, body?: PluginResponseBody, headers?: Readonly<Record<string, string>>): void {
-    if (this.abandoned) throw new TypeError('respond() after the hook timed out');
-    if (this.stage !== 'request' && this.stage !== 'upstream') throw new TypeError('respond() is only available in onRequest and onUpstreamRequest');
-    if (this.pending !== undefined) throw new TypeError('respond() was already called');
+    if (this.#abandoned) throw new TypeError('respond() after the hook timed out');
+    if (this.#stage !== 'request' && this.#stage !== 'upstream') throw new TypeError('respond() is only available in onRequest and onUpstreamRequest');
+    if (this.#pending !== undefined) throw new TypeError('respond() was already called');
     if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError('respond() status must be an integer from 200 to 599');
     const extra: Record<string, string> = {};
     if (headers !== undefined && headers !== null) {
@@ -269,6 +295,6 @@ export class PluginFacade implements PluginContext {
     // A 204, 205 or 304 goes out without its body (reply.ts), so without the type derived from it too: a 304's
     // headers update what a cache stored (RFC 9111 §4.3.4), and a "text/plain" for a dropped body would replace its type.
     const bodiless = status === 204 || status === 205 || status === 304;
-    this.pending = { status, contentType: extra['content-type'] ?? (bodiless ? undefined : contentType), payload, headers: headers === undefined ? EMPTY : extra };
+    this.#pending = { status, contentType: extra['content-type'] ?? (bodiless ? undefined : contentType), payload, headers: headers === undefined ? EMPTY : extra };
   }
 }

@@ -82,7 +82,7 @@ export function checkHeaderValues(key: string, values: readonly unknown[], direc
 }
 
 /**
- * The view a hook gets of one header record. `target` is swapped in by the chain before each hook runs; outside
+ * The view a hook gets of one header record. Its record is swapped in by the chain before each hook runs (retarget); outside
  * its hook (no target) every call throws, so a plugin cannot edit a message that has already gone.
  */
 export class GuardedHeaders implements PluginHeaders {
@@ -95,14 +95,14 @@ export class GuardedHeaders implements PluginHeaders {
   readonly #direction: HeaderDirection;
   readonly #owned: OwnedByConfig;
 
-  get target(): HeaderRecord | undefined {
-    return this.#target;
-  }
-
-  /** Points the view at a hook's record (undefined: none); the record's edit log starts anew. */
-  set target(record: HeaderRecord | undefined) {
-    this.#target = record;
-    this.#undo = undefined;
+  /**
+   * Points the view at a hook's record (undefined: none); the record's edit log starts anew. A static function, not a
+   * member: a plugin holds this view, and a `target` it could read or assign reached the raw record past every guard
+   * (owned headers set, a Content-Length that desynchronised the client's connection).
+   */
+  static retarget(view: GuardedHeaders, record: HeaderRecord | undefined): void {
+    view.#target = record;
+    view.#undo = undefined;
   }
 
   /** Puts back what set/delete changed since the record was bound (newest first). */
