@@ -7,7 +7,6 @@ import { GatewayError } from '../errors.js';
 import { toFieldIssues } from './validation.js';
 import { PARSE_OPTIONS } from '../zod-parse.js';
 import { continueBody } from '../pipeline/expect-continue.js';
-import { resetStream } from '../pipeline/h2-own-reset.js';
 
 /** Largest auth request body accepted, in bytes. */
 export const AUTH_BODY_LIMIT = 64 * 1024;
@@ -100,7 +99,7 @@ function readLimited(req: IncomingMessage, limit: number, chunkMs: number): Prom
       // The stream's own 'finish' (not the compat response's) says the 408 has been handed over.
       const stream = req.httpVersionMajor === 2 ? (req as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
       stream?.once('finish', () => {
-        if (!stream.closed) resetStream(stream, H2_CANCEL);
+        if (!stream.closed) stream.close(H2_CANCEL);
       });
       reject(new GatewayError('REQUEST_BODY_TIMEOUT'));
     };

@@ -14,7 +14,7 @@ import { errorBody } from '../pipeline/reply.js';
 import { isGrpc } from '../proxy/headers.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { INVALID_HEADER_VALUE } from './proxy-events.js';
-import { resetByGateway, resetStream } from '../pipeline/h2-own-reset.js';
+import { causedByUpstream } from '../pipeline/h2-own-reset.js';
 
 /** Streams a client may reset within one window before its connection is closed with GOAWAY. */
 export const RESET_LIMIT = 100;
@@ -152,7 +152,7 @@ export class RequestDeadlines {
   /** 408 if the response has not begun, then CANCEL once it is out; else CANCEL now. */
   #expire(stream: ServerHttp2Stream): void {
     const cancel = (): void => {
-      if (!stream.closed) resetStream(stream, H2_CANCEL);
+      if (!stream.closed) stream.close(H2_CANCEL);
     };
     if (stream.headersSent || stream.destroyed) {
       cancel();
@@ -355,9 +355,9 @@ export class SessionWatch {
       // 'aborted': the client reset the stream before the response was complete (or the stream outlived
       // timeouts.request mid-response and was cancelled: a client that holds 100 such streams is no better).
       stream.once('aborted', () => {
-        // Only the client's resets count: a stream the gateway reset or cut itself (an upstream that failed
-        // mid-answer, a refused stream passed on, a bound) is no sign of an attack (h2-own-reset.ts).
-        if (resetByGateway(stream)) return;
+        // A stream the gateway reset or cut for its upstream's failure (mid-answer, a refused stream passed on) is
+        // no sign of an attack; every other reset counts, the ones the client's own input caused too (h2-own-reset.ts).
+        if (causedByUpstream(stream)) return;
         if (w.refused || !resets.hit(performance.now()) || session.destroyed) return;
         w.refused = true;
         this.#logger.warn({ remote: session.socket?.remoteAddress, resets: RESET_LIMIT, window_ms: RESET_WINDOW_MS }, EVENTS.http2Abuse);
@@ -540,7 +540,7 @@ export class SessionWatch {
         // Logged as what it is: without this the request's line said a clean success for an answer the client
         // never got whole.
         cutOutside(stream, SEND_TIMEOUT);
-        resetStream(stream, H2_CANCEL);
+        stream.close(H2_CANCEL);
       }
     }
   }

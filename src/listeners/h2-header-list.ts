@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
 import { MAX_HEADER_LIST_SIZE } from './h2-guard.js';
-import { resetStream } from '../pipeline/h2-own-reset.js';
 
 /** Per field, the octets RFC 9113 §6.5.2 counts (name, value, 32), as node counts them against the setting. */
 const FIELD_OVERHEAD = 32;
@@ -34,6 +33,6 @@ export function boundHeaderList(
       return;
     }
     onRefused(req);
-    resetStream((req as unknown as Http2ServerRequest).stream, H2_ENHANCE_YOUR_CALM);
+    (req as unknown as Http2ServerRequest).stream.close(H2_ENHANCE_YOUR_CALM);
   };
 }

@@ -8,7 +8,6 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import { H2_NO_ERROR } from '../proxy/h2-codes.js';
 import type { RequestContext } from './context.js';
-import { resetStream } from './h2-own-reset.js';
 
 /** How often a stream whose answer is written looks again for nghttp2 to have sent its END_STREAM: 20 ms, then
  * 20 ms more each time, up to a second. */
@@ -69,7 +68,7 @@ function resetAfterEnd(stream: ServerHttp2Stream, tries: number): void {
   const state = stream.state;
   if (state.remoteClose === 1) return;
   if (state.localClose === 1) {
-    resetStream(stream, H2_NO_ERROR);
+    stream.close(H2_NO_ERROR);
     return;
   }
   if (tries === 0) setImmediate(resetAfterEnd, stream, 1);

@@ -14,7 +14,7 @@ import { failedBeforeSending, refusedByUpstream } from '../proxy/upstream-error.
 import type { RequestContext } from './context.js';
 import { dropUnreadBody } from './h2-early-answer.js';
 import { ContextSlot } from './slot.js';
-import { resetStream } from './h2-own-reset.js';
+import { resetForUpstream } from './h2-own-reset.js';
 
 /** Set once an attempt of the request failed in a way that may have left it processed (a reset, a timeout). */
 const MAYBE_PROCESSED = new ContextSlot<true>('h2-refused-maybe-processed');
@@ -40,7 +40,7 @@ export function refuseStream(ctx: RequestContext, error: GatewayError): boolean 
   ctx.status = ctx.error.status;
   REFUSED.set(ctx, true);
   dropUnreadBody(ctx.req, stream);
-  resetStream(stream, H2_REFUSED_STREAM);
+  resetForUpstream(stream, H2_REFUSED_STREAM);
   return true;
 }
 

@@ -12,7 +12,7 @@ import { closeAfterAnswer } from './h2-early-answer.js';
 import { lingerOnClose } from './lingering-close.js';
 import { wasAnsweredOutside } from './outside-answer.js';
 import { ContextSlot } from './slot.js';
-import { noteGatewayCut } from './h2-own-reset.js';
+import { noteCut } from './h2-own-reset.js';
 
 /**
  * Set once a response hook failed for a request: the error reply that follows runs the response filter again (for
@@ -256,7 +256,7 @@ function answerBare(ctx: RequestContext, error: GatewayError, close = false): vo
   const res = ctx.res;
   ctx.error = error;
   if (res.headersSent || res.destroyed) {
-    noteGatewayCut(res);
+    noteCut(res, error);
     res.destroy();
     return;
   }
@@ -278,7 +278,6 @@ function answerBare(ctx: RequestContext, error: GatewayError, close = false): vo
     res.end(ctx.req.method === 'HEAD' ? undefined : payload);
     closeAfterAnswer(ctx);
   } catch {
-    noteGatewayCut(res);
     res.destroy(); // not expected with these headers, and still never thrown out
   }
 }
@@ -318,7 +317,7 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
   if (wasAnsweredOutside(ctx)) return 'responded';
   ctx.error = err;
   if (ctx.res.headersSent) {
-    noteGatewayCut(ctx.res);
+    noteCut(ctx.res, err);
     ctx.res.destroy();
     return 'responded';
   }

@@ -24,7 +24,7 @@ import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 import { closeAfterRelayedAnswer, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
-import { noteGatewayCut, resetStream } from '../pipeline/h2-own-reset.js';
+import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -330,7 +330,7 @@ function answerError(ctx: RequestContext, error: GatewayError): void {
     sendError(ctx, error);
   } catch {
     ctx.error = error;
-    noteGatewayCut(ctx.res);
+    noteCut(ctx.res, error);
     ctx.res.destroy();
   }
 }
@@ -562,7 +562,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     const out = stream ?? this.#ctx.res;
     const cut = (): void => {
       this.#cut(BODY_TIMEOUT);
-      if (stream !== undefined && !stream.closed) resetStream(stream, H2_CANCEL);
+      if (stream !== undefined && !stream.closed) stream.close(H2_CANCEL);
     };
     if (out.writableFinished || out.destroyed) cut();
     else {
@@ -1095,7 +1095,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // client is CANCEL (as after an early 408, or a client that stopped reading), an upstream that failed is
     // INTERNAL_ERROR (as nginx sends).
     if (stream === undefined) ctx.res.destroy();
-    else if (!stream.closed) resetStream(stream, error === BODY_TIMEOUT || error === SEND_TIMEOUT ? H2_CANCEL : H2_INTERNAL_ERROR);
+    // An upstream's failure is marked as such (h2-own-reset.ts: not the client's reset); the client's own doing is not.
+    else if (!stream.closed && error.source === 'upstream') resetForUpstream(stream, H2_INTERNAL_ERROR);
+    else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? H2_CANCEL : H2_INTERNAL_ERROR);
     this.#listener.attemptFinished(ctx, this.#peer);
   }
 

@@ -20,6 +20,13 @@ before(async () => {
   // /cut: its head and a few bytes, then the connection dies mid-body; /slow: a whole answer after 1.5 s.
   backend = createServer((req, res) => {
     if (req.url === '/slow') return void setTimeout(() => res.end('slow and fine'), 1_500);
+    if (req.url?.startsWith('/small')) {
+      // The answer's head at once, then work for 2 s: the upload goes on meanwhile.
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('head');
+      return void setTimeout(() => res.end('done'), 2_000);
+    }
     res.writeHead(200, { 'content-length': '1000' });
     res.write('12345678');
     setTimeout(() => res.socket?.destroy(), 200);
@@ -30,7 +37,11 @@ before(async () => {
   const cert = testCa.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
   gw = await startInProcess({
     server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, http2_max_concurrent_streams: 300 },
-    load_balancing: { health_check: { enabled: false }, upstreams: upstreams([(backend.address() as AddressInfo).port]) },
+    services: { api: { upstreams: upstreams([(backend.address() as AddressInfo).port]), health_check: { enabled: false } } },
+    routes: [
+      { name: 'small', match: { path_prefix: '/small' }, service: 'api', max_body_size: '1KB' },
+      { name: 'rest', match: { path_prefix: '/' }, service: 'api' },
+    ],
   });
 });
 
@@ -92,6 +103,32 @@ test('control: a client that resets 150 streams itself within a second is still 
       stream.close(constants.NGHTTP2_CANCEL);
     }
     assert.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  } finally {
+    s.destroy();
+  }
+});
+
+test('a client whose own uploads go over max_body_size mid-answer (each stream cut by the gateway) still meets the guard', async () => {
+  // Found by the fix review: exempting every reset the gateway made let a client have the gateway reset its streams
+  // for it, uncounted, while each abandoned upstream request went on working (782 at once behind a 100-stream limit).
+  const s = session();
+  const goaway = new Promise<number>((resolve) => s.on('goaway', resolve));
+  try {
+    await get(s, '/slow'); // settings exchanged
+    const streams: Promise<void>[] = [];
+    for (let i = 0; i < 150 && !s.destroyed && !s.closed; i++) {
+      streams.push(
+        new Promise((resolve) => {
+          const stream = s.request({ ':method': 'POST', ':path': `/small/${i}` }, { endStream: false });
+          stream.on('error', () => undefined);
+          stream.on('response', () => stream.end(Buffer.alloc(4_000))); // over the route's 1 KB once the answer began
+          stream.write('abc');
+          stream.on('close', () => resolve());
+        }),
+      );
+    }
+    assert.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    await Promise.all(streams);
   } finally {
     s.destroy();
   }
