@@ -1,6 +1,7 @@
 // api.metrics: prom-client metrics on the gateway's registry, named portcullis_plugin_<name> on /metrics.
 import { Counter, Gauge, Histogram, type Registry } from '../observability/prom-client.js';
 import type { PluginMetricOptions, PluginMetrics } from './contract.js';
+import { pluginRegistryView } from './registry-view.js';
 
 type AnyMetric = Counter | Gauge | Histogram;
 
@@ -146,9 +147,12 @@ function refuseNaNSteps(metric: AnyMetric): void {
 export class PluginMetricCache {
   readonly #metrics = new Map<string, MadeMetric>();
   readonly registry: Registry | undefined;
+  /** The registry as plugins see it (registry-view.ts), and the names they registered through it. */
+  readonly #view: Registry | undefined;
 
   constructor(registry: Registry | undefined) {
     this.registry = registry;
+    this.#view = registry === undefined ? undefined : pluginRegistryView(registry, new Set());
   }
 
   /**
@@ -160,6 +164,7 @@ export class PluginMetricCache {
    */
   handle(maker?: object, user?: object, inUse: (user: object) => boolean = () => false): PluginMetrics {
     const registry = this.registry;
+    const view = this.#view;
     const make = <M extends AnyMetric>(kind: new (c: never) => M, options: PluginMetricOptions & { buckets?: readonly number[] }): M => {
       if (typeof options?.name !== 'string' || !METRIC_NAME.test(options.name)) throw new TypeError('metric name must match [a-zA-Z_][a-zA-Z0-9_]*');
       checkLabelNames(options.labelNames, kind === (Histogram as unknown));
@@ -190,8 +195,8 @@ export class PluginMetricCache {
     };
     return {
       get registry(): Registry {
-        if (registry === undefined) throw new TypeError('metrics are not enabled in this gateway');
-        return registry;
+        if (view === undefined) throw new TypeError('metrics are not enabled in this gateway');
+        return view;
       },
       counter: (options) => make(Counter, options) as never,
       gauge: (options) => make(Gauge, options) as never,

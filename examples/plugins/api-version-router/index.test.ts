@@ -52,7 +52,7 @@ describe('api-version-router', () => {
   });
 
   test('a header the gateway sets itself is a config error, not a 500 on every request', async () => {
-    for (const header of ['X-Forwarded-Prefix', 'host', 'x-request-id']) {
+    for (const header of ['X-Forwarded-Prefix', 'host', 'x-request-id', 'expect', 'proxy-authorization', 'http2-settings']) {
       await assert.rejects(
         createTestGateway({ plugins: [{ name: 'v', module: plugin, config: { versions: ['v1'], header } }], middleware: { plugins: ['v'] } }),
         { message: `plugins[0].config: header ${header} is set by the gateway` },

@@ -29,7 +29,7 @@ const VERSION_LIKE = /^v\d+$/;
  * 500 on every request. Identity headers renamed in the gateway's config cannot be seen from a plugin.
  */
 const OWNED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade',
-  'proxy-connection', 'forwarded', 'x-real-ip', 'x-request-id', 'x-proxy-by', 'x-user-id', 'x-user-email',
+  'proxy-connection', 'http2-settings', 'expect', 'proxy-authorization', 'forwarded', 'x-real-ip', 'x-request-id', 'x-proxy-by', 'x-user-id', 'x-user-email',
   'x-consumer-id', 'x-consumer-name', 'traceparent', 'tracestate', 'x-original-url', 'x-rewrite-url']);
 const STATE = 'version';
 
