@@ -189,6 +189,9 @@ export class PluginMetricCache {
         ...(options.buckets === undefined ? {} : { buckets: [...options.buckets] }),
       };
       const metric = new kind(config as never);
+      // prom-client keeps the registries it registered with on the metric, where a plugin can reach them: the view's,
+      // not the gateway's own (prom-client reads the list only while it constructs).
+      (metric as unknown as { registers: Registry[] }).registers = view === undefined ? [] : [view];
       refuseNaNSteps(metric);
       this.#metrics.set(name, { metric, shape, maker, users: new Set(user === undefined ? [] : [user]) });
       return metric;

@@ -35,6 +35,9 @@ export function pluginRegistryView(registry: Registry, registered: Set<string>):
       for (const name of registered) registry.getSingleMetric(name)?.reset();
     },
   };
+  const unchangeable = (): never => {
+    throw new TypeError('api.metrics.registry cannot be changed');
+  };
   return new Proxy(registry, {
     get(target, key, receiver) {
       if (REFUSED.has(key)) {
@@ -43,11 +46,16 @@ export function pluginRegistryView(registry: Registry, registered: Set<string>):
         };
       }
       if (Object.hasOwn(overrides, key)) return overrides[key];
+      // prom-client's internals (_metrics, _defaultLabels, _collectors) are the whole registry's: not through the view
+      // (a prototype method called on the view then finds none and throws).
+      if (typeof key === 'string' && key.startsWith('_')) return undefined;
       const value: unknown = Reflect.get(target, key, receiver);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      // The constructor as it is (Registry.merge and instanceof checks read it); the methods bound to the registry.
+      return typeof value === 'function' && key !== 'constructor' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
-    set() {
-      throw new TypeError('api.metrics.registry cannot be changed');
-    },
+    set: unchangeable,
+    deleteProperty: unchangeable,
+    defineProperty: unchangeable,
+    setPrototypeOf: unchangeable,
   });
 }

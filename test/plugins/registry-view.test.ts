@@ -50,3 +50,18 @@ test("removing a gateway metric or changing the registry's settings throws: the 
   assert.match(text, /^portcullis_requests_total\{/m);
   assert.doesNotMatch(text, /team="x"/);
 });
+
+test("the ways round the view reach no gateway metric: a metric's registers, prom-client's internals, its prototype", async () => {
+  const before = await scrape();
+  const counted = Number(before.match(/^portcullis_requests_total\{[^}]*status="200"[^}]*\} (\d+)$/m)?.[1]);
+  // No effect (the view shows no internals for them to reach):
+  for (const what of ['metric-registers', 'internals', 'prototype-reset']) assert.equal((await client.request(`${p.gw.url}/x`, { headers: { 'x-do': what } })).status, 200, what);
+  // A TypeError, the plugin's failure:
+  for (const what of ['delete-internals']) assert.equal((await client.request(`${p.gw.url}/x`, { headers: { 'x-do': what } })).status, 500, what);
+  const res = await client.request(`${p.gw.url}/x`);
+  assert.equal(res.status, 200);
+  const after = await client.request(`${p.gw.adminUrl}/metrics`);
+  assert.equal(after.status, 200);
+  assert.ok(Number(after.text.match(/^portcullis_requests_total\{[^}]*status="200"[^}]*\} (\d+)$/m)?.[1]) > counted, 'counts kept, not reset');
+  assert.doesNotMatch(after.text, /team="y"/);
+});
