@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startBackend } from '../helpers/backends.js';
+import { closedPort, startBackend } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 import { startInProcess, upstreams } from '../helpers/gateway.js';
 import { createClient, IN_CI } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
@@ -46,8 +47,9 @@ test('the dashboard shows upstream health and updates its counts and charts by i
   // Each resource gets its cleanup hook as soon as it exists, so a failure half-way never leaves one running.
   const up = await startBackend('up');
   after(() => up.stop());
-  const down = await startBackend('down');
-  await down.stop();
+  // A port below the ephemeral range that nothing listens on: a stopped backend's port could be another file's
+  // backend a moment later, on a CI machine running four files at once.
+  const down = { port: await closedPort() };
   const gw = await startInProcess({
     load_balancing: {
       upstreams: [
@@ -90,7 +92,12 @@ test('the dashboard shows upstream health and updates its counts and charts by i
     if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
   });
 
-  // A little traffic first, so the charts have something to draw.
+  // A little traffic first, so the charts have something to draw; once the checks have found the spare down, so that
+  // none of it meets the refused port.
+  await waitFor(async () => {
+    const status = (await client.request(`${gw.adminUrl}/api/status`)).json<{ upstreams: Array<{ address: string; health: string }> }>();
+    return status.upstreams.some((u) => u.address === `127.0.0.1:${down.port}` && u.health === 'unhealthy');
+  }, 'the spare marked unhealthy', 10_000);
   for (let i = 0; i < 10; i++) assert.equal((await client.request(`${gw.url}/warm`)).status, 200);
   await page.goto(`${gw.adminUrl}/`);
   await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
