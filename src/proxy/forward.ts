@@ -24,6 +24,7 @@ import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 import { closeAfterRelayedAnswer, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
+import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
@@ -1000,6 +1001,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       if (!this.#peer.transport.http2) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
       else closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
     }
+    // An HTTP/2 upstream is still sent the rest: a client leaving before it ends cancels the upstream's stream.
+    if (this.#peer.transport.http2 && !ctx.upgrade && hasRequestBody(ctx)) cancelUploadWhenClientLeaves(ctx.req, ctx.res, ctx.upstreamBody ?? ctx.req);
     try {
       this.#endResponse(trailers);
       // An HTTP/1 upstream that answered before taking the whole upload: undici then destroys its connection, and
