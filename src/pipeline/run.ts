@@ -154,6 +154,10 @@ export class Pipeline implements AttemptListener {
       socket.destroy();
       return;
     }
+    // A tunnel relays each side's FIN and closes after a grace (upgrade.ts), which needs the client's socket
+    // half-open. node:http's sockets are; its TLS servers' (https, http2's with allowHTTP1) are not, and there node
+    // ended the gateway's side as soon as the client's FIN was read: the upstream's answer to a Close frame was lost.
+    (socket as Socket).allowHalfOpen = true;
     const res = new NodeServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket as never);
