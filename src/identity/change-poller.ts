@@ -39,6 +39,8 @@ const REVOKING: ReadonlySet<string> = new Set([...USER_REVOKING_ACTIONS, 'revoke
 
 /** Rows read per query; a longer backlog is read in several queries of one poll. */
 const BATCH = 500;
+/** Queued revocations tried at once per poll (see #unapplied). */
+const RETRY_AT_ONCE = 256;
 /** Operators' actions (actor admin or cli) kept for the dashboard's "recent admin actions". */
 const RECENT = 20;
 /**
@@ -77,8 +79,11 @@ export class ChangePoller {
   readonly #recentByUsers: ChangeRecord[] = [];
   /**
    * Revocations read from the log that the revocation store refused (Redis down), oldest first: retried before each
-   * poll reads on, dropped once the tokens they refuse have expired anyway. Changes after the first one queue
-   * behind it without a try of their own, so an outage costs one command timeout per poll, not one per change.
+   * poll reads on, dropped once the tokens they refuse have expired anyway. Changes read while some wait are queued
+   * without a try of their own, and each poll tries up to RETRY_AT_ONCE of them at once, so an outage costs about one
+   * command timeout per poll, not one per change. Each is tried on its own: on a Redis Cluster one master that
+   * refuses writes must not hold back the revocations that live on the others (it held them all, and their tokens
+   * were accepted, until that master came back).
    */
   #unapplied: ChangeRecord[] = [];
   /** performance.now() of the last look at the eviction policy, and the policy last warned of (undefined: none). */
@@ -270,18 +275,16 @@ export class ChangePoller {
     // Past the window the tokens a change refuses have expired: nothing left to write.
     const notBefore = this.#now() - this.#windowMs;
     this.#unapplied = this.#unapplied.filter((c) => c.at.getTime() >= notBefore);
-    let applied = 0;
-    while (this.#unapplied.length > 0) {
-      try {
-        await this.#revoke(kv, this.#unapplied[0]!);
-      } catch {
-        return; // still down: logged when the first one failed
-      }
-      const change = this.#unapplied.shift()!;
-      applied++;
-      await this.#settled(change);
-    }
-    this.#o.logger.info({ applied }, EVENTS.revocationsApplied);
+    // Writes are idempotent and keep the latest time and generation: their order does not matter.
+    const tried = this.#unapplied.slice(0, RETRY_AT_ONCE);
+    const results = await Promise.allSettled(tried.map((change) => this.#revoke(kv, change)));
+    const applied = tried.filter((_, i) => results[i]!.status === 'fulfilled');
+    if (applied.length === 0) return; // still down: logged when each first failed
+    // Those still refused go to the back, so a long queue is gone through poll after poll.
+    const refused = tried.filter((_, i) => results[i]!.status === 'rejected');
+    this.#unapplied = [...this.#unapplied.slice(tried.length), ...refused];
+    for (const change of applied) await this.#settled(change);
+    this.#o.logger.info({ applied: applied.length, pending: this.#unapplied.length }, EVENTS.revocationsApplied);
   }
 
   /**
