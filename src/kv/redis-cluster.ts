@@ -208,13 +208,19 @@ export function redisCluster(seeds: readonly string[], settings: NodeSettings): 
   };
 
   /**
-   * A keyless command (PING) goes to a master that can answer, so readiness means "some slots answer". Before any
-   * master is connected it goes to the first one that connects: a master that is down but not known to be yet would
-   * hold it until the command timeout.
+   * A keyless command (PING) goes to every master that is connected, and the first reply is its answer, so readiness
+   * means "some slots answer". A frozen master's connection stays open and ready, and the command sent to the first
+   * connected master alone timed out while the others answered: /ready said 503 for as long as that master was
+   * frozen, after its replica's promotion too. Before any master is connected it goes to the first one that
+   * connects: a master that is down but not known to be yet would hold it until the command timeout.
    */
   const sendKeyless = async (args: readonly string[]): Promise<unknown> => {
-    const ready = cluster.masters.find((m) => m.client?.isReady === true);
-    if (ready !== undefined) return (await cluster.nodeClient(ready)).sendCommand([...args]);
+    const ready = cluster.masters.filter((m) => m.client?.isReady === true);
+    if (ready.length > 0) {
+      return Promise.any(ready.map(async (m) => (await cluster.nodeClient(m)).sendCommand([...args]))).catch((err: unknown) => {
+        throw err instanceof AggregateError ? err.errors[0] : err;
+      });
+    }
     const candidates = cluster.masters.filter((m) => !health.failing(m.address));
     if (candidates.length === 0) throw new ClusterNodeUnavailableError();
     const client = await Promise.any(candidates.map((m) => cluster.nodeClient(m))).catch(() => {
