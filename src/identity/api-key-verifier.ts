@@ -2,7 +2,7 @@
 // revocation store on every request, and last-used times noted for a batched write.
 import { KvUnavailableError, type KvStore } from '../kv/kv-store.js';
 import type { ApiKeyRecord } from '../store/identity-types.js';
-import type { UserStore } from '../store/user-store.js';
+import { StoreUnavailableError, type UserStore } from '../store/user-store.js';
 import { apiKeyId, hashApiKey } from './api-key-format.js';
 import type { LastUsedRecorder } from './last-used.js';
 
@@ -193,7 +193,20 @@ export class ApiKeyVerifier {
 
   async #read(hash: string): Promise<ApiKeyRecord | undefined> {
     const askedAt = this.#clock();
-    const record = await this.#o.store.findApiKeyByHash(hash);
+    let record: ApiKeyRecord | undefined;
+    try {
+      record = await this.#o.store.findApiKeyByHash(hash);
+    } catch (err) {
+      // A key the store answered for before, whose entry is only past its TTL: its last record answers while the
+      // store cannot (as Kong's db_resurrect_ttl), for one more TTL before the store is asked again. Without it every
+      // known key was refused 503 once its entry aged out: an outage longer than the TTL stopped all API-key traffic
+      // while bearer tokens went on. Safe: a revocation reaches the revocation store (checked by #decide on every
+      // request) and forget(), never this record, and its expiry is judged on it as on a fresh one.
+      const stale = this.#hits.get(hash);
+      if (!(err instanceof StoreUnavailableError) || stale?.record === undefined) throw err;
+      this.#hits.set(hash, { record: stale.record, cachedAt: askedAt });
+      return stale.record;
+    }
     const entry = { record, cachedAt: askedAt };
     // One cache per answer: a hash moves from one to the other only when the store's answer changed.
     if (record === undefined) {
