@@ -434,7 +434,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         // legs have closed too, turns of the event loop from now: without this wait the stop ended first and its log
         // was flushed without them. Bounded: a destroyed socket always closes, but a stop must never hang on it.
         await settlesWithin(pipeline.tunnelsClosed(), TUNNEL_CLOSE_WAIT_MS);
-        await services.close().catch(() => undefined);
+        // undici's graceful close waits for connections still being opened: a connect to an upstream that never
+        // answers its SYN held the stop for upstream_connect (89 s with it off), past shutdown_drain, and a cluster's
+        // primary killed its workers for it. Every request is over or cut by now: what is left is destroyed.
+        if (!drained || !(await settlesWithin(services.close(), POOL_CLOSE_WAIT_MS))) await services.destroy();
         // Plugins before the stores: a plugin's close() may still write to api.store. Every instance is closed once:
         // the running ones, those a reload retired (still waiting for requests or not), an abandoned reload's.
         await plugins.close();
@@ -450,6 +453,8 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
 /** How long a stop waits for the tunnels it destroyed to report their close (they do within a few turns). */
 const TUNNEL_CLOSE_WAIT_MS = 1_000;
+/** How long a drained stop lets the upstream pools close gracefully before it destroys them. */
+const POOL_CLOSE_WAIT_MS = 1_000;
 
 /** Runs tasks one at a time, in the order given: each starts once the one before has settled. */
 function serialized(): <T>(task: () => Promise<T>) => Promise<T> {

@@ -107,6 +107,12 @@ export class Backend implements Candidate, Peer {
     await Promise.allSettled([this.dispatcher.close(), this.#upgradePool?.close()]);
   }
 
+  /** Destroys both pools: their connections, those still being opened included (the end of a stop). */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([this.dispatcher.destroy(), this.#upgradePool?.destroy()]);
+  }
+
   /** The service's upstream_response (ms), which its pool gives undici as headersTimeout (forward.ts reads it too). */
   get responseTimeoutMs(): number {
     return this.#options.headersTimeoutMs;

@@ -12,6 +12,8 @@ export class ServiceRegistry {
   #started = false;
   /** Pools a reload removed, waiting for the requests that may still use them (retire()); closed by close() too. */
   readonly #retired = new Set<() => Promise<unknown>>();
+  /** Retired pools whose graceful close has begun and not ended: destroy() can still reach them. */
+  readonly #closingPools = new Set<Backend>();
 
   constructor(services: ReadonlyMap<string, ResolvedService>, logger: Logger) {
     this.#logger = logger;
@@ -93,7 +95,8 @@ export class ServiceRegistry {
       clearTimeout(timer);
       const closing = held ?? [];
       held = undefined;
-      await Promise.allSettled(closing.map((b) => b.close()));
+      for (const b of closing) this.#closingPools.add(b);
+      await Promise.allSettled(closing.map((b) => b.close().finally(() => this.#closingPools.delete(b))));
     };
     this.#retired.add(close);
     timer = setTimeout(() => void close(), boundMs);
@@ -108,5 +111,14 @@ export class ServiceRegistry {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.all.map((s) => s.close()), ...[...this.#retired].map((close) => close())]);
+  }
+
+  /**
+   * Destroys every pool, retired ones included: a graceful close waits for connections still being opened (undici's
+   * close), which a stop must not, once its requests are over or cut (see server.ts).
+   */
+  async destroy(): Promise<void> {
+    for (const close of [...this.#retired]) void close(); // their pools join #closingPools at once
+    await Promise.allSettled([...this.all.map((s) => s.destroy()), ...[...this.#closingPools].map((b) => b.destroy())]);
   }
 }

@@ -231,4 +231,9 @@ export class Service implements UpstreamSelector, PeerGroup {
   async close(): Promise<void> {
     await Promise.allSettled([this.health.close(), ...this.#backends.map((b) => b.close())]);
   }
+
+  /** Stops health checks and destroys every pool (the end of a stop whose close() did not settle). */
+  async destroy(): Promise<void> {
+    await Promise.allSettled([this.health.close(), ...this.#backends.map((b) => b.destroy())]);
+  }
 }
