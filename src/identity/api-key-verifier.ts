@@ -61,6 +61,8 @@ interface Entry {
   readonly record: ApiKeyRecord | undefined;
   /** The monotonic clock's reading when the store was asked (ApiKeyVerifierOptions.clock). */
   readonly cachedAt: number;
+  /** When the store last answered with this record: cachedAt, unless the entry was kept through an outage. */
+  readonly readAt: number;
 }
 
 /**
@@ -105,6 +107,12 @@ const INVALID: ApiKeyCheck = { kind: 'invalid' };
 
 /** The longest an unknown key's store answer is cached, whatever the known keys' TTL. */
 const MISS_TTL_MS = 30_000;
+/**
+ * While the user store cannot answer, a known key's last record stands in for it for up to this many TTLs after the
+ * store last answered (5 minutes at the default 30 s), and never longer than MAX_STALE_MS.
+ */
+const STALE_TTLS = 10;
+const MAX_STALE_MS = 10 * 60_000;
 
 /**
  * Built once per gateway. `check` answers synchronously for a cached key and a memory revocation store. A revoked
@@ -122,6 +130,8 @@ export class ApiKeyVerifier {
   readonly #ttl: number;
   /** An unknown key's answer lasts no longer than this: a key the store gains (a replica catching up) is not refused long. */
   readonly #missTtl: number;
+  /** How long after the store last answered for a key its record may stand in for the store (see #read). */
+  readonly #staleMs: number;
   readonly #now: () => number;
   readonly #clock: () => number;
 
@@ -131,6 +141,7 @@ export class ApiKeyVerifier {
     this.#misses = new BoundedCache(options.maxMisses ?? 1_000);
     this.#ttl = options.ttlMs ?? 30_000;
     this.#missTtl = Math.min(this.#ttl, MISS_TTL_MS);
+    this.#staleMs = Math.min(STALE_TTLS * this.#ttl, MAX_STALE_MS);
     this.#now = options.now ?? Date.now;
     this.#clock = options.clock ?? (() => performance.now());
   }
@@ -198,16 +209,17 @@ export class ApiKeyVerifier {
       record = await this.#o.store.findApiKeyByHash(hash);
     } catch (err) {
       // A key the store answered for before, whose entry is only past its TTL: its last record answers while the
-      // store cannot (as Kong's db_resurrect_ttl), for one more TTL before the store is asked again. Without it every
-      // known key was refused 503 once its entry aged out: an outage longer than the TTL stopped all API-key traffic
-      // while bearer tokens went on. Safe: a revocation reaches the revocation store (checked by #decide on every
-      // request) and forget(), never this record, and its expiry is judged on it as on a fresh one.
+      // store cannot (as Kong's db_resurrect_ttl), for one more TTL before the store is asked again, and at most
+      // #staleMs after the store last answered. Without it every known key was refused 503 once its entry aged out:
+      // an outage longer than the TTL stopped all API-key traffic while bearer tokens went on. Bounded because a key
+      // cannot be revoked while the store is down (the admin API and the CLI write the store first): a leaked key
+      // outlives an outage by that much at most. Its expiry and the revocation store are judged as on a fresh record.
       const stale = this.#hits.get(hash);
-      if (!(err instanceof StoreUnavailableError) || stale?.record === undefined) throw err;
-      this.#hits.set(hash, { record: stale.record, cachedAt: askedAt });
+      if (!(err instanceof StoreUnavailableError) || stale?.record === undefined || askedAt - stale.readAt >= this.#staleMs) throw err;
+      this.#hits.set(hash, { record: stale.record, cachedAt: askedAt, readAt: stale.readAt });
       return stale.record;
     }
-    const entry = { record, cachedAt: askedAt };
+    const entry = { record, cachedAt: askedAt, readAt: askedAt };
     // One cache per answer: a hash moves from one to the other only when the store's answer changed.
     if (record === undefined) {
       this.#hits.delete(hash);

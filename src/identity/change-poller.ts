@@ -80,8 +80,8 @@ export class ChangePoller {
   /**
    * Revocations read from the log that the revocation store refused (Redis down), oldest first: retried before each
    * poll reads on, dropped once the tokens they refuse have expired anyway. Changes read while some wait are queued
-   * without a try of their own, and each poll tries up to RETRY_AT_ONCE of them at once, so an outage costs about one
-   * command timeout per poll, not one per change. Each is tried on its own: on a Redis Cluster one master that
+   * without a try of their own, and a poll tries them RETRY_AT_ONCE at a time, going on while each batch writes
+   * some, so an outage costs about one command timeout per poll, not one per change. Each is tried on its own: on a Redis Cluster one master that
    * refuses writes must not hold back the revocations that live on the others (it held them all, and their tokens
    * were accepted, until that master came back).
    */
@@ -272,19 +272,34 @@ export class ChangePoller {
   async #retryUnapplied(): Promise<void> {
     const kv = this.#o.kv;
     if (kv === undefined || this.#unapplied.length === 0) return;
-    // Past the window the tokens a change refuses have expired: nothing left to write.
+    // Past the window the tokens a change refuses have expired: nothing left to write. A change queued twice (the
+    // window read again after a loss, while the first copy still waited) is written once.
     const notBefore = this.#now() - this.#windowMs;
-    this.#unapplied = this.#unapplied.filter((c) => c.at.getTime() >= notBefore);
-    // Writes are idempotent and keep the latest time and generation: their order does not matter.
-    const tried = this.#unapplied.slice(0, RETRY_AT_ONCE);
-    const results = await Promise.allSettled(tried.map((change) => this.#revoke(kv, change)));
-    const applied = tried.filter((_, i) => results[i]!.status === 'fulfilled');
-    if (applied.length === 0) return; // still down: logged when each first failed
-    // Those still refused go to the back, so a long queue is gone through poll after poll.
-    const refused = tried.filter((_, i) => results[i]!.status === 'rejected');
-    this.#unapplied = [...this.#unapplied.slice(tried.length), ...refused];
-    for (const change of applied) await this.#settled(change);
-    this.#o.logger.info({ applied: applied.length, pending: this.#unapplied.length }, EVENTS.revocationsApplied);
+    const queued = new Set<string>();
+    this.#unapplied = this.#unapplied.filter((c) => {
+      const key = changeKey(c);
+      if (c.at.getTime() < notBefore || queued.has(key)) return false;
+      queued.add(key);
+      return true;
+    });
+    // Writes are idempotent and keep the latest time and generation: their order does not matter. Batches of
+    // RETRY_AT_ONCE go on within the poll while each writes some: a backlog is written at once when Redis is back.
+    let rest = this.#unapplied;
+    const refused: ChangeRecord[] = [];
+    let applied = 0;
+    while (rest.length > 0) {
+      const tried = rest.slice(0, RETRY_AT_ONCE);
+      rest = rest.slice(tried.length);
+      const results = await Promise.allSettled(tried.map((change) => this.#revoke(kv, change)));
+      const written = tried.filter((_, i) => results[i]!.status === 'fulfilled');
+      refused.push(...tried.filter((_, i) => results[i]!.status === 'rejected'));
+      applied += written.length;
+      for (const change of written) await this.#settled(change);
+      if (written.length === 0) break; // still down: logged when each first failed; the rest waits for the next poll
+    }
+    // Those still refused go behind the ones not tried, so a long queue is gone through poll after poll.
+    this.#unapplied = [...rest, ...refused];
+    if (applied > 0) this.#o.logger.info({ applied, pending: this.#unapplied.length }, EVENTS.revocationsApplied);
   }
 
   /**
@@ -308,6 +323,11 @@ export class ChangePoller {
     // one every replay writes, and never lowered by the store.
     else await kv.revokeSubject(userSubject(change.targetId), at, at + this.#o.revocationTtlMs - this.#now(), change.generation);
   }
+}
+
+/** One change's identity in the queue of unapplied ones (sameChange's fields). */
+function changeKey(c: ChangeRecord): string {
+  return `${c.seq}:${c.action}:${c.targetId}:${c.at.getTime()}`;
 }
 
 /** The same row of the log: seq, action, target and time alike. */

@@ -92,3 +92,25 @@ export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerRespon
     else res.once('finish', () => socket.destroySoon());
   });
 }
+
+/**
+ * An answer relayed from an HTTP/2 upstream that goes on taking the upload, on a connection the answer closes (the
+ * client said `Connection: close`, or HTTP/1.0): node destroys the socket as soon as the answer is out, and the part
+ * of a whole upload the gateway had not read yet was lost with it (the upstream's stream cancelled, or before, left
+ * waiting). Here the close sends FIN after the answer and goes on reading until the request is whole and taken, or
+ * its body ends otherwise (the upstream gave it up: closeWhenUploadAbandoned then lingers), then destroys the socket.
+ * A client that stops sending is ended by node's request timeout, as any unfinished request.
+ */
+export function closeOnceUploaded(req: IncomingMessage, res: ServerResponse, body: Readable = req): void {
+  const socket = req.socket ?? res.socket;
+  if (socket === null || lingering.has(socket) || socket.destroyed) return;
+  socket.destroySoon = function closeOnceUploaded(this: Socket): void {
+    if (this.writable) this.end();
+    const done = (): void => void this.destroy();
+    if (body.readableEnded || body.destroyed) done();
+    else {
+      body.once('end', done);
+      body.once('close', done);
+    }
+  };
+}

@@ -23,7 +23,7 @@ import { H2_WRITE_PIECE, oneWriteAtATime, writeInPieces } from './h2-write-piece
 import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
-import { closeAfterRelayedAnswer, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
+import { closeAfterRelayedAnswer, closeOnceUploaded, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
 import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
 
@@ -999,7 +999,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // An upstream that answered before taking the whole upload of an HTTP/1 client still sending it.
     if (bodyStillArriving(ctx.req)) {
       if (!this.#peer.transport.http2) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
-      else closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
+      else {
+        closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
+        closeOnceUploaded(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
+      }
     }
     // An HTTP/2 upstream is still sent the rest: a client leaving before it ends cancels the upstream's stream.
     if (this.#peer.transport.http2 && !ctx.upgrade && hasRequestBody(ctx)) cancelUploadWhenClientLeaves(ctx.req, ctx.res, ctx.upstreamBody ?? ctx.req);

@@ -43,12 +43,15 @@ export function cancelUploadWhenClientLeaves(req: IncomingMessage | Http2ServerR
     });
     return;
   }
+  // A request node has parsed whole is in the gateway's buffers: the connection's close loses none of it.
+  const onClose = (): void => {
+    if (!(req as IncomingMessage).complete) abandon(body);
+  };
   const socket = (req as IncomingMessage).socket ?? (res as ServerResponse).socket;
   if (socket === null || socket.destroyed) {
-    abandon(body);
+    onClose();
     return;
   }
-  const onClose = (): void => abandon(body);
   socket.once('close', onClose);
   // A kept-alive connection outlives the upload: let go of it once the body is through.
   body.once('end', () => socket.off('close', onClose));

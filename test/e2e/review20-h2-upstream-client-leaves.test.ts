@@ -38,6 +38,11 @@ before(async () => {
       uploads.push(upload);
       streams.push(stream);
       stream.on('data', (d: Buffer) => (upload.bytes += d.length));
+      // An ingestion endpoint that answers first and only then reads the upload, a second later.
+      if (headers[':path'] === '/ingest/later') {
+        stream.pause();
+        setTimeout(() => stream.resume(), 1_000);
+      }
       stream.on('close', () => Object.assign(upload, { closed: true, rstCode: stream.rstCode }));
     } else stream.resume();
     stream.respond({ ':status': 202, 'content-type': 'text/plain' });
@@ -112,6 +117,25 @@ test('an HTTP/1.1 client that sends the rest after the 202 still gets it all to 
   socket.end(Buffer.alloc(1_048_576 - 16_384, 'y'));
   const upload = await lastUploadClosed();
   assert.equal(upload.rstCode, 0);
+  assert.equal(upload.bytes, 1_048_576);
+  socket.destroy();
+});
+
+test('an HTTP/1.1 client that sends its whole upload with Connection: close gets it all to an upstream that reads it later', async () => {
+  const gw = await gateway();
+  const earlier = uploads.length;
+  const socket = connect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /ingest/later HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\nContent-Length: 1048576\r\n\r\n');
+  socket.end(Buffer.alloc(1_048_576, 'z'));
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  await waitFor(() => uploads.length > earlier, 'the upload to reach the upstream', 3_000);
+  const upload = await lastUploadClosed();
+  assert.match(text, /^HTTP\/1\.1 202 /);
+  assert.equal(upload.rstCode, 0, 'ended as sent, not cancelled');
   assert.equal(upload.bytes, 1_048_576);
   socket.destroy();
 });
