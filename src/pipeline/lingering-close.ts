@@ -98,7 +98,7 @@ export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerRespon
  * client said `Connection: close`, or HTTP/1.0): node destroys the socket as soon as the answer is out, and the part
  * of a whole upload the gateway had not read yet was lost with it (the upstream's stream cancelled, or before, left
  * waiting). Here the close sends FIN after the answer and goes on reading until the request is whole and taken, or
- * its body ends otherwise (the upstream gave it up: closeWhenUploadAbandoned then lingers), then destroys the socket.
+ * its body ends otherwise (the upstream gave it up: closeWhenUploadAbandoned then lingers), then closes lingering.
  * A client that stops sending is ended by node's request timeout, as any unfinished request.
  */
 export function closeOnceUploaded(req: IncomingMessage, res: ServerResponse, body: Readable = req): void {
@@ -106,7 +106,14 @@ export function closeOnceUploaded(req: IncomingMessage, res: ServerResponse, bod
   if (socket === null || lingering.has(socket) || socket.destroyed) return;
   socket.destroySoon = function closeOnceUploaded(this: Socket): void {
     if (this.writable) this.end();
-    const done = (): void => void this.destroy();
+    // Then closed as any answer given mid-upload is, lingering: bytes the client still sends (a request pipelined
+    // behind, or the rest of an upload the upstream gave up) must not turn the close into a reset. Not twice: an
+    // abandoned upload's close has begun lingering already (closeWhenUploadAbandoned).
+    const done = (): void => {
+      if (lingering.has(this) || this.destroyed) return;
+      lingerOnClose(req, this);
+      this.destroySoon();
+    };
     if (body.readableEnded || body.destroyed) done();
     else {
       body.once('end', done);

@@ -38,6 +38,8 @@ before(async () => {
       uploads.push(upload);
       streams.push(stream);
       stream.on('data', (d: Buffer) => (upload.bytes += d.length));
+      // An endpoint that answers and then gives the upload up at once (RST_STREAM NO_ERROR), as node's and Go's do.
+      if (headers[':path'] === '/ingest/refuse') setTimeout(() => stream.close(), 200);
       // An ingestion endpoint that answers first and only then reads the upload, a second later.
       if (headers[':path'] === '/ingest/later') {
         stream.pause();
@@ -137,6 +139,28 @@ test('an HTTP/1.1 client that sends its whole upload with Connection: close gets
   assert.match(text, /^HTTP\/1\.1 202 /);
   assert.equal(upload.rstCode, 0, 'ended as sent, not cancelled');
   assert.equal(upload.bytes, 1_048_576);
+  socket.destroy();
+});
+
+test('an HTTP/1.1 upload on a connection its answer closes, given up by the upstream: the close lingers, no reset', async () => {
+  const gw = await gateway();
+  const socket = connect(gw.gateway.port, '127.0.0.1');
+  const errors: string[] = [];
+  socket.on('error', (err: NodeJS.ErrnoException) => errors.push(err.code ?? 'error'));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /ingest/refuse HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\nContent-Length: 8388608\r\n\r\n');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  // The client goes on sending for a second after the answer, as a client busy uploading does.
+  const chunk = Buffer.alloc(65_536, 'r');
+  for (let i = 0; i < 40 && !socket.destroyed; i++) {
+    socket.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.match(text, /^HTTP\/1\.1 202 /);
+  assert.match(text, /accepted\n/);
+  assert.deepEqual(errors, [], 'the gateway read on and dropped the rest instead of resetting');
   socket.destroy();
 });
 
