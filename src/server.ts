@@ -436,8 +436,10 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
         await settlesWithin(pipeline.tunnelsClosed(), TUNNEL_CLOSE_WAIT_MS);
         // undici's graceful close waits for connections still being opened: a connect to an upstream that never
         // answers its SYN held the stop for upstream_connect (89 s with it off), past shutdown_drain, and a cluster's
-        // primary killed its workers for it. Every request is over or cut by now: what is left is destroyed.
-        if (!drained || !(await settlesWithin(services.close(), POOL_CLOSE_WAIT_MS))) await services.destroy();
+        // primary killed its workers for it. Every request is over or cut by now: what is left after a short graceful
+        // close is destroyed. Not at once after a cut: the cut requests are logged as their sockets close, a turn or
+        // more from now, and a destroyed pool failed them first (logged PROXY_ERROR instead of SHUTTING_DOWN).
+        if (!(await settlesWithin(services.close(), POOL_CLOSE_WAIT_MS))) await services.destroy();
         // Plugins before the stores: a plugin's close() may still write to api.store. Every instance is closed once:
         // the running ones, those a reload retired (still waiting for requests or not), an abandoned reload's.
         await plugins.close();
@@ -453,7 +455,7 @@ export async function startGateway(initial: Config, options: GatewayOptions): Pr
 
 /** How long a stop waits for the tunnels it destroyed to report their close (they do within a few turns). */
 const TUNNEL_CLOSE_WAIT_MS = 1_000;
-/** How long a drained stop lets the upstream pools close gracefully before it destroys them. */
+/** How long a stop lets the upstream pools close gracefully before it destroys them. */
 const POOL_CLOSE_WAIT_MS = 1_000;
 
 /** Runs tasks one at a time, in the order given: each starts once the one before has settled. */

@@ -1,5 +1,6 @@
 // One upstream backend: its keep-alive pool, live in-flight count, and health (active and passive).
-import { Pool } from './undici.js';
+import type { Pool } from './undici.js';
+import { poolTrackingConnects } from './opening-connections.js';
 import { upstreamPoolOptions, type UpstreamTransport } from '../proxy/upstream-tls.js';
 import { BoundedPool } from './bounded-pool.js';
 import { UPSTREAM_IDLE_MS, watchConnection } from './connection-watch.js';
@@ -244,7 +245,7 @@ function boundedPool(origin: string, options: PoolOptions, address: string, shar
  * (and which closes idle HTTP/2 sessions, as undici does not).
  */
 export function createPool(origin: string, options: PoolOptions, address: string): Pool {
-  const pool = new Pool(origin, upstreamPoolOptions(options.transport, address, {
+  const pool = poolTrackingConnects(origin, upstreamPoolOptions(options.transport, address, {
     connections: options.connections,
     pipelining: 1,
     // Never reached: set so undici counts the requests written on each socket, which the connection watch reads to

@@ -8,6 +8,7 @@
 import type { Dispatcher } from 'undici';
 import { Dispatcher as DispatcherBase } from './undici.js';
 import { GatewayError } from '../errors.js';
+import { endOpeningConnections } from './opening-connections.js';
 
 /** The limits of one pool. */
 export interface QueueLimits {
@@ -305,6 +306,7 @@ export class BoundedPool extends DispatcherBase {
     const err = typeof errOrCallback === 'function' || errOrCallback == null ? POOL_CLOSED : errOrCallback;
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     for (const request of this.#slots.queue.filter((r) => r.owner === this)) request.fail(err);
+    endOpeningConnections(this.#pool); // undici's destroy leaves a connect in progress to run its course
     const done = this.#pool.destroy(err);
     if (cb) {
       void done.then(cb, cb);

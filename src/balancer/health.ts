@@ -1,6 +1,7 @@
 // Active health checks: a timed HTTP GET to every backend; state flips only after N results in a row.
 import { isIP } from 'node:net';
-import { Pool, request } from './undici.js';
+import { request, type Pool } from './undici.js';
+import { endOpeningConnections, poolTrackingConnects } from './opening-connections.js';
 import { tlsFailureReason, upstreamPoolOptions } from '../proxy/upstream-tls.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from 'pino';
@@ -116,7 +117,12 @@ export class HealthChecker {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.allSettled(pools.map((pool) => pool.destroy()));
+    await Promise.allSettled(
+      pools.map((pool) => {
+        endOpeningConnections(pool); // a probe's connect to a silent upstream would outlive the destroy
+        return pool.destroy();
+      }),
+    );
   }
 
   /** The probe pool of `backend`: by origin and transport, so a reload's new TLS or HTTP/2 settings get a new one. */
@@ -124,7 +130,7 @@ export class HealthChecker {
     const key = probeKey(backend);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(backend.origin, upstreamPoolOptions(backend.transport, backend.address, { connections: 1, keepAliveTimeout: 1_000, pipelining: 1 }));
+      pool = poolTrackingConnects(backend.origin, upstreamPoolOptions(backend.transport, backend.address, { connections: 1, keepAliveTimeout: 1_000, pipelining: 1 }));
       this.#pools.set(key, pool);
     }
     return { key, pool };

@@ -202,6 +202,15 @@ export function upstreamPoolOptions(transport: UpstreamTransport, address: strin
 }
 
 /**
+ * The connector a pool made with `options` (upstreamPoolOptions') opens its connections with: over TLS the one
+ * built there, over cleartext what undici's Pool would build itself from the `connect` options (pool.js).
+ */
+export function poolConnector(options: Pool.Options): Undici.buildConnector.connector {
+  if (typeof options.connect === 'function') return options.connect;
+  return buildConnector({ ...(options.connect as Undici.buildConnector.BuildOptions | undefined), allowH2: options.allowH2 === true });
+}
+
+/**
  * The alerts a TLS 1.3 server sends while it finishes its own side of the handshake, after the client's: about the
  * client's certificate (none, untrusted, expired, revoked, refused) or its CertificateVerify and Finished.
  */
