@@ -216,7 +216,8 @@ export class ApiKeyVerifier {
       // outlives an outage by that much at most. Its expiry and the revocation store are judged as on a fresh record.
       const stale = this.#hits.get(hash);
       if (!(err instanceof StoreUnavailableError) || stale?.record === undefined || askedAt - stale.readAt >= this.#staleMs) throw err;
-      this.#hits.set(hash, { record: stale.record, cachedAt: askedAt, readAt: stale.readAt });
+      // Fresh for one more TTL, but never past readAt + #staleMs: a use just before the bound must not extend it.
+      this.#hits.set(hash, { record: stale.record, cachedAt: Math.min(askedAt, stale.readAt + this.#staleMs - this.#ttl), readAt: stale.readAt });
       return stale.record;
     }
     const entry = { record, cachedAt: askedAt, readAt: askedAt };

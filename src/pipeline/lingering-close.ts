@@ -8,6 +8,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { guardRequestBody } from '../proxy/body-guard.js';
 
 /** How long a closing connection still reads and discards the client's bytes (nginx: lingering_time 30 s, timeout 5 s). */
 const LINGER_MS = 5_000;
@@ -101,11 +102,15 @@ export function closeWhenUploadAbandoned(req: IncomingMessage, res: ServerRespon
  * its body ends otherwise (the upstream gave it up: closeWhenUploadAbandoned then lingers), then closes lingering.
  * A client that stops sending is ended by node's request timeout, as any unfinished request.
  */
-export function closeOnceUploaded(req: IncomingMessage, res: ServerResponse, body: Readable = req): void {
+export function closeOnceUploaded(req: IncomingMessage, res: ServerResponse, body: Readable, silenceMs: number): void {
   const socket = req.socket ?? res.socket;
   if (socket === null || lingering.has(socket) || socket.destroyed) return;
   socket.destroySoon = function closeOnceUploaded(this: Socket): void {
     if (this.writable) this.end();
+    // The request's body guard stopped with the answer: a client that stops sending is held to the same silence
+    // bound here (request_body_chunk, or LINGER_MS without one), time the upstream holds the body back excepted.
+    const stopGuard = guardRequestBody(req, silenceMs > 0 ? silenceMs : LINGER_MS, () => this.destroy());
+    this.once('close', stopGuard);
     // Then closed as any answer given mid-upload is, lingering: bytes the client still sends (a request pipelined
     // behind, or the rest of an upload the upstream gave up) must not turn the close into a reset. Not twice: an
     // abandoned upload's close has begun lingering already (closeWhenUploadAbandoned).

@@ -1001,7 +1001,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       if (!this.#peer.transport.http2) closeAfterRelayedAnswer(ctx.req, ctx.res as ServerResponse, this.#headHeaders);
       else {
         closeWhenUploadAbandoned(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
-        closeOnceUploaded(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req);
+        closeOnceUploaded(ctx.req, ctx.res as ServerResponse, ctx.upstreamBody ?? ctx.req, this.#bodyChunkMs);
       }
     }
     // An HTTP/2 upstream is still sent the rest: a client leaving before it ends cancels the upstream's stream.

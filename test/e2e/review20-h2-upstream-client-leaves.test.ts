@@ -60,9 +60,9 @@ after(async () => {
 });
 
 /** The upstream as an h2c service behind one route; `route` adds to the route (max_body_size). */
-async function gateway(route: Record<string, unknown> = {}, tls = false): Promise<InProcessGateway> {
+async function gateway(route: Record<string, unknown> = {}, tls = false, server: Record<string, unknown> = {}): Promise<InProcessGateway> {
   const gw = await startInProcess({
-    ...(tls ? { server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile } } } : {}),
+    server: { ...(tls ? { tls: { cert_file: cert.certFile, key_file: cert.keyFile } } : {}), ...server },
     admin: { enabled: false },
     services: { ingest: { http2: true, retries: 0, upstreams: upstreams([(upstream.address() as AddressInfo).port]) } },
     routes: [{ name: 'ingest', match: { path_prefix: '/' }, service: 'ingest', ...route }],
@@ -139,6 +139,19 @@ test('an HTTP/1.1 client that sends its whole upload with Connection: close gets
   assert.match(text, /^HTTP\/1\.1 202 /);
   assert.equal(upload.rstCode, 0, 'ended as sent, not cancelled');
   assert.equal(upload.bytes, 1_048_576);
+  socket.destroy();
+});
+
+test('an HTTP/1.1 upload on a connection its answer closes that stops after the 202 is closed at request_body_chunk', { timeout: 15_000 }, async () => {
+  const gw = await gateway({}, false, { timeouts: { request_body_chunk: '1s' } });
+  const earlier = uploads.length;
+  const socket = connect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /ingest HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\nContent-Length: 100\r\n\r\nhalf');
+  await waitFor(() => uploads.length > earlier, 'the upload to reach the upstream', 3_000);
+  const upload = await lastUploadClosed(); // within 3 s: the 1 s bound, swept a quarter late at most
+  assert.equal(upload.rstCode, NGHTTP2_CANCEL);
   socket.destroy();
 });
 
