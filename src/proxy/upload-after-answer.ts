@@ -27,7 +27,7 @@ function abandon(body: Readable): void {
  * itself, or a body-limit counter piped from it): the client leaving before its upload ends cancels the upstream's
  * stream. An upload that ends first leaves it alone.
  */
-export function cancelUploadWhenClientLeaves(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | unknown, body: Readable): void {
+export function cancelUploadWhenClientLeaves(req: IncomingMessage | Http2ServerRequest, res: ServerResponse, body: Readable): void {
   if (body.readableEnded || body.destroyed) return;
   const stream = (req as Http2ServerRequest).stream as Http2ServerRequest['stream'] | undefined;
   if (req.httpVersionMajor === 2 && stream !== undefined) {
@@ -47,7 +47,7 @@ export function cancelUploadWhenClientLeaves(req: IncomingMessage | Http2ServerR
   const onClose = (): void => {
     if (!(req as IncomingMessage).complete) abandon(body);
   };
-  const socket = (req as IncomingMessage).socket ?? (res as ServerResponse).socket;
+  const socket = (req as IncomingMessage).socket ?? res.socket;
   if (socket === null || socket.destroyed) {
     onClose();
     return;
