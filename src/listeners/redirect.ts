@@ -6,6 +6,7 @@ import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkProtocol } from '../pipeline/protocol-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
+import { leaveBody } from '../pipeline/request-body.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 import type { Socket } from 'node:net';
 import { clientErrorHandler, clientOf, pipelinedRefusals, refusalLogOf } from './proxy-events.js';
@@ -112,8 +113,11 @@ export function createRedirectServer(
   server.on(
     'request',
     oneRequestAtATime((req: IncomingMessage, res: ServerResponse) => {
-      // The body, if any, is not wanted: drain it so the connection can be reused.
-      req.resume();
+      // The body, if any, is not wanted. One already in is drained and the connection reused; one still on its way
+      // closes the connection after the answer, lingering (as the proxy port's refusals do): drained on a kept-alive
+      // connection, a body that then stalled ran into node's request timeout, which wrote a 408 (and logged a
+      // refusal) after the 308 the request had already been given.
+      leaveBody(req, res);
       const refused = checkRequestTarget(req.url) ?? checkRequestHost(req);
       const location = refused === undefined ? redirectLocation(req.headers.host, req.url, httpsPort()) : undefined;
       if (location === undefined) {
