@@ -22,6 +22,8 @@ export interface LoadedCertificate {
   readonly context: SecureContext;
   /** The intermediate's name when the file lacks it (chain-check.ts): warned of at start-up and reload. */
   readonly missingIssuer: string | undefined;
+  /** The private key's type as node names it (`rsa`, `rsa-pss`, `ec`, `ed25519`, ...): see store.ts's oneKeyType. */
+  readonly keyType: string;
 }
 
 /**
@@ -143,7 +145,17 @@ export function loadCertificate(
   } catch (err) {
     throw new ConfigError(`${configKey}.cert_file: ${certFile} cannot be used (${(err as { code?: string }).code ?? 'invalid'})`);
   }
-  return { certFile, keyFile, names: sanNames(x509), notAfter, cert, key, context, missingIssuer: missingIssuer(cert, x509) };
+  return {
+    certFile,
+    keyFile,
+    names: sanNames(x509),
+    notAfter,
+    cert,
+    key,
+    context,
+    missingIssuer: missingIssuer(cert, x509),
+    keyType: privateKey.asymmetricKeyType ?? 'unknown',
+  };
 }
 
 /** The 1-based position of the certificate after the first in a PEM file that `key` belongs to, if any. */

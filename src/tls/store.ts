@@ -31,7 +31,7 @@ function policyOf(tls: ServerTlsConfig): TlsPolicy {
 
 /**
  * Loads server.tls.cert_file/key_file, then each of server.tls.certificates, in that order (the first is the
- * default), each with server.tls's policy (checked first).
+ * default), each with server.tls's policy (checked first); then checks that they share one key type.
  */
 export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedCertificate[] {
   const policy = policyOf(tls);
@@ -39,7 +39,32 @@ export function loadAll(tls: ServerTlsConfig, now: number = Date.now()): LoadedC
   tls.certificates.forEach((pair, i) => {
     list.push(loadCertificate(pair.cert_file, pair.key_file, `server.tls.certificates.${i}`, policy, now));
   });
+  oneKeyType(list);
   return list;
+}
+
+/** How a key type reads in a message. */
+const KEY_TYPE_NAMES: Readonly<Record<string, string>> = { rsa: 'RSA', 'rsa-pss': 'RSA-PSS', ec: 'ECDSA', ed25519: 'Ed25519', ed448: 'Ed448', dsa: 'DSA' };
+
+/**
+ * Every certificate must have a key of the default certificate's type (ECDSA keys of any curve are one type). node
+ * serves an SNI certificate by adding its key to the connection beside the default certificate's, in the slot of
+ * its key type (UseSNIContext: SSL_use_certificate), without removing the default's; OpenSSL then signs with
+ * whichever slot the handshake prefers. With an ECDSA default and an RSA certificate for `rsa.example`, every client
+ * that accepts ECDSA (every browser) was sent the default certificate for `rsa.example`, over TLS 1.3 and 1.2 alike,
+ * and failed its name check. node offers no way to take the default's key off the connection, so a set it cannot
+ * serve is refused (check-config, start, reload), not served to the wrong names.
+ */
+function oneKeyType(list: readonly LoadedCertificate[]): void {
+  const first = list[0]!;
+  list.forEach((c, i) => {
+    if (i === 0 || c.keyType === first.keyType) return;
+    const name = (type: string): string => KEY_TYPE_NAMES[type] ?? type;
+    throw new ConfigError(
+      `server.tls.certificates.${i - 1}.key_file: the key type of ${c.keyFile} is ${name(c.keyType)}, of server.tls.key_file ${name(first.keyType)}: ` +
+        `every certificate needs a key of one type (node keeps the default certificate's key beside the one SNI picks, and a client asking for ${c.names[0] ?? c.certFile} may be sent the default certificate)`,
+    );
+  });
 }
 
 /**

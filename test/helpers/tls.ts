@@ -27,6 +27,14 @@ export interface IssueOptions {
   readonly validity?: { readonly notBefore: string; readonly notAfter: string };
   /** File name stem (default: the common name). */
   readonly stem?: string;
+  /** The key: ECDSA on P-256 (default), ECDSA on P-384, or RSA 2048. */
+  readonly key?: 'ec' | 'ec-p384' | 'rsa';
+}
+
+/** `openssl req -newkey` arguments for IssueOptions.key. */
+function newKeyArgs(key: IssueOptions['key']): string[] {
+  if (key === 'rsa') return ['-newkey', 'rsa:2048'];
+  return ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${key === 'ec-p384' ? 'secp384r1' : 'prime256v1'}`];
 }
 
 export interface TestCa {
@@ -73,7 +81,7 @@ export function createTestCa(name = 'Portcullis Test CA', parent?: string): Test
       const san = (options.san ?? [`DNS:${cn}`]).join(',');
       openssl(
         [
-          'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${stem}.key`, '-out', `${stem}.csr`,
+          'req', '-new', ...newKeyArgs(options.key), '-nodes', '-keyout', `${stem}.key`, '-out', `${stem}.csr`,
           '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`, '-addext', 'extendedKeyUsage=serverAuth,clientAuth',
         ],
         dir,
