@@ -184,6 +184,21 @@ function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback:
   setTimeout(check, RELEASE_CHECK_MS);
 }
 
+/**
+ * Stands in for an upstream stream's close(). undici closes a stream it aborts with no code, RST_STREAM NO_ERROR,
+ * which tells an upstream still reading the request that the sender is done, as an END_STREAM would: a request
+ * abandoned mid-upload (request_body_chunk, the client gone, a body limit) can pass for a whole one, and node's
+ * servers report it so. Before the request side has finished, the reset is CANCEL, as RFC 9113 §8.1 has a client
+ * abandon a request. Whether it came as CANCEL used to hang on which of the gateway's events came first: the
+ * client's body closing (the pipe destroys the stream: releaseAfterReset's CANCEL) or undici's abort.
+ */
+function cancelUnlessSent(this: ClientHttp2Stream, code?: number, callback?: () => void): void {
+  const close = (Object.getPrototypeOf(this) as ClientHttp2Stream).close;
+  const sent = (code ?? H2_NO_ERROR) !== H2_NO_ERROR || this.writableFinished ? code : H2_CANCEL;
+  if (callback === undefined) close.call(this, sent);
+  else close.call(this, sent, callback);
+}
+
 /** How long a session has to acknowledge the PING sent after one of its streams ended unanswered. */
 const PING_ACK_TIMEOUT_MS = 5_000;
 
@@ -392,6 +407,7 @@ function guardStreams(session: ClientHttp2Session, socket: Socket): void {
     idle.opened();
     holdTrailersForData(stream);
     (stream as unknown as { _destroy: DestroyFn })._destroy = releaseAfterReset;
+    stream.close = cancelUnlessSent;
     (stream as unknown as { _onTimeout: OnTimeoutFn })._onTimeout = onTimeoutUnlessAwaitingClient;
     let answered = false;
     stream.once('response', () => {

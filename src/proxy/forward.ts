@@ -24,6 +24,7 @@ import { kernelTakenBytes, type HandleOwner } from './kernel-taken-bytes.js';
 import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 import { closeAfterRelayedAnswer, closeOnceUploaded, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
+import { bodyForHttp2 } from './h2-upload-body.js';
 import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
 
@@ -463,7 +464,8 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
       path: ctx.upstreamPath,
       method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
       headers,
-      body,
+      // An HTTP/2 upstream's undici cannot end an empty upload it measured (h2-upload-body.ts).
+      body: peer.transport.http2 && upgrade === null ? bodyForHttp2(body, req.headers) : body,
       upgrade,
       // Never undefined over TLS: undici would take the client's Host as SNI and verified name (upstream-tls.ts).
       servername: dispatchServername(peer.transport, peer.address),
