@@ -211,7 +211,7 @@ const GOAWAY_MESSAGE = /^HTTP\/2: "GOAWAY" frame received with code (\d+)$/;
  * node's ERR_HTTP2_STREAM_ERROR message: the stream was closed with this code and no error of ours. node names the
  * code (NGHTTP2_INTERNAL_ERROR), or gives its number when it has no name for it.
  */
-const STREAM_ERROR_MESSAGE = /^Stream closed with error code (?:NGHTTP2_)?([A-Z_]+|\d+)$/;
+const STREAM_ERROR_MESSAGE = /^Stream closed with error code (?:NGHTTP2_)?([A-Z][A-Z0-9_]*|\d+)$/;
 
 /**
  * The logged cause of an upstream's RST_STREAM with an error code other than REFUSED_STREAM (INTERNAL_ERROR,

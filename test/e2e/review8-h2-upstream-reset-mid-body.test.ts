@@ -213,6 +213,8 @@ const MID_BODY_RESETS: ReadonlyArray<readonly [string, number, string]> = [
   ['rst', C.NGHTTP2_PROTOCOL_ERROR, 'UpstreamStreamReset(HTTP2_RST_STREAM_PROTOCOL_ERROR)'],
   ['rst', C.NGHTTP2_ENHANCE_YOUR_CALM, 'UpstreamStreamReset(HTTP2_RST_STREAM_ENHANCE_YOUR_CALM)'],
   ['rst', C.NGHTTP2_STREAM_CLOSED, 'UpstreamStreamReset(HTTP2_RST_STREAM_STREAM_CLOSED)'],
+  // A name with digits in it (review21: it was logged PROXY_ERROR, the name unread).
+  ['rst', C.NGHTTP2_HTTP_1_1_REQUIRED, 'UpstreamStreamReset(HTTP2_RST_STREAM_HTTP_1_1_REQUIRED)'],
   ['goaway', C.NGHTTP2_INTERNAL_ERROR, 'SocketError(UND_ERR_SOCKET)'],
   ['goaway', C.NGHTTP2_ENHANCE_YOUR_CALM, 'SocketError(UND_ERR_SOCKET)'],
 ];
@@ -261,6 +263,7 @@ test("before the response head: 502 UPSTREAM_RESET; a stream reset spares the up
     ['rst-head', C.NGHTTP2_INTERNAL_ERROR, 0, 'UpstreamStreamReset(HTTP2_RST_STREAM_INTERNAL_ERROR)'],
     ['rst-head', C.NGHTTP2_ENHANCE_YOUR_CALM, 0, 'UpstreamStreamReset(HTTP2_RST_STREAM_ENHANCE_YOUR_CALM)'],
     ['rst-head', C.NGHTTP2_PROTOCOL_ERROR, 0, 'UpstreamStreamReset(HTTP2_RST_STREAM_PROTOCOL_ERROR)'],
+    ['rst-head', C.NGHTTP2_HTTP_1_1_REQUIRED, 0, 'UpstreamStreamReset(HTTP2_RST_STREAM_HTTP_1_1_REQUIRED)'],
     ['goaway-head', C.NGHTTP2_INTERNAL_ERROR, 1, 'SocketError(UND_ERR_SOCKET)'],
   ] as const) {
     for (const client of ['h2', 'h1'] as const) {
