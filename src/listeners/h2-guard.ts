@@ -4,14 +4,14 @@
 // wait on the client's flow-control window (server.timeouts.request_body_chunk, the send bound).
 import { randomUUID } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { IncomingHttpHeaders, Http2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_ENHANCE_YOUR_CALM } from '../proxy/h2-codes.js';
+import { holdUntilGrpcRelease } from '../pipeline/grpc-call-release.js';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import { answeredOutside, cutOutside } from '../pipeline/outside-answer.js';
 import { errorBody } from '../pipeline/reply.js';
-import { isGrpc } from '../proxy/headers.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { INVALID_HEADER_VALUE } from './proxy-events.js';
 import { causedByUpstream } from '../pipeline/h2-own-reset.js';
@@ -104,12 +104,14 @@ export class RequestDeadlines {
   }
 
   /**
-   * A new stream; `headers` are its request's. Not a gRPC call: client-streaming and bidirectional calls (watches,
-   * subscriptions) stay open by design for as long as they are used, as Envoy leaves them (its request timeout is
-   * off for streams); request_body_chunk still ends one whose client falls silent before the response begins.
+   * A new stream whose request has a body. A gRPC call is let go once it is sent to an HTTP/2 upstream
+   * (pipeline/grpc-call-release.ts): client-streaming and bidirectional calls (watches, subscriptions) stay open by
+   * design for as long as they are used, as Envoy leaves them (its request timeout is off for streams);
+   * request_body_chunk still ends one whose client falls silent before the response begins.
    */
-  track(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    if (stream.endAfterHeaders || this.#requestMs <= 0 || isGrpc(headers)) return;
+  track(stream: ServerHttp2Stream): void {
+    if (stream.endAfterHeaders || this.#requestMs <= 0) return;
+    if (!holdUntilGrpcRelease(stream, () => this.#arriving.delete(stream))) return;
     this.#arriving.set(stream, { since: performance.now() });
     if (this.#timer === undefined) this.#arm(this.#requestMs);
   }
@@ -345,13 +347,13 @@ export class SessionWatch {
       clearTimeout(w.idleTimer);
       this.#sessions.delete(session);
     });
-    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    session.on('stream', (stream: ServerHttp2Stream) => {
       w.open++;
       w.streams.add(stream);
       const id = stream.id ?? 0;
       if (id > w.lastStreamId) w.lastStreamId = id;
       clearTimeout(w.idleTimer);
-      this.#deadlines.track(stream, headers);
+      this.#deadlines.track(stream);
       // 'aborted': the client reset the stream before the response was complete (or the stream outlived
       // timeouts.request mid-response and was cancelled: a client that holds 100 such streams is no better).
       stream.once('aborted', () => {

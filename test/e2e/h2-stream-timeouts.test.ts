@@ -23,29 +23,40 @@ const SLACK_MS = 1_000;
 const pki = pkiDir();
 let ca: TestCa;
 let upstream: CountingUpstream;
+/** The gRPC calls' upstream: only one that speaks HTTP/2 can serve them, and only a call sent there is exempt. */
+let grpcUpstream: CountingUpstream;
 let gw: InProcessGateway;
 
 before(async () => {
   ca = createTestCa('Stream Timeouts CA', pki.path);
   const cert = ca.issue('a.test', { san: ['DNS:a.test', 'IP:127.0.0.1'] });
   upstream = await startCountingUpstream(HOLD_MS);
+  grpcUpstream = await startCountingUpstream(HOLD_MS, { h2c: true });
   gw = await startInProcess({
     server: {
       tls: { cert_file: cert.certFile, key_file: cert.keyFile },
       timeouts: { request_body_chunk: `${CHUNK_MS}ms`, header: `${REQUEST_MS}ms`, request: `${REQUEST_MS}ms`, idle: `${IDLE_MS}ms` },
     },
-    load_balancing: { upstreams: upstreams([upstream.port]) },
+    services: {
+      plain: { upstreams: upstreams([upstream.port]) },
+      grpc: { http2: true, upstreams: upstreams([grpcUpstream.port]) },
+    },
+    routes: [
+      { name: 'grpc', match: { path_prefix: '/', headers: { 'content-type': 'application/grpc' } }, service: 'grpc' },
+      { name: 'plain', match: { path_prefix: '/' }, service: 'plain' },
+    ],
   });
 });
 
 after(async () => {
   await gw?.close();
   await upstream?.close();
+  await grpcUpstream?.close();
   pki.remove();
 });
 
 // Before the fix a test's stream outlived it: each test starts once the upstream holds nothing.
-beforeEach(() => waitFor(() => upstream.open === 0, 'no upstream request left from the previous test', 10_000));
+beforeEach(() => waitFor(() => upstream.open === 0 && grpcUpstream.open === 0, 'no upstream request left from the previous test', 10_000));
 
 interface Upload {
   readonly stream: ClientHttp2Stream;
@@ -147,15 +158,15 @@ test('a gRPC stream is not held to timeouts.request: client-streaming and bidire
   const session = await h2connect(gw.gateway.port, ca.ca);
   const u = upload(session, '/upload/grpc', TRICKLE_MS, { 'content-type': 'application/grpc' });
   try {
-    await waitFor(() => upstream.open === 1, 'the call to reach the upstream');
+    await waitFor(() => grpcUpstream.open === 1, 'the call to reach the upstream');
     await new Promise((resolve) => setTimeout(resolve, REQUEST_MS + SLACK_MS));
     assert.equal(u.at.close, undefined, 'the call is still open past timeouts.request');
-    assert.equal(upstream.open, 1, 'and so is its upstream request');
+    assert.equal(grpcUpstream.open, 1, 'and so is its upstream request');
   } finally {
     u.stop();
     session.destroy();
   }
-  await waitFor(() => upstream.open === 0, 'the upstream request to end once the client has gone', SLACK_MS * 2);
+  await waitFor(() => grpcUpstream.open === 0, 'the upstream request to end once the client has gone', SLACK_MS * 2);
 });
 
 test('a gRPC stream idles only when neither side sends: a silent client is kept while the server pushes, not after', async () => {
@@ -168,7 +179,7 @@ test('a gRPC stream idles only when neither side sends: a silent client is kept 
   pushed.stream.write('x');
   silent.stream.write('x');
   try {
-    await waitFor(() => upstream.open === 2, 'both calls to reach the upstream');
+    await waitFor(() => grpcUpstream.open === 2, 'both calls to reach the upstream');
     await waitFor(() => silent.at.close !== undefined, 'the silent call to be cut', CHUNK_MS * 2 + SLACK_MS);
     assert.equal(silent.stream.rstCode, constants.NGHTTP2_CANCEL);
     await new Promise((resolve) => setTimeout(resolve, CHUNK_MS * 2));
@@ -179,7 +190,7 @@ test('a gRPC stream idles only when neither side sends: a silent client is kept 
     silent.stop();
     session.destroy();
   }
-  await waitFor(() => upstream.open === 0, 'the upstream requests to end once the client has gone', SLACK_MS * 2);
+  await waitFor(() => grpcUpstream.open === 0, 'the upstream requests to end once the client has gone', SLACK_MS * 2);
 });
 
 // A guard against the opposite mistake (passes before the fix too): the bound is on receiving the request, so a

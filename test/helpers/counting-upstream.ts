@@ -1,5 +1,6 @@
 // An upstream that counts the requests it holds open, for tests of what a departed or timed-out client frees.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import { freePort } from './ports.js';
 
 export interface CountingUpstream {
@@ -19,12 +20,13 @@ export interface CountingUpstream {
  * - `/early`: sends its 200 headers at once, reads the body, ends the response when the request body ends
  * - `/tick`: as `/early`, and writes one byte of response body every 200 ms meanwhile (a server pushing on a stream)
  * - anything else: reads the body, answers 200 once it has ended
+ * `h2c`: the same over HTTP/2 with prior knowledge (a service with `http2: true`, which gRPC calls need).
  */
-export async function startCountingUpstream(holdMs: number): Promise<CountingUpstream> {
+export async function startCountingUpstream(holdMs: number, options: { readonly h2c?: boolean } = {}): Promise<CountingUpstream> {
   let open = 0;
   let received = 0;
   let bodiesEnded = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     received++;
     open++;
     res.once('close', () => open--);
@@ -49,7 +51,17 @@ export async function startCountingUpstream(holdMs: number): Promise<CountingUps
     }
     req.resume();
     req.once('end', () => res.end('ok'));
-  });
+  };
+  const sessions = new Set<Http2Session>();
+  const server = options.h2c
+    ? createH2cServer((req: Http2ServerRequest, res: Http2ServerResponse) => handle(req as unknown as IncomingMessage, res as unknown as ServerResponse))
+    : createServer(handle);
+  if (options.h2c) {
+    server.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+  }
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
@@ -64,7 +76,8 @@ export async function startCountingUpstream(holdMs: number): Promise<CountingUps
       return bodiesEnded;
     },
     close() {
-      server.closeAllConnections();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      for (const session of sessions) session.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
