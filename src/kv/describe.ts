@@ -30,6 +30,9 @@ function codeOf(err: Error): string | undefined {
  */
 const SELECT_REFUSED = /^ERR (?:DB index is out of range|invalid DB index|SELECT is not allowed)/;
 
+/** A sentinel's answer for a master name it does not monitor (`redis.sentinel.name` wrong, or another setup's). */
+const UNKNOWN_MASTER = /^ERR No such master with that name/;
+
 /**
  * "Class(CODE)" or "Class": the class by constructor (node-redis's errors keep `name` "Error", so ClientOfflineError
  * and a refused connection both said "Error"). An error without a code of its own that wraps one (node-redis's
@@ -39,6 +42,7 @@ export function describeKvError(err: unknown, depth = 0): string | undefined {
   if (err === undefined || err === null) return undefined;
   if (!(err instanceof Error)) return typeof err;
   if (isErrorReply(err) && SELECT_REFUSED.test(err.message)) return 'SelectRefused';
+  if (isErrorReply(err) && UNKNOWN_MASTER.test(err.message)) return 'SentinelUnknownMaster';
   const code = codeOf(err);
   if (code === undefined && err.cause instanceof Error && depth < 3) return describeKvError(err.cause, depth + 1);
   const constructorName = (err.constructor as { name?: unknown } | undefined)?.name;

@@ -189,7 +189,7 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
           if (err instanceof Error && isErrorReply(err)) {
             heard();
             // Only the connection in use: a reply from one already replaced tells nothing of its successor.
-            if (sentOn === client && REPLICA_REPLY.test(err.message)) leaveReplica();
+            if (sentOn === client && isReplicaReply(err)) leaveReplica();
           }
           throw err;
         },
@@ -239,7 +239,7 @@ export function singleServer(url: string, settings: NodeSettings): RedisConnecti
 }
 
 /** Ends a client now, whatever state it is in (a destroy of one already closed throws nothing we need). */
-function destroyClient(client: { destroy(): void; isReady: boolean; once(event: 'connect', listener: () => void): unknown }): void {
+export function destroyClient(client: { destroy(): void; isReady: boolean; once(event: 'connect', listener: () => void): unknown }): void {
   try {
     client.destroy();
   } catch {
@@ -256,6 +256,11 @@ const REPLICA_RECONNECT_MS = 1_000;
  * Redis 7 passes a script's error on with its own code; Redis 6 wrapped it ("ERR Error running script ...: -READONLY").
  */
 const REPLICA_REPLY = /^(?:READONLY|MASTERDOWN) |: -(?:READONLY|MASTERDOWN) /;
+
+/** An error reply only a replica gives (REPLICA_REPLY): the node written to is no master. */
+export function isReplicaReply(err: unknown): boolean {
+  return err instanceof Error && REPLICA_REPLY.test(err.message);
+}
 
 /** A connection given up because nothing came back on it for `silentMs` while commands waited (singleServer). */
 export class SilentConnectionError extends Error {

@@ -1,7 +1,25 @@
 // A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
 // master is and follows a promotion (switch-master) without a restart.
-import { createSentinel } from '@redis/client';
-import { connectInBackground, nodeClientOptions, NO_CLIENT_TIMEOUT, silenceBound, SilentConnectionError, type NodeSettings, type RedisConnection } from './redis-connection.js';
+//
+// Commands go to that master on a connection of the store's own (the master link), not through the Sentinel client:
+// node-redis's Sentinel client makes every command wait while it asks the sentinels again (a rescan every 5 s, or a
+// sentinel connection that failed), even when the master it names has not changed. A slow sentinel cost a burst of
+// 503s (on_store_error: deny) at every rescan, and with every sentinel down the gateway answered 503 for as long as
+// they were, the master up and answering. The Sentinel client is still what finds the master and follows a
+// promotion; the link follows the address it names, and a command goes through it (waiting as before) while the
+// link is not ready or the master it reached refuses writes as a replica.
+import { createClient, createSentinel } from '@redis/client';
+import {
+  connectInBackground,
+  destroyClient,
+  isReplicaReply,
+  nodeClientOptions,
+  NO_CLIENT_TIMEOUT,
+  silenceBound,
+  SilentConnectionError,
+  type NodeSettings,
+  type RedisConnection,
+} from './redis-connection.js';
 
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
 export interface SentinelTarget {
@@ -47,14 +65,25 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   // next node is tried.
   const { socketTimeout, pingInterval } = silenceBound(settings);
   const socket = { ...node.socket, ...tls, socketTimeout };
-  const open = () =>
+  const roots = urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) }));
+  const masterOptions = { ...node, ...credentials, ...database, socket, pingInterval };
+  /**
+   * A client asks the sentinels in list order and trusts the first that answers. One that names a master it cannot
+   * reach, a replica, or no master at all (it monitors another setup under the same name, or is cut off from the
+   * master) was asked first again at each retry: the store never became ready though the other sentinels agreed on
+   * a live master. After this long without a master it can reach and write to, a new client asks them starting
+   * from the next one (rotation), and takes over once ready.
+   */
+  const rotateAfterMs = Math.max(2 * socketTimeout, 5_000);
+  const open = (first: number) =>
     createSentinel({
       name: target.name,
-      sentinelRootNodes: urls.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 26379) })),
-      nodeClientOptions: { ...node, ...credentials, ...database, socket, pingInterval },
+      sentinelRootNodes: [...roots.slice(first), ...roots.slice(0, first)],
+      nodeClientOptions: masterOptions,
       sentinelClientOptions: { ...node, ...credentials, socket, pingInterval },
       commandOptions: NO_CLIENT_TIMEOUT,
-      // Belt and braces beside the switch-master subscription: re-read the topology every few seconds.
+      // Belt and braces beside the switch-master subscription: re-read the topology every few seconds (commands do
+      // not wait for it: they go on the master link).
       scanInterval: 5_000,
     });
   type Sentinel = ReturnType<typeof open>;
@@ -74,6 +103,10 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   const begin = (s: Sentinel): void => {
     s.on('error', (err: unknown) => {
       if (s === current) onError(err);
+    });
+    // The master link opens as soon as a master is known, not with the first command after.
+    s.on('ready', () => {
+      if (s === current && !closed) linkFor(s);
     });
     connectInBackground(() => s.connect(), (err) => {
       if (s === current) onError(err);
@@ -99,20 +132,89 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       retiring.delete(s);
     });
   };
-  let current: Sentinel = open();
-  const replaceSilent = (): void => {
-    if (closed || replacement !== undefined) return;
-    const next = open();
+  let rotation = 0;
+  let current: Sentinel = open(rotation);
+
+  const openLink = (host: string, port: number) => {
+    const client = createClient({ ...masterOptions, socket: { ...masterOptions.socket, host, port }, commandOptions: NO_CLIENT_TIMEOUT });
+    // Its failures are the master's, which the Sentinel client reports too: passed on once, from there.
+    client.on('error', () => undefined);
+    client.connect().catch(() => undefined); // reconnects by itself (nodeClientOptions' strategy) until dropped
+    return client;
+  };
+  type Link = ReturnType<typeof openLink>;
+  /** The master link (see the file's comment): a client to the address `key` ("host:port"). */
+  let link: { readonly key: string; readonly client: Link } | undefined;
+  const dropLink = (): void => {
+    const old = link;
+    link = undefined;
+    if (old !== undefined) destroyClient(old.client);
+  };
+  /**
+   * The link to the master `s` names, ready to take commands, or undefined (none named yet, or still connecting: the
+   * command then goes through `s`). A new address (a promotion) gets a new link; the old one is ended.
+   */
+  const linkFor = (s: Sentinel): Link | undefined => {
+    const master = s.getMasterNode();
+    if (master === undefined) return undefined;
+    const key = `${master.host}:${master.port}`;
+    let held = link;
+    if (held?.key !== key) {
+      dropLink();
+      held = { key, client: openLink(master.host, master.port) };
+      link = held;
+    }
+    return held.client.isReady ? held.client : undefined;
+  };
+
+  /** A write refused as a replica's by the master the Sentinel client named, after its own rediscoveries: its sentinel is wrong. */
+  let refusedAsReplicaAt = -Infinity;
+  /** Since when the current client has had no master it can reach and write to (undefined: it has one). */
+  let withoutMasterSince: number | undefined;
+  /** Opens a client asking the sentinels from the next one on, in place of a pending one that did no better. */
+  const rotate = (): void => {
+    if (closed) return;
+    const pending = replacement;
+    replacement = undefined;
+    if (pending !== undefined) end(pending);
+    rotation = (rotation + 1) % roots.length;
+    replaceWith(open(rotation));
+  };
+  const watch = setInterval(() => {
+    if (closed) return;
+    const now = performance.now();
+    const healthy = current.isReady && current.getMasterNode() !== undefined && now - refusedAsReplicaAt > rotateAfterMs / 2;
+    if (healthy) {
+      withoutMasterSince = undefined;
+      return;
+    }
+    withoutMasterSince ??= now;
+    if (now - withoutMasterSince < rotateAfterMs || roots.length < 2) return;
+    withoutMasterSince = now;
+    onError(new SentinelMasterUnusable(roots[rotation]!, rotateAfterMs));
+    rotate();
+  }, Math.max(250, Math.floor(rotateAfterMs / 4)));
+  watch.unref();
+
+  /** `next` takes the current client's place once ready (the current one is retired then, its link dropped). */
+  const replaceWith = (next: Sentinel): void => {
     replacement = next;
     next.once('ready', () => {
       if (closed || replacement !== next) return;
       replacement = undefined;
-      const silent = current;
+      const old = current;
       current = next;
       unsettledSince = undefined;
-      retire(silent);
+      withoutMasterSince = undefined;
+      refusedAsReplicaAt = -Infinity;
+      dropLink();
+      retire(old);
     });
     begin(next);
+  };
+  const replaceSilent = (): void => {
+    if (closed || replacement !== undefined) return;
+    replaceWith(open(rotation));
     onError(new SilentConnectionError(socketTimeout));
   };
   return {
@@ -122,7 +224,22 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       const settled = (): void => {
         if (sentOn === current) unsettledSince = undefined;
       };
-      return sentOn.sendCommand(false, [...args]).then(
+      const viaSentinel = (): Promise<unknown> =>
+        sentOn.sendCommand(false, [...args]).catch((err: unknown) => {
+          if (sentOn === current && isReplicaReply(err)) refusedAsReplicaAt = performance.now();
+          throw err;
+        });
+      const direct = linkFor(sentOn);
+      const sent =
+        direct === undefined
+          ? viaSentinel()
+          : direct.sendCommand([...args]).catch((err: unknown) => {
+              // A master demoted before the Sentinel client heard of it: the client rediscovers on the refusal
+              // and sends the command again (a refused command did nothing). The link follows once it names another.
+              if (!isReplicaReply(err)) throw err;
+              return viaSentinel();
+            });
+      return sent.then(
         (reply) => {
           settled();
           return reply;
@@ -146,7 +263,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       });
     },
     get isReady() {
-      return current.isReady;
+      return current.isReady || link?.client.isReady === true;
     },
     start(errors) {
       onError = errors;
@@ -154,6 +271,9 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     },
     async close() {
       closed = true;
+      clearInterval(watch);
+      if (link !== undefined && link.client.isOpen) await link.client.close().catch(() => dropLink());
+      dropLink();
       const pending = replacement;
       replacement = undefined;
       if (pending !== undefined) end(pending); // nothing was ever sent on it
@@ -162,6 +282,8 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     },
     destroy() {
       closed = true;
+      clearInterval(watch);
+      dropLink();
       const pending = replacement;
       replacement = undefined;
       if (pending !== undefined) end(pending);
@@ -169,4 +291,15 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       end(current);
     },
   };
+}
+
+/**
+ * The sentinel asked first named no master the store could reach and write to for `ms`: the sentinels are asked
+ * again, from the next one on. Logged as the store's error, so the reason a Sentinel store stays down shows.
+ */
+export class SentinelMasterUnusable extends Error {
+  constructor(sentinel: { readonly host: string; readonly port: number }, ms: number) {
+    super(`no reachable, writable master from sentinel ${sentinel.host}:${sentinel.port} for ${ms} ms: asking the next sentinel first`);
+    this.name = 'SentinelMasterUnusable';
+  }
 }

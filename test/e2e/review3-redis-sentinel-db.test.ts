@@ -75,6 +75,7 @@ describe('Sentinel URLs naming a database', { skip }, () => {
     try {
       await untilAnswering(store);
       await store.revoke('warm-up', Date.now() + 60_000); // opens the revocation connection
+      await new Promise((resolve) => setTimeout(resolve, 300)); // and its master link, opened beside it
       const connections = Number(await infoField(sentinel!.master.port, 'stats', 'total_connections_received'));
       sentinel!.replica.signal('SIGSTOP');
       try {

@@ -1,0 +1,111 @@
+// A Sentinel store whose master is up and answering, while the sentinels misbehave. node-redis's Sentinel client made
+// every command wait while it asked the sentinels again, and trusted the first sentinel that answered:
+// - every sentinel down: each rediscovery waited out its retries, and the gateway answered 503 (on_store_error: deny)
+//   for as long as they were down, /ready too;
+// - a slow sentinel (700 ms a reply) asked first: a burst of 503s at every rescan, every 5 s;
+// - a sentinel asked first that names a master nobody can reach, or a replica: 503 for good, though the other
+//   sentinels agreed on the live master;
+// - a wrong master name: the log said only `SimpleError(ERR)`.
+// Commands now go to the master on the store's own connection, which no rediscovery holds up; a client that finds no
+// master it can reach and write to asks the sentinels again from the next one on; the unknown name is named.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closedPort, startBackend, type TestBackend } from '../helpers/backends.js';
+import { startFakeSentinel, type FakeSentinel } from '../helpers/fake-sentinel.js';
+import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gateway.js';
+import { createClient } from '../helpers/http.js';
+import { waitFor } from '../helpers/prometheus.js';
+import { requireRedisServer, ThrowawaySentinel } from '../kv/redis-processes.js';
+
+const skip = await requireRedisServer();
+
+describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_000 }, () => {
+  const client = createClient();
+  let sentinel: ThrowawaySentinel;
+  let backend: TestBackend;
+  const fakes: FakeSentinel[] = [];
+  const gateways: InProcessGateway[] = [];
+  let serial = 0;
+
+  before(async () => {
+    backend = await startBackend('sentinel-faults');
+    sentinel = await ThrowawaySentinel.start();
+  });
+  after(async () => {
+    await Promise.allSettled(gateways.map((g) => g.close()));
+    await Promise.allSettled(fakes.map((f) => f.close()));
+    await sentinel?.stop();
+    await backend?.stop();
+    await client.close();
+  });
+
+  async function gatewayOn(nodes: string[], name = sentinel.name): Promise<InProcessGateway> {
+    const gw = await startInProcess({
+      redis: { sentinel: { name, nodes }, key_prefix: `portcullis-test:review21-sentinel-faults-${serial++}:`, command_timeout: '500ms' },
+      load_balancing: { upstreams: upstreams([backend.port]) },
+      middleware: { rate_limit: { enabled: true, requests_per_minute: 60_000, burst_size: 100_000, on_store_error: 'deny' } },
+    });
+    gateways.push(gw);
+    return gw;
+  }
+
+  /** A request decided by Redis: 200 with the bucket's count (a store failure is 503 under deny). */
+  async function decided(gw: InProcessGateway): Promise<boolean> {
+    const res = await client.request(`${gw.url}/x`, { timeoutMs: 5_000 }).catch(() => undefined);
+    return res?.status === 200 && Number(res.headers['ratelimit-remaining']) >= 0;
+  }
+
+  /** Sends a request every 100 ms for `ms`; the ones not decided by Redis. */
+  async function undecidedDuring(gw: InProcessGateway, ms: number): Promise<number> {
+    let undecided = 0;
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!(await decided(gw))) undecided++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return undecided;
+  }
+
+  test('a wrong master name is logged as such', async () => {
+    const gw = await gatewayOn(sentinel.target.nodes, 'no-such-master');
+    await client.request(`${gw.url}/x`, { timeoutMs: 5_000 }).catch(() => undefined);
+    await waitFor('the store error naming the unknown master', async () => {
+      await client.request(`${gw.url}/x`, { timeoutMs: 5_000 }).catch(() => undefined);
+      return gw.logs.some((l) => l.msg === 'KV Store Unavailable' && l.connection_error === 'SentinelUnknownMaster');
+    }, 15_000);
+  });
+
+  test('a slow sentinel asked first: no request waits on its rescans', async () => {
+    const slow = await startFakeSentinel(sentinel.master.port, 700);
+    fakes.push(slow);
+    const gw = await gatewayOn([slow.url, ...sentinel.target.nodes]);
+    await waitFor('the first decision', () => decided(gw), 15_000);
+    // Two rescans (every 5 s) and more.
+    assert.equal(await undecidedDuring(gw, 12_000), 0);
+  });
+
+  test('a sentinel asked first that names a master nobody can reach: the others are asked', async () => {
+    const lying = await startFakeSentinel(await closedPort());
+    fakes.push(lying);
+    const gw = await gatewayOn([lying.url, ...sentinel.target.nodes]);
+    await waitFor('decisions through the master the other sentinels name', () => decided(gw), 25_000);
+    assert.equal((await client.request(`${gw.adminUrl!}/ready`)).status, 200);
+  });
+
+  test('a sentinel asked first that names a replica: the others are asked', async () => {
+    const lying = await startFakeSentinel(sentinel.replica.port);
+    fakes.push(lying);
+    const gw = await gatewayOn([lying.url, ...sentinel.target.nodes]);
+    await waitFor('decisions written to the master the other sentinels name', () => decided(gw), 25_000);
+    assert.equal(await undecidedDuring(gw, 2_000), 0);
+  });
+
+  // Last: it ends the sentinels.
+  test('every sentinel down, the master up: requests are still decided, and /ready says ready', async () => {
+    const gw = await gatewayOn(sentinel.target.nodes);
+    await waitFor('the first decision', () => decided(gw), 15_000);
+    await Promise.all(sentinel.sentinels.map((s) => s.kill()));
+    assert.equal(await undecidedDuring(gw, 8_000), 0);
+    assert.equal((await client.request(`${gw.adminUrl!}/ready`)).status, 200);
+  });
+});
