@@ -60,7 +60,7 @@ export async function startFakeSentinel(masterPort: number, delayMs = 0): Promis
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (data: Buffer) => {
       const { commands, rest } = parseCommands(Buffer.concat([pending, data]));
       pending = rest;
