@@ -6,7 +6,7 @@ import { authorityProblem, checkRequestHost } from '../pipeline/host-check.js';
 import { checkRequestTarget } from '../pipeline/path-check.js';
 import { checkProtocol } from '../pipeline/protocol-check.js';
 import { errorBody, writeJson } from '../pipeline/reply.js';
-import { leaveBody } from '../pipeline/request-body.js';
+import { declaresBody, leaveBody } from '../pipeline/request-body.js';
 import { keepAliveTimeoutFor } from './keep-alive.js';
 import type { Socket } from 'node:net';
 import { clientErrorHandler, clientOf, pipelinedRefusals, refusalLogOf } from './proxy-events.js';
@@ -61,6 +61,26 @@ function connectRefusal(proxyBy: string): string {
   );
 }
 
+/**
+ * The 308 (or the 400 of a target or Host the https listener would refuse). The body, if any, is not wanted. One
+ * already in is drained and the connection reused; one still on its way closes the connection after the answer,
+ * lingering (as the proxy port's refusals do): drained on a kept-alive connection, a body that then stalled ran into
+ * node's request timeout, which wrote a 408 (and logged a refusal) after the 308 the request had already been given.
+ */
+function answerRedirect(req: IncomingMessage, res: ServerResponse, httpsPort: number, proxyBy: string): void {
+  if (res.destroyed) return;
+  leaveBody(req, res);
+  const refused = checkRequestTarget(req.url) ?? checkRequestHost(req);
+  const location = refused === undefined ? redirectLocation(req.headers.host, req.url, httpsPort) : undefined;
+  if (location === undefined) {
+    const err = refused ?? NO_HOST;
+    writeJson(res, err.status, errorBody(err, undefined), { 'x-proxy-by': proxyBy }, req.method === 'HEAD');
+    return;
+  }
+  res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy });
+  res.end();
+}
+
 /** The client timeouts the redirect listener reads (server.timeouts). */
 export interface RedirectTimeouts {
   readonly header: number;
@@ -107,26 +127,17 @@ export function createRedirectServer(
   // Its refusals with no request behind them get the proxy port's Connection Refused line (proxy-events.ts), to the
   // log the composition root registers for this server (server.ts): they were written unlogged.
   const logRefusal = refusalLogOf(server);
+  const answer = (req: IncomingMessage, res: ServerResponse): void => answerRedirect(req, res, httpsPort(), proxyBy());
   // Pipelined requests one at a time, as on the proxy port (pipelining.ts): node parses a whole read (some 2,500 short
   // requests) and goes on reading while the answers queue, so a client that pipelined without reading them made the
   // gateway hold every 308 it asked for. Now more than 128 waiting close the connection.
   server.on(
     'request',
     oneRequestAtATime((req: IncomingMessage, res: ServerResponse) => {
-      // The body, if any, is not wanted. One already in is drained and the connection reused; one still on its way
-      // closes the connection after the answer, lingering (as the proxy port's refusals do): drained on a kept-alive
-      // connection, a body that then stalled ran into node's request timeout, which wrote a 408 (and logged a
-      // refusal) after the 308 the request had already been given.
-      leaveBody(req, res);
-      const refused = checkRequestTarget(req.url) ?? checkRequestHost(req);
-      const location = refused === undefined ? redirectLocation(req.headers.host, req.url, httpsPort()) : undefined;
-      if (location === undefined) {
-        const err = refused ?? NO_HOST;
-        writeJson(res, err.status, errorBody(err, undefined), { 'x-proxy-by': proxyBy() }, req.method === 'HEAD');
-        return;
-      }
-      res.writeHead(308, { location, 'content-length': 0, 'x-proxy-by': proxyBy() });
-      res.end();
+      // node hands the request over from its head, before it parses the rest of the same read: a body that came
+      // with the head is in only after that, so the answer to a request with a body waits for it (leaveBody).
+      if (declaresBody(req.headers)) setImmediate(answer, req, res);
+      else answer(req, res);
     }, pipelinedRefusals(logRefusal)),
   );
   // Cleartext: no HSTS on these answers (RFC 6797 §7.2).
