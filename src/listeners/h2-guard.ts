@@ -111,9 +111,26 @@ export class RequestDeadlines {
    */
   track(stream: ServerHttp2Stream): void {
     if (stream.endAfterHeaders || this.#requestMs <= 0) return;
-    if (!holdUntilGrpcRelease(stream, () => this.#arriving.delete(stream))) return;
-    this.#arriving.set(stream, { since: performance.now() });
+    const arriving = { since: performance.now() };
+    const release = (): void => void this.#arriving.delete(stream);
+    const restore = (): void => this.#restore(stream, arriving);
+    if (!holdUntilGrpcRelease(stream, { release, restore })) return;
+    this.#arriving.set(stream, arriving);
     if (this.#timer === undefined) this.#arm(this.#requestMs);
+  }
+
+  /**
+   * A released stream held again, from its arrival (its retry goes to a service that cannot serve gRPC). Not back
+   * into #arriving, which keeps arrival order for the sweep: a timer of its own, for what is left of its bound.
+   */
+  #restore(stream: ServerHttp2Stream, arriving: Arriving): void {
+    if (stream.closed || this.#arriving.has(stream) || this.#requestMs <= 0) return;
+    const left = Math.max(0, arriving.since + this.#requestMs - performance.now());
+    const timer = setTimeout(() => {
+      if (!stream.closed && stream.state.remoteClose !== 1) this.#expire(stream);
+    }, left);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
   }
 
   /** The stream closed. */

@@ -25,7 +25,7 @@ import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 import { closeAfterRelayedAnswer, closeOnceUploaded, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
 import { bodyForHttp2 } from './h2-upload-body.js';
-import { releaseGrpcCall } from '../pipeline/grpc-call-release.js';
+import { releaseGrpcCall, restoreRequestBound } from '../pipeline/grpc-call-release.js';
 import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
 
@@ -491,10 +491,14 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     // A counted body (max_body_size without a declared length) already over the limit: its 413, nothing sent.
     if (body !== null && ctx.upstreamBody !== undefined && this.#watchCountedBody(ctx.upstreamBody)) return;
-    // A gRPC call to a service that can serve one: let go of timeouts.request, as streaming calls stay open (h2-guard.ts).
-    if (body !== null && peer.transport.http2 && isGrpc(req.headers)) {
+    // A gRPC call to a service that can serve one is let go of timeouts.request, as streaming calls stay open; sent to
+    // one that cannot (a retry after an HTTP/2 service failed), it is held to it again (grpc-call-release.ts).
+    if (body !== null && isGrpc(req.headers)) {
       const stream = http2StreamOf(ctx);
-      if (stream !== undefined) releaseGrpcCall(stream);
+      if (stream !== undefined) {
+        if (peer.transport.http2) releaseGrpcCall(stream);
+        else restoreRequestBound(stream);
+      }
     }
     if (body !== null && req.httpVersionMajor === 2) {
       // An HTTP/2 stream reset while its body is open (rapid reset) ends neither the body nor, always, the response:

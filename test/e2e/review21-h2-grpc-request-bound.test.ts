@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer as createH1Server, type Server } from 'node:http';
 import { connect, createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { closedPort } from '../helpers/backends.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { createTestCa, pkiDir } from '../helpers/tls.js';
 
@@ -57,8 +58,8 @@ after(async () => {
 });
 
 /** An HTTP/2 upload trickled for TRICKLE_MS; resolves with when its stream closed (ms) and how it ended. */
-function trickle(path: string, contentType: string): Promise<{ closedAtMs: number; status: string; grpcStatus: string | undefined }> {
-  const session = connect(`https://127.0.0.1:${gw.gateway.port}`, { ca: ca.ca, servername: 'a.test' });
+function trickle(path: string, contentType: string, port = gw.gateway.port): Promise<{ closedAtMs: number; status: string; grpcStatus: string | undefined }> {
+  const session = connect(`https://127.0.0.1:${port}`, { ca: ca.ca, servername: 'a.test' });
   session.on('error', () => undefined);
   const started = Date.now();
   return new Promise((resolve) => {
@@ -106,4 +107,26 @@ test('a gRPC call to an HTTP/2 service stays open while used, past timeouts.requ
 test('a non-gRPC upload to the HTTP/2 service is held to the bound', async () => {
   const result = await trickle('/grpc/upload', 'application/octet-stream');
   assert.ok(result.closedAtMs < TRICKLE_MS - 1_000, JSON.stringify(result));
+});
+
+// From the fix's review: the release outlived its attempt. A call whose HTTP/2 service failed before sending
+// (connection refused) was retried to the next service of a split, an HTTP/1.1 one, and stayed exempt there.
+test('a gRPC call retried from a failed HTTP/2 service to an HTTP/1.1 one is held to timeouts.request again', async () => {
+  const dead = await closedPort();
+  const split = await startInProcess({
+    server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, timeouts: { header: '1s', request: `${REQUEST_MS}ms`, request_body_chunk: '1s' } },
+    services: {
+      grpc: { http2: true, upstreams: [{ name: 'down', address: '127.0.0.1', port: dead }] },
+      plain: { upstreams: [{ name: 'h1', address: '127.0.0.1', port: (h1.address() as AddressInfo).port }] },
+    },
+    routes: [{ name: 'r', match: { path_prefix: '/' }, split: [{ service: 'grpc', weight: 1 }, { service: 'plain', weight: 1 }] }],
+  });
+  try {
+    const result = await trickle('/svc/Method', 'application/grpc', split.gateway.port);
+    const upstreams = split.logs.filter((l) => l.msg === 'Select Upstream').map((l) => l.upstream);
+    assert.deepEqual(upstreams.slice(0, 2), [`127.0.0.1:${dead}`, `127.0.0.1:${(h1.address() as AddressInfo).port}`], 'the HTTP/2 service first, then the retry');
+    assert.ok(result.closedAtMs < TRICKLE_MS - 1_000, `cut by the bound: ${JSON.stringify(result)}`);
+  } finally {
+    await split.close();
+  }
 });
