@@ -1,13 +1,17 @@
 // A Sentinel-managed Redis master through node-redis's own createSentinel: the client asks the sentinels where the
 // master is and follows a promotion (switch-master) without a restart.
 //
-// Commands go to that master on a connection of the store's own (the master link), not through the Sentinel client:
-// node-redis's Sentinel client makes every command wait while it asks the sentinels again (a rescan every 5 s, or a
-// sentinel connection that failed), even when the master it names has not changed. A slow sentinel cost a burst of
-// 503s (on_store_error: deny) at every rescan, and with every sentinel down the gateway answered 503 for as long as
-// they were, the master up and answering. The Sentinel client is still what finds the master and follows a
-// promotion; the link follows the address it names, and a command goes through it (waiting as before) while the
-// link is not ready or the master it reached refuses writes as a replica.
+// node-redis's Sentinel client makes every command wait while it asks the sentinels again. That wait is what keeps
+// commands off an old master during a failover, so commands go through it, with two exceptions made here:
+// - no periodic rescan (node-redis's scanInterval): a slow sentinel made every command wait at each one, a burst of
+//   503s (on_store_error: deny) every 5 s; promotions are announced on the sentinels' channel, and a silent or
+//   refusing master makes the client ask again anyway;
+// - while no sentinel accepts a connection at all, commands go to the last master the client named on a connection
+//   of the store's own (the master link): with every sentinel down, each command waited out the client's retries and
+//   the gateway answered 503 for as long as they were down, the master up and answering. No failover can happen
+//   without sentinels, so that master is still the master, unless the gateway alone is cut off from every sentinel
+//   while they promote a replica (README: min-replicas-to-write bounds what the old master then takes).
+import { connect as tcpConnect } from 'node:net';
 import { createClient, createSentinel } from '@redis/client';
 import {
   connectInBackground,
@@ -82,9 +86,6 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       nodeClientOptions: masterOptions,
       sentinelClientOptions: { ...node, ...credentials, socket, pingInterval },
       commandOptions: NO_CLIENT_TIMEOUT,
-      // Belt and braces beside the switch-master subscription: re-read the topology every few seconds (commands do
-      // not wait for it: they go on the master link).
-      scanInterval: 5_000,
     });
   type Sentinel = ReturnType<typeof open>;
   let onError: (err: unknown) => void = () => undefined;
@@ -102,11 +103,9 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   let replacement: Sentinel | undefined;
   const begin = (s: Sentinel): void => {
     s.on('error', (err: unknown) => {
-      if (s === current) onError(err);
-    });
-    // The master link opens as soon as a master is known, not with the first command after.
-    s.on('ready', () => {
-      if (s === current && !closed) linkFor(s);
+      if (s !== current) return;
+      onError(err);
+      probeSentinels(); // a sentinel failing may be all of them failing
     });
     connectInBackground(() => s.connect(), (err) => {
       if (s === current) onError(err);
@@ -165,6 +164,31 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       link = held;
     }
     return held.client.isReady ? held.client : undefined;
+  };
+
+  /** No sentinel accepted a connection at the last look: commands go on the master link (see the file's comment). */
+  let sentinelsDown = false;
+  let probing = false;
+  let probedAt = -Infinity;
+  const probeSentinels = (): void => {
+    if (closed || probing || performance.now() - probedAt < SENTINEL_PROBE_MS) return;
+    probing = true;
+    probedAt = performance.now();
+    void anyAccepts(roots, settings.connectTimeoutMs).then((up) => {
+      probing = false;
+      if (closed) return;
+      sentinelsDown = !up;
+      if (up) {
+        dropLink();
+        return;
+      }
+      linkFor(current); // opened now, ready for the next command
+      // Looked at again while they stay down, so that commands go back through the Sentinel client once one answers.
+      setTimeout(() => {
+        probedAt = -Infinity;
+        probeSentinels();
+      }, SENTINEL_PROBE_MS).unref();
+    });
   };
 
   /** A write refused as a replica's by the master the Sentinel client named, after its own rediscoveries: its sentinel is wrong. */
@@ -229,7 +253,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
           if (sentOn === current && isReplicaReply(err)) refusedAsReplicaAt = performance.now();
           throw err;
         });
-      const direct = linkFor(sentOn);
+      const direct = sentinelsDown ? linkFor(sentOn) : undefined;
       const sent =
         direct === undefined
           ? viaSentinel()
@@ -255,6 +279,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       // Decided after this turn of the event loop has read what the sockets hold (see singleServer): a gateway whose
       // own loop stalled must not take a healthy link for a silent one.
       if (closed || silenceCheckQueued) return;
+      probeSentinels(); // a command waiting on the Sentinel client's retries: are the sentinels there at all?
       silenceCheckQueued = true;
       setImmediate(() => {
         silenceCheckQueued = false;
@@ -294,12 +319,44 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
 }
 
 /**
- * The sentinel asked first named no master the store could reach and write to for `ms`: the sentinels are asked
- * again, from the next one on. Logged as the store's error, so the reason a Sentinel store stays down shows.
+ * For `ms` the store had no master it could reach and write to, the sentinels asked from `sentinel` first: they are
+ * asked again from the next one on. During a failover this is expected (no master until the promotion); for good, it
+ * names the sentinel whose answer kept the store down. Logged as the store's error.
  */
 export class SentinelMasterUnusable extends Error {
   constructor(sentinel: { readonly host: string; readonly port: number }, ms: number) {
-    super(`no reachable, writable master from sentinel ${sentinel.host}:${sentinel.port} for ${ms} ms: asking the next sentinel first`);
+    super(`no reachable, writable master for ${ms} ms, the sentinels asked from ${sentinel.host}:${sentinel.port} first: asking them again from the next one`);
     this.name = 'SentinelMasterUnusable';
   }
+}
+
+/** How often the sentinels are looked at while commands wait on the Sentinel client, or while none answers. */
+const SENTINEL_PROBE_MS = 1_000;
+
+/** Whether any of `nodes` accepts a TCP connection within `timeoutMs` (a sentinel that is there at all). */
+function anyAccepts(nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = nodes.length;
+    let settled = false;
+    if (left === 0) resolve(false);
+    for (const node of nodes) {
+      const socket = tcpConnect({ host: node.host, port: node.port });
+      let counted = false;
+      const done = (accepted: boolean): void => {
+        socket.destroy();
+        if (counted || settled) return;
+        counted = true;
+        if (accepted) {
+          settled = true;
+          resolve(true);
+        } else if (--left === 0) {
+          settled = true;
+          resolve(false);
+        }
+      };
+      socket.setTimeout(timeoutMs, () => done(false));
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+    }
+  });
 }
