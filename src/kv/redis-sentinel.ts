@@ -174,12 +174,17 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     if (closed || probing || performance.now() - probedAt < SENTINEL_PROBE_MS) return;
     probing = true;
     probedAt = performance.now();
-    void anyAccepts(roots, settings.connectTimeoutMs).then((up) => {
+    void anyAnswers(roots, settings.connectTimeoutMs, tls.tls === true).then((up) => {
       probing = false;
       if (closed) return;
+      const wasDown = sentinelsDown;
       sentinelsDown = !up;
       if (up) {
         dropLink();
+        // What the client knew of the topology is from before the outage, and it may have missed a promotion made as
+        // they came back (a frozen master that then resumes would take writes): a new client asks them afresh, and
+        // commands wait for its answer, as for any rediscovery.
+        if (wasDown) takeFresh();
         return;
       }
       linkFor(current); // opened now, ready for the next command
@@ -189,6 +194,20 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
         probeSentinels();
       }, SENTINEL_PROBE_MS).unref();
     });
+  };
+
+  /** A new client in the current one's place at once (the current one retired); see probeSentinels. */
+  const takeFresh = (): void => {
+    const pending = replacement;
+    replacement = undefined;
+    if (pending !== undefined) end(pending);
+    const old = current;
+    current = open(rotation);
+    unsettledSince = undefined;
+    withoutMasterSince = undefined;
+    refusedAsReplicaAt = -Infinity;
+    begin(current);
+    retire(old);
   };
 
   /** A write refused as a replica's by the master the Sentinel client named, after its own rediscoveries: its sentinel is wrong. */
@@ -333,8 +352,12 @@ export class SentinelMasterUnusable extends Error {
 /** How often the sentinels are looked at while commands wait on the Sentinel client, or while none answers. */
 const SENTINEL_PROBE_MS = 1_000;
 
-/** Whether any of `nodes` accepts a TCP connection within `timeoutMs` (a sentinel that is there at all). */
-function anyAccepts(nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>, timeoutMs: number): Promise<boolean> {
+/**
+ * Whether any of `nodes` answers within `timeoutMs`: a `PING` that gets any reply (`-NOAUTH` too). A sentinel whose
+ * machine is paused still accepts connections (the kernel's backlog), and is no more there than one that refuses
+ * them. Over TLS (`rediss://`) an accepted connection counts: nothing is spoken before the handshake.
+ */
+function anyAnswers(nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>, timeoutMs: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
     let left = nodes.length;
     let settled = false;
@@ -342,11 +365,11 @@ function anyAccepts(nodes: ReadonlyArray<{ readonly host: string; readonly port:
     for (const node of nodes) {
       const socket = tcpConnect({ host: node.host, port: node.port });
       let counted = false;
-      const done = (accepted: boolean): void => {
+      const done = (answered: boolean): void => {
         socket.destroy();
         if (counted || settled) return;
         counted = true;
-        if (accepted) {
+        if (answered) {
           settled = true;
           resolve(true);
         } else if (--left === 0) {
@@ -355,8 +378,13 @@ function anyAccepts(nodes: ReadonlyArray<{ readonly host: string; readonly port:
         }
       };
       socket.setTimeout(timeoutMs, () => done(false));
-      socket.once('connect', () => done(true));
+      socket.once('connect', () => {
+        if (tls) done(true);
+        else socket.write('PING\r\n');
+      });
+      socket.once('data', () => done(true));
       socket.once('error', () => done(false));
+      socket.once('close', () => done(false));
     }
   });
 }

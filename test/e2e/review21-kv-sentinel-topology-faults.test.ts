@@ -109,18 +109,19 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
     const store = createRedisKvStore({ sentinel: own.target, keyPrefix: `portcullis-test:review21-sentinel-split-${serial++}:`, commandTimeoutMs: 500 });
     const capacity = 3_000;
     const workers = 8;
+    let running = true;
+    let all: Array<Promise<void>> = [];
     try {
       await untilAnswering(store);
       const rule = { capacity, refillPerSecond: 0.0001 };
       let allowed = 0;
-      let running = true;
       const worker = async (): Promise<void> => {
         while (running) {
           await store.take('bucket', rule).then((r) => void (r.allowed && allowed++), () => undefined);
           await new Promise((resolve) => setTimeout(resolve, 1));
         }
       };
-      const all = Array.from({ length: workers }, worker);
+      all = Array.from({ length: workers }, worker);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const masterPort = await own.reportedMasterPort();
       own.master.signal('SIGSTOP');
@@ -133,8 +134,62 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
       // The takes in flight when the master froze may count twice (replication is asynchronous): one per worker.
       assert.ok(allowed <= capacity + workers, `allowed ${allowed} of a bucket of ${capacity}`);
     } finally {
+      running = false;
+      await Promise.all(all);
       await store.close();
       own.master.signal('SIGCONT');
+      await own.stop();
+    }
+  });
+
+  // From the second fix review: a paused sentinel still accepts connections, and its machine coming back is when a
+  // failover it missed happens: the store decided nothing while they were frozen, and, once they resumed, kept writing
+  // to the old master the client still named (a bucket of 30,000 gave about 42,000).
+  test('every sentinel frozen: still decided; then a failover as they resume: the bucket stays exact', async () => {
+    const own = await ThrowawaySentinel.start(1_000);
+    const store = createRedisKvStore({ sentinel: own.target, keyPrefix: `portcullis-test:review21-sentinel-frozen-${serial++}:`, commandTimeoutMs: 500 });
+    const capacity = 30_000;
+    const workers = 8;
+    let running = true;
+    let all: Array<Promise<void>> = [];
+    try {
+      await untilAnswering(store);
+      const rule = { capacity, refillPerSecond: 0.0001 };
+      let allowed = 0;
+      let failed = 0;
+      const worker = async (): Promise<void> => {
+        while (running) {
+          await store.take('bucket', rule).then((r) => void (r.allowed && allowed++), () => void failed++);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      };
+      all = Array.from({ length: workers }, worker);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const masterPort = await own.reportedMasterPort();
+      for (const s of own.sentinels) s.signal('SIGSTOP');
+      // Takes may fail until the sentinels are found silent: the client's sentinel link falls silent for the silence
+      // bound (2 s), its rediscovery holds commands, and a probe's PING goes unanswered for the connect timeout (2 s).
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      const failedBefore = failed;
+      const allowedBefore = allowed;
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assert.equal(failed - failedBefore, 0, 'decided by the master while every sentinel is frozen');
+      assert.ok(allowed > allowedBefore, 'and takes kept coming');
+      own.master.signal('SIGSTOP');
+      for (const s of own.sentinels) s.signal('SIGCONT');
+      while ((await own.reportedMasterPort()) === masterPort) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      own.master.signal('SIGCONT');
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      running = false;
+      await Promise.all(all);
+      assert.ok(allowed <= capacity + workers, `allowed ${allowed} of a bucket of ${capacity}`);
+    } finally {
+      running = false;
+      await Promise.all(all);
+      await store.close();
+      own.master.signal('SIGCONT');
+      for (const s of own.sentinels) s.signal('SIGCONT');
       await own.stop();
     }
   });
