@@ -19,7 +19,7 @@ import { startInProcess, upstreams, type InProcessGateway } from '../helpers/gat
 import { createClient } from '../helpers/http.js';
 import { waitFor } from '../helpers/prometheus.js';
 import { requireRedisServer, ThrowawaySentinel, untilAnswering } from '../kv/redis-processes.js';
-import { createRedisKvStore } from '../../src/kv/redis.js';
+import { createRedisKvStore, type RedisKvStore } from '../../src/kv/redis.js';
 
 const skip = await requireRedisServer();
 
@@ -107,35 +107,19 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
   test('a bucket spent across the failover of a frozen master that resumes: never past its capacity', async () => {
     const own = await ThrowawaySentinel.start(1_000);
     const store = createRedisKvStore({ sentinel: own.target, keyPrefix: `portcullis-test:review21-sentinel-split-${serial++}:`, commandTimeoutMs: 500 });
-    const capacity = 3_000;
-    const workers = 8;
-    let running = true;
-    let all: Array<Promise<void>> = [];
+    let spenders: BucketSpenders | undefined;
     try {
       await untilAnswering(store);
-      const rule = { capacity, refillPerSecond: 0.0001 };
-      let allowed = 0;
-      const worker = async (): Promise<void> => {
-        while (running) {
-          await store.take('bucket', rule).then((r) => void (r.allowed && allowed++), () => undefined);
-          await new Promise((resolve) => setTimeout(resolve, 1));
-        }
-      };
-      all = Array.from({ length: workers }, worker);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      spenders = new BucketSpenders(store, 3_000);
+      await sleep(300);
       const masterPort = await own.reportedMasterPort();
       own.master.signal('SIGSTOP');
-      while ((await own.reportedMasterPort()) === masterPort) await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      own.master.signal('SIGCONT');
-      await new Promise((resolve) => setTimeout(resolve, 4_000));
-      running = false;
-      await Promise.all(all);
-      // The takes in flight when the master froze may count twice (replication is asynchronous): one per worker.
-      assert.ok(allowed <= capacity + workers, `allowed ${allowed} of a bucket of ${capacity}`);
+      await resumeAfterPromotion(own, masterPort);
+      await sleep(4_000);
+      await spenders.stop();
+      spenders.assertExact();
     } finally {
-      running = false;
-      await Promise.all(all);
+      await spenders?.stop();
       await store.close();
       own.master.signal('SIGCONT');
       await own.stop();
@@ -148,45 +132,28 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
   test('every sentinel frozen: still decided; then a failover as they resume: the bucket stays exact', async () => {
     const own = await ThrowawaySentinel.start(1_000);
     const store = createRedisKvStore({ sentinel: own.target, keyPrefix: `portcullis-test:review21-sentinel-frozen-${serial++}:`, commandTimeoutMs: 500 });
-    const capacity = 30_000;
-    const workers = 8;
-    let running = true;
-    let all: Array<Promise<void>> = [];
+    let spenders: BucketSpenders | undefined;
     try {
       await untilAnswering(store);
-      const rule = { capacity, refillPerSecond: 0.0001 };
-      let allowed = 0;
-      let failed = 0;
-      const worker = async (): Promise<void> => {
-        while (running) {
-          await store.take('bucket', rule).then((r) => void (r.allowed && allowed++), () => void failed++);
-          await new Promise((resolve) => setTimeout(resolve, 1));
-        }
-      };
-      all = Array.from({ length: workers }, worker);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      spenders = new BucketSpenders(store, 30_000);
+      await sleep(300);
       const masterPort = await own.reportedMasterPort();
       for (const s of own.sentinels) s.signal('SIGSTOP');
       // Takes may fail until the sentinels are found silent: the client's sentinel link falls silent for the silence
       // bound (2 s), its rediscovery holds commands, and a probe's PING goes unanswered for the connect timeout (2 s).
-      await new Promise((resolve) => setTimeout(resolve, 6_000));
-      const failedBefore = failed;
-      const allowedBefore = allowed;
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      assert.equal(failed - failedBefore, 0, 'decided by the master while every sentinel is frozen');
-      assert.ok(allowed > allowedBefore, 'and takes kept coming');
+      await sleep(6_000);
+      const { failed, allowed } = spenders;
+      await sleep(2_000);
+      assert.equal(spenders.failed - failed, 0, 'decided by the master while every sentinel is frozen');
+      assert.ok(spenders.allowed > allowed, 'and takes kept coming');
       own.master.signal('SIGSTOP');
       for (const s of own.sentinels) s.signal('SIGCONT');
-      while ((await own.reportedMasterPort()) === masterPort) await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      own.master.signal('SIGCONT');
-      await new Promise((resolve) => setTimeout(resolve, 5_000));
-      running = false;
-      await Promise.all(all);
-      assert.ok(allowed <= capacity + workers, `allowed ${allowed} of a bucket of ${capacity}`);
+      await resumeAfterPromotion(own, masterPort);
+      await sleep(5_000);
+      await spenders.stop();
+      spenders.assertExact();
     } finally {
-      running = false;
-      await Promise.all(all);
+      await spenders?.stop();
       await store.close();
       own.master.signal('SIGCONT');
       for (const s of own.sentinels) s.signal('SIGCONT');
@@ -205,3 +172,44 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
     assert.equal((await client.request(`${gw.adminUrl!}/ready`)).status, 200);
   });
 });
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Eight clients taking from one bucket (no refill to speak of) as fast as they can: what was allowed, what failed. */
+class BucketSpenders {
+  allowed = 0;
+  failed = 0;
+  readonly #capacity: number;
+  readonly #workers = 8;
+  #running = true;
+  readonly #all: Array<Promise<void>>;
+
+  constructor(store: RedisKvStore, capacity: number) {
+    this.#capacity = capacity;
+    const rule = { capacity, refillPerSecond: 0.0001 };
+    const worker = async (): Promise<void> => {
+      while (this.#running) {
+        await store.take('bucket', rule).then((r) => void (r.allowed && this.allowed++), () => void this.failed++);
+        await sleep(1);
+      }
+    };
+    this.#all = Array.from({ length: this.#workers }, worker);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#all);
+  }
+
+  /** Never past the capacity, but for the takes in flight when the master froze (replication is asynchronous). */
+  assertExact(): void {
+    assert.ok(this.allowed <= this.#capacity + this.#workers, `allowed ${this.allowed} of a bucket of ${this.#capacity}`);
+  }
+}
+
+/** Waits until the sentinels name a master other than `masterPort`, then resumes the (frozen) old one 300 ms later. */
+async function resumeAfterPromotion(own: ThrowawaySentinel, masterPort: number): Promise<void> {
+  while ((await own.reportedMasterPort()) === masterPort) await sleep(50);
+  await sleep(300);
+  own.master.signal('SIGCONT');
+}
