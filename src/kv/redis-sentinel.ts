@@ -196,18 +196,28 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     });
   };
 
-  /** A new client in the current one's place at once (the current one retired); see probeSentinels. */
-  const takeFresh = (): void => {
+  /** A pending replacement given up (nothing was ever sent on it). */
+  const dropReplacement = (): void => {
     const pending = replacement;
     replacement = undefined;
     if (pending !== undefined) end(pending);
+  };
+  /** `next` takes the current client's place: the old one retired, the link dropped, what was judged of it forgotten. */
+  const swapIn = (next: Sentinel): void => {
     const old = current;
-    current = open(rotation);
+    current = next;
     unsettledSince = undefined;
     withoutMasterSince = undefined;
     refusedAsReplicaAt = -Infinity;
-    begin(current);
+    dropLink();
     retire(old);
+  };
+  /** A new client in the current one's place at once; see probeSentinels. */
+  const takeFresh = (): void => {
+    dropReplacement();
+    const next = open(rotation);
+    swapIn(next);
+    begin(next);
   };
 
   /** A write refused as a replica's by the master the Sentinel client named, after its own rediscoveries: its sentinel is wrong. */
@@ -217,9 +227,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   /** Opens a client asking the sentinels from the next one on, in place of a pending one that did no better. */
   const rotate = (): void => {
     if (closed) return;
-    const pending = replacement;
-    replacement = undefined;
-    if (pending !== undefined) end(pending);
+    dropReplacement();
     rotation = (rotation + 1) % roots.length;
     replaceWith(open(rotation));
   };
@@ -245,13 +253,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     next.once('ready', () => {
       if (closed || replacement !== next) return;
       replacement = undefined;
-      const old = current;
-      current = next;
-      unsettledSince = undefined;
-      withoutMasterSince = undefined;
-      refusedAsReplicaAt = -Infinity;
-      dropLink();
-      retire(old);
+      swapIn(next);
     });
     begin(next);
   };
@@ -318,9 +320,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       clearInterval(watch);
       if (link !== undefined && link.client.isOpen) await link.client.close().catch(() => dropLink());
       dropLink();
-      const pending = replacement;
-      replacement = undefined;
-      if (pending !== undefined) end(pending); // nothing was ever sent on it
+      dropReplacement();
       for (const s of retiring) end(s);
       if (current.isOpen) await current.close();
     },
@@ -328,9 +328,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       closed = true;
       clearInterval(watch);
       dropLink();
-      const pending = replacement;
-      replacement = undefined;
-      if (pending !== undefined) end(pending);
+      dropReplacement();
       for (const s of retiring) end(s);
       end(current);
     },
