@@ -167,8 +167,10 @@ function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: 
   } catch (err) {
     return answerHookFailure(ctx, err);
   }
-  if (pending === undefined) write();
-  else {
+  if (pending === undefined) {
+    if (bodyMayBeInThisRead(ctx)) setImmediate(writeUnlessAnswered, res, write);
+    else write();
+  } else {
     pending.then(
       () => {
         if (!res.headersSent && !res.destroyed) write();
@@ -192,6 +194,23 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
   }
   HOOK_FAILED.set(ctx, true);
   return sendError(ctx, error);
+}
+
+/**
+ * An HTTP/1 answer decided from the request's head while its body is not all in yet (a 401, 429 or 404 from a
+ * request filter, which runs as node hands the request over): node parses a body that came in the same read as the
+ * head only after that hand-over, so deciding at once closed the connection (leavesBodyUnread) after every refusal
+ * of a small POST, and a client refused at its rate limit reconnected for each try. The answer waits for that read
+ * to be parsed (a setImmediate: one event-loop turn): a body in by then is drained and the connection kept, as nginx
+ * keeps it after discarding a body it has; one still arriving closes it as before. An async response hook's wait
+ * does the same on its own (its promise settles after that read).
+ */
+function bodyMayBeInThisRead(ctx: RequestContext): boolean {
+  return ctx.req.httpVersionMajor === 1 && bodyStillArriving(ctx.req);
+}
+
+function writeUnlessAnswered(res: ServerResponse, write: () => void): void {
+  if (!res.headersSent && !res.destroyed) write();
 }
 
 /**

@@ -148,10 +148,20 @@ export class Pipeline implements AttemptListener {
     }
     const setup = this.#setup;
     // An Upgrade pipelined behind a request still being answered: the socket belongs to that response, and
-    // assignSocket would throw from inside node's parser and take the process down. Neither exchange can go on
-    // cleanly on one socket, so it is closed (the earlier request is logged 499 by its own close handler).
-    if ((socket as { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
+    // assignSocket would throw from inside node's parser and take the process down. Both exchanges cannot go on on
+    // one socket: the Upgrade is never served. An answer not begun yet (a refusal waiting for the rest of its read,
+    // reply.ts) still goes out, saying Connection: close, and node closes the connection after it. One already
+    // begun said keep-alive: the connection is closed now (that request is logged 499 by its own close handler).
+    const owed = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (owed) {
+      if (owed.headersSent) return void socket.destroy();
+      owed.shouldKeepAlive = false;
+      // node took the parser's listeners off the socket with it: a reset would be uncaught, and the answer would
+      // wait for a 'drain' that no longer reaches it.
+      socket.on('error', () => socket.destroy());
+      socket.on('drain', () => {
+        if ((socket as { _httpMessage?: unknown })._httpMessage === owed) owed.emit('drain');
+      });
       return;
     }
     // A tunnel relays each side's FIN and closes after a grace (upgrade.ts), which needs the client's socket

@@ -52,6 +52,11 @@ interface Case {
    * refuses it, so its 413 keeps the connection, and a request behind it is a pipelined request like any other.
    */
   readonly splitOnly: boolean;
+  /**
+   * Sent whole in one write, the refused body is all in when the answer goes out (it waits for the rest of the read,
+   * reply.ts): the connection is kept, and the request after it is served like any pipelined one.
+   */
+  readonly keptWhole: boolean;
 }
 
 /** A request for `path` after the refused one: one node parses as a request of its own. */
@@ -66,6 +71,7 @@ function cases(tag: string): Case[] {
       rest: `${'x'.repeat(2048)}${after1(`/open/${tag}-length-after`)}`,
       upstreamHits: 0,
       splitOnly: false,
+      keptWhole: true,
     },
     {
       what: '413: a chunked body over max_body_size, its last chunk and a request after it',
@@ -74,6 +80,7 @@ function cases(tag: string): Case[] {
       rest: `10\r\n${'z'.repeat(16)}\r\n0\r\n\r\n${after1(`/open/${tag}-chunked-after`)}`,
       upstreamHits: 1,
       splitOnly: true,
+      keptWhole: false,
     },
     {
       what: '401: an upload without a token, its body and a request after it',
@@ -82,6 +89,7 @@ function cases(tag: string): Case[] {
       rest: `${'x'.repeat(995)}${after1(`/open/${tag}-token-after`)}`,
       upstreamHits: 0,
       splitOnly: false,
+      keptWhole: true,
     },
     {
       what: '413: a declared length over max_body_size, its whole body and a WebSocket Upgrade after it',
@@ -92,6 +100,8 @@ function cases(tag: string): Case[] {
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
       upstreamHits: 0,
       splitOnly: false,
+      // An Upgrade behind an answer still owed is never served: that answer goes out with Connection: close.
+      keptWhole: false,
     },
   ];
 }
@@ -108,7 +118,7 @@ function refusedThenMore(c: Case, oneWrite: boolean): Promise<string> {
 describe('a request parsed after a lingering refusal is neither served nor logged', () => {
   for (const oneWrite of [false, true]) {
     const how = oneWrite ? 'all in one write' : 'the rest after the refusal';
-    for (const c of cases(oneWrite ? 'one' : 'split').filter((one) => !oneWrite || !one.splitOnly)) {
+    for (const c of cases(oneWrite ? 'one' : 'split').filter((one) => !oneWrite || (!one.splitOnly && !one.keptWhole))) {
       test(`${c.what} (${how}): one answer and one access line for the connection`, async () => {
         const hits = backend.hits;
         const data = await refusedThenMore(c, oneWrite);
@@ -131,6 +141,21 @@ describe('a request parsed after a lingering refusal is neither served nor logge
         assert.ok(backend.hits <= hits + c.upstreamHits, 'the request after the refused body never reached the upstream');
       });
     }
+  }
+
+  for (const c of cases('whole').filter((one) => one.keptWhole)) {
+    test(`${c.what} (all in one write): the refusal keeps the connection, the request after it is served and logged`, async () => {
+      const hits = backend.hits;
+      const data = await refusedThenMore(c, true);
+      assert.deepEqual(data.match(/HTTP\/1\.1 \d{3} /g), [`HTTP/1.1 ${c.status} `, 'HTTP/1.1 200 '], data);
+      assert.doesNotMatch(data.split('\r\n\r\n')[0]!, /\r\nconnection: close/i, 'the refusal keeps the connection');
+      const refused = c.start.split(' ')[1]!;
+      const tag = refused.split('/')[2]!;
+      await waitFor(() => accessLines(`/open/${tag}-after`).some((l) => l.msg === 'Request Completed'), 'the request after logged', 10_000);
+      const completed = gw.logs.filter((l) => l.msg === 'Request Completed' && String(l.path).includes(tag));
+      assert.deepEqual(completed.map((l) => [l.path, l.status]), [[refused, c.status], [`/open/${tag}-after`, 200]]);
+      assert.equal(backend.hits, hits + 1, 'only the request after the refused one reached the upstream');
+    });
   }
 
   test('the same request on its own connection is served and logged (the checks above can see one)', async () => {

@@ -1,0 +1,138 @@
+// A refusal decided from a request's head (401, 429, 404) keeps the client's connection when the request's body came
+// with the head. node hands a request over before it parses the body that arrived in the same read, and the gateway
+// decided at once: the body looked still on its way, so every refused POST was answered Connection: close and the
+// request pipelined behind it never served. A client at its rate limit reconnected for each try, which is what an
+// edge under load can least afford. The answer now waits for that read; a body still arriving closes, as before.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
+import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
+import { sleep } from '../helpers/wait.js';
+
+let backend: TestBackend;
+let gw: InProcessGateway;
+
+before(async () => {
+  backend = await startBackend('echo');
+  gw = await startInProcess({
+    services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
+    jwt: { secret: TEST_SECRET },
+    routes: [
+      { name: 'open', match: { path_prefix: '/open' }, service: 'api', auth: 'off' },
+      { name: 'limited', match: { path_prefix: '/limited' }, service: 'api', auth: 'off', rate_limit: 'strict' },
+      { name: 'private', match: { path_prefix: '/api' }, service: 'api' },
+    ],
+    middleware: {
+      auth: { enabled: true, argon2: FAST_ARGON2 },
+      // One request a minute after a burst of 1 on /limited: its second and later are refused 429 here.
+      rate_limit: { enabled: false, policies: { strict: { requests_per_minute: 1, burst_size: 1 } } },
+    },
+  });});
+
+after(async () => {
+  await gw?.close();
+  await backend?.stop();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly connection: string | undefined;
+}
+
+/** Parses the answers in `raw` (each with a Content-Length body, as the gateway's are). */
+function answers(raw: string): Answer[] {
+  const out: Answer[] = [];
+  let rest = raw;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) return out;
+    const head = rest.slice(0, end);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+    const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+    out.push({ status, connection: /\r\nconnection: ([^\r]*)/i.exec(head)?.[1]?.toLowerCase() });
+    rest = rest.slice(end + 4 + length);
+  }
+}
+
+/**
+ * Writes `pieces` on one connection (each after `gapMs`), then reads until the gateway closes it or `wantAnswers` are
+ * in and `quietMs` passed: the answers, and whether the gateway closed the connection.
+ */
+function exchange(pieces: readonly string[], wantAnswers: number, gapMs = 0, quietMs = 300): Promise<{ answers: Answer[]; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(gw.gateway.port, '127.0.0.1');
+    let raw = '';
+    let closed = false;
+    let settle: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      clearTimeout(bound);
+      clearTimeout(settle);
+      socket.destroy();
+      resolve({ answers: answers(raw), closed });
+    };
+    const bound = setTimeout(finish, 10_000);
+    socket.on('error', reject);
+    socket.on('data', (d: Buffer) => {
+      raw += d.toString('latin1');
+      if (answers(raw).length >= wantAnswers) {
+        clearTimeout(settle);
+        settle = setTimeout(finish, quietMs);
+      }
+    });
+    socket.on('end', () => {
+      closed = true;
+      finish();
+    });
+    socket.once('connect', async () => {
+      for (const piece of pieces) {
+        socket.write(piece);
+        if (gapMs > 0) await sleep(gapMs);
+      }
+    });
+  });
+}
+
+const BODY = '{"order":42}';
+const post = (path: string, extra = ''): string =>
+  `POST ${path} HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n${extra}\r\n${BODY}`;
+const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: gw.test\r\n\r\n`;
+
+test('401 without a token to a POST whose body came with its head: the connection stays, the request behind it is served', async () => {
+  const { answers: got, closed } = await exchange([post('/api/orders') + get('/open/after')], 2);
+  assert.deepEqual(got.map((a) => a.status), [401, 200]);
+  assert.equal(got[0]!.connection, 'keep-alive');
+  assert.equal(closed, false);
+});
+
+test('401 for a bad token, a chunked body sent with its head: kept too', async () => {
+  const chunked = `POST /api/orders HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer not-a-token\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
+  const { answers: got, closed } = await exchange([chunked + get('/open/after')], 2);
+  assert.deepEqual(got.map((a) => a.status), [401, 200]);
+  assert.equal(got[0]!.connection, 'keep-alive');
+  assert.equal(closed, false);
+});
+
+test('404 with no route for a POST: kept', async () => {
+  const { answers: got, closed } = await exchange([post('/nowhere') + get('/open/after')], 2);
+  assert.deepEqual(got.map((a) => a.status), [404, 200]);
+  assert.equal(got[0]!.connection, 'keep-alive');
+  assert.equal(closed, false);
+});
+
+test('a client at its rate limit sends its POSTs one after another on one connection: 429s, and the connection stays', async () => {
+  const { answers: got, closed } = await exchange([post('/limited/a'), post('/limited/b'), post('/limited/c')], 3, 100);
+  assert.deepEqual(got.map((a) => a.status), [200, 429, 429]);
+  assert.ok(got.every((a) => a.connection === 'keep-alive'), JSON.stringify(got));
+  assert.equal(closed, false);
+});
+
+test('a body still arriving when the refusal goes out: Connection: close, as before (the refused upload is not read on)', async () => {
+  const head = `POST /api/orders HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n`;
+  // The head with the body's first bytes, the rest never sent.
+  const { answers: got, closed } = await exchange([head + 'x'.repeat(1000)], 1);
+  assert.deepEqual(got.map((a) => a.status), [401]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
+});
