@@ -15,11 +15,8 @@ import { errorBody } from '../pipeline/reply.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { INVALID_HEADER_VALUE } from './proxy-events.js';
 import { causedByUpstream } from '../pipeline/h2-own-reset.js';
+import { PrematureResets } from './premature-resets.js';
 
-/** Streams a client may reset within one window before its connection is closed with GOAWAY. */
-export const RESET_LIMIT = 100;
-/** The window of RESET_LIMIT, in ms. */
-export const RESET_WINDOW_MS = 1_000;
 /**
  * Largest header list (HPACK-decoded names + values) a client may send: the same 16 KiB node allows an HTTP/1.1
  * request head. Node refuses a longer list on that stream, which also bounds a CONTINUATION flood (nghttp2
@@ -28,27 +25,6 @@ export const RESET_WINDOW_MS = 1_000;
 export const MAX_HEADER_LIST_SIZE = 16_384;
 /** Header fields per request, as in node's HTTP/1.1 parser (maxHeadersCount default 2000 is far above real use). */
 export const MAX_HEADER_LIST_PAIRS = 256;
-
-/**
- * Counts events in fixed windows: `hit(now)` returns true once more than `limit` events fell in the current
- * window. Pure (the caller passes the clock), so it has a cheap unit test.
- */
-export class WindowCounter {
-  #windowStart = 0;
-  #count = 0;
-  constructor(
-    readonly limit: number,
-    readonly windowMs: number,
-  ) {}
-
-  hit(now: number): boolean {
-    if (now - this.#windowStart >= this.windowMs) {
-      this.#windowStart = now;
-      this.#count = 0;
-    }
-    return ++this.#count > this.limit;
-  }
-}
 
 /** Settings the guard needs from the config (read again on reload). */
 export interface H2GuardSettings {
@@ -315,9 +291,9 @@ class Watched {
 }
 
 /**
- * Guards every HTTP/2 session of the listener. Per session: a client that resets streams faster than RESET_LIMIT per
- * RESET_WINDOW_MS is sent GOAWAY (ENHANCE_YOUR_CALM) and disconnected, since every reset stream may already have cost
- * an upstream request; a session without open streams for `idleMs` is closed gracefully.
+ * Guards every HTTP/2 session of the listener. Per session: a client whose premature resets are half of its streams
+ * (premature-resets.ts) is sent GOAWAY (ENHANCE_YOUR_CALM) and disconnected, since every reset stream may already
+ * have cost an upstream request; a session without open streams for `idleMs` is closed gracefully.
  *
  * And bounds on what node waits for without end. node's `session.close()` sends GOAWAY and then waits for every
  * stream nghttp2 has open, and then for the client to close its side of the connection; neither is bounded:
@@ -355,7 +331,7 @@ export class SessionWatch {
   add(session: Http2Session, raw: RawSocket | undefined): void {
     const w = new Watched(session, raw, performance.now());
     this.#sessions.set(session, w);
-    const resets = new WindowCounter(RESET_LIMIT, RESET_WINDOW_MS);
+    const resets = new PrematureResets();
     // Errors on a session (a peer that broke the protocol) end that session only; node has already answered GOAWAY.
     session.on('error', () => session.destroy());
     // nghttp2 is done with the session (a connection error of the client's, answered GOAWAY): drop it now.
@@ -365,6 +341,7 @@ export class SessionWatch {
       this.#sessions.delete(session);
     });
     session.on('stream', (stream: ServerHttp2Stream) => {
+      const openedAt = performance.now();
       w.open++;
       w.streams.add(stream);
       const id = stream.id ?? 0;
@@ -377,9 +354,9 @@ export class SessionWatch {
         // A stream the gateway reset or cut for its upstream's failure (mid-answer, a refused stream passed on) is
         // no sign of an attack; every other reset counts, the ones the client's own input caused too (h2-own-reset.ts).
         if (causedByUpstream(stream)) return;
-        if (w.refused || !resets.hit(performance.now()) || session.destroyed) return;
+        if (w.refused || !resets.reset(performance.now() - openedAt) || session.destroyed) return;
         w.refused = true;
-        this.#logger.warn({ remote: session.socket?.remoteAddress, resets: RESET_LIMIT, window_ms: RESET_WINDOW_MS }, EVENTS.http2Abuse);
+        this.#logger.warn({ remote: session.socket?.remoteAddress, ...resets.counts }, EVENTS.http2Abuse);
         // Not from inside this callback: it runs while nghttp2 is processing the client's frames, and a GOAWAY or
         // destroy issued there is silently lost (measured). Next turn: GOAWAY (ENHANCE_YOUR_CALM), then give the
         // frame a moment to leave and drop the connection with every stream the client still has open.
@@ -416,6 +393,7 @@ export class SessionWatch {
       stream.once('aborted', destroyIfClosed);
       stream.once('end', destroyIfClosed);
       stream.once('close', () => {
+        resets.closed();
         clearTimeout(stall);
         this.#deadlines.forget(stream);
         w.streams.delete(stream);
