@@ -6,7 +6,7 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { H2_CANCEL, H2_NO_ERROR, H2_REFUSED_STREAM } from '../proxy/h2-codes.js';
 import type { Socket } from 'node:net';
-import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, UnprocessedGoaway, UnsentStream } from '../proxy/upstream-error.js';
+import { Http2ConnectionError, markBodyWriteError, markRefusedStream, markReusedConnectionError, markStreamReset, UnprocessedGoaway, UnsentStream } from '../proxy/upstream-error.js';
 import { whenNghttp2Done } from '../proxy/h2-session-done.js';
 import { SocketError, undiciMajor, undiciSymbols } from './undici.js';
 
@@ -144,6 +144,11 @@ function goawayListener(undiciListener: GoawayListener): GoawayListener {
   };
 }
 
+/** node's pipeline's error for a stream that closed before it ended: here, the upstream's reset of it. */
+function isPrematureClose(err: Error | null): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
 /** A stream's _destroy as node defines it (Http2Stream.prototype._destroy). */
 type DestroyFn = (this: ClientHttp2Stream, err: Error | null, callback: (err?: Error | null) => void) => void;
 
@@ -169,6 +174,11 @@ function releaseAfterReset(this: ClientHttp2Stream, err: Error | null, callback:
   // with its own premature-close error (from the stream's 'aborted', emitted once node has its rstCode), then undici
   // fails the request with that same error. Marked here, it is classified as the refusal it is (upstream-error.ts).
   if (err !== null && this.rstCode === H2_REFUSED_STREAM) markRefusedStream(err);
+  // Any other code the upstream reset it with, the same way (node's pipeline reports each as its premature close).
+  // NO_ERROR and CANCEL are not: those are the gateway's own (cancelUnlessSent), or read as the stream's end.
+  else if (isPrematureClose(err) && this.rstCode !== undefined && this.rstCode !== H2_NO_ERROR && this.rstCode !== H2_CANCEL) {
+    markStreamReset(err, this.rstCode);
+  }
   const destroy = Object.getPrototypeOf(this)._destroy as DestroyFn;
   const released = (): boolean => this.writableFinished || this.pending || this.session === undefined || this.session.destroyed;
   if (released()) {

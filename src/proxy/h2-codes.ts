@@ -7,3 +7,26 @@ export const H2_INTERNAL_ERROR = 0x2;
 export const H2_REFUSED_STREAM = 0x7;
 export const H2_CANCEL = 0x8;
 export const H2_ENHANCE_YOUR_CALM = 0xb;
+
+/** RFC 9113 §7's names, by code: what a log line says of a reset node reported without its code's name. */
+const NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
+
+/** The code's name, or its number for a code RFC 9113 does not define (node's own message does the same). */
+export function h2CodeName(code: number): string {
+  return NAMES[code] ?? String(code);
+}

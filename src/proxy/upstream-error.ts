@@ -1,6 +1,7 @@
 // Maps undici and socket errors to the gateway's codes: which status the client sees, whether to retry, and whether
 // the upstream is to blame (only then does the failure feed the passive health check).
 import { GatewayError } from '../errors.js';
+import { h2CodeName } from './h2-codes.js';
 import { localResourceCode } from '../observability/resource-episodes.js';
 import { tlsFailureReason } from './upstream-tls.js';
 
@@ -165,6 +166,18 @@ export function markRefusedStream(err: unknown): void {
 }
 
 /**
+ * The same premature close for a reset with any other code (INTERNAL_ERROR, PROTOCOL_ERROR, …) while the body was
+ * being written: by the error undici fails the request with, the code the upstream reset the stream with. Without it
+ * the failure was a 502 proxy_error, "of no known kind", where the same reset after the upload is upstream_reset.
+ */
+const STREAM_RESET_CODES = new WeakMap<object, number>();
+
+/** Marks `err` as the failure of an upstream stream the upstream reset with `rstCode` mid-upload. */
+export function markStreamReset(err: unknown, rstCode: number): void {
+  if (typeof err === 'object' && err !== null) STREAM_RESET_CODES.set(err, rstCode);
+}
+
+/**
  * The logged cause of an upstream's REFUSED_STREAM, whichever error carried it (node's ERR_HTTP2_STREAM_ERROR, which
  * names the code in its message only; undici's InformationalError; a pipeline's premature close): a fixed message,
  * the original error kept as its cause.
@@ -234,6 +247,8 @@ class UpstreamStreamReset extends Error {
 
 /** The upstream's reset of this request's stream (not REFUSED_STREAM, told apart before), or undefined. */
 function upstreamStreamReset(err: unknown, code: string, message: string): UpstreamStreamReset | undefined {
+  const marked = STREAM_RESET_CODES.get(err as object);
+  if (marked !== undefined) return new UpstreamStreamReset(h2CodeName(marked), err);
   if (code !== 'ERR_HTTP2_STREAM_ERROR') return undefined;
   const reset = STREAM_ERROR_MESSAGE.exec(message);
   return reset === null ? undefined : new UpstreamStreamReset(reset[1]!, err);
