@@ -254,7 +254,9 @@ describe('a shutdown during a reload', () => {
     assert.ok(lines().includes('C#1 created'));
     const stoppedLine = gw.logs.find((l) => l.msg === 'Gateway Stopped');
     assert.ok(stoppedLine, 'Gateway Stopped logged');
-    assert.ok(exitedAt - (stoppedLine.time as number) < 1_000, `exited ${exitedAt - (stoppedLine.time as number)} ms after Gateway Stopped`);
+    // 3 s: the exit as the parent sees it (pipes closed) came 1,043 ms after the line on a loaded two-core machine;
+    // what this guards against, a handle holding the process, lasts up to a bound of 5 s (the writer's) or 30 s.
+    assert.ok(exitedAt - (stoppedLine.time as number) < 3_000, `exited ${exitedAt - (stoppedLine.time as number)} ms after Gateway Stopped`);
     assert.ok(!gw.logs.some((l) => l.msg === 'Config Reloaded'), 'the reload never committed');
     assert.ok(gw.logs.some((l) => l.msg === 'Reload Abandoned'), 'the abandoned reload is logged');
     // Gateway Stopped is the last line: nothing of the reload comes after it.
