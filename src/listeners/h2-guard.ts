@@ -342,6 +342,8 @@ export class SessionWatch {
     });
     session.on('stream', (stream: ServerHttp2Stream) => {
       const openedAt = performance.now();
+      /** Counted as closed when the client reset it (PrematureResets.reset), not again at its close. */
+      let countedClosed = false;
       w.open++;
       w.streams.add(stream);
       const id = stream.id ?? 0;
@@ -354,7 +356,10 @@ export class SessionWatch {
         // A stream the gateway reset or cut for its upstream's failure (mid-answer, a refused stream passed on) is
         // no sign of an attack; every other reset counts, the ones the client's own input caused too (h2-own-reset.ts).
         if (causedByUpstream(stream)) return;
-        if (w.refused || !resets.reset(performance.now() - openedAt) || session.destroyed) return;
+        if (w.refused || session.destroyed) return;
+        countedClosed = true;
+        const now = performance.now();
+        if (!resets.reset(now - openedAt, now)) return;
         w.refused = true;
         this.#logger.warn({ remote: session.socket?.remoteAddress, ...resets.counts }, EVENTS.http2Abuse);
         // Not from inside this callback: it runs while nghttp2 is processing the client's frames, and a GOAWAY or
@@ -393,7 +398,7 @@ export class SessionWatch {
       stream.once('aborted', destroyIfClosed);
       stream.once('end', destroyIfClosed);
       stream.once('close', () => {
-        resets.closed();
+        if (!countedClosed) resets.closed();
         clearTimeout(stall);
         this.#deadlines.forget(stream);
         w.streams.delete(stream);

@@ -1,15 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PREMATURE_RESET_MS, PREMATURE_RESET_STREAMS, PrematureResets } from './premature-resets.js';
+import {
+  PREMATURE_RESET_MS,
+  PREMATURE_RESET_STREAMS,
+  PREMATURE_RESET_WINDOW_MS,
+  PREMATURE_RESETS_PER_WINDOW,
+  PrematureResets,
+} from './premature-resets.js';
 
-/** Resets until refused, at most `max`: how many it took (Infinity: never refused). */
-function resetsUntilRefused(counter: PrematureResets, ageMs: number, max: number): number {
-  for (let i = 1; i <= max; i++) if (counter.reset(ageMs)) return i;
+/** Resets (each after `cheap` streams that closed on their own) until refused, at most `max`: how many it took. */
+function resetsUntilRefused(counter: PrematureResets, ageMs: number, max: number, cheap = 0, everyMs = 0): number {
+  for (let i = 1; i <= max; i++) {
+    for (let c = 0; c < cheap; c++) counter.closed();
+    if (counter.reset(ageMs, i * everyMs)) return i;
+  }
   return Infinity;
 }
 
 test('a fresh connection whose every stream is reset at once is refused at half the judged stream count', () => {
-  assert.equal(resetsUntilRefused(new PrematureResets(), 0, 10_000), PREMATURE_RESET_STREAMS / 2);
+  const counter = new PrematureResets();
+  assert.equal(resetsUntilRefused(counter, 0, 10_000), PREMATURE_RESET_STREAMS / 2);
+  assert.deepEqual(counter.counts, { premature_resets: 250, streams_closed: 250 });
 });
 
 test('resets of streams that lived their minimum never count, however many', () => {
@@ -18,10 +29,10 @@ test('resets of streams that lived their minimum never count, however many', () 
 
 test('past the judged stream count, premature resets below half of the closed streams are tolerated', () => {
   const counter = new PrematureResets();
-  // 3,000 streams, one in three reset early (a gRPC channel whose calls meet their deadlines behind a slow upstream).
+  // 3,000 streams over 60 s, one in three reset early (a gRPC channel whose calls meet their deadlines).
   for (let i = 0; i < 3_000; i++) {
-    if (i % 3 === 0) assert.equal(counter.reset(200), false, `stream ${i}`);
-    counter.closed();
+    if (i % 3 === 0) assert.equal(counter.reset(200, i * 20), false, `stream ${i}`);
+    else counter.closed();
   }
   assert.deepEqual(counter.counts, { premature_resets: 1_000, streams_closed: 3_000 });
 });
@@ -29,7 +40,19 @@ test('past the judged stream count, premature resets below half of the closed st
 test('a connection whose premature resets reach half of its closed streams is refused then', () => {
   const counter = new PrematureResets();
   for (let i = 0; i < 1_000; i++) counter.closed();
-  // 499 early resets on 1,000 closed streams: below half; the 500th reaches it.
-  assert.equal(resetsUntilRefused(counter, 10, 499), Infinity);
-  assert.equal(counter.reset(10), true);
+  // 1,000 closed, then resets 20 ms apart (under the window bound), each closing its stream: the k-th refuses once
+  // 2k >= 1,000 + k.
+  assert.equal(resetsUntilRefused(counter, 10, 2_000, 0, 20), 1_000);
+});
+
+test('two cheap streams per reset keep the share under half, but not past the window bound', () => {
+  const counter = new PrematureResets();
+  // A thousand a second: refused at the window's bound, within its first 10 s.
+  assert.equal(resetsUntilRefused(counter, 10, 100_000, 2, 1), PREMATURE_RESETS_PER_WINDOW + 1);
+});
+
+test('an honest pace under the window bound goes on for good', () => {
+  // 80 premature resets a second (each window holds 800), with twice as many streams answered.
+  assert.equal(resetsUntilRefused(new PrematureResets(), 10, 10_000, 2, 1_000 / 80), Infinity);
+  assert.ok(PREMATURE_RESETS_PER_WINDOW / (PREMATURE_RESET_WINDOW_MS / 1_000) >= 80);
 });

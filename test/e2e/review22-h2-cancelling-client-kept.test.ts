@@ -35,7 +35,11 @@ before(async () => {
   gw = await startInProcess({
     server: { tls: { cert_file: cert.certFile, key_file: cert.keyFile }, http2_max_concurrent_streams: 500 },
     services: { api: { upstreams: upstreams([(backend.address() as AddressInfo).port]), health_check: { enabled: false } } },
-    routes: [{ name: 'all', match: { path_prefix: '/' }, service: 'api' }],
+    // No route for anything else: a 404 the gateway answers itself, the cheapest stream a client can ask for.
+    routes: [
+      { name: 'fast', match: { path_prefix: '/fast' }, service: 'api' },
+      { name: 'slow', match: { path_prefix: '/slow' }, service: 'api' },
+    ],
   });
 });
 
@@ -134,6 +138,33 @@ test('control: a client that resets every stream as it opens it is sent GOAWAY E
     assert.ok(line !== undefined, 'logged');
     assert.equal(line.premature_resets, 250);
     assert.ok(typeof line.streams_closed === 'number' && line.streams_closed < 500, JSON.stringify(line));
+  } finally {
+    s.destroy();
+  }
+});
+
+test('a client mixing two cheap requests into each reset (its share kept under half) is refused at 900 resets within 10 s', async () => {
+  // Found by the fix review: the share alone let such a client start about a thousand upstream requests a second.
+  const { s, goaway } = session();
+  const logged = gw.logs.length;
+  try {
+    assert.equal(await status(s, '/fast/first'), 200); // settings exchanged
+    for (let round = 0; round < 30 && goaway() === undefined && !s.destroyed && !s.closed; round++) {
+      const cheap: Promise<number | undefined>[] = [];
+      for (let i = 0; i < 50 && !s.destroyed && !s.closed; i++) {
+        cheap.push(status(s, `/none/${round}-${i}-a`), status(s, `/none/${round}-${i}-b`));
+        const stream = s.request({ ':path': `/slow/mixed-${round}-${i}` }, { endStream: true });
+        stream.on('error', () => undefined);
+        stream.close(constants.NGHTTP2_CANCEL);
+      }
+      await Promise.all(cheap);
+    }
+    const deadline = Date.now() + 5_000;
+    while (goaway() === undefined && Date.now() < deadline) await sleep(20);
+    assert.equal(goaway(), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    const [line] = refusals(logged);
+    assert.ok(line !== undefined, 'logged');
+    assert.equal(line.premature_resets, 901, JSON.stringify(line));
   } finally {
     s.destroy();
   }
