@@ -12,7 +12,7 @@ import type { ClientConnectionLimit } from '../connection-limit.js';
 import { GatewayError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
 import { answeredOutside } from '../pipeline/outside-answer.js';
-import { parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
+import { awaitsRestOfRead, parserRefusal, rawErrorResponse } from '../pipeline/reply.js';
 import { answerAndClose } from './raw-answer.js';
 import { isQueuedRequestTimeout, oneRequestAtATime } from './pipelining.js';
 import { boundHeaderList } from './h2-header-list.js';
@@ -254,6 +254,13 @@ export function clientErrorHandler(
     // node's timeouts.request of a queued request, counted from its first byte: its own runs from its turn (pipelining.ts).
     if (isQueuedRequestTimeout(err, socket)) return;
     const current = responseInProgress(socket);
+    // Bytes node cannot parse behind a request whose refusal waits for the rest of their read (reply.ts): that
+    // refusal goes out within this turn, saying Connection: close, and node closes the connection after it. Every
+    // later chunk errs the same way until then.
+    if (current != null && awaitsRestOfRead(current)) {
+      (current as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
+      return;
+    }
     const answer = parserAnswer(err.code);
     // An incomplete current request is the one that went bad (its body): it can still get its 400.
     if (answer === undefined || !socket.writable || current?.headersSent === true || current?.req?.complete === true) {

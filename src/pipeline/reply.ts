@@ -168,8 +168,10 @@ function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: 
     return answerHookFailure(ctx, err);
   }
   if (pending === undefined) {
-    if (bodyMayBeInThisRead(ctx)) setImmediate(writeUnlessAnswered, res, write);
-    else write();
+    if (bodyMayBeInThisRead(ctx)) {
+      AWAITING_READ.add(res);
+      setImmediate(writeUnlessAnswered, res, write);
+    } else write();
   } else {
     pending.then(
       () => {
@@ -206,10 +208,29 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
  * does the same on its own (its promise settles after that read).
  */
 function bodyMayBeInThisRead(ctx: RequestContext): boolean {
-  return ctx.req.httpVersionMajor === 1 && bodyStillArriving(ctx.req);
+  return ctx.req.httpVersionMajor === 1 && !CLOSING_STATUSES.has(ctx.status) && bodyStillArriving(ctx.req);
+}
+
+/**
+ * Answers that end the connection whatever was read, as nginx's do: a malformed request (400), a body over the limit
+ * (413, whose rest is not read on), the gateway's own failures (500, 501). Decided at once, as before.
+ */
+const CLOSING_STATUSES = new Set([400, 413, 500, 501]);
+
+/** Gateway answers waiting for the rest of their request's read (bodyMayBeInThisRead), not written yet. */
+const AWAITING_READ = new WeakSet<object>();
+
+/**
+ * True for a gateway answer waiting for the rest of its request's read: what node parses behind that request (a
+ * malformed line, a pipelined Upgrade) finds it not yet written, and lets it go out with Connection: close instead
+ * of destroying the connection under it (proxy-events.ts, run.ts).
+ */
+export function awaitsRestOfRead(res: object): boolean {
+  return AWAITING_READ.has(res);
 }
 
 function writeUnlessAnswered(res: ServerResponse, write: () => void): void {
+  AWAITING_READ.delete(res);
   if (!res.headersSent && !res.destroyed) write();
 }
 

@@ -30,7 +30,7 @@ import { holdContext, wasAnsweredOutside } from './outside-answer.js';
 import { noteFailedAttempt, refuseStream, wasRefused } from './h2-refused.js';
 import { RequestCount } from './request-count.js';
 import { UpstreamTlsLog } from './upstream-tls-log.js';
-import { sendError } from './reply.js';
+import { awaitsRestOfRead, sendError } from './reply.js';
 import type { Route, RouteTable } from './route.js';
 import type { Outcome, UpstreamHeaders } from './phase.js';
 import type { Peer, UpstreamSelector } from './upstream.js';
@@ -148,13 +148,13 @@ export class Pipeline implements AttemptListener {
     }
     const setup = this.#setup;
     // An Upgrade pipelined behind a request still being answered: the socket belongs to that response, and
-    // assignSocket would throw from inside node's parser and take the process down. Both exchanges cannot go on on
-    // one socket: the Upgrade is never served. An answer not begun yet (a refusal waiting for the rest of its read,
-    // reply.ts) still goes out, saying Connection: close, and node closes the connection after it. One already
-    // begun said keep-alive: the connection is closed now (that request is logged 499 by its own close handler).
+    // assignSocket would throw from inside node's parser and take the process down. Neither exchange can go on
+    // cleanly on one socket, so it is closed (the earlier request is logged 499 by its own close handler). But a
+    // gateway refusal waiting for the rest of its read (reply.ts) goes out first, saying Connection: close, and node
+    // closes the connection after it: it is written within this turn of the event loop.
     const owed = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
     if (owed) {
-      if (owed.headersSent) return void socket.destroy();
+      if (!awaitsRestOfRead(owed)) return void socket.destroy();
       owed.shouldKeepAlive = false;
       // node took the parser's listeners off the socket with it: a reset would be uncaught, and the answer would
       // wait for a 'drain' that no longer reaches it.

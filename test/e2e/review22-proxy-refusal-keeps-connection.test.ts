@@ -9,7 +9,7 @@ import net from 'node:net';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let backend: TestBackend;
 let gw: InProcessGateway;
@@ -23,6 +23,8 @@ before(async () => {
       { name: 'open', match: { path_prefix: '/open' }, service: 'api', auth: 'off' },
       { name: 'limited', match: { path_prefix: '/limited' }, service: 'api', auth: 'off', rate_limit: 'strict' },
       { name: 'private', match: { path_prefix: '/api' }, service: 'api' },
+      { name: 'small', match: { path_prefix: '/small' }, service: 'api', auth: 'off', max_body_size: '4B' },
+      { name: 'slow', match: { path_prefix: '/slow' }, service: 'api', auth: 'off' },
     ],
     middleware: {
       auth: { enabled: true, argon2: FAST_ARGON2 },
@@ -135,4 +137,41 @@ test('a body still arriving when the refusal goes out: Connection: close, as bef
   assert.deepEqual(got.map((a) => a.status), [401]);
   assert.equal(got[0]!.connection, 'close');
   assert.equal(closed, true);
+});
+
+// From the fix review: what may come behind a refusal that waits for the rest of its read.
+
+test('413 for a body over max_body_size, sent whole with its head: the connection closes, as nginx closes it', async () => {
+  const { answers: got, closed } = await exchange([post('/small/x') + get('/open/after')], 1);
+  assert.deepEqual(got.map((a) => a.status), [413]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
+});
+
+test('a line node cannot parse behind a refused POST in the same read: the 401 still goes out, then the close', async () => {
+  const { answers: got, closed } = await exchange([post('/api/orders') + 'NOT HTTP AT ALL\r\n\r\n'], 1);
+  assert.deepEqual(got.map((a) => a.status), [401]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
+});
+
+const UPGRADE = `GET /ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+
+test('an Upgrade behind a refused POST in the same read: the 401 goes out with Connection: close, the Upgrade is not served', async () => {
+  const { answers: got, closed } = await exchange([post('/api/orders') + UPGRADE], 1);
+  assert.deepEqual(got.map((a) => a.status), [401]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
+});
+
+test('an Upgrade behind a proxied GET still waiting for its upstream: the client leaving cuts that request (499)', async () => {
+  const socket = net.connect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /slow?ms=1500 HTTP/1.1\r\nHost: gw.test\r\n\r\n${UPGRADE}`);
+  await waitFor(() => backend.active === 1, 'the GET at the upstream', 5_000);
+  socket.destroy();
+  await waitFor(() => backend.active === 0, 'the upstream request to be cut', 1_000);
+  await waitFor(() => gw.logs.some((l) => l.msg === 'Request Completed' && l.path === '/slow'), 'the access line', 5_000);
+  assert.equal(gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow')!.status, 499);
 });

@@ -71,7 +71,8 @@ function cases(tag: string): Case[] {
       rest: `${'x'.repeat(2048)}${after1(`/open/${tag}-length-after`)}`,
       upstreamHits: 0,
       splitOnly: false,
-      keptWhole: true,
+      // A 413 ends its connection whatever was read, as nginx's does (reply.ts CLOSING_STATUSES).
+      keptWhole: false,
     },
     {
       what: '413: a chunked body over max_body_size, its last chunk and a request after it',
