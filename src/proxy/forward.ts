@@ -25,6 +25,7 @@ import { wasAnsweredOutside } from '../pipeline/outside-answer.js';
 import { bodyStillArriving, hasRequestBody, onlyChunked } from '../pipeline/request-body.js';
 import { closeAfterRelayedAnswer, closeOnceUploaded, closeWhenUploadAbandoned } from '../pipeline/lingering-close.js';
 import { bodyForHttp2 } from './h2-upload-body.js';
+import { onBodyCutByClose } from './h2-reset-end.js';
 import { releaseGrpcCall, restoreRequestBound } from '../pipeline/grpc-call-release.js';
 import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
@@ -509,6 +510,10 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
         return;
       }
       req.once('aborted', () => this.abort());
+      // Nor, once an answer beside the driver is ending (a 408), does a client's reset say 'aborted': node ends the
+      // body as if complete (h2-reset-end.ts). The attempt is cut first, so undici never sends the upstream its end.
+      const stream = http2StreamOf(ctx);
+      if (stream !== undefined) onBodyCutByClose(stream, () => this.#cut(CLIENT_CLOSED));
     }
     if (body !== null) {
       hearClientBodyErrors(req);

@@ -9,8 +9,14 @@ export interface CountingUpstream {
   readonly open: number;
   /** Requests received in all. */
   readonly received: number;
-  /** Request bodies that arrived complete (a body cut short by an abort never counts). */
+  /**
+   * Request bodies that arrived complete (a body cut short by an abort never counts). Every request counts, the
+   * gateway's own health-check probes (a GET / every 5 s by default) too: a test asserting on one request's body
+   * reads bodiesEndedFor(its path).
+   */
   readonly bodiesEnded: number;
+  /** Request bodies of requests whose path starts with `prefix` that arrived complete. */
+  bodiesEndedFor(prefix: string): number;
   close(): Promise<void>;
 }
 
@@ -26,12 +32,16 @@ export async function startCountingUpstream(holdMs: number, options: { readonly 
   let open = 0;
   let received = 0;
   let bodiesEnded = 0;
+  const endedPaths: string[] = [];
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     received++;
     open++;
     res.once('close', () => open--);
-    req.once('end', () => bodiesEnded++);
     const path = req.url ?? '/';
+    req.once('end', () => {
+      bodiesEnded++;
+      endedPaths.push(path);
+    });
     if (path.startsWith('/hold')) {
       req.resume();
       const timer = setTimeout(() => res.end('late'), holdMs);
@@ -74,6 +84,9 @@ export async function startCountingUpstream(holdMs: number, options: { readonly 
     },
     get bodiesEnded() {
       return bodiesEnded;
+    },
+    bodiesEndedFor(prefix: string) {
+      return endedPaths.filter((p) => p.startsWith(prefix)).length;
     },
     close() {
       if ('closeAllConnections' in server) server.closeAllConnections();
