@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  PREMATURE_RESET_BURST,
   PREMATURE_RESET_MS,
   PREMATURE_RESET_STREAMS,
-  PREMATURE_RESET_WINDOW_MS,
-  PREMATURE_RESETS_PER_WINDOW,
+  PREMATURE_RESETS_PER_SECOND,
   PrematureResets,
 } from './premature-resets.js';
 
@@ -40,19 +40,34 @@ test('past the judged stream count, premature resets below half of the closed st
 test('a connection whose premature resets reach half of its closed streams is refused then', () => {
   const counter = new PrematureResets();
   for (let i = 0; i < 1_000; i++) counter.closed();
-  // 1,000 closed, then resets 20 ms apart (under the window bound), each closing its stream: the k-th refuses once
-  // 2k >= 1,000 + k.
+  // 1,000 closed, then resets 20 ms apart (within the bucket: 500 of it spent, 300 refilled), each closing its
+  // stream: the k-th refuses once 2k >= 1,000 + k.
   assert.equal(resetsUntilRefused(counter, 10, 2_000, 0, 20), 1_000);
 });
 
-test('two cheap streams per reset keep the share under half, but not past the window bound', () => {
-  const counter = new PrematureResets();
-  // A thousand a second: refused at the window's bound, within its first 10 s.
-  assert.equal(resetsUntilRefused(counter, 10, 100_000, 2, 1), PREMATURE_RESETS_PER_WINDOW + 1);
+test('two cheap streams per reset keep the share under half, but not past the burst', () => {
+  // A thousand a second: the burst and what refills meanwhile (about 30 a second), then refused.
+  const took = resetsUntilRefused(new PrematureResets(), 10, 100_000, 2, 1);
+  assert.ok(took > PREMATURE_RESET_BURST && took <= PREMATURE_RESET_BURST + 40, String(took));
 });
 
-test('an honest pace under the window bound goes on for good', () => {
-  // 80 premature resets a second (each window holds 800), with twice as many streams answered.
-  assert.equal(resetsUntilRefused(new PrematureResets(), 10, 10_000, 2, 1_000 / 80), Infinity);
-  assert.ok(PREMATURE_RESETS_PER_WINDOW / (PREMATURE_RESET_WINDOW_MS / 1_000) >= 80);
+test('no more than the burst passes at once, across any moment (a bucket has no window edge)', () => {
+  const counter = new PrematureResets();
+  // 800 over 9.99 s, then a rush: at most 900 - 800 + the 300 refilled in those 10 s (less what they spent) pass.
+  for (let i = 0; i < 800; i++) {
+    for (let c = 0; c < 2; c++) counter.closed();
+    assert.equal(counter.reset(10, (i * 9_990) / 800), false);
+  }
+  let rushed = 0;
+  while (!counter.reset(10, 10_000)) {
+    for (let c = 0; c < 2; c++) counter.closed();
+    rushed++;
+  }
+  assert.ok(rushed <= PREMATURE_RESET_BURST - 800 + 300, String(rushed));
+});
+
+test('an honest pace under the refill goes on for good', () => {
+  // 25 premature resets a second, with twice as many streams answered.
+  assert.ok(PREMATURE_RESETS_PER_SECOND >= 25);
+  assert.equal(resetsUntilRefused(new PrematureResets(), 10, 20_000, 2, 1_000 / 25), Infinity);
 });

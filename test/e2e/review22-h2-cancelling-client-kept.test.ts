@@ -143,7 +143,7 @@ test('control: a client that resets every stream as it opens it is sent GOAWAY E
   }
 });
 
-test('a client mixing two cheap requests into each reset (its share kept under half) is refused at 900 resets within 10 s', async () => {
+test('a client mixing two cheap requests into each reset (its share kept under half) is refused past its burst of 900 resets', async () => {
   // Found by the fix review: the share alone let such a client start about a thousand upstream requests a second.
   const { s, goaway } = session();
   const logged = gw.logs.length;
@@ -164,7 +164,8 @@ test('a client mixing two cheap requests into each reset (its share kept under h
     assert.equal(goaway(), constants.NGHTTP2_ENHANCE_YOUR_CALM);
     const [line] = refusals(logged);
     assert.ok(line !== undefined, 'logged');
-    assert.equal(line.premature_resets, 901, JSON.stringify(line));
+    // The burst, and what refilled (30 a second) while it was spent.
+    assert.ok(typeof line.premature_resets === 'number' && line.premature_resets > 900 && line.premature_resets < 1_000, JSON.stringify(line));
   } finally {
     s.destroy();
   }
