@@ -13,7 +13,10 @@ import { needsShownPath, shownPath } from './shown-path.js';
  * Adds the gateway's headers and runs every response-filter hook; provided by the driver, shared by all requests.
  * A promise (an async hook) means: write the headers once it resolves; a throw or rejection: answer that error.
  */
-export type ResponseDecorator = (ctx: RequestContext, headers: OutgoingHttpHeaders) => void | Promise<void>;
+export type ResponseDecorator = ((ctx: RequestContext, headers: OutgoingHttpHeaders) => void | Promise<void>) & {
+  /** True once the gateway is stopping: an answer written later than its filter ran says Connection: close too. */
+  readonly closing?: () => boolean;
+};
 
 /** A running upstream attempt, as far as the driver needs to stop it when the client leaves. */
 export interface RunningAttempt {

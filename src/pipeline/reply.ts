@@ -161,23 +161,31 @@ export function sendBody(
  */
 function decorateThen(ctx: RequestContext, headers: OutgoingHttpHeaders, write: () => void): 'responded' {
   const res = ctx.res;
+  // Decided before the hooks run: node parses the rest of the read only after this turn's microtasks, so a hook's
+  // promise can settle before it (found by review), and what is parsed behind the request meanwhile (a malformed
+  // line, an Upgrade) must find the answer marked however long the hooks take.
+  const waitsForRead = bodyMayBeInThisRead(ctx);
+  if (waitsForRead) AWAITING_READ.add(res);
   let pending: void | Promise<void>;
   try {
     pending = ctx.decorate(ctx, headers);
   } catch (err) {
+    AWAITING_READ.delete(res);
     return answerHookFailure(ctx, err);
   }
   if (pending === undefined) {
-    if (bodyMayBeInThisRead(ctx)) {
-      AWAITING_READ.add(res);
-      setImmediate(writeUnlessAnswered, res, write);
-    } else write();
+    if (waitsForRead) setImmediate(writeAfterRead, ctx, headers, write);
+    else write();
   } else {
     pending.then(
       () => {
-        if (!res.headersSent && !res.destroyed) write();
+        if (waitsForRead) setImmediate(writeAfterRead, ctx, headers, write);
+        else if (!res.headersSent && !res.destroyed) write();
       },
-      (err: unknown) => answerHookFailure(ctx, err),
+      (err: unknown) => {
+        AWAITING_READ.delete(res);
+        answerHookFailure(ctx, err);
+      },
     );
   }
   return 'responded';
@@ -204,8 +212,8 @@ function answerHookFailure(ctx: RequestContext, err: unknown): 'responded' {
  * head only after that hand-over, so deciding at once closed the connection (leavesBodyUnread) after every refusal
  * of a small POST, and a client refused at its rate limit reconnected for each try. The answer waits for that read
  * to be parsed (a setImmediate: one event-loop turn): a body in by then is drained and the connection kept, as nginx
- * keeps it after discarding a body it has; one still arriving closes it as before. An async response hook's wait
- * does the same on its own (its promise settles after that read).
+ * keeps it after discarding a body it has; one still arriving closes it as before. With an async response hook,
+ * the answer waits for both.
  */
 function bodyMayBeInThisRead(ctx: RequestContext): boolean {
   return ctx.req.httpVersionMajor === 1 && !CLOSING_STATUSES.has(ctx.status) && bodyStillArriving(ctx.req);
@@ -229,9 +237,17 @@ export function awaitsRestOfRead(res: object): boolean {
   return AWAITING_READ.has(res);
 }
 
-function writeUnlessAnswered(res: ServerResponse, write: () => void): void {
+/**
+ * The write of an answer that waited for the rest of its request's read. A stop that began meanwhile closes the
+ * connection, as the response filter does for every answer decided while the gateway drains: kept alive, it would
+ * sit idle and hold the drain for its keep-alive time.
+ */
+function writeAfterRead(ctx: RequestContext, headers: OutgoingHttpHeaders, write: () => void): void {
+  const res = ctx.res;
   AWAITING_READ.delete(res);
-  if (!res.headersSent && !res.destroyed) write();
+  if (res.headersSent || res.destroyed) return;
+  if (ctx.decorate.closing?.() === true) headers.connection = 'close';
+  write();
 }
 
 /**

@@ -23,7 +23,7 @@ import { checkRequestTarget } from './path-check.js';
 import { checkRequestHost } from './host-check.js';
 import { checkForwardingHopByHop, checkProtocol, checkUpgrade } from './protocol-check.js';
 import { watchQueuedResponse } from './pipelined.js';
-import { RequestContext } from './context.js';
+import { RequestContext, type ResponseDecorator } from './context.js';
 import { ContextSlot } from './slot.js';
 import { isLingering } from './lingering-close.js';
 import { holdContext, wasAnsweredOutside } from './outside-answer.js';
@@ -427,7 +427,12 @@ export class Pipeline implements AttemptListener {
   }
 
   /** Response filter: the gateway's headers, then the route's onResponse hooks. Shared by all requests. */
-  readonly #decorate = (ctx: RequestContext, headers: OutgoingHttpHeaders): void | Promise<void> => {
+  readonly #decorate: ResponseDecorator = Object.assign(
+    (ctx: RequestContext, headers: OutgoingHttpHeaders): void | Promise<void> => this.#decorateNow(ctx, headers),
+    { closing: () => this.draining },
+  );
+
+  readonly #decorateNow = (ctx: RequestContext, headers: OutgoingHttpHeaders): void | Promise<void> => {
     headers['x-proxy-by'] = this.#setup.proxyBy;
     headers['x-request-id'] = ctx.id;
     headers['x-response-time'] = `${Math.round(performance.now() - ctx.startedAt)}ms`;

@@ -6,11 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { startInProcess, type InProcessGateway } from '../helpers/gateway.js';
 import { FAST_ARGON2, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
+const SLOW_HOOK = fileURLToPath(new URL('../plugins/fixtures/slow-response-hook.mjs', import.meta.url));
 let backend: TestBackend;
 let gw: InProcessGateway;
 
@@ -19,12 +21,15 @@ before(async () => {
   gw = await startInProcess({
     services: { api: { upstreams: [{ name: 'api', address: '127.0.0.1', port: backend.port }] } },
     jwt: { secret: TEST_SECRET },
+    plugins: [{ name: 'slow-response-hook', module: SLOW_HOOK }],
     routes: [
       { name: 'open', match: { path_prefix: '/open' }, service: 'api', auth: 'off' },
       { name: 'limited', match: { path_prefix: '/limited' }, service: 'api', auth: 'off', rate_limit: 'strict' },
       { name: 'private', match: { path_prefix: '/api' }, service: 'api' },
       { name: 'small', match: { path_prefix: '/small' }, service: 'api', auth: 'off', max_body_size: '4B' },
       { name: 'slow', match: { path_prefix: '/slow' }, service: 'api', auth: 'off' },
+      // An async onResponse hook (a plugin's), that waits X-Hook-Delay ms when asked.
+      { name: 'hooked', match: { path_prefix: '/hooked' }, service: 'api', plugins: ['slow-response-hook'] },
     ],
     middleware: {
       auth: { enabled: true, argon2: FAST_ARGON2 },
@@ -99,6 +104,8 @@ function exchange(pieces: readonly string[], wantAnswers: number, gapMs = 0, qui
 const BODY = '{"order":42}';
 const post = (path: string, extra = ''): string =>
   `POST ${path} HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n${extra}\r\n${BODY}`;
+const postDelayed = (path: string, hookMs: number): string =>
+  `POST ${path} HTTP/1.1\r\nHost: gw.test\r\nX-Hook-Delay: ${hookMs}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`;
 const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: gw.test\r\n\r\n`;
 
 test('401 without a token to a POST whose body came with its head: the connection stays, the request behind it is served', async () => {
@@ -164,14 +171,41 @@ test('an Upgrade behind a refused POST in the same read: the 401 goes out with C
   assert.equal(closed, true);
 });
 
-test('an Upgrade behind a proxied GET still waiting for its upstream: the client leaving cuts that request (499)', async () => {
+test('an Upgrade behind a proxied GET still waiting for its upstream: the connection closes at once, that request cut (499)', async () => {
+  // Neither exchange can go on on one socket (run.ts handleUpgrade): as before the refusals could wait, the GET is
+  // not left running for a client whose connection now has no reader for its end.
   const socket = net.connect(gw.gateway.port, '127.0.0.1');
   socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(`GET /slow?ms=1500 HTTP/1.1\r\nHost: gw.test\r\n\r\n${UPGRADE}`);
-  await waitFor(() => backend.active === 1, 'the GET at the upstream', 5_000);
-  socket.destroy();
-  await waitFor(() => backend.active === 0, 'the upstream request to be cut', 1_000);
-  await waitFor(() => gw.logs.some((l) => l.msg === 'Request Completed' && l.path === '/slow'), 'the access line', 5_000);
-  assert.equal(gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow')!.status, 499);
+  await closed;
+  const line = () => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow');
+  await waitFor(() => line() !== undefined, 'the access line', 5_000);
+  assert.equal(line()!.status, 499);
+  await waitFor(() => backend.active === 0, 'no upstream request left running', 1_000);
+});
+
+// From the second fix review: a route with an async response hook, whose promise settles before node parses the rest
+// of the read (microtasks run first), and may take longer than that read.
+
+test('an async response hook on the route: the refused POST keeps its connection too, the request behind it served', async () => {
+  const { answers: got, closed } = await exchange([post('/hooked/orders') + get('/open/after')], 2);
+  assert.deepEqual(got.map((a) => a.status), [401, 200]);
+  assert.equal(got[0]!.connection, 'keep-alive');
+  assert.equal(closed, false);
+});
+
+test('a hook that takes 50 ms, a line node cannot parse behind the refused POST: the 401 goes out, then the close', async () => {
+  const { answers: got, closed } = await exchange([postDelayed('/hooked/orders', 50) + 'NOT HTTP AT ALL\r\n\r\n'], 1);
+  assert.deepEqual(got.map((a) => a.status), [401]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
+});
+
+test('a hook that takes 50 ms, an Upgrade behind the refused POST: the 401 goes out, then the close', async () => {
+  const { answers: got, closed } = await exchange([postDelayed('/hooked/orders', 50) + UPGRADE], 1);
+  assert.deepEqual(got.map((a) => a.status), [401]);
+  assert.equal(got[0]!.connection, 'close');
+  assert.equal(closed, true);
 });
