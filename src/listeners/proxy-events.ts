@@ -255,8 +255,8 @@ export function clientErrorHandler(
     if (isQueuedRequestTimeout(err, socket)) return;
     const current = responseInProgress(socket);
     // Bytes node cannot parse behind a request whose refusal waits for the rest of their read (reply.ts): that
-    // refusal goes out within this turn, saying Connection: close, and node closes the connection after it. Every
-    // later chunk errs the same way until then.
+    // refusal goes out once that read is parsed and its hooks ran, saying Connection: close, and node closes the
+    // connection after it. Every later chunk errs the same way until then.
     if (current != null && awaitsRestOfRead(current)) {
       (current as { shouldKeepAlive: boolean }).shouldKeepAlive = false;
       return;

@@ -151,7 +151,7 @@ export class Pipeline implements AttemptListener {
     // assignSocket would throw from inside node's parser and take the process down. Neither exchange can go on
     // cleanly on one socket, so it is closed (the earlier request is logged 499 by its own close handler). But a
     // gateway refusal waiting for the rest of its read (reply.ts) goes out first, saying Connection: close, and node
-    // closes the connection after it: it is written within this turn of the event loop.
+    // closes the connection after it: it is written once that read is parsed and its response hooks have run.
     const owed = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
     if (owed) {
       if (!awaitsRestOfRead(owed)) return void socket.destroy();
