@@ -220,8 +220,10 @@ function bodyMayBeInThisRead(ctx: RequestContext): boolean {
 }
 
 /**
- * Answers that end the connection whatever was read, as nginx's do: a malformed request (400), a body over the limit
- * (413, whose rest is not read on), the gateway's own failures (500, 501). Decided at once, as before.
+ * Answers that do not wait for the rest of the read, so that a body still unparsed closes the connection, as nginx's
+ * close it: a malformed request (400), a body over the limit (413, whose rest is not read on), the gateway's own
+ * failures (500, 501). Decided at once, as before. (One that waits for an async response hook anyway, a plugin's
+ * respond(413) or the 500 of a hook that failed, decides then, by what has arrived by that time.)
  */
 const CLOSING_STATUSES = new Set([400, 413, 500, 501]);
 

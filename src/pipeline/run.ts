@@ -159,6 +159,11 @@ export class Pipeline implements AttemptListener {
       // node took the parser's listeners off the socket with it: a reset would be uncaught, and the answer would
       // wait for a 'drain' that no longer reaches it.
       socket.on('error', () => socket.destroy());
+      // node's 'end' listener went with the parser too: a client that leaves (FIN) is one that left, as node's
+      // socketOnEnd would abort its request (httpAllowHalfOpen off), not a reader held until the hooks end.
+      socket.once('end', () => {
+        if (!owed.headersSent) socket.destroy();
+      });
       socket.on('drain', () => {
         if ((socket as { _httpMessage?: unknown })._httpMessage === owed) owed.emit('drain');
       });

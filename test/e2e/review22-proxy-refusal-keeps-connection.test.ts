@@ -209,3 +209,21 @@ test('a hook that takes 50 ms, an Upgrade behind the refused POST: the 401 goes 
   assert.equal(got[0]!.connection, 'close');
   assert.equal(closed, true);
 });
+
+test('a hook that takes 3 s, an Upgrade behind the refused POST, the client leaving meanwhile: logged 499 at once', async () => {
+  // Found by the third fix review: node takes its 'end' listener off with the parser, and the client's FIN went
+  // unseen until the hook ended; the 401 was then written to a client that had gone, and logged 401.
+  const socket = net.connect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(postDelayed('/hooked/leaving', 3_000) + UPGRADE);
+  await sleep(200);
+  const leftAt = Date.now();
+  socket.end();
+  const line = () => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/hooked/leaving');
+  await waitFor(() => line() !== undefined, 'the access line', 5_000);
+  assert.equal(line()!.status, 499);
+  // Long before the hook ends (2.8 s after the client left), when the answer would have been written.
+  assert.ok(Date.now() - leftAt < 2_000, `logged ${Date.now() - leftAt} ms after the client left`);
+  socket.destroy();
+});
