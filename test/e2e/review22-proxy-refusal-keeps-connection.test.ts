@@ -101,6 +101,28 @@ function exchange(pieces: readonly string[], wantAnswers: number, gapMs = 0, qui
   });
 }
 
+/** The answers' statuses; the first one's Connection header, and the gateway closing the connection when it says close. */
+function expectAnswers(result: { answers: Answer[]; closed: boolean }, statuses: number[], connection: 'keep-alive' | 'close'): void {
+  assert.deepEqual(result.answers.map((a) => a.status), statuses);
+  assert.equal(result.answers[0]!.connection, connection);
+  assert.equal(result.closed, connection === 'close');
+}
+
+/** A raw connection to the proxy port, connected. */
+async function connected(): Promise<net.Socket> {
+  const socket = net.connect(gw.gateway.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return socket;
+}
+
+/** The Request Completed line of `path`, once written. */
+async function completedLine(path: string): Promise<Record<string, unknown>> {
+  const line = () => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === path);
+  await waitFor(() => line() !== undefined, 'the access line', 5_000);
+  return line()!;
+}
+
 const BODY = '{"order":42}';
 const post = (path: string, extra = ''): string =>
   `POST ${path} HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n${extra}\r\n${BODY}`;
@@ -109,25 +131,16 @@ const postDelayed = (path: string, hookMs: number): string =>
 const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: gw.test\r\n\r\n`;
 
 test('401 without a token to a POST whose body came with its head: the connection stays, the request behind it is served', async () => {
-  const { answers: got, closed } = await exchange([post('/api/orders') + get('/open/after')], 2);
-  assert.deepEqual(got.map((a) => a.status), [401, 200]);
-  assert.equal(got[0]!.connection, 'keep-alive');
-  assert.equal(closed, false);
+  expectAnswers(await exchange([post('/api/orders') + get('/open/after')], 2), [401, 200], 'keep-alive');
 });
 
 test('401 for a bad token, a chunked body sent with its head: kept too', async () => {
   const chunked = `POST /api/orders HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer not-a-token\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
-  const { answers: got, closed } = await exchange([chunked + get('/open/after')], 2);
-  assert.deepEqual(got.map((a) => a.status), [401, 200]);
-  assert.equal(got[0]!.connection, 'keep-alive');
-  assert.equal(closed, false);
+  expectAnswers(await exchange([chunked + get('/open/after')], 2), [401, 200], 'keep-alive');
 });
 
 test('404 with no route for a POST: kept', async () => {
-  const { answers: got, closed } = await exchange([post('/nowhere') + get('/open/after')], 2);
-  assert.deepEqual(got.map((a) => a.status), [404, 200]);
-  assert.equal(got[0]!.connection, 'keep-alive');
-  assert.equal(closed, false);
+  expectAnswers(await exchange([post('/nowhere') + get('/open/after')], 2), [404, 200], 'keep-alive');
 });
 
 test('a client at its rate limit sends its POSTs one after another on one connection: 429s, and the connection stays', async () => {
@@ -140,49 +153,33 @@ test('a client at its rate limit sends its POSTs one after another on one connec
 test('a body still arriving when the refusal goes out: Connection: close, as before (the refused upload is not read on)', async () => {
   const head = `POST /api/orders HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n`;
   // The head with the body's first bytes, the rest never sent.
-  const { answers: got, closed } = await exchange([head + 'x'.repeat(1000)], 1);
-  assert.deepEqual(got.map((a) => a.status), [401]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([head + 'x'.repeat(1000)], 1), [401], 'close');
 });
 
 // From the fix review: what may come behind a refusal that waits for the rest of its read.
 
 test('413 for a body over max_body_size, sent whole with its head: the connection closes, as nginx closes it', async () => {
-  const { answers: got, closed } = await exchange([post('/small/x') + get('/open/after')], 1);
-  assert.deepEqual(got.map((a) => a.status), [413]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([post('/small/x') + get('/open/after')], 1), [413], 'close');
 });
 
 test('a line node cannot parse behind a refused POST in the same read: the 401 still goes out, then the close', async () => {
-  const { answers: got, closed } = await exchange([post('/api/orders') + 'NOT HTTP AT ALL\r\n\r\n'], 1);
-  assert.deepEqual(got.map((a) => a.status), [401]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([post('/api/orders') + 'NOT HTTP AT ALL\r\n\r\n'], 1), [401], 'close');
 });
 
 const UPGRADE = `GET /ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
 
 test('an Upgrade behind a refused POST in the same read: the 401 goes out with Connection: close, the Upgrade is not served', async () => {
-  const { answers: got, closed } = await exchange([post('/api/orders') + UPGRADE], 1);
-  assert.deepEqual(got.map((a) => a.status), [401]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([post('/api/orders') + UPGRADE], 1), [401], 'close');
 });
 
 test('an Upgrade behind a proxied GET still waiting for its upstream: the connection closes at once, that request cut (499)', async () => {
   // Neither exchange can go on on one socket (run.ts handleUpgrade): as before the refusals could wait, the GET is
   // not left running for a client whose connection now has no reader for its end.
-  const socket = net.connect(gw.gateway.port, '127.0.0.1');
-  socket.on('error', () => undefined);
+  const socket = await connected();
   const closed = new Promise((resolve) => socket.once('close', resolve));
-  await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(`GET /slow?ms=1500 HTTP/1.1\r\nHost: gw.test\r\n\r\n${UPGRADE}`);
   await closed;
-  const line = () => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/slow');
-  await waitFor(() => line() !== undefined, 'the access line', 5_000);
-  assert.equal(line()!.status, 499);
+  assert.equal((await completedLine('/slow')).status, 499);
   await waitFor(() => backend.active === 0, 'no upstream request left running', 1_000);
 });
 
@@ -190,39 +187,26 @@ test('an Upgrade behind a proxied GET still waiting for its upstream: the connec
 // of the read (microtasks run first), and may take longer than that read.
 
 test('an async response hook on the route: the refused POST keeps its connection too, the request behind it served', async () => {
-  const { answers: got, closed } = await exchange([post('/hooked/orders') + get('/open/after')], 2);
-  assert.deepEqual(got.map((a) => a.status), [401, 200]);
-  assert.equal(got[0]!.connection, 'keep-alive');
-  assert.equal(closed, false);
+  expectAnswers(await exchange([post('/hooked/orders') + get('/open/after')], 2), [401, 200], 'keep-alive');
 });
 
 test('a hook that takes 50 ms, a line node cannot parse behind the refused POST: the 401 goes out, then the close', async () => {
-  const { answers: got, closed } = await exchange([postDelayed('/hooked/orders', 50) + 'NOT HTTP AT ALL\r\n\r\n'], 1);
-  assert.deepEqual(got.map((a) => a.status), [401]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([postDelayed('/hooked/orders', 50) + 'NOT HTTP AT ALL\r\n\r\n'], 1), [401], 'close');
 });
 
 test('a hook that takes 50 ms, an Upgrade behind the refused POST: the 401 goes out, then the close', async () => {
-  const { answers: got, closed } = await exchange([postDelayed('/hooked/orders', 50) + UPGRADE], 1);
-  assert.deepEqual(got.map((a) => a.status), [401]);
-  assert.equal(got[0]!.connection, 'close');
-  assert.equal(closed, true);
+  expectAnswers(await exchange([postDelayed('/hooked/orders', 50) + UPGRADE], 1), [401], 'close');
 });
 
 test('a hook that takes 3 s, an Upgrade behind the refused POST, the client leaving meanwhile: logged 499 at once', async () => {
   // Found by the third fix review: node takes its 'end' listener off with the parser, and the client's FIN went
   // unseen until the hook ended; the 401 was then written to a client that had gone, and logged 401.
-  const socket = net.connect(gw.gateway.port, '127.0.0.1');
-  socket.on('error', () => undefined);
-  await new Promise((resolve) => socket.once('connect', resolve));
+  const socket = await connected();
   socket.write(postDelayed('/hooked/leaving', 3_000) + UPGRADE);
   await sleep(200);
   const leftAt = Date.now();
   socket.end();
-  const line = () => gw.logs.find((l) => l.msg === 'Request Completed' && l.path === '/hooked/leaving');
-  await waitFor(() => line() !== undefined, 'the access line', 5_000);
-  assert.equal(line()!.status, 499);
+  assert.equal((await completedLine('/hooked/leaving')).status, 499);
   // Long before the hook ends (2.8 s after the client left), when the answer would have been written.
   assert.ok(Date.now() - leftAt < 2_000, `logged ${Date.now() - leftAt} ms after the client left`);
   socket.destroy();
