@@ -11,7 +11,7 @@ import { createClient } from '../helpers/http.js';
 import { ADMIN_TOKEN, adminApi } from '../helpers/identity.js';
 import { bearer, FAST_ARGON2, proxiedGet, register, TEST_SECRET } from '../helpers/auth-gateway.js';
 import { freePort, redisServerInstalled, runId, ThrowawayRedis } from './ratelimit-helpers.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const installed = await redisServerInstalled();
 if (!installed && process.env.CI === 'true') throw new Error('redis-server is not installed (CI=true: must not skip)');
@@ -61,7 +61,14 @@ test(`${KEYS} key revocations and a disable pending during an outage are written
   assert.equal((await admin.post(`/admin/users/${user.user_id}/disable`)).status, 202);
   // The change poller (once a second) reads them and queues them: its Revocation Pending line carries the count.
   await waitFor(() => gw.logs.some((l) => l.msg === 'Revocation Pending' && typeof l.pending === 'number'), 'the change poller to queue them', 10_000);
-  await sleep(2_500); // two more polls: every change of the outage read
+  // Every change of the outage read (and queued): the disable, written last, is among the poller's recent actions. A
+  // fixed 2.5 s for two more polls was not enough once on a loaded CI (the disable came after Redis, applied alone).
+  const disableRead = async (): Promise<boolean> => {
+    const res = await admin.get('/api/status');
+    const recent = res.json<{ identity: { recent_actions: { action: string; target_id: string }[] } }>().identity.recent_actions;
+    return recent.some((a) => a.action === 'disable' && a.target_id === user.user_id);
+  };
+  await waitFor(disableRead, 'the poller to read the disable', 10_000);
   const before = gw.logs.length;
   await redis.start();
 
