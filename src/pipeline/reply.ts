@@ -13,6 +13,7 @@ import { lingerOnClose } from './lingering-close.js';
 import { wasAnsweredOutside } from './outside-answer.js';
 import { ContextSlot } from './slot.js';
 import { noteCut } from './h2-own-reset.js';
+import { cutBegunResponse } from './cut-response.js';
 
 /**
  * Set once a response hook failed for a request: the error reply that follows runs the response filter again (for
@@ -315,7 +316,7 @@ function answerBare(ctx: RequestContext, error: GatewayError, close = false): vo
   ctx.error = error;
   if (res.headersSent || res.destroyed) {
     noteCut(res, error);
-    res.destroy();
+    cutBegunResponse(res);
     return;
   }
   ctx.status = error.status;
@@ -376,7 +377,7 @@ export function sendError(ctx: RequestContext, err: GatewayError): 'responded' {
   ctx.error = err;
   if (ctx.res.headersSent) {
     noteCut(ctx.res, err);
-    ctx.res.destroy();
+    cutBegunResponse(ctx.res);
     return 'responded';
   }
   // The reply that failed may have left headers stored (a refused HTTP/2 head): the error must not carry them.

@@ -29,6 +29,7 @@ import { onBodyCutByClose } from './h2-reset-end.js';
 import { releaseGrpcCall, restoreRequestBound } from '../pipeline/grpc-call-release.js';
 import { cancelUploadWhenClientLeaves } from './upload-after-answer.js';
 import { noteCut, resetForUpstream } from '../pipeline/h2-own-reset.js';
+import { cutBegunResponse } from '../pipeline/cut-response.js';
 
 /** Told how an attempt ended. Implemented by the pipeline driver (no per-request callbacks). */
 export interface AttemptListener {
@@ -335,7 +336,7 @@ function answerError(ctx: RequestContext, error: GatewayError): void {
   } catch {
     ctx.error = error;
     noteCut(ctx.res, error);
-    ctx.res.destroy();
+    cutBegunResponse(ctx.res);
   }
 }
 
@@ -1117,7 +1118,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     // response already complete, and which a gRPC client reports as "Received RST_STREAM with code 0". A silent
     // client is CANCEL (as after an early 408, or a client that stopped reading), an upstream that failed is
     // INTERNAL_ERROR (as nginx sends).
-    if (stream === undefined) ctx.res.destroy();
+    if (stream === undefined) cutBegunResponse(ctx.res);
     // An upstream's failure is marked as such (h2-own-reset.ts: not the client's reset); the client's own doing is not.
     else if (!stream.closed && error.source === 'upstream') resetForUpstream(stream, H2_INTERNAL_ERROR);
     else if (!stream.closed) stream.close(error === BODY_TIMEOUT || error === SEND_TIMEOUT ? H2_CANCEL : H2_INTERNAL_ERROR);

@@ -1,0 +1,44 @@
+// Cutting a response that has begun: its status is out, so the only way left to tell the client it failed is how
+// the connection ends. An HTTP/2 stream is reset by its caller. An HTTP/1 body framed by chunks or by its
+// Content-Length already reads as cut when the connection closes early (no last chunk, too few bytes), so an
+// orderly close is enough. A body framed by nothing, which node sends to an HTTP/1.0 client (it never chunks for
+// one) when no Content-Length was given, ends where the connection ends: an orderly close (FIN) passes the cut-off
+// body as a whole one, and `curl --http1.0` exits 0 on it. Such a connection is reset instead (RST), which every
+// client reads as an error: the only signal such a body has.
+import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+
+/** Node's own record of how an HTTP/1 response's head framed its body (node:_http_outgoing, stable since Node 12). */
+interface OutgoingFraming {
+  readonly _hasBody?: boolean;
+  readonly chunkedEncoding?: boolean;
+  readonly _contentLength?: number | null;
+}
+
+/** Whether `res` is an HTTP/1 response whose head went out with a body framed by nothing but the connection's end. */
+export function isCloseDelimited(res: ServerResponse | Http2ServerResponse): boolean {
+  if ('stream' in res || !res.headersSent) return false;
+  const framing = res as unknown as OutgoingFraming;
+  return framing._hasBody !== false && framing.chunkedEncoding !== true && typeof framing._contentLength !== 'number';
+}
+
+/**
+ * Destroys a begun response as a failure. An HTTP/1 response whose body is close-delimited has its connection reset
+ * first. Over TLS the reset goes to the TCP socket under it (node's TLSSocket refuses one of its own): the client
+ * may take a TLS stream that merely stops as a complete one.
+ */
+export function cutBegunResponse(res: ServerResponse | Http2ServerResponse): void {
+  if (isCloseDelimited(res)) resetConnection(res.socket as Socket | null);
+  res.destroy();
+}
+
+function resetConnection(socket: Socket | null): void {
+  if (socket === null || socket.destroyed) return;
+  const tcp = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
+  try {
+    tcp.resetAndDestroy();
+  } catch {
+    // A handle that is not TCP (a pipe, an in-memory pair): the destroy that follows closes it in order.
+  }
+}
