@@ -556,7 +556,9 @@ export class RedisKvStore implements KvStore {
   #command(connection: RedisConnection, routingKey: string | undefined, args: string[], timeoutMs = this.#timeoutMs): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const sentAt = performance.now();
-      const timer = setTimeout(() => {
+      let settled = false;
+      const expire = (): void => {
+        if (settled) return;
         // A timer this late means this process's own event loop stalled (a long synchronous task, a GC pause, a
         // paused process) for at least the command's whole deadline: the command may have been written only as the
         // stall ended, and its reply cannot be back yet, so the connection's silence is not judged on it (a healthy
@@ -564,13 +566,19 @@ export class RedisKvStore implements KvStore {
         // command whose timer runs on time.
         if (performance.now() - sentAt < 2 * timeoutMs) connection.commandTimedOut?.(routingKey);
         reject(new KvUnavailableError({ cause: new CommandTimeoutError(), connection: this.#recentConnectionError() }));
-      }, timeoutMs);
+      };
+      // Decided after this turn of the event loop has read what the sockets hold: after a stall, the overdue timer
+      // runs (timers phase) before the poll phase reads a reply already waiting, and a command answered in time was
+      // refused as timed out (4 of 5 takes behind a 700 ms stall at a 500 ms command timeout).
+      const timer = setTimeout(() => setImmediate(expire), timeoutMs);
       connection.send(routingKey, args).then(
         (reply) => {
+          settled = true;
           clearTimeout(timer);
           resolve(reply);
         },
         (err: unknown) => {
+          settled = true;
           clearTimeout(timer);
           reject(new KvUnavailableError({ cause: err, connection: this.#recentConnectionError() }));
         },
