@@ -25,6 +25,14 @@ import {
   type RedisConnection,
 } from './redis-connection.js';
 
+/** A command given up on while the master link (every sentinel down) reconnected past the command timeout. */
+export class MasterLinkNotReadyError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the master link was not ready within the command timeout (${timeoutMs} ms)`);
+    this.name = 'MasterLinkNotReadyError';
+  }
+}
+
 /** Config `redis.sentinel`: the monitored master's name and some sentinels' redis:// URLs. */
 export interface SentinelTarget {
   readonly name: string;
@@ -150,12 +158,17 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     if (old !== undefined) destroyClient(old.client);
   };
   /**
-   * The link to the master `s` names, ready to take commands, or undefined (none named yet, or still connecting: the
-   * command then goes through `s`). A new address (a promotion) gets a new link; the old one is ended.
+   * The link to the master `s` names, ready or not (see whenReady), or undefined when `s` has named none and no link
+   * is held: the command then goes through `s`. A new address (a promotion) gets a new link; the old one is ended.
+   * `s` names none also while its own master connection reconnects (getMasterNode reports a ready one only): with
+   * every sentinel down the master cannot have moved, so the link held is still the way to it. Sending through `s`
+   * then waited for a rediscovery that cannot succeed, and met the command timeout: after a stall of the gateway's
+   * event loop (both connections' socket timeouts fire before their PONGs are read) requests were refused 503 for
+   * the 50-300 ms the reconnects took, the master up (found by a flaky test under a loaded CI).
    */
   const linkFor = (s: Sentinel): Link | undefined => {
     const master = s.getMasterNode();
-    if (master === undefined) return undefined;
+    if (master === undefined) return link?.client;
     const key = `${master.host}:${master.port}`;
     let held = link;
     if (held?.key !== key) {
@@ -163,7 +176,28 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       held = { key, client: openLink(master.host, master.port) };
       link = held;
     }
-    return held.client.isReady ? held.client : undefined;
+    return held.client;
+  };
+  /** Each link's next 'ready', shared by the commands waiting for it. */
+  const linkReady = new WeakMap<Link, Promise<void>>();
+  /**
+   * `client` once ready, if that comes within the command timeout from `sentAt`: a link still connecting, or
+   * reconnecting after a socket timeout, is a moment away, and takes no command meanwhile (disableOfflineQueue).
+   * Never sent later: the store has answered that command's request as a store error already (on_store_error), and
+   * its tokens must not be taken after that answer.
+   */
+  const whenReady = (client: Link, sentAt: number): Promise<Link> => {
+    if (client.isReady) return Promise.resolve(client);
+    let ready = linkReady.get(client);
+    if (ready === undefined) {
+      ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+      linkReady.set(client, ready);
+      void ready.then(() => linkReady.delete(client));
+    }
+    return ready.then(() => {
+      if (performance.now() - sentAt >= settings.commandTimeoutMs) throw new MasterLinkNotReadyError(settings.commandTimeoutMs);
+      return client;
+    });
   };
 
   /** No sentinel accepted a connection at the last look: commands go on the master link (see the file's comment). */
@@ -275,10 +309,11 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
           throw err;
         });
       const direct = sentinelsDown ? linkFor(sentOn) : undefined;
+      const sentAt = performance.now();
       const sent =
         direct === undefined
           ? viaSentinel()
-          : direct.sendCommand([...args]).catch((err: unknown) => {
+          : whenReady(direct, sentAt).then((ready) => ready.sendCommand([...args])).catch((err: unknown) => {
               // A master demoted before the Sentinel client heard of it: the client rediscovers on the refusal
               // and sends the command again (a refused command did nothing). The link follows once it names another.
               if (!isReplicaReply(err)) throw err;

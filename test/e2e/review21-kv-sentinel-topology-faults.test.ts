@@ -70,10 +70,7 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
     return undecided;
   }
 
-  /**
-   * /ready says ready within `ms`: a fresh-clone CI's probe once met a moment not ready right after the requests (its
-   * checks are in the message should it last).
-   */
+  /** /ready says ready within `ms` (its checks are in the message should it last). */
   async function assertReadyWithin(gw: InProcessGateway, ms: number): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
@@ -179,16 +176,18 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
     const gw = await gatewayOn(sentinel.target.nodes);
     await waitFor('the first decision', () => decided(gw), 15_000);
     await Promise.all(sentinel.sentinels.map((s) => s.kill()));
-    // The requests waiting when they went down may fail (the command timeout); then none, but one: a fresh-clone CI
-    // (2026-12-07, with a review running beside it) once saw one request of about 70 refused in these 8 s, which 13
-    // runs here, under CPU burners and in the CI's batches, never showed again. Before the fix every one was refused.
-    // The store's lines are in the message should it come back.
+    // The requests waiting when they went down may fail (the command timeout); then none. Fresh-clone CIs saw one
+    // refused, or /ready 503 once: a stall of this process (the gateway runs in it) timed out the master connections,
+    // and the commands sent as they reconnected waited on the Sentinel client (test/kv/redis-sentinel-down-master-blip),
+    // or a reply that came during the stall was dropped by its overdue timer (test/kv/redis-reply-read-after-stall).
+    // The store's lines are in the message should another cause show.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const from = gw.logs.length;
     const undecided = await undecidedDuring(gw, 8_000);
     const storeLines = gw.logs.slice(from).filter((l) => !String(l.msg).startsWith('Request') && l.msg !== 'Select Upstream');
-    assert.ok(undecided <= 1, `${undecided} refused: ${JSON.stringify(storeLines.slice(0, 20))}`);
-    await assertReadyWithin(gw, 5_000);
+    assert.equal(undecided, 0, `${undecided} refused: ${JSON.stringify(storeLines.slice(0, 20))}`);
+    const ready = await client.request(`${gw.adminUrl!}/ready`);
+    assert.equal(ready.status, 200, ready.text);
   });
 });
 
