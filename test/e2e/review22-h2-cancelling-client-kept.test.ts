@@ -149,6 +149,7 @@ test('a client mixing two cheap requests into each reset (its share kept under h
   const logged = gw.logs.length;
   try {
     assert.equal(await status(s, '/fast/first'), 200); // settings exchanged
+    const started = Date.now();
     for (let round = 0; round < 30 && goaway() === undefined && !s.destroyed && !s.closed; round++) {
       const cheap: Promise<number | undefined>[] = [];
       for (let i = 0; i < 50 && !s.destroyed && !s.closed; i++) {
@@ -164,8 +165,9 @@ test('a client mixing two cheap requests into each reset (its share kept under h
     assert.equal(goaway(), constants.NGHTTP2_ENHANCE_YOUR_CALM);
     const [line] = refusals(logged);
     assert.ok(line !== undefined, 'logged');
-    // The burst, and what refilled (30 a second) while it was spent.
-    assert.ok(typeof line.premature_resets === 'number' && line.premature_resets > 900 && line.premature_resets < 1_000, JSON.stringify(line));
+    // The burst, and what refilled (30 a second) while it was spent: about 2 s here, 8 s on a loaded machine.
+    const refilled = (30 * (Number(line.time) - started)) / 1_000;
+    assert.ok(typeof line.premature_resets === 'number' && line.premature_resets > 900 && line.premature_resets < 950 + refilled, `${JSON.stringify(line)}, ${Math.round(refilled)} refilled`);
   } finally {
     s.destroy();
   }
