@@ -183,6 +183,32 @@ const GENERATORS: Record<string, Generator> = {
     ]);
     return { kind: 'read-sizes', bytes, write: 'whole', after: r.pick(['read', 'stall', 'close']) };
   },
+  hop: (r) => {
+    // Hop-by-hop fields (RFC 9110 §7.6.1) and fields the request's Connection names, in several spellings, each
+    // carrying SPOOF, and chunked trailers: none may reach the backend (the watch backend checks both).
+    const names = ['X-Secret-Hop', 'x-secret-hop', 'X-SECRET-HOP', 'X-Api-Token', 'Cookie', 'Authorization', 'X-Custom'];
+    const nominated = r.pick(names);
+    const tokens = [r.pick(['keep-alive', 'close', 'Upgrade', '']), nominated];
+    const conn = r.pick([
+      `Connection: ${tokens.join(', ')}`,
+      `Connection: ${tokens.join(',')}`,
+      `Connection: ,, ${nominated} ,`,
+      `Connection: ${nominated}\t`,
+      `Connection: keep-alive\r\nConnection: ${nominated}`,
+      `Connection:${nominated}`,
+      `Connection: ${nominated.toUpperCase()}`,
+    ]);
+    const hop = r.pick([`Keep-Alive: ${SPOOF}`, `TE: ${SPOOF}`, `TE: trailers, ${SPOOF}`, `Trailer: ${SPOOF}`, `Proxy-Authorization: Basic ${SPOOF}`, `Proxy-Connection: ${SPOOF}`, `HTTP2-Settings: ${SPOOF}`, `Upgrade: ${SPOOF}`, `Expect: ${SPOOF}`, `Connection: ${SPOOF}`, `Keep-Alive: timeout=5, ${SPOOF}`, `Content-Type: application/grpc`, `TE: trailers`]);
+    const lines = [conn, `${nominated}: ${SPOOF}`];
+    if (r.chance(0.7)) lines.push(hop);
+    if (r.chance(0.3)) lines.push(hop.replace(/^[A-Za-z-]+/, (n) => n.toLowerCase()));
+    const method = r.pick(['GET', 'POST', 'GET']);
+    const chunked = method === 'POST' && r.chance(0.5);
+    const framing = method === 'POST' ? (chunked ? ['Transfer-Encoding: chunked'] : ['Content-Length: 5']) : [];
+    const body = method === 'POST' ? (chunked ? `5\r\nhello\r\n0\r\n${r.chance(0.5) ? `${r.pick(['X-Trailer', 'X-User-Id', 'Forwarded', 'X-Secret-Hop', 'Content-Length', 'Host', 'Authorization'])}: ${SPOOF}\r\n` : ''}\r\n` : 'hello') : '';
+    const bytes = `${method} ${r.pick(['/public/hop', '/public/ws', '/private/x'])} HTTP/1.1\r\nHost: gw\r\n${[...lines, ...framing].join('\r\n')}\r\n\r\n${body}`;
+    return { kind: 'hop', bytes: Buffer.from(bytes, 'latin1'), write: r.pick(['whole', 'split']), after: 'read' };
+  },
   upgrade: (r) => ({
     kind: 'upgrade',
     bytes: Buffer.from(head(r, 'GET', r.chance(0.5) ? '/public/ws' : pathTarget(r), ['Connection: Upgrade', `Upgrade: ${r.pick(['websocket', 'h2c', 'x'])}`, ...spoofedHeaders(r)]), 'latin1'),

@@ -8,8 +8,12 @@ import { SPOOF } from './cases.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+/** Fields that end at the gateway: never forwarded to an HTTP/1 upstream (te: trailers goes to gRPC upstreams only). */
+const HOP_BY_HOP = ['te', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'trailer', 'http2-settings', 'expect'];
+
 /** Why a request as the backend saw it breaks a gateway guarantee, or undefined when it does not. */
 export function violationOf(url: string, headers: IncomingMessage['headers']): string | undefined {
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) return `hop-by-hop ${name}: ${JSON.stringify(String(headers[name]).slice(0, 100))}`;
   if (!isCanonicalTarget(url)) return `non-canonical path ${JSON.stringify(url.slice(0, 200))}`;
   for (const [name, value] of Object.entries(headers)) {
     const text = Array.isArray(value) ? value.join(', ') : String(value);
@@ -47,6 +51,13 @@ export async function startWatchBackend(): Promise<WatchBackend> {
     check(req);
     req.on('error', () => undefined);
     req.resume();
+    req.once('end', () => {
+      // Trailers too: a client's chunked trailers are dropped, so one that arrives carries a spoof or an owned name.
+      for (const [name, value] of Object.entries(req.trailers)) {
+        const text = String(value);
+        if (violations.length < 100 && (text.includes(SPOOF) || DEFAULT_OWNED_HEADERS.ownership(name) !== 'none')) violations.push(`trailer ${name}: ${JSON.stringify(text.slice(0, 100))} on ${req.url}`);
+      }
+    });
     const url = req.url ?? '/';
     const answer = (): void => {
       if (url.endsWith('/big')) {
