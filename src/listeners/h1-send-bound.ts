@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { cutOutside } from '../pipeline/outside-answer.js';
+import { cutBegunResponse } from '../pipeline/cut-response.js';
 import { responseInProgress } from '../pipeline/last-request.js';
 import { kernelTakenBytes, type HandleOwner } from '../proxy/kernel-taken-bytes.js';
 
@@ -91,6 +92,8 @@ export class UnsentAnswers {
       } else if (now - seen.since >= sendMs) {
         this.#watched.delete(socket);
         cutOutside(res, SEND_TIMEOUT);
+        // Node still holds part of it: a body framed by nothing would read as whole after an orderly close.
+        cutBegunResponse(res);
         socket.destroy();
       }
     }
