@@ -29,19 +29,20 @@ export function isCloseDelimited(res: ServerResponse | Http2ServerResponse): boo
 
 /**
  * Destroys a begun response as a failure. An HTTP/1 response whose body is close-delimited has its connection reset
- * first. Over TLS the reset goes to the TCP socket under it (node's TLSSocket refuses one of its own): the client
- * may take a TLS stream that merely stops as a complete one.
+ * first. Not over TLS: there the destroy ends the stream without TLS's close_notify, which OpenSSL (curl, browsers)
+ * reports as an unexpected EOF, where a complete body's close sends one. Resetting the TCP socket under node's
+ * TLSSocket (its own refuses a reset) left node 20's https server a connection entry without a socket, and its
+ * close() then threw in closeIdleConnections: a stop would have crashed.
  */
 export function cutBegunResponse(res: ServerResponse | Http2ServerResponse): void {
-  if (isCloseDelimited(res)) resetConnection(res.socket as Socket | null);
+  if (isCloseDelimited(res)) resetPlainConnection(res.socket as Socket | null);
   res.destroy();
 }
 
-function resetConnection(socket: Socket | null): void {
-  if (socket === null || socket.destroyed) return;
-  const tcp = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
+function resetPlainConnection(socket: Socket | null): void {
+  if (socket === null || socket.destroyed || 'encrypted' in socket) return;
   try {
-    tcp.resetAndDestroy();
+    socket.resetAndDestroy();
   } catch {
     // A handle that is not TCP (a pipe, an in-memory pair): the destroy that follows closes it in order.
   }
