@@ -108,6 +108,14 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
    */
   let unsettledSince: number | undefined;
   let silenceCheckQueued = false;
+  /**
+   * A command sent on the current client got a reply from its master. A client that never got one and then looks silent
+   * may be one whose sentinel names a replica: node-redis answers each READONLY with another rediscovery through the
+   * same sentinel (up to 16), so no command settles, the store takes the link for silent, and a replacement asking the
+   * same sentinel first reset the watch's clock before it could rotate (under load, for good). Such a replacement asks
+   * from the next sentinel on.
+   */
+  let decidedOnCurrent = false;
   let replacement: Sentinel | undefined;
   const begin = (s: Sentinel): void => {
     s.on('error', (err: unknown) => {
@@ -260,6 +268,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     const old = current;
     current = next;
     unsettledSince = undefined;
+    decidedOnCurrent = false;
     withoutMasterSince = undefined;
     refusedAsReplicaAt = -Infinity;
     dropLink();
@@ -312,6 +321,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   };
   const replaceSilent = (): void => {
     if (closed || replacement !== undefined) return;
+    if (!decidedOnCurrent && roots.length > 1) rotation = (rotation + 1) % roots.length;
     replaceWith(open(rotation));
     onError(new SilentConnectionError(socketTimeout));
   };
@@ -321,6 +331,9 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       unsettledSince ??= performance.now();
       const settled = (): void => {
         if (sentOn === current) unsettledSince = undefined;
+      };
+      const decided = (): void => {
+        if (sentOn === current) decidedOnCurrent = true;
       };
       const viaSentinel = (): Promise<unknown> =>
         sentOn.sendCommand(false, [...args]).catch((err: unknown) => {
@@ -341,6 +354,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
       return sent.then(
         (reply) => {
           settled();
+          decided();
           return reply;
         },
         (err: unknown) => {
