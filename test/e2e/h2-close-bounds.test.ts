@@ -241,7 +241,13 @@ describe('a session asked to close', () => {
       const { code } = await child.exited;
       const took = Date.now() - started;
       assert.equal(code, 0);
-      assert.ok(took < BLOCK_BOUND_MS + SLACK_MS, `exited ${took} ms after SIGTERM (drain ${DRAIN_MS} ms)`);
+      // The drain's own bound, by the gateway's clock: from its Stopping line to its Stopped line. The signal's
+      // delivery, the process's exit and this process seeing it come on top, and at load 15 took up to 2.5 s more
+      // (0.6 s, 1.7 s, 0.3 s): the whole is bounded only by the drain it must not wait out.
+      const at = (msg: string): number => Number(child.logs.find((l) => l.msg === msg)?.time);
+      const drainTook = at('Gateway Stopped') - at('Gateway Stopping');
+      assert.ok(drainTook < BLOCK_BOUND_MS + SLACK_MS, `stopped ${drainTook} ms after it began stopping (drain ${DRAIN_MS} ms)`);
+      assert.ok(took < DRAIN_MS, `exited ${took} ms after SIGTERM (drain ${DRAIN_MS} ms)`);
       assert.equal(child.logs.find((l) => l.msg === 'Gateway Stopped')?.drained, true);
     } finally {
       block.socket.destroy();
