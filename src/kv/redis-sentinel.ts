@@ -117,6 +117,8 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
    */
   let decidedOnCurrent = false;
   let replacement: Sentinel | undefined;
+  /** When the pending replacement was opened. */
+  let replacementSince = 0;
   const begin = (s: Sentinel): void => {
     s.on('error', (err: unknown) => {
       if (s !== current) return;
@@ -312,6 +314,7 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
   /** `next` takes the current client's place once ready (the current one is retired then, its link dropped). */
   const replaceWith = (next: Sentinel): void => {
     replacement = next;
+    replacementSince = performance.now();
     next.once('ready', () => {
       if (closed || replacement !== next) return;
       replacement = undefined;
@@ -319,9 +322,19 @@ export function redisSentinel(target: SentinelTarget, settings: NodeSettings): R
     });
     begin(next);
   };
+  /**
+   * A replacement still pending after rotateAfterMs will not become ready: the sentinel it asks first cannot help
+   * (it names an address that refuses or never answers), and node-redis keeps asking it. It is dropped, and the next
+   * sentinel asked first: the watch judges only the current client, which may look healthy meanwhile, so a pending
+   * replacement that never became ready kept every later silent link from being replaced (a fix review: no take
+   * decided for good after a second silence).
+   */
   const replaceSilent = (): void => {
-    if (closed || replacement !== undefined) return;
-    if (!decidedOnCurrent && roots.length > 1) rotation = (rotation + 1) % roots.length;
+    if (closed) return;
+    const stuck = replacement !== undefined && performance.now() - replacementSince >= rotateAfterMs;
+    if (replacement !== undefined && !stuck) return;
+    if ((stuck || !decidedOnCurrent) && roots.length > 1) rotation = (rotation + 1) % roots.length;
+    dropReplacement();
     replaceWith(open(rotation));
     onError(new SilentConnectionError(socketTimeout));
   };
