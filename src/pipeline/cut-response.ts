@@ -21,7 +21,7 @@ interface OutgoingFraming {
  * and whose body has not all been handed to the kernel (writableFinished: then it is whole, and an orderly close
  * delivers it, where a reset could drop its last bytes still in the socket's send buffer).
  */
-export function isCloseDelimited(res: ServerResponse | Http2ServerResponse): boolean {
+function isCloseDelimited(res: ServerResponse | Http2ServerResponse): boolean {
   if ('stream' in res || !res.headersSent || res.writableFinished) return false;
   const framing = res as unknown as OutgoingFraming;
   return framing._hasBody !== false && framing.chunkedEncoding !== true && typeof framing._contentLength !== 'number';

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redisCommand, RedisErrorReply } from './redis-command.js';
 import { freePort, rawCommand } from './redis-helpers.js';
+import type { KvStore } from '../../src/kv/kv-store.js';
 
 /** Every group we started, so an exiting test process never leaves a server behind. */
 const live = new Set<number>();
@@ -373,6 +374,22 @@ export async function requireRedisServer(): Promise<string | false> {
   if (await redisServerInstalled()) return false;
   if (process.env.CI === 'true') throw new Error('redis-server is not installed (CI=true: topology suites must not be skipped)');
   return 'redis-server not installed; skipped (set CI=true to make this a failure)';
+}
+
+/**
+ * Kills every sentinel of `own`, then waits until `store` decides takes on its master link: 20 in a row, within 20 s
+ * (it has to find them down first).
+ */
+export async function killSentinelsUntilMasterLink(own: ThrowawaySentinel, store: Pick<KvStore, 'take'>): Promise<void> {
+  await Promise.all(own.sentinels.map((s) => s.kill()));
+  const rule = { capacity: 1e9, refillPerSecond: 1 };
+  let inARow = 0;
+  const deadline = Date.now() + 20_000;
+  while (inARow < 20 && Date.now() < deadline) {
+    inARow = (await Promise.resolve(store.take('bucket', rule)).then(() => true, () => false)) ? inARow + 1 : 0;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (inARow < 20) throw new Error('takes not decided on the master link 20 s after the sentinels went down');
 }
 
 /** Waits until `store.ping()` answers (stores connect in the background). */

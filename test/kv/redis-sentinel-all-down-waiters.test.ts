@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from './redis-helpers.js';
-import { RedisProcess, requireRedisServer, ThrowawaySentinel, untilAnswering } from './redis-processes.js';
+import { killSentinelsUntilMasterLink, RedisProcess, requireRedisServer, ThrowawaySentinel, untilAnswering } from './redis-processes.js';
 
 const skip = await requireRedisServer();
 const RULE = { capacity: 1e9, refillPerSecond: 1 };
@@ -27,14 +27,7 @@ test(`sentinels and master down: ${TAKES} refused takes leave nothing behind, an
   const masterLog = join(tmpdir(), `portcullis-sentinel-all-down-${process.pid}.log`);
   try {
     await untilAnswering(store);
-    await Promise.all(own.sentinels.map((s) => s.kill()));
-    let inARow = 0;
-    const deadline = Date.now() + 20_000;
-    while (inARow < 20 && Date.now() < deadline) {
-      inARow = (await store.take('bucket', RULE).then(() => true, () => false)) ? inARow + 1 : 0;
-      await sleep(50);
-    }
-    assert.equal(inARow, 20, 'decided on the master link once the sentinels are found down');
+    await killSentinelsUntilMasterLink(own, store);
     const masterPort = own.master.port;
     await own.master.kill();
     await sleep(1_000); // the link has seen it go

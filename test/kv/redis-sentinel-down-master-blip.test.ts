@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedisKvStore } from '../../src/kv/redis.js';
 import { uniquePrefix } from './redis-helpers.js';
-import { requireRedisServer, ThrowawaySentinel, untilAnswering } from './redis-processes.js';
+import { killSentinelsUntilMasterLink, requireRedisServer, ThrowawaySentinel, untilAnswering } from './redis-processes.js';
 
 const skip = await requireRedisServer();
 const RULE = { capacity: 1e9, refillPerSecond: 1 };
@@ -20,15 +20,7 @@ test('sentinels down, this process stalled past the socket timeout: takes sent a
   const store = createRedisKvStore({ sentinel: own.target, keyPrefix: uniquePrefix('sentinel-down-blip'), commandTimeoutMs: 500 });
   try {
     await untilAnswering(store);
-    await Promise.all(own.sentinels.map((s) => s.kill()));
-    // Until the store has found them down and decides on the master link: 20 takes in a row.
-    let inARow = 0;
-    const deadline = Date.now() + 20_000;
-    while (inARow < 20 && Date.now() < deadline) {
-      inARow = (await store.take('bucket', RULE).then(() => true, () => false)) ? inARow + 1 : 0;
-      await sleep(50);
-    }
-    assert.equal(inARow, 20, 'decided on the master link once the sentinels are found down');
+    await killSentinelsUntilMasterLink(own, store);
     const refused: string[] = [];
     for (let round = 0; round < 3; round++) {
       const until = Date.now() + 2_500;
