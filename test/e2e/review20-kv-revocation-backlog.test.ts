@@ -73,9 +73,11 @@ test(`${KEYS} key revocations and a disable pending during an outage are written
   await redis.start();
 
   const applied = () => gw.logs.slice(before).filter((l) => l.msg === 'Revocations Applied');
-  await waitFor(() => applied().length > 0, 'the pending revocations to be written', 15_000);
-  const first = applied()[0]!;
-  assert.equal(first.pending, 0, `all written in the first poll: ${JSON.stringify(first)}`);
-  assert.equal(first.applied, KEYS + 1, 'each change once');
+  await waitFor(() => applied().length > 0 && applied().at(-1)!.pending === 0, 'the pending revocations to be written', 15_000);
+  // The backlog goes on within the first poll past one batch of 256 (RETRY_AT_ONCE), rather than a batch a poll; a
+  // write the just-restarted Redis refused goes to the next poll (a fresh-clone CI once saw 300 then 1).
+  const [first] = applied();
+  assert.ok(Number(first!.applied) >= KEYS, `the backlog written in the first poll: ${JSON.stringify(applied())}`);
+  assert.equal(applied().reduce((sum, l) => sum + Number(l.applied), 0), KEYS + 1, 'each change once');
   await waitFor(async () => (await status()) === 401, 'the disabled user refused', 5_000);
 });
