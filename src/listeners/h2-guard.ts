@@ -253,6 +253,12 @@ class Watched {
   /** A header block nghttp2 has begun and node not handed over: its stream id when a sweep first saw it, and when. */
   pendingId = 0;
   pendingSince = 0;
+  /**
+   * The highest stream id whose header block is known to have ended without node handing the stream over: refused
+   * by node (a header list over the limits) or by nghttp2 (a content-length its END_STREAM contradicts, say). See
+   * SessionWatch #settleBlock.
+   */
+  settledId = 0;
   /** When the session began to close (a GOAWAY of ours, or of the client's), NaN before. */
   closingSince = Number.NaN;
   /** Since when the session has had no open stream. */
@@ -282,11 +288,11 @@ class Watched {
    * END_HEADERS, and not all of its CONTINUATION frames yet), else 0. nghttp2 reads nothing else on the connection
    * until that block ends, and node hands a stream over only once its block has. `state` is {} once node has
    * destroyed the session. A stream node refused on its own before handing it over (a header list over the limits)
-   * reads the same; the guard only ever closes such a session gracefully.
+   * reads the same until a PING tells them apart (SessionWatch #settleBlock).
    */
   unfinishedBlock(): number {
     const begun = this.session.state.lastProcStreamID ?? 0;
-    return begun > this.lastStreamId ? begun : 0;
+    return begun > Math.max(this.lastStreamId, this.settledId) ? begun : 0;
   }
 }
 
@@ -482,6 +488,27 @@ export class SessionWatch {
     }
   }
 
+  /**
+   * A header block `id` nghttp2 has begun and node has not handed over, as a sweep saw it: a PING is sent, and its ACK
+   * settles the block. nghttp2 takes no other frame between a HEADERS and its last CONTINUATION (any other is a
+   * connection error), so an ACK read after the block began means it ended, and its stream was refused before node
+   * handed it over (node's header-list limits, nghttp2's checks of the request: a content-length its END_STREAM
+   * contradicts). Without this, an honest client whose last stream was so refused read as one holding a block
+   * unfinished: its session was sent GOAWAY timeouts.header later, and destroyed, whatever timeouts.idle (0: none)
+   * and its other open streams. A client that never acknowledges keeps the bound, as before.
+   */
+  #settleBlock(w: Watched, id: number): void {
+    const session = w.session;
+    if (session.destroyed) return;
+    try {
+      session.ping((err) => {
+        if (err === null && id > w.settledId) w.settledId = id;
+      });
+    } catch {
+      // destroyed meanwhile, or too many PINGs unacknowledged: the bound decides
+    }
+  }
+
   #close(w: Watched): void {
     if (Number.isNaN(w.closingSince)) w.closingSince = performance.now();
     if (!w.session.closed && !w.session.destroyed) w.session.close();
@@ -574,6 +601,7 @@ export class SessionWatch {
       else if (pending !== w.pendingId) {
         w.pendingId = pending;
         w.pendingSince = now;
+        this.#settleBlock(w, pending);
       } else if (now - w.pendingSince >= closeMs) {
         overdueBlock = true;
         this.#close(w);

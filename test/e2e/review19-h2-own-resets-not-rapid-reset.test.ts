@@ -116,20 +116,26 @@ test('a client whose own uploads go over max_body_size mid-answer (each stream c
   const goaway = new Promise<number>((resolve) => s.on('goaway', resolve));
   try {
     await get(s, '/slow'); // settings exchanged
-    const streams: Promise<void>[] = [];
-    for (let i = 0; i < 300 && !s.destroyed && !s.closed; i++) {
-      streams.push(
-        new Promise((resolve) => {
-          const stream = s.request({ ':method': 'POST', ':path': `/small/${i}` }, { endStream: false });
-          stream.on('error', () => undefined);
-          stream.on('response', () => stream.end(Buffer.alloc(4_000))); // over the route's 1 KB once the answer began
-          stream.write('abc');
-          stream.on('close', () => resolve());
-        }),
+    // In waves of 50, each waiting for its cuts: every stream is cut a round trip after it opened, well inside the
+    // 1 s that makes a reset premature. All 300 at once had the 250th cut land near 1 s (the gateway taking in 300
+    // streams in one go), past it on a loaded machine: no reset counted premature, and the session was closed idle.
+    const wave = 50;
+    for (let i = 0; i < 300 && !s.destroyed && !s.closed; i += wave) {
+      await Promise.all(
+        Array.from(
+          { length: wave },
+          (_, j) =>
+            new Promise<void>((resolve) => {
+              const stream = s.request({ ':method': 'POST', ':path': `/small/${i + j}` }, { endStream: false });
+              stream.on('error', () => undefined);
+              stream.on('response', () => stream.end(Buffer.alloc(4_000))); // over the route's 1 KB once the answer began
+              stream.write('abc');
+              stream.on('close', () => resolve());
+            }),
+        ),
       );
     }
     assert.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    await Promise.all(streams);
   } finally {
     s.destroy();
   }
