@@ -75,7 +75,7 @@ export const ERROR_CODES = {
   /** The upstream's queue is full, or a request waited `load_balancing.queue_timeout` in it (Retry-After). */
   UPSTREAM_BUSY: { status: 503, message: 'Service Unavailable', source: 'upstream' },
   SHUTTING_DOWN: { status: 503, message: 'Service Unavailable', source: 'internal' },
-  /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full: a login or register flood. */
+  /** The argon2 queue (`middleware.auth.argon2.queue_limit`) is full (a login or register flood), or a hash took over `argon2.timeout`. */
   PASSWORD_HASHER_BUSY: { status: 503, message: 'Service Unavailable', source: 'internal' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Gateway Timeout', source: 'upstream' },

@@ -16,10 +16,14 @@ export interface Argon2Params {
   readonly parallelism: number;
   /** Hashes that may wait for a free slot before new ones are refused with HasherBusyError (default 256). */
   readonly queue_limit?: number;
+  /** The longest a hash or verify may take, its wait for a slot included, before HasherBusyError (ms; default 30 s). */
+  readonly timeout?: number;
 }
 
 /** Default of `middleware.auth.argon2.queue_limit`. */
 export const DEFAULT_HASH_QUEUE_LIMIT = 256;
+/** Default of `middleware.auth.argon2.timeout`, in ms. */
+export const DEFAULT_HASH_TIMEOUT_MS = 30_000;
 
 /**
  * Seconds a client is asked to wait when the argon2 queue is full (a flood passes quickly, or is throttled); the auth
@@ -28,16 +32,36 @@ export const DEFAULT_HASH_QUEUE_LIMIT = 256;
 export const HASHER_BUSY_RETRY_AFTER_SECONDS = 1;
 
 /**
+ * The cause of a HasherBusyError when a hash or verify took longer than `middleware.auth.argon2.timeout`, its wait
+ * for a slot included: the host's CPU is saturated (the hashing process runs at nice 19, so it is the first to
+ * starve) or a flood keeps the queue long.
+ */
+export class HashTimedOutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`password hashing took longer than ${timeoutMs} ms`);
+    this.name = 'HashTimedOutError';
+  }
+}
+
+/**
  * Thrown instead of queueing when `queue_limit` hashes already wait: a login flood then gets 503 with Retry-After
- * at once rather than making every later login (and the thread pool jose shares) wait without bound.
+ * at once rather than making every later login (and the thread pool jose shares) wait without bound. And when a hash
+ * took longer than `timeout`.
  */
 export class HasherBusyError extends Error {
   /**
    * `cause`: the hashing process could not be started (HashProcessStartError) or was lost twice under one call
-   * (HashProcessLostError), rather than a full queue.
+   * (HashProcessLostError), or the hash timed out (HashTimedOutError), rather than a full queue.
    */
-  constructor(cause?: HashProcessStartError | HashProcessLostError) {
-    super(cause === undefined ? 'password hashing queue is full' : 'password hashing process unavailable', cause === undefined ? undefined : { cause });
+  constructor(cause?: HashProcessStartError | HashProcessLostError | HashTimedOutError) {
+    super(
+      cause === undefined
+        ? 'password hashing queue is full'
+        : cause instanceof HashTimedOutError
+          ? 'password hashing timed out'
+          : 'password hashing process unavailable',
+      cause === undefined ? undefined : { cause },
+    );
     this.name = 'HasherBusyError';
   }
 }
@@ -81,31 +105,66 @@ export function defaultHashConcurrency(): number {
 
 /**
  * A counting semaphore: at most `limit` tasks run at once, at most `queueLimit` wait in arrival order, and any more
- * are refused with HasherBusyError (thrown synchronously from run's promise, before any work).
+ * are refused with HasherBusyError (thrown synchronously from run's promise, before any work). A task's caller waits
+ * at most `timeoutMs` in all, its wait for a slot included; then HasherBusyError (HashTimedOutError). Without that
+ * bound a login on a CPU-saturated host waited for the nice-19 hashing process as long as the host stayed saturated
+ * (203 s measured at load 15) instead of getting a 503 it could retry. A task already running keeps its slot until
+ * it ends, so no more hashes run at once than `limit` whatever their callers stopped waiting for.
  */
 class Gate {
   #free: number;
   readonly #queueLimit: number;
+  readonly #timeoutMs: number;
   readonly #waiting: Array<() => void> = [];
 
-  constructor(limit: number, queueLimit: number) {
+  constructor(limit: number, queueLimit: number, timeoutMs: number) {
     this.#free = Math.max(1, Math.floor(limit));
     this.#queueLimit = Math.max(0, Math.floor(queueLimit));
+    this.#timeoutMs = timeoutMs;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else if (this.#waiting.length >= this.#queueLimit) throw new HasherBusyError();
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      // Hand the slot straight to the next waiter, or give it back.
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
+    if (this.#free === 0 && this.#waiting.length >= this.#queueLimit) throw new HasherBusyError();
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        const at = this.#waiting.indexOf(start);
+        if (at !== -1) this.#waiting.splice(at, 1);
+        reject(new HasherBusyError(new HashTimedOutError(this.#timeoutMs)));
+      }, this.#timeoutMs);
+      const start = (): void => {
+        let work: Promise<T>;
+        try {
+          work = task();
+        } catch (err) {
+          work = Promise.reject(err);
+        }
+        void work.then(this.#release, this.#release);
+        work.then(
+          (value) => {
+            clearTimeout(timer);
+            if (!settled) resolve(value);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            if (!settled) reject(err);
+          },
+        );
+      };
+      if (this.#free > 0) {
+        this.#free--;
+        start();
+      } else this.#waiting.push(start);
+    });
   }
+
+  /** Hands the slot straight to the next waiter, or gives it back. */
+  readonly #release = (): void => {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  };
 }
 
 /**
@@ -127,7 +186,7 @@ export class PasswordHasher {
   private constructor(params: Argon2Params, engine: Argon2Engine, concurrency: number, queueLimit: number) {
     this.#options = hashOptions(params);
     this.#engine = engine;
-    this.#gate = new Gate(concurrency, queueLimit);
+    this.#gate = new Gate(concurrency, queueLimit, params.timeout ?? DEFAULT_HASH_TIMEOUT_MS);
     this.#dummyHash = dummyPhcString(params);
   }
 

@@ -882,9 +882,14 @@ export const configSchema = z
                 parallelism: z.number().int().min(1).default(1),
                 /** Logins waiting for a hashing slot; beyond this, 503 with Retry-After instead of an unbounded queue. */
                 queue_limit: z.number().int().min(1).max(100_000).default(256),
+                /**
+                 * The longest a login, registration or password change may wait for its hash, queue included, before
+                 * 503 with Retry-After: a saturated host starves the nice-19 hashing process first.
+                 */
+                timeout: positiveDuration.default(30_000),
               })
               .strict()
-              .default({ memory_kib: 19_456, iterations: 2, parallelism: 1, queue_limit: 256 }),
+              .default({ memory_kib: 19_456, iterations: 2, parallelism: 1, queue_limit: 256, timeout: 30_000 }),
             /** When the revocation list cannot be read: deny (refuse the token) or allow. */
             on_store_error: z.enum(['allow', 'deny']).default('deny'),
             /** How often expired sessions are deleted. */
