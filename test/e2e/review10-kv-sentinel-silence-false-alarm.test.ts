@@ -53,8 +53,11 @@ test('a master paused past the silence bound that answers again: no command in f
     assert.ok(takes.decided - decidedAtResume > 200, 'the master answered steadily after its pause');
     const after = await storeConnectionIds();
     assert.notDeepEqual(after, [], "the store is connected to the master after the pause");
-    // The pause's own command timeouts are expected; any other failure came from ending a connection that answered.
-    const others = [...takes.failures.keys()].filter((cause) => cause !== 'redis command timed out');
+    // The pause's own failures are expected: command timeouts, and takes that Redis ran past their deadline once it
+    // resumed (a take sent just before SIGCONT, refused by the take script as late: LateTakeError; a fresh-clone CI
+    // with other work beside it saw one). Any other failure came from ending a connection that answered.
+    const PAUSE_CAUSES = new Set(['redis command timed out', 'rate-limit script ran after its deadline']);
+    const others = [...takes.failures.keys()].filter((cause) => !PAUSE_CAUSES.has(cause));
     assert.deepEqual(others, [], 'commands failed because their connection, alive again, was ended');
   } finally {
     await load?.stop();
