@@ -649,8 +649,14 @@ async function stopWorkers(
         new Promise<void>((resolve) => {
           if (worker.isDead()) return resolve();
           worker.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+            // As things stood at the exit: a worker that ended before the deadline is judged so, whenever its channel
+            // closes (the deadline may pass during that wait).
+            const killedByUs = killing;
+            let judged = false;
             const judge = (): void => {
-              if ((code !== 0 || signal !== null) && !killing && serving(worker) && !drainedBeforeSignal(worker, signal)) {
+              if (judged) return; // once: the bound's, or the disconnect's that came after it
+              judged = true;
+              if ((code !== 0 || signal !== null) && !killedByUs && serving(worker) && !drainedBeforeSignal(worker, signal)) {
                 failed++;
                 logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, reason: 'ended while the gateway was stopping, before its drain was done' }, 'Worker Exited');
               }
@@ -676,8 +682,13 @@ async function stopWorkers(
   ]);
   clearTimeout(timer);
   if (inTime) return { killed: 0, failed };
-  killing = true;
   const stuck = workers.filter((worker) => !worker.isDead());
+  if (stuck.length === 0) {
+    // Every worker exited in time; a judgement still waits on a channel's close (at most CHANNEL_CLOSE_WAIT_MS).
+    await exited;
+    return { killed: 0, failed };
+  }
+  killing = true;
   logger.error(
     {
       workers: stuck.map((worker) => ({ worker: worker.id, pid: worker.process.pid })),

@@ -63,7 +63,9 @@ export async function openCommandContext(config: Config, dataDir: string, needs:
     const admin = new IdentityAdmin({
       store,
       ...(redis ? { kv: whenAnswering(redis, performance.now() + REDIS_READY_TIMEOUT_MS) } : {}),
-      passwords: await createPasswordHasher(auth.argon2),
+      // No argon2.timeout here: a timed-out hash still holds the hashing process's channel, so the command printed
+      // "password hashing timed out", waited for the hash all the same, and left the password unchanged.
+      passwords: await createPasswordHasher({ ...auth.argon2, timeout: Number.POSITIVE_INFINITY }),
       schemas: createAuthSchemas(auth),
       revocationTtlMs: acceptWindowMs(config.jwt.access_token_expiration),
       actor: 'cli',

@@ -259,6 +259,8 @@ class Watched {
    * SessionWatch #settleBlock.
    */
   settledId = 0;
+  /** A PING of #settleBlock is awaiting its ACK. */
+  settling = false;
   /** When the session began to close (a GOAWAY of ours, or of the client's), NaN before. */
   closingSince = Number.NaN;
   /** Since when the session has had no open stream. */
@@ -481,8 +483,11 @@ export class SessionWatch {
       w.probing = false;
     };
     try {
-      // false: the client has left too many PINGs unacknowledged already; the timer decides.
-      session.ping(answered);
+      // An error (ERR_HTTP2_PING_CANCEL): node refused the PING, the client having left too many unacknowledged
+      // (it then calls back at once), or the session went; not an ACK: the timer decides.
+      session.ping((err) => {
+        if (err === null) answered();
+      });
     } catch {
       answered(); // destroyed meanwhile: nothing to probe
     }
@@ -497,15 +502,22 @@ export class SessionWatch {
    * unfinished: its session was sent GOAWAY timeouts.header later, and destroyed, whatever timeouts.idle (0: none)
    * and its other open streams. A client that never acknowledges keeps the bound, as before.
    */
-  #settleBlock(w: Watched, id: number): void {
+  #settleBlock(w: Watched): void {
     const session = w.session;
-    if (session.destroyed) return;
+    // One at a time: a client that acknowledges nothing would otherwise fill node's outstanding-PING queue (10), and
+    // every PING past it (#probe's) is refused. A closed session's PING would never be sent.
+    if (w.settling || session.destroyed || session.closed) return;
+    w.settling = true;
     try {
       session.ping((err) => {
-        if (err === null && id > w.settledId) w.settledId = id;
+        w.settling = false;
+        if (err !== null) return;
+        // Read as the ACK is processed: no header block can be in progress then, so every block begun has ended.
+        const begun = session.state.lastProcStreamID ?? 0;
+        if (begun > w.settledId) w.settledId = begun;
       });
     } catch {
-      // destroyed meanwhile, or too many PINGs unacknowledged: the bound decides
+      w.settling = false; // destroyed meanwhile: the bound decides
     }
   }
 
@@ -601,11 +613,11 @@ export class SessionWatch {
       else if (pending !== w.pendingId) {
         w.pendingId = pending;
         w.pendingSince = now;
-        this.#settleBlock(w, pending);
       } else if (now - w.pendingSince >= closeMs) {
         overdueBlock = true;
         this.#close(w);
       }
+      if (pending !== 0) this.#settleBlock(w);
       if (w.open > 0 || !closingBefore) continue;
       // Closing since an earlier turn, nothing open: an overdue block can never be served now (node refuses a stream
       // that completes after its GOAWAY), and a client has had closeMs to go. A session closed this turn for its
