@@ -17,12 +17,17 @@ import { rawRequest } from '../helpers/raw.js';
 import { freePort } from '../helpers/ports.js';
 import { rewriteConfig } from '../helpers/gateway.js';
 
+/** A plugin module's `hang()`: blocks its thread for good (Atomics.wait on a word nobody changes), burning no CPU. */
+const HANG = `const hang = () => { for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); };`;
+
 test('a serving worker stuck in a loop is killed within about 10 s and replaced; every worker serves again', { timeout: 60_000 }, async () => {
   const backend = await startBackend('one');
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-stall-'));
   const plugin = join(dir, 'spin.mjs');
-  // Spins for good on /spin: the worker's event loop never runs again.
-  writeFileSync(plugin, `export default { name: 'spin', create() { return { onRequest(ctx) { if (ctx.request.path === '/spin') for (;;) {} } }; } };`);
+  // Hangs for good on /spin: the worker's event loop never runs again. Blocked in Atomics.wait rather than spinning in
+  // for (;;): to the primary the two are the same silent worker (no JavaScript runs, SIGKILL ends it), and the block
+  // does not burn a core for the 10 s the watchdog waits.
+  writeFileSync(plugin, `${HANG}\nexport default { name: 'spin', create() { return { onRequest(ctx) { if (ctx.request.path === '/spin') hang(); } }; } };`);
   const gw = await spawnGateway(
     {
       server: { workers: 2 },
@@ -71,7 +76,7 @@ test('a reload that hangs the workers is refused by its round, not taken for acc
   const backend = await startBackend('one');
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-stall-reload-'));
   const plugin = join(dir, 'spin.mjs');
-  writeFileSync(plugin, `export default { name: 'spin', create(c) { if (c.spin) for (;;) {} return { onResponse(ctx) { ctx.responseHeaders.set('x-spin', String(c.spin)); } }; } };`);
+  writeFileSync(plugin, `${HANG}\nexport default { name: 'spin', create(c) { if (c.spin) hang(); return { onResponse(ctx) { ctx.responseHeaders.set('x-spin', String(c.spin)); } }; } };`);
   const adminPort = await freePort();
   const proxyPort = await freePort();
   const config = (spin: boolean) => ({

@@ -11,7 +11,7 @@
 // the unknown name is named. And, from the fix's review, a frozen master that resumes after its replica's promotion
 // decides nothing (an earlier version of the fix sent every command on its own connection to the master the stuck
 // client still named: takes were decided on the old master, a bucket of 3,000 gave up to 4,616).
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closedPort, startBackend, type TestBackend } from '../helpers/backends.js';
 import { startFakeSentinel, type FakeSentinel } from '../helpers/fake-sentinel.js';
@@ -34,6 +34,11 @@ describe('a Sentinel store while the sentinels misbehave', { skip, timeout: 240_
   before(async () => {
     backend = await startBackend('sentinel-faults');
     sentinel = await ThrowawaySentinel.start();
+  });
+  // Each test's gateway is closed once it is done: none of them is used again, and left running each went on with
+  // its own Sentinel client (reconnecting, polling) through every later test.
+  afterEach(async () => {
+    await Promise.allSettled(gateways.splice(0).map((g) => g.close()));
   });
   after(async () => {
     await Promise.allSettled(gateways.map((g) => g.close()));

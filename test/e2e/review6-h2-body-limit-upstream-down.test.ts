@@ -19,7 +19,8 @@ const { ca, cert, dir } = stack;
 
 const UPLOAD = 10 * 1024 * 1024;
 const CONCURRENCY = 8;
-const TOTAL = 160;
+// Two rounds of 40 (see above): with the fix reverted, 80 uploads still logged the Uncaught Exception in 3 runs of 3.
+const TOTAL = 80;
 
 /** One curl upload without a length; resolves with the status curl saw (000 when the connection failed). */
 function curlUpload(port: number, file: string, path: string): Promise<string> {
