@@ -180,13 +180,16 @@ export class HealthChecker {
     let failure: ProbeFailure | undefined;
     const sentAt = performance.now();
     const { key, pool } = this.#poolOf(backend);
+    const deadline = probeDeadline(s.timeout);
     try {
       const response = await request(`${backend.origin}${s.path}`, {
         dispatcher: pool,
         method: 'GET',
-        headersTimeout: s.timeout,
-        bodyTimeout: s.timeout,
-        signal: AbortSignal.timeout(s.timeout),
+        // The probe's one bound is its deadline (head and whole body); undici's own timers would decide it too
+        // early after a stall of the gateway's event loop, as a plain timer does (probeDeadline).
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        signal: deadline.signal,
         headers: { 'user-agent': 'portcullis-health-check', ...probeHost(s.host, backend) },
       });
       // Read to the end, and only a complete answer counts: dump() resolves once the body is closed, even when the
@@ -198,6 +201,7 @@ export class HealthChecker {
       ok = response.statusCode < 500; // the server answered: a 404 on "/" still means it is up
       if (!ok) failure = { reason: `status ${response.statusCode}` };
     } catch (err) {
+      deadline.clear();
       this.#dropPool(key, pool); // no answer: the next probe on a new connection, not this one's
       // The gateway's own descriptors or ports ran out: the probe says nothing of the upstream, and a verdict would
       // call every upstream unhealthy at once, emptying the rotation for as long as the spike lasts and after it.
@@ -205,6 +209,7 @@ export class HealthChecker {
       ok = false;
       failure = probeFailure(err);
     }
+    deadline.clear();
     this.#record(backend, ok, sentAt, failure);
   }
 
@@ -246,6 +251,46 @@ export class HealthChecker {
     }
   }
 }
+
+/**
+ * A probe's deadline, `timeoutMs` after now, that does not count the gateway's own pauses against the upstream.
+ * After a stall of the gateway's event loop (a GC pause, a plugin's synchronous work, a loaded host), overdue timers
+ * run before the poll phase reads the sockets, so a plain timer (AbortSignal.timeout, undici's headersTimeout) failed
+ * a probe whose answer lay unread in its socket, or whose connection the stall had kept from completing: with
+ * unhealthy_threshold 1 a healthy upstream went out of rotation for the gateway's own pause (a browser test saw its
+ * live upstream shown unhealthy). So a deadline whose timer fires late by more than STALLED_TIMER_MS (the loop was
+ * not running) gives the probe one more `timeoutMs` from then; and the abort itself waits for the turn's check phase
+ * (setImmediate), after the sockets were read, as the Redis store decides its command timeouts.
+ */
+function probeDeadline(timeoutMs: number): { readonly signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  let late: NodeJS.Immediate | undefined;
+  let extended = false;
+  let due = performance.now() + timeoutMs;
+  const fire = (): void => {
+    const now = performance.now();
+    if (!extended && now - due > STALLED_TIMER_MS) {
+      extended = true;
+      due = now + timeoutMs;
+      timer = setTimeout(fire, timeoutMs);
+      timer.unref();
+      return;
+    }
+    late = setImmediate(() => controller.abort(new DOMException('health check timed out', 'TimeoutError')));
+  };
+  let timer = setTimeout(fire, timeoutMs);
+  timer.unref();
+  return {
+    signal: controller.signal,
+    clear(): void {
+      clearTimeout(timer);
+      if (late !== undefined) clearImmediate(late);
+    },
+  };
+}
+
+/** How late a probe's deadline timer may fire before the lateness is taken for a stall of the gateway's event loop. */
+const STALLED_TIMER_MS = 100;
 
 /** Why a probe failed, as the `Upstream Unhealthy` line says it: `reason` in words, `cause` the error's class and code. */
 interface ProbeFailure {

@@ -57,7 +57,10 @@ test('the dashboard shows upstream health and updates its counts and charts by i
         { name: '<img src=x id=injected>api', address: '127.0.0.1', port: up.port, weight: 3 },
         { name: 'spare', address: '127.0.0.1', port: down.port, weight: 1 },
       ],
-      health_check: { enabled: true, interval: '200ms', timeout: '500ms', healthy_threshold: 1, unhealthy_threshold: 1 },
+      // Three failures in a row: the spare's refused checks fail at once (unhealthy within a second), while a check
+      // of the live backend that one slow turn of a loaded machine (Chromium starting) pushes past its timeout does
+      // not turn it unhealthy. With one failure and 500 ms, two fresh-clone CIs saw the live row 'unhealthy'.
+      health_check: { enabled: true, interval: '200ms', timeout: '2s', healthy_threshold: 1, unhealthy_threshold: 3 },
     },
   });
   after(() => gw.close());
