@@ -127,11 +127,9 @@ class Gate {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#free === 0 && this.#waiting.size >= this.#queueLimit) throw new HasherBusyError();
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
       // Infinity: no bound (the CLI's: an operator's one-off command, which could not end before its hash anyway).
       const timer = Number.isFinite(this.#timeoutMs)
         ? setTimeout(() => {
-            settled = true;
             this.#waiting.delete(start);
             reject(new HasherBusyError(new HashTimedOutError(this.#timeoutMs)));
           }, this.#timeoutMs)
@@ -144,14 +142,15 @@ class Gate {
           work = Promise.reject(err);
         }
         void work.then(this.#release, this.#release);
+        // After a timeout these settle nothing: the promise was rejected already.
         work.then(
           (value) => {
             clearTimeout(timer);
-            if (!settled) resolve(value);
+            resolve(value);
           },
           (err: unknown) => {
             clearTimeout(timer);
-            if (!settled) reject(err);
+            reject(err);
           },
         );
       };
@@ -168,8 +167,7 @@ class Gate {
     if (next !== undefined) {
       this.#waiting.delete(next);
       next();
-    }
-    else this.#free++;
+    } else this.#free++;
   };
 }
 

@@ -494,8 +494,8 @@ export class SessionWatch {
   }
 
   /**
-   * A header block `id` nghttp2 has begun and node has not handed over, as a sweep saw it: a PING is sent, and its ACK
-   * settles the block. nghttp2 takes no other frame between a HEADERS and its last CONTINUATION (any other is a
+   * A header block nghttp2 has begun and node has not handed over, as a sweep saw it: a PING is sent, and its ACK
+   * settles every block begun by then. nghttp2 takes no other frame between a HEADERS and its last CONTINUATION (any other is a
    * connection error), so an ACK read after the block began means it ended, and its stream was refused before node
    * handed it over (node's header-list limits, nghttp2's checks of the request: a content-length its END_STREAM
    * contradicts). Without this, an honest client whose last stream was so refused read as one holding a block
